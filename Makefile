@@ -1,0 +1,195 @@
+# murmer — top-level build.  See README.md and docs/.
+#
+#   make            library (.so with soname, .a, murmer.pc), CLI, examples
+#   make test       deps + build + unit (cmocka) + bats; ends with "N passed, N failed, N skipped"
+#   make asan       the same suites under AddressSanitizer + UBSan (build-asan/)
+#   make tsan       the multi-shard unit tests under ThreadSanitizer (build-tsan/)
+#   make fuzz       libFuzzer targets, bounded (FUZZ_SECONDS per target)
+#   make bench      benchmarks (W= selects: W1 W2 W3 W4 W5 swim registry mdns cli)
+#
+# Sources are found by wildcard: a new lib/**/*.c, tests/unit/test_*.c,
+# tests/fuzz/fuzz_*.c or cmd/*.c is picked up without editing this file.
+
+VERSION_MAJOR := $(shell sed -n 's/^\#define MM_VERSION_MAJOR \([0-9]*\).*/\1/p' lib/include/murmer.h)
+VERSION_MINOR := $(shell sed -n 's/^\#define MM_VERSION_MINOR \([0-9]*\).*/\1/p' lib/include/murmer.h)
+VERSION_PATCH := $(shell sed -n 's/^\#define MM_VERSION_PATCH \([0-9]*\).*/\1/p' lib/include/murmer.h)
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+
+BUILD ?= build
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+WERROR ?= 1
+OPT ?= -O2 -g
+
+PKGS := libuv libngtcp2 libngtcp2_crypto_gnutls gnutls libcjson avahi-client openssl
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wwrite-strings -Wformat=2 -Wvla -Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(OPT) -MMD -MP
+SAN ?=
+CFLAGS_ALL = $(BASE_CFLAGS) $(SAN) $(EXTRA_CFLAGS)
+LIB_CFLAGS = $(CFLAGS_ALL) -fvisibility=hidden -Ilib -Ilib/include $(PKG_CFLAGS)
+LDFLAGS_ALL = $(SAN) $(EXTRA_LDFLAGS)
+
+LIB_SRC := $(sort $(shell find lib -name '*.c'))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_SRC := $(sort $(wildcard cli/*.c cmd/*.c))
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+UNIT_HELP_SRC := $(sort $(wildcard tests/unit/helpers/*.c))
+UNIT_HELP_OBJ := $(UNIT_HELP_SRC:%.c=$(BUILD)/obj/%.o)
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
+EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/%)
+PLUGIN_SRC := $(sort $(wildcard examples/plugin/*.c))
+PLUGIN_SO := $(if $(PLUGIN_SRC),$(BUILD)/plugins/hello_plugin.so)
+
+SONAME := libmurmer.so.$(VERSION_MAJOR)
+SO := $(BUILD)/libmurmer.so.$(VERSION)
+STATIC := $(BUILD)/libmurmer.a
+PC := $(BUILD)/murmer.pc
+CLI_BIN := $(if $(CLI_SRC),$(BUILD)/murmer)
+
+.PHONY: all lib cli examples deps test unit bats asan tsan fuzz bench install \
+        clean format check-format man check
+
+all: lib $(CLI_BIN) examples $(PLUGIN_SO)
+
+lib: $(SO) $(BUILD)/libmurmer.so $(STATIC) $(PC)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -c $< -o $@
+
+$(SO): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) -o $@ $(LIB_OBJ) $(LDFLAGS_ALL) $(PKG_LIBS) -lm
+
+$(BUILD)/libmurmer.so: $(SO)
+	ln -sf libmurmer.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf libmurmer.so.$(VERSION) $@
+
+$(STATIC): $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $(LIB_OBJ)
+
+$(PC): lib/murmer.pc.in lib/include/murmer.h
+	@mkdir -p $(BUILD)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+
+# The CLI and the examples use only murmer.h and link the shared library
+# (rpath $ORIGIN so binaries run in place from the build folder).
+CLIENT_CFLAGS = $(CFLAGS_ALL) -Ilib/include -Icli $(shell pkg-config --cflags libuv libcjson)
+CLIENT_LIBS = -L$(BUILD) -lmurmer -Wl,-rpath,'$$ORIGIN' $(shell pkg-config --libs libuv libcjson) -ldl -lpthread
+
+$(BUILD)/obj/cli/%.o: cli/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CLIENT_CFLAGS) -c $< -o $@
+$(BUILD)/obj/cmd/%.o: cmd/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CLIENT_CFLAGS) -c $< -o $@
+
+$(BUILD)/murmer: $(CLI_OBJ) $(BUILD)/libmurmer.so
+	$(CC) -o $@ $(CLI_OBJ) $(LDFLAGS_ALL) $(CLIENT_LIBS) -rdynamic
+
+examples: $(EXAMPLE_BIN)
+$(BUILD)/%: examples/%.c $(BUILD)/libmurmer.so
+	$(CC) $(CLIENT_CFLAGS) -o $@ $< $(LDFLAGS_ALL) $(CLIENT_LIBS)
+
+$(BUILD)/plugins/hello_plugin.so: $(PLUGIN_SRC) lib/include/murmer.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CLIENT_CFLAGS) -fvisibility=hidden -shared -o $@ $(PLUGIN_SRC) $(LDFLAGS_ALL) $(shell pkg-config --libs libcjson)
+
+# Unit tests link the static library so that mm__* internals are reachable.
+UNIT_CFLAGS = $(CFLAGS_ALL) -Ilib -Ilib/include -Itests/unit $(PKG_CFLAGS)
+$(BUILD)/obj/tests/unit/helpers/%.o: tests/unit/helpers/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(UNIT_CFLAGS) -c $< -o $@
+$(BUILD)/tests/%: tests/unit/%.c $(STATIC) $(UNIT_HELP_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(UNIT_HELP_OBJ) $(STATIC) $(LDFLAGS_ALL) $(PKG_LIBS) -lcmocka -lm
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libmurmer.so
+	@mkdir -p $(dir $@)
+	$(CC) $(CLIENT_CFLAGS) -Ilib -o $@ $< $(LDFLAGS_ALL) -L$(BUILD) -lmurmer -Wl,-rpath,'$$ORIGIN/..' $(shell pkg-config --libs libuv libcjson) -lpthread -lm
+
+deps:
+	@sh scripts/deps.sh
+
+unit: lib $(UNIT_BIN)
+	@BUILD=$(BUILD) sh scripts/run-unit.sh $(UNIT_BIN)
+
+bats: all
+	@BUILD=$(BUILD) bash scripts/run-bats.sh
+
+# The whole suite: prints one closing line "N passed, N failed, N skipped".
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN)
+	@BUILD=$(BUILD) bash scripts/run-all-tests.sh $(UNIT_BIN)
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  all $(UNIT_SRC:tests/unit/%.c=build-asan/tests/%)
+	@BUILD=build-asan MM_SANITIZED=1 \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  bash scripts/run-all-tests.sh $(UNIT_SRC:tests/unit/%.c=build-asan/tests/%)
+
+TSAN_TESTS ?= test_shards
+tsan:
+	@$(MAKE) --no-print-directory BUILD=build-tsan OPT="-O1 -g" SAN="-fsanitize=thread" \
+	  lib $(TSAN_TESTS:%=build-tsan/tests/%)
+	@BUILD=build-tsan TSAN_OPTIONS=halt_on_error=1 sh scripts/run-unit.sh $(TSAN_TESTS:%=build-tsan/tests/%)
+
+FUZZ_SECONDS ?= 30
+fuzz:
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh scripts/fuzz.sh
+
+W ?=
+bench: all $(BENCH_BIN)
+	@BUILD=$(BUILD) W="$(W)" bash bench/run.sh
+
+man:
+	@sh scripts/man.sh $(BUILD)/man
+
+install: all man
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 0755 $(SO) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libmurmer.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf libmurmer.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libmurmer.so
+	install -m 0644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 lib/include/murmer.h $(DESTDIR)$(PREFIX)/include/
+	install -m 0644 $(PC) $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	if [ -n "$(CLI_BIN)" ]; then $(CC) -o $(DESTDIR)$(PREFIX)/bin/murmer $(CLI_OBJ) $(LDFLAGS_ALL) \
+	  -L$(BUILD) -lmurmer -Wl,-rpath,$(PREFIX)/lib $(shell pkg-config --libs libuv libcjson) -ldl -lpthread -rdynamic; fi
+	if ls $(BUILD)/man/*.1 >/dev/null 2>&1; then install -m 0644 $(BUILD)/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/; fi
+	if [ -f completions/murmer.bash ]; then install -m 0644 completions/murmer.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/murmer; fi
+	if [ -f completions/_murmer ]; then install -m 0644 completions/_murmer $(DESTDIR)$(PREFIX)/share/zsh/site-functions/; fi
+	if [ -f completions/murmer.fish ]; then install -m 0644 completions/murmer.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/; fi
+
+FORMAT_SRC = $(shell find lib cli cmd tests/unit tests/fuzz examples bench -name '*.[ch]' 2>/dev/null)
+format:
+	clang-format -i $(FORMAT_SRC)
+check-format:
+	clang-format --dry-run --Werror $(FORMAT_SRC)
+
+# Pure cores must not include libuv or socket headers.
+check:
+	@! grep -nE '#include <(uv|sys/socket|netinet/in|arpa/inet)\.h>' \
+	  lib/wire.c lib/wire.h lib/oplog.c lib/oplog.h lib/membership/swim.c lib/membership/swim.h \
+	  lib/supervisor.c lib/supervisor.h 2>/dev/null && echo "check: pure cores are clean"
+
+clean:
+	rm -rf build build-asan build-tsan build-fuzz
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,41 @@
+/*
+ * crypto.h — the few primitives murmer needs, on OpenSSL's libcrypto.
+ * (GnuTLS drives only the QUIC handshake; see lib/transport/.)
+ */
+#ifndef MM_CRYPTO_H
+#define MM_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MM_SHA256_LEN 32
+#define MM_GCM_TAG_LEN 16
+#define MM_GCM_NONCE_LEN 12
+
+void mm__sha256(uint8_t out[MM_SHA256_LEN], const void *data, size_t len);
+void mm__hmac_sha256(uint8_t out[MM_SHA256_LEN], const uint8_t *key,
+                     size_t keylen, const void *data, size_t len);
+/* HKDF-SHA256 (RFC 5869) with an empty salt; 0 or MM_EINVAL. */
+int mm__hkdf_sha256(uint8_t *out, size_t outlen, const uint8_t *ikm,
+                    size_t ikmlen, const void *info, size_t infolen);
+/*
+ * AES-256-GCM.  seal writes |len| ciphertext bytes then a 16-byte tag to
+ * |out| (which holds len + 16).  open checks the tag and writes |len| - 16
+ * plaintext bytes; MM_EUNAUTHORIZED when it does not verify.
+ */
+int mm__aead_seal(uint8_t *out, const uint8_t key[32],
+                  const uint8_t nonce[MM_GCM_NONCE_LEN], const uint8_t *aad,
+                  size_t aadlen, const uint8_t *in, size_t len);
+int mm__aead_open(uint8_t *out, const uint8_t key[32],
+                  const uint8_t nonce[MM_GCM_NONCE_LEN], const uint8_t *aad,
+                  size_t aadlen, const uint8_t *in, size_t len);
+/* Constant-time comparison: 0 when equal. */
+int mm__ct_memcmp(const void *a, const void *b, size_t len);
+/* Base64 (standard alphabet, padded).  encode returns the length written
+ * (|out| >= 4 * ceil(len / 3) + 1); decode returns the byte count or
+ * MM_EDECODE. */
+size_t mm__base64_encode(char *out, const uint8_t *in, size_t len);
+int mm__base64_decode(uint8_t *out, size_t outcap, const char *in,
+                      size_t inlen);
+
+#endif /* MM_CRYPTO_H */

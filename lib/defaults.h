@@ -1,0 +1,96 @@
+/*
+ * defaults.h — every tunable in one place.  Each can be overridden at build
+ * time (-DMM_SWIM_PROBE_MS=...) and most at run time through a config.
+ */
+#ifndef MM_DEFAULTS_H
+#define MM_DEFAULTS_H
+
+/* Runtime */
+#ifndef MM_MAILBOX_CAPACITY
+#define MM_MAILBOX_CAPACITY 1024u
+#endif
+#ifndef MM_DEFAULT_TIMEOUT_MS
+#define MM_DEFAULT_TIMEOUT_MS 5000u
+#endif
+#ifndef MM_SCHED_BUDGET_NS
+#define MM_SCHED_BUDGET_NS 1000000u /* ~1 ms of actor work per loop turn */
+#endif
+#ifndef MM_SCHED_MSG_BUDGET
+#define MM_SCHED_MSG_BUDGET 64u /* messages per actor per pass */
+#endif
+#ifndef MM_SLOW_TURN_MS
+#define MM_SLOW_TURN_MS 100u /* a handler turn longer than this is logged */
+#endif
+#ifndef MM_LISTING_QUEUE_LIMIT
+#define MM_LISTING_QUEUE_LIMIT 1024u
+#endif
+
+/* Supervision */
+#ifndef MM_MAX_RESTARTS
+#define MM_MAX_RESTARTS 5
+#endif
+#ifndef MM_RESTART_WINDOW_MS
+#define MM_RESTART_WINDOW_MS 60000u
+#endif
+#ifndef MM_BACKOFF_INITIAL_MS
+#define MM_BACKOFF_INITIAL_MS 100u
+#endif
+#ifndef MM_BACKOFF_MAX_MS
+#define MM_BACKOFF_MAX_MS 30000u
+#endif
+#ifndef MM_BACKOFF_RESET_MS
+#define MM_BACKOFF_RESET_MS 60000u
+#endif
+
+/* Transport */
+#ifndef MM_DEFAULT_PORT
+#define MM_DEFAULT_PORT 7420
+#endif
+#ifndef MM_MAX_FRAME
+#define MM_MAX_FRAME (4u * 1024u * 1024u)
+#endif
+#ifndef MM_CONN_IDLE_MS
+#define MM_CONN_IDLE_MS 60000u
+#endif
+#ifndef MM_PROBE_FAIL_MS
+#define MM_PROBE_FAIL_MS 2000u /* pending calls fail after this much silence */
+#endif
+
+/* Membership (memberlist's LAN profile) */
+#ifndef MM_SWIM_PROBE_MS
+#define MM_SWIM_PROBE_MS 1000u
+#endif
+#ifndef MM_SWIM_PROBE_TIMEOUT_MS
+#define MM_SWIM_PROBE_TIMEOUT_MS 500u
+#endif
+#ifndef MM_SWIM_INDIRECT
+#define MM_SWIM_INDIRECT 3
+#endif
+#ifndef MM_SWIM_GOSSIP_MS
+#define MM_SWIM_GOSSIP_MS 200u
+#endif
+#ifndef MM_SWIM_GOSSIP_NODES
+#define MM_SWIM_GOSSIP_NODES 3
+#endif
+#ifndef MM_SWIM_RETRANSMIT_MULT
+#define MM_SWIM_RETRANSMIT_MULT 4
+#endif
+#ifndef MM_SWIM_SUSPICION_MULT
+#define MM_SWIM_SUSPICION_MULT 4
+#endif
+#ifndef MM_SWIM_SUSPICION_MAX_MULT
+#define MM_SWIM_SUSPICION_MAX_MULT 6
+#endif
+#ifndef MM_SWIM_AWARENESS_MAX
+#define MM_SWIM_AWARENESS_MAX 8
+#endif
+#ifndef MM_SWIM_RECONNECT_TIMEOUT_MS
+#define MM_SWIM_RECONNECT_TIMEOUT_MS (24ull * 3600ull * 1000ull)
+#endif
+
+/* Registry */
+#ifndef MM_OPLOG_ANTI_ENTROPY_MS
+#define MM_OPLOG_ANTI_ENTROPY_MS 10000u
+#endif
+
+#endif /* MM_DEFAULTS_H */

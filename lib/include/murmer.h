@@ -1,0 +1,548 @@
+/*
+ * murmer.h — the public API of libmurmer, a distributed actor framework.
+ *
+ * An actor is a stateful message processor.  Callers hold an endpoint
+ * (node id, generation, actor id) and never need to know whether the actor
+ * lives in this process or on another node: local sends move the payload in
+ * memory, remote sends travel over QUIC.
+ *
+ * Conventions (see docs/ and ../shared/style.md):
+ *  - Functions return 0 or a negative error code (MM_E* or a libuv UV_E*).
+ *  - Constructors take the out-parameter first; methods take the object first.
+ *  - `const char *` inputs are borrowed and copied when kept.
+ *  - A message passed to a send function belongs to the library when the call
+ *    returns 0 and is still the caller's when it returns an error.
+ *  - Callback arguments are borrowed for the duration of the callback.
+ *  - Nothing cJSON-shaped crosses this header except the opaque
+ *    `struct cJSON` pointer of mm_msg_json().
+ */
+#ifndef MURMER_H
+#define MURMER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MM_VERSION_MAJOR 0
+#define MM_VERSION_MINOR 1
+#define MM_VERSION_PATCH 0
+#define MM_VERSION_STRING "0.1.0"
+
+#define MM_EXTERN __attribute__((visibility("default")))
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * One table gives every murmer error: the C code, its wire status, the CLI
+ * exit code, its name and its message.  libuv's negative errnos pass through
+ * unchanged (wire status 0x8000 | -errno, exit code 1).
+ *
+ *  XX(SUFFIX, code, wire status, exit code, name, message)
+ */
+#define MM_ERR_MAP(XX)                                                         \
+    XX(NOTFOUND, -5001, 1, 3, "not_found", "not found")                        \
+    XX(UNKNOWN_MESSAGE, -5002, 2, 3, "unknown_message",                        \
+       "unknown message type")                                                 \
+    XX(NOT_SERIALIZABLE, -5003, 3, 6, "not_serializable",                      \
+       "payload cannot cross the wire")                                        \
+    XX(DECODE, -5004, 4, 6, "decode_error", "malformed input")                 \
+    XX(HANDLER, -5005, 5, 1, "handler_error", "the actor reported an error")   \
+    XX(TIMEOUT, -5006, 6, 4, "timeout", "timed out")                           \
+    XX(OVERLOADED, -5007, 7, 4, "overloaded", "mailbox is full")               \
+    XX(UNREACHABLE, -5008, 8, 4, "unreachable", "node is unreachable")         \
+    XX(UNAUTHORIZED, -5009, 9, 5, "unauthorized", "not authorized")            \
+    XX(CLOSED, -5010, 10, 4, "closed", "closed")                               \
+    XX(DEADLK, -5011, 11, 1, "deadlock",                                       \
+       "blocking call on a loop thread")                                       \
+    XX(EMPTY, -5012, 12, 3, "empty", "router has no members")                  \
+    XX(KEY, -5013, 13, 5, "key_error", "cluster key problem")                  \
+    XX(EXISTS, -5014, 14, 1, "exists", "already exists")                       \
+    XX(INVAL, -5015, 15, 2, "invalid", "invalid argument")
+
+enum mm_errno {
+#define MM__ERR_ENUM(s, c, w, e, n, m) MM_E##s = (c),
+    MM_ERR_MAP(MM__ERR_ENUM)
+#undef MM__ERR_ENUM
+};
+
+/* Exit codes of the murmer CLI (design §7). */
+enum mm_exit {
+    MM_EXIT_OK = 0,
+    MM_EXIT_ACTOR = 1,       /* the actor reported an error; partial delivery */
+    MM_EXIT_USAGE = 2,       /* bad command line */
+    MM_EXIT_NOTFOUND = 3,    /* label, message type or node not found */
+    MM_EXIT_UNAVAILABLE = 4, /* unreachable, timeout, overloaded */
+    MM_EXIT_AUTH = 5,        /* unauthorized or key problems */
+    MM_EXIT_INPUT = 6        /* malformed JSON, decode error */
+};
+
+/* A message for |err|; never NULL. */
+MM_EXTERN const char *mm_strerror(int err);
+/* The snake_case name of |err| ("not_found"); libuv names for UV_E*. */
+MM_EXTERN const char *mm_err_name(int err);
+/* The CLI exit code for |err| (0 for 0). */
+MM_EXTERN int mm_err_exit_code(int err);
+/* The wire status of |err| (0 for 0) and back. Unknown statuses map to
+ * MM_EDECODE. */
+MM_EXTERN uint16_t mm_err_to_wire(int err);
+MM_EXTERN int mm_err_from_wire(uint16_t status);
+/* Parses a name as printed by mm_err_name(); 0 if unknown. */
+MM_EXTERN int mm_err_from_name(const char *name);
+
+/* ------------------------------------------------------------------------ */
+/* Logging                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* syslog-numbered levels. The default sink writes WARN and above to stderr. */
+enum mm_log_level {
+    MM_LOG_ERR = 3,
+    MM_LOG_WARN = 4,
+    MM_LOG_NOTICE = 5,
+    MM_LOG_INFO = 6,
+    MM_LOG_DEBUG = 7
+};
+typedef void (*mm_log_fn)(void *data, int level, const char *component,
+                          const char *line);
+MM_EXTERN void mm_log_set_level(int level);
+MM_EXTERN int mm_log_get_level(void);
+/* |fn| NULL restores the stderr sink. Called from any thread. */
+MM_EXTERN void mm_log_set_handler(mm_log_fn fn, void *data);
+
+/* ------------------------------------------------------------------------ */
+/* Core types                                                               */
+/* ------------------------------------------------------------------------ */
+
+typedef struct mm_node mm_node;
+typedef struct mm_ctx mm_ctx;   /* handler context; valid during a call */
+typedef struct mm_msg mm_msg;   /* a message: type + payload */
+typedef struct mm_defer mm_defer; /* a deferred-reply obligation */
+typedef struct mm_listing mm_listing;
+typedef struct mm_router mm_router;
+typedef struct mm_ready mm_ready;
+
+#define MM_NODE_ID_LEN 16
+
+/*
+ * An endpoint addresses one actor instance.  It is a plain value: copy it,
+ * compare it with mm_endpoint_equal(), send it inside messages.  An endpoint
+ * survives its actor's supervised restarts; once the actor is gone, sends
+ * fail with MM_ENOTFOUND and never reach another instance.
+ */
+typedef struct mm_endpoint {
+    uint8_t node[MM_NODE_ID_LEN]; /* node id: sha256(ed25519 pubkey)[0:16] */
+    uint64_t generation;          /* the node's generation (bumped per start) */
+    uint64_t actor;               /* actor id within that generation; 0 = none */
+} mm_endpoint;
+
+MM_EXTERN int mm_endpoint_equal(const mm_endpoint *a, const mm_endpoint *b);
+/* Formats as "<32 hex node id>/<generation>/<actor>"; |buf| >= 80 bytes. */
+MM_EXTERN char *mm_endpoint_format(const mm_endpoint *ep, char *buf,
+                                   size_t len);
+MM_EXTERN int mm_endpoint_parse(mm_endpoint *out, const char *s);
+
+/* ------------------------------------------------------------------------ */
+/* Messages                                                                 */
+/* ------------------------------------------------------------------------ */
+
+enum mm_content {
+    MM_CONTENT_NONE = 0, /* no payload */
+    MM_CONTENT_JSON = 1, /* UTF-8 JSON text (validated when it crosses the wire) */
+    MM_CONTENT_RAW = 2,  /* opaque bytes */
+    MM_CONTENT_PTR = 3   /* in-memory pointer; local only unless a codec exists */
+};
+
+/*
+ * Constructors. |type| is the message type name ("increment"); it is
+ * interned when the node knows it.  JSON and raw payloads are copied once
+ * here; a local send then moves the message without copying again.
+ * mm_msg_new_ptr() keeps |ptr| and calls |dtor|(ptr) when the message is
+ * freed (|dtor| may be NULL).  Return NULL only when out of memory.
+ */
+MM_EXTERN mm_msg *mm_msg_new(const char *type);
+MM_EXTERN mm_msg *mm_msg_new_json(const char *type, const char *json,
+                                  size_t len);
+MM_EXTERN mm_msg *mm_msg_new_raw(const char *type, const void *data,
+                                 size_t len);
+MM_EXTERN mm_msg *mm_msg_new_ptr(const char *type, void *ptr,
+                                 void (*dtor)(void *));
+/* Same, with a type id from mm_node_msg_id() (no hashing on the hot path). */
+MM_EXTERN mm_msg *mm_msg_new_id(mm_node *n, uint32_t type_id, void *ptr,
+                                void (*dtor)(void *));
+MM_EXTERN void mm_msg_free(mm_msg *m);
+
+/* The per-call deadline (default: the node's, 5 s). 0 = the default. */
+MM_EXTERN void mm_msg_set_timeout(mm_msg *m, uint32_t ms);
+
+MM_EXTERN const char *mm_msg_type(const mm_msg *m);
+MM_EXTERN int mm_msg_content(const mm_msg *m);
+/* JSON or raw bytes (NULL and 0 for none or pointer payloads). */
+MM_EXTERN const void *mm_msg_data(const mm_msg *m, size_t *len);
+MM_EXTERN void *mm_msg_ptr(const mm_msg *m);
+/*
+ * The payload parsed as JSON (lazily, once; owned by the message).  NULL on a
+ * parse error, with |*err_offset| (if not NULL) set to the byte offset of the
+ * error.  Integers beyond 2^53 lose precision (cJSON stores doubles).
+ */
+struct cJSON;
+MM_EXTERN const struct cJSON *mm_msg_json(mm_msg *m, size_t *err_offset);
+
+/* ------------------------------------------------------------------------ */
+/* Actor types                                                              */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Handler return values: 0 = done; MM_STOP = stop normally after this
+ * message; any negative value = crash (the caller gets MM_EHANDLER and the
+ * supervisor decides on a restart).  A handler replies with mm_reply_*() or
+ * mm_defer(); a call that gets no reply is answered with an empty ok reply.
+ */
+#define MM_STOP 1
+
+typedef int (*mm_handler_fn)(mm_ctx *ctx, void *state, mm_msg *msg);
+typedef int (*mm_start_fn)(mm_ctx *ctx, void *state);
+typedef void (*mm_stop_fn)(mm_ctx *ctx, void *state, int reason);
+
+typedef struct mm_handler {
+    const char *name;
+    mm_handler_fn fn;
+} mm_handler;
+
+typedef struct mm_actor_type {
+    const char *name;       /* type name, e.g. "counter" */
+    size_t state_size;      /* zeroed state owned by the node */
+    mm_start_fn start;      /* may be NULL; nonzero return = start failed */
+    mm_stop_fn stop;        /* may be NULL */
+    const mm_handler *handlers;
+    size_t nhandlers;
+} mm_actor_type;
+
+#define MM_HANDLER(name, fn) {(name), (fn)}
+/*
+ * Declares `const mm_actor_type <ident>_type`:
+ *   MM_ACTOR_TYPE(counter, struct counter_state, counter_start, NULL,
+ *       MM_HANDLER("increment", counter_increment),
+ *       MM_HANDLER("get", counter_get));
+ */
+#define MM_ACTOR_TYPE(ident, state_t, start_fn, stop_fn, ...)                  \
+    static const mm_handler ident##_handlers[] = {__VA_ARGS__};                \
+    const mm_actor_type ident##_type = {                                       \
+        #ident, sizeof(state_t), (start_fn), (stop_fn), ident##_handlers,      \
+        sizeof(ident##_handlers) / sizeof(ident##_handlers[0])}
+
+/* ------------------------------------------------------------------------ */
+/* Node                                                                     */
+/* ------------------------------------------------------------------------ */
+
+typedef struct mm_node_config {
+    const char *name;        /* node name; default: hostname */
+    const char *listen;      /* "host:port"; NULL = local only (no network) */
+    const char *advertise;   /* required when listen is a wildcard */
+    const char *data_dir;    /* default: $XDG_STATE_HOME/murmer/<name> */
+    const char *cluster_key_file; /* NULL: env vars, else dev mode */
+    const char *const *join; /* seeds "host:port" */
+    size_t njoin;
+    const char *const *tags; /* "k=v" */
+    size_t ntags;
+    int mdns;                /* 1 on, 0 off, -1 default (on with a key) */
+    int shards;              /* loops/threads; 0 = 1 */
+    int insecure;            /* dev mode beyond loopback */
+    uint32_t mailbox_capacity;   /* default MM_MAILBOX_CAPACITY */
+    uint32_t default_timeout_ms; /* default 5000 */
+    uint32_t max_frame;          /* default 4 MiB */
+} mm_node_config;
+
+MM_EXTERN void mm_node_config_init(mm_node_config *cfg);
+/* Creates a node; copies every string of |cfg|.  0 or MM_E* / UV_E*. */
+MM_EXTERN int mm_node_new(mm_node **out, const mm_node_config *cfg);
+/* Registers an actor type (before or after start). MM_EEXISTS on a dup. */
+MM_EXTERN int mm_node_register_type(mm_node *n, const mm_actor_type *t);
+/* Registers the built-in types echo, counter, kv and greeter. */
+MM_EXTERN int mm_node_register_builtins(mm_node *n);
+/* The interned id of a message type name; 0 if unknown. */
+MM_EXTERN uint32_t mm_node_msg_id(mm_node *n, const char *type);
+/* Runs the node on this thread (shard 0; other shards on their own
+ * threads) until mm_node_stop(). */
+MM_EXTERN int mm_node_run(mm_node *n);
+/* Runs every shard on background threads; returns at once. */
+MM_EXTERN int mm_node_start_thread(mm_node *n);
+/* Requests shutdown from any thread (async-signal-unsafe). Actors are
+ * stopped, queued calls answered MM_ECLOSED, handles closed. */
+MM_EXTERN void mm_node_stop(mm_node *n);
+/* Waits for the threads of mm_node_start_thread() to end. */
+MM_EXTERN int mm_node_join(mm_node *n);
+/* Frees a stopped node (after mm_node_run returns or mm_node_join). */
+MM_EXTERN void mm_node_free(mm_node *n);
+
+MM_EXTERN const char *mm_node_name(const mm_node *n);
+/* 32 lowercase hex chars. */
+MM_EXTERN const char *mm_node_id(const mm_node *n);
+MM_EXTERN uint64_t mm_node_generation(const mm_node *n);
+/* The loop of |shard| (0 = the network shard). */
+MM_EXTERN uv_loop_t *mm_node_loop(mm_node *n, int shard);
+MM_EXTERN int mm_node_shards(const mm_node *n);
+/* The address the node listens on ("127.0.0.1:7420"), or NULL. */
+MM_EXTERN const char *mm_node_addr(const mm_node *n);
+
+/*
+ * Runs |work|(data) on libuv's thread pool, then |after|(data, status) on
+ * the calling shard (or shard 0 from a foreign thread).
+ */
+MM_EXTERN int mm_node_queue_work(mm_node *n, void (*work)(void *data),
+                                 void (*after)(void *data, int status),
+                                 void *data);
+
+/* Runs |fn|(data) on |shard|'s thread, soon. Thread-safe. */
+MM_EXTERN int mm_node_post(mm_node *n, int shard, void (*fn)(void *data),
+                           void *data);
+
+/* ------------------------------------------------------------------------ */
+/* Spawning and supervision                                                 */
+/* ------------------------------------------------------------------------ */
+
+enum mm_policy {
+    MM_TEMPORARY = 0, /* never restarted (default) */
+    MM_TRANSIENT = 1, /* restarted after a crash, not after a normal stop */
+    MM_PERMANENT = 2  /* restarted after a crash or a normal stop */
+};
+
+enum mm_visibility {
+    MM_VIS_INTERNAL = 0, /* replicated; seen by key-holding clients (default) */
+    MM_VIS_PUBLIC = 1,   /* replicated; for future untrusted edge clients */
+    MM_VIS_PRIVATE = 2   /* never leaves the node */
+};
+
+/* Why an actor stopped (watch callbacks, events). */
+enum mm_reason {
+    MM_REASON_NORMAL = 0,        /* a handler returned MM_STOP */
+    MM_REASON_CRASH = 1,         /* crashed, not restarted (temporary) */
+    MM_REASON_STOPPED = 2,       /* mm_actor_stop() from outside */
+    MM_REASON_RESTART_LIMIT = 3, /* too many restarts */
+    MM_REASON_SHUTDOWN = 4,      /* the node shut down */
+    MM_REASON_NOT_FOUND = 5,     /* watch on an actor that was not there */
+    MM_REASON_NODE_DOWN = 6,     /* its node failed or left */
+    MM_REASON_DROPPED = 7,       /* a ready handle was dropped */
+    MM_REASON_START_FAILED = 8   /* the start hook failed */
+};
+MM_EXTERN const char *mm_reason_name(int reason);
+
+typedef struct mm_spawn_opts {
+    const char *label;       /* registered when not NULL */
+    int visibility;          /* enum mm_visibility */
+    const char *const *keys; /* reception keys to check in under */
+    size_t nkeys;
+    int policy;              /* enum mm_policy */
+    int max_restarts;        /* within restart_window_ms; default 5 */
+    uint32_t restart_window_ms;  /* default 60000 */
+    uint32_t backoff_initial_ms; /* default 100 */
+    uint32_t backoff_max_ms;     /* default 30000 */
+    uint32_t mailbox_capacity;   /* default: the node's */
+    int shard;               /* -1 = the caller's shard, or round-robin */
+    const char *arg_json;    /* init argument (copied), see mm_ctx_arg_json */
+    void *arg_ptr;           /* init argument (borrowed) */
+} mm_spawn_opts;
+
+MM_EXTERN void mm_spawn_opts_init(mm_spawn_opts *o);
+/*
+ * Spawns an actor of the registered type |type_name| and stores its
+ * endpoint in |*out| (may be NULL).  Thread-safe.  The start hook runs on
+ * the actor's shard soon after; messages sent before that are queued.
+ * MM_ENOTFOUND for an unknown type, MM_EEXISTS for a label taken locally.
+ */
+MM_EXTERN int mm_spawn(mm_node *n, const char *type_name,
+                       const mm_spawn_opts *opts, mm_endpoint *out);
+/*
+ * Prepares an actor: it is registered and its mailbox accepts messages,
+ * but it does not run until mm_ready_start().  mm_ready_drop() deregisters
+ * it and answers its queued calls with MM_ENOTFOUND.  Either call frees
+ * |r|.
+ */
+MM_EXTERN int mm_spawn_ready(mm_ready **out, mm_node *n, const char *type_name,
+                             const mm_spawn_opts *opts);
+MM_EXTERN const mm_endpoint *mm_ready_endpoint(const mm_ready *r);
+MM_EXTERN int mm_ready_start(mm_ready *r);
+MM_EXTERN void mm_ready_drop(mm_ready *r);
+
+/* Stops an actor (reason MM_REASON_STOPPED; never restarted). Thread-safe. */
+MM_EXTERN int mm_actor_stop(mm_node *n, const mm_endpoint *ep);
+
+/* ------------------------------------------------------------------------ */
+/* Sending                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A reply callback: |status| 0 or MM_E*; |reply| is borrowed (never NULL on
+ * status 0; on MM_EHANDLER it carries the error text as JSON string).
+ * It runs on the caller's shard (or the target's shard when the caller was
+ * not on a shard thread).
+ */
+typedef void (*mm_reply_cb)(void *data, int status, mm_msg *reply);
+
+/*
+ * Sends |msg| to |to|.  With |cb| it is a call: exactly one reply or error
+ * reaches |cb|, by the message's deadline at the latest.  With |cb| NULL it
+ * is a tell (no reply on the wire).  Thread-safe.  On 0 the library owns
+ * |msg|; on error (MM_ENOTFOUND, MM_EOVERLOADED, MM_EUNKNOWN_MESSAGE,
+ * MM_ENOT_SERIALIZABLE, MM_ECLOSED) the caller still does and |cb| is not
+ * called.  Errors found later (remote not_found, timeout) go to |cb|.
+ */
+MM_EXTERN int mm_send(mm_node *n, const mm_endpoint *to, mm_msg *msg,
+                      mm_reply_cb cb, void *data);
+MM_EXTERN int mm_tell(mm_node *n, const mm_endpoint *to, mm_msg *msg);
+/*
+ * A blocking call for threads that are not shard threads (MM_EDEADLK on a
+ * shard thread; |msg| is freed in every case).  On 0, |*reply| is the
+ * caller's (mm_msg_free); on MM_EHANDLER too when |reply| is not NULL.
+ */
+MM_EXTERN int mm_call(mm_node *n, const mm_endpoint *to, mm_msg *msg,
+                      mm_msg **reply);
+/* Calls |cb|(data) once |to|'s mailbox has room again (at once if it has).
+ * The callback runs on the caller's shard. */
+MM_EXTERN int mm_endpoint_when_writable(mm_node *n, const mm_endpoint *to,
+                                        void (*cb)(void *data), void *data);
+
+/* ------------------------------------------------------------------------ */
+/* Inside a handler                                                         */
+/* ------------------------------------------------------------------------ */
+
+MM_EXTERN mm_node *mm_ctx_node(mm_ctx *ctx);
+MM_EXTERN const mm_endpoint *mm_ctx_self(mm_ctx *ctx);
+MM_EXTERN const char *mm_ctx_label(mm_ctx *ctx); /* NULL if unlabelled */
+MM_EXTERN const char *mm_ctx_arg_json(mm_ctx *ctx);
+MM_EXTERN void *mm_ctx_arg_ptr(mm_ctx *ctx);
+/* Whether the current message expects a reply. */
+MM_EXTERN int mm_ctx_is_call(mm_ctx *ctx);
+
+/* Replies (at most one per call; later ones return MM_EEXISTS). */
+MM_EXTERN int mm_reply(mm_ctx *ctx, mm_msg *reply);
+MM_EXTERN int mm_reply_json(mm_ctx *ctx, const char *json);
+MM_EXTERN int mm_reply_jsonf(mm_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+MM_EXTERN int mm_reply_ptr(mm_ctx *ctx, void *ptr, void (*dtor)(void *));
+/* An error reply (MM_EHANDLER or another MM_E*) with a message text. */
+MM_EXTERN int mm_reply_error(mm_ctx *ctx, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Takes over the reply obligation; answer later from any thread. */
+MM_EXTERN mm_defer *mm_ctx_defer(mm_ctx *ctx);
+MM_EXTERN int mm_defer_reply(mm_defer *d, int status, mm_msg *reply);
+/* Marks the current turn as a crash (the handler should then return). */
+MM_EXTERN int mm_fail(mm_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------------------------ */
+/* Receptionist: labels, reception keys, listings, watches                  */
+/* ------------------------------------------------------------------------ */
+
+/* Registers |ep| (a local actor) under |label|. MM_EEXISTS if taken here. */
+MM_EXTERN int mm_register(mm_node *n, const char *label, const mm_endpoint *ep,
+                          int visibility);
+MM_EXTERN int mm_deregister(mm_node *n, const char *label);
+/* Adds the actor registered as |label| to reception key |key|. */
+MM_EXTERN int mm_check_in(mm_node *n, const char *label, const char *key);
+/* Looks a label up (the winner when several nodes claim it). */
+MM_EXTERN int mm_lookup(mm_node *n, const char *label, mm_endpoint *out);
+typedef void (*mm_lookup_cb)(void *data, int status, const mm_endpoint *ep);
+/* Waits up to |timeout_ms| for |label|; |cb| runs on the caller's shard. */
+MM_EXTERN int mm_lookup_wait(mm_node *n, const char *label,
+                             uint32_t timeout_ms, mm_lookup_cb cb,
+                             void *data);
+
+enum mm_listing_event_kind {
+    MM_LISTING_ADDED = 1,
+    MM_LISTING_REMOVED = 2,
+    MM_LISTING_RESYNC = 3,  /* the queue overflowed: a new backfill follows */
+    MM_LISTING_SYNCED = 4   /* the backfill is complete; live events follow */
+};
+typedef struct mm_listing_event {
+    int kind;
+    const char *label;      /* NULL for RESYNC and SYNCED */
+    mm_endpoint ep;
+    int reason;             /* removals: enum mm_reason */
+} mm_listing_event;
+typedef void (*mm_listing_cb)(void *data, const mm_listing_event *ev);
+
+typedef struct mm_listing_opts {
+    const char *key;        /* reception key; NULL = every label */
+    const char *prefix;     /* label prefix filter; NULL = none */
+    uint32_t queue_limit;   /* undelivered events before RESYNC; default 1024 */
+    int shard;              /* where |cb| runs; -1 = the caller's shard */
+} mm_listing_opts;
+MM_EXTERN void mm_listing_opts_init(mm_listing_opts *o);
+/*
+ * Opens a listing: a backfill of current matches in label order, SYNCED,
+ * then ADDED/REMOVED as actors come and go.  Events are delivered through
+ * a bounded queue; a subscriber that falls behind gets RESYNC and a fresh
+ * backfill, never silent loss.
+ */
+MM_EXTERN int mm_listing_open(mm_listing **out, mm_node *n,
+                              const mm_listing_opts *o, mm_listing_cb cb,
+                              void *data);
+/* Closes a listing; no callback runs after it returns (on its shard). */
+MM_EXTERN void mm_listing_close(mm_listing *l);
+
+/* Fires |cb| once when the actor stops (at once, MM_REASON_NOT_FOUND, when
+ * it is not there).  |label| or |ep| names the actor. */
+typedef void (*mm_watch_cb)(void *data, const mm_endpoint *ep, int reason);
+MM_EXTERN int mm_watch(mm_node *n, const char *label, const mm_endpoint *ep,
+                       mm_watch_cb cb, void *data);
+
+/* Node-wide events (registry and supervision); |cb| may run on any shard. */
+enum mm_event_kind {
+    MM_EV_REGISTERED = 1,
+    MM_EV_DEREGISTERED = 2,
+    MM_EV_RESTARTED = 3,
+    MM_EV_STOPPED = 4
+};
+typedef struct mm_event {
+    int kind;
+    const char *label;
+    mm_endpoint ep;
+    int reason;
+    unsigned restarts;
+} mm_event;
+typedef void (*mm_event_cb)(void *data, const mm_event *ev);
+MM_EXTERN void mm_node_set_event_cb(mm_node *n, mm_event_cb cb, void *data);
+
+/* ------------------------------------------------------------------------ */
+/* Routers                                                                  */
+/* ------------------------------------------------------------------------ */
+
+enum mm_router_kind {
+    MM_ROUTER_ROUND_ROBIN = 0,
+    MM_ROUTER_RANDOM = 1,
+    MM_ROUTER_BROADCAST = 2
+};
+/* Over a fixed list of endpoints (copied). */
+MM_EXTERN int mm_router_new(mm_router **out, mm_node *n, int kind,
+                            const mm_endpoint *eps, size_t count);
+/* Over the live listing of reception key |key| (a pool router). */
+MM_EXTERN int mm_router_new_pool(mm_router **out, mm_node *n, int kind,
+                                 const char *key);
+MM_EXTERN size_t mm_router_size(mm_router *r);
+/*
+ * Routes |msg|.  Round-robin and random behave like mm_send(); broadcast
+ * sends a copy to every member in parallel and calls |bcb| once with every
+ * result.  MM_EEMPTY when the router has no members.
+ */
+MM_EXTERN int mm_router_send(mm_router *r, mm_msg *msg, mm_reply_cb cb,
+                             void *data);
+typedef struct mm_broadcast_result {
+    mm_endpoint ep;
+    int status;
+    mm_msg *reply; /* borrowed; NULL on error */
+} mm_broadcast_result;
+typedef void (*mm_broadcast_cb)(void *data, size_t n,
+                                const mm_broadcast_result *results);
+MM_EXTERN int mm_router_broadcast(mm_router *r, mm_msg *msg,
+                                  mm_broadcast_cb cb, void *data);
+MM_EXTERN void mm_router_free(mm_router *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MURMER_H */

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Installs the Debian packages murmer needs, only when some are missing.
+# Idempotent: a second run checks dpkg and returns in well under a second.
+set -eu
+PKGS="build-essential pkg-config libuv1-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev
+libgnutls28-dev gnutls-bin libssl-dev openssl libcjson-dev libavahi-client-dev
+avahi-daemon avahi-utils dbus libcmocka-dev bats bats-assert bats-support bats-file
+iproute2 iptables nftables scdoc bash-completion clang libclang-rt-14-dev procps psmisc"
+missing=""
+for p in $PKGS; do
+    s=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    case "$s" in
+    *"install ok installed"*) ;;
+    *) missing="$missing $p" ;;
+    esac
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing:$missing" >&2
+if [ "$(id -u)" != 0 ]; then
+    SUDO=sudo
+else
+    SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -qq $missing >/dev/null

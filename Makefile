@@ -58,7 +58,7 @@ STATIC := $(BUILD)/libmurmer.a
 PC := $(BUILD)/murmer.pc
 CLI_BIN := $(if $(CLI_SRC),$(BUILD)/murmer)
 
-.PHONY: all lib cli examples deps test unit bats asan tsan fuzz bench install \
+.PHONY: all lib cli examples deps run test unit bats asan tsan fuzz bench install \
         clean format check-format man check
 
 all: lib $(CLI_BIN) examples $(PLUGIN_SO)
@@ -122,6 +122,12 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmurmer.so
 
 deps:
 	@sh scripts/deps.sh
+
+# The README's first command: the main job.
+run: deps
+	@$(MAKE) --no-print-directory all
+	@if [ -x $(BUILD)/murmer ]; then exec $(BUILD)/murmer start --demo $(ARGS); \
+	 else exec $(BUILD)/greeter; fi
 
 unit: lib $(UNIT_BIN)
 	@BUILD=$(BUILD) sh scripts/run-unit.sh $(UNIT_BIN)

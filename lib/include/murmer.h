@@ -542,6 +542,17 @@ MM_EXTERN int mm_router_broadcast(mm_router *r, mm_msg *msg,
                                   mm_broadcast_cb cb, void *data);
 MM_EXTERN void mm_router_free(mm_router *r);
 
+/* ------------------------------------------------------------------------ */
+/* Cluster key                                                              */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Writes a new random 32-byte cluster key, base64 plus a newline, to |path|
+ * (created with mode 0600; MM_EEXISTS if it exists) or to stdout when
+ * |path| is NULL.
+ */
+MM_EXTERN int mm_cluster_keygen(const char *path);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,291 @@
+/*
+ * runtime.h — internal structures of the local actor runtime: messages,
+ * calls, actors, shards and the node.  Only lib/ includes this.
+ *
+ * Threading model (design §3):
+ *  - A node runs N shards; each shard is one libuv loop on one thread.
+ *  - An actor lives on one shard for its whole life; only that shard's thread
+ *    touches the actor struct, its mailbox list and its state.
+ *  - Cross-thread traffic goes through a shard's inbox (mutex + intrusive
+ *    list + one uv_async_send per batch).
+ *  - A slot table per shard maps actor ids to actors.  Slots are never freed
+ *    while the node lives, so any thread may read a slot's id and queued
+ *    counter to reject a send at once (not_found / overloaded).
+ *  - A call's record lives on its home shard (the caller's shard, or the
+ *    target's when the caller is not a shard thread) and is touched only
+ *    there; the reply is always posted to the home shard, exactly once.
+ */
+#ifndef MM_RUNTIME_H
+#define MM_RUNTIME_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <uv.h>
+
+#include "common.h"
+#include "supervisor.h"
+
+struct cJSON;
+struct mm_shard;
+struct mm_actor;
+struct mm_call;
+
+/* ---- messages ------------------------------------------------------------ */
+
+enum msg_kind {
+    MSG_USER = 0,   /* to an actor (target = actor id) */
+    MSG_REPLY = 1,  /* to a call record on its home shard */
+    MSG_FN = 2,     /* run fn(arg) on the shard */
+    MSG_START = 3,  /* start a spawned actor */
+    MSG_STOP = 4,   /* stop an actor from outside */
+    MSG_SHUTDOWN = 5,
+    MSG_CLOSE = 6   /* shutdown phase B */
+};
+
+#define MSG_F_OWN_TYPE 0x01 /* type_name is owned (malloc'd) */
+#define MSG_F_TELL 0x02
+
+struct mm_msg {
+    struct mm_msg *next;
+    uint8_t kind;        /* enum msg_kind */
+    uint8_t content;     /* enum mm_content */
+    uint16_t flags;
+    uint32_t type_id;    /* interned id; 0 = not interned yet */
+    int32_t status;      /* replies */
+    uint32_t timeout_ms; /* 0 = node default */
+    const char *type_name;
+    void *data; /* owned bytes (json/raw) or the pointer payload */
+    size_t len;
+    void (*dtor)(void *);
+    struct cJSON *json;  /* lazily parsed; owned */
+    size_t json_err;     /* parse error offset + 1, 0 = none */
+    uint64_t target;     /* actor id for MSG_USER/START/STOP */
+    uint64_t deadline;   /* absolute ms (calls), 0 = none */
+    struct mm_call *call; /* the call this message answers or belongs to */
+    void (*fn)(void *);  /* MSG_FN */
+    void *fn_arg;
+};
+
+/* A message with no payload for internal use. */
+mm_msg *mm__msg_alloc(void);
+/* Deep copy (JSON/raw bytes copied; pointer payloads refused: NULL). */
+mm_msg *mm__msg_clone(const mm_msg *m);
+void mm__msg_cache_free(void);
+
+/* ---- timers (one heap per shard, one uv_timer) ---------------------------- */
+
+struct mm_tmr {
+    uint64_t deadline; /* absolute ms */
+    size_t idx;        /* heap index + 1; 0 = not armed */
+    void (*fn)(struct mm_tmr *t);
+};
+
+void mm__tmr_start(struct mm_shard *s, struct mm_tmr *t, uint64_t deadline);
+void mm__tmr_stop(struct mm_shard *s, struct mm_tmr *t);
+
+/* ---- calls --------------------------------------------------------------- */
+
+struct mm_call {
+    struct mm_tmr tmr;       /* deadline */
+    struct mm_call *prev, *next; /* home shard's list of live calls */
+    struct mm_shard *home;
+    mm_reply_cb cb;
+    void *data;
+    uint8_t refs;            /* the reply + the caller side */
+    uint8_t done;            /* cb already called */
+    uint8_t blocking;        /* mm_call: the callback keeps the reply */
+};
+
+void mm__call_adopt(struct mm_shard *s, struct mm_call *c, uint64_t deadline);
+void mm__call_complete(struct mm_shard *s, mm_msg *reply);
+void mm__calls_fail_all(struct mm_shard *s);
+/* Posts |reply| (kind MSG_REPLY, status set) for |call| to its home shard. */
+void mm__call_reply(mm_node *n, struct mm_call *call, int status,
+                    mm_msg *reply);
+
+/* ---- slots and actors ---------------------------------------------------- */
+
+#define SLOT_CHUNK_BITS 12
+#define SLOT_CHUNK (1u << SLOT_CHUNK_BITS)
+#define SLOT_MAX_CHUNKS 4096u
+
+struct mm_slot {
+    _Atomic uint64_t id;     /* 0 = free */
+    _Atomic int32_t queued;  /* user messages accepted, not yet handled */
+    uint32_t capacity;
+    _Atomic(struct mm_actor *) actor;
+};
+
+static inline int
+mm__actor_id_shard(uint64_t id)
+{
+    return (int)(id & 0xff);
+}
+static inline uint32_t
+mm__actor_id_slot(uint64_t id)
+{
+    return (uint32_t)((id >> 8) & 0xffffff);
+}
+
+enum actor_status {
+    ACTOR_PREPARED = 0, /* ready handle: registered, not started */
+    ACTOR_STARTING,
+    ACTOR_RUNNING,
+    ACTOR_BACKOFF,      /* waiting to restart */
+    ACTOR_DEAD
+};
+
+struct mm_type_info {
+    const mm_actor_type *type;
+    /* handler index + 1 by interned message id; 0 = not handled. */
+    uint16_t *by_id;
+    uint32_t nby_id;
+};
+
+struct mm_watch;
+struct mm_waiter;
+
+struct mm_actor {
+    struct mm_actor *rq_next;
+    uint8_t in_runq;
+    uint8_t status;        /* enum actor_status */
+    uint8_t stop_req;      /* external stop requested */
+    uint8_t dying;
+    uint64_t id;
+    struct mm_shard *shard;
+    struct mm_slot *slot;
+    const struct mm_type_info *ti;
+    void *state;
+    mm_msg *mb_head, *mb_tail;
+    char *label;           /* owned; NULL if unlabelled */
+    char *arg_json;        /* owned */
+    void *arg_ptr;
+    struct mm_sup sup;     /* supervision bookkeeping */
+    struct mm_tmr restart_tmr;
+    _Atomic int has_waiters;
+    struct mm_waiter *waiters; /* guarded by shard->waiters_lock */
+};
+
+/* ---- shards --------------------------------------------------------------- */
+
+struct mm_shard {
+    mm_node *node;
+    int index;
+    uv_loop_t loop;
+    uv_async_t async;
+    uv_idle_t idle;
+    uv_timer_t timer;
+    uv_thread_t thread;
+    int has_thread;
+    int closing;           /* phase B started (inbox rejects posts) */
+    int idle_active;
+    uint64_t timer_due;    /* when the uv_timer is armed for; 0 = stopped */
+
+    /* Inbox from other threads. */
+    pthread_mutex_t inbox_lock;
+    mm_msg *inbox_head, *inbox_tail;
+    int inbox_closed;
+
+    /* Owned by the shard thread. */
+    struct mm_actor *rq_head, *rq_tail;
+    mm_msg *local_head, *local_tail; /* same-shard replies and items */
+    struct mm_tmr **heap;
+    size_t heap_len, heap_cap;
+    struct mm_call calls;  /* sentinel of live call records */
+    uint64_t now_ms;
+
+    /* Slot table: chunks are allocated under slot_lock and never freed. */
+    pthread_mutex_t slot_lock;
+    _Atomic(struct mm_slot *) chunks[SLOT_MAX_CHUNKS];
+    uint32_t nslots;
+    uint32_t *free_slots;
+    size_t nfree, free_cap;
+    uint32_t *serials;     /* per slot reuse counter (under slot_lock) */
+    size_t serials_cap;
+
+    pthread_mutex_t waiters_lock;
+    size_t nactors;        /* live actors (shard thread) */
+};
+
+extern _Thread_local struct mm_shard *mm__cur_shard;
+
+int mm__shard_init(struct mm_shard *s, mm_node *n, int index);
+void mm__shard_release(struct mm_shard *s);
+/* Posts |m| to |s| from any thread (same shard: local queue, no lock).
+ * Returns MM_ECLOSED (and leaves |m| to the caller) once |s| is closed. */
+int mm__shard_post(struct mm_shard *s, mm_msg *m);
+/* Makes |a| runnable (shard thread only). */
+void mm__shard_schedule(struct mm_shard *s, struct mm_actor *a);
+void mm__shard_thread_main(void *arg);
+uint64_t mm__shard_now(struct mm_shard *s);
+struct mm_slot *mm__slot_get(struct mm_shard *s, uint32_t idx);
+
+/* ---- node ---------------------------------------------------------------- */
+
+struct mm_recep;
+
+struct mm_node {
+    char *name;
+    char id_hex[33];
+    uint8_t id[MM_NODE_ID_LEN];
+    uint64_t generation;
+    char *addr;
+    mm_node_config cfg;    /* strings below are owned copies */
+    char **join;
+    char **tags;
+
+    int nshards;
+    struct mm_shard *shards;
+    _Atomic uint32_t spawn_rr;
+    _Atomic int stopping;
+    _Atomic int phase_a_done;
+    int running;           /* mm_node_run or start_thread called */
+    int threaded;
+
+    /* Types and interned message names (rwlock: types may be added late). */
+    pthread_rwlock_t types_lock;
+    struct mm_type_info **types; /* each owned; pointers are handed out */
+    size_t ntypes, types_cap;
+    char **names;          /* interned names; id = index + 1 */
+    size_t nnames, names_cap;
+
+    struct mm_recep *recep;
+
+    pthread_mutex_t ev_lock;
+    mm_event_cb ev_cb;
+    void *ev_data;
+};
+
+int mm__node_intern(mm_node *n, const char *name, int create, uint32_t *id);
+const struct mm_type_info *mm__node_type(mm_node *n, const char *name);
+int mm__node_is_local(const mm_node *n, const mm_endpoint *ep);
+void mm__node_emit(mm_node *n, const mm_event *ev);
+/* The shard for a new actor: the caller's when on a shard thread, else
+ * round robin. */
+struct mm_shard *mm__node_pick_shard(mm_node *n, int want);
+
+/* ---- actors (actor.c) ---------------------------------------------------- */
+
+/* Runs up to |budget| messages of |a|; returns 1 if it still has work. */
+int mm__actor_run(struct mm_actor *a, unsigned budget);
+void mm__actor_start_msg(struct mm_shard *s, mm_msg *m);
+void mm__actor_stop_msg(struct mm_shard *s, mm_msg *m);
+/* Delivers a user message that arrived through the inbox. */
+void mm__actor_deliver(struct mm_shard *s, mm_msg *m);
+/* Stops every actor of the shard (shutdown phase A). */
+void mm__actor_stop_all(struct mm_shard *s);
+/* Answers a dropped user message: calls get |status|, tells are freed. */
+void mm__msg_reject(mm_node *n, mm_msg *m, int status);
+struct mm_actor *mm__actor_lookup(struct mm_shard *s, uint64_t id);
+
+/* ---- receptionist (receptionist.c) --------------------------------------- */
+
+int mm__recep_new(struct mm_recep **out, mm_node *n);
+void mm__recep_free(struct mm_recep *r);
+/* Called by the actor's shard when it stops for good. */
+void mm__recep_actor_gone(mm_node *n, const mm_endpoint *ep, const char *label,
+                          int reason);
+/* Shutdown: drop listings and fire remaining watches. */
+void mm__recep_shutdown(mm_node *n);
+
+#endif /* MM_RUNTIME_H */

@@ -1,0 +1,452 @@
+/*
+ * shard.c — one libuv loop: the cross-thread inbox, the run queue and its
+ * scheduler, the deadline heap on a single uv_timer, and the two-phase
+ * shutdown (stop actors everywhere, then drain and close handles).
+ *
+ * Scheduling (design §3): while work exists an idle handle keeps the loop
+ * from blocking, and each idle callback drains the run queue in repeated
+ * passes until it is empty or about MM_SCHED_BUDGET_NS is spent.  Each
+ * ready actor handles at most MM_SCHED_MSG_BUDGET messages per pass.
+ */
+#include "runtime.h"
+
+_Thread_local struct mm_shard *mm__cur_shard;
+
+void mm__shard_timer_cb(uv_timer_t *handle);
+void mm__shard_idle_cb(uv_idle_t *h);
+
+/* ---- deadline heap --------------------------------------------------------- */
+
+static void
+heap_swap(struct mm_shard *s, size_t i, size_t j)
+{
+    struct mm_tmr *t = s->heap[i];
+    s->heap[i] = s->heap[j];
+    s->heap[j] = t;
+    s->heap[i]->idx = i + 1;
+    s->heap[j]->idx = j + 1;
+}
+
+static void
+heap_up(struct mm_shard *s, size_t i)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (s->heap[p]->deadline <= s->heap[i]->deadline)
+            break;
+        heap_swap(s, i, p);
+        i = p;
+    }
+}
+
+static void
+heap_down(struct mm_shard *s, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < s->heap_len && s->heap[l]->deadline < s->heap[m]->deadline)
+            m = l;
+        if (r < s->heap_len && s->heap[r]->deadline < s->heap[m]->deadline)
+            m = r;
+        if (m == i)
+            break;
+        heap_swap(s, i, m);
+        i = m;
+    }
+}
+
+static void
+timer_arm(struct mm_shard *s)
+{
+    if (s->heap_len == 0 || s->closing)
+        return;
+    uint64_t due = s->heap[0]->deadline;
+    /* Re-arm only when the earliest deadline moved earlier: an early wake
+     * simply re-arms, so insertions and removals cost no uv call. */
+    if (s->timer_due && s->timer_due <= due)
+        return;
+    uint64_t now = mm__now_ms();
+    s->timer_due = due;
+    uv_timer_start(&s->timer, mm__shard_timer_cb, due > now ? due - now : 0,
+                   0);
+}
+
+void
+mm__tmr_start(struct mm_shard *s, struct mm_tmr *t, uint64_t deadline)
+{
+    if (t->idx)
+        mm__tmr_stop(s, t);
+    if (s->heap_len == s->heap_cap) {
+        size_t cap = s->heap_cap ? s->heap_cap * 2 : 64;
+        struct mm_tmr **h = mm__realloc(s->heap, cap * sizeof(*h));
+        MM_ASSERT(h != NULL);
+        s->heap = h;
+        s->heap_cap = cap;
+    }
+    t->deadline = deadline;
+    s->heap[s->heap_len] = t;
+    t->idx = ++s->heap_len;
+    heap_up(s, s->heap_len - 1);
+    if (s->heap[0] == t)
+        timer_arm(s);
+}
+
+void
+mm__tmr_stop(struct mm_shard *s, struct mm_tmr *t)
+{
+    if (!t->idx)
+        return;
+    size_t i = t->idx - 1;
+    size_t last = --s->heap_len;
+    if (i != last) {
+        s->heap[i] = s->heap[last];
+        s->heap[i]->idx = i + 1;
+        heap_down(s, i);
+        heap_up(s, i);
+    }
+    t->idx = 0;
+}
+
+void
+mm__shard_timer_cb(uv_timer_t *handle)
+{
+    struct mm_shard *s = handle->data;
+    s->timer_due = 0;
+    uint64_t now = mm__now_ms();
+    s->now_ms = now;
+    while (s->heap_len && s->heap[0]->deadline <= now) {
+        struct mm_tmr *t = s->heap[0];
+        mm__tmr_stop(s, t);
+        t->fn(t);
+    }
+    timer_arm(s);
+}
+
+uint64_t
+mm__shard_now(struct mm_shard *s)
+{
+    return s->now_ms ? s->now_ms : mm__now_ms();
+}
+
+/* ---- slots ----------------------------------------------------------------- */
+
+struct mm_slot *
+mm__slot_get(struct mm_shard *s, uint32_t idx)
+{
+    uint32_t c = idx >> SLOT_CHUNK_BITS;
+    if (c >= SLOT_MAX_CHUNKS)
+        return NULL;
+    struct mm_slot *chunk =
+        atomic_load_explicit(&s->chunks[c], memory_order_acquire);
+    return chunk ? &chunk[idx & (SLOT_CHUNK - 1)] : NULL;
+}
+
+/* ---- posting ----------------------------------------------------------------- */
+
+static void
+local_push(struct mm_shard *s, mm_msg *m)
+{
+    m->next = NULL;
+    if (s->local_tail)
+        s->local_tail->next = m;
+    else
+        s->local_head = m;
+    s->local_tail = m;
+    if (!s->idle_active && !s->closing) {
+        uv_idle_start(&s->idle, mm__shard_idle_cb);
+        s->idle_active = 1;
+    }
+}
+
+int
+mm__shard_post(struct mm_shard *s, mm_msg *m)
+{
+    if (mm__cur_shard == s) {
+        if (s->inbox_closed && s->closing)
+            return MM_ECLOSED;
+        local_push(s, m);
+        return 0;
+    }
+    m->next = NULL;
+    pthread_mutex_lock(&s->inbox_lock);
+    if (s->inbox_closed) {
+        pthread_mutex_unlock(&s->inbox_lock);
+        return MM_ECLOSED;
+    }
+    int was_empty = s->inbox_head == NULL;
+    if (s->inbox_tail)
+        s->inbox_tail->next = m;
+    else
+        s->inbox_head = m;
+    s->inbox_tail = m;
+    /* Under the lock, so that the handle cannot be closed meanwhile. */
+    if (was_empty)
+        uv_async_send(&s->async);
+    pthread_mutex_unlock(&s->inbox_lock);
+    return 0;
+}
+
+void
+mm__shard_schedule(struct mm_shard *s, struct mm_actor *a)
+{
+    if (a->in_runq)
+        return;
+    a->in_runq = 1;
+    a->rq_next = NULL;
+    if (s->rq_tail)
+        s->rq_tail->rq_next = a;
+    else
+        s->rq_head = a;
+    s->rq_tail = a;
+    if (!s->idle_active && !s->closing) {
+        uv_idle_start(&s->idle, mm__shard_idle_cb);
+        s->idle_active = 1;
+    }
+}
+
+/* ---- processing ---------------------------------------------------------------- */
+
+static void shard_phase_a(struct mm_shard *s);
+static void shard_phase_b(struct mm_shard *s);
+
+static void
+shard_process(struct mm_shard *s, mm_msg *m)
+{
+    switch (m->kind) {
+    case MSG_USER:
+        mm__actor_deliver(s, m);
+        break;
+    case MSG_REPLY:
+        mm__call_complete(s, m);
+        break;
+    case MSG_FN: {
+        void (*fn)(void *) = m->fn;
+        void *arg = m->fn_arg;
+        mm_msg_free(m);
+        fn(arg);
+        break;
+    }
+    case MSG_START:
+        mm__actor_start_msg(s, m);
+        break;
+    case MSG_STOP:
+        mm__actor_stop_msg(s, m);
+        break;
+    case MSG_SHUTDOWN:
+        mm_msg_free(m);
+        shard_phase_a(s);
+        break;
+    case MSG_CLOSE:
+        mm_msg_free(m);
+        shard_phase_b(s);
+        break;
+    default:
+        mm_msg_free(m);
+        break;
+    }
+}
+
+static int
+shard_drain_inbox(struct mm_shard *s)
+{
+    pthread_mutex_lock(&s->inbox_lock);
+    mm_msg *m = s->inbox_head;
+    s->inbox_head = s->inbox_tail = NULL;
+    pthread_mutex_unlock(&s->inbox_lock);
+    int any = m != NULL;
+    while (m) {
+        mm_msg *next = m->next;
+        shard_process(s, m);
+        m = next;
+    }
+    return any;
+}
+
+static void
+shard_async_cb(uv_async_t *h)
+{
+    shard_drain_inbox(h->data);
+}
+
+/* Runs local items and actors in passes for at most the time budget. */
+static void
+shard_run(struct mm_shard *s)
+{
+    uint64_t start = mm__now_ns();
+    s->now_ms = start / 1000000u;
+    for (;;) {
+        while (s->local_head) {
+            mm_msg *m = s->local_head;
+            s->local_head = m->next;
+            if (!s->local_head)
+                s->local_tail = NULL;
+            shard_process(s, m);
+        }
+        struct mm_actor *a = s->rq_head;
+        if (!a)
+            break;
+        s->rq_head = s->rq_tail = NULL;
+        while (a) {
+            struct mm_actor *next = a->rq_next;
+            a->in_runq = 0;
+            if (mm__actor_run(a, MM_SCHED_MSG_BUDGET))
+                mm__shard_schedule(s, a);
+            a = next;
+        }
+        uint64_t now = mm__now_ns();
+        s->now_ms = now / 1000000u;
+        if (now - start > MM_SCHED_BUDGET_NS)
+            break;
+    }
+}
+
+void
+mm__shard_idle_cb(uv_idle_t *h)
+{
+    struct mm_shard *s = h->data;
+    shard_run(s);
+    if (!s->rq_head && !s->local_head && s->idle_active) {
+        uv_idle_stop(&s->idle);
+        s->idle_active = 0;
+    }
+}
+
+/* ---- shutdown ----------------------------------------------------------------- */
+
+static void
+shard_phase_a(struct mm_shard *s)
+{
+    mm__actor_stop_all(s);
+    mm_node *n = s->node;
+    if (atomic_fetch_add(&n->phase_a_done, 1) + 1 == n->nshards) {
+        /* Every shard has stopped its actors: close them all. */
+        for (int i = 0; i < n->nshards; i++) {
+            mm_msg *c = mm__msg_alloc();
+            MM_ASSERT(c != NULL);
+            c->kind = MSG_CLOSE;
+            if (mm__shard_post(&n->shards[i], c) != 0)
+                mm_msg_free(c);
+        }
+    }
+}
+
+static void
+shard_close_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+
+static void
+shard_phase_b(struct mm_shard *s)
+{
+    /* Stop producers: nothing more enters the inbox. */
+    pthread_mutex_lock(&s->inbox_lock);
+    s->inbox_closed = 1;
+    mm_msg *m = s->inbox_head;
+    s->inbox_head = s->inbox_tail = NULL;
+    pthread_mutex_unlock(&s->inbox_lock);
+    /* Drain what is left: replies complete, user messages are refused. */
+    while (m) {
+        mm_msg *next = m->next;
+        if (m->kind == MSG_USER)
+            mm__msg_reject(s->node, m, MM_ECLOSED);
+        else if (m->kind == MSG_START || m->kind == MSG_STOP ||
+                 m->kind == MSG_SHUTDOWN || m->kind == MSG_CLOSE)
+            mm_msg_free(m);
+        else
+            shard_process(s, m);
+        m = next;
+        if (!m && s->local_head) {
+            m = s->local_head;
+            s->local_head = s->local_tail = NULL;
+        }
+    }
+    s->closing = 1;
+    mm__calls_fail_all(s);
+    while (s->local_head) { /* replies to ourselves produced above */
+        mm_msg *x = s->local_head;
+        s->local_head = x->next;
+        mm_msg_free(x);
+    }
+    s->local_tail = NULL;
+    if (s->idle_active) {
+        uv_idle_stop(&s->idle);
+        s->idle_active = 0;
+    }
+    uv_close((uv_handle_t *)&s->async, shard_close_cb);
+    uv_close((uv_handle_t *)&s->idle, shard_close_cb);
+    uv_close((uv_handle_t *)&s->timer, shard_close_cb);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------ */
+
+int
+mm__shard_init(struct mm_shard *s, mm_node *n, int index)
+{
+    memset(s, 0, sizeof(*s));
+    s->node = n;
+    s->index = index;
+    s->calls.next = s->calls.prev = &s->calls;
+    int rc = uv_loop_init(&s->loop);
+    if (rc)
+        return rc;
+    s->loop.data = s;
+    uv_async_init(&s->loop, &s->async, shard_async_cb);
+    s->async.data = s;
+    uv_idle_init(&s->loop, &s->idle);
+    s->idle.data = s;
+    uv_timer_init(&s->loop, &s->timer);
+    s->timer.data = s;
+    pthread_mutex_init(&s->inbox_lock, NULL);
+    pthread_mutex_init(&s->slot_lock, NULL);
+    pthread_mutex_init(&s->waiters_lock, NULL);
+    return 0;
+}
+
+void
+mm__shard_release(struct mm_shard *s)
+{
+    /* Handles were closed in phase B; a node that never ran closes here. */
+    if (!s->closing) {
+        s->closing = 1;
+        uv_close((uv_handle_t *)&s->async, shard_close_cb);
+        uv_close((uv_handle_t *)&s->idle, shard_close_cb);
+        uv_close((uv_handle_t *)&s->timer, shard_close_cb);
+        uv_run(&s->loop, UV_RUN_DEFAULT);
+    }
+    int rc = uv_loop_close(&s->loop);
+    if (rc)
+        MM_LOG(MM_LOG_WARN, "node", "shard %d: loop close: %s", s->index,
+               uv_strerror(rc));
+    mm_msg *m = s->inbox_head;
+    while (m) {
+        mm_msg *next = m->next;
+        mm_msg_free(m);
+        m = next;
+    }
+    for (uint32_t c = 0; c < SLOT_MAX_CHUNKS; c++) {
+        struct mm_slot *chunk = atomic_load(&s->chunks[c]);
+        if (!chunk)
+            break;
+        mm__free(chunk);
+    }
+    mm__free(s->free_slots);
+    mm__free(s->serials);
+    mm__free(s->heap);
+    pthread_mutex_destroy(&s->inbox_lock);
+    pthread_mutex_destroy(&s->slot_lock);
+    pthread_mutex_destroy(&s->waiters_lock);
+}
+
+void
+mm__shard_thread_main(void *arg)
+{
+    struct mm_shard *s = arg;
+    mm__cur_shard = s;
+    /* Items posted before the loop ran (spawns, shutdown) are in the inbox. */
+    uv_async_send(&s->async);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    mm__msg_cache_free();
+    mm__cur_shard = NULL;
+}

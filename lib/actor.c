@@ -21,7 +21,7 @@ struct mm_ctx {
 };
 
 struct mm_defer {
-    mm_node *node;
+    struct mm_shard *home;
     struct mm_call *call;
 };
 
@@ -68,7 +68,7 @@ mm__msg_reject(mm_node *n, mm_msg *m, int status)
         m->call = NULL;
         mm_msg *r = mm__msg_alloc();
         if (r)
-            mm__call_reply(n, call, status, r);
+            mm__call_reply(m->reply_home, call, status, r);
     }
     mm_msg_free(m);
 }
@@ -555,7 +555,7 @@ mm__actor_deliver(struct mm_shard *s, mm_msg *m)
 {
     struct mm_actor *a = mm__actor_lookup(s, m->target);
     struct mm_call *call = m->call;
-    if (call && call->home == s && call->next == call)
+    if (call && m->reply_home == s && call->next == call)
         mm__call_adopt(s, call, m->deadline); /* from a foreign thread */
     if (!a || a->status == ACTOR_DEAD) {
         /* The sender counted it against the slot: give it back. */
@@ -593,12 +593,12 @@ reply_auto(struct mm_ctx *c, int rc)
         cJSON_free(js);
         cJSON_Delete(s);
         if (r)
-            mm__call_reply(c->node, call, MM_EHANDLER, r);
+            mm__call_reply(m->reply_home, call, MM_EHANDLER, r);
         return;
     }
     r = mm__msg_alloc();
     if (r)
-        mm__call_reply(c->node, call, 0, r);
+        mm__call_reply(m->reply_home, call, 0, r);
 }
 
 int
@@ -717,7 +717,7 @@ mm_reply(mm_ctx *ctx, mm_msg *reply)
     struct mm_call *call = ctx->msg->call;
     ctx->msg->call = NULL;
     ctx->replied = 1;
-    mm__call_reply(ctx->node, call, 0, reply);
+    mm__call_reply(ctx->msg->reply_home, call, 0, reply);
     return 0;
 }
 
@@ -778,7 +778,8 @@ mm_reply_error(mm_ctx *ctx, int err, const char *fmt, ...)
     struct mm_call *call = ctx->msg->call;
     ctx->msg->call = NULL;
     ctx->replied = 1;
-    mm__call_reply(ctx->node, call, err < 0 ? err : MM_EHANDLER, r);
+    mm__call_reply(ctx->msg->reply_home, call, err < 0 ? err : MM_EHANDLER,
+                   r);
     return 0;
 }
 
@@ -790,7 +791,7 @@ mm_ctx_defer(mm_ctx *ctx)
     mm_defer *d = mm__malloc(sizeof(*d));
     if (!d)
         return NULL;
-    d->node = ctx->node;
+    d->home = ctx->msg->reply_home;
     d->call = ctx->msg->call;
     ctx->msg->call = NULL;
     ctx->deferred = 1;
@@ -802,7 +803,7 @@ mm_defer_reply(mm_defer *d, int status, mm_msg *reply)
 {
     if (!reply && !(reply = mm__msg_alloc()))
         return UV_ENOMEM;
-    mm__call_reply(d->node, d->call, status, reply);
+    mm__call_reply(d->home, d->call, status, reply);
     mm__free(d);
     return 0;
 }

@@ -62,6 +62,9 @@ struct mm_msg {
     uint64_t target;     /* actor id for MSG_USER/START/STOP */
     uint64_t deadline;   /* absolute ms (calls), 0 = none */
     struct mm_call *call; /* the call this message answers or belongs to */
+    struct mm_shard *reply_home; /* |call|'s home shard: replies go there.
+                                  * Kept here so that no path reads a call
+                                  * record owned by another shard. */
     void (*fn)(void *);  /* MSG_FN */
     void *fn_arg;
 };
@@ -99,8 +102,8 @@ struct mm_call {
 void mm__call_adopt(struct mm_shard *s, struct mm_call *c, uint64_t deadline);
 void mm__call_complete(struct mm_shard *s, mm_msg *reply);
 void mm__calls_fail_all(struct mm_shard *s);
-/* Posts |reply| (kind MSG_REPLY, status set) for |call| to its home shard. */
-void mm__call_reply(mm_node *n, struct mm_call *call, int status,
+/* Posts |reply| (kind MSG_REPLY, status set) for |call| to |home|. */
+void mm__call_reply(struct mm_shard *home, struct mm_call *call, int status,
                     mm_msg *reply);
 
 /* ---- slots and actors ---------------------------------------------------- */

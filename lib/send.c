@@ -115,13 +115,14 @@ mm__calls_fail_all(struct mm_shard *s)
 }
 
 void
-mm__call_reply(mm_node *n, struct mm_call *call, int status, mm_msg *reply)
+mm__call_reply(struct mm_shard *home, struct mm_call *call, int status,
+               mm_msg *reply)
 {
-    (void)n;
     reply->kind = MSG_REPLY;
     reply->status = status;
     reply->call = call;
-    if (mm__shard_post(call->home, reply) != 0) {
+    reply->reply_home = NULL;
+    if (mm__shard_post(home, reply) != 0) {
         /* The home shard is closed; it freed its records. */
         reply->call = NULL;
         mm_msg_free(reply);
@@ -201,6 +202,7 @@ send_impl(mm_node *n, const mm_endpoint *to, mm_msg *msg, mm_reply_cb cb,
         uint64_t now = cur ? mm__shard_now(cur) : mm__now_ms();
         msg->deadline = now + tmo;
         msg->call = c;
+        msg->reply_home = home;
         if (cur) {
             call_link(cur, c);
             mm__tmr_start(cur, &c->tmr, msg->deadline);

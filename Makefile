@@ -148,7 +148,7 @@ asan:
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  bash scripts/run-all-tests.sh $(UNIT_SRC:tests/unit/%.c=build-asan/tests/%)
 
-TSAN_TESTS ?= test_shards
+TSAN_TESTS ?= test_shards test_router
 tsan:
 	@$(MAKE) --no-print-directory BUILD=build-tsan OPT="-O1 -g" SAN="-fsanitize=thread" \
 	  lib $(TSAN_TESTS:%=build-tsan/tests/%)

@@ -146,15 +146,75 @@ mm_send(mm_node *n, const mm_endpoint *to, mm_msg *msg, mm_reply_cb cb,
     return send_impl(n, to, msg, cb, data, 0);
 }
 
+/* A message to another node: checked here, sent by the cluster on shard 0.
+ * The call record is made exactly as for a local call. */
+static int
+send_remote(mm_node *n, const mm_endpoint *to, mm_msg *msg, mm_reply_cb cb,
+            void *data, int blocking)
+{
+    if (!n->cluster)
+        return MM_EUNREACHABLE;
+    if (msg->content == MM_CONTENT_PTR)
+        return MM_ENOT_SERIALIZABLE;
+    if (!msg->type_name || !*msg->type_name)
+        return MM_EUNKNOWN_MESSAGE;
+    if (atomic_load_explicit(&n->stopping, memory_order_relaxed))
+        return MM_ECLOSED;
+    struct mm_shard *s0 = &n->shards[0];
+    struct mm_shard *cur = mm__cur_shard;
+    if (cur && cur->node != n)
+        cur = NULL;
+    msg->kind = MSG_REMOTE;
+    msg->target = to->actor;
+    memcpy(msg->rnode, to->node, MM_NODE_ID_LEN);
+    msg->rgen = to->generation;
+    msg->next = NULL;
+    msg->call = NULL;
+    if (cb) {
+        struct mm_shard *home = cur ? cur : s0;
+        struct mm_call *c = call_new(home);
+        if (!c)
+            return UV_ENOMEM;
+        c->cb = cb;
+        c->data = data;
+        c->blocking = (uint8_t)blocking;
+        c->tmr.fn = call_timeout_cb;
+        uint32_t tmo = msg->timeout_ms ? msg->timeout_ms
+                                       : n->cfg.default_timeout_ms;
+        msg->timeout_ms = tmo;
+        uint64_t now = cur ? mm__shard_now(cur) : mm__now_ms();
+        msg->deadline = now + tmo;
+        msg->call = c;
+        msg->reply_home = home;
+        if (cur) {
+            call_link(cur, c);
+            mm__tmr_start(cur, &c->tmr, msg->deadline);
+        }
+    } else {
+        msg->flags |= MSG_F_TELL;
+    }
+    int rc = mm__shard_post(s0, msg);
+    if (rc && msg->call) {
+        struct mm_call *c = msg->call;
+        msg->call = NULL;
+        if (cur) {
+            mm__tmr_stop(cur, &c->tmr);
+            c->prev->next = c->next;
+            c->next->prev = c->prev;
+        }
+        mm__free(c);
+    }
+    return rc;
+}
+
 static int
 send_impl(mm_node *n, const mm_endpoint *to, mm_msg *msg, mm_reply_cb cb,
           void *data, int blocking)
 {
     if (MM_UNLIKELY(!mm__node_is_local(n, to))) {
-        /* NEEDSWORK: remote endpoints ride the QUIC transport. */
         if (memcmp(to->node, n->id, MM_NODE_ID_LEN) == 0)
             return MM_ENOTFOUND; /* an earlier generation of this node */
-        return MM_EUNREACHABLE;
+        return send_remote(n, to, msg, cb, data, blocking);
     }
     if (MM_UNLIKELY(msg->type_id == 0)) {
         uint32_t id = 0;
@@ -311,7 +371,8 @@ mm_call(mm_node *n, const mm_endpoint *to, mm_msg *msg, mm_msg **reply)
         rc = b.status;
         if (b.reply) {
             b.reply->kind = MSG_USER;
-            if (reply && (rc == 0 || rc == MM_EHANDLER))
+            /* Error replies that carry a text (mm_reply_error) go back too. */
+            if (reply && (rc == 0 || b.reply->content != MM_CONTENT_NONE))
                 *reply = b.reply;
             else
                 mm_msg_free(b.reply);

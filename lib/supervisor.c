@@ -3,7 +3,6 @@
 
 #include "common.h"
 
-#include <uv.h>
 
 int
 mm__sup_init(struct mm_sup *s, int policy, int max_restarts,

@@ -397,7 +397,8 @@ MM_EXTERN int mm_tell(mm_node *n, const mm_endpoint *to, mm_msg *msg);
 /*
  * A blocking call for threads that are not shard threads (MM_EDEADLK on a
  * shard thread; |msg| is freed in every case).  On 0, |*reply| is the
- * caller's (mm_msg_free); on MM_EHANDLER too when |reply| is not NULL.
+ * caller's (mm_msg_free); on an error too when the actor answered with a
+ * text (mm_reply_error: a JSON string), else |*reply| is NULL.
  */
 MM_EXTERN int mm_call(mm_node *n, const mm_endpoint *to, mm_msg *msg,
                       mm_msg **reply);
@@ -418,7 +419,8 @@ MM_EXTERN void *mm_ctx_arg_ptr(mm_ctx *ctx);
 /* Whether the current message expects a reply. */
 MM_EXTERN int mm_ctx_is_call(mm_ctx *ctx);
 
-/* Replies (at most one per call; later ones return MM_EEXISTS). */
+/* Replies (at most one per call; later ones return MM_EEXISTS).  mm_reply
+ * takes |reply| in every case, also when it returns an error. */
 MM_EXTERN int mm_reply(mm_ctx *ctx, mm_msg *reply);
 MM_EXTERN int mm_reply_json(mm_ctx *ctx, const char *json);
 MM_EXTERN int mm_reply_jsonf(mm_ctx *ctx, const char *fmt, ...)

@@ -1,0 +1,170 @@
+/*
+ * bench.h — helpers shared by the local benchmarks (w1.c … w4.c).  They use
+ * only the public API and print CSV lines `system,workload,value,unit`, in
+ * the shape of ../shared/anchors (RESULTS.md, Part 1): medians from two
+ * timestamps per operation, throughput = operations / wall time of the
+ * measured loop.
+ */
+#ifndef MM_BENCH_H
+#define MM_BENCH_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <murmer.h>
+
+static inline uint64_t
+bench_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline void
+bench_emit(const char *workload, double value, const char *unit)
+{
+    printf("murmer,%s,%.0f,%s\n", workload, value, unit);
+    fflush(stdout);
+}
+
+/* A field of /proc/self/status in kB ("VmRSS:", "VmHWM:"), or -1. */
+static inline long
+bench_proc_kb(const char *key)
+{
+    char line[256];
+    long v = -1;
+    size_t klen = strlen(key);
+    FILE *f = fopen("/proc/self/status", "r");
+
+    if (f == NULL) return -1;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, key, klen) == 0) {
+            v = atol(line + klen);
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
+static inline int
+bench_cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* Throughput, median and p99 lines, like the anchors' report_latency. */
+static inline void
+bench_report_latency(const char *wl, uint32_t *lat, size_t n,
+                     uint64_t elapsed_ns, const char *unit)
+{
+    char name[128];
+
+    snprintf(name, sizeof(name), "%s.throughput", wl);
+    bench_emit(name, (double)n * 1e9 / (double)elapsed_ns, unit);
+    qsort(lat, n, sizeof(*lat), bench_cmp_u32);
+    snprintf(name, sizeof(name), "%s.median", wl);
+    bench_emit(name, lat[n / 2], "ns");
+    snprintf(name, sizeof(name), "%s.p99", wl);
+    bench_emit(name, lat[(size_t)(0.99 * (double)(n - 1))], "ns");
+}
+
+/* A one-shot completion flag that shard threads set and main waits on. */
+struct bench_done {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done;
+};
+
+#define BENCH_DONE_INIT                                                        \
+    {                                                                          \
+        PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0                 \
+    }
+
+static inline void
+bench_done_set(struct bench_done *d)
+{
+    pthread_mutex_lock(&d->lock);
+    d->done = 1;
+    pthread_cond_signal(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* Waits up to |seconds|; 0 when done, -1 on time-out. */
+static inline int
+bench_done_wait(struct bench_done *d, int seconds)
+{
+    struct timespec ts;
+    int rc = 0;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += seconds;
+    pthread_mutex_lock(&d->lock);
+    while (!d->done && rc == 0)
+        rc = pthread_cond_timedwait(&d->cond, &d->lock, &ts);
+    rc = d->done ? 0 : -1;
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
+/* A local-only node with |shards| shards (0 = 1), |types| registered. */
+static inline mm_node *
+bench_node(const char *name, int shards, const mm_actor_type *const *types,
+           size_t ntypes)
+{
+    mm_node_config cfg;
+    mm_node *n = NULL;
+    int rc;
+
+    mm_node_config_init(&cfg);
+    cfg.name = name;
+    cfg.shards = shards;
+    if ((rc = mm_node_new(&n, &cfg)) != 0) {
+        fprintf(stderr, "%s: mm_node_new: %s\n", name, mm_strerror(rc));
+        exit(1);
+    }
+    for (size_t i = 0; i < ntypes; i++)
+        if ((rc = mm_node_register_type(n, types[i])) != 0) {
+            fprintf(stderr, "%s: register %s: %s\n", name, types[i]->name,
+                    mm_strerror(rc));
+            exit(1);
+        }
+    if ((rc = mm_node_start_thread(n)) != 0) {
+        fprintf(stderr, "%s: start: %s\n", name, mm_strerror(rc));
+        exit(1);
+    }
+    return n;
+}
+
+static inline void
+bench_node_end(mm_node *n)
+{
+    mm_node_stop(n);
+    mm_node_join(n);
+    mm_node_free(n);
+}
+
+static inline void
+bench_check(int rc, const char *what)
+{
+    if (rc != 0) {
+        fprintf(stderr, "bench: %s: %s\n", what, mm_strerror(rc));
+        exit(1);
+    }
+}
+
+/* argv[i] as a positive integer, or |def|. */
+static inline long
+bench_arg(int argc, char **argv, int i, long def)
+{
+    return argc > i ? atol(argv[i]) : def;
+}
+
+#endif /* MM_BENCH_H */

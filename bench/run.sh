@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# bench/run.sh — runs murmer's benchmarks and, when the anchors are
+# installed, the same workloads of the anchors (../shared/anchors/actors)
+# in the same run, then prints ratio lines.
+#
+#   make bench [W="W1 W3"]            (BUILD=build by default)
+#   bench/run.sh [--install-anchors]  BUILD=... W=... bench/run.sh
+#
+# Output (stdout), one CSV line per figure:
+#   system,workload,value,unit          murmer,W1.req-reply.throughput,...
+#   ratio,<workload>,<value>,x,<anchor> murmer / anchor, same workload
+# Progress and notes go to stderr.
+#
+# W selects workloads: W1 W2 W3 W4 (empty = all local ones).  Workloads
+# that need a network or a cluster (W5, swim, registry, mdns, cli) are not
+# implemented here yet and are skipped with a note.
+#
+# Anchors: CAF is used when /usr/include/caf exists, Erlang when `erl` is on
+# PATH.  They are built from a copy in /tmp (never in ../shared).  W1 is
+# compared with CAF's one-thread `then` run (caf-t1), W2-W4 with Erlang.
+# This script never installs anything unless given --install-anchors, which
+# runs the anchors' install.sh (apt-get; root).
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+W=${W:-}
+ANCHORS_SRC=${ANCHORS_SRC:-/work/shared/anchors/actors}
+[ -d "$ANCHORS_SRC" ] || ANCHORS_SRC=../shared/anchors/actors
+
+install_anchors=0
+for a in "$@"; do
+    case $a in
+    --install-anchors) install_anchors=1 ;;
+    -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench: unknown option $a" >&2; exit 2 ;;
+    esac
+done
+
+TMP=$(mktemp -d /tmp/murmer-bench.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+OUT=$TMP/results.csv
+: > "$OUT"
+
+note() { echo "bench: $*" >&2; }
+
+# run NAME CMD...: runs one benchmark process (bounded), keeps its lines.
+run() {
+    local name=$1; shift
+    note "$name: $*"
+    if ! timeout 120 "$@" > "$TMP/out" 2> "$TMP/err"; then
+        note "$name FAILED (rc=$?)"
+        sed 's/^/  /' "$TMP/err" >&2
+        return 1
+    fi
+    sed 's/^/  /' "$TMP/err" >&2
+    tee -a "$OUT" < "$TMP/out"
+}
+
+[ -n "$W" ] || W="W1 W2 W3 W4"
+sel=""
+for w in $W; do
+    case ${w^^} in
+    W1 | W2 | W3 | W4) sel="$sel ${w^^}" ;;
+    W5 | W6 | SWIM | REGISTRY | MDNS | CLI)
+        note "$w: not yet implemented (needs the network/cluster benches); skipped" ;;
+    *) note "$w: unknown workload; skipped" ;;
+    esac
+done
+
+# ---- murmer ------------------------------------------------------------
+fail=0
+for w in $sel; do
+    bin=$BUILD/bench/${w,,}
+    if [ ! -x "$bin" ]; then
+        note "$bin not built (run make bench); skipped"
+        continue
+    fi
+    run "murmer $w" "$bin" || fail=1
+done
+
+# ---- anchors -------------------------------------------------------------
+have_caf=0; have_erl=0
+if [ $install_anchors = 1 ]; then
+    cp -r "$ANCHORS_SRC" "$TMP/anchors-install"
+    bash "$TMP/anchors-install/install.sh" >&2 || note "install.sh failed"
+fi
+[ -d /usr/include/caf ] && command -v g++ > /dev/null && have_caf=1
+command -v erl > /dev/null && command -v erlc > /dev/null && have_erl=1
+[ $have_caf = 1 ] || note "CAF not installed (/usr/include/caf): no W1 ratio (bench/run.sh --install-anchors)"
+[ $have_erl = 1 ] || note "Erlang not installed (erl): no W2-W4 ratios (bench/run.sh --install-anchors)"
+
+if [ $have_caf = 1 ] || [ $have_erl = 1 ]; then
+    A=$TMP/anchors
+    cp -r "$ANCHORS_SRC" "$A"
+fi
+if [ $have_caf = 1 ] && [[ " $sel " == *" W1 "* ]]; then
+    note "building CAF anchor"
+    if g++ -O2 -std=c++17 -o "$A/caf/caf_bench" "$A/caf/caf_bench.cpp" \
+        -lcaf_io -lcaf_core -lpthread 2> "$TMP/caf-build.log"; then
+        run "caf W1" "$A/caf/caf_bench" --workload=w1 --n=1000000 \
+            --scheduler.max-threads=1 --tag=-t1
+    else
+        note "CAF anchor build failed"; sed 's/^/  /' "$TMP/caf-build.log" >&2
+    fi
+fi
+if [ $have_erl = 1 ] && [[ "$sel" == *W[234]* ]]; then
+    mkdir -p "$A/erlang/ebin"
+    if erlc -o "$A/erlang/ebin" "$A"/erlang/*.erl 2> "$TMP/erl-build.log"; then
+        ERL=(erl -noshell -pa "$A/erlang/ebin" -run actors_bench main)
+        for w in $sel; do
+            case $w in
+            W2) run "erlang W2" "${ERL[@]}" w2 10000000 ;;
+            W3) run "erlang W3" "${ERL[@]}" w3 1000 10000000 ;;
+            W4) run "erlang W4" "${ERL[@]}" w4 1000000
+                run "erlang W4 idle" "${ERL[@]}" w4mem 100000 ;;
+            esac
+        done
+    else
+        note "Erlang anchor build failed"; sed 's/^/  /' "$TMP/erl-build.log" >&2
+    fi
+fi
+
+# ---- ratios: murmer / anchor for the same workload -------------------------
+# ratio MURMER_WORKLOAD ANCHOR_SYSTEM ANCHOR_WORKLOAD
+ratio() {
+    awk -F, -v mw="$1" -v as="$2" -v aw="$3" '
+        $1 == "murmer" && $2 == mw { m = $3 }
+        $1 == as && $2 == aw { a = $3 }
+        END { if (m != "" && a != "" && a + 0 != 0)
+                  printf "ratio,%s,%.2f,x,%s\n", mw, m / a, as }' "$OUT"
+}
+ratio W1.req-reply.throughput caf-t1 W1.req-reply.then.throughput
+ratio W1.req-reply.median caf-t1 W1.req-reply.then.median
+ratio W2.one-way.throughput erlang W2.one-way.throughput
+ratio W2.one-way.peak-rss erlang W2.one-way.peak-rss
+ratio W3.ring1000.throughput erlang W3.ring1000.throughput
+ratio W4.spawn-terminate.throughput erlang W4.spawn-terminate.throughput
+ratio W4.rss-per-idle-actor erlang W4.rss-per-idle-actor
+exit $fail

@@ -1,0 +1,1551 @@
+/*
+ * oplog.c — registry replication: per-origin logs, version vectors, the
+ * view with label conflicts, anti-entropy and compaction (design §4, §6.4).
+ * Pure: no libuv, no sockets, no clock.  See oplog.h for the model.
+ *
+ * Byte format (all integers little-endian; strings are length-prefixed
+ * bytes without a terminator and must not contain NUL).
+ *
+ *   record    = kind:u8 | origin:16 | generation:u64 | seq:u64 | body
+ *               (33-byte header; the body fills the rest of the record
+ *               exactly, trailing bytes are an error)
+ *   kind 1  REGISTER   body = entry
+ *   kind 2  CHECK_IN   body = label:str | key:str
+ *   kind 3  REMOVE     body = label:str | reason:u8       (reason < 64)
+ *   kind 4  SNAPSHOT   body = nentries:u32 | nentries x entry
+ *                      (seq = S, the last op folded into the snapshot)
+ *   entry     = hlc:u64 | actor:u64 | visibility:u8 | label:str | type:str |
+ *               nkeys:u16 | nkeys x key:str
+ *   str       = len:u16 | bytes
+ *
+ *   batch     = version:u8 (=1) | count:u32 | count x (len:u32 | record)
+ *   vector    = version:u8 (=1) | count:u32 |
+ *               count x (origin:16 | generation:u64 | seq:u64)
+ *               (origins strictly ascending bytewise; length exactly
+ *               5 + 32 * count)
+ *
+ * Limits (MM_EDECODE beyond them): seq >= 1; label 1..MM_OPLOG_LABEL_MAX
+ * bytes; type 0..MM_OPLOG_TYPE_MAX; key 1..MM_OPLOG_KEY_MAX; nkeys <=
+ * MM_OPLOG_KEYS_MAX; visibility 0 (internal) or 1 (public) — private never
+ * travels; counts are checked against the bytes left before any loop, and
+ * nothing is allocated from a peer-supplied length.
+ *
+ * The vector lists every origin with seq >= 1 (the local node included);
+ * the digest is 64-bit FNV-1a over the encoded vector.  The registry hash
+ * folds, in label order, each visible winner's label, origin, generation,
+ * actor and (order-independently) keys.
+ */
+#include "oplog.h"
+
+#include <errno.h>
+
+#define REC_HDR (1 + MM_NODE_ID_LEN + 8 + 8)
+#define ENTRY_MIN (8 + 8 + 1 + 2 + 1 + 2 + 2)
+#define BATCH_HDR 5
+#define VEC_HDR 5
+#define VEC_ELEM (MM_NODE_ID_LEN + 8 + 8)
+#define WIRE_VERSION 1
+
+struct oplog_rec {
+    uint64_t seq;
+    uint8_t *p; /* owned encoded record */
+    size_t len;
+};
+
+struct oplog_origin {
+    uint8_t id[MM_NODE_ID_LEN];
+    uint64_t gen;
+    uint64_t seq;      /* last applied */
+    uint64_t snap_seq; /* 0 = no snapshot */
+    int state;         /* enum mm__oplog_state */
+    int tomb;          /* reaped: records of gen <= |gen| are discarded */
+    uint8_t *snap;     /* owned snapshot record, or NULL */
+    size_t snap_len;
+    struct oplog_rec *log; /* owned; seqs snap_seq+1 .. seq */
+    size_t nlog, caplog;
+    struct oplog_rec *pend; /* owned; early records, ascending seq */
+    size_t npend, cappend;
+    struct mm__oplog_entry *entries; /* owned list of this origin's claims */
+    size_t nentries;
+};
+
+struct oplog_slot {
+    char *label; /* owned */
+    size_t label_len;
+    uint64_t hash;
+    struct oplog_slot *hnext;
+    struct mm__oplog_entry *claims; /* borrowed; owned by their origins */
+    struct mm__oplog_entry *winner; /* the visible one, or NULL */
+};
+
+struct mm__oplog {
+    uint8_t self[MM_NODE_ID_LEN];
+    struct oplog_origin *me; /* borrowed from orgs */
+    struct mm__oplog_cbs cbs;
+    struct oplog_origin **orgs; /* owned, sorted by id */
+    size_t norgs, caporgs;
+    struct oplog_slot **buckets; /* owned hash table of labels */
+    size_t nbuckets, nslots;
+    struct oplog_slot **sorted; /* owned cache of slots in label order */
+    size_t nsorted;
+    int sorted_ok;
+    size_t nwinners;
+};
+
+/* ---- names --------------------------------------------------------------- */
+
+const char *
+mm__oplog_reason_name(int reason)
+{
+    switch (reason) {
+    case MM_OPLOG_REASON_SHADOWED:
+        return "shadowed";
+    case MM_OPLOG_REASON_GENERATION:
+        return "new_generation";
+    case MM_OPLOG_REASON_REAPED:
+        return "reaped";
+    case MM_OPLOG_REASON_REPLACED:
+        return "replaced";
+    case MM_OPLOG_REASON_COMPACTED:
+        return "compacted";
+    case MM_REASON_NORMAL:
+        return "normal";
+    case MM_REASON_CRASH:
+        return "crash";
+    case MM_REASON_STOPPED:
+        return "stopped";
+    case MM_REASON_RESTART_LIMIT:
+        return "restart_limit";
+    case MM_REASON_SHUTDOWN:
+        return "shutdown";
+    case MM_REASON_NODE_DOWN:
+        return "node_down";
+    case MM_REASON_DROPPED:
+        return "dropped";
+    case MM_REASON_START_FAILED:
+        return "start_failed";
+    default:
+        return "unknown";
+    }
+}
+
+const char *
+mm__oplog_state_name(int state)
+{
+    static const char *const names[] = {"alive", "suspect", "failed", "left",
+                                        "reaped"};
+    if (state < 0 || (size_t)state >= MM_ARRAY_SIZE(names)) return "unknown";
+    return names[state];
+}
+
+/* ---- decoding ------------------------------------------------------------ */
+
+struct rd {
+    const uint8_t *p;
+    size_t left;
+};
+
+static int
+rd_take(struct rd *r, size_t n, const uint8_t **out)
+{
+    if (r->left < n) return MM_EDECODE;
+    *out = r->p;
+    r->p += n;
+    r->left -= n;
+    return 0;
+}
+
+static int
+rd_u8(struct rd *r, uint8_t *v)
+{
+    const uint8_t *b;
+    if (rd_take(r, 1, &b)) return MM_EDECODE;
+    *v = b[0];
+    return 0;
+}
+
+static int
+rd_u16(struct rd *r, uint16_t *v)
+{
+    const uint8_t *b;
+    if (rd_take(r, 2, &b)) return MM_EDECODE;
+    *v = mm__get_u16(b);
+    return 0;
+}
+
+static int
+rd_u32(struct rd *r, uint32_t *v)
+{
+    const uint8_t *b;
+    if (rd_take(r, 4, &b)) return MM_EDECODE;
+    *v = mm__get_u32(b);
+    return 0;
+}
+
+static int
+rd_u64(struct rd *r, uint64_t *v)
+{
+    const uint8_t *b;
+    if (rd_take(r, 8, &b)) return MM_EDECODE;
+    *v = mm__get_u64(b);
+    return 0;
+}
+
+/* A length-prefixed string of min..max bytes without NUL. */
+static int
+rd_str(struct rd *r, size_t min, size_t max, const char **s, uint16_t *n)
+{
+    const uint8_t *b;
+    if (rd_u16(r, n) || *n < min || *n > max || rd_take(r, *n, &b))
+        return MM_EDECODE;
+    if (memchr(b, 0, *n)) return MM_EDECODE;
+    *s = (const char *)b;
+    return 0;
+}
+
+static int
+rd_entry(struct rd *r, struct mm__oplog_op *op)
+{
+    if (rd_u64(r, &op->hlc) || rd_u64(r, &op->actor) ||
+        rd_u8(r, &op->visibility))
+        return MM_EDECODE;
+    if (op->visibility != MM_VIS_INTERNAL && op->visibility != MM_VIS_PUBLIC)
+        return MM_EDECODE;
+    if (rd_str(r, 1, MM_OPLOG_LABEL_MAX, &op->label, &op->label_len) ||
+        rd_str(r, 0, MM_OPLOG_TYPE_MAX, &op->type, &op->type_len) ||
+        rd_u16(r, &op->nkeys) || op->nkeys > MM_OPLOG_KEYS_MAX)
+        return MM_EDECODE;
+    op->keys = r->p;
+    for (uint16_t i = 0; i < op->nkeys; i++) {
+        const char *k;
+        uint16_t kl;
+        if (rd_str(r, 1, MM_OPLOG_KEY_MAX, &k, &kl)) return MM_EDECODE;
+    }
+    return 0;
+}
+
+int
+mm__oplog_op_decode(struct mm__oplog_op *op, const uint8_t *rec, size_t len)
+{
+    struct rd r = {rec, len};
+    memset(op, 0, sizeof(*op));
+    if (rec == NULL || rd_u8(&r, &op->kind) ||
+        rd_take(&r, MM_NODE_ID_LEN, &op->origin) ||
+        rd_u64(&r, &op->generation) || rd_u64(&r, &op->seq) || op->seq == 0)
+        return MM_EDECODE;
+    switch (op->kind) {
+    case MM_OPLOG_REGISTER:
+        if (rd_entry(&r, op)) return MM_EDECODE;
+        break;
+    case MM_OPLOG_CHECK_IN:
+        if (rd_str(&r, 1, MM_OPLOG_LABEL_MAX, &op->label, &op->label_len) ||
+            rd_str(&r, 1, MM_OPLOG_KEY_MAX, &op->key, &op->key_len))
+            return MM_EDECODE;
+        break;
+    case MM_OPLOG_REMOVE:
+        if (rd_str(&r, 1, MM_OPLOG_LABEL_MAX, &op->label, &op->label_len) ||
+            rd_u8(&r, &op->reason) || op->reason >= 64)
+            return MM_EDECODE;
+        break;
+    case MM_OPLOG_SNAPSHOT:
+        if (rd_u32(&r, &op->nentries) || op->nentries > r.left / ENTRY_MIN)
+            return MM_EDECODE;
+        op->entries = r.p;
+        for (uint32_t i = 0; i < op->nentries; i++) {
+            struct mm__oplog_op e;
+            if (rd_entry(&r, &e)) return MM_EDECODE;
+        }
+        op->entries_len = (size_t)(r.p - op->entries);
+        break;
+    default:
+        return MM_EDECODE;
+    }
+    return r.left == 0 ? 0 : MM_EDECODE;
+}
+
+void
+mm__oplog_op_key(const struct mm__oplog_op *op, size_t *pos, const char **key,
+                 uint16_t *key_len)
+{
+    const uint8_t *p = op->keys + *pos;
+    *key_len = mm__get_u16(p);
+    *key = (const char *)p + 2;
+    *pos += 2u + *key_len;
+}
+
+int
+mm__oplog_snap_next(const struct mm__oplog_op *snap, size_t *pos,
+                    struct mm__oplog_op *e)
+{
+    if (*pos >= snap->entries_len) return 0;
+    struct rd r = {snap->entries + *pos, snap->entries_len - *pos};
+    memset(e, 0, sizeof(*e));
+    if (rd_entry(&r, e)) return 0; /* cannot happen for a validated snapshot */
+    e->kind = MM_OPLOG_REGISTER;
+    e->origin = snap->origin;
+    e->generation = snap->generation;
+    e->seq = snap->seq;
+    *pos = snap->entries_len - r.left;
+    return 1;
+}
+
+/* ---- encoding ------------------------------------------------------------ */
+
+static uint8_t *
+wr_hdr(uint8_t *p, int kind, const uint8_t *origin, uint64_t gen, uint64_t seq)
+{
+    *p++ = (uint8_t)kind;
+    memcpy(p, origin, MM_NODE_ID_LEN);
+    p += MM_NODE_ID_LEN;
+    mm__put_u64(p, gen);
+    mm__put_u64(p + 8, seq);
+    return p + 16;
+}
+
+static uint8_t *
+wr_str(uint8_t *p, const char *s, size_t n)
+{
+    mm__put_u16(p, (uint16_t)n);
+    memcpy(p + 2, s, n);
+    return p + 2 + n;
+}
+
+static size_t
+entry_size(const char *label, const char *type, const char *const *keys,
+           size_t nkeys)
+{
+    size_t n = 8 + 8 + 1 + 2 + strlen(label) + 2 + strlen(type) + 2;
+    for (size_t i = 0; i < nkeys; i++)
+        n += 2 + strlen(keys[i]);
+    return n;
+}
+
+static uint8_t *
+wr_entry(uint8_t *p, uint64_t hlc, uint64_t actor, int vis, const char *label,
+         const char *type, const char *const *keys, size_t nkeys)
+{
+    mm__put_u64(p, hlc);
+    mm__put_u64(p + 8, actor);
+    p[16] = (uint8_t)vis;
+    p = wr_str(p + 17, label, strlen(label));
+    p = wr_str(p, type, strlen(type));
+    mm__put_u16(p, (uint16_t)nkeys);
+    p += 2;
+    for (size_t i = 0; i < nkeys; i++)
+        p = wr_str(p, keys[i], strlen(keys[i]));
+    return p;
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static uint64_t
+fnv_bytes(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static uint64_t
+fnv_u64(uint64_t h, uint64_t v)
+{
+    uint8_t b[8];
+    mm__put_u64(b, v);
+    return fnv_bytes(h, b, 8);
+}
+
+#define FNV_INIT 1469598103934665603ULL
+
+static int
+str_ok(const char *s, size_t min, size_t max)
+{
+    if (s == NULL) return 0;
+    size_t n = strlen(s);
+    return n >= min && n <= max;
+}
+
+static void
+emit(mm__oplog *o, int kind, const struct mm__oplog_entry *e, int reason,
+     const char *key)
+{
+    if (o->cbs.event == NULL) return;
+    struct mm__oplog_event ev = {kind, e, reason, key};
+    o->cbs.event(o->cbs.data, &ev);
+}
+
+/* ---- origins ------------------------------------------------------------- */
+
+static size_t
+org_lower(const mm__oplog *o, const uint8_t *id)
+{
+    size_t lo = 0, hi = o->norgs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (memcmp(o->orgs[mid]->id, id, MM_NODE_ID_LEN) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static struct oplog_origin *
+org_find(const mm__oplog *o, const uint8_t *id)
+{
+    size_t i = org_lower(o, id);
+    if (i < o->norgs && memcmp(o->orgs[i]->id, id, MM_NODE_ID_LEN) == 0)
+        return o->orgs[i];
+    return NULL;
+}
+
+static struct oplog_origin *
+org_create(mm__oplog *o, const uint8_t *id, uint64_t gen, int state)
+{
+    if (o->norgs == o->caporgs) {
+        size_t cap = o->caporgs ? o->caporgs * 2 : 8;
+        struct oplog_origin **n = mm__realloc(o->orgs, cap * sizeof(*n));
+        if (n == NULL) return NULL;
+        o->orgs = n;
+        o->caporgs = cap;
+    }
+    struct oplog_origin *g = mm__calloc(1, sizeof(*g));
+    if (g == NULL) return NULL;
+    memcpy(g->id, id, MM_NODE_ID_LEN);
+    g->gen = gen;
+    g->state = state;
+    size_t i = org_lower(o, id);
+    memmove(o->orgs + i + 1, o->orgs + i, (o->norgs - i) * sizeof(*o->orgs));
+    o->orgs[i] = g;
+    o->norgs++;
+    return g;
+}
+
+static int
+org_in_view(const struct oplog_origin *g)
+{
+    return !g->tomb &&
+           (g->state == MM_OPLOG_ALIVE || g->state == MM_OPLOG_SUSPECT);
+}
+
+static void
+org_free_log(struct oplog_origin *g)
+{
+    for (size_t i = 0; i < g->nlog; i++)
+        mm__free(g->log[i].p);
+    g->nlog = 0;
+}
+
+static void
+org_free_pend(struct oplog_origin *g)
+{
+    for (size_t i = 0; i < g->npend; i++)
+        mm__free(g->pend[i].p);
+    g->npend = 0;
+}
+
+/* ---- labels -------------------------------------------------------------- */
+
+static struct oplog_slot *
+slot_find(const mm__oplog *o, const char *label, size_t n)
+{
+    if (o->nbuckets == 0) return NULL;
+    uint64_t h = mm__hash_u64(fnv_bytes(FNV_INIT, label, n));
+    for (struct oplog_slot *s = o->buckets[h & (o->nbuckets - 1)]; s;
+         s = s->hnext)
+        if (s->hash == h && s->label_len == n &&
+            memcmp(s->label, label, n) == 0)
+            return s;
+    return NULL;
+}
+
+static int
+slot_grow(mm__oplog *o)
+{
+    size_t nb = o->nbuckets ? o->nbuckets * 2 : 64;
+    struct oplog_slot **b = mm__calloc(nb, sizeof(*b));
+    if (b == NULL) return -ENOMEM;
+    for (size_t i = 0; i < o->nbuckets; i++) {
+        struct oplog_slot *s = o->buckets[i], *next;
+        for (; s; s = next) {
+            next = s->hnext;
+            s->hnext = b[s->hash & (nb - 1)];
+            b[s->hash & (nb - 1)] = s;
+        }
+    }
+    mm__free(o->buckets);
+    o->buckets = b;
+    o->nbuckets = nb;
+    return 0;
+}
+
+static struct oplog_slot *
+slot_get(mm__oplog *o, const char *label, size_t n)
+{
+    struct oplog_slot *s = slot_find(o, label, n);
+    if (s) return s;
+    if (o->nslots >= o->nbuckets && slot_grow(o)) return NULL;
+    s = mm__calloc(1, sizeof(*s));
+    if (s == NULL || (s->label = mm__strndup(label, n)) == NULL) {
+        mm__free(s);
+        return NULL;
+    }
+    s->label_len = n;
+    s->hash = mm__hash_u64(fnv_bytes(FNV_INIT, label, n));
+    s->hnext = o->buckets[s->hash & (o->nbuckets - 1)];
+    o->buckets[s->hash & (o->nbuckets - 1)] = s;
+    o->nslots++;
+    o->sorted_ok = 0;
+    return s;
+}
+
+static void
+slot_delete(mm__oplog *o, struct oplog_slot *s)
+{
+    struct oplog_slot **pp = &o->buckets[s->hash & (o->nbuckets - 1)];
+    while (*pp != s)
+        pp = &(*pp)->hnext;
+    *pp = s->hnext;
+    o->nslots--;
+    o->sorted_ok = 0;
+    mm__free(s->label);
+    mm__free(s);
+}
+
+/* Conflict rank: earlier registration HLC first, then lower node id. */
+static int
+rank_less(const struct mm__oplog_entry *a, const struct mm__oplog_entry *b)
+{
+    if (a->hlc != b->hlc) return a->hlc < b->hlc;
+    int c = memcmp(a->origin, b->origin, MM_NODE_ID_LEN);
+    if (c != 0) return c < 0;
+    return a->actor < b->actor;
+}
+
+/*
+ * Re-elects |s|'s winner after |changed| changed (joined, left, entered or
+ * left the view).  Emits removed for the old winner (|reason| when it is
+ * the changed entry, shadowed otherwise), then added for the new one.
+ */
+static void
+slot_elect(mm__oplog *o, struct oplog_slot *s,
+           const struct mm__oplog_entry *changed, int reason)
+{
+    struct mm__oplog_entry *best = NULL;
+    for (struct mm__oplog_entry *c = s->claims; c; c = c->slot_next)
+        if (org_in_view(c->org) && (best == NULL || rank_less(c, best)))
+            best = c;
+    struct mm__oplog_entry *old = s->winner;
+    if (old == best) return;
+    s->winner = best;
+    if (old) {
+        o->nwinners--;
+        emit(o, MM_OPLOG_REMOVED, old,
+             old == changed ? reason : MM_OPLOG_REASON_SHADOWED, NULL);
+    }
+    if (best) {
+        o->nwinners++;
+        emit(o, MM_OPLOG_ADDED, best, 0, NULL);
+    }
+}
+
+/* ---- entries ------------------------------------------------------------- */
+
+static void
+entry_free(struct mm__oplog_entry *e)
+{
+    if (e == NULL) return;
+    for (uint16_t i = 0; i < e->nkeys; i++)
+        mm__free(e->keys[i]);
+    mm__free(e->keys);
+    mm__free(e->label);
+    mm__free(e->type);
+    mm__free(e);
+}
+
+static struct mm__oplog_entry *
+entry_from_op(const struct mm__oplog_op *op, struct oplog_origin *g)
+{
+    struct mm__oplog_entry *e = mm__calloc(1, sizeof(*e));
+    if (e == NULL) return NULL;
+    e->label = mm__strndup(op->label, op->label_len);
+    e->type = mm__strndup(op->type, op->type_len);
+    e->keys = mm__calloc(op->nkeys ? op->nkeys : 1, sizeof(char *));
+    if (!e->label || !e->type || !e->keys) goto fail;
+    size_t pos = 0;
+    for (uint16_t i = 0; i < op->nkeys; i++) {
+        const char *k;
+        uint16_t kl;
+        mm__oplog_op_key(op, &pos, &k, &kl);
+        /* Duplicate keys collapse (an entry holds a key once). */
+        int dup = 0;
+        for (uint16_t j = 0; j < e->nkeys; j++)
+            if (strlen(e->keys[j]) == kl && memcmp(e->keys[j], k, kl) == 0)
+                dup = 1;
+        if (dup) continue;
+        if ((e->keys[e->nkeys] = mm__strndup(k, kl)) == NULL) goto fail;
+        e->nkeys++;
+    }
+    memcpy(e->origin, g->id, MM_NODE_ID_LEN);
+    e->generation = g->gen;
+    e->actor = op->actor;
+    e->hlc = op->hlc;
+    e->visibility = op->visibility;
+    e->org = g;
+    return e;
+fail:
+    entry_free(e);
+    return NULL;
+}
+
+static int
+entry_has_key(const struct mm__oplog_entry *e, const char *k, size_t n)
+{
+    for (uint16_t i = 0; i < e->nkeys; i++)
+        if (strlen(e->keys[i]) == n && memcmp(e->keys[i], k, n) == 0) return 1;
+    return 0;
+}
+
+/* Adds key |k| to |e| (no-op if held); emits key_added for a winner. */
+static int
+entry_add_key(mm__oplog *o, struct mm__oplog_entry *e, const char *k, size_t n)
+{
+    if (entry_has_key(e, k, n)) return 0;
+    if (e->nkeys >= MM_OPLOG_KEYS_MAX)
+        return 0; /* capped: further keys are ignored on every node alike */
+    char *dup = mm__strndup(k, n);
+    char **keys =
+        dup ? mm__realloc(e->keys, (e->nkeys + 1u) * sizeof(char *)) : NULL;
+    if (keys == NULL) {
+        mm__free(dup);
+        return -ENOMEM;
+    }
+    e->keys = keys;
+    e->keys[e->nkeys++] = dup;
+    if (e->slot && e->slot->winner == e) emit(o, MM_OPLOG_KEY_ADDED, e, 0, dup);
+    return 0;
+}
+
+/* The claim of origin |g| on a label, or NULL. */
+static struct mm__oplog_entry *
+org_entry(const mm__oplog *o, const struct oplog_origin *g, const char *label,
+          size_t n)
+{
+    struct oplog_slot *s = slot_find(o, label, n);
+    if (s == NULL) return NULL;
+    for (struct mm__oplog_entry *c = s->claims; c; c = c->slot_next)
+        if (c->org == g) return c;
+    return NULL;
+}
+
+/* Links |e| into slot |s| and its origin, then elects. */
+static void
+entry_attach(mm__oplog *o, struct oplog_slot *s, struct mm__oplog_entry *e)
+{
+    struct oplog_origin *g = e->org;
+    e->slot = s;
+    e->slot_next = s->claims;
+    s->claims = e;
+    e->org_prev = NULL;
+    e->org_next = g->entries;
+    if (g->entries) g->entries->org_prev = e;
+    g->entries = e;
+    g->nentries++;
+    slot_elect(o, s, e, 0);
+}
+
+/* Unlinks and frees |e| (removed event first if it was the winner). */
+static void
+entry_detach(mm__oplog *o, struct mm__oplog_entry *e, int reason, int keep_slot)
+{
+    struct oplog_slot *s = e->slot;
+    struct mm__oplog_entry **pp = &s->claims;
+    while (*pp != e)
+        pp = &(*pp)->slot_next;
+    *pp = e->slot_next;
+    if (s->winner == e) slot_elect(o, s, e, reason);
+    struct oplog_origin *g = e->org;
+    if (e->org_prev)
+        e->org_prev->org_next = e->org_next;
+    else
+        g->entries = e->org_next;
+    if (e->org_next) e->org_next->org_prev = e->org_prev;
+    g->nentries--;
+    if (s->claims == NULL && !keep_slot) slot_delete(o, s);
+    entry_free(e);
+}
+
+/* Drops every entry, the log, the snapshot and buffered records of |g|. */
+static void
+org_reset(mm__oplog *o, struct oplog_origin *g, int reason)
+{
+    while (g->entries)
+        entry_detach(o, g->entries, reason, 0);
+    org_free_log(g);
+    org_free_pend(g);
+    mm__free(g->snap);
+    g->snap = NULL;
+    g->snap_len = 0;
+    g->seq = g->snap_seq = 0;
+}
+
+/* Re-elects every label |g| claims after its view membership changed. */
+static void
+org_reelect(mm__oplog *o, struct oplog_origin *g, int reason)
+{
+    for (struct mm__oplog_entry *e = g->entries; e; e = e->org_next)
+        slot_elect(o, e->slot, e, reason);
+}
+
+/* ---- applying ------------------------------------------------------------ */
+
+static int
+log_push(struct oplog_origin *g, uint64_t seq, uint8_t *p, size_t len)
+{
+    if (g->nlog == g->caplog) {
+        size_t cap = g->caplog ? g->caplog * 2 : 16;
+        struct oplog_rec *n = mm__realloc(g->log, cap * sizeof(*n));
+        if (n == NULL) return -ENOMEM;
+        g->log = n;
+        g->caplog = cap;
+    }
+    g->log[g->nlog++] = (struct oplog_rec){seq, p, len};
+    return 0;
+}
+
+static uint8_t *
+dup_bytes(const uint8_t *p, size_t n)
+{
+    uint8_t *d = mm__malloc(n);
+    if (d) memcpy(d, p, n);
+    return d;
+}
+
+/* Applies op |op| (encoded |rec|), whose seq is |g|'s next. */
+static int
+apply_op(mm__oplog *o, struct oplog_origin *g, const struct mm__oplog_op *op,
+         const uint8_t *rec, size_t len, int local)
+{
+    uint8_t *copy = dup_bytes(rec, len);
+    if (copy == NULL) return -ENOMEM;
+    if (g->nlog == g->caplog) {
+        /* Reserve the log slot first so nothing fails after the change. */
+        if (log_push(g, 0, NULL, 0)) {
+            mm__free(copy);
+            return -ENOMEM;
+        }
+        g->nlog--;
+    }
+    struct mm__oplog_entry *e, *old;
+    struct oplog_slot *s;
+    int rc = 0;
+    switch (op->kind) {
+    case MM_OPLOG_REGISTER:
+        e = entry_from_op(op, g);
+        s = e ? slot_get(o, op->label, op->label_len) : NULL;
+        if (s == NULL) {
+            entry_free(e);
+            rc = -ENOMEM;
+            break;
+        }
+        old = org_entry(o, g, op->label, op->label_len);
+        if (old) entry_detach(o, old, MM_OPLOG_REASON_REPLACED, 1);
+        entry_attach(o, s, e);
+        break;
+    case MM_OPLOG_CHECK_IN:
+        e = org_entry(o, g, op->label, op->label_len);
+        if (e) rc = entry_add_key(o, e, op->key, op->key_len);
+        break;
+    case MM_OPLOG_REMOVE:
+        e = org_entry(o, g, op->label, op->label_len);
+        if (e) entry_detach(o, e, op->reason, 0);
+        break;
+    }
+    if (rc) {
+        mm__free(copy);
+        return rc;
+    }
+    g->log[g->nlog++] = (struct oplog_rec){op->seq, copy, len};
+    g->seq = op->seq;
+    if (o->cbs.applied) o->cbs.applied(o->cbs.data, copy, len, local);
+    return 0;
+}
+
+static int
+same_claim(const struct mm__oplog_entry *e, const struct mm__oplog_op *se)
+{
+    return e->actor == se->actor && e->hlc == se->hlc &&
+           e->visibility == se->visibility && strlen(e->type) == se->type_len &&
+           memcmp(e->type, se->type, se->type_len) == 0;
+}
+
+/* Installs snapshot |op| (same generation, seq beyond ours). */
+static int
+apply_snapshot(mm__oplog *o, struct oplog_origin *g,
+               const struct mm__oplog_op *op, const uint8_t *rec, size_t len)
+{
+    uint8_t *copy = dup_bytes(rec, len);
+    if (copy == NULL) return -ENOMEM;
+    for (struct mm__oplog_entry *e = g->entries; e; e = e->org_next)
+        e->mark = 0;
+    size_t pos = 0;
+    struct mm__oplog_op se;
+    while (mm__oplog_snap_next(op, &pos, &se)) {
+        struct mm__oplog_entry *ex = org_entry(o, g, se.label, se.label_len);
+        if (ex && same_claim(ex, &se)) {
+            size_t kp = 0;
+            for (uint16_t i = 0; i < se.nkeys; i++) {
+                const char *k;
+                uint16_t kl;
+                mm__oplog_op_key(&se, &kp, &k, &kl);
+                if (entry_add_key(o, ex, k, kl)) goto nomem;
+            }
+            ex->mark = 1;
+            continue;
+        }
+        struct mm__oplog_entry *e = entry_from_op(&se, g);
+        struct oplog_slot *s = e ? slot_get(o, se.label, se.label_len) : NULL;
+        if (s == NULL) {
+            entry_free(e);
+            goto nomem;
+        }
+        if (ex) entry_detach(o, ex, MM_OPLOG_REASON_REPLACED, 1);
+        entry_attach(o, s, e);
+        e->mark = 1;
+    }
+    for (struct mm__oplog_entry *e = g->entries, *next; e; e = next) {
+        next = e->org_next;
+        if (!e->mark) entry_detach(o, e, MM_OPLOG_REASON_COMPACTED, 0);
+    }
+    org_free_log(g);
+    mm__free(g->snap);
+    g->snap = copy;
+    g->snap_len = len;
+    g->snap_seq = g->seq = op->seq;
+    if (o->cbs.applied) o->cbs.applied(o->cbs.data, copy, len, 0);
+    return 0;
+nomem:
+    mm__free(copy);
+    return -ENOMEM;
+}
+
+/* Buffers an early record (bounded; the highest seqs give way). */
+static int
+pend_add(struct oplog_origin *g, uint64_t seq, const uint8_t *rec, size_t len)
+{
+    size_t i = 0;
+    while (i < g->npend && g->pend[i].seq < seq)
+        i++;
+    if (i < g->npend && g->pend[i].seq == seq) return 0;
+    if (g->npend >= MM_OPLOG_PENDING_MAX) {
+        if (i == g->npend) return 0;
+        g->npend--;
+        mm__free(g->pend[g->npend].p);
+    }
+    if (g->npend == g->cappend) {
+        size_t cap = g->cappend ? g->cappend * 2 : 8;
+        struct oplog_rec *n = mm__realloc(g->pend, cap * sizeof(*n));
+        if (n == NULL) return -ENOMEM;
+        g->pend = n;
+        g->cappend = cap;
+    }
+    uint8_t *copy = dup_bytes(rec, len);
+    if (copy == NULL) return -ENOMEM;
+    memmove(g->pend + i + 1, g->pend + i, (g->npend - i) * sizeof(*g->pend));
+    g->pend[i] = (struct oplog_rec){seq, copy, len};
+    g->npend++;
+    return 0;
+}
+
+/* Applies buffered records that became next; drops stale ones. */
+static int
+pend_drain(mm__oplog *o, struct oplog_origin *g, size_t *applied)
+{
+    while (g->npend && g->pend[0].seq <= g->seq + 1) {
+        struct oplog_rec r = g->pend[0];
+        int rc = 0;
+        struct mm__oplog_op op;
+        if (r.seq == g->seq + 1 && mm__oplog_op_decode(&op, r.p, r.len) == 0) {
+            if ((rc = apply_op(o, g, &op, r.p, r.len, 0))) return rc;
+            (*applied)++;
+        }
+        mm__free(r.p);
+        g->npend--;
+        memmove(g->pend, g->pend + 1, g->npend * sizeof(*g->pend));
+    }
+    return 0;
+}
+
+/* Moves |g| to generation |gen|: the old generation is gone for good. */
+static void
+org_new_generation(mm__oplog *o, struct oplog_origin *g, uint64_t gen)
+{
+    org_reset(o, g, MM_OPLOG_REASON_GENERATION);
+    g->gen = gen;
+    g->tomb = 0;
+    g->state = MM_OPLOG_ALIVE;
+}
+
+static int
+apply_decoded(mm__oplog *o, const struct mm__oplog_op *op, const uint8_t *rec,
+              size_t len, size_t *applied)
+{
+    /* Nobody else writes our log: copies of it coming back are ignored. */
+    if (memcmp(op->origin, o->self, MM_NODE_ID_LEN) == 0) return 0;
+    struct oplog_origin *g = org_find(o, op->origin);
+    if (g == NULL) {
+        g = org_create(o, op->origin, op->generation, MM_OPLOG_ALIVE);
+        if (g == NULL) return -ENOMEM;
+    }
+    if (op->generation < g->gen || (g->tomb && op->generation == g->gen))
+        return 0;
+    if (op->generation > g->gen) org_new_generation(o, g, op->generation);
+
+    int rc;
+    if (op->kind == MM_OPLOG_SNAPSHOT) {
+        if (op->seq <= g->seq) return 0;
+        if ((rc = apply_snapshot(o, g, op, rec, len))) return rc;
+        (*applied)++;
+        return pend_drain(o, g, applied);
+    }
+    if (op->seq <= g->seq) return 0;
+    if (op->seq > g->seq + 1) return pend_add(g, op->seq, rec, len);
+    if ((rc = apply_op(o, g, op, rec, len, 0))) return rc;
+    (*applied)++;
+    return pend_drain(o, g, applied);
+}
+
+int
+mm__oplog_apply_record(mm__oplog *o, const uint8_t *rec, size_t len,
+                       size_t *applied)
+{
+    size_t n = 0;
+    struct mm__oplog_op op;
+    int rc = mm__oplog_op_decode(&op, rec, len);
+    if (rc == 0) rc = apply_decoded(o, &op, rec, len, &n);
+    if (applied) *applied = n;
+    return rc;
+}
+
+/* Walks a batch; with |o| NULL it only validates. */
+static int
+batch_walk(mm__oplog *o, const uint8_t *buf, size_t len, size_t *applied)
+{
+    struct rd r = {buf, len};
+    uint8_t ver;
+    uint32_t count;
+    if (buf == NULL || rd_u8(&r, &ver) || ver != WIRE_VERSION ||
+        rd_u32(&r, &count) || count > r.left / (4 + REC_HDR))
+        return MM_EDECODE;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t n;
+        const uint8_t *rec;
+        struct mm__oplog_op op;
+        if (rd_u32(&r, &n) || rd_take(&r, n, &rec) ||
+            mm__oplog_op_decode(&op, rec, n))
+            return MM_EDECODE;
+        if (o) {
+            int rc = apply_decoded(o, &op, rec, n, applied);
+            if (rc) return rc;
+        }
+    }
+    return r.left == 0 ? 0 : MM_EDECODE;
+}
+
+int
+mm__oplog_apply_batch(mm__oplog *o, const uint8_t *buf, size_t len,
+                      size_t *applied)
+{
+    size_t n = 0;
+    int rc = batch_walk(NULL, buf, len, NULL);
+    if (rc == 0) rc = batch_walk(o, buf, len, &n);
+    if (applied) *applied = n;
+    return rc;
+}
+
+/* ---- lifecycle ------------------------------------------------------------
+ */
+
+int
+mm__oplog_new(mm__oplog **out, const uint8_t self_id[MM_NODE_ID_LEN],
+              uint64_t self_gen, const struct mm__oplog_cbs *cbs)
+{
+    *out = NULL;
+    mm__oplog *o = mm__calloc(1, sizeof(*o));
+    if (o == NULL) return -ENOMEM;
+    memcpy(o->self, self_id, MM_NODE_ID_LEN);
+    if (cbs) o->cbs = *cbs;
+    o->me = org_create(o, self_id, self_gen, MM_OPLOG_ALIVE);
+    if (o->me == NULL) {
+        mm__oplog_free(o);
+        return -ENOMEM;
+    }
+    *out = o;
+    return 0;
+}
+
+void
+mm__oplog_free(mm__oplog *o)
+{
+    if (o == NULL) return;
+    for (size_t i = 0; i < o->norgs; i++) {
+        struct oplog_origin *g = o->orgs[i];
+        struct mm__oplog_entry *e = g->entries, *next;
+        for (; e; e = next) {
+            next = e->org_next;
+            entry_free(e);
+        }
+        org_free_log(g);
+        org_free_pend(g);
+        mm__free(g->log);
+        mm__free(g->pend);
+        mm__free(g->snap);
+        mm__free(g);
+    }
+    for (size_t i = 0; i < o->nbuckets; i++) {
+        struct oplog_slot *s = o->buckets[i], *next;
+        for (; s; s = next) {
+            next = s->hnext;
+            mm__free(s->label);
+            mm__free(s);
+        }
+    }
+    mm__free(o->orgs);
+    mm__free(o->buckets);
+    mm__free(o->sorted);
+    mm__free(o);
+}
+
+/* ---- local appends --------------------------------------------------------
+ */
+
+/* Applies a record this node just wrote to its own log. */
+static int
+append_local(mm__oplog *o, uint8_t *rec, size_t len, uint64_t *seq)
+{
+    struct mm__oplog_op op;
+    int rc = mm__oplog_op_decode(&op, rec, len);
+    MM_ASSERT(rc == 0);
+    rc = apply_op(o, o->me, &op, rec, len, 1);
+    mm__free(rec);
+    if (rc == 0 && seq) *seq = op.seq;
+    return rc;
+}
+
+int
+mm__oplog_register(mm__oplog *o, const char *label, const char *type,
+                   int visibility, uint64_t actor, const char *const *keys,
+                   size_t nkeys, uint64_t hlc, uint64_t *seq)
+{
+    if (visibility != MM_VIS_PUBLIC && visibility != MM_VIS_INTERNAL)
+        return MM_EINVAL; /* private never enters the oplog */
+    if (!str_ok(label, 1, MM_OPLOG_LABEL_MAX) ||
+        !str_ok(type, 0, MM_OPLOG_TYPE_MAX) || nkeys > MM_OPLOG_KEYS_MAX ||
+        (nkeys && keys == NULL))
+        return MM_EINVAL;
+    for (size_t i = 0; i < nkeys; i++)
+        if (!str_ok(keys[i], 1, MM_OPLOG_KEY_MAX)) return MM_EINVAL;
+    if (org_entry(o, o->me, label, strlen(label))) return MM_EEXISTS;
+    size_t len = REC_HDR + entry_size(label, type, keys, nkeys);
+    uint8_t *rec = mm__malloc(len);
+    if (rec == NULL) return -ENOMEM;
+    uint8_t *p =
+        wr_hdr(rec, MM_OPLOG_REGISTER, o->self, o->me->gen, o->me->seq + 1);
+    wr_entry(p, hlc, actor, visibility, label, type, keys, nkeys);
+    return append_local(o, rec, len, seq);
+}
+
+int
+mm__oplog_check_in(mm__oplog *o, const char *label, const char *key,
+                   uint64_t *seq)
+{
+    if (!str_ok(label, 1, MM_OPLOG_LABEL_MAX) ||
+        !str_ok(key, 1, MM_OPLOG_KEY_MAX))
+        return MM_EINVAL;
+    struct mm__oplog_entry *e = org_entry(o, o->me, label, strlen(label));
+    if (e == NULL) return MM_ENOTFOUND;
+    if (entry_has_key(e, key, strlen(key))) return MM_EEXISTS;
+    if (e->nkeys >= MM_OPLOG_KEYS_MAX) return MM_EINVAL;
+    size_t len = REC_HDR + 2 + strlen(label) + 2 + strlen(key);
+    uint8_t *rec = mm__malloc(len);
+    if (rec == NULL) return -ENOMEM;
+    uint8_t *p =
+        wr_hdr(rec, MM_OPLOG_CHECK_IN, o->self, o->me->gen, o->me->seq + 1);
+    p = wr_str(p, label, strlen(label));
+    wr_str(p, key, strlen(key));
+    return append_local(o, rec, len, seq);
+}
+
+int
+mm__oplog_remove(mm__oplog *o, const char *label, int reason, uint64_t *seq)
+{
+    if (!str_ok(label, 1, MM_OPLOG_LABEL_MAX) || reason < 0 || reason >= 64)
+        return MM_EINVAL;
+    if (org_entry(o, o->me, label, strlen(label)) == NULL) return MM_ENOTFOUND;
+    size_t len = REC_HDR + 2 + strlen(label) + 1;
+    uint8_t *rec = mm__malloc(len);
+    if (rec == NULL) return -ENOMEM;
+    uint8_t *p =
+        wr_hdr(rec, MM_OPLOG_REMOVE, o->self, o->me->gen, o->me->seq + 1);
+    p = wr_str(p, label, strlen(label));
+    *p = (uint8_t)reason;
+    return append_local(o, rec, len, seq);
+}
+
+/* ---- membership -----------------------------------------------------------
+ */
+
+int
+mm__oplog_set_origin_state(mm__oplog *o, const uint8_t id[MM_NODE_ID_LEN],
+                           uint64_t generation, int state)
+{
+    if (state < MM_OPLOG_ALIVE || state > MM_OPLOG_REAPED) return MM_EINVAL;
+    if (memcmp(id, o->self, MM_NODE_ID_LEN) == 0) return 0;
+    struct oplog_origin *g = org_find(o, id);
+    if (g == NULL) {
+        g = org_create(o, id, generation, state);
+        if (g == NULL) return -ENOMEM;
+        g->tomb = state == MM_OPLOG_REAPED;
+        return 0;
+    }
+    if (generation < g->gen || (g->tomb && generation == g->gen)) return 0;
+    if (generation > g->gen) org_new_generation(o, g, generation);
+    if (state == MM_OPLOG_REAPED) {
+        org_reset(o, g, MM_OPLOG_REASON_REAPED);
+        g->tomb = 1;
+        g->state = state;
+        return 0;
+    }
+    int was = org_in_view(g);
+    g->state = state;
+    if (was != org_in_view(g)) org_reelect(o, g, MM_REASON_NODE_DOWN);
+    return 0;
+}
+
+/* ---- queries --------------------------------------------------------------
+ */
+
+const struct mm__oplog_entry *
+mm__oplog_lookup(const mm__oplog *o, const char *label)
+{
+    struct oplog_slot *s = slot_find(o, label, strlen(label));
+    return s ? s->winner : NULL;
+}
+
+size_t
+mm__oplog_claimants(const mm__oplog *o, const char *label,
+                    mm__oplog_entry_cb cb, void *data)
+{
+    struct oplog_slot *s = slot_find(o, label, strlen(label));
+    if (s == NULL) return 0;
+    /* Claimants per label are few: select them in rank order. */
+    const struct mm__oplog_entry *prev = NULL;
+    size_t n = 0;
+    for (;;) {
+        const struct mm__oplog_entry *best = NULL;
+        for (const struct mm__oplog_entry *c = s->claims; c; c = c->slot_next)
+            if (org_in_view(c->org) && (prev == NULL || rank_less(prev, c)) &&
+                (best == NULL || rank_less(c, best)))
+                best = c;
+        if (best == NULL) break;
+        n++;
+        if (cb && cb(data, best, best == s->winner)) break;
+        prev = best;
+    }
+    return n;
+}
+
+static int
+slot_cmp(const void *a, const void *b)
+{
+    const struct oplog_slot *x = *(struct oplog_slot *const *)a;
+    const struct oplog_slot *y = *(struct oplog_slot *const *)b;
+    size_t n = MM_MIN(x->label_len, y->label_len);
+    int c = memcmp(x->label, y->label, n);
+    if (c) return c;
+    return x->label_len < y->label_len ? -1 : x->label_len > y->label_len;
+}
+
+static int
+sorted_build(mm__oplog *o)
+{
+    if (o->sorted_ok) return 0;
+    struct oplog_slot **v =
+        mm__malloc((o->nslots ? o->nslots : 1) * sizeof(*v));
+    if (v == NULL) return -ENOMEM;
+    size_t n = 0;
+    for (size_t i = 0; i < o->nbuckets; i++)
+        for (struct oplog_slot *s = o->buckets[i]; s; s = s->hnext)
+            v[n++] = s;
+    qsort(v, n, sizeof(*v), slot_cmp);
+    mm__free(o->sorted);
+    o->sorted = v;
+    o->nsorted = n;
+    o->sorted_ok = 1;
+    return 0;
+}
+
+long
+mm__oplog_foreach(mm__oplog *o, const char *prefix, const char *key,
+                  mm__oplog_entry_cb cb, void *data)
+{
+    if (sorted_build(o)) return -ENOMEM;
+    size_t plen = prefix ? strlen(prefix) : 0;
+    size_t lo = 0, hi = o->nsorted;
+    while (lo < hi) { /* first label >= prefix */
+        size_t mid = lo + (hi - lo) / 2;
+        const struct oplog_slot *s = o->sorted[mid];
+        int c =
+            memcmp(s->label, prefix ? prefix : "", MM_MIN(s->label_len, plen));
+        if (c < 0 || (c == 0 && s->label_len < plen))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    long n = 0;
+    for (size_t i = lo; i < o->nsorted; i++) {
+        const struct oplog_slot *s = o->sorted[i];
+        if (plen && (s->label_len < plen || memcmp(s->label, prefix, plen)))
+            break;
+        const struct mm__oplog_entry *w = s->winner;
+        if (w == NULL || (key && !entry_has_key(w, key, strlen(key)))) continue;
+        n++;
+        if (cb && cb(data, w, 1)) break;
+    }
+    return n;
+}
+
+size_t
+mm__oplog_size(const mm__oplog *o)
+{
+    return o->nwinners;
+}
+
+static int
+hash_entry_cb(void *data, const struct mm__oplog_entry *e, int winner)
+{
+    uint64_t *h = data;
+    uint64_t ks = 0;
+    for (uint16_t i = 0; i < e->nkeys; i++)
+        ks += mm__hash_u64(fnv_bytes(FNV_INIT, e->keys[i], strlen(e->keys[i])));
+    size_t ll = strlen(e->label);
+    *h = fnv_u64(*h, ll);
+    *h = fnv_bytes(*h, e->label, ll);
+    *h = fnv_bytes(*h, e->origin, MM_NODE_ID_LEN);
+    *h = fnv_u64(*h, e->generation);
+    *h = fnv_u64(*h, e->actor);
+    *h = fnv_u64(*h, e->nkeys);
+    *h = fnv_u64(*h, ks);
+    return 0;
+}
+
+uint64_t
+mm__oplog_registry_hash(mm__oplog *o)
+{
+    uint64_t h = FNV_INIT;
+    mm__oplog_foreach(o, NULL, NULL, hash_entry_cb, &h);
+    return fnv_u64(h, o->nwinners);
+}
+
+static void
+org_info(const struct oplog_origin *g, struct mm__oplog_origin_info *info)
+{
+    memcpy(info->id, g->id, MM_NODE_ID_LEN);
+    info->generation = g->gen;
+    info->seq = g->seq;
+    info->snap_seq = g->snap_seq;
+    info->state = g->state;
+    info->nentries = g->nentries;
+    info->npending = g->npend;
+    info->nlog = g->nlog;
+}
+
+int
+mm__oplog_origin_info(const mm__oplog *o, const uint8_t id[MM_NODE_ID_LEN],
+                      struct mm__oplog_origin_info *info)
+{
+    const struct oplog_origin *g = org_find(o, id);
+    if (g == NULL || g->tomb) return MM_ENOTFOUND;
+    org_info(g, info);
+    return 0;
+}
+
+void
+mm__oplog_origins(const mm__oplog *o,
+                  int (*cb)(void *data,
+                            const struct mm__oplog_origin_info *info),
+                  void *data)
+{
+    for (size_t i = 0; i < o->norgs; i++) {
+        struct mm__oplog_origin_info info;
+        if (o->orgs[i]->tomb) continue;
+        org_info(o->orgs[i], &info);
+        if (cb(data, &info)) return;
+    }
+}
+
+size_t
+mm__oplog_pending(const mm__oplog *o)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < o->norgs; i++)
+        n += o->orgs[i]->npend;
+    return n;
+}
+
+/* Records of |g| from seq |from|: the snapshot if |from| is behind it. */
+static long
+org_records(const struct oplog_origin *g, uint64_t from, mm__oplog_rec_cb cb,
+            void *data)
+{
+    long n = 0;
+    if (from <= g->snap_seq && g->snap) {
+        n++;
+        if (cb(data, g->snap, g->snap_len)) return n;
+    }
+    for (size_t i = 0; i < g->nlog; i++) {
+        if (g->log[i].seq < from) continue;
+        n++;
+        if (cb(data, g->log[i].p, g->log[i].len)) break;
+    }
+    return n;
+}
+
+int
+mm__oplog_ops_from(const mm__oplog *o, const uint8_t id[MM_NODE_ID_LEN],
+                   uint64_t from, mm__oplog_rec_cb cb, void *data)
+{
+    const struct oplog_origin *g = org_find(o, id);
+    if (g == NULL || g->tomb) return MM_ENOTFOUND;
+    org_records(g, from, cb, data);
+    return 0;
+}
+
+/* ---- anti-entropy ---------------------------------------------------------
+ */
+
+static int
+org_in_vector(const struct oplog_origin *g)
+{
+    return !g->tomb && g->seq > 0;
+}
+
+size_t
+mm__oplog_vector_size(const mm__oplog *o)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < o->norgs; i++)
+        n += org_in_vector(o->orgs[i]);
+    return VEC_HDR + n * VEC_ELEM;
+}
+
+long
+mm__oplog_vector_encode(const mm__oplog *o, uint8_t *out, size_t cap)
+{
+    size_t need = mm__oplog_vector_size(o);
+    if (cap < need) return MM_EINVAL;
+    uint8_t *p = out + VEC_HDR;
+    uint32_t n = 0;
+    for (size_t i = 0; i < o->norgs; i++) {
+        const struct oplog_origin *g = o->orgs[i];
+        if (!org_in_vector(g)) continue;
+        memcpy(p, g->id, MM_NODE_ID_LEN);
+        mm__put_u64(p + MM_NODE_ID_LEN, g->gen);
+        mm__put_u64(p + MM_NODE_ID_LEN + 8, g->seq);
+        p += VEC_ELEM;
+        n++;
+    }
+    out[0] = WIRE_VERSION;
+    mm__put_u32(out + 1, n);
+    return (long)need;
+}
+
+uint64_t
+mm__oplog_digest(const mm__oplog *o)
+{
+    /* FNV-1a over exactly the bytes mm__oplog_vector_encode() writes. */
+    uint8_t hdr[VEC_HDR];
+    hdr[0] = WIRE_VERSION;
+    mm__put_u32(hdr + 1,
+                (uint32_t)((mm__oplog_vector_size(o) - VEC_HDR) / VEC_ELEM));
+    uint64_t h = fnv_bytes(FNV_INIT, hdr, sizeof(hdr));
+    for (size_t i = 0; i < o->norgs; i++) {
+        const struct oplog_origin *g = o->orgs[i];
+        if (!org_in_vector(g)) continue;
+        h = fnv_bytes(h, g->id, MM_NODE_ID_LEN);
+        h = fnv_u64(h, g->gen);
+        h = fnv_u64(h, g->seq);
+    }
+    return h;
+}
+
+int
+mm__oplog_vec_decode(struct mm__oplog_vec *v, const uint8_t *buf, size_t len)
+{
+    if (buf == NULL || len < VEC_HDR || buf[0] != WIRE_VERSION)
+        return MM_EDECODE;
+    uint32_t n = mm__get_u32(buf + 1);
+    if ((len - VEC_HDR) % VEC_ELEM || (len - VEC_HDR) / VEC_ELEM != n)
+        return MM_EDECODE;
+    const uint8_t *p = buf + VEC_HDR;
+    for (uint32_t i = 1; i < n; i++)
+        if (memcmp(p + (size_t)(i - 1) * VEC_ELEM, p + (size_t)i * VEC_ELEM,
+                   MM_NODE_ID_LEN) >= 0)
+            return MM_EDECODE;
+    v->p = p;
+    v->count = n;
+    return 0;
+}
+
+int
+mm__oplog_vec_get(const struct mm__oplog_vec *v,
+                  const uint8_t id[MM_NODE_ID_LEN], uint64_t *generation,
+                  uint64_t *seq)
+{
+    size_t lo = 0, hi = v->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const uint8_t *e = v->p + mid * VEC_ELEM;
+        int c = memcmp(e, id, MM_NODE_ID_LEN);
+        if (c == 0) {
+            *generation = mm__get_u64(e + MM_NODE_ID_LEN);
+            *seq = mm__get_u64(e + MM_NODE_ID_LEN + 8);
+            return 0;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return MM_ENOTFOUND;
+}
+
+long
+mm__oplog_missing(const mm__oplog *o, const uint8_t *vec, size_t len,
+                  mm__oplog_rec_cb cb, void *data)
+{
+    struct mm__oplog_vec v;
+    if (mm__oplog_vec_decode(&v, vec, len)) return MM_EDECODE;
+    long n = 0;
+    for (size_t i = 0; i < o->norgs; i++) {
+        const struct oplog_origin *g = o->orgs[i];
+        if (!org_in_vector(g)) continue;
+        uint64_t rg, rs, from = 1;
+        if (mm__oplog_vec_get(&v, g->id, &rg, &rs) == 0) {
+            if (rg > g->gen || (rg == g->gen && rs >= g->seq)) continue;
+            if (rg == g->gen) from = rs + 1;
+        }
+        n += org_records(g, from, cb, data);
+    }
+    return n;
+}
+
+/* ---- compaction -----------------------------------------------------------
+ */
+
+static int
+entry_label_cmp(const void *a, const void *b)
+{
+    const struct mm__oplog_entry *x = *(struct mm__oplog_entry *const *)a;
+    const struct mm__oplog_entry *y = *(struct mm__oplog_entry *const *)b;
+    return strcmp(x->label, y->label);
+}
+
+int
+mm__oplog_compact(mm__oplog *o, const uint8_t id[MM_NODE_ID_LEN])
+{
+    struct oplog_origin *g = org_find(o, id);
+    if (g == NULL || g->tomb) return MM_ENOTFOUND;
+    if (g->seq == 0 || g->seq == g->snap_seq) return 0;
+    struct mm__oplog_entry **v =
+        mm__malloc((g->nentries ? g->nentries : 1) * sizeof(*v));
+    if (v == NULL) return -ENOMEM;
+    size_t n = 0, len = REC_HDR + 4;
+    for (struct mm__oplog_entry *e = g->entries; e; e = e->org_next) {
+        v[n++] = e;
+        len += entry_size(e->label, e->type, (const char *const *)e->keys,
+                          e->nkeys);
+    }
+    qsort(v, n, sizeof(*v), entry_label_cmp);
+    uint8_t *rec = mm__malloc(len);
+    if (rec == NULL) {
+        mm__free(v);
+        return -ENOMEM;
+    }
+    uint8_t *p = wr_hdr(rec, MM_OPLOG_SNAPSHOT, g->id, g->gen, g->seq);
+    mm__put_u32(p, (uint32_t)n);
+    p += 4;
+    for (size_t i = 0; i < n; i++)
+        p = wr_entry(p, v[i]->hlc, v[i]->actor, v[i]->visibility, v[i]->label,
+                     v[i]->type, (const char *const *)v[i]->keys, v[i]->nkeys);
+    MM_ASSERT((size_t)(p - rec) == len);
+    mm__free(v);
+    org_free_log(g);
+    mm__free(g->snap);
+    g->snap = rec;
+    g->snap_len = len;
+    g->snap_seq = g->seq;
+    return 0;
+}
+
+/* ---- batches --------------------------------------------------------------
+ */
+
+void
+mm__oplog_batch_init(struct mm__oplog_batch *b)
+{
+    memset(b, 0, sizeof(*b));
+}
+
+static int
+batch_reserve(struct mm__oplog_batch *b, size_t more)
+{
+    if (b->len == 0) more += BATCH_HDR;
+    if (b->cap - b->len >= more) goto out;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap - b->len < more)
+        cap *= 2;
+    uint8_t *n = mm__realloc(b->buf, cap);
+    if (n == NULL) return -ENOMEM;
+    b->buf = n;
+    b->cap = cap;
+out:
+    if (b->len == 0) b->len = BATCH_HDR;
+    return 0;
+}
+
+int
+mm__oplog_batch_add(struct mm__oplog_batch *b, const uint8_t *rec, size_t len)
+{
+    if (len > UINT32_MAX) return MM_EINVAL;
+    if (batch_reserve(b, 4 + len)) return -ENOMEM;
+    mm__put_u32(b->buf + b->len, (uint32_t)len);
+    memcpy(b->buf + b->len + 4, rec, len);
+    b->len += 4 + len;
+    b->count++;
+    return 0;
+}
+
+int
+mm__oplog_batch_finish(struct mm__oplog_batch *b)
+{
+    if (batch_reserve(b, 0)) return -ENOMEM;
+    b->buf[0] = WIRE_VERSION;
+    mm__put_u32(b->buf + 1, b->count);
+    return 0;
+}
+
+void
+mm__oplog_batch_release(struct mm__oplog_batch *b)
+{
+    mm__free(b->buf);
+    memset(b, 0, sizeof(*b));
+}
+
+int
+mm__oplog_batch_add_cb(void *data, const uint8_t *rec, size_t len)
+{
+    return mm__oplog_batch_add(data, rec, len) ? 1 : 0;
+}

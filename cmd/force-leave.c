@@ -1,0 +1,52 @@
+/*
+ * force-leave.c — `murmer force-leave NODE`: mark a failed member (by name
+ * or id) as left at once, instead of waiting for reconnect_timeout.
+ * Output schema murmer.force-leave/1.
+ */
+#include "../cli/cli.h"
+
+#include <string.h>
+
+void
+cli_force_leave_render(struct cli_ctx *ctx, const struct cli_left *l, FILE *f)
+{
+    if (ctx->json) {
+        cJSON *doc = cli_json_doc("murmer.force-leave/1");
+        if (doc == NULL) return;
+        cJSON_AddStringToObject(doc, "name", l->name);
+        cJSON_AddStringToObject(doc, "id", l->id);
+        cJSON_AddStringToObject(doc, "was", l->was);
+        cJSON_AddStringToObject(doc, "state", "left");
+        cli_json_print(doc, f);
+        cJSON_Delete(doc);
+        return;
+    }
+    fprintf(f, "%s (%s): %s -> left\n", l->name, l->id, l->was);
+}
+
+int
+cmd_force_leave(int argc, char **argv, struct cli_ctx *ctx)
+{
+    char **args;
+    int nargs;
+    const struct cli_opt opts[] = {CLI_OPT_END};
+    const struct cli_spec spec = {
+        .usage = "murmer force-leave [options] <node>",
+        .summary = "Remove a member (name or id) from the cluster at once, "
+                   "as if it had left.",
+        .opts = opts,
+        .min_args = 1,
+        .max_args = 1,
+    };
+    int rc = cli_parse(ctx, &spec, argc, argv, &args, &nargs);
+    if (rc != CLI_CONTINUE) return rc;
+    if (*args[0] == '\0')
+        return cli_error(ctx, MM_EXIT_USAGE, "empty node name");
+
+    /*
+     * NEEDSWORK: with the client API: mm_client_force_leave(c, args[0],
+     * &left): MM_ENOTFOUND -> exit 3 "no member '%s'"; then
+     * cli_force_leave_render(ctx, &left, ctx->out).
+     */
+    return cli_session_unavailable(ctx);
+}

@@ -1,0 +1,38 @@
+/*
+ * keygen.c — `murmer keygen [FILE]`: a new 32-byte cluster key, base64 plus
+ * a newline, written to FILE (created with mode 0600, never overwritten) or
+ * to stdout.  The key never appears on a command line.
+ */
+#include "../cli/cli.h"
+
+int
+cmd_keygen(int argc, char **argv, struct cli_ctx *ctx)
+{
+    char **args;
+    int nargs;
+    const struct cli_opt opts[] = {CLI_OPT_END};
+    const struct cli_spec spec = {
+        .usage = "murmer keygen [<file>]",
+        .summary = "Write a new random cluster key (base64, one line) to "
+                   "<file>, created with mode 0600, or to stdout.  An "
+                   "existing file is never overwritten.",
+        .opts = opts,
+        .min_args = 0,
+        .max_args = 1,
+    };
+    int rc = cli_parse(ctx, &spec, argc, argv, &args, &nargs);
+    if (rc != CLI_CONTINUE) return rc;
+    const char *path = nargs ? args[0] : NULL;
+    if (path && *path == '\0')
+        return cli_error(ctx, MM_EXIT_USAGE, "empty file name");
+    /* The library writes stdout's fd directly: flush ours first. */
+    fflush(ctx->out);
+    int err = mm_cluster_keygen(path);
+    if (err == MM_EEXISTS)
+        return cli_error(ctx, mm_err_exit_code(err),
+                         "%s exists; refusing to overwrite a key", path);
+    if (err != 0)
+        return cli_fail(ctx, err, "cannot write %s",
+                        path ? path : "the key to stdout");
+    return MM_EXIT_OK;
+}

@@ -1,0 +1,212 @@
+/*
+ * members.c — `murmer members`: the cluster's SWIM members as the seed
+ * sees them.  The CLI is never a member itself.  Output schema
+ * murmer.members/1, and murmer.timings/1 for --timings.
+ */
+#include "../cli/cli.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+static const char *const member_states[] = {"alive", "suspect", "failed",
+                                            "left"};
+
+int
+cli_member_match(const struct cli_member *m, const char *status,
+                 const char *const *tags, size_t ntags)
+{
+    if (status && strcmp(m->state, status) != 0) return 0;
+    for (size_t i = 0; i < ntags; i++) {
+        int found = 0;
+        for (size_t j = 0; j < m->ntags && !found; j++)
+            found = strcmp(m->tags[j], tags[i]) == 0;
+        if (!found) return 0;
+    }
+    return 1;
+}
+
+static cJSON *
+member_json(const struct cli_member *m, int wide)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL) return NULL;
+    cJSON_AddStringToObject(o, "name", m->name);
+    cJSON_AddStringToObject(o, "id", m->id);
+    cJSON_AddStringToObject(o, "addr", m->addr);
+    cJSON_AddStringToObject(o, "state", m->state);
+    cli_json_add_u64(o, "generation", m->generation);
+    cli_json_add_u64(o, "incarnation", m->incarnation);
+    cJSON *tags = cJSON_AddObjectToObject(o, "tags");
+    for (size_t i = 0; tags && i < m->ntags; i++) {
+        const char *eq = strchr(m->tags[i], '=');
+        char k[128];
+        size_t kl = eq ? (size_t)(eq - m->tags[i]) : strlen(m->tags[i]);
+        if (kl >= sizeof(k)) kl = sizeof(k) - 1;
+        memcpy(k, m->tags[i], kl);
+        k[kl] = '\0';
+        cJSON_AddStringToObject(tags, k, eq ? eq + 1 : "");
+    }
+    if (wide) {
+        cJSON_AddNumberToObject(o, "confirmations", m->confirmations);
+        if (m->last_ack_ms >= 0)
+            cJSON_AddNumberToObject(o, "last_ack_ms", (double)m->last_ack_ms);
+        else
+            cJSON_AddNullToObject(o, "last_ack_ms");
+        if (m->rtt_us >= 0)
+            cJSON_AddNumberToObject(o, "rtt_us", (double)m->rtt_us);
+        else
+            cJSON_AddNullToObject(o, "rtt_us");
+    }
+    return o;
+}
+
+static int
+member_color(const char *state)
+{
+    if (strcmp(state, "alive") == 0) return CLI_COLOR_GREEN;
+    if (strcmp(state, "suspect") == 0) return CLI_COLOR_YELLOW;
+    if (strcmp(state, "failed") == 0) return CLI_COLOR_RED;
+    return CLI_COLOR_DIM;
+}
+
+void
+cli_members_render(struct cli_ctx *ctx, const struct cli_member *m, size_t n,
+                   int wide, FILE *f)
+{
+    if (ctx->json) {
+        cJSON *doc = cli_json_doc("murmer.members/1");
+        cJSON *arr = doc ? cJSON_AddArrayToObject(doc, "members") : NULL;
+        for (size_t i = 0; arr && i < n; i++)
+            cJSON_AddItemToArray(arr, member_json(&m[i], wide));
+        if (doc) cli_json_print(doc, f);
+        cJSON_Delete(doc);
+        return;
+    }
+    static const char *const hdr[] = {
+        "NAME",       "ADDR",        "STATE",    "TAGS",     "ID",
+        "GENERATION", "INCARNATION", "CONFIRMS", "LAST-ACK", "RTT"};
+    const char *narrow_hdr[] = {hdr[0], hdr[1], hdr[2], hdr[3]};
+    size_t ncols = wide ? 10 : 4;
+    struct cli_table t;
+    if (cli_table_init(&t, ncols, wide ? hdr : narrow_hdr) != 0) return;
+    for (size_t i = 0; i < n; i++) {
+        char tags[256] = "", gen[24], inc[24], conf[16], ack[24], rtt[24];
+        size_t used = 0;
+        for (size_t k = 0; k < m[i].ntags && used < sizeof(tags); k++) {
+            int w = snprintf(tags + used, sizeof(tags) - used, "%s%s",
+                             k ? "," : "", m[i].tags[k]);
+            if (w < 0) break;
+            used += (size_t)w;
+        }
+        snprintf(gen, sizeof(gen), "%" PRIu64, m[i].generation);
+        snprintf(inc, sizeof(inc), "%" PRIu64, m[i].incarnation);
+        snprintf(conf, sizeof(conf), "%u", m[i].confirmations);
+        if (m[i].last_ack_ms >= 0)
+            snprintf(ack, sizeof(ack), "%" PRId64 "ms", m[i].last_ack_ms);
+        else
+            snprintf(ack, sizeof(ack), "-");
+        if (m[i].rtt_us >= 0)
+            snprintf(rtt, sizeof(rtt), "%" PRId64 ".%03" PRId64 "ms",
+                     m[i].rtt_us / 1000, m[i].rtt_us % 1000);
+        else
+            snprintf(rtt, sizeof(rtt), "-");
+        const char *row[] = {
+            m[i].name, m[i].addr, m[i].state, m[i].ntags ? tags : NULL,
+            m[i].id,   gen,       inc,        conf,
+            ack,       rtt};
+        cli_table_add(&t, row);
+        cli_table_color(&t, 2, member_color(m[i].state));
+    }
+    cli_table_print(ctx, &t, f);
+    cli_table_release(&t);
+}
+
+void
+cli_timings_render(struct cli_ctx *ctx, const struct cli_timing *t, size_t n,
+                   FILE *f)
+{
+    if (ctx->json) {
+        cJSON *doc = cli_json_doc("murmer.timings/1");
+        cJSON *obj = doc ? cJSON_AddObjectToObject(doc, "timings") : NULL;
+        for (size_t i = 0; obj && i < n; i++)
+            cli_json_add_u64(obj, t[i].name, t[i].value);
+        if (doc) cli_json_print(doc, f);
+        cJSON_Delete(doc);
+        return;
+    }
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strlen(t[i].name) > w) w = strlen(t[i].name);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%-*s  %" PRIu64 "\n", (int)w, t[i].name, t[i].value);
+}
+
+int
+cmd_members(int argc, char **argv, struct cli_ctx *ctx)
+{
+    const char *status = NULL;
+    struct cli_strv tags = {0};
+    int wide = 0, timings = 0, wait_given = 0;
+    unsigned wait_n = 0;
+    const struct cli_opt opts[] = {
+        CLI_OPT_STRING('s', "status", &status, "S",
+                       "only members in state S (alive, suspect, failed, "
+                       "left)"),
+        CLI_OPT_LIST('t', "tag", &tags, "K=V",
+                     "only members with tag K=V (repeatable)"),
+        CLI_OPT_BOOL('w', "wide", &wide,
+                     "also id, generation, incarnation, confirmations, "
+                     "last ack age, RTT"),
+        CLI_OPT_UINT(0, "wait", &wait_n, &wait_given, "N",
+                     "wait until N members are alive (bounded by "
+                     "--timeout)"),
+        CLI_OPT_BOOL(0, "timings", &timings,
+                     "print the membership timings instead"),
+        CLI_OPT_END,
+    };
+    const struct cli_spec spec = {
+        .usage = "murmer members [options]",
+        .summary = "List the cluster's members as a seed sees them.",
+        .opts = opts,
+        .min_args = 0,
+        .max_args = 0,
+    };
+    int rc = cli_parse(ctx, &spec, argc, argv, NULL, NULL);
+    if (rc != CLI_CONTINUE) goto out;
+    rc = MM_EXIT_USAGE;
+    if (status) {
+        int ok = 0;
+        for (size_t i = 0; i < 4; i++)
+            ok |= strcmp(status, member_states[i]) == 0;
+        if (!ok) {
+            rc = cli_error(ctx, MM_EXIT_USAGE,
+                           "bad --status '%s' (alive, suspect, failed or "
+                           "left)",
+                           status);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < tags.n; i++) {
+        const char *eq = strchr(tags.v[i], '=');
+        if (eq == NULL || eq == tags.v[i]) {
+            rc = cli_error(ctx, MM_EXIT_USAGE, "bad --tag '%s' (expected K=V)",
+                           tags.v[i]);
+            goto out;
+        }
+    }
+    if (wait_given && wait_n == 0) {
+        rc = cli_error(ctx, MM_EXIT_USAGE, "--wait must be at least 1");
+        goto out;
+    }
+
+    /*
+     * NEEDSWORK: with the client API: mm_client_members(c, &m, &n), or
+     * mm_client_timings(c, &t, &n) for --timings; with --wait N, poll
+     * until N are alive (exit 4 at --timeout); filter with
+     * cli_member_match() and render with cli_members_render().
+     */
+    rc = cli_session_unavailable(ctx);
+out:
+    cli_strv_free(&tags);
+    return rc;
+}

@@ -1,0 +1,380 @@
+/*
+ * start.c — `murmer start`: run a node until SIGINT or SIGTERM.
+ *
+ * Every piece of local input (--actor specs and their JSON, --tag, --listen,
+ * --name) is validated before the node is created, so a typo never leaves
+ * a half-started node behind.  One line per started actor and one
+ * "listening" line go to stderr; stdout stays empty.
+ *
+ * Signals: a uv_signal_t on shard 0's loop.  libuv's own signal handler only
+ * writes to a pipe (async-signal-safe); our callback then runs on the loop
+ * thread, where calling mm_node_stop() is allowed.  The handles are
+ * unreferenced so they never keep the loop alive, and closed on the first
+ * signal: a second SIGINT then gets the default action and ends the
+ * process at once, which is what an operator pressing ^C twice wants.
+ */
+#include "../cli/cli.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define START_DEFAULT_LISTEN "127.0.0.1:7420"
+#define START_MAX_SHARDS 256
+
+struct actor_spec {
+    char *label; /* owned (one allocation holds label, type and json) */
+    const char *type;
+    const char *json; /* NULL when none */
+};
+
+struct start_state {
+    mm_node *node; /* owned */
+    uv_signal_t sig[2];
+    int nsig;
+    int signalled;
+    struct cli_ctx *ctx; /* borrowed */
+};
+
+static int
+start_name_ok(const char *s)
+{
+    if (*s == '\0' || strlen(s) > 63) return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.'))
+            return 0;
+    return 1;
+}
+
+/* "host:port" or "[v6]:port"; sets |*wildcard| for 0.0.0.0 and [::]. */
+static int
+start_addr_ok(const char *s, int *wildcard)
+{
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL || colon == s) return 0;
+    unsigned long port;
+    if (cli_parse_uint(colon + 1, 65535, &port) != 0) return 0;
+    size_t hl = (size_t)(colon - s);
+    if (s[0] == '[' && (hl < 3 || s[hl - 1] != ']')) return 0;
+    if (s[0] != '[' && memchr(s, ':', hl) != NULL)
+        return 0; /* IPv6 needs brackets */
+    if (wildcard)
+        *wildcard = (hl == 7 && strncmp(s, "0.0.0.0", 7) == 0) ||
+                    (hl == 4 && strncmp(s, "[::]", 4) == 0);
+    return 1;
+}
+
+static int
+start_parse_actor(struct cli_ctx *ctx, const char *arg, struct actor_spec *a)
+{
+    const char *eq = strchr(arg, '=');
+    if (eq == NULL || eq == arg)
+        return cli_error(ctx, MM_EXIT_USAGE,
+                         "--actor '%s': expected LABEL=TYPE[:JSON]", arg);
+    a->label = strdup(arg);
+    if (a->label == NULL) return cli_error(ctx, MM_EXIT_ACTOR, "out of memory");
+    char *type = a->label + (eq - arg);
+    *type++ = '\0';
+    char *colon = strchr(type, ':');
+    if (colon) {
+        *colon = '\0';
+        a->json = colon + 1;
+    }
+    a->type = type;
+    if (!start_name_ok(type))
+        return cli_error(ctx, MM_EXIT_USAGE,
+                         "--actor '%s': bad actor type '%s'", arg, type);
+    for (const char *p = a->label; *p; p++)
+        if (*p == ' ' || *p == '\t' || *p == '\n')
+            return cli_error(ctx, MM_EXIT_USAGE,
+                             "--actor '%s': a label has no spaces", arg);
+    if (a->json) {
+        const char *end = NULL;
+        cJSON *v = cJSON_ParseWithOpts(a->json, &end, 1);
+        if (v == NULL) {
+            size_t off = end ? (size_t)(end - a->json) : 0;
+            return cli_error(ctx, MM_EXIT_INPUT,
+                             "--actor '%s': malformed JSON at byte %zu",
+                             a->label, off);
+        }
+        cJSON_Delete(v);
+    }
+    return 0;
+}
+
+static int
+start_spawn(struct cli_ctx *ctx, mm_node *n, const char *label,
+            const char *type, const char *json)
+{
+    mm_spawn_opts o;
+    mm_spawn_opts_init(&o);
+    o.label = label;
+    o.arg_json = json;
+    mm_endpoint ep;
+    int err = mm_spawn(n, type, &o, &ep);
+    if (err == MM_ENOTFOUND)
+        return cli_error(ctx, MM_EXIT_NOTFOUND,
+                         "--actor %s: unknown actor type '%s'", label, type);
+    if (err != 0)
+        return cli_fail(ctx, err, "cannot start %s (%s)", label, type);
+    char buf[96];
+    cli_warn(ctx, "started %s (%s) %s", label, type,
+             mm_endpoint_format(&ep, buf, sizeof(buf)));
+    return 0;
+}
+
+static void
+start_signal_close_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+/* Closes the signal handles (once); |spin| runs the close callbacks. */
+static void
+start_signals_close(struct start_state *st, int spin)
+{
+    for (int i = 0; i < st->nsig; i++) {
+        uv_signal_stop(&st->sig[i]);
+        uv_close((uv_handle_t *)&st->sig[i], start_signal_close_cb);
+    }
+    if (spin && st->nsig > 0) uv_run(mm_node_loop(st->node, 0), UV_RUN_NOWAIT);
+    st->nsig = 0;
+}
+
+static void
+start_signal_cb(uv_signal_t *h, int signum)
+{
+    struct start_state *st = h->data;
+    if (st->signalled) return;
+    st->signalled = signum;
+    cli_warn(st->ctx, "%s: stopping node %s", strsignal(signum),
+             mm_node_name(st->node));
+    start_signals_close(st, 0);
+    mm_node_stop(st->node);
+}
+
+static int
+start_signals(struct start_state *st)
+{
+    uv_loop_t *loop = mm_node_loop(st->node, 0);
+    if (loop == NULL) return UV_EINVAL;
+    const int signums[2] = {SIGINT, SIGTERM};
+    for (int i = 0; i < 2; i++) {
+        int err = uv_signal_init(loop, &st->sig[i]);
+        if (err != 0) return err;
+        st->nsig++;
+        st->sig[i].data = st;
+        err = uv_signal_start(&st->sig[i], start_signal_cb, signums[i]);
+        if (err != 0) return err;
+        uv_unref((uv_handle_t *)&st->sig[i]);
+    }
+    return 0;
+}
+
+/* Runs on shard 0 once the node runs: the address is bound by then. */
+static void
+start_listening_cb(void *data)
+{
+    struct start_state *st = data;
+    const char *addr = mm_node_addr(st->node);
+    cli_warn(st->ctx, "node %s (%s) listening on %s", mm_node_name(st->node),
+             mm_node_id(st->node), addr ? addr : "nothing (local only)");
+}
+
+int
+cmd_start(int argc, char **argv, struct cli_ctx *ctx)
+{
+    const char *name = NULL, *listen = START_DEFAULT_LISTEN;
+    const char *advertise = NULL, *data_dir = NULL;
+    struct cli_strv tags = {0}, actors = {0}, plugins = {0};
+    int mdns = -1, demo = 0, insecure = 0, shards_given = 0;
+    unsigned shards = 0;
+    const struct cli_opt opts[] = {
+        CLI_OPT_STRING('n', "name", &name, "NAME",
+                       "node name (default: the host name)"),
+        CLI_OPT_STRING('l', "listen", &listen, "ADDR:PORT",
+                       "UDP address to bind (default 127.0.0.1:7420; "
+                       "port 0 = any)"),
+        CLI_OPT_STRING(0, "advertise", &advertise, "ADDR:PORT",
+                       "address peers dial (needed with a wildcard "
+                       "--listen)"),
+        CLI_OPT_SET(0, "mdns", &mdns, 1, "discover peers with mDNS"),
+        CLI_OPT_SET(0, "no-mdns", &mdns, 0, "no mDNS"),
+        CLI_OPT_STRING(0, "data-dir", &data_dir, "DIR",
+                       "identity and state (default "
+                       "$XDG_STATE_HOME/murmer/NAME)"),
+        CLI_OPT_LIST(0, "tag", &tags, "K=V", "member tag (repeatable)"),
+        CLI_OPT_LIST('a', "actor", &actors, "LABEL=TYPE[:JSON]",
+                     "start an actor with JSON initial state (repeatable)"),
+        CLI_OPT_LIST(0, "plugin", &plugins, "PATH.so",
+                     "load actor types from a plugin (repeatable)"),
+        CLI_OPT_UINT(0, "shards", &shards, &shards_given, "N",
+                     "run N loops on N threads (default 1)"),
+        CLI_OPT_BOOL(0, "demo", &demo,
+                     "start echo/, counter/, kv/ and greeter/<name>"),
+        CLI_OPT_BOOL(0, "insecure", &insecure,
+                     "allow the dev key beyond loopback"),
+        CLI_OPT_END,
+    };
+    const struct cli_spec spec = {
+        .usage = "murmer start [options]",
+        .summary = "Run a node until SIGINT or SIGTERM.  --join and "
+                   "--cluster-key (global options) give its seeds and "
+                   "cluster key.",
+        .opts = opts,
+        .min_args = 0,
+        .max_args = 0,
+    };
+    struct actor_spec *specs = NULL;
+    struct start_state st = {.ctx = ctx};
+    int rc = cli_parse(ctx, &spec, argc, argv, NULL, NULL);
+    if (rc != CLI_CONTINUE) goto out;
+
+    /* Validate everything local before any side effect. */
+    rc = MM_EXIT_USAGE;
+    if (name && !start_name_ok(name)) {
+        rc = cli_error(ctx, MM_EXIT_USAGE,
+                       "bad node name '%s' (letters, digits, '-', '_', '.')",
+                       name);
+        goto out;
+    }
+    int wildcard = 0;
+    if (!start_addr_ok(listen, &wildcard)) {
+        rc = cli_error(ctx, MM_EXIT_USAGE,
+                       "bad --listen '%s' (expected ADDR:PORT)", listen);
+        goto out;
+    }
+    if (advertise && !start_addr_ok(advertise, NULL)) {
+        rc = cli_error(ctx, MM_EXIT_USAGE,
+                       "bad --advertise '%s' (expected ADDR:PORT)", advertise);
+        goto out;
+    }
+    if (wildcard && advertise == NULL) {
+        rc = cli_error(ctx, MM_EXIT_USAGE,
+                       "--listen %s is a wildcard: give --advertise", listen);
+        goto out;
+    }
+    if (shards_given && (shards == 0 || shards > START_MAX_SHARDS)) {
+        rc = cli_error(ctx, MM_EXIT_USAGE, "--shards must be 1..%d",
+                       START_MAX_SHARDS);
+        goto out;
+    }
+    for (size_t i = 0; i < tags.n; i++) {
+        const char *eq = strchr(tags.v[i], '=');
+        if (eq == NULL || eq == tags.v[i]) {
+            rc = cli_error(ctx, MM_EXIT_USAGE, "bad --tag '%s' (expected K=V)",
+                           tags.v[i]);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < ctx->join.n; i++) {
+        if (!start_addr_ok(ctx->join.v[i], NULL)) {
+            rc = cli_error(ctx, MM_EXIT_USAGE,
+                           "bad --join '%s' (expected HOST:PORT)",
+                           ctx->join.v[i]);
+            goto out;
+        }
+    }
+    if (plugins.n > 0) {
+        /*
+         * NEEDSWORK: the plugin ABI (mm_plugin_ctx, MM_PLUGIN_ABI) is not in
+         * murmer.h yet.  Loading will be dlopen(path, RTLD_NOW|RTLD_LOCAL),
+         * dlsym "mm_plugin_init", a call checked against MM_PLUGIN_ABI, and
+         * never dlclose (handlers may still be referenced).
+         */
+        rc = cli_error(ctx, MM_EXIT_USAGE,
+                       "--plugin %s: plugin loading is not implemented yet",
+                       plugins.v[0]);
+        goto out;
+    }
+    specs = calloc(actors.n ? actors.n : 1, sizeof(*specs));
+    if (specs == NULL) {
+        rc = cli_error(ctx, MM_EXIT_ACTOR, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < actors.n; i++) {
+        int err = start_parse_actor(ctx, actors.v[i], &specs[i]);
+        if (err != 0) {
+            rc = err;
+            goto out;
+        }
+    }
+
+    mm_node_config cfg;
+    mm_node_config_init(&cfg);
+    cfg.name = name;
+    cfg.listen = listen;
+    cfg.advertise = advertise;
+    cfg.data_dir = data_dir;
+    cfg.cluster_key_file = ctx->cluster_key_file;
+    cfg.join = (const char *const *)ctx->join.v;
+    cfg.njoin = ctx->join.n;
+    cfg.tags = (const char *const *)tags.v;
+    cfg.ntags = tags.n;
+    cfg.mdns = mdns;
+    cfg.shards = (int)shards;
+    cfg.insecure = insecure;
+    cfg.default_timeout_ms = ctx->timeout_given ? ctx->timeout_ms : 0;
+    int err = mm_node_new(&st.node, &cfg);
+    if (err != 0) {
+        rc = cli_fail(ctx, err, "cannot create the node");
+        st.node = NULL;
+        goto out;
+    }
+    err = mm_node_register_builtins(st.node);
+    if (err != 0) {
+        rc = cli_fail(ctx, err, "cannot register the built-in actor types");
+        goto out;
+    }
+    for (size_t i = 0; i < actors.n; i++) {
+        rc = start_spawn(ctx, st.node, specs[i].label, specs[i].type,
+                         specs[i].json);
+        if (rc != 0) goto out;
+    }
+    if (demo) {
+        static const char *const demo_types[] = {"echo", "counter", "kv",
+                                                 "greeter"};
+        for (size_t i = 0; i < 4; i++) {
+            char label[128];
+            snprintf(label, sizeof(label), "%s/%s", demo_types[i],
+                     mm_node_name(st.node));
+            rc = start_spawn(ctx, st.node, label, demo_types[i], NULL);
+            if (rc != 0) goto out;
+        }
+    }
+    err = start_signals(&st);
+    if (err != 0) {
+        start_signals_close(&st, 1);
+        rc = cli_fail(ctx, err, "cannot install signal handlers");
+        goto out;
+    }
+    if (mm_node_post(st.node, 0, start_listening_cb, &st) != 0)
+        start_listening_cb(&st);
+    err = mm_node_run(st.node);
+    /*
+     * The node may stop without a signal (a fatal error): our handles are
+     * still open then, and the loop must not be closed with them.  This
+     * thread owns the loop again, so closing them here is safe.
+     */
+    start_signals_close(&st, 1);
+    if (err != 0) {
+        rc = cli_fail(ctx, err, "node %s stopped", mm_node_name(st.node));
+        goto out;
+    }
+    cli_warn(ctx, "node %s stopped", mm_node_name(st.node));
+    rc = MM_EXIT_OK;
+
+out:
+    if (st.node)
+        mm_node_free(st.node); /* also fine for a node that never ran */
+    if (specs)
+        for (size_t i = 0; i < actors.n; i++)
+            free(specs[i].label);
+    free(specs);
+    cli_strv_free(&tags);
+    cli_strv_free(&actors);
+    cli_strv_free(&plugins);
+    return rc;
+}

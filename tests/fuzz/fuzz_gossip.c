@@ -1,4 +1,6 @@
+/* clang-format off */
 /* FUZZ_SOURCES: lib/membership/swim.c lib/membership/seal.c lib/crypto.c lib/util.c lib/err.c */
+/* clang-format on */
 /*
  * fuzz_gossip.c — libFuzzer target for the gossip path: the SWIM packet
  * decoder and state machine, the push-pull merge, and datagram opening.
@@ -30,8 +32,7 @@ fz_send(void *data, const struct mm_swim_addr *to, const uint8_t *buf,
 {
     (void)data;
     (void)to;
-    if (len > MM_SWIM_PACKET_MAX)
-        abort();
+    if (len > MM_SWIM_PACKET_MAX) abort();
     sent_bytes += len + buf[0];
 }
 
@@ -40,8 +41,7 @@ fz_changed(void *data, const struct mm_swim_member *m, int was)
 {
     (void)data;
     (void)was;
-    if (m->state < MM_SWIM_ALIVE || m->state > MM_SWIM_REAPED)
-        abort();
+    if (m->state < MM_SWIM_ALIVE || m->state > MM_SWIM_REAPED) abort();
 }
 
 static void
@@ -121,23 +121,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(self_id, cfg.id, 16);
     memset(peer_id, 0xAA, 16);
     peer_id[0] = 2;
-    if (mm__swim_new(&s, &cfg, &ops, now) != 0)
-        abort();
+    if (mm__swim_new(&s, &cfg, &ops, now) != 0) abort();
     if (mm__seal_new(&seal, self_id, 1, &key, 1) != 0 ||
         mm__seal_new(&peer, peer_id, 1, &key, 1) != 0)
         abort();
     n = fz_hello(buf);
     struct mm_swim_addr a1 = fz_addr(1);
-    if (mm__swim_recv(s, &a1, buf, n, now) != 0)
-        abort();
+    if (mm__swim_recv(s, &a1, buf, n, now) != 0) abort();
 
     size_t o = 0;
     while (size - o >= 3) {
         uint8_t op = data[o];
         size_t len = mm__get_u16(data + o + 1);
         o += 3;
-        if (len > size - o)
-            len = size - o;
+        if (len > size - o) len = size - o;
         const uint8_t *p = data + o;
         o += len;
         struct mm_swim_addr from = fz_addr((op / 6) % 4);
@@ -151,8 +148,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 2:
             now += len >= 2 ? mm__get_u16(p) : 1000;
             mm__swim_tick(s, now);
-            if (mm__swim_deadline(s) <= now)
-                abort();
+            if (mm__swim_deadline(s) <= now) abort();
             break;
         case 3: {
             size_t pl = 0;
@@ -162,8 +158,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         case 4:
-            if (len == 0)
-                break;
+            if (len == 0) break;
             if (p[0] % 3 == 0)
                 mm__swim_leave(s, now);
             else if (p[0] % 3 == 1)
@@ -174,8 +169,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         case 5: {
             size_t sl = 0, pl = 0;
-            if (len > sizeof(buf) - MM_SEAL_OVERHEAD)
-                break;
+            if (len > sizeof(buf) - MM_SEAL_OVERHEAD) break;
             if (mm__seal_packet(peer, buf, sizeof(buf), &sl, p, len) != 0)
                 abort();
             if (mm__seal_open(seal, out, sizeof(out), &pl, buf, sl, NULL,

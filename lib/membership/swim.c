@@ -1,0 +1,1993 @@
+/*
+ * swim.c — SWIM failure detection and gossip with the Lifeguard extensions,
+ * as a sans-I/O state machine (see swim.h).
+ *
+ * Gossip packet format (plaintext; the glue seals it, see seal.h).  All
+ * integers little-endian.
+ *
+ *   packet   = version u8 (= 1) | sender id [16] | count u8 | msg * count
+ *   msg      = type u8 | len u16 | body [len]
+ *
+ * |count| makes every truncation detectable; no byte may follow the last
+ * message.  A packet is at most packet_max (default 1347) bytes, so that the
+ * sealed datagram (53 bytes more) stays within 1400.  Unknown message types
+ * are skipped (their length is known); a known type whose body does not
+ * decode exactly rejects the whole packet (MM_EDECODE, nothing applied).
+ *
+ *   type body
+ *   0x01 PING      seq u32 | target id [16]      (all-zero target: anyone;
+ *                                                  used by joins to seeds)
+ *   0x02 PING_REQ  seq u32 | target id [16] | target addr | flags u8
+ *                                                  (bit 0: send a nack)
+ *   0x03 ACK       seq u32
+ *   0x04 NACK      seq u32
+ *   0x05 ALIVE     record
+ *   0x06 SUSPECT   id [16] | generation u64 | incarnation u64 | from id [16]
+ *   0x07 FAILED    id [16] | generation u64 | incarnation u64 | from id [16]
+ *   0x08 LEFT      id [16] | generation u64 | incarnation u64
+ *   0x09 DIGEST    digest u64 | members u32        (sender's mm__swim_digest)
+ *
+ *   addr     = family u8 (4 or 6) | ip [4 or 16] | port u16
+ *   record   = id [16] | generation u64 | incarnation u64 | role u8 | addr |
+ *              name_len u8 (1..63) | name | tags_len u8 (0..255) | tags
+ *              (name and tags hold no NUL byte)
+ *
+ * Every packet starts with a DIGEST.  Pings and acks carry queued
+ * broadcasts (ALIVE/SUSPECT/FAILED/LEFT) in whatever room is left; gossip
+ * packets carry only the digest and broadcasts.  A ping to a member we
+ * believe suspect also carries that SUSPECT (the buddy system), and a
+ * re-probe of a failed member carries its FAILED, so either refutes at once.
+ *
+ * Push-pull state (exchanged by the glue over QUIC, not in datagrams):
+ *
+ *   state    = version u8 (= 1) | sender id [16] | count u32 | entry * count
+ *   entry    = state u8 (0 alive, 1 suspect, 2 failed, 3 left) | len u16 |
+ *              record [len]
+ *
+ * Ordering: a member is (generation, incarnation).  A newer generation is a
+ * new process and replaces the record whatever its state; within one
+ * generation SWIM's incarnation rules apply (alive needs a greater
+ * incarnation; suspect, failed and left need at least an equal one).
+ */
+#include "membership/swim.h"
+
+#include <math.h>
+#include <stdio.h>
+
+#include "common.h"
+
+#define SWIM_VERSION 1
+#define SWIM_HDR_LEN 18
+#define SWIM_MSG_HDR 3
+#define SWIM_REC_MAX (16 + 8 + 8 + 1 + 19 + 1 + 63 + 1 + 255)
+#define SWIM_FWD_MAX 64
+#define SWIM_BCAST_MAX 1024
+#define SWIM_MAX_MSGS 255
+
+enum {
+    MSG_PING = 1,
+    MSG_PING_REQ = 2,
+    MSG_ACK = 3,
+    MSG_NACK = 4,
+    MSG_ALIVE = 5,
+    MSG_SUSPECT = 6,
+    MSG_FAILED = 7,
+    MSG_LEFT = 8,
+    MSG_DIGEST = 9
+};
+
+/* A member record as carried by ALIVE and push-pull entries. */
+struct swim_rec {
+    uint8_t id[MM_SWIM_ID_LEN];
+    uint64_t gen, inc;
+    uint8_t role;
+    struct mm_swim_addr addr;
+    char name[MM_SWIM_NAME_MAX];
+    char tags[MM_SWIM_TAGS_MAX];
+};
+
+/* One decoded message. */
+struct swim_msg {
+    uint8_t type;
+    uint32_t seq;
+    uint8_t id[MM_SWIM_ID_LEN];
+    uint8_t from[MM_SWIM_ID_LEN];
+    uint64_t gen, inc;
+    struct mm_swim_addr addr;
+    uint8_t flags;
+    uint64_t digest;
+    uint32_t nmembers;
+    struct swim_rec rec;
+};
+
+/* A queued broadcast: one per member, the newest news wins. */
+struct swim_bcast {
+    uint8_t about[MM_SWIM_ID_LEN];
+    unsigned transmits;
+    uint16_t len;
+    uint8_t msg[SWIM_MSG_HDR + SWIM_REC_MAX];
+};
+
+/* An indirect probe we run for someone else. */
+struct swim_fwd {
+    int used, acked, want_nack;
+    uint32_t our_seq, their_seq;
+    struct mm_swim_addr requester;
+    uint64_t nack_at, expire_at;
+};
+
+struct swim_seed {
+    struct mm_swim_addr addr;
+    uint64_t next_at, gap;
+    uint32_t seq;
+};
+
+/* Builds one outgoing packet. */
+struct swim_pkt {
+    uint8_t buf[2048];
+    size_t len, cap;
+    unsigned count;
+};
+
+struct mm_swim {
+    struct mm_swim_config cfg; /* strings not kept: self holds them */
+    struct mm_swim_ops ops;
+    struct mm_swim_member **members; /* owned, each one owned */
+    size_t nmembers, capmembers;
+    struct mm_swim_member *self;     /* borrowed from members[] */
+    struct mm_swim_member **scratch; /* owned, capmembers */
+    uint64_t now, rng;
+    uint32_t seq;
+    int awareness;
+
+    /* Probing: shuffled round-robin over ids. */
+    uint8_t (*order)[MM_SWIM_ID_LEN]; /* owned */
+    size_t norder, order_pos, caporder;
+    uint64_t next_probe;
+    struct {
+        int active, acked, indirect_sent;
+        uint8_t target[MM_SWIM_ID_LEN];
+        uint32_t seq;
+        uint64_t sent, timeout_at, end_at;
+        unsigned expected_nacks, nacks;
+    } probe;
+
+    uint64_t next_gossip;
+    struct swim_bcast **bq; /* owned; sorted by transmits, ascending */
+    size_t nbq, capbq;
+    struct swim_fwd fwd[SWIM_FWD_MAX];
+
+    struct swim_seed *seeds; /* owned */
+    size_t nseeds;
+    int joined;
+
+    int leaving, leave_acked;
+    uint64_t leave_start, leave_next;
+    uint32_t leave_seq;
+
+    int sync_in_flight, sync_pending;
+    uint64_t sync_started, sync_at;
+    uint8_t sync_peer[MM_SWIM_ID_LEN];
+    uint64_t sync_peer_digest;
+
+    int digest_dirty;
+    uint64_t digest;
+    struct mm_swim_stats stats;
+};
+
+static const uint8_t zero_id[MM_SWIM_ID_LEN];
+
+const char *
+mm__swim_state_name(int state)
+{
+    switch (state) {
+    case MM_SWIM_NONE:
+        return "none";
+    case MM_SWIM_ALIVE:
+        return "alive";
+    case MM_SWIM_SUSPECT:
+        return "suspect";
+    case MM_SWIM_FAILED:
+        return "failed";
+    case MM_SWIM_LEFT:
+        return "left";
+    case MM_SWIM_REAPED:
+        return "reaped";
+    }
+    return "?";
+}
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static uint64_t
+swim_rand(struct mm_swim *s)
+{
+    /* xorshift64* */
+    uint64_t x = s->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    s->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static size_t
+swim_rand_below(struct mm_swim *s, size_t n)
+{
+    return n ? (size_t)(swim_rand(s) % n) : 0;
+}
+
+static uint64_t
+swim_scale(const struct mm_swim *s, uint64_t ms)
+{
+    return ms * (uint64_t)(s->awareness + 1);
+}
+
+static void
+swim_awareness_add(struct mm_swim *s, int delta)
+{
+    int max = (int)s->cfg.awareness_max - 1;
+    int a = s->awareness + delta;
+    if (a < 0) a = 0;
+    if (a > max) a = max;
+    if (a != s->awareness)
+        MM_LOG(MM_LOG_DEBUG, "swim", "awareness %d -> %d", s->awareness, a);
+    s->awareness = a;
+}
+
+static int
+swim_live(const struct mm_swim_member *m)
+{
+    return !m->tombstone &&
+           (m->state == MM_SWIM_ALIVE || m->state == MM_SWIM_SUSPECT);
+}
+
+static struct mm_swim_member *
+swim_find(const struct mm_swim *s, const uint8_t *id)
+{
+    /* NEEDSWORK: linear; fine for hundreds of members, hash it beyond. */
+    for (size_t i = 0; i < s->nmembers; i++)
+        if (memcmp(s->members[i]->id, id, MM_SWIM_ID_LEN) == 0)
+            return s->members[i];
+    return NULL;
+}
+
+static size_t
+swim_listed(const struct mm_swim *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->nmembers; i++)
+        n += !s->members[i]->tombstone;
+    return n;
+}
+
+static size_t
+swim_nlive(const struct mm_swim *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->nmembers; i++)
+        n += swim_live(s->members[i]);
+    return n;
+}
+
+/* ---- encoding ---------------------------------------------------------- */
+
+struct swim_rd {
+    const uint8_t *p;
+    size_t n;
+    int err;
+};
+
+static void
+rd_bytes(struct swim_rd *r, void *out, size_t n)
+{
+    if (r->err || r->n < n) {
+        r->err = 1;
+        memset(out, 0, n);
+        return;
+    }
+    memcpy(out, r->p, n);
+    r->p += n;
+    r->n -= n;
+}
+
+static uint8_t
+rd_u8(struct swim_rd *r)
+{
+    uint8_t v;
+    rd_bytes(r, &v, 1);
+    return v;
+}
+
+static uint16_t
+rd_u16(struct swim_rd *r)
+{
+    uint8_t b[2];
+    rd_bytes(r, b, 2);
+    return mm__get_u16(b);
+}
+
+static uint32_t
+rd_u32(struct swim_rd *r)
+{
+    uint8_t b[4];
+    rd_bytes(r, b, 4);
+    return mm__get_u32(b);
+}
+
+static uint64_t
+rd_u64(struct swim_rd *r)
+{
+    uint8_t b[8];
+    rd_bytes(r, b, 8);
+    return mm__get_u64(b);
+}
+
+static void
+rd_addr(struct swim_rd *r, struct mm_swim_addr *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->family = rd_u8(r);
+    if (a->family == 4)
+        rd_bytes(r, a->ip, 4);
+    else if (a->family == 6)
+        rd_bytes(r, a->ip, 16);
+    else
+        r->err = 1;
+    a->port = rd_u16(r);
+}
+
+/* A length-prefixed string without NUL bytes; |max| includes the NUL. */
+static void
+rd_str(struct swim_rd *r, char *out, size_t max, int allow_empty)
+{
+    size_t n = rd_u8(r);
+    out[0] = '\0';
+    if (r->err || n >= max || (!allow_empty && n == 0) || r->n < n) {
+        r->err = 1;
+        return;
+    }
+    memcpy(out, r->p, n);
+    out[n] = '\0';
+    if (memchr(out, '\0', n)) r->err = 1;
+    r->p += n;
+    r->n -= n;
+}
+
+static void
+rd_rec(struct swim_rd *r, struct swim_rec *rec)
+{
+    rd_bytes(r, rec->id, MM_SWIM_ID_LEN);
+    rec->gen = rd_u64(r);
+    rec->inc = rd_u64(r);
+    rec->role = rd_u8(r);
+    rd_addr(r, &rec->addr);
+    rd_str(r, rec->name, sizeof(rec->name), 0);
+    rd_str(r, rec->tags, sizeof(rec->tags), 1);
+}
+
+static size_t
+wr_addr(uint8_t *p, const struct mm_swim_addr *a)
+{
+    size_t n = a->family == 6 ? 16 : 4;
+    p[0] = a->family == 6 ? 6 : 4;
+    memcpy(p + 1, a->ip, n);
+    mm__put_u16(p + 1 + n, a->port);
+    return 1 + n + 2;
+}
+
+/* Writes a record; |p| has room for SWIM_REC_MAX. */
+static size_t
+wr_rec(uint8_t *p, const struct mm_swim_member *m)
+{
+    size_t o = 0, n;
+    memcpy(p, m->id, MM_SWIM_ID_LEN);
+    o += MM_SWIM_ID_LEN;
+    mm__put_u64(p + o, m->generation);
+    o += 8;
+    mm__put_u64(p + o, m->incarnation);
+    o += 8;
+    p[o++] = m->role;
+    o += wr_addr(p + o, &m->addr);
+    n = strlen(m->name);
+    p[o++] = (uint8_t)n;
+    memcpy(p + o, m->name, n);
+    o += n;
+    n = strlen(m->tags);
+    p[o++] = (uint8_t)n;
+    memcpy(p + o, m->tags, n);
+    o += n;
+    return o;
+}
+
+/* Decodes one message body of |type|; 0 or -1. */
+static int
+swim_decode_body(uint8_t type, const uint8_t *p, size_t n, struct swim_msg *m)
+{
+    struct swim_rd r = {p, n, 0};
+    m->type = type;
+    switch (type) {
+    case MSG_PING:
+        m->seq = rd_u32(&r);
+        rd_bytes(&r, m->id, MM_SWIM_ID_LEN);
+        break;
+    case MSG_PING_REQ:
+        m->seq = rd_u32(&r);
+        rd_bytes(&r, m->id, MM_SWIM_ID_LEN);
+        rd_addr(&r, &m->addr);
+        m->flags = rd_u8(&r);
+        break;
+    case MSG_ACK:
+    case MSG_NACK:
+        m->seq = rd_u32(&r);
+        break;
+    case MSG_ALIVE:
+        rd_rec(&r, &m->rec);
+        break;
+    case MSG_SUSPECT:
+    case MSG_FAILED:
+    case MSG_LEFT:
+        rd_bytes(&r, m->id, MM_SWIM_ID_LEN);
+        m->gen = rd_u64(&r);
+        m->inc = rd_u64(&r);
+        if (type != MSG_LEFT) rd_bytes(&r, m->from, MM_SWIM_ID_LEN);
+        break;
+    case MSG_DIGEST:
+        m->digest = rd_u64(&r);
+        m->nmembers = rd_u32(&r);
+        break;
+    default:
+        m->type = 0; /* unknown: skipped */
+        return 0;
+    }
+    return r.err || r.n != 0 ? -1 : 0;
+}
+
+/* ---- packets ----------------------------------------------------------- */
+
+static void
+pkt_begin(struct mm_swim *s, struct swim_pkt *b)
+{
+    b->cap = MM_MIN((size_t)s->cfg.packet_max, sizeof(b->buf));
+    b->buf[0] = SWIM_VERSION;
+    memcpy(b->buf + 1, s->self->id, MM_SWIM_ID_LEN);
+    b->buf[17] = 0;
+    b->len = SWIM_HDR_LEN;
+    b->count = 0;
+}
+
+static int
+pkt_room(const struct swim_pkt *b, size_t body)
+{
+    return b->count < SWIM_MAX_MSGS && b->len + SWIM_MSG_HDR + body <= b->cap;
+}
+
+/* Reserves a message of |blen| body bytes; NULL when it does not fit. */
+static uint8_t *
+pkt_add(struct swim_pkt *b, uint8_t type, size_t blen)
+{
+    if (!pkt_room(b, blen)) return NULL;
+    uint8_t *p = b->buf + b->len;
+    p[0] = type;
+    mm__put_u16(p + 1, (uint16_t)blen);
+    b->len += SWIM_MSG_HDR + blen;
+    b->count++;
+    return p + SWIM_MSG_HDR;
+}
+
+static int
+pkt_add_raw(struct swim_pkt *b, const uint8_t *msg, size_t len)
+{
+    if (b->count >= SWIM_MAX_MSGS || b->len + len > b->cap) return -1;
+    memcpy(b->buf + b->len, msg, len);
+    b->len += len;
+    b->count++;
+    return 0;
+}
+
+static void
+pkt_add_seq(struct swim_pkt *b, uint8_t type, uint32_t seq)
+{
+    uint8_t *p = pkt_add(b, type, 4);
+    if (p) mm__put_u32(p, seq);
+}
+
+static void
+pkt_add_ping(struct swim_pkt *b, uint32_t seq, const uint8_t *target)
+{
+    uint8_t *p = pkt_add(b, MSG_PING, 4 + MM_SWIM_ID_LEN);
+    if (!p) return;
+    mm__put_u32(p, seq);
+    memcpy(p + 4, target ? target : zero_id, MM_SWIM_ID_LEN);
+}
+
+static void
+pkt_add_alive(struct swim_pkt *b, const struct mm_swim_member *m)
+{
+    uint8_t tmp[SWIM_REC_MAX];
+    size_t n = wr_rec(tmp, m);
+    uint8_t *p = pkt_add(b, MSG_ALIVE, n);
+    if (p) memcpy(p, tmp, n);
+}
+
+/* SUSPECT, FAILED or LEFT about |m| into |out|; returns the message size. */
+static size_t
+msg_verdict(uint8_t *out, uint8_t type, const struct mm_swim_member *m,
+            const uint8_t *from)
+{
+    size_t blen = MM_SWIM_ID_LEN + 16 + (type == MSG_LEFT ? 0 : 16);
+    out[0] = type;
+    mm__put_u16(out + 1, (uint16_t)blen);
+    uint8_t *p = out + SWIM_MSG_HDR;
+    memcpy(p, m->id, MM_SWIM_ID_LEN);
+    mm__put_u64(p + 16, m->generation);
+    mm__put_u64(p + 24, m->incarnation);
+    if (type != MSG_LEFT) memcpy(p + 32, from, MM_SWIM_ID_LEN);
+    return SWIM_MSG_HDR + blen;
+}
+
+unsigned
+mm__swim_retransmit_limit(const struct mm_swim *s)
+{
+    /* mult * ceil(log10(n + 1)), in integers. */
+    size_t n = swim_listed(s) + 1;
+    unsigned digits = 0;
+    for (size_t p = 1; p < n; p *= 10)
+        digits++;
+    if (digits == 0) digits = 1;
+    return s->cfg.retransmit_mult * digits;
+}
+
+static void
+bq_sort(struct mm_swim *s)
+{
+    /* Insertion sort: the queue is nearly sorted after each packet. */
+    for (size_t i = 1; i < s->nbq; i++) {
+        struct swim_bcast *b = s->bq[i];
+        size_t j = i;
+        while (j > 0 && s->bq[j - 1]->transmits > b->transmits) {
+            s->bq[j] = s->bq[j - 1];
+            j--;
+        }
+        s->bq[j] = b;
+    }
+}
+
+static void
+bq_remove(struct mm_swim *s, size_t i)
+{
+    mm__free(s->bq[i]);
+    memmove(&s->bq[i], &s->bq[i + 1], (s->nbq - i - 1) * sizeof(s->bq[0]));
+    s->nbq--;
+}
+
+/* Queues |msg| (a whole message) as the latest news about |about|. */
+static void
+bq_push(struct mm_swim *s, const uint8_t *about, const uint8_t *msg, size_t len)
+{
+    for (size_t i = 0; i < s->nbq; i++) {
+        if (memcmp(s->bq[i]->about, about, MM_SWIM_ID_LEN) == 0) {
+            bq_remove(s, i);
+            break;
+        }
+    }
+    if (s->nbq == SWIM_BCAST_MAX)
+        bq_remove(s, s->nbq - 1); /* the most transmitted */
+    if (s->nbq == s->capbq) {
+        size_t cap = s->capbq ? s->capbq * 2 : 16;
+        void *p = mm__realloc(s->bq, cap * sizeof(s->bq[0]));
+        if (!p) return;
+        s->bq = p;
+        s->capbq = cap;
+    }
+    struct swim_bcast *b = mm__malloc(sizeof(*b));
+    if (!b) return;
+    memcpy(b->about, about, MM_SWIM_ID_LEN);
+    b->transmits = 0;
+    b->len = (uint16_t)len;
+    memcpy(b->msg, msg, len);
+    /* Newest first among the never-sent. */
+    memmove(&s->bq[1], &s->bq[0], s->nbq * sizeof(s->bq[0]));
+    s->bq[0] = b;
+    s->nbq++;
+}
+
+static void
+bcast_alive(struct mm_swim *s, const struct mm_swim_member *m)
+{
+    uint8_t msg[SWIM_MSG_HDR + SWIM_REC_MAX];
+    size_t n = wr_rec(msg + SWIM_MSG_HDR, m);
+    msg[0] = MSG_ALIVE;
+    mm__put_u16(msg + 1, (uint16_t)n);
+    bq_push(s, m->id, msg, SWIM_MSG_HDR + n);
+}
+
+static void
+bcast_verdict(struct mm_swim *s, uint8_t type, const struct mm_swim_member *m,
+              const uint8_t *from)
+{
+    uint8_t msg[64];
+    size_t n = msg_verdict(msg, type, m, from);
+    bq_push(s, m->id, msg, n);
+}
+
+/* Fills the rest of |b| with broadcasts, least transmitted first;
+ * returns how many went in. */
+static unsigned
+pkt_fill(struct mm_swim *s, struct swim_pkt *b)
+{
+    unsigned limit = mm__swim_retransmit_limit(s), added = 0;
+    for (size_t i = 0; i < s->nbq;) {
+        struct swim_bcast *q = s->bq[i];
+        if (pkt_add_raw(b, q->msg, q->len) == 0) {
+            added++;
+            if (++q->transmits >= limit) {
+                bq_remove(s, i);
+                continue;
+            }
+        }
+        i++;
+    }
+    if (added) bq_sort(s);
+    return added;
+}
+
+/* Every packet opens with our digest. */
+static void
+pkt_start(struct mm_swim *s, struct swim_pkt *b)
+{
+    pkt_begin(s, b);
+    uint8_t *p = pkt_add(b, MSG_DIGEST, 12);
+    mm__put_u64(p, mm__swim_digest(s));
+    mm__put_u32(p + 8, (uint32_t)swim_listed(s));
+}
+
+static void
+pkt_send(struct mm_swim *s, struct swim_pkt *b, const struct mm_swim_addr *to)
+{
+    b->buf[17] = (uint8_t)b->count;
+    s->stats.packets_out++;
+    if (s->ops.send) s->ops.send(s->ops.data, to, b->buf, b->len);
+}
+
+/* ---- digest ------------------------------------------------------------ */
+
+uint64_t
+mm__swim_digest(struct mm_swim *s)
+{
+    if (!s->digest_dirty) return s->digest;
+    uint64_t d = 0;
+    for (size_t i = 0; i < s->nmembers; i++) {
+        const struct mm_swim_member *m = s->members[i];
+        if (m->tombstone) continue;
+        uint8_t t[MM_SWIM_ID_LEN + 17];
+        memcpy(t, m->id, MM_SWIM_ID_LEN);
+        mm__put_u64(t + 16, m->generation);
+        mm__put_u64(t + 24, m->incarnation);
+        t[32] =
+            (uint8_t)(m->state == MM_SWIM_SUSPECT ? MM_SWIM_ALIVE : m->state);
+        d += mm__hash_u64(mm__hash_bytes(t, sizeof(t)));
+    }
+    s->digest = d;
+    s->digest_dirty = 0;
+    return d;
+}
+
+/* ---- state transitions ------------------------------------------------- */
+
+static int
+swim_edge_ok(int was, int to)
+{
+    switch (to) {
+    case MM_SWIM_ALIVE:
+    case MM_SWIM_LEFT:
+        return 1;
+    case MM_SWIM_SUSPECT:
+        return was == MM_SWIM_ALIVE;
+    case MM_SWIM_FAILED:
+        return was == MM_SWIM_ALIVE || was == MM_SWIM_SUSPECT;
+    }
+    return 0;
+}
+
+static void
+swim_emit(struct mm_swim *s, const struct mm_swim_member *m, int was)
+{
+    s->digest_dirty = 1;
+    if (s->ops.changed) s->ops.changed(s->ops.data, m, was);
+}
+
+/* The one transition function of a member's state machine. */
+static void
+member_set(struct mm_swim *s, struct mm_swim_member *m, int to, const char *why)
+{
+    int was = m->state;
+    if (was == to) return;
+    MM_ASSERT(swim_edge_ok(was, to));
+    m->state = to;
+    m->state_since = s->now;
+    if (to != MM_SWIM_SUSPECT) {
+        m->suspect_start = m->suspect_deadline = 0;
+        m->confirmations = m->nconfirmers = 0;
+    }
+    if (to == MM_SWIM_FAILED) {
+        m->reprobe_gap = s->cfg.reprobe_min_ms;
+        m->reprobe_at = s->now + m->reprobe_gap;
+    }
+    MM_LOG(MM_LOG_INFO, "swim", "%s: %s -> %s (%s)", m->name,
+           mm__swim_state_name(was), mm__swim_state_name(to), why);
+    swim_emit(s, m, was);
+}
+
+void
+mm__swim_suspicion_bounds(const struct mm_swim *s, uint64_t *min_ms,
+                          uint64_t *max_ms)
+{
+    double n = (double)swim_listed(s);
+    double f = n >= 10 ? log10(n) : 1.0;
+    uint64_t mn = (uint64_t)((double)s->cfg.suspicion_mult * f *
+                             (double)s->cfg.probe_interval_ms);
+    *min_ms = mn;
+    *max_ms = mn * s->cfg.suspicion_max_mult;
+}
+
+uint64_t
+mm__swim_suspicion_timeout(uint64_t min_ms, uint64_t max_ms, unsigned k,
+                           unsigned c)
+{
+    if (k < 1 || max_ms <= min_ms) return min_ms;
+    double frac = log((double)c + 1.0) / log((double)k + 1.0);
+    double cut = frac * (double)(max_ms - min_ms);
+    if (cut >= (double)(max_ms - min_ms)) return min_ms;
+    uint64_t t = max_ms - (uint64_t)cut;
+    return t < min_ms ? min_ms : t;
+}
+
+/* Confirmations needed to reach the minimum (0 in tiny clusters). */
+static unsigned
+swim_suspicion_k(const struct mm_swim *s)
+{
+    unsigned k = s->cfg.suspicion_mult > 2 ? s->cfg.suspicion_mult - 2 : 0;
+    size_t n = swim_listed(s);
+    if (n < 2 || n - 2 < k) k = 0;
+    return k;
+}
+
+static void
+suspicion_update(struct mm_swim *s, struct mm_swim_member *m)
+{
+    uint64_t mn, mx;
+    mm__swim_suspicion_bounds(s, &mn, &mx);
+    m->suspect_deadline =
+        m->suspect_start + mm__swim_suspicion_timeout(
+                               mn, mx, swim_suspicion_k(s), m->confirmations);
+}
+
+/* Records |from| as a confirmer; 1 if it was new. */
+static int
+suspicion_confirm(struct mm_swim_member *m, const uint8_t *from)
+{
+    for (unsigned i = 0; i < m->nconfirmers; i++)
+        if (memcmp(m->confirmers[i], from, MM_SWIM_ID_LEN) == 0) return 0;
+    if (m->nconfirmers < MM_SWIM_CONFIRM_MAX)
+        memcpy(m->confirmers[m->nconfirmers++], from, MM_SWIM_ID_LEN);
+    return 1;
+}
+
+static void
+swim_refute(struct mm_swim *s, uint64_t inc, const char *why)
+{
+    struct mm_swim_member *self = s->self;
+    if (s->leaving) return;
+    if (inc >= self->incarnation)
+        self->incarnation = inc + 1;
+    else
+        self->incarnation++;
+    swim_awareness_add(s, 1);
+    s->stats.refutations++;
+    s->digest_dirty = 1;
+    MM_LOG(MM_LOG_INFO, "swim", "refuting %s with incarnation %llu", why,
+           (unsigned long long)self->incarnation);
+    if (self->state != MM_SWIM_ALIVE)
+        member_set(s, self, MM_SWIM_ALIVE, "refuted");
+    bcast_alive(s, self);
+}
+
+/* ---- member table ------------------------------------------------------ */
+
+static void
+order_insert(struct mm_swim *s, const uint8_t *id)
+{
+    if (s->norder == s->caporder) {
+        size_t cap = s->caporder ? s->caporder * 2 : 16;
+        void *p = mm__realloc(s->order, cap * sizeof(s->order[0]));
+        if (!p) return;
+        s->order = p;
+        s->caporder = cap;
+    }
+    /* At a random place among those not yet probed this round. */
+    size_t j = s->order_pos + swim_rand_below(s, s->norder - s->order_pos + 1);
+    memcpy(s->order[s->norder], id, MM_SWIM_ID_LEN);
+    if (j != s->norder) {
+        uint8_t t[MM_SWIM_ID_LEN];
+        memcpy(t, s->order[j], MM_SWIM_ID_LEN);
+        memcpy(s->order[j], s->order[s->norder], MM_SWIM_ID_LEN);
+        memcpy(s->order[s->norder], t, MM_SWIM_ID_LEN);
+    }
+    s->norder++;
+}
+
+static void
+rec_to_member(struct mm_swim_member *m, const struct swim_rec *r)
+{
+    memcpy(m->id, r->id, MM_SWIM_ID_LEN);
+    memcpy(m->name, r->name, sizeof(m->name));
+    memcpy(m->tags, r->tags, sizeof(m->tags));
+    m->addr = r->addr;
+    m->generation = r->gen;
+    m->incarnation = r->inc;
+    m->role = r->role;
+}
+
+static int
+rec_differs(const struct mm_swim_member *m, const struct swim_rec *r)
+{
+    return strcmp(m->name, r->name) != 0 || strcmp(m->tags, r->tags) != 0 ||
+           m->role != r->role ||
+           memcmp(&m->addr, &r->addr, sizeof(r->addr)) != 0;
+}
+
+static struct mm_swim_member *
+member_add(struct mm_swim *s, const struct swim_rec *r, int state)
+{
+    if (s->nmembers >= MM_SWIM_MEMBERS_MAX) {
+        MM_LOG(MM_LOG_WARN, "swim", "member table full (%u): %s ignored",
+               (unsigned)MM_SWIM_MEMBERS_MAX, r->name);
+        return NULL;
+    }
+    if (s->nmembers == s->capmembers) {
+        size_t cap = s->capmembers ? s->capmembers * 2 : 16;
+        void *p = mm__realloc(s->members, cap * sizeof(s->members[0]));
+        if (!p) return NULL;
+        s->members = p;
+        p = mm__realloc(s->scratch, cap * sizeof(s->scratch[0]));
+        if (!p) return NULL;
+        s->scratch = p;
+        s->capmembers = cap;
+    }
+    struct mm_swim_member *m = mm__calloc(1, sizeof(*m));
+    if (!m) return NULL;
+    rec_to_member(m, r);
+    m->state = state;
+    m->state_since = s->now;
+    if (state == MM_SWIM_FAILED) {
+        m->reprobe_gap = s->cfg.reprobe_min_ms;
+        m->reprobe_at = s->now + m->reprobe_gap;
+    }
+    s->members[s->nmembers++] = m;
+    if (s->self) order_insert(s, m->id);
+    s->joined = 1;
+    MM_LOG(MM_LOG_INFO, "swim", "%s: joined as %s", m->name,
+           mm__swim_state_name(state));
+    swim_emit(s, m, MM_SWIM_NONE);
+    return m;
+}
+
+static void
+member_free_at(struct mm_swim *s, size_t i)
+{
+    mm__free(s->members[i]);
+    s->members[i] = s->members[--s->nmembers];
+    s->digest_dirty = 1;
+}
+
+/* ---- applying news ----------------------------------------------------- */
+
+static void
+apply_alive(struct mm_swim *s, const struct swim_rec *r)
+{
+    struct mm_swim_member *m;
+    if (memcmp(r->id, s->self->id, MM_SWIM_ID_LEN) == 0) {
+        if (r->gen > s->self->generation)
+            MM_LOG(MM_LOG_WARN, "swim",
+                   "a newer generation of this node is alive elsewhere");
+        else if (r->gen == s->self->generation && r->inc > s->self->incarnation)
+            swim_refute(s, r->inc, "a newer incarnation of ourselves");
+        return;
+    }
+    m = swim_find(s, r->id);
+    if (!m) {
+        m = member_add(s, r, MM_SWIM_ALIVE);
+        if (m) bcast_alive(s, m);
+        return;
+    }
+    if (r->gen < m->generation ||
+        (r->gen == m->generation && r->inc <= m->incarnation))
+        return;
+    int was = m->state, newgen = r->gen > m->generation;
+    int differs = rec_differs(m, r);
+    rec_to_member(m, r);
+    m->last_ack = 0;
+    s->digest_dirty = 1;
+    if (m->tombstone) {
+        m->tombstone = 0;
+        m->state = MM_SWIM_ALIVE;
+        m->state_since = s->now;
+        m->confirmations = m->nconfirmers = 0;
+        order_insert(s, m->id);
+        MM_LOG(MM_LOG_INFO, "swim", "%s: back from the tombstone", m->name);
+        swim_emit(s, m, MM_SWIM_NONE);
+    } else if (newgen) {
+        /* A new process: the old record goes entirely. */
+        m->state = MM_SWIM_ALIVE;
+        m->state_since = s->now;
+        m->suspect_start = m->suspect_deadline = 0;
+        m->confirmations = m->nconfirmers = 0;
+        m->rtt_ms = 0;
+        if (was == MM_SWIM_FAILED || was == MM_SWIM_LEFT)
+            order_insert(s, m->id);
+        MM_LOG(MM_LOG_INFO, "swim", "%s: new generation %llu (was %s)", m->name,
+               (unsigned long long)m->generation, mm__swim_state_name(was));
+        swim_emit(s, m, was);
+    } else if (was != MM_SWIM_ALIVE) {
+        if (was == MM_SWIM_FAILED || was == MM_SWIM_LEFT)
+            order_insert(s, m->id);
+        member_set(s, m, MM_SWIM_ALIVE, "refuted");
+    } else if (differs) {
+        swim_emit(s, m, was);
+    }
+    bcast_alive(s, m);
+}
+
+static void
+apply_suspect(struct mm_swim *s, const uint8_t *id, uint64_t gen, uint64_t inc,
+              const uint8_t *from)
+{
+    struct mm_swim_member *m;
+    if (memcmp(id, s->self->id, MM_SWIM_ID_LEN) == 0) {
+        if (gen == s->self->generation && inc >= s->self->incarnation)
+            swim_refute(s, inc, "a suspicion");
+        return;
+    }
+    m = swim_find(s, id);
+    if (!m || m->tombstone || gen != m->generation || inc < m->incarnation)
+        return;
+    if (m->state == MM_SWIM_ALIVE) {
+        m->incarnation = inc;
+        m->suspect_start = s->now;
+        m->confirmations = 0;
+        m->nconfirmers = 0;
+        suspicion_confirm(m, from);
+        member_set(s, m, MM_SWIM_SUSPECT, "suspected");
+        suspicion_update(s, m);
+        bcast_verdict(s, MSG_SUSPECT, m, from);
+    } else if (m->state == MM_SWIM_SUSPECT) {
+        if (inc > m->incarnation) {
+            m->incarnation = inc;
+            s->digest_dirty = 1;
+        }
+        if (suspicion_confirm(m, from)) {
+            m->confirmations++;
+            suspicion_update(s, m);
+            bcast_verdict(s, MSG_SUSPECT, m, from);
+        }
+    }
+}
+
+static void
+apply_failed(struct mm_swim *s, const uint8_t *id, uint64_t gen, uint64_t inc,
+             const uint8_t *from)
+{
+    struct mm_swim_member *m;
+    if (memcmp(id, s->self->id, MM_SWIM_ID_LEN) == 0) {
+        if (gen == s->self->generation && inc >= s->self->incarnation)
+            swim_refute(s, inc, "a failure verdict");
+        return;
+    }
+    m = swim_find(s, id);
+    if (!m || m->tombstone || gen != m->generation || inc < m->incarnation)
+        return;
+    if (m->state == MM_SWIM_ALIVE || m->state == MM_SWIM_SUSPECT) {
+        m->incarnation = inc;
+        member_set(s, m, MM_SWIM_FAILED, "declared failed by a peer");
+        bcast_verdict(s, MSG_FAILED, m, from);
+    }
+}
+
+static void
+apply_left(struct mm_swim *s, const uint8_t *id, uint64_t gen, uint64_t inc)
+{
+    struct mm_swim_member *m;
+    if (memcmp(id, s->self->id, MM_SWIM_ID_LEN) == 0) {
+        /* A forced leave of a live node does not stick. */
+        if (!s->leaving && gen == s->self->generation &&
+            inc >= s->self->incarnation)
+            swim_refute(s, inc, "a leave we did not make");
+        return;
+    }
+    m = swim_find(s, id);
+    if (!m || m->tombstone || gen != m->generation || inc < m->incarnation)
+        return;
+    if (m->state != MM_SWIM_LEFT) {
+        m->incarnation = inc;
+        member_set(s, m, MM_SWIM_LEFT, "left");
+        bcast_verdict(s, MSG_LEFT, m, NULL);
+    }
+}
+
+/* ---- sync -------------------------------------------------------------- */
+
+static void
+sync_fire(struct mm_swim *s, struct mm_swim_member *peer)
+{
+    s->sync_pending = 0;
+    if (s->sync_in_flight || !s->ops.want_sync) return;
+    s->sync_in_flight = 1;
+    s->sync_started = s->now;
+    s->stats.syncs++;
+    MM_LOG(MM_LOG_DEBUG, "swim", "push-pull with %s", peer->name);
+    s->ops.want_sync(s->ops.data, peer);
+}
+
+static void
+sync_consider(struct mm_swim *s, const uint8_t *peer_id, uint64_t digest)
+{
+    if (s->sync_pending && memcmp(s->sync_peer, peer_id, MM_SWIM_ID_LEN) == 0)
+        s->sync_peer_digest = digest;
+    if (digest == mm__swim_digest(s)) {
+        if (s->sync_pending &&
+            memcmp(s->sync_peer, peer_id, MM_SWIM_ID_LEN) == 0)
+            s->sync_pending = 0;
+        return;
+    }
+    if (s->sync_in_flight || s->sync_pending || s->leaving) return;
+    struct mm_swim_member *m = swim_find(s, peer_id);
+    if (!m || m->is_self || !swim_live(m)) return;
+    uint64_t j = s->cfg.sync_jitter_ms;
+    s->sync_pending = 1;
+    s->sync_at = s->now + j / 2 + swim_rand_below(s, (size_t)(j / 2 + 1));
+    memcpy(s->sync_peer, peer_id, MM_SWIM_ID_LEN);
+    s->sync_peer_digest = digest;
+}
+
+/* ---- receiving --------------------------------------------------------- */
+
+/* Walks a packet; with |apply| 0 only validates.  0 or -1. */
+static int swim_walk(struct mm_swim *s, const uint8_t *buf, size_t len,
+                     const struct mm_swim_addr *from, int apply);
+
+static struct swim_fwd *
+fwd_alloc(struct mm_swim *s)
+{
+    struct swim_fwd *oldest = &s->fwd[0];
+    for (size_t i = 0; i < SWIM_FWD_MAX; i++) {
+        if (!s->fwd[i].used) return &s->fwd[i];
+        if (s->fwd[i].expire_at < oldest->expire_at) oldest = &s->fwd[i];
+    }
+    return oldest;
+}
+
+static void
+on_ping(struct mm_swim *s, const struct swim_msg *m,
+        const struct mm_swim_addr *from)
+{
+    struct swim_pkt b;
+    int anyone = memcmp(m->id, zero_id, MM_SWIM_ID_LEN) == 0;
+    if (!anyone && memcmp(m->id, s->self->id, MM_SWIM_ID_LEN) != 0)
+        return; /* meant for a previous holder of this address */
+    pkt_start(s, &b);
+    if (anyone) pkt_add_alive(&b, s->self);
+    pkt_add_seq(&b, MSG_ACK, m->seq);
+    pkt_fill(s, &b);
+    pkt_send(s, &b, from);
+}
+
+static void
+on_ping_req(struct mm_swim *s, const struct swim_msg *m,
+            const struct mm_swim_addr *from)
+{
+    struct swim_pkt b;
+    if (memcmp(m->id, s->self->id, MM_SWIM_ID_LEN) == 0) return;
+    struct swim_fwd *f = fwd_alloc(s);
+    memset(f, 0, sizeof(*f));
+    f->used = 1;
+    f->our_seq = ++s->seq;
+    f->their_seq = m->seq;
+    f->requester = *from;
+    f->want_nack = m->flags & 1;
+    /* Nack well before the requester's probe interval ends. */
+    f->nack_at = s->now + s->cfg.probe_timeout_ms * 8 / 10;
+    f->expire_at = s->now + s->cfg.probe_timeout_ms;
+    pkt_start(s, &b);
+    pkt_add_ping(&b, f->our_seq, m->id);
+    pkt_fill(s, &b);
+    pkt_send(s, &b, &m->addr);
+}
+
+static void
+probe_acked(struct mm_swim *s)
+{
+    struct mm_swim_member *t = swim_find(s, s->probe.target);
+    s->probe.acked = 1;
+    swim_awareness_add(s, -1);
+    if (t) {
+        t->last_ack = s->now;
+        t->rtt_ms = (uint32_t)(s->now - s->probe.sent);
+    }
+}
+
+static void
+join_acked(struct mm_swim *s, const uint8_t *sender)
+{
+    struct mm_swim_member *peer = swim_find(s, sender);
+    s->joined = 1;
+    MM_LOG(MM_LOG_INFO, "swim", "joined through %s",
+           peer ? peer->name : "a seed");
+    if (peer && !peer->is_self && swim_live(peer) && !s->sync_in_flight)
+        sync_fire(s, peer);
+}
+
+static void
+on_ack(struct mm_swim *s, const struct swim_msg *m, const uint8_t *sender,
+       int *join_ack)
+{
+    struct mm_swim_member *peer = swim_find(s, sender);
+    if (peer && !peer->is_self) peer->last_ack = s->now;
+    if (s->probe.active && !s->probe.acked && m->seq == s->probe.seq) {
+        probe_acked(s);
+        return;
+    }
+    for (size_t i = 0; i < SWIM_FWD_MAX; i++) {
+        struct swim_fwd *f = &s->fwd[i];
+        if (f->used && !f->acked && f->our_seq == m->seq) {
+            struct swim_pkt b;
+            f->acked = 1;
+            pkt_start(s, &b);
+            pkt_add_seq(&b, MSG_ACK, f->their_seq);
+            pkt_fill(s, &b);
+            pkt_send(s, &b, &f->requester);
+            return;
+        }
+    }
+    for (size_t i = 0; i < s->nseeds; i++) {
+        if (s->seeds[i].seq == m->seq && m->seq) {
+            s->seeds[i].seq = 0;
+            s->seeds[i].gap = s->cfg.seed_min_ms;
+            *join_ack = 1;
+            return;
+        }
+    }
+    if (s->leaving && m->seq == s->leave_seq) {
+        if (!s->leave_acked) MM_LOG(MM_LOG_INFO, "swim", "leave acknowledged");
+        s->leave_acked = 1;
+    }
+}
+
+static void
+on_nack(struct mm_swim *s, const struct swim_msg *m)
+{
+    s->stats.nacks_in++;
+    if (s->probe.active && s->probe.indirect_sent && !s->probe.acked &&
+        m->seq == s->probe.seq && s->probe.nacks < s->probe.expected_nacks)
+        s->probe.nacks++;
+}
+
+static int
+swim_walk(struct mm_swim *s, const uint8_t *buf, size_t len,
+          const struct mm_swim_addr *from, int apply)
+{
+    struct swim_msg m;
+    const uint8_t *sender = buf + 1;
+    int join_ack = 0, have_digest = 0;
+    uint64_t digest = 0;
+    if (len < SWIM_HDR_LEN || buf[0] != SWIM_VERSION) return -1;
+    unsigned count = buf[17];
+    size_t o = SWIM_HDR_LEN;
+    for (unsigned i = 0; i < count; i++) {
+        if (len - o < SWIM_MSG_HDR) return -1;
+        uint8_t type = buf[o];
+        size_t blen = mm__get_u16(buf + o + 1);
+        o += SWIM_MSG_HDR;
+        if (len - o < blen) return -1;
+        if (swim_decode_body(type, buf + o, blen, &m) != 0) return -1;
+        o += blen;
+        if (!apply) continue;
+        switch (m.type) {
+        case MSG_PING:
+            on_ping(s, &m, from);
+            break;
+        case MSG_PING_REQ:
+            on_ping_req(s, &m, from);
+            break;
+        case MSG_ACK:
+            on_ack(s, &m, sender, &join_ack);
+            break;
+        case MSG_NACK:
+            on_nack(s, &m);
+            break;
+        case MSG_ALIVE:
+            apply_alive(s, &m.rec);
+            break;
+        case MSG_SUSPECT:
+            apply_suspect(s, m.id, m.gen, m.inc, m.from);
+            break;
+        case MSG_FAILED:
+            apply_failed(s, m.id, m.gen, m.inc, m.from);
+            break;
+        case MSG_LEFT:
+            apply_left(s, m.id, m.gen, m.inc);
+            break;
+        case MSG_DIGEST:
+            have_digest = 1;
+            digest = m.digest;
+            break;
+        default:
+            break;
+        }
+    }
+    if (o != len) return -1;
+    if (!apply) return 0;
+    if (join_ack) join_acked(s, sender);
+    /* Compare only after this packet's news is in. */
+    if (have_digest) sync_consider(s, sender, digest);
+    return 0;
+}
+
+int
+mm__swim_packet_sender(const uint8_t *buf, size_t len,
+                       uint8_t id[MM_SWIM_ID_LEN])
+{
+    if (!buf || len < SWIM_HDR_LEN || buf[0] != SWIM_VERSION) return MM_EDECODE;
+    memcpy(id, buf + 1, MM_SWIM_ID_LEN);
+    return 0;
+}
+
+int
+mm__swim_recv(struct mm_swim *s, const struct mm_swim_addr *from,
+              const uint8_t *buf, size_t len, uint64_t now)
+{
+    if (now > s->now) s->now = now;
+    s->stats.packets_in++;
+    if (!buf || swim_walk(s, buf, len, from, 0) != 0) {
+        s->stats.decode_errors++;
+        return MM_EDECODE;
+    }
+    if (memcmp(buf + 1, s->self->id, MM_SWIM_ID_LEN) == 0)
+        return 0; /* our own packet, looped back */
+    swim_walk(s, buf, len, from, 1);
+    return 0;
+}
+
+/* ---- timers ------------------------------------------------------------ */
+
+static struct mm_swim_member *
+probe_next_target(struct mm_swim *s)
+{
+    for (int round = 0; round < 2; round++) {
+        while (s->order_pos < s->norder) {
+            struct mm_swim_member *m = swim_find(s, s->order[s->order_pos++]);
+            if (m && !m->is_self && swim_live(m)) return m;
+        }
+        /* New round: every live member, reshuffled (Fisher-Yates). */
+        s->norder = s->order_pos = 0;
+        for (size_t i = 0; i < s->nmembers; i++) {
+            struct mm_swim_member *m = s->members[i];
+            if (m->is_self || !swim_live(m)) continue;
+            if (s->norder == s->caporder) {
+                size_t cap = s->caporder ? s->caporder * 2 : 16;
+                void *p = mm__realloc(s->order, cap * sizeof(s->order[0]));
+                if (!p) return NULL;
+                s->order = p;
+                s->caporder = cap;
+            }
+            memcpy(s->order[s->norder++], m->id, MM_SWIM_ID_LEN);
+        }
+        for (size_t i = s->norder; i > 1; i--) {
+            size_t j = swim_rand_below(s, i);
+            uint8_t t[MM_SWIM_ID_LEN];
+            memcpy(t, s->order[i - 1], MM_SWIM_ID_LEN);
+            memcpy(s->order[i - 1], s->order[j], MM_SWIM_ID_LEN);
+            memcpy(s->order[j], t, MM_SWIM_ID_LEN);
+        }
+    }
+    return NULL;
+}
+
+static void
+probe_start(struct mm_swim *s)
+{
+    struct swim_pkt b;
+    struct mm_swim_member *t = probe_next_target(s);
+    s->next_probe = s->now + swim_scale(s, s->cfg.probe_interval_ms);
+    if (!t) return;
+    memset(&s->probe, 0, sizeof(s->probe));
+    s->probe.active = 1;
+    memcpy(s->probe.target, t->id, MM_SWIM_ID_LEN);
+    s->probe.seq = ++s->seq;
+    s->probe.sent = s->now;
+    s->probe.timeout_at = s->now + swim_scale(s, s->cfg.probe_timeout_ms);
+    s->probe.end_at = s->next_probe;
+    s->stats.probes++;
+    pkt_start(s, &b);
+    if (t->state == MM_SWIM_SUSPECT) {
+        /* Buddy system: tell the suspect so it refutes at once. */
+        uint8_t msg[64];
+        size_t n = msg_verdict(msg, MSG_SUSPECT, t, s->self->id);
+        pkt_add_raw(&b, msg, n);
+    }
+    pkt_add_ping(&b, s->probe.seq, t->id);
+    pkt_fill(s, &b);
+    pkt_send(s, &b, &t->addr);
+}
+
+static void
+probe_indirect(struct mm_swim *s)
+{
+    struct mm_swim_member *t = swim_find(s, s->probe.target);
+    size_t n = 0;
+    s->probe.indirect_sent = 1;
+    if (!t) return;
+    for (size_t i = 0; i < s->nmembers; i++) {
+        struct mm_swim_member *m = s->members[i];
+        if (!m->is_self && m != t && !m->tombstone && m->state == MM_SWIM_ALIVE)
+            s->scratch[n++] = m;
+    }
+    for (unsigned k = 0; k < s->cfg.indirect_checks && n > 0; k++) {
+        size_t j = swim_rand_below(s, n);
+        struct mm_swim_member *via = s->scratch[j];
+        s->scratch[j] = s->scratch[--n];
+        struct swim_pkt b;
+        pkt_start(s, &b);
+        uint8_t *p = pkt_add(&b, MSG_PING_REQ,
+                             4 + MM_SWIM_ID_LEN + 3 +
+                                 (t->addr.family == 6 ? 16 : 4) + 1);
+        mm__put_u32(p, s->probe.seq);
+        memcpy(p + 4, t->id, MM_SWIM_ID_LEN);
+        size_t a = wr_addr(p + 4 + MM_SWIM_ID_LEN, &t->addr);
+        p[4 + MM_SWIM_ID_LEN + a] = 1; /* nack, please */
+        pkt_fill(s, &b);
+        pkt_send(s, &b, &via->addr);
+        s->probe.expected_nacks++;
+        s->stats.indirect_probes++;
+    }
+}
+
+static void
+probe_finish(struct mm_swim *s)
+{
+    struct mm_swim_member *t = swim_find(s, s->probe.target);
+    s->probe.active = 0;
+    if (s->probe.acked) return;
+    /* Lifeguard: missing nacks mean our own network is the problem. */
+    if (s->probe.expected_nacks > 0)
+        swim_awareness_add(s, (int)(s->probe.expected_nacks - s->probe.nacks));
+    else
+        swim_awareness_add(s, 1);
+    if (t && swim_live(t)) {
+        MM_LOG(MM_LOG_INFO, "swim", "%s: no ack in %llu ms", t->name,
+               (unsigned long long)(s->now - s->probe.sent));
+        apply_suspect(s, t->id, t->generation, t->incarnation, s->self->id);
+    }
+}
+
+static void
+gossip_round(struct mm_swim *s)
+{
+    size_t n = 0;
+    if (s->nbq == 0) return;
+    for (size_t i = 0; i < s->nmembers; i++) {
+        struct mm_swim_member *m = s->members[i];
+        if (m->is_self || m->tombstone) continue;
+        if (swim_live(m) ||
+            (m->state == MM_SWIM_FAILED &&
+             s->now - m->state_since < s->cfg.gossip_to_dead_ms))
+            s->scratch[n++] = m;
+    }
+    for (unsigned k = 0; k < s->cfg.gossip_nodes && n > 0 && s->nbq; k++) {
+        size_t j = swim_rand_below(s, n);
+        struct mm_swim_member *to = s->scratch[j];
+        s->scratch[j] = s->scratch[--n];
+        struct swim_pkt b;
+        pkt_start(s, &b);
+        if (pkt_fill(s, &b) == 0) break;
+        pkt_send(s, &b, &to->addr);
+    }
+}
+
+static void
+reprobe(struct mm_swim *s, struct mm_swim_member *m)
+{
+    struct swim_pkt b;
+    uint8_t msg[64];
+    m->reprobe_seq = ++s->seq;
+    pkt_start(s, &b);
+    /* Tell it what we think, so that it refutes if it is alive. */
+    pkt_add_raw(&b, msg, msg_verdict(msg, MSG_FAILED, m, s->self->id));
+    pkt_add_alive(&b, s->self);
+    pkt_add_ping(&b, m->reprobe_seq, m->id);
+    pkt_fill(s, &b);
+    pkt_send(s, &b, &m->addr);
+    m->reprobe_gap =
+        MM_MIN(m->reprobe_gap * 2, (uint64_t)s->cfg.reprobe_max_ms);
+    if (m->reprobe_gap == 0) m->reprobe_gap = s->cfg.reprobe_min_ms;
+    m->reprobe_at = s->now + m->reprobe_gap;
+}
+
+static void
+seed_ping(struct mm_swim *s, struct swim_seed *sd)
+{
+    struct swim_pkt b;
+    sd->seq = ++s->seq;
+    pkt_start(s, &b);
+    pkt_add_alive(&b, s->self);
+    pkt_add_ping(&b, sd->seq, NULL);
+    pkt_fill(s, &b);
+    pkt_send(s, &b, &sd->addr);
+    sd->next_at = s->now + sd->gap;
+    sd->gap = MM_MIN(sd->gap * 2, (uint64_t)s->cfg.seed_max_ms);
+}
+
+static int
+seeds_active(const struct mm_swim *s)
+{
+    return !s->leaving && s->nseeds > 0 && (!s->joined || swim_nlive(s) <= 1);
+}
+
+static void
+leave_round(struct mm_swim *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->nmembers; i++) {
+        struct mm_swim_member *m = s->members[i];
+        if (!m->is_self && swim_live(m)) s->scratch[n++] = m;
+    }
+    if (n == 0) {
+        s->leave_acked = 1; /* nobody to tell */
+        return;
+    }
+    for (unsigned k = 0; k < s->cfg.gossip_nodes && n > 0; k++) {
+        size_t j = swim_rand_below(s, n);
+        struct mm_swim_member *to = s->scratch[j];
+        s->scratch[j] = s->scratch[--n];
+        struct swim_pkt b;
+        uint8_t msg[64];
+        pkt_start(s, &b);
+        pkt_add_raw(&b, msg, msg_verdict(msg, MSG_LEFT, s->self, NULL));
+        pkt_add_ping(&b, s->leave_seq, to->id);
+        pkt_fill(s, &b);
+        pkt_send(s, &b, &to->addr);
+    }
+    s->leave_next = s->now + s->cfg.gossip_interval_ms;
+}
+
+static int
+leave_timed_out(const struct mm_swim *s)
+{
+    return s->leaving && !s->leave_acked &&
+           s->now >= s->leave_start + s->cfg.leave_timeout_ms;
+}
+
+void
+mm__swim_tick(struct mm_swim *s, uint64_t now)
+{
+    if (now > s->now) s->now = now;
+    now = s->now;
+
+    /* Probing first: a failed probe may confirm a suspicion due now. */
+    if (s->probe.active && !s->probe.acked && !s->probe.indirect_sent &&
+        now >= s->probe.timeout_at)
+        probe_indirect(s);
+    if (s->probe.active && now >= s->probe.end_at) probe_finish(s);
+    if (!s->probe.active && !s->leaving && now >= s->next_probe) probe_start(s);
+
+    /* Suspicions that ran out; reaping; re-probing the failed. */
+    for (size_t i = 0; i < s->nmembers; i++) {
+        struct mm_swim_member *m = s->members[i];
+        if (m->is_self) continue;
+        if (m->tombstone) {
+            if (now - m->state_since >=
+                s->cfg.reconnect_timeout_ms + s->cfg.tombstone_ms) {
+                member_free_at(s, i);
+                i--;
+            }
+            continue;
+        }
+        if (m->state == MM_SWIM_SUSPECT && now >= m->suspect_deadline) {
+            MM_LOG(MM_LOG_INFO, "swim",
+                   "%s: suspicion timed out (%u confirmations)", m->name,
+                   m->confirmations);
+            member_set(s, m, MM_SWIM_FAILED, "suspicion timed out");
+            bcast_verdict(s, MSG_FAILED, m, s->self->id);
+        }
+        if ((m->state == MM_SWIM_FAILED || m->state == MM_SWIM_LEFT) &&
+            now - m->state_since >= s->cfg.reconnect_timeout_ms) {
+            struct mm_swim_member tmp = *m;
+            m->tombstone = 1;
+            tmp.state = MM_SWIM_REAPED;
+            MM_LOG(MM_LOG_INFO, "swim", "%s: reaped", m->name);
+            swim_emit(s, &tmp, m->state);
+            continue;
+        }
+        if (m->state == MM_SWIM_FAILED && !s->leaving && now >= m->reprobe_at)
+            reprobe(s, m);
+    }
+
+    /* Indirect probes we run for others. */
+    for (size_t i = 0; i < SWIM_FWD_MAX; i++) {
+        struct swim_fwd *f = &s->fwd[i];
+        if (!f->used) continue;
+        if (f->want_nack && !f->acked && now >= f->nack_at) {
+            struct swim_pkt b;
+            f->want_nack = 0;
+            pkt_start(s, &b);
+            pkt_add_seq(&b, MSG_NACK, f->their_seq);
+            pkt_send(s, &b, &f->requester);
+        }
+        if (now >= f->expire_at) f->used = 0;
+    }
+
+    if (now >= s->next_gossip) {
+        gossip_round(s);
+        s->next_gossip = now + s->cfg.gossip_interval_ms;
+    }
+
+    if (seeds_active(s))
+        for (size_t i = 0; i < s->nseeds; i++)
+            if (now >= s->seeds[i].next_at) seed_ping(s, &s->seeds[i]);
+
+    if (s->leaving && !s->leave_acked && !leave_timed_out(s) &&
+        now >= s->leave_next)
+        leave_round(s);
+
+    if (s->sync_in_flight && now >= s->sync_started + s->cfg.sync_timeout_ms)
+        s->sync_in_flight = 0;
+    if (s->sync_pending && now >= s->sync_at) {
+        struct mm_swim_member *peer = swim_find(s, s->sync_peer);
+        s->sync_pending = 0;
+        if (peer && swim_live(peer) && !peer->is_self &&
+            s->sync_peer_digest != mm__swim_digest(s))
+            sync_fire(s, peer);
+    }
+}
+
+uint64_t
+mm__swim_deadline(struct mm_swim *s)
+{
+    /* Gossip wakes us only when there is news to spread. */
+    uint64_t d = s->nbq ? s->next_gossip : UINT64_MAX;
+#define AT(t) (d = MM_MIN(d, (uint64_t)(t)))
+    if (!s->leaving)
+        AT(s->probe.active ? (s->probe.acked || s->probe.indirect_sent
+                                  ? s->probe.end_at
+                                  : s->probe.timeout_at)
+                           : s->next_probe);
+    else if (s->probe.active)
+        AT(s->probe.end_at);
+    for (size_t i = 0; i < s->nmembers; i++) {
+        const struct mm_swim_member *m = s->members[i];
+        if (m->is_self) continue;
+        if (m->tombstone) {
+            AT(m->state_since + s->cfg.reconnect_timeout_ms +
+               s->cfg.tombstone_ms);
+            continue;
+        }
+        if (m->state == MM_SWIM_SUSPECT) AT(m->suspect_deadline);
+        if (m->state == MM_SWIM_FAILED || m->state == MM_SWIM_LEFT)
+            AT(m->state_since + s->cfg.reconnect_timeout_ms);
+        if (m->state == MM_SWIM_FAILED && !s->leaving) AT(m->reprobe_at);
+    }
+    for (size_t i = 0; i < SWIM_FWD_MAX; i++) {
+        const struct swim_fwd *f = &s->fwd[i];
+        if (f->used) AT(f->want_nack && !f->acked ? f->nack_at : f->expire_at);
+    }
+    if (seeds_active(s))
+        for (size_t i = 0; i < s->nseeds; i++)
+            AT(s->seeds[i].next_at);
+    if (s->leaving && !s->leave_acked && !leave_timed_out(s)) {
+        AT(s->leave_next);
+        AT(s->leave_start + s->cfg.leave_timeout_ms);
+    }
+    if (s->sync_in_flight) AT(s->sync_started + s->cfg.sync_timeout_ms);
+    if (s->sync_pending) AT(s->sync_at);
+#undef AT
+    return d;
+}
+
+/* ---- lifecycle and commands -------------------------------------------- */
+
+void
+mm__swim_config_init(struct mm_swim_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->addr.family = 4;
+    cfg->probe_interval_ms = MM_SWIM_PROBE_MS;
+    cfg->probe_timeout_ms = MM_SWIM_PROBE_TIMEOUT_MS;
+    cfg->indirect_checks = MM_SWIM_INDIRECT;
+    cfg->gossip_interval_ms = MM_SWIM_GOSSIP_MS;
+    cfg->gossip_nodes = MM_SWIM_GOSSIP_NODES;
+    cfg->retransmit_mult = MM_SWIM_RETRANSMIT_MULT;
+    cfg->suspicion_mult = MM_SWIM_SUSPICION_MULT;
+    cfg->suspicion_max_mult = MM_SWIM_SUSPICION_MAX_MULT;
+    cfg->awareness_max = MM_SWIM_AWARENESS_MAX;
+    cfg->gossip_to_dead_ms = MM_SWIM_GOSSIP_TO_DEAD_MS;
+    cfg->reprobe_min_ms = MM_SWIM_REPROBE_MIN_MS;
+    cfg->reprobe_max_ms = MM_SWIM_REPROBE_MAX_MS;
+    cfg->seed_min_ms = MM_SWIM_SEED_MIN_MS;
+    cfg->seed_max_ms = MM_SWIM_SEED_MAX_MS;
+    cfg->leave_timeout_ms = MM_SWIM_LEAVE_TIMEOUT_MS;
+    cfg->sync_jitter_ms = MM_SWIM_SYNC_JITTER_MS;
+    cfg->sync_timeout_ms = MM_SWIM_SYNC_TIMEOUT_MS;
+    cfg->reconnect_timeout_ms = MM_SWIM_RECONNECT_TIMEOUT_MS;
+    cfg->tombstone_ms = MM_SWIM_TOMBSTONE_MS;
+    cfg->packet_max = MM_SWIM_PACKET_MAX;
+}
+
+static int
+swim_tags_ok(const char *tags)
+{
+    return !tags || strlen(tags) < MM_SWIM_TAGS_MAX;
+}
+
+int
+mm__swim_new(struct mm_swim **out, const struct mm_swim_config *cfg,
+             const struct mm_swim_ops *ops, uint64_t now)
+{
+    struct mm_swim *s;
+    struct swim_rec r;
+    *out = NULL;
+    if (!cfg->name || !*cfg->name || strlen(cfg->name) >= MM_SWIM_NAME_MAX ||
+        !swim_tags_ok(cfg->tags) ||
+        (cfg->addr.family != 4 && cfg->addr.family != 6) ||
+        memcmp(cfg->id, zero_id, MM_SWIM_ID_LEN) == 0 ||
+        cfg->probe_interval_ms == 0 || cfg->probe_timeout_ms == 0 ||
+        cfg->probe_timeout_ms > cfg->probe_interval_ms ||
+        cfg->gossip_interval_ms == 0 || cfg->awareness_max == 0 ||
+        cfg->retransmit_mult == 0 || cfg->suspicion_mult == 0 ||
+        cfg->suspicion_max_mult == 0 || cfg->packet_max < 256 ||
+        cfg->reprobe_min_ms == 0 || cfg->seed_min_ms == 0)
+        return MM_EINVAL;
+    s = mm__calloc(1, sizeof(*s));
+    if (!s) return UV_ENOMEM;
+    s->cfg = *cfg;
+    s->cfg.name = s->cfg.tags = NULL;
+    if (ops) s->ops = *ops;
+    s->now = now;
+    s->rng = cfg->seed ? cfg->seed : mm__rand64();
+    if (s->rng == 0) s->rng = 0x9E3779B97F4A7C15ULL;
+    s->digest_dirty = 1;
+    memset(&r, 0, sizeof(r));
+    memcpy(r.id, cfg->id, MM_SWIM_ID_LEN);
+    r.gen = cfg->generation;
+    r.role = cfg->role;
+    r.addr = cfg->addr;
+    snprintf(r.name, sizeof(r.name), "%s", cfg->name);
+    snprintf(r.tags, sizeof(r.tags), "%s", cfg->tags ? cfg->tags : "");
+    /* Self is a member like the others, except that it is never probed. */
+    struct mm_swim_ops saved = s->ops;
+    s->ops.changed = NULL;
+    s->self = member_add(s, &r, MM_SWIM_ALIVE);
+    s->ops = saved;
+    if (!s->self) {
+        mm__swim_free(s);
+        return UV_ENOMEM;
+    }
+    s->self->is_self = 1;
+    s->joined = 0;
+    /* Stagger the first probe and gossip inside their intervals. */
+    s->next_probe = now + swim_rand_below(s, cfg->probe_interval_ms);
+    s->next_gossip = now + swim_rand_below(s, cfg->gossip_interval_ms);
+    *out = s;
+    return 0;
+}
+
+void
+mm__swim_free(struct mm_swim *s)
+{
+    if (!s) return;
+    for (size_t i = 0; i < s->nmembers; i++)
+        mm__free(s->members[i]);
+    for (size_t i = 0; i < s->nbq; i++)
+        mm__free(s->bq[i]);
+    mm__free(s->members);
+    mm__free(s->scratch);
+    mm__free(s->order);
+    mm__free(s->bq);
+    mm__free(s->seeds);
+    mm__free(s);
+}
+
+int
+mm__swim_join(struct mm_swim *s, const struct mm_swim_addr *seed, uint64_t now)
+{
+    if (now > s->now) s->now = now;
+    if (!seed || (seed->family != 4 && seed->family != 6) || s->leaving)
+        return MM_EINVAL;
+    struct swim_seed *sd = NULL;
+    for (size_t i = 0; i < s->nseeds; i++)
+        if (memcmp(&s->seeds[i].addr, seed, sizeof(*seed)) == 0)
+            sd = &s->seeds[i];
+    if (!sd) {
+        void *p = mm__realloc(s->seeds, (s->nseeds + 1) * sizeof(*s->seeds));
+        if (!p) return UV_ENOMEM;
+        s->seeds = p;
+        sd = &s->seeds[s->nseeds++];
+        memset(sd, 0, sizeof(*sd));
+        sd->addr = *seed;
+    }
+    sd->gap = s->cfg.seed_min_ms;
+    seed_ping(s, sd);
+    return 0;
+}
+
+int
+mm__swim_joined(const struct mm_swim *s)
+{
+    return s->joined;
+}
+
+int
+mm__swim_leave(struct mm_swim *s, uint64_t now)
+{
+    if (now > s->now) s->now = now;
+    if (s->leaving) return MM_EINVAL;
+    s->leaving = 1;
+    s->leave_start = s->now;
+    s->leave_seq = ++s->seq;
+    s->probe.active = 0;
+    s->sync_pending = 0;
+    /* A greater incarnation, so no stale alive can undo the leave. */
+    s->self->incarnation++;
+    member_set(s, s->self, MM_SWIM_LEFT, "leaving");
+    bcast_verdict(s, MSG_LEFT, s->self, NULL);
+    leave_round(s);
+    return 0;
+}
+
+int
+mm__swim_left_acked(const struct mm_swim *s)
+{
+    if (!s->leaving) return 0;
+    if (s->leave_acked) return 1;
+    return leave_timed_out(s) ? MM_ETIMEOUT : 0;
+}
+
+int
+mm__swim_force_leave(struct mm_swim *s, const uint8_t *id, const char *name,
+                     uint64_t now)
+{
+    struct mm_swim_member *m = NULL;
+    if (now > s->now) s->now = now;
+    if (id)
+        m = swim_find(s, id);
+    else if (name)
+        for (size_t i = 0; i < s->nmembers && !m; i++)
+            if (!s->members[i]->tombstone &&
+                strcmp(s->members[i]->name, name) == 0)
+                m = s->members[i];
+    if (!m || m->tombstone) return MM_ENOTFOUND;
+    if (m->is_self) return MM_EINVAL;
+    if (m->state != MM_SWIM_LEFT) {
+        member_set(s, m, MM_SWIM_LEFT, "forced to leave");
+        bcast_verdict(s, MSG_LEFT, m, NULL);
+    }
+    return 0;
+}
+
+int
+mm__swim_set_tags(struct mm_swim *s, const char *tags, uint64_t now)
+{
+    if (now > s->now) s->now = now;
+    if (!swim_tags_ok(tags) || s->leaving) return MM_EINVAL;
+    snprintf(s->self->tags, sizeof(s->self->tags), "%s", tags ? tags : "");
+    s->self->incarnation++;
+    s->digest_dirty = 1;
+    bcast_alive(s, s->self);
+    return 0;
+}
+
+/* ---- push-pull --------------------------------------------------------- */
+
+size_t
+mm__swim_state_encode(struct mm_swim *s, uint8_t *out, size_t cap)
+{
+    size_t need = 1 + MM_SWIM_ID_LEN + 4, count = 0;
+    uint8_t rec[SWIM_REC_MAX];
+    for (size_t i = 0; i < s->nmembers; i++) {
+        if (s->members[i]->tombstone) continue;
+        need += 3 + wr_rec(rec, s->members[i]);
+        count++;
+    }
+    if (!out || cap < need) return need;
+    size_t o = 0;
+    out[o++] = SWIM_VERSION;
+    memcpy(out + o, s->self->id, MM_SWIM_ID_LEN);
+    o += MM_SWIM_ID_LEN;
+    mm__put_u32(out + o, (uint32_t)count);
+    o += 4;
+    for (size_t i = 0; i < s->nmembers; i++) {
+        const struct mm_swim_member *m = s->members[i];
+        if (m->tombstone) continue;
+        size_t n = wr_rec(out + o + 3, m);
+        out[o] = (uint8_t)m->state;
+        mm__put_u16(out + o + 1, (uint16_t)n);
+        o += 3 + n;
+    }
+    return o;
+}
+
+static void
+merge_entry(struct mm_swim *s, int state, const struct swim_rec *r,
+            const uint8_t *sender)
+{
+    struct mm_swim_member *m = swim_find(s, r->id);
+    if (memcmp(r->id, s->self->id, MM_SWIM_ID_LEN) == 0) {
+        if (state == MM_SWIM_ALIVE)
+            apply_alive(s, r);
+        else if (r->gen == s->self->generation &&
+                 r->inc >= s->self->incarnation)
+            swim_refute(s, r->inc, "a peer's stale view of us");
+        return;
+    }
+    if (!m) {
+        /* Learn it; a suspicion then follows the same path as for a
+         * member we knew, so a second merge changes nothing. */
+        m = member_add(s, r, state == MM_SWIM_SUSPECT ? MM_SWIM_ALIVE : state);
+        if (m && m->state == MM_SWIM_ALIVE) bcast_alive(s, m);
+        if (m && state == MM_SWIM_SUSPECT)
+            apply_suspect(s, r->id, r->gen, r->inc, sender);
+        return;
+    }
+    if (r->gen > m->generation || state == MM_SWIM_ALIVE) apply_alive(s, r);
+    switch (state) {
+    case MM_SWIM_SUSPECT:
+    case MM_SWIM_FAILED:
+        /* Prefer suspicion to a verdict we did not reach: if it is alive,
+         * it gets the chance to refute. */
+        apply_suspect(s, r->id, r->gen, r->inc, sender);
+        break;
+    case MM_SWIM_LEFT:
+        apply_left(s, r->id, r->gen, r->inc);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Walks a push-pull payload; with |apply| 0 only validates. */
+static int
+state_walk(struct mm_swim *s, const uint8_t *buf, size_t len, int apply)
+{
+    struct swim_rd r = {buf, len, 0};
+    uint8_t sender[MM_SWIM_ID_LEN];
+    struct swim_rec rec;
+    if (rd_u8(&r) != SWIM_VERSION) return -1;
+    rd_bytes(&r, sender, MM_SWIM_ID_LEN);
+    uint32_t count = rd_u32(&r);
+    if (r.err) return -1;
+    for (uint32_t i = 0; i < count; i++) {
+        uint8_t st = rd_u8(&r);
+        size_t n = rd_u16(&r);
+        if (r.err || st > MM_SWIM_LEFT || r.n < n) return -1;
+        struct swim_rd e = {r.p, n, 0};
+        rd_rec(&e, &rec);
+        if (e.err || e.n != 0) return -1;
+        r.p += n;
+        r.n -= n;
+        if (apply) merge_entry(s, st, &rec, sender);
+    }
+    return r.n == 0 ? 0 : -1;
+}
+
+int
+mm__swim_state_merge(struct mm_swim *s, const uint8_t *buf, size_t len,
+                     uint64_t now)
+{
+    if (now > s->now) s->now = now;
+    if (!buf || state_walk(s, buf, len, 0) != 0) {
+        s->stats.decode_errors++;
+        return MM_EDECODE;
+    }
+    state_walk(s, buf, len, 1);
+    s->sync_in_flight = 0;
+    return 0;
+}
+
+void
+mm__swim_sync_done(struct mm_swim *s, uint64_t now)
+{
+    if (now > s->now) s->now = now;
+    s->sync_in_flight = 0;
+}
+
+int
+mm__swim_sync_in_flight(const struct mm_swim *s)
+{
+    return s->sync_in_flight;
+}
+
+/* ---- queries ----------------------------------------------------------- */
+
+void
+mm__swim_members(struct mm_swim *s,
+                 int (*cb)(void *data, const struct mm_swim_member *m),
+                 void *data)
+{
+    for (size_t i = 0; i < s->nmembers; i++)
+        if (!s->members[i]->tombstone && cb(data, s->members[i])) return;
+}
+
+size_t
+mm__swim_count(const struct mm_swim *s, int state)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->nmembers; i++) {
+        const struct mm_swim_member *m = s->members[i];
+        if (!m->tombstone && (state == MM_SWIM_NONE || m->state == state)) n++;
+    }
+    return n;
+}
+
+const struct mm_swim_member *
+mm__swim_find(const struct mm_swim *s, const uint8_t id[MM_SWIM_ID_LEN])
+{
+    const struct mm_swim_member *m = swim_find(s, id);
+    return m && !m->tombstone ? m : NULL;
+}
+
+const struct mm_swim_member *
+mm__swim_self(const struct mm_swim *s)
+{
+    return s->self;
+}
+
+int
+mm__swim_awareness(const struct mm_swim *s)
+{
+    return s->awareness;
+}
+
+const struct mm_swim_stats *
+mm__swim_stats(const struct mm_swim *s)
+{
+    return &s->stats;
+}
+
+int
+mm__swim_timings_format(const struct mm_swim *s, char *buf, size_t len)
+{
+    const struct mm_swim_config *c = &s->cfg;
+    uint64_t mn, mx;
+    mm__swim_suspicion_bounds(s, &mn, &mx);
+    return snprintf(
+        buf, len,
+        "probe_interval: %u ms (now %llu ms, x%d for local health)\n"
+        "probe_timeout: %u ms (now %llu ms)\n"
+        "indirect_checks: %u\n"
+        "gossip_interval: %u ms\n"
+        "gossip_nodes: %u\n"
+        "retransmit_mult: %u (limit now %u sends)\n"
+        "suspicion_mult: %u (min now %llu ms)\n"
+        "suspicion_max_mult: %u (max now %llu ms, %u confirmations to "
+        "reach min)\n"
+        "awareness_max: %u (score now %d)\n"
+        "gossip_to_dead: %u ms\n"
+        "reprobe_backoff: %u..%u ms\n"
+        "seed_backoff: %u..%u ms\n"
+        "leave_timeout: %u ms\n"
+        "sync_jitter: %u ms\n"
+        "reconnect_timeout: %llu ms\n"
+        "tombstone: %llu ms\n"
+        "packet_max: %u bytes\n",
+        c->probe_interval_ms,
+        (unsigned long long)swim_scale(s, c->probe_interval_ms),
+        s->awareness + 1, c->probe_timeout_ms,
+        (unsigned long long)swim_scale(s, c->probe_timeout_ms),
+        c->indirect_checks, c->gossip_interval_ms, c->gossip_nodes,
+        c->retransmit_mult, mm__swim_retransmit_limit(s), c->suspicion_mult,
+        (unsigned long long)mn, c->suspicion_max_mult, (unsigned long long)mx,
+        swim_suspicion_k(s), c->awareness_max, s->awareness,
+        c->gossip_to_dead_ms, c->reprobe_min_ms, c->reprobe_max_ms,
+        c->seed_min_ms, c->seed_max_ms, c->leave_timeout_ms, c->sync_jitter_ms,
+        (unsigned long long)c->reconnect_timeout_ms,
+        (unsigned long long)c->tombstone_ms, c->packet_max);
+}

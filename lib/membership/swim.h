@@ -1,0 +1,256 @@
+/*
+ * swim.h — SWIM + Lifeguard membership, as a pure state machine.
+ *
+ * No libuv, no sockets: time comes in as a millisecond count, packets come
+ * in through mm__swim_recv() and go out through ops->send(); events go out
+ * through ops->changed() and ops->want_sync().  The glue (membership.c)
+ * seals every packet (seal.h), arms one timer to mm__swim_deadline() and
+ * calls mm__swim_tick() when it fires.  The packet format is documented at
+ * the top of swim.c.
+ */
+#ifndef MM_SWIM_H
+#define MM_SWIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "defaults.h"
+
+/* Tunables not (yet) in defaults.h; same override rule. */
+#ifndef MM_SWIM_GOSSIP_TO_DEAD_MS
+#define MM_SWIM_GOSSIP_TO_DEAD_MS 30000u /* keep gossiping to the failed */
+#endif
+#ifndef MM_SWIM_REPROBE_MIN_MS
+#define MM_SWIM_REPROBE_MIN_MS 2000u /* first re-probe of a failed member */
+#endif
+#ifndef MM_SWIM_REPROBE_MAX_MS
+#define MM_SWIM_REPROBE_MAX_MS 30000u /* re-probe backoff cap */
+#endif
+#ifndef MM_SWIM_SEED_MIN_MS
+#define MM_SWIM_SEED_MIN_MS 1000u /* first seed retry */
+#endif
+#ifndef MM_SWIM_SEED_MAX_MS
+#define MM_SWIM_SEED_MAX_MS 30000u /* seed retry backoff cap */
+#endif
+#ifndef MM_SWIM_TOMBSTONE_MS
+#define MM_SWIM_TOMBSTONE_MS (24ull * 3600ull * 1000ull)
+#endif
+#ifndef MM_SWIM_LEAVE_TIMEOUT_MS
+#define MM_SWIM_LEAVE_TIMEOUT_MS 5000u /* leave gives up waiting for an ack */
+#endif
+#ifndef MM_SWIM_SYNC_JITTER_MS
+#define MM_SWIM_SYNC_JITTER_MS 1000u /* delay before a digest-mismatch pull */
+#endif
+#ifndef MM_SWIM_SYNC_TIMEOUT_MS
+#define MM_SWIM_SYNC_TIMEOUT_MS 10000u /* a pull that never reports is over */
+#endif
+#ifndef MM_SWIM_PACKET_MAX
+#define MM_SWIM_PACKET_MAX 1347u /* plaintext; sealed datagram <= 1400 */
+#endif
+
+#ifndef MM_SWIM_MEMBERS_MAX
+#define MM_SWIM_MEMBERS_MAX 65536u /* members (and tombstones) kept */
+#endif
+
+#define MM_SWIM_NAME_MAX 64  /* including the NUL */
+#define MM_SWIM_TAGS_MAX 256 /* including the NUL */
+#define MM_SWIM_ID_LEN 16
+#define MM_SWIM_CONFIRM_MAX 16 /* distinct confirmers remembered */
+
+/* Member states.  NONE is only ever a |was| value: "not known before". */
+enum mm_swim_state {
+    MM_SWIM_NONE = -1,
+    MM_SWIM_ALIVE = 0,
+    MM_SWIM_SUSPECT = 1,
+    MM_SWIM_FAILED = 2,
+    MM_SWIM_LEFT = 3,
+    /*
+     * Pseudo-state reported through changed() when a failed or left member
+     * is reaped after reconnect_timeout.  It then stays as a hidden
+     * tombstone (not listed, not counted) so that stale gossip cannot bring
+     * that generation back.
+     */
+    MM_SWIM_REAPED = 4
+};
+const char *mm__swim_state_name(int state);
+
+/* An address without socket headers: family 4 or 6, ip in network order
+ * (first 4 bytes for IPv4), port in host order. */
+struct mm_swim_addr {
+    uint8_t family;
+    uint8_t ip[16];
+    uint16_t port;
+};
+
+/*
+ * A member record.  The first block is what alive messages carry; the rest
+ * is local bookkeeping (read-only for the glue).
+ */
+struct mm_swim_member {
+    char name[MM_SWIM_NAME_MAX];
+    uint8_t id[MM_SWIM_ID_LEN];
+    struct mm_swim_addr addr;
+    uint64_t generation;
+    uint64_t incarnation;
+    int state; /* enum mm_swim_state */
+    uint8_t role;
+    /* Opaque NUL-terminated tag string, by convention "k=v,k=v". */
+    char tags[MM_SWIM_TAGS_MAX];
+
+    /* Bookkeeping. */
+    uint64_t state_since; /* ms of the last state change */
+    uint64_t last_ack;    /* ms of the last ack from it (0 = never) */
+    uint32_t rtt_ms;      /* last measured probe round trip */
+    int is_self;
+    int tombstone;             /* reaped: hidden */
+    uint64_t suspect_start;    /* ms the suspicion began */
+    uint64_t suspect_deadline; /* ms it turns into FAILED */
+    unsigned confirmations;    /* independent confirmations so far */
+    unsigned nconfirmers;
+    uint8_t confirmers[MM_SWIM_CONFIRM_MAX][MM_SWIM_ID_LEN];
+    uint64_t reprobe_at;  /* FAILED: next re-probe */
+    uint64_t reprobe_gap; /* FAILED: current re-probe backoff */
+    uint32_t reprobe_seq;
+};
+
+struct mm_swim_ops {
+    void *data;
+    /* A plaintext packet (<= packet_max bytes) for |to|; the glue seals it.
+     * |buf| is borrowed for the call. */
+    void (*send)(void *data, const struct mm_swim_addr *to, const uint8_t *buf,
+                 size_t len);
+    /*
+     * |m| changed.  |was| is the previous state: MM_SWIM_NONE for a member
+     * just learnt; equal to m->state for a record update (new generation,
+     * new incarnation carrying new tags or address).  m->state is
+     * MM_SWIM_REAPED when the member is removed.  May be NULL.
+     */
+    void (*changed)(void *data, const struct mm_swim_member *m, int was);
+    /*
+     * Run a push-pull full-state sync with |peer| (over QUIC): send it
+     * mm__swim_state_encode() and feed its answer to mm__swim_state_merge(),
+     * or call mm__swim_sync_done() if it fails.  At most one is asked for at
+     * a time.  May be NULL.
+     */
+    void (*want_sync)(void *data, const struct mm_swim_member *peer);
+};
+
+struct mm_swim_config {
+    /* Self record; strings are copied. */
+    const char *name;
+    uint8_t id[MM_SWIM_ID_LEN];
+    struct mm_swim_addr addr;
+    uint64_t generation;
+    uint8_t role;
+    const char *tags; /* NULL = none */
+
+    /* Timings (ms) and knobs; mm__swim_config_init() sets the defaults. */
+    uint32_t probe_interval_ms;  /* MM_SWIM_PROBE_MS */
+    uint32_t probe_timeout_ms;   /* MM_SWIM_PROBE_TIMEOUT_MS */
+    uint32_t indirect_checks;    /* MM_SWIM_INDIRECT */
+    uint32_t gossip_interval_ms; /* MM_SWIM_GOSSIP_MS */
+    uint32_t gossip_nodes;       /* MM_SWIM_GOSSIP_NODES */
+    uint32_t retransmit_mult;    /* MM_SWIM_RETRANSMIT_MULT */
+    uint32_t suspicion_mult;     /* MM_SWIM_SUSPICION_MULT */
+    uint32_t suspicion_max_mult; /* MM_SWIM_SUSPICION_MAX_MULT */
+    uint32_t awareness_max;      /* MM_SWIM_AWARENESS_MAX */
+    uint32_t gossip_to_dead_ms;
+    uint32_t reprobe_min_ms, reprobe_max_ms;
+    uint32_t seed_min_ms, seed_max_ms;
+    uint32_t leave_timeout_ms;
+    uint32_t sync_jitter_ms, sync_timeout_ms;
+    uint64_t reconnect_timeout_ms; /* MM_SWIM_RECONNECT_TIMEOUT_MS */
+    uint64_t tombstone_ms;
+    uint32_t packet_max;
+    uint64_t seed; /* PRNG seed; 0 = random */
+};
+
+struct mm_swim;
+
+/* Fills |cfg| with the defaults (and a zero self record). */
+void mm__swim_config_init(struct mm_swim_config *cfg);
+/* 0, MM_EINVAL (bad self record or timings) or UV_ENOMEM.  |ops| is copied.
+ * |now| starts the clocks. */
+int mm__swim_new(struct mm_swim **out, const struct mm_swim_config *cfg,
+                 const struct mm_swim_ops *ops, uint64_t now);
+void mm__swim_free(struct mm_swim *s);
+
+/* A packet from |from|: 0, or MM_EDECODE (nothing applied) on garbage. */
+int mm__swim_recv(struct mm_swim *s, const struct mm_swim_addr *from,
+                  const uint8_t *buf, size_t len, uint64_t now);
+/* The sender id a packet claims (bytes 1..16), for the glue to compare
+ * with the sealed header's sender: 0 or MM_EDECODE. */
+int mm__swim_packet_sender(const uint8_t *buf, size_t len,
+                           uint8_t id[MM_SWIM_ID_LEN]);
+/* Runs everything due at |now|. */
+void mm__swim_tick(struct mm_swim *s, uint64_t now);
+/* Absolute ms of the next thing to do (call tick then); UINT64_MAX when
+ * nothing is scheduled (only after a leave has settled).  Re-read it after
+ * every call into the core: news from recv may bring it forward. */
+uint64_t mm__swim_deadline(struct mm_swim *s);
+
+/* Adds a seed and pings it now; retried with capped backoff until some
+ * seed answers (and again whenever we know no live member).  0 or
+ * MM_EINVAL. */
+int mm__swim_join(struct mm_swim *s, const struct mm_swim_addr *seed,
+                  uint64_t now);
+/* 1 once some seed (or any member) has answered us. */
+int mm__swim_joined(const struct mm_swim *s);
+
+/* Graceful leave: broadcasts LEFT and pings peers with it.  0 or
+ * MM_EINVAL if already left. */
+int mm__swim_leave(struct mm_swim *s, uint64_t now);
+/* 1 once a peer acked the leave (or there was nobody to tell), 0 while
+ * waiting, MM_ETIMEOUT after leave_timeout_ms. */
+int mm__swim_left_acked(const struct mm_swim *s);
+/* Marks a member LEFT at once and gossips it.  Give |id| or |name|.
+ * 0, MM_ENOTFOUND, or MM_EINVAL for self. */
+int mm__swim_force_leave(struct mm_swim *s, const uint8_t *id, const char *name,
+                         uint64_t now);
+/* Replaces our tags (bumps incarnation, gossips).  0 or MM_EINVAL. */
+int mm__swim_set_tags(struct mm_swim *s, const char *tags, uint64_t now);
+
+/* Push-pull payload.  encode returns the bytes needed; it writes only when
+ * that fits |cap| (|out| may be NULL to size).  merge: 0 or MM_EDECODE
+ * (nothing applied); it also ends the sync in flight. */
+size_t mm__swim_state_encode(struct mm_swim *s, uint8_t *out, size_t cap);
+int mm__swim_state_merge(struct mm_swim *s, const uint8_t *buf, size_t len,
+                         uint64_t now);
+/* The glue's sync ended without a merge (failure). */
+void mm__swim_sync_done(struct mm_swim *s, uint64_t now);
+/* 1 while a want_sync is outstanding. */
+int mm__swim_sync_in_flight(const struct mm_swim *s);
+
+/* Order-independent hash over (id, generation, incarnation, state) of all
+ * non-tombstone members; SUSPECT hashes as ALIVE (transient). */
+uint64_t mm__swim_digest(struct mm_swim *s);
+
+/* Calls |cb| for each listed member (self included, tombstones not);
+ * stops early when |cb| returns non-zero. */
+void mm__swim_members(struct mm_swim *s,
+                      int (*cb)(void *data, const struct mm_swim_member *m),
+                      void *data);
+/* Listed members in |state| (MM_SWIM_NONE = all listed, self included). */
+size_t mm__swim_count(const struct mm_swim *s, int state);
+const struct mm_swim_member *mm__swim_find(const struct mm_swim *s,
+                                           const uint8_t id[MM_SWIM_ID_LEN]);
+const struct mm_swim_member *mm__swim_self(const struct mm_swim *s);
+/* Lifeguard local-health score, 0 .. awareness_max - 1. */
+int mm__swim_awareness(const struct mm_swim *s);
+/* Current limits derived from the member count. */
+unsigned mm__swim_retransmit_limit(const struct mm_swim *s);
+void mm__swim_suspicion_bounds(const struct mm_swim *s, uint64_t *min_ms,
+                               uint64_t *max_ms);
+/* Suspicion timeout after |c| independent confirmations (Lifeguard). */
+uint64_t mm__swim_suspicion_timeout(uint64_t min_ms, uint64_t max_ms,
+                                    unsigned k, unsigned c);
+/* "key: value" lines of every timing in force; snprintf semantics. */
+int mm__swim_timings_format(const struct mm_swim *s, char *buf, size_t len);
+
+struct mm_swim_stats {
+    uint64_t packets_in, packets_out, decode_errors;
+    uint64_t probes, indirect_probes, nacks_in, refutations, syncs;
+};
+const struct mm_swim_stats *mm__swim_stats(const struct mm_swim *s);
+
+#endif /* MM_SWIM_H */

@@ -1,0 +1,1584 @@
+/*
+ * test_swim.c — the SWIM + Lifeguard core with a fake clock.
+ *
+ * Two harnesses: a single instance whose packets the test reads and whose
+ * peers the test plays by hand (crafting packets in the documented format),
+ * and an in-memory network of many instances with latency, loss, kills and
+ * partitions, driven by the earliest deadline.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+
+#include "common.h"
+#include "membership/swim.h"
+
+enum {
+    T_PING = 1,
+    T_PING_REQ,
+    T_ACK,
+    T_NACK,
+    T_ALIVE,
+    T_SUSPECT,
+    T_FAILED,
+    T_LEFT,
+    T_DIGEST
+};
+
+static void
+id_of(uint8_t id[16], int i)
+{
+    memset(id, 0xAA, 16);
+    id[0] = (uint8_t)(i + 1);
+    id[1] = (uint8_t)((i + 1) >> 8);
+}
+
+static struct mm_swim_addr
+addr_of(int i)
+{
+    struct mm_swim_addr a;
+    memset(&a, 0, sizeof(a));
+    a.family = 4;
+    a.ip[0] = 10;
+    a.ip[3] = (uint8_t)(i + 1);
+    a.port = (uint16_t)(7000 + i);
+    return a;
+}
+
+static int
+idx_of_addr(const struct mm_swim_addr *a)
+{
+    return (int)a->port - 7000;
+}
+
+static void
+cfg_for(struct mm_swim_config *cfg, int i, char *name, uint64_t seed)
+{
+    mm__swim_config_init(cfg);
+    snprintf(name, 32, "n%d", i);
+    cfg->name = name;
+    id_of(cfg->id, i);
+    cfg->addr = addr_of(i);
+    cfg->generation = 1;
+    cfg->seed = seed;
+}
+
+/* ---- test-side packet builder and reader -------------------------------- */
+
+struct tb {
+    uint8_t b[1400];
+    size_t len;
+    unsigned count;
+};
+
+static void
+tb_begin(struct tb *t, int sender)
+{
+    t->b[0] = 1;
+    id_of(t->b + 1, sender);
+    t->b[17] = 0;
+    t->len = 18;
+    t->count = 0;
+}
+
+static uint8_t *
+tb_msg(struct tb *t, uint8_t type, size_t blen)
+{
+    uint8_t *p = t->b + t->len;
+    assert_true(t->len + 3 + blen <= sizeof(t->b));
+    p[0] = type;
+    mm__put_u16(p + 1, (uint16_t)blen);
+    t->len += 3 + blen;
+    t->b[17] = (uint8_t)++t->count;
+    return p + 3;
+}
+
+static void
+tb_seq(struct tb *t, uint8_t type, uint32_t seq)
+{
+    mm__put_u32(tb_msg(t, type, 4), seq);
+}
+
+static void
+tb_ping(struct tb *t, uint32_t seq, int target)
+{
+    uint8_t *p = tb_msg(t, T_PING, 20);
+    mm__put_u32(p, seq);
+    id_of(p + 4, target);
+}
+
+static void
+tb_alive(struct tb *t, int i, uint64_t gen, uint64_t inc, const char *tags,
+         struct mm_swim_addr a)
+{
+    char name[32];
+    snprintf(name, sizeof(name), "n%d", i);
+    size_t nl = strlen(name), tl = strlen(tags);
+    uint8_t *p = tb_msg(t, T_ALIVE, 16 + 8 + 8 + 1 + 7 + 1 + nl + 1 + tl);
+    id_of(p, i);
+    mm__put_u64(p + 16, gen);
+    mm__put_u64(p + 24, inc);
+    p[32] = 0;
+    p[33] = 4;
+    memcpy(p + 34, a.ip, 4);
+    mm__put_u16(p + 38, a.port);
+    p[40] = (uint8_t)nl;
+    memcpy(p + 41, name, nl);
+    p[41 + nl] = (uint8_t)tl;
+    memcpy(p + 42 + nl, tags, tl);
+}
+
+static void
+tb_verdict(struct tb *t, uint8_t type, int i, uint64_t gen, uint64_t inc,
+           int from)
+{
+    uint8_t *p = tb_msg(t, type, type == T_LEFT ? 32 : 48);
+    id_of(p, i);
+    mm__put_u64(p + 16, gen);
+    mm__put_u64(p + 24, inc);
+    if (type != T_LEFT) id_of(p + 32, from);
+}
+
+static void
+tb_digest(struct tb *t, uint64_t d)
+{
+    uint8_t *p = tb_msg(t, T_DIGEST, 12);
+    mm__put_u64(p, d);
+    mm__put_u32(p + 8, 0);
+}
+
+/* The |nth| message of |type| in a packet: its body, or NULL. */
+static const uint8_t *
+pk_find(const uint8_t *b, size_t len, uint8_t type, int nth, size_t *blen)
+{
+    size_t o = 18;
+    unsigned count = b[17];
+    for (unsigned i = 0; i < count && o + 3 <= len; i++) {
+        size_t n = mm__get_u16(b + o + 1);
+        if (b[o] == type && nth-- == 0) {
+            if (blen) *blen = n;
+            return b + o + 3;
+        }
+        o += 3 + n;
+    }
+    return NULL;
+}
+
+/* ---- single-instance harness -------------------------------------------- */
+
+#define H_OUT 8192
+
+struct cap {
+    struct mm_swim_addr to;
+    size_t len;
+    uint64_t at;
+    uint8_t buf[1400];
+};
+
+struct ev {
+    uint8_t id[16];
+    int state, was;
+};
+
+struct h {
+    struct mm_swim *s;
+    uint64_t now;
+    struct cap out[H_OUT];
+    size_t nout, acked_upto;
+    int auto_ack;
+    struct ev ev[512];
+    size_t nev;
+    int nsync;
+    uint8_t sync_peer[16];
+};
+
+static void
+h_send(void *data, const struct mm_swim_addr *to, const uint8_t *buf,
+       size_t len)
+{
+    struct h *h = data;
+    assert_true(len <= MM_SWIM_PACKET_MAX);
+    if (h->nout == H_OUT) return;
+    struct cap *c = &h->out[h->nout++];
+    c->to = *to;
+    c->len = len;
+    c->at = h->now;
+    memcpy(c->buf, buf, len);
+}
+
+static void
+h_changed(void *data, const struct mm_swim_member *m, int was)
+{
+    struct h *h = data;
+    if (h->nev < MM_ARRAY_SIZE(h->ev)) {
+        memcpy(h->ev[h->nev].id, m->id, 16);
+        h->ev[h->nev].state = m->state;
+        h->ev[h->nev].was = was;
+        h->nev++;
+    }
+}
+
+static void
+h_want_sync(void *data, const struct mm_swim_member *peer)
+{
+    struct h *h = data;
+    h->nsync++;
+    memcpy(h->sync_peer, peer->id, 16);
+}
+
+static struct h *
+h_new(uint64_t seed)
+{
+    struct h *h = calloc(1, sizeof(*h));
+    struct mm_swim_config cfg;
+    char name[32];
+    struct mm_swim_ops ops = {h, h_send, h_changed, h_want_sync};
+    assert_non_null(h);
+    cfg_for(&cfg, 0, name, seed);
+    h->now = 1000;
+    assert_int_equal(mm__swim_new(&h->s, &cfg, &ops, h->now), 0);
+    return h;
+}
+
+static void
+h_free(struct h *h)
+{
+    mm__swim_free(h->s);
+    free(h);
+}
+
+static void
+h_recv(struct h *h, int from, struct tb *t)
+{
+    struct mm_swim_addr a = addr_of(from);
+    assert_int_equal(mm__swim_recv(h->s, &a, t->b, t->len, h->now), 0);
+}
+
+/* Teaches the instance members 1..n (alive, generation 1). */
+static void
+h_learn(struct h *h, int n)
+{
+    struct tb t;
+    for (int i = 1; i <= n; i++) {
+        if ((i - 1) % 20 == 0) tb_begin(&t, 1);
+        tb_alive(&t, i, 1, 0, "", addr_of(i));
+        if (i % 20 == 0 || i == n) h_recv(h, 1, &t);
+    }
+}
+
+/* Plays every member: acks each ping the instance sent since last time. */
+static void
+h_auto_ack(struct h *h)
+{
+    while (h->acked_upto < h->nout) {
+        struct cap *c = &h->out[h->acked_upto++];
+        const uint8_t *p;
+        for (int k = 0; (p = pk_find(c->buf, c->len, T_PING, k, NULL)); k++) {
+            struct tb t;
+            int who = idx_of_addr(&c->to);
+            tb_begin(&t, who);
+            tb_seq(&t, T_ACK, mm__get_u32(p));
+            h_recv(h, who, &t);
+        }
+    }
+}
+
+static void
+h_advance(struct h *h, uint64_t to)
+{
+    for (int guard = 0; guard < 1000000; guard++) {
+        if (h->auto_ack) h_auto_ack(h);
+        uint64_t d = mm__swim_deadline(h->s);
+        if (d > to) break;
+        assert_true(d >= h->now || guard == 0 || d == h->now);
+        if (d > h->now) h->now = d;
+        mm__swim_tick(h->s, h->now);
+        assert_true(mm__swim_deadline(h->s) > h->now);
+    }
+    h->now = to;
+}
+
+static int
+h_state(struct h *h, int i)
+{
+    uint8_t id[16];
+    id_of(id, i);
+    const struct mm_swim_member *m = mm__swim_find(h->s, id);
+    return m ? m->state : MM_SWIM_NONE;
+}
+
+/* The first ping sent at or after packet index |from|; its target index. */
+static int
+h_next_ping(struct h *h, size_t *from, uint32_t *seq)
+{
+    for (size_t i = *from; i < h->nout; i++) {
+        const uint8_t *p =
+            pk_find(h->out[i].buf, h->out[i].len, T_PING, 0, NULL);
+        if (p && !pk_find(h->out[i].buf, h->out[i].len, T_FAILED, 0, NULL)) {
+            *from = i + 1;
+            if (seq) *seq = mm__get_u32(p);
+            return idx_of_addr(&h->out[i].to);
+        }
+    }
+    return -1;
+}
+
+/* ---- single-instance tests ---------------------------------------------- */
+
+static int h_run_to_ping(struct h *h, uint32_t *seq, uint64_t *sent_at);
+
+/* Index of the last packet holding a PING. */
+static size_t
+h_last_ping(struct h *h)
+{
+    for (size_t i = h->nout; i-- > 0;)
+        if (pk_find(h->out[i].buf, h->out[i].len, T_PING, 0, NULL)) return i;
+    fail();
+    return 0;
+}
+
+static void
+test_swim_probe_ack(void **state)
+{
+    (void)state;
+    struct h *h = h_new(11);
+    h_learn(h, 1);
+    assert_int_equal(h_state(h, 1), MM_SWIM_ALIVE);
+    assert_int_equal(h->nev, 1);
+    assert_int_equal(h->ev[0].was, MM_SWIM_NONE);
+    uint32_t seq;
+    uint64_t sent;
+    int target = h_run_to_ping(h, &seq, &sent);
+    size_t from = h_last_ping(h) + 1;
+    assert_int_equal(target, 1);
+    /* The ping names its target. */
+    const uint8_t *p =
+        pk_find(h->out[from - 1].buf, h->out[from - 1].len, T_PING, 0, NULL);
+    uint8_t id1[16];
+    id_of(id1, 1);
+    assert_memory_equal(p + 4, id1, 16);
+    /* Every packet opens with the digest. */
+    assert_int_equal(h->out[from - 1].buf[18], T_DIGEST);
+    h->now = sent + 3;
+    struct tb t;
+    tb_begin(&t, 1);
+    tb_seq(&t, T_ACK, seq);
+    h_recv(h, 1, &t);
+    const struct mm_swim_member *m = mm__swim_find(h->s, id1);
+    assert_int_equal(m->rtt_ms, 3);
+    assert_int_equal(m->last_ack, h->now);
+    /* No indirect probes, no suspicion, awareness stays healthy. */
+    size_t before = h->nout;
+    h_advance(h, h->now + 990);
+    for (size_t i = before; i < h->nout; i++)
+        assert_null(pk_find(h->out[i].buf, h->out[i].len, T_PING_REQ, 0, NULL));
+    assert_int_equal(h_state(h, 1), MM_SWIM_ALIVE);
+    assert_int_equal(mm__swim_awareness(h->s), 0);
+    assert_int_equal(mm__swim_stats(h->s)->probes, 1);
+    h_free(h);
+}
+
+/* Runs until the instance pings someone; returns the target. */
+static int
+h_run_to_ping(struct h *h, uint32_t *seq, uint64_t *sent_at)
+{
+    size_t from = h->nout;
+    for (int i = 0; i < 100; i++) {
+        h_advance(h, mm__swim_deadline(h->s));
+        int t = h_next_ping(h, &from, seq);
+        if (t >= 0) {
+            *sent_at = h->out[from - 1].at;
+            return t;
+        }
+    }
+    fail();
+    return -1;
+}
+
+static void
+test_swim_indirect_ack_keeps_alive(void **state)
+{
+    (void)state;
+    struct h *h = h_new(12);
+    h_learn(h, 4);
+    uint32_t seq;
+    uint64_t sent;
+    int target = h_run_to_ping(h, &seq, &sent);
+    assert_true(target >= 1 && target <= 4);
+    /* Silence until the probe timeout: three ping-reqs go out. */
+    size_t before = h->nout;
+    h_advance(h, sent + 499);
+    for (size_t i = before; i < h->nout; i++)
+        assert_null(pk_find(h->out[i].buf, h->out[i].len, T_PING_REQ, 0, NULL));
+    h_advance(h, sent + 500);
+    int nreq = 0, via = -1;
+    for (size_t i = before; i < h->nout; i++) {
+        size_t blen;
+        const uint8_t *p =
+            pk_find(h->out[i].buf, h->out[i].len, T_PING_REQ, 0, &blen);
+        if (!p) continue;
+        nreq++;
+        via = idx_of_addr(&h->out[i].to);
+        assert_int_not_equal(via, target);
+        assert_int_equal(mm__get_u32(p), seq);
+        uint8_t tid[16];
+        id_of(tid, target);
+        assert_memory_equal(p + 4, tid, 16);
+        assert_int_equal(p[blen - 1] & 1, 1); /* nack wanted */
+    }
+    assert_int_equal(nreq, 3);
+    /* One intermediary relays the target's ack. */
+    h->now = sent + 700;
+    struct tb t;
+    tb_begin(&t, via);
+    tb_seq(&t, T_ACK, seq);
+    h_recv(h, via, &t);
+    h_advance(h, sent + 1000);
+    assert_int_equal(h_state(h, target), MM_SWIM_ALIVE);
+    assert_int_equal(mm__swim_awareness(h->s), 0);
+    h_free(h);
+}
+
+static int
+count_type_since(struct h *h, size_t from, uint8_t type)
+{
+    int n = 0;
+    for (size_t i = from; i < h->nout; i++)
+        n += pk_find(h->out[i].buf, h->out[i].len, type, 0, NULL) != NULL;
+    return n;
+}
+
+static void
+test_swim_nack_raises_awareness(void **state)
+{
+    (void)state;
+    struct h *h = h_new(13);
+    h_learn(h, 4);
+    uint32_t seq, seq2, seq3;
+    uint64_t t1, t2, t3, t4;
+    /* Probe 1: the three intermediaries nack; the target is just down.
+     * Our own network is fine: awareness does not move. */
+    int target = h_run_to_ping(h, &seq, &t1);
+    h_advance(h, t1 + 500);
+    for (int i = 1; i <= 4; i++) {
+        if (i == target) continue;
+        struct tb t;
+        tb_begin(&t, i);
+        tb_seq(&t, T_NACK, seq);
+        h_recv(h, i, &t);
+    }
+    h_advance(h, t1 + 999);
+    assert_int_equal(h_state(h, target), MM_SWIM_ALIVE);
+    /* Probe 1 ends (suspect) and probe 2 starts in the same tick. */
+    h_run_to_ping(h, &seq2, &t2);
+    assert_int_equal(t2, t1 + 1000);
+    assert_int_equal(h_state(h, target), MM_SWIM_SUSPECT);
+    assert_int_equal(mm__swim_awareness(h->s), 0);
+    assert_int_equal(mm__swim_stats(h->s)->nacks_in, 3);
+    /* The suspect refutes; probe 2 gets no answer and no nack at all. */
+    struct tb r;
+    tb_begin(&r, target);
+    tb_alive(&r, target, 1, 1, "", addr_of(target));
+    h_recv(h, target, &r);
+    assert_int_equal(h_state(h, target), MM_SWIM_ALIVE);
+    size_t before = h->nout;
+    h_advance(h, t2 + 999);
+    assert_int_equal(count_type_since(h, before, T_PING_REQ), 3);
+    h_run_to_ping(h, &seq3, &t3);
+    assert_int_equal(t3, t2 + 1000);
+    /* +1 per missing nack. */
+    assert_int_equal(mm__swim_awareness(h->s), 3);
+    /* Lifeguard scales the probe timeout (and interval) by 4. */
+    before = h->nout;
+    h_advance(h, t3 + 1999);
+    assert_int_equal(count_type_since(h, before, T_PING_REQ), 0);
+    h_advance(h, t3 + 2000);
+    assert_true(count_type_since(h, before, T_PING_REQ) >= 1);
+    /* An ack (even late, via an intermediary) brings it down by one. */
+    struct tb t;
+    tb_begin(&t, 1);
+    tb_seq(&t, T_ACK, seq3);
+    h_recv(h, 1, &t);
+    assert_int_equal(mm__swim_awareness(h->s), 2);
+    h_run_to_ping(h, &seq, &t4);
+    assert_int_equal(t4, t3 + 4000);
+    char buf[2048];
+    int n = mm__swim_timings_format(h->s, buf, sizeof(buf));
+    assert_true(n > 0 && (size_t)n < sizeof(buf));
+    assert_non_null(strstr(buf, "probe_interval: 1000 ms (now 3000 ms"));
+    assert_non_null(strstr(buf, "suspicion_mult: 4 (min now 4000 ms)"));
+    h_free(h);
+}
+
+static void
+test_swim_suspicion_formula(void **state)
+{
+    (void)state;
+    assert_int_equal(mm__swim_suspicion_timeout(4000, 24000, 2, 0), 24000);
+    /* 24000 - 20000 * ln 2 / ln 3 = 11381.4 */
+    assert_int_equal(mm__swim_suspicion_timeout(4000, 24000, 2, 1), 11382);
+    assert_int_equal(mm__swim_suspicion_timeout(4000, 24000, 2, 2), 4000);
+    assert_int_equal(mm__swim_suspicion_timeout(4000, 24000, 2, 7), 4000);
+    assert_int_equal(mm__swim_suspicion_timeout(4000, 24000, 0, 0), 4000);
+    /* k = 4: c = 1 -> 24000 - 20000 * ln2/ln5 = 15386.4 */
+    assert_int_equal(mm__swim_suspicion_timeout(4000, 24000, 4, 1), 15387);
+
+    struct h *h = h_new(14);
+    uint64_t mn, mx;
+    h_learn(h, 4); /* n = 5 */
+    mm__swim_suspicion_bounds(h->s, &mn, &mx);
+    assert_int_equal(mn, 4000);
+    assert_int_equal(mx, 24000);
+    assert_int_equal(mm__swim_retransmit_limit(h->s), 4);
+    h_learn(h, 31); /* n = 32: 4 * log10(32) s */
+    mm__swim_suspicion_bounds(h->s, &mn, &mx);
+    assert_int_equal(mn, (uint64_t)(4.0 * log10(32.0) * 1000.0));
+    assert_int_equal(mn, 6020);
+    assert_int_equal(mx, 6 * 6020);
+    assert_int_equal(mm__swim_retransmit_limit(h->s), 8);
+    h_free(h);
+}
+
+static void
+suspect_from(struct h *h, int who, int from)
+{
+    struct tb t;
+    tb_begin(&t, from);
+    tb_verdict(&t, T_SUSPECT, who, 1, 0, from);
+    h_recv(h, from, &t);
+}
+
+static void
+test_swim_suspicion_expiry_max(void **state)
+{
+    (void)state;
+    struct h *h = h_new(15);
+    h->auto_ack = 1; /* everyone answers: no confirmations of our own */
+    h_learn(h, 4);
+    h_advance(h, 5000);
+    uint64_t t0 = h->now;
+    suspect_from(h, 2, 3);
+    assert_int_equal(h_state(h, 2), MM_SWIM_SUSPECT);
+    h_advance(h, t0 + 23999);
+    assert_int_equal(h_state(h, 2), MM_SWIM_SUSPECT);
+    h_advance(h, t0 + 24000);
+    assert_int_equal(h_state(h, 2), MM_SWIM_FAILED);
+    assert_int_equal(h->ev[h->nev - 1].was, MM_SWIM_SUSPECT);
+    assert_int_equal(h->ev[h->nev - 1].state, MM_SWIM_FAILED);
+    /* Others unaffected. */
+    assert_int_equal(h_state(h, 1), MM_SWIM_ALIVE);
+    assert_int_equal(h_state(h, 3), MM_SWIM_ALIVE);
+    h_free(h);
+}
+
+static void
+test_swim_suspicion_confirmations_shorten(void **state)
+{
+    (void)state;
+    struct h *h = h_new(16);
+    h->auto_ack = 1;
+    h_learn(h, 4);
+    h_advance(h, 5000);
+    uint64_t t0 = h->now;
+    suspect_from(h, 2, 3);
+    /* The same source again is not independent. */
+    h->now = t0 + 500;
+    suspect_from(h, 2, 3);
+    h_advance(h, t0 + 1000);
+    suspect_from(h, 2, 4); /* c = 1: deadline t0 + 11382 */
+    uint8_t id2[16];
+    id_of(id2, 2);
+    const struct mm_swim_member *m = mm__swim_find(h->s, id2);
+    assert_int_equal(m->confirmations, 1);
+    assert_int_equal(m->suspect_deadline, t0 + 11382);
+    h_advance(h, t0 + 11381);
+    assert_int_equal(h_state(h, 2), MM_SWIM_SUSPECT);
+    h_advance(h, t0 + 11382);
+    assert_int_equal(h_state(h, 2), MM_SWIM_FAILED);
+
+    /* Two confirmations: the minimum, 4 s after the first suspicion. */
+    uint64_t t1 = h->now + 10;
+    h_advance(h, t1);
+    suspect_from(h, 3, 1);
+    h_advance(h, t1 + 100);
+    suspect_from(h, 3, 2);
+    h_advance(h, t1 + 200);
+    suspect_from(h, 3, 4);
+    h_advance(h, t1 + 3999);
+    assert_int_equal(h_state(h, 3), MM_SWIM_SUSPECT);
+    h_advance(h, t1 + 4000);
+    assert_int_equal(h_state(h, 3), MM_SWIM_FAILED);
+    h_free(h);
+}
+
+static void
+test_swim_buddy_refutation(void **state)
+{
+    (void)state;
+    struct h *h = h_new(17);
+    h_learn(h, 2);
+    /* We are suspected: the ping that tells us so gets an ack that carries
+     * our refutation (incarnation 1). */
+    struct tb t;
+    tb_begin(&t, 1);
+    tb_verdict(&t, T_SUSPECT, 0, 1, 0, 2);
+    tb_ping(&t, 77, 0);
+    size_t before = h->nout;
+    h_recv(h, 1, &t);
+    assert_int_equal(h->nout, before + 1);
+    struct cap *c = &h->out[before];
+    assert_int_equal(idx_of_addr(&c->to), 1);
+    const uint8_t *ack = pk_find(c->buf, c->len, T_ACK, 0, NULL);
+    assert_non_null(ack);
+    assert_int_equal(mm__get_u32(ack), 77);
+    const uint8_t *alive = NULL;
+    uint8_t self_id[16];
+    id_of(self_id, 0);
+    for (int k = 0; (alive = pk_find(c->buf, c->len, T_ALIVE, k, NULL)); k++)
+        if (memcmp(alive, self_id, 16) == 0) break;
+    assert_non_null(alive);
+    assert_int_equal(mm__get_u64(alive + 24), 1);
+    assert_int_equal(mm__swim_self(h->s)->incarnation, 1);
+    assert_int_equal(mm__swim_awareness(h->s), 1);
+    assert_int_equal(mm__swim_stats(h->s)->refutations, 1);
+    /* A stale suspicion (older incarnation) is ignored. */
+    tb_begin(&t, 1);
+    tb_verdict(&t, T_SUSPECT, 0, 1, 0, 2);
+    h_recv(h, 1, &t);
+    assert_int_equal(mm__swim_self(h->s)->incarnation, 1);
+
+    /* The prober's side: pinging a member we suspect carries the
+     * suspicion (buddy system); its refutation clears it. */
+    suspect_from(h, 1, 2);
+    assert_int_equal(h_state(h, 1), MM_SWIM_SUSPECT);
+    int found = 0;
+    for (int i = 0; i < 6 && !found; i++) {
+        uint32_t seq;
+        uint64_t sent;
+        int target = h_run_to_ping(h, &seq, &sent);
+        if (target != 1) continue;
+        struct cap *pc = &h->out[h->nout - 1];
+        for (size_t j = h->nout; j-- > 0;)
+            if (h->out[j].at == sent && idx_of_addr(&h->out[j].to) == 1 &&
+                pk_find(h->out[j].buf, h->out[j].len, T_PING, 0, NULL)) {
+                pc = &h->out[j];
+                break;
+            }
+        const uint8_t *sus = pk_find(pc->buf, pc->len, T_SUSPECT, 0, NULL);
+        assert_non_null(sus);
+        uint8_t id1[16];
+        id_of(id1, 1);
+        assert_memory_equal(sus, id1, 16);
+        tb_begin(&t, 1);
+        tb_alive(&t, 1, 1, 1, "", addr_of(1));
+        tb_seq(&t, T_ACK, seq);
+        h_recv(h, 1, &t);
+        found = 1;
+    }
+    assert_true(found);
+    assert_int_equal(h_state(h, 1), MM_SWIM_ALIVE);
+    h_free(h);
+}
+
+static void
+test_swim_retransmit_limit(void **state)
+{
+    (void)state;
+    struct h *h = h_new(18);
+    h->auto_ack = 1;
+    h_learn(h, 4);
+    h_advance(h, 10000); /* drain the initial broadcasts */
+    size_t before = h->nout;
+    struct tb t;
+    tb_begin(&t, 1);
+    tb_alive(&t, 5, 1, 0, "role=x", addr_of(5));
+    h_recv(h, 1, &t);
+    assert_int_equal(h_state(h, 5), MM_SWIM_ALIVE);
+    h_advance(h, 30000);
+    uint8_t id5[16];
+    id_of(id5, 5);
+    int sends = 0;
+    for (size_t i = before; i < h->nout; i++) {
+        const uint8_t *p;
+        for (int k = 0;
+             (p = pk_find(h->out[i].buf, h->out[i].len, T_ALIVE, k, NULL)); k++)
+            sends += memcmp(p, id5, 16) == 0;
+    }
+    /* n = 6: 4 * ceil(log10(7)) = 4 sends, no more, no fewer. */
+    assert_int_equal(mm__swim_retransmit_limit(h->s), 4);
+    assert_int_equal(sends, 4);
+    h_free(h);
+}
+
+static void
+test_swim_probe_order_covers_all(void **state)
+{
+    (void)state;
+    struct h *h = h_new(19);
+    h->auto_ack = 1;
+    h_learn(h, 9);
+    int seen[3][10], order[3][9];
+    memset(seen, 0, sizeof(seen));
+    size_t from = h->nout;
+    for (int r = 0; r < 3; r++) {
+        for (int p = 0; p < 9; p++) {
+            uint32_t seq;
+            uint64_t sent;
+            int target = h_run_to_ping(h, &seq, &sent);
+            (void)from;
+            assert_true(target >= 1 && target <= 9);
+            seen[r][target]++;
+            order[r][p] = target;
+        }
+        /* Every member exactly once per round of N probe periods. */
+        for (int i = 1; i <= 9; i++)
+            assert_int_equal(seen[r][i], 1);
+    }
+    /* Reshuffled each round. */
+    assert_true(memcmp(order[0], order[1], sizeof(order[0])) != 0 ||
+                memcmp(order[1], order[2], sizeof(order[0])) != 0);
+    h_free(h);
+}
+
+static void
+test_swim_newer_generation_replaces(void **state)
+{
+    (void)state;
+    struct h *h = h_new(20);
+    h_learn(h, 3);
+    struct tb t;
+    /* Member 2 refutes twice (inc 5), then fails. */
+    tb_begin(&t, 1);
+    tb_alive(&t, 2, 1, 5, "a=1", addr_of(2));
+    tb_verdict(&t, T_FAILED, 2, 1, 5, 1);
+    h_recv(h, 1, &t);
+    assert_int_equal(h_state(h, 2), MM_SWIM_FAILED);
+    /* It restarts: generation 2, incarnation 0, another port and tags. */
+    struct mm_swim_addr na = addr_of(2);
+    na.port = 9999;
+    size_t ev0 = h->nev;
+    tb_begin(&t, 2);
+    tb_alive(&t, 2, 2, 0, "b=2", na);
+    h_recv(h, 2, &t);
+    uint8_t id2[16];
+    id_of(id2, 2);
+    const struct mm_swim_member *m = mm__swim_find(h->s, id2);
+    assert_int_equal(m->state, MM_SWIM_ALIVE);
+    assert_int_equal(m->generation, 2);
+    assert_int_equal(m->incarnation, 0);
+    assert_int_equal(m->addr.port, 9999);
+    assert_string_equal(m->tags, "b=2");
+    assert_int_equal(h->nev, ev0 + 1);
+    assert_int_equal(h->ev[ev0].was, MM_SWIM_FAILED);
+    /* The old generation's news is stale now. */
+    tb_begin(&t, 1);
+    tb_alive(&t, 2, 1, 9, "a=1", addr_of(2));
+    tb_verdict(&t, T_SUSPECT, 2, 1, 9, 1);
+    tb_verdict(&t, T_LEFT, 2, 1, 9, 1);
+    h_recv(h, 1, &t);
+    assert_int_equal(m->state, MM_SWIM_ALIVE);
+    assert_int_equal(m->generation, 2);
+    assert_string_equal(m->tags, "b=2");
+    /* A newer generation replaces even a live record. */
+    tb_begin(&t, 2);
+    tb_alive(&t, 2, 3, 0, "c=3", na);
+    h_recv(h, 2, &t);
+    assert_int_equal(m->generation, 3);
+    assert_int_equal(h->ev[h->nev - 1].was, MM_SWIM_ALIVE);
+    assert_int_equal(h->ev[h->nev - 1].state, MM_SWIM_ALIVE);
+    /* Same incarnation: nothing changes. */
+    size_t ev1 = h->nev;
+    h_recv(h, 2, &t);
+    assert_int_equal(h->nev, ev1);
+    h_free(h);
+}
+
+static void
+test_swim_digest_mismatch_want_sync_once(void **state)
+{
+    (void)state;
+    struct h *h = h_new(21);
+    h->auto_ack = 1;
+    h_learn(h, 3);
+    uint64_t d = mm__swim_digest(h->s);
+    struct tb t;
+    /* A matching digest asks for nothing. */
+    tb_begin(&t, 2);
+    tb_digest(&t, d);
+    h_recv(h, 2, &t);
+    h_advance(h, h->now + 3000);
+    assert_int_equal(h->nsync, 0);
+    /* A mismatch: one pull, after a jitter of at most sync_jitter. */
+    uint64_t t0 = h->now;
+    tb_begin(&t, 2);
+    tb_digest(&t, d ^ 1);
+    h_recv(h, 2, &t);
+    tb_begin(&t, 3);
+    tb_digest(&t, d ^ 2);
+    h_recv(h, 3, &t);
+    assert_int_equal(h->nsync, 0);
+    h_advance(h, t0 + 1000);
+    assert_int_equal(h->nsync, 1);
+    uint8_t id2[16];
+    id_of(id2, 2);
+    assert_memory_equal(h->sync_peer, id2, 16);
+    assert_true(mm__swim_sync_in_flight(h->s));
+    /* More mismatches while it is in flight: nothing. */
+    for (int i = 0; i < 5; i++) {
+        tb_begin(&t, 1 + i % 3);
+        tb_digest(&t, d ^ 3);
+        h_recv(h, 1 + i % 3, &t);
+        h_advance(h, h->now + 500);
+    }
+    assert_int_equal(h->nsync, 1);
+    /* The pull ends; the next mismatch asks again. */
+    mm__swim_sync_done(h->s, h->now);
+    assert_false(mm__swim_sync_in_flight(h->s));
+    tb_begin(&t, 3);
+    tb_digest(&t, d ^ 4);
+    h_recv(h, 3, &t);
+    h_advance(h, h->now + 1000);
+    assert_int_equal(h->nsync, 2);
+    mm__swim_sync_done(h->s, h->now);
+    /* A pending pull is cancelled when the peer's digest matches. */
+    tb_begin(&t, 1);
+    tb_digest(&t, d ^ 5);
+    h_recv(h, 1, &t);
+    tb_begin(&t, 1);
+    tb_digest(&t, d);
+    h_recv(h, 1, &t);
+    h_advance(h, h->now + 2000);
+    assert_int_equal(h->nsync, 2);
+    /* An in-flight pull that never reports is forgotten after a while. */
+    tb_begin(&t, 1);
+    tb_digest(&t, d ^ 6);
+    h_recv(h, 1, &t);
+    h_advance(h, h->now + 1000);
+    assert_int_equal(h->nsync, 3);
+    h_advance(h, h->now + MM_SWIM_SYNC_TIMEOUT_MS + 1);
+    assert_false(mm__swim_sync_in_flight(h->s));
+    h_free(h);
+}
+
+static void
+test_swim_decode_rejects_truncation(void **state)
+{
+    (void)state;
+    struct h *h = h_new(22);
+    h_learn(h, 3);
+    struct tb t;
+    tb_begin(&t, 1);
+    tb_digest(&t, 5);
+    tb_alive(&t, 4, 1, 0, "k=v", addr_of(4));
+    tb_verdict(&t, T_SUSPECT, 3, 1, 0, 1);
+    tb_verdict(&t, T_LEFT, 2, 1, 0, 1);
+    tb_ping(&t, 1, 0);
+    tb_seq(&t, T_NACK, 9);
+    size_t before = h->nev;
+    for (size_t n = 0; n < t.len; n++)
+        assert_int_equal(mm__swim_recv(h->s, NULL, t.b, n, h->now), MM_EDECODE);
+    /* Nothing was applied from any of them. */
+    assert_int_equal(h->nev, before);
+    assert_int_equal(h_state(h, 4), MM_SWIM_NONE);
+    assert_int_equal(mm__swim_stats(h->s)->decode_errors, t.len);
+    /* Trailing garbage, a bad version, a count too high. */
+    uint8_t big[1500];
+    memcpy(big, t.b, t.len);
+    big[t.len] = 0;
+    assert_int_equal(mm__swim_recv(h->s, NULL, big, t.len + 1, h->now),
+                     MM_EDECODE);
+    big[0] = 2;
+    assert_int_equal(mm__swim_recv(h->s, NULL, big, t.len, h->now), MM_EDECODE);
+    big[0] = 1;
+    big[17]++;
+    assert_int_equal(mm__swim_recv(h->s, NULL, big, t.len, h->now), MM_EDECODE);
+    /* An alive with an empty name or a NUL in it. */
+    struct tb b2;
+    tb_begin(&b2, 1);
+    tb_alive(&b2, 4, 1, 0, "", addr_of(4));
+    b2.b[18 + 3 + 40] = 0;
+    assert_int_equal(mm__swim_recv(h->s, NULL, b2.b, b2.len, h->now),
+                     MM_EDECODE);
+    tb_begin(&b2, 1);
+    tb_alive(&b2, 4, 1, 0, "", addr_of(4));
+    b2.b[18 + 3 + 41] = 0;
+    assert_int_equal(mm__swim_recv(h->s, NULL, b2.b, b2.len, h->now),
+                     MM_EDECODE);
+    /* Unknown message types are skipped. */
+    tb_begin(&b2, 1);
+    memset(tb_msg(&b2, 0x7f, 5), 0xEE, 5);
+    tb_seq(&b2, T_ACK, 1);
+    struct mm_swim_addr a1 = addr_of(1);
+    assert_int_equal(mm__swim_recv(h->s, &a1, b2.b, b2.len, h->now), 0);
+    uint8_t sid[16], want[16];
+    id_of(want, 1);
+    assert_int_equal(mm__swim_packet_sender(t.b, t.len, sid), 0);
+    assert_memory_equal(sid, want, 16);
+    assert_int_equal(mm__swim_packet_sender(t.b, 17, sid), MM_EDECODE);
+    /* The full packet is fine. */
+    struct mm_swim_addr a = addr_of(1);
+    assert_int_equal(mm__swim_recv(h->s, &a, t.b, t.len, h->now), 0);
+    assert_int_equal(h_state(h, 4), MM_SWIM_ALIVE);
+    assert_int_equal(h_state(h, 2), MM_SWIM_LEFT);
+    /* Every truncation of a push-pull payload too. */
+    size_t need = mm__swim_state_encode(h->s, NULL, 0);
+    uint8_t *st = malloc(need);
+    assert_int_equal(mm__swim_state_encode(h->s, st, need), need);
+    for (size_t n = 0; n < need; n++)
+        assert_int_equal(mm__swim_state_merge(h->s, st, n, h->now), MM_EDECODE);
+    assert_int_equal(mm__swim_state_merge(h->s, st, need, h->now), 0);
+    free(st);
+    /* Random garbage never asserts. */
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 20000; i++) {
+        uint8_t g[64];
+        size_t n = 18 + (size_t)(i % 46);
+        for (size_t j = 0; j < n; j++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            g[j] = (uint8_t)x;
+        }
+        g[0] = 1;
+        g[17] = (uint8_t)(1 + i % 3);
+        mm__swim_recv(h->s, &a, g, n, h->now);
+    }
+    h_free(h);
+}
+
+static void
+test_swim_force_leave_and_reap(void **state)
+{
+    (void)state;
+    struct h *h = h_new(23);
+    h->auto_ack = 1;
+    h_learn(h, 3);
+    uint8_t id3[16];
+    id_of(id3, 3);
+    assert_int_equal(mm__swim_force_leave(h->s, NULL, "nope", h->now),
+                     MM_ENOTFOUND);
+    assert_int_equal(mm__swim_force_leave(h->s, NULL, "n0", h->now), MM_EINVAL);
+    size_t before = h->nout;
+    assert_int_equal(mm__swim_force_leave(h->s, NULL, "n3", h->now), 0);
+    assert_int_equal(h_state(h, 3), MM_SWIM_LEFT);
+    h_advance(h, h->now + 2000);
+    int gossiped = 0;
+    for (size_t i = before; i < h->nout; i++) {
+        const uint8_t *p =
+            pk_find(h->out[i].buf, h->out[i].len, T_LEFT, 0, NULL);
+        gossiped += p && memcmp(p, id3, 16) == 0;
+    }
+    assert_true(gossiped >= 1);
+    /* Reaped after reconnect_timeout: hidden, reported, then gone. */
+    assert_int_equal(mm__swim_count(h->s, MM_SWIM_NONE), 4);
+    uint64_t left_at = mm__swim_find(h->s, id3)->state_since;
+    h_advance(h, left_at + MM_SWIM_RECONNECT_TIMEOUT_MS);
+    assert_null(mm__swim_find(h->s, id3));
+    assert_int_equal(mm__swim_count(h->s, MM_SWIM_NONE), 3);
+    assert_int_equal(h->ev[h->nev - 1].state, MM_SWIM_REAPED);
+    assert_int_equal(h->ev[h->nev - 1].was, MM_SWIM_LEFT);
+    /* The tombstone keeps stale news of that generation out. */
+    struct tb t;
+    tb_begin(&t, 1);
+    tb_alive(&t, 3, 1, 0, "", addr_of(3));
+    h_recv(h, 1, &t);
+    assert_null(mm__swim_find(h->s, id3));
+    /* A new generation is a new member. */
+    tb_begin(&t, 3);
+    tb_alive(&t, 3, 2, 0, "", addr_of(3));
+    h_recv(h, 3, &t);
+    assert_int_equal(h_state(h, 3), MM_SWIM_ALIVE);
+    assert_int_equal(h->ev[h->nev - 1].was, MM_SWIM_NONE);
+    h_free(h);
+}
+
+static void
+test_swim_state_roundtrip_converges(void **state)
+{
+    (void)state;
+    struct h *a = h_new(24), *b;
+    {
+        /* b is node 5 knowing 6 and 7. */
+        struct mm_swim_config cfg;
+        char name[32];
+        b = calloc(1, sizeof(*b));
+        struct mm_swim_ops ops = {b, h_send, h_changed, h_want_sync};
+        cfg_for(&cfg, 5, name, 25);
+        cfg.tags = "zone=b";
+        b->now = 1000;
+        assert_int_equal(mm__swim_new(&b->s, &cfg, &ops, b->now), 0);
+    }
+    h_learn(a, 4);
+    suspect_from(a, 2, 1);
+    struct tb t;
+    tb_begin(&t, 1);
+    tb_verdict(&t, T_FAILED, 3, 1, 0, 1);
+    tb_verdict(&t, T_LEFT, 4, 1, 0, 1);
+    h_recv(a, 1, &t);
+    tb_begin(&t, 6);
+    tb_alive(&t, 6, 1, 3, "x=1", addr_of(6));
+    tb_alive(&t, 7, 4, 0, "", addr_of(7));
+    h_recv(b, 6, &t);
+    assert_int_not_equal(mm__swim_digest(a->s), mm__swim_digest(b->s));
+
+    size_t na = mm__swim_state_encode(a->s, NULL, 0);
+    size_t nb = mm__swim_state_encode(b->s, NULL, 0);
+    uint8_t *pa = malloc(na), *pb = malloc(nb);
+    /* Too small a buffer: nothing written, size returned. */
+    assert_int_equal(mm__swim_state_encode(a->s, pa, na - 1), na);
+    assert_int_equal(mm__swim_state_encode(a->s, pa, na), na);
+    assert_int_equal(mm__swim_state_encode(b->s, pb, nb), nb);
+    assert_int_equal(mm__swim_state_merge(b->s, pa, na, b->now), 0);
+    assert_int_equal(mm__swim_state_merge(a->s, pb, nb, a->now), 0);
+    assert_int_equal(mm__swim_count(a->s, MM_SWIM_NONE), 8);
+    assert_int_equal(mm__swim_count(b->s, MM_SWIM_NONE), 8);
+    assert_int_equal(mm__swim_digest(a->s), mm__swim_digest(b->s));
+    /* Records travel whole. */
+    uint8_t id5[16], id6[16];
+    id_of(id5, 5);
+    id_of(id6, 6);
+    assert_string_equal(mm__swim_find(a->s, id5)->tags, "zone=b");
+    assert_int_equal(mm__swim_find(a->s, id6)->incarnation, 3);
+    assert_int_equal(h_state(b, 3), MM_SWIM_FAILED);
+    assert_int_equal(h_state(b, 4), MM_SWIM_LEFT);
+    assert_int_equal(h_state(b, 0), MM_SWIM_ALIVE);
+    /* A second round changes nothing. */
+    size_t evs = a->nev + b->nev;
+    assert_int_equal(mm__swim_state_merge(b->s, pa, na, b->now), 0);
+    assert_int_equal(mm__swim_state_merge(a->s, pb, nb, a->now), 0);
+    assert_int_equal(a->nev + b->nev, evs);
+    free(pa);
+    free(pb);
+    h_free(a);
+    h_free(b);
+}
+
+/* ---- simulated network -------------------------------------------------- */
+
+#define SIM_MAX 32
+
+struct sim_pkt {
+    uint64_t at;
+    int from, to;
+    size_t len;
+    uint8_t buf[1400];
+};
+
+struct sim;
+
+struct sim_node {
+    struct sim *net;
+    int idx, killed, started;
+    struct mm_swim *s;
+    uint64_t deadline;
+    int failed_events; /* changed() into FAILED */
+    uint64_t last_change;
+};
+
+struct sim_sync {
+    uint64_t at;
+    int a, b;
+};
+
+struct sim {
+    int n;
+    uint64_t now, rng;
+    unsigned loss_pct;
+    int part[SIM_MAX]; /* partition label; packets cross only if equal */
+    struct sim_node nodes[SIM_MAX];
+    struct sim_pkt *q;
+    size_t nq, capq;
+    struct sim_sync syncs[SIM_MAX * 4];
+    size_t nsyncs;
+    uint64_t delivered, dropped;
+};
+
+static uint64_t
+sim_rand(struct sim *net)
+{
+    uint64_t x = net->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    net->rng = x;
+    return x;
+}
+
+static void
+sim_send(void *data, const struct mm_swim_addr *to, const uint8_t *buf,
+         size_t len)
+{
+    struct sim_node *nd = data;
+    struct sim *net = nd->net;
+    int dst = idx_of_addr(to);
+    assert_true(len <= MM_SWIM_PACKET_MAX);
+    if (dst < 0 || dst >= net->n) {
+        net->dropped++;
+        return;
+    }
+    if (net->loss_pct && sim_rand(net) % 100 < net->loss_pct) {
+        net->dropped++;
+        return;
+    }
+    if (net->nq == net->capq) {
+        net->capq = net->capq ? net->capq * 2 : 256;
+        net->q = realloc(net->q, net->capq * sizeof(*net->q));
+        assert_non_null(net->q);
+    }
+    struct sim_pkt *p = &net->q[net->nq++];
+    p->at = net->now + 1 + sim_rand(net) % 4;
+    p->from = nd->idx;
+    p->to = dst;
+    p->len = len;
+    memcpy(p->buf, buf, len);
+}
+
+static void
+sim_changed(void *data, const struct mm_swim_member *m, int was)
+{
+    struct sim_node *nd = data;
+    (void)was;
+    if (m->state == MM_SWIM_FAILED && was != MM_SWIM_FAILED)
+        nd->failed_events++;
+    nd->last_change = nd->net->now;
+}
+
+static void
+sim_want_sync(void *data, const struct mm_swim_member *peer)
+{
+    struct sim_node *nd = data;
+    struct sim *net = nd->net;
+    assert_true(net->nsyncs < MM_ARRAY_SIZE(net->syncs));
+    net->syncs[net->nsyncs].at = net->now + 5;
+    net->syncs[net->nsyncs].a = nd->idx;
+    net->syncs[net->nsyncs].b = idx_of_addr(&peer->addr);
+    net->nsyncs++;
+}
+
+static void
+sim_refresh(struct sim_node *nd)
+{
+    nd->deadline = nd->s ? mm__swim_deadline(nd->s) : UINT64_MAX;
+}
+
+static struct sim *
+sim_new(int n, uint64_t seed)
+{
+    struct sim *net = calloc(1, sizeof(*net));
+    assert_non_null(net);
+    assert_true(n <= SIM_MAX);
+    net->n = n;
+    net->rng = seed * 2654435761u + 1;
+    net->now = 1000;
+    return net;
+}
+
+static void
+sim_start(struct sim *net, int i, int seed_idx)
+{
+    struct sim_node *nd = &net->nodes[i];
+    struct mm_swim_config cfg;
+    char name[32];
+    struct mm_swim_ops ops = {nd, sim_send, sim_changed, sim_want_sync};
+    cfg_for(&cfg, i, name, net->rng + (uint64_t)i * 7919 + 1);
+    nd->net = net;
+    nd->idx = i;
+    nd->started = 1;
+    assert_int_equal(mm__swim_new(&nd->s, &cfg, &ops, net->now), 0);
+    if (seed_idx >= 0 && seed_idx != i) {
+        struct mm_swim_addr a = addr_of(seed_idx);
+        assert_int_equal(mm__swim_join(nd->s, &a, net->now), 0);
+    }
+    sim_refresh(nd);
+}
+
+static void
+sim_free(struct sim *net)
+{
+    for (int i = 0; i < net->n; i++)
+        mm__swim_free(net->nodes[i].s);
+    free(net->q);
+    free(net);
+}
+
+static int
+sim_up(struct sim *net, int i)
+{
+    return net->nodes[i].s && !net->nodes[i].killed;
+}
+
+static void
+sim_do_sync(struct sim *net, int a, int b)
+{
+    struct mm_swim *sa = net->nodes[a].s, *sb;
+    if (!sim_up(net, a)) return;
+    if (b < 0 || b >= net->n || !sim_up(net, b) ||
+        net->part[a] != net->part[b]) {
+        mm__swim_sync_done(sa, net->now);
+        sim_refresh(&net->nodes[a]);
+        return;
+    }
+    sb = net->nodes[b].s;
+    size_t na = mm__swim_state_encode(sa, NULL, 0);
+    uint8_t *pa = malloc(na);
+    mm__swim_state_encode(sa, pa, na);
+    assert_int_equal(mm__swim_state_merge(sb, pa, na, net->now), 0);
+    size_t nb = mm__swim_state_encode(sb, NULL, 0);
+    uint8_t *pb = malloc(nb);
+    mm__swim_state_encode(sb, pb, nb);
+    assert_int_equal(mm__swim_state_merge(sa, pb, nb, net->now), 0);
+    free(pa);
+    free(pb);
+    sim_refresh(&net->nodes[a]);
+    sim_refresh(&net->nodes[b]);
+}
+
+/* Runs the network until |until| (or |done| says so); returns the time. */
+static uint64_t
+sim_run(struct sim *net, uint64_t until, int (*done)(struct sim *, void *),
+        void *arg)
+{
+    for (long guard = 0;; guard++) {
+        assert_true(guard < 50000000L);
+        uint64_t t = UINT64_MAX;
+        for (size_t i = 0; i < net->nq; i++)
+            t = MM_MIN(t, net->q[i].at);
+        for (size_t i = 0; i < net->nsyncs; i++)
+            t = MM_MIN(t, net->syncs[i].at);
+        for (int i = 0; i < net->n; i++)
+            if (sim_up(net, i)) t = MM_MIN(t, net->nodes[i].deadline);
+        if (t > until) {
+            net->now = until;
+            return until;
+        }
+        if (t > net->now) net->now = t;
+        for (size_t i = 0; i < net->nq;) {
+            if (net->q[i].at > net->now) {
+                i++;
+                continue;
+            }
+            struct sim_pkt p = net->q[i];
+            net->q[i] = net->q[--net->nq];
+            if (!sim_up(net, p.to) || net->part[p.from] != net->part[p.to]) {
+                net->dropped++;
+                continue;
+            }
+            struct mm_swim_addr from = addr_of(p.from);
+            assert_int_equal(mm__swim_recv(net->nodes[p.to].s, &from, p.buf,
+                                           p.len, net->now),
+                             0);
+            net->delivered++;
+            sim_refresh(&net->nodes[p.to]);
+        }
+        for (size_t i = 0; i < net->nsyncs;) {
+            if (net->syncs[i].at > net->now) {
+                i++;
+                continue;
+            }
+            struct sim_sync sy = net->syncs[i];
+            net->syncs[i] = net->syncs[--net->nsyncs];
+            sim_do_sync(net, sy.a, sy.b);
+        }
+        for (int i = 0; i < net->n; i++) {
+            struct sim_node *nd = &net->nodes[i];
+            if (sim_up(net, i) && nd->deadline <= net->now) {
+                mm__swim_tick(nd->s, net->now);
+                sim_refresh(nd);
+                assert_true(nd->deadline > net->now);
+            }
+        }
+        if (done && done(net, arg)) return net->now;
+    }
+}
+
+static int
+sim_state(struct sim *net, int viewer, int who)
+{
+    uint8_t id[16];
+    id_of(id, who);
+    const struct mm_swim_member *m = mm__swim_find(net->nodes[viewer].s, id);
+    return m ? m->state : MM_SWIM_NONE;
+}
+
+/* Every live node sees every live node alive (and the others not). */
+static int
+sim_converged(struct sim *net, void *arg)
+{
+    (void)arg;
+    for (int v = 0; v < net->n; v++) {
+        if (!sim_up(net, v)) continue;
+        for (int w = 0; w < net->n; w++)
+            if (sim_up(net, w) && sim_state(net, v, w) != MM_SWIM_ALIVE)
+                return 0;
+    }
+    return 1;
+}
+
+static int
+sim_all_see_failed(struct sim *net, void *arg)
+{
+    int victim = *(int *)arg;
+    for (int v = 0; v < net->n; v++)
+        if (sim_up(net, v) && sim_state(net, v, victim) != MM_SWIM_FAILED)
+            return 0;
+    return 1;
+}
+
+static int
+sim_all_see_left(struct sim *net, void *arg)
+{
+    int who = *(int *)arg;
+    for (int v = 0; v < net->n; v++)
+        if (v != who && sim_up(net, v) &&
+            sim_state(net, v, who) != MM_SWIM_LEFT)
+            return 0;
+    return 1;
+}
+
+/* Starts n nodes joining node 0, 20 ms apart, and waits for convergence. */
+static uint64_t
+sim_boot(struct sim *net)
+{
+    for (int i = 0; i < net->n; i++) {
+        sim_start(net, i, i == 0 ? -1 : 0);
+        sim_run(net, net->now + 20, NULL, NULL);
+    }
+    uint64_t t0 = net->now;
+    uint64_t t = sim_run(net, t0 + 30000, sim_converged, NULL);
+    assert_true(sim_converged(net, NULL));
+    return t - t0;
+}
+
+static void
+sim_kill_and_detect(int n, uint64_t seed, uint64_t bound_ms)
+{
+    struct sim *net = sim_new(n, seed);
+    uint64_t conv = sim_boot(net);
+    print_message("  n=%d: converged %llu ms after the last start\n", n,
+                  (unsigned long long)conv);
+    assert_true(conv < 5000);
+    sim_run(net, net->now + 3000, NULL, NULL);
+    /* Idle cost: a ping and an ack per node per second (Serf: 2.0). */
+    uint64_t d0 = net->delivered + net->dropped;
+    size_t syncs0 = 0, syncs1 = 0;
+    for (int i = 0; i < n; i++)
+        syncs0 += mm__swim_stats(net->nodes[i].s)->syncs;
+    sim_run(net, net->now + 10000, NULL, NULL);
+    for (int i = 0; i < n; i++)
+        syncs1 += mm__swim_stats(net->nodes[i].s)->syncs;
+    double pps = (double)(net->delivered + net->dropped - d0) / n / 10.0;
+    print_message("  n=%d: idle %.2f packets/s per node, %zu syncs\n", n, pps,
+                  syncs1 - syncs0);
+    assert_true(pps <= 2.5);
+    assert_int_equal(syncs1 - syncs0, 0);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(net->nodes[i].failed_events, 0);
+    int victim = n / 2 + 1;
+    net->nodes[victim].killed = 1;
+    uint64_t t0 = net->now;
+    uint64_t t = sim_run(net, t0 + bound_ms, sim_all_see_failed, &victim);
+    assert_true(sim_all_see_failed(net, &victim));
+    print_message("  n=%d: kill detected by all survivors in %llu ms\n", n,
+                  (unsigned long long)(t - t0));
+    /* Only the victim, on every survivor. */
+    for (int v = 0; v < n; v++) {
+        if (v == victim) continue;
+        for (int w = 0; w < n; w++)
+            if (w != victim)
+                assert_int_equal(sim_state(net, v, w), MM_SWIM_ALIVE);
+        assert_int_equal(mm__swim_count(net->nodes[v].s, MM_SWIM_FAILED), 1);
+        assert_int_equal(net->nodes[v].failed_events, 1);
+    }
+    sim_free(net);
+}
+
+static void
+test_swim_sim_5_converge_and_detect(void **state)
+{
+    (void)state;
+    /* n = 5: suspicion 4..24 s; probe round 1 s; gossip. */
+    sim_kill_and_detect(5, 1, 30000);
+}
+
+static void
+test_swim_sim_32_converge_and_detect(void **state)
+{
+    (void)state;
+    sim_kill_and_detect(32, 2, 40000);
+}
+
+static void
+test_swim_sim_loss_no_false_failures(void **state)
+{
+    (void)state;
+    struct sim *net = sim_new(32, 3);
+    sim_boot(net);
+    net->loss_pct = 10;
+    sim_run(net, net->now + 60000, NULL, NULL);
+    int failed = 0;
+    for (int i = 0; i < net->n; i++) {
+        failed += net->nodes[i].failed_events;
+        assert_int_equal(mm__swim_count(net->nodes[i].s, MM_SWIM_FAILED), 0);
+    }
+    print_message("  10%% loss, 60 s: %llu delivered, %llu dropped, "
+                  "%d failed verdicts\n",
+                  (unsigned long long)net->delivered,
+                  (unsigned long long)net->dropped, failed);
+    assert_int_equal(failed, 0);
+    assert_true(net->dropped > net->delivered / 20);
+    sim_free(net);
+}
+
+static void
+test_swim_leave_seen_as_left(void **state)
+{
+    (void)state;
+    struct sim *net = sim_new(5, 4);
+    sim_boot(net);
+    int who = 3;
+    uint64_t t0 = net->now;
+    assert_int_equal(mm__swim_leave(net->nodes[who].s, net->now), 0);
+    assert_int_equal(mm__swim_leave(net->nodes[who].s, net->now), MM_EINVAL);
+    sim_refresh(&net->nodes[who]);
+    assert_int_equal(mm__swim_left_acked(net->nodes[who].s), 0);
+    uint64_t t = sim_run(net, t0 + 5000, sim_all_see_left, &who);
+    assert_true(sim_all_see_left(net, &who));
+    print_message("  leave seen by all in %llu ms\n",
+                  (unsigned long long)(t - t0));
+    assert_true(t - t0 <= 600);
+    assert_int_equal(mm__swim_left_acked(net->nodes[who].s), 1);
+    /* The node goes away; nobody turns LEFT into FAILED. */
+    net->nodes[who].killed = 1;
+    sim_run(net, net->now + 60000, NULL, NULL);
+    for (int v = 0; v < 5; v++) {
+        if (v == who) continue;
+        assert_int_equal(sim_state(net, v, who), MM_SWIM_LEFT);
+        assert_int_equal(net->nodes[v].failed_events, 0);
+    }
+    sim_free(net);
+}
+
+static void
+test_swim_leave_times_out_alone_acks(void **state)
+{
+    (void)state;
+    struct h *h = h_new(26);
+    /* Nobody to tell: acknowledged at once. */
+    assert_int_equal(mm__swim_leave(h->s, h->now), 0);
+    assert_int_equal(mm__swim_left_acked(h->s), 1);
+    h_free(h);
+    /* Peers that never answer: bounded by leave_timeout. */
+    h = h_new(27);
+    h_learn(h, 2);
+    assert_int_equal(mm__swim_leave(h->s, h->now), 0);
+    h_advance(h, h->now + MM_SWIM_LEAVE_TIMEOUT_MS - 1);
+    assert_int_equal(mm__swim_left_acked(h->s), 0);
+    h_advance(h, h->now + 1);
+    assert_int_equal(mm__swim_left_acked(h->s), MM_ETIMEOUT);
+    h_free(h);
+}
+
+static void
+test_swim_partition_heals(void **state)
+{
+    (void)state;
+    struct sim *net = sim_new(6, 5);
+    sim_boot(net);
+    for (int i = 3; i < 6; i++)
+        net->part[i] = 1;
+    sim_run(net, net->now + 40000, NULL, NULL);
+    for (int v = 0; v < 6; v++)
+        for (int w = 0; w < 6; w++)
+            assert_int_equal(sim_state(net, v, w), net->part[v] == net->part[w]
+                                                       ? MM_SWIM_ALIVE
+                                                       : MM_SWIM_FAILED);
+    memset(net->part, 0, sizeof(net->part));
+    uint64_t t0 = net->now;
+    uint64_t t = sim_run(net, t0 + 120000, sim_converged, NULL);
+    assert_true(sim_converged(net, NULL));
+    print_message("  partition healed in %llu ms\n",
+                  (unsigned long long)(t - t0));
+    sim_free(net);
+}
+
+static void
+test_swim_seed_retry_backoff(void **state)
+{
+    (void)state;
+    struct h *h = h_new(28);
+    struct mm_swim_addr seed = addr_of(9);
+    assert_int_equal(mm__swim_join(h->s, &seed, h->now), 0);
+    assert_false(mm__swim_joined(h->s));
+    uint64_t t0 = h->now;
+    h_advance(h, t0 + 70000);
+    uint64_t at[16];
+    int n = 0;
+    for (size_t i = 0; i < h->nout && n < 16; i++)
+        if (idx_of_addr(&h->out[i].to) == 9) at[n++] = h->out[i].at - t0;
+    /* 0, 1, 3, 7, 15, 31 s, then every 30 s. */
+    assert_true(n >= 7);
+    assert_int_equal(at[0], 0);
+    assert_int_equal(at[1], 1000);
+    assert_int_equal(at[2], 3000);
+    assert_int_equal(at[3], 7000);
+    assert_int_equal(at[4], 15000);
+    assert_int_equal(at[5], 31000);
+    assert_int_equal(at[6], 61000);
+    /* The seed answers: joined, a sync is asked for, retries stop. */
+    const uint8_t *p = pk_find(h->out[h->nout - 1].buf, h->out[h->nout - 1].len,
+                               T_PING, 0, NULL);
+    assert_non_null(p);
+    struct tb t;
+    tb_begin(&t, 9);
+    tb_alive(&t, 9, 1, 0, "", addr_of(9));
+    tb_seq(&t, T_ACK, mm__get_u32(p));
+    h_recv(h, 9, &t);
+    assert_true(mm__swim_joined(h->s));
+    assert_int_equal(h->nsync, 1);
+    h->auto_ack = 1;
+    size_t before = h->nout;
+    h_advance(h, h->now + 100000);
+    for (size_t i = before; i < h->nout; i++) {
+        const uint8_t *q =
+            pk_find(h->out[i].buf, h->out[i].len, T_PING, 0, NULL);
+        if (q) {
+            uint8_t id9[16];
+            id_of(id9, 9);
+            assert_memory_equal(q + 4, id9, 16); /* probes, not joins */
+        }
+    }
+    h_free(h);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_swim_probe_ack),
+        cmocka_unit_test(test_swim_indirect_ack_keeps_alive),
+        cmocka_unit_test(test_swim_nack_raises_awareness),
+        cmocka_unit_test(test_swim_suspicion_formula),
+        cmocka_unit_test(test_swim_suspicion_expiry_max),
+        cmocka_unit_test(test_swim_suspicion_confirmations_shorten),
+        cmocka_unit_test(test_swim_buddy_refutation),
+        cmocka_unit_test(test_swim_retransmit_limit),
+        cmocka_unit_test(test_swim_probe_order_covers_all),
+        cmocka_unit_test(test_swim_newer_generation_replaces),
+        cmocka_unit_test(test_swim_digest_mismatch_want_sync_once),
+        cmocka_unit_test(test_swim_decode_rejects_truncation),
+        cmocka_unit_test(test_swim_force_leave_and_reap),
+        cmocka_unit_test(test_swim_state_roundtrip_converges),
+        cmocka_unit_test(test_swim_leave_times_out_alone_acks),
+        cmocka_unit_test(test_swim_seed_retry_backoff),
+        cmocka_unit_test(test_swim_sim_5_converge_and_detect),
+        cmocka_unit_test(test_swim_sim_32_converge_and_detect),
+        cmocka_unit_test(test_swim_sim_loss_no_false_failures),
+        cmocka_unit_test(test_swim_leave_seen_as_left),
+        cmocka_unit_test(test_swim_partition_heals),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

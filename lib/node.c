@@ -4,6 +4,8 @@
  */
 #include "runtime.h"
 
+#include "cluster.h"
+
 #include <unistd.h>
 
 void
@@ -87,11 +89,8 @@ mm_node_new(mm_node **out, const mm_node_config *cfg_in)
     n->cfg.tags = (const char *const *)n->tags;
     n->cfg.listen = n->cfg.advertise = n->cfg.data_dir = NULL;
     n->cfg.cluster_key_file = NULL;
-    /*
-     * A local-only node has a random identity and generation 1.
-     * NEEDSWORK: a node with |listen| loads its persistent identity
-     * (lib/identity.c) and starts the transport.
-     */
+    /* A local-only node has a random identity and generation 1; a node
+     * that listens loads its persistent identity in mm__cluster_new. */
     if ((rc = mm__random_bytes(n->id, sizeof(n->id))) != 0)
         goto fail;
     mm__hex(n->id_hex, n->id, sizeof(n->id));
@@ -109,6 +108,12 @@ mm_node_new(mm_node **out, const mm_node_config *cfg_in)
             n->nshards = i;
             goto fail;
         }
+    }
+    if (cfg_in->listen) {
+        rc = mm__cluster_new(&n->cluster, n, cfg_in);
+        if (rc)
+            goto fail;
+        n->cluster_ops = &mm__cluster_ops;
     }
     *out = n;
     return 0;
@@ -299,12 +304,22 @@ start_threads(mm_node *n, int first)
     return 0;
 }
 
+static void
+node_cluster_start(void *arg)
+{
+    mm_node *n = arg;
+    if (n->cluster && !atomic_load(&n->stopping))
+        mm__cluster_start(n->cluster);
+}
+
 int
 mm_node_run(mm_node *n)
 {
     if (n->running)
         return MM_EEXISTS;
     n->running = 1;
+    if (n->cluster)
+        mm_node_post(n, 0, node_cluster_start, n);
     int rc = start_threads(n, 1);
     if (rc == 0)
         mm__shard_thread_main(&n->shards[0]);
@@ -319,6 +334,8 @@ mm_node_start_thread(mm_node *n)
         return MM_EEXISTS;
     n->running = 1;
     n->threaded = 1;
+    if (n->cluster)
+        mm_node_post(n, 0, node_cluster_start, n);
     return start_threads(n, 0);
 }
 
@@ -390,6 +407,10 @@ mm_node_free(mm_node *n)
                 mm__msg_cache_free();
                 mm__cur_shard = NULL;
             }
+        }
+        if (n->cluster) {
+            mm__cluster_free(n->cluster); /* closes its handles if never ran */
+            n->cluster = NULL;
         }
         for (int i = 0; i < n->nshards; i++)
             mm__shard_release(&n->shards[i]);

@@ -39,7 +39,8 @@ enum msg_kind {
     MSG_START = 3,  /* start a spawned actor */
     MSG_STOP = 4,   /* stop an actor from outside */
     MSG_SHUTDOWN = 5,
-    MSG_CLOSE = 6   /* shutdown phase B */
+    MSG_CLOSE = 6,  /* shutdown phase B */
+    MSG_REMOTE = 7  /* to a remote actor: handed to the cluster on shard 0 */
 };
 
 #define MSG_F_OWN_TYPE 0x01 /* type_name is owned (malloc'd) */
@@ -59,7 +60,9 @@ struct mm_msg {
     void (*dtor)(void *);
     struct cJSON *json;  /* lazily parsed; owned */
     size_t json_err;     /* parse error offset + 1, 0 = none */
-    uint64_t target;     /* actor id for MSG_USER/START/STOP */
+    uint64_t target;     /* actor id for MSG_USER/START/STOP/REMOTE */
+    uint8_t rnode[MM_NODE_ID_LEN]; /* MSG_REMOTE: the target's node */
+    uint64_t rgen;       /* MSG_REMOTE: the target's generation */
     uint64_t deadline;   /* absolute ms (calls), 0 = none */
     struct mm_call *call; /* the call this message answers or belongs to */
     struct mm_shard *reply_home; /* |call|'s home shard: replies go there.
@@ -226,6 +229,17 @@ struct mm_slot *mm__slot_get(struct mm_shard *s, uint32_t idx);
 /* ---- node ---------------------------------------------------------------- */
 
 struct mm_recep;
+struct mm_cluster;
+
+/* The network half of a node (lib/cluster.c), driven on shard 0. */
+struct mm_cluster_ops {
+    /* A MSG_REMOTE message (call or tell) to send; takes ownership. */
+    void (*send)(struct mm_cluster *c, mm_msg *m);
+    /* Shutdown phase A on shard 0: answer pending calls, leave. */
+    void (*stop)(struct mm_cluster *c);
+    /* Shutdown phase B on shard 0: close handles. */
+    void (*close)(struct mm_cluster *c);
+};
 
 struct mm_node {
     char *name;
@@ -253,6 +267,8 @@ struct mm_node {
     size_t nnames, names_cap;
 
     struct mm_recep *recep;
+    struct mm_cluster *cluster; /* NULL for a local-only node */
+    const struct mm_cluster_ops *cluster_ops;
 
     pthread_mutex_t ev_lock;
     mm_event_cb ev_cb;

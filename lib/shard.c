@@ -232,6 +232,16 @@ shard_process(struct mm_shard *s, mm_msg *m)
     case MSG_STOP:
         mm__actor_stop_msg(s, m);
         break;
+    case MSG_REMOTE: {
+        mm_node *n = s->node;
+        if (m->call && m->reply_home == s && m->call->next == m->call)
+            mm__call_adopt(s, m->call, m->deadline);
+        if (n->cluster && !s->closing)
+            n->cluster_ops->send(n->cluster, m);
+        else
+            mm__msg_reject(n, m, MM_ECLOSED);
+        break;
+    }
     case MSG_SHUTDOWN:
         mm_msg_free(m);
         shard_phase_a(s);
@@ -316,8 +326,10 @@ mm__shard_idle_cb(uv_idle_t *h)
 static void
 shard_phase_a(struct mm_shard *s)
 {
-    mm__actor_stop_all(s);
     mm_node *n = s->node;
+    if (s->index == 0 && n->cluster)
+        n->cluster_ops->stop(n->cluster);
+    mm__actor_stop_all(s);
     if (atomic_fetch_add(&n->phase_a_done, 1) + 1 == n->nshards) {
         /* Every shard has stopped its actors: close them all. */
         for (int i = 0; i < n->nshards; i++) {
@@ -349,7 +361,7 @@ shard_phase_b(struct mm_shard *s)
     /* Drain what is left: replies complete, user messages are refused. */
     while (m) {
         mm_msg *next = m->next;
-        if (m->kind == MSG_USER)
+        if (m->kind == MSG_USER || m->kind == MSG_REMOTE)
             mm__msg_reject(s->node, m, MM_ECLOSED);
         else if (m->kind == MSG_START || m->kind == MSG_STOP ||
                  m->kind == MSG_SHUTDOWN || m->kind == MSG_CLOSE)
@@ -364,6 +376,8 @@ shard_phase_b(struct mm_shard *s)
     }
     s->closing = 1;
     mm__calls_fail_all(s);
+    if (s->index == 0 && s->node->cluster)
+        s->node->cluster_ops->close(s->node->cluster);
     while (s->local_head) { /* replies to ourselves produced above */
         mm_msg *x = s->local_head;
         s->local_head = x->next;

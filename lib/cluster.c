@@ -1,0 +1,1090 @@
+/*
+ * cluster.c — the network half of a node, on shard 0.
+ *
+ * Peers: every other node we know an address for, by node id.  A remote
+ * send finds the peer's connection (dialling on demand, with the expected
+ * node id pinned), picks the actor stream for the target actor (one per
+ * (connection, target actor), so per-sender order holds), and writes an
+ * INVOKE.  Calls wait in a table by call id until their RESPONSE, or until
+ * the connection goes down (MM_EUNREACHABLE), or shutdown (MM_ECLOSED).
+ *
+ * Incoming INVOKEs become ordinary local sends whose reply callback writes
+ * the RESPONSE on the same stream.  A label target is looked up in this
+ * node's view and forwarded when the winner lives elsewhere: that is how a
+ * CLI session on a seed reaches any actor.
+ */
+#include "cluster.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include <cJSON.h>
+
+#include "buf.h"
+#include "ckey.h"
+#include "identity.h"
+#include "transport/quic.h"
+#include "wire.h"
+
+#define MAX_FRAME_HANDLERS 256
+#define STREAM_IDLE_MS 2000u
+
+struct ostream { /* an actor stream we opened towards a peer */
+    struct ostream *next;
+    uint64_t actor;
+    int64_t sid;
+    uint32_t pending;
+    uint64_t last_use;
+};
+
+struct peer {
+    struct peer *next;
+    uint8_t id[MM_NODE_ID_LEN];
+    uint64_t gen;
+    char addr[96];
+    char name[64];
+    struct cconn *conn;      /* up member connection, or NULL */
+    int dialing;
+    mm_msg *wait_head, *wait_tail; /* MSG_REMOTE waiting for conn/credit */
+    uint8_t *ctrl_q;         /* control frames waiting for the conn */
+    size_t ctrl_len, ctrl_cap;
+    struct ostream *streams;
+};
+
+struct cconn { /* our state for one QUIC connection */
+    struct mm_cluster *c;
+    struct mm_qconn *q;      /* NULL once down */
+    struct peer *peer;       /* member connections */
+    uint8_t id[MM_NODE_ID_LEN];
+    int role;
+    int up;
+    int refs;                /* inbound calls in flight hold one each */
+};
+
+struct pend { /* an outgoing call waiting for its RESPONSE */
+    struct pend *next;
+    uint64_t call_id;
+    struct mm_call *call;
+    struct mm_shard *home;
+    struct peer *peer;
+    struct ostream *st;
+};
+
+struct inbound { /* an incoming call being served */
+    struct cconn *cc;
+    int64_t sid;
+    uint64_t call_id;
+};
+
+struct frame_handler {
+    mm_cluster_frame_fn fn;
+    void *data;
+};
+
+struct mm_cluster {
+    mm_node *node;
+    struct mm_identity id;
+    struct mm_keyring kr;
+    struct mm_quic *q;
+    char *listen;
+    char *advertise;
+    char **seeds;
+    size_t nseeds;
+    struct peer *peers;
+    struct pend **pend;      /* hash by call id */
+    size_t npend_buckets;
+    uint64_t next_call_id;
+    uv_timer_t sweep;
+    int sweep_init;
+    int stopped;
+    struct frame_handler handlers[MAX_FRAME_HANDLERS];
+    mm_cluster_conn_fn conn_fn;
+    void *conn_data;
+};
+
+static void peer_flush(struct mm_cluster *c, struct peer *p);
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static struct peer *
+peer_find(struct mm_cluster *c, const uint8_t id[MM_NODE_ID_LEN])
+{
+    for (struct peer *p = c->peers; p; p = p->next)
+        if (memcmp(p->id, id, MM_NODE_ID_LEN) == 0)
+            return p;
+    return NULL;
+}
+
+static struct peer *
+peer_get(struct mm_cluster *c, const uint8_t id[MM_NODE_ID_LEN])
+{
+    struct peer *p = peer_find(c, id);
+    if (p)
+        return p;
+    p = mm__calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    memcpy(p->id, id, MM_NODE_ID_LEN);
+    p->next = c->peers;
+    c->peers = p;
+    return p;
+}
+
+static void
+cconn_unref(struct cconn *cc)
+{
+    if (--cc->refs == 0)
+        mm__free(cc);
+}
+
+static struct pend **
+pend_slot(struct mm_cluster *c, uint64_t id)
+{
+    return &c->pend[mm__hash_u64(id) & (c->npend_buckets - 1)];
+}
+
+static struct pend *
+pend_take(struct mm_cluster *c, uint64_t id)
+{
+    struct pend **pp = pend_slot(c, id);
+    while (*pp) {
+        struct pend *e = *pp;
+        if (e->call_id == id) {
+            *pp = e->next;
+            return e;
+        }
+        pp = &e->next;
+    }
+    return NULL;
+}
+
+/* Answers a pending call with |status| (and an optional text). */
+static void
+pend_answer(struct pend *e, int status, mm_msg *reply)
+{
+    if (!reply)
+        reply = mm__msg_alloc();
+    if (reply)
+        mm__call_reply(e->home, e->call, status, reply);
+    if (e->st && e->st->pending)
+        e->st->pending--;
+    mm__free(e);
+}
+
+/* Fails every call pending on |p| (all when |p| is NULL). */
+static void
+pend_fail_peer(struct mm_cluster *c, struct peer *p, int status)
+{
+    for (size_t b = 0; b < c->npend_buckets; b++) {
+        struct pend **pp = &c->pend[b];
+        while (*pp) {
+            struct pend *e = *pp;
+            if (!p || e->peer == p) {
+                *pp = e->next;
+                e->st = NULL;
+                pend_answer(e, status, NULL);
+            } else {
+                pp = &e->next;
+            }
+        }
+    }
+}
+
+static void
+peer_reject_waiting(struct mm_cluster *c, struct peer *p, int status)
+{
+    mm_msg *m = p->wait_head;
+    p->wait_head = p->wait_tail = NULL;
+    while (m) {
+        mm_msg *next = m->next;
+        mm__msg_reject(c->node, m, status);
+        m = next;
+    }
+    p->ctrl_len = 0;
+}
+
+static void
+peer_streams_free(struct peer *p)
+{
+    struct ostream *s = p->streams;
+    while (s) {
+        struct ostream *next = s->next;
+        mm__free(s);
+        s = next;
+    }
+    p->streams = NULL;
+}
+
+/* ---- sending ------------------------------------------------------------------- */
+
+static struct ostream *
+stream_for(struct mm_cluster *c, struct peer *p, uint64_t actor, int *err)
+{
+    for (struct ostream *s = p->streams; s; s = s->next)
+        if (s->actor == actor)
+            return s;
+    int64_t sid;
+    int rc = mm__quic_stream_open(p->conn->q, &sid);
+    if (rc == UV_EAGAIN) {
+        /* Out of stream credit: close idle streams; credit follows. */
+        struct ostream **pp = &p->streams;
+        while (*pp) {
+            struct ostream *s = *pp;
+            if (s->pending == 0) {
+                *pp = s->next;
+                mm__quic_stream_close(p->conn->q, s->sid);
+                mm__free(s);
+            } else {
+                pp = &s->next;
+            }
+        }
+    }
+    if (rc) {
+        *err = rc;
+        return NULL;
+    }
+    struct ostream *s = mm__calloc(1, sizeof(*s));
+    if (!s) {
+        mm__quic_stream_close(p->conn->q, sid);
+        *err = UV_ENOMEM;
+        return NULL;
+    }
+    s->actor = actor;
+    s->sid = sid;
+    s->next = p->streams;
+    p->streams = s;
+    (void)c;
+    return s;
+}
+
+/* Writes one MSG_REMOTE as an INVOKE.  Returns UV_EAGAIN to keep it queued
+ * (no stream credit), 0 when sent or answered. */
+static int
+send_invoke(struct mm_cluster *c, struct peer *p, mm_msg *m)
+{
+    int err = 0;
+    struct ostream *st = stream_for(c, p, m->target, &err);
+    if (!st) {
+        if (err == UV_EAGAIN)
+            return UV_EAGAIN;
+        mm__msg_reject(c->node, m, MM_EUNREACHABLE);
+        return 0;
+    }
+    uint64_t now = mm__now_ms();
+    struct mm_wire_invoke inv;
+    memset(&inv, 0, sizeof(inv));
+    inv.target_kind = MM_WIRE_TARGET_ACTOR;
+    inv.generation = m->rgen;
+    inv.actor = m->target;
+    inv.type = m->type_name;
+    inv.type_len = strlen(m->type_name);
+    inv.content = m->content;
+    if (m->content == MM_CONTENT_JSON || m->content == MM_CONTENT_RAW) {
+        inv.payload = m->data;
+        inv.payload_len = m->len;
+    }
+    if (m->call) {
+        if (m->deadline && m->deadline <= now) {
+            mm__msg_reject(c->node, m, MM_ETIMEOUT);
+            return 0;
+        }
+        inv.call_id = ++c->next_call_id;
+        inv.deadline_ms = m->deadline ? (uint32_t)(m->deadline - now) : 0;
+    } else {
+        inv.flags = MM_WIRE_F_NO_REPLY;
+    }
+    struct mm_buf b;
+    mm__buf_init(&b);
+    int rc = mm__wire_invoke_append(&b, &inv);
+    if (rc == 0)
+        rc = mm__quic_send_frame(p->conn->q, st->sid, b.data, b.len);
+    mm__buf_release(&b);
+    if (rc) {
+        mm__msg_reject(c->node, m,
+                       rc == MM_EINVAL ? MM_EDECODE : MM_EUNREACHABLE);
+        return 0;
+    }
+    st->last_use = now;
+    if (m->call) {
+        struct pend *e = mm__calloc(1, sizeof(*e));
+        if (!e) {
+            mm__msg_reject(c->node, m, UV_ENOMEM);
+            return 0;
+        }
+        e->call_id = inv.call_id;
+        e->call = m->call;
+        e->home = m->reply_home;
+        e->peer = p;
+        e->st = st;
+        st->pending++;
+        struct pend **slot = pend_slot(c, e->call_id);
+        e->next = *slot;
+        *slot = e;
+        m->call = NULL;
+    }
+    mm_msg_free(m);
+    return 0;
+}
+
+static void
+peer_dial(struct mm_cluster *c, struct peer *p)
+{
+    if (p->dialing || p->conn || !p->addr[0] || c->stopped)
+        return;
+    struct mm_qconn *q;
+    int rc = mm__quic_dial(c->q, p->addr, p->id, &q);
+    if (rc) {
+        MM_LOG(MM_LOG_INFO, "cluster", "dial %s: %s", p->addr,
+               mm_strerror(rc));
+        peer_reject_waiting(c, p, MM_EUNREACHABLE);
+        return;
+    }
+    struct cconn *cc = mm__calloc(1, sizeof(*cc));
+    if (!cc) {
+        mm__quic_conn_close(q, MM_ECLOSED);
+        return;
+    }
+    cc->c = c;
+    cc->q = q;
+    cc->peer = p;
+    cc->refs = 1;
+    mm__quic_conn_set_data(q, cc);
+    p->dialing = 1;
+}
+
+static void
+peer_flush(struct mm_cluster *c, struct peer *p)
+{
+    if (!p->conn)
+        return;
+    if (p->ctrl_len) {
+        int64_t sid = mm__quic_control_stream(p->conn->q);
+        size_t off = 0;
+        while (off + 5 <= p->ctrl_len) {
+            uint32_t flen = mm__get_u32(p->ctrl_q + off);
+            mm__quic_send_frame(p->conn->q, sid, p->ctrl_q + off,
+                                (size_t)flen + 4);
+            off += (size_t)flen + 4;
+        }
+        p->ctrl_len = 0;
+    }
+    while (p->wait_head) {
+        mm_msg *m = p->wait_head;
+        p->wait_head = m->next;
+        if (!p->wait_head)
+            p->wait_tail = NULL;
+        m->next = NULL;
+        if (send_invoke(c, p, m) == UV_EAGAIN) {
+            m->next = p->wait_head; /* keep order: back to the front */
+            p->wait_head = m;
+            if (!p->wait_tail)
+                p->wait_tail = m;
+            break;
+        }
+    }
+}
+
+static void
+cluster_send(struct mm_cluster *c, mm_msg *m)
+{
+    if (c->stopped) {
+        mm__msg_reject(c->node, m, MM_ECLOSED);
+        return;
+    }
+    struct peer *p = peer_find(c, m->rnode);
+    if (!p || (!p->conn && !p->addr[0])) {
+        mm__msg_reject(c->node, m, MM_EUNREACHABLE);
+        return;
+    }
+    if (p->gen && m->rgen != p->gen && p->conn) {
+        /* An endpoint of another generation of that node: gone. */
+        mm__msg_reject(c->node, m, MM_ENOTFOUND);
+        return;
+    }
+    m->next = NULL;
+    if (p->conn && !p->wait_head && send_invoke(c, p, m) == 0)
+        return;
+    if (p->wait_tail)
+        p->wait_tail->next = m;
+    else
+        p->wait_head = m;
+    p->wait_tail = m;
+    peer_dial(c, p);
+}
+
+int
+mm__cluster_send_ctrl(struct mm_cluster *c, const uint8_t peer[MM_NODE_ID_LEN],
+                      const uint8_t *frame, size_t len)
+{
+    struct peer *p = peer_find(c, peer);
+    if (!p || (!p->conn && !p->addr[0]))
+        return MM_EUNREACHABLE;
+    if (p->conn) {
+        return mm__quic_send_frame(p->conn->q,
+                                   mm__quic_control_stream(p->conn->q), frame,
+                                   len);
+    }
+    if (p->ctrl_len + len > p->ctrl_cap) {
+        size_t cap = (p->ctrl_len + len) * 2;
+        uint8_t *q = mm__realloc(p->ctrl_q, cap);
+        if (!q)
+            return UV_ENOMEM;
+        p->ctrl_q = q;
+        p->ctrl_cap = cap;
+    }
+    memcpy(p->ctrl_q + p->ctrl_len, frame, len);
+    p->ctrl_len += len;
+    peer_dial(c, p);
+    return 0;
+}
+
+int
+mm__cluster_reply(struct mm_cluster *c, struct mm_qconn *conn, int64_t sid,
+                  const uint8_t *frame, size_t len)
+{
+    (void)c;
+    return mm__quic_send_frame(conn, sid, frame, len);
+}
+
+/* ---- serving incoming calls --------------------------------------------------------- */
+
+static void
+respond(struct cconn *cc, int64_t sid, uint64_t call_id, int status,
+        int content, const void *body, size_t len)
+{
+    if (!cc->q || !call_id)
+        return;
+    struct mm_wire_response r;
+    memset(&r, 0, sizeof(r));
+    r.call_id = call_id;
+    r.status = mm_err_to_wire(status);
+    r.content = (uint8_t)content;
+    r.body = body;
+    r.body_len = len;
+    struct mm_buf b;
+    mm__buf_init(&b);
+    if (mm__wire_response_append(&b, &r) == 0)
+        mm__quic_send_frame(cc->q, sid, b.data, b.len);
+    mm__buf_release(&b);
+}
+
+static void
+respond_text(struct cconn *cc, int64_t sid, uint64_t call_id, int status,
+             const char *text)
+{
+    cJSON *s = cJSON_CreateString(text);
+    char *js = s ? cJSON_PrintUnformatted(s) : NULL;
+    cJSON_Delete(s);
+    respond(cc, sid, call_id, status, js ? MM_CONTENT_JSON : MM_CONTENT_NONE,
+            js, js ? strlen(js) : 0);
+    cJSON_free(js);
+}
+
+static void
+inbound_reply_cb(void *data, int status, mm_msg *reply)
+{
+    struct inbound *in = data;
+    struct cconn *cc = in->cc;
+    if (!cc->c->stopped) {
+        if (reply && reply->content == MM_CONTENT_PTR) {
+            respond_text(cc, in->sid, in->call_id, MM_ENOT_SERIALIZABLE,
+                         "the reply has no wire form");
+        } else if (reply && (reply->content == MM_CONTENT_JSON ||
+                             reply->content == MM_CONTENT_RAW)) {
+            respond(cc, in->sid, in->call_id, status, reply->content,
+                    reply->data, reply->len);
+        } else {
+            respond(cc, in->sid, in->call_id, status, MM_CONTENT_NONE, NULL,
+                    0);
+        }
+    }
+    cconn_unref(cc);
+    mm__free(in);
+}
+
+static void
+serve_invoke(struct mm_cluster *c, struct cconn *cc, int64_t sid,
+             const uint8_t *body, size_t len)
+{
+    mm_node *n = c->node;
+    struct mm_wire_invoke inv;
+    if (mm__wire_invoke_decode(&inv, body, len) != 0) {
+        mm__quic_stream_reset(cc->q, sid, MM_EDECODE);
+        return;
+    }
+    mm_endpoint ep;
+    if (inv.target_kind == MM_WIRE_TARGET_ACTOR) {
+        memcpy(ep.node, n->id, MM_NODE_ID_LEN);
+        ep.generation = inv.generation;
+        ep.actor = inv.actor;
+        if (inv.generation != n->generation) {
+            respond_text(cc, sid, inv.call_id, MM_ENOTFOUND,
+                         "no such actor (stale generation)");
+            return;
+        }
+    } else {
+        char label[1025];
+        if (inv.label_len >= sizeof(label)) {
+            respond_text(cc, sid, inv.call_id, MM_EDECODE, "label too long");
+            return;
+        }
+        memcpy(label, inv.label, inv.label_len);
+        label[inv.label_len] = '\0';
+        if (mm_lookup(n, label, &ep) != 0) {
+            char text[1100];
+            snprintf(text, sizeof(text), "no actor with label '%s'", label);
+            respond_text(cc, sid, inv.call_id, MM_ENOTFOUND, text);
+            return;
+        }
+    }
+    char type[256];
+    if (inv.type_len >= sizeof(type)) {
+        respond_text(cc, sid, inv.call_id, MM_EDECODE,
+                     "message type too long");
+        return;
+    }
+    memcpy(type, inv.type, inv.type_len);
+    type[inv.type_len] = '\0';
+    mm_msg *m;
+    if (inv.content == MM_CONTENT_JSON)
+        m = mm_msg_new_json(type, (const char *)inv.payload, inv.payload_len);
+    else if (inv.content == MM_CONTENT_RAW)
+        m = mm_msg_new_raw(type, inv.payload, inv.payload_len);
+    else
+        m = mm_msg_new(type);
+    if (!m) {
+        respond_text(cc, sid, inv.call_id, UV_ENOMEM, "out of memory");
+        return;
+    }
+    if (inv.content == MM_CONTENT_JSON) {
+        size_t off = 0;
+        if (!mm_msg_json(m, &off)) { /* validated at ingress */
+            char text[96];
+            snprintf(text, sizeof(text), "malformed JSON at byte %zu", off);
+            mm_msg_free(m);
+            respond_text(cc, sid, inv.call_id, MM_EDECODE, text);
+            return;
+        }
+    }
+    if (inv.flags & MM_WIRE_F_NO_REPLY) {
+        if (mm_tell(n, &ep, m) != 0)
+            mm_msg_free(m);
+        return;
+    }
+    struct inbound *in = mm__malloc(sizeof(*in));
+    if (!in) {
+        mm_msg_free(m);
+        respond_text(cc, sid, inv.call_id, UV_ENOMEM, "out of memory");
+        return;
+    }
+    in->cc = cc;
+    in->sid = sid;
+    in->call_id = inv.call_id;
+    if (inv.deadline_ms)
+        mm_msg_set_timeout(m, inv.deadline_ms);
+    cc->refs++;
+    int rc = mm_send(n, &ep, m, inbound_reply_cb, in);
+    if (rc) {
+        mm_msg_free(m);
+        cc->refs--;
+        mm__free(in);
+        char text[320];
+        if (rc == MM_EUNKNOWN_MESSAGE)
+            snprintf(text, sizeof(text), "unknown message '%s'", type);
+        else if (rc == MM_ENOTFOUND)
+            snprintf(text, sizeof(text), "no such actor");
+        else
+            snprintf(text, sizeof(text), "%s", mm_strerror(rc));
+        respond_text(cc, sid, inv.call_id, rc, text);
+    }
+}
+
+static void
+take_response(struct mm_cluster *c, struct cconn *cc, const uint8_t *body,
+              size_t len)
+{
+    struct mm_wire_response r;
+    if (mm__wire_response_decode(&r, body, len) != 0)
+        return;
+    struct pend *e = pend_take(c, r.call_id);
+    if (!e)
+        return; /* late or unknown: dropped */
+    if (e->peer != cc->peer) {
+        /* Not the connection it was sent on: put it back, ignore. */
+        struct pend **slot = pend_slot(c, e->call_id);
+        e->next = *slot;
+        *slot = e;
+        return;
+    }
+    mm_msg *reply;
+    if (r.content == MM_CONTENT_JSON)
+        reply = mm_msg_new_json(NULL, (const char *)r.body, r.body_len);
+    else if (r.content == MM_CONTENT_RAW)
+        reply = mm_msg_new_raw(NULL, r.body, r.body_len);
+    else
+        reply = mm__msg_alloc();
+    pend_answer(e, mm_err_from_wire(r.status), reply);
+}
+
+/* ---- transport callbacks ------------------------------------------------------------ */
+
+static void
+on_conn_up(void *data, struct mm_qconn *q, const uint8_t peer_id[16],
+           uint64_t peer_gen, int role, const char *peer_name,
+           const char *peer_addr)
+{
+    struct mm_cluster *c = data;
+    struct cconn *cc = mm__quic_conn_get_data(q);
+    if (!cc) { /* accepted */
+        cc = mm__calloc(1, sizeof(*cc));
+        if (!cc) {
+            mm__quic_conn_close(q, MM_ECLOSED);
+            return;
+        }
+        cc->c = c;
+        cc->q = q;
+        cc->refs = 1;
+        mm__quic_conn_set_data(q, cc);
+    }
+    cc->up = 1;
+    cc->role = role;
+    memcpy(cc->id, peer_id, MM_NODE_ID_LEN);
+    if (role == MM_WIRE_ROLE_MEMBER) {
+        struct peer *p = cc->peer;
+        if (!p || memcmp(p->id, peer_id, MM_NODE_ID_LEN) != 0) {
+            /* A seed dialled by address, or an accepted connection. */
+            if (p)
+                p->dialing = 0;
+            p = peer_get(c, peer_id);
+        }
+        if (p) {
+            if (p->conn && p->conn != cc) {
+                /* The transport keeps one connection per pair; the old one
+                 * goes down on its own. */
+                p->conn->peer = NULL;
+            }
+            if (p->gen && p->gen != peer_gen) {
+                /* A new process of that node: its old streams are void. */
+                pend_fail_peer(c, p, MM_EUNREACHABLE);
+                peer_streams_free(p);
+            }
+            p->conn = cc;
+            p->dialing = 0;
+            p->gen = peer_gen;
+            cc->peer = p;
+            if (peer_addr && *peer_addr)
+                snprintf(p->addr, sizeof(p->addr), "%s", peer_addr);
+            if (peer_name)
+                snprintf(p->name, sizeof(p->name), "%s", peer_name);
+            MM_LOG(MM_LOG_INFO, "cluster", "connected to %s (%s)", p->name,
+                   p->addr);
+            peer_flush(c, p);
+        }
+    }
+    if (c->conn_fn)
+        c->conn_fn(c->conn_data, q, peer_id, peer_gen, role, 1);
+}
+
+static void
+on_conn_down(void *data, struct mm_qconn *q, int err)
+{
+    struct mm_cluster *c = data;
+    struct cconn *cc = mm__quic_conn_get_data(q);
+    if (!cc)
+        return;
+    mm__quic_conn_set_data(q, NULL);
+    struct peer *p = cc->peer;
+    if (p && (p->conn == cc || (p->dialing && !p->conn))) {
+        int was_dialing = !cc->up;
+        p->conn = NULL;
+        p->dialing = 0;
+        pend_fail_peer(c, p, err == MM_EUNAUTHORIZED ? MM_EUNAUTHORIZED
+                                                     : MM_EUNREACHABLE);
+        peer_streams_free(p);
+        if (was_dialing || err == MM_EUNAUTHORIZED || err == MM_EUNREACHABLE)
+            peer_reject_waiting(c, p, err == MM_EUNAUTHORIZED
+                                          ? MM_EUNAUTHORIZED
+                                          : MM_EUNREACHABLE);
+        else if (p->wait_head || p->ctrl_len)
+            peer_dial(c, p); /* closed while idle: dial again for these */
+        if (err != MM_ECLOSED && err != MM_EEXISTS)
+            MM_LOG(MM_LOG_INFO, "cluster", "connection to %s lost: %s",
+                   p->name[0] ? p->name : p->addr, mm_strerror(err));
+    }
+    if (cc->up && c->conn_fn)
+        c->conn_fn(c->conn_data, q, cc->id, 0, cc->role, 0);
+    cc->q = NULL;
+    cc->peer = NULL;
+    cconn_unref(cc);
+}
+
+static void
+on_frame(void *data, struct mm_qconn *q, int64_t sid, uint8_t type,
+         const uint8_t *body, size_t len)
+{
+    struct mm_cluster *c = data;
+    struct cconn *cc = mm__quic_conn_get_data(q);
+    if (!cc || c->stopped)
+        return;
+    switch (type) {
+    case MM_WIRE_INVOKE:
+        serve_invoke(c, cc, sid, body, len);
+        return;
+    case MM_WIRE_RESPONSE:
+        take_response(c, cc, body, len);
+        return;
+    default:
+        break;
+    }
+    struct frame_handler *h = &c->handlers[type];
+    if (h->fn)
+        h->fn(h->data, q, cc->id, cc->role, sid, type, body, len);
+}
+
+static void
+on_stream_credit(void *data, struct mm_qconn *q)
+{
+    struct mm_cluster *c = data;
+    struct cconn *cc = mm__quic_conn_get_data(q);
+    if (cc && cc->peer)
+        peer_flush(c, cc->peer);
+}
+
+static void
+on_datagram(void *data, const struct sockaddr *from, const uint8_t *buf,
+            size_t len)
+{
+    struct mm_cluster *c = data;
+    struct frame_handler *h = &c->handlers[0];
+    (void)from;
+    if (h->fn) /* membership: a sealed gossip datagram, type 0 */
+        h->fn(h->data, (struct mm_qconn *)(uintptr_t)from, NULL, -1, -1, 0,
+              buf, len);
+}
+
+/* Closes actor streams that carried nothing for a while. */
+static void
+sweep_cb(uv_timer_t *t)
+{
+    struct mm_cluster *c = t->data;
+    uint64_t now = mm__now_ms();
+    for (struct peer *p = c->peers; p; p = p->next) {
+        if (!p->conn)
+            continue;
+        struct ostream **pp = &p->streams;
+        while (*pp) {
+            struct ostream *s = *pp;
+            if (s->pending == 0 && now - s->last_use > STREAM_IDLE_MS) {
+                *pp = s->next;
+                mm__quic_stream_close(p->conn->q, s->sid);
+                mm__free(s);
+            } else {
+                pp = &s->next;
+            }
+        }
+    }
+}
+
+/* ---- lifecycle ----------------------------------------------------------------------- */
+
+static int
+host_is_wildcard(const char *hostport)
+{
+    return strncmp(hostport, "0.0.0.0:", 8) == 0 ||
+           strncmp(hostport, "[::]:", 5) == 0 || hostport[0] == ':';
+}
+
+static int
+host_is_loopback(const char *hostport)
+{
+    return strncmp(hostport, "127.", 4) == 0 ||
+           strncmp(hostport, "localhost:", 10) == 0 ||
+           strncmp(hostport, "[::1]:", 6) == 0;
+}
+
+int
+mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
+{
+    struct mm_cluster *c = mm__calloc(1, sizeof(*c));
+    if (!c)
+        return UV_ENOMEM;
+    c->node = n;
+    c->id.lock_fd = -1;
+    int rc = UV_ENOMEM;
+    c->npend_buckets = 1024;
+    c->pend = mm__calloc(c->npend_buckets, sizeof(*c->pend));
+    if (!c->pend || !(c->listen = mm__strdup(cfg->listen)))
+        goto fail;
+    if (cfg->advertise && !(c->advertise = mm__strdup(cfg->advertise)))
+        goto fail;
+    if (host_is_wildcard(cfg->listen) && !cfg->advertise) {
+        MM_LOG(MM_LOG_ERR, "cluster",
+               "listening on a wildcard address (%s) needs --advertise",
+               cfg->listen);
+        rc = MM_EINVAL;
+        goto fail;
+    }
+    rc = mm__keyring_load(&c->kr, cfg->cluster_key_file);
+    if (rc)
+        goto fail;
+    if (c->kr.dev) {
+        if (!host_is_loopback(cfg->listen) && !cfg->insecure) {
+            MM_LOG(MM_LOG_ERR, "cluster",
+                   "no cluster key: dev mode is loopback only (give "
+                   "--cluster-key, or --insecure)");
+            rc = MM_EKEY;
+            goto fail;
+        }
+        MM_LOG(MM_LOG_WARN, "cluster",
+               "DEV MODE: no cluster key given; using the well-known dev "
+               "key. Anyone can join. Run 'murmer keygen' and pass "
+               "--cluster-key.");
+    }
+    char dir[1024];
+    const char *data_dir = cfg->data_dir;
+    if (!data_dir) {
+        rc = mm__identity_default_dir(dir, sizeof(dir), n->name, 0);
+        if (rc)
+            goto fail;
+        data_dir = dir;
+    }
+    rc = mm__identity_load(&c->id, data_dir, 1);
+    if (rc)
+        goto fail;
+    memcpy(n->id, c->id.id, MM_NODE_ID_LEN);
+    memcpy(n->id_hex, c->id.hex, sizeof(n->id_hex));
+    n->generation = c->id.generation;
+
+    struct mm_quic_config qc;
+    mm__quic_config_init(&qc);
+    qc.name = n->name;
+    qc.advertise = cfg->advertise;
+    qc.role = MM_WIRE_ROLE_MEMBER;
+    qc.max_frame = cfg->max_frame;
+    struct mm_quic_ops ops;
+    memset(&ops, 0, sizeof(ops));
+    ops.data = c;
+    ops.conn_up = on_conn_up;
+    ops.conn_down = on_conn_down;
+    ops.frame = on_frame;
+    ops.datagram = on_datagram;
+    ops.stream_credit = on_stream_credit;
+    rc = mm__quic_new(&c->q, &n->shards[0].loop, &c->id, &c->kr, &qc, &ops);
+    if (rc)
+        goto fail;
+    rc = mm__quic_listen(c->q, cfg->listen);
+    if (rc) {
+        MM_LOG(MM_LOG_ERR, "cluster", "cannot listen on %s: %s", cfg->listen,
+               mm_strerror(rc));
+        goto fail;
+    }
+    n->addr = mm__strdup(cfg->advertise ? cfg->advertise
+                                        : mm__quic_local_addr(c->q));
+    if (!n->addr) {
+        rc = UV_ENOMEM;
+        goto fail;
+    }
+    if (cfg->njoin) {
+        c->seeds = mm__calloc(cfg->njoin, sizeof(char *));
+        if (!c->seeds) {
+            rc = UV_ENOMEM;
+            goto fail;
+        }
+        for (size_t i = 0; i < cfg->njoin; i++) {
+            if (!(c->seeds[i] = mm__strdup(cfg->join[i]))) {
+                rc = UV_ENOMEM;
+                goto fail;
+            }
+            c->nseeds++;
+        }
+    }
+    uv_timer_init(&n->shards[0].loop, &c->sweep);
+    c->sweep.data = c;
+    c->sweep_init = 1;
+    *out = c;
+    return 0;
+fail:
+    mm__cluster_free(c);
+    return rc;
+}
+
+static void
+quic_closed_cb(void *data)
+{
+    if (data)
+        *(int *)data = 1;
+}
+
+static void
+sweep_closed_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+void
+mm__cluster_free(struct mm_cluster *c)
+{
+    if (!c)
+        return;
+    if (c->q) { /* never ran: close on the spot */
+        int closed = 0;
+        mm__quic_close(c->q, quic_closed_cb, &closed);
+        c->q = NULL;
+        if (c->sweep_init) {
+            uv_close((uv_handle_t *)&c->sweep, sweep_closed_cb);
+            c->sweep_init = 0;
+        }
+        while (!closed)
+            uv_run(&c->node->shards[0].loop, UV_RUN_ONCE);
+    } else if (c->sweep_init) {
+        uv_close((uv_handle_t *)&c->sweep, sweep_closed_cb);
+        c->sweep_init = 0;
+        uv_run(&c->node->shards[0].loop, UV_RUN_NOWAIT);
+    }
+    if (c->pend)
+        pend_fail_peer(c, NULL, MM_ECLOSED);
+    struct peer *p = c->peers;
+    while (p) {
+        struct peer *next = p->next;
+        peer_reject_waiting(c, p, MM_ECLOSED);
+        peer_streams_free(p);
+        mm__free(p->ctrl_q);
+        mm__free(p);
+        p = next;
+    }
+    for (size_t i = 0; i < c->nseeds; i++)
+        mm__free(c->seeds[i]);
+    mm__free(c->seeds);
+    mm__free(c->pend);
+    mm__free(c->listen);
+    mm__free(c->advertise);
+    mm__identity_release(&c->id);
+    mm__keyring_release(&c->kr);
+    mm__free(c);
+}
+
+void
+mm__cluster_start(struct mm_cluster *c)
+{
+    uv_timer_start(&c->sweep, sweep_cb, 1000, 1000);
+    for (size_t i = 0; i < c->nseeds; i++) {
+        struct mm_qconn *q;
+        int rc = mm__quic_dial(c->q, c->seeds[i], NULL, &q);
+        if (rc) {
+            MM_LOG(MM_LOG_WARN, "cluster", "seed %s: %s", c->seeds[i],
+                   mm_strerror(rc));
+            continue;
+        }
+        struct cconn *cc = mm__calloc(1, sizeof(*cc));
+        if (!cc) {
+            mm__quic_conn_close(q, MM_ECLOSED);
+            continue;
+        }
+        cc->c = c;
+        cc->q = q;
+        cc->refs = 1;
+        mm__quic_conn_set_data(q, cc);
+    }
+}
+
+static void
+cluster_stop(struct mm_cluster *c)
+{
+    c->stopped = 1;
+    pend_fail_peer(c, NULL, MM_ECLOSED);
+    for (struct peer *p = c->peers; p; p = p->next)
+        peer_reject_waiting(c, p, MM_ECLOSED);
+}
+
+static void
+cluster_close(struct mm_cluster *c)
+{
+    if (c->sweep_init) {
+        uv_close((uv_handle_t *)&c->sweep, sweep_closed_cb);
+        c->sweep_init = 0;
+    }
+    if (c->q) {
+        mm__quic_close(c->q, quic_closed_cb, NULL);
+        c->q = NULL;
+    }
+}
+
+const struct mm_cluster_ops mm__cluster_ops = {cluster_send, cluster_stop,
+                                               cluster_close};
+
+/* ---- hooks ------------------------------------------------------------------------------ */
+
+void
+mm__cluster_on_frame(struct mm_cluster *c, uint8_t type, mm_cluster_frame_fn fn,
+                     void *data)
+{
+    c->handlers[type].fn = fn;
+    c->handlers[type].data = data;
+}
+
+void
+mm__cluster_on_conn(struct mm_cluster *c, mm_cluster_conn_fn fn, void *data)
+{
+    c->conn_fn = fn;
+    c->conn_data = data;
+}
+
+void
+mm__cluster_peer_seen(struct mm_cluster *c, const uint8_t id[MM_NODE_ID_LEN],
+                      uint64_t gen, const char *addr, const char *name)
+{
+    if (memcmp(id, c->node->id, MM_NODE_ID_LEN) == 0)
+        return;
+    struct peer *p = peer_get(c, id);
+    if (!p)
+        return;
+    if (gen > p->gen && p->gen && p->conn) {
+        /* A newer generation: the old connection is stale. */
+        mm__quic_conn_close(p->conn->q, MM_ECLOSED);
+    }
+    if (gen)
+        p->gen = gen;
+    if (addr && *addr)
+        snprintf(p->addr, sizeof(p->addr), "%s", addr);
+    if (name && *name)
+        snprintf(p->name, sizeof(p->name), "%s", name);
+}
+
+void
+mm__cluster_peer_down(struct mm_cluster *c, const uint8_t id[MM_NODE_ID_LEN],
+                      int err)
+{
+    struct peer *p = peer_find(c, id);
+    if (!p)
+        return;
+    pend_fail_peer(c, p, err);
+    peer_reject_waiting(c, p, err);
+    if (p->conn && p->conn->q)
+        mm__quic_conn_close(p->conn->q, MM_ECLOSED);
+}
+
+struct mm_quic *
+mm__cluster_quic(struct mm_cluster *c)
+{
+    return c->q;
+}
+
+const struct mm_keyring *
+mm__cluster_keyring(struct mm_cluster *c)
+{
+    return &c->kr;
+}
+
+mm_node *
+mm__cluster_node(struct mm_cluster *c)
+{
+    return c->node;
+}
+
+uv_loop_t *
+mm__cluster_loop(struct mm_cluster *c)
+{
+    return &c->node->shards[0].loop;
+}

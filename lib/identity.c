@@ -1,0 +1,369 @@
+/* identity.c — node key, self-signed certificate, generation, data-dir lock. */
+#include "identity.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "common.h"
+#include "crypto.h"
+
+#define IDENTITY_FILE_MAX (1024 * 1024)
+
+void
+mm__identity_id_of(uint8_t id[MM_ID_LEN], const uint8_t pub[MM_ED25519_PUB_LEN])
+{
+    uint8_t h[MM_SHA256_LEN];
+    mm__sha256(h, pub, MM_ED25519_PUB_LEN);
+    memcpy(id, h, MM_ID_LEN);
+}
+
+/* mkdir -p with mode 0700 for every directory it creates. */
+static int
+identity_mkdirs(const char *dir)
+{
+    char path[4096];
+    size_t len = strlen(dir);
+    if (len == 0 || len >= sizeof(path)) return UV_EINVAL;
+    memcpy(path, dir, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (path[i] != '/' && path[i] != '\0') continue;
+        char c = path[i];
+        path[i] = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+            int err = -errno;
+            MM_LOG(MM_LOG_ERR, "identity", "cannot create %s: %s", path,
+                   strerror(errno));
+            return err;
+        }
+        path[i] = c;
+    }
+    return 0;
+}
+
+static int
+identity_path(char *buf, size_t len, const char *dir, const char *file)
+{
+    int n = snprintf(buf, len, "%s/%s", dir, file);
+    return n < 0 || (size_t)n >= len ? UV_ENAMETOOLONG : 0;
+}
+
+/* Reads a whole small file; *out is NUL-terminated, owned by the caller. */
+static int
+identity_read_file(const char *path, char **out, size_t *outlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size > IDENTITY_FILE_MAX) {
+        close(fd);
+        return UV_EINVAL;
+    }
+    char *buf = mm__malloc((size_t)st.st_size + 1);
+    if (buf == NULL) {
+        close(fd);
+        return UV_ENOMEM;
+    }
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    *out = buf;
+    if (outlen) *outlen = got;
+    return 0;
+}
+
+/* Writes |data| to |path| atomically: a temp file, fsync, rename. */
+static int
+identity_write_atomic(const char *path, const char *data, size_t len,
+                      mode_t mode)
+{
+    char tmp[4200];
+    int n = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if (n < 0 || (size_t)n >= sizeof(tmp)) return UV_ENAMETOOLONG;
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0) return -errno;
+    int rc = 0;
+    if (fchmod(fd, mode) != 0) rc = -errno;
+    while (rc == 0 && len > 0) {
+        ssize_t w = write(fd, data, len);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) {
+            rc = -errno;
+            break;
+        }
+        data += w;
+        len -= (size_t)w;
+    }
+    if (rc == 0 && fsync(fd) != 0) rc = -errno;
+    if (close(fd) != 0 && rc == 0) rc = -errno;
+    if (rc == 0 && rename(tmp, path) != 0) rc = -errno;
+    if (rc != 0) unlink(tmp);
+    return rc;
+}
+
+/* PEM text of |pkey| (private) or |x| (certificate), NUL-terminated. */
+static char *
+identity_bio_string(BIO *bio)
+{
+    char *p;
+    long n = BIO_get_mem_data(bio, &p);
+    if (n <= 0) return NULL;
+    return mm__strndup(p, (size_t)n);
+}
+
+static X509 *
+identity_make_cert(EVP_PKEY *pkey, const char *hex)
+{
+    X509 *x = X509_new();
+    if (x == NULL) return NULL;
+    uint64_t serial = 0;
+    mm__random_bytes(&serial, sizeof(serial));
+    serial >>= 2; /* positive and small enough for a long */
+    char cn[64];
+    snprintf(cn, sizeof(cn), "murmer %s", hex);
+    X509_NAME *name = X509_get_subject_name(x);
+    int ok = X509_set_version(x, 2) &&
+             ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), serial) &&
+             X509_gmtime_adj(X509_getm_notBefore(x), -86400) &&
+             X509_time_adj_ex(X509_getm_notAfter(x), 36500, 0, NULL) &&
+             X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                                        (const unsigned char *)cn, -1, -1, 0) &&
+             X509_set_issuer_name(x, name) && X509_set_pubkey(x, pkey);
+    if (ok) {
+        X509V3_CTX ctx;
+        X509V3_set_ctx_nodb(&ctx);
+        X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+        static const struct {
+            int nid;
+            const char *val;
+        } exts[] = {
+            {NID_basic_constraints, "critical,CA:FALSE"},
+            {NID_key_usage, "critical,digitalSignature"},
+            {NID_ext_key_usage, "serverAuth,clientAuth"},
+        };
+        for (size_t i = 0; ok && i < MM_ARRAY_SIZE(exts); i++) {
+            X509_EXTENSION *e =
+                X509V3_EXT_conf_nid(NULL, &ctx, exts[i].nid, exts[i].val);
+            ok = e != NULL && X509_add_ext(x, e, -1);
+            X509_EXTENSION_free(e);
+        }
+    }
+    /* Ed25519 signs without a separate digest: md = NULL. */
+    if (!ok || X509_sign(x, pkey, NULL) <= 0) {
+        X509_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+/* Loads key.pem, or makes and stores a new key; fills key_pem and pub. */
+static int
+identity_key(struct mm_identity *id, EVP_PKEY **out)
+{
+    char path[4096];
+    int rc = identity_path(path, sizeof(path), id->dir, "key.pem");
+    if (rc) return rc;
+    struct stat st;
+    EVP_PKEY *pkey = NULL;
+    if (stat(path, &st) == 0) {
+        if (st.st_mode & 077) {
+            MM_LOG(MM_LOG_ERR, "identity",
+                   "key file %s is accessible by group or others (mode "
+                   "%03o); refusing it (chmod 600)",
+                   path, (unsigned)(st.st_mode & 0777));
+            return MM_EKEY;
+        }
+        if ((rc = identity_read_file(path, &id->key_pem, NULL)) != 0) return rc;
+        BIO *bio = BIO_new_mem_buf(id->key_pem, -1);
+        if (bio) pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+        BIO_free(bio);
+        if (pkey == NULL || EVP_PKEY_get_id(pkey) != EVP_PKEY_ED25519) {
+            MM_LOG(MM_LOG_ERR, "identity", "%s: not an Ed25519 private key",
+                   path);
+            EVP_PKEY_free(pkey);
+            return MM_EKEY;
+        }
+    } else if (errno == ENOENT) {
+        pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+        if (pkey == NULL) return UV_EIO;
+        BIO *bio = BIO_new(BIO_s_mem());
+        if (bio &&
+            PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL) > 0)
+            id->key_pem = identity_bio_string(bio);
+        BIO_free(bio);
+        if (id->key_pem == NULL) {
+            EVP_PKEY_free(pkey);
+            return UV_ENOMEM;
+        }
+        rc =
+            identity_write_atomic(path, id->key_pem, strlen(id->key_pem), 0600);
+        if (rc) {
+            MM_LOG(MM_LOG_ERR, "identity", "cannot write %s: %s", path,
+                   uv_strerror(rc));
+            EVP_PKEY_free(pkey);
+            return rc;
+        }
+        MM_LOG(MM_LOG_INFO, "identity", "new identity key in %s", path);
+    } else {
+        return -errno;
+    }
+    size_t publen = sizeof(id->pub);
+    if (EVP_PKEY_get_raw_public_key(pkey, id->pub, &publen) != 1 ||
+        publen != sizeof(id->pub)) {
+        EVP_PKEY_free(pkey);
+        return MM_EKEY;
+    }
+    *out = pkey;
+    return 0;
+}
+
+/* Loads cert.pem if it certifies |pkey|, else makes and stores one. */
+static int
+identity_cert(struct mm_identity *id, EVP_PKEY *pkey)
+{
+    char path[4096];
+    int rc = identity_path(path, sizeof(path), id->dir, "cert.pem");
+    if (rc) return rc;
+    if (identity_read_file(path, &id->cert_pem, NULL) == 0) {
+        BIO *bio = BIO_new_mem_buf(id->cert_pem, -1);
+        X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+        BIO_free(bio);
+        int match = x != NULL && X509_check_private_key(x, pkey) == 1;
+        X509_free(x);
+        if (match) return 0;
+        MM_LOG(MM_LOG_WARN, "identity",
+               "%s does not match the key; making a new certificate", path);
+        mm__free(id->cert_pem);
+        id->cert_pem = NULL;
+    }
+    X509 *x = identity_make_cert(pkey, id->hex);
+    if (x == NULL) return UV_EIO;
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (bio && PEM_write_bio_X509(bio, x) > 0)
+        id->cert_pem = identity_bio_string(bio);
+    BIO_free(bio);
+    X509_free(x);
+    if (id->cert_pem == NULL) return UV_ENOMEM;
+    return identity_write_atomic(path, id->cert_pem, strlen(id->cert_pem),
+                                 0644);
+}
+
+static int
+identity_generation(struct mm_identity *id, int bump)
+{
+    char path[4096];
+    int rc = identity_path(path, sizeof(path), id->dir, "generation");
+    if (rc) return rc;
+    char *text = NULL;
+    uint64_t gen = 0;
+    rc = identity_read_file(path, &text, NULL);
+    if (rc == 0) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(text, &end, 10);
+        if (errno == 0 && end != text)
+            gen = v;
+        else
+            MM_LOG(MM_LOG_WARN, "identity", "%s: unreadable, restarting at 0",
+                   path);
+        mm__free(text);
+    } else if (rc != UV_ENOENT) {
+        return rc;
+    }
+    if (bump) {
+        char buf[32];
+        gen++;
+        int n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", gen);
+        rc = identity_write_atomic(path, buf, (size_t)n, 0600);
+        if (rc) return rc;
+    }
+    id->generation = gen;
+    return 0;
+}
+
+int
+mm__identity_load(struct mm_identity *id, const char *dir, int bump)
+{
+    char path[4096];
+    EVP_PKEY *pkey = NULL;
+    int rc;
+
+    memset(id, 0, sizeof(*id));
+    id->lock_fd = -1;
+    if ((rc = identity_mkdirs(dir)) != 0) return rc;
+    if ((id->dir = mm__strdup(dir)) == NULL) return UV_ENOMEM;
+    if ((rc = identity_path(path, sizeof(path), dir, "lock")) != 0) goto fail;
+    id->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (id->lock_fd < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    if (flock(id->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = errno == EWOULDBLOCK ? MM_EEXISTS : -errno;
+        if (rc == MM_EEXISTS)
+            MM_LOG(MM_LOG_ERR, "identity", "data dir %s in use by another node",
+                   dir);
+        goto fail;
+    }
+    if ((rc = identity_key(id, &pkey)) != 0) goto fail;
+    mm__identity_id_of(id->id, id->pub);
+    mm__hex(id->hex, id->id, MM_ID_LEN);
+    if ((rc = identity_cert(id, pkey)) != 0) goto fail;
+    if ((rc = identity_generation(id, bump)) != 0) goto fail;
+    EVP_PKEY_free(pkey);
+    return 0;
+fail:
+    EVP_PKEY_free(pkey);
+    mm__identity_release(id);
+    return rc;
+}
+
+void
+mm__identity_release(struct mm_identity *id)
+{
+    if (id->key_pem) {
+        memset(id->key_pem, 0, strlen(id->key_pem));
+        mm__free(id->key_pem);
+    }
+    mm__free(id->cert_pem);
+    mm__free(id->dir);
+    if (id->lock_fd >= 0) close(id->lock_fd); /* drops the flock */
+    memset(id, 0, sizeof(*id));
+    id->lock_fd = -1;
+}
+
+int
+mm__identity_default_dir(char *buf, size_t len, const char *name, int cli)
+{
+    const char *app = cli ? "murmer-cli" : "murmer";
+    const char *xdg = getenv("XDG_STATE_HOME");
+    const char *sep = name && *name ? "/" : "";
+    const char *nm = name ? name : "";
+    int n;
+    if (xdg && *xdg) {
+        n = snprintf(buf, len, "%s/%s%s%s", xdg, app, sep, nm);
+    } else if (geteuid() == 0) {
+        n = snprintf(buf, len, "/var/lib/%s%s%s", app, sep, nm);
+    } else {
+        const char *home = getenv("HOME");
+        if (home == NULL || *home == '\0') return UV_ENOENT;
+        n = snprintf(buf, len, "%s/.local/state/%s%s%s", home, app, sep, nm);
+    }
+    return n < 0 || (size_t)n >= len ? UV_ENOBUFS : 0;
+}

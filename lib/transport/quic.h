@@ -1,0 +1,232 @@
+/*
+ * quic.h — murmer's QUIC transport (design §6.2): one UDP socket per node
+ * carrying QUIC connections (ngtcp2 0.12.1 + GnuTLS, ALPN murmer/1) and
+ * sealed gossip datagrams.
+ *
+ * Demultiplexing of an incoming UDP packet, in this order (setup P13: the
+ * QUIC fixed bit is greased, so the first byte alone proves nothing):
+ *   1. its destination connection id names a connection  -> that connection
+ *   2. long header (0x80 set)                            -> QUIC accept path
+ *   3. first byte 0x01                                   -> ops->datagram
+ *   4. anything else                                     -> dropped, counted
+ *
+ * Connection life: mutual TLS 1.3 with key pinning (tls.h), then on the
+ * control stream (the dialer's first bidi stream) the dialer sends HELLO +
+ * AUTH, the acceptor checks both and answers HELLO + AUTH + AUTH_RESULT.
+ * AUTH's proof is HMAC(HKDF(ck, "murmer auth"), exporter ‖ role ‖ client id
+ * ‖ server id), role 'c' from the dialer and 's' from the acceptor, checked
+ * in constant time against every key of the ring.  Until then the acceptor
+ * allows the dialer exactly one stream and the dialer allows none.  Then
+ * ops->conn_up runs on both sides and any stream may carry frames.
+ *
+ * Threading: everything runs on the loop given to mm__quic_new(); no
+ * function is thread-safe.
+ *
+ * Re-entrancy: ops callbacks may call mm__quic_send_frame, _stream_open,
+ * _stream_close, _conn_close and _dial; data is queued and written once the
+ * callback returns (setup P3).  mm__quic_close() must not be called from an
+ * ops callback.
+ */
+#ifndef MM_QUIC_H
+#define MM_QUIC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "ckey.h"
+#include "identity.h"
+
+struct mm_quic;  /* the transport: one per node */
+struct mm_qconn; /* one QUIC connection */
+
+/* Seeded fault injection on the UDP path; all 0 = off (the default). */
+struct mm_quic_fault {
+    unsigned drop_pct;    /* drop this % of packets sent and received */
+    unsigned delay_ms;    /* delay every sent packet by this much */
+    unsigned reorder_pct; /* hold this % of sent packets behind the next */
+    uint64_t seed;        /* PRNG seed (0 = 1) */
+};
+
+struct mm_quic_config {
+    const char *name;       /* node name sent in HELLO (copied); NULL = "" */
+    const char *advertise;  /* "host:port" in HELLO; NULL = the bound addr */
+    int role;               /* MM_WIRE_ROLE_MEMBER (0) or _CLIENT (1) */
+    uint32_t features;      /* HELLO feature bits */
+    uint32_t max_frame;     /* frame length limit; 0 = MM_MAX_FRAME */
+    uint32_t idle_ms;       /* close a conn with no streams after; 0 = 60 s */
+    uint32_t probe_fail_ms; /* unreachable after this silence with data
+                               outstanding; 0 = MM_PROBE_FAIL_MS */
+    uint32_t handshake_ms;  /* handshake + auth must finish within; 0 = 5 s */
+    uint32_t stream_window; /* concurrent peer streams allowed; 0 = 128 */
+    int allow_h3;           /* also accept ALPN "h3" (interop tests only) */
+    /* Fault hook.  When all zero, $MURMER_FAULT is read instead:
+     * "drop=5,delay=0,reorder=0,seed=1". */
+    struct mm_quic_fault fault;
+};
+
+struct mm_quic_ops {
+    void *data;
+    /*
+     * The connection passed auth.  |peer_id| is the peer's verified node id,
+     * |peer_gen| its generation, |role| the peer's HELLO role (0 member,
+     * 1 client), |peer_name| and |peer_addr| (its advertised address, or
+     * its UDP source address if it advertised none) are NUL-terminated and
+     * borrowed for the call.
+     */
+    void (*conn_up)(void *data, struct mm_qconn *c, const uint8_t peer_id[16],
+                    uint64_t peer_gen, int role, const char *peer_name,
+                    const char *peer_addr);
+    /*
+     * The connection is gone; |c| is invalid once this returns (call no
+     * function on it from here).  Reported exactly once for every dialled
+     * connection (also when it never came up: the dial's result), and for an
+     * accepted one after its conn_up, or when its auth failed.  |err|:
+     *   MM_EUNAUTHORIZED  wrong cluster key, pinned id mismatch, bad HELLO
+     *   MM_EUNREACHABLE   handshake timeout, or data outstanding and nothing
+     *                     heard for probe_fail_ms
+     *   MM_EEXISTS        lost a crossing-dial race (the other connection to
+     *                     the same peer stays)
+     *   MM_ECLOSED        closed: idle, by the peer, stale generation,
+     *                     mm__quic_conn_close(), mm__quic_close()
+     *   other MM_E*       the error given to mm__quic_conn_close by a peer
+     */
+    void (*conn_down)(void *data, struct mm_qconn *c, int err);
+    /*
+     * A whole frame arrived on stream |sid| (after auth; control-stream
+     * frames after the handshake included).  |body| (|len| bytes, after the
+     * type byte) is borrowed for the call.
+     */
+    void (*frame)(void *data, struct mm_qconn *c, int64_t sid, uint8_t type,
+                  const uint8_t *body, size_t len);
+    /*
+     * Stream |sid| is closed in both directions and forgotten.  |err| 0 for
+     * a clean close (FIN both ways), MM_EDECODE when a bad frame (too long,
+     * zero length) made either side reset it, or the peer's reset code.
+     * Only that stream is affected.  May be NULL.
+     */
+    void (*stream_closed)(void *data, struct mm_qconn *c, int64_t sid, int err);
+    /*
+     * A non-QUIC UDP datagram whose first byte is 0x01 (a sealed gossip
+     * datagram, not yet authenticated: open it before trusting anything).
+     * |from| and |buf| are borrowed.  May be NULL (then counted as dropped).
+     */
+    void (*datagram)(void *data, const struct sockaddr *from,
+                     const uint8_t *buf, size_t len);
+    /* The peer granted more stream credit after mm__quic_stream_open
+     * returned UV_EAGAIN.  May be NULL. */
+    void (*stream_credit)(void *data, struct mm_qconn *c);
+};
+
+struct mm_quic_stats {
+    uint64_t pkts_in, pkts_out; /* UDP packets received / sent */
+    uint64_t bytes_in, bytes_out;
+    uint64_t greased_in;    /* short-header packets, fixed bit clear */
+    uint64_t datagrams_in;  /* handed to ops->datagram */
+    uint64_t dropped_in;    /* matched nothing (or no datagram cb) */
+    uint64_t fault_dropped; /* dropped by the fault hook */
+    uint64_t conns_dialled, conns_accepted, conns_up, auth_failures;
+};
+
+/* Sets every field to its default (zeroes). */
+void mm__quic_config_init(struct mm_quic_config *cfg);
+
+/*
+ * Creates the transport on |loop|.  |id| and |kr| are borrowed and must
+ * outlive it; |cfg| and |ops| are copied.  No socket yet: call
+ * mm__quic_listen(), or mm__quic_dial() binds an ephemeral port.
+ * 0, UV_ENOMEM or MM_EKEY (identity unusable by TLS).
+ */
+int mm__quic_new(struct mm_quic **out, uv_loop_t *loop,
+                 const struct mm_identity *id, const struct mm_keyring *kr,
+                 const struct mm_quic_config *cfg,
+                 const struct mm_quic_ops *ops);
+/*
+ * Binds "host:port" (numeric IPv4/IPv6, "[v6]:port", "localhost"; an empty
+ * host means 0.0.0.0; port 0 = any) and accepts connections.  0,
+ * MM_EINVAL (bad address), MM_EEXISTS (already bound) or a UV_E* error.
+ */
+int mm__quic_listen(struct mm_quic *q, const char *hostport);
+/* The real bound address "ip:port" (NULL before a bind); lives as long as
+ * |q|. */
+const char *mm__quic_local_addr(const struct mm_quic *q);
+/* The port bound (0 before a bind). */
+int mm__quic_local_port(const struct mm_quic *q);
+
+/*
+ * Dials "host:port".  With |expected_id| (16 bytes) the peer's certificate
+ * key must hash to it, else the dial fails with MM_EUNAUTHORIZED.  On 0,
+ * |*out| (may be NULL) is the new connection and exactly one of conn_up or
+ * conn_down follows for it.  Dialling an already connected peer makes a
+ * second connection that loses to the first (MM_EEXISTS): look it up with
+ * mm__quic_find_peer() first.  MM_EINVAL for a bad address.
+ */
+int mm__quic_dial(struct mm_quic *q, const char *hostport,
+                  const uint8_t *expected_id, struct mm_qconn **out);
+/* The up connection to |peer_id|, or NULL. */
+struct mm_qconn *mm__quic_find_peer(struct mm_quic *q,
+                                    const uint8_t peer_id[16]);
+
+/*
+ * Opens a bidi stream on an up connection.  0, UV_EAGAIN (no stream credit
+ * now; ops->stream_credit follows), MM_ECLOSED (not up / closing).
+ */
+int mm__quic_stream_open(struct mm_qconn *c, int64_t *sid);
+/*
+ * Queues one whole encoded frame (|len| >= 5 bytes, header included) on
+ * |sid|; the bytes are copied.  0, MM_EINVAL, MM_ENOTFOUND (no such open
+ * stream, or its sending side is closed) or MM_ECLOSED.
+ */
+int mm__quic_send_frame(struct mm_qconn *c, int64_t sid, const uint8_t *frame,
+                        size_t len);
+/*
+ * Ends the sending side of |sid| (FIN after the queued data).  The stream is
+ * forgotten, and stream_closed runs, once the peer has ended its side too.
+ * 0, MM_ENOTFOUND or MM_ECLOSED.
+ */
+int mm__quic_stream_close(struct mm_qconn *c, int64_t sid);
+/* Resets |sid| in both directions with |err| (reported to the peer). */
+int mm__quic_stream_reset(struct mm_qconn *c, int64_t sid, int err);
+/* The control stream's id (-1 before the connection is up). */
+int64_t mm__quic_control_stream(const struct mm_qconn *c);
+/*
+ * Closes the connection: CONNECTION_CLOSE with |err| (0 = MM_ECLOSED) as
+ * application error; conn_down(c, err or MM_ECLOSED) follows (at once, or
+ * after the current callback returns).
+ */
+void mm__quic_conn_close(struct mm_qconn *c, int err);
+
+/* Facts about a connection. */
+int mm__quic_conn_is_dialer(const struct mm_qconn *c);
+int mm__quic_conn_is_up(const struct mm_qconn *c);
+/* Peer id (valid after the TLS handshake) and generation (after HELLO). */
+const uint8_t *mm__quic_conn_peer_id(const struct mm_qconn *c);
+uint64_t mm__quic_conn_peer_gen(const struct mm_qconn *c);
+/* The peer's UDP address. */
+const struct sockaddr *mm__quic_conn_remote(const struct mm_qconn *c);
+/* Smoothed RTT in ns (0 before a sample). */
+uint64_t mm__quic_conn_rtt_ns(struct mm_qconn *c);
+/* Per-connection user pointer (not touched by the transport). */
+void mm__quic_conn_set_data(struct mm_qconn *c, void *data);
+void *mm__quic_conn_get_data(const struct mm_qconn *c);
+/* Number of connections (any state) and of up connections. */
+size_t mm__quic_conn_count(const struct mm_quic *q, size_t *up);
+
+/* Sends one UDP datagram (a sealed gossip packet) through the fault hook. */
+int mm__quic_send_datagram(struct mm_quic *q, const struct sockaddr *to,
+                           const uint8_t *buf, size_t len);
+
+/* Counters and the fault hook, at run time. */
+void mm__quic_stats(const struct mm_quic *q, struct mm_quic_stats *out);
+void mm__quic_set_fault(struct mm_quic *q, const struct mm_quic_fault *f);
+/* Parses "drop=5,delay=0,reorder=0,seed=1"; 0 or MM_EINVAL. */
+int mm__quic_fault_parse(struct mm_quic_fault *f, const char *s);
+
+/*
+ * Closes every connection (conn_down(MM_ECLOSED) for those reported) and
+ * every handle; frees |q| in the last close callback, then calls |cb|(data)
+ * (|cb| may be NULL).  A second call does nothing.
+ */
+void mm__quic_close(struct mm_quic *q, void (*cb)(void *data), void *data);
+
+#endif /* MM_QUIC_H */

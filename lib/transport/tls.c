@@ -1,0 +1,226 @@
+/* tls.c — GnuTLS credentials and sessions for ngtcp2, with key pinning. */
+#include "transport/tls.h"
+
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <ngtcp2/ngtcp2_crypto_gnutls.h>
+
+#include "common.h"
+
+#define TLS_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:%DISABLE_TLS13_COMPAT_MODE"
+
+struct mm_tls_creds {
+    gnutls_certificate_credentials_t cred;
+};
+
+struct mm_tls_session {
+    ngtcp2_crypto_conn_ref ref; /* what gnutls_session_get_ptr() returns */
+    gnutls_session_t sess;
+    int server;
+    int have_expected;
+    uint8_t expected[MM_ID_LEN];
+    int have_peer;
+    int mismatch;
+    uint8_t peer[MM_ID_LEN];
+};
+
+int
+mm__tls_creds_new(struct mm_tls_creds **out, const struct mm_identity *id)
+{
+    struct mm_tls_creds *c = mm__calloc(1, sizeof(*c));
+    if (c == NULL) return UV_ENOMEM;
+    int rv = gnutls_certificate_allocate_credentials(&c->cred);
+    if (rv != 0) {
+        mm__free(c);
+        return UV_ENOMEM;
+    }
+    gnutls_datum_t cert = {(unsigned char *)id->cert_pem,
+                           (unsigned)strlen(id->cert_pem)};
+    gnutls_datum_t key = {(unsigned char *)id->key_pem,
+                          (unsigned)strlen(id->key_pem)};
+    rv = gnutls_certificate_set_x509_key_mem(c->cred, &cert, &key,
+                                             GNUTLS_X509_FMT_PEM);
+    if (rv < 0) {
+        MM_LOG(MM_LOG_ERR, "tls", "cannot load the identity: %s",
+               gnutls_strerror(rv));
+        gnutls_certificate_free_credentials(c->cred);
+        mm__free(c);
+        return MM_EKEY;
+    }
+    *out = c;
+    return 0;
+}
+
+void
+mm__tls_creds_free(struct mm_tls_creds *c)
+{
+    if (c == NULL) return;
+    gnutls_certificate_free_credentials(c->cred);
+    mm__free(c);
+}
+
+/* Hashes the raw Ed25519 key of a DER certificate into a node id. */
+static int
+tls_cert_id(const gnutls_datum_t *der, uint8_t id[MM_ID_LEN])
+{
+    gnutls_x509_crt_t crt = NULL;
+    gnutls_pubkey_t pub = NULL;
+    gnutls_datum_t x = {NULL, 0};
+    gnutls_ecc_curve_t curve = GNUTLS_ECC_CURVE_INVALID;
+    int rc = -1;
+    if (gnutls_x509_crt_init(&crt) < 0) return -1;
+    if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) < 0 ||
+        gnutls_pubkey_init(&pub) < 0)
+        goto out;
+    if (gnutls_pubkey_import_x509(pub, crt, 0) < 0) goto out;
+    if (gnutls_pubkey_get_pk_algorithm(pub, NULL) != GNUTLS_PK_EDDSA_ED25519)
+        goto out;
+    if (gnutls_pubkey_export_ecc_raw2(pub, &curve, &x, NULL, 0) < 0) goto out;
+    if (curve == GNUTLS_ECC_CURVE_ED25519 && x.size == MM_ED25519_PUB_LEN) {
+        mm__identity_id_of(id, x.data);
+        rc = 0;
+    }
+out:
+    gnutls_free(x.data);
+    if (pub) gnutls_pubkey_deinit(pub);
+    gnutls_x509_crt_deinit(crt);
+    return rc;
+}
+
+/* Called by GnuTLS when the peer's certificate arrives; 0 accepts. */
+static int
+tls_verify_cb(gnutls_session_t sess)
+{
+    ngtcp2_crypto_conn_ref *ref = gnutls_session_get_ptr(sess);
+    struct mm_tls_session *s =
+        mm__container_of(ref, struct mm_tls_session, ref);
+    unsigned n = 0;
+    const gnutls_datum_t *certs = gnutls_certificate_get_peers(sess, &n);
+    uint8_t id[MM_ID_LEN];
+    if (certs == NULL || n == 0) {
+        MM_LOG(MM_LOG_WARN, "tls", "peer sent no certificate");
+        return -1;
+    }
+    if (tls_cert_id(&certs[0], id) != 0) {
+        MM_LOG(MM_LOG_WARN, "tls", "peer certificate has no Ed25519 key");
+        return -1;
+    }
+    if (s->have_expected && memcmp(id, s->expected, MM_ID_LEN) != 0) {
+        char want[33], got[33];
+        mm__hex(want, s->expected, MM_ID_LEN);
+        mm__hex(got, id, MM_ID_LEN);
+        MM_LOG(MM_LOG_WARN, "tls", "peer is %s, expected %s", got, want);
+        s->mismatch = 1;
+        return -1;
+    }
+    memcpy(s->peer, id, MM_ID_LEN);
+    s->have_peer = 1;
+    return 0;
+}
+
+int
+mm__tls_session_new(struct mm_tls_session **out, struct mm_tls_creds *c,
+                    int server, const uint8_t *expected_id, int allow_h3)
+{
+    struct mm_tls_session *s = mm__calloc(1, sizeof(*s));
+    if (s == NULL) return UV_ENOMEM;
+    s->server = server;
+    if (expected_id && !server) {
+        s->have_expected = 1;
+        memcpy(s->expected, expected_id, MM_ID_LEN);
+    }
+    unsigned flags = server ? GNUTLS_SERVER | GNUTLS_NO_AUTO_SEND_TICKET |
+                                  GNUTLS_NO_END_OF_EARLY_DATA
+                            : GNUTLS_CLIENT | GNUTLS_NO_END_OF_EARLY_DATA;
+    int rv = gnutls_init(&s->sess, flags);
+    if (rv != 0) {
+        mm__free(s);
+        return UV_ENOMEM;
+    }
+    rv = server ? ngtcp2_crypto_gnutls_configure_server_session(s->sess)
+                : ngtcp2_crypto_gnutls_configure_client_session(s->sess);
+    if (rv != 0) goto fail;
+    if ((rv = gnutls_priority_set_direct(s->sess, TLS_PRIORITY, NULL)) < 0)
+        goto fail;
+    if ((rv = gnutls_credentials_set(s->sess, GNUTLS_CRD_CERTIFICATE,
+                                     c->cred)) < 0)
+        goto fail;
+    if (server)
+        gnutls_certificate_server_set_request(s->sess, GNUTLS_CERT_REQUIRE);
+    gnutls_session_set_verify_function(s->sess, tls_verify_cb);
+    gnutls_datum_t alpn[2] = {
+        {(unsigned char *)MM_TLS_ALPN, sizeof(MM_TLS_ALPN) - 1},
+        {(unsigned char *)"h3", 2},
+    };
+    rv = gnutls_alpn_set_protocols(s->sess, alpn, allow_h3 ? 2 : 1,
+                                   server ? GNUTLS_ALPN_MANDATORY |
+                                                GNUTLS_ALPN_SERVER_PRECEDENCE
+                                          : GNUTLS_ALPN_MANDATORY);
+    if (rv < 0) goto fail;
+    if (!server) gnutls_server_name_set(s->sess, GNUTLS_NAME_DNS, "murmer", 6);
+    gnutls_session_set_ptr(s->sess, &s->ref);
+    *out = s;
+    return 0;
+fail:
+    MM_LOG(MM_LOG_ERR, "tls", "session setup failed: %s", gnutls_strerror(rv));
+    gnutls_deinit(s->sess);
+    mm__free(s);
+    return MM_EINVAL;
+}
+
+void
+mm__tls_session_free(struct mm_tls_session *s)
+{
+    if (s == NULL) return;
+    gnutls_deinit(s->sess);
+    mm__free(s);
+}
+
+ngtcp2_crypto_conn_ref *
+mm__tls_conn_ref(struct mm_tls_session *s)
+{
+    return &s->ref;
+}
+
+void *
+mm__tls_native_handle(struct mm_tls_session *s)
+{
+    return s->sess;
+}
+
+int
+mm__tls_peer_id(const struct mm_tls_session *s, uint8_t id[MM_ID_LEN])
+{
+    if (!s->have_peer) return MM_EUNAUTHORIZED;
+    memcpy(id, s->peer, MM_ID_LEN);
+    return 0;
+}
+
+int
+mm__tls_id_mismatch(const struct mm_tls_session *s)
+{
+    return s->mismatch;
+}
+
+int
+mm__tls_alpn_is_murmer(struct mm_tls_session *s)
+{
+    gnutls_datum_t p;
+    if (gnutls_alpn_get_selected_protocol(s->sess, &p) != 0) return 0;
+    return p.size == sizeof(MM_TLS_ALPN) - 1 &&
+           memcmp(p.data, MM_TLS_ALPN, p.size) == 0;
+}
+
+int
+mm__tls_exporter(struct mm_tls_session *s, uint8_t out[MM_TLS_EXPORTER_LEN])
+{
+    int rv = gnutls_prf_rfc5705(s->sess, sizeof(MM_TLS_EXPORTER_LABEL) - 1,
+                                MM_TLS_EXPORTER_LABEL, 0, NULL,
+                                MM_TLS_EXPORTER_LEN, (char *)out);
+    if (rv < 0) {
+        MM_LOG(MM_LOG_WARN, "tls", "exporter failed: %s", gnutls_strerror(rv));
+        return MM_EUNAUTHORIZED;
+    }
+    return 0;
+}

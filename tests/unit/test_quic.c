@@ -1,0 +1,1031 @@
+/*
+ * test_quic.c — the QUIC transport over real UDP on 127.0.0.1: two or three
+ * mm_quic instances on one uv loop in one process, each with its own
+ * identity in a mkdtemp dir.  Every wait is bounded by a timer.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "crypto.h"
+#include "ckey.h"
+#include "identity.h"
+#include "transport/quic.h"
+#include "wire.h"
+
+#define MAXN 3
+
+/*
+ * ngtcp2 0.12.1 (Debian 12) leaks a stream frame chain when a retransmitted
+ * STREAM frame is split below its pool threshold (ngtcp2 issue #1244, fixed
+ * in 1.6.0); only the lossy-path test triggers it, 112 bytes at a time.
+ * libngtcp2 has no frame pointers, so LSan's fast unwinder stops inside
+ * it: suppress by module.  A connection we forgot to ngtcp2_conn_del() is
+ * still caught, through the mm_qconn freed in the same close callback.
+ */
+const char *__lsan_default_suppressions(void);
+const char *
+__lsan_default_suppressions(void)
+{
+    return "leak:libngtcp2.so\n";
+}
+
+static int g_replies, g_wanted, g_target;
+#define WAIT_MS 10000
+
+struct tnode {
+    struct env *env;
+    char dir[96];
+    struct mm_identity id;
+    struct mm_keyring kr;
+    struct mm_quic *q;
+    struct mm_quic_config cfg;
+    int ups, downs, last_down_err;
+    int live; /* conn_up minus conn_down of those same connections */
+    struct mm_qconn *upset[64];
+    struct mm_qconn *conn; /* the latest up connection */
+    uint8_t up_peer[16];
+    uint64_t up_gen;
+    char up_name[64];
+    int up_role;
+    /* frames */
+    int frames;
+    int64_t last_sid;
+    uint8_t last_type;
+    size_t last_len;
+    uint8_t last_body[128];
+    int echo;        /* echo frames on non-control streams, then FIN */
+    int echo_close;  /* ... and close the stream after echoing */
+    int count_close; /* count replies in g_replies, close the stream */
+    /* streams */
+    int closed, closed_decode;
+    int64_t last_closed_sid;
+    int last_closed_err;
+    int credits; /* stream_credit callbacks */
+    /* datagrams */
+    int datagrams;
+    size_t dgram_len;
+    uint8_t dgram[64];
+};
+
+struct env {
+    uv_loop_t loop;
+    char root[64];
+    struct tnode n[MAXN];
+    int nn;
+    int closed_cbs;
+};
+
+/* ---- callbacks ---------------------------------------------------------- */
+
+static struct tnode *
+node_of(void *d)
+{
+    return d;
+}
+
+static void
+on_up(void *d, struct mm_qconn *c, const uint8_t peer_id[16], uint64_t gen,
+      int role, const char *name, const char *addr)
+{
+    struct tnode *t = node_of(d);
+    MM_UNUSED(addr);
+    t->ups++;
+    t->conn = c;
+    for (int i = 0; i < 64; i++)
+        if (t->upset[i] == NULL) {
+            t->upset[i] = c;
+            t->live++;
+            break;
+        }
+    memcpy(t->up_peer, peer_id, 16);
+    t->up_gen = gen;
+    t->up_role = role;
+    snprintf(t->up_name, sizeof(t->up_name), "%s", name);
+}
+
+static void
+on_down(void *d, struct mm_qconn *c, int err)
+{
+    struct tnode *t = node_of(d);
+    t->downs++;
+    t->last_down_err = err;
+    for (int i = 0; i < 64; i++)
+        if (t->upset[i] == c) {
+            t->upset[i] = NULL;
+            t->live--;
+        }
+    if (t->conn == c) t->conn = NULL;
+}
+
+static void
+on_frame(void *d, struct mm_qconn *c, int64_t sid, uint8_t type,
+         const uint8_t *body, size_t len)
+{
+    struct tnode *t = node_of(d);
+    t->frames++;
+    t->last_sid = sid;
+    t->last_type = type;
+    t->last_len = len;
+    memcpy(t->last_body, body, MM_MIN(len, sizeof(t->last_body)));
+    if (t->echo && sid != mm__quic_control_stream(c)) {
+        uint8_t buf[256];
+        size_t n = mm__wire_frame_encode(buf, sizeof(buf), type, body,
+                                         MM_MIN(len, 200));
+        assert_int_equal(mm__quic_send_frame(c, sid, buf, n), 0);
+        if (t->echo_close) assert_int_equal(mm__quic_stream_close(c, sid), 0);
+    }
+    if (t->count_close) {
+        g_replies++;
+        assert_int_equal(mm__quic_stream_close(c, sid), 0);
+    }
+}
+
+static void
+on_stream_closed(void *d, struct mm_qconn *c, int64_t sid, int err)
+{
+    struct tnode *t = node_of(d);
+    MM_UNUSED(c);
+    t->closed++;
+    t->last_closed_sid = sid;
+    t->last_closed_err = err;
+    if (err == MM_EDECODE) t->closed_decode++;
+}
+
+static void
+on_credit(void *d, struct mm_qconn *c)
+{
+    struct tnode *t = node_of(d);
+    MM_UNUSED(c);
+    t->credits++;
+}
+
+static void
+on_datagram(void *d, const struct sockaddr *from, const uint8_t *buf,
+            size_t len)
+{
+    struct tnode *t = node_of(d);
+    MM_UNUSED(from);
+    t->datagrams++;
+    t->dgram_len = len;
+    memcpy(t->dgram, buf, MM_MIN(len, sizeof(t->dgram)));
+}
+
+/* ---- harness ------------------------------------------------------------- */
+
+static void
+write_key(const char *path, uint8_t fill)
+{
+    uint8_t k[32];
+    char b[64];
+    memset(k, fill, sizeof(k));
+    size_t n = mm__base64_encode(b, k, sizeof(k));
+    b[n++] = '\n';
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    fclose(f);
+    assert_int_equal(chmod(path, 0600), 0);
+}
+
+/* Creates node |i| with key byte |key| (keyring file) and config |cfg|. */
+static void
+node_start(struct env *e, int i, uint8_t key, const struct mm_quic_config *cfg)
+{
+    struct tnode *t = &e->n[i];
+    char kp[128];
+    t->env = e;
+    snprintf(t->dir, sizeof(t->dir), "%s/node%d", e->root, i);
+    assert_int_equal(mm__identity_load(&t->id, t->dir, 1), 0);
+    snprintf(kp, sizeof(kp), "%s/key%d", e->root, i);
+    write_key(kp, key);
+    assert_int_equal(mm__keyring_load(&t->kr, kp), 0);
+    if (cfg)
+        t->cfg = *cfg;
+    else
+        mm__quic_config_init(&t->cfg);
+    char name[16];
+    snprintf(name, sizeof(name), "n%d", i);
+    t->cfg.name = name;
+    struct mm_quic_ops ops = {
+        .data = t,
+        .conn_up = on_up,
+        .conn_down = on_down,
+        .frame = on_frame,
+        .stream_closed = on_stream_closed,
+        .datagram = on_datagram,
+        .stream_credit = on_credit,
+    };
+    assert_int_equal(
+        mm__quic_new(&t->q, &e->loop, &t->id, &t->kr, &t->cfg, &ops), 0);
+    assert_int_equal(mm__quic_listen(t->q, "127.0.0.1:0"), 0);
+    assert_non_null(mm__quic_local_addr(t->q));
+    assert_true(mm__quic_local_port(t->q) > 0);
+    if (i >= e->nn) e->nn = i + 1;
+}
+
+static void
+closed_cb(void *d)
+{
+    struct env *e = d;
+    e->closed_cbs++;
+}
+
+static int
+env_setup(void **state)
+{
+    struct env *e = calloc(1, sizeof(*e));
+    snprintf(e->root, sizeof(e->root), "/tmp/mm-quic-XXXXXX");
+    if (mkdtemp(e->root) == NULL) return -1;
+    uv_loop_init(&e->loop);
+    unsetenv("MURMER_FAULT");
+    mm_log_set_level(getenv("MM_TEST_LOG") ? MM_LOG_DEBUG : MM_LOG_ERR);
+    *state = e;
+    return 0;
+}
+
+static void
+node_stop(struct env *e, int i)
+{
+    struct tnode *t = &e->n[i];
+    if (t->q == NULL) return;
+    int before = e->closed_cbs;
+    mm__quic_close(t->q, closed_cb, e);
+    t->q = NULL;
+    for (int k = 0; k < 1000 && e->closed_cbs == before; k++)
+        uv_run(&e->loop, UV_RUN_ONCE);
+    assert_int_equal(e->closed_cbs, before + 1);
+    mm__identity_release(&t->id);
+    mm__keyring_release(&t->kr);
+}
+
+static int
+env_teardown(void **state)
+{
+    struct env *e = *state;
+    for (int i = 0; i < e->nn; i++)
+        node_stop(e, i);
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    int rc = uv_loop_close(&e->loop);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", e->root);
+    if (system(cmd) != 0) rc = -1;
+    free(e);
+    mm_log_set_level(MM_LOG_WARN);
+    return rc == 0 ? 0 : -1;
+}
+
+static void
+deadline_cb(uv_timer_t *t)
+{
+    *(int *)t->data = 1;
+}
+
+/* Runs the loop until |pred|(e) holds or |ms| pass; returns pred's value. */
+static int
+run_until(struct env *e, int (*pred)(struct env *), unsigned ms)
+{
+    uv_timer_t timer;
+    int expired = 0;
+    uv_timer_init(&e->loop, &timer);
+    timer.data = &expired;
+    uv_timer_start(&timer, deadline_cb, ms, 0);
+    while (!pred(e) && !expired)
+        uv_run(&e->loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&timer, NULL);
+    uv_run(&e->loop, UV_RUN_NOWAIT);
+    return pred(e);
+}
+
+/* Runs the loop for |ms| (to let late events show up). */
+static int
+never(struct env *e)
+{
+    MM_UNUSED(e);
+    return 0;
+}
+
+static int
+both_up(struct env *e)
+{
+    return e->n[0].ups >= 1 && e->n[1].ups >= 1;
+}
+
+static int
+both_down(struct env *e)
+{
+    return e->n[0].downs >= 1 && e->n[1].downs >= 1;
+}
+
+static int
+dialer_down(struct env *e)
+{
+    return e->n[1].downs >= 1;
+}
+
+static void
+connect_pair(struct env *e)
+{
+    struct mm_qconn *c = NULL;
+    assert_int_equal(mm__quic_dial(e->n[1].q, mm__quic_local_addr(e->n[0].q),
+                                   e->n[0].id.id, &c),
+                     0);
+    assert_non_null(c);
+    assert_true(run_until(e, both_up, WAIT_MS));
+}
+
+static size_t
+frame(uint8_t *buf, size_t cap, uint8_t type, const char *body)
+{
+    return mm__wire_frame_encode(buf, cap, type, body, strlen(body));
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+static int
+got_frames_a1(struct env *e)
+{
+    return e->n[0].frames >= 1;
+}
+
+static int
+got_frames_b1(struct env *e)
+{
+    return e->n[1].frames >= 1;
+}
+
+static int
+got_frames_a2(struct env *e)
+{
+    return e->n[0].frames >= 2;
+}
+
+static int
+got_frames_b2(struct env *e)
+{
+    return e->n[1].frames >= 2;
+}
+
+static int
+got_frames_b3(struct env *e)
+{
+    return e->n[1].frames >= 3;
+}
+
+static void
+test_quic_handshake_auth_and_frames(void **state)
+{
+    struct env *e = *state;
+    node_start(e, 0, 7, NULL);
+    node_start(e, 1, 7, NULL);
+    struct tnode *a = &e->n[0], *b = &e->n[1];
+    connect_pair(e);
+    /* Both sides learnt the other's verified id, generation and name. */
+    assert_memory_equal(a->up_peer, b->id.id, 16);
+    assert_memory_equal(b->up_peer, a->id.id, 16);
+    assert_int_equal(a->up_gen, b->id.generation);
+    assert_string_equal(a->up_name, "n1");
+    assert_string_equal(b->up_name, "n0");
+    assert_int_equal(a->up_role, 0);
+    assert_true(mm__quic_conn_is_dialer(b->conn));
+    assert_false(mm__quic_conn_is_dialer(a->conn));
+    assert_ptr_equal(mm__quic_find_peer(b->q, a->id.id), b->conn);
+    int64_t bc = mm__quic_control_stream(b->conn);
+    int64_t ac = mm__quic_control_stream(a->conn);
+    assert_int_equal(bc, 0);
+    assert_int_equal(ac, 0);
+
+    /* Control stream, dialer -> acceptor and back. */
+    uint8_t buf[256];
+    size_t n = frame(buf, sizeof(buf), MM_WIRE_CTRL_REQ, "ping");
+    assert_int_equal(mm__quic_send_frame(b->conn, bc, buf, n), 0);
+    assert_true(run_until(e, got_frames_a1, WAIT_MS));
+    assert_int_equal(a->last_sid, 0);
+    assert_int_equal(a->last_type, MM_WIRE_CTRL_REQ);
+    assert_int_equal(a->last_len, 4);
+    assert_memory_equal(a->last_body, "ping", 4);
+    n = frame(buf, sizeof(buf), MM_WIRE_CTRL_RESP, "pong!");
+    assert_int_equal(mm__quic_send_frame(a->conn, ac, buf, n), 0);
+    assert_true(run_until(e, got_frames_b1, WAIT_MS));
+    assert_int_equal(b->last_type, MM_WIRE_CTRL_RESP);
+    assert_memory_equal(b->last_body, "pong!", 5);
+
+    /* A new stream from the dialer, echoed by the acceptor. */
+    a->echo = 1;
+    int64_t sid;
+    assert_int_equal(mm__quic_stream_open(b->conn, &sid), 0);
+    assert_int_not_equal(sid, 0);
+    n = frame(buf, sizeof(buf), MM_WIRE_INVOKE, "hello over a stream");
+    assert_int_equal(mm__quic_send_frame(b->conn, sid, buf, n), 0);
+    assert_true(run_until(e, got_frames_b2, WAIT_MS));
+    assert_int_equal(b->last_sid, sid);
+    assert_int_equal(b->last_type, MM_WIRE_INVOKE);
+    assert_memory_equal(b->last_body, "hello over a stream", 19);
+
+    /* A new stream from the acceptor, the other direction. */
+    int64_t sid2;
+    assert_int_equal(mm__quic_stream_open(a->conn, &sid2), 0);
+    n = frame(buf, sizeof(buf), MM_WIRE_RESPONSE, "from the server");
+    assert_int_equal(mm__quic_send_frame(a->conn, sid2, buf, n), 0);
+    assert_true(run_until(e, got_frames_b3, WAIT_MS));
+    assert_int_equal(b->last_sid, sid2);
+    assert_memory_equal(b->last_body, "from the server", 15);
+    assert_int_equal(a->downs + b->downs, 0);
+
+    /* Bad arguments. */
+    assert_int_equal(mm__quic_send_frame(b->conn, 4000, buf, n), MM_ENOTFOUND);
+    assert_int_equal(mm__quic_send_frame(b->conn, sid, buf, 3), MM_EINVAL);
+    assert_int_equal(mm__quic_dial(b->q, "nonsense", NULL, NULL), MM_EINVAL);
+    (void)got_frames_a2;
+}
+
+static void
+test_quic_wrong_key_unauthorized(void **state)
+{
+    struct env *e = *state;
+    node_start(e, 0, 7, NULL);
+    node_start(e, 1, 8, NULL); /* another cluster key */
+    assert_int_equal(
+        mm__quic_dial(e->n[1].q, mm__quic_local_addr(e->n[0].q), NULL, NULL),
+        0);
+    assert_true(run_until(e, both_down, WAIT_MS));
+    assert_int_equal(e->n[0].ups, 0);
+    assert_int_equal(e->n[1].ups, 0);
+    assert_int_equal(e->n[0].last_down_err, MM_EUNAUTHORIZED);
+    assert_int_equal(e->n[1].last_down_err, MM_EUNAUTHORIZED);
+    struct mm_quic_stats st;
+    mm__quic_stats(e->n[0].q, &st);
+    assert_int_equal(st.auth_failures, 1);
+}
+
+static void
+test_quic_keyring_rotation_accepts_old_key(void **state)
+{
+    struct env *e = *state;
+    node_start(e, 0, 7, NULL);
+    node_start(e, 1, 9, NULL);
+    /* Node 0 sends with key 7 and still accepts key 9. */
+    struct tnode *a = &e->n[0];
+    uint8_t k9[32];
+    memset(k9, 9, sizeof(k9));
+    memcpy(a->kr.keys[1], k9, 32);
+    a->kr.ids[1] = mm__ckey_id(k9);
+    a->kr.n = 2;
+    connect_pair(e);
+    assert_int_equal(e->n[0].downs + e->n[1].downs, 0);
+}
+
+static void
+test_quic_wrong_expected_id_refused(void **state)
+{
+    struct env *e = *state;
+    node_start(e, 0, 7, NULL);
+    node_start(e, 1, 7, NULL);
+    uint8_t wrong[16];
+    memcpy(wrong, e->n[0].id.id, 16);
+    wrong[0] ^= 0xff;
+    assert_int_equal(
+        mm__quic_dial(e->n[1].q, mm__quic_local_addr(e->n[0].q), wrong, NULL),
+        0);
+    assert_true(run_until(e, dialer_down, WAIT_MS));
+    assert_int_equal(e->n[1].last_down_err, MM_EUNAUTHORIZED);
+    assert_int_equal(e->n[1].ups, 0);
+    run_until(e, never, 50);
+    assert_int_equal(e->n[0].ups, 0);
+    /* Without an expected id, the same peer is fine. */
+    connect_pair(e);
+}
+
+static int
+b_frames_target(struct env *e)
+{
+    return e->n[1].frames >= g_target;
+}
+
+static void
+test_quic_greased_packets_still_flow(void **state)
+{
+    struct env *e = *state;
+    node_start(e, 0, 7, NULL);
+    node_start(e, 1, 7, NULL);
+    e->n[0].echo = 1;
+    struct mm_quic_stats sa, sb;
+    /* Each connection decides on its own whether to grease: 1 in 4 has
+     * neither side doing it, so try up to 16 connections. */
+    int total = 0;
+    for (int round = 0; round < 16; round++) {
+        struct mm_qconn *c = NULL;
+        int ups = e->n[1].ups;
+        assert_int_equal(
+            mm__quic_dial(e->n[1].q, mm__quic_local_addr(e->n[0].q), NULL, &c),
+            0);
+        g_target = ups + 1;
+        for (int k = 0; k < 1000 && e->n[1].ups < g_target; k++)
+            uv_run(&e->loop, UV_RUN_ONCE);
+        assert_int_equal(e->n[1].ups, g_target);
+        int64_t sid;
+        assert_int_equal(mm__quic_stream_open(c, &sid), 0);
+        for (int i = 0; i < 20; i++) {
+            uint8_t buf[64];
+            size_t n = frame(buf, sizeof(buf), MM_WIRE_INVOKE, "grease me");
+            assert_int_equal(mm__quic_send_frame(c, sid, buf, n), 0);
+        }
+        total += 20;
+        g_target = total;
+        assert_true(run_until(e, b_frames_target, WAIT_MS));
+        mm__quic_conn_close(c, 0);
+        mm__quic_stats(e->n[0].q, &sa);
+        mm__quic_stats(e->n[1].q, &sb);
+        if (sa.greased_in + sb.greased_in > 0 && round >= 1) break;
+    }
+    assert_true(sa.greased_in + sb.greased_in > 0);
+    assert_true(sa.pkts_in > 0 && sb.pkts_out > 0);
+    print_message("greased packets received: %" PRIu64 " + %" PRIu64 "\n",
+                  sa.greased_in, sb.greased_in);
+}
+
+/* 1000 streams, one after another, over one connection. */
+static int
+replies_reached(struct env *e)
+{
+    MM_UNUSED(e);
+    return g_replies >= g_wanted;
+}
+
+static void
+test_quic_1000_streams_sequential(void **state)
+{
+    struct env *e = *state;
+    struct mm_quic_config cfg;
+    mm__quic_config_init(&cfg);
+    cfg.stream_window = 8; /* far below 1000: credit must come back (P12) */
+    node_start(e, 0, 7, &cfg);
+    node_start(e, 1, 7, NULL);
+    e->n[0].echo = 1;
+    e->n[0].echo_close = 1;
+    e->n[1].count_close = 1;
+    connect_pair(e);
+    struct tnode *b = &e->n[1];
+    int closed0 = e->n[0].closed;
+    g_replies = 0;
+    for (int i = 0; i < 1000; i++) {
+        int64_t sid;
+        assert_int_equal(mm__quic_stream_open(b->conn, &sid), 0);
+        uint8_t buf[64];
+        char body[32];
+        snprintf(body, sizeof(body), "req %d", i);
+        size_t n = frame(buf, sizeof(buf), MM_WIRE_INVOKE, body);
+        assert_int_equal(mm__quic_send_frame(b->conn, sid, buf, n), 0);
+        g_wanted = i + 1;
+        assert_true(run_until(e, replies_reached, WAIT_MS));
+        assert_int_equal(b->last_sid, sid);
+        assert_memory_equal(b->last_body, body, strlen(body));
+    }
+    g_target = 1000;
+    /* Every stream closes on both sides. */
+    for (int k = 0;
+         k < 5000 && (b->closed < 1000 || e->n[0].closed - closed0 < 1000); k++)
+        uv_run(&e->loop, UV_RUN_ONCE);
+    assert_int_equal(b->closed, 1000);
+    assert_int_equal(e->n[0].closed - closed0, 1000);
+    assert_int_equal(b->closed_decode, 0);
+    assert_int_equal(b->downs, 0);
+}
+
+static int
+b_credit(struct env *e)
+{
+    return e->n[1].credits >= 1;
+}
+
+static void
+test_quic_stream_credit_comes_back(void **state)
+{
+    struct env *e = *state;
+    struct mm_quic_config cfg;
+    mm__quic_config_init(&cfg);
+    cfg.stream_window = 4; /* the control stream + 3 */
+    node_start(e, 0, 7, &cfg);
+    node_start(e, 1, 7, NULL);
+    e->n[0].echo = 1;
+    e->n[0].echo_close = 1;
+    e->n[1].count_close = 1;
+    connect_pair(e);
+    struct tnode *b = &e->n[1];
+    int64_t sids[8];
+    int opened = 0, rv = 0;
+    while (opened < 8 &&
+           (rv = mm__quic_stream_open(b->conn, &sids[opened])) == 0)
+        opened++;
+    assert_int_equal(rv, UV_EAGAIN);
+    assert_int_equal(opened, 3);
+    g_replies = 0;
+    uint8_t buf[64];
+    size_t n = frame(buf, sizeof(buf), MM_WIRE_INVOKE, "one");
+    assert_int_equal(mm__quic_send_frame(b->conn, sids[0], buf, n), 0);
+    assert_true(run_until(e, b_credit, WAIT_MS));
+    assert_int_equal(g_replies, 1);
+    assert_int_equal(mm__quic_stream_open(b->conn, &sids[3]), 0);
+}
+
+static int
+dial_failed(struct env *e)
+{
+    return e->n[1].downs >= 1;
+}
+
+static void
+test_quic_dial_nobody_times_out(void **state)
+{
+    struct env *e = *state;
+    struct mm_quic_config cfg;
+    mm__quic_config_init(&cfg);
+    cfg.handshake_ms = 300;
+    node_start(e, 0, 7, NULL);
+    node_start(e, 1, 7, &cfg);
+    /* Node 0 drops everything: nobody answers. */
+    struct mm_quic_fault f = {.drop_pct = 100, .seed = 5};
+    mm__quic_set_fault(e->n[0].q, &f);
+    assert_int_equal(
+        mm__quic_dial(e->n[1].q, mm__quic_local_addr(e->n[0].q), NULL, NULL),
+        0);
+    assert_true(run_until(e, dial_failed, WAIT_MS));
+    assert_int_equal(e->n[1].last_down_err, MM_EUNREACHABLE);
+    assert_int_equal(e->n[1].ups, 0);
+}
+
+static int
+a_closed_decode(struct env *e)
+{
+    return e->n[0].closed_decode >= 1 && e->n[1].closed_decode >= 1;
+}
+
+static void
+test_quic_max_frame_only_that_stream(void **state)
+{
+    struct env *e = *state;
+    struct mm_quic_config cfg;
+    mm__quic_config_init(&cfg);
+    cfg.max_frame = 64 * 1024;
+    node_start(e, 0, 7, &cfg);
+    node_start(e, 1, 7, NULL);
+    connect_pair(e);
+    struct tnode *a = &e->n[0], *b = &e->n[1];
+    size_t body = cfg.max_frame - 1; /* length = type + body = max */
+    uint8_t *big = calloc(1, cfg.max_frame + 16);
+    uint8_t *src = calloc(1, cfg.max_frame + 16);
+    memset(src, 0xab, body + 1);
+
+    /* Exactly max_frame: accepted. */
+    int64_t s1, s2, s3;
+    assert_int_equal(mm__quic_stream_open(b->conn, &s1), 0);
+    size_t n = mm__wire_frame_encode(big, cfg.max_frame + 16, MM_WIRE_INVOKE,
+                                     src, body);
+    assert_int_equal(n, cfg.max_frame + 4);
+    assert_int_equal(mm__quic_send_frame(b->conn, s1, big, n), 0);
+    assert_true(run_until(e, got_frames_a1, WAIT_MS));
+    assert_int_equal(a->last_len, body);
+    assert_int_equal(a->last_sid, s1);
+
+    /* max + 1: only that stream is refused, on both sides. */
+    assert_int_equal(mm__quic_stream_open(b->conn, &s2), 0);
+    n = mm__wire_frame_encode(big, cfg.max_frame + 16, MM_WIRE_INVOKE, src,
+                              body + 1);
+    assert_int_equal(mm__quic_send_frame(b->conn, s2, big, n), 0);
+    assert_true(run_until(e, a_closed_decode, WAIT_MS));
+    assert_int_equal(a->last_closed_sid, s2);
+    assert_int_equal(a->last_closed_err, MM_EDECODE);
+    assert_int_equal(b->last_closed_sid, s2);
+    assert_int_equal(a->frames, 1);
+
+    /* The connection and other streams keep working. */
+    a->echo = 1;
+    assert_int_equal(mm__quic_stream_open(b->conn, &s3), 0);
+    n = frame(big, 64, MM_WIRE_INVOKE, "still fine");
+    assert_int_equal(mm__quic_send_frame(b->conn, s3, big, n), 0);
+    assert_true(run_until(e, got_frames_b1, WAIT_MS));
+    assert_int_equal(b->last_sid, s3);
+    assert_memory_equal(b->last_body, "still fine", 10);
+    n = frame(big, 64, MM_WIRE_INVOKE, "s1 too");
+    assert_int_equal(mm__quic_send_frame(b->conn, s1, big, n), 0);
+    assert_true(run_until(e, got_frames_a2, WAIT_MS + 0));
+    assert_int_equal(a->downs + b->downs, 0);
+    free(big);
+    free(src);
+}
+
+static int
+one_conn_each(struct env *e)
+{
+    size_t upa, upb;
+    size_t na = mm__quic_conn_count(e->n[0].q, &upa);
+    size_t nb = mm__quic_conn_count(e->n[1].q, &upb);
+    return na == 1 && nb == 1 && upa == 1 && upb == 1;
+}
+
+static void
+test_quic_crossing_dials_keep_one(void **state)
+{
+    struct env *e = *state;
+    node_start(e, 0, 7, NULL);
+    node_start(e, 1, 7, NULL);
+    for (int round = 0; round < 3; round++) {
+        struct tnode *a = &e->n[0], *b = &e->n[1];
+        assert_int_equal(
+            mm__quic_dial(a->q, mm__quic_local_addr(b->q), b->id.id, NULL), 0);
+        assert_int_equal(
+            mm__quic_dial(b->q, mm__quic_local_addr(a->q), a->id.id, NULL), 0);
+        assert_true(run_until(e, one_conn_each, WAIT_MS));
+        run_until(e, never, 100); /* nothing changes later */
+        assert_true(one_conn_each(e));
+        /* Exactly one live (reported up, not down) connection each. */
+        assert_int_equal(a->live, 1);
+        assert_int_equal(b->live, 1);
+        /* Both kept the same one: dialled by the lower id. */
+        struct mm_qconn *ca = mm__quic_find_peer(a->q, b->id.id);
+        struct mm_qconn *cb = mm__quic_find_peer(b->q, a->id.id);
+        assert_non_null(ca);
+        assert_non_null(cb);
+        int a_lower = memcmp(a->id.id, b->id.id, 16) < 0;
+        assert_int_equal(mm__quic_conn_is_dialer(ca), a_lower);
+        assert_int_equal(mm__quic_conn_is_dialer(cb), !a_lower);
+        /* Frames flow on the survivor. */
+        int fb = b->frames;
+        uint8_t buf[64];
+        size_t n = frame(buf, sizeof(buf), MM_WIRE_CTRL_EVENT, "x");
+        assert_int_equal(
+            mm__quic_send_frame(ca, mm__quic_control_stream(ca), buf, n), 0);
+        g_target = fb + 1;
+        assert_true(run_until(e, b_frames_target, WAIT_MS));
+        mm__quic_conn_close(ca, 0);
+        for (int k = 0; k < 1000 && (mm__quic_conn_count(a->q, NULL) ||
+                                     mm__quic_conn_count(b->q, NULL));
+             k++)
+            uv_run(&e->loop, UV_RUN_ONCE);
+        a->ups = a->downs = b->ups = b->downs = 0;
+    }
+}
+
+static int
+a_datagrams2(struct env *e)
+{
+    return e->n[0].datagrams >= 1;
+}
+
+static void
+test_quic_gossip_datagram_demux(void **state)
+{
+    struct env *e = *state;
+    node_start(e, 0, 7, NULL);
+    node_start(e, 1, 7, NULL);
+    connect_pair(e); /* QUIC traffic on the same socket at the same time */
+    struct sockaddr_in to;
+    uv_ip4_addr("127.0.0.1", mm__quic_local_port(e->n[0].q), &to);
+    uint8_t junk[40], gossip[40];
+    memset(junk, 0x02, sizeof(junk));
+    memset(gossip, 0x5a, sizeof(gossip));
+    gossip[0] = 0x01;
+    struct mm_quic_stats st0;
+    mm__quic_stats(e->n[0].q, &st0);
+    assert_int_equal(mm__quic_send_datagram(e->n[1].q, (struct sockaddr *)&to,
+                                            junk, sizeof(junk)),
+                     0);
+    assert_int_equal(mm__quic_send_datagram(e->n[1].q, (struct sockaddr *)&to,
+                                            gossip, sizeof(gossip)),
+                     0);
+    assert_true(run_until(e, a_datagrams2, WAIT_MS));
+    run_until(e, never, 20);
+    assert_int_equal(e->n[0].datagrams, 1);
+    assert_int_equal(e->n[0].dgram_len, sizeof(gossip));
+    assert_memory_equal(e->n[0].dgram, gossip, sizeof(gossip));
+    struct mm_quic_stats st;
+    mm__quic_stats(e->n[0].q, &st);
+    assert_int_equal(st.datagrams_in, 1);
+    assert_true(st.dropped_in >= st0.dropped_in + 1);
+    assert_int_equal(e->n[0].downs + e->n[1].downs, 0);
+}
+
+static void
+test_quic_vanished_peer_unreachable(void **state)
+{
+    struct env *e = *state;
+    struct mm_quic_config cfg;
+    mm__quic_config_init(&cfg);
+    cfg.probe_fail_ms = 300;
+    node_start(e, 0, 7, NULL);
+    node_start(e, 1, 7, &cfg);
+    connect_pair(e);
+    /* Node 0 goes silent: it drops everything in and out. */
+    struct mm_quic_fault f = {.drop_pct = 100, .seed = 3};
+    mm__quic_set_fault(e->n[0].q, &f);
+    int64_t sid;
+    assert_int_equal(mm__quic_stream_open(e->n[1].conn, &sid), 0);
+    uint8_t buf[64];
+    size_t n = frame(buf, sizeof(buf), MM_WIRE_INVOKE, "anyone?");
+    uint64_t t0 = uv_hrtime();
+    assert_int_equal(mm__quic_send_frame(e->n[1].conn, sid, buf, n), 0);
+    assert_true(run_until(e, dialer_down, WAIT_MS));
+    uint64_t ms = (uv_hrtime() - t0) / 1000000u;
+    assert_int_equal(e->n[1].last_down_err, MM_EUNREACHABLE);
+    assert_true(ms >= 250 && ms < 3000);
+}
+
+static int
+a_up2(struct env *e)
+{
+    return e->n[0].ups >= 2 && e->n[0].downs >= 1;
+}
+
+static void
+test_quic_new_generation_replaces_stale(void **state)
+{
+    struct env *e = *state;
+    node_start(e, 0, 7, NULL);
+    node_start(e, 1, 7, NULL);
+    connect_pair(e);
+    uint64_t gen1 = e->n[0].up_gen;
+    /* Node 1 dies without a word (its CONNECTION_CLOSE is dropped). */
+    struct mm_quic_fault f = {.drop_pct = 100, .seed = 1};
+    mm__quic_set_fault(e->n[1].q, &f);
+    node_stop(e, 1);
+    assert_int_equal(e->n[0].downs, 0);
+    /* It restarts with the next generation and dials again. */
+    node_start(e, 1, 7, NULL);
+    assert_int_equal(e->n[1].id.generation, gen1 + 1);
+    assert_int_equal(
+        mm__quic_dial(e->n[1].q, mm__quic_local_addr(e->n[0].q), NULL, NULL),
+        0);
+    assert_true(run_until(e, a_up2, WAIT_MS));
+    assert_int_equal(e->n[0].up_gen, gen1 + 1);
+    assert_int_equal(e->n[0].last_down_err, MM_ECLOSED);
+    size_t up;
+    assert_int_equal(mm__quic_conn_count(e->n[0].q, &up), 1);
+    assert_int_equal(up, 1);
+}
+
+static void
+test_quic_idle_close(void **state)
+{
+    struct env *e = *state;
+    struct mm_quic_config cfg;
+    mm__quic_config_init(&cfg);
+    cfg.idle_ms = 150;
+    node_start(e, 0, 7, &cfg);
+    node_start(e, 1, 7, &cfg);
+    connect_pair(e);
+    uint64_t t0 = uv_hrtime();
+    assert_true(run_until(e, both_down, WAIT_MS));
+    uint64_t ms = (uv_hrtime() - t0) / 1000000u;
+    assert_int_equal(e->n[0].last_down_err, MM_ECLOSED);
+    assert_int_equal(e->n[1].last_down_err, MM_ECLOSED);
+    assert_true(ms >= 100);
+}
+
+static void
+test_quic_lossy_path_delivers(void **state)
+{
+    struct env *e = *state;
+    struct mm_quic_config cfg;
+    mm__quic_config_init(&cfg);
+    cfg.fault.drop_pct = 10;
+    cfg.fault.delay_ms = 1;
+    cfg.fault.reorder_pct = 10;
+    cfg.fault.seed = 42;
+    node_start(e, 0, 7, &cfg);
+    cfg.fault.seed = 43;
+    node_start(e, 1, 7, &cfg);
+    connect_pair(e);
+    e->n[0].echo = 1;
+    int64_t sid;
+    assert_int_equal(mm__quic_stream_open(e->n[1].conn, &sid), 0);
+    /* 200 frames of 3000 bytes each way (several packets per frame). */
+    static uint8_t buf[3100], body[3000];
+    memset(body, 0x33, sizeof(body));
+    for (int i = 0; i < 200; i++) {
+        size_t n = mm__wire_frame_encode(buf, sizeof(buf), MM_WIRE_INVOKE, body,
+                                         sizeof(body));
+        assert_int_equal(mm__quic_send_frame(e->n[1].conn, sid, buf, n), 0);
+    }
+    g_target = 200;
+    assert_true(run_until(e, b_frames_target, 30000));
+    struct mm_quic_stats st;
+    mm__quic_stats(e->n[0].q, &st);
+    assert_true(st.fault_dropped > 0);
+    assert_int_equal(e->n[0].downs + e->n[1].downs, 0);
+}
+
+static void
+test_quic_fault_parse(void **state)
+{
+    MM_UNUSED(state);
+    struct mm_quic_fault f;
+    assert_int_equal(
+        mm__quic_fault_parse(&f, "drop=5,delay=0,reorder=0,seed=1"), 0);
+    assert_int_equal(f.drop_pct, 5);
+    assert_int_equal(f.seed, 1);
+    assert_int_equal(mm__quic_fault_parse(&f, "delay=20,reorder=3"), 0);
+    assert_int_equal(f.delay_ms, 20);
+    assert_int_equal(f.reorder_pct, 3);
+    assert_int_equal(mm__quic_fault_parse(&f, "drop=101"), MM_EINVAL);
+    assert_int_equal(mm__quic_fault_parse(&f, "bogus=1"), MM_EINVAL);
+    assert_int_equal(mm__quic_fault_parse(&f, "drop="), MM_EINVAL);
+}
+
+/* W5-style numbers, printed, never asserted. */
+static int
+cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+static void
+test_quic_measure_handshake_and_rtt(void **state)
+{
+    struct env *e = *state;
+    node_start(e, 0, 7, NULL);
+    node_start(e, 1, 7, NULL);
+    struct tnode *a = &e->n[0], *b = &e->n[1];
+    enum { NCONN = 200, NRTT = 2000 };
+    static uint64_t hs[NCONN], rtt[NRTT];
+    for (int i = 0; i < NCONN; i++) {
+        struct mm_qconn *c;
+        int ups = b->ups;
+        uint64_t t0 = uv_hrtime();
+        assert_int_equal(
+            mm__quic_dial(b->q, mm__quic_local_addr(a->q), a->id.id, &c), 0);
+        for (int k = 0; k < 1000 && b->ups == ups; k++)
+            uv_run(&e->loop, UV_RUN_ONCE);
+        assert_int_equal(b->ups, ups + 1);
+        hs[i] = uv_hrtime() - t0;
+        if (i < NCONN - 1) {
+            mm__quic_conn_close(c, 0);
+            for (int k = 0; k < 1000 && mm__quic_conn_count(a->q, NULL); k++)
+                uv_run(&e->loop, UV_RUN_ONCE);
+        }
+    }
+    a->echo = 1;
+    int64_t sid;
+    assert_int_equal(mm__quic_stream_open(b->conn, &sid), 0);
+    uint8_t buf[64], body[59];
+    memset(body, 'x', sizeof(body));
+    size_t n = mm__wire_frame_encode(buf, sizeof(buf), MM_WIRE_INVOKE, body,
+                                     sizeof(body));
+    assert_int_equal(n, 64);
+    for (int i = 0; i < NRTT; i++) {
+        int f = b->frames;
+        uint64_t t0 = uv_hrtime();
+        assert_int_equal(mm__quic_send_frame(b->conn, sid, buf, n), 0);
+        for (int k = 0; k < 1000 && b->frames == f; k++)
+            uv_run(&e->loop, UV_RUN_ONCE);
+        assert_int_equal(b->frames, f + 1);
+        rtt[i] = uv_hrtime() - t0;
+    }
+    qsort(hs, NCONN, sizeof(hs[0]), cmp_u64);
+    qsort(rtt, NRTT, sizeof(rtt[0]), cmp_u64);
+    print_message("murmer,W5.quic.handshake_auth.median,%" PRIu64 ",ns\n",
+                  hs[NCONN / 2]);
+    print_message("murmer,W5.quic.handshake_auth.p99,%" PRIu64 ",ns\n",
+                  hs[NCONN * 99 / 100]);
+    print_message("murmer,W5.quic.rtt_64B.median,%" PRIu64 ",ns\n",
+                  rtt[NRTT / 2]);
+    print_message("murmer,W5.quic.rtt_64B.p99,%" PRIu64 ",ns\n",
+                  rtt[NRTT * 99 / 100]);
+}
+
+int
+main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, env_setup, env_teardown)
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_quic_fault_parse),
+        T(test_quic_handshake_auth_and_frames),
+        T(test_quic_wrong_key_unauthorized),
+        T(test_quic_keyring_rotation_accepts_old_key),
+        T(test_quic_wrong_expected_id_refused),
+        T(test_quic_greased_packets_still_flow),
+        T(test_quic_1000_streams_sequential),
+        T(test_quic_max_frame_only_that_stream),
+        T(test_quic_stream_credit_comes_back),
+        T(test_quic_dial_nobody_times_out),
+        T(test_quic_crossing_dials_keep_one),
+        T(test_quic_gossip_datagram_demux),
+        T(test_quic_vanished_peer_unreachable),
+        T(test_quic_new_generation_replaces_stale),
+        T(test_quic_idle_close),
+        T(test_quic_lossy_path_delivers),
+        T(test_quic_measure_handshake_and_rtt),
+    };
+#undef T
+    if (getenv("MM_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("MM_TEST_FILTER"));
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

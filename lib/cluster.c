@@ -25,6 +25,9 @@
 #include "buf.h"
 #include "ckey.h"
 #include "identity.h"
+#include "membership/membership.h"
+#include "registry.h"
+#include "session.h"
 #include "transport/quic.h"
 #include "wire.h"
 
@@ -53,6 +56,13 @@ struct peer {
     struct ostream *streams;
 };
 
+struct istream { /* a stream the peer opened towards us */
+    struct istream *next;
+    int64_t sid;
+    uint32_t pending; /* calls still owed a RESPONSE on it */
+    int fin;          /* the peer ended its side */
+};
+
 struct cconn { /* our state for one QUIC connection */
     struct mm_cluster *c;
     struct mm_qconn *q;      /* NULL once down */
@@ -61,6 +71,7 @@ struct cconn { /* our state for one QUIC connection */
     int role;
     int up;
     int refs;                /* inbound calls in flight hold one each */
+    struct istream *istreams;
 };
 
 struct pend { /* an outgoing call waiting for its RESPONSE */
@@ -102,6 +113,11 @@ struct mm_cluster {
     struct frame_handler handlers[MAX_FRAME_HANDLERS];
     mm_cluster_conn_fn conn_fn;
     void *conn_data;
+    mm_cluster_dgram_fn dgram_fn;
+    void *dgram_data;
+    struct mm_membership *membership; /* owned */
+    struct mm_registry *registry;     /* owned */
+    struct mm_session *session;       /* owned */
 };
 
 static void peer_flush(struct mm_cluster *c, struct peer *p);
@@ -135,8 +151,47 @@ peer_get(struct mm_cluster *c, const uint8_t id[MM_NODE_ID_LEN])
 static void
 cconn_unref(struct cconn *cc)
 {
-    if (--cc->refs == 0)
+    if (--cc->refs == 0) {
+        struct istream *i = cc->istreams;
+        while (i) {
+            struct istream *next = i->next;
+            mm__free(i);
+            i = next;
+        }
         mm__free(cc);
+    }
+}
+
+static struct istream *
+istream_find(struct cconn *cc, int64_t sid, int create)
+{
+    for (struct istream *i = cc->istreams; i; i = i->next)
+        if (i->sid == sid)
+            return i;
+    if (!create)
+        return NULL;
+    struct istream *i = mm__calloc(1, sizeof(*i));
+    if (!i)
+        return NULL;
+    i->sid = sid;
+    i->next = cc->istreams;
+    cc->istreams = i;
+    return i;
+}
+
+static void
+istream_drop(struct cconn *cc, int64_t sid)
+{
+    struct istream **pp = &cc->istreams;
+    while (*pp) {
+        if ((*pp)->sid == sid) {
+            struct istream *i = *pp;
+            *pp = i->next;
+            mm__free(i);
+            return;
+        }
+        pp = &(*pp)->next;
+    }
 }
 
 static struct pend **
@@ -487,7 +542,7 @@ inbound_reply_cb(void *data, int status, mm_msg *reply)
 {
     struct inbound *in = data;
     struct cconn *cc = in->cc;
-    if (!cc->c->stopped) {
+    if (cc->q && !cc->c->stopped) {
         if (reply && reply->content == MM_CONTENT_PTR) {
             respond_text(cc, in->sid, in->call_id, MM_ENOT_SERIALIZABLE,
                          "the reply has no wire form");
@@ -498,6 +553,11 @@ inbound_reply_cb(void *data, int status, mm_msg *reply)
         } else {
             respond(cc, in->sid, in->call_id, status, MM_CONTENT_NONE, NULL,
                     0);
+        }
+        struct istream *is = istream_find(cc, in->sid, 0);
+        if (is && is->pending && --is->pending == 0 && is->fin) {
+            istream_drop(cc, in->sid);
+            mm__quic_stream_close(cc->q, in->sid);
         }
     }
     cconn_unref(cc);
@@ -584,12 +644,17 @@ serve_invoke(struct mm_cluster *c, struct cconn *cc, int64_t sid,
     in->call_id = inv.call_id;
     if (inv.deadline_ms)
         mm_msg_set_timeout(m, inv.deadline_ms);
+    struct istream *is = istream_find(cc, sid, 1);
+    if (is)
+        is->pending++;
     cc->refs++;
     int rc = mm_send(n, &ep, m, inbound_reply_cb, in);
     if (rc) {
         mm_msg_free(m);
         cc->refs--;
         mm__free(in);
+        if (is)
+            is->pending--;
         char text[320];
         if (rc == MM_EUNKNOWN_MESSAGE)
             snprintf(text, sizeof(text), "unknown message '%s'", type);
@@ -713,6 +778,8 @@ on_conn_down(void *data, struct mm_qconn *q, int err)
             MM_LOG(MM_LOG_INFO, "cluster", "connection to %s lost: %s",
                    p->name[0] ? p->name : p->addr, mm_strerror(err));
     }
+    if (cc->up && c->session)
+        mm__session_conn_down(c->session, q);
     if (cc->up && c->conn_fn)
         c->conn_fn(c->conn_data, q, cc->id, 0, cc->role, 0);
     cc->q = NULL;
@@ -753,15 +820,70 @@ on_stream_credit(void *data, struct mm_qconn *q)
 }
 
 static void
+on_stream_fin(void *data, struct mm_qconn *q, int64_t sid)
+{
+    struct mm_cluster *c = data;
+    struct cconn *cc = mm__quic_conn_get_data(q);
+    (void)c;
+    if (!cc)
+        return;
+    struct istream *is = istream_find(cc, sid, 0);
+    if (is && is->pending) {
+        is->fin = 1; /* closed after the last RESPONSE */
+        return;
+    }
+    if (is)
+        istream_drop(cc, sid);
+    if (sid != mm__quic_control_stream(q))
+        mm__quic_stream_close(q, sid);
+}
+
+static void
+on_stream_closed(void *data, struct mm_qconn *q, int64_t sid, int err)
+{
+    struct mm_cluster *c = data;
+    struct cconn *cc = mm__quic_conn_get_data(q);
+    if (!cc)
+        return;
+    istream_drop(cc, sid);
+    struct peer *p = cc->peer;
+    if (!p)
+        return;
+    /* One of our actor streams ended: a reset fails only its calls. */
+    struct ostream **pp = &p->streams, *st = NULL;
+    while (*pp) {
+        if ((*pp)->sid == sid) {
+            st = *pp;
+            *pp = st->next;
+            break;
+        }
+        pp = &(*pp)->next;
+    }
+    if (!st)
+        return;
+    for (size_t b = 0; b < c->npend_buckets; b++) {
+        struct pend **ep = &c->pend[b];
+        while (*ep) {
+            struct pend *e = *ep;
+            if (e->st == st) {
+                *ep = e->next;
+                e->st = NULL;
+                pend_answer(e, err ? err : MM_ECLOSED, NULL);
+            } else {
+                ep = &e->next;
+            }
+        }
+    }
+    mm__free(st);
+}
+
+static void
 on_datagram(void *data, const struct sockaddr *from, const uint8_t *buf,
             size_t len)
 {
     struct mm_cluster *c = data;
-    struct frame_handler *h = &c->handlers[0];
-    (void)from;
-    if (h->fn) /* membership: a sealed gossip datagram, type 0 */
-        h->fn(h->data, (struct mm_qconn *)(uintptr_t)from, NULL, -1, -1, 0,
-              buf, len);
+    if (c->dgram_fn && !c->stopped)
+        c->dgram_fn(c->dgram_data, from, buf, len);
 }
 
 /* Closes actor streams that carried nothing for a while. */
@@ -871,6 +993,8 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
     ops.frame = on_frame;
     ops.datagram = on_datagram;
     ops.stream_credit = on_stream_credit;
+    ops.stream_fin = on_stream_fin;
+    ops.stream_closed = on_stream_closed;
     rc = mm__quic_new(&c->q, &n->shards[0].loop, &c->id, &c->kr, &qc, &ops);
     if (rc)
         goto fail;
@@ -903,6 +1027,10 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
     uv_timer_init(&n->shards[0].loop, &c->sweep);
     c->sweep.data = c;
     c->sweep_init = 1;
+    if ((rc = mm__membership_new(&c->membership, c, cfg)) != 0 ||
+        (rc = mm__registry_new(&c->registry, n, c)) != 0 ||
+        (rc = mm__session_new(&c->session, c)) != 0)
+        goto fail;
     *out = c;
     return 0;
 fail:
@@ -943,6 +1071,12 @@ mm__cluster_free(struct mm_cluster *c)
         c->sweep_init = 0;
         uv_run(&c->node->shards[0].loop, UV_RUN_NOWAIT);
     }
+    if (c->session)
+        mm__session_free(c->session);
+    if (c->registry)
+        mm__registry_free(c->registry);
+    if (c->membership)
+        mm__membership_free(c->membership);
     if (c->pend)
         pend_fail_peer(c, NULL, MM_ECLOSED);
     struct peer *p = c->peers;
@@ -969,6 +1103,8 @@ void
 mm__cluster_start(struct mm_cluster *c)
 {
     uv_timer_start(&c->sweep, sweep_cb, 1000, 1000);
+    mm__membership_start(c->membership);
+    mm__registry_start(c->registry);
     for (size_t i = 0; i < c->nseeds; i++) {
         struct mm_qconn *q;
         int rc = mm__quic_dial(c->q, c->seeds[i], NULL, &q);
@@ -989,9 +1125,17 @@ mm__cluster_start(struct mm_cluster *c)
     }
 }
 
+void
+mm__cluster_leave(struct mm_cluster *c, void (*done)(void *data), void *data)
+{
+    mm__membership_leave(c->membership, done, data);
+}
+
 static void
 cluster_stop(struct mm_cluster *c)
 {
+    if (c->session)
+        mm__session_stop(c->session);
     c->stopped = 1;
     pend_fail_peer(c, NULL, MM_ECLOSED);
     for (struct peer *p = c->peers; p; p = p->next)
@@ -1001,6 +1145,10 @@ cluster_stop(struct mm_cluster *c)
 static void
 cluster_close(struct mm_cluster *c)
 {
+    if (c->membership)
+        mm__membership_close(c->membership);
+    if (c->registry)
+        mm__registry_close(c->registry);
     if (c->sweep_init) {
         uv_close((uv_handle_t *)&c->sweep, sweep_closed_cb);
         c->sweep_init = 0;
@@ -1022,6 +1170,41 @@ mm__cluster_on_frame(struct mm_cluster *c, uint8_t type, mm_cluster_frame_fn fn,
 {
     c->handlers[type].fn = fn;
     c->handlers[type].data = data;
+}
+
+void
+mm__cluster_on_datagram(struct mm_cluster *c, mm_cluster_dgram_fn fn,
+                        void *data)
+{
+    c->dgram_fn = fn;
+    c->dgram_data = data;
+}
+
+void
+mm__cluster_member_state(struct mm_cluster *c,
+                         const uint8_t id[MM_NODE_ID_LEN], uint64_t gen,
+                         int swim_state)
+{
+    if (c->registry)
+        mm__registry_member_state(c->registry, id, gen, swim_state);
+}
+
+struct mm_membership *
+mm__cluster_membership(struct mm_cluster *c)
+{
+    return c->membership;
+}
+
+struct mm_registry *
+mm__cluster_registry(struct mm_cluster *c)
+{
+    return c->registry;
+}
+
+const struct mm_identity *
+mm__cluster_identity(struct mm_cluster *c)
+{
+    return &c->id;
 }
 
 void

@@ -12,6 +12,10 @@
 struct mm_cluster;
 struct mm_qconn;
 struct mm_keyring;
+struct mm_identity;
+struct mm_membership;
+struct mm_registry;
+struct sockaddr;
 
 /* Creates the cluster half of |n| from |cfg| (listen is set): loads the
  * identity and keys, binds the socket.  Sets n->id and n->generation. */
@@ -20,6 +24,9 @@ int mm__cluster_new(struct mm_cluster **out, mm_node *n,
 void mm__cluster_free(struct mm_cluster *c);
 /* On shard 0 once the loop runs: dial seeds, start timers. */
 void mm__cluster_start(struct mm_cluster *c);
+/* On shard 0: graceful leave, then |done|(data) (bounded in time). */
+void mm__cluster_leave(struct mm_cluster *c, void (*done)(void *data),
+                       void *data);
 extern const struct mm_cluster_ops mm__cluster_ops;
 
 /* ---- for membership, registry and client sessions (shard 0 only) ---------- */
@@ -39,6 +46,18 @@ typedef void (*mm_cluster_conn_fn)(void *data, struct mm_qconn *conn,
 void mm__cluster_on_conn(struct mm_cluster *c, mm_cluster_conn_fn fn,
                          void *data);
 
+/* Non-QUIC datagrams (first byte 0x01: sealed gossip) go to |fn|. */
+typedef void (*mm_cluster_dgram_fn)(void *data, const struct sockaddr *from,
+                                    const uint8_t *buf, size_t len);
+void mm__cluster_on_datagram(struct mm_cluster *c, mm_cluster_dgram_fn fn,
+                             void *data);
+
+/* Membership reports a member's state (enum mm_swim_state) so that the
+ * registry view follows it (alive/suspect: in view; failed/left: out). */
+void mm__cluster_member_state(struct mm_cluster *c,
+                              const uint8_t id[MM_NODE_ID_LEN], uint64_t gen,
+                              int swim_state);
+
 /* Learns or updates a member's address (membership). */
 void mm__cluster_peer_seen(struct mm_cluster *c,
                            const uint8_t id[MM_NODE_ID_LEN], uint64_t gen,
@@ -57,6 +76,9 @@ int mm__cluster_reply(struct mm_cluster *c, struct mm_qconn *conn, int64_t sid,
                       const uint8_t *frame, size_t len);
 
 struct mm_quic *mm__cluster_quic(struct mm_cluster *c);
+struct mm_membership *mm__cluster_membership(struct mm_cluster *c);
+struct mm_registry *mm__cluster_registry(struct mm_cluster *c);
+const struct mm_identity *mm__cluster_identity(struct mm_cluster *c);
 const struct mm_keyring *mm__cluster_keyring(struct mm_cluster *c);
 mm_node *mm__cluster_node(struct mm_cluster *c);
 uv_loop_t *mm__cluster_loop(struct mm_cluster *c);

@@ -339,10 +339,33 @@ mm_node_start_thread(mm_node *n)
     return start_threads(n, 0);
 }
 
+static void
+node_shutdown_all(void *arg)
+{
+    mm_node *n = arg;
+    for (int i = 0; i < n->nshards; i++) {
+        mm_msg *m = mm__msg_alloc();
+        MM_ASSERT(m != NULL);
+        m->kind = MSG_SHUTDOWN;
+        if (mm__shard_post(&n->shards[i], m) != 0)
+            mm_msg_free(m);
+    }
+}
+
+static void
+node_leave(void *arg)
+{
+    mm_node *n = arg;
+    mm__cluster_leave(n->cluster, node_shutdown_all, n);
+}
+
 void
 mm_node_stop(mm_node *n)
 {
     if (atomic_exchange(&n->stopping, 1))
+        return;
+    /* A cluster node leaves gracefully first (bounded), then shuts down. */
+    if (n->cluster && n->running && mm_node_post(n, 0, node_leave, n) == 0)
         return;
     for (int i = 0; i < n->nshards; i++) {
         mm_msg *m = mm__msg_alloc();

@@ -555,6 +555,122 @@ MM_EXTERN void mm_router_free(mm_router *r);
  */
 MM_EXTERN int mm_cluster_keygen(const char *path);
 
+/* ------------------------------------------------------------------------ */
+/* Client sessions (what the murmer CLI uses)                               */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A client session: a lightweight, authenticated connection to one seed
+ * node.  It never joins membership and never appears in member lists.
+ * Calls block the calling thread (each is bounded by the timeout); a
+ * session is used from one thread at a time.
+ */
+typedef struct mm_client mm_client;
+
+typedef struct mm_client_config {
+    const char *const *seeds; /* "host:port"; none: 127.0.0.1:7420, then
+                               * mDNS (an explicit seed never falls back) */
+    size_t nseeds;
+    const char *cluster_key_file; /* NULL: env vars, else the dev key */
+    const char *state_dir;   /* identity; NULL: $XDG_STATE_HOME/murmer-cli */
+    uint32_t timeout_ms;     /* every blocking call; 0 = 5000 */
+} mm_client_config;
+
+MM_EXTERN void mm_client_config_init(mm_client_config *cfg);
+/* Connects and authenticates.  MM_EUNREACHABLE (no seed answered),
+ * MM_EUNAUTHORIZED (wrong key), MM_EKEY (key file problems). */
+MM_EXTERN int mm_client_connect(mm_client **out, const mm_client_config *cfg);
+MM_EXTERN void mm_client_close(mm_client *c);
+/* The seed's node name and address (valid while connected). */
+MM_EXTERN const char *mm_client_seed_name(const mm_client *c);
+MM_EXTERN const char *mm_client_seed_addr(const mm_client *c);
+/* The last error text the seed sent with a failure ("" if none). */
+MM_EXTERN const char *mm_client_error_text(const mm_client *c);
+
+typedef struct mm_member_info {
+    const char *name, *id, *addr, *state; /* state: alive|suspect|failed|left */
+    uint64_t generation, incarnation;
+    const char *tags;        /* "k=v,k=v" */
+    unsigned confirmations;  /* suspicion confirmations */
+    int64_t last_ack_ms;     /* age of the last ack; -1 never */
+    int64_t rtt_us;          /* -1 unknown */
+} mm_member_info;
+/* |*out| is an array of |*n| (free with mm_client_free_result). */
+MM_EXTERN int mm_client_members(mm_client *c, mm_member_info **out,
+                                size_t *n);
+typedef struct mm_timing {
+    const char *name;        /* "probe_interval_ms" */
+    uint64_t value;
+} mm_timing;
+MM_EXTERN int mm_client_timings(mm_client *c, mm_timing **out, size_t *n);
+
+typedef struct mm_actor_info {
+    const char *label;
+    mm_endpoint ep;
+    const char *type, *node_name, *visibility;
+    const char *const *keys;
+    size_t nkeys;
+    int shadowed;
+} mm_actor_info;
+/* By |label| (exact), or every actor under |prefix| and/or |key|; |all|
+ * adds shadowed claimants; |wait_ms| waits for |label| to appear.
+ * MM_ENOTFOUND when nothing matches. */
+MM_EXTERN int mm_client_lookup(mm_client *c, const char *label,
+                               const char *prefix, const char *key, int all,
+                               uint32_t wait_ms, mm_actor_info **out,
+                               size_t *n);
+
+typedef struct mm_send_result {
+    const char *label;
+    mm_endpoint ep;
+    int status;              /* 0 or MM_E* */
+    const char *body;        /* reply JSON, or the error text as JSON */
+    size_t len;
+} mm_send_result;
+/* Calls |type| with |json| on |label|, or on every actor under reception
+ * |key| (in parallel; returns when all replied or at the timeout). */
+MM_EXTERN int mm_client_send(mm_client *c, const char *label, const char *key,
+                             const char *type, const char *json, size_t len,
+                             mm_send_result **out, size_t *n);
+
+/* Streams a listing (backfill, SYNCED, live events); blocks until |cb|
+ * returns nonzero, the timeout expires without events (when nonzero), or
+ * an error.  Reconnects through another member when the seed goes,
+ * delivering RESYNC and a fresh backfill. */
+MM_EXTERN int mm_client_watch(mm_client *c, const char *key,
+                              const char *prefix, uint32_t idle_timeout_ms,
+                              int (*cb)(void *data,
+                                        const mm_listing_event *ev),
+                              void *data);
+
+typedef struct mm_oplog_op {
+    uint64_t seq;
+    const char *kind;        /* register|check_in|remove|snapshot */
+    const char *label, *type, *visibility, *key, *reason;
+    uint64_t hlc;
+} mm_oplog_op;
+typedef struct mm_oplog_origin {
+    const char *id, *name;
+    uint64_t generation, head;
+    int has_snapshot;
+    uint64_t snapshot_seq;
+    size_t snapshot_entries;
+    const mm_oplog_op *ops;
+    size_t nops;
+} mm_oplog_origin;
+MM_EXTERN int mm_client_oplog(mm_client *c, const char *origin,
+                              mm_oplog_origin **out, size_t *n);
+MM_EXTERN int mm_client_oplog_follow(
+    mm_client *c, const char *origin,
+    int (*cb)(void *data, const char *origin, uint64_t gen,
+              const mm_oplog_op *op),
+    void *data);
+/* Marks |node| (name or id) left at once.  |*was| its previous state. */
+MM_EXTERN int mm_client_force_leave(mm_client *c, const char *node,
+                                    char **name, char **id, char **was);
+/* Frees an array returned by any mm_client_* call above. */
+MM_EXTERN void mm_client_free_result(mm_client *c, void *result);
+
 #ifdef __cplusplus
 }
 #endif

@@ -960,6 +960,11 @@ cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t sid,
     if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) &&
         mm__wire_reader_partial(&s->rd) != 0) {
         s->decode_err = 1; /* the stream ended inside a frame */
+    } else if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) && c->state == QC_UP &&
+               !c->pending_close && c->q->ops.stream_fin) {
+        /* The peer ended its side cleanly: the upper layer closes ours
+         * once it has answered what it still owes on this stream. */
+        c->q->ops.stream_fin(c->q->ops.data, c, sid);
     }
     return 0;
 }

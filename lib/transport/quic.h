@@ -113,6 +113,13 @@ struct mm_quic_ops {
      */
     void (*datagram)(void *data, const struct sockaddr *from,
                      const uint8_t *buf, size_t len);
+    /*
+     * The peer ended its sending side of |sid| cleanly (FIN after whole
+     * frames).  The stream is forgotten once we end ours too
+     * (mm__quic_stream_close), e.g. after answering what we still owe on
+     * it.  May be NULL.
+     */
+    void (*stream_fin)(void *data, struct mm_qconn *c, int64_t sid);
     /* The peer granted more stream credit after mm__quic_stream_open
      * returned UV_EAGAIN.  May be NULL. */
     void (*stream_credit)(void *data, struct mm_qconn *c);

@@ -1,0 +1,84 @@
+/*
+ * registry.h — the cluster-wide registry (design §4, §6.4).
+ *
+ * The receptionist (receptionist.c) keeps an OpLog (oplog.c) for every
+ * node, cluster or not: its view (the winners of every origin whose member
+ * is alive or suspect) plus this node's private registrations is what
+ * lookups, listings and watches see.  registry.c disseminates ops between
+ * nodes on shard 0: pushes new ops to connected peers at once, forwards ops
+ * it applied, digest-first anti-entropy, catch-up of joiners.
+ *
+ * Every function here is thread-safe (the receptionist lock).
+ */
+#ifndef MM_REGISTRY_H
+#define MM_REGISTRY_H
+
+#include "runtime.h"
+
+struct mm_cluster;
+struct mm_registry;
+struct mm__oplog_op;
+
+/* One registry entry as queries see it (borrowed for the callback). */
+struct mm_registry_entry {
+    const char *label;
+    const char *type;        /* actor type name; "" if unknown */
+    mm_endpoint ep;
+    int visibility;          /* enum mm_visibility */
+    const char *const *keys;
+    size_t nkeys;
+    int winner;              /* 0: shadowed claimant */
+    uint64_t hlc;
+};
+typedef int (*mm_registry_entry_cb)(void *data,
+                                    const struct mm_registry_entry *e);
+
+/* Every claimant of |label|, the winner first.  Returns the count. */
+size_t mm__registry_claimants(mm_node *n, const char *label,
+                              mm_registry_entry_cb cb, void *data);
+/* Visible entries (winners and local private ones) in label order,
+ * filtered by |prefix| and reception |key| (either may be NULL). */
+size_t mm__registry_foreach(mm_node *n, const char *prefix, const char *key,
+                            mm_registry_entry_cb cb, void *data);
+
+/* Per-origin facts for `murmer oplog`. */
+struct mm_registry_origin {
+    uint8_t id[MM_NODE_ID_LEN];
+    uint64_t generation;
+    uint64_t seq;      /* last applied */
+    uint64_t snap_seq; /* ops <= snap_seq are folded into a snapshot */
+    int state;         /* enum mm__oplog_state */
+    size_t nentries;
+};
+typedef int (*mm_registry_origin_cb)(void *data,
+                                     const struct mm_registry_origin *o);
+void mm__registry_origins(mm_node *n, mm_registry_origin_cb cb, void *data);
+/* The records of |origin| from seq |from| on (a snapshot record first when
+ * |from| is at or below the snapshot), as encoded by oplog.c; decode with
+ * mm__oplog_op_decode().  0 or MM_ENOTFOUND. */
+int mm__registry_ops(mm_node *n, const uint8_t origin[MM_NODE_ID_LEN],
+                     uint64_t from,
+                     int (*cb)(void *data, const uint8_t *rec, size_t len),
+                     void *data);
+/* Calls |cb| on shard 0 for every record newly applied (local or remote)
+ * until unfollowed; returns a handle > 0. */
+int mm__registry_follow(mm_node *n,
+                        void (*cb)(void *data, const uint8_t *rec, size_t len),
+                        void *data);
+void mm__registry_unfollow(mm_node *n, int handle);
+/* 64-bit hash of the view (equal on every converged node). */
+uint64_t mm__registry_hash(mm_node *n);
+
+/* ---- glue (registry.c, shard 0) ------------------------------------------- */
+
+int mm__registry_new(struct mm_registry **out, mm_node *n,
+                     struct mm_cluster *c);
+void mm__registry_start(struct mm_registry *r);
+void mm__registry_close(struct mm_registry *r);
+void mm__registry_free(struct mm_registry *r);
+/* A member changed state (enum mm_swim_state). */
+void mm__registry_member_state(struct mm_registry *r,
+                               const uint8_t id[MM_NODE_ID_LEN], uint64_t gen,
+                               int swim_state);
+
+#endif /* MM_REGISTRY_H */

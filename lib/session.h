@@ -1,0 +1,24 @@
+/*
+ * session.h — the seed side of client sessions (design §7): CTRL_REQ
+ * frames on a client's control stream (members, timings, lookup, watch,
+ * oplog, force-leave), answered with CTRL_RESP and, for subscriptions,
+ * CTRL_EVENT frames.  Calls from clients arrive as INVOKE frames and are
+ * served by cluster.c like any other.  Bodies are JSON (docs/wire.md).
+ * Shard 0 only.
+ */
+#ifndef MM_SESSION_H
+#define MM_SESSION_H
+
+#include "cluster.h"
+
+struct mm_session;
+
+/* Registers its frame handlers with |c|. */
+int mm__session_new(struct mm_session **out, struct mm_cluster *c);
+/* A connection went down: drop its subscriptions. */
+void mm__session_conn_down(struct mm_session *s, struct mm_qconn *conn);
+/* Shutdown phase A: end every subscription. */
+void mm__session_stop(struct mm_session *s);
+void mm__session_free(struct mm_session *s);
+
+#endif /* MM_SESSION_H */

@@ -473,6 +473,8 @@ int
 mm__cluster_send_ctrl(struct mm_cluster *c, const uint8_t peer[MM_NODE_ID_LEN],
                       const uint8_t *frame, size_t len)
 {
+    if (c->stopped || !c->q)
+        return MM_ECLOSED;
     struct peer *p = peer_find(c, peer);
     if (!p || (!p->conn && !p->addr[0]))
         return MM_EUNREACHABLE;
@@ -1187,6 +1189,30 @@ mm__cluster_member_state(struct mm_cluster *c,
 {
     if (c->registry)
         mm__registry_member_state(c->registry, id, gen, swim_state);
+}
+
+void
+mm__cluster_foreach_conn(struct mm_cluster *c,
+                         int (*cb)(void *data, const uint8_t id[MM_NODE_ID_LEN],
+                                   struct mm_qconn *conn),
+                         void *data)
+{
+    for (struct peer *p = c->peers; p; p = p->next)
+        if (p->conn && p->conn->q && p->conn->up)
+            if (cb(data, p->id, p->conn->q))
+                return;
+}
+
+int64_t
+mm__quic_control_stream_of(struct mm_qconn *conn)
+{
+    return mm__quic_control_stream(conn);
+}
+
+struct mm_registry *
+mm__cluster_registry_of(mm_node *n)
+{
+    return n->cluster ? n->cluster->registry : NULL;
 }
 
 struct mm_membership *

@@ -75,6 +75,15 @@ int mm__cluster_send_ctrl(struct mm_cluster *c,
 int mm__cluster_reply(struct mm_cluster *c, struct mm_qconn *conn, int64_t sid,
                       const uint8_t *frame, size_t len);
 
+/* Calls |cb| for every peer with an up member connection. */
+void mm__cluster_foreach_conn(struct mm_cluster *c,
+                              int (*cb)(void *data,
+                                        const uint8_t id[MM_NODE_ID_LEN],
+                                        struct mm_qconn *conn),
+                              void *data);
+/* The control stream of |conn|. */
+int64_t mm__quic_control_stream_of(struct mm_qconn *conn);
+
 struct mm_quic *mm__cluster_quic(struct mm_cluster *c);
 struct mm_membership *mm__cluster_membership(struct mm_cluster *c);
 struct mm_registry *mm__cluster_registry(struct mm_cluster *c);

@@ -95,8 +95,6 @@ mm_node_new(mm_node **out, const mm_node_config *cfg_in)
         goto fail;
     mm__hex(n->id_hex, n->id, sizeof(n->id));
     n->generation = 1;
-    if ((rc = mm__recep_new(&n->recep, n)) != 0)
-        goto fail;
     n->nshards = cfg_in->shards ? cfg_in->shards : 1;
     n->shards = mm__calloc((size_t)n->nshards, sizeof(*n->shards));
     if (!n->shards) {
@@ -115,6 +113,9 @@ mm_node_new(mm_node **out, const mm_node_config *cfg_in)
             goto fail;
         n->cluster_ops = &mm__cluster_ops;
     }
+    /* The registry's oplog is keyed by the node's id and generation. */
+    if ((rc = mm__recep_new(&n->recep, n)) != 0)
+        goto fail;
     *out = n;
     return 0;
 fail:

@@ -11,13 +11,27 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "hlc.h"
+#include "oplog.h"
+#include "registry.h"
+
 struct entry {
     struct entry *next; /* hash chain */
     char *label;
+    char *type;
     mm_endpoint ep;
     int vis;
+    int priv;           /* a private local registration (not in the oplog) */
+    uint64_t hlc;
     char **keys;
     size_t nkeys;
+};
+
+struct follower {
+    struct follower *next;
+    int handle;
+    void (*cb)(void *data, const uint8_t *rec, size_t len);
+    void *data;
 };
 
 struct lev { /* a queued listing event */
@@ -75,9 +89,21 @@ struct mm_recep {
     struct mm_listing *zombies; /* closed, a delivery still posted */
     struct watch *watches;
     struct lwait *waiters;
+    /* The replicated registry: the table above is its view (winners of
+     * origins in view) plus this node's private registrations. */
+    mm__oplog *oplog;
+    struct mm__hlc hlc;
+    struct mm__oplog_batch outbox; /* records to push, flushed on shard 0 */
+    int flush_posted;
+    struct follower *followers;
+    int next_follow;
 };
 
 /* ---- the table ------------------------------------------------------------------- */
+
+static void recep_oplog_event(void *data, const struct mm__oplog_event *ev);
+static void recep_oplog_applied(void *data, const uint8_t *rec, size_t len,
+                                int local);
 
 int
 mm__recep_new(struct mm_recep **out, mm_node *n)
@@ -93,6 +119,16 @@ mm__recep_new(struct mm_recep **out, mm_node *n)
         return UV_ENOMEM;
     }
     pthread_mutex_init(&r->lock, NULL);
+    mm__hlc_init(&r->hlc, 0);
+    mm__oplog_batch_init(&r->outbox);
+    struct mm__oplog_cbs cbs = {recep_oplog_event, recep_oplog_applied, r};
+    int rc = mm__oplog_new(&r->oplog, n->id, n->generation, &cbs);
+    if (rc) {
+        mm__free(r->buckets);
+        pthread_mutex_destroy(&r->lock);
+        mm__free(r);
+        return rc;
+    }
     *out = r;
     return 0;
 }
@@ -104,6 +140,7 @@ entry_free(struct entry *e)
         mm__free(e->keys[i]);
     mm__free(e->keys);
     mm__free(e->label);
+    mm__free(e->type);
     mm__free(e);
 }
 
@@ -121,6 +158,13 @@ listing_free(struct mm_listing *l)
 void
 mm__recep_free(struct mm_recep *r)
 {
+    if (r->oplog)
+        mm__oplog_free(r->oplog);
+    mm__oplog_batch_release(&r->outbox);
+    for (struct follower *f = r->followers, *nx; f; f = nx) {
+        nx = f->next;
+        mm__free(f);
+    }
     for (size_t i = 0; i < r->nbuckets; i++) {
         struct entry *e = r->buckets[i];
         while (e) {
@@ -564,27 +608,49 @@ mm_lookup_wait(mm_node *n, const char *label, uint32_t timeout_ms,
 
 /* ---- registration ---------------------------------------------------------------------- */
 
-int
-mm_register(mm_node *n, const char *label, const mm_endpoint *ep,
-            int visibility)
+/* Under r->lock: fires the lookup waiters of |label|. */
+static void
+waiters_fire_locked(struct mm_recep *r, const char *label,
+                    const mm_endpoint *ep)
 {
-    struct mm_recep *r = n->recep;
-    if (!label_valid(label) || !ep || visibility < MM_VIS_INTERNAL ||
-        visibility > MM_VIS_PRIVATE)
-        return MM_EINVAL;
+    struct lwait **pp = &r->waiters;
+    while (*pp) {
+        struct lwait *w = *pp;
+        if (strcmp(w->label, label) == 0) {
+            *pp = w->next;
+            w->in_list = 0;
+            w->ep = *ep;
+            post_fn(w->home, lwait_fire, w);
+        } else {
+            pp = &w->next;
+        }
+    }
+}
+
+/* Under r->lock: adds a table entry (a view winner or a private one). */
+static struct entry *
+table_add(struct mm_recep *r, const char *label, const char *type,
+          const mm_endpoint *ep, int vis, uint64_t hlc,
+          const char *const *keys, size_t nkeys)
+{
     struct entry *e = mm__calloc(1, sizeof(*e));
-    if (!e || !(e->label = mm__strdup(label))) {
-        mm__free(e);
-        return UV_ENOMEM;
+    if (!e || !(e->label = mm__strdup(label)) ||
+        !(e->type = mm__strdup(type ? type : "")) ||
+        (nkeys && !(e->keys = mm__calloc(nkeys, sizeof(char *))))) {
+        if (e)
+            entry_free(e);
+        return NULL;
+    }
+    for (size_t i = 0; i < nkeys; i++) {
+        if (!(e->keys[i] = mm__strdup(keys[i]))) {
+            entry_free(e);
+            return NULL;
+        }
+        e->nkeys++;
     }
     e->ep = *ep;
-    e->vis = visibility;
-    pthread_mutex_lock(&r->lock);
-    if (find(r, label)) {
-        pthread_mutex_unlock(&r->lock);
-        entry_free(e);
-        return MM_EEXISTS;
-    }
+    e->vis = vis;
+    e->hlc = hlc;
     if (r->count + 1 > r->nbuckets)
         grow(r);
     size_t b = bucket_of(r, label);
@@ -592,25 +658,57 @@ mm_register(mm_node *n, const char *label, const mm_endpoint *ep,
     r->buckets[b] = e;
     r->count++;
     notify_listings(r, MM_LISTING_ADDED, e, 0);
-    struct lwait *fire = NULL, **pp = &r->waiters;
-    while (*pp) {
-        struct lwait *w = *pp;
-        if (strcmp(w->label, label) == 0) {
-            *pp = w->next;
-            w->in_list = 0;
-            w->ep = *ep;
-            w->next = fire;
-            fire = w;
+    waiters_fire_locked(r, label, ep);
+    return e;
+}
+
+static const char *
+local_type_name(mm_node *n, const mm_endpoint *ep)
+{
+    int si = mm__actor_id_shard(ep->actor);
+    if (si >= n->nshards)
+        return "";
+    struct mm_slot *slot =
+        mm__slot_get(&n->shards[si], mm__actor_id_slot(ep->actor));
+    if (!slot || atomic_load(&slot->id) != ep->actor)
+        return "";
+    struct mm_actor *a = atomic_load(&slot->actor);
+    return a ? a->ti->type->name : "";
+}
+
+int
+mm_register(mm_node *n, const char *label, const mm_endpoint *ep,
+            int visibility)
+{
+    struct mm_recep *r = n->recep;
+    if (!label_valid(label) || !ep || visibility < MM_VIS_INTERNAL ||
+        visibility > MM_VIS_PRIVATE || !mm__node_is_local(n, ep))
+        return MM_EINVAL;
+    const char *type = local_type_name(n, ep);
+    int rc = 0;
+    pthread_mutex_lock(&r->lock);
+    struct entry *e = find(r, label);
+    if (visibility == MM_VIS_PRIVATE) {
+        /* Private: never enters the oplog, never leaves the node. */
+        if (e) {
+            rc = MM_EEXISTS;
         } else {
-            pp = &w->next;
+            e = table_add(r, label, type, ep, visibility, 0, NULL, 0);
+            if (e)
+                e->priv = 1;
+            else
+                rc = UV_ENOMEM;
         }
+    } else if (e && e->priv) {
+        rc = MM_EEXISTS;
+    } else {
+        uint64_t hlc = mm__hlc_now(&r->hlc, mm__wall_ms());
+        rc = mm__oplog_register(r->oplog, label, type, visibility, ep->actor,
+                                NULL, 0, hlc, NULL);
     }
     pthread_mutex_unlock(&r->lock);
-    while (fire) {
-        struct lwait *next = fire->next;
-        post_fn(fire->home, lwait_fire, fire);
-        fire = next;
-    }
+    if (rc)
+        return rc;
     mm_event ev = {MM_EV_REGISTERED, label, *ep, 0, 0};
     mm__node_emit(n, &ev);
     return 0;
@@ -635,20 +733,63 @@ unlink_entry(struct mm_recep *r, const char *label, const mm_endpoint *ep)
     return NULL;
 }
 
+struct own_claim {
+    const uint8_t *self;
+    uint64_t gen;
+    uint64_t actor;
+    int found;
+};
+
+static int
+own_claim_cb(void *data, const struct mm__oplog_entry *e, int winner)
+{
+    struct own_claim *o = data;
+    (void)winner;
+    if (memcmp(e->origin, o->self, MM_NODE_ID_LEN) == 0 &&
+        e->generation == o->gen) {
+        o->actor = e->actor;
+        o->found = 1;
+        return 1;
+    }
+    return 0;
+}
+
 static int
 deregister(mm_node *n, const char *label, const mm_endpoint *ep, int reason)
 {
     struct mm_recep *r = n->recep;
+    int rc = 0;
+    mm_endpoint gone = {{0}, 0, 0};
     pthread_mutex_lock(&r->lock);
-    struct entry *e = unlink_entry(r, label, ep);
-    if (e)
-        notify_listings(r, MM_LISTING_REMOVED, e, reason);
+    struct entry *e = find(r, label);
+    if (e && e->priv) {
+        if (ep && !mm_endpoint_equal(&e->ep, ep)) {
+            rc = MM_ENOTFOUND;
+        } else {
+            unlink_entry(r, label, NULL);
+            notify_listings(r, MM_LISTING_REMOVED, e, reason);
+            gone = e->ep;
+            entry_free(e);
+        }
+    } else {
+        struct own_claim o = {n->id, n->generation, 0, 0};
+        mm__oplog_claimants(r->oplog, label, own_claim_cb, &o);
+        if (!o.found || (ep && o.actor != ep->actor)) {
+            rc = MM_ENOTFOUND;
+        } else {
+            memcpy(gone.node, n->id, MM_NODE_ID_LEN);
+            gone.generation = n->generation;
+            gone.actor = o.actor;
+            rc = mm__oplog_remove(r->oplog, label,
+                                  reason < 64 ? reason : MM_REASON_STOPPED,
+                                  NULL);
+        }
+    }
     pthread_mutex_unlock(&r->lock);
-    if (!e)
-        return MM_ENOTFOUND;
-    mm_event ev = {MM_EV_DEREGISTERED, label, e->ep, reason, 0};
+    if (rc)
+        return rc;
+    mm_event ev = {MM_EV_DEREGISTERED, label, gone, reason, 0};
     mm__node_emit(n, &ev);
-    entry_free(e);
     return 0;
 }
 
@@ -660,36 +801,43 @@ mm_deregister(mm_node *n, const char *label)
     return deregister(n, label, NULL, MM_REASON_NORMAL);
 }
 
+/* Under r->lock: adds |key| to a table entry and tells key listings. */
+static int
+entry_add_key(struct mm_recep *r, struct entry *e, const char *key)
+{
+    if (has_key(e, key))
+        return 0;
+    char *k = mm__strdup(key);
+    char **v = k ? mm__realloc(e->keys, (e->nkeys + 1) * sizeof(*v)) : NULL;
+    if (!v) {
+        mm__free(k);
+        return UV_ENOMEM;
+    }
+    e->keys = v;
+    e->keys[e->nkeys++] = k;
+    for (struct mm_listing *l = r->listings; l; l = l->next)
+        if (l->key && strcmp(l->key, key) == 0 && matches(l, e))
+            listing_push(l, MM_LISTING_ADDED, e, 0);
+    return 0;
+}
+
 int
 mm_check_in(mm_node *n, const char *label, const char *key)
 {
     struct mm_recep *r = n->recep;
     if (!label || !key || !*key)
         return MM_EINVAL;
-    char *k = mm__strdup(key);
-    if (!k)
-        return UV_ENOMEM;
     pthread_mutex_lock(&r->lock);
     struct entry *e = find(r, label);
-    int rc = 0;
-    if (!e) {
-        rc = MM_ENOTFOUND;
-    } else if (!has_key(e, key)) {
-        char **v = mm__realloc(e->keys, (e->nkeys + 1) * sizeof(*v));
-        if (!v) {
-            rc = UV_ENOMEM;
-        } else {
-            e->keys = v;
-            e->keys[e->nkeys++] = k;
-            k = NULL;
-            /* Listings of this key see the actor arrive. */
-            for (struct mm_listing *l = r->listings; l; l = l->next)
-                if (l->key && strcmp(l->key, key) == 0 && matches(l, e))
-                    listing_push(l, MM_LISTING_ADDED, e, 0);
-        }
+    int rc;
+    if (e && e->priv) {
+        rc = entry_add_key(r, e, key);
+    } else {
+        rc = mm__oplog_check_in(r->oplog, label, key, NULL);
+        if (rc == MM_EEXISTS)
+            rc = 0; /* already checked in */
     }
     pthread_mutex_unlock(&r->lock);
-    mm__free(k);
     return rc;
 }
 
@@ -714,6 +862,33 @@ local_alive(mm_node *n, const mm_endpoint *ep)
     struct mm_slot *slot =
         mm__slot_get(&n->shards[si], mm__actor_id_slot(ep->actor));
     return slot && atomic_load(&slot->id) == ep->actor;
+}
+
+static int
+ep_in_view(struct mm_recep *r, const mm_endpoint *ep)
+{
+    for (size_t b = 0; b < r->nbuckets; b++)
+        for (struct entry *e = r->buckets[b]; e; e = e->next)
+            if (mm_endpoint_equal(&e->ep, ep))
+                return 1;
+    return 0;
+}
+
+/* Under r->lock: fires (posts) the watches of |ep|. */
+static void
+watches_fire_locked(struct mm_recep *r, const mm_endpoint *ep, int reason)
+{
+    struct watch **pp = &r->watches;
+    while (*pp) {
+        struct watch *w = *pp;
+        if (mm_endpoint_equal(&w->ep, ep)) {
+            *pp = w->next;
+            w->reason = reason;
+            post_fn(w->home, watch_fire, w);
+        } else {
+            pp = &w->next;
+        }
+    }
 }
 
 int
@@ -742,8 +917,10 @@ mm_watch(mm_node *n, const char *label, const mm_endpoint *ep,
         w->ep = *ep;
         found = 1;
     }
-    /* NEEDSWORK: remote actors are watched through the registry. */
-    if (found && local_alive(n, &w->ep)) {
+    /* Remote actors are watched through the registry view: the watch
+     * fires when their entry leaves it (stopped, node failed or left). */
+    if (found && (mm__node_is_local(n, &w->ep) ? local_alive(n, &w->ep)
+                                               : ep_in_view(r, &w->ep))) {
         w->next = r->watches;
         r->watches = w;
         pthread_mutex_unlock(&r->lock);
@@ -832,4 +1009,366 @@ mm_endpoint_parse(mm_endpoint *out, const char *s)
     ep.actor = a;
     *out = ep;
     return 0;
+}
+
+/* ---- the replicated registry (oplog) ------------------------------------------------ */
+
+/* Under r->lock (called from inside oplog mutations). */
+static void
+recep_oplog_event(void *data, const struct mm__oplog_event *ev)
+{
+    struct mm_recep *r = data;
+    const struct mm__oplog_entry *oe = ev->entry;
+    mm_endpoint ep;
+    memcpy(ep.node, oe->origin, MM_NODE_ID_LEN);
+    ep.generation = oe->generation;
+    ep.actor = oe->actor;
+    struct entry *e = find(r, oe->label);
+    switch (ev->kind) {
+    case MM_OPLOG_ADDED:
+        if (e && e->priv)
+            return; /* a private local registration hides it here */
+        if (e) {    /* cannot happen: the oplog removes before it adds */
+            unlink_entry(r, oe->label, NULL);
+            notify_listings(r, MM_LISTING_REMOVED, e, MM_REASON_STOPPED);
+            entry_free(e);
+        }
+        table_add(r, oe->label, oe->type, &ep, oe->visibility, oe->hlc,
+                  (const char *const *)oe->keys, oe->nkeys);
+        return;
+    case MM_OPLOG_REMOVED: {
+        if (!e || e->priv || !mm_endpoint_equal(&e->ep, &ep))
+            return;
+        int reason = ev->reason < 64 ? ev->reason : MM_REASON_NODE_DOWN;
+        if (ev->reason == MM_OPLOG_REASON_SHADOWED)
+            reason = MM_REASON_STOPPED;
+        unlink_entry(r, oe->label, NULL);
+        notify_listings(r, MM_LISTING_REMOVED, e, reason);
+        /* A remote actor left the view: its watches fire (local actors'
+         * fire when they stop; being shadowed is not stopping). */
+        if (!mm__node_is_local(r->node, &ep) &&
+            ev->reason != MM_OPLOG_REASON_SHADOWED)
+            watches_fire_locked(r, &ep, reason);
+        entry_free(e);
+        return;
+    }
+    case MM_OPLOG_KEY_ADDED:
+        if (e && !e->priv && mm_endpoint_equal(&e->ep, &ep) && ev->key)
+            entry_add_key(r, e, ev->key);
+        return;
+    default:
+        return;
+    }
+}
+
+static void recep_flush(void *arg);
+
+/* Under r->lock: a record was newly applied; queue it for dissemination. */
+static void
+recep_oplog_applied(void *data, const uint8_t *rec, size_t len, int local)
+{
+    struct mm_recep *r = data;
+    if (!local) {
+        struct mm__oplog_op op;
+        if (mm__oplog_op_decode(&op, rec, len) == 0 &&
+            op.kind == MM_OPLOG_REGISTER)
+            mm__hlc_update(&r->hlc, op.hlc, mm__wall_ms());
+    }
+    if (!r->node->cluster && !r->followers)
+        return;
+    if (mm__oplog_batch_add(&r->outbox, rec, len) != 0)
+        return; /* out of memory: anti-entropy repairs it */
+    if (!r->flush_posted) {
+        r->flush_posted = 1;
+        post_fn(&r->node->shards[0], recep_flush, r);
+    }
+}
+
+/* Shard 0: pushes what was applied since the last flush (one batch a
+ * turn), and feeds `oplog --follow` subscribers. */
+static void
+recep_flush(void *arg)
+{
+    struct mm_recep *r = arg;
+    struct mm__oplog_batch b;
+    pthread_mutex_lock(&r->lock);
+    b = r->outbox;
+    mm__oplog_batch_init(&r->outbox);
+    r->flush_posted = 0;
+    pthread_mutex_unlock(&r->lock);
+    if (b.count && mm__oplog_batch_finish(&b) == 0) {
+        if (r->node->cluster)
+            mm__registry_push(mm__cluster_registry_of(r->node), b.buf, b.len);
+        if (r->followers) {
+            /* batch = version u8 | count u32 | count x (len u32 | rec) */
+            size_t off = 5;
+            for (uint32_t i = 0; i < b.count && off + 4 <= b.len; i++) {
+                uint32_t rl = mm__get_u32(b.buf + off);
+                off += 4;
+                if (off + rl > b.len)
+                    break;
+                for (struct follower *f = r->followers; f; f = f->next)
+                    f->cb(f->data, b.buf + off, rl);
+                off += rl;
+            }
+        }
+    }
+    mm__oplog_batch_release(&b);
+}
+
+/* ---- registry.h: queries ----------------------------------------------------------- */
+
+static void
+reg_entry_of(struct mm_registry_entry *out, const struct mm__oplog_entry *oe,
+             int winner)
+{
+    out->label = oe->label;
+    out->type = oe->type ? oe->type : "";
+    memcpy(out->ep.node, oe->origin, MM_NODE_ID_LEN);
+    out->ep.generation = oe->generation;
+    out->ep.actor = oe->actor;
+    out->visibility = oe->visibility;
+    out->keys = (const char *const *)oe->keys;
+    out->nkeys = oe->nkeys;
+    out->winner = winner;
+    out->hlc = oe->hlc;
+}
+
+struct claim_adapter {
+    mm_registry_entry_cb cb;
+    void *data;
+};
+
+static int
+claim_adapter_cb(void *data, const struct mm__oplog_entry *oe, int winner)
+{
+    struct claim_adapter *a = data;
+    struct mm_registry_entry re;
+    reg_entry_of(&re, oe, winner);
+    return a->cb(a->data, &re);
+}
+
+static void
+reg_entry_of_table(struct mm_registry_entry *out, const struct entry *e)
+{
+    out->label = e->label;
+    out->type = e->type ? e->type : "";
+    out->ep = e->ep;
+    out->visibility = e->vis;
+    out->keys = (const char *const *)e->keys;
+    out->nkeys = e->nkeys;
+    out->winner = 1;
+    out->hlc = e->hlc;
+}
+
+size_t
+mm__registry_claimants(mm_node *n, const char *label, mm_registry_entry_cb cb,
+                       void *data)
+{
+    struct mm_recep *r = n->recep;
+    size_t count;
+    pthread_mutex_lock(&r->lock);
+    struct entry *e = find(r, label);
+    if (e && e->priv) {
+        struct mm_registry_entry re;
+        reg_entry_of_table(&re, e);
+        cb(data, &re);
+        count = 1;
+    } else {
+        struct claim_adapter a = {cb, data};
+        count = mm__oplog_claimants(r->oplog, label, claim_adapter_cb, &a);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return count;
+}
+
+static int
+entry_ptr_cmp(const void *a, const void *b)
+{
+    const struct entry *const *x = a, *const *y = b;
+    return strcmp((*x)->label, (*y)->label);
+}
+
+size_t
+mm__registry_foreach(mm_node *n, const char *prefix, const char *key,
+                     mm_registry_entry_cb cb, void *data)
+{
+    struct mm_recep *r = n->recep;
+    pthread_mutex_lock(&r->lock);
+    struct entry **v = mm__malloc((r->count ? r->count : 1) * sizeof(*v));
+    size_t nv = 0;
+    if (v) {
+        for (size_t b = 0; b < r->nbuckets; b++) {
+            for (struct entry *e = r->buckets[b]; e; e = e->next) {
+                if (key && !has_key(e, key))
+                    continue;
+                if (prefix && strncmp(e->label, prefix, strlen(prefix)) != 0)
+                    continue;
+                v[nv++] = e;
+            }
+        }
+        qsort(v, nv, sizeof(*v), entry_ptr_cmp);
+        for (size_t i = 0; i < nv; i++) {
+            struct mm_registry_entry re;
+            reg_entry_of_table(&re, v[i]);
+            if (cb(data, &re)) {
+                nv = i + 1;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+    mm__free(v);
+    return nv;
+}
+
+struct origin_adapter {
+    mm_registry_origin_cb cb;
+    void *data;
+};
+
+static int
+origin_adapter_cb(void *data, const struct mm__oplog_origin_info *oi)
+{
+    struct origin_adapter *a = data;
+    struct mm_registry_origin o;
+    memcpy(o.id, oi->id, MM_NODE_ID_LEN);
+    o.generation = oi->generation;
+    o.seq = oi->seq;
+    o.snap_seq = oi->snap_seq;
+    o.state = oi->state;
+    o.nentries = oi->nentries;
+    return a->cb(a->data, &o);
+}
+
+void
+mm__registry_origins(mm_node *n, mm_registry_origin_cb cb, void *data)
+{
+    struct mm_recep *r = n->recep;
+    struct origin_adapter a = {cb, data};
+    pthread_mutex_lock(&r->lock);
+    mm__oplog_origins(r->oplog, origin_adapter_cb, &a);
+    pthread_mutex_unlock(&r->lock);
+}
+
+int
+mm__registry_ops(mm_node *n, const uint8_t origin[MM_NODE_ID_LEN],
+                 uint64_t from,
+                 int (*cb)(void *data, const uint8_t *rec, size_t len),
+                 void *data)
+{
+    struct mm_recep *r = n->recep;
+    pthread_mutex_lock(&r->lock);
+    int rc = mm__oplog_ops_from(r->oplog, origin, from, cb, data);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+int
+mm__registry_follow(mm_node *n,
+                    void (*cb)(void *data, const uint8_t *rec, size_t len),
+                    void *data)
+{
+    struct mm_recep *r = n->recep;
+    struct follower *f = mm__calloc(1, sizeof(*f));
+    if (!f)
+        return UV_ENOMEM;
+    f->cb = cb;
+    f->data = data;
+    pthread_mutex_lock(&r->lock);
+    f->handle = ++r->next_follow;
+    f->next = r->followers;
+    r->followers = f;
+    pthread_mutex_unlock(&r->lock);
+    return f->handle;
+}
+
+void
+mm__registry_unfollow(mm_node *n, int handle)
+{
+    struct mm_recep *r = n->recep;
+    pthread_mutex_lock(&r->lock);
+    struct follower **pp = &r->followers;
+    while (*pp) {
+        if ((*pp)->handle == handle) {
+            struct follower *f = *pp;
+            *pp = f->next;
+            mm__free(f);
+            break;
+        }
+        pp = &(*pp)->next;
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+uint64_t
+mm__registry_hash(mm_node *n)
+{
+    struct mm_recep *r = n->recep;
+    pthread_mutex_lock(&r->lock);
+    uint64_t h = mm__oplog_registry_hash(r->oplog);
+    pthread_mutex_unlock(&r->lock);
+    return h;
+}
+
+/* ---- registry.h: glue for registry.c ---------------------------------------------- */
+
+int
+mm__recep_apply(mm_node *n, const uint8_t *batch, size_t len, size_t *applied)
+{
+    struct mm_recep *r = n->recep;
+    pthread_mutex_lock(&r->lock);
+    int rc = mm__oplog_apply_batch(r->oplog, batch, len, applied);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+int
+mm__recep_vector(mm_node *n, uint8_t **out, size_t *len)
+{
+    struct mm_recep *r = n->recep;
+    pthread_mutex_lock(&r->lock);
+    size_t need = mm__oplog_vector_size(r->oplog);
+    uint8_t *buf = mm__malloc(need ? need : 1);
+    long got = buf ? mm__oplog_vector_encode(r->oplog, buf, need) : -1;
+    pthread_mutex_unlock(&r->lock);
+    if (got < 0) {
+        mm__free(buf);
+        return UV_ENOMEM;
+    }
+    *out = buf;
+    *len = (size_t)got;
+    return 0;
+}
+
+uint64_t
+mm__recep_digest(mm_node *n)
+{
+    struct mm_recep *r = n->recep;
+    pthread_mutex_lock(&r->lock);
+    uint64_t d = mm__oplog_digest(r->oplog);
+    pthread_mutex_unlock(&r->lock);
+    return d;
+}
+
+long
+mm__recep_missing(mm_node *n, const uint8_t *vec, size_t len,
+                  struct mm__oplog_batch *out)
+{
+    struct mm_recep *r = n->recep;
+    pthread_mutex_lock(&r->lock);
+    long count =
+        mm__oplog_missing(r->oplog, vec, len, mm__oplog_batch_add_cb, out);
+    pthread_mutex_unlock(&r->lock);
+    return count;
+}
+
+void
+mm__recep_origin_state(mm_node *n, const uint8_t id[MM_NODE_ID_LEN],
+                       uint64_t gen, int oplog_state)
+{
+    struct mm_recep *r = n->recep;
+    pthread_mutex_lock(&r->lock);
+    mm__oplog_set_origin_state(r->oplog, id, gen, oplog_state);
+    pthread_mutex_unlock(&r->lock);
 }

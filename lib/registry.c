@@ -1,35 +1,205 @@
-/* registry.c — placeholder until registry dissemination lands. */
+/*
+ * registry.c — registry replication between nodes (design §6.4), on shard 0.
+ *
+ * Frames (control stream, docs/wire.md):
+ *   0x30 OPS     body = an oplog batch (records newly applied or missing)
+ *   0x31 DIGEST  body = u64 digest of the sender's version vector
+ *   0x32 VECTOR  body = u8 flags (bit0: answer with your vector) | vector
+ *
+ * A node pushes its new ops to connected peers at once; a node that
+ * applies new ops forwards them to its own connected peers (the vector
+ * dedups, so an echo applies nothing and stops).  When a member connection
+ * comes up the two sides exchange vectors and send each other what the
+ * other lacks (catch-up).  Every ~10 s (jittered) a digest goes to a random
+ * live member; a mismatch starts the same vector exchange, a match costs
+ * one small frame and nothing else.
+ */
 #include "registry.h"
 
+#include "buf.h"
+#include "cluster.h"
+#include "membership/swim.h"
+#include "oplog.h"
+#include "wire.h"
+
+#define REG_OPS 0x30
+#define REG_DIGEST 0x31
+#define REG_VECTOR 0x32
+#define VEC_WANT_REPLY 0x01
+#define MAX_MEMBERS 4096
+
 struct mm_registry {
-    int unused;
+    mm_node *node;
+    struct mm_cluster *c;
+    uv_timer_t ae;
+    int ae_init;
+    uint8_t (*alive)[MM_NODE_ID_LEN]; /* live members, for anti-entropy */
+    size_t nalive, alive_cap;
+    uint64_t frames_out, ops_out;
 };
 
-int
-mm__registry_new(struct mm_registry **out, mm_node *n, struct mm_cluster *c)
+static int
+send_frame(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN],
+           struct mm_qconn *conn, int64_t sid, uint8_t type,
+           const uint8_t *body, size_t len)
 {
-    (void)n;
-    (void)c;
-    *out = mm__calloc(1, sizeof(**out));
-    return *out ? 0 : UV_ENOMEM;
+    size_t total = len + MM_WIRE_HDR_LEN;
+    uint8_t *f = mm__malloc(total);
+    if (!f)
+        return UV_ENOMEM;
+    mm__wire_frame_encode(f, total, type, body, len);
+    int rc = conn ? mm__cluster_reply(r->c, conn, sid, f, total)
+                  : mm__cluster_send_ctrl(r->c, peer, f, total);
+    mm__free(f);
+    r->frames_out++;
+    return rc;
+}
+
+static void
+send_vector(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN],
+            struct mm_qconn *conn, int64_t sid, int want_reply)
+{
+    uint8_t *vec;
+    size_t vlen;
+    if (mm__recep_vector(r->node, &vec, &vlen) != 0)
+        return;
+    uint8_t *body = mm__malloc(vlen + 1);
+    if (body) {
+        body[0] = want_reply ? VEC_WANT_REPLY : 0;
+        memcpy(body + 1, vec, vlen);
+        send_frame(r, peer, conn, sid, REG_VECTOR, body, vlen + 1);
+        mm__free(body);
+    }
+    mm__free(vec);
+}
+
+static void
+send_digest(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN])
+{
+    uint8_t body[8];
+    mm__put_u64(body, mm__recep_digest(r->node));
+    send_frame(r, peer, NULL, -1, REG_DIGEST, body, sizeof(body));
+}
+
+/* ---- frames in ---------------------------------------------------------------- */
+
+static void
+on_ops(struct mm_registry *r, const uint8_t *body, size_t len)
+{
+    size_t applied = 0;
+    int rc = mm__recep_apply(r->node, body, len, &applied);
+    if (rc)
+        MM_LOG(MM_LOG_INFO, "registry", "bad ops batch: %s", mm_strerror(rc));
+    /* What was new is forwarded by the receptionist's flush. */
+}
+
+static void
+on_vector(struct mm_registry *r, struct mm_qconn *conn, int64_t sid,
+          const uint8_t *body, size_t len)
+{
+    if (len < 1)
+        return;
+    struct mm__oplog_batch b;
+    mm__oplog_batch_init(&b);
+    long n = mm__recep_missing(r->node, body + 1, len - 1, &b);
+    if (n > 0 && mm__oplog_batch_finish(&b) == 0) {
+        send_frame(r, NULL, conn, sid, REG_OPS, b.buf, b.len);
+        r->ops_out += (uint64_t)n;
+    }
+    mm__oplog_batch_release(&b);
+    if (n >= 0 && (body[0] & VEC_WANT_REPLY))
+        send_vector(r, NULL, conn, sid, 0);
+}
+
+static void
+on_digest(struct mm_registry *r, struct mm_qconn *conn, int64_t sid,
+          const uint8_t *body, size_t len)
+{
+    if (len != 8)
+        return;
+    if (mm__get_u64(body) != mm__recep_digest(r->node))
+        send_vector(r, NULL, conn, sid, 1);
+}
+
+static void
+on_frame(void *data, struct mm_qconn *conn, const uint8_t peer[MM_NODE_ID_LEN],
+         int role, int64_t sid, uint8_t type, const uint8_t *body, size_t len)
+{
+    struct mm_registry *r = data;
+    (void)peer;
+    if (role != MM_WIRE_ROLE_MEMBER)
+        return; /* clients never write the registry */
+    switch (type) {
+    case REG_OPS:
+        on_ops(r, body, len);
+        break;
+    case REG_VECTOR:
+        on_vector(r, conn, sid, body, len);
+        break;
+    case REG_DIGEST:
+        on_digest(r, conn, sid, body, len);
+        break;
+    default:
+        break;
+    }
+}
+
+static void
+on_conn(void *data, struct mm_qconn *conn, const uint8_t peer[MM_NODE_ID_LEN],
+        uint64_t gen, int role, int up)
+{
+    struct mm_registry *r = data;
+    (void)gen;
+    if (!up || role != MM_WIRE_ROLE_MEMBER)
+        return;
+    /* Catch up both ways with a new peer. */
+    send_vector(r, peer, conn, mm__quic_control_stream_of(conn), 1);
+}
+
+/* ---- push and anti-entropy --------------------------------------------------------- */
+
+struct push_ctx {
+    struct mm_registry *r;
+    const uint8_t *batch;
+    size_t len;
+};
+
+static int
+push_peer(void *data, const uint8_t id[MM_NODE_ID_LEN], struct mm_qconn *conn)
+{
+    struct push_ctx *p = data;
+    send_frame(p->r, id, conn, mm__quic_control_stream_of(conn), REG_OPS,
+               p->batch, p->len);
+    return 0;
 }
 
 void
-mm__registry_start(struct mm_registry *r)
+mm__registry_push(struct mm_registry *r, const uint8_t *batch, size_t len)
 {
-    (void)r;
+    if (!r)
+        return;
+    struct push_ctx p = {r, batch, len};
+    mm__cluster_foreach_conn(r->c, push_peer, &p);
 }
 
-void
-mm__registry_close(struct mm_registry *r)
+static void
+ae_cb(uv_timer_t *t)
 {
-    (void)r;
+    struct mm_registry *r = t->data;
+    if (r->nalive)
+        send_digest(r, r->alive[mm__rand64() % r->nalive]);
+    uint64_t next = MM_OPLOG_ANTI_ENTROPY_MS +
+                    mm__rand64() % (MM_OPLOG_ANTI_ENTROPY_MS / 5 + 1);
+    uv_timer_start(&r->ae, ae_cb, next, 0);
 }
 
-void
-mm__registry_free(struct mm_registry *r)
+static int
+alive_index(struct mm_registry *r, const uint8_t id[MM_NODE_ID_LEN])
 {
-    mm__free(r);
+    for (size_t i = 0; i < r->nalive; i++)
+        if (memcmp(r->alive[i], id, MM_NODE_ID_LEN) == 0)
+            return (int)i;
+    return -1;
 }
 
 void
@@ -37,8 +207,101 @@ mm__registry_member_state(struct mm_registry *r,
                           const uint8_t id[MM_NODE_ID_LEN], uint64_t gen,
                           int swim_state)
 {
-    (void)r;
-    (void)id;
-    (void)gen;
-    (void)swim_state;
+    if (memcmp(id, r->node->id, MM_NODE_ID_LEN) == 0)
+        return;
+    int st;
+    switch (swim_state) {
+    case MM_SWIM_ALIVE:
+        st = MM_OPLOG_ALIVE;
+        break;
+    case MM_SWIM_SUSPECT:
+        st = MM_OPLOG_SUSPECT;
+        break;
+    case MM_SWIM_FAILED:
+        st = MM_OPLOG_FAILED;
+        break;
+    case MM_SWIM_LEFT:
+        st = MM_OPLOG_LEFT;
+        break;
+    case MM_SWIM_REAPED:
+        st = MM_OPLOG_REAPED;
+        break;
+    default:
+        return;
+    }
+    mm__recep_origin_state(r->node, id, gen, st);
+    int i = alive_index(r, id);
+    if (st == MM_OPLOG_ALIVE || st == MM_OPLOG_SUSPECT) {
+        if (i < 0 && r->nalive < MAX_MEMBERS) {
+            if (r->nalive == r->alive_cap) {
+                size_t cap = r->alive_cap ? r->alive_cap * 2 : 16;
+                void *v = mm__realloc(r->alive, cap * MM_NODE_ID_LEN);
+                if (!v)
+                    return;
+                r->alive = v;
+                r->alive_cap = cap;
+            }
+            memcpy(r->alive[r->nalive++], id, MM_NODE_ID_LEN);
+            /* A member we just learnt: compare registries at once. */
+            send_digest(r, id);
+        }
+    } else if (i >= 0) {
+        memcpy(r->alive[i], r->alive[--r->nalive], MM_NODE_ID_LEN);
+    }
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------- */
+
+int
+mm__registry_new(struct mm_registry **out, mm_node *n, struct mm_cluster *c)
+{
+    struct mm_registry *r = mm__calloc(1, sizeof(*r));
+    if (!r)
+        return UV_ENOMEM;
+    r->node = n;
+    r->c = c;
+    mm__cluster_on_frame(c, REG_OPS, on_frame, r);
+    mm__cluster_on_frame(c, REG_DIGEST, on_frame, r);
+    mm__cluster_on_frame(c, REG_VECTOR, on_frame, r);
+    mm__cluster_on_conn(c, on_conn, r);
+    uv_timer_init(mm__cluster_loop(c), &r->ae);
+    r->ae.data = r;
+    r->ae_init = 1;
+    *out = r;
+    return 0;
+}
+
+void
+mm__registry_start(struct mm_registry *r)
+{
+    uv_timer_start(&r->ae, ae_cb, MM_OPLOG_ANTI_ENTROPY_MS, 0);
+}
+
+static void
+ae_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+void
+mm__registry_close(struct mm_registry *r)
+{
+    if (r->ae_init) {
+        uv_close((uv_handle_t *)&r->ae, ae_closed);
+        r->ae_init = 0;
+    }
+}
+
+void
+mm__registry_free(struct mm_registry *r)
+{
+    if (!r)
+        return;
+    if (r->ae_init) { /* never ran */
+        uv_close((uv_handle_t *)&r->ae, ae_closed);
+        r->ae_init = 0;
+        uv_run(mm__cluster_loop(r->c), UV_RUN_NOWAIT);
+    }
+    mm__free(r->alive);
+    mm__free(r);
 }

@@ -69,7 +69,29 @@ void mm__registry_unfollow(mm_node *n, int handle);
 /* 64-bit hash of the view (equal on every converged node). */
 uint64_t mm__registry_hash(mm_node *n);
 
+/* ---- the receptionist's oplog, for registry.c (thread-safe) ---------------- */
+
+struct mm__oplog_batch;
+int mm__recep_apply(mm_node *n, const uint8_t *batch, size_t len,
+                    size_t *applied);
+/* The encoded version vector (caller frees with mm__free). */
+int mm__recep_vector(mm_node *n, uint8_t **out, size_t *len);
+uint64_t mm__recep_digest(mm_node *n);
+/* Adds to |out| the records a peer with vector |vec| lacks; the count or
+ * MM_EDECODE. */
+long mm__recep_missing(mm_node *n, const uint8_t *vec, size_t len,
+                       struct mm__oplog_batch *out);
+/* enum mm__oplog_state */
+void mm__recep_origin_state(mm_node *n, const uint8_t id[MM_NODE_ID_LEN],
+                            uint64_t gen, int oplog_state);
+
 /* ---- glue (registry.c, shard 0) ------------------------------------------- */
+
+/* Pushes an encoded batch of newly applied records to connected peers. */
+void mm__registry_push(struct mm_registry *r, const uint8_t *batch,
+                       size_t len);
+/* The registry of a cluster node (NULL for a local-only node). */
+struct mm_registry *mm__cluster_registry_of(mm_node *n);
 
 int mm__registry_new(struct mm_registry **out, mm_node *n,
                      struct mm_cluster *c);

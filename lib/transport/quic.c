@@ -844,13 +844,22 @@ auth_frame(struct mm_qconn *c, struct qstream *s, uint8_t type,
     }
 }
 
+static void auth_step(struct mm_qconn *c);
+
 static int
 quic_frame_cb(void *d, uint8_t type, const uint8_t *body, size_t len)
 {
     struct qstream *s = d;
     struct mm_qconn *c = s->c;
     if (c->pending_close) return QUIC_STOP;
-    if (c->state != QC_UP) return auth_frame(c, s, type, body, len);
+    if (c->state != QC_UP) {
+        /* Advance auth at once: frames that follow AUTH_RESULT in the same
+         * chunk (the peer's first control frames) must find us up. */
+        int rv = auth_frame(c, s, type, body, len);
+        if (rv == 0)
+            auth_step(c);
+        return c->pending_close ? QUIC_STOP : rv;
+    }
     c->last_use_ns = quic_now();
     if (c->q->ops.frame)
         c->q->ops.frame(c->q->ops.data, c, s->sid, type, body, len);

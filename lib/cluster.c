@@ -25,6 +25,7 @@
 #include "buf.h"
 #include "ckey.h"
 #include "identity.h"
+#include "discovery/mdns.h"
 #include "membership/membership.h"
 #include "registry.h"
 #include "session.h"
@@ -118,6 +119,7 @@ struct mm_cluster {
     struct mm_membership *membership; /* owned */
     struct mm_registry *registry;     /* owned */
     struct mm_session *session;       /* owned */
+    struct mm_mdns *mdns;             /* owned; NULL when off */
 };
 
 static void peer_flush(struct mm_cluster *c, struct peer *p);
@@ -1033,6 +1035,14 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
         (rc = mm__registry_new(&c->registry, n, c)) != 0 ||
         (rc = mm__session_new(&c->session, c)) != 0)
         goto fail;
+    /* mDNS: on by default with a real key; never in dev mode. */
+    int mdns = cfg->mdns < 0 ? !c->kr.dev : cfg->mdns;
+    if (mdns && c->kr.dev) {
+        MM_LOG(MM_LOG_WARN, "cluster", "mDNS stays off in dev mode");
+        mdns = 0;
+    }
+    if (mdns && (rc = mm__mdns_new(&c->mdns, c, cfg)) != 0)
+        goto fail;
     *out = c;
     return 0;
 fail:
@@ -1073,6 +1083,8 @@ mm__cluster_free(struct mm_cluster *c)
         c->sweep_init = 0;
         uv_run(&c->node->shards[0].loop, UV_RUN_NOWAIT);
     }
+    if (c->mdns)
+        mm__mdns_free(c->mdns);
     if (c->session)
         mm__session_free(c->session);
     if (c->registry)
@@ -1107,6 +1119,8 @@ mm__cluster_start(struct mm_cluster *c)
     uv_timer_start(&c->sweep, sweep_cb, 1000, 1000);
     mm__membership_start(c->membership);
     mm__registry_start(c->registry);
+    if (c->mdns)
+        mm__mdns_start(c->mdns);
     for (size_t i = 0; i < c->nseeds; i++) {
         struct mm_qconn *q;
         int rc = mm__quic_dial(c->q, c->seeds[i], NULL, &q);
@@ -1147,6 +1161,8 @@ cluster_stop(struct mm_cluster *c)
 static void
 cluster_close(struct mm_cluster *c)
 {
+    if (c->mdns)
+        mm__mdns_close(c->mdns);
     if (c->membership)
         mm__membership_close(c->membership);
     if (c->registry)
@@ -1180,6 +1196,24 @@ mm__cluster_on_datagram(struct mm_cluster *c, mm_cluster_dgram_fn fn,
 {
     c->dgram_fn = fn;
     c->dgram_data = data;
+}
+
+void
+mm__cluster_discovered(struct mm_cluster *c, const char *hostport,
+                       const uint8_t *id)
+{
+    if (c->stopped)
+        return;
+    if (id && memcmp(id, c->node->id, MM_NODE_ID_LEN) == 0)
+        return;
+    if (id) {
+        struct peer *p = peer_find(c, id);
+        if (p && p->conn)
+            return; /* already connected */
+    }
+    /* NEEDSWORK: mm__membership_join(c->membership, hostport) once the
+     * membership glue provides it. */
+    (void)hostport;
 }
 
 void

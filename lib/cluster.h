@@ -58,6 +58,11 @@ void mm__cluster_member_state(struct mm_cluster *c,
                               const uint8_t id[MM_NODE_ID_LEN], uint64_t gen,
                               int swim_state);
 
+/* Discovery (mDNS) found a node with our key at "ip:port" (|id| may be
+ * NULL): membership joins it. */
+void mm__cluster_discovered(struct mm_cluster *c, const char *hostport,
+                           const uint8_t *id);
+
 /* Learns or updates a member's address (membership). */
 void mm__cluster_peer_seen(struct mm_cluster *c,
                            const uint8_t id[MM_NODE_ID_LEN], uint64_t gen,

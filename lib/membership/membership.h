@@ -8,6 +8,7 @@
 #define MM_MEMBERSHIP_H
 
 #include "../cluster.h"
+#include "seal.h"
 #include "swim.h"
 
 struct mm_membership;
@@ -16,6 +17,25 @@ struct mm_membership;
  * Creates membership for the node of |c| (shard 0's loop), with the node's
  * identity, keyring, advertised address, tags ("k=v") and seeds
  * ("host:port").  0, MM_EINVAL or UV_ENOMEM.
+ *
+ * Timings are swim.h's defaults; each may be overridden at run time by an
+ * environment variable read here (decimal; a bad value is ignored with a
+ * warning), for tests and benchmarks:
+ *   MURMER_SWIM_PROBE_MS          probe interval
+ *   MURMER_SWIM_PROBE_TIMEOUT_MS  probe timeout (<= probe interval)
+ *   MURMER_SWIM_INDIRECT          indirect probes
+ *   MURMER_SWIM_GOSSIP_MS         gossip interval
+ *   MURMER_SWIM_GOSSIP_NODES      gossip fanout
+ *   MURMER_SWIM_RETRANSMIT_MULT   retransmit multiplier
+ *   MURMER_SWIM_SUSPICION_MULT    suspicion multiplier
+ *   MURMER_SWIM_SUSPICION_MAX_MULT suspicion max multiplier
+ *   MURMER_SWIM_AWARENESS_MAX     local-health max multiplier
+ *   MURMER_SWIM_REPROBE_MIN_MS / _MAX_MS  re-probe backoff of the failed
+ *   MURMER_SWIM_SEED_MIN_MS / _MAX_MS     seed retry backoff
+ *   MURMER_SWIM_LEAVE_TIMEOUT_MS  graceful leave bound
+ *   MURMER_SWIM_SYNC_JITTER_MS    delay before a digest-mismatch pull
+ *   MURMER_SWIM_SYNC_TIMEOUT_MS   a push-pull without answer is over
+ *   MURMER_SWIM_RECONNECT_TIMEOUT_MS  reap failed members after
  */
 int mm__membership_new(struct mm_membership **out, struct mm_cluster *c,
                        const mm_node_config *cfg);
@@ -31,6 +51,10 @@ void mm__membership_leave(struct mm_membership *m, void (*done)(void *data),
 void mm__membership_close(struct mm_membership *m);
 void mm__membership_free(struct mm_membership *m);
 
+/* Joins the node at "host:port" (a seed found by mDNS): probes it, and
+ * retries with capped backoff like a configured seed.  0 or MM_EINVAL. */
+int mm__membership_join(struct mm_membership *m, const char *hostport);
+
 /* Walks every listed member, self included, in name order. */
 void mm__membership_foreach(struct mm_membership *m,
                             int (*cb)(void *data,
@@ -43,5 +67,27 @@ int mm__membership_timings(struct mm_membership *m, char *buf, size_t len);
 int mm__membership_force_leave(struct mm_membership *m, const char *node);
 /* Counters for benchmarks and tests. */
 const struct mm_swim_stats *mm__membership_stats(struct mm_membership *m);
+
+/* Listed members in |state| (MM_SWIM_NONE = all, self included). */
+size_t mm__membership_count(struct mm_membership *m, int state);
+/* The member with node id |id|, or NULL (borrowed until the next event). */
+const struct mm_swim_member *
+mm__membership_find(struct mm_membership *m, const uint8_t id[MM_SWIM_ID_LEN]);
+
+/* What the glue dropped or did, beyond swim's and seal's own counters. */
+struct mm_membership_counters {
+    uint64_t dgram_in;        /* datagrams handed to us */
+    uint64_t dropped_seal;    /* did not open (mm__seal_open) */
+    uint64_t dropped_sender;  /* swim sender != sealed sender */
+    uint64_t dropped_other;   /* too big, bad source address */
+    uint64_t syncs_sent;      /* SYNC_REQ sent */
+    uint64_t syncs_served;    /* SYNC_REQ answered */
+    uint64_t syncs_merged;    /* SYNC_RESP merged */
+    uint64_t syncs_failed;    /* not sent, or no answer in time */
+    uint64_t syncs_heal;      /* push-pulls with a failed member heard from */
+};
+void mm__membership_counters(struct mm_membership *m,
+                             struct mm_membership_counters *out);
+const struct mm_seal_stats *mm__membership_seal_stats(struct mm_membership *m);
 
 #endif /* MM_MEMBERSHIP_H */

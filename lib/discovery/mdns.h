@@ -1,0 +1,36 @@
+/*
+ * mdns.h — zero-configuration LAN discovery (design §6.5) through the
+ * system's avahi-daemon (avahi-client), on a thread of its own with its own
+ * poll loop, so that a hung daemon can never block shard 0.  Results reach
+ * shard 0 through uv_async_send and are handed to cluster.c.
+ *
+ * Publishes `_murmer._udp` under the node's name with TXT id=, ck= (the key
+ * tag of mm__keyring_mdns_tag), v=; browses and resolves the same type and
+ * reports nodes whose ck= matches ours (never ourselves).
+ */
+#ifndef MM_MDNS_H
+#define MM_MDNS_H
+
+#include "../cluster.h"
+
+struct mm_mdns;
+
+/* Shard 0 only.  0, or UV_ENOMEM; an absent daemon is not an error (one
+ * warning, retried in the background). */
+int mm__mdns_new(struct mm_mdns **out, struct mm_cluster *c,
+                 const mm_node_config *cfg);
+void mm__mdns_start(struct mm_mdns *m);
+/* Withdraws the service (leave) and stops the thread; closes handles. */
+void mm__mdns_close(struct mm_mdns *m);
+void mm__mdns_free(struct mm_mdns *m);
+
+/*
+ * For clients with no seed: browses once for up to |timeout_ms| for a
+ * node whose ck= matches |kr|, writing "ip:port" to |out|.  0 or
+ * MM_ENOTFOUND / MM_EUNREACHABLE (no daemon).  Blocking; any thread.
+ */
+struct mm_keyring;
+int mm__mdns_find_seed(const struct mm_keyring *kr, uint32_t timeout_ms,
+                       char *out, size_t outlen);
+
+#endif /* MM_MDNS_H */

@@ -51,6 +51,8 @@ EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/%)
 PLUGIN_SRC := $(sort $(wildcard examples/plugin/*.c))
 PLUGIN_SO := $(if $(PLUGIN_SRC),$(BUILD)/plugins/hello_plugin.so)
+TEST_PLUGIN_SRC := $(sort $(wildcard tests/plugins/*.c))
+TEST_PLUGIN_SO := $(TEST_PLUGIN_SRC:tests/plugins/%.c=$(BUILD)/plugins/%.so)
 
 SONAME := libmurmer.so.$(VERSION_MAJOR)
 SO := $(BUILD)/libmurmer.so.$(VERSION)
@@ -61,7 +63,7 @@ CLI_BIN := $(if $(CLI_SRC),$(BUILD)/murmer)
 .PHONY: all lib cli examples deps run test unit bats asan tsan fuzz bench install \
         clean format check-format man check
 
-all: lib $(CLI_BIN) examples $(PLUGIN_SO)
+all: lib $(CLI_BIN) examples $(PLUGIN_SO) $(TEST_PLUGIN_SO)
 
 lib: $(SO) $(BUILD)/libmurmer.so $(STATIC) $(PC)
 
@@ -107,6 +109,10 @@ $(BUILD)/plugins/hello_plugin.so: $(PLUGIN_SRC) lib/include/murmer.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CLIENT_CFLAGS) -fvisibility=hidden -shared -o $@ $(PLUGIN_SRC) $(LDFLAGS_ALL) $(shell pkg-config --libs libcjson)
 
+$(BUILD)/plugins/%.so: tests/plugins/%.c lib/include/murmer.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CLIENT_CFLAGS) -fvisibility=hidden -shared -o $@ $< $(LDFLAGS_ALL)
+
 # Unit tests link the static library so that mm__* internals are reachable.
 UNIT_CFLAGS = $(CFLAGS_ALL) -Ilib -Ilib/include -Itests/unit $(PKG_CFLAGS)
 $(BUILD)/obj/tests/unit/helpers/%.o: tests/unit/helpers/%.c
@@ -114,7 +120,7 @@ $(BUILD)/obj/tests/unit/helpers/%.o: tests/unit/helpers/%.c
 	$(CC) $(UNIT_CFLAGS) -c $< -o $@
 $(BUILD)/tests/%: tests/unit/%.c $(STATIC) $(UNIT_HELP_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(UNIT_CFLAGS) -o $@ $< $(UNIT_HELP_OBJ) $(STATIC) $(LDFLAGS_ALL) $(PKG_LIBS) -lcmocka -lm
+	$(CC) $(UNIT_CFLAGS) -rdynamic -o $@ $< $(UNIT_HELP_OBJ) -Wl,--whole-archive $(STATIC) -Wl,--no-whole-archive $(LDFLAGS_ALL) $(PKG_LIBS) -lcmocka -lm -ldl
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libmurmer.so
 	@mkdir -p $(dir $@)

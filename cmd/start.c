@@ -277,18 +277,6 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
             goto out;
         }
     }
-    if (plugins.n > 0) {
-        /*
-         * NEEDSWORK: the plugin ABI (mm_plugin_ctx, MM_PLUGIN_ABI) is not in
-         * murmer.h yet.  Loading will be dlopen(path, RTLD_NOW|RTLD_LOCAL),
-         * dlsym "mm_plugin_init", a call checked against MM_PLUGIN_ABI, and
-         * never dlclose (handlers may still be referenced).
-         */
-        rc = cli_error(ctx, MM_EXIT_USAGE,
-                       "--plugin %s: plugin loading is not implemented yet",
-                       plugins.v[0]);
-        goto out;
-    }
     specs = calloc(actors.n ? actors.n : 1, sizeof(*specs));
     if (specs == NULL) {
         rc = cli_error(ctx, MM_EXIT_ACTOR, "out of memory");
@@ -327,6 +315,15 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
     if (err != 0) {
         rc = cli_fail(ctx, err, "cannot register the built-in actor types");
         goto out;
+    }
+    for (size_t i = 0; i < plugins.n; i++) {
+        char why[512];
+        err = mm_node_load_plugin(st.node, plugins.v[i], why, sizeof(why));
+        if (err != 0) {
+            rc = cli_error(ctx, MM_EXIT_INPUT, "--plugin %s", why);
+            goto out;
+        }
+        cli_warn(ctx, "loaded plugin %s", plugins.v[i]);
     }
     for (size_t i = 0; i < actors.n; i++) {
         rc = start_spawn(ctx, st.node, specs[i].label, specs[i].type,

@@ -545,6 +545,40 @@ MM_EXTERN int mm_router_broadcast(mm_router *r, mm_msg *msg,
 MM_EXTERN void mm_router_free(mm_router *r);
 
 /* ------------------------------------------------------------------------ */
+/* Plugins                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A plugin is a shared object that adds actor types to a node without a
+ * main() of its own (`murmer start --plugin x.so`).  It exports
+ *
+ *     const uint32_t mm_plugin_abi = MM_PLUGIN_ABI;
+ *     int mm_plugin_init(mm_plugin_ctx *ctx, uint32_t abi);
+ *
+ * The loader refuses a plugin whose mm_plugin_abi differs from its own,
+ * then calls mm_plugin_init, which registers its types with
+ * mm_plugin_register_type() and returns 0 (or a negative code).  Plugins
+ * are loaded with RTLD_NOW | RTLD_LOCAL and never unloaded; handlers may
+ * run on any shard.  A crash in plugin code (SIGSEGV) kills the node: a
+ * crash is a return code, not a signal.
+ */
+#define MM_PLUGIN_ABI 1u
+typedef struct mm_plugin_ctx mm_plugin_ctx;
+typedef int (*mm_plugin_init_fn)(mm_plugin_ctx *ctx, uint32_t abi);
+MM_EXTERN mm_node *mm_plugin_node(mm_plugin_ctx *ctx);
+/* Registers a type; |t| must outlive the node (a static in the plugin).
+ * MM_EEXISTS when a type of that name exists already. */
+MM_EXTERN int mm_plugin_register_type(mm_plugin_ctx *ctx,
+                                      const mm_actor_type *t);
+/*
+ * Loads the plugin at |path| into |n|.  0; MM_EINVAL when it cannot be
+ * loaded or lacks the symbols; MM_EINVAL with a wrong ABI; whatever its
+ * init returned.  A one-line reason goes to |err| (may be NULL).
+ */
+MM_EXTERN int mm_node_load_plugin(mm_node *n, const char *path, char *err,
+                                  size_t errlen);
+
+/* ------------------------------------------------------------------------ */
 /* Cluster key                                                              */
 /* ------------------------------------------------------------------------ */
 

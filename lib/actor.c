@@ -611,8 +611,7 @@ mm__actor_run(struct mm_actor *a, unsigned budget)
     }
     struct mm_shard *s = a->shard;
     const struct mm_type_info *ti = a->ti;
-    uint64_t t0 = mm__now_ns();
-    uint64_t now_ms = t0 / 1000000u;
+    uint64_t now_ms = mm__shard_now(s); /* the pass's clock */
     struct mm_ctx c;
     ctx_init(&c, a, NULL);
     for (unsigned i = 0; i < budget && a->mb_head; i++) {
@@ -657,11 +656,6 @@ mm__actor_run(struct mm_actor *a, unsigned budget)
         if (MM_UNLIKELY(a->status != ACTOR_RUNNING))
             return 0;
     }
-    uint64_t t1 = mm__now_ns();
-    if (MM_UNLIKELY(t1 - t0 > MM_SLOW_TURN_MS * 1000000ull))
-        MM_LOG(MM_LOG_WARN, "sched", "%s (%s): turn took %llu ms",
-               a->label ? a->label : "-", ti->type->name,
-               (unsigned long long)((t1 - t0) / 1000000u));
     return a->mb_head != NULL;
 }
 

@@ -9,8 +9,8 @@
 #define MSG_CACHE_MAX 4096
 
 /* Only shard threads cache (their cache is freed when the shard ends). */
-static _Thread_local mm_msg *msg_cache;
-static _Thread_local size_t msg_cache_len;
+static MM_TLS mm_msg *msg_cache;
+static MM_TLS size_t msg_cache_len;
 
 mm_msg *
 mm__msg_alloc(void)

@@ -213,7 +213,10 @@ struct mm_shard {
     size_t nactors;        /* live actors (shard thread) */
 };
 
-extern _Thread_local struct mm_shard *mm__cur_shard;
+/* initial-exec: a plain %fs-relative load, no __tls_get_addr call on the
+ * hot path (libmurmer is linked at start-up, not dlopen'ed late). */
+#define MM_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+extern MM_TLS struct mm_shard *mm__cur_shard;
 
 int mm__shard_init(struct mm_shard *s, mm_node *n, int index);
 void mm__shard_release(struct mm_shard *s);

@@ -10,7 +10,7 @@
 #include "runtime.h"
 
 
-static _Thread_local struct mm_call *call_cache;
+static MM_TLS struct mm_call *call_cache;
 
 static struct mm_call *
 call_new(struct mm_shard *home)

@@ -765,6 +765,64 @@ test_runtime_label_conflict_and_keys(void **state)
     mm_listing_close(li);
 }
 
+struct evlog {
+    pthread_mutex_t lock;
+    char log[2048];
+};
+
+static void
+event_cb(void *data, const mm_event *ev)
+{
+    struct evlog *l = data;
+    if (!ev->label || strncmp(ev->label, "ev/", 3) != 0)
+        return;
+    char item[128];
+    const char *k = ev->kind == MM_EV_REGISTERED     ? "reg"
+                    : ev->kind == MM_EV_DEREGISTERED ? "dereg"
+                    : ev->kind == MM_EV_RESTARTED    ? "restarted"
+                                                     : "stopped";
+    snprintf(item, sizeof(item), "%s:%s:%s ", k, ev->label,
+             mm_reason_name(ev->reason));
+    pthread_mutex_lock(&l->lock);
+    strncat(l->log, item, sizeof(l->log) - strlen(l->log) - 1);
+    pthread_mutex_unlock(&l->lock);
+}
+
+struct evwant {
+    struct evlog *l;
+    const char *want;
+};
+
+static int
+evlog_is(void *arg)
+{
+    struct evwant *w = arg;
+    pthread_mutex_lock(&w->l->lock);
+    int ok = strcmp(w->l->log, w->want) == 0;
+    pthread_mutex_unlock(&w->l->lock);
+    return ok;
+}
+
+static void
+test_runtime_events_once_each(void **state)
+{
+    struct fx *fx = *state;
+    struct evlog l = {PTHREAD_MUTEX_INITIALIZER, ""};
+    mm_node_set_event_cb(fx->n, event_cb, &l);
+    mm_endpoint ep = spawn(fx->n, "tsup", "ev/a", MM_TRANSIENT);
+    assert_int_equal(mm_tell(fx->n, &ep, mm_msg_new("crash")), 0);
+    assert_int_equal(call_long(fx->n, &ep, "get"), 0); /* restarted */
+    assert_int_equal(mm_actor_stop(fx->n, &ep), 0);
+    struct evwant w = {&l,
+                       "reg:ev/a:normal restarted:ev/a:crash "
+                       "dereg:ev/a:stopped stopped:ev/a:stopped "};
+    if (!wait_until(evlog_is, &w, 5000)) {
+        fprintf(stderr, "events: '%s'\n", l.log);
+        fail();
+    }
+    mm_node_set_event_cb(fx->n, NULL, NULL);
+}
+
 int
 main(void)
 {
@@ -803,6 +861,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_runtime_label_conflict_and_keys,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_runtime_events_once_each, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -111,10 +111,8 @@ int cli_strv_push(struct cli_strv *sv, const char *s);
 void cli_strv_free(struct cli_strv *sv);
 
 /*
- * NEEDSWORK: the client-session API (mm_client_*) is not in murmer.h yet.
- * Every client command validates its local input, then calls this, which
- * prints "cannot reach a seed: client sessions are not implemented yet" and
- * returns MM_EXIT_UNAVAILABLE.  Replace with the session bootstrap.
+ * Obsolete: the client commands connect with cli_connect() (connect.h).
+ * Kept only because tests/unit/test_cli_options.c still defines a stub.
  */
 int cli_session_unavailable(struct cli_ctx *ctx);
 
@@ -132,5 +130,6 @@ int cmd_watch(int argc, char **argv, struct cli_ctx *ctx);
 #include "options.h"
 #include "output.h"
 #include "results.h"
+#include "connect.h"
 
 #endif /* MM_CLI_H */

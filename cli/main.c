@@ -72,10 +72,7 @@ cli_main_usage(struct cli_ctx *ctx, FILE *f)
 int
 cli_session_unavailable(struct cli_ctx *ctx)
 {
-    /* NEEDSWORK: connect through the client session API once it exists. */
-    return cli_error(ctx, MM_EXIT_UNAVAILABLE,
-                     "cannot reach a seed: client sessions are not "
-                     "implemented yet");
+    return cli_error(ctx, MM_EXIT_UNAVAILABLE, "cannot reach a seed");
 }
 
 static int

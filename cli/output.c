@@ -1,6 +1,7 @@
 /* output.c — text tables, colour on terminals only, compact JSON. */
 #include "cli.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,7 +136,10 @@ cli_json_print(cJSON *doc, FILE *f)
 cJSON *
 cli_json_add_u64(cJSON *obj, const char *name, uint64_t v)
 {
-    return cJSON_AddNumberToObject(obj, name, (double)v);
+    /* Exact digits: a double would round values above 2^53 (HLCs). */
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%" PRIu64, v);
+    return cJSON_AddRawToObject(obj, name, buf);
 }
 
 cJSON *

@@ -60,7 +60,8 @@ cJSON *cli_json_doc(const char *schema);
  * Lines streams too).  Does not free |doc|.  0 or -1.
  */
 int cli_json_print(cJSON *doc, FILE *f);
-/* Adds a u64 as a JSON number (exact up to 2^53; documented). */
+/* Adds a u64 as a JSON number, printed exactly (readers that parse
+ * numbers as doubles lose precision above 2^53; documented). */
 cJSON *cli_json_add_u64(cJSON *obj, const char *name, uint64_t v);
 /*
  * Parses |json| (a reply payload) into a cJSON value to embed in a

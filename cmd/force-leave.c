@@ -43,10 +43,20 @@ cmd_force_leave(int argc, char **argv, struct cli_ctx *ctx)
     if (*args[0] == '\0')
         return cli_error(ctx, MM_EXIT_USAGE, "empty node name");
 
-    /*
-     * NEEDSWORK: with the client API: mm_client_force_leave(c, args[0],
-     * &left): MM_ENOTFOUND -> exit 3 "no member '%s'"; then
-     * cli_force_leave_render(ctx, &left, ctx->out).
-     */
-    return cli_session_unavailable(ctx);
+    mm_client *c;
+    if ((rc = cli_connect(ctx, &c)) != 0) return rc;
+    char *name = NULL, *id = NULL, *was = NULL;
+    int err = mm_client_force_leave(c, args[0], &name, &id, &was);
+    if (err) {
+        rc = cli_client_error(ctx, c, err, NULL);
+    } else {
+        struct cli_left l = {name, id, was};
+        cli_force_leave_render(ctx, &l, ctx->out);
+        rc = MM_EXIT_OK;
+    }
+    mm_client_free_result(c, name);
+    mm_client_free_result(c, id);
+    mm_client_free_result(c, was);
+    mm_client_close(c);
+    return rc;
 }

@@ -4,6 +4,7 @@
  */
 #include "../cli/cli.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static cJSON *
@@ -112,10 +113,36 @@ cmd_lookup(int argc, char **argv, struct cli_ctx *ctx)
     if (wait_given && wait_ms > ctx->timeout_ms && !ctx->timeout_given)
         ctx->timeout_ms = wait_ms; /* --wait 30s implies the bound */
 
-    /*
-     * NEEDSWORK: with the client API: mm_client_lookup(c, label, prefix,
-     * key, all, wait_ms, &actors, &n); none found -> exit 3 "no actor with
-     * label '%s'"; then cli_lookup_render(ctx, actors, n, ctx->out).
-     */
-    return cli_session_unavailable(ctx);
+    mm_client *c;
+    if ((rc = cli_connect(ctx, &c)) != 0) return rc;
+    mm_actor_info *a = NULL;
+    size_t n = 0;
+    int err = mm_client_lookup(c, label, prefix, key, all,
+                               wait_given ? wait_ms : 0, &a, &n);
+    if (err) {
+        rc = cli_client_error(ctx, c, err, NULL);
+        mm_client_close(c);
+        return rc;
+    }
+    struct cli_actor *ca = calloc(n ? n : 1, sizeof(*ca));
+    if (ca == NULL) {
+        mm_client_free_result(c, a);
+        mm_client_close(c);
+        return cli_error(ctx, MM_EXIT_ACTOR, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        ca[i].label = a[i].label;
+        ca[i].ep = a[i].ep;
+        ca[i].type = a[i].type;
+        ca[i].node_name = a[i].node_name;
+        ca[i].visibility = a[i].visibility;
+        ca[i].keys = a[i].keys;
+        ca[i].nkeys = a[i].nkeys;
+        ca[i].shadowed = a[i].shadowed;
+    }
+    cli_lookup_render(ctx, ca, n, ctx->out);
+    free(ca);
+    mm_client_free_result(c, a);
+    mm_client_close(c);
+    return MM_EXIT_OK;
 }

@@ -6,7 +6,9 @@
 #include "../cli/cli.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const member_states[] = {"alive", "suspect", "failed",
                                             "left"};
@@ -141,6 +143,61 @@ cli_timings_render(struct cli_ctx *ctx, const struct cli_timing *t, size_t n,
         fprintf(f, "%-*s  %" PRIu64 "\n", (int)w, t[i].name, t[i].value);
 }
 
+/* Splits "k=v,k=v" tags, filters and renders. */
+static int
+members_show(struct cli_ctx *ctx, const mm_member_info *m, size_t n,
+             const char *status, const struct cli_strv *tags, int wide)
+{
+    struct cli_member *cm = calloc(n ? n : 1, sizeof(*cm));
+    char **tagbufs = calloc(n ? n : 1, sizeof(*tagbufs));
+    const char **tagv = NULL;
+    size_t ntagv = 0;
+    for (size_t i = 0; i < n; i++)
+        for (const char *p = m[i].tags; p && *p; p++)
+            ntagv += *p == ',';
+    ntagv += n;
+    tagv = calloc(ntagv ? ntagv : 1, sizeof(*tagv));
+    if (!cm || !tagbufs || !tagv) {
+        free(cm);
+        free(tagbufs);
+        free(tagv);
+        return cli_error(ctx, MM_EXIT_ACTOR, "out of memory");
+    }
+    size_t k = 0, used = 0;
+    for (size_t i = 0; i < n; i++) {
+        const mm_member_info *x = &m[i];
+        struct cli_member *y = &cm[k];
+        y->name = x->name;
+        y->id = x->id;
+        y->addr = x->addr;
+        y->state = x->state;
+        y->generation = x->generation;
+        y->incarnation = x->incarnation;
+        y->confirmations = x->confirmations;
+        y->last_ack_ms = x->last_ack_ms;
+        y->rtt_us = x->rtt_us;
+        y->tags = tagv + used;
+        tagbufs[i] = strdup(x->tags ? x->tags : "");
+        char *save = NULL;
+        for (char *t = tagbufs[i] ? strtok_r(tagbufs[i], ",", &save) : NULL;
+             t; t = strtok_r(NULL, ",", &save))
+            tagv[used + y->ntags++] = t;
+        used += y->ntags;
+        if (cli_member_match(y, status, (const char *const *)tags->v,
+                             tags->n))
+            k++;
+        else
+            used -= y->ntags;
+    }
+    cli_members_render(ctx, cm, k, wide, ctx->out);
+    for (size_t i = 0; i < n; i++)
+        free(tagbufs[i]);
+    free(tagbufs);
+    free(tagv);
+    free(cm);
+    return MM_EXIT_OK;
+}
+
 int
 cmd_members(int argc, char **argv, struct cli_ctx *ctx)
 {
@@ -148,6 +205,7 @@ cmd_members(int argc, char **argv, struct cli_ctx *ctx)
     struct cli_strv tags = {0};
     int wide = 0, timings = 0, wait_given = 0;
     unsigned wait_n = 0;
+    mm_client *c = NULL;
     const struct cli_opt opts[] = {
         CLI_OPT_STRING('s', "status", &status, "S",
                        "only members in state S (alive, suspect, failed, "
@@ -199,14 +257,63 @@ cmd_members(int argc, char **argv, struct cli_ctx *ctx)
         goto out;
     }
 
-    /*
-     * NEEDSWORK: with the client API: mm_client_members(c, &m, &n), or
-     * mm_client_timings(c, &t, &n) for --timings; with --wait N, poll
-     * until N are alive (exit 4 at --timeout); filter with
-     * cli_member_match() and render with cli_members_render().
-     */
-    rc = cli_session_unavailable(ctx);
+    if ((rc = cli_connect(ctx, &c)) != 0) goto out;
+    if (timings) {
+        mm_timing *t;
+        size_t nt;
+        int err = mm_client_timings(c, &t, &nt);
+        if (err) {
+            rc = cli_client_error(ctx, c, err, "timings");
+            goto out;
+        }
+        struct cli_timing *ct = calloc(nt ? nt : 1, sizeof(*ct));
+        for (size_t i = 0; ct && i < nt; i++) {
+            ct[i].name = t[i].name;
+            ct[i].value = t[i].value;
+        }
+        if (ct) cli_timings_render(ctx, ct, nt, ctx->out);
+        free(ct);
+        mm_client_free_result(c, t);
+        rc = ct ? MM_EXIT_OK : MM_EXIT_ACTOR;
+        goto out;
+    }
+    /* --wait N: poll until N are alive, bounded by --timeout. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t t0 = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    mm_member_info *m = NULL;
+    size_t n = 0;
+    for (;;) {
+        int err = mm_client_members(c, &m, &n);
+        if (err) {
+            rc = cli_client_error(ctx, c, err, "members");
+            goto out;
+        }
+        if (!wait_given) break;
+        size_t alive = 0;
+        for (size_t i = 0; i < n; i++)
+            alive += strcmp(m[i].state, "alive") == 0;
+        if (alive >= wait_n) break;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t now =
+            (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+        if (now - t0 >= ctx->timeout_ms) {
+            mm_client_free_result(c, m);
+            rc = cli_error(ctx, MM_EXIT_UNAVAILABLE,
+                           "%zu of %u members alive after %" PRIu32 " ms",
+                           alive, wait_n, ctx->timeout_ms);
+            goto out;
+        }
+        mm_client_free_result(c, m);
+        m = NULL;
+        uint64_t left = ctx->timeout_ms - (now - t0);
+        struct timespec nap = {0, (long)((left < 100 ? left : 100) * 1000000)};
+        nanosleep(&nap, NULL);
+    }
+    rc = members_show(ctx, m, n, status, &tags, wide);
+    mm_client_free_result(c, m);
 out:
+    mm_client_close(c);
     cli_strv_free(&tags);
     return rc;
 }

@@ -6,6 +6,7 @@
 #include "../cli/cli.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 static cJSON *
@@ -108,6 +109,30 @@ cli_oplog_render_op(struct cli_ctx *ctx, const char *origin,
     fflush(f);
 }
 
+static void
+oplog_op_copy(struct cli_op *d, const mm_oplog_op *s)
+{
+    d->seq = s->seq;
+    d->kind = s->kind;
+    d->label = s->label;
+    d->type = s->type;
+    d->visibility = s->visibility;
+    d->key = s->key;
+    d->reason = s->reason;
+    d->hlc = s->hlc;
+}
+
+static int
+oplog_follow_cb(void *data, const char *origin, uint64_t gen,
+                const mm_oplog_op *op)
+{
+    struct cli_ctx *ctx = data;
+    struct cli_op cop;
+    oplog_op_copy(&cop, op);
+    cli_oplog_render_op(ctx, origin, gen, &cop, ctx->out);
+    return ferror(ctx->out) ? 1 : 0;
+}
+
 static int
 oplog_id_ok(const char *s)
 {
@@ -145,10 +170,53 @@ cmd_oplog(int argc, char **argv, struct cli_ctx *ctx)
         return cli_error(ctx, MM_EXIT_USAGE,
                          "bad --origin '%s' (lowercase hex node id)", origin);
 
-    /*
-     * NEEDSWORK: with the client API: mm_client_oplog(c, origin, &o, &n)
-     * then cli_oplog_render(); with --follow, mm_client_oplog_follow()
-     * streaming into cli_oplog_render_op() until SIGINT.
-     */
-    return cli_session_unavailable(ctx);
+    mm_client *c;
+    if ((rc = cli_connect(ctx, &c)) != 0) return rc;
+    int err;
+    if (follow) {
+        err = mm_client_oplog_follow(c, origin, oplog_follow_cb, ctx);
+        rc = err ? cli_client_error(ctx, c, err, NULL) : MM_EXIT_OK;
+        mm_client_close(c);
+        return rc;
+    }
+    mm_oplog_origin *o = NULL;
+    size_t n = 0;
+    err = mm_client_oplog(c, origin, &o, &n);
+    if (err) {
+        rc = cli_client_error(ctx, c, err, NULL);
+        mm_client_close(c);
+        return rc;
+    }
+    size_t nops = 0;
+    for (size_t i = 0; i < n; i++)
+        nops += o[i].nops;
+    struct cli_origin *co = calloc(n ? n : 1, sizeof(*co));
+    struct cli_op *cop = calloc(nops ? nops : 1, sizeof(*cop));
+    if (co == NULL || cop == NULL) {
+        free(co);
+        free(cop);
+        mm_client_free_result(c, o);
+        mm_client_close(c);
+        return cli_error(ctx, MM_EXIT_ACTOR, "out of memory");
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        co[i].id = o[i].id;
+        co[i].name = o[i].name;
+        co[i].generation = o[i].generation;
+        co[i].head = o[i].head;
+        co[i].has_snapshot = o[i].has_snapshot;
+        co[i].snapshot_seq = o[i].snapshot_seq;
+        co[i].snapshot_entries = o[i].snapshot_entries;
+        co[i].ops = cop + k;
+        co[i].nops = o[i].nops;
+        for (size_t j = 0; j < o[i].nops; j++)
+            oplog_op_copy(&cop[k++], &o[i].ops[j]);
+    }
+    cli_oplog_render(ctx, co, n, ctx->out);
+    free(co);
+    free(cop);
+    mm_client_free_result(c, o);
+    mm_client_close(c);
+    return MM_EXIT_OK;
 }

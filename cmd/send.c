@@ -264,13 +264,40 @@ cmd_send(int argc, char **argv, struct cli_ctx *ctx)
     }
     cJSON_Delete(v);
 
-    /*
-     * NEEDSWORK: with the client API: mm_client_send(c, label, type, json,
-     * len, &reply) for one target, mm_client_send_key(c, key, type, json,
-     * len, &replies, &n) with --key (returns when all replied or at
-     * --timeout); then `return cli_send_render(ctx, key, type, r, n,
-     * ctx->out);`.
-     */
+    mm_client *c;
+    if ((rc = cli_connect(ctx, &c)) != 0) {
+        free(stdin_buf);
+        return rc;
+    }
+    mm_send_result *res = NULL;
+    size_t n = 0;
+    int err = mm_client_send(c, label, key, type, json, len, &res, &n);
     free(stdin_buf);
-    return cli_session_unavailable(ctx);
+    if (err) {
+        rc = cli_client_error(ctx, c, err, NULL);
+        mm_client_close(c);
+        return rc;
+    }
+    struct cli_reply *r = calloc(n ? n : 1, sizeof(*r));
+    if (r == NULL) {
+        mm_client_free_result(c, res);
+        mm_client_close(c);
+        return cli_error(ctx, MM_EXIT_ACTOR, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        r[i].label = res[i].label;
+        r[i].ep = res[i].ep;
+        r[i].status = res[i].status;
+        r[i].body = res[i].body;
+        r[i].len = res[i].len;
+    }
+    if (key && n == 0)
+        rc = cli_error(ctx, MM_EXIT_NOTFOUND,
+                       "no actor checked in under key '%s'", key);
+    else
+        rc = cli_send_render(ctx, key, type, r, n, ctx->out);
+    free(r);
+    mm_client_free_result(c, res);
+    mm_client_close(c);
+    return rc;
 }

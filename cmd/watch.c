@@ -51,7 +51,8 @@ cli_watch_render(struct cli_ctx *ctx, const struct cli_watch_event *ev, FILE *f)
     int color = ev->kind == MM_LISTING_ADDED     ? CLI_COLOR_GREEN
                 : ev->kind == MM_LISTING_REMOVED ? CLI_COLOR_RED
                                                  : CLI_COLOR_DIM;
-    fprintf(f, "%s%-7s%s", cli_color_on(ctx, color), kind, cli_color_off(ctx));
+    fprintf(f, "%s%-*s%s", cli_color_on(ctx, color), has_actor ? 7 : 0, kind,
+            cli_color_off(ctx));
     if (has_actor)
         fprintf(f, "  %s  %s", ev->label ? ev->label : "",
                 mm_endpoint_format(&ev->ep, ep, sizeof(ep)));
@@ -59,6 +60,23 @@ cli_watch_render(struct cli_ctx *ctx, const struct cli_watch_event *ev, FILE *f)
         fprintf(f, "  (%s)", mm_reason_name(ev->reason));
     fputc('\n', f);
     fflush(f);
+}
+
+struct watch_state {
+    struct cli_ctx *ctx;
+    unsigned count; /* 0 = no limit */
+    unsigned seen;  /* added/removed events so far */
+};
+
+static int
+watch_cb(void *data, const mm_listing_event *ev)
+{
+    struct watch_state *st = data;
+    struct cli_watch_event we = {ev->kind, ev->label, ev->ep, ev->reason};
+    cli_watch_render(st->ctx, &we, st->ctx->out);
+    if (ev->kind == MM_LISTING_ADDED || ev->kind == MM_LISTING_REMOVED)
+        st->seen++;
+    return st->count && st->seen >= st->count;
 }
 
 int
@@ -92,11 +110,24 @@ cmd_watch(int argc, char **argv, struct cli_ctx *ctx)
     if (nargs && *args[0] == '\0')
         return cli_error(ctx, MM_EXIT_USAGE, "empty key");
 
-    /*
-     * NEEDSWORK: with the client API: mm_client_watch(c, key, prefix,
-     * watch_cb, &state) streaming events into cli_watch_render(); stop
-     * after --count events (exit 4 if --timeout passes first), run until
-     * SIGINT otherwise.
-     */
-    return cli_session_unavailable(ctx);
+    mm_client *c;
+    if ((rc = cli_connect(ctx, &c)) != 0) return rc;
+    struct watch_state st = {ctx, count_given ? count : 0, 0};
+    /* With --count (or an explicit --timeout) silence ends the watch. */
+    uint32_t idle = count_given || ctx->timeout_given ? ctx->timeout_ms : 0;
+    int err = mm_client_watch(c, nargs ? args[0] : NULL, prefix, idle,
+                              watch_cb, &st);
+    if (err == MM_ETIMEOUT && !count_given) {
+        rc = MM_EXIT_OK;
+    } else if (err == MM_ETIMEOUT) {
+        rc = cli_error(ctx, MM_EXIT_UNAVAILABLE,
+                       "saw %u of %u events before the timeout", st.seen,
+                       count);
+    } else if (err) {
+        rc = cli_client_error(ctx, c, err, NULL);
+    } else {
+        rc = MM_EXIT_OK;
+    }
+    mm_client_close(c);
+    return rc;
 }

@@ -1,33 +1,1075 @@
-/* session.c — placeholder until client sessions land (see session.h). */
+/*
+ * session.c — the seed side of client sessions (design §7, docs/wire.md
+ * "Client sessions").
+ *
+ * A client (the murmer CLI) sends CTRL_REQ frames on its control stream:
+ * u32 request id | u16 op | JSON body.  Each gets exactly one CTRL_RESP
+ * with the same id: u16 status (0 or mm_err_to_wire) | JSON body, which
+ * on an error is {"error": "text"}.  WATCH and OPLOG_FOLLOW then stream
+ * CTRL_EVENT frames carrying the request id until UNWATCH names that id or
+ * the connection goes.  Calls are not here: clients send INVOKE frames on
+ * their own streams and cluster.c serves them.
+ *
+ * Everything runs on shard 0.  Bodies are JSON (cJSON): this is the
+ * control plane, never a hot path.
+ */
 #include "session.h"
 
-struct mm_session {
-    int unused;
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <inttypes.h>
+#include <stdio.h>
+
+#include <cJSON.h>
+
+#include "buf.h"
+#include "membership/membership.h"
+#include "oplog.h"
+#include "registry.h"
+#include "wire.h"
+
+/*
+ * NEEDSWORK: membership glue and registry queries are being written in
+ * parallel; until they land these are weak so the library links, and the
+ * session falls back to what the node knows locally.  Drop the pragmas
+ * once membership.c and registry.c define them.
+ */
+#pragma weak mm__membership_foreach
+#pragma weak mm__membership_timings
+#pragma weak mm__membership_force_leave
+#pragma weak mm__registry_foreach
+#pragma weak mm__registry_claimants
+#pragma weak mm__registry_origins
+#pragma weak mm__registry_ops
+#pragma weak mm__registry_follow
+#pragma weak mm__registry_unfollow
+
+enum session_op {
+    OP_MEMBERS = 1,
+    OP_TIMINGS = 2,
+    OP_LOOKUP = 3,
+    OP_WATCH = 4,
+    OP_UNWATCH = 5,
+    OP_OPLOG = 6,
+    OP_OPLOG_FOLLOW = 7,
+    OP_FORCE_LEAVE = 8
 };
+
+#define LABEL_MAX 1024
+#define LOOKUP_WAIT_MAX_MS (24u * 3600u * 1000u)
+
+struct sub { /* a WATCH or OPLOG_FOLLOW subscription */
+    struct sub *next;
+    struct mm_session *s;
+    struct mm_qconn *conn;
+    int64_t sid;
+    uint32_t id;
+    mm_listing *listing; /* WATCH */
+    int follow;          /* OPLOG_FOLLOW: registry handle, 0 = none */
+    char origin[2 * MM_NODE_ID_LEN + 1]; /* OPLOG_FOLLOW: id prefix filter */
+};
+
+struct waiter { /* a LOOKUP waiting for its label */
+    struct waiter *next;
+    struct mm_session *s;
+    struct mm_qconn *conn; /* NULL once the connection went */
+    int64_t sid;
+    uint32_t id;
+    int all;
+    char *label;
+};
+
+struct mm_session {
+    struct mm_cluster *c;
+    mm_node *n;
+    struct sub *subs;
+    struct waiter *waiters;
+    int stopped;
+};
+
+/* ---- framing ---------------------------------------------------------------- */
+
+static void
+session_send(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
+             uint8_t type, uint32_t id, uint16_t code, const cJSON *body)
+{
+    char *js = body ? cJSON_PrintUnformatted(body) : NULL;
+    struct mm_wire_ctrl m;
+    m.id = id;
+    m.code = code;
+    m.body = (const uint8_t *)(js ? js : "{}");
+    m.body_len = js ? strlen(js) : 2;
+    struct mm_buf b;
+    mm__buf_init(&b);
+    if (mm__wire_ctrl_append(&b, type, &m) == 0)
+        mm__cluster_reply(s->c, conn, sid, b.data, b.len);
+    mm__buf_release(&b);
+    cJSON_free(js);
+}
+
+static void
+session_ok(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
+           uint32_t id, const cJSON *body)
+{
+    session_send(s, conn, sid, MM_WIRE_CTRL_RESP, id, 0, body);
+}
+
+static void
+session_err(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
+            uint32_t id, int err, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static void
+session_err(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
+            uint32_t id, int err, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    cJSON *o = cJSON_CreateObject();
+    if (o)
+        cJSON_AddStringToObject(o, "error", text);
+    session_send(s, conn, sid, MM_WIRE_CTRL_RESP, id, mm_err_to_wire(err), o);
+    cJSON_Delete(o);
+}
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static const char *
+json_str(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int
+json_bool(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsTrue(v);
+}
+
+static double
+json_num(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static void
+json_u64(cJSON *o, const char *name, uint64_t v)
+{
+    cJSON_AddNumberToObject(o, name, (double)v);
+}
+
+static void
+addr_format(const struct mm_swim_addr *a, char *buf, size_t len)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (a->family == 4) {
+        inet_ntop(AF_INET, a->ip, ip, sizeof(ip));
+        snprintf(buf, len, "%s:%u", ip, (unsigned)a->port);
+    } else if (a->family == 6) {
+        inet_ntop(AF_INET6, a->ip, ip, sizeof(ip));
+        snprintf(buf, len, "[%s]:%u", ip, (unsigned)a->port);
+    } else {
+        snprintf(buf, len, "-");
+    }
+}
+
+static const char *
+state_name(int state)
+{
+    switch (state) {
+    case MM_SWIM_ALIVE:
+        return "alive";
+    case MM_SWIM_SUSPECT:
+        return "suspect";
+    case MM_SWIM_FAILED:
+        return "failed";
+    case MM_SWIM_LEFT:
+        return "left";
+    default:
+        return "unknown";
+    }
+}
+
+static const char *
+visibility_name(int v)
+{
+    return v == MM_VIS_PUBLIC    ? "public"
+           : v == MM_VIS_PRIVATE ? "private"
+                                 : "internal";
+}
+
+/* The member name of node |id| ("" when unknown). */
+struct name_find {
+    const uint8_t *id;
+    const char *prefix; /* or a hex id prefix */
+    char name[MM_SWIM_NAME_MAX];
+    char hex[2 * MM_NODE_ID_LEN + 1];
+    int state;
+    int found;
+};
+
+static int
+name_find_cb(void *data, const struct mm_swim_member *mb)
+{
+    struct name_find *f = data;
+    char hex[2 * MM_NODE_ID_LEN + 1];
+    mm__hex(hex, mb->id, MM_NODE_ID_LEN);
+    int hit = f->id ? memcmp(mb->id, f->id, MM_NODE_ID_LEN) == 0
+                    : strcmp(mb->name, f->prefix) == 0 ||
+                          strcmp(hex, f->prefix) == 0;
+    if (!hit)
+        return 0;
+    snprintf(f->name, sizeof(f->name), "%s", mb->name);
+    memcpy(f->hex, hex, sizeof(hex));
+    f->state = mb->state;
+    f->found = 1;
+    return 1;
+}
+
+static void
+node_name_of(struct mm_session *s, const uint8_t id[MM_NODE_ID_LEN],
+             char *out, size_t len)
+{
+    out[0] = '\0';
+    if (memcmp(id, s->n->id, MM_NODE_ID_LEN) == 0) {
+        snprintf(out, len, "%s", s->n->name);
+        return;
+    }
+    struct mm_membership *m = mm__cluster_membership(s->c);
+    if (!m || !mm__membership_foreach)
+        return;
+    struct name_find f;
+    memset(&f, 0, sizeof(f));
+    f.id = id;
+    mm__membership_foreach(m, name_find_cb, &f);
+    if (f.found)
+        snprintf(out, len, "%s", f.name);
+}
+
+/* ---- MEMBERS, TIMINGS, FORCE_LEAVE ------------------------------------------- */
+
+static int
+members_cb(void *data, const struct mm_swim_member *mb)
+{
+    cJSON *arr = data;
+    if (mb->role == MM_WIRE_ROLE_CLIENT || mb->tombstone)
+        return 0; /* clients never appear */
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return 0;
+    char hex[2 * MM_NODE_ID_LEN + 1], addr[80];
+    mm__hex(hex, mb->id, MM_NODE_ID_LEN);
+    addr_format(&mb->addr, addr, sizeof(addr));
+    cJSON_AddStringToObject(o, "name", mb->name);
+    cJSON_AddStringToObject(o, "id", hex);
+    cJSON_AddStringToObject(o, "addr", addr);
+    cJSON_AddStringToObject(o, "state", state_name(mb->state));
+    json_u64(o, "generation", mb->generation);
+    json_u64(o, "incarnation", mb->incarnation);
+    cJSON_AddStringToObject(o, "tags", mb->tags);
+    cJSON_AddNumberToObject(o, "confirmations", mb->confirmations);
+    uint64_t now = mm__now_ms();
+    if (mb->is_self)
+        cJSON_AddNumberToObject(o, "last_ack_ms", 0);
+    else if (mb->last_ack && mb->last_ack <= now)
+        cJSON_AddNumberToObject(o, "last_ack_ms",
+                                (double)(now - mb->last_ack));
+    else
+        cJSON_AddNumberToObject(o, "last_ack_ms", -1);
+    if (mb->last_ack && !mb->is_self)
+        cJSON_AddNumberToObject(o, "rtt_us", (double)mb->rtt_ms * 1000.0);
+    else
+        cJSON_AddNumberToObject(o, "rtt_us", -1);
+    cJSON_AddItemToArray(arr, o);
+    return 0;
+}
+
+static void
+op_members(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
+           uint32_t id)
+{
+    cJSON *doc = cJSON_CreateObject();
+    cJSON *arr = doc ? cJSON_AddArrayToObject(doc, "members") : NULL;
+    if (!arr) {
+        cJSON_Delete(doc);
+        session_err(s, conn, sid, id, UV_ENOMEM, "out of memory");
+        return;
+    }
+    struct mm_membership *m = mm__cluster_membership(s->c);
+    if (m && mm__membership_foreach) {
+        mm__membership_foreach(m, members_cb, arr);
+    } else { /* no membership yet: the seed alone */
+        cJSON *o = cJSON_CreateObject();
+        if (o) {
+            cJSON_AddStringToObject(o, "name", s->n->name);
+            cJSON_AddStringToObject(o, "id", s->n->id_hex);
+            cJSON_AddStringToObject(o, "addr", s->n->addr ? s->n->addr : "-");
+            cJSON_AddStringToObject(o, "state", "alive");
+            json_u64(o, "generation", s->n->generation);
+            json_u64(o, "incarnation", 0);
+            cJSON_AddStringToObject(o, "tags", "");
+            cJSON_AddNumberToObject(o, "confirmations", 0);
+            cJSON_AddNumberToObject(o, "last_ack_ms", 0);
+            cJSON_AddNumberToObject(o, "rtt_us", -1);
+            cJSON_AddItemToArray(arr, o);
+        }
+    }
+    session_ok(s, conn, sid, id, doc);
+    cJSON_Delete(doc);
+}
+
+static void
+op_timings(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
+           uint32_t id)
+{
+    struct mm_membership *m = mm__cluster_membership(s->c);
+    if (!m || !mm__membership_timings) {
+        session_err(s, conn, sid, id, MM_ENOTFOUND,
+                    "this node has no membership timings");
+        return;
+    }
+    char buf[4096];
+    int len = mm__membership_timings(m, buf, sizeof(buf));
+    if (len < 0) {
+        session_err(s, conn, sid, id, len, "timings: %s", mm_strerror(len));
+        return;
+    }
+    cJSON *doc = cJSON_CreateObject();
+    cJSON *t = doc ? cJSON_AddObjectToObject(doc, "timings") : NULL;
+    /* "key: value\n" lines, in order. */
+    char *save = NULL;
+    for (char *line = strtok_r(buf, "\n", &save); t && line;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *colon = strchr(line, ':');
+        if (!colon)
+            continue;
+        *colon = '\0';
+        unsigned long long v = strtoull(colon + 1, NULL, 10);
+        cJSON_AddNumberToObject(t, line, (double)v);
+    }
+    session_ok(s, conn, sid, id, doc);
+    cJSON_Delete(doc);
+}
+
+static void
+op_force_leave(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
+               uint32_t id, const cJSON *req)
+{
+    const char *node = json_str(req, "node");
+    if (!node || !*node) {
+        session_err(s, conn, sid, id, MM_EINVAL, "force-leave needs a node");
+        return;
+    }
+    struct mm_membership *m = mm__cluster_membership(s->c);
+    if (!m || !mm__membership_foreach || !mm__membership_force_leave) {
+        session_err(s, conn, sid, id, MM_ENOTFOUND, "no member '%s'", node);
+        return;
+    }
+    struct name_find f;
+    memset(&f, 0, sizeof(f));
+    f.prefix = node;
+    mm__membership_foreach(m, name_find_cb, &f);
+    if (!f.found) {
+        session_err(s, conn, sid, id, MM_ENOTFOUND, "no member '%s'", node);
+        return;
+    }
+    int rc = mm__membership_force_leave(m, node);
+    if (rc == MM_EINVAL) {
+        session_err(s, conn, sid, id, MM_EINVAL,
+                    "'%s' is the seed itself; stop it instead", node);
+        return;
+    }
+    if (rc) {
+        session_err(s, conn, sid, id, rc, "force-leave '%s': %s", node,
+                    mm_strerror(rc));
+        return;
+    }
+    cJSON *doc = cJSON_CreateObject();
+    if (doc) {
+        cJSON_AddStringToObject(doc, "name", f.name);
+        cJSON_AddStringToObject(doc, "id", f.hex);
+        cJSON_AddStringToObject(doc, "was", state_name(f.state));
+    }
+    session_ok(s, conn, sid, id, doc);
+    cJSON_Delete(doc);
+}
+
+/* ---- LOOKUP ---------------------------------------------------------------------- */
+
+struct lookup_acc {
+    struct mm_session *s;
+    cJSON *arr;
+    int all;
+    size_t n;
+};
+
+static cJSON *
+actor_json(struct mm_session *s, const char *label, const mm_endpoint *ep,
+           const char *type, int visibility, const char *const *keys,
+           size_t nkeys, int shadowed)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    char eps[96], node[MM_SWIM_NAME_MAX];
+    cJSON_AddStringToObject(o, "label", label);
+    cJSON_AddStringToObject(o, "endpoint",
+                            mm_endpoint_format(ep, eps, sizeof(eps)));
+    if (type && *type)
+        cJSON_AddStringToObject(o, "type", type);
+    node_name_of(s, ep->node, node, sizeof(node));
+    if (node[0])
+        cJSON_AddStringToObject(o, "node", node);
+    cJSON_AddStringToObject(o, "visibility", visibility_name(visibility));
+    cJSON *k = cJSON_AddArrayToObject(o, "keys");
+    for (size_t i = 0; k && i < nkeys; i++)
+        cJSON_AddItemToArray(k, cJSON_CreateString(keys[i]));
+    cJSON_AddBoolToObject(o, "shadowed", shadowed);
+    return o;
+}
+
+static int
+lookup_entry_cb(void *data, const struct mm_registry_entry *e)
+{
+    struct lookup_acc *a = data;
+    if (!e->winner && !a->all)
+        return 0;
+    cJSON *o = actor_json(a->s, e->label, &e->ep, e->type, e->visibility,
+                          e->keys, e->nkeys, !e->winner);
+    if (o) {
+        cJSON_AddItemToArray(a->arr, o);
+        a->n++;
+    }
+    return 0;
+}
+
+/* Answers a lookup from the current view; MM_ENOTFOUND when empty. */
+static int
+lookup_answer(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
+              uint32_t id, const char *label, const char *prefix,
+              const char *key, int all)
+{
+    cJSON *doc = cJSON_CreateObject();
+    cJSON *arr = doc ? cJSON_AddArrayToObject(doc, "actors") : NULL;
+    if (!arr) {
+        cJSON_Delete(doc);
+        session_err(s, conn, sid, id, UV_ENOMEM, "out of memory");
+        return 0;
+    }
+    struct lookup_acc a = {s, arr, all, 0};
+    if (label) {
+        if (mm__registry_claimants) {
+            mm__registry_claimants(s->n, label, lookup_entry_cb, &a);
+        } else {
+            mm_endpoint ep;
+            if (mm_lookup(s->n, label, &ep) == 0) {
+                cJSON *o = actor_json(s, label, &ep, NULL, MM_VIS_INTERNAL,
+                                      NULL, 0, 0);
+                if (o) {
+                    cJSON_AddItemToArray(arr, o);
+                    a.n++;
+                }
+            }
+        }
+        /* The view may lag the local table by a moment: trust mm_lookup. */
+        mm_endpoint ep;
+        if (a.n == 0 && mm_lookup(s->n, label, &ep) == 0) {
+            cJSON *o =
+                actor_json(s, label, &ep, NULL, MM_VIS_INTERNAL, NULL, 0, 0);
+            if (o) {
+                cJSON_AddItemToArray(arr, o);
+                a.n++;
+            }
+        }
+    } else if (mm__registry_foreach) {
+        mm__registry_foreach(s->n, prefix, key, lookup_entry_cb, &a);
+    }
+    if (a.n == 0) {
+        cJSON_Delete(doc);
+        if (label)
+            session_err(s, conn, sid, id, MM_ENOTFOUND,
+                        "no actor with label '%s'", label);
+        else if (key)
+            session_err(s, conn, sid, id, MM_ENOTFOUND,
+                        "no actor checked in under key '%s'", key);
+        else
+            session_err(s, conn, sid, id, MM_ENOTFOUND,
+                        "no actor with label prefix '%s'",
+                        prefix ? prefix : "");
+        return MM_ENOTFOUND;
+    }
+    session_ok(s, conn, sid, id, doc);
+    cJSON_Delete(doc);
+    return 0;
+}
+
+static void
+waiter_unlink(struct mm_session *s, struct waiter *w)
+{
+    struct waiter **pp = &s->waiters;
+    while (*pp && *pp != w)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = w->next;
+}
+
+static void
+waiter_cb(void *data, int status, const mm_endpoint *ep)
+{
+    struct waiter *w = data;
+    struct mm_session *s = w->s;
+    (void)ep;
+    waiter_unlink(s, w);
+    if (w->conn && !s->stopped) {
+        if (status == 0)
+            lookup_answer(s, w->conn, w->sid, w->id, w->label, NULL, NULL,
+                          w->all);
+        else if (status == MM_ETIMEOUT)
+            session_err(s, w->conn, w->sid, w->id, MM_ENOTFOUND,
+                        "no actor with label '%s' (waited)", w->label);
+        else
+            session_err(s, w->conn, w->sid, w->id, status, "lookup '%s': %s",
+                        w->label, mm_strerror(status));
+    }
+    mm__free(w->label);
+    mm__free(w);
+}
+
+static void
+op_lookup(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
+          uint32_t id, const cJSON *req)
+{
+    const char *label = json_str(req, "label");
+    const char *prefix = json_str(req, "prefix");
+    const char *key = json_str(req, "key");
+    int all = json_bool(req, "all");
+    double wait = json_num(req, "wait_ms");
+    if (label && (!*label || strlen(label) > LABEL_MAX)) {
+        session_err(s, conn, sid, id, MM_EINVAL, "bad label");
+        return;
+    }
+    if (!label && !prefix && !key) {
+        session_err(s, conn, sid, id, MM_EINVAL,
+                    "lookup needs a label, a prefix or a key");
+        return;
+    }
+    mm_endpoint ep;
+    if (!label || wait <= 0 || mm_lookup(s->n, label, &ep) == 0) {
+        lookup_answer(s, conn, sid, id, label, prefix, key, all);
+        return;
+    }
+    uint32_t wait_ms =
+        wait > LOOKUP_WAIT_MAX_MS ? LOOKUP_WAIT_MAX_MS : (uint32_t)wait;
+    struct waiter *w = mm__calloc(1, sizeof(*w));
+    if (!w || !(w->label = mm__strdup(label))) {
+        mm__free(w);
+        session_err(s, conn, sid, id, UV_ENOMEM, "out of memory");
+        return;
+    }
+    w->s = s;
+    w->conn = conn;
+    w->sid = sid;
+    w->id = id;
+    w->all = all;
+    w->next = s->waiters;
+    s->waiters = w;
+    int rc = mm_lookup_wait(s->n, label, wait_ms, waiter_cb, w);
+    if (rc) {
+        waiter_unlink(s, w);
+        mm__free(w->label);
+        mm__free(w);
+        session_err(s, conn, sid, id, rc, "lookup: %s", mm_strerror(rc));
+    }
+}
+
+/* ---- subscriptions: WATCH, OPLOG_FOLLOW, UNWATCH ------------------------------------ */
+
+static void
+sub_end(struct sub *sb)
+{
+    if (sb->listing)
+        mm_listing_close(sb->listing);
+    if (sb->follow && mm__registry_unfollow)
+        mm__registry_unfollow(sb->s->n, sb->follow);
+    mm__free(sb);
+}
+
+static struct sub *
+sub_new(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id)
+{
+    struct sub *sb = mm__calloc(1, sizeof(*sb));
+    if (!sb)
+        return NULL;
+    sb->s = s;
+    sb->conn = conn;
+    sb->sid = sid;
+    sb->id = id;
+    return sb;
+}
+
+static void
+watch_event_cb(void *data, const mm_listing_event *ev)
+{
+    struct sub *sb = data;
+    struct mm_session *s = sb->s;
+    if (s->stopped || !sb->conn)
+        return;
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return;
+    if (ev->label)
+        cJSON_AddStringToObject(o, "label", ev->label);
+    if (ev->kind == MM_LISTING_ADDED || ev->kind == MM_LISTING_REMOVED) {
+        char eps[96];
+        cJSON_AddStringToObject(o, "endpoint",
+                                mm_endpoint_format(&ev->ep, eps, sizeof(eps)));
+    }
+    if (ev->kind == MM_LISTING_REMOVED)
+        cJSON_AddNumberToObject(o, "reason", ev->reason);
+    session_send(s, sb->conn, sb->sid, MM_WIRE_CTRL_EVENT, sb->id,
+                 (uint16_t)ev->kind, o);
+    cJSON_Delete(o);
+}
+
+static void
+op_watch(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
+         uint32_t id, const cJSON *req)
+{
+    for (struct sub *x = s->subs; x; x = x->next)
+        if (x->conn == conn && x->id == id) {
+            session_err(s, conn, sid, id, MM_EEXISTS,
+                        "request id %" PRIu32 " is already a subscription",
+                        id);
+            return;
+        }
+    struct sub *sb = sub_new(s, conn, sid, id);
+    if (!sb) {
+        session_err(s, conn, sid, id, UV_ENOMEM, "out of memory");
+        return;
+    }
+    mm_listing_opts o;
+    mm_listing_opts_init(&o);
+    o.key = json_str(req, "key");
+    o.prefix = json_str(req, "prefix");
+    o.shard = 0;
+    /* Answer first: the backfill follows as events. */
+    session_ok(s, conn, sid, id, NULL);
+    int rc = mm_listing_open(&sb->listing, s->n, &o, watch_event_cb, sb);
+    if (rc) {
+        mm__free(sb);
+        cJSON *e = cJSON_CreateObject();
+        if (e)
+            cJSON_AddStringToObject(e, "error", mm_strerror(rc));
+        /* An END event (code 0) with the error: the stream is over. */
+        session_send(s, conn, sid, MM_WIRE_CTRL_EVENT, id, 0, e);
+        cJSON_Delete(e);
+        return;
+    }
+    sb->next = s->subs;
+    s->subs = sb;
+}
+
+static int
+hex_prefix_match(const uint8_t id[MM_NODE_ID_LEN], const char *prefix)
+{
+    if (!prefix[0])
+        return 1;
+    char hex[2 * MM_NODE_ID_LEN + 1];
+    mm__hex(hex, id, MM_NODE_ID_LEN);
+    return strncmp(hex, prefix, strlen(prefix)) == 0;
+}
+
+static const char *
+op_kind_name(int kind)
+{
+    switch (kind) {
+    case MM_OPLOG_REGISTER:
+        return "register";
+    case MM_OPLOG_CHECK_IN:
+        return "check_in";
+    case MM_OPLOG_REMOVE:
+        return "remove";
+    case MM_OPLOG_SNAPSHOT:
+        return "snapshot";
+    default:
+        return "unknown";
+    }
+}
+
+static void
+json_add_strn(cJSON *o, const char *name, const char *s, size_t len)
+{
+    char buf[LABEL_MAX + 1];
+    if (len > LABEL_MAX)
+        len = LABEL_MAX;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    cJSON_AddStringToObject(o, name, buf);
+}
+
+/* One decoded op as JSON (docs/wire.md "oplog op"). */
+static cJSON *
+op_json(const struct mm__oplog_op *op)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    json_u64(o, "seq", op->seq);
+    cJSON_AddStringToObject(o, "kind", op_kind_name(op->kind));
+    switch (op->kind) {
+    case MM_OPLOG_REGISTER:
+        json_add_strn(o, "label", op->label, op->label_len);
+        json_add_strn(o, "type", op->type, op->type_len);
+        cJSON_AddStringToObject(o, "visibility",
+                                visibility_name(op->visibility));
+        char hlc[24]; /* a string: exact beyond 2^53 */
+        snprintf(hlc, sizeof(hlc), "%" PRIu64, op->hlc);
+        cJSON_AddStringToObject(o, "hlc", hlc);
+        break;
+    case MM_OPLOG_CHECK_IN:
+        json_add_strn(o, "label", op->label, op->label_len);
+        json_add_strn(o, "key", op->key, op->key_len);
+        break;
+    case MM_OPLOG_REMOVE:
+        json_add_strn(o, "label", op->label, op->label_len);
+        cJSON_AddStringToObject(o, "reason", mm_reason_name(op->reason));
+        break;
+    case MM_OPLOG_SNAPSHOT:
+        cJSON_AddNumberToObject(o, "entries", op->nentries);
+        break;
+    default:
+        break;
+    }
+    return o;
+}
+
+static void
+follow_cb(void *data, const uint8_t *rec, size_t len)
+{
+    struct sub *sb = data;
+    struct mm_session *s = sb->s;
+    struct mm__oplog_op op;
+    if (s->stopped || !sb->conn || mm__oplog_op_decode(&op, rec, len) != 0)
+        return;
+    if (!hex_prefix_match(op.origin, sb->origin))
+        return;
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return;
+    char hex[2 * MM_NODE_ID_LEN + 1];
+    mm__hex(hex, op.origin, MM_NODE_ID_LEN);
+    cJSON_AddStringToObject(o, "origin", hex);
+    json_u64(o, "generation", op.generation);
+    cJSON *j = op_json(&op);
+    if (j)
+        cJSON_AddItemToObject(o, "op", j);
+    session_send(s, sb->conn, sb->sid, MM_WIRE_CTRL_EVENT, sb->id, 1, o);
+    cJSON_Delete(o);
+}
+
+static int
+origin_ok(const char *origin)
+{
+    size_t n = strlen(origin);
+    if (n > 2 * MM_NODE_ID_LEN)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((origin[i] >= '0' && origin[i] <= '9') ||
+              (origin[i] >= 'a' && origin[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+static void
+op_oplog_follow(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
+                uint32_t id, const cJSON *req)
+{
+    const char *origin = json_str(req, "origin");
+    if (origin && !origin_ok(origin)) {
+        session_err(s, conn, sid, id, MM_EINVAL, "bad origin '%s'", origin);
+        return;
+    }
+    if (!mm__registry_follow) {
+        session_err(s, conn, sid, id, MM_ENOTFOUND,
+                    "this node cannot follow its oplog yet");
+        return;
+    }
+    struct sub *sb = sub_new(s, conn, sid, id);
+    if (!sb) {
+        session_err(s, conn, sid, id, UV_ENOMEM, "out of memory");
+        return;
+    }
+    if (origin)
+        snprintf(sb->origin, sizeof(sb->origin), "%s", origin);
+    session_ok(s, conn, sid, id, NULL);
+    int h = mm__registry_follow(s->n, follow_cb, sb);
+    if (h <= 0) {
+        mm__free(sb);
+        return;
+    }
+    sb->follow = h;
+    sb->next = s->subs;
+    s->subs = sb;
+}
+
+static void
+op_unwatch(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
+           uint32_t id, const cJSON *req)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, "sub");
+    if (!cJSON_IsNumber(v)) {
+        session_err(s, conn, sid, id, MM_EINVAL, "unwatch needs \"sub\"");
+        return;
+    }
+    uint32_t target = (uint32_t)v->valuedouble;
+    struct sub **pp = &s->subs;
+    while (*pp) {
+        struct sub *sb = *pp;
+        if (sb->conn == conn && sb->id == target) {
+            *pp = sb->next;
+            sub_end(sb);
+            session_ok(s, conn, sid, id, NULL);
+            return;
+        }
+        pp = &sb->next;
+    }
+    session_err(s, conn, sid, id, MM_ENOTFOUND, "no subscription %" PRIu32,
+                target);
+}
+
+/* ---- OPLOG ------------------------------------------------------------------------------ */
+
+struct oplog_acc {
+    cJSON *ops;  /* of the origin being walked */
+    cJSON *cur;
+};
+
+static int
+oplog_rec_cb(void *data, const uint8_t *rec, size_t len)
+{
+    struct oplog_acc *a = data;
+    struct mm__oplog_op op;
+    if (mm__oplog_op_decode(&op, rec, len) != 0)
+        return 0;
+    if (op.kind == MM_OPLOG_SNAPSHOT) {
+        cJSON *snap = cJSON_CreateObject();
+        if (snap) {
+            json_u64(snap, "seq", op.seq);
+            cJSON_AddNumberToObject(snap, "entries", op.nentries);
+            cJSON_ReplaceItemInObjectCaseSensitive(a->cur, "snapshot", snap);
+        }
+        return 0;
+    }
+    cJSON *j = op_json(&op);
+    if (j)
+        cJSON_AddItemToArray(a->ops, j);
+    return 0;
+}
+
+struct origin_list {
+    const char *prefix;
+    struct mm_registry_origin *v;
+    size_t n, cap;
+};
+
+/* Copies the origins out: the registry's lock is held during the walk,
+ * so the ops are read afterwards, one origin at a time. */
+static int
+origin_collect_cb(void *data, const struct mm_registry_origin *o)
+{
+    struct origin_list *l = data;
+    if (l->prefix && !hex_prefix_match(o->id, l->prefix))
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        struct mm_registry_origin *v = mm__realloc(l->v, cap * sizeof(*v));
+        if (!v)
+            return 1;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = *o;
+    return 0;
+}
+
+static void
+op_oplog(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
+         uint32_t id, const cJSON *req)
+{
+    const char *origin = json_str(req, "origin");
+    if (origin && !origin_ok(origin)) {
+        session_err(s, conn, sid, id, MM_EINVAL, "bad origin '%s'", origin);
+        return;
+    }
+    cJSON *doc = cJSON_CreateObject();
+    cJSON *arr = doc ? cJSON_AddArrayToObject(doc, "origins") : NULL;
+    if (!arr) {
+        cJSON_Delete(doc);
+        session_err(s, conn, sid, id, UV_ENOMEM, "out of memory");
+        return;
+    }
+    struct origin_list l = {origin, NULL, 0, 0};
+    if (mm__registry_origins)
+        mm__registry_origins(s->n, origin_collect_cb, &l);
+    for (size_t i = 0; i < l.n; i++) {
+        const struct mm_registry_origin *o = &l.v[i];
+        cJSON *jo = cJSON_CreateObject();
+        if (!jo)
+            break;
+        cJSON_AddItemToArray(arr, jo);
+        char hex[2 * MM_NODE_ID_LEN + 1], name[MM_SWIM_NAME_MAX];
+        mm__hex(hex, o->id, MM_NODE_ID_LEN);
+        node_name_of(s, o->id, name, sizeof(name));
+        cJSON_AddStringToObject(jo, "id", hex);
+        if (name[0])
+            cJSON_AddStringToObject(jo, "name", name);
+        json_u64(jo, "generation", o->generation);
+        json_u64(jo, "head", o->seq);
+        cJSON_AddNullToObject(jo, "snapshot"); /* replaced by a record */
+        struct oplog_acc a = {cJSON_AddArrayToObject(jo, "ops"), jo};
+        if (a.ops && mm__registry_ops)
+            mm__registry_ops(s->n, o->id, 1, oplog_rec_cb, &a);
+    }
+    mm__free(l.v);
+    if (origin && cJSON_GetArraySize(arr) == 0) {
+        cJSON_Delete(doc);
+        session_err(s, conn, sid, id, MM_ENOTFOUND, "no origin '%s'", origin);
+        return;
+    }
+    session_ok(s, conn, sid, id, doc);
+    cJSON_Delete(doc);
+}
+
+/* ---- dispatch ------------------------------------------------------------------------------ */
+
+static void
+on_ctrl_req(void *data, struct mm_qconn *conn,
+            const uint8_t peer[MM_NODE_ID_LEN], int role, int64_t sid,
+            uint8_t type, const uint8_t *body, size_t len)
+{
+    struct mm_session *s = data;
+    (void)peer;
+    (void)role;
+    (void)type;
+    if (s->stopped)
+        return;
+    struct mm_wire_ctrl req;
+    if (mm__wire_ctrl_decode(&req, body, len) != 0)
+        return; /* not even an id to answer to */
+    cJSON *j = NULL;
+    if (req.body_len) {
+        j = cJSON_ParseWithLength((const char *)req.body, req.body_len);
+        if (!j || !cJSON_IsObject(j)) {
+            cJSON_Delete(j);
+            session_err(s, conn, sid, req.id, MM_EDECODE,
+                        "request body is not a JSON object");
+            return;
+        }
+    }
+    static const cJSON empty = {0};
+    const cJSON *r = j ? j : &empty;
+    switch (req.code) {
+    case OP_MEMBERS:
+        op_members(s, conn, sid, req.id);
+        break;
+    case OP_TIMINGS:
+        op_timings(s, conn, sid, req.id);
+        break;
+    case OP_LOOKUP:
+        op_lookup(s, conn, sid, req.id, r);
+        break;
+    case OP_WATCH:
+        op_watch(s, conn, sid, req.id, r);
+        break;
+    case OP_UNWATCH:
+        op_unwatch(s, conn, sid, req.id, r);
+        break;
+    case OP_OPLOG:
+        op_oplog(s, conn, sid, req.id, r);
+        break;
+    case OP_OPLOG_FOLLOW:
+        op_oplog_follow(s, conn, sid, req.id, r);
+        break;
+    case OP_FORCE_LEAVE:
+        op_force_leave(s, conn, sid, req.id, r);
+        break;
+    default:
+        session_err(s, conn, sid, req.id, MM_EINVAL, "unknown op %u",
+                    (unsigned)req.code);
+        break;
+    }
+    cJSON_Delete(j);
+}
+
+/* ---- lifecycle --------------------------------------------------------------------------- */
 
 int
 mm__session_new(struct mm_session **out, struct mm_cluster *c)
 {
-    (void)c;
-    *out = mm__calloc(1, sizeof(**out));
-    return *out ? 0 : UV_ENOMEM;
+    struct mm_session *s = mm__calloc(1, sizeof(*s));
+    if (!s)
+        return UV_ENOMEM;
+    s->c = c;
+    s->n = mm__cluster_node(c);
+    mm__cluster_on_frame(c, MM_WIRE_CTRL_REQ, on_ctrl_req, s);
+    *out = s;
+    return 0;
 }
 
 void
 mm__session_conn_down(struct mm_session *s, struct mm_qconn *conn)
 {
-    (void)s;
-    (void)conn;
+    struct sub **pp = &s->subs;
+    while (*pp) {
+        struct sub *sb = *pp;
+        if (sb->conn == conn) {
+            *pp = sb->next;
+            sub_end(sb);
+        } else {
+            pp = &sb->next;
+        }
+    }
+    for (struct waiter *w = s->waiters; w; w = w->next)
+        if (w->conn == conn)
+            w->conn = NULL;
 }
 
 void
 mm__session_stop(struct mm_session *s)
 {
-    (void)s;
+    s->stopped = 1;
+    while (s->subs) {
+        struct sub *sb = s->subs;
+        s->subs = sb->next;
+        sub_end(sb);
+    }
+    for (struct waiter *w = s->waiters; w; w = w->next)
+        w->conn = NULL;
 }
 
 void
 mm__session_free(struct mm_session *s)
 {
+    if (!s)
+        return;
+    while (s->subs) {
+        struct sub *sb = s->subs;
+        s->subs = sb->next;
+        sub_end(sb);
+    }
+    /* Lookups still waiting: the node is gone, their timers never fire. */
+    while (s->waiters) {
+        struct waiter *w = s->waiters;
+        s->waiters = w->next;
+        mm__free(w->label);
+        mm__free(w);
+    }
     mm__free(s);
 }

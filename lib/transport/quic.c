@@ -136,7 +136,8 @@ struct sendreq {
 };
 
 struct mm_qconn {
-    struct qlink link; /* q->conns */
+    struct qlink link;  /* q->conns */
+    struct qlink wlink; /* q->wq while a write is due */
     struct mm_quic *q;
     ngtcp2_conn *conn;          /* owned */
     struct mm_tls_session *tls; /* owned */
@@ -179,6 +180,9 @@ struct mm_quic {
     uv_loop_t *loop;
     uv_udp_t udp;
     uv_timer_t fault_timer;
+    uv_prepare_t flush; /* writes of up connections, once per loop turn */
+    struct qlink wq;    /* connections with a write due */
+    int flush_active, flushing;
     int bound, accepting, closing;
     unsigned handles; /* open uv handles; q is freed when 0 after close */
     void (*close_cb)(void *);
@@ -208,6 +212,7 @@ static void conn_request_close(struct mm_qconn *c, int err, int send);
 static void conn_timer_cb(uv_timer_t *t);
 static void quic_maybe_free(struct mm_quic *q);
 static void quic_fault_timer_cb(uv_timer_t *t);
+static void quic_defer_write(struct mm_qconn *c);
 
 static uint64_t
 quic_now(void)
@@ -667,9 +672,14 @@ conn_resolve_dup(struct mm_qconn *c)
 {
     struct mm_quic *q = c->q;
     int survives = 1;
+    /* CLI processes share one client identity: sessions are never
+     * duplicates of each other, and never of a member connection. */
+    if (c->peer_role == MM_WIRE_ROLE_CLIENT)
+        return 1;
     for (struct qlink *l = q->conns.next; l != &q->conns; l = l->next) {
         struct mm_qconn *d = mm__container_of(l, struct mm_qconn, link);
         if (d == c || d->state != QC_UP || d->pending_close ||
+            d->peer_role == MM_WIRE_ROLE_CLIENT ||
             memcmp(d->peer_id, c->peer_id, MM_ID_LEN) != 0)
             continue;
         if (d->peer_gen < c->peer_gen) {
@@ -1123,6 +1133,7 @@ conn_finish(struct mm_qconn *c)
     c->state = QC_DEAD;
     cid_remove_all(c);
     ql_remove(&c->link);
+    ql_remove(&c->wlink);
     uv_timer_stop(&c->timer);
     if (c->dialer || c->reportable || c->auth_failed) {
         if (q->ops.conn_down) q->ops.conn_down(q->ops.data, c, c->close_err);
@@ -1314,7 +1325,16 @@ conn_settle(struct mm_qconn *c)
             progress = 1;
         }
         if (c->pending_close) break;
-        conn_write(c);
+        /*
+         * An up connection writes once per loop turn (quic_flush_cb, just
+         * before the loop polls): the frames that every callback of this
+         * turn queued share packets, and the peer's packets read in this
+         * turn are acknowledged together.  The handshake writes at once.
+         */
+        if (c->state == QC_UP && !q->flushing && !q->closing)
+            quic_defer_write(c);
+        else
+            conn_write(c);
         if (!progress) break;
     }
     c->busy--;
@@ -1335,6 +1355,46 @@ static void
 conn_enter(struct mm_qconn *c)
 {
     c->busy++;
+}
+
+static void quic_flush_cb(uv_prepare_t *h);
+
+static void
+quic_defer_write(struct mm_qconn *c)
+{
+    struct mm_quic *q = c->q;
+    if (!ql_linked(&c->wlink)) ql_push(&q->wq, &c->wlink);
+    if (!q->flush_active) {
+        uv_prepare_start(&q->flush, quic_flush_cb);
+        q->flush_active = 1;
+    }
+}
+
+/* Writes every connection that has a write due (settle writes at once
+ * while |flushing| is set). */
+static void
+quic_flush(struct mm_quic *q)
+{
+    q->flushing = 1;
+    while (!ql_empty(&q->wq)) {
+        struct mm_qconn *c = mm__container_of(q->wq.next, struct mm_qconn,
+                                              wlink);
+        ql_remove(&c->wlink);
+        if (c->state == QC_DEAD || c->busy) continue;
+        conn_settle(c);
+    }
+    q->flushing = 0;
+}
+
+static void
+quic_flush_cb(uv_prepare_t *h)
+{
+    struct mm_quic *q = h->data;
+    quic_flush(q);
+    if (ql_empty(&q->wq) && q->flush_active) {
+        uv_prepare_stop(&q->flush);
+        q->flush_active = 0;
+    }
 }
 
 static void
@@ -1709,6 +1769,10 @@ mm__quic_new(struct mm_quic **out, uv_loop_t *loop,
     uv_timer_init(loop, &q->fault_timer);
     q->fault_timer.data = q;
     q->handles++;
+    ql_init(&q->wq);
+    uv_prepare_init(loop, &q->flush);
+    q->flush.data = q;
+    q->handles++;
     *out = q;
     return 0;
 fail:
@@ -1996,6 +2060,7 @@ void
 mm__quic_close(struct mm_quic *q, void (*cb)(void *data), void *data)
 {
     if (q->closing) return;
+    quic_flush(q); /* what callbacks queued goes out before the closes */
     q->closing = 1;
     q->close_cb = cb;
     q->close_data = data;
@@ -2012,6 +2077,9 @@ mm__quic_close(struct mm_quic *q, void (*cb)(void *data), void *data)
     }
     uv_timer_stop(&q->fault_timer);
     uv_close((uv_handle_t *)&q->fault_timer, quic_handle_closed);
+    uv_prepare_stop(&q->flush);
+    q->flush_active = 0;
+    uv_close((uv_handle_t *)&q->flush, quic_handle_closed);
     if (q->bound) uv_udp_recv_stop(&q->udp);
     uv_close((uv_handle_t *)&q->udp, quic_handle_closed);
 }

@@ -135,3 +135,46 @@ teardown()
 {
     murmer_teardown
 }
+
+# start_cluster N [ARGS...]: a cluster key and N demo nodes n1..nN on
+# OS-chosen loopback ports, n2..nN joined to n1.  Sets KEY (the key file),
+# SEED (n1's address) and PORT_<i>.  Extra ARGS go to every node.
+start_cluster()
+{
+    local n=${1:-3}
+    shift || true
+    KEY="$BATS_TEST_TMPDIR/cluster.key"
+    [ -f "$KEY" ] || murmer keygen "$KEY"
+    local i port
+    for ((i = 1; i <= n; i++)); do
+        port=$(free_port)
+        printf -v "PORT_$i" '%s' "$port"
+        if [ "$i" -eq 1 ]; then
+            SEED="127.0.0.1:$port"
+            start_node n1 --listen "$SEED" --cluster-key "$KEY" \
+                --data-dir "$BATS_TEST_TMPDIR/data-n1" --demo "$@"
+        else
+            start_node "n$i" --listen "127.0.0.1:$port" --join "$SEED" \
+                --cluster-key "$KEY" --data-dir "$BATS_TEST_TMPDIR/data-n$i" \
+                --demo "$@"
+        fi
+    done
+    for ((i = 1; i <= n; i++)); do
+        wait_for "grep -q 'listening on' '$(node_log "n$i")'" 20 ||
+            { cat "$(node_log "n$i")"; return 1; }
+    done
+}
+
+# mm ARGS...: the CLI against the cluster of start_cluster, bounded.
+mm()
+{
+    timeout 30 murmer --join "$SEED" --cluster-key "$KEY" "$@"
+}
+
+# alive_count: how many members n1 lists as alive (0 when unreachable).
+alive_count()
+{
+    mm members --json 2>/dev/null |
+        jq '[.members[] | select(.state == "alive")] | length' 2>/dev/null ||
+        echo 0
+}

@@ -1,0 +1,62 @@
+/*
+ * connect.h — the client-session bootstrap every connecting command
+ * shares: seeds, cluster key and timeout from the context, one connect,
+ * one diagnostic line when it fails.
+ *
+ * Static inline so that the unit test that compiles the cmd/ files
+ * straight in (tests/unit/test_cli_options.c) needs nothing more.
+ */
+#ifndef MM_CLI_CONNECT_H
+#define MM_CLI_CONNECT_H
+
+#include "murmer.h"
+
+struct cli_ctx;
+
+/*
+ * Prints "murmer <cmd>: <text>" for |err|, where the text is the seed's
+ * (or the session's) explanation when there is one, else |what| followed
+ * by mm_strerror(err).  Returns the exit code of |err| (1 for errors
+ * outside the table).
+ */
+static inline int
+cli_client_error(struct cli_ctx *ctx, const mm_client *c, int err,
+                 const char *what)
+{
+    const char *text = mm_client_error_text(c);
+    if (text && *text) {
+        if (what && *what)
+            cli_error(ctx, 0, "%s: %s", what, text);
+        else
+            cli_error(ctx, 0, "%s", text);
+    } else if (what && *what) {
+        cli_error(ctx, 0, "%s: %s", what, mm_strerror(err));
+    } else {
+        cli_error(ctx, 0, "%s", mm_strerror(err));
+    }
+    int code = mm_err_exit_code(err);
+    return code ? code : MM_EXIT_ACTOR;
+}
+
+/*
+ * Connects to a seed (--join / MURMER_JOIN, else 127.0.0.1:7420) with the
+ * cluster key of --cluster-key or the environment.  0 with |*out|, or the
+ * exit code after printing the reason.
+ */
+static inline int
+cli_connect(struct cli_ctx *ctx, mm_client **out)
+{
+    mm_client_config cfg;
+    mm_client_config_init(&cfg);
+    cfg.seeds = (const char *const *)ctx->join.v;
+    cfg.nseeds = ctx->join.n;
+    cfg.cluster_key_file = ctx->cluster_key_file;
+    cfg.timeout_ms = ctx->timeout_ms;
+    int rc = mm_client_connect(out, &cfg);
+    if (rc == 0)
+        return 0;
+    *out = NULL;
+    return cli_client_error(ctx, NULL, rc, NULL);
+}
+
+#endif /* MM_CLI_CONNECT_H */

@@ -1,0 +1,441 @@
+/*
+ * test_client.c — client sessions (lib/client.c + lib/session.c) against
+ * an in-process node listening on loopback: connect and its errors,
+ * members, lookup (label, prefix, key, wait), send (one label, a
+ * reception key fan-out, typed errors), watch, oplog.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "murmer.h"
+
+struct fx {
+    char dir[256];
+    char key[300];
+    char state[300];
+    mm_node *n;
+    mm_client *c;
+};
+
+static void
+rm_rf(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cleanup of %s failed\n", dir);
+}
+
+static int
+client_up(struct fx *fx, const char *key, uint32_t timeout_ms,
+          mm_client **out)
+{
+    const char *seed = mm_node_addr(fx->n);
+    mm_client_config cfg;
+    mm_client_config_init(&cfg);
+    cfg.seeds = &seed;
+    cfg.nseeds = 1;
+    cfg.cluster_key_file = key;
+    cfg.state_dir = fx->state;
+    cfg.timeout_ms = timeout_ms;
+    return mm_client_connect(out, &cfg);
+}
+
+static int
+setup(void **state)
+{
+    struct fx *fx = calloc(1, sizeof(*fx));
+    assert_non_null(fx);
+    snprintf(fx->dir, sizeof(fx->dir), "/tmp/mm-test-client-XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    snprintf(fx->key, sizeof(fx->key), "%s/key", fx->dir);
+    snprintf(fx->state, sizeof(fx->state), "%s/cli", fx->dir);
+    assert_int_equal(mm_cluster_keygen(fx->key), 0);
+    mm_log_set_level(MM_LOG_ERR);
+
+    mm_node_config cfg;
+    mm_node_config_init(&cfg);
+    char data[400];
+    snprintf(data, sizeof(data), "%s/node", fx->dir);
+    cfg.name = "seed";
+    cfg.listen = "127.0.0.1:0";
+    cfg.data_dir = data;
+    cfg.cluster_key_file = fx->key;
+    assert_int_equal(mm_node_new(&fx->n, &cfg), 0);
+    assert_int_equal(mm_node_register_builtins(fx->n), 0);
+    assert_int_equal(mm_node_start_thread(fx->n), 0);
+
+    /* counter/seed, and three echo workers under key "workers". */
+    mm_spawn_opts o;
+    mm_spawn_opts_init(&o);
+    o.label = "counter/seed";
+    assert_int_equal(mm_spawn(fx->n, "counter", &o, NULL), 0);
+    const char *keys[] = {"workers"};
+    for (int i = 0; i < 3; i++) {
+        char label[32];
+        snprintf(label, sizeof(label), "worker/%d", i);
+        mm_spawn_opts_init(&o);
+        o.label = label;
+        o.keys = keys;
+        o.nkeys = 1;
+        assert_int_equal(mm_spawn(fx->n, "echo", &o, NULL), 0);
+    }
+    assert_int_equal(client_up(fx, fx->key, 5000, &fx->c), 0);
+    *state = fx;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fx *fx = *state;
+    mm_client_close(fx->c);
+    mm_node_stop(fx->n);
+    mm_node_join(fx->n);
+    mm_node_free(fx->n);
+    rm_rf(fx->dir);
+    free(fx);
+    return 0;
+}
+
+static void
+test_client_connect_names_the_seed(void **state)
+{
+    struct fx *fx = *state;
+    assert_string_equal(mm_client_seed_name(fx->c), "seed");
+    assert_string_equal(mm_client_seed_addr(fx->c), mm_node_addr(fx->n));
+    assert_string_equal(mm_client_error_text(fx->c), "");
+}
+
+static void
+test_client_members_lists_the_seed_not_the_client(void **state)
+{
+    struct fx *fx = *state;
+    mm_member_info *m;
+    size_t n;
+    assert_int_equal(mm_client_members(fx->c, &m, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(m[0].name, "seed");
+    assert_string_equal(m[0].id, mm_node_id(fx->n));
+    assert_string_equal(m[0].addr, mm_node_addr(fx->n));
+    assert_string_equal(m[0].state, "alive");
+    assert_int_equal(m[0].generation, mm_node_generation(fx->n));
+    mm_client_free_result(fx->c, m);
+
+    /* A second client in the same process (its own identity dir is
+     * shared): still only the node. */
+    mm_timing *t;
+    assert_int_equal(mm_client_timings(fx->c, &t, &n), 0);
+    assert_true(n > 0);
+    int seen = 0;
+    for (size_t i = 0; i < n; i++)
+        seen |= strncmp(t[i].name, "probe_interval", 14) == 0 &&
+                t[i].value > 0;
+    assert_true(seen);
+    mm_client_free_result(fx->c, t);
+}
+
+static void
+test_client_lookup_by_label_prefix_and_key(void **state)
+{
+    struct fx *fx = *state;
+    mm_actor_info *a;
+    size_t n;
+    assert_int_equal(
+        mm_client_lookup(fx->c, "counter/seed", NULL, NULL, 0, 0, &a, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(a[0].label, "counter/seed");
+    assert_string_equal(a[0].type, "counter");
+    assert_string_equal(a[0].node_name, "seed");
+    mm_endpoint ep;
+    assert_int_equal(mm_lookup(fx->n, "counter/seed", &ep), 0);
+    assert_true(mm_endpoint_equal(&a[0].ep, &ep));
+    mm_client_free_result(fx->c, a);
+
+    assert_int_equal(
+        mm_client_lookup(fx->c, NULL, "worker/", NULL, 0, 0, &a, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(a[0].label, "worker/0");
+    assert_string_equal(a[2].label, "worker/2");
+    mm_client_free_result(fx->c, a);
+
+    assert_int_equal(
+        mm_client_lookup(fx->c, NULL, NULL, "workers", 0, 0, &a, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(a[1].nkeys, 1);
+    assert_string_equal(a[1].keys[0], "workers");
+    mm_client_free_result(fx->c, a);
+
+    assert_int_equal(
+        mm_client_lookup(fx->c, "nosuch", NULL, NULL, 0, 0, &a, &n),
+        MM_ENOTFOUND);
+    assert_null(a);
+    assert_string_equal(mm_client_error_text(fx->c),
+                        "no actor with label 'nosuch'");
+    /* A bounded wait that expires. */
+    assert_int_equal(
+        mm_client_lookup(fx->c, "never", NULL, NULL, 0, 100, &a, &n),
+        MM_ENOTFOUND);
+}
+
+static void
+test_client_send_one_label(void **state)
+{
+    struct fx *fx = *state;
+    mm_send_result *r;
+    size_t n;
+    assert_int_equal(mm_client_send(fx->c, "counter/seed", NULL, "increment",
+                                     "5", 1, &r, &n),
+                     0);
+    assert_int_equal(n, 1);
+    assert_int_equal(r[0].status, 0);
+    assert_int_equal(r[0].len, 1);
+    assert_memory_equal(r[0].body, "5", 1);
+    mm_endpoint ep;
+    assert_int_equal(mm_lookup(fx->n, "counter/seed", &ep), 0);
+    assert_true(mm_endpoint_equal(&r[0].ep, &ep));
+    mm_client_free_result(fx->c, r);
+
+    assert_int_equal(mm_client_send(fx->c, "nosuch", NULL, "increment", "1",
+                                     1, &r, &n),
+                     0);
+    assert_int_equal(n, 1);
+    assert_int_equal(r[0].status, MM_ENOTFOUND);
+    mm_client_free_result(fx->c, r);
+
+    assert_int_equal(mm_client_send(fx->c, "counter/seed", NULL, "frob", "1",
+                                     1, &r, &n),
+                     0);
+    assert_int_equal(r[0].status, MM_EUNKNOWN_MESSAGE);
+    mm_client_free_result(fx->c, r);
+
+    /* Both a label and a key, or neither: invalid. */
+    assert_int_equal(
+        mm_client_send(fx->c, "a", "b", "echo", "1", 1, &r, &n), MM_EINVAL);
+    assert_int_equal(
+        mm_client_send(fx->c, NULL, NULL, "echo", "1", 1, &r, &n), MM_EINVAL);
+}
+
+static void
+test_client_send_key_reaches_every_worker(void **state)
+{
+    struct fx *fx = *state;
+    mm_send_result *r;
+    size_t n;
+    assert_int_equal(mm_client_send(fx->c, NULL, "workers", "echo",
+                                     "\"hi\"", 4, &r, &n),
+                     0);
+    assert_int_equal(n, 3);
+    int labels = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(r[i].status, 0);
+        assert_int_equal(r[i].len, 4);
+        assert_memory_equal(r[i].body, "\"hi\"", 4);
+        assert_int_equal(strncmp(r[i].label, "worker/", 7), 0);
+        labels |= 1 << (r[i].label[7] - '0');
+        assert_true(r[i].ep.actor != 0);
+    }
+    assert_int_equal(labels, 7);
+    mm_client_free_result(fx->c, r);
+
+    assert_int_equal(
+        mm_client_send(fx->c, NULL, "nobody", "echo", "1", 1, &r, &n), 0);
+    assert_int_equal(n, 0);
+    mm_client_free_result(fx->c, r);
+}
+
+struct watch_st {
+    mm_node *n;
+    int kinds[16];
+    int nkinds;
+    char label[64];
+    mm_endpoint ep;
+};
+
+static int
+watch_cb(void *data, const mm_listing_event *ev)
+{
+    struct watch_st *w = data;
+    if (w->nkinds < 16)
+        w->kinds[w->nkinds++] = ev->kind;
+    if (ev->kind == MM_LISTING_SYNCED) {
+        mm_spawn_opts o;
+        mm_spawn_opts_init(&o);
+        o.label = "late/1";
+        assert_int_equal(mm_spawn(w->n, "echo", &o, &w->ep), 0);
+    } else if (ev->kind == MM_LISTING_ADDED && ev->label &&
+               strcmp(ev->label, "late/1") == 0) {
+        snprintf(w->label, sizeof(w->label), "%s", ev->label);
+        assert_true(mm_endpoint_equal(&ev->ep, &w->ep));
+        assert_int_equal(mm_actor_stop(w->n, &w->ep), 0);
+    } else if (ev->kind == MM_LISTING_REMOVED) {
+        assert_string_equal(ev->label, "late/1");
+        assert_int_equal(ev->reason, MM_REASON_STOPPED);
+        return 1;
+    }
+    return 0;
+}
+
+static void
+test_client_watch_sees_added_then_removed(void **state)
+{
+    struct fx *fx = *state;
+    struct watch_st w;
+    memset(&w, 0, sizeof(w));
+    w.n = fx->n;
+    assert_int_equal(mm_client_watch(fx->c, NULL, "late/", 5000, watch_cb, &w),
+                     0);
+    assert_int_equal(w.nkinds, 3);
+    assert_int_equal(w.kinds[0], MM_LISTING_SYNCED);
+    assert_int_equal(w.kinds[1], MM_LISTING_ADDED);
+    assert_int_equal(w.kinds[2], MM_LISTING_REMOVED);
+    assert_string_equal(w.label, "late/1");
+
+    /* The session is still usable after a watch. */
+    mm_member_info *m;
+    size_t n;
+    assert_int_equal(mm_client_members(fx->c, &m, &n), 0);
+    mm_client_free_result(fx->c, m);
+}
+
+static int
+idle_cb(void *data, const mm_listing_event *ev)
+{
+    int *events = data;
+    (*events)++;
+    (void)ev;
+    return 0;
+}
+
+static void
+test_client_watch_idle_timeout(void **state)
+{
+    struct fx *fx = *state;
+    int events = 0;
+    assert_int_equal(
+        mm_client_watch(fx->c, "workers", NULL, 200, idle_cb, &events),
+        MM_ETIMEOUT);
+    assert_int_equal(events, 4); /* three workers, then SYNCED */
+}
+
+static void
+test_client_oplog_shows_registrations(void **state)
+{
+    struct fx *fx = *state;
+    mm_oplog_origin *o;
+    size_t n;
+    assert_int_equal(mm_client_oplog(fx->c, NULL, &o, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(o[0].id, mm_node_id(fx->n));
+    assert_string_equal(o[0].name, "seed");
+    assert_int_equal(o[0].generation, mm_node_generation(fx->n));
+    assert_true(o[0].nops >= 4);
+    assert_int_equal(o[0].head, o[0].ops[o[0].nops - 1].seq);
+    assert_int_equal(o[0].ops[0].seq, 1);
+    assert_string_equal(o[0].ops[0].kind, "register");
+    assert_string_equal(o[0].ops[0].label, "counter/seed");
+    assert_string_equal(o[0].ops[0].type, "counter");
+    assert_true(o[0].ops[0].hlc > (1ull << 53)); /* exact, not a double */
+    mm_client_free_result(fx->c, o);
+
+    assert_int_equal(mm_client_oplog(fx->c, "0123", &o, &n), MM_ENOTFOUND);
+    assert_int_equal(mm_client_oplog(fx->c, "xyz", &o, &n), MM_EINVAL);
+}
+
+static void
+test_client_force_leave_errors(void **state)
+{
+    struct fx *fx = *state;
+    char *name, *id, *was;
+    assert_int_equal(mm_client_force_leave(fx->c, "ghost", &name, &id, &was),
+                     MM_ENOTFOUND);
+    assert_string_equal(mm_client_error_text(fx->c), "no member 'ghost'");
+    assert_int_equal(mm_client_force_leave(fx->c, "seed", &name, &id, &was),
+                     MM_EINVAL);
+}
+
+static void
+test_client_connect_errors(void **state)
+{
+    struct fx *fx = *state;
+    mm_client *c;
+    /* A different cluster key: refused. */
+    char other[320];
+    snprintf(other, sizeof(other), "%s/other", fx->dir);
+    assert_int_equal(mm_cluster_keygen(other), 0);
+    assert_int_equal(client_up(fx, other, 5000, &c), MM_EUNAUTHORIZED);
+    assert_null(c);
+    assert_non_null(strstr(mm_client_error_text(NULL), "refused"));
+    /* A loose key file: a key problem, before any traffic. */
+    assert_int_equal(chmod(other, 0644), 0);
+    assert_int_equal(client_up(fx, other, 5000, &c), MM_EKEY);
+    assert_non_null(strstr(mm_client_error_text(NULL), "mode 644"));
+    /* Nobody there: unreachable within the timeout. */
+    const char *seed = "127.0.0.1:9";
+    mm_client_config cfg;
+    mm_client_config_init(&cfg);
+    cfg.seeds = &seed;
+    cfg.nseeds = 1;
+    cfg.cluster_key_file = fx->key;
+    cfg.state_dir = fx->state;
+    cfg.timeout_ms = 300;
+    assert_int_equal(mm_client_connect(&c, &cfg), MM_EUNREACHABLE);
+    assert_string_equal(mm_client_error_text(NULL),
+                        "no answer from seed 127.0.0.1:9");
+}
+
+/* Two sessions at once from one identity, as two CLI processes sharing
+ * $XDG_STATE_HOME/murmer-cli (a watch in one terminal, a send in another):
+ * the seed must keep both connections.  Needs the transport to exempt
+ * client-role connections from its one-connection-per-peer rule. */
+static void
+test_client_two_sessions_share_the_identity(void **state)
+{
+    struct fx *fx = *state;
+    mm_client *c2;
+    assert_int_equal(client_up(fx, fx->key, 5000, &c2), 0);
+    mm_member_info *m;
+    size_t n;
+    assert_int_equal(mm_client_members(c2, &m, &n), 0);
+    mm_client_free_result(c2, m);
+    mm_client_close(c2);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_client_connect_names_the_seed,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_client_members_lists_the_seed_not_the_client, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_client_lookup_by_label_prefix_and_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_send_one_label, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_client_send_key_reaches_every_worker, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_client_watch_sees_added_then_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_watch_idle_timeout, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_client_oplog_shows_registrations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_force_leave_errors, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_client_connect_errors, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_client_two_sessions_share_the_identity, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -188,7 +188,7 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
 {
     const char *name = NULL, *listen = START_DEFAULT_LISTEN;
     const char *advertise = NULL, *data_dir = NULL;
-    struct cli_strv tags = {0}, actors = {0}, plugins = {0};
+    struct cli_strv tags = {0}, actors = {0}, plugins = {0}, checkins = {0};
     int mdns = -1, demo = 0, insecure = 0, shards_given = 0;
     unsigned shards = 0;
     const struct cli_opt opts[] = {
@@ -208,6 +208,9 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
         CLI_OPT_LIST(0, "tag", &tags, "K=V", "member tag (repeatable)"),
         CLI_OPT_LIST('a', "actor", &actors, "LABEL=TYPE[:JSON]",
                      "start an actor with JSON initial state (repeatable)"),
+        CLI_OPT_LIST(0, "check-in", &checkins, "LABEL=KEY",
+                     "check actor LABEL in under reception key KEY "
+                     "(repeatable)"),
         CLI_OPT_LIST(0, "plugin", &plugins, "PATH.so",
                      "load actor types from a plugin (repeatable)"),
         CLI_OPT_UINT(0, "shards", &shards, &shards_given, "N",
@@ -266,6 +269,15 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
         if (eq == NULL || eq == tags.v[i]) {
             rc = cli_error(ctx, MM_EXIT_USAGE, "bad --tag '%s' (expected K=V)",
                            tags.v[i]);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < checkins.n; i++) {
+        const char *eq = strchr(checkins.v[i], '=');
+        if (eq == NULL || eq == checkins.v[i] || eq[1] == '\0') {
+            rc = cli_error(ctx, MM_EXIT_USAGE,
+                           "bad --check-in '%s' (expected LABEL=KEY)",
+                           checkins.v[i]);
             goto out;
         }
     }
@@ -341,6 +353,27 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
             if (rc != 0) goto out;
         }
     }
+    for (size_t i = 0; i < checkins.n; i++) {
+        char *label = strdup(checkins.v[i]);
+        if (label == NULL) {
+            rc = cli_error(ctx, MM_EXIT_ACTOR, "out of memory");
+            goto out;
+        }
+        char *key = strchr(label, '=');
+        *key++ = '\0';
+        err = mm_check_in(st.node, label, key);
+        if (err == MM_ENOTFOUND)
+            rc = cli_error(ctx, MM_EXIT_NOTFOUND,
+                           "--check-in %s: no actor with label '%s'",
+                           checkins.v[i], label);
+        else if (err != 0)
+            rc = cli_fail(ctx, err, "--check-in %s", checkins.v[i]);
+        else
+            cli_warn(ctx, "checked %s in under '%s'", label, key);
+        free(label);
+        if (err != 0)
+            goto out;
+    }
     err = start_signals(&st);
     if (err != 0) {
         start_signals_close(&st, 1);
@@ -373,5 +406,6 @@ out:
     cli_strv_free(&tags);
     cli_strv_free(&actors);
     cli_strv_free(&plugins);
+    cli_strv_free(&checkins);
     return rc;
 }

@@ -963,10 +963,7 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
             rc = MM_EKEY;
             goto fail;
         }
-        MM_LOG(MM_LOG_WARN, "cluster",
-               "DEV MODE: no cluster key given; using the well-known dev "
-               "key. Anyone can join. Run 'murmer keygen' and pass "
-               "--cluster-key.");
+        /* ckey.c has said it loudly: one warning, not two. */
     }
     char dir[1024];
     const char *data_dir = cfg->data_dir;

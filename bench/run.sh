@@ -11,8 +11,12 @@
 #   ratio,<workload>,<value>,x,<anchor> murmer / anchor, same workload
 # Progress and notes go to stderr.
 #
-# W selects workloads: W1 W2 W3 W4 (empty = all local ones).  Workloads
-# that need a network or a cluster (W5, swim, registry, mdns, cli) are not
+# W selects workloads: W1 W2 W3 W4 W5 (empty = W1-W4, the local ones).
+# W5 (remote calls between two processes on loopback) runs bench/w5 three
+# times (seq pinned with taskset -c 0, pipelined, connect) next to the UDP
+# floor built from a copy of $ANCHORS_SRC/floor, pinned the same way.
+# mdns runs bench/mdns.sh (3 nodes in network namespaces; root).
+# Workloads that need a cluster (swim, registry, cli) are not
 # implemented here yet and are skipped with a note.
 #
 # Anchors: CAF is used when /usr/include/caf exists, Erlang when `erl` is on
@@ -58,10 +62,12 @@ run() {
 
 [ -n "$W" ] || W="W1 W2 W3 W4"
 sel=""
+scripts=""
 for w in $W; do
     case ${w^^} in
-    W1 | W2 | W3 | W4) sel="$sel ${w^^}" ;;
-    W5 | W6 | SWIM | REGISTRY | MDNS | CLI)
+    W1 | W2 | W3 | W4 | W5) sel="$sel ${w^^}" ;;
+    MDNS) scripts="$scripts mdns" ;; # bench/mdns.sh (namespaces; root)
+    W6 | SWIM | REGISTRY | CLI)
         note "$w: not yet implemented (needs the network/cluster benches); skipped" ;;
     *) note "$w: unknown workload; skipped" ;;
     esac
@@ -75,8 +81,39 @@ for w in $sel; do
         note "$bin not built (run make bench); skipped"
         continue
     fi
+    if [ "$w" = W5 ]; then
+        # Sequential: both processes pinned to one CPU, like the floor below.
+        if command -v taskset > /dev/null; then
+            run "murmer W5 seq (taskset -c 0)" taskset -c 0 "$bin" seq 100000 5000 || fail=1
+        else
+            note "taskset missing: W5 seq runs unpinned"
+            run "murmer W5 seq" "$bin" seq 100000 5000 || fail=1
+        fi
+        run "murmer W5 pipelined" "$bin" pipe 500000 100 || fail=1
+        run "murmer W5 connect" "$bin" connect 50 || fail=1
+        continue
+    fi
     run "murmer $w" "$bin" || fail=1
 done
+for w in $scripts; do
+    run "murmer $w" env BUILD="$BUILD" bash "bench/$w.sh" || fail=1
+done
+
+# ---- W5: the raw UDP floor, pinned like murmer's sequential run -----------
+if [[ " $sel " == *" W5 "* ]]; then
+    F=$TMP/floor
+    mkdir -p "$F"
+    cp "$ANCHORS_SRC/floor/udp_pingpong.c" "$ANCHORS_SRC/floor/stats.h" "$F/" 2> /dev/null
+    if cc -O2 -o "$F/udp_pingpong" "$F/udp_pingpong.c" 2> "$TMP/floor-build.log"; then
+        if command -v taskset > /dev/null; then
+            run "c-floor UDP seq (taskset -c 0)" taskset -c 0 "$F/udp_pingpong" 200000 64 1
+        else
+            run "c-floor UDP seq" "$F/udp_pingpong" 200000 64 1
+        fi
+    else
+        note "UDP floor build failed"; sed 's/^/  /' "$TMP/floor-build.log" >&2
+    fi
+fi
 
 # ---- anchors -------------------------------------------------------------
 have_caf=0; have_erl=0
@@ -87,7 +124,7 @@ fi
 [ -d /usr/include/caf ] && command -v g++ > /dev/null && have_caf=1
 command -v erl > /dev/null && command -v erlc > /dev/null && have_erl=1
 [ $have_caf = 1 ] || note "CAF not installed (/usr/include/caf): no W1 ratio (bench/run.sh --install-anchors)"
-[ $have_erl = 1 ] || note "Erlang not installed (erl): no W2-W4 ratios (bench/run.sh --install-anchors)"
+[ $have_erl = 1 ] || note "Erlang not installed (erl): no W2-W5 ratios (bench/run.sh --install-anchors)"
 
 if [ $have_caf = 1 ] || [ $have_erl = 1 ]; then
     A=$TMP/anchors
@@ -103,7 +140,22 @@ if [ $have_caf = 1 ] && [[ " $sel " == *" W1 "* ]]; then
         note "CAF anchor build failed"; sed 's/^/  /' "$TMP/caf-build.log" >&2
     fi
 fi
-if [ $have_erl = 1 ] && [[ "$sel" == *W[234]* ]]; then
+# erl_w5: Erlang's W5 pipelined figure, two nodes on 127.0.0.1 with a
+# private cookie and no epmd of their own beyond this run (as the anchors'
+# run-all.sh does it).
+erl_w5() {
+    local flags="-noshell -pa $A/erlang/ebin -setcookie murmerbench -kernel inet_dist_use_interface {127,0,0,1}"
+    local id=w5$$
+    # shellcheck disable=SC2086
+    timeout 60 erl $flags -name "b$id@127.0.0.1" -run remote_bench server > /dev/null 2>&1 &
+    local sp=$!
+    # shellcheck disable=SC2086
+    run "erlang W5 pipelined" timeout 45 erl $flags -name "a$id@127.0.0.1" \
+        -run remote_bench client "b$id@127.0.0.1" pipe 500000 100
+    kill "$sp" 2> /dev/null
+    wait "$sp" 2> /dev/null
+}
+if [ $have_erl = 1 ] && [[ "$sel" == *W[2345]* ]]; then
     mkdir -p "$A/erlang/ebin"
     if erlc -o "$A/erlang/ebin" "$A"/erlang/*.erl 2> "$TMP/erl-build.log"; then
         ERL=(erl -noshell -pa "$A/erlang/ebin" -run actors_bench main)
@@ -113,6 +165,7 @@ if [ $have_erl = 1 ] && [[ "$sel" == *W[234]* ]]; then
             W3) run "erlang W3" "${ERL[@]}" w3 1000 10000000 ;;
             W4) run "erlang W4" "${ERL[@]}" w4 1000000
                 run "erlang W4 idle" "${ERL[@]}" w4mem 100000 ;;
+            W5) erl_w5 ;;
             esac
         done
     else
@@ -136,4 +189,9 @@ ratio W2.one-way.peak-rss erlang W2.one-way.peak-rss
 ratio W3.ring1000.throughput erlang W3.ring1000.throughput
 ratio W4.spawn-terminate.throughput erlang W4.spawn-terminate.throughput
 ratio W4.rss-per-idle-actor erlang W4.rss-per-idle-actor
+ratio W5.remote.seq64B.median c-floor W6.udp.seq.median
+ratio W5.remote.pipelined100.64B.throughput erlang W5.remote.pipelined100.64B.throughput
+if [[ " $sel " == *" W5 "* ]] && [ $have_erl = 0 ]; then
+    note "W5: no Erlang on this machine: no pipelined ratio (RESULTS.md: erlang W5 pipelined ~97 k msg/s; target >= 3x)"
+fi
 exit $fail

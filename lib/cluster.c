@@ -1208,9 +1208,8 @@ mm__cluster_discovered(struct mm_cluster *c, const char *hostport,
         if (p && p->conn)
             return; /* already connected */
     }
-    /* NEEDSWORK: mm__membership_join(c->membership, hostport) once the
-     * membership glue provides it. */
-    (void)hostport;
+    if (mm__membership_join(c->membership, hostport) == 0)
+        MM_LOG(MM_LOG_INFO, "cluster", "discovered %s: joining", hostport);
 }
 
 void

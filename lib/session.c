@@ -29,21 +29,6 @@
 #include "registry.h"
 #include "wire.h"
 
-/*
- * NEEDSWORK: membership glue and registry queries are being written in
- * parallel; until they land these are weak so the library links, and the
- * session falls back to what the node knows locally.  Drop the pragmas
- * once membership.c and registry.c define them.
- */
-#pragma weak mm__membership_foreach
-#pragma weak mm__membership_timings
-#pragma weak mm__membership_force_leave
-#pragma weak mm__registry_foreach
-#pragma weak mm__registry_claimants
-#pragma weak mm__registry_origins
-#pragma weak mm__registry_ops
-#pragma weak mm__registry_follow
-#pragma weak mm__registry_unfollow
 
 enum session_op {
     OP_MEMBERS = 1,
@@ -243,7 +228,7 @@ node_name_of(struct mm_session *s, const uint8_t id[MM_NODE_ID_LEN],
         return;
     }
     struct mm_membership *m = mm__cluster_membership(s->c);
-    if (!m || !mm__membership_foreach)
+    if (!m)
         return;
     struct name_find f;
     memset(&f, 0, sizeof(f));
@@ -303,7 +288,7 @@ op_members(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
         return;
     }
     struct mm_membership *m = mm__cluster_membership(s->c);
-    if (m && mm__membership_foreach) {
+    if (m) {
         mm__membership_foreach(m, members_cb, arr);
     } else { /* no membership yet: the seed alone */
         cJSON *o = cJSON_CreateObject();
@@ -330,7 +315,7 @@ op_timings(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
            uint32_t id)
 {
     struct mm_membership *m = mm__cluster_membership(s->c);
-    if (!m || !mm__membership_timings) {
+    if (!m) {
         session_err(s, conn, sid, id, MM_ENOTFOUND,
                     "this node has no membership timings");
         return;
@@ -368,7 +353,7 @@ op_force_leave(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
         return;
     }
     struct mm_membership *m = mm__cluster_membership(s->c);
-    if (!m || !mm__membership_foreach || !mm__membership_force_leave) {
+    if (!m) {
         session_err(s, conn, sid, id, MM_ENOTFOUND, "no member '%s'", node);
         return;
     }
@@ -465,19 +450,7 @@ lookup_answer(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
     }
     struct lookup_acc a = {s, arr, all, 0};
     if (label) {
-        if (mm__registry_claimants) {
-            mm__registry_claimants(s->n, label, lookup_entry_cb, &a);
-        } else {
-            mm_endpoint ep;
-            if (mm_lookup(s->n, label, &ep) == 0) {
-                cJSON *o = actor_json(s, label, &ep, NULL, MM_VIS_INTERNAL,
-                                      NULL, 0, 0);
-                if (o) {
-                    cJSON_AddItemToArray(arr, o);
-                    a.n++;
-                }
-            }
-        }
+        mm__registry_claimants(s->n, label, lookup_entry_cb, &a);
         /* The view may lag the local table by a moment: trust mm_lookup. */
         mm_endpoint ep;
         if (a.n == 0 && mm_lookup(s->n, label, &ep) == 0) {
@@ -488,7 +461,7 @@ lookup_answer(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
                 a.n++;
             }
         }
-    } else if (mm__registry_foreach) {
+    } else {
         mm__registry_foreach(s->n, prefix, key, lookup_entry_cb, &a);
     }
     if (a.n == 0) {
@@ -596,7 +569,7 @@ sub_end(struct sub *sb)
 {
     if (sb->listing)
         mm_listing_close(sb->listing);
-    if (sb->follow && mm__registry_unfollow)
+    if (sb->follow)
         mm__registry_unfollow(sb->s->n, sb->follow);
     mm__free(sb);
 }
@@ -796,11 +769,6 @@ op_oplog_follow(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
         session_err(s, conn, sid, id, MM_EINVAL, "bad origin '%s'", origin);
         return;
     }
-    if (!mm__registry_follow) {
-        session_err(s, conn, sid, id, MM_ENOTFOUND,
-                    "this node cannot follow its oplog yet");
-        return;
-    }
     struct sub *sb = sub_new(s, conn, sid, id);
     if (!sb) {
         session_err(s, conn, sid, id, UV_ENOMEM, "out of memory");
@@ -916,8 +884,7 @@ op_oplog(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
         return;
     }
     struct origin_list l = {origin, NULL, 0, 0};
-    if (mm__registry_origins)
-        mm__registry_origins(s->n, origin_collect_cb, &l);
+    mm__registry_origins(s->n, origin_collect_cb, &l);
     for (size_t i = 0; i < l.n; i++) {
         const struct mm_registry_origin *o = &l.v[i];
         cJSON *jo = cJSON_CreateObject();
@@ -934,7 +901,7 @@ op_oplog(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
         json_u64(jo, "head", o->seq);
         cJSON_AddNullToObject(jo, "snapshot"); /* replaced by a record */
         struct oplog_acc a = {cJSON_AddArrayToObject(jo, "ops"), jo};
-        if (a.ops && mm__registry_ops)
+        if (a.ops)
             mm__registry_ops(s->n, o->id, 1, oplog_rec_cb, &a);
     }
     mm__free(l.v);

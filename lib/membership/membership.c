@@ -1,42 +1,791 @@
-/* membership.c — placeholder until the SWIM glue lands (see membership.h). */
-#include "membership.h"
+/*
+ * membership.c — the libuv glue that runs the pure SWIM core (swim.c) on
+ * shard 0 of a cluster node (see membership.h).
+ *
+ * Gossip: the core's plaintext packets are sealed (seal.c) and sent as UDP
+ * datagrams through the node's QUIC socket; incoming datagrams (first byte
+ * 0x01, handed over by cluster.c) are opened, their claimed sender checked
+ * against the sealed one, and fed to the core.  Anything that fails is
+ * counted and dropped, never logged above DEBUG.
+ *
+ * Push-pull: when the core asks for a sync we send MEMBER_SYNC_REQ (0x40,
+ * body = our encoded state) on the control stream to that peer; it merges
+ * ours and answers MEMBER_SYNC_RESP (0x41, body = its state) on the same
+ * stream, which we merge.  No answer within the core's sync timeout, or no
+ * way to send, ends the sync with mm__swim_sync_done().
+ *
+ * Timers: one uv_timer follows mm__swim_deadline() (re-armed after every
+ * call into the core); a second one polls a graceful leave every 10 ms.
+ *
+ * Events: every member change goes to cluster.c (peer address, registry
+ * view, failing pending calls of suspect/failed/left members).  swim.c logs
+ * each state change itself (one INFO line), so we do not repeat it.
+ */
+#include "membership/membership.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include <openssl/crypto.h>
+
+#include "ckey.h"
+#include "identity.h"
+#include "transport/quic.h"
+#include "wire.h"
+
+#define MEMBER_SYNC_REQ 0x40
+#define MEMBER_SYNC_RESP 0x41
+#define MEMBER_SYNC_HEAL 0x100 /* local marker: a SYNC_REQ outside the core's  \
+                                */
+#define LEAVE_POLL_MS 10u
+#define DGRAM_MAX 2048u       /* sealed swim packets are <= 1400 bytes */
+#define HEAL_GAP_MS 1000u     /* at most one healing push-pull per this */
+#define HEAL_STATE_MAX 65536u /* ... and only while our state is this small */
 
 struct mm_membership {
-    int unused;
+    struct mm_cluster *c;
+    mm_node *node;
+    struct mm_swim *swim;
+    struct mm_seal *seal;
+    uv_timer_t timer; /* the core's deadline */
+    uv_timer_t poll;  /* graceful leave */
+    int timers_init;
+    int started;
+    int closed;
+    int family; /* our address family, 4 or 6 */
+    struct mm_swim_addr self_addr;
+    struct mm_swim_addr *seeds;
+    size_t nseeds;
+    uint32_t max_frame;
+    uint32_t sync_timeout_ms;
+    /* The sync we run (the core allows one at a time). */
+    int sync_active;
+    int sync_failed; /* deferred mm__swim_sync_done */
+    uint8_t sync_peer[MM_SWIM_ID_LEN];
+    uint64_t sync_deadline;
+    uint64_t heal_next; /* earliest next healing push-pull */
+    /* Graceful leave. */
+    void (*leave_done)(void *data);
+    void *leave_data;
+    uint64_t leave_start;
+    struct mm_membership_counters cnt;
+    uint8_t rx[DGRAM_MAX];
+    uint8_t tx[DGRAM_MAX];
 };
+
+static void membership_after(struct mm_membership *m);
+
+/* ---- addresses --------------------------------------------------------------
+ */
+
+static int
+addr_from_sockaddr(const struct sockaddr *sa, struct mm_swim_addr *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+        out->family = 4;
+        memcpy(out->ip, &s4->sin_addr, 4);
+        out->port = ntohs(s4->sin_port);
+        return 0;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+        out->family = 6;
+        memcpy(out->ip, &s6->sin6_addr, 16);
+        out->port = ntohs(s6->sin6_port);
+        return 0;
+    }
+    return MM_EINVAL;
+}
+
+static socklen_t
+addr_to_sockaddr(const struct mm_swim_addr *a, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (a->family == 4) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+        s4->sin_family = AF_INET;
+        memcpy(&s4->sin_addr, a->ip, 4);
+        s4->sin_port = htons(a->port);
+        return sizeof(*s4);
+    }
+    if (a->family == 6) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        s6->sin6_family = AF_INET6;
+        memcpy(&s6->sin6_addr, a->ip, 16);
+        s6->sin6_port = htons(a->port);
+        return sizeof(*s6);
+    }
+    return 0;
+}
+
+/* "ip:port" or "[v6]:port". */
+static void
+addr_format(const struct mm_swim_addr *a, char *buf, size_t len)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (a->family == 6) {
+        inet_ntop(AF_INET6, a->ip, ip, sizeof(ip));
+        snprintf(buf, len, "[%s]:%u", ip, a->port);
+    } else {
+        inet_ntop(AF_INET, a->ip, ip, sizeof(ip));
+        snprintf(buf, len, "%s:%u", ip, a->port);
+    }
+}
+
+/*
+ * Resolves "host:port" / "[v6]:port" (names such as "localhost" too) to one
+ * address, of |family| (4 or 6) when non-zero.  0 or MM_EINVAL.
+ */
+static int
+addr_resolve(const char *hostport, int family, struct mm_swim_addr *out)
+{
+    char host[256];
+    const char *port;
+    if (!hostport) return MM_EINVAL;
+    if (hostport[0] == '[') {
+        const char *end = strchr(hostport, ']');
+        if (!end || end[1] != ':' ||
+            (size_t)(end - hostport - 1) >= sizeof(host))
+            return MM_EINVAL;
+        memcpy(host, hostport + 1, (size_t)(end - hostport - 1));
+        host[end - hostport - 1] = '\0';
+        port = end + 2;
+    } else {
+        const char *colon = strrchr(hostport, ':');
+        if (!colon || (size_t)(colon - hostport) >= sizeof(host))
+            return MM_EINVAL;
+        memcpy(host, hostport, (size_t)(colon - hostport));
+        host[colon - hostport] = '\0';
+        port = colon + 1;
+    }
+    char *endp;
+    long p = strtol(port, &endp, 10);
+    if (!*port || *endp || p <= 0 || p > 65535) return MM_EINVAL;
+    if (!host[0])
+        snprintf(host, sizeof(host), "%s", family == 6 ? "::1" : "127.0.0.1");
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = family == 6   ? AF_INET6
+                      : family == 4 ? AF_INET
+                                    : AF_UNSPEC;
+    hints.ai_socktype = SOCK_DGRAM;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) return MM_EINVAL;
+    int rc = addr_from_sockaddr(res->ai_addr, out);
+    freeaddrinfo(res);
+    if (rc) return rc;
+    out->port = (uint16_t)p;
+    return 0;
+}
+
+/* ---- the core's callbacks
+ * ---------------------------------------------------- */
+
+static void
+swim_send_cb(void *data, const struct mm_swim_addr *to, const uint8_t *buf,
+             size_t len)
+{
+    struct mm_membership *m = data;
+    struct mm_quic *q = m->closed ? NULL : mm__cluster_quic(m->c);
+    size_t olen;
+    if (!q ||
+        mm__seal_packet(m->seal, m->tx, sizeof(m->tx), &olen, buf, len) != 0)
+        return;
+    struct sockaddr_storage ss;
+    if (!addr_to_sockaddr(to, &ss)) return;
+    mm__quic_send_datagram(q, (const struct sockaddr *)&ss, m->tx, olen);
+}
+
+static void
+swim_changed_cb(void *data, const struct mm_swim_member *mb, int was)
+{
+    struct mm_membership *m = data;
+    if (mb->is_self || m->closed) return;
+    struct mm_cluster *c = m->c;
+    int st = mb->state;
+    if (st == MM_SWIM_ALIVE || st == MM_SWIM_SUSPECT) {
+        char addr[96];
+        addr_format(&mb->addr, addr, sizeof(addr));
+        mm__cluster_peer_seen(c, mb->id, mb->generation, addr, mb->name);
+    }
+    /* Every change, record updates included (a new generation). */
+    mm__cluster_member_state(c, mb->id, mb->generation, st);
+    if (st != was &&
+        (st == MM_SWIM_SUSPECT || st == MM_SWIM_FAILED || st == MM_SWIM_LEFT))
+        mm__cluster_peer_down(c, mb->id, MM_EUNREACHABLE);
+    MM_LOG(MM_LOG_DEBUG, "membership", "%s %s (generation %llu)", mb->name,
+           mm__swim_state_name(st), (unsigned long long)mb->generation);
+}
+
+/* Sends our state as a SYNC_REQ or SYNC_RESP frame.  0 or an error. */
+static int
+sync_send(struct mm_membership *m, const uint8_t peer[MM_SWIM_ID_LEN],
+          struct mm_qconn *conn, int64_t sid, int what)
+{
+    uint8_t type =
+        what == MEMBER_SYNC_RESP ? MEMBER_SYNC_RESP : MEMBER_SYNC_REQ;
+    size_t need = mm__swim_state_encode(m->swim, NULL, 0);
+    int rc = MM_EINVAL;
+    size_t cap = what == MEMBER_SYNC_HEAL ? HEAL_STATE_MAX : m->max_frame;
+    if (need > 0 && need + MM_WIRE_HDR_LEN <= cap) {
+        uint8_t *state = mm__malloc(need);
+        uint8_t *frame = mm__malloc(need + MM_WIRE_HDR_LEN);
+        size_t flen = 0;
+        rc = UV_ENOMEM;
+        if (state && frame &&
+            mm__swim_state_encode(m->swim, state, need) == need)
+            flen = mm__wire_frame_encode(frame, need + MM_WIRE_HDR_LEN, type,
+                                         state, need);
+        if (flen)
+            rc = conn ? mm__cluster_reply(m->c, conn, sid, frame, flen)
+                      : mm__cluster_send_ctrl(m->c, peer, frame, flen);
+        mm__free(state);
+        mm__free(frame);
+    }
+    if (what == MEMBER_SYNC_REQ) {
+        if (rc == 0) {
+            m->cnt.syncs_sent++;
+        } else {
+            m->cnt.syncs_failed++;
+            m->sync_active = 0;
+            m->sync_failed = 1;
+        }
+    } else if (what == MEMBER_SYNC_RESP && rc == 0) {
+        m->cnt.syncs_served++;
+    }
+    return rc;
+}
+
+static void
+swim_want_sync_cb(void *data, const struct mm_swim_member *peer)
+{
+    struct mm_membership *m = data;
+    if (m->closed) {
+        m->sync_failed = 1;
+        return;
+    }
+    memcpy(m->sync_peer, peer->id, MM_SWIM_ID_LEN);
+    m->sync_active = 1;
+    m->sync_deadline = mm__now_ms() + m->sync_timeout_ms;
+    sync_send(m, peer->id, NULL, -1, MEMBER_SYNC_REQ);
+}
+
+/* ---- timers -----------------------------------------------------------------
+ */
+
+static void
+timer_cb(uv_timer_t *t)
+{
+    struct mm_membership *m = t->data;
+    if (m->closed) return;
+    uint64_t now = mm__now_ms();
+    if (m->sync_active && now >= m->sync_deadline) {
+        m->sync_active = 0;
+        m->sync_failed = 1;
+        m->cnt.syncs_failed++;
+    }
+    mm__swim_tick(m->swim, now);
+    membership_after(m);
+}
+
+/* After every call into the core: deferred work, then re-arm the timer. */
+static void
+membership_after(struct mm_membership *m)
+{
+    if (m->closed || !m->timers_init) return;
+    if (m->sync_failed) {
+        m->sync_failed = 0;
+        mm__swim_sync_done(m->swim, mm__now_ms());
+    }
+    uint64_t d = mm__swim_deadline(m->swim);
+    if (m->sync_active && m->sync_deadline < d) d = m->sync_deadline;
+    if (d == UINT64_MAX) {
+        uv_timer_stop(&m->timer);
+        return;
+    }
+    uv_update_time(mm__cluster_loop(m->c));
+    uint64_t now = mm__now_ms();
+    uv_timer_start(&m->timer, timer_cb, d > now ? d - now : 0, 0);
+}
+
+static void
+leave_finish(struct mm_membership *m)
+{
+    void (*done)(void *) = m->leave_done;
+    void *data = m->leave_data;
+    m->leave_done = NULL;
+    m->leave_data = NULL;
+    if (m->timers_init) uv_timer_stop(&m->poll);
+    if (done) done(data); /* may start the shutdown: touch nothing after */
+}
+
+static void
+poll_cb(uv_timer_t *t)
+{
+    struct mm_membership *m = t->data;
+    if (m->closed || !m->leave_done) return;
+    int rc = mm__swim_left_acked(m->swim);
+    if (rc == 0) return;
+    MM_LOG(MM_LOG_INFO, "membership", "left the cluster in %llu ms (%s)",
+           (unsigned long long)(mm__now_ms() - m->leave_start),
+           rc == 1 ? "acknowledged" : "no acknowledgement in time");
+    leave_finish(m);
+}
+
+/* ---- incoming
+ * ---------------------------------------------------------------- */
+
+static void
+on_datagram(void *data, const struct sockaddr *from, const uint8_t *buf,
+            size_t len)
+{
+    struct mm_membership *m = data;
+    if (m->closed || !m->started) return;
+    m->cnt.dgram_in++;
+    struct mm_swim_addr fa;
+    if (len > sizeof(m->rx) || addr_from_sockaddr(from, &fa) != 0) {
+        m->cnt.dropped_other++;
+        return;
+    }
+    size_t plen;
+    uint8_t sender[MM_SWIM_ID_LEN], claimed[MM_SWIM_ID_LEN];
+    if (mm__seal_open(m->seal, m->rx, sizeof(m->rx), &plen, buf, len, sender,
+                      NULL) != 0) {
+        m->cnt.dropped_seal++;
+        return;
+    }
+    if (mm__swim_packet_sender(m->rx, plen, claimed) != 0 ||
+        memcmp(claimed, sender, MM_SWIM_ID_LEN) != 0) {
+        m->cnt.dropped_sender++;
+        MM_LOG(MM_LOG_DEBUG, "membership", "dropped a packet: sender mismatch");
+        return;
+    }
+    uint64_t now = mm__now_ms();
+    mm__swim_recv(m->swim, &fa, m->rx, plen, now);
+    /*
+     * A member we hold failed or suspect is talking to us: a partition has
+     * healed, or it does not know what we believe of it.  Its digest
+     * cannot start a pull (the core pulls only from live members, and a
+     * suspicion does not show in digests), re-probes of the failed back off
+     * up to 30 s, and a node that was cut off probes slowly (Lifeguard
+     * awareness) so the buddy system is slow to tell a suspect.  So
+     * push-pull with it now over QUIC: each side learns what the other
+     * believes of it and refutes at once.  Rate-limited, and only while
+     * the state is small.
+     */
+    const struct mm_swim_member *mb = mm__swim_find(m->swim, sender);
+    if (mb && !mb->tombstone &&
+        (mb->state == MM_SWIM_FAILED || mb->state == MM_SWIM_SUSPECT) &&
+        now >= m->heal_next) {
+        m->heal_next = now + HEAL_GAP_MS;
+        MM_LOG(MM_LOG_DEBUG, "membership", "%s (%s) talks to us: push-pull",
+               mb->name, mm__swim_state_name(mb->state));
+        if (sync_send(m, sender, NULL, -1, MEMBER_SYNC_HEAL) == 0)
+            m->cnt.syncs_heal++;
+    }
+    membership_after(m);
+}
+
+static int
+state_sender_is(const uint8_t *body, size_t len,
+                const uint8_t peer[MM_NODE_ID_LEN])
+{
+    /* state = version u8 | sender id [16] | ... (swim.c) */
+    return len >= 1 + MM_SWIM_ID_LEN &&
+           memcmp(body + 1, peer, MM_SWIM_ID_LEN) == 0;
+}
+
+static void
+on_sync_frame(void *data, struct mm_qconn *conn,
+              const uint8_t peer[MM_NODE_ID_LEN], int role, int64_t sid,
+              uint8_t type, const uint8_t *body, size_t len)
+{
+    struct mm_membership *m = data;
+    if (m->closed || !m->started || role != MM_WIRE_ROLE_MEMBER)
+        return; /* clients never take part in membership */
+    if (!state_sender_is(body, len, peer)) {
+        MM_LOG(MM_LOG_DEBUG, "membership", "sync frame: sender mismatch");
+        return;
+    }
+    uint64_t now = mm__now_ms();
+    if (type == MEMBER_SYNC_REQ) {
+        mm__swim_state_merge(m->swim, body, len, now);
+        sync_send(m, peer, conn, sid, MEMBER_SYNC_RESP);
+    } else if (type == MEMBER_SYNC_RESP) {
+        if (m->sync_active && memcmp(m->sync_peer, peer, MM_SWIM_ID_LEN) == 0) {
+            m->sync_active = 0;
+            if (mm__swim_state_merge(m->swim, body, len, now) == 0)
+                m->cnt.syncs_merged++;
+            else
+                m->sync_failed = 1;
+        } else if (mm__swim_state_merge(m->swim, body, len, now) == 0) {
+            /* A late answer is still news. */
+            m->cnt.syncs_merged++;
+        }
+    }
+    membership_after(m);
+}
+
+/* ---- timings from the environment
+ * ---------------------------------------------- */
+
+struct env_knob {
+    const char *name;
+    size_t off;
+    int wide; /* uint64_t field */
+};
+
+#define KNOB(n, f)                                                             \
+    {                                                                          \
+        n, offsetof(struct mm_swim_config, f), 0                               \
+    }
+static const struct env_knob env_knobs[] = {
+    KNOB("MURMER_SWIM_PROBE_MS", probe_interval_ms),
+    KNOB("MURMER_SWIM_PROBE_TIMEOUT_MS", probe_timeout_ms),
+    KNOB("MURMER_SWIM_INDIRECT", indirect_checks),
+    KNOB("MURMER_SWIM_GOSSIP_MS", gossip_interval_ms),
+    KNOB("MURMER_SWIM_GOSSIP_NODES", gossip_nodes),
+    KNOB("MURMER_SWIM_RETRANSMIT_MULT", retransmit_mult),
+    KNOB("MURMER_SWIM_SUSPICION_MULT", suspicion_mult),
+    KNOB("MURMER_SWIM_SUSPICION_MAX_MULT", suspicion_max_mult),
+    KNOB("MURMER_SWIM_AWARENESS_MAX", awareness_max),
+    KNOB("MURMER_SWIM_REPROBE_MIN_MS", reprobe_min_ms),
+    KNOB("MURMER_SWIM_REPROBE_MAX_MS", reprobe_max_ms),
+    KNOB("MURMER_SWIM_SEED_MIN_MS", seed_min_ms),
+    KNOB("MURMER_SWIM_SEED_MAX_MS", seed_max_ms),
+    KNOB("MURMER_SWIM_LEAVE_TIMEOUT_MS", leave_timeout_ms),
+    KNOB("MURMER_SWIM_SYNC_JITTER_MS", sync_jitter_ms),
+    KNOB("MURMER_SWIM_SYNC_TIMEOUT_MS", sync_timeout_ms),
+    {"MURMER_SWIM_RECONNECT_TIMEOUT_MS",
+     offsetof(struct mm_swim_config, reconnect_timeout_ms), 1},
+};
+#undef KNOB
+
+static void
+config_from_env(struct mm_swim_config *sc)
+{
+    for (size_t i = 0; i < sizeof(env_knobs) / sizeof(env_knobs[0]); i++) {
+        const struct env_knob *k = &env_knobs[i];
+        const char *v = getenv(k->name);
+        if (!v || !*v) continue;
+        char *end;
+        errno = 0;
+        unsigned long long x = strtoull(v, &end, 10);
+        if (*end || errno || v[0] == '-' || (!k->wide && x > UINT32_MAX)) {
+            MM_LOG(MM_LOG_WARN, "membership", "%s=%s ignored: not a number",
+                   k->name, v);
+            continue;
+        }
+        if (k->wide) {
+            uint64_t w = x;
+            memcpy((char *)sc + k->off, &w, sizeof(w));
+        } else {
+            uint32_t w = (uint32_t)x;
+            memcpy((char *)sc + k->off, &w, sizeof(w));
+        }
+        MM_LOG(MM_LOG_DEBUG, "membership", "%s=%llu", k->name, x);
+    }
+}
+
+/* ---- lifecycle
+ * ---------------------------------------------------------------- */
+
+static int
+tags_join(const mm_node_config *cfg, char *out, size_t cap)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; cfg && i < cfg->ntags; i++) {
+        const char *t = cfg->tags[i];
+        size_t tl = t ? strlen(t) : 0;
+        if (!tl) continue;
+        if (strchr(t, ',') || len + tl + (len ? 1 : 0) >= cap) return MM_EINVAL;
+        if (len) out[len++] = ',';
+        memcpy(out + len, t, tl + 1);
+        len += tl;
+    }
+    return 0;
+}
 
 int
 mm__membership_new(struct mm_membership **out, struct mm_cluster *c,
                    const mm_node_config *cfg)
 {
-    (void)c;
-    (void)cfg;
-    *out = mm__calloc(1, sizeof(**out));
-    return *out ? 0 : UV_ENOMEM;
+    *out = NULL;
+    struct mm_membership *m = mm__calloc(1, sizeof(*m));
+    if (!m) return UV_ENOMEM;
+    m->c = c;
+    m->node = mm__cluster_node(c);
+    m->max_frame =
+        m->node->cfg.max_frame ? m->node->cfg.max_frame : MM_MAX_FRAME;
+    const struct mm_identity *id = mm__cluster_identity(c);
+    const struct mm_keyring *kr = mm__cluster_keyring(c);
+    int rc = MM_EINVAL;
+    char tags[MM_SWIM_TAGS_MAX];
+
+    const char *self_addr = mm_node_addr(m->node);
+    if (addr_resolve(self_addr, 0, &m->self_addr) != 0) {
+        MM_LOG(MM_LOG_ERR, "membership", "cannot use address %s",
+               self_addr ? self_addr : "(none)");
+        goto fail;
+    }
+    m->family = m->self_addr.family;
+    if (tags_join(cfg, tags, sizeof(tags)) != 0) {
+        MM_LOG(MM_LOG_ERR, "membership",
+               "tags too long (at most %d bytes joined) or holding a comma",
+               MM_SWIM_TAGS_MAX - 1);
+        goto fail;
+    }
+
+    struct mm_seal_key keys[MM_SEAL_KEYS_MAX];
+    size_t nkeys = kr->n < MM_SEAL_KEYS_MAX ? kr->n : MM_SEAL_KEYS_MAX;
+    for (size_t i = 0; i < nkeys; i++) {
+        keys[i].id = kr->ids[i];
+        memcpy(keys[i].key, kr->keys[i], sizeof(keys[i].key));
+    }
+    rc = mm__seal_new(&m->seal, id->id, id->generation, keys, nkeys);
+    OPENSSL_cleanse(keys, sizeof(keys));
+    if (rc) goto fail;
+
+    struct mm_swim_config sc;
+    mm__swim_config_init(&sc);
+    sc.name = mm_node_name(m->node);
+    memcpy(sc.id, id->id, MM_SWIM_ID_LEN);
+    sc.addr = m->self_addr;
+    sc.generation = id->generation;
+    sc.role = MM_WIRE_ROLE_MEMBER;
+    sc.tags = tags;
+    config_from_env(&sc);
+    m->sync_timeout_ms =
+        sc.sync_timeout_ms ? sc.sync_timeout_ms : MM_SWIM_SYNC_TIMEOUT_MS;
+    struct mm_swim_ops ops;
+    memset(&ops, 0, sizeof(ops));
+    ops.data = m;
+    ops.send = swim_send_cb;
+    ops.changed = swim_changed_cb;
+    ops.want_sync = swim_want_sync_cb;
+    rc = mm__swim_new(&m->swim, &sc, &ops, mm__now_ms());
+    if (rc) {
+        MM_LOG(MM_LOG_ERR, "membership",
+               "bad membership settings (name \"%s\", timings): %s", sc.name,
+               mm_strerror(rc));
+        goto fail;
+    }
+
+    for (size_t i = 0; cfg && i < cfg->njoin; i++) {
+        struct mm_swim_addr a;
+        if (addr_resolve(cfg->join[i], m->family, &a) != 0) {
+            MM_LOG(MM_LOG_WARN, "membership", "seed %s: cannot resolve",
+                   cfg->join[i]);
+            continue;
+        }
+        if (memcmp(&a, &m->self_addr, sizeof(a)) == 0) continue; /* ourselves */
+        void *p = mm__realloc(m->seeds, (m->nseeds + 1) * sizeof(*m->seeds));
+        if (!p) {
+            rc = UV_ENOMEM;
+            goto fail;
+        }
+        m->seeds = p;
+        m->seeds[m->nseeds++] = a;
+    }
+
+    mm__cluster_on_datagram(c, on_datagram, m);
+    mm__cluster_on_frame(c, MEMBER_SYNC_REQ, on_sync_frame, m);
+    mm__cluster_on_frame(c, MEMBER_SYNC_RESP, on_sync_frame, m);
+    *out = m;
+    return 0;
+fail:
+    mm__membership_free(m);
+    return rc;
 }
 
 void
 mm__membership_start(struct mm_membership *m)
 {
-    (void)m;
+    if (m->started || m->closed) return;
+    uv_loop_t *loop = mm__cluster_loop(m->c);
+    uv_timer_init(loop, &m->timer);
+    uv_timer_init(loop, &m->poll);
+    m->timer.data = m->poll.data = m;
+    m->timers_init = 1;
+    m->started = 1;
+    uint64_t now = mm__now_ms();
+    for (size_t i = 0; i < m->nseeds; i++)
+        mm__swim_join(m->swim, &m->seeds[i], now);
+    membership_after(m);
+}
+
+int
+mm__membership_join(struct mm_membership *m, const char *hostport)
+{
+    struct mm_swim_addr a;
+    if (!m->started || m->closed || addr_resolve(hostport, m->family, &a) != 0)
+        return MM_EINVAL;
+    if (memcmp(&a, &m->self_addr, sizeof(a)) == 0)
+        return 0; /* ourselves */
+    int rc = mm__swim_join(m->swim, &a, mm__now_ms());
+    membership_after(m);
+    return rc;
 }
 
 void
 mm__membership_leave(struct mm_membership *m, void (*done)(void *data),
                      void *data)
 {
-    (void)m;
-    done(data);
+    if (!m->started || m->closed || m->leave_done) {
+        done(data);
+        return;
+    }
+    m->leave_start = mm__now_ms();
+    int rc = mm__swim_leave(m->swim, m->leave_start);
+    membership_after(m);
+    if (rc != 0 || mm__swim_left_acked(m->swim) != 0) {
+        /* Left before, or nobody to tell. */
+        done(data);
+        return;
+    }
+    m->leave_done = done;
+    m->leave_data = data;
+    uv_timer_start(&m->poll, poll_cb, LEAVE_POLL_MS, LEAVE_POLL_MS);
+}
+
+static void
+timer_closed_cb(uv_handle_t *h)
+{
+    (void)h;
 }
 
 void
 mm__membership_close(struct mm_membership *m)
 {
-    (void)m;
+    if (!m || m->closed) return;
+    m->closed = 1;
+    /* A leave still waiting is dropped: the node is shutting down anyway. */
+    m->leave_done = NULL;
+    m->leave_data = NULL;
+    if (m->timers_init) {
+        uv_close((uv_handle_t *)&m->timer, timer_closed_cb);
+        uv_close((uv_handle_t *)&m->poll, timer_closed_cb);
+    }
 }
 
 void
 mm__membership_free(struct mm_membership *m)
 {
+    if (!m) return;
+    if (m->timers_init && !m->closed) {
+        /* Started but never closed: close here (the loop no longer runs). */
+        m->closed = 1;
+        uv_close((uv_handle_t *)&m->timer, timer_closed_cb);
+        uv_close((uv_handle_t *)&m->poll, timer_closed_cb);
+        uv_run(mm__cluster_loop(m->c), UV_RUN_NOWAIT);
+    }
+    mm__swim_free(m->swim);
+    mm__seal_free(m->seal);
+    mm__free(m->seeds);
     mm__free(m);
+}
+
+/* ---- queries
+ * -------------------------------------------------------------------- */
+
+struct collect {
+    const struct mm_swim_member **v;
+    size_t n, cap;
+};
+
+static int
+collect_cb(void *data, const struct mm_swim_member *mb)
+{
+    struct collect *cl = data;
+    if (cl->n == cl->cap) {
+        size_t cap = cl->cap ? cl->cap * 2 : 16;
+        void *p = mm__realloc(cl->v, cap * sizeof(*cl->v));
+        if (!p) return 1;
+        cl->v = p;
+        cl->cap = cap;
+    }
+    cl->v[cl->n++] = mb;
+    return 0;
+}
+
+static int
+by_name(const void *a, const void *b)
+{
+    const struct mm_swim_member *x = *(const struct mm_swim_member *const *)a;
+    const struct mm_swim_member *y = *(const struct mm_swim_member *const *)b;
+    int r = strcmp(x->name, y->name);
+    return r ? r : memcmp(x->id, y->id, MM_SWIM_ID_LEN);
+}
+
+void
+mm__membership_foreach(struct mm_membership *m,
+                       int (*cb)(void *data, const struct mm_swim_member *mb),
+                       void *data)
+{
+    struct collect cl = {NULL, 0, 0};
+    mm__swim_members(m->swim, collect_cb, &cl);
+    if (cl.n) qsort(cl.v, cl.n, sizeof(*cl.v), by_name);
+    for (size_t i = 0; i < cl.n; i++)
+        if (cb(data, cl.v[i])) break;
+    mm__free(cl.v);
+}
+
+int
+mm__membership_timings(struct mm_membership *m, char *buf, size_t len)
+{
+    return mm__swim_timings_format(m->swim, buf, len);
+}
+
+int
+mm__membership_force_leave(struct mm_membership *m, const char *node)
+{
+    if (!node || !*node) return MM_EINVAL;
+    uint64_t now = mm__now_ms();
+    int rc = MM_ENOTFOUND;
+    uint8_t id[MM_SWIM_ID_LEN];
+    if (strlen(node) == 2 * MM_SWIM_ID_LEN &&
+        mm__unhex(id, sizeof(id), node) == 0)
+        rc = mm__swim_force_leave(m->swim, id, NULL, now);
+    if (rc == MM_ENOTFOUND) rc = mm__swim_force_leave(m->swim, NULL, node, now);
+    membership_after(m);
+    return rc;
+}
+
+const struct mm_swim_stats *
+mm__membership_stats(struct mm_membership *m)
+{
+    return mm__swim_stats(m->swim);
+}
+
+size_t
+mm__membership_count(struct mm_membership *m, int state)
+{
+    return mm__swim_count(m->swim, state);
+}
+
+const struct mm_swim_member *
+mm__membership_find(struct mm_membership *m, const uint8_t id[MM_SWIM_ID_LEN])
+{
+    return mm__swim_find(m->swim, id);
+}
+
+void
+mm__membership_counters(struct mm_membership *m,
+                        struct mm_membership_counters *out)
+{
+    *out = m->cnt;
+}
+
+const struct mm_seal_stats *
+mm__membership_seal_stats(struct mm_membership *m)
+{
+    return mm__seal_stats(m->seal);
 }

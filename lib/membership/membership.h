@@ -76,15 +76,16 @@ mm__membership_find(struct mm_membership *m, const uint8_t id[MM_SWIM_ID_LEN]);
 
 /* What the glue dropped or did, beyond swim's and seal's own counters. */
 struct mm_membership_counters {
-    uint64_t dgram_in;        /* datagrams handed to us */
-    uint64_t dropped_seal;    /* did not open (mm__seal_open) */
-    uint64_t dropped_sender;  /* swim sender != sealed sender */
-    uint64_t dropped_other;   /* too big, bad source address */
-    uint64_t syncs_sent;      /* SYNC_REQ sent */
-    uint64_t syncs_served;    /* SYNC_REQ answered */
-    uint64_t syncs_merged;    /* SYNC_RESP merged */
-    uint64_t syncs_failed;    /* not sent, or no answer in time */
-    uint64_t syncs_heal;      /* push-pulls with a failed member heard from */
+    uint64_t dgram_in;       /* datagrams handed to us */
+    uint64_t dropped_seal;   /* did not open (mm__seal_open) */
+    uint64_t dropped_sender; /* swim sender != sealed sender */
+    uint64_t dropped_other;  /* too big, bad source address */
+    uint64_t syncs_sent;     /* SYNC_REQ sent */
+    uint64_t syncs_served;   /* SYNC_REQ answered */
+    uint64_t syncs_merged;   /* SYNC_RESP merged */
+    uint64_t syncs_failed;   /* not sent, or no answer in time */
+    uint64_t syncs_heal;     /* push-pulls with a failed or suspect member
+                                that talks to us */
 };
 void mm__membership_counters(struct mm_membership *m,
                              struct mm_membership_counters *out);

@@ -1,0 +1,503 @@
+/*
+ * w5.c — W5 remote request/reply between two OS processes on loopback
+ * (anchors: CAF's and Erlang's W5, the UDP floor W6).
+ *
+ *   w5 seq [N] [WARM]     sequential calls, 64-byte JSON: throughput,
+ *                         median, p99 (run it under `taskset -c 0`)
+ *   w5 pipe [N] [DEPTH]   DEPTH (100) calls in flight, each reply sends the
+ *                         next: throughput
+ *   w5 connect [N]        N fresh client nodes (each its own data dir and
+ *                         identity): time from the first dial (the node's
+ *                         start, which dials its seed) to the first
+ *                         successful call: handshake + auth + one call
+ *
+ * The process forks a server child (before any thread exists) that runs a
+ * node with the built-in echo actor and sends its address and the echo's
+ * endpoint up a pipe; the parent runs a client node and drives the calls
+ * from the client's network shard (reply callbacks send the next call), so
+ * no cross-thread hop is measured.  Prints `murmer,W5.remote.*` CSV lines.
+ */
+#include "bench.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PAYLOAD_LEN 64
+
+static char g_dir[256];
+static char g_key[300];
+static char g_server_addr[96];
+static mm_endpoint g_echo;
+static pid_t g_server;
+static char g_payload[PAYLOAD_LEN + 1];
+
+/* ---- server (child) ------------------------------------------------------ */
+
+static void *
+server_stopper(void *arg)
+{
+    sigset_t set;
+    int sig;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigwait(&set, &sig);
+    mm_node_stop(arg);
+    return NULL;
+}
+
+static void
+server_main(int fd)
+{
+    mm_node_config cfg;
+    mm_node *n = NULL;
+    mm_endpoint ep;
+    char data[400], line[256], eps[80];
+    sigset_t set;
+    pthread_t th;
+    int len;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    snprintf(data, sizeof(data), "%s/server", g_dir);
+    mm_node_config_init(&cfg);
+    cfg.name = "w5-server";
+    cfg.listen = "127.0.0.1:0";
+    cfg.data_dir = data;
+    cfg.cluster_key_file = g_key;
+    cfg.mdns = 0;
+    if (mm_node_new(&n, &cfg) != 0 || mm_node_register_builtins(n) != 0 ||
+        mm_spawn(n, "echo", NULL, &ep) != 0) {
+        len = snprintf(line, sizeof(line), "ERR\n");
+        if (write(fd, line, (size_t)len) < 0) _exit(2);
+        _exit(2);
+    }
+    len = snprintf(line, sizeof(line), "%s %s\n", mm_node_addr(n),
+                   mm_endpoint_format(&ep, eps, sizeof(eps)));
+    if (write(fd, line, (size_t)len) != len) _exit(2);
+    close(fd);
+    if (pthread_create(&th, NULL, server_stopper, n) != 0) _exit(3);
+    mm_node_run(n);
+    pthread_join(th, NULL);
+    mm_node_free(n);
+    _exit(0);
+}
+
+static void
+server_start(void)
+{
+    char buf[256];
+    size_t got = 0;
+    int p[2];
+
+    if (pipe(p) != 0) exit(1);
+    fflush(stdout);
+    fflush(stderr);
+    g_server = fork();
+    if (g_server < 0) exit(1);
+    if (g_server == 0) {
+        close(p[0]);
+        server_main(p[1]);
+    }
+    close(p[1]);
+    while (got < sizeof(buf) - 1 && !memchr(buf, '\n', got)) {
+        struct pollfd pfd = {p[0], POLLIN, 0};
+        ssize_t r;
+
+        if (poll(&pfd, 1, 30000) <= 0) break;
+        r = read(p[0], buf + got, sizeof(buf) - 1 - got);
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(p[0]);
+    buf[got] = '\0';
+    char eps[96];
+    if (sscanf(buf, "%95s %95s", g_server_addr, eps) != 2 ||
+        mm_endpoint_parse(&g_echo, eps) != 0) {
+        fprintf(stderr, "w5: server did not start: '%s'\n", buf);
+        exit(1);
+    }
+}
+
+static void
+server_stop(void)
+{
+    int st;
+
+    if (g_server <= 0) return;
+    kill(g_server, SIGTERM);
+    for (int i = 0; i < 1000; i++) {
+        if (waitpid(g_server, &st, WNOHANG) == g_server) {
+            g_server = 0;
+            return;
+        }
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    kill(g_server, SIGKILL);
+    waitpid(g_server, &st, 0);
+    g_server = 0;
+}
+
+/* ---- client ---------------------------------------------------------------- */
+
+static mm_node *
+client_new(const char *name)
+{
+    mm_node_config cfg;
+    mm_node *n = NULL;
+    char data[400];
+    const char *seeds[1] = {g_server_addr};
+
+    snprintf(data, sizeof(data), "%s/%s", g_dir, name);
+    mm_node_config_init(&cfg);
+    cfg.name = name;
+    cfg.listen = "127.0.0.1:0";
+    cfg.data_dir = data;
+    cfg.cluster_key_file = g_key;
+    cfg.join = seeds;
+    cfg.njoin = 1;
+    cfg.mdns = 0;
+    bench_check(mm_node_new(&n, &cfg), "client node");
+    return n;
+}
+
+static mm_msg *
+payload_msg(void)
+{
+    return mm_msg_new_json("echo", g_payload, PAYLOAD_LEN);
+}
+
+/* One blocking call that retries while the connection is set up. */
+static void
+client_warm(mm_node *n)
+{
+    int rc = MM_EUNREACHABLE;
+
+    for (int i = 0; i < 3000 && rc == MM_EUNREACHABLE; i++) {
+        mm_msg *r = NULL;
+
+        rc = mm_call(n, &g_echo, payload_msg(), &r);
+        mm_msg_free(r);
+        if (rc == MM_EUNREACHABLE) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    bench_check(rc, "first call");
+}
+
+struct run {
+    mm_node *n;
+    uint64_t i, total, warm, sent, depth;
+    uint64_t t0, tstart, elapsed;
+    uint32_t *lat;
+    int failed;
+    struct bench_done done;
+};
+
+static struct run g = {.done = BENCH_DONE_INIT};
+
+static int
+check_reply(int status, mm_msg *reply)
+{
+    size_t len = 0;
+    const void *p;
+
+    if (status != 0) {
+        fprintf(stderr, "w5: call failed: %s\n", mm_strerror(status));
+        return -1;
+    }
+    p = mm_msg_data(reply, &len);
+    if (len != PAYLOAD_LEN || memcmp(p, g_payload, len) != 0) {
+        fprintf(stderr, "w5: bad echo\n");
+        return -1;
+    }
+    return 0;
+}
+
+static void seq_next(void);
+
+static void
+seq_cb(void *data, int status, mm_msg *reply)
+{
+    uint64_t t = bench_now_ns();
+
+    (void)data;
+    if (check_reply(status, reply) != 0) {
+        g.failed = 1;
+        bench_done_set(&g.done);
+        return;
+    }
+    if (g.i >= g.warm) g.lat[g.i - g.warm] = (uint32_t)(t - g.t0);
+    g.i++;
+    seq_next();
+}
+
+static void
+seq_next(void)
+{
+    mm_msg *m;
+
+    if (g.i == g.warm + g.total) {
+        g.elapsed = bench_now_ns() - g.tstart;
+        bench_done_set(&g.done);
+        return;
+    }
+    if (g.i == g.warm) g.tstart = bench_now_ns();
+    m = payload_msg();
+    g.t0 = bench_now_ns();
+    if (mm_send(g.n, &g_echo, m, seq_cb, NULL) != 0) {
+        mm_msg_free(m);
+        g.failed = 1;
+        bench_done_set(&g.done);
+    }
+}
+
+static void
+seq_go(void *arg)
+{
+    (void)arg;
+    seq_next();
+}
+
+static void
+pipe_send(void);
+
+static void
+pipe_cb(void *data, int status, mm_msg *reply)
+{
+    (void)data;
+    if (g.failed) return;
+    if (check_reply(status, reply) != 0) {
+        g.failed = 1;
+        bench_done_set(&g.done);
+        return;
+    }
+    if (++g.i == g.total) {
+        g.elapsed = bench_now_ns() - g.tstart;
+        bench_done_set(&g.done);
+        return;
+    }
+    if (g.sent < g.total) pipe_send();
+}
+
+static void
+pipe_send(void)
+{
+    mm_msg *m = payload_msg();
+
+    g.sent++;
+    if (mm_send(g.n, &g_echo, m, pipe_cb, NULL) != 0) {
+        mm_msg_free(m);
+        g.failed = 1;
+        bench_done_set(&g.done);
+    }
+}
+
+static void
+pipe_go(void *arg)
+{
+    (void)arg;
+    g.tstart = bench_now_ns();
+    for (uint64_t k = 0; k < g.depth && g.sent < g.total; k++)
+        pipe_send();
+}
+
+static int
+run_seq(long n_meas, long warm)
+{
+    g.n = client_new("client");
+    bench_check(mm_node_start_thread(g.n), "client start");
+    client_warm(g.n);
+    g.total = (uint64_t)n_meas;
+    g.warm = (uint64_t)warm;
+    g.lat = calloc(g.total, sizeof(*g.lat));
+    if (!g.lat) return 1;
+    bench_check(mm_node_post(g.n, 0, seq_go, NULL), "post");
+    if (bench_done_wait(&g.done, 110) != 0) {
+        fprintf(stderr, "w5 seq: timed out at %llu\n",
+                (unsigned long long)g.i);
+        return 1;
+    }
+    if (!g.failed)
+        bench_report_latency("W5.remote.seq64B", g.lat, g.total, g.elapsed,
+                             "rt/s");
+    bench_node_end(g.n);
+    free(g.lat);
+    return g.failed;
+}
+
+static int
+run_pipe(long n, long depth)
+{
+    char name[96];
+
+    g.n = client_new("client");
+    bench_check(mm_node_start_thread(g.n), "client start");
+    client_warm(g.n);
+    g.total = (uint64_t)n;
+    g.depth = (uint64_t)depth;
+    bench_check(mm_node_post(g.n, 0, pipe_go, NULL), "post");
+    if (bench_done_wait(&g.done, 110) != 0) {
+        fprintf(stderr, "w5 pipe: timed out at %llu\n",
+                (unsigned long long)g.i);
+        return 1;
+    }
+    snprintf(name, sizeof(name), "W5.remote.pipelined%ld.64B.throughput",
+             depth);
+    if (!g.failed)
+        bench_emit(name, (double)g.total * 1e9 / (double)g.elapsed, "msg/s");
+    bench_node_end(g.n);
+    return g.failed;
+}
+
+/*
+ * connect: a uv_check handle on the client's network loop tries the call
+ * after every I/O phase until the seed connection is up (until then the
+ * call fails at once with MM_EUNREACHABLE: the peer is not known yet).
+ */
+struct conn_try {
+    mm_node *n;
+    uv_check_t check;
+    int inflight, ok, failed;
+    uint64_t t_ok;
+    struct bench_done done;
+};
+
+static void
+conn_closed(uv_handle_t *h)
+{
+    struct conn_try *c = h->data;
+    bench_done_set(&c->done);
+}
+
+static void
+conn_cb(void *data, int status, mm_msg *reply)
+{
+    struct conn_try *c = data;
+    uint64_t t = bench_now_ns();
+
+    c->inflight = 0;
+    if (status == MM_EUNREACHABLE) return; /* not yet: the check retries */
+    if (check_reply(status, reply) != 0)
+        c->failed = 1;
+    else
+        c->t_ok = t;
+    c->ok = 1;
+    uv_check_stop(&c->check);
+    uv_close((uv_handle_t *)&c->check, conn_closed);
+}
+
+static void
+conn_check(uv_check_t *h)
+{
+    struct conn_try *c = h->data;
+    mm_msg *m;
+
+    if (c->inflight || c->ok) return;
+    m = payload_msg();
+    c->inflight = 1;
+    if (mm_send(c->n, &g_echo, m, conn_cb, c) != 0) {
+        mm_msg_free(m);
+        c->inflight = 0;
+    }
+}
+
+static void
+conn_go(void *arg)
+{
+    struct conn_try *c = arg;
+
+    uv_check_init(mm_node_loop(c->n, 0), &c->check);
+    c->check.data = c;
+    uv_check_start(&c->check, conn_check);
+}
+
+static int
+run_connect(long n)
+{
+    uint32_t *lat = calloc((size_t)n, sizeof(*lat));
+    char name[64];
+    uint64_t total = 0;
+
+    if (!lat) return 1;
+    for (long i = 0; i < n; i++) {
+        struct conn_try c;
+        uint64_t t0;
+
+        memset(&c, 0, sizeof(c));
+        pthread_mutex_init(&c.done.lock, NULL);
+        pthread_cond_init(&c.done.cond, NULL);
+        snprintf(name, sizeof(name), "c%ld", i);
+        c.n = client_new(name);
+        /* Queued before the start: runs right after the seed dial. */
+        t0 = bench_now_ns();
+        bench_check(mm_node_start_thread(c.n), "client start");
+        bench_check(mm_node_post(c.n, 0, conn_go, &c), "post");
+        if (bench_done_wait(&c.done, 20) != 0 || c.failed) {
+            fprintf(stderr, "w5 connect: connection %ld failed\n", i);
+            return 1;
+        }
+        lat[i] = (uint32_t)(c.t_ok - t0);
+        total += lat[i];
+        bench_node_end(c.n);
+        pthread_mutex_destroy(&c.done.lock);
+        pthread_cond_destroy(&c.done.cond);
+    }
+    qsort(lat, (size_t)n, sizeof(*lat), bench_cmp_u32);
+    bench_emit("W5.remote.connect.median", lat[n / 2], "ns");
+    bench_emit("W5.remote.connect.p99",
+               lat[(size_t)(0.99 * (double)(n - 1))], "ns");
+    free(lat);
+    return 0;
+}
+
+static void
+cleanup(void)
+{
+    char cmd[400];
+
+    server_stop();
+    if (g_dir[0]) {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
+        if (system(cmd) != 0) fprintf(stderr, "w5: cleanup failed\n");
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "seq";
+    int rc;
+
+    if (strcmp(mode, "seq") != 0 && strcmp(mode, "pipe") != 0 &&
+        strcmp(mode, "connect") != 0) {
+        fprintf(stderr, "usage: w5 seq [N] [WARM] | pipe [N] [DEPTH] | "
+                        "connect [N]\n");
+        return 2;
+    }
+    memset(g_payload, 'x', PAYLOAD_LEN);
+    memcpy(g_payload, "{\"p\":\"", 6);
+    memcpy(g_payload + PAYLOAD_LEN - 2, "\"}", 2);
+    snprintf(g_dir, sizeof(g_dir), "/tmp/murmer-w5-XXXXXX");
+    if (!mkdtemp(g_dir)) return 1;
+    snprintf(g_key, sizeof(g_key), "%s/cluster.key", g_dir);
+    bench_check(mm_cluster_keygen(g_key), "keygen");
+    server_start();
+    if (strcmp(mode, "seq") == 0)
+        rc = run_seq(bench_arg(argc, argv, 2, 100000),
+                     bench_arg(argc, argv, 3, 5000));
+    else if (strcmp(mode, "pipe") == 0)
+        rc = run_pipe(bench_arg(argc, argv, 2, 500000),
+                      bench_arg(argc, argv, 3, 100));
+    else
+        rc = run_connect(bench_arg(argc, argv, 2, 50));
+    cleanup();
+    return rc;
+}

@@ -73,6 +73,7 @@ struct cconn { /* our state for one QUIC connection */
     int up;
     int refs;                /* inbound calls in flight hold one each */
     struct istream *istreams;
+    char seed_addr[96];      /* a seed dialled by address (id unknown) */
 };
 
 struct pend { /* an outgoing call waiting for its RESPONSE */
@@ -116,6 +117,8 @@ struct mm_cluster {
     void *conn_data;
     mm_cluster_dgram_fn dgram_fn;
     void *dgram_data;
+    struct cconn **seed_dials; /* in flight (entries NULL once done) */
+    size_t nseed_dials;
     struct mm_membership *membership; /* owned */
     struct mm_registry *registry;     /* owned */
     struct mm_session *session;       /* owned */
@@ -385,11 +388,20 @@ send_invoke(struct mm_cluster *c, struct peer *p, mm_msg *m)
     return 0;
 }
 
+static int
+seed_dial_in_flight(void *data, const char *addr);
+
 static void
 peer_dial(struct mm_cluster *c, struct peer *p)
 {
     if (p->dialing || p->conn || !p->addr[0] || c->stopped)
         return;
+    if (seed_dial_in_flight(c, p->addr)) {
+        /* Our seed dial to that address will bring this peer up: a second
+         * dial would only lose a crossing race (and cost a handshake). */
+        p->dialing = 1;
+        return;
+    }
     struct mm_qconn *q;
     int rc = mm__quic_dial(c->q, p->addr, p->id, &q);
     if (rc) {
@@ -699,6 +711,24 @@ take_response(struct mm_cluster *c, struct cconn *cc, const uint8_t *body,
 
 /* ---- transport callbacks ------------------------------------------------------------ */
 
+static int
+seed_dial_in_flight(void *data, const char *addr)
+{
+    struct mm_cluster *c = data;
+    for (size_t i = 0; i < c->nseed_dials; i++)
+        if (c->seed_dials[i] && strcmp(c->seed_dials[i]->seed_addr, addr) == 0)
+            return 1;
+    return 0;
+}
+
+static void
+seed_dial_done(struct mm_cluster *c, struct cconn *cc)
+{
+    for (size_t i = 0; i < c->nseed_dials; i++)
+        if (c->seed_dials[i] == cc)
+            c->seed_dials[i] = NULL;
+}
+
 static void
 on_conn_up(void *data, struct mm_qconn *q, const uint8_t peer_id[16],
            uint64_t peer_gen, int role, const char *peer_name,
@@ -720,6 +750,8 @@ on_conn_up(void *data, struct mm_qconn *q, const uint8_t peer_id[16],
     cc->up = 1;
     cc->role = role;
     memcpy(cc->id, peer_id, MM_NODE_ID_LEN);
+    if (cc->seed_addr[0])
+        seed_dial_done(c, cc);
     if (role == MM_WIRE_ROLE_MEMBER) {
         struct peer *p = cc->peer;
         if (!p || memcmp(p->id, peer_id, MM_NODE_ID_LEN) != 0) {
@@ -730,9 +762,12 @@ on_conn_up(void *data, struct mm_qconn *q, const uint8_t peer_id[16],
         }
         if (p) {
             if (p->conn && p->conn != cc) {
-                /* The transport keeps one connection per pair; the old one
-                 * goes down on its own. */
+                /* The transport keeps one connection per pair: the old one
+                 * lost and goes down on its own.  What was sent on it gets
+                 * no answer: fail it now, and forget its streams. */
                 p->conn->peer = NULL;
+                pend_fail_peer(c, p, MM_EUNREACHABLE);
+                peer_streams_free(p);
             }
             if (p->gen && p->gen != peer_gen) {
                 /* A new process of that node: its old streams are void. */
@@ -764,6 +799,18 @@ on_conn_down(void *data, struct mm_qconn *q, int err)
     if (!cc)
         return;
     mm__quic_conn_set_data(q, NULL);
+    if (cc->seed_addr[0] && !cc->up) {
+        seed_dial_done(c, cc);
+        for (struct peer *w = c->peers; w; w = w->next) {
+            if (w->dialing && !w->conn &&
+                strcmp(w->addr, cc->seed_addr) == 0) {
+                w->dialing = 0;
+                peer_reject_waiting(c, w, err == MM_EUNAUTHORIZED
+                                              ? MM_EUNAUTHORIZED
+                                              : MM_EUNREACHABLE);
+            }
+        }
+    }
     struct peer *p = cc->peer;
     if (p && (p->conn == cc || (p->dialing && !p->conn))) {
         int was_dialing = !cc->up;
@@ -1102,6 +1149,7 @@ mm__cluster_free(struct mm_cluster *c)
     for (size_t i = 0; i < c->nseeds; i++)
         mm__free(c->seeds[i]);
     mm__free(c->seeds);
+    mm__free(c->seed_dials);
     mm__free(c->pend);
     mm__free(c->listen);
     mm__free(c->advertise);
@@ -1113,6 +1161,9 @@ mm__cluster_free(struct mm_cluster *c)
 void
 mm__cluster_start(struct mm_cluster *c)
 {
+    c->seed_dials = mm__calloc(c->nseeds ? c->nseeds : 1,
+                               sizeof(*c->seed_dials));
+    c->nseed_dials = c->seed_dials ? c->nseeds : 0;
     uv_timer_start(&c->sweep, sweep_cb, 1000, 1000);
     mm__membership_start(c->membership);
     mm__registry_start(c->registry);
@@ -1120,7 +1171,8 @@ mm__cluster_start(struct mm_cluster *c)
         mm__mdns_start(c->mdns);
     for (size_t i = 0; i < c->nseeds; i++) {
         struct mm_qconn *q;
-        int rc = mm__quic_dial(c->q, c->seeds[i], NULL, &q);
+        int rc = c->seed_dials ? mm__quic_dial(c->q, c->seeds[i], NULL, &q)
+                               : UV_ENOMEM;
         if (rc) {
             MM_LOG(MM_LOG_WARN, "cluster", "seed %s: %s", c->seeds[i],
                    mm_strerror(rc));
@@ -1134,7 +1186,9 @@ mm__cluster_start(struct mm_cluster *c)
         cc->c = c;
         cc->q = q;
         cc->refs = 1;
+        snprintf(cc->seed_addr, sizeof(cc->seed_addr), "%s", c->seeds[i]);
         mm__quic_conn_set_data(q, cc);
+        c->seed_dials[i] = cc;
     }
 }
 

@@ -180,6 +180,7 @@ struct mm_shard {
     uv_loop_t loop;
     uv_async_t async;
     uv_idle_t idle;
+    uv_check_t check;  /* runs work right after I/O, in the same turn */
     uv_timer_t timer;
     uv_thread_t thread;
     int has_thread;

@@ -4,7 +4,9 @@
  * shutdown (stop actors everywhere, then drain and close handles).
  *
  * Scheduling (design §3): while work exists an idle handle keeps the loop
- * from blocking, and each idle callback drains the run queue in repeated
+ * from blocking, and a check handle runs it right after the I/O phase
+ * (a message that arrived from the network is handled in the same loop
+ * turn, saving an epoll_wait per message); each drains the run queue in repeated
  * passes until it is empty or about MM_SCHED_BUDGET_NS is spent.  Each
  * ready actor handles at most MM_SCHED_MSG_BUDGET messages per pass.
  */
@@ -14,6 +16,7 @@ MM_TLS struct mm_shard *mm__cur_shard;
 
 void mm__shard_timer_cb(uv_timer_t *handle);
 void mm__shard_idle_cb(uv_idle_t *h);
+static void shard_check_cb(uv_check_t *h);
 
 /* ---- deadline heap --------------------------------------------------------- */
 
@@ -154,6 +157,7 @@ local_push(struct mm_shard *s, mm_msg *m)
     s->local_tail = m;
     if (!s->idle_active && !s->closing) {
         uv_idle_start(&s->idle, mm__shard_idle_cb);
+        uv_check_start(&s->check, shard_check_cb);
         s->idle_active = 1;
     }
 }
@@ -200,6 +204,7 @@ mm__shard_schedule(struct mm_shard *s, struct mm_actor *a)
     s->rq_tail = a;
     if (!s->idle_active && !s->closing) {
         uv_idle_start(&s->idle, mm__shard_idle_cb);
+        uv_check_start(&s->check, shard_check_cb);
         s->idle_active = 1;
     }
 }
@@ -325,15 +330,27 @@ shard_run(struct mm_shard *s)
     }
 }
 
-void
-mm__shard_idle_cb(uv_idle_t *h)
+static void
+shard_work(struct mm_shard *s)
 {
-    struct mm_shard *s = h->data;
     shard_run(s);
     if (!s->rq_head && !s->local_head && s->idle_active) {
         uv_idle_stop(&s->idle);
+        uv_check_stop(&s->check);
         s->idle_active = 0;
     }
+}
+
+void
+mm__shard_idle_cb(uv_idle_t *h)
+{
+    shard_work(h->data);
+}
+
+static void
+shard_check_cb(uv_check_t *h)
+{
+    shard_work(h->data);
 }
 
 /* ---- shutdown ----------------------------------------------------------------- */
@@ -401,10 +418,12 @@ shard_phase_b(struct mm_shard *s)
     s->local_tail = NULL;
     if (s->idle_active) {
         uv_idle_stop(&s->idle);
+        uv_check_stop(&s->check);
         s->idle_active = 0;
     }
     uv_close((uv_handle_t *)&s->async, shard_close_cb);
     uv_close((uv_handle_t *)&s->idle, shard_close_cb);
+    uv_close((uv_handle_t *)&s->check, shard_close_cb);
     uv_close((uv_handle_t *)&s->timer, shard_close_cb);
 }
 
@@ -425,6 +444,8 @@ mm__shard_init(struct mm_shard *s, mm_node *n, int index)
     s->async.data = s;
     uv_idle_init(&s->loop, &s->idle);
     s->idle.data = s;
+    uv_check_init(&s->loop, &s->check);
+    s->check.data = s;
     uv_timer_init(&s->loop, &s->timer);
     s->timer.data = s;
     pthread_mutex_init(&s->inbox_lock, NULL);
@@ -441,6 +462,7 @@ mm__shard_release(struct mm_shard *s)
         s->closing = 1;
         uv_close((uv_handle_t *)&s->async, shard_close_cb);
         uv_close((uv_handle_t *)&s->idle, shard_close_cb);
+        uv_close((uv_handle_t *)&s->check, shard_close_cb);
         uv_close((uv_handle_t *)&s->timer, shard_close_cb);
         uv_run(&s->loop, UV_RUN_DEFAULT);
     }

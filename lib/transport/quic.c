@@ -1243,7 +1243,14 @@ conn_write(struct mm_qconn *c)
      * would delay the handshake by milliseconds on a LAN; pace only once
      * the handshake is done (initial_rtt is LAN-scale as well).
      */
-    if (c->hs_done) ngtcp2_conn_update_pkt_tx_time(c->conn, now);
+    /*
+     * Pace only while a burst is still queued: the pacing time is part of
+     * ngtcp2_conn_get_expiry(), and setting it after the last packet of a
+     * request/response exchange only costs a spurious timer wake-up (about
+     * two per round trip, measured).
+     */
+    if (c->hs_done && pkts > 0 && !ql_empty(&c->txq))
+        ngtcp2_conn_update_pkt_tx_time(c->conn, now);
 }
 
 static void

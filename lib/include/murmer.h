@@ -618,7 +618,8 @@ MM_EXTERN void mm_client_close(mm_client *c);
 /* The seed's node name and address (valid while connected). */
 MM_EXTERN const char *mm_client_seed_name(const mm_client *c);
 MM_EXTERN const char *mm_client_seed_addr(const mm_client *c);
-/* The last error text the seed sent with a failure ("" if none). */
+/* The last error text the seed sent with a failure ("" if none).  With
+ * |c| NULL: why this thread's last mm_client_connect() failed. */
 MM_EXTERN const char *mm_client_error_text(const mm_client *c);
 
 typedef struct mm_member_info {

@@ -20,7 +20,9 @@ struct mm_mdns;
 int mm__mdns_new(struct mm_mdns **out, struct mm_cluster *c,
                  const mm_node_config *cfg);
 void mm__mdns_start(struct mm_mdns *m);
-/* Withdraws the service (leave) and stops the thread; closes handles. */
+/* Withdraws the service (leave) and stops the thread; closes handles.
+ * Waits for the thread at most MM_MDNS_CLOSE_MS (a hung daemon is left
+ * behind on its detached thread). */
 void mm__mdns_close(struct mm_mdns *m);
 void mm__mdns_free(struct mm_mdns *m);
 
@@ -32,5 +34,25 @@ void mm__mdns_free(struct mm_mdns *m);
 struct mm_keyring;
 int mm__mdns_find_seed(const struct mm_keyring *kr, uint32_t timeout_ms,
                        char *out, size_t outlen);
+
+/* ---- TXT record parsing (pure; exposed for tests) --------------------------- */
+
+#define MM_MDNS_TYPE "_murmer._udp"
+#define MM_MDNS_VERSION 1
+
+struct mm_mdns_txt {
+    int has_id, has_ck, bad_v;
+    uint8_t id[MM_NODE_ID_LEN];
+    char ck[17];
+};
+
+/* Folds one TXT item (|len| bytes, not NUL-terminated, peer input) into
+ * |t|: id=<32 hex>, ck=<16 hex>, v=<n>; anything else is ignored. */
+void mm__mdns_txt_item(struct mm_mdns_txt *t, const uint8_t *item,
+                       size_t len);
+/* 1 when |t| is a murmer node of our cluster (ck= equals |tag|, v= absent
+ * or 1) and not |self| (may be NULL); else 0. */
+int mm__mdns_txt_match(const struct mm_mdns_txt *t, const char *tag,
+                       const uint8_t *self);
 
 #endif /* MM_MDNS_H */

@@ -32,6 +32,7 @@
 #include "crypto.h"
 #include "identity.h"
 #include "transport/quic.h"
+#include "discovery/mdns.h"
 #include "wire.h"
 
 enum client_op {
@@ -731,14 +732,42 @@ mm_client_connect(mm_client **out, const mm_client_config *cfg)
     if (level < MM_LOG_INFO)
         mm_log_set_level(MM_LOG_ERR - 1);
     size_t seed = 0;
+    /* The implicit local seed either answers at once or not at all: keep
+     * time for the mDNS fallback. */
+    uint64_t seed_deadline = deadline;
+    if (cfg->nseeds == 0 && !c->kr.dev)
+        seed_deadline = MM_MIN(deadline, mm__now_ms() + 500u);
     for (seed = 0; seed < c->nseeds; seed++) {
-        rc = client_dial(c, c->seeds[seed], deadline);
+        rc = client_dial(c, c->seeds[seed], seed_deadline);
         if (rc == 0 || rc == MM_EUNAUTHORIZED)
             break;
     }
+    if (seed >= c->nseeds)
+        seed = c->nseeds - 1;
+    /*
+     * No explicit seed and 127.0.0.1:7420 silent: browse mDNS for a member
+     * with our key (design §7; about a second).  An explicit seed never
+     * falls back, and the dev key never uses mDNS.
+     */
+    if (rc == MM_EUNREACHABLE && cfg->nseeds == 0 && !c->kr.dev) {
+        uint64_t now = mm__now_ms();
+        uint32_t left = deadline > now ? (uint32_t)(deadline - now) : 0;
+        char found[96];
+        if (left > 0 &&
+            mm__mdns_find_seed(&c->kr, MM_MIN(left, 2000u), found,
+                               sizeof(found)) == 0) {
+            MM_LOG(MM_LOG_INFO, "client", "mDNS: found a member at %s",
+                   found);
+            char *dup = mm__strdup(found);
+            if (dup) {
+                mm__free(c->seeds[0]);
+                c->seeds[0] = dup;
+                seed = 0;
+                rc = client_dial(c, c->seeds[0], deadline);
+            }
+        }
+    }
     mm_log_set_level(level);
-    /* NEEDSWORK: with no explicit seed and 127.0.0.1:7420 silent, browse
-     * mDNS for a member (design §7); an explicit seed never falls back. */
     if (rc == MM_EUNAUTHORIZED) {
         client_errtext(c,
                        "seed %s refused the cluster key (wrong key, or a "

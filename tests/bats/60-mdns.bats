@@ -270,3 +270,19 @@ resolved()
     assert_success
     [[ $output == *"[       OK ] test_mdns_find_seed_finds_node"* ]] || fail "$output"
 }
+
+@test "mdns: the CLI with no seed and nothing on 127.0.0.1:7420 finds a member by mDNS" {
+    netns_up 2
+    node 1
+    wait_for "grep -q \"published 'n1'\" '$(nlog 1)'" 10
+    wait_for "resolved 2 n1" 15
+    # No --join, no MURMER_JOIN: 127.0.0.1:7420 is silent in namespace 2.
+    run netns_exec 2 env -u MURMER_JOIN timeout 20 "$MURMER_BUILD/murmer" \
+        members --json --cluster-key "$KEY" --timeout 10s
+    assert_success
+    [[ $output == *'"name":"n1"'* ]] || fail "$output"
+    # An explicit seed never falls back.
+    run netns_exec 2 env -u MURMER_JOIN timeout 20 "$MURMER_BUILD/murmer" \
+        members --join 127.0.0.1:7420 --cluster-key "$KEY" --timeout 2s
+    assert_failure 4
+}

@@ -1,0 +1,1170 @@
+/*
+ * test_registry_cluster.c — the cluster-wide registry under faults, with
+ * several mm_node in one process talking real QUIC on loopback: graceful
+ * leave, a node "killed" (every packet dropped by the transport's fault
+ * hook) and healed, restart with a new generation, gap-free op seqs,
+ * anti-entropy that has nothing to send once converged, a partition during
+ * which both sides change the registry, and 1000 registrations over five
+ * nodes.
+ *
+ * Membership runs with shortened timings (MURMER_SWIM_* set in main()
+ * unless already in the environment) so that failure detection and
+ * healing take about a second instead of about six.  Member states are
+ * read on shard 0 (mm_node_post + a semaphore); registry queries are
+ * thread-safe.  Measured times are printed as "# ..." lines.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "cluster.h"
+#include "membership/membership.h"
+#include "murmer.h"
+#include "oplog.h"
+#include "registry.h"
+#include "runtime.h"
+#include "transport/quic.h"
+
+#define MAXN 5
+
+struct fx {
+    char dir[256];
+    char key[300];
+    mm_node *n[MAXN];
+    char name[MAXN][16];
+};
+
+/* ---- time ---------------------------------------------------------------- */
+
+static uint64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void
+nap_ms(unsigned ms)
+{
+    struct timespec ts = {ms / 1000u, (long)(ms % 1000u) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void
+wait_sem(sem_t *sem)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 10;
+    int rc;
+    while ((rc = sem_timedwait(sem, &ts)) != 0 && errno == EINTR)
+        ;
+    assert_int_equal(rc, 0);
+}
+
+/* ---- nodes --------------------------------------------------------------- */
+
+static mm_node *
+node_up_at(struct fx *fx, const char *name, const char *join,
+           const char *listen)
+{
+    mm_node_config cfg;
+    mm_node_config_init(&cfg);
+    char data[400];
+    snprintf(data, sizeof(data), "%s/%s", fx->dir, name);
+    cfg.name = name;
+    cfg.listen = listen;
+    cfg.data_dir = data;
+    cfg.cluster_key_file = fx->key;
+    cfg.mdns = 0;
+    const char *seeds[1] = {join};
+    if (join) {
+        cfg.join = seeds;
+        cfg.njoin = 1;
+    }
+    mm_node *n = NULL;
+    assert_int_equal(mm_node_new(&n, &cfg), 0);
+    assert_non_null(n->cluster);
+    assert_int_equal(mm_node_register_builtins(n), 0);
+    assert_int_equal(mm_node_start_thread(n), 0);
+    return n;
+}
+
+static void
+node_down(mm_node *n)
+{
+    mm_node_stop(n);
+    mm_node_join(n);
+    mm_node_free(n);
+}
+
+/* Starts |count| nodes n[0..count-1], all seeded from n[0]. */
+static void
+cluster_up(struct fx *fx, int count)
+{
+    fx->n[0] = node_up_at(fx, fx->name[0], NULL, "127.0.0.1:0");
+    for (int i = 1; i < count; i++)
+        fx->n[i] =
+            node_up_at(fx, fx->name[i], mm_node_addr(fx->n[0]), "127.0.0.1:0");
+}
+
+static int
+setup(void **state)
+{
+    struct fx *fx = calloc(1, sizeof(*fx));
+    if (!fx) return -1;
+    snprintf(fx->dir, sizeof(fx->dir), "/tmp/mm-regcluster-XXXXXX");
+    if (!mkdtemp(fx->dir)) return -1;
+    snprintf(fx->key, sizeof(fx->key), "%.200s/cluster.key", fx->dir);
+    if (mm_cluster_keygen(fx->key) != 0) return -1;
+    for (int i = 0; i < MAXN; i++)
+        snprintf(fx->name[i], sizeof(fx->name[i]), "%c", 'a' + i);
+    *state = fx;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fx *fx = *state;
+    for (int i = MAXN - 1; i >= 0; i--) {
+        if (fx->n[i]) {
+            node_down(fx->n[i]);
+            fx->n[i] = NULL;
+        }
+    }
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
+    if (system(cmd) != 0) fprintf(stderr, "cleanup of %s failed\n", fx->dir);
+    free(fx);
+    return 0;
+}
+
+/* ---- shard-0 helpers: member states and the fault hook ------------------- */
+
+struct mstate_req {
+    mm_node *n;
+    uint8_t id[MM_NODE_ID_LEN];
+    int state;
+    uint64_t generation;
+    sem_t done;
+};
+
+static void
+mstate_fn(void *arg)
+{
+    struct mstate_req *r = arg;
+    struct mm_membership *m = mm__cluster_membership(r->n->cluster);
+    const struct mm_swim_member *mb = mm__membership_find(m, r->id);
+    r->state = mb ? mb->state : MM_SWIM_NONE;
+    r->generation = mb ? mb->generation : 0;
+    sem_post(&r->done);
+}
+
+/* The state of member |id| as |viewer| lists it (MM_SWIM_NONE: unlisted). */
+static int
+member_state(mm_node *viewer, const uint8_t id[MM_NODE_ID_LEN])
+{
+    /* Heap: a late post after a failed wait must not hit a dead stack. */
+    struct mstate_req *r = calloc(1, sizeof(*r));
+    assert_non_null(r);
+    r->n = viewer;
+    memcpy(r->id, id, MM_NODE_ID_LEN);
+    sem_init(&r->done, 0, 0);
+    assert_int_equal(mm_node_post(viewer, 0, mstate_fn, r), 0);
+    wait_sem(&r->done);
+    sem_destroy(&r->done);
+    int st = r->state;
+    free(r);
+    return st;
+}
+
+/* Polls until every viewer in |viewers| (a bit mask over fx->n) lists the
+ * member |id| in |state|; fails after |bound_ms|.  Returns the time taken. */
+static uint64_t
+wait_state(struct fx *fx, unsigned viewers, const uint8_t id[MM_NODE_ID_LEN],
+           int state, uint64_t bound_ms, const char *what)
+{
+    uint64_t t0 = now_ms();
+    for (;;) {
+        int ok = 1;
+        for (int i = 0; i < MAXN && ok; i++)
+            if ((viewers & (1u << i)) && fx->n[i])
+                ok = member_state(fx->n[i], id) == state;
+        if (ok) return now_ms() - t0;
+        if (now_ms() - t0 > bound_ms)
+            fail_msg("%s: not %s everywhere within %llu ms", what,
+                     mm__swim_state_name(state), (unsigned long long)bound_ms);
+        nap_ms(20);
+    }
+}
+
+/* Every node in |count| sees every other one alive. */
+static uint64_t
+wait_all_alive(struct fx *fx, int count, uint64_t bound_ms)
+{
+    uint64_t t0 = now_ms();
+    for (int j = 0; j < count; j++) {
+        uint64_t left = bound_ms - (now_ms() - t0);
+        if ((int64_t)left <= 0) left = 1;
+        wait_state(fx, (1u << count) - 1u, fx->n[j]->id, MM_SWIM_ALIVE, left,
+                   fx->name[j]);
+    }
+    return now_ms() - t0;
+}
+
+struct fault_req {
+    mm_node *n;
+    struct mm_quic_fault f;
+    struct mm_quic_stats st; /* before the change */
+    sem_t done;
+};
+
+static void
+fault_fn(void *arg)
+{
+    struct fault_req *r = arg;
+    struct mm_quic *q = mm__cluster_quic(r->n->cluster);
+    mm__quic_stats(q, &r->st);
+    mm__quic_set_fault(q, &r->f);
+    sem_post(&r->done);
+}
+
+/* Drops |pct| % of |n|'s UDP datagrams, both directions.  Returns how many
+ * datagrams the fault hook had dropped so far. */
+static uint64_t
+set_drop(mm_node *n, unsigned pct)
+{
+    struct fault_req *r = calloc(1, sizeof(*r));
+    assert_non_null(r);
+    r->n = n;
+    r->f.drop_pct = pct;
+    r->f.seed = 42;
+    sem_init(&r->done, 0, 0);
+    assert_int_equal(mm_node_post(n, 0, fault_fn, r), 0);
+    wait_sem(&r->done);
+    sem_destroy(&r->done);
+    uint64_t dropped = r->st.fault_dropped;
+    free(r);
+    return dropped;
+}
+
+/* ---- actors and registry queries ----------------------------------------- */
+
+static void
+spawn(mm_node *n, const char *type, const char *label, int vis, const char *key,
+      mm_endpoint *out)
+{
+    mm_spawn_opts o;
+    mm_spawn_opts_init(&o);
+    o.label = label;
+    o.visibility = vis;
+    const char *keys[1] = {key};
+    if (key) {
+        o.keys = keys;
+        o.nkeys = 1;
+    }
+    assert_int_equal(mm_spawn(n, type, &o, out), 0);
+}
+
+/* Polls (bounded) until |label| resolves on |n| to |want| (any when NULL). */
+static int
+wait_lookup(mm_node *n, const char *label, const mm_endpoint *want,
+            uint64_t bound_ms)
+{
+    uint64_t t0 = now_ms();
+    for (;;) {
+        mm_endpoint ep;
+        if (mm_lookup(n, label, &ep) == 0 &&
+            (!want || mm_endpoint_equal(&ep, want)))
+            return 0;
+        if (now_ms() - t0 > bound_ms) return MM_ENOTFOUND;
+        nap_ms(10);
+    }
+}
+
+static int
+wait_gone(mm_node *n, const char *label, uint64_t bound_ms)
+{
+    uint64_t t0 = now_ms();
+    while (mm_lookup(n, label, NULL) != MM_ENOTFOUND) {
+        if (now_ms() - t0 > bound_ms) return MM_EEXISTS;
+        nap_ms(10);
+    }
+    return 0;
+}
+
+static long
+call_num(mm_node *n, const mm_endpoint *ep, const char *type, const char *json)
+{
+    mm_msg *r = NULL;
+    int rc = mm_call(n, ep,
+                     json ? mm_msg_new_json(type, json, strlen(json))
+                          : mm_msg_new(type),
+                     &r);
+    if (rc) {
+        mm_msg_free(r);
+        return rc;
+    }
+    const cJSON *j = mm_msg_json(r, NULL);
+    long v = j && cJSON_IsNumber(j) ? (long)j->valuedouble : -1;
+    mm_msg_free(r);
+    return v;
+}
+
+/* The labels |n| lists under |prefix|, space-separated, in label order. */
+struct labels {
+    char buf[4096];
+    size_t count;
+};
+
+static int
+labels_cb(void *data, const struct mm_registry_entry *e)
+{
+    struct labels *l = data;
+    size_t used = strlen(l->buf);
+    snprintf(l->buf + used, sizeof(l->buf) - used, "%s ", e->label);
+    l->count++;
+    return 0;
+}
+
+static void
+labels_of(mm_node *n, const char *prefix, struct labels *out)
+{
+    memset(out, 0, sizeof(*out));
+    mm__registry_foreach(n, prefix, NULL, labels_cb, out);
+}
+
+static int
+count_cb(void *data, const struct mm_registry_entry *e)
+{
+    (void)e;
+    (*(size_t *)data)++;
+    return 0;
+}
+
+static size_t
+count_of(mm_node *n, const char *prefix)
+{
+    size_t c = 0;
+    mm__registry_foreach(n, prefix, NULL, count_cb, &c);
+    return c;
+}
+
+/* Entries of (node id, generation) that |n| lists. */
+struct gen_count {
+    uint8_t id[MM_NODE_ID_LEN];
+    uint64_t generation;
+    size_t count;
+};
+
+static int
+gen_count_cb(void *data, const struct mm_registry_entry *e)
+{
+    struct gen_count *g = data;
+    if (memcmp(e->ep.node, g->id, MM_NODE_ID_LEN) == 0 &&
+        e->ep.generation == g->generation)
+        g->count++;
+    return 0;
+}
+
+static size_t
+entries_of_gen(mm_node *n, const uint8_t id[MM_NODE_ID_LEN], uint64_t gen)
+{
+    struct gen_count g;
+    memcpy(g.id, id, MM_NODE_ID_LEN);
+    g.generation = gen;
+    g.count = 0;
+    mm__registry_foreach(n, NULL, NULL, gen_count_cb, &g);
+    return g.count;
+}
+
+/* What |n| knows about origin |id| (found = 0 when nothing). */
+struct origin_q {
+    uint8_t id[MM_NODE_ID_LEN];
+    int found;
+    struct mm_registry_origin o;
+};
+
+static int
+origin_cb(void *data, const struct mm_registry_origin *o)
+{
+    struct origin_q *q = data;
+    if (memcmp(o->id, q->id, MM_NODE_ID_LEN) == 0) {
+        q->o = *o;
+        q->found = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static struct origin_q
+origin_of(mm_node *n, const uint8_t id[MM_NODE_ID_LEN])
+{
+    struct origin_q q;
+    memset(&q, 0, sizeof(q));
+    memcpy(q.id, id, MM_NODE_ID_LEN);
+    mm__registry_origins(n, origin_cb, &q);
+    return q;
+}
+
+/* Polls until the registry hashes of n[0..count-1] are equal. */
+static uint64_t
+wait_same_hash(struct fx *fx, int count, uint64_t bound_ms)
+{
+    uint64_t t0 = now_ms();
+    for (;;) {
+        uint64_t h = mm__registry_hash(fx->n[0]);
+        int ok = 1;
+        for (int i = 1; i < count && ok; i++)
+            ok = mm__registry_hash(fx->n[i]) == h;
+        if (ok) return now_ms() - t0;
+        if (now_ms() - t0 > bound_ms)
+            fail_msg("registry hashes differ after %llu ms",
+                     (unsigned long long)bound_ms);
+        nap_ms(10);
+    }
+}
+
+/* ---- listings ------------------------------------------------------------ */
+
+struct lrec {
+    pthread_mutex_t lock;
+    char log[4096];
+};
+
+static void
+listing_cb(void *data, const mm_listing_event *ev)
+{
+    struct lrec *l = data;
+    char item[160];
+    if (ev->kind == MM_LISTING_ADDED)
+        snprintf(item, sizeof(item), "+%s ", ev->label);
+    else if (ev->kind == MM_LISTING_REMOVED)
+        snprintf(item, sizeof(item), "-%s ", ev->label);
+    else if (ev->kind == MM_LISTING_SYNCED)
+        snprintf(item, sizeof(item), "SYNCED ");
+    else
+        snprintf(item, sizeof(item), "RESYNC ");
+    pthread_mutex_lock(&l->lock);
+    strncat(l->log, item, sizeof(l->log) - strlen(l->log) - 1);
+    pthread_mutex_unlock(&l->lock);
+}
+
+static int
+log_has(struct lrec *l, const char *item)
+{
+    pthread_mutex_lock(&l->lock);
+    int ok = strstr(l->log, item) != NULL;
+    pthread_mutex_unlock(&l->lock);
+    return ok;
+}
+
+/* Polls until every item of |items| (NULL-terminated) is in the log. */
+static int
+wait_log(struct lrec *l, const char *const *items, uint64_t bound_ms)
+{
+    uint64_t t0 = now_ms();
+    for (;;) {
+        int ok = 1;
+        for (const char *const *it = items; *it && ok; it++)
+            ok = log_has(l, *it);
+        if (ok) return 1;
+        if (now_ms() - t0 > bound_ms) {
+            pthread_mutex_lock(&l->lock);
+            fprintf(stderr, "listing log: '%s'\n", l->log);
+            pthread_mutex_unlock(&l->lock);
+            return 0;
+        }
+        nap_ms(5);
+    }
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+/* Graceful leave: peers drop the leaver's actors at once, and a listing on
+ * another node emits `removed` for each (bound 5 s). */
+static void
+test_registry_cluster_leave_removes_actors(void **state)
+{
+    struct fx *fx = *state;
+    cluster_up(fx, 3);
+    wait_all_alive(fx, 3, 20000);
+    struct lrec l = {PTHREAD_MUTEX_INITIALIZER, ""};
+    mm_listing_opts o;
+    mm_listing_opts_init(&o);
+    o.key = "lv";
+    mm_listing *li;
+    assert_int_equal(mm_listing_open(&li, fx->n[0], &o, listing_cb, &l), 0);
+    mm_endpoint ep, keep;
+    spawn(fx->n[2], "echo", "l/1", MM_VIS_INTERNAL, "lv", &ep);
+    spawn(fx->n[2], "echo", "l/2", MM_VIS_PUBLIC, "lv", &ep);
+    spawn(fx->n[1], "echo", "l/b", MM_VIS_INTERNAL, "lv", &keep);
+    const char *added[] = {"SYNCED ", "+l/1 ", "+l/2 ", "+l/b ", NULL};
+    assert_true(wait_log(&l, added, 10000));
+    assert_int_equal(wait_lookup(fx->n[1], "l/1", NULL, 10000), 0);
+    assert_int_equal(wait_lookup(fx->n[1], "l/2", NULL, 10000), 0);
+    assert_false(log_has(&l, "-l/"));
+
+    uint64_t t0 = now_ms();
+    mm_node_stop(fx->n[2]);
+    const char *removed[] = {"-l/1 ", "-l/2 ", NULL};
+    assert_true(wait_log(&l, removed, 5000));
+    uint64_t listing_ms = now_ms() - t0;
+    assert_int_equal(wait_gone(fx->n[0], "l/1", 5000), 0);
+    assert_int_equal(wait_gone(fx->n[1], "l/1", 5000), 0);
+    assert_int_equal(wait_gone(fx->n[1], "l/2", 5000), 0);
+    uint64_t gone_ms = now_ms() - t0;
+    assert_true(gone_ms <= 5000);
+    mm_node_join(fx->n[2]);
+    const uint8_t *cid = fx->n[2]->id;
+    uint8_t id[MM_NODE_ID_LEN];
+    memcpy(id, cid, sizeof(id));
+    mm_node_free(fx->n[2]);
+    fx->n[2] = NULL;
+    fprintf(stderr,
+            "# leave: listing on a emitted removed after %llu ms, gone from "
+            "every view after %llu ms\n",
+            (unsigned long long)listing_ms, (unsigned long long)gone_ms);
+    /* Left, not failed; the other node's actor stays. */
+    assert_int_equal(member_state(fx->n[0], id), MM_SWIM_LEFT);
+    assert_false(log_has(&l, "-l/b "));
+    assert_int_equal(wait_lookup(fx->n[0], "l/b", &keep, 1000), 0);
+    mm_listing_close(li);
+}
+
+/* A node whose every packet is dropped is failed everywhere: exactly its
+ * actors leave the other views.  Healed (no restart), it is alive again and
+ * its actors come back without it appending (re-registering) anything. */
+static void
+test_registry_cluster_kill_then_heal_without_resend(void **state)
+{
+    struct fx *fx = *state;
+    cluster_up(fx, 3);
+    wait_all_alive(fx, 3, 20000);
+    mm_endpoint ea, eb, ec1, ec2;
+    spawn(fx->n[0], "echo", "k/a", MM_VIS_INTERNAL, NULL, &ea);
+    spawn(fx->n[1], "echo", "k/b", MM_VIS_INTERNAL, NULL, &eb);
+    spawn(fx->n[2], "echo", "k/c1", MM_VIS_INTERNAL, NULL, &ec1);
+    spawn(fx->n[2], "counter", "k/c2", MM_VIS_PUBLIC, NULL, &ec2);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(wait_lookup(fx->n[i], "k/a", &ea, 10000), 0);
+        assert_int_equal(wait_lookup(fx->n[i], "k/b", &eb, 10000), 0);
+        assert_int_equal(wait_lookup(fx->n[i], "k/c1", &ec1, 10000), 0);
+        assert_int_equal(wait_lookup(fx->n[i], "k/c2", &ec2, 10000), 0);
+    }
+    struct lrec l = {PTHREAD_MUTEX_INITIALIZER, ""};
+    mm_listing_opts lo;
+    mm_listing_opts_init(&lo);
+    lo.prefix = "k/";
+    mm_listing *li;
+    assert_int_equal(mm_listing_open(&li, fx->n[1], &lo, listing_cb, &l), 0);
+    const char *synced[] = {"SYNCED", NULL};
+    assert_true(wait_log(&l, synced, 5000));
+    pthread_mutex_lock(&l.lock);
+    assert_string_equal(l.log, "+k/a +k/b +k/c1 +k/c2 SYNCED ");
+    l.log[0] = '\0';
+    pthread_mutex_unlock(&l.lock);
+    mm_node *c = fx->n[2];
+    struct origin_q own0 = origin_of(c, c->id);
+    struct origin_q ona0 = origin_of(fx->n[0], c->id);
+    assert_true(own0.found && ona0.found);
+    assert_int_equal(own0.o.seq, 2);
+    assert_int_equal(ona0.o.seq, own0.o.seq);
+    assert_int_equal(ona0.o.generation, own0.o.generation);
+    uint64_t h0 = mm__registry_hash(fx->n[0]);
+
+    set_drop(c, 100);
+    uint64_t det = wait_state(fx, 0x3, c->id, MM_SWIM_FAILED, 20000, "c");
+    /* Exactly c's actors left a's and b's views. */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(wait_gone(fx->n[i], "k/c1", 2000), 0);
+        assert_int_equal(wait_gone(fx->n[i], "k/c2", 2000), 0);
+        assert_int_equal(wait_lookup(fx->n[i], "k/a", &ea, 0), 0);
+        assert_int_equal(wait_lookup(fx->n[i], "k/b", &eb, 0), 0);
+        assert_int_equal(count_of(fx->n[i], "k/"), 2);
+        /* The log is kept (failed, not dropped). */
+        struct origin_q q = origin_of(fx->n[i], c->id);
+        assert_true(q.found);
+        assert_int_equal(q.o.seq, own0.o.seq);
+        assert_int_equal(q.o.state, MM_OPLOG_FAILED);
+        assert_int_equal(q.o.nentries, 2);
+    }
+    /* A listing on b saw exactly c's two actors removed. */
+    const char *down[] = {"-k/c1 ", "-k/c2 ", NULL};
+    assert_true(wait_log(&l, down, 2000));
+    pthread_mutex_lock(&l.lock);
+    assert_int_equal(strlen(l.log), strlen("-k/c1 -k/c2 "));
+    l.log[0] = '\0';
+    pthread_mutex_unlock(&l.lock);
+    /* a and b did not fail each other. */
+    assert_int_equal(member_state(fx->n[0], fx->n[1]->id), MM_SWIM_ALIVE);
+    assert_int_equal(member_state(fx->n[1], fx->n[0]->id), MM_SWIM_ALIVE);
+    /* The fault hook really dropped traffic. */
+    assert_true(set_drop(c, 0) > 0);
+    uint64_t t0 = now_ms();
+    wait_all_alive(fx, 3, 45000);
+    uint64_t alive_ms = now_ms() - t0;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(wait_lookup(fx->n[i], "k/c1", &ec1, 10000), 0);
+        assert_int_equal(wait_lookup(fx->n[i], "k/c2", &ec2, 10000), 0);
+    }
+    uint64_t back_ms = now_ms() - t0;
+    /* ... and saw them added again, nothing else. */
+    const char *up[] = {"+k/c1 ", "+k/c2 ", NULL};
+    assert_true(wait_log(&l, up, 2000));
+    pthread_mutex_lock(&l.lock);
+    assert_int_equal(strlen(l.log), strlen("+k/c1 +k/c2 "));
+    pthread_mutex_unlock(&l.lock);
+    mm_listing_close(li);
+    wait_same_hash(fx, 3, 10000);
+    assert_int_equal(mm__registry_hash(fx->n[0]), h0);
+    /* Nothing was re-registered: c's own log did not grow, and a's copy of
+     * it has the same generation and seq as before the partition. */
+    struct origin_q own1 = origin_of(c, c->id);
+    struct origin_q ona1 = origin_of(fx->n[0], c->id);
+    assert_int_equal(own1.o.seq, own0.o.seq);
+    assert_int_equal(own1.o.generation, own0.o.generation);
+    assert_int_equal(ona1.o.seq, own0.o.seq);
+    assert_int_equal(ona1.o.generation, own0.o.generation);
+    assert_int_equal(ona1.o.state, MM_OPLOG_ALIVE);
+    /* And its actors are callable again from a. */
+    assert_int_equal(call_num(fx->n[0], &ec2, "increment", "2"), 2);
+    fprintf(stderr,
+            "# kill: c failed on a and b after %llu ms; healed: alive "
+            "everywhere %llu ms and its actors back %llu ms after the drop "
+            "ended\n",
+            (unsigned long long)det, (unsigned long long)alive_ms,
+            (unsigned long long)back_ms);
+}
+
+/* Walks an origin's records: seqs must run 1, 2, 3... in one generation. */
+struct seq_walk {
+    uint64_t generation;
+    uint64_t next;
+    size_t count;
+    int kinds[16];
+    int bad;
+    uint8_t *recs[16];
+    size_t lens[16];
+};
+
+static int
+seq_cb(void *data, const uint8_t *rec, size_t len)
+{
+    struct seq_walk *w = data;
+    struct mm__oplog_op op;
+    if (mm__oplog_op_decode(&op, rec, len) != 0 || op.seq != w->next ||
+        op.generation != w->generation || op.kind == MM_OPLOG_SNAPSHOT) {
+        w->bad = 1;
+        return 1;
+    }
+    if (w->count < 16) {
+        w->kinds[w->count] = op.kind;
+        w->recs[w->count] = malloc(len);
+        if (w->recs[w->count]) memcpy(w->recs[w->count], rec, len);
+        w->lens[w->count] = len;
+    }
+    w->count++;
+    w->next++;
+    return 0;
+}
+
+static void
+seq_walk_free(struct seq_walk *w)
+{
+    for (size_t i = 0; i < w->count && i < 16; i++)
+        free(w->recs[i]);
+}
+
+/* Restart with the same name, data dir and address: a new generation.  The
+ * old generation's entries are gone everywhere, the new ones callable, and
+ * calls to stale endpoints get MM_ENOTFOUND.  The old process vanishes
+ * without a leave (its packets are dropped), like a crash. */
+static void
+test_registry_cluster_restart_new_generation(void **state)
+{
+    struct fx *fx = *state;
+    cluster_up(fx, 3);
+    wait_all_alive(fx, 3, 20000);
+    mm_node *c = fx->n[2];
+    mm_endpoint old_ep, old2, ep;
+    spawn(c, "counter", "r/c", MM_VIS_INTERNAL, NULL, &old_ep);
+    spawn(c, "echo", "r/old", MM_VIS_INTERNAL, NULL, &old2);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(wait_lookup(fx->n[i], "r/c", &old_ep, 10000), 0);
+        assert_int_equal(wait_lookup(fx->n[i], "r/old", &old2, 10000), 0);
+    }
+    assert_int_equal(call_num(fx->n[0], &old_ep, "increment", "7"), 7);
+    char addr[128];
+    snprintf(addr, sizeof(addr), "%s", mm_node_addr(c));
+    uint8_t id[MM_NODE_ID_LEN];
+    memcpy(id, c->id, sizeof(id));
+    uint64_t old_gen = c->generation;
+
+    /* "Crash": no packet gets out any more, then the process goes. */
+    set_drop(c, 100);
+    node_down(c);
+    fx->n[2] = NULL;
+    uint64_t t0 = now_ms();
+    c = fx->n[2] = node_up_at(fx, fx->name[2], mm_node_addr(fx->n[0]), addr);
+    assert_memory_equal(c->id, id, MM_NODE_ID_LEN);
+    assert_true(c->generation > old_gen);
+    assert_string_equal(mm_node_addr(c), addr);
+    mm_endpoint new_ep, new2;
+    spawn(c, "counter", "r/c", MM_VIS_INTERNAL, NULL, &new_ep);
+    spawn(c, "echo", "r/new", MM_VIS_INTERNAL, NULL, &new2);
+    assert_false(mm_endpoint_equal(&new_ep, &old_ep));
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(wait_lookup(fx->n[i], "r/c", &new_ep, 20000), 0);
+        assert_int_equal(wait_lookup(fx->n[i], "r/new", &new2, 20000), 0);
+        assert_int_equal(wait_gone(fx->n[i], "r/old", 20000), 0);
+    }
+    uint64_t seen_ms = now_ms() - t0;
+    wait_state(fx, 0x7, id, MM_SWIM_ALIVE, 20000, "restarted c");
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(entries_of_gen(fx->n[i], id, old_gen), 0);
+        assert_int_equal(entries_of_gen(fx->n[i], id, c->generation), 2);
+        struct origin_q q = origin_of(fx->n[i], id);
+        assert_true(q.found);
+        assert_int_equal(q.o.generation, c->generation);
+        assert_int_equal(q.o.seq, 2);
+        /* A new log: the new generation's seqs run 1, 2. */
+        struct seq_walk w = {.generation = c->generation, .next = 1};
+        assert_int_equal(mm__registry_ops(fx->n[i], id, 1, seq_cb, &w), 0);
+        assert_false(w.bad);
+        assert_int_equal(w.count, 2);
+        seq_walk_free(&w);
+    }
+    /* New endpoints are callable (fresh state), stale ones are not_found. */
+    assert_int_equal(call_num(fx->n[0], &new_ep, "increment", "3"), 3);
+    assert_int_equal(call_num(fx->n[1], &new_ep, "increment", "1"), 4);
+    assert_int_equal(call_num(fx->n[0], &old_ep, "get", NULL), MM_ENOTFOUND);
+    assert_int_equal(call_num(fx->n[1], &old_ep, "get", NULL), MM_ENOTFOUND);
+    assert_int_equal(call_num(c, &old_ep, "get", NULL), MM_ENOTFOUND);
+    assert_int_equal(mm_lookup(fx->n[0], "r/c", &ep), 0);
+    assert_int_equal(ep.generation, c->generation);
+    wait_same_hash(fx, 3, 10000);
+    fprintf(stderr,
+            "# restart: new generation's entries replaced the old ones "
+            "everywhere %llu ms after the restart\n",
+            (unsigned long long)seen_ms);
+}
+
+/* The same, after a graceful stop: the member is `left` first, and its new
+ * generation is accepted back (alive) with its new actors callable. */
+static void
+test_registry_cluster_graceful_restart_rejoins(void **state)
+{
+    struct fx *fx = *state;
+    cluster_up(fx, 3);
+    wait_all_alive(fx, 3, 20000);
+    mm_node *c = fx->n[2];
+    mm_endpoint old_ep;
+    spawn(c, "counter", "g/c", MM_VIS_INTERNAL, NULL, &old_ep);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(wait_lookup(fx->n[i], "g/c", &old_ep, 10000), 0);
+    char addr[128];
+    snprintf(addr, sizeof(addr), "%s", mm_node_addr(c));
+    uint8_t id[MM_NODE_ID_LEN];
+    memcpy(id, c->id, sizeof(id));
+    uint64_t old_gen = c->generation;
+    node_down(c);
+    fx->n[2] = NULL;
+    wait_state(fx, 0x3, id, MM_SWIM_LEFT, 5000, "stopped c");
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(wait_gone(fx->n[i], "g/c", 1000), 0);
+    uint64_t t0 = now_ms();
+    c = fx->n[2] = node_up_at(fx, fx->name[2], mm_node_addr(fx->n[0]), addr);
+    assert_true(c->generation > old_gen);
+    mm_endpoint new_ep;
+    spawn(c, "counter", "g/c", MM_VIS_INTERNAL, NULL, &new_ep);
+    wait_state(fx, 0x7, id, MM_SWIM_ALIVE, 20000, "restarted c");
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(wait_lookup(fx->n[i], "g/c", &new_ep, 20000), 0);
+    uint64_t back = now_ms() - t0;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(entries_of_gen(fx->n[i], id, old_gen), 0);
+    assert_int_equal(call_num(fx->n[0], &new_ep, "increment", "2"), 2);
+    assert_int_equal(call_num(fx->n[1], &old_ep, "get", NULL), MM_ENOTFOUND);
+    wait_same_hash(fx, 3, 10000);
+    fprintf(stderr,
+            "# graceful restart: left c back alive with its new actor on "
+            "every node %llu ms after the restart\n",
+            (unsigned long long)back);
+}
+
+/* Op seqs start at 1 on every origin, with no gaps, private registrations
+ * taking no seq; peers hold exactly the same records. */
+static void
+test_registry_cluster_seqs_start_at_one_without_gaps(void **state)
+{
+    struct fx *fx = *state;
+    cluster_up(fx, 2);
+    wait_all_alive(fx, 2, 20000);
+    mm_node *a = fx->n[0], *b = fx->n[1];
+    mm_endpoint ep, e2;
+    spawn(a, "echo", "s/1", MM_VIS_INTERNAL, NULL, &ep);      /* seq 1 */
+    spawn(a, "echo", "s/private", MM_VIS_PRIVATE, NULL, &ep); /* none */
+    spawn(a, "echo", "s/2", MM_VIS_PUBLIC, NULL, &e2);        /* seq 2 */
+    assert_int_equal(mm_check_in(a, "s/1", "grp"), 0);        /* seq 3 */
+    assert_int_equal(mm_check_in(a, "s/private", "grp"), 0);  /* none */
+    assert_int_equal(mm_actor_stop(a, &e2), 0);               /* seq 4 */
+    /* The remove is appended when the actor has stopped (asynchronous). */
+    assert_int_equal(wait_gone(a, "s/2", 10000), 0);
+    spawn(a, "echo", "s/3", MM_VIS_INTERNAL, NULL, &ep); /* seq 5 */
+    assert_int_equal(wait_lookup(b, "s/3", &ep, 10000), 0);
+    assert_int_equal(wait_gone(b, "s/2", 10000), 0);
+
+    struct seq_walk wa = {.generation = a->generation, .next = 1};
+    assert_int_equal(mm__registry_ops(a, a->id, 1, seq_cb, &wa), 0);
+    assert_false(wa.bad);
+    assert_int_equal(wa.count, 5);
+    const int want[5] = {MM_OPLOG_REGISTER, MM_OPLOG_REGISTER,
+                         MM_OPLOG_CHECK_IN, MM_OPLOG_REMOVE, MM_OPLOG_REGISTER};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(wa.kinds[i], want[i]);
+    struct origin_q q = origin_of(a, a->id);
+    assert_int_equal(q.o.seq, 5);
+    assert_int_equal(q.o.snap_seq, 0);
+
+    /* b holds the same five records of a, byte for byte. */
+    struct seq_walk wb = {.generation = a->generation, .next = 1};
+    assert_int_equal(mm__registry_ops(b, a->id, 1, seq_cb, &wb), 0);
+    assert_false(wb.bad);
+    assert_int_equal(wb.count, 5);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(wb.lens[i], wa.lens[i]);
+        assert_memory_equal(wb.recs[i], wa.recs[i], wa.lens[i]);
+    }
+    seq_walk_free(&wa);
+    seq_walk_free(&wb);
+    /* b's own origin has no ops at all (it registered nothing). */
+    struct origin_q qb = origin_of(b, b->id);
+    assert_int_equal(qb.found ? qb.o.seq : 0, 0);
+    /* The private one stayed home, with its check-in. */
+    assert_int_equal(mm_lookup(b, "s/private", NULL), MM_ENOTFOUND);
+    assert_int_equal(mm_lookup(a, "s/private", NULL), 0);
+}
+
+/* Once converged, an anti-entropy exchange has nothing to send: digests
+ * (the first frame) are equal, each side's missing-records answer to the
+ * other's vector is empty, and replaying every record changes nothing.
+ * (Control: a vector taken before one more registration lacks exactly that
+ * one record.) */
+static uint8_t *
+vector_of(mm_node *n, size_t *len)
+{
+    uint8_t *v = NULL;
+    assert_int_equal(mm__recep_vector(n, &v, len), 0);
+    return v;
+}
+
+static long
+missing_for(mm_node *from, const uint8_t *vec, size_t len)
+{
+    struct mm__oplog_batch b;
+    mm__oplog_batch_init(&b);
+    long n = mm__recep_missing(from, vec, len, &b);
+    mm__oplog_batch_release(&b);
+    return n;
+}
+
+struct follow_count {
+    pthread_mutex_t lock;
+    size_t records;
+};
+
+static void
+follow_cb(void *data, const uint8_t *rec, size_t len)
+{
+    (void)rec;
+    (void)len;
+    struct follow_count *f = data;
+    pthread_mutex_lock(&f->lock);
+    f->records++;
+    pthread_mutex_unlock(&f->lock);
+}
+
+static void
+test_registry_cluster_repeated_anti_entropy_sends_nothing(void **state)
+{
+    struct fx *fx = *state;
+    cluster_up(fx, 3);
+    wait_all_alive(fx, 3, 20000);
+    mm_endpoint ep;
+    for (int i = 0; i < 3; i++) {
+        char label[32];
+        snprintf(label, sizeof(label), "ae/%s/1", fx->name[i]);
+        spawn(fx->n[i], "echo", label, MM_VIS_INTERNAL, NULL, &ep);
+        snprintf(label, sizeof(label), "ae/%s/2", fx->name[i]);
+        spawn(fx->n[i], "echo", label, MM_VIS_INTERNAL, "k", &ep);
+    }
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(wait_lookup(fx->n[i], "ae/c/2", NULL, 10000), 0);
+    wait_same_hash(fx, 3, 10000);
+    /* Same digest everywhere: a DIGEST frame draws no VECTOR answer. */
+    uint64_t t0 = now_ms();
+    while (mm__recep_digest(fx->n[0]) != mm__recep_digest(fx->n[1]) ||
+           mm__recep_digest(fx->n[0]) != mm__recep_digest(fx->n[2])) {
+        if (now_ms() - t0 > 10000)
+            fail_msg("digests differ on converged nodes");
+        nap_ms(10);
+    }
+    /* Twice, to show the exchange is repeatable and stays empty. */
+    for (int round = 0; round < 2; round++) {
+        for (int x = 0; x < 3; x++) {
+            for (int y = 0; y < 3; y++) {
+                if (x == y) continue;
+                size_t vlen;
+                uint8_t *vec = vector_of(fx->n[y], &vlen);
+                assert_int_equal(missing_for(fx->n[x], vec, vlen), 0);
+                mm__free(vec);
+            }
+        }
+    }
+    /* Replaying every record a holds (all origins) applies nothing on b. */
+    struct follow_count fc = {PTHREAD_MUTEX_INITIALIZER, 0};
+    int h = mm__registry_follow(fx->n[1], follow_cb, &fc);
+    assert_true(h > 0);
+    uint64_t hash_b = mm__registry_hash(fx->n[1]);
+    uint64_t dig_b = mm__recep_digest(fx->n[1]);
+    struct mm__oplog_batch all;
+    mm__oplog_batch_init(&all);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(mm__registry_ops(fx->n[0], fx->n[i]->id, 1,
+                                          mm__oplog_batch_add_cb, &all),
+                         0);
+    /* Per node: register ae/x/1, register ae/x/2, check_in ae/x/2 k (a
+     * spawn with keys appends a register, then one check_in per key). */
+    assert_int_equal(all.count, 9);
+    assert_int_equal(mm__oplog_batch_finish(&all), 0);
+    size_t applied = 99;
+    assert_int_equal(mm__recep_apply(fx->n[1], all.buf, all.len, &applied), 0);
+    assert_int_equal(applied, 0);
+    assert_int_equal(mm__registry_hash(fx->n[1]), hash_b);
+    assert_int_equal(mm__recep_digest(fx->n[1]), dig_b);
+    mm__oplog_batch_release(&all);
+
+    /* Control: a vector from before one more registration lacks exactly
+     * that record, and the digests differ until it has spread. */
+    size_t vlen;
+    uint8_t *before = vector_of(fx->n[1], &vlen);
+    spawn(fx->n[0], "echo", "ae/a/3", MM_VIS_INTERNAL, NULL, &ep);
+    assert_int_equal(missing_for(fx->n[0], before, vlen), 1);
+    mm__free(before);
+    assert_int_equal(wait_lookup(fx->n[1], "ae/a/3", &ep, 10000), 0);
+    wait_same_hash(fx, 3, 10000);
+    pthread_mutex_lock(&fc.lock);
+    size_t got = fc.records;
+    pthread_mutex_unlock(&fc.lock);
+    assert_int_equal(got, 1); /* only the new record was applied on b */
+    mm__registry_unfollow(fx->n[1], h);
+}
+
+/* One node cut off (every packet dropped) longer than failure detection;
+ * both sides register and remove actors, and both claim one label.  After
+ * healing every node has the same registry hash and the expected labels,
+ * and agrees on the label's winner. */
+static void
+test_registry_cluster_partition_converges(void **state)
+{
+    struct fx *fx = *state;
+    cluster_up(fx, 4);
+    wait_all_alive(fx, 4, 20000);
+    mm_endpoint e[4][4], ep;
+    for (int i = 0; i < 4; i++) {
+        for (int k = 0; k < 2; k++) {
+            char label[32];
+            snprintf(label, sizeof(label), "p/%s/%d", fx->name[i], k);
+            spawn(fx->n[i], "echo", label, MM_VIS_INTERNAL, NULL, &e[i][k]);
+        }
+    }
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(wait_lookup(fx->n[i], "p/d/1", NULL, 10000), 0);
+    wait_same_hash(fx, 4, 10000);
+
+    mm_node *d = fx->n[3];
+    set_drop(d, 100);
+    uint64_t t0 = now_ms();
+    wait_state(fx, 0x7, d->id, MM_SWIM_FAILED, 20000, "d (from a, b, c)");
+    for (int i = 0; i < 3; i++)
+        wait_state(fx, 0x8, fx->n[i]->id, MM_SWIM_FAILED, 20000,
+                   "a, b, c (from d)");
+    uint64_t det = now_ms() - t0;
+
+    /* Both sides change the registry while cut off. */
+    mm_endpoint dup_a, dup_d;
+    spawn(fx->n[0], "echo", "p/a/2", MM_VIS_INTERNAL, NULL, &ep);
+    assert_int_equal(mm_actor_stop(fx->n[0], &e[0][0]), 0);
+    spawn(fx->n[1], "echo", "p/b/2", MM_VIS_INTERNAL, NULL, &ep);
+    assert_int_equal(mm_actor_stop(fx->n[2], &e[2][1]), 0);
+    spawn(fx->n[0], "echo", "p/dup", MM_VIS_INTERNAL, NULL, &dup_a);
+    spawn(d, "echo", "p/d/2", MM_VIS_INTERNAL, NULL, &ep);
+    spawn(d, "echo", "p/d/3", MM_VIS_INTERNAL, NULL, &ep);
+    assert_int_equal(mm_actor_stop(d, &e[3][0]), 0);
+    spawn(d, "echo", "p/dup", MM_VIS_INTERNAL, NULL, &dup_d);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(wait_lookup(fx->n[i], "p/b/2", NULL, 10000), 0);
+        assert_int_equal(wait_gone(fx->n[i], "p/c/1", 10000), 0);
+        assert_int_equal(wait_gone(fx->n[i], "p/a/0", 10000), 0);
+    }
+    /* The majority side no longer lists d's entries, d only its own. */
+    struct labels la, ld;
+    labels_of(fx->n[1], "p/", &la);
+    assert_string_equal(la.buf, "p/a/1 p/a/2 p/b/0 p/b/1 p/b/2 p/c/0 p/dup ");
+    labels_of(d, "p/", &ld);
+    assert_string_equal(ld.buf, "p/d/1 p/d/2 p/d/3 p/dup ");
+
+    set_drop(d, 0);
+    t0 = now_ms();
+    wait_all_alive(fx, 4, 45000);
+    uint64_t alive_ms = now_ms() - t0;
+    const char *want =
+        "p/a/1 p/a/2 p/b/0 p/b/1 p/b/2 p/c/0 p/d/1 p/d/2 p/d/3 p/dup ";
+    for (int i = 0; i < 4; i++) {
+        uint64_t t1 = now_ms();
+        for (;;) {
+            struct labels l;
+            labels_of(fx->n[i], "p/", &l);
+            if (strcmp(l.buf, want) == 0) break;
+            if (now_ms() - t1 > 20000)
+                fail_msg("%s lists '%s', want '%s'", fx->name[i], l.buf, want);
+            nap_ms(10);
+        }
+    }
+    wait_same_hash(fx, 4, 20000);
+    uint64_t conv_ms = now_ms() - t0;
+    /* One winner of p/dup, the same everywhere. */
+    mm_endpoint w0;
+    assert_int_equal(mm_lookup(fx->n[0], "p/dup", &w0), 0);
+    assert_true(mm_endpoint_equal(&w0, &dup_a) ||
+                mm_endpoint_equal(&w0, &dup_d));
+    for (int i = 1; i < 4; i++) {
+        assert_int_equal(mm_lookup(fx->n[i], "p/dup", &ep), 0);
+        assert_true(mm_endpoint_equal(&ep, &w0));
+    }
+    uint64_t dg = mm__recep_digest(fx->n[0]);
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(mm__recep_digest(fx->n[i]), dg);
+    fprintf(stderr,
+            "# partition: d cut off, failed on both sides after %llu ms; "
+            "after healing all alive in %llu ms, same registry hash on all "
+            "4 in %llu ms\n",
+            (unsigned long long)det, (unsigned long long)alive_ms,
+            (unsigned long long)conv_ms);
+}
+
+/* 1000 registrations spread over 5 nodes: every node lists all 1000 and
+ * every origin's log holds its 300 ops (200 registers, 100 check-ins), none
+ * lost. */
+static void
+test_registry_cluster_thousand_registrations_converge(void **state)
+{
+    struct fx *fx = *state;
+    const int nodes = 5, per = 200;
+    cluster_up(fx, nodes);
+    wait_all_alive(fx, nodes, 20000);
+    uint64_t t0 = now_ms();
+    for (int k = 0; k < per; k++) {
+        for (int i = 0; i < nodes; i++) {
+            char label[48];
+            snprintf(label, sizeof(label), "bulk/%s/%03d", fx->name[i], k);
+            mm_endpoint ep;
+            spawn(fx->n[i], "echo", label, MM_VIS_INTERNAL,
+                  (k % 2) ? "odd" : NULL, &ep);
+        }
+    }
+    uint64_t spawned = now_ms() - t0;
+    for (int i = 0; i < nodes; i++) {
+        uint64_t t1 = now_ms();
+        size_t c;
+        while ((c = count_of(fx->n[i], "bulk/")) != (size_t)(nodes * per)) {
+            if (now_ms() - t1 > 30000)
+                fail_msg("%s lists %zu of %d", fx->name[i], c, nodes * per);
+            nap_ms(20);
+        }
+    }
+    uint64_t conv = now_ms() - t0;
+    wait_same_hash(fx, nodes, 10000);
+    for (int i = 0; i < nodes; i++) {
+        size_t odd = 0;
+        mm__registry_foreach(fx->n[i], "bulk/", "odd", count_cb, &odd);
+        assert_int_equal(odd, (size_t)(nodes * per / 2));
+        assert_int_equal(count_of(fx->n[i], NULL), (size_t)(nodes * per));
+        for (int j = 0; j < nodes; j++) {
+            struct origin_q q = origin_of(fx->n[i], fx->n[j]->id);
+            assert_true(q.found);
+            /* 200 registers + 100 check-ins ("odd"), no gap, none lost. */
+            assert_int_equal(q.o.seq, (uint64_t)(per + per / 2));
+            assert_int_equal(q.o.nentries, (size_t)per);
+        }
+    }
+    fprintf(stderr,
+            "# bulk: %d registrations over %d nodes (spawned in %llu ms) "
+            "listed on every node after %llu ms\n",
+            nodes * per, nodes, (unsigned long long)spawned,
+            (unsigned long long)conv);
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+static void
+timing_default(const char *name, const char *value)
+{
+    setenv(name, value, 0); /* the caller's environment wins */
+}
+
+int
+main(void)
+{
+    mm_log_set_level(getenv("MM_TEST_LOG") ? atoi(getenv("MM_TEST_LOG"))
+                                           : MM_LOG_ERR);
+    /* Failure detection in ~1-2 s, re-probes of the failed every <= 1 s. */
+    timing_default("MURMER_SWIM_PROBE_MS", "300");
+    timing_default("MURMER_SWIM_PROBE_TIMEOUT_MS", "150");
+    timing_default("MURMER_SWIM_GOSSIP_MS", "60");
+    timing_default("MURMER_SWIM_SUSPICION_MULT", "3");
+    timing_default("MURMER_SWIM_REPROBE_MIN_MS", "300");
+    timing_default("MURMER_SWIM_REPROBE_MAX_MS", "1000");
+    timing_default("MURMER_SWIM_SEED_MIN_MS", "200");
+    timing_default("MURMER_SWIM_SEED_MAX_MS", "1000");
+    timing_default("MURMER_SWIM_LEAVE_TIMEOUT_MS", "1500");
+    timing_default("MURMER_SWIM_SYNC_JITTER_MS", "100");
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_registry_cluster_leave_removes_actors, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_cluster_kill_then_heal_without_resend, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_cluster_restart_new_generation, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_cluster_graceful_restart_rejoins, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_cluster_seqs_start_at_one_without_gaps, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_cluster_repeated_anti_entropy_sends_nothing, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_cluster_partition_converges, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_cluster_thousand_registrations_converge, setup,
+            teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -35,16 +35,6 @@
 #include "discovery/mdns.h"
 #include "wire.h"
 
-enum client_op {
-    OP_MEMBERS = 1,
-    OP_TIMINGS = 2,
-    OP_LOOKUP = 3,
-    OP_WATCH = 4,
-    OP_UNWATCH = 5,
-    OP_OPLOG = 6,
-    OP_OPLOG_FOLLOW = 7,
-    OP_FORCE_LEAVE = 8
-};
 
 #define DEFAULT_SEED "127.0.0.1:7420"
 #define PING_MS 1000u /* liveness probe of a subscription's seed */
@@ -925,7 +915,7 @@ mm_client_members(mm_client *c, mm_member_info **out, size_t *n)
     *out = NULL;
     *n = 0;
     cJSON *resp;
-    int rc = client_request(c, OP_MEMBERS, NULL, client_deadline(c), &resp);
+    int rc = client_request(c, MM_CTRL_MEMBERS, NULL, client_deadline(c), &resp);
     if (rc)
         return rc;
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(resp, "members");
@@ -965,7 +955,7 @@ mm_client_timings(mm_client *c, mm_timing **out, size_t *n)
     *out = NULL;
     *n = 0;
     cJSON *resp;
-    int rc = client_request(c, OP_TIMINGS, NULL, client_deadline(c), &resp);
+    int rc = client_request(c, MM_CTRL_TIMINGS, NULL, client_deadline(c), &resp);
     if (rc)
         return rc;
     const cJSON *obj = cJSON_GetObjectItemCaseSensitive(resp, "timings");
@@ -1002,7 +992,7 @@ mm_client_force_leave(mm_client *c, const char *node, char **name, char **id,
         return UV_ENOMEM;
     }
     cJSON *resp;
-    int rc = client_request(c, OP_FORCE_LEAVE, req, client_deadline(c), &resp);
+    int rc = client_request(c, MM_CTRL_FORCE_LEAVE, req, client_deadline(c), &resp);
     cJSON_Delete(req);
     if (rc)
         return rc;
@@ -1110,7 +1100,7 @@ mm_client_lookup(mm_client *c, const char *label, const char *prefix,
     /* A wait gets its own time plus the usual margin for the answer. */
     uint64_t deadline = client_deadline(c) + (label ? wait_ms : 0);
     cJSON *resp;
-    int rc = client_request(c, OP_LOOKUP, req, deadline, &resp);
+    int rc = client_request(c, MM_CTRL_LOOKUP, req, deadline, &resp);
     cJSON_Delete(req);
     if (rc)
         return rc;
@@ -1221,7 +1211,7 @@ mm_client_send(mm_client *c, const char *label, const char *key,
         /* The endpoint for the report, asked in the same round trip. */
         cJSON *req = lookup_body(label, NULL, NULL, 0, 0);
         if (req)
-            lk = req_send(c, OP_LOOKUP, req, &rc);
+            lk = req_send(c, MM_CTRL_LOOKUP, req, &rc);
         cJSON_Delete(req);
     }
     size_t cnt = key ? ntargets : 1;
@@ -1347,7 +1337,7 @@ ping_cb(uv_timer_t *t)
     if (!c->conn)
         return;
     int err;
-    struct creq *r = req_send(c, OP_TIMINGS, NULL, &err);
+    struct creq *r = req_send(c, MM_CTRL_TIMINGS, NULL, &err);
     if (r)
         r->detached = 1;
 }
@@ -1438,7 +1428,7 @@ mm_client_watch(mm_client *c, const char *key, const char *prefix,
     int rc = watch_candidates(c, &cand, &ncand);
     uint32_t sub = 0;
     if (rc == 0)
-        rc = sub_start(c, OP_WATCH, req, &sub);
+        rc = sub_start(c, MM_CTRL_WATCH, req, &sub);
     uv_timer_t ping;
     uv_timer_init(&c->loop, &ping);
     ping.data = c;
@@ -1473,7 +1463,7 @@ mm_client_watch(mm_client *c, const char *key, const char *prefix,
                 rc = 0;
                 goto done;
             }
-            rc = sub_start(c, OP_WATCH, req, &sub);
+            rc = sub_start(c, MM_CTRL_WATCH, req, &sub);
             continue;
         }
         if (e->code == 0) { /* the seed ended the subscription */
@@ -1506,7 +1496,7 @@ done:
         cJSON *u = cJSON_CreateObject();
         int err;
         if (u && cJSON_AddNumberToObject(u, "sub", sub)) {
-            struct creq *r = req_send(c, OP_UNWATCH, u, &err);
+            struct creq *r = req_send(c, MM_CTRL_UNWATCH, u, &err);
             if (r)
                 r->detached = 1;
         }
@@ -1547,7 +1537,7 @@ mm_client_oplog(mm_client *c, const char *origin, mm_oplog_origin **out,
     if (origin)
         cJSON_AddStringToObject(req, "origin", origin);
     cJSON *resp;
-    int rc = client_request(c, OP_OPLOG, req, client_deadline(c), &resp);
+    int rc = client_request(c, MM_CTRL_OPLOG, req, client_deadline(c), &resp);
     cJSON_Delete(req);
     if (rc)
         return rc;
@@ -1610,7 +1600,7 @@ mm_client_oplog_follow(mm_client *c, const char *origin,
     if (origin)
         cJSON_AddStringToObject(req, "origin", origin);
     uint32_t sub = 0;
-    int rc = sub_start(c, OP_OPLOG_FOLLOW, req, &sub);
+    int rc = sub_start(c, MM_CTRL_OPLOG_FOLLOW, req, &sub);
     cJSON_Delete(req);
     uv_timer_t ping;
     uv_timer_init(&c->loop, &ping);

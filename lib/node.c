@@ -340,17 +340,22 @@ mm_node_start_thread(mm_node *n)
     return start_threads(n, 0);
 }
 
-static void
-node_shutdown_all(void *arg)
+void
+mm__node_post_all(mm_node *n, int kind)
 {
-    mm_node *n = arg;
     for (int i = 0; i < n->nshards; i++) {
         mm_msg *m = mm__msg_alloc();
         MM_ASSERT(m != NULL);
-        m->kind = MSG_SHUTDOWN;
+        m->kind = (uint8_t)kind;
         if (mm__shard_post(&n->shards[i], m) != 0)
             mm_msg_free(m);
     }
+}
+
+static void
+node_shutdown_all(void *arg)
+{
+    mm__node_post_all(arg, MSG_SHUTDOWN);
 }
 
 static void
@@ -368,13 +373,7 @@ mm_node_stop(mm_node *n)
     /* A cluster node leaves gracefully first (bounded), then shuts down. */
     if (n->cluster && n->running && mm_node_post(n, 0, node_leave, n) == 0)
         return;
-    for (int i = 0; i < n->nshards; i++) {
-        mm_msg *m = mm__msg_alloc();
-        MM_ASSERT(m != NULL);
-        m->kind = MSG_SHUTDOWN;
-        if (mm__shard_post(&n->shards[i], m) != 0)
-            mm_msg_free(m);
-    }
+    mm__node_post_all(n, MSG_SHUTDOWN);
 }
 
 int

@@ -280,6 +280,8 @@ struct mm_node {
 };
 
 int mm__node_intern(mm_node *n, const char *name, int create, uint32_t *id);
+/* Posts a control message of |kind| (enum msg_kind) to every shard. */
+void mm__node_post_all(mm_node *n, int kind);
 const struct mm_type_info *mm__node_type(mm_node *n, const char *name);
 int mm__node_is_local(const mm_node *n, const mm_endpoint *ep);
 void mm__node_emit(mm_node *n, const mm_event *ev);

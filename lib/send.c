@@ -146,6 +146,52 @@ mm_send(mm_node *n, const mm_endpoint *to, mm_msg *msg, mm_reply_cb cb,
     return send_impl(n, to, msg, cb, data, 0);
 }
 
+/*
+ * Makes |msg| a call: a record on |home| (the caller's shard, else the
+ * target's), its deadline, and the reply's route.  When the caller is a
+ * shard thread the record is linked and armed at once; otherwise its home
+ * shard adopts it on arrival (mm__call_adopt).
+ */
+static int
+call_attach(mm_node *n, mm_msg *msg, struct mm_shard *cur,
+            struct mm_shard *home, mm_reply_cb cb, void *data, int blocking)
+{
+    struct mm_call *c = call_new(home);
+    if (MM_UNLIKELY(!c))
+        return UV_ENOMEM;
+    c->cb = cb;
+    c->data = data;
+    c->blocking = (uint8_t)blocking;
+    c->tmr.fn = call_timeout_cb;
+    uint32_t tmo = msg->timeout_ms ? msg->timeout_ms
+                                   : n->cfg.default_timeout_ms;
+    uint64_t now = cur ? mm__shard_now(cur) : mm__now_ms();
+    msg->deadline = now + tmo;
+    msg->call = c;
+    msg->reply_home = home;
+    if (cur) {
+        call_link(cur, c);
+        mm__tmr_start(cur, &c->tmr, msg->deadline);
+    }
+    return 0;
+}
+
+/* Undoes call_attach() after a failed post: the caller keeps |msg|. */
+static void
+call_detach(mm_msg *msg, struct mm_shard *cur)
+{
+    struct mm_call *c = msg->call;
+    if (!c)
+        return;
+    msg->call = NULL;
+    if (cur) {
+        mm__tmr_stop(cur, &c->tmr);
+        c->prev->next = c->next;
+        c->next->prev = c->prev;
+    }
+    mm__free(c);
+}
+
 /* A message to another node: checked here, sent by the cluster on shard 0.
  * The call record is made exactly as for a local call. */
 static int
@@ -171,39 +217,15 @@ send_remote(mm_node *n, const mm_endpoint *to, mm_msg *msg, mm_reply_cb cb,
     msg->next = NULL;
     msg->call = NULL;
     if (cb) {
-        struct mm_shard *home = cur ? cur : s0;
-        struct mm_call *c = call_new(home);
-        if (!c)
-            return UV_ENOMEM;
-        c->cb = cb;
-        c->data = data;
-        c->blocking = (uint8_t)blocking;
-        c->tmr.fn = call_timeout_cb;
-        uint32_t tmo = msg->timeout_ms ? msg->timeout_ms
-                                       : n->cfg.default_timeout_ms;
-        msg->timeout_ms = tmo;
-        uint64_t now = cur ? mm__shard_now(cur) : mm__now_ms();
-        msg->deadline = now + tmo;
-        msg->call = c;
-        msg->reply_home = home;
-        if (cur) {
-            call_link(cur, c);
-            mm__tmr_start(cur, &c->tmr, msg->deadline);
-        }
+        int rc = call_attach(n, msg, cur, cur ? cur : s0, cb, data, blocking);
+        if (rc)
+            return rc;
     } else {
         msg->flags |= MSG_F_TELL;
     }
     int rc = mm__shard_post(s0, msg);
-    if (rc && msg->call) {
-        struct mm_call *c = msg->call;
-        msg->call = NULL;
-        if (cur) {
-            mm__tmr_stop(cur, &c->tmr);
-            c->prev->next = c->next;
-            c->next->prev = c->prev;
-        }
-        mm__free(c);
-    }
+    if (rc)
+        call_detach(msg, cur);
     return rc;
 }
 
@@ -247,29 +269,10 @@ send_impl(mm_node *n, const mm_endpoint *to, mm_msg *msg, mm_reply_cb cb,
     msg->target = to->actor;
     msg->next = NULL;
     if (cb) {
-        struct mm_shard *home = cur ? cur : ts;
-        struct mm_call *c = call_new(home);
-        if (MM_UNLIKELY(!c)) {
+        int rc = call_attach(n, msg, cur, cur ? cur : ts, cb, data, blocking);
+        if (MM_UNLIKELY(rc)) {
             atomic_fetch_sub(&slot->queued, 1);
-            return UV_ENOMEM;
-        }
-        c->cb = cb;
-        c->data = data;
-        c->blocking = (uint8_t)blocking;
-        c->tmr.fn = call_timeout_cb;
-        uint32_t tmo = msg->timeout_ms ? msg->timeout_ms
-                                       : n->cfg.default_timeout_ms;
-        uint64_t now = cur ? mm__shard_now(cur) : mm__now_ms();
-        msg->deadline = now + tmo;
-        msg->call = c;
-        msg->reply_home = home;
-        if (cur) {
-            call_link(cur, c);
-            mm__tmr_start(cur, &c->tmr, msg->deadline);
-        } else {
-            /* Linked and armed by the target shard (mm__actor_deliver)
-             * under its own thread. */
-            c->prev = c->next = c;
+            return rc;
         }
     } else {
         msg->flags |= MSG_F_TELL;
@@ -296,16 +299,7 @@ send_impl(mm_node *n, const mm_endpoint *to, mm_msg *msg, mm_reply_cb cb,
     int rc = mm__shard_post(ts, msg);
     if (MM_UNLIKELY(rc)) {
         atomic_fetch_sub(&slot->queued, 1);
-        if (msg->call) {
-            struct mm_call *c = msg->call;
-            msg->call = NULL;
-            if (cur) {
-                mm__tmr_stop(cur, &c->tmr);
-                c->prev->next = c->next;
-                c->next->prev = c->prev;
-            }
-            mm__free(c);
-        }
+        call_detach(msg, cur);
         return rc;
     }
     return 0;

@@ -30,16 +30,6 @@
 #include "wire.h"
 
 
-enum session_op {
-    OP_MEMBERS = 1,
-    OP_TIMINGS = 2,
-    OP_LOOKUP = 3,
-    OP_WATCH = 4,
-    OP_UNWATCH = 5,
-    OP_OPLOG = 6,
-    OP_OPLOG_FOLLOW = 7,
-    OP_FORCE_LEAVE = 8
-};
 
 #define LABEL_MAX 1024
 #define LOOKUP_WAIT_MAX_MS (24u * 3600u * 1000u)
@@ -943,28 +933,28 @@ on_ctrl_req(void *data, struct mm_qconn *conn,
     static const cJSON empty = {0};
     const cJSON *r = j ? j : &empty;
     switch (req.code) {
-    case OP_MEMBERS:
+    case MM_CTRL_MEMBERS:
         op_members(s, conn, sid, req.id);
         break;
-    case OP_TIMINGS:
+    case MM_CTRL_TIMINGS:
         op_timings(s, conn, sid, req.id);
         break;
-    case OP_LOOKUP:
+    case MM_CTRL_LOOKUP:
         op_lookup(s, conn, sid, req.id, r);
         break;
-    case OP_WATCH:
+    case MM_CTRL_WATCH:
         op_watch(s, conn, sid, req.id, r);
         break;
-    case OP_UNWATCH:
+    case MM_CTRL_UNWATCH:
         op_unwatch(s, conn, sid, req.id, r);
         break;
-    case OP_OPLOG:
+    case MM_CTRL_OPLOG:
         op_oplog(s, conn, sid, req.id, r);
         break;
-    case OP_OPLOG_FOLLOW:
+    case MM_CTRL_OPLOG_FOLLOW:
         op_oplog_follow(s, conn, sid, req.id, r);
         break;
-    case OP_FORCE_LEAVE:
+    case MM_CTRL_FORCE_LEAVE:
         op_force_leave(s, conn, sid, req.id, r);
         break;
     default:

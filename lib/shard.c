@@ -362,16 +362,9 @@ shard_phase_a(struct mm_shard *s)
     if (s->index == 0 && n->cluster)
         n->cluster_ops->stop(n->cluster);
     mm__actor_stop_all(s);
-    if (atomic_fetch_add(&n->phase_a_done, 1) + 1 == n->nshards) {
-        /* Every shard has stopped its actors: close them all. */
-        for (int i = 0; i < n->nshards; i++) {
-            mm_msg *c = mm__msg_alloc();
-            MM_ASSERT(c != NULL);
-            c->kind = MSG_CLOSE;
-            if (mm__shard_post(&n->shards[i], c) != 0)
-                mm_msg_free(c);
-        }
-    }
+    /* The last shard to stop its actors closes them all. */
+    if (atomic_fetch_add(&n->phase_a_done, 1) + 1 == n->nshards)
+        mm__node_post_all(n, MSG_CLOSE);
 }
 
 static void

@@ -108,6 +108,18 @@ int mm__wire_frame_end(struct mm_buf *b, size_t mark);
 /* Frames                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/* CTRL_REQ op codes of client sessions (docs/wire.md); JSON bodies. */
+enum mm_ctrl_op {
+    MM_CTRL_MEMBERS = 1,
+    MM_CTRL_TIMINGS = 2,
+    MM_CTRL_LOOKUP = 3,
+    MM_CTRL_WATCH = 4,
+    MM_CTRL_UNWATCH = 5,
+    MM_CTRL_OPLOG = 6,
+    MM_CTRL_OPLOG_FOLLOW = 7,
+    MM_CTRL_FORCE_LEAVE = 8
+};
+
 enum mm_wire_role {
     MM_WIRE_ROLE_MEMBER = 0, /* a cluster node */
     MM_WIRE_ROLE_CLIENT = 1  /* a CLI / client session */

@@ -76,7 +76,36 @@ _murmer()
         local opts
         opts="$("$murmer" "$cmd" --list-options 2>/dev/null) $("$murmer" --list-options 2>/dev/null)"
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+        return
     fi
+
+    # The first argument of send and lookup is an actor label: ask the
+    # cluster (the seed and key given on this command line, or the
+    # environment's), with a short timeout so a dead seed never hangs the
+    # shell.
+    case $cmd in
+    send | lookup)
+        local j npos=0 globals=()
+        for ((j = 1; j < cword; j++)); do
+            case ${words[j]} in
+            --join | --cluster-key)
+                globals+=("${words[j]}" "${words[j + 1]}")
+                ((j++))
+                ;;
+            --timeout | --key | --prefix | --wait) ((j++)) ;;
+            -*) ;;
+            "$cmd") ;;
+            *) npos=$((npos + 1)) ;;
+            esac
+        done
+        if ((npos == 0)); then
+            local labels
+            labels=$("$murmer" "${globals[@]}" --timeout 1s lookup \
+                --prefix "$cur" 2>/dev/null | awk 'NR > 1 { print $1 }')
+            COMPREPLY=($(compgen -W "$labels" -- "$cur")) || COMPREPLY=()
+        fi
+        ;;
+    esac
 } &&
     complete -F _murmer murmer
 

@@ -161,3 +161,29 @@ setup()
     assert_failure 3
     [ "$stderr" = "murmer send: no actor checked in under key 'nobody'" ]
 }
+
+@test "bash completion offers actor labels from the running cluster" {
+    start_cluster 2
+    wait_for 'mm lookup counter/n2' 20
+    source /usr/share/bash-completion/bash_completion
+    source "$MURMER_SRC/completions/murmer.bash"
+    local line="murmer --join $SEED --cluster-key $KEY send counter/"
+    COMP_LINE=$line
+    COMP_POINT=${#COMP_LINE}
+    read -r -a COMP_WORDS <<<"$COMP_LINE"
+    COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+    COMPREPLY=()
+    _murmer murmer "counter/" "send"
+    [ "${COMPREPLY[*]}" = "counter/n1 counter/n2" ] || fail "got: ${COMPREPLY[*]}"
+    # A dead seed costs at most the short timeout and offers nothing.
+    line="murmer --join 127.0.0.1:$(free_port) send counter/"
+    COMP_LINE=$line
+    COMP_POINT=${#COMP_LINE}
+    read -r -a COMP_WORDS <<<"$COMP_LINE"
+    COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+    COMPREPLY=()
+    local t0=$SECONDS
+    _murmer murmer "counter/" "send"
+    [ "${#COMPREPLY[@]}" -eq 0 ]
+    [ $((SECONDS - t0)) -le 3 ]
+}

@@ -254,13 +254,12 @@ spawn_common(mm_node *n, const char *type_name, const mm_spawn_opts *opts,
     mm_endpoint ep;
     ep_of(a, &ep);
     if (a->label) {
-        rc = mm_register(n, a->label, &ep, opts->visibility);
+        rc = mm__recep_register(n, a->label, &ep, opts->visibility,
+                                opts->keys, opts->nkeys);
         if (rc) {
             slot_free(s, a);
             goto fail;
         }
-        for (size_t i = 0; i < opts->nkeys; i++)
-            mm_check_in(n, a->label, opts->keys[i]);
     }
     if (start) {
         mm_msg *m = mm__msg_alloc();

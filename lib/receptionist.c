@@ -680,10 +680,22 @@ int
 mm_register(mm_node *n, const char *label, const mm_endpoint *ep,
             int visibility)
 {
+    return mm__recep_register(n, label, ep, visibility, NULL, 0);
+}
+
+/* A registration with its reception keys: one register op that carries
+ * them (design §6.4), not a register and a check_in per key. */
+int
+mm__recep_register(mm_node *n, const char *label, const mm_endpoint *ep,
+                   int visibility, const char *const *keys, size_t nkeys)
+{
     struct mm_recep *r = n->recep;
     if (!label_valid(label) || !ep || visibility < MM_VIS_INTERNAL ||
         visibility > MM_VIS_PRIVATE || !mm__node_is_local(n, ep))
         return MM_EINVAL;
+    for (size_t i = 0; i < nkeys; i++)
+        if (!keys[i] || !*keys[i])
+            return MM_EINVAL;
     const char *type = local_type_name(n, ep);
     int rc = 0;
     pthread_mutex_lock(&r->lock);
@@ -693,7 +705,7 @@ mm_register(mm_node *n, const char *label, const mm_endpoint *ep,
         if (e) {
             rc = MM_EEXISTS;
         } else {
-            e = table_add(r, label, type, ep, visibility, 0, NULL, 0);
+            e = table_add(r, label, type, ep, visibility, 0, keys, nkeys);
             if (e)
                 e->priv = 1;
             else
@@ -704,7 +716,7 @@ mm_register(mm_node *n, const char *label, const mm_endpoint *ep,
     } else {
         uint64_t hlc = mm__hlc_now(&r->hlc, mm__wall_ms());
         rc = mm__oplog_register(r->oplog, label, type, visibility, ep->actor,
-                                NULL, 0, hlc, NULL);
+                                keys, nkeys, hlc, NULL);
     }
     pthread_mutex_unlock(&r->lock);
     if (rc)

@@ -307,6 +307,9 @@ struct mm_actor *mm__actor_lookup(struct mm_shard *s, uint64_t id);
 
 int mm__recep_new(struct mm_recep **out, mm_node *n);
 void mm__recep_free(struct mm_recep *r);
+int mm__recep_register(mm_node *n, const char *label, const mm_endpoint *ep,
+                       int visibility, const char *const *keys,
+                       size_t nkeys);
 /* Called by the actor's shard when it stops for good. */
 void mm__recep_actor_gone(mm_node *n, const mm_endpoint *ep, const char *label,
                           int reason);

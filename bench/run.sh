@@ -16,8 +16,14 @@
 # times (seq pinned with taskset -c 0, pipelined, connect) next to the UDP
 # floor built from a copy of $ANCHORS_SRC/floor, pinned the same way.
 # mdns runs bench/mdns.sh (3 nodes in network namespaces; root).
-# Workloads that need a cluster (swim, registry, cli) are not
-# implemented here yet and are skipped with a note.
+# registry runs bench/registry (visibility N=3/8/16, catch-up).
+# swim runs bench/swim.sh (membership, real processes; about 5 minutes),
+# swim-serf runs Serf's scenarios through ../shared/anchors/serf
+# (bench/swim-serf.sh; about 10 minutes), cli runs bench/cli.sh (CLI wall
+# times, with `serf members` in the same run when serf is installed).
+# When no Serf figure was measured in the run, swim and cli print Serf's
+# figures from RESULTS.md as `serf-anchor` lines (bench/serf-anchor.sh) and
+# their ratios are taken against those.
 #
 # Anchors: CAF is used when /usr/include/caf exists, Erlang when `erl` is on
 # PATH.  They are built from a copy in /tmp (never in ../shared).  W1 is
@@ -35,7 +41,7 @@ install_anchors=0
 for a in "$@"; do
     case $a in
     --install-anchors) install_anchors=1 ;;
-    -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,/^set -u$/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown option $a" >&2; exit 2 ;;
     esac
 done
@@ -51,7 +57,7 @@ note() { echo "bench: $*" >&2; }
 run() {
     local name=$1; shift
     note "$name: $*"
-    if ! timeout 120 "$@" > "$TMP/out" 2> "$TMP/err"; then
+    if ! timeout "${RUN_TIMEOUT:-120}" "$@" > "$TMP/out" 2> "$TMP/err"; then
         note "$name FAILED (rc=$?)"
         sed 's/^/  /' "$TMP/err" >&2
         return 1
@@ -67,7 +73,11 @@ for w in $W; do
     case ${w^^} in
     W1 | W2 | W3 | W4 | W5) sel="$sel ${w^^}" ;;
     MDNS) scripts="$scripts mdns" ;; # bench/mdns.sh (namespaces; root)
-    W6 | SWIM | REGISTRY | CLI)
+    REGISTRY) sel="$sel REGISTRY" ;;
+    SWIM) scripts="$scripts swim" ;;           # bench/swim.sh
+    SWIM-SERF) scripts="$scripts swim-serf" ;; # bench/swim-serf.sh
+    CLI) scripts="$scripts cli" ;;             # bench/cli.sh
+    W6)
         note "$w: not yet implemented (needs the network/cluster benches); skipped" ;;
     *) note "$w: unknown workload; skipped" ;;
     esac
@@ -95,8 +105,24 @@ for w in $sel; do
     fi
     run "murmer $w" "$bin" || fail=1
 done
+if [ $install_anchors = 1 ] && [[ " $scripts " == *" swim-serf "* || " $scripts " == *" cli "* ]]; then
+    note "installing Serf's bench tools (apt-get install serf hyperfine moreutils jq nftables)"
+    apt-get install -y serf hyperfine moreutils jq nftables > "$TMP/apt.log" 2>&1 ||
+        { note "apt-get failed"; tail -n 5 "$TMP/apt.log" >&2; }
+fi
 for w in $scripts; do
-    run "murmer $w" env BUILD="$BUILD" bash "bench/$w.sh" || fail=1
+    case $w in
+    swim) RUN_TIMEOUT=420 run "murmer swim" env BUILD="$BUILD" bash bench/swim.sh || fail=1 ;;
+    swim-serf) RUN_TIMEOUT=1500 run "serf swim" bash bench/swim-serf.sh || fail=1 ;;
+    cli) RUN_TIMEOUT=300 run "murmer cli" env BUILD="$BUILD" bash bench/cli.sh || fail=1 ;;
+    *) run "murmer $w" env BUILD="$BUILD" bash "bench/$w.sh" || fail=1 ;;
+    esac
+done
+# No Serf figure measured in this run: Serf's from RESULTS.md, labelled.
+for w in swim cli; do
+    [[ " $scripts " == *" $w "* ]] || continue
+    grep -q "^serf,$w\." "$OUT" || grep -q "^serf-anchor,$w\." "$OUT" ||
+        run "serf-anchor $w" bash bench/serf-anchor.sh "$w"
 done
 
 # ---- W5: the raw UDP floor, pinned like murmer's sequential run -----------
@@ -191,6 +217,16 @@ ratio W4.spawn-terminate.throughput erlang W4.spawn-terminate.throughput
 ratio W4.rss-per-idle-actor erlang W4.rss-per-idle-actor
 ratio W5.remote.seq64B.median c-floor W6.udp.seq.median
 ratio W5.remote.pipelined100.64B.throughput erlang W5.remote.pipelined100.64B.throughput
+# swim and cli: against Serf measured in this run, else against RESULTS.md.
+for wl in swim.converge.N32.median swim.converge.N32.max swim.detect.N8.median \
+    swim.leave.N8.median swim.idle.vm_rss swim.idle.cpu_pct \
+    swim.idle.bytes_per_s cli.members.median; do
+    if grep -q "^serf,$wl," "$OUT"; then
+        ratio "$wl" serf "$wl"
+    else
+        ratio "$wl" serf-anchor "$wl"
+    fi
+done
 if [[ " $sel " == *" W5 "* ]] && [ $have_erl = 0 ]; then
     note "W5: no Erlang on this machine: no pipelined ratio (RESULTS.md: erlang W5 pipelined ~97 k msg/s; target >= 3x)"
 fi

@@ -125,10 +125,17 @@ mm__shard_timer_cb(uv_timer_t *handle)
     timer_arm(s);
 }
 
+/*
+ * The shard's clock in ms, without a syscall: the pass clock, or libuv's
+ * loop time when that is newer (a shard that sat idle for a while has an
+ * old pass clock: deadlines computed from it would already be past).
+ * Shard thread only.
+ */
 uint64_t
 mm__shard_now(struct mm_shard *s)
 {
-    return s->now_ms ? s->now_ms : mm__now_ms();
+    uint64_t loop = uv_now(&s->loop);
+    return s->now_ms > loop ? s->now_ms : loop;
 }
 
 /* ---- slots ----------------------------------------------------------------- */

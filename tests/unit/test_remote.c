@@ -178,6 +178,27 @@ test_remote_calls_both_ways(void **state)
 }
 
 static void
+test_remote_call_after_idle_spell(void **state)
+{
+    struct fx *fx = *state;
+    mm_endpoint ca = spawn_counter(fx->a, "counter/alpha");
+    fx->b = node_up(fx, "beta", fx->key_a, mm_node_addr(fx->a));
+    mm_msg *r = NULL;
+    assert_int_equal(call_retry(fx->b, &ca, "increment", "1", &r), 0);
+    mm_msg_free(r);
+    /* The scenario itself is an idle spell longer than the call timeout:
+     * both nodes' loops sleep, then a short call must not be judged
+     * against a stale clock (it used to fail at once with timeout). */
+    struct timespec idle = {1, 200000000};
+    nanosleep(&idle, NULL);
+    mm_msg *m = mm_msg_new_json("increment", "1", 1);
+    mm_msg_set_timeout(m, 500);
+    r = NULL;
+    assert_int_equal(mm_call(fx->b, &ca, m, &r), 0);
+    assert_int_equal(reply_long(r), 2);
+}
+
+static void
 test_remote_wrong_key_is_unauthorized(void **state)
 {
     struct fx *fx = *state;
@@ -200,6 +221,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_remote_calls_both_ways, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_remote_call_after_idle_spell,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_remote_wrong_key_is_unauthorized,
                                         setup, teardown),
     };

@@ -868,6 +868,16 @@ quic_frame_cb(void *d, uint8_t type, const uint8_t *body, size_t len)
         int rv = auth_frame(c, s, type, body, len);
         if (rv == 0)
             auth_step(c);
+        /* Report the connection up before any frame that follows in this
+         * chunk is handed to the upper layer: it needs the peer's id. */
+        if (rv == 0 && c->state == QC_UP && c->up_pending &&
+            !c->pending_close) {
+            c->up_pending = 0;
+            c->reportable = 1;
+            if (c->q->ops.conn_up)
+                c->q->ops.conn_up(c->q->ops.data, c, c->peer_id, c->peer_gen,
+                                  c->peer_role, c->peer_name, c->peer_addr);
+        }
         return c->pending_close ? QUIC_STOP : rv;
     }
     c->last_use_ns = quic_now();

@@ -22,9 +22,11 @@ CC ?= cc
 WERROR ?= 1
 OPT ?= -O2 -g
 
-PKGS := libuv libngtcp2 libngtcp2_crypto_gnutls gnutls libcjson avahi-client openssl
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# avahi-client is opened with dlopen on first use (lib/discovery/avahi_dl.c):
+# its headers are needed, its libraries are not linked.
+PKGS := libuv libngtcp2 libngtcp2_crypto_gnutls gnutls libcjson libcrypto
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) avahi-client 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldl -lpthread
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wwrite-strings -Wformat=2 -Wvla -Wno-unused-parameter

@@ -32,6 +32,8 @@
 #include <avahi-common/simple-watch.h>
 #include <avahi-common/timeval.h>
 
+#include "avahi_dl.h"
+
 #include "../ckey.h"
 #include "../common.h"
 
@@ -729,9 +731,13 @@ mm__mdns_new(struct mm_mdns **out, struct mm_cluster *c,
         memset(m->id, 0, sizeof(m->id));
     m->port = addr_port(mm_node_addr(n), &m->proto);
     mm__keyring_mdns_tag(mm__cluster_keyring(c), m->tag);
+    char why[256];
     if (m->port == 0 || strlen(m->tag) != 16) {
         MM_LOG(MM_LOG_WARN, "mdns",
                "mDNS off: no advertised port or no cluster key");
+        m->sp = NULL;
+    } else if (mm__avahi_load(why, sizeof(why)) != 0) {
+        MM_LOG(MM_LOG_WARN, "mdns", "mDNS off: %s", why);
         m->sp = NULL;
     } else if (pipe2(m->wake, O_NONBLOCK | O_CLOEXEC) != 0 ||
                !(m->sp = avahi_simple_poll_new())) {
@@ -948,6 +954,8 @@ int
 mm__mdns_find_seed(const struct mm_keyring *kr, uint32_t timeout_ms,
                    char *out, size_t outlen)
 {
+    if (mm__avahi_load(NULL, 0) != 0)
+        return MM_EUNREACHABLE; /* no avahi-client on this machine */
     struct seed_job *j = mm__calloc(1, sizeof(*j));
     if (!j)
         return UV_ENOMEM;

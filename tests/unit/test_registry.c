@@ -285,6 +285,58 @@ test_registry_conflict_same_winner_and_promotion(void **state)
     }
 }
 
+struct rr_wait {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done;
+    int status;
+};
+
+static void
+rr_cb(void *data, int status, mm_msg *reply)
+{
+    struct rr_wait *w = data;
+    (void)reply;
+    pthread_mutex_lock(&w->lock);
+    w->status = status;
+    w->done = 1;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void
+test_registry_pool_router_spreads_over_remote_workers(void **state)
+{
+    struct fx *fx = *state;
+    mm_endpoint wb, wc, ep;
+    spawn(fx->n[1], "counter", "pool/b", MM_VIS_INTERNAL, "pool", &wb);
+    spawn(fx->n[2], "counter", "pool/c", MM_VIS_INTERNAL, "pool", &wc);
+    assert_int_equal(wait_lookup(fx->n[0], "pool/b", &ep), 0);
+    assert_int_equal(wait_lookup(fx->n[0], "pool/c", &ep), 0);
+    mm_router *r;
+    assert_int_equal(
+        mm_router_new_pool(&r, fx->n[0], MM_ROUTER_ROUND_ROBIN, "pool"), 0);
+    for (int i = 0; i < 1000 && mm_router_size(r) < 2; i++)
+        pause_ms(10);
+    assert_int_equal(mm_router_size(r), 2);
+    for (int i = 0; i < 10; i++) {
+        struct rr_wait w = {PTHREAD_MUTEX_INITIALIZER,
+                            PTHREAD_COND_INITIALIZER, 0, 1};
+        assert_int_equal(mm_router_send(r, mm_msg_new_json("increment", "1", 1),
+                                        rr_cb, &w),
+                         0);
+        pthread_mutex_lock(&w.lock);
+        while (!w.done)
+            pthread_cond_wait(&w.cond, &w.lock);
+        pthread_mutex_unlock(&w.lock);
+        assert_int_equal(w.status, 0);
+    }
+    /* Round robin over the two remote workers: five calls each. */
+    assert_int_equal(call_num(fx->n[1], &wb, "get", NULL), 5);
+    assert_int_equal(call_num(fx->n[2], &wc, "get", NULL), 5);
+    mm_router_free(r);
+}
+
 int
 main(void)
 {
@@ -300,6 +352,9 @@ main(void)
             test_registry_listing_sees_remote_check_in, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_registry_conflict_same_winner_and_promotion, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_pool_router_spreads_over_remote_workers, setup,
             teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

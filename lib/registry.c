@@ -162,6 +162,7 @@ struct push_ctx {
     struct mm_registry *r;
     const uint8_t *batch;
     size_t len;
+    int sent;
 };
 
 static int
@@ -170,6 +171,7 @@ push_peer(void *data, const uint8_t id[MM_NODE_ID_LEN], struct mm_qconn *conn)
     struct push_ctx *p = data;
     send_frame(p->r, id, conn, mm__quic_control_stream_of(conn), REG_OPS,
                p->batch, p->len);
+    p->sent++;
     return 0;
 }
 
@@ -178,8 +180,14 @@ mm__registry_push(struct mm_registry *r, const uint8_t *batch, size_t len)
 {
     if (!r)
         return;
-    struct push_ctx p = {r, batch, len};
+    struct push_ctx p = {r, batch, len, 0};
     mm__cluster_foreach_conn(r->c, push_peer, &p);
+    /* No member connection (never made, or closed when a member was
+     * suspected): dial one live member; its conn-up vector exchange
+     * repairs whatever else was missed. */
+    if (p.sent == 0 && r->nalive)
+        send_frame(r, r->alive[mm__rand64() % r->nalive], NULL, -1, REG_OPS,
+                   batch, len);
 }
 
 static void
@@ -191,6 +199,23 @@ ae_cb(uv_timer_t *t)
     uint64_t next = MM_OPLOG_ANTI_ENTROPY_MS +
                     mm__rand64() % (MM_OPLOG_ANTI_ENTROPY_MS / 5 + 1);
     uv_timer_start(&r->ae, ae_cb, next, 0);
+}
+
+static int
+any_conn_cb(void *data, const uint8_t id[MM_NODE_ID_LEN], struct mm_qconn *conn)
+{
+    (void)id;
+    (void)conn;
+    *(int *)data = 1;
+    return 1;
+}
+
+static int
+have_conn(struct mm_registry *r)
+{
+    int any = 0;
+    mm__cluster_foreach_conn(r->c, any_conn_cb, &any);
+    return any;
 }
 
 static int
@@ -242,8 +267,16 @@ mm__registry_member_state(struct mm_registry *r,
                 r->alive_cap = cap;
             }
             memcpy(r->alive[r->nalive++], id, MM_NODE_ID_LEN);
-            /* A member we just learnt: compare registries at once. */
-            send_digest(r, id);
+            /*
+             * A node with no member connection yet (it joined through
+             * mDNS, or its seed dial failed) catches up from the first
+             * member it learns.  Everyone else already exchanges vectors
+             * on its connections: a digest to every new member would dial
+             * a full mesh of QUIC connections during a join burst (N^2
+             * handshakes; it slowed N=32 convergence by ~1 s).
+             */
+            if (!have_conn(r))
+                send_digest(r, id);
         }
     } else if (i >= 0) {
         memcpy(r->alive[i], r->alive[--r->nalive], MM_NODE_ID_LEN);

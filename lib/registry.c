@@ -36,6 +36,7 @@ struct mm_registry {
     uint8_t (*alive)[MM_NODE_ID_LEN]; /* live members, for anti-entropy */
     size_t nalive, alive_cap;
     uint64_t frames_out, ops_out;
+    unsigned ae_rounds;
 };
 
 static int
@@ -190,11 +191,41 @@ mm__registry_push(struct mm_registry *r, const uint8_t *batch, size_t len)
                    batch, len);
 }
 
+struct pick_ctx {
+    uint8_t id[MM_NODE_ID_LEN];
+    unsigned seen;
+};
+
+/* Reservoir sampling over the up member connections. */
+static int
+pick_conn_cb(void *data, const uint8_t id[MM_NODE_ID_LEN],
+             struct mm_qconn *conn)
+{
+    struct pick_ctx *p = data;
+    (void)conn;
+    if (mm__rand64() % ++p->seen == 0)
+        memcpy(p->id, id, MM_NODE_ID_LEN);
+    return 0;
+}
+
+/*
+ * Anti-entropy: a digest to a random member we are connected to (a small
+ * frame on a live connection; a fresh QUIC handshake every 10 s would cost
+ * ~600 B/s per node on an idle cluster), and every AE_RANDOM_EVERY rounds
+ * to any live member, which bridges nodes that share no connection.
+ */
+#define AE_RANDOM_EVERY 30
+
 static void
 ae_cb(uv_timer_t *t)
 {
     struct mm_registry *r = t->data;
-    if (r->nalive)
+    struct pick_ctx p = {{0}, 0};
+    if (++r->ae_rounds % AE_RANDOM_EVERY != 0)
+        mm__cluster_foreach_conn(r->c, pick_conn_cb, &p);
+    if (p.seen)
+        send_digest(r, p.id);
+    else if (r->nalive)
         send_digest(r, r->alive[mm__rand64() % r->nalive]);
     uint64_t next = MM_OPLOG_ANTI_ENTROPY_MS +
                     mm__rand64() % (MM_OPLOG_ANTI_ENTROPY_MS / 5 + 1);

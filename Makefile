@@ -5,7 +5,7 @@
 #   make asan       the same suites under AddressSanitizer + UBSan (build-asan/)
 #   make tsan       the multi-shard unit tests under ThreadSanitizer (build-tsan/)
 #   make fuzz       libFuzzer targets, bounded (FUZZ_SECONDS per target)
-#   make bench      benchmarks (W= selects: W1 W2 W3 W4 W5 swim registry mdns cli)
+#   make bench      benchmarks (W= selects: W1 W2 W3 W4 W5 swim swim-serf registry mdns cli)
 #
 # Sources are found by wildcard: a new lib/**/*.c, tests/unit/test_*.c,
 # tests/fuzz/fuzz_*.c or cmd/*.c is picked up without editing this file.

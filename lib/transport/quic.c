@@ -219,6 +219,7 @@ struct mm_quic {
     /* recvmmsg batch: one syscall reads what is queued, and a short batch
      * means the queue is empty (epoll is level-triggered), so no read ends
      * in EAGAIN. */
+    unsigned rx_want; /* datagrams the next recvmmsg asks for */
     struct mmsghdr rx_msgs[QUIC_RX_BATCH];
     struct iovec rx_iov[QUIC_RX_BATCH];
     struct sockaddr_storage rx_from[QUIC_RX_BATCH];
@@ -1736,21 +1737,36 @@ static void quic_dispatch(struct mm_quic *q, const uint8_t *pkt, size_t len,
 static void
 quic_read(struct mm_quic *q)
 {
+    /*
+     * Ask for as many datagrams as the last read brought (doubling while
+     * reads come back full): recvmmsg stops at |want| without one more
+     * receive attempt that would end in EAGAIN, and a request/response
+     * exchange brings one datagram per wake-up.  A short read means the
+     * queue is empty; a full one is followed by another wake-up (epoll is
+     * level-triggered) that reads with a larger batch.
+     */
+    unsigned want = q->rx_want ? q->rx_want : 1;
     int n;
-    for (int i = 0; i < QUIC_RX_BATCH; i++) {
-        q->rx_iov[i].iov_base = q->rxbuf[i];
-        q->rx_iov[i].iov_len = QUIC_RX_SLOT;
+    for (unsigned i = 0; i < want; i++) {
         struct msghdr *h = &q->rx_msgs[i].msg_hdr;
-        memset(h, 0, sizeof(*h));
         h->msg_name = &q->rx_from[i];
         h->msg_namelen = sizeof(q->rx_from[i]);
         h->msg_iov = &q->rx_iov[i];
         h->msg_iovlen = 1;
+        h->msg_control = NULL;
+        h->msg_controllen = 0;
+        h->msg_flags = 0;
+        q->rx_iov[i].iov_base = q->rxbuf[i];
+        q->rx_iov[i].iov_len = QUIC_RX_SLOT;
     }
     do {
-        n = recvmmsg(q->fd, q->rx_msgs, QUIC_RX_BATCH, MSG_DONTWAIT, NULL);
+        n = recvmmsg(q->fd, q->rx_msgs, want, MSG_DONTWAIT, NULL);
     } while (n < 0 && errno == EINTR);
     if (n <= 0) return;
+    if ((unsigned)n == want)
+        q->rx_want = MM_MIN(want * 2, QUIC_RX_BATCH);
+    else
+        q->rx_want = (unsigned)n;
     int own_clock = q->now_cache == 0;
     if (own_clock) q->now_cache = uv_hrtime();
     for (int i = 0; i < n && !q->closing; i++) {
@@ -1761,7 +1777,8 @@ quic_read(struct mm_quic *q)
             q->st.dropped_in++;
             continue;
         }
-        quic_dispatch(q, q->rxbuf[i], len, (const struct sockaddr *)&q->rx_from[i]);
+        quic_dispatch(q, q->rxbuf[i], len,
+                      (const struct sockaddr *)&q->rx_from[i]);
     }
     if (own_clock) q->now_cache = 0;
 }

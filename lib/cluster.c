@@ -402,6 +402,16 @@ peer_dial(struct mm_cluster *c, struct peer *p)
         p->dialing = 1;
         return;
     }
+    if (mm__quic_inbound_pending(c->q, p->addr)) {
+        /*
+         * The peer is dialling us (a node that just joined through us
+         * sends its join datagram, then dials): its connection brings it
+         * up, and what waits here goes out then.  A dial of ours would
+         * cross it and double the handshake work on both sides.  Should
+         * that handshake fail, the next send or the sweep dials.
+         */
+        return;
+    }
     struct mm_qconn *q;
     int rc = mm__quic_dial(c->q, p->addr, p->id, &q);
     if (rc) {
@@ -944,8 +954,12 @@ sweep_cb(uv_timer_t *t)
     struct mm_cluster *c = t->data;
     uint64_t now = mm__now_ms();
     for (struct peer *p = c->peers; p; p = p->next) {
-        if (!p->conn)
+        if (!p->conn) {
+            /* Left waiting for an inbound handshake that never finished. */
+            if (!p->dialing && (p->wait_head || p->ctrl_len))
+                peer_dial(c, p);
             continue;
+        }
         struct ostream **pp = &p->streams;
         while (*pp) {
             struct ostream *s = *pp;
@@ -1165,10 +1179,12 @@ mm__cluster_start(struct mm_cluster *c)
                                sizeof(*c->seed_dials));
     c->nseed_dials = c->seed_dials ? c->nseeds : 0;
     uv_timer_start(&c->sweep, sweep_cb, 1000, 1000);
-    mm__membership_start(c->membership);
-    mm__registry_start(c->registry);
-    if (c->mdns)
-        mm__mdns_start(c->mdns);
+    /*
+     * Seed dials first: their Initials reach the seed ahead of our join
+     * datagram, so when the seed learns of us it finds our handshake
+     * under way and waits for it instead of dialling back (a crossing
+     * dial: two handshakes on each side for one connection).
+     */
     for (size_t i = 0; i < c->nseeds; i++) {
         struct mm_qconn *q;
         int rc = c->seed_dials ? mm__quic_dial(c->q, c->seeds[i], NULL, &q)
@@ -1190,6 +1206,10 @@ mm__cluster_start(struct mm_cluster *c)
         mm__quic_conn_set_data(q, cc);
         c->seed_dials[i] = cc;
     }
+    mm__membership_start(c->membership);
+    mm__registry_start(c->registry);
+    if (c->mdns)
+        mm__mdns_start(c->mdns);
 }
 
 void

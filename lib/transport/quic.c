@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -2046,6 +2047,35 @@ mm__quic_dial(struct mm_quic *q, const char *hostport,
     if (out) *out = c;
     conn_enter(c);
     conn_leave(c); /* writes the Initial */
+    return 0;
+}
+
+int
+mm__quic_inbound_pending(struct mm_quic *q, const char *hostport)
+{
+    struct sockaddr_storage ss;
+    if (quic_parse_addr(hostport, &ss, "0.0.0.0") != 0) return 0;
+    const struct sockaddr *sa = (const struct sockaddr *)&ss;
+    for (struct qlink *l = q->conns.next; l != &q->conns; l = l->next) {
+        struct mm_qconn *c = mm__container_of(l, struct mm_qconn, link);
+        if (c->dialer || c->state != QC_HANDSHAKE || c->pending_close ||
+            c->remote.ss_family != sa->sa_family)
+            continue;
+        if (sa->sa_family == AF_INET) {
+            const struct sockaddr_in *a = (const void *)&c->remote;
+            const struct sockaddr_in *b = (const void *)sa;
+            if (a->sin_port == b->sin_port &&
+                a->sin_addr.s_addr == b->sin_addr.s_addr)
+                return 1;
+        } else if (sa->sa_family == AF_INET6) {
+            const struct sockaddr_in6 *a = (const void *)&c->remote;
+            const struct sockaddr_in6 *b = (const void *)sa;
+            if (a->sin6_port == b->sin6_port &&
+                memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(b->sin6_addr)) ==
+                    0)
+                return 1;
+        }
+    }
     return 0;
 }
 

@@ -170,6 +170,12 @@ int mm__quic_local_port(const struct mm_quic *q);
  */
 int mm__quic_dial(struct mm_quic *q, const char *hostport,
                   const uint8_t *expected_id, struct mm_qconn **out);
+/*
+ * 1 while a connection from "host:port" that we accepted is still in its
+ * handshake: that peer is dialling us, and a dial of ours would cross it
+ * (two handshakes, one connection kept).
+ */
+int mm__quic_inbound_pending(struct mm_quic *q, const char *hostport);
 /* The up connection to |peer_id|, or NULL. */
 struct mm_qconn *mm__quic_find_peer(struct mm_quic *q,
                                     const uint8_t peer_id[16]);

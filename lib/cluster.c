@@ -34,6 +34,9 @@
 
 #define MAX_FRAME_HANDLERS 256
 #define STREAM_IDLE_MS 2000u
+/* A connection superseded by a crossing dial is closed once nothing is
+ * under way on it at two sweeps in a row, or after DRAIN_MS at most. */
+#define DRAIN_MS 10000u
 
 struct ostream { /* an actor stream we opened towards a peer */
     struct ostream *next;
@@ -74,6 +77,15 @@ struct cconn { /* our state for one QUIC connection */
     int refs;                /* inbound calls in flight hold one each */
     struct istream *istreams;
     char seed_addr[96];      /* a seed dialled by address (id unknown) */
+    uint32_t npend;          /* our calls awaiting a RESPONSE on it */
+    /* Superseded by a crossing dial: it keeps what is under way on it
+     * (|ostreams|, our calls, inbound calls) and is closed once drained. */
+    int draining;
+    int reported;            /* conn_fn told of it (up) */
+    int idle_sweeps;         /* consecutive sweeps that found it drained */
+    uint64_t drain_until;    /* closed then even if not drained (ms) */
+    struct ostream *ostreams;
+    struct cconn *dnext;     /* c->draining */
 };
 
 struct pend { /* an outgoing call waiting for its RESPONSE */
@@ -82,6 +94,7 @@ struct pend { /* an outgoing call waiting for its RESPONSE */
     struct mm_call *call;
     struct mm_shard *home;
     struct peer *peer;
+    struct cconn *cc; /* the connection the INVOKE went out on */
     struct ostream *st;
 };
 
@@ -117,6 +130,7 @@ struct mm_cluster {
     void *conn_data;
     mm_cluster_dgram_fn dgram_fn;
     void *dgram_data;
+    struct cconn *draining;    /* superseded connections, see cconn */
     struct cconn **seed_dials; /* in flight (entries NULL once done) */
     size_t nseed_dials;
     struct mm_membership *membership; /* owned */
@@ -230,7 +244,49 @@ pend_answer(struct pend *e, int status, mm_msg *reply)
         mm__call_reply(e->home, e->call, status, reply);
     if (e->st && e->st->pending)
         e->st->pending--;
+    if (e->cc && e->cc->npend)
+        e->cc->npend--;
     mm__free(e);
+}
+
+/* Fails every call pending on the connection |cc|. */
+static void
+pend_fail_conn(struct mm_cluster *c, struct cconn *cc, int status)
+{
+    for (size_t b = 0; b < c->npend_buckets; b++) {
+        struct pend **pp = &c->pend[b];
+        while (*pp) {
+            struct pend *e = *pp;
+            if (e->cc == cc) {
+                *pp = e->next;
+                e->st = NULL;
+                pend_answer(e, status, NULL);
+            } else {
+                pp = &e->next;
+            }
+        }
+    }
+}
+
+static void
+ostreams_free(struct ostream *s)
+{
+    while (s) {
+        struct ostream *next = s->next;
+        mm__free(s);
+        s = next;
+    }
+}
+
+static void
+draining_remove(struct mm_cluster *c, struct cconn *cc)
+{
+    for (struct cconn **pp = &c->draining; *pp; pp = &(*pp)->dnext)
+        if (*pp == cc) {
+            *pp = cc->dnext;
+            cc->dnext = NULL;
+            return;
+        }
 }
 
 /* Fails every call pending on |p| (all when |p| is NULL). */
@@ -268,12 +324,7 @@ peer_reject_waiting(struct mm_cluster *c, struct peer *p, int status)
 static void
 peer_streams_free(struct peer *p)
 {
-    struct ostream *s = p->streams;
-    while (s) {
-        struct ostream *next = s->next;
-        mm__free(s);
-        s = next;
-    }
+    ostreams_free(p->streams);
     p->streams = NULL;
 }
 
@@ -377,8 +428,10 @@ send_invoke(struct mm_cluster *c, struct peer *p, mm_msg *m)
         e->call = m->call;
         e->home = m->reply_home;
         e->peer = p;
+        e->cc = p->conn;
         e->st = st;
         st->pending++;
+        p->conn->npend++;
         struct pend **slot = pend_slot(c, e->call_id);
         e->next = *slot;
         *slot = e;
@@ -702,7 +755,7 @@ take_response(struct mm_cluster *c, struct cconn *cc, const uint8_t *body,
     struct pend *e = pend_take(c, r.call_id);
     if (!e)
         return; /* late or unknown: dropped */
-    if (e->peer != cc->peer) {
+    if (e->cc != cc) {
         /* Not the connection it was sent on: put it back, ignore. */
         struct pend **slot = pend_slot(c, e->call_id);
         e->next = *slot;
@@ -762,6 +815,19 @@ on_conn_up(void *data, struct mm_qconn *q, const uint8_t peer_id[16],
     memcpy(cc->id, peer_id, MM_NODE_ID_LEN);
     if (cc->seed_addr[0])
         seed_dial_done(c, cc);
+    if (role == MM_WIRE_ROLE_MEMBER && mm__quic_conn_superseded(q)) {
+        /* It lost a crossing to a connection that is up already: serve
+         * what the peer sends on it, and close it once drained. */
+        if (cc->peer)
+            cc->peer->dialing = 0;
+        cc->peer = NULL;
+        cc->draining = 1;
+        cc->idle_sweeps = 0;
+        cc->drain_until = mm__now_ms() + DRAIN_MS;
+        cc->dnext = c->draining;
+        c->draining = cc;
+        return;
+    }
     if (role == MM_WIRE_ROLE_MEMBER) {
         struct peer *p = cc->peer;
         if (!p || memcmp(p->id, peer_id, MM_NODE_ID_LEN) != 0) {
@@ -772,12 +838,28 @@ on_conn_up(void *data, struct mm_qconn *q, const uint8_t peer_id[16],
         }
         if (p) {
             if (p->conn && p->conn != cc) {
-                /* The transport keeps one connection per pair: the old one
-                 * lost and goes down on its own.  What was sent on it gets
-                 * no answer: fail it now, and forget its streams. */
-                p->conn->peer = NULL;
-                pend_fail_peer(c, p, MM_EUNREACHABLE);
-                peer_streams_free(p);
+                struct cconn *old = p->conn;
+                old->peer = NULL;
+                if (p->gen && p->gen != peer_gen) {
+                    /* A new process of that node: the transport closes the
+                     * stale connection, and what was sent on it gets no
+                     * answer.  (Handled below.) */
+                } else {
+                    /*
+                     * A crossing dial won over |old| (the transport keeps
+                     * one connection per pair).  New calls go on |cc|;
+                     * |old| keeps its streams, our calls on it and the
+                     * calls we serve on it until they are done, then the
+                     * sweep closes it.
+                     */
+                    old->draining = 1;
+                    old->idle_sweeps = 0;
+                    old->drain_until = mm__now_ms() + DRAIN_MS;
+                    old->ostreams = p->streams;
+                    p->streams = NULL;
+                    old->dnext = c->draining;
+                    c->draining = old;
+                }
             }
             if (p->gen && p->gen != peer_gen) {
                 /* A new process of that node: its old streams are void. */
@@ -797,6 +879,7 @@ on_conn_up(void *data, struct mm_qconn *q, const uint8_t peer_id[16],
             peer_flush(c, p);
         }
     }
+    cc->reported = 1;
     if (c->conn_fn)
         c->conn_fn(c->conn_data, q, peer_id, peer_gen, role, 1);
 }
@@ -809,6 +892,13 @@ on_conn_down(void *data, struct mm_qconn *q, int err)
     if (!cc)
         return;
     mm__quic_conn_set_data(q, NULL);
+    if (cc->draining) {
+        /* Whatever it still carried is lost. */
+        draining_remove(c, cc);
+        pend_fail_conn(c, cc, MM_EUNREACHABLE);
+        ostreams_free(cc->ostreams);
+        cc->ostreams = NULL;
+    }
     if (cc->seed_addr[0] && !cc->up) {
         seed_dial_done(c, cc);
         for (struct peer *w = c->peers; w; w = w->next) {
@@ -826,8 +916,8 @@ on_conn_down(void *data, struct mm_qconn *q, int err)
         int was_dialing = !cc->up;
         p->conn = NULL;
         p->dialing = 0;
-        pend_fail_peer(c, p, err == MM_EUNAUTHORIZED ? MM_EUNAUTHORIZED
-                                                     : MM_EUNREACHABLE);
+        pend_fail_conn(c, cc, err == MM_EUNAUTHORIZED ? MM_EUNAUTHORIZED
+                                                      : MM_EUNREACHABLE);
         peer_streams_free(p);
         if (was_dialing || err == MM_EUNAUTHORIZED || err == MM_EUNREACHABLE)
             peer_reject_waiting(c, p, err == MM_EUNAUTHORIZED
@@ -841,7 +931,7 @@ on_conn_down(void *data, struct mm_qconn *q, int err)
     }
     if (cc->up && c->session)
         mm__session_conn_down(c->session, q);
-    if (cc->up && c->conn_fn)
+    if (cc->reported && c->conn_fn)
         c->conn_fn(c->conn_data, q, cc->id, 0, cc->role, 0);
     cc->q = NULL;
     cc->peer = NULL;
@@ -876,7 +966,7 @@ on_stream_credit(void *data, struct mm_qconn *q)
 {
     struct mm_cluster *c = data;
     struct cconn *cc = mm__quic_conn_get_data(q);
-    if (cc && cc->peer)
+    if (cc && cc->peer && !cc->draining)
         peer_flush(c, cc->peer);
 }
 
@@ -907,11 +997,14 @@ on_stream_closed(void *data, struct mm_qconn *q, int64_t sid, int err)
     if (!cc)
         return;
     istream_drop(cc, sid);
-    struct peer *p = cc->peer;
-    if (!p)
+    struct ostream **pp, *st = NULL;
+    if (cc->draining)
+        pp = &cc->ostreams;
+    else if (cc->peer)
+        pp = &cc->peer->streams;
+    else
         return;
     /* One of our actor streams ended: a reset fails only its calls. */
-    struct ostream **pp = &p->streams, *st = NULL;
     while (*pp) {
         if ((*pp)->sid == sid) {
             st = *pp;
@@ -948,11 +1041,36 @@ on_datagram(void *data, const struct sockaddr *from, const uint8_t *buf,
 }
 
 /* Closes actor streams that carried nothing for a while. */
+static int
+istreams_busy(const struct cconn *cc)
+{
+    for (const struct istream *i = cc->istreams; i; i = i->next)
+        if (i->pending)
+            return 1;
+    return 0;
+}
+
+/* Closes superseded connections that are done (see DRAIN_MS). */
+static void
+drain_sweep(struct mm_cluster *c, uint64_t now)
+{
+    for (struct cconn *d = c->draining, *next; d; d = next) {
+        next = d->dnext;
+        if (d->npend == 0 && !istreams_busy(d))
+            d->idle_sweeps++;
+        else
+            d->idle_sweeps = 0;
+        if (d->q && (d->idle_sweeps >= 2 || now >= d->drain_until))
+            mm__quic_conn_close(d->q, MM_EEXISTS);
+    }
+}
+
 static void
 sweep_cb(uv_timer_t *t)
 {
     struct mm_cluster *c = t->data;
     uint64_t now = mm__now_ms();
+    drain_sweep(c, now);
     for (struct peer *p = c->peers; p; p = p->next) {
         if (!p->conn) {
             /* Left waiting for an inbound handshake that never finished. */
@@ -1376,6 +1494,11 @@ mm__cluster_peer_down(struct mm_cluster *c, const uint8_t id[MM_NODE_ID_LEN],
     peer_reject_waiting(c, p, err);
     if (p->conn && p->conn->q)
         mm__quic_conn_close(p->conn->q, MM_ECLOSED);
+    for (struct cconn *d = c->draining, *next; d; d = next) {
+        next = d->dnext;
+        if (d->q && memcmp(d->id, id, MM_NODE_ID_LEN) == 0)
+            mm__quic_conn_close(d->q, MM_ECLOSED);
+    }
 }
 
 struct mm_quic *

@@ -152,6 +152,7 @@ struct mm_qconn {
     struct mm_tls_session *tls; /* owned */
     uv_timer_t timer;
     uint64_t timer_due; /* loop time (ms) the timer was last armed for */
+    int superseded;     /* lost a crossing while up: draining, not found */
     struct sockaddr_storage remote;
     socklen_t remote_len;
     struct cid_ent *cids; /* owned, also in q's map */
@@ -217,7 +218,12 @@ struct mm_quic {
     uint64_t rng;
     struct fpkt *delayed; /* sorted by due */
     uint64_t now_cache;   /* quic_now() while a packet or flush is handled */
-    uint8_t auth_keys[MM_KEYRING_MAX][32]; /* HKDF(key, MM_LABEL_AUTH) */
+    /* HKDF(key, MM_LABEL_AUTH) per keyring entry, and the key it is of
+     * (the keyring is borrowed and may change: a key that differs from
+     * |auth_of| is derived again). */
+    uint8_t auth_keys[MM_KEYRING_MAX][32];
+    uint8_t auth_of[MM_KEYRING_MAX][MM_CKEY_LEN];
+    uint32_t auth_valid; /* bit i: auth_keys[i] is of auth_of[i] */
     /* recvmmsg batch: one syscall reads what is queued, and a short batch
      * means the queue is empty (epoll is level-triggered), so no read ends
      * in EAGAIN. */
@@ -640,8 +646,24 @@ stream_acked(struct qstream *s, uint64_t end)
 /* ---- the auth step
  * --------------------------------------------------------------- */
 
+/* The auth key of ring entry |idx| (an HKDF costs ~11 us here, and each
+ * handshake computes and checks proofs: derived once per key). */
+static const uint8_t *
+auth_key(struct mm_quic *q, size_t idx)
+{
+    const uint8_t *k = q->kr->keys[idx];
+    if (!(q->auth_valid & (1u << idx)) ||
+        memcmp(q->auth_of[idx], k, MM_CKEY_LEN) != 0) {
+        mm__keyring_derive(q->kr, idx, MM_LABEL_AUTH, NULL, 0,
+                           q->auth_keys[idx], sizeof(q->auth_keys[idx]));
+        memcpy(q->auth_of[idx], k, MM_CKEY_LEN);
+        q->auth_valid |= 1u << idx;
+    }
+    return q->auth_keys[idx];
+}
+
 static void
-auth_proof(const struct mm_quic *q, size_t idx, const uint8_t *exporter,
+auth_proof(struct mm_quic *q, size_t idx, const uint8_t *exporter,
            char role, const uint8_t *client_id, const uint8_t *server_id,
            uint8_t out[MM_WIRE_PROOF_LEN])
 {
@@ -650,17 +672,14 @@ auth_proof(const struct mm_quic *q, size_t idx, const uint8_t *exporter,
     msg[MM_TLS_EXPORTER_LEN] = (uint8_t)role;
     memcpy(msg + MM_TLS_EXPORTER_LEN + 1, client_id, MM_ID_LEN);
     memcpy(msg + MM_TLS_EXPORTER_LEN + 1 + MM_ID_LEN, server_id, MM_ID_LEN);
-    /* The HKDF output per key is fixed: derived once, in mm__quic_new
-     * (an HKDF costs ~11 us here, and each handshake checks proofs). */
-    mm__hmac_sha256(out, q->auth_keys[idx], sizeof(q->auth_keys[idx]), msg,
-                    sizeof(msg));
+    mm__hmac_sha256(out, auth_key(q, idx), 32, msg, sizeof(msg));
 }
 
 /* The ring index whose proof matches |proof|, or -1. */
 static int
 auth_check(const struct mm_qconn *c, char role, const uint8_t *proof)
 {
-    const struct mm_quic *q = c->q;
+    struct mm_quic *q = c->q;
     const uint8_t *cid = c->dialer ? q->id->id : c->peer_id;
     const uint8_t *sid = c->dialer ? c->peer_id : q->id->id;
     int found = -1;
@@ -748,7 +767,7 @@ conn_resolve_dup(struct mm_qconn *c)
     for (struct qlink *l = q->conns.next; l != &q->conns; l = l->next) {
         struct mm_qconn *d = mm__container_of(l, struct mm_qconn, link);
         if (d == c || d->state != QC_UP || d->pending_close ||
-            d->peer_role == MM_WIRE_ROLE_CLIENT ||
+            d->superseded || d->peer_role == MM_WIRE_ROLE_CLIENT ||
             memcmp(d->peer_id, c->peer_id, MM_ID_LEN) != 0)
             continue;
         if (d->peer_gen < c->peer_gen) {
@@ -761,11 +780,27 @@ conn_resolve_dup(struct mm_qconn *c)
             break;
         } else if (memcmp(conn_dialer_id(c), conn_dialer_id(d), MM_ID_LEN) <
                    0) {
-            conn_request_close(d, MM_EEXISTS, 1);
+            /*
+             * A crossing dial won over a connection already in use: |d|
+             * stays open, out of the map of peers, so that the calls and
+             * responses under way on it complete; the user closes it once
+             * drained (conn_up for |c| tells it).  Both ends make the same
+             * choice, as the rule is symmetric.
+             */
+            d->superseded = 1;
+            MM_LOG(MM_LOG_DEBUG, "quic",
+                   "%s: a crossing dial won; the older connection drains",
+                   d->peer_name);
         } else {
-            /* Same dialer (a second dial) or a higher one: |c| loses. */
-            conn_request_close(c, MM_EEXISTS, 1);
-            survives = 0;
+            /*
+             * Same dialer (a second dial) or a higher one: |c| loses.  It
+             * still comes up, superseded: the peer may have passed auth on
+             * it first and sent on it already, so it drains like any loser
+             * (closing it here would drop what the peer sent).
+             */
+            c->superseded = 1;
+            MM_LOG(MM_LOG_DEBUG, "quic",
+                   "%s: a crossing dial lost; it drains", c->peer_name);
             break;
         }
     }
@@ -1954,11 +1989,6 @@ mm__quic_new(struct mm_quic **out, uv_loop_t *loop,
         MM_LOG(MM_LOG_WARN, "quic", "ignoring malformed MURMER_FAULT '%s'",
                env);
     mm__quic_set_fault(q, &f);
-    for (size_t i = 0; i < kr->n; i++)
-        if ((rv = mm__keyring_derive(kr, i, MM_LABEL_AUTH, NULL, 0,
-                                     q->auth_keys[i],
-                                     sizeof(q->auth_keys[i]))) != 0)
-            goto fail;
     if ((rv = mm__tls_creds_new(&q->creds, id)) != 0) goto fail;
     q->fd = -1;
     q->sendq_tail = &q->sendq;
@@ -1976,6 +2006,7 @@ fail:
     mm__free(q->name);
     mm__free(q->advertise);
     explicit_bzero(q->auth_keys, sizeof(q->auth_keys));
+    explicit_bzero(q->auth_of, sizeof(q->auth_of));
     mm__free(q);
     return rv;
 }
@@ -2091,7 +2122,7 @@ mm__quic_find_peer(struct mm_quic *q, const uint8_t peer_id[16])
 {
     for (struct qlink *l = q->conns.next; l != &q->conns; l = l->next) {
         struct mm_qconn *c = mm__container_of(l, struct mm_qconn, link);
-        if (c->state == QC_UP && !c->pending_close &&
+        if (c->state == QC_UP && !c->pending_close && !c->superseded &&
             memcmp(c->peer_id, peer_id, MM_ID_LEN) == 0)
             return c;
     }
@@ -2183,6 +2214,12 @@ int
 mm__quic_conn_is_dialer(const struct mm_qconn *c)
 {
     return c->dialer;
+}
+
+int
+mm__quic_conn_superseded(const struct mm_qconn *c)
+{
+    return c->superseded;
 }
 
 int
@@ -2288,6 +2325,7 @@ quic_maybe_free(struct mm_quic *q)
     mm__free(q->name);
     mm__free(q->advertise);
     explicit_bzero(q->auth_keys, sizeof(q->auth_keys));
+    explicit_bzero(q->auth_of, sizeof(q->auth_of));
     mm__free(q);
     if (cb) cb(data);
 }

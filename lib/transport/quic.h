@@ -73,6 +73,15 @@ struct mm_quic_ops {
      * 1 client), |peer_name| and |peer_addr| (its advertised address, or
      * its UDP source address if it advertised none) are NUL-terminated and
      * borrowed for the call.
+     *
+     * Crossing dials (two up connections of the same generation to one
+     * member): the transport keeps the one dialled by the lower node id,
+     * on both ends, and never cuts the other, as calls may be under way on
+     * it.  If the loser was up first, the winner's conn_up follows as
+     * usual (mm__quic_find_peer() returns the winner from then on); if the
+     * loser comes up second, its conn_up is reported with
+     * mm__quic_conn_superseded() true.  Either way the user closes the
+     * loser with mm__quic_conn_close(loser, MM_EEXISTS) once drained.
      */
     void (*conn_up)(void *data, struct mm_qconn *c, const uint8_t peer_id[16],
                     uint64_t peer_gen, int role, const char *peer_name,
@@ -176,7 +185,9 @@ int mm__quic_dial(struct mm_quic *q, const char *hostport,
  * (two handshakes, one connection kept).
  */
 int mm__quic_inbound_pending(struct mm_quic *q, const char *hostport);
-/* The up connection to |peer_id|, or NULL. */
+/* 1 when |c| lost a crossing (see ops.conn_up): drain it, then close. */
+int mm__quic_conn_superseded(const struct mm_qconn *c);
+/* The up connection to |peer_id| (never a superseded one), or NULL. */
 struct mm_qconn *mm__quic_find_peer(struct mm_quic *q,
                                     const uint8_t peer_id[16]);
 

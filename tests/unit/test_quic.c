@@ -51,6 +51,10 @@ struct tnode {
     int ups, downs, last_down_err;
     int live; /* conn_up minus conn_down of those same connections */
     struct mm_qconn *upset[64];
+    /* 1: leave connections superseded by a crossing dial open (the test
+     * closes them); 0: close them at once, as a user with nothing under
+     * way on them would. */
+    int keep_superseded;
     struct mm_qconn *conn; /* the latest up connection */
     uint8_t up_peer[16];
     uint64_t up_gen;
@@ -99,6 +103,17 @@ on_up(void *d, struct mm_qconn *c, const uint8_t peer_id[16], uint64_t gen,
     struct tnode *t = node_of(d);
     MM_UNUSED(addr);
     t->ups++;
+    /* An older up connection to that member lost a crossing (the contract
+     * of conn_up): close it unless the test wants to look at it. */
+    if (mm__quic_conn_superseded(c) && !t->keep_superseded)
+        mm__quic_conn_close(c, MM_EEXISTS); /* lost, and nothing on it */
+    for (int i = 0; i < 64 && !t->keep_superseded; i++) {
+        struct mm_qconn *o = t->upset[i];
+        if (o && o != c && mm__quic_conn_is_up(o) &&
+            memcmp(mm__quic_conn_peer_id(o), peer_id, 16) == 0 &&
+            mm__quic_find_peer(t->q, peer_id) == c)
+            mm__quic_conn_close(o, MM_EEXISTS);
+    }
     t->conn = c;
     for (int i = 0; i < 64; i++)
         if (t->upset[i] == NULL) {
@@ -774,6 +789,77 @@ test_quic_crossing_dials_keep_one(void **state)
     }
 }
 
+static struct mm_qconn *g_old_h, *g_old_l;
+
+static int
+crossing_won(struct env *e)
+{
+    /* Both ends map the member to the new connection. */
+    struct tnode *a = &e->n[0], *b = &e->n[1];
+    struct mm_qconn *ca = mm__quic_find_peer(a->q, b->id.id);
+    struct mm_qconn *cb = mm__quic_find_peer(b->q, a->id.id);
+    return ca && cb && ca != g_old_h && ca != g_old_l && cb != g_old_h &&
+           cb != g_old_l;
+}
+
+/*
+ * A crossing dial that wins over a connection already in use does not cut
+ * it: the old connection stays up (out of the peer map) and still carries
+ * frames both ways until the user closes it.
+ */
+static void
+test_quic_crossing_winner_lets_old_conn_drain(void **state)
+{
+    struct env *e = *state;
+    node_start(e, 0, 7, NULL);
+    node_start(e, 1, 7, NULL);
+    struct tnode *a = &e->n[0], *b = &e->n[1];
+    a->keep_superseded = b->keep_superseded = 1;
+    /* The higher id dials first: the lower id's later dial wins. */
+    int a_lower = memcmp(a->id.id, b->id.id, 16) < 0;
+    struct tnode *lo = a_lower ? a : b, *hi = a_lower ? b : a;
+    assert_int_equal(
+        mm__quic_dial(hi->q, mm__quic_local_addr(lo->q), lo->id.id, NULL), 0);
+    assert_true(run_until(e, one_conn_each, WAIT_MS));
+    g_old_h = mm__quic_find_peer(hi->q, lo->id.id);
+    g_old_l = mm__quic_find_peer(lo->q, hi->id.id);
+    assert_non_null(g_old_h);
+    assert_non_null(g_old_l);
+    assert_int_equal(
+        mm__quic_dial(lo->q, mm__quic_local_addr(hi->q), hi->id.id, NULL), 0);
+    assert_true(run_until(e, crossing_won, WAIT_MS));
+    run_until(e, never, 100);
+    /* No connection went down: the old one is superseded, not closed. */
+    assert_int_equal(a->downs + b->downs, 0);
+    assert_int_equal(a->live, 2);
+    assert_int_equal(b->live, 2);
+    assert_true(mm__quic_conn_is_up(g_old_h));
+    assert_true(mm__quic_conn_is_up(g_old_l));
+    /* Frames still flow on the old connection, both ways. */
+    uint8_t buf[64];
+    size_t n = frame(buf, sizeof(buf), MM_WIRE_CTRL_EVENT, "old");
+    int fl = lo->frames, fh = hi->frames;
+    assert_int_equal(mm__quic_send_frame(g_old_h,
+                                         mm__quic_control_stream(g_old_h), buf,
+                                         n),
+                     0);
+    assert_int_equal(mm__quic_send_frame(g_old_l,
+                                         mm__quic_control_stream(g_old_l), buf,
+                                         n),
+                     0);
+    for (int k = 0; k < 2000 && (lo->frames == fl || hi->frames == fh); k++)
+        uv_run(&e->loop, UV_RUN_ONCE);
+    assert_int_equal(lo->frames, fl + 1);
+    assert_int_equal(hi->frames, fh + 1);
+    /* The user closes it once drained: only it goes down. */
+    mm__quic_conn_close(g_old_h, MM_EEXISTS);
+    for (int k = 0; k < 2000 && (a->downs + b->downs < 2); k++)
+        uv_run(&e->loop, UV_RUN_ONCE);
+    assert_int_equal(a->downs + b->downs, 2);
+    assert_true(one_conn_each(e));
+    assert_true(crossing_won(e));
+}
+
 static int
 a_datagrams2(struct env *e)
 {
@@ -1017,6 +1103,7 @@ main(void)
         T(test_quic_stream_credit_comes_back),
         T(test_quic_dial_nobody_times_out),
         T(test_quic_crossing_dials_keep_one),
+        T(test_quic_crossing_winner_lets_old_conn_drain),
         T(test_quic_gossip_datagram_demux),
         T(test_quic_vanished_peer_unreachable),
         T(test_quic_new_generation_replaces_stale),

@@ -16,9 +16,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
 #include <cJSON.h>
 
 #include "murmer.h"
+#include "cluster.h"
+#include "runtime.h"
+#include "transport/quic.h"
 
 struct fx {
     char dir[256];
@@ -33,6 +41,29 @@ rm_rf(const char *dir)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "cleanup of %s failed\n", dir);
+}
+
+static mm_node *
+node_new_at(struct fx *fx, const char *name, const char *key,
+            const char *join, const char *listen)
+{
+    mm_node_config cfg;
+    mm_node_config_init(&cfg);
+    char data[400];
+    snprintf(data, sizeof(data), "%s/%s", fx->dir, name);
+    cfg.name = name;
+    cfg.listen = listen;
+    cfg.data_dir = data;
+    cfg.cluster_key_file = key;
+    const char *seeds[1] = {join};
+    if (join) {
+        cfg.join = seeds;
+        cfg.njoin = 1;
+    }
+    mm_node *n;
+    assert_int_equal(mm_node_new(&n, &cfg), 0);
+    assert_int_equal(mm_node_register_builtins(n), 0);
+    return n;
 }
 
 static mm_node *
@@ -57,6 +88,214 @@ node_up(struct fx *fx, const char *name, const char *key, const char *join)
     assert_non_null(mm_node_addr(n));
     assert_int_equal(mm_node_start_thread(n), 0);
     return n;
+}
+
+static int call_retry(mm_node *n, const mm_endpoint *ep, const char *type,
+                      const char *json, mm_msg **reply);
+
+/* A UDP port the OS just handed out (bound, read, released). */
+static int
+free_udp_port(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sa);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+/* ---- connections per node, read on the node's network shard ---------- */
+
+struct conn_probe {
+    mm_node *n;
+    size_t total, up;
+    int done;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+};
+
+static void
+conn_probe_fn(void *arg)
+{
+    struct conn_probe *p = arg;
+    size_t up = 0, total = 0;
+    struct mm_quic *q = mm__cluster_quic(p->n->cluster);
+    if (q)
+        total = mm__quic_conn_count(q, &up);
+    pthread_mutex_lock(&p->lock);
+    p->total = total;
+    p->up = up;
+    p->done = 1;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static size_t
+conns_of(mm_node *n)
+{
+    struct conn_probe p = {.n = n};
+    pthread_mutex_init(&p.lock, NULL);
+    pthread_cond_init(&p.cond, NULL);
+    assert_int_equal(mm_node_post(n, 0, conn_probe_fn, &p), 0);
+    pthread_mutex_lock(&p.lock);
+    while (!p.done)
+        pthread_cond_wait(&p.cond, &p.lock);
+    pthread_mutex_unlock(&p.lock);
+    pthread_mutex_destroy(&p.lock);
+    pthread_cond_destroy(&p.cond);
+    return p.total;
+}
+
+/* ---- pipelined calls ---------------------------------------------------- */
+
+#define CROSS_CALLS 3000
+#define CROSS_DEPTH 64
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    mm_node *n;
+    mm_endpoint to;
+    int next, done, ok, failed, first_err;
+} g_cr = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static int cross_send(int i);
+
+static void
+cross_cb(void *data, int status, mm_msg *reply)
+{
+    (void)reply;
+    int i = (int)(intptr_t)data, next = -1;
+    long id = -1;
+    if (status == 0) {
+        const cJSON *j = mm_msg_json(reply, NULL);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "id");
+        id = cJSON_IsNumber(v) ? (long)v->valuedouble : -1;
+    }
+    pthread_mutex_lock(&g_cr.lock);
+    g_cr.done++;
+    if (status == 0 && id == i) {
+        g_cr.ok++;
+    } else {
+        g_cr.failed++;
+        if (!g_cr.first_err)
+            g_cr.first_err = status ? status : MM_EDECODE;
+    }
+    if (g_cr.next < CROSS_CALLS)
+        next = g_cr.next++;
+    pthread_cond_broadcast(&g_cr.cond);
+    pthread_mutex_unlock(&g_cr.lock);
+    if (next >= 0 && cross_send(next) != 0) {
+        pthread_mutex_lock(&g_cr.lock);
+        g_cr.done++;
+        g_cr.failed++;
+        pthread_cond_broadcast(&g_cr.cond);
+        pthread_mutex_unlock(&g_cr.lock);
+    }
+}
+
+static int
+cross_send(int i)
+{
+    char json[32];
+    int len = snprintf(json, sizeof(json), "{\"id\":%d}", i);
+    mm_msg *m = mm_msg_new_json("echo", json, (size_t)len);
+    int rc = m ? mm_send(g_cr.n, &g_cr.to, m, cross_cb, (void *)(intptr_t)i)
+               : UV_ENOMEM;
+    if (rc && m)
+        mm_msg_free(m);
+    return rc;
+}
+
+static uint64_t
+mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * Two nodes that are each other's seed dial each other at start: a
+ * crossing.  Calls made while it is being settled all complete (the losing
+ * connection, if calls went on it, drains instead of being cut), and once
+ * it has drained each node keeps exactly one connection.  Three rounds.
+ */
+static void
+test_remote_crossing_dial_loses_no_call(void **state)
+{
+    struct fx *fx = *state;
+    for (int round = 0; round < 3; round++) {
+        char a_addr[64], names[2][16];
+        snprintf(a_addr, sizeof(a_addr), "127.0.0.1:%d", free_udp_port());
+        snprintf(names[0], sizeof(names[0]), "cross-b%d", round);
+        snprintf(names[1], sizeof(names[1]), "cross-a%d", round);
+        mm_node *b = node_new_at(fx, names[0], fx->key_b, a_addr,
+                                 "127.0.0.1:0");
+        mm_node *a = node_new_at(fx, names[1], fx->key_b, mm_node_addr(b),
+                                 a_addr);
+        mm_endpoint echo;
+        assert_int_equal(mm_spawn(b, "echo", NULL, &echo), 0);
+        assert_int_equal(mm_node_start_thread(b), 0);
+        assert_int_equal(mm_node_start_thread(a), 0);
+        pthread_mutex_lock(&g_cr.lock);
+        g_cr.n = a;
+        g_cr.to = echo;
+        g_cr.next = CROSS_DEPTH;
+        g_cr.done = g_cr.ok = g_cr.failed = g_cr.first_err = 0;
+        pthread_mutex_unlock(&g_cr.lock);
+        mm_msg *r = NULL;
+        assert_int_equal(call_retry(a, &echo, "echo", "{\"id\":-1}", &r), 0);
+        mm_msg_free(r);
+        for (int i = 0; i < CROSS_DEPTH; i++)
+            assert_int_equal(cross_send(i), 0);
+        uint64_t until = mono_ms() + 20000;
+        pthread_mutex_lock(&g_cr.lock);
+        while (g_cr.done < CROSS_CALLS && mono_ms() < until) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 50000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&g_cr.cond, &g_cr.lock, &ts);
+        }
+        int done = g_cr.done, ok = g_cr.ok, failed = g_cr.failed;
+        int err = g_cr.first_err;
+        pthread_mutex_unlock(&g_cr.lock);
+        if (failed)
+            print_message("round %d: %d calls failed (first %s)\n", round,
+                          failed, mm_err_name(err));
+        assert_int_equal(done, CROSS_CALLS);
+        assert_int_equal(failed, 0);
+        assert_int_equal(ok, CROSS_CALLS);
+        /* One connection per node once the loser (if any) drained: the
+         * sweep closes it after two idle rounds of 1 s. */
+        size_t na = 0, nb = 0;
+        for (uint64_t t = mono_ms() + 10000; mono_ms() < t;) {
+            na = conns_of(a);
+            nb = conns_of(b);
+            if (na == 1 && nb == 1)
+                break;
+            struct timespec ts = {0, 20000000};
+            nanosleep(&ts, NULL);
+        }
+        assert_int_equal(na, 1);
+        assert_int_equal(nb, 1);
+        mm_node *nodes[2] = {a, b};
+        for (int i = 0; i < 2; i++) {
+            mm_node_stop(nodes[i]);
+            mm_node_join(nodes[i]);
+            mm_node_free(nodes[i]);
+        }
+    }
 }
 
 static int
@@ -222,6 +461,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_remote_calls_both_ways, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_remote_call_after_idle_spell,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remote_crossing_dial_loses_no_call,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_remote_wrong_key_is_unauthorized,
                                         setup, teardown),

@@ -101,6 +101,12 @@ for w in $sel; do
         fi
         run "murmer W5 pipelined" "$bin" pipe 500000 100 || fail=1
         run "murmer W5 connect" "$bin" connect 50 || fail=1
+        # The same, both processes on one CPU like the sequential run: no
+        # wake-up of an idle CPU (an IPI to another vCPU, 0.1-0.15 ms per
+        # handshake flight on this VM) in the set-up time.
+        if command -v taskset > /dev/null; then
+            run "murmer W5 connect (taskset -c 0)" taskset -c 0 "$bin" connect 50 pinned || fail=1
+        fi
         continue
     fi
     run "murmer $w" "$bin" || fail=1

@@ -6,10 +6,13 @@
  *                         median, p99 (run it under `taskset -c 0`)
  *   w5 pipe [N] [DEPTH]   DEPTH (100) calls in flight, each reply sends the
  *                         next: throughput
- *   w5 connect [N]        N fresh client nodes (each its own data dir and
+ *   w5 connect [N] [TAG]  N fresh client nodes (each its own data dir and
  *                         identity): time from the first dial (the node's
  *                         start, which dials its seed) to the first
- *                         successful call: handshake + auth + one call
+ *                         successful call: handshake + auth + one call.
+ *                         TAG names the run: W5.remote.connect.TAG.median
+ *                         (bench/run.sh runs it a second time under
+ *                         taskset -c 0 as "pinned")
  *
  * The process forks a server child (before any thread exists) that runs a
  * node with the built-in echo actor and sends its address and the echo's
@@ -420,7 +423,7 @@ conn_go(void *arg)
 }
 
 static int
-run_connect(long n)
+run_connect(long n, const char *tag)
 {
     uint32_t *lat = calloc((size_t)n, sizeof(*lat));
     char name[64];
@@ -451,9 +454,12 @@ run_connect(long n)
         pthread_cond_destroy(&c.done.cond);
     }
     qsort(lat, (size_t)n, sizeof(*lat), bench_cmp_u32);
-    bench_emit("W5.remote.connect.median", lat[n / 2], "ns");
-    bench_emit("W5.remote.connect.p99",
-               lat[(size_t)(0.99 * (double)(n - 1))], "ns");
+    snprintf(name, sizeof(name), "W5.remote.connect%s%s.median",
+             tag ? "." : "", tag ? tag : "");
+    bench_emit(name, lat[n / 2], "ns");
+    snprintf(name, sizeof(name), "W5.remote.connect%s%s.p99", tag ? "." : "",
+             tag ? tag : "");
+    bench_emit(name, lat[(size_t)(0.99 * (double)(n - 1))], "ns");
     free(lat);
     return 0;
 }
@@ -479,7 +485,7 @@ main(int argc, char **argv)
     if (strcmp(mode, "seq") != 0 && strcmp(mode, "pipe") != 0 &&
         strcmp(mode, "connect") != 0) {
         fprintf(stderr, "usage: w5 seq [N] [WARM] | pipe [N] [DEPTH] | "
-                        "connect [N]\n");
+                        "connect [N] [TAG]\n");
         return 2;
     }
     memset(g_payload, 'x', PAYLOAD_LEN);
@@ -497,7 +503,8 @@ main(int argc, char **argv)
         rc = run_pipe(bench_arg(argc, argv, 2, 500000),
                       bench_arg(argc, argv, 3, 100));
     else
-        rc = run_connect(bench_arg(argc, argv, 2, 50));
+        rc = run_connect(bench_arg(argc, argv, 2, 50),
+                         argc > 3 ? argv[3] : NULL);
     cleanup();
     return rc;
 }

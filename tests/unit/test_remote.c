@@ -232,7 +232,7 @@ test_remote_crossing_dial_loses_no_call(void **state)
 {
     struct fx *fx = *state;
     for (int round = 0; round < 3; round++) {
-        char a_addr[64], names[2][16];
+        char a_addr[64], names[2][32];
         snprintf(a_addr, sizeof(a_addr), "127.0.0.1:%d", free_udp_port());
         snprintf(names[0], sizeof(names[0]), "cross-b%d", round);
         snprintf(names[1], sizeof(names[1]), "cross-a%d", round);

@@ -12,9 +12,10 @@
 # Progress and notes go to stderr.
 #
 # W selects workloads: W1 W2 W3 W4 W5 (empty = W1-W4, the local ones).
-# W5 (remote calls between two processes on loopback) runs bench/w5 three
-# times (seq pinned with taskset -c 0, pipelined, connect) next to the UDP
-# floor built from a copy of $ANCHORS_SRC/floor, pinned the same way.
+# W5 (remote calls between two processes on loopback) runs bench/w5 (seq
+# pinned with taskset -c 0, pipelined, connect, connect pinned) next to the
+# UDP floor built from a copy of $ANCHORS_SRC/floor, pinned the same way;
+# each W5 figure is the median of three runs (min and max on stderr).
 # mdns runs bench/mdns.sh (3 nodes in network namespaces; root).
 # registry runs bench/registry (visibility N=3/8/16, catch-up).
 # swim runs bench/swim.sh (membership, real processes; about 5 minutes),
@@ -66,6 +67,39 @@ run() {
     tee -a "$OUT" < "$TMP/out"
 }
 
+# run_median K NAME CMD...: runs CMD K times and keeps, for each workload
+# it prints, the median of its K values (the anchors' RESULTS.md reports
+# medians over runs the same way); every run's values go to stderr.
+run_median() {
+    local k=$1 name=$2; shift 2
+    local runs=$TMP/runs
+    : > "$runs"
+    for i in $(seq "$k"); do
+        note "$name, run $i/$k: $*"
+        if ! timeout "${RUN_TIMEOUT:-120}" "$@" > "$TMP/out" 2> "$TMP/err"; then
+            note "$name FAILED (rc=$?)"
+            sed 's/^/  /' "$TMP/err" >&2
+            return 1
+        fi
+        sed 's/^/  /' "$TMP/err" >&2
+        cat "$TMP/out" >> "$runs"
+    done
+    awk -F, '
+        NF == 4 { key = $1 "," $2; if (!(key in n)) { order[++m] = key; unit[key] = $4 }
+                  v[key, ++n[key]] = $3 + 0 }
+        END {
+            for (o = 1; o <= m; o++) {
+                key = order[o]; c = n[key]
+                for (i = 1; i <= c; i++) a[i] = v[key, i]
+                for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++)
+                    if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+                med = c % 2 ? a[(c + 1) / 2] : (a[c / 2] + a[c / 2 + 1]) / 2
+                printf "%s,%.0f,%s\n", key, med, unit[key]
+                printf "%s: %d runs, min %.0f max %.0f\n", key, c, a[1], a[c] > "/dev/stderr"
+            }
+        }' "$runs" | tee -a "$OUT"
+}
+
 [ -n "$W" ] || W="W1 W2 W3 W4"
 sel=""
 scripts=""
@@ -92,20 +126,23 @@ for w in $sel; do
         continue
     fi
     if [ "$w" = W5 ]; then
+        # Each W5 figure is the median of three runs: on a shared VM one
+        # run can land in a slow phase (the pinned round trip is bimodal,
+        # ~21 us or ~27 us, from one run to the next).
         # Sequential: both processes pinned to one CPU, like the floor below.
         if command -v taskset > /dev/null; then
-            run "murmer W5 seq (taskset -c 0)" taskset -c 0 "$bin" seq 100000 5000 || fail=1
+            run_median 3 "murmer W5 seq (taskset -c 0)" taskset -c 0 "$bin" seq 100000 5000 || fail=1
         else
             note "taskset missing: W5 seq runs unpinned"
-            run "murmer W5 seq" "$bin" seq 100000 5000 || fail=1
+            run_median 3 "murmer W5 seq" "$bin" seq 100000 5000 || fail=1
         fi
-        run "murmer W5 pipelined" "$bin" pipe 500000 100 || fail=1
-        run "murmer W5 connect" "$bin" connect 50 || fail=1
+        run_median 3 "murmer W5 pipelined" "$bin" pipe 500000 100 || fail=1
+        run_median 3 "murmer W5 connect" "$bin" connect 50 || fail=1
         # The same, both processes on one CPU like the sequential run: no
         # wake-up of an idle CPU (an IPI to another vCPU, 0.1-0.15 ms per
         # handshake flight on this VM) in the set-up time.
         if command -v taskset > /dev/null; then
-            run "murmer W5 connect (taskset -c 0)" taskset -c 0 "$bin" connect 50 pinned || fail=1
+            run_median 3 "murmer W5 connect (taskset -c 0)" taskset -c 0 "$bin" connect 50 pinned || fail=1
         fi
         continue
     fi
@@ -138,9 +175,9 @@ if [[ " $sel " == *" W5 "* ]]; then
     cp "$ANCHORS_SRC/floor/udp_pingpong.c" "$ANCHORS_SRC/floor/stats.h" "$F/" 2> /dev/null
     if cc -O2 -o "$F/udp_pingpong" "$F/udp_pingpong.c" 2> "$TMP/floor-build.log"; then
         if command -v taskset > /dev/null; then
-            run "c-floor UDP seq (taskset -c 0)" taskset -c 0 "$F/udp_pingpong" 200000 64 1
+            run_median 3 "c-floor UDP seq (taskset -c 0)" taskset -c 0 "$F/udp_pingpong" 200000 64 1
         else
-            run "c-floor UDP seq" "$F/udp_pingpong" 200000 64 1
+            run_median 3 "c-floor UDP seq" "$F/udp_pingpong" 200000 64 1
         fi
     else
         note "UDP floor build failed"; sed 's/^/  /' "$TMP/floor-build.log" >&2

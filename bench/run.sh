@@ -54,8 +54,8 @@ OUT=$TMP/results.csv
 
 note() { echo "bench: $*" >&2; }
 
-# run NAME CMD...: runs one benchmark process (bounded), keeps its lines.
-run() {
+# run_once NAME CMD...: runs one benchmark process (bounded) into $TMP/out.
+run_once() {
     local name=$1; shift
     note "$name: $*"
     if ! timeout "${RUN_TIMEOUT:-120}" "$@" > "$TMP/out" 2> "$TMP/err"; then
@@ -64,6 +64,11 @@ run() {
         return 1
     fi
     sed 's/^/  /' "$TMP/err" >&2
+}
+
+# run NAME CMD...: runs one benchmark process, keeps its lines.
+run() {
+    run_once "$@" || return 1
     tee -a "$OUT" < "$TMP/out"
 }
 
@@ -75,13 +80,7 @@ run_median() {
     local runs=$TMP/runs
     : > "$runs"
     for i in $(seq "$k"); do
-        note "$name, run $i/$k: $*"
-        if ! timeout "${RUN_TIMEOUT:-120}" "$@" > "$TMP/out" 2> "$TMP/err"; then
-            note "$name FAILED (rc=$?)"
-            sed 's/^/  /' "$TMP/err" >&2
-            return 1
-        fi
-        sed 's/^/  /' "$TMP/err" >&2
+        run_once "$name, run $i/$k" "$@" || return 1
         cat "$TMP/out" >> "$runs"
     done
     awk -F, '

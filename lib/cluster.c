@@ -249,25 +249,6 @@ pend_answer(struct pend *e, int status, mm_msg *reply)
     mm__free(e);
 }
 
-/* Fails every call pending on the connection |cc|. */
-static void
-pend_fail_conn(struct mm_cluster *c, struct cconn *cc, int status)
-{
-    for (size_t b = 0; b < c->npend_buckets; b++) {
-        struct pend **pp = &c->pend[b];
-        while (*pp) {
-            struct pend *e = *pp;
-            if (e->cc == cc) {
-                *pp = e->next;
-                e->st = NULL;
-                pend_answer(e, status, NULL);
-            } else {
-                pp = &e->next;
-            }
-        }
-    }
-}
-
 static void
 ostreams_free(struct ostream *s)
 {
@@ -289,15 +270,16 @@ draining_remove(struct mm_cluster *c, struct cconn *cc)
         }
 }
 
-/* Fails every call pending on |p| (all when |p| is NULL). */
+/* Fails every call pending on the member |p|, or on the connection |cc|
+ * (every call when both are NULL). */
 static void
-pend_fail_peer(struct mm_cluster *c, struct peer *p, int status)
+pend_fail(struct mm_cluster *c, struct peer *p, struct cconn *cc, int status)
 {
     for (size_t b = 0; b < c->npend_buckets; b++) {
         struct pend **pp = &c->pend[b];
         while (*pp) {
             struct pend *e = *pp;
-            if (!p || e->peer == p) {
+            if ((!p && !cc) || (p && e->peer == p) || (cc && e->cc == cc)) {
                 *pp = e->next;
                 e->st = NULL;
                 pend_answer(e, status, NULL);
@@ -863,7 +845,7 @@ on_conn_up(void *data, struct mm_qconn *q, const uint8_t peer_id[16],
             }
             if (p->gen && p->gen != peer_gen) {
                 /* A new process of that node: its old streams are void. */
-                pend_fail_peer(c, p, MM_EUNREACHABLE);
+                pend_fail(c, p, NULL, MM_EUNREACHABLE);
                 peer_streams_free(p);
             }
             p->conn = cc;
@@ -895,7 +877,7 @@ on_conn_down(void *data, struct mm_qconn *q, int err)
     if (cc->draining) {
         /* Whatever it still carried is lost. */
         draining_remove(c, cc);
-        pend_fail_conn(c, cc, MM_EUNREACHABLE);
+        pend_fail(c, NULL, cc, MM_EUNREACHABLE);
         ostreams_free(cc->ostreams);
         cc->ostreams = NULL;
     }
@@ -916,7 +898,7 @@ on_conn_down(void *data, struct mm_qconn *q, int err)
         int was_dialing = !cc->up;
         p->conn = NULL;
         p->dialing = 0;
-        pend_fail_conn(c, cc, err == MM_EUNAUTHORIZED ? MM_EUNAUTHORIZED
+        pend_fail(c, NULL, cc, err == MM_EUNAUTHORIZED ? MM_EUNAUTHORIZED
                                                       : MM_EUNREACHABLE);
         peer_streams_free(p);
         if (was_dialing || err == MM_EUNAUTHORIZED || err == MM_EUNREACHABLE)
@@ -1268,7 +1250,7 @@ mm__cluster_free(struct mm_cluster *c)
     if (c->membership)
         mm__membership_free(c->membership);
     if (c->pend)
-        pend_fail_peer(c, NULL, MM_ECLOSED);
+        pend_fail(c, NULL, NULL, MM_ECLOSED);
     struct peer *p = c->peers;
     while (p) {
         struct peer *next = p->next;
@@ -1342,7 +1324,7 @@ cluster_stop(struct mm_cluster *c)
     if (c->session)
         mm__session_stop(c->session);
     c->stopped = 1;
-    pend_fail_peer(c, NULL, MM_ECLOSED);
+    pend_fail(c, NULL, NULL, MM_ECLOSED);
     for (struct peer *p = c->peers; p; p = p->next)
         peer_reject_waiting(c, p, MM_ECLOSED);
 }
@@ -1490,7 +1472,7 @@ mm__cluster_peer_down(struct mm_cluster *c, const uint8_t id[MM_NODE_ID_LEN],
     struct peer *p = peer_find(c, id);
     if (!p)
         return;
-    pend_fail_peer(c, p, err);
+    pend_fail(c, p, NULL, err);
     peer_reject_waiting(c, p, err);
     if (p->conn && p->conn->q)
         mm__quic_conn_close(p->conn->q, MM_ECLOSED);

@@ -25,6 +25,7 @@
 #include "cluster.h"
 #include "membership/membership.h"
 #include "murmer.h"
+#include "helpers/testutil.h"
 #include "runtime.h"
 #include "transport/quic.h"
 
@@ -42,14 +43,6 @@ static struct fx the_fx;
 
 /* ---- helpers
  * ------------------------------------------------------------------ */
-
-static uint64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void
 nap_ms(unsigned ms)

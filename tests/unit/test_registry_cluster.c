@@ -32,6 +32,7 @@
 #include "cluster.h"
 #include "membership/membership.h"
 #include "murmer.h"
+#include "helpers/testutil.h"
 #include "oplog.h"
 #include "registry.h"
 #include "runtime.h"
@@ -47,14 +48,6 @@ struct fx {
 };
 
 /* ---- time ---------------------------------------------------------------- */
-
-static uint64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void
 nap_ms(unsigned ms)

@@ -16,14 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
-#include <sys/socket.h>
 
 #include <cJSON.h>
 
 #include "murmer.h"
+#include "helpers/testutil.h"
 #include "cluster.h"
 #include "runtime.h"
 #include "transport/quic.h"
@@ -69,22 +67,7 @@ node_new_at(struct fx *fx, const char *name, const char *key,
 static mm_node *
 node_up(struct fx *fx, const char *name, const char *key, const char *join)
 {
-    mm_node_config cfg;
-    mm_node_config_init(&cfg);
-    char data[400];
-    snprintf(data, sizeof(data), "%s/%s", fx->dir, name);
-    cfg.name = name;
-    cfg.listen = "127.0.0.1:0";
-    cfg.data_dir = data;
-    cfg.cluster_key_file = key;
-    const char *seeds[1] = {join};
-    if (join) {
-        cfg.join = seeds;
-        cfg.njoin = 1;
-    }
-    mm_node *n;
-    assert_int_equal(mm_node_new(&n, &cfg), 0);
-    assert_int_equal(mm_node_register_builtins(n), 0);
+    mm_node *n = node_new_at(fx, name, key, join, "127.0.0.1:0");
     assert_non_null(mm_node_addr(n));
     assert_int_equal(mm_node_start_thread(n), 0);
     return n;
@@ -92,23 +75,6 @@ node_up(struct fx *fx, const char *name, const char *key, const char *join)
 
 static int call_retry(mm_node *n, const mm_endpoint *ep, const char *type,
                       const char *json, mm_msg **reply);
-
-/* A UDP port the OS just handed out (bound, read, released). */
-static int
-free_udp_port(void)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(sa);
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
 
 /* ---- connections per node, read on the node's network shard ---------- */
 
@@ -213,14 +179,6 @@ cross_send(int i)
     return rc;
 }
 
-static uint64_t
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /*
  * Two nodes that are each other's seed dial each other at start: a
  * crossing.  Calls made while it is being settled all complete (the losing
@@ -233,7 +191,9 @@ test_remote_crossing_dial_loses_no_call(void **state)
     struct fx *fx = *state;
     for (int round = 0; round < 3; round++) {
         char a_addr[64], names[2][32];
-        snprintf(a_addr, sizeof(a_addr), "127.0.0.1:%d", free_udp_port());
+        int port = free_udp_port();
+        assert_true(port > 0);
+        snprintf(a_addr, sizeof(a_addr), "127.0.0.1:%d", port);
         snprintf(names[0], sizeof(names[0]), "cross-b%d", round);
         snprintf(names[1], sizeof(names[1]), "cross-a%d", round);
         mm_node *b = node_new_at(fx, names[0], fx->key_b, a_addr,
@@ -255,9 +215,9 @@ test_remote_crossing_dial_loses_no_call(void **state)
         mm_msg_free(r);
         for (int i = 0; i < CROSS_DEPTH; i++)
             assert_int_equal(cross_send(i), 0);
-        uint64_t until = mono_ms() + 20000;
+        uint64_t until = now_ms() + 20000;
         pthread_mutex_lock(&g_cr.lock);
-        while (g_cr.done < CROSS_CALLS && mono_ms() < until) {
+        while (g_cr.done < CROSS_CALLS && now_ms() < until) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_nsec += 50000000;
@@ -279,7 +239,7 @@ test_remote_crossing_dial_loses_no_call(void **state)
         /* One connection per node once the loser (if any) drained: the
          * sweep closes it after two idle rounds of 1 s. */
         size_t na = 0, nb = 0;
-        for (uint64_t t = mono_ms() + 10000; mono_ms() < t;) {
+        for (uint64_t t = now_ms() + 10000; now_ms() < t;) {
             na = conns_of(a);
             nb = conns_of(b);
             if (na == 1 && nb == 1)

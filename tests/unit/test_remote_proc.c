@@ -35,6 +35,7 @@
 #include <cJSON.h>
 
 #include "murmer.h"
+#include "helpers/testutil.h"
 #include "cluster.h"
 #include "runtime.h"
 #include "transport/quic.h"
@@ -344,14 +345,6 @@ parent_log_has(const char *needle)
     int found = strstr(g_log, needle) != NULL;
     pthread_mutex_unlock(&g_log_lock);
     return found;
-}
-
-static uint64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static void

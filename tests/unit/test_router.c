@@ -13,6 +13,7 @@
 
 #include "common.h"
 #include "router.h"
+#include "helpers/testutil.h"
 
 #define WAIT_MS 10000 /* generous bound for anything the tests wait for */
 
@@ -76,15 +77,6 @@ fx_teardown(void **state)
     pthread_cond_destroy(&fx->cond);
     free(fx);
     return 0;
-}
-
-static uint64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Waits until *|counter| >= |want| (under fx->lock); 0 on time-out. */

@@ -35,6 +35,8 @@ struct mm_registry {
     int ae_init;
     uint8_t (*alive)[MM_NODE_ID_LEN]; /* live members, for anti-entropy */
     size_t nalive, alive_cap;
+    uint8_t (*failed)[MM_NODE_ID_LEN]; /* members now failed */
+    size_t nfailed, failed_cap;
     uint64_t frames_out, ops_out;
     unsigned ae_rounds;
 };
@@ -91,6 +93,9 @@ on_ops(struct mm_registry *r, const uint8_t *body, size_t len)
     int rc = mm__recep_apply(r->node, body, len, &applied);
     if (rc)
         MM_LOG(MM_LOG_INFO, "registry", "bad ops batch: %s", mm_strerror(rc));
+    else
+        MM_LOG(MM_LOG_DEBUG, "registry", "ops batch of %zu bytes: %zu applied",
+               len, applied);
     /* What was new is forwarded by the receptionist's flush. */
 }
 
@@ -103,6 +108,8 @@ on_vector(struct mm_registry *r, struct mm_qconn *conn, int64_t sid,
     struct mm__oplog_batch b;
     mm__oplog_batch_init(&b);
     long n = mm__recep_missing(r->node, body + 1, len - 1, &b);
+    MM_LOG(MM_LOG_DEBUG, "registry", "vector in: the peer lacks %ld records%s",
+           n, (body[0] & VEC_WANT_REPLY) ? ", answering with ours" : "");
     if (n > 0 && mm__oplog_batch_finish(&b) == 0) {
         send_frame(r, NULL, conn, sid, REG_OPS, b.buf, b.len);
         r->ops_out += (uint64_t)n;
@@ -118,7 +125,9 @@ on_digest(struct mm_registry *r, struct mm_qconn *conn, int64_t sid,
 {
     if (len != 8)
         return;
-    if (mm__get_u64(body) != mm__recep_digest(r->node))
+    int differ = mm__get_u64(body) != mm__recep_digest(r->node);
+    MM_LOG(MM_LOG_DEBUG, "registry", "digest in: %s", differ ? "differs" : "same");
+    if (differ)
         send_vector(r, NULL, conn, sid, 1);
 }
 
@@ -183,6 +192,8 @@ mm__registry_push(struct mm_registry *r, const uint8_t *batch, size_t len)
         return;
     struct push_ctx p = {r, batch, len, 0};
     mm__cluster_foreach_conn(r->c, push_peer, &p);
+    MM_LOG(MM_LOG_DEBUG, "registry", "push of %zu bytes to %d connections%s",
+           len, p.sent, p.sent == 0 && r->nalive ? " (none: via a live member)" : "");
     /* No member connection (never made, or closed when a member was
      * suspected): dial one live member; its conn-up vector exchange
      * repairs whatever else was missed. */
@@ -250,12 +261,50 @@ have_conn(struct mm_registry *r)
 }
 
 static int
-alive_index(struct mm_registry *r, const uint8_t id[MM_NODE_ID_LEN])
+id_index(uint8_t (*set)[MM_NODE_ID_LEN], size_t n,
+         const uint8_t id[MM_NODE_ID_LEN])
 {
-    for (size_t i = 0; i < r->nalive; i++)
-        if (memcmp(r->alive[i], id, MM_NODE_ID_LEN) == 0)
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(set[i], id, MM_NODE_ID_LEN) == 0)
             return (int)i;
     return -1;
+}
+
+static int
+alive_index(struct mm_registry *r, const uint8_t id[MM_NODE_ID_LEN])
+{
+    return id_index(r->alive, r->nalive, id);
+}
+
+/* Adds |id| to a set of ids (no duplicates).  0, or -1 without memory. */
+static int
+id_add(uint8_t (**set)[MM_NODE_ID_LEN], size_t *n, size_t *cap,
+       const uint8_t id[MM_NODE_ID_LEN])
+{
+    if (id_index(*set, *n, id) >= 0)
+        return 0;
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 16;
+        void *v = mm__realloc(*set, c * MM_NODE_ID_LEN);
+        if (!v)
+            return -1;
+        *set = v;
+        *cap = c;
+    }
+    memcpy((*set)[(*n)++], id, MM_NODE_ID_LEN);
+    return 0;
+}
+
+/* Removes |id| from a set; 1 if it was there. */
+static int
+id_del(uint8_t (*set)[MM_NODE_ID_LEN], size_t *n,
+       const uint8_t id[MM_NODE_ID_LEN])
+{
+    int i = id_index(set, *n, id);
+    if (i < 0)
+        return 0;
+    memcpy(set[i], set[--*n], MM_NODE_ID_LEN);
+    return 1;
 }
 
 void
@@ -286,18 +335,17 @@ mm__registry_member_state(struct mm_registry *r,
         return;
     }
     mm__recep_origin_state(r->node, id, gen, st);
-    int i = alive_index(r, id);
+    int back = 0; /* failed, now alive again: a healed partition */
+    if (st == MM_OPLOG_FAILED) {
+        id_add(&r->failed, &r->nfailed, &r->failed_cap, id);
+    } else {
+        back = id_del(r->failed, &r->nfailed, id) &&
+               (st == MM_OPLOG_ALIVE || st == MM_OPLOG_SUSPECT);
+    }
     if (st == MM_OPLOG_ALIVE || st == MM_OPLOG_SUSPECT) {
-        if (i < 0 && r->nalive < MAX_MEMBERS) {
-            if (r->nalive == r->alive_cap) {
-                size_t cap = r->alive_cap ? r->alive_cap * 2 : 16;
-                void *v = mm__realloc(r->alive, cap * MM_NODE_ID_LEN);
-                if (!v)
-                    return;
-                r->alive = v;
-                r->alive_cap = cap;
-            }
-            memcpy(r->alive[r->nalive++], id, MM_NODE_ID_LEN);
+        if (alive_index(r, id) < 0 && r->nalive < MAX_MEMBERS) {
+            if (id_add(&r->alive, &r->nalive, &r->alive_cap, id) != 0)
+                return;
             /*
              * A node with no member connection yet (it joined through
              * mDNS, or its seed dial failed) catches up from the first
@@ -305,12 +353,19 @@ mm__registry_member_state(struct mm_registry *r,
              * on its connections: a digest to every new member would dial
              * a full mesh of QUIC connections during a join burst (N^2
              * handshakes; it slowed N=32 convergence by ~1 s).
+             *
+             * A member back from failed is another matter: both sides
+             * changed the registry while apart, and the connections that
+             * carry pushes and digests may now join the nodes in groups
+             * that never meet (a heal can leave {a, d} and {b, c}
+             * connected; digests go to connected members).  A digest to
+             * it starts the vector exchange with it directly.
              */
-            if (!have_conn(r))
+            if (back || !have_conn(r))
                 send_digest(r, id);
         }
-    } else if (i >= 0) {
-        memcpy(r->alive[i], r->alive[--r->nalive], MM_NODE_ID_LEN);
+    } else {
+        id_del(r->alive, &r->nalive, id);
     }
 }
 
@@ -367,5 +422,6 @@ mm__registry_free(struct mm_registry *r)
         uv_run(mm__cluster_loop(r->c), UV_RUN_NOWAIT);
     }
     mm__free(r->alive);
+    mm__free(r->failed);
     mm__free(r);
 }

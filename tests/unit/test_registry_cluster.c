@@ -129,10 +129,13 @@ setup(void **state)
     return 0;
 }
 
+static void listing_end(void);
+
 static int
 teardown(void **state)
 {
     struct fx *fx = *state;
+    listing_end();
     for (int i = MAXN - 1; i >= 0; i--) {
         if (fx->n[i]) {
             node_down(fx->n[i]);
@@ -439,6 +442,32 @@ struct lrec {
     char log[4096];
 };
 
+/*
+ * One listing record and listing per test, outside the test's frame: when
+ * an assertion fails the test returns early, and teardown closes the
+ * listing before the nodes go (events keep coming until then).
+ */
+static struct lrec g_l = {PTHREAD_MUTEX_INITIALIZER, ""};
+static mm_listing *g_li;
+
+static struct lrec *
+lrec_reset(void)
+{
+    pthread_mutex_lock(&g_l.lock);
+    g_l.log[0] = '\0';
+    pthread_mutex_unlock(&g_l.lock);
+    return &g_l;
+}
+
+static void
+listing_end(void)
+{
+    if (g_li) {
+        mm_listing_close(g_li);
+        g_li = NULL;
+    }
+}
+
 static void
 listing_cb(void *data, const mm_listing_event *ev)
 {
@@ -496,26 +525,25 @@ test_registry_cluster_leave_removes_actors(void **state)
     struct fx *fx = *state;
     cluster_up(fx, 3);
     wait_all_alive(fx, 3, 20000);
-    struct lrec l = {PTHREAD_MUTEX_INITIALIZER, ""};
+    struct lrec *l = lrec_reset();
     mm_listing_opts o;
     mm_listing_opts_init(&o);
     o.key = "lv";
-    mm_listing *li;
-    assert_int_equal(mm_listing_open(&li, fx->n[0], &o, listing_cb, &l), 0);
+    assert_int_equal(mm_listing_open(&g_li, fx->n[0], &o, listing_cb, l), 0);
     mm_endpoint ep, keep;
     spawn(fx->n[2], "echo", "l/1", MM_VIS_INTERNAL, "lv", &ep);
     spawn(fx->n[2], "echo", "l/2", MM_VIS_PUBLIC, "lv", &ep);
     spawn(fx->n[1], "echo", "l/b", MM_VIS_INTERNAL, "lv", &keep);
     const char *added[] = {"SYNCED ", "+l/1 ", "+l/2 ", "+l/b ", NULL};
-    assert_true(wait_log(&l, added, 10000));
+    assert_true(wait_log(l, added, 10000));
     assert_int_equal(wait_lookup(fx->n[1], "l/1", NULL, 10000), 0);
     assert_int_equal(wait_lookup(fx->n[1], "l/2", NULL, 10000), 0);
-    assert_false(log_has(&l, "-l/"));
+    assert_false(log_has(l, "-l/"));
 
     uint64_t t0 = now_ms();
     mm_node_stop(fx->n[2]);
     const char *removed[] = {"-l/1 ", "-l/2 ", NULL};
-    assert_true(wait_log(&l, removed, 5000));
+    assert_true(wait_log(l, removed, 5000));
     uint64_t listing_ms = now_ms() - t0;
     assert_int_equal(wait_gone(fx->n[0], "l/1", 5000), 0);
     assert_int_equal(wait_gone(fx->n[1], "l/1", 5000), 0);
@@ -534,9 +562,9 @@ test_registry_cluster_leave_removes_actors(void **state)
             (unsigned long long)listing_ms, (unsigned long long)gone_ms);
     /* Left, not failed; the other node's actor stays. */
     assert_int_equal(member_state(fx->n[0], id), MM_SWIM_LEFT);
-    assert_false(log_has(&l, "-l/b "));
+    assert_false(log_has(l, "-l/b "));
     assert_int_equal(wait_lookup(fx->n[0], "l/b", &keep, 1000), 0);
-    mm_listing_close(li);
+    listing_end();
 }
 
 /* A node whose every packet is dropped is failed everywhere: exactly its
@@ -559,18 +587,17 @@ test_registry_cluster_kill_then_heal_without_resend(void **state)
         assert_int_equal(wait_lookup(fx->n[i], "k/c1", &ec1, 10000), 0);
         assert_int_equal(wait_lookup(fx->n[i], "k/c2", &ec2, 10000), 0);
     }
-    struct lrec l = {PTHREAD_MUTEX_INITIALIZER, ""};
+    struct lrec *l = lrec_reset();
     mm_listing_opts lo;
     mm_listing_opts_init(&lo);
     lo.prefix = "k/";
-    mm_listing *li;
-    assert_int_equal(mm_listing_open(&li, fx->n[1], &lo, listing_cb, &l), 0);
+    assert_int_equal(mm_listing_open(&g_li, fx->n[1], &lo, listing_cb, l), 0);
     const char *synced[] = {"SYNCED", NULL};
-    assert_true(wait_log(&l, synced, 5000));
-    pthread_mutex_lock(&l.lock);
-    assert_string_equal(l.log, "+k/a +k/b +k/c1 +k/c2 SYNCED ");
-    l.log[0] = '\0';
-    pthread_mutex_unlock(&l.lock);
+    assert_true(wait_log(l, synced, 5000));
+    pthread_mutex_lock(&l->lock);
+    assert_string_equal(l->log, "+k/a +k/b +k/c1 +k/c2 SYNCED ");
+    l->log[0] = '\0';
+    pthread_mutex_unlock(&l->lock);
     mm_node *c = fx->n[2];
     struct origin_q own0 = origin_of(c, c->id);
     struct origin_q ona0 = origin_of(fx->n[0], c->id);
@@ -598,11 +625,11 @@ test_registry_cluster_kill_then_heal_without_resend(void **state)
     }
     /* A listing on b saw exactly c's two actors removed. */
     const char *down[] = {"-k/c1 ", "-k/c2 ", NULL};
-    assert_true(wait_log(&l, down, 2000));
-    pthread_mutex_lock(&l.lock);
-    assert_int_equal(strlen(l.log), strlen("-k/c1 -k/c2 "));
-    l.log[0] = '\0';
-    pthread_mutex_unlock(&l.lock);
+    assert_true(wait_log(l, down, 2000));
+    pthread_mutex_lock(&l->lock);
+    assert_int_equal(strlen(l->log), strlen("-k/c1 -k/c2 "));
+    l->log[0] = '\0';
+    pthread_mutex_unlock(&l->lock);
     /* a and b did not fail each other. */
     assert_int_equal(member_state(fx->n[0], fx->n[1]->id), MM_SWIM_ALIVE);
     assert_int_equal(member_state(fx->n[1], fx->n[0]->id), MM_SWIM_ALIVE);
@@ -618,11 +645,11 @@ test_registry_cluster_kill_then_heal_without_resend(void **state)
     uint64_t back_ms = now_ms() - t0;
     /* ... and saw them added again, nothing else. */
     const char *up[] = {"+k/c1 ", "+k/c2 ", NULL};
-    assert_true(wait_log(&l, up, 2000));
-    pthread_mutex_lock(&l.lock);
-    assert_int_equal(strlen(l.log), strlen("+k/c1 +k/c2 "));
-    pthread_mutex_unlock(&l.lock);
-    mm_listing_close(li);
+    assert_true(wait_log(l, up, 2000));
+    pthread_mutex_lock(&l->lock);
+    assert_int_equal(strlen(l->log), strlen("+k/c1 +k/c2 "));
+    pthread_mutex_unlock(&l->lock);
+    listing_end();
     wait_same_hash(fx, 3, 10000);
     assert_int_equal(mm__registry_hash(fx->n[0]), h0);
     /* Nothing was re-registered: c's own log did not grow, and a's copy of
@@ -1159,5 +1186,7 @@ main(void)
             test_registry_cluster_thousand_registrations_converge, setup,
             teardown),
     };
+    if (getenv("MM_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("MM_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

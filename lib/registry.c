@@ -11,8 +11,10 @@
  * dedups, so an echo applies nothing and stops).  When a member connection
  * comes up the two sides exchange vectors and send each other what the
  * other lacks (catch-up).  Every ~10 s (jittered) a digest goes to a random
- * live member; a mismatch starts the same vector exchange, a match costs
- * one small frame and nothing else.
+ * member we are connected to (every AE_RANDOM_EVERY rounds to any live
+ * member, which may dial); a mismatch starts the same vector exchange, a
+ * match costs one small frame and nothing else.  A member back from failed
+ * (a healed partition) gets a digest at once.
  */
 #include "registry.h"
 

@@ -1,14 +1,15 @@
 /*
- * quic.c — the QUIC transport: one uv_udp_t, a connection map by DCID,
- * ngtcp2 0.12.1 connections with one expiry timer each, HELLO/AUTH on the
- * control stream, and the gossip-datagram side door.  See quic.h.
+ * quic.c — the QUIC transport: one UDP socket (under a uv_poll, read with
+ * recvmmsg), a connection map by DCID, ngtcp2 0.12.1 connections with one
+ * expiry timer each, HELLO/AUTH on the control stream, and the
+ * gossip-datagram side door.  See quic.h.
  *
  * The rhythm of a connection (style §7): a packet read or a timer expiry
  * enters the connection (busy++), ngtcp2 runs its callbacks, which only
  * record state or queue data; when busy drops back to 0 the connection
- * "settles": it runs the auth step, reports events to ops, writes every
- * packet it can (conn_write) and re-arms its timer from
- * ngtcp2_conn_get_expiry().  An error at any point requests a close, which
+ * "settles": it runs the auth step, reports events to ops, queues its
+ * write for the end of the loop turn (quic_flush: every packet it can,
+ * conn_write) and re-arms its timer from ngtcp2_conn_get_expiry().  An error at any point requests a close, which
  * settle carries out (CONNECTION_CLOSE, conn_down, handle close, free).
  */
 #include "transport/quic.h"

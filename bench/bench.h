@@ -3,7 +3,9 @@
  * only the public API and print CSV lines `system,workload,value,unit`, in
  * the shape of ../shared/anchors (RESULTS.md, Part 1): medians from two
  * timestamps per operation, throughput = operations / wall time of the
- * measured loop.
+ * measured loop.  With BENCH_HIST set in the environment, a latency
+ * workload also prints its distribution (mean, p10 ... p99.9, max) to
+ * stderr.
  */
 #ifndef MM_BENCH_H
 #define MM_BENCH_H

@@ -570,6 +570,56 @@ test_registry_cluster_leave_removes_actors(void **state)
 /* A node whose every packet is dropped is failed everywhere: exactly its
  * actors leave the other views.  Healed (no restart), it is alive again and
  * its actors come back without it appending (re-registering) anything. */
+/*
+ * The listing log after c's heal: "+k/c1" and "+k/c2" once each, no
+ * removal of them, and any other event part of a "-X ... +X" pair (a
+ * member's actor hidden by a stale verdict, then back).  1 if so.
+ */
+static int
+heal_log_ok(const char *log, char *why, size_t whylen)
+{
+    char buf[sizeof(((struct lrec *)0)->log)];
+    char pending[8][32];
+    int npending = 0, c1 = 0, c2 = 0;
+    snprintf(buf, sizeof(buf), "%s", log);
+    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t;
+         t = strtok_r(NULL, " ", &save)) {
+        if (strcmp(t, "+k/c1") == 0) {
+            c1++;
+        } else if (strcmp(t, "+k/c2") == 0) {
+            c2++;
+        } else if (t[0] == '-' && strncmp(t, "-k/c", 4) != 0) {
+            if (npending == 8) {
+                snprintf(why, whylen, "too many removals");
+                return 0;
+            }
+            snprintf(pending[npending++], sizeof(pending[0]), "%s", t + 1);
+        } else if (t[0] == '+') {
+            int found = -1;
+            for (int i = 0; i < npending && found < 0; i++)
+                if (strcmp(pending[i], t + 1) == 0)
+                    found = i;
+            if (found < 0) {
+                snprintf(why, whylen, "%s added without a removal", t + 1);
+                return 0;
+            }
+            memcpy(pending[found], pending[--npending], sizeof(pending[0]));
+        } else {
+            snprintf(why, whylen, "unexpected event %s", t);
+            return 0;
+        }
+    }
+    if (c1 != 1 || c2 != 1) {
+        snprintf(why, whylen, "c's actors added %d and %d times", c1, c2);
+        return 0;
+    }
+    if (npending) {
+        snprintf(why, whylen, "%s removed and not back", pending[0]);
+        return 0;
+    }
+    return 1;
+}
+
 static void
 test_registry_cluster_kill_then_heal_without_resend(void **state)
 {
@@ -627,7 +677,9 @@ test_registry_cluster_kill_then_heal_without_resend(void **state)
     const char *down[] = {"-k/c1 ", "-k/c2 ", NULL};
     assert_true(wait_log(l, down, 2000));
     pthread_mutex_lock(&l->lock);
-    assert_int_equal(strlen(l->log), strlen("-k/c1 -k/c2 "));
+    if (strlen(l->log) != strlen("-k/c1 -k/c2 "))
+        fail_msg("listing on b saw '%s', want c's two actors removed only",
+                 l->log);
     l->log[0] = '\0';
     pthread_mutex_unlock(&l->lock);
     /* a and b did not fail each other. */
@@ -643,12 +695,23 @@ test_registry_cluster_kill_then_heal_without_resend(void **state)
         assert_int_equal(wait_lookup(fx->n[i], "k/c2", &ec2, 10000), 0);
     }
     uint64_t back_ms = now_ms() - t0;
-    /* ... and saw them added again, nothing else. */
+    /* ... and saw them added again, once each.  Anything else must be a
+     * healthy member's actor removed and added back: c's stale "failed"
+     * verdicts reach b after the heal and the member refutes them (SWIM;
+     * see the note on issue 3).  Wait for such a pair to complete. */
     const char *up[] = {"+k/c1 ", "+k/c2 ", NULL};
     assert_true(wait_log(l, up, 2000));
-    pthread_mutex_lock(&l->lock);
-    assert_int_equal(strlen(l->log), strlen("+k/c1 +k/c2 "));
-    pthread_mutex_unlock(&l->lock);
+    char why[200];
+    int ok = 0;
+    for (uint64_t t1 = now_ms(); !ok && now_ms() - t1 < 5000; nap_ms(10)) {
+        pthread_mutex_lock(&l->lock);
+        ok = heal_log_ok(l->log, why, sizeof(why));
+        pthread_mutex_unlock(&l->lock);
+    }
+    if (!ok) {
+        pthread_mutex_lock(&l->lock);
+        fail_msg("listing on b saw '%s': %s", l->log, why);
+    }
     listing_end();
     wait_same_hash(fx, 3, 10000);
     assert_int_equal(mm__registry_hash(fx->n[0]), h0);

@@ -259,6 +259,22 @@ ostreams_free(struct ostream *s)
     }
 }
 
+/* Sets |cc| draining (see cconn), with |ostreams| (our actor streams on
+ * it) moved aside; the sweep closes it. */
+static void
+cconn_drain(struct mm_cluster *c, struct cconn *cc, struct ostream *ostreams)
+{
+    if (cc->peer)
+        cc->peer->dialing = 0;
+    cc->peer = NULL;
+    cc->draining = 1;
+    cc->idle_sweeps = 0;
+    cc->drain_until = mm__now_ms() + DRAIN_MS;
+    cc->ostreams = ostreams;
+    cc->dnext = c->draining;
+    c->draining = cc;
+}
+
 static void
 draining_remove(struct mm_cluster *c, struct cconn *cc)
 {
@@ -800,14 +816,7 @@ on_conn_up(void *data, struct mm_qconn *q, const uint8_t peer_id[16],
     if (role == MM_WIRE_ROLE_MEMBER && mm__quic_conn_superseded(q)) {
         /* It lost a crossing to a connection that is up already: serve
          * what the peer sends on it, and close it once drained. */
-        if (cc->peer)
-            cc->peer->dialing = 0;
-        cc->peer = NULL;
-        cc->draining = 1;
-        cc->idle_sweeps = 0;
-        cc->drain_until = mm__now_ms() + DRAIN_MS;
-        cc->dnext = c->draining;
-        c->draining = cc;
+        cconn_drain(c, cc, NULL);
         return;
     }
     if (role == MM_WIRE_ROLE_MEMBER) {
@@ -820,27 +829,18 @@ on_conn_up(void *data, struct mm_qconn *q, const uint8_t peer_id[16],
         }
         if (p) {
             if (p->conn && p->conn != cc) {
-                struct cconn *old = p->conn;
-                old->peer = NULL;
-                if (p->gen && p->gen != peer_gen) {
-                    /* A new process of that node: the transport closes the
-                     * stale connection, and what was sent on it gets no
-                     * answer.  (Handled below.) */
-                } else {
-                    /*
-                     * A crossing dial won over |old| (the transport keeps
-                     * one connection per pair).  New calls go on |cc|;
-                     * |old| keeps its streams, our calls on it and the
-                     * calls we serve on it until they are done, then the
-                     * sweep closes it.
-                     */
-                    old->draining = 1;
-                    old->idle_sweeps = 0;
-                    old->drain_until = mm__now_ms() + DRAIN_MS;
-                    old->ostreams = p->streams;
+                /*
+                 * Same generation: a crossing dial won over the old one
+                 * (the transport keeps one connection per pair).  New
+                 * calls go on |cc|; the old one keeps its streams, our
+                 * calls on it and the calls we serve on it until they are
+                 * done.  A new generation is handled below: the transport
+                 * closes the stale connection.
+                 */
+                p->conn->peer = NULL;
+                if (!p->gen || p->gen == peer_gen) {
+                    cconn_drain(c, p->conn, p->streams);
                     p->streams = NULL;
-                    old->dnext = c->draining;
-                    c->draining = old;
                 }
             }
             if (p->gen && p->gen != peer_gen) {

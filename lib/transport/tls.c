@@ -1,12 +1,11 @@
 /* tls.c — GnuTLS credentials and sessions for ngtcp2, with key pinning. */
 #include "transport/tls.h"
 
-#include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
 
 #include "common.h"
+#include "transport/certkey.h"
 
 /*
  * TLS 1.3 only, and X25519 only: with NORMAL's group list a client also
@@ -83,28 +82,10 @@ mm__tls_creds_free(struct mm_tls_creds *c)
 static int
 tls_cert_id(const gnutls_datum_t *der, uint8_t id[MM_ID_LEN])
 {
-    gnutls_x509_crt_t crt = NULL;
-    gnutls_pubkey_t pub = NULL;
-    gnutls_datum_t x = {NULL, 0};
-    gnutls_ecc_curve_t curve = GNUTLS_ECC_CURVE_INVALID;
-    int rc = -1;
-    if (gnutls_x509_crt_init(&crt) < 0) return -1;
-    if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) < 0 ||
-        gnutls_pubkey_init(&pub) < 0)
-        goto out;
-    if (gnutls_pubkey_import_x509(pub, crt, 0) < 0) goto out;
-    if (gnutls_pubkey_get_pk_algorithm(pub, NULL) != GNUTLS_PK_EDDSA_ED25519)
-        goto out;
-    if (gnutls_pubkey_export_ecc_raw2(pub, &curve, &x, NULL, 0) < 0) goto out;
-    if (curve == GNUTLS_ECC_CURVE_ED25519 && x.size == MM_ED25519_PUB_LEN) {
-        mm__identity_id_of(id, x.data);
-        rc = 0;
-    }
-out:
-    gnutls_free(x.data);
-    if (pub) gnutls_pubkey_deinit(pub);
-    gnutls_x509_crt_deinit(crt);
-    return rc;
+    uint8_t pub[MM_CERTKEY_LEN];
+    if (mm__cert_ed25519_key(der->data, der->size, pub) != 0) return -1;
+    mm__identity_id_of(id, pub);
+    return 0;
 }
 
 /* Called by GnuTLS when the peer's certificate arrives; 0 accepts. */
@@ -160,8 +141,7 @@ mm__tls_session_new(struct mm_tls_session **out, struct mm_tls_creds *c,
     rv = server ? ngtcp2_crypto_gnutls_configure_server_session(s->sess)
                 : ngtcp2_crypto_gnutls_configure_client_session(s->sess);
     if (rv != 0) goto fail;
-    if ((rv = gnutls_priority_set(s->sess, c->prio)) < 0)
-        goto fail;
+    if ((rv = gnutls_priority_set(s->sess, c->prio)) < 0) goto fail;
     if ((rv = gnutls_credentials_set(s->sess, GNUTLS_CRD_CERTIFICATE,
                                      c->cred)) < 0)
         goto fail;

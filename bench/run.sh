@@ -14,7 +14,8 @@
 # W selects workloads: W1 W2 W3 W4 W5 (empty = W1-W4, the local ones).
 # W5 (remote calls between two processes on loopback) runs bench/w5 (seq
 # pinned with taskset -c 0, pipelined, connect, connect pinned) next to the
-# UDP floor built from a copy of $ANCHORS_SRC/floor, pinned the same way;
+# UDP floor built from a copy of $ANCHORS_SRC/floor, pinned the same way,
+# and the same floor through a libuv loop (bench/udploop, c-floor-uv);
 # each W5 figure is the median of three runs (min and max on stderr).
 # mdns runs bench/mdns.sh (3 nodes in network namespaces; root).
 # registry runs bench/registry (visibility N=3/8/16, catch-up).
@@ -181,6 +182,13 @@ if [[ " $sel " == *" W5 "* ]]; then
     else
         note "UDP floor build failed"; sed 's/^/  /' "$TMP/floor-build.log" >&2
     fi
+    # The same ping-pong through a libuv loop (uv_poll + recvmmsg), no
+    # protocol work: the ceiling of any event-loop transport (bench/udploop.c).
+    if command -v taskset > /dev/null; then
+        run_median 3 "c-floor-uv UDP seq (taskset -c 0)" taskset -c 0 "$BUILD/bench/udploop" 200000 64
+    else
+        run_median 3 "c-floor-uv UDP seq" "$BUILD/bench/udploop" 200000 64
+    fi
 fi
 
 # ---- anchors -------------------------------------------------------------
@@ -258,6 +266,7 @@ ratio W3.ring1000.throughput erlang W3.ring1000.throughput
 ratio W4.spawn-terminate.throughput erlang W4.spawn-terminate.throughput
 ratio W4.rss-per-idle-actor erlang W4.rss-per-idle-actor
 ratio W5.remote.seq64B.median c-floor W6.udp.seq.median
+ratio W5.remote.seq64B.throughput c-floor-uv W6.udp-uv.seq.throughput
 ratio W5.remote.pipelined100.64B.throughput erlang W5.remote.pipelined100.64B.throughput
 # swim and cli: against Serf measured in this run, else against RESULTS.md.
 for wl in swim.converge.N32.median swim.converge.N32.max swim.detect.N8.median \

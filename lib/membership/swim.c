@@ -974,6 +974,21 @@ apply_suspect(struct mm_swim *s, const uint8_t *id, uint64_t gen, uint64_t inc,
     }
 }
 
+/*
+ * 1 if |m| sent us a packet within the minimum suspicion timeout.  A
+ * FAILED verdict ends a suspicion that lasted at least that long and began
+ * after |m| last answered its author, so a member that really failed has
+ * been silent towards us for at least that long when its verdict arrives.
+ */
+static int
+swim_heard_lately(const struct mm_swim *s, const struct mm_swim_member *m)
+{
+    uint64_t mn, mx;
+    if (m->last_heard == 0) return 0;
+    mm__swim_suspicion_bounds(s, &mn, &mx);
+    return s->now - m->last_heard < mn;
+}
+
 static void
 apply_failed(struct mm_swim *s, const uint8_t *id, uint64_t gen, uint64_t inc,
              const uint8_t *from)
@@ -987,6 +1002,28 @@ apply_failed(struct mm_swim *s, const uint8_t *id, uint64_t gen, uint64_t inc,
     m = swim_find(s, id);
     if (!m || m->tombstone || gen != m->generation || inc < m->incarnation)
         return;
+    if ((m->state == MM_SWIM_ALIVE || m->state == MM_SWIM_SUSPECT) &&
+        swim_heard_lately(s, m)) {
+        /*
+         * It spoke to us after that verdict can have been reached: a
+         * verdict ends a suspicion of at least the minimum timeout, all of
+         * it silent towards its author, so a member that truly failed has
+         * been silent towards us that long as well.  Typically the author
+         * was cut off and has just come back, still gossiping what it
+         * concluded meanwhile.  Take it as a suspicion: the member stays in
+         * our view and refutes, instead of leaving it and coming back.
+         */
+        s->stats.stale_verdicts++;
+        apply_suspect(s, id, gen, inc, from);
+        /* Its author suspected it for a whole timeout already: ours runs
+         * the shortest one, as if fully confirmed. */
+        if (m->state == MM_SWIM_SUSPECT) {
+            unsigned k = swim_suspicion_k(s);
+            if (m->confirmations < k) m->confirmations = k;
+            suspicion_update(s, m);
+        }
+        return;
+    }
     if (m->state == MM_SWIM_ALIVE || m->state == MM_SWIM_SUSPECT) {
         m->incarnation = inc;
         member_set(s, m, MM_SWIM_FAILED, "declared failed by a peer");
@@ -1181,6 +1218,12 @@ swim_walk(struct mm_swim *s, const uint8_t *buf, size_t len,
     int join_ack = 0, have_digest = 0;
     uint64_t digest = 0;
     if (len < SWIM_HDR_LEN || buf[0] != SWIM_VERSION) return -1;
+    if (apply) {
+        /* Any packet counts as hearing from its sender (see
+         * swim_heard_lately). */
+        struct mm_swim_member *snd = swim_find(s, sender);
+        if (snd && !snd->is_self) snd->last_heard = s->now;
+    }
     unsigned count = buf[17];
     size_t o = SWIM_HDR_LEN;
     for (unsigned i = 0; i < count; i++) {

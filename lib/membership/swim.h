@@ -100,6 +100,7 @@ struct mm_swim_member {
     /* Bookkeeping. */
     uint64_t state_since; /* ms of the last state change */
     uint64_t last_ack;    /* ms of the last ack from it (0 = never) */
+    uint64_t last_heard;  /* ms of the last packet it sent us (0 = never) */
     uint32_t rtt_ms;      /* last measured probe round trip */
     int is_self;
     int tombstone;             /* reaped: hidden */
@@ -250,6 +251,7 @@ int mm__swim_timings_format(const struct mm_swim *s, char *buf, size_t len);
 struct mm_swim_stats {
     uint64_t packets_in, packets_out, decode_errors;
     uint64_t probes, indirect_probes, nacks_in, refutations, syncs;
+    uint64_t stale_verdicts; /* FAILED verdicts taken as suspicions */
 };
 const struct mm_swim_stats *mm__swim_stats(const struct mm_swim *s);
 

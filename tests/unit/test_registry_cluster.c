@@ -573,7 +573,11 @@ test_registry_cluster_leave_removes_actors(void **state)
 /*
  * The listing log after c's heal: "+k/c1" and "+k/c2" once each, no
  * removal of them, and any other event part of a "-X ... +X" pair (a
- * member's actor hidden by a stale verdict, then back).  1 if so.
+ * member's actor hidden by a stale verdict, then back).  1 if so.  Since
+ * a verdict about a member heard from within the minimum suspicion timeout
+ * is only a suspicion (swim.c, test_swim_stale_verdicts_after_heal_no_flap)
+ * such pairs are rare; they remain possible when b last heard from a
+ * longer ago than that, which the test's timing does not rule out.
  */
 static int
 heal_log_ok(const char *log, char *why, size_t whylen)

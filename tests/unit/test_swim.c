@@ -1076,6 +1076,7 @@ struct sim_node {
     struct mm_swim *s;
     uint64_t deadline;
     int failed_events; /* changed() into FAILED */
+    int failed_of[SIM_MAX]; /* the same, per member */
     uint64_t last_change;
 };
 
@@ -1142,8 +1143,11 @@ sim_changed(void *data, const struct mm_swim_member *m, int was)
 {
     struct sim_node *nd = data;
     (void)was;
-    if (m->state == MM_SWIM_FAILED && was != MM_SWIM_FAILED)
+    if (m->state == MM_SWIM_FAILED && was != MM_SWIM_FAILED) {
+        int who = (m->id[0] | m->id[1] << 8) - 1;
         nd->failed_events++;
+        if (who >= 0 && who < SIM_MAX) nd->failed_of[who]++;
+    }
     nd->last_change = nd->net->now;
 }
 
@@ -1505,6 +1509,109 @@ test_swim_partition_heals(void **state)
     sim_free(net);
 }
 
+/*
+ * A FAILED verdict about a member that spoke to us within the minimum
+ * suspicion timeout becomes a suspicion running that timeout; one about a
+ * member silent for at least that long is taken at once (a member that
+ * really failed has been silent that long by the time a verdict exists).
+ */
+static void
+test_swim_verdict_about_member_heard_lately(void **state)
+{
+    (void)state;
+    struct h *h = h_new(31);
+    struct tb t;
+    uint64_t mn, mx;
+    uint8_t id2[16];
+    h_learn(h, 4); /* from member 1's packets: 2, 3 and 4 never spoke */
+    mm__swim_suspicion_bounds(h->s, &mn, &mx);
+    id_of(id2, 2);
+
+    /* 4 never spoke to us: 3's verdict is taken. */
+    tb_begin(&t, 3);
+    tb_verdict(&t, T_FAILED, 4, 1, 0, 3);
+    h_recv(h, 3, &t);
+    assert_int_equal(h_state(h, 4), MM_SWIM_FAILED);
+    assert_int_equal(mm__swim_stats(h->s)->stale_verdicts, 0);
+
+    /* 2 speaks (an ack to nothing); mn - 1 ms later 3 says it failed. */
+    tb_begin(&t, 2);
+    tb_seq(&t, T_ACK, 4242);
+    h_recv(h, 2, &t);
+    h->now += mn - 1;
+    tb_begin(&t, 3);
+    tb_verdict(&t, T_FAILED, 2, 1, 0, 3);
+    h_recv(h, 3, &t);
+    assert_int_equal(h_state(h, 2), MM_SWIM_SUSPECT);
+    assert_int_equal(mm__swim_stats(h->s)->stale_verdicts, 1);
+    const struct mm_swim_member *m2 = mm__swim_find(h->s, id2);
+    assert_int_equal(m2->suspect_deadline, h->now + mn);
+    /* It refutes: alive again, never failed. */
+    tb_begin(&t, 2);
+    tb_alive(&t, 2, 1, 1, "", addr_of(2));
+    h_recv(h, 2, &t);
+    assert_int_equal(h_state(h, 2), MM_SWIM_ALIVE);
+    for (size_t i = 0; i < h->nev; i++)
+        if (memcmp(h->ev[i].id, id2, 16) == 0)
+            assert_int_not_equal(h->ev[i].state, MM_SWIM_FAILED);
+
+    /* Silent for exactly mn since: the next verdict is taken at once. */
+    h->now += mn;
+    tb_begin(&t, 3);
+    tb_verdict(&t, T_FAILED, 2, 1, 1, 3);
+    h_recv(h, 3, &t);
+    assert_int_equal(h_state(h, 2), MM_SWIM_FAILED);
+    assert_int_equal(mm__swim_stats(h->s)->stale_verdicts, 1);
+    h_free(h);
+}
+
+/* The isolated node |*arg| sees every other node failed. */
+static int
+sim_isolated_sees_all_failed(struct sim *net, void *arg)
+{
+    int c = *(int *)arg;
+    for (int w = 0; w < net->n; w++)
+        if (w != c && sim_state(net, c, w) != MM_SWIM_FAILED) return 0;
+    return 1;
+}
+
+/*
+ * One node is cut off just long enough to declare everyone else failed,
+ * then comes back still gossiping those verdicts.  The others have heard
+ * from each other all along, so they take the verdicts as suspicions and
+ * never mark each other failed (before, a healthy member could leave a
+ * peer's view for a moment and come back after refuting).
+ */
+static void
+test_swim_stale_verdicts_after_heal_no_flap(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 11; seed < 15; seed++) {
+        struct sim *net = sim_new(5, seed);
+        int c = 4;
+        sim_boot(net);
+        net->part[c] = 1;
+        sim_run(net, net->now + 60000, sim_isolated_sees_all_failed, &c);
+        assert_true(sim_isolated_sees_all_failed(net, &c));
+        int before[SIM_MAX][SIM_MAX];
+        for (int v = 0; v < c; v++)
+            for (int w = 0; w < c; w++)
+                before[v][w] = net->nodes[v].failed_of[w];
+        memset(net->part, 0, sizeof(net->part));
+        sim_run(net, net->now + 120000, sim_converged, NULL);
+        assert_true(sim_converged(net, NULL));
+        uint64_t stale = 0;
+        for (int v = 0; v < c; v++) {
+            for (int w = 0; w < c; w++)
+                assert_int_equal(net->nodes[v].failed_of[w], before[v][w]);
+            stale += mm__swim_stats(net->nodes[v].s)->stale_verdicts;
+        }
+        /* The scenario did happen: verdicts arrived and were demoted. */
+        assert_true(stale > 0);
+        sim_free(net);
+    }
+}
+
 static void
 test_swim_seed_retry_backoff(void **state)
 {
@@ -1579,6 +1686,8 @@ main(void)
         cmocka_unit_test(test_swim_sim_loss_no_false_failures),
         cmocka_unit_test(test_swim_leave_seen_as_left),
         cmocka_unit_test(test_swim_partition_heals),
+        cmocka_unit_test(test_swim_stale_verdicts_after_heal_no_flap),
+        cmocka_unit_test(test_swim_verdict_about_member_heard_lately),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,6 +39,8 @@
 #define QUIC_RX_SLOT 2048 /* > any datagram we send (txbuf, sealed gossip) */
 #define QUIC_MAX_VECS 16
 #define QUIC_TIMER_FLOOR_MS 5                       /* see conn_arm_timer */
+#define QUIC_RETRY_ABOVE 16 /* inbound handshakes before Retry; see accept */
+#define QUIC_RETRY_TOKEN_TTL (10 * NGTCP2_SECONDS)
 #define QUIC_INITIAL_RTT (10 * NGTCP2_MILLISECONDS) /* P1: LAN scale */
 #define QUIC_STREAM_WINDOW (1024 * 1024)            /* per-stream credit */
 #define QUIC_CONN_WINDOW (16 * 1024 * 1024)         /* per-connection */
@@ -160,6 +162,7 @@ struct mm_qconn {
     struct cid_ent *cids; /* owned, also in q's map */
     struct qlink streams, txq, closedq;
     int dialer;
+    int hs_counted; /* accepted, handshake in progress: in q->hs_inbound */
     enum qstate state;
     int busy;
     unsigned write_gen;
@@ -226,6 +229,10 @@ struct mm_quic {
     uint8_t auth_keys[MM_KEYRING_MAX][32];
     uint8_t auth_of[MM_KEYRING_MAX][MM_CKEY_LEN];
     uint32_t auth_valid; /* bit i: auth_keys[i] is of auth_of[i] */
+    /* Address validation (Retry): the key of our Retry tokens, and the
+     * accepted connections whose handshake is in progress. */
+    uint8_t retry_secret[32];
+    unsigned hs_inbound;
     /* recvmmsg batch: one syscall reads what is queued, and a short batch
      * means the queue is empty (epoll is level-triggered), so no read ends
      * in EAGAIN. */
@@ -238,6 +245,7 @@ struct mm_quic {
 };
 
 static void conn_settle(struct mm_qconn *c);
+static void conn_hs_uncount(struct mm_qconn *c);
 static void conn_request_close(struct mm_qconn *c, int err, int send);
 static void conn_timer_cb(uv_timer_t *t);
 static void quic_maybe_free(struct mm_quic *q);
@@ -822,6 +830,7 @@ conn_become_up(struct mm_qconn *c)
 {
     struct mm_quic *q = c->q;
     c->state = QC_UP;
+    conn_hs_uncount(c);
     q->st.conns_up++;
     struct qstream *ctrl = stream_find(c, c->ctrl_sid);
     if (ctrl) ctrl->rd.max = q->cfg.max_frame;
@@ -1245,6 +1254,7 @@ conn_finish(struct mm_qconn *c)
             quic_send(q, (struct sockaddr *)&c->remote, q->txbuf, (size_t)n);
     }
     c->state = QC_DEAD;
+    conn_hs_uncount(c);
     cid_remove_all(c);
     ql_remove(&c->link);
     ql_remove(&c->wlink);
@@ -1685,9 +1695,19 @@ conn_alloc(struct mm_quic *q, const struct sockaddr *remote, int dialer)
 
 /* Frees a connection that never got going (no conn_down owed). */
 static void
+conn_hs_uncount(struct mm_qconn *c)
+{
+    if (c->hs_counted) {
+        c->hs_counted = 0;
+        c->q->hs_inbound--;
+    }
+}
+
+static void
 conn_abort(struct mm_qconn *c)
 {
     c->state = QC_DEAD;
+    conn_hs_uncount(c);
     cid_remove_all(c);
     ql_remove(&c->link);
     uv_close((uv_handle_t *)&c->timer, conn_free_cb);
@@ -1756,19 +1776,66 @@ conn_setup_tls(struct mm_qconn *c, int server, const uint8_t *expected)
     return 0;
 }
 
+/* Answers |hd|'s Initial with a Retry carrying a token for |from|. */
+static void
+quic_send_retry(struct mm_quic *q, const ngtcp2_pkt_hd *hd,
+                const struct sockaddr *from, socklen_t fromlen)
+{
+    uint8_t token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN];
+    uint8_t pkt[256];
+    ngtcp2_cid scid;
+    scid.datalen = QUIC_CIDLEN;
+    if (mm__random_bytes(scid.data, QUIC_CIDLEN) != 0) return;
+    ngtcp2_ssize tl = ngtcp2_crypto_generate_retry_token(
+        token, q->retry_secret, sizeof(q->retry_secret), hd->version,
+        (const ngtcp2_sockaddr *)from, fromlen, &scid, &hd->dcid,
+        quic_now(q));
+    if (tl < 0) return;
+    ngtcp2_ssize n =
+        ngtcp2_crypto_write_retry(pkt, sizeof(pkt), hd->version, &hd->scid,
+                                  &scid, &hd->dcid, token, (size_t)tl);
+    if (n <= 0) return;
+    q->st.retries_sent++;
+    quic_send(q, from, pkt, (size_t)n);
+}
+
 static void
 quic_accept(struct mm_quic *q, const struct sockaddr *from, socklen_t fromlen,
             const uint8_t *pkt, size_t len)
 {
     ngtcp2_pkt_hd hd;
-    /*
-     * NEEDSWORK: no Retry tokens; every valid Initial gets a connection
-     * until handshake_ms passes.  0-RTT for an unknown connection is
-     * dropped (we never resume sessions).
-     */
+    /* 0-RTT for an unknown connection is dropped (we never resume). */
     if (!q->accepting || q->closing || ngtcp2_accept(&hd, pkt, len) != 0 ||
         hd.type != NGTCP2_PKT_INITIAL) {
         q->st.dropped_in++;
+        return;
+    }
+    /*
+     * Address validation under load.  An Initial costs us a key exchange
+     * and a signature (~0.3 ms) and a connection kept for handshake_ms,
+     * and its source address may be forged.  While few handshakes are in
+     * progress every Initial gets a connection (a Retry would cost every
+     * dial a round trip); beyond that, an Initial must carry the token of
+     * a Retry we sent to its address, which a forger never sees.  A bad
+     * token is dropped then (the client accepts one Retry only), and
+     * ignored otherwise.
+     */
+    ngtcp2_cid odcid;
+    int validated = 0;
+    int loaded = q->cfg.retry_always || q->hs_inbound >= q->cfg.retry_above;
+    if (hd.token.len) {
+        validated = hd.token.base[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY &&
+                    ngtcp2_crypto_verify_retry_token(
+                        &odcid, hd.token.base, hd.token.len, q->retry_secret,
+                        sizeof(q->retry_secret), hd.version,
+                        (const ngtcp2_sockaddr *)from, fromlen, &hd.dcid,
+                        QUIC_RETRY_TOKEN_TTL, quic_now(q)) == 0;
+        if (!validated && loaded) {
+            q->st.tokens_refused++;
+            return;
+        }
+    } else if (loaded) {
+        quic_send_retry(q, &hd, from, fromlen);
         return;
     }
     struct mm_qconn *c = conn_alloc(q, from, 0);
@@ -1782,6 +1849,12 @@ quic_accept(struct mm_quic *q, const struct sockaddr *from, socklen_t fromlen,
     quic_settings(q, &settings);
     quic_params(q, &params, 1);
     params.original_dcid = hd.dcid; /* P5 */
+    if (validated) {
+        params.original_dcid = odcid;
+        params.retry_scid = hd.dcid;
+        params.retry_scid_present = 1;
+        settings.token = hd.token;
+    }
     params.stateless_reset_token_present = 1;
     ngtcp2_path path = {
         .local = {(ngtcp2_sockaddr *)&q->local, q->local_len},
@@ -1798,6 +1871,8 @@ quic_accept(struct mm_quic *q, const struct sockaddr *from, socklen_t fromlen,
         conn_abort(c);
         return;
     }
+    c->hs_counted = 1;
+    q->hs_inbound++;
     q->st.conns_accepted++;
     conn_recv(c, from, fromlen, pkt, len);
 }
@@ -2028,6 +2103,11 @@ mm__quic_new(struct mm_quic **out, uv_loop_t *loop,
                env);
     mm__quic_set_fault(q, &f);
     if ((rv = mm__tls_creds_new(&q->creds, id)) != 0) goto fail;
+    if (q->cfg.retry_above == 0) q->cfg.retry_above = QUIC_RETRY_ABOVE;
+    if (mm__random_bytes(q->retry_secret, sizeof(q->retry_secret)) != 0) {
+        rv = UV_ENOMEM;
+        goto fail;
+    }
     /* Derived now, not inside a node's first handshake (cold, ~30 us). */
     for (size_t i = 0; i < kr->n && i < MM_ARRAY_SIZE(q->auth_keys); i++)
         auth_key(q, i);
@@ -2047,6 +2127,7 @@ fail:
     mm__free(q->name);
     mm__free(q->advertise);
     explicit_bzero(q->auth_keys, sizeof(q->auth_keys));
+    explicit_bzero(q->retry_secret, sizeof(q->retry_secret));
     explicit_bzero(q->auth_of, sizeof(q->auth_of));
     mm__free(q);
     return rv;
@@ -2365,6 +2446,7 @@ quic_maybe_free(struct mm_quic *q)
     mm__free(q->name);
     mm__free(q->advertise);
     explicit_bzero(q->auth_keys, sizeof(q->auth_keys));
+    explicit_bzero(q->retry_secret, sizeof(q->retry_secret));
     explicit_bzero(q->auth_of, sizeof(q->auth_of));
     mm__free(q);
     if (cb) cb(data);

@@ -60,6 +60,14 @@ struct mm_quic_config {
     uint32_t handshake_ms;  /* handshake + auth must finish within; 0 = 5 s */
     uint32_t stream_window; /* concurrent peer streams allowed; 0 = 128 */
     int allow_h3;           /* also accept ALPN "h3" (interop tests only) */
+    /*
+     * Address validation: while this many accepted handshakes are in
+     * progress, an Initial without a valid token is answered with a Retry
+     * (no state kept) instead of a connection; 0 = QUIC_RETRY_ABOVE (16).
+     * |retry_always|: every new connection is retried (tests).
+     */
+    uint32_t retry_above;
+    int retry_always;
     /* Fault hook.  When all zero, $MURMER_FAULT is read instead:
      * "drop=5,delay=0,reorder=0,seed=1". */
     struct mm_quic_fault fault;
@@ -142,6 +150,8 @@ struct mm_quic_stats {
     uint64_t dropped_in;    /* matched nothing (or no datagram cb) */
     uint64_t fault_dropped; /* dropped by the fault hook */
     uint64_t conns_dialled, conns_accepted, conns_up, auth_failures;
+    uint64_t retries_sent;   /* Retry packets sent (address validation) */
+    uint64_t tokens_refused; /* Initials under load with a bad token */
 };
 
 /* Sets every field to its default (zeroes). */

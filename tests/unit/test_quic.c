@@ -1026,6 +1026,197 @@ test_quic_fault_parse(void **state)
 }
 
 /* W5-style numbers, printed, never asserted. */
+/* Retry on every new connection: the dialer answers it, the handshake and
+ * auth complete, and the connection carries frames. */
+static void
+test_quic_retry_validates_address(void **state)
+{
+    struct env *e = *state;
+    struct mm_quic_config cfg;
+    mm__quic_config_init(&cfg);
+    cfg.retry_always = 1;
+    node_start(e, 0, 7, &cfg);
+    node_start(e, 1, 7, NULL);
+    connect_pair(e);
+    struct mm_quic_stats st;
+    mm__quic_stats(e->n[0].q, &st);
+    assert_int_equal(st.retries_sent, 1);
+    assert_int_equal(st.conns_accepted, 1);
+    assert_int_equal(st.tokens_refused, 0);
+    uint8_t buf[64];
+    size_t n = frame(buf, sizeof(buf), MM_WIRE_CTRL_REQ, "after retry");
+    assert_int_equal(mm__quic_send_frame(e->n[1].conn,
+                                         mm__quic_control_stream(e->n[1].conn),
+                                         buf, n),
+                     0);
+    assert_true(run_until(e, got_frames_a1, WAIT_MS));
+    assert_int_equal(e->n[0].last_len, strlen("after retry"));
+}
+
+static int
+accepted_one(struct env *e)
+{
+    struct mm_quic_stats st;
+    mm__quic_stats(e->n[0].q, &st);
+    return st.conns_accepted >= 1;
+}
+
+/* While retry_above handshakes are in progress, a new dial is retried;
+ * below that, none is. */
+static void
+test_quic_retry_only_under_load(void **state)
+{
+    struct env *e = *state;
+    struct mm_quic_config cfg;
+    mm__quic_config_init(&cfg);
+    cfg.retry_above = 1;
+    node_start(e, 0, 7, &cfg);
+    node_start(e, 1, 7, NULL);
+    node_start(e, 2, 7, NULL);
+    /* Node 2's Initial goes out, then node 2 falls silent: its handshake
+     * stays in progress on node 0 (handshake_ms, 5 s). */
+    assert_int_equal(
+        mm__quic_dial(e->n[2].q, mm__quic_local_addr(e->n[0].q), NULL, NULL),
+        0);
+    struct mm_quic_fault f = {.drop_pct = 100, .seed = 9};
+    mm__quic_set_fault(e->n[2].q, &f);
+    assert_true(run_until(e, accepted_one, WAIT_MS));
+    struct mm_quic_stats st;
+    mm__quic_stats(e->n[0].q, &st);
+    assert_int_equal(st.retries_sent, 0); /* nothing in progress then */
+    /* Node 1 dials now: one handshake in progress, so a Retry first. */
+    connect_pair(e);
+    mm__quic_stats(e->n[0].q, &st);
+    assert_int_equal(st.retries_sent, 1);
+    assert_int_equal(st.conns_accepted, 2);
+    assert_int_equal(st.conns_up, 1);
+}
+
+/* A UDP relay between a dialer and node 0 that records what the dialer
+ * sends, so that a test can replay it from another address. */
+struct relay {
+    uv_udp_t sock;
+    struct sockaddr_storage server, client;
+    int have_client;
+    uint8_t sent[8][1500]; /* the dialer's first datagrams */
+    size_t sent_len[8];
+    int nsent;
+};
+
+static void
+relay_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    static char mem[2048];
+    MM_UNUSED(h);
+    MM_UNUSED(hint);
+    *buf = uv_buf_init(mem, sizeof(mem));
+}
+
+static void
+relay_recv(uv_udp_t *u, ssize_t n, const uv_buf_t *buf,
+           const struct sockaddr *from, unsigned flags)
+{
+    struct relay *r = u->data;
+    MM_UNUSED(flags);
+    if (n <= 0 || from == NULL) return;
+    const struct sockaddr_in *f = (const struct sockaddr_in *)from;
+    const struct sockaddr_in *srv = (const struct sockaddr_in *)&r->server;
+    uv_buf_t out = uv_buf_init(buf->base, (unsigned)n);
+    if (f->sin_port == srv->sin_port) {
+        if (r->have_client)
+            uv_udp_try_send(u, &out, 1, (struct sockaddr *)&r->client);
+        return;
+    }
+    memcpy(&r->client, from, sizeof(struct sockaddr_in));
+    r->have_client = 1;
+    if (r->nsent < 8 && (size_t)n <= sizeof(r->sent[0])) {
+        memcpy(r->sent[r->nsent], buf->base, (size_t)n);
+        r->sent_len[r->nsent++] = (size_t)n;
+    }
+    uv_udp_try_send(u, &out, 1, (struct sockaddr *)&r->server);
+}
+
+static int
+accepted_two(struct env *e)
+{
+    struct mm_quic_stats st;
+    mm__quic_stats(e->n[0].q, &st);
+    return st.conns_accepted >= 2;
+}
+
+static int
+refused_one(struct env *e)
+{
+    struct mm_quic_stats st;
+    mm__quic_stats(e->n[0].q, &st);
+    return st.tokens_refused >= 1;
+}
+
+/* A Retry token is good for the address it was sent to only: the dialer's
+ * token-bearing Initial replayed from another address is dropped. */
+static void
+test_quic_retry_token_bound_to_address(void **state)
+{
+    struct env *e = *state;
+    struct mm_quic_config cfg;
+    mm__quic_config_init(&cfg);
+    cfg.retry_always = 1;
+    node_start(e, 0, 7, &cfg);
+    node_start(e, 1, 7, NULL);
+    static struct relay r;
+    memset(&r, 0, sizeof(r));
+    struct sockaddr_in any;
+    int len = sizeof(struct sockaddr_in);
+    uv_ip4_addr("127.0.0.1", 0, &any);
+    assert_int_equal(uv_ip4_addr("127.0.0.1", mm__quic_local_port(e->n[0].q),
+                                 (struct sockaddr_in *)&r.server),
+                     0);
+    assert_int_equal(uv_udp_init(&e->loop, &r.sock), 0);
+    r.sock.data = &r;
+    assert_int_equal(uv_udp_bind(&r.sock, (struct sockaddr *)&any, 0), 0);
+    struct sockaddr_in mine;
+    assert_int_equal(
+        uv_udp_getsockname(&r.sock, (struct sockaddr *)&mine, &len), 0);
+    assert_int_equal(uv_udp_recv_start(&r.sock, relay_alloc, relay_recv), 0);
+    char via[64];
+    snprintf(via, sizeof(via), "127.0.0.1:%d", ntohs(mine.sin_port));
+    struct mm_qconn *c = NULL;
+    assert_int_equal(mm__quic_dial(e->n[1].q, via, e->n[0].id.id, &c), 0);
+    assert_true(run_until(e, both_up, WAIT_MS));
+    struct mm_quic_stats st;
+    mm__quic_stats(e->n[0].q, &st);
+    assert_int_equal(st.retries_sent, 1);
+    /* Datagram 0: the first Initial; 1: the Initial with the token. */
+    assert_true(r.nsent >= 2);
+    assert_int_equal(r.sent[1][0] & 0xf0, 0xc0); /* long header, Initial */
+    /* Closed, so that its connection ids lead nowhere and a replay of
+     * that Initial reaches the accept path. */
+    r.have_client = 0;
+    mm__quic_conn_close(c, 0);
+    assert_true(run_until(e, both_down, WAIT_MS));
+    uv_udp_t other;
+    assert_int_equal(uv_udp_init(&e->loop, &other), 0);
+    assert_int_equal(uv_udp_bind(&other, (struct sockaddr *)&any, 0), 0);
+    uv_buf_t b = uv_buf_init((char *)r.sent[1], (unsigned)r.sent_len[1]);
+    assert_int_equal(
+        uv_udp_try_send(&other, &b, 1, (struct sockaddr *)&r.server),
+        (int)r.sent_len[1]);
+    assert_true(run_until(e, refused_one, WAIT_MS));
+    mm__quic_stats(e->n[0].q, &st);
+    assert_int_equal(st.conns_accepted, 1);
+    assert_int_equal(st.retries_sent, 1);
+    /* From the address the token was made for, the same bytes pass. */
+    assert_int_equal(uv_udp_try_send(&r.sock, &b, 1,
+                                     (struct sockaddr *)&r.server),
+                     (int)r.sent_len[1]);
+    assert_true(run_until(e, accepted_two, WAIT_MS));
+    mm__quic_stats(e->n[0].q, &st);
+    assert_int_equal(st.tokens_refused, 1);
+    uv_close((uv_handle_t *)&other, NULL);
+    uv_close((uv_handle_t *)&r.sock, NULL);
+    uv_run(&e->loop, UV_RUN_NOWAIT);
+}
+
 static int
 cmp_u64(const void *x, const void *y)
 {
@@ -1095,6 +1286,9 @@ main(void)
         cmocka_unit_test(test_quic_fault_parse),
         T(test_quic_handshake_auth_and_frames),
         T(test_quic_wrong_key_unauthorized),
+        T(test_quic_retry_validates_address),
+        T(test_quic_retry_only_under_load),
+        T(test_quic_retry_token_bound_to_address),
         T(test_quic_keyring_rotation_accepts_old_key),
         T(test_quic_wrong_expected_id_refused),
         T(test_quic_greased_packets_still_flow),

@@ -1025,21 +1025,38 @@ test_quic_fault_parse(void **state)
     assert_int_equal(mm__quic_fault_parse(&f, "drop="), MM_EINVAL);
 }
 
-/* W5-style numbers, printed, never asserted. */
+/* Node 0's transport counters. */
+static struct mm_quic_stats
+n0_stats(struct env *e)
+{
+    struct mm_quic_stats st;
+    mm__quic_stats(e->n[0].q, &st);
+    return st;
+}
+
+/* A config with Retry on every new connection (|always|) or from |above|
+ * handshakes in progress. */
+static struct mm_quic_config
+retry_cfg(int always, uint32_t above)
+{
+    struct mm_quic_config cfg;
+    mm__quic_config_init(&cfg);
+    cfg.retry_always = always;
+    cfg.retry_above = above;
+    return cfg;
+}
+
 /* Retry on every new connection: the dialer answers it, the handshake and
  * auth complete, and the connection carries frames. */
 static void
 test_quic_retry_validates_address(void **state)
 {
     struct env *e = *state;
-    struct mm_quic_config cfg;
-    mm__quic_config_init(&cfg);
-    cfg.retry_always = 1;
+    struct mm_quic_config cfg = retry_cfg(1, 0);
     node_start(e, 0, 7, &cfg);
     node_start(e, 1, 7, NULL);
     connect_pair(e);
-    struct mm_quic_stats st;
-    mm__quic_stats(e->n[0].q, &st);
+    struct mm_quic_stats st = n0_stats(e);
     assert_int_equal(st.retries_sent, 1);
     assert_int_equal(st.conns_accepted, 1);
     assert_int_equal(st.tokens_refused, 0);
@@ -1056,9 +1073,7 @@ test_quic_retry_validates_address(void **state)
 static int
 accepted_one(struct env *e)
 {
-    struct mm_quic_stats st;
-    mm__quic_stats(e->n[0].q, &st);
-    return st.conns_accepted >= 1;
+    return n0_stats(e).conns_accepted >= 1;
 }
 
 /* While retry_above handshakes are in progress, a new dial is retried;
@@ -1067,9 +1082,7 @@ static void
 test_quic_retry_only_under_load(void **state)
 {
     struct env *e = *state;
-    struct mm_quic_config cfg;
-    mm__quic_config_init(&cfg);
-    cfg.retry_above = 1;
+    struct mm_quic_config cfg = retry_cfg(0, 1);
     node_start(e, 0, 7, &cfg);
     node_start(e, 1, 7, NULL);
     node_start(e, 2, 7, NULL);
@@ -1081,12 +1094,11 @@ test_quic_retry_only_under_load(void **state)
     struct mm_quic_fault f = {.drop_pct = 100, .seed = 9};
     mm__quic_set_fault(e->n[2].q, &f);
     assert_true(run_until(e, accepted_one, WAIT_MS));
-    struct mm_quic_stats st;
-    mm__quic_stats(e->n[0].q, &st);
+    struct mm_quic_stats st = n0_stats(e);
     assert_int_equal(st.retries_sent, 0); /* nothing in progress then */
     /* Node 1 dials now: one handshake in progress, so a Retry first. */
     connect_pair(e);
-    mm__quic_stats(e->n[0].q, &st);
+    st = n0_stats(e);
     assert_int_equal(st.retries_sent, 1);
     assert_int_equal(st.conns_accepted, 2);
     assert_int_equal(st.conns_up, 1);
@@ -1139,17 +1151,13 @@ relay_recv(uv_udp_t *u, ssize_t n, const uv_buf_t *buf,
 static int
 accepted_two(struct env *e)
 {
-    struct mm_quic_stats st;
-    mm__quic_stats(e->n[0].q, &st);
-    return st.conns_accepted >= 2;
+    return n0_stats(e).conns_accepted >= 2;
 }
 
 static int
 refused_one(struct env *e)
 {
-    struct mm_quic_stats st;
-    mm__quic_stats(e->n[0].q, &st);
-    return st.tokens_refused >= 1;
+    return n0_stats(e).tokens_refused >= 1;
 }
 
 /* A Retry token is good for the address it was sent to only: the dialer's
@@ -1158,9 +1166,7 @@ static void
 test_quic_retry_token_bound_to_address(void **state)
 {
     struct env *e = *state;
-    struct mm_quic_config cfg;
-    mm__quic_config_init(&cfg);
-    cfg.retry_always = 1;
+    struct mm_quic_config cfg = retry_cfg(1, 0);
     node_start(e, 0, 7, &cfg);
     node_start(e, 1, 7, NULL);
     static struct relay r;
@@ -1183,8 +1189,7 @@ test_quic_retry_token_bound_to_address(void **state)
     struct mm_qconn *c = NULL;
     assert_int_equal(mm__quic_dial(e->n[1].q, via, e->n[0].id.id, &c), 0);
     assert_true(run_until(e, both_up, WAIT_MS));
-    struct mm_quic_stats st;
-    mm__quic_stats(e->n[0].q, &st);
+    struct mm_quic_stats st = n0_stats(e);
     assert_int_equal(st.retries_sent, 1);
     /* Datagram 0: the first Initial; 1: the Initial with the token. */
     assert_true(r.nsent >= 2);
@@ -1202,7 +1207,7 @@ test_quic_retry_token_bound_to_address(void **state)
         uv_udp_try_send(&other, &b, 1, (struct sockaddr *)&r.server),
         (int)r.sent_len[1]);
     assert_true(run_until(e, refused_one, WAIT_MS));
-    mm__quic_stats(e->n[0].q, &st);
+    st = n0_stats(e);
     assert_int_equal(st.conns_accepted, 1);
     assert_int_equal(st.retries_sent, 1);
     /* From the address the token was made for, the same bytes pass. */
@@ -1210,13 +1215,14 @@ test_quic_retry_token_bound_to_address(void **state)
                                      (struct sockaddr *)&r.server),
                      (int)r.sent_len[1]);
     assert_true(run_until(e, accepted_two, WAIT_MS));
-    mm__quic_stats(e->n[0].q, &st);
+    st = n0_stats(e);
     assert_int_equal(st.tokens_refused, 1);
     uv_close((uv_handle_t *)&other, NULL);
     uv_close((uv_handle_t *)&r.sock, NULL);
     uv_run(&e->loop, UV_RUN_NOWAIT);
 }
 
+/* W5-style numbers, printed, never asserted. */
 static int
 cmp_u64(const void *x, const void *y)
 {

@@ -1002,8 +1002,8 @@ apply_failed(struct mm_swim *s, const uint8_t *id, uint64_t gen, uint64_t inc,
     m = swim_find(s, id);
     if (!m || m->tombstone || gen != m->generation || inc < m->incarnation)
         return;
-    if ((m->state == MM_SWIM_ALIVE || m->state == MM_SWIM_SUSPECT) &&
-        swim_heard_lately(s, m)) {
+    if (m->state != MM_SWIM_ALIVE && m->state != MM_SWIM_SUSPECT) return;
+    if (swim_heard_lately(s, m)) {
         /*
          * It spoke to us after that verdict can have been reached: a
          * verdict ends a suspicion of at least the minimum timeout, all of
@@ -1024,11 +1024,9 @@ apply_failed(struct mm_swim *s, const uint8_t *id, uint64_t gen, uint64_t inc,
         }
         return;
     }
-    if (m->state == MM_SWIM_ALIVE || m->state == MM_SWIM_SUSPECT) {
-        m->incarnation = inc;
-        member_set(s, m, MM_SWIM_FAILED, "declared failed by a peer");
-        bcast_verdict(s, MSG_FAILED, m, from);
-    }
+    m->incarnation = inc;
+    member_set(s, m, MM_SWIM_FAILED, "declared failed by a peer");
+    bcast_verdict(s, MSG_FAILED, m, from);
 }
 
 static void

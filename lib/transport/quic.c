@@ -1313,13 +1313,14 @@ conn_write(struct mm_qconn *c)
         /*
          * MORE lets further streams share the packet (ngtcp2 answers
          * WRITE_MORE and the next call adds to it).  With one stream
-         * waiting it only costs a second call to close the packet.
+         * waiting it only costs a second call to close the packet.  The
+         * streams before |s| in the queue were passed over just now.
          */
         int others = 0;
-        for (struct qlink *l = s ? c->txq.next : &c->txq; l != &c->txq;
+        for (struct qlink *l = s ? s->tx.next : &c->txq; l != &c->txq;
              l = l->next) {
             struct qstream *t = mm__container_of(l, struct qstream, tx);
-            if (t != s && t->blocked_gen != gen && stream_has_tx(t)) {
+            if (t->blocked_gen != gen && stream_has_tx(t)) {
                 others = 1;
                 break;
             }

@@ -14,12 +14,21 @@ mm__buf_init(struct mm_buf *b)
     b->len = 0;
     b->cap = 0;
     b->err = 0;
+    b->ext = NULL;
+}
+
+void
+mm__buf_init_on(struct mm_buf *b, void *storage, size_t cap)
+{
+    mm__buf_init(b);
+    b->data = b->ext = storage;
+    b->cap = cap;
 }
 
 void
 mm__buf_release(struct mm_buf *b)
 {
-    mm__free(b->data);
+    if (b->data != b->ext) mm__free(b->data);
     mm__buf_init(b);
 }
 
@@ -42,7 +51,13 @@ mm__buf_reserve(struct mm_buf *b, size_t extra)
     size_t cap = b->cap ? b->cap : BUF_MIN_CAP;
     while (cap < want)
         cap *= 2;
-    uint8_t *p = mm__realloc(b->data, cap);
+    uint8_t *p;
+    if (b->data == b->ext) { /* leaving the caller's storage */
+        p = mm__malloc(cap);
+        if (p && b->len) memcpy(p, b->data, b->len);
+    } else {
+        p = mm__realloc(b->data, cap);
+    }
     if (p == NULL) {
         b->err = b->err ? b->err : UV_ENOMEM;
         return UV_ENOMEM;
@@ -66,7 +81,14 @@ mm__buf_steal(struct mm_buf *b, size_t *len)
 {
     uint8_t *p = b->len ? b->data : NULL;
     if (len) *len = b->len;
-    if (p == NULL) mm__free(b->data);
+    if (b->data == b->ext) { /* the caller's storage: hand out a copy */
+        if (p && (p = mm__malloc(b->len)) != NULL)
+            memcpy(p, b->data, b->len);
+        else if (len)
+            *len = 0;
+    } else if (p == NULL) {
+        mm__free(b->data);
+    }
     mm__buf_init(b);
     return p;
 }

@@ -32,9 +32,16 @@ struct mm_buf {
     size_t len;    /* bytes written */
     size_t cap;    /* bytes allocated */
     int err;       /* first error of a put (sticky until reset), else 0 */
+    uint8_t *ext;  /* caller storage given to mm__buf_init_on, or NULL */
 };
 
 void mm__buf_init(struct mm_buf *b);
+/*
+ * Like mm__buf_init, but writes go to the caller's |storage| (|cap| bytes,
+ * typically on the stack) until they outgrow it; then to the heap, as
+ * usual.  An encoder on the hot path then allocates nothing.
+ */
+void mm__buf_init_on(struct mm_buf *b, void *storage, size_t cap);
 /* Frees the storage; |b| is then as after mm__buf_init(). */
 void mm__buf_release(struct mm_buf *b);
 /* Empties |b| (len = 0, err = 0) and keeps the storage for reuse. */

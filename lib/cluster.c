@@ -37,6 +37,9 @@
 /* A connection superseded by a crossing dial is closed once nothing is
  * under way on it at two sweeps in a row, or after DRAIN_MS at most. */
 #define DRAIN_MS 10000u
+/* Frames up to this size are encoded on the stack (the transport copies
+ * them into its stream queue anyway). */
+#define CLUSTER_FRAME_STACK 512
 
 struct ostream { /* an actor stream we opened towards a peer */
     struct ostream *next;
@@ -405,7 +408,8 @@ send_invoke(struct mm_cluster *c, struct peer *p, mm_msg *m)
         inv.flags = MM_WIRE_F_NO_REPLY;
     }
     struct mm_buf b;
-    mm__buf_init(&b);
+    uint8_t frame[CLUSTER_FRAME_STACK]; /* small invocations: no allocation */
+    mm__buf_init_on(&b, frame, sizeof(frame));
     int rc = mm__wire_invoke_append(&b, &inv);
     if (rc == 0)
         rc = mm__quic_send_frame(p->conn->q, st->sid, b.data, b.len);
@@ -596,7 +600,8 @@ respond(struct cconn *cc, int64_t sid, uint64_t call_id, int status,
     r.body = body;
     r.body_len = len;
     struct mm_buf b;
-    mm__buf_init(&b);
+    uint8_t frame[CLUSTER_FRAME_STACK]; /* small responses: no allocation */
+    mm__buf_init_on(&b, frame, sizeof(frame));
     if (mm__wire_response_append(&b, &r) == 0)
         mm__quic_send_frame(cc->q, sid, b.data, b.len);
     mm__buf_release(&b);
@@ -697,7 +702,7 @@ serve_invoke(struct mm_cluster *c, struct cconn *cc, int64_t sid,
     }
     if (inv.content == MM_CONTENT_JSON) {
         size_t off = 0;
-        if (!mm_msg_json(m, &off)) { /* validated at ingress */
+        if (!mm__msg_json_ok(m, &off)) { /* validated at ingress */
             char text[96];
             snprintf(text, sizeof(text), "malformed JSON at byte %zu", off);
             mm_msg_free(m);

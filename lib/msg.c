@@ -6,6 +6,8 @@
 
 #include <cJSON.h>
 
+#include "jsonv.h"
+
 #define MSG_CACHE_MAX 4096
 
 /* Only shard threads cache (their cache is freed when the shard ends). */
@@ -25,7 +27,7 @@ mm__msg_alloc(void)
         if (!m)
             return NULL;
     }
-    memset(m, 0, sizeof(*m));
+    memset(m, 0, offsetof(mm_msg, tname));
     return m;
 }
 
@@ -62,7 +64,7 @@ mm_msg_free(mm_msg *m)
     if (m->content == MM_CONTENT_PTR) {
         if (m->dtor)
             m->dtor(m->data);
-    } else if (m->data) {
+    } else if (m->data && !(m->flags & MSG_F_INL_DATA)) {
         mm__free(m->data);
     }
     if (m->flags & MSG_F_OWN_TYPE)
@@ -77,6 +79,12 @@ msg_new_typed(const char *type)
     if (!m)
         return NULL;
     if (type) {
+        size_t n = strlen(type);
+        if (n < sizeof(m->tname)) {
+            memcpy(m->tname, type, n + 1);
+            m->type_name = m->tname;
+            return m;
+        }
         m->type_name = mm__strdup(type);
         if (!m->type_name) {
             msg_release(m);
@@ -101,8 +109,10 @@ msg_new_bytes(const char *type, const void *data, size_t len, int content)
         return NULL;
     m->content = (uint8_t)content;
     /* Keep a NUL after the bytes so JSON parsing needs no copy. */
-    m->data = mm__malloc(len + 1);
-    if (!m->data) {
+    if (len < sizeof(m->inl)) {
+        m->data = m->inl;
+        m->flags |= MSG_F_INL_DATA;
+    } else if (!(m->data = mm__malloc(len + 1))) {
         mm_msg_free(m);
         return NULL;
     }
@@ -172,6 +182,41 @@ mm__msg_clone(const mm_msg *src)
     return m;
 }
 
+mm_msg *
+mm__msg_take(mm_msg *src)
+{
+    mm_msg *m = mm__msg_alloc();
+    if (!m)
+        return NULL;
+    m->content = src->content;
+    m->flags = src->flags & (MSG_F_OWN_TYPE | MSG_F_INL_DATA);
+    m->type_id = src->type_id;
+    m->type_name = src->type_name;
+    if (src->type_name == src->tname) {
+        memcpy(m->tname, src->tname, sizeof(m->tname));
+        m->type_name = m->tname;
+    }
+    m->status = src->status;
+    m->data = src->data;
+    if (src->flags & MSG_F_INL_DATA) {
+        memcpy(m->inl, src->inl, src->len + 1);
+        m->data = m->inl;
+    }
+    m->len = src->len;
+    m->dtor = src->dtor;
+    m->json = src->json;
+    m->json_err = src->json_err;
+    src->flags &= (uint16_t)~(MSG_F_OWN_TYPE | MSG_F_INL_DATA);
+    src->type_name = NULL;
+    src->content = MM_CONTENT_NONE;
+    src->data = NULL;
+    src->len = 0;
+    src->dtor = NULL;
+    src->json = NULL;
+    src->json_err = 0;
+    return m;
+}
+
 void
 mm_msg_set_timeout(mm_msg *m, uint32_t ms)
 {
@@ -207,6 +252,15 @@ void *
 mm_msg_ptr(const mm_msg *m)
 {
     return m->content == MM_CONTENT_PTR ? m->data : NULL;
+}
+
+int
+mm__msg_json_ok(mm_msg *m, size_t *err_offset)
+{
+    if (m->content == MM_CONTENT_JSON && m->data && !m->json &&
+        !m->json_err && mm__json_fast_valid(m->data, m->len))
+        return 1;
+    return mm_msg_json(m, err_offset) != NULL;
 }
 
 const struct cJSON *

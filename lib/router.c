@@ -83,41 +83,6 @@ struct router_bcast {
 /* Messages                                                                 */
 /* ------------------------------------------------------------------------ */
 
-/*
- * Moves |src|'s payload into a new message that the router keeps after a
- * reply callback returns (|src| is borrowed and freed by the runtime, so it
- * is left empty).  NULL when out of memory.
- *
- * NEEDSWORK: this touches struct mm_msg; msg.c could offer it as
- * mm__msg_take().
- */
-static mm_msg *
-router_msg_take(mm_msg *src)
-{
-    mm_msg *m = mm__msg_alloc();
-
-    if (m == NULL) return NULL;
-    m->content = src->content;
-    m->flags = src->flags & MSG_F_OWN_TYPE;
-    m->type_id = src->type_id;
-    m->type_name = src->type_name;
-    m->status = src->status;
-    m->data = src->data;
-    m->len = src->len;
-    m->dtor = src->dtor;
-    m->json = src->json;
-    m->json_err = src->json_err;
-    src->flags &= (uint16_t)~MSG_F_OWN_TYPE;
-    src->type_name = NULL;
-    src->content = MM_CONTENT_NONE;
-    src->data = NULL;
-    src->len = 0;
-    src->dtor = NULL;
-    src->json = NULL;
-    src->json_err = 0;
-    return m;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Construction                                                             */
 /* ------------------------------------------------------------------------ */
@@ -410,7 +375,7 @@ router_bcast_cb(void *data, int status, mm_msg *reply)
 
     res->status = status;
     if (status == 0 && reply != NULL) {
-        res->reply = router_msg_take(reply);
+        res->reply = mm__msg_take(reply);
         if (res->reply == NULL) res->status = UV_ENOMEM;
     }
     router_bcast_done(b);

@@ -45,6 +45,14 @@ enum msg_kind {
 
 #define MSG_F_OWN_TYPE 0x01 /* type_name is owned (malloc'd) */
 #define MSG_F_TELL 0x02
+#define MSG_F_INL_DATA 0x04 /* data points at the message's own inl[] */
+
+/* Type names and payloads up to these sizes (with their NUL) are kept in
+ * the message itself: a remote call's request and reply then allocate
+ * nothing beyond the cached message (4 mallocs and frees fewer per round
+ * trip for the 64-byte payload of W5). */
+#define MSG_TNAME_INLINE 24
+#define MSG_DATA_INLINE 128
 
 struct mm_msg {
     struct mm_msg *next;
@@ -70,12 +78,23 @@ struct mm_msg {
                                   * record owned by another shard. */
     void (*fn)(void *);  /* MSG_FN */
     void *fn_arg;
+    /* Not cleared on reuse (mm__msg_alloc clears up to here). */
+    char tname[MSG_TNAME_INLINE];         /* type_name when short */
+    unsigned char inl[MSG_DATA_INLINE];   /* data when MSG_F_INL_DATA */
 };
 
 /* A message with no payload for internal use. */
 mm_msg *mm__msg_alloc(void);
 /* Deep copy (JSON/raw bytes copied; pointer payloads refused: NULL). */
 mm_msg *mm__msg_clone(const mm_msg *m);
+/* A new message holding |src|'s type and payload; |src| is left empty
+ * (its payload moved, not copied, when it was allocated).  NULL when out
+ * of memory (|src| untouched). */
+mm_msg *mm__msg_take(mm_msg *src);
+/* Whether |m|'s JSON payload parses, without building a tree when a
+ * strict check suffices (jsonv.h); else cJSON decides and *err_offset is
+ * its error offset. */
+int mm__msg_json_ok(mm_msg *m, size_t *err_offset);
 void mm__msg_cache_free(void);
 
 /* ---- timers (one heap per shard, one uv_timer) ---------------------------- */

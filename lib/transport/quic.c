@@ -113,6 +113,12 @@ struct chunk {
     uint8_t data[];
 };
 
+/* Chunks of up to CHUNK_SMALL bytes are allocated at that size and kept on
+ * a free list of up to CHUNK_POOL_MAX when acknowledged: queueing a small
+ * frame (a call or its response) then costs no malloc. */
+#define CHUNK_SMALL 512
+#define CHUNK_POOL_MAX 64
+
 struct qstream {
     struct qlink link; /* c->streams */
     struct qlink tx;   /* c->txq while it has something to send */
@@ -222,6 +228,8 @@ struct mm_quic {
     struct mm_quic_fault fault;
     uint64_t rng;
     struct fpkt *delayed; /* sorted by due */
+    struct chunk *chunk_pool; /* free small chunks (CHUNK_SMALL) */
+    unsigned chunk_pooled;
     uint64_t now_cache;   /* quic_now() while a packet or flush is handled */
     /* HKDF(key, MM_LABEL_AUTH) per keyring entry, and the key it is of
      * (the keyring is borrowed and may change: a key that differs from
@@ -572,6 +580,40 @@ stream_new(struct mm_qconn *c, int64_t sid)
     return s;
 }
 
+static struct chunk *
+chunk_new(struct mm_quic *q, size_t len)
+{
+    if (len > CHUNK_SMALL) return mm__malloc(sizeof(struct chunk) + len);
+    struct chunk *ch = q->chunk_pool;
+    if (ch == NULL) return mm__malloc(sizeof(struct chunk) + CHUNK_SMALL);
+    q->chunk_pool = ch->next;
+    q->chunk_pooled--;
+    return ch;
+}
+
+static void
+chunk_free(struct mm_quic *q, struct chunk *ch)
+{
+    if (ch->len > CHUNK_SMALL || q->chunk_pooled >= CHUNK_POOL_MAX) {
+        mm__free(ch);
+        return;
+    }
+    ch->next = q->chunk_pool;
+    q->chunk_pool = ch;
+    q->chunk_pooled++;
+}
+
+static void
+chunk_pool_drain(struct mm_quic *q)
+{
+    while (q->chunk_pool) {
+        struct chunk *ch = q->chunk_pool;
+        q->chunk_pool = ch->next;
+        mm__free(ch);
+    }
+    q->chunk_pooled = 0;
+}
+
 static void
 stream_free(struct qstream *s)
 {
@@ -582,7 +624,7 @@ stream_free(struct qstream *s)
     while (s->head) {
         struct chunk *ch = s->head;
         s->head = ch->next;
-        mm__free(ch);
+        chunk_free(s->c->q, ch);
     }
     mm__free(s);
 }
@@ -613,7 +655,7 @@ stream_want_tx(struct qstream *s)
 static int
 stream_queue(struct qstream *s, const uint8_t *data, size_t len)
 {
-    struct chunk *ch = mm__malloc(sizeof(*ch) + len);
+    struct chunk *ch = chunk_new(s->c->q, len);
     if (ch == NULL) return UV_ENOMEM;
     ch->next = NULL;
     ch->off = s->queued_off;
@@ -648,7 +690,7 @@ stream_acked(struct qstream *s, uint64_t end)
         struct chunk *ch = s->head;
         s->head = ch->next;
         if (s->send == ch) s->send = ch->next;
-        mm__free(ch);
+        chunk_free(s->c->q, ch);
     }
     if (s->head == NULL) s->tail = NULL;
 }
@@ -2443,6 +2485,7 @@ quic_maybe_free(struct mm_quic *q)
     if (!q->closing || q->handles > 0) return;
     void (*cb)(void *) = q->close_cb;
     void *data = q->close_data;
+    chunk_pool_drain(q);
     mm__tls_creds_free(q->creds);
     mm__free(q->name);
     mm__free(q->advertise);

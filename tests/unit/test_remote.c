@@ -359,6 +359,25 @@ test_remote_calls_both_ways(void **state)
     assert_non_null(r); /* the actor's error text */
     mm_msg_free(r);
     r = NULL;
+    /* Malformed JSON is refused where it arrives, at cJSON's byte offset
+     * (ingress checks without a parse; cJSON names the error). */
+    {
+        mm_msg *probe = mm_msg_new_json("t", "{\"a\" 1}", 8);
+        size_t off = 0;
+        char want[64];
+        assert_null(mm_msg_json(probe, &off));
+        mm_msg_free(probe);
+        snprintf(want, sizeof(want), "\"malformed JSON at byte %zu\"", off);
+        assert_int_equal(call_retry(fx->b, &ca, "increment", "{\"a\" 1}", &r),
+                         MM_EDECODE);
+        assert_non_null(r);
+        size_t n = 0;
+        const char *text = mm_msg_data(r, &n);
+        assert_int_equal(n, strlen(want));
+        assert_memory_equal(text, want, n);
+        mm_msg_free(r);
+        r = NULL;
+    }
     mm_endpoint gone = ca;
     gone.actor += 1ull << 32;
     assert_int_equal(call_retry(fx->b, &gone, "get", NULL, &r), MM_ENOTFOUND);

@@ -1305,6 +1305,44 @@ test_buf_put_and_read(void **state)
     mm__buf_release(&b);
 }
 
+/* Caller storage: used while it suffices, left (contents kept) when
+ * outgrown, never freed; a steal from it hands out a heap copy. */
+static void
+test_buf_on_caller_storage(void **state)
+{
+    (void)state;
+    uint8_t stack[16];
+    struct mm_buf b;
+    mm__buf_init_on(&b, stack, sizeof(stack));
+    assert_int_equal(mm__buf_put_u64(&b, 0x0102030405060708ull), 0);
+    assert_int_equal(mm__buf_put_u64(&b, 0x1112131415161718ull), 0);
+    assert_ptr_equal(b.data, stack); /* 16 bytes: still the stack */
+    assert_int_equal(b.len, 16);
+    size_t len = 0;
+    uint8_t *copy = mm__buf_steal(&b, &len);
+    assert_non_null(copy);
+    assert_ptr_not_equal(copy, stack);
+    assert_int_equal(len, 16);
+    assert_memory_equal(copy, stack, 16);
+    mm__free(copy);
+    assert_null(b.data);
+
+    mm__buf_init_on(&b, stack, sizeof(stack));
+    assert_int_equal(mm__buf_put_u64(&b, 0x0102030405060708ull), 0);
+    assert_int_equal(mm__buf_put_u64(&b, 0x1112131415161718ull), 0);
+    assert_int_equal(mm__buf_put_u8(&b, 0x99), 0); /* the 17th byte */
+    assert_ptr_not_equal(b.data, stack);
+    assert_int_equal(b.len, 17);
+    assert_memory_equal(b.data, stack, 16);
+    assert_int_equal(b.data[16], 0x99);
+    mm__buf_release(&b); /* frees the heap copy only (ASan would object) */
+    assert_null(b.data);
+
+    mm__buf_init_on(&b, stack, sizeof(stack));
+    mm__buf_release(&b); /* unused: nothing to free */
+    assert_null(b.data);
+}
+
 static void
 test_buf_underrun_is_sticky(void **state)
 {
@@ -1415,6 +1453,7 @@ main(void)
         cmocka_unit_test(test_wire_reader_callback_stops),
         cmocka_unit_test(test_wire_reader_enomem),
         cmocka_unit_test(test_buf_put_and_read),
+        cmocka_unit_test(test_buf_on_caller_storage),
         cmocka_unit_test(test_buf_underrun_is_sticky),
         cmocka_unit_test(test_buf_errors_are_sticky),
     };

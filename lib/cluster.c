@@ -34,6 +34,7 @@
 
 #define MAX_FRAME_HANDLERS 256
 #define STREAM_IDLE_MS 2000u
+#define SWEEP_MS 1000u
 /* A connection superseded by a crossing dial is closed once nothing is
  * under way on it at two sweeps in a row, or after DRAIN_MS at most. */
 #define DRAIN_MS 10000u
@@ -125,8 +126,7 @@ struct mm_cluster {
     struct pend **pend;      /* hash by call id */
     size_t npend_buckets;
     uint64_t next_call_id;
-    uv_timer_t sweep;
-    int sweep_init;
+    struct mm_tmr sweep; /* every SWEEP_MS on shard 0's timer queue */
     int stopped;
     struct frame_handler handlers[MAX_FRAME_HANDLERS];
     mm_cluster_conn_fn conn_fn;
@@ -1053,10 +1053,12 @@ drain_sweep(struct mm_cluster *c, uint64_t now)
 }
 
 static void
-sweep_cb(uv_timer_t *t)
+sweep_cb(struct mm_tmr *t)
 {
-    struct mm_cluster *c = t->data;
+    struct mm_cluster *c = mm__container_of(t, struct mm_cluster, sweep);
     uint64_t now = mm__now_ms();
+    mm__tq_start(&c->node->shards[0].tq, &c->sweep,
+                 (now + SWEEP_MS) * 1000000ull);
     drain_sweep(c, now);
     for (struct peer *p = c->peers; p; p = p->next) {
         if (!p->conn) {
@@ -1152,6 +1154,7 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
     qc.advertise = cfg->advertise;
     qc.role = MM_WIRE_ROLE_MEMBER;
     qc.max_frame = cfg->max_frame;
+    qc.tq = &n->shards[0].tq;
     struct mm_quic_ops ops;
     memset(&ops, 0, sizeof(ops));
     ops.data = c;
@@ -1191,9 +1194,7 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
             c->nseeds++;
         }
     }
-    uv_timer_init(&n->shards[0].loop, &c->sweep);
-    c->sweep.data = c;
-    c->sweep_init = 1;
+    c->sweep.fn = sweep_cb;
     if ((rc = mm__membership_new(&c->membership, c, cfg)) != 0 ||
         (rc = mm__registry_new(&c->registry, n, c)) != 0 ||
         (rc = mm__session_new(&c->session, c)) != 0)
@@ -1220,31 +1221,18 @@ quic_closed_cb(void *data)
         *(int *)data = 1;
 }
 
-static void
-sweep_closed_cb(uv_handle_t *h)
-{
-    (void)h;
-}
-
 void
 mm__cluster_free(struct mm_cluster *c)
 {
     if (!c)
         return;
+    mm__tq_stop(&c->node->shards[0].tq, &c->sweep);
     if (c->q) { /* never ran: close on the spot */
         int closed = 0;
         mm__quic_close(c->q, quic_closed_cb, &closed);
         c->q = NULL;
-        if (c->sweep_init) {
-            uv_close((uv_handle_t *)&c->sweep, sweep_closed_cb);
-            c->sweep_init = 0;
-        }
         while (!closed)
             uv_run(&c->node->shards[0].loop, UV_RUN_ONCE);
-    } else if (c->sweep_init) {
-        uv_close((uv_handle_t *)&c->sweep, sweep_closed_cb);
-        c->sweep_init = 0;
-        uv_run(&c->node->shards[0].loop, UV_RUN_NOWAIT);
     }
     if (c->mdns)
         mm__mdns_free(c->mdns);
@@ -1283,7 +1271,8 @@ mm__cluster_start(struct mm_cluster *c)
     c->seed_dials = mm__calloc(c->nseeds ? c->nseeds : 1,
                                sizeof(*c->seed_dials));
     c->nseed_dials = c->seed_dials ? c->nseeds : 0;
-    uv_timer_start(&c->sweep, sweep_cb, 1000, 1000);
+    mm__tq_start(&c->node->shards[0].tq, &c->sweep,
+                 (mm__now_ms() + SWEEP_MS) * 1000000ull);
     /*
      * Seed dials first: their Initials reach the seed ahead of our join
      * datagram, so when the seed learns of us it finds our handshake
@@ -1343,10 +1332,7 @@ cluster_close(struct mm_cluster *c)
         mm__membership_close(c->membership);
     if (c->registry)
         mm__registry_close(c->registry);
-    if (c->sweep_init) {
-        uv_close((uv_handle_t *)&c->sweep, sweep_closed_cb);
-        c->sweep_init = 0;
-    }
+    mm__tq_stop(&c->node->shards[0].tq, &c->sweep);
     if (c->q) {
         mm__quic_close(c->q, quic_closed_cb, NULL);
         c->q = NULL;
@@ -1510,4 +1496,10 @@ uv_loop_t *
 mm__cluster_loop(struct mm_cluster *c)
 {
     return &c->node->shards[0].loop;
+}
+
+struct mm_tq *
+mm__cluster_tq(struct mm_cluster *c)
+{
+    return &c->node->shards[0].tq;
 }

@@ -96,5 +96,7 @@ const struct mm_identity *mm__cluster_identity(struct mm_cluster *c);
 const struct mm_keyring *mm__cluster_keyring(struct mm_cluster *c);
 mm_node *mm__cluster_node(struct mm_cluster *c);
 uv_loop_t *mm__cluster_loop(struct mm_cluster *c);
+/* That loop's timer queue (tq.h). */
+struct mm_tq *mm__cluster_tq(struct mm_cluster *c);
 
 #endif /* MM_CLUSTER_H */

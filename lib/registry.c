@@ -33,8 +33,7 @@
 struct mm_registry {
     mm_node *node;
     struct mm_cluster *c;
-    uv_timer_t ae;
-    int ae_init;
+    struct mm_tmr ae; /* anti-entropy round, on the cluster's tq */
     uint8_t (*alive)[MM_NODE_ID_LEN]; /* live members, for anti-entropy */
     size_t nalive, alive_cap;
     uint8_t (*failed)[MM_NODE_ID_LEN]; /* members now failed */
@@ -230,9 +229,9 @@ pick_conn_cb(void *data, const uint8_t id[MM_NODE_ID_LEN],
 #define AE_RANDOM_EVERY 30
 
 static void
-ae_cb(uv_timer_t *t)
+ae_cb(struct mm_tmr *t)
 {
-    struct mm_registry *r = t->data;
+    struct mm_registry *r = mm__container_of(t, struct mm_registry, ae);
     struct pick_ctx p = {{0}, 0};
     if (++r->ae_rounds % AE_RANDOM_EVERY != 0)
         mm__cluster_foreach_conn(r->c, pick_conn_cb, &p);
@@ -242,7 +241,8 @@ ae_cb(uv_timer_t *t)
         send_digest(r, r->alive[mm__rand64() % r->nalive]);
     uint64_t next = MM_OPLOG_ANTI_ENTROPY_MS +
                     mm__rand64() % (MM_OPLOG_ANTI_ENTROPY_MS / 5 + 1);
-    uv_timer_start(&r->ae, ae_cb, next, 0);
+    mm__tq_start(mm__cluster_tq(r->c), &r->ae,
+                 (mm__now_ms() + next) * 1000000ull);
 }
 
 static int
@@ -385,9 +385,7 @@ mm__registry_new(struct mm_registry **out, mm_node *n, struct mm_cluster *c)
     mm__cluster_on_frame(c, REG_DIGEST, on_frame, r);
     mm__cluster_on_frame(c, REG_VECTOR, on_frame, r);
     mm__cluster_on_conn(c, on_conn, r);
-    uv_timer_init(mm__cluster_loop(c), &r->ae);
-    r->ae.data = r;
-    r->ae_init = 1;
+    r->ae.fn = ae_cb;
     *out = r;
     return 0;
 }
@@ -395,22 +393,14 @@ mm__registry_new(struct mm_registry **out, mm_node *n, struct mm_cluster *c)
 void
 mm__registry_start(struct mm_registry *r)
 {
-    uv_timer_start(&r->ae, ae_cb, MM_OPLOG_ANTI_ENTROPY_MS, 0);
-}
-
-static void
-ae_closed(uv_handle_t *h)
-{
-    (void)h;
+    mm__tq_start(mm__cluster_tq(r->c), &r->ae,
+                 (mm__now_ms() + MM_OPLOG_ANTI_ENTROPY_MS) * 1000000ull);
 }
 
 void
 mm__registry_close(struct mm_registry *r)
 {
-    if (r->ae_init) {
-        uv_close((uv_handle_t *)&r->ae, ae_closed);
-        r->ae_init = 0;
-    }
+    mm__tq_stop(mm__cluster_tq(r->c), &r->ae);
 }
 
 void
@@ -418,11 +408,7 @@ mm__registry_free(struct mm_registry *r)
 {
     if (!r)
         return;
-    if (r->ae_init) { /* never ran */
-        uv_close((uv_handle_t *)&r->ae, ae_closed);
-        r->ae_init = 0;
-        uv_run(mm__cluster_loop(r->c), UV_RUN_NOWAIT);
-    }
+    mm__tq_stop(mm__cluster_tq(r->c), &r->ae);
     mm__free(r->alive);
     mm__free(r->failed);
     mm__free(r);

@@ -24,6 +24,7 @@
 
 #include "common.h"
 #include "supervisor.h"
+#include "tq.h"
 
 struct cJSON;
 struct mm_shard;
@@ -99,12 +100,7 @@ void mm__msg_cache_free(void);
 
 /* ---- timers (one heap per shard, one uv_timer) ---------------------------- */
 
-struct mm_tmr {
-    uint64_t deadline; /* absolute ms */
-    size_t idx;        /* heap index + 1; 0 = not armed */
-    void (*fn)(struct mm_tmr *t);
-};
-
+/* Timers on a shard's queue (tq.h), deadlines in absolute ms. */
 void mm__tmr_start(struct mm_shard *s, struct mm_tmr *t, uint64_t deadline);
 void mm__tmr_stop(struct mm_shard *s, struct mm_tmr *t);
 
@@ -200,12 +196,11 @@ struct mm_shard {
     uv_async_t async;
     uv_idle_t idle;
     uv_check_t check;  /* runs work right after I/O, in the same turn */
-    uv_timer_t timer;
+    struct mm_tq tq;   /* every timer of the loop (tq.h) */
     uv_thread_t thread;
     int has_thread;
     int closing;           /* phase B started (inbox rejects posts) */
     int idle_active;
-    uint64_t timer_due;    /* when the uv_timer is armed for; 0 = stopped */
 
     /* Inbox from other threads. */
     pthread_mutex_t inbox_lock;
@@ -215,8 +210,6 @@ struct mm_shard {
     /* Owned by the shard thread. */
     struct mm_actor *rq_head, *rq_tail;
     mm_msg *local_head, *local_tail; /* same-shard replies and items */
-    struct mm_tmr **heap;
-    size_t heap_len, heap_cap;
     struct mm_call calls;  /* sentinel of live call records */
     uint64_t now_ms;
 

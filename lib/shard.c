@@ -1,6 +1,6 @@
 /*
  * shard.c — one libuv loop: the cross-thread inbox, the run queue and its
- * scheduler, the deadline heap on a single uv_timer, and the two-phase
+ * scheduler, the timers (a tq.h queue on a timerfd), and the two-phase
  * shutdown (stop actors everywhere, then drain and close handles).
  *
  * Scheduling (design §3): while work exists an idle handle keeps the loop
@@ -14,115 +14,21 @@
 
 MM_TLS struct mm_shard *mm__cur_shard;
 
-void mm__shard_timer_cb(uv_timer_t *handle);
 void mm__shard_idle_cb(uv_idle_t *h);
 static void shard_check_cb(uv_check_t *h);
 
-/* ---- deadline heap --------------------------------------------------------- */
-
-static void
-heap_swap(struct mm_shard *s, size_t i, size_t j)
-{
-    struct mm_tmr *t = s->heap[i];
-    s->heap[i] = s->heap[j];
-    s->heap[j] = t;
-    s->heap[i]->idx = i + 1;
-    s->heap[j]->idx = j + 1;
-}
-
-static void
-heap_up(struct mm_shard *s, size_t i)
-{
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (s->heap[p]->deadline <= s->heap[i]->deadline)
-            break;
-        heap_swap(s, i, p);
-        i = p;
-    }
-}
-
-static void
-heap_down(struct mm_shard *s, size_t i)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < s->heap_len && s->heap[l]->deadline < s->heap[m]->deadline)
-            m = l;
-        if (r < s->heap_len && s->heap[r]->deadline < s->heap[m]->deadline)
-            m = r;
-        if (m == i)
-            break;
-        heap_swap(s, i, m);
-        i = m;
-    }
-}
-
-static void
-timer_arm(struct mm_shard *s)
-{
-    if (s->heap_len == 0 || s->closing)
-        return;
-    uint64_t due = s->heap[0]->deadline;
-    /* Re-arm only when the earliest deadline moved earlier: an early wake
-     * simply re-arms, so insertions and removals cost no uv call. */
-    if (s->timer_due && s->timer_due <= due)
-        return;
-    uint64_t now = mm__now_ms();
-    s->timer_due = due;
-    uv_timer_start(&s->timer, mm__shard_timer_cb, due > now ? due - now : 0,
-                   0);
-}
+/* ---- timers ------------------------------------------------------------------ */
 
 void
 mm__tmr_start(struct mm_shard *s, struct mm_tmr *t, uint64_t deadline)
 {
-    if (t->idx)
-        mm__tmr_stop(s, t);
-    if (s->heap_len == s->heap_cap) {
-        size_t cap = s->heap_cap ? s->heap_cap * 2 : 64;
-        struct mm_tmr **h = mm__realloc(s->heap, cap * sizeof(*h));
-        MM_ASSERT(h != NULL);
-        s->heap = h;
-        s->heap_cap = cap;
-    }
-    t->deadline = deadline;
-    s->heap[s->heap_len] = t;
-    t->idx = ++s->heap_len;
-    heap_up(s, s->heap_len - 1);
-    if (s->heap[0] == t)
-        timer_arm(s);
+    mm__tq_start(&s->tq, t, deadline * 1000000ull);
 }
 
 void
 mm__tmr_stop(struct mm_shard *s, struct mm_tmr *t)
 {
-    if (!t->idx)
-        return;
-    size_t i = t->idx - 1;
-    size_t last = --s->heap_len;
-    if (i != last) {
-        s->heap[i] = s->heap[last];
-        s->heap[i]->idx = i + 1;
-        heap_down(s, i);
-        heap_up(s, i);
-    }
-    t->idx = 0;
-}
-
-void
-mm__shard_timer_cb(uv_timer_t *handle)
-{
-    struct mm_shard *s = handle->data;
-    s->timer_due = 0;
-    uint64_t now = mm__now_ms();
-    s->now_ms = now;
-    while (s->heap_len && s->heap[0]->deadline <= now) {
-        struct mm_tmr *t = s->heap[0];
-        mm__tmr_stop(s, t);
-        t->fn(t);
-    }
-    timer_arm(s);
+    mm__tq_stop(&s->tq, t);
 }
 
 /*
@@ -134,8 +40,9 @@ mm__shard_timer_cb(uv_timer_t *handle)
 uint64_t
 mm__shard_now(struct mm_shard *s)
 {
-    uint64_t loop = uv_now(&s->loop);
-    return s->now_ms > loop ? s->now_ms : loop;
+    uint64_t loop = uv_now(&s->loop), tq = s->tq.now_ns / 1000000ull;
+    uint64_t now = s->now_ms > loop ? s->now_ms : loop;
+    return tq > now ? tq : now;
 }
 
 /* ---- slots ----------------------------------------------------------------- */
@@ -424,7 +331,7 @@ shard_phase_b(struct mm_shard *s)
     uv_close((uv_handle_t *)&s->async, shard_close_cb);
     uv_close((uv_handle_t *)&s->idle, shard_close_cb);
     uv_close((uv_handle_t *)&s->check, shard_close_cb);
-    uv_close((uv_handle_t *)&s->timer, shard_close_cb);
+    mm__tq_close(&s->tq);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------ */
@@ -446,8 +353,15 @@ mm__shard_init(struct mm_shard *s, mm_node *n, int index)
     s->idle.data = s;
     uv_check_init(&s->loop, &s->check);
     s->check.data = s;
-    uv_timer_init(&s->loop, &s->timer);
-    s->timer.data = s;
+    rc = mm__tq_init(&s->tq, &s->loop);
+    if (rc) {
+        uv_close((uv_handle_t *)&s->async, NULL);
+        uv_close((uv_handle_t *)&s->idle, NULL);
+        uv_close((uv_handle_t *)&s->check, NULL);
+        uv_run(&s->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&s->loop);
+        return rc;
+    }
     pthread_mutex_init(&s->inbox_lock, NULL);
     pthread_mutex_init(&s->slot_lock, NULL);
     pthread_mutex_init(&s->waiters_lock, NULL);
@@ -463,7 +377,7 @@ mm__shard_release(struct mm_shard *s)
         uv_close((uv_handle_t *)&s->async, shard_close_cb);
         uv_close((uv_handle_t *)&s->idle, shard_close_cb);
         uv_close((uv_handle_t *)&s->check, shard_close_cb);
-        uv_close((uv_handle_t *)&s->timer, shard_close_cb);
+        mm__tq_close(&s->tq);
         uv_run(&s->loop, UV_RUN_DEFAULT);
     }
     int rc = uv_loop_close(&s->loop);
@@ -484,7 +398,6 @@ mm__shard_release(struct mm_shard *s)
     }
     mm__free(s->free_slots);
     mm__free(s->serials);
-    mm__free(s->heap);
     pthread_mutex_destroy(&s->inbox_lock);
     pthread_mutex_destroy(&s->slot_lock);
     pthread_mutex_destroy(&s->waiters_lock);

@@ -53,7 +53,8 @@ struct mm_membership {
     mm_node *node;
     struct mm_swim *swim;
     struct mm_seal *seal;
-    uv_timer_t timer; /* the core's deadline */
+    uv_timer_t timer; /* unused (tmr); kept for the close sequence */
+    struct mm_tmr tmr; /* the core's deadline, on the cluster's tq */
     uv_timer_t poll;  /* graceful leave */
     int timers_init;
     int started;
@@ -281,9 +282,9 @@ swim_want_sync_cb(void *data, const struct mm_swim_member *peer)
  */
 
 static void
-timer_cb(uv_timer_t *t)
+timer_cb(struct mm_tmr *t)
 {
-    struct mm_membership *m = t->data;
+    struct mm_membership *m = mm__container_of(t, struct mm_membership, tmr);
     if (m->closed) return;
     uint64_t now = mm__now_ms();
     if (m->sync_active && now >= m->sync_deadline) {
@@ -307,12 +308,10 @@ membership_after(struct mm_membership *m)
     uint64_t d = mm__swim_deadline(m->swim);
     if (m->sync_active && m->sync_deadline < d) d = m->sync_deadline;
     if (d == UINT64_MAX) {
-        uv_timer_stop(&m->timer);
+        mm__tq_stop(mm__cluster_tq(m->c), &m->tmr);
         return;
     }
-    uv_update_time(mm__cluster_loop(m->c));
-    uint64_t now = mm__now_ms();
-    uv_timer_start(&m->timer, timer_cb, d > now ? d - now : 0, 0);
+    mm__tq_start(mm__cluster_tq(m->c), &m->tmr, d * 1000000ull);
 }
 
 static void
@@ -614,6 +613,7 @@ mm__membership_start(struct mm_membership *m)
     uv_timer_init(loop, &m->timer);
     uv_timer_init(loop, &m->poll);
     m->timer.data = m->poll.data = m;
+    m->tmr.fn = timer_cb;
     m->timers_init = 1;
     m->started = 1;
     uint64_t now = mm__now_ms();
@@ -671,6 +671,7 @@ mm__membership_close(struct mm_membership *m)
     m->leave_done = NULL;
     m->leave_data = NULL;
     if (m->timers_init) {
+        mm__tq_stop(mm__cluster_tq(m->c), &m->tmr);
         uv_close((uv_handle_t *)&m->timer, timer_closed_cb);
         uv_close((uv_handle_t *)&m->poll, timer_closed_cb);
     }
@@ -683,6 +684,7 @@ mm__membership_free(struct mm_membership *m)
     if (m->timers_init && !m->closed) {
         /* Started but never closed: close here (the loop no longer runs). */
         m->closed = 1;
+        mm__tq_stop(mm__cluster_tq(m->c), &m->tmr);
         uv_close((uv_handle_t *)&m->timer, timer_closed_cb);
         uv_close((uv_handle_t *)&m->poll, timer_closed_cb);
         uv_run(mm__cluster_loop(m->c), UV_RUN_NOWAIT);

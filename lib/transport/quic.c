@@ -160,7 +160,8 @@ struct mm_qconn {
     struct mm_quic *q;
     ngtcp2_conn *conn;          /* owned */
     struct mm_tls_session *tls; /* owned */
-    uv_timer_t timer;
+    uv_timer_t timer;   /* with no tq; its close also defers the free */
+    struct mm_tmr tmr;  /* with q->cfg.tq */
     uint64_t timer_due; /* loop time (ms) the timer was last armed for */
     int superseded;     /* lost a crossing while up: draining, not found */
     struct sockaddr_storage remote;
@@ -1264,6 +1265,13 @@ conn_request_close(struct mm_qconn *c, int err, int send)
 }
 
 static void
+conn_timer_stop(struct mm_qconn *c)
+{
+    if (c->q->cfg.tq) mm__tq_stop(c->q->cfg.tq, &c->tmr);
+    uv_timer_stop(&c->timer);
+}
+
+static void
 conn_free_cb(uv_handle_t *h)
 {
     struct mm_qconn *c = h->data;
@@ -1300,7 +1308,7 @@ conn_finish(struct mm_qconn *c)
     cid_remove_all(c);
     ql_remove(&c->link);
     ql_remove(&c->wlink);
-    uv_timer_stop(&c->timer);
+    conn_timer_stop(c);
     if (c->dialer || c->reportable || c->auth_failed) {
         if (q->ops.conn_down) q->ops.conn_down(q->ops.data, c, c->close_err);
     }
@@ -1488,6 +1496,11 @@ conn_arm_timer(struct mm_qconn *c)
             deadline = MM_MIN(
                 deadline, c->last_use_ns + (uint64_t)q->cfg.idle_ms * 1000000u);
     }
+    if (q->cfg.tq) { /* exact: the queue keeps ns */
+        if (c->tmr.idx && c->tmr.deadline_ns == deadline) return;
+        mm__tq_start(q->cfg.tq, &c->tmr, deadline);
+        return;
+    }
     /* P8: round down, so a sub-ms deadline fires on the next turn. */
     uint64_t ms = deadline > now ? (deadline - now) / 1000000u : 0;
     /* The same due time as the armed one: leave the timer be (a start is
@@ -1629,10 +1642,23 @@ conn_leave(struct mm_qconn *c)
     if (--c->busy == 0) conn_settle(c);
 }
 
+static void conn_expire(struct mm_qconn *c);
+
 static void
 conn_timer_cb(uv_timer_t *t)
 {
-    struct mm_qconn *c = t->data;
+    conn_expire(t->data);
+}
+
+static void
+conn_tmr_cb(struct mm_tmr *t)
+{
+    conn_expire(mm__container_of(t, struct mm_qconn, tmr));
+}
+
+static void
+conn_expire(struct mm_qconn *c)
+{
     struct mm_quic *q = c->q;
     uint64_t now = quic_now(q);
     if (c->state == QC_DEAD) return;
@@ -1731,6 +1757,7 @@ conn_alloc(struct mm_quic *q, const struct sockaddr *remote, int dialer)
     c->created_ns = c->last_rx_ns = c->last_use_ns = quic_now(q);
     uv_timer_init(q->loop, &c->timer);
     c->timer.data = c;
+    c->tmr.fn = conn_tmr_cb;
     q->handles++;
     ql_push(&q->conns, &c->link);
     return c;
@@ -1753,6 +1780,7 @@ conn_abort(struct mm_qconn *c)
     conn_hs_uncount(c);
     cid_remove_all(c);
     ql_remove(&c->link);
+    conn_timer_stop(c);
     uv_close((uv_handle_t *)&c->timer, conn_free_cb);
 }
 

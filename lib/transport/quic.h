@@ -34,6 +34,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "tq.h"
+
 #include "ckey.h"
 #include "identity.h"
 
@@ -71,6 +73,9 @@ struct mm_quic_config {
     /* Fault hook.  When all zero, $MURMER_FAULT is read instead:
      * "drop=5,delay=0,reorder=0,seed=1". */
     struct mm_quic_fault fault;
+    /* The loop's timer queue (tq.h) for connection timers, so that the
+     * loop can sleep without a timeout; NULL = uv_timers. */
+    struct mm_tq *tq;
 };
 
 struct mm_quic_ops {

@@ -1497,7 +1497,10 @@ conn_arm_timer(struct mm_qconn *c)
                 deadline, c->last_use_ns + (uint64_t)q->cfg.idle_ms * 1000000u);
     }
     if (q->cfg.tq) { /* exact: the queue keeps ns */
-        if (c->tmr.idx && c->tmr.deadline_ns == deadline) return;
+        /* An armed deadline no later than this one stays: waking early
+         * finds nothing due and re-arms (conn_expire), which is cheaper
+         * than moving the timer on every packet. */
+        if (c->tmr.idx && c->tmr.deadline_ns <= deadline) return;
         mm__tq_start(q->cfg.tq, &c->tmr, deadline);
         return;
     }

@@ -113,6 +113,48 @@ struct frame_handler {
     void *data;
 };
 
+/* Free lists for the per-call records (struct pend, struct inbound): a
+ * remote call then costs no malloc on either side.  Shard 0 only (or the
+ * freeing thread once the shards are done). */
+#define CLUSTER_CACHE_MAX 256
+struct objcache {
+    void *head;
+    unsigned n;
+};
+
+static void *
+cache_get(struct objcache *oc, size_t size)
+{
+    void *p = oc->head;
+    if (p == NULL) return mm__malloc(size);
+    memcpy(&oc->head, p, sizeof(void *));
+    oc->n--;
+    return p;
+}
+
+static void
+cache_put(struct objcache *oc, void *p)
+{
+    if (oc->n >= CLUSTER_CACHE_MAX) {
+        mm__free(p);
+        return;
+    }
+    memcpy(p, &oc->head, sizeof(void *));
+    oc->head = p;
+    oc->n++;
+}
+
+static void
+cache_drain(struct objcache *oc)
+{
+    while (oc->head) {
+        void *p = oc->head;
+        memcpy(&oc->head, p, sizeof(void *));
+        mm__free(p);
+    }
+    oc->n = 0;
+}
+
 struct mm_cluster {
     mm_node *node;
     struct mm_identity id;
@@ -127,6 +169,7 @@ struct mm_cluster {
     size_t npend_buckets;
     uint64_t next_call_id;
     struct mm_tmr sweep; /* every SWEEP_MS on shard 0's timer queue */
+    struct objcache pend_cache, inbound_cache;
     int stopped;
     struct frame_handler handlers[MAX_FRAME_HANDLERS];
     mm_cluster_conn_fn conn_fn;
@@ -239,7 +282,7 @@ pend_take(struct mm_cluster *c, uint64_t id)
 
 /* Answers a pending call with |status| (and an optional text). */
 static void
-pend_answer(struct pend *e, int status, mm_msg *reply)
+pend_answer(struct mm_cluster *c, struct pend *e, int status, mm_msg *reply)
 {
     if (!reply)
         reply = mm__msg_alloc();
@@ -249,7 +292,7 @@ pend_answer(struct pend *e, int status, mm_msg *reply)
         e->st->pending--;
     if (e->cc && e->cc->npend)
         e->cc->npend--;
-    mm__free(e);
+    cache_put(&c->pend_cache, e);
 }
 
 static void
@@ -301,7 +344,7 @@ pend_fail(struct mm_cluster *c, struct peer *p, struct cconn *cc, int status)
             if ((!p && !cc) || (p && e->peer == p) || (cc && e->cc == cc)) {
                 *pp = e->next;
                 e->st = NULL;
-                pend_answer(e, status, NULL);
+                pend_answer(c, e, status, NULL);
             } else {
                 pp = &e->next;
             }
@@ -384,7 +427,8 @@ send_invoke(struct mm_cluster *c, struct peer *p, mm_msg *m)
         mm__msg_reject(c->node, m, MM_EUNREACHABLE);
         return 0;
     }
-    uint64_t now = mm__now_ms();
+    /* The shard's clock, which the deadline was computed with. */
+    uint64_t now = mm__cur_shard ? mm__shard_now(mm__cur_shard) : mm__now_ms();
     struct mm_wire_invoke inv;
     memset(&inv, 0, sizeof(inv));
     inv.target_kind = MM_WIRE_TARGET_ACTOR;
@@ -421,7 +465,8 @@ send_invoke(struct mm_cluster *c, struct peer *p, mm_msg *m)
     }
     st->last_use = now;
     if (m->call) {
-        struct pend *e = mm__calloc(1, sizeof(*e));
+        struct pend *e = cache_get(&c->pend_cache, sizeof(*e));
+        if (e) memset(e, 0, sizeof(*e));
         if (!e) {
             mm__msg_reject(c->node, m, UV_ENOMEM);
             return 0;
@@ -624,7 +669,8 @@ inbound_reply_cb(void *data, int status, mm_msg *reply)
 {
     struct inbound *in = data;
     struct cconn *cc = in->cc;
-    if (cc->q && !cc->c->stopped) {
+    struct mm_cluster *c = cc->c;
+    if (cc->q && !c->stopped) {
         if (reply && reply->content == MM_CONTENT_PTR) {
             respond_text(cc, in->sid, in->call_id, MM_ENOT_SERIALIZABLE,
                          "the reply has no wire form");
@@ -643,7 +689,7 @@ inbound_reply_cb(void *data, int status, mm_msg *reply)
         }
     }
     cconn_unref(cc);
-    mm__free(in);
+    cache_put(&c->inbound_cache, in);
 }
 
 static void
@@ -715,7 +761,7 @@ serve_invoke(struct mm_cluster *c, struct cconn *cc, int64_t sid,
             mm_msg_free(m);
         return;
     }
-    struct inbound *in = mm__malloc(sizeof(*in));
+    struct inbound *in = cache_get(&c->inbound_cache, sizeof(*in));
     if (!in) {
         mm_msg_free(m);
         respond_text(cc, sid, inv.call_id, UV_ENOMEM, "out of memory");
@@ -734,7 +780,7 @@ serve_invoke(struct mm_cluster *c, struct cconn *cc, int64_t sid,
     if (rc) {
         mm_msg_free(m);
         cc->refs--;
-        mm__free(in);
+        cache_put(&c->inbound_cache, in);
         if (is)
             is->pending--;
         char text[320];
@@ -772,7 +818,7 @@ take_response(struct mm_cluster *c, struct cconn *cc, const uint8_t *body,
         reply = mm_msg_new_raw(NULL, r.body, r.body_len);
     else
         reply = mm__msg_alloc();
-    pend_answer(e, mm_err_from_wire(r.status), reply);
+    pend_answer(c, e, mm_err_from_wire(r.status), reply);
 }
 
 /* ---- transport callbacks ------------------------------------------------------------ */
@@ -1009,7 +1055,7 @@ on_stream_closed(void *data, struct mm_qconn *q, int64_t sid, int err)
             if (e->st == st) {
                 *ep = e->next;
                 e->st = NULL;
-                pend_answer(e, err ? err : MM_ECLOSED, NULL);
+                pend_answer(c, e, err ? err : MM_ECLOSED, NULL);
             } else {
                 ep = &e->next;
             }
@@ -1258,6 +1304,8 @@ mm__cluster_free(struct mm_cluster *c)
     mm__free(c->seeds);
     mm__free(c->seed_dials);
     mm__free(c->pend);
+    cache_drain(&c->pend_cache);
+    cache_drain(&c->inbound_cache);
     mm__free(c->listen);
     mm__free(c->advertise);
     mm__identity_release(&c->id);

@@ -38,6 +38,7 @@
 #define QUIC_RX_BATCH 16  /* datagrams per recvmmsg */
 #define QUIC_RX_SLOT 2048 /* > any datagram we send (txbuf, sealed gossip) */
 #define QUIC_MAX_VECS 16
+#define QUIC_FLUSH_LINGER 64 /* see quic_flush_cb */
 #define QUIC_TIMER_FLOOR_MS 5                       /* see conn_arm_timer */
 #define QUIC_RETRY_ABOVE 16 /* inbound handshakes before Retry; see accept */
 #define QUIC_RETRY_TOKEN_TTL (10 * NGTCP2_SECONDS)
@@ -209,6 +210,7 @@ struct mm_quic {
     uv_prepare_t flush; /* writes of up connections, once per loop turn */
     struct qlink wq;    /* connections with a write due */
     int flush_active, flushing;
+    unsigned flush_idle; /* turns the started flush found nothing to do */
     int bound, accepting, closing;
     unsigned handles; /* open uv handles; q is freed when 0 after close */
     void (*close_cb)(void *);
@@ -1628,14 +1630,23 @@ quic_flush(struct mm_quic *q)
     if (own_clock) q->now_cache = 0;
 }
 
+/*
+ * The flush handle stays started for QUIC_FLUSH_LINGER turns without a
+ * write before it stops: under a steady exchange (a write every turn) that
+ * saves a uv_prepare_start and a uv_prepare_stop per packet.  A started
+ * prepare handle does not keep the loop from sleeping.
+ */
 static void
 quic_flush_cb(uv_prepare_t *h)
 {
     struct mm_quic *q = h->data;
-    quic_flush(q);
-    if (ql_empty(&q->wq) && q->flush_active) {
+    if (!ql_empty(&q->wq)) {
+        quic_flush(q);
+        q->flush_idle = 0;
+    } else if (++q->flush_idle >= QUIC_FLUSH_LINGER && q->flush_active) {
         uv_prepare_stop(&q->flush);
         q->flush_active = 0;
+        q->flush_idle = 0;
     }
 }
 

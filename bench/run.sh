@@ -15,8 +15,9 @@
 # W5 (remote calls between two processes on loopback) runs bench/w5 (seq
 # pinned with taskset -c 0, pipelined, connect, connect pinned) next to the
 # UDP floor built from a copy of $ANCHORS_SRC/floor, pinned the same way,
-# and the same floor through a libuv loop (bench/udploop, c-floor-uv);
-# each W5 figure is the median of three runs (min and max on stderr).
+# and the same floor through a libuv loop (bench/udploop, c-floor-uv), the
+# sequential run and the two floors interleaved run by run; each W5 figure
+# is the median of three runs (min and max on stderr).
 # mdns runs bench/mdns.sh (3 nodes in network namespaces; root).
 # registry runs bench/registry (visibility N=3/8/16, catch-up).
 # swim runs bench/swim.sh (membership, real processes; about 5 minutes),
@@ -33,7 +34,7 @@
 # This script never installs anything unless given --install-anchors, which
 # runs the anchors' install.sh (apt-get; root).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 W=${W:-}
 ANCHORS_SRC=${ANCHORS_SRC:-/work/shared/anchors/actors}
@@ -84,6 +85,12 @@ run_median() {
         run_once "$name, run $i/$k" "$@" || return 1
         cat "$TMP/out" >> "$runs"
     done
+    medians "$runs"
+}
+
+# medians FILE: for each workload in FILE (CSV lines, several runs), the
+# median of its values, kept; min and max to stderr.
+medians() {
     awk -F, '
         NF == 4 { key = $1 "," $2; if (!(key in n)) { order[++m] = key; unit[key] = $4 }
                   v[key, ++n[key]] = $3 + 0 }
@@ -97,7 +104,41 @@ run_median() {
                 printf "%s,%.0f,%s\n", key, med, unit[key]
                 printf "%s: %d runs, min %.0f max %.0f\n", key, c, a[1], a[c] > "/dev/stderr"
             }
-        }' "$runs" | tee -a "$OUT"
+        }' "$1" | tee -a "$OUT"
+}
+
+# w5_seq_interleaved BIN: the pinned sequential run and both UDP floors,
+# interleaved (murmer, floor, floor through libuv; three times), so that
+# a change of the VM's speed between runs moves all three alike and the
+# ratios compare like with like.  Medians per workload as run_median.
+w5_seq_interleaved() {
+    local bin=$1 runs=$TMP/runs-w5 F=$TMP/floor pin=""
+    command -v taskset > /dev/null && pin="taskset -c 0"
+    [ -n "$pin" ] || note "taskset missing: W5 seq and the floors run unpinned"
+    mkdir -p "$F"
+    cp "$ANCHORS_SRC/floor/udp_pingpong.c" "$ANCHORS_SRC/floor/stats.h" "$F/" 2> /dev/null
+    local have_floor=1
+    if ! cc -O2 -o "$F/udp_pingpong" "$F/udp_pingpong.c" 2> "$TMP/floor-build.log"; then
+        note "UDP floor build failed"; sed 's/^/  /' "$TMP/floor-build.log" >&2
+        have_floor=0
+    fi
+    : > "$runs"
+    for i in 1 2 3; do
+        # shellcheck disable=SC2086
+        run_once "murmer W5 seq ($pin), run $i/3" $pin "$bin" seq 100000 5000 || return 1
+        cat "$TMP/out" >> "$runs"
+        if [ $have_floor = 1 ]; then
+            # shellcheck disable=SC2086
+            run_once "c-floor UDP seq ($pin), run $i/3" $pin "$F/udp_pingpong" 200000 64 1 &&
+                cat "$TMP/out" >> "$runs"
+        fi
+        # The same ping-pong through a libuv loop (uv_poll + recvmmsg), no
+        # protocol work: the ceiling of any event-loop transport.
+        # shellcheck disable=SC2086
+        run_once "c-floor-uv UDP seq ($pin), run $i/3" $pin "$BUILD/bench/udploop" 200000 64 &&
+            cat "$TMP/out" >> "$runs"
+    done
+    medians "$runs"
 }
 
 [ -n "$W" ] || W="W1 W2 W3 W4"
@@ -130,12 +171,8 @@ for w in $sel; do
         # run can land in a slow phase (the pinned round trip is bimodal,
         # ~21 us or ~27 us, from one run to the next).
         # Sequential: both processes pinned to one CPU, like the floor below.
-        if command -v taskset > /dev/null; then
-            run_median 3 "murmer W5 seq (taskset -c 0)" taskset -c 0 "$bin" seq 100000 5000 || fail=1
-        else
-            note "taskset missing: W5 seq runs unpinned"
-            run_median 3 "murmer W5 seq" "$bin" seq 100000 5000 || fail=1
-        fi
+        # The floors run interleaved with it (w5_seq_interleaved).
+        w5_seq_interleaved "$bin" || fail=1
         run_median 3 "murmer W5 pipelined" "$bin" pipe 500000 100 || fail=1
         run_median 3 "murmer W5 connect" "$bin" connect 50 || fail=1
         # The same, both processes on one CPU like the sequential run: no
@@ -167,29 +204,6 @@ for w in swim cli; do
     grep -q "^serf,$w\." "$OUT" || grep -q "^serf-anchor,$w\." "$OUT" ||
         run "serf-anchor $w" bash bench/serf-anchor.sh "$w"
 done
-
-# ---- W5: the raw UDP floor, pinned like murmer's sequential run -----------
-if [[ " $sel " == *" W5 "* ]]; then
-    F=$TMP/floor
-    mkdir -p "$F"
-    cp "$ANCHORS_SRC/floor/udp_pingpong.c" "$ANCHORS_SRC/floor/stats.h" "$F/" 2> /dev/null
-    if cc -O2 -o "$F/udp_pingpong" "$F/udp_pingpong.c" 2> "$TMP/floor-build.log"; then
-        if command -v taskset > /dev/null; then
-            run_median 3 "c-floor UDP seq (taskset -c 0)" taskset -c 0 "$F/udp_pingpong" 200000 64 1
-        else
-            run_median 3 "c-floor UDP seq" "$F/udp_pingpong" 200000 64 1
-        fi
-    else
-        note "UDP floor build failed"; sed 's/^/  /' "$TMP/floor-build.log" >&2
-    fi
-    # The same ping-pong through a libuv loop (uv_poll + recvmmsg), no
-    # protocol work: the ceiling of any event-loop transport (bench/udploop.c).
-    if command -v taskset > /dev/null; then
-        run_median 3 "c-floor-uv UDP seq (taskset -c 0)" taskset -c 0 "$BUILD/bench/udploop" 200000 64
-    else
-        run_median 3 "c-floor-uv UDP seq" "$BUILD/bench/udploop" 200000 64
-    fi
-fi
 
 # ---- anchors -------------------------------------------------------------
 have_caf=0; have_erl=0

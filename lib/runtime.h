@@ -52,8 +52,8 @@ enum msg_kind {
  * the message itself: a remote call's request and reply then allocate
  * nothing beyond the cached message (4 mallocs and frees fewer per round
  * trip for the 64-byte payload of W5). */
-#define MSG_TNAME_INLINE 24
-#define MSG_DATA_INLINE 128
+#define MSG_TNAME_INLINE 16
+#define MSG_DATA_INLINE 80
 
 struct mm_msg {
     struct mm_msg *next;

@@ -82,6 +82,7 @@ struct tnode {
 
 struct env {
     uv_loop_t loop;
+    struct mm_tq tq; /* connection timers of the even-numbered nodes */
     char root[64];
     struct tnode n[MAXN];
     int nn;
@@ -230,6 +231,10 @@ node_start(struct env *e, int i, uint8_t key, const struct mm_quic_config *cfg)
     char name[16];
     snprintf(name, sizeof(name), "n%d", i);
     t->cfg.name = name;
+    /* Both timer paths in every exchange: even-numbered nodes keep their
+     * connection timers on a timer queue (tq.h, as a node's cluster does),
+     * odd-numbered ones on uv_timers (as the CLI's client does). */
+    if (i % 2 == 0 && !t->cfg.tq) t->cfg.tq = &e->tq;
     struct mm_quic_ops ops = {
         .data = t,
         .conn_up = on_up,
@@ -261,6 +266,7 @@ env_setup(void **state)
     snprintf(e->root, sizeof(e->root), "/tmp/mm-quic-XXXXXX");
     if (mkdtemp(e->root) == NULL) return -1;
     uv_loop_init(&e->loop);
+    if (mm__tq_init(&e->tq, &e->loop) != 0) return -1;
     unsetenv("MURMER_FAULT");
     mm_log_set_level(getenv("MM_TEST_LOG") ? MM_LOG_DEBUG : MM_LOG_ERR);
     *state = e;
@@ -288,6 +294,7 @@ env_teardown(void **state)
     struct env *e = *state;
     for (int i = 0; i < e->nn; i++)
         node_stop(e, i);
+    mm__tq_close(&e->tq);
     uv_run(&e->loop, UV_RUN_DEFAULT);
     int rc = uv_loop_close(&e->loop);
     char cmd[128];

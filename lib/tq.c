@@ -85,11 +85,13 @@ tq_poll_cb(uv_poll_t *h, int status, int events)
     q->armed = 0;
     uint64_t now = mm__now_ns();
     q->now_ns = now;
+    q->running = 1;
     while (q->len && q->heap[0]->deadline_ns <= now && !q->closing) {
         struct mm_tmr *t = q->heap[0];
         mm__tq_stop(q, t);
         t->fn(t);
     }
+    q->running = 0;
     tq_arm(q);
 }
 
@@ -139,6 +141,11 @@ mm__tq_start(struct mm_tq *q, struct mm_tmr *t, uint64_t deadline_ns)
 {
     mm__tq_stop(q, t);
     if (q->closing) return;
+    /* Started by a callback for a time already due: it runs on the next
+     * wake-up, not in this run (as a 0 ms uv_timer runs on the next loop
+     * turn), so a timer that keeps re-arming for "now" cannot starve the
+     * loop. */
+    if (q->running && deadline_ns <= q->now_ns) deadline_ns = q->now_ns + 1;
     if (q->len == q->cap) {
         size_t cap = q->cap ? q->cap * 2 : 64;
         struct mm_tmr **h = mm__realloc(q->heap, cap * sizeof(*h));

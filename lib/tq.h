@@ -40,6 +40,7 @@ struct mm_tq {
     size_t len, cap;
     uint64_t armed;  /* deadline the timerfd holds; 0 = disarmed */
     uint64_t now_ns; /* the clock read for the last expiry run */
+    int running;     /* inside an expiry run */
     int closing;
 };
 
@@ -52,7 +53,7 @@ int mm__tq_init(struct mm_tq *q, uv_loop_t *loop);
  * marks it stopped. */
 void mm__tq_close(struct mm_tq *q);
 /* (Re)starts |t| (its fn set) for |deadline_ns|; a past one runs on the next
- * loop turn. */
+ * loop turn (never in the expiry run that started it). */
 void mm__tq_start(struct mm_tq *q, struct mm_tmr *t, uint64_t deadline_ns);
 void mm__tq_stop(struct mm_tq *q, struct mm_tmr *t);
 

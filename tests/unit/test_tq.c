@@ -172,6 +172,40 @@ test_tq_rearms_only_for_earlier(void **state)
     close_loop(&loop, &q);
 }
 
+/* A callback that re-arms itself for "now" runs once per wake-up, not in
+ * a loop inside one: the loop's other handles get their turn. */
+static int spin_runs;
+static struct mm_tq *spin_q;
+
+static void
+spin_cb(struct mm_tmr *t)
+{
+    spin_runs++;
+    mm__tq_start(spin_q, t, mm__now_ns() - 1000000ull); /* already due */
+}
+
+static void
+test_tq_due_restart_waits_for_next_wakeup(void **state)
+{
+    uv_loop_t loop;
+    struct mm_tq q;
+    struct mm_tmr t = {0};
+    (void)state;
+    open_loop(&loop, &q);
+    spin_q = &q;
+    spin_runs = 0;
+    t.fn = spin_cb;
+    mm__tq_start(&q, &t, mm__now_ns());
+    uint64_t end = mm__now_ns() + 2000000000ull;
+    while (spin_runs == 0 && mm__now_ns() < end) uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(spin_runs, 1); /* one run per poll phase */
+    assert_true(mm__tq_active(&t));
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(spin_runs, 2);
+    mm__tq_stop(&q, &t);
+    close_loop(&loop, &q);
+}
+
 static void
 test_tq_close_drops_timers(void **state)
 {
@@ -204,6 +238,7 @@ main(void)
         cmocka_unit_test(test_tq_fires_in_deadline_order),
         cmocka_unit_test(test_tq_callbacks_start_and_stop),
         cmocka_unit_test(test_tq_rearms_only_for_earlier),
+        cmocka_unit_test(test_tq_due_restart_waits_for_next_wakeup),
         cmocka_unit_test(test_tq_close_drops_timers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -466,11 +466,11 @@ send_invoke(struct mm_cluster *c, struct peer *p, mm_msg *m)
     st->last_use = now;
     if (m->call) {
         struct pend *e = cache_get(&c->pend_cache, sizeof(*e));
-        if (e) memset(e, 0, sizeof(*e));
         if (!e) {
             mm__msg_reject(c->node, m, UV_ENOMEM);
             return 0;
         }
+        memset(e, 0, sizeof(*e));
         e->call_id = inv.call_id;
         e->call = m->call;
         e->home = m->reply_home;
@@ -1103,8 +1103,7 @@ sweep_cb(struct mm_tmr *t)
 {
     struct mm_cluster *c = mm__container_of(t, struct mm_cluster, sweep);
     uint64_t now = mm__now_ms();
-    mm__tq_start(&c->node->shards[0].tq, &c->sweep,
-                 (now + SWEEP_MS) * 1000000ull);
+    mm__tq_start_in(mm__cluster_tq(c), &c->sweep, SWEEP_MS);
     drain_sweep(c, now);
     for (struct peer *p = c->peers; p; p = p->next) {
         if (!p->conn) {
@@ -1200,7 +1199,7 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
     qc.advertise = cfg->advertise;
     qc.role = MM_WIRE_ROLE_MEMBER;
     qc.max_frame = cfg->max_frame;
-    qc.tq = &n->shards[0].tq;
+    qc.tq = mm__cluster_tq(c);
     struct mm_quic_ops ops;
     memset(&ops, 0, sizeof(ops));
     ops.data = c;
@@ -1272,7 +1271,7 @@ mm__cluster_free(struct mm_cluster *c)
 {
     if (!c)
         return;
-    mm__tq_stop(&c->node->shards[0].tq, &c->sweep);
+    mm__tq_stop(mm__cluster_tq(c), &c->sweep);
     if (c->q) { /* never ran: close on the spot */
         int closed = 0;
         mm__quic_close(c->q, quic_closed_cb, &closed);
@@ -1319,8 +1318,7 @@ mm__cluster_start(struct mm_cluster *c)
     c->seed_dials = mm__calloc(c->nseeds ? c->nseeds : 1,
                                sizeof(*c->seed_dials));
     c->nseed_dials = c->seed_dials ? c->nseeds : 0;
-    mm__tq_start(&c->node->shards[0].tq, &c->sweep,
-                 (mm__now_ms() + SWEEP_MS) * 1000000ull);
+    mm__tq_start_in(mm__cluster_tq(c), &c->sweep, SWEEP_MS);
     /*
      * Seed dials first: their Initials reach the seed ahead of our join
      * datagram, so when the seed learns of us it finds our handshake
@@ -1380,7 +1378,7 @@ cluster_close(struct mm_cluster *c)
         mm__membership_close(c->membership);
     if (c->registry)
         mm__registry_close(c->registry);
-    mm__tq_stop(&c->node->shards[0].tq, &c->sweep);
+    mm__tq_stop(mm__cluster_tq(c), &c->sweep);
     if (c->q) {
         mm__quic_close(c->q, quic_closed_cb, NULL);
         c->q = NULL;

@@ -241,8 +241,7 @@ ae_cb(struct mm_tmr *t)
         send_digest(r, r->alive[mm__rand64() % r->nalive]);
     uint64_t next = MM_OPLOG_ANTI_ENTROPY_MS +
                     mm__rand64() % (MM_OPLOG_ANTI_ENTROPY_MS / 5 + 1);
-    mm__tq_start(mm__cluster_tq(r->c), &r->ae,
-                 (mm__now_ms() + next) * 1000000ull);
+    mm__tq_start_in(mm__cluster_tq(r->c), &r->ae, next);
 }
 
 static int
@@ -393,8 +392,7 @@ mm__registry_new(struct mm_registry **out, mm_node *n, struct mm_cluster *c)
 void
 mm__registry_start(struct mm_registry *r)
 {
-    mm__tq_start(mm__cluster_tq(r->c), &r->ae,
-                 (mm__now_ms() + MM_OPLOG_ANTI_ENTROPY_MS) * 1000000ull);
+    mm__tq_start_in(mm__cluster_tq(r->c), &r->ae, MM_OPLOG_ANTI_ENTROPY_MS);
 }
 
 void

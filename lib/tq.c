@@ -161,6 +161,12 @@ mm__tq_start(struct mm_tq *q, struct mm_tmr *t, uint64_t deadline_ns)
 }
 
 void
+mm__tq_start_in(struct mm_tq *q, struct mm_tmr *t, uint64_t ms)
+{
+    mm__tq_start(q, t, mm__now_ns() + ms * 1000000ull);
+}
+
+void
 mm__tq_stop(struct mm_tq *q, struct mm_tmr *t)
 {
     if (!t->idx) return;

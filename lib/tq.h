@@ -56,6 +56,8 @@ void mm__tq_close(struct mm_tq *q);
  * loop turn (never in the expiry run that started it). */
 void mm__tq_start(struct mm_tq *q, struct mm_tmr *t, uint64_t deadline_ns);
 void mm__tq_stop(struct mm_tq *q, struct mm_tmr *t);
+/* mm__tq_start for |ms| milliseconds from now. */
+void mm__tq_start_in(struct mm_tq *q, struct mm_tmr *t, uint64_t ms);
 
 static inline int
 mm__tq_active(const struct mm_tmr *t)

@@ -53,7 +53,6 @@ struct mm_membership {
     mm_node *node;
     struct mm_swim *swim;
     struct mm_seal *seal;
-    uv_timer_t timer; /* unused (tmr); kept for the close sequence */
     struct mm_tmr tmr; /* the core's deadline, on the cluster's tq */
     uv_timer_t poll;  /* graceful leave */
     int timers_init;
@@ -610,9 +609,8 @@ mm__membership_start(struct mm_membership *m)
 {
     if (m->started || m->closed) return;
     uv_loop_t *loop = mm__cluster_loop(m->c);
-    uv_timer_init(loop, &m->timer);
     uv_timer_init(loop, &m->poll);
-    m->timer.data = m->poll.data = m;
+    m->poll.data = m;
     m->tmr.fn = timer_cb;
     m->timers_init = 1;
     m->started = 1;
@@ -672,7 +670,6 @@ mm__membership_close(struct mm_membership *m)
     m->leave_data = NULL;
     if (m->timers_init) {
         mm__tq_stop(mm__cluster_tq(m->c), &m->tmr);
-        uv_close((uv_handle_t *)&m->timer, timer_closed_cb);
         uv_close((uv_handle_t *)&m->poll, timer_closed_cb);
     }
 }
@@ -685,7 +682,6 @@ mm__membership_free(struct mm_membership *m)
         /* Started but never closed: close here (the loop no longer runs). */
         m->closed = 1;
         mm__tq_stop(mm__cluster_tq(m->c), &m->tmr);
-        uv_close((uv_handle_t *)&m->timer, timer_closed_cb);
         uv_close((uv_handle_t *)&m->poll, timer_closed_cb);
         uv_run(mm__cluster_loop(m->c), UV_RUN_NOWAIT);
     }

@@ -206,4 +206,4 @@ check:
 clean:
 	rm -rf build build-asan build-tsan build-fuzz
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -36,7 +36,8 @@ struct tcount {
 
 static _Atomic int starts;
 static _Atomic int stops;
-static sem_t block_sem;
+static sem_t block_sem;   /* released by the test: lets t_block return */
+static sem_t blocked_sem; /* posted by t_block once it holds its shard */
 
 static int
 t_inc(mm_ctx *ctx, void *st, mm_msg *m)
@@ -99,6 +100,7 @@ t_block(mm_ctx *ctx, void *st, mm_msg *m)
     (void)ctx;
     (void)st;
     (void)m;
+    sem_post(&blocked_sem);
     sem_wait(&block_sem); /* test only: holds the shard */
     return 0;
 }
@@ -200,6 +202,7 @@ setup(void **state)
     atomic_store(&starts, 0);
     atomic_store(&stops, 0);
     sem_init(&block_sem, 0, 0);
+    sem_init(&blocked_sem, 0, 0);
     *state = &fx;
     return 0;
 }
@@ -208,10 +211,12 @@ static int
 teardown(void **state)
 {
     struct fx *fx = *state;
+    sem_post(&block_sem); /* a failed test may have left its shard held */
     mm_node_stop(fx->n);
     mm_node_join(fx->n);
     mm_node_free(fx->n);
     sem_destroy(&block_sem);
+    sem_destroy(&blocked_sem);
     return 0;
 }
 
@@ -628,7 +633,8 @@ test_runtime_listing_backfill_then_live(void **state)
     spawn(fx->n, "tcounter", "w/a", MM_TEMPORARY);
     spawn(fx->n, "tcounter", "w/b", MM_TEMPORARY);
     spawn(fx->n, "tcounter", "other/x", MM_TEMPORARY);
-    struct lrec l = {PTHREAD_MUTEX_INITIALIZER, "", 0, 0};
+    static struct lrec l; /* static: outlives a failed assertion */
+    l = (struct lrec){PTHREAD_MUTEX_INITIALIZER, "", 0, 0};
     mm_listing_opts o;
     mm_listing_opts_init(&o);
     o.prefix = "w/";
@@ -652,7 +658,8 @@ test_runtime_listing_slow_subscriber_resyncs(void **state)
     mm_endpoint blocker;
     assert_int_equal(mm_spawn(fx->n, "tcounter", &so, &blocker), 0);
     spawn(fx->n, "tcounter", "s/0", MM_TEMPORARY);
-    struct lrec l = {PTHREAD_MUTEX_INITIALIZER, "", 0, 0};
+    static struct lrec l; /* static: outlives a failed assertion */
+    l = (struct lrec){PTHREAD_MUTEX_INITIALIZER, "", 0, 0};
     mm_listing_opts o;
     mm_listing_opts_init(&o);
     o.prefix = "s/";
@@ -661,8 +668,13 @@ test_runtime_listing_slow_subscriber_resyncs(void **state)
     mm_listing *li;
     assert_int_equal(mm_listing_open(&li, fx->n, &o, listing_cb, &l), 0);
     assert_log(&l, "+s/0 SYNCED ");
-    /* Hold shard 0 so the subscriber falls behind. */
+    /* Hold shard 0 so the subscriber falls behind; wait until it is held,
+     * or the first spawn below may be delivered before the block. */
     assert_int_equal(mm_tell(fx->n, &blocker, mm_msg_new("block")), 0);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    assert_int_equal(sem_timedwait(&blocked_sem, &until), 0);
     const char *labels[] = {"s/5", "s/1", "s/4", "s/2", "s/3"};
     mm_endpoint eps[5];
     for (int i = 0; i < 5; i++) {
@@ -752,7 +764,8 @@ test_runtime_label_conflict_and_keys(void **state)
     o.label = "dup/label";
     assert_int_equal(mm_spawn(fx->n, "tcounter", &o, NULL), MM_EEXISTS);
     assert_int_equal(mm_check_in(fx->n, "no/such", "k"), MM_ENOTFOUND);
-    struct lrec l = {PTHREAD_MUTEX_INITIALIZER, "", 0, 0};
+    static struct lrec l; /* static: outlives a failed assertion */
+    l = (struct lrec){PTHREAD_MUTEX_INITIALIZER, "", 0, 0};
     mm_listing_opts lo;
     mm_listing_opts_init(&lo);
     lo.key = "pool";

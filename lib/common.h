@@ -2,6 +2,7 @@
 #ifndef MM_COMMON_H
 #define MM_COMMON_H
 
+#include <endian.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -58,45 +59,46 @@ uint64_t mm__now_ms(void);
 /* Wall clock in milliseconds since the epoch (for HLC). */
 uint64_t mm__wall_ms(void);
 
-/* Little-endian load/store, alignment-safe. */
+/* Little-endian load/store, alignment-safe (memcpy + le*toh: one move,
+ * where the byte loops stayed loops at -O2). */
 static inline void
 mm__put_u16(uint8_t *p, uint16_t v)
 {
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
+    v = htole16(v);
+    memcpy(p, &v, 2);
 }
 static inline void
 mm__put_u32(uint8_t *p, uint32_t v)
 {
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+    v = htole32(v);
+    memcpy(p, &v, 4);
 }
 static inline void
 mm__put_u64(uint8_t *p, uint64_t v)
 {
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+    v = htole64(v);
+    memcpy(p, &v, 8);
 }
 static inline uint16_t
 mm__get_u16(const uint8_t *p)
 {
-    return (uint16_t)(p[0] | (p[1] << 8));
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return le16toh(v);
 }
 static inline uint32_t
 mm__get_u32(const uint8_t *p)
 {
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return le32toh(v);
 }
 static inline uint64_t
 mm__get_u64(const uint8_t *p)
 {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return le64toh(v);
 }
 
 /* Hex helpers: |out| gets 2*len chars plus NUL. */

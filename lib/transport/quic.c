@@ -181,6 +181,7 @@ struct mm_qconn {
     int reportable;  /* conn_down owed to the user */
     int auth_failed; /* accepted, but auth failed: conn_down owed too */
     int up_pending;  /* conn_up to report */
+    int resets_pending; /* a stream has reset_req set, not yet done */
     int credit_wanted, credit_pending;
     /* handshake and auth */
     int hs_done, alpn_ok;
@@ -1142,6 +1143,7 @@ cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t sid,
                    sid, mm_strerror(rv));
             s->decode_err = 1;
             s->reset_req = 1;
+            c->resets_pending = 1;
             s->reset_code = mm_err_to_wire(MM_EDECODE);
             return 0;
         }
@@ -1527,7 +1529,10 @@ conn_settle(struct mm_qconn *c)
     for (int round = 0; round < 16; round++) {
         int progress = 0;
         auth_step(c);
-        for (struct qlink *l = c->streams.next; l != &c->streams; l = l->next) {
+        int resets = c->resets_pending; /* a set during the loop stays */
+        c->resets_pending = 0;
+        for (struct qlink *l = resets ? c->streams.next : &c->streams;
+             l != &c->streams; l = l->next) {
             struct qstream *s = mm__container_of(l, struct qstream, link);
             if (s->reset_req && !s->reset_done && !s->closed) {
                 s->reset_done = 1;
@@ -2381,7 +2386,10 @@ mm__quic_send_frame(struct mm_qconn *c, int64_t sid, const uint8_t *frame,
         return MM_ENOTFOUND;
     conn_enter(c);
     int rv = stream_queue(s, frame, len);
-    c->last_use_ns = quic_now(c->q);
+    /* An open actor stream holds the idle timer off by itself (nstreams),
+     * and its close marks the use: only control-stream traffic needs the
+     * clock here. */
+    if (s->ctrl) c->last_use_ns = quic_now(c->q);
     conn_leave(c);
     return rv;
 }
@@ -2409,6 +2417,7 @@ mm__quic_stream_reset(struct mm_qconn *c, int64_t sid, int err)
     conn_enter(c);
     if (!s->reset_req) {
         s->reset_req = 1;
+        c->resets_pending = 1;
         s->reset_code = mm_err_to_wire(err ? err : MM_ECLOSED);
     }
     conn_leave(c);

@@ -136,6 +136,41 @@ test_jsonv_msg_verdict_is_cjsons(void **state)
     }
 }
 
+/* Strings are scanned a word at a time: a quote, a backslash or a control
+ * byte must be seen at every position of a word, whatever bytes share it
+ * (high bytes of UTF-8 included), and the verdict stays cJSON's. */
+static void
+test_jsonv_string_bytes_at_every_offset(void **state)
+{
+    static const char *ins[] = {"\"", "\\n", "\\u0041", "\x01", "\x1f",
+                                "\t", "\\", " ", "\x7f", "\xc3\xa9"};
+    (void)state;
+    for (size_t k = 0; k < sizeof(ins) / sizeof(ins[0]); k++) {
+        for (size_t at = 0; at < 24; at++) {
+            char s[64];
+            size_t n = 0;
+            s[n++] = '"';
+            for (size_t i = 0; i < at; i++) /* ASCII and high bytes */
+                s[n++] = (char)(i % 2 ? 'a' : 0xc3);
+            memcpy(s + n, ins[k], strlen(ins[k]));
+            n += strlen(ins[k]);
+            for (size_t i = 0; i < 17; i++) s[n++] = 'z';
+            s[n++] = '"';
+            s[n] = '\0';
+            int f = mm__json_fast_valid(s, n);
+            int c = cjson_accepts(s, n, NULL);
+            if (f && !c)
+                fail_msg("accepted what cJSON refuses: %s at %zu", ins[k], at);
+            /* Plain bytes and simple escapes take the fast path. */
+            int plain = strcmp(ins[k], "\"") != 0 && ins[k][0] != '\\' &&
+                        (unsigned char)ins[k][0] >= 0x20;
+            int simple = strcmp(ins[k], "\\n") == 0;
+            if ((plain || simple) != f)
+                fail_msg("%s at %zu: fast %d", ins[k], at, f);
+        }
+    }
+}
+
 int
 main(void)
 {
@@ -144,6 +179,7 @@ main(void)
         cmocka_unit_test(test_jsonv_refuses_malformed),
         cmocka_unit_test(test_jsonv_unsure_cases_defer),
         cmocka_unit_test(test_jsonv_msg_verdict_is_cjsons),
+        cmocka_unit_test(test_jsonv_string_bytes_at_every_offset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -142,8 +142,10 @@ test_jsonv_msg_verdict_is_cjsons(void **state)
 static void
 test_jsonv_string_bytes_at_every_offset(void **state)
 {
-    static const char *ins[] = {"\"", "\\n", "\\u0041", "\x01", "\x1f",
-                                "\t", "\\", " ", "\x7f", "\xc3\xa9"};
+    static const char *ins[] = {
+        "\"", "\\n", "\\u0041", "\x01", "\x1f",
+        "\t", "\\",  " ",       "\x7f", "\xc3\xa9",
+    };
     (void)state;
     for (size_t k = 0; k < sizeof(ins) / sizeof(ins[0]); k++) {
         for (size_t at = 0; at < 24; at++) {
@@ -154,7 +156,8 @@ test_jsonv_string_bytes_at_every_offset(void **state)
                 s[n++] = (char)(i % 2 ? 'a' : 0xc3);
             memcpy(s + n, ins[k], strlen(ins[k]));
             n += strlen(ins[k]);
-            for (size_t i = 0; i < 17; i++) s[n++] = 'z';
+            for (size_t i = 0; i < 17; i++)
+                s[n++] = 'z';
             s[n++] = '"';
             s[n] = '\0';
             int f = mm__json_fast_valid(s, n);

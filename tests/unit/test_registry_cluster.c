@@ -59,13 +59,7 @@ nap_ms(unsigned ms)
 static void
 wait_sem(sem_t *sem)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 10;
-    int rc;
-    while ((rc = sem_timedwait(sem, &ts)) != 0 && errno == EINTR)
-        ;
-    assert_int_equal(rc, 0);
+    assert_int_equal(sem_wait_s(sem, 10), 0);
 }
 
 /* ---- nodes --------------------------------------------------------------- */

@@ -21,6 +21,7 @@
 #include <cJSON.h>
 
 #include "murmer.h"
+#include "helpers/testutil.h"
 
 #ifndef TEST_SHARDS
 #define TEST_SHARDS 1
@@ -671,10 +672,7 @@ test_runtime_listing_slow_subscriber_resyncs(void **state)
     /* Hold shard 0 so the subscriber falls behind; wait until it is held,
      * or the first spawn below may be delivered before the block. */
     assert_int_equal(mm_tell(fx->n, &blocker, mm_msg_new("block")), 0);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 5;
-    assert_int_equal(sem_timedwait(&blocked_sem, &until), 0);
+    assert_int_equal(sem_wait_s(&blocked_sem, 5), 0);
     const char *labels[] = {"s/5", "s/1", "s/4", "s/2", "s/3"};
     mm_endpoint eps[5];
     for (int i = 0; i < 5; i++) {

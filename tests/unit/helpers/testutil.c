@@ -2,9 +2,11 @@
 #include "helpers/testutil.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -32,4 +34,16 @@ free_udp_port(void)
         port = ntohs(sa.sin_port);
     close(fd);
     return port;
+}
+
+int
+sem_wait_s(sem_t *sem, int seconds)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts); /* sem_timedwait's clock */
+    ts.tv_sec += seconds;
+    int rc;
+    while ((rc = sem_timedwait(sem, &ts)) != 0 && errno == EINTR)
+        ;
+    return rc;
 }

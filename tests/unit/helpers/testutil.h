@@ -2,6 +2,7 @@
 #ifndef MURMER_TESTUTIL_H
 #define MURMER_TESTUTIL_H
 
+#include <semaphore.h>
 #include <stdint.h>
 
 /* CLOCK_MONOTONIC in milliseconds. */
@@ -10,5 +11,9 @@ uint64_t now_ms(void);
 /* A UDP port on 127.0.0.1 that the OS just handed out (bound, read,
  * released), or -1. */
 int free_udp_port(void);
+
+/* sem_wait bounded by |seconds| (EINTR retried): 0, or -1 with errno set
+ * (ETIMEDOUT when nothing was posted in time). */
+int sem_wait_s(sem_t *sem, int seconds);
 
 #endif

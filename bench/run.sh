@@ -16,7 +16,8 @@
 # pinned with taskset -c 0, pipelined, connect, connect pinned) next to the
 # UDP floor built from a copy of $ANCHORS_SRC/floor, pinned the same way,
 # and the same floor through a libuv loop (bench/udploop, c-floor-uv), the
-# sequential run and the two floors interleaved run by run; each W5 figure
+# sequential run (also with hot waits off: murmer-nohot), and the two
+# floors interleaved run by run; each W5 figure
 # is the median of three runs (min and max on stderr).
 # mdns runs bench/mdns.sh (3 nodes in network namespaces; root).
 # registry runs bench/registry (visibility N=3/8/16, catch-up).
@@ -127,6 +128,11 @@ w5_seq_interleaved() {
         # shellcheck disable=SC2086
         run_once "murmer W5 seq ($pin), run $i/3" $pin "$bin" seq 100000 5000 || return 1
         cat "$TMP/out" >> "$runs"
+        # The same with the transport's hot waits off (lib/transport/quic.c,
+        # quic_hot_wait): what they are worth, measured in the same run.
+        # shellcheck disable=SC2086
+        run_once "murmer W5 seq, hot waits off ($pin), run $i/3" env MURMER_HOT_WAIT_US=0 $pin "$bin" seq 100000 5000 &&
+            sed -n 's/^murmer,/murmer-nohot,/p' "$TMP/out" >> "$runs"
         if [ $have_floor = 1 ]; then
             # shellcheck disable=SC2086
             run_once "c-floor UDP seq ($pin), run $i/3" $pin "$F/udp_pingpong" 200000 64 1 &&
@@ -281,6 +287,7 @@ ratio W4.spawn-terminate.throughput erlang W4.spawn-terminate.throughput
 ratio W4.rss-per-idle-actor erlang W4.rss-per-idle-actor
 ratio W5.remote.seq64B.median c-floor W6.udp.seq.median
 ratio W5.remote.seq64B.throughput c-floor-uv W6.udp-uv.seq.throughput
+ratio W5.remote.seq64B.throughput murmer-nohot W5.remote.seq64B.throughput
 ratio W5.remote.pipelined100.64B.throughput erlang W5.remote.pipelined100.64B.throughput
 # swim and cli: against Serf measured in this run, else against RESULTS.md.
 for wl in swim.converge.N32.median swim.converge.N32.max swim.detect.N8.median \

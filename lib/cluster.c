@@ -1003,6 +1003,28 @@ on_stream_credit(void *data, struct mm_qconn *q)
         peer_flush(c, cc->peer);
 }
 
+/* Hot waits of the transport (mm_quic_ops.park): shard 0 runs it. */
+static int
+on_park(void *data)
+{
+    struct mm_cluster *c = data;
+    return mm__shard_park(&c->node->shards[0]);
+}
+
+static int
+on_unpark(void *data)
+{
+    struct mm_cluster *c = data;
+    return mm__shard_unpark(&c->node->shards[0]);
+}
+
+static void
+on_run(void *data)
+{
+    struct mm_cluster *c = data;
+    mm__shard_run_ready(&c->node->shards[0]);
+}
+
 static void
 on_stream_fin(void *data, struct mm_qconn *q, int64_t sid)
 {
@@ -1210,6 +1232,9 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
     ops.stream_credit = on_stream_credit;
     ops.stream_fin = on_stream_fin;
     ops.stream_closed = on_stream_closed;
+    ops.park = on_park;
+    ops.unpark = on_unpark;
+    ops.run = on_run;
     rc = mm__quic_new(&c->q, &n->shards[0].loop, &c->id, &c->kr, &qc, &ops);
     if (rc)
         goto fail;
@@ -1218,6 +1243,14 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
         MM_LOG(MM_LOG_ERR, "cluster", "cannot listen on %s: %s", cfg->listen,
                mm_strerror(rc));
         goto fail;
+    }
+    struct sockaddr_storage wake;
+    socklen_t wake_len;
+    if (mm__quic_wake_addr(c->q, &wake, &wake_len) == 0 &&
+        (rc = mm__shard_set_wake(&n->shards[0], (struct sockaddr *)&wake,
+                                 wake_len)) != 0) {
+        MM_LOG(MM_LOG_INFO, "cluster", "no hot waits: %s", strerror(-rc));
+        rc = 0;
     }
     n->addr = mm__strdup(cfg->advertise ? cfg->advertise
                                         : mm__quic_local_addr(c->q));

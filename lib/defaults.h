@@ -55,6 +55,11 @@
 #ifndef MM_PROBE_FAIL_MS
 #define MM_PROBE_FAIL_MS 2000u /* pending calls fail after this much silence */
 #endif
+#ifndef MM_QUIC_HOT_WAIT_US
+/* After sending, wait this long for the answer in the socket's receive
+ * (lib/transport/quic.c, quic_hot_wait); 0 turns hot waits off. */
+#define MM_QUIC_HOT_WAIT_US 500u
+#endif
 
 /* Membership (memberlist's LAN profile) */
 #ifndef MM_SWIM_PROBE_MS

@@ -206,6 +206,13 @@ struct mm_shard {
     pthread_mutex_t inbox_lock;
     mm_msg *inbox_head, *inbox_tail;
     int inbox_closed;
+    /* A hot wait (mm__shard_park) is on: a post sends a zero-length
+     * datagram from |wake_fd| to |wake_to| (the transport's socket).  Under
+     * inbox_lock. */
+    int parked, park_woken;
+    int wake_fd; /* -1 = none (no hot waits) */
+    struct sockaddr_storage wake_to;
+    socklen_t wake_len;
 
     /* Owned by the shard thread. */
     struct mm_actor *rq_head, *rq_tail;
@@ -238,6 +245,19 @@ void mm__shard_release(struct mm_shard *s);
 int mm__shard_post(struct mm_shard *s, mm_msg *m);
 /* Makes |a| runnable (shard thread only). */
 void mm__shard_schedule(struct mm_shard *s, struct mm_actor *a);
+/*
+ * Hot waits of the transport on this shard's loop (mm_quic_ops.park):
+ * set_wake opens the socket that wakes |to| (0 or a negative errno);
+ * park returns 1 if nothing is runnable or posted, and from then until
+ * unpark a post wakes |to|; unpark returns 1 if a post did; run_ready runs
+ * what is runnable, as the check phase would.  Shard thread only (but
+ * set_wake, before the thread starts or on it).
+ */
+int mm__shard_set_wake(struct mm_shard *s, const struct sockaddr *to,
+                       socklen_t len);
+int mm__shard_park(struct mm_shard *s);
+int mm__shard_unpark(struct mm_shard *s);
+void mm__shard_run_ready(struct mm_shard *s);
 void mm__shard_thread_main(void *arg);
 uint64_t mm__shard_now(struct mm_shard *s);
 struct mm_slot *mm__slot_get(struct mm_shard *s, uint32_t idx);

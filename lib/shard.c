@@ -12,6 +12,10 @@
  */
 #include "runtime.h"
 
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 MM_TLS struct mm_shard *mm__cur_shard;
 
 void mm__shard_idle_cb(uv_idle_t *h);
@@ -100,8 +104,58 @@ mm__shard_post(struct mm_shard *s, mm_msg *m)
     /* Under the lock, so that the handle cannot be closed meanwhile. */
     if (was_empty)
         uv_async_send(&s->async);
+    if (s->parked && !s->park_woken) {
+        /* The loop sleeps in the transport's receive (mm__shard_park). */
+        static const char none[1];
+        s->park_woken = 1;
+        (void)sendto(s->wake_fd, none, 0, MSG_DONTWAIT,
+                     (const struct sockaddr *)&s->wake_to, s->wake_len);
+    }
     pthread_mutex_unlock(&s->inbox_lock);
     return 0;
+}
+
+int
+mm__shard_set_wake(struct mm_shard *s, const struct sockaddr *to,
+                   socklen_t len)
+{
+    if (len > sizeof(s->wake_to))
+        return -EINVAL;
+    int fd = socket(to->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    0);
+    if (fd < 0)
+        return -errno;
+    pthread_mutex_lock(&s->inbox_lock);
+    if (s->wake_fd >= 0)
+        close(s->wake_fd);
+    s->wake_fd = fd;
+    memcpy(&s->wake_to, to, len);
+    s->wake_len = len;
+    pthread_mutex_unlock(&s->inbox_lock);
+    return 0;
+}
+
+int
+mm__shard_park(struct mm_shard *s)
+{
+    if (s->wake_fd < 0 || s->closing || s->rq_head || s->local_head)
+        return 0;
+    pthread_mutex_lock(&s->inbox_lock);
+    int ok = s->inbox_head == NULL && !s->inbox_closed;
+    s->parked = ok;
+    s->park_woken = 0;
+    pthread_mutex_unlock(&s->inbox_lock);
+    return ok;
+}
+
+int
+mm__shard_unpark(struct mm_shard *s)
+{
+    pthread_mutex_lock(&s->inbox_lock);
+    int woken = s->park_woken;
+    s->parked = s->park_woken = 0;
+    pthread_mutex_unlock(&s->inbox_lock);
+    return woken;
 }
 
 void
@@ -267,6 +321,13 @@ shard_check_cb(uv_check_t *h)
     shard_work(h->data);
 }
 
+void
+mm__shard_run_ready(struct mm_shard *s)
+{
+    if (s->rq_head || s->local_head)
+        shard_work(s);
+}
+
 /* ---- shutdown ----------------------------------------------------------------- */
 
 static void
@@ -343,6 +404,7 @@ mm__shard_init(struct mm_shard *s, mm_node *n, int index)
     s->node = n;
     s->index = index;
     s->calls.next = s->calls.prev = &s->calls;
+    s->wake_fd = -1;
     int rc = uv_loop_init(&s->loop);
     if (rc)
         return rc;
@@ -396,6 +458,9 @@ mm__shard_release(struct mm_shard *s)
             break;
         mm__free(chunk);
     }
+    if (s->wake_fd >= 0)
+        close(s->wake_fd);
+    s->wake_fd = -1;
     mm__free(s->free_slots);
     mm__free(s->serials);
     pthread_mutex_destroy(&s->inbox_lock);

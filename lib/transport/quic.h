@@ -76,6 +76,8 @@ struct mm_quic_config {
     /* The loop's timer queue (tq.h) for connection timers, so that the
      * loop can sleep without a timeout; NULL = uv_timers. */
     struct mm_tq *tq;
+    /* Longest hot wait (see mm_quic_ops.park); 0 = MM_QUIC_HOT_WAIT_US. */
+    uint32_t hot_wait_us;
 };
 
 struct mm_quic_ops {
@@ -145,6 +147,20 @@ struct mm_quic_ops {
     /* The peer granted more stream credit after mm__quic_stream_open
      * returned UV_EAGAIN.  May be NULL. */
     void (*stream_credit)(void *data, struct mm_qconn *c);
+    /*
+     * Hot waits (see quic_hot_wait in quic.c): after a turn that sent
+     * datagrams, the loop may sleep in the socket's own receive, for at
+     * most hot_wait_us, instead of in epoll.  park() asks the owner whether
+     * it has nothing else to do now (nothing runnable, nothing posted from
+     * another thread); if it returns 1, then until unpark() a post from
+     * another thread must wake the socket with a zero-length datagram to
+     * mm__quic_wake_addr().  unpark() returns 1 if that happened.  run()
+     * does what the loop's check phase would do with work that the packets
+     * read made ready.  All three NULL (the default): no hot waits.
+     */
+    int (*park)(void *data);
+    int (*unpark)(void *data);
+    void (*run)(void *data);
 };
 
 struct mm_quic_stats {
@@ -157,6 +173,9 @@ struct mm_quic_stats {
     uint64_t conns_dialled, conns_accepted, conns_up, auth_failures;
     uint64_t retries_sent;   /* Retry packets sent (address validation) */
     uint64_t tokens_refused; /* Initials under load with a bad token */
+    uint64_t hot_hits;       /* hot waits that a datagram ended */
+    uint64_t hot_misses;     /* hot waits that timed out */
+    uint64_t hot_woken;      /* hot waits ended by a post (park()) */
 };
 
 /* Sets every field to its default (zeroes). */
@@ -183,6 +202,10 @@ int mm__quic_listen(struct mm_quic *q, const char *hostport);
 const char *mm__quic_local_addr(const struct mm_quic *q);
 /* The port bound (0 before a bind). */
 int mm__quic_local_port(const struct mm_quic *q);
+/* Where a zero-length wake datagram for a hot wait goes: the bound address,
+ * a wildcard host replaced by loopback.  0, or UV_EINVAL before a bind. */
+int mm__quic_wake_addr(const struct mm_quic *q, struct sockaddr_storage *ss,
+                       socklen_t *len);
 
 /*
  * Dials "host:port".  With |expected_id| (16 bytes) the peer's certificate

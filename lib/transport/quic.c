@@ -2119,6 +2119,7 @@ quic_hot_wait(struct mm_quic *q)
         q->st.hot_hits++;
         if (q->closing) return;
         q->ops.run(q->ops.data);
+        if (q->closing) return; /* the node stopped meanwhile */
         uint64_t out = q->st.pkts_out;
         quic_flush(q);
         if (q->st.pkts_out == out) return; /* nothing sent: no answer due */

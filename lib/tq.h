@@ -65,13 +65,13 @@ mm__tq_active(const struct mm_tmr *t)
     return t->idx != 0;
 }
 
-/* The earliest time the queue may need the loop: its first deadline, or
- * the armed one if earlier (UINT64_MAX when nothing is due). */
+/* The first deadline (UINT64_MAX when no timer is started).  The timerfd
+ * may be armed earlier, for a timer that moved later: that wake-up only
+ * re-arms, and may come late. */
 static inline uint64_t
 mm__tq_next(const struct mm_tq *q)
 {
-    uint64_t next = q->len ? q->heap[0]->deadline_ns : UINT64_MAX;
-    return q->armed && q->armed < next ? q->armed : next;
+    return q->len ? q->heap[0]->deadline_ns : UINT64_MAX;
 }
 
 #endif /* MM_TQ_H */

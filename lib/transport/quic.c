@@ -1480,11 +1480,12 @@ conn_track_outstanding(struct mm_qconn *c, uint64_t now)
         c->outstanding_since = now;
 }
 
-static void
-conn_arm_timer(struct mm_qconn *c)
+/* When |c| needs its timer: ngtcp2's expiry, put off as below, or earlier
+ * for the handshake, probe and idle limits. */
+static uint64_t
+conn_deadline(struct mm_qconn *c, uint64_t now)
 {
     struct mm_quic *q = c->q;
-    uint64_t now = quic_now(q);
     uint64_t deadline = ngtcp2_conn_get_expiry(c->conn);
     /*
      * With nothing queued to send, ngtcp2's next expiry is loss recovery
@@ -1512,6 +1513,15 @@ conn_arm_timer(struct mm_qconn *c)
             deadline = MM_MIN(
                 deadline, c->last_use_ns + (uint64_t)q->cfg.idle_ms * 1000000u);
     }
+    return deadline;
+}
+
+static void
+conn_arm_timer(struct mm_qconn *c)
+{
+    struct mm_quic *q = c->q;
+    uint64_t now = quic_now(q);
+    uint64_t deadline = conn_deadline(c, now);
     if (q->cfg.tq) { /* exact: the queue keeps ns */
         /* An armed deadline no later than this one stays: waking early
          * finds nothing due and re-arms (conn_expire), which is cheaper
@@ -2081,6 +2091,28 @@ quic_read(struct mm_quic *q)
  * times out (no answer within hot_ns: the exchange is not hot) makes the
  * next 1, 2, 4 ... QUIC_HOT_SKIP_MAX chances pass without one.
  */
+/*
+ * A connection's timer stays at its earliest deadline while packets move
+ * the real one later (conn_arm_timer), and wakes once early to re-arm: so
+ * about every QUIC_TIMER_FLOOR_MS the queue shows a deadline that is not
+ * real, which would keep hot waits off for hot_ns each time (a tenth of
+ * the round trips of a steady exchange).  Moves such timers to their real
+ * deadlines; 1 if a deadline within the wait remains.
+ */
+static int
+quic_push_timers(struct mm_quic *q, uint64_t now)
+{
+    uint64_t soon = now + q->hot_ns;
+    for (struct qlink *l = q->conns.next; l != &q->conns; l = l->next) {
+        struct mm_qconn *c = mm__container_of(l, struct mm_qconn, link);
+        if (c->state == QC_DEAD || !c->tmr.idx || c->tmr.deadline_ns >= soon)
+            continue;
+        uint64_t d = conn_deadline(c, now);
+        if (d > c->tmr.deadline_ns) mm__tq_start(q->cfg.tq, &c->tmr, d);
+    }
+    return mm__tq_next(q->cfg.tq) < soon;
+}
+
 static void
 quic_hot_wait(struct mm_quic *q)
 {
@@ -2096,7 +2128,9 @@ quic_hot_wait(struct mm_quic *q)
         uv_update_time(q->loop);
         int t = uv_backend_timeout(q->loop);
         if (t >= 0 && (uint64_t)t * 1000000u < q->hot_ns + 1000000u) return;
-        if (q->cfg.tq && mm__tq_next(q->cfg.tq) < now + q->hot_ns) return;
+        if (q->cfg.tq && mm__tq_next(q->cfg.tq) < now + q->hot_ns &&
+            quic_push_timers(q, now))
+            return;
         if (!q->ops.park(q->ops.data)) return;
         int n = quic_read_batch(q, MSG_WAITFORONE);
         int err = n < 0 ? errno : 0;

@@ -2070,28 +2070,6 @@ quic_read(struct mm_quic *q)
 }
 
 /*
- * Hot waits.  In a request/response exchange the loop sends, then sleeps in
- * epoll_wait until the answer makes the socket readable, then reads it with
- * recvmmsg.  A task asleep in the socket's own receive is woken directly by
- * the datagram's arrival and returns with it: one syscall instead of two,
- * and no epoll wake-up.  Measured here (pinned, bench/w5 seq): about
- * +10-15% round trips/s, the same gap as between the W6 UDP floor that
- * blocks in recvfrom and bench/udploop that waits in epoll.
- *
- * So after a turn that sent datagrams, when the loop has nothing else to do
- * now (no idle or pending handles, no uv timer or tq deadline within the
- * wait, the owner's park() agrees), the loop waits in recvmmsg for at most
- * hot_ns (SO_RCVTIMEO).  What it reads is dispatched, the owner's run()
- * does what the check phase would, the writes are flushed, and if that
- * sent datagrams again the next wait follows, for at most QUIC_HOT_ROUNDS
- * rounds and QUIC_HOT_BUDGET_NS (or hot_ns if longer); then the loop turns
- * normally (epoll sees every other handle).  A post from another thread
- * meanwhile wakes the socket (park()); other handles of the loop (the mDNS
- * thread's async) wait at most that budget plus one hot_ns.  A wait that
- * times out (no answer within hot_ns: the exchange is not hot) makes the
- * next 1, 2, 4 ... QUIC_HOT_SKIP_MAX chances pass without one.
- */
-/*
  * A connection's timer stays at its earliest deadline while packets move
  * the real one later (conn_arm_timer), and wakes once early to re-arm: so
  * about every QUIC_TIMER_FLOOR_MS the queue shows a deadline that is not
@@ -2113,6 +2091,29 @@ quic_push_timers(struct mm_quic *q, uint64_t now)
     return mm__tq_next(q->cfg.tq) < soon;
 }
 
+/*
+ * Hot waits.  In a request/response exchange the loop sends, then sleeps in
+ * epoll_wait until the answer makes the socket readable, then reads it with
+ * recvmmsg.  A task asleep in the socket's own receive is woken directly by
+ * the datagram's arrival and returns with it: one syscall instead of two,
+ * and no epoll wake-up.  Measured here (pinned, bench/w5 seq against
+ * MURMER_HOT_WAIT_US=0 in the same run): +2-16% round trips/s, from the
+ * same gap as between the W6 UDP floor that blocks in recvfrom and
+ * bench/udploop that waits in epoll.
+ *
+ * So after a turn that sent datagrams, when the loop has nothing else to do
+ * now (no idle or pending handles, no uv timer or tq deadline within the
+ * wait, the owner's park() agrees), the loop waits in recvmmsg for at most
+ * hot_ns (SO_RCVTIMEO).  What it reads is dispatched, the owner's run()
+ * does what the check phase would, the writes are flushed, and if that
+ * sent datagrams again the next wait follows, for at most QUIC_HOT_ROUNDS
+ * rounds and QUIC_HOT_BUDGET_NS (or hot_ns if longer); then the loop turns
+ * normally (epoll sees every other handle).  A post from another thread
+ * meanwhile wakes the socket (park()); other handles of the loop (the mDNS
+ * thread's async) wait at most that budget plus one hot_ns.  A wait that
+ * times out (no answer within hot_ns: the exchange is not hot) makes the
+ * next 1, 2, 4 ... QUIC_HOT_SKIP_MAX chances pass without one.
+ */
 static void
 quic_hot_wait(struct mm_quic *q)
 {

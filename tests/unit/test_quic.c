@@ -609,28 +609,33 @@ replies_reached(struct env *e)
     return g_replies >= g_wanted;
 }
 
-static void
-test_quic_1000_streams_sequential(void **state)
+/* n0 echoes (and closes each stream), n1 counts the replies: the pair up,
+ * n0 with |cfg0| (NULL = defaults); returns n1. */
+static struct tnode *
+echo_pair(struct env *e, const struct mm_quic_config *cfg0)
 {
-    struct env *e = *state;
-    struct mm_quic_config cfg;
-    mm__quic_config_init(&cfg);
-    cfg.stream_window = 8; /* far below 1000: credit must come back (P12) */
-    node_start(e, 0, 7, &cfg);
+    node_start(e, 0, 7, cfg0);
     node_start(e, 1, 7, NULL);
     e->n[0].echo = 1;
     e->n[0].echo_close = 1;
     e->n[1].count_close = 1;
     connect_pair(e);
+    return &e->n[1];
+}
+
+/* |count| requests from n1 to n0's echo, each on a new stream, one after
+ * another: every echo comes back on its stream with its body. */
+static void
+echo_streams(struct env *e, int count, const char *tag)
+{
     struct tnode *b = &e->n[1];
-    int closed0 = e->n[0].closed;
     g_replies = 0;
-    for (int i = 0; i < 1000; i++) {
+    for (int i = 0; i < count; i++) {
         int64_t sid;
         assert_int_equal(mm__quic_stream_open(b->conn, &sid), 0);
         uint8_t buf[64];
         char body[32];
-        snprintf(body, sizeof(body), "req %d", i);
+        snprintf(body, sizeof(body), "%s %d", tag, i);
         size_t n = frame(buf, sizeof(buf), MM_WIRE_INVOKE, body);
         assert_int_equal(mm__quic_send_frame(b->conn, sid, buf, n), 0);
         g_wanted = i + 1;
@@ -638,6 +643,18 @@ test_quic_1000_streams_sequential(void **state)
         assert_int_equal(b->last_sid, sid);
         assert_memory_equal(b->last_body, body, strlen(body));
     }
+}
+
+static void
+test_quic_1000_streams_sequential(void **state)
+{
+    struct env *e = *state;
+    struct mm_quic_config cfg;
+    mm__quic_config_init(&cfg);
+    cfg.stream_window = 8; /* far below 1000: credit must come back (P12) */
+    struct tnode *b = echo_pair(e, &cfg);
+    int closed0 = e->n[0].closed;
+    echo_streams(e, 1000, "req");
     g_target = 1000;
     /* Every stream closes on both sides. */
     for (int k = 0;
@@ -660,29 +677,11 @@ static void
 test_quic_hot_waits_back_off_when_unanswered(void **state)
 {
     struct env *e = *state;
-    node_start(e, 0, 7, NULL);
     e->n[1].hot = 1;
-    node_start(e, 1, 7, NULL);
-    e->n[0].echo = 1;
-    e->n[0].echo_close = 1;
-    e->n[1].count_close = 1;
-    connect_pair(e);
-    struct tnode *b = &e->n[1];
+    struct tnode *b = echo_pair(e, NULL);
     struct mm_quic_stats st0, st;
     mm__quic_stats(b->q, &st0);
-    g_replies = 0;
-    for (int i = 0; i < 300; i++) {
-        int64_t sid;
-        assert_int_equal(mm__quic_stream_open(b->conn, &sid), 0);
-        uint8_t buf[64];
-        char body[32];
-        snprintf(body, sizeof(body), "hot %d", i);
-        size_t n = frame(buf, sizeof(buf), MM_WIRE_INVOKE, body);
-        assert_int_equal(mm__quic_send_frame(b->conn, sid, buf, n), 0);
-        g_wanted = i + 1;
-        assert_true(run_until(e, replies_reached, WAIT_MS));
-        assert_memory_equal(b->last_body, body, strlen(body));
-    }
+    echo_streams(e, 300, "hot");
     mm__quic_stats(b->q, &st);
     uint64_t misses = st.hot_misses - st0.hot_misses;
     uint64_t hits = st.hot_hits - st0.hot_hits;
@@ -711,13 +710,7 @@ test_quic_stream_credit_comes_back(void **state)
     struct mm_quic_config cfg;
     mm__quic_config_init(&cfg);
     cfg.stream_window = 4; /* the control stream + 3 */
-    node_start(e, 0, 7, &cfg);
-    node_start(e, 1, 7, NULL);
-    e->n[0].echo = 1;
-    e->n[0].echo_close = 1;
-    e->n[1].count_close = 1;
-    connect_pair(e);
-    struct tnode *b = &e->n[1];
+    struct tnode *b = echo_pair(e, &cfg);
     int64_t sids[8];
     int opened = 0, rv = 0;
     while (opened < 8 &&

@@ -2013,6 +2013,29 @@ quic_read_batch(struct mm_quic *q, int flags)
      */
     unsigned want = q->rx_want ? q->rx_want : 1;
     int n;
+    if (want == 1) {
+        /*
+         * One datagram: recvfrom, not recvmmsg.  The kernel's recvmmsg
+         * copies in and imports a msghdr and its iovec and writes back
+         * msg_len, msg_namelen and msg_flags one by one: about 0.3 us more
+         * per call than recvfrom here, 3% of the pinned UDP floor's round
+         * trip (measured with the floor's ping-pong both ways).  MSG_TRUNC
+         * makes it return a datagram's real length, so one longer than the
+         * slot is still seen as truncated.
+         */
+        socklen_t fl = sizeof(q->rx_from[0]);
+        int rf = (flags & MSG_DONTWAIT) | MSG_TRUNC;
+        ssize_t r;
+        do {
+            r = recvfrom(q->fd, q->rxbuf[0], QUIC_RX_SLOT, rf,
+                         (struct sockaddr *)&q->rx_from[0], &fl);
+        } while (r < 0 && errno == EINTR && flags == MSG_DONTWAIT);
+        if (r < 0) return -1;
+        q->rx_msgs[0].msg_len = (unsigned)MM_MIN((size_t)r, QUIC_RX_SLOT + 1u);
+        q->rx_msgs[0].msg_hdr.msg_flags = r > QUIC_RX_SLOT ? MSG_TRUNC : 0;
+        n = 1;
+        goto got;
+    }
     for (unsigned i = 0; i < want; i++) {
         struct msghdr *h = &q->rx_msgs[i].msg_hdr;
         h->msg_name = &q->rx_from[i];
@@ -2029,6 +2052,7 @@ quic_read_batch(struct mm_quic *q, int flags)
         n = recvmmsg(q->fd, q->rx_msgs, want, flags, NULL);
     } while (n < 0 && errno == EINTR && flags == MSG_DONTWAIT);
     if (n <= 0) return n;
+got:
     /*
      * A request/response exchange reads one datagram per wake-up, and
      * asking for two when one is queued costs a second receive attempt in

@@ -240,6 +240,8 @@ struct mm_quic {
     struct chunk *chunk_pool; /* free small chunks (CHUNK_SMALL) */
     unsigned chunk_pooled;
     uint64_t now_cache;   /* quic_now() while a packet or flush is handled */
+    uint64_t rx_ns;       /* quic_now() of the last read */
+    unsigned clock_reads; /* fresh clock reads for ngtcp2 so far */
     /* HKDF(key, MM_LABEL_AUTH) per keyring entry, and the key it is of
      * (the keyring is borrowed and may change: a key that differs from
      * |auth_of| is derived again). */
@@ -285,9 +287,16 @@ static void quic_defer_write(struct mm_qconn *c);
  * handed to ngtcp2 never go backwards.
  */
 static uint64_t
-quic_now(const struct mm_quic *q)
+quic_clock(struct mm_quic *q)
 {
-    return q->now_cache ? q->now_cache : uv_hrtime();
+    q->clock_reads++;
+    return uv_hrtime();
+}
+
+static uint64_t
+quic_now(struct mm_quic *q)
+{
+    return q->now_cache ? q->now_cache : quic_clock(q);
 }
 
 /* ---- CID map ---------------------------------------------------------------
@@ -1645,7 +1654,7 @@ static void
 quic_flush(struct mm_quic *q)
 {
     int own_clock = q->now_cache == 0;
-    if (own_clock) q->now_cache = uv_hrtime();
+    if (own_clock) q->now_cache = quic_clock(q);
     q->flushing = 1;
     while (!ql_empty(&q->wq)) {
         struct mm_qconn *c =
@@ -2070,7 +2079,8 @@ got:
         if (n == 1) q->rx_lone = QUIC_RX_LONE;
     }
     int own_clock = q->now_cache == 0;
-    if (own_clock) q->now_cache = uv_hrtime();
+    if (own_clock) q->now_cache = quic_clock(q);
+    q->rx_ns = q->now_cache;
     for (int i = 0; i < n && !q->closing; i++) {
         const struct msghdr *h = &q->rx_msgs[i].msg_hdr;
         size_t len = q->rx_msgs[i].msg_len;
@@ -2145,10 +2155,9 @@ quic_hot_wait(struct mm_quic *q)
         q->hot_skip--;
         return;
     }
-    uint64_t start = mm__now_ns();
+    uint64_t start = mm__now_ns(), now = start;
     for (unsigned round = 0; round < QUIC_HOT_ROUNDS; round++) {
         if (q->closing || !q->bound || q->sendq != NULL) return;
-        uint64_t now = round ? mm__now_ns() : start;
         if (now - start >= MM_MAX(q->hot_ns, QUIC_HOT_BUDGET_NS)) return;
         uv_update_time(q->loop);
         int t = uv_backend_timeout(q->loop);
@@ -2177,10 +2186,21 @@ quic_hot_wait(struct mm_quic *q)
         }
         q->st.hot_hits++;
         if (q->closing) return;
+        unsigned reads = q->clock_reads;
         q->ops.run(q->ops.data);
         if (q->closing) return; /* the node stopped meanwhile */
+        /*
+         * The flush stamps its packets with the time of the read, unless
+         * ngtcp2 was handed a later time meanwhile (its timestamps must not
+         * go back): a clock read less per round.  The few microseconds the
+         * handler ran then count as network time in the peer's RTT
+         * samples.  The next round's budget check uses that time too.
+         */
+        now = q->rx_ns;
         uint64_t out = q->st.pkts_out;
+        if (q->clock_reads == reads) q->now_cache = now;
         quic_flush(q);
+        q->now_cache = 0;
         if (q->st.pkts_out == out) return; /* nothing sent: no answer due */
     }
 }

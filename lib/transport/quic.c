@@ -1489,25 +1489,12 @@ conn_track_outstanding(struct mm_qconn *c, uint64_t now)
         c->outstanding_since = now;
 }
 
-/* When |c| needs its timer: ngtcp2's expiry, put off as below, or earlier
- * for the handshake, probe and idle limits. */
+/* The handshake, probe and idle limits of |c|: the earliest. */
 static uint64_t
-conn_deadline(struct mm_qconn *c, uint64_t now)
+conn_limits(struct mm_qconn *c, uint64_t now)
 {
     struct mm_quic *q = c->q;
-    uint64_t deadline = ngtcp2_conn_get_expiry(c->conn);
-    /*
-     * With nothing queued to send, ngtcp2's next expiry is loss recovery
-     * (PTO: about 1 ms on loopback, as ACKs are not delayed) or a stale
-     * pacing slot.  Waking for it at that precision buys nothing on a LAN
-     * and costs on every sleep: a poll timeout shorter than the kernel's
-     * tick re-programs the CPU's timer on the way into epoll_wait and out
-     * of it (an exit to the hypervisor on a VM: 33 us instead of 21 us per
-     * pinned round trip here).  So such a wake-up is put off to at least
-     * QUIC_TIMER_FLOOR_MS; a burst still queued keeps its precise pacing.
-     */
-    if (c->hs_done && ql_empty(&c->txq))
-        deadline = MM_MAX(deadline, now + QUIC_TIMER_FLOOR_MS * 1000000ull);
+    uint64_t deadline = UINT64_MAX;
     conn_track_outstanding(c, now);
     if (c->state != QC_UP) {
         uint64_t d = c->created_ns + (uint64_t)q->cfg.handshake_ms * 1000000u;
@@ -1525,11 +1512,42 @@ conn_deadline(struct mm_qconn *c, uint64_t now)
     return deadline;
 }
 
+/* When |c| needs its timer: ngtcp2's expiry, put off as below, or earlier
+ * for the handshake, probe and idle limits. */
+static uint64_t
+conn_deadline(struct mm_qconn *c, uint64_t now)
+{
+    uint64_t deadline = ngtcp2_conn_get_expiry(c->conn);
+    /*
+     * With nothing queued to send, ngtcp2's next expiry is loss recovery
+     * (PTO: about 1 ms on loopback, as ACKs are not delayed) or a stale
+     * pacing slot.  Waking for it at that precision buys nothing on a LAN
+     * and costs on every sleep: a poll timeout shorter than the kernel's
+     * tick re-programs the CPU's timer on the way into epoll_wait and out
+     * of it (an exit to the hypervisor on a VM: 33 us instead of 21 us per
+     * pinned round trip here).  So such a wake-up is put off to at least
+     * QUIC_TIMER_FLOOR_MS; a burst still queued keeps its precise pacing.
+     */
+    if (c->hs_done && ql_empty(&c->txq))
+        deadline = MM_MAX(deadline, now + QUIC_TIMER_FLOOR_MS * 1000000ull);
+    return MM_MIN(deadline, conn_limits(c, now));
+}
+
 static void
 conn_arm_timer(struct mm_qconn *c)
 {
     struct mm_quic *q = c->q;
     uint64_t now = quic_now(q);
+    /*
+     * With nothing queued, conn_deadline() is never before now +
+     * QUIC_TIMER_FLOOR_MS or the limits; an armed deadline no later than
+     * both stays (below) without asking ngtcp2 for its expiry, which is
+     * the costly part (~250 instructions, once per packet each way).
+     */
+    if (q->cfg.tq && c->tmr.idx && c->hs_done && ql_empty(&c->txq) &&
+        c->tmr.deadline_ns <= now + QUIC_TIMER_FLOOR_MS * 1000000ull &&
+        c->tmr.deadline_ns <= conn_limits(c, now))
+        return;
     uint64_t deadline = conn_deadline(c, now);
     if (q->cfg.tq) { /* exact: the queue keeps ns */
         /* An armed deadline no later than this one stays: waking early

@@ -1019,10 +1019,10 @@ on_unpark(void *data)
 }
 
 static void
-on_run(void *data)
+on_run(void *data, uint64_t now_ns)
 {
     struct mm_cluster *c = data;
-    mm__shard_run_ready(&c->node->shards[0]);
+    mm__shard_run_ready(&c->node->shards[0], now_ns);
 }
 
 static void

@@ -257,7 +257,7 @@ int mm__shard_set_wake(struct mm_shard *s, const struct sockaddr *to,
                        socklen_t len);
 int mm__shard_park(struct mm_shard *s);
 int mm__shard_unpark(struct mm_shard *s);
-void mm__shard_run_ready(struct mm_shard *s);
+void mm__shard_run_ready(struct mm_shard *s, uint64_t now_ns);
 void mm__shard_thread_main(void *arg);
 uint64_t mm__shard_now(struct mm_shard *s);
 struct mm_slot *mm__slot_get(struct mm_shard *s, uint32_t idx);

@@ -257,9 +257,9 @@ shard_async_cb(uv_async_t *h)
  * pass not much more); a pass that ran past MM_SLOW_TURN_MS is logged.
  */
 static void
-shard_run(struct mm_shard *s)
+shard_run(struct mm_shard *s, uint64_t now_ns)
 {
-    uint64_t start = mm__now_ns(), last = start;
+    uint64_t start = now_ns ? now_ns : mm__now_ns(), last = start;
     s->now_ms = start / 1000000u;
     for (unsigned pass = 1;; pass++) {
         while (s->local_head) {
@@ -299,9 +299,9 @@ shard_run(struct mm_shard *s)
 }
 
 static void
-shard_work(struct mm_shard *s)
+shard_work(struct mm_shard *s, uint64_t now_ns)
 {
-    shard_run(s);
+    shard_run(s, now_ns);
     if (!s->rq_head && !s->local_head && s->idle_active) {
         uv_idle_stop(&s->idle);
         uv_check_stop(&s->check);
@@ -312,20 +312,21 @@ shard_work(struct mm_shard *s)
 void
 mm__shard_idle_cb(uv_idle_t *h)
 {
-    shard_work(h->data);
+    shard_work(h->data, 0);
 }
 
 static void
 shard_check_cb(uv_check_t *h)
 {
-    shard_work(h->data);
+    shard_work(h->data, 0);
 }
 
+/* |now_ns|: a CLOCK_MONOTONIC reading the caller just took, or 0. */
 void
-mm__shard_run_ready(struct mm_shard *s)
+mm__shard_run_ready(struct mm_shard *s, uint64_t now_ns)
 {
     if (s->rq_head || s->local_head)
-        shard_work(s);
+        shard_work(s, now_ns);
 }
 
 /* ---- shutdown ----------------------------------------------------------------- */

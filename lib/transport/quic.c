@@ -2167,19 +2167,25 @@ quic_push_timers(struct mm_quic *q, uint64_t now)
  * next 1, 2, 4 ... QUIC_HOT_SKIP_MAX chances pass without one.
  */
 static void
-quic_hot_wait(struct mm_quic *q)
+quic_hot_rounds(struct mm_quic *q)
 {
-    if (q->hot_skip) {
-        q->hot_skip--;
-        return;
-    }
     uint64_t start = mm__now_ns(), now = start;
     for (unsigned round = 0; round < QUIC_HOT_ROUNDS; round++) {
         if (q->closing || !q->bound || q->sendq != NULL) return;
         if (now - start >= MM_MAX(q->hot_ns, QUIC_HOT_BUDGET_NS)) return;
-        uv_update_time(q->loop);
+        /*
+         * The next uv timer, from the loop's time (which this loop turn
+         * set, up to the budget ago) rather than a uv_update_time(), a
+         * clock read, per round: what is past of the timer's wait since
+         * then counts against it.
+         */
         int t = uv_backend_timeout(q->loop);
-        if (t >= 0 && (uint64_t)t * 1000000u < q->hot_ns + 1000000u) return;
+        uint64_t since = now / 1000000u > uv_now(q->loop)
+                             ? now / 1000000u - uv_now(q->loop)
+                             : 0;
+        if (t >= 0 && ((uint64_t)t <= since ||
+                       ((uint64_t)t - since) * 1000000u < q->hot_ns + 1000000u))
+            return;
         if (q->cfg.tq && mm__tq_next(q->cfg.tq) < now + q->hot_ns &&
             quic_push_timers(q, now))
             return;
@@ -2205,7 +2211,7 @@ quic_hot_wait(struct mm_quic *q)
         q->st.hot_hits++;
         if (q->closing) return;
         unsigned reads = q->clock_reads;
-        q->ops.run(q->ops.data);
+        q->ops.run(q->ops.data, q->rx_ns);
         if (q->closing) return; /* the node stopped meanwhile */
         /*
          * The flush stamps its packets with the time of the read, unless
@@ -2221,6 +2227,18 @@ quic_hot_wait(struct mm_quic *q)
         q->now_cache = 0;
         if (q->st.pkts_out == out) return; /* nothing sent: no answer due */
     }
+}
+
+static void
+quic_hot_wait(struct mm_quic *q)
+{
+    if (q->hot_skip) {
+        q->hot_skip--;
+        return;
+    }
+    quic_hot_rounds(q);
+    /* The loop computes its poll timeout from its time next. */
+    uv_update_time(q->loop);
 }
 
 static void

@@ -156,11 +156,12 @@ struct mm_quic_ops {
      * another thread must wake the socket with a zero-length datagram to
      * mm__quic_wake_addr().  unpark() returns 1 if that happened.  run()
      * does what the loop's check phase would do with work that the packets
-     * read made ready.  All three NULL (the default): no hot waits.
+     * read made ready; |now_ns| is the clock (uv_hrtime) when they were
+     * read.  All three NULL (the default): no hot waits.
      */
     int (*park)(void *data);
     int (*unpark)(void *data);
-    void (*run)(void *data);
+    void (*run)(void *data, uint64_t now_ns);
 };
 
 struct mm_quic_stats {

@@ -216,8 +216,9 @@ on_unpark(void *d)
 }
 
 static void
-on_run(void *d)
+on_run(void *d, uint64_t now_ns)
 {
+    MM_UNUSED(now_ns);
     node_of(d)->runs++;
 }
 

@@ -241,7 +241,7 @@ struct mm_quic {
     unsigned chunk_pooled;
     uint64_t now_cache;   /* quic_now() while a packet or flush is handled */
     uint64_t rx_ns;       /* quic_now() of the last read */
-    unsigned clock_reads; /* fresh clock reads for ngtcp2 so far */
+    uint64_t ts_hi;       /* the latest quic_now() handed out */
     /* HKDF(key, MM_LABEL_AUTH) per keyring entry, and the key it is of
      * (the keyring is borrowed and may change: a key that differs from
      * |auth_of| is derived again). */
@@ -286,17 +286,20 @@ static void quic_defer_write(struct mm_qconn *c);
  * only ever holds a value read within the current unit, so timestamps
  * handed to ngtcp2 never go backwards.
  */
-static uint64_t
-quic_clock(struct mm_quic *q)
-{
-    q->clock_reads++;
-    return uv_hrtime();
-}
-
+/*
+ * The time for ngtcp2 and our deadlines: the cached time of the packet or
+ * flush being handled, or the clock.  Never earlier than a time handed out
+ * before: ngtcp2 needs its timestamps not to go back, and a cached time
+ * (a hot-wait round flushes with its read's time) can be older than one
+ * taken from the clock meanwhile.
+ */
 static uint64_t
 quic_now(struct mm_quic *q)
 {
-    return q->now_cache ? q->now_cache : quic_clock(q);
+    uint64_t t = q->now_cache ? q->now_cache : uv_hrtime();
+    if (MM_UNLIKELY(t < q->ts_hi)) return q->ts_hi;
+    q->ts_hi = t;
+    return t;
 }
 
 /* ---- CID map ---------------------------------------------------------------
@@ -1672,7 +1675,7 @@ static void
 quic_flush(struct mm_quic *q)
 {
     int own_clock = q->now_cache == 0;
-    if (own_clock) q->now_cache = quic_clock(q);
+    if (own_clock) q->now_cache = uv_hrtime();
     q->flushing = 1;
     while (!ql_empty(&q->wq)) {
         struct mm_qconn *c =
@@ -2097,7 +2100,7 @@ got:
         if (n == 1) q->rx_lone = QUIC_RX_LONE;
     }
     int own_clock = q->now_cache == 0;
-    if (own_clock) q->now_cache = quic_clock(q);
+    if (own_clock) q->now_cache = uv_hrtime();
     q->rx_ns = q->now_cache;
     for (int i = 0; i < n && !q->closing; i++) {
         const struct msghdr *h = &q->rx_msgs[i].msg_hdr;
@@ -2210,19 +2213,18 @@ quic_hot_rounds(struct mm_quic *q)
         }
         q->st.hot_hits++;
         if (q->closing) return;
-        unsigned reads = q->clock_reads;
         q->ops.run(q->ops.data, q->rx_ns);
         if (q->closing) return; /* the node stopped meanwhile */
         /*
-         * The flush stamps its packets with the time of the read, unless
-         * ngtcp2 was handed a later time meanwhile (its timestamps must not
-         * go back): a clock read less per round.  The few microseconds the
-         * handler ran then count as network time in the peer's RTT
-         * samples.  The next round's budget check uses that time too.
+         * The flush stamps its packets with the time of the read (or a
+         * later one that ngtcp2 was handed meanwhile: quic_now()), a clock
+         * read less per round.  The few microseconds the handler ran then
+         * count as network time in the peer's RTT samples.  The next
+         * round's budget check uses that time too.
          */
         now = q->rx_ns;
         uint64_t out = q->st.pkts_out;
-        if (q->clock_reads == reads) q->now_cache = now;
+        q->now_cache = now;
         quic_flush(q);
         q->now_cache = 0;
         if (q->st.pkts_out == out) return; /* nothing sent: no answer due */

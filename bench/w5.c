@@ -18,7 +18,9 @@
  * node with the built-in echo actor and sends its address and the echo's
  * endpoint up a pipe; the parent runs a client node and drives the calls
  * from the client's network shard (reply callbacks send the next call), so
- * no cross-thread hop is measured.  Prints `murmer,W5.remote.*` CSV lines.
+ * no cross-thread hop is measured.  For seq and pipe both nodes run on
+ * their process's main thread (mm_node_run), as `murmer start` runs one:
+ * one thread per process.  Prints `murmer,W5.remote.*` CSV lines.
  */
 #include "bench.h"
 
@@ -40,17 +42,37 @@ static char g_payload[PAYLOAD_LEN + 1];
 
 /* ---- server (child) ------------------------------------------------------ */
 
-static void *
-server_stopper(void *arg)
-{
-    sigset_t set;
-    int sig;
+/*
+ * SIGTERM stops the server node from its own loop (a uv_signal on shard 0),
+ * so that the server process has one thread, as `murmer start` with one
+ * shard and no mDNS has: a second thread, even an idle one, costs every
+ * context switch of the pinned exchange (~2.5% of the UDP floor's round
+ * trips, measured with an idle thread added to each process).
+ */
+static uv_signal_t g_term;
 
+static void
+server_term_cb(uv_signal_t *h, int sig)
+{
+    (void)sig;
+    uv_close((uv_handle_t *)h, NULL);
+    mm_node_stop(h->data);
+}
+
+static void
+server_term_init(void *arg)
+{
+    mm_node *n = arg;
+
+    sigset_t set;
+
+    uv_signal_init(mm_node_loop(n, 0), &g_term);
+    g_term.data = n;
+    uv_signal_start(&g_term, server_term_cb, SIGTERM);
+    /* Blocked since the fork, so that no SIGTERM came before this. */
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
-    sigwait(&set, &sig);
-    mm_node_stop(arg);
-    return NULL;
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
 static void
@@ -61,7 +83,6 @@ server_main(int fd)
     mm_endpoint ep;
     char data[400], line[256], eps[80];
     sigset_t set;
-    pthread_t th;
     int len;
 
     sigemptyset(&set);
@@ -84,9 +105,8 @@ server_main(int fd)
                    mm_endpoint_format(&ep, eps, sizeof(eps)));
     if (write(fd, line, (size_t)len) != len) _exit(2);
     close(fd);
-    if (pthread_create(&th, NULL, server_stopper, n) != 0) _exit(3);
+    if (mm_node_post(n, 0, server_term_init, n) != 0) _exit(3);
     mm_node_run(n);
-    pthread_join(th, NULL);
     mm_node_free(n);
     _exit(0);
 }
@@ -176,25 +196,6 @@ payload_msg(void)
     return mm_msg_new_json("echo", g_payload, PAYLOAD_LEN);
 }
 
-/* One blocking call that retries while the connection is set up. */
-static void
-client_warm(mm_node *n)
-{
-    int rc = MM_EUNREACHABLE;
-
-    for (int i = 0; i < 3000 && rc == MM_EUNREACHABLE; i++) {
-        mm_msg *r = NULL;
-
-        rc = mm_call(n, &g_echo, payload_msg(), &r);
-        mm_msg_free(r);
-        if (rc == MM_EUNREACHABLE) {
-            struct timespec ts = {0, 1000000};
-            nanosleep(&ts, NULL);
-        }
-    }
-    bench_check(rc, "first call");
-}
-
 struct run {
     mm_node *n;
     uint64_t i, total, warm, sent, depth;
@@ -205,6 +206,95 @@ struct run {
 };
 
 static struct run g = {.done = BENCH_DONE_INIT};
+
+/*
+ * seq and pipe run the client node on the main thread (mm_node_run), as
+ * the server and `murmer start` do: each process has one thread.  The
+ * workload starts from the loop once a first call has gone through (a
+ * uv_check handle retries it after every I/O phase while the seed
+ * connection is set up) and ends with mm_node_stop() from the loop.
+ */
+static struct {
+    uv_check_t check;
+    uv_timer_t bound;
+    int inflight, up;
+    void (*go)(void);
+} g_run;
+
+static int check_reply(int status, mm_msg *reply);
+
+static void
+run_end(void)
+{
+    if (!uv_is_closing((uv_handle_t *)&g_run.bound))
+        uv_close((uv_handle_t *)&g_run.bound, NULL);
+    if (!uv_is_closing((uv_handle_t *)&g_run.check))
+        uv_close((uv_handle_t *)&g_run.check, NULL);
+    mm_node_stop(g.n);
+}
+
+static void
+run_timeout(uv_timer_t *t)
+{
+    (void)t;
+    fprintf(stderr, "w5: timed out at %llu\n", (unsigned long long)g.i);
+    g.failed = 1;
+    run_end();
+}
+
+static void
+warm_cb(void *data, int status, mm_msg *reply)
+{
+    (void)data;
+    g_run.inflight = 0;
+    if (status == MM_EUNREACHABLE) return; /* not yet: the check retries */
+    g_run.up = 1;
+    uv_close((uv_handle_t *)&g_run.check, NULL);
+    if (check_reply(status, reply) != 0) {
+        g.failed = 1;
+        run_end();
+        return;
+    }
+    g_run.go();
+}
+
+static void
+warm_check(uv_check_t *h)
+{
+    mm_msg *m;
+
+    (void)h;
+    if (g_run.inflight || g_run.up) return;
+    m = payload_msg();
+    g_run.inflight = 1;
+    if (mm_send(g.n, &g_echo, m, warm_cb, NULL) != 0) {
+        mm_msg_free(m);
+        g_run.inflight = 0;
+    }
+}
+
+static void
+warm_start(void *arg)
+{
+    uv_loop_t *loop = mm_node_loop(g.n, 0);
+
+    (void)arg;
+    uv_timer_init(loop, &g_run.bound);
+    uv_timer_start(&g_run.bound, run_timeout, 110000, 0);
+    uv_check_init(loop, &g_run.check);
+    uv_check_start(&g_run.check, warm_check);
+}
+
+/* Runs |go| on the client node's loop, on this thread, until run_end(). */
+static void
+client_run(void (*go)(void))
+{
+    g.n = client_new("client");
+    g_run.go = go;
+    bench_check(mm_node_post(g.n, 0, warm_start, NULL), "post");
+    bench_check(mm_node_run(g.n), "client run");
+    mm_node_free(g.n);
+}
 
 static int
 check_reply(int status, mm_msg *reply)
@@ -234,7 +324,7 @@ seq_cb(void *data, int status, mm_msg *reply)
     (void)data;
     if (check_reply(status, reply) != 0) {
         g.failed = 1;
-        bench_done_set(&g.done);
+        run_end();
         return;
     }
     if (g.i >= g.warm) g.lat[g.i - g.warm] = (uint32_t)(t - g.t0);
@@ -249,7 +339,7 @@ seq_next(void)
 
     if (g.i == g.warm + g.total) {
         g.elapsed = bench_now_ns() - g.tstart;
-        bench_done_set(&g.done);
+        run_end();
         return;
     }
     if (g.i == g.warm) g.tstart = bench_now_ns();
@@ -258,14 +348,13 @@ seq_next(void)
     if (mm_send(g.n, &g_echo, m, seq_cb, NULL) != 0) {
         mm_msg_free(m);
         g.failed = 1;
-        bench_done_set(&g.done);
+        run_end();
     }
 }
 
 static void
-seq_go(void *arg)
+seq_go(void)
 {
-    (void)arg;
     seq_next();
 }
 
@@ -279,12 +368,12 @@ pipe_cb(void *data, int status, mm_msg *reply)
     if (g.failed) return;
     if (check_reply(status, reply) != 0) {
         g.failed = 1;
-        bench_done_set(&g.done);
+        run_end();
         return;
     }
     if (++g.i == g.total) {
         g.elapsed = bench_now_ns() - g.tstart;
-        bench_done_set(&g.done);
+        run_end();
         return;
     }
     if (g.sent < g.total) pipe_send();
@@ -299,14 +388,13 @@ pipe_send(void)
     if (mm_send(g.n, &g_echo, m, pipe_cb, NULL) != 0) {
         mm_msg_free(m);
         g.failed = 1;
-        bench_done_set(&g.done);
+        run_end();
     }
 }
 
 static void
-pipe_go(void *arg)
+pipe_go(void)
 {
-    (void)arg;
     g.tstart = bench_now_ns();
     for (uint64_t k = 0; k < g.depth && g.sent < g.total; k++)
         pipe_send();
@@ -315,23 +403,14 @@ pipe_go(void *arg)
 static int
 run_seq(long n_meas, long warm)
 {
-    g.n = client_new("client");
-    bench_check(mm_node_start_thread(g.n), "client start");
-    client_warm(g.n);
     g.total = (uint64_t)n_meas;
     g.warm = (uint64_t)warm;
     g.lat = calloc(g.total, sizeof(*g.lat));
     if (!g.lat) return 1;
-    bench_check(mm_node_post(g.n, 0, seq_go, NULL), "post");
-    if (bench_done_wait(&g.done, 110) != 0) {
-        fprintf(stderr, "w5 seq: timed out at %llu\n",
-                (unsigned long long)g.i);
-        return 1;
-    }
+    client_run(seq_go);
     if (!g.failed)
         bench_report_latency("W5.remote.seq64B", g.lat, g.total, g.elapsed,
                              "rt/s");
-    bench_node_end(g.n);
     free(g.lat);
     return g.failed;
 }
@@ -341,22 +420,13 @@ run_pipe(long n, long depth)
 {
     char name[96];
 
-    g.n = client_new("client");
-    bench_check(mm_node_start_thread(g.n), "client start");
-    client_warm(g.n);
     g.total = (uint64_t)n;
     g.depth = (uint64_t)depth;
-    bench_check(mm_node_post(g.n, 0, pipe_go, NULL), "post");
-    if (bench_done_wait(&g.done, 110) != 0) {
-        fprintf(stderr, "w5 pipe: timed out at %llu\n",
-                (unsigned long long)g.i);
-        return 1;
-    }
+    client_run(pipe_go);
     snprintf(name, sizeof(name), "W5.remote.pipelined%ld.64B.throughput",
              depth);
     if (!g.failed)
         bench_emit(name, (double)g.total * 1e9 / (double)g.elapsed, "msg/s");
-    bench_node_end(g.n);
     return g.failed;
 }
 

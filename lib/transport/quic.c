@@ -2535,6 +2535,12 @@ mm__quic_local_addr(const struct mm_quic *q)
 }
 
 int
+mm__quic_fd(const struct mm_quic *q)
+{
+    return q->fd;
+}
+
+int
 mm__quic_local_port(const struct mm_quic *q)
 {
     if (!q->bound) return 0;

@@ -203,6 +203,8 @@ int mm__quic_listen(struct mm_quic *q, const char *hostport);
 const char *mm__quic_local_addr(const struct mm_quic *q);
 /* The port bound (0 before a bind). */
 int mm__quic_local_port(const struct mm_quic *q);
+/* The UDP socket (tests: its place in the loop's epoll set). */
+int mm__quic_fd(const struct mm_quic *q);
 /* Where a zero-length wake datagram for a hot wait goes: the bound address,
  * a wildcard host replaced by loopback.  0, or UV_EINVAL before a bind. */
 int mm__quic_wake_addr(const struct mm_quic *q, struct sockaddr_storage *ss,

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -698,6 +699,13 @@ test_quic_hot_waits_back_off_when_unanswered(void **state)
     assert_true(misses + hits < 100);
     assert_true(st.pkts_out - st0.pkts_out >= 300);
     assert_int_equal(b->downs, 0);
+    /* Out of the loop's epoll set while it waited, back in since. */
+    int fd = mm__quic_fd(b->q);
+    struct epoll_event ev = {.events = EPOLLIN};
+    ev.data.fd = fd;
+    assert_int_equal(epoll_ctl(uv_backend_fd(&e->loop), EPOLL_CTL_ADD, fd, &ev),
+                     -1);
+    assert_int_equal(errno, EEXIST);
 }
 
 static int

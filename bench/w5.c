@@ -202,10 +202,9 @@ struct run {
     uint64_t t0, tstart, elapsed;
     uint32_t *lat;
     int failed;
-    struct bench_done done;
 };
 
-static struct run g = {.done = BENCH_DONE_INIT};
+static struct run g;
 
 /*
  * seq and pipe run the client node on the main thread (mm_node_run), as

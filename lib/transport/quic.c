@@ -284,16 +284,10 @@ static void quic_defer_write(struct mm_qconn *c);
  * The transport's clock.  While one packet (or one batch) is being handled
  * and while the per-turn flush runs, every reader gets the time read when
  * that work began: one clock read per unit of work instead of one per
- * helper (the sequential round trip read the clock 27 times).  The cache
- * only ever holds a value read within the current unit, so timestamps
- * handed to ngtcp2 never go backwards.
- */
-/*
- * The time for ngtcp2 and our deadlines: the cached time of the packet or
- * flush being handled, or the clock.  Never earlier than a time handed out
- * before: ngtcp2 needs its timestamps not to go back, and a cached time
- * (a hot-wait round flushes with its read's time) can be older than one
- * taken from the clock meanwhile.
+ * helper (the sequential round trip read the clock 27 times).  A hot-wait
+ * round flushes with its read's time, which can be older than a time taken
+ * from the clock meanwhile; ngtcp2's timestamps must not go back, so no
+ * time earlier than one handed out before is handed out.
  */
 static uint64_t
 quic_now(struct mm_quic *q)
@@ -2149,34 +2143,6 @@ quic_push_timers(struct mm_quic *q, uint64_t now)
 }
 
 /*
- * Hot waits.  In a request/response exchange the loop sends, then sleeps in
- * epoll_wait until the answer makes the socket readable, then reads it with
- * recvmmsg.  A task asleep in the socket's own receive is woken directly by
- * the datagram's arrival and returns with it: one syscall instead of two,
- * and no epoll wake-up.  Measured here (pinned, bench/w5 seq against
- * MURMER_HOT_WAIT_US=0 in the same run): +2-16% round trips/s, from the
- * same gap as between the W6 UDP floor that blocks in recvfrom and
- * bench/udploop that waits in epoll.
- *
- * So after a turn that sent datagrams, when the loop has nothing else to do
- * now (no idle or pending handles, no uv timer or tq deadline within the
- * wait, the owner's park() agrees), the loop waits in recvmmsg for at most
- * hot_ns (SO_RCVTIMEO).  What it reads is dispatched, the owner's run()
- * does what the check phase would, the writes are flushed, and if that
- * sent datagrams again the next wait follows, for at most QUIC_HOT_ROUNDS
- * rounds and QUIC_HOT_BUDGET_NS (or hot_ns if longer); then the loop turns
- * normally (epoll sees every other handle).  A post from another thread
- * meanwhile wakes the socket (park()), and uv timers and tq deadlines are
- * looked at before every round; other handles of the loop (signals, the
- * mDNS thread's async) wait at most that budget plus one wait, which the
- * kernel rounds up to its tick (4 ms at HZ=250).  The budget is long (16
- * ms, 1024 rounds) because every end of a hot wait costs a loop turn, an
- * epoll_wait, the socket's two epoll_ctl and an answer woken through epoll:
- * 16 ms against 1 ms gave 1.02x in 24 pinned w5 seq pairs (ahead in 17).
- * A wait that times out (no answer within hot_ns: the exchange is not hot)
- * makes the next 1, 2, 4 ... QUIC_HOT_SKIP_MAX chances pass without one.
- */
-/*
  * While the loop waits in the socket's receive, the socket leaves the
  * loop's epoll set: a socket in an epoll set has every datagram's arrival
  * run epoll's wake-up callback too (a lock and a ready-list entry), which
@@ -2214,6 +2180,35 @@ quic_epoll_back(struct mm_quic *q)
                strerror(errno));
 }
 
+/*
+ * Hot waits.  In a request/response exchange the loop sends, then sleeps in
+ * epoll_wait until the answer makes the socket readable, then reads it with
+ * recvmmsg.  A task asleep in the socket's own receive is woken directly by
+ * the datagram's arrival and returns with it: one syscall instead of two,
+ * and no epoll wake-up.  Measured here (pinned, bench/w5 seq against
+ * MURMER_HOT_WAIT_US=0 in the same run): +2-16% round trips/s, from the
+ * same gap as between the W6 UDP floor that blocks in recvfrom and
+ * bench/udploop that waits in epoll.
+ *
+ * So after a turn that sent datagrams, when the loop has nothing else to do
+ * now (no idle or pending handles, no uv timer or tq deadline within the
+ * wait, the owner's park() agrees), the loop waits in the socket's receive
+ * (recvfrom, or recvmmsg for a batch) for at most hot_ns (SO_RCVTIMEO).
+ * What it reads is dispatched, the owner's run()
+ * does what the check phase would, the writes are flushed, and if that
+ * sent datagrams again the next wait follows, for at most QUIC_HOT_ROUNDS
+ * rounds and QUIC_HOT_BUDGET_NS (or hot_ns if longer); then the loop turns
+ * normally (epoll sees every other handle).  A post from another thread
+ * meanwhile wakes the socket (park()), and uv timers and tq deadlines are
+ * looked at before every round; other handles of the loop (signals, the
+ * mDNS thread's async) wait at most that budget plus one wait, which the
+ * kernel rounds up to its tick (4 ms at HZ=250).  The budget is long (16
+ * ms, 1024 rounds) because every end of a hot wait costs a loop turn, an
+ * epoll_wait, the socket's two epoll_ctl and an answer woken through epoll:
+ * 16 ms against 1 ms gave 1.02x in 24 pinned w5 seq pairs (ahead in 17).
+ * A wait that times out (no answer within hot_ns: the exchange is not hot)
+ * makes the next 1, 2, 4 ... QUIC_HOT_SKIP_MAX chances pass without one.
+ */
 static void
 quic_hot_rounds(struct mm_quic *q)
 {

@@ -1,6 +1,6 @@
 /* buf.c — growable byte buffer and bounds-checked reader. */
 #include "buf.h"
-#include "common.h"
+#include "core.h"
 
 #define BUF_MIN_CAP 64
 
@@ -44,8 +44,8 @@ mm__buf_reserve(struct mm_buf *b, size_t extra)
 {
     if (extra <= b->cap - b->len) return 0;
     if (extra > SIZE_MAX / 2 - b->len) {
-        b->err = b->err ? b->err : UV_ENOMEM;
-        return UV_ENOMEM;
+        b->err = b->err ? b->err : -ENOMEM;
+        return -ENOMEM;
     }
     size_t want = b->len + extra;
     size_t cap = b->cap ? b->cap : BUF_MIN_CAP;
@@ -59,8 +59,8 @@ mm__buf_reserve(struct mm_buf *b, size_t extra)
         p = mm__realloc(b->data, cap);
     }
     if (p == NULL) {
-        b->err = b->err ? b->err : UV_ENOMEM;
-        return UV_ENOMEM;
+        b->err = b->err ? b->err : -ENOMEM;
+        return -ENOMEM;
     }
     b->data = p;
     b->cap = cap;
@@ -97,7 +97,7 @@ int
 mm__buf_put_u8(struct mm_buf *b, uint8_t v)
 {
     uint8_t *p = mm__buf_grow(b, 1);
-    if (p == NULL) return UV_ENOMEM;
+    if (p == NULL) return -ENOMEM;
     p[0] = v;
     return 0;
 }
@@ -106,7 +106,7 @@ int
 mm__buf_put_u16(struct mm_buf *b, uint16_t v)
 {
     uint8_t *p = mm__buf_grow(b, 2);
-    if (p == NULL) return UV_ENOMEM;
+    if (p == NULL) return -ENOMEM;
     mm__put_u16(p, v);
     return 0;
 }
@@ -115,7 +115,7 @@ int
 mm__buf_put_u32(struct mm_buf *b, uint32_t v)
 {
     uint8_t *p = mm__buf_grow(b, 4);
-    if (p == NULL) return UV_ENOMEM;
+    if (p == NULL) return -ENOMEM;
     mm__put_u32(p, v);
     return 0;
 }
@@ -124,7 +124,7 @@ int
 mm__buf_put_u64(struct mm_buf *b, uint64_t v)
 {
     uint8_t *p = mm__buf_grow(b, 8);
-    if (p == NULL) return UV_ENOMEM;
+    if (p == NULL) return -ENOMEM;
     mm__put_u64(p, v);
     return 0;
 }
@@ -134,7 +134,7 @@ mm__buf_put_bytes(struct mm_buf *b, const void *src, size_t n)
 {
     if (n == 0) return b->err ? b->err : 0;
     uint8_t *p = mm__buf_grow(b, n);
-    if (p == NULL) return UV_ENOMEM;
+    if (p == NULL) return -ENOMEM;
     memcpy(p, src, n);
     return 0;
 }
@@ -147,7 +147,7 @@ mm__buf_put_str16(struct mm_buf *b, const char *s, size_t n)
         return MM_EINVAL;
     }
     uint8_t *p = mm__buf_grow(b, 2 + n);
-    if (p == NULL) return UV_ENOMEM;
+    if (p == NULL) return -ENOMEM;
     mm__put_u16(p, (uint16_t)n);
     if (n) memcpy(p + 2, s, n);
     return 0;

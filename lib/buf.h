@@ -4,7 +4,7 @@
  * and the other binary codecs (gossip, oplog, registry sync).
  *
  * Writing: struct mm_buf is caller-provided storage (init/release).  Every
- * mm__buf_put_* returns 0 or UV_ENOMEM (MM_EINVAL for a str16 longer than
+ * mm__buf_put_* returns 0 or -ENOMEM (MM_EINVAL for a str16 longer than
  * 65535 bytes) and also records the first error in |err|, so a run of puts
  * can be checked once at the end:
  *
@@ -46,7 +46,7 @@ void mm__buf_init_on(struct mm_buf *b, void *storage, size_t cap);
 void mm__buf_release(struct mm_buf *b);
 /* Empties |b| (len = 0, err = 0) and keeps the storage for reuse. */
 void mm__buf_reset(struct mm_buf *b);
-/* Makes room for |extra| more bytes; 0 or UV_ENOMEM. */
+/* Makes room for |extra| more bytes; 0 or -ENOMEM. */
 int mm__buf_reserve(struct mm_buf *b, size_t extra);
 /*
  * Appends |n| uninitialised bytes and returns a pointer to them (valid until

@@ -1,8 +1,28 @@
-/* err.c — the error table of murmer.h, rendered as functions. */
+/* err.c — the error table of murmer_base.h, rendered as functions. */
 #include "common.h"
 
+#include <errno.h>
 #include <string.h>
 #include <uv.h>
+
+/*
+ * The sans-I/O cores return negative errnos (-ENOMEM) without seeing
+ * uv.h; the rest of the library and its callers compare with UV_E*.  Both
+ * must name the same values (libuv's UV_E* are -errno on Unix).
+ */
+#define ERR_SAME_AS_UV(XX)                                                     \
+    XX(ENOMEM)                                                                 \
+    XX(EIO)                                                                    \
+    XX(EINVAL)                                                                 \
+    XX(ENOENT)                                                                 \
+    XX(ECONNREFUSED)                                                           \
+    XX(ECONNRESET)                                                             \
+    XX(ETIMEDOUT)                                                              \
+    XX(EHOSTUNREACH)                                                           \
+    XX(ENETUNREACH)
+#define XX(e) _Static_assert(-e == UV_##e, "UV_" #e " is not -" #e);
+ERR_SAME_AS_UV(XX)
+#undef XX
 
 const char *
 mm_strerror(int err)

@@ -60,7 +60,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common.h"
+#include "core.h"
 
 /* Limits enforced on append and on decode (network input). */
 #ifndef MM_OPLOG_LABEL_MAX

@@ -1,7 +1,7 @@
 /* supervisor.c — restart policies, restart limits and backoff (pure). */
 #include "supervisor.h"
 
-#include "common.h"
+#include "core.h"
 
 
 int
@@ -24,7 +24,7 @@ mm__sup_init(struct mm_sup *s, int policy, int max_restarts,
     if (policy != MM_TEMPORARY && s->max_restarts > 0) {
         s->stamps = mm__calloc((size_t)s->max_restarts, sizeof(uint64_t));
         if (!s->stamps)
-            return UV_ENOMEM;
+            return -ENOMEM;
     }
     return 0;
 }

@@ -28,7 +28,7 @@ enum mm_sup_verdict {
     MM_SUP_LIMIT = 2      /* restart limit exceeded: terminate */
 };
 
-/* |max_restarts| < 0 means the default.  0 or UV_ENOMEM. */
+/* |max_restarts| < 0 means the default.  0 or -ENOMEM. */
 int mm__sup_init(struct mm_sup *s, int policy, int max_restarts,
                  uint32_t window_ms, uint32_t backoff_initial_ms,
                  uint32_t backoff_max_ms, uint32_t backoff_reset_ms);

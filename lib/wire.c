@@ -164,7 +164,7 @@ mm__wire_frame_begin(struct mm_buf *b, uint8_t type, size_t *mark)
 {
     size_t at = b->len;
     uint8_t *p = mm__buf_grow(b, MM_WIRE_HDR_LEN);
-    if (p == NULL) return UV_ENOMEM;
+    if (p == NULL) return -ENOMEM;
     mm__put_u32(p, 0);
     p[4] = type;
     *mark = at;
@@ -211,7 +211,7 @@ content_ok(uint8_t content, const uint8_t *p, size_t n)
         size_t n_ = sizefn(m);                                                 \
         if (n_ == 0) return MM_EINVAL;                                         \
         uint8_t *p_ = mm__buf_grow((b), n_);                                   \
-        if (p_ == NULL) return UV_ENOMEM;                                      \
+        if (p_ == NULL) return -ENOMEM;                                        \
         size_t w_ = encfn(p_, n_, (m));                                        \
         MM_ASSERT(w_ == n_);                                                   \
         return 0;                                                              \
@@ -562,7 +562,7 @@ mm__wire_ctrl_append(struct mm_buf *b, uint8_t type,
     size_t n = mm__wire_ctrl_size(m);
     if (n == 0 || !ctrl_type_ok(type)) return MM_EINVAL;
     uint8_t *p = mm__buf_grow(b, n);
-    if (p == NULL) return UV_ENOMEM;
+    if (p == NULL) return -ENOMEM;
     size_t w = mm__wire_ctrl_encode(p, n, type, m);
     MM_ASSERT(w == n);
     return 0;
@@ -638,7 +638,7 @@ reader_reserve(struct mm_wire_reader *r, size_t want)
         cap *= 2;
     if (cap > r->need) cap = r->need;
     uint8_t *p = mm__realloc(r->buf, cap);
-    if (p == NULL) return UV_ENOMEM;
+    if (p == NULL) return -ENOMEM;
     r->buf = p;
     r->cap = cap;
     return 0;

@@ -23,7 +23,7 @@
  *       useful is written then).
  *   int mm__wire_x_append(struct mm_buf *b, const struct mm_wire_x *m)
  *       Appends the whole frame to |b|; 0, MM_EINVAL (invalid |m|, nothing
- *       appended) or UV_ENOMEM.
+ *       appended) or -ENOMEM.
  *   int mm__wire_x_decode(struct mm_wire_x *out, const uint8_t *body,
  *                         size_t len)
  *       |body| is the frame after its type byte (as a reader callback
@@ -41,7 +41,7 @@
 #include <stdint.h>
 
 #include "buf.h"
-#include "common.h"
+#include "core.h"
 
 #define MM_WIRE_HDR_LEN 5       /* u32 length + u8 type */
 #define MM_WIRE_PROTO_VERSION 1 /* the hello version under ALPN murmer/1 */
@@ -98,7 +98,7 @@ size_t mm__wire_frame_encode(uint8_t *out, size_t cap, uint8_t type,
  * Building a frame in place in a buffer: begin() appends a header with a
  * placeholder length and stores its offset in |*mark|; the caller appends the
  * body with mm__buf_put_*; end() patches the length.  begin returns 0 or
- * UV_ENOMEM; end returns 0, MM_EINVAL (frame longer than UINT32_MAX) or the
+ * -ENOMEM; end returns 0, MM_EINVAL (frame longer than UINT32_MAX) or the
  * buffer's sticky error.
  */
 int mm__wire_frame_begin(struct mm_buf *b, uint8_t type, size_t *mark);
@@ -305,7 +305,7 @@ void mm__wire_reader_init(struct mm_wire_reader *r, uint32_t max);
 /*
  * Consumes |len| bytes of stream data, calling |cb| for every frame that
  * completes.  Returns 0, MM_EDECODE (a zero-length or oversized frame),
- * UV_ENOMEM, or the callback's non-zero return.
+ * -ENOMEM, or the callback's non-zero return.
  */
 int mm__wire_reader_feed(struct mm_wire_reader *r, const uint8_t *data,
                          size_t len, mm_wire_frame_cb cb, void *d);

@@ -8,7 +8,7 @@
  */
 #include "membership/seal.h"
 
-#include "common.h"
+#include "core.h"
 #include "crypto.h"
 
 #define SEAL_LABEL "murmer gossip"
@@ -70,7 +70,7 @@ mm__seal_new(struct mm_seal **out, const uint8_t self_id[16],
     struct mm_seal *s = mm__calloc(1, sizeof(*s));
     int rc;
     *out = NULL;
-    if (!s) return UV_ENOMEM;
+    if (!s) return -ENOMEM;
     memcpy(s->self_id, self_id, 16);
     s->generation = generation;
     rc = mm__seal_set_keys(s, keys, nkeys);

@@ -46,7 +46,7 @@ struct mm_seal;
 
 /*
  * |self_id| and |generation| name our own datagrams.  |keys| (index 0 is
- * the primary, used to send) is copied.  0, MM_EINVAL or UV_ENOMEM.
+ * the primary, used to send) is copied.  0, MM_EINVAL or -ENOMEM.
  */
 int mm__seal_new(struct mm_seal **out, const uint8_t self_id[16],
                  uint64_t generation, const struct mm_seal_key *keys,

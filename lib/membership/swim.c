@@ -54,7 +54,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "common.h"
+#include "core.h"
 
 #define SWIM_VERSION 1
 #define SWIM_HDR_LEN 18
@@ -1688,7 +1688,7 @@ mm__swim_new(struct mm_swim **out, const struct mm_swim_config *cfg,
         cfg->reprobe_min_ms == 0 || cfg->seed_min_ms == 0)
         return MM_EINVAL;
     s = mm__calloc(1, sizeof(*s));
-    if (!s) return UV_ENOMEM;
+    if (!s) return -ENOMEM;
     s->cfg = *cfg;
     s->cfg.name = s->cfg.tags = NULL;
     if (ops) s->ops = *ops;
@@ -1710,7 +1710,7 @@ mm__swim_new(struct mm_swim **out, const struct mm_swim_config *cfg,
     s->ops = saved;
     if (!s->self) {
         mm__swim_free(s);
-        return UV_ENOMEM;
+        return -ENOMEM;
     }
     s->self->is_self = 1;
     s->joined = 0;
@@ -1749,7 +1749,7 @@ mm__swim_join(struct mm_swim *s, const struct mm_swim_addr *seed, uint64_t now)
             sd = &s->seeds[i];
     if (!sd) {
         void *p = mm__realloc(s->seeds, (s->nseeds + 1) * sizeof(*s->seeds));
-        if (!p) return UV_ENOMEM;
+        if (!p) return -ENOMEM;
         s->seeds = p;
         sd = &s->seeds[s->nseeds++];
         memset(sd, 0, sizeof(*sd));

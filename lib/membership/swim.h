@@ -170,7 +170,7 @@ struct mm_swim;
 
 /* Fills |cfg| with the defaults (and a zero self record). */
 void mm__swim_config_init(struct mm_swim_config *cfg);
-/* 0, MM_EINVAL (bad self record or timings) or UV_ENOMEM.  |ops| is copied.
+/* 0, MM_EINVAL (bad self record or timings) or -ENOMEM.  |ops| is copied.
  * |now| starts the clocks. */
 int mm__swim_new(struct mm_swim **out, const struct mm_swim_config *cfg,
                  const struct mm_swim_ops *ops, uint64_t now);

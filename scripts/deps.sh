@@ -5,7 +5,8 @@ set -eu
 PKGS="build-essential pkg-config libuv1-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev
 libgnutls28-dev gnutls-bin libssl-dev openssl libcjson-dev libavahi-client-dev
 avahi-daemon avahi-utils dbus libcmocka-dev bats bats-assert bats-support bats-file
-iproute2 iptables nftables scdoc bash-completion clang libclang-rt-14-dev procps psmisc
+iproute2 iptables nftables scdoc bash-completion clang clang-format libclang-rt-14-dev
+procps psmisc
 jq python3"
 missing=""
 for p in $PKGS; do

@@ -34,6 +34,20 @@ test_err_table_roundtrip(void **state)
     assert_int_equal(mm_err_from_wire(999), MM_EDECODE);
 }
 
+/* The sans-I/O cores return -ENOMEM where the rest says UV_ENOMEM: one
+ * code, one name, one wire status. */
+static void
+test_err_negative_errno_is_uv(void **state)
+{
+    (void)state;
+    assert_int_equal(-ENOMEM, UV_ENOMEM);
+    assert_string_equal(mm_err_name(-ENOMEM), "ENOMEM");
+    assert_string_equal(mm_strerror(-ENOMEM), uv_strerror(UV_ENOMEM));
+    assert_int_equal(mm_err_to_wire(-ENOMEM), 0x8000 | ENOMEM);
+    assert_int_equal(mm_err_from_wire(mm_err_to_wire(-ENOMEM)), UV_ENOMEM);
+    assert_int_equal(mm_err_exit_code(-ENOMEM), 1);
+}
+
 static void
 test_err_hkdf_rfc5869_case3(void **state)
 {
@@ -81,6 +95,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_err_table_roundtrip),
+        cmocka_unit_test(test_err_negative_errno_is_uv),
         cmocka_unit_test(test_err_hkdf_rfc5869_case3),
         cmocka_unit_test(test_err_aead_and_base64),
     };

@@ -1,6 +1,8 @@
 /* core.h — small internal helpers shared by every module.  It sees only
  * the libuv-free part of the public API (murmer_base.h), so that the
- * sans-I/O cores can include it; the other modules include common.h. */
+ * sans-I/O cores can include it; the other modules include common.h.
+ * `make check-pure` compiles the cores with a uv.h that refuses to be
+ * included. */
 #ifndef MM_CORE_H
 #define MM_CORE_H
 

@@ -1,10 +1,9 @@
 /*
  * murmer_base.h — the part of the public API that needs no libuv: the
  * error table, log levels, the node id length, content kinds, restart
- * policies, visibilities and stop reasons.  murmer.h includes it.  It includes no libuv, so the library's
- * sans-I/O cores (wire, oplog, swim, seal, supervisor, hlc, jsonv) use it
- * instead of murmer.h; `make check-pure` compiles them with a uv.h that
- * refuses to be included.
+ * policies, visibilities and stop reasons.  murmer.h includes it.  It
+ * includes no libuv, so the library's sans-I/O cores use it instead of
+ * murmer.h.
  */
 #ifndef MURMER_BASE_H
 #define MURMER_BASE_H

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "common.h"
+#include "helpers/nodefix.h"
 
 struct fx {
     mm_node *n;
@@ -21,18 +22,10 @@ static int
 fx_setup(void **state, int shards)
 {
     struct fx *fx = calloc(1, sizeof(*fx));
-    mm_node_config cfg;
 
     if (fx == NULL) return -1;
-    mm_node_config_init(&cfg);
-    cfg.name = "test-builtins";
-    cfg.shards = shards;
-    if (mm_node_new(&fx->n, &cfg) != 0 ||
-        mm_node_register_builtins(fx->n) != 0 ||
-        mm_node_start_thread(fx->n) != 0) {
-        free(fx);
-        return -1;
-    }
+    fx->n = nodefix_up(&(struct nodefix_opts){
+        .name = "test-builtins", .shards = shards, .builtins = 1});
     *state = fx;
     return 0;
 }
@@ -54,9 +47,7 @@ fx_teardown(void **state)
 {
     struct fx *fx = *state;
 
-    mm_node_stop(fx->n);
-    mm_node_join(fx->n);
-    mm_node_free(fx->n);
+    nodefix_down(fx->n);
     free(fx);
     return 0;
 }

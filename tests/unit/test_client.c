@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "murmer.h"
+#include "helpers/nodefix.h"
+#include "helpers/testutil.h"
 
 struct fx {
     char dir[256];
@@ -24,15 +26,6 @@ struct fx {
     mm_node *n;
     mm_client *c;
 };
-
-static void
-rm_rf(const char *dir)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cleanup of %s failed\n", dir);
-}
 
 static int
 client_up(struct fx *fx, const char *key, uint32_t timeout_ms,
@@ -61,17 +54,11 @@ setup(void **state)
     assert_int_equal(mm_cluster_keygen(fx->key), 0);
     mm_log_set_level(MM_LOG_ERR);
 
-    mm_node_config cfg;
-    mm_node_config_init(&cfg);
-    char data[400];
-    snprintf(data, sizeof(data), "%s/node", fx->dir);
-    cfg.name = "seed";
-    cfg.listen = "127.0.0.1:0";
-    cfg.data_dir = data;
-    cfg.cluster_key_file = fx->key;
-    assert_int_equal(mm_node_new(&fx->n, &cfg), 0);
-    assert_int_equal(mm_node_register_builtins(fx->n), 0);
-    assert_int_equal(mm_node_start_thread(fx->n), 0);
+    fx->n = nodefix_up(&(struct nodefix_opts){.name = "seed",
+                                              .dir = fx->dir,
+                                              .listen = "127.0.0.1:0",
+                                              .key = fx->key,
+                                              .builtins = 1});
 
     /* counter/seed, and three echo workers under key "workers". */
     mm_spawn_opts o;
@@ -98,9 +85,7 @@ teardown(void **state)
 {
     struct fx *fx = *state;
     mm_client_close(fx->c);
-    mm_node_stop(fx->n);
-    mm_node_join(fx->n);
-    mm_node_free(fx->n);
+    nodefix_down(fx->n);
     rm_rf(fx->dir);
     free(fx);
     return 0;

@@ -25,6 +25,7 @@
 #include "cluster.h"
 #include "membership/membership.h"
 #include "murmer.h"
+#include "helpers/nodefix.h"
 #include "helpers/testutil.h"
 #include "runtime.h"
 #include "transport/quic.h"
@@ -51,39 +52,22 @@ nap_ms(unsigned ms)
     nanosleep(&ts, NULL);
 }
 
-static void
-rm_rf(const char *dir)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "cleanup of %s failed\n", dir);
-}
-
+/* Every node is tagged role=test, with mDNS off. */
 static mm_node *
 node_up_at(const char *dir, const char *name, const char *key, const char *join,
            const char *listen)
 {
-    mm_node_config cfg;
-    mm_node_config_init(&cfg);
-    char data[400];
-    snprintf(data, sizeof(data), "%s/%s", dir, name);
-    cfg.name = name;
-    cfg.listen = listen;
-    cfg.data_dir = data;
-    cfg.cluster_key_file = key;
-    cfg.mdns = 0;
-    const char *seeds[1] = {join};
-    const char *tags[1] = {"role=test"};
-    cfg.tags = tags;
-    cfg.ntags = 1;
-    if (join) {
-        cfg.join = seeds;
-        cfg.njoin = 1;
-    }
-    mm_node *n = NULL;
-    assert_int_equal(mm_node_new(&n, &cfg), 0);
+    static const char *const tags[1] = {"role=test"};
+    mm_node *n = nodefix_new(&(struct nodefix_opts){.name = name,
+                                                    .dir = dir,
+                                                    .listen = listen,
+                                                    .key = key,
+                                                    .join = join,
+                                                    .tags = tags,
+                                                    .ntags = 1,
+                                                    .no_mdns = 1});
     assert_non_null(n->cluster);
-    assert_int_equal(mm_node_start_thread(n), 0);
+    nodefix_start(n);
     return n;
 }
 
@@ -91,14 +75,6 @@ static mm_node *
 node_up(const char *dir, const char *name, const char *key, const char *join)
 {
     return node_up_at(dir, name, key, join, "127.0.0.1:0");
-}
-
-static void
-node_down(mm_node *n)
-{
-    mm_node_stop(n);
-    mm_node_join(n);
-    mm_node_free(n);
 }
 
 /* A snapshot of one node's member list, taken on its shard 0. */
@@ -300,7 +276,7 @@ group_teardown(void **state)
     struct fx *fx = *state;
     for (int i = NNODES - 1; i >= 0; i--) {
         if (fx->n[i]) {
-            node_down(fx->n[i]);
+            nodefix_down(fx->n[i]);
             fx->n[i] = NULL;
         }
     }
@@ -374,7 +350,7 @@ test_membership_wrong_key_never_appears(void **state)
     assert_int_equal(xs->swim.packets_in, 0);
     assert_int_equal(xs->seal.opened, 0);
     free(xs);
-    node_down(x);
+    nodefix_down(x);
 }
 
 static void
@@ -546,7 +522,7 @@ test_membership_lone_leave_is_fast(void **state)
     assert_int_equal(s->mb[0].state, MM_SWIM_ALIVE);
     free(s);
     uint64_t t0 = now_ms();
-    node_down(n);
+    nodefix_down(n);
     assert_true(now_ms() - t0 < 2000);
 }
 
@@ -586,8 +562,8 @@ test_membership_ipv6_pair(void **state)
         if (now_ms() - t0 > 15000) fail_msg("IPv6 pair did not converge");
         nap_ms(20);
     }
-    node_down(b);
-    node_down(a);
+    nodefix_down(b);
+    nodefix_down(a);
 }
 
 static uint64_t log_t0;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "murmer.h"
+#include "helpers/nodefix.h"
 
 static char plugdir[512];
 
@@ -22,8 +23,7 @@ static void
 test_plugin_hello_hosts_its_actor(void **state)
 {
     (void)state;
-    mm_node *n;
-    assert_int_equal(mm_node_new(&n, NULL), 0);
+    mm_node *n = nodefix_new(NULL);
     char path[600], why[256] = "";
     plugin_path(path, sizeof(path), "hello_plugin.so");
     int rc = mm_node_load_plugin(n, path, why, sizeof(why));
@@ -33,7 +33,7 @@ test_plugin_hello_hosts_its_actor(void **state)
     /* A second load brings a type that exists already. */
     assert_int_equal(mm_node_load_plugin(n, path, why, sizeof(why)),
                      MM_EEXISTS);
-    assert_int_equal(mm_node_start_thread(n), 0);
+    nodefix_start(n);
     mm_spawn_opts o;
     mm_spawn_opts_init(&o);
     o.label = "hello/1";
@@ -47,17 +47,14 @@ test_plugin_hello_hosts_its_actor(void **state)
     assert_int_equal(mm_call(n, &ep, mm_msg_new("count"), &r), 0);
     assert_string_equal(mm_msg_data(r, NULL), "1");
     mm_msg_free(r);
-    mm_node_stop(n);
-    mm_node_join(n);
-    mm_node_free(n);
+    nodefix_down(n);
 }
 
 static void
 test_plugin_bad_ones_are_refused_clearly(void **state)
 {
     (void)state;
-    mm_node *n;
-    assert_int_equal(mm_node_new(&n, NULL), 0);
+    mm_node *n = nodefix_new(NULL);
     char path[600], why[256] = "";
     plugin_path(path, sizeof(path), "bad_abi.so");
     assert_int_equal(mm_node_load_plugin(n, path, why, sizeof(why)),

@@ -19,6 +19,7 @@
 #include <cJSON.h>
 
 #include "murmer.h"
+#include "helpers/nodefix.h"
 #include "registry.h"
 
 #define N 3
@@ -32,24 +33,12 @@ struct fx {
 static mm_node *
 node_up(struct fx *fx, const char *name, const char *join)
 {
-    mm_node_config cfg;
-    mm_node_config_init(&cfg);
-    char data[400];
-    snprintf(data, sizeof(data), "%s/%s", fx->dir, name);
-    cfg.name = name;
-    cfg.listen = "127.0.0.1:0";
-    cfg.data_dir = data;
-    cfg.cluster_key_file = fx->key;
-    const char *seeds[1] = {join};
-    if (join) {
-        cfg.join = seeds;
-        cfg.njoin = 1;
-    }
-    mm_node *n;
-    assert_int_equal(mm_node_new(&n, &cfg), 0);
-    assert_int_equal(mm_node_register_builtins(n), 0);
-    assert_int_equal(mm_node_start_thread(n), 0);
-    return n;
+    return nodefix_up(&(struct nodefix_opts){.name = name,
+                                             .dir = fx->dir,
+                                             .listen = "127.0.0.1:0",
+                                             .key = fx->key,
+                                             .join = join,
+                                             .builtins = 1});
 }
 
 static int
@@ -71,11 +60,8 @@ static int
 teardown(void **state)
 {
     struct fx *fx = *state;
-    for (int i = N - 1; i >= 0; i--) {
-        mm_node_stop(fx->n[i]);
-        mm_node_join(fx->n[i]);
-        mm_node_free(fx->n[i]);
-    }
+    for (int i = N - 1; i >= 0; i--)
+        nodefix_down(fx->n[i]);
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
     assert_int_equal(system(cmd), 0);

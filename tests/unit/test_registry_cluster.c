@@ -32,6 +32,7 @@
 #include "cluster.h"
 #include "membership/membership.h"
 #include "murmer.h"
+#include "helpers/nodefix.h"
 #include "helpers/testutil.h"
 #include "oplog.h"
 #include "registry.h"
@@ -68,34 +69,16 @@ static mm_node *
 node_up_at(struct fx *fx, const char *name, const char *join,
            const char *listen)
 {
-    mm_node_config cfg;
-    mm_node_config_init(&cfg);
-    char data[400];
-    snprintf(data, sizeof(data), "%s/%s", fx->dir, name);
-    cfg.name = name;
-    cfg.listen = listen;
-    cfg.data_dir = data;
-    cfg.cluster_key_file = fx->key;
-    cfg.mdns = 0;
-    const char *seeds[1] = {join};
-    if (join) {
-        cfg.join = seeds;
-        cfg.njoin = 1;
-    }
-    mm_node *n = NULL;
-    assert_int_equal(mm_node_new(&n, &cfg), 0);
+    mm_node *n = nodefix_new(&(struct nodefix_opts){.name = name,
+                                                    .dir = fx->dir,
+                                                    .listen = listen,
+                                                    .key = fx->key,
+                                                    .join = join,
+                                                    .no_mdns = 1,
+                                                    .builtins = 1});
     assert_non_null(n->cluster);
-    assert_int_equal(mm_node_register_builtins(n), 0);
-    assert_int_equal(mm_node_start_thread(n), 0);
+    nodefix_start(n);
     return n;
-}
-
-static void
-node_down(mm_node *n)
-{
-    mm_node_stop(n);
-    mm_node_join(n);
-    mm_node_free(n);
 }
 
 /* Starts |count| nodes n[0..count-1], all seeded from n[0]. */
@@ -132,13 +115,11 @@ teardown(void **state)
     listing_end();
     for (int i = MAXN - 1; i >= 0; i--) {
         if (fx->n[i]) {
-            node_down(fx->n[i]);
+            nodefix_down(fx->n[i]);
             fx->n[i] = NULL;
         }
     }
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-    if (system(cmd) != 0) fprintf(stderr, "cleanup of %s failed\n", fx->dir);
+    rm_rf(fx->dir);
     free(fx);
     return 0;
 }
@@ -803,7 +784,7 @@ test_registry_cluster_restart_new_generation(void **state)
 
     /* "Crash": no packet gets out any more, then the process goes. */
     set_drop(c, 100);
-    node_down(c);
+    nodefix_down(c);
     fx->n[2] = NULL;
     uint64_t t0 = now_ms();
     c = fx->n[2] = node_up_at(fx, fx->name[2], mm_node_addr(fx->n[0]), addr);
@@ -868,7 +849,7 @@ test_registry_cluster_graceful_restart_rejoins(void **state)
     uint8_t id[MM_NODE_ID_LEN];
     memcpy(id, c->id, sizeof(id));
     uint64_t old_gen = c->generation;
-    node_down(c);
+    nodefix_down(c);
     fx->n[2] = NULL;
     wait_state(fx, 0x3, id, MM_SWIM_LEFT, 5000, "stopped c");
     for (int i = 0; i < 2; i++)

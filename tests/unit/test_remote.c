@@ -26,6 +26,7 @@
 #include <cJSON.h>
 
 #include "murmer.h"
+#include "helpers/nodefix.h"
 #include "helpers/testutil.h"
 #include "cluster.h"
 #include "runtime.h"
@@ -37,36 +38,16 @@ struct fx {
     mm_node *a, *b;
 };
 
-static void
-rm_rf(const char *dir)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cleanup of %s failed\n", dir);
-}
-
 static mm_node *
 node_new_at(struct fx *fx, const char *name, const char *key,
             const char *join, const char *listen)
 {
-    mm_node_config cfg;
-    mm_node_config_init(&cfg);
-    char data[400];
-    snprintf(data, sizeof(data), "%s/%s", fx->dir, name);
-    cfg.name = name;
-    cfg.listen = listen;
-    cfg.data_dir = data;
-    cfg.cluster_key_file = key;
-    const char *seeds[1] = {join};
-    if (join) {
-        cfg.join = seeds;
-        cfg.njoin = 1;
-    }
-    mm_node *n;
-    assert_int_equal(mm_node_new(&n, &cfg), 0);
-    assert_int_equal(mm_node_register_builtins(n), 0);
-    return n;
+    return nodefix_new(&(struct nodefix_opts){.name = name,
+                                              .dir = fx->dir,
+                                              .listen = listen,
+                                              .key = key,
+                                              .join = join,
+                                              .builtins = 1});
 }
 
 static mm_node *
@@ -74,7 +55,7 @@ node_up(struct fx *fx, const char *name, const char *key, const char *join)
 {
     mm_node *n = node_new_at(fx, name, key, join, "127.0.0.1:0");
     assert_non_null(mm_node_addr(n));
-    assert_int_equal(mm_node_start_thread(n), 0);
+    nodefix_start(n);
     return n;
 }
 
@@ -254,12 +235,8 @@ test_remote_crossing_dial_loses_no_call(void **state)
         }
         assert_int_equal(na, 1);
         assert_int_equal(nb, 1);
-        mm_node *nodes[2] = {a, b};
-        for (int i = 0; i < 2; i++) {
-            mm_node_stop(nodes[i]);
-            mm_node_join(nodes[i]);
-            mm_node_free(nodes[i]);
-        }
+        nodefix_down(a);
+        nodefix_down(b);
     }
 }
 
@@ -283,14 +260,8 @@ static int
 teardown(void **state)
 {
     struct fx *fx = *state;
-    mm_node *nodes[2] = {fx->b, fx->a};
-    for (int i = 0; i < 2; i++) {
-        if (!nodes[i])
-            continue;
-        mm_node_stop(nodes[i]);
-        mm_node_join(nodes[i]);
-        mm_node_free(nodes[i]);
-    }
+    nodefix_down(fx->b);
+    nodefix_down(fx->a);
     rm_rf(fx->dir);
     return 0;
 }

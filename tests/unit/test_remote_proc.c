@@ -35,6 +35,7 @@
 #include <cJSON.h>
 
 #include "murmer.h"
+#include "helpers/nodefix.h"
 #include "helpers/testutil.h"
 #include "cluster.h"
 #include "runtime.h"
@@ -354,15 +355,6 @@ nap_ms(unsigned ms)
     nanosleep(&ts, NULL);
 }
 
-static void
-rm_rf(const char *dir)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cleanup of %s failed\n", dir);
-}
-
 /* Starts child |c| and waits (bounded) for its line on the pipe. */
 static int
 child_start(struct fx *fx, struct child *c, const char *name, const char *key,
@@ -464,23 +456,18 @@ static void
 parent_up(struct fx *fx, const char *key, const char *const *join,
           size_t njoin)
 {
-    char data[400];
-    snprintf(data, sizeof(data), "%s/parent", fx->dir);
-    mm_node_config cfg;
-    mm_node_config_init(&cfg);
-    cfg.name = "parent";
-    cfg.listen = "127.0.0.1:0";
-    cfg.data_dir = data;
-    cfg.cluster_key_file = key;
-    cfg.join = join;
-    cfg.njoin = njoin;
-    cfg.mdns = 0;
-    assert_int_equal(mm_node_new(&fx->p, &cfg), 0);
-    assert_int_equal(mm_node_register_builtins(fx->p), 0);
+    fx->p = nodefix_new(&(struct nodefix_opts){.name = "parent",
+                                               .dir = fx->dir,
+                                               .listen = "127.0.0.1:0",
+                                               .key = key,
+                                               .joins = join,
+                                               .njoin = njoin,
+                                               .no_mdns = 1,
+                                               .builtins = 1});
     assert_int_equal(mm_spawn(fx->p, "counter", NULL, &fx->p_counter), 0);
     mm_endpoint_format(&fx->p_counter, fx->p_counter_str,
                        sizeof(fx->p_counter_str));
-    assert_int_equal(mm_node_start_thread(fx->p), 0);
+    nodefix_start(fx->p);
 }
 
 static int
@@ -507,12 +494,8 @@ static int
 teardown(void **state)
 {
     struct fx *fx = *state;
-    if (fx->p) {
-        mm_node_stop(fx->p);
-        mm_node_join(fx->p);
-        mm_node_free(fx->p);
-        fx->p = NULL;
-    }
+    nodefix_down(fx->p);
+    fx->p = NULL;
     for (int i = 0; i < MAXCHILD; i++)
         child_reap(&fx->ch[i], SIGTERM);
     mm_log_set_handler(NULL, NULL);

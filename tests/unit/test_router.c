@@ -13,6 +13,7 @@
 
 #include "common.h"
 #include "router.h"
+#include "helpers/nodefix.h"
 #include "helpers/testutil.h"
 
 #define WAIT_MS 10000 /* generous bound for anything the tests wait for */
@@ -35,20 +36,12 @@ static int
 fx_setup(void **state, int shards)
 {
     struct fx *fx = calloc(1, sizeof(*fx));
-    mm_node_config cfg;
 
     if (fx == NULL) return -1;
     pthread_mutex_init(&fx->lock, NULL);
     pthread_cond_init(&fx->cond, NULL);
-    mm_node_config_init(&cfg);
-    cfg.name = "test-router";
-    cfg.shards = shards;
-    if (mm_node_new(&fx->n, &cfg) != 0 ||
-        mm_node_register_builtins(fx->n) != 0 ||
-        mm_node_start_thread(fx->n) != 0) {
-        free(fx);
-        return -1;
-    }
+    fx->n = nodefix_up(&(struct nodefix_opts){
+        .name = "test-router", .shards = shards, .builtins = 1});
     *state = fx;
     return 0;
 }
@@ -70,9 +63,7 @@ fx_teardown(void **state)
 {
     struct fx *fx = *state;
 
-    mm_node_stop(fx->n);
-    mm_node_join(fx->n);
-    mm_node_free(fx->n);
+    nodefix_down(fx->n);
     pthread_mutex_destroy(&fx->lock);
     pthread_cond_destroy(&fx->cond);
     free(fx);

@@ -21,6 +21,7 @@
 #include <cJSON.h>
 
 #include "murmer.h"
+#include "helpers/nodefix.h"
 #include "helpers/testutil.h"
 
 #ifndef TEST_SHARDS
@@ -191,15 +192,12 @@ static int
 setup(void **state)
 {
     static struct fx fx;
-    mm_node_config cfg;
-    mm_node_config_init(&cfg);
-    cfg.name = "test";
-    cfg.shards = TEST_SHARDS;
-    assert_int_equal(mm_node_new(&fx.n, &cfg), 0);
+    fx.n = nodefix_new(
+        &(struct nodefix_opts){.name = "test", .shards = TEST_SHARDS});
     assert_int_equal(mm_node_register_type(fx.n, &tcounter_type), 0);
     assert_int_equal(mm_node_register_type(fx.n, &tsup_type), 0);
     assert_int_equal(mm_node_register_type(fx.n, &tcounter_type), MM_EEXISTS);
-    assert_int_equal(mm_node_start_thread(fx.n), 0);
+    nodefix_start(fx.n);
     atomic_store(&starts, 0);
     atomic_store(&stops, 0);
     sem_init(&block_sem, 0, 0);
@@ -213,9 +211,7 @@ teardown(void **state)
 {
     struct fx *fx = *state;
     sem_post(&block_sem); /* a failed test may have left its shard held */
-    mm_node_stop(fx->n);
-    mm_node_join(fx->n);
-    mm_node_free(fx->n);
+    nodefix_down(fx->n);
     sem_destroy(&block_sem);
     sem_destroy(&blocked_sem);
     return 0;

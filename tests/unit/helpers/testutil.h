@@ -16,4 +16,8 @@ int free_udp_port(void);
  * (ETIMEDOUT when nothing was posted in time). */
 int sem_wait_s(sem_t *sem, int seconds);
 
+/* rm -rf |dir| (a test's scratch directory); a failure is reported on
+ * stderr, not fatal. */
+void rm_rf(const char *dir);
+
 #endif

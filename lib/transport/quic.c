@@ -167,9 +167,7 @@ struct mm_qconn {
     struct mm_quic *q;
     ngtcp2_conn *conn;          /* owned */
     struct mm_tls_session *tls; /* owned */
-    uv_timer_t timer;   /* with no tq; its close also defers the free */
-    struct mm_tmr tmr;  /* with q->cfg.tq */
-    uint64_t timer_due; /* loop time (ms) the timer was last armed for */
+    struct mm_tmr tmr;  /* the connection's expiry, on q->cfg.tq */
     int superseded;     /* lost a crossing while up: draining, not found */
     struct sockaddr_storage remote;
     socklen_t remote_len;
@@ -213,9 +211,10 @@ struct mm_quic {
     uv_poll_t poll; /* readable always; writable while |sendq| is not empty */
     int poll_events;
     struct sendreq *sendq, **sendq_tail;
-    uv_timer_t fault_timer;
+    struct mm_tmr fault_tmr; /* sends held packets when due, on cfg.tq */
     uv_prepare_t flush; /* writes of up connections, once per loop turn */
     struct qlink wq;    /* connections with a write due */
+    struct qlink dead;  /* finished connections, freed by the next flush */
     int flush_active, flushing;
     unsigned flush_idle; /* turns the started flush found nothing to do */
     int bound, accepting, closing;
@@ -275,9 +274,8 @@ struct mm_quic {
 static void conn_settle(struct mm_qconn *c);
 static void conn_hs_uncount(struct mm_qconn *c);
 static void conn_request_close(struct mm_qconn *c, int err, int send);
-static void conn_timer_cb(uv_timer_t *t);
 static void quic_maybe_free(struct mm_quic *q);
-static void quic_fault_timer_cb(uv_timer_t *t);
+static void quic_fault_tmr_cb(struct mm_tmr *t);
 static void quic_defer_write(struct mm_qconn *c);
 
 /*
@@ -524,20 +522,16 @@ static void
 quic_fault_arm(struct mm_quic *q)
 {
     if (q->closing) return;
-    if (q->delayed == NULL) {
-        uv_timer_stop(&q->fault_timer);
-        return;
-    }
-    uint64_t now = quic_now(q);
-    uint64_t due = q->delayed->due;
-    uint64_t ms = due > now ? (due - now) / 1000000u : 0;
-    uv_timer_start(&q->fault_timer, quic_fault_timer_cb, ms, 0);
+    if (q->delayed == NULL)
+        mm__tq_stop(q->cfg.tq, &q->fault_tmr);
+    else
+        mm__tq_start(q->cfg.tq, &q->fault_tmr, q->delayed->due);
 }
 
 static void
-quic_fault_timer_cb(uv_timer_t *t)
+quic_fault_tmr_cb(struct mm_tmr *t)
 {
-    struct mm_quic *q = t->data;
+    struct mm_quic *q = mm__container_of(t, struct mm_quic, fault_tmr);
     uint64_t now = quic_now(q);
     while (q->delayed && q->delayed->due <= now + 500000u) {
         struct fpkt *p = q->delayed;
@@ -1289,24 +1283,43 @@ conn_request_close(struct mm_qconn *c, int err, int send)
 }
 
 static void
-conn_timer_stop(struct mm_qconn *c)
+conn_free(struct mm_qconn *c)
 {
-    if (c->q->cfg.tq) mm__tq_stop(c->q->cfg.tq, &c->tmr);
-    uv_timer_stop(&c->timer);
-}
-
-static void
-conn_free_cb(uv_handle_t *h)
-{
-    struct mm_qconn *c = h->data;
-    struct mm_quic *q = c->q;
     while (!ql_empty(&c->streams))
         stream_free(mm__container_of(c->streams.next, struct qstream, link));
     if (c->conn) ngtcp2_conn_del(c->conn);
     mm__tls_session_free(c->tls);
     mm__free(c);
-    q->handles--;
-    quic_maybe_free(q);
+}
+
+static void quic_flush_cb(uv_prepare_t *h);
+
+/*
+ * |c| is finished and out of every list: it is freed by the next flush
+ * (quic_flush_cb, before the loop polls) or with the transport, not now,
+ * as its callers up the stack (a dial that failed at once, a callback that
+ * closed it) may still hold it.
+ */
+static void
+conn_bury(struct mm_qconn *c)
+{
+    struct mm_quic *q = c->q;
+    ql_push(&q->dead, &c->link);
+    if (!q->flush_active && !q->closing) {
+        uv_prepare_start(&q->flush, quic_flush_cb);
+        q->flush_active = 1;
+    }
+}
+
+static void
+quic_free_dead(struct mm_quic *q)
+{
+    while (!ql_empty(&q->dead)) {
+        struct mm_qconn *c =
+            mm__container_of(q->dead.next, struct mm_qconn, link);
+        ql_remove(&c->link);
+        conn_free(c);
+    }
 }
 
 /* Carries out a requested close: CONNECTION_CLOSE, conn_down, free. */
@@ -1332,11 +1345,11 @@ conn_finish(struct mm_qconn *c)
     cid_remove_all(c);
     ql_remove(&c->link);
     ql_remove(&c->wlink);
-    conn_timer_stop(c);
+    mm__tq_stop(q->cfg.tq, &c->tmr);
     if (c->dialer || c->reportable || c->auth_failed) {
         if (q->ops.conn_down) q->ops.conn_down(q->ops.data, c, c->close_err);
     }
-    uv_close((uv_handle_t *)&c->timer, conn_free_cb);
+    conn_bury(c);
 }
 
 static int
@@ -1543,27 +1556,16 @@ conn_arm_timer(struct mm_qconn *c)
      * both stays (below) without asking ngtcp2 for its expiry, which is
      * the costly part (~250 instructions, once per packet each way).
      */
-    if (q->cfg.tq && c->tmr.idx && c->hs_done && ql_empty(&c->txq) &&
+    if (c->tmr.idx && c->hs_done && ql_empty(&c->txq) &&
         c->tmr.deadline_ns <= now + QUIC_TIMER_FLOOR_MS * 1000000ull &&
         c->tmr.deadline_ns <= conn_limits(c, now))
         return;
     uint64_t deadline = conn_deadline(c, now);
-    if (q->cfg.tq) { /* exact: the queue keeps ns */
-        /* An armed deadline no later than this one stays: waking early
-         * finds nothing due and re-arms (conn_expire), which is cheaper
-         * than moving the timer on every packet. */
-        if (c->tmr.idx && c->tmr.deadline_ns <= deadline) return;
-        mm__tq_start(q->cfg.tq, &c->tmr, deadline);
-        return;
-    }
-    /* P8: round down, so a sub-ms deadline fires on the next turn. */
-    uint64_t ms = deadline > now ? (deadline - now) / 1000000u : 0;
-    /* The same due time as the armed one: leave the timer be (a start is
-     * a heap removal and insertion). */
-    uint64_t due = uv_now(q->loop) + ms;
-    if (c->timer_due == due && uv_is_active((uv_handle_t *)&c->timer)) return;
-    c->timer_due = due;
-    uv_timer_start(&c->timer, conn_timer_cb, ms, 0);
+    /* An armed deadline no later than this one stays: waking early finds
+     * nothing due and re-arms (conn_expire), which is cheaper than moving
+     * the timer on every packet. */
+    if (c->tmr.idx && c->tmr.deadline_ns <= deadline) return;
+    mm__tq_start(q->cfg.tq, &c->tmr, deadline);
 }
 
 static void
@@ -1651,7 +1653,6 @@ conn_enter(struct mm_qconn *c)
     c->busy++;
 }
 
-static void quic_flush_cb(uv_prepare_t *h);
 static void quic_hot_wait(struct mm_quic *q);
 
 static void
@@ -1694,6 +1695,7 @@ static void
 quic_flush_cb(uv_prepare_t *h)
 {
     struct mm_quic *q = h->data;
+    if (MM_UNLIKELY(!ql_empty(&q->dead))) quic_free_dead(q);
     if (!ql_empty(&q->wq)) {
         uint64_t out = q->st.pkts_out;
         quic_flush(q);
@@ -1713,12 +1715,6 @@ conn_leave(struct mm_qconn *c)
 }
 
 static void conn_expire(struct mm_qconn *c);
-
-static void
-conn_timer_cb(uv_timer_t *t)
-{
-    conn_expire(t->data);
-}
 
 static void
 conn_tmr_cb(struct mm_tmr *t)
@@ -1825,10 +1821,7 @@ conn_alloc(struct mm_quic *q, const struct sockaddr *remote, int dialer)
     ql_init(&c->txq);
     ql_init(&c->closedq);
     c->created_ns = c->last_rx_ns = c->last_use_ns = quic_now(q);
-    uv_timer_init(q->loop, &c->timer);
-    c->timer.data = c;
     c->tmr.fn = conn_tmr_cb;
-    q->handles++;
     ql_push(&q->conns, &c->link);
     return c;
 }
@@ -1850,8 +1843,8 @@ conn_abort(struct mm_qconn *c)
     conn_hs_uncount(c);
     cid_remove_all(c);
     ql_remove(&c->link);
-    conn_timer_stop(c);
-    uv_close((uv_handle_t *)&c->timer, conn_free_cb);
+    mm__tq_stop(c->q->cfg.tq, &c->tmr);
+    conn_bury(c);
 }
 
 static void
@@ -2229,7 +2222,7 @@ quic_hot_rounds(struct mm_quic *q)
         if (t >= 0 && ((uint64_t)t <= since ||
                        ((uint64_t)t - since) * 1000000u < q->hot_ns + 1000000u))
             return;
-        if (q->cfg.tq && mm__tq_next(q->cfg.tq) < now + q->hot_ns &&
+        if (mm__tq_next(q->cfg.tq) < now + q->hot_ns &&
             quic_push_timers(q, now))
             return;
         if (!q->ops.park(q->ops.data)) return;
@@ -2440,6 +2433,7 @@ mm__quic_new(struct mm_quic **out, uv_loop_t *loop,
     int rv;
     if (q == NULL) return UV_ENOMEM;
     MM_ASSERT(kr->n > 0);
+    MM_ASSERT(cfg->tq != NULL);
     q->loop = loop;
     q->id = id;
     q->kr = kr;
@@ -2492,10 +2486,9 @@ mm__quic_new(struct mm_quic **out, uv_loop_t *loop,
         auth_key(q, i);
     q->fd = -1;
     q->sendq_tail = &q->sendq;
-    uv_timer_init(loop, &q->fault_timer);
-    q->fault_timer.data = q;
-    q->handles++;
+    q->fault_tmr.fn = quic_fault_tmr_cb;
     ql_init(&q->wq);
+    ql_init(&q->dead);
     uv_prepare_init(loop, &q->flush);
     q->flush.data = q;
     q->handles++;
@@ -2849,6 +2842,7 @@ quic_maybe_free(struct mm_quic *q)
     if (!q->closing || q->handles > 0) return;
     void (*cb)(void *) = q->close_cb;
     void *data = q->close_data;
+    quic_free_dead(q);
     chunk_pool_drain(q);
     mm__tls_creds_free(q->creds);
     mm__free(q->name);
@@ -2879,8 +2873,7 @@ mm__quic_close(struct mm_quic *q, void (*cb)(void *data), void *data)
         q->delayed = p->next;
         mm__free(p);
     }
-    uv_timer_stop(&q->fault_timer);
-    uv_close((uv_handle_t *)&q->fault_timer, quic_handle_closed);
+    mm__tq_stop(q->cfg.tq, &q->fault_tmr);
     uv_prepare_stop(&q->flush);
     q->flush_active = 0;
     uv_close((uv_handle_t *)&q->flush, quic_handle_closed);

@@ -73,8 +73,9 @@ struct mm_quic_config {
     /* Fault hook.  When all zero, $MURMER_FAULT is read instead:
      * "drop=5,delay=0,reorder=0,seed=1". */
     struct mm_quic_fault fault;
-    /* The loop's timer queue (tq.h) for connection timers, so that the
-     * loop can sleep without a timeout; NULL = uv_timers. */
+    /* Required: the loop's timer queue (tq.h), for the connections'
+     * timers and the fault hook's, so that the loop can sleep without a
+     * timeout.  It must outlive the transport. */
     struct mm_tq *tq;
     /* Longest hot wait (see mm_quic_ops.park); 0 = MM_QUIC_HOT_WAIT_US. */
     uint32_t hot_wait_us;

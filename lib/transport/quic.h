@@ -265,13 +265,8 @@ void mm__quic_conn_close(struct mm_qconn *c, int err);
 /* Facts about a connection. */
 int mm__quic_conn_is_dialer(const struct mm_qconn *c);
 int mm__quic_conn_is_up(const struct mm_qconn *c);
-/* Peer id (valid after the TLS handshake) and generation (after HELLO). */
+/* Peer id (valid after the TLS handshake). */
 const uint8_t *mm__quic_conn_peer_id(const struct mm_qconn *c);
-uint64_t mm__quic_conn_peer_gen(const struct mm_qconn *c);
-/* The peer's UDP address. */
-const struct sockaddr *mm__quic_conn_remote(const struct mm_qconn *c);
-/* Smoothed RTT in ns (0 before a sample). */
-uint64_t mm__quic_conn_rtt_ns(struct mm_qconn *c);
 /* Per-connection user pointer (not touched by the transport). */
 void mm__quic_conn_set_data(struct mm_qconn *c, void *data);
 void *mm__quic_conn_get_data(const struct mm_qconn *c);

@@ -3,13 +3,16 @@
  * interface): its types, a few small helpers inlined on the packet path,
  * and the functions that cross files.  Private to lib/transport.
  *
- *   quic.c  QUIC proper: the CID map, streams, ngtcp2 callbacks, the life
- *           of a connection, the demultiplexer, the public functions
- *   auth.c  the auth exchange on the control stream (HELLO, AUTH,
- *           AUTH_RESULT, bound to the TLS exporter) and the crossing-dial
- *           rule applied when a connection passes it
- *   udp.c   the UDP socket: sending (with the fault hook and the queue for
- *           a full socket buffer), both read paths, hot waits
+ *   quic.c    QUIC proper: the CID map, the life of a connection (ngtcp2
+ *             set-up and callbacks, writes, timers, close), the
+ *             demultiplexer, the transport's public functions
+ *   stream.c  streams: frames queued until acknowledged, frames read, the
+ *             stream callbacks and functions
+ *   auth.c    the auth exchange on the control stream (HELLO, AUTH,
+ *             AUTH_RESULT, bound to the TLS exporter) and the crossing-dial
+ *             rule applied when a connection passes it
+ *   udp.c     the UDP socket: sending (with the fault hook and the queue
+ *             for a full socket buffer), both read paths, hot waits
  *
  * The rhythm of a connection: a packet read or a timer expiry enters the
  * connection (busy++), ngtcp2 runs its callbacks, which only record state
@@ -296,6 +299,24 @@ stream_find(struct mm_qconn *c, int64_t sid)
     return NULL;
 }
 
+static inline int
+stream_has_tx(const struct qstream *s)
+{
+    return s->sent_off < s->queued_off || (s->fin_req && !s->fin_sent);
+}
+
+/* |n| more bytes of |s| went into a packet (with FIN if |flags| say so). */
+static inline void
+stream_advance(struct qstream *s, ngtcp2_ssize n, uint32_t flags)
+{
+    if (n < 0) return;
+    s->sent_off += (uint64_t)n;
+    while (s->send && s->send->off + s->send->len <= s->sent_off)
+        s->send = s->send->next;
+    if ((flags & NGTCP2_WRITE_STREAM_FLAG_FIN) && s->sent_off == s->queued_off)
+        s->fin_sent = 1;
+}
+
 /* An accepted connection whose handshake is over (or that is gone) no
  * longer counts towards the Retry threshold. */
 static inline void
@@ -309,10 +330,6 @@ conn_hs_uncount(struct mm_qconn *c)
 
 /* ---- quic.c -------------------------------------------------------------- */
 
-struct qstream *mm__quic_stream_new(struct mm_qconn *c, int64_t sid);
-void mm__quic_stream_free(struct qstream *s);
-/* Queues a copy of |data| on |s|; 0 or UV_ENOMEM. */
-int mm__quic_stream_queue(struct qstream *s, const uint8_t *data, size_t len);
 /* Asks for |c|'s close with |err| (CONNECTION_CLOSE sent if |send|); the
  * close is carried out when |c| settles. */
 void mm__quic_conn_request_close(struct mm_qconn *c, int err, int send);
@@ -326,6 +343,30 @@ void mm__quic_dispatch(struct mm_quic *q, const uint8_t *pkt, size_t len,
 int mm__quic_push_timers(struct mm_quic *q, uint64_t now);
 /* Frees |q| once it is closing and its last handle closed. */
 void mm__quic_maybe_free(struct mm_quic *q);
+
+/* Work on a connection enters it; when the last work leaves, it settles. */
+static inline void
+conn_enter(struct mm_qconn *c)
+{
+    c->busy++;
+}
+
+static inline void
+conn_leave(struct mm_qconn *c)
+{
+    if (--c->busy == 0) mm__quic_conn_settle(c);
+}
+
+/* ---- stream.c ------------------------------------------------------------ */
+
+struct qstream *mm__quic_stream_new(struct mm_qconn *c, int64_t sid);
+void mm__quic_stream_free(struct qstream *s);
+/* Queues a copy of |data| on |s|; 0 or UV_ENOMEM. */
+int mm__quic_stream_queue(struct qstream *s, const uint8_t *data, size_t len);
+/* Frees the pool of small chunks. */
+void mm__quic_chunk_pool_drain(struct mm_quic *q);
+/* Sets the stream callbacks of |cb|. */
+void mm__quic_stream_callbacks(ngtcp2_callbacks *cb);
 
 /* ---- auth.c -------------------------------------------------------------- */
 

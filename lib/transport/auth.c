@@ -270,7 +270,7 @@ mm__quic_auth_step(struct mm_qconn *c)
 /* Handles a frame on the control stream before the connection is up. */
 int
 mm__quic_auth_frame(struct mm_qconn *c, struct qstream *s, uint8_t type,
-           const uint8_t *body, size_t len)
+                    const uint8_t *body, size_t len)
 {
     if (!s->ctrl) {
         mm__quic_auth_fail(c, "stream before auth");
@@ -284,7 +284,8 @@ mm__quic_auth_frame(struct mm_qconn *c, struct qstream *s, uint8_t type,
             return QUIC_STOP;
         }
         if (!c->have_peer_id || memcmp(h.node, c->peer_id, MM_ID_LEN) != 0) {
-            mm__quic_auth_fail(c, "hello node id differs from the certificate's");
+            mm__quic_auth_fail(c,
+                               "hello node id differs from the certificate's");
             return QUIC_STOP;
         }
         c->hello_rcvd = 1;
@@ -298,7 +299,7 @@ mm__quic_auth_frame(struct mm_qconn *c, struct qstream *s, uint8_t type,
         c->peer_addr[n] = '\0';
         if (n == 0)
             mm__udp_format_addr(c->peer_addr, sizeof(c->peer_addr),
-                             (struct sockaddr *)&c->remote);
+                                (struct sockaddr *)&c->remote);
         return 0;
     }
     case MM_WIRE_AUTH: {

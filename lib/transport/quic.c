@@ -141,7 +141,7 @@ cb_handshake_completed(ngtcp2_conn *conn, void *ud)
     c->hs_done = 1;
     c->alpn_ok = mm__tls_alpn_is_murmer(c->tls);
     if (mm__tls_peer_id(c->tls, c->peer_id) == 0) c->have_peer_id = 1;
-    /* P15: the exporter is only right from here on. */
+    /* The exporter is only right from here on. */
     if (!c->have_peer_id || mm__tls_exporter(c->tls, c->exporter) != 0) {
         mm__quic_auth_fail(c, "no verified peer key");
         return NGTCP2_ERR_CALLBACK_FAILURE;
@@ -152,7 +152,7 @@ cb_handshake_completed(ngtcp2_conn *conn, void *ud)
 static void
 quic_callbacks(ngtcp2_callbacks *cb, int server)
 {
-    memset(cb, 0, sizeof(*cb)); /* P4: by name, never positional */
+    memset(cb, 0, sizeof(*cb)); /* set by name, never positionally */
     if (server) {
         cb->recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
     } else {
@@ -200,7 +200,8 @@ static void
 conn_free(struct mm_qconn *c)
 {
     while (!ql_empty(&c->streams))
-        mm__quic_stream_free(mm__container_of(c->streams.next, struct qstream, link));
+        mm__quic_stream_free(
+            mm__container_of(c->streams.next, struct qstream, link));
     if (c->conn) ngtcp2_conn_del(c->conn);
     mm__tls_session_free(c->tls);
     mm__free(c);
@@ -282,7 +283,7 @@ quic_map_ccerr(const ngtcp2_connection_close_error *e)
     }
 }
 
-/* Writes every packet ngtcp2 has for us (P7). */
+/* Writes every packet ngtcp2 has for us. */
 static void
 conn_write(struct mm_qconn *c)
 {
@@ -375,14 +376,14 @@ conn_write(struct mm_qconn *c)
             if (!stream_has_tx(s)) ql_remove(&s->tx);
         }
         if (nwrite == 0) break;
-        mm__udp_send(q, (struct sockaddr *)&c->remote, q->txbuf, (size_t)nwrite);
+        mm__udp_send(q, (struct sockaddr *)&c->remote, q->txbuf,
+                     (size_t)nwrite);
         if (++pkts >= limit) break;
         /*
          * The packet took everything we had (no stream left) and is far
          * from full, so ngtcp2 had nothing more either: it packs ACKs,
          * control frames and retransmissions greedily.  Asking again only
-         * to hear 0 costs ~0.5 us per write, 1 us per round trip (user
-         * time, W5 seq pinned: 7.3 -> 6.1 us).  During the handshake
+         * to hear 0 costs about 0.5 us per write.  During the handshake
          * coalesced packets may follow; there we always ask.
          */
         if (!others && !(s && stream_has_tx(s)) && c->state == QC_UP &&
@@ -390,7 +391,7 @@ conn_write(struct mm_qconn *c)
             break;
     }
     /*
-     * P1: before the first RTT sample ngtcp2 paces with initial_rtt, which
+     * Before the first RTT sample ngtcp2 paces with initial_rtt, which
      * would delay the handshake by milliseconds on a LAN; pace only once
      * the handshake is done (initial_rtt is LAN-scale as well).
      */
@@ -450,8 +451,8 @@ conn_deadline(struct mm_qconn *c, uint64_t now)
      * pacing slot.  Waking for it at that precision buys nothing on a LAN
      * and costs on every sleep: a poll timeout shorter than the kernel's
      * tick re-programs the CPU's timer on the way into epoll_wait and out
-     * of it (an exit to the hypervisor on a VM: 33 us instead of 21 us per
-     * pinned round trip here).  So such a wake-up is put off to at least
+     * of it (on a VM, an exit to the hypervisor each way).  So such a
+     * wake-up is put off to at least
      * QUIC_TIMER_FLOOR_MS; a burst still queued keeps its precise pacing.
      */
     if (c->hs_done && ql_empty(&c->txq))
@@ -492,7 +493,7 @@ mm__quic_conn_settle(struct mm_qconn *c)
     c->busy++;
     for (int round = 0; round < 16; round++) {
         int progress = 0;
-        mm__quic_auth_step(c);
+        if (c->state == QC_HANDSHAKE) mm__quic_auth_step(c); /* in auth.c */
         int resets = c->resets_pending; /* a set during the loop stays */
         c->resets_pending = 0;
         for (struct qlink *l = resets ? c->streams.next : &c->streams;
@@ -752,10 +753,10 @@ quic_settings(struct mm_quic *q, ngtcp2_settings *s)
      * padded PING of 1406 bytes, then 1444, each way) the moment the
      * handshake is confirmed, ahead of the first stream data in the same
      * write: on a new connection they delay the AUTH_RESULT and the first
-     * call by a full-size encrypt, send, receive and decrypt each, about
-     * 0.25 ms of a 1.9 ms node-start-to-first-answer (W5 connect,
-     * measured).  murmer's messages are mostly far below 1200 bytes; bulk
-     * transfers pay ~20% more packets (pipelined W5: within run noise).
+     * call by a full-size encrypt, send, receive and decrypt each, an
+     * eighth of the time from a node's start to its first answer.
+     * murmer's messages are mostly far below 1200 bytes; bulk transfers
+     * pay ~20% more packets.
      */
     s->no_pmtud = 1;
 }
@@ -874,7 +875,7 @@ quic_accept(struct mm_quic *q, const struct sockaddr *from, socklen_t fromlen,
     quic_callbacks(&cbs, 1);
     quic_settings(q, &settings);
     quic_params(q, &params, 1);
-    params.original_dcid = hd.dcid; /* P5 */
+    params.original_dcid = hd.dcid; /* the client's first DCID */
     if (validated) {
         params.original_dcid = odcid;
         params.retry_scid = hd.dcid;
@@ -905,7 +906,7 @@ quic_accept(struct mm_quic *q, const struct sockaddr *from, socklen_t fromlen,
 
 void
 mm__quic_dispatch(struct mm_quic *q, const uint8_t *pkt, size_t len,
-              const struct sockaddr *from)
+                  const struct sockaddr *from)
 {
     q->st.pkts_in++;
     q->st.bytes_in += len;
@@ -913,7 +914,7 @@ mm__quic_dispatch(struct mm_quic *q, const uint8_t *pkt, size_t len,
         q->st.fault_dropped++;
         return;
     }
-    /* 1. The destination connection id first (P13). */
+    /* 1. The destination connection id first (see quic.h). */
     ngtcp2_version_cid vc;
     int rv = ngtcp2_pkt_decode_version_cid(&vc, pkt, len, QUIC_CIDLEN);
     if (rv == 0) {

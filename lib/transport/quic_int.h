@@ -99,7 +99,7 @@ struct cid_ent {
     uint8_t data[NGTCP2_MAX_CIDLEN];
 };
 
-/* A queued frame; kept until the peer acknowledged all of it (P2). */
+/* A queued frame; kept until the peer acknowledged all of it. */
 struct chunk {
     struct chunk *next;
     uint64_t off; /* stream offset of data[0] */

@@ -225,7 +225,7 @@ cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t sid,
 {
     struct mm_qconn *c = ud;
     struct qstream *s = sud ? sud : stream_find(c, sid);
-    /* P12: give the peer its stream credit back. */
+    /* Give the peer its stream credit back. */
     if (!ngtcp2_conn_is_local_stream(conn, sid) && ngtcp2_is_bidi_stream(sid))
         ngtcp2_conn_extend_max_streams_bidi(conn, 1);
     if (s == NULL) return 0;

@@ -25,7 +25,7 @@
 
 int
 mm__udp_parse_addr(const char *hostport, struct sockaddr_storage *ss,
-                const char *empty_host)
+                   const char *empty_host)
 {
     char host[256];
     const char *colon, *h;
@@ -200,7 +200,7 @@ quic_fault_hold(struct mm_quic *q, const struct sockaddr *to,
 
 void
 mm__udp_send(struct mm_quic *q, const struct sockaddr *to, const uint8_t *data,
-          size_t len)
+             size_t len)
 {
     if (quic_fault_on(q)) {
         if (q->fault.drop_pct && quic_rand(q) % 100 < q->fault.drop_pct) {
@@ -243,8 +243,8 @@ quic_read_batch(struct mm_quic *q, int flags)
          * One datagram: recvfrom, not recvmmsg.  The kernel's recvmmsg
          * copies in and imports a msghdr and its iovec and writes back
          * msg_len, msg_namelen and msg_flags one by one: about 0.3 us more
-         * per call than recvfrom here, 3% of the pinned UDP floor's round
-         * trip (measured with the floor's ping-pong both ways).  MSG_TRUNC
+         * per call than recvfrom, a few percent of a pinned UDP round
+         * trip.  MSG_TRUNC
          * makes it return a datagram's real length, so one longer than the
          * slot is still seen as truncated.
          */
@@ -307,7 +307,7 @@ got:
             continue;
         }
         mm__quic_dispatch(q, q->rxbuf[i], len,
-                      (const struct sockaddr *)&q->rx_from[i]);
+                          (const struct sockaddr *)&q->rx_from[i]);
     }
     if (own_clock) q->now_cache = 0;
     return n;
@@ -322,10 +322,10 @@ quic_read(struct mm_quic *q)
 /*
  * While the loop waits in the socket's receive, the socket leaves the
  * loop's epoll set: a socket in an epoll set has every datagram's arrival
- * run epoll's wake-up callback too (a lock and a ready-list entry), which
- * cost the pinned UDP floor 5.5% of its round trips (0.945x over 8 pairs,
- * with both sockets in an epoll set that nobody waits on).  Taking it out
- * and back costs two epoll_ctl calls per hot wait, not per round.
+ * run epoll's wake-up callback too (a lock and a ready-list entry), about
+ * 5% of a pinned UDP round trip even when nobody waits on that epoll set.
+ * Taking it out and back costs two epoll_ctl calls per hot wait, not per
+ * round.
  *
  * libuv keeps the socket registered as far as it knows (uv_poll on it, with
  * q->poll_events), so it is back, with those events and the data libuv
@@ -362,10 +362,9 @@ quic_epoll_back(struct mm_quic *q)
  * epoll_wait until the answer makes the socket readable, then reads it with
  * recvmmsg.  A task asleep in the socket's own receive is woken directly by
  * the datagram's arrival and returns with it: one syscall instead of two,
- * and no epoll wake-up.  Measured here (pinned, bench/w5 seq against
- * MURMER_HOT_WAIT_US=0 in the same run): +2-16% round trips/s, from the
- * same gap as between the W6 UDP floor that blocks in recvfrom and
- * bench/udploop that waits in epoll.
+ * and no epoll wake-up: the gap between the W6 UDP floor, which blocks in
+ * recvfrom, and bench/udploop, which waits in epoll (compare bench/w5 seq
+ * with MURMER_HOT_WAIT_US=0).
  *
  * So after a turn that sent datagrams, when the loop has nothing else to do
  * now (no idle or pending handles, no uv timer or tq deadline within the
@@ -381,8 +380,8 @@ quic_epoll_back(struct mm_quic *q)
  * mDNS thread's async) wait at most that budget plus one wait, which the
  * kernel rounds up to its tick (4 ms at HZ=250).  The budget is long (16
  * ms, 1024 rounds) because every end of a hot wait costs a loop turn, an
- * epoll_wait, the socket's two epoll_ctl and an answer woken through epoll:
- * 16 ms against 1 ms gave 1.02x in 24 pinned w5 seq pairs (ahead in 17).
+ * epoll_wait, the socket's two epoll_ctl and an answer woken through epoll
+ * (16 ms beat 1 ms on sequential round trips).
  * A wait that times out (no answer within hot_ns: the exchange is not hot)
  * makes the next 1, 2, 4 ... QUIC_HOT_SKIP_MAX chances pass without one.
  */
@@ -518,7 +517,7 @@ mm__udp_bind(struct mm_quic *q, const struct sockaddr *sa)
     }
     q->local_len = namelen;
     mm__udp_format_addr(q->local_str, sizeof(q->local_str),
-                     (struct sockaddr *)&q->local);
+                        (struct sockaddr *)&q->local);
     q->bound = 1;
     quic_poll_set(q);
     return 0;

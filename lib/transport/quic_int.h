@@ -233,16 +233,16 @@ struct mm_quic {
      * accepted connections whose handshake is in progress. */
     uint8_t retry_secret[32];
     unsigned hs_inbound;
-    /* recvmmsg batch: one syscall reads what is queued, and a short batch
-     * means the queue is empty (epoll is level-triggered), so no read ends
-     * in EAGAIN. */
-    /* Hot waits (quic_hot_wait): the socket is in blocking mode with
+    /* Hot waits (udp.c): the socket is in blocking mode with
      * SO_RCVTIMEO = hot_ns, and every other call on it passes
      * MSG_DONTWAIT. */
     uint64_t hot_ns;    /* 0 = no hot waits */
     unsigned hot_skip;  /* chances to let pass after a miss */
     int hot_out;        /* the socket is out of the loop's epoll set */
     unsigned hot_next;  /* the last miss's skip (doubles per miss) */
+    /* recvmmsg batch: one syscall reads what is queued, and a short batch
+     * means the queue is empty (epoll is level-triggered), so no read ends
+     * in EAGAIN. */
     unsigned rx_want; /* datagrams the next recvmmsg asks for */
     unsigned rx_lone; /* full single reads before asking for two again */
     struct mmsghdr rx_msgs[QUIC_RX_BATCH];

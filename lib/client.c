@@ -72,6 +72,7 @@ struct mm_client {
     struct mm_identity id;
     struct mm_keyring kr;
     struct mm_quic *q;
+    struct mm_tq tq; /* the transport's timers; .loop set once initialised */
     struct mm_qconn *conn; /* the up connection, or NULL */
     struct mm_qconn *dialing;
     int dial_done;
@@ -640,6 +641,8 @@ mm_client_close(mm_client *c)
     }
     if (c->timer_init)
         uv_close((uv_handle_t *)&c->timer, handle_closed_cb);
+    if (c->tq.loop)
+        mm__tq_close(&c->tq);
     if (c->loop_init) {
         uv_run(&c->loop, UV_RUN_DEFAULT);
         uv_loop_close(&c->loop);
@@ -698,12 +701,15 @@ mm_client_connect(mm_client **out, const mm_client_config *cfg)
     c->loop_init = 1;
     uv_timer_init(&c->loop, &c->timer);
     c->timer_init = 1;
+    if ((rc = mm__tq_init(&c->tq, &c->loop)) != 0)
+        goto fail;
 
     struct mm_quic_config qc;
     mm__quic_config_init(&qc);
     qc.name = "murmer-cli";
     qc.role = MM_WIRE_ROLE_CLIENT;
     qc.handshake_ms = c->timeout_ms;
+    qc.tq = &c->tq;
     struct mm_quic_ops ops;
     memset(&ops, 0, sizeof(ops));
     ops.data = c;

@@ -1,10 +1,10 @@
 /*
- * quic.h — murmer's QUIC transport (design §6.2): one UDP socket per node
- * carrying QUIC connections (ngtcp2 0.12.1 + GnuTLS, ALPN murmer/1) and
- * sealed gossip datagrams.
+ * quic.h — murmer's QUIC transport: one UDP socket per node carrying QUIC
+ * connections (ngtcp2 0.12.1 + GnuTLS, ALPN murmer/1) and sealed gossip
+ * datagrams.
  *
- * Demultiplexing of an incoming UDP packet, in this order (setup P13: the
- * QUIC fixed bit is greased, so the first byte alone proves nothing):
+ * Demultiplexing of an incoming UDP packet, in this order (the QUIC fixed
+ * bit is greased, so the first byte alone proves nothing):
  *   1. its destination connection id names a connection  -> that connection
  *   2. long header (0x80 set)                            -> QUIC accept path
  *   3. first byte 0x01                                   -> ops->datagram
@@ -24,8 +24,8 @@
  *
  * Re-entrancy: ops callbacks may call mm__quic_send_frame, _stream_open,
  * _stream_close, _conn_close and _dial; data is queued and written once the
- * callback returns (setup P3).  mm__quic_close() must not be called from an
- * ops callback.
+ * callback returns.  mm__quic_close() must not be called from an ops
+ * callback.
  */
 #ifndef MM_QUIC_H
 #define MM_QUIC_H
@@ -73,8 +73,9 @@ struct mm_quic_config {
     /* Fault hook.  When all zero, $MURMER_FAULT is read instead:
      * "drop=5,delay=0,reorder=0,seed=1". */
     struct mm_quic_fault fault;
-    /* The loop's timer queue (tq.h) for connection timers, so that the
-     * loop can sleep without a timeout; NULL = uv_timers. */
+    /* Required: the loop's timer queue (tq.h), for the connections'
+     * timers and the fault hook's, so that the loop can sleep without a
+     * timeout.  It must outlive the transport. */
     struct mm_tq *tq;
     /* Longest hot wait (see mm_quic_ops.park); 0 = MM_QUIC_HOT_WAIT_US. */
     uint32_t hot_wait_us;
@@ -148,7 +149,7 @@ struct mm_quic_ops {
      * returned UV_EAGAIN.  May be NULL. */
     void (*stream_credit)(void *data, struct mm_qconn *c);
     /*
-     * Hot waits (see quic_hot_wait in quic.c): after a turn that sent
+     * Hot waits (see quic_hot_rounds in udp.c): after a turn that sent
      * datagrams, the loop may sleep in the socket's own receive, for at
      * most hot_wait_us, instead of in epoll.  park() asks the owner whether
      * it has nothing else to do now (nothing runnable, nothing posted from
@@ -264,13 +265,8 @@ void mm__quic_conn_close(struct mm_qconn *c, int err);
 /* Facts about a connection. */
 int mm__quic_conn_is_dialer(const struct mm_qconn *c);
 int mm__quic_conn_is_up(const struct mm_qconn *c);
-/* Peer id (valid after the TLS handshake) and generation (after HELLO). */
+/* Peer id (valid after the TLS handshake). */
 const uint8_t *mm__quic_conn_peer_id(const struct mm_qconn *c);
-uint64_t mm__quic_conn_peer_gen(const struct mm_qconn *c);
-/* The peer's UDP address. */
-const struct sockaddr *mm__quic_conn_remote(const struct mm_qconn *c);
-/* Smoothed RTT in ns (0 before a sample). */
-uint64_t mm__quic_conn_rtt_ns(struct mm_qconn *c);
 /* Per-connection user pointer (not touched by the transport). */
 void mm__quic_conn_set_data(struct mm_qconn *c, void *data);
 void *mm__quic_conn_get_data(const struct mm_qconn *c);

@@ -87,7 +87,7 @@ struct tnode {
 
 struct env {
     uv_loop_t loop;
-    struct mm_tq tq; /* connection timers of the even-numbered nodes */
+    struct mm_tq tq; /* the nodes' timers */
     char root[64];
     struct tnode n[MAXN];
     int nn;
@@ -257,10 +257,7 @@ node_start(struct env *e, int i, uint8_t key, const struct mm_quic_config *cfg)
     char name[16];
     snprintf(name, sizeof(name), "n%d", i);
     t->cfg.name = name;
-    /* Both timer paths in every exchange: even-numbered nodes keep their
-     * connection timers on a timer queue (tq.h, as a node's cluster does),
-     * odd-numbered ones on uv_timers (as the CLI's client does). */
-    if (i % 2 == 0 && !t->cfg.tq) t->cfg.tq = &e->tq;
+    if (!t->cfg.tq) t->cfg.tq = &e->tq;
     struct mm_quic_ops ops = {
         .data = t,
         .conn_up = on_up,

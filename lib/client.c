@@ -12,24 +12,19 @@
  * Start-up cost matters (`murmer members` <= 10 ms including process
  * start): the identity is read from its files without OpenSSL and without
  * the data-dir lock (many CLI processes may share it); only the very first
- * run makes it through mm__identity_load().
+ * run makes it (see mm__identity_read()).
  */
 #include "common.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cJSON.h>
 
 #include "buf.h"
 #include "ckey.h"
-#include "crypto.h"
 #include "identity.h"
 #include "transport/quic.h"
 #include "discovery/mdns.h"
@@ -374,116 +369,8 @@ client_deadline(mm_client *c)
 
 /* ---- connecting --------------------------------------------------------------- */
 
-static int
-read_file(const char *path, char **out, size_t max)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    char *buf = mm__malloc(max + 1);
-    size_t got = 0;
-    if (!buf) {
-        close(fd);
-        return UV_ENOMEM;
-    }
-    for (;;) {
-        ssize_t n = read(fd, buf + got, max - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-        if (got == max)
-            break;
-    }
-    close(fd);
-    buf[got] = '\0';
-    *out = buf;
-    return 0;
-}
-
-/* The raw Ed25519 key in a PEM certificate: the DER SubjectPublicKeyInfo
- * is 30 2a 30 05 06 03 2b 65 70 03 21 00 followed by the 32 key bytes. */
-static int
-cert_pubkey(const char *pem, uint8_t pub[MM_ED25519_PUB_LEN])
-{
-    static const uint8_t spki[] = {0x30, 0x2a, 0x30, 0x05, 0x06, 0x03,
-                                   0x2b, 0x65, 0x70, 0x03, 0x21, 0x00};
-    const char *p = strstr(pem, "-----BEGIN CERTIFICATE-----");
-    const char *end = p ? strstr(p, "-----END CERTIFICATE-----") : NULL;
-    if (!p || !end)
-        return MM_EKEY;
-    p += strlen("-----BEGIN CERTIFICATE-----");
-    size_t n = (size_t)(end - p);
-    char *b64 = mm__malloc(n + 1);
-    uint8_t *der = mm__malloc(n);
-    int rc = MM_EKEY;
-    if (!b64 || !der)
-        goto out;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != '\n' && p[i] != '\r' && p[i] != ' ')
-            b64[k++] = p[i];
-    int dl = mm__base64_decode(der, n, b64, k);
-    if (dl < 0)
-        goto out;
-    for (size_t i = 0; i + sizeof(spki) + MM_ED25519_PUB_LEN <= (size_t)dl;
-         i++) {
-        if (memcmp(der + i, spki, sizeof(spki)) == 0) {
-            memcpy(pub, der + i + sizeof(spki), MM_ED25519_PUB_LEN);
-            rc = 0;
-            break;
-        }
-    }
-out:
-    mm__free(b64);
-    mm__free(der);
-    return rc;
-}
-
-/* Reads an existing identity without locking (CLI processes share it).
- * UV_ENOENT when it does not exist yet. */
-static int
-identity_read(mm_client *c, const char *dir)
-{
-    struct mm_identity *id = &c->id;
-    char path[4096];
-    struct stat st;
-    memset(id, 0, sizeof(*id));
-    id->lock_fd = -1;
-    snprintf(path, sizeof(path), "%s/key.pem", dir);
-    if (stat(path, &st) != 0)
-        return errno == ENOENT ? UV_ENOENT : -errno;
-    if (st.st_mode & 077) {
-        client_errtext(c,
-                       "client key %s is accessible by group or others "
-                       "(mode %03o); run chmod 600 %s",
-                       path, (unsigned)(st.st_mode & 0777), path);
-        return MM_EKEY;
-    }
-    int rc = read_file(path, &id->key_pem, 64 * 1024);
-    if (rc)
-        goto fail;
-    snprintf(path, sizeof(path), "%s/cert.pem", dir);
-    rc = read_file(path, &id->cert_pem, 64 * 1024);
-    if (rc == UV_ENOENT)
-        goto fail;
-    if (rc == 0 && cert_pubkey(id->cert_pem, id->pub) != 0)
-        rc = UV_ENOENT; /* let mm__identity_load repair it */
-    if (rc)
-        goto fail;
-    if (!(id->dir = mm__strdup(dir))) {
-        rc = UV_ENOMEM;
-        goto fail;
-    }
-    mm__identity_id_of(id->id, id->pub);
-    mm__hex(id->hex, id->id, MM_ID_LEN);
-    return 0;
-fail:
-    mm__identity_release(id);
-    return rc;
-}
-
+/* The identity of this CLI user (shared by its processes, read without
+ * the lock); the error text says what is wrong. */
 static int
 client_identity(mm_client *c, const char *state_dir)
 {
@@ -497,84 +384,19 @@ client_identity(mm_client *c, const char *state_dir)
         }
         state_dir = dir;
     }
-    for (int tries = 0; tries < 100; tries++) {
-        int rc = identity_read(c, state_dir);
-        if (rc != UV_ENOENT)
-            return rc == 0 || rc == MM_EKEY ? rc : MM_EKEY;
-        /* First use: make it (under the lock), then let the lock go. */
-        rc = mm__identity_load(&c->id, state_dir, 0);
-        if (rc == 0) {
-            close(c->id.lock_fd);
-            c->id.lock_fd = -1;
-            return 0;
-        }
-        if (rc != MM_EEXISTS) {
-            client_errtext(c, "cannot make the client identity in %s: %s",
-                           state_dir, mm_strerror(rc));
-            return MM_EKEY;
-        }
-        uv_sleep(10); /* another murmer is making it right now */
-    }
-    client_errtext(c, "client identity in %s is locked", state_dir);
-    return MM_EKEY;
+    return mm__identity_read(&c->id, state_dir, c->errtext,
+                             sizeof(c->errtext));
 }
 
-/* Loads the cluster key quietly; the error text says what is wrong. */
+/* Loads the cluster key; the error text says what is wrong.  Dev mode's
+ * warning is not shown: the CLI says nothing about it. */
 static int
 client_keyring(mm_client *c, const char *path)
 {
-    const char *src = path;
-    if (!src) {
-        const char *v = getenv("MURMER_CLUSTER_KEY_FILE");
-        if (v && *v)
-            src = v;
-    }
-    if (src) {
-        struct stat st;
-        if (stat(src, &st) != 0) {
-            client_errtext(c, "cannot open cluster key file %s: %s", src,
-                           strerror(errno));
-            return MM_EKEY;
-        }
-        if (!S_ISREG(st.st_mode)) {
-            client_errtext(c, "cluster key file %s is not a regular file",
-                           src);
-            return MM_EKEY;
-        }
-        if (st.st_mode & 077) {
-            client_errtext(c,
-                           "cluster key file %s is accessible by group or "
-                           "others (mode %03o); run chmod 600 %s",
-                           src, (unsigned)(st.st_mode & 0777), src);
-            return MM_EKEY;
-        }
-    }
-    int level = mm_log_get_level();
-    mm_log_set_level(0); /* no log lines: the caller prints one error */
-    int rc;
-    if (src) {
-        rc = mm__keyring_load_file(&c->kr, src);
-    } else {
-        const char *v = getenv("MURMER_CLUSTER_KEY");
-        if (v && *v) {
-            rc = mm__keyring_load_b64(&c->kr, v);
-        } else {
-            mm__keyring_load_dev(&c->kr);
-            rc = 0;
-        }
-    }
-    mm_log_set_level(level);
-    if (rc) {
-        if (src)
-            client_errtext(c,
-                           "%s: malformed cluster key (expected 32 bytes "
-                           "of base64 per line)",
-                           src);
-        else
-            client_errtext(c, "MURMER_CLUSTER_KEY: malformed cluster key");
-        return MM_EKEY;
-    }
-    return 0;
+    int rc = mm__keyring_load(&c->kr, path, c->errtext, sizeof(c->errtext));
+    if (rc == 0)
+        c->errtext[0] = '\0';
+    return rc;
 }
 
 /* Dials |addr| and waits for the connection; 0 or its error. */

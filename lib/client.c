@@ -34,9 +34,12 @@
 #define DEFAULT_SEED "127.0.0.1:7420"
 #define PING_MS 1000u /* liveness probe of a subscription's seed */
 
-struct creq { /* a control request waiting for its CTRL_RESP */
-    struct creq *next;
-    uint32_t id;
+/* A request waiting for its answer: a control request (CTRL_REQ, answered
+ * by CTRL_RESP) or a call (INVOKE, answered by RESPONSE). */
+struct pend {
+    struct pend *next;
+    uint64_t id; /* the control request id (u32 on the wire) or call id */
+    int call;    /* 1: an INVOKE */
     int done;
     int detached; /* nobody waits: freed when answered */
     int status;
@@ -49,15 +52,6 @@ struct cevent { /* a CTRL_EVENT queued for its subscriber */
     uint32_t sub;
     uint16_t code;
     char *body; /* owned, NUL-terminated */
-    size_t len;
-};
-
-struct ccall { /* an INVOKE waiting for its RESPONSE */
-    struct ccall *next;
-    uint64_t call_id;
-    int done;
-    int status;
-    char *body;
     size_t len;
 };
 
@@ -79,9 +73,8 @@ struct mm_client {
     char errtext[512];
     uint32_t next_id;
     uint64_t next_call;
-    struct creq *reqs;
+    struct pend *pending;
     struct cevent *ev_head, *ev_tail;
-    struct ccall *calls;
     int loop_init, timer_init;
 };
 
@@ -216,15 +209,10 @@ on_conn_up(void *data, struct mm_qconn *q, const uint8_t peer_id[16],
 static void
 fail_pending(mm_client *c, int err)
 {
-    for (struct creq *r = c->reqs; r; r = r->next)
-        if (!r->done && !r->detached) {
-            r->done = 1;
-            r->status = err;
-        }
-    for (struct ccall *k = c->calls; k; k = k->next)
-        if (!k->done) {
-            k->done = 1;
-            k->status = err;
+    for (struct pend *p = c->pending; p; p = p->next)
+        if (!p->done && !p->detached) {
+            p->done = 1;
+            p->status = err;
         }
 }
 
@@ -256,6 +244,45 @@ dup_body(const uint8_t *b, size_t len)
     return s;
 }
 
+/* Settles the pending request or call |id| with its answer. */
+static void
+pend_answer(mm_client *c, int call, uint64_t id, uint16_t code,
+            const uint8_t *body, size_t len)
+{
+    for (struct pend **pp = &c->pending; *pp; pp = &(*pp)->next) {
+        struct pend *p = *pp;
+        if (p->call != call || p->id != id || p->done)
+            continue;
+        if (p->detached) {
+            *pp = p->next;
+            mm__free(p);
+            return;
+        }
+        p->done = 1;
+        p->status = code ? mm_err_from_wire(code) : 0;
+        if (len || !call) { /* a call's empty body stays NULL */
+            p->body = dup_body(body, len);
+            p->len = p->body ? len : 0;
+            if (!p->body)
+                p->status = UV_ENOMEM;
+        }
+        return;
+    }
+}
+
+/* Unlinks and frees |p|. */
+static void
+pend_free(mm_client *c, struct pend *p)
+{
+    struct pend **pp = &c->pending;
+    while (*pp && *pp != p)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = p->next;
+    mm__free(p->body);
+    mm__free(p);
+}
+
 static void
 on_frame(void *data, struct mm_qconn *q, int64_t sid, uint8_t type,
          const uint8_t *body, size_t len)
@@ -269,23 +296,7 @@ on_frame(void *data, struct mm_qconn *q, int64_t sid, uint8_t type,
         if (mm__wire_ctrl_decode(&m, body, len) != 0)
             return;
         if (type == MM_WIRE_CTRL_RESP) {
-            for (struct creq **pp = &c->reqs; *pp; pp = &(*pp)->next) {
-                struct creq *r = *pp;
-                if (r->id != m.id || r->done)
-                    continue;
-                if (r->detached) {
-                    *pp = r->next;
-                    mm__free(r);
-                    return;
-                }
-                r->done = 1;
-                r->status = m.code ? mm_err_from_wire(m.code) : 0;
-                r->body = dup_body(m.body, m.body_len);
-                r->len = m.body_len;
-                if (!r->body)
-                    r->status = UV_ENOMEM;
-                return;
-            }
+            pend_answer(c, 0, m.id, m.code, m.body, m.body_len);
             return;
         }
         struct cevent *e = mm__calloc(1, sizeof(*e));
@@ -305,19 +316,8 @@ on_frame(void *data, struct mm_qconn *q, int64_t sid, uint8_t type,
     }
     if (type == MM_WIRE_RESPONSE) {
         struct mm_wire_response r;
-        if (mm__wire_response_decode(&r, body, len) != 0)
-            return;
-        for (struct ccall *k = c->calls; k; k = k->next) {
-            if (k->call_id != r.call_id || k->done)
-                continue;
-            k->done = 1;
-            k->status = r.status ? mm_err_from_wire(r.status) : 0;
-            if (r.body_len) {
-                k->body = dup_body(r.body, r.body_len);
-                k->len = k->body ? r.body_len : 0;
-            }
-            return;
-        }
+        if (mm__wire_response_decode(&r, body, len) == 0)
+            pend_answer(c, 1, r.call_id, r.status, r.body, r.body_len);
     }
 }
 
@@ -466,23 +466,13 @@ mm_client_close(mm_client *c)
         uv_run(&c->loop, UV_RUN_DEFAULT);
         uv_loop_close(&c->loop);
     }
-    while (c->reqs) {
-        struct creq *r = c->reqs;
-        c->reqs = r->next;
-        mm__free(r->body);
-        mm__free(r);
-    }
+    while (c->pending)
+        pend_free(c, c->pending);
     while (c->ev_head) {
         struct cevent *e = c->ev_head;
         c->ev_head = e->next;
         mm__free(e->body);
         mm__free(e);
-    }
-    while (c->calls) {
-        struct ccall *k = c->calls;
-        c->calls = k->next;
-        mm__free(k->body);
-        mm__free(k);
     }
     for (size_t i = 0; i < c->nseeds; i++)
         mm__free(c->seeds[i]);
@@ -620,14 +610,14 @@ mm_client_seed_addr(const mm_client *c)
 
 /* ---- control requests --------------------------------------------------------- */
 
-static struct creq *
+static struct pend *
 req_send(mm_client *c, uint16_t op, const cJSON *body, int *err)
 {
     if (!c->conn) {
         *err = c->down_err ? c->down_err : MM_EUNREACHABLE;
         return NULL;
     }
-    struct creq *r = mm__calloc(1, sizeof(*r));
+    struct pend *r = mm__calloc(1, sizeof(*r));
     char *js = body ? cJSON_PrintUnformatted(body) : NULL;
     if (!r || (body && !js)) {
         mm__free(r);
@@ -637,7 +627,7 @@ req_send(mm_client *c, uint16_t op, const cJSON *body, int *err)
     }
     r->id = ++c->next_id;
     struct mm_wire_ctrl m;
-    m.id = r->id;
+    m.id = c->next_id;
     m.code = op;
     m.body = (const uint8_t *)(js ? js : "{}");
     m.body_len = js ? strlen(js) : 2;
@@ -654,21 +644,9 @@ req_send(mm_client *c, uint16_t op, const cJSON *body, int *err)
         *err = rc == UV_ENOMEM ? rc : MM_EUNREACHABLE;
         return NULL;
     }
-    r->next = c->reqs;
-    c->reqs = r;
+    r->next = c->pending;
+    c->pending = r;
     return r;
-}
-
-static void
-req_free(mm_client *c, struct creq *r)
-{
-    struct creq **pp = &c->reqs;
-    while (*pp && *pp != r)
-        pp = &(*pp)->next;
-    if (*pp)
-        *pp = r->next;
-    mm__free(r->body);
-    mm__free(r);
 }
 
 /*
@@ -682,7 +660,7 @@ client_request(mm_client *c, uint16_t op, const cJSON *body,
     int rc;
     *resp = NULL;
     c->errtext[0] = '\0';
-    struct creq *r = req_send(c, op, body, &rc);
+    struct pend *r = req_send(c, op, body, &rc);
     if (!r) {
         client_errtext(c, "connection to %s lost", c->seed_addr);
         return rc;
@@ -704,7 +682,7 @@ client_request(mm_client *c, uint16_t op, const cJSON *body,
     } else if (rc == MM_EUNREACHABLE) {
         client_errtext(c, "connection to %s lost", c->seed_addr);
     }
-    req_free(c, r);
+    pend_free(c, r);
     return rc;
 }
 
@@ -938,19 +916,20 @@ mm_client_lookup(mm_client *c, const char *label, const char *prefix,
 
 /* ---- send ------------------------------------------------------------------------- */
 
-static struct ccall *
+static struct pend *
 call_send(mm_client *c, int64_t sid, const char *label, const char *type,
           const char *json, size_t len, uint32_t deadline_ms, int *err)
 {
-    struct ccall *k = mm__calloc(1, sizeof(*k));
+    struct pend *k = mm__calloc(1, sizeof(*k));
     if (!k) {
         *err = UV_ENOMEM;
         return NULL;
     }
-    k->call_id = ++c->next_call;
+    k->call = 1;
+    k->id = ++c->next_call;
     struct mm_wire_invoke inv;
     memset(&inv, 0, sizeof(inv));
-    inv.call_id = k->call_id;
+    inv.call_id = k->id;
     inv.target_kind = MM_WIRE_TARGET_LABEL;
     inv.label = label;
     inv.label_len = strlen(label);
@@ -971,25 +950,13 @@ call_send(mm_client *c, int64_t sid, const char *label, const char *type,
         *err = rc == MM_EINVAL ? MM_EINVAL : MM_EUNREACHABLE;
         return NULL;
     }
-    k->next = c->calls;
-    c->calls = k;
+    k->next = c->pending;
+    c->pending = k;
     return k;
 }
 
-static void
-call_free(mm_client *c, struct ccall *k)
-{
-    struct ccall **pp = &c->calls;
-    while (*pp && *pp != k)
-        pp = &(*pp)->next;
-    if (*pp)
-        *pp = k->next;
-    mm__free(k->body);
-    mm__free(k);
-}
-
 static int
-calls_done(struct ccall *const *calls, size_t n)
+calls_done(struct pend *const *calls, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (calls[i] && !calls[i]->done)
@@ -1017,7 +984,7 @@ mm_client_send(mm_client *c, const char *label, const char *key,
     int rc;
     mm_actor_info *targets = NULL;
     size_t ntargets = 0;
-    struct creq *lk = NULL;
+    struct pend *lk = NULL;
     if (key) {
         rc = mm_client_lookup(c, NULL, NULL, key, 0, 0, &targets, &ntargets);
         if (rc == MM_ENOTFOUND) {
@@ -1038,7 +1005,7 @@ mm_client_send(mm_client *c, const char *label, const char *key,
     }
     size_t cnt = key ? ntargets : 1;
     mm_send_result *res = res_new(cnt * sizeof(*res));
-    struct ccall **calls = mm__calloc(cnt ? cnt : 1, sizeof(*calls));
+    struct pend **calls = mm__calloc(cnt ? cnt : 1, sizeof(*calls));
     int64_t sid = -1;
     rc = 0;
     if (!res || !calls) {
@@ -1068,7 +1035,7 @@ mm_client_send(mm_client *c, const char *label, const char *key,
         if (client_turn(c, deadline, 1) != 0)
             break;
     for (size_t i = 0; i < cnt; i++) {
-        struct ccall *k = calls[i];
+        struct pend *k = calls[i];
         if (!k)
             continue;
         if (!k->done)
@@ -1079,7 +1046,7 @@ mm_client_send(mm_client *c, const char *label, const char *key,
             res[i].body = res_strn(res, k->body, k->len);
             res[i].len = k->len;
         }
-        call_free(c, k);
+        pend_free(c, k);
     }
     if (lk && lk->done && lk->status == 0 && lk->body) {
         cJSON *j = cJSON_ParseWithLength(lk->body, lk->len);
@@ -1096,7 +1063,7 @@ mm_client_send(mm_client *c, const char *label, const char *key,
     res = NULL;
 out:
     if (lk)
-        req_free(c, lk);
+        pend_free(c, lk);
     mm__free(calls);
     mm_client_free_result(c, res);
     mm_client_free_result(c, targets);
@@ -1159,7 +1126,7 @@ ping_cb(uv_timer_t *t)
     if (!c->conn)
         return;
     int err;
-    struct creq *r = req_send(c, MM_CTRL_TIMINGS, NULL, &err);
+    struct pend *r = req_send(c, MM_CTRL_TIMINGS, NULL, &err);
     if (r)
         r->detached = 1;
 }
@@ -1318,7 +1285,7 @@ done:
         cJSON *u = cJSON_CreateObject();
         int err;
         if (u && cJSON_AddNumberToObject(u, "sub", sub)) {
-            struct creq *r = req_send(c, MM_CTRL_UNWATCH, u, &err);
+            struct pend *r = req_send(c, MM_CTRL_UNWATCH, u, &err);
             if (r)
                 r->detached = 1;
         }

@@ -7,7 +7,8 @@
  * lookup, watch, oplog, force-leave) travel as CTRL_REQ frames on the
  * control stream (docs/wire.md "Client sessions"); calls travel as INVOKE
  * frames with a label target on a stream of their own, which the seed
- * serves or forwards to the owner.
+ * serves or forwards to the owner.  The one-shot control commands and
+ * their result arrays are in client_cmds.c.
  *
  * Start-up cost matters (`murmer members` <= 10 ms including process
  * start): the identity is read from its files without OpenSSL and without
@@ -24,6 +25,7 @@
 #include <cJSON.h>
 
 #include "buf.h"
+#include "client_int.h"
 #include "ckey.h"
 #include "identity.h"
 #include "transport/quic.h"
@@ -77,73 +79,6 @@ struct mm_client {
     struct cevent *ev_head, *ev_tail;
     int loop_init, timer_init;
 };
-
-/* ---- results: one block per array, strings hang off it -------------------- */
-
-struct res_str {
-    struct res_str *next;
-    _Alignas(max_align_t) char s[];
-};
-
-struct res_hdr {
-    struct res_str *strs;
-    max_align_t align;
-};
-
-static void *
-res_new(size_t size)
-{
-    struct res_hdr *h = mm__calloc(1, sizeof(*h) + (size ? size : 1));
-    return h ? (void *)(h + 1) : NULL;
-}
-
-static const char *
-res_strn(void *res, const char *s, size_t len)
-{
-    struct res_hdr *h = (struct res_hdr *)res - 1;
-    struct res_str *r = mm__malloc(sizeof(*r) + len + 1);
-    if (!r)
-        return "";
-    memcpy(r->s, s, len);
-    r->s[len] = '\0';
-    r->next = h->strs;
-    h->strs = r;
-    return r->s;
-}
-
-/* Zeroed, pointer-aligned memory that lives as long as |res|. */
-static void *
-res_alloc(void *res, size_t size)
-{
-    struct res_hdr *h = (struct res_hdr *)res - 1;
-    struct res_str *r = mm__calloc(1, sizeof(*r) + size + 1);
-    if (!r)
-        return NULL;
-    r->next = h->strs;
-    h->strs = r;
-    return r->s;
-}
-
-static const char *
-res_str(void *res, const char *s)
-{
-    return s ? res_strn(res, s, strlen(s)) : NULL;
-}
-
-MM_EXTERN void
-mm_client_free_result(mm_client *c, void *result)
-{
-    (void)c;
-    if (!result)
-        return;
-    struct res_hdr *h = (struct res_hdr *)result - 1;
-    while (h->strs) {
-        struct res_str *r = h->strs;
-        h->strs = r->next;
-        mm__free(r);
-    }
-    mm__free(h);
-}
 
 /* ---- errors -------------------------------------------------------------------- */
 
@@ -361,8 +296,8 @@ client_pump(mm_client *c, const int *flag, uint64_t deadline, int need_conn)
     return 0;
 }
 
-static uint64_t
-client_deadline(mm_client *c)
+uint64_t
+mm__client_deadline(mm_client *c)
 {
     return mm__now_ms() + c->timeout_ms;
 }
@@ -526,7 +461,7 @@ mm_client_connect(mm_client **out, const mm_client_config *cfg)
         client_errtext(c, "cannot set up QUIC: %s", mm_strerror(rc));
         goto fail;
     }
-    uint64_t deadline = client_deadline(c);
+    uint64_t deadline = mm__client_deadline(c);
     rc = MM_EUNREACHABLE;
     /* The outcome is reported once, through the error text: keep the
      * transport's own warnings (a refused key...) out of a quiet run. */
@@ -653,9 +588,9 @@ req_send(mm_client *c, uint16_t op, const cJSON *body, int *err)
  * Sends a request and waits for its answer: 0 with |*resp| the parsed body
  * (the caller's, cJSON_Delete), or an error (the seed's text kept).
  */
-static int
-client_request(mm_client *c, uint16_t op, const cJSON *body,
-               uint64_t deadline, cJSON **resp)
+int
+mm__client_request(mm_client *c, uint16_t op, const cJSON *body,
+                   uint64_t deadline, cJSON **resp)
 {
     int rc;
     *resp = NULL;
@@ -683,234 +618,6 @@ client_request(mm_client *c, uint16_t op, const cJSON *body,
         client_errtext(c, "connection to %s lost", c->seed_addr);
     }
     pend_free(c, r);
-    return rc;
-}
-
-static const char *
-jstr(const cJSON *o, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static double
-jnum(const cJSON *o, const char *name, double dflt)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
-}
-
-static uint64_t
-ju64(const cJSON *o, const char *name)
-{
-    double d = jnum(o, name, 0);
-    return d > 0 ? (uint64_t)d : 0;
-}
-
-/* ---- members, timings, force-leave ---------------------------------------------- */
-
-MM_EXTERN int
-mm_client_members(mm_client *c, mm_member_info **out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    cJSON *resp;
-    int rc = client_request(c, MM_CTRL_MEMBERS, NULL, client_deadline(c), &resp);
-    if (rc)
-        return rc;
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(resp, "members");
-    size_t cnt = (size_t)cJSON_GetArraySize(arr);
-    mm_member_info *m = res_new(cnt * sizeof(*m));
-    if (!m) {
-        cJSON_Delete(resp);
-        return UV_ENOMEM;
-    }
-    size_t k = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, arr)
-    {
-        if (k == cnt)
-            break;
-        mm_member_info *x = &m[k++];
-        x->name = res_str(m, jstr(it, "name") ? jstr(it, "name") : "");
-        x->id = res_str(m, jstr(it, "id") ? jstr(it, "id") : "");
-        x->addr = res_str(m, jstr(it, "addr") ? jstr(it, "addr") : "");
-        x->state = res_str(m, jstr(it, "state") ? jstr(it, "state") : "");
-        x->tags = res_str(m, jstr(it, "tags") ? jstr(it, "tags") : "");
-        x->generation = ju64(it, "generation");
-        x->incarnation = ju64(it, "incarnation");
-        x->confirmations = (unsigned)jnum(it, "confirmations", 0);
-        x->last_ack_ms = (int64_t)jnum(it, "last_ack_ms", -1);
-        x->rtt_us = (int64_t)jnum(it, "rtt_us", -1);
-    }
-    cJSON_Delete(resp);
-    *out = m;
-    *n = k;
-    return 0;
-}
-
-MM_EXTERN int
-mm_client_timings(mm_client *c, mm_timing **out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    cJSON *resp;
-    int rc = client_request(c, MM_CTRL_TIMINGS, NULL, client_deadline(c), &resp);
-    if (rc)
-        return rc;
-    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(resp, "timings");
-    size_t cnt = (size_t)cJSON_GetArraySize(obj);
-    mm_timing *t = res_new(cnt * sizeof(*t));
-    if (!t) {
-        cJSON_Delete(resp);
-        return UV_ENOMEM;
-    }
-    size_t k = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, obj)
-    {
-        if (k == cnt || !it->string || !cJSON_IsNumber(it))
-            continue;
-        t[k].name = res_str(t, it->string);
-        t[k].value = it->valuedouble > 0 ? (uint64_t)it->valuedouble : 0;
-        k++;
-    }
-    cJSON_Delete(resp);
-    *out = t;
-    *n = k;
-    return 0;
-}
-
-MM_EXTERN int
-mm_client_force_leave(mm_client *c, const char *node, char **name, char **id,
-                      char **was)
-{
-    *name = *id = *was = NULL;
-    cJSON *req = cJSON_CreateObject();
-    if (!req || !cJSON_AddStringToObject(req, "node", node)) {
-        cJSON_Delete(req);
-        return UV_ENOMEM;
-    }
-    cJSON *resp;
-    int rc = client_request(c, MM_CTRL_FORCE_LEAVE, req, client_deadline(c), &resp);
-    cJSON_Delete(req);
-    if (rc)
-        return rc;
-    const char *v[3] = {jstr(resp, "name"), jstr(resp, "id"),
-                        jstr(resp, "was")};
-    char **o[3] = {name, id, was};
-    for (int i = 0; i < 3; i++) {
-        const char *t = v[i] ? v[i] : "";
-        size_t l = strlen(t);
-        *o[i] = res_new(l + 1);
-        if (*o[i])
-            memcpy(*o[i], t, l + 1);
-    }
-    cJSON_Delete(resp);
-    if (!*name || !*id || !*was) {
-        mm_client_free_result(c, *name);
-        mm_client_free_result(c, *id);
-        mm_client_free_result(c, *was);
-        *name = *id = *was = NULL;
-        return UV_ENOMEM;
-    }
-    return 0;
-}
-
-/* ---- lookup ---------------------------------------------------------------------- */
-
-static int
-parse_actors(const cJSON *resp, mm_actor_info **out, size_t *n)
-{
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(resp, "actors");
-    size_t cnt = (size_t)cJSON_GetArraySize(arr);
-    mm_actor_info *a = res_new(cnt * sizeof(*a));
-    if (!a)
-        return UV_ENOMEM;
-    size_t k = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, arr)
-    {
-        if (k == cnt)
-            break;
-        mm_actor_info *x = &a[k];
-        const char *label = jstr(it, "label");
-        const char *ep = jstr(it, "endpoint");
-        if (!label || !ep || mm_endpoint_parse(&x->ep, ep) != 0)
-            continue;
-        x->label = res_str(a, label);
-        x->type = res_str(a, jstr(it, "type"));
-        x->node_name = res_str(a, jstr(it, "node"));
-        x->visibility = res_str(
-            a, jstr(it, "visibility") ? jstr(it, "visibility") : "internal");
-        x->shadowed = cJSON_IsTrue(cJSON_GetObjectItem(it, "shadowed"));
-        const cJSON *keys = cJSON_GetObjectItemCaseSensitive(it, "keys");
-        size_t nk = (size_t)cJSON_GetArraySize(keys);
-        if (nk) {
-            const char **kv = res_alloc(a, nk * sizeof(char *));
-            if (!kv)
-                continue;
-            size_t j = 0;
-            const cJSON *kk;
-            cJSON_ArrayForEach(kk, keys)
-            {
-                if (j < nk && cJSON_IsString(kk))
-                    kv[j++] = res_str(a, kk->valuestring);
-            }
-            x->keys = kv;
-            x->nkeys = j;
-        }
-        k++;
-    }
-    *out = a;
-    *n = k;
-    return 0;
-}
-
-static cJSON *
-lookup_body(const char *label, const char *prefix, const char *key, int all,
-            uint32_t wait_ms)
-{
-    cJSON *req = cJSON_CreateObject();
-    if (!req)
-        return NULL;
-    if (label)
-        cJSON_AddStringToObject(req, "label", label);
-    if (prefix)
-        cJSON_AddStringToObject(req, "prefix", prefix);
-    if (key)
-        cJSON_AddStringToObject(req, "key", key);
-    if (all)
-        cJSON_AddTrueToObject(req, "all");
-    if (wait_ms)
-        cJSON_AddNumberToObject(req, "wait_ms", wait_ms);
-    return req;
-}
-
-MM_EXTERN int
-mm_client_lookup(mm_client *c, const char *label, const char *prefix,
-                 const char *key, int all, uint32_t wait_ms,
-                 mm_actor_info **out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    cJSON *req = lookup_body(label, prefix, key, all, wait_ms);
-    if (!req)
-        return UV_ENOMEM;
-    /* A wait gets its own time plus the usual margin for the answer. */
-    uint64_t deadline = client_deadline(c) + (label ? wait_ms : 0);
-    cJSON *resp;
-    int rc = client_request(c, MM_CTRL_LOOKUP, req, deadline, &resp);
-    cJSON_Delete(req);
-    if (rc)
-        return rc;
-    rc = parse_actors(resp, out, n);
-    cJSON_Delete(resp);
-    if (rc == 0 && *n == 0) {
-        mm_client_free_result(c, *out);
-        *out = NULL;
-        return MM_ENOTFOUND;
-    }
     return rc;
 }
 
@@ -980,7 +687,7 @@ mm_client_send(mm_client *c, const char *label, const char *key,
     }
     if (!c->conn)
         return c->down_err ? c->down_err : MM_EUNREACHABLE;
-    uint64_t deadline = client_deadline(c);
+    uint64_t deadline = mm__client_deadline(c);
     int rc;
     mm_actor_info *targets = NULL;
     size_t ntargets = 0;
@@ -988,7 +695,7 @@ mm_client_send(mm_client *c, const char *label, const char *key,
     if (key) {
         rc = mm_client_lookup(c, NULL, NULL, key, 0, 0, &targets, &ntargets);
         if (rc == MM_ENOTFOUND) {
-            mm_send_result *r = res_new(0);
+            mm_send_result *r = mm__res_new(0);
             if (!r)
                 return UV_ENOMEM;
             *out = r;
@@ -998,13 +705,13 @@ mm_client_send(mm_client *c, const char *label, const char *key,
             return rc;
     } else {
         /* The endpoint for the report, asked in the same round trip. */
-        cJSON *req = lookup_body(label, NULL, NULL, 0, 0);
+        cJSON *req = mm__client_lookup_body(label, NULL, NULL, 0, 0);
         if (req)
             lk = req_send(c, MM_CTRL_LOOKUP, req, &rc);
         cJSON_Delete(req);
     }
     size_t cnt = key ? ntargets : 1;
-    mm_send_result *res = res_new(cnt * sizeof(*res));
+    mm_send_result *res = mm__res_new(cnt * sizeof(*res));
     struct pend **calls = mm__calloc(cnt ? cnt : 1, sizeof(*calls));
     int64_t sid = -1;
     rc = 0;
@@ -1021,7 +728,7 @@ mm_client_send(mm_client *c, const char *label, const char *key,
     uint32_t left = deadline > now ? (uint32_t)(deadline - now) : 1;
     for (size_t i = 0; i < cnt; i++) {
         const char *tl = key ? targets[i].label : label;
-        res[i].label = res_str(res, tl);
+        res[i].label = mm__res_str(res, tl);
         if (key)
             res[i].ep = targets[i].ep;
         int err = 0;
@@ -1043,7 +750,7 @@ mm_client_send(mm_client *c, const char *label, const char *key,
         else
             res[i].status = k->status;
         if (k->done && k->body) {
-            res[i].body = res_strn(res, k->body, k->len);
+            res[i].body = mm__res_strn(res, k->body, k->len);
             res[i].len = k->len;
         }
         pend_free(c, k);
@@ -1109,7 +816,7 @@ static int
 sub_start(mm_client *c, uint16_t op, const cJSON *body, uint32_t *sub)
 {
     cJSON *resp;
-    int rc = client_request(c, op, body, client_deadline(c), &resp);
+    int rc = mm__client_request(c, op, body, mm__client_deadline(c), &resp);
     if (rc)
         return rc;
     cJSON_Delete(resp);
@@ -1190,7 +897,7 @@ client_reconnect(mm_client *c, const struct member_addr *cand, size_t n)
     event_drop_all(c);
     for (size_t i = 0; i < n; i++) {
         c->seed_addr[0] = '\0';
-        if (client_dial(c, cand[i].addr, client_deadline(c)) == 0) {
+        if (client_dial(c, cand[i].addr, mm__client_deadline(c)) == 0) {
             MM_LOG(MM_LOG_INFO, "client", "reconnected through %s",
                    cand[i].addr);
             return 0;
@@ -1300,83 +1007,6 @@ done:
 
 /* ---- oplog ---------------------------------------------------------------------- */
 
-static void
-parse_op(void *res, const cJSON *j, mm_oplog_op *op)
-{
-    op->seq = ju64(j, "seq");
-    op->kind = res_str(res, jstr(j, "kind") ? jstr(j, "kind") : "unknown");
-    op->label = res_str(res, jstr(j, "label"));
-    op->type = res_str(res, jstr(j, "type"));
-    op->visibility = res_str(res, jstr(j, "visibility"));
-    op->key = res_str(res, jstr(j, "key"));
-    op->reason = res_str(res, jstr(j, "reason"));
-    const char *hlc = jstr(j, "hlc");
-    op->hlc = hlc ? strtoull(hlc, NULL, 10) : ju64(j, "hlc");
-}
-
-MM_EXTERN int
-mm_client_oplog(mm_client *c, const char *origin, mm_oplog_origin **out,
-                size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    cJSON *req = cJSON_CreateObject();
-    if (!req)
-        return UV_ENOMEM;
-    if (origin)
-        cJSON_AddStringToObject(req, "origin", origin);
-    cJSON *resp;
-    int rc = client_request(c, MM_CTRL_OPLOG, req, client_deadline(c), &resp);
-    cJSON_Delete(req);
-    if (rc)
-        return rc;
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(resp, "origins");
-    size_t cnt = (size_t)cJSON_GetArraySize(arr);
-    mm_oplog_origin *o = res_new(cnt * sizeof(*o));
-    if (!o) {
-        cJSON_Delete(resp);
-        return UV_ENOMEM;
-    }
-    size_t k = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, arr)
-    {
-        if (k == cnt)
-            break;
-        mm_oplog_origin *x = &o[k++];
-        x->id = res_str(o, jstr(it, "id") ? jstr(it, "id") : "");
-        x->name = res_str(o, jstr(it, "name"));
-        x->generation = ju64(it, "generation");
-        x->head = ju64(it, "head");
-        const cJSON *snap = cJSON_GetObjectItemCaseSensitive(it, "snapshot");
-        if (cJSON_IsObject(snap)) {
-            x->has_snapshot = 1;
-            x->snapshot_seq = ju64(snap, "seq");
-            x->snapshot_entries = (size_t)ju64(snap, "entries");
-        }
-        const cJSON *ops = cJSON_GetObjectItemCaseSensitive(it, "ops");
-        size_t nops = (size_t)cJSON_GetArraySize(ops);
-        if (nops) {
-            mm_oplog_op *opv = res_alloc(o, nops * sizeof(*opv));
-            if (!opv)
-                continue;
-            size_t j = 0;
-            const cJSON *oj;
-            cJSON_ArrayForEach(oj, ops)
-            {
-                if (j < nops)
-                    parse_op(o, oj, &opv[j++]);
-            }
-            x->ops = opv;
-            x->nops = j;
-        }
-    }
-    cJSON_Delete(resp);
-    *out = o;
-    *n = k;
-    return 0;
-}
-
 MM_EXTERN int
 mm_client_oplog_follow(mm_client *c, const char *origin,
                        int (*cb)(void *data, const char *origin, uint64_t gen,
@@ -1410,12 +1040,12 @@ mm_client_oplog_follow(mm_client *c, const char *origin,
             break;
         }
         cJSON *j = cJSON_ParseWithLength(e->body, e->len);
-        void *res = res_new(0);
+        void *res = mm__res_new(0);
         int stop = 0;
         if (j && res) {
             mm_oplog_op op;
             memset(&op, 0, sizeof(op));
-            parse_op(res, cJSON_GetObjectItemCaseSensitive(j, "op"), &op);
+            mm__client_parse_op(res, cJSON_GetObjectItemCaseSensitive(j, "op"), &op);
             const char *org = jstr(j, "origin");
             stop = cb(data, org ? org : "", ju64(j, "generation"), &op);
         }

@@ -66,7 +66,7 @@ uint32_t
 mm__ckey_id(const uint8_t key[MM_CKEY_LEN])
 {
     uint8_t out[4];
-    mm__ckey_derive(key, MM_LABEL_KEYID, NULL, 0, out, sizeof(out));
+    mm__hkdf_label(out, sizeof(out), key, MM_LABEL_KEYID, NULL, 0);
     return mm__get_u32(out);
 }
 
@@ -268,23 +268,11 @@ mm__keyring_release(struct mm_keyring *kr)
 }
 
 int
-mm__ckey_derive(const uint8_t ck[MM_CKEY_LEN], const char *label,
-                const void *ctx, size_t ctxlen, uint8_t *out, size_t outlen)
-{
-    uint8_t info[256];
-    size_t ll = strlen(label);
-    if (ll + ctxlen > sizeof(info) || outlen == 0) return MM_EINVAL;
-    memcpy(info, label, ll);
-    if (ctxlen) memcpy(info + ll, ctx, ctxlen);
-    return mm__hkdf_sha256(out, outlen, ck, MM_CKEY_LEN, info, ll + ctxlen);
-}
-
-int
 mm__keyring_derive(const struct mm_keyring *kr, size_t idx, const char *label,
                    const void *ctx, size_t ctxlen, uint8_t *out, size_t outlen)
 {
     if (idx >= kr->n) return MM_EINVAL;
-    return mm__ckey_derive(kr->keys[idx], label, ctx, ctxlen, out, outlen);
+    return mm__hkdf_label(out, outlen, kr->keys[idx], label, ctx, ctxlen);
 }
 
 int

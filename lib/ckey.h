@@ -16,7 +16,8 @@
 #define MM_CKEY_LEN 32
 #define MM_KEYRING_MAX 8
 
-/* The HKDF labels, one per use of the cluster key. */
+/* The HKDF labels, one per use of the cluster key; every derivation
+ * goes through mm__hkdf_label (crypto.h) with one of them. */
 #define MM_LABEL_GOSSIP "murmer gossip" /* membership/seal.c */
 #define MM_LABEL_AUTH "murmer auth"     /* transport: the auth exchange */
 #define MM_LABEL_MDNS "murmer mdns"     /* discovery: the TXT tag */
@@ -53,13 +54,10 @@ void mm__keyring_load_dev(struct mm_keyring *kr);
 void mm__keyring_release(struct mm_keyring *kr);
 
 /*
- * HKDF-SHA256(ck, info = |label| ‖ |ctx|) into |out| (|outlen| bytes), for
- * a raw key |ck| (a keyring entry).  0, or MM_EINVAL (bad lengths).
+ * HKDF-SHA256(ck_idx, info = |label| ‖ |ctx|) into |out| (|outlen| bytes):
+ * mm__hkdf_label (crypto.h) with key |idx|.  0, or MM_EINVAL (bad index or
+ * lengths).
  */
-int mm__ckey_derive(const uint8_t ck[MM_CKEY_LEN], const char *label,
-                    const void *ctx, size_t ctxlen, uint8_t *out,
-                    size_t outlen);
-/* mm__ckey_derive with key |idx| of |kr|; MM_EINVAL for a bad index too. */
 int mm__keyring_derive(const struct mm_keyring *kr, size_t idx,
                        const char *label, const void *ctx, size_t ctxlen,
                        uint8_t *out, size_t outlen);

@@ -42,7 +42,7 @@ seal_derive(uint8_t out[32], const uint8_t ck[32], const uint8_t id[16],
     uint8_t ctx[16 + 8];
     memcpy(ctx, id, 16);
     mm__put_u64(ctx + 16, generation);
-    return mm__ckey_derive(ck, MM_LABEL_GOSSIP, ctx, sizeof(ctx), out, 32);
+    return mm__hkdf_label(out, 32, ck, MM_LABEL_GOSSIP, ctx, sizeof(ctx));
 }
 
 int

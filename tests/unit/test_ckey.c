@@ -333,19 +333,19 @@ test_ckey_derive_labels(void **state)
     uint8_t info[13 + 3];
     memcpy(info, "murmer gossip", 13);
     memcpy(info + 13, "abc", 3);
-    assert_int_equal(mm__ckey_derive(ck, MM_LABEL_GOSSIP, "abc", 3, out, 32),
+    assert_int_equal(mm__hkdf_label(out, 32, ck, MM_LABEL_GOSSIP, "abc", 3),
                      0);
     mm__hkdf_sha256(want, 32, ck, 32, info, sizeof(info));
     assert_memory_equal(out, want, 32);
     /* The key id: HKDF(ck, "murmer keyid")[0:4] LE. */
     mm__hkdf_sha256(want, 4, ck, 32, "murmer keyid", 12);
     assert_int_equal(mm__ckey_id(ck), mm__get_u32(want));
-    assert_int_equal(mm__ckey_derive(ck, MM_LABEL_AUTH, NULL, 0, out, 0),
+    assert_int_equal(mm__hkdf_label(out, 0, ck, MM_LABEL_AUTH, NULL, 0),
                      MM_EINVAL);
     uint8_t huge[300] = {0};
-    assert_int_equal(mm__ckey_derive(ck, MM_LABEL_AUTH, huge, sizeof(huge),
-                                     out, 32),
-                     MM_EINVAL);
+    assert_int_equal(
+        mm__hkdf_label(out, 32, ck, MM_LABEL_AUTH, huge, sizeof(huge)),
+        MM_EINVAL);
 }
 
 int

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -65,9 +66,7 @@ uint32_t
 mm__ckey_id(const uint8_t key[MM_CKEY_LEN])
 {
     uint8_t out[4];
-    static const char label[] = "murmer keyid";
-    mm__hkdf_sha256(out, sizeof(out), key, MM_CKEY_LEN, label,
-                    sizeof(label) - 1);
+    mm__hkdf_label(out, sizeof(out), key, MM_LABEL_KEYID, NULL, 0);
     return mm__get_u32(out);
 }
 
@@ -107,7 +106,22 @@ is_blank(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-/* Parses one key per line; blank lines and '#' comments are skipped. */
+static void ckey_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The text of a refusal into |err| (|errlen| bytes; NULL: dropped). */
+static void
+ckey_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* Parses one key per line; blank lines and '#' comments are skipped.
+ * 0, MM_EKEY (malformed) or MM_ENOBUFS (more than MM_KEYRING_MAX). */
 static int
 keyring_parse(struct mm_keyring *kr, const char *buf, size_t len)
 {
@@ -123,66 +137,56 @@ keyring_parse(struct mm_keyring *kr, const char *buf, size_t len)
         while (end > start && is_blank(buf[end - 1]))
             end--;
         if (end == start || buf[start] == '#') continue;
-        if (kr->n >= MM_KEYRING_MAX) {
-            MM_LOG(MM_LOG_ERR, "ckey", "too many keys (at most %d)",
-                   MM_KEYRING_MAX);
-            return MM_EKEY;
-        }
+        if (kr->n >= MM_KEYRING_MAX) return UV_ENOBUFS;
         if (keyring_add_b64(kr, buf + start, end - start) != 0) return MM_EKEY;
     }
     return kr->n > 0 ? 0 : MM_EKEY;
 }
 
 int
-mm__keyring_load_file(struct mm_keyring *kr, const char *path)
+mm__keyring_load_file(struct mm_keyring *kr, const char *path, char *err,
+                      size_t errlen)
 {
     keyring_reset(kr);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        MM_LOG(MM_LOG_ERR, "ckey", "cannot open cluster key file %s: %s", path,
-               strerror(errno));
-        return MM_EKEY;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        MM_LOG(MM_LOG_ERR, "ckey", "%s: not a regular file", path);
-        close(fd);
-        return MM_EKEY;
-    }
-    if (st.st_mode & 077) {
-        MM_LOG(MM_LOG_ERR, "ckey",
-               "cluster key file %s is accessible by group or others "
-               "(mode %03o); run chmod 600 %s",
-               path, (unsigned)(st.st_mode & 0777), path);
-        close(fd);
-        return MM_EKEY;
-    }
-    if (st.st_size > CKEY_FILE_MAX) {
-        MM_LOG(MM_LOG_ERR, "ckey", "%s: too large for a key file", path);
-        close(fd);
-        return MM_EKEY;
-    }
-    char *buf = mm__malloc((size_t)st.st_size + 1);
-    if (buf == NULL) {
-        close(fd);
-        return UV_ENOMEM;
-    }
+    char *buf = NULL;
     size_t got = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += (size_t)n;
+    struct stat st;
+    int rc = mm__read_small_file(path, CKEY_FILE_MAX, &buf, &got, &st);
+    if (rc == UV_ENOMEM) return rc;
+    int stated = rc == 0 || rc == UV_EFBIG; /* a regular file, |st| set */
+    if (stated && (st.st_mode & 077)) {
+        if (buf) {
+            memset(buf, 0, got);
+            mm__free(buf);
+        }
+        ckey_err(err, errlen,
+                 "cluster key file %s is accessible by group or others "
+                 "(mode %03o); run chmod 600 %s",
+                 path, (unsigned)(st.st_mode & 0777), path);
+        return MM_EKEY;
     }
-    close(fd);
-    int rc = keyring_parse(kr, buf, got);
+    if (rc != 0) {
+        if (rc == UV_EINVAL)
+            ckey_err(err, errlen, "%s: not a regular file", path);
+        else if (rc == UV_EFBIG)
+            ckey_err(err, errlen, "%s: too large for a key file", path);
+        else
+            ckey_err(err, errlen, "cannot open cluster key file %s: %s",
+                     path, strerror(-rc));
+        return MM_EKEY;
+    }
+    rc = keyring_parse(kr, buf, got);
     memset(buf, 0, got);
     mm__free(buf);
     if (rc != 0) {
-        MM_LOG(MM_LOG_ERR, "ckey",
-               "%s: malformed cluster key (expected 32 bytes of base64 per "
-               "line)",
-               path);
+        if (rc == UV_ENOBUFS)
+            ckey_err(err, errlen, "%s: too many keys (at most %d)", path,
+                     MM_KEYRING_MAX);
+        else
+            ckey_err(err, errlen,
+                     "%s: malformed cluster key (expected 32 bytes of "
+                     "base64 per line)",
+                     path);
         keyring_reset(kr);
         return MM_EKEY;
     }
@@ -202,8 +206,6 @@ mm__keyring_load_b64(struct mm_keyring *kr, const char *b64)
         len--;
     }
     if (keyring_add_b64(kr, b64, len) != 0) {
-        MM_LOG(MM_LOG_ERR, "ckey",
-               "malformed cluster key value (expected 32 bytes of base64)");
         keyring_reset(kr);
         return MM_EKEY;
     }
@@ -231,21 +233,29 @@ env_nonempty(const char *name)
 }
 
 int
-mm__keyring_load(struct mm_keyring *kr, const char *path)
+mm__keyring_load(struct mm_keyring *kr, const char *path, char *err,
+                 size_t errlen)
 {
     const char *v;
-    if (path != NULL) return mm__keyring_load_file(kr, path);
+    ckey_err(err, errlen, "%s", "");
+    if (path != NULL) return mm__keyring_load_file(kr, path, err, errlen);
     if ((v = env_nonempty("MURMER_CLUSTER_KEY_FILE")) != NULL) {
-        int rc = mm__keyring_load_file(kr, v);
+        int rc = mm__keyring_load_file(kr, v, err, errlen);
         if (rc == 0) keyring_set_source(kr, "env MURMER_CLUSTER_KEY_FILE");
         return rc;
     }
-    if ((v = env_nonempty("MURMER_CLUSTER_KEY")) != NULL)
-        return mm__keyring_load_b64(kr, v);
+    if ((v = env_nonempty("MURMER_CLUSTER_KEY")) != NULL) {
+        int rc = mm__keyring_load_b64(kr, v);
+        if (rc != 0)
+            ckey_err(err, errlen,
+                     "malformed cluster key value (expected 32 bytes of "
+                     "base64)");
+        return rc;
+    }
     mm__keyring_load_dev(kr);
-    MM_LOG(MM_LOG_WARN, "ckey",
-           "no cluster key given: dev mode with a well-known key "
-           "(anyone can join; use murmer keygen)");
+    ckey_err(err, errlen,
+             "no cluster key given: dev mode with a well-known key "
+             "(anyone can join; use murmer keygen)");
     return 0;
 }
 
@@ -261,14 +271,8 @@ int
 mm__keyring_derive(const struct mm_keyring *kr, size_t idx, const char *label,
                    const void *ctx, size_t ctxlen, uint8_t *out, size_t outlen)
 {
-    uint8_t info[256];
-    size_t ll = strlen(label);
-    if (idx >= kr->n || ll + ctxlen > sizeof(info) || outlen == 0)
-        return MM_EINVAL;
-    memcpy(info, label, ll);
-    if (ctxlen) memcpy(info + ll, ctx, ctxlen);
-    return mm__hkdf_sha256(out, outlen, kr->keys[idx], MM_CKEY_LEN, info,
-                           ll + ctxlen);
+    if (idx >= kr->n) return MM_EINVAL;
+    return mm__hkdf_label(out, outlen, kr->keys[idx], label, ctx, ctxlen);
 }
 
 int

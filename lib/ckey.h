@@ -16,9 +16,12 @@
 #define MM_CKEY_LEN 32
 #define MM_KEYRING_MAX 8
 
-#define MM_LABEL_GOSSIP "murmer gossip"
-#define MM_LABEL_AUTH "murmer auth"
-#define MM_LABEL_MDNS "murmer mdns"
+/* The HKDF labels, one per use of the cluster key; every derivation
+ * goes through mm__hkdf_label (crypto.h) with one of them. */
+#define MM_LABEL_GOSSIP "murmer gossip" /* membership/seal.c */
+#define MM_LABEL_AUTH "murmer auth"     /* transport: the auth exchange */
+#define MM_LABEL_MDNS "murmer mdns"     /* discovery: the TXT tag */
+#define MM_LABEL_KEYID "murmer keyid"   /* key ids */
 
 /* Plain value; the caller provides storage.  Wipe with _release. */
 struct mm_keyring {
@@ -32,14 +35,18 @@ struct mm_keyring {
 /*
  * Loads the keyring from, in order: |path| (--cluster-key FILE) when not
  * NULL, $MURMER_CLUSTER_KEY_FILE, $MURMER_CLUSTER_KEY (base64 value);
- * none of them → dev mode (a fixed, well-known key, kr->dev = 1, and a
- * warning in the log).  0, or MM_EKEY (unreadable or loose-permission
- * file, malformed key; logged).
+ * none of them → dev mode (a fixed, well-known key, kr->dev = 1).  Logs
+ * nothing: |err| (|errlen| bytes, may be NULL) gets one line of text, the
+ * refusal or, in dev mode, the warning to show; "" otherwise.  0, MM_EKEY
+ * (unreadable or loose-permission file, malformed key) or UV_ENOMEM.
  */
-int mm__keyring_load(struct mm_keyring *kr, const char *path);
-/* One source only: a key file (one base64 key per line). */
-int mm__keyring_load_file(struct mm_keyring *kr, const char *path);
-/* One source only: a base64 value (a single key). */
+int mm__keyring_load(struct mm_keyring *kr, const char *path, char *err,
+                     size_t errlen);
+/* One source only: a key file (one base64 key per line, mode 0600 or
+ * stricter); as mm__keyring_load. */
+int mm__keyring_load_file(struct mm_keyring *kr, const char *path, char *err,
+                          size_t errlen);
+/* One source only: a base64 value (a single key).  0 or MM_EKEY. */
 int mm__keyring_load_b64(struct mm_keyring *kr, const char *b64);
 /* The dev keyring: SHA-256("murmer dev key"). */
 void mm__keyring_load_dev(struct mm_keyring *kr);
@@ -47,8 +54,9 @@ void mm__keyring_load_dev(struct mm_keyring *kr);
 void mm__keyring_release(struct mm_keyring *kr);
 
 /*
- * HKDF-SHA256(ck_idx, info = |label| ‖ |ctx|) into |out| (|outlen| bytes).
- * 0, or MM_EINVAL (bad index or lengths).
+ * HKDF-SHA256(ck_idx, info = |label| ‖ |ctx|) into |out| (|outlen| bytes):
+ * mm__hkdf_label (crypto.h) with key |idx|.  0, or MM_EINVAL (bad index or
+ * lengths).
  */
 int mm__keyring_derive(const struct mm_keyring *kr, size_t idx,
                        const char *label, const void *ctx, size_t ctxlen,
@@ -56,7 +64,7 @@ int mm__keyring_derive(const struct mm_keyring *kr, size_t idx,
 /* The index of the key with id |id|, or -1. */
 int mm__keyring_find(const struct mm_keyring *kr, uint32_t id);
 /* The key id of a raw key: u32 LE of the first 4 bytes of
- * HKDF(ck, "murmer keyid"). */
+ * HKDF(ck, MM_LABEL_KEYID). */
 uint32_t mm__ckey_id(const uint8_t key[MM_CKEY_LEN]);
 /* The mDNS TXT tag of the primary key: first 8 bytes of
  * HKDF(ck, "murmer mdns") as 16 lowercase hex chars plus NUL. */

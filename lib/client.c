@@ -7,29 +7,26 @@
  * lookup, watch, oplog, force-leave) travel as CTRL_REQ frames on the
  * control stream (docs/wire.md "Client sessions"); calls travel as INVOKE
  * frames with a label target on a stream of their own, which the seed
- * serves or forwards to the owner.
+ * serves or forwards to the owner.  The one-shot control commands and
+ * their result arrays are in client_cmds.c.
  *
  * Start-up cost matters (`murmer members` <= 10 ms including process
  * start): the identity is read from its files without OpenSSL and without
  * the data-dir lock (many CLI processes may share it); only the very first
- * run makes it through mm__identity_load().
+ * run makes it (see mm__identity_read()).
  */
 #include "common.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cJSON.h>
 
 #include "buf.h"
+#include "client_int.h"
 #include "ckey.h"
-#include "crypto.h"
 #include "identity.h"
 #include "transport/quic.h"
 #include "discovery/mdns.h"
@@ -39,9 +36,12 @@
 #define DEFAULT_SEED "127.0.0.1:7420"
 #define PING_MS 1000u /* liveness probe of a subscription's seed */
 
-struct creq { /* a control request waiting for its CTRL_RESP */
-    struct creq *next;
-    uint32_t id;
+/* A request waiting for its answer: a control request (CTRL_REQ, answered
+ * by CTRL_RESP) or a call (INVOKE, answered by RESPONSE). */
+struct pend {
+    struct pend *next;
+    uint64_t id; /* the control request id (u32 on the wire) or call id */
+    int call;    /* 1: an INVOKE */
     int done;
     int detached; /* nobody waits: freed when answered */
     int status;
@@ -54,15 +54,6 @@ struct cevent { /* a CTRL_EVENT queued for its subscriber */
     uint32_t sub;
     uint16_t code;
     char *body; /* owned, NUL-terminated */
-    size_t len;
-};
-
-struct ccall { /* an INVOKE waiting for its RESPONSE */
-    struct ccall *next;
-    uint64_t call_id;
-    int done;
-    int status;
-    char *body;
     size_t len;
 };
 
@@ -85,78 +76,10 @@ struct mm_client {
     char errtext[512];
     uint32_t next_id;
     uint64_t next_call;
-    struct creq *reqs;
+    struct pend *pending;
     struct cevent *ev_head, *ev_tail;
-    struct ccall *calls;
     int loop_init, timer_init;
 };
-
-/* ---- results: one block per array, strings hang off it -------------------- */
-
-struct res_str {
-    struct res_str *next;
-    _Alignas(max_align_t) char s[];
-};
-
-struct res_hdr {
-    struct res_str *strs;
-    max_align_t align;
-};
-
-static void *
-res_new(size_t size)
-{
-    struct res_hdr *h = mm__calloc(1, sizeof(*h) + (size ? size : 1));
-    return h ? (void *)(h + 1) : NULL;
-}
-
-static const char *
-res_strn(void *res, const char *s, size_t len)
-{
-    struct res_hdr *h = (struct res_hdr *)res - 1;
-    struct res_str *r = mm__malloc(sizeof(*r) + len + 1);
-    if (!r)
-        return "";
-    memcpy(r->s, s, len);
-    r->s[len] = '\0';
-    r->next = h->strs;
-    h->strs = r;
-    return r->s;
-}
-
-/* Zeroed, pointer-aligned memory that lives as long as |res|. */
-static void *
-res_alloc(void *res, size_t size)
-{
-    struct res_hdr *h = (struct res_hdr *)res - 1;
-    struct res_str *r = mm__calloc(1, sizeof(*r) + size + 1);
-    if (!r)
-        return NULL;
-    r->next = h->strs;
-    h->strs = r;
-    return r->s;
-}
-
-static const char *
-res_str(void *res, const char *s)
-{
-    return s ? res_strn(res, s, strlen(s)) : NULL;
-}
-
-MM_EXTERN void
-mm_client_free_result(mm_client *c, void *result)
-{
-    (void)c;
-    if (!result)
-        return;
-    struct res_hdr *h = (struct res_hdr *)result - 1;
-    while (h->strs) {
-        struct res_str *r = h->strs;
-        h->strs = r->next;
-        mm__free(r);
-    }
-    mm__free(h);
-}
 
 /* ---- errors -------------------------------------------------------------------- */
 
@@ -222,15 +145,10 @@ on_conn_up(void *data, struct mm_qconn *q, const uint8_t peer_id[16],
 static void
 fail_pending(mm_client *c, int err)
 {
-    for (struct creq *r = c->reqs; r; r = r->next)
-        if (!r->done && !r->detached) {
-            r->done = 1;
-            r->status = err;
-        }
-    for (struct ccall *k = c->calls; k; k = k->next)
-        if (!k->done) {
-            k->done = 1;
-            k->status = err;
+    for (struct pend *p = c->pending; p; p = p->next)
+        if (!p->done && !p->detached) {
+            p->done = 1;
+            p->status = err;
         }
 }
 
@@ -262,6 +180,45 @@ dup_body(const uint8_t *b, size_t len)
     return s;
 }
 
+/* Settles the pending request or call |id| with its answer. */
+static void
+pend_answer(mm_client *c, int call, uint64_t id, uint16_t code,
+            const uint8_t *body, size_t len)
+{
+    for (struct pend **pp = &c->pending; *pp; pp = &(*pp)->next) {
+        struct pend *p = *pp;
+        if (p->call != call || p->id != id || p->done)
+            continue;
+        if (p->detached) {
+            *pp = p->next;
+            mm__free(p);
+            return;
+        }
+        p->done = 1;
+        p->status = code ? mm_err_from_wire(code) : 0;
+        if (len || !call) { /* a call's empty body stays NULL */
+            p->body = dup_body(body, len);
+            p->len = p->body ? len : 0;
+            if (!p->body)
+                p->status = UV_ENOMEM;
+        }
+        return;
+    }
+}
+
+/* Unlinks and frees |p|. */
+static void
+pend_free(mm_client *c, struct pend *p)
+{
+    struct pend **pp = &c->pending;
+    while (*pp && *pp != p)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = p->next;
+    mm__free(p->body);
+    mm__free(p);
+}
+
 static void
 on_frame(void *data, struct mm_qconn *q, int64_t sid, uint8_t type,
          const uint8_t *body, size_t len)
@@ -275,23 +232,7 @@ on_frame(void *data, struct mm_qconn *q, int64_t sid, uint8_t type,
         if (mm__wire_ctrl_decode(&m, body, len) != 0)
             return;
         if (type == MM_WIRE_CTRL_RESP) {
-            for (struct creq **pp = &c->reqs; *pp; pp = &(*pp)->next) {
-                struct creq *r = *pp;
-                if (r->id != m.id || r->done)
-                    continue;
-                if (r->detached) {
-                    *pp = r->next;
-                    mm__free(r);
-                    return;
-                }
-                r->done = 1;
-                r->status = m.code ? mm_err_from_wire(m.code) : 0;
-                r->body = dup_body(m.body, m.body_len);
-                r->len = m.body_len;
-                if (!r->body)
-                    r->status = UV_ENOMEM;
-                return;
-            }
+            pend_answer(c, 0, m.id, m.code, m.body, m.body_len);
             return;
         }
         struct cevent *e = mm__calloc(1, sizeof(*e));
@@ -311,19 +252,8 @@ on_frame(void *data, struct mm_qconn *q, int64_t sid, uint8_t type,
     }
     if (type == MM_WIRE_RESPONSE) {
         struct mm_wire_response r;
-        if (mm__wire_response_decode(&r, body, len) != 0)
-            return;
-        for (struct ccall *k = c->calls; k; k = k->next) {
-            if (k->call_id != r.call_id || k->done)
-                continue;
-            k->done = 1;
-            k->status = r.status ? mm_err_from_wire(r.status) : 0;
-            if (r.body_len) {
-                k->body = dup_body(r.body, r.body_len);
-                k->len = k->body ? r.body_len : 0;
-            }
-            return;
-        }
+        if (mm__wire_response_decode(&r, body, len) == 0)
+            pend_answer(c, 1, r.call_id, r.status, r.body, r.body_len);
     }
 }
 
@@ -367,124 +297,16 @@ client_pump(mm_client *c, const int *flag, uint64_t deadline, int need_conn)
     return 0;
 }
 
-static uint64_t
-client_deadline(mm_client *c)
+uint64_t
+mm__client_deadline(mm_client *c)
 {
     return mm__now_ms() + c->timeout_ms;
 }
 
 /* ---- connecting --------------------------------------------------------------- */
 
-static int
-read_file(const char *path, char **out, size_t max)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    char *buf = mm__malloc(max + 1);
-    size_t got = 0;
-    if (!buf) {
-        close(fd);
-        return UV_ENOMEM;
-    }
-    for (;;) {
-        ssize_t n = read(fd, buf + got, max - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-        if (got == max)
-            break;
-    }
-    close(fd);
-    buf[got] = '\0';
-    *out = buf;
-    return 0;
-}
-
-/* The raw Ed25519 key in a PEM certificate: the DER SubjectPublicKeyInfo
- * is 30 2a 30 05 06 03 2b 65 70 03 21 00 followed by the 32 key bytes. */
-static int
-cert_pubkey(const char *pem, uint8_t pub[MM_ED25519_PUB_LEN])
-{
-    static const uint8_t spki[] = {0x30, 0x2a, 0x30, 0x05, 0x06, 0x03,
-                                   0x2b, 0x65, 0x70, 0x03, 0x21, 0x00};
-    const char *p = strstr(pem, "-----BEGIN CERTIFICATE-----");
-    const char *end = p ? strstr(p, "-----END CERTIFICATE-----") : NULL;
-    if (!p || !end)
-        return MM_EKEY;
-    p += strlen("-----BEGIN CERTIFICATE-----");
-    size_t n = (size_t)(end - p);
-    char *b64 = mm__malloc(n + 1);
-    uint8_t *der = mm__malloc(n);
-    int rc = MM_EKEY;
-    if (!b64 || !der)
-        goto out;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != '\n' && p[i] != '\r' && p[i] != ' ')
-            b64[k++] = p[i];
-    int dl = mm__base64_decode(der, n, b64, k);
-    if (dl < 0)
-        goto out;
-    for (size_t i = 0; i + sizeof(spki) + MM_ED25519_PUB_LEN <= (size_t)dl;
-         i++) {
-        if (memcmp(der + i, spki, sizeof(spki)) == 0) {
-            memcpy(pub, der + i + sizeof(spki), MM_ED25519_PUB_LEN);
-            rc = 0;
-            break;
-        }
-    }
-out:
-    mm__free(b64);
-    mm__free(der);
-    return rc;
-}
-
-/* Reads an existing identity without locking (CLI processes share it).
- * UV_ENOENT when it does not exist yet. */
-static int
-identity_read(mm_client *c, const char *dir)
-{
-    struct mm_identity *id = &c->id;
-    char path[4096];
-    struct stat st;
-    memset(id, 0, sizeof(*id));
-    id->lock_fd = -1;
-    snprintf(path, sizeof(path), "%s/key.pem", dir);
-    if (stat(path, &st) != 0)
-        return errno == ENOENT ? UV_ENOENT : -errno;
-    if (st.st_mode & 077) {
-        client_errtext(c,
-                       "client key %s is accessible by group or others "
-                       "(mode %03o); run chmod 600 %s",
-                       path, (unsigned)(st.st_mode & 0777), path);
-        return MM_EKEY;
-    }
-    int rc = read_file(path, &id->key_pem, 64 * 1024);
-    if (rc)
-        goto fail;
-    snprintf(path, sizeof(path), "%s/cert.pem", dir);
-    rc = read_file(path, &id->cert_pem, 64 * 1024);
-    if (rc == UV_ENOENT)
-        goto fail;
-    if (rc == 0 && cert_pubkey(id->cert_pem, id->pub) != 0)
-        rc = UV_ENOENT; /* let mm__identity_load repair it */
-    if (rc)
-        goto fail;
-    if (!(id->dir = mm__strdup(dir))) {
-        rc = UV_ENOMEM;
-        goto fail;
-    }
-    mm__identity_id_of(id->id, id->pub);
-    mm__hex(id->hex, id->id, MM_ID_LEN);
-    return 0;
-fail:
-    mm__identity_release(id);
-    return rc;
-}
-
+/* The identity of this CLI user (shared by its processes, read without
+ * the lock); the error text says what is wrong. */
 static int
 client_identity(mm_client *c, const char *state_dir)
 {
@@ -498,84 +320,19 @@ client_identity(mm_client *c, const char *state_dir)
         }
         state_dir = dir;
     }
-    for (int tries = 0; tries < 100; tries++) {
-        int rc = identity_read(c, state_dir);
-        if (rc != UV_ENOENT)
-            return rc == 0 || rc == MM_EKEY ? rc : MM_EKEY;
-        /* First use: make it (under the lock), then let the lock go. */
-        rc = mm__identity_load(&c->id, state_dir, 0);
-        if (rc == 0) {
-            close(c->id.lock_fd);
-            c->id.lock_fd = -1;
-            return 0;
-        }
-        if (rc != MM_EEXISTS) {
-            client_errtext(c, "cannot make the client identity in %s: %s",
-                           state_dir, mm_strerror(rc));
-            return MM_EKEY;
-        }
-        uv_sleep(10); /* another murmer is making it right now */
-    }
-    client_errtext(c, "client identity in %s is locked", state_dir);
-    return MM_EKEY;
+    return mm__identity_read(&c->id, state_dir, c->errtext,
+                             sizeof(c->errtext));
 }
 
-/* Loads the cluster key quietly; the error text says what is wrong. */
+/* Loads the cluster key; the error text says what is wrong.  Dev mode's
+ * warning is not shown: the CLI says nothing about it. */
 static int
 client_keyring(mm_client *c, const char *path)
 {
-    const char *src = path;
-    if (!src) {
-        const char *v = getenv("MURMER_CLUSTER_KEY_FILE");
-        if (v && *v)
-            src = v;
-    }
-    if (src) {
-        struct stat st;
-        if (stat(src, &st) != 0) {
-            client_errtext(c, "cannot open cluster key file %s: %s", src,
-                           strerror(errno));
-            return MM_EKEY;
-        }
-        if (!S_ISREG(st.st_mode)) {
-            client_errtext(c, "cluster key file %s is not a regular file",
-                           src);
-            return MM_EKEY;
-        }
-        if (st.st_mode & 077) {
-            client_errtext(c,
-                           "cluster key file %s is accessible by group or "
-                           "others (mode %03o); run chmod 600 %s",
-                           src, (unsigned)(st.st_mode & 0777), src);
-            return MM_EKEY;
-        }
-    }
-    int level = mm_log_get_level();
-    mm_log_set_level(0); /* no log lines: the caller prints one error */
-    int rc;
-    if (src) {
-        rc = mm__keyring_load_file(&c->kr, src);
-    } else {
-        const char *v = getenv("MURMER_CLUSTER_KEY");
-        if (v && *v) {
-            rc = mm__keyring_load_b64(&c->kr, v);
-        } else {
-            mm__keyring_load_dev(&c->kr);
-            rc = 0;
-        }
-    }
-    mm_log_set_level(level);
-    if (rc) {
-        if (src)
-            client_errtext(c,
-                           "%s: malformed cluster key (expected 32 bytes "
-                           "of base64 per line)",
-                           src);
-        else
-            client_errtext(c, "MURMER_CLUSTER_KEY: malformed cluster key");
-        return MM_EKEY;
-    }
-    return 0;
+    int rc = mm__keyring_load(&c->kr, path, c->errtext, sizeof(c->errtext));
+    if (rc == 0)
+        c->errtext[0] = '\0';
+    return rc;
 }
 
 /* Dials |addr| and waits for the connection; 0 or its error. */
@@ -647,23 +404,13 @@ mm_client_close(mm_client *c)
         uv_run(&c->loop, UV_RUN_DEFAULT);
         uv_loop_close(&c->loop);
     }
-    while (c->reqs) {
-        struct creq *r = c->reqs;
-        c->reqs = r->next;
-        mm__free(r->body);
-        mm__free(r);
-    }
+    while (c->pending)
+        pend_free(c, c->pending);
     while (c->ev_head) {
         struct cevent *e = c->ev_head;
         c->ev_head = e->next;
         mm__free(e->body);
         mm__free(e);
-    }
-    while (c->calls) {
-        struct ccall *k = c->calls;
-        c->calls = k->next;
-        mm__free(k->body);
-        mm__free(k);
     }
     for (size_t i = 0; i < c->nseeds; i++)
         mm__free(c->seeds[i]);
@@ -720,7 +467,7 @@ mm_client_connect(mm_client **out, const mm_client_config *cfg)
         client_errtext(c, "cannot set up QUIC: %s", mm_strerror(rc));
         goto fail;
     }
-    uint64_t deadline = client_deadline(c);
+    uint64_t deadline = mm__client_deadline(c);
     rc = MM_EUNREACHABLE;
     /* The outcome is reported once, through the error text: keep the
      * transport's own warnings (a refused key...) out of a quiet run. */
@@ -804,14 +551,14 @@ mm_client_seed_addr(const mm_client *c)
 
 /* ---- control requests --------------------------------------------------------- */
 
-static struct creq *
+static struct pend *
 req_send(mm_client *c, uint16_t op, const cJSON *body, int *err)
 {
     if (!c->conn) {
         *err = c->down_err ? c->down_err : MM_EUNREACHABLE;
         return NULL;
     }
-    struct creq *r = mm__calloc(1, sizeof(*r));
+    struct pend *r = mm__calloc(1, sizeof(*r));
     char *js = body ? cJSON_PrintUnformatted(body) : NULL;
     if (!r || (body && !js)) {
         mm__free(r);
@@ -821,7 +568,7 @@ req_send(mm_client *c, uint16_t op, const cJSON *body, int *err)
     }
     r->id = ++c->next_id;
     struct mm_wire_ctrl m;
-    m.id = r->id;
+    m.id = c->next_id;
     m.code = op;
     m.body = (const uint8_t *)(js ? js : "{}");
     m.body_len = js ? strlen(js) : 2;
@@ -838,35 +585,23 @@ req_send(mm_client *c, uint16_t op, const cJSON *body, int *err)
         *err = rc == UV_ENOMEM ? rc : MM_EUNREACHABLE;
         return NULL;
     }
-    r->next = c->reqs;
-    c->reqs = r;
+    r->next = c->pending;
+    c->pending = r;
     return r;
-}
-
-static void
-req_free(mm_client *c, struct creq *r)
-{
-    struct creq **pp = &c->reqs;
-    while (*pp && *pp != r)
-        pp = &(*pp)->next;
-    if (*pp)
-        *pp = r->next;
-    mm__free(r->body);
-    mm__free(r);
 }
 
 /*
  * Sends a request and waits for its answer: 0 with |*resp| the parsed body
  * (the caller's, cJSON_Delete), or an error (the seed's text kept).
  */
-static int
-client_request(mm_client *c, uint16_t op, const cJSON *body,
-               uint64_t deadline, cJSON **resp)
+int
+mm__client_request(mm_client *c, uint16_t op, const cJSON *body,
+                   uint64_t deadline, cJSON **resp)
 {
     int rc;
     *resp = NULL;
     c->errtext[0] = '\0';
-    struct creq *r = req_send(c, op, body, &rc);
+    struct pend *r = req_send(c, op, body, &rc);
     if (!r) {
         client_errtext(c, "connection to %s lost", c->seed_addr);
         return rc;
@@ -888,253 +623,26 @@ client_request(mm_client *c, uint16_t op, const cJSON *body,
     } else if (rc == MM_EUNREACHABLE) {
         client_errtext(c, "connection to %s lost", c->seed_addr);
     }
-    req_free(c, r);
-    return rc;
-}
-
-static const char *
-jstr(const cJSON *o, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static double
-jnum(const cJSON *o, const char *name, double dflt)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
-}
-
-static uint64_t
-ju64(const cJSON *o, const char *name)
-{
-    double d = jnum(o, name, 0);
-    return d > 0 ? (uint64_t)d : 0;
-}
-
-/* ---- members, timings, force-leave ---------------------------------------------- */
-
-MM_EXTERN int
-mm_client_members(mm_client *c, mm_member_info **out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    cJSON *resp;
-    int rc = client_request(c, MM_CTRL_MEMBERS, NULL, client_deadline(c), &resp);
-    if (rc)
-        return rc;
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(resp, "members");
-    size_t cnt = (size_t)cJSON_GetArraySize(arr);
-    mm_member_info *m = res_new(cnt * sizeof(*m));
-    if (!m) {
-        cJSON_Delete(resp);
-        return UV_ENOMEM;
-    }
-    size_t k = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, arr)
-    {
-        if (k == cnt)
-            break;
-        mm_member_info *x = &m[k++];
-        x->name = res_str(m, jstr(it, "name") ? jstr(it, "name") : "");
-        x->id = res_str(m, jstr(it, "id") ? jstr(it, "id") : "");
-        x->addr = res_str(m, jstr(it, "addr") ? jstr(it, "addr") : "");
-        x->state = res_str(m, jstr(it, "state") ? jstr(it, "state") : "");
-        x->tags = res_str(m, jstr(it, "tags") ? jstr(it, "tags") : "");
-        x->generation = ju64(it, "generation");
-        x->incarnation = ju64(it, "incarnation");
-        x->confirmations = (unsigned)jnum(it, "confirmations", 0);
-        x->last_ack_ms = (int64_t)jnum(it, "last_ack_ms", -1);
-        x->rtt_us = (int64_t)jnum(it, "rtt_us", -1);
-    }
-    cJSON_Delete(resp);
-    *out = m;
-    *n = k;
-    return 0;
-}
-
-MM_EXTERN int
-mm_client_timings(mm_client *c, mm_timing **out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    cJSON *resp;
-    int rc = client_request(c, MM_CTRL_TIMINGS, NULL, client_deadline(c), &resp);
-    if (rc)
-        return rc;
-    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(resp, "timings");
-    size_t cnt = (size_t)cJSON_GetArraySize(obj);
-    mm_timing *t = res_new(cnt * sizeof(*t));
-    if (!t) {
-        cJSON_Delete(resp);
-        return UV_ENOMEM;
-    }
-    size_t k = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, obj)
-    {
-        if (k == cnt || !it->string || !cJSON_IsNumber(it))
-            continue;
-        t[k].name = res_str(t, it->string);
-        t[k].value = it->valuedouble > 0 ? (uint64_t)it->valuedouble : 0;
-        k++;
-    }
-    cJSON_Delete(resp);
-    *out = t;
-    *n = k;
-    return 0;
-}
-
-MM_EXTERN int
-mm_client_force_leave(mm_client *c, const char *node, char **name, char **id,
-                      char **was)
-{
-    *name = *id = *was = NULL;
-    cJSON *req = cJSON_CreateObject();
-    if (!req || !cJSON_AddStringToObject(req, "node", node)) {
-        cJSON_Delete(req);
-        return UV_ENOMEM;
-    }
-    cJSON *resp;
-    int rc = client_request(c, MM_CTRL_FORCE_LEAVE, req, client_deadline(c), &resp);
-    cJSON_Delete(req);
-    if (rc)
-        return rc;
-    const char *v[3] = {jstr(resp, "name"), jstr(resp, "id"),
-                        jstr(resp, "was")};
-    char **o[3] = {name, id, was};
-    for (int i = 0; i < 3; i++) {
-        const char *t = v[i] ? v[i] : "";
-        size_t l = strlen(t);
-        *o[i] = res_new(l + 1);
-        if (*o[i])
-            memcpy(*o[i], t, l + 1);
-    }
-    cJSON_Delete(resp);
-    if (!*name || !*id || !*was) {
-        mm_client_free_result(c, *name);
-        mm_client_free_result(c, *id);
-        mm_client_free_result(c, *was);
-        *name = *id = *was = NULL;
-        return UV_ENOMEM;
-    }
-    return 0;
-}
-
-/* ---- lookup ---------------------------------------------------------------------- */
-
-static int
-parse_actors(const cJSON *resp, mm_actor_info **out, size_t *n)
-{
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(resp, "actors");
-    size_t cnt = (size_t)cJSON_GetArraySize(arr);
-    mm_actor_info *a = res_new(cnt * sizeof(*a));
-    if (!a)
-        return UV_ENOMEM;
-    size_t k = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, arr)
-    {
-        if (k == cnt)
-            break;
-        mm_actor_info *x = &a[k];
-        const char *label = jstr(it, "label");
-        const char *ep = jstr(it, "endpoint");
-        if (!label || !ep || mm_endpoint_parse(&x->ep, ep) != 0)
-            continue;
-        x->label = res_str(a, label);
-        x->type = res_str(a, jstr(it, "type"));
-        x->node_name = res_str(a, jstr(it, "node"));
-        x->visibility = res_str(
-            a, jstr(it, "visibility") ? jstr(it, "visibility") : "internal");
-        x->shadowed = cJSON_IsTrue(cJSON_GetObjectItem(it, "shadowed"));
-        const cJSON *keys = cJSON_GetObjectItemCaseSensitive(it, "keys");
-        size_t nk = (size_t)cJSON_GetArraySize(keys);
-        if (nk) {
-            const char **kv = res_alloc(a, nk * sizeof(char *));
-            if (!kv)
-                continue;
-            size_t j = 0;
-            const cJSON *kk;
-            cJSON_ArrayForEach(kk, keys)
-            {
-                if (j < nk && cJSON_IsString(kk))
-                    kv[j++] = res_str(a, kk->valuestring);
-            }
-            x->keys = kv;
-            x->nkeys = j;
-        }
-        k++;
-    }
-    *out = a;
-    *n = k;
-    return 0;
-}
-
-static cJSON *
-lookup_body(const char *label, const char *prefix, const char *key, int all,
-            uint32_t wait_ms)
-{
-    cJSON *req = cJSON_CreateObject();
-    if (!req)
-        return NULL;
-    if (label)
-        cJSON_AddStringToObject(req, "label", label);
-    if (prefix)
-        cJSON_AddStringToObject(req, "prefix", prefix);
-    if (key)
-        cJSON_AddStringToObject(req, "key", key);
-    if (all)
-        cJSON_AddTrueToObject(req, "all");
-    if (wait_ms)
-        cJSON_AddNumberToObject(req, "wait_ms", wait_ms);
-    return req;
-}
-
-MM_EXTERN int
-mm_client_lookup(mm_client *c, const char *label, const char *prefix,
-                 const char *key, int all, uint32_t wait_ms,
-                 mm_actor_info **out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    cJSON *req = lookup_body(label, prefix, key, all, wait_ms);
-    if (!req)
-        return UV_ENOMEM;
-    /* A wait gets its own time plus the usual margin for the answer. */
-    uint64_t deadline = client_deadline(c) + (label ? wait_ms : 0);
-    cJSON *resp;
-    int rc = client_request(c, MM_CTRL_LOOKUP, req, deadline, &resp);
-    cJSON_Delete(req);
-    if (rc)
-        return rc;
-    rc = parse_actors(resp, out, n);
-    cJSON_Delete(resp);
-    if (rc == 0 && *n == 0) {
-        mm_client_free_result(c, *out);
-        *out = NULL;
-        return MM_ENOTFOUND;
-    }
+    pend_free(c, r);
     return rc;
 }
 
 /* ---- send ------------------------------------------------------------------------- */
 
-static struct ccall *
+static struct pend *
 call_send(mm_client *c, int64_t sid, const char *label, const char *type,
           const char *json, size_t len, uint32_t deadline_ms, int *err)
 {
-    struct ccall *k = mm__calloc(1, sizeof(*k));
+    struct pend *k = mm__calloc(1, sizeof(*k));
     if (!k) {
         *err = UV_ENOMEM;
         return NULL;
     }
-    k->call_id = ++c->next_call;
+    k->call = 1;
+    k->id = ++c->next_call;
     struct mm_wire_invoke inv;
     memset(&inv, 0, sizeof(inv));
-    inv.call_id = k->call_id;
+    inv.call_id = k->id;
     inv.target_kind = MM_WIRE_TARGET_LABEL;
     inv.label = label;
     inv.label_len = strlen(label);
@@ -1155,25 +663,13 @@ call_send(mm_client *c, int64_t sid, const char *label, const char *type,
         *err = rc == MM_EINVAL ? MM_EINVAL : MM_EUNREACHABLE;
         return NULL;
     }
-    k->next = c->calls;
-    c->calls = k;
+    k->next = c->pending;
+    c->pending = k;
     return k;
 }
 
-static void
-call_free(mm_client *c, struct ccall *k)
-{
-    struct ccall **pp = &c->calls;
-    while (*pp && *pp != k)
-        pp = &(*pp)->next;
-    if (*pp)
-        *pp = k->next;
-    mm__free(k->body);
-    mm__free(k);
-}
-
 static int
-calls_done(struct ccall *const *calls, size_t n)
+calls_done(struct pend *const *calls, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (calls[i] && !calls[i]->done)
@@ -1197,15 +693,15 @@ mm_client_send(mm_client *c, const char *label, const char *key,
     }
     if (!c->conn)
         return c->down_err ? c->down_err : MM_EUNREACHABLE;
-    uint64_t deadline = client_deadline(c);
+    uint64_t deadline = mm__client_deadline(c);
     int rc;
     mm_actor_info *targets = NULL;
     size_t ntargets = 0;
-    struct creq *lk = NULL;
+    struct pend *lk = NULL;
     if (key) {
         rc = mm_client_lookup(c, NULL, NULL, key, 0, 0, &targets, &ntargets);
         if (rc == MM_ENOTFOUND) {
-            mm_send_result *r = res_new(0);
+            mm_send_result *r = mm__res_new(0);
             if (!r)
                 return UV_ENOMEM;
             *out = r;
@@ -1215,14 +711,14 @@ mm_client_send(mm_client *c, const char *label, const char *key,
             return rc;
     } else {
         /* The endpoint for the report, asked in the same round trip. */
-        cJSON *req = lookup_body(label, NULL, NULL, 0, 0);
+        cJSON *req = mm__client_lookup_body(label, NULL, NULL, 0, 0);
         if (req)
             lk = req_send(c, MM_CTRL_LOOKUP, req, &rc);
         cJSON_Delete(req);
     }
     size_t cnt = key ? ntargets : 1;
-    mm_send_result *res = res_new(cnt * sizeof(*res));
-    struct ccall **calls = mm__calloc(cnt ? cnt : 1, sizeof(*calls));
+    mm_send_result *res = mm__res_new(cnt * sizeof(*res));
+    struct pend **calls = mm__calloc(cnt ? cnt : 1, sizeof(*calls));
     int64_t sid = -1;
     rc = 0;
     if (!res || !calls) {
@@ -1238,7 +734,7 @@ mm_client_send(mm_client *c, const char *label, const char *key,
     uint32_t left = deadline > now ? (uint32_t)(deadline - now) : 1;
     for (size_t i = 0; i < cnt; i++) {
         const char *tl = key ? targets[i].label : label;
-        res[i].label = res_str(res, tl);
+        res[i].label = mm__res_str(res, tl);
         if (key)
             res[i].ep = targets[i].ep;
         int err = 0;
@@ -1252,7 +748,7 @@ mm_client_send(mm_client *c, const char *label, const char *key,
         if (client_turn(c, deadline, 1) != 0)
             break;
     for (size_t i = 0; i < cnt; i++) {
-        struct ccall *k = calls[i];
+        struct pend *k = calls[i];
         if (!k)
             continue;
         if (!k->done)
@@ -1260,10 +756,10 @@ mm_client_send(mm_client *c, const char *label, const char *key,
         else
             res[i].status = k->status;
         if (k->done && k->body) {
-            res[i].body = res_strn(res, k->body, k->len);
+            res[i].body = mm__res_strn(res, k->body, k->len);
             res[i].len = k->len;
         }
-        call_free(c, k);
+        pend_free(c, k);
     }
     if (lk && lk->done && lk->status == 0 && lk->body) {
         cJSON *j = cJSON_ParseWithLength(lk->body, lk->len);
@@ -1280,7 +776,7 @@ mm_client_send(mm_client *c, const char *label, const char *key,
     res = NULL;
 out:
     if (lk)
-        req_free(c, lk);
+        pend_free(c, lk);
     mm__free(calls);
     mm_client_free_result(c, res);
     mm_client_free_result(c, targets);
@@ -1326,7 +822,7 @@ static int
 sub_start(mm_client *c, uint16_t op, const cJSON *body, uint32_t *sub)
 {
     cJSON *resp;
-    int rc = client_request(c, op, body, client_deadline(c), &resp);
+    int rc = mm__client_request(c, op, body, mm__client_deadline(c), &resp);
     if (rc)
         return rc;
     cJSON_Delete(resp);
@@ -1343,7 +839,7 @@ ping_cb(uv_timer_t *t)
     if (!c->conn)
         return;
     int err;
-    struct creq *r = req_send(c, MM_CTRL_TIMINGS, NULL, &err);
+    struct pend *r = req_send(c, MM_CTRL_TIMINGS, NULL, &err);
     if (r)
         r->detached = 1;
 }
@@ -1407,7 +903,7 @@ client_reconnect(mm_client *c, const struct member_addr *cand, size_t n)
     event_drop_all(c);
     for (size_t i = 0; i < n; i++) {
         c->seed_addr[0] = '\0';
-        if (client_dial(c, cand[i].addr, client_deadline(c)) == 0) {
+        if (client_dial(c, cand[i].addr, mm__client_deadline(c)) == 0) {
             MM_LOG(MM_LOG_INFO, "client", "reconnected through %s",
                    cand[i].addr);
             return 0;
@@ -1502,7 +998,7 @@ done:
         cJSON *u = cJSON_CreateObject();
         int err;
         if (u && cJSON_AddNumberToObject(u, "sub", sub)) {
-            struct creq *r = req_send(c, MM_CTRL_UNWATCH, u, &err);
+            struct pend *r = req_send(c, MM_CTRL_UNWATCH, u, &err);
             if (r)
                 r->detached = 1;
         }
@@ -1516,83 +1012,6 @@ done:
 }
 
 /* ---- oplog ---------------------------------------------------------------------- */
-
-static void
-parse_op(void *res, const cJSON *j, mm_oplog_op *op)
-{
-    op->seq = ju64(j, "seq");
-    op->kind = res_str(res, jstr(j, "kind") ? jstr(j, "kind") : "unknown");
-    op->label = res_str(res, jstr(j, "label"));
-    op->type = res_str(res, jstr(j, "type"));
-    op->visibility = res_str(res, jstr(j, "visibility"));
-    op->key = res_str(res, jstr(j, "key"));
-    op->reason = res_str(res, jstr(j, "reason"));
-    const char *hlc = jstr(j, "hlc");
-    op->hlc = hlc ? strtoull(hlc, NULL, 10) : ju64(j, "hlc");
-}
-
-MM_EXTERN int
-mm_client_oplog(mm_client *c, const char *origin, mm_oplog_origin **out,
-                size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    cJSON *req = cJSON_CreateObject();
-    if (!req)
-        return UV_ENOMEM;
-    if (origin)
-        cJSON_AddStringToObject(req, "origin", origin);
-    cJSON *resp;
-    int rc = client_request(c, MM_CTRL_OPLOG, req, client_deadline(c), &resp);
-    cJSON_Delete(req);
-    if (rc)
-        return rc;
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(resp, "origins");
-    size_t cnt = (size_t)cJSON_GetArraySize(arr);
-    mm_oplog_origin *o = res_new(cnt * sizeof(*o));
-    if (!o) {
-        cJSON_Delete(resp);
-        return UV_ENOMEM;
-    }
-    size_t k = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, arr)
-    {
-        if (k == cnt)
-            break;
-        mm_oplog_origin *x = &o[k++];
-        x->id = res_str(o, jstr(it, "id") ? jstr(it, "id") : "");
-        x->name = res_str(o, jstr(it, "name"));
-        x->generation = ju64(it, "generation");
-        x->head = ju64(it, "head");
-        const cJSON *snap = cJSON_GetObjectItemCaseSensitive(it, "snapshot");
-        if (cJSON_IsObject(snap)) {
-            x->has_snapshot = 1;
-            x->snapshot_seq = ju64(snap, "seq");
-            x->snapshot_entries = (size_t)ju64(snap, "entries");
-        }
-        const cJSON *ops = cJSON_GetObjectItemCaseSensitive(it, "ops");
-        size_t nops = (size_t)cJSON_GetArraySize(ops);
-        if (nops) {
-            mm_oplog_op *opv = res_alloc(o, nops * sizeof(*opv));
-            if (!opv)
-                continue;
-            size_t j = 0;
-            const cJSON *oj;
-            cJSON_ArrayForEach(oj, ops)
-            {
-                if (j < nops)
-                    parse_op(o, oj, &opv[j++]);
-            }
-            x->ops = opv;
-            x->nops = j;
-        }
-    }
-    cJSON_Delete(resp);
-    *out = o;
-    *n = k;
-    return 0;
-}
 
 MM_EXTERN int
 mm_client_oplog_follow(mm_client *c, const char *origin,
@@ -1627,12 +1046,12 @@ mm_client_oplog_follow(mm_client *c, const char *origin,
             break;
         }
         cJSON *j = cJSON_ParseWithLength(e->body, e->len);
-        void *res = res_new(0);
+        void *res = mm__res_new(0);
         int stop = 0;
         if (j && res) {
             mm_oplog_op op;
             memset(&op, 0, sizeof(op));
-            parse_op(res, cJSON_GetObjectItemCaseSensitive(j, "op"), &op);
+            mm__client_parse_op(res, cJSON_GetObjectItemCaseSensitive(j, "op"), &op);
             const char *org = jstr(j, "origin");
             stop = cb(data, org ? org : "", ju64(j, "generation"), &op);
         }

@@ -1187,7 +1187,10 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
         rc = MM_EINVAL;
         goto fail;
     }
-    rc = mm__keyring_load(&c->kr, cfg->cluster_key_file);
+    char kerr[512];
+    rc = mm__keyring_load(&c->kr, cfg->cluster_key_file, kerr, sizeof(kerr));
+    if (kerr[0]) /* the refusal, or the dev-mode warning */
+        MM_LOG(rc ? MM_LOG_ERR : MM_LOG_WARN, "ckey", "%s", kerr);
     if (rc)
         goto fail;
     if (c->kr.dev) {
@@ -1198,7 +1201,6 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
             rc = MM_EKEY;
             goto fail;
         }
-        /* ckey.c has said it loudly: one warning, not two. */
     }
     char dir[1024];
     const char *data_dir = cfg->data_dir;

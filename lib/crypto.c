@@ -43,6 +43,20 @@ mm__hkdf_sha256(uint8_t *out, size_t outlen, const uint8_t *ikm,
     return rc;
 }
 
+int
+mm__hkdf_label(uint8_t *out, size_t outlen, const uint8_t key[32],
+               const char *label, const void *ctx, size_t ctxlen)
+{
+    uint8_t info[256];
+    size_t ll = strlen(label);
+    if (ll + ctxlen > sizeof(info) || outlen == 0)
+        return MM_EINVAL;
+    memcpy(info, label, ll);
+    if (ctxlen)
+        memcpy(info + ll, ctx, ctxlen);
+    return mm__hkdf_sha256(out, outlen, key, 32, info, ll + ctxlen);
+}
+
 static int
 aead(int enc, uint8_t *out, const uint8_t key[32],
      const uint8_t nonce[MM_GCM_NONCE_LEN], const uint8_t *aad, size_t aadlen,

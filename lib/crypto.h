@@ -18,6 +18,10 @@ void mm__hmac_sha256(uint8_t out[MM_SHA256_LEN], const uint8_t *key,
 /* HKDF-SHA256 (RFC 5869) with an empty salt; 0 or MM_EINVAL. */
 int mm__hkdf_sha256(uint8_t *out, size_t outlen, const uint8_t *ikm,
                     size_t ikmlen, const void *info, size_t infolen);
+/* HKDF-SHA256 of a 32-byte |key| with info = |label| ‖ |ctx| (at most 256
+ * bytes), the labels being ckey.h's MM_LABEL_*.  0 or MM_EINVAL. */
+int mm__hkdf_label(uint8_t *out, size_t outlen, const uint8_t key[32],
+                   const char *label, const void *ctx, size_t ctxlen);
 /*
  * AES-256-GCM.  seal writes |len| ciphertext bytes then a 16-byte tag to
  * |out| (which holds len + 16).  open checks the tag and writes |len| - 16

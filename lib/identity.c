@@ -16,6 +16,7 @@
 
 #include "common.h"
 #include "crypto.h"
+#include "transport/certkey.h"
 
 #define IDENTITY_FILE_MAX (1024 * 1024)
 
@@ -59,32 +60,22 @@ identity_path(char *buf, size_t len, const char *dir, const char *file)
 
 /* Reads a whole small file; *out is NUL-terminated, owned by the caller. */
 static int
-identity_read_file(const char *path, char **out, size_t *outlen)
+identity_read_file(const char *path, char **out)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -errno;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size > IDENTITY_FILE_MAX) {
-        close(fd);
-        return UV_EINVAL;
-    }
-    char *buf = mm__malloc((size_t)st.st_size + 1);
-    if (buf == NULL) {
-        close(fd);
-        return UV_ENOMEM;
-    }
-    size_t got = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += (size_t)n;
-    }
-    close(fd);
-    buf[got] = '\0';
-    *out = buf;
-    if (outlen) *outlen = got;
-    return 0;
+    return mm__read_small_file(path, IDENTITY_FILE_MAX, out, NULL, NULL);
+}
+
+/* 0 when key.pem's |st| is private to its owner; else MM_EKEY and why. */
+static int
+identity_key_mode(const char *path, const struct stat *st, char *err,
+                  size_t errlen)
+{
+    if ((st->st_mode & 077) == 0) return 0;
+    snprintf(err, errlen,
+             "key file %s is accessible by group or others (mode %03o); "
+             "refusing it (chmod 600)",
+             path, (unsigned)(st->st_mode & 0777));
+    return MM_EKEY;
 }
 
 /* Writes |data| to |path| atomically: a temp file, fsync, rename. */
@@ -182,14 +173,12 @@ identity_key(struct mm_identity *id, EVP_PKEY **out)
     struct stat st;
     EVP_PKEY *pkey = NULL;
     if (stat(path, &st) == 0) {
-        if (st.st_mode & 077) {
-            MM_LOG(MM_LOG_ERR, "identity",
-                   "key file %s is accessible by group or others (mode "
-                   "%03o); refusing it (chmod 600)",
-                   path, (unsigned)(st.st_mode & 0777));
+        char err[4200];
+        if (identity_key_mode(path, &st, err, sizeof(err)) != 0) {
+            MM_LOG(MM_LOG_ERR, "identity", "%s", err);
             return MM_EKEY;
         }
-        if ((rc = identity_read_file(path, &id->key_pem, NULL)) != 0) return rc;
+        if ((rc = identity_read_file(path, &id->key_pem)) != 0) return rc;
         BIO *bio = BIO_new_mem_buf(id->key_pem, -1);
         if (bio) pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
         BIO_free(bio);
@@ -240,7 +229,7 @@ identity_cert(struct mm_identity *id, EVP_PKEY *pkey)
     char path[4096];
     int rc = identity_path(path, sizeof(path), id->dir, "cert.pem");
     if (rc) return rc;
-    if (identity_read_file(path, &id->cert_pem, NULL) == 0) {
+    if (identity_read_file(path, &id->cert_pem) == 0) {
         BIO *bio = BIO_new_mem_buf(id->cert_pem, -1);
         X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
         BIO_free(bio);
@@ -272,7 +261,7 @@ identity_generation(struct mm_identity *id, int bump)
     if (rc) return rc;
     char *text = NULL;
     uint64_t gen = 0;
-    rc = identity_read_file(path, &text, NULL);
+    rc = identity_read_file(path, &text);
     if (rc == 0) {
         char *end;
         errno = 0;
@@ -332,6 +321,85 @@ fail:
     EVP_PKEY_free(pkey);
     mm__identity_release(id);
     return rc;
+}
+
+/* The raw Ed25519 key of a PEM certificate, by the strict DER walker. */
+static int
+identity_cert_pubkey(const char *pem, uint8_t pub[MM_ED25519_PUB_LEN])
+{
+    static const char begin[] = "-----BEGIN CERTIFICATE-----";
+    const char *p = strstr(pem, begin);
+    const char *end = p ? strstr(p, "-----END CERTIFICATE-----") : NULL;
+    if (!p || !end) return MM_EKEY;
+    p += sizeof(begin) - 1;
+    size_t n = (size_t)(end - p);
+    uint8_t *der = mm__malloc(n ? n : 1);
+    if (!der) return UV_ENOMEM;
+    int dl = mm__base64_decode(der, n, p, n);
+    int rc = dl > 0 && mm__cert_ed25519_key(der, (size_t)dl, pub) == 0
+                 ? 0
+                 : MM_EKEY;
+    mm__free(der);
+    return rc;
+}
+
+/* mm__identity_read's look at the files; UV_ENOENT: make it first. */
+static int
+identity_read_files(struct mm_identity *id, const char *dir, char *err,
+                    size_t errlen)
+{
+    char path[4096];
+    struct stat st;
+    memset(id, 0, sizeof(*id));
+    id->lock_fd = -1;
+    int rc = identity_path(path, sizeof(path), dir, "key.pem");
+    if (rc) return rc;
+    if (stat(path, &st) != 0) return errno == ENOENT ? UV_ENOENT : -errno;
+    if (identity_key_mode(path, &st, err, errlen) != 0) return MM_EKEY;
+    if ((rc = identity_read_file(path, &id->key_pem)) != 0) goto fail;
+    if ((rc = identity_path(path, sizeof(path), dir, "cert.pem")) != 0)
+        goto fail;
+    rc = identity_read_file(path, &id->cert_pem);
+    if (rc == UV_EFBIG || (rc == 0 && identity_cert_pubkey(id->cert_pem,
+                                                           id->pub) != 0))
+        rc = UV_ENOENT; /* let mm__identity_load repair it */
+    if (rc) goto fail;
+    if (!(id->dir = mm__strdup(dir))) {
+        rc = UV_ENOMEM;
+        goto fail;
+    }
+    mm__identity_id_of(id->id, id->pub);
+    mm__hex(id->hex, id->id, MM_ID_LEN);
+    return 0;
+fail:
+    mm__identity_release(id);
+    return rc;
+}
+
+int
+mm__identity_read(struct mm_identity *id, const char *dir, char *err,
+                  size_t errlen)
+{
+    snprintf(err, errlen, "%s", "");
+    for (int tries = 0; tries < 100; tries++) {
+        int rc = identity_read_files(id, dir, err, errlen);
+        if (rc != UV_ENOENT) return rc == 0 || rc == MM_EKEY ? rc : MM_EKEY;
+        /* First use: make it (under the lock), then let the lock go. */
+        rc = mm__identity_load(id, dir, 0);
+        if (rc == 0) {
+            close(id->lock_fd);
+            id->lock_fd = -1;
+            return 0;
+        }
+        if (rc != MM_EEXISTS) {
+            snprintf(err, errlen, "cannot make the client identity in %s: %s",
+                     dir, mm_strerror(rc));
+            return MM_EKEY;
+        }
+        uv_sleep(10); /* another murmer is making it right now */
+    }
+    snprintf(err, errlen, "client identity in %s is locked", dir);
+    return MM_EKEY;
 }
 
 void

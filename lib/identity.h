@@ -38,6 +38,17 @@ struct mm_identity {
  * parse), or a UV_E* errno.  On error |id| holds nothing to release.
  */
 int mm__identity_load(struct mm_identity *id, const char *dir, int bump);
+/*
+ * Reads the identity in |dir| for a CLI process: without the data-dir lock
+ * (many CLI processes share one identity) and without OpenSSL (start-up
+ * cost); the generation is not read (0).  Only on first use, or when
+ * cert.pem does not hold an Ed25519 key, is it made (or repaired) through
+ * mm__identity_load, whose lock is let go at once.  Logs nothing: 0, or
+ * MM_EKEY with one line of text in |err| (|errlen| bytes; empty when the
+ * reason is only the error code).
+ */
+int mm__identity_read(struct mm_identity *id, const char *dir, char *err,
+                      size_t errlen);
 /* Releases the lock and frees the PEMs.  Safe on a zeroed identity. */
 void mm__identity_release(struct mm_identity *id);
 

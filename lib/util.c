@@ -1,4 +1,4 @@
-/* util.c — allocation, logging, clocks, hex and random numbers. */
+/* util.c — allocation, logging, clocks, hex, random numbers, small files. */
 #include "common.h"
 
 #include <errno.h>
@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -252,4 +253,59 @@ mm__rand64(void)
     s1 ^= s1 << 23;
     rng_state[1] = s1 ^ s0 ^ (s1 >> 18) ^ (s0 >> 5);
     return rng_state[1] + s0;
+}
+
+/* ---- small files ------------------------------------------------------- */
+
+int
+mm__read_small_file(const char *path, size_t max, char **out, size_t *outlen,
+                    struct stat *st)
+{
+    struct stat sb;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &sb) != 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    if (st)
+        *st = sb;
+    if (!S_ISREG(sb.st_mode) || sb.st_size < 0) {
+        close(fd);
+        return UV_EINVAL;
+    }
+    if ((uint64_t)sb.st_size > max) {
+        close(fd);
+        return UV_EFBIG;
+    }
+    size_t size = (size_t)sb.st_size;
+    char *buf = mm__malloc(size + 1);
+    if (buf == NULL) {
+        close(fd);
+        return UV_ENOMEM;
+    }
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int err = -errno;
+            close(fd);
+            memset(buf, 0, got);
+            mm__free(buf);
+            return err;
+        }
+        if (n == 0)
+            break; /* shrank under us: what is there */
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    *out = buf;
+    if (outlen)
+        *outlen = got;
+    return 0;
 }

@@ -8,11 +8,9 @@
  */
 #include "membership/seal.h"
 
+#include "ckey.h"
 #include "core.h"
 #include "crypto.h"
-
-#define SEAL_LABEL "murmer gossip"
-#define SEAL_LABEL_LEN (sizeof(SEAL_LABEL) - 1)
 
 struct seal_peer {
     uint8_t id[16];
@@ -36,15 +34,15 @@ struct mm_seal {
     struct mm_seal_stats stats;
 };
 
+/* HKDF(ck, MM_LABEL_GOSSIP || sender id || generation u64 LE). */
 static int
 seal_derive(uint8_t out[32], const uint8_t ck[32], const uint8_t id[16],
             uint64_t generation)
 {
-    uint8_t info[SEAL_LABEL_LEN + 16 + 8];
-    memcpy(info, SEAL_LABEL, SEAL_LABEL_LEN);
-    memcpy(info + SEAL_LABEL_LEN, id, 16);
-    mm__put_u64(info + SEAL_LABEL_LEN + 16, generation);
-    return mm__hkdf_sha256(out, 32, ck, 32, info, sizeof(info));
+    uint8_t ctx[16 + 8];
+    memcpy(ctx, id, 16);
+    mm__put_u64(ctx + 16, generation);
+    return mm__hkdf_label(out, 32, ck, MM_LABEL_GOSSIP, ctx, sizeof(ctx));
 }
 
 int

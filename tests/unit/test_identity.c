@@ -151,6 +151,47 @@ test_identity_default_dir(void **state)
         assert_non_null(strstr(buf, "/.local/state/murmer/n1"));
 }
 
+/* The CLI's read: no lock, the same identity, made on first use. */
+static void
+test_identity_read_shared(void **state)
+{
+    struct tdir *d = *state;
+    struct mm_identity a, b, n;
+    char err[512], p[256];
+    /* First use makes it, and lets the lock go. */
+    assert_int_equal(mm__identity_read(&a, d->dir, err, sizeof(err)), 0);
+    assert_int_equal(a.lock_fd, -1);
+    assert_int_equal(mm__identity_load(&n, d->dir, 0), 0);
+    assert_memory_equal(n.id, a.id, MM_ID_LEN);
+    assert_memory_equal(n.pub, a.pub, MM_ED25519_PUB_LEN);
+    /* Read again while the lock is held: the same identity. */
+    assert_int_equal(mm__identity_read(&b, d->dir, err, sizeof(err)), 0);
+    assert_string_equal(b.hex, n.hex);
+    assert_string_equal(b.cert_pem, n.cert_pem);
+    mm__identity_release(&b);
+    mm__identity_release(&n);
+
+    /* A loose key.pem: refused, with the reason. */
+    snprintf(p, sizeof(p), "%s/key.pem", d->dir);
+    assert_int_equal(chmod(p, 0640), 0);
+    assert_int_equal(mm__identity_read(&b, d->dir, err, sizeof(err)), MM_EKEY);
+    assert_non_null(strstr(err, "key.pem is accessible by group or others "
+                                "(mode 640)"));
+    assert_int_equal(chmod(p, 0600), 0);
+
+    /* A cert.pem that holds no Ed25519 key is made again. */
+    snprintf(p, sizeof(p), "%s/cert.pem", d->dir);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs("-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n", f);
+    fclose(f);
+    assert_int_equal(mm__identity_read(&b, d->dir, err, sizeof(err)), 0);
+    assert_string_equal(b.hex, a.hex);
+    assert_non_null(strstr(b.cert_pem, "BEGIN CERTIFICATE"));
+    mm__identity_release(&b);
+    mm__identity_release(&a);
+}
+
 int
 main(void)
 {
@@ -162,6 +203,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_identity_loose_key_refused,
                                         setup_dir, teardown_dir),
         cmocka_unit_test(test_identity_default_dir),
+        cmocka_unit_test_setup_teardown(test_identity_read_shared, setup_dir,
+                                        teardown_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -249,7 +249,7 @@ node_start(struct env *e, int i, uint8_t key, const struct mm_quic_config *cfg)
     assert_int_equal(mm__identity_load(&t->id, t->dir, 1), 0);
     snprintf(kp, sizeof(kp), "%s/key%d", e->root, i);
     write_key(kp, key);
-    assert_int_equal(mm__keyring_load(&t->kr, kp), 0);
+    assert_int_equal(mm__keyring_load(&t->kr, kp, NULL, 0), 0);
     if (cfg)
         t->cfg = *cfg;
     else

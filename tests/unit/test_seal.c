@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "common.h"
+#include "crypto.h"
 #include "membership/seal.h"
 
 static const uint8_t id_a[16] = {0xa1, 1, 2,  3,  4,  5,  6,  7,
@@ -275,10 +276,45 @@ test_seal_generation_order(void **state)
     mm__seal_free(b);
 }
 
+/* The bytes on the wire, rebuilt by hand: the per-sender key is
+ * HKDF(ck, "murmer gossip" || sender id || generation u64 LE). */
+static void
+test_seal_wire_bytes(void **state)
+{
+    (void)state;
+    struct mm_seal_key k = key_make(0x11111111, 0x42);
+    struct mm_seal *s;
+    assert_int_equal(mm__seal_new(&s, id_a, 7, &k, 1), 0);
+    uint8_t dg[128];
+    size_t n = seal_msg(s, dg, "hello");
+
+    uint8_t info[13 + 16 + 8], key[32], want[128];
+    memcpy(info, "murmer gossip", 13);
+    memcpy(info + 13, id_a, 16);
+    mm__put_u64(info + 29, 7);
+    assert_int_equal(mm__hkdf_sha256(key, 32, k.key, 32, info, sizeof(info)),
+                     0);
+    want[0] = MM_SEAL_VERSION;
+    mm__put_u32(want + 1, k.id);
+    memcpy(want + 5, id_a, 16);
+    mm__put_u64(want + 21, 7);
+    mm__put_u64(want + 29, 1); /* the first counter */
+    uint8_t nonce[MM_GCM_NONCE_LEN] = {0};
+    mm__put_u64(nonce + 4, 1);
+    assert_int_equal(mm__aead_seal(want + MM_SEAL_HDR_LEN, key, nonce, want,
+                                   MM_SEAL_HDR_LEN, (const uint8_t *)"hello",
+                                   5),
+                     0);
+    assert_int_equal(n, MM_SEAL_HDR_LEN + 5 + MM_SEAL_TAG_LEN);
+    assert_memory_equal(dg, want, n);
+    mm__seal_free(s);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_seal_wire_bytes),
         cmocka_unit_test(test_seal_roundtrip),
         cmocka_unit_test(test_seal_tamper_dropped),
         cmocka_unit_test(test_seal_replay_dropped),

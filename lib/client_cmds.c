@@ -1,0 +1,372 @@
+/*
+ * client_cmds.c — the client's one-shot control commands (members,
+ * timings, force-leave, lookup, oplog): the request bodies, and the
+ * answers decoded into result arrays (one block per array, its strings
+ * hanging off it, freed with mm_client_free_result).  The session, the
+ * connection and the requests in flight are client.c's.
+ */
+#include "common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "client_int.h"
+#include "wire.h"
+
+/* ---- results: one block per array, strings hang off it -------------------- */
+
+struct res_str {
+    struct res_str *next;
+    _Alignas(max_align_t) char s[];
+};
+
+struct res_hdr {
+    struct res_str *strs;
+    max_align_t align;
+};
+
+void *
+mm__res_new(size_t size)
+{
+    struct res_hdr *h = mm__calloc(1, sizeof(*h) + (size ? size : 1));
+    return h ? (void *)(h + 1) : NULL;
+}
+
+const char *
+mm__res_strn(void *res, const char *s, size_t len)
+{
+    struct res_hdr *h = (struct res_hdr *)res - 1;
+    struct res_str *r = mm__malloc(sizeof(*r) + len + 1);
+    if (!r)
+        return "";
+    memcpy(r->s, s, len);
+    r->s[len] = '\0';
+    r->next = h->strs;
+    h->strs = r;
+    return r->s;
+}
+
+/* Zeroed, pointer-aligned memory that lives as long as |res|. */
+void *
+mm__res_alloc(void *res, size_t size)
+{
+    struct res_hdr *h = (struct res_hdr *)res - 1;
+    struct res_str *r = mm__calloc(1, sizeof(*r) + size + 1);
+    if (!r)
+        return NULL;
+    r->next = h->strs;
+    h->strs = r;
+    return r->s;
+}
+
+const char *
+mm__res_str(void *res, const char *s)
+{
+    return s ? mm__res_strn(res, s, strlen(s)) : NULL;
+}
+
+MM_EXTERN void
+mm_client_free_result(mm_client *c, void *result)
+{
+    (void)c;
+    if (!result)
+        return;
+    struct res_hdr *h = (struct res_hdr *)result - 1;
+    while (h->strs) {
+        struct res_str *r = h->strs;
+        h->strs = r->next;
+        mm__free(r);
+    }
+    mm__free(h);
+}
+
+
+/* ---- members, timings, force-leave ---------------------------------------------- */
+
+MM_EXTERN int
+mm_client_members(mm_client *c, mm_member_info **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    cJSON *resp;
+    int rc = mm__client_request(c, MM_CTRL_MEMBERS, NULL, mm__client_deadline(c),
+                                &resp);
+    if (rc)
+        return rc;
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(resp, "members");
+    size_t cnt = (size_t)cJSON_GetArraySize(arr);
+    mm_member_info *m = mm__res_new(cnt * sizeof(*m));
+    if (!m) {
+        cJSON_Delete(resp);
+        return UV_ENOMEM;
+    }
+    size_t k = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (k == cnt)
+            break;
+        mm_member_info *x = &m[k++];
+        x->name = mm__res_str(m, jstr(it, "name") ? jstr(it, "name") : "");
+        x->id = mm__res_str(m, jstr(it, "id") ? jstr(it, "id") : "");
+        x->addr = mm__res_str(m, jstr(it, "addr") ? jstr(it, "addr") : "");
+        x->state = mm__res_str(m, jstr(it, "state") ? jstr(it, "state") : "");
+        x->tags = mm__res_str(m, jstr(it, "tags") ? jstr(it, "tags") : "");
+        x->generation = ju64(it, "generation");
+        x->incarnation = ju64(it, "incarnation");
+        x->confirmations = (unsigned)jnum(it, "confirmations", 0);
+        x->last_ack_ms = (int64_t)jnum(it, "last_ack_ms", -1);
+        x->rtt_us = (int64_t)jnum(it, "rtt_us", -1);
+    }
+    cJSON_Delete(resp);
+    *out = m;
+    *n = k;
+    return 0;
+}
+
+MM_EXTERN int
+mm_client_timings(mm_client *c, mm_timing **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    cJSON *resp;
+    int rc = mm__client_request(c, MM_CTRL_TIMINGS, NULL, mm__client_deadline(c),
+                                &resp);
+    if (rc)
+        return rc;
+    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(resp, "timings");
+    size_t cnt = (size_t)cJSON_GetArraySize(obj);
+    mm_timing *t = mm__res_new(cnt * sizeof(*t));
+    if (!t) {
+        cJSON_Delete(resp);
+        return UV_ENOMEM;
+    }
+    size_t k = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, obj)
+    {
+        if (k == cnt || !it->string || !cJSON_IsNumber(it))
+            continue;
+        t[k].name = mm__res_str(t, it->string);
+        t[k].value = it->valuedouble > 0 ? (uint64_t)it->valuedouble : 0;
+        k++;
+    }
+    cJSON_Delete(resp);
+    *out = t;
+    *n = k;
+    return 0;
+}
+
+MM_EXTERN int
+mm_client_force_leave(mm_client *c, const char *node, char **name, char **id,
+                      char **was)
+{
+    *name = *id = *was = NULL;
+    cJSON *req = cJSON_CreateObject();
+    if (!req || !cJSON_AddStringToObject(req, "node", node)) {
+        cJSON_Delete(req);
+        return UV_ENOMEM;
+    }
+    cJSON *resp;
+    int rc = mm__client_request(c, MM_CTRL_FORCE_LEAVE, req, mm__client_deadline(c),
+                                &resp);
+    cJSON_Delete(req);
+    if (rc)
+        return rc;
+    const char *v[3] = {jstr(resp, "name"), jstr(resp, "id"),
+                        jstr(resp, "was")};
+    char **o[3] = {name, id, was};
+    for (int i = 0; i < 3; i++) {
+        const char *t = v[i] ? v[i] : "";
+        size_t l = strlen(t);
+        *o[i] = mm__res_new(l + 1);
+        if (*o[i])
+            memcpy(*o[i], t, l + 1);
+    }
+    cJSON_Delete(resp);
+    if (!*name || !*id || !*was) {
+        mm_client_free_result(c, *name);
+        mm_client_free_result(c, *id);
+        mm_client_free_result(c, *was);
+        *name = *id = *was = NULL;
+        return UV_ENOMEM;
+    }
+    return 0;
+}
+
+/* ---- lookup ---------------------------------------------------------------------- */
+
+static int
+parse_actors(const cJSON *resp, mm_actor_info **out, size_t *n)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(resp, "actors");
+    size_t cnt = (size_t)cJSON_GetArraySize(arr);
+    mm_actor_info *a = mm__res_new(cnt * sizeof(*a));
+    if (!a)
+        return UV_ENOMEM;
+    size_t k = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (k == cnt)
+            break;
+        mm_actor_info *x = &a[k];
+        const char *label = jstr(it, "label");
+        const char *ep = jstr(it, "endpoint");
+        if (!label || !ep || mm_endpoint_parse(&x->ep, ep) != 0)
+            continue;
+        x->label = mm__res_str(a, label);
+        x->type = mm__res_str(a, jstr(it, "type"));
+        x->node_name = mm__res_str(a, jstr(it, "node"));
+        x->visibility = mm__res_str(
+            a, jstr(it, "visibility") ? jstr(it, "visibility") : "internal");
+        x->shadowed = cJSON_IsTrue(cJSON_GetObjectItem(it, "shadowed"));
+        const cJSON *keys = cJSON_GetObjectItemCaseSensitive(it, "keys");
+        size_t nk = (size_t)cJSON_GetArraySize(keys);
+        if (nk) {
+            const char **kv = mm__res_alloc(a, nk * sizeof(char *));
+            if (!kv)
+                continue;
+            size_t j = 0;
+            const cJSON *kk;
+            cJSON_ArrayForEach(kk, keys)
+            {
+                if (j < nk && cJSON_IsString(kk))
+                    kv[j++] = mm__res_str(a, kk->valuestring);
+            }
+            x->keys = kv;
+            x->nkeys = j;
+        }
+        k++;
+    }
+    *out = a;
+    *n = k;
+    return 0;
+}
+
+cJSON *
+mm__client_lookup_body(const char *label, const char *prefix, const char *key,
+                       int all, uint32_t wait_ms)
+{
+    cJSON *req = cJSON_CreateObject();
+    if (!req)
+        return NULL;
+    if (label)
+        cJSON_AddStringToObject(req, "label", label);
+    if (prefix)
+        cJSON_AddStringToObject(req, "prefix", prefix);
+    if (key)
+        cJSON_AddStringToObject(req, "key", key);
+    if (all)
+        cJSON_AddTrueToObject(req, "all");
+    if (wait_ms)
+        cJSON_AddNumberToObject(req, "wait_ms", wait_ms);
+    return req;
+}
+
+MM_EXTERN int
+mm_client_lookup(mm_client *c, const char *label, const char *prefix,
+                 const char *key, int all, uint32_t wait_ms,
+                 mm_actor_info **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    cJSON *req = mm__client_lookup_body(label, prefix, key, all, wait_ms);
+    if (!req)
+        return UV_ENOMEM;
+    /* A wait gets its own time plus the usual margin for the answer. */
+    uint64_t deadline = mm__client_deadline(c) + (label ? wait_ms : 0);
+    cJSON *resp;
+    int rc = mm__client_request(c, MM_CTRL_LOOKUP, req, deadline, &resp);
+    cJSON_Delete(req);
+    if (rc)
+        return rc;
+    rc = parse_actors(resp, out, n);
+    cJSON_Delete(resp);
+    if (rc == 0 && *n == 0) {
+        mm_client_free_result(c, *out);
+        *out = NULL;
+        return MM_ENOTFOUND;
+    }
+    return rc;
+}
+
+/* ---- oplog ---------------------------------------------------------------------- */
+
+void
+mm__client_parse_op(void *res, const cJSON *j, mm_oplog_op *op)
+{
+    op->seq = ju64(j, "seq");
+    op->kind = mm__res_str(res, jstr(j, "kind") ? jstr(j, "kind") : "unknown");
+    op->label = mm__res_str(res, jstr(j, "label"));
+    op->type = mm__res_str(res, jstr(j, "type"));
+    op->visibility = mm__res_str(res, jstr(j, "visibility"));
+    op->key = mm__res_str(res, jstr(j, "key"));
+    op->reason = mm__res_str(res, jstr(j, "reason"));
+    const char *hlc = jstr(j, "hlc");
+    op->hlc = hlc ? strtoull(hlc, NULL, 10) : ju64(j, "hlc");
+}
+
+MM_EXTERN int
+mm_client_oplog(mm_client *c, const char *origin, mm_oplog_origin **out,
+                size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    cJSON *req = cJSON_CreateObject();
+    if (!req)
+        return UV_ENOMEM;
+    if (origin)
+        cJSON_AddStringToObject(req, "origin", origin);
+    cJSON *resp;
+    int rc = mm__client_request(c, MM_CTRL_OPLOG, req, mm__client_deadline(c), &resp);
+    cJSON_Delete(req);
+    if (rc)
+        return rc;
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(resp, "origins");
+    size_t cnt = (size_t)cJSON_GetArraySize(arr);
+    mm_oplog_origin *o = mm__res_new(cnt * sizeof(*o));
+    if (!o) {
+        cJSON_Delete(resp);
+        return UV_ENOMEM;
+    }
+    size_t k = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (k == cnt)
+            break;
+        mm_oplog_origin *x = &o[k++];
+        x->id = mm__res_str(o, jstr(it, "id") ? jstr(it, "id") : "");
+        x->name = mm__res_str(o, jstr(it, "name"));
+        x->generation = ju64(it, "generation");
+        x->head = ju64(it, "head");
+        const cJSON *snap = cJSON_GetObjectItemCaseSensitive(it, "snapshot");
+        if (cJSON_IsObject(snap)) {
+            x->has_snapshot = 1;
+            x->snapshot_seq = ju64(snap, "seq");
+            x->snapshot_entries = (size_t)ju64(snap, "entries");
+        }
+        const cJSON *ops = cJSON_GetObjectItemCaseSensitive(it, "ops");
+        size_t nops = (size_t)cJSON_GetArraySize(ops);
+        if (nops) {
+            mm_oplog_op *opv = mm__res_alloc(o, nops * sizeof(*opv));
+            if (!opv)
+                continue;
+            size_t j = 0;
+            const cJSON *oj;
+            cJSON_ArrayForEach(oj, ops)
+            {
+                if (j < nops)
+                    mm__client_parse_op(o, oj, &opv[j++]);
+            }
+            x->ops = opv;
+            x->nops = j;
+        }
+    }
+    cJSON_Delete(resp);
+    *out = o;
+    *n = k;
+    return 0;
+}
+

@@ -469,11 +469,6 @@ mm_client_connect(mm_client **out, const mm_client_config *cfg)
     }
     uint64_t deadline = mm__client_deadline(c);
     rc = MM_EUNREACHABLE;
-    /* The outcome is reported once, through the error text: keep the
-     * transport's own warnings (a refused key...) out of a quiet run. */
-    int level = mm_log_get_level();
-    if (level < MM_LOG_INFO)
-        mm_log_set_level(MM_LOG_ERR - 1);
     size_t seed = 0;
     /* The implicit local seed either answers at once or not at all: keep
      * time for the mDNS fallback. */
@@ -510,7 +505,6 @@ mm_client_connect(mm_client **out, const mm_client_config *cfg)
             }
         }
     }
-    mm_log_set_level(level);
     if (rc == MM_EUNAUTHORIZED) {
         client_errtext(c,
                        "seed %s refused the cluster key (wrong key, or a "

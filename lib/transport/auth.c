@@ -97,14 +97,22 @@ ctrl_send_hello_auth(struct mm_qconn *c, size_t idx, int with_result)
     return mm__quic_stream_queue(s, buf, n);
 }
 
+/* A node warns about failed authentication; a client session reports the
+ * outcome once, in its own error text, so its transport only informs. */
+static int
+auth_log_level(const struct mm_quic *q)
+{
+    return q->cfg.role == MM_WIRE_ROLE_CLIENT ? MM_LOG_INFO : MM_LOG_WARN;
+}
+
 void
 mm__quic_auth_fail(struct mm_qconn *c, const char *why)
 {
     char addr[64], id[33];
     mm__udp_format_addr(addr, sizeof(addr), (struct sockaddr *)&c->remote);
     mm__hex(id, c->peer_id, MM_ID_LEN);
-    MM_LOG(MM_LOG_WARN, "quic", "auth failed with %s (%s): %s", addr,
-           c->have_peer_id ? id : "?", why);
+    MM_LOG(auth_log_level(c->q), "quic", "auth failed with %s (%s): %s",
+           addr, c->have_peer_id ? id : "?", why);
     c->q->st.auth_failures++;
     if (!c->dialer) c->auth_failed = 1;
     mm__quic_conn_request_close(c, MM_EUNAUTHORIZED, 1);
@@ -234,7 +242,7 @@ mm__quic_auth_step(struct mm_qconn *c)
         }
         if (c->result_rcvd && c->result_status != 0) {
             int err = mm_err_from_wire(c->result_status);
-            MM_LOG(MM_LOG_WARN, "quic", "peer refused us: %s",
+            MM_LOG(auth_log_level(c->q), "quic", "peer refused us: %s",
                    mm_strerror(err));
             mm__quic_conn_request_close(c, err, 1);
             return;

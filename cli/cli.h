@@ -127,9 +127,43 @@ int cmd_send(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_start(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_watch(int argc, char **argv, struct cli_ctx *ctx);
 
+/*
+ * The renderers, one per client command, in its cmd/<name>.c: each prints
+ * what the mm_client_* call returned as a text table (people) or one JSON
+ * document (--json, programs).  They are unit-tested in
+ * tests/unit/test_cli_options.c.
+ */
+/* Whether |m| passes --status and every --tag k=v filter. */
+int cli_member_match(const mm_member_info *m, const char *status,
+                     const char *const *tags, size_t ntags);
+void cli_members_render(struct cli_ctx *ctx, const mm_member_info *m,
+                        size_t n, int wide, FILE *f);
+void cli_timings_render(struct cli_ctx *ctx, const mm_timing *t, size_t n,
+                        FILE *f);
+void cli_lookup_render(struct cli_ctx *ctx, const mm_actor_info *a, size_t n,
+                       FILE *f);
+/*
+ * Prints the replies of `send` (one target) or `send --key` (|key| not
+ * NULL: one row per target then "delivered k/N").  Returns the exit code:
+ * 0 when every target replied ok, else the worst error's (1 for a handler
+ * error or partial delivery).
+ */
+int cli_send_render(struct cli_ctx *ctx, const char *key, const char *type,
+                    const mm_send_result *r, size_t n, FILE *f);
+/* One line (text) or one JSON Lines document, flushed. */
+void cli_watch_render(struct cli_ctx *ctx, const mm_listing_event *ev,
+                      FILE *f);
+void cli_oplog_render(struct cli_ctx *ctx, const mm_oplog_origin *o, size_t n,
+                      FILE *f);
+/* oplog --follow: one new op, one line or one JSON Lines document. */
+void cli_oplog_render_op(struct cli_ctx *ctx, const char *origin,
+                         uint64_t generation, const mm_oplog_op *op, FILE *f);
+/* force-leave: the member that was removed and its state before. */
+void cli_force_leave_render(struct cli_ctx *ctx, const char *name,
+                            const char *id, const char *was, FILE *f);
+
 #include "options.h"
 #include "output.h"
-#include "results.h"
 #include "connect.h"
 
 #endif /* MM_CLI_H */

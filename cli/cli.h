@@ -11,8 +11,7 @@
  *   1. cmd/<name>.c with `int cmd_<name>(int argc, char **argv,
  *      struct cli_ctx *ctx)`; its option table is a local array of
  *      CLI_OPT_* rows passed to cli_parse() through a struct cli_spec.
- *   2. One row in commands[] in cli/main.c (sorted by name), with
- *      CLI_CONNECTS when it is a client session.
+ *   2. One row in commands[] in cli/main.c (sorted by name).
  *   3. A prototype below.
  *   4. man/murmer-<name>.1.scd (NAME, SYNOPSIS, DESCRIPTION, OPTIONS, EXIT
  *      STATUS, ENVIRONMENT, EXAMPLES, SEE ALSO, and the JSON schema of its
@@ -36,8 +35,7 @@
 #define CLI_CONTINUE (-1)
 
 /* struct cli_cmd flags. */
-#define CLI_CONNECTS 0x1 /* a client session (needs seeds and the key) */
-#define CLI_HIDDEN 0x2   /* not listed by --help or --list-commands */
+#define CLI_HIDDEN 0x1 /* not listed by --help or --list-commands */
 
 /* A growable list of owned strings (repeatable options, seeds). */
 struct cli_strv {

@@ -47,7 +47,7 @@ argv_free(char **v)
 
 /* Stubs for cli/main.c. */
 static const struct cli_cmd test_cmds[] = {
-    {"lookup", NULL, CLI_CONNECTS, "find"},
+    {"lookup", NULL, 0, "find"},
     {"secret", NULL, CLI_HIDDEN, "hidden"},
 };
 const struct cli_cmd *

@@ -108,12 +108,6 @@ void cli_warn(struct cli_ctx *ctx, const char *fmt, ...)
 int cli_strv_push(struct cli_strv *sv, const char *s);
 void cli_strv_free(struct cli_strv *sv);
 
-/*
- * Obsolete: the client commands connect with cli_connect() (connect.h).
- * Kept only because tests/unit/test_cli_options.c still defines a stub.
- */
-int cli_session_unavailable(struct cli_ctx *ctx);
-
 /* The commands, one per cmd/<name>.c. */
 int cmd_force_leave(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_help(int argc, char **argv, struct cli_ctx *ctx);

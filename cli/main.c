@@ -66,12 +66,6 @@ cli_main_usage(struct cli_ctx *ctx, FILE *f)
                "describes a command; see murmer(1).\n");
 }
 
-int
-cli_session_unavailable(struct cli_ctx *ctx)
-{
-    return cli_error(ctx, MM_EXIT_UNAVAILABLE, "cannot reach a seed");
-}
-
 static int
 unknown_command(struct cli_ctx *ctx, const char *name)
 {

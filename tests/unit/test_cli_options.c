@@ -62,11 +62,6 @@ cli_main_usage(struct cli_ctx *ctx, FILE *f)
     (void)ctx;
     fputs("main usage\n", f);
 }
-int
-cli_session_unavailable(struct cli_ctx *ctx)
-{
-    return cli_error(ctx, MM_EXIT_UNAVAILABLE, "stub");
-}
 
 /* A context whose stdout and stderr are memory buffers. */
 struct cap {

@@ -10,9 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const member_states[] = {"alive", "suspect", "failed",
-                                            "left"};
-
 /*
  * The next "k=v" of a member's "k=v,k=v" tags after |*p| (empty items
  * skipped): its start and |*len|, or NULL at the end.
@@ -222,8 +219,9 @@ cmd_members(int argc, char **argv, struct cli_ctx *ctx)
     rc = MM_EXIT_USAGE;
     if (status) {
         int ok = 0;
-        for (size_t i = 0; i < 4; i++)
-            ok |= strcmp(status, member_states[i]) == 0;
+        const char *st;
+        for (int i = 0; (st = mm_member_state_name(i)) != NULL; i++)
+            ok |= strcmp(status, st) == 0;
         if (!ok) {
             rc = cli_error(ctx, MM_EXIT_USAGE,
                            "bad --status '%s' (alive, suspect, failed or "

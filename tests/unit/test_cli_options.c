@@ -414,6 +414,14 @@ test_cli_options_members_render(void **state)
     assert_false(cli_member_match(&test_members[0], "alive",
                                   (const char *const[]){"dc=y"}, 1));
     assert_false(cli_member_match(&test_members[1], "alive", NULL, 0));
+
+    /* The names --status accepts come from the library. */
+    assert_string_equal(mm_member_state_name(0), "alive");
+    assert_string_equal(mm_member_state_name(1), "suspect");
+    assert_string_equal(mm_member_state_name(2), "failed");
+    assert_string_equal(mm_member_state_name(3), "left");
+    assert_null(mm_member_state_name(4));
+    assert_null(mm_member_state_name(-1));
 }
 
 static void

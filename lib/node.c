@@ -412,7 +412,7 @@ mm_node_free(mm_node *n)
                 pthread_mutex_unlock(&s->inbox_lock);
                 while (m) {
                     mm_msg *next = m->next;
-                    if (m->kind == MSG_USER)
+                    if (m->kind == MSG_USER || m->kind == MSG_REMOTE)
                         mm__msg_reject(n, m, MM_ECLOSED);
                     else
                         mm_msg_free(m);

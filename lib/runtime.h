@@ -240,6 +240,8 @@ extern MM_TLS struct mm_shard *mm__cur_shard;
 
 int mm__shard_init(struct mm_shard *s, mm_node *n, int index);
 void mm__shard_release(struct mm_shard *s);
+/* Closes the inbox and empties it and the local queue (shutdown). */
+void mm__shard_drain_closed(struct mm_shard *s);
 /* Posts |m| to |s| from any thread (same shard: local queue, no lock).
  * Returns MM_ECLOSED (and leaves |m| to the caller) once |s| is closed. */
 int mm__shard_post(struct mm_shard *s, mm_msg *m);

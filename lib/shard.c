@@ -350,16 +350,21 @@ shard_close_cb(uv_handle_t *h)
 }
 
 
-static void
-shard_phase_b(struct mm_shard *s)
+/*
+ * Closes |s|'s inbox (nothing more enters it) and empties it and the local
+ * queue: replies complete and posted functions run, user and remote
+ * messages are refused with MM_ECLOSED (so that every call still gets its
+ * one answer), start, stop and shutdown items are dropped.  Runs on |s|'s
+ * thread, or for a node that never ran on the thread that frees it.
+ */
+void
+mm__shard_drain_closed(struct mm_shard *s)
 {
-    /* Stop producers: nothing more enters the inbox. */
     pthread_mutex_lock(&s->inbox_lock);
     s->inbox_closed = 1;
     mm_msg *m = s->inbox_head;
     s->inbox_head = s->inbox_tail = NULL;
     pthread_mutex_unlock(&s->inbox_lock);
-    /* Drain what is left: replies complete, user messages are refused. */
     while (m) {
         mm_msg *next = m->next;
         if (m->kind == MSG_USER || m->kind == MSG_REMOTE)
@@ -375,6 +380,12 @@ shard_phase_b(struct mm_shard *s)
             s->local_head = s->local_tail = NULL;
         }
     }
+}
+
+static void
+shard_phase_b(struct mm_shard *s)
+{
+    mm__shard_drain_closed(s);
     s->closing = 1;
     mm__calls_fail_all(s);
     if (s->index == 0 && s->node->cluster)

@@ -3,12 +3,12 @@
  * scheduler, the timers (a tq.h queue on a timerfd), and the two-phase
  * shutdown (stop actors everywhere, then drain and close handles).
  *
- * Scheduling (design §3): while work exists an idle handle keeps the loop
- * from blocking, and a check handle runs it right after the I/O phase
- * (a message that arrived from the network is handled in the same loop
- * turn, saving an epoll_wait per message); each drains the run queue in repeated
- * passes until it is empty or about MM_SCHED_BUDGET_NS is spent.  Each
- * ready actor handles at most MM_SCHED_MSG_BUDGET messages per pass.
+ * Scheduling: while work exists an idle handle keeps the loop from
+ * blocking, and a check handle runs it right after the I/O phase (a message
+ * that arrived from the network is handled in the same loop turn, saving an
+ * epoll_wait per message); each drains the run queue in repeated passes
+ * until it is empty or about MM_SCHED_BUDGET_NS is spent.  Each ready actor
+ * handles at most MM_SCHED_MSG_BUDGET messages per pass.
  */
 #include "runtime.h"
 
@@ -348,7 +348,6 @@ shard_close_cb(uv_handle_t *h)
 {
     (void)h;
 }
-
 
 /*
  * Closes |s|'s inbox (nothing more enters it) and empties it and the local

@@ -11,8 +11,7 @@
  *   1. cmd/<name>.c with `int cmd_<name>(int argc, char **argv,
  *      struct cli_ctx *ctx)`; its option table is a local array of
  *      CLI_OPT_* rows passed to cli_parse() through a struct cli_spec.
- *   2. One row in commands[] in cli/main.c (sorted by name), with
- *      CLI_CONNECTS when it is a client session.
+ *   2. One row in commands[] in cli/main.c (sorted by name).
  *   3. A prototype below.
  *   4. man/murmer-<name>.1.scd (NAME, SYNOPSIS, DESCRIPTION, OPTIONS, EXIT
  *      STATUS, ENVIRONMENT, EXAMPLES, SEE ALSO, and the JSON schema of its
@@ -36,8 +35,7 @@
 #define CLI_CONTINUE (-1)
 
 /* struct cli_cmd flags. */
-#define CLI_CONNECTS 0x1 /* a client session (needs seeds and the key) */
-#define CLI_HIDDEN 0x2   /* not listed by --help or --list-commands */
+#define CLI_HIDDEN 0x1 /* not listed by --help or --list-commands */
 
 /* A growable list of owned strings (repeatable options, seeds). */
 struct cli_strv {
@@ -110,12 +108,6 @@ void cli_warn(struct cli_ctx *ctx, const char *fmt, ...)
 int cli_strv_push(struct cli_strv *sv, const char *s);
 void cli_strv_free(struct cli_strv *sv);
 
-/*
- * Obsolete: the client commands connect with cli_connect() (connect.h).
- * Kept only because tests/unit/test_cli_options.c still defines a stub.
- */
-int cli_session_unavailable(struct cli_ctx *ctx);
-
 /* The commands, one per cmd/<name>.c. */
 int cmd_force_leave(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_help(int argc, char **argv, struct cli_ctx *ctx);
@@ -127,9 +119,43 @@ int cmd_send(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_start(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_watch(int argc, char **argv, struct cli_ctx *ctx);
 
+/*
+ * The renderers, one per client command, in its cmd/<name>.c: each prints
+ * what the mm_client_* call returned as a text table (people) or one JSON
+ * document (--json, programs).  They are unit-tested in
+ * tests/unit/test_cli_options.c.
+ */
+/* Whether |m| passes --status and every --tag k=v filter. */
+int cli_member_match(const mm_member_info *m, const char *status,
+                     const char *const *tags, size_t ntags);
+void cli_members_render(struct cli_ctx *ctx, const mm_member_info *m,
+                        size_t n, int wide, FILE *f);
+void cli_timings_render(struct cli_ctx *ctx, const mm_timing *t, size_t n,
+                        FILE *f);
+void cli_lookup_render(struct cli_ctx *ctx, const mm_actor_info *a, size_t n,
+                       FILE *f);
+/*
+ * Prints the replies of `send` (one target) or `send --key` (|key| not
+ * NULL: one row per target then "delivered k/N").  Returns the exit code:
+ * 0 when every target replied ok, else the worst error's (1 for a handler
+ * error or partial delivery).
+ */
+int cli_send_render(struct cli_ctx *ctx, const char *key, const char *type,
+                    const mm_send_result *r, size_t n, FILE *f);
+/* One line (text) or one JSON Lines document, flushed. */
+void cli_watch_render(struct cli_ctx *ctx, const mm_listing_event *ev,
+                      FILE *f);
+void cli_oplog_render(struct cli_ctx *ctx, const mm_oplog_origin *o, size_t n,
+                      FILE *f);
+/* oplog --follow: one new op, one line or one JSON Lines document. */
+void cli_oplog_render_op(struct cli_ctx *ctx, const char *origin,
+                         uint64_t generation, const mm_oplog_op *op, FILE *f);
+/* force-leave: the member that was removed and its state before. */
+void cli_force_leave_render(struct cli_ctx *ctx, const char *name,
+                            const char *id, const char *was, FILE *f);
+
 #include "options.h"
 #include "output.h"
-#include "results.h"
 #include "connect.h"
 
 #endif /* MM_CLI_H */

@@ -15,19 +15,16 @@
 
 /* Sorted by name; `murmer --help` and --list-commands print this order. */
 static const struct cli_cmd commands[] = {
-    {"force-leave", cmd_force_leave, CLI_CONNECTS,
+    {"force-leave", cmd_force_leave, 0,
      "remove a failed node from the cluster at once"},
     {"help", cmd_help, 0, "show help for murmer or one command"},
     {"keygen", cmd_keygen, 0, "write a new cluster key"},
-    {"lookup", cmd_lookup, CLI_CONNECTS,
-     "find actors by label, prefix or reception key"},
-    {"members", cmd_members, CLI_CONNECTS, "list the cluster's members"},
-    {"oplog", cmd_oplog, CLI_CONNECTS, "show the registry's replication log"},
-    {"send", cmd_send, CLI_CONNECTS,
-     "send a message to an actor and print "
-     "its reply"},
+    {"lookup", cmd_lookup, 0, "find actors by label, prefix or reception key"},
+    {"members", cmd_members, 0, "list the cluster's members"},
+    {"oplog", cmd_oplog, 0, "show the registry's replication log"},
+    {"send", cmd_send, 0, "send a message to an actor and print its reply"},
     {"start", cmd_start, 0, "run a node"},
-    {"watch", cmd_watch, CLI_CONNECTS,
+    {"watch", cmd_watch, 0,
      "stream actors as they come and go (JSON Lines with --json)"},
 };
 
@@ -67,12 +64,6 @@ cli_main_usage(struct cli_ctx *ctx, FILE *f)
     cli_print_options(ctx->gopts, extra, f);
     fprintf(f, "\n'murmer help <command>' or 'murmer <command> --help' "
                "describes a command; see murmer(1).\n");
-}
-
-int
-cli_session_unavailable(struct cli_ctx *ctx)
-{
-    return cli_error(ctx, MM_EXIT_UNAVAILABLE, "cannot reach a seed");
 }
 
 static int

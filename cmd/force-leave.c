@@ -8,20 +8,21 @@
 #include <string.h>
 
 void
-cli_force_leave_render(struct cli_ctx *ctx, const struct cli_left *l, FILE *f)
+cli_force_leave_render(struct cli_ctx *ctx, const char *name, const char *id,
+                       const char *was, FILE *f)
 {
     if (ctx->json) {
         cJSON *doc = cli_json_doc("murmer.force-leave/1");
         if (doc == NULL) return;
-        cJSON_AddStringToObject(doc, "name", l->name);
-        cJSON_AddStringToObject(doc, "id", l->id);
-        cJSON_AddStringToObject(doc, "was", l->was);
+        cJSON_AddStringToObject(doc, "name", name);
+        cJSON_AddStringToObject(doc, "id", id);
+        cJSON_AddStringToObject(doc, "was", was);
         cJSON_AddStringToObject(doc, "state", "left");
         cli_json_print(doc, f);
         cJSON_Delete(doc);
         return;
     }
-    fprintf(f, "%s (%s): %s -> left\n", l->name, l->id, l->was);
+    fprintf(f, "%s (%s): %s -> left\n", name, id, was);
 }
 
 int
@@ -50,8 +51,7 @@ cmd_force_leave(int argc, char **argv, struct cli_ctx *ctx)
     if (err) {
         rc = cli_client_error(ctx, c, err, NULL);
     } else {
-        struct cli_left l = {name, id, was};
-        cli_force_leave_render(ctx, &l, ctx->out);
+        cli_force_leave_render(ctx, name, id, was, ctx->out);
         rc = MM_EXIT_OK;
     }
     mm_client_free_result(c, name);

@@ -4,11 +4,10 @@
  */
 #include "../cli/cli.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 static cJSON *
-lookup_actor_json(const struct cli_actor *a)
+lookup_actor_json(const mm_actor_info *a)
 {
     char ep[96];
     cJSON *o = cJSON_CreateObject();
@@ -34,7 +33,7 @@ lookup_actor_json(const struct cli_actor *a)
 }
 
 void
-cli_lookup_render(struct cli_ctx *ctx, const struct cli_actor *a, size_t n,
+cli_lookup_render(struct cli_ctx *ctx, const mm_actor_info *a, size_t n,
                   FILE *f)
 {
     if (ctx->json) {
@@ -124,24 +123,7 @@ cmd_lookup(int argc, char **argv, struct cli_ctx *ctx)
         mm_client_close(c);
         return rc;
     }
-    struct cli_actor *ca = calloc(n ? n : 1, sizeof(*ca));
-    if (ca == NULL) {
-        mm_client_free_result(c, a);
-        mm_client_close(c);
-        return cli_error(ctx, MM_EXIT_ACTOR, "out of memory");
-    }
-    for (size_t i = 0; i < n; i++) {
-        ca[i].label = a[i].label;
-        ca[i].ep = a[i].ep;
-        ca[i].type = a[i].type;
-        ca[i].node_name = a[i].node_name;
-        ca[i].visibility = a[i].visibility;
-        ca[i].keys = a[i].keys;
-        ca[i].nkeys = a[i].nkeys;
-        ca[i].shadowed = a[i].shadowed;
-    }
-    cli_lookup_render(ctx, ca, n, ctx->out);
-    free(ca);
+    cli_lookup_render(ctx, a, n, ctx->out);
     mm_client_free_result(c, a);
     mm_client_close(c);
     return MM_EXIT_OK;

@@ -10,25 +10,41 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const member_states[] = {"alive", "suspect", "failed",
-                                            "left"};
+/*
+ * The next "k=v" of a member's "k=v,k=v" tags after |*p| (empty items
+ * skipped): its start and |*len|, or NULL at the end.
+ */
+static const char *
+member_tag_next(const char **p, size_t *len)
+{
+    const char *s = *p;
+    while (*s == ',')
+        s++;
+    if (*s == '\0') return NULL;
+    const char *e = strchr(s, ',');
+    *len = e ? (size_t)(e - s) : strlen(s);
+    *p = s + *len;
+    return s;
+}
 
 int
-cli_member_match(const struct cli_member *m, const char *status,
+cli_member_match(const mm_member_info *m, const char *status,
                  const char *const *tags, size_t ntags)
 {
     if (status && strcmp(m->state, status) != 0) return 0;
     for (size_t i = 0; i < ntags; i++) {
         int found = 0;
-        for (size_t j = 0; j < m->ntags && !found; j++)
-            found = strcmp(m->tags[j], tags[i]) == 0;
+        const char *p = m->tags ? m->tags : "", *t;
+        size_t tl;
+        while (!found && (t = member_tag_next(&p, &tl)) != NULL)
+            found = strlen(tags[i]) == tl && memcmp(t, tags[i], tl) == 0;
         if (!found) return 0;
     }
     return 1;
 }
 
 static cJSON *
-member_json(const struct cli_member *m, int wide)
+member_json(const mm_member_info *m, int wide)
 {
     cJSON *o = cJSON_CreateObject();
     if (o == NULL) return NULL;
@@ -39,14 +55,19 @@ member_json(const struct cli_member *m, int wide)
     cli_json_add_u64(o, "generation", m->generation);
     cli_json_add_u64(o, "incarnation", m->incarnation);
     cJSON *tags = cJSON_AddObjectToObject(o, "tags");
-    for (size_t i = 0; tags && i < m->ntags; i++) {
-        const char *eq = strchr(m->tags[i], '=');
+    const char *p = m->tags ? m->tags : "", *t;
+    size_t tl;
+    while (tags && (t = member_tag_next(&p, &tl)) != NULL) {
+        char *tag = strndup(t, tl);
+        if (tag == NULL) break;
+        const char *eq = strchr(tag, '=');
         char k[128];
-        size_t kl = eq ? (size_t)(eq - m->tags[i]) : strlen(m->tags[i]);
+        size_t kl = eq ? (size_t)(eq - tag) : strlen(tag);
         if (kl >= sizeof(k)) kl = sizeof(k) - 1;
-        memcpy(k, m->tags[i], kl);
+        memcpy(k, tag, kl);
         k[kl] = '\0';
         cJSON_AddStringToObject(tags, k, eq ? eq + 1 : "");
+        free(tag);
     }
     if (wide) {
         cJSON_AddNumberToObject(o, "confirmations", m->confirmations);
@@ -72,7 +93,7 @@ member_color(const char *state)
 }
 
 void
-cli_members_render(struct cli_ctx *ctx, const struct cli_member *m, size_t n,
+cli_members_render(struct cli_ctx *ctx, const mm_member_info *m, size_t n,
                    int wide, FILE *f)
 {
     if (ctx->json) {
@@ -93,10 +114,12 @@ cli_members_render(struct cli_ctx *ctx, const struct cli_member *m, size_t n,
     if (cli_table_init(&t, ncols, wide ? hdr : narrow_hdr) != 0) return;
     for (size_t i = 0; i < n; i++) {
         char tags[256] = "", gen[24], inc[24], conf[16], ack[24], rtt[24];
-        size_t used = 0;
-        for (size_t k = 0; k < m[i].ntags && used < sizeof(tags); k++) {
-            int w = snprintf(tags + used, sizeof(tags) - used, "%s%s",
-                             k ? "," : "", m[i].tags[k]);
+        size_t used = 0, ntags = 0, tl;
+        const char *p = m[i].tags ? m[i].tags : "", *tag;
+        while (used < sizeof(tags) &&
+               (tag = member_tag_next(&p, &tl)) != NULL) {
+            int w = snprintf(tags + used, sizeof(tags) - used, "%s%.*s",
+                             ntags++ ? "," : "", (int)tl, tag);
             if (w < 0) break;
             used += (size_t)w;
         }
@@ -113,7 +136,7 @@ cli_members_render(struct cli_ctx *ctx, const struct cli_member *m, size_t n,
         else
             snprintf(rtt, sizeof(rtt), "-");
         const char *row[] = {
-            m[i].name, m[i].addr, m[i].state, m[i].ntags ? tags : NULL,
+            m[i].name, m[i].addr, m[i].state, ntags ? tags : NULL,
             m[i].id,   gen,       inc,        conf,
             ack,       rtt};
         cli_table_add(&t, row);
@@ -124,7 +147,7 @@ cli_members_render(struct cli_ctx *ctx, const struct cli_member *m, size_t n,
 }
 
 void
-cli_timings_render(struct cli_ctx *ctx, const struct cli_timing *t, size_t n,
+cli_timings_render(struct cli_ctx *ctx, const mm_timing *t, size_t n,
                    FILE *f)
 {
     if (ctx->json) {
@@ -143,58 +166,20 @@ cli_timings_render(struct cli_ctx *ctx, const struct cli_timing *t, size_t n,
         fprintf(f, "%-*s  %" PRIu64 "\n", (int)w, t[i].name, t[i].value);
 }
 
-/* Splits "k=v,k=v" tags, filters and renders. */
+/* Keeps the members that pass --status and --tag, and renders them. */
 static int
 members_show(struct cli_ctx *ctx, const mm_member_info *m, size_t n,
              const char *status, const struct cli_strv *tags, int wide)
 {
-    struct cli_member *cm = calloc(n ? n : 1, sizeof(*cm));
-    char **tagbufs = calloc(n ? n : 1, sizeof(*tagbufs));
-    const char **tagv = NULL;
-    size_t ntagv = 0;
+    mm_member_info *sel = calloc(n ? n : 1, sizeof(*sel));
+    if (sel == NULL) return cli_error(ctx, MM_EXIT_ACTOR, "out of memory");
+    size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        for (const char *p = m[i].tags; p && *p; p++)
-            ntagv += *p == ',';
-    ntagv += n;
-    tagv = calloc(ntagv ? ntagv : 1, sizeof(*tagv));
-    if (!cm || !tagbufs || !tagv) {
-        free(cm);
-        free(tagbufs);
-        free(tagv);
-        return cli_error(ctx, MM_EXIT_ACTOR, "out of memory");
-    }
-    size_t k = 0, used = 0;
-    for (size_t i = 0; i < n; i++) {
-        const mm_member_info *x = &m[i];
-        struct cli_member *y = &cm[k];
-        y->name = x->name;
-        y->id = x->id;
-        y->addr = x->addr;
-        y->state = x->state;
-        y->generation = x->generation;
-        y->incarnation = x->incarnation;
-        y->confirmations = x->confirmations;
-        y->last_ack_ms = x->last_ack_ms;
-        y->rtt_us = x->rtt_us;
-        y->tags = tagv + used;
-        tagbufs[i] = strdup(x->tags ? x->tags : "");
-        char *save = NULL;
-        for (char *t = tagbufs[i] ? strtok_r(tagbufs[i], ",", &save) : NULL;
-             t; t = strtok_r(NULL, ",", &save))
-            tagv[used + y->ntags++] = t;
-        used += y->ntags;
-        if (cli_member_match(y, status, (const char *const *)tags->v,
+        if (cli_member_match(&m[i], status, (const char *const *)tags->v,
                              tags->n))
-            k++;
-        else
-            used -= y->ntags;
-    }
-    cli_members_render(ctx, cm, k, wide, ctx->out);
-    for (size_t i = 0; i < n; i++)
-        free(tagbufs[i]);
-    free(tagbufs);
-    free(tagv);
-    free(cm);
+            sel[k++] = m[i];
+    cli_members_render(ctx, sel, k, wide, ctx->out);
+    free(sel);
     return MM_EXIT_OK;
 }
 
@@ -234,8 +219,9 @@ cmd_members(int argc, char **argv, struct cli_ctx *ctx)
     rc = MM_EXIT_USAGE;
     if (status) {
         int ok = 0;
-        for (size_t i = 0; i < 4; i++)
-            ok |= strcmp(status, member_states[i]) == 0;
+        const char *st;
+        for (int i = 0; (st = mm_member_state_name(i)) != NULL; i++)
+            ok |= strcmp(status, st) == 0;
         if (!ok) {
             rc = cli_error(ctx, MM_EXIT_USAGE,
                            "bad --status '%s' (alive, suspect, failed or "
@@ -266,15 +252,9 @@ cmd_members(int argc, char **argv, struct cli_ctx *ctx)
             rc = cli_client_error(ctx, c, err, "timings");
             goto out;
         }
-        struct cli_timing *ct = calloc(nt ? nt : 1, sizeof(*ct));
-        for (size_t i = 0; ct && i < nt; i++) {
-            ct[i].name = t[i].name;
-            ct[i].value = t[i].value;
-        }
-        if (ct) cli_timings_render(ctx, ct, nt, ctx->out);
-        free(ct);
+        cli_timings_render(ctx, t, nt, ctx->out);
         mm_client_free_result(c, t);
-        rc = ct ? MM_EXIT_OK : MM_EXIT_ACTOR;
+        rc = MM_EXIT_OK;
         goto out;
     }
     /* --wait N: poll until N are alive, bounded by --timeout. */

@@ -6,11 +6,10 @@
 #include "../cli/cli.h"
 
 #include <inttypes.h>
-#include <stdlib.h>
 #include <string.h>
 
 static cJSON *
-oplog_op_json(const struct cli_op *op, cJSON *o)
+oplog_op_json(const mm_oplog_op *op, cJSON *o)
 {
     if (o == NULL) o = cJSON_CreateObject();
     if (o == NULL) return NULL;
@@ -27,7 +26,7 @@ oplog_op_json(const struct cli_op *op, cJSON *o)
 }
 
 static void
-oplog_op_text(const struct cli_op *op, FILE *f)
+oplog_op_text(const mm_oplog_op *op, FILE *f)
 {
     fprintf(f, "  %6" PRIu64 "  %-8s  %s", op->seq, op->kind,
             op->label ? op->label : "");
@@ -39,7 +38,7 @@ oplog_op_text(const struct cli_op *op, FILE *f)
 }
 
 void
-cli_oplog_render(struct cli_ctx *ctx, const struct cli_origin *o, size_t n,
+cli_oplog_render(struct cli_ctx *ctx, const mm_oplog_origin *o, size_t n,
                  FILE *f)
 {
     if (ctx->json) {
@@ -92,7 +91,7 @@ cli_oplog_render(struct cli_ctx *ctx, const struct cli_origin *o, size_t n,
 
 void
 cli_oplog_render_op(struct cli_ctx *ctx, const char *origin,
-                    uint64_t generation, const struct cli_op *op, FILE *f)
+                    uint64_t generation, const mm_oplog_op *op, FILE *f)
 {
     if (ctx->json) {
         cJSON *doc = cli_json_doc("murmer.oplog-op/1");
@@ -109,27 +108,12 @@ cli_oplog_render_op(struct cli_ctx *ctx, const char *origin,
     fflush(f);
 }
 
-static void
-oplog_op_copy(struct cli_op *d, const mm_oplog_op *s)
-{
-    d->seq = s->seq;
-    d->kind = s->kind;
-    d->label = s->label;
-    d->type = s->type;
-    d->visibility = s->visibility;
-    d->key = s->key;
-    d->reason = s->reason;
-    d->hlc = s->hlc;
-}
-
 static int
 oplog_follow_cb(void *data, const char *origin, uint64_t gen,
                 const mm_oplog_op *op)
 {
     struct cli_ctx *ctx = data;
-    struct cli_op cop;
-    oplog_op_copy(&cop, op);
-    cli_oplog_render_op(ctx, origin, gen, &cop, ctx->out);
+    cli_oplog_render_op(ctx, origin, gen, op, ctx->out);
     return ferror(ctx->out) ? 1 : 0;
 }
 
@@ -187,35 +171,7 @@ cmd_oplog(int argc, char **argv, struct cli_ctx *ctx)
         mm_client_close(c);
         return rc;
     }
-    size_t nops = 0;
-    for (size_t i = 0; i < n; i++)
-        nops += o[i].nops;
-    struct cli_origin *co = calloc(n ? n : 1, sizeof(*co));
-    struct cli_op *cop = calloc(nops ? nops : 1, sizeof(*cop));
-    if (co == NULL || cop == NULL) {
-        free(co);
-        free(cop);
-        mm_client_free_result(c, o);
-        mm_client_close(c);
-        return cli_error(ctx, MM_EXIT_ACTOR, "out of memory");
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        co[i].id = o[i].id;
-        co[i].name = o[i].name;
-        co[i].generation = o[i].generation;
-        co[i].head = o[i].head;
-        co[i].has_snapshot = o[i].has_snapshot;
-        co[i].snapshot_seq = o[i].snapshot_seq;
-        co[i].snapshot_entries = o[i].snapshot_entries;
-        co[i].ops = cop + k;
-        co[i].nops = o[i].nops;
-        for (size_t j = 0; j < o[i].nops; j++)
-            oplog_op_copy(&cop[k++], &o[i].ops[j]);
-    }
-    cli_oplog_render(ctx, co, n, ctx->out);
-    free(co);
-    free(cop);
+    cli_oplog_render(ctx, o, n, ctx->out);
     mm_client_free_result(c, o);
     mm_client_close(c);
     return MM_EXIT_OK;

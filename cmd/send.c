@@ -18,7 +18,7 @@
 #define SEND_MAX_PAYLOAD (4u << 20)
 
 static cJSON *
-send_result_json(const struct cli_reply *r)
+send_result_json(const mm_send_result *r)
 {
     cJSON *o = cJSON_CreateObject();
     if (o == NULL) return NULL;
@@ -40,7 +40,7 @@ send_result_json(const struct cli_reply *r)
 
 /* The reply text: a JSON string error is shown without its quotes. */
 static void
-send_text_body(const struct cli_reply *r, char *buf, size_t len)
+send_text_body(const mm_send_result *r, char *buf, size_t len)
 {
     if (r->body == NULL || r->len == 0) {
         snprintf(buf, len, "%s", r->status ? mm_strerror(r->status) : "null");
@@ -60,7 +60,7 @@ send_text_body(const struct cli_reply *r, char *buf, size_t len)
 
 int
 cli_send_render(struct cli_ctx *ctx, const char *key, const char *type,
-                const struct cli_reply *r, size_t n, FILE *f)
+                const mm_send_result *r, size_t n, FILE *f)
 {
     size_t ok = 0;
     int worst = 0;
@@ -278,25 +278,11 @@ cmd_send(int argc, char **argv, struct cli_ctx *ctx)
         mm_client_close(c);
         return rc;
     }
-    struct cli_reply *r = calloc(n ? n : 1, sizeof(*r));
-    if (r == NULL) {
-        mm_client_free_result(c, res);
-        mm_client_close(c);
-        return cli_error(ctx, MM_EXIT_ACTOR, "out of memory");
-    }
-    for (size_t i = 0; i < n; i++) {
-        r[i].label = res[i].label;
-        r[i].ep = res[i].ep;
-        r[i].status = res[i].status;
-        r[i].body = res[i].body;
-        r[i].len = res[i].len;
-    }
     if (key && n == 0)
         rc = cli_error(ctx, MM_EXIT_NOTFOUND,
                        "no actor checked in under key '%s'", key);
     else
-        rc = cli_send_render(ctx, key, type, r, n, ctx->out);
-    free(r);
+        rc = cli_send_render(ctx, key, type, res, n, ctx->out);
     mm_client_free_result(c, res);
     mm_client_close(c);
     return rc;

@@ -29,6 +29,15 @@ struct actor_spec {
     const char *json; /* NULL when none */
 };
 
+/* What the command line asked for. */
+struct start_opts {
+    const char *name, *listen, *advertise, *data_dir;
+    struct cli_strv tags, actors, plugins, checkins;
+    int mdns, demo, insecure, shards_given;
+    unsigned shards;
+    struct actor_spec *specs; /* owned; one per --actor once validated */
+};
+
 struct start_state {
     mm_node *node; /* owned */
     uv_signal_t sig[2];
@@ -183,41 +192,178 @@ start_listening_cb(void *data)
              mm_node_id(st->node), addr ? addr : "nothing (local only)");
 }
 
+/*
+ * Checks every piece of local input before any side effect, and parses the
+ * --actor specs into |o->specs|.  0, or the exit code after the message.
+ */
+static int
+start_validate(struct cli_ctx *ctx, struct start_opts *o)
+{
+    if (o->name && !start_name_ok(o->name))
+        return cli_error(ctx, MM_EXIT_USAGE,
+                         "bad node name '%s' (letters, digits, '-', '_', '.')",
+                         o->name);
+    int wildcard = 0;
+    if (!start_addr_ok(o->listen, &wildcard))
+        return cli_error(ctx, MM_EXIT_USAGE,
+                         "bad --listen '%s' (expected ADDR:PORT)", o->listen);
+    if (o->advertise && !start_addr_ok(o->advertise, NULL))
+        return cli_error(ctx, MM_EXIT_USAGE,
+                         "bad --advertise '%s' (expected ADDR:PORT)",
+                         o->advertise);
+    if (wildcard && o->advertise == NULL)
+        return cli_error(ctx, MM_EXIT_USAGE,
+                         "--listen %s is a wildcard: give --advertise",
+                         o->listen);
+    if (o->shards_given && (o->shards == 0 || o->shards > START_MAX_SHARDS))
+        return cli_error(ctx, MM_EXIT_USAGE, "--shards must be 1..%d",
+                         START_MAX_SHARDS);
+    for (size_t i = 0; i < o->tags.n; i++) {
+        const char *eq = strchr(o->tags.v[i], '=');
+        if (eq == NULL || eq == o->tags.v[i])
+            return cli_error(ctx, MM_EXIT_USAGE,
+                             "bad --tag '%s' (expected K=V)", o->tags.v[i]);
+    }
+    for (size_t i = 0; i < o->checkins.n; i++) {
+        const char *eq = strchr(o->checkins.v[i], '=');
+        if (eq == NULL || eq == o->checkins.v[i] || eq[1] == '\0')
+            return cli_error(ctx, MM_EXIT_USAGE,
+                             "bad --check-in '%s' (expected LABEL=KEY)",
+                             o->checkins.v[i]);
+    }
+    for (size_t i = 0; i < ctx->join.n; i++)
+        if (!start_addr_ok(ctx->join.v[i], NULL))
+            return cli_error(ctx, MM_EXIT_USAGE,
+                             "bad --join '%s' (expected HOST:PORT)",
+                             ctx->join.v[i]);
+    o->specs = calloc(o->actors.n ? o->actors.n : 1, sizeof(*o->specs));
+    if (o->specs == NULL)
+        return cli_error(ctx, MM_EXIT_ACTOR, "out of memory");
+    for (size_t i = 0; i < o->actors.n; i++) {
+        int err = start_parse_actor(ctx, o->actors.v[i], &o->specs[i]);
+        if (err != 0) return err;
+    }
+    return 0;
+}
+
+/*
+ * Creates the node from the options and gives it its actor types (the
+ * built-ins, then each --plugin).  0, or the exit code after the message;
+ * |*out| is set (for the caller to free) whenever a node was created.
+ */
+static int
+start_configure(struct cli_ctx *ctx, const struct start_opts *o,
+                mm_node **out)
+{
+    mm_node_config cfg;
+    mm_node_config_init(&cfg);
+    cfg.name = o->name;
+    cfg.listen = o->listen;
+    cfg.advertise = o->advertise;
+    cfg.data_dir = o->data_dir;
+    cfg.cluster_key_file = ctx->cluster_key_file;
+    cfg.join = (const char *const *)ctx->join.v;
+    cfg.njoin = ctx->join.n;
+    cfg.tags = (const char *const *)o->tags.v;
+    cfg.ntags = o->tags.n;
+    cfg.mdns = o->mdns;
+    cfg.shards = (int)o->shards;
+    cfg.insecure = o->insecure;
+    cfg.default_timeout_ms = ctx->timeout_given ? ctx->timeout_ms : 0;
+    int err = mm_node_new(out, &cfg);
+    if (err != 0) {
+        *out = NULL;
+        return cli_fail(ctx, err, "cannot create the node");
+    }
+    err = mm_node_register_builtins(*out);
+    if (err != 0)
+        return cli_fail(ctx, err, "cannot register the built-in actor types");
+    for (size_t i = 0; i < o->plugins.n; i++) {
+        char why[512];
+        err = mm_node_load_plugin(*out, o->plugins.v[i], why, sizeof(why));
+        if (err != 0) return cli_error(ctx, MM_EXIT_INPUT, "--plugin %s", why);
+        cli_warn(ctx, "loaded plugin %s", o->plugins.v[i]);
+    }
+    return 0;
+}
+
+/*
+ * Starts the --actor actors and the --demo ones, then makes the
+ * --check-in check-ins.  0, or the exit code after the message.
+ */
+static int
+start_populate(struct cli_ctx *ctx, const struct start_opts *o, mm_node *n)
+{
+    int rc;
+    for (size_t i = 0; i < o->actors.n; i++) {
+        rc = start_spawn(ctx, n, o->specs[i].label, o->specs[i].type,
+                         o->specs[i].json);
+        if (rc != 0) return rc;
+    }
+    if (o->demo) {
+        static const char *const demo_types[] = {"echo", "counter", "kv",
+                                                 "greeter"};
+        for (size_t i = 0; i < 4; i++) {
+            char label[128];
+            snprintf(label, sizeof(label), "%s/%s", demo_types[i],
+                     mm_node_name(n));
+            rc = start_spawn(ctx, n, label, demo_types[i], NULL);
+            if (rc != 0) return rc;
+        }
+    }
+    for (size_t i = 0; i < o->checkins.n; i++) {
+        char *label = strdup(o->checkins.v[i]);
+        if (label == NULL)
+            return cli_error(ctx, MM_EXIT_ACTOR, "out of memory");
+        char *key = strchr(label, '=');
+        *key++ = '\0';
+        int err = mm_check_in(n, label, key);
+        rc = 0;
+        if (err == MM_ENOTFOUND)
+            rc = cli_error(ctx, MM_EXIT_NOTFOUND,
+                           "--check-in %s: no actor with label '%s'",
+                           o->checkins.v[i], label);
+        else if (err != 0)
+            rc = cli_fail(ctx, err, "--check-in %s", o->checkins.v[i]);
+        else
+            cli_warn(ctx, "checked %s in under '%s'", label, key);
+        free(label);
+        if (err != 0) return rc;
+    }
+    return 0;
+}
+
 int
 cmd_start(int argc, char **argv, struct cli_ctx *ctx)
 {
-    const char *name = NULL, *listen = START_DEFAULT_LISTEN;
-    const char *advertise = NULL, *data_dir = NULL;
-    struct cli_strv tags = {0}, actors = {0}, plugins = {0}, checkins = {0};
-    int mdns = -1, demo = 0, insecure = 0, shards_given = 0;
-    unsigned shards = 0;
+    struct start_opts o = {.listen = START_DEFAULT_LISTEN, .mdns = -1};
     const struct cli_opt opts[] = {
-        CLI_OPT_STRING('n', "name", &name, "NAME",
+        CLI_OPT_STRING('n', "name", &o.name, "NAME",
                        "node name (default: the host name)"),
-        CLI_OPT_STRING('l', "listen", &listen, "ADDR:PORT",
+        CLI_OPT_STRING('l', "listen", &o.listen, "ADDR:PORT",
                        "UDP address to bind (default 127.0.0.1:7420; "
                        "port 0 = any)"),
-        CLI_OPT_STRING(0, "advertise", &advertise, "ADDR:PORT",
+        CLI_OPT_STRING(0, "advertise", &o.advertise, "ADDR:PORT",
                        "address peers dial (needed with a wildcard "
                        "--listen)"),
-        CLI_OPT_SET(0, "mdns", &mdns, 1, "discover peers with mDNS"),
-        CLI_OPT_SET(0, "no-mdns", &mdns, 0, "no mDNS"),
-        CLI_OPT_STRING(0, "data-dir", &data_dir, "DIR",
+        CLI_OPT_SET(0, "mdns", &o.mdns, 1, "discover peers with mDNS"),
+        CLI_OPT_SET(0, "no-mdns", &o.mdns, 0, "no mDNS"),
+        CLI_OPT_STRING(0, "data-dir", &o.data_dir, "DIR",
                        "identity and state (default "
                        "$XDG_STATE_HOME/murmer/NAME)"),
-        CLI_OPT_LIST(0, "tag", &tags, "K=V", "member tag (repeatable)"),
-        CLI_OPT_LIST('a', "actor", &actors, "LABEL=TYPE[:JSON]",
+        CLI_OPT_LIST(0, "tag", &o.tags, "K=V", "member tag (repeatable)"),
+        CLI_OPT_LIST('a', "actor", &o.actors, "LABEL=TYPE[:JSON]",
                      "start an actor with JSON initial state (repeatable)"),
-        CLI_OPT_LIST(0, "check-in", &checkins, "LABEL=KEY",
+        CLI_OPT_LIST(0, "check-in", &o.checkins, "LABEL=KEY",
                      "check actor LABEL in under reception key KEY "
                      "(repeatable)"),
-        CLI_OPT_LIST(0, "plugin", &plugins, "PATH.so",
+        CLI_OPT_LIST(0, "plugin", &o.plugins, "PATH.so",
                      "load actor types from a plugin (repeatable)"),
-        CLI_OPT_UINT(0, "shards", &shards, &shards_given, "N",
+        CLI_OPT_UINT(0, "shards", &o.shards, &o.shards_given, "N",
                      "run N loops on N threads (default 1)"),
-        CLI_OPT_BOOL(0, "demo", &demo,
+        CLI_OPT_BOOL(0, "demo", &o.demo,
                      "start echo/, counter/, kv/ and greeter/<name>"),
-        CLI_OPT_BOOL(0, "insecure", &insecure,
+        CLI_OPT_BOOL(0, "insecure", &o.insecure,
                      "allow the dev key beyond loopback"),
         CLI_OPT_END,
     };
@@ -230,151 +376,14 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
         .min_args = 0,
         .max_args = 0,
     };
-    struct actor_spec *specs = NULL;
     struct start_state st = {.ctx = ctx};
     int rc = cli_parse(ctx, &spec, argc, argv, NULL, NULL);
     if (rc != CLI_CONTINUE) goto out;
+    if ((rc = start_validate(ctx, &o)) != 0) goto out;
+    if ((rc = start_configure(ctx, &o, &st.node)) != 0) goto out;
+    if ((rc = start_populate(ctx, &o, st.node)) != 0) goto out;
 
-    /* Validate everything local before any side effect. */
-    rc = MM_EXIT_USAGE;
-    if (name && !start_name_ok(name)) {
-        rc = cli_error(ctx, MM_EXIT_USAGE,
-                       "bad node name '%s' (letters, digits, '-', '_', '.')",
-                       name);
-        goto out;
-    }
-    int wildcard = 0;
-    if (!start_addr_ok(listen, &wildcard)) {
-        rc = cli_error(ctx, MM_EXIT_USAGE,
-                       "bad --listen '%s' (expected ADDR:PORT)", listen);
-        goto out;
-    }
-    if (advertise && !start_addr_ok(advertise, NULL)) {
-        rc = cli_error(ctx, MM_EXIT_USAGE,
-                       "bad --advertise '%s' (expected ADDR:PORT)", advertise);
-        goto out;
-    }
-    if (wildcard && advertise == NULL) {
-        rc = cli_error(ctx, MM_EXIT_USAGE,
-                       "--listen %s is a wildcard: give --advertise", listen);
-        goto out;
-    }
-    if (shards_given && (shards == 0 || shards > START_MAX_SHARDS)) {
-        rc = cli_error(ctx, MM_EXIT_USAGE, "--shards must be 1..%d",
-                       START_MAX_SHARDS);
-        goto out;
-    }
-    for (size_t i = 0; i < tags.n; i++) {
-        const char *eq = strchr(tags.v[i], '=');
-        if (eq == NULL || eq == tags.v[i]) {
-            rc = cli_error(ctx, MM_EXIT_USAGE, "bad --tag '%s' (expected K=V)",
-                           tags.v[i]);
-            goto out;
-        }
-    }
-    for (size_t i = 0; i < checkins.n; i++) {
-        const char *eq = strchr(checkins.v[i], '=');
-        if (eq == NULL || eq == checkins.v[i] || eq[1] == '\0') {
-            rc = cli_error(ctx, MM_EXIT_USAGE,
-                           "bad --check-in '%s' (expected LABEL=KEY)",
-                           checkins.v[i]);
-            goto out;
-        }
-    }
-    for (size_t i = 0; i < ctx->join.n; i++) {
-        if (!start_addr_ok(ctx->join.v[i], NULL)) {
-            rc = cli_error(ctx, MM_EXIT_USAGE,
-                           "bad --join '%s' (expected HOST:PORT)",
-                           ctx->join.v[i]);
-            goto out;
-        }
-    }
-    specs = calloc(actors.n ? actors.n : 1, sizeof(*specs));
-    if (specs == NULL) {
-        rc = cli_error(ctx, MM_EXIT_ACTOR, "out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < actors.n; i++) {
-        int err = start_parse_actor(ctx, actors.v[i], &specs[i]);
-        if (err != 0) {
-            rc = err;
-            goto out;
-        }
-    }
-
-    mm_node_config cfg;
-    mm_node_config_init(&cfg);
-    cfg.name = name;
-    cfg.listen = listen;
-    cfg.advertise = advertise;
-    cfg.data_dir = data_dir;
-    cfg.cluster_key_file = ctx->cluster_key_file;
-    cfg.join = (const char *const *)ctx->join.v;
-    cfg.njoin = ctx->join.n;
-    cfg.tags = (const char *const *)tags.v;
-    cfg.ntags = tags.n;
-    cfg.mdns = mdns;
-    cfg.shards = (int)shards;
-    cfg.insecure = insecure;
-    cfg.default_timeout_ms = ctx->timeout_given ? ctx->timeout_ms : 0;
-    int err = mm_node_new(&st.node, &cfg);
-    if (err != 0) {
-        rc = cli_fail(ctx, err, "cannot create the node");
-        st.node = NULL;
-        goto out;
-    }
-    err = mm_node_register_builtins(st.node);
-    if (err != 0) {
-        rc = cli_fail(ctx, err, "cannot register the built-in actor types");
-        goto out;
-    }
-    for (size_t i = 0; i < plugins.n; i++) {
-        char why[512];
-        err = mm_node_load_plugin(st.node, plugins.v[i], why, sizeof(why));
-        if (err != 0) {
-            rc = cli_error(ctx, MM_EXIT_INPUT, "--plugin %s", why);
-            goto out;
-        }
-        cli_warn(ctx, "loaded plugin %s", plugins.v[i]);
-    }
-    for (size_t i = 0; i < actors.n; i++) {
-        rc = start_spawn(ctx, st.node, specs[i].label, specs[i].type,
-                         specs[i].json);
-        if (rc != 0) goto out;
-    }
-    if (demo) {
-        static const char *const demo_types[] = {"echo", "counter", "kv",
-                                                 "greeter"};
-        for (size_t i = 0; i < 4; i++) {
-            char label[128];
-            snprintf(label, sizeof(label), "%s/%s", demo_types[i],
-                     mm_node_name(st.node));
-            rc = start_spawn(ctx, st.node, label, demo_types[i], NULL);
-            if (rc != 0) goto out;
-        }
-    }
-    for (size_t i = 0; i < checkins.n; i++) {
-        char *label = strdup(checkins.v[i]);
-        if (label == NULL) {
-            rc = cli_error(ctx, MM_EXIT_ACTOR, "out of memory");
-            goto out;
-        }
-        char *key = strchr(label, '=');
-        *key++ = '\0';
-        err = mm_check_in(st.node, label, key);
-        if (err == MM_ENOTFOUND)
-            rc = cli_error(ctx, MM_EXIT_NOTFOUND,
-                           "--check-in %s: no actor with label '%s'",
-                           checkins.v[i], label);
-        else if (err != 0)
-            rc = cli_fail(ctx, err, "--check-in %s", checkins.v[i]);
-        else
-            cli_warn(ctx, "checked %s in under '%s'", label, key);
-        free(label);
-        if (err != 0)
-            goto out;
-    }
-    err = start_signals(&st);
+    int err = start_signals(&st);
     if (err != 0) {
         start_signals_close(&st, 1);
         rc = cli_fail(ctx, err, "cannot install signal handlers");
@@ -399,13 +408,13 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
 out:
     if (st.node)
         mm_node_free(st.node); /* also fine for a node that never ran */
-    if (specs)
-        for (size_t i = 0; i < actors.n; i++)
-            free(specs[i].label);
-    free(specs);
-    cli_strv_free(&tags);
-    cli_strv_free(&actors);
-    cli_strv_free(&plugins);
-    cli_strv_free(&checkins);
+    if (o.specs)
+        for (size_t i = 0; i < o.actors.n; i++)
+            free(o.specs[i].label);
+    free(o.specs);
+    cli_strv_free(&o.tags);
+    cli_strv_free(&o.actors);
+    cli_strv_free(&o.plugins);
+    cli_strv_free(&o.checkins);
     return rc;
 }

@@ -27,7 +27,7 @@ watch_kind_name(int kind)
 }
 
 void
-cli_watch_render(struct cli_ctx *ctx, const struct cli_watch_event *ev, FILE *f)
+cli_watch_render(struct cli_ctx *ctx, const mm_listing_event *ev, FILE *f)
 {
     char ep[96];
     const char *kind = watch_kind_name(ev->kind);
@@ -72,8 +72,7 @@ static int
 watch_cb(void *data, const mm_listing_event *ev)
 {
     struct watch_state *st = data;
-    struct cli_watch_event we = {ev->kind, ev->label, ev->ep, ev->reason};
-    cli_watch_render(st->ctx, &we, st->ctx->out);
+    cli_watch_render(st->ctx, ev, st->ctx->out);
     if (ev->kind == MM_LISTING_ADDED || ev->kind == MM_LISTING_REMOVED)
         st->seen++;
     return st->count && st->seen >= st->count;

@@ -405,27 +405,7 @@ mm_node_free(mm_node *n)
             for (int i = 0; i < n->nshards; i++) {
                 struct mm_shard *s = &n->shards[i];
                 mm__cur_shard = s;
-                pthread_mutex_lock(&s->inbox_lock);
-                s->inbox_closed = 1;
-                mm_msg *m = s->inbox_head;
-                s->inbox_head = s->inbox_tail = NULL;
-                pthread_mutex_unlock(&s->inbox_lock);
-                while (m) {
-                    mm_msg *next = m->next;
-                    if (m->kind == MSG_USER)
-                        mm__msg_reject(n, m, MM_ECLOSED);
-                    else
-                        mm_msg_free(m);
-                    m = next;
-                }
-                while (s->local_head) {
-                    mm_msg *x = s->local_head;
-                    s->local_head = x->next;
-                    if (x->kind == MSG_REPLY)
-                        mm__call_complete(s, x);
-                    else
-                        mm_msg_free(x);
-                }
+                mm__shard_drain_closed(s);
                 mm__calls_fail_all(s);
                 mm__msg_cache_free();
                 mm__cur_shard = NULL;

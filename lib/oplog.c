@@ -129,15 +129,6 @@ mm__oplog_reason_name(int reason)
     }
 }
 
-const char *
-mm__oplog_state_name(int state)
-{
-    static const char *const names[] = {"alive", "suspect", "failed", "left",
-                                        "reaped"};
-    if (state < 0 || (size_t)state >= MM_ARRAY_SIZE(names)) return "unknown";
-    return names[state];
-}
-
 /* ---- decoding ------------------------------------------------------------ */
 
 struct rd {

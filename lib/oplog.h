@@ -109,7 +109,6 @@ enum mm__oplog_reason {
     MM_OPLOG_REASON_COMPACTED = 68   /* gone in a snapshot (reason lost) */
 };
 const char *mm__oplog_reason_name(int reason);
-const char *mm__oplog_state_name(int state);
 
 /*
  * One registry entry: an origin's claim on a label.  Owned by the oplog;

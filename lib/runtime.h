@@ -2,12 +2,13 @@
  * runtime.h — internal structures of the local actor runtime: messages,
  * calls, actors, shards and the node.  Only lib/ includes this.
  *
- * Threading model (design §3):
+ * Threading model:
  *  - A node runs N shards; each shard is one libuv loop on one thread.
  *  - An actor lives on one shard for its whole life; only that shard's thread
  *    touches the actor struct, its mailbox list and its state.
  *  - Cross-thread traffic goes through a shard's inbox (mutex + intrusive
- *    list + one uv_async_send per batch).
+ *    list + one uv_async_send per batch, or one wake datagram while the
+ *    transport waits hot: mm__shard_park).
  *  - A slot table per shard maps actor ids to actors.  Slots are never freed
  *    while the node lives, so any thread may read a slot's id and queued
  *    counter to reject a send at once (not_found / overloaded).
@@ -98,7 +99,7 @@ mm_msg *mm__msg_take(mm_msg *src);
 int mm__msg_json_ok(mm_msg *m, size_t *err_offset);
 void mm__msg_cache_free(void);
 
-/* ---- timers (one heap per shard, one uv_timer) ---------------------------- */
+/* ---- timers (one queue per shard, on a timerfd: tq.h) ------------------ */
 
 /* Timers on a shard's queue (tq.h), deadlines in absolute ms. */
 void mm__tmr_start(struct mm_shard *s, struct mm_tmr *t, uint64_t deadline);
@@ -199,7 +200,7 @@ struct mm_shard {
     struct mm_tq tq;   /* every timer of the loop (tq.h) */
     uv_thread_t thread;
     int has_thread;
-    int closing;           /* phase B started (inbox rejects posts) */
+    int closing;           /* phase B drained the queues: posts refused */
     int idle_active;
 
     /* Inbox from other threads. */
@@ -240,6 +241,8 @@ extern MM_TLS struct mm_shard *mm__cur_shard;
 
 int mm__shard_init(struct mm_shard *s, mm_node *n, int index);
 void mm__shard_release(struct mm_shard *s);
+/* Closes the inbox and empties it and the local queue (shutdown). */
+void mm__shard_drain_closed(struct mm_shard *s);
 /* Posts |m| to |s| from any thread (same shard: local queue, no lock).
  * Returns MM_ECLOSED (and leaves |m| to the caller) once |s| is closed. */
 int mm__shard_post(struct mm_shard *s, mm_msg *m);

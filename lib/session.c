@@ -155,21 +155,11 @@ addr_format(const struct mm_swim_addr *a, char *buf, size_t len)
     }
 }
 
-static const char *
-state_name(int state)
+const char *
+mm_member_state_name(int state)
 {
-    switch (state) {
-    case MM_SWIM_ALIVE:
-        return "alive";
-    case MM_SWIM_SUSPECT:
-        return "suspect";
-    case MM_SWIM_FAILED:
-        return "failed";
-    case MM_SWIM_LEFT:
-        return "left";
-    default:
-        return "unknown";
-    }
+    if (state < MM_SWIM_ALIVE || state > MM_SWIM_LEFT) return NULL;
+    return mm__swim_state_name(state);
 }
 
 static const char *
@@ -245,7 +235,7 @@ members_cb(void *data, const struct mm_swim_member *mb)
     cJSON_AddStringToObject(o, "name", mb->name);
     cJSON_AddStringToObject(o, "id", hex);
     cJSON_AddStringToObject(o, "addr", addr);
-    cJSON_AddStringToObject(o, "state", state_name(mb->state));
+    cJSON_AddStringToObject(o, "state", mm__swim_state_name(mb->state));
     json_u64(o, "generation", mb->generation);
     json_u64(o, "incarnation", mb->incarnation);
     cJSON_AddStringToObject(o, "tags", mb->tags);
@@ -370,7 +360,7 @@ op_force_leave(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
     if (doc) {
         cJSON_AddStringToObject(doc, "name", f.name);
         cJSON_AddStringToObject(doc, "id", f.hex);
-        cJSON_AddStringToObject(doc, "was", state_name(f.state));
+        cJSON_AddStringToObject(doc, "was", mm__swim_state_name(f.state));
     }
     session_ok(s, conn, sid, id, doc);
     cJSON_Delete(doc);

@@ -3,12 +3,12 @@
  * scheduler, the timers (a tq.h queue on a timerfd), and the two-phase
  * shutdown (stop actors everywhere, then drain and close handles).
  *
- * Scheduling (design §3): while work exists an idle handle keeps the loop
- * from blocking, and a check handle runs it right after the I/O phase
- * (a message that arrived from the network is handled in the same loop
- * turn, saving an epoll_wait per message); each drains the run queue in repeated
- * passes until it is empty or about MM_SCHED_BUDGET_NS is spent.  Each
- * ready actor handles at most MM_SCHED_MSG_BUDGET messages per pass.
+ * Scheduling: while work exists an idle handle keeps the loop from
+ * blocking, and a check handle runs it right after the I/O phase (a message
+ * that arrived from the network is handled in the same loop turn, saving an
+ * epoll_wait per message); each drains the run queue in repeated passes
+ * until it is empty or about MM_SCHED_BUDGET_NS is spent.  Each ready actor
+ * handles at most MM_SCHED_MSG_BUDGET messages per pass.
  */
 #include "runtime.h"
 
@@ -349,17 +349,21 @@ shard_close_cb(uv_handle_t *h)
     (void)h;
 }
 
-
-static void
-shard_phase_b(struct mm_shard *s)
+/*
+ * Closes |s|'s inbox (nothing more enters it) and empties it and the local
+ * queue: replies complete and posted functions run, user and remote
+ * messages are refused with MM_ECLOSED (so that every call still gets its
+ * one answer), start, stop and shutdown items are dropped.  Runs on |s|'s
+ * thread, or for a node that never ran on the thread that frees it.
+ */
+void
+mm__shard_drain_closed(struct mm_shard *s)
 {
-    /* Stop producers: nothing more enters the inbox. */
     pthread_mutex_lock(&s->inbox_lock);
     s->inbox_closed = 1;
     mm_msg *m = s->inbox_head;
     s->inbox_head = s->inbox_tail = NULL;
     pthread_mutex_unlock(&s->inbox_lock);
-    /* Drain what is left: replies complete, user messages are refused. */
     while (m) {
         mm_msg *next = m->next;
         if (m->kind == MSG_USER || m->kind == MSG_REMOTE)
@@ -375,6 +379,12 @@ shard_phase_b(struct mm_shard *s)
             s->local_head = s->local_tail = NULL;
         }
     }
+}
+
+static void
+shard_phase_b(struct mm_shard *s)
+{
+    mm__shard_drain_closed(s);
     s->closing = 1;
     mm__calls_fail_all(s);
     if (s->index == 0 && s->node->cluster)

@@ -529,6 +529,9 @@ typedef struct mm_member_info {
     int64_t last_ack_ms;     /* age of the last ack; -1 never */
     int64_t rtt_us;          /* -1 unknown */
 } mm_member_info;
+/* The state names of mm_member_info.state: 0 "alive", 1 "suspect",
+ * 2 "failed", 3 "left"; NULL for any other |state|. */
+MM_EXTERN const char *mm_member_state_name(int state);
 /* |*out| is an array of |*n| (free with mm_client_free_result). */
 MM_EXTERN int mm_client_members(mm_client *c, mm_member_info **out,
                                 size_t *n);

@@ -72,6 +72,8 @@ enum mm_swim_state {
      */
     MM_SWIM_REAPED = 4
 };
+/* "alive", "suspect", ... ("none", "reaped"; "?" for others): the one
+ * table of member state names (murmer.h's mm_member_state_name too). */
 const char *mm__swim_state_name(int state);
 
 /* An address without socket headers: family 4 or 6, ip in network order

@@ -7,7 +7,6 @@ load 'helpers/cluster'
 setup()
 {
     murmer_setup
-    has_runtime || skip "libmurmer has no node runtime yet (mm_node_run)"
 }
 
 @test "start --demo: four actors, listening line, clean exit on SIGTERM" {

@@ -7,7 +7,6 @@ load 'helpers/cluster'
 setup()
 {
     murmer_setup
-    has_runtime || skip "libmurmer has no node runtime yet (mm_node_run)"
 }
 
 @test "watch --count 2 sees an actor added then removed" {

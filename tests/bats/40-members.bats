@@ -10,7 +10,6 @@ load 'helpers/members'
 setup()
 {
     murmer_setup
-    has_runtime || skip "libmurmer has no node runtime yet (mm_node_run)"
     command -v jq >/dev/null || skip "jq is not installed"
 }
 

@@ -19,7 +19,6 @@ load 'helpers/faults'
 setup()
 {
     murmer_setup
-    has_runtime || skip "libmurmer has no node runtime yet (mm_node_run)"
     command -v jq >/dev/null || skip "jq is not installed"
     : >"$BATS_TEST_TMPDIR/busy-pids"
 }

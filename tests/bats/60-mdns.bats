@@ -11,7 +11,6 @@ load 'helpers/netns'
 setup()
 {
     murmer_setup
-    has_runtime || skip "libmurmer has no node runtime yet (mm_node_run)"
     local why
     why=$(netns_check) || skip "$why"
     NETNS_PREFIX="mmt$$-${BATS_TEST_NUMBER}-"

@@ -7,7 +7,6 @@ load 'helpers/cluster'
 setup()
 {
     murmer_setup
-    has_runtime || skip "libmurmer has no node runtime yet (mm_node_run)"
 }
 
 # spray PORT: a few thousand hostile datagrams at 127.0.0.1:PORT.

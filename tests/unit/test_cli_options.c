@@ -47,7 +47,7 @@ argv_free(char **v)
 
 /* Stubs for cli/main.c. */
 static const struct cli_cmd test_cmds[] = {
-    {"lookup", NULL, CLI_CONNECTS, "find"},
+    {"lookup", NULL, 0, "find"},
     {"secret", NULL, CLI_HIDDEN, "hidden"},
 };
 const struct cli_cmd *
@@ -61,11 +61,6 @@ cli_main_usage(struct cli_ctx *ctx, FILE *f)
 {
     (void)ctx;
     fputs("main usage\n", f);
-}
-int
-cli_session_unavailable(struct cli_ctx *ctx)
-{
-    return cli_error(ctx, MM_EXIT_UNAVAILABLE, "stub");
 }
 
 /* A context whose stdout and stderr are memory buffers. */
@@ -365,11 +360,11 @@ parse_out(struct cap *c)
     return doc;
 }
 
-static const struct cli_member test_members[] = {
+static const mm_member_info test_members[] = {
     {"a", "0123456789abcdef0123456789abcdef", "127.0.0.1:7420", "alive", 3, 0,
-     (const char *const[]){"role=cache", "dc=x"}, 2, 0, 12, 250},
+     "role=cache,dc=x", 0, 12, 250},
     {"bee", "fedcba9876543210fedcba9876543210", "127.0.0.1:7421", "suspect", 1,
-     4, NULL, 0, 2, -1, -1},
+     4, NULL, 2, -1, -1},
 };
 
 static void
@@ -419,6 +414,14 @@ test_cli_options_members_render(void **state)
     assert_false(cli_member_match(&test_members[0], "alive",
                                   (const char *const[]){"dc=y"}, 1));
     assert_false(cli_member_match(&test_members[1], "alive", NULL, 0));
+
+    /* The names --status accepts come from the library. */
+    assert_string_equal(mm_member_state_name(0), "alive");
+    assert_string_equal(mm_member_state_name(1), "suspect");
+    assert_string_equal(mm_member_state_name(2), "failed");
+    assert_string_equal(mm_member_state_name(3), "left");
+    assert_null(mm_member_state_name(4));
+    assert_null(mm_member_state_name(-1));
 }
 
 static void
@@ -438,10 +441,10 @@ static void
 test_cli_options_send_render(void **state)
 {
     (void)state;
-    struct cli_reply ok = {"counter/a", {{0}, 1, 2}, 0, "5", 1};
-    struct cli_reply bad = {
+    mm_send_result ok = {"counter/a", {{0}, 1, 2}, 0, "5", 1};
+    mm_send_result bad = {
         "counter/b", {{0}, 1, 3}, MM_EHANDLER, "\"boom\"", 6};
-    struct cli_reply gone = {"counter/c", {{0}, 1, 4}, MM_ENOTFOUND, NULL, 0};
+    mm_send_result gone = {"counter/c", {{0}, 1, 4}, MM_ENOTFOUND, NULL, 0};
     struct cap c;
 
     cap_init(&c);
@@ -468,7 +471,7 @@ test_cli_options_send_render(void **state)
                      MM_EXIT_NOTFOUND);
     cap_release(&c);
 
-    struct cli_reply many[] = {ok, bad, gone};
+    mm_send_result many[] = {ok, bad, gone};
     cap_init(&c);
     c.ctx.cmd = "send";
     c.ctx.json = 1;
@@ -503,7 +506,7 @@ test_cli_options_send_render(void **state)
     cap_release(&c);
 
     /* --key with every target ok; and with none at all. */
-    struct cli_reply two[] = {ok, ok};
+    mm_send_result two[] = {ok, ok};
     cap_init(&c);
     assert_int_equal(cli_send_render(&c.ctx, "k", "get", two, 2, c.ctx.out), 0);
     cap_flush(&c);
@@ -522,9 +525,9 @@ test_cli_options_stream_renderers(void **state)
     struct cap c;
     cap_init(&c);
     c.ctx.json = 1;
-    struct cli_watch_event ev = {MM_LISTING_ADDED, "w/1", {{0}, 1, 2}, 0};
+    mm_listing_event ev = {MM_LISTING_ADDED, "w/1", {{0}, 1, 2}, 0};
     cli_watch_render(&c.ctx, &ev, c.ctx.out);
-    struct cli_watch_event sy = {MM_LISTING_SYNCED, NULL, {{0}, 0, 0}, 0};
+    mm_listing_event sy = {MM_LISTING_SYNCED, NULL, {{0}, 0, 0}, 0};
     cli_watch_render(&c.ctx, &sy, c.ctx.out);
     cap_flush(&c);
     /* JSON Lines: two documents, one per line. */
@@ -546,11 +549,11 @@ test_cli_options_stream_renderers(void **state)
     cap_release(&c);
 
     cap_init(&c);
-    struct cli_op ops[] = {
+    mm_oplog_op ops[] = {
         {11, "register", "cache/u", "kv", "internal", NULL, NULL, 77},
         {12, "check_in", "cache/u", NULL, NULL, "caches", NULL, 0},
     };
-    struct cli_origin o = {
+    mm_oplog_origin o = {
         "0123456789abcdef0123456789abcdef", "a", 3, 12, 1, 10, 4, ops, 2};
     cli_oplog_render(&c.ctx, &o, 1, c.ctx.out);
     cap_flush(&c);
@@ -577,10 +580,10 @@ test_cli_options_stream_renderers(void **state)
 
     cap_init(&c);
     c.ctx.json = 1;
-    struct cli_actor act = {"counter/a", {{0}, 1, 2},
-                            "counter",   "a",
-                            "internal",  (const char *const[]){"k1"},
-                            1,           0};
+    mm_actor_info act = {"counter/a", {{0}, 1, 2},
+                         "counter",   "a",
+                         "internal",  (const char *const[]){"k1"},
+                         1,           0};
     cli_lookup_render(&c.ctx, &act, 1, c.ctx.out);
     doc = parse_out(&c);
     assert_string_equal(cJSON_GetObjectItem(doc, "schema")->valuestring,
@@ -593,8 +596,7 @@ test_cli_options_stream_renderers(void **state)
     cap_release(&c);
 
     cap_init(&c);
-    struct cli_left l = {"b", "ff", "failed"};
-    cli_force_leave_render(&c.ctx, &l, c.ctx.out);
+    cli_force_leave_render(&c.ctx, "b", "ff", "failed", c.ctx.out);
     cap_flush(&c);
     assert_string_equal(c.out, "b (ff): failed -> left\n");
     cap_release(&c);

@@ -450,6 +450,29 @@ test_remote_park_wakes_once(void **state)
     mm_node_free(g); /* frees what sits in the inbox */
 }
 
+static void
+closed_cb(void *data, int status, mm_msg *reply)
+{
+    (void)reply;
+    int *got = data;
+    *got = status;
+}
+
+/* A call to another node queued on a node that never runs still gets its
+ * one answer, MM_ECLOSED, when the node is freed. */
+static void
+test_remote_unrun_node_answers_queued_call(void **state)
+{
+    struct fx *fx = *state;
+    mm_node *g = node_new_at(fx, "gamma", fx->key_a, NULL, "127.0.0.1:0");
+    mm_endpoint far = {{0xfe, 0xed}, 1, 7};
+    int got = 1;
+    assert_int_equal(mm_send(g, &far, mm_msg_new("get"), closed_cb, &got), 0);
+    assert_int_equal(got, 1);
+    mm_node_free(g);
+    assert_int_equal(got, MM_ECLOSED);
+}
+
 struct hot_stats {
     mm_node *n;
     struct mm_quic_stats st;
@@ -553,6 +576,8 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_remote_park_wakes_once, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_remote_unrun_node_answers_queued_call, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_remote_hot_waits_with_cross_thread_posts, setup, teardown),
     };

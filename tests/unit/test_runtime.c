@@ -830,6 +830,31 @@ test_runtime_events_once_each(void **state)
     mm_node_set_event_cb(fx->n, NULL, NULL);
 }
 
+static void
+posted_fn(void *data)
+{
+    (*(int *)data)++;
+}
+
+/* A node freed without running empties its inboxes as a stopping node
+ * does: a function posted to it runs once (and can free what it owns). */
+static void
+test_runtime_unrun_node_runs_posted_fn(void **state)
+{
+    (void)state;
+    mm_node_config cfg;
+    mm_node_config_init(&cfg);
+    cfg.name = "unrun";
+    cfg.shards = TEST_SHARDS;
+    mm_node *n;
+    assert_int_equal(mm_node_new(&n, &cfg), 0);
+    int ran = 0;
+    assert_int_equal(mm_node_post(n, TEST_SHARDS - 1, posted_fn, &ran), 0);
+    assert_int_equal(ran, 0);
+    mm_node_free(n);
+    assert_int_equal(ran, 1);
+}
+
 int
 main(void)
 {
@@ -870,6 +895,7 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_runtime_events_once_each, setup,
                                         teardown),
+        cmocka_unit_test(test_runtime_unrun_node_runs_posted_fn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

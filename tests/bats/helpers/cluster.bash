@@ -34,12 +34,6 @@ setup()
     murmer_setup
 }
 
-# Whether libmurmer has the node runtime yet.
-has_runtime()
-{
-    nm -D "$MURMER_BUILD/libmurmer.so" 2>/dev/null | grep -qw mm_node_run
-}
-
 # A UDP port the OS just handed out on 127.0.0.1 (then released).
 free_port()
 {

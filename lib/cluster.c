@@ -183,6 +183,7 @@ struct mm_cluster {
     struct mm_registry *registry;     /* owned */
     struct mm_session *session;       /* owned */
     struct mm_mdns *mdns;             /* owned; NULL when off */
+    int follow;                       /* the registry's oplog follower */
 };
 
 static void peer_flush(struct mm_cluster *c, struct peer *p);
@@ -1312,6 +1313,8 @@ mm__cluster_free(struct mm_cluster *c)
         while (!closed)
             uv_run(&c->node->shards[0].loop, UV_RUN_ONCE);
     }
+    if (c->follow && c->node->recep)
+        mm__registry_unfollow(c->node, c->follow);
     if (c->mdns)
         mm__mdns_free(c->mdns);
     if (c->session)
@@ -1343,6 +1346,14 @@ mm__cluster_free(struct mm_cluster *c)
     mm__identity_release(&c->id);
     mm__keyring_release(&c->kr);
     mm__free(c);
+}
+
+/* The registry follows the receptionist's oplog: each batch of newly
+ * applied records goes to the connected peers. */
+static void
+registry_follow_cb(void *data, const uint8_t *batch, size_t len)
+{
+    mm__registry_push(data, batch, len);
 }
 
 void
@@ -1380,6 +1391,9 @@ mm__cluster_start(struct mm_cluster *c)
         c->seed_dials[i] = cc;
     }
     mm__membership_start(c->membership);
+    int h = mm__recep_follow_batches(c->node, registry_follow_cb, c->registry);
+    if (h > 0)
+        c->follow = h;
     mm__registry_start(c->registry);
     if (c->mdns)
         mm__mdns_start(c->mdns);

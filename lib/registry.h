@@ -81,6 +81,13 @@ uint64_t mm__recep_digest(mm_node *n);
  * MM_EDECODE. */
 long mm__recep_missing(mm_node *n, const uint8_t *vec, size_t len,
                        struct mm__oplog_batch *out);
+/* Calls |cb| on shard 0 with every batch of newly applied records (local
+ * or remote; the records mm__registry_follow hands out one by one) until
+ * unfollowed with mm__registry_unfollow; returns a handle > 0. */
+int mm__recep_follow_batches(mm_node *n,
+                             void (*cb)(void *data, const uint8_t *batch,
+                                        size_t len),
+                             void *data);
 /* enum mm__oplog_state */
 void mm__recep_origin_state(mm_node *n, const uint8_t id[MM_NODE_ID_LEN],
                             uint64_t gen, int oplog_state);

@@ -30,10 +30,41 @@ struct mm_cluster {
     int follow;                       /* the registry's oplog follower */
 };
 
+/* ---- wiring ------------------------------------------------------------------------------ */
+
+/* Membership reports a member's state (enum mm_swim_state): the registry
+ * view follows it (alive/suspect: in view; failed/left: out). */
 static void
-session_conn_gone(void *data, struct mm_qconn *conn)
+member_state_cb(void *data, const uint8_t id[MM_NODE_ID_LEN], uint64_t gen,
+                int swim_state)
 {
-    mm__session_conn_down(data, conn);
+    struct mm_cluster *c = data;
+    if (c->registry)
+        mm__registry_member_state(c->registry, id, gen, swim_state);
+}
+
+/* Discovery (mDNS) found a node with our key at "ip:port" (|id| may be
+ * NULL): membership joins it. */
+static void
+discovered_cb(void *data, const char *hostport, const uint8_t *id)
+{
+    struct mm_cluster *c = data;
+    if (mm__net_stopped(c->net))
+        return;
+    if (id && memcmp(id, c->node->id, MM_NODE_ID_LEN) == 0)
+        return;
+    if (id && mm__net_connected(c->net, id))
+        return; /* already connected */
+    if (mm__membership_join(c->membership, hostport) == 0)
+        MM_LOG(MM_LOG_INFO, "cluster", "discovered %s: joining", hostport);
+}
+
+/* The registry follows the receptionist's oplog: each batch of newly
+ * applied records goes to the connected peers. */
+static void
+registry_follow_cb(void *data, const uint8_t *batch, size_t len)
+{
+    mm__registry_push(data, batch, len);
 }
 
 /* ---- lifecycle ----------------------------------------------------------------------- */
@@ -125,18 +156,35 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
         rc = UV_ENOMEM;
         goto fail;
     }
-    if ((rc = mm__membership_new(&c->membership, c, cfg)) != 0 ||
-        (rc = mm__registry_new(&c->registry, n, c)) != 0 ||
-        (rc = mm__session_new(&c->session, c)) != 0)
+    struct mm_membership_deps md = {
+        .node = n,
+        .net = c->net,
+        .id = &c->id,
+        .kr = &c->kr,
+        .loop = &n->shards[0].loop,
+        .tq = &n->shards[0].tq,
+        .member_state = member_state_cb,
+        .data = c,
+    };
+    if ((rc = mm__membership_new(&c->membership, &md, cfg)) != 0 ||
+        (rc = mm__registry_new(&c->registry, n, c->net,
+                               &n->shards[0].tq)) != 0 ||
+        (rc = mm__session_new(&c->session, n, c->net, c->membership)) != 0)
         goto fail;
-    mm__net_on_conn_gone(c->net, session_conn_gone, c->session);
     /* mDNS: on by default with a real key; never in dev mode. */
     int mdns = cfg->mdns < 0 ? !c->kr.dev : cfg->mdns;
     if (mdns && c->kr.dev) {
         MM_LOG(MM_LOG_WARN, "cluster", "mDNS stays off in dev mode");
         mdns = 0;
     }
-    if (mdns && (rc = mm__mdns_new(&c->mdns, c, cfg)) != 0)
+    struct mm_mdns_deps dd = {
+        .node = n,
+        .kr = &c->kr,
+        .loop = &n->shards[0].loop,
+        .discovered = discovered_cb,
+        .data = c,
+    };
+    if (mdns && (rc = mm__mdns_new(&c->mdns, &dd)) != 0)
         goto fail;
     *out = c;
     return 0;
@@ -165,14 +213,6 @@ mm__cluster_free(struct mm_cluster *c)
     mm__identity_release(&c->id);
     mm__keyring_release(&c->kr);
     mm__free(c);
-}
-
-/* The registry follows the receptionist's oplog: each batch of newly
- * applied records goes to the connected peers. */
-static void
-registry_follow_cb(void *data, const uint8_t *batch, size_t len)
-{
-    mm__registry_push(data, batch, len);
 }
 
 void
@@ -222,95 +262,6 @@ cluster_close(struct mm_cluster *c)
 
 const struct mm_cluster_ops mm__cluster_ops = {cluster_send, cluster_stop,
                                                cluster_close};
-
-/* ---- hooks ------------------------------------------------------------------------------ */
-
-void
-mm__cluster_on_frame(struct mm_cluster *c, uint8_t type, mm_cluster_frame_fn fn,
-                     void *data)
-{
-    mm__net_on_frame(c->net, type, fn, data);
-}
-
-void
-mm__cluster_on_datagram(struct mm_cluster *c, mm_cluster_dgram_fn fn,
-                        void *data)
-{
-    mm__net_on_datagram(c->net, fn, data);
-}
-
-void
-mm__cluster_on_conn(struct mm_cluster *c, mm_cluster_conn_fn fn, void *data)
-{
-    mm__net_on_conn(c->net, fn, data);
-}
-
-void
-mm__cluster_discovered(struct mm_cluster *c, const char *hostport,
-                       const uint8_t *id)
-{
-    if (mm__net_stopped(c->net))
-        return;
-    if (id && memcmp(id, c->node->id, MM_NODE_ID_LEN) == 0)
-        return;
-    if (id && mm__net_connected(c->net, id))
-        return; /* already connected */
-    if (mm__membership_join(c->membership, hostport) == 0)
-        MM_LOG(MM_LOG_INFO, "cluster", "discovered %s: joining", hostport);
-}
-
-void
-mm__cluster_member_state(struct mm_cluster *c,
-                         const uint8_t id[MM_NODE_ID_LEN], uint64_t gen,
-                         int swim_state)
-{
-    if (c->registry)
-        mm__registry_member_state(c->registry, id, gen, swim_state);
-}
-
-void
-mm__cluster_foreach_conn(struct mm_cluster *c,
-                         int (*cb)(void *data, const uint8_t id[MM_NODE_ID_LEN],
-                                   struct mm_qconn *conn),
-                         void *data)
-{
-    mm__net_foreach_conn(c->net, cb, data);
-}
-
-int64_t
-mm__quic_control_stream_of(struct mm_qconn *conn)
-{
-    return mm__net_control_stream(conn);
-}
-
-void
-mm__cluster_peer_seen(struct mm_cluster *c, const uint8_t id[MM_NODE_ID_LEN],
-                      uint64_t gen, const char *addr, const char *name)
-{
-    mm__net_peer_seen(c->net, id, gen, addr, name);
-}
-
-void
-mm__cluster_peer_down(struct mm_cluster *c, const uint8_t id[MM_NODE_ID_LEN],
-                      int err)
-{
-    mm__net_peer_down(c->net, id, err);
-}
-
-int
-mm__cluster_send_ctrl(struct mm_cluster *c, const uint8_t peer[MM_NODE_ID_LEN],
-                      const uint8_t *frame, size_t len)
-{
-    return mm__net_send_ctrl(c->net, peer, frame, len);
-}
-
-int
-mm__cluster_reply(struct mm_cluster *c, struct mm_qconn *conn, int64_t sid,
-                  const uint8_t *frame, size_t len)
-{
-    (void)c;
-    return mm__net_reply(conn, sid, frame, len);
-}
 
 /* ---- accessors ------------------------------------------------------------------------------ */
 

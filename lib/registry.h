@@ -15,7 +15,8 @@
 
 #include "runtime.h"
 
-struct mm_cluster;
+struct mm_net;
+struct mm_tq;
 struct mm_registry;
 struct mm__oplog_op;
 
@@ -100,8 +101,10 @@ void mm__registry_push(struct mm_registry *r, const uint8_t *batch,
 /* The registry of a cluster node (NULL for a local-only node). */
 struct mm_registry *mm__cluster_registry_of(mm_node *n);
 
-int mm__registry_new(struct mm_registry **out, mm_node *n,
-                     struct mm_cluster *c);
+/* Registers its frame and connection hooks with |net|; its anti-entropy
+ * timer runs on |tq| (shard 0's). */
+int mm__registry_new(struct mm_registry **out, mm_node *n, struct mm_net *net,
+                     struct mm_tq *tq);
 void mm__registry_start(struct mm_registry *r);
 void mm__registry_close(struct mm_registry *r);
 void mm__registry_free(struct mm_registry *r);

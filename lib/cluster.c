@@ -265,28 +265,10 @@ const struct mm_cluster_ops mm__cluster_ops = {cluster_send, cluster_stop,
 
 /* ---- accessors ------------------------------------------------------------------------------ */
 
-struct mm_registry *
-mm__cluster_registry_of(mm_node *n)
-{
-    return n->cluster ? n->cluster->registry : NULL;
-}
-
 struct mm_membership *
 mm__cluster_membership(struct mm_cluster *c)
 {
     return c->membership;
-}
-
-struct mm_registry *
-mm__cluster_registry(struct mm_cluster *c)
-{
-    return c->registry;
-}
-
-const struct mm_identity *
-mm__cluster_identity(struct mm_cluster *c)
-{
-    return &c->id;
 }
 
 struct mm_quic *
@@ -295,26 +277,3 @@ mm__cluster_quic(struct mm_cluster *c)
     return c->net ? mm__net_quic(c->net) : NULL;
 }
 
-const struct mm_keyring *
-mm__cluster_keyring(struct mm_cluster *c)
-{
-    return &c->kr;
-}
-
-mm_node *
-mm__cluster_node(struct mm_cluster *c)
-{
-    return c->node;
-}
-
-uv_loop_t *
-mm__cluster_loop(struct mm_cluster *c)
-{
-    return &c->node->shards[0].loop;
-}
-
-struct mm_tq *
-mm__cluster_tq(struct mm_cluster *c)
-{
-    return &c->node->shards[0].tq;
-}

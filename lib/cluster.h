@@ -9,12 +9,8 @@
 #include "runtime.h"
 
 struct mm_cluster;
-struct mm_qconn;
-struct mm_keyring;
-struct mm_identity;
+struct mm_quic;
 struct mm_membership;
-struct mm_registry;
-struct sockaddr;
 
 /* Creates the cluster half of |n| from |cfg| (listen is set): loads the
  * identity and keys, binds the socket.  Sets n->id and n->generation. */
@@ -32,12 +28,5 @@ extern const struct mm_cluster_ops mm__cluster_ops;
 
 struct mm_quic *mm__cluster_quic(struct mm_cluster *c);
 struct mm_membership *mm__cluster_membership(struct mm_cluster *c);
-struct mm_registry *mm__cluster_registry(struct mm_cluster *c);
-const struct mm_identity *mm__cluster_identity(struct mm_cluster *c);
-const struct mm_keyring *mm__cluster_keyring(struct mm_cluster *c);
-mm_node *mm__cluster_node(struct mm_cluster *c);
-uv_loop_t *mm__cluster_loop(struct mm_cluster *c);
-/* That loop's timer queue (tq.h). */
-struct mm_tq *mm__cluster_tq(struct mm_cluster *c);
 
 #endif /* MM_CLUSTER_H */

@@ -972,12 +972,6 @@ mm__recep_actor_gone(mm_node *n, const mm_endpoint *ep, const char *label,
     }
 }
 
-void
-mm__recep_shutdown(mm_node *n)
-{
-    (void)n;
-}
-
 /* ---- the replicated registry (oplog) ------------------------------------------------ */
 
 /* Under r->lock (called from inside oplog mutations). */

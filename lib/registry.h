@@ -98,8 +98,6 @@ void mm__recep_origin_state(mm_node *n, const uint8_t id[MM_NODE_ID_LEN],
 /* Pushes an encoded batch of newly applied records to connected peers. */
 void mm__registry_push(struct mm_registry *r, const uint8_t *batch,
                        size_t len);
-/* The registry of a cluster node (NULL for a local-only node). */
-struct mm_registry *mm__cluster_registry_of(mm_node *n);
 
 /* Registers its frame and connection hooks with |net|; its anti-entropy
  * timer runs on |tq| (shard 0's). */

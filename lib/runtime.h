@@ -349,7 +349,5 @@ int mm__recep_register(mm_node *n, const char *label, const mm_endpoint *ep,
 /* Called by the actor's shard when it stops for good. */
 void mm__recep_actor_gone(mm_node *n, const mm_endpoint *ep, const char *label,
                           int reason);
-/* Shutdown: drop listings and fire remaining watches. */
-void mm__recep_shutdown(mm_node *n);
 
 #endif /* MM_RUNTIME_H */

@@ -968,10 +968,24 @@ on_ctrl_req(void *data, struct mm_qconn *conn,
 
 /* ---- lifecycle --------------------------------------------------------------------------- */
 
+/* A connection went down: drop its subscriptions. */
 static void
 conn_gone_cb(void *data, struct mm_qconn *conn)
 {
-    mm__session_conn_down(data, conn);
+    struct mm_session *s = data;
+    struct sub **pp = &s->subs;
+    while (*pp) {
+        struct sub *sb = *pp;
+        if (sb->conn == conn) {
+            *pp = sb->next;
+            sub_end(sb);
+        } else {
+            pp = &sb->next;
+        }
+    }
+    for (struct waiter *w = s->waiters; w; w = w->next)
+        if (w->conn == conn)
+            w->conn = NULL;
 }
 
 int
@@ -987,24 +1001,6 @@ mm__session_new(struct mm_session **out, mm_node *n, struct mm_net *net,
     mm__net_on_conn_gone(net, conn_gone_cb, s);
     *out = s;
     return 0;
-}
-
-void
-mm__session_conn_down(struct mm_session *s, struct mm_qconn *conn)
-{
-    struct sub **pp = &s->subs;
-    while (*pp) {
-        struct sub *sb = *pp;
-        if (sb->conn == conn) {
-            *pp = sb->next;
-            sub_end(sb);
-        } else {
-            pp = &sb->next;
-        }
-    }
-    for (struct waiter *w = s->waiters; w; w = w->next)
-        if (w->conn == conn)
-            w->conn = NULL;
 }
 
 void

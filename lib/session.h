@@ -13,15 +13,12 @@
 
 struct mm_session;
 struct mm_net;
-struct mm_qconn;
 struct mm_membership;
 
 /* Serves the node |n|: registers its frame and connection hooks with |net|
  * and answers member queries from |m|. */
 int mm__session_new(struct mm_session **out, mm_node *n, struct mm_net *net,
                     struct mm_membership *m);
-/* A connection went down: drop its subscriptions. */
-void mm__session_conn_down(struct mm_session *s, struct mm_qconn *conn);
 /* Shutdown phase A: end every subscription. */
 void mm__session_stop(struct mm_session *s);
 void mm__session_free(struct mm_session *s);

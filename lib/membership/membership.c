@@ -765,12 +765,6 @@ mm__membership_stats(struct mm_membership *m)
     return mm__swim_stats(m->swim);
 }
 
-size_t
-mm__membership_count(struct mm_membership *m, int state)
-{
-    return mm__swim_count(m->swim, state);
-}
-
 const struct mm_swim_member *
 mm__membership_find(struct mm_membership *m, const uint8_t id[MM_SWIM_ID_LEN])
 {

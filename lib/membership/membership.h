@@ -89,8 +89,6 @@ int mm__membership_force_leave(struct mm_membership *m, const char *node);
 /* Counters for benchmarks and tests. */
 const struct mm_swim_stats *mm__membership_stats(struct mm_membership *m);
 
-/* Listed members in |state| (MM_SWIM_NONE = all, self included). */
-size_t mm__membership_count(struct mm_membership *m, int state);
 /* The member with node id |id|, or NULL (borrowed until the next event). */
 const struct mm_swim_member *
 mm__membership_find(struct mm_membership *m, const uint8_t id[MM_SWIM_ID_LEN]);

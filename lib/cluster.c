@@ -30,7 +30,7 @@ struct mm_cluster {
     int follow;                       /* the registry's oplog follower */
 };
 
-/* ---- wiring ------------------------------------------------------------------------------ */
+/* ---- wiring -------------------------------------------------------------- */
 
 /* Membership reports a member's state (enum mm_swim_state): the registry
  * view follows it (alive/suspect: in view; failed/left: out). */
@@ -67,7 +67,7 @@ registry_follow_cb(void *data, const uint8_t *batch, size_t len)
     mm__registry_push(data, batch, len);
 }
 
-/* ---- lifecycle ----------------------------------------------------------------------- */
+/* ---- lifecycle ----------------------------------------------------------- */
 
 static int
 host_is_wildcard(const char *hostport)
@@ -263,7 +263,7 @@ cluster_close(struct mm_cluster *c)
 const struct mm_cluster_ops mm__cluster_ops = {cluster_send, cluster_stop,
                                                cluster_close};
 
-/* ---- accessors ------------------------------------------------------------------------------ */
+/* ---- accessors ----------------------------------------------------------- */
 
 struct mm_membership *
 mm__cluster_membership(struct mm_cluster *c)

@@ -24,7 +24,7 @@ void mm__cluster_leave(struct mm_cluster *c, void (*done)(void *data),
                        void *data);
 extern const struct mm_cluster_ops mm__cluster_ops;
 
-/* ---- for tests and benchmarks (shard 0 only) ------------------------------ */
+/* ---- for tests and benchmarks (shard 0 only) ----------------------------- */
 
 struct mm_quic *mm__cluster_quic(struct mm_cluster *c);
 struct mm_membership *mm__cluster_membership(struct mm_cluster *c);

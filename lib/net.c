@@ -151,8 +151,6 @@ cache_drain(struct objcache *oc)
 
 struct mm_net {
     mm_node *node;
-    const struct mm_identity *id;
-    const struct mm_keyring *kr;
     struct mm_quic *q;
     char **seeds;
     size_t nseeds;
@@ -183,7 +181,7 @@ net_tq(struct mm_net *net)
 
 static void peer_flush(struct mm_net *net, struct peer *p);
 
-/* ---- helpers ---------------------------------------------------------------- */
+/* ---- helpers ------------------------------------------------------------- */
 
 static struct peer *
 peer_find(struct mm_net *net, const uint8_t id[MM_NODE_ID_LEN])
@@ -368,7 +366,7 @@ peer_streams_free(struct peer *p)
     p->streams = NULL;
 }
 
-/* ---- sending ------------------------------------------------------------------- */
+/* ---- sending ------------------------------------------------------------- */
 
 static struct ostream *
 stream_for(struct mm_net *net, struct peer *p, uint64_t actor, int *err)
@@ -624,7 +622,7 @@ mm__net_reply(struct mm_qconn *conn, int64_t sid, const uint8_t *frame,
     return mm__quic_send_frame(conn, sid, frame, len);
 }
 
-/* ---- serving incoming calls --------------------------------------------------------- */
+/* ---- serving incoming calls ---------------------------------------------- */
 
 static void
 respond(struct cconn *cc, int64_t sid, uint64_t call_id, int status,
@@ -816,14 +814,15 @@ take_response(struct mm_net *net, struct cconn *cc, const uint8_t *body,
     pend_answer(net, e, mm_err_from_wire(r.status), reply);
 }
 
-/* ---- transport callbacks ------------------------------------------------------------ */
+/* ---- transport callbacks ------------------------------------------------- */
 
 static int
 seed_dial_in_flight(void *data, const char *addr)
 {
     struct mm_net *net = data;
     for (size_t i = 0; i < net->nseed_dials; i++)
-        if (net->seed_dials[i] && strcmp(net->seed_dials[i]->seed_addr, addr) == 0)
+        if (net->seed_dials[i] &&
+            strcmp(net->seed_dials[i]->seed_addr, addr) == 0)
             return 1;
     return 0;
 }
@@ -1143,7 +1142,7 @@ sweep_cb(struct mm_tmr *t)
     }
 }
 
-/* ---- hooks ---------------------------------------------------------------- */
+/* ---- hooks --------------------------------------------------------------- */
 
 void
 mm__net_on_frame(struct mm_net *net, uint8_t type, mm_net_frame_fn fn,
@@ -1225,7 +1224,7 @@ mm__net_peer_down(struct mm_net *net, const uint8_t id[MM_NODE_ID_LEN],
     }
 }
 
-/* ---- lifecycle ---------------------------------------------------------------- */
+/* ---- lifecycle ----------------------------------------------------------- */
 
 int
 mm__net_new(struct mm_net **out, const struct mm_net_config *cfg)
@@ -1235,8 +1234,6 @@ mm__net_new(struct mm_net **out, const struct mm_net_config *cfg)
     if (!net)
         return UV_ENOMEM;
     net->node = n;
-    net->id = cfg->id;
-    net->kr = cfg->kr;
     net->sweep.fn = sweep_cb;
     int rc = UV_ENOMEM;
     net->npend_buckets = 1024;

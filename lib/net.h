@@ -53,7 +53,7 @@ int mm__net_stopped(const struct mm_net *net);
 /* 1 when |id| has an up member connection. */
 int mm__net_connected(struct mm_net *net, const uint8_t id[MM_NODE_ID_LEN]);
 
-/* ---- hooks (shard 0) ------------------------------------------------------- */
+/* ---- hooks (shard 0) ----------------------------------------------------- */
 
 /* A frame handler for a frame type of the reserved blocks or CTRL_REQ. */
 typedef void (*mm_net_frame_fn)(void *data, struct mm_qconn *conn,
@@ -80,7 +80,7 @@ typedef void (*mm_net_dgram_fn)(void *data, const struct sockaddr *from,
                                 const uint8_t *buf, size_t len);
 void mm__net_on_datagram(struct mm_net *net, mm_net_dgram_fn fn, void *data);
 
-/* ---- peers and frames (shard 0) ----------------------------------------------- */
+/* ---- peers and frames (shard 0) ------------------------------------------ */
 
 /* Learns or updates a member's address (membership). */
 void mm__net_peer_seen(struct mm_net *net, const uint8_t id[MM_NODE_ID_LEN],

@@ -30,7 +30,7 @@ mm__node_tables_release(mm_node *n)
     pthread_mutex_destroy(&n->ev_lock);
 }
 
-/* ---- types and interned names --------------------------------------------------- */
+/* ---- types and interned names -------------------------------------------- */
 
 static uint32_t
 intern_find(mm_node *n, const char *name)
@@ -162,7 +162,7 @@ out:
     return rc;
 }
 
-/* ---- events ---------------------------------------------------------------------- */
+/* ---- events -------------------------------------------------------------- */
 
 void
 mm_node_set_event_cb(mm_node *n, mm_event_cb cb, void *data)

@@ -1,1154 +1,73 @@
 /*
- * cluster.c — the network half of a node, on shard 0.
- *
- * Peers: every other node we know an address for, by node id.  A remote
- * send finds the peer's connection (dialling on demand, with the expected
- * node id pinned), picks the actor stream for the target actor (one per
- * (connection, target actor), so per-sender order holds), and writes an
- * INVOKE.  Calls wait in a table by call id until their RESPONSE, or until
- * the connection goes down (MM_EUNREACHABLE), or shutdown (MM_ECLOSED).
- *
- * Incoming INVOKEs become ordinary local sends whose reply callback writes
- * the RESPONSE on the same stream.  A label target is looked up in this
- * node's view and forwarded when the winner lives elsewhere: that is how a
- * CLI session on a seed reaches any actor.
+ * cluster.c — the network half of a node, on shard 0, composed: it loads
+ * the identity and the cluster key, builds the wire (net.c), membership,
+ * registry replication, client sessions and mDNS discovery, and wires them
+ * together with callbacks.  It holds no protocol of its own.
  */
 #include "cluster.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <sys/socket.h>
 
-#include <cJSON.h>
-
-#include "buf.h"
 #include "ckey.h"
 #include "identity.h"
 #include "discovery/mdns.h"
 #include "membership/membership.h"
+#include "net.h"
 #include "registry.h"
 #include "session.h"
 #include "transport/quic.h"
-#include "wire.h"
-
-#define MAX_FRAME_HANDLERS 256
-#define STREAM_IDLE_MS 2000u
-#define SWEEP_MS 1000u
-/* A connection superseded by a crossing dial is closed once nothing is
- * under way on it at two sweeps in a row, or after DRAIN_MS at most. */
-#define DRAIN_MS 10000u
-/* Frames up to this size are encoded on the stack (the transport copies
- * them into its stream queue anyway). */
-#define CLUSTER_FRAME_STACK 512
-
-struct ostream { /* an actor stream we opened towards a peer */
-    struct ostream *next;
-    uint64_t actor;
-    int64_t sid;
-    uint32_t pending;
-    uint64_t last_use;
-};
-
-struct peer {
-    struct peer *next;
-    uint8_t id[MM_NODE_ID_LEN];
-    uint64_t gen;
-    char addr[96];
-    char name[64];
-    struct cconn *conn;      /* up member connection, or NULL */
-    int dialing;
-    mm_msg *wait_head, *wait_tail; /* MSG_REMOTE waiting for conn/credit */
-    uint8_t *ctrl_q;         /* control frames waiting for the conn */
-    size_t ctrl_len, ctrl_cap;
-    struct ostream *streams;
-};
-
-struct istream { /* a stream the peer opened towards us */
-    struct istream *next;
-    int64_t sid;
-    uint32_t pending; /* calls still owed a RESPONSE on it */
-    int fin;          /* the peer ended its side */
-};
-
-struct cconn { /* our state for one QUIC connection */
-    struct mm_cluster *c;
-    struct mm_qconn *q;      /* NULL once down */
-    struct peer *peer;       /* member connections */
-    uint8_t id[MM_NODE_ID_LEN];
-    int role;
-    int up;
-    int refs;                /* inbound calls in flight hold one each */
-    struct istream *istreams;
-    char seed_addr[96];      /* a seed dialled by address (id unknown) */
-    uint32_t npend;          /* our calls awaiting a RESPONSE on it */
-    /* Superseded by a crossing dial: it keeps what is under way on it
-     * (|ostreams|, our calls, inbound calls) and is closed once drained. */
-    int draining;
-    int reported;            /* conn_fn told of it (up) */
-    int idle_sweeps;         /* consecutive sweeps that found it drained */
-    uint64_t drain_until;    /* closed then even if not drained (ms) */
-    struct ostream *ostreams;
-    struct cconn *dnext;     /* c->draining */
-};
-
-struct pend { /* an outgoing call waiting for its RESPONSE */
-    struct pend *next;
-    uint64_t call_id;
-    struct mm_call *call;
-    struct mm_shard *home;
-    struct peer *peer;
-    struct cconn *cc; /* the connection the INVOKE went out on */
-    struct ostream *st;
-};
-
-struct inbound { /* an incoming call being served */
-    struct cconn *cc;
-    int64_t sid;
-    uint64_t call_id;
-};
-
-struct frame_handler {
-    mm_cluster_frame_fn fn;
-    void *data;
-};
-
-/* Free lists for the per-call records (struct pend, struct inbound): a
- * remote call then costs no malloc on either side.  Shard 0 only (or the
- * freeing thread once the shards are done). */
-#define CLUSTER_CACHE_MAX 256
-struct objcache {
-    void *head;
-    unsigned n;
-};
-
-static void *
-cache_get(struct objcache *oc, size_t size)
-{
-    void *p = oc->head;
-    if (p == NULL) return mm__malloc(size);
-    memcpy(&oc->head, p, sizeof(void *));
-    oc->n--;
-    return p;
-}
-
-static void
-cache_put(struct objcache *oc, void *p)
-{
-    if (oc->n >= CLUSTER_CACHE_MAX) {
-        mm__free(p);
-        return;
-    }
-    memcpy(p, &oc->head, sizeof(void *));
-    oc->head = p;
-    oc->n++;
-}
-
-static void
-cache_drain(struct objcache *oc)
-{
-    while (oc->head) {
-        void *p = oc->head;
-        memcpy(&oc->head, p, sizeof(void *));
-        mm__free(p);
-    }
-    oc->n = 0;
-}
 
 struct mm_cluster {
     mm_node *node;
     struct mm_identity id;
     struct mm_keyring kr;
-    struct mm_quic *q;
-    char *listen;
-    char *advertise;
-    char **seeds;
-    size_t nseeds;
-    struct peer *peers;
-    struct pend **pend;      /* hash by call id */
-    size_t npend_buckets;
-    uint64_t next_call_id;
-    struct mm_tmr sweep; /* every SWEEP_MS on shard 0's timer queue */
-    struct objcache pend_cache, inbound_cache;
-    int stopped;
-    struct frame_handler handlers[MAX_FRAME_HANDLERS];
-    mm_cluster_conn_fn conn_fn;
-    void *conn_data;
-    mm_cluster_dgram_fn dgram_fn;
-    void *dgram_data;
-    struct cconn *draining;    /* superseded connections, see cconn */
-    struct cconn **seed_dials; /* in flight (entries NULL once done) */
-    size_t nseed_dials;
+    struct mm_net *net;               /* owned */
     struct mm_membership *membership; /* owned */
     struct mm_registry *registry;     /* owned */
     struct mm_session *session;       /* owned */
     struct mm_mdns *mdns;             /* owned; NULL when off */
+    int follow;                       /* the registry's oplog follower */
 };
 
-static void peer_flush(struct mm_cluster *c, struct peer *p);
+/* ---- wiring -------------------------------------------------------------- */
 
-/* ---- helpers ---------------------------------------------------------------- */
-
-static struct peer *
-peer_find(struct mm_cluster *c, const uint8_t id[MM_NODE_ID_LEN])
-{
-    for (struct peer *p = c->peers; p; p = p->next)
-        if (memcmp(p->id, id, MM_NODE_ID_LEN) == 0)
-            return p;
-    return NULL;
-}
-
-static struct peer *
-peer_get(struct mm_cluster *c, const uint8_t id[MM_NODE_ID_LEN])
-{
-    struct peer *p = peer_find(c, id);
-    if (p)
-        return p;
-    p = mm__calloc(1, sizeof(*p));
-    if (!p)
-        return NULL;
-    memcpy(p->id, id, MM_NODE_ID_LEN);
-    p->next = c->peers;
-    c->peers = p;
-    return p;
-}
-
+/* Membership reports a member's state (enum mm_swim_state): the registry
+ * view follows it (alive/suspect: in view; failed/left: out). */
 static void
-cconn_unref(struct cconn *cc)
-{
-    if (--cc->refs == 0) {
-        struct istream *i = cc->istreams;
-        while (i) {
-            struct istream *next = i->next;
-            mm__free(i);
-            i = next;
-        }
-        mm__free(cc);
-    }
-}
-
-static struct istream *
-istream_find(struct cconn *cc, int64_t sid, int create)
-{
-    for (struct istream *i = cc->istreams; i; i = i->next)
-        if (i->sid == sid)
-            return i;
-    if (!create)
-        return NULL;
-    struct istream *i = mm__calloc(1, sizeof(*i));
-    if (!i)
-        return NULL;
-    i->sid = sid;
-    i->next = cc->istreams;
-    cc->istreams = i;
-    return i;
-}
-
-static void
-istream_drop(struct cconn *cc, int64_t sid)
-{
-    struct istream **pp = &cc->istreams;
-    while (*pp) {
-        if ((*pp)->sid == sid) {
-            struct istream *i = *pp;
-            *pp = i->next;
-            mm__free(i);
-            return;
-        }
-        pp = &(*pp)->next;
-    }
-}
-
-static struct pend **
-pend_slot(struct mm_cluster *c, uint64_t id)
-{
-    return &c->pend[mm__hash_u64(id) & (c->npend_buckets - 1)];
-}
-
-static struct pend *
-pend_take(struct mm_cluster *c, uint64_t id)
-{
-    struct pend **pp = pend_slot(c, id);
-    while (*pp) {
-        struct pend *e = *pp;
-        if (e->call_id == id) {
-            *pp = e->next;
-            return e;
-        }
-        pp = &e->next;
-    }
-    return NULL;
-}
-
-/* Answers a pending call with |status| (and an optional text). */
-static void
-pend_answer(struct mm_cluster *c, struct pend *e, int status, mm_msg *reply)
-{
-    if (!reply)
-        reply = mm__msg_alloc();
-    if (reply)
-        mm__call_reply(e->home, e->call, status, reply);
-    if (e->st && e->st->pending)
-        e->st->pending--;
-    if (e->cc && e->cc->npend)
-        e->cc->npend--;
-    cache_put(&c->pend_cache, e);
-}
-
-static void
-ostreams_free(struct ostream *s)
-{
-    while (s) {
-        struct ostream *next = s->next;
-        mm__free(s);
-        s = next;
-    }
-}
-
-/* Sets |cc| draining (see cconn), with |ostreams| (our actor streams on
- * it) moved aside; the sweep closes it. */
-static void
-cconn_drain(struct mm_cluster *c, struct cconn *cc, struct ostream *ostreams)
-{
-    if (cc->peer)
-        cc->peer->dialing = 0;
-    cc->peer = NULL;
-    cc->draining = 1;
-    cc->idle_sweeps = 0;
-    cc->drain_until = mm__now_ms() + DRAIN_MS;
-    cc->ostreams = ostreams;
-    cc->dnext = c->draining;
-    c->draining = cc;
-}
-
-static void
-draining_remove(struct mm_cluster *c, struct cconn *cc)
-{
-    for (struct cconn **pp = &c->draining; *pp; pp = &(*pp)->dnext)
-        if (*pp == cc) {
-            *pp = cc->dnext;
-            cc->dnext = NULL;
-            return;
-        }
-}
-
-/* Fails every call pending on the member |p|, or on the connection |cc|
- * (every call when both are NULL). */
-static void
-pend_fail(struct mm_cluster *c, struct peer *p, struct cconn *cc, int status)
-{
-    for (size_t b = 0; b < c->npend_buckets; b++) {
-        struct pend **pp = &c->pend[b];
-        while (*pp) {
-            struct pend *e = *pp;
-            if ((!p && !cc) || (p && e->peer == p) || (cc && e->cc == cc)) {
-                *pp = e->next;
-                e->st = NULL;
-                pend_answer(c, e, status, NULL);
-            } else {
-                pp = &e->next;
-            }
-        }
-    }
-}
-
-static void
-peer_reject_waiting(struct mm_cluster *c, struct peer *p, int status)
-{
-    mm_msg *m = p->wait_head;
-    p->wait_head = p->wait_tail = NULL;
-    while (m) {
-        mm_msg *next = m->next;
-        mm__msg_reject(c->node, m, status);
-        m = next;
-    }
-    p->ctrl_len = 0;
-}
-
-static void
-peer_streams_free(struct peer *p)
-{
-    ostreams_free(p->streams);
-    p->streams = NULL;
-}
-
-/* ---- sending ------------------------------------------------------------------- */
-
-static struct ostream *
-stream_for(struct mm_cluster *c, struct peer *p, uint64_t actor, int *err)
-{
-    for (struct ostream *s = p->streams; s; s = s->next)
-        if (s->actor == actor)
-            return s;
-    int64_t sid;
-    int rc = mm__quic_stream_open(p->conn->q, &sid);
-    if (rc == UV_EAGAIN) {
-        /* Out of stream credit: close idle streams; credit follows. */
-        struct ostream **pp = &p->streams;
-        while (*pp) {
-            struct ostream *s = *pp;
-            if (s->pending == 0) {
-                *pp = s->next;
-                mm__quic_stream_close(p->conn->q, s->sid);
-                mm__free(s);
-            } else {
-                pp = &s->next;
-            }
-        }
-    }
-    if (rc) {
-        *err = rc;
-        return NULL;
-    }
-    struct ostream *s = mm__calloc(1, sizeof(*s));
-    if (!s) {
-        mm__quic_stream_close(p->conn->q, sid);
-        *err = UV_ENOMEM;
-        return NULL;
-    }
-    s->actor = actor;
-    s->sid = sid;
-    s->next = p->streams;
-    p->streams = s;
-    (void)c;
-    return s;
-}
-
-/* Writes one MSG_REMOTE as an INVOKE.  Returns UV_EAGAIN to keep it queued
- * (no stream credit), 0 when sent or answered. */
-static int
-send_invoke(struct mm_cluster *c, struct peer *p, mm_msg *m)
-{
-    int err = 0;
-    struct ostream *st = stream_for(c, p, m->target, &err);
-    if (!st) {
-        if (err == UV_EAGAIN)
-            return UV_EAGAIN;
-        mm__msg_reject(c->node, m, MM_EUNREACHABLE);
-        return 0;
-    }
-    /* The shard's clock, which the deadline was computed with. */
-    uint64_t now = mm__cur_shard ? mm__shard_now(mm__cur_shard) : mm__now_ms();
-    struct mm_wire_invoke inv;
-    memset(&inv, 0, sizeof(inv));
-    inv.target_kind = MM_WIRE_TARGET_ACTOR;
-    inv.generation = m->rgen;
-    inv.actor = m->target;
-    inv.type = m->type_name;
-    inv.type_len = strlen(m->type_name);
-    inv.content = m->content;
-    if (m->content == MM_CONTENT_JSON || m->content == MM_CONTENT_RAW) {
-        inv.payload = m->data;
-        inv.payload_len = m->len;
-    }
-    if (m->call) {
-        if (m->deadline && m->deadline <= now) {
-            mm__msg_reject(c->node, m, MM_ETIMEOUT);
-            return 0;
-        }
-        inv.call_id = ++c->next_call_id;
-        inv.deadline_ms = m->deadline ? (uint32_t)(m->deadline - now) : 0;
-    } else {
-        inv.flags = MM_WIRE_F_NO_REPLY;
-    }
-    struct mm_buf b;
-    uint8_t frame[CLUSTER_FRAME_STACK]; /* small invocations: no allocation */
-    mm__buf_init_on(&b, frame, sizeof(frame));
-    int rc = mm__wire_invoke_append(&b, &inv);
-    if (rc == 0)
-        rc = mm__quic_send_frame(p->conn->q, st->sid, b.data, b.len);
-    mm__buf_release(&b);
-    if (rc) {
-        mm__msg_reject(c->node, m,
-                       rc == MM_EINVAL ? MM_EDECODE : MM_EUNREACHABLE);
-        return 0;
-    }
-    st->last_use = now;
-    if (m->call) {
-        struct pend *e = cache_get(&c->pend_cache, sizeof(*e));
-        if (!e) {
-            mm__msg_reject(c->node, m, UV_ENOMEM);
-            return 0;
-        }
-        memset(e, 0, sizeof(*e));
-        e->call_id = inv.call_id;
-        e->call = m->call;
-        e->home = m->reply_home;
-        e->peer = p;
-        e->cc = p->conn;
-        e->st = st;
-        st->pending++;
-        p->conn->npend++;
-        struct pend **slot = pend_slot(c, e->call_id);
-        e->next = *slot;
-        *slot = e;
-        m->call = NULL;
-    }
-    mm_msg_free(m);
-    return 0;
-}
-
-static int
-seed_dial_in_flight(void *data, const char *addr);
-
-static void
-peer_dial(struct mm_cluster *c, struct peer *p)
-{
-    if (p->dialing || p->conn || !p->addr[0] || c->stopped)
-        return;
-    if (seed_dial_in_flight(c, p->addr)) {
-        /* Our seed dial to that address will bring this peer up: a second
-         * dial would only lose a crossing race (and cost a handshake). */
-        p->dialing = 1;
-        return;
-    }
-    if (mm__quic_inbound_pending(c->q, p->addr)) {
-        /*
-         * The peer is dialling us (a node that just joined through us
-         * sends its join datagram, then dials): its connection brings it
-         * up, and what waits here goes out then.  A dial of ours would
-         * cross it and double the handshake work on both sides.  Should
-         * that handshake fail, the next send or the sweep dials.
-         */
-        return;
-    }
-    struct mm_qconn *q;
-    int rc = mm__quic_dial(c->q, p->addr, p->id, &q);
-    if (rc) {
-        MM_LOG(MM_LOG_INFO, "cluster", "dial %s: %s", p->addr,
-               mm_strerror(rc));
-        peer_reject_waiting(c, p, MM_EUNREACHABLE);
-        return;
-    }
-    struct cconn *cc = mm__calloc(1, sizeof(*cc));
-    if (!cc) {
-        mm__quic_conn_close(q, MM_ECLOSED);
-        return;
-    }
-    cc->c = c;
-    cc->q = q;
-    cc->peer = p;
-    cc->refs = 1;
-    mm__quic_conn_set_data(q, cc);
-    p->dialing = 1;
-}
-
-static void
-peer_flush(struct mm_cluster *c, struct peer *p)
-{
-    if (!p->conn)
-        return;
-    if (p->ctrl_len) {
-        int64_t sid = mm__quic_control_stream(p->conn->q);
-        size_t off = 0;
-        while (off + 5 <= p->ctrl_len) {
-            uint32_t flen = mm__get_u32(p->ctrl_q + off);
-            mm__quic_send_frame(p->conn->q, sid, p->ctrl_q + off,
-                                (size_t)flen + 4);
-            off += (size_t)flen + 4;
-        }
-        p->ctrl_len = 0;
-    }
-    while (p->wait_head) {
-        mm_msg *m = p->wait_head;
-        p->wait_head = m->next;
-        if (!p->wait_head)
-            p->wait_tail = NULL;
-        m->next = NULL;
-        if (send_invoke(c, p, m) == UV_EAGAIN) {
-            m->next = p->wait_head; /* keep order: back to the front */
-            p->wait_head = m;
-            if (!p->wait_tail)
-                p->wait_tail = m;
-            break;
-        }
-    }
-}
-
-static void
-cluster_send(struct mm_cluster *c, mm_msg *m)
-{
-    if (c->stopped) {
-        mm__msg_reject(c->node, m, MM_ECLOSED);
-        return;
-    }
-    struct peer *p = peer_find(c, m->rnode);
-    if (!p || (!p->conn && !p->addr[0])) {
-        mm__msg_reject(c->node, m, MM_EUNREACHABLE);
-        return;
-    }
-    if (p->gen && m->rgen != p->gen && p->conn) {
-        /* An endpoint of another generation of that node: gone. */
-        mm__msg_reject(c->node, m, MM_ENOTFOUND);
-        return;
-    }
-    m->next = NULL;
-    if (p->conn && !p->wait_head && send_invoke(c, p, m) == 0)
-        return;
-    if (p->wait_tail)
-        p->wait_tail->next = m;
-    else
-        p->wait_head = m;
-    p->wait_tail = m;
-    peer_dial(c, p);
-}
-
-int
-mm__cluster_send_ctrl(struct mm_cluster *c, const uint8_t peer[MM_NODE_ID_LEN],
-                      const uint8_t *frame, size_t len)
-{
-    if (c->stopped || !c->q)
-        return MM_ECLOSED;
-    struct peer *p = peer_find(c, peer);
-    if (!p || (!p->conn && !p->addr[0]))
-        return MM_EUNREACHABLE;
-    if (p->conn) {
-        return mm__quic_send_frame(p->conn->q,
-                                   mm__quic_control_stream(p->conn->q), frame,
-                                   len);
-    }
-    if (p->ctrl_len + len > p->ctrl_cap) {
-        size_t cap = (p->ctrl_len + len) * 2;
-        uint8_t *q = mm__realloc(p->ctrl_q, cap);
-        if (!q)
-            return UV_ENOMEM;
-        p->ctrl_q = q;
-        p->ctrl_cap = cap;
-    }
-    memcpy(p->ctrl_q + p->ctrl_len, frame, len);
-    p->ctrl_len += len;
-    peer_dial(c, p);
-    return 0;
-}
-
-int
-mm__cluster_reply(struct mm_cluster *c, struct mm_qconn *conn, int64_t sid,
-                  const uint8_t *frame, size_t len)
-{
-    (void)c;
-    return mm__quic_send_frame(conn, sid, frame, len);
-}
-
-/* ---- serving incoming calls --------------------------------------------------------- */
-
-static void
-respond(struct cconn *cc, int64_t sid, uint64_t call_id, int status,
-        int content, const void *body, size_t len)
-{
-    if (!cc->q || !call_id)
-        return;
-    struct mm_wire_response r;
-    memset(&r, 0, sizeof(r));
-    r.call_id = call_id;
-    r.status = mm_err_to_wire(status);
-    r.content = (uint8_t)content;
-    r.body = body;
-    r.body_len = len;
-    struct mm_buf b;
-    uint8_t frame[CLUSTER_FRAME_STACK]; /* small responses: no allocation */
-    mm__buf_init_on(&b, frame, sizeof(frame));
-    if (mm__wire_response_append(&b, &r) == 0)
-        mm__quic_send_frame(cc->q, sid, b.data, b.len);
-    mm__buf_release(&b);
-}
-
-static void
-respond_text(struct cconn *cc, int64_t sid, uint64_t call_id, int status,
-             const char *text)
-{
-    cJSON *s = cJSON_CreateString(text);
-    char *js = s ? cJSON_PrintUnformatted(s) : NULL;
-    cJSON_Delete(s);
-    respond(cc, sid, call_id, status, js ? MM_CONTENT_JSON : MM_CONTENT_NONE,
-            js, js ? strlen(js) : 0);
-    cJSON_free(js);
-}
-
-static void
-inbound_reply_cb(void *data, int status, mm_msg *reply)
-{
-    struct inbound *in = data;
-    struct cconn *cc = in->cc;
-    struct mm_cluster *c = cc->c;
-    if (cc->q && !c->stopped) {
-        if (reply && reply->content == MM_CONTENT_PTR) {
-            respond_text(cc, in->sid, in->call_id, MM_ENOT_SERIALIZABLE,
-                         "the reply has no wire form");
-        } else if (reply && (reply->content == MM_CONTENT_JSON ||
-                             reply->content == MM_CONTENT_RAW)) {
-            respond(cc, in->sid, in->call_id, status, reply->content,
-                    reply->data, reply->len);
-        } else {
-            respond(cc, in->sid, in->call_id, status, MM_CONTENT_NONE, NULL,
-                    0);
-        }
-        struct istream *is = istream_find(cc, in->sid, 0);
-        if (is && is->pending && --is->pending == 0 && is->fin) {
-            istream_drop(cc, in->sid);
-            mm__quic_stream_close(cc->q, in->sid);
-        }
-    }
-    cconn_unref(cc);
-    cache_put(&c->inbound_cache, in);
-}
-
-static void
-serve_invoke(struct mm_cluster *c, struct cconn *cc, int64_t sid,
-             const uint8_t *body, size_t len)
-{
-    mm_node *n = c->node;
-    struct mm_wire_invoke inv;
-    if (mm__wire_invoke_decode(&inv, body, len) != 0) {
-        mm__quic_stream_reset(cc->q, sid, MM_EDECODE);
-        return;
-    }
-    mm_endpoint ep;
-    if (inv.target_kind == MM_WIRE_TARGET_ACTOR) {
-        memcpy(ep.node, n->id, MM_NODE_ID_LEN);
-        ep.generation = inv.generation;
-        ep.actor = inv.actor;
-        if (inv.generation != n->generation) {
-            respond_text(cc, sid, inv.call_id, MM_ENOTFOUND,
-                         "no such actor (stale generation)");
-            return;
-        }
-    } else {
-        char label[1025];
-        if (inv.label_len >= sizeof(label)) {
-            respond_text(cc, sid, inv.call_id, MM_EDECODE, "label too long");
-            return;
-        }
-        memcpy(label, inv.label, inv.label_len);
-        label[inv.label_len] = '\0';
-        if (mm_lookup(n, label, &ep) != 0) {
-            char text[1100];
-            snprintf(text, sizeof(text), "no actor with label '%s'", label);
-            respond_text(cc, sid, inv.call_id, MM_ENOTFOUND, text);
-            return;
-        }
-    }
-    char type[256];
-    if (inv.type_len >= sizeof(type)) {
-        respond_text(cc, sid, inv.call_id, MM_EDECODE,
-                     "message type too long");
-        return;
-    }
-    memcpy(type, inv.type, inv.type_len);
-    type[inv.type_len] = '\0';
-    mm_msg *m;
-    if (inv.content == MM_CONTENT_JSON)
-        m = mm_msg_new_json(type, (const char *)inv.payload, inv.payload_len);
-    else if (inv.content == MM_CONTENT_RAW)
-        m = mm_msg_new_raw(type, inv.payload, inv.payload_len);
-    else
-        m = mm_msg_new(type);
-    if (!m) {
-        respond_text(cc, sid, inv.call_id, UV_ENOMEM, "out of memory");
-        return;
-    }
-    if (inv.content == MM_CONTENT_JSON) {
-        size_t off = 0;
-        if (!mm__msg_json_ok(m, &off)) { /* validated at ingress */
-            char text[96];
-            snprintf(text, sizeof(text), "malformed JSON at byte %zu", off);
-            mm_msg_free(m);
-            respond_text(cc, sid, inv.call_id, MM_EDECODE, text);
-            return;
-        }
-    }
-    if (inv.flags & MM_WIRE_F_NO_REPLY) {
-        if (mm_tell(n, &ep, m) != 0)
-            mm_msg_free(m);
-        return;
-    }
-    struct inbound *in = cache_get(&c->inbound_cache, sizeof(*in));
-    if (!in) {
-        mm_msg_free(m);
-        respond_text(cc, sid, inv.call_id, UV_ENOMEM, "out of memory");
-        return;
-    }
-    in->cc = cc;
-    in->sid = sid;
-    in->call_id = inv.call_id;
-    if (inv.deadline_ms)
-        mm_msg_set_timeout(m, inv.deadline_ms);
-    struct istream *is = istream_find(cc, sid, 1);
-    if (is)
-        is->pending++;
-    cc->refs++;
-    int rc = mm_send(n, &ep, m, inbound_reply_cb, in);
-    if (rc) {
-        mm_msg_free(m);
-        cc->refs--;
-        cache_put(&c->inbound_cache, in);
-        if (is)
-            is->pending--;
-        char text[320];
-        if (rc == MM_EUNKNOWN_MESSAGE)
-            snprintf(text, sizeof(text), "unknown message '%s'", type);
-        else if (rc == MM_ENOTFOUND)
-            snprintf(text, sizeof(text), "no such actor");
-        else
-            snprintf(text, sizeof(text), "%s", mm_strerror(rc));
-        respond_text(cc, sid, inv.call_id, rc, text);
-    }
-}
-
-static void
-take_response(struct mm_cluster *c, struct cconn *cc, const uint8_t *body,
-              size_t len)
-{
-    struct mm_wire_response r;
-    if (mm__wire_response_decode(&r, body, len) != 0)
-        return;
-    struct pend *e = pend_take(c, r.call_id);
-    if (!e)
-        return; /* late or unknown: dropped */
-    if (e->cc != cc) {
-        /* Not the connection it was sent on: put it back, ignore. */
-        struct pend **slot = pend_slot(c, e->call_id);
-        e->next = *slot;
-        *slot = e;
-        return;
-    }
-    mm_msg *reply;
-    if (r.content == MM_CONTENT_JSON)
-        reply = mm_msg_new_json(NULL, (const char *)r.body, r.body_len);
-    else if (r.content == MM_CONTENT_RAW)
-        reply = mm_msg_new_raw(NULL, r.body, r.body_len);
-    else
-        reply = mm__msg_alloc();
-    pend_answer(c, e, mm_err_from_wire(r.status), reply);
-}
-
-/* ---- transport callbacks ------------------------------------------------------------ */
-
-static int
-seed_dial_in_flight(void *data, const char *addr)
+member_state_cb(void *data, const uint8_t id[MM_NODE_ID_LEN], uint64_t gen,
+                int swim_state)
 {
     struct mm_cluster *c = data;
-    for (size_t i = 0; i < c->nseed_dials; i++)
-        if (c->seed_dials[i] && strcmp(c->seed_dials[i]->seed_addr, addr) == 0)
-            return 1;
-    return 0;
+    if (c->registry)
+        mm__registry_member_state(c->registry, id, gen, swim_state);
 }
 
+/* Discovery (mDNS) found a node with our key at "ip:port" (|id| may be
+ * NULL): membership joins it. */
 static void
-seed_dial_done(struct mm_cluster *c, struct cconn *cc)
-{
-    for (size_t i = 0; i < c->nseed_dials; i++)
-        if (c->seed_dials[i] == cc)
-            c->seed_dials[i] = NULL;
-}
-
-static void
-on_conn_up(void *data, struct mm_qconn *q, const uint8_t peer_id[16],
-           uint64_t peer_gen, int role, const char *peer_name,
-           const char *peer_addr)
+discovered_cb(void *data, const char *hostport, const uint8_t *id)
 {
     struct mm_cluster *c = data;
-    struct cconn *cc = mm__quic_conn_get_data(q);
-    if (!cc) { /* accepted */
-        cc = mm__calloc(1, sizeof(*cc));
-        if (!cc) {
-            mm__quic_conn_close(q, MM_ECLOSED);
-            return;
-        }
-        cc->c = c;
-        cc->q = q;
-        cc->refs = 1;
-        mm__quic_conn_set_data(q, cc);
-    }
-    cc->up = 1;
-    cc->role = role;
-    memcpy(cc->id, peer_id, MM_NODE_ID_LEN);
-    if (cc->seed_addr[0])
-        seed_dial_done(c, cc);
-    if (role == MM_WIRE_ROLE_MEMBER && mm__quic_conn_superseded(q)) {
-        /* It lost a crossing to a connection that is up already: serve
-         * what the peer sends on it, and close it once drained. */
-        cconn_drain(c, cc, NULL);
+    if (mm__net_stopped(c->net))
         return;
-    }
-    if (role == MM_WIRE_ROLE_MEMBER) {
-        struct peer *p = cc->peer;
-        if (!p || memcmp(p->id, peer_id, MM_NODE_ID_LEN) != 0) {
-            /* A seed dialled by address, or an accepted connection. */
-            if (p)
-                p->dialing = 0;
-            p = peer_get(c, peer_id);
-        }
-        if (p) {
-            if (p->conn && p->conn != cc) {
-                /*
-                 * Same generation: a crossing dial won over the old one
-                 * (the transport keeps one connection per pair).  New
-                 * calls go on |cc|; the old one keeps its streams, our
-                 * calls on it and the calls we serve on it until they are
-                 * done.  A new generation is handled below: the transport
-                 * closes the stale connection.
-                 */
-                p->conn->peer = NULL;
-                if (!p->gen || p->gen == peer_gen) {
-                    cconn_drain(c, p->conn, p->streams);
-                    p->streams = NULL;
-                }
-            }
-            if (p->gen && p->gen != peer_gen) {
-                /* A new process of that node: its old streams are void. */
-                pend_fail(c, p, NULL, MM_EUNREACHABLE);
-                peer_streams_free(p);
-            }
-            p->conn = cc;
-            p->dialing = 0;
-            p->gen = peer_gen;
-            cc->peer = p;
-            if (peer_addr && *peer_addr)
-                snprintf(p->addr, sizeof(p->addr), "%s", peer_addr);
-            if (peer_name)
-                snprintf(p->name, sizeof(p->name), "%s", peer_name);
-            MM_LOG(MM_LOG_INFO, "cluster", "connected to %s (%s)", p->name,
-                   p->addr);
-            peer_flush(c, p);
-        }
-    }
-    cc->reported = 1;
-    if (c->conn_fn)
-        c->conn_fn(c->conn_data, q, peer_id, peer_gen, role, 1);
+    if (id && memcmp(id, c->node->id, MM_NODE_ID_LEN) == 0)
+        return;
+    if (id && mm__net_connected(c->net, id))
+        return; /* already connected */
+    if (mm__membership_join(c->membership, hostport) == 0)
+        MM_LOG(MM_LOG_INFO, "cluster", "discovered %s: joining", hostport);
 }
 
+/* The registry follows the receptionist's oplog: each batch of newly
+ * applied records goes to the connected peers. */
 static void
-on_conn_down(void *data, struct mm_qconn *q, int err)
+registry_follow_cb(void *data, const uint8_t *batch, size_t len)
 {
-    struct mm_cluster *c = data;
-    struct cconn *cc = mm__quic_conn_get_data(q);
-    if (!cc)
-        return;
-    mm__quic_conn_set_data(q, NULL);
-    if (cc->draining) {
-        /* Whatever it still carried is lost. */
-        draining_remove(c, cc);
-        pend_fail(c, NULL, cc, MM_EUNREACHABLE);
-        ostreams_free(cc->ostreams);
-        cc->ostreams = NULL;
-    }
-    if (cc->seed_addr[0] && !cc->up) {
-        seed_dial_done(c, cc);
-        for (struct peer *w = c->peers; w; w = w->next) {
-            if (w->dialing && !w->conn &&
-                strcmp(w->addr, cc->seed_addr) == 0) {
-                w->dialing = 0;
-                peer_reject_waiting(c, w, err == MM_EUNAUTHORIZED
-                                              ? MM_EUNAUTHORIZED
-                                              : MM_EUNREACHABLE);
-            }
-        }
-    }
-    struct peer *p = cc->peer;
-    if (p && (p->conn == cc || (p->dialing && !p->conn))) {
-        int was_dialing = !cc->up;
-        p->conn = NULL;
-        p->dialing = 0;
-        pend_fail(c, NULL, cc, err == MM_EUNAUTHORIZED ? MM_EUNAUTHORIZED
-                                                      : MM_EUNREACHABLE);
-        peer_streams_free(p);
-        if (was_dialing || err == MM_EUNAUTHORIZED || err == MM_EUNREACHABLE)
-            peer_reject_waiting(c, p, err == MM_EUNAUTHORIZED
-                                          ? MM_EUNAUTHORIZED
-                                          : MM_EUNREACHABLE);
-        else if (p->wait_head || p->ctrl_len)
-            peer_dial(c, p); /* closed while idle: dial again for these */
-        if (err != MM_ECLOSED && err != MM_EEXISTS)
-            MM_LOG(MM_LOG_INFO, "cluster", "connection to %s lost: %s",
-                   p->name[0] ? p->name : p->addr, mm_strerror(err));
-    }
-    if (cc->up && c->session)
-        mm__session_conn_down(c->session, q);
-    if (cc->reported && c->conn_fn)
-        c->conn_fn(c->conn_data, q, cc->id, 0, cc->role, 0);
-    cc->q = NULL;
-    cc->peer = NULL;
-    cconn_unref(cc);
+    mm__registry_push(data, batch, len);
 }
 
-static void
-on_frame(void *data, struct mm_qconn *q, int64_t sid, uint8_t type,
-         const uint8_t *body, size_t len)
-{
-    struct mm_cluster *c = data;
-    struct cconn *cc = mm__quic_conn_get_data(q);
-    if (!cc || c->stopped)
-        return;
-    switch (type) {
-    case MM_WIRE_INVOKE:
-        serve_invoke(c, cc, sid, body, len);
-        return;
-    case MM_WIRE_RESPONSE:
-        take_response(c, cc, body, len);
-        return;
-    default:
-        break;
-    }
-    struct frame_handler *h = &c->handlers[type];
-    if (h->fn)
-        h->fn(h->data, q, cc->id, cc->role, sid, type, body, len);
-}
-
-static void
-on_stream_credit(void *data, struct mm_qconn *q)
-{
-    struct mm_cluster *c = data;
-    struct cconn *cc = mm__quic_conn_get_data(q);
-    if (cc && cc->peer && !cc->draining)
-        peer_flush(c, cc->peer);
-}
-
-/* Hot waits of the transport (mm_quic_ops.park): shard 0 runs it. */
-static int
-on_park(void *data)
-{
-    struct mm_cluster *c = data;
-    return mm__shard_park(&c->node->shards[0]);
-}
-
-static int
-on_unpark(void *data)
-{
-    struct mm_cluster *c = data;
-    return mm__shard_unpark(&c->node->shards[0]);
-}
-
-static void
-on_run(void *data, uint64_t now_ns)
-{
-    struct mm_cluster *c = data;
-    mm__shard_run_ready(&c->node->shards[0], now_ns);
-}
-
-static void
-on_stream_fin(void *data, struct mm_qconn *q, int64_t sid)
-{
-    struct mm_cluster *c = data;
-    struct cconn *cc = mm__quic_conn_get_data(q);
-    (void)c;
-    if (!cc)
-        return;
-    struct istream *is = istream_find(cc, sid, 0);
-    if (is && is->pending) {
-        is->fin = 1; /* closed after the last RESPONSE */
-        return;
-    }
-    if (is)
-        istream_drop(cc, sid);
-    if (sid != mm__quic_control_stream(q))
-        mm__quic_stream_close(q, sid);
-}
-
-static void
-on_stream_closed(void *data, struct mm_qconn *q, int64_t sid, int err)
-{
-    struct mm_cluster *c = data;
-    struct cconn *cc = mm__quic_conn_get_data(q);
-    if (!cc)
-        return;
-    istream_drop(cc, sid);
-    struct ostream **pp, *st = NULL;
-    if (cc->draining)
-        pp = &cc->ostreams;
-    else if (cc->peer)
-        pp = &cc->peer->streams;
-    else
-        return;
-    /* One of our actor streams ended: a reset fails only its calls. */
-    while (*pp) {
-        if ((*pp)->sid == sid) {
-            st = *pp;
-            *pp = st->next;
-            break;
-        }
-        pp = &(*pp)->next;
-    }
-    if (!st)
-        return;
-    for (size_t b = 0; b < c->npend_buckets; b++) {
-        struct pend **ep = &c->pend[b];
-        while (*ep) {
-            struct pend *e = *ep;
-            if (e->st == st) {
-                *ep = e->next;
-                e->st = NULL;
-                pend_answer(c, e, err ? err : MM_ECLOSED, NULL);
-            } else {
-                ep = &e->next;
-            }
-        }
-    }
-    mm__free(st);
-}
-
-static void
-on_datagram(void *data, const struct sockaddr *from, const uint8_t *buf,
-            size_t len)
-{
-    struct mm_cluster *c = data;
-    if (c->dgram_fn && !c->stopped)
-        c->dgram_fn(c->dgram_data, from, buf, len);
-}
-
-/* Closes actor streams that carried nothing for a while. */
-static int
-istreams_busy(const struct cconn *cc)
-{
-    for (const struct istream *i = cc->istreams; i; i = i->next)
-        if (i->pending)
-            return 1;
-    return 0;
-}
-
-/* Closes superseded connections that are done (see DRAIN_MS). */
-static void
-drain_sweep(struct mm_cluster *c, uint64_t now)
-{
-    for (struct cconn *d = c->draining, *next; d; d = next) {
-        next = d->dnext;
-        if (d->npend == 0 && !istreams_busy(d))
-            d->idle_sweeps++;
-        else
-            d->idle_sweeps = 0;
-        if (d->q && (d->idle_sweeps >= 2 || now >= d->drain_until))
-            mm__quic_conn_close(d->q, MM_EEXISTS);
-    }
-}
-
-static void
-sweep_cb(struct mm_tmr *t)
-{
-    struct mm_cluster *c = mm__container_of(t, struct mm_cluster, sweep);
-    uint64_t now = mm__now_ms();
-    mm__tq_start_in(mm__cluster_tq(c), &c->sweep, SWEEP_MS);
-    drain_sweep(c, now);
-    for (struct peer *p = c->peers; p; p = p->next) {
-        if (!p->conn) {
-            /* Left waiting for an inbound handshake that never finished. */
-            if (!p->dialing && (p->wait_head || p->ctrl_len))
-                peer_dial(c, p);
-            continue;
-        }
-        struct ostream **pp = &p->streams;
-        while (*pp) {
-            struct ostream *s = *pp;
-            if (s->pending == 0 && now - s->last_use > STREAM_IDLE_MS) {
-                *pp = s->next;
-                mm__quic_stream_close(p->conn->q, s->sid);
-                mm__free(s);
-            } else {
-                pp = &s->next;
-            }
-        }
-    }
-}
-
-/* ---- lifecycle ----------------------------------------------------------------------- */
+/* ---- lifecycle ----------------------------------------------------------- */
 
 static int
 host_is_wildcard(const char *hostport)
@@ -1173,13 +92,7 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
         return UV_ENOMEM;
     c->node = n;
     c->id.lock_fd = -1;
-    int rc = UV_ENOMEM;
-    c->npend_buckets = 1024;
-    c->pend = mm__calloc(c->npend_buckets, sizeof(*c->pend));
-    if (!c->pend || !(c->listen = mm__strdup(cfg->listen)))
-        goto fail;
-    if (cfg->advertise && !(c->advertise = mm__strdup(cfg->advertise)))
-        goto fail;
+    int rc;
     if (host_is_wildcard(cfg->listen) && !cfg->advertise) {
         MM_LOG(MM_LOG_ERR, "cluster",
                "listening on a wildcard address (%s) needs --advertise",
@@ -1217,67 +130,48 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
     memcpy(n->id_hex, c->id.hex, sizeof(n->id_hex));
     n->generation = c->id.generation;
 
-    struct mm_quic_config qc;
-    mm__quic_config_init(&qc);
-    qc.name = n->name;
-    qc.advertise = cfg->advertise;
-    qc.role = MM_WIRE_ROLE_MEMBER;
-    qc.max_frame = cfg->max_frame;
-    qc.tq = mm__cluster_tq(c);
-    struct mm_quic_ops ops;
-    memset(&ops, 0, sizeof(ops));
-    ops.data = c;
-    ops.conn_up = on_conn_up;
-    ops.conn_down = on_conn_down;
-    ops.frame = on_frame;
-    ops.datagram = on_datagram;
-    ops.stream_credit = on_stream_credit;
-    ops.stream_fin = on_stream_fin;
-    ops.stream_closed = on_stream_closed;
-    ops.park = on_park;
-    ops.unpark = on_unpark;
-    ops.run = on_run;
-    rc = mm__quic_new(&c->q, &n->shards[0].loop, &c->id, &c->kr, &qc, &ops);
+    struct mm_net_config nc = {
+        .node = n,
+        .id = &c->id,
+        .kr = &c->kr,
+        .listen = cfg->listen,
+        .advertise = cfg->advertise,
+        .max_frame = cfg->max_frame,
+        .seeds = cfg->join,
+        .nseeds = cfg->njoin,
+    };
+    rc = mm__net_new(&c->net, &nc);
     if (rc)
         goto fail;
-    rc = mm__quic_listen(c->q, cfg->listen);
-    if (rc) {
-        MM_LOG(MM_LOG_ERR, "cluster", "cannot listen on %s: %s", cfg->listen,
-               mm_strerror(rc));
-        goto fail;
-    }
+    struct mm_quic *q = mm__net_quic(c->net);
     struct sockaddr_storage wake;
     socklen_t wake_len;
-    if (mm__quic_wake_addr(c->q, &wake, &wake_len) == 0 &&
+    if (mm__quic_wake_addr(q, &wake, &wake_len) == 0 &&
         (rc = mm__shard_set_wake(&n->shards[0], (struct sockaddr *)&wake,
                                  wake_len)) != 0) {
         MM_LOG(MM_LOG_INFO, "cluster", "no hot waits: %s", strerror(-rc));
         rc = 0;
     }
     n->addr = mm__strdup(cfg->advertise ? cfg->advertise
-                                        : mm__quic_local_addr(c->q));
+                                        : mm__quic_local_addr(q));
     if (!n->addr) {
         rc = UV_ENOMEM;
         goto fail;
     }
-    if (cfg->njoin) {
-        c->seeds = mm__calloc(cfg->njoin, sizeof(char *));
-        if (!c->seeds) {
-            rc = UV_ENOMEM;
-            goto fail;
-        }
-        for (size_t i = 0; i < cfg->njoin; i++) {
-            if (!(c->seeds[i] = mm__strdup(cfg->join[i]))) {
-                rc = UV_ENOMEM;
-                goto fail;
-            }
-            c->nseeds++;
-        }
-    }
-    c->sweep.fn = sweep_cb;
-    if ((rc = mm__membership_new(&c->membership, c, cfg)) != 0 ||
-        (rc = mm__registry_new(&c->registry, n, c)) != 0 ||
-        (rc = mm__session_new(&c->session, c)) != 0)
+    struct mm_membership_deps md = {
+        .node = n,
+        .net = c->net,
+        .id = &c->id,
+        .kr = &c->kr,
+        .loop = &n->shards[0].loop,
+        .tq = &n->shards[0].tq,
+        .member_state = member_state_cb,
+        .data = c,
+    };
+    if ((rc = mm__membership_new(&c->membership, &md, cfg)) != 0 ||
+        (rc = mm__registry_new(&c->registry, n, c->net,
+                               &n->shards[0].tq)) != 0 ||
+        (rc = mm__session_new(&c->session, n, c->net, c->membership)) != 0)
         goto fail;
     /* mDNS: on by default with a real key; never in dev mode. */
     int mdns = cfg->mdns < 0 ? !c->kr.dev : cfg->mdns;
@@ -1285,7 +179,14 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
         MM_LOG(MM_LOG_WARN, "cluster", "mDNS stays off in dev mode");
         mdns = 0;
     }
-    if (mdns && (rc = mm__mdns_new(&c->mdns, c, cfg)) != 0)
+    struct mm_mdns_deps dd = {
+        .node = n,
+        .kr = &c->kr,
+        .loop = &n->shards[0].loop,
+        .discovered = discovered_cb,
+        .data = c,
+    };
+    if (mdns && (rc = mm__mdns_new(&c->mdns, &dd)) != 0)
         goto fail;
     *out = c;
     return 0;
@@ -1294,26 +195,14 @@ fail:
     return rc;
 }
 
-static void
-quic_closed_cb(void *data)
-{
-    if (data)
-        *(int *)data = 1;
-}
-
 void
 mm__cluster_free(struct mm_cluster *c)
 {
     if (!c)
         return;
-    mm__tq_stop(mm__cluster_tq(c), &c->sweep);
-    if (c->q) { /* never ran: close on the spot */
-        int closed = 0;
-        mm__quic_close(c->q, quic_closed_cb, &closed);
-        c->q = NULL;
-        while (!closed)
-            uv_run(&c->node->shards[0].loop, UV_RUN_ONCE);
-    }
+    mm__net_close_now(c->net);
+    if (c->follow && c->node->recep)
+        mm__registry_unfollow(c->node, c->follow);
     if (c->mdns)
         mm__mdns_free(c->mdns);
     if (c->session)
@@ -1322,26 +211,7 @@ mm__cluster_free(struct mm_cluster *c)
         mm__registry_free(c->registry);
     if (c->membership)
         mm__membership_free(c->membership);
-    if (c->pend)
-        pend_fail(c, NULL, NULL, MM_ECLOSED);
-    struct peer *p = c->peers;
-    while (p) {
-        struct peer *next = p->next;
-        peer_reject_waiting(c, p, MM_ECLOSED);
-        peer_streams_free(p);
-        mm__free(p->ctrl_q);
-        mm__free(p);
-        p = next;
-    }
-    for (size_t i = 0; i < c->nseeds; i++)
-        mm__free(c->seeds[i]);
-    mm__free(c->seeds);
-    mm__free(c->seed_dials);
-    mm__free(c->pend);
-    cache_drain(&c->pend_cache);
-    cache_drain(&c->inbound_cache);
-    mm__free(c->listen);
-    mm__free(c->advertise);
+    mm__net_free(c->net);
     mm__identity_release(&c->id);
     mm__keyring_release(&c->kr);
     mm__free(c);
@@ -1350,38 +220,11 @@ mm__cluster_free(struct mm_cluster *c)
 void
 mm__cluster_start(struct mm_cluster *c)
 {
-    c->seed_dials = mm__calloc(c->nseeds ? c->nseeds : 1,
-                               sizeof(*c->seed_dials));
-    c->nseed_dials = c->seed_dials ? c->nseeds : 0;
-    mm__tq_start_in(mm__cluster_tq(c), &c->sweep, SWEEP_MS);
-    /*
-     * Seed dials first: their Initials reach the seed ahead of our join
-     * datagram, so when the seed learns of us it finds our handshake
-     * under way and waits for it instead of dialling back (a crossing
-     * dial: two handshakes on each side for one connection).
-     */
-    for (size_t i = 0; i < c->nseeds; i++) {
-        struct mm_qconn *q;
-        int rc = c->seed_dials ? mm__quic_dial(c->q, c->seeds[i], NULL, &q)
-                               : UV_ENOMEM;
-        if (rc) {
-            MM_LOG(MM_LOG_WARN, "cluster", "seed %s: %s", c->seeds[i],
-                   mm_strerror(rc));
-            continue;
-        }
-        struct cconn *cc = mm__calloc(1, sizeof(*cc));
-        if (!cc) {
-            mm__quic_conn_close(q, MM_ECLOSED);
-            continue;
-        }
-        cc->c = c;
-        cc->q = q;
-        cc->refs = 1;
-        snprintf(cc->seed_addr, sizeof(cc->seed_addr), "%s", c->seeds[i]);
-        mm__quic_conn_set_data(q, cc);
-        c->seed_dials[i] = cc;
-    }
+    mm__net_start(c->net);
     mm__membership_start(c->membership);
+    int h = mm__recep_follow_batches(c->node, registry_follow_cb, c->registry);
+    if (h > 0)
+        c->follow = h;
     mm__registry_start(c->registry);
     if (c->mdns)
         mm__mdns_start(c->mdns);
@@ -1394,14 +237,17 @@ mm__cluster_leave(struct mm_cluster *c, void (*done)(void *data), void *data)
 }
 
 static void
+cluster_send(struct mm_cluster *c, mm_msg *m)
+{
+    mm__net_send(c->net, m);
+}
+
+static void
 cluster_stop(struct mm_cluster *c)
 {
     if (c->session)
         mm__session_stop(c->session);
-    c->stopped = 1;
-    pend_fail(c, NULL, NULL, MM_ECLOSED);
-    for (struct peer *p = c->peers; p; p = p->next)
-        peer_reject_waiting(c, p, MM_ECLOSED);
+    mm__net_stop(c->net);
 }
 
 static void
@@ -1413,83 +259,13 @@ cluster_close(struct mm_cluster *c)
         mm__membership_close(c->membership);
     if (c->registry)
         mm__registry_close(c->registry);
-    mm__tq_stop(mm__cluster_tq(c), &c->sweep);
-    if (c->q) {
-        mm__quic_close(c->q, quic_closed_cb, NULL);
-        c->q = NULL;
-    }
+    mm__net_close(c->net);
 }
 
 const struct mm_cluster_ops mm__cluster_ops = {cluster_send, cluster_stop,
                                                cluster_close};
 
-/* ---- hooks ------------------------------------------------------------------------------ */
-
-void
-mm__cluster_on_frame(struct mm_cluster *c, uint8_t type, mm_cluster_frame_fn fn,
-                     void *data)
-{
-    c->handlers[type].fn = fn;
-    c->handlers[type].data = data;
-}
-
-void
-mm__cluster_on_datagram(struct mm_cluster *c, mm_cluster_dgram_fn fn,
-                        void *data)
-{
-    c->dgram_fn = fn;
-    c->dgram_data = data;
-}
-
-void
-mm__cluster_discovered(struct mm_cluster *c, const char *hostport,
-                       const uint8_t *id)
-{
-    if (c->stopped)
-        return;
-    if (id && memcmp(id, c->node->id, MM_NODE_ID_LEN) == 0)
-        return;
-    if (id) {
-        struct peer *p = peer_find(c, id);
-        if (p && p->conn)
-            return; /* already connected */
-    }
-    if (mm__membership_join(c->membership, hostport) == 0)
-        MM_LOG(MM_LOG_INFO, "cluster", "discovered %s: joining", hostport);
-}
-
-void
-mm__cluster_member_state(struct mm_cluster *c,
-                         const uint8_t id[MM_NODE_ID_LEN], uint64_t gen,
-                         int swim_state)
-{
-    if (c->registry)
-        mm__registry_member_state(c->registry, id, gen, swim_state);
-}
-
-void
-mm__cluster_foreach_conn(struct mm_cluster *c,
-                         int (*cb)(void *data, const uint8_t id[MM_NODE_ID_LEN],
-                                   struct mm_qconn *conn),
-                         void *data)
-{
-    for (struct peer *p = c->peers; p; p = p->next)
-        if (p->conn && p->conn->q && p->conn->up)
-            if (cb(data, p->id, p->conn->q))
-                return;
-}
-
-int64_t
-mm__quic_control_stream_of(struct mm_qconn *conn)
-{
-    return mm__quic_control_stream(conn);
-}
-
-struct mm_registry *
-mm__cluster_registry_of(mm_node *n)
-{
-    return n->cluster ? n->cluster->registry : NULL;
-}
+/* ---- accessors ----------------------------------------------------------- */
 
 struct mm_membership *
 mm__cluster_membership(struct mm_cluster *c)
@@ -1497,90 +273,9 @@ mm__cluster_membership(struct mm_cluster *c)
     return c->membership;
 }
 
-struct mm_registry *
-mm__cluster_registry(struct mm_cluster *c)
-{
-    return c->registry;
-}
-
-const struct mm_identity *
-mm__cluster_identity(struct mm_cluster *c)
-{
-    return &c->id;
-}
-
-void
-mm__cluster_on_conn(struct mm_cluster *c, mm_cluster_conn_fn fn, void *data)
-{
-    c->conn_fn = fn;
-    c->conn_data = data;
-}
-
-void
-mm__cluster_peer_seen(struct mm_cluster *c, const uint8_t id[MM_NODE_ID_LEN],
-                      uint64_t gen, const char *addr, const char *name)
-{
-    if (memcmp(id, c->node->id, MM_NODE_ID_LEN) == 0)
-        return;
-    struct peer *p = peer_get(c, id);
-    if (!p)
-        return;
-    if (gen > p->gen && p->gen && p->conn) {
-        /* A newer generation: the old connection is stale. */
-        mm__quic_conn_close(p->conn->q, MM_ECLOSED);
-    }
-    if (gen)
-        p->gen = gen;
-    if (addr && *addr)
-        snprintf(p->addr, sizeof(p->addr), "%s", addr);
-    if (name && *name)
-        snprintf(p->name, sizeof(p->name), "%s", name);
-}
-
-void
-mm__cluster_peer_down(struct mm_cluster *c, const uint8_t id[MM_NODE_ID_LEN],
-                      int err)
-{
-    struct peer *p = peer_find(c, id);
-    if (!p)
-        return;
-    pend_fail(c, p, NULL, err);
-    peer_reject_waiting(c, p, err);
-    if (p->conn && p->conn->q)
-        mm__quic_conn_close(p->conn->q, MM_ECLOSED);
-    for (struct cconn *d = c->draining, *next; d; d = next) {
-        next = d->dnext;
-        if (d->q && memcmp(d->id, id, MM_NODE_ID_LEN) == 0)
-            mm__quic_conn_close(d->q, MM_ECLOSED);
-    }
-}
-
 struct mm_quic *
 mm__cluster_quic(struct mm_cluster *c)
 {
-    return c->q;
+    return c->net ? mm__net_quic(c->net) : NULL;
 }
 
-const struct mm_keyring *
-mm__cluster_keyring(struct mm_cluster *c)
-{
-    return &c->kr;
-}
-
-mm_node *
-mm__cluster_node(struct mm_cluster *c)
-{
-    return c->node;
-}
-
-uv_loop_t *
-mm__cluster_loop(struct mm_cluster *c)
-{
-    return &c->node->shards[0].loop;
-}
-
-struct mm_tq *
-mm__cluster_tq(struct mm_cluster *c)
-{
-    return &c->node->shards[0].tq;
-}

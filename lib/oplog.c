@@ -920,29 +920,56 @@ mm__oplog_apply_record(mm__oplog *o, const uint8_t *rec, size_t len,
     return rc;
 }
 
-/* Walks a batch; with |o| NULL it only validates. */
-static int
-batch_walk(mm__oplog *o, const uint8_t *buf, size_t len, size_t *applied)
+int
+mm__oplog_batch_iter_init(struct mm__oplog_batch_iter *it, const uint8_t *buf,
+                          size_t len)
 {
     struct rd r = {buf, len};
     uint8_t ver;
     uint32_t count;
+    memset(it, 0, sizeof(*it));
     if (buf == NULL || rd_u8(&r, &ver) || ver != WIRE_VERSION ||
         rd_u32(&r, &count) || count > r.left / (4 + REC_HDR))
         return MM_EDECODE;
-    for (uint32_t i = 0; i < count; i++) {
-        uint32_t n;
-        const uint8_t *rec;
+    it->p = r.p;
+    it->left = r.left;
+    it->count = count;
+    return 0;
+}
+
+int
+mm__oplog_batch_iter_next(struct mm__oplog_batch_iter *it,
+                          const uint8_t **rec, size_t *len)
+{
+    if (it->i == it->count) return it->left == 0 ? 0 : MM_EDECODE;
+    struct rd r = {it->p, it->left};
+    uint32_t n;
+    if (rd_u32(&r, &n) || rd_take(&r, n, rec)) return MM_EDECODE;
+    *len = n;
+    it->p = r.p;
+    it->left = r.left;
+    it->i++;
+    return 1;
+}
+
+/* Walks a batch; with |o| NULL it only validates. */
+static int
+batch_walk(mm__oplog *o, const uint8_t *buf, size_t len, size_t *applied)
+{
+    struct mm__oplog_batch_iter it;
+    const uint8_t *rec;
+    size_t n;
+    int rc = mm__oplog_batch_iter_init(&it, buf, len);
+    if (rc) return rc;
+    while ((rc = mm__oplog_batch_iter_next(&it, &rec, &n)) == 1) {
         struct mm__oplog_op op;
-        if (rd_u32(&r, &n) || rd_take(&r, n, &rec) ||
-            mm__oplog_op_decode(&op, rec, n))
-            return MM_EDECODE;
+        if (mm__oplog_op_decode(&op, rec, n)) return MM_EDECODE;
         if (o) {
-            int rc = apply_decoded(o, &op, rec, n, applied);
+            rc = apply_decoded(o, &op, rec, n, applied);
             if (rc) return rc;
         }
     }
-    return r.left == 0 ? 0 : MM_EDECODE;
+    return rc;
 }
 
 int

@@ -334,6 +334,22 @@ void mm__oplog_batch_release(struct mm__oplog_batch *b);
 /* A mm__oplog_rec_cb that adds to the mm__oplog_batch in |data|. */
 int mm__oplog_batch_add_cb(void *data, const uint8_t *rec, size_t len);
 
+/* Reads an encoded batch record by record; nobody else parses the layout. */
+struct mm__oplog_batch_iter {
+    const uint8_t *p;
+    size_t left;
+    uint32_t count, i;
+};
+/* Starts reading |buf|: 0, or MM_EDECODE for a bad header (version, or a
+ * count the bytes cannot hold). */
+int mm__oplog_batch_iter_init(struct mm__oplog_batch_iter *it,
+                              const uint8_t *buf, size_t len);
+/* The next record, not decoded (see mm__oplog_op_decode): 1 with |*rec| and
+ * |*len| set; 0 at the end of a well-formed batch; MM_EDECODE when the
+ * batch is truncated or has bytes after its last record. */
+int mm__oplog_batch_iter_next(struct mm__oplog_batch_iter *it,
+                              const uint8_t **rec, size_t *len);
+
 /* ---- record decoding (zero-alloc views into the input) ----------------- */
 
 /* Strings are NOT NUL-terminated: use the lengths. */

@@ -8,7 +8,6 @@
  */
 #include "runtime.h"
 
-#include <errno.h>
 #include <stdio.h>
 
 #include "hlc.h"
@@ -30,6 +29,7 @@ struct entry {
 struct follower {
     struct follower *next;
     int handle;
+    int batch; /* |cb| takes whole batches, not records */
     void (*cb)(void *data, const uint8_t *rec, size_t len);
     void *data;
 };
@@ -972,57 +972,6 @@ mm__recep_actor_gone(mm_node *n, const mm_endpoint *ep, const char *label,
     }
 }
 
-void
-mm__recep_shutdown(mm_node *n)
-{
-    (void)n;
-}
-
-/* ---- endpoints --------------------------------------------------------------------------- */
-
-int
-mm_endpoint_equal(const mm_endpoint *a, const mm_endpoint *b)
-{
-    return a->actor == b->actor && a->generation == b->generation &&
-           memcmp(a->node, b->node, MM_NODE_ID_LEN) == 0;
-}
-
-char *
-mm_endpoint_format(const mm_endpoint *ep, char *buf, size_t len)
-{
-    char hex[2 * MM_NODE_ID_LEN + 1];
-    mm__hex(hex, ep->node, MM_NODE_ID_LEN);
-    snprintf(buf, len, "%s/%llu/%llu", hex,
-             (unsigned long long)ep->generation,
-             (unsigned long long)ep->actor);
-    return buf;
-}
-
-int
-mm_endpoint_parse(mm_endpoint *out, const char *s)
-{
-    if (!s || strlen(s) < 2 * MM_NODE_ID_LEN + 4 ||
-        s[2 * MM_NODE_ID_LEN] != '/')
-        return MM_EINVAL;
-    mm_endpoint ep;
-    if (mm__unhex(ep.node, MM_NODE_ID_LEN, s) != 0)
-        return MM_EINVAL;
-    const char *p = s + 2 * MM_NODE_ID_LEN + 1;
-    char *end;
-    errno = 0;
-    unsigned long long g = strtoull(p, &end, 10);
-    if (end == p || *end != '/' || errno)
-        return MM_EINVAL;
-    p = end + 1;
-    unsigned long long a = strtoull(p, &end, 10);
-    if (end == p || *end != '\0' || errno)
-        return MM_EINVAL;
-    ep.generation = g;
-    ep.actor = a;
-    *out = ep;
-    return 0;
-}
-
 /* ---- the replicated registry (oplog) ------------------------------------------------ */
 
 /* Under r->lock (called from inside oplog mutations). */
@@ -1086,7 +1035,7 @@ recep_oplog_applied(void *data, const uint8_t *rec, size_t len, int local)
             op.kind == MM_OPLOG_REGISTER)
             mm__hlc_update(&r->hlc, op.hlc, mm__wall_ms());
     }
-    if (!r->node->cluster && !r->followers)
+    if (!r->followers)
         return;
     if (mm__oplog_batch_add(&r->outbox, rec, len) != 0)
         return; /* out of memory: anti-entropy repairs it */
@@ -1096,8 +1045,9 @@ recep_oplog_applied(void *data, const uint8_t *rec, size_t len, int local)
     }
 }
 
-/* Shard 0: pushes what was applied since the last flush (one batch a
- * turn), and feeds `oplog --follow` subscribers. */
+/* Shard 0: hands what was applied since the last flush (one batch a turn)
+ * to the followers: the registry's replication takes the batch, `oplog
+ * --follow` subscribers take its records one by one. */
 static void
 recep_flush(void *arg)
 {
@@ -1109,20 +1059,17 @@ recep_flush(void *arg)
     r->flush_posted = 0;
     pthread_mutex_unlock(&r->lock);
     if (b.count && mm__oplog_batch_finish(&b) == 0) {
-        if (r->node->cluster)
-            mm__registry_push(mm__cluster_registry_of(r->node), b.buf, b.len);
-        if (r->followers) {
-            /* batch = version u8 | count u32 | count x (len u32 | rec) */
-            size_t off = 5;
-            for (uint32_t i = 0; i < b.count && off + 4 <= b.len; i++) {
-                uint32_t rl = mm__get_u32(b.buf + off);
-                off += 4;
-                if (off + rl > b.len)
-                    break;
+        for (struct follower *f = r->followers; f; f = f->next)
+            if (f->batch)
+                f->cb(f->data, b.buf, b.len);
+        struct mm__oplog_batch_iter it;
+        const uint8_t *rec;
+        size_t rl;
+        if (mm__oplog_batch_iter_init(&it, b.buf, b.len) == 0) {
+            while (mm__oplog_batch_iter_next(&it, &rec, &rl) == 1)
                 for (struct follower *f = r->followers; f; f = f->next)
-                    f->cb(f->data, b.buf + off, rl);
-                off += rl;
-            }
+                    if (!f->batch)
+                        f->cb(f->data, rec, rl);
         }
     }
     mm__oplog_batch_release(&b);
@@ -1276,15 +1223,15 @@ mm__registry_ops(mm_node *n, const uint8_t origin[MM_NODE_ID_LEN],
     return rc;
 }
 
-int
-mm__registry_follow(mm_node *n,
-                    void (*cb)(void *data, const uint8_t *rec, size_t len),
-                    void *data)
+static int
+follow(mm_node *n, int batch,
+       void (*cb)(void *data, const uint8_t *rec, size_t len), void *data)
 {
     struct mm_recep *r = n->recep;
     struct follower *f = mm__calloc(1, sizeof(*f));
     if (!f)
         return UV_ENOMEM;
+    f->batch = batch;
     f->cb = cb;
     f->data = data;
     pthread_mutex_lock(&r->lock);
@@ -1293,6 +1240,23 @@ mm__registry_follow(mm_node *n,
     r->followers = f;
     pthread_mutex_unlock(&r->lock);
     return f->handle;
+}
+
+int
+mm__registry_follow(mm_node *n,
+                    void (*cb)(void *data, const uint8_t *rec, size_t len),
+                    void *data)
+{
+    return follow(n, 0, cb, data);
+}
+
+int
+mm__recep_follow_batches(mm_node *n,
+                         void (*cb)(void *data, const uint8_t *batch,
+                                    size_t len),
+                         void *data)
+{
+    return follow(n, 1, cb, data);
 }
 
 void

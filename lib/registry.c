@@ -19,8 +19,8 @@
 #include "registry.h"
 
 #include "buf.h"
-#include "cluster.h"
 #include "membership/swim.h"
+#include "net.h"
 #include "oplog.h"
 #include "wire.h"
 
@@ -32,8 +32,9 @@
 
 struct mm_registry {
     mm_node *node;
-    struct mm_cluster *c;
-    struct mm_tmr ae; /* anti-entropy round, on the cluster's tq */
+    struct mm_net *net;
+    struct mm_tq *tq;
+    struct mm_tmr ae; /* anti-entropy round, on |tq| */
     uint8_t (*alive)[MM_NODE_ID_LEN]; /* live members, for anti-entropy */
     size_t nalive, alive_cap;
     uint8_t (*failed)[MM_NODE_ID_LEN]; /* members now failed */
@@ -52,8 +53,8 @@ send_frame(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN],
     if (!f)
         return UV_ENOMEM;
     mm__wire_frame_encode(f, total, type, body, len);
-    int rc = conn ? mm__cluster_reply(r->c, conn, sid, f, total)
-                  : mm__cluster_send_ctrl(r->c, peer, f, total);
+    int rc = conn ? mm__net_reply(conn, sid, f, total)
+                  : mm__net_send_ctrl(r->net, peer, f, total);
     mm__free(f);
     r->frames_out++;
     return rc;
@@ -164,7 +165,7 @@ on_conn(void *data, struct mm_qconn *conn, const uint8_t peer[MM_NODE_ID_LEN],
     if (!up || role != MM_WIRE_ROLE_MEMBER)
         return;
     /* Catch up both ways with a new peer. */
-    send_vector(r, peer, conn, mm__quic_control_stream_of(conn), 1);
+    send_vector(r, peer, conn, mm__net_control_stream(conn), 1);
 }
 
 /* ---- push and anti-entropy --------------------------------------------------------- */
@@ -180,7 +181,7 @@ static int
 push_peer(void *data, const uint8_t id[MM_NODE_ID_LEN], struct mm_qconn *conn)
 {
     struct push_ctx *p = data;
-    send_frame(p->r, id, conn, mm__quic_control_stream_of(conn), REG_OPS,
+    send_frame(p->r, id, conn, mm__net_control_stream(conn), REG_OPS,
                p->batch, p->len);
     p->sent++;
     return 0;
@@ -192,7 +193,7 @@ mm__registry_push(struct mm_registry *r, const uint8_t *batch, size_t len)
     if (!r)
         return;
     struct push_ctx p = {r, batch, len, 0};
-    mm__cluster_foreach_conn(r->c, push_peer, &p);
+    mm__net_foreach_conn(r->net, push_peer, &p);
     MM_LOG(MM_LOG_DEBUG, "registry", "push of %zu bytes to %d connections%s",
            len, p.sent, p.sent == 0 && r->nalive ? " (none: via a live member)" : "");
     /* No member connection (never made, or closed when a member was
@@ -234,14 +235,14 @@ ae_cb(struct mm_tmr *t)
     struct mm_registry *r = mm__container_of(t, struct mm_registry, ae);
     struct pick_ctx p = {{0}, 0};
     if (++r->ae_rounds % AE_RANDOM_EVERY != 0)
-        mm__cluster_foreach_conn(r->c, pick_conn_cb, &p);
+        mm__net_foreach_conn(r->net, pick_conn_cb, &p);
     if (p.seen)
         send_digest(r, p.id);
     else if (r->nalive)
         send_digest(r, r->alive[mm__rand64() % r->nalive]);
     uint64_t next = MM_OPLOG_ANTI_ENTROPY_MS +
                     mm__rand64() % (MM_OPLOG_ANTI_ENTROPY_MS / 5 + 1);
-    mm__tq_start_in(mm__cluster_tq(r->c), &r->ae, next);
+    mm__tq_start_in(r->tq, &r->ae, next);
 }
 
 static int
@@ -257,7 +258,7 @@ static int
 have_conn(struct mm_registry *r)
 {
     int any = 0;
-    mm__cluster_foreach_conn(r->c, any_conn_cb, &any);
+    mm__net_foreach_conn(r->net, any_conn_cb, &any);
     return any;
 }
 
@@ -373,17 +374,19 @@ mm__registry_member_state(struct mm_registry *r,
 /* ---- lifecycle ---------------------------------------------------------------------- */
 
 int
-mm__registry_new(struct mm_registry **out, mm_node *n, struct mm_cluster *c)
+mm__registry_new(struct mm_registry **out, mm_node *n, struct mm_net *net,
+                 struct mm_tq *tq)
 {
     struct mm_registry *r = mm__calloc(1, sizeof(*r));
     if (!r)
         return UV_ENOMEM;
     r->node = n;
-    r->c = c;
-    mm__cluster_on_frame(c, REG_OPS, on_frame, r);
-    mm__cluster_on_frame(c, REG_DIGEST, on_frame, r);
-    mm__cluster_on_frame(c, REG_VECTOR, on_frame, r);
-    mm__cluster_on_conn(c, on_conn, r);
+    r->net = net;
+    r->tq = tq;
+    mm__net_on_frame(net, REG_OPS, on_frame, r);
+    mm__net_on_frame(net, REG_DIGEST, on_frame, r);
+    mm__net_on_frame(net, REG_VECTOR, on_frame, r);
+    mm__net_on_conn(net, on_conn, r);
     r->ae.fn = ae_cb;
     *out = r;
     return 0;
@@ -392,13 +395,13 @@ mm__registry_new(struct mm_registry **out, mm_node *n, struct mm_cluster *c)
 void
 mm__registry_start(struct mm_registry *r)
 {
-    mm__tq_start_in(mm__cluster_tq(r->c), &r->ae, MM_OPLOG_ANTI_ENTROPY_MS);
+    mm__tq_start_in(r->tq, &r->ae, MM_OPLOG_ANTI_ENTROPY_MS);
 }
 
 void
 mm__registry_close(struct mm_registry *r)
 {
-    mm__tq_stop(mm__cluster_tq(r->c), &r->ae);
+    mm__tq_stop(r->tq, &r->ae);
 }
 
 void
@@ -406,7 +409,7 @@ mm__registry_free(struct mm_registry *r)
 {
     if (!r)
         return;
-    mm__tq_stop(mm__cluster_tq(r->c), &r->ae);
+    mm__tq_stop(r->tq, &r->ae);
     mm__free(r->alive);
     mm__free(r->failed);
     mm__free(r);

@@ -15,7 +15,8 @@
 
 #include "runtime.h"
 
-struct mm_cluster;
+struct mm_net;
+struct mm_tq;
 struct mm_registry;
 struct mm__oplog_op;
 
@@ -81,6 +82,13 @@ uint64_t mm__recep_digest(mm_node *n);
  * MM_EDECODE. */
 long mm__recep_missing(mm_node *n, const uint8_t *vec, size_t len,
                        struct mm__oplog_batch *out);
+/* Calls |cb| on shard 0 with every batch of newly applied records (local
+ * or remote; the records mm__registry_follow hands out one by one) until
+ * unfollowed with mm__registry_unfollow; returns a handle > 0. */
+int mm__recep_follow_batches(mm_node *n,
+                             void (*cb)(void *data, const uint8_t *batch,
+                                        size_t len),
+                             void *data);
 /* enum mm__oplog_state */
 void mm__recep_origin_state(mm_node *n, const uint8_t id[MM_NODE_ID_LEN],
                             uint64_t gen, int oplog_state);
@@ -90,11 +98,11 @@ void mm__recep_origin_state(mm_node *n, const uint8_t id[MM_NODE_ID_LEN],
 /* Pushes an encoded batch of newly applied records to connected peers. */
 void mm__registry_push(struct mm_registry *r, const uint8_t *batch,
                        size_t len);
-/* The registry of a cluster node (NULL for a local-only node). */
-struct mm_registry *mm__cluster_registry_of(mm_node *n);
 
-int mm__registry_new(struct mm_registry **out, mm_node *n,
-                     struct mm_cluster *c);
+/* Registers its frame and connection hooks with |net|; its anti-entropy
+ * timer runs on |tq| (shard 0's). */
+int mm__registry_new(struct mm_registry **out, mm_node *n, struct mm_net *net,
+                     struct mm_tq *tq);
 void mm__registry_start(struct mm_registry *r);
 void mm__registry_close(struct mm_registry *r);
 void mm__registry_free(struct mm_registry *r);

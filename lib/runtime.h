@@ -314,6 +314,10 @@ struct mm_node {
     void *ev_data;
 };
 
+/* The node's tables (nodes.c): types, interned names, the event callback;
+ * their locks are made by _init and destroyed by _release. */
+void mm__node_tables_init(mm_node *n);
+void mm__node_tables_release(mm_node *n);
 int mm__node_intern(mm_node *n, const char *name, int create, uint32_t *id);
 /* Posts a control message of |kind| (enum msg_kind) to every shard. */
 void mm__node_post_all(mm_node *n, int kind);
@@ -348,7 +352,5 @@ int mm__recep_register(mm_node *n, const char *label, const mm_endpoint *ep,
 /* Called by the actor's shard when it stops for good. */
 void mm__recep_actor_gone(mm_node *n, const mm_endpoint *ep, const char *label,
                           int reason);
-/* Shutdown: drop listings and fire remaining watches. */
-void mm__recep_shutdown(mm_node *n);
 
 #endif /* MM_RUNTIME_H */

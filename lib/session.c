@@ -8,7 +8,7 @@
  * on an error is {"error": "text"}.  WATCH and OPLOG_FOLLOW then stream
  * CTRL_EVENT frames carrying the request id until UNWATCH names that id or
  * the connection goes.  Calls are not here: clients send INVOKE frames on
- * their own streams and cluster.c serves them.
+ * their own streams and net.c serves them.
  *
  * Everything runs on shard 0.  Bodies are JSON (cJSON): this is the
  * control plane, never a hot path.
@@ -25,6 +25,7 @@
 
 #include "buf.h"
 #include "membership/membership.h"
+#include "net.h"
 #include "oplog.h"
 #include "registry.h"
 #include "wire.h"
@@ -56,8 +57,8 @@ struct waiter { /* a LOOKUP waiting for its label */
 };
 
 struct mm_session {
-    struct mm_cluster *c;
     mm_node *n;
+    struct mm_membership *m; /* the member list */
     struct sub *subs;
     struct waiter *waiters;
     int stopped;
@@ -78,7 +79,7 @@ session_send(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
     struct mm_buf b;
     mm__buf_init(&b);
     if (mm__wire_ctrl_append(&b, type, &m) == 0)
-        mm__cluster_reply(s->c, conn, sid, b.data, b.len);
+        mm__net_reply(conn, sid, b.data, b.len);
     mm__buf_release(&b);
     cJSON_free(js);
 }
@@ -207,7 +208,7 @@ node_name_of(struct mm_session *s, const uint8_t id[MM_NODE_ID_LEN],
         snprintf(out, len, "%s", s->n->name);
         return;
     }
-    struct mm_membership *m = mm__cluster_membership(s->c);
+    struct mm_membership *m = s->m;
     if (!m)
         return;
     struct name_find f;
@@ -267,7 +268,7 @@ op_members(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
         session_err(s, conn, sid, id, UV_ENOMEM, "out of memory");
         return;
     }
-    struct mm_membership *m = mm__cluster_membership(s->c);
+    struct mm_membership *m = s->m;
     if (m) {
         mm__membership_foreach(m, members_cb, arr);
     } else { /* no membership yet: the seed alone */
@@ -294,7 +295,7 @@ static void
 op_timings(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
            uint32_t id)
 {
-    struct mm_membership *m = mm__cluster_membership(s->c);
+    struct mm_membership *m = s->m;
     if (!m) {
         session_err(s, conn, sid, id, MM_ENOTFOUND,
                     "this node has no membership timings");
@@ -332,7 +333,7 @@ op_force_leave(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
         session_err(s, conn, sid, id, MM_EINVAL, "force-leave needs a node");
         return;
     }
-    struct mm_membership *m = mm__cluster_membership(s->c);
+    struct mm_membership *m = s->m;
     if (!m) {
         session_err(s, conn, sid, id, MM_ENOTFOUND, "no member '%s'", node);
         return;
@@ -957,22 +958,11 @@ on_ctrl_req(void *data, struct mm_qconn *conn,
 
 /* ---- lifecycle --------------------------------------------------------------------------- */
 
-int
-mm__session_new(struct mm_session **out, struct mm_cluster *c)
+/* A connection went down: drop its subscriptions. */
+static void
+conn_gone_cb(void *data, struct mm_qconn *conn)
 {
-    struct mm_session *s = mm__calloc(1, sizeof(*s));
-    if (!s)
-        return UV_ENOMEM;
-    s->c = c;
-    s->n = mm__cluster_node(c);
-    mm__cluster_on_frame(c, MM_WIRE_CTRL_REQ, on_ctrl_req, s);
-    *out = s;
-    return 0;
-}
-
-void
-mm__session_conn_down(struct mm_session *s, struct mm_qconn *conn)
-{
+    struct mm_session *s = data;
     struct sub **pp = &s->subs;
     while (*pp) {
         struct sub *sb = *pp;
@@ -986,6 +976,21 @@ mm__session_conn_down(struct mm_session *s, struct mm_qconn *conn)
     for (struct waiter *w = s->waiters; w; w = w->next)
         if (w->conn == conn)
             w->conn = NULL;
+}
+
+int
+mm__session_new(struct mm_session **out, mm_node *n, struct mm_net *net,
+                struct mm_membership *m)
+{
+    struct mm_session *s = mm__calloc(1, sizeof(*s));
+    if (!s)
+        return UV_ENOMEM;
+    s->n = n;
+    s->m = m;
+    mm__net_on_frame(net, MM_WIRE_CTRL_REQ, on_ctrl_req, s);
+    mm__net_on_conn_gone(net, conn_gone_cb, s);
+    *out = s;
+    return 0;
 }
 
 void

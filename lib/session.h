@@ -3,20 +3,22 @@
  * frames on a client's control stream (members, timings, lookup, watch,
  * oplog, force-leave), answered with CTRL_RESP and, for subscriptions,
  * CTRL_EVENT frames.  Calls from clients arrive as INVOKE frames and are
- * served by cluster.c like any other.  Bodies are JSON (docs/wire.md).
+ * served by net.c like any other.  Bodies are JSON (docs/wire.md).
  * Shard 0 only.
  */
 #ifndef MM_SESSION_H
 #define MM_SESSION_H
 
-#include "cluster.h"
+#include "runtime.h"
 
 struct mm_session;
+struct mm_net;
+struct mm_membership;
 
-/* Registers its frame handlers with |c|. */
-int mm__session_new(struct mm_session **out, struct mm_cluster *c);
-/* A connection went down: drop its subscriptions. */
-void mm__session_conn_down(struct mm_session *s, struct mm_qconn *conn);
+/* Serves the node |n|: registers its frame and connection hooks with |net|
+ * and answers member queries from |m|. */
+int mm__session_new(struct mm_session **out, mm_node *n, struct mm_net *net,
+                    struct mm_membership *m);
 /* Shutdown phase A: end every subscription. */
 void mm__session_stop(struct mm_session *s);
 void mm__session_free(struct mm_session *s);

@@ -4,7 +4,7 @@
  * avahi-client makes blocking D-Bus calls (P16), so everything avahi runs
  * on a thread of its own around an AvahiSimplePoll.  The thread hands each
  * matching service it resolves to shard 0 through a mutex-protected queue
- * and uv_async_send; shard 0 calls mm__cluster_discovered.  Shard 0 only
+ * and uv_async_send; shard 0 calls the discovered callback.  Shard 0 only
  * ever touches the queue, an atomic stop flag and the poll's wakeup pipe.
  *
  * The state is shared by shard 0 and the thread and reference-counted, so
@@ -162,7 +162,7 @@ struct mm_mdns {
     atomic_int stop;
 
     /* shard 0 */
-    struct mm_cluster *c;
+    struct mm_mdns_deps d;
     uv_async_t async;
     int async_init;
     int closed_once;
@@ -687,7 +687,7 @@ mdns_async_cb(uv_async_t *h)
         MM_LOG(MM_LOG_INFO, "mdns", "discovered '%s' at %s (id %s)", f->name,
                f->addr, idhex);
         if (!atomic_load(&m->stop))
-            mm__cluster_discovered(m->c, f->addr, f->has_id ? f->id : NULL);
+            m->d.discovered(m->d.data, f->addr, f->has_id ? f->id : NULL);
         mm__free(f);
         f = next;
     }
@@ -707,22 +707,20 @@ addr_port(const char *hostport, AvahiProtocol *proto)
 }
 
 int
-mm__mdns_new(struct mm_mdns **out, struct mm_cluster *c,
-             const mm_node_config *cfg)
+mm__mdns_new(struct mm_mdns **out, const struct mm_mdns_deps *deps)
 {
-    (void)cfg;
     *out = NULL;
     struct mm_mdns *m = mm__calloc(1, sizeof(*m));
     if (!m)
         return UV_ENOMEM;
     atomic_init(&m->refs, 1);
     atomic_init(&m->stop, 0);
-    m->c = c;
+    m->d = *deps;
     m->tail = &m->head;
     m->wake[0] = m->wake[1] = -1;
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->cond, NULL);
-    mm_node *n = mm__cluster_node(c);
+    mm_node *n = deps->node;
     const char *name = mm_node_name(n);
     /* DNS-SD instance names are at most 63 bytes. */
     snprintf(m->name, sizeof(m->name), "%s", name && *name ? name : "murmer");
@@ -730,7 +728,7 @@ mm__mdns_new(struct mm_mdns **out, struct mm_cluster *c,
     if (mm__unhex(m->id, MM_NODE_ID_LEN, m->idhex) != 0)
         memset(m->id, 0, sizeof(m->id));
     m->port = addr_port(mm_node_addr(n), &m->proto);
-    mm__keyring_mdns_tag(mm__cluster_keyring(c), m->tag);
+    mm__keyring_mdns_tag(deps->kr, m->tag);
     char why[256];
     if (m->port == 0 || strlen(m->tag) != 16) {
         MM_LOG(MM_LOG_WARN, "mdns",
@@ -753,7 +751,7 @@ mm__mdns_start(struct mm_mdns *m)
 {
     if (!m || !m->sp || m->thread_started)
         return;
-    uv_loop_t *loop = mm__cluster_loop(m->c);
+    uv_loop_t *loop = m->d.loop;
     if (uv_async_init(loop, &m->async, mdns_async_cb) != 0) {
         MM_LOG(MM_LOG_WARN, "mdns", "mDNS off: uv_async_init failed");
         return;

@@ -2,7 +2,8 @@
  * mdns.h — zero-configuration LAN discovery (design §6.5) through the
  * system's avahi-daemon (avahi-client), on a thread of its own with its own
  * poll loop, so that a hung daemon can never block shard 0.  Results reach
- * shard 0 through uv_async_send and are handed to cluster.c.
+ * shard 0 through uv_async_send and are handed to the discovered callback
+ * of struct mm_mdns_deps.
  *
  * Publishes `_murmer._udp` under the node's name with TXT id=, ck= (the key
  * tag of mm__keyring_mdns_tag), v=; browses and resolves the same type and
@@ -11,14 +12,24 @@
 #ifndef MM_MDNS_H
 #define MM_MDNS_H
 
-#include "../cluster.h"
+#include "../common.h"
 
 struct mm_mdns;
+struct mm_keyring;
+
+/* What discovery uses, all borrowed for its life. */
+struct mm_mdns_deps {
+    mm_node *node;               /* name, id, advertised address */
+    const struct mm_keyring *kr; /* the key tag published and matched */
+    uv_loop_t *loop;             /* shard 0's */
+    /* A node with our key at "ip:port" (|id| may be NULL); shard 0. */
+    void (*discovered)(void *data, const char *hostport, const uint8_t *id);
+    void *data;
+};
 
 /* Shard 0 only.  0, or UV_ENOMEM; an absent daemon is not an error (one
  * warning, retried in the background). */
-int mm__mdns_new(struct mm_mdns **out, struct mm_cluster *c,
-                 const mm_node_config *cfg);
+int mm__mdns_new(struct mm_mdns **out, const struct mm_mdns_deps *deps);
 void mm__mdns_start(struct mm_mdns *m);
 /* Withdraws the service (leave) and stops the thread; closes handles.
  * Waits for the thread at most MM_MDNS_CLOSE_MS (a hung daemon is left
@@ -31,7 +42,6 @@ void mm__mdns_free(struct mm_mdns *m);
  * node whose ck= matches |kr|, writing "ip:port" to |out|.  0 or
  * MM_ENOTFOUND / MM_EUNREACHABLE (no daemon).  Blocking; any thread.
  */
-struct mm_keyring;
 int mm__mdns_find_seed(const struct mm_keyring *kr, uint32_t timeout_ms,
                        char *out, size_t outlen);
 

@@ -4,7 +4,7 @@
  *
  * Gossip: the core's plaintext packets are sealed (seal.c) and sent as UDP
  * datagrams through the node's QUIC socket; incoming datagrams (first byte
- * 0x01, handed over by cluster.c) are opened, their claimed sender checked
+ * 0x01, handed over by net.c) are opened, their claimed sender checked
  * against the sealed one, and fed to the core.  Anything that fails is
  * counted and dropped, never logged above DEBUG.
  *
@@ -17,9 +17,10 @@
  * Timers: one uv_timer follows mm__swim_deadline() (re-armed after every
  * call into the core); a second one polls a graceful leave every 10 ms.
  *
- * Events: every member change goes to cluster.c (peer address, registry
- * view, failing pending calls of suspect/failed/left members).  swim.c logs
- * each state change itself (one INFO line), so we do not repeat it.
+ * Events: every member change goes to the net (peer address, failing
+ * pending calls of suspect/failed/left members) and to the member_state
+ * callback cluster.c gave us (the registry view).  swim.c logs each state
+ * change itself (one INFO line), so we do not repeat it.
  */
 #include "membership/membership.h"
 
@@ -36,6 +37,7 @@
 
 #include "ckey.h"
 #include "identity.h"
+#include "net.h"
 #include "transport/quic.h"
 #include "wire.h"
 
@@ -49,11 +51,11 @@
 #define HEAL_STATE_MAX 65536u /* ... and only while our state is this small */
 
 struct mm_membership {
-    struct mm_cluster *c;
+    struct mm_membership_deps d;
     mm_node *node;
     struct mm_swim *swim;
     struct mm_seal *seal;
-    struct mm_tmr tmr; /* the core's deadline, on the cluster's tq */
+    struct mm_tmr tmr; /* the core's deadline, on shard 0's tq */
     uv_timer_t poll;  /* graceful leave */
     int timers_init;
     int started;
@@ -193,7 +195,7 @@ swim_send_cb(void *data, const struct mm_swim_addr *to, const uint8_t *buf,
              size_t len)
 {
     struct mm_membership *m = data;
-    struct mm_quic *q = m->closed ? NULL : mm__cluster_quic(m->c);
+    struct mm_quic *q = m->closed ? NULL : mm__net_quic(m->d.net);
     size_t olen;
     if (!q ||
         mm__seal_packet(m->seal, m->tx, sizeof(m->tx), &olen, buf, len) != 0)
@@ -208,18 +210,17 @@ swim_changed_cb(void *data, const struct mm_swim_member *mb, int was)
 {
     struct mm_membership *m = data;
     if (mb->is_self || m->closed) return;
-    struct mm_cluster *c = m->c;
     int st = mb->state;
     if (st == MM_SWIM_ALIVE || st == MM_SWIM_SUSPECT) {
         char addr[96];
         addr_format(&mb->addr, addr, sizeof(addr));
-        mm__cluster_peer_seen(c, mb->id, mb->generation, addr, mb->name);
+        mm__net_peer_seen(m->d.net, mb->id, mb->generation, addr, mb->name);
     }
     /* Every change, record updates included (a new generation). */
-    mm__cluster_member_state(c, mb->id, mb->generation, st);
+    m->d.member_state(m->d.data, mb->id, mb->generation, st);
     if (st != was &&
         (st == MM_SWIM_SUSPECT || st == MM_SWIM_FAILED || st == MM_SWIM_LEFT))
-        mm__cluster_peer_down(c, mb->id, MM_EUNREACHABLE);
+        mm__net_peer_down(m->d.net, mb->id, MM_EUNREACHABLE);
     MM_LOG(MM_LOG_DEBUG, "membership", "%s %s (generation %llu)", mb->name,
            mm__swim_state_name(st), (unsigned long long)mb->generation);
 }
@@ -244,8 +245,8 @@ sync_send(struct mm_membership *m, const uint8_t peer[MM_SWIM_ID_LEN],
             flen = mm__wire_frame_encode(frame, need + MM_WIRE_HDR_LEN, type,
                                          state, need);
         if (flen)
-            rc = conn ? mm__cluster_reply(m->c, conn, sid, frame, flen)
-                      : mm__cluster_send_ctrl(m->c, peer, frame, flen);
+            rc = conn ? mm__net_reply(conn, sid, frame, flen)
+                      : mm__net_send_ctrl(m->d.net, peer, frame, flen);
         mm__free(state);
         mm__free(frame);
     }
@@ -307,10 +308,10 @@ membership_after(struct mm_membership *m)
     uint64_t d = mm__swim_deadline(m->swim);
     if (m->sync_active && m->sync_deadline < d) d = m->sync_deadline;
     if (d == UINT64_MAX) {
-        mm__tq_stop(mm__cluster_tq(m->c), &m->tmr);
+        mm__tq_stop(m->d.tq, &m->tmr);
         return;
     }
-    mm__tq_start(mm__cluster_tq(m->c), &m->tmr, d * 1000000ull);
+    mm__tq_start(m->d.tq, &m->tmr, d * 1000000ull);
 }
 
 static void
@@ -513,18 +514,19 @@ tags_join(const mm_node_config *cfg, char *out, size_t cap)
 }
 
 int
-mm__membership_new(struct mm_membership **out, struct mm_cluster *c,
+mm__membership_new(struct mm_membership **out,
+                   const struct mm_membership_deps *deps,
                    const mm_node_config *cfg)
 {
     *out = NULL;
     struct mm_membership *m = mm__calloc(1, sizeof(*m));
     if (!m) return UV_ENOMEM;
-    m->c = c;
-    m->node = mm__cluster_node(c);
+    m->d = *deps;
+    m->node = deps->node;
     m->max_frame =
         m->node->cfg.max_frame ? m->node->cfg.max_frame : MM_MAX_FRAME;
-    const struct mm_identity *id = mm__cluster_identity(c);
-    const struct mm_keyring *kr = mm__cluster_keyring(c);
+    const struct mm_identity *id = deps->id;
+    const struct mm_keyring *kr = deps->kr;
     int rc = MM_EINVAL;
     char tags[MM_SWIM_TAGS_MAX];
 
@@ -594,9 +596,9 @@ mm__membership_new(struct mm_membership **out, struct mm_cluster *c,
         m->seeds[m->nseeds++] = a;
     }
 
-    mm__cluster_on_datagram(c, on_datagram, m);
-    mm__cluster_on_frame(c, MEMBER_SYNC_REQ, on_sync_frame, m);
-    mm__cluster_on_frame(c, MEMBER_SYNC_RESP, on_sync_frame, m);
+    mm__net_on_datagram(deps->net, on_datagram, m);
+    mm__net_on_frame(deps->net, MEMBER_SYNC_REQ, on_sync_frame, m);
+    mm__net_on_frame(deps->net, MEMBER_SYNC_RESP, on_sync_frame, m);
     *out = m;
     return 0;
 fail:
@@ -608,7 +610,7 @@ void
 mm__membership_start(struct mm_membership *m)
 {
     if (m->started || m->closed) return;
-    uv_loop_t *loop = mm__cluster_loop(m->c);
+    uv_loop_t *loop = m->d.loop;
     uv_timer_init(loop, &m->poll);
     m->poll.data = m;
     m->tmr.fn = timer_cb;
@@ -669,7 +671,7 @@ mm__membership_close(struct mm_membership *m)
     m->leave_done = NULL;
     m->leave_data = NULL;
     if (m->timers_init) {
-        mm__tq_stop(mm__cluster_tq(m->c), &m->tmr);
+        mm__tq_stop(m->d.tq, &m->tmr);
         uv_close((uv_handle_t *)&m->poll, timer_closed_cb);
     }
 }
@@ -681,9 +683,9 @@ mm__membership_free(struct mm_membership *m)
     if (m->timers_init && !m->closed) {
         /* Started but never closed: close here (the loop no longer runs). */
         m->closed = 1;
-        mm__tq_stop(mm__cluster_tq(m->c), &m->tmr);
+        mm__tq_stop(m->d.tq, &m->tmr);
         uv_close((uv_handle_t *)&m->poll, timer_closed_cb);
-        uv_run(mm__cluster_loop(m->c), UV_RUN_NOWAIT);
+        uv_run(m->d.loop, UV_RUN_NOWAIT);
     }
     mm__swim_free(m->swim);
     mm__seal_free(m->seal);
@@ -761,12 +763,6 @@ const struct mm_swim_stats *
 mm__membership_stats(struct mm_membership *m)
 {
     return mm__swim_stats(m->swim);
-}
-
-size_t
-mm__membership_count(struct mm_membership *m, int state)
-{
-    return mm__swim_count(m->swim, state);
 }
 
 const struct mm_swim_member *

@@ -1,21 +1,41 @@
 /*
  * membership.h — the libuv glue of SWIM (swim.c) on shard 0: one timer,
- * sealed gossip datagrams over the node's UDP socket (cluster.c), push-pull
+ * sealed gossip datagrams over the node's UDP socket (net.c), push-pull
  * state sync over QUIC control frames, seeds, graceful leave, and the
- * member list for client sessions.  Created by cluster.c.
+ * member list for client sessions.  Created by cluster.c, which hands it
+ * what it uses (struct mm_membership_deps).
  */
 #ifndef MM_MEMBERSHIP_H
 #define MM_MEMBERSHIP_H
 
-#include "../cluster.h"
+#include "../runtime.h"
 #include "seal.h"
 #include "swim.h"
 
 struct mm_membership;
+struct mm_net;
+struct mm_tq;
+struct mm_identity;
+struct mm_keyring;
+
+/* What membership uses, all borrowed for its life. */
+struct mm_membership_deps {
+    mm_node *node;       /* name, advertised address, max frame */
+    struct mm_net *net;  /* gossip datagrams, sync frames, peer addresses */
+    const struct mm_identity *id;
+    const struct mm_keyring *kr;
+    uv_loop_t *loop;     /* shard 0's */
+    struct mm_tq *tq;    /* that loop's timer queue */
+    /* Every member change (enum mm_swim_state), record updates included
+     * (a new generation), so that the registry view follows it. */
+    void (*member_state)(void *data, const uint8_t id[MM_NODE_ID_LEN],
+                         uint64_t gen, int swim_state);
+    void *data;
+};
 
 /*
- * Creates membership for the node of |c| (shard 0's loop), with the node's
- * identity, keyring, advertised address, tags ("k=v") and seeds
+ * Creates membership for the node of |deps| (shard 0's loop), with the
+ * node's identity, keyring, advertised address, tags ("k=v") and seeds
  * ("host:port").  0, MM_EINVAL or UV_ENOMEM.
  *
  * Timings are swim.h's defaults; each may be overridden at run time by an
@@ -37,7 +57,8 @@ struct mm_membership;
  *   MURMER_SWIM_SYNC_TIMEOUT_MS   a push-pull without answer is over
  *   MURMER_SWIM_RECONNECT_TIMEOUT_MS  reap failed members after
  */
-int mm__membership_new(struct mm_membership **out, struct mm_cluster *c,
+int mm__membership_new(struct mm_membership **out,
+                       const struct mm_membership_deps *deps,
                        const mm_node_config *cfg);
 /* On shard 0 once the loop runs: arm the timer, join the seeds. */
 void mm__membership_start(struct mm_membership *m);
@@ -68,8 +89,6 @@ int mm__membership_force_leave(struct mm_membership *m, const char *node);
 /* Counters for benchmarks and tests. */
 const struct mm_swim_stats *mm__membership_stats(struct mm_membership *m);
 
-/* Listed members in |state| (MM_SWIM_NONE = all, self included). */
-size_t mm__membership_count(struct mm_membership *m, int state);
 /* The member with node id |id|, or NULL (borrowed until the next event). */
 const struct mm_swim_member *
 mm__membership_find(struct mm_membership *m, const uint8_t id[MM_SWIM_ID_LEN]);

@@ -5,7 +5,7 @@
  *
  * A sender actor tells the receiver N integer messages; the receiver
  * counts.  Time runs from the first send to the N-th receive.  Mailboxes
- * are bounded (design §3 "Backpressure"), so the sender sends until the
+ * are bounded (docs/design.md, Shards), so the sender sends until the
  * receiver's mailbox is full (MM_EOVERLOADED: a mailbox-sized batch) and
  * resumes from mm_endpoint_when_writable().  Prints
  * murmer,W2.one-way.{send-side,throughput} and W2.one-way.peak-rss.

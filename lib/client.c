@@ -1,5 +1,5 @@
 /*
- * client.c — client sessions (murmer.h "Client sessions"; design §7): what
+ * client.c — client sessions (murmer.h "Client sessions"; docs/design.md, Client sessions): what
  * the murmer CLI uses to talk to a cluster without joining it.
  *
  * A session owns a private uv loop, run only inside its blocking calls, and
@@ -484,7 +484,7 @@ mm_client_connect(mm_client **out, const mm_client_config *cfg)
         seed = c->nseeds - 1;
     /*
      * No explicit seed and 127.0.0.1:7420 silent: browse mDNS for a member
-     * with our key (design §7; about a second).  An explicit seed never
+     * with our key (about a second; docs/design.md, Client sessions).  An explicit seed never
      * falls back, and the dev key never uses mDNS.
      */
     if (rc == MM_EUNREACHABLE && cfg->nseeds == 0 && !c->kr.dev) {

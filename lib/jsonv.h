@@ -2,7 +2,7 @@
  * jsonv.h — a non-allocating check that a payload is JSON, for the ingress
  * path.
  *
- * An invocation's JSON payload is validated when it arrives (design §6.2:
+ * An invocation's JSON payload is validated when it arrives (docs/design.md, Streams and calls:
  * a malformed payload is refused with decode_error and the byte offset),
  * so that actors never see one they cannot parse.  Building a cJSON tree
  * only to throw it away cost a sequential remote round trip about 2,500

@@ -1,6 +1,6 @@
 /*
  * oplog.c — registry replication: per-origin logs, version vectors, the
- * view with label conflicts, anti-entropy and compaction (design §4, §6.4).
+ * view with label conflicts, anti-entropy and compaction (docs/design.md, Registry).
  * Pure: no libuv, no sockets, no clock.  See oplog.h for the model.
  *
  * Byte format (all integers little-endian; strings are length-prefixed

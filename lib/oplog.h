@@ -1,5 +1,5 @@
 /*
- * oplog.h — registry replication core (design §4, §6.4).  Pure: no libuv, no
+ * oplog.h — registry replication core (docs/design.md, The oplog).  Pure: no libuv, no
  * sockets, no threads, no clock.  Events leave through callbacks; bytes come
  * in and go out as buffers the glue moves over QUIC.
  *

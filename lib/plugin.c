@@ -1,5 +1,5 @@
 /*
- * plugin.c — loading actor types from shared objects (design §7).
+ * plugin.c — loading actor types from shared objects (docs/design.md, Plugins).
  *
  * dlopen(RTLD_NOW | RTLD_LOCAL): unresolved symbols fail the load at once
  * rather than at the first message, and a plugin's own symbols never

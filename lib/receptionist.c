@@ -684,7 +684,7 @@ mm_register(mm_node *n, const char *label, const mm_endpoint *ep,
 }
 
 /* A registration with its reception keys: one register op that carries
- * them (design §6.4), not a register and a check_in per key. */
+ * them, not a register and a check_in per key (docs/design.md, Reception keys, listings and watches). */
 int
 mm__recep_register(mm_node *n, const char *label, const mm_endpoint *ep,
                    int visibility, const char *const *keys, size_t nkeys)

@@ -1,5 +1,5 @@
 /*
- * registry.c — registry replication between nodes (design §6.4), on shard 0.
+ * registry.c — registry replication between nodes (docs/design.md, Replication and anti-entropy), on shard 0.
  *
  * Frames (control stream, docs/wire.md):
  *   0x30 OPS     body = an oplog batch (records newly applied or missing)

@@ -1,5 +1,5 @@
 /*
- * registry.h — the cluster-wide registry (design §4, §6.4).
+ * registry.h — the cluster-wide registry (docs/design.md, Registry).
  *
  * The receptionist (receptionist.c) keeps an OpLog (oplog.c) for every
  * node, cluster or not: its view (the winners of every origin whose member

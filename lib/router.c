@@ -1,5 +1,5 @@
 /*
- * router.c — round-robin, random and broadcast routers (design §4), over a
+ * router.c — round-robin, random and broadcast routers (docs/design.md, Reception keys, listings and watches), over a
  * fixed list of endpoints or over the live listing of a reception key (a
  * pool router).
  *

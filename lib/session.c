@@ -1,5 +1,5 @@
 /*
- * session.c — the seed side of client sessions (design §7, docs/wire.md
+ * session.c — the seed side of client sessions (docs/design.md, Client sessions; docs/wire.md
  * "Client sessions").
  *
  * A client (the murmer CLI) sends CTRL_REQ frames on its control stream:

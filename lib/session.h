@@ -1,5 +1,5 @@
 /*
- * session.h — the seed side of client sessions (design §7): CTRL_REQ
+ * session.h — the seed side of client sessions (docs/design.md, Client sessions): CTRL_REQ
  * frames on a client's control stream (members, timings, lookup, watch,
  * oplog, force-leave), answered with CTRL_RESP and, for subscriptions,
  * CTRL_EVENT frames.  Calls from clients arrive as INVOKE frames and are

@@ -1,5 +1,5 @@
 /*
- * supervisor.h — the pure restart policy of design §5.  No libuv: the actor
+ * supervisor.h — the pure restart policy (docs/design.md, Supervision).  No libuv: the actor
  * glue passes the time in and arms a timer for the returned delay.
  */
 #ifndef MM_SUPERVISOR_H

@@ -1,5 +1,5 @@
 /*
- * wire.h — murmer's stream framing and frame codec (design §6.2).
+ * wire.h — murmer's stream framing and frame codec (docs/design.md, Streams and calls).
  * docs/wire.md gives the byte layout of every frame, with golden vectors.
  *
  * Pure: no I/O, no libuv handles, no sockets.  Decoding never allocates;

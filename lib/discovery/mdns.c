@@ -1,7 +1,7 @@
 /*
  * mdns.c — mDNS discovery through avahi-client (see mdns.h).
  *
- * avahi-client makes blocking D-Bus calls (P16), so everything avahi runs
+ * avahi-client makes blocking D-Bus calls (docs/design.md, mDNS discovery), so everything avahi runs
  * on a thread of its own around an AvahiSimplePoll.  The thread hands each
  * matching service it resolves to shard 0 through a mutex-protected queue
  * and uv_async_send; shard 0 calls the discovered callback.  Shard 0 only
@@ -973,7 +973,7 @@ mm__mdns_find_seed(const struct mm_keyring *kr, uint32_t timeout_ms,
         seed_unref(j);
         return MM_EUNREACHABLE;
     }
-    /* The worker may hang in D-Bus (P16): wait for it, bounded. */
+    /* The worker may hang in D-Bus: wait for it, bounded. */
     uint32_t wait_ms = timeout_ms + 500;
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);

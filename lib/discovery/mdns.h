@@ -1,5 +1,5 @@
 /*
- * mdns.h — zero-configuration LAN discovery (design §6.5) through the
+ * mdns.h — zero-configuration LAN discovery (docs/design.md, mDNS discovery) through the
  * system's avahi-daemon (avahi-client), on a thread of its own with its own
  * poll loop, so that a hung daemon can never block shard 0.  Results reach
  * shard 0 through uv_async_send and are handed to the discovered callback

@@ -6,7 +6,7 @@
  * lives in this process or on another node: local sends move the payload in
  * memory, remote sends travel over QUIC.
  *
- * Conventions (see docs/ and ../shared/style.md):
+ * Conventions:
  *  - Functions return 0 or a negative error code (MM_E* or a libuv UV_E*).
  *  - Constructors take the out-parameter first; methods take the object first.
  *  - `const char *` inputs are borrowed and copied when kept.

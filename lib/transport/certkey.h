@@ -2,7 +2,7 @@
  * certkey.h — the Ed25519 key of an X.509 certificate, read straight from
  * its DER.
  *
- * A node id is the hash of the peer's certificate key (design §6.1).  The
+ * A node id is the hash of the peer's certificate key (docs/design.md, Node ids and certificate pinning).  The
  * TLS backend has parsed the certificate once already when its verify
  * callback runs; asking GnuTLS for the key again means a second libtasn1
  * import, about 40 us per handshake side here (a tenth of a handshake's

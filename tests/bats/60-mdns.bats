@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# 60-mdns: zero-configuration discovery through avahi (design §6.5).
+# 60-mdns: zero-configuration discovery through avahi (docs/design.md, mDNS discovery).
 #
 # Everything runs inside network namespaces made here (helpers/netns.bash):
 # a bridge and one namespace per node, each with its own D-Bus and

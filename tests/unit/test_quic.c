@@ -652,7 +652,7 @@ test_quic_1000_streams_sequential(void **state)
     struct env *e = *state;
     struct mm_quic_config cfg;
     mm__quic_config_init(&cfg);
-    cfg.stream_window = 8; /* far below 1000: credit must come back (P12) */
+    cfg.stream_window = 8; /* far below 1000: credit must come back */
     struct tnode *b = echo_pair(e, &cfg);
     int closed0 = e->n[0].closed;
     echo_streams(e, 1000, "req");

@@ -1,5 +1,5 @@
 # helpers/faults.bash — network namespaces and packet drops for the fault
-# tests (setup.md §4), on top of helpers/cluster.bash (load that first):
+# tests (docs/design.md, Testing), on top of helpers/cluster.bash (load that first):
 #
 #   load 'helpers/cluster'
 #   load 'helpers/faults'

@@ -1,5 +1,5 @@
 # helpers/netns.bash — private network namespaces with their own D-Bus and
-# avahi-daemon (setup.md §3), for the mDNS tests and bench/mdns.sh.
+# avahi-daemon (docs/design.md, Testing), for the mDNS tests and bench/mdns.sh.
 #
 #   source tests/bats/helpers/netns.bash   (bats: load 'helpers/netns')
 #

@@ -63,7 +63,7 @@ PC := $(BUILD)/murmer.pc
 CLI_BIN := $(if $(CLI_SRC),$(BUILD)/murmer)
 
 .PHONY: all lib cli examples deps run test unit bats asan tsan fuzz bench install \
-        clean format check-format man check check-pure
+        clean format check-format man check check-pure check-layers
 
 all: lib $(CLI_BIN) examples $(PLUGIN_SO) $(TEST_PLUGIN_SO)
 
@@ -205,7 +205,9 @@ check-format:
 #                      <uv.h> from a core, or from any header it pulls in,
 #                      stops the build.  murmer_base.h compiles alone too.
 #   make check-format  the tree matches .clang-format
-check: check-pure check-format
+#   make check-layers  cluster.c only composes: no module but node.c (the
+#                      node's life: new, start, leave, free) calls into it
+check: check-pure check-layers check-format
 
 PURE_SRC := lib/wire.c lib/buf.c lib/oplog.c lib/membership/swim.c \
             lib/membership/seal.c lib/supervisor.c lib/hlc.c lib/jsonv.c
@@ -216,6 +218,14 @@ check-pure:
 	@printf '#include <murmer_base.h>\n' | \
 	  $(CC) -std=c11 -Wall -Wextra -Werror -Itests/poison -Ilib/include -fsyntax-only -x c -
 	@echo "check-pure: $(words $(PURE_SRC)) pure cores and murmer_base.h compile without libuv"
+
+check-layers:
+	@bad=$$(grep -rn 'mm__cluster_[a-z_]*(' lib --include='*.c' --include='*.h' | \
+	  grep -v '^lib/cluster\.[ch]:' | \
+	  grep -vE '^lib/node\.c:[0-9]+:.*mm__cluster_(new|free|start|leave)\(' ); \
+	if [ -n "$$bad" ]; then echo "check-layers: only node.c may call into cluster.c (new/free/start/leave):"; \
+	  echo "$$bad"; exit 1; fi
+	@echo "check-layers: cluster.c is called only by node.c, for the node's life"
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz

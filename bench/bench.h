@@ -78,8 +78,11 @@ bench_report_latency(const char *wl, uint32_t *lat, size_t n,
     bench_emit(name, lat[(size_t)(0.99 * (double)(n - 1))], "ns");
     if (getenv("BENCH_HIST")) {
         double sum = 0;
-        for (size_t i = 0; i < n; i++) sum += lat[i];
-        fprintf(stderr, "mean %.0f p10 %u p50 %u p75 %u p90 %u p95 %u p99 %u p999 %u max %u\n",
+        for (size_t i = 0; i < n; i++)
+            sum += lat[i];
+        fprintf(stderr,
+                "mean %.0f p10 %u p50 %u p75 %u p90 %u p95 %u p99 %u p999 %u "
+                "max %u\n",
                 sum / (double)n, lat[n / 10], lat[n / 2], lat[n * 3 / 4],
                 lat[n * 9 / 10], lat[n * 95 / 100], lat[n * 99 / 100],
                 lat[n * 999 / 1000], lat[n - 1]);

@@ -23,27 +23,25 @@ struct seen {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     char want[64];
-    int count;          /* nodes that saw |want| */
-    long total;         /* ADDED events seen (catch-up) */
+    int count;  /* nodes that saw |want| */
+    long total; /* ADDED events seen (catch-up) */
     uint64_t last_ns;
 };
 
-static struct seen g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-                        "", 0, 0, 0};
+static struct seen g = {
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, "", 0, 0, 0};
 static char dir[256];
 
 static void
 listing_cb(void *data, const mm_listing_event *ev)
 {
     (void)data;
-    if (ev->kind != MM_LISTING_ADDED)
-        return;
+    if (ev->kind != MM_LISTING_ADDED) return;
     uint64_t t = bench_now_ns();
     pthread_mutex_lock(&g.lock);
     g.total++;
     g.last_ns = t;
-    if (strcmp(ev->label, g.want) == 0)
-        g.count++;
+    if (strcmp(ev->label, g.want) == 0) g.count++;
     pthread_cond_broadcast(&g.cond);
     pthread_mutex_unlock(&g.lock);
 }
@@ -81,8 +79,7 @@ wait_count(int want, int timeout_ms)
     ts.tv_sec += timeout_ms / 1000;
     pthread_mutex_lock(&g.lock);
     while (g.count < want)
-        if (pthread_cond_timedwait(&g.cond, &g.lock, &ts) != 0)
-            break;
+        if (pthread_cond_timedwait(&g.cond, &g.lock, &ts) != 0) break;
     int ok = g.count >= want;
     pthread_mutex_unlock(&g.lock);
     return ok;
@@ -92,8 +89,7 @@ static void
 nodes_down(mm_node **n, mm_listing **l, int count)
 {
     for (int i = count - 1; i >= 0; i--) {
-        if (l && l[i])
-            mm_listing_close(l[i]);
+        if (l && l[i]) mm_listing_close(l[i]);
     }
     for (int i = count - 1; i >= 0; i--) {
         mm_node_stop(n[i]);
@@ -214,8 +210,7 @@ main(int argc, char **argv)
     (void)argv;
     mm_log_set_level(MM_LOG_ERR);
     snprintf(dir, sizeof(dir), "/tmp/murmer-bench-registry.XXXXXX");
-    if (!mkdtemp(dir))
-        return 1;
+    if (!mkdtemp(dir)) return 1;
     char key[300];
     snprintf(key, sizeof(key), "%s/ck", dir);
     bench_check(mm_cluster_keygen(key), "keygen");

@@ -167,7 +167,8 @@ server_stop(void)
     g_server = 0;
 }
 
-/* ---- client ---------------------------------------------------------------- */
+/* ---- client ----------------------------------------------------------------
+ */
 
 static mm_node *
 client_new(const char *name)
@@ -357,8 +358,7 @@ seq_go(void)
     seq_next();
 }
 
-static void
-pipe_send(void);
+static void pipe_send(void);
 
 static void
 pipe_cb(void *data, int status, mm_msg *reply)
@@ -523,8 +523,8 @@ run_connect(long n, const char *tag)
         pthread_cond_destroy(&c.done.cond);
     }
     qsort(lat, (size_t)n, sizeof(*lat), bench_cmp_u32);
-    snprintf(name, sizeof(name), "W5.remote.connect%s%s.median",
-             tag ? "." : "", tag ? tag : "");
+    snprintf(name, sizeof(name), "W5.remote.connect%s%s.median", tag ? "." : "",
+             tag ? tag : "");
     bench_emit(name, lat[n / 2], "ns");
     snprintf(name, sizeof(name), "W5.remote.connect%s%s.p99", tag ? "." : "",
              tag ? tag : "");

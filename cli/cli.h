@@ -128,8 +128,8 @@ int cmd_watch(int argc, char **argv, struct cli_ctx *ctx);
 /* Whether |m| passes --status and every --tag k=v filter. */
 int cli_member_match(const mm_member_info *m, const char *status,
                      const char *const *tags, size_t ntags);
-void cli_members_render(struct cli_ctx *ctx, const mm_member_info *m,
-                        size_t n, int wide, FILE *f);
+void cli_members_render(struct cli_ctx *ctx, const mm_member_info *m, size_t n,
+                        int wide, FILE *f);
 void cli_timings_render(struct cli_ctx *ctx, const mm_timing *t, size_t n,
                         FILE *f);
 void cli_lookup_render(struct cli_ctx *ctx, const mm_actor_info *a, size_t n,
@@ -143,8 +143,7 @@ void cli_lookup_render(struct cli_ctx *ctx, const mm_actor_info *a, size_t n,
 int cli_send_render(struct cli_ctx *ctx, const char *key, const char *type,
                     const mm_send_result *r, size_t n, FILE *f);
 /* One line (text) or one JSON Lines document, flushed. */
-void cli_watch_render(struct cli_ctx *ctx, const mm_listing_event *ev,
-                      FILE *f);
+void cli_watch_render(struct cli_ctx *ctx, const mm_listing_event *ev, FILE *f);
 void cli_oplog_render(struct cli_ctx *ctx, const mm_oplog_origin *o, size_t n,
                       FILE *f);
 /* oplog --follow: one new op, one line or one JSON Lines document. */

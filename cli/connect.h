@@ -53,8 +53,7 @@ cli_connect(struct cli_ctx *ctx, mm_client **out)
     cfg.cluster_key_file = ctx->cluster_key_file;
     cfg.timeout_ms = ctx->timeout_ms;
     int rc = mm_client_connect(out, &cfg);
-    if (rc == 0)
-        return 0;
+    if (rc == 0) return 0;
     *out = NULL;
     return cli_client_error(ctx, NULL, rc, NULL);
 }

@@ -147,8 +147,7 @@ cli_members_render(struct cli_ctx *ctx, const mm_member_info *m, size_t n,
 }
 
 void
-cli_timings_render(struct cli_ctx *ctx, const mm_timing *t, size_t n,
-                   FILE *f)
+cli_timings_render(struct cli_ctx *ctx, const mm_timing *t, size_t n, FILE *f)
 {
     if (ctx->json) {
         cJSON *doc = cli_json_doc("murmer.timings/1");

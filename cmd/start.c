@@ -237,8 +237,7 @@ start_validate(struct cli_ctx *ctx, struct start_opts *o)
                              "bad --join '%s' (expected HOST:PORT)",
                              ctx->join.v[i]);
     o->specs = calloc(o->actors.n ? o->actors.n : 1, sizeof(*o->specs));
-    if (o->specs == NULL)
-        return cli_error(ctx, MM_EXIT_ACTOR, "out of memory");
+    if (o->specs == NULL) return cli_error(ctx, MM_EXIT_ACTOR, "out of memory");
     for (size_t i = 0; i < o->actors.n; i++) {
         int err = start_parse_actor(ctx, o->actors.v[i], &o->specs[i]);
         if (err != 0) return err;
@@ -252,8 +251,7 @@ start_validate(struct cli_ctx *ctx, struct start_opts *o)
  * |*out| is set (for the caller to free) whenever a node was created.
  */
 static int
-start_configure(struct cli_ctx *ctx, const struct start_opts *o,
-                mm_node **out)
+start_configure(struct cli_ctx *ctx, const struct start_opts *o, mm_node **out)
 {
     mm_node_config cfg;
     mm_node_config_init(&cfg);

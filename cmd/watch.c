@@ -114,14 +114,14 @@ cmd_watch(int argc, char **argv, struct cli_ctx *ctx)
     struct watch_state st = {ctx, count_given ? count : 0, 0};
     /* With --count (or an explicit --timeout) silence ends the watch. */
     uint32_t idle = count_given || ctx->timeout_given ? ctx->timeout_ms : 0;
-    int err = mm_client_watch(c, nargs ? args[0] : NULL, prefix, idle,
-                              watch_cb, &st);
+    int err =
+        mm_client_watch(c, nargs ? args[0] : NULL, prefix, idle, watch_cb, &st);
     if (err == MM_ETIMEOUT && !count_given) {
         rc = MM_EXIT_OK;
     } else if (err == MM_ETIMEOUT) {
-        rc = cli_error(ctx, MM_EXIT_UNAVAILABLE,
-                       "saw %u of %u events before the timeout", st.seen,
-                       count);
+        rc =
+            cli_error(ctx, MM_EXIT_UNAVAILABLE,
+                      "saw %u of %u events before the timeout", st.seen, count);
     } else if (err) {
         rc = cli_client_error(ctx, c, err, NULL);
     } else {

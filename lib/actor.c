@@ -12,7 +12,7 @@
 struct mm_ctx {
     mm_node *node;
     struct mm_actor *actor;
-    mm_msg *msg;           /* NULL in start/stop hooks */
+    mm_msg *msg; /* NULL in start/stop hooks */
     mm_endpoint self;
     uint8_t replied;
     uint8_t deferred;
@@ -40,7 +40,8 @@ struct mm_waiter {
 static void actor_terminate(struct mm_actor *a, int reason);
 static void actor_end(struct mm_actor *a, int crashed);
 
-/* ---- helpers ------------------------------------------------------------------ */
+/* ---- helpers
+ * ------------------------------------------------------------------ */
 
 static void
 ep_of(const struct mm_actor *a, mm_endpoint *ep)
@@ -67,8 +68,7 @@ mm__msg_reject(mm_node *n, mm_msg *m, int status)
         struct mm_call *call = m->call;
         m->call = NULL;
         mm_msg *r = mm__msg_alloc();
-        if (r)
-            mm__call_reply(m->reply_home, call, status, r);
+        if (r) mm__call_reply(m->reply_home, call, status, r);
     }
     mm_msg_free(m);
 }
@@ -116,15 +116,17 @@ waiters_wake(struct mm_shard *s, struct mm_actor *a)
 static void
 slot_dequeued(struct mm_actor *a)
 {
-    int32_t q = atomic_fetch_sub_explicit(&a->slot->queued, 1,
-                                          memory_order_relaxed) - 1;
-    if (MM_UNLIKELY(atomic_load_explicit(&a->has_waiters,
-                                         memory_order_relaxed)) &&
+    int32_t q =
+        atomic_fetch_sub_explicit(&a->slot->queued, 1, memory_order_relaxed) -
+        1;
+    if (MM_UNLIKELY(
+            atomic_load_explicit(&a->has_waiters, memory_order_relaxed)) &&
         (uint32_t)q <= a->slot->capacity / 2)
         waiters_wake(a->shard, a);
 }
 
-/* ---- spawning -------------------------------------------------------------------- */
+/* ---- spawning
+ * -------------------------------------------------------------------- */
 
 static int
 slot_alloc(struct mm_shard *s, struct mm_actor *a, uint32_t capacity,
@@ -164,8 +166,8 @@ slot_alloc(struct mm_shard *s, struct mm_actor *a, uint32_t capacity,
         s->nslots++;
     }
     uint32_t serial = ++s->serials[idx];
-    uint64_t id = (uint64_t)serial << 32 | (uint64_t)idx << 8 |
-                  (uint64_t)s->index;
+    uint64_t id =
+        (uint64_t)serial << 32 | (uint64_t)idx << 8 | (uint64_t)s->index;
     struct mm_slot *slot = mm__slot_get(s, idx);
     slot->capacity = capacity;
     a->id = id;
@@ -217,45 +219,38 @@ spawn_common(mm_node *n, const char *type_name, const mm_spawn_opts *opts,
         mm_spawn_opts_init(&defaults);
         opts = &defaults;
     }
-    if (atomic_load(&n->stopping))
-        return MM_ECLOSED;
+    if (atomic_load(&n->stopping)) return MM_ECLOSED;
     const struct mm_type_info *ti = mm__node_type(n, type_name);
-    if (!ti)
-        return MM_ENOTFOUND;
+    if (!ti) return MM_ENOTFOUND;
     if (opts->visibility < MM_VIS_INTERNAL || opts->visibility > MM_VIS_PRIVATE)
         return MM_EINVAL;
     struct mm_shard *s = mm__node_pick_shard(n, opts->shard);
     struct mm_actor *a = mm__calloc(1, sizeof(*a));
-    if (!a)
-        return UV_ENOMEM;
+    if (!a) return UV_ENOMEM;
     a->shard = s;
     a->ti = ti;
     a->status = ACTOR_PREPARED;
     int rc = UV_ENOMEM;
     a->state = mm__calloc(1, ti->type->state_size ? ti->type->state_size : 1);
-    if (!a->state)
-        goto fail;
-    if (opts->label && !(a->label = mm__strdup(opts->label)))
-        goto fail;
+    if (!a->state) goto fail;
+    if (opts->label && !(a->label = mm__strdup(opts->label))) goto fail;
     if (opts->arg_json && !(a->arg_json = mm__strdup(opts->arg_json)))
         goto fail;
     a->arg_ptr = opts->arg_ptr;
     rc = mm__sup_init(&a->sup, opts->policy, opts->max_restarts,
                       opts->restart_window_ms, opts->backoff_initial_ms,
                       opts->backoff_max_ms, 0);
-    if (rc)
-        goto fail;
+    if (rc) goto fail;
     uint32_t cap = opts->mailbox_capacity ? opts->mailbox_capacity
                                           : n->cfg.mailbox_capacity;
     uint64_t id;
     rc = slot_alloc(s, a, cap, &id);
-    if (rc)
-        goto fail;
+    if (rc) goto fail;
     mm_endpoint ep;
     ep_of(a, &ep);
     if (a->label) {
-        rc = mm__recep_register(n, a->label, &ep, opts->visibility,
-                                opts->keys, opts->nkeys);
+        rc = mm__recep_register(n, a->label, &ep, opts->visibility, opts->keys,
+                                opts->nkeys);
         if (rc) {
             slot_free(s, a);
             goto fail;
@@ -275,12 +270,10 @@ spawn_common(mm_node *n, const char *type_name, const mm_spawn_opts *opts,
             goto fail_registered;
         }
     }
-    if (out)
-        *out = ep;
+    if (out) *out = ep;
     return 0;
 fail_registered:
-    if (a->label)
-        mm_deregister(n, a->label);
+    if (a->label) mm_deregister(n, a->label);
     slot_free(s, a);
 fail:
     actor_free(a);
@@ -299,8 +292,7 @@ mm_spawn_ready(mm_ready **out, mm_node *n, const char *type_name,
                const mm_spawn_opts *opts)
 {
     mm_ready *r = mm__calloc(1, sizeof(*r));
-    if (!r)
-        return UV_ENOMEM;
+    if (!r) return UV_ENOMEM;
     int rc = spawn_common(n, type_name, opts, &r->ep, 0);
     if (rc) {
         mm__free(r);
@@ -320,24 +312,19 @@ mm_ready_endpoint(const mm_ready *r)
 static int
 post_ctl(mm_node *n, const mm_endpoint *ep, int kind, int reason)
 {
-    if (!mm__node_is_local(n, ep))
-        return MM_ENOTFOUND;
+    if (!mm__node_is_local(n, ep)) return MM_ENOTFOUND;
     int si = mm__actor_id_shard(ep->actor);
-    if (si >= n->nshards)
-        return MM_ENOTFOUND;
+    if (si >= n->nshards) return MM_ENOTFOUND;
     struct mm_shard *s = &n->shards[si];
     struct mm_slot *slot = mm__slot_get(s, mm__actor_id_slot(ep->actor));
-    if (!slot || atomic_load(&slot->id) != ep->actor)
-        return MM_ENOTFOUND;
+    if (!slot || atomic_load(&slot->id) != ep->actor) return MM_ENOTFOUND;
     mm_msg *m = mm__msg_alloc();
-    if (!m)
-        return UV_ENOMEM;
+    if (!m) return UV_ENOMEM;
     m->kind = (uint8_t)kind;
     m->target = ep->actor;
     m->status = reason;
     int rc = mm__shard_post(s, m);
-    if (rc)
-        mm_msg_free(m);
+    if (rc) mm_msg_free(m);
     return rc;
 }
 
@@ -362,7 +349,8 @@ mm_actor_stop(mm_node *n, const mm_endpoint *ep)
     return post_ctl(n, ep, MSG_STOP, MM_REASON_STOPPED);
 }
 
-/* ---- lifecycle on the shard ----------------------------------------------------- */
+/* ---- lifecycle on the shard
+ * ----------------------------------------------------- */
 
 static void
 ctx_init(struct mm_ctx *c, struct mm_actor *a, mm_msg *m)
@@ -392,8 +380,7 @@ actor_run_start(struct mm_actor *a)
         }
     }
     a->status = ACTOR_RUNNING;
-    if (a->mb_head)
-        mm__shard_schedule(a->shard, a);
+    if (a->mb_head) mm__shard_schedule(a->shard, a);
     return 0;
 }
 
@@ -402,11 +389,9 @@ mm__actor_start_msg(struct mm_shard *s, mm_msg *m)
 {
     struct mm_actor *a = mm__actor_lookup(s, m->target);
     mm_msg_free(m);
-    if (!a || a->status != ACTOR_PREPARED)
-        return;
+    if (!a || a->status != ACTOR_PREPARED) return;
     s->nactors++;
-    if (actor_run_start(a) != 0)
-        actor_end(a, 2);
+    if (actor_run_start(a) != 0) actor_end(a, 2);
 }
 
 static void
@@ -419,8 +404,7 @@ actor_restart_cb(struct mm_tmr *t)
     mm_event ev = {MM_EV_RESTARTED, a->label, ep, MM_REASON_CRASH,
                    a->sup.restarts};
     mm__node_emit(a->shard->node, &ev);
-    if (actor_run_start(a) != 0)
-        actor_end(a, 2);
+    if (actor_run_start(a) != 0) actor_end(a, 2);
 }
 
 /*
@@ -434,8 +418,8 @@ actor_end(struct mm_actor *a, int crashed)
     if (a->ti->type->stop && a->status == ACTOR_RUNNING) {
         struct mm_ctx c;
         ctx_init(&c, a, NULL);
-        a->ti->type->stop(&c, a->state, crashed ? MM_REASON_CRASH
-                                                : MM_REASON_NORMAL);
+        a->ti->type->stop(&c, a->state,
+                          crashed ? MM_REASON_CRASH : MM_REASON_NORMAL);
     }
     if (a->status == ACTOR_RUNNING || a->status == ACTOR_STARTING)
         a->status = ACTOR_BACKOFF; /* not running; the stop hook has run */
@@ -505,10 +489,8 @@ actor_terminate(struct mm_actor *a, int reason)
     mm__recep_actor_gone(n, &ep, a->label, reason);
     mm_event ev = {MM_EV_STOPPED, a->label, ep, reason, a->sup.restarts};
     mm__node_emit(n, &ev);
-    if (was_started && s->nactors)
-        s->nactors--;
-    if (!a->in_runq)
-        actor_free(a);
+    if (was_started && s->nactors) s->nactors--;
+    if (!a->in_runq) actor_free(a);
     /* else the scheduler frees it when it reaches it (mm__actor_run). */
 }
 
@@ -518,8 +500,7 @@ mm__actor_stop_msg(struct mm_shard *s, mm_msg *m)
     struct mm_actor *a = mm__actor_lookup(s, m->target);
     int reason = m->status ? m->status : MM_REASON_STOPPED;
     mm_msg_free(m);
-    if (!a || a->status == ACTOR_DEAD)
-        return;
+    if (!a || a->status == ACTOR_DEAD) return;
     a->stop_req = 1;
     actor_terminate(a, reason);
 }
@@ -533,8 +514,7 @@ mm__actor_stop_all(struct mm_shard *s)
     while (r) {
         struct mm_actor *next = r->rq_next;
         r->in_runq = 0;
-        if (r->status == ACTOR_DEAD)
-            actor_free(r);
+        if (r->status == ACTOR_DEAD) actor_free(r);
         r = next;
     }
     for (uint32_t i = 0; i < s->nslots; i++) {
@@ -547,7 +527,8 @@ mm__actor_stop_all(struct mm_shard *s)
     }
 }
 
-/* ---- delivery and dispatch ---------------------------------------------------------- */
+/* ---- delivery and dispatch
+ * ---------------------------------------------------------- */
 
 void
 mm__actor_deliver(struct mm_shard *s, mm_msg *m)
@@ -559,8 +540,7 @@ mm__actor_deliver(struct mm_shard *s, mm_msg *m)
     if (!a || a->status == ACTOR_DEAD) {
         /* The sender counted it against the slot: give it back. */
         struct mm_slot *slot = mm__slot_get(s, mm__actor_id_slot(m->target));
-        if (slot)
-            atomic_fetch_sub(&slot->queued, 1);
+        if (slot) atomic_fetch_sub(&slot->queued, 1);
         mm__msg_reject(s->node, m, MM_ENOTFOUND);
         return;
     }
@@ -570,16 +550,14 @@ mm__actor_deliver(struct mm_shard *s, mm_msg *m)
     else
         a->mb_head = m;
     a->mb_tail = m;
-    if (a->status == ACTOR_RUNNING)
-        mm__shard_schedule(s, a);
+    if (a->status == ACTOR_RUNNING) mm__shard_schedule(s, a);
 }
 
 static void
 reply_auto(struct mm_ctx *c, int rc)
 {
     mm_msg *m = c->msg;
-    if (!m->call || c->replied || c->deferred)
-        return;
+    if (!m->call || c->replied || c->deferred) return;
     struct mm_call *call = m->call;
     m->call = NULL;
     c->replied = 1;
@@ -591,21 +569,18 @@ reply_auto(struct mm_ctx *c, int rc)
         r = js ? mm_msg_new_json(NULL, js, strlen(js)) : mm__msg_alloc();
         cJSON_free(js);
         cJSON_Delete(s);
-        if (r)
-            mm__call_reply(m->reply_home, call, MM_EHANDLER, r);
+        if (r) mm__call_reply(m->reply_home, call, MM_EHANDLER, r);
         return;
     }
     r = mm__msg_alloc();
-    if (r)
-        mm__call_reply(m->reply_home, call, 0, r);
+    if (r) mm__call_reply(m->reply_home, call, 0, r);
 }
 
 int
 mm__actor_run(struct mm_actor *a, unsigned budget)
 {
     if (a->status != ACTOR_RUNNING) {
-        if (a->status == ACTOR_DEAD)
-            actor_free(a);
+        if (a->status == ACTOR_DEAD) actor_free(a);
         return 0;
     }
     struct mm_shard *s = a->shard;
@@ -616,8 +591,7 @@ mm__actor_run(struct mm_actor *a, unsigned budget)
     for (unsigned i = 0; i < budget && a->mb_head; i++) {
         mm_msg *m = a->mb_head;
         a->mb_head = m->next;
-        if (!a->mb_head)
-            a->mb_tail = NULL;
+        if (!a->mb_head) a->mb_tail = NULL;
         slot_dequeued(a);
         if (m->call && m->deadline && m->deadline <= now_ms) {
             /* Expired before it ran: the callee drops it. */
@@ -635,8 +609,7 @@ mm__actor_run(struct mm_actor *a, unsigned budget)
         c.replied = c.deferred = c.failed = 0;
         c.fail_text[0] = '\0';
         int rc = ti->type->handlers[h - 1].fn(&c, a->state, m);
-        if (c.failed && rc >= 0)
-            rc = MM_EHANDLER;
+        if (c.failed && rc >= 0) rc = MM_EHANDLER;
         reply_auto(&c, rc);
         mm_msg_free(m);
         if (MM_UNLIKELY(rc != 0)) {
@@ -652,13 +625,13 @@ mm__actor_run(struct mm_actor *a, unsigned budget)
                 return 0;
             }
         }
-        if (MM_UNLIKELY(a->status != ACTOR_RUNNING))
-            return 0;
+        if (MM_UNLIKELY(a->status != ACTOR_RUNNING)) return 0;
     }
     return a->mb_head != NULL;
 }
 
-/* ---- the handler context ------------------------------------------------------------- */
+/* ---- the handler context
+ * ------------------------------------------------------------- */
 
 mm_node *
 mm_ctx_node(mm_ctx *ctx)
@@ -729,13 +702,10 @@ mm_reply_jsonf(mm_ctx *ctx, const char *fmt, ...)
     va_start(ap, fmt);
     int len = vsnprintf(small, sizeof(small), fmt, ap);
     va_end(ap);
-    if (len < 0)
-        return MM_EINVAL;
-    if ((size_t)len < sizeof(small))
-        return mm_reply_json(ctx, small);
+    if (len < 0) return MM_EINVAL;
+    if ((size_t)len < sizeof(small)) return mm_reply_json(ctx, small);
     char *big = mm__malloc((size_t)len + 1);
-    if (!big)
-        return UV_ENOMEM;
+    if (!big) return UV_ENOMEM;
     va_start(ap, fmt);
     vsnprintf(big, (size_t)len + 1, fmt, ap);
     va_end(ap);
@@ -766,13 +736,11 @@ mm_reply_error(mm_ctx *ctx, int err, const char *fmt, ...)
     cJSON_Delete(s);
     mm_msg *r = js ? mm_msg_new_json(NULL, js, strlen(js)) : NULL;
     cJSON_free(js);
-    if (!r)
-        return UV_ENOMEM;
+    if (!r) return UV_ENOMEM;
     struct mm_call *call = ctx->msg->call;
     ctx->msg->call = NULL;
     ctx->replied = 1;
-    mm__call_reply(ctx->msg->reply_home, call, err < 0 ? err : MM_EHANDLER,
-                   r);
+    mm__call_reply(ctx->msg->reply_home, call, err < 0 ? err : MM_EHANDLER, r);
     return 0;
 }
 
@@ -782,8 +750,7 @@ mm_ctx_defer(mm_ctx *ctx)
     if (!ctx->msg || !ctx->msg->call || ctx->replied || ctx->deferred)
         return NULL;
     mm_defer *d = mm__malloc(sizeof(*d));
-    if (!d)
-        return NULL;
+    if (!d) return NULL;
     d->home = ctx->msg->reply_home;
     d->call = ctx->msg->call;
     ctx->msg->call = NULL;
@@ -794,8 +761,7 @@ mm_ctx_defer(mm_ctx *ctx)
 int
 mm_defer_reply(mm_defer *d, int status, mm_msg *reply)
 {
-    if (!reply && !(reply = mm__msg_alloc()))
-        return UV_ENOMEM;
+    if (!reply && !(reply = mm__msg_alloc())) return UV_ENOMEM;
     mm__call_reply(d->home, d->call, status, reply);
     mm__free(d);
     return 0;
@@ -812,21 +778,19 @@ mm_fail(mm_ctx *ctx, const char *fmt, ...)
     return MM_EHANDLER;
 }
 
-/* ---- backpressure ------------------------------------------------------------------ */
+/* ---- backpressure
+ * ------------------------------------------------------------------ */
 
 int
 mm_endpoint_when_writable(mm_node *n, const mm_endpoint *to,
                           void (*cb)(void *data), void *data)
 {
-    if (!mm__node_is_local(n, to))
-        return MM_ENOTFOUND;
+    if (!mm__node_is_local(n, to)) return MM_ENOTFOUND;
     int si = mm__actor_id_shard(to->actor);
-    if (si >= n->nshards)
-        return MM_ENOTFOUND;
+    if (si >= n->nshards) return MM_ENOTFOUND;
     struct mm_shard *s = &n->shards[si];
     struct mm_waiter *w = mm__malloc(sizeof(*w));
-    if (!w)
-        return UV_ENOMEM;
+    if (!w) return UV_ENOMEM;
     w->cb = cb;
     w->data = data;
     w->home = mm__cur_shard && mm__cur_shard->node == n ? mm__cur_shard : s;

@@ -1,6 +1,7 @@
 /*
  * builtins.c — the actor types every node knows: echo, counter, kv and
- * greeter (docs/design.md, Built-in actor types), so that a bare `murmer start` is useful from the CLI.
+ * greeter (docs/design.md, Built-in actor types), so that a bare `murmer start`
+ * is useful from the CLI.
  *
  * They speak JSON in and JSON out.  A payload that is not JSON (or is
  * malformed) is answered with MM_EDECODE and a message naming the handler

@@ -171,8 +171,8 @@ mm__keyring_load_file(struct mm_keyring *kr, const char *path, char *err,
         else if (rc == UV_EFBIG)
             ckey_err(err, errlen, "%s: too large for a key file", path);
         else
-            ckey_err(err, errlen, "cannot open cluster key file %s: %s",
-                     path, strerror(-rc));
+            ckey_err(err, errlen, "cannot open cluster key file %s: %s", path,
+                     strerror(-rc));
         return MM_EKEY;
     }
     rc = keyring_parse(kr, buf, got);

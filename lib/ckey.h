@@ -1,5 +1,6 @@
 /*
- * ckey.h — the cluster key and the keyring (docs/design.md, The cluster key and the keyring).
+ * ckey.h — the cluster key and the keyring (docs/design.md, The cluster key and
+ * the keyring).
  *
  * A cluster key is 32 random bytes, stored base64 plus a newline.  Several
  * keys (one per line of a key file) make a keyring: the first is the

@@ -1,6 +1,7 @@
 /*
- * client.c — client sessions (murmer.h "Client sessions"; docs/design.md, Client sessions): what
- * the murmer CLI uses to talk to a cluster without joining it.
+ * client.c — client sessions (murmer.h "Client sessions"; docs/design.md,
+ * Client sessions): what the murmer CLI uses to talk to a cluster without
+ * joining it.
  *
  * A session owns a private uv loop, run only inside its blocking calls, and
  * one QUIC connection in role CLIENT to a seed.  Control requests (members,
@@ -31,7 +32,6 @@
 #include "transport/quic.h"
 #include "discovery/mdns.h"
 #include "wire.h"
-
 
 #define DEFAULT_SEED "127.0.0.1:7420"
 #define PING_MS 1000u /* liveness probe of a subscription's seed */
@@ -81,10 +81,10 @@ struct mm_client {
     int loop_init, timer_init;
 };
 
-/* ---- errors -------------------------------------------------------------------- */
+/* ---- errors
+ * -------------------------------------------------------------------- */
 
-static void
-client_errtext(mm_client *c, const char *fmt, ...)
+static void client_errtext(mm_client *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
@@ -102,8 +102,7 @@ client_errbody(mm_client *c, const char *body)
 {
     cJSON *j = body ? cJSON_Parse(body) : NULL;
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
-    if (cJSON_IsString(e))
-        client_errtext(c, "%s", e->valuestring);
+    if (cJSON_IsString(e)) client_errtext(c, "%s", e->valuestring);
     cJSON_Delete(j);
 }
 
@@ -117,7 +116,8 @@ mm_client_error_text(const mm_client *c)
     return c ? c->errtext : connect_err;
 }
 
-/* ---- transport callbacks --------------------------------------------------- */
+/* ---- transport callbacks ---------------------------------------------------
+ */
 
 static void
 on_conn_up(void *data, struct mm_qconn *q, const uint8_t peer_id[16],
@@ -162,8 +162,7 @@ on_conn_down(void *data, struct mm_qconn *q, int err)
         c->down_err = err;
         return;
     }
-    if (q != c->conn)
-        return;
+    if (q != c->conn) return;
     c->conn = NULL;
     c->down_err = err == MM_EUNAUTHORIZED ? err : MM_EUNREACHABLE;
     fail_pending(c, c->down_err);
@@ -187,8 +186,7 @@ pend_answer(mm_client *c, int call, uint64_t id, uint16_t code,
 {
     for (struct pend **pp = &c->pending; *pp; pp = &(*pp)->next) {
         struct pend *p = *pp;
-        if (p->call != call || p->id != id || p->done)
-            continue;
+        if (p->call != call || p->id != id || p->done) continue;
         if (p->detached) {
             *pp = p->next;
             mm__free(p);
@@ -199,8 +197,7 @@ pend_answer(mm_client *c, int call, uint64_t id, uint16_t code,
         if (len || !call) { /* a call's empty body stays NULL */
             p->body = dup_body(body, len);
             p->len = p->body ? len : 0;
-            if (!p->body)
-                p->status = UV_ENOMEM;
+            if (!p->body) p->status = UV_ENOMEM;
         }
         return;
     }
@@ -213,8 +210,7 @@ pend_free(mm_client *c, struct pend *p)
     struct pend **pp = &c->pending;
     while (*pp && *pp != p)
         pp = &(*pp)->next;
-    if (*pp)
-        *pp = p->next;
+    if (*pp) *pp = p->next;
     mm__free(p->body);
     mm__free(p);
 }
@@ -225,12 +221,10 @@ on_frame(void *data, struct mm_qconn *q, int64_t sid, uint8_t type,
 {
     mm_client *c = data;
     (void)sid;
-    if (q != c->conn)
-        return;
+    if (q != c->conn) return;
     if (type == MM_WIRE_CTRL_RESP || type == MM_WIRE_CTRL_EVENT) {
         struct mm_wire_ctrl m;
-        if (mm__wire_ctrl_decode(&m, body, len) != 0)
-            return;
+        if (mm__wire_ctrl_decode(&m, body, len) != 0) return;
         if (type == MM_WIRE_CTRL_RESP) {
             pend_answer(c, 0, m.id, m.code, m.body, m.body_len);
             return;
@@ -257,7 +251,8 @@ on_frame(void *data, struct mm_qconn *q, int64_t sid, uint8_t type,
     }
 }
 
-/* ---- the loop ------------------------------------------------------------------ */
+/* ---- the loop
+ * ------------------------------------------------------------------ */
 
 static void
 timer_cb(uv_timer_t *t)
@@ -276,10 +271,8 @@ client_turn(mm_client *c, uint64_t deadline, int need_conn)
     if (need_conn && !c->conn)
         return c->down_err ? c->down_err : MM_EUNREACHABLE;
     uint64_t now = mm__now_ms();
-    if (deadline && now >= deadline)
-        return MM_ETIMEOUT;
-    if (deadline)
-        uv_timer_start(&c->timer, timer_cb, deadline - now, 0);
+    if (deadline && now >= deadline) return MM_ETIMEOUT;
+    if (deadline) uv_timer_start(&c->timer, timer_cb, deadline - now, 0);
     uv_run(&c->loop, UV_RUN_ONCE);
     uv_timer_stop(&c->timer);
     return 0;
@@ -291,8 +284,7 @@ client_pump(mm_client *c, const int *flag, uint64_t deadline, int need_conn)
 {
     while (!*flag) {
         int rc = client_turn(c, deadline, need_conn);
-        if (rc)
-            return rc;
+        if (rc) return rc;
     }
     return 0;
 }
@@ -303,7 +295,8 @@ mm__client_deadline(mm_client *c)
     return mm__now_ms() + c->timeout_ms;
 }
 
-/* ---- connecting --------------------------------------------------------------- */
+/* ---- connecting
+ * --------------------------------------------------------------- */
 
 /* The identity of this CLI user (shared by its processes, read without
  * the lock); the error text says what is wrong. */
@@ -320,8 +313,7 @@ client_identity(mm_client *c, const char *state_dir)
         }
         state_dir = dir;
     }
-    return mm__identity_read(&c->id, state_dir, c->errtext,
-                             sizeof(c->errtext));
+    return mm__identity_read(&c->id, state_dir, c->errtext, sizeof(c->errtext));
 }
 
 /* Loads the cluster key; the error text says what is wrong.  Dev mode's
@@ -330,8 +322,7 @@ static int
 client_keyring(mm_client *c, const char *path)
 {
     int rc = mm__keyring_load(&c->kr, path, c->errtext, sizeof(c->errtext));
-    if (rc == 0)
-        c->errtext[0] = '\0';
+    if (rc == 0) c->errtext[0] = '\0';
     return rc;
 }
 
@@ -362,8 +353,7 @@ client_dial(mm_client *c, const char *addr, uint64_t deadline)
             snprintf(c->seed_addr, sizeof(c->seed_addr), "%s", addr);
         return 0;
     }
-    return c->down_err == MM_EUNAUTHORIZED ? MM_EUNAUTHORIZED
-                                           : MM_EUNREACHABLE;
+    return c->down_err == MM_EUNAUTHORIZED ? MM_EUNAUTHORIZED : MM_EUNREACHABLE;
 }
 
 MM_EXTERN void
@@ -387,8 +377,7 @@ handle_closed_cb(uv_handle_t *h)
 MM_EXTERN void
 mm_client_close(mm_client *c)
 {
-    if (!c)
-        return;
+    if (!c) return;
     if (c->q) {
         int closed = 0;
         mm__quic_close(c->q, client_closed_cb, &closed);
@@ -396,10 +385,8 @@ mm_client_close(mm_client *c)
         while (!closed)
             uv_run(&c->loop, UV_RUN_ONCE);
     }
-    if (c->timer_init)
-        uv_close((uv_handle_t *)&c->timer, handle_closed_cb);
-    if (c->tq.loop)
-        mm__tq_close(&c->tq);
+    if (c->timer_init) uv_close((uv_handle_t *)&c->timer, handle_closed_cb);
+    if (c->tq.loop) mm__tq_close(&c->tq);
     if (c->loop_init) {
         uv_run(&c->loop, UV_RUN_DEFAULT);
         uv_loop_close(&c->loop);
@@ -425,31 +412,25 @@ mm_client_connect(mm_client **out, const mm_client_config *cfg)
 {
     *out = NULL;
     mm_client *c = mm__calloc(1, sizeof(*c));
-    if (!c)
-        return UV_ENOMEM;
+    if (!c) return UV_ENOMEM;
     c->id.lock_fd = -1;
     c->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : MM_DEFAULT_TIMEOUT_MS;
     int rc = UV_ENOMEM;
     size_t ns = cfg->nseeds ? cfg->nseeds : 1;
-    if (!(c->seeds = mm__calloc(ns, sizeof(char *))))
-        goto fail;
+    if (!(c->seeds = mm__calloc(ns, sizeof(char *)))) goto fail;
     for (size_t i = 0; i < ns; i++) {
         if (!(c->seeds[i] =
                   mm__strdup(cfg->nseeds ? cfg->seeds[i] : DEFAULT_SEED)))
             goto fail;
         c->nseeds++;
     }
-    if ((rc = client_keyring(c, cfg->cluster_key_file)) != 0)
-        goto fail;
-    if ((rc = client_identity(c, cfg->state_dir)) != 0)
-        goto fail;
-    if ((rc = uv_loop_init(&c->loop)) != 0)
-        goto fail;
+    if ((rc = client_keyring(c, cfg->cluster_key_file)) != 0) goto fail;
+    if ((rc = client_identity(c, cfg->state_dir)) != 0) goto fail;
+    if ((rc = uv_loop_init(&c->loop)) != 0) goto fail;
     c->loop_init = 1;
     uv_timer_init(&c->loop, &c->timer);
     c->timer_init = 1;
-    if ((rc = mm__tq_init(&c->tq, &c->loop)) != 0)
-        goto fail;
+    if ((rc = mm__tq_init(&c->tq, &c->loop)) != 0) goto fail;
 
     struct mm_quic_config qc;
     mm__quic_config_init(&qc);
@@ -477,25 +458,21 @@ mm_client_connect(mm_client **out, const mm_client_config *cfg)
         seed_deadline = MM_MIN(deadline, mm__now_ms() + 500u);
     for (seed = 0; seed < c->nseeds; seed++) {
         rc = client_dial(c, c->seeds[seed], seed_deadline);
-        if (rc == 0 || rc == MM_EUNAUTHORIZED)
-            break;
+        if (rc == 0 || rc == MM_EUNAUTHORIZED) break;
     }
-    if (seed >= c->nseeds)
-        seed = c->nseeds - 1;
+    if (seed >= c->nseeds) seed = c->nseeds - 1;
     /*
      * No explicit seed and 127.0.0.1:7420 silent: browse mDNS for a member
-     * with our key (about a second; docs/design.md, Client sessions).  An explicit seed never
-     * falls back, and the dev key never uses mDNS.
+     * with our key (about a second; docs/design.md, Client sessions).  An
+     * explicit seed never falls back, and the dev key never uses mDNS.
      */
     if (rc == MM_EUNREACHABLE && cfg->nseeds == 0 && !c->kr.dev) {
         uint64_t now = mm__now_ms();
         uint32_t left = deadline > now ? (uint32_t)(deadline - now) : 0;
         char found[96];
-        if (left > 0 &&
-            mm__mdns_find_seed(&c->kr, MM_MIN(left, 2000u), found,
-                               sizeof(found)) == 0) {
-            MM_LOG(MM_LOG_INFO, "client", "mDNS: found a member at %s",
-                   found);
+        if (left > 0 && mm__mdns_find_seed(&c->kr, MM_MIN(left, 2000u), found,
+                                           sizeof(found)) == 0) {
+            MM_LOG(MM_LOG_INFO, "client", "mDNS: found a member at %s", found);
             char *dup = mm__strdup(found);
             if (dup) {
                 mm__free(c->seeds[0]);
@@ -543,7 +520,8 @@ mm_client_seed_addr(const mm_client *c)
     return c->seed_addr;
 }
 
-/* ---- control requests --------------------------------------------------------- */
+/* ---- control requests
+ * --------------------------------------------------------- */
 
 static struct pend *
 req_send(mm_client *c, uint16_t op, const cJSON *body, int *err)
@@ -601,8 +579,7 @@ mm__client_request(mm_client *c, uint16_t op, const cJSON *body,
         return rc;
     }
     rc = client_pump(c, &r->done, deadline, 1);
-    if (rc == 0)
-        rc = r->status;
+    if (rc == 0) rc = r->status;
     if (rc == 0) {
         *resp = cJSON_ParseWithLength(r->body, r->len);
         if (!*resp) {
@@ -621,7 +598,8 @@ mm__client_request(mm_client *c, uint16_t op, const cJSON *body,
     return rc;
 }
 
-/* ---- send ------------------------------------------------------------------------- */
+/* ---- send
+ * ------------------------------------------------------------------------- */
 
 static struct pend *
 call_send(mm_client *c, int64_t sid, const char *label, const char *type,
@@ -649,8 +627,7 @@ call_send(mm_client *c, int64_t sid, const char *label, const char *type,
     struct mm_buf b;
     mm__buf_init(&b);
     int rc = mm__wire_invoke_append(&b, &inv);
-    if (rc == 0)
-        rc = mm__quic_send_frame(c->conn, sid, b.data, b.len);
+    if (rc == 0) rc = mm__quic_send_frame(c->conn, sid, b.data, b.len);
     mm__buf_release(&b);
     if (rc) {
         mm__free(k);
@@ -666,8 +643,7 @@ static int
 calls_done(struct pend *const *calls, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (calls[i] && !calls[i]->done)
-            return 0;
+        if (calls[i] && !calls[i]->done) return 0;
     return 1;
 }
 
@@ -679,14 +655,12 @@ mm_client_send(mm_client *c, const char *label, const char *key,
     *out = NULL;
     *n = 0;
     c->errtext[0] = '\0';
-    if ((!label) == (!key) || !type || !*type)
-        return MM_EINVAL;
+    if ((!label) == (!key) || !type || !*type) return MM_EINVAL;
     if (!json) {
         json = "null";
         len = 4;
     }
-    if (!c->conn)
-        return c->down_err ? c->down_err : MM_EUNREACHABLE;
+    if (!c->conn) return c->down_err ? c->down_err : MM_EUNREACHABLE;
     uint64_t deadline = mm__client_deadline(c);
     int rc;
     mm_actor_info *targets = NULL;
@@ -696,18 +670,15 @@ mm_client_send(mm_client *c, const char *label, const char *key,
         rc = mm_client_lookup(c, NULL, NULL, key, 0, 0, &targets, &ntargets);
         if (rc == MM_ENOTFOUND) {
             mm_send_result *r = mm__res_new(0);
-            if (!r)
-                return UV_ENOMEM;
+            if (!r) return UV_ENOMEM;
             *out = r;
             return 0; /* delivered 0/0 */
         }
-        if (rc)
-            return rc;
+        if (rc) return rc;
     } else {
         /* The endpoint for the report, asked in the same round trip. */
         cJSON *req = mm__client_lookup_body(label, NULL, NULL, 0, 0);
-        if (req)
-            lk = req_send(c, MM_CTRL_LOOKUP, req, &rc);
+        if (req) lk = req_send(c, MM_CTRL_LOOKUP, req, &rc);
         cJSON_Delete(req);
     }
     size_t cnt = key ? ntargets : 1;
@@ -729,22 +700,18 @@ mm_client_send(mm_client *c, const char *label, const char *key,
     for (size_t i = 0; i < cnt; i++) {
         const char *tl = key ? targets[i].label : label;
         res[i].label = mm__res_str(res, tl);
-        if (key)
-            res[i].ep = targets[i].ep;
+        if (key) res[i].ep = targets[i].ep;
         int err = 0;
         calls[i] = call_send(c, sid, tl, type, json, len, left, &err);
-        if (!calls[i])
-            res[i].status = err;
+        if (!calls[i]) res[i].status = err;
     }
     /* All answered (and the endpoint's lookup), the deadline, or the
      * connection lost. */
     while (!calls_done(calls, cnt) || (lk && !lk->done))
-        if (client_turn(c, deadline, 1) != 0)
-            break;
+        if (client_turn(c, deadline, 1) != 0) break;
     for (size_t i = 0; i < cnt; i++) {
         struct pend *k = calls[i];
-        if (!k)
-            continue;
+        if (!k) continue;
         if (!k->done)
             res[i].status = c->conn ? MM_ETIMEOUT : MM_EUNREACHABLE;
         else
@@ -759,25 +726,23 @@ mm_client_send(mm_client *c, const char *label, const char *key,
         cJSON *j = cJSON_ParseWithLength(lk->body, lk->len);
         const cJSON *arr = cJSON_GetObjectItemCaseSensitive(j, "actors");
         const char *ep = jstr(cJSON_GetArrayItem(arr, 0), "endpoint");
-        if (ep)
-            mm_endpoint_parse(&res[0].ep, ep);
+        if (ep) mm_endpoint_parse(&res[0].ep, ep);
         cJSON_Delete(j);
     }
-    if (c->conn)
-        mm__quic_stream_close(c->conn, sid);
+    if (c->conn) mm__quic_stream_close(c->conn, sid);
     *out = res;
     *n = cnt;
     res = NULL;
 out:
-    if (lk)
-        pend_free(c, lk);
+    if (lk) pend_free(c, lk);
     mm__free(calls);
     mm_client_free_result(c, res);
     mm_client_free_result(c, targets);
     return rc;
 }
 
-/* ---- subscriptions -------------------------------------------------------------- */
+/* ---- subscriptions
+ * -------------------------------------------------------------- */
 
 /* Takes the first queued event of |sub| (or NULL). */
 static struct cevent *
@@ -788,8 +753,7 @@ event_take(mm_client *c, uint32_t sub)
         struct cevent *e = *pp;
         if (e->sub == sub) {
             *pp = e->next;
-            if (c->ev_tail == e)
-                c->ev_tail = prev;
+            if (c->ev_tail == e) c->ev_tail = prev;
             e->next = NULL;
             return e;
         }
@@ -817,8 +781,7 @@ sub_start(mm_client *c, uint16_t op, const cJSON *body, uint32_t *sub)
 {
     cJSON *resp;
     int rc = mm__client_request(c, op, body, mm__client_deadline(c), &resp);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     cJSON_Delete(resp);
     *sub = c->next_id; /* the request id just used */
     return 0;
@@ -830,12 +793,10 @@ static void
 ping_cb(uv_timer_t *t)
 {
     mm_client *c = t->data;
-    if (!c->conn)
-        return;
+    if (!c->conn) return;
     int err;
     struct pend *r = req_send(c, MM_CTRL_TIMINGS, NULL, &err);
-    if (r)
-        r->detached = 1;
+    if (r) r->detached = 1;
 }
 
 /*
@@ -848,11 +809,9 @@ sub_next(mm_client *c, uint32_t sub, uint32_t idle_ms, struct cevent **e)
     uint64_t deadline = idle_ms ? mm__now_ms() + idle_ms : 0;
     for (;;) {
         *e = event_take(c, sub);
-        if (*e)
-            return 0;
+        if (*e) return 0;
         int rc = client_turn(c, deadline, 1);
-        if (rc)
-            return rc;
+        if (rc) return rc;
     }
 }
 
@@ -868,8 +827,7 @@ watch_candidates(mm_client *c, struct member_addr **out, size_t *n)
     *out = NULL;
     *n = 0;
     int rc = mm_client_members(c, &m, &cnt);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     struct member_addr *a = mm__calloc(cnt ? cnt : 1, sizeof(*a));
     if (!a) {
         mm_client_free_result(c, m);
@@ -892,8 +850,7 @@ watch_candidates(mm_client *c, struct member_addr **out, size_t *n)
 static int
 client_reconnect(mm_client *c, const struct member_addr *cand, size_t n)
 {
-    if (c->conn)
-        return 0;
+    if (c->conn) return 0;
     event_drop_all(c);
     for (size_t i = 0; i < n; i++) {
         c->seed_addr[0] = '\0';
@@ -913,18 +870,14 @@ mm_client_watch(mm_client *c, const char *key, const char *prefix,
                 int (*cb)(void *data, const mm_listing_event *ev), void *data)
 {
     cJSON *req = cJSON_CreateObject();
-    if (!req)
-        return UV_ENOMEM;
-    if (key)
-        cJSON_AddStringToObject(req, "key", key);
-    if (prefix)
-        cJSON_AddStringToObject(req, "prefix", prefix);
+    if (!req) return UV_ENOMEM;
+    if (key) cJSON_AddStringToObject(req, "key", key);
+    if (prefix) cJSON_AddStringToObject(req, "prefix", prefix);
     struct member_addr *cand = NULL;
     size_t ncand = 0;
     int rc = watch_candidates(c, &cand, &ncand);
     uint32_t sub = 0;
-    if (rc == 0)
-        rc = sub_start(c, MM_CTRL_WATCH, req, &sub);
+    if (rc == 0) rc = sub_start(c, MM_CTRL_WATCH, req, &sub);
     uv_timer_t ping;
     uv_timer_init(&c->loop, &ping);
     ping.data = c;
@@ -950,8 +903,7 @@ mm_client_watch(mm_client *c, const char *key, const char *prefix,
         if (rc) {
             /* The seed went: another member, a resync, a new backfill. */
             rc = client_reconnect(c, cand, ncand);
-            if (rc)
-                break;
+            if (rc) break;
             mm_listing_event ev;
             memset(&ev, 0, sizeof(ev));
             ev.kind = MM_LISTING_RESYNC;
@@ -975,15 +927,13 @@ mm_client_watch(mm_client *c, const char *key, const char *prefix,
         ev.kind = e->code;
         ev.label = jstr(j, "label");
         const char *ep = jstr(j, "endpoint");
-        if (ep)
-            mm_endpoint_parse(&ev.ep, ep);
+        if (ep) mm_endpoint_parse(&ev.ep, ep);
         ev.reason = (int)jnum(j, "reason", 0);
         int stop = cb(data, &ev);
         cJSON_Delete(j);
         mm__free(e->body);
         mm__free(e);
-        if (stop)
-            break;
+        if (stop) break;
         if (idle_timeout_ms && ev.kind != MM_LISTING_SYNCED)
             idle_end = mm__now_ms() + idle_timeout_ms;
     }
@@ -993,8 +943,7 @@ done:
         int err;
         if (u && cJSON_AddNumberToObject(u, "sub", sub)) {
             struct pend *r = req_send(c, MM_CTRL_UNWATCH, u, &err);
-            if (r)
-                r->detached = 1;
+            if (r) r->detached = 1;
         }
         cJSON_Delete(u);
     }
@@ -1005,7 +954,8 @@ done:
     return rc;
 }
 
-/* ---- oplog ---------------------------------------------------------------------- */
+/* ---- oplog
+ * ---------------------------------------------------------------------- */
 
 MM_EXTERN int
 mm_client_oplog_follow(mm_client *c, const char *origin,
@@ -1014,10 +964,8 @@ mm_client_oplog_follow(mm_client *c, const char *origin,
                        void *data)
 {
     cJSON *req = cJSON_CreateObject();
-    if (!req)
-        return UV_ENOMEM;
-    if (origin)
-        cJSON_AddStringToObject(req, "origin", origin);
+    if (!req) return UV_ENOMEM;
+    if (origin) cJSON_AddStringToObject(req, "origin", origin);
     uint32_t sub = 0;
     int rc = sub_start(c, MM_CTRL_OPLOG_FOLLOW, req, &sub);
     cJSON_Delete(req);
@@ -1045,7 +993,8 @@ mm_client_oplog_follow(mm_client *c, const char *origin,
         if (j && res) {
             mm_oplog_op op;
             memset(&op, 0, sizeof(op));
-            mm__client_parse_op(res, cJSON_GetObjectItemCaseSensitive(j, "op"), &op);
+            mm__client_parse_op(res, cJSON_GetObjectItemCaseSensitive(j, "op"),
+                                &op);
             const char *org = jstr(j, "origin");
             stop = cb(data, org ? org : "", ju64(j, "generation"), &op);
         }
@@ -1053,8 +1002,7 @@ mm_client_oplog_follow(mm_client *c, const char *origin,
         cJSON_Delete(j);
         mm__free(e->body);
         mm__free(e);
-        if (stop)
-            break;
+        if (stop) break;
     }
     uv_close((uv_handle_t *)&ping, handle_closed_cb);
     uv_run(&c->loop, UV_RUN_NOWAIT);

@@ -13,7 +13,8 @@
 #include "client_int.h"
 #include "wire.h"
 
-/* ---- results: one block per array, strings hang off it -------------------- */
+/* ---- results: one block per array, strings hang off it --------------------
+ */
 
 struct res_str {
     struct res_str *next;
@@ -37,8 +38,7 @@ mm__res_strn(void *res, const char *s, size_t len)
 {
     struct res_hdr *h = (struct res_hdr *)res - 1;
     struct res_str *r = mm__malloc(sizeof(*r) + len + 1);
-    if (!r)
-        return "";
+    if (!r) return "";
     memcpy(r->s, s, len);
     r->s[len] = '\0';
     r->next = h->strs;
@@ -52,8 +52,7 @@ mm__res_alloc(void *res, size_t size)
 {
     struct res_hdr *h = (struct res_hdr *)res - 1;
     struct res_str *r = mm__calloc(1, sizeof(*r) + size + 1);
-    if (!r)
-        return NULL;
+    if (!r) return NULL;
     r->next = h->strs;
     h->strs = r;
     return r->s;
@@ -69,8 +68,7 @@ MM_EXTERN void
 mm_client_free_result(mm_client *c, void *result)
 {
     (void)c;
-    if (!result)
-        return;
+    if (!result) return;
     struct res_hdr *h = (struct res_hdr *)result - 1;
     while (h->strs) {
         struct res_str *r = h->strs;
@@ -80,8 +78,8 @@ mm_client_free_result(mm_client *c, void *result)
     mm__free(h);
 }
 
-
-/* ---- members, timings, force-leave ---------------------------------------------- */
+/* ---- members, timings, force-leave
+ * ---------------------------------------------- */
 
 MM_EXTERN int
 mm_client_members(mm_client *c, mm_member_info **out, size_t *n)
@@ -89,10 +87,9 @@ mm_client_members(mm_client *c, mm_member_info **out, size_t *n)
     *out = NULL;
     *n = 0;
     cJSON *resp;
-    int rc = mm__client_request(c, MM_CTRL_MEMBERS, NULL, mm__client_deadline(c),
-                                &resp);
-    if (rc)
-        return rc;
+    int rc = mm__client_request(c, MM_CTRL_MEMBERS, NULL,
+                                mm__client_deadline(c), &resp);
+    if (rc) return rc;
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(resp, "members");
     size_t cnt = (size_t)cJSON_GetArraySize(arr);
     mm_member_info *m = mm__res_new(cnt * sizeof(*m));
@@ -104,8 +101,7 @@ mm_client_members(mm_client *c, mm_member_info **out, size_t *n)
     const cJSON *it;
     cJSON_ArrayForEach(it, arr)
     {
-        if (k == cnt)
-            break;
+        if (k == cnt) break;
         mm_member_info *x = &m[k++];
         x->name = mm__res_str(m, jstr(it, "name") ? jstr(it, "name") : "");
         x->id = mm__res_str(m, jstr(it, "id") ? jstr(it, "id") : "");
@@ -130,10 +126,9 @@ mm_client_timings(mm_client *c, mm_timing **out, size_t *n)
     *out = NULL;
     *n = 0;
     cJSON *resp;
-    int rc = mm__client_request(c, MM_CTRL_TIMINGS, NULL, mm__client_deadline(c),
-                                &resp);
-    if (rc)
-        return rc;
+    int rc = mm__client_request(c, MM_CTRL_TIMINGS, NULL,
+                                mm__client_deadline(c), &resp);
+    if (rc) return rc;
     const cJSON *obj = cJSON_GetObjectItemCaseSensitive(resp, "timings");
     size_t cnt = (size_t)cJSON_GetArraySize(obj);
     mm_timing *t = mm__res_new(cnt * sizeof(*t));
@@ -145,8 +140,7 @@ mm_client_timings(mm_client *c, mm_timing **out, size_t *n)
     const cJSON *it;
     cJSON_ArrayForEach(it, obj)
     {
-        if (k == cnt || !it->string || !cJSON_IsNumber(it))
-            continue;
+        if (k == cnt || !it->string || !cJSON_IsNumber(it)) continue;
         t[k].name = mm__res_str(t, it->string);
         t[k].value = it->valuedouble > 0 ? (uint64_t)it->valuedouble : 0;
         k++;
@@ -168,11 +162,10 @@ mm_client_force_leave(mm_client *c, const char *node, char **name, char **id,
         return UV_ENOMEM;
     }
     cJSON *resp;
-    int rc = mm__client_request(c, MM_CTRL_FORCE_LEAVE, req, mm__client_deadline(c),
-                                &resp);
+    int rc = mm__client_request(c, MM_CTRL_FORCE_LEAVE, req,
+                                mm__client_deadline(c), &resp);
     cJSON_Delete(req);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     const char *v[3] = {jstr(resp, "name"), jstr(resp, "id"),
                         jstr(resp, "was")};
     char **o[3] = {name, id, was};
@@ -180,8 +173,7 @@ mm_client_force_leave(mm_client *c, const char *node, char **name, char **id,
         const char *t = v[i] ? v[i] : "";
         size_t l = strlen(t);
         *o[i] = mm__res_new(l + 1);
-        if (*o[i])
-            memcpy(*o[i], t, l + 1);
+        if (*o[i]) memcpy(*o[i], t, l + 1);
     }
     cJSON_Delete(resp);
     if (!*name || !*id || !*was) {
@@ -194,7 +186,8 @@ mm_client_force_leave(mm_client *c, const char *node, char **name, char **id,
     return 0;
 }
 
-/* ---- lookup ---------------------------------------------------------------------- */
+/* ---- lookup
+ * ---------------------------------------------------------------------- */
 
 static int
 parse_actors(const cJSON *resp, mm_actor_info **out, size_t *n)
@@ -202,19 +195,16 @@ parse_actors(const cJSON *resp, mm_actor_info **out, size_t *n)
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(resp, "actors");
     size_t cnt = (size_t)cJSON_GetArraySize(arr);
     mm_actor_info *a = mm__res_new(cnt * sizeof(*a));
-    if (!a)
-        return UV_ENOMEM;
+    if (!a) return UV_ENOMEM;
     size_t k = 0;
     const cJSON *it;
     cJSON_ArrayForEach(it, arr)
     {
-        if (k == cnt)
-            break;
+        if (k == cnt) break;
         mm_actor_info *x = &a[k];
         const char *label = jstr(it, "label");
         const char *ep = jstr(it, "endpoint");
-        if (!label || !ep || mm_endpoint_parse(&x->ep, ep) != 0)
-            continue;
+        if (!label || !ep || mm_endpoint_parse(&x->ep, ep) != 0) continue;
         x->label = mm__res_str(a, label);
         x->type = mm__res_str(a, jstr(it, "type"));
         x->node_name = mm__res_str(a, jstr(it, "node"));
@@ -225,8 +215,7 @@ parse_actors(const cJSON *resp, mm_actor_info **out, size_t *n)
         size_t nk = (size_t)cJSON_GetArraySize(keys);
         if (nk) {
             const char **kv = mm__res_alloc(a, nk * sizeof(char *));
-            if (!kv)
-                continue;
+            if (!kv) continue;
             size_t j = 0;
             const cJSON *kk;
             cJSON_ArrayForEach(kk, keys)
@@ -249,18 +238,12 @@ mm__client_lookup_body(const char *label, const char *prefix, const char *key,
                        int all, uint32_t wait_ms)
 {
     cJSON *req = cJSON_CreateObject();
-    if (!req)
-        return NULL;
-    if (label)
-        cJSON_AddStringToObject(req, "label", label);
-    if (prefix)
-        cJSON_AddStringToObject(req, "prefix", prefix);
-    if (key)
-        cJSON_AddStringToObject(req, "key", key);
-    if (all)
-        cJSON_AddTrueToObject(req, "all");
-    if (wait_ms)
-        cJSON_AddNumberToObject(req, "wait_ms", wait_ms);
+    if (!req) return NULL;
+    if (label) cJSON_AddStringToObject(req, "label", label);
+    if (prefix) cJSON_AddStringToObject(req, "prefix", prefix);
+    if (key) cJSON_AddStringToObject(req, "key", key);
+    if (all) cJSON_AddTrueToObject(req, "all");
+    if (wait_ms) cJSON_AddNumberToObject(req, "wait_ms", wait_ms);
     return req;
 }
 
@@ -272,15 +255,13 @@ mm_client_lookup(mm_client *c, const char *label, const char *prefix,
     *out = NULL;
     *n = 0;
     cJSON *req = mm__client_lookup_body(label, prefix, key, all, wait_ms);
-    if (!req)
-        return UV_ENOMEM;
+    if (!req) return UV_ENOMEM;
     /* A wait gets its own time plus the usual margin for the answer. */
     uint64_t deadline = mm__client_deadline(c) + (label ? wait_ms : 0);
     cJSON *resp;
     int rc = mm__client_request(c, MM_CTRL_LOOKUP, req, deadline, &resp);
     cJSON_Delete(req);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     rc = parse_actors(resp, out, n);
     cJSON_Delete(resp);
     if (rc == 0 && *n == 0) {
@@ -291,7 +272,8 @@ mm_client_lookup(mm_client *c, const char *label, const char *prefix,
     return rc;
 }
 
-/* ---- oplog ---------------------------------------------------------------------- */
+/* ---- oplog
+ * ---------------------------------------------------------------------- */
 
 void
 mm__client_parse_op(void *res, const cJSON *j, mm_oplog_op *op)
@@ -314,15 +296,13 @@ mm_client_oplog(mm_client *c, const char *origin, mm_oplog_origin **out,
     *out = NULL;
     *n = 0;
     cJSON *req = cJSON_CreateObject();
-    if (!req)
-        return UV_ENOMEM;
-    if (origin)
-        cJSON_AddStringToObject(req, "origin", origin);
+    if (!req) return UV_ENOMEM;
+    if (origin) cJSON_AddStringToObject(req, "origin", origin);
     cJSON *resp;
-    int rc = mm__client_request(c, MM_CTRL_OPLOG, req, mm__client_deadline(c), &resp);
+    int rc = mm__client_request(c, MM_CTRL_OPLOG, req, mm__client_deadline(c),
+                                &resp);
     cJSON_Delete(req);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(resp, "origins");
     size_t cnt = (size_t)cJSON_GetArraySize(arr);
     mm_oplog_origin *o = mm__res_new(cnt * sizeof(*o));
@@ -334,8 +314,7 @@ mm_client_oplog(mm_client *c, const char *origin, mm_oplog_origin **out,
     const cJSON *it;
     cJSON_ArrayForEach(it, arr)
     {
-        if (k == cnt)
-            break;
+        if (k == cnt) break;
         mm_oplog_origin *x = &o[k++];
         x->id = mm__res_str(o, jstr(it, "id") ? jstr(it, "id") : "");
         x->name = mm__res_str(o, jstr(it, "name"));
@@ -351,14 +330,12 @@ mm_client_oplog(mm_client *c, const char *origin, mm_oplog_origin **out,
         size_t nops = (size_t)cJSON_GetArraySize(ops);
         if (nops) {
             mm_oplog_op *opv = mm__res_alloc(o, nops * sizeof(*opv));
-            if (!opv)
-                continue;
+            if (!opv) continue;
             size_t j = 0;
             const cJSON *oj;
             cJSON_ArrayForEach(oj, ops)
             {
-                if (j < nops)
-                    mm__client_parse_op(o, oj, &opv[j++]);
+                if (j < nops) mm__client_parse_op(o, oj, &opv[j++]);
             }
             x->ops = opv;
             x->nops = j;
@@ -369,4 +346,3 @@ mm_client_oplog(mm_client *c, const char *origin, mm_oplog_origin **out,
     *n = k;
     return 0;
 }
-

@@ -49,12 +49,9 @@ static void
 discovered_cb(void *data, const char *hostport, const uint8_t *id)
 {
     struct mm_cluster *c = data;
-    if (mm__net_stopped(c->net))
-        return;
-    if (id && memcmp(id, c->node->id, MM_NODE_ID_LEN) == 0)
-        return;
-    if (id && mm__net_connected(c->net, id))
-        return; /* already connected */
+    if (mm__net_stopped(c->net)) return;
+    if (id && memcmp(id, c->node->id, MM_NODE_ID_LEN) == 0) return;
+    if (id && mm__net_connected(c->net, id)) return; /* already connected */
     if (mm__membership_join(c->membership, hostport) == 0)
         MM_LOG(MM_LOG_INFO, "cluster", "discovered %s: joining", hostport);
 }
@@ -88,8 +85,7 @@ int
 mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
 {
     struct mm_cluster *c = mm__calloc(1, sizeof(*c));
-    if (!c)
-        return UV_ENOMEM;
+    if (!c) return UV_ENOMEM;
     c->node = n;
     c->id.lock_fd = -1;
     int rc;
@@ -104,8 +100,7 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
     rc = mm__keyring_load(&c->kr, cfg->cluster_key_file, kerr, sizeof(kerr));
     if (kerr[0]) /* the refusal, or the dev-mode warning */
         MM_LOG(rc ? MM_LOG_ERR : MM_LOG_WARN, "ckey", "%s", kerr);
-    if (rc)
-        goto fail;
+    if (rc) goto fail;
     if (c->kr.dev) {
         if (!host_is_loopback(cfg->listen) && !cfg->insecure) {
             MM_LOG(MM_LOG_ERR, "cluster",
@@ -119,13 +114,11 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
     const char *data_dir = cfg->data_dir;
     if (!data_dir) {
         rc = mm__identity_default_dir(dir, sizeof(dir), n->name, 0);
-        if (rc)
-            goto fail;
+        if (rc) goto fail;
         data_dir = dir;
     }
     rc = mm__identity_load(&c->id, data_dir, 1);
-    if (rc)
-        goto fail;
+    if (rc) goto fail;
     memcpy(n->id, c->id.id, MM_NODE_ID_LEN);
     memcpy(n->id_hex, c->id.hex, sizeof(n->id_hex));
     n->generation = c->id.generation;
@@ -141,8 +134,7 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
         .nseeds = cfg->njoin,
     };
     rc = mm__net_new(&c->net, &nc);
-    if (rc)
-        goto fail;
+    if (rc) goto fail;
     struct mm_quic *q = mm__net_quic(c->net);
     struct sockaddr_storage wake;
     socklen_t wake_len;
@@ -152,8 +144,8 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
         MM_LOG(MM_LOG_INFO, "cluster", "no hot waits: %s", strerror(-rc));
         rc = 0;
     }
-    n->addr = mm__strdup(cfg->advertise ? cfg->advertise
-                                        : mm__quic_local_addr(q));
+    n->addr =
+        mm__strdup(cfg->advertise ? cfg->advertise : mm__quic_local_addr(q));
     if (!n->addr) {
         rc = UV_ENOMEM;
         goto fail;
@@ -169,8 +161,8 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
         .data = c,
     };
     if ((rc = mm__membership_new(&c->membership, &md, cfg)) != 0 ||
-        (rc = mm__registry_new(&c->registry, n, c->net,
-                               &n->shards[0].tq)) != 0 ||
+        (rc = mm__registry_new(&c->registry, n, c->net, &n->shards[0].tq)) !=
+            0 ||
         (rc = mm__session_new(&c->session, n, c->net, c->membership)) != 0)
         goto fail;
     /* mDNS: on by default with a real key; never in dev mode. */
@@ -186,8 +178,7 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
         .discovered = discovered_cb,
         .data = c,
     };
-    if (mdns && (rc = mm__mdns_new(&c->mdns, &dd)) != 0)
-        goto fail;
+    if (mdns && (rc = mm__mdns_new(&c->mdns, &dd)) != 0) goto fail;
     *out = c;
     return 0;
 fail:
@@ -198,19 +189,13 @@ fail:
 void
 mm__cluster_free(struct mm_cluster *c)
 {
-    if (!c)
-        return;
+    if (!c) return;
     mm__net_close_now(c->net);
-    if (c->follow && c->node->recep)
-        mm__registry_unfollow(c->node, c->follow);
-    if (c->mdns)
-        mm__mdns_free(c->mdns);
-    if (c->session)
-        mm__session_free(c->session);
-    if (c->registry)
-        mm__registry_free(c->registry);
-    if (c->membership)
-        mm__membership_free(c->membership);
+    if (c->follow && c->node->recep) mm__registry_unfollow(c->node, c->follow);
+    if (c->mdns) mm__mdns_free(c->mdns);
+    if (c->session) mm__session_free(c->session);
+    if (c->registry) mm__registry_free(c->registry);
+    if (c->membership) mm__membership_free(c->membership);
     mm__net_free(c->net);
     mm__identity_release(&c->id);
     mm__keyring_release(&c->kr);
@@ -223,11 +208,9 @@ mm__cluster_start(struct mm_cluster *c)
     mm__net_start(c->net);
     mm__membership_start(c->membership);
     int h = mm__recep_follow_batches(c->node, registry_follow_cb, c->registry);
-    if (h > 0)
-        c->follow = h;
+    if (h > 0) c->follow = h;
     mm__registry_start(c->registry);
-    if (c->mdns)
-        mm__mdns_start(c->mdns);
+    if (c->mdns) mm__mdns_start(c->mdns);
 }
 
 void
@@ -245,20 +228,16 @@ cluster_send(struct mm_cluster *c, mm_msg *m)
 static void
 cluster_stop(struct mm_cluster *c)
 {
-    if (c->session)
-        mm__session_stop(c->session);
+    if (c->session) mm__session_stop(c->session);
     mm__net_stop(c->net);
 }
 
 static void
 cluster_close(struct mm_cluster *c)
 {
-    if (c->mdns)
-        mm__mdns_close(c->mdns);
-    if (c->membership)
-        mm__membership_close(c->membership);
-    if (c->registry)
-        mm__registry_close(c->registry);
+    if (c->mdns) mm__mdns_close(c->mdns);
+    if (c->membership) mm__membership_close(c->membership);
+    if (c->registry) mm__registry_close(c->registry);
     mm__net_close(c->net);
 }
 
@@ -278,4 +257,3 @@ mm__cluster_quic(struct mm_cluster *c)
 {
     return c->net ? mm__net_quic(c->net) : NULL;
 }
-

@@ -29,8 +29,7 @@
 /* Always-on assertion for programmer errors (never for network input). */
 #define MM_ASSERT(cond)                                                        \
     do {                                                                       \
-        if (MM_UNLIKELY(!(cond)))                                              \
-            mm__assert_fail(#cond, __FILE__, __LINE__);                        \
+        if (MM_UNLIKELY(!(cond))) mm__assert_fail(#cond, __FILE__, __LINE__);  \
     } while (0)
 void mm__assert_fail(const char *what, const char *file, int line)
     __attribute__((noreturn));
@@ -54,8 +53,7 @@ void mm__log(int level, const char *component, const char *fmt, ...)
 int mm__log_enabled(int level);
 #define MM_LOG(level, comp, ...)                                               \
     do {                                                                       \
-        if (mm__log_enabled(level))                                            \
-            mm__log(level, comp, __VA_ARGS__);                                 \
+        if (mm__log_enabled(level)) mm__log(level, comp, __VA_ARGS__);         \
     } while (0)
 
 /* Monotonic time in nanoseconds and milliseconds. */

@@ -25,13 +25,12 @@ mm__hmac_sha256(uint8_t out[MM_SHA256_LEN], const uint8_t *key, size_t keylen,
 }
 
 int
-mm__hkdf_sha256(uint8_t *out, size_t outlen, const uint8_t *ikm,
-                size_t ikmlen, const void *info, size_t infolen)
+mm__hkdf_sha256(uint8_t *out, size_t outlen, const uint8_t *ikm, size_t ikmlen,
+                const void *info, size_t infolen)
 {
     int rc = MM_EINVAL;
     EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
-    if (!pctx)
-        return rc;
+    if (!pctx) return rc;
     if (EVP_PKEY_derive_init(pctx) > 0 &&
         EVP_PKEY_CTX_set_hkdf_md(pctx, EVP_sha256()) > 0 &&
         EVP_PKEY_CTX_set1_hkdf_salt(pctx, (const unsigned char *)"", 0) > 0 &&
@@ -49,11 +48,9 @@ mm__hkdf_label(uint8_t *out, size_t outlen, const uint8_t key[32],
 {
     uint8_t info[256];
     size_t ll = strlen(label);
-    if (ll + ctxlen > sizeof(info) || outlen == 0)
-        return MM_EINVAL;
+    if (ll + ctxlen > sizeof(info) || outlen == 0) return MM_EINVAL;
     memcpy(info, label, ll);
-    if (ctxlen)
-        memcpy(info + ll, ctx, ctxlen);
+    if (ctxlen) memcpy(info + ll, ctx, ctxlen);
     return mm__hkdf_sha256(out, outlen, key, 32, info, ll + ctxlen);
 }
 
@@ -64,22 +61,18 @@ aead(int enc, uint8_t *out, const uint8_t key[32],
 {
     int rc = enc ? MM_EINVAL : MM_EUNAUTHORIZED, n = 0;
     size_t body = enc ? len : len - MM_GCM_TAG_LEN;
-    if (!enc && len < MM_GCM_TAG_LEN)
-        return MM_EUNAUTHORIZED;
+    if (!enc && len < MM_GCM_TAG_LEN) return MM_EUNAUTHORIZED;
     EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    if (!c)
-        return UV_ENOMEM;
+    if (!c) return UV_ENOMEM;
     if (EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce, enc) <= 0)
         goto out;
     if (aadlen && EVP_CipherUpdate(c, NULL, &n, aad, (int)aadlen) <= 0)
         goto out;
-    if (body && EVP_CipherUpdate(c, out, &n, in, (int)body) <= 0)
-        goto out;
+    if (body && EVP_CipherUpdate(c, out, &n, in, (int)body) <= 0) goto out;
     if (!enc && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, MM_GCM_TAG_LEN,
                                     (void *)(in + body)) <= 0)
         goto out;
-    if (EVP_CipherFinal_ex(c, out + body, &n) <= 0)
-        goto out;
+    if (EVP_CipherFinal_ex(c, out + body, &n) <= 0) goto out;
     if (enc && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, MM_GCM_TAG_LEN,
                                    out + body) <= 0)
         goto out;
@@ -119,7 +112,8 @@ mm__base64_encode(char *out, const uint8_t *in, size_t len)
 {
     size_t o = 0, i = 0;
     for (; i + 2 < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        uint32_t v =
+            (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
         out[o++] = b64[v >> 18];
         out[o++] = b64[(v >> 12) & 63];
         out[o++] = b64[(v >> 6) & 63];
@@ -127,8 +121,7 @@ mm__base64_encode(char *out, const uint8_t *in, size_t len)
     }
     if (i < len) {
         uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)in[i + 1] << 8;
+        if (i + 1 < len) v |= (uint32_t)in[i + 1] << 8;
         out[o++] = b64[v >> 18];
         out[o++] = b64[(v >> 12) & 63];
         out[o++] = i + 1 < len ? b64[(v >> 6) & 63] : '=';
@@ -141,16 +134,11 @@ mm__base64_encode(char *out, const uint8_t *in, size_t len)
 static int
 b64val(char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
     return -1;
 }
 
@@ -166,21 +154,17 @@ mm__base64_decode(uint8_t *out, size_t outcap, const char *in, size_t inlen)
             pad++;
             continue;
         }
-        if (c == '\n' || c == '\r' || c == ' ' || c == '\t')
-            continue;
+        if (c == '\n' || c == '\r' || c == ' ' || c == '\t') continue;
         int v = b64val(c);
-        if (v < 0 || pad)
-            return MM_EDECODE;
+        if (v < 0 || pad) return MM_EDECODE;
         acc = (acc << 6) | (uint32_t)v;
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
-            if (o >= outcap)
-                return MM_EDECODE;
+            if (o >= outcap) return MM_EDECODE;
             out[o++] = (uint8_t)(acc >> bits);
         }
     }
-    if (pad > 2)
-        return MM_EDECODE;
+    if (pad > 2) return MM_EDECODE;
     return (int)o;
 }

@@ -53,7 +53,8 @@
 #define MM_CONN_IDLE_MS 60000u
 #endif
 #ifndef MM_PROBE_FAIL_MS
-#define MM_PROBE_FAIL_MS 2000u /* pending calls fail after this much silence */
+/* Pending calls fail after this much silence. */
+#define MM_PROBE_FAIL_MS 2000u
 #endif
 #ifndef MM_QUIC_HOT_WAIT_US
 /* After sending, wait this long for the answer in the socket's receive

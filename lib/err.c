@@ -60,8 +60,7 @@ int
 mm_err_from_name(const char *name)
 {
 #define XX(s, c, w, e, n, m)                                                   \
-    if (strcmp(name, n) == 0)                                                  \
-        return c;
+    if (strcmp(name, n) == 0) return c;
     MM_ERR_MAP(XX)
 #undef XX
     return 0;
@@ -113,10 +112,8 @@ mm_err_to_wire(int err)
 int
 mm_err_from_wire(uint16_t status)
 {
-    if (status == 0)
-        return 0;
-    if (status & 0x8000)
-        return -(int)(status & 0x7fff);
+    if (status == 0) return 0;
+    if (status & 0x8000) return -(int)(status & 0x7fff);
     switch (status) {
 #define XX(s, c, w, e, n, m)                                                   \
     case w:                                                                    \
@@ -132,9 +129,8 @@ const char *
 mm_reason_name(int reason)
 {
     static const char *const names[] = {
-        "normal",        "crash",    "stopped",     "restart_limit",
-        "shutdown",      "not_found", "node_down",  "dropped",
-        "start_failed"};
+        "normal",    "crash",     "stopped", "restart_limit", "shutdown",
+        "not_found", "node_down", "dropped", "start_failed"};
     if (reason >= 0 && (size_t)reason < MM_ARRAY_SIZE(names))
         return names[reason];
     return "unknown";

@@ -336,9 +336,8 @@ identity_cert_pubkey(const char *pem, uint8_t pub[MM_ED25519_PUB_LEN])
     uint8_t *der = mm__malloc(n ? n : 1);
     if (!der) return UV_ENOMEM;
     int dl = mm__base64_decode(der, n, p, n);
-    int rc = dl > 0 && mm__cert_ed25519_key(der, (size_t)dl, pub) == 0
-                 ? 0
-                 : MM_EKEY;
+    int rc =
+        dl > 0 && mm__cert_ed25519_key(der, (size_t)dl, pub) == 0 ? 0 : MM_EKEY;
     mm__free(der);
     return rc;
 }
@@ -360,8 +359,8 @@ identity_read_files(struct mm_identity *id, const char *dir, char *err,
     if ((rc = identity_path(path, sizeof(path), dir, "cert.pem")) != 0)
         goto fail;
     rc = identity_read_file(path, &id->cert_pem);
-    if (rc == UV_EFBIG || (rc == 0 && identity_cert_pubkey(id->cert_pem,
-                                                           id->pub) != 0))
+    if (rc == UV_EFBIG ||
+        (rc == 0 && identity_cert_pubkey(id->cert_pem, id->pub) != 0))
         rc = UV_ENOENT; /* let mm__identity_load repair it */
     if (rc) goto fail;
     if (!(id->dir = mm__strdup(dir))) {

@@ -1,5 +1,6 @@
 /*
- * identity.h — a node's (or the CLI's) persistent identity (docs/design.md, Identity).
+ * identity.h — a node's (or the CLI's) persistent identity (docs/design.md,
+ * Identity).
  *
  * The data dir holds key.pem (Ed25519, PKCS#8, mode 0600), cert.pem (a
  * self-signed X.509 certificate for that key), generation (a decimal u64,

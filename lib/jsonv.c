@@ -42,7 +42,13 @@ skip_string(const unsigned char *p, const unsigned char *e)
         if (c != '\\') continue;
         if (p == e) return NULL;
         switch (*p++) {
-        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r':
+        case '"':
+        case '\\':
+        case '/':
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
         case 't':
             break;
         default: /* \u (surrogate rules) and anything else: ask cJSON */
@@ -55,7 +61,8 @@ skip_string(const unsigned char *p, const unsigned char *e)
 static const unsigned char *
 skip_digits(const unsigned char *p, const unsigned char *e)
 {
-    while (p < e && *p >= '0' && *p <= '9') p++;
+    while (p < e && *p >= '0' && *p <= '9')
+        p++;
     return p;
 }
 

@@ -2,11 +2,11 @@
  * jsonv.h — a non-allocating check that a payload is JSON, for the ingress
  * path.
  *
- * An invocation's JSON payload is validated when it arrives (docs/design.md, Streams and calls:
- * a malformed payload is refused with decode_error and the byte offset),
- * so that actors never see one they cannot parse.  Building a cJSON tree
- * only to throw it away cost a sequential remote round trip about 2,500
- * instructions and a dozen allocations; most actors read the raw bytes
+ * An invocation's JSON payload is validated when it arrives (docs/design.md,
+ * Streams and calls: a malformed payload is refused with decode_error and the
+ * byte offset), so that actors never see one they cannot parse.  Building a
+ * cJSON tree only to throw it away cost a sequential remote round trip about
+ * 2,500 instructions and a dozen allocations; most actors read the raw bytes
  * (echo) or parse lazily anyway.
  *
  * mm__json_fast_valid() accepts strict RFC 8259 JSON text that cJSON 1.7

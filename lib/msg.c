@@ -24,8 +24,7 @@ mm__msg_alloc(void)
         msg_cache_len--;
     } else {
         m = mm__malloc(sizeof(*m));
-        if (!m)
-            return NULL;
+        if (!m) return NULL;
     }
     memset(m, 0, offsetof(mm_msg, tname));
     return m;
@@ -57,18 +56,14 @@ msg_release(mm_msg *m)
 void
 mm_msg_free(mm_msg *m)
 {
-    if (!m)
-        return;
-    if (m->json)
-        cJSON_Delete(m->json);
+    if (!m) return;
+    if (m->json) cJSON_Delete(m->json);
     if (m->content == MM_CONTENT_PTR) {
-        if (m->dtor)
-            m->dtor(m->data);
+        if (m->dtor) m->dtor(m->data);
     } else if (m->data && !(m->flags & MSG_F_INL_DATA)) {
         mm__free(m->data);
     }
-    if (m->flags & MSG_F_OWN_TYPE)
-        mm__free((void *)m->type_name);
+    if (m->flags & MSG_F_OWN_TYPE) mm__free((void *)m->type_name);
     msg_release(m);
 }
 
@@ -76,8 +71,7 @@ static mm_msg *
 msg_new_typed(const char *type)
 {
     mm_msg *m = mm__msg_alloc();
-    if (!m)
-        return NULL;
+    if (!m) return NULL;
     if (type) {
         size_t n = strlen(type);
         if (n < sizeof(m->tname)) {
@@ -105,8 +99,7 @@ static mm_msg *
 msg_new_bytes(const char *type, const void *data, size_t len, int content)
 {
     mm_msg *m = msg_new_typed(type);
-    if (!m)
-        return NULL;
+    if (!m) return NULL;
     m->content = (uint8_t)content;
     /* Keep a NUL after the bytes so JSON parsing needs no copy. */
     if (len < sizeof(m->inl)) {
@@ -116,8 +109,7 @@ msg_new_bytes(const char *type, const void *data, size_t len, int content)
         mm_msg_free(m);
         return NULL;
     }
-    if (len)
-        memcpy(m->data, data, len);
+    if (len) memcpy(m->data, data, len);
     ((char *)m->data)[len] = '\0';
     m->len = len;
     return m;
@@ -139,8 +131,7 @@ mm_msg *
 mm_msg_new_ptr(const char *type, void *ptr, void (*dtor)(void *))
 {
     mm_msg *m = msg_new_typed(type);
-    if (!m)
-        return NULL;
+    if (!m) return NULL;
     m->content = MM_CONTENT_PTR;
     m->data = ptr;
     m->dtor = dtor;
@@ -151,13 +142,12 @@ mm_msg *
 mm_msg_new_id(mm_node *n, uint32_t type_id, void *ptr, void (*dtor)(void *))
 {
     mm_msg *m = mm__msg_alloc();
-    if (!m)
-        return NULL;
+    if (!m) return NULL;
     m->type_id = type_id;
     /* Interned names live as long as the node. */
     pthread_rwlock_rdlock(&n->types_lock);
-    m->type_name = type_id && type_id <= n->nnames ? n->names[type_id - 1]
-                                                    : NULL;
+    m->type_name =
+        type_id && type_id <= n->nnames ? n->names[type_id - 1] : NULL;
     pthread_rwlock_unlock(&n->types_lock);
     m->content = MM_CONTENT_PTR;
     m->data = ptr;
@@ -168,15 +158,13 @@ mm_msg_new_id(mm_node *n, uint32_t type_id, void *ptr, void (*dtor)(void *))
 mm_msg *
 mm__msg_clone(const mm_msg *src)
 {
-    if (src->content == MM_CONTENT_PTR)
-        return NULL;
+    if (src->content == MM_CONTENT_PTR) return NULL;
     mm_msg *m;
     if (src->content == MM_CONTENT_NONE)
         m = msg_new_typed(src->type_name);
     else
         m = msg_new_bytes(src->type_name, src->data, src->len, src->content);
-    if (!m)
-        return NULL;
+    if (!m) return NULL;
     m->type_id = src->type_id;
     m->timeout_ms = src->timeout_ms;
     return m;
@@ -186,8 +174,7 @@ mm_msg *
 mm__msg_take(mm_msg *src)
 {
     mm_msg *m = mm__msg_alloc();
-    if (!m)
-        return NULL;
+    if (!m) return NULL;
     m->content = src->content;
     m->flags = src->flags & (MSG_F_OWN_TYPE | MSG_F_INL_DATA);
     m->type_id = src->type_id;
@@ -206,7 +193,7 @@ mm__msg_take(mm_msg *src)
     m->dtor = src->dtor;
     m->json = src->json;
     m->json_err = src->json_err;
-    src->flags &= (uint16_t)~(MSG_F_OWN_TYPE | MSG_F_INL_DATA);
+    src->flags &= (uint16_t) ~(MSG_F_OWN_TYPE | MSG_F_INL_DATA);
     src->type_name = NULL;
     src->content = MM_CONTENT_NONE;
     src->data = NULL;
@@ -239,12 +226,10 @@ const void *
 mm_msg_data(const mm_msg *m, size_t *len)
 {
     if (m->content == MM_CONTENT_JSON || m->content == MM_CONTENT_RAW) {
-        if (len)
-            *len = m->len;
+        if (len) *len = m->len;
         return m->data;
     }
-    if (len)
-        *len = 0;
+    if (len) *len = 0;
     return NULL;
 }
 
@@ -257,8 +242,8 @@ mm_msg_ptr(const mm_msg *m)
 int
 mm__msg_json_ok(mm_msg *m, size_t *err_offset)
 {
-    if (m->content == MM_CONTENT_JSON && m->data && !m->json &&
-        !m->json_err && mm__json_fast_valid(m->data, m->len))
+    if (m->content == MM_CONTENT_JSON && m->data && !m->json && !m->json_err &&
+        mm__json_fast_valid(m->data, m->len))
         return 1;
     return mm_msg_json(m, err_offset) != NULL;
 }
@@ -266,16 +251,13 @@ mm__msg_json_ok(mm_msg *m, size_t *err_offset)
 const struct cJSON *
 mm_msg_json(mm_msg *m, size_t *err_offset)
 {
-    if (m->json)
-        return m->json;
+    if (m->json) return m->json;
     if (m->content != MM_CONTENT_JSON || !m->data) {
-        if (err_offset)
-            *err_offset = 0;
+        if (err_offset) *err_offset = 0;
         return NULL;
     }
     if (m->json_err) {
-        if (err_offset)
-            *err_offset = m->json_err - 1;
+        if (err_offset) *err_offset = m->json_err - 1;
         return NULL;
     }
     const char *end = NULL;
@@ -293,11 +275,9 @@ mm_msg_json(mm_msg *m, size_t *err_offset)
     }
     if (!m->json) {
         size_t off = end ? (size_t)(end - (const char *)m->data) : 0;
-        if (off > m->len)
-            off = m->len;
+        if (off > m->len) off = m->len;
         m->json_err = off + 1;
-        if (err_offset)
-            *err_offset = off;
+        if (err_offset) *err_offset = off;
         return NULL;
     }
     return m->json;

@@ -50,10 +50,10 @@ struct peer {
     uint64_t gen;
     char addr[96];
     char name[64];
-    struct cconn *conn;      /* up member connection, or NULL */
+    struct cconn *conn; /* up member connection, or NULL */
     int dialing;
     mm_msg *wait_head, *wait_tail; /* MSG_REMOTE waiting for conn/credit */
-    uint8_t *ctrl_q;         /* control frames waiting for the conn */
+    uint8_t *ctrl_q;               /* control frames waiting for the conn */
     size_t ctrl_len, ctrl_cap;
     struct ostream *streams;
 };
@@ -67,23 +67,23 @@ struct istream { /* a stream the peer opened towards us */
 
 struct cconn { /* our state for one QUIC connection */
     struct mm_net *net;
-    struct mm_qconn *q;      /* NULL once down */
-    struct peer *peer;       /* member connections */
+    struct mm_qconn *q; /* NULL once down */
+    struct peer *peer;  /* member connections */
     uint8_t id[MM_NODE_ID_LEN];
     int role;
     int up;
-    int refs;                /* inbound calls in flight hold one each */
+    int refs; /* inbound calls in flight hold one each */
     struct istream *istreams;
-    char seed_addr[96];      /* a seed dialled by address (id unknown) */
-    uint32_t npend;          /* our calls awaiting a RESPONSE on it */
+    char seed_addr[96]; /* a seed dialled by address (id unknown) */
+    uint32_t npend;     /* our calls awaiting a RESPONSE on it */
     /* Superseded by a crossing dial: it keeps what is under way on it
      * (|ostreams|, our calls, inbound calls) and is closed once drained. */
     int draining;
-    int reported;            /* conn_fn told of it (up) */
-    int idle_sweeps;         /* consecutive sweeps that found it drained */
-    uint64_t drain_until;    /* closed then even if not drained (ms) */
+    int reported;         /* conn_fn told of it (up) */
+    int idle_sweeps;      /* consecutive sweeps that found it drained */
+    uint64_t drain_until; /* closed then even if not drained (ms) */
     struct ostream *ostreams;
-    struct cconn *dnext;     /* net->draining */
+    struct cconn *dnext; /* net->draining */
 };
 
 struct pend { /* an outgoing call waiting for its RESPONSE */
@@ -155,7 +155,7 @@ struct mm_net {
     char **seeds;
     size_t nseeds;
     struct peer *peers;
-    struct pend **pend;      /* hash by call id */
+    struct pend **pend; /* hash by call id */
     size_t npend_buckets;
     uint64_t next_call_id;
     struct mm_tmr sweep; /* every SWEEP_MS on shard 0's timer queue */
@@ -187,8 +187,7 @@ static struct peer *
 peer_find(struct mm_net *net, const uint8_t id[MM_NODE_ID_LEN])
 {
     for (struct peer *p = net->peers; p; p = p->next)
-        if (memcmp(p->id, id, MM_NODE_ID_LEN) == 0)
-            return p;
+        if (memcmp(p->id, id, MM_NODE_ID_LEN) == 0) return p;
     return NULL;
 }
 
@@ -196,11 +195,9 @@ static struct peer *
 peer_get(struct mm_net *net, const uint8_t id[MM_NODE_ID_LEN])
 {
     struct peer *p = peer_find(net, id);
-    if (p)
-        return p;
+    if (p) return p;
     p = mm__calloc(1, sizeof(*p));
-    if (!p)
-        return NULL;
+    if (!p) return NULL;
     memcpy(p->id, id, MM_NODE_ID_LEN);
     p->next = net->peers;
     net->peers = p;
@@ -225,13 +222,10 @@ static struct istream *
 istream_find(struct cconn *cc, int64_t sid, int create)
 {
     for (struct istream *i = cc->istreams; i; i = i->next)
-        if (i->sid == sid)
-            return i;
-    if (!create)
-        return NULL;
+        if (i->sid == sid) return i;
+    if (!create) return NULL;
     struct istream *i = mm__calloc(1, sizeof(*i));
-    if (!i)
-        return NULL;
+    if (!i) return NULL;
     i->sid = sid;
     i->next = cc->istreams;
     cc->istreams = i;
@@ -278,14 +272,10 @@ pend_take(struct mm_net *net, uint64_t id)
 static void
 pend_answer(struct mm_net *net, struct pend *e, int status, mm_msg *reply)
 {
-    if (!reply)
-        reply = mm__msg_alloc();
-    if (reply)
-        mm__call_reply(e->home, e->call, status, reply);
-    if (e->st && e->st->pending)
-        e->st->pending--;
-    if (e->cc && e->cc->npend)
-        e->cc->npend--;
+    if (!reply) reply = mm__msg_alloc();
+    if (reply) mm__call_reply(e->home, e->call, status, reply);
+    if (e->st && e->st->pending) e->st->pending--;
+    if (e->cc && e->cc->npend) e->cc->npend--;
     cache_put(&net->pend_cache, e);
 }
 
@@ -304,8 +294,7 @@ ostreams_free(struct ostream *s)
 static void
 cconn_drain(struct mm_net *net, struct cconn *cc, struct ostream *ostreams)
 {
-    if (cc->peer)
-        cc->peer->dialing = 0;
+    if (cc->peer) cc->peer->dialing = 0;
     cc->peer = NULL;
     cc->draining = 1;
     cc->idle_sweeps = 0;
@@ -372,8 +361,7 @@ static struct ostream *
 stream_for(struct mm_net *net, struct peer *p, uint64_t actor, int *err)
 {
     for (struct ostream *s = p->streams; s; s = s->next)
-        if (s->actor == actor)
-            return s;
+        if (s->actor == actor) return s;
     int64_t sid;
     int rc = mm__quic_stream_open(p->conn->q, &sid);
     if (rc == UV_EAGAIN) {
@@ -416,8 +404,7 @@ send_invoke(struct mm_net *net, struct peer *p, mm_msg *m)
     int err = 0;
     struct ostream *st = stream_for(net, p, m->target, &err);
     if (!st) {
-        if (err == UV_EAGAIN)
-            return UV_EAGAIN;
+        if (err == UV_EAGAIN) return UV_EAGAIN;
         mm__msg_reject(net->node, m, MM_EUNREACHABLE);
         return 0;
     }
@@ -449,8 +436,7 @@ send_invoke(struct mm_net *net, struct peer *p, mm_msg *m)
     uint8_t frame[NET_FRAME_STACK]; /* small invocations: no allocation */
     mm__buf_init_on(&b, frame, sizeof(frame));
     int rc = mm__wire_invoke_append(&b, &inv);
-    if (rc == 0)
-        rc = mm__quic_send_frame(p->conn->q, st->sid, b.data, b.len);
+    if (rc == 0) rc = mm__quic_send_frame(p->conn->q, st->sid, b.data, b.len);
     mm__buf_release(&b);
     if (rc) {
         mm__msg_reject(net->node, m,
@@ -482,14 +468,12 @@ send_invoke(struct mm_net *net, struct peer *p, mm_msg *m)
     return 0;
 }
 
-static int
-seed_dial_in_flight(void *data, const char *addr);
+static int seed_dial_in_flight(void *data, const char *addr);
 
 static void
 peer_dial(struct mm_net *net, struct peer *p)
 {
-    if (p->dialing || p->conn || !p->addr[0] || net->stopped)
-        return;
+    if (p->dialing || p->conn || !p->addr[0] || net->stopped) return;
     if (seed_dial_in_flight(net, p->addr)) {
         /* Our seed dial to that address will bring this peer up: a second
          * dial would only lose a crossing race (and cost a handshake). */
@@ -509,8 +493,7 @@ peer_dial(struct mm_net *net, struct peer *p)
     struct mm_qconn *q;
     int rc = mm__quic_dial(net->q, p->addr, p->id, &q);
     if (rc) {
-        MM_LOG(MM_LOG_INFO, "cluster", "dial %s: %s", p->addr,
-               mm_strerror(rc));
+        MM_LOG(MM_LOG_INFO, "cluster", "dial %s: %s", p->addr, mm_strerror(rc));
         peer_reject_waiting(net, p, MM_EUNREACHABLE);
         return;
     }
@@ -530,8 +513,7 @@ peer_dial(struct mm_net *net, struct peer *p)
 static void
 peer_flush(struct mm_net *net, struct peer *p)
 {
-    if (!p->conn)
-        return;
+    if (!p->conn) return;
     if (p->ctrl_len) {
         int64_t sid = mm__quic_control_stream(p->conn->q);
         size_t off = 0;
@@ -546,14 +528,12 @@ peer_flush(struct mm_net *net, struct peer *p)
     while (p->wait_head) {
         mm_msg *m = p->wait_head;
         p->wait_head = m->next;
-        if (!p->wait_head)
-            p->wait_tail = NULL;
+        if (!p->wait_head) p->wait_tail = NULL;
         m->next = NULL;
         if (send_invoke(net, p, m) == UV_EAGAIN) {
             m->next = p->wait_head; /* keep order: back to the front */
             p->wait_head = m;
-            if (!p->wait_tail)
-                p->wait_tail = m;
+            if (!p->wait_tail) p->wait_tail = m;
             break;
         }
     }
@@ -577,8 +557,7 @@ mm__net_send(struct mm_net *net, mm_msg *m)
         return;
     }
     m->next = NULL;
-    if (p->conn && !p->wait_head && send_invoke(net, p, m) == 0)
-        return;
+    if (p->conn && !p->wait_head && send_invoke(net, p, m) == 0) return;
     if (p->wait_tail)
         p->wait_tail->next = m;
     else
@@ -589,23 +568,19 @@ mm__net_send(struct mm_net *net, mm_msg *m)
 
 int
 mm__net_send_ctrl(struct mm_net *net, const uint8_t peer[MM_NODE_ID_LEN],
-                      const uint8_t *frame, size_t len)
+                  const uint8_t *frame, size_t len)
 {
-    if (net->stopped || !net->q)
-        return MM_ECLOSED;
+    if (net->stopped || !net->q) return MM_ECLOSED;
     struct peer *p = peer_find(net, peer);
-    if (!p || (!p->conn && !p->addr[0]))
-        return MM_EUNREACHABLE;
+    if (!p || (!p->conn && !p->addr[0])) return MM_EUNREACHABLE;
     if (p->conn) {
-        return mm__quic_send_frame(p->conn->q,
-                                   mm__quic_control_stream(p->conn->q), frame,
-                                   len);
+        return mm__quic_send_frame(
+            p->conn->q, mm__quic_control_stream(p->conn->q), frame, len);
     }
     if (p->ctrl_len + len > p->ctrl_cap) {
         size_t cap = (p->ctrl_len + len) * 2;
         uint8_t *q = mm__realloc(p->ctrl_q, cap);
-        if (!q)
-            return UV_ENOMEM;
+        if (!q) return UV_ENOMEM;
         p->ctrl_q = q;
         p->ctrl_cap = cap;
     }
@@ -628,8 +603,7 @@ static void
 respond(struct cconn *cc, int64_t sid, uint64_t call_id, int status,
         int content, const void *body, size_t len)
 {
-    if (!cc->q || !call_id)
-        return;
+    if (!cc->q || !call_id) return;
     struct mm_wire_response r;
     memset(&r, 0, sizeof(r));
     r.call_id = call_id;
@@ -672,8 +646,7 @@ inbound_reply_cb(void *data, int status, mm_msg *reply)
             respond(cc, in->sid, in->call_id, status, reply->content,
                     reply->data, reply->len);
         } else {
-            respond(cc, in->sid, in->call_id, status, MM_CONTENT_NONE, NULL,
-                    0);
+            respond(cc, in->sid, in->call_id, status, MM_CONTENT_NONE, NULL, 0);
         }
         struct istream *is = istream_find(cc, in->sid, 0);
         if (is && is->pending && --is->pending == 0 && is->fin) {
@@ -722,8 +695,7 @@ serve_invoke(struct mm_net *net, struct cconn *cc, int64_t sid,
     }
     char type[256];
     if (inv.type_len >= sizeof(type)) {
-        respond_text(cc, sid, inv.call_id, MM_EDECODE,
-                     "message type too long");
+        respond_text(cc, sid, inv.call_id, MM_EDECODE, "message type too long");
         return;
     }
     memcpy(type, inv.type, inv.type_len);
@@ -750,8 +722,7 @@ serve_invoke(struct mm_net *net, struct cconn *cc, int64_t sid,
         }
     }
     if (inv.flags & MM_WIRE_F_NO_REPLY) {
-        if (mm_tell(n, &ep, m) != 0)
-            mm_msg_free(m);
+        if (mm_tell(n, &ep, m) != 0) mm_msg_free(m);
         return;
     }
     struct inbound *in = cache_get(&net->inbound_cache, sizeof(*in));
@@ -763,19 +734,16 @@ serve_invoke(struct mm_net *net, struct cconn *cc, int64_t sid,
     in->cc = cc;
     in->sid = sid;
     in->call_id = inv.call_id;
-    if (inv.deadline_ms)
-        mm_msg_set_timeout(m, inv.deadline_ms);
+    if (inv.deadline_ms) mm_msg_set_timeout(m, inv.deadline_ms);
     struct istream *is = istream_find(cc, sid, 1);
-    if (is)
-        is->pending++;
+    if (is) is->pending++;
     cc->refs++;
     int rc = mm_send(n, &ep, m, inbound_reply_cb, in);
     if (rc) {
         mm_msg_free(m);
         cc->refs--;
         cache_put(&net->inbound_cache, in);
-        if (is)
-            is->pending--;
+        if (is) is->pending--;
         char text[320];
         if (rc == MM_EUNKNOWN_MESSAGE)
             snprintf(text, sizeof(text), "unknown message '%s'", type);
@@ -792,11 +760,9 @@ take_response(struct mm_net *net, struct cconn *cc, const uint8_t *body,
               size_t len)
 {
     struct mm_wire_response r;
-    if (mm__wire_response_decode(&r, body, len) != 0)
-        return;
+    if (mm__wire_response_decode(&r, body, len) != 0) return;
     struct pend *e = pend_take(net, r.call_id);
-    if (!e)
-        return; /* late or unknown: dropped */
+    if (!e) return; /* late or unknown: dropped */
     if (e->cc != cc) {
         /* Not the connection it was sent on: put it back, ignore. */
         struct pend **slot = pend_slot(net, e->call_id);
@@ -831,8 +797,7 @@ static void
 seed_dial_done(struct mm_net *net, struct cconn *cc)
 {
     for (size_t i = 0; i < net->nseed_dials; i++)
-        if (net->seed_dials[i] == cc)
-            net->seed_dials[i] = NULL;
+        if (net->seed_dials[i] == cc) net->seed_dials[i] = NULL;
 }
 
 static void
@@ -856,8 +821,7 @@ on_conn_up(void *data, struct mm_qconn *q, const uint8_t peer_id[16],
     cc->up = 1;
     cc->role = role;
     memcpy(cc->id, peer_id, MM_NODE_ID_LEN);
-    if (cc->seed_addr[0])
-        seed_dial_done(net, cc);
+    if (cc->seed_addr[0]) seed_dial_done(net, cc);
     if (role == MM_WIRE_ROLE_MEMBER && mm__quic_conn_superseded(q)) {
         /* It lost a crossing to a connection that is up already: serve
          * what the peer sends on it, and close it once drained. */
@@ -868,8 +832,7 @@ on_conn_up(void *data, struct mm_qconn *q, const uint8_t peer_id[16],
         struct peer *p = cc->peer;
         if (!p || memcmp(p->id, peer_id, MM_NODE_ID_LEN) != 0) {
             /* A seed dialled by address, or an accepted connection. */
-            if (p)
-                p->dialing = 0;
+            if (p) p->dialing = 0;
             p = peer_get(net, peer_id);
         }
         if (p) {
@@ -899,8 +862,7 @@ on_conn_up(void *data, struct mm_qconn *q, const uint8_t peer_id[16],
             cc->peer = p;
             if (peer_addr && *peer_addr)
                 snprintf(p->addr, sizeof(p->addr), "%s", peer_addr);
-            if (peer_name)
-                snprintf(p->name, sizeof(p->name), "%s", peer_name);
+            if (peer_name) snprintf(p->name, sizeof(p->name), "%s", peer_name);
             MM_LOG(MM_LOG_INFO, "cluster", "connected to %s (%s)", p->name,
                    p->addr);
             peer_flush(net, p);
@@ -916,8 +878,7 @@ on_conn_down(void *data, struct mm_qconn *q, int err)
 {
     struct mm_net *net = data;
     struct cconn *cc = mm__quic_conn_get_data(q);
-    if (!cc)
-        return;
+    if (!cc) return;
     mm__quic_conn_set_data(q, NULL);
     if (cc->draining) {
         /* Whatever it still carried is lost. */
@@ -929,12 +890,11 @@ on_conn_down(void *data, struct mm_qconn *q, int err)
     if (cc->seed_addr[0] && !cc->up) {
         seed_dial_done(net, cc);
         for (struct peer *w = net->peers; w; w = w->next) {
-            if (w->dialing && !w->conn &&
-                strcmp(w->addr, cc->seed_addr) == 0) {
+            if (w->dialing && !w->conn && strcmp(w->addr, cc->seed_addr) == 0) {
                 w->dialing = 0;
-                peer_reject_waiting(net, w, err == MM_EUNAUTHORIZED
-                                              ? MM_EUNAUTHORIZED
-                                              : MM_EUNREACHABLE);
+                peer_reject_waiting(net, w,
+                                    err == MM_EUNAUTHORIZED ? MM_EUNAUTHORIZED
+                                                            : MM_EUNREACHABLE);
             }
         }
     }
@@ -943,21 +903,20 @@ on_conn_down(void *data, struct mm_qconn *q, int err)
         int was_dialing = !cc->up;
         p->conn = NULL;
         p->dialing = 0;
-        pend_fail(net, NULL, cc, err == MM_EUNAUTHORIZED ? MM_EUNAUTHORIZED
-                                                      : MM_EUNREACHABLE);
+        pend_fail(net, NULL, cc,
+                  err == MM_EUNAUTHORIZED ? MM_EUNAUTHORIZED : MM_EUNREACHABLE);
         peer_streams_free(p);
         if (was_dialing || err == MM_EUNAUTHORIZED || err == MM_EUNREACHABLE)
-            peer_reject_waiting(net, p, err == MM_EUNAUTHORIZED
-                                          ? MM_EUNAUTHORIZED
-                                          : MM_EUNREACHABLE);
+            peer_reject_waiting(net, p,
+                                err == MM_EUNAUTHORIZED ? MM_EUNAUTHORIZED
+                                                        : MM_EUNREACHABLE);
         else if (p->wait_head || p->ctrl_len)
             peer_dial(net, p); /* closed while idle: dial again for these */
         if (err != MM_ECLOSED && err != MM_EEXISTS)
             MM_LOG(MM_LOG_INFO, "cluster", "connection to %s lost: %s",
                    p->name[0] ? p->name : p->addr, mm_strerror(err));
     }
-    if (cc->up && net->gone_fn)
-        net->gone_fn(net->gone_data, q);
+    if (cc->up && net->gone_fn) net->gone_fn(net->gone_data, q);
     if (cc->reported && net->conn_fn)
         net->conn_fn(net->conn_data, q, cc->id, 0, cc->role, 0);
     cc->q = NULL;
@@ -971,8 +930,7 @@ on_frame(void *data, struct mm_qconn *q, int64_t sid, uint8_t type,
 {
     struct mm_net *net = data;
     struct cconn *cc = mm__quic_conn_get_data(q);
-    if (!cc || net->stopped)
-        return;
+    if (!cc || net->stopped) return;
     switch (type) {
     case MM_WIRE_INVOKE:
         serve_invoke(net, cc, sid, body, len);
@@ -984,8 +942,7 @@ on_frame(void *data, struct mm_qconn *q, int64_t sid, uint8_t type,
         break;
     }
     struct frame_handler *h = &net->handlers[type];
-    if (h->fn)
-        h->fn(h->data, q, cc->id, cc->role, sid, type, body, len);
+    if (h->fn) h->fn(h->data, q, cc->id, cc->role, sid, type, body, len);
 }
 
 static void
@@ -993,8 +950,7 @@ on_stream_credit(void *data, struct mm_qconn *q)
 {
     struct mm_net *net = data;
     struct cconn *cc = mm__quic_conn_get_data(q);
-    if (cc && cc->peer && !cc->draining)
-        peer_flush(net, cc->peer);
+    if (cc && cc->peer && !cc->draining) peer_flush(net, cc->peer);
 }
 
 /* Hot waits of the transport (mm_quic_ops.park): shard 0 runs it. */
@@ -1025,17 +981,14 @@ on_stream_fin(void *data, struct mm_qconn *q, int64_t sid)
     struct mm_net *net = data;
     struct cconn *cc = mm__quic_conn_get_data(q);
     (void)net;
-    if (!cc)
-        return;
+    if (!cc) return;
     struct istream *is = istream_find(cc, sid, 0);
     if (is && is->pending) {
         is->fin = 1; /* closed after the last RESPONSE */
         return;
     }
-    if (is)
-        istream_drop(cc, sid);
-    if (sid != mm__quic_control_stream(q))
-        mm__quic_stream_close(q, sid);
+    if (is) istream_drop(cc, sid);
+    if (sid != mm__quic_control_stream(q)) mm__quic_stream_close(q, sid);
 }
 
 static void
@@ -1043,8 +996,7 @@ on_stream_closed(void *data, struct mm_qconn *q, int64_t sid, int err)
 {
     struct mm_net *net = data;
     struct cconn *cc = mm__quic_conn_get_data(q);
-    if (!cc)
-        return;
+    if (!cc) return;
     istream_drop(cc, sid);
     struct ostream **pp, *st = NULL;
     if (cc->draining)
@@ -1062,8 +1014,7 @@ on_stream_closed(void *data, struct mm_qconn *q, int64_t sid, int err)
         }
         pp = &(*pp)->next;
     }
-    if (!st)
-        return;
+    if (!st) return;
     for (size_t b = 0; b < net->npend_buckets; b++) {
         struct pend **ep = &net->pend[b];
         while (*ep) {
@@ -1094,8 +1045,7 @@ static int
 istreams_busy(const struct cconn *cc)
 {
     for (const struct istream *i = cc->istreams; i; i = i->next)
-        if (i->pending)
-            return 1;
+        if (i->pending) return 1;
     return 0;
 }
 
@@ -1124,8 +1074,7 @@ sweep_cb(struct mm_tmr *t)
     for (struct peer *p = net->peers; p; p = p->next) {
         if (!p->conn) {
             /* Left waiting for an inbound handshake that never finished. */
-            if (!p->dialing && (p->wait_head || p->ctrl_len))
-                peer_dial(net, p);
+            if (!p->dialing && (p->wait_head || p->ctrl_len)) peer_dial(net, p);
             continue;
         }
         struct ostream **pp = &p->streams;
@@ -1146,15 +1095,14 @@ sweep_cb(struct mm_tmr *t)
 
 void
 mm__net_on_frame(struct mm_net *net, uint8_t type, mm_net_frame_fn fn,
-                     void *data)
+                 void *data)
 {
     net->handlers[type].fn = fn;
     net->handlers[type].data = data;
 }
 
 void
-mm__net_on_datagram(struct mm_net *net, mm_net_dgram_fn fn,
-                        void *data)
+mm__net_on_datagram(struct mm_net *net, mm_net_dgram_fn fn, void *data)
 {
     net->dgram_fn = fn;
     net->dgram_data = data;
@@ -1162,14 +1110,13 @@ mm__net_on_datagram(struct mm_net *net, mm_net_dgram_fn fn,
 
 void
 mm__net_foreach_conn(struct mm_net *net,
-                         int (*cb)(void *data, const uint8_t id[MM_NODE_ID_LEN],
-                                   struct mm_qconn *conn),
-                         void *data)
+                     int (*cb)(void *data, const uint8_t id[MM_NODE_ID_LEN],
+                               struct mm_qconn *conn),
+                     void *data)
 {
     for (struct peer *p = net->peers; p; p = p->next)
         if (p->conn && p->conn->q && p->conn->up)
-            if (cb(data, p->id, p->conn->q))
-                return;
+            if (cb(data, p->id, p->conn->q)) return;
 }
 
 int64_t
@@ -1187,36 +1134,28 @@ mm__net_on_conn(struct mm_net *net, mm_net_conn_fn fn, void *data)
 
 void
 mm__net_peer_seen(struct mm_net *net, const uint8_t id[MM_NODE_ID_LEN],
-                      uint64_t gen, const char *addr, const char *name)
+                  uint64_t gen, const char *addr, const char *name)
 {
-    if (memcmp(id, net->node->id, MM_NODE_ID_LEN) == 0)
-        return;
+    if (memcmp(id, net->node->id, MM_NODE_ID_LEN) == 0) return;
     struct peer *p = peer_get(net, id);
-    if (!p)
-        return;
+    if (!p) return;
     if (gen > p->gen && p->gen && p->conn) {
         /* A newer generation: the old connection is stale. */
         mm__quic_conn_close(p->conn->q, MM_ECLOSED);
     }
-    if (gen)
-        p->gen = gen;
-    if (addr && *addr)
-        snprintf(p->addr, sizeof(p->addr), "%s", addr);
-    if (name && *name)
-        snprintf(p->name, sizeof(p->name), "%s", name);
+    if (gen) p->gen = gen;
+    if (addr && *addr) snprintf(p->addr, sizeof(p->addr), "%s", addr);
+    if (name && *name) snprintf(p->name, sizeof(p->name), "%s", name);
 }
 
 void
-mm__net_peer_down(struct mm_net *net, const uint8_t id[MM_NODE_ID_LEN],
-                      int err)
+mm__net_peer_down(struct mm_net *net, const uint8_t id[MM_NODE_ID_LEN], int err)
 {
     struct peer *p = peer_find(net, id);
-    if (!p)
-        return;
+    if (!p) return;
     pend_fail(net, p, NULL, err);
     peer_reject_waiting(net, p, err);
-    if (p->conn && p->conn->q)
-        mm__quic_conn_close(p->conn->q, MM_ECLOSED);
+    if (p->conn && p->conn->q) mm__quic_conn_close(p->conn->q, MM_ECLOSED);
     for (struct cconn *d = net->draining, *next; d; d = next) {
         next = d->dnext;
         if (d->q && memcmp(d->id, id, MM_NODE_ID_LEN) == 0)
@@ -1231,22 +1170,18 @@ mm__net_new(struct mm_net **out, const struct mm_net_config *cfg)
 {
     mm_node *n = cfg->node;
     struct mm_net *net = mm__calloc(1, sizeof(*net));
-    if (!net)
-        return UV_ENOMEM;
+    if (!net) return UV_ENOMEM;
     net->node = n;
     net->sweep.fn = sweep_cb;
     int rc = UV_ENOMEM;
     net->npend_buckets = 1024;
     net->pend = mm__calloc(net->npend_buckets, sizeof(*net->pend));
-    if (!net->pend)
-        goto fail;
+    if (!net->pend) goto fail;
     if (cfg->nseeds) {
         net->seeds = mm__calloc(cfg->nseeds, sizeof(char *));
-        if (!net->seeds)
-            goto fail;
+        if (!net->seeds) goto fail;
         for (size_t i = 0; i < cfg->nseeds; i++) {
-            if (!(net->seeds[i] = mm__strdup(cfg->seeds[i])))
-                goto fail;
+            if (!(net->seeds[i] = mm__strdup(cfg->seeds[i]))) goto fail;
             net->nseeds++;
         }
     }
@@ -1270,10 +1205,8 @@ mm__net_new(struct mm_net **out, const struct mm_net_config *cfg)
     ops.park = on_park;
     ops.unpark = on_unpark;
     ops.run = on_run;
-    rc = mm__quic_new(&net->q, &n->shards[0].loop, cfg->id, cfg->kr, &qc,
-                      &ops);
-    if (rc)
-        goto fail;
+    rc = mm__quic_new(&net->q, &n->shards[0].loop, cfg->id, cfg->kr, &qc, &ops);
+    if (rc) goto fail;
     rc = mm__quic_listen(net->q, cfg->listen);
     if (rc) {
         MM_LOG(MM_LOG_ERR, "cluster", "cannot listen on %s: %s", cfg->listen,
@@ -1291,8 +1224,8 @@ fail:
 void
 mm__net_start(struct mm_net *net)
 {
-    net->seed_dials = mm__calloc(net->nseeds ? net->nseeds : 1,
-                                 sizeof(*net->seed_dials));
+    net->seed_dials =
+        mm__calloc(net->nseeds ? net->nseeds : 1, sizeof(*net->seed_dials));
     net->nseed_dials = net->seed_dials ? net->nseeds : 0;
     mm__tq_start_in(net_tq(net), &net->sweep, SWEEP_MS);
     /*
@@ -1337,8 +1270,7 @@ mm__net_stop(struct mm_net *net)
 static void
 quic_closed_cb(void *data)
 {
-    if (data)
-        *(int *)data = 1;
+    if (data) *(int *)data = 1;
 }
 
 void
@@ -1354,8 +1286,7 @@ mm__net_close(struct mm_net *net)
 void
 mm__net_close_now(struct mm_net *net)
 {
-    if (!net)
-        return;
+    if (!net) return;
     mm__tq_stop(net_tq(net), &net->sweep);
     if (net->q) { /* never ran: close on the spot */
         int closed = 0;
@@ -1369,10 +1300,8 @@ mm__net_close_now(struct mm_net *net)
 void
 mm__net_free(struct mm_net *net)
 {
-    if (!net)
-        return;
-    if (net->pend)
-        pend_fail(net, NULL, NULL, MM_ECLOSED);
+    if (!net) return;
+    if (net->pend) pend_fail(net, NULL, NULL, MM_ECLOSED);
     struct peer *p = net->peers;
     while (p) {
         struct peer *next = p->next;

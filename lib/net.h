@@ -25,9 +25,9 @@ struct mm_net_config {
     const struct mm_identity *id; /* borrowed for the net's life */
     const struct mm_keyring *kr;  /* borrowed for the net's life */
     const char *listen;
-    const char *advertise;        /* may be NULL */
+    const char *advertise; /* may be NULL */
     size_t max_frame;
-    const char *const *seeds;     /* "host:port", dialled by _start */
+    const char *const *seeds; /* "host:port", dialled by _start */
     size_t nseeds;
 };
 
@@ -58,15 +58,15 @@ int mm__net_connected(struct mm_net *net, const uint8_t id[MM_NODE_ID_LEN]);
 /* A frame handler for a frame type of the reserved blocks or CTRL_REQ. */
 typedef void (*mm_net_frame_fn)(void *data, struct mm_qconn *conn,
                                 const uint8_t peer[MM_NODE_ID_LEN], int role,
-                                int64_t sid, uint8_t type,
-                                const uint8_t *body, size_t len);
+                                int64_t sid, uint8_t type, const uint8_t *body,
+                                size_t len);
 void mm__net_on_frame(struct mm_net *net, uint8_t type, mm_net_frame_fn fn,
                       void *data);
 
 /* A peer came up (1) or went down (0) as a connection; role 0 = member. */
 typedef void (*mm_net_conn_fn)(void *data, struct mm_qconn *conn,
-                               const uint8_t peer[MM_NODE_ID_LEN],
-                               uint64_t gen, int role, int up);
+                               const uint8_t peer[MM_NODE_ID_LEN], uint64_t gen,
+                               int role, int up);
 void mm__net_on_conn(struct mm_net *net, mm_net_conn_fn fn, void *data);
 
 /* Any connection that was up went down (client sessions drop its

@@ -23,8 +23,7 @@ static char **
 strv_dup(const char *const *v, size_t n)
 {
     char **out = mm__calloc(n + 1, sizeof(char *));
-    if (!out)
-        return NULL;
+    if (!out) return NULL;
     for (size_t i = 0; i < n; i++) {
         if (!(out[i] = mm__strdup(v[i]))) {
             for (size_t j = 0; j < i; j++)
@@ -39,8 +38,7 @@ strv_dup(const char *const *v, size_t n)
 static void
 strv_free(char **v)
 {
-    if (!v)
-        return;
+    if (!v) return;
     for (char **p = v; *p; p++)
         mm__free(*p);
     mm__free(v);
@@ -54,44 +52,36 @@ mm_node_new(mm_node **out, const mm_node_config *cfg_in)
         mm_node_config_init(&defaults);
         cfg_in = &defaults;
     }
-    if (cfg_in->shards < 0 || cfg_in->shards > 64)
-        return MM_EINVAL;
+    if (cfg_in->shards < 0 || cfg_in->shards > 64) return MM_EINVAL;
     mm_node *n = mm__calloc(1, sizeof(*n));
-    if (!n)
-        return UV_ENOMEM;
+    if (!n) return UV_ENOMEM;
     int rc = UV_ENOMEM;
     n->cfg = *cfg_in;
-    if (!n->cfg.mailbox_capacity)
-        n->cfg.mailbox_capacity = MM_MAILBOX_CAPACITY;
+    if (!n->cfg.mailbox_capacity) n->cfg.mailbox_capacity = MM_MAILBOX_CAPACITY;
     if (!n->cfg.default_timeout_ms)
         n->cfg.default_timeout_ms = MM_DEFAULT_TIMEOUT_MS;
-    if (!n->cfg.max_frame)
-        n->cfg.max_frame = MM_MAX_FRAME;
+    if (!n->cfg.max_frame) n->cfg.max_frame = MM_MAX_FRAME;
     mm__node_tables_init(n);
     char host[256];
     const char *name = cfg_in->name;
     if (!name || !*name) {
-        if (gethostname(host, sizeof(host)) != 0)
-            strcpy(host, "murmer");
+        if (gethostname(host, sizeof(host)) != 0) strcpy(host, "murmer");
         host[sizeof(host) - 1] = '\0';
         name = host;
     }
-    if (!(n->name = mm__strdup(name)))
-        goto fail;
+    if (!(n->name = mm__strdup(name))) goto fail;
     n->cfg.name = n->name;
     /* Strings the node keeps (the caller may free theirs). */
     n->join = strv_dup(cfg_in->join, cfg_in->njoin);
     n->tags = strv_dup(cfg_in->tags, cfg_in->ntags);
-    if (!n->join || !n->tags)
-        goto fail;
+    if (!n->join || !n->tags) goto fail;
     n->cfg.join = (const char *const *)n->join;
     n->cfg.tags = (const char *const *)n->tags;
     n->cfg.listen = n->cfg.advertise = n->cfg.data_dir = NULL;
     n->cfg.cluster_key_file = NULL;
     /* A local-only node has a random identity and generation 1; a node
      * that listens loads its persistent identity in mm__cluster_new. */
-    if ((rc = mm__random_bytes(n->id, sizeof(n->id))) != 0)
-        goto fail;
+    if ((rc = mm__random_bytes(n->id, sizeof(n->id))) != 0) goto fail;
     mm__hex(n->id_hex, n->id, sizeof(n->id));
     n->generation = 1;
     n->nshards = cfg_in->shards ? cfg_in->shards : 1;
@@ -108,13 +98,11 @@ mm_node_new(mm_node **out, const mm_node_config *cfg_in)
     }
     if (cfg_in->listen) {
         rc = mm__cluster_new(&n->cluster, n, cfg_in);
-        if (rc)
-            goto fail;
+        if (rc) goto fail;
         n->cluster_ops = &mm__cluster_ops;
     }
     /* The registry's oplog is keyed by the node's id and generation. */
-    if ((rc = mm__recep_new(&n->recep, n)) != 0)
-        goto fail;
+    if ((rc = mm__recep_new(&n->recep, n)) != 0) goto fail;
     *out = n;
     return 0;
 fail:
@@ -122,15 +110,14 @@ fail:
     return rc;
 }
 
-/* ---- running ---------------------------------------------------------------------- */
+/* ---- running
+ * ---------------------------------------------------------------------- */
 
 struct mm_shard *
 mm__node_pick_shard(mm_node *n, int want)
 {
-    if (want >= 0 && want < n->nshards)
-        return &n->shards[want];
-    if (mm__cur_shard && mm__cur_shard->node == n)
-        return mm__cur_shard;
+    if (want >= 0 && want < n->nshards) return &n->shards[want];
+    if (mm__cur_shard && mm__cur_shard->node == n) return mm__cur_shard;
     uint32_t i = atomic_fetch_add(&n->spawn_rr, 1);
     return &n->shards[i % (uint32_t)n->nshards];
 }
@@ -154,21 +141,17 @@ static void
 node_cluster_start(void *arg)
 {
     mm_node *n = arg;
-    if (n->cluster && !atomic_load(&n->stopping))
-        mm__cluster_start(n->cluster);
+    if (n->cluster && !atomic_load(&n->stopping)) mm__cluster_start(n->cluster);
 }
 
 int
 mm_node_run(mm_node *n)
 {
-    if (n->running)
-        return MM_EEXISTS;
+    if (n->running) return MM_EEXISTS;
     n->running = 1;
-    if (n->cluster)
-        mm_node_post(n, 0, node_cluster_start, n);
+    if (n->cluster) mm_node_post(n, 0, node_cluster_start, n);
     int rc = start_threads(n, 1);
-    if (rc == 0)
-        mm__shard_thread_main(&n->shards[0]);
+    if (rc == 0) mm__shard_thread_main(&n->shards[0]);
     mm_node_join(n);
     return rc;
 }
@@ -176,12 +159,10 @@ mm_node_run(mm_node *n)
 int
 mm_node_start_thread(mm_node *n)
 {
-    if (n->running)
-        return MM_EEXISTS;
+    if (n->running) return MM_EEXISTS;
     n->running = 1;
     n->threaded = 1;
-    if (n->cluster)
-        mm_node_post(n, 0, node_cluster_start, n);
+    if (n->cluster) mm_node_post(n, 0, node_cluster_start, n);
     return start_threads(n, 0);
 }
 
@@ -192,8 +173,7 @@ mm__node_post_all(mm_node *n, int kind)
         mm_msg *m = mm__msg_alloc();
         MM_ASSERT(m != NULL);
         m->kind = (uint8_t)kind;
-        if (mm__shard_post(&n->shards[i], m) != 0)
-            mm_msg_free(m);
+        if (mm__shard_post(&n->shards[i], m) != 0) mm_msg_free(m);
     }
 }
 
@@ -213,8 +193,7 @@ node_leave(void *arg)
 void
 mm_node_stop(mm_node *n)
 {
-    if (atomic_exchange(&n->stopping, 1))
-        return;
+    if (atomic_exchange(&n->stopping, 1)) return;
     /* A cluster node leaves gracefully first (bounded), then shuts down. */
     if (n->cluster && n->running && mm_node_post(n, 0, node_leave, n) == 0)
         return;
@@ -237,8 +216,7 @@ mm_node_join(mm_node *n)
 void
 mm_node_free(mm_node *n)
 {
-    if (!n)
-        return;
+    if (!n) return;
     if (n->shards) {
         if (!n->running) {
             /* Never ran: stop its actors here, on this thread. */
@@ -264,8 +242,7 @@ mm_node_free(mm_node *n)
             mm__shard_release(&n->shards[i]);
         mm__free(n->shards);
     }
-    if (n->recep)
-        mm__recep_free(n->recep);
+    if (n->recep) mm__recep_free(n->recep);
     mm__node_tables_release(n);
     strv_free(n->join);
     strv_free(n->tags);
@@ -274,7 +251,8 @@ mm_node_free(mm_node *n)
     mm__free(n);
 }
 
-/* ---- accessors ----------------------------------------------------------------------- */
+/* ---- accessors
+ * ----------------------------------------------------------------------- */
 
 const char *
 mm_node_name(const mm_node *n)
@@ -297,8 +275,7 @@ mm_node_generation(const mm_node *n)
 uv_loop_t *
 mm_node_loop(mm_node *n, int shard)
 {
-    if (shard < 0 || shard >= n->nshards)
-        return NULL;
+    if (shard < 0 || shard >= n->nshards) return NULL;
     return &n->shards[shard].loop;
 }
 
@@ -314,7 +291,8 @@ mm_node_addr(const mm_node *n)
     return n->addr;
 }
 
-/* ---- work and posts ------------------------------------------------------------------- */
+/* ---- work and posts
+ * ------------------------------------------------------------------- */
 
 struct node_work {
     uv_work_t req;
@@ -335,8 +313,7 @@ static void
 node_after_cb(uv_work_t *req, int status)
 {
     struct node_work *w = req->data;
-    if (w->after)
-        w->after(w->data, status);
+    if (w->after) w->after(w->data, status);
     mm__free(w);
 }
 
@@ -347,8 +324,7 @@ node_queue_on_shard(void *arg)
     int rc = uv_queue_work(&mm__cur_shard->loop, &w->req, node_work_cb,
                            node_after_cb);
     if (rc) {
-        if (w->after)
-            w->after(w->data, rc);
+        if (w->after) w->after(w->data, rc);
         mm__free(w);
     }
 }
@@ -358,8 +334,7 @@ mm_node_queue_work(mm_node *n, void (*work)(void *data),
                    void (*after)(void *data, int status), void *data)
 {
     struct node_work *w = mm__calloc(1, sizeof(*w));
-    if (!w)
-        return UV_ENOMEM;
+    if (!w) return UV_ENOMEM;
     w->req.data = w;
     w->work = work;
     w->after = after;
@@ -368,29 +343,24 @@ mm_node_queue_work(mm_node *n, void (*work)(void *data),
     if (mm__cur_shard && mm__cur_shard->node == n) {
         int rc = uv_queue_work(&mm__cur_shard->loop, &w->req, node_work_cb,
                                node_after_cb);
-        if (rc)
-            mm__free(w);
+        if (rc) mm__free(w);
         return rc;
     }
     int rc = mm_node_post(n, 0, node_queue_on_shard, w);
-    if (rc)
-        mm__free(w);
+    if (rc) mm__free(w);
     return rc;
 }
 
 int
 mm_node_post(mm_node *n, int shard, void (*fn)(void *data), void *data)
 {
-    if (shard < 0 || shard >= n->nshards)
-        return MM_EINVAL;
+    if (shard < 0 || shard >= n->nshards) return MM_EINVAL;
     mm_msg *m = mm__msg_alloc();
-    if (!m)
-        return UV_ENOMEM;
+    if (!m) return UV_ENOMEM;
     m->kind = MSG_FN;
     m->fn = fn;
     m->fn_arg = data;
     int rc = mm__shard_post(&n->shards[shard], m);
-    if (rc)
-        mm_msg_free(m);
+    if (rc) mm_msg_free(m);
     return rc;
 }

@@ -36,8 +36,7 @@ static uint32_t
 intern_find(mm_node *n, const char *name)
 {
     for (size_t i = 0; i < n->nnames; i++)
-        if (strcmp(n->names[i], name) == 0)
-            return (uint32_t)i + 1;
+        if (strcmp(n->names[i], name) == 0) return (uint32_t)i + 1;
     return 0;
 }
 
@@ -59,13 +58,11 @@ mm__node_intern(mm_node *n, const char *name, int create, uint32_t *id)
     if (n->nnames == n->names_cap) {
         size_t cap = n->names_cap ? n->names_cap * 2 : 32;
         char **v = mm__realloc(n->names, cap * sizeof(*v));
-        if (!v)
-            return UV_ENOMEM;
+        if (!v) return UV_ENOMEM;
         n->names = v;
         n->names_cap = cap;
     }
-    if (!(n->names[n->nnames] = mm__strdup(name)))
-        return UV_ENOMEM;
+    if (!(n->names[n->nnames] = mm__strdup(name))) return UV_ENOMEM;
     *id = (uint32_t)++n->nnames;
     return 0;
 }
@@ -82,8 +79,7 @@ const struct mm_type_info *
 mm__node_type(mm_node *n, const char *name)
 {
     const struct mm_type_info *ti = NULL;
-    if (!name)
-        return NULL;
+    if (!name) return NULL;
     pthread_rwlock_rdlock(&n->types_lock);
     for (size_t i = 0; i < n->ntypes; i++) {
         if (strcmp(n->types[i]->type->name, name) == 0) {
@@ -98,16 +94,12 @@ mm__node_type(mm_node *n, const char *name)
 int
 mm_node_register_type(mm_node *n, const mm_actor_type *t)
 {
-    if (!t || !t->name || !*t->name || t->nhandlers > 65535)
-        return MM_EINVAL;
+    if (!t || !t->name || !*t->name || t->nhandlers > 65535) return MM_EINVAL;
     for (size_t i = 0; i < t->nhandlers; i++)
-        if (!t->handlers[i].name || !t->handlers[i].fn)
-            return MM_EINVAL;
-    if (mm__node_type(n, t->name))
-        return MM_EEXISTS;
+        if (!t->handlers[i].name || !t->handlers[i].fn) return MM_EINVAL;
+    if (mm__node_type(n, t->name)) return MM_EEXISTS;
     struct mm_type_info *ti = mm__calloc(1, sizeof(*ti));
-    if (!ti)
-        return UV_ENOMEM;
+    if (!ti) return UV_ENOMEM;
     ti->type = t;
     int rc = 0;
     pthread_rwlock_wrlock(&n->types_lock);
@@ -125,14 +117,12 @@ mm_node_register_type(mm_node *n, const mm_actor_type *t)
     }
     for (size_t i = 0; i < t->nhandlers && rc == 0; i++) {
         rc = mm__node_intern(n, t->handlers[i].name, 1, &ids[i]);
-        if (ids[i] > maxid)
-            maxid = ids[i];
+        if (ids[i] > maxid) maxid = ids[i];
     }
     if (rc == 0) {
         ti->nby_id = maxid + 1;
         ti->by_id = mm__calloc(ti->nby_id, sizeof(*ti->by_id));
-        if (!ti->by_id)
-            rc = UV_ENOMEM;
+        if (!ti->by_id) rc = UV_ENOMEM;
     }
     if (rc == 0) {
         for (size_t i = 0; i < t->nhandlers; i++)
@@ -140,8 +130,7 @@ mm_node_register_type(mm_node *n, const mm_actor_type *t)
                 ti->by_id[ids[i]] = (uint16_t)(i + 1);
         if (n->ntypes == n->types_cap) {
             size_t cap = n->types_cap ? n->types_cap * 2 : 16;
-            struct mm_type_info **v =
-                mm__realloc(n->types, cap * sizeof(*v));
+            struct mm_type_info **v = mm__realloc(n->types, cap * sizeof(*v));
             if (!v)
                 rc = UV_ENOMEM;
             else {
@@ -149,8 +138,7 @@ mm_node_register_type(mm_node *n, const mm_actor_type *t)
                 n->types_cap = cap;
             }
         }
-        if (rc == 0)
-            n->types[n->ntypes++] = ti;
+        if (rc == 0) n->types[n->ntypes++] = ti;
     }
     mm__free(ids);
 out:
@@ -180,6 +168,5 @@ mm__node_emit(mm_node *n, const mm_event *ev)
     mm_event_cb cb = n->ev_cb;
     void *data = n->ev_data;
     pthread_mutex_unlock(&n->ev_lock);
-    if (cb)
-        cb(data, ev);
+    if (cb) cb(data, ev);
 }

@@ -1,7 +1,7 @@
 /*
  * oplog.c — registry replication: per-origin logs, version vectors, the
- * view with label conflicts, anti-entropy and compaction (docs/design.md, Registry).
- * Pure: no libuv, no sockets, no clock.  See oplog.h for the model.
+ * view with label conflicts, anti-entropy and compaction (docs/design.md,
+ * Registry). Pure: no libuv, no sockets, no clock.  See oplog.h for the model.
  *
  * Byte format (all integers little-endian; strings are length-prefixed
  * bytes without a terminator and must not contain NUL).
@@ -938,8 +938,8 @@ mm__oplog_batch_iter_init(struct mm__oplog_batch_iter *it, const uint8_t *buf,
 }
 
 int
-mm__oplog_batch_iter_next(struct mm__oplog_batch_iter *it,
-                          const uint8_t **rec, size_t *len)
+mm__oplog_batch_iter_next(struct mm__oplog_batch_iter *it, const uint8_t **rec,
+                          size_t *len)
 {
     if (it->i == it->count) return it->left == 0 ? 0 : MM_EDECODE;
     struct rd r = {it->p, it->left};

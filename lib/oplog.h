@@ -1,7 +1,7 @@
 /*
- * oplog.h — registry replication core (docs/design.md, The oplog).  Pure: no libuv, no
- * sockets, no threads, no clock.  Events leave through callbacks; bytes come
- * in and go out as buffers the glue moves over QUIC.
+ * oplog.h — registry replication core (docs/design.md, The oplog).  Pure: no
+ * libuv, no sockets, no threads, no clock.  Events leave through callbacks;
+ * bytes come in and go out as buffers the glue moves over QUIC.
  *
  * Model.
  *  - Every node is an *origin*.  It appends ops about its own replicated

@@ -35,8 +35,7 @@ mm_plugin_register_type(mm_plugin_ctx *ctx, const mm_actor_type *t)
     return rc;
 }
 
-static int
-plugin_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+static int plugin_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static int
@@ -85,7 +84,6 @@ mm_node_load_plugin(mm_node *n, const char *path, char *err, size_t errlen)
                            "%s: init failed: %s", path,
                            mm_strerror(rc < 0 ? rc : MM_EINVAL));
     }
-    MM_LOG(MM_LOG_INFO, "plugin", "loaded %s (%u types)", path,
-           ctx.registered);
+    MM_LOG(MM_LOG_INFO, "plugin", "loaded %s (%u types)", path, ctx.registered);
     return 0; /* never dlclose(h) */
 }

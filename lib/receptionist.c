@@ -20,7 +20,7 @@ struct entry {
     char *type;
     mm_endpoint ep;
     int vis;
-    int priv;           /* a private local registration (not in the oplog) */
+    int priv; /* a private local registration (not in the oplog) */
     uint64_t hlc;
     char **keys;
     size_t nkeys;
@@ -99,7 +99,8 @@ struct mm_recep {
     int next_follow;
 };
 
-/* ---- the table ------------------------------------------------------------------- */
+/* ---- the table
+ * ------------------------------------------------------------------- */
 
 static void recep_oplog_event(void *data, const struct mm__oplog_event *ev);
 static void recep_oplog_applied(void *data, const uint8_t *rec, size_t len,
@@ -109,8 +110,7 @@ int
 mm__recep_new(struct mm_recep **out, mm_node *n)
 {
     struct mm_recep *r = mm__calloc(1, sizeof(*r));
-    if (!r)
-        return UV_ENOMEM;
+    if (!r) return UV_ENOMEM;
     r->node = n;
     r->nbuckets = 64;
     r->buckets = mm__calloc(r->nbuckets, sizeof(*r->buckets));
@@ -158,8 +158,7 @@ listing_free(struct mm_listing *l)
 void
 mm__recep_free(struct mm_recep *r)
 {
-    if (r->oplog)
-        mm__oplog_free(r->oplog);
+    if (r->oplog) mm__oplog_free(r->oplog);
     mm__oplog_batch_release(&r->outbox);
     for (struct follower *f = r->followers, *nx; f; f = nx) {
         nx = f->next;
@@ -205,8 +204,7 @@ static struct entry *
 find(struct mm_recep *r, const char *label)
 {
     for (struct entry *e = r->buckets[bucket_of(r, label)]; e; e = e->next)
-        if (strcmp(e->label, label) == 0)
-            return e;
+        if (strcmp(e->label, label) == 0) return e;
     return NULL;
 }
 
@@ -215,8 +213,7 @@ grow(struct mm_recep *r)
 {
     size_t nb = r->nbuckets * 2;
     struct entry **b = mm__calloc(nb, sizeof(*b));
-    if (!b)
-        return; /* keep the longer chains */
+    if (!b) return; /* keep the longer chains */
     for (size_t i = 0; i < r->nbuckets; i++) {
         struct entry *e = r->buckets[i];
         while (e) {
@@ -236,16 +233,14 @@ static int
 has_key(const struct entry *e, const char *key)
 {
     for (size_t i = 0; i < e->nkeys; i++)
-        if (strcmp(e->keys[i], key) == 0)
-            return 1;
+        if (strcmp(e->keys[i], key) == 0) return 1;
     return 0;
 }
 
 static int
 matches(const struct mm_listing *l, const struct entry *e)
 {
-    if (l->key && !has_key(e, l->key))
-        return 0;
+    if (l->key && !has_key(e, l->key)) return 0;
     if (l->prefix && strncmp(e->label, l->prefix, strlen(l->prefix)) != 0)
         return 0;
     return 1;
@@ -255,15 +250,14 @@ static int
 label_valid(const char *label)
 {
     size_t n = label ? strlen(label) : 0;
-    if (n == 0 || n > 255)
-        return 0;
+    if (n == 0 || n > 255) return 0;
     for (size_t i = 0; i < n; i++)
-        if ((unsigned char)label[i] < 0x20 || label[i] == 0x7f)
-            return 0;
+        if ((unsigned char)label[i] < 0x20 || label[i] == 0x7f) return 0;
     return 1;
 }
 
-/* ---- listing delivery ------------------------------------------------------------- */
+/* ---- listing delivery
+ * ------------------------------------------------------------- */
 
 static void listing_deliver(void *arg);
 
@@ -271,11 +265,9 @@ static void listing_deliver(void *arg);
 static void
 listing_schedule(struct mm_listing *l)
 {
-    if (l->scheduled || l->closed)
-        return;
+    if (l->scheduled || l->closed) return;
     mm_msg *m = mm__msg_alloc();
-    if (!m)
-        return;
+    if (!m) return;
     m->kind = MSG_FN;
     m->fn = listing_deliver;
     m->fn_arg = l;
@@ -288,11 +280,9 @@ listing_schedule(struct mm_listing *l)
 
 /* Under r->lock: queue one event, or overflow into a resync. */
 static void
-listing_push(struct mm_listing *l, int kind, const struct entry *e,
-             int reason)
+listing_push(struct mm_listing *l, int kind, const struct entry *e, int reason)
 {
-    if (l->closed)
-        return;
+    if (l->closed) return;
     if (!l->backfill) {
         if (l->qlen >= l->limit) {
             for (size_t i = 0; i < l->qlen; i++)
@@ -327,12 +317,10 @@ sched:
 }
 
 static void
-notify_listings(struct mm_recep *r, int kind, const struct entry *e,
-                int reason)
+notify_listings(struct mm_recep *r, int kind, const struct entry *e, int reason)
 {
     for (struct mm_listing *l = r->listings; l; l = l->next)
-        if (matches(l, e))
-            listing_push(l, kind, e, reason);
+        if (matches(l, e)) listing_push(l, kind, e, reason);
 }
 
 static int
@@ -354,8 +342,7 @@ listing_deliver(void *arg)
             struct mm_listing **pp = &r->zombies;
             while (*pp && *pp != l)
                 pp = &(*pp)->next;
-            if (*pp)
-                *pp = l->next;
+            if (*pp) *pp = l->next;
             pthread_mutex_unlock(&r->lock);
             listing_free(l);
             return;
@@ -376,8 +363,7 @@ listing_deliver(void *arg)
             size_t cap = 0;
             for (size_t b = 0; b < r->nbuckets; b++) {
                 for (struct entry *e = r->buckets[b]; e; e = e->next) {
-                    if (!matches(l, e))
-                        continue;
+                    if (!matches(l, e)) continue;
                     if (qlen == cap) {
                         cap = cap ? cap * 2 : 16;
                         struct lev *nq = mm__realloc(q, cap * sizeof(*nq));
@@ -392,8 +378,7 @@ listing_deliver(void *arg)
                     qlen++;
                 }
             }
-            if (qlen > 1)
-                qsort(q, qlen, sizeof(*q), lev_cmp);
+            if (qlen > 1) qsort(q, qlen, sizeof(*q), lev_cmp);
         }
         l->scheduled = 0;
         l->busy = 1;
@@ -405,8 +390,7 @@ listing_deliver(void *arg)
         }
         size_t i = 0;
         for (; i < qlen && !l->closed; i++) {
-            mm_listing_event ev = {q[i].kind, q[i].label, q[i].ep,
-                                   q[i].reason};
+            mm_listing_event ev = {q[i].kind, q[i].label, q[i].ep, q[i].reason};
             l->cb(l->data, &ev);
         }
         if (backfill && !l->closed) {
@@ -446,12 +430,10 @@ mm_listing_open(mm_listing **out, mm_node *n, const mm_listing_opts *o,
         mm_listing_opts_init(&defaults);
         o = &defaults;
     }
-    if (!cb)
-        return MM_EINVAL;
+    if (!cb) return MM_EINVAL;
     struct mm_recep *r = n->recep;
     struct mm_listing *l = mm__calloc(1, sizeof(*l));
-    if (!l)
-        return UV_ENOMEM;
+    if (!l) return UV_ENOMEM;
     l->r = r;
     l->cb = cb;
     l->data = data;
@@ -480,15 +462,13 @@ mm_listing_open(mm_listing **out, mm_node *n, const mm_listing_opts *o,
 void
 mm_listing_close(mm_listing *l)
 {
-    if (!l)
-        return;
+    if (!l) return;
     struct mm_recep *r = l->r;
     pthread_mutex_lock(&r->lock);
     struct mm_listing **pp = &r->listings;
     while (*pp && *pp != l)
         pp = &(*pp)->next;
-    if (*pp)
-        *pp = l->next;
+    if (*pp) *pp = l->next;
     l->closed = 1;
     int later = l->busy || l->scheduled;
     if (l->scheduled && !l->busy) {
@@ -496,22 +476,20 @@ mm_listing_close(mm_listing *l)
         r->zombies = l;
     }
     pthread_mutex_unlock(&r->lock);
-    if (!later)
-        listing_free(l);
+    if (!later) listing_free(l);
 }
 
-/* ---- lookups ------------------------------------------------------------------------ */
+/* ---- lookups
+ * ------------------------------------------------------------------------ */
 
 int
 mm_lookup(mm_node *n, const char *label, mm_endpoint *out)
 {
     struct mm_recep *r = n->recep;
-    if (!label)
-        return MM_EINVAL;
+    if (!label) return MM_EINVAL;
     pthread_mutex_lock(&r->lock);
     struct entry *e = find(r, label);
-    if (e && out)
-        *out = e->ep;
+    if (e && out) *out = e->ep;
     pthread_mutex_unlock(&r->lock);
     return e ? 0 : MM_ENOTFOUND;
 }
@@ -537,13 +515,11 @@ lwait_timeout(struct mm_tmr *t)
         struct lwait **pp = &r->waiters;
         while (*pp && *pp != w)
             pp = &(*pp)->next;
-        if (*pp)
-            *pp = w->next;
+        if (*pp) *pp = w->next;
         w->in_list = 0;
     }
     pthread_mutex_unlock(&r->lock);
-    if (!mine)
-        return; /* a fire is already posted */
+    if (!mine) return; /* a fire is already posted */
     w->cb(w->data, MM_ETIMEOUT, NULL);
     mm__free(w->label);
     mm__free(w);
@@ -573,8 +549,7 @@ mm_lookup_wait(mm_node *n, const char *label, uint32_t timeout_ms,
                mm_lookup_cb cb, void *data)
 {
     struct mm_recep *r = n->recep;
-    if (!label || !cb)
-        return MM_EINVAL;
+    if (!label || !cb) return MM_EINVAL;
     struct lwait *w = mm__calloc(1, sizeof(*w));
     if (!w || !(w->label = mm__strdup(label))) {
         mm__free(w);
@@ -606,7 +581,8 @@ mm_lookup_wait(mm_node *n, const char *label, uint32_t timeout_ms,
     return 0;
 }
 
-/* ---- registration ---------------------------------------------------------------------- */
+/* ---- registration
+ * ---------------------------------------------------------------------- */
 
 /* Under r->lock: fires the lookup waiters of |label|. */
 static void
@@ -630,15 +606,14 @@ waiters_fire_locked(struct mm_recep *r, const char *label,
 /* Under r->lock: adds a table entry (a view winner or a private one). */
 static struct entry *
 table_add(struct mm_recep *r, const char *label, const char *type,
-          const mm_endpoint *ep, int vis, uint64_t hlc,
-          const char *const *keys, size_t nkeys)
+          const mm_endpoint *ep, int vis, uint64_t hlc, const char *const *keys,
+          size_t nkeys)
 {
     struct entry *e = mm__calloc(1, sizeof(*e));
     if (!e || !(e->label = mm__strdup(label)) ||
         !(e->type = mm__strdup(type ? type : "")) ||
         (nkeys && !(e->keys = mm__calloc(nkeys, sizeof(char *))))) {
-        if (e)
-            entry_free(e);
+        if (e) entry_free(e);
         return NULL;
     }
     for (size_t i = 0; i < nkeys; i++) {
@@ -651,8 +626,7 @@ table_add(struct mm_recep *r, const char *label, const char *type,
     e->ep = *ep;
     e->vis = vis;
     e->hlc = hlc;
-    if (r->count + 1 > r->nbuckets)
-        grow(r);
+    if (r->count + 1 > r->nbuckets) grow(r);
     size_t b = bucket_of(r, label);
     e->next = r->buckets[b];
     r->buckets[b] = e;
@@ -666,12 +640,10 @@ static const char *
 local_type_name(mm_node *n, const mm_endpoint *ep)
 {
     int si = mm__actor_id_shard(ep->actor);
-    if (si >= n->nshards)
-        return "";
+    if (si >= n->nshards) return "";
     struct mm_slot *slot =
         mm__slot_get(&n->shards[si], mm__actor_id_slot(ep->actor));
-    if (!slot || atomic_load(&slot->id) != ep->actor)
-        return "";
+    if (!slot || atomic_load(&slot->id) != ep->actor) return "";
     struct mm_actor *a = atomic_load(&slot->actor);
     return a ? a->ti->type->name : "";
 }
@@ -684,7 +656,8 @@ mm_register(mm_node *n, const char *label, const mm_endpoint *ep,
 }
 
 /* A registration with its reception keys: one register op that carries
- * them, not a register and a check_in per key (docs/design.md, Reception keys, listings and watches). */
+ * them, not a register and a check_in per key (docs/design.md, Reception keys,
+ * listings and watches). */
 int
 mm__recep_register(mm_node *n, const char *label, const mm_endpoint *ep,
                    int visibility, const char *const *keys, size_t nkeys)
@@ -694,8 +667,7 @@ mm__recep_register(mm_node *n, const char *label, const mm_endpoint *ep,
         visibility > MM_VIS_PRIVATE || !mm__node_is_local(n, ep))
         return MM_EINVAL;
     for (size_t i = 0; i < nkeys; i++)
-        if (!keys[i] || !*keys[i])
-            return MM_EINVAL;
+        if (!keys[i] || !*keys[i]) return MM_EINVAL;
     const char *type = local_type_name(n, ep);
     int rc = 0;
     pthread_mutex_lock(&r->lock);
@@ -719,8 +691,7 @@ mm__recep_register(mm_node *n, const char *label, const mm_endpoint *ep,
                                 keys, nkeys, hlc, NULL);
     }
     pthread_mutex_unlock(&r->lock);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     mm_event ev = {MM_EV_REGISTERED, label, *ep, 0, 0};
     mm__node_emit(n, &ev);
     return 0;
@@ -734,8 +705,7 @@ unlink_entry(struct mm_recep *r, const char *label, const mm_endpoint *ep)
     while (*pp) {
         struct entry *e = *pp;
         if (strcmp(e->label, label) == 0) {
-            if (ep && !mm_endpoint_equal(&e->ep, ep))
-                return NULL;
+            if (ep && !mm_endpoint_equal(&e->ep, ep)) return NULL;
             *pp = e->next;
             r->count--;
             return e;
@@ -798,8 +768,7 @@ deregister(mm_node *n, const char *label, const mm_endpoint *ep, int reason)
         }
     }
     pthread_mutex_unlock(&r->lock);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     mm_event ev = {MM_EV_DEREGISTERED, label, gone, reason, 0};
     mm__node_emit(n, &ev);
     return 0;
@@ -808,8 +777,7 @@ deregister(mm_node *n, const char *label, const mm_endpoint *ep, int reason)
 int
 mm_deregister(mm_node *n, const char *label)
 {
-    if (!label)
-        return MM_EINVAL;
+    if (!label) return MM_EINVAL;
     return deregister(n, label, NULL, MM_REASON_NORMAL);
 }
 
@@ -817,8 +785,7 @@ mm_deregister(mm_node *n, const char *label)
 static int
 entry_add_key(struct mm_recep *r, struct entry *e, const char *key)
 {
-    if (has_key(e, key))
-        return 0;
+    if (has_key(e, key)) return 0;
     char *k = mm__strdup(key);
     char **v = k ? mm__realloc(e->keys, (e->nkeys + 1) * sizeof(*v)) : NULL;
     if (!v) {
@@ -837,8 +804,7 @@ int
 mm_check_in(mm_node *n, const char *label, const char *key)
 {
     struct mm_recep *r = n->recep;
-    if (!label || !key || !*key)
-        return MM_EINVAL;
+    if (!label || !key || !*key) return MM_EINVAL;
     pthread_mutex_lock(&r->lock);
     struct entry *e = find(r, label);
     int rc;
@@ -846,14 +812,14 @@ mm_check_in(mm_node *n, const char *label, const char *key)
         rc = entry_add_key(r, e, key);
     } else {
         rc = mm__oplog_check_in(r->oplog, label, key, NULL);
-        if (rc == MM_EEXISTS)
-            rc = 0; /* already checked in */
+        if (rc == MM_EEXISTS) rc = 0; /* already checked in */
     }
     pthread_mutex_unlock(&r->lock);
     return rc;
 }
 
-/* ---- watches -------------------------------------------------------------------------- */
+/* ---- watches
+ * -------------------------------------------------------------------------- */
 
 static void
 watch_fire(void *arg)
@@ -866,11 +832,9 @@ watch_fire(void *arg)
 static int
 local_alive(mm_node *n, const mm_endpoint *ep)
 {
-    if (!mm__node_is_local(n, ep))
-        return 0;
+    if (!mm__node_is_local(n, ep)) return 0;
     int si = mm__actor_id_shard(ep->actor);
-    if (si >= n->nshards)
-        return 0;
+    if (si >= n->nshards) return 0;
     struct mm_slot *slot =
         mm__slot_get(&n->shards[si], mm__actor_id_slot(ep->actor));
     return slot && atomic_load(&slot->id) == ep->actor;
@@ -881,8 +845,7 @@ ep_in_view(struct mm_recep *r, const mm_endpoint *ep)
 {
     for (size_t b = 0; b < r->nbuckets; b++)
         for (struct entry *e = r->buckets[b]; e; e = e->next)
-            if (mm_endpoint_equal(&e->ep, ep))
-                return 1;
+            if (mm_endpoint_equal(&e->ep, ep)) return 1;
     return 0;
 }
 
@@ -904,15 +867,13 @@ watches_fire_locked(struct mm_recep *r, const mm_endpoint *ep, int reason)
 }
 
 int
-mm_watch(mm_node *n, const char *label, const mm_endpoint *ep,
-         mm_watch_cb cb, void *data)
+mm_watch(mm_node *n, const char *label, const mm_endpoint *ep, mm_watch_cb cb,
+         void *data)
 {
     struct mm_recep *r = n->recep;
-    if (!cb || (!label && !ep))
-        return MM_EINVAL;
+    if (!cb || (!label && !ep)) return MM_EINVAL;
     struct watch *w = mm__calloc(1, sizeof(*w));
-    if (!w)
-        return UV_ENOMEM;
+    if (!w) return UV_ENOMEM;
     w->cb = cb;
     w->data = data;
     w->home = mm__cur_shard && mm__cur_shard->node == n ? mm__cur_shard
@@ -949,8 +910,7 @@ mm__recep_actor_gone(mm_node *n, const mm_endpoint *ep, const char *label,
                      int reason)
 {
     struct mm_recep *r = n->recep;
-    if (label)
-        deregister(n, label, ep, reason);
+    if (label) deregister(n, label, ep, reason);
     pthread_mutex_lock(&r->lock);
     struct watch *fire = NULL, **pp = &r->watches;
     while (*pp) {
@@ -972,7 +932,8 @@ mm__recep_actor_gone(mm_node *n, const mm_endpoint *ep, const char *label,
     }
 }
 
-/* ---- the replicated registry (oplog) ------------------------------------------------ */
+/* ---- the replicated registry (oplog)
+ * ------------------------------------------------ */
 
 /* Under r->lock (called from inside oplog mutations). */
 static void
@@ -998,11 +959,9 @@ recep_oplog_event(void *data, const struct mm__oplog_event *ev)
                   (const char *const *)oe->keys, oe->nkeys);
         return;
     case MM_OPLOG_REMOVED: {
-        if (!e || e->priv || !mm_endpoint_equal(&e->ep, &ep))
-            return;
+        if (!e || e->priv || !mm_endpoint_equal(&e->ep, &ep)) return;
         int reason = ev->reason < 64 ? ev->reason : MM_REASON_NODE_DOWN;
-        if (ev->reason == MM_OPLOG_REASON_SHADOWED)
-            reason = MM_REASON_STOPPED;
+        if (ev->reason == MM_OPLOG_REASON_SHADOWED) reason = MM_REASON_STOPPED;
         unlink_entry(r, oe->label, NULL);
         notify_listings(r, MM_LISTING_REMOVED, e, reason);
         /* A remote actor left the view: its watches fire (local actors'
@@ -1035,8 +994,7 @@ recep_oplog_applied(void *data, const uint8_t *rec, size_t len, int local)
             op.kind == MM_OPLOG_REGISTER)
             mm__hlc_update(&r->hlc, op.hlc, mm__wall_ms());
     }
-    if (!r->followers)
-        return;
+    if (!r->followers) return;
     if (mm__oplog_batch_add(&r->outbox, rec, len) != 0)
         return; /* out of memory: anti-entropy repairs it */
     if (!r->flush_posted) {
@@ -1060,22 +1018,21 @@ recep_flush(void *arg)
     pthread_mutex_unlock(&r->lock);
     if (b.count && mm__oplog_batch_finish(&b) == 0) {
         for (struct follower *f = r->followers; f; f = f->next)
-            if (f->batch)
-                f->cb(f->data, b.buf, b.len);
+            if (f->batch) f->cb(f->data, b.buf, b.len);
         struct mm__oplog_batch_iter it;
         const uint8_t *rec;
         size_t rl;
         if (mm__oplog_batch_iter_init(&it, b.buf, b.len) == 0) {
             while (mm__oplog_batch_iter_next(&it, &rec, &rl) == 1)
                 for (struct follower *f = r->followers; f; f = f->next)
-                    if (!f->batch)
-                        f->cb(f->data, rec, rl);
+                    if (!f->batch) f->cb(f->data, rec, rl);
         }
     }
     mm__oplog_batch_release(&b);
 }
 
-/* ---- registry.h: queries ----------------------------------------------------------- */
+/* ---- registry.h: queries
+ * ----------------------------------------------------------- */
 
 static void
 reg_entry_of(struct mm_registry_entry *out, const struct mm__oplog_entry *oe,
@@ -1159,8 +1116,7 @@ mm__registry_foreach(mm_node *n, const char *prefix, const char *key,
     if (v) {
         for (size_t b = 0; b < r->nbuckets; b++) {
             for (struct entry *e = r->buckets[b]; e; e = e->next) {
-                if (key && !has_key(e, key))
-                    continue;
+                if (key && !has_key(e, key)) continue;
                 if (prefix && strncmp(e->label, prefix, strlen(prefix)) != 0)
                     continue;
                 v[nv++] = e;
@@ -1229,8 +1185,7 @@ follow(mm_node *n, int batch,
 {
     struct mm_recep *r = n->recep;
     struct follower *f = mm__calloc(1, sizeof(*f));
-    if (!f)
-        return UV_ENOMEM;
+    if (!f) return UV_ENOMEM;
     f->batch = batch;
     f->cb = cb;
     f->data = data;
@@ -1287,7 +1242,8 @@ mm__registry_hash(mm_node *n)
     return h;
 }
 
-/* ---- registry.h: glue for registry.c ---------------------------------------------- */
+/* ---- registry.h: glue for registry.c
+ * ---------------------------------------------- */
 
 int
 mm__recep_apply(mm_node *n, const uint8_t *batch, size_t len, size_t *applied)

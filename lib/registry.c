@@ -1,5 +1,6 @@
 /*
- * registry.c — registry replication between nodes (docs/design.md, Replication and anti-entropy), on shard 0.
+ * registry.c — registry replication between nodes (docs/design.md, Replication
+ * and anti-entropy), on shard 0.
  *
  * Frames (control stream, docs/wire.md):
  *   0x30 OPS     body = an oplog batch (records newly applied or missing)
@@ -34,7 +35,7 @@ struct mm_registry {
     mm_node *node;
     struct mm_net *net;
     struct mm_tq *tq;
-    struct mm_tmr ae; /* anti-entropy round, on |tq| */
+    struct mm_tmr ae;                 /* anti-entropy round, on |tq| */
     uint8_t (*alive)[MM_NODE_ID_LEN]; /* live members, for anti-entropy */
     size_t nalive, alive_cap;
     uint8_t (*failed)[MM_NODE_ID_LEN]; /* members now failed */
@@ -50,8 +51,7 @@ send_frame(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN],
 {
     size_t total = len + MM_WIRE_HDR_LEN;
     uint8_t *f = mm__malloc(total);
-    if (!f)
-        return UV_ENOMEM;
+    if (!f) return UV_ENOMEM;
     mm__wire_frame_encode(f, total, type, body, len);
     int rc = conn ? mm__net_reply(conn, sid, f, total)
                   : mm__net_send_ctrl(r->net, peer, f, total);
@@ -66,8 +66,7 @@ send_vector(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN],
 {
     uint8_t *vec;
     size_t vlen;
-    if (mm__recep_vector(r->node, &vec, &vlen) != 0)
-        return;
+    if (mm__recep_vector(r->node, &vec, &vlen) != 0) return;
     uint8_t *body = mm__malloc(vlen + 1);
     if (body) {
         body[0] = want_reply ? VEC_WANT_REPLY : 0;
@@ -86,7 +85,8 @@ send_digest(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN])
     send_frame(r, peer, NULL, -1, REG_DIGEST, body, sizeof(body));
 }
 
-/* ---- frames in ---------------------------------------------------------------- */
+/* ---- frames in
+ * ---------------------------------------------------------------- */
 
 static void
 on_ops(struct mm_registry *r, const uint8_t *body, size_t len)
@@ -105,8 +105,7 @@ static void
 on_vector(struct mm_registry *r, struct mm_qconn *conn, int64_t sid,
           const uint8_t *body, size_t len)
 {
-    if (len < 1)
-        return;
+    if (len < 1) return;
     struct mm__oplog_batch b;
     mm__oplog_batch_init(&b);
     long n = mm__recep_missing(r->node, body + 1, len - 1, &b);
@@ -125,12 +124,11 @@ static void
 on_digest(struct mm_registry *r, struct mm_qconn *conn, int64_t sid,
           const uint8_t *body, size_t len)
 {
-    if (len != 8)
-        return;
+    if (len != 8) return;
     int differ = mm__get_u64(body) != mm__recep_digest(r->node);
-    MM_LOG(MM_LOG_DEBUG, "registry", "digest in: %s", differ ? "differs" : "same");
-    if (differ)
-        send_vector(r, NULL, conn, sid, 1);
+    MM_LOG(MM_LOG_DEBUG, "registry", "digest in: %s",
+           differ ? "differs" : "same");
+    if (differ) send_vector(r, NULL, conn, sid, 1);
 }
 
 static void
@@ -162,13 +160,13 @@ on_conn(void *data, struct mm_qconn *conn, const uint8_t peer[MM_NODE_ID_LEN],
 {
     struct mm_registry *r = data;
     (void)gen;
-    if (!up || role != MM_WIRE_ROLE_MEMBER)
-        return;
+    if (!up || role != MM_WIRE_ROLE_MEMBER) return;
     /* Catch up both ways with a new peer. */
     send_vector(r, peer, conn, mm__net_control_stream(conn), 1);
 }
 
-/* ---- push and anti-entropy --------------------------------------------------------- */
+/* ---- push and anti-entropy
+ * --------------------------------------------------------- */
 
 struct push_ctx {
     struct mm_registry *r;
@@ -181,8 +179,8 @@ static int
 push_peer(void *data, const uint8_t id[MM_NODE_ID_LEN], struct mm_qconn *conn)
 {
     struct push_ctx *p = data;
-    send_frame(p->r, id, conn, mm__net_control_stream(conn), REG_OPS,
-               p->batch, p->len);
+    send_frame(p->r, id, conn, mm__net_control_stream(conn), REG_OPS, p->batch,
+               p->len);
     p->sent++;
     return 0;
 }
@@ -190,12 +188,12 @@ push_peer(void *data, const uint8_t id[MM_NODE_ID_LEN], struct mm_qconn *conn)
 void
 mm__registry_push(struct mm_registry *r, const uint8_t *batch, size_t len)
 {
-    if (!r)
-        return;
+    if (!r) return;
     struct push_ctx p = {r, batch, len, 0};
     mm__net_foreach_conn(r->net, push_peer, &p);
     MM_LOG(MM_LOG_DEBUG, "registry", "push of %zu bytes to %d connections%s",
-           len, p.sent, p.sent == 0 && r->nalive ? " (none: via a live member)" : "");
+           len, p.sent,
+           p.sent == 0 && r->nalive ? " (none: via a live member)" : "");
     /* No member connection (never made, or closed when a member was
      * suspected): dial one live member; its conn-up vector exchange
      * repairs whatever else was missed. */
@@ -216,8 +214,7 @@ pick_conn_cb(void *data, const uint8_t id[MM_NODE_ID_LEN],
 {
     struct pick_ctx *p = data;
     (void)conn;
-    if (mm__rand64() % ++p->seen == 0)
-        memcpy(p->id, id, MM_NODE_ID_LEN);
+    if (mm__rand64() % ++p->seen == 0) memcpy(p->id, id, MM_NODE_ID_LEN);
     return 0;
 }
 
@@ -267,8 +264,7 @@ id_index(uint8_t (*set)[MM_NODE_ID_LEN], size_t n,
          const uint8_t id[MM_NODE_ID_LEN])
 {
     for (size_t i = 0; i < n; i++)
-        if (memcmp(set[i], id, MM_NODE_ID_LEN) == 0)
-            return (int)i;
+        if (memcmp(set[i], id, MM_NODE_ID_LEN) == 0) return (int)i;
     return -1;
 }
 
@@ -283,13 +279,11 @@ static int
 id_add(uint8_t (**set)[MM_NODE_ID_LEN], size_t *n, size_t *cap,
        const uint8_t id[MM_NODE_ID_LEN])
 {
-    if (id_index(*set, *n, id) >= 0)
-        return 0;
+    if (id_index(*set, *n, id) >= 0) return 0;
     if (*n == *cap) {
         size_t c = *cap ? *cap * 2 : 16;
         void *v = mm__realloc(*set, c * MM_NODE_ID_LEN);
-        if (!v)
-            return -1;
+        if (!v) return -1;
         *set = v;
         *cap = c;
     }
@@ -303,8 +297,7 @@ id_del(uint8_t (*set)[MM_NODE_ID_LEN], size_t *n,
        const uint8_t id[MM_NODE_ID_LEN])
 {
     int i = id_index(set, *n, id);
-    if (i < 0)
-        return 0;
+    if (i < 0) return 0;
     memcpy(set[i], set[--*n], MM_NODE_ID_LEN);
     return 1;
 }
@@ -314,8 +307,7 @@ mm__registry_member_state(struct mm_registry *r,
                           const uint8_t id[MM_NODE_ID_LEN], uint64_t gen,
                           int swim_state)
 {
-    if (memcmp(id, r->node->id, MM_NODE_ID_LEN) == 0)
-        return;
+    if (memcmp(id, r->node->id, MM_NODE_ID_LEN) == 0) return;
     int st;
     switch (swim_state) {
     case MM_SWIM_ALIVE:
@@ -346,8 +338,7 @@ mm__registry_member_state(struct mm_registry *r,
     }
     if (st == MM_OPLOG_ALIVE || st == MM_OPLOG_SUSPECT) {
         if (alive_index(r, id) < 0 && r->nalive < MAX_MEMBERS) {
-            if (id_add(&r->alive, &r->nalive, &r->alive_cap, id) != 0)
-                return;
+            if (id_add(&r->alive, &r->nalive, &r->alive_cap, id) != 0) return;
             /*
              * A node with no member connection yet (it joined through
              * mDNS, or its seed dial failed) catches up from the first
@@ -363,23 +354,22 @@ mm__registry_member_state(struct mm_registry *r,
              * connected; digests go to connected members).  A digest to
              * it starts the vector exchange with it directly.
              */
-            if (back || !have_conn(r))
-                send_digest(r, id);
+            if (back || !have_conn(r)) send_digest(r, id);
         }
     } else {
         id_del(r->alive, &r->nalive, id);
     }
 }
 
-/* ---- lifecycle ---------------------------------------------------------------------- */
+/* ---- lifecycle
+ * ---------------------------------------------------------------------- */
 
 int
 mm__registry_new(struct mm_registry **out, mm_node *n, struct mm_net *net,
                  struct mm_tq *tq)
 {
     struct mm_registry *r = mm__calloc(1, sizeof(*r));
-    if (!r)
-        return UV_ENOMEM;
+    if (!r) return UV_ENOMEM;
     r->node = n;
     r->net = net;
     r->tq = tq;
@@ -407,8 +397,7 @@ mm__registry_close(struct mm_registry *r)
 void
 mm__registry_free(struct mm_registry *r)
 {
-    if (!r)
-        return;
+    if (!r) return;
     mm__tq_stop(r->tq, &r->ae);
     mm__free(r->alive);
     mm__free(r->failed);

@@ -23,12 +23,12 @@ struct mm__oplog_op;
 /* One registry entry as queries see it (borrowed for the callback). */
 struct mm_registry_entry {
     const char *label;
-    const char *type;        /* actor type name; "" if unknown */
+    const char *type; /* actor type name; "" if unknown */
     mm_endpoint ep;
-    int visibility;          /* enum mm_visibility */
+    int visibility; /* enum mm_visibility */
     const char *const *keys;
     size_t nkeys;
-    int winner;              /* 0: shadowed claimant */
+    int winner; /* 0: shadowed claimant */
     uint64_t hlc;
 };
 typedef int (*mm_registry_entry_cb)(void *data,
@@ -70,7 +70,8 @@ void mm__registry_unfollow(mm_node *n, int handle);
 /* 64-bit hash of the view (equal on every converged node). */
 uint64_t mm__registry_hash(mm_node *n);
 
-/* ---- the receptionist's oplog, for registry.c (thread-safe) ---------------- */
+/* ---- the receptionist's oplog, for registry.c (thread-safe) ----------------
+ */
 
 struct mm__oplog_batch;
 int mm__recep_apply(mm_node *n, const uint8_t *batch, size_t len,
@@ -93,11 +94,11 @@ int mm__recep_follow_batches(mm_node *n,
 void mm__recep_origin_state(mm_node *n, const uint8_t id[MM_NODE_ID_LEN],
                             uint64_t gen, int oplog_state);
 
-/* ---- glue (registry.c, shard 0) ------------------------------------------- */
+/* ---- glue (registry.c, shard 0) -------------------------------------------
+ */
 
 /* Pushes an encoded batch of newly applied records to connected peers. */
-void mm__registry_push(struct mm_registry *r, const uint8_t *batch,
-                       size_t len);
+void mm__registry_push(struct mm_registry *r, const uint8_t *batch, size_t len);
 
 /* Registers its frame and connection hooks with |net|; its anti-entropy
  * timer runs on |tq| (shard 0's). */

@@ -1,7 +1,7 @@
 /*
- * router.c — round-robin, random and broadcast routers (docs/design.md, Reception keys, listings and watches), over a
- * fixed list of endpoints or over the live listing of a reception key (a
- * pool router).
+ * router.c — round-robin, random and broadcast routers (docs/design.md,
+ * Reception keys, listings and watches), over a fixed list of endpoints or over
+ * the live listing of a reception key (a pool router).
  *
  * Threading.  A router may be used from any thread.  Its member list is
  * guarded by a mutex: sends pick a member under the lock and send outside

@@ -35,14 +35,14 @@ struct mm_call;
 /* ---- messages ------------------------------------------------------------ */
 
 enum msg_kind {
-    MSG_USER = 0,   /* to an actor (target = actor id) */
-    MSG_REPLY = 1,  /* to a call record on its home shard */
-    MSG_FN = 2,     /* run fn(arg) on the shard */
-    MSG_START = 3,  /* start a spawned actor */
-    MSG_STOP = 4,   /* stop an actor from outside */
+    MSG_USER = 0,  /* to an actor (target = actor id) */
+    MSG_REPLY = 1, /* to a call record on its home shard */
+    MSG_FN = 2,    /* run fn(arg) on the shard */
+    MSG_START = 3, /* start a spawned actor */
+    MSG_STOP = 4,  /* stop an actor from outside */
     MSG_SHUTDOWN = 5,
-    MSG_CLOSE = 6,  /* shutdown phase B */
-    MSG_REMOTE = 7  /* to a remote actor: handed to the cluster on shard 0 */
+    MSG_CLOSE = 6, /* shutdown phase B */
+    MSG_REMOTE = 7 /* to a remote actor: handed to the cluster on shard 0 */
 };
 
 #define MSG_F_OWN_TYPE 0x01 /* type_name is owned (malloc'd) */
@@ -58,8 +58,8 @@ enum msg_kind {
 
 struct mm_msg {
     struct mm_msg *next;
-    uint8_t kind;        /* enum msg_kind */
-    uint8_t content;     /* enum mm_content */
+    uint8_t kind;    /* enum msg_kind */
+    uint8_t content; /* enum mm_content */
     uint16_t flags;
     uint32_t type_id;    /* interned id; 0 = not interned yet */
     int32_t status;      /* replies */
@@ -68,21 +68,21 @@ struct mm_msg {
     void *data; /* owned bytes (json/raw) or the pointer payload */
     size_t len;
     void (*dtor)(void *);
-    struct cJSON *json;  /* lazily parsed; owned */
-    size_t json_err;     /* parse error offset + 1, 0 = none */
-    uint64_t target;     /* actor id for MSG_USER/START/STOP/REMOTE */
+    struct cJSON *json;            /* lazily parsed; owned */
+    size_t json_err;               /* parse error offset + 1, 0 = none */
+    uint64_t target;               /* actor id for MSG_USER/START/STOP/REMOTE */
     uint8_t rnode[MM_NODE_ID_LEN]; /* MSG_REMOTE: the target's node */
-    uint64_t rgen;       /* MSG_REMOTE: the target's generation */
-    uint64_t deadline;   /* absolute ms (calls), 0 = none */
+    uint64_t rgen;                 /* MSG_REMOTE: the target's generation */
+    uint64_t deadline;             /* absolute ms (calls), 0 = none */
     struct mm_call *call; /* the call this message answers or belongs to */
     struct mm_shard *reply_home; /* |call|'s home shard: replies go there.
                                   * Kept here so that no path reads a call
                                   * record owned by another shard. */
-    void (*fn)(void *);  /* MSG_FN */
+    void (*fn)(void *);          /* MSG_FN */
     void *fn_arg;
     /* Not cleared on reuse (mm__msg_alloc clears up to here). */
-    char tname[MSG_TNAME_INLINE];         /* type_name when short */
-    unsigned char inl[MSG_DATA_INLINE];   /* data when MSG_F_INL_DATA */
+    char tname[MSG_TNAME_INLINE];       /* type_name when short */
+    unsigned char inl[MSG_DATA_INLINE]; /* data when MSG_F_INL_DATA */
 };
 
 /* A message with no payload for internal use. */
@@ -108,14 +108,14 @@ void mm__tmr_stop(struct mm_shard *s, struct mm_tmr *t);
 /* ---- calls --------------------------------------------------------------- */
 
 struct mm_call {
-    struct mm_tmr tmr;       /* deadline */
+    struct mm_tmr tmr;           /* deadline */
     struct mm_call *prev, *next; /* home shard's list of live calls */
     struct mm_shard *home;
     mm_reply_cb cb;
     void *data;
-    uint8_t refs;            /* the reply + the caller side */
-    uint8_t done;            /* cb already called */
-    uint8_t blocking;        /* mm_call: the callback keeps the reply */
+    uint8_t refs;     /* the reply + the caller side */
+    uint8_t done;     /* cb already called */
+    uint8_t blocking; /* mm_call: the callback keeps the reply */
 };
 
 void mm__call_adopt(struct mm_shard *s, struct mm_call *c, uint64_t deadline);
@@ -132,8 +132,8 @@ void mm__call_reply(struct mm_shard *home, struct mm_call *call, int status,
 #define SLOT_MAX_CHUNKS 4096u
 
 struct mm_slot {
-    _Atomic uint64_t id;     /* 0 = free */
-    _Atomic int32_t queued;  /* user messages accepted, not yet handled */
+    _Atomic uint64_t id;    /* 0 = free */
+    _Atomic int32_t queued; /* user messages accepted, not yet handled */
     uint32_t capacity;
     _Atomic(struct mm_actor *) actor;
 };
@@ -153,7 +153,7 @@ enum actor_status {
     ACTOR_PREPARED = 0, /* ready handle: registered, not started */
     ACTOR_STARTING,
     ACTOR_RUNNING,
-    ACTOR_BACKOFF,      /* waiting to restart */
+    ACTOR_BACKOFF, /* waiting to restart */
     ACTOR_DEAD
 };
 
@@ -170,8 +170,8 @@ struct mm_waiter;
 struct mm_actor {
     struct mm_actor *rq_next;
     uint8_t in_runq;
-    uint8_t status;        /* enum actor_status */
-    uint8_t stop_req;      /* external stop requested */
+    uint8_t status;   /* enum actor_status */
+    uint8_t stop_req; /* external stop requested */
     uint8_t dying;
     uint64_t id;
     struct mm_shard *shard;
@@ -179,16 +179,17 @@ struct mm_actor {
     const struct mm_type_info *ti;
     void *state;
     mm_msg *mb_head, *mb_tail;
-    char *label;           /* owned; NULL if unlabelled */
-    char *arg_json;        /* owned */
+    char *label;    /* owned; NULL if unlabelled */
+    char *arg_json; /* owned */
     void *arg_ptr;
-    struct mm_sup sup;     /* supervision bookkeeping */
+    struct mm_sup sup; /* supervision bookkeeping */
     struct mm_tmr restart_tmr;
     _Atomic int has_waiters;
     struct mm_waiter *waiters; /* guarded by shard->waiters_lock */
 };
 
-/* ---- shards --------------------------------------------------------------- */
+/* ---- shards ---------------------------------------------------------------
+ */
 
 struct mm_shard {
     mm_node *node;
@@ -196,11 +197,11 @@ struct mm_shard {
     uv_loop_t loop;
     uv_async_t async;
     uv_idle_t idle;
-    uv_check_t check;  /* runs work right after I/O, in the same turn */
-    struct mm_tq tq;   /* every timer of the loop (tq.h) */
+    uv_check_t check; /* runs work right after I/O, in the same turn */
+    struct mm_tq tq;  /* every timer of the loop (tq.h) */
     uv_thread_t thread;
     int has_thread;
-    int closing;           /* phase B drained the queues: posts refused */
+    int closing; /* phase B drained the queues: posts refused */
     int idle_active;
 
     /* Inbox from other threads. */
@@ -218,7 +219,7 @@ struct mm_shard {
     /* Owned by the shard thread. */
     struct mm_actor *rq_head, *rq_tail;
     mm_msg *local_head, *local_tail; /* same-shard replies and items */
-    struct mm_call calls;  /* sentinel of live call records */
+    struct mm_call calls;            /* sentinel of live call records */
     uint64_t now_ms;
 
     /* Slot table: chunks are allocated under slot_lock and never freed. */
@@ -227,11 +228,11 @@ struct mm_shard {
     uint32_t nslots;
     uint32_t *free_slots;
     size_t nfree, free_cap;
-    uint32_t *serials;     /* per slot reuse counter (under slot_lock) */
+    uint32_t *serials; /* per slot reuse counter (under slot_lock) */
     size_t serials_cap;
 
     pthread_mutex_t waiters_lock;
-    size_t nactors;        /* live actors (shard thread) */
+    size_t nactors; /* live actors (shard thread) */
 };
 
 /* initial-exec: a plain %fs-relative load, no __tls_get_addr call on the
@@ -286,7 +287,7 @@ struct mm_node {
     uint8_t id[MM_NODE_ID_LEN];
     uint64_t generation;
     char *addr;
-    mm_node_config cfg;    /* strings below are owned copies */
+    mm_node_config cfg; /* strings below are owned copies */
     char **join;
     char **tags;
 
@@ -295,14 +296,14 @@ struct mm_node {
     _Atomic uint32_t spawn_rr;
     _Atomic int stopping;
     _Atomic int phase_a_done;
-    int running;           /* mm_node_run or start_thread called */
+    int running; /* mm_node_run or start_thread called */
     int threaded;
 
     /* Types and interned message names (rwlock: types may be added late). */
     pthread_rwlock_t types_lock;
     struct mm_type_info **types; /* each owned; pointers are handed out */
     size_t ntypes, types_cap;
-    char **names;          /* interned names; id = index + 1 */
+    char **names; /* interned names; id = index + 1 */
     size_t nnames, names_cap;
 
     struct mm_recep *recep;
@@ -347,8 +348,7 @@ struct mm_actor *mm__actor_lookup(struct mm_shard *s, uint64_t id);
 int mm__recep_new(struct mm_recep **out, mm_node *n);
 void mm__recep_free(struct mm_recep *r);
 int mm__recep_register(mm_node *n, const char *label, const mm_endpoint *ep,
-                       int visibility, const char *const *keys,
-                       size_t nkeys);
+                       int visibility, const char *const *keys, size_t nkeys);
 /* Called by the actor's shard when it stops for good. */
 void mm__recep_actor_gone(mm_node *n, const mm_endpoint *ep, const char *label,
                           int reason);

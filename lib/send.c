@@ -9,7 +9,6 @@
  */
 #include "runtime.h"
 
-
 static MM_TLS struct mm_call *call_cache;
 
 static struct mm_call *
@@ -21,8 +20,7 @@ call_new(struct mm_shard *home)
         call_cache = c->next;
     } else {
         c = mm__malloc(sizeof(*c));
-        if (!c)
-            return NULL;
+        if (!c) return NULL;
     }
     memset(c, 0, sizeof(*c));
     c->home = home;
@@ -56,8 +54,7 @@ call_free(struct mm_call *c)
 static void
 call_unref(struct mm_call *c)
 {
-    if (--c->refs == 0)
-        call_free(c);
+    if (--c->refs == 0) call_free(c);
 }
 
 static void
@@ -85,11 +82,9 @@ mm__call_complete(struct mm_shard *s, mm_msg *reply)
         mm__tmr_stop(s, &c->tmr);
         c->cb(c->data, reply->status, reply);
     }
-    if (!keep)
-        mm_msg_free(reply);
+    if (!keep) mm_msg_free(reply);
     /* The reply's reference; the caller side's goes with it once done. */
-    if (c->refs == 2)
-        c->refs--;
+    if (c->refs == 2) c->refs--;
     call_unref(c);
 }
 
@@ -157,14 +152,13 @@ call_attach(mm_node *n, mm_msg *msg, struct mm_shard *cur,
             struct mm_shard *home, mm_reply_cb cb, void *data, int blocking)
 {
     struct mm_call *c = call_new(home);
-    if (MM_UNLIKELY(!c))
-        return UV_ENOMEM;
+    if (MM_UNLIKELY(!c)) return UV_ENOMEM;
     c->cb = cb;
     c->data = data;
     c->blocking = (uint8_t)blocking;
     c->tmr.fn = call_timeout_cb;
-    uint32_t tmo = msg->timeout_ms ? msg->timeout_ms
-                                   : n->cfg.default_timeout_ms;
+    uint32_t tmo =
+        msg->timeout_ms ? msg->timeout_ms : n->cfg.default_timeout_ms;
     uint64_t now = cur ? mm__shard_now(cur) : mm__now_ms();
     msg->deadline = now + tmo;
     msg->call = c;
@@ -181,8 +175,7 @@ static void
 call_detach(mm_msg *msg, struct mm_shard *cur)
 {
     struct mm_call *c = msg->call;
-    if (!c)
-        return;
+    if (!c) return;
     msg->call = NULL;
     if (cur) {
         mm__tmr_stop(cur, &c->tmr);
@@ -198,18 +191,14 @@ static int
 send_remote(mm_node *n, const mm_endpoint *to, mm_msg *msg, mm_reply_cb cb,
             void *data, int blocking)
 {
-    if (!n->cluster)
-        return MM_EUNREACHABLE;
-    if (msg->content == MM_CONTENT_PTR)
-        return MM_ENOT_SERIALIZABLE;
-    if (!msg->type_name || !*msg->type_name)
-        return MM_EUNKNOWN_MESSAGE;
+    if (!n->cluster) return MM_EUNREACHABLE;
+    if (msg->content == MM_CONTENT_PTR) return MM_ENOT_SERIALIZABLE;
+    if (!msg->type_name || !*msg->type_name) return MM_EUNKNOWN_MESSAGE;
     if (atomic_load_explicit(&n->stopping, memory_order_relaxed))
         return MM_ECLOSED;
     struct mm_shard *s0 = &n->shards[0];
     struct mm_shard *cur = mm__cur_shard;
-    if (cur && cur->node != n)
-        cur = NULL;
+    if (cur && cur->node != n) cur = NULL;
     msg->kind = MSG_REMOTE;
     msg->target = to->actor;
     memcpy(msg->rnode, to->node, MM_NODE_ID_LEN);
@@ -218,14 +207,12 @@ send_remote(mm_node *n, const mm_endpoint *to, mm_msg *msg, mm_reply_cb cb,
     msg->call = NULL;
     if (cb) {
         int rc = call_attach(n, msg, cur, cur ? cur : s0, cb, data, blocking);
-        if (rc)
-            return rc;
+        if (rc) return rc;
     } else {
         msg->flags |= MSG_F_TELL;
     }
     int rc = mm__shard_post(s0, msg);
-    if (rc)
-        call_detach(msg, cur);
+    if (rc) call_detach(msg, cur);
     return rc;
 }
 
@@ -246,25 +233,22 @@ send_impl(mm_node *n, const mm_endpoint *to, mm_msg *msg, mm_reply_cb cb,
         msg->type_id = id;
     }
     int si = mm__actor_id_shard(to->actor);
-    if (MM_UNLIKELY(si >= n->nshards))
-        return MM_ENOTFOUND;
+    if (MM_UNLIKELY(si >= n->nshards)) return MM_ENOTFOUND;
     if (MM_UNLIKELY(atomic_load_explicit(&n->stopping, memory_order_relaxed)))
         return MM_ECLOSED;
     struct mm_shard *ts = &n->shards[si];
     struct mm_slot *slot = mm__slot_get(ts, mm__actor_id_slot(to->actor));
-    if (MM_UNLIKELY(!slot || atomic_load_explicit(&slot->id,
-                                                  memory_order_acquire) !=
-                                 to->actor))
+    if (MM_UNLIKELY(!slot || atomic_load_explicit(
+                                 &slot->id, memory_order_acquire) != to->actor))
         return MM_ENOTFOUND;
-    int32_t q = atomic_fetch_add_explicit(&slot->queued, 1,
-                                          memory_order_relaxed);
+    int32_t q =
+        atomic_fetch_add_explicit(&slot->queued, 1, memory_order_relaxed);
     if (MM_UNLIKELY((uint32_t)q >= slot->capacity)) {
         atomic_fetch_sub_explicit(&slot->queued, 1, memory_order_relaxed);
         return MM_EOVERLOADED;
     }
     struct mm_shard *cur = mm__cur_shard;
-    if (cur && cur->node != n)
-        cur = NULL;
+    if (cur && cur->node != n) cur = NULL;
     msg->kind = MSG_USER;
     msg->target = to->actor;
     msg->next = NULL;
@@ -280,16 +264,15 @@ send_impl(mm_node *n, const mm_endpoint *to, mm_msg *msg, mm_reply_cb cb,
         msg->deadline = 0;
     }
     if (cur == ts) {
-        struct mm_actor *a = atomic_load_explicit(&slot->actor,
-                                                  memory_order_relaxed);
+        struct mm_actor *a =
+            atomic_load_explicit(&slot->actor, memory_order_relaxed);
         if (MM_LIKELY(a && a->status != ACTOR_DEAD)) {
             if (a->mb_tail)
                 a->mb_tail->next = msg;
             else
                 a->mb_head = msg;
             a->mb_tail = msg;
-            if (a->status == ACTOR_RUNNING)
-                mm__shard_schedule(ts, a);
+            if (a->status == ACTOR_RUNNING) mm__shard_schedule(ts, a);
             return 0;
         }
         /* Cannot happen while the slot id matched, but stay safe. */
@@ -311,8 +294,7 @@ void
 mm__call_adopt(struct mm_shard *s, struct mm_call *c, uint64_t deadline)
 {
     call_link(s, c);
-    if (!c->done && deadline)
-        mm__tmr_start(s, &c->tmr, deadline);
+    if (!c->done && deadline) mm__tmr_start(s, &c->tmr, deadline);
 }
 
 int
@@ -344,8 +326,7 @@ blocking_cb(void *data, int status, mm_msg *reply)
 int
 mm_call(mm_node *n, const mm_endpoint *to, mm_msg *msg, mm_msg **reply)
 {
-    if (reply)
-        *reply = NULL;
+    if (reply) *reply = NULL;
     if (mm__cur_shard) {
         mm_msg_free(msg);
         return MM_EDEADLK;

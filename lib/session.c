@@ -1,6 +1,6 @@
 /*
- * session.c — the seed side of client sessions (docs/design.md, Client sessions; docs/wire.md
- * "Client sessions").
+ * session.c — the seed side of client sessions (docs/design.md, Client
+ * sessions; docs/wire.md "Client sessions").
  *
  * A client (the murmer CLI) sends CTRL_REQ frames on its control stream:
  * u32 request id | u16 op | JSON body.  Each gets exactly one CTRL_RESP
@@ -29,8 +29,6 @@
 #include "oplog.h"
 #include "registry.h"
 #include "wire.h"
-
-
 
 #define LABEL_MAX 1024
 #define LOOKUP_WAIT_MAX_MS (24u * 3600u * 1000u)
@@ -64,7 +62,8 @@ struct mm_session {
     int stopped;
 };
 
-/* ---- framing ---------------------------------------------------------------- */
+/* ---- framing ----------------------------------------------------------------
+ */
 
 static void
 session_send(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
@@ -91,9 +90,8 @@ session_ok(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
     session_send(s, conn, sid, MM_WIRE_CTRL_RESP, id, 0, body);
 }
 
-static void
-session_err(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
-            uint32_t id, int err, const char *fmt, ...)
+static void session_err(struct mm_session *s, struct mm_qconn *conn,
+                        int64_t sid, uint32_t id, int err, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
 static void
@@ -106,13 +104,13 @@ session_err(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
     vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
     cJSON *o = cJSON_CreateObject();
-    if (o)
-        cJSON_AddStringToObject(o, "error", text);
+    if (o) cJSON_AddStringToObject(o, "error", text);
     session_send(s, conn, sid, MM_WIRE_CTRL_RESP, id, mm_err_to_wire(err), o);
     cJSON_Delete(o);
 }
 
-/* ---- helpers ------------------------------------------------------------------ */
+/* ---- helpers
+ * ------------------------------------------------------------------ */
 
 static const char *
 json_str(const cJSON *o, const char *name)
@@ -187,11 +185,10 @@ name_find_cb(void *data, const struct mm_swim_member *mb)
     struct name_find *f = data;
     char hex[2 * MM_NODE_ID_LEN + 1];
     mm__hex(hex, mb->id, MM_NODE_ID_LEN);
-    int hit = f->id ? memcmp(mb->id, f->id, MM_NODE_ID_LEN) == 0
-                    : strcmp(mb->name, f->prefix) == 0 ||
-                          strcmp(hex, f->prefix) == 0;
-    if (!hit)
-        return 0;
+    int hit =
+        f->id ? memcmp(mb->id, f->id, MM_NODE_ID_LEN) == 0
+              : strcmp(mb->name, f->prefix) == 0 || strcmp(hex, f->prefix) == 0;
+    if (!hit) return 0;
     snprintf(f->name, sizeof(f->name), "%s", mb->name);
     memcpy(f->hex, hex, sizeof(hex));
     f->state = mb->state;
@@ -200,8 +197,8 @@ name_find_cb(void *data, const struct mm_swim_member *mb)
 }
 
 static void
-node_name_of(struct mm_session *s, const uint8_t id[MM_NODE_ID_LEN],
-             char *out, size_t len)
+node_name_of(struct mm_session *s, const uint8_t id[MM_NODE_ID_LEN], char *out,
+             size_t len)
 {
     out[0] = '\0';
     if (memcmp(id, s->n->id, MM_NODE_ID_LEN) == 0) {
@@ -209,17 +206,16 @@ node_name_of(struct mm_session *s, const uint8_t id[MM_NODE_ID_LEN],
         return;
     }
     struct mm_membership *m = s->m;
-    if (!m)
-        return;
+    if (!m) return;
     struct name_find f;
     memset(&f, 0, sizeof(f));
     f.id = id;
     mm__membership_foreach(m, name_find_cb, &f);
-    if (f.found)
-        snprintf(out, len, "%s", f.name);
+    if (f.found) snprintf(out, len, "%s", f.name);
 }
 
-/* ---- MEMBERS, TIMINGS, FORCE_LEAVE ------------------------------------------- */
+/* ---- MEMBERS, TIMINGS, FORCE_LEAVE
+ * ------------------------------------------- */
 
 static int
 members_cb(void *data, const struct mm_swim_member *mb)
@@ -228,8 +224,7 @@ members_cb(void *data, const struct mm_swim_member *mb)
     if (mb->role == MM_WIRE_ROLE_CLIENT || mb->tombstone)
         return 0; /* clients never appear */
     cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return 0;
+    if (!o) return 0;
     char hex[2 * MM_NODE_ID_LEN + 1], addr[80];
     mm__hex(hex, mb->id, MM_NODE_ID_LEN);
     addr_format(&mb->addr, addr, sizeof(addr));
@@ -245,8 +240,7 @@ members_cb(void *data, const struct mm_swim_member *mb)
     if (mb->is_self)
         cJSON_AddNumberToObject(o, "last_ack_ms", 0);
     else if (mb->last_ack && mb->last_ack <= now)
-        cJSON_AddNumberToObject(o, "last_ack_ms",
-                                (double)(now - mb->last_ack));
+        cJSON_AddNumberToObject(o, "last_ack_ms", (double)(now - mb->last_ack));
     else
         cJSON_AddNumberToObject(o, "last_ack_ms", -1);
     if (mb->last_ack && !mb->is_self)
@@ -314,8 +308,7 @@ op_timings(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
     for (char *line = strtok_r(buf, "\n", &save); t && line;
          line = strtok_r(NULL, "\n", &save)) {
         char *colon = strchr(line, ':');
-        if (!colon)
-            continue;
+        if (!colon) continue;
         *colon = '\0';
         unsigned long long v = strtoull(colon + 1, NULL, 10);
         cJSON_AddNumberToObject(t, line, (double)v);
@@ -367,7 +360,8 @@ op_force_leave(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
     cJSON_Delete(doc);
 }
 
-/* ---- LOOKUP ---------------------------------------------------------------------- */
+/* ---- LOOKUP
+ * ---------------------------------------------------------------------- */
 
 struct lookup_acc {
     struct mm_session *s;
@@ -382,17 +376,14 @@ actor_json(struct mm_session *s, const char *label, const mm_endpoint *ep,
            size_t nkeys, int shadowed)
 {
     cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
+    if (!o) return NULL;
     char eps[96], node[MM_SWIM_NAME_MAX];
     cJSON_AddStringToObject(o, "label", label);
     cJSON_AddStringToObject(o, "endpoint",
                             mm_endpoint_format(ep, eps, sizeof(eps)));
-    if (type && *type)
-        cJSON_AddStringToObject(o, "type", type);
+    if (type && *type) cJSON_AddStringToObject(o, "type", type);
     node_name_of(s, ep->node, node, sizeof(node));
-    if (node[0])
-        cJSON_AddStringToObject(o, "node", node);
+    if (node[0]) cJSON_AddStringToObject(o, "node", node);
     cJSON_AddStringToObject(o, "visibility", visibility_name(visibility));
     cJSON *k = cJSON_AddArrayToObject(o, "keys");
     for (size_t i = 0; k && i < nkeys; i++)
@@ -405,8 +396,7 @@ static int
 lookup_entry_cb(void *data, const struct mm_registry_entry *e)
 {
     struct lookup_acc *a = data;
-    if (!e->winner && !a->all)
-        return 0;
+    if (!e->winner && !a->all) return 0;
     cJSON *o = actor_json(a->s, e->label, &e->ep, e->type, e->visibility,
                           e->keys, e->nkeys, !e->winner);
     if (o) {
@@ -470,8 +460,7 @@ waiter_unlink(struct mm_session *s, struct waiter *w)
     struct waiter **pp = &s->waiters;
     while (*pp && *pp != w)
         pp = &(*pp)->next;
-    if (*pp)
-        *pp = w->next;
+    if (*pp) *pp = w->next;
 }
 
 static void
@@ -497,8 +486,8 @@ waiter_cb(void *data, int status, const mm_endpoint *ep)
 }
 
 static void
-op_lookup(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
-          uint32_t id, const cJSON *req)
+op_lookup(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
+          const cJSON *req)
 {
     const char *label = json_str(req, "label");
     const char *prefix = json_str(req, "prefix");
@@ -543,15 +532,14 @@ op_lookup(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
     }
 }
 
-/* ---- subscriptions: WATCH, OPLOG_FOLLOW, UNWATCH ------------------------------------ */
+/* ---- subscriptions: WATCH, OPLOG_FOLLOW, UNWATCH
+ * ------------------------------------ */
 
 static void
 sub_end(struct sub *sb)
 {
-    if (sb->listing)
-        mm_listing_close(sb->listing);
-    if (sb->follow)
-        mm__registry_unfollow(sb->s->n, sb->follow);
+    if (sb->listing) mm_listing_close(sb->listing);
+    if (sb->follow) mm__registry_unfollow(sb->s->n, sb->follow);
     mm__free(sb);
 }
 
@@ -559,8 +547,7 @@ static struct sub *
 sub_new(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id)
 {
     struct sub *sb = mm__calloc(1, sizeof(*sb));
-    if (!sb)
-        return NULL;
+    if (!sb) return NULL;
     sb->s = s;
     sb->conn = conn;
     sb->sid = sid;
@@ -573,13 +560,10 @@ watch_event_cb(void *data, const mm_listing_event *ev)
 {
     struct sub *sb = data;
     struct mm_session *s = sb->s;
-    if (s->stopped || !sb->conn)
-        return;
+    if (s->stopped || !sb->conn) return;
     cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return;
-    if (ev->label)
-        cJSON_AddStringToObject(o, "label", ev->label);
+    if (!o) return;
+    if (ev->label) cJSON_AddStringToObject(o, "label", ev->label);
     if (ev->kind == MM_LISTING_ADDED || ev->kind == MM_LISTING_REMOVED) {
         char eps[96];
         cJSON_AddStringToObject(o, "endpoint",
@@ -593,14 +577,13 @@ watch_event_cb(void *data, const mm_listing_event *ev)
 }
 
 static void
-op_watch(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
-         uint32_t id, const cJSON *req)
+op_watch(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
+         const cJSON *req)
 {
     for (struct sub *x = s->subs; x; x = x->next)
         if (x->conn == conn && x->id == id) {
             session_err(s, conn, sid, id, MM_EEXISTS,
-                        "request id %" PRIu32 " is already a subscription",
-                        id);
+                        "request id %" PRIu32 " is already a subscription", id);
             return;
         }
     struct sub *sb = sub_new(s, conn, sid, id);
@@ -619,8 +602,7 @@ op_watch(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
     if (rc) {
         mm__free(sb);
         cJSON *e = cJSON_CreateObject();
-        if (e)
-            cJSON_AddStringToObject(e, "error", mm_strerror(rc));
+        if (e) cJSON_AddStringToObject(e, "error", mm_strerror(rc));
         /* An END event (code 0) with the error: the stream is over. */
         session_send(s, conn, sid, MM_WIRE_CTRL_EVENT, id, 0, e);
         cJSON_Delete(e);
@@ -633,8 +615,7 @@ op_watch(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
 static int
 hex_prefix_match(const uint8_t id[MM_NODE_ID_LEN], const char *prefix)
 {
-    if (!prefix[0])
-        return 1;
+    if (!prefix[0]) return 1;
     char hex[2 * MM_NODE_ID_LEN + 1];
     mm__hex(hex, id, MM_NODE_ID_LEN);
     return strncmp(hex, prefix, strlen(prefix)) == 0;
@@ -661,8 +642,7 @@ static void
 json_add_strn(cJSON *o, const char *name, const char *s, size_t len)
 {
     char buf[LABEL_MAX + 1];
-    if (len > LABEL_MAX)
-        len = LABEL_MAX;
+    if (len > LABEL_MAX) len = LABEL_MAX;
     memcpy(buf, s, len);
     buf[len] = '\0';
     cJSON_AddStringToObject(o, name, buf);
@@ -673,8 +653,7 @@ static cJSON *
 op_json(const struct mm__oplog_op *op)
 {
     cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
+    if (!o) return NULL;
     json_u64(o, "seq", op->seq);
     cJSON_AddStringToObject(o, "kind", op_kind_name(op->kind));
     switch (op->kind) {
@@ -712,18 +691,15 @@ follow_cb(void *data, const uint8_t *rec, size_t len)
     struct mm__oplog_op op;
     if (s->stopped || !sb->conn || mm__oplog_op_decode(&op, rec, len) != 0)
         return;
-    if (!hex_prefix_match(op.origin, sb->origin))
-        return;
+    if (!hex_prefix_match(op.origin, sb->origin)) return;
     cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return;
+    if (!o) return;
     char hex[2 * MM_NODE_ID_LEN + 1];
     mm__hex(hex, op.origin, MM_NODE_ID_LEN);
     cJSON_AddStringToObject(o, "origin", hex);
     json_u64(o, "generation", op.generation);
     cJSON *j = op_json(&op);
-    if (j)
-        cJSON_AddItemToObject(o, "op", j);
+    if (j) cJSON_AddItemToObject(o, "op", j);
     session_send(s, sb->conn, sb->sid, MM_WIRE_CTRL_EVENT, sb->id, 1, o);
     cJSON_Delete(o);
 }
@@ -732,8 +708,7 @@ static int
 origin_ok(const char *origin)
 {
     size_t n = strlen(origin);
-    if (n > 2 * MM_NODE_ID_LEN)
-        return 0;
+    if (n > 2 * MM_NODE_ID_LEN) return 0;
     for (size_t i = 0; i < n; i++)
         if (!((origin[i] >= '0' && origin[i] <= '9') ||
               (origin[i] >= 'a' && origin[i] <= 'f')))
@@ -755,8 +730,7 @@ op_oplog_follow(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
         session_err(s, conn, sid, id, UV_ENOMEM, "out of memory");
         return;
     }
-    if (origin)
-        snprintf(sb->origin, sizeof(sb->origin), "%s", origin);
+    if (origin) snprintf(sb->origin, sizeof(sb->origin), "%s", origin);
     session_ok(s, conn, sid, id, NULL);
     int h = mm__registry_follow(s->n, follow_cb, sb);
     if (h <= 0) {
@@ -793,10 +767,12 @@ op_unwatch(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
                 target);
 }
 
-/* ---- OPLOG ------------------------------------------------------------------------------ */
+/* ---- OPLOG
+ * ------------------------------------------------------------------------------
+ */
 
 struct oplog_acc {
-    cJSON *ops;  /* of the origin being walked */
+    cJSON *ops; /* of the origin being walked */
     cJSON *cur;
 };
 
@@ -805,8 +781,7 @@ oplog_rec_cb(void *data, const uint8_t *rec, size_t len)
 {
     struct oplog_acc *a = data;
     struct mm__oplog_op op;
-    if (mm__oplog_op_decode(&op, rec, len) != 0)
-        return 0;
+    if (mm__oplog_op_decode(&op, rec, len) != 0) return 0;
     if (op.kind == MM_OPLOG_SNAPSHOT) {
         cJSON *snap = cJSON_CreateObject();
         if (snap) {
@@ -817,8 +792,7 @@ oplog_rec_cb(void *data, const uint8_t *rec, size_t len)
         return 0;
     }
     cJSON *j = op_json(&op);
-    if (j)
-        cJSON_AddItemToArray(a->ops, j);
+    if (j) cJSON_AddItemToArray(a->ops, j);
     return 0;
 }
 
@@ -834,13 +808,11 @@ static int
 origin_collect_cb(void *data, const struct mm_registry_origin *o)
 {
     struct origin_list *l = data;
-    if (l->prefix && !hex_prefix_match(o->id, l->prefix))
-        return 0;
+    if (l->prefix && !hex_prefix_match(o->id, l->prefix)) return 0;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 8;
         struct mm_registry_origin *v = mm__realloc(l->v, cap * sizeof(*v));
-        if (!v)
-            return 1;
+        if (!v) return 1;
         l->v = v;
         l->cap = cap;
     }
@@ -849,8 +821,8 @@ origin_collect_cb(void *data, const struct mm_registry_origin *o)
 }
 
 static void
-op_oplog(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
-         uint32_t id, const cJSON *req)
+op_oplog(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
+         const cJSON *req)
 {
     const char *origin = json_str(req, "origin");
     if (origin && !origin_ok(origin)) {
@@ -869,21 +841,18 @@ op_oplog(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
     for (size_t i = 0; i < l.n; i++) {
         const struct mm_registry_origin *o = &l.v[i];
         cJSON *jo = cJSON_CreateObject();
-        if (!jo)
-            break;
+        if (!jo) break;
         cJSON_AddItemToArray(arr, jo);
         char hex[2 * MM_NODE_ID_LEN + 1], name[MM_SWIM_NAME_MAX];
         mm__hex(hex, o->id, MM_NODE_ID_LEN);
         node_name_of(s, o->id, name, sizeof(name));
         cJSON_AddStringToObject(jo, "id", hex);
-        if (name[0])
-            cJSON_AddStringToObject(jo, "name", name);
+        if (name[0]) cJSON_AddStringToObject(jo, "name", name);
         json_u64(jo, "generation", o->generation);
         json_u64(jo, "head", o->seq);
         cJSON_AddNullToObject(jo, "snapshot"); /* replaced by a record */
         struct oplog_acc a = {cJSON_AddArrayToObject(jo, "ops"), jo};
-        if (a.ops)
-            mm__registry_ops(s->n, o->id, 1, oplog_rec_cb, &a);
+        if (a.ops) mm__registry_ops(s->n, o->id, 1, oplog_rec_cb, &a);
     }
     mm__free(l.v);
     if (origin && cJSON_GetArraySize(arr) == 0) {
@@ -895,7 +864,9 @@ op_oplog(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
     cJSON_Delete(doc);
 }
 
-/* ---- dispatch ------------------------------------------------------------------------------ */
+/* ---- dispatch
+ * ------------------------------------------------------------------------------
+ */
 
 static void
 on_ctrl_req(void *data, struct mm_qconn *conn,
@@ -906,8 +877,7 @@ on_ctrl_req(void *data, struct mm_qconn *conn,
     (void)peer;
     (void)role;
     (void)type;
-    if (s->stopped)
-        return;
+    if (s->stopped) return;
     struct mm_wire_ctrl req;
     if (mm__wire_ctrl_decode(&req, body, len) != 0)
         return; /* not even an id to answer to */
@@ -956,7 +926,9 @@ on_ctrl_req(void *data, struct mm_qconn *conn,
     cJSON_Delete(j);
 }
 
-/* ---- lifecycle --------------------------------------------------------------------------- */
+/* ---- lifecycle
+ * ---------------------------------------------------------------------------
+ */
 
 /* A connection went down: drop its subscriptions. */
 static void
@@ -974,8 +946,7 @@ conn_gone_cb(void *data, struct mm_qconn *conn)
         }
     }
     for (struct waiter *w = s->waiters; w; w = w->next)
-        if (w->conn == conn)
-            w->conn = NULL;
+        if (w->conn == conn) w->conn = NULL;
 }
 
 int
@@ -983,8 +954,7 @@ mm__session_new(struct mm_session **out, mm_node *n, struct mm_net *net,
                 struct mm_membership *m)
 {
     struct mm_session *s = mm__calloc(1, sizeof(*s));
-    if (!s)
-        return UV_ENOMEM;
+    if (!s) return UV_ENOMEM;
     s->n = n;
     s->m = m;
     mm__net_on_frame(net, MM_WIRE_CTRL_REQ, on_ctrl_req, s);
@@ -1009,8 +979,7 @@ mm__session_stop(struct mm_session *s)
 void
 mm__session_free(struct mm_session *s)
 {
-    if (!s)
-        return;
+    if (!s) return;
     while (s->subs) {
         struct sub *sb = s->subs;
         s->subs = sb->next;

@@ -21,7 +21,8 @@ MM_TLS struct mm_shard *mm__cur_shard;
 void mm__shard_idle_cb(uv_idle_t *h);
 static void shard_check_cb(uv_check_t *h);
 
-/* ---- timers ------------------------------------------------------------------ */
+/* ---- timers
+ * ------------------------------------------------------------------ */
 
 void
 mm__tmr_start(struct mm_shard *s, struct mm_tmr *t, uint64_t deadline)
@@ -49,20 +50,21 @@ mm__shard_now(struct mm_shard *s)
     return tq > now ? tq : now;
 }
 
-/* ---- slots ----------------------------------------------------------------- */
+/* ---- slots -----------------------------------------------------------------
+ */
 
 struct mm_slot *
 mm__slot_get(struct mm_shard *s, uint32_t idx)
 {
     uint32_t c = idx >> SLOT_CHUNK_BITS;
-    if (c >= SLOT_MAX_CHUNKS)
-        return NULL;
+    if (c >= SLOT_MAX_CHUNKS) return NULL;
     struct mm_slot *chunk =
         atomic_load_explicit(&s->chunks[c], memory_order_acquire);
     return chunk ? &chunk[idx & (SLOT_CHUNK - 1)] : NULL;
 }
 
-/* ---- posting ----------------------------------------------------------------- */
+/* ---- posting
+ * ----------------------------------------------------------------- */
 
 static void
 local_push(struct mm_shard *s, mm_msg *m)
@@ -84,8 +86,7 @@ int
 mm__shard_post(struct mm_shard *s, mm_msg *m)
 {
     if (mm__cur_shard == s) {
-        if (s->inbox_closed && s->closing)
-            return MM_ECLOSED;
+        if (s->inbox_closed && s->closing) return MM_ECLOSED;
         local_push(s, m);
         return 0;
     }
@@ -102,8 +103,7 @@ mm__shard_post(struct mm_shard *s, mm_msg *m)
         s->inbox_head = m;
     s->inbox_tail = m;
     /* Under the lock, so that the handle cannot be closed meanwhile. */
-    if (was_empty)
-        uv_async_send(&s->async);
+    if (was_empty) uv_async_send(&s->async);
     if (s->parked && !s->park_woken) {
         /* The loop sleeps in the transport's receive (mm__shard_park). */
         static const char none[1];
@@ -116,18 +116,14 @@ mm__shard_post(struct mm_shard *s, mm_msg *m)
 }
 
 int
-mm__shard_set_wake(struct mm_shard *s, const struct sockaddr *to,
-                   socklen_t len)
+mm__shard_set_wake(struct mm_shard *s, const struct sockaddr *to, socklen_t len)
 {
-    if (len > sizeof(s->wake_to))
-        return -EINVAL;
-    int fd = socket(to->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    0);
-    if (fd < 0)
-        return -errno;
+    if (len > sizeof(s->wake_to)) return -EINVAL;
+    int fd =
+        socket(to->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
     pthread_mutex_lock(&s->inbox_lock);
-    if (s->wake_fd >= 0)
-        close(s->wake_fd);
+    if (s->wake_fd >= 0) close(s->wake_fd);
     s->wake_fd = fd;
     memcpy(&s->wake_to, to, len);
     s->wake_len = len;
@@ -138,8 +134,7 @@ mm__shard_set_wake(struct mm_shard *s, const struct sockaddr *to,
 int
 mm__shard_park(struct mm_shard *s)
 {
-    if (s->wake_fd < 0 || s->closing || s->rq_head || s->local_head)
-        return 0;
+    if (s->wake_fd < 0 || s->closing || s->rq_head || s->local_head) return 0;
     pthread_mutex_lock(&s->inbox_lock);
     int ok = s->inbox_head == NULL && !s->inbox_closed;
     s->parked = ok;
@@ -161,8 +156,7 @@ mm__shard_unpark(struct mm_shard *s)
 void
 mm__shard_schedule(struct mm_shard *s, struct mm_actor *a)
 {
-    if (a->in_runq)
-        return;
+    if (a->in_runq) return;
     a->in_runq = 1;
     a->rq_next = NULL;
     if (s->rq_tail)
@@ -177,7 +171,8 @@ mm__shard_schedule(struct mm_shard *s, struct mm_actor *a)
     }
 }
 
-/* ---- processing ---------------------------------------------------------------- */
+/* ---- processing
+ * ---------------------------------------------------------------- */
 
 static void shard_phase_a(struct mm_shard *s);
 static void shard_phase_b(struct mm_shard *s);
@@ -265,20 +260,17 @@ shard_run(struct mm_shard *s, uint64_t now_ns)
         while (s->local_head) {
             mm_msg *m = s->local_head;
             s->local_head = m->next;
-            if (!s->local_head)
-                s->local_tail = NULL;
+            if (!s->local_head) s->local_tail = NULL;
             shard_process(s, m);
         }
         struct mm_actor *a = s->rq_head;
-        if (!a)
-            break;
+        if (!a) break;
         s->rq_head = s->rq_tail = NULL;
         unsigned ran = 0;
         while (a) {
             struct mm_actor *next = a->rq_next;
             a->in_runq = 0;
-            if (mm__actor_run(a, MM_SCHED_MSG_BUDGET))
-                mm__shard_schedule(s, a);
+            if (mm__actor_run(a, MM_SCHED_MSG_BUDGET)) mm__shard_schedule(s, a);
             a = next;
             ran++;
         }
@@ -292,8 +284,7 @@ shard_run(struct mm_shard *s, uint64_t now_ns)
                        s->index, ran,
                        (unsigned long long)((now - last) / 1000000u));
             last = now;
-            if (now - start > MM_SCHED_BUDGET_NS)
-                break;
+            if (now - start > MM_SCHED_BUDGET_NS) break;
         }
     }
 }
@@ -325,18 +316,17 @@ shard_check_cb(uv_check_t *h)
 void
 mm__shard_run_ready(struct mm_shard *s, uint64_t now_ns)
 {
-    if (s->rq_head || s->local_head)
-        shard_work(s, now_ns);
+    if (s->rq_head || s->local_head) shard_work(s, now_ns);
 }
 
-/* ---- shutdown ----------------------------------------------------------------- */
+/* ---- shutdown
+ * ----------------------------------------------------------------- */
 
 static void
 shard_phase_a(struct mm_shard *s)
 {
     mm_node *n = s->node;
-    if (s->index == 0 && n->cluster)
-        n->cluster_ops->stop(n->cluster);
+    if (s->index == 0 && n->cluster) n->cluster_ops->stop(n->cluster);
     mm__actor_stop_all(s);
     /* The last shard to stop its actors closes them all. */
     if (atomic_fetch_add(&n->phase_a_done, 1) + 1 == n->nshards)
@@ -406,7 +396,8 @@ shard_phase_b(struct mm_shard *s)
     mm__tq_close(&s->tq);
 }
 
-/* ---- lifecycle ------------------------------------------------------------------ */
+/* ---- lifecycle
+ * ------------------------------------------------------------------ */
 
 int
 mm__shard_init(struct mm_shard *s, mm_node *n, int index)
@@ -417,8 +408,7 @@ mm__shard_init(struct mm_shard *s, mm_node *n, int index)
     s->calls.next = s->calls.prev = &s->calls;
     s->wake_fd = -1;
     int rc = uv_loop_init(&s->loop);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     s->loop.data = s;
     uv_async_init(&s->loop, &s->async, shard_async_cb);
     s->async.data = s;
@@ -465,12 +455,10 @@ mm__shard_release(struct mm_shard *s)
     }
     for (uint32_t c = 0; c < SLOT_MAX_CHUNKS; c++) {
         struct mm_slot *chunk = atomic_load(&s->chunks[c]);
-        if (!chunk)
-            break;
+        if (!chunk) break;
         mm__free(chunk);
     }
-    if (s->wake_fd >= 0)
-        close(s->wake_fd);
+    if (s->wake_fd >= 0) close(s->wake_fd);
     s->wake_fd = -1;
     mm__free(s->free_slots);
     mm__free(s->serials);

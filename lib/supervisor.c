@@ -3,11 +3,10 @@
 
 #include "core.h"
 
-
 int
-mm__sup_init(struct mm_sup *s, int policy, int max_restarts,
-             uint32_t window_ms, uint32_t backoff_initial_ms,
-             uint32_t backoff_max_ms, uint32_t backoff_reset_ms)
+mm__sup_init(struct mm_sup *s, int policy, int max_restarts, uint32_t window_ms,
+             uint32_t backoff_initial_ms, uint32_t backoff_max_ms,
+             uint32_t backoff_reset_ms)
 {
     memset(s, 0, sizeof(*s));
     s->policy = policy;
@@ -23,8 +22,7 @@ mm__sup_init(struct mm_sup *s, int policy, int max_restarts,
     s->backoff_next_ms = s->backoff_initial_ms;
     if (policy != MM_TEMPORARY && s->max_restarts > 0) {
         s->stamps = mm__calloc((size_t)s->max_restarts, sizeof(uint64_t));
-        if (!s->stamps)
-            return -ENOMEM;
+        if (!s->stamps) return -ENOMEM;
     }
     return 0;
 }
@@ -42,8 +40,7 @@ sup_recent(const struct mm_sup *s, uint64_t now)
 {
     int n = 0;
     for (int i = 0; i < s->nstamps; i++)
-        if (now - s->stamps[i] < s->window_ms)
-            n++;
+        if (now - s->stamps[i] < s->window_ms) n++;
     return n;
 }
 
@@ -51,16 +48,13 @@ int
 mm__sup_decide(struct mm_sup *s, int crashed, uint64_t now, uint32_t *delay_ms)
 {
     *delay_ms = 0;
-    if (s->policy == MM_TEMPORARY)
-        return MM_SUP_TERMINATE;
-    if (s->policy == MM_TRANSIENT && !crashed)
-        return MM_SUP_TERMINATE;
+    if (s->policy == MM_TEMPORARY) return MM_SUP_TERMINATE;
+    if (s->policy == MM_TRANSIENT && !crashed) return MM_SUP_TERMINATE;
     /* A quiet spell resets the backoff. */
     if (s->last_crash_ms && now - s->last_crash_ms >= s->backoff_reset_ms)
         s->backoff_next_ms = s->backoff_initial_ms;
     s->last_crash_ms = now ? now : 1;
-    if (sup_recent(s, now) >= s->max_restarts)
-        return MM_SUP_LIMIT;
+    if (sup_recent(s, now) >= s->max_restarts) return MM_SUP_LIMIT;
     /* Record this restart (ring of the last max_restarts). */
     if (s->nstamps < s->max_restarts) {
         s->stamps[s->nstamps++] = now;

@@ -1,6 +1,7 @@
 /*
- * supervisor.h — the pure restart policy (docs/design.md, Supervision).  No libuv: the actor
- * glue passes the time in and arms a timer for the returned delay.
+ * supervisor.h — the pure restart policy (docs/design.md, Supervision).  No
+ * libuv: the actor glue passes the time in and arms a timer for the returned
+ * delay.
  */
 #ifndef MM_SUPERVISOR_H
 #define MM_SUPERVISOR_H
@@ -8,8 +9,8 @@
 #include <stdint.h>
 
 struct mm_sup {
-    int policy;              /* enum mm_policy */
-    int max_restarts;        /* within window_ms */
+    int policy;       /* enum mm_policy */
+    int max_restarts; /* within window_ms */
     uint32_t window_ms;
     uint32_t backoff_initial_ms;
     uint32_t backoff_max_ms;
@@ -19,7 +20,7 @@ struct mm_sup {
     uint64_t last_crash_ms;   /* 0 = never */
     uint64_t *stamps;         /* ring of the last max_restarts restart times */
     int nstamps, head;
-    unsigned restarts;        /* total, for events */
+    unsigned restarts; /* total, for events */
 };
 
 enum mm_sup_verdict {

@@ -52,7 +52,8 @@ tq_program(struct mm_tq *q, uint64_t due)
     if (due == 0) due = 1;
     struct itimerspec its = {
         .it_interval = {0, 0},
-        .it_value = {(time_t)(due / 1000000000ull), (long)(due % 1000000000ull)},
+        .it_value = {(time_t)(due / 1000000000ull),
+                     (long)(due % 1000000000ull)},
     };
     if (timerfd_settime(q->fd, TFD_TIMER_ABSTIME, &its, NULL) != 0) {
         MM_LOG(MM_LOG_ERR, "tq", "timerfd_settime: %s", strerror(errno));

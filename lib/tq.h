@@ -34,8 +34,8 @@ struct mm_tmr {
 
 struct mm_tq {
     uv_loop_t *loop;
-    int fd;          /* the timerfd; -1 before init */
-    uv_poll_t poll;  /* readable when the timerfd expired */
+    int fd;         /* the timerfd; -1 before init */
+    uv_poll_t poll; /* readable when the timerfd expired */
     struct mm_tmr **heap;
     size_t len, cap;
     uint64_t armed;  /* deadline the timerfd holds; 0 = disarmed */

@@ -27,10 +27,9 @@ static _Atomic unsigned long alloc_countdown;
 static int
 alloc_should_fail(void)
 {
-    unsigned long c = atomic_load_explicit(&alloc_countdown,
-                                           memory_order_relaxed);
-    if (MM_LIKELY(c == 0))
-        return 0;
+    unsigned long c =
+        atomic_load_explicit(&alloc_countdown, memory_order_relaxed);
+    if (MM_LIKELY(c == 0)) return 0;
     c = atomic_fetch_sub(&alloc_countdown, 1);
     return c == 1;
 }
@@ -136,8 +135,7 @@ level_char(int level)
 void
 mm__log(int level, const char *component, const char *fmt, ...)
 {
-    if (!mm__log_enabled(level))
-        return;
+    if (!mm__log_enabled(level)) return;
     char line[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -193,12 +191,9 @@ mm__hex(char *out, const uint8_t *in, size_t len)
 static int
 hexval(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
@@ -208,8 +203,7 @@ mm__unhex(uint8_t *out, size_t len, const char *in)
     for (size_t i = 0; i < len; i++) {
         int hi = hexval(in[2 * i]);
         int lo = hi < 0 ? -1 : hexval(in[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return MM_EINVAL;
+        if (hi < 0 || lo < 0) return MM_EINVAL;
         out[i] = (uint8_t)(hi << 4 | lo);
     }
     return 0;
@@ -224,8 +218,7 @@ mm__random_bytes(void *buf, size_t len)
     while (len > 0) {
         ssize_t r = getrandom(p, len, 0);
         if (r < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             return -EIO;
         }
         p += r;
@@ -263,15 +256,13 @@ mm__read_small_file(const char *path, size_t max, char **out, size_t *outlen,
 {
     struct stat sb;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
+    if (fd < 0) return -errno;
     if (fstat(fd, &sb) != 0) {
         int err = -errno;
         close(fd);
         return err;
     }
-    if (st)
-        *st = sb;
+    if (st) *st = sb;
     if (!S_ISREG(sb.st_mode) || sb.st_size < 0) {
         close(fd);
         return UV_EINVAL;
@@ -289,8 +280,7 @@ mm__read_small_file(const char *path, size_t max, char **out, size_t *outlen,
     size_t got = 0;
     while (got < size) {
         ssize_t n = read(fd, buf + got, size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
+        if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
             int err = -errno;
             close(fd);
@@ -298,14 +288,12 @@ mm__read_small_file(const char *path, size_t max, char **out, size_t *outlen,
             mm__free(buf);
             return err;
         }
-        if (n == 0)
-            break; /* shrank under us: what is there */
+        if (n == 0) break; /* shrank under us: what is there */
         got += (size_t)n;
     }
     close(fd);
     buf[got] = '\0';
     *out = buf;
-    if (outlen)
-        *outlen = got;
+    if (outlen) *outlen = got;
     return 0;
 }

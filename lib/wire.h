@@ -1,6 +1,7 @@
 /*
- * wire.h — murmer's stream framing and frame codec (docs/design.md, Streams and calls).
- * docs/wire.md gives the byte layout of every frame, with golden vectors.
+ * wire.h — murmer's stream framing and frame codec (docs/design.md, Streams and
+ * calls). docs/wire.md gives the byte layout of every frame, with golden
+ * vectors.
  *
  * Pure: no I/O, no libuv handles, no sockets.  Decoding never allocates;
  * decoded structs point into the caller's input (zero-copy) and live as long

@@ -53,7 +53,6 @@ PLUGIN_EXPORT int mm_plugin_init(mm_plugin_ctx *ctx, uint32_t abi);
 PLUGIN_EXPORT int
 mm_plugin_init(mm_plugin_ctx *ctx, uint32_t abi)
 {
-    if (abi != MM_PLUGIN_ABI)
-        return MM_EINVAL;
+    if (abi != MM_PLUGIN_ABI) return MM_EINVAL;
     return mm_plugin_register_type(ctx, &hello_type);
 }

@@ -39,8 +39,7 @@ load(void)
 #define MM__AVAHI_SYM(f)                                                       \
     {                                                                          \
         void *p = dlsym(client, #f);                                           \
-        if (!p)                                                                \
-            p = dlsym(common, #f);                                             \
+        if (!p) p = dlsym(common, #f);                                         \
         if (!p) {                                                              \
             snprintf(load_why, sizeof(load_why), "avahi lacks %s", #f);        \
             return;                                                            \
@@ -56,7 +55,6 @@ int
 mm__avahi_load(char *why, size_t whylen)
 {
     pthread_once(&load_once, load);
-    if (load_rc && why && whylen)
-        snprintf(why, whylen, "%s", load_why);
+    if (load_rc && why && whylen) snprintf(why, whylen, "%s", load_why);
     return load_rc;
 }

@@ -1,11 +1,12 @@
 /*
  * mdns.c — mDNS discovery through avahi-client (see mdns.h).
  *
- * avahi-client makes blocking D-Bus calls (docs/design.md, mDNS discovery), so everything avahi runs
- * on a thread of its own around an AvahiSimplePoll.  The thread hands each
- * matching service it resolves to shard 0 through a mutex-protected queue
- * and uv_async_send; shard 0 calls the discovered callback.  Shard 0 only
- * ever touches the queue, an atomic stop flag and the poll's wakeup pipe.
+ * avahi-client makes blocking D-Bus calls (docs/design.md, mDNS discovery), so
+ * everything avahi runs on a thread of its own around an AvahiSimplePoll.  The
+ * thread hands each matching service it resolves to shard 0 through a
+ * mutex-protected queue and uv_async_send; shard 0 calls the discovered
+ * callback.  Shard 0 only ever touches the queue, an atomic stop flag and the
+ * poll's wakeup pipe.
  *
  * The state is shared by shard 0 and the thread and reference-counted, so
  * that a thread stuck in a hung daemon can be left behind at shutdown and
@@ -50,14 +51,14 @@
 #define MDNS_NAME_MAX 64
 #define MDNS_ADDR_MAX (AVAHI_ADDRESS_STR_MAX + 8)
 
-/* ---- TXT parsing (pure) ---------------------------------------------------- */
+/* ---- TXT parsing (pure) ----------------------------------------------------
+ */
 
 static int
 txt_key(const uint8_t *item, size_t len, const char *key, size_t *vlen)
 {
     size_t k = strlen(key);
-    if (len < k + 1 || memcmp(item, key, k) != 0 || item[k] != '=')
-        return 0;
+    if (len < k + 1 || memcmp(item, key, k) != 0 || item[k] != '=') return 0;
     *vlen = len - k - 1;
     return 1;
 }
@@ -78,19 +79,15 @@ void
 mm__mdns_txt_item(struct mm_mdns_txt *t, const uint8_t *item, size_t len)
 {
     size_t vl;
-    if (!item)
-        return;
+    if (!item) return;
     if (txt_key(item, len, "id", &vl)) {
         char hex[2 * MM_NODE_ID_LEN + 1];
-        if (vl != 2 * MM_NODE_ID_LEN || !txt_is_hex(item + 3, vl))
-            return;
+        if (vl != 2 * MM_NODE_ID_LEN || !txt_is_hex(item + 3, vl)) return;
         memcpy(hex, item + 3, vl);
         hex[vl] = '\0';
-        if (mm__unhex(t->id, MM_NODE_ID_LEN, hex) == 0)
-            t->has_id = 1;
+        if (mm__unhex(t->id, MM_NODE_ID_LEN, hex) == 0) t->has_id = 1;
     } else if (txt_key(item, len, "ck", &vl)) {
-        if (vl != 16 || !txt_is_hex(item + 3, vl))
-            return;
+        if (vl != 16 || !txt_is_hex(item + 3, vl)) return;
         for (size_t i = 0; i < vl; i++) {
             uint8_t ch = item[3 + i];
             t->ck[i] = (char)(ch >= 'A' && ch <= 'F' ? ch - 'A' + 'a' : ch);
@@ -106,12 +103,9 @@ int
 mm__mdns_txt_match(const struct mm_mdns_txt *t, const char *tag,
                    const uint8_t *self)
 {
-    if (!t->has_ck || t->bad_v || !tag || strlen(tag) != 16)
-        return 0;
-    if (strcmp(t->ck, tag) != 0)
-        return 0;
-    if (self && t->has_id && memcmp(t->id, self, MM_NODE_ID_LEN) == 0)
-        return 0;
+    if (!t->has_ck || t->bad_v || !tag || strlen(tag) != 16) return 0;
+    if (strcmp(t->ck, tag) != 0) return 0;
+    if (self && t->has_id && memcmp(t->id, self, MM_NODE_ID_LEN) == 0) return 0;
     return 1;
 }
 
@@ -129,8 +123,7 @@ static int
 addr_format(char *out, size_t outlen, const AvahiAddress *a, uint16_t port)
 {
     char ip[AVAHI_ADDRESS_STR_MAX];
-    if (!a || port == 0 || !avahi_address_snprint(ip, sizeof(ip), a))
-        return -1;
+    if (!a || port == 0 || !avahi_address_snprint(ip, sizeof(ip), a)) return -1;
     if (a->proto == AVAHI_PROTO_INET6) {
         if (strncasecmp(ip, "fe80:", 5) == 0)
             return -1; /* link-local needs a scope we cannot carry */
@@ -141,7 +134,8 @@ addr_format(char *out, size_t outlen, const AvahiAddress *a, uint16_t port)
     return 0;
 }
 
-/* ---- shared state --------------------------------------------------------- */
+/* ---- shared state ---------------------------------------------------------
+ */
 
 struct mdns_found {
     struct mdns_found *next;
@@ -178,7 +172,7 @@ struct mm_mdns {
 
     /* the avahi thread only */
     AvahiSimplePoll *sp;
-    int wake[2];      /* shard 0 writes a byte to stop the thread */
+    int wake[2]; /* shard 0 writes a byte to stop the thread */
     AvahiWatch *wake_w;
     AvahiClient *client;
     AvahiEntryGroup *group;
@@ -186,9 +180,9 @@ struct mm_mdns {
     AvahiTimeout *retry;
     struct mdns_res *resolvers;
     unsigned nresolvers;
-    int down;       /* the warning for this outage was logged */
-    int was_up;     /* we have talked to the daemon before */
-    int published;  /* ESTABLISHED logged for the current name */
+    int down;      /* the warning for this outage was logged */
+    int was_up;    /* we have talked to the daemon before */
+    int published; /* ESTABLISHED logged for the current name */
     unsigned renames;
     struct {
         char name[MDNS_NAME_MAX];
@@ -213,12 +207,9 @@ mdns_destroy(struct mm_mdns *m)
         next = f->next;
         mm__free(f);
     }
-    if (m->sp)
-        avahi_simple_poll_free(m->sp);
-    if (m->wake[0] >= 0)
-        close(m->wake[0]);
-    if (m->wake[1] >= 0)
-        close(m->wake[1]);
+    if (m->sp) avahi_simple_poll_free(m->sp);
+    if (m->wake[0] >= 0) close(m->wake[0]);
+    if (m->wake[1] >= 0) close(m->wake[1]);
     pthread_cond_destroy(&m->cond);
     pthread_mutex_destroy(&m->lock);
     mm__free(m);
@@ -227,11 +218,11 @@ mdns_destroy(struct mm_mdns *m)
 static void
 mdns_unref(struct mm_mdns *m)
 {
-    if (atomic_fetch_sub(&m->refs, 1) == 1)
-        mdns_destroy(m);
+    if (atomic_fetch_sub(&m->refs, 1) == 1) mdns_destroy(m);
 }
 
-/* ---- the avahi thread --------------------------------------------------------- */
+/* ---- the avahi thread
+ * --------------------------------------------------------- */
 
 static void mdns_connect(struct mm_mdns *m);
 static void mdns_publish(struct mm_mdns *m);
@@ -262,8 +253,7 @@ mdns_retry_cb(AvahiTimeout *t, void *data)
 {
     struct mm_mdns *m = data;
     (void)t;
-    if (atomic_load(&m->stop))
-        return;
+    if (atomic_load(&m->stop)) return;
     if (!m->client ||
         avahi_client_get_state(m->client) == AVAHI_CLIENT_FAILURE) {
         mdns_connect(m);
@@ -315,8 +305,7 @@ mdns_post(struct mm_mdns *m, const char *name, const char *addr,
           const struct mm_mdns_txt *t)
 {
     struct mdns_found *f = mm__calloc(1, sizeof(*f));
-    if (!f)
-        return;
+    if (!f) return;
     snprintf(f->name, sizeof(f->name), "%s", name);
     snprintf(f->addr, sizeof(f->addr), "%s", addr);
     f->has_id = t->has_id;
@@ -337,11 +326,9 @@ static void
 mdns_res_free(struct mdns_res *res)
 {
     struct mm_mdns *m = res->m;
-    if (res->r)
-        avahi_service_resolver_free(res->r);
+    if (res->r) avahi_service_resolver_free(res->r);
     *res->prevp = res->next;
-    if (res->next)
-        res->next->prevp = res->prevp;
+    if (res->next) res->next->prevp = res->prevp;
     m->nresolvers--;
     mm__free(res);
 }
@@ -402,12 +389,10 @@ mdns_browse_cb(AvahiServiceBrowser *b, AvahiIfIndex iface, AvahiProtocol proto,
             break;
         }
         struct mdns_res *res = mm__calloc(1, sizeof(*res));
-        if (!res)
-            break;
+        if (!res) break;
         res->m = m;
         res->next = m->resolvers;
-        if (res->next)
-            res->next->prevp = &res->next;
+        if (res->next) res->next->prevp = &res->next;
         res->prevp = &m->resolvers;
         m->resolvers = res;
         m->nresolvers++;
@@ -446,11 +431,10 @@ mdns_browse_cb(AvahiServiceBrowser *b, AvahiIfIndex iface, AvahiProtocol proto,
 static void
 mdns_browse(struct mm_mdns *m)
 {
-    if (m->browser || !m->client)
-        return;
-    m->browser = avahi_service_browser_new(m->client, AVAHI_IF_UNSPEC,
-                                           m->proto, MM_MDNS_TYPE, NULL, 0,
-                                           mdns_browse_cb, m);
+    if (m->browser || !m->client) return;
+    m->browser =
+        avahi_service_browser_new(m->client, AVAHI_IF_UNSPEC, m->proto,
+                                  MM_MDNS_TYPE, NULL, 0, mdns_browse_cb, m);
     if (!m->browser) {
         mdns_warn(m, "cannot browse: %s",
                   avahi_strerror(avahi_client_errno(m->client)));
@@ -462,8 +446,7 @@ static void
 mdns_rename(struct mm_mdns *m)
 {
     char *alt = avahi_alternative_service_name(m->name);
-    if (!alt)
-        return;
+    if (!alt) return;
     MM_LOG(MM_LOG_NOTICE, "mdns", "service name '%s' taken; renaming to '%s'",
            m->name, alt);
     snprintf(m->name, sizeof(m->name), "%s", alt);
@@ -487,8 +470,7 @@ mdns_group_cb(AvahiEntryGroup *g, AvahiEntryGroupState st, void *data)
         mdns_rename(m);
         avahi_entry_group_reset(g);
         m->published = 0;
-        if (m->renames < 32)
-            mdns_publish(m);
+        if (m->renames < 32) mdns_publish(m);
         break;
     case AVAHI_ENTRY_GROUP_FAILURE:
         mdns_warn(m, "publishing failed: %s",
@@ -506,8 +488,7 @@ mdns_group_cb(AvahiEntryGroup *g, AvahiEntryGroupState st, void *data)
 static void
 mdns_publish(struct mm_mdns *m)
 {
-    if (!m->client)
-        return;
+    if (!m->client) return;
     if (!m->group) {
         AvahiEntryGroup *g = avahi_entry_group_new(m->client, mdns_group_cb, m);
         if (!g) {
@@ -518,27 +499,23 @@ mdns_publish(struct mm_mdns *m)
         }
         m->group = g;
     }
-    if (!avahi_entry_group_is_empty(m->group))
-        return;
+    if (!avahi_entry_group_is_empty(m->group)) return;
     char id[8 + sizeof(m->idhex)], ck[8 + sizeof(m->tag)], v[16];
     snprintf(id, sizeof(id), "id=%s", m->idhex);
     snprintf(ck, sizeof(ck), "ck=%s", m->tag);
     snprintf(v, sizeof(v), "v=%d", MM_MDNS_VERSION);
     AvahiStringList *txt = avahi_string_list_new(id, ck, v, NULL);
-    if (!txt)
-        return;
+    if (!txt) return;
     int rc;
     for (;;) {
         rc = avahi_entry_group_add_service_strlst(
             m->group, AVAHI_IF_UNSPEC, m->proto, AVAHI_PUBLISH_NO_COOKIE,
             m->name, MM_MDNS_TYPE, NULL, NULL, m->port, txt);
-        if (rc != AVAHI_ERR_COLLISION || m->renames >= 32)
-            break;
+        if (rc != AVAHI_ERR_COLLISION || m->renames >= 32) break;
         mdns_rename(m);
     }
     avahi_string_list_free(txt);
-    if (rc >= 0)
-        rc = avahi_entry_group_commit(m->group);
+    if (rc >= 0) rc = avahi_entry_group_commit(m->group);
     if (rc < 0) {
         mdns_warn(m, "cannot publish '%s': %s", m->name, avahi_strerror(rc));
         avahi_entry_group_reset(m->group);
@@ -583,14 +560,14 @@ mdns_client_cb(AvahiClient *cl, AvahiClientState st, void *data)
     case AVAHI_CLIENT_S_REGISTERING:
     case AVAHI_CLIENT_S_COLLISION:
         /* The host name is (re)probed: re-add our service afterwards. */
-        if (m->group)
-            avahi_entry_group_reset(m->group);
+        if (m->group) avahi_entry_group_reset(m->group);
         m->published = 0;
         mdns_browse(m);
         break;
     case AVAHI_CLIENT_CONNECTING:
-        mdns_warn(m, "%s", m->was_up ? "the daemon went away"
-                                     : "no daemon on the system bus");
+        mdns_warn(m, "%s",
+                  m->was_up ? "the daemon went away"
+                            : "no daemon on the system bus");
         mdns_drop(m);
         break;
     case AVAHI_CLIENT_FAILURE:
@@ -610,9 +587,9 @@ mdns_connect(struct mm_mdns *m)
         avahi_client_free(m->client);
         m->client = NULL;
     }
-    AvahiClient *cl = avahi_client_new(avahi_simple_poll_get(m->sp),
-                                       AVAHI_CLIENT_NO_FAIL, mdns_client_cb,
-                                       m, &err);
+    AvahiClient *cl =
+        avahi_client_new(avahi_simple_poll_get(m->sp), AVAHI_CLIENT_NO_FAIL,
+                         mdns_client_cb, m, &err);
     if (!cl) {
         m->client = NULL;
         mdns_warn(m, "%s", avahi_strerror(err));
@@ -631,8 +608,7 @@ mdns_wake_cb(AvahiWatch *w, int fd, AvahiWatchEvent ev, void *data)
     (void)ev;
     while (read(fd, buf, sizeof(buf)) > 0)
         ;
-    if (atomic_load(&m->stop))
-        avahi_simple_poll_quit(m->sp);
+    if (atomic_load(&m->stop)) avahi_simple_poll_quit(m->sp);
 }
 
 static void *
@@ -641,11 +617,9 @@ mdns_thread(void *arg)
     struct mm_mdns *m = arg;
     const AvahiPoll *p = avahi_simple_poll_get(m->sp);
     m->wake_w = p->watch_new(p, m->wake[0], AVAHI_WATCH_IN, mdns_wake_cb, m);
-    if (!atomic_load(&m->stop))
-        mdns_connect(m);
+    if (!atomic_load(&m->stop)) mdns_connect(m);
     while (!atomic_load(&m->stop))
-        if (avahi_simple_poll_iterate(m->sp, -1) != 0)
-            break;
+        if (avahi_simple_poll_iterate(m->sp, -1) != 0) break;
     /* Leave: freeing the group makes the daemon withdraw (goodbyes). */
     if (m->client) {
         mdns_drop(m);
@@ -668,7 +642,8 @@ mdns_thread(void *arg)
     return NULL;
 }
 
-/* ---- shard 0 ------------------------------------------------------------------- */
+/* ---- shard 0
+ * ------------------------------------------------------------------- */
 
 static void
 mdns_async_cb(uv_async_t *h)
@@ -682,8 +657,7 @@ mdns_async_cb(uv_async_t *h)
     while (f) {
         struct mdns_found *next = f->next;
         char idhex[2 * MM_NODE_ID_LEN + 1] = "?";
-        if (f->has_id)
-            mm__hex(idhex, f->id, MM_NODE_ID_LEN);
+        if (f->has_id) mm__hex(idhex, f->id, MM_NODE_ID_LEN);
         MM_LOG(MM_LOG_INFO, "mdns", "discovered '%s' at %s (id %s)", f->name,
                f->addr, idhex);
         if (!atomic_load(&m->stop))
@@ -697,10 +671,9 @@ static uint16_t
 addr_port(const char *hostport, AvahiProtocol *proto)
 {
     const char *colon = hostport ? strrchr(hostport, ':') : NULL;
-    *proto = hostport && hostport[0] == '[' ? AVAHI_PROTO_INET6
-                                            : AVAHI_PROTO_INET;
-    if (!colon)
-        return 0;
+    *proto =
+        hostport && hostport[0] == '[' ? AVAHI_PROTO_INET6 : AVAHI_PROTO_INET;
+    if (!colon) return 0;
     char *end;
     unsigned long p = strtoul(colon + 1, &end, 10);
     return *end == '\0' && p > 0 && p < 65536 ? (uint16_t)p : 0;
@@ -711,8 +684,7 @@ mm__mdns_new(struct mm_mdns **out, const struct mm_mdns_deps *deps)
 {
     *out = NULL;
     struct mm_mdns *m = mm__calloc(1, sizeof(*m));
-    if (!m)
-        return UV_ENOMEM;
+    if (!m) return UV_ENOMEM;
     atomic_init(&m->refs, 1);
     atomic_init(&m->stop, 0);
     m->d = *deps;
@@ -749,8 +721,7 @@ mm__mdns_new(struct mm_mdns **out, const struct mm_mdns_deps *deps)
 void
 mm__mdns_start(struct mm_mdns *m)
 {
-    if (!m || !m->sp || m->thread_started)
-        return;
+    if (!m || !m->sp || m->thread_started) return;
     uv_loop_t *loop = m->d.loop;
     if (uv_async_init(loop, &m->async, mdns_async_cb) != 0) {
         MM_LOG(MM_LOG_WARN, "mdns", "mDNS off: uv_async_init failed");
@@ -771,8 +742,7 @@ mm__mdns_start(struct mm_mdns *m)
 static void
 mdns_stop_thread(struct mm_mdns *m)
 {
-    if (!m->thread_started)
-        return;
+    if (!m->thread_started) return;
     m->thread_started = 0;
     atomic_store(&m->stop, 1);
     char one = 1;
@@ -790,8 +760,7 @@ mdns_stop_thread(struct mm_mdns *m)
     pthread_mutex_lock(&m->lock);
     m->async_closed = 1;
     while (!m->thread_done)
-        if (pthread_cond_timedwait(&m->cond, &m->lock, &dl) != 0)
-            break;
+        if (pthread_cond_timedwait(&m->cond, &m->lock, &dl) != 0) break;
     int done = m->thread_done;
     pthread_mutex_unlock(&m->lock);
     if (done) {
@@ -807,24 +776,22 @@ mdns_stop_thread(struct mm_mdns *m)
 void
 mm__mdns_close(struct mm_mdns *m)
 {
-    if (!m || m->closed_once)
-        return;
+    if (!m || m->closed_once) return;
     m->closed_once = 1;
     mdns_stop_thread(m);
-    if (m->async_init)
-        uv_close((uv_handle_t *)&m->async, NULL);
+    if (m->async_init) uv_close((uv_handle_t *)&m->async, NULL);
 }
 
 void
 mm__mdns_free(struct mm_mdns *m)
 {
-    if (!m)
-        return;
+    if (!m) return;
     mdns_stop_thread(m);
     mdns_unref(m);
 }
 
-/* ---- find a seed (clients) ------------------------------------------------------ */
+/* ---- find a seed (clients)
+ * ------------------------------------------------------ */
 
 struct seed_job {
     atomic_int refs;
@@ -889,8 +856,7 @@ seed_browse_cb(AvahiServiceBrowser *b, AvahiIfIndex iface, AvahiProtocol proto,
                                        domain, AVAHI_PROTO_INET, 0,
                                        seed_resolve_cb, j))
             j->pending++;
-    } else if (ev == AVAHI_BROWSER_ALL_FOR_NOW ||
-               ev == AVAHI_BROWSER_FAILURE) {
+    } else if (ev == AVAHI_BROWSER_ALL_FOR_NOW || ev == AVAHI_BROWSER_FAILURE) {
         j->all_for_now = 1;
     }
 }
@@ -900,8 +866,7 @@ seed_client_cb(AvahiClient *cl, AvahiClientState st, void *data)
 {
     struct seed_job *j = data;
     j->client = cl;
-    if (st == AVAHI_CLIENT_FAILURE)
-        j->all_for_now = 1;
+    if (st == AVAHI_CLIENT_FAILURE) j->all_for_now = 1;
 }
 
 static void *
@@ -912,33 +877,25 @@ seed_thread(void *arg)
     uint64_t deadline = mm__now_ms() + j->timeout_ms;
     AvahiServiceBrowser *b = NULL;
     j->sp = avahi_simple_poll_new();
-    if (!j->sp)
-        goto out;
+    if (!j->sp) goto out;
     j->client = avahi_client_new(avahi_simple_poll_get(j->sp), 0,
                                  seed_client_cb, j, &err);
-    if (!j->client)
-        goto out;
+    if (!j->client) goto out;
     b = avahi_service_browser_new(j->client, AVAHI_IF_UNSPEC, AVAHI_PROTO_INET,
                                   MM_MDNS_TYPE, NULL, 0, seed_browse_cb, j);
-    if (!b)
-        goto out;
+    if (!b) goto out;
     rc = MM_ENOTFOUND;
     while (!j->found && !(j->all_for_now && j->pending == 0)) {
         uint64_t now = mm__now_ms();
-        if (now >= deadline)
-            break;
-        if (avahi_simple_poll_iterate(j->sp, (int)(deadline - now)) != 0)
-            break;
+        if (now >= deadline) break;
+        if (avahi_simple_poll_iterate(j->sp, (int)(deadline - now)) != 0) break;
     }
-    if (j->found)
-        rc = 0;
+    if (j->found) rc = 0;
 out:
-    if (b)
-        avahi_service_browser_free(b);
+    if (b) avahi_service_browser_free(b);
     if (j->client)
         avahi_client_free(j->client); /* frees pending resolvers too */
-    if (j->sp)
-        avahi_simple_poll_free(j->sp);
+    if (j->sp) avahi_simple_poll_free(j->sp);
     pthread_mutex_lock(&j->lock);
     j->rc = rc;
     j->done = 1;
@@ -949,14 +906,13 @@ out:
 }
 
 int
-mm__mdns_find_seed(const struct mm_keyring *kr, uint32_t timeout_ms,
-                   char *out, size_t outlen)
+mm__mdns_find_seed(const struct mm_keyring *kr, uint32_t timeout_ms, char *out,
+                   size_t outlen)
 {
     if (mm__avahi_load(NULL, 0) != 0)
         return MM_EUNREACHABLE; /* no avahi-client on this machine */
     struct seed_job *j = mm__calloc(1, sizeof(*j));
-    if (!j)
-        return UV_ENOMEM;
+    if (!j) return UV_ENOMEM;
     atomic_init(&j->refs, 2);
     pthread_mutex_init(&j->lock, NULL);
     pthread_cond_init(&j->cond, NULL);
@@ -985,8 +941,7 @@ mm__mdns_find_seed(const struct mm_keyring *kr, uint32_t timeout_ms,
     }
     pthread_mutex_lock(&j->lock);
     while (!j->done)
-        if (pthread_cond_timedwait(&j->cond, &j->lock, &dl) != 0)
-            break;
+        if (pthread_cond_timedwait(&j->cond, &j->lock, &dl) != 0) break;
     int done = j->done, rc = j->done ? j->rc : MM_EUNREACHABLE;
     if (rc == 0) {
         if (strlen(j->addr) >= outlen)

@@ -1,8 +1,8 @@
 /*
- * mdns.h — zero-configuration LAN discovery (docs/design.md, mDNS discovery) through the
- * system's avahi-daemon (avahi-client), on a thread of its own with its own
- * poll loop, so that a hung daemon can never block shard 0.  Results reach
- * shard 0 through uv_async_send and are handed to the discovered callback
+ * mdns.h — zero-configuration LAN discovery (docs/design.md, mDNS discovery)
+ * through the system's avahi-daemon (avahi-client), on a thread of its own with
+ * its own poll loop, so that a hung daemon can never block shard 0.  Results
+ * reach shard 0 through uv_async_send and are handed to the discovered callback
  * of struct mm_mdns_deps.
  *
  * Publishes `_murmer._udp` under the node's name with TXT id=, ck= (the key
@@ -45,7 +45,8 @@ void mm__mdns_free(struct mm_mdns *m);
 int mm__mdns_find_seed(const struct mm_keyring *kr, uint32_t timeout_ms,
                        char *out, size_t outlen);
 
-/* ---- TXT record parsing (pure; exposed for tests) --------------------------- */
+/* ---- TXT record parsing (pure; exposed for tests) ---------------------------
+ */
 
 #define MM_MDNS_TYPE "_murmer._udp"
 #define MM_MDNS_VERSION 1
@@ -58,8 +59,7 @@ struct mm_mdns_txt {
 
 /* Folds one TXT item (|len| bytes, not NUL-terminated, peer input) into
  * |t|: id=<32 hex>, ck=<16 hex>, v=<n>; anything else is ignored. */
-void mm__mdns_txt_item(struct mm_mdns_txt *t, const uint8_t *item,
-                       size_t len);
+void mm__mdns_txt_item(struct mm_mdns_txt *t, const uint8_t *item, size_t len);
 /* 1 when |t| is a murmer node of our cluster (ck= equals |tag|, v= absent
  * or 1) and not |self| (may be NULL); else 0. */
 int mm__mdns_txt_match(const struct mm_mdns_txt *t, const char *tag,

@@ -53,8 +53,8 @@ MM_EXTERN void mm_log_set_handler(mm_log_fn fn, void *data);
 /* ------------------------------------------------------------------------ */
 
 typedef struct mm_node mm_node;
-typedef struct mm_ctx mm_ctx;   /* handler context; valid during a call */
-typedef struct mm_msg mm_msg;   /* a message: type + payload */
+typedef struct mm_ctx mm_ctx;     /* handler context; valid during a call */
+typedef struct mm_msg mm_msg;     /* a message: type + payload */
 typedef struct mm_defer mm_defer; /* a deferred-reply obligation */
 typedef struct mm_listing mm_listing;
 typedef struct mm_router mm_router;
@@ -69,7 +69,7 @@ typedef struct mm_ready mm_ready;
 typedef struct mm_endpoint {
     uint8_t node[MM_NODE_ID_LEN]; /* node id: sha256(ed25519 pubkey)[0:16] */
     uint64_t generation;          /* the node's generation (bumped per start) */
-    uint64_t actor;               /* actor id within that generation; 0 = none */
+    uint64_t actor; /* actor id within that generation; 0 = none */
 } mm_endpoint;
 
 MM_EXTERN int mm_endpoint_equal(const mm_endpoint *a, const mm_endpoint *b);
@@ -139,15 +139,18 @@ typedef struct mm_handler {
 } mm_handler;
 
 typedef struct mm_actor_type {
-    const char *name;       /* type name, e.g. "counter" */
-    size_t state_size;      /* zeroed state owned by the node */
-    mm_start_fn start;      /* may be NULL; nonzero return = start failed */
-    mm_stop_fn stop;        /* may be NULL */
+    const char *name;  /* type name, e.g. "counter" */
+    size_t state_size; /* zeroed state owned by the node */
+    mm_start_fn start; /* may be NULL; nonzero return = start failed */
+    mm_stop_fn stop;   /* may be NULL */
     const mm_handler *handlers;
     size_t nhandlers;
 } mm_actor_type;
 
-#define MM_HANDLER(name, fn) {(name), (fn)}
+#define MM_HANDLER(name, fn)                                                   \
+    {                                                                          \
+        (name), (fn)                                                           \
+    }
 /*
  * Declares `const mm_actor_type <ident>_type`:
  *   MM_ACTOR_TYPE(counter, struct counter_state, counter_start, NULL,
@@ -157,7 +160,11 @@ typedef struct mm_actor_type {
 #define MM_ACTOR_TYPE(ident, state_t, start_fn, stop_fn, ...)                  \
     static const mm_handler ident##_handlers[] = {__VA_ARGS__};                \
     const mm_actor_type ident##_type = {                                       \
-        #ident, sizeof(state_t), (start_fn), (stop_fn), ident##_handlers,      \
+        #ident,                                                                \
+        sizeof(state_t),                                                       \
+        (start_fn),                                                            \
+        (stop_fn),                                                             \
+        ident##_handlers,                                                      \
         sizeof(ident##_handlers) / sizeof(ident##_handlers[0])}
 
 /* ------------------------------------------------------------------------ */
@@ -165,18 +172,18 @@ typedef struct mm_actor_type {
 /* ------------------------------------------------------------------------ */
 
 typedef struct mm_node_config {
-    const char *name;        /* node name; default: hostname */
-    const char *listen;      /* "host:port"; NULL = local only (no network) */
-    const char *advertise;   /* required when listen is a wildcard */
-    const char *data_dir;    /* default: $XDG_STATE_HOME/murmer/<name> */
+    const char *name;      /* node name; default: hostname */
+    const char *listen;    /* "host:port"; NULL = local only (no network) */
+    const char *advertise; /* required when listen is a wildcard */
+    const char *data_dir;  /* default: $XDG_STATE_HOME/murmer/<name> */
     const char *cluster_key_file; /* NULL: env vars, else dev mode */
-    const char *const *join; /* seeds "host:port" */
+    const char *const *join;      /* seeds "host:port" */
     size_t njoin;
     const char *const *tags; /* "k=v" */
     size_t ntags;
-    int mdns;                /* 1 on, 0 off, -1 default (on with a key) */
-    int shards;              /* loops/threads; 0 = 1 */
-    int insecure;            /* dev mode beyond loopback */
+    int mdns;                    /* 1 on, 0 off, -1 default (on with a key) */
+    int shards;                  /* loops/threads; 0 = 1 */
+    int insecure;                /* dev mode beyond loopback */
     uint32_t mailbox_capacity;   /* default MM_MAILBOX_CAPACITY */
     uint32_t default_timeout_ms; /* default 5000 */
     uint32_t max_frame;          /* default 4 MiB */
@@ -235,15 +242,15 @@ typedef struct mm_spawn_opts {
     int visibility;          /* enum mm_visibility */
     const char *const *keys; /* reception keys to check in under */
     size_t nkeys;
-    int policy;              /* enum mm_policy */
-    int max_restarts;        /* within restart_window_ms; default 5 */
+    int policy;                  /* enum mm_policy */
+    int max_restarts;            /* within restart_window_ms; default 5 */
     uint32_t restart_window_ms;  /* default 60000 */
     uint32_t backoff_initial_ms; /* default 100 */
     uint32_t backoff_max_ms;     /* default 30000 */
     uint32_t mailbox_capacity;   /* default: the node's */
-    int shard;               /* -1 = the caller's shard, or round-robin */
-    const char *arg_json;    /* init argument (copied), see mm_ctx_arg_json */
-    void *arg_ptr;           /* init argument (borrowed) */
+    int shard;                   /* -1 = the caller's shard, or round-robin */
+    const char *arg_json; /* init argument (copied), see mm_ctx_arg_json */
+    void *arg_ptr;        /* init argument (borrowed) */
 } mm_spawn_opts;
 
 MM_EXTERN void mm_spawn_opts_init(mm_spawn_opts *o);
@@ -349,29 +356,28 @@ MM_EXTERN int mm_check_in(mm_node *n, const char *label, const char *key);
 MM_EXTERN int mm_lookup(mm_node *n, const char *label, mm_endpoint *out);
 typedef void (*mm_lookup_cb)(void *data, int status, const mm_endpoint *ep);
 /* Waits up to |timeout_ms| for |label|; |cb| runs on the caller's shard. */
-MM_EXTERN int mm_lookup_wait(mm_node *n, const char *label,
-                             uint32_t timeout_ms, mm_lookup_cb cb,
-                             void *data);
+MM_EXTERN int mm_lookup_wait(mm_node *n, const char *label, uint32_t timeout_ms,
+                             mm_lookup_cb cb, void *data);
 
 enum mm_listing_event_kind {
     MM_LISTING_ADDED = 1,
     MM_LISTING_REMOVED = 2,
-    MM_LISTING_RESYNC = 3,  /* the queue overflowed: a new backfill follows */
-    MM_LISTING_SYNCED = 4   /* the backfill is complete; live events follow */
+    MM_LISTING_RESYNC = 3, /* the queue overflowed: a new backfill follows */
+    MM_LISTING_SYNCED = 4  /* the backfill is complete; live events follow */
 };
 typedef struct mm_listing_event {
     int kind;
-    const char *label;      /* NULL for RESYNC and SYNCED */
+    const char *label; /* NULL for RESYNC and SYNCED */
     mm_endpoint ep;
-    int reason;             /* removals: enum mm_reason */
+    int reason; /* removals: enum mm_reason */
 } mm_listing_event;
 typedef void (*mm_listing_cb)(void *data, const mm_listing_event *ev);
 
 typedef struct mm_listing_opts {
-    const char *key;        /* reception key; NULL = every label */
-    const char *prefix;     /* label prefix filter; NULL = none */
-    uint32_t queue_limit;   /* undelivered events before RESYNC; default 1024 */
-    int shard;              /* where |cb| runs; -1 = the caller's shard */
+    const char *key;      /* reception key; NULL = every label */
+    const char *prefix;   /* label prefix filter; NULL = none */
+    uint32_t queue_limit; /* undelivered events before RESYNC; default 1024 */
+    int shard;            /* where |cb| runs; -1 = the caller's shard */
 } mm_listing_opts;
 MM_EXTERN void mm_listing_opts_init(mm_listing_opts *o);
 /*
@@ -439,8 +445,8 @@ typedef struct mm_broadcast_result {
 } mm_broadcast_result;
 typedef void (*mm_broadcast_cb)(void *data, size_t n,
                                 const mm_broadcast_result *results);
-MM_EXTERN int mm_router_broadcast(mm_router *r, mm_msg *msg,
-                                  mm_broadcast_cb cb, void *data);
+MM_EXTERN int mm_router_broadcast(mm_router *r, mm_msg *msg, mm_broadcast_cb cb,
+                                  void *data);
 MM_EXTERN void mm_router_free(mm_router *r);
 
 /* ------------------------------------------------------------------------ */
@@ -505,8 +511,8 @@ typedef struct mm_client_config {
                                * mDNS (an explicit seed never falls back) */
     size_t nseeds;
     const char *cluster_key_file; /* NULL: env vars, else the dev key */
-    const char *state_dir;   /* identity; NULL: $XDG_STATE_HOME/murmer-cli */
-    uint32_t timeout_ms;     /* every blocking call; 0 = 5000 */
+    const char *state_dir; /* identity; NULL: $XDG_STATE_HOME/murmer-cli */
+    uint32_t timeout_ms;   /* every blocking call; 0 = 5000 */
 } mm_client_config;
 
 MM_EXTERN void mm_client_config_init(mm_client_config *cfg);
@@ -524,19 +530,18 @@ MM_EXTERN const char *mm_client_error_text(const mm_client *c);
 typedef struct mm_member_info {
     const char *name, *id, *addr, *state; /* state: alive|suspect|failed|left */
     uint64_t generation, incarnation;
-    const char *tags;        /* "k=v,k=v" */
-    unsigned confirmations;  /* suspicion confirmations */
-    int64_t last_ack_ms;     /* age of the last ack; -1 never */
-    int64_t rtt_us;          /* -1 unknown */
+    const char *tags;       /* "k=v,k=v" */
+    unsigned confirmations; /* suspicion confirmations */
+    int64_t last_ack_ms;    /* age of the last ack; -1 never */
+    int64_t rtt_us;         /* -1 unknown */
 } mm_member_info;
 /* The state names of mm_member_info.state: 0 "alive", 1 "suspect",
  * 2 "failed", 3 "left"; NULL for any other |state|. */
 MM_EXTERN const char *mm_member_state_name(int state);
 /* |*out| is an array of |*n| (free with mm_client_free_result). */
-MM_EXTERN int mm_client_members(mm_client *c, mm_member_info **out,
-                                size_t *n);
+MM_EXTERN int mm_client_members(mm_client *c, mm_member_info **out, size_t *n);
 typedef struct mm_timing {
-    const char *name;        /* "probe_interval_ms" */
+    const char *name; /* "probe_interval_ms" */
     uint64_t value;
 } mm_timing;
 MM_EXTERN int mm_client_timings(mm_client *c, mm_timing **out, size_t *n);
@@ -560,8 +565,8 @@ MM_EXTERN int mm_client_lookup(mm_client *c, const char *label,
 typedef struct mm_send_result {
     const char *label;
     mm_endpoint ep;
-    int status;              /* 0 or MM_E* */
-    const char *body;        /* reply JSON, or the error text as JSON */
+    int status;       /* 0 or MM_E* */
+    const char *body; /* reply JSON, or the error text as JSON */
     size_t len;
 } mm_send_result;
 /* Calls |type| with |json| on |label|, or on every actor under reception
@@ -574,15 +579,14 @@ MM_EXTERN int mm_client_send(mm_client *c, const char *label, const char *key,
  * returns nonzero, the timeout expires without events (when nonzero), or
  * an error.  Reconnects through another member when the seed goes,
  * delivering RESYNC and a fresh backfill. */
-MM_EXTERN int mm_client_watch(mm_client *c, const char *key,
-                              const char *prefix, uint32_t idle_timeout_ms,
-                              int (*cb)(void *data,
-                                        const mm_listing_event *ev),
+MM_EXTERN int mm_client_watch(mm_client *c, const char *key, const char *prefix,
+                              uint32_t idle_timeout_ms,
+                              int (*cb)(void *data, const mm_listing_event *ev),
                               void *data);
 
 typedef struct mm_oplog_op {
     uint64_t seq;
-    const char *kind;        /* register|check_in|remove|snapshot */
+    const char *kind; /* register|check_in|remove|snapshot */
     const char *label, *type, *visibility, *key, *reason;
     uint64_t hlc;
 } mm_oplog_op;
@@ -597,14 +601,14 @@ typedef struct mm_oplog_origin {
 } mm_oplog_origin;
 MM_EXTERN int mm_client_oplog(mm_client *c, const char *origin,
                               mm_oplog_origin **out, size_t *n);
-MM_EXTERN int mm_client_oplog_follow(
-    mm_client *c, const char *origin,
-    int (*cb)(void *data, const char *origin, uint64_t gen,
-              const mm_oplog_op *op),
-    void *data);
+MM_EXTERN int mm_client_oplog_follow(mm_client *c, const char *origin,
+                                     int (*cb)(void *data, const char *origin,
+                                               uint64_t gen,
+                                               const mm_oplog_op *op),
+                                     void *data);
 /* Marks |node| (name or id) left at once.  |*was| its previous state. */
-MM_EXTERN int mm_client_force_leave(mm_client *c, const char *node,
-                                    char **name, char **id, char **was);
+MM_EXTERN int mm_client_force_leave(mm_client *c, const char *node, char **name,
+                                    char **id, char **was);
 /* Frees an array returned by any mm_client_* call above. */
 MM_EXTERN void mm_client_free_result(mm_client *c, void *result);
 

@@ -41,8 +41,7 @@ extern "C" {
     XX(UNREACHABLE, -5008, 8, 4, "unreachable", "node is unreachable")         \
     XX(UNAUTHORIZED, -5009, 9, 5, "unauthorized", "not authorized")            \
     XX(CLOSED, -5010, 10, 4, "closed", "closed")                               \
-    XX(DEADLK, -5011, 11, 1, "deadlock",                                       \
-       "blocking call on a loop thread")                                       \
+    XX(DEADLK, -5011, 11, 1, "deadlock", "blocking call on a loop thread")     \
     XX(EMPTY, -5012, 12, 3, "empty", "router has no members")                  \
     XX(KEY, -5013, 13, 5, "key_error", "cluster key problem")                  \
     XX(EXISTS, -5014, 14, 1, "exists", "already exists")                       \
@@ -97,9 +96,10 @@ enum mm_log_level {
 /* What a message carries. */
 enum mm_content {
     MM_CONTENT_NONE = 0, /* no payload */
-    MM_CONTENT_JSON = 1, /* UTF-8 JSON text (validated when it crosses the wire) */
-    MM_CONTENT_RAW = 2,  /* opaque bytes */
-    MM_CONTENT_PTR = 3   /* in-memory pointer; local only unless a codec exists */
+    MM_CONTENT_JSON =
+        1, /* UTF-8 JSON text (validated when it crosses the wire) */
+    MM_CONTENT_RAW = 2, /* opaque bytes */
+    MM_CONTENT_PTR = 3 /* in-memory pointer; local only unless a codec exists */
 };
 
 /* When a supervised actor is restarted. */

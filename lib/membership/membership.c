@@ -43,8 +43,8 @@
 
 #define MEMBER_SYNC_REQ 0x40
 #define MEMBER_SYNC_RESP 0x41
-#define MEMBER_SYNC_HEAL 0x100 /* local marker: a SYNC_REQ outside the core's  \
-                                */
+/* A local marker: a SYNC_REQ outside the core's. */
+#define MEMBER_SYNC_HEAL 0x100
 #define LEAVE_POLL_MS 10u
 #define DGRAM_MAX 2048u       /* sealed swim packets are <= 1400 bytes */
 #define HEAL_GAP_MS 1000u     /* at most one healing push-pull per this */
@@ -56,7 +56,7 @@ struct mm_membership {
     struct mm_swim *swim;
     struct mm_seal *seal;
     struct mm_tmr tmr; /* the core's deadline, on shard 0's tq */
-    uv_timer_t poll;  /* graceful leave */
+    uv_timer_t poll;   /* graceful leave */
     int timers_init;
     int started;
     int closed;
@@ -628,8 +628,7 @@ mm__membership_join(struct mm_membership *m, const char *hostport)
     struct mm_swim_addr a;
     if (!m->started || m->closed || addr_resolve(hostport, m->family, &a) != 0)
         return MM_EINVAL;
-    if (memcmp(&a, &m->self_addr, sizeof(a)) == 0)
-        return 0; /* ourselves */
+    if (memcmp(&a, &m->self_addr, sizeof(a)) == 0) return 0; /* ourselves */
     int rc = mm__swim_join(m->swim, &a, mm__now_ms());
     membership_after(m);
     return rc;

@@ -20,12 +20,12 @@ struct mm_keyring;
 
 /* What membership uses, all borrowed for its life. */
 struct mm_membership_deps {
-    mm_node *node;       /* name, advertised address, max frame */
-    struct mm_net *net;  /* gossip datagrams, sync frames, peer addresses */
+    mm_node *node;      /* name, advertised address, max frame */
+    struct mm_net *net; /* gossip datagrams, sync frames, peer addresses */
     const struct mm_identity *id;
     const struct mm_keyring *kr;
-    uv_loop_t *loop;     /* shard 0's */
-    struct mm_tq *tq;    /* that loop's timer queue */
+    uv_loop_t *loop;  /* shard 0's */
+    struct mm_tq *tq; /* that loop's timer queue */
     /* Every member change (enum mm_swim_state), record updates included
      * (a new generation), so that the registry view follows it. */
     void (*member_state)(void *data, const uint8_t id[MM_NODE_ID_LEN],

@@ -1,5 +1,6 @@
 /*
- * seal.h — authenticated encryption of gossip datagrams (docs/design.md, Gossip sealing).
+ * seal.h — authenticated encryption of gossip datagrams (docs/design.md, Gossip
+ * sealing).
  *
  *   datagram = 0x01 | key id u32 | sender node id [16] | generation u64 |
  *              counter u64 | ciphertext | tag [16]

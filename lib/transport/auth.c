@@ -111,8 +111,8 @@ mm__quic_auth_fail(struct mm_qconn *c, const char *why)
     char addr[64], id[33];
     mm__udp_format_addr(addr, sizeof(addr), (struct sockaddr *)&c->remote);
     mm__hex(id, c->peer_id, MM_ID_LEN);
-    MM_LOG(auth_log_level(c->q), "quic", "auth failed with %s (%s): %s",
-           addr, c->have_peer_id ? id : "?", why);
+    MM_LOG(auth_log_level(c->q), "quic", "auth failed with %s (%s): %s", addr,
+           c->have_peer_id ? id : "?", why);
     c->q->st.auth_failures++;
     if (!c->dialer) c->auth_failed = 1;
     mm__quic_conn_request_close(c, MM_EUNAUTHORIZED, 1);

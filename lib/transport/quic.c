@@ -21,9 +21,9 @@
 
 #define QUIC_CIDLEN 18 /* one fixed local SCID length, client and server */
 #define QUIC_MAX_VECS 16
-#define QUIC_FLUSH_LINGER 64 /* see quic_flush_cb */
-#define QUIC_TIMER_FLOOR_MS 5                       /* see conn_arm_timer */
-#define QUIC_RETRY_ABOVE 16 /* inbound handshakes before Retry; see accept */
+#define QUIC_FLUSH_LINGER 64  /* see quic_flush_cb */
+#define QUIC_TIMER_FLOOR_MS 5 /* see conn_arm_timer */
+#define QUIC_RETRY_ABOVE 16   /* inbound handshakes before Retry; see accept */
 #define QUIC_RETRY_TOKEN_TTL (10 * NGTCP2_SECONDS)
 #define QUIC_INITIAL_RTT (10 * NGTCP2_MILLISECONDS) /* LAN scale */
 #define QUIC_STREAM_WINDOW (1024 * 1024)            /* per-stream credit */
@@ -815,8 +815,7 @@ quic_send_retry(struct mm_quic *q, const ngtcp2_pkt_hd *hd,
     if (mm__random_bytes(scid.data, QUIC_CIDLEN) != 0) return;
     ngtcp2_ssize tl = ngtcp2_crypto_generate_retry_token(
         token, q->retry_secret, sizeof(q->retry_secret), hd->version,
-        (const ngtcp2_sockaddr *)from, fromlen, &scid, &hd->dcid,
-        quic_now(q));
+        (const ngtcp2_sockaddr *)from, fromlen, &scid, &hd->dcid, quic_now(q));
     if (tl < 0) return;
     ngtcp2_ssize n =
         ngtcp2_crypto_write_retry(pkt, sizeof(pkt), hd->version, &hd->scid,
@@ -1007,8 +1006,8 @@ mm__quic_new(struct mm_quic **out, uv_loop_t *loop,
                env);
     mm__quic_set_fault(q, &f);
     if (ops->park && ops->unpark && ops->run) {
-        uint32_t us = q->cfg.hot_wait_us ? q->cfg.hot_wait_us
-                                         : MM_QUIC_HOT_WAIT_US;
+        uint32_t us =
+            q->cfg.hot_wait_us ? q->cfg.hot_wait_us : MM_QUIC_HOT_WAIT_US;
         const char *hw = getenv("MURMER_HOT_WAIT_US");
         if (hw && *hw) {
             char *end;

@@ -41,7 +41,7 @@
 #define QUIC_MAX_PKT 1500 /* our tx buffer; ngtcp2 caps payloads below */
 #define QUIC_RX_BATCH 16  /* datagrams per recvmmsg */
 #define QUIC_RX_SLOT 2048 /* > any datagram we send (txbuf, sealed gossip) */
-#define QUIC_STOP 1 /* a frame callback asks the reader to stop */
+#define QUIC_STOP 1       /* a frame callback asks the reader to stop */
 /* HELLO/AUTH are small: the frame cap before auth. */
 #define QUIC_PREAUTH_MAX_FRAME 4096
 
@@ -148,8 +148,8 @@ struct mm_qconn {
     struct mm_quic *q;
     ngtcp2_conn *conn;          /* owned */
     struct mm_tls_session *tls; /* owned */
-    struct mm_tmr tmr;  /* the connection's expiry, on q->cfg.tq */
-    int superseded;     /* lost a crossing while up: draining, not found */
+    struct mm_tmr tmr;          /* the connection's expiry, on q->cfg.tq */
+    int superseded; /* lost a crossing while up: draining, not found */
     struct sockaddr_storage remote;
     socklen_t remote_len;
     struct cid_ent *cids; /* owned, also in q's map */
@@ -162,9 +162,9 @@ struct mm_qconn {
     /* close request */
     int pending_close, close_err, close_send;
     ngtcp2_connection_close_error ccerr;
-    int reportable;  /* conn_down owed to the user */
-    int auth_failed; /* accepted, but auth failed: conn_down owed too */
-    int up_pending;  /* conn_up to report */
+    int reportable;     /* conn_down owed to the user */
+    int auth_failed;    /* accepted, but auth failed: conn_down owed too */
+    int up_pending;     /* conn_up to report */
     int resets_pending; /* a stream has reset_req set, not yet done */
     int credit_wanted, credit_pending;
     /* handshake and auth */
@@ -193,9 +193,9 @@ struct mm_quic {
     int poll_events;
     struct sendreq *sendq, **sendq_tail;
     struct mm_tmr fault_tmr; /* sends held packets when due, on cfg.tq */
-    uv_prepare_t flush; /* writes of up connections, once per loop turn */
-    struct qlink wq;    /* connections with a write due */
-    struct qlink dead;  /* finished connections, freed by the next flush */
+    uv_prepare_t flush;      /* writes of up connections, once per loop turn */
+    struct qlink wq;         /* connections with a write due */
+    struct qlink dead;       /* finished connections, freed by the next flush */
     int flush_active, flushing;
     unsigned flush_idle; /* turns the started flush found nothing to do */
     int bound, accepting, closing;
@@ -217,12 +217,12 @@ struct mm_quic {
     struct mm_quic_stats st;
     struct mm_quic_fault fault;
     uint64_t rng;
-    struct fpkt *delayed; /* sorted by due */
+    struct fpkt *delayed;     /* sorted by due */
     struct chunk *chunk_pool; /* free small chunks (CHUNK_SMALL) */
     unsigned chunk_pooled;
-    uint64_t now_cache;   /* quic_now() while a packet or flush is handled */
-    uint64_t rx_ns;       /* quic_now() of the last read */
-    uint64_t ts_hi;       /* the latest quic_now() handed out */
+    uint64_t now_cache; /* quic_now() while a packet or flush is handled */
+    uint64_t rx_ns;     /* quic_now() of the last read */
+    uint64_t ts_hi;     /* the latest quic_now() handed out */
     /* HKDF(key, MM_LABEL_AUTH) per keyring entry, and the key it is of
      * (the keyring is borrowed and may change: a key that differs from
      * |auth_of| is derived again). */
@@ -236,10 +236,10 @@ struct mm_quic {
     /* Hot waits (udp.c): the socket is in blocking mode with
      * SO_RCVTIMEO = hot_ns, and every other call on it passes
      * MSG_DONTWAIT. */
-    uint64_t hot_ns;    /* 0 = no hot waits */
-    unsigned hot_skip;  /* chances to let pass after a miss */
-    int hot_out;        /* the socket is out of the loop's epoll set */
-    unsigned hot_next;  /* the last miss's skip (doubles per miss) */
+    uint64_t hot_ns;   /* 0 = no hot waits */
+    unsigned hot_skip; /* chances to let pass after a miss */
+    int hot_out;       /* the socket is out of the loop's epoll set */
+    unsigned hot_next; /* the last miss's skip (doubles per miss) */
     /* recvmmsg batch: one syscall reads what is queued, and a short batch
      * means the queue is empty (epoll is level-triggered), so no read ends
      * in EAGAIN. */

@@ -5,10 +5,11 @@
  * credentials and sessions.  An OpenSSL backend (ngtcp2 >= 1 with OpenSSL
  * >= 3.5) would be one more file behind the same functions.
  *
- * Verification pins keys instead of checking chains (docs/design.md, Node ids and certificate pinning):
- * chains and dates are ignored; the peer's raw Ed25519 key is hashed into a
- * node id; a dialer with an expected id refuses any other; the acceptor
- * records the id so that quic.c can compare it with the peer's HELLO.
+ * Verification pins keys instead of checking chains (docs/design.md, Node ids
+ * and certificate pinning): chains and dates are ignored; the peer's raw
+ * Ed25519 key is hashed into a node id; a dialer with an expected id refuses
+ * any other; the acceptor records the id so that quic.c can compare it with the
+ * peer's HELLO.
  */
 #ifndef MM_TLS_H
 #define MM_TLS_H
@@ -57,8 +58,9 @@ int mm__tls_id_mismatch(const struct mm_tls_session *s);
 int mm__tls_alpn_is_murmer(struct mm_tls_session *s);
 /*
  * The channel-binding exporter (RFC 5705 label "EXPORTER-murmer-auth", no
- * context, 32 bytes).  Only valid after the handshake completed (GnuTLS returns a wrong value, no error, before; docs/design.md, Channel binding);
- * the caller guarantees that.  0 or MM_EUNAUTHORIZED.
+ * context, 32 bytes).  Only valid after the handshake completed (GnuTLS returns
+ * a wrong value, no error, before; docs/design.md, Channel binding); the caller
+ * guarantees that.  0 or MM_EUNAUTHORIZED.
  */
 int mm__tls_exporter(struct mm_tls_session *s,
                      uint8_t out[MM_TLS_EXPORTER_LEN]);

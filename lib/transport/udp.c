@@ -16,7 +16,7 @@
 
 #include "transport/quic_int.h"
 
-#define QUIC_RX_LONE 8    /* see quic_read_batch */
+#define QUIC_RX_LONE 8       /* see quic_read_batch */
 #define QUIC_HOT_ROUNDS 1024 /* see quic_hot_rounds */
 #define QUIC_HOT_BUDGET_NS 16000000u
 #define QUIC_HOT_SKIP_MAX 1024
@@ -416,9 +416,9 @@ quic_hot_rounds(struct mm_quic *q)
         if (n <= 0) {
             if (err == EAGAIN || err == EWOULDBLOCK) {
                 q->st.hot_misses++;
-                q->hot_next =
-                    q->hot_next ? MM_MIN(q->hot_next * 2, QUIC_HOT_SKIP_MAX)
-                                : 1;
+                q->hot_next = q->hot_next
+                                  ? MM_MIN(q->hot_next * 2, QUIC_HOT_SKIP_MAX)
+                                  : 1;
                 q->hot_skip = q->hot_next;
             }
             return;
@@ -507,8 +507,8 @@ mm__udp_bind(struct mm_quic *q, const struct sockaddr *sa)
     if (q->hot_ns) {
         /* uv_poll_init_socket made the socket non-blocking. */
         struct timeval tv = {.tv_sec = (time_t)(q->hot_ns / 1000000000u),
-                             .tv_usec = (suseconds_t)(q->hot_ns / 1000u %
-                                                      1000000u)};
+                             .tv_usec =
+                                 (suseconds_t)(q->hot_ns / 1000u % 1000000u)};
         int fl = fcntl(fd, F_GETFL);
         if (fl < 0 ||
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
@@ -618,7 +618,8 @@ mm__quic_wake_addr(const struct mm_quic *q, struct sockaddr_storage *ss,
     *len = q->local_len;
     if (ss->ss_family == AF_INET6) {
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-        if (IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr)) a->sin6_addr = in6addr_loopback;
+        if (IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr))
+            a->sin6_addr = in6addr_loopback;
     } else {
         struct sockaddr_in *a = (struct sockaddr_in *)ss;
         if (a->sin_addr.s_addr == htonl(INADDR_ANY))

@@ -267,8 +267,7 @@ test_ckey_load_returns_error_text(void **state)
              path);
     assert_string_equal(err, want);
 
-    assert_int_equal(mm__keyring_load(&kr, d->path, err, sizeof(err)),
-                     MM_EKEY);
+    assert_int_equal(mm__keyring_load(&kr, d->path, err, sizeof(err)), MM_EKEY);
     snprintf(want, sizeof(want), "%s: not a regular file", d->path);
     assert_string_equal(err, want);
 
@@ -333,8 +332,7 @@ test_ckey_derive_labels(void **state)
     uint8_t info[13 + 3];
     memcpy(info, "murmer gossip", 13);
     memcpy(info + 13, "abc", 3);
-    assert_int_equal(mm__hkdf_label(out, 32, ck, MM_LABEL_GOSSIP, "abc", 3),
-                     0);
+    assert_int_equal(mm__hkdf_label(out, 32, ck, MM_LABEL_GOSSIP, "abc", 3), 0);
     mm__hkdf_sha256(want, 32, ck, 32, info, sizeof(info));
     assert_memory_equal(out, want, 32);
     /* The key id: HKDF(ck, "murmer keyid")[0:4] LE. */

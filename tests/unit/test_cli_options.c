@@ -442,8 +442,7 @@ test_cli_options_send_render(void **state)
 {
     (void)state;
     mm_send_result ok = {"counter/a", {{0}, 1, 2}, 0, "5", 1};
-    mm_send_result bad = {
-        "counter/b", {{0}, 1, 3}, MM_EHANDLER, "\"boom\"", 6};
+    mm_send_result bad = {"counter/b", {{0}, 1, 3}, MM_EHANDLER, "\"boom\"", 6};
     mm_send_result gone = {"counter/c", {{0}, 1, 4}, MM_ENOTFOUND, NULL, 0};
     struct cap c;
 

@@ -28,8 +28,7 @@ struct fx {
 };
 
 static int
-client_up(struct fx *fx, const char *key, uint32_t timeout_ms,
-          mm_client **out)
+client_up(struct fx *fx, const char *key, uint32_t timeout_ms, mm_client **out)
 {
     const char *seed = mm_node_addr(fx->n);
     mm_client_config cfg;
@@ -122,8 +121,7 @@ test_client_members_lists_the_seed_not_the_client(void **state)
     assert_true(n > 0);
     int seen = 0;
     for (size_t i = 0; i < n; i++)
-        seen |= strncmp(t[i].name, "probe_interval", 14) == 0 &&
-                t[i].value > 0;
+        seen |= strncmp(t[i].name, "probe_interval", 14) == 0 && t[i].value > 0;
     assert_true(seen);
     mm_client_free_result(fx->c, t);
 }
@@ -178,7 +176,7 @@ test_client_send_one_label(void **state)
     mm_send_result *r;
     size_t n;
     assert_int_equal(mm_client_send(fx->c, "counter/seed", NULL, "increment",
-                                     "5", 1, &r, &n),
+                                    "5", 1, &r, &n),
                      0);
     assert_int_equal(n, 1);
     assert_int_equal(r[0].status, 0);
@@ -189,24 +187,22 @@ test_client_send_one_label(void **state)
     assert_true(mm_endpoint_equal(&r[0].ep, &ep));
     mm_client_free_result(fx->c, r);
 
-    assert_int_equal(mm_client_send(fx->c, "nosuch", NULL, "increment", "1",
-                                     1, &r, &n),
-                     0);
+    assert_int_equal(
+        mm_client_send(fx->c, "nosuch", NULL, "increment", "1", 1, &r, &n), 0);
     assert_int_equal(n, 1);
     assert_int_equal(r[0].status, MM_ENOTFOUND);
     mm_client_free_result(fx->c, r);
 
-    assert_int_equal(mm_client_send(fx->c, "counter/seed", NULL, "frob", "1",
-                                     1, &r, &n),
-                     0);
+    assert_int_equal(
+        mm_client_send(fx->c, "counter/seed", NULL, "frob", "1", 1, &r, &n), 0);
     assert_int_equal(r[0].status, MM_EUNKNOWN_MESSAGE);
     mm_client_free_result(fx->c, r);
 
     /* Both a label and a key, or neither: invalid. */
-    assert_int_equal(
-        mm_client_send(fx->c, "a", "b", "echo", "1", 1, &r, &n), MM_EINVAL);
-    assert_int_equal(
-        mm_client_send(fx->c, NULL, NULL, "echo", "1", 1, &r, &n), MM_EINVAL);
+    assert_int_equal(mm_client_send(fx->c, "a", "b", "echo", "1", 1, &r, &n),
+                     MM_EINVAL);
+    assert_int_equal(mm_client_send(fx->c, NULL, NULL, "echo", "1", 1, &r, &n),
+                     MM_EINVAL);
 }
 
 static void
@@ -215,9 +211,8 @@ test_client_send_key_reaches_every_worker(void **state)
     struct fx *fx = *state;
     mm_send_result *r;
     size_t n;
-    assert_int_equal(mm_client_send(fx->c, NULL, "workers", "echo",
-                                     "\"hi\"", 4, &r, &n),
-                     0);
+    assert_int_equal(
+        mm_client_send(fx->c, NULL, "workers", "echo", "\"hi\"", 4, &r, &n), 0);
     assert_int_equal(n, 3);
     int labels = 0;
     for (size_t i = 0; i < n; i++) {
@@ -249,8 +244,7 @@ static int
 watch_cb(void *data, const mm_listing_event *ev)
 {
     struct watch_st *w = data;
-    if (w->nkinds < 16)
-        w->kinds[w->nkinds++] = ev->kind;
+    if (w->nkinds < 16) w->kinds[w->nkinds++] = ev->kind;
     if (ev->kind == MM_LISTING_SYNCED) {
         mm_spawn_opts o;
         mm_spawn_opts_init(&o);
@@ -401,8 +395,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_client_connect_names_the_seed,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
-            test_client_members_lists_the_seed_not_the_client, setup,
-            teardown),
+            test_client_members_lists_the_seed_not_the_client, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_client_lookup_by_label_prefix_and_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_send_one_label, setup,
@@ -413,8 +406,8 @@ main(void)
             test_client_watch_sees_added_then_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_watch_idle_timeout, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(
-            test_client_oplog_shows_registrations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_oplog_shows_registrations,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_force_leave_errors, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_client_connect_errors, setup,

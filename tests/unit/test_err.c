@@ -69,8 +69,8 @@ test_err_aead_and_base64(void **state)
     (void)state;
     uint8_t key[32] = {1}, nonce[12] = {2}, ct[64 + 16], pt[64];
     const uint8_t msg[] = "hello gossip";
-    assert_int_equal(mm__aead_seal(ct, key, nonce, (const uint8_t *)"h", 1,
-                                   msg, sizeof(msg)),
+    assert_int_equal(mm__aead_seal(ct, key, nonce, (const uint8_t *)"h", 1, msg,
+                                   sizeof(msg)),
                      0);
     assert_int_equal(mm__aead_open(pt, key, nonce, (const uint8_t *)"h", 1, ct,
                                    sizeof(msg) + 16),

@@ -44,11 +44,25 @@ static void
 test_jsonv_accepts_strict_json(void **state)
 {
     static const char *ok[] = {
-        "0", "-0", "1", "-12.5e+3", "1E-7", "0.25", "true", "false", "null",
-        "\"\"", "\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\"", "\"caf\xc3\xa9\"", "[]",
-        "{}", " [ 1 , 2 ,3 ] ", "\t{\"a\":{\"b\":[true,false,null]}}\r\n",
+        "0",
+        "-0",
+        "1",
+        "-12.5e+3",
+        "1E-7",
+        "0.25",
+        "true",
+        "false",
+        "null",
+        "\"\"",
+        "\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\"",
+        "\"caf\xc3\xa9\"",
+        "[]",
+        "{}",
+        " [ 1 , 2 ,3 ] ",
+        "\t{\"a\":{\"b\":[true,false,null]}}\r\n",
         "{\"seq\":1,\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}",
-        "[[],{},[{}],\"\",0]", "{\"a\":1,\"a\":2}", /* duplicate keys: RFC SHOULD */
+        "[[],{},[{}],\"\",0]",
+        "{\"a\":1,\"a\":2}", /* duplicate keys: RFC SHOULD */
     };
     (void)state;
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
@@ -61,11 +75,25 @@ static void
 test_jsonv_refuses_malformed(void **state)
 {
     static const char *bad[] = {
-        "", " ", "[", "]", "{", "[1,]", "[1 2]", "{\"a\"}", "{\"a\":}",
-        "{\"a\":1,}", "{a:1}", "{\"a\" 1}", "tru", "truex", "nul", "[true",
-        "\"open", "\"bad \\x escape\"", "\"\\", "1 2", "[1]]", "{}}", "-",
-        "--1", "1.", ".5", "1e", "1e+", "+1", "01", "[01]", "\"tab\there\"",
-        "'single'", "[1,2", "{\"a\":[}", "[}", "{]",
+        "",          " ",
+        "[",         "]",
+        "{",         "[1,]",
+        "[1 2]",     "{\"a\"}",
+        "{\"a\":}",  "{\"a\":1,}",
+        "{a:1}",     "{\"a\" 1}",
+        "tru",       "truex",
+        "nul",       "[true",
+        "\"open",    "\"bad \\x escape\"",
+        "\"\\",      "1 2",
+        "[1]]",      "{}}",
+        "-",         "--1",
+        "1.",        ".5",
+        "1e",        "1e+",
+        "+1",        "01",
+        "[01]",      "\"tab\there\"",
+        "'single'",  "[1,2",
+        "{\"a\":[}", "[}",
+        "{]",
     };
     (void)state;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -111,8 +139,8 @@ static void
 test_jsonv_msg_verdict_is_cjsons(void **state)
 {
     static const char *in[] = {
-        "{\"seq\":1}", "[1,2,3]", "\"\\u00e9\"", "\x01 7", "{\"a\" 1}",
-        "[1,", "01", "1 2", "\"\\ud800\"", "",
+        "{\"seq\":1}", "[1,2,3]", "\"\\u00e9\"", "\x01 7",      "{\"a\" 1}",
+        "[1,",         "01",      "1 2",         "\"\\ud800\"", "",
     };
     (void)state;
     for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
@@ -121,7 +149,8 @@ test_jsonv_msg_verdict_is_cjsons(void **state)
         mm_msg *m = mm_msg_new_json("t", in[i], len);
         assert_non_null(m);
         int got = mm__msg_json_ok(m, &off);
-        if (got != want) fail_msg("%s: got %d, cJSON says %d", in[i], got, want);
+        if (got != want)
+            fail_msg("%s: got %d, cJSON says %d", in[i], got, want);
         if (!want) {
             assert_int_equal(off, want_off);
             /* The verdict sticks: asked again, the same answer. */

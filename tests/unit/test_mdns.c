@@ -57,12 +57,12 @@ test_mdns_txt_rejects_malformed(void **state)
     (void)state;
     struct mm_mdns_txt t;
     memset(&t, 0, sizeof(t));
-    feed(&t, "id=0011");                              /* short */
+    feed(&t, "id=0011");                               /* short */
     feed(&t, "id=00112233445566778899aabbccddeeff00"); /* long */
     feed(&t, "id=zz112233445566778899aabbccddeeff");   /* not hex */
-    feed(&t, "ck=0123456789abcde");                   /* short */
-    feed(&t, "ck=0123456789abcdeg");                  /* not hex */
-    feed(&t, "ck");                                   /* no '=' */
+    feed(&t, "ck=0123456789abcde");                    /* short */
+    feed(&t, "ck=0123456789abcdeg");                   /* not hex */
+    feed(&t, "ck");                                    /* no '=' */
     feed(&t, "ck=");
     feed(&t, "");
     feed(&t, "idx=00112233445566778899aabbccddeeff"); /* other key */
@@ -124,12 +124,15 @@ test_mdns_tag_depends_on_key(void **state)
     (void)state;
     struct mm_keyring a, b, a2;
     char ta[17], tb[17], ta2[17];
-    assert_int_equal(
-        mm__keyring_load_b64(&a, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="), 0);
-    assert_int_equal(
-        mm__keyring_load_b64(&a2, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="), 0);
-    assert_int_equal(
-        mm__keyring_load_b64(&b, "HwECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="), 0);
+    assert_int_equal(mm__keyring_load_b64(
+                         &a, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+                     0);
+    assert_int_equal(mm__keyring_load_b64(
+                         &a2, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+                     0);
+    assert_int_equal(mm__keyring_load_b64(
+                         &b, "HwECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+                     0);
     mm__keyring_mdns_tag(&a, ta);
     mm__keyring_mdns_tag(&a2, ta2);
     mm__keyring_mdns_tag(&b, tb);
@@ -161,12 +164,9 @@ test_mdns_find_seed_without_daemon(void **state)
         uint64_t t0 = mm__now_ms();
         int rc = mm__mdns_find_seed(&kr, 3000, out, sizeof(out));
         uint64_t took = mm__now_ms() - t0;
-        if (rc != MM_EUNREACHABLE)
-            _exit(11);
-        if (took >= 3500)
-            _exit(12);
-        if (strcmp(out, "untouched") != 0)
-            _exit(13);
+        if (rc != MM_EUNREACHABLE) _exit(11);
+        if (took >= 3500) _exit(12);
+        if (strcmp(out, "untouched") != 0) _exit(13);
         _exit(0);
     }
     int st = 0;
@@ -201,7 +201,9 @@ test_mdns_find_seed_finds_node(void **state)
                      MM_ENOTFOUND);
     /* Another key: not found, and bounded (a browse ends ~1 s). */
     assert_int_equal(
-        mm__keyring_load_b64(&other, "HwECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="), 0);
+        mm__keyring_load_b64(&other,
+                             "HwECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+        0);
     uint64_t t0 = mm__now_ms();
     assert_int_equal(mm__mdns_find_seed(&other, 3000, out, sizeof(out)),
                      MM_ENOTFOUND);

@@ -38,8 +38,7 @@ test_msg_inline_and_heap_storage(void **state)
             t[tl] = '\0';
             mm_msg *m = mm_msg_new_json(t, data, dl);
             assert_non_null(m);
-            assert_int_equal(m->type_name == m->tname,
-                             tl < MSG_TNAME_INLINE);
+            assert_int_equal(m->type_name == m->tname, tl < MSG_TNAME_INLINE);
             assert_int_equal((const unsigned char *)m->data == m->inl,
                              dl < MSG_DATA_INLINE);
             check(m, t, data, dl);

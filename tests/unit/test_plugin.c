@@ -27,8 +27,7 @@ test_plugin_hello_hosts_its_actor(void **state)
     char path[600], why[256] = "";
     plugin_path(path, sizeof(path), "hello_plugin.so");
     int rc = mm_node_load_plugin(n, path, why, sizeof(why));
-    if (rc)
-        fprintf(stderr, "load: %s\n", why);
+    if (rc) fprintf(stderr, "load: %s\n", why);
     assert_int_equal(rc, 0);
     /* A second load brings a type that exists already. */
     assert_int_equal(mm_node_load_plugin(n, path, why, sizeof(why)),
@@ -42,7 +41,8 @@ test_plugin_hello_hosts_its_actor(void **state)
     mm_msg *r = NULL;
     assert_int_equal(
         mm_call(n, &ep, mm_msg_new_json("hello", "\"world\"", 7), &r), 0);
-    assert_string_equal(mm_msg_data(r, NULL), "\"Hello from a plugin, world!\"");
+    assert_string_equal(mm_msg_data(r, NULL),
+                        "\"Hello from a plugin, world!\"");
     mm_msg_free(r);
     assert_int_equal(mm_call(n, &ep, mm_msg_new("count"), &r), 0);
     assert_string_equal(mm_msg_data(r, NULL), "1");
@@ -57,12 +57,10 @@ test_plugin_bad_ones_are_refused_clearly(void **state)
     mm_node *n = nodefix_new(NULL);
     char path[600], why[256] = "";
     plugin_path(path, sizeof(path), "bad_abi.so");
-    assert_int_equal(mm_node_load_plugin(n, path, why, sizeof(why)),
-                     MM_EINVAL);
+    assert_int_equal(mm_node_load_plugin(n, path, why, sizeof(why)), MM_EINVAL);
     assert_non_null(strstr(why, "ABI"));
     plugin_path(path, sizeof(path), "no-such-plugin.so");
-    assert_int_equal(mm_node_load_plugin(n, path, why, sizeof(why)),
-                     MM_EINVAL);
+    assert_int_equal(mm_node_load_plugin(n, path, why, sizeof(why)), MM_EINVAL);
     assert_non_null(strstr(why, "cannot load"));
     /* Not a plugin at all: a shared object without the symbols. */
     assert_int_equal(mm_node_load_plugin(n, "libm.so.6", why, sizeof(why)),

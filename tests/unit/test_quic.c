@@ -923,14 +923,12 @@ test_quic_crossing_winner_lets_old_conn_drain(void **state)
     uint8_t buf[64];
     size_t n = frame(buf, sizeof(buf), MM_WIRE_CTRL_EVENT, "old");
     int fl = lo->frames, fh = hi->frames;
-    assert_int_equal(mm__quic_send_frame(g_old_h,
-                                         mm__quic_control_stream(g_old_h), buf,
-                                         n),
-                     0);
-    assert_int_equal(mm__quic_send_frame(g_old_l,
-                                         mm__quic_control_stream(g_old_l), buf,
-                                         n),
-                     0);
+    assert_int_equal(
+        mm__quic_send_frame(g_old_h, mm__quic_control_stream(g_old_h), buf, n),
+        0);
+    assert_int_equal(
+        mm__quic_send_frame(g_old_l, mm__quic_control_stream(g_old_l), buf, n),
+        0);
     for (int k = 0; k < 2000 && (lo->frames == fl || hi->frames == fh); k++)
         uv_run(&e->loop, UV_RUN_ONCE);
     assert_int_equal(lo->frames, fl + 1);
@@ -1015,12 +1013,12 @@ test_quic_oversized_datagrams_dropped(void **state)
     small[0] = 0x01;
     struct mm_quic_stats st0, st;
     mm__quic_stats(e->n[0].q, &st0);
-    assert_int_equal(sendto(fd, big, sizeof(big), 0, (struct sockaddr *)&to,
-                            sizeof(to)),
-                     (ssize_t)sizeof(big));
-    assert_int_equal(sendto(fd, small, sizeof(small), 0,
-                            (struct sockaddr *)&to, sizeof(to)),
-                     (ssize_t)sizeof(small));
+    assert_int_equal(
+        sendto(fd, big, sizeof(big), 0, (struct sockaddr *)&to, sizeof(to)),
+        (ssize_t)sizeof(big));
+    assert_int_equal(
+        sendto(fd, small, sizeof(small), 0, (struct sockaddr *)&to, sizeof(to)),
+        (ssize_t)sizeof(small));
     assert_true(run_until(e, a_datagrams2, WAIT_MS));
     assert_int_equal(e->n[0].datagrams, 1);
     assert_int_equal(e->n[0].dgram_len, sizeof(small));
@@ -1357,9 +1355,9 @@ test_quic_retry_token_bound_to_address(void **state)
     assert_int_equal(st.conns_accepted, 1);
     assert_int_equal(st.retries_sent, 1);
     /* From the address the token was made for, the same bytes pass. */
-    assert_int_equal(uv_udp_try_send(&r.sock, &b, 1,
-                                     (struct sockaddr *)&r.server),
-                     (int)r.sent_len[1]);
+    assert_int_equal(
+        uv_udp_try_send(&r.sock, &b, 1, (struct sockaddr *)&r.server),
+        (int)r.sent_len[1]);
     assert_true(run_until(e, accepted_two, WAIT_MS));
     st = n0_stats(e);
     assert_int_equal(st.tokens_refused, 1);

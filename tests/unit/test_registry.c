@@ -69,8 +69,8 @@ teardown(void **state)
 }
 
 static void
-spawn(mm_node *n, const char *type, const char *label, int vis,
-      const char *key, mm_endpoint *out)
+spawn(mm_node *n, const char *type, const char *label, int vis, const char *key,
+      mm_endpoint *out)
 {
     mm_spawn_opts o;
     mm_spawn_opts_init(&o);
@@ -96,8 +96,7 @@ static int
 wait_lookup(mm_node *n, const char *label, mm_endpoint *ep)
 {
     for (int i = 0; i < 1000; i++) {
-        if (mm_lookup(n, label, ep) == 0)
-            return 0;
+        if (mm_lookup(n, label, ep) == 0) return 0;
         pause_ms(10);
     }
     return MM_ENOTFOUND;
@@ -107,16 +106,14 @@ static int
 wait_gone(mm_node *n, const char *label)
 {
     for (int i = 0; i < 1000; i++) {
-        if (mm_lookup(n, label, NULL) == MM_ENOTFOUND)
-            return 0;
+        if (mm_lookup(n, label, NULL) == MM_ENOTFOUND) return 0;
         pause_ms(10);
     }
     return MM_EEXISTS;
 }
 
 static long
-call_num(mm_node *n, const mm_endpoint *ep, const char *type,
-         const char *json)
+call_num(mm_node *n, const mm_endpoint *ep, const char *type, const char *json)
 {
     mm_msg *r = NULL;
     int rc = mm_call(n, ep,
@@ -216,8 +213,7 @@ log_is(struct lrec *l, const char *want)
         pthread_mutex_lock(&l->lock);
         int ok = strcmp(l->log, want) == 0;
         pthread_mutex_unlock(&l->lock);
-        if (ok)
-            return 1;
+        if (ok) return 1;
         pause_ms(10);
     }
     fprintf(stderr, "log '%s' != '%s'\n", l->log, want);
@@ -264,8 +260,7 @@ test_registry_conflict_same_winner_and_promotion(void **state)
         for (int k = 0; k < 1000 && !ok; k++) {
             ok = mm_lookup(fx->n[i], "dup", &ep) == 0 &&
                  mm_endpoint_equal(&ep, &second);
-            if (!ok)
-                pause_ms(10);
+            if (!ok) pause_ms(10);
         }
         assert_true(ok);
     }
@@ -306,11 +301,11 @@ test_registry_pool_router_spreads_over_remote_workers(void **state)
         pause_ms(10);
     assert_int_equal(mm_router_size(r), 2);
     for (int i = 0; i < 10; i++) {
-        struct rr_wait w = {PTHREAD_MUTEX_INITIALIZER,
-                            PTHREAD_COND_INITIALIZER, 0, 1};
-        assert_int_equal(mm_router_send(r, mm_msg_new_json("increment", "1", 1),
-                                        rr_cb, &w),
-                         0);
+        struct rr_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+                            0, 1};
+        assert_int_equal(
+            mm_router_send(r, mm_msg_new_json("increment", "1", 1), rr_cb, &w),
+            0);
         pthread_mutex_lock(&w.lock);
         while (!w.done)
             pthread_cond_wait(&w.cond, &w.lock);
@@ -337,8 +332,7 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_registry_listing_sees_remote_check_in, setup, teardown),
         cmocka_unit_test_setup_teardown(
-            test_registry_conflict_same_winner_and_promotion, setup,
-            teardown),
+            test_registry_conflict_same_winner_and_promotion, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_registry_pool_router_spreads_over_remote_workers, setup,
             teardown),

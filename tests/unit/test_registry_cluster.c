@@ -576,8 +576,7 @@ heal_log_ok(const char *log, char *why, size_t whylen)
         } else if (t[0] == '+') {
             int found = -1;
             for (int i = 0; i < npending && found < 0; i++)
-                if (strcmp(pending[i], t + 1) == 0)
-                    found = i;
+                if (strcmp(pending[i], t + 1) == 0) found = i;
             if (found < 0) {
                 snprintf(why, whylen, "%s added without a removal", t + 1);
                 return 0;

@@ -39,8 +39,8 @@ struct fx {
 };
 
 static mm_node *
-node_new_at(struct fx *fx, const char *name, const char *key,
-            const char *join, const char *listen)
+node_new_at(struct fx *fx, const char *name, const char *key, const char *join,
+            const char *listen)
 {
     return nodefix_new(&(struct nodefix_opts){.name = name,
                                               .dir = fx->dir,
@@ -78,8 +78,7 @@ conn_probe_fn(void *arg)
     struct conn_probe *p = arg;
     size_t up = 0, total = 0;
     struct mm_quic *q = mm__cluster_quic(p->n->cluster);
-    if (q)
-        total = mm__quic_conn_count(q, &up);
+    if (q) total = mm__quic_conn_count(q, &up);
     pthread_mutex_lock(&p->lock);
     p->total = total;
     p->up = up;
@@ -136,11 +135,9 @@ cross_cb(void *data, int status, mm_msg *reply)
         g_cr.ok++;
     } else {
         g_cr.failed++;
-        if (!g_cr.first_err)
-            g_cr.first_err = status ? status : MM_EDECODE;
+        if (!g_cr.first_err) g_cr.first_err = status ? status : MM_EDECODE;
     }
-    if (g_cr.next < CROSS_CALLS)
-        next = g_cr.next++;
+    if (g_cr.next < CROSS_CALLS) next = g_cr.next++;
     pthread_cond_broadcast(&g_cr.cond);
     pthread_mutex_unlock(&g_cr.lock);
     if (next >= 0 && cross_send(next) != 0) {
@@ -160,8 +157,7 @@ cross_send(int i)
     mm_msg *m = mm_msg_new_json("echo", json, (size_t)len);
     int rc = m ? mm_send(g_cr.n, &g_cr.to, m, cross_cb, (void *)(intptr_t)i)
                : UV_ENOMEM;
-    if (rc && m)
-        mm_msg_free(m);
+    if (rc && m) mm_msg_free(m);
     return rc;
 }
 
@@ -182,10 +178,10 @@ test_remote_crossing_dial_loses_no_call(void **state)
         snprintf(a_addr, sizeof(a_addr), "127.0.0.1:%d", port);
         snprintf(names[0], sizeof(names[0]), "cross-b%d", round);
         snprintf(names[1], sizeof(names[1]), "cross-a%d", round);
-        mm_node *b = node_new_at(fx, names[0], fx->key_b, a_addr,
-                                 "127.0.0.1:0");
-        mm_node *a = node_new_at(fx, names[1], fx->key_b, mm_node_addr(b),
-                                 a_addr);
+        mm_node *b =
+            node_new_at(fx, names[0], fx->key_b, a_addr, "127.0.0.1:0");
+        mm_node *a =
+            node_new_at(fx, names[1], fx->key_b, mm_node_addr(b), a_addr);
         mm_endpoint echo;
         assert_int_equal(mm_spawn(b, "echo", NULL, &echo), 0);
         assert_int_equal(mm_node_start_thread(b), 0);
@@ -228,8 +224,7 @@ test_remote_crossing_dial_loses_no_call(void **state)
         for (uint64_t t = now_ms() + 10000; now_ms() < t;) {
             na = conns_of(a);
             nb = conns_of(b);
-            if (na == 1 && nb == 1)
-                break;
+            if (na == 1 && nb == 1) break;
             struct timespec ts = {0, 20000000};
             nanosleep(&ts, NULL);
         }
@@ -285,11 +280,10 @@ call_retry(mm_node *n, const mm_endpoint *ep, const char *type,
 {
     int rc = MM_EUNREACHABLE;
     for (int i = 0; i < 1000; i++) {
-        mm_msg *m = json ? mm_msg_new_json(type, json, strlen(json))
-                         : mm_msg_new(type);
+        mm_msg *m =
+            json ? mm_msg_new_json(type, json, strlen(json)) : mm_msg_new(type);
         rc = mm_call(n, ep, m, reply);
-        if (rc != MM_EUNREACHABLE)
-            return rc;
+        if (rc != MM_EUNREACHABLE) return rc;
         struct timespec ts = {0, 10000000};
         nanosleep(&ts, NULL);
     }
@@ -361,8 +355,7 @@ test_remote_calls_both_ways(void **state)
     r = NULL;
     mm_endpoint stale = ca;
     stale.generation -= 1;
-    assert_int_equal(call_retry(fx->b, &stale, "get", NULL, &r),
-                     MM_ENOTFOUND);
+    assert_int_equal(call_retry(fx->b, &stale, "get", NULL, &r), MM_ENOTFOUND);
     mm_msg_free(r);
     /* In-memory payloads cannot cross. */
     int x = 1;

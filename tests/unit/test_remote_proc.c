@@ -54,8 +54,8 @@ __lsan_default_suppressions(void)
 }
 
 #define MAXCHILD 3
-#define BOUND_MS 10000u   /* generic bound of one wait */
-#define START_MS 30000u   /* a child's start (ASan, identity creation) */
+#define BOUND_MS 10000u /* generic bound of one wait */
+#define START_MS 30000u /* a child's start (ASan, identity creation) */
 #define LOSSY_CALLS 10000
 #define LOSSY_DEPTH 100
 #define LOSSY_BOUND_MS 60000u
@@ -74,12 +74,10 @@ child_log(void *data, int level, const char *component, const char *line)
 {
     (void)data;
     char buf[1024];
-    int n = snprintf(buf, sizeof(buf), "[%d] %s: %s\n", level, component,
-                     line);
+    int n = snprintf(buf, sizeof(buf), "[%d] %s: %s\n", level, component, line);
     if (n > 0 && g_child_logfd >= 0 &&
-        write(g_child_logfd, buf, (size_t)n < sizeof(buf) ? (size_t)n
-                                                          : sizeof(buf) - 1) <
-            0)
+        write(g_child_logfd, buf,
+              (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1) < 0)
         return;
 }
 
@@ -96,8 +94,7 @@ sink_hold(mm_ctx *ctx, void *state, mm_msg *msg)
     struct sink_state *s = state;
     (void)msg;
     mm_defer *d = mm_ctx_defer(ctx);
-    if (!d)
-        return 0;
+    if (!d) return 0;
     if (s->nheld < SINK_MAX)
         s->held[s->nheld++] = d;
     else
@@ -125,10 +122,9 @@ sink_stats(mm_ctx *ctx, void *state, mm_msg *msg)
     memset(&st, 0, sizeof(st));
     if (n->cluster && mm__cluster_quic(n->cluster))
         mm__quic_stats(mm__cluster_quic(n->cluster), &st);
-    return mm_reply_jsonf(ctx,
-                          "{\"dropped\":%" PRIu64 ",\"in\":%" PRIu64
-                          ",\"out\":%" PRIu64 "}",
-                          st.fault_dropped, st.pkts_in, st.pkts_out);
+    return mm_reply_jsonf(
+        ctx, "{\"dropped\":%" PRIu64 ",\"in\":%" PRIu64 ",\"out\":%" PRIu64 "}",
+        st.fault_dropped, st.pkts_in, st.pkts_out);
 }
 
 static void
@@ -215,8 +211,7 @@ stopper_main(void *arg)
 static int
 child_main(int argc, char **argv)
 {
-    if (argc != 9)
-        return 64;
+    if (argc != 9) return 64;
     const char *name = argv[2], *dir = argv[3], *key = argv[4];
     const char *listen = argv[5], *join = argv[6], *fault = argv[7];
     int fd = atoi(argv[8]);
@@ -252,12 +247,9 @@ child_main(int argc, char **argv)
     }
     mm_node *n = NULL;
     int rc = mm_node_new(&n, &cfg);
-    if (rc == 0)
-        rc = mm_node_register_builtins(n);
-    if (rc == 0)
-        rc = mm_node_register_type(n, &sink_type);
-    if (rc == 0)
-        rc = mm_node_register_type(n, &relay_type);
+    if (rc == 0) rc = mm_node_register_builtins(n);
+    if (rc == 0) rc = mm_node_register_type(n, &sink_type);
+    if (rc == 0) rc = mm_node_register_type(n, &relay_type);
     mm_endpoint eps[4];
     const char *types[4] = {"echo", "counter", "sink", "relay"};
     for (int i = 0; i < 4 && rc == 0; i++)
@@ -274,12 +266,10 @@ child_main(int argc, char **argv)
                        mm_node_addr(n), mm_node_id(n), mm_node_generation(n),
                        e[0], e[1], e[2], e[3]);
     }
-    if (write(fd, line, (size_t)len) != len)
-        rc = rc ? rc : 1;
+    if (write(fd, line, (size_t)len) != len) rc = rc ? rc : 1;
     close(fd);
     if (rc != 0) {
-        if (n)
-            mm_node_free(n);
+        if (n) mm_node_free(n);
         return 2;
     }
     st.n = n;
@@ -293,8 +283,7 @@ child_main(int argc, char **argv)
     pthread_join(th, NULL);
     mm_node_free(n);
     mm_log_set_handler(NULL, NULL);
-    if (g_child_logfd >= 0)
-        close(g_child_logfd);
+    if (g_child_logfd >= 0) close(g_child_logfd);
     return rc ? 4 : 0;
 }
 
@@ -334,8 +323,7 @@ parent_log(void *data, int level, const char *component, const char *line)
     pthread_mutex_lock(&g_log_lock);
     int n = snprintf(g_log + g_log_len, sizeof(g_log) - g_log_len,
                      "[%d] %s: %s\n", level, component, line);
-    if (n > 0)
-        g_log_len = MM_MIN(g_log_len + (size_t)n, sizeof(g_log) - 1);
+    if (n > 0) g_log_len = MM_MIN(g_log_len + (size_t)n, sizeof(g_log) - 1);
     pthread_mutex_unlock(&g_log_lock);
 }
 
@@ -363,8 +351,7 @@ child_start(struct fx *fx, struct child *c, const char *name, const char *key,
     memset(c, 0, sizeof(*c));
     snprintf(c->name, sizeof(c->name), "%s", name);
     int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0)
-        return -1;
+    if (pipe2(p, O_CLOEXEC) != 0) return -1;
     static char flag[] = "--child", fd3[] = "3", none[] = "-";
     char *argv[] = {g_self,
                     flag,
@@ -399,28 +386,24 @@ child_start(struct fx *fx, struct child *c, const char *name, const char *key,
     uint64_t end = now_ms() + START_MS;
     while (got < sizeof(buf) - 1 && !memchr(buf, '\n', got)) {
         uint64_t t = now_ms();
-        if (t >= end)
-            break;
+        if (t >= end) break;
         struct pollfd pfd = {p[0], POLLIN, 0};
-        if (poll(&pfd, 1, (int)(end - t)) <= 0)
-            continue;
+        if (poll(&pfd, 1, (int)(end - t)) <= 0) continue;
         ssize_t r = read(p[0], buf + got, sizeof(buf) - 1 - got);
-        if (r <= 0)
-            break;
+        if (r <= 0) break;
         got += (size_t)r;
     }
     close(p[0]);
     buf[got] = '\0';
     char e[4][80];
-    if (sscanf(buf, "%95s %39s %" SCNu64 " %79s %79s %79s %79s", c->addr,
-               c->id, &c->gen, e[0], e[1], e[2], e[3]) != 7) {
+    if (sscanf(buf, "%95s %39s %" SCNu64 " %79s %79s %79s %79s", c->addr, c->id,
+               &c->gen, e[0], e[1], e[2], e[3]) != 7) {
         fprintf(stderr, "child %s did not start: '%s'\n", name, buf);
         return -1;
     }
     for (int i = 0; i < 4; i++) {
         memcpy(c->ep_str[i], e[i], sizeof(c->ep_str[i]));
-        if (mm_endpoint_parse(&c->ep[i], e[i]) != 0)
-            return -1;
+        if (mm_endpoint_parse(&c->ep[i], e[i]) != 0) return -1;
     }
     return 0;
 }
@@ -430,15 +413,13 @@ child_start(struct fx *fx, struct child *c, const char *name, const char *key,
 static int
 child_reap(struct child *c, int sig)
 {
-    if (c->pid <= 0)
-        return 0;
+    if (c->pid <= 0) return 0;
     int status = 0;
     kill(c->pid, sig);
     uint64_t end = now_ms() + 15000u;
     for (;;) {
         pid_t r = waitpid(c->pid, &status, WNOHANG);
-        if (r == c->pid || (r < 0 && errno != EINTR))
-            break;
+        if (r == c->pid || (r < 0 && errno != EINTR)) break;
         if (now_ms() >= end) {
             fprintf(stderr, "child %s did not exit: killing it\n", c->name);
             kill(c->pid, SIGKILL);
@@ -453,8 +434,7 @@ child_reap(struct child *c, int sig)
 }
 
 static void
-parent_up(struct fx *fx, const char *key, const char *const *join,
-          size_t njoin)
+parent_up(struct fx *fx, const char *key, const char *const *join, size_t njoin)
 {
     fx->p = nodefix_new(&(struct nodefix_opts){.name = "parent",
                                                .dir = fx->dir,
@@ -513,11 +493,10 @@ call_retry(mm_node *n, const mm_endpoint *ep, const char *type,
     uint64_t end = now_ms() + BOUND_MS;
     do {
         *reply = NULL;
-        mm_msg *m = json ? mm_msg_new_json(type, json, strlen(json))
-                         : mm_msg_new(type);
+        mm_msg *m =
+            json ? mm_msg_new_json(type, json, strlen(json)) : mm_msg_new(type);
         rc = mm_call(n, ep, m, reply);
-        if (rc != MM_EUNREACHABLE)
-            return rc;
+        if (rc != MM_EUNREACHABLE) return rc;
         mm_msg_free(*reply);
         *reply = NULL;
         nap_ms(10);
@@ -535,8 +514,7 @@ reply_long(mm_msg *r)
 }
 
 static long
-call_long(mm_node *n, const mm_endpoint *ep, const char *type,
-          const char *json)
+call_long(mm_node *n, const mm_endpoint *ep, const char *type, const char *json)
 {
     mm_msg *r = NULL;
     int rc = call_retry(n, ep, type, json, &r);
@@ -551,20 +529,17 @@ call_long(mm_node *n, const mm_endpoint *ep, const char *type,
 /* |from| (a child's relay) calls increment |arg| on |to|; the counter's new
  * value, or a negative number. */
 static long
-relay_increment(mm_node *n, const struct child *from, const char *to,
-                long arg)
+relay_increment(mm_node *n, const struct child *from, const char *to, long arg)
 {
     char json[300];
     snprintf(json, sizeof(json),
-             "{\"to\":\"%s\",\"type\":\"increment\",\"arg\":\"%ld\"}", to,
-             arg);
+             "{\"to\":\"%s\",\"type\":\"increment\",\"arg\":\"%ld\"}", to, arg);
     /* The relay's own call may find its target not yet known: retry. */
     uint64_t end = now_ms() + BOUND_MS;
     for (;;) {
         mm_msg *r = NULL;
         int rc = call_retry(n, &from->ep[EP_RELAY], "call", json, &r);
-        if (rc == 0)
-            return reply_long(r);
+        if (rc == 0) return reply_long(r);
         mm_msg_free(r);
         if (rc != MM_EUNREACHABLE || now_ms() >= end) {
             fprintf(stderr, "relay %s -> %s: %s\n", from->name, to,
@@ -584,18 +559,16 @@ test_remote_proc_two_nodes_both_ways(void **state)
 {
     struct fx *fx = *state;
     struct child *a = &fx->ch[0];
-    assert_int_equal(child_start(fx, a, "alpha", fx->key_a, "127.0.0.1:0",
-                                 NULL, NULL),
-                     0);
+    assert_int_equal(
+        child_start(fx, a, "alpha", fx->key_a, "127.0.0.1:0", NULL, NULL), 0);
     const char *join[1] = {a->addr};
     parent_up(fx, fx->key_a, join, 1);
     /* parent -> child */
-    assert_int_equal(call_long(fx->p, &a->ep[EP_COUNTER], "increment", "5"),
-                     5);
+    assert_int_equal(call_long(fx->p, &a->ep[EP_COUNTER], "increment", "5"), 5);
     mm_msg *r = NULL;
-    assert_int_equal(call_retry(fx->p, &a->ep[EP_ECHO], "echo",
-                                "{\"hello\":\"alpha\"}", &r),
-                     0);
+    assert_int_equal(
+        call_retry(fx->p, &a->ep[EP_ECHO], "echo", "{\"hello\":\"alpha\"}", &r),
+        0);
     size_t len = 0;
     const char *body = mm_msg_data(r, &len);
     assert_int_equal(len, strlen("{\"hello\":\"alpha\"}"));
@@ -626,24 +599,20 @@ test_remote_proc_three_nodes_all_pairs(void **state)
 {
     struct fx *fx = *state;
     struct child *a = &fx->ch[0], *b = &fx->ch[1];
-    assert_int_equal(child_start(fx, a, "alpha", fx->key_a, "127.0.0.1:0",
-                                 NULL, NULL),
-                     0);
+    assert_int_equal(
+        child_start(fx, a, "alpha", fx->key_a, "127.0.0.1:0", NULL, NULL), 0);
     /* beta joins alpha: the children know each other. */
-    assert_int_equal(child_start(fx, b, "beta", fx->key_a, "127.0.0.1:0",
-                                 a->addr, NULL),
-                     0);
+    assert_int_equal(
+        child_start(fx, b, "beta", fx->key_a, "127.0.0.1:0", a->addr, NULL), 0);
     const char *join[2] = {a->addr, b->addr};
     parent_up(fx, fx->key_a, join, 2);
     /* parent -> each child */
-    assert_int_equal(call_long(fx->p, &a->ep[EP_COUNTER], "increment", "1"),
-                     1);
+    assert_int_equal(call_long(fx->p, &a->ep[EP_COUNTER], "increment", "1"), 1);
     assert_int_equal(call_long(fx->p, &b->ep[EP_COUNTER], "increment", "10"),
                      10);
     /* each child -> parent */
     assert_int_equal(relay_increment(fx->p, a, fx->p_counter_str, 100), 100);
-    assert_int_equal(relay_increment(fx->p, b, fx->p_counter_str, 1000),
-                     1100);
+    assert_int_equal(relay_increment(fx->p, b, fx->p_counter_str, 1000), 1100);
     /* child <-> child, both ways */
     assert_int_equal(relay_increment(fx->p, a, b->ep_str[EP_COUNTER], 20), 30);
     assert_int_equal(relay_increment(fx->p, b, a->ep_str[EP_COUNTER], 2), 3);
@@ -705,8 +674,7 @@ collect_wait(struct collect *c, int want, unsigned ms)
     }
     pthread_mutex_lock(&c->lock);
     while (c->done < want)
-        if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT)
-            break;
+        if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT) break;
     int done = c->done;
     pthread_mutex_unlock(&c->lock);
     return done;
@@ -730,9 +698,8 @@ test_remote_proc_kill9_fails_inflight_calls(void **state)
 {
     struct fx *fx = *state;
     struct child *a = &fx->ch[0];
-    assert_int_equal(child_start(fx, a, "alpha", fx->key_a, "127.0.0.1:0",
-                                 NULL, NULL),
-                     0);
+    assert_int_equal(
+        child_start(fx, a, "alpha", fx->key_a, "127.0.0.1:0", NULL, NULL), 0);
     const char *join[1] = {a->addr};
     parent_up(fx, fx->key_a, join, 1);
     assert_int_equal(call_long(fx->p, &a->ep[EP_SINK], "count", NULL), 0);
@@ -757,8 +724,7 @@ test_remote_proc_kill9_fails_inflight_calls(void **state)
     int done = collect_wait(&g_col, HOLD_CALLS, BOUND_MS);
     uint64_t last = 0;
     for (int i = 0; i < done; i++)
-        if (g_col.at_ms[i] > last)
-            last = g_col.at_ms[i];
+        if (g_col.at_ms[i] > last) last = g_col.at_ms[i];
     print_message("kill -9: %d/%d in-flight calls failed after %" PRIu64
                   " ms (expected <= 2000, bound %u)\n",
                   done, HOLD_CALLS, done ? last - t0 : 0, BOUND_MS);
@@ -785,16 +751,14 @@ lossy_cb(void *data, int status, mm_msg *reply)
     if (status == 0 && reply) {
         const cJSON *j = mm_msg_json(reply, NULL);
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "id");
-        if (cJSON_IsNumber(v))
-            id = (long)v->valuedouble;
+        if (cJSON_IsNumber(v)) id = (long)v->valuedouble;
     }
     int next = -1;
     pthread_mutex_lock(&g_col.lock);
     g_col.done++;
     if (status != 0) {
         g_col.failed++;
-        if (!g_col.first_err)
-            g_col.first_err = status;
+        if (!g_col.first_err) g_col.first_err = status;
     } else if (id != i || id < 0 || id >= LOSSY_CALLS) {
         g_col.bad_ids++;
     } else if (g_col.seen[id]++) {
@@ -802,8 +766,7 @@ lossy_cb(void *data, int status, mm_msg *reply)
     } else {
         g_col.ok++;
     }
-    if (g_col.next < g_col.total)
-        next = g_col.next++;
+    if (g_col.next < g_col.total) next = g_col.next++;
     pthread_cond_broadcast(&g_col.cond);
     pthread_mutex_unlock(&g_col.lock);
     if (next >= 0 && lossy_send(next) != 0) {
@@ -821,11 +784,9 @@ lossy_send(int i)
     char json[32];
     int len = snprintf(json, sizeof(json), "{\"id\":%d}", i);
     mm_msg *m = mm_msg_new_json("echo", json, (size_t)len);
-    if (!m)
-        return UV_ENOMEM;
+    if (!m) return UV_ENOMEM;
     int rc = mm_send(g_col.n, &g_col.to, m, lossy_cb, (void *)(intptr_t)i);
-    if (rc)
-        mm_msg_free(m);
+    if (rc) mm_msg_free(m);
     return rc;
 }
 
@@ -836,15 +797,14 @@ test_remote_proc_lossy_10000_calls_exactly_once(void **state)
     struct child *a = &fx->ch[0];
     /* 5% of the child's packets are dropped, both those it sends and those
      * it receives (quic.c: quic_send and quic_recv_cb). */
-    assert_int_equal(child_start(fx, a, "alpha", fx->key_a, "127.0.0.1:0",
-                                 NULL, "drop=5,seed=42"),
+    assert_int_equal(child_start(fx, a, "alpha", fx->key_a, "127.0.0.1:0", NULL,
+                                 "drop=5,seed=42"),
                      0);
     const char *join[1] = {a->addr};
     parent_up(fx, fx->key_a, join, 1);
     mm_msg *r = NULL;
-    assert_int_equal(call_retry(fx->p, &a->ep[EP_ECHO], "echo", "{\"id\":-1}",
-                                &r),
-                     0);
+    assert_int_equal(
+        call_retry(fx->p, &a->ep[EP_ECHO], "echo", "{\"id\":-1}", &r), 0);
     mm_msg_free(r);
     collect_init(&g_col);
     g_col.n = fx->p;
@@ -879,8 +839,8 @@ test_remote_proc_lossy_10000_calls_exactly_once(void **state)
                   " ms: ok %d failed %d (first %s) bad %d dup %d missing %d; "
                   "child dropped %ld packets (in %ld, out %ld)\n",
                   done, LOSSY_CALLS, t1 - t0, ok, failed,
-                  err ? mm_err_name(err) : "-", bad, dup, missing, dropped,
-                  pin, pout);
+                  err ? mm_err_name(err) : "-", bad, dup, missing, dropped, pin,
+                  pout);
     assert_int_equal(done, LOSSY_CALLS);
     assert_int_equal(failed, 0);
     assert_int_equal(bad, 0);
@@ -903,9 +863,8 @@ test_remote_proc_restarted_node_new_generation(void **state)
 {
     struct fx *fx = *state;
     struct child *a = &fx->ch[0];
-    assert_int_equal(child_start(fx, a, "alpha", fx->key_a, "127.0.0.1:0",
-                                 NULL, NULL),
-                     0);
+    assert_int_equal(
+        child_start(fx, a, "alpha", fx->key_a, "127.0.0.1:0", NULL, NULL), 0);
     const char *join[1] = {a->addr};
     parent_up(fx, fx->key_a, join, 1);
     struct child old = *a;
@@ -917,16 +876,14 @@ test_remote_proc_restarted_node_new_generation(void **state)
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
     /* Same data dir, same address: the same node, a new generation. */
-    assert_int_equal(child_start(fx, a, "alpha", fx->key_a, old.addr, NULL,
-                                 NULL),
-                     0);
+    assert_int_equal(
+        child_start(fx, a, "alpha", fx->key_a, old.addr, NULL, NULL), 0);
     assert_string_equal(a->addr, old.addr);
     assert_string_equal(a->id, old.id);
     assert_true(a->gen > old.gen);
     /* The new actor answers... */
-    assert_int_equal(call_retry(fx->p, &a->ep[EP_ECHO], "echo", "{\"v\":2}",
-                                &r),
-                     0);
+    assert_int_equal(
+        call_retry(fx->p, &a->ep[EP_ECHO], "echo", "{\"v\":2}", &r), 0);
     size_t len = 0;
     const char *body = mm_msg_data(r, &len);
     assert_int_equal(len, 7);
@@ -934,13 +891,13 @@ test_remote_proc_restarted_node_new_generation(void **state)
     mm_msg_free(r);
     /* ...and the old endpoint is gone for good. */
     r = NULL;
-    assert_int_equal(call_retry(fx->p, &old.ep[EP_ECHO], "echo", "{\"v\":3}",
-                                &r),
-                     MM_ENOTFOUND);
+    assert_int_equal(
+        call_retry(fx->p, &old.ep[EP_ECHO], "echo", "{\"v\":3}", &r),
+        MM_ENOTFOUND);
     mm_msg_free(r);
     r = NULL;
-    assert_int_equal(
-        call_retry(fx->p, &old.ep[EP_COUNTER], "get", NULL, &r), MM_ENOTFOUND);
+    assert_int_equal(call_retry(fx->p, &old.ep[EP_COUNTER], "get", NULL, &r),
+                     MM_ENOTFOUND);
     mm_msg_free(r);
     st = child_reap(a, SIGTERM);
     assert_true(WIFEXITED(st));
@@ -951,8 +908,7 @@ static int
 file_has(const char *path, const char *needle)
 {
     FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
+    if (!f) return 0;
     char line[1200];
     int found = 0;
     while (!found && fgets(line, sizeof(line), f))
@@ -966,9 +922,8 @@ test_remote_proc_wrong_key_unauthorized(void **state)
 {
     struct fx *fx = *state;
     struct child *a = &fx->ch[0];
-    assert_int_equal(child_start(fx, a, "alpha", fx->key_b, "127.0.0.1:0",
-                                 NULL, NULL),
-                     0);
+    assert_int_equal(
+        child_start(fx, a, "alpha", fx->key_b, "127.0.0.1:0", NULL, NULL), 0);
     const char *join[1] = {a->addr};
     parent_up(fx, fx->key_a, join, 1);
     /* The callee refuses the dialler's proof and says so in its log; the
@@ -1007,8 +962,7 @@ main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "--child") == 0)
         return child_main(argc, argv);
     ssize_t n = readlink("/proc/self/exe", g_self, sizeof(g_self) - 1);
-    if (n <= 0)
-        return 1;
+    if (n <= 0) return 1;
     g_self[n] = '\0';
     signal(SIGPIPE, SIG_IGN);
     mm_log_set_level(MM_LOG_WARN);

@@ -28,7 +28,8 @@
 #define TEST_SHARDS 1
 #endif
 
-/* ---- test actor types -------------------------------------------------------- */
+/* ---- test actor types
+ * -------------------------------------------------------- */
 
 struct tcount {
     long count;
@@ -64,8 +65,7 @@ t_seq(mm_ctx *ctx, void *st, mm_msg *m)
 {
     struct tcount *s = st;
     long v = (long)(intptr_t)mm_msg_ptr(m);
-    if (v != s->next_seq)
-        s->out_of_order++;
+    if (v != s->next_seq) s->out_of_order++;
     s->next_seq = v + 1;
     (void)ctx;
     return 0;
@@ -150,7 +150,6 @@ t_slow(mm_ctx *ctx, void *st, mm_msg *m)
     return mm_node_queue_work(mm_ctx_node(ctx), slow_work, slow_after, j);
 }
 
-
 static void
 t_stophook(mm_ctx *ctx, void *st, int reason)
 {
@@ -164,8 +163,7 @@ MM_ACTOR_TYPE(tcounter, struct tcount, NULL, t_stophook,
               MM_HANDLER("increment", t_inc), MM_HANDLER("get", t_get),
               MM_HANDLER("seq", t_seq), MM_HANDLER("check", t_check),
               MM_HANDLER("crash", t_crash), MM_HANDLER("stop", t_stop),
-              MM_HANDLER("block", t_block),
-              MM_HANDLER("nested", t_nested_call),
+              MM_HANDLER("block", t_block), MM_HANDLER("nested", t_nested_call),
               MM_HANDLER("slow", t_slow));
 
 static int
@@ -181,8 +179,8 @@ MM_ACTOR_TYPE(tsup, struct tcount, t_start_hook, NULL,
               MM_HANDLER("increment", t_inc), MM_HANDLER("get", t_get),
               MM_HANDLER("crash", t_crash), MM_HANDLER("stop", t_stop));
 
-
-/* ---- fixture ----------------------------------------------------------------- */
+/* ---- fixture
+ * ----------------------------------------------------------------- */
 
 struct fx {
     mm_node *n;
@@ -251,15 +249,15 @@ static int
 wait_until(int (*fn)(void *), void *arg, int ms)
 {
     for (int i = 0; i < ms; i++) {
-        if (fn(arg))
-            return 1;
+        if (fn(arg)) return 1;
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
     return fn(arg);
 }
 
-/* ---- watch helper ------------------------------------------------------------ */
+/* ---- watch helper
+ * ------------------------------------------------------------ */
 
 struct wrec {
     pthread_mutex_t lock;
@@ -293,16 +291,19 @@ wrec_wait(struct wrec *w, int ms)
     }
     pthread_mutex_lock(&w->lock);
     while (!w->fired)
-        if (pthread_cond_timedwait(&w->cond, &w->lock, &ts) != 0)
-            break;
+        if (pthread_cond_timedwait(&w->cond, &w->lock, &ts) != 0) break;
     int f = w->fired;
     pthread_mutex_unlock(&w->lock);
     return f;
 }
 
-#define WREC_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0}
+#define WREC_INIT                                                              \
+    {                                                                          \
+        PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0              \
+    }
 
-/* ---- tests -------------------------------------------------------------------- */
+/* ---- tests
+ * -------------------------------------------------------------------- */
 
 struct sender_arg {
     mm_node *n;
@@ -403,8 +404,7 @@ test_runtime_overloaded_loses_nothing(void **state)
     long v = MM_EOVERLOADED;
     for (int i = 0; i < 100000 && v == MM_EOVERLOADED; i++) {
         v = call_long(fx->n, &ep, "get");
-        if (v == MM_EOVERLOADED)
-            sched_yield();
+        if (v == MM_EOVERLOADED) sched_yield();
     }
     assert_int_equal(v, 4);
 }
@@ -615,8 +615,7 @@ assert_log(struct lrec *l, const char *want)
     struct lwant w = {l, want};
     if (!wait_until(log_is, &w, 5000)) {
         pthread_mutex_lock(&l->lock);
-        fprintf(stderr, "listing log: '%s'\nwanted:      '%s'\n", l->log,
-                want);
+        fprintf(stderr, "listing log: '%s'\nwanted:      '%s'\n", l->log, want);
         pthread_mutex_unlock(&l->lock);
         fail();
     }
@@ -715,8 +714,7 @@ lookup_cb(void *data, int status, const mm_endpoint *ep)
     struct lwres *r = data;
     pthread_mutex_lock(&r->lock);
     r->status = status;
-    if (ep)
-        r->ep = *ep;
+    if (ep) r->ep = *ep;
     r->done = 1;
     pthread_mutex_unlock(&r->lock);
 }
@@ -736,14 +734,16 @@ test_runtime_lookup_wait(void **state)
 {
     struct fx *fx = *state;
     struct lwres r = {PTHREAD_MUTEX_INITIALIZER, 1, 0, {{0}, 0, 0}};
-    assert_int_equal(mm_lookup_wait(fx->n, "later/one", 5000, lookup_cb, &r), 0);
+    assert_int_equal(mm_lookup_wait(fx->n, "later/one", 5000, lookup_cb, &r),
+                     0);
     assert_false(lw_done(&r));
     mm_endpoint ep = spawn(fx->n, "tcounter", "later/one", MM_TEMPORARY);
     assert_true(wait_until(lw_done, &r, 5000));
     assert_int_equal(r.status, 0);
     assert_true(mm_endpoint_equal(&r.ep, &ep));
     struct lwres t = {PTHREAD_MUTEX_INITIALIZER, 1, 0, {{0}, 0, 0}};
-    assert_int_equal(mm_lookup_wait(fx->n, "never/there", 20, lookup_cb, &t), 0);
+    assert_int_equal(mm_lookup_wait(fx->n, "never/there", 20, lookup_cb, &t),
+                     0);
     assert_true(wait_until(lw_done, &t, 5000));
     assert_int_equal(t.status, MM_ETIMEOUT);
 }
@@ -781,8 +781,7 @@ static void
 event_cb(void *data, const mm_event *ev)
 {
     struct evlog *l = data;
-    if (!ev->label || strncmp(ev->label, "ev/", 3) != 0)
-        return;
+    if (!ev->label || strncmp(ev->label, "ev/", 3) != 0) return;
     char item[128];
     const char *k = ev->kind == MM_EV_REGISTERED     ? "reg"
                     : ev->kind == MM_EV_DEREGISTERED ? "dereg"
@@ -820,9 +819,8 @@ test_runtime_events_once_each(void **state)
     assert_int_equal(mm_tell(fx->n, &ep, mm_msg_new("crash")), 0);
     assert_int_equal(call_long(fx->n, &ep, "get"), 0); /* restarted */
     assert_int_equal(mm_actor_stop(fx->n, &ep), 0);
-    struct evwant w = {&l,
-                       "reg:ev/a:normal restarted:ev/a:crash "
-                       "dereg:ev/a:stopped stopped:ev/a:stopped "};
+    struct evwant w = {&l, "reg:ev/a:normal restarted:ev/a:crash "
+                           "dereg:ev/a:stopped stopped:ev/a:stopped "};
     if (!wait_until(evlog_is, &w, 5000)) {
         fprintf(stderr, "events: '%s'\n", l.log);
         fail();
@@ -863,8 +861,8 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_runtime_per_sender_fifo, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_runtime_unknown_and_missing,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_runtime_unknown_and_missing, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_runtime_overloaded_loses_nothing,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_runtime_when_writable, setup,
@@ -883,8 +881,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_runtime_watch_missing_fires_at_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_runtime_listing_backfill_then_live, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_runtime_listing_backfill_then_live,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_runtime_listing_slow_subscriber_resyncs, setup, teardown),
         cmocka_unit_test_setup_teardown(

@@ -91,11 +91,10 @@ test_supervisor_backoff_doubles_caps_and_resets(void **state)
     (void)state;
     struct mm_sup s;
     uint32_t d;
-    assert_int_equal(mm__sup_init(&s, MM_PERMANENT, 100, 3600000, 100, 30000,
-                                  60000),
-                     0);
-    uint32_t want[] = {100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600,
-                       30000, 30000};
+    assert_int_equal(
+        mm__sup_init(&s, MM_PERMANENT, 100, 3600000, 100, 30000, 60000), 0);
+    uint32_t want[] = {100,  200,   400,   800,   1600, 3200,
+                       6400, 12800, 25600, 30000, 30000};
     uint64_t now = 1000;
     for (size_t i = 0; i < MM_ARRAY_SIZE(want); i++) {
         assert_int_equal(mm__sup_decide(&s, 1, now, &d), MM_SUP_RESTART);

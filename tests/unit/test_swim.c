@@ -1075,7 +1075,7 @@ struct sim_node {
     int idx, killed, started;
     struct mm_swim *s;
     uint64_t deadline;
-    int failed_events; /* changed() into FAILED */
+    int failed_events;      /* changed() into FAILED */
     int failed_of[SIM_MAX]; /* the same, per member */
     uint64_t last_change;
 };

@@ -199,8 +199,9 @@ test_tq_close_drops_timers(void **state)
     assert_false(mm__tq_active(&r[0].t));
     mm__tq_start(&fx->q, &r[1].t, mm__now_ns());
     assert_false(mm__tq_active(&r[1].t));
-    for (int i = 0; i < 3; i++) uv_run(&fx->loop, UV_RUN_NOWAIT);
-    assert_int_equal(fx->nlog, 0); /* nothing ran */
+    for (int i = 0; i < 3; i++)
+        uv_run(&fx->loop, UV_RUN_NOWAIT);
+    assert_int_equal(fx->nlog, 0);  /* nothing ran */
     assert_int_equal(fx->q.fd, -1); /* closed in the handle's callback */
 }
 

@@ -1225,8 +1225,7 @@ test_wire_reader_enomem(void **state)
     struct sink s = {0};
     mm__wire_reader_init(&r, 0);
     mm__alloc_fail_after(1);
-    assert_int_equal(mm__wire_reader_feed(&r, frame, 20, sink_cb, &s),
-                     -ENOMEM);
+    assert_int_equal(mm__wire_reader_feed(&r, frame, 20, sink_cb, &s), -ENOMEM);
     mm__alloc_fail_after(0);
     assert_int_equal(mm__wire_reader_feed(&r, frame + 20, n - 20, sink_cb, &s),
                      -ENOMEM);

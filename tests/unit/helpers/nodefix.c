@@ -16,8 +16,7 @@ mm_node *
 nodefix_new(const struct nodefix_opts *o)
 {
     static const struct nodefix_opts none;
-    if (!o)
-        o = &none;
+    if (!o) o = &none;
     mm_node_config cfg;
     mm_node_config_init(&cfg);
     char data[512];
@@ -40,12 +39,10 @@ nodefix_new(const struct nodefix_opts *o)
     cfg.tags = o->tags;
     cfg.ntags = o->ntags;
     cfg.shards = o->shards;
-    if (o->no_mdns)
-        cfg.mdns = 0;
+    if (o->no_mdns) cfg.mdns = 0;
     mm_node *n = NULL;
     assert_int_equal(mm_node_new(&n, &cfg), 0);
-    if (o->builtins)
-        assert_int_equal(mm_node_register_builtins(n), 0);
+    if (o->builtins) assert_int_equal(mm_node_register_builtins(n), 0);
     return n;
 }
 
@@ -73,8 +70,8 @@ nodefix_start(mm_node *n)
         assert_int_equal(mm_node_post(n, i, up_probe_fn, p), 0);
     for (int i = 0; i < shards; i++) {
         if (sem_wait_s(&p->ran, NODEFIX_UP_S) != 0)
-            fail_msg("node %s: shard not running after %d s",
-                     mm_node_name(n), NODEFIX_UP_S);
+            fail_msg("node %s: shard not running after %d s", mm_node_name(n),
+                     NODEFIX_UP_S);
     }
     sem_destroy(&p->ran);
     free(p);
@@ -91,8 +88,7 @@ nodefix_up(const struct nodefix_opts *o)
 void
 nodefix_down(mm_node *n)
 {
-    if (!n)
-        return;
+    if (!n) return;
     mm_node_stop(n);
     mm_node_join(n);
     mm_node_free(n);

@@ -128,8 +128,8 @@ w5_seq_interleaved() {
         # shellcheck disable=SC2086
         run_once "murmer W5 seq ($pin), run $i/3" $pin "$bin" seq 100000 5000 || return 1
         cat "$TMP/out" >> "$runs"
-        # The same with the transport's hot waits off (lib/transport/quic.c,
-        # quic_hot_wait): what they are worth, measured in the same run.
+        # The same with the transport's hot waits off (lib/transport/udp.c,
+        # quic_hot_rounds): what they are worth, measured in the same run.
         # shellcheck disable=SC2086
         run_once "murmer W5 seq, hot waits off ($pin), run $i/3" env MURMER_HOT_WAIT_US=0 $pin "$bin" seq 100000 5000 &&
             sed -n 's/^murmer,/murmer-nohot,/p' "$TMP/out" >> "$runs"

@@ -58,7 +58,7 @@
 #endif
 #ifndef MM_QUIC_HOT_WAIT_US
 /* After sending, wait this long for the answer in the socket's receive
- * (lib/transport/quic.c, quic_hot_wait); 0 turns hot waits off. */
+ * (lib/transport/udp.c, quic_hot_rounds); 0 turns hot waits off. */
 #define MM_QUIC_HOT_WAIT_US 500u
 #endif
 

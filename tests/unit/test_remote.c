@@ -401,7 +401,7 @@ test_remote_wrong_key_is_unauthorized(void **state)
     assert_null(r);
 }
 
-/* ---- hot waits (lib/transport/quic.c, quic_hot_wait) ------------------ */
+/* ---- hot waits (lib/transport/udp.c, quic_hot_rounds) ------------------ */
 
 /* The park protocol on a shard that is not running: a post from a thread
  * that is not the shard's own wakes the socket once, with a zero-length

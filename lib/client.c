@@ -59,7 +59,8 @@ struct cevent { /* a CTRL_EVENT queued for its subscriber */
 
 struct mm_client {
     uv_loop_t loop;
-    uv_timer_t timer;
+    struct mm_tmr turn_tmr; /* wakes a turn at its deadline */
+    struct mm_tmr ping_tmr; /* a subscription's liveness ping, every PING_MS */
     struct mm_identity id;
     struct mm_keyring kr;
     struct mm_quic *q;
@@ -78,7 +79,7 @@ struct mm_client {
     uint64_t next_call;
     struct pend *pending;
     struct cevent *ev_head, *ev_tail;
-    int loop_init, timer_init;
+    int loop_init;
 };
 
 /* ---- errors
@@ -254,8 +255,11 @@ on_frame(void *data, struct mm_qconn *q, int64_t sid, uint8_t type,
 /* ---- the loop
  * ------------------------------------------------------------------ */
 
+static void ping_tmr_cb(struct mm_tmr *t);
+
+/* Only wakes the loop: client_turn() checks the deadline itself. */
 static void
-timer_cb(uv_timer_t *t)
+turn_tmr_cb(struct mm_tmr *t)
 {
     (void)t;
 }
@@ -272,9 +276,9 @@ client_turn(mm_client *c, uint64_t deadline, int need_conn)
         return c->down_err ? c->down_err : MM_EUNREACHABLE;
     uint64_t now = mm__now_ms();
     if (deadline && now >= deadline) return MM_ETIMEOUT;
-    if (deadline) uv_timer_start(&c->timer, timer_cb, deadline - now, 0);
+    if (deadline) mm__tq_start(&c->tq, &c->turn_tmr, deadline * 1000000u);
     uv_run(&c->loop, UV_RUN_ONCE);
-    uv_timer_stop(&c->timer);
+    mm__tq_stop(&c->tq, &c->turn_tmr);
     return 0;
 }
 
@@ -368,12 +372,6 @@ client_closed_cb(void *data)
     *(int *)data = 1;
 }
 
-static void
-handle_closed_cb(uv_handle_t *h)
-{
-    (void)h;
-}
-
 MM_EXTERN void
 mm_client_close(mm_client *c)
 {
@@ -385,7 +383,6 @@ mm_client_close(mm_client *c)
         while (!closed)
             uv_run(&c->loop, UV_RUN_ONCE);
     }
-    if (c->timer_init) uv_close((uv_handle_t *)&c->timer, handle_closed_cb);
     if (c->tq.loop) mm__tq_close(&c->tq);
     if (c->loop_init) {
         uv_run(&c->loop, UV_RUN_DEFAULT);
@@ -428,9 +425,9 @@ mm_client_connect(mm_client **out, const mm_client_config *cfg)
     if ((rc = client_identity(c, cfg->state_dir)) != 0) goto fail;
     if ((rc = uv_loop_init(&c->loop)) != 0) goto fail;
     c->loop_init = 1;
-    uv_timer_init(&c->loop, &c->timer);
-    c->timer_init = 1;
     if ((rc = mm__tq_init(&c->tq, &c->loop)) != 0) goto fail;
+    c->turn_tmr.fn = turn_tmr_cb;
+    c->ping_tmr.fn = ping_tmr_cb;
 
     struct mm_quic_config qc;
     mm__quic_config_init(&qc);
@@ -790,9 +787,10 @@ sub_start(mm_client *c, uint16_t op, const cJSON *body, uint32_t *sub)
 /* A cheap request that keeps data outstanding, so that a vanished seed is
  * noticed within the transport's probe_fail_ms. */
 static void
-ping_cb(uv_timer_t *t)
+ping_tmr_cb(struct mm_tmr *t)
 {
-    mm_client *c = t->data;
+    mm_client *c = mm__container_of(t, mm_client, ping_tmr);
+    mm__tq_start_in(&c->tq, &c->ping_tmr, PING_MS);
     if (!c->conn) return;
     int err;
     struct pend *r = req_send(c, MM_CTRL_TIMINGS, NULL, &err);
@@ -878,10 +876,7 @@ mm_client_watch(mm_client *c, const char *key, const char *prefix,
     int rc = watch_candidates(c, &cand, &ncand);
     uint32_t sub = 0;
     if (rc == 0) rc = sub_start(c, MM_CTRL_WATCH, req, &sub);
-    uv_timer_t ping;
-    uv_timer_init(&c->loop, &ping);
-    ping.data = c;
-    uv_timer_start(&ping, ping_cb, PING_MS, PING_MS);
+    mm__tq_start_in(&c->tq, &c->ping_tmr, PING_MS);
     uint64_t idle_end = idle_timeout_ms ? mm__now_ms() + idle_timeout_ms : 0;
     while (rc == 0) {
         struct cevent *e = NULL;
@@ -947,7 +942,7 @@ done:
         }
         cJSON_Delete(u);
     }
-    uv_close((uv_handle_t *)&ping, handle_closed_cb);
+    mm__tq_stop(&c->tq, &c->ping_tmr);
     uv_run(&c->loop, UV_RUN_NOWAIT);
     cJSON_Delete(req);
     mm__free(cand);
@@ -969,10 +964,7 @@ mm_client_oplog_follow(mm_client *c, const char *origin,
     uint32_t sub = 0;
     int rc = sub_start(c, MM_CTRL_OPLOG_FOLLOW, req, &sub);
     cJSON_Delete(req);
-    uv_timer_t ping;
-    uv_timer_init(&c->loop, &ping);
-    ping.data = c;
-    uv_timer_start(&ping, ping_cb, PING_MS, PING_MS);
+    mm__tq_start_in(&c->tq, &c->ping_tmr, PING_MS);
     while (rc == 0) {
         struct cevent *e = NULL;
         rc = sub_next(c, sub, 0, &e);
@@ -1004,7 +996,7 @@ mm_client_oplog_follow(mm_client *c, const char *origin,
         mm__free(e);
         if (stop) break;
     }
-    uv_close((uv_handle_t *)&ping, handle_closed_cb);
+    mm__tq_stop(&c->tq, &c->ping_tmr);
     uv_run(&c->loop, UV_RUN_NOWAIT);
     return rc;
 }

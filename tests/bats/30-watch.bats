@@ -71,3 +71,23 @@ setup()
     [ "$(sed -n 3p "$out")" = "resync" ]
     [[ $(sed -n 4p "$out") =~ ^added\ +counter/n2 ]]
 }
+
+@test "watch notices a seed killed with -9 (liveness ping) and reconnects" {
+    start_cluster 2
+    wait_for '[ "$(alive_count)" -eq 2 ]' 20
+    out="$BATS_TEST_TMPDIR/watch.out"
+    err="$BATS_TEST_TMPDIR/watch.err"
+    mm --timeout 30s watch --prefix counter/n2 --count 2 >"$out" 2>"$err" &
+    wpid=$!
+    wait_for "grep -q '^synced' '$out'" 20 || { cat "$out" "$err"; false; }
+    # No close reaches the client: only its ping, outstanding and unanswered,
+    # tells it the seed is gone.
+    stop_node n1 KILL 10
+    wait_for "! kill -0 $wpid" 15 || { kill "$wpid"; cat "$out" "$err"; false; }
+    rc=0
+    wait "$wpid" || rc=$?
+    cat "$out" "$err"
+    [ "$rc" -eq 0 ]
+    [ "$(sed -n 3p "$out")" = "resync" ]
+    [[ $(sed -n 4p "$out") =~ ^added\ +counter/n2 ]]
+}

@@ -46,6 +46,16 @@
 #ifndef MM_DEFAULT_PORT
 #define MM_DEFAULT_PORT 7420
 #endif
+#ifndef MM_CONN_SEND_MAX
+/* Bytes queued on one connection and not yet acknowledged by the peer.
+ * Past it, a frame is refused (MM_EOVERLOADED) unless nothing is queued,
+ * so one frame of up to max_frame always goes. */
+#define MM_CONN_SEND_MAX (2u * 1024u * 1024u)
+#endif
+#ifndef MM_NODE_SEND_MAX
+/* The same, summed over all of a node's connections. */
+#define MM_NODE_SEND_MAX (32u * 1024u * 1024u)
+#endif
 #ifndef MM_MAX_FRAME
 #define MM_MAX_FRAME (4u * 1024u * 1024u)
 #endif

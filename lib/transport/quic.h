@@ -61,7 +61,11 @@ struct mm_quic_config {
                                outstanding; 0 = MM_PROBE_FAIL_MS */
     uint32_t handshake_ms;  /* handshake + auth must finish within; 0 = 5 s */
     uint32_t stream_window; /* concurrent peer streams allowed; 0 = 128 */
-    int allow_h3;           /* also accept ALPN "h3" (interop tests only) */
+    /* Unacknowledged bytes queued per connection / on the whole endpoint
+     * before mm__quic_send_frame() says MM_EOVERLOADED; 0 =
+     * MM_CONN_SEND_MAX / MM_NODE_SEND_MAX. */
+    size_t conn_send_max, send_max;
+    int allow_h3; /* also accept ALPN "h3" (interop tests only) */
     /*
      * Address validation: while this many accepted handshakes are in
      * progress, an Initial without a valid token is answered with a Retry
@@ -178,6 +182,8 @@ struct mm_quic_stats {
     uint64_t hot_hits;       /* hot waits that a datagram ended */
     uint64_t hot_misses;     /* hot waits that timed out */
     uint64_t hot_woken;      /* hot waits ended by a post (park()) */
+    uint64_t send_refused;   /* frames refused: over a send cap */
+    uint64_t tx_unacked;     /* bytes queued, not yet acknowledged, now */
 };
 
 /* Sets every field to its default (zeroes). */
@@ -239,12 +245,18 @@ struct mm_qconn *mm__quic_find_peer(struct mm_quic *q,
  */
 int mm__quic_stream_open(struct mm_qconn *c, int64_t *sid);
 /*
- * Queues one whole encoded frame (|len| >= 5 bytes, header included) on
- * |sid|; the bytes are copied.  0, MM_EINVAL, MM_ENOTFOUND (no such open
- * stream, or its sending side is closed) or MM_ECLOSED.
+ * Queues one whole encoded frame (|len| >= 5 bytes, header included; its
+ * length field, type + body, at most max_frame) on |sid|; the bytes are copied.
+ * 0, MM_EINVAL (too short or above max_frame), MM_ENOTFOUND (no such open
+ * stream, or its sending side is closed), MM_ECLOSED, or MM_EOVERLOADED: the
+ * connection already has bytes unacknowledged and this frame would take it past
+ * conn_send_max, or the endpoint past send_max.  A frame on a connection
+ * with nothing unacknowledged is never refused for the caps.
  */
 int mm__quic_send_frame(struct mm_qconn *c, int64_t sid, const uint8_t *frame,
                         size_t len);
+/* Bytes queued on |c| that the peer has not acknowledged yet. */
+size_t mm__quic_conn_unacked(const struct mm_qconn *c);
 /*
  * Ends the sending side of |sid| (FIN after the queued data).  The stream is
  * forgotten, and stream_closed runs, once the peer has ended its side too.

@@ -180,7 +180,8 @@ struct mm_qconn {
     uint8_t peer_proof[MM_WIRE_PROOF_LEN];
     uint16_t result_status;
     int64_t ctrl_sid;
-    size_t nstreams; /* open streams, the control stream excluded */
+    size_t nstreams;   /* open streams, the control stream excluded */
+    size_t tx_unacked; /* bytes in chunks, queued and not acknowledged */
     /* clocks (uv_hrtime ns) */
     uint64_t created_ns, last_rx_ns, last_use_ns, outstanding_since;
     void *udata;

@@ -63,6 +63,14 @@ mm__quic_chunk_pool_drain(struct mm_quic *q)
     q->chunk_pooled = 0;
 }
 
+/* |len| queued bytes left the stream (acknowledged, or the stream died). */
+static void
+stream_unqueued(struct qstream *s, size_t len)
+{
+    s->c->tx_unacked -= len;
+    s->c->q->st.tx_unacked -= len;
+}
+
 void
 mm__quic_stream_free(struct qstream *s)
 {
@@ -73,6 +81,7 @@ mm__quic_stream_free(struct qstream *s)
     while (s->head) {
         struct chunk *ch = s->head;
         s->head = ch->next;
+        stream_unqueued(s, ch->len);
         chunk_free(s->c->q, ch);
     }
     mm__free(s);
@@ -101,6 +110,8 @@ mm__quic_stream_queue(struct qstream *s, const uint8_t *data, size_t len)
     s->tail = ch;
     if (s->send == NULL) s->send = ch;
     s->queued_off += len;
+    s->c->tx_unacked += len;
+    s->c->q->st.tx_unacked += len;
     stream_want_tx(s);
     return 0;
 }
@@ -112,6 +123,7 @@ stream_acked(struct qstream *s, uint64_t end)
         struct chunk *ch = s->head;
         s->head = ch->next;
         if (s->send == ch) s->send = ch->next;
+        stream_unqueued(s, ch->len);
         chunk_free(s->c->q, ch);
     }
     if (s->head == NULL) s->tail = NULL;
@@ -306,10 +318,17 @@ mm__quic_send_frame(struct mm_qconn *c, int64_t sid, const uint8_t *frame,
                     size_t len)
 {
     if (c->state != QC_UP || c->pending_close) return MM_ECLOSED;
-    if (frame == NULL || len < MM_WIRE_HDR_LEN) return MM_EINVAL;
+    if (frame == NULL || len < MM_WIRE_HDR_LEN ||
+        len - (MM_WIRE_HDR_LEN - 1) > c->q->cfg.max_frame)
+        return MM_EINVAL;
     struct qstream *s = stream_find(c, sid);
     if (s == NULL || s->closed || s->fin_req || s->reset_req)
         return MM_ENOTFOUND;
+    if (c->tx_unacked > 0 && (c->tx_unacked + len > c->q->cfg.conn_send_max ||
+                              c->q->st.tx_unacked + len > c->q->cfg.send_max)) {
+        c->q->st.send_refused++;
+        return MM_EOVERLOADED;
+    }
     conn_enter(c);
     int rv = mm__quic_stream_queue(s, frame, len);
     /* An open actor stream holds the idle timer off by itself (nstreams),
@@ -318,6 +337,12 @@ mm__quic_send_frame(struct mm_qconn *c, int64_t sid, const uint8_t *frame,
     if (s->ctrl) c->last_use_ns = quic_now(c->q);
     conn_leave(c);
     return rv;
+}
+
+size_t
+mm__quic_conn_unacked(const struct mm_qconn *c)
+{
+    return c->tx_unacked;
 }
 
 int

@@ -822,6 +822,69 @@ test_quic_max_frame_only_that_stream(void **state)
 }
 
 static int
+b_unacked_zero(struct env *e)
+{
+    return e->n[1].conn && mm__quic_conn_unacked(e->n[1].conn) == 0;
+}
+
+/* A peer that acknowledges nothing (here: all its packets are dropped)
+ * cannot make the sender queue more than conn_send_max; a frame above
+ * max_frame is refused before it is queued. */
+static void
+test_quic_send_cap_refuses_when_unacknowledged(void **state)
+{
+    struct env *e = *state;
+    struct mm_quic_config cfg;
+    mm__quic_config_init(&cfg);
+    cfg.conn_send_max = 64 * 1024;
+    cfg.max_frame = 32 * 1024;
+    node_start(e, 0, 7, NULL);
+    node_start(e, 1, 7, &cfg);
+    connect_pair(e);
+    struct tnode *b = &e->n[1];
+    size_t cap = 40 * 1024;
+    uint8_t *buf = calloc(1, cap), *src = calloc(1, cap);
+    int64_t sid;
+    assert_int_equal(mm__quic_stream_open(b->conn, &sid), 0);
+
+    /* Above max_frame (length field = type + body): refused, nothing
+     * queued; exactly max_frame goes. */
+    size_t n =
+        mm__wire_frame_encode(buf, cap, MM_WIRE_INVOKE, src, cfg.max_frame);
+    assert_int_equal(mm__quic_send_frame(b->conn, sid, buf, n), MM_EINVAL);
+    assert_int_equal(mm__quic_conn_unacked(b->conn), 0);
+    n = mm__wire_frame_encode(buf, cap, MM_WIRE_INVOKE, src, cfg.max_frame - 1);
+    assert_int_equal(mm__quic_send_frame(b->conn, sid, buf, n), 0);
+    assert_true(run_until(e, b_unacked_zero, WAIT_MS));
+
+    /* The peer goes silent: frames queue up to the cap, then are refused. */
+    struct mm_quic_fault f = {.drop_pct = 100, .seed = 3};
+    mm__quic_set_fault(e->n[0].q, &f);
+    n = mm__wire_frame_encode(buf, cap, MM_WIRE_INVOKE, src, 8 * 1024);
+    int sent = 0, rc;
+    while ((rc = mm__quic_send_frame(b->conn, sid, buf, n)) == 0 && sent < 100)
+        sent++;
+    assert_int_equal(rc, MM_EOVERLOADED);
+    assert_true(sent >= 7 && sent <= 8);
+    assert_true(mm__quic_conn_unacked(b->conn) <= cfg.conn_send_max);
+    run_until(e, never, 200); /* some of it is sent, nothing acknowledged */
+    assert_int_equal(mm__quic_send_frame(b->conn, sid, buf, n), MM_EOVERLOADED);
+    struct mm_quic_stats st;
+    mm__quic_stats(b->q, &st);
+    assert_int_equal(st.send_refused, 2);
+    assert_int_equal(st.tx_unacked, mm__quic_conn_unacked(b->conn));
+
+    /* The peer is back: everything is acknowledged and sending resumes. */
+    struct mm_quic_fault none = {.seed = 1};
+    mm__quic_set_fault(e->n[0].q, &none);
+    assert_true(run_until(e, b_unacked_zero, WAIT_MS));
+    assert_int_equal(mm__quic_send_frame(b->conn, sid, buf, n), 0);
+    assert_int_equal(e->n[0].downs + b->downs, 0);
+    free(buf);
+    free(src);
+}
+
+static int
 one_conn_each(struct env *e)
 {
     size_t upa, upb;
@@ -1445,6 +1508,7 @@ main(void)
         T(test_quic_hot_waits_back_off_when_unanswered),
         T(test_quic_1000_streams_sequential),
         T(test_quic_max_frame_only_that_stream),
+        T(test_quic_send_cap_refuses_when_unacknowledged),
         T(test_quic_stream_credit_comes_back),
         T(test_quic_dial_nobody_times_out),
         T(test_quic_crossing_dials_keep_one),

@@ -186,8 +186,85 @@ mm_client_force_leave(mm_client *c, const char *node, char **name, char **id,
     return 0;
 }
 
+/* ---- paged answers
+ * ---------------------------------------------------------------------- */
+
+/*
+ * Sends |op| with |body| (changed: its "cursor") and follows the answers'
+ * "cursor" to the last page: |*resp| is the first page with the items of
+ * |arr| of every later one appended.  With |merge|, an item whose "id" is
+ * the last one's continues it: its "ops" are appended, its "snapshot"
+ * taken when the first had none (an OPLOG origin cut between pages).
+ */
+static int
+request_pages(mm_client *c, uint16_t op, cJSON *body, const char *arr,
+              int merge, uint64_t deadline, cJSON **resp)
+{
+    cJSON *acc = NULL;
+    for (;;) {
+        cJSON *page;
+        int rc = mm__client_request(c, op, body, deadline, &page);
+        if (rc) {
+            cJSON_Delete(acc);
+            return rc;
+        }
+        const char *cur = jstr(page, "cursor");
+        char *next = cur ? mm__strdup(cur) : NULL;
+        cJSON_DeleteItemFromObjectCaseSensitive(page, "cursor");
+        if (!acc) {
+            acc = page;
+        } else {
+            cJSON *to = cJSON_GetObjectItemCaseSensitive(acc, arr);
+            cJSON *from = cJSON_GetObjectItemCaseSensitive(page, arr);
+            cJSON *it;
+            while (cJSON_IsArray(to) && cJSON_IsArray(from) &&
+                   (it = cJSON_DetachItemFromArray(from, 0)) != NULL) {
+                cJSON *last = cJSON_GetArrayItem(to, cJSON_GetArraySize(to) - 1);
+                const char *a = last ? jstr(last, "id") : NULL;
+                const char *b = jstr(it, "id");
+                if (!merge || !a || !b || strcmp(a, b) != 0) {
+                    cJSON_AddItemToArray(to, it);
+                    continue;
+                }
+                cJSON *ops = cJSON_GetObjectItemCaseSensitive(last, "ops");
+                cJSON *more = cJSON_GetObjectItemCaseSensitive(it, "ops");
+                cJSON *o;
+                while (cJSON_IsArray(ops) && cJSON_IsArray(more) &&
+                       (o = cJSON_DetachItemFromArray(more, 0)) != NULL)
+                    cJSON_AddItemToArray(ops, o);
+                cJSON *snap = cJSON_GetObjectItemCaseSensitive(it, "snapshot");
+                if (cJSON_IsObject(snap) &&
+                    !cJSON_IsObject(
+                        cJSON_GetObjectItemCaseSensitive(last, "snapshot")))
+                    cJSON_ReplaceItemInObjectCaseSensitive(
+                        last, "snapshot", cJSON_Duplicate(snap, 1));
+                cJSON_Delete(it);
+            }
+            cJSON_Delete(page);
+        }
+        if (!next) break;
+        cJSON_DeleteItemFromObjectCaseSensitive(body, "cursor");
+        int ok = cJSON_AddStringToObject(body, "cursor", next) != NULL;
+        mm__free(next);
+        if (!ok) {
+            cJSON_Delete(acc);
+            return UV_ENOMEM;
+        }
+        deadline = mm__client_deadline(c); /* each page its own time */
+    }
+    *resp = acc;
+    return 0;
+}
+
 /* ---- lookup
  * ---------------------------------------------------------------------- */
+
+static int
+actor_cmp(const void *x, const void *y)
+{
+    const mm_actor_info *a = x, *b = y;
+    return strcmp(a->label, b->label);
+}
 
 static int
 parse_actors(const cJSON *resp, mm_actor_info **out, size_t *n)
@@ -259,11 +336,14 @@ mm_client_lookup(mm_client *c, const char *label, const char *prefix,
     /* A wait gets its own time plus the usual margin for the answer. */
     uint64_t deadline = mm__client_deadline(c) + (label ? wait_ms : 0);
     cJSON *resp;
-    int rc = mm__client_request(c, MM_CTRL_LOOKUP, req, deadline, &resp);
+    int rc = request_pages(c, MM_CTRL_LOOKUP, req, "actors", 0, deadline,
+                           &resp);
     cJSON_Delete(req);
     if (rc) return rc;
     rc = parse_actors(resp, out, n);
     cJSON_Delete(resp);
+    /* Pages come in the seed's table order: labels sort them. */
+    if (rc == 0 && !label && *n > 1) qsort(*out, *n, sizeof(**out), actor_cmp);
     if (rc == 0 && *n == 0) {
         mm_client_free_result(c, *out);
         *out = NULL;
@@ -299,8 +379,8 @@ mm_client_oplog(mm_client *c, const char *origin, mm_oplog_origin **out,
     if (!req) return UV_ENOMEM;
     if (origin) cJSON_AddStringToObject(req, "origin", origin);
     cJSON *resp;
-    int rc = mm__client_request(c, MM_CTRL_OPLOG, req, mm__client_deadline(c),
-                                &resp);
+    int rc = request_pages(c, MM_CTRL_OPLOG, req, "origins", 1,
+                           mm__client_deadline(c), &resp);
     cJSON_Delete(req);
     if (rc) return rc;
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(resp, "origins");

@@ -109,4 +109,45 @@
 #define MM_OPLOG_ANTI_ENTROPY_MS 10000u
 #endif
 
+/* Client sessions (lib/session.c) */
+#ifndef MM_SESSION_SEND_HIGH
+/* Bytes unacknowledged on a client's connection above which its control
+ * requests are answered `overloaded` and its watch events wait in the
+ * listing's bounded queue (RESYNC when it overflows); an oplog follow is
+ * ended.  Below MM_CONN_SEND_MAX, so the short answer still fits. */
+#define MM_SESSION_SEND_HIGH (MM_CONN_SEND_MAX / 2u)
+#endif
+#ifndef MM_SESSION_PAGE_MAX
+/* Entries (LOOKUP) or records (OPLOG) in one answer at most; a "cursor"
+ * in the answer asks for the next page. */
+#define MM_SESSION_PAGE_MAX 256u
+#endif
+#ifndef MM_SESSION_PAGE_BYTES
+/* About this many bytes of entries or records in one answer at most. */
+#define MM_SESSION_PAGE_BYTES (256u * 1024u)
+#endif
+#ifndef MM_SESSION_PAGE_WORK
+/* Table slots and entries one LOOKUP page walks at most (the work a page
+ * costs the loop, whatever the registry's size). */
+#define MM_SESSION_PAGE_WORK 8192u
+#endif
+#ifndef MM_SESSION_WAITERS_MAX
+/* Lookups waiting for their label (the requests answered later) per
+ * connection; more are answered `overloaded`.  They end with it. */
+#define MM_SESSION_WAITERS_MAX 64u
+#endif
+#ifndef MM_SESSION_SUBS_MAX
+/* Subscriptions (WATCH, OPLOG_FOLLOW) per connection; more are answered
+ * `overloaded`.  They end with it. */
+#define MM_SESSION_SUBS_MAX 16u
+#endif
+#ifndef MM_SESSION_WAIT_MAX_MS
+/* The longest a lookup waits for its label (a longer wait_ms is cut). */
+#define MM_SESSION_WAIT_MAX_MS (3600u * 1000u)
+#endif
+#ifndef MM_SESSION_RETRY_MS
+/* How often held subscriptions look whether their connection drained. */
+#define MM_SESSION_RETRY_MS 10u
+#endif
+
 #endif /* MM_DEFAULTS_H */

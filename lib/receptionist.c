@@ -56,6 +56,8 @@ struct mm_listing {
     uint8_t scheduled; /* a delivery is posted */
     uint8_t busy;      /* callbacks are running */
     uint8_t closed;
+    uint8_t held; /* the subscriber cannot take events now: they stay in
+                   * |q| (RESYNC when it overflows) until released */
 };
 
 struct watch {
@@ -265,7 +267,7 @@ static void listing_deliver(void *arg);
 static void
 listing_schedule(struct mm_listing *l)
 {
-    if (l->scheduled || l->closed) return;
+    if (l->scheduled || l->closed || l->held) return;
     mm_msg *m = mm__msg_alloc();
     if (!m) return;
     m->kind = MSG_FN;
@@ -330,88 +332,180 @@ lev_cmp(const void *a, const void *b)
                   ((const struct lev *)b)->label);
 }
 
+/* Under r->lock: a queued marker event (RESYNC, SYNCED) at |q[i]|. */
+static void
+lev_marker(struct lev *v, int kind)
+{
+    memset(v, 0, sizeof(*v));
+    v->kind = kind;
+}
+
+/* Under r->lock: the events of a backfill, RESYNC first when |resync|,
+ * SYNCED last, in |*out|; its length, or 0 when out of memory. */
+static size_t
+listing_backfill(struct mm_recep *r, struct mm_listing *l, int resync,
+                 struct lev **out)
+{
+    struct lev *q = NULL;
+    size_t qlen = 0, cap = 0;
+    for (size_t b = 0; b < r->nbuckets; b++) {
+        for (struct entry *e = r->buckets[b]; e; e = e->next) {
+            if (!matches(l, e)) continue;
+            if (qlen + 2 >= cap) {
+                cap = cap ? cap * 2 : 16;
+                struct lev *nq = mm__realloc(q, cap * sizeof(*nq));
+                MM_ASSERT(nq != NULL);
+                q = nq;
+            }
+            q[qlen].kind = MM_LISTING_ADDED;
+            q[qlen].label = mm__strdup(e->label);
+            MM_ASSERT(q[qlen].label != NULL);
+            q[qlen].ep = e->ep;
+            q[qlen].reason = 0;
+            qlen++;
+        }
+    }
+    if (qlen > 1) qsort(q, qlen, sizeof(*q), lev_cmp);
+    if (qlen + 2 > cap) {
+        struct lev *nq = mm__realloc(q, (qlen + 2) * sizeof(*nq));
+        MM_ASSERT(nq != NULL);
+        q = nq;
+    }
+    if (resync) {
+        memmove(q + 1, q, qlen * sizeof(*q));
+        lev_marker(&q[0], MM_LISTING_RESYNC);
+        qlen++;
+    }
+    lev_marker(&q[qlen++], MM_LISTING_SYNCED);
+    *out = q;
+    return qlen;
+}
+
+/* Under r->lock: |rest| (not yet taken, the subscriber held the listing)
+ * goes back in front of what was queued meanwhile. */
+static void
+listing_put_back(struct mm_listing *l, struct lev *rest, size_t n)
+{
+    if (n == 0) return;
+    if (l->backfill) { /* overflowed meanwhile: a backfill replaces it */
+        for (size_t i = 0; i < n; i++)
+            mm__free(rest[i].label);
+        return;
+    }
+    struct lev *q = mm__malloc((n + l->qlen) * sizeof(*q));
+    if (!q) {
+        for (size_t i = 0; i < n; i++)
+            mm__free(rest[i].label);
+        for (size_t i = 0; i < l->qlen; i++)
+            mm__free(l->q[i].label);
+        l->qlen = 0;
+        l->backfill = l->resync = 1; /* never lose silently */
+        return;
+    }
+    memcpy(q, rest, n * sizeof(*q));
+    if (l->qlen) memcpy(q + n, l->q, l->qlen * sizeof(*q));
+    mm__free(l->q);
+    l->q = q;
+    l->qlen += n;
+    l->qcap = l->qlen;
+}
+
 static void
 listing_deliver(void *arg)
 {
     struct mm_listing *l = arg;
     struct mm_recep *r = l->r;
-    for (;;) {
-        pthread_mutex_lock(&r->lock);
-        if (l->closed) {
-            /* Closed while the delivery was posted: free it now. */
-            struct mm_listing **pp = &r->zombies;
-            while (*pp && *pp != l)
-                pp = &(*pp)->next;
-            if (*pp) *pp = l->next;
-            pthread_mutex_unlock(&r->lock);
-            listing_free(l);
-            return;
-        }
-        struct lev *q = l->q;
-        size_t qlen = l->qlen;
-        int backfill = l->backfill, resync = l->resync;
-        l->q = NULL;
-        l->qlen = l->qcap = 0;
-        l->backfill = l->resync = 0;
-        if (backfill) {
-            /* The backfill replaces whatever was queued. */
-            for (size_t i = 0; i < qlen; i++)
-                mm__free(q[i].label);
-            mm__free(q);
-            q = NULL;
-            qlen = 0;
-            size_t cap = 0;
-            for (size_t b = 0; b < r->nbuckets; b++) {
-                for (struct entry *e = r->buckets[b]; e; e = e->next) {
-                    if (!matches(l, e)) continue;
-                    if (qlen == cap) {
-                        cap = cap ? cap * 2 : 16;
-                        struct lev *nq = mm__realloc(q, cap * sizeof(*nq));
-                        MM_ASSERT(nq != NULL);
-                        q = nq;
-                    }
-                    q[qlen].kind = MM_LISTING_ADDED;
-                    q[qlen].label = mm__strdup(e->label);
-                    MM_ASSERT(q[qlen].label != NULL);
-                    q[qlen].ep = e->ep;
-                    q[qlen].reason = 0;
-                    qlen++;
-                }
-            }
-            if (qlen > 1) qsort(q, qlen, sizeof(*q), lev_cmp);
-        }
-        l->scheduled = 0;
-        l->busy = 1;
+    pthread_mutex_lock(&r->lock);
+    if (l->closed) {
+        /* Closed while the delivery was posted: free it now. */
+        struct mm_listing **pp = &r->zombies;
+        while (*pp && *pp != l)
+            pp = &(*pp)->next;
+        if (*pp) *pp = l->next;
         pthread_mutex_unlock(&r->lock);
-
-        if (resync) {
-            mm_listing_event ev = {MM_LISTING_RESYNC, NULL, {{0}, 0, 0}, 0};
-            l->cb(l->data, &ev);
-        }
-        size_t i = 0;
-        for (; i < qlen && !l->closed; i++) {
-            mm_listing_event ev = {q[i].kind, q[i].label, q[i].ep, q[i].reason};
-            l->cb(l->data, &ev);
-        }
-        if (backfill && !l->closed) {
-            mm_listing_event ev = {MM_LISTING_SYNCED, NULL, {{0}, 0, 0}, 0};
-            l->cb(l->data, &ev);
-        }
-        for (size_t j = 0; j < qlen; j++)
-            mm__free(q[j].label);
-        mm__free(q);
-
-        pthread_mutex_lock(&r->lock);
-        l->busy = 0;
-        if (l->closed) {
-            pthread_mutex_unlock(&r->lock);
-            listing_free(l);
-            return;
-        }
-        /* Events that arrived meanwhile were scheduled already. */
+        listing_free(l);
+        return;
+    }
+    l->scheduled = 0;
+    if (l->held) { /* mm__listing_release schedules the rest */
         pthread_mutex_unlock(&r->lock);
         return;
     }
+    struct lev *q = l->q;
+    size_t qlen = l->qlen;
+    int backfill = l->backfill, resync = l->resync;
+    l->q = NULL;
+    l->qlen = l->qcap = 0;
+    l->backfill = l->resync = 0;
+    if (backfill) {
+        /* The backfill replaces whatever was queued. */
+        for (size_t i = 0; i < qlen; i++)
+            mm__free(q[i].label);
+        mm__free(q);
+        qlen = listing_backfill(r, l, resync, &q);
+    }
+    l->busy = 1;
+    pthread_mutex_unlock(&r->lock);
+
+    size_t i = 0;
+    for (; i < qlen && !l->closed; i++) {
+        mm_listing_event ev = {q[i].kind, q[i].label, q[i].ep, q[i].reason};
+        l->cb(l->data, &ev);
+        if (l->held) break; /* q[i] was not taken */
+    }
+    pthread_mutex_lock(&r->lock);
+    l->busy = 0;
+    if (l->closed) {
+        /* A delivery posted meanwhile frees it (as a zombie). */
+        int posted = l->scheduled;
+        if (posted) {
+            l->next = r->zombies;
+            r->zombies = l;
+        }
+        pthread_mutex_unlock(&r->lock);
+        for (size_t j = 0; j < qlen; j++)
+            mm__free(q[j].label);
+        mm__free(q);
+        if (!posted) listing_free(l);
+        return;
+    }
+    for (size_t j = 0; j < i && j < qlen; j++)
+        mm__free(q[j].label);
+    if (i < qlen) listing_put_back(l, q + i, qlen - i);
+    mm__free(q);
+    /* Events that arrived meanwhile were scheduled already (unless held). */
+    pthread_mutex_unlock(&r->lock);
+}
+
+void
+mm__listing_hold(mm_listing *l)
+{
+    struct mm_recep *r = l->r;
+    pthread_mutex_lock(&r->lock);
+    l->held = 1;
+    pthread_mutex_unlock(&r->lock);
+}
+
+void
+mm__listing_release(mm_listing *l)
+{
+    struct mm_recep *r = l->r;
+    pthread_mutex_lock(&r->lock);
+    if (l->held) {
+        l->held = 0;
+        if (l->qlen || l->backfill) listing_schedule(l);
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+int
+mm__listing_held(mm_listing *l)
+{
+    struct mm_recep *r = l->r;
+    pthread_mutex_lock(&r->lock);
+    int held = l->held;
+    pthread_mutex_unlock(&r->lock);
+    return held;
 }
 
 void
@@ -578,6 +672,30 @@ mm_lookup_wait(mm_node *n, const char *label, uint32_t timeout_ms,
     w->next = r->waiters;
     r->waiters = w;
     pthread_mutex_unlock(&r->lock);
+    return 0;
+}
+
+int
+mm__lookup_wait_cancel(mm_node *n, mm_lookup_cb cb, void *data)
+{
+    struct mm_recep *r = n->recep;
+    pthread_mutex_lock(&r->lock);
+    struct lwait **pp = &r->waiters, *w = NULL;
+    while (*pp) {
+        if ((*pp)->cb == cb && (*pp)->data == data &&
+            (*pp)->home == mm__cur_shard) {
+            w = *pp;
+            *pp = w->next;
+            w->in_list = 0;
+            break;
+        }
+        pp = &(*pp)->next;
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (!w) return MM_ENOTFOUND;
+    mm__tmr_stop(w->home, &w->tmr);
+    mm__free(w->label);
+    mm__free(w);
     return 0;
 }
 
@@ -1135,6 +1253,55 @@ mm__registry_foreach(mm_node *n, const char *prefix, const char *key,
     pthread_mutex_unlock(&r->lock);
     mm__free(v);
     return nv;
+}
+
+int
+mm__registry_page(mm_node *n, const char *prefix, const char *key,
+                  struct mm_registry_cursor *cur, size_t max_entries,
+                  size_t max_bytes, size_t max_work, mm_registry_entry_cb cb,
+                  void *data)
+{
+    struct mm_recep *r = n->recep;
+    pthread_mutex_lock(&r->lock);
+    size_t nb = r->nbuckets;
+    if (cur->nbuckets == 0) { /* the start */
+        cur->nbuckets = nb;
+        cur->next = 0;
+    }
+    /* The table only grows, doubling: bucket b of a table of nbuckets
+     * holds the entries of the buckets b, b + nbuckets, ... of a bigger
+     * one.  Walking whole groups keeps a page boundary valid across a
+     * growth: nothing is missed, nothing given twice. */
+    size_t base = (size_t)cur->nbuckets;
+    if (base > nb || (base & (base - 1)) != 0 || nb % base != 0 ||
+        cur->next > base) {
+        pthread_mutex_unlock(&r->lock);
+        return MM_EINVAL;
+    }
+    size_t given = 0, bytes = 0, work = 0, g = (size_t)cur->next;
+    size_t plen = prefix ? strlen(prefix) : 0;
+    for (; g < base; g++) {
+        if (given >= max_entries || bytes >= max_bytes || work >= max_work)
+            break;
+        for (size_t b = g; b < nb; b += base) {
+            work++;
+            for (struct entry *e = r->buckets[b]; e; e = e->next) {
+                work++;
+                if (key && !has_key(e, key)) continue;
+                if (prefix && strncmp(e->label, prefix, plen) != 0) continue;
+                struct mm_registry_entry re;
+                reg_entry_of_table(&re, e);
+                bytes += strlen(e->label) + strlen(e->type) + 128;
+                for (size_t k = 0; k < e->nkeys; k++)
+                    bytes += strlen(e->keys[k]) + 4;
+                given++;
+                cb(data, &re);
+            }
+        }
+    }
+    cur->next = g;
+    pthread_mutex_unlock(&r->lock);
+    return g >= base; /* 1: the walk is over */
 }
 
 struct origin_adapter {

@@ -41,6 +41,40 @@ size_t mm__registry_claimants(mm_node *n, const char *label,
  * filtered by |prefix| and reception |key| (either may be NULL). */
 size_t mm__registry_foreach(mm_node *n, const char *prefix, const char *key,
                             mm_registry_entry_cb cb, void *data);
+/*
+ * Where a paged walk of the view stands (zeroed: the start).  Opaque to
+ * callers but for carrying it between pages.
+ */
+struct mm_registry_cursor {
+    uint64_t nbuckets; /* the table's size when the walk began */
+    uint64_t next;     /* the next bucket group */
+};
+/*
+ * One page of the visible entries matching |prefix| and |key|, in table
+ * order (not label order): whole bucket groups from |*cur| until
+ * |max_entries| entries or about |max_bytes| of them were given or
+ * |max_work| slots and entries were walked.  Updates |*cur|; returns 1
+ * when the walk is over, 0 when a next page follows, MM_EINVAL for a
+ * cursor that is not one.  The work is bounded, whatever the table's size.
+ */
+int mm__registry_page(mm_node *n, const char *prefix, const char *key,
+                      struct mm_registry_cursor *cur, size_t max_entries,
+                      size_t max_bytes, size_t max_work,
+                      mm_registry_entry_cb cb, void *data);
+/*
+ * For a listing's subscriber that cannot take events now: called from its
+ * callback, the event being delivered is not taken and it and those after
+ * it stay in the listing's bounded queue (RESYNC on overflow) until
+ * mm__listing_release().  Shard-thread of the listing only.
+ */
+void mm__listing_hold(mm_listing *l);
+void mm__listing_release(mm_listing *l);
+int mm__listing_held(mm_listing *l);
+/*
+ * Cancels a waiting mm_lookup_wait(|cb|, |data|) made from this shard:
+ * 0 (|cb| will not run) or MM_ENOTFOUND (its answer is already posted).
+ */
+int mm__lookup_wait_cancel(mm_node *n, mm_lookup_cb cb, void *data);
 
 /* Per-origin facts for `murmer oplog`. */
 struct mm_registry_origin {

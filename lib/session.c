@@ -12,6 +12,15 @@
  *
  * Everything runs on shard 0.  Bodies are JSON (cJSON): this is the
  * control plane, never a hot path.
+ *
+ * Bounds: a connection with more than MM_SESSION_SEND_HIGH bytes
+ * unacknowledged gets `overloaded` for its requests, and its watch events
+ * wait in the listing's bounded queue; an answer that does not fit is
+ * replaced by a short `overloaded` one, and when even that does not fit
+ * the connection is closed with MM_EOVERLOADED.  LOOKUP by prefix or key
+ * and OPLOG answer a page at a time (a "cursor" asks for the next), each
+ * built from a bounded amount of work.  Waiting lookups and subscriptions
+ * are capped per connection and end with it.
  */
 #include "session.h"
 
@@ -28,10 +37,10 @@
 #include "net.h"
 #include "oplog.h"
 #include "registry.h"
+#include "transport/quic.h"
 #include "wire.h"
 
 #define LABEL_MAX 1024
-#define LOOKUP_WAIT_MAX_MS (24u * 3600u * 1000u)
 
 struct sub { /* a WATCH or OPLOG_FOLLOW subscription */
     struct sub *next;
@@ -41,6 +50,8 @@ struct sub { /* a WATCH or OPLOG_FOLLOW subscription */
     uint32_t id;
     mm_listing *listing; /* WATCH */
     int follow;          /* OPLOG_FOLLOW: registry handle, 0 = none */
+    int held;            /* WATCH: the listing is held (connection full) */
+    int dead;            /* OPLOG_FOLLOW ended by the seed: unlink it */
     char origin[2 * MM_NODE_ID_LEN + 1]; /* OPLOG_FOLLOW: id prefix filter */
 };
 
@@ -60,27 +71,86 @@ struct mm_session {
     struct sub *subs;
     struct waiter *waiters;
     int stopped;
+    struct mm_shard *home; /* shard 0: the retry timer's */
+    struct mm_tmr retry;   /* held and dead subscriptions */
+    struct {
+        uint64_t overloaded; /* requests answered `overloaded` */
+        uint64_t closed;     /* connections closed: even that did not fit */
+        uint64_t held;       /* watch deliveries held */
+    } st;
 };
+
+static void retry_arm(struct mm_session *s);
 
 /* ---- framing ----------------------------------------------------------------
  */
 
+static int
+send_raw(struct mm_qconn *conn, int64_t sid, uint8_t type, uint32_t id,
+         uint16_t code, const char *js)
+{
+    struct mm_wire_ctrl m;
+    m.id = id;
+    m.code = code;
+    m.body = (const uint8_t *)js;
+    m.body_len = strlen(js);
+    struct mm_buf b;
+    mm__buf_init(&b);
+    int rc = mm__wire_ctrl_append(&b, type, &m);
+    if (rc == 0) rc = mm__net_reply(conn, sid, b.data, b.len);
+    mm__buf_release(&b);
+    return rc;
+}
+
+/* 1 when |conn| has more unacknowledged than a session may add to. */
+static int
+conn_full(struct mm_qconn *conn)
+{
+    return mm__quic_conn_unacked(conn) > MM_SESSION_SEND_HIGH;
+}
+
+/* The last resort: nothing, not even a short answer, fits. */
 static void
+session_give_up(struct mm_session *s, struct mm_qconn *conn)
+{
+    s->st.closed++;
+    MM_LOG(MM_LOG_WARN, "session",
+           "closing a client connection: %zu bytes unacknowledged, an "
+           "answer does not fit",
+           mm__quic_conn_unacked(conn));
+    mm__quic_conn_close(conn, MM_EOVERLOADED);
+}
+
+/*
+ * Sends one frame; an answer (CTRL_RESP) that does not fit the connection
+ * now is replaced by a short `overloaded` one, and when even that does not
+ * fit, or an END event does not, the connection is closed.  0 or the error
+ * of the first send.
+ */
+static int
 session_send(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
              uint8_t type, uint32_t id, uint16_t code, const cJSON *body)
 {
     char *js = body ? cJSON_PrintUnformatted(body) : NULL;
-    struct mm_wire_ctrl m;
-    m.id = id;
-    m.code = code;
-    m.body = (const uint8_t *)(js ? js : "{}");
-    m.body_len = js ? strlen(js) : 2;
-    struct mm_buf b;
-    mm__buf_init(&b);
-    if (mm__wire_ctrl_append(&b, type, &m) == 0)
-        mm__net_reply(conn, sid, b.data, b.len);
-    mm__buf_release(&b);
+    size_t len = js ? strlen(js) : 2;
+    int rc = send_raw(conn, sid, type, id, code, js ? js : "{}");
     cJSON_free(js);
+    int answer = type == MM_WIRE_CTRL_RESP ||
+                 (type == MM_WIRE_CTRL_EVENT && code == 0);
+    if (!answer || (rc != MM_EOVERLOADED && rc != MM_EINVAL)) return rc;
+    if (type == MM_WIRE_CTRL_RESP) {
+        char text[160];
+        snprintf(text, sizeof(text),
+                 "{\"error\":\"overloaded: an answer of %zu bytes does "
+                 "not fit this connection now (%zu bytes unacknowledged)\"}",
+                 len, mm__quic_conn_unacked(conn));
+        s->st.overloaded++;
+        int rc2 = send_raw(conn, sid, type, id,
+                           mm_err_to_wire(MM_EOVERLOADED), text);
+        if (rc2 != MM_EOVERLOADED) return rc;
+    }
+    session_give_up(s, conn);
+    return rc;
 }
 
 static void
@@ -105,9 +175,16 @@ session_err(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
     va_end(ap);
     cJSON *o = cJSON_CreateObject();
     if (o) cJSON_AddStringToObject(o, "error", text);
+    if (err == MM_EOVERLOADED) s->st.overloaded++;
     session_send(s, conn, sid, MM_WIRE_CTRL_RESP, id, mm_err_to_wire(err), o);
     cJSON_Delete(o);
 }
+
+/* Per-connection counts, for the caps. */
+static size_t
+conn_waiters(struct mm_session *s, struct mm_qconn *conn);
+static size_t
+conn_subs(struct mm_session *s, struct mm_qconn *conn);
 
 /* ---- helpers
  * ------------------------------------------------------------------ */
@@ -406,11 +483,65 @@ lookup_entry_cb(void *data, const struct mm_registry_entry *e)
     return 0;
 }
 
-/* Answers a lookup from the current view; MM_ENOTFOUND when empty. */
+/* A paged request's "limit" and "cursor". */
+struct page_req {
+    size_t limit;
+    struct mm_registry_cursor cur; /* LOOKUP */
+    int found;                     /* LOOKUP: earlier pages gave entries */
+    uint8_t origin[MM_NODE_ID_LEN]; /* OPLOG: where the page starts */
+    uint64_t seq;
+    int paged; /* a cursor was given */
+};
+
+/* 0, or MM_EINVAL for a limit or cursor that is not one. */
+static int
+page_parse(const cJSON *req, int oplog, struct page_req *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->limit = MM_SESSION_PAGE_MAX;
+    const cJSON *lim = cJSON_GetObjectItemCaseSensitive(req, "limit");
+    if (lim) {
+        if (!cJSON_IsNumber(lim) || lim->valuedouble < 1) return MM_EINVAL;
+        if (lim->valuedouble < MM_SESSION_PAGE_MAX)
+            p->limit = (size_t)lim->valuedouble;
+    }
+    const char *c = json_str(req, "cursor");
+    if (!c) return cJSON_GetObjectItemCaseSensitive(req, "cursor") ? MM_EINVAL
+                                                                   : 0;
+    p->paged = 1;
+    char tail;
+    if (!oplog) {
+        uint64_t nb, next;
+        int found;
+        if (sscanf(c, "%" SCNx64 ".%" SCNx64 ".%d%c", &nb, &next, &found,
+                   &tail) != 3 ||
+            nb == 0)
+            return MM_EINVAL;
+        p->cur.nbuckets = nb;
+        p->cur.next = next;
+        p->found = found != 0;
+        return 0;
+    }
+    const char *dot = strchr(c, '.');
+    if (!dot || dot - c != 2 * MM_NODE_ID_LEN) return MM_EINVAL;
+    for (size_t i = 0; i < MM_NODE_ID_LEN; i++) {
+        unsigned v;
+        if (sscanf(c + 2 * i, "%2x", &v) != 1) return MM_EINVAL;
+        p->origin[i] = (uint8_t)v;
+    }
+    if (sscanf(dot + 1, "%" SCNu64 "%c", &p->seq, &tail) != 1) return MM_EINVAL;
+    return 0;
+}
+
+/*
+ * Answers a lookup from the current view; MM_ENOTFOUND when empty.  By
+ * label: every claimant (a handful); by prefix or key: one page of |pg|,
+ * with a "cursor" for the next when the walk is not over.
+ */
 static int
 lookup_answer(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
               uint32_t id, const char *label, const char *prefix,
-              const char *key, int all)
+              const char *key, int all, const struct page_req *pg)
 {
     cJSON *doc = cJSON_CreateObject();
     cJSON *arr = doc ? cJSON_AddArrayToObject(doc, "actors") : NULL;
@@ -433,7 +564,26 @@ lookup_answer(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
             }
         }
     } else {
-        mm__registry_foreach(s->n, prefix, key, lookup_entry_cb, &a);
+        struct mm_registry_cursor cur = pg->cur;
+        int over = mm__registry_page(
+            s->n, prefix, key, &cur, pg->limit, MM_SESSION_PAGE_BYTES,
+            MM_SESSION_PAGE_WORK, lookup_entry_cb, &a);
+        if (over < 0) {
+            cJSON_Delete(doc);
+            session_err(s, conn, sid, id, MM_EINVAL, "bad cursor");
+            return MM_EINVAL;
+        }
+        if (!over || pg->found) { /* more to come, or some came */
+            if (!over) {
+                char c[64];
+                snprintf(c, sizeof(c), "%" PRIx64 ".%" PRIx64 ".%d",
+                         cur.nbuckets, cur.next, pg->found || a.n > 0);
+                cJSON_AddStringToObject(doc, "cursor", c);
+            }
+            session_ok(s, conn, sid, id, doc);
+            cJSON_Delete(doc);
+            return 0;
+        }
     }
     if (a.n == 0) {
         cJSON_Delete(doc);
@@ -473,7 +623,7 @@ waiter_cb(void *data, int status, const mm_endpoint *ep)
     if (w->conn && !s->stopped) {
         if (status == 0)
             lookup_answer(s, w->conn, w->sid, w->id, w->label, NULL, NULL,
-                          w->all);
+                          w->all, NULL);
         else if (status == MM_ETIMEOUT)
             session_err(s, w->conn, w->sid, w->id, MM_ENOTFOUND,
                         "no actor with label '%s' (waited)", w->label);
@@ -503,13 +653,25 @@ op_lookup(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
                     "lookup needs a label, a prefix or a key");
         return;
     }
-    mm_endpoint ep;
-    if (!label || wait <= 0 || mm_lookup(s->n, label, &ep) == 0) {
-        lookup_answer(s, conn, sid, id, label, prefix, key, all);
+    struct page_req pg;
+    if (page_parse(req, 0, &pg) != 0) {
+        session_err(s, conn, sid, id, MM_EINVAL, "bad limit or cursor");
         return;
     }
-    uint32_t wait_ms =
-        wait > LOOKUP_WAIT_MAX_MS ? LOOKUP_WAIT_MAX_MS : (uint32_t)wait;
+    mm_endpoint ep;
+    if (!label || wait <= 0 || mm_lookup(s->n, label, &ep) == 0) {
+        lookup_answer(s, conn, sid, id, label, prefix, key, all, &pg);
+        return;
+    }
+    if (conn_waiters(s, conn) >= MM_SESSION_WAITERS_MAX) {
+        session_err(s, conn, sid, id, MM_EOVERLOADED,
+                    "overloaded: %u lookups of this connection are waiting "
+                    "already",
+                    (unsigned)MM_SESSION_WAITERS_MAX);
+        return;
+    }
+    uint32_t wait_ms = wait > MM_SESSION_WAIT_MAX_MS ? MM_SESSION_WAIT_MAX_MS
+                                                     : (uint32_t)wait;
     struct waiter *w = mm__calloc(1, sizeof(*w));
     if (!w || !(w->label = mm__strdup(label))) {
         mm__free(w);
@@ -561,6 +723,15 @@ watch_event_cb(void *data, const mm_listing_event *ev)
     struct sub *sb = data;
     struct mm_session *s = sb->s;
     if (s->stopped || !sb->conn) return;
+    if (conn_full(sb->conn)) {
+        /* Not taken: it waits in the listing's queue, which overflows
+         * into a RESYNC if the client stays behind. */
+        mm__listing_hold(sb->listing);
+        sb->held = 1;
+        s->st.held++;
+        retry_arm(s);
+        return;
+    }
     cJSON *o = cJSON_CreateObject();
     if (!o) return;
     if (ev->label) cJSON_AddStringToObject(o, "label", ev->label);
@@ -571,9 +742,27 @@ watch_event_cb(void *data, const mm_listing_event *ev)
     }
     if (ev->kind == MM_LISTING_REMOVED)
         cJSON_AddNumberToObject(o, "reason", ev->reason);
-    session_send(s, sb->conn, sb->sid, MM_WIRE_CTRL_EVENT, sb->id,
-                 (uint16_t)ev->kind, o);
+    int rc = session_send(s, sb->conn, sb->sid, MM_WIRE_CTRL_EVENT, sb->id,
+                          (uint16_t)ev->kind, o);
     cJSON_Delete(o);
+    if (rc == MM_EOVERLOADED) { /* the node's cap: hold this one too */
+        mm__listing_hold(sb->listing);
+        sb->held = 1;
+        s->st.held++;
+        retry_arm(s);
+    }
+}
+
+/* A subscription cap: 1 (answered) when |conn| has its fill. */
+static int
+subs_full(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
+          uint32_t id)
+{
+    if (conn_subs(s, conn) < MM_SESSION_SUBS_MAX) return 0;
+    session_err(s, conn, sid, id, MM_EOVERLOADED,
+                "overloaded: this connection holds %u subscriptions already",
+                (unsigned)MM_SESSION_SUBS_MAX);
+    return 1;
 }
 
 static void
@@ -586,6 +775,7 @@ op_watch(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
                         "request id %" PRIu32 " is already a subscription", id);
             return;
         }
+    if (subs_full(s, conn, sid, id)) return;
     struct sub *sb = sub_new(s, conn, sid, id);
     if (!sb) {
         session_err(s, conn, sid, id, UV_ENOMEM, "out of memory");
@@ -689,8 +879,22 @@ follow_cb(void *data, const uint8_t *rec, size_t len)
     struct sub *sb = data;
     struct mm_session *s = sb->s;
     struct mm__oplog_op op;
-    if (s->stopped || !sb->conn || mm__oplog_op_decode(&op, rec, len) != 0)
+    if (s->stopped || !sb->conn || sb->dead ||
+        mm__oplog_op_decode(&op, rec, len) != 0)
         return;
+    if (conn_full(sb->conn)) {
+        /* No queue to fall behind in: the follow ends, with the reason. */
+        sb->dead = 1;
+        s->st.overloaded++;
+        cJSON *e = cJSON_CreateObject();
+        if (e)
+            cJSON_AddStringToObject(e, "error",
+                                    "overloaded: the follower fell behind");
+        session_send(s, sb->conn, sb->sid, MM_WIRE_CTRL_EVENT, sb->id, 0, e);
+        cJSON_Delete(e);
+        retry_arm(s);
+        return;
+    }
     if (!hex_prefix_match(op.origin, sb->origin)) return;
     cJSON *o = cJSON_CreateObject();
     if (!o) return;
@@ -725,6 +929,7 @@ op_oplog_follow(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
         session_err(s, conn, sid, id, MM_EINVAL, "bad origin '%s'", origin);
         return;
     }
+    if (subs_full(s, conn, sid, id)) return;
     struct sub *sb = sub_new(s, conn, sid, id);
     if (!sb) {
         session_err(s, conn, sid, id, UV_ENOMEM, "out of memory");
@@ -774,6 +979,9 @@ op_unwatch(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
 struct oplog_acc {
     cJSON *ops; /* of the origin being walked */
     cJSON *cur;
+    size_t left;  /* records this page still takes */
+    size_t bytes; /* about what it holds */
+    uint64_t last; /* the seq of the last record taken */
 };
 
 static int
@@ -781,7 +989,11 @@ oplog_rec_cb(void *data, const uint8_t *rec, size_t len)
 {
     struct oplog_acc *a = data;
     struct mm__oplog_op op;
+    if (a->left == 0 || a->bytes >= MM_SESSION_PAGE_BYTES) return 1;
+    a->left--;
+    a->bytes += 2 * len + 64;
     if (mm__oplog_op_decode(&op, rec, len) != 0) return 0;
+    a->last = op.seq;
     if (op.kind == MM_OPLOG_SNAPSHOT) {
         cJSON *snap = cJSON_CreateObject();
         if (snap) {
@@ -829,6 +1041,11 @@ op_oplog(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
         session_err(s, conn, sid, id, MM_EINVAL, "bad origin '%s'", origin);
         return;
     }
+    struct page_req pg;
+    if (page_parse(req, 1, &pg) != 0) {
+        session_err(s, conn, sid, id, MM_EINVAL, "bad limit or cursor");
+        return;
+    }
     cJSON *doc = cJSON_CreateObject();
     cJSON *arr = doc ? cJSON_AddArrayToObject(doc, "origins") : NULL;
     if (!arr) {
@@ -838,8 +1055,21 @@ op_oplog(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
     }
     struct origin_list l = {origin, NULL, 0, 0};
     mm__registry_origins(s->n, origin_collect_cb, &l);
+    /* A page: the origins from the cursor's on, their records from the
+     * cursor's seq, up to |pg.limit| records; an origin cut short comes
+     * again at the head of the next page with the rest of its ops. */
+    struct oplog_acc a = {NULL, NULL, pg.limit, 0, 0};
     for (size_t i = 0; i < l.n; i++) {
         const struct mm_registry_origin *o = &l.v[i];
+        int cmp = pg.paged ? memcmp(o->id, pg.origin, MM_NODE_ID_LEN) : 1;
+        if (cmp < 0) continue;
+        if (a.left == 0 || a.bytes >= MM_SESSION_PAGE_BYTES) {
+            char c[2 * MM_NODE_ID_LEN + 24];
+            mm__hex(c, o->id, MM_NODE_ID_LEN);
+            snprintf(c + 2 * MM_NODE_ID_LEN, 24, ".1");
+            cJSON_AddStringToObject(doc, "cursor", c);
+            break;
+        }
         cJSON *jo = cJSON_CreateObject();
         if (!jo) break;
         cJSON_AddItemToArray(arr, jo);
@@ -851,11 +1081,23 @@ op_oplog(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
         json_u64(jo, "generation", o->generation);
         json_u64(jo, "head", o->seq);
         cJSON_AddNullToObject(jo, "snapshot"); /* replaced by a record */
-        struct oplog_acc a = {cJSON_AddArrayToObject(jo, "ops"), jo};
-        if (a.ops) mm__registry_ops(s->n, o->id, 1, oplog_rec_cb, &a);
+        a.ops = cJSON_AddArrayToObject(jo, "ops");
+        a.cur = jo;
+        a.last = 0;
+        uint64_t from = cmp == 0 ? pg.seq : 1;
+        if (a.ops) mm__registry_ops(s->n, o->id, from, oplog_rec_cb, &a);
+        if (a.left == 0 || a.bytes >= MM_SESSION_PAGE_BYTES) {
+            /* Full: the next page goes on after the last record taken. */
+            char c[2 * MM_NODE_ID_LEN + 24];
+            mm__hex(c, o->id, MM_NODE_ID_LEN);
+            snprintf(c + 2 * MM_NODE_ID_LEN, 24, ".%" PRIu64,
+                     a.last ? a.last + 1 : from + 1);
+            cJSON_AddStringToObject(doc, "cursor", c);
+            break;
+        }
     }
     mm__free(l.v);
-    if (origin && cJSON_GetArraySize(arr) == 0) {
+    if (origin && !pg.paged && cJSON_GetArraySize(arr) == 0) {
         cJSON_Delete(doc);
         session_err(s, conn, sid, id, MM_ENOTFOUND, "no origin '%s'", origin);
         return;
@@ -893,6 +1135,15 @@ on_ctrl_req(void *data, struct mm_qconn *conn,
     }
     static const cJSON empty = {0};
     const cJSON *r = j ? j : &empty;
+    if (req.code != MM_CTRL_UNWATCH && conn_full(conn)) {
+        /* Unwatching frees: it is always served. */
+        session_err(s, conn, sid, req.id, MM_EOVERLOADED,
+                    "overloaded: %zu bytes to this client are not "
+                    "acknowledged yet",
+                    mm__quic_conn_unacked(conn));
+        cJSON_Delete(j);
+        return;
+    }
     switch (req.code) {
     case MM_CTRL_MEMBERS:
         op_members(s, conn, sid, req.id);
@@ -930,7 +1181,59 @@ on_ctrl_req(void *data, struct mm_qconn *conn,
  * ---------------------------------------------------------------------------
  */
 
-/* A connection went down: drop its subscriptions. */
+static size_t
+conn_waiters(struct mm_session *s, struct mm_qconn *conn)
+{
+    size_t n = 0;
+    for (struct waiter *w = s->waiters; w; w = w->next)
+        n += w->conn == conn;
+    return n;
+}
+
+static size_t
+conn_subs(struct mm_session *s, struct mm_qconn *conn)
+{
+    size_t n = 0;
+    for (struct sub *sb = s->subs; sb; sb = sb->next)
+        n += sb->conn == conn && !sb->dead;
+    return n;
+}
+
+/* Held watches whose connection drained go on; ended follows go. */
+static void
+retry_cb(struct mm_tmr *t)
+{
+    struct mm_session *s = mm__container_of(t, struct mm_session, retry);
+    int again = 0;
+    struct sub **pp = &s->subs;
+    while (*pp) {
+        struct sub *sb = *pp;
+        if (sb->dead) {
+            *pp = sb->next;
+            sub_end(sb);
+            continue;
+        }
+        if (sb->held) {
+            if (mm__quic_conn_unacked(sb->conn) <= MM_SESSION_SEND_HIGH / 2) {
+                sb->held = 0;
+                mm__listing_release(sb->listing);
+            } else {
+                again = 1;
+            }
+        }
+        pp = &sb->next;
+    }
+    if (again) retry_arm(s);
+}
+
+static void
+retry_arm(struct mm_session *s)
+{
+    if (s->stopped || mm__tq_active(&s->retry)) return;
+    mm__tmr_start(s->home, &s->retry, mm__now_ms() + MM_SESSION_RETRY_MS);
+}
+
+/* A connection went down: drop its subscriptions and waiting lookups. */
 static void
 conn_gone_cb(void *data, struct mm_qconn *conn)
 {
@@ -945,8 +1248,19 @@ conn_gone_cb(void *data, struct mm_qconn *conn)
             pp = &sb->next;
         }
     }
-    for (struct waiter *w = s->waiters; w; w = w->next)
-        if (w->conn == conn) w->conn = NULL;
+    struct waiter **wp = &s->waiters;
+    while (*wp) {
+        struct waiter *w = *wp;
+        if (w->conn == conn &&
+            mm__lookup_wait_cancel(s->n, waiter_cb, w) == 0) {
+            *wp = w->next;
+            mm__free(w->label);
+            mm__free(w);
+            continue;
+        }
+        if (w->conn == conn) w->conn = NULL; /* its answer is posted */
+        wp = &w->next;
+    }
 }
 
 int
@@ -957,6 +1271,8 @@ mm__session_new(struct mm_session **out, mm_node *n, struct mm_net *net,
     if (!s) return UV_ENOMEM;
     s->n = n;
     s->m = m;
+    s->home = &n->shards[0];
+    s->retry.fn = retry_cb;
     mm__net_on_frame(net, MM_WIRE_CTRL_REQ, on_ctrl_req, s);
     mm__net_on_conn_gone(net, conn_gone_cb, s);
     *out = s;
@@ -967,6 +1283,7 @@ void
 mm__session_stop(struct mm_session *s)
 {
     s->stopped = 1;
+    mm__tmr_stop(s->home, &s->retry);
     while (s->subs) {
         struct sub *sb = s->subs;
         s->subs = sb->next;
@@ -980,6 +1297,7 @@ void
 mm__session_free(struct mm_session *s)
 {
     if (!s) return;
+    mm__tmr_stop(s->home, &s->retry);
     while (s->subs) {
         struct sub *sb = s->subs;
         s->subs = sb->next;

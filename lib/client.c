@@ -598,6 +598,43 @@ mm__client_request(mm_client *c, uint16_t op, const cJSON *body,
 /* ---- send
  * ------------------------------------------------------------------------- */
 
+/*
+ * Sends |n| copies of a request at once, without waiting in between, then
+ * runs the loop until |want| of them are answered or |deadline| passes;
+ * counts[0] gets the answers with status 0, counts[1] the `overloaded`
+ * ones, counts[2] the others.  The rest are forgotten.  0 or MM_ETIMEOUT.
+ * For tests and benchmarks of the seed's bounds.
+ */
+int
+mm__client_pipeline(mm_client *c, uint16_t op, const cJSON *body, size_t n,
+                    size_t want, uint64_t deadline, size_t counts[3])
+{
+    counts[0] = counts[1] = counts[2] = 0;
+    struct pend **v = mm__calloc(n ? n : 1, sizeof(*v));
+    if (!v) return UV_ENOMEM;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        v[i] = req_send(c, op, body, &rc);
+    size_t got = 0;
+    while (rc == 0) {
+        got = 0;
+        for (size_t i = 0; i < n; i++)
+            got += v[i] && v[i]->done;
+        if (got >= want) break;
+        rc = client_turn(c, deadline, 1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i]) continue;
+        if (v[i]->done)
+            counts[v[i]->status == 0                ? 0
+                   : v[i]->status == MM_EOVERLOADED ? 1
+                                                    : 2]++;
+        pend_free(c, v[i]);
+    }
+    mm__free(v);
+    return rc;
+}
+
 static struct pend *
 call_send(mm_client *c, int64_t sid, const char *label, const char *type,
           const char *json, size_t len, uint32_t deadline_ms, int *err)

@@ -219,7 +219,8 @@ request_pages(mm_client *c, uint16_t op, cJSON *body, const char *arr,
             cJSON *it;
             while (cJSON_IsArray(to) && cJSON_IsArray(from) &&
                    (it = cJSON_DetachItemFromArray(from, 0)) != NULL) {
-                cJSON *last = cJSON_GetArrayItem(to, cJSON_GetArraySize(to) - 1);
+                cJSON *last =
+                    cJSON_GetArrayItem(to, cJSON_GetArraySize(to) - 1);
                 const char *a = last ? jstr(last, "id") : NULL;
                 const char *b = jstr(it, "id");
                 if (!merge || !a || !b || strcmp(a, b) != 0) {
@@ -336,8 +337,8 @@ mm_client_lookup(mm_client *c, const char *label, const char *prefix,
     /* A wait gets its own time plus the usual margin for the answer. */
     uint64_t deadline = mm__client_deadline(c) + (label ? wait_ms : 0);
     cJSON *resp;
-    int rc = request_pages(c, MM_CTRL_LOOKUP, req, "actors", 0, deadline,
-                           &resp);
+    int rc =
+        request_pages(c, MM_CTRL_LOOKUP, req, "actors", 0, deadline, &resp);
     cJSON_Delete(req);
     if (rc) return rc;
     rc = parse_actors(resp, out, n);

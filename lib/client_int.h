@@ -34,6 +34,11 @@ uint64_t mm__client_deadline(mm_client *c);
 int mm__client_request(mm_client *c, uint16_t op, const cJSON *body,
                        uint64_t deadline, cJSON **resp);
 
+/* |n| copies of a request at once; waits for |want| answers, counted by
+ * status: ok, overloaded, other (tests and benchmarks). */
+int mm__client_pipeline(mm_client *c, uint16_t op, const cJSON *body, size_t n,
+                        size_t want, uint64_t deadline, size_t counts[3]);
+
 /* ---- bodies and answers (client_cmds.c) --------------------------------- */
 
 /* The body of a LOOKUP request; NULL when out of memory. */

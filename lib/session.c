@@ -135,8 +135,8 @@ session_send(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
     size_t len = js ? strlen(js) : 2;
     int rc = send_raw(conn, sid, type, id, code, js ? js : "{}");
     cJSON_free(js);
-    int answer = type == MM_WIRE_CTRL_RESP ||
-                 (type == MM_WIRE_CTRL_EVENT && code == 0);
+    int answer =
+        type == MM_WIRE_CTRL_RESP || (type == MM_WIRE_CTRL_EVENT && code == 0);
     if (!answer || (rc != MM_EOVERLOADED && rc != MM_EINVAL)) return rc;
     if (type == MM_WIRE_CTRL_RESP) {
         char text[160];
@@ -145,8 +145,8 @@ session_send(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
                  "not fit this connection now (%zu bytes unacknowledged)\"}",
                  len, mm__quic_conn_unacked(conn));
         s->st.overloaded++;
-        int rc2 = send_raw(conn, sid, type, id,
-                           mm_err_to_wire(MM_EOVERLOADED), text);
+        int rc2 =
+            send_raw(conn, sid, type, id, mm_err_to_wire(MM_EOVERLOADED), text);
         if (rc2 != MM_EOVERLOADED) return rc;
     }
     session_give_up(s, conn);
@@ -181,10 +181,8 @@ session_err(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
 }
 
 /* Per-connection counts, for the caps. */
-static size_t
-conn_waiters(struct mm_session *s, struct mm_qconn *conn);
-static size_t
-conn_subs(struct mm_session *s, struct mm_qconn *conn);
+static size_t conn_waiters(struct mm_session *s, struct mm_qconn *conn);
+static size_t conn_subs(struct mm_session *s, struct mm_qconn *conn);
 
 /* ---- helpers
  * ------------------------------------------------------------------ */
@@ -486,8 +484,8 @@ lookup_entry_cb(void *data, const struct mm_registry_entry *e)
 /* A paged request's "limit" and "cursor". */
 struct page_req {
     size_t limit;
-    struct mm_registry_cursor cur; /* LOOKUP */
-    int found;                     /* LOOKUP: earlier pages gave entries */
+    struct mm_registry_cursor cur;  /* LOOKUP */
+    int found;                      /* LOOKUP: earlier pages gave entries */
     uint8_t origin[MM_NODE_ID_LEN]; /* OPLOG: where the page starts */
     uint64_t seq;
     int paged; /* a cursor was given */
@@ -506,8 +504,8 @@ page_parse(const cJSON *req, int oplog, struct page_req *p)
             p->limit = (size_t)lim->valuedouble;
     }
     const char *c = json_str(req, "cursor");
-    if (!c) return cJSON_GetObjectItemCaseSensitive(req, "cursor") ? MM_EINVAL
-                                                                   : 0;
+    if (!c)
+        return cJSON_GetObjectItemCaseSensitive(req, "cursor") ? MM_EINVAL : 0;
     p->paged = 1;
     char tail;
     if (!oplog) {
@@ -565,9 +563,9 @@ lookup_answer(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
         }
     } else {
         struct mm_registry_cursor cur = pg->cur;
-        int over = mm__registry_page(
-            s->n, prefix, key, &cur, pg->limit, MM_SESSION_PAGE_BYTES,
-            MM_SESSION_PAGE_WORK, lookup_entry_cb, &a);
+        int over = mm__registry_page(s->n, prefix, key, &cur, pg->limit,
+                                     MM_SESSION_PAGE_BYTES,
+                                     MM_SESSION_PAGE_WORK, lookup_entry_cb, &a);
         if (over < 0) {
             cJSON_Delete(doc);
             session_err(s, conn, sid, id, MM_EINVAL, "bad cursor");
@@ -670,8 +668,8 @@ op_lookup(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
                     (unsigned)MM_SESSION_WAITERS_MAX);
         return;
     }
-    uint32_t wait_ms = wait > MM_SESSION_WAIT_MAX_MS ? MM_SESSION_WAIT_MAX_MS
-                                                     : (uint32_t)wait;
+    uint32_t wait_ms =
+        wait > MM_SESSION_WAIT_MAX_MS ? MM_SESSION_WAIT_MAX_MS : (uint32_t)wait;
     struct waiter *w = mm__calloc(1, sizeof(*w));
     if (!w || !(w->label = mm__strdup(label))) {
         mm__free(w);
@@ -755,8 +753,7 @@ watch_event_cb(void *data, const mm_listing_event *ev)
 
 /* A subscription cap: 1 (answered) when |conn| has its fill. */
 static int
-subs_full(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
-          uint32_t id)
+subs_full(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id)
 {
     if (conn_subs(s, conn) < MM_SESSION_SUBS_MAX) return 0;
     session_err(s, conn, sid, id, MM_EOVERLOADED,
@@ -979,8 +976,8 @@ op_unwatch(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
 struct oplog_acc {
     cJSON *ops; /* of the origin being walked */
     cJSON *cur;
-    size_t left;  /* records this page still takes */
-    size_t bytes; /* about what it holds */
+    size_t left;   /* records this page still takes */
+    size_t bytes;  /* about what it holds */
     uint64_t last; /* the seq of the last record taken */
 };
 

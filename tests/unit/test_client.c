@@ -16,6 +16,9 @@
 #include <unistd.h>
 
 #include "murmer.h"
+#include "client_int.h"
+#include "defaults.h"
+#include "wire.h"
 #include "helpers/nodefix.h"
 #include "helpers/testutil.h"
 
@@ -388,6 +391,174 @@ test_client_two_sessions_share_the_identity(void **state)
     mm_client_close(c2);
 }
 
+/* |n| labels "<prefix>NNNN" padded to about |len| bytes, on counter/seed;
+ * the even ones checked in under |key|. */
+static void
+register_many(mm_node *n, const char *prefix, int count, size_t len,
+              const char *key)
+{
+    mm_endpoint ep;
+    assert_int_equal(mm_lookup(n, "counter/seed", &ep), 0);
+    char pad[256];
+    memset(pad, 'x', sizeof(pad));
+    pad[len < sizeof(pad) ? len : sizeof(pad) - 1] = '\0';
+    for (int i = 0; i < count; i++) {
+        char label[300];
+        snprintf(label, sizeof(label), "%s%04d-%s", prefix, i, pad);
+        assert_int_equal(mm_register(n, label, &ep, MM_VIS_PUBLIC), 0);
+        if (key && i % 2 == 0) assert_int_equal(mm_check_in(n, label, key), 0);
+    }
+}
+
+/* LOOKUP by prefix or key answers pages with a cursor; the library follows
+ * it and sorts by label, so a caller sees the whole listing as before. */
+static void
+test_client_lookup_pages_follow_the_cursor(void **state)
+{
+    struct fx *fx = *state;
+    register_many(fx->n, "page/", 600, 8, "pk");
+    mm_actor_info *a;
+    size_t n;
+    assert_int_equal(mm_client_lookup(fx->c, NULL, "page/", NULL, 0, 0, &a, &n),
+                     0);
+    assert_int_equal(n, 600);
+    for (size_t i = 0; i < n; i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "page/%04zu-", i);
+        assert_int_equal(strncmp(a[i].label, want, strlen(want)), 0);
+    }
+    mm_client_free_result(fx->c, a);
+    assert_int_equal(mm_client_lookup(fx->c, NULL, NULL, "pk", 0, 0, &a, &n),
+                     0);
+    assert_int_equal(n, 300);
+    for (size_t i = 1; i < n; i++)
+        assert_true(strcmp(a[i - 1].label, a[i].label) < 0);
+    mm_client_free_result(fx->c, a);
+
+    /* One page by hand: at most "limit" entries, and a cursor. */
+    cJSON *req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "prefix", "page/");
+    cJSON_AddNumberToObject(req, "limit", 10);
+    cJSON *resp;
+    assert_int_equal(mm__client_request(fx->c, MM_CTRL_LOOKUP, req,
+                                        mm__client_deadline(fx->c), &resp),
+                     0);
+    int got = cJSON_GetArraySize(cJSON_GetObjectItem(resp, "actors"));
+    assert_true(got >= 1 && got <= 16); /* whole bucket groups */
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(resp, "cursor")));
+    cJSON_Delete(resp);
+    cJSON_AddStringToObject(req, "cursor", "zz");
+    assert_int_equal(mm__client_request(fx->c, MM_CTRL_LOOKUP, req,
+                                        mm__client_deadline(fx->c), &resp),
+                     MM_EINVAL);
+    cJSON_Delete(req);
+    /* Nothing anywhere: not_found, as before. */
+    assert_int_equal(mm_client_lookup(fx->c, NULL, NULL, "nokey", 0, 0, &a, &n),
+                     MM_ENOTFOUND);
+    assert_string_equal(mm_client_error_text(fx->c),
+                        "no actor checked in under key 'nokey'");
+}
+
+/* OPLOG answers pages of records; an origin cut between pages is merged
+ * back by the library: every op once, in order. */
+static void
+test_client_oplog_pages_follow_the_cursor(void **state)
+{
+    struct fx *fx = *state;
+    register_many(fx->n, "op/", 600, 8, NULL);
+    cJSON *req = cJSON_CreateObject();
+    cJSON_AddNumberToObject(req, "limit", 5);
+    cJSON *resp;
+    assert_int_equal(mm__client_request(fx->c, MM_CTRL_OPLOG, req,
+                                        mm__client_deadline(fx->c), &resp),
+                     0);
+    cJSON *org = cJSON_GetArrayItem(cJSON_GetObjectItem(resp, "origins"), 0);
+    assert_non_null(org);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(org, "ops")), 5);
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(resp, "cursor")));
+    cJSON_Delete(resp);
+    cJSON_Delete(req);
+
+    mm_oplog_origin *o;
+    size_t n;
+    assert_int_equal(mm_client_oplog(fx->c, NULL, &o, &n), 0);
+    assert_int_equal(n, 1);
+    assert_true(o[0].nops >= 600);
+    for (size_t i = 1; i < o[0].nops; i++)
+        assert_int_equal(o[0].ops[i].seq, o[0].ops[i - 1].seq + 1);
+    assert_int_equal(o[0].ops[o[0].nops - 1].seq, o[0].head);
+    mm_client_free_result(fx->c, o);
+}
+
+/* 200 LOOKUPs pipelined, each answer ~80 KB: far more than the connection
+ * may hold unacknowledged.  Every one is answered (a page or `overloaded`,
+ * none lost to the send cap), and the session goes on. */
+static void
+test_client_pipelined_lookups_answered_or_overloaded(void **state)
+{
+    struct fx *fx = *state;
+    register_many(fx->n, "big/", 300, 200, NULL);
+    cJSON *req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "prefix", "big/");
+    size_t counts[3];
+    assert_int_equal(mm__client_pipeline(fx->c, MM_CTRL_LOOKUP, req, 200, 200,
+                                         now_ms() + 20000, counts),
+                     0);
+    cJSON_Delete(req);
+    assert_int_equal(counts[0] + counts[1], 200);
+    assert_int_equal(counts[2], 0);
+    assert_true(counts[1] > 0);
+    mm_member_info *m;
+    size_t n;
+    assert_int_equal(mm_client_members(fx->c, &m, &n), 0);
+    assert_int_equal(n, 1);
+    mm_client_free_result(fx->c, m);
+}
+
+/* Waiting lookups and subscriptions are capped per connection
+ * (`overloaded` past the cap) and end with it. */
+static void
+test_client_waiters_and_subscriptions_capped(void **state)
+{
+    struct fx *fx = *state;
+    mm_client *c2;
+    assert_int_equal(client_up(fx, fx->key, 5000, &c2), 0);
+    cJSON *req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "label", "late/one");
+    cJSON_AddNumberToObject(req, "wait_ms", 600000);
+    size_t counts[3];
+    size_t extra = 6, n = MM_SESSION_WAITERS_MAX + extra;
+    assert_int_equal(mm__client_pipeline(c2, MM_CTRL_LOOKUP, req, n, extra,
+                                         now_ms() + 10000, counts),
+                     0);
+    cJSON_Delete(req);
+    assert_int_equal(counts[1], extra);
+    assert_int_equal(counts[0] + counts[2], 0);
+
+    req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "prefix", "worker/");
+    n = MM_SESSION_SUBS_MAX + 1;
+    assert_int_equal(mm__client_pipeline(c2, MM_CTRL_WATCH, req, n, n,
+                                         now_ms() + 10000, counts),
+                     0);
+    cJSON_Delete(req);
+    assert_int_equal(counts[0], MM_SESSION_SUBS_MAX);
+    assert_int_equal(counts[1], 1);
+    mm_client_close(c2);
+
+    /* The label appears after the waiters' connection went: nothing is
+     * answered to it (ASan sees any use after free), and another client's
+     * wait for it works. */
+    mm_endpoint ep;
+    assert_int_equal(mm_lookup(fx->n, "counter/seed", &ep), 0);
+    assert_int_equal(mm_register(fx->n, "late/one", &ep, MM_VIS_PUBLIC), 0);
+    mm_actor_info *a;
+    assert_int_equal(
+        mm_client_lookup(fx->c, "late/one", NULL, NULL, 0, 1000, &a, &n), 0);
+    assert_int_equal(n, 1);
+    mm_client_free_result(fx->c, a);
+}
+
 int
 main(void)
 {
@@ -414,6 +585,15 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_client_two_sessions_share_the_identity, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_client_lookup_pages_follow_the_cursor, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_client_oplog_pages_follow_the_cursor, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_client_pipelined_lookups_answered_or_overloaded, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_client_waiters_and_subscriptions_capped, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -109,4 +109,13 @@
 #define MM_OPLOG_ANTI_ENTROPY_MS 10000u
 #endif
 
+/* Runtime bounds: mailbox bytes, shutdown, caller deadlines */
+#ifndef MM_MAILBOX_BYTES
+/* Bytes one mailbox holds: each queued message counts its payload and
+ * itself (lib/runtime.h, mm__msg_cost).  Past it a send is refused with
+ * MM_EOVERLOADED (a peer's INVOKE is answered `overloaded`), unless the
+ * mailbox is empty.  mm_node_config.mailbox_bytes. */
+#define MM_MAILBOX_BYTES (16u * 1024u * 1024u)
+#endif
+
 #endif /* MM_DEFAULTS_H */

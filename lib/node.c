@@ -15,6 +15,7 @@ mm_node_config_init(mm_node_config *cfg)
     cfg->mdns = -1;
     cfg->shards = 1;
     cfg->mailbox_capacity = MM_MAILBOX_CAPACITY;
+    cfg->mailbox_bytes = MM_MAILBOX_BYTES;
     cfg->default_timeout_ms = MM_DEFAULT_TIMEOUT_MS;
     cfg->max_frame = MM_MAX_FRAME;
 }
@@ -58,6 +59,7 @@ mm_node_new(mm_node **out, const mm_node_config *cfg_in)
     int rc = UV_ENOMEM;
     n->cfg = *cfg_in;
     if (!n->cfg.mailbox_capacity) n->cfg.mailbox_capacity = MM_MAILBOX_CAPACITY;
+    if (!n->cfg.mailbox_bytes) n->cfg.mailbox_bytes = MM_MAILBOX_BYTES;
     if (!n->cfg.default_timeout_ms)
         n->cfg.default_timeout_ms = MM_DEFAULT_TIMEOUT_MS;
     if (!n->cfg.max_frame) n->cfg.max_frame = MM_MAX_FRAME;

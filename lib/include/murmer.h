@@ -187,6 +187,12 @@ typedef struct mm_node_config {
     uint32_t mailbox_capacity;   /* default MM_MAILBOX_CAPACITY */
     uint32_t default_timeout_ms; /* default 5000 */
     uint32_t max_frame;          /* default 4 MiB */
+    /* Bytes an actor's mailbox holds (messages with their payloads), as
+     * mailbox_capacity bounds their number: past either a send is refused
+     * with MM_EOVERLOADED (but a message to an empty mailbox always goes).
+     * Replies and the runtime's own messages are not counted.  Default
+     * MM_MAILBOX_BYTES (16 MiB). */
+    size_t mailbox_bytes;
 } mm_node_config;
 
 MM_EXTERN void mm_node_config_init(mm_node_config *cfg);

@@ -409,6 +409,54 @@ test_runtime_overloaded_loses_nothing(void **state)
     assert_int_equal(v, 4);
 }
 
+/* A mailbox is bounded in bytes too: big messages are refused past the
+ * bound while small ones still go; a message to an empty mailbox always
+ * goes, whatever its size. */
+static void
+test_runtime_mailbox_bytes_bound(void **state)
+{
+    (void)state;
+    mm_node_config cfg;
+    mm_node_config_init(&cfg);
+    assert_int_equal(cfg.mailbox_bytes, 16u * 1024u * 1024u);
+    cfg.name = "bytes";
+    cfg.shards = TEST_SHARDS;
+    cfg.mailbox_bytes = 64 * 1024;
+    mm_node *n;
+    assert_int_equal(mm_node_new(&n, &cfg), 0);
+    assert_int_equal(mm_node_register_type(n, &tcounter_type), 0);
+    nodefix_start(n);
+    static char big[100 * 1024];
+    memset(big, 'x', sizeof(big));
+    mm_ready *r;
+    assert_int_equal(mm_spawn_ready(&r, n, "tcounter", NULL), 0);
+    mm_endpoint ep = *mm_ready_endpoint(r);
+    /* 3 x 20000 bytes fit in 64 KiB, a 4th does not. */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(
+            mm_tell(n, &ep, mm_msg_new_raw("increment", big, 20000)), 0);
+    mm_msg *m = mm_msg_new_raw("increment", big, 20000);
+    assert_int_equal(mm_tell(n, &ep, m), MM_EOVERLOADED);
+    mm_msg_free(m);
+    /* A call is refused the same way (and its callback never runs). */
+    m = mm_msg_new_raw("increment", big, 20000);
+    assert_int_equal(mm_call(n, &ep, m, NULL), MM_EOVERLOADED);
+    /* Legitimate small traffic still goes. */
+    assert_int_equal(mm_tell(n, &ep, mm_msg_new("increment")), 0);
+    assert_int_equal(mm_ready_start(r), 0);
+    assert_int_equal(call_long(n, &ep, "get"), 4);
+    /* Drained: the byte count went back to zero, so big messages go again,
+     * and one above the bound goes to an empty mailbox. */
+    assert_int_equal(mm_tell(n, &ep, mm_msg_new_raw("increment", big, 20000)),
+                     0);
+    assert_int_equal(call_long(n, &ep, "get"), 5);
+    assert_int_equal(
+        mm_call(n, &ep, mm_msg_new_raw("increment", big, sizeof(big)), NULL),
+        0);
+    assert_int_equal(call_long(n, &ep, "get"), 6);
+    nodefix_down(n);
+}
+
 struct writable {
     _Atomic int fired;
 };
@@ -867,6 +915,7 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_runtime_when_writable, setup,
                                         teardown),
+        cmocka_unit_test(test_runtime_mailbox_bytes_bound),
         cmocka_unit_test_setup_teardown(
             test_runtime_deadline_timeout_and_late_reply, setup, teardown),
         cmocka_unit_test_setup_teardown(

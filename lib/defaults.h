@@ -117,5 +117,10 @@
  * mailbox is empty.  mm_node_config.mailbox_bytes. */
 #define MM_MAILBOX_BYTES (16u * 1024u * 1024u)
 #endif
+#ifndef MM_MAX_CALL_MS
+/* The longest deadline a call gets: a caller's longer timeout (local, or a
+ * peer's INVOKE) is clamped to it, so no call record outlives it. */
+#define MM_MAX_CALL_MS 300000u
+#endif
 
 #endif /* MM_DEFAULTS_H */

@@ -159,6 +159,9 @@ call_attach(mm_node *n, mm_msg *msg, struct mm_shard *cur,
     c->tmr.fn = call_timeout_cb;
     uint32_t tmo =
         msg->timeout_ms ? msg->timeout_ms : n->cfg.default_timeout_ms;
+    /* No call holds its record and its message longer than the node's
+     * maximum, whatever the caller asked. */
+    if (MM_UNLIKELY(tmo > MM_MAX_CALL_MS)) tmo = MM_MAX_CALL_MS;
     uint64_t now = cur ? mm__shard_now(cur) : mm__now_ms();
     msg->deadline = now + tmo;
     msg->call = c;

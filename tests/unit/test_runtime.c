@@ -21,6 +21,7 @@
 #include <cJSON.h>
 
 #include "murmer.h"
+#include "runtime.h" /* mm_msg's deadline, MM_MAX_CALL_MS */
 #include "helpers/nodefix.h"
 #include "helpers/testutil.h"
 
@@ -150,6 +151,15 @@ t_slow(mm_ctx *ctx, void *st, mm_msg *m)
     return mm_node_queue_work(mm_ctx_node(ctx), slow_work, slow_after, j);
 }
 
+/* Replies with the ms left before the call's deadline. */
+static int
+t_deadline(mm_ctx *ctx, void *st, mm_msg *m)
+{
+    (void)st;
+    return mm_reply_jsonf(ctx, "%lld",
+                          (long long)m->deadline - (long long)mm__now_ms());
+}
+
 static void
 t_stophook(mm_ctx *ctx, void *st, int reason)
 {
@@ -164,7 +174,7 @@ MM_ACTOR_TYPE(tcounter, struct tcount, NULL, t_stophook,
               MM_HANDLER("seq", t_seq), MM_HANDLER("check", t_check),
               MM_HANDLER("crash", t_crash), MM_HANDLER("stop", t_stop),
               MM_HANDLER("block", t_block), MM_HANDLER("nested", t_nested_call),
-              MM_HANDLER("slow", t_slow));
+              MM_HANDLER("slow", t_slow), MM_HANDLER("deadline", t_deadline));
 
 static int
 t_start_hook(mm_ctx *ctx, void *st)
@@ -512,6 +522,29 @@ test_runtime_deadline_timeout_and_late_reply(void **state)
     assert_int_equal(mm_call(fx->n, &ep, m, &r), 0);
     assert_string_equal(mm_msg_data(r, NULL), "\"late\"");
     mm_msg_free(r);
+}
+
+/* A caller's deadline is clamped to the node's maximum; shorter ones are
+ * kept as asked. */
+static void
+test_runtime_deadline_clamped(void **state)
+{
+    struct fx *fx = *state;
+    mm_endpoint ep = spawn(fx->n, "tcounter", NULL, MM_TEMPORARY);
+    mm_msg *m = mm_msg_new("deadline");
+    mm_msg_set_timeout(m, UINT32_MAX);
+    mm_msg *r = NULL;
+    assert_int_equal(mm_call(fx->n, &ep, m, &r), 0);
+    long left = (long)cJSON_GetNumberValue(mm_msg_json(r, NULL));
+    mm_msg_free(r);
+    assert_true(left <= (long)MM_MAX_CALL_MS);
+    assert_true(left > (long)MM_MAX_CALL_MS - 2000);
+    m = mm_msg_new("deadline");
+    mm_msg_set_timeout(m, 3000);
+    assert_int_equal(mm_call(fx->n, &ep, m, &r), 0);
+    left = (long)cJSON_GetNumberValue(mm_msg_json(r, NULL));
+    mm_msg_free(r);
+    assert_true(left <= 3000 && left > 1000);
 }
 
 static void
@@ -918,6 +951,8 @@ main(void)
         cmocka_unit_test(test_runtime_mailbox_bytes_bound),
         cmocka_unit_test_setup_teardown(
             test_runtime_deadline_timeout_and_late_reply, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_runtime_deadline_clamped, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(
             test_runtime_blocking_call_on_shard_is_edeadlk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runtime_temporary_not_restarted,

@@ -470,6 +470,20 @@ actor_free(struct mm_actor *a)
     mm__free(a);
 }
 
+/* Empties |a|'s mailbox: calls are answered |status|, tells dropped. */
+static void
+mailbox_reject_all(struct mm_actor *a, int status)
+{
+    mm_node *n = a->shard->node;
+    while (a->mb_head) {
+        mm_msg *m = a->mb_head;
+        a->mb_head = m->next;
+        atomic_fetch_sub(&a->slot->queued, MB_ONE_MSG + mm__msg_cost(m));
+        mm__msg_reject(n, m, status);
+    }
+    a->mb_tail = NULL;
+}
+
 static void
 actor_terminate(struct mm_actor *a, int reason)
 {
@@ -489,14 +503,8 @@ actor_terminate(struct mm_actor *a, int reason)
     ep_of(a, &ep);
     /* New sends fail at once from here on. */
     slot_free(s, a);
-    int status = reason == MM_REASON_SHUTDOWN ? MM_ECLOSED : MM_ENOTFOUND;
-    while (a->mb_head) {
-        mm_msg *m = a->mb_head;
-        a->mb_head = m->next;
-        atomic_fetch_sub(&a->slot->queued, MB_ONE_MSG + mm__msg_cost(m));
-        mm__msg_reject(n, m, status);
-    }
-    a->mb_tail = NULL;
+    mailbox_reject_all(a, reason == MM_REASON_SHUTDOWN ? MM_ECLOSED
+                                                       : MM_ENOTFOUND);
     waiters_wake(s, a);
     mm__recep_actor_gone(n, &ep, a->label, reason);
     mm_event ev = {MM_EV_STOPPED, a->label, ep, reason, a->sup.restarts};
@@ -598,9 +606,18 @@ mm__actor_run(struct mm_actor *a, unsigned budget)
     struct mm_shard *s = a->shard;
     const struct mm_type_info *ti = a->ti;
     uint64_t now_ms = mm__shard_now(s); /* the pass's clock */
+    _Atomic int *stopping = &s->node->stopping;
     struct mm_ctx c;
     ctx_init(&c, a, NULL);
     for (unsigned i = 0; i < budget && a->mb_head; i++) {
+        if (MM_UNLIKELY(atomic_load_explicit(stopping, memory_order_relaxed))) {
+            /* The node stops (mm_node_stop, from any thread): the handler
+             * that ran has finished, what is still queued is not run but
+             * answered closed at once, so that a long queue cannot hold
+             * the shutdown. */
+            mailbox_reject_all(a, MM_ECLOSED);
+            return 0;
+        }
         mm_msg *m = a->mb_head;
         a->mb_head = m->next;
         if (!a->mb_head) a->mb_tail = NULL;

@@ -122,5 +122,12 @@
  * peer's INVOKE) is clamped to it, so no call record outlives it. */
 #define MM_MAX_CALL_MS 300000u
 #endif
+#ifndef MM_SHUTDOWN_MS
+/* From mm_node_stop (SIGTERM for `murmer start`) to stopping the actors:
+ * messages still queued are answered `closed` at once (tells dropped),
+ * and a graceful leave that takes longer is cut here.  A handler that is
+ * running finishes first: it cannot be interrupted. */
+#define MM_SHUTDOWN_MS 2000u
+#endif
 
 #endif /* MM_DEFAULTS_H */

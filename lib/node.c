@@ -179,23 +179,51 @@ mm__node_post_all(mm_node *n, int kind)
     }
 }
 
+/* The leave is over (acknowledged, or cut at the deadline): stop the
+ * shards, once.  Shard 0. */
 static void
-node_shutdown_all(void *arg)
+node_left(void *arg)
 {
-    mm__node_post_all(arg, MSG_SHUTDOWN);
+    mm_node *n = arg;
+    if (n->leave_over) return;
+    n->leave_over = 1;
+    mm__tmr_stop(&n->shards[0], &n->leave_tmr);
+    mm__node_post_all(n, MSG_SHUTDOWN);
+}
+
+static void
+node_leave_cut(struct mm_tmr *t)
+{
+    mm_node *n = mm__container_of(t, mm_node, leave_tmr);
+    MM_LOG(MM_LOG_INFO, "node",
+           "leave not acknowledged within %u ms: "
+           "stopping anyway",
+           MM_SHUTDOWN_MS);
+    node_left(n);
 }
 
 static void
 node_leave(void *arg)
 {
     mm_node *n = arg;
-    mm__cluster_leave(n->cluster, node_shutdown_all, n);
+    /* The deadline counts from mm_node_stop: a handler that held shard 0
+     * meanwhile used part of it. */
+    n->leave_tmr.fn = node_leave_cut;
+    mm__tmr_start(&n->shards[0], &n->leave_tmr, n->stop_ms + MM_SHUTDOWN_MS);
+    mm__cluster_leave(n->cluster, node_left, n);
 }
 
+/*
+ * Shutdown: new sends fail at once (MM_ECLOSED), each shard's running
+ * handler finishes and what is still queued is answered closed
+ * (mm__actor_run); a cluster node then leaves gracefully, for at most
+ * MM_SHUTDOWN_MS from here, and every shard stops its actors and closes.
+ */
 void
 mm_node_stop(mm_node *n)
 {
     if (atomic_exchange(&n->stopping, 1)) return;
+    n->stop_ms = mm__now_ms();
     /* A cluster node leaves gracefully first (bounded), then shuts down. */
     if (n->cluster && n->running && mm_node_post(n, 0, node_leave, n) == 0)
         return;

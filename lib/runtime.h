@@ -346,6 +346,11 @@ struct mm_node {
     _Atomic uint32_t spawn_rr;
     _Atomic int stopping;
     _Atomic int phase_a_done;
+    /* Shutdown: when mm_node_stop was called (ms) and, on shard 0, the
+     * timer that cuts a graceful leave at MM_SHUTDOWN_MS. */
+    uint64_t stop_ms;
+    struct mm_tmr leave_tmr;
+    int leave_over;
     int running; /* mm_node_run or start_thread called */
     int threaded;
 

@@ -151,6 +151,20 @@ t_slow(mm_ctx *ctx, void *st, mm_msg *m)
     return mm_node_queue_work(mm_ctx_node(ctx), slow_work, slow_after, j);
 }
 
+static sem_t nap_sem; /* posted by t_nap as it starts */
+
+/* Holds its shard for 200 ms (test only), then replies. */
+static int
+t_nap(mm_ctx *ctx, void *st, mm_msg *m)
+{
+    (void)st;
+    (void)m;
+    sem_post(&nap_sem);
+    struct timespec ts = {0, 200 * 1000000L};
+    nanosleep(&ts, NULL);
+    return mm_reply_json(ctx, "1");
+}
+
 /* Replies with the ms left before the call's deadline. */
 static int
 t_deadline(mm_ctx *ctx, void *st, mm_msg *m)
@@ -174,7 +188,8 @@ MM_ACTOR_TYPE(tcounter, struct tcount, NULL, t_stophook,
               MM_HANDLER("seq", t_seq), MM_HANDLER("check", t_check),
               MM_HANDLER("crash", t_crash), MM_HANDLER("stop", t_stop),
               MM_HANDLER("block", t_block), MM_HANDLER("nested", t_nested_call),
-              MM_HANDLER("slow", t_slow), MM_HANDLER("deadline", t_deadline));
+              MM_HANDLER("slow", t_slow), MM_HANDLER("deadline", t_deadline),
+              MM_HANDLER("nap", t_nap));
 
 static int
 t_start_hook(mm_ctx *ctx, void *st)
@@ -465,6 +480,57 @@ test_runtime_mailbox_bytes_bound(void **state)
         0);
     assert_int_equal(call_long(n, &ep, "get"), 6);
     nodefix_down(n);
+}
+
+struct answers {
+    _Atomic int ok, closed, other;
+};
+
+static void
+answer_cb(void *data, int status, mm_msg *reply)
+{
+    struct answers *a = data;
+    (void)reply;
+    if (status == 0)
+        atomic_fetch_add(&a->ok, 1);
+    else if (status == MM_ECLOSED)
+        atomic_fetch_add(&a->closed, 1);
+    else
+        atomic_fetch_add(&a->other, 1);
+}
+
+/* Shutdown has a deadline: with 50 calls of 200 ms queued, the one being
+ * handled finishes, the others are answered closed at once, and the node
+ * is down well within MM_SHUTDOWN_MS (not after 10 s). */
+static void
+test_runtime_shutdown_answers_queue_closed(void **state)
+{
+    (void)state;
+    mm_node *n = nodefix_new(
+        &(struct nodefix_opts){.name = "stop", .shards = TEST_SHARDS});
+    assert_int_equal(mm_node_register_type(n, &tcounter_type), 0);
+    nodefix_start(n);
+    sem_init(&nap_sem, 0, 0);
+    mm_endpoint ep = spawn(n, "tcounter", NULL, MM_TEMPORARY);
+    static struct answers ans;
+    atomic_store(&ans.ok, 0);
+    atomic_store(&ans.closed, 0);
+    atomic_store(&ans.other, 0);
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(mm_send(n, &ep, mm_msg_new("nap"), answer_cb, &ans),
+                         0);
+    sem_wait(&nap_sem); /* the first one runs: 49 are queued */
+    uint64_t t0 = now_ms();
+    mm_node_stop(n);
+    mm_node_join(n);
+    uint64_t took = now_ms() - t0;
+    mm_node_free(n);
+    sem_destroy(&nap_sem);
+    assert_true(took < MM_SHUTDOWN_MS);
+    /* Every call got its one answer: closed, but the one(s) that ran. */
+    assert_int_equal(atomic_load(&ans.ok) + atomic_load(&ans.closed), 50);
+    assert_int_equal(atomic_load(&ans.other), 0);
+    assert_true(atomic_load(&ans.ok) <= 2);
 }
 
 struct writable {
@@ -949,6 +1015,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_runtime_when_writable, setup,
                                         teardown),
         cmocka_unit_test(test_runtime_mailbox_bytes_bound),
+        cmocka_unit_test(test_runtime_shutdown_answers_queue_closed),
         cmocka_unit_test_setup_teardown(
             test_runtime_deadline_timeout_and_late_reply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runtime_deadline_clamped, setup,

@@ -325,7 +325,9 @@ struct mm_cluster;
 struct mm_cluster_ops {
     /* A MSG_REMOTE message (call or tell) to send; takes ownership. */
     void (*send)(struct mm_cluster *c, mm_msg *m);
-    /* Shutdown phase A on shard 0: answer pending calls, leave. */
+    /* Shutdown on shard 0, at the start of phase B (every shard's actors
+     * stopped, the answers to their queued calls delivered): answer
+     * pending calls, stop serving. */
     void (*stop)(struct mm_cluster *c);
     /* Shutdown phase B on shard 0: close handles. */
     void (*close)(struct mm_cluster *c);

@@ -181,7 +181,8 @@ slot_alloc(struct mm_shard *s, struct mm_actor *a, uint32_t capacity,
         (uint64_t)serial << 32 | (uint64_t)idx << 8 | (uint64_t)s->index;
     struct mm_slot *slot = mm__slot_get(s, idx);
     slot->capacity = capacity < MB_MAX_CAPACITY ? capacity : MB_MAX_CAPACITY;
-    slot->bytes_cap = bytes_cap < MB_MAX_BYTES ? bytes_cap : MB_MAX_BYTES;
+    slot->bytes_cap =
+        bytes_cap < MB_MAX_CAP_BYTES ? (uint32_t)bytes_cap : MB_MAX_CAP_BYTES;
     a->id = id;
     a->slot = slot;
     atomic_store_explicit(&slot->actor, a, memory_order_release);

@@ -95,8 +95,9 @@ struct mm_msg {
 #define MB_BYTES_BITS 40
 #define MB_ONE_MSG (1ull << MB_BYTES_BITS)
 #define MB_BYTES_MASK (MB_ONE_MSG - 1)
-#define MB_MAX_CAPACITY (1u << 22) /* messages */
-#define MB_MAX_BYTES (1ull << 38)  /* bytes, and the cost of one message */
+#define MB_MAX_CAPACITY (1u << 22)   /* messages */
+#define MB_MAX_BYTES (1ull << 38)    /* the cost of one message */
+#define MB_MAX_CAP_BYTES 0xffffffffu /* a mailbox's byte bound */
 
 /* What |m| costs in a mailbox's byte bound: the message itself and the
  * payload and type name it owns (pointer payloads count as the message
@@ -104,9 +105,7 @@ struct mm_msg {
 static inline uint64_t
 mm__msg_cost(const mm_msg *m)
 {
-    uint64_t c = sizeof(*m);
-    if (m->content == MM_CONTENT_JSON || m->content == MM_CONTENT_RAW)
-        c += m->len;
+    uint64_t c = sizeof(*m) + m->len; /* len is 0 but for bytes */
     if (MM_UNLIKELY(m->flags & MSG_F_OWN_TYPE)) c += strlen(m->type_name);
     return c < MB_MAX_BYTES ? c : MB_MAX_BYTES;
 }
@@ -162,7 +161,7 @@ struct mm_slot {
     _Atomic uint64_t queued; /* messages << MB_BYTES_BITS | bytes */
     _Atomic(struct mm_actor *) actor;
     uint32_t capacity;  /* messages */
-    uint64_t bytes_cap; /* bytes */
+    uint32_t bytes_cap; /* bytes (at most MB_MAX_CAP_BYTES) */
 };
 
 static inline uint32_t

@@ -191,7 +191,7 @@ typedef struct mm_node_config {
      * mailbox_capacity bounds their number: past either a send is refused
      * with MM_EOVERLOADED (but a message to an empty mailbox always goes).
      * Replies and the runtime's own messages are not counted.  Default
-     * MM_MAILBOX_BYTES (16 MiB). */
+     * MM_MAILBOX_BYTES (16 MiB); at most 4 GiB - 1. */
     size_t mailbox_bytes;
 } mm_node_config;
 

@@ -184,7 +184,7 @@ typedef struct mm_node_config {
     int mdns;                    /* 1 on, 0 off, -1 default (on with a key) */
     int shards;                  /* loops/threads; 0 = 1 */
     int insecure;                /* dev mode beyond loopback */
-    uint32_t mailbox_capacity;   /* default MM_MAILBOX_CAPACITY */
+    uint32_t mailbox_capacity;   /* default MM_MAILBOX_CAPACITY; <= 2^22 */
     uint32_t default_timeout_ms; /* default 5000 */
     uint32_t max_frame;          /* default 4 MiB */
     /* Bytes an actor's mailbox holds (messages with their payloads), as

@@ -519,7 +519,11 @@ test_runtime_shutdown_answers_queue_closed(void **state)
     for (int i = 0; i < 50; i++)
         assert_int_equal(mm_send(n, &ep, mm_msg_new("nap"), answer_cb, &ans),
                          0);
-    sem_wait(&nap_sem); /* the first one runs: 49 are queued */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    /* The first one runs: 49 are queued. */
+    assert_int_equal(sem_timedwait(&nap_sem, &until), 0);
     uint64_t t0 = now_ms();
     mm_node_stop(n);
     mm_node_join(n);

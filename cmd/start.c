@@ -6,16 +6,24 @@
  * a half-started node behind.  One line per started actor and one
  * "listening" line go to stderr; stdout stays empty.
  *
- * Signals: a uv_signal_t on shard 0's loop.  libuv's own signal handler only
- * writes to a pipe (async-signal-safe); our callback then runs on the loop
- * thread, where calling mm_node_stop() is allowed.  The handles are
- * unreferenced so they never keep the loop alive, and closed on the first
- * signal: a second SIGINT then gets the default action and ends the
- * process at once, which is what an operator pressing ^C twice wants.
+ * Signals: SIGINT and SIGTERM are blocked in every thread (the node's
+ * threads inherit the mask) and taken by a thread of our own in sigwait(),
+ * which calls mm_node_stop() at once, however busy the node's loops are: a
+ * loop that runs a long queue of slow messages would notice a signal
+ * handled on it only after the queue.  The node then stops within
+ * MM_SHUTDOWN_MS (2 s): the handler that runs finishes, the messages still
+ * queued are answered `closed`.  A handler that itself runs longer is
+ * waited for (it cannot be interrupted, and exiting under it would lose
+ * what it was doing without its stop hook); a second SIGINT or SIGTERM
+ * gets the default action and ends the process at once, which is what an
+ * operator pressing ^C twice wants.
  */
 #include "../cli/cli.h"
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -40,9 +48,12 @@ struct start_opts {
 
 struct start_state {
     mm_node *node; /* owned */
-    uv_signal_t sig[2];
-    int nsig;
-    int signalled;
+    sigset_t sigs; /* SIGINT and SIGTERM */
+    sigset_t old_mask;
+    int blocked;
+    pthread_t sig_thread;
+    int has_sig_thread;
+    _Atomic int done;    /* the node has stopped: the thread ends */
     struct cli_ctx *ctx; /* borrowed */
 };
 
@@ -134,52 +145,65 @@ start_spawn(struct cli_ctx *ctx, mm_node *n, const char *label,
     return 0;
 }
 
+/* Blocks SIGINT and SIGTERM in this thread and so in every thread it
+ * creates from now on (the node's). */
 static void
-start_signal_close_cb(uv_handle_t *h)
+start_signals_block(struct start_state *st)
 {
-    (void)h;
+    sigemptyset(&st->sigs);
+    sigaddset(&st->sigs, SIGINT);
+    sigaddset(&st->sigs, SIGTERM);
+    st->blocked = pthread_sigmask(SIG_BLOCK, &st->sigs, &st->old_mask) == 0;
 }
 
-/* Closes the signal handles (once); |spin| runs the close callbacks. */
-static void
-start_signals_close(struct start_state *st, int spin)
+static void *
+start_signal_main(void *arg)
 {
-    for (int i = 0; i < st->nsig; i++) {
-        uv_signal_stop(&st->sig[i]);
-        uv_close((uv_handle_t *)&st->sig[i], start_signal_close_cb);
+    struct start_state *st = arg;
+    int signalled = 0;
+    for (;;) {
+        int signum;
+        if (sigwait(&st->sigs, &signum) != 0) continue;
+        if (atomic_load(&st->done)) return NULL;
+        if (!signalled) {
+            signalled = signum;
+            cli_warn(st->ctx, "%s: stopping node %s", strsignal(signum),
+                     mm_node_name(st->node));
+            mm_node_stop(st->node);
+            continue;
+        }
+        /* A second signal: its default action, at once. */
+        sigset_t one;
+        sigemptyset(&one);
+        sigaddset(&one, signum);
+        signal(signum, SIG_DFL);
+        pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+        raise(signum);
     }
-    if (spin && st->nsig > 0) uv_run(mm_node_loop(st->node, 0), UV_RUN_NOWAIT);
-    st->nsig = 0;
-}
-
-static void
-start_signal_cb(uv_signal_t *h, int signum)
-{
-    struct start_state *st = h->data;
-    if (st->signalled) return;
-    st->signalled = signum;
-    cli_warn(st->ctx, "%s: stopping node %s", strsignal(signum),
-             mm_node_name(st->node));
-    start_signals_close(st, 0);
-    mm_node_stop(st->node);
 }
 
 static int
 start_signals(struct start_state *st)
 {
-    uv_loop_t *loop = mm_node_loop(st->node, 0);
-    if (loop == NULL) return UV_EINVAL;
-    const int signums[2] = {SIGINT, SIGTERM};
-    for (int i = 0; i < 2; i++) {
-        int err = uv_signal_init(loop, &st->sig[i]);
-        if (err != 0) return err;
-        st->nsig++;
-        st->sig[i].data = st;
-        err = uv_signal_start(&st->sig[i], start_signal_cb, signums[i]);
-        if (err != 0) return err;
-        uv_unref((uv_handle_t *)&st->sig[i]);
-    }
+    if (!st->blocked) return UV_EINVAL;
+    int err = pthread_create(&st->sig_thread, NULL, start_signal_main, st);
+    if (err != 0) return -err;
+    st->has_sig_thread = 1;
     return 0;
+}
+
+/* Ends the signal thread (if any) and restores the signal mask. */
+static void
+start_signals_end(struct start_state *st)
+{
+    if (st->has_sig_thread) {
+        atomic_store(&st->done, 1);
+        pthread_kill(st->sig_thread, SIGTERM); /* taken by its sigwait */
+        pthread_join(st->sig_thread, NULL);
+        st->has_sig_thread = 0;
+    }
+    if (st->blocked) pthread_sigmask(SIG_SETMASK, &st->old_mask, NULL);
+    st->blocked = 0;
 }
 
 /* Runs on shard 0 once the node runs: the address is bound by then. */
@@ -378,24 +402,21 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
     int rc = cli_parse(ctx, &spec, argc, argv, NULL, NULL);
     if (rc != CLI_CONTINUE) goto out;
     if ((rc = start_validate(ctx, &o)) != 0) goto out;
+    start_signals_block(&st); /* before the node makes any thread */
     if ((rc = start_configure(ctx, &o, &st.node)) != 0) goto out;
     if ((rc = start_populate(ctx, &o, st.node)) != 0) goto out;
 
     int err = start_signals(&st);
     if (err != 0) {
-        start_signals_close(&st, 1);
         rc = cli_fail(ctx, err, "cannot install signal handlers");
         goto out;
     }
     if (mm_node_post(st.node, 0, start_listening_cb, &st) != 0)
         start_listening_cb(&st);
     err = mm_node_run(st.node);
-    /*
-     * The node may stop without a signal (a fatal error): our handles are
-     * still open then, and the loop must not be closed with them.  This
-     * thread owns the loop again, so closing them here is safe.
-     */
-    start_signals_close(&st, 1);
+    /* The node may stop without a signal (a fatal error): the signal
+     * thread ends here either way. */
+    start_signals_end(&st);
     if (err != 0) {
         rc = cli_fail(ctx, err, "node %s stopped", mm_node_name(st.node));
         goto out;
@@ -404,6 +425,7 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
     rc = MM_EXIT_OK;
 
 out:
+    start_signals_end(&st);
     if (st.node)
         mm_node_free(st.node); /* also fine for a node that never ran */
     if (o.specs)

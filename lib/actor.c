@@ -113,15 +113,26 @@ waiters_wake(struct mm_shard *s, struct mm_actor *a)
     waiters_post(w);
 }
 
-static void
-slot_dequeued(struct mm_actor *a)
+/* Whether a mailbox that holds |q| has room again for a waiting sender
+ * (mm_endpoint_when_writable): at most half full, in messages and bytes. */
+static int
+slot_writable(const struct mm_slot *slot, uint64_t q)
 {
-    int32_t q =
-        atomic_fetch_sub_explicit(&a->slot->queued, 1, memory_order_relaxed) -
-        1;
+    return mm__mb_count(q) <= slot->capacity / 2 &&
+           mm__mb_bytes(q) <= slot->bytes_cap / 2;
+}
+
+/* Gives |m|'s reservation back (it left the mailbox). */
+static void
+slot_dequeued(struct mm_actor *a, const mm_msg *m)
+{
+    uint64_t sub = MB_ONE_MSG + mm__msg_cost(m);
+    uint64_t q =
+        atomic_fetch_sub_explicit(&a->slot->queued, sub, memory_order_relaxed) -
+        sub;
     if (MM_UNLIKELY(
             atomic_load_explicit(&a->has_waiters, memory_order_relaxed)) &&
-        (uint32_t)q <= a->slot->capacity / 2)
+        slot_writable(a->slot, q))
         waiters_wake(a->shard, a);
 }
 
@@ -130,7 +141,7 @@ slot_dequeued(struct mm_actor *a)
 
 static int
 slot_alloc(struct mm_shard *s, struct mm_actor *a, uint32_t capacity,
-           uint64_t *id_out)
+           uint64_t bytes_cap, uint64_t *id_out)
 {
     pthread_mutex_lock(&s->slot_lock);
     uint32_t idx;
@@ -169,7 +180,9 @@ slot_alloc(struct mm_shard *s, struct mm_actor *a, uint32_t capacity,
     uint64_t id =
         (uint64_t)serial << 32 | (uint64_t)idx << 8 | (uint64_t)s->index;
     struct mm_slot *slot = mm__slot_get(s, idx);
-    slot->capacity = capacity;
+    slot->capacity = capacity < MB_MAX_CAPACITY ? capacity : MB_MAX_CAPACITY;
+    slot->bytes_cap =
+        bytes_cap < MB_MAX_CAP_BYTES ? (uint32_t)bytes_cap : MB_MAX_CAP_BYTES;
     a->id = id;
     a->slot = slot;
     atomic_store_explicit(&slot->actor, a, memory_order_release);
@@ -244,7 +257,7 @@ spawn_common(mm_node *n, const char *type_name, const mm_spawn_opts *opts,
     uint32_t cap = opts->mailbox_capacity ? opts->mailbox_capacity
                                           : n->cfg.mailbox_capacity;
     uint64_t id;
-    rc = slot_alloc(s, a, cap, &id);
+    rc = slot_alloc(s, a, cap, n->cfg.mailbox_bytes, &id);
     if (rc) goto fail;
     mm_endpoint ep;
     ep_of(a, &ep);
@@ -458,6 +471,20 @@ actor_free(struct mm_actor *a)
     mm__free(a);
 }
 
+/* Empties |a|'s mailbox: calls are answered |status|, tells dropped. */
+static void
+mailbox_reject_all(struct mm_actor *a, int status)
+{
+    mm_node *n = a->shard->node;
+    while (a->mb_head) {
+        mm_msg *m = a->mb_head;
+        a->mb_head = m->next;
+        atomic_fetch_sub(&a->slot->queued, MB_ONE_MSG + mm__msg_cost(m));
+        mm__msg_reject(n, m, status);
+    }
+    a->mb_tail = NULL;
+}
+
 static void
 actor_terminate(struct mm_actor *a, int reason)
 {
@@ -477,14 +504,8 @@ actor_terminate(struct mm_actor *a, int reason)
     ep_of(a, &ep);
     /* New sends fail at once from here on. */
     slot_free(s, a);
-    int status = reason == MM_REASON_SHUTDOWN ? MM_ECLOSED : MM_ENOTFOUND;
-    while (a->mb_head) {
-        mm_msg *m = a->mb_head;
-        a->mb_head = m->next;
-        atomic_fetch_sub(&a->slot->queued, 1);
-        mm__msg_reject(n, m, status);
-    }
-    a->mb_tail = NULL;
+    mailbox_reject_all(a, reason == MM_REASON_SHUTDOWN ? MM_ECLOSED
+                                                       : MM_ENOTFOUND);
     waiters_wake(s, a);
     mm__recep_actor_gone(n, &ep, a->label, reason);
     mm_event ev = {MM_EV_STOPPED, a->label, ep, reason, a->sup.restarts};
@@ -540,7 +561,7 @@ mm__actor_deliver(struct mm_shard *s, mm_msg *m)
     if (!a || a->status == ACTOR_DEAD) {
         /* The sender counted it against the slot: give it back. */
         struct mm_slot *slot = mm__slot_get(s, mm__actor_id_slot(m->target));
-        if (slot) atomic_fetch_sub(&slot->queued, 1);
+        if (slot) atomic_fetch_sub(&slot->queued, MB_ONE_MSG + mm__msg_cost(m));
         mm__msg_reject(s->node, m, MM_ENOTFOUND);
         return;
     }
@@ -586,13 +607,22 @@ mm__actor_run(struct mm_actor *a, unsigned budget)
     struct mm_shard *s = a->shard;
     const struct mm_type_info *ti = a->ti;
     uint64_t now_ms = mm__shard_now(s); /* the pass's clock */
+    _Atomic int *stopping = &s->node->stopping;
     struct mm_ctx c;
     ctx_init(&c, a, NULL);
     for (unsigned i = 0; i < budget && a->mb_head; i++) {
+        if (MM_UNLIKELY(atomic_load_explicit(stopping, memory_order_relaxed))) {
+            /* The node stops (mm_node_stop, from any thread): the handler
+             * that ran has finished, what is still queued is not run but
+             * answered closed at once, so that a long queue cannot hold
+             * the shutdown. */
+            mailbox_reject_all(a, MM_ECLOSED);
+            return 0;
+        }
         mm_msg *m = a->mb_head;
         a->mb_head = m->next;
         if (!a->mb_head) a->mb_tail = NULL;
-        slot_dequeued(a);
+        slot_dequeued(a, m);
         if (m->call && m->deadline && m->deadline <= now_ms) {
             /* Expired before it ran: the callee drops it. */
             mm__msg_reject(s->node, m, MM_ETIMEOUT);
@@ -805,14 +835,18 @@ mm_endpoint_when_writable(mm_node *n, const mm_endpoint *to,
         mm__free(w);
         return MM_ENOTFOUND;
     }
-    int full = (uint32_t)atomic_load(&slot->queued) >= slot->capacity;
+    /* Full in messages, or past half its bytes: a message that did not
+     * fit may fit once half the bytes are free again. */
+    uint64_t q = atomic_load(&slot->queued);
+    int full = mm__mb_count(q) >= slot->capacity ||
+               mm__mb_bytes(q) > slot->bytes_cap / 2;
     struct mm_waiter *wake = NULL;
     if (full) {
         w->next = a->waiters;
         a->waiters = w;
         atomic_store(&a->has_waiters, 1);
         /* Re-check: the mailbox may have drained while we registered. */
-        if ((uint32_t)atomic_load(&slot->queued) <= slot->capacity / 2) {
+        if (slot_writable(slot, atomic_load(&slot->queued))) {
             wake = a->waiters;
             a->waiters = NULL;
             atomic_store(&a->has_waiters, 0);

@@ -150,4 +150,25 @@
 #define MM_SESSION_RETRY_MS 10u
 #endif
 
+/* Runtime bounds: mailbox bytes, shutdown, caller deadlines */
+#ifndef MM_MAILBOX_BYTES
+/* Bytes one mailbox holds: each queued message counts its payload and
+ * itself (lib/runtime.h, mm__msg_cost).  Past it a send is refused with
+ * MM_EOVERLOADED (a peer's INVOKE is answered `overloaded`), unless the
+ * mailbox is empty.  mm_node_config.mailbox_bytes. */
+#define MM_MAILBOX_BYTES (16u * 1024u * 1024u)
+#endif
+#ifndef MM_MAX_CALL_MS
+/* The longest deadline a call gets: a caller's longer timeout (local, or a
+ * peer's INVOKE) is clamped to it, so no call record outlives it. */
+#define MM_MAX_CALL_MS 300000u
+#endif
+#ifndef MM_SHUTDOWN_MS
+/* From mm_node_stop (SIGTERM for `murmer start`) to stopping the actors:
+ * messages still queued are answered `closed` at once (tells dropped),
+ * and a graceful leave that takes longer is cut here.  A handler that is
+ * running finishes first: it cannot be interrupted. */
+#define MM_SHUTDOWN_MS 2000u
+#endif
+
 #endif /* MM_DEFAULTS_H */

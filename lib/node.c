@@ -15,6 +15,7 @@ mm_node_config_init(mm_node_config *cfg)
     cfg->mdns = -1;
     cfg->shards = 1;
     cfg->mailbox_capacity = MM_MAILBOX_CAPACITY;
+    cfg->mailbox_bytes = MM_MAILBOX_BYTES;
     cfg->default_timeout_ms = MM_DEFAULT_TIMEOUT_MS;
     cfg->max_frame = MM_MAX_FRAME;
 }
@@ -58,6 +59,7 @@ mm_node_new(mm_node **out, const mm_node_config *cfg_in)
     int rc = UV_ENOMEM;
     n->cfg = *cfg_in;
     if (!n->cfg.mailbox_capacity) n->cfg.mailbox_capacity = MM_MAILBOX_CAPACITY;
+    if (!n->cfg.mailbox_bytes) n->cfg.mailbox_bytes = MM_MAILBOX_BYTES;
     if (!n->cfg.default_timeout_ms)
         n->cfg.default_timeout_ms = MM_DEFAULT_TIMEOUT_MS;
     if (!n->cfg.max_frame) n->cfg.max_frame = MM_MAX_FRAME;
@@ -177,23 +179,51 @@ mm__node_post_all(mm_node *n, int kind)
     }
 }
 
+/* The leave is over (acknowledged, or cut at the deadline): stop the
+ * shards, once.  Shard 0. */
 static void
-node_shutdown_all(void *arg)
+node_left(void *arg)
 {
-    mm__node_post_all(arg, MSG_SHUTDOWN);
+    mm_node *n = arg;
+    if (n->leave_over) return;
+    n->leave_over = 1;
+    mm__tmr_stop(&n->shards[0], &n->leave_tmr);
+    mm__node_post_all(n, MSG_SHUTDOWN);
+}
+
+static void
+node_leave_cut(struct mm_tmr *t)
+{
+    mm_node *n = mm__container_of(t, mm_node, leave_tmr);
+    MM_LOG(MM_LOG_INFO, "node",
+           "leave not acknowledged within %u ms: "
+           "stopping anyway",
+           MM_SHUTDOWN_MS);
+    node_left(n);
 }
 
 static void
 node_leave(void *arg)
 {
     mm_node *n = arg;
-    mm__cluster_leave(n->cluster, node_shutdown_all, n);
+    /* The deadline counts from mm_node_stop: a handler that held shard 0
+     * meanwhile used part of it. */
+    n->leave_tmr.fn = node_leave_cut;
+    mm__tmr_start(&n->shards[0], &n->leave_tmr, n->stop_ms + MM_SHUTDOWN_MS);
+    mm__cluster_leave(n->cluster, node_left, n);
 }
 
+/*
+ * Shutdown: new sends fail at once (MM_ECLOSED), each shard's running
+ * handler finishes and what is still queued is answered closed
+ * (mm__actor_run); a cluster node then leaves gracefully, for at most
+ * MM_SHUTDOWN_MS from here, and every shard stops its actors and closes.
+ */
 void
 mm_node_stop(mm_node *n)
 {
     if (atomic_exchange(&n->stopping, 1)) return;
+    n->stop_ms = mm__now_ms();
     /* A cluster node leaves gracefully first (bounded), then shuts down. */
     if (n->cluster && n->running && mm_node_post(n, 0, node_leave, n) == 0)
         return;

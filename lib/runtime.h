@@ -21,6 +21,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <uv.h>
 
 #include "common.h"
@@ -85,6 +86,30 @@ struct mm_msg {
     unsigned char inl[MSG_DATA_INLINE]; /* data when MSG_F_INL_DATA */
 };
 
+/*
+ * A mailbox's occupancy is one atomic word: the user messages accepted and
+ * not yet handled in the high bits, their bytes (mm__msg_cost) in the low
+ * MB_BYTES_BITS, so that a send reserves both with one atomic add.  The
+ * bounds are clamped so that neither field can overflow into the other.
+ */
+#define MB_BYTES_BITS 40
+#define MB_ONE_MSG (1ull << MB_BYTES_BITS)
+#define MB_BYTES_MASK (MB_ONE_MSG - 1)
+#define MB_MAX_CAPACITY (1u << 22)   /* messages */
+#define MB_MAX_BYTES (1ull << 38)    /* the cost of one message */
+#define MB_MAX_CAP_BYTES 0xffffffffu /* a mailbox's byte bound */
+
+/* What |m| costs in a mailbox's byte bound: the message itself and the
+ * payload and type name it owns (pointer payloads count as the message
+ * alone).  Constant while |m| is queued. */
+static inline uint64_t
+mm__msg_cost(const mm_msg *m)
+{
+    uint64_t c = sizeof(*m) + m->len; /* len is 0 but for bytes */
+    if (MM_UNLIKELY(m->flags & MSG_F_OWN_TYPE)) c += strlen(m->type_name);
+    return c < MB_MAX_BYTES ? c : MB_MAX_BYTES;
+}
+
 /* A message with no payload for internal use. */
 mm_msg *mm__msg_alloc(void);
 /* Deep copy (JSON/raw bytes copied; pointer payloads refused: NULL). */
@@ -132,11 +157,35 @@ void mm__call_reply(struct mm_shard *home, struct mm_call *call, int status,
 #define SLOT_MAX_CHUNKS 4096u
 
 struct mm_slot {
-    _Atomic uint64_t id;    /* 0 = free */
-    _Atomic int32_t queued; /* user messages accepted, not yet handled */
-    uint32_t capacity;
+    _Atomic uint64_t id;     /* 0 = free */
+    _Atomic uint64_t queued; /* messages << MB_BYTES_BITS | bytes */
     _Atomic(struct mm_actor *) actor;
+    uint32_t capacity;  /* messages */
+    uint32_t bytes_cap; /* bytes (at most MB_MAX_CAP_BYTES) */
 };
+
+static inline uint32_t
+mm__mb_count(uint64_t q)
+{
+    return (uint32_t)(q >> MB_BYTES_BITS);
+}
+
+static inline uint64_t
+mm__mb_bytes(uint64_t q)
+{
+    return q & MB_BYTES_MASK;
+}
+
+/* Whether a message of |cost| bytes finds no room in a mailbox that held
+ * |q|.  Past the byte bound a message is refused unless the mailbox holds
+ * nothing, so that one message of any size always goes. */
+static inline int
+mm__mb_full(const struct mm_slot *slot, uint64_t q, uint64_t cost)
+{
+    uint64_t b = mm__mb_bytes(q);
+    return mm__mb_count(q) >= slot->capacity ||
+           (b != 0 && b + cost > slot->bytes_cap);
+}
 
 static inline int
 mm__actor_id_shard(uint64_t id)
@@ -275,7 +324,9 @@ struct mm_cluster;
 struct mm_cluster_ops {
     /* A MSG_REMOTE message (call or tell) to send; takes ownership. */
     void (*send)(struct mm_cluster *c, mm_msg *m);
-    /* Shutdown phase A on shard 0: answer pending calls, leave. */
+    /* Shutdown on shard 0, at the start of phase B (every shard's actors
+     * stopped, the answers to their queued calls delivered): answer
+     * pending calls, stop serving. */
     void (*stop)(struct mm_cluster *c);
     /* Shutdown phase B on shard 0: close handles. */
     void (*close)(struct mm_cluster *c);
@@ -296,6 +347,11 @@ struct mm_node {
     _Atomic uint32_t spawn_rr;
     _Atomic int stopping;
     _Atomic int phase_a_done;
+    /* Shutdown: when mm_node_stop was called (ms) and, on shard 0, the
+     * timer that cuts a graceful leave at MM_SHUTDOWN_MS. */
+    uint64_t stop_ms;
+    struct mm_tmr leave_tmr;
+    int leave_over;
     int running; /* mm_node_run or start_thread called */
     int threaded;
 

@@ -159,6 +159,9 @@ call_attach(mm_node *n, mm_msg *msg, struct mm_shard *cur,
     c->tmr.fn = call_timeout_cb;
     uint32_t tmo =
         msg->timeout_ms ? msg->timeout_ms : n->cfg.default_timeout_ms;
+    /* No call holds its record and its message longer than the node's
+     * maximum, whatever the caller asked. */
+    if (MM_UNLIKELY(tmo > MM_MAX_CALL_MS)) tmo = MM_MAX_CALL_MS;
     uint64_t now = cur ? mm__shard_now(cur) : mm__now_ms();
     msg->deadline = now + tmo;
     msg->call = c;
@@ -241,10 +244,12 @@ send_impl(mm_node *n, const mm_endpoint *to, mm_msg *msg, mm_reply_cb cb,
     if (MM_UNLIKELY(!slot || atomic_load_explicit(
                                  &slot->id, memory_order_acquire) != to->actor))
         return MM_ENOTFOUND;
-    int32_t q =
-        atomic_fetch_add_explicit(&slot->queued, 1, memory_order_relaxed);
-    if (MM_UNLIKELY((uint32_t)q >= slot->capacity)) {
-        atomic_fetch_sub_explicit(&slot->queued, 1, memory_order_relaxed);
+    /* One atomic add reserves a message and its bytes (runtime.h). */
+    uint64_t add = MB_ONE_MSG + mm__msg_cost(msg);
+    uint64_t q =
+        atomic_fetch_add_explicit(&slot->queued, add, memory_order_relaxed);
+    if (MM_UNLIKELY(mm__mb_full(slot, q, add - MB_ONE_MSG))) {
+        atomic_fetch_sub_explicit(&slot->queued, add, memory_order_relaxed);
         return MM_EOVERLOADED;
     }
     struct mm_shard *cur = mm__cur_shard;
@@ -255,7 +260,7 @@ send_impl(mm_node *n, const mm_endpoint *to, mm_msg *msg, mm_reply_cb cb,
     if (cb) {
         int rc = call_attach(n, msg, cur, cur ? cur : ts, cb, data, blocking);
         if (MM_UNLIKELY(rc)) {
-            atomic_fetch_sub(&slot->queued, 1);
+            atomic_fetch_sub(&slot->queued, add);
             return rc;
         }
     } else {
@@ -281,7 +286,7 @@ send_impl(mm_node *n, const mm_endpoint *to, mm_msg *msg, mm_reply_cb cb,
     }
     int rc = mm__shard_post(ts, msg);
     if (MM_UNLIKELY(rc)) {
-        atomic_fetch_sub(&slot->queued, 1);
+        atomic_fetch_sub(&slot->queued, add);
         call_detach(msg, cur);
         return rc;
     }

@@ -326,7 +326,6 @@ static void
 shard_phase_a(struct mm_shard *s)
 {
     mm_node *n = s->node;
-    if (s->index == 0 && n->cluster) n->cluster_ops->stop(n->cluster);
     mm__actor_stop_all(s);
     /* The last shard to stop its actors closes them all. */
     if (atomic_fetch_add(&n->phase_a_done, 1) + 1 == n->nshards)
@@ -371,10 +370,18 @@ mm__shard_drain_closed(struct mm_shard *s)
     }
 }
 
+/*
+ * Phase B, once every shard has stopped its actors.  The network half
+ * stops only now, after the answers that the other shards posted while
+ * they stopped (queued calls answered closed) reached the network and went
+ * out to their callers.
+ */
 static void
 shard_phase_b(struct mm_shard *s)
 {
     mm__shard_drain_closed(s);
+    if (s->index == 0 && s->node->cluster)
+        s->node->cluster_ops->stop(s->node->cluster);
     s->closing = 1;
     mm__calls_fail_all(s);
     if (s->index == 0 && s->node->cluster)

@@ -184,9 +184,15 @@ typedef struct mm_node_config {
     int mdns;                    /* 1 on, 0 off, -1 default (on with a key) */
     int shards;                  /* loops/threads; 0 = 1 */
     int insecure;                /* dev mode beyond loopback */
-    uint32_t mailbox_capacity;   /* default MM_MAILBOX_CAPACITY */
+    uint32_t mailbox_capacity;   /* default MM_MAILBOX_CAPACITY; <= 2^22 */
     uint32_t default_timeout_ms; /* default 5000 */
     uint32_t max_frame;          /* default 4 MiB */
+    /* Bytes an actor's mailbox holds (messages with their payloads), as
+     * mailbox_capacity bounds their number: past either a send is refused
+     * with MM_EOVERLOADED (but a message to an empty mailbox always goes).
+     * Replies and the runtime's own messages are not counted.  Default
+     * MM_MAILBOX_BYTES (16 MiB); at most 4 GiB - 1. */
+    size_t mailbox_bytes;
 } mm_node_config;
 
 MM_EXTERN void mm_node_config_init(mm_node_config *cfg);
@@ -203,8 +209,15 @@ MM_EXTERN uint32_t mm_node_msg_id(mm_node *n, const char *type);
 MM_EXTERN int mm_node_run(mm_node *n);
 /* Runs every shard on background threads; returns at once. */
 MM_EXTERN int mm_node_start_thread(mm_node *n);
-/* Requests shutdown from any thread (async-signal-unsafe). Actors are
- * stopped, queued calls answered MM_ECLOSED, handles closed. */
+/*
+ * Requests shutdown from any thread (async-signal-unsafe).  New sends fail
+ * with MM_ECLOSED at once; on each shard the handler that is running
+ * finishes and the messages still queued are not run: calls are answered
+ * MM_ECLOSED, tells dropped.  A node in a cluster then leaves gracefully
+ * for at most MM_SHUTDOWN_MS (2 s) from this call; actors are stopped and
+ * handles closed.  A handler cannot be interrupted: one that runs longer
+ * than the deadline is waited for (handlers must not block).
+ */
 MM_EXTERN void mm_node_stop(mm_node *n);
 /* Waits for the threads of mm_node_start_thread() to end. */
 MM_EXTERN int mm_node_join(mm_node *n);

@@ -49,3 +49,49 @@ setup()
     assert_failure 3
     [[ $stderr == *"murmer start: --actor x/1: unknown actor type 'nosuchtype'"* ]]
 }
+
+@test "start: SIGTERM with slow messages queued exits within 3 s; queued calls are answered closed" {
+    KEY="$BATS_TEST_TMPDIR/cluster.key"
+    murmer keygen "$KEY"
+    SEED="127.0.0.1:$(free_port)"
+    start_node slow1 --listen "$SEED" --cluster-key "$KEY" \
+        --data-dir "$BATS_TEST_TMPDIR/data-slow1" \
+        --plugin "$MURMER_BUILD/plugins/slow_plugin.so" --shards 2 \
+        --actor c/1=counter --actor slow/1=slow
+    # Shard 0 runs the network, counter c/1 and a first spawn go there,
+    # slow/1 goes to shard 1: its naps never hold the network.
+    log=$(node_log slow1)
+    wait_for "grep -q 'listening on' '$log'" 20 || { cat "$log"; false; }
+    # 8 calls of 1 s each: one runs, the others queue behind it.
+    local i pids=()
+    for ((i = 1; i <= 8; i++)); do
+        # Each client its own state dir: concurrent ones cannot share one.
+        XDG_STATE_HOME="$BATS_TEST_TMPDIR/cli$i" timeout 30 \
+            murmer --join "$SEED" --cluster-key "$KEY" --timeout 20s \
+            send slow/1 nap 1000 >"$BATS_TEST_TMPDIR/send$i.out" \
+            2>"$BATS_TEST_TMPDIR/send$i.err" &
+        pids+=($!)
+    done
+    # The second nap starts after a second: by then every call has arrived.
+    wait_for "[ \$(grep -c 'slow: nap' '$log') -ge 2 ]" 20 || { cat "$log"; false; }
+    stop_node slow1 TERM 10 || { cat "$log"; false; }
+    [ "$STOP_RC" -eq 0 ] || { cat "$log"; fail "exit status $STOP_RC"; }
+    [ "$STOP_MS" -lt 3000 ] || { cat "$log"; fail "exit after $STOP_MS ms"; }
+    # Each call got an answer: its reply, or `closed` for those still queued.
+    local ok=0 closed=0 rc
+    for ((i = 1; i <= 8; i++)); do
+        rc=0
+        wait "${pids[$((i - 1))]}" || rc=$?
+        if [ "$rc" -eq 0 ]; then
+            ok=$((ok + 1))
+        elif grep -q closed "$BATS_TEST_TMPDIR/send$i.err"; then
+            closed=$((closed + 1))
+        else
+            cat "$BATS_TEST_TMPDIR/send$i.err"
+        fi
+    done
+    echo "ok $ok closed $closed, exit after $STOP_MS ms"
+    [ "$ok" -le 3 ] || fail "$ok calls ran"
+    [ "$closed" -ge 4 ] || fail "only $closed calls were answered closed"
+    [ $((ok + closed)) -eq 8 ] || fail "ok $ok + closed $closed != 8"
+}

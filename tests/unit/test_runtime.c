@@ -21,6 +21,7 @@
 #include <cJSON.h>
 
 #include "murmer.h"
+#include "runtime.h" /* mm_msg's deadline, MM_MAX_CALL_MS */
 #include "helpers/nodefix.h"
 #include "helpers/testutil.h"
 
@@ -150,6 +151,29 @@ t_slow(mm_ctx *ctx, void *st, mm_msg *m)
     return mm_node_queue_work(mm_ctx_node(ctx), slow_work, slow_after, j);
 }
 
+static sem_t nap_sem; /* posted by t_nap as it starts */
+
+/* Holds its shard for 200 ms (test only), then replies. */
+static int
+t_nap(mm_ctx *ctx, void *st, mm_msg *m)
+{
+    (void)st;
+    (void)m;
+    sem_post(&nap_sem);
+    struct timespec ts = {0, 200 * 1000000L};
+    nanosleep(&ts, NULL);
+    return mm_reply_json(ctx, "1");
+}
+
+/* Replies with the ms left before the call's deadline. */
+static int
+t_deadline(mm_ctx *ctx, void *st, mm_msg *m)
+{
+    (void)st;
+    return mm_reply_jsonf(ctx, "%lld",
+                          (long long)m->deadline - (long long)mm__now_ms());
+}
+
 static void
 t_stophook(mm_ctx *ctx, void *st, int reason)
 {
@@ -164,7 +188,8 @@ MM_ACTOR_TYPE(tcounter, struct tcount, NULL, t_stophook,
               MM_HANDLER("seq", t_seq), MM_HANDLER("check", t_check),
               MM_HANDLER("crash", t_crash), MM_HANDLER("stop", t_stop),
               MM_HANDLER("block", t_block), MM_HANDLER("nested", t_nested_call),
-              MM_HANDLER("slow", t_slow));
+              MM_HANDLER("slow", t_slow), MM_HANDLER("deadline", t_deadline),
+              MM_HANDLER("nap", t_nap));
 
 static int
 t_start_hook(mm_ctx *ctx, void *st)
@@ -409,6 +434,109 @@ test_runtime_overloaded_loses_nothing(void **state)
     assert_int_equal(v, 4);
 }
 
+/* A mailbox is bounded in bytes too: big messages are refused past the
+ * bound while small ones still go; a message to an empty mailbox always
+ * goes, whatever its size. */
+static void
+test_runtime_mailbox_bytes_bound(void **state)
+{
+    (void)state;
+    mm_node_config cfg;
+    mm_node_config_init(&cfg);
+    assert_int_equal(cfg.mailbox_bytes, 16u * 1024u * 1024u);
+    cfg.name = "bytes";
+    cfg.shards = TEST_SHARDS;
+    cfg.mailbox_bytes = 64 * 1024;
+    mm_node *n;
+    assert_int_equal(mm_node_new(&n, &cfg), 0);
+    assert_int_equal(mm_node_register_type(n, &tcounter_type), 0);
+    nodefix_start(n);
+    static char big[100 * 1024];
+    memset(big, 'x', sizeof(big));
+    mm_ready *r;
+    assert_int_equal(mm_spawn_ready(&r, n, "tcounter", NULL), 0);
+    mm_endpoint ep = *mm_ready_endpoint(r);
+    /* 3 x 20000 bytes fit in 64 KiB, a 4th does not. */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(
+            mm_tell(n, &ep, mm_msg_new_raw("increment", big, 20000)), 0);
+    mm_msg *m = mm_msg_new_raw("increment", big, 20000);
+    assert_int_equal(mm_tell(n, &ep, m), MM_EOVERLOADED);
+    mm_msg_free(m);
+    /* A call is refused the same way (and its callback never runs). */
+    m = mm_msg_new_raw("increment", big, 20000);
+    assert_int_equal(mm_call(n, &ep, m, NULL), MM_EOVERLOADED);
+    /* Legitimate small traffic still goes. */
+    assert_int_equal(mm_tell(n, &ep, mm_msg_new("increment")), 0);
+    assert_int_equal(mm_ready_start(r), 0);
+    assert_int_equal(call_long(n, &ep, "get"), 4);
+    /* Drained: the byte count went back to zero, so big messages go again,
+     * and one above the bound goes to an empty mailbox. */
+    assert_int_equal(mm_tell(n, &ep, mm_msg_new_raw("increment", big, 20000)),
+                     0);
+    assert_int_equal(call_long(n, &ep, "get"), 5);
+    assert_int_equal(
+        mm_call(n, &ep, mm_msg_new_raw("increment", big, sizeof(big)), NULL),
+        0);
+    assert_int_equal(call_long(n, &ep, "get"), 6);
+    nodefix_down(n);
+}
+
+struct answers {
+    _Atomic int ok, closed, other;
+};
+
+static void
+answer_cb(void *data, int status, mm_msg *reply)
+{
+    struct answers *a = data;
+    (void)reply;
+    if (status == 0)
+        atomic_fetch_add(&a->ok, 1);
+    else if (status == MM_ECLOSED)
+        atomic_fetch_add(&a->closed, 1);
+    else
+        atomic_fetch_add(&a->other, 1);
+}
+
+/* Shutdown has a deadline: with 50 calls of 200 ms queued, the one being
+ * handled finishes, the others are answered closed at once, and the node
+ * is down well within MM_SHUTDOWN_MS (not after 10 s). */
+static void
+test_runtime_shutdown_answers_queue_closed(void **state)
+{
+    (void)state;
+    mm_node *n = nodefix_new(
+        &(struct nodefix_opts){.name = "stop", .shards = TEST_SHARDS});
+    assert_int_equal(mm_node_register_type(n, &tcounter_type), 0);
+    nodefix_start(n);
+    sem_init(&nap_sem, 0, 0);
+    mm_endpoint ep = spawn(n, "tcounter", NULL, MM_TEMPORARY);
+    static struct answers ans;
+    atomic_store(&ans.ok, 0);
+    atomic_store(&ans.closed, 0);
+    atomic_store(&ans.other, 0);
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(mm_send(n, &ep, mm_msg_new("nap"), answer_cb, &ans),
+                         0);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    /* The first one runs: 49 are queued. */
+    assert_int_equal(sem_timedwait(&nap_sem, &until), 0);
+    uint64_t t0 = now_ms();
+    mm_node_stop(n);
+    mm_node_join(n);
+    uint64_t took = now_ms() - t0;
+    mm_node_free(n);
+    sem_destroy(&nap_sem);
+    assert_true(took < MM_SHUTDOWN_MS);
+    /* Every call got its one answer: closed, but the one(s) that ran. */
+    assert_int_equal(atomic_load(&ans.ok) + atomic_load(&ans.closed), 50);
+    assert_int_equal(atomic_load(&ans.other), 0);
+    assert_true(atomic_load(&ans.ok) <= 2);
+}
+
 struct writable {
     _Atomic int fired;
 };
@@ -464,6 +592,29 @@ test_runtime_deadline_timeout_and_late_reply(void **state)
     assert_int_equal(mm_call(fx->n, &ep, m, &r), 0);
     assert_string_equal(mm_msg_data(r, NULL), "\"late\"");
     mm_msg_free(r);
+}
+
+/* A caller's deadline is clamped to the node's maximum; shorter ones are
+ * kept as asked. */
+static void
+test_runtime_deadline_clamped(void **state)
+{
+    struct fx *fx = *state;
+    mm_endpoint ep = spawn(fx->n, "tcounter", NULL, MM_TEMPORARY);
+    mm_msg *m = mm_msg_new("deadline");
+    mm_msg_set_timeout(m, UINT32_MAX);
+    mm_msg *r = NULL;
+    assert_int_equal(mm_call(fx->n, &ep, m, &r), 0);
+    long left = (long)cJSON_GetNumberValue(mm_msg_json(r, NULL));
+    mm_msg_free(r);
+    assert_true(left <= (long)MM_MAX_CALL_MS);
+    assert_true(left > (long)MM_MAX_CALL_MS - 2000);
+    m = mm_msg_new("deadline");
+    mm_msg_set_timeout(m, 3000);
+    assert_int_equal(mm_call(fx->n, &ep, m, &r), 0);
+    left = (long)cJSON_GetNumberValue(mm_msg_json(r, NULL));
+    mm_msg_free(r);
+    assert_true(left <= 3000 && left > 1000);
 }
 
 static void
@@ -867,8 +1018,12 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_runtime_when_writable, setup,
                                         teardown),
+        cmocka_unit_test(test_runtime_mailbox_bytes_bound),
+        cmocka_unit_test(test_runtime_shutdown_answers_queue_closed),
         cmocka_unit_test_setup_teardown(
             test_runtime_deadline_timeout_and_late_reply, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_runtime_deadline_clamped, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(
             test_runtime_blocking_call_on_shard_is_edeadlk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runtime_temporary_not_restarted,

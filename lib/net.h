@@ -37,8 +37,9 @@ int mm__net_new(struct mm_net **out, const struct mm_net_config *cfg);
 void mm__net_start(struct mm_net *net);
 /* A MSG_REMOTE message (call or tell) to send; takes ownership. */
 void mm__net_send(struct mm_net *net, mm_msg *m);
-/* Shutdown phase A: answer pending calls and waiting messages
- * (MM_ECLOSED); nothing is sent or served afterwards. */
+/* Shutdown, at the start of phase B (after every shard answered its queue):
+ * answer pending calls and waiting messages (MM_ECLOSED); nothing is sent or
+ * served afterwards. */
 void mm__net_stop(struct mm_net *net);
 /* Shutdown phase B: stop the sweep, close the transport. */
 void mm__net_close(struct mm_net *net);

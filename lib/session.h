@@ -19,7 +19,7 @@ struct mm_membership;
  * and answers member queries from |m|. */
 int mm__session_new(struct mm_session **out, mm_node *n, struct mm_net *net,
                     struct mm_membership *m);
-/* Shutdown phase A: end every subscription. */
+/* Shutdown, at the start of phase B: end every subscription. */
 void mm__session_stop(struct mm_session *s);
 void mm__session_free(struct mm_session *s);
 

@@ -1605,6 +1605,44 @@ mm__oplog_vec_advance(const uint8_t *vec, size_t vlen, const uint8_t *batch,
     return 0;
 }
 
+static int
+vec_elem_newer(const uint8_t *x, const uint8_t *y)
+{
+    uint64_t xg = mm__get_u64(x + MM_NODE_ID_LEN);
+    uint64_t yg = mm__get_u64(y + MM_NODE_ID_LEN);
+    return xg > yg || (xg == yg && mm__get_u64(x + MM_NODE_ID_LEN + 8) >
+                                       mm__get_u64(y + MM_NODE_ID_LEN + 8));
+}
+
+int
+mm__oplog_vec_merge(const uint8_t *a, size_t alen, const uint8_t *b,
+                    size_t blen, uint8_t **out, size_t *outlen)
+{
+    struct mm__oplog_vec va, vb;
+    *out = NULL;
+    *outlen = 0;
+    if (mm__oplog_vec_decode(&va, a, alen) || mm__oplog_vec_decode(&vb, b, blen))
+        return MM_EDECODE;
+    uint8_t *buf = mm__malloc(VEC_HDR + ((size_t)va.count + vb.count) * VEC_ELEM);
+    if (buf == NULL) return -ENOMEM;
+    uint8_t *p = buf + VEC_HDR;
+    size_t i = 0, j = 0, n = 0;
+    while (i < va.count || j < vb.count) {
+        const uint8_t *x = i < va.count ? va.p + i * VEC_ELEM : NULL;
+        const uint8_t *y = j < vb.count ? vb.p + j * VEC_ELEM : NULL;
+        int c = !x ? 1 : !y ? -1 : memcmp(x, y, MM_NODE_ID_LEN);
+        const uint8_t *take = c < 0 ? x : c > 0 ? y : vec_elem_newer(y, x) ? y : x;
+        if (c <= 0) i++;
+        if (c >= 0) j++;
+        memcpy(p + n++ * VEC_ELEM, take, VEC_ELEM);
+    }
+    buf[0] = WIRE_VERSION;
+    mm__put_u32(buf + 1, (uint32_t)n);
+    *out = buf;
+    *outlen = VEC_HDR + n * VEC_ELEM;
+    return 0;
+}
+
 /* ---- compaction -----------------------------------------------------------
  */
 

@@ -319,6 +319,14 @@ long mm__oplog_missing_batch(const mm__oplog *o, const uint8_t *vec,
  */
 int mm__oplog_vec_advance(const uint8_t *vec, size_t vlen, const uint8_t *batch,
                           size_t blen, uint8_t **out, size_t *outlen);
+/*
+ * The union of vectors |a| and |b|, each origin at the newer (generation,
+ * seq) of the two: where a catch-up stands when the peer reports a vector
+ * while batches are still on their way.  |*out| (|*outlen| bytes) is
+ * allocated (mm__free).  0, MM_EDECODE or -ENOMEM.
+ */
+int mm__oplog_vec_merge(const uint8_t *a, size_t alen, const uint8_t *b,
+                        size_t blen, uint8_t **out, size_t *outlen);
 
 /*
  * Applies a batch received from a peer.  The whole batch is validated

@@ -31,9 +31,10 @@
  * turn over all peers: the missing part is never built whole and the loop
  * is never held by it.  A push that finds no room is not sent: the peer's
  * vector is asked for (VECTOR with the reply bit) and the catch-up that
- * answer starts carries the push's records.  A new VECTOR from the peer
- * restarts its catch-up from what it reports; a connection that goes down
- * ends it (the next vector exchange resumes from what arrived).
+ * answer starts carries the push's records.  A VECTOR from the peer while
+ * its catch-up is under way is merged into where the catch-up stands (what
+ * is on its way is not sent twice); a connection that goes down ends it
+ * (the next vector exchange resumes from what arrived).
  */
 #include "registry.h"
 
@@ -85,15 +86,22 @@ has_room(struct mm_qconn *conn, size_t len)
     return unacked == 0 || unacked + len <= MM_REGISTRY_SEND_SHARE;
 }
 
-/* Bytes an OPS batch may take: the bound, within what max_frame allows. */
+/* The largest frame body max_frame lets us send. */
+static size_t
+body_max(const struct mm_registry *r)
+{
+    size_t f = r->node->cfg.max_frame ? r->node->cfg.max_frame : MM_MAX_FRAME;
+    return f > MM_WIRE_HDR_LEN ? f - MM_WIRE_HDR_LEN : 0;
+}
+
+/* Bytes an OPS batch may take: the bound, within what max_frame allows.
+ * Only a batch of one record larger than that alone may pass it, up to
+ * body_max(); a record above body_max() cannot travel (counted). */
 static size_t
 batch_max(const struct mm_registry *r)
 {
     size_t m = MM_REGISTRY_BATCH_MAX;
-    size_t f = r->node->cfg.max_frame;
-    if (f > MM_WIRE_HDR_LEN && f - MM_WIRE_HDR_LEN < m)
-        m = f - MM_WIRE_HDR_LEN;
-    return m;
+    return body_max(r) < m ? body_max(r) : m;
 }
 
 static int
@@ -226,14 +234,13 @@ catchup_step(struct mm_registry *r, struct catchup *c)
     int step = STEP_DONE;
     if (n > 0 && mm__oplog_batch_finish(&b) == 0) {
         int rc = 0;
-        if (b.len > max) {
-            /* One record alone above the bound (a snapshot): skipped, the
-             * peer cannot take it in one frame. */
+        if (b.len > body_max(r)) {
+            /* One record alone (a snapshot) above what a frame can carry:
+             * skipped. */
             r->st.too_large++;
             MM_LOG(MM_LOG_WARN, "registry",
-                   "a record of %zu bytes is above the batch bound (%zu): "
-                   "not sent",
-                   b.len, max);
+                   "a record of %zu bytes is above max_frame: not sent",
+                   b.len);
         } else {
             rc = send_frame(r, NULL, conn, mm__net_control_stream(conn),
                             REG_OPS, b.buf, b.len);
@@ -340,9 +347,16 @@ catchup_start(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN],
               const uint8_t *vec, size_t len)
 {
     struct catchup *c = catchup_find(r, peer);
-    uint8_t *v = mm__malloc(len ? len : 1);
+    uint8_t *v = NULL;
+    size_t vlen = len;
+    if (c && c->vec) {
+        /* Under way: what we sent meanwhile is on its way, not lost. */
+        if (mm__oplog_vec_merge(c->vec, c->vlen, vec, len, &v, &vlen) != 0)
+            return;
+    } else if ((v = mm__malloc(len ? len : 1)) != NULL) {
+        memcpy(v, vec, len);
+    }
     if (!v) return;
-    memcpy(v, vec, len);
     if (!c) {
         if (r->ncu >= MAX_MEMBERS || !(c = mm__calloc(1, sizeof(*c)))) {
             mm__free(v);
@@ -356,7 +370,7 @@ catchup_start(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN],
     if (!c->vec) r->st.catchups++;
     mm__free(c->vec);
     c->vec = v;
-    c->vlen = len;
+    c->vlen = vlen;
     if (!mm__tq_active(&r->pump)) mm__tq_start_in(r->tq, &r->pump, 0);
 }
 
@@ -482,8 +496,9 @@ push_peer(void *data, const uint8_t id[MM_NODE_ID_LEN], struct mm_qconn *conn)
     return 0;
 }
 
-/* Pushes one batch that fits the bound. */
-static void
+/* Pushes one batch that fits the bound; the number of connections it went
+ * to (0: sent to one live member, dialling it). */
+static int
 push_one(struct mm_registry *r, const uint8_t *batch, size_t len)
 {
     struct push_ctx p = {r, batch, len, 0};
@@ -497,6 +512,7 @@ push_one(struct mm_registry *r, const uint8_t *batch, size_t len)
     if (p.sent == 0 && r->nalive)
         send_frame(r, r->alive[mm__rand64() % r->nalive], NULL, -1, REG_OPS,
                    batch, len);
+    return p.sent;
 }
 
 void
@@ -508,7 +524,12 @@ mm__registry_push(struct mm_registry *r, const uint8_t *batch, size_t len)
         push_one(r, batch, len);
         return;
     }
-    /* Above the bound: pushed in pieces, each within it. */
+    /*
+     * Above the bound: pushed in pieces, each within it (a record alone
+     * above it in a piece of its own).  With no member connection only the
+     * first piece goes: it dials a live member, whose conn-up vector
+     * exchange brings the rest as a paced catch-up.
+     */
     struct mm__oplog_batch_iter it;
     struct mm__oplog_batch b;
     const uint8_t *rec;
@@ -517,15 +538,17 @@ mm__registry_push(struct mm_registry *r, const uint8_t *batch, size_t len)
     mm__oplog_batch_init(&b);
     for (;;) {
         int more = mm__oplog_batch_iter_next(&it, &rec, &rl) == 1;
-        size_t cur = b.count ? b.len : 0;
-        if (b.count && (!more || cur + 4 + rl > max)) {
-            if (mm__oplog_batch_finish(&b) == 0) push_one(r, b.buf, b.len);
+        if (b.count && (!more || b.len + 4 + rl > max)) {
+            int sent = 1;
+            if (mm__oplog_batch_finish(&b) == 0)
+                sent = push_one(r, b.buf, b.len);
             mm__oplog_batch_release(&b);
+            if (!sent) break;
         }
         if (!more) break;
-        if (5 + 4 + rl > max) {
-            r->st.too_large++;
-            continue; /* alone above the bound: anti-entropy skips it too */
+        if (5 + 4 + rl > body_max(r)) {
+            r->st.too_large++; /* cannot travel; a catch-up skips it too */
+            continue;
         }
         if (mm__oplog_batch_add(&b, rec, rl) != 0) break;
     }

@@ -207,8 +207,7 @@ catchup(const char *key, int count, int one_actor)
             break;
         }
         if (bench_now_ns() > deadline) {
-            fprintf(stderr, "registry: catch-up saw %ld of %d\n", total,
-                    count);
+            fprintf(stderr, "registry: catch-up saw %ld of %d\n", total, count);
             exit(1);
         }
         struct timespec ts = {0, 200000};

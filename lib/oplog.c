@@ -1621,9 +1621,11 @@ mm__oplog_vec_merge(const uint8_t *a, size_t alen, const uint8_t *b,
     struct mm__oplog_vec va, vb;
     *out = NULL;
     *outlen = 0;
-    if (mm__oplog_vec_decode(&va, a, alen) || mm__oplog_vec_decode(&vb, b, blen))
+    if (mm__oplog_vec_decode(&va, a, alen) ||
+        mm__oplog_vec_decode(&vb, b, blen))
         return MM_EDECODE;
-    uint8_t *buf = mm__malloc(VEC_HDR + ((size_t)va.count + vb.count) * VEC_ELEM);
+    uint8_t *buf =
+        mm__malloc(VEC_HDR + ((size_t)va.count + vb.count) * VEC_ELEM);
     if (buf == NULL) return -ENOMEM;
     uint8_t *p = buf + VEC_HDR;
     size_t i = 0, j = 0, n = 0;
@@ -1631,7 +1633,10 @@ mm__oplog_vec_merge(const uint8_t *a, size_t alen, const uint8_t *b,
         const uint8_t *x = i < va.count ? va.p + i * VEC_ELEM : NULL;
         const uint8_t *y = j < vb.count ? vb.p + j * VEC_ELEM : NULL;
         int c = !x ? 1 : !y ? -1 : memcmp(x, y, MM_NODE_ID_LEN);
-        const uint8_t *take = c < 0 ? x : c > 0 ? y : vec_elem_newer(y, x) ? y : x;
+        const uint8_t *take = c < 0                  ? x
+                              : c > 0                ? y
+                              : vec_elem_newer(y, x) ? y
+                                                     : x;
         if (c <= 0) i++;
         if (c >= 0) j++;
         memcpy(p + n++ * VEC_ELEM, take, VEC_ELEM);

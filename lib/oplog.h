@@ -307,9 +307,8 @@ struct mm__oplog_batch;
  * for |vec| and the batch; each record comes exactly once over the pieces
  * (while the log does not change: records appended meanwhile come too).
  */
-long mm__oplog_missing_batch(const mm__oplog *o, const uint8_t *vec,
-                             size_t len, size_t max,
-                             struct mm__oplog_batch *out);
+long mm__oplog_missing_batch(const mm__oplog *o, const uint8_t *vec, size_t len,
+                             size_t max, struct mm__oplog_batch *out);
 /*
  * The vector of a peer whose vector was |vec| once it has applied the
  * finished batch |batch| built for it by mm__oplog_missing_batch(): per

@@ -1296,8 +1296,8 @@ mm__recep_missing(mm_node *n, const uint8_t *vec, size_t len,
 }
 
 long
-mm__recep_missing_batch(mm_node *n, const uint8_t *vec, size_t len,
-                        size_t max, struct mm__oplog_batch *out)
+mm__recep_missing_batch(mm_node *n, const uint8_t *vec, size_t len, size_t max,
+                        struct mm__oplog_batch *out)
 {
     struct mm_recep *r = n->recep;
     pthread_mutex_lock(&r->lock);

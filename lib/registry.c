@@ -65,9 +65,9 @@ struct mm_registry {
     mm_node *node;
     struct mm_net *net;
     struct mm_tq *tq;
-    struct mm_tmr ae;                 /* anti-entropy round, on |tq| */
-    struct mm_tmr pump;               /* the catch-ups' next batches */
-    struct catchup *cu;               /* catch-ups, served in turn */
+    struct mm_tmr ae;   /* anti-entropy round, on |tq| */
+    struct mm_tmr pump; /* the catch-ups' next batches */
+    struct catchup *cu; /* catch-ups, served in turn */
     size_t ncu;
     struct mm_registry_stats st;
     uint8_t (*alive)[MM_NODE_ID_LEN]; /* live members, for anti-entropy */
@@ -239,8 +239,7 @@ catchup_step(struct mm_registry *r, struct catchup *c)
              * skipped. */
             r->st.too_large++;
             MM_LOG(MM_LOG_WARN, "registry",
-                   "a record of %zu bytes is above max_frame: not sent",
-                   b.len);
+                   "a record of %zu bytes is above max_frame: not sent", b.len);
         } else {
             rc = send_frame(r, NULL, conn, mm__net_control_stream(conn),
                             REG_OPS, b.buf, b.len);
@@ -387,8 +386,8 @@ catchup_end(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN])
 
 static void
 on_vector(struct mm_registry *r, struct mm_qconn *conn,
-          const uint8_t peer[MM_NODE_ID_LEN], int64_t sid,
-          const uint8_t *body, size_t len)
+          const uint8_t peer[MM_NODE_ID_LEN], int64_t sid, const uint8_t *body,
+          size_t len)
 {
     if (len < 1) return;
     struct mm__oplog_vec v;
@@ -479,8 +478,8 @@ push_peer(void *data, const uint8_t id[MM_NODE_ID_LEN], struct mm_qconn *conn)
     p->sent++;
     if (catchup_find(r, id)) return 0; /* its catch-up carries these too */
     if (has_room(conn, p->len + MM_WIRE_HDR_LEN) &&
-        send_frame(r, id, conn, mm__net_control_stream(conn), REG_OPS,
-                   p->batch, p->len) == 0)
+        send_frame(r, id, conn, mm__net_control_stream(conn), REG_OPS, p->batch,
+                   p->len) == 0)
         return 0;
     /* No room (the peer is slow to acknowledge): ask for its vector; the
      * catch-up its answer starts sends what it lacks, paced. */

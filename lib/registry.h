@@ -114,20 +114,20 @@ void mm__registry_close(struct mm_registry *r);
 void mm__registry_free(struct mm_registry *r);
 /* What replication sent (shard 0; tests and benchmarks). */
 struct mm_registry_stats {
-    uint64_t frames_out;     /* frames sent */
-    uint64_t batches_out;    /* OPS frames sent (pushes and catch-ups) */
-    uint64_t ops_out;        /* records sent by catch-ups */
-    uint64_t overloaded;     /* frames the transport refused: MM_EOVERLOADED */
-    uint64_t send_failed;    /* frames refused otherwise (MM_EINVAL, ...) */
-    uint64_t too_large;      /* records alone above max_frame: unsent */
-    uint64_t push_deferred;  /* pushes with no room: vector asked for */
-    uint64_t catchups;       /* catch-ups started */
-    uint64_t catchups_done;  /* ... that sent everything the peer lacked */
-    size_t catchups_active;  /* under way now */
-    size_t batch_largest;    /* largest OPS body sent, bytes */
-    size_t batch_max;        /* the bound on an OPS body of several
-                                records, bytes */
-    uint64_t batches_in;     /* OPS frames received */
+    uint64_t frames_out;    /* frames sent */
+    uint64_t batches_out;   /* OPS frames sent (pushes and catch-ups) */
+    uint64_t ops_out;       /* records sent by catch-ups */
+    uint64_t overloaded;    /* frames the transport refused: MM_EOVERLOADED */
+    uint64_t send_failed;   /* frames refused otherwise (MM_EINVAL, ...) */
+    uint64_t too_large;     /* records alone above max_frame: unsent */
+    uint64_t push_deferred; /* pushes with no room: vector asked for */
+    uint64_t catchups;      /* catch-ups started */
+    uint64_t catchups_done; /* ... that sent everything the peer lacked */
+    size_t catchups_active; /* under way now */
+    size_t batch_largest;   /* largest OPS body sent, bytes */
+    size_t batch_max;       /* the bound on an OPS body of several
+                               records, bytes */
+    uint64_t batches_in;    /* OPS frames received */
     uint64_t apply_longest_ns; /* longest apply of one received batch */
 };
 void mm__registry_stats(const struct mm_registry *r,

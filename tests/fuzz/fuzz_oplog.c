@@ -114,8 +114,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         mm__oplog_batch_init(&b);
         long k = mm__oplog_missing_batch(o, data, size, 256, &b);
         if ((k < 0) != (n < 0) || k > n) abort();
-        if (k > 0 && (mm__oplog_batch_finish(&b) ||
-                      (b.len > 256 && b.count != 1)))
+        if (k > 0 &&
+            (mm__oplog_batch_finish(&b) || (b.len > 256 && b.count != 1)))
             abort();
         mm__oplog_batch_release(&b);
         break;

@@ -1312,7 +1312,8 @@ test_oplog_vector_roundtrip_and_rejects(void **state)
         node_free(&n[i]);
 }
 
-/* ---- bounded batches ------------------------------------------------------ */
+/* ---- bounded batches ------------------------------------------------------
+ */
 
 static uint8_t *
 vector_of(struct tnode *t, size_t *len)
@@ -1373,8 +1374,8 @@ send_bounded(struct tnode *to, struct tnode *from, size_t max, int apply)
         recs_of_batch(b.buf, b.len, got);
         assert_int_equal(got->n - before, (size_t)n);
         if (apply)
-            assert_int_equal(
-                mm__oplog_apply_batch(to->o, b.buf, b.len, NULL), 0);
+            assert_int_equal(mm__oplog_apply_batch(to->o, b.buf, b.len, NULL),
+                             0);
         uint8_t *next;
         size_t nl;
         assert_int_equal(
@@ -1560,15 +1561,14 @@ test_oplog_vec_merge(void **state)
     mm__put_u64(g1 + 5 + 24, 1);
     mm__put_u64(g2 + 5 + 16, 2); /* generation 2, seq 50 */
     mm__put_u64(g2 + 5 + 24, 50);
-    assert_int_equal(mm__oplog_vec_merge(g2, sizeof(g2), g1, sizeof(g1), &m2,
-                                         &ml2),
-                     0);
+    assert_int_equal(
+        mm__oplog_vec_merge(g2, sizeof(g2), g1, sizeof(g1), &m2, &ml2), 0);
     assert_int_equal(ml2, sizeof(g1));
     assert_memory_equal(m2, g1, sizeof(g1));
     mm__free(m2);
-    assert_int_equal(mm__oplog_vec_merge(g1, sizeof(g1) - 1, g2, sizeof(g2),
-                                         &m2, &ml2),
-                     MM_EDECODE);
+    assert_int_equal(
+        mm__oplog_vec_merge(g1, sizeof(g1) - 1, g2, sizeof(g2), &m2, &ml2),
+        MM_EDECODE);
     assert_null(m2);
     mm__free(m);
     free(xv);

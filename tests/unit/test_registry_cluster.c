@@ -1306,12 +1306,69 @@ test_registry_cluster_joiner_catches_up_100000(void **state)
             "longest apply of one batch %llu us; %zu rounds of calls during "
             "it, median %llu ms, max %llu ms\n",
             BIG_N, (unsigned long long)reg_ms, (unsigned long long)done_ms,
-            (unsigned long long)sa.batches_out, sa.batch_largest,
-            sa.batch_max, (unsigned long long)sa.ops_out,
-            (unsigned long long)sa.overloaded,
+            (unsigned long long)sa.batches_out, sa.batch_largest, sa.batch_max,
+            (unsigned long long)sa.ops_out, (unsigned long long)sa.overloaded,
             (unsigned long long)(sb.apply_longest_ns / 1000), calls,
             (unsigned long long)(nlat ? lat[nlat / 2] : 0),
             (unsigned long long)(nlat ? lat[nlat - 1] : 0));
+}
+
+/*
+ * A burst on a connected node: 20 000 registrations with 250-byte labels
+ * (~6 MiB of records, more than one frame) made while its peer is
+ * connected.  The pushes go in bounded pieces; once the connection's
+ * share is full the rest is not pushed but caught up (the peer's vector
+ * is asked for).  The peer has every record within half an anti-entropy
+ * period (pushes dropped when the connection is full would wait for the
+ * next round), calls both ways keep working, and no OPS frame passed the
+ * bound.
+ */
+static void
+test_registry_cluster_burst_of_long_labels_reaches_peer(void **state)
+{
+    struct fx *fx = *state;
+    cluster_up(fx, 2);
+    wait_all_alive(fx, 2, 20000);
+    mm_node *a = fx->n[0], *b = fx->n[1];
+    mm_endpoint ep_a, ep_b;
+    spawn(a, "echo", "burst/anchor", MM_VIS_INTERNAL, NULL, &ep_a);
+    spawn(b, "echo", "burst/b", MM_VIS_INTERNAL, NULL, &ep_b);
+    assert_int_equal(wait_lookup(b, "burst/anchor", &ep_a, 10000), 0);
+    const int count = 20000;
+    char label[300];
+    memset(label, 'l', sizeof(label));
+    uint64_t t0 = now_ms();
+    for (int i = 0; i < count; i++) {
+        snprintf(label, 16, "burst/%08d", i);
+        label[14] = '/';
+        label[250] = '\0';
+        assert_int_equal(mm_register(a, label, &ep_a, MM_VIS_INTERNAL), 0);
+    }
+    const uint64_t want = (uint64_t)count + 1;
+    uint64_t got;
+    while ((got = origin_of(b, a->id).o.seq) != want) {
+        /* Well before an anti-entropy round (10 s) could repair it. */
+        if (now_ms() - t0 > MM_OPLOG_ANTI_ENTROPY_MS / 2)
+            fail_msg("b holds %llu of %llu records of a after %u ms",
+                     (unsigned long long)got, (unsigned long long)want,
+                     MM_OPLOG_ANTI_ENTROPY_MS / 2);
+        assert_int_equal(call_num(b, &ep_a, "echo", "1"), 1);
+        assert_int_equal(call_num(a, &ep_b, "echo", "2"), 2);
+        nap_ms(5);
+    }
+    uint64_t done = now_ms() - t0;
+    wait_same_hash(fx, 2, 10000);
+    struct mm_registry_stats sa = reg_stats(a);
+    assert_true(sa.batch_largest <= sa.batch_max);
+    assert_int_equal(sa.send_failed, 0);
+    assert_int_equal(sa.too_large, 0);
+    fprintf(stderr,
+            "# burst: %d registrations of 250-byte labels on a reached b in "
+            "%llu ms; a sent %llu OPS frames (largest %zu bytes), %llu pushes "
+            "deferred to a catch-up, %llu catch-ups\n",
+            count, (unsigned long long)done, (unsigned long long)sa.batches_out,
+            sa.batch_largest, (unsigned long long)sa.push_deferred,
+            (unsigned long long)sa.catchups);
 }
 
 /* ---- main ---------------------------------------------------------------- */
@@ -1361,6 +1418,9 @@ main(void)
             teardown),
         cmocka_unit_test_setup_teardown(
             test_registry_cluster_joiner_catches_up_100000, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_cluster_burst_of_long_labels_reaches_peer, setup,
+            teardown),
     };
     if (getenv("MM_TEST_FILTER"))
         cmocka_set_test_filter(getenv("MM_TEST_FILTER"));

@@ -173,7 +173,10 @@ on_ops(struct mm_registry *r, const uint8_t *body, size_t len)
         MM_LOG(MM_LOG_DEBUG, "registry",
                "ops batch of %zu bytes: %zu applied in %llu us", len, applied,
                (unsigned long long)(took / 1000));
-    /* What was new is forwarded by the receptionist's flush. */
+    /* What was new is forwarded by the receptionist's flush.  A batch is
+     * applied whole, in this turn: a sender keeps it within the batch
+     * bound (the catch-up test in test_registry_cluster.c prints the
+     * longest apply it saw). */
 }
 
 /* ---- catch-up ----------------------------------------------------------- */

@@ -1229,13 +1229,13 @@ u64_cmp(const void *a, const void *b)
 }
 
 /*
- * A node holding 100 000 registrations (their records encode to ~7 MiB,
- * above max_frame) and a node that joins it later: the joiner's view holds
- * all of them within 20 s; every OPS frame either node sent stayed within
- * the batch bound (so within max_frame) and none was refused as too large;
- * the sender needed several batches; and calls made while the catch-up
- * runs (a call to an actor on the sender, a lookup and a call on the
- * joiner) all succeed.
+ * A node holding 100 000 registrations (their records encode to about
+ * 8 MB, twice max_frame) and a node that joins it later: the joiner's view
+ * holds all of them within 20 s; every OPS frame either node sent stayed
+ * within the batch bound (so within max_frame) and none was refused as too
+ * large; the sender needed several batches; and calls made while the
+ * catch-up runs (calls both ways between the nodes, a call and a lookup on
+ * the joiner) all succeed.
  */
 static void
 test_registry_cluster_joiner_catches_up_100000(void **state)

@@ -1336,11 +1336,10 @@ test_registry_cluster_burst_of_long_labels_reaches_peer(void **state)
     assert_int_equal(wait_lookup(b, "burst/anchor", &ep_a, 10000), 0);
     const int count = 20000;
     char label[300];
-    memset(label, 'l', sizeof(label));
     uint64_t t0 = now_ms();
     for (int i = 0; i < count; i++) {
-        snprintf(label, 16, "burst/%08d", i);
-        label[14] = '/';
+        int k = snprintf(label, sizeof(label), "burst/%08d/", i);
+        memset(label + k, 'l', 250 - (size_t)k);
         label[250] = '\0';
         assert_int_equal(mm_register(a, label, &ep_a, MM_VIS_INTERNAL), 0);
     }

@@ -252,6 +252,12 @@ mm__cluster_membership(struct mm_cluster *c)
     return c->membership;
 }
 
+struct mm_registry *
+mm__cluster_registry(struct mm_cluster *c)
+{
+    return c->registry;
+}
+
 struct mm_quic *
 mm__cluster_quic(struct mm_cluster *c)
 {

@@ -11,6 +11,7 @@
 struct mm_cluster;
 struct mm_quic;
 struct mm_membership;
+struct mm_registry;
 
 /* Creates the cluster half of |n| from |cfg| (listen is set): loads the
  * identity and keys, binds the socket.  Sets n->id and n->generation. */
@@ -28,5 +29,6 @@ extern const struct mm_cluster_ops mm__cluster_ops;
 
 struct mm_quic *mm__cluster_quic(struct mm_cluster *c);
 struct mm_membership *mm__cluster_membership(struct mm_cluster *c);
+struct mm_registry *mm__cluster_registry(struct mm_cluster *c);
 
 #endif /* MM_CLUSTER_H */

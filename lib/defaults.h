@@ -171,4 +171,29 @@
 #define MM_SHUTDOWN_MS 2000u
 #endif
 
+/* Registry replication: bounded batches */
+#ifndef MM_REGISTRY_BATCH_MAX
+/* Bytes in one OPS frame's batch (pushes, catch-up, anti-entropy); also
+ * capped by max_frame.  A larger push goes in pieces; a catch-up sends
+ * what the peer lacks one batch at a time. */
+#define MM_REGISTRY_BATCH_MAX (256u * 1024u)
+#endif
+#ifndef MM_REGISTRY_SEND_SHARE
+/* Replication sends an OPS batch only while the connection's
+ * unacknowledged bytes, the batch included, stay within this (or nothing
+ * is unacknowledged): the rest of MM_CONN_SEND_MAX stays free for calls.
+ * A catch-up waits for room; a push with no room is not sent and the
+ * peer's vector is asked for instead (a catch-up follows). */
+#define MM_REGISTRY_SEND_SHARE (1024u * 1024u)
+#endif
+#ifndef MM_REGISTRY_TURN_BATCHES
+/* Catch-up batches built and sent per loop turn, over all peers. */
+#define MM_REGISTRY_TURN_BATCHES 1u
+#endif
+#ifndef MM_REGISTRY_CATCHUP_RETRY_MS
+/* A catch-up whose connection has no room for the next batch (its earlier
+ * batches are not acknowledged yet) looks again after this long. */
+#define MM_REGISTRY_CATCHUP_RETRY_MS 2u
+#endif
+
 #endif /* MM_DEFAULTS_H */

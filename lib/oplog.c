@@ -1323,7 +1323,15 @@ org_records(const struct oplog_origin *g, uint64_t from, mm__oplog_rec_cb cb,
         n++;
         if (cb(data, g->snap, g->snap_len)) return n;
     }
-    for (size_t i = 0; i < g->nlog; i++) {
+    /* The tail holds seqs snap_seq + 1 .. seq without a gap: start at
+     * |from|'s place (a resumed catch-up does not rescan what it sent). */
+    size_t start = 0;
+    if (from > g->snap_seq + 1 && g->nlog) {
+        start = (size_t)(from - g->snap_seq - 1);
+        if (start >= g->nlog) return n;
+        if (g->log[start].seq != from) start = 0;
+    }
+    for (size_t i = start; i < g->nlog; i++) {
         if (g->log[i].seq < from) continue;
         n++;
         if (cb(data, g->log[i].p, g->log[i].len)) break;
@@ -1440,6 +1448,18 @@ mm__oplog_vec_get(const struct mm__oplog_vec *v,
     return MM_ENOTFOUND;
 }
 
+/* The first seq of |g| a peer with vector |v| lacks: 0 if it lacks
+ * nothing. */
+static uint64_t
+peer_from(const struct oplog_origin *g, const struct mm__oplog_vec *v)
+{
+    if (!org_in_vector(g)) return 0;
+    uint64_t rg, rs;
+    if (mm__oplog_vec_get(v, g->id, &rg, &rs) != 0) return 1;
+    if (rg > g->gen || (rg == g->gen && rs >= g->seq)) return 0;
+    return rg == g->gen ? rs + 1 : 1;
+}
+
 long
 mm__oplog_missing(const mm__oplog *o, const uint8_t *vec, size_t len,
                   mm__oplog_rec_cb cb, void *data)
@@ -1448,16 +1468,184 @@ mm__oplog_missing(const mm__oplog *o, const uint8_t *vec, size_t len,
     if (mm__oplog_vec_decode(&v, vec, len)) return MM_EDECODE;
     long n = 0;
     for (size_t i = 0; i < o->norgs; i++) {
-        const struct oplog_origin *g = o->orgs[i];
-        if (!org_in_vector(g)) continue;
-        uint64_t rg, rs, from = 1;
-        if (mm__oplog_vec_get(&v, g->id, &rg, &rs) == 0) {
-            if (rg > g->gen || (rg == g->gen && rs >= g->seq)) continue;
-            if (rg == g->gen) from = rs + 1;
-        }
-        n += org_records(g, from, cb, data);
+        uint64_t from = peer_from(o->orgs[i], &v);
+        if (from) n += org_records(o->orgs[i], from, cb, data);
     }
     return n;
+}
+
+struct bounded {
+    struct mm__oplog_batch *out;
+    size_t max;
+    long n;
+    int full, err;
+};
+
+/* Adds a record unless the batch would pass its bound; the first record
+ * always goes (a record alone above the bound makes a batch alone). */
+static int
+bounded_add(void *data, const uint8_t *rec, size_t len)
+{
+    struct bounded *b = data;
+    size_t cur = b->out->count ? b->out->len : BATCH_HDR;
+    if (b->out->count && cur + 4 + len > b->max) {
+        b->full = 1;
+        return 1;
+    }
+    if ((b->err = mm__oplog_batch_add(b->out, rec, len)) != 0) return 1;
+    b->n++;
+    if (cur + 4 + len >= b->max) {
+        b->full = 1;
+        return 1;
+    }
+    return 0;
+}
+
+long
+mm__oplog_missing_batch(const mm__oplog *o, const uint8_t *vec, size_t len,
+                        size_t max, struct mm__oplog_batch *out)
+{
+    struct mm__oplog_vec v;
+    if (mm__oplog_vec_decode(&v, vec, len)) return MM_EDECODE;
+    struct bounded b = {out, max, 0, 0, 0};
+    for (size_t i = 0; i < o->norgs && !b.full && !b.err; i++) {
+        uint64_t from = peer_from(o->orgs[i], &v);
+        if (from) org_records(o->orgs[i], from, bounded_add, &b);
+    }
+    return b.err ? b.err : b.n;
+}
+
+/* The element for |id| among |n| elements of |e|, the first |sorted| of
+ * them in id order; NULL if none. */
+static uint8_t *
+vec_elem_find(uint8_t *e, size_t sorted, size_t n, const uint8_t *id)
+{
+    size_t lo = 0, hi = sorted;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(e + mid * VEC_ELEM, id, MM_NODE_ID_LEN);
+        if (c == 0) return e + mid * VEC_ELEM;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = sorted; i < n; i++)
+        if (memcmp(e + i * VEC_ELEM, id, MM_NODE_ID_LEN) == 0)
+            return e + i * VEC_ELEM;
+    return NULL;
+}
+
+static int
+vec_elem_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, MM_NODE_ID_LEN);
+}
+
+int
+mm__oplog_vec_advance(const uint8_t *vec, size_t vlen, const uint8_t *batch,
+                      size_t blen, uint8_t **out, size_t *outlen)
+{
+    struct mm__oplog_vec v;
+    struct mm__oplog_batch_iter it;
+    *out = NULL;
+    *outlen = 0;
+    if (mm__oplog_vec_decode(&v, vec, vlen) ||
+        mm__oplog_batch_iter_init(&it, batch, blen))
+        return MM_EDECODE;
+    size_t n = v.count, sorted = v.count, cap = v.count + 4;
+    uint8_t *e = mm__malloc(cap * VEC_ELEM);
+    if (e == NULL) return -ENOMEM;
+    if (n) memcpy(e, v.p, n * VEC_ELEM);
+    const uint8_t *rec;
+    size_t rl;
+    int rc;
+    while ((rc = mm__oplog_batch_iter_next(&it, &rec, &rl)) == 1) {
+        struct mm__oplog_op op;
+        if (mm__oplog_op_decode(&op, rec, rl)) {
+            rc = MM_EDECODE;
+            break;
+        }
+        uint8_t *el = vec_elem_find(e, sorted, n, op.origin);
+        if (el == NULL) {
+            if (n == cap) {
+                uint8_t *ne = mm__realloc(e, cap * 2 * VEC_ELEM);
+                if (ne == NULL) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                e = ne;
+                cap *= 2;
+            }
+            el = e + n++ * VEC_ELEM;
+            memcpy(el, op.origin, MM_NODE_ID_LEN);
+            mm__put_u64(el + MM_NODE_ID_LEN, 0);
+            mm__put_u64(el + MM_NODE_ID_LEN + 8, 0);
+        }
+        uint64_t g = mm__get_u64(el + MM_NODE_ID_LEN);
+        uint64_t s = mm__get_u64(el + MM_NODE_ID_LEN + 8);
+        if (op.generation > g || (op.generation == g && op.seq > s)) {
+            mm__put_u64(el + MM_NODE_ID_LEN, op.generation);
+            mm__put_u64(el + MM_NODE_ID_LEN + 8, op.seq);
+        }
+    }
+    uint8_t *buf = rc == 0 ? mm__malloc(VEC_HDR + n * VEC_ELEM) : NULL;
+    if (rc == 0 && buf == NULL) rc = -ENOMEM;
+    if (rc) {
+        mm__free(e);
+        return rc;
+    }
+    if (n > sorted) qsort(e, n, VEC_ELEM, vec_elem_cmp);
+    buf[0] = WIRE_VERSION;
+    mm__put_u32(buf + 1, (uint32_t)n);
+    if (n) memcpy(buf + VEC_HDR, e, n * VEC_ELEM);
+    mm__free(e);
+    *out = buf;
+    *outlen = VEC_HDR + n * VEC_ELEM;
+    return 0;
+}
+
+static int
+vec_elem_newer(const uint8_t *x, const uint8_t *y)
+{
+    uint64_t xg = mm__get_u64(x + MM_NODE_ID_LEN);
+    uint64_t yg = mm__get_u64(y + MM_NODE_ID_LEN);
+    return xg > yg || (xg == yg && mm__get_u64(x + MM_NODE_ID_LEN + 8) >
+                                       mm__get_u64(y + MM_NODE_ID_LEN + 8));
+}
+
+int
+mm__oplog_vec_merge(const uint8_t *a, size_t alen, const uint8_t *b,
+                    size_t blen, uint8_t **out, size_t *outlen)
+{
+    struct mm__oplog_vec va, vb;
+    *out = NULL;
+    *outlen = 0;
+    if (mm__oplog_vec_decode(&va, a, alen) ||
+        mm__oplog_vec_decode(&vb, b, blen))
+        return MM_EDECODE;
+    uint8_t *buf =
+        mm__malloc(VEC_HDR + ((size_t)va.count + vb.count) * VEC_ELEM);
+    if (buf == NULL) return -ENOMEM;
+    uint8_t *p = buf + VEC_HDR;
+    size_t i = 0, j = 0, n = 0;
+    while (i < va.count || j < vb.count) {
+        const uint8_t *x = i < va.count ? va.p + i * VEC_ELEM : NULL;
+        const uint8_t *y = j < vb.count ? vb.p + j * VEC_ELEM : NULL;
+        int c = !x ? 1 : !y ? -1 : memcmp(x, y, MM_NODE_ID_LEN);
+        const uint8_t *take = c < 0                  ? x
+                              : c > 0                ? y
+                              : vec_elem_newer(y, x) ? y
+                                                     : x;
+        if (c <= 0) i++;
+        if (c >= 0) j++;
+        memcpy(p + n++ * VEC_ELEM, take, VEC_ELEM);
+    }
+    buf[0] = WIRE_VERSION;
+    mm__put_u32(buf + 1, (uint32_t)n);
+    *out = buf;
+    *outlen = VEC_HDR + n * VEC_ELEM;
+    return 0;
 }
 
 /* ---- compaction -----------------------------------------------------------

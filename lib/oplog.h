@@ -296,6 +296,37 @@ int mm__oplog_vec_get(const struct mm__oplog_vec *v,
 long mm__oplog_missing(const mm__oplog *o, const uint8_t *vec, size_t len,
                        mm__oplog_rec_cb cb, void *data);
 
+struct mm__oplog_batch;
+/*
+ * The same records in bounded pieces.  Adds to the empty batch |out| the
+ * first of them, in the same order, that fit in |max| bytes (the finished
+ * batch, header included): a batch never passes |max| unless it holds a
+ * single record larger than that alone.  Returns the number of records
+ * added (0: the peer lacks nothing), MM_EDECODE for a bad vector, or
+ * -ENOMEM.  The rest follows from the vector mm__oplog_vec_advance() gives
+ * for |vec| and the batch; each record comes exactly once over the pieces
+ * (while the log does not change: records appended meanwhile come too).
+ */
+long mm__oplog_missing_batch(const mm__oplog *o, const uint8_t *vec, size_t len,
+                             size_t max, struct mm__oplog_batch *out);
+/*
+ * The vector of a peer whose vector was |vec| once it has applied the
+ * finished batch |batch| built for it by mm__oplog_missing_batch(): per
+ * origin of the batch's records, the (generation, seq) of its newest
+ * record when newer than the peer's.  |*out| (|*outlen| bytes) is
+ * allocated (mm__free).  0, MM_EDECODE or -ENOMEM.
+ */
+int mm__oplog_vec_advance(const uint8_t *vec, size_t vlen, const uint8_t *batch,
+                          size_t blen, uint8_t **out, size_t *outlen);
+/*
+ * The union of vectors |a| and |b|, each origin at the newer (generation,
+ * seq) of the two: where a catch-up stands when the peer reports a vector
+ * while batches are still on their way.  |*out| (|*outlen| bytes) is
+ * allocated (mm__free).  0, MM_EDECODE or -ENOMEM.
+ */
+int mm__oplog_vec_merge(const uint8_t *a, size_t alen, const uint8_t *b,
+                        size_t blen, uint8_t **out, size_t *outlen);
+
 /*
  * Applies a batch received from a peer.  The whole batch is validated
  * before anything is applied (MM_EDECODE and no change on bad input).

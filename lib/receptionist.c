@@ -1462,6 +1462,17 @@ mm__recep_missing(mm_node *n, const uint8_t *vec, size_t len,
     return count;
 }
 
+long
+mm__recep_missing_batch(mm_node *n, const uint8_t *vec, size_t len, size_t max,
+                        struct mm__oplog_batch *out)
+{
+    struct mm_recep *r = n->recep;
+    pthread_mutex_lock(&r->lock);
+    long count = mm__oplog_missing_batch(r->oplog, vec, len, max, out);
+    pthread_mutex_unlock(&r->lock);
+    return count;
+}
+
 void
 mm__recep_origin_state(mm_node *n, const uint8_t id[MM_NODE_ID_LEN],
                        uint64_t gen, int oplog_state)

@@ -16,6 +16,25 @@
  * member, which may dial); a mismatch starts the same vector exchange, a
  * match costs one small frame and nothing else.  A member back from failed
  * (a healed partition) gets a digest at once.
+ *
+ * Bounded batches.  No OPS frame carries more than the batch bound
+ * (MM_REGISTRY_BATCH_MAX, never more than max_frame allows): a push is cut
+ * into pieces, and the answer to a VECTOR is a catch-up that sends what
+ * the peer lacks one batch at a time (mm__oplog_missing_batch), from a
+ * copy of the peer's vector advanced past every batch sent
+ * (mm__oplog_vec_advance).  Replication keeps the connection's
+ * unacknowledged bytes within MM_REGISTRY_SEND_SHARE, below the
+ * transport's cap (MM_CONN_SEND_MAX, past which it says MM_EOVERLOADED),
+ * so that calls on the same connection always find room.  The next batch
+ * of a catch-up goes once there is room for it (it looks again after
+ * MM_REGISTRY_CATCHUP_RETRY_MS), at most MM_REGISTRY_TURN_BATCHES a loop
+ * turn over all peers: the missing part is never built whole and the loop
+ * is never held by it.  A push that finds no room is not sent: the peer's
+ * vector is asked for (VECTOR with the reply bit) and the catch-up that
+ * answer starts carries the push's records.  A VECTOR from the peer while
+ * its catch-up is under way is merged into where the catch-up stands (what
+ * is on its way is not sent twice); a connection that goes down ends it
+ * (the next vector exchange resumes from what arrived).
  */
 #include "registry.h"
 
@@ -23,6 +42,7 @@
 #include "membership/swim.h"
 #include "net.h"
 #include "oplog.h"
+#include "transport/quic.h"
 #include "wire.h"
 
 #define REG_OPS 0x30
@@ -31,18 +51,58 @@
 #define VEC_WANT_REPLY 0x01
 #define MAX_MEMBERS 4096
 
+/* A catch-up under way: what |peer| lacks, one bounded batch at a time. */
+struct catchup {
+    struct catchup *next;
+    uint8_t peer[MM_NODE_ID_LEN];
+    uint8_t *vec; /* the peer's vector once it has applied what we sent;
+                     NULL: we asked for its vector (at |asked_ns|) */
+    size_t vlen;
+    uint64_t asked_ns;
+};
+
 struct mm_registry {
     mm_node *node;
     struct mm_net *net;
     struct mm_tq *tq;
-    struct mm_tmr ae;                 /* anti-entropy round, on |tq| */
+    struct mm_tmr ae;   /* anti-entropy round, on |tq| */
+    struct mm_tmr pump; /* the catch-ups' next batches */
+    struct catchup *cu; /* catch-ups, served in turn */
+    size_t ncu;
+    struct mm_registry_stats st;
     uint8_t (*alive)[MM_NODE_ID_LEN]; /* live members, for anti-entropy */
     size_t nalive, alive_cap;
     uint8_t (*failed)[MM_NODE_ID_LEN]; /* members now failed */
     size_t nfailed, failed_cap;
-    uint64_t frames_out, ops_out;
     unsigned ae_rounds;
 };
+
+/* 1 when an OPS frame of |len| bytes fits in replication's share of
+ * |conn|'s send queue. */
+static int
+has_room(struct mm_qconn *conn, size_t len)
+{
+    size_t unacked = mm__quic_conn_unacked(conn);
+    return unacked == 0 || unacked + len <= MM_REGISTRY_SEND_SHARE;
+}
+
+/* The largest frame body max_frame lets us send. */
+static size_t
+body_max(const struct mm_registry *r)
+{
+    size_t f = r->node->cfg.max_frame ? r->node->cfg.max_frame : MM_MAX_FRAME;
+    return f > MM_WIRE_HDR_LEN ? f - MM_WIRE_HDR_LEN : 0;
+}
+
+/* Bytes an OPS batch may take: the bound, within what max_frame allows.
+ * Only a batch of one record larger than that alone may pass it, up to
+ * body_max(); a record above body_max() cannot travel (counted). */
+static size_t
+batch_max(const struct mm_registry *r)
+{
+    size_t m = MM_REGISTRY_BATCH_MAX;
+    return body_max(r) < m ? body_max(r) : m;
+}
 
 static int
 send_frame(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN],
@@ -56,7 +116,17 @@ send_frame(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN],
     int rc = conn ? mm__net_reply(conn, sid, f, total)
                   : mm__net_send_ctrl(r->net, peer, f, total);
     mm__free(f);
-    r->frames_out++;
+    if (rc == 0) {
+        r->st.frames_out++;
+        if (type == REG_OPS) {
+            r->st.batches_out++;
+            if (len > r->st.batch_largest) r->st.batch_largest = len;
+        }
+    } else if (rc == MM_EOVERLOADED) {
+        r->st.overloaded++;
+    } else {
+        r->st.send_failed++;
+    }
     return rc;
 }
 
@@ -92,30 +162,255 @@ static void
 on_ops(struct mm_registry *r, const uint8_t *body, size_t len)
 {
     size_t applied = 0;
+    uint64_t t0 = mm__now_ns();
     int rc = mm__recep_apply(r->node, body, len, &applied);
+    uint64_t took = mm__now_ns() - t0;
+    r->st.batches_in++;
+    if (took > r->st.apply_longest_ns) r->st.apply_longest_ns = took;
     if (rc)
         MM_LOG(MM_LOG_INFO, "registry", "bad ops batch: %s", mm_strerror(rc));
     else
-        MM_LOG(MM_LOG_DEBUG, "registry", "ops batch of %zu bytes: %zu applied",
-               len, applied);
-    /* What was new is forwarded by the receptionist's flush. */
+        MM_LOG(MM_LOG_DEBUG, "registry",
+               "ops batch of %zu bytes: %zu applied in %llu us", len, applied,
+               (unsigned long long)(took / 1000));
+    /* What was new is forwarded by the receptionist's flush.  A batch is
+     * applied whole, in this turn: a sender keeps it within the batch
+     * bound (the catch-up test in test_registry_cluster.c prints the
+     * longest apply it saw). */
+}
+
+/* ---- catch-up ----------------------------------------------------------- */
+
+static void
+catchup_free(struct catchup *c)
+{
+    mm__free(c->vec);
+    mm__free(c);
 }
 
 static void
-on_vector(struct mm_registry *r, struct mm_qconn *conn, int64_t sid,
-          const uint8_t *body, size_t len)
+catchup_drop(struct mm_registry *r, struct catchup **pp)
 {
-    if (len < 1) return;
+    struct catchup *c = *pp;
+    *pp = c->next;
+    r->ncu--;
+    catchup_free(c);
+}
+
+struct find_conn {
+    const uint8_t *id;
+    struct mm_qconn *conn;
+};
+
+static int
+find_conn_cb(void *data, const uint8_t id[MM_NODE_ID_LEN],
+             struct mm_qconn *conn)
+{
+    struct find_conn *f = data;
+    if (memcmp(id, f->id, MM_NODE_ID_LEN) != 0) return 0;
+    f->conn = conn;
+    return 1;
+}
+
+/* The up member connection to |id|, or NULL. */
+static struct mm_qconn *
+conn_of(struct mm_registry *r, const uint8_t id[MM_NODE_ID_LEN])
+{
+    struct find_conn f = {id, NULL};
+    mm__net_foreach_conn(r->net, find_conn_cb, &f);
+    return f.conn;
+}
+
+enum { STEP_SENT, STEP_DONE, STEP_WAIT, STEP_GONE };
+
+/* Sends |c|'s next batch if the connection has room for it. */
+static int
+catchup_step(struct mm_registry *r, struct catchup *c)
+{
+    struct mm_qconn *conn = conn_of(r, c->peer);
+    if (!conn) return STEP_GONE;
+    size_t max = batch_max(r);
+    if (!has_room(conn, max + MM_WIRE_HDR_LEN)) return STEP_WAIT;
     struct mm__oplog_batch b;
     mm__oplog_batch_init(&b);
-    long n = mm__recep_missing(r->node, body + 1, len - 1, &b);
-    MM_LOG(MM_LOG_DEBUG, "registry", "vector in: the peer lacks %ld records%s",
-           n, (body[0] & VEC_WANT_REPLY) ? ", answering with ours" : "");
+    long n = mm__recep_missing_batch(r->node, c->vec, c->vlen, max, &b);
+    int step = STEP_DONE;
     if (n > 0 && mm__oplog_batch_finish(&b) == 0) {
-        send_frame(r, NULL, conn, sid, REG_OPS, b.buf, b.len);
-        r->ops_out += (uint64_t)n;
+        int rc = 0;
+        if (b.len > body_max(r)) {
+            /* One record alone (a snapshot) above what a frame can carry:
+             * skipped. */
+            r->st.too_large++;
+            MM_LOG(MM_LOG_WARN, "registry",
+                   "a record of %zu bytes is above max_frame: not sent", b.len);
+        } else {
+            rc = send_frame(r, NULL, conn, mm__net_control_stream(conn),
+                            REG_OPS, b.buf, b.len);
+        }
+        uint8_t *next = NULL;
+        size_t nlen = 0;
+        if (rc == MM_EOVERLOADED) {
+            step = STEP_WAIT;
+        } else if (rc) {
+            step = STEP_GONE;
+        } else if (mm__oplog_vec_advance(c->vec, c->vlen, b.buf, b.len, &next,
+                                         &nlen) == 0) {
+            mm__free(c->vec);
+            c->vec = next;
+            c->vlen = nlen;
+            r->st.ops_out += (uint64_t)n;
+            step = STEP_SENT;
+        } else {
+            step = STEP_GONE; /* no memory: the next vector exchange */
+        }
+    } else if (n < 0) {
+        step = STEP_GONE;
     }
     mm__oplog_batch_release(&b);
+    return step;
+}
+
+/*
+ * Serves the catch-ups in turn, at most MM_REGISTRY_TURN_BATCHES batches
+ * a loop turn; the one served last goes to the back of the line.  Comes
+ * back on the next turn while one could send, after
+ * MM_REGISTRY_CATCHUP_RETRY_MS while all wait for acknowledgements.
+ */
+static void
+pump(struct mm_registry *r)
+{
+    unsigned sent = 0;
+    int more = 0, active = 0;
+    uint64_t now = mm__now_ns();
+    struct catchup **pp = &r->cu;
+    while (*pp && sent < MM_REGISTRY_TURN_BATCHES) {
+        struct catchup *c = *pp;
+        if (!c->vec) {
+            /* Asked for its vector; given up after an anti-entropy
+             * period (the rounds repair what is left). */
+            if (now - c->asked_ns >
+                (uint64_t)MM_OPLOG_ANTI_ENTROPY_MS * 1000000u)
+                catchup_drop(r, pp);
+            else
+                pp = &c->next;
+            continue;
+        }
+        active = 1;
+        int step = catchup_step(r, c);
+        if (step == STEP_DONE || step == STEP_GONE) {
+            if (step == STEP_DONE) r->st.catchups_done++;
+            MM_LOG(MM_LOG_DEBUG, "registry", "catch-up %s",
+                   step == STEP_DONE ? "complete" : "ended (no connection)");
+            catchup_drop(r, pp);
+            continue;
+        }
+        if (step == STEP_SENT) {
+            sent++;
+            more = 1;
+        }
+        pp = &c->next;
+    }
+    if (*pp && sent == MM_REGISTRY_TURN_BATCHES) more = active = 1;
+    if (sent && r->cu && r->cu->next) {
+        /* Round robin: the head was served; it goes to the back. */
+        struct catchup *h = r->cu, **tail = &r->cu;
+        r->cu = h->next;
+        while (*tail)
+            tail = &(*tail)->next;
+        h->next = NULL;
+        *tail = h;
+    }
+    for (struct catchup *c = r->cu; c && !active; c = c->next)
+        active = c->vec != NULL;
+    if (active)
+        mm__tq_start_in(r->tq, &r->pump,
+                        more ? 0 : MM_REGISTRY_CATCHUP_RETRY_MS);
+}
+
+static void
+pump_cb(struct mm_tmr *t)
+{
+    pump(mm__container_of(t, struct mm_registry, pump));
+}
+
+static struct catchup *
+catchup_find(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN])
+{
+    struct catchup *c = r->cu;
+    while (c && memcmp(c->peer, peer, MM_NODE_ID_LEN) != 0)
+        c = c->next;
+    return c;
+}
+
+/* Starts (or restarts, from the vector it now reports) the catch-up of
+ * |peer|. */
+static void
+catchup_start(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN],
+              const uint8_t *vec, size_t len)
+{
+    struct catchup *c = catchup_find(r, peer);
+    uint8_t *v = NULL;
+    size_t vlen = len;
+    if (c && c->vec) {
+        /* Under way: what we sent meanwhile is on its way, not lost. */
+        if (mm__oplog_vec_merge(c->vec, c->vlen, vec, len, &v, &vlen) != 0)
+            return;
+    } else if ((v = mm__malloc(len ? len : 1)) != NULL) {
+        memcpy(v, vec, len);
+    }
+    if (!v) return;
+    if (!c) {
+        if (r->ncu >= MAX_MEMBERS || !(c = mm__calloc(1, sizeof(*c)))) {
+            mm__free(v);
+            return;
+        }
+        memcpy(c->peer, peer, MM_NODE_ID_LEN);
+        c->next = r->cu;
+        r->cu = c;
+        r->ncu++;
+    }
+    if (!c->vec) r->st.catchups++;
+    mm__free(c->vec);
+    c->vec = v;
+    c->vlen = vlen;
+    if (!mm__tq_active(&r->pump)) mm__tq_start_in(r->tq, &r->pump, 0);
+}
+
+static void
+catchup_end(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN])
+{
+    for (struct catchup **pp = &r->cu; *pp; pp = &(*pp)->next) {
+        if (memcmp((*pp)->peer, peer, MM_NODE_ID_LEN) == 0) {
+            catchup_drop(r, pp);
+            return;
+        }
+    }
+}
+
+static void
+on_vector(struct mm_registry *r, struct mm_qconn *conn,
+          const uint8_t peer[MM_NODE_ID_LEN], int64_t sid, const uint8_t *body,
+          size_t len)
+{
+    if (len < 1) return;
+    struct mm__oplog_vec v;
+    if (mm__oplog_vec_decode(&v, body + 1, len - 1) != 0) {
+        MM_LOG(MM_LOG_INFO, "registry", "bad vector: %s",
+               mm_strerror(MM_EDECODE));
+        return;
+    }
+    /* One record, to know whether a catch-up is due at all. */
+    struct mm__oplog_batch b;
+    mm__oplog_batch_init(&b);
+    long n = mm__recep_missing_batch(r->node, body + 1, len - 1, 1, &b);
+    mm__oplog_batch_release(&b);
+    MM_LOG(MM_LOG_DEBUG, "registry", "vector in: the peer lacks %s%s",
+           n > 0 ? "records" : "nothing",
+           (body[0] & VEC_WANT_REPLY) ? ", answering with ours" : "");
+    if (n > 0)
+        catchup_start(r, peer, body + 1, len - 1);
+    else if (n == 0)
+        catchup_end(r, peer); /* nothing to send (maybe asked for) */
     if (n >= 0 && (body[0] & VEC_WANT_REPLY))
         send_vector(r, NULL, conn, sid, 0);
 }
@@ -136,7 +431,6 @@ on_frame(void *data, struct mm_qconn *conn, const uint8_t peer[MM_NODE_ID_LEN],
          int role, int64_t sid, uint8_t type, const uint8_t *body, size_t len)
 {
     struct mm_registry *r = data;
-    (void)peer;
     if (role != MM_WIRE_ROLE_MEMBER)
         return; /* clients never write the registry */
     switch (type) {
@@ -144,7 +438,7 @@ on_frame(void *data, struct mm_qconn *conn, const uint8_t peer[MM_NODE_ID_LEN],
         on_ops(r, body, len);
         break;
     case REG_VECTOR:
-        on_vector(r, conn, sid, body, len);
+        on_vector(r, conn, peer, sid, body, len);
         break;
     case REG_DIGEST:
         on_digest(r, conn, sid, body, len);
@@ -160,7 +454,11 @@ on_conn(void *data, struct mm_qconn *conn, const uint8_t peer[MM_NODE_ID_LEN],
 {
     struct mm_registry *r = data;
     (void)gen;
-    if (!up || role != MM_WIRE_ROLE_MEMBER) return;
+    if (role != MM_WIRE_ROLE_MEMBER) return;
+    if (!up) {
+        catchup_end(r, peer);
+        return;
+    }
     /* Catch up both ways with a new peer. */
     send_vector(r, peer, conn, mm__net_control_stream(conn), 1);
 }
@@ -179,16 +477,32 @@ static int
 push_peer(void *data, const uint8_t id[MM_NODE_ID_LEN], struct mm_qconn *conn)
 {
     struct push_ctx *p = data;
-    send_frame(p->r, id, conn, mm__net_control_stream(conn), REG_OPS, p->batch,
-               p->len);
+    struct mm_registry *r = p->r;
     p->sent++;
+    if (catchup_find(r, id)) return 0; /* its catch-up carries these too */
+    if (has_room(conn, p->len + MM_WIRE_HDR_LEN) &&
+        send_frame(r, id, conn, mm__net_control_stream(conn), REG_OPS, p->batch,
+                   p->len) == 0)
+        return 0;
+    /* No room (the peer is slow to acknowledge): ask for its vector; the
+     * catch-up its answer starts sends what it lacks, paced. */
+    struct catchup *c = r->ncu < MAX_MEMBERS ? mm__calloc(1, sizeof(*c)) : NULL;
+    if (!c) return 0; /* anti-entropy repairs it */
+    memcpy(c->peer, id, MM_NODE_ID_LEN);
+    c->asked_ns = mm__now_ns();
+    c->next = r->cu;
+    r->cu = c;
+    r->ncu++;
+    r->st.push_deferred++;
+    send_vector(r, id, conn, mm__net_control_stream(conn), 1);
     return 0;
 }
 
-void
-mm__registry_push(struct mm_registry *r, const uint8_t *batch, size_t len)
+/* Pushes one batch that fits the bound; the number of connections it went
+ * to (0: sent to one live member, dialling it). */
+static int
+push_one(struct mm_registry *r, const uint8_t *batch, size_t len)
 {
-    if (!r) return;
     struct push_ctx p = {r, batch, len, 0};
     mm__net_foreach_conn(r->net, push_peer, &p);
     MM_LOG(MM_LOG_DEBUG, "registry", "push of %zu bytes to %d connections%s",
@@ -200,6 +514,47 @@ mm__registry_push(struct mm_registry *r, const uint8_t *batch, size_t len)
     if (p.sent == 0 && r->nalive)
         send_frame(r, r->alive[mm__rand64() % r->nalive], NULL, -1, REG_OPS,
                    batch, len);
+    return p.sent;
+}
+
+void
+mm__registry_push(struct mm_registry *r, const uint8_t *batch, size_t len)
+{
+    if (!r) return;
+    size_t max = batch_max(r);
+    if (len <= max) {
+        push_one(r, batch, len);
+        return;
+    }
+    /*
+     * Above the bound: pushed in pieces, each within it (a record alone
+     * above it in a piece of its own).  With no member connection only the
+     * first piece goes: it dials a live member, whose conn-up vector
+     * exchange brings the rest as a paced catch-up.
+     */
+    struct mm__oplog_batch_iter it;
+    struct mm__oplog_batch b;
+    const uint8_t *rec;
+    size_t rl;
+    if (mm__oplog_batch_iter_init(&it, batch, len) != 0) return;
+    mm__oplog_batch_init(&b);
+    for (;;) {
+        int more = mm__oplog_batch_iter_next(&it, &rec, &rl) == 1;
+        if (b.count && (!more || b.len + 4 + rl > max)) {
+            int sent = 1;
+            if (mm__oplog_batch_finish(&b) == 0)
+                sent = push_one(r, b.buf, b.len);
+            mm__oplog_batch_release(&b);
+            if (!sent) break;
+        }
+        if (!more) break;
+        if (5 + 4 + rl > body_max(r)) {
+            r->st.too_large++; /* cannot travel; a catch-up skips it too */
+            continue;
+        }
+        if (mm__oplog_batch_add(&b, rec, rl) != 0) break;
+    }
+    mm__oplog_batch_release(&b);
 }
 
 struct pick_ctx {
@@ -378,6 +733,7 @@ mm__registry_new(struct mm_registry **out, mm_node *n, struct mm_net *net,
     mm__net_on_frame(net, REG_VECTOR, on_frame, r);
     mm__net_on_conn(net, on_conn, r);
     r->ae.fn = ae_cb;
+    r->pump.fn = pump_cb;
     *out = r;
     return 0;
 }
@@ -392,6 +748,9 @@ void
 mm__registry_close(struct mm_registry *r)
 {
     mm__tq_stop(r->tq, &r->ae);
+    mm__tq_stop(r->tq, &r->pump);
+    while (r->cu)
+        catchup_drop(r, &r->cu);
 }
 
 void
@@ -399,7 +758,18 @@ mm__registry_free(struct mm_registry *r)
 {
     if (!r) return;
     mm__tq_stop(r->tq, &r->ae);
+    mm__tq_stop(r->tq, &r->pump);
+    while (r->cu)
+        catchup_drop(r, &r->cu);
     mm__free(r->alive);
     mm__free(r->failed);
     mm__free(r);
+}
+
+void
+mm__registry_stats(const struct mm_registry *r, struct mm_registry_stats *out)
+{
+    *out = r->st;
+    out->catchups_active = r->ncu;
+    out->batch_max = batch_max(r);
 }

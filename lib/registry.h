@@ -117,6 +117,11 @@ uint64_t mm__recep_digest(mm_node *n);
  * MM_EDECODE. */
 long mm__recep_missing(mm_node *n, const uint8_t *vec, size_t len,
                        struct mm__oplog_batch *out);
+/* The first of those records that fit in |max| bytes (see
+ * mm__oplog_missing_batch): the count, 0 when the peer lacks nothing,
+ * MM_EDECODE or -ENOMEM. */
+long mm__recep_missing_batch(mm_node *n, const uint8_t *vec, size_t len,
+                             size_t max, struct mm__oplog_batch *out);
 /* Calls |cb| on shard 0 with every batch of newly applied records (local
  * or remote; the records mm__registry_follow hands out one by one) until
  * unfollowed with mm__registry_unfollow; returns a handle > 0. */
@@ -141,6 +146,26 @@ int mm__registry_new(struct mm_registry **out, mm_node *n, struct mm_net *net,
 void mm__registry_start(struct mm_registry *r);
 void mm__registry_close(struct mm_registry *r);
 void mm__registry_free(struct mm_registry *r);
+/* What replication sent (shard 0; tests and benchmarks). */
+struct mm_registry_stats {
+    uint64_t frames_out;    /* frames sent */
+    uint64_t batches_out;   /* OPS frames sent (pushes and catch-ups) */
+    uint64_t ops_out;       /* records sent by catch-ups */
+    uint64_t overloaded;    /* frames the transport refused: MM_EOVERLOADED */
+    uint64_t send_failed;   /* frames refused otherwise (MM_EINVAL, ...) */
+    uint64_t too_large;     /* records alone above max_frame: unsent */
+    uint64_t push_deferred; /* pushes with no room: vector asked for */
+    uint64_t catchups;      /* catch-ups started */
+    uint64_t catchups_done; /* ... that sent everything the peer lacked */
+    size_t catchups_active; /* under way now */
+    size_t batch_largest;   /* largest OPS body sent, bytes */
+    size_t batch_max;       /* the bound on an OPS body of several
+                               records, bytes */
+    uint64_t batches_in;    /* OPS frames received */
+    uint64_t apply_longest_ns; /* longest apply of one received batch */
+};
+void mm__registry_stats(const struct mm_registry *r,
+                        struct mm_registry_stats *out);
 /* A member changed state (enum mm_swim_state). */
 void mm__registry_member_state(struct mm_registry *r,
                                const uint8_t id[MM_NODE_ID_LEN], uint64_t gen,

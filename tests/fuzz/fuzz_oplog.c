@@ -7,7 +7,8 @@
  * holds local entries and a remote origin; afterwards the invariants that
  * must hold for any input are checked: a second application of the same
  * bytes applies nothing, a peer with our own vector lacks nothing, the
- * vector round-trips, and queries and compaction do not crash.
+ * vector round-trips, what we hold replays the same whole or in bounded
+ * batches, and queries and compaction do not crash.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -108,6 +109,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t cnt = 0;
         long n = mm__oplog_missing(o, data, size, count_cb, &cnt);
         if (n >= 0 && (size_t)n != cnt) abort();
+        /* The first bounded piece of the same answer, within its bound. */
+        struct mm__oplog_batch b;
+        mm__oplog_batch_init(&b);
+        long k = mm__oplog_missing_batch(o, data, size, 256, &b);
+        if ((k < 0) != (n < 0) || k > n) abort();
+        if (k > 0 &&
+            (mm__oplog_batch_finish(&b) || (b.len > 256 && b.count != 1)))
+            abort();
+        mm__oplog_batch_release(&b);
         break;
     }
     }
@@ -142,6 +152,41 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (mm__oplog_apply_batch(p, all.buf, all.len, NULL) != 0) abort();
     mm__oplog_batch_release(&all);
     vec_same_but(o, p, other);
+
+    /* The same in bounded pieces, each from the vector advanced past the
+     * ones before, gives a second fresh node the same vector. */
+    mm__oplog *q;
+    if (mm__oplog_new(&q, other, 1, NULL)) abort();
+    uint8_t *cur = malloc(sizeof(zero));
+    size_t cl = sizeof(zero);
+    if (cur == NULL) abort();
+    memcpy(cur, zero, sizeof(zero));
+    for (int guard = 0;; guard++) {
+        struct mm__oplog_batch b;
+        mm__oplog_batch_init(&b);
+        long k = mm__oplog_missing_batch(o, cur, cl, 512, &b);
+        if (k < 0 || guard > 100000) abort();
+        if (k == 0) {
+            mm__oplog_batch_release(&b);
+            break;
+        }
+        uint8_t *next;
+        size_t nl;
+        if (mm__oplog_batch_finish(&b) || (b.len > 512 && b.count != 1) ||
+            mm__oplog_apply_batch(q, b.buf, b.len, NULL) ||
+            mm__oplog_vec_advance(cur, cl, b.buf, b.len, &next, &nl))
+            abort();
+        free(cur);
+        cur = malloc(nl);
+        if (cur == NULL) abort();
+        memcpy(cur, next, nl);
+        cl = nl;
+        mm__free(next);
+        mm__oplog_batch_release(&b);
+    }
+    free(cur);
+    vec_same_but(o, q, other);
+    mm__oplog_free(q);
 
     /* Compaction of every origin keeps the view and the vector. */
     uint64_t h = mm__oplog_registry_hash(p), d = mm__oplog_digest(p);

@@ -1312,6 +1312,273 @@ test_oplog_vector_roundtrip_and_rejects(void **state)
         node_free(&n[i]);
 }
 
+/* ---- bounded batches ------------------------------------------------------
+ */
+
+static uint8_t *
+vector_of(struct tnode *t, size_t *len)
+{
+    *len = mm__oplog_vector_size(t->o);
+    uint8_t *v = malloc(*len);
+    assert_non_null(v);
+    assert_int_equal(mm__oplog_vector_encode(t->o, v, *len), (long)*len);
+    return v;
+}
+
+/* Appends the records of the finished batch |buf| to |r|. */
+static void
+recs_of_batch(const uint8_t *buf, size_t len, struct recs *r)
+{
+    struct mm__oplog_batch_iter it;
+    const uint8_t *rec;
+    size_t rl;
+    int rc;
+    assert_int_equal(mm__oplog_batch_iter_init(&it, buf, len), 0);
+    while ((rc = mm__oplog_batch_iter_next(&it, &rec, &rl)) == 1)
+        recs_add_cb(r, rec, rl);
+    assert_int_equal(rc, 0);
+}
+
+/*
+ * Sends |to| what it lacks from |from| in batches of at most |max| bytes,
+ * each built from the vector advanced past the previous ones (|to|
+ * applies them as they come when |apply|).  Checks the bound on every
+ * batch, and that the records sent are exactly those of one unbounded
+ * answer, once each and in the same order.  Returns the batch count.
+ */
+static size_t
+send_bounded(struct tnode *to, struct tnode *from, size_t max, int apply)
+{
+    size_t vl;
+    uint8_t *vec = vector_of(to, &vl);
+    struct recs *all = calloc(1, sizeof(*all)), *got = calloc(1, sizeof(*got));
+    assert_true(all && got);
+    long total = mm__oplog_missing(from->o, vec, vl, recs_add_cb, all);
+    assert_int_equal((size_t)total, all->n);
+    size_t batches = 0;
+    for (;;) {
+        struct mm__oplog_batch b;
+        mm__oplog_batch_init(&b);
+        long n = mm__oplog_missing_batch(from->o, vec, vl, max, &b);
+        assert_true(n >= 0);
+        if (n == 0) {
+            assert_int_equal(b.count, 0);
+            mm__oplog_batch_release(&b);
+            break;
+        }
+        assert_int_equal((uint32_t)n, b.count);
+        assert_int_equal(mm__oplog_batch_finish(&b), 0);
+        /* Within the bound, or one record alone above it. */
+        assert_true(b.len <= max || b.count == 1);
+        size_t before = got->n;
+        recs_of_batch(b.buf, b.len, got);
+        assert_int_equal(got->n - before, (size_t)n);
+        if (apply)
+            assert_int_equal(mm__oplog_apply_batch(to->o, b.buf, b.len, NULL),
+                             0);
+        uint8_t *next;
+        size_t nl;
+        assert_int_equal(
+            mm__oplog_vec_advance(vec, vl, b.buf, b.len, &next, &nl), 0);
+        if (apply) {
+            /* The advanced vector is the one the peer now reports. */
+            size_t tl;
+            uint8_t *tv = vector_of(to, &tl);
+            assert_int_equal(tl, nl);
+            assert_memory_equal(tv, next, nl);
+            free(tv);
+        }
+        mm__free(vec);
+        vec = next;
+        vl = nl;
+        mm__oplog_batch_release(&b);
+        batches++;
+        assert_true(batches <= all->n); /* progress on every batch */
+    }
+    assert_int_equal(got->n, all->n);
+    for (size_t i = 0; i < all->n; i++) {
+        assert_int_equal(got->len[i], all->len[i]);
+        assert_memory_equal(got->p[i], all->p[i], all->len[i]);
+    }
+    recs_free(all);
+    recs_free(got);
+    free(all);
+    free(got);
+    if (vec != NULL && batches == 0)
+        free(vec); /* still the malloc'd copy from vector_of */
+    else
+        mm__free(vec);
+    return batches;
+}
+
+/* Several origins (one compacted: snapshot + tail), labels of many sizes:
+ * a fresh peer and one behind get everything in bounded batches, exactly
+ * once, and end with the source's view and the vector the batches predict.
+ * A bound below any record makes one record per batch. */
+static void
+test_oplog_missing_batch_bounded_and_resumable(void **state)
+{
+    (void)state;
+    struct tnode src, o2, o3, fresh, behind, tiny;
+    node_init(&src, 1, 1);
+    node_init(&o2, 2, 7);
+    node_init(&o3, 3, 1);
+    node_init(&fresh, 4, 1);
+    node_init(&behind, 5, 1);
+    node_init(&tiny, 6, 1);
+    char label[64];
+    for (int i = 0; i < 300; i++) {
+        snprintf(label, sizeof(label), "s/%d/%.*s", i, i % 50,
+                 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+        node_reg(&src, label, (uint64_t)i + 1);
+    }
+    for (int i = 0; i < 200; i++) {
+        snprintf(label, sizeof(label), "o2/%d", i);
+        node_reg(&o2, label, (uint64_t)i + 1);
+    }
+    for (int i = 0; i < 40; i++) {
+        snprintf(label, sizeof(label), "o3/%d", i);
+        node_reg(&o3, label, (uint64_t)i + 1);
+    }
+    assert_int_equal(mm__oplog_compact(o3.o, o3.id), 0);
+    for (int i = 40; i < 45; i++) {
+        snprintf(label, sizeof(label), "o3/%d", i);
+        node_reg(&o3, label, (uint64_t)i + 1);
+    }
+    pull(&src, &o2);
+    pull(&src, &o3);
+    pull(&behind, &src); /* everything so far */
+    for (int i = 300; i < 340; i++) {
+        snprintf(label, sizeof(label), "s/%d", i);
+        node_reg(&src, label, (uint64_t)i + 1);
+    }
+    uint64_t h = mm__oplog_registry_hash(src.o);
+
+    size_t nb = send_bounded(&fresh, &src, 4096, 1);
+    assert_true(nb > 5); /* ~30 KiB of records */
+    assert_int_equal(mm__oplog_registry_hash(fresh.o), h);
+    node_check(&fresh);
+    assert_int_equal(send_bounded(&fresh, &src, 4096, 1), 0);
+
+    /* Behind: only the 40 newer records, resumed from its own vector. */
+    size_t napplied = behind.nremote;
+    assert_true(send_bounded(&behind, &src, 1024, 1) >= 2);
+    assert_int_equal(behind.nremote - napplied, 40);
+    assert_int_equal(mm__oplog_registry_hash(behind.o), h);
+
+    /* Without applying: the advanced vector alone resumes correctly. */
+    send_bounded(&tiny, &src, 100000, 0);
+    /* A bound below every record: one record per batch (the snapshot of
+     * o3 among them), 300 + 40 + 200 + 1 + 5 of them. */
+    assert_int_equal(send_bounded(&tiny, &src, 16, 1), 546);
+    assert_int_equal(mm__oplog_registry_hash(tiny.o), h);
+
+    /* Bad input. */
+    struct mm__oplog_batch b;
+    mm__oplog_batch_init(&b);
+    uint8_t bad[5] = {2, 0, 0, 0, 0};
+    assert_int_equal(mm__oplog_missing_batch(src.o, bad, sizeof(bad), 4096, &b),
+                     MM_EDECODE);
+    assert_int_equal(b.count, 0);
+    mm__oplog_batch_release(&b);
+    uint8_t empty[5] = {1, 0, 0, 0, 0};
+    uint8_t *out = (uint8_t *)1;
+    size_t ol = 1;
+    assert_int_equal(mm__oplog_vec_advance(bad, sizeof(bad), empty,
+                                           sizeof(empty), &out, &ol),
+                     MM_EDECODE);
+    assert_null(out);
+    assert_int_equal(mm__oplog_vec_advance(empty, sizeof(empty), bad,
+                                           sizeof(bad), &out, &ol),
+                     MM_EDECODE);
+    /* An empty batch leaves the vector as it was. */
+    assert_int_equal(mm__oplog_vec_advance(empty, sizeof(empty), empty,
+                                           sizeof(empty), &out, &ol),
+                     0);
+    assert_int_equal(ol, sizeof(empty));
+    assert_memory_equal(out, empty, sizeof(empty));
+    mm__free(out);
+
+    node_free(&src);
+    node_free(&o2);
+    node_free(&o3);
+    node_free(&fresh);
+    node_free(&behind);
+    node_free(&tiny);
+}
+
+/* The union of two vectors keeps, per origin, the newer (generation, seq). */
+static void
+test_oplog_vec_merge(void **state)
+{
+    (void)state;
+    struct tnode n[4];
+    for (int i = 0; i < 4; i++)
+        node_init(&n[i], (uint8_t)(i + 1), 1);
+    node_reg(&n[0], "a/1", 1);
+    node_reg(&n[1], "b/1", 1);
+    node_reg(&n[1], "b/2", 2);
+    node_reg(&n[2], "c/1", 1);
+    /* x knows a:1, b:2; y knows b:1, c:1 (and its own d:1). */
+    struct tnode x, y;
+    node_init(&x, 9, 1);
+    node_init(&y, 8, 1);
+    pull(&x, &n[0]);
+    pull(&x, &n[1]);
+    struct recs r = {0};
+    own_records(&n[1], 1, &r);
+    apply1(&y, r.p[0], r.len[0]);
+    recs_free(&r);
+    pull(&y, &n[2]);
+    node_reg(&y, "y/1", 1);
+    size_t xl, yl, ml;
+    uint8_t *xv = vector_of(&x, &xl), *yv = vector_of(&y, &yl), *m;
+    assert_int_equal(mm__oplog_vec_merge(xv, xl, yv, yl, &m, &ml), 0);
+    struct mm__oplog_vec v;
+    assert_int_equal(mm__oplog_vec_decode(&v, m, ml), 0);
+    assert_int_equal(v.count, 4); /* a, b, c, y */
+    uint64_t g, s;
+    assert_int_equal(mm__oplog_vec_get(&v, n[0].id, &g, &s), 0);
+    assert_int_equal(s, 1);
+    assert_int_equal(mm__oplog_vec_get(&v, n[1].id, &g, &s), 0);
+    assert_int_equal(s, 2);
+    assert_int_equal(mm__oplog_vec_get(&v, n[2].id, &g, &s), 0);
+    assert_int_equal(s, 1);
+    assert_int_equal(mm__oplog_vec_get(&v, y.id, &g, &s), 0);
+    assert_int_equal(s, 1);
+    /* Symmetric, and a newer generation wins over a higher seq. */
+    uint8_t *m2;
+    size_t ml2;
+    assert_int_equal(mm__oplog_vec_merge(yv, yl, xv, xl, &m2, &ml2), 0);
+    assert_int_equal(ml2, ml);
+    assert_memory_equal(m2, m, ml);
+    mm__free(m2);
+    uint8_t g1[5 + 32], g2[5 + 32];
+    memcpy(g1, m, 5 + 32);
+    mm__put_u32(g1 + 1, 1);
+    memcpy(g2, g1, sizeof(g2));
+    mm__put_u64(g1 + 5 + 16, 3); /* generation 3, seq 1 */
+    mm__put_u64(g1 + 5 + 24, 1);
+    mm__put_u64(g2 + 5 + 16, 2); /* generation 2, seq 50 */
+    mm__put_u64(g2 + 5 + 24, 50);
+    assert_int_equal(
+        mm__oplog_vec_merge(g2, sizeof(g2), g1, sizeof(g1), &m2, &ml2), 0);
+    assert_int_equal(ml2, sizeof(g1));
+    assert_memory_equal(m2, g1, sizeof(g1));
+    mm__free(m2);
+    assert_int_equal(
+        mm__oplog_vec_merge(g1, sizeof(g1) - 1, g2, sizeof(g2), &m2, &ml2),
+        MM_EDECODE);
+    assert_null(m2);
+    mm__free(m);
+    free(xv);
+    free(yv);
+    node_free(&x);
+    node_free(&y);
+    for (int i = 0; i < 4; i++)
+        node_free(&n[i]);
+}
+
 static void
 test_oplog_alloc_failures_leave_consistent_state(void **state)
 {
@@ -1383,6 +1650,8 @@ main(void)
         cmocka_unit_test(test_oplog_batch_iter),
         cmocka_unit_test(test_oplog_record_golden_and_limits),
         cmocka_unit_test(test_oplog_vector_roundtrip_and_rejects),
+        cmocka_unit_test(test_oplog_missing_batch_bounded_and_resumable),
+        cmocka_unit_test(test_oplog_vec_merge),
         cmocka_unit_test(test_oplog_alloc_failures_leave_consistent_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,6 +38,7 @@
 #include "registry.h"
 #include "runtime.h"
 #include "transport/quic.h"
+#include "wire.h"
 
 #define MAXN 5
 
@@ -1186,6 +1187,189 @@ test_registry_cluster_thousand_registrations_converge(void **state)
             (unsigned long long)conv);
 }
 
+/* ---- catch-up of a large registry ---------------------------------------- */
+
+struct rstats_req {
+    mm_node *n;
+    struct mm_registry_stats st;
+    sem_t done;
+};
+
+static void
+rstats_fn(void *arg)
+{
+    struct rstats_req *r = arg;
+    mm__registry_stats(mm__cluster_registry(r->n->cluster), &r->st);
+    sem_post(&r->done);
+}
+
+/* |n|'s replication counters, read on shard 0. */
+static struct mm_registry_stats
+reg_stats(mm_node *n)
+{
+    struct rstats_req *r = calloc(1, sizeof(*r));
+    assert_non_null(r);
+    r->n = n;
+    sem_init(&r->done, 0, 0);
+    assert_int_equal(mm_node_post(n, 0, rstats_fn, r), 0);
+    wait_sem(&r->done);
+    sem_destroy(&r->done);
+    struct mm_registry_stats st = r->st;
+    free(r);
+    return st;
+}
+
+#define BIG_N 100000
+
+static int
+u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * A node holding 100 000 registrations (their records encode to about
+ * 8 MB, twice max_frame) and a node that joins it later: the joiner's view
+ * holds all of them within 20 s; every OPS frame either node sent stayed
+ * within the batch bound (so within max_frame) and none was refused as too
+ * large; the sender needed several batches; and calls made while the
+ * catch-up runs (calls both ways between the nodes, a call and a lookup on
+ * the joiner) all succeed.
+ */
+static void
+test_registry_cluster_joiner_catches_up_100000(void **state)
+{
+    struct fx *fx = *state;
+    fx->n[0] = node_up_at(fx, fx->name[0], NULL, "127.0.0.1:0");
+    mm_node *a = fx->n[0];
+    mm_endpoint ep_a, ep_b;
+    spawn(a, "echo", "big/anchor", MM_VIS_INTERNAL, NULL, &ep_a);
+    uint64_t t0 = now_ms();
+    for (int i = 0; i < BIG_N; i++) {
+        char label[48];
+        snprintf(label, sizeof(label), "big/entry/%06d", i);
+        assert_int_equal(mm_register(a, label, &ep_a, MM_VIS_INTERNAL), 0);
+    }
+    uint64_t reg_ms = now_ms() - t0;
+    const uint64_t want = BIG_N + 1; /* the anchor's register op too */
+    assert_int_equal(origin_of(a, a->id).o.seq, want);
+
+    t0 = now_ms();
+    fx->n[1] = node_up_at(fx, fx->name[1], mm_node_addr(a), "127.0.0.1:0");
+    mm_node *b = fx->n[1];
+    spawn(b, "echo", "big/joiner", MM_VIS_INTERNAL, NULL, &ep_b);
+    wait_all_alive(fx, 2, 10000);
+    /* Legitimate traffic while the catch-up runs: every call succeeds. */
+    uint64_t lat[4096];
+    size_t nlat = 0, calls = 0;
+    uint64_t got = 0, done_ms = 0;
+    for (;;) {
+        struct origin_q q = origin_of(b, a->id);
+        got = q.found ? q.o.seq : 0;
+        if (got == want) {
+            done_ms = now_ms() - t0;
+            break;
+        }
+        if (now_ms() - t0 > 20000)
+            fail_msg("the joiner holds %llu of %llu records after 20 s",
+                     (unsigned long long)got, (unsigned long long)want);
+        uint64_t c0 = now_ms();
+        assert_int_equal(call_num(b, &ep_a, "echo", "7"), 7);
+        assert_int_equal(call_num(b, &ep_b, "echo", "8"), 8);
+        assert_int_equal(call_num(a, &ep_b, "echo", "9"), 9);
+        mm_endpoint ep;
+        assert_int_equal(mm_lookup(b, "big/joiner", &ep), 0);
+        if (nlat < sizeof(lat) / sizeof(lat[0])) lat[nlat++] = now_ms() - c0;
+        calls++;
+        nap_ms(5);
+    }
+    assert_int_equal(count_of(b, "big/entry/"), (size_t)BIG_N);
+    wait_same_hash(fx, 2, 10000);
+    /* Every OPS frame within the bound, none refused as too large. */
+    struct mm_registry_stats sa = reg_stats(a), sb = reg_stats(b);
+    assert_true(sa.batch_max <= MM_REGISTRY_BATCH_MAX);
+    assert_true(sa.batch_max + MM_WIRE_HDR_LEN <= a->cfg.max_frame);
+    assert_true(sa.batch_largest <= sa.batch_max);
+    assert_true(sb.batch_largest <= sb.batch_max);
+    assert_int_equal(sa.send_failed, 0);
+    assert_int_equal(sb.send_failed, 0);
+    assert_int_equal(sa.too_large, 0);
+    assert_true(sa.batches_out >= (uint64_t)(BIG_N * 60 / sa.batch_max));
+    assert_true(sa.ops_out >= (uint64_t)BIG_N);
+    assert_true(sa.catchups_done >= 1);
+    qsort(lat, nlat, sizeof(lat[0]), u64_cmp);
+    fprintf(stderr,
+            "# catch-up: %d registrations (registered in %llu ms) on a "
+            "joiner in %llu ms; a sent %llu OPS frames (largest %zu bytes, "
+            "bound %zu), %llu records, %llu refused as overloaded; b's "
+            "longest apply of one batch %llu us; %zu rounds of calls during "
+            "it, median %llu ms, max %llu ms\n",
+            BIG_N, (unsigned long long)reg_ms, (unsigned long long)done_ms,
+            (unsigned long long)sa.batches_out, sa.batch_largest, sa.batch_max,
+            (unsigned long long)sa.ops_out, (unsigned long long)sa.overloaded,
+            (unsigned long long)(sb.apply_longest_ns / 1000), calls,
+            (unsigned long long)(nlat ? lat[nlat / 2] : 0),
+            (unsigned long long)(nlat ? lat[nlat - 1] : 0));
+}
+
+/*
+ * A burst on a connected node: 20 000 registrations with 250-byte labels
+ * (~6 MiB of records, more than one frame) made while its peer is
+ * connected.  The pushes go in bounded pieces; once the connection's
+ * share is full the rest is not pushed but caught up (the peer's vector
+ * is asked for).  The peer has every record within half an anti-entropy
+ * period (pushes dropped when the connection is full would wait for the
+ * next round), calls both ways keep working, and no OPS frame passed the
+ * bound.
+ */
+static void
+test_registry_cluster_burst_of_long_labels_reaches_peer(void **state)
+{
+    struct fx *fx = *state;
+    cluster_up(fx, 2);
+    wait_all_alive(fx, 2, 20000);
+    mm_node *a = fx->n[0], *b = fx->n[1];
+    mm_endpoint ep_a, ep_b;
+    spawn(a, "echo", "burst/anchor", MM_VIS_INTERNAL, NULL, &ep_a);
+    spawn(b, "echo", "burst/b", MM_VIS_INTERNAL, NULL, &ep_b);
+    assert_int_equal(wait_lookup(b, "burst/anchor", &ep_a, 10000), 0);
+    const int count = 20000;
+    char label[300];
+    uint64_t t0 = now_ms();
+    for (int i = 0; i < count; i++) {
+        int k = snprintf(label, sizeof(label), "burst/%08d/", i);
+        memset(label + k, 'l', 250 - (size_t)k);
+        label[250] = '\0';
+        assert_int_equal(mm_register(a, label, &ep_a, MM_VIS_INTERNAL), 0);
+    }
+    const uint64_t want = (uint64_t)count + 1;
+    uint64_t got;
+    while ((got = origin_of(b, a->id).o.seq) != want) {
+        /* Well before an anti-entropy round (10 s) could repair it. */
+        if (now_ms() - t0 > MM_OPLOG_ANTI_ENTROPY_MS / 2)
+            fail_msg("b holds %llu of %llu records of a after %u ms",
+                     (unsigned long long)got, (unsigned long long)want,
+                     MM_OPLOG_ANTI_ENTROPY_MS / 2);
+        assert_int_equal(call_num(b, &ep_a, "echo", "1"), 1);
+        assert_int_equal(call_num(a, &ep_b, "echo", "2"), 2);
+        nap_ms(5);
+    }
+    uint64_t done = now_ms() - t0;
+    wait_same_hash(fx, 2, 10000);
+    struct mm_registry_stats sa = reg_stats(a);
+    assert_true(sa.batch_largest <= sa.batch_max);
+    assert_int_equal(sa.send_failed, 0);
+    assert_int_equal(sa.too_large, 0);
+    fprintf(stderr,
+            "# burst: %d registrations of 250-byte labels on a reached b in "
+            "%llu ms; a sent %llu OPS frames (largest %zu bytes), %llu pushes "
+            "deferred to a catch-up, %llu catch-ups\n",
+            count, (unsigned long long)done, (unsigned long long)sa.batches_out,
+            sa.batch_largest, (unsigned long long)sa.push_deferred,
+            (unsigned long long)sa.catchups);
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static void
@@ -1230,6 +1414,11 @@ main(void)
             test_registry_cluster_partition_converges, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_registry_cluster_thousand_registrations_converge, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_cluster_joiner_catches_up_100000, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_cluster_burst_of_long_labels_reaches_peer, setup,
             teardown),
     };
     if (getenv("MM_TEST_FILTER"))

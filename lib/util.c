@@ -115,6 +115,7 @@ static void *log_data;
  * are queued.  Producers append under log_lock; only the writer consumes,
  * and it writes from the ring outside the lock (producers never touch the
  * queued bytes). */
+_Static_assert(MM_LOG_BUFFER >= 4096, "a line and the rest of another fit");
 static char log_ring[MM_LOG_BUFFER];
 static size_t ring_head, ring_len;
 static uint64_t log_dropped;       /* since the last "dropped" line */

@@ -419,10 +419,16 @@ log_repeat_summary(struct log_repeat *r, uint64_t now)
         while (plen > 0 && r->fmt[plen - 1] == ' ')
             plen--;
         char text[256];
-        snprintf(text, sizeof(text), "%llu more '%.*s%s' in the last %llu s",
+        /* Tenths of a second, whole seconds from 10 s. */
+        unsigned long long ds = (now - r->start_ms + 50u) / 100u;
+        char span[32];
+        if (ds >= 100)
+            snprintf(span, sizeof(span), "%llu", (ds + 5) / 10);
+        else
+            snprintf(span, sizeof(span), "%llu.%llu", ds / 10, ds % 10);
+        snprintf(text, sizeof(text), "%llu more '%.*s%s' in the last %s s",
                  (unsigned long long)r->suppressed, MM_MIN(plen, 160), r->fmt,
-                 pct ? " ..." : "",
-                 (unsigned long long)((now - r->start_ms + 500u) / 1000u));
+                 pct ? " ..." : "", span);
         log_emit(r->level, r->component, text);
     }
     r->count = 0;

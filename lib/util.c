@@ -206,6 +206,9 @@ log_atfork_child(void)
     writer_started = 0;
     writer_busy = 0;
     ring_head = ring_len = 0;
+    /* The parent's writer may have been waiting on these. */
+    pthread_cond_init(&log_work, NULL);
+    pthread_cond_init(&log_drained, NULL);
     pthread_mutex_unlock(&log_lock);
 }
 

@@ -135,7 +135,8 @@
 #define MM_GOSSIP_DERIVE_RATE 64u
 #endif
 #ifndef MM_GOSSIP_DERIVE_BURST
-#define MM_GOSSIP_DERIVE_BURST 64u
+/* ... and in a burst (a cluster of that many starting at once). */
+#define MM_GOSSIP_DERIVE_BURST 128u
 #endif
 #ifndef MM_GOSSIP_SOURCE_SLOTS
 /* Token buckets for gossip datagrams by source address and port: a fixed

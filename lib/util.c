@@ -122,6 +122,10 @@ static uint64_t log_dropped;       /* since the last "dropped" line */
 static uint64_t log_dropped_total; /* ever, for tests */
 static int writer_started;         /* the thread runs (in this process) */
 static int writer_busy;            /* it is inside write(2) */
+static uint64_t log_out_bytes;     /* written by the writer, ever */
+/* log_out_bytes when a flush last timed out: until the writer gets on, a
+ * second flush (mm_node_free, then exit) does not wait again. */
+static uint64_t flush_stuck_at = UINT64_MAX;
 
 /* A non-blocking descriptor on the pipe or FIFO that fd 2 is, opened
  * through /proc (its own open file description, so fd 2's flags, which
@@ -349,6 +353,7 @@ log_writer(void *arg)
         if (w > 0) {
             ring_head = (ring_head + (size_t)w) % sizeof(log_ring);
             ring_len -= (size_t)w;
+            log_out_bytes += (uint64_t)w;
         } else if (err != EINTR && err != EAGAIN && err != EWOULDBLOCK) {
             ring_head = ring_len = 0; /* fd 2 is gone: nowhere to go */
         }
@@ -515,7 +520,8 @@ mm__log_flush(unsigned timeout_ms)
     while (writer_started && (ring_len > 0 || writer_busy || log_dropped)) {
         pthread_cond_signal(&log_work);
         uint64_t now = mm__now_ms();
-        if (now >= deadline) {
+        if (now >= deadline || flush_stuck_at == log_out_bytes) {
+            flush_stuck_at = log_out_bytes;
             rc = -ETIMEDOUT;
             break;
         }

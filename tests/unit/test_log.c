@@ -111,6 +111,13 @@ test_log_unread_stderr_never_blocks(void **state)
     assert_true(dropped > 0);
     assert_true(dropped < FLOOD_LINES);
 
+    /* A flush gives up in its time; a second one, with nothing written
+     * meanwhile, does not wait again (node free, then exit). */
+    uint64_t t1 = now_ms();
+    int flush1 = mm__log_flush(300);
+    int flush2 = mm__log_flush(60000);
+    uint64_t flush_ms = now_ms() - t1;
+
     /* Now read: the queued lines come out, then the count of the lost. */
     static char got[1 << 16];
     size_t len = 0;
@@ -133,6 +140,9 @@ test_log_unread_stderr_never_blocks(void **state)
     stderr_restore(saved);
     close(rd);
     assert_int_equal(flushed, 0);
+    assert_int_equal(flush1, -ETIMEDOUT);
+    assert_int_equal(flush2, -ETIMEDOUT);
+    assert_true(flush_ms >= 300 && flush_ms < 30000);
     const char *after = strstr(got, "W test: after the flood\n");
     assert_non_null(after);
     assert_true(after > strstr(got, want));

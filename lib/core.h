@@ -55,6 +55,11 @@ int mm__log_enabled(int level);
     do {                                                                       \
         if (mm__log_enabled(level)) mm__log(level, comp, __VA_ARGS__);         \
     } while (0)
+/* Waits up to |timeout_ms| for queued stderr lines (and pending repeat
+ * summaries) to be written: 0, or -ETIMEDOUT. */
+int mm__log_flush(unsigned timeout_ms);
+/* Lines the stderr sink dropped (its buffer full), ever. */
+uint64_t mm__log_dropped(void);
 
 /* Monotonic time in nanoseconds and milliseconds. */
 uint64_t mm__now_ns(void);

@@ -196,4 +196,48 @@
 #define MM_REGISTRY_CATCHUP_RETRY_MS 2u
 #endif
 
+/* Logging and gossip under load */
+#ifndef MM_LOG_BUFFER
+/* Bytes of log lines queued for stderr while it does not take them (a
+ * writer thread drains them); past it, lines are dropped and counted, and
+ * "N log lines dropped" is written once stderr takes lines again. */
+#define MM_LOG_BUFFER (64u * 1024u)
+#endif
+#ifndef MM_LOG_FLUSH_MS
+/* At exit (and mm_node_free), queued log lines get this long to go out. */
+#define MM_LOG_FLUSH_MS 500u
+#endif
+#ifndef MM_LOG_REPEAT_MAX
+/* Lines of one (component, format) at NOTICE and above written per
+ * MM_LOG_REPEAT_MS; the rest are counted and summarised in one line. */
+#define MM_LOG_REPEAT_MAX 10u
+#endif
+#ifndef MM_LOG_REPEAT_MS
+#define MM_LOG_REPEAT_MS 10000u
+#endif
+#ifndef MM_GOSSIP_DERIVE_RATE
+/* Gossip key derivations per second for senders (or generations) whose
+ * key is not cached yet; past it their datagrams are dropped and counted
+ * (seal stats dropped_derive) before any crypto. */
+#define MM_GOSSIP_DERIVE_RATE 64u
+#endif
+#ifndef MM_GOSSIP_DERIVE_BURST
+/* ... and in a burst (a cluster of that many starting at once). */
+#define MM_GOSSIP_DERIVE_BURST 128u
+#endif
+#ifndef MM_GOSSIP_SOURCE_SLOTS
+/* Token buckets for gossip datagrams by source address and port: a fixed
+ * table, each source hashed (keyed, random per node) to two slots, and a
+ * datagram passes while either has a token.  A flood from one source is
+ * dropped and counted (dropped_flood) before any crypto. */
+#define MM_GOSSIP_SOURCE_SLOTS 256u
+#endif
+#ifndef MM_GOSSIP_SOURCE_RATE
+/* Datagrams per second per slot, and the burst. */
+#define MM_GOSSIP_SOURCE_RATE 200u
+#endif
+#ifndef MM_GOSSIP_SOURCE_BURST
+#define MM_GOSSIP_SOURCE_BURST 400u
+#endif
+
 #endif /* MM_DEFAULTS_H */

@@ -279,6 +279,7 @@ mm_node_free(mm_node *n)
     mm__free(n->name);
     mm__free(n->addr);
     mm__free(n);
+    mm__log_flush(MM_LOG_FLUSH_MS); /* its last lines, within a bound */
 }
 
 /* ---- accessors

@@ -3,11 +3,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,12 +85,66 @@ mm__free(void *p)
     free(p);
 }
 
-/* ---- logging ----------------------------------------------------------- */
+/* ---- logging -----------------------------------------------------------
+ *
+ * A user handler (mm_log_set_handler) is called synchronously, under
+ * log_lock, as it always was.  The stderr sink never blocks its caller:
+ * while nothing is queued a line is written at once with a write that
+ * cannot block (so a short-lived CLI keeps its warnings in order with its
+ * own stderr output); whatever stderr does not take at once goes into a
+ * ring of MM_LOG_BUFFER bytes that a writer thread drains.  A line that
+ * does not fit whole is dropped and counted; once output flows again a
+ * line "N log lines dropped" says how many.
+ *
+ * Repeats: lines at NOTICE and above with the same (component, format),
+ * beyond MM_LOG_REPEAT_MAX in MM_LOG_REPEAT_MS, are counted instead of
+ * written, and one line per window summarises them ("quic: 583 more 'auth
+ * failed with ...' in the last 10 s").  The format string's address is the
+ * key, so no call site has to take part.
+ */
 
 static _Atomic int log_level = MM_LOG_WARN;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t log_work = PTHREAD_COND_INITIALIZER;    /* writer */
+static pthread_cond_t log_drained = PTHREAD_COND_INITIALIZER; /* flushers */
+static pthread_once_t log_once = PTHREAD_ONCE_INIT;
 static mm_log_fn log_fn;
 static void *log_data;
+
+/* The stderr ring; bytes [ring_head, ring_head + ring_len) modulo its size
+ * are queued.  Producers append under log_lock; only the writer consumes,
+ * and it writes from the ring outside the lock (producers never touch the
+ * queued bytes). */
+_Static_assert(MM_LOG_BUFFER >= 4096, "a line and the rest of another fit");
+static char log_ring[MM_LOG_BUFFER];
+static size_t ring_head, ring_len;
+static uint64_t log_dropped;       /* since the last "dropped" line */
+static uint64_t log_dropped_total; /* ever, for tests */
+static int writer_started;         /* the thread runs (in this process) */
+static int writer_busy;            /* it is inside write(2) */
+static uint64_t log_out_bytes;     /* written by the writer, ever */
+/* log_out_bytes when a flush last timed out: until the writer gets on, a
+ * second flush (mm_node_free, then exit) does not wait again. */
+static uint64_t flush_stuck_at = UINT64_MAX;
+
+/* A non-blocking descriptor on the pipe or FIFO that fd 2 is, opened
+ * through /proc (its own open file description, so fd 2's flags, which
+ * other processes share, stay as they are). */
+static int nb_fd = -1;
+static dev_t nb_dev;
+static ino_t nb_ino;
+
+#define LOG_REPEAT_SLOTS 64
+struct log_repeat {
+    const char *fmt; /* NULL: free slot */
+    const char *component;
+    int level;
+    uint32_t count;      /* lines of this window */
+    uint64_t start_ms;   /* the window's start */
+    uint64_t suppressed; /* lines counted, not written */
+};
+static struct log_repeat log_repeats[LOG_REPEAT_SLOTS];
+static uint64_t repeat_due_ms = UINT64_MAX; /* earliest summary due */
 
 void
 mm_log_set_level(int level)
@@ -132,6 +190,306 @@ level_char(int level)
     }
 }
 
+/* fork(): the child has no writer thread and must not write the parent's
+ * queued lines a second time. */
+static void
+log_atfork_prepare(void)
+{
+    pthread_mutex_lock(&log_lock);
+}
+
+static void
+log_atfork_parent(void)
+{
+    pthread_mutex_unlock(&log_lock);
+}
+
+static void
+log_atfork_child(void)
+{
+    writer_started = 0;
+    writer_busy = 0;
+    ring_head = ring_len = 0;
+    /* The parent's writer may have been waiting on these. */
+    pthread_cond_init(&log_work, NULL);
+    pthread_cond_init(&log_drained, NULL);
+    pthread_mutex_unlock(&log_lock);
+}
+
+static void
+log_init_once(void)
+{
+    pthread_atfork(log_atfork_prepare, log_atfork_parent, log_atfork_child);
+}
+
+/* Appends |n| bytes to the ring; the caller checked the room. */
+static void
+ring_put(const char *p, size_t n)
+{
+    size_t tail = (ring_head + ring_len) % sizeof(log_ring);
+    size_t first = MM_MIN(n, sizeof(log_ring) - tail);
+    memcpy(log_ring + tail, p, first);
+    memcpy(log_ring, p + first, n - first);
+    ring_len += n;
+}
+
+/* The "dropped" line goes in first, as soon as it fits. */
+static int
+ring_note_dropped(void)
+{
+    if (log_dropped == 0) return 0;
+    char note[128];
+    int n = snprintf(note, sizeof(note),
+                     "murmer[%d] W log: %llu log lines dropped\n",
+                     (int)getpid(), (unsigned long long)log_dropped);
+    if (n <= 0 || (size_t)n > sizeof(log_ring) - ring_len) return -1;
+    ring_put(note, (size_t)n);
+    log_dropped = 0;
+    return 0;
+}
+
+/* Queues a whole line, or drops and counts it. */
+static void
+ring_line(const char *p, size_t n)
+{
+    if (ring_note_dropped() != 0 || n > sizeof(log_ring) - ring_len) {
+        log_dropped++;
+        log_dropped_total++;
+        return;
+    }
+    ring_put(p, n);
+}
+
+/*
+ * Writes what fd 2 takes without blocking: the byte count, 0 when it
+ * would block, -1 when it is gone (the bytes are lost).  Regular files
+ * and devices that are not terminals are written directly (they do not
+ * wait for a reader).
+ */
+static ssize_t
+stderr_write_nb(const char *p, size_t n)
+{
+    struct stat st;
+    ssize_t w;
+    if (fstat(STDERR_FILENO, &st) != 0) return -1;
+    if (S_ISSOCK(st.st_mode)) {
+        w = send(STDERR_FILENO, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } else if (S_ISFIFO(st.st_mode)) {
+        if (nb_fd >= 0 && (nb_dev != st.st_dev || nb_ino != st.st_ino)) {
+            close(nb_fd);
+            nb_fd = -1;
+        }
+        if (nb_fd < 0) {
+            char path[64];
+            snprintf(path, sizeof(path), "/proc/self/fd/%d", STDERR_FILENO);
+            nb_fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+            nb_dev = st.st_dev;
+            nb_ino = st.st_ino;
+        }
+        if (nb_fd >= 0) {
+            w = write(nb_fd, p, n);
+        } else {
+            /* No /proc: a pipe with room takes a line of up to PIPE_BUF
+             * bytes whole. */
+            struct pollfd pfd = {STDERR_FILENO, POLLOUT, 0};
+            if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT)) return 0;
+            w = write(STDERR_FILENO, p, MM_MIN(n, (size_t)PIPE_BUF));
+        }
+    } else if (S_ISCHR(st.st_mode) && isatty(STDERR_FILENO)) {
+        struct pollfd pfd = {STDERR_FILENO, POLLOUT, 0};
+        if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT)) return 0;
+        w = write(STDERR_FILENO, p, n);
+    } else {
+        w = write(STDERR_FILENO, p, n);
+    }
+    if (w >= 0) return w;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
+    return -1;
+}
+
+static void log_repeats_flush(uint64_t now, int all);
+
+static void *
+log_writer(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&log_lock);
+    for (;;) {
+        if (repeat_due_ms != UINT64_MAX && mm__now_ms() >= repeat_due_ms)
+            log_repeats_flush(mm__now_ms(), 0);
+        ring_note_dropped(); /* output flows: say what was lost */
+        if (ring_len == 0) {
+            pthread_cond_broadcast(&log_drained);
+            if (repeat_due_ms == UINT64_MAX) {
+                pthread_cond_wait(&log_work, &log_lock);
+            } else {
+                uint64_t due = repeat_due_ms, now = mm__now_ms();
+                uint64_t wait_ms = due > now ? due - now : 0;
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += (time_t)(wait_ms / 1000u);
+                ts.tv_nsec += (long)(wait_ms % 1000u) * 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000L;
+                }
+                pthread_cond_timedwait(&log_work, &log_lock, &ts);
+            }
+            continue;
+        }
+        size_t chunk = MM_MIN(ring_len, sizeof(log_ring) - ring_head);
+        const char *p = log_ring + ring_head;
+        writer_busy = 1;
+        pthread_mutex_unlock(&log_lock);
+        ssize_t w = write(STDERR_FILENO, p, chunk);
+        int err = w < 0 ? errno : 0;
+        if (err == EAGAIN || err == EWOULDBLOCK) {
+            /* Somebody made fd 2 non-blocking: wait for room. */
+            struct pollfd pfd = {STDERR_FILENO, POLLOUT, 0};
+            poll(&pfd, 1, 100);
+        }
+        pthread_mutex_lock(&log_lock);
+        writer_busy = 0;
+        if (w > 0) {
+            ring_head = (ring_head + (size_t)w) % sizeof(log_ring);
+            ring_len -= (size_t)w;
+            log_out_bytes += (uint64_t)w;
+        } else if (err != EINTR && err != EAGAIN && err != EWOULDBLOCK) {
+            ring_head = ring_len = 0; /* fd 2 is gone: nowhere to go */
+        }
+        if (ring_len == 0) ring_head = 0;
+    }
+    return NULL;
+}
+
+static void log_atexit(void);
+
+/* Starts the writer (once per process) and wakes it. */
+static void
+log_writer_kick(void)
+{
+    if (!writer_started) {
+        pthread_t th;
+        pthread_attr_t attr;
+        sigset_t all, old;
+        /* Signals stay with the threads that wait for them; a write to a
+         * pipe without reader gives EPIPE here instead of SIGPIPE. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 64u * 1024u);
+        if (pthread_create(&th, &attr, log_writer, NULL) == 0) {
+            static int atexit_done;
+            writer_started = 1;
+            if (!atexit_done) {
+                atexit_done = 1;
+                atexit(log_atexit);
+            }
+        }
+        pthread_attr_destroy(&attr);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    pthread_cond_signal(&log_work);
+}
+
+/* Emits one line to the sink, log_lock held. */
+static void
+log_emit(int level, const char *component, const char *text)
+{
+    if (log_fn) {
+        log_fn(log_data, level, component, text);
+        return;
+    }
+    char line[1200];
+    int n = snprintf(line, sizeof(line), "murmer[%d] %c %s: %s\n",
+                     (int)getpid(), level_char(level), component, text);
+    if (n <= 0) return;
+    size_t len = MM_MIN((size_t)n, sizeof(line) - 1);
+    if (len == sizeof(line) - 1) line[len - 1] = '\n';
+    if (ring_len == 0 && !writer_busy && log_dropped == 0) {
+        ssize_t w = stderr_write_nb(line, len);
+        if (w < 0 || (size_t)w == len) return;
+        ring_put(line + w, len - (size_t)w); /* the rest of the line */
+    } else {
+        ring_line(line, len);
+    }
+    log_writer_kick();
+}
+
+/* The summary of |r|'s window, and a new window. */
+static void
+log_repeat_summary(struct log_repeat *r, uint64_t now)
+{
+    if (r->suppressed > 0) {
+        const char *pct = strchr(r->fmt, '%');
+        int plen = pct ? (int)(pct - r->fmt) : (int)strlen(r->fmt);
+        while (plen > 0 && r->fmt[plen - 1] == ' ')
+            plen--;
+        char text[256];
+        /* Tenths of a second, whole seconds from 10 s. */
+        unsigned long long ds = (now - r->start_ms + 50u) / 100u;
+        char span[32];
+        if (ds >= 100)
+            snprintf(span, sizeof(span), "%llu", (ds + 5) / 10);
+        else
+            snprintf(span, sizeof(span), "%llu.%llu", ds / 10, ds % 10);
+        snprintf(text, sizeof(text), "%llu more '%.*s%s' in the last %s s",
+                 (unsigned long long)r->suppressed, MM_MIN(plen, 160), r->fmt,
+                 pct ? " ..." : "", span);
+        log_emit(r->level, r->component, text);
+    }
+    r->count = 0;
+    r->suppressed = 0;
+    r->start_ms = now;
+}
+
+/* Summarises every window that ended (all of them with |all|). */
+static void
+log_repeats_flush(uint64_t now, int all)
+{
+    uint64_t due = UINT64_MAX;
+    for (size_t i = 0; i < LOG_REPEAT_SLOTS; i++) {
+        struct log_repeat *r = &log_repeats[i];
+        if (!r->fmt || r->suppressed == 0) continue;
+        if (all || now - r->start_ms >= MM_LOG_REPEAT_MS)
+            log_repeat_summary(r, now);
+        else
+            due = MM_MIN(due, r->start_ms + MM_LOG_REPEAT_MS);
+    }
+    repeat_due_ms = due;
+}
+
+/* 1 when a line of (|component|, |fmt|) is to be written now. */
+static int
+log_repeat_admit(int level, const char *component, const char *fmt,
+                 uint64_t now)
+{
+    uintptr_t h = (uintptr_t)fmt * 0x9e3779b97f4a7c15ull;
+    struct log_repeat *r = &log_repeats[(h >> 32) % LOG_REPEAT_SLOTS];
+    if (r->fmt != fmt || r->component != component) {
+        if (r->fmt) log_repeat_summary(r, now); /* evicted */
+        r->fmt = fmt;
+        r->component = component;
+        r->level = level;
+        r->count = 0;
+        r->suppressed = 0;
+        r->start_ms = now;
+    } else if (now - r->start_ms >= MM_LOG_REPEAT_MS) {
+        log_repeat_summary(r, now);
+    }
+    if (r->count < MM_LOG_REPEAT_MAX) {
+        r->count++;
+        return 1;
+    }
+    r->suppressed++;
+    if (r->start_ms + MM_LOG_REPEAT_MS < repeat_due_ms) {
+        repeat_due_ms = r->start_ms + MM_LOG_REPEAT_MS;
+        log_writer_kick(); /* it summarises when the window ends */
+    }
+    return 0;
+}
+
 void
 mm__log(int level, const char *component, const char *fmt, ...)
 {
@@ -141,14 +499,60 @@ mm__log(int level, const char *component, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
+    pthread_once(&log_once, log_init_once);
     pthread_mutex_lock(&log_lock);
-    if (log_fn) {
-        log_fn(log_data, level, component, line);
-    } else {
-        fprintf(stderr, "murmer[%d] %c %s: %s\n", (int)getpid(),
-                level_char(level), component, line);
+    uint64_t now = mm__now_ms();
+    if (now >= repeat_due_ms) log_repeats_flush(now, 0);
+    if (level > MM_LOG_NOTICE || log_repeat_admit(level, component, fmt, now))
+        log_emit(level, component, line);
+    pthread_mutex_unlock(&log_lock);
+}
+
+int
+mm__log_flush(unsigned timeout_ms)
+{
+    uint64_t deadline = mm__now_ms() + timeout_ms;
+    int rc = 0;
+    pthread_once(&log_once, log_init_once);
+    pthread_mutex_lock(&log_lock);
+    log_repeats_flush(mm__now_ms(), 1);
+    if (ring_len == 0) ring_note_dropped();
+    while (writer_started && (ring_len > 0 || writer_busy || log_dropped)) {
+        pthread_cond_signal(&log_work);
+        uint64_t now = mm__now_ms();
+        if (now >= deadline || flush_stuck_at == log_out_bytes) {
+            flush_stuck_at = log_out_bytes;
+            rc = -ETIMEDOUT;
+            break;
+        }
+        /* Short waits: the writer may be blocked in write(2). */
+        uint64_t wait_ms = MM_MIN(deadline - now, 10u);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += (long)wait_ms * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&log_drained, &log_lock, &ts);
     }
     pthread_mutex_unlock(&log_lock);
+    return rc;
+}
+
+static void
+log_atexit(void)
+{
+    mm__log_flush(MM_LOG_FLUSH_MS);
+}
+
+uint64_t
+mm__log_dropped(void)
+{
+    pthread_mutex_lock(&log_lock);
+    uint64_t n = log_dropped_total;
+    pthread_mutex_unlock(&log_lock);
+    return n;
 }
 
 /* ---- clocks ------------------------------------------------------------ */

@@ -45,7 +45,18 @@ typedef void (*mm_log_fn)(void *data, int level, const char *component,
                           const char *line);
 MM_EXTERN void mm_log_set_level(int level);
 MM_EXTERN int mm_log_get_level(void);
-/* |fn| NULL restores the stderr sink. Called from any thread. */
+/*
+ * |fn| NULL restores the stderr sink. Called from any thread.  |fn| is
+ * called synchronously, from the thread that logs (one call at a time),
+ * and it must not log itself.  The stderr sink never blocks: what stderr
+ * does not take at once waits in a bounded buffer (MM_LOG_BUFFER) that a
+ * thread drains; lines that do not fit are dropped and their number
+ * written once stderr takes lines again.  For either sink, lines at
+ * NOTICE and above that repeat one (component, format) more than
+ * MM_LOG_REPEAT_MAX times in MM_LOG_REPEAT_MS are counted and summarised
+ * in one line ("N more '...' in the last 10 s"), which may come from
+ * another thread.
+ */
 MM_EXTERN void mm_log_set_handler(mm_log_fn fn, void *data);
 
 /* ------------------------------------------------------------------------ */

@@ -8,6 +8,18 @@
  * against the sealed one, and fed to the core.  Anything that fails is
  * counted and dropped, never logged above DEBUG.
  *
+ * Floods: the socket is shared with QUIC, and a datagram that reuses a
+ * real key id (it travels in the clear) costs a key derivation and a GCM
+ * check.  So before any crypto each datagram takes a token from a bucket
+ * of its source (address and port): a fixed table of
+ * MM_GOSSIP_SOURCE_SLOTS buckets, each source hashed (keyed with a random
+ * seed) to two of them, and it passes while either has a token; so a
+ * flooding source drains its own two and a peer that shares one of them
+ * still has its other.  Derivations for senders not known yet are
+ * limited too (seal.c, MM_GOSSIP_DERIVE_RATE).  Drops are counted
+ * (dropped_flood, seal's dropped_derive) and reported at most once per
+ * MM_LOG_REPEAT_MS.
+ *
  * Push-pull: when the core asks for a sync we send MEMBER_SYNC_REQ (0x40,
  * body = our encoded state) on the control stream to that peer; it merges
  * ours and answers MEMBER_SYNC_RESP (0x41, body = its state) on the same
@@ -50,6 +62,14 @@
 #define HEAL_GAP_MS 1000u     /* at most one healing push-pull per this */
 #define HEAL_STATE_MAX 65536u /* ... and only while our state is this small */
 
+_Static_assert(MM_GOSSIP_SOURCE_SLOTS >= 2, "two buckets per source");
+
+/* A per-source token bucket, in thousandths of a datagram. */
+struct src_bucket {
+    uint64_t tokens;
+    uint64_t last_ms; /* 0: never used (full) */
+};
+
 struct mm_membership {
     struct mm_membership_deps d;
     mm_node *node;
@@ -77,6 +97,11 @@ struct mm_membership {
     void *leave_data;
     uint64_t leave_start;
     struct mm_membership_counters cnt;
+    /* Floods (see the top of this file). */
+    uint64_t src_seed;
+    struct src_bucket src[MM_GOSSIP_SOURCE_SLOTS];
+    uint64_t flood_reported; /* dropped_flood + dropped_derive then */
+    uint64_t flood_report_ms;
     uint8_t rx[DGRAM_MAX];
     uint8_t tx[DGRAM_MAX];
 };
@@ -341,6 +366,76 @@ poll_cb(uv_timer_t *t)
 /* ---- incoming
  * ---------------------------------------------------------------- */
 
+static uint64_t
+mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+/* Refills |b| up to |now|; its tokens. */
+static uint64_t
+src_bucket_refill(struct src_bucket *b, uint64_t now)
+{
+    const uint64_t full = (uint64_t)MM_GOSSIP_SOURCE_BURST * 1000u;
+    if (b->last_ms == 0) {
+        b->tokens = full;
+    } else if (now > b->last_ms) {
+        uint64_t dt = now - b->last_ms;
+        uint64_t add = dt >= full ? full : dt * MM_GOSSIP_SOURCE_RATE;
+        b->tokens = MM_MIN(b->tokens + add, full);
+    }
+    if (now > b->last_ms) b->last_ms = now;
+    return b->tokens;
+}
+
+/* 0 when a datagram from |fa| may go on to the crypto: its source's
+ * fuller bucket had a token (now taken). */
+static int
+source_admit(struct mm_membership *m, const struct mm_swim_addr *fa,
+             uint64_t now)
+{
+    uint64_t w0, w1;
+    memcpy(&w0, fa->ip, 8);
+    memcpy(&w1, fa->ip + 8, 8);
+    uint64_t h = mix64(m->src_seed ^ w0);
+    h = mix64(h ^ w1);
+    h = mix64(h ^ ((uint64_t)fa->port << 8 | (uint64_t)fa->family));
+    size_t i = (size_t)(h % MM_GOSSIP_SOURCE_SLOTS);
+    size_t j = (size_t)((h >> 32) % MM_GOSSIP_SOURCE_SLOTS);
+    if (j == i) j = (i + 1) % MM_GOSSIP_SOURCE_SLOTS;
+    struct src_bucket *a = &m->src[i], *b = &m->src[j];
+    uint64_t ta = src_bucket_refill(a, now), tb = src_bucket_refill(b, now);
+    struct src_bucket *take = ta >= tb ? a : b;
+    if (take->tokens < 1000u) return -1;
+    take->tokens -= 1000u;
+    return 0;
+}
+
+/* One line now and then while floods are dropped. */
+static void
+flood_report(struct mm_membership *m, uint64_t now)
+{
+    uint64_t total =
+        m->cnt.dropped_flood + mm__seal_stats(m->seal)->dropped_derive;
+    if (total == m->flood_reported ||
+        (m->flood_report_ms && now - m->flood_report_ms < MM_LOG_REPEAT_MS))
+        return;
+    MM_LOG(MM_LOG_WARN, "membership",
+           "gossip: %llu datagrams dropped before decryption since the "
+           "last report (in all: %llu over their source's rate, %llu new "
+           "senders over the key derivation rate)",
+           (unsigned long long)(total - m->flood_reported),
+           (unsigned long long)m->cnt.dropped_flood,
+           (unsigned long long)mm__seal_stats(m->seal)->dropped_derive);
+    m->flood_reported = total;
+    m->flood_report_ms = now;
+}
+
 static void
 on_datagram(void *data, const struct sockaddr *from, const uint8_t *buf,
             size_t len)
@@ -353,11 +448,19 @@ on_datagram(void *data, const struct sockaddr *from, const uint8_t *buf,
         m->cnt.dropped_other++;
         return;
     }
+    uint64_t now = mm__now_ms();
+    if (source_admit(m, &fa, now) != 0) {
+        m->cnt.dropped_flood++;
+        flood_report(m, now);
+        return;
+    }
     size_t plen;
     uint8_t sender[MM_SWIM_ID_LEN], claimed[MM_SWIM_ID_LEN];
+    mm__seal_set_now(m->seal, now);
     if (mm__seal_open(m->seal, m->rx, sizeof(m->rx), &plen, buf, len, sender,
                       NULL) != 0) {
         m->cnt.dropped_seal++;
+        flood_report(m, now);
         return;
     }
     if (mm__swim_packet_sender(m->rx, plen, claimed) != 0 ||
@@ -366,7 +469,6 @@ on_datagram(void *data, const struct sockaddr *from, const uint8_t *buf,
         MM_LOG(MM_LOG_DEBUG, "membership", "dropped a packet: sender mismatch");
         return;
     }
-    uint64_t now = mm__now_ms();
     mm__swim_recv(m->swim, &fa, m->rx, plen, now);
     /*
      * A member we hold failed or suspect is talking to us: a partition has
@@ -553,6 +655,10 @@ mm__membership_new(struct mm_membership **out,
     rc = mm__seal_new(&m->seal, id->id, id->generation, keys, nkeys);
     OPENSSL_cleanse(keys, sizeof(keys));
     if (rc) goto fail;
+    mm__seal_set_now(m->seal, mm__now_ms());
+    mm__seal_set_derive_limit(m->seal, MM_GOSSIP_DERIVE_RATE,
+                              MM_GOSSIP_DERIVE_BURST);
+    m->src_seed = mm__rand64();
 
     struct mm_swim_config sc;
     mm__swim_config_init(&sc);

@@ -99,6 +99,8 @@ struct mm_membership_counters {
     uint64_t dropped_seal;   /* did not open (mm__seal_open) */
     uint64_t dropped_sender; /* swim sender != sealed sender */
     uint64_t dropped_other;  /* too big, bad source address */
+    uint64_t dropped_flood;  /* over its source's rate, before any crypto
+                                (MM_GOSSIP_SOURCE_RATE) */
     uint64_t syncs_sent;     /* SYNC_REQ sent */
     uint64_t syncs_served;   /* SYNC_REQ answered */
     uint64_t syncs_merged;   /* SYNC_RESP merged */

@@ -4,7 +4,9 @@
  * Derived keys are cached per sender (one slot per keyring entry) together
  * with the sender's replay window, so a steady stream costs one AES-GCM
  * operation per datagram and no HKDF.  A sender's entry is created only
- * after a datagram from it opened, so garbage cannot fill the table.
+ * after a datagram from it opened, so garbage cannot fill the table; and
+ * garbage that claims a new sender (any key id is public) gets at most
+ * derive_rate derivations a second, all senders together.
  */
 #include "membership/seal.h"
 
@@ -32,6 +34,9 @@ struct mm_seal {
     size_t npeers, cappeers;
     uint64_t clock;
     struct mm_seal_stats stats;
+    /* The derivation limit: a token bucket, in thousandths of a token. */
+    uint32_t derive_rate, derive_burst;
+    uint64_t derive_tokens, derive_last_ms, now_ms;
 };
 
 /* HKDF(ck, MM_LABEL_GOSSIP || sender id || generation u64 LE). */
@@ -87,6 +92,38 @@ mm__seal_free(struct mm_seal *s)
     mm__free(s->peers);
     memset(s, 0, sizeof(*s)); /* keys */
     mm__free(s);
+}
+
+void
+mm__seal_set_derive_limit(struct mm_seal *s, uint32_t per_s, uint32_t burst)
+{
+    s->derive_rate = per_s;
+    s->derive_burst = burst ? burst : 1;
+    s->derive_tokens = (uint64_t)s->derive_burst * 1000u;
+    s->derive_last_ms = s->now_ms;
+}
+
+void
+mm__seal_set_now(struct mm_seal *s, uint64_t now_ms)
+{
+    s->now_ms = now_ms;
+}
+
+/* 0 when a derivation may run now (and takes its token). */
+static int
+seal_derive_take(struct mm_seal *s)
+{
+    if (s->derive_rate == 0) return 0;
+    uint64_t full = (uint64_t)s->derive_burst * 1000u;
+    if (s->now_ms > s->derive_last_ms) {
+        uint64_t dt = s->now_ms - s->derive_last_ms;
+        uint64_t add = dt >= full ? full : dt * s->derive_rate;
+        s->derive_tokens = MM_MIN(s->derive_tokens + add, full);
+        s->derive_last_ms = s->now_ms;
+    }
+    if (s->derive_tokens < 1000u) return -1;
+    s->derive_tokens -= 1000u;
+    return 0;
 }
 
 static void
@@ -218,8 +255,12 @@ mm__seal_open(struct mm_seal *s, uint8_t *out, size_t cap, size_t *outlen,
 
     if (!fresh_gen && (p->derived >> ki) & 1) {
         memcpy(key, p->key[ki], 32);
+    } else if (seal_derive_take(s) != 0) {
+        return seal_drop(s, &s->stats.dropped_derive);
     } else if (seal_derive(key, s->keys[ki].key, id, gen) != 0) {
         return seal_drop(s, &s->stats.dropped_auth);
+    } else {
+        s->stats.derivations++;
     }
     seal_nonce(nonce, ctr);
     if (mm__aead_open(out, key, nonce, in, MM_SEAL_HDR_LEN,

@@ -12,6 +12,8 @@
  * generation is bumped on every start.  Receivers keep a 64-entry sliding
  * replay window per sender (for its newest generation; older generations
  * are refused).  Anything that fails to open is dropped and counted.
+ * Key derivations for senders not cached yet may be rate-limited, so that
+ * datagrams that reuse a real key id cannot cost an HKDF each.
  */
 #ifndef MM_SEAL_H
 #define MM_SEAL_H
@@ -40,7 +42,9 @@ struct mm_seal_stats {
     uint64_t dropped_key;    /* key id not in the keyring */
     uint64_t dropped_auth;   /* tag did not verify */
     uint64_t dropped_replay; /* seen, too old, or an older generation */
+    uint64_t dropped_derive; /* a new sender past the derivation limit */
     uint64_t dropped;        /* all of the above */
+    uint64_t derivations;    /* per-sender keys derived */
 };
 
 struct mm_seal;
@@ -74,6 +78,17 @@ int mm__seal_packet(struct mm_seal *s, uint8_t *out, size_t cap, size_t *outlen,
 int mm__seal_open(struct mm_seal *s, uint8_t *out, size_t cap, size_t *outlen,
                   const uint8_t *in, size_t len, uint8_t sender[16],
                   uint64_t *generation);
+/*
+ * Key derivations (HKDF) for senders, generations or keys not cached yet
+ * are limited to |per_s| a second with bursts of |burst| (a token bucket
+ * on the clock mm__seal_set_now gives): past it, such a datagram is
+ * dropped before any crypto (dropped_derive).  |per_s| 0: no limit (the
+ * default).
+ */
+void mm__seal_set_derive_limit(struct mm_seal *s, uint32_t per_s,
+                               uint32_t burst);
+/* The time in milliseconds (any monotonic origin) for the limit above. */
+void mm__seal_set_now(struct mm_seal *s, uint64_t now_ms);
 /* Cheap pre-check for the demultiplexer: first byte and minimum length. */
 int mm__seal_looks_like(const uint8_t *in, size_t len);
 const struct mm_seal_stats *mm__seal_stats(const struct mm_seal *s);

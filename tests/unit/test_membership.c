@@ -14,14 +14,20 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <semaphore.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "ckey.h"
 #include "cluster.h"
 #include "membership/membership.h"
 #include "murmer.h"
@@ -353,6 +359,110 @@ test_membership_wrong_key_never_appears(void **state)
     nodefix_down(x);
 }
 
+/* Forged gossip from one address: datagrams that reuse the cluster's real
+ * key id (it travels in the clear) under ever new senders, as fast as a
+ * thread sends them, for a bounded time. */
+struct flood {
+    int fd;
+    struct sockaddr_in to;
+    uint32_t key_id;
+    _Atomic int stop;
+    uint64_t sent;
+};
+
+static void *
+flood_thread(void *arg)
+{
+    struct flood *f = arg;
+    uint8_t dg[37 + 100 + 16];
+    uint64_t t0 = now_ms();
+    memset(dg, 0x5a, sizeof(dg));
+    dg[0] = 0x01;
+    mm__put_u32(dg + 1, f->key_id);
+    while (!atomic_load(&f->stop) && now_ms() - t0 < 8000 &&
+           f->sent < 3000000) {
+        mm__put_u64(dg + 5, f->sent);      /* a new sender id */
+        mm__put_u64(dg + 21, 1);           /* generation */
+        mm__put_u64(dg + 29, f->sent + 1); /* counter */
+        if (sendto(f->fd, dg, sizeof(dg), 0, (struct sockaddr *)&f->to,
+                   sizeof(f->to)) > 0)
+            f->sent++;
+    }
+    return NULL;
+}
+
+static void
+test_membership_gossip_flood_crowds_out_nobody(void **state)
+{
+    struct fx *fx = *state;
+    const unsigned flood_ms = 5000;
+    if (!fx->n[0]) { /* run alone (MM_TEST_FILTER) */
+        fx->n[0] = node_up(fx->dir, fx->name[0], fx->key, NULL);
+        for (int i = 1; i < NNODES; i++)
+            fx->n[i] =
+                node_up(fx->dir, fx->name[i], fx->key, mm_node_addr(fx->n[0]));
+    }
+    wait_converged(fx, 20000);
+    struct mm_keyring kr;
+    char err[256];
+    assert_int_equal(mm__keyring_load(&kr, fx->key, err, sizeof(err)), 0);
+    struct flood f;
+    memset(&f, 0, sizeof(f));
+    f.key_id = kr.ids[0];
+    mm__keyring_release(&kr);
+    f.fd = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_true(f.fd >= 0);
+    const char *addr = mm_node_addr(fx->n[0]);
+    const char *colon = strrchr(addr, ':');
+    assert_non_null(colon);
+    f.to.sin_family = AF_INET;
+    f.to.sin_port = htons((uint16_t)atoi(colon + 1));
+    f.to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct snap *before = snap_take(fx->n[0]);
+
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, flood_thread, &f), 0);
+    uint64_t t0 = now_ms();
+    int bad = 0;
+    char what[160] = "";
+    while (now_ms() - t0 < flood_ms && !bad) {
+        for (int i = 0; i < NNODES && !bad; i++) {
+            struct snap *s = snap_take(fx->n[i]);
+            for (size_t k = 0; k < s->count && k < MAXM; k++) {
+                if (s->mb[k].state != MM_SWIM_ALIVE) {
+                    snprintf(what, sizeof(what), "%s holds %s %s", fx->name[i],
+                             s->mb[k].name,
+                             mm__swim_state_name(s->mb[k].state));
+                    bad = 1;
+                }
+            }
+            free(s);
+        }
+        nap_ms(50);
+    }
+    atomic_store(&f.stop, 1);
+    pthread_join(th, NULL);
+    close(f.fd);
+    struct snap *after = snap_take(fx->n[0]);
+    uint64_t flood = after->cnt.dropped_flood - before->cnt.dropped_flood;
+    uint64_t derive = after->seal.dropped_derive - before->seal.dropped_derive;
+    uint64_t derived = after->seal.derivations - before->seal.derivations;
+    fprintf(stderr,
+            "# flood: %llu forged datagrams in %u ms: %llu dropped by "
+            "source, %llu by the derivation limit, %llu derivations\n",
+            (unsigned long long)f.sent, flood_ms, (unsigned long long)flood,
+            (unsigned long long)derive, (unsigned long long)derived);
+    free(before);
+    free(after);
+    if (bad) fail_msg("during the flood: %s", what);
+    assert_true(flood > 0);
+    assert_true(derive > 0);
+    /* At most the burst plus the rate for the time it ran. */
+    assert_true(derived <= MM_GOSSIP_DERIVE_BURST +
+                               MM_GOSSIP_DERIVE_RATE * (flood_ms / 1000 + 4));
+    wait_converged(fx, 20000);
+}
+
 static void
 test_membership_loss_nobody_failed(void **state)
 {
@@ -596,9 +706,12 @@ main(void)
         cmocka_unit_test(test_membership_ipv6_pair),
         cmocka_unit_test(test_membership_five_nodes_converge),
         cmocka_unit_test(test_membership_wrong_key_never_appears),
+        cmocka_unit_test(test_membership_gossip_flood_crowds_out_nobody),
         cmocka_unit_test(test_membership_loss_nobody_failed),
         cmocka_unit_test(test_membership_killed_node_failed_then_heals),
         cmocka_unit_test(test_membership_graceful_leave_seen_left),
     };
+    if (getenv("MM_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("MM_TEST_FILTER"));
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,5 +1,5 @@
 /* test_seal.c — gossip datagram sealing: round trip, tamper, replay,
- * window, wrong key, keyring rotation. */
+ * window, wrong key, keyring rotation, the derivation limit. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -310,6 +310,66 @@ test_seal_wire_bytes(void **state)
     mm__seal_free(s);
 }
 
+/* Datagrams that reuse a real key id under made-up senders cost a key
+ * derivation each: those are limited, known senders are not. */
+static void
+test_seal_derive_limit(void **state)
+{
+    (void)state;
+    struct pair p;
+    uint8_t dg[1500], forged[1500];
+    char out[1500];
+    pair_new(&p, 1);
+    mm__seal_set_now(p.b, 1000);
+    mm__seal_set_derive_limit(p.b, 10, 5); /* 10 a second, bursts of 5 */
+    /* A genuine sender first: one derivation, then cached. */
+    size_t n = seal_msg(p.a, dg, "known");
+    assert_int_equal(open_dg(p.b, dg, n, out), 0);
+    assert_int_equal(mm__seal_stats(p.b)->derivations, 1);
+    /* 100 forgeries with the real key id, each from a new sender: 4 more
+     * derivations (the burst), the rest dropped before any crypto. */
+    for (int i = 0; i < 100; i++) {
+        memcpy(forged, dg, n);
+        mm__put_u32(forged + 5, 0xf0000000u + (uint32_t)i); /* sender id */
+        assert_int_equal(open_dg(p.b, forged, n, out), MM_EUNAUTHORIZED);
+    }
+    const struct mm_seal_stats *st = mm__seal_stats(p.b);
+    assert_int_equal(st->derivations, 5);
+    assert_int_equal(st->dropped_auth, 4);
+    assert_int_equal(st->dropped_derive, 96);
+    assert_int_equal(st->dropped, 100);
+    /* The known sender is not held back. */
+    n = seal_msg(p.a, dg, "still known");
+    assert_int_equal(open_dg(p.b, dg, n, out), 0);
+    assert_string_equal(out, "still known");
+    /* A new genuine sender waits for a token: 100 ms gives one. */
+    struct mm_seal *c;
+    static const uint8_t id_c[16] = {0xc3, 1, 2, 3};
+    struct mm_seal_key k = key_make(0x11111111, 0x42);
+    assert_int_equal(mm__seal_new(&c, id_c, 1, &k, 1), 0);
+    n = seal_msg(c, dg, "new");
+    assert_int_equal(open_dg(p.b, dg, n, out), MM_EUNAUTHORIZED);
+    assert_int_equal(st->dropped_derive, 97);
+    mm__seal_set_now(p.b, 1099);
+    n = seal_msg(c, dg, "new");
+    assert_int_equal(open_dg(p.b, dg, n, out), MM_EUNAUTHORIZED);
+    mm__seal_set_now(p.b, 1100);
+    n = seal_msg(c, dg, "new");
+    assert_int_equal(open_dg(p.b, dg, n, out), 0);
+    assert_string_equal(out, "new");
+    assert_int_equal(st->derivations, 6);
+    /* A long pause refills the burst, no more. */
+    mm__seal_set_now(p.b, 1000000);
+    for (int i = 0; i < 10; i++) {
+        memcpy(forged, dg, n);
+        mm__put_u32(forged + 5, 0xe0000000u + (uint32_t)i);
+        open_dg(p.b, forged, n, out);
+    }
+    assert_int_equal(st->derivations, 11);
+    mm__seal_free(c);
+    pair_free(&p);
+}
+
 int
 main(void)
 {
@@ -322,6 +382,7 @@ main(void)
         cmocka_unit_test(test_seal_wrong_key_dropped),
         cmocka_unit_test(test_seal_keyring_rotation),
         cmocka_unit_test(test_seal_generation_order),
+        cmocka_unit_test(test_seal_derive_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

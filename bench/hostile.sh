@@ -28,13 +28,20 @@
 #   deadline         1000 INVOKEs with deadline 2^32-1 ms to hold/n1
 #   partial-streams  127 streams that each end inside a frame
 #   gossip-flood     20 000 sealed-gossip lookalikes with the real key id
+#   shutdown         28 one-second messages queued, then SIGTERM: exit_ms
+#   catchup          n1 holds 20 000 labels of ~250 bytes; n2 and n3 join:
+#                    ms until n2 resolves the first, middle and last one
 #
 # Output (stdout), CSV `murmer,hostile.<attack>.<figure>,<value>,<unit>`:
 #   rss_idle, rss_peak, rss_after5s (MiB), rss_peak_over_idle,
 #   rss_after_over_idle (MiB), members_p50, members_p99, send_p50,
 #   send_p99 (ms), members_fail, send_fail (runs that failed), suspected
 #   (1 if n2 or n3 ever saw n1 other than alive), alive (1 if n1 still
-#   runs at the end).  The hostile peer's own line and notes go to stderr.
+#   runs at the end), and peer_<x> (count): what the hostile peer sent and
+#   got back (its "figures:" line: sent, answered, overloaded, errors,
+#   reset_by_node, fresh_call_ok, refused, ...).  shutdown and catchup
+#   print their own figures (above).  The hostile peer's own line and notes
+#   go to stderr.
 #
 # Every process is tracked by PID and killed by PID on exit.
 set -u
@@ -52,7 +59,7 @@ done
 for v in $(env | sed -n 's/^\(MURMER_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
 
 ALL="lookups-noread watches-noread lookups-read handshakes stderr-pipe invokes
-     waiters deadline partial-streams gossip-flood"
+     waiters deadline partial-streams gossip-flood shutdown catchup"
 ATTACKS=${*:-${HOSTILE_ATTACKS:-$ALL}}
 
 TMP=$(mktemp -d /tmp/murmer-hostile.XXXXXX)
@@ -107,14 +114,16 @@ wait_for() {
     done
 }
 
-# start_cluster DIR [pipe]: n1..n3 (n1 the target); sets A1 A2 A3, P1 P2 P3.
+# start_cluster DIR [pipe] [LABELS PAD]: n1..n3 (n1 the target, with LABELS
+# fill/ labels of PAD bytes of padding; default 2000 and 100); sets A1 A2
+# A3, P1 P2 P3, and T_JOIN (when n2 and n3 were started).
 start_cluster() {
-    local d=$1 pipe=${2:-} ports
+    local d=$1 pipe=${2:-} labels=${3:-2000} pad=${4:-100} ports
     read -r -a ports <<< "$(free_ports 3)"
     A1=127.0.0.1:${ports[0]} A2=127.0.0.1:${ports[1]} A3=127.0.0.1:${ports[2]}
     local n1args=(start --name n1 --listen "$A1" --cluster-key "$KEY"
         --data-dir "$d/data-n1" --demo --shards 3 --plugin "$SLOW"
-        --actor 'slowboot=slow:{"ms":1000,"labels":2000,"pad":100}')
+        --actor "slowboot=slow:{\"ms\":1000,\"labels\":$labels,\"pad\":$pad}")
     if [ -n "$pipe" ]; then
         # stderr into a pipe that this shell holds open and never reads.
         mkfifo "$d/n1.fifo"
@@ -125,6 +134,8 @@ start_cluster() {
     fi
     P1=$!
     PIDS+=("$P1")
+    wait_for 'mm --join "$A1" lookup slow/n1' 20 || note "n1 does not answer"
+    T_JOIN=$EPOCHREALTIME
     "$M" start --name n2 --listen "$A2" --join "$A1" --cluster-key "$KEY" \
         --data-dir "$d/data-n2" --demo > "$d/n2.out" 2> "$d/n2.log" &
     P2=$!
@@ -136,6 +147,7 @@ start_cluster() {
     wait_for '[ "$(alive_count "$A1")" = 3 ] && [ "$(alive_count "$A2")" = 3 ] &&
               [ "$(alive_count "$A3")" = 3 ]' 30 || { note "cluster did not converge"; return 1; }
     # The fill/ labels replicated: the listing is full everywhere.
+    [ "$labels" = 2000 ] || return 0
     wait_for '[ "$(mm --join "$A2" lookup --prefix fill/ 2> /dev/null | wc -l)" -gt 2000 ]' 20 ||
         note "fill/ labels not replicated to n2 in 20 s"
 }
@@ -153,9 +165,10 @@ rss_sampler() { # PID FILE: every 100 ms "epoch_s kib"
         sleep 0.1
     done
 }
-prober() { # FILE: "what ms rc" per run, members and send in turn
+prober() { # FILE STOP: "what ms rc" per run, members and send in turn,
+    # until the file STOP exists (a run under way is finished and counted)
     local t0 t1 rc
-    while :; do
+    while [ ! -e "$2" ]; do
         t0=$EPOCHREALTIME
         mm --join "$A1" members > /dev/null 2>&1
         rc=$?
@@ -194,10 +207,10 @@ attack_cmd() { # ATTACK: the hostile peer's command line
     watches-noread) echo "$H watches ${common[*]} --n 100 --no-read --hold 8 --time 20" ;;
     lookups-read) echo "$H lookups ${common[*]} --n 600 --time 15" ;;
     handshakes) echo "$H handshakes --seed $A1 --key $WRONG --n 4000 --addrs 16 --concurrency 64 --time 30" ;;
-    stderr-pipe) echo "$H handshakes --seed $A1 --key $WRONG --n 600 --addrs 8 --concurrency 32 --time 20" ;;
+    stderr-pipe) echo "$H handshakes --seed $A1 --key $WRONG --n 1500 --addrs 8 --concurrency 32 --time 20" ;;
     invokes) echo "$H invokes ${common[*]} --n 150 --size 4MiB --target slow/n1 --time 20 --hold 3" ;;
-    waiters) echo "$H waiters ${common[*]} --n 50000 --time 20" ;;
-    deadline) echo "$H deadline ${common[*]} --n 1000 --target hold/n1 --time 20" ;;
+    waiters) echo "$H waiters ${common[*]} --n 50000 --time 20 --hold 3" ;;
+    deadline) echo "$H deadline ${common[*]} --n 10000 --target hold/n1 --time 20 --hold 3" ;;
     partial-streams) echo "$H partial-streams ${common[*]} --n 127 --hold 5 --time 20" ;;
     gossip-flood) echo "$H gossip-flood ${common[*]} --n 20000 --rate 4000 --time 20" ;;
     *) return 1 ;;
@@ -222,15 +235,24 @@ run_attack() {
     local ps=$!
     suspect_poller "$d/states" &
     local pp=$!
-    prober "$d/probes" &
+    prober "$d/probes" "$d/probes.stop" &
     local pr=$!
     PIDS+=("$ps" "$pp" "$pr")
     note "$a: $cmd"
+    local t_start=$SECONDS
     # shellcheck disable=SC2086
     timeout 90 $cmd > "$d/attack.out" 2> "$d/attack.err"
     local arc=$?
-    sed 's/^/  /' "$d/attack.out" "$d/attack.err" >&2
+    grep -v '^figures:' "$d/attack.out" | cat - "$d/attack.err" | sed 's/^/  /' >&2
     [ $arc = 0 ] || note "$a: the hostile peer exited with $arc"
+    # Probes cover at least 3 s, and the run under way at the end.
+    while [ $((SECONDS - t_start)) -lt 3 ]; do sleep 0.2; done
+    : > "$d/probes.stop"
+    local i
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pr" 2> /dev/null || break
+        sleep 0.1
+    done
     stop_pids "$pr"
     sleep 5
     local after
@@ -262,12 +284,72 @@ run_attack() {
     done
     csv "$a" suspected "$suspected" bool
     csv "$a" alive "$alive" bool
+    # What the hostile peer sent and got back.
+    sed -n 's/^figures: //p' "$d/attack.out" | tr ' ' '\n' |
+        awk -F= -v a="$a" 'NF == 2 { printf "murmer,hostile.%s.peer_%s,%s,count\n", a, $1, $2 }'
     stop_pids "$P1" "$P2" "$P3"
     [ -z "$pipe" ] || exec 7>&-
 }
 
+# shutdown: 28 one-second "work" messages queued at slow/n1, then SIGTERM;
+# the time n1 takes to exit (at most 40 s here).
+run_shutdown() {
+    local d=$TMP/shutdown
+    mkdir -p "$d"
+    note "---- shutdown"
+    start_cluster "$d" || { stop_pids "$P1" "$P2" "$P3"; return 1; }
+    timeout 30 "$H" invokes --seed "$A1" --key "$KEY" --n 28 --size 1KiB \
+        --target slow/n1 --time 10 --hold 0.5 > "$d/attack.out" 2>&1
+    grep -v '^figures:' "$d/attack.out" | sed 's/^/  /' >&2
+    local t0=$EPOCHREALTIME i exited=0
+    kill -TERM "$P1"
+    for ((i = 0; i < 800; i++)); do
+        kill -0 "$P1" 2> /dev/null || { exited=1; break; }
+        sleep 0.05
+    done
+    local ms
+    ms=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", (b - a) * 1000 }')
+    csv shutdown exit_ms "$ms" ms
+    csv shutdown exited "$exited" bool
+    stop_pids "$P1" "$P2" "$P3"
+}
+
+# catchup: n1 holds 20 000 labels of ~250 bytes (more than one frame);
+# n2 and n3 join; the time until n2 resolves the first, middle and last
+# of them (at most 40 s).  HOSTILE_CATCHUP_LABELS changes the count.
+run_catchup() {
+    local d=$TMP/catchup pad
+    mkdir -p "$d"
+    note "---- catchup"
+    printf -v pad '%*s' 240 ''
+    pad=${pad// /x}
+    local nl=${HOSTILE_CATCHUP_LABELS:-20000}
+    start_cluster "$d" "" "$nl" 240 || { stop_pids "$P1" "$P2" "$P3"; return 1; }
+    local ok=0 i
+    for ((i = 0; i < 400; i++)); do
+        if mm --join "$A2" lookup "fill/0-$pad" > /dev/null 2>&1 &&
+            mm --join "$A2" lookup "fill/$((nl / 2))-$pad" > /dev/null 2>&1 &&
+            mm --join "$A2" lookup "fill/$((nl - 1))-$pad" > /dev/null 2>&1; then
+            ok=1
+            break
+        fi
+        awk -v a="$T_JOIN" -v b="$EPOCHREALTIME" 'BEGIN { exit !(b - a > 40) }' && break
+        sleep 0.1
+    done
+    local ms
+    ms=$(awk -v a="$T_JOIN" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", (b - a) * 1000 }')
+    note "catchup: n2 $([ $ok = 1 ] && echo caught up || echo 'did not catch up') in $ms ms"
+    csv catchup ms "$ms" ms
+    csv catchup caught_up "$ok" bool
+    stop_pids "$P1" "$P2" "$P3"
+}
+
 fail=0
 for a in $ATTACKS; do
-    run_attack "$a" || fail=1
+    case $a in
+    shutdown) run_shutdown || fail=1 ;;
+    catchup) run_catchup || fail=1 ;;
+    *) run_attack "$a" || fail=1 ;;
+    esac
 done
 exit $fail

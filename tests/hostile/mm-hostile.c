@@ -115,8 +115,7 @@ now_s(void)
 
 static void
 on_up(void *data, struct mm_qconn *c, const uint8_t peer_id[16],
-      uint64_t peer_gen, int role, const char *peer_name,
-      const char *peer_addr)
+      uint64_t peer_gen, int role, const char *peer_name, const char *peer_addr)
 {
     struct hx *h = data;
     (void)peer_id;
@@ -404,18 +403,27 @@ conn_state(const struct hx *h)
     return h->conn ? "open" : mm_strerror(h->down_err);
 }
 
+/*
+ * After the line in words, one line "figures: name=value ..." for
+ * bench/hostile.sh: what was sent and what came back.
+ */
 static void
-report_answers(const struct hx *h)
+report_answers(const struct hx *h, unsigned long sent)
 {
     printf(" answers ok=%" PRIu64 " err=%" PRIu64 " overloaded=%" PRIu64
            " events=%" PRIu64 " calls_ok=%" PRIu64 " calls_err=%" PRIu64
            " last_err=%s bytes_in=%" PRIu64 " conn=%s\n",
            h->resp_ok, h->resp_err, h->overloaded, h->events, h->calls_ok,
            h->calls_err,
-           h->last_err_code ? mm_strerror(mm_err_from_wire(
-                                  (uint16_t)h->last_err_code))
-                            : "-",
+           h->last_err_code
+               ? mm_strerror(mm_err_from_wire((uint16_t)h->last_err_code))
+               : "-",
            h->bytes_in, conn_state(h));
+    printf("figures: sent=%lu answered=%" PRIu64 " overloaded=%" PRIu64
+           " errors=%" PRIu64 " events=%" PRIu64 " conn_open=%d\n",
+           sent, h->resp_ok + h->resp_err + h->calls_ok + h->calls_err,
+           h->overloaded, h->resp_err + h->calls_err, h->events,
+           h->conn != NULL);
 }
 
 /* ---- control requests: lookups, watches, waiters ------------------------- */
@@ -457,8 +465,7 @@ cmd_ctrl(int op)
         /* Read until every request is answered (and, for watches, --hold
          * seconds of events), or --time. */
         double end = op == MM_CTRL_WATCH ? now_s() + O.hold : until;
-        while (now_s() < end && h.conn &&
-               h.resp_ok + h.resp_err < sent)
+        while (now_s() < end && h.conn && h.resp_ok + h.resp_err < sent)
             turn(&h, 20);
         if (op == MM_CTRL_WATCH) run_for(&h, end);
     }
@@ -468,7 +475,7 @@ cmd_ctrl(int op)
            O.cmd, sent, O.n, op == MM_CTRL_WATCH ? "WATCH" : "LOOKUP", t_sent,
            rc ? mm_strerror(rc) : "ok", O.no_read ? ", then read nothing" : "",
            answered, now_s() - t0);
-    report_answers(&h);
+    report_answers(&h, sent);
     hx_close(&h);
     return 0;
 }
@@ -483,10 +490,12 @@ cmd_calls(int deadline)
     hx_connect(&h);
     char target[160];
     snprintf(target, sizeof(target), "%s",
-             O.target ? O.target : deadline ? "hold/" : "slow/");
+             O.target   ? O.target
+             : deadline ? "hold/"
+                        : "slow/");
     if (target[strlen(target) - 1] == '/')
-        snprintf(target + strlen(target), sizeof(target) - strlen(target),
-                 "%s", h.seed_name);
+        snprintf(target + strlen(target), sizeof(target) - strlen(target), "%s",
+                 h.seed_name);
     const char *type = O.type ? O.type : deadline ? "hold" : "work";
     size_t plen = 0;
     uint8_t *payload = NULL;
@@ -516,7 +525,7 @@ cmd_calls(int deadline)
            "%s %s in %.2f s (%s);",
            O.cmd, sent, O.n, plen, deadline ? "2^32-1 ms" : "none", target,
            type, t_sent, rc ? mm_strerror(rc) : "ok");
-    report_answers(&h);
+    report_answers(&h, sent);
     free(payload);
     hx_close(&h);
     return 0;
@@ -557,21 +566,24 @@ cmd_partial(void)
     int64_t sid;
     int crc = open_stream(&h, &sid, now_s() + 2);
     if (crc == 0)
-        crc = send_invoke(&h, sid, 1, echo, "echo",
-                          (const uint8_t *)"\"x\"", 3, 2000, now_s() + 2);
+        crc = send_invoke(&h, sid, 1, echo, "echo", (const uint8_t *)"\"x\"", 3,
+                          2000, now_s() + 2);
     double cend = now_s() + 3;
     while (crc == 0 && now_s() < cend && h.conn &&
            h.calls_ok + h.calls_err == 0)
         turn(&h, 20);
-    const char *call = crc                          ? mm_strerror(crc)
-                       : h.calls_ok                 ? "ok"
-                       : h.calls_err                ? "error"
-                                                    : "no answer";
+    const char *call = crc           ? mm_strerror(crc)
+                       : h.calls_ok  ? "ok"
+                       : h.calls_err ? "error"
+                                     : "no answer";
     printf("partial-streams: %lu of %lu streams ended inside a frame (%s); "
            "reset by the node: %" PRIu64 " (ended cleanly: %" PRIu64
            "); a new call on a fresh stream: %s; conn=%s\n",
            opened, O.n, rc ? mm_strerror(rc) : "ok", h.resets, h.fins, call,
            conn_state(&h));
+    printf("figures: sent=%lu reset_by_node=%" PRIu64 " fresh_call_ok=%d "
+           "conn_open=%d\n",
+           opened, h.resets, crc == 0 && h.calls_ok > 0, h.conn != NULL);
     hx_close(&h);
     return 0;
 }
@@ -589,8 +601,7 @@ cmd_handshakes(void)
         hx_init(&hs[i], 3000);
         char addr[32];
         snprintf(addr, sizeof(addr), "127.0.0.%u:0", 2 + i);
-        if (mm__quic_listen(hs[i].q, addr) != 0)
-            die("cannot bind %s", addr);
+        if (mm__quic_listen(hs[i].q, addr) != 0) die("cannot bind %s", addr);
     }
     /* Each endpoint has its own loop; they are turned in rounds. */
     double t0 = now_s(), until = t0 + O.time;
@@ -630,6 +641,8 @@ cmd_handshakes(void)
            "accepted %lu\n",
            dialled, O.n, na, now_s() - t0, failed, done, refused, unreach,
            other, up);
+    printf("figures: sent=%lu refused=%lu unreachable=%lu accepted=%lu\n",
+           dialled, refused, unreach, up);
     for (unsigned i = 0; i < na; i++)
         hx_close(&hs[i]);
     free(hs);
@@ -676,12 +689,12 @@ cmd_gossip(void)
         d[4] = (uint8_t)(kid >> 24);
         /* bytes 5..20: a new sender id each time; generation, counter,
          * ciphertext and tag: noise. */
-        if (sendto(fd, d, sizeof(d), 0, (struct sockaddr *)&to,
-                   sizeof(to)) == (ssize_t)sizeof(d))
+        if (sendto(fd, d, sizeof(d), 0, (struct sockaddr *)&to, sizeof(to)) ==
+            (ssize_t)sizeof(d))
             sent++;
         else
             usleep(100); /* the socket buffer is full */
-        if (O.rate) { /* pace: i datagrams take i / rate seconds */
+        if (O.rate) {    /* pace: i datagrams take i / rate seconds */
             double ahead = t0 + (double)(i + 1) / (double)O.rate - now_s();
             if (ahead > 0.0005) usleep((useconds_t)(ahead * 1e6));
         }
@@ -691,6 +704,7 @@ cmd_gossip(void)
     printf("gossip-flood: sent %lu of %lu sealed-gossip lookalikes (key id "
            "%08" PRIx32 ", random sender ids) to %s in %.2f s (%.0f/s)\n",
            sent, O.n, kid, O.seed, el, el > 0 ? (double)sent / el : 0.0);
+    printf("figures: sent=%lu\n", sent);
     return 0;
 }
 

@@ -7,8 +7,8 @@
  *
  * The `slow` actor, when it starts:
  *   - registers |labels| extra labels "fill/<i>-xxx…" (|pad| bytes of
- *     padding each) on itself, so that a LOOKUP or WATCH of the prefix
- *     "fill/" has a large answer;
+ *     padding each; a label is at most 255 bytes) on itself, so that
+ *     a LOOKUP or WATCH of the prefix "fill/" has a large answer;
  *   - spawns two `slow_worker` actors on the node's last shard (never on
  *     the network shard 0 when the node has more than one): "slow/<node>",
  *     whose "work" handler sleeps |ms| milliseconds per message, and
@@ -96,8 +96,7 @@ worker_hold(mm_ctx *ctx, void *state, mm_msg *msg)
 }
 
 MM_ACTOR_TYPE(slow_worker, struct worker_state, worker_start, worker_stop,
-              MM_HANDLER("work", worker_work),
-              MM_HANDLER("hold", worker_hold));
+              MM_HANDLER("work", worker_work), MM_HANDLER("hold", worker_hold));
 
 struct boot_state {
     int unused;

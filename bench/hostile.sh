@@ -22,11 +22,14 @@
 #   watches-noread   100 WATCHes of prefix fill/, then nothing read
 #   lookups-read     600 pipelined LOOKUPs of prefix fill/, answers read
 #   handshakes       4000 handshakes with a wrong key from 127.0.0.2-.17
-#   stderr-pipe      n1's stderr is a pipe nobody reads; 600 bad handshakes
+#   preauth          100 connections without the key, each with a second
+#                    stream before auth carrying a 4 MiB frame that never ends
+#   stderr-pipe      n1's stderr is a pipe nobody reads; 1500 bad handshakes
 #   invokes          150 x 4 MiB INVOKEs to slow/n1
-#   waiters          50 000 waiting LOOKUPs (wait_ms 24 h), then disconnect
-#   deadline         1000 INVOKEs with deadline 2^32-1 ms to hold/n1
+#   waiters          50 000 waiting LOOKUPs (wait_ms 24 h), 3 s, then disconnect
+#   deadline         10 000 INVOKEs, deadline 2^32-1 ms, to hold/n1; 3 s; leave
 #   partial-streams  127 streams that each end inside a frame
+#   unknown-frames   10 streams that each carry a frame of unknown type
 #   gossip-flood     20 000 sealed-gossip lookalikes with the real key id
 #   shutdown         28 one-second messages queued, then SIGTERM: exit_ms
 #   catchup          n1 holds 20 000 labels of ~250 bytes; n2 and n3 join:
@@ -58,8 +61,9 @@ for f in "$M" "$H" "$SLOW"; do
 done
 for v in $(env | sed -n 's/^\(MURMER_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
 
-ALL="lookups-noread watches-noread lookups-read handshakes stderr-pipe invokes
-     waiters deadline partial-streams gossip-flood shutdown catchup"
+ALL="lookups-noread watches-noread lookups-read handshakes preauth stderr-pipe invokes
+     waiters deadline partial-streams unknown-frames gossip-flood shutdown
+     catchup"
 ATTACKS=${*:-${HOSTILE_ATTACKS:-$ALL}}
 
 TMP=$(mktemp -d /tmp/murmer-hostile.XXXXXX)
@@ -207,11 +211,13 @@ attack_cmd() { # ATTACK: the hostile peer's command line
     watches-noread) echo "$H watches ${common[*]} --n 100 --no-read --hold 8 --time 20" ;;
     lookups-read) echo "$H lookups ${common[*]} --n 600 --time 15" ;;
     handshakes) echo "$H handshakes --seed $A1 --key $WRONG --n 4000 --addrs 16 --concurrency 64 --time 30" ;;
+    preauth) echo "$H preauth --seed $A1 --key $WRONG --n 100 --size 4MiB --time 10" ;;
     stderr-pipe) echo "$H handshakes --seed $A1 --key $WRONG --n 1500 --addrs 8 --concurrency 32 --time 20" ;;
     invokes) echo "$H invokes ${common[*]} --n 150 --size 4MiB --target slow/n1 --time 20 --hold 3" ;;
     waiters) echo "$H waiters ${common[*]} --n 50000 --time 20 --hold 3" ;;
     deadline) echo "$H deadline ${common[*]} --n 10000 --target hold/n1 --time 20 --hold 3" ;;
     partial-streams) echo "$H partial-streams ${common[*]} --n 127 --hold 5 --time 20" ;;
+    unknown-frames) echo "$H unknown-frames ${common[*]} --n 10 --hold 3 --time 10" ;;
     gossip-flood) echo "$H gossip-flood ${common[*]} --n 20000 --rate 4000 --time 20" ;;
     *) return 1 ;;
     esac

@@ -26,10 +26,17 @@
  *       N streams that each end (FIN) inside a frame; then, over --hold
  *       seconds, counts the streams the node resets and tries a call on a
  *       fresh stream (echo/<seed name>).
+ *   mm-hostile unknown-frames ... [--n 10] [--hold S]
+ *       The same with N streams that each carry one whole frame of a type
+ *       nobody defines (0x7e), then end.
  *   mm-hostile handshakes --seed ADDR --key WRONGFILE [--n 4000]
  *                       [--addrs 16] [--concurrency 64]
  *       N QUIC handshakes with a wrong cluster key, from 127.0.0.2,
  *       127.0.0.3, ... (--addrs loopback source addresses).
+ *   mm-hostile preauth --seed ADDR --key ANYFILE [--n 100] [--size 4MiB]
+ *       N connections that never authenticate: each opens and resets a
+ *       first stream, then on a second one streams a frame announcing
+ *       --size bytes that never ends (until the node closes it or --time).
  *   mm-hostile gossip-flood --seed ADDR --key FILE [--n 20000] [--rate R]
  *       N sealed-gossip lookalike datagrams carrying the cluster's real key
  *       id (public on the wire: --key is only used to compute it), each
@@ -59,6 +66,7 @@
 #include "identity.h"
 #include "membership/seal.h"
 #include "transport/quic.h"
+#include "transport/quic_int.h"
 #include "tq.h"
 #include "wire.h"
 
@@ -93,6 +101,14 @@ struct hx {
 };
 
 static struct opts O;
+
+/* One connection of the preauth attack (its transport user data). */
+struct pa {
+    struct mm_qconn *c;
+    int stage; /* 0 dialled, 1 first stream reset, 2 second stream open */
+    int64_t sid;
+    size_t queued; /* bytes of the second stream queued */
+};
 
 static double
 now_s(void)
@@ -137,7 +153,9 @@ static void
 on_down(void *data, struct mm_qconn *c, int err)
 {
     struct hx *h = data;
-    if (!strcmp(O.cmd, "handshakes")) {
+    if (!strcmp(O.cmd, "handshakes") || !strcmp(O.cmd, "preauth")) {
+        struct pa *p = mm__quic_conn_get_data(c);
+        if (p) p->c = NULL; /* |c| is freed after this */
         h->inflight--;
         h->hs_done++;
         if (err == MM_EUNAUTHORIZED)
@@ -534,17 +552,18 @@ cmd_calls(int deadline)
 /* ---- partial streams ----------------------------------------------------- */
 
 static int
-cmd_partial(void)
+cmd_partial(int unknown)
 {
     struct hx h;
     hx_init(&h, 5000);
     hx_connect(&h);
     double t0 = now_s(), until = t0 + O.time;
-    /* A frame header announcing 64 bytes (an INVOKE), then 10 of them. */
+    /* A frame header announcing 64 bytes (an INVOKE), then 10 of them; or
+     * a whole frame of a type nobody defines (0x7e, 10 bytes of body). */
     uint8_t f[MM_WIRE_HDR_LEN + 10];
     memset(f, 0, sizeof(f));
-    f[0] = 64;
-    f[4] = MM_WIRE_INVOKE;
+    f[0] = unknown ? 11 : 64;
+    f[4] = unknown ? 0x7e : MM_WIRE_INVOKE;
     unsigned long opened = 0;
     int rc = 0;
     for (unsigned long i = 0; i < O.n; i++) {
@@ -576,11 +595,13 @@ cmd_partial(void)
                        : h.calls_ok  ? "ok"
                        : h.calls_err ? "error"
                                      : "no answer";
-    printf("partial-streams: %lu of %lu streams ended inside a frame (%s); "
+    printf("%s: %lu of %lu streams %s (%s); "
            "reset by the node: %" PRIu64 " (ended cleanly: %" PRIu64
            "); a new call on a fresh stream: %s; conn=%s\n",
-           opened, O.n, rc ? mm_strerror(rc) : "ok", h.resets, h.fins, call,
-           conn_state(&h));
+           O.cmd, opened, O.n,
+           unknown ? "carried a frame of unknown type 0x7e, then ended"
+                   : "ended inside a frame",
+           rc ? mm_strerror(rc) : "ok", h.resets, h.fins, call, conn_state(&h));
     printf("figures: sent=%lu reset_by_node=%" PRIu64 " fresh_call_ok=%d "
            "conn_open=%d\n",
            opened, h.resets, crc == 0 && h.calls_ok > 0, h.conn != NULL);
@@ -646,6 +667,111 @@ cmd_handshakes(void)
     for (unsigned i = 0; i < na; i++)
         hx_close(&hs[i]);
     free(hs);
+    return 0;
+}
+
+/* ---- before auth: a second stream and a frame that never ends ------------ */
+
+/*
+ * The transport's own auth is kept from starting (the control stream is
+ * marked as sent), so the connection stays before auth; the first stream
+ * is opened and reset at once, which closes it and gives back its credit,
+ * and on the second one a frame header announcing --size bytes is followed
+ * by as many bytes as the node takes, never the whole frame.  Needs no key.
+ */
+static int
+cmd_preauth(void)
+{
+    struct hx h;
+    hx_init(&h, (uint32_t)(O.time * 1000) + 5000);
+    struct pa *pa = calloc(O.n ? O.n : 1, sizeof(*pa));
+    uint8_t *junk = calloc(1, 65536);
+    if (!pa || !junk) die("out of memory");
+    double t0 = now_s(), until = t0 + O.time;
+    unsigned long dialled = 0;
+    for (unsigned long i = 0; i < O.n; i++) {
+        if (mm__quic_dial(h.q, O.seed, NULL, &pa[i].c) != 0)
+            die("bad seed address '%s'", O.seed);
+        pa[i].c->ctrl_sent = 1;
+        mm__quic_conn_set_data(pa[i].c, &pa[i]);
+        dialled++;
+    }
+    uint32_t flen = O.size > 16 ? (uint32_t)O.size - 4 : 16;
+    uint64_t queued = 0;
+    unsigned long second = 0, max_live = 0;
+    while (now_s() < until) {
+        unsigned long live = 0;
+        for (unsigned long i = 0; i < O.n; i++) {
+            struct pa *p = &pa[i];
+            if (!p->c) continue; /* gone (on_down) */
+            live++;
+            if (p->c->state == QC_DEAD || p->c->pending_close) continue;
+            if (!p->c->hs_done) continue;
+            struct mm_qconn *c = p->c;
+            conn_enter(c);
+            if (p->stage == 0) {
+                struct qstream *st = mm__quic_stream_new(c, -1);
+                int64_t sid;
+                if (st &&
+                    ngtcp2_conn_open_bidi_stream(c->conn, &sid, st) == 0) {
+                    st->sid = sid;
+                    mm__quic_stream_reset(c, sid, MM_ECLOSED);
+                    p->stage = 1;
+                } else if (st) {
+                    mm__quic_stream_free(st);
+                }
+            } else if (p->stage == 1 &&
+                       ngtcp2_conn_get_streams_bidi_left(c->conn) > 0) {
+                struct qstream *st = mm__quic_stream_new(c, -1);
+                int64_t sid;
+                if (st &&
+                    ngtcp2_conn_open_bidi_stream(c->conn, &sid, st) == 0) {
+                    st->sid = sid;
+                    uint8_t hdr[MM_WIRE_HDR_LEN] = {
+                        (uint8_t)flen, (uint8_t)(flen >> 8),
+                        (uint8_t)(flen >> 16), (uint8_t)(flen >> 24),
+                        MM_WIRE_INVOKE};
+                    mm__quic_stream_queue(st, hdr, sizeof(hdr));
+                    p->sid = sid;
+                    p->stage = 2;
+                    second++;
+                } else if (st) {
+                    mm__quic_stream_free(st);
+                }
+            } else if (p->stage == 2) {
+                struct qstream *st = NULL;
+                for (struct qlink *l = c->streams.next; l != &c->streams;
+                     l = l->next) {
+                    struct qstream *x = (struct qstream *)l;
+                    if (x->sid == p->sid) st = x;
+                }
+                /* At most 1 MiB unacknowledged per connection here. */
+                while (st && !st->closed && !st->reset_req &&
+                       c->tx_unacked < 1024 * 1024 &&
+                       p->queued + 65536 < flen &&
+                       mm__quic_stream_queue(st, junk, 65536) == 0) {
+                    p->queued += 65536;
+                    queued += 65536;
+                }
+            }
+            conn_leave(c);
+        }
+        if (live > max_live) max_live = live;
+        if (live == 0 && dialled) break;
+        turn(&h, 5);
+    }
+    unsigned long closed = h.hs_done;
+    printf("preauth: %lu connections without auth; %lu opened a second "
+           "stream and queued %.1f MiB of frames announcing %" PRIu32
+           " bytes; %lu closed by the node (unauthorized %lu, unreachable "
+           "%lu) in %.2f s\n",
+           dialled, second, (double)queued / 1048576.0, flen, closed,
+           h.hs_refused, h.hs_unreach, now_s() - t0);
+    printf("figures: sent=%lu second_stream=%lu mib_queued=%.0f closed=%lu\n",
+           dialled, second, (double)queued / 1048576.0, closed);
+    free(junk);
+    free(pa);
+    hx_close(&h);
     return 0;
 }
 
@@ -729,7 +855,8 @@ usage(void)
 {
     fprintf(stderr,
             "usage: mm-hostile lookups|watches|waiters|deadline|invokes|"
-            "partial-streams|handshakes|gossip-flood --seed ADDR --key FILE\n"
+            "partial-streams|unknown-frames|handshakes|preauth|gossip-flood\n"
+            "       --seed ADDR --key FILE\n"
             "       [--n N] [--no-read] [--hold S] [--time S] [--prefix P]\n"
             "       [--target LABEL] [--type T] [--size BYTES|KiB|MiB]\n"
             "       [--addrs K] [--concurrency C] [--rate R] [--state DIR]\n");
@@ -760,10 +887,14 @@ main(int argc, char **argv)
         dflt_n = 150;
     else if (!strcmp(O.cmd, "partial-streams"))
         dflt_n = 127;
+    else if (!strcmp(O.cmd, "unknown-frames"))
+        dflt_n = 10;
     else if (!strcmp(O.cmd, "handshakes"))
         dflt_n = 4000;
     else if (!strcmp(O.cmd, "gossip-flood"))
         dflt_n = 20000;
+    else if (!strcmp(O.cmd, "preauth"))
+        dflt_n = 100;
     else
         usage();
     O.n = dflt_n;
@@ -815,7 +946,9 @@ main(int argc, char **argv)
     if (!strcmp(O.cmd, "watches")) return cmd_ctrl(MM_CTRL_WATCH);
     if (!strcmp(O.cmd, "deadline")) return cmd_calls(1);
     if (!strcmp(O.cmd, "invokes")) return cmd_calls(0);
-    if (!strcmp(O.cmd, "partial-streams")) return cmd_partial();
+    if (!strcmp(O.cmd, "partial-streams")) return cmd_partial(0);
+    if (!strcmp(O.cmd, "unknown-frames")) return cmd_partial(1);
     if (!strcmp(O.cmd, "handshakes")) return cmd_handshakes();
+    if (!strcmp(O.cmd, "preauth")) return cmd_preauth();
     return cmd_gossip();
 }

@@ -160,6 +160,7 @@ stop_pids() {
     local p
     for p in "$@"; do kill -9 "$p" 2> /dev/null; done
     for p in "$@"; do wait "$p" 2> /dev/null; done
+    return 0
 }
 
 # Background helpers; each writes to a file and runs until killed.
@@ -295,6 +296,7 @@ run_attack() {
         awk -F= -v a="$a" 'NF == 2 { printf "murmer,hostile.%s.peer_%s,%s,count\n", a, $1, $2 }'
     stop_pids "$P1" "$P2" "$P3"
     [ -z "$pipe" ] || exec 7>&-
+    return 0
 }
 
 # shutdown: 28 one-second "work" messages queued at slow/n1, then SIGTERM;

@@ -301,7 +301,8 @@ hx_close(struct hx *h)
         turn(h, 20);
     if (closed) {
         mm__tq_close(&h->tq);
-        uv_run(&h->loop, UV_RUN_NOWAIT);
+        uv_run(&h->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&h->loop);
     }
     mm__identity_release(&h->id);
     mm__keyring_release(&h->kr);

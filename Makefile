@@ -5,7 +5,9 @@
 #   make asan       the same suites under AddressSanitizer + UBSan (build-asan/)
 #   make tsan       the multi-shard unit tests under ThreadSanitizer (build-tsan/)
 #   make fuzz       libFuzzer targets, bounded (FUZZ_SECONDS per target)
-#   make bench      benchmarks (W= selects: W1 W2 W3 W4 W5 swim swim-serf registry mdns cli)
+#   make bench      benchmarks (W= selects: W1 W2 W3 W4 W5 swim swim-serf registry mdns cli
+#                   hostile)
+#   make hostile    the hostile peer of bench/hostile.sh (build/hostile/mm-hostile)
 #
 # Sources are found by wildcard: a new lib/**/*.c, tests/unit/test_*.c,
 # tests/fuzz/fuzz_*.c or cmd/*.c is picked up without editing this file.
@@ -62,7 +64,7 @@ STATIC := $(BUILD)/libmurmer.a
 PC := $(BUILD)/murmer.pc
 CLI_BIN := $(if $(CLI_SRC),$(BUILD)/murmer)
 
-.PHONY: all lib cli examples deps run test unit bats asan tsan fuzz bench install \
+.PHONY: all lib cli examples deps run test unit bats asan tsan fuzz bench hostile install \
         clean format check-format man check check-pure check-layers
 
 all: lib $(CLI_BIN) examples $(PLUGIN_SO) $(TEST_PLUGIN_SO)
@@ -124,6 +126,13 @@ $(BUILD)/tests/%: tests/unit/%.c $(STATIC) $(UNIT_HELP_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(UNIT_CFLAGS) -rdynamic -o $@ $< $(UNIT_HELP_OBJ) -Wl,--whole-archive $(STATIC) -Wl,--no-whole-archive $(LDFLAGS_ALL) $(PKG_LIBS) -lcmocka -lm -ldl
 
+# The hostile peer of bench/hostile.sh links the static library too.
+HOSTILE_BIN := $(BUILD)/hostile/mm-hostile
+hostile: $(HOSTILE_BIN)
+$(HOSTILE_BIN): tests/hostile/mm-hostile.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(STATIC) $(LDFLAGS_ALL) $(PKG_LIBS) -lm -ldl
+
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libmurmer.so
 	@mkdir -p $(dir $@)
 	$(CC) $(CLIENT_CFLAGS) -Ilib -o $@ $< $(LDFLAGS_ALL) -L$(BUILD) -lmurmer -Wl,-rpath,'$$ORIGIN/..' $(shell pkg-config --libs libuv libcjson) -lpthread -lm
@@ -167,7 +176,7 @@ fuzz:
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh scripts/fuzz.sh
 
 W ?=
-bench: all $(BENCH_BIN)
+bench: all $(BENCH_BIN) $(HOSTILE_BIN)
 	@BUILD=$(BUILD) W="$(W)" bash bench/run.sh
 
 man:

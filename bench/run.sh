@@ -24,7 +24,9 @@
 # swim runs bench/swim.sh (membership, real processes; about 5 minutes),
 # swim-serf runs Serf's scenarios through ../shared/anchors/serf
 # (bench/swim-serf.sh; about 10 minutes), cli runs bench/cli.sh (CLI wall
-# times, with `serf members` in the same run when serf is installed).
+# times, with `serf members` in the same run when serf is installed),
+# hostile runs bench/hostile.sh (a 3-node cluster against each hostile
+# peer of tests/hostile/mm-hostile; about 5 minutes).
 # When no Serf figure was measured in the run, swim and cli print Serf's
 # figures from RESULTS.md as `serf-anchor` lines (bench/serf-anchor.sh) and
 # their ratios are taken against those.
@@ -158,6 +160,7 @@ for w in $W; do
     SWIM) scripts="$scripts swim" ;;           # bench/swim.sh
     SWIM-SERF) scripts="$scripts swim-serf" ;; # bench/swim-serf.sh
     CLI) scripts="$scripts cli" ;;             # bench/cli.sh
+    HOSTILE) scripts="$scripts hostile" ;;     # bench/hostile.sh
     W6)
         note "$w: not yet implemented (needs the network/cluster benches); skipped" ;;
     *) note "$w: unknown workload; skipped" ;;
@@ -201,6 +204,7 @@ for w in $scripts; do
     swim) RUN_TIMEOUT=420 run "murmer swim" env BUILD="$BUILD" bash bench/swim.sh || fail=1 ;;
     swim-serf) RUN_TIMEOUT=1500 run "serf swim" bash bench/swim-serf.sh || fail=1 ;;
     cli) RUN_TIMEOUT=300 run "murmer cli" env BUILD="$BUILD" bash bench/cli.sh || fail=1 ;;
+    hostile) RUN_TIMEOUT=600 run "murmer hostile" env BUILD="$BUILD" bash bench/hostile.sh || fail=1 ;;
     *) run "murmer $w" env BUILD="$BUILD" bash "bench/$w.sh" || fail=1 ;;
     esac
 done

@@ -43,6 +43,8 @@ struct start_opts {
     struct cli_strv tags, actors, plugins, checkins;
     int mdns, demo, insecure, shards_given;
     unsigned shards;
+    int mbox_cap_given, mbox_bytes_given;
+    unsigned mbox_cap, mbox_bytes;
     struct actor_spec *specs; /* owned; one per --actor once validated */
 };
 
@@ -239,6 +241,12 @@ start_validate(struct cli_ctx *ctx, struct start_opts *o)
         return cli_error(ctx, MM_EXIT_USAGE,
                          "--listen %s is a wildcard: give --advertise",
                          o->listen);
+    if (o->mbox_cap_given && (o->mbox_cap == 0 || o->mbox_cap > (1u << 22)))
+        return cli_error(ctx, MM_EXIT_USAGE,
+                         "--mailbox-capacity must be 1..4194304");
+    if (o->mbox_bytes_given && o->mbox_bytes < 1024)
+        return cli_error(ctx, MM_EXIT_USAGE,
+                         "--mailbox-bytes must be at least 1024");
     if (o->shards_given && (o->shards == 0 || o->shards > START_MAX_SHARDS))
         return cli_error(ctx, MM_EXIT_USAGE, "--shards must be 1..%d",
                          START_MAX_SHARDS);
@@ -290,6 +298,8 @@ start_configure(struct cli_ctx *ctx, const struct start_opts *o, mm_node **out)
     cfg.ntags = o->tags.n;
     cfg.mdns = o->mdns;
     cfg.shards = (int)o->shards;
+    if (o->mbox_cap_given) cfg.mailbox_capacity = o->mbox_cap;
+    if (o->mbox_bytes_given) cfg.mailbox_bytes = o->mbox_bytes;
     cfg.insecure = o->insecure;
     cfg.default_timeout_ms = ctx->timeout_given ? ctx->timeout_ms : 0;
     int err = mm_node_new(out, &cfg);
@@ -383,6 +393,10 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
                      "load actor types from a plugin (repeatable)"),
         CLI_OPT_UINT(0, "shards", &o.shards, &o.shards_given, "N",
                      "run N loops on N threads (default 1)"),
+        CLI_OPT_UINT(0, "mailbox-capacity", &o.mbox_cap, &o.mbox_cap_given, "N",
+                     "messages one mailbox holds (default 1024)"),
+        CLI_OPT_UINT(0, "mailbox-bytes", &o.mbox_bytes, &o.mbox_bytes_given,
+                     "BYTES", "bytes one mailbox holds (default 16 MiB)"),
         CLI_OPT_BOOL(0, "demo", &o.demo,
                      "start echo/, counter/, kv/ and greeter/<name>"),
         CLI_OPT_BOOL(0, "insecure", &o.insecure,

@@ -193,6 +193,12 @@ commands() { murmer --list-commands; }
     assert_failure 2
     run --separate-stderr murmer start --shards 0
     assert_failure 2
+    run --separate-stderr murmer start --mailbox-capacity 0
+    assert_failure 2
+    [[ $stderr == *"--mailbox-capacity must be 1..4194304"* ]]
+    run --separate-stderr murmer start --mailbox-bytes 10
+    assert_failure 2
+    [[ $stderr == *"--mailbox-bytes must be at least 1024"* ]]
     run --separate-stderr murmer start --name 'bad/name'
     assert_failure 2
     run --separate-stderr murmer start extra

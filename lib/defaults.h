@@ -109,4 +109,32 @@
 #define MM_OPLOG_ANTI_ENTROPY_MS 10000u
 #endif
 
+/* Bounds on what a peer may hold (issue 18: transport and net) */
+#ifndef MM_HANDSHAKES_MAX
+/* Accepted handshakes (TLS + auth) in progress at once; past it new
+ * Initials are dropped (lib/transport/quic.c, quic_accept). */
+#define MM_HANDSHAKES_MAX 256u
+#endif
+#ifndef MM_HANDSHAKES_PER_ADDR
+/* The same, from one source address (any port). */
+#define MM_HANDSHAKES_PER_ADDR 16u
+#endif
+#ifndef MM_CONN_RECV_MAX
+/* Bytes of inbound INVOKE frames per connection whose messages are not yet
+ * handled: their stream credit is held until then; past it, a further
+ * INVOKE is answered overloaded at once (lib/net.c). */
+#define MM_CONN_RECV_MAX (16u * 1024u * 1024u)
+#endif
+#ifndef MM_MAX_CALL_MS
+/* The longest deadline an inbound call keeps (a longer one, or none, is
+ * cut to this). */
+#define MM_MAX_CALL_MS (5u * 60u * 1000u)
+#endif
+#ifndef MM_CONN_RESP_QUEUE
+/* Responses per connection waiting for send room (the connection's
+ * unacknowledged bytes at MM_CONN_SEND_MAX); one more closes the
+ * connection with overloaded. */
+#define MM_CONN_RESP_QUEUE 64u
+#endif
+
 #endif /* MM_DEFAULTS_H */

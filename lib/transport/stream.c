@@ -324,7 +324,7 @@ cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t sid,
 {
     struct mm_qconn *c = ud;
     struct qstream *s = sud ? sud : stream_find(c, sid);
-    if (c->state != QC_UP) {
+    if (c->state != QC_UP && !c->dialer) {
         /* The control stream is the only one before auth, and it must
          * not end (nor its slot come back for another stream). */
         mm__quic_auth_fail(c, "control stream closed before auth");
@@ -349,6 +349,31 @@ cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t sid,
     c->last_use_ns = quic_now(c->q);
     ql_push(&c->closedq, &s->done);
     return 0;
+}
+
+/* The peer reset or stopped a stream: before auth that can only be the
+ * dialer's control stream, which must carry the auth exchange (a dialer
+ * that is refused learns it from the close). */
+static int
+cb_stream_reset(ngtcp2_conn *conn, int64_t sid, uint64_t final_size,
+                uint64_t app_error_code, void *ud, void *sud)
+{
+    struct mm_qconn *c = ud;
+    MM_UNUSED(conn);
+    MM_UNUSED(sid);
+    MM_UNUSED(final_size);
+    MM_UNUSED(app_error_code);
+    MM_UNUSED(sud);
+    if (c->state == QC_UP || c->dialer) return 0;
+    mm__quic_auth_fail(c, "control stream reset before auth");
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+}
+
+static int
+cb_stream_stop_sending(ngtcp2_conn *conn, int64_t sid, uint64_t app_error_code,
+                       void *ud, void *sud)
+{
+    return cb_stream_reset(conn, sid, 0, app_error_code, ud, sud);
 }
 
 static int
@@ -381,6 +406,8 @@ mm__quic_stream_callbacks(ngtcp2_callbacks *cb)
     cb->recv_stream_data = cb_recv_stream_data;
     cb->acked_stream_data_offset = cb_acked_stream_data_offset;
     cb->stream_close = cb_stream_close;
+    cb->stream_reset = cb_stream_reset;
+    cb->stream_stop_sending = cb_stream_stop_sending;
     cb->extend_max_local_streams_bidi = cb_extend_max_local_streams_bidi;
     cb->extend_max_stream_data = cb_extend_max_stream_data;
 }

@@ -1584,10 +1584,10 @@ n0_auth_failed(struct env *e)
     return n0_stats(e).auth_failures >= 1;
 }
 
-/* Before auth: the control stream reset by the dialer (which would give
- * its slot back for a second stream) closes the connection. */
+/* Before auth: the control stream reset by the dialer (the only stream it
+ * may have then) closes the connection. */
 static void
-test_quic_preauth_second_stream_closes(void **state)
+test_quic_preauth_ctrl_reset_closes(void **state)
 {
     struct env *e = *state;
     struct mm_quic_config cfg;
@@ -1598,7 +1598,8 @@ test_quic_preauth_second_stream_closes(void **state)
     node_start(e, 1, 9, &cfg);
     struct mm_qconn *c = hostile_dial(e, 1);
     struct qstream *s = hostile_stream(c);
-    uint8_t buf[16] = {0, 0, 0, 100, MM_WIRE_HELLO};
+    uint8_t buf[16] = {0, 0, 0, 0, MM_WIRE_HELLO};
+    mm__put_u32(buf, 100); /* the start of a legal HELLO */
     hostile_write(c, s, buf, sizeof(buf));
     conn_enter(c);
     ngtcp2_conn_shutdown_stream(c->conn, s->sid, 1);
@@ -1750,7 +1751,8 @@ test_quic_fin_inside_frame_resets(void **state)
     node_start(e, 1, 7, NULL);
     connect_pair(e);
     struct tnode *a = &e->n[0], *b = &e->n[1];
-    uint8_t part[16] = {0, 0, 0, 100, MM_WIRE_INVOKE, 'p', 'a', 'r', 't'};
+    uint8_t part[16] = {0, 0, 0, 0, MM_WIRE_INVOKE, 'p', 'a', 'r', 't'};
+    mm__put_u32(part, 100); /* 16 bytes of a 104-byte frame */
     for (int round = 0; round < 2; round++) {
         for (int i = 0; i < 100; i++) {
             int64_t sid;
@@ -1921,7 +1923,7 @@ main(void)
         T(test_quic_idle_close),
         T(test_quic_lossy_path_delivers),
         T(test_quic_preauth_big_frame_closes),
-        T(test_quic_preauth_second_stream_closes),
+        T(test_quic_preauth_ctrl_reset_closes),
         T(test_quic_preauth_no_credit),
         T(test_quic_handshake_caps),
         T(test_quic_fin_inside_frame_resets),

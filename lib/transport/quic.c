@@ -522,6 +522,11 @@ mm__quic_conn_settle(struct mm_qconn *c)
                 q->ops.stream_closed(q->ops.data, c, sid, err);
             progress = 1;
         }
+        if (c->room_pending && !c->pending_close) {
+            c->room_pending = 0;
+            if (q->ops.send_room) q->ops.send_room(q->ops.data, c);
+            progress = 1;
+        }
         if (c->credit_pending && !c->pending_close) {
             c->credit_pending = 0;
             c->credit_wanted = 0;

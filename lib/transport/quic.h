@@ -157,6 +157,10 @@ struct mm_quic_ops {
     /* The peer granted more stream credit after mm__quic_stream_open
      * returned UV_EAGAIN.  May be NULL. */
     void (*stream_credit)(void *data, struct mm_qconn *c);
+    /* After mm__quic_send_frame said MM_EOVERLOADED on |c|: acknowledgements
+     * brought its unacknowledged bytes down to half of conn_send_max (a
+     * frame may still be refused for the endpoint's cap).  May be NULL. */
+    void (*send_room)(void *data, struct mm_qconn *c);
     /*
      * Hot waits (see quic_hot_rounds in udp.c): after a turn that sent
      * datagrams, the loop may sleep in the socket's own receive, for at

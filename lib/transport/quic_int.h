@@ -185,6 +185,7 @@ struct mm_qconn {
     int up_pending;     /* conn_up to report */
     int resets_pending; /* a stream has reset_req set, not yet done */
     int credit_wanted, credit_pending;
+    int room_wanted, room_pending; /* a frame was refused (send caps) */
     /* handshake and auth */
     int hs_done, alpn_ok;
     uint8_t exporter[MM_TLS_EXPORTER_LEN];

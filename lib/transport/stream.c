@@ -127,6 +127,11 @@ stream_acked(struct qstream *s, uint64_t end)
         chunk_free(s->c->q, ch);
     }
     if (s->head == NULL) s->tail = NULL;
+    struct mm_qconn *c = s->c;
+    if (c->room_wanted && c->tx_unacked <= c->q->cfg.conn_send_max / 2) {
+        c->room_wanted = 0;
+        c->room_pending = 1;
+    }
 }
 
 /* ---- frames in ----------------------------------------------------------- */
@@ -450,6 +455,7 @@ mm__quic_send_frame(struct mm_qconn *c, int64_t sid, const uint8_t *frame,
     if (c->tx_unacked > 0 && (c->tx_unacked + len > c->q->cfg.conn_send_max ||
                               c->q->st.tx_unacked + len > c->q->cfg.send_max)) {
         c->q->st.send_refused++;
+        c->room_wanted = 1; /* ops.send_room once acknowledgements free it */
         return MM_EOVERLOADED;
     }
     conn_enter(c);

@@ -554,6 +554,202 @@ test_remote_hot_waits_with_cross_thread_posts(void **state)
                 before.hot_hits + before.hot_woken);
 }
 
+
+/* ---- bounds on what a peer holds (issue 18) ------------------------------ */
+
+/* "holder": defers every "hold" call until "release"; "big" replies with
+ * |arg| KiB of raw bytes. */
+#define HOLDER_MAX 128
+struct holder_state {
+    mm_defer *d[HOLDER_MAX];
+    int n;
+};
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int held, answered, ok, over, other;
+    uint64_t max_left_ms; /* the longest deadline a held call had */
+} g_h = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static int
+holder_hold(mm_ctx *ctx, void *state, mm_msg *msg)
+{
+    struct holder_state *h = state;
+    uint64_t now = mm__shard_now(mm__cur_shard);
+    mm_defer *d = mm_ctx_defer(ctx);
+    if (!d) return 0;
+    if (h->n >= HOLDER_MAX) return mm_defer_reply(d, MM_EOVERLOADED, NULL);
+    h->d[h->n++] = d;
+    pthread_mutex_lock(&g_h.lock);
+    g_h.held++;
+    if (msg->deadline > now && msg->deadline - now > g_h.max_left_ms)
+        g_h.max_left_ms = msg->deadline - now;
+    pthread_cond_broadcast(&g_h.cond);
+    pthread_mutex_unlock(&g_h.lock);
+    return 0;
+}
+
+static int
+holder_release(mm_ctx *ctx, void *state, mm_msg *msg)
+{
+    struct holder_state *h = state;
+    (void)ctx;
+    (void)msg;
+    for (int i = 0; i < h->n; i++)
+        mm_defer_reply(h->d[i], 0, NULL);
+    h->n = 0;
+    return 0;
+}
+
+static int
+holder_big(mm_ctx *ctx, void *state, mm_msg *msg)
+{
+    (void)state;
+    size_t kib = (size_t)reply_long(mm__msg_clone(msg));
+    void *buf = calloc(kib ? kib : 1, 1024);
+    mm_msg *r = mm_msg_new_raw("big", buf, kib * 1024);
+    free(buf);
+    return mm_reply(ctx, r);
+}
+
+static void
+holder_stop(mm_ctx *ctx, void *state, int reason)
+{
+    (void)reason;
+    holder_release(ctx, state, NULL);
+}
+
+MM_ACTOR_TYPE(holder, struct holder_state, NULL, holder_stop,
+              MM_HANDLER("hold", holder_hold),
+              MM_HANDLER("release", holder_release),
+              MM_HANDLER("big", holder_big));
+
+static void
+hold_cb(void *data, int status, mm_msg *reply)
+{
+    (void)data;
+    (void)reply;
+    pthread_mutex_lock(&g_h.lock);
+    g_h.answered++;
+    if (status == 0)
+        g_h.ok++;
+    else if (status == MM_EOVERLOADED)
+        g_h.over++;
+    else
+        g_h.other++;
+    pthread_cond_broadcast(&g_h.cond);
+    pthread_mutex_unlock(&g_h.lock);
+}
+
+/* Waits (bounded) until held + overloaded answers reach |n|. */
+static int
+hold_wait(int n, unsigned ms)
+{
+    uint64_t until = now_ms() + ms;
+    pthread_mutex_lock(&g_h.lock);
+    while (g_h.held + g_h.over + g_h.other < n && now_ms() < until) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&g_h.cond, &g_h.lock, &ts);
+    }
+    int done = g_h.held + g_h.over + g_h.other >= n;
+    pthread_mutex_unlock(&g_h.lock);
+    return done;
+}
+
+static int
+answered_wait(int n, unsigned ms)
+{
+    uint64_t until = now_ms() + ms;
+    for (;;) {
+        pthread_mutex_lock(&g_h.lock);
+        int a = g_h.answered;
+        pthread_mutex_unlock(&g_h.lock);
+        if (a >= n) return 1;
+        if (now_ms() >= until) return 0;
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+#define HOLD_ACTORS 40
+#define HOLD_SENDS 80
+#define HOLD_KIB 256
+
+/*
+ * A caller whose calls an actor defers: each INVOKE keeps its stream credit
+ * until answered, and past MM_CONN_RECV_MAX bytes held on the connection
+ * further calls are answered overloaded at once (the bytes a peer can park
+ * on a node stay bounded).  Their deadlines, asked for as 2^32-1 ms, are
+ * cut to MM_MAX_CALL_MS.  Another node's calls keep working; once the held
+ * calls are answered the caller's calls work again.
+ */
+static void
+test_remote_held_calls_bounded(void **state)
+{
+    struct fx *fx = *state;
+    mm_node *h = node_new_at(fx, "holder", fx->key_a, NULL, "127.0.0.1:0");
+    assert_int_equal(mm_node_register_type(h, &holder_type), 0);
+    mm_endpoint ep[HOLD_ACTORS], echo;
+    for (int i = 0; i < HOLD_ACTORS; i++)
+        assert_int_equal(mm_spawn(h, "holder", NULL, &ep[i]), 0);
+    assert_int_equal(mm_spawn(h, "echo", NULL, &echo), 0);
+    nodefix_start(h);
+    mm_node *c = node_up(fx, "caller", fx->key_a, mm_node_addr(h));
+    mm_msg *r = NULL;
+    assert_int_equal(call_retry(c, &echo, "echo", "1", &r), 0);
+    mm_msg_free(r);
+    pthread_mutex_lock(&g_h.lock);
+    g_h.held = g_h.answered = g_h.ok = g_h.over = g_h.other = 0;
+    g_h.max_left_ms = 0;
+    pthread_mutex_unlock(&g_h.lock);
+
+    void *buf = calloc(HOLD_KIB, 1024);
+    for (int i = 0; i < HOLD_SENDS; i++) {
+        mm_msg *m = mm_msg_new_raw("hold", buf, HOLD_KIB * 1024);
+        mm_msg_set_timeout(m, UINT32_MAX);
+        assert_int_equal(mm_send(c, &ep[i % HOLD_ACTORS], m, hold_cb, NULL), 0);
+        assert_true(hold_wait(i + 1, 10000));
+    }
+    free(buf);
+    pthread_mutex_lock(&g_h.lock);
+    int held = g_h.held, over = g_h.over, other = g_h.other;
+    uint64_t left = g_h.max_left_ms;
+    pthread_mutex_unlock(&g_h.lock);
+    print_message("held %d calls, %d answered overloaded\n", held, over);
+    assert_int_equal(other, 0);
+    assert_int_equal(held + over, HOLD_SENDS);
+    assert_true(over >= 1);
+    /* Up to the cap, and not much below it. */
+    assert_true((size_t)held * HOLD_KIB * 1024 <= MM_CONN_RECV_MAX);
+    assert_true((size_t)(held + 2) * HOLD_KIB * 1024 > MM_CONN_RECV_MAX);
+    assert_true(left <= MM_MAX_CALL_MS && left + 60000 > MM_MAX_CALL_MS);
+
+    /* Another node's calls are not affected. */
+    mm_node *d = node_up(fx, "bystander", fx->key_a, mm_node_addr(h));
+    assert_int_equal(call_retry(d, &echo, "echo", "2", &r), 0);
+    mm_msg_free(r);
+
+    /* Answered: every held call completes, the credit comes back. */
+    for (int i = 0; i < HOLD_ACTORS; i++) {
+        assert_int_equal(mm_call(h, &ep[i], mm_msg_new("release"), &r), 0);
+        mm_msg_free(r);
+    }
+    assert_true(answered_wait(HOLD_SENDS, 10000));
+    assert_int_equal(g_h.ok, held);
+    assert_int_equal(call_retry(c, &echo, "echo", "3", &r), 0);
+    mm_msg_free(r);
+    nodefix_down(d);
+    nodefix_down(c);
+    nodefix_down(h);
+}
+
 int
 main(void)
 {
@@ -573,6 +769,8 @@ main(void)
             test_remote_unrun_node_answers_queued_call, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_remote_hot_waits_with_cross_thread_posts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remote_held_calls_bounded, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -133,8 +133,12 @@
 #ifndef MM_CONN_RESP_QUEUE
 /* Responses per connection waiting for send room (the connection's
  * unacknowledged bytes at MM_CONN_SEND_MAX); one more closes the
- * connection with overloaded. */
+ * connection with overloaded (lib/net.c). */
 #define MM_CONN_RESP_QUEUE 64u
+#endif
+#ifndef MM_CONN_RESP_QUEUE_BYTES
+/* The same queue's bytes (a response larger than this still waits alone). */
+#define MM_CONN_RESP_QUEUE_BYTES (8u * 1024u * 1024u)
 #endif
 
 #endif /* MM_DEFAULTS_H */

@@ -99,7 +99,7 @@ struct cconn { /* our state for one QUIC connection */
      * message is handled (at most MM_CONN_RECV_MAX, see serve_invoke). */
     size_t in_held;
     /* Responses waiting for send room (at most MM_CONN_RESP_QUEUE, and
-     * MM_CONN_SEND_MAX bytes but one frame). */
+     * MM_CONN_RESP_QUEUE_BYTES but one frame). */
     struct rq *rq_head, *rq_tail;
     unsigned rq_n;
     size_t rq_bytes;
@@ -656,7 +656,7 @@ static int
 rq_push(struct cconn *cc, int64_t sid, const uint8_t *frame, size_t len)
 {
     if (cc->rq_n >= MM_CONN_RESP_QUEUE ||
-        (cc->rq_n > 0 && cc->rq_bytes + len > MM_CONN_SEND_MAX)) {
+        (cc->rq_n > 0 && cc->rq_bytes + len > MM_CONN_RESP_QUEUE_BYTES)) {
         MM_LOG(MM_LOG_WARN, "cluster",
                "%s acknowledges nothing: %u responses (%zu bytes) wait; "
                "closing the connection",

@@ -554,14 +554,14 @@ test_remote_hot_waits_with_cross_thread_posts(void **state)
                 before.hot_hits + before.hot_woken);
 }
 
-
 /* ---- bounds on what a peer holds (issue 18) ------------------------------ */
 
-/* "holder": defers every "hold" call until "release"; "big" replies with
- * |arg| KiB of raw bytes. */
+/* "holder": defers every "hold" and "hbig" call until "release", which
+ * answers an "hbig" call with |arg| KiB of raw bytes. */
 #define HOLDER_MAX 128
 struct holder_state {
     mm_defer *d[HOLDER_MAX];
+    size_t kib[HOLDER_MAX]; /* "hbig": the reply's size */
     int n;
 };
 
@@ -580,6 +580,9 @@ holder_hold(mm_ctx *ctx, void *state, mm_msg *msg)
     mm_defer *d = mm_ctx_defer(ctx);
     if (!d) return 0;
     if (h->n >= HOLDER_MAX) return mm_defer_reply(d, MM_EOVERLOADED, NULL);
+    h->kib[h->n] = 0;
+    if (mm_msg_content(msg) == MM_CONTENT_JSON)
+        h->kib[h->n] = (size_t)reply_long(mm__msg_clone(msg));
     h->d[h->n++] = d;
     pthread_mutex_lock(&g_h.lock);
     g_h.held++;
@@ -596,21 +599,17 @@ holder_release(mm_ctx *ctx, void *state, mm_msg *msg)
     struct holder_state *h = state;
     (void)ctx;
     (void)msg;
-    for (int i = 0; i < h->n; i++)
-        mm_defer_reply(h->d[i], 0, NULL);
+    for (int i = 0; i < h->n; i++) {
+        mm_msg *r = NULL;
+        if (h->kib[i]) {
+            void *buf = calloc(h->kib[i], 1024);
+            r = mm_msg_new_raw("big", buf, h->kib[i] * 1024);
+            free(buf);
+        }
+        mm_defer_reply(h->d[i], 0, r);
+    }
     h->n = 0;
     return 0;
-}
-
-static int
-holder_big(mm_ctx *ctx, void *state, mm_msg *msg)
-{
-    (void)state;
-    size_t kib = (size_t)reply_long(mm__msg_clone(msg));
-    void *buf = calloc(kib ? kib : 1, 1024);
-    mm_msg *r = mm_msg_new_raw("big", buf, kib * 1024);
-    free(buf);
-    return mm_reply(ctx, r);
 }
 
 static void
@@ -621,9 +620,8 @@ holder_stop(mm_ctx *ctx, void *state, int reason)
 }
 
 MM_ACTOR_TYPE(holder, struct holder_state, NULL, holder_stop,
-              MM_HANDLER("hold", holder_hold),
-              MM_HANDLER("release", holder_release),
-              MM_HANDLER("big", holder_big));
+              MM_HANDLER("hold", holder_hold), MM_HANDLER("hbig", holder_hold),
+              MM_HANDLER("release", holder_release));
 
 static void
 hold_cb(void *data, int status, mm_msg *reply)
@@ -750,6 +748,110 @@ test_remote_held_calls_bounded(void **state)
     nodefix_down(h);
 }
 
+struct fault_arg {
+    mm_node *n;
+    unsigned drop;
+    sem_t done;
+};
+
+static void
+fault_fn(void *data)
+{
+    struct fault_arg *a = data;
+    struct mm_quic_fault f = {.drop_pct = a->drop, .seed = 1};
+    mm__quic_set_fault(mm__cluster_quic(a->n->cluster), &f);
+    sem_post(&a->done);
+}
+
+/* Sets |n|'s packet loss (both ways) on its network shard. */
+static void
+set_drop(mm_node *n, unsigned pct)
+{
+    struct fault_arg a = {.n = n, .drop = pct};
+    sem_init(&a.done, 0, 0);
+    assert_int_equal(mm_node_post(n, 0, fault_fn, &a), 0);
+    sem_wait(&a.done);
+    sem_destroy(&a.done);
+}
+
+#define BIG_CALLS 16
+#define BIG_KIB 512
+
+/*
+ * Responses that find no send room (more than MM_CONN_SEND_MAX bytes not
+ * yet acknowledged) wait in the connection's queue and go as
+ * acknowledgements come: 16 pipelined calls with 512 KiB replies all
+ * complete.  A caller that acknowledges nothing lets the queue fill: the
+ * node closes that connection (overloaded) instead of queueing more, and
+ * the caller, once it listens again, reconnects and calls.
+ */
+static void
+test_remote_responses_wait_for_room(void **state)
+{
+    struct fx *fx = *state;
+    mm_node *h = node_new_at(fx, "holder", fx->key_a, NULL, "127.0.0.1:0");
+    assert_int_equal(mm_node_register_type(h, &holder_type), 0);
+    mm_endpoint hb, echo;
+    assert_int_equal(mm_spawn(h, "holder", NULL, &hb), 0);
+    assert_int_equal(mm_spawn(h, "echo", NULL, &echo), 0);
+    nodefix_start(h);
+    mm_node *c = node_up(fx, "caller", fx->key_a, mm_node_addr(h));
+    mm_msg *r = NULL;
+    assert_int_equal(call_retry(c, &echo, "echo", "1", &r), 0);
+    mm_msg_free(r);
+    char arg[16];
+    snprintf(arg, sizeof(arg), "%d", BIG_KIB);
+
+    /* A burst: the replies wait for room and all arrive. */
+    pthread_mutex_lock(&g_h.lock);
+    g_h.held = g_h.answered = g_h.ok = g_h.over = g_h.other = 0;
+    pthread_mutex_unlock(&g_h.lock);
+    for (int i = 0; i < BIG_CALLS; i++)
+        assert_int_equal(mm_send(c, &hb,
+                                 mm_msg_new_json("hbig", arg, strlen(arg)),
+                                 hold_cb, NULL),
+                         0);
+    assert_true(hold_wait(BIG_CALLS, 10000));
+    assert_int_equal(mm_call(h, &hb, mm_msg_new("release"), &r), 0);
+    mm_msg_free(r);
+    assert_true(answered_wait(BIG_CALLS, 10000));
+    assert_int_equal(g_h.ok, BIG_CALLS);
+
+    /* The caller goes deaf: the queue fills and the node hangs up. */
+    pthread_mutex_lock(&g_h.lock);
+    g_h.held = g_h.answered = g_h.ok = g_h.over = g_h.other = 0;
+    pthread_mutex_unlock(&g_h.lock);
+    int n = 2 * (int)((MM_CONN_SEND_MAX + MM_CONN_RESP_QUEUE_BYTES) /
+                      (BIG_KIB * 1024));
+    assert_true(n <= HOLDER_MAX);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(mm_send(c, &hb,
+                                 mm_msg_new_json("hbig", arg, strlen(arg)),
+                                 hold_cb, NULL),
+                         0);
+    assert_true(hold_wait(n, 10000));
+    set_drop(c, 100);
+    assert_int_equal(mm_call(h, &hb, mm_msg_new("release"), &r), 0);
+    mm_msg_free(r);
+    size_t conns = 1;
+    for (uint64_t t = now_ms() + 10000; now_ms() < t && conns;) {
+        conns = conns_of(h);
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(conns, 0);
+    /* The caller listens again: its calls fail or complete, none hangs,
+     * and a new call gets through. */
+    set_drop(c, 0);
+    assert_true(answered_wait(n, 15000));
+    assert_int_equal(g_h.ok + g_h.over + g_h.other, n);
+    assert_true(g_h.other >= 1);
+    assert_int_equal(call_retry(c, &echo, "echo", "2", &r), 0);
+    mm_msg_free(r);
+    nodefix_down(c);
+    nodefix_down(h);
+}
+
 int
 main(void)
 {
@@ -771,6 +873,8 @@ main(void)
             test_remote_hot_waits_with_cross_thread_posts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remote_held_calls_bounded, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_remote_responses_wait_for_room,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1858,11 +1858,11 @@ test_quic_held_credit_bounds_inbound(void **state)
     a->hold = 1;
     size_t body = 64 * 1024;
     uint8_t *buf = calloc(1, 4u * 1024u * 1024u);
+    uint8_t *src = calloc(1, 3u * 1024u * 1024u);
     int64_t sid;
     assert_int_equal(mm__quic_stream_open(b->conn, &sid), 0);
     b->last_sid = sid;
-    size_t n =
-        mm__wire_frame_encode(buf, body + 16, MM_WIRE_INVOKE, buf + 64, body);
+    size_t n = mm__wire_frame_encode(buf, body + 16, MM_WIRE_INVOKE, src, body);
     for (int i = 0; i < 32; i++)
         assert_int_equal(mm__quic_send_frame(b->conn, sid, buf, n), 0);
     int stalled = run_until(e, a_frames_stalled, WAIT_MS);
@@ -1883,7 +1883,7 @@ test_quic_held_credit_bounds_inbound(void **state)
     assert_true(run_until(e, a_frames_32, WAIT_MS));
     assert_int_equal(mm__quic_conn_held(a->conn), 0);
     /* A 3 MiB frame on a 1 MiB window completes. */
-    n = mm__wire_frame_encode(buf, 4u * 1024u * 1024u, MM_WIRE_INVOKE, buf + 64,
+    n = mm__wire_frame_encode(buf, 4u * 1024u * 1024u, MM_WIRE_INVOKE, src,
                               3u * 1024u * 1024u);
     assert_int_equal(mm__quic_send_frame(b->conn, sid, buf, n), 0);
     assert_true(run_until(e, a_frames_33, WAIT_MS));
@@ -1892,6 +1892,7 @@ test_quic_held_credit_bounds_inbound(void **state)
     mm__quic_credit_return(a->conn, 4242, 100);
     assert_int_equal(a->downs + b->downs, 0);
     free(buf);
+    free(src);
 }
 
 int

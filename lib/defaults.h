@@ -119,6 +119,11 @@
 /* The same, from one source address (any port). */
 #define MM_HANDSHAKES_PER_ADDR 16u
 #endif
+#ifndef MM_HANDSHAKE_EVICT_MS
+/* At MM_HANDSHAKES_MAX, a handshake older than this gives way to a new
+ * one (a handshake on a LAN takes about a millisecond). */
+#define MM_HANDSHAKE_EVICT_MS 100u
+#endif
 #ifndef MM_CONN_RECV_MAX
 /* Bytes of inbound INVOKE frames per connection whose messages are not yet
  * handled: their stream credit is held until then; past it, a further

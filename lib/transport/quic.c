@@ -852,6 +852,21 @@ quic_hs_from(struct mm_quic *q, const struct sockaddr *from)
     return n;
 }
 
+/* At the total cap: closes the oldest accepted handshake if it is older
+ * than hs_evict_ms; 1 if a slot is free then. */
+static int
+quic_hs_evict(struct mm_quic *q)
+{
+    if (ql_empty(&q->hs)) return 0;
+    struct mm_qconn *c = mm__container_of(q->hs.next, struct mm_qconn, hslink);
+    if (c->busy ||
+        quic_now(q) < c->created_ns + (uint64_t)q->cfg.hs_evict_ms * 1000000u)
+        return 0;
+    q->st.hs_evicted++;
+    mm__quic_conn_close(c, MM_EOVERLOADED);
+    return q->hs_inbound < q->cfg.hs_max;
+}
+
 static void
 quic_accept(struct mm_quic *q, const struct sockaddr *from, socklen_t fromlen,
             const uint8_t *pkt, size_t len)
@@ -876,11 +891,14 @@ quic_accept(struct mm_quic *q, const struct sockaddr *from, socklen_t fromlen,
     /*
      * Handshakes in progress are capped in total and per source address:
      * past either cap a new Initial is dropped (the client retransmits it,
-     * and gets in once a slot frees).  Below the caps, Retry (next) keeps
+     * and gets in once a slot frees), except that at the total cap the
+     * oldest handshake gives way if it has had hs_evict_ms (a handshake on
+     * a LAN takes about a millisecond): addresses that hold handshakes open
+     * cannot lock everyone else out.  Below the caps, Retry (next) keeps
      * forged addresses from taking slots.
      */
-    if (q->hs_inbound >= q->cfg.hs_max ||
-        quic_hs_from(q, from) >= q->cfg.hs_per_addr) {
+    if (quic_hs_from(q, from) >= q->cfg.hs_per_addr ||
+        (q->hs_inbound >= q->cfg.hs_max && !quic_hs_evict(q))) {
         q->st.hs_refused++;
         return;
     }
@@ -1065,6 +1083,7 @@ mm__quic_new(struct mm_quic **out, uv_loop_t *loop,
     if (q->cfg.retry_above == 0) q->cfg.retry_above = QUIC_RETRY_ABOVE;
     if (q->cfg.hs_max == 0) q->cfg.hs_max = MM_HANDSHAKES_MAX;
     if (q->cfg.hs_per_addr == 0) q->cfg.hs_per_addr = MM_HANDSHAKES_PER_ADDR;
+    if (q->cfg.hs_evict_ms == 0) q->cfg.hs_evict_ms = MM_HANDSHAKE_EVICT_MS;
     ql_init(&q->hs);
     if (mm__random_bytes(q->retry_secret, sizeof(q->retry_secret)) != 0) {
         rv = UV_ENOMEM;

@@ -76,9 +76,11 @@ struct mm_quic_config {
     int retry_always;
     /* Accepted handshakes (TLS + auth) in progress, in all and from one
      * source address (any port); past either, new Initials are dropped
-     * (counted in hs_refused).  0 = MM_HANDSHAKES_MAX /
-     * MM_HANDSHAKES_PER_ADDR. */
-    uint32_t hs_max, hs_per_addr;
+     * (counted in hs_refused), except that at hs_max the oldest handshake,
+     * if older than hs_evict_ms, is closed to make room (hs_evicted).
+     * 0 = MM_HANDSHAKES_MAX / MM_HANDSHAKES_PER_ADDR /
+     * MM_HANDSHAKE_EVICT_MS. */
+    uint32_t hs_max, hs_per_addr, hs_evict_ms;
     /* Fault hook.  When all zero, $MURMER_FAULT is read instead:
      * "drop=5,delay=0,reorder=0,seed=1". */
     struct mm_quic_fault fault;
@@ -189,6 +191,7 @@ struct mm_quic_stats {
     uint64_t retries_sent;   /* Retry packets sent (address validation) */
     uint64_t tokens_refused; /* Initials under load with a bad token */
     uint64_t hs_refused;     /* Initials dropped: too many handshakes */
+    uint64_t hs_evicted;     /* handshakes closed to make room for one */
     uint64_t hot_hits;       /* hot waits that a datagram ended */
     uint64_t hot_misses;     /* hot waits that timed out */
     uint64_t hot_woken;      /* hot waits ended by a post (park()) */

@@ -1624,6 +1624,18 @@ n2_up(struct env *e)
     return e->n[2].ups >= 1;
 }
 
+static int
+n0_down(struct env *e)
+{
+    return e->n[0].downs >= 1;
+}
+
+static int
+n2_up2(struct env *e)
+{
+    return e->n[2].ups >= 2;
+}
+
 /* Before auth no credit is granted: a dialer that sends the start of a
  * legal 4 KiB frame on each of many connections can send no more than the
  * pre-auth window on any of them; a legitimate dial still works. */
@@ -1676,7 +1688,8 @@ n0_refused_some(struct env *e)
 
 /* Handshakes in progress are capped per source address and in total: the
  * excess Initials are dropped and counted, and a member from another
- * address still gets in. */
+ * address still gets in; at the total cap, a handshake older than
+ * hs_evict_ms gives way to a new one. */
 static void
 test_quic_handshake_caps(void **state)
 {
@@ -1687,6 +1700,7 @@ test_quic_handshake_caps(void **state)
     cfg.retry_above = 1000;
     cfg.hs_per_addr = 3;
     cfg.hs_max = 5;
+    cfg.hs_evict_ms = 60000;
     node_start(e, 0, 7, &cfg);
     struct mm_quic_config hc;
     mm__quic_config_init(&hc);
@@ -1726,6 +1740,26 @@ test_quic_handshake_caps(void **state)
     assert_int_equal(e->n[0].q->hs_inbound, 5);
     assert_true(n0_stats(e).hs_refused > refused);
     assert_int_equal(n0_stats(e).conns_accepted, 6);
+    assert_int_equal(n0_stats(e).hs_evicted, 0);
+    /* Once the oldest handshake has had hs_evict_ms, it gives way at the
+     * total cap: a member gets in. */
+    e->n[0].q->cfg.hs_evict_ms = MM_HANDSHAKE_EVICT_MS;
+    mm__quic_conn_close(e->n[2].conn, 0); /* the member reconnects */
+    assert_true(run_until(e, n0_down, WAIT_MS));
+    e->n[2].q->test_hold_auth = 0;
+    assert_int_equal(mm__quic_dial(e->n[2].q, mm__quic_local_addr(e->n[0].q),
+                                   e->n[0].id.id, NULL),
+                     0);
+    int ok = run_until(e, n2_up2, WAIT_MS);
+    if (!ok)
+        print_message("n2 ups %d downs %d; n0 ups %d evicted %" PRIu64
+                      " refused %" PRIu64 " accepted %" PRIu64 " hs %u\n",
+                      e->n[2].ups, e->n[2].downs, e->n[0].ups,
+                      n0_stats(e).hs_evicted, n0_stats(e).hs_refused,
+                      n0_stats(e).conns_accepted, e->n[0].q->hs_inbound);
+    assert_true(ok);
+    assert_true(n0_stats(e).hs_evicted >= 1);
+    assert_true(e->n[0].q->hs_inbound <= 5);
 }
 
 static int

@@ -112,8 +112,9 @@
 /* Bounds on what a peer may hold (issue 18: transport and net) */
 #ifndef MM_HANDSHAKES_MAX
 /* Accepted handshakes (TLS + auth) in progress at once; past it new
- * Initials are dropped (lib/transport/quic.c, quic_accept). */
-#define MM_HANDSHAKES_MAX 256u
+ * Initials are dropped (lib/transport/quic.c, quic_accept).  One costs
+ * about 100 KiB (ngtcp2 + GnuTLS), so this many stay below 16 MiB. */
+#define MM_HANDSHAKES_MAX 128u
 #endif
 #ifndef MM_HANDSHAKES_PER_ADDR
 /* The same, from one source address (any port). */

@@ -16,8 +16,11 @@
  * AUTH's proof is HMAC(HKDF(ck, "murmer auth"), exporter ‖ role ‖ client id
  * ‖ server id), role 'c' from the dialer and 's' from the acceptor, checked
  * in constant time against every key of the ring.  Until then the acceptor
- * allows the dialer exactly one stream and the dialer allows none.  Then
- * ops->conn_up runs on both sides and any stream may carry frames.
+ * allows the dialer exactly one stream and the dialer allows none, frames
+ * are auth frames of at most 4 KiB, and no flow-control credit is granted
+ * beyond the first 16 KiB (QUIC_PREAUTH_WINDOW); anything else closes the
+ * connection (MM_EUNAUTHORIZED).  Then ops->conn_up runs on both sides and
+ * any stream may carry frames.
  *
  * Threading: everything runs on the loop given to mm__quic_new(); no
  * function is thread-safe.

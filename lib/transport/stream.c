@@ -329,7 +329,7 @@ cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t sid,
 {
     struct mm_qconn *c = ud;
     struct qstream *s = sud ? sud : stream_find(c, sid);
-    if (c->state != QC_UP && !c->dialer) {
+    if (c->state != QC_UP && !c->dialer && !c->pending_close) {
         /* The control stream is the only one before auth, and it must
          * not end (nor its slot come back for another stream). */
         mm__quic_auth_fail(c, "control stream closed before auth");
@@ -369,7 +369,7 @@ cb_stream_reset(ngtcp2_conn *conn, int64_t sid, uint64_t final_size,
     MM_UNUSED(final_size);
     MM_UNUSED(app_error_code);
     MM_UNUSED(sud);
-    if (c->state == QC_UP || c->dialer) return 0;
+    if (c->state == QC_UP || c->dialer || c->pending_close) return 0;
     mm__quic_auth_fail(c, "control stream reset before auth");
     return NGTCP2_ERR_CALLBACK_FAILURE;
 }

@@ -240,4 +240,37 @@
 #define MM_GOSSIP_SOURCE_BURST 400u
 #endif
 
+/* Bounds on what a peer may hold: transport and net */
+#ifndef MM_HANDSHAKES_MAX
+/* Accepted handshakes (TLS + auth) in progress at once; past it new
+ * Initials are dropped (lib/transport/quic.c, quic_accept).  One costs
+ * about 100 KiB (ngtcp2 + GnuTLS), so this many stay below 16 MiB. */
+#define MM_HANDSHAKES_MAX 128u
+#endif
+#ifndef MM_HANDSHAKES_PER_ADDR
+/* The same, from one source address (any port). */
+#define MM_HANDSHAKES_PER_ADDR 16u
+#endif
+#ifndef MM_HANDSHAKE_EVICT_MS
+/* At MM_HANDSHAKES_MAX, a handshake older than this gives way to a new
+ * one (a handshake on a LAN takes about a millisecond). */
+#define MM_HANDSHAKE_EVICT_MS 100u
+#endif
+#ifndef MM_CONN_RECV_MAX
+/* Bytes of inbound INVOKE frames per connection whose messages are not yet
+ * handled: their stream credit is held until then; past it, a further
+ * INVOKE is answered overloaded at once (lib/net.c). */
+#define MM_CONN_RECV_MAX (16u * 1024u * 1024u)
+#endif
+#ifndef MM_CONN_RESP_QUEUE
+/* Responses per connection waiting for send room (the connection's
+ * unacknowledged bytes at MM_CONN_SEND_MAX); one more closes the
+ * connection with overloaded (lib/net.c). */
+#define MM_CONN_RESP_QUEUE 64u
+#endif
+#ifndef MM_CONN_RESP_QUEUE_BYTES
+/* The same queue's bytes (a response larger than this still waits alone). */
+#define MM_CONN_RESP_QUEUE_BYTES (8u * 1024u * 1024u)
+#endif
+
 #endif /* MM_DEFAULTS_H */

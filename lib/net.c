@@ -58,6 +58,17 @@ struct peer {
     struct ostream *streams;
 };
 
+/* A RESPONSE frame that found no send room (the connection's
+ * unacknowledged bytes at their cap): sent in order once acknowledgements
+ * free some (on_send_room). */
+struct rq {
+    struct rq *next;
+    int64_t sid;
+    int fin; /* close the stream once sent (its last owed RESPONSE) */
+    size_t len;
+    uint8_t data[];
+};
+
 struct istream { /* a stream the peer opened towards us */
     struct istream *next;
     int64_t sid;
@@ -84,6 +95,14 @@ struct cconn { /* our state for one QUIC connection */
     uint64_t drain_until; /* closed then even if not drained (ms) */
     struct ostream *ostreams;
     struct cconn *dnext; /* net->draining */
+    /* Inbound INVOKE bytes whose stream credit is held until their
+     * message is handled (at most MM_CONN_RECV_MAX, see serve_invoke). */
+    size_t in_held;
+    /* Responses waiting for send room (at most MM_CONN_RESP_QUEUE, and
+     * MM_CONN_RESP_QUEUE_BYTES but one frame). */
+    struct rq *rq_head, *rq_tail;
+    unsigned rq_n;
+    size_t rq_bytes;
 };
 
 struct pend { /* an outgoing call waiting for its RESPONSE */
@@ -100,6 +119,7 @@ struct inbound { /* an incoming call being served */
     struct cconn *cc;
     int64_t sid;
     uint64_t call_id;
+    size_t held; /* the INVOKE's bytes, their stream credit held */
 };
 
 struct frame_handler {
@@ -205,9 +225,23 @@ peer_get(struct mm_net *net, const uint8_t id[MM_NODE_ID_LEN])
 }
 
 static void
+rq_free(struct cconn *cc)
+{
+    while (cc->rq_head) {
+        struct rq *r = cc->rq_head;
+        cc->rq_head = r->next;
+        mm__free(r);
+    }
+    cc->rq_tail = NULL;
+    cc->rq_n = 0;
+    cc->rq_bytes = 0;
+}
+
+static void
 cconn_unref(struct cconn *cc)
 {
     if (--cc->refs == 0) {
+        rq_free(cc);
         struct istream *i = cc->istreams;
         while (i) {
             struct istream *next = i->next;
@@ -439,8 +473,12 @@ send_invoke(struct mm_net *net, struct peer *p, mm_msg *m)
     if (rc == 0) rc = mm__quic_send_frame(p->conn->q, st->sid, b.data, b.len);
     mm__buf_release(&b);
     if (rc) {
+        /* MM_EOVERLOADED: the peer has not acknowledged MM_CONN_SEND_MAX
+         * bytes yet; the caller hears it at once. */
         mm__msg_reject(net->node, m,
-                       rc == MM_EINVAL ? MM_EDECODE : MM_EUNREACHABLE);
+                       rc == MM_EINVAL        ? MM_EDECODE
+                       : rc == MM_EOVERLOADED ? MM_EOVERLOADED
+                                              : MM_EUNREACHABLE);
         return 0;
     }
     st->last_use = now;
@@ -519,11 +557,15 @@ peer_flush(struct mm_net *net, struct peer *p)
         size_t off = 0;
         while (off + 5 <= p->ctrl_len) {
             uint32_t flen = mm__get_u32(p->ctrl_q + off);
-            mm__quic_send_frame(p->conn->q, sid, p->ctrl_q + off,
-                                (size_t)flen + 4);
+            /* No send room: the rest waits for on_send_room. */
+            if (mm__quic_send_frame(p->conn->q, sid, p->ctrl_q + off,
+                                    (size_t)flen + 4) == MM_EOVERLOADED)
+                break;
             off += (size_t)flen + 4;
         }
-        p->ctrl_len = 0;
+        memmove(p->ctrl_q, p->ctrl_q + off, p->ctrl_len - off);
+        p->ctrl_len -= off;
+        if (p->ctrl_len) return;
     }
     while (p->wait_head) {
         mm_msg *m = p->wait_head;
@@ -599,11 +641,84 @@ mm__net_reply(struct mm_qconn *conn, int64_t sid, const uint8_t *frame,
 
 /* ---- serving incoming calls ---------------------------------------------- */
 
+/* The name of |cc|'s peer, for logs. */
+static const char *
+cconn_name(const struct cconn *cc)
+{
+    if (cc->peer && cc->peer->name[0]) return cc->peer->name;
+    return cc->role == MM_WIRE_ROLE_CLIENT ? "a client" : "a peer";
+}
+
+/* Queues |frame| behind the responses waiting for send room; 0, or
+ * MM_EOVERLOADED when the queue is full: then the connection is closed
+ * with overloaded (the peer logs the reason and fails its calls). */
+static int
+rq_push(struct cconn *cc, int64_t sid, const uint8_t *frame, size_t len)
+{
+    if (cc->rq_n >= MM_CONN_RESP_QUEUE ||
+        (cc->rq_n > 0 && cc->rq_bytes + len > MM_CONN_RESP_QUEUE_BYTES)) {
+        MM_LOG(MM_LOG_WARN, "cluster",
+               "%s acknowledges nothing: %u responses (%zu bytes) wait; "
+               "closing the connection",
+               cconn_name(cc), cc->rq_n, cc->rq_bytes);
+        mm__quic_conn_close(cc->q, MM_EOVERLOADED);
+        return MM_EOVERLOADED;
+    }
+    struct rq *r = mm__malloc(sizeof(*r) + len);
+    if (!r) return UV_ENOMEM;
+    r->next = NULL;
+    r->sid = sid;
+    r->fin = 0;
+    r->len = len;
+    memcpy(r->data, frame, len);
+    if (cc->rq_tail)
+        cc->rq_tail->next = r;
+    else
+        cc->rq_head = r;
+    cc->rq_tail = r;
+    cc->rq_n++;
+    cc->rq_bytes += len;
+    return 0;
+}
+
+/* Sends the responses waiting for send room, in order, while there is. */
 static void
+rq_flush(struct cconn *cc)
+{
+    while (cc->rq_head && cc->q) {
+        struct rq *r = cc->rq_head;
+        int rc = mm__quic_send_frame(cc->q, r->sid, r->data, r->len);
+        if (rc == MM_EOVERLOADED) return;
+        if (rc == 0 && r->fin) mm__quic_stream_close(cc->q, r->sid);
+        cc->rq_head = r->next;
+        if (!cc->rq_head) cc->rq_tail = NULL;
+        cc->rq_n--;
+        cc->rq_bytes -= r->len;
+        mm__free(r);
+    }
+}
+
+/* Sends a RESPONSE frame, or queues it while the connection has no send
+ * room.  0 sent, 1 queued, or an error. */
+static int
+resp_send(struct cconn *cc, int64_t sid, const uint8_t *frame, size_t len)
+{
+    int rc = cc->rq_head ? MM_EOVERLOADED /* in order behind those */
+                         : mm__quic_send_frame(cc->q, sid, frame, len);
+    if (rc != MM_EOVERLOADED) return rc;
+    rc = rq_push(cc, sid, frame, len);
+    return rc ? rc : 1;
+}
+
+static int respond_text(struct cconn *cc, int64_t sid, uint64_t call_id,
+                        int status, const char *text);
+
+/* Answers |call_id| on |sid|: 0 sent, 1 queued (resp_send), or an error. */
+static int
 respond(struct cconn *cc, int64_t sid, uint64_t call_id, int status,
         int content, const void *body, size_t len)
 {
-    if (!cc->q || !call_id) return;
+    if (!cc->q || !call_id) return 0;
     struct mm_wire_response r;
     memset(&r, 0, sizeof(r));
     r.call_id = call_id;
@@ -614,21 +729,27 @@ respond(struct cconn *cc, int64_t sid, uint64_t call_id, int status,
     struct mm_buf b;
     uint8_t frame[NET_FRAME_STACK]; /* small responses: no allocation */
     mm__buf_init_on(&b, frame, sizeof(frame));
-    if (mm__wire_response_append(&b, &r) == 0)
-        mm__quic_send_frame(cc->q, sid, b.data, b.len);
+    int rc = mm__wire_response_append(&b, &r);
+    if (rc == 0) rc = resp_send(cc, sid, b.data, b.len);
     mm__buf_release(&b);
+    if (rc == MM_EINVAL && len > 0) /* above max_frame: say so instead */
+        return respond_text(cc, sid, call_id, MM_EDECODE,
+                            "the reply is larger than max_frame");
+    return rc;
 }
 
-static void
+static int
 respond_text(struct cconn *cc, int64_t sid, uint64_t call_id, int status,
              const char *text)
 {
     cJSON *s = cJSON_CreateString(text);
     char *js = s ? cJSON_PrintUnformatted(s) : NULL;
     cJSON_Delete(s);
-    respond(cc, sid, call_id, status, js ? MM_CONTENT_JSON : MM_CONTENT_NONE,
-            js, js ? strlen(js) : 0);
+    int rc = respond(cc, sid, call_id, status,
+                     js ? MM_CONTENT_JSON : MM_CONTENT_NONE, js,
+                     js ? strlen(js) : 0);
     cJSON_free(js);
+    return rc;
 }
 
 static void
@@ -637,21 +758,29 @@ inbound_reply_cb(void *data, int status, mm_msg *reply)
     struct inbound *in = data;
     struct cconn *cc = in->cc;
     struct mm_net *net = cc->net;
+    /* The message is handled (or rejected): its stream credit comes back. */
+    cc->in_held -= in->held;
+    if (cc->q && in->held) mm__quic_credit_return(cc->q, in->sid, in->held);
     if (cc->q && !net->stopped) {
+        int rc;
         if (reply && reply->content == MM_CONTENT_PTR) {
-            respond_text(cc, in->sid, in->call_id, MM_ENOT_SERIALIZABLE,
-                         "the reply has no wire form");
+            rc = respond_text(cc, in->sid, in->call_id, MM_ENOT_SERIALIZABLE,
+                              "the reply has no wire form");
         } else if (reply && (reply->content == MM_CONTENT_JSON ||
                              reply->content == MM_CONTENT_RAW)) {
-            respond(cc, in->sid, in->call_id, status, reply->content,
-                    reply->data, reply->len);
+            rc = respond(cc, in->sid, in->call_id, status, reply->content,
+                         reply->data, reply->len);
         } else {
-            respond(cc, in->sid, in->call_id, status, MM_CONTENT_NONE, NULL, 0);
+            rc = respond(cc, in->sid, in->call_id, status, MM_CONTENT_NONE,
+                         NULL, 0);
         }
         struct istream *is = istream_find(cc, in->sid, 0);
-        if (is && is->pending && --is->pending == 0 && is->fin) {
+        if (cc->q && is && is->pending && --is->pending == 0 && is->fin) {
             istream_drop(cc, in->sid);
-            mm__quic_stream_close(cc->q, in->sid);
+            if (rc == 1)
+                cc->rq_tail->fin = 1; /* closed once the response is out */
+            else
+                mm__quic_stream_close(cc->q, in->sid);
         }
     }
     cconn_unref(cc);
@@ -666,6 +795,13 @@ serve_invoke(struct mm_net *net, struct cconn *cc, int64_t sid,
     struct mm_wire_invoke inv;
     if (mm__wire_invoke_decode(&inv, body, len) != 0) {
         mm__quic_stream_reset(cc->q, sid, MM_EDECODE);
+        return;
+    }
+    if (!(inv.flags & MM_WIRE_F_NO_REPLY) && cc->in_held > 0 &&
+        cc->in_held + MM_WIRE_HDR_LEN + len > MM_CONN_RECV_MAX) {
+        /* The peer's calls not yet handled here hold enough. */
+        respond_text(cc, sid, inv.call_id, MM_EOVERLOADED,
+                     "too many call bytes in flight on this connection");
         return;
     }
     mm_endpoint ep;
@@ -734,14 +870,23 @@ serve_invoke(struct mm_net *net, struct cconn *cc, int64_t sid,
     in->cc = cc;
     in->sid = sid;
     in->call_id = inv.call_id;
-    if (inv.deadline_ms) mm_msg_set_timeout(m, inv.deadline_ms);
+    /* A deadline beyond the node's maximum (or 2^32-1 ms) is cut to it:
+     * nothing a peer sends is kept longer. */
+    uint32_t tmo = MM_MIN(inv.deadline_ms, (uint32_t)MM_MAX_CALL_MS);
+    if (tmo) mm_msg_set_timeout(m, tmo);
     struct istream *is = istream_find(cc, sid, 1);
     if (is) is->pending++;
     cc->refs++;
+    /* The INVOKE's stream credit stays held until its reply callback:
+     * a slow actor stops its sender at the stream window. */
+    in->held = mm__quic_frame_hold(cc->q, sid);
+    cc->in_held += in->held;
     int rc = mm_send(n, &ep, m, inbound_reply_cb, in);
     if (rc) {
         mm_msg_free(m);
         cc->refs--;
+        cc->in_held -= in->held;
+        mm__quic_credit_return(cc->q, sid, in->held);
         cache_put(&net->inbound_cache, in);
         if (is) is->pending--;
         char text[320];
@@ -919,6 +1064,7 @@ on_conn_down(void *data, struct mm_qconn *q, int err)
     if (cc->up && net->gone_fn) net->gone_fn(net->gone_data, q);
     if (cc->reported && net->conn_fn)
         net->conn_fn(net->conn_data, q, cc->id, 0, cc->role, 0);
+    rq_free(cc); /* nowhere to go */
     cc->q = NULL;
     cc->peer = NULL;
     cconn_unref(cc);
@@ -943,6 +1089,19 @@ on_frame(void *data, struct mm_qconn *q, int64_t sid, uint8_t type,
     }
     struct frame_handler *h = &net->handlers[type];
     if (h->fn) h->fn(h->data, q, cc->id, cc->role, sid, type, body, len);
+}
+
+/* Acknowledgements freed send room on |q| after a refusal: the responses
+ * and control frames waiting for it go first, then our waiting calls. */
+static void
+on_send_room(void *data, struct mm_qconn *q)
+{
+    struct mm_net *net = data;
+    struct cconn *cc = mm__quic_conn_get_data(q);
+    if (!cc) return;
+    rq_flush(cc);
+    if (cc->peer && cc->peer->conn == cc && !cc->draining && !cc->rq_head)
+        peer_flush(net, cc->peer);
 }
 
 static void
@@ -1200,6 +1359,7 @@ mm__net_new(struct mm_net **out, const struct mm_net_config *cfg)
     ops.frame = on_frame;
     ops.datagram = on_datagram;
     ops.stream_credit = on_stream_credit;
+    ops.send_room = on_send_room;
     ops.stream_fin = on_stream_fin;
     ops.stream_closed = on_stream_closed;
     ops.park = on_park;

@@ -201,6 +201,7 @@ conn_become_up(struct mm_qconn *c)
     q->st.conns_up++;
     struct qstream *ctrl = stream_find(c, c->ctrl_sid);
     if (ctrl) ctrl->rd.max = q->cfg.max_frame;
+    mm__quic_credit_up(c); /* the full windows, and what auth took */
     c->last_use_ns = quic_now(q);
     /* Now the peer may open streams (the acceptor already granted one). */
     uint64_t win = q->cfg.stream_window;
@@ -217,6 +218,7 @@ mm__quic_auth_step(struct mm_qconn *c)
         !c->alpn_ok)
         return;
     if (c->dialer) {
+        if (c->q->test_hold_auth) return;
         if (!c->ctrl_sent) {
             int64_t sid;
             struct qstream *s = mm__quic_stream_new(c, -1);

@@ -26,8 +26,6 @@
 #define QUIC_RETRY_ABOVE 16   /* inbound handshakes before Retry; see accept */
 #define QUIC_RETRY_TOKEN_TTL (10 * NGTCP2_SECONDS)
 #define QUIC_INITIAL_RTT (10 * NGTCP2_MILLISECONDS) /* LAN scale */
-#define QUIC_STREAM_WINDOW (1024 * 1024)            /* per-stream credit */
-#define QUIC_CONN_WINDOW (16 * 1024 * 1024)         /* per-connection */
 
 /* ---- CID map ------------------------------------------------------------- */
 
@@ -524,6 +522,11 @@ mm__quic_conn_settle(struct mm_qconn *c)
                 q->ops.stream_closed(q->ops.data, c, sid, err);
             progress = 1;
         }
+        if (c->room_pending && !c->pending_close) {
+            c->room_pending = 0;
+            if (q->ops.send_room) q->ops.send_room(q->ops.data, c);
+            progress = 1;
+        }
         if (c->credit_pending && !c->pending_close) {
             c->credit_pending = 0;
             c->credit_wanted = 0;
@@ -768,9 +771,10 @@ quic_params(struct mm_quic *q, ngtcp2_transport_params *p, int server)
     /* Before auth: the dialer may open the control stream only. */
     p->initial_max_streams_bidi = server ? 1 : 0;
     p->initial_max_streams_uni = 0;
-    p->initial_max_data = QUIC_CONN_WINDOW;
-    p->initial_max_stream_data_bidi_local = QUIC_STREAM_WINDOW;
-    p->initial_max_stream_data_bidi_remote = QUIC_STREAM_WINDOW;
+    /* The pre-auth windows; raised once up (mm__quic_credit_up). */
+    p->initial_max_data = QUIC_PREAUTH_WINDOW;
+    p->initial_max_stream_data_bidi_local = QUIC_PREAUTH_WINDOW;
+    p->initial_max_stream_data_bidi_remote = QUIC_PREAUTH_WINDOW;
     p->initial_max_stream_data_uni = 0;
     /* No keep-alive; SWIM is the liveness check.  QUIC's own idle timer
      * only backs up the transport's idle close. */
@@ -825,6 +829,44 @@ quic_send_retry(struct mm_quic *q, const ngtcp2_pkt_hd *hd,
     mm__udp_send(q, from, pkt, (size_t)n);
 }
 
+/* Accepted handshakes in progress from |from|'s address (any port). */
+static unsigned
+quic_hs_from(struct mm_quic *q, const struct sockaddr *from)
+{
+    unsigned n = 0;
+    for (struct qlink *l = q->hs.next; l != &q->hs; l = l->next) {
+        struct mm_qconn *c = mm__container_of(l, struct mm_qconn, hslink);
+        const struct sockaddr *r = (const struct sockaddr *)&c->remote;
+        if (r->sa_family != from->sa_family) continue;
+        if (from->sa_family == AF_INET) {
+            const struct sockaddr_in *a = (const void *)r;
+            const struct sockaddr_in *b = (const void *)from;
+            n += a->sin_addr.s_addr == b->sin_addr.s_addr;
+        } else if (from->sa_family == AF_INET6) {
+            const struct sockaddr_in6 *a = (const void *)r;
+            const struct sockaddr_in6 *b = (const void *)from;
+            n +=
+                memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(b->sin6_addr)) == 0;
+        }
+    }
+    return n;
+}
+
+/* At the total cap: closes the oldest accepted handshake if it is older
+ * than hs_evict_ms; 1 if a slot is free then. */
+static int
+quic_hs_evict(struct mm_quic *q)
+{
+    if (ql_empty(&q->hs)) return 0;
+    struct mm_qconn *c = mm__container_of(q->hs.next, struct mm_qconn, hslink);
+    if (c->busy ||
+        quic_now(q) < c->created_ns + (uint64_t)q->cfg.hs_evict_ms * 1000000u)
+        return 0;
+    q->st.hs_evicted++;
+    mm__quic_conn_close(c, MM_EOVERLOADED);
+    return q->hs_inbound < q->cfg.hs_max;
+}
+
 static void
 quic_accept(struct mm_quic *q, const struct sockaddr *from, socklen_t fromlen,
             const uint8_t *pkt, size_t len)
@@ -846,6 +888,20 @@ quic_accept(struct mm_quic *q, const struct sockaddr *from, socklen_t fromlen,
      * token is dropped then (the client accepts one Retry only), and
      * ignored otherwise.
      */
+    /*
+     * Handshakes in progress are capped in total and per source address:
+     * past either cap a new Initial is dropped (the client retransmits it,
+     * and gets in once a slot frees), except that at the total cap the
+     * oldest handshake gives way if it has had hs_evict_ms (a handshake on
+     * a LAN takes about a millisecond): addresses that hold handshakes open
+     * cannot lock everyone else out.  Below the caps, Retry (next) keeps
+     * forged addresses from taking slots.
+     */
+    if (quic_hs_from(q, from) >= q->cfg.hs_per_addr ||
+        (q->hs_inbound >= q->cfg.hs_max && !quic_hs_evict(q))) {
+        q->st.hs_refused++;
+        return;
+    }
     ngtcp2_cid odcid;
     int validated = 0;
     int loaded = q->cfg.retry_always || q->hs_inbound >= q->cfg.retry_above;
@@ -899,6 +955,7 @@ quic_accept(struct mm_quic *q, const struct sockaddr *from, socklen_t fromlen,
     }
     c->hs_counted = 1;
     q->hs_inbound++;
+    ql_push(&q->hs, &c->hslink);
     q->st.conns_accepted++;
     conn_recv(c, from, fromlen, pkt, len);
 }
@@ -1024,6 +1081,10 @@ mm__quic_new(struct mm_quic **out, uv_loop_t *loop,
     }
     if ((rv = mm__tls_creds_new(&q->creds, id)) != 0) goto fail;
     if (q->cfg.retry_above == 0) q->cfg.retry_above = QUIC_RETRY_ABOVE;
+    if (q->cfg.hs_max == 0) q->cfg.hs_max = MM_HANDSHAKES_MAX;
+    if (q->cfg.hs_per_addr == 0) q->cfg.hs_per_addr = MM_HANDSHAKES_PER_ADDR;
+    if (q->cfg.hs_evict_ms == 0) q->cfg.hs_evict_ms = MM_HANDSHAKE_EVICT_MS;
+    ql_init(&q->hs);
     if (mm__random_bytes(q->retry_secret, sizeof(q->retry_secret)) != 0) {
         rv = UV_ENOMEM;
         goto fail;

@@ -16,8 +16,11 @@
  * AUTH's proof is HMAC(HKDF(ck, "murmer auth"), exporter ‖ role ‖ client id
  * ‖ server id), role 'c' from the dialer and 's' from the acceptor, checked
  * in constant time against every key of the ring.  Until then the acceptor
- * allows the dialer exactly one stream and the dialer allows none.  Then
- * ops->conn_up runs on both sides and any stream may carry frames.
+ * allows the dialer exactly one stream and the dialer allows none, frames
+ * are auth frames of at most 4 KiB, and no flow-control credit is granted
+ * beyond the first 16 KiB (QUIC_PREAUTH_WINDOW); anything else closes the
+ * connection (MM_EUNAUTHORIZED).  Then ops->conn_up runs on both sides and
+ * any stream may carry frames.
  *
  * Threading: everything runs on the loop given to mm__quic_new(); no
  * function is thread-safe.
@@ -74,6 +77,13 @@ struct mm_quic_config {
      */
     uint32_t retry_above;
     int retry_always;
+    /* Accepted handshakes (TLS + auth) in progress, in all and from one
+     * source address (any port); past either, new Initials are dropped
+     * (counted in hs_refused), except that at hs_max the oldest handshake,
+     * if older than hs_evict_ms, is closed to make room (hs_evicted).
+     * 0 = MM_HANDSHAKES_MAX / MM_HANDSHAKES_PER_ADDR /
+     * MM_HANDSHAKE_EVICT_MS. */
+    uint32_t hs_max, hs_per_addr, hs_evict_ms;
     /* Fault hook.  When all zero, $MURMER_FAULT is read instead:
      * "drop=5,delay=0,reorder=0,seed=1". */
     struct mm_quic_fault fault;
@@ -152,6 +162,10 @@ struct mm_quic_ops {
     /* The peer granted more stream credit after mm__quic_stream_open
      * returned UV_EAGAIN.  May be NULL. */
     void (*stream_credit)(void *data, struct mm_qconn *c);
+    /* After mm__quic_send_frame said MM_EOVERLOADED on |c|: acknowledgements
+     * brought its unacknowledged bytes down to half of conn_send_max (a
+     * frame may still be refused for the endpoint's cap).  May be NULL. */
+    void (*send_room)(void *data, struct mm_qconn *c);
     /*
      * Hot waits (see quic_hot_rounds in udp.c): after a turn that sent
      * datagrams, the loop may sleep in the socket's own receive, for at
@@ -179,6 +193,8 @@ struct mm_quic_stats {
     uint64_t conns_dialled, conns_accepted, conns_up, auth_failures;
     uint64_t retries_sent;   /* Retry packets sent (address validation) */
     uint64_t tokens_refused; /* Initials under load with a bad token */
+    uint64_t hs_refused;     /* Initials dropped: too many handshakes */
+    uint64_t hs_evicted;     /* handshakes closed to make room for one */
     uint64_t hot_hits;       /* hot waits that a datagram ended */
     uint64_t hot_misses;     /* hot waits that timed out */
     uint64_t hot_woken;      /* hot waits ended by a post (park()) */
@@ -257,6 +273,24 @@ int mm__quic_send_frame(struct mm_qconn *c, int64_t sid, const uint8_t *frame,
                         size_t len);
 /* Bytes queued on |c| that the peer has not acknowledged yet. */
 size_t mm__quic_conn_unacked(const struct mm_qconn *c);
+/*
+ * Receive credit.  A stream's credit comes back as its bytes arrive, except
+ * for whole frames the upper layer holds: called inside ops.frame, this
+ * holds the frame being delivered on |sid| (its bytes, header included,
+ * which it returns; 0 outside ops.frame or when held already), and the
+ * peer gets no stream credit for them until mm__quic_credit_return()
+ * gives them back (when the message is consumed or rejected).  A stream
+ * whose held bytes reach the stream window stops its sender; partial
+ * frames are never held, so a frame larger than the window completes.
+ * The connection's credit is not held (the control stream shares it).
+ */
+size_t mm__quic_frame_hold(struct mm_qconn *c, int64_t sid);
+/* Gives back |n| held bytes of |sid|; nothing if the stream or connection
+ * is gone or closing (do not call it on a connection after its
+ * conn_down). */
+void mm__quic_credit_return(struct mm_qconn *c, int64_t sid, size_t n);
+/* Held bytes on |c| (all streams). */
+size_t mm__quic_conn_held(const struct mm_qconn *c);
 /*
  * Ends the sending side of |sid| (FIN after the queued data).  The stream is
  * forgotten, and stream_closed runs, once the peer has ended its side too.

@@ -44,6 +44,16 @@
 #define QUIC_STOP 1       /* a frame callback asks the reader to stop */
 /* HELLO/AUTH are small: the frame cap before auth. */
 #define QUIC_PREAUTH_MAX_FRAME 4096
+/*
+ * Flow-control windows.  Every stream and the connection start with the
+ * pre-auth window (our transport parameters), which covers HELLO + AUTH +
+ * AUTH_RESULT; nothing more is granted before auth.  Once a connection is
+ * up, the connection and each stream (as it opens) are raised to the full
+ * windows.
+ */
+#define QUIC_PREAUTH_WINDOW (16 * 1024)
+#define QUIC_STREAM_WINDOW (1024 * 1024)    /* per-stream credit */
+#define QUIC_CONN_WINDOW (16 * 1024 * 1024) /* per-connection */
 
 enum qstate { QC_HANDSHAKE = 0, QC_UP = 1, QC_DEAD = 2 };
 
@@ -119,6 +129,13 @@ struct qstream {
     uint64_t queued_off;       /* end of queued data */
     uint64_t sent_off;         /* end of data handed to ngtcp2 */
     unsigned blocked_gen;      /* conn_write generation it was blocked in */
+    /* Receive credit: the peer may send up to the initial window plus
+     * |credited|, and credited = rx - held (never taken back: while held
+     * bytes exceed what arrived since, no more is granted). */
+    uint64_t rx;       /* bytes received (handed to the frame reader) */
+    uint64_t credited; /* stream credit granted beyond the initial window */
+    size_t held;       /* bytes of whole frames the upper layer holds */
+    size_t frame_len;  /* the frame being delivered (0 outside ops.frame) */
     unsigned fin_req : 1, fin_sent : 1, closed : 1, decode_err : 1,
         reset_req : 1, reset_done : 1, ctrl : 1;
     uint64_t reset_code;
@@ -155,7 +172,8 @@ struct mm_qconn {
     struct cid_ent *cids; /* owned, also in q's map */
     struct qlink streams, txq, closedq;
     int dialer;
-    int hs_counted; /* accepted, handshake in progress: in q->hs_inbound */
+    int hs_counted;      /* accepted, handshake in progress: in q->hs_inbound */
+    struct qlink hslink; /* q->hs while hs_counted */
     enum qstate state;
     int busy;
     unsigned write_gen;
@@ -167,6 +185,7 @@ struct mm_qconn {
     int up_pending;     /* conn_up to report */
     int resets_pending; /* a stream has reset_req set, not yet done */
     int credit_wanted, credit_pending;
+    int room_wanted, room_pending; /* a frame was refused (send caps) */
     /* handshake and auth */
     int hs_done, alpn_ok;
     uint8_t exporter[MM_TLS_EXPORTER_LEN];
@@ -180,8 +199,10 @@ struct mm_qconn {
     uint8_t peer_proof[MM_WIRE_PROOF_LEN];
     uint16_t result_status;
     int64_t ctrl_sid;
-    size_t nstreams;   /* open streams, the control stream excluded */
-    size_t tx_unacked; /* bytes in chunks, queued and not acknowledged */
+    size_t nstreams;     /* open streams, the control stream excluded */
+    size_t tx_unacked;   /* bytes in chunks, queued and not acknowledged */
+    uint64_t rx_preauth; /* stream bytes received before auth */
+    size_t rx_held;      /* sum of the streams' |held| */
     /* clocks (uv_hrtime ns) */
     uint64_t created_ns, last_rx_ns, last_use_ns, outstanding_since;
     void *udata;
@@ -234,6 +255,10 @@ struct mm_quic {
      * accepted connections whose handshake is in progress. */
     uint8_t retry_secret[32];
     unsigned hs_inbound;
+    struct qlink hs; /* those connections (hslink), for the per-address cap */
+    /* Tests: a dialer that never sends HELLO/AUTH (a hostile peer's
+     * control stream is then written by hand). */
+    int test_hold_auth;
     /* Hot waits (udp.c): the socket is in blocking mode with
      * SO_RCVTIMEO = hot_ns, and every other call on it passes
      * MSG_DONTWAIT. */
@@ -326,6 +351,7 @@ conn_hs_uncount(struct mm_qconn *c)
     if (c->hs_counted) {
         c->hs_counted = 0;
         c->q->hs_inbound--;
+        ql_remove(&c->hslink);
     }
 }
 
@@ -368,6 +394,10 @@ int mm__quic_stream_queue(struct qstream *s, const uint8_t *data, size_t len);
 void mm__quic_chunk_pool_drain(struct mm_quic *q);
 /* Sets the stream callbacks of |cb|. */
 void mm__quic_stream_callbacks(ngtcp2_callbacks *cb);
+/* A stream of an up connection opened: raise its window to the full one. */
+void mm__quic_stream_window(struct mm_qconn *c, struct qstream *s);
+/* |c| just came up: the credit withheld before auth is granted. */
+void mm__quic_credit_up(struct mm_qconn *c);
 
 /* ---- auth.c -------------------------------------------------------------- */
 

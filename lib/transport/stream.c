@@ -127,9 +127,69 @@ stream_acked(struct qstream *s, uint64_t end)
         chunk_free(s->c->q, ch);
     }
     if (s->head == NULL) s->tail = NULL;
+    struct mm_qconn *c = s->c;
+    if (c->room_wanted && c->tx_unacked <= c->q->cfg.conn_send_max / 2) {
+        c->room_wanted = 0;
+        c->room_pending = 1;
+    }
 }
 
 /* ---- frames in ----------------------------------------------------------- */
+
+/* Grants the peer the credit of |s| the upper layer does not hold (credit
+ * = received - held); nothing before auth. */
+static void
+stream_credit(struct mm_qconn *c, struct qstream *s)
+{
+    if (c->state != QC_UP || s->closed || s->reset_req) return;
+    uint64_t target = s->rx - s->held;
+    if (target > s->credited) {
+        ngtcp2_conn_extend_max_stream_offset(c->conn, s->sid,
+                                             target - s->credited);
+        s->credited = target;
+    }
+}
+
+void
+mm__quic_stream_window(struct mm_qconn *c, struct qstream *s)
+{
+    ngtcp2_conn_extend_max_stream_offset(
+        c->conn, s->sid, QUIC_STREAM_WINDOW - QUIC_PREAUTH_WINDOW);
+}
+
+void
+mm__quic_credit_up(struct mm_qconn *c)
+{
+    ngtcp2_conn_extend_max_offset(
+        c->conn, QUIC_CONN_WINDOW - QUIC_PREAUTH_WINDOW + c->rx_preauth);
+    c->rx_preauth = 0;
+    for (struct qlink *l = c->streams.next; l != &c->streams; l = l->next) {
+        struct qstream *s = mm__container_of(l, struct qstream, link);
+        if (s->sid < 0 || s->closed) continue;
+        mm__quic_stream_window(c, s);
+        stream_credit(c, s);
+    }
+}
+
+/* A bad frame on |s| of an up connection: the stream is reset with
+ * decode_error; the control stream cannot be spared, so there the
+ * connection is closed with it. */
+static void
+stream_bad_frame(struct mm_qconn *c, struct qstream *s, const char *why)
+{
+    MM_LOG(MM_LOG_INFO, "quic", "%s: stream %" PRId64 ": %s; %s", c->peer_name,
+           s->sid, why, s->ctrl ? "closing the connection" : "resetting it");
+    if (s->ctrl) {
+        mm__quic_conn_request_close(c, MM_EDECODE, 1);
+        return;
+    }
+    s->decode_err = 1;
+    if (!s->reset_req) {
+        s->reset_req = 1;
+        c->resets_pending = 1;
+        s->reset_code = mm_err_to_wire(MM_EDECODE);
+    }
+}
 
 static int
 quic_frame_cb(void *d, uint8_t type, const uint8_t *body, size_t len)
@@ -154,9 +214,14 @@ quic_frame_cb(void *d, uint8_t type, const uint8_t *body, size_t len)
         }
         return c->pending_close ? QUIC_STOP : rv;
     }
+    /* An unknown frame type is a bad frame (docs/wire.md). */
+    if (!mm__wire_type_valid(type)) return MM_EDECODE;
     c->last_use_ns = quic_now(c->q);
-    if (c->q->ops.frame)
+    if (c->q->ops.frame) {
+        s->frame_len = MM_WIRE_HDR_LEN + len;
         c->q->ops.frame(c->q->ops.data, c, s->sid, type, body, len);
+        s->frame_len = 0;
+    }
     return c->pending_close ? QUIC_STOP : 0;
 }
 
@@ -167,14 +232,20 @@ cb_stream_open(ngtcp2_conn *conn, int64_t sid, void *ud)
 {
     struct mm_qconn *c = ud;
     if (!ngtcp2_is_bidi_stream(sid)) return 0;
+    if (c->state != QC_UP && (c->dialer || c->ctrl_sid >= 0)) {
+        /* Before auth only the dialer's control stream exists. */
+        mm__quic_auth_fail(c, "stream before auth");
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    }
     struct qstream *s = mm__quic_stream_new(c, sid);
     if (s == NULL) return NGTCP2_ERR_CALLBACK_FAILURE;
-    if (c->state != QC_UP && c->ctrl_sid < 0 && !c->dialer) {
+    if (c->state != QC_UP) {
         s->ctrl = 1;
         s->rd.max = QUIC_PREAUTH_MAX_FRAME;
         c->ctrl_sid = sid;
     } else {
         c->nstreams++;
+        mm__quic_stream_window(c, s);
     }
     c->last_use_ns = quic_now(c->q);
     ngtcp2_conn_set_stream_user_data(conn, sid, s);
@@ -189,31 +260,52 @@ cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t sid,
     struct mm_qconn *c = ud;
     struct qstream *s = sud ? sud : stream_find(c, sid);
     MM_UNUSED(offset);
-    /* The data is consumed (or dropped) at once: give the credit back. */
-    ngtcp2_conn_extend_max_stream_offset(conn, sid, datalen);
-    ngtcp2_conn_extend_max_offset(conn, datalen);
-    if (s == NULL || s->decode_err || s->reset_req) return 0;
+    /*
+     * Connection credit comes back on arrival: the control stream (the
+     * peer's membership and registry traffic, the responses to our calls)
+     * shares the connection, and a slow actor must not freeze it.  What a
+     * peer can make us hold is bounded per stream by the stream credit
+     * (below) and per connection by the upper layer.  Before auth,
+     * nothing comes back.
+     */
+    if (c->state == QC_UP)
+        ngtcp2_conn_extend_max_offset(conn, datalen);
+    else
+        c->rx_preauth += datalen;
+    if (s == NULL) return 0;
+    s->rx += datalen;
+    if (s->decode_err || s->reset_req) {
+        stream_credit(c, s);
+        return 0;
+    }
     if (datalen > 0) {
         int rv = mm__wire_reader_feed(&s->rd, data, datalen, quic_frame_cb, s);
         if (rv == QUIC_STOP || c->pending_close)
             return NGTCP2_ERR_CALLBACK_FAILURE;
+        if (rv != 0 && c->state != QC_UP) {
+            mm__quic_auth_fail(c, "bad frame before auth");
+            return NGTCP2_ERR_CALLBACK_FAILURE;
+        }
         if (rv != 0) {
-            MM_LOG(MM_LOG_INFO, "quic",
-                   "stream %" PRId64 ": bad frame (%s); "
-                   "resetting it",
-                   sid, mm_strerror(rv));
-            s->decode_err = 1;
-            s->reset_req = 1;
-            c->resets_pending = 1;
-            s->reset_code = mm_err_to_wire(MM_EDECODE);
+            stream_bad_frame(c, s,
+                             rv == MM_EDECODE ? "bad frame" : mm_strerror(rv));
+            if (c->pending_close) return NGTCP2_ERR_CALLBACK_FAILURE;
             return 0;
         }
     }
-    if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) &&
-        mm__wire_reader_partial(&s->rd) != 0) {
-        s->decode_err = 1; /* the stream ended inside a frame */
-    } else if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) && c->state == QC_UP &&
-               !c->pending_close && c->q->ops.stream_fin) {
+    /* The bytes of partial frames come back: a frame larger than the
+     * window completes; a whole frame held by the upper layer does not. */
+    stream_credit(c, s);
+    if (!(flags & NGTCP2_STREAM_DATA_FLAG_FIN)) return 0;
+    if (c->state != QC_UP) {
+        mm__quic_auth_fail(c, "control stream ended before auth");
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    }
+    if (mm__wire_reader_partial(&s->rd) != 0) {
+        /* The stream ended inside a frame. */
+        stream_bad_frame(c, s, "ended inside a frame");
+        if (c->pending_close) return NGTCP2_ERR_CALLBACK_FAILURE;
+    } else if (!c->pending_close && c->q->ops.stream_fin) {
         /* The peer ended its side cleanly: the upper layer closes ours
          * once it has answered what it still owes on this stream. */
         c->q->ops.stream_fin(c->q->ops.data, c, sid);
@@ -237,11 +329,19 @@ cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t sid,
 {
     struct mm_qconn *c = ud;
     struct qstream *s = sud ? sud : stream_find(c, sid);
+    if (c->state != QC_UP && !c->dialer && !c->pending_close) {
+        /* The control stream is the only one before auth, and it must
+         * not end (nor its slot come back for another stream). */
+        mm__quic_auth_fail(c, "control stream closed before auth");
+        return NGTCP2_ERR_CALLBACK_FAILURE;
+    }
     /* Give the peer its stream credit back. */
     if (!ngtcp2_conn_is_local_stream(conn, sid) && ngtcp2_is_bidi_stream(sid))
         ngtcp2_conn_extend_max_streams_bidi(conn, 1);
     if (s == NULL) return 0;
     s->closed = 1;
+    c->rx_held -= s->held;
+    s->held = 0;
     ql_remove(&s->tx);
     if (s->decode_err)
         s->close_err = MM_EDECODE;
@@ -254,6 +354,31 @@ cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t sid,
     c->last_use_ns = quic_now(c->q);
     ql_push(&c->closedq, &s->done);
     return 0;
+}
+
+/* The peer reset or stopped a stream: before auth that can only be the
+ * dialer's control stream, which must carry the auth exchange (a dialer
+ * that is refused learns it from the close). */
+static int
+cb_stream_reset(ngtcp2_conn *conn, int64_t sid, uint64_t final_size,
+                uint64_t app_error_code, void *ud, void *sud)
+{
+    struct mm_qconn *c = ud;
+    MM_UNUSED(conn);
+    MM_UNUSED(sid);
+    MM_UNUSED(final_size);
+    MM_UNUSED(app_error_code);
+    MM_UNUSED(sud);
+    if (c->state == QC_UP || c->dialer || c->pending_close) return 0;
+    mm__quic_auth_fail(c, "control stream reset before auth");
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+}
+
+static int
+cb_stream_stop_sending(ngtcp2_conn *conn, int64_t sid, uint64_t app_error_code,
+                       void *ud, void *sud)
+{
+    return cb_stream_reset(conn, sid, 0, app_error_code, ud, sud);
 }
 
 static int
@@ -286,6 +411,8 @@ mm__quic_stream_callbacks(ngtcp2_callbacks *cb)
     cb->recv_stream_data = cb_recv_stream_data;
     cb->acked_stream_data_offset = cb_acked_stream_data_offset;
     cb->stream_close = cb_stream_close;
+    cb->stream_reset = cb_stream_reset;
+    cb->stream_stop_sending = cb_stream_stop_sending;
     cb->extend_max_local_streams_bidi = cb_extend_max_local_streams_bidi;
     cb->extend_max_stream_data = cb_extend_max_stream_data;
 }
@@ -309,6 +436,7 @@ mm__quic_stream_open(struct mm_qconn *c, int64_t *sid)
     }
     s->sid = *sid;
     c->nstreams++;
+    mm__quic_stream_window(c, s);
     c->last_use_ns = quic_now(c->q);
     return 0;
 }
@@ -327,6 +455,7 @@ mm__quic_send_frame(struct mm_qconn *c, int64_t sid, const uint8_t *frame,
     if (c->tx_unacked > 0 && (c->tx_unacked + len > c->q->cfg.conn_send_max ||
                               c->q->st.tx_unacked + len > c->q->cfg.send_max)) {
         c->q->st.send_refused++;
+        c->room_wanted = 1; /* ops.send_room once acknowledgements free it */
         return MM_EOVERLOADED;
     }
     conn_enter(c);
@@ -343,6 +472,38 @@ size_t
 mm__quic_conn_unacked(const struct mm_qconn *c)
 {
     return c->tx_unacked;
+}
+
+size_t
+mm__quic_frame_hold(struct mm_qconn *c, int64_t sid)
+{
+    struct qstream *s = stream_find(c, sid);
+    if (s == NULL || s->frame_len == 0) return 0;
+    size_t n = s->frame_len;
+    s->frame_len = 0; /* held once */
+    s->held += n;
+    c->rx_held += n;
+    return n;
+}
+
+void
+mm__quic_credit_return(struct mm_qconn *c, int64_t sid, size_t n)
+{
+    if (c->state != QC_UP || c->pending_close) return;
+    struct qstream *s = stream_find(c, sid);
+    if (s == NULL || s->closed) return;
+    n = MM_MIN(n, s->held);
+    s->held -= n;
+    c->rx_held -= n;
+    conn_enter(c);
+    stream_credit(c, s);
+    conn_leave(c); /* the MAX_STREAM_DATA goes with the next write */
+}
+
+size_t
+mm__quic_conn_held(const struct mm_qconn *c)
+{
+    return c->rx_held;
 }
 
 int

@@ -22,6 +22,7 @@
 #include "ckey.h"
 #include "identity.h"
 #include "transport/quic.h"
+#include "transport/quic_int.h" /* hostile peers write by hand */
 #include "wire.h"
 
 #define MAXN 3
@@ -83,6 +84,11 @@ struct tnode {
     int datagrams;
     size_t dgram_len;
     uint8_t dgram[64];
+    /* set before node_start */
+    const char *listen; /* NULL = 127.0.0.1:0 */
+    int hostile;        /* dials without sending HELLO/AUTH */
+    int hold;           /* holds every frame's credit (mm__quic_frame_hold) */
+    size_t held;        /* bytes held so far */
 };
 
 struct env {
@@ -153,6 +159,7 @@ on_frame(void *d, struct mm_qconn *c, int64_t sid, uint8_t type,
 {
     struct tnode *t = node_of(d);
     t->frames++;
+    if (t->hold) t->held += mm__quic_frame_hold(c, sid);
     t->last_sid = sid;
     t->last_type = type;
     t->last_len = len;
@@ -274,7 +281,9 @@ node_start(struct env *e, int i, uint8_t key, const struct mm_quic_config *cfg)
     }
     assert_int_equal(
         mm__quic_new(&t->q, &e->loop, &t->id, &t->kr, &t->cfg, &ops), 0);
-    assert_int_equal(mm__quic_listen(t->q, "127.0.0.1:0"), 0);
+    t->q->test_hold_auth = t->hostile;
+    assert_int_equal(
+        mm__quic_listen(t->q, t->listen ? t->listen : "127.0.0.1:0"), 0);
     assert_non_null(mm__quic_local_addr(t->q));
     assert_true(mm__quic_local_port(t->q) > 0);
     if (i >= e->nn) e->nn = i + 1;
@@ -1491,6 +1500,435 @@ test_quic_measure_handshake_and_rtt(void **state)
                   rtt[NRTT * 99 / 100]);
 }
 
+/* ---- hostile peers ------------------------------------------------------- */
+
+/* A hostile dialer (tnode.hostile: TLS done, no HELLO/AUTH sent) opens its
+ * control stream by hand. */
+static struct qstream *
+hostile_stream(struct mm_qconn *c)
+{
+    struct qstream *s = mm__quic_stream_new(c, -1);
+    int64_t sid;
+    assert_non_null(s);
+    assert_int_equal(ngtcp2_conn_open_bidi_stream(c->conn, &sid, s), 0);
+    s->sid = sid;
+    return s;
+}
+
+/* Queues raw bytes on |s| (no framing, no caps) and writes them. */
+static void
+hostile_write(struct mm_qconn *c, struct qstream *s, const uint8_t *d, size_t n)
+{
+    conn_enter(c);
+    assert_int_equal(mm__quic_stream_queue(s, d, n), 0);
+    conn_leave(c);
+}
+
+static struct mm_qconn *g_hc; /* the hostile connection being watched */
+
+static int
+hostile_tls_done(struct env *e)
+{
+    MM_UNUSED(e);
+    return g_hc && g_hc->hs_done;
+}
+
+static int
+n1_down(struct env *e)
+{
+    return e->n[1].downs >= 1;
+}
+
+/* Node 1 (hostile) dials node 0 and waits for TLS to finish. */
+static struct mm_qconn *
+hostile_dial(struct env *e, int from)
+{
+    struct mm_qconn *c = NULL;
+    assert_int_equal(
+        mm__quic_dial(e->n[from].q, mm__quic_local_addr(e->n[0].q), NULL, &c),
+        0);
+    g_hc = c;
+    assert_true(run_until(e, hostile_tls_done, WAIT_MS));
+    return c;
+}
+
+/* Before auth: a frame above 4 KiB on the control stream (here the header
+ * of one of 4 MiB, then its first bytes) closes the connection at once,
+ * not after the handshake timeout. */
+static void
+test_quic_preauth_big_frame_closes(void **state)
+{
+    struct env *e = *state;
+    struct mm_quic_config cfg;
+    mm__quic_config_init(&cfg);
+    cfg.handshake_ms = 60000;
+    node_start(e, 0, 7, &cfg);
+    e->n[1].hostile = 1;
+    node_start(e, 1, 9, &cfg);
+    struct mm_qconn *c = hostile_dial(e, 1);
+    struct qstream *s = hostile_stream(c);
+    uint8_t *buf = calloc(1, 64 * 1024);
+    mm__put_u32(buf, 4u * 1024u * 1024u);
+    buf[4] = MM_WIRE_HELLO;
+    hostile_write(c, s, buf, 64 * 1024);
+    assert_true(run_until(e, n1_down, WAIT_MS));
+    assert_int_equal(e->n[1].last_down_err, MM_EUNAUTHORIZED);
+    assert_int_equal(n0_stats(e).auth_failures, 1);
+    assert_int_equal(e->n[0].ups, 0);
+    free(buf);
+}
+
+static int
+n0_auth_failed(struct env *e)
+{
+    return n0_stats(e).auth_failures >= 1;
+}
+
+/* Before auth: the control stream reset by the dialer (the only stream it
+ * may have then) closes the connection. */
+static void
+test_quic_preauth_ctrl_reset_closes(void **state)
+{
+    struct env *e = *state;
+    struct mm_quic_config cfg;
+    mm__quic_config_init(&cfg);
+    cfg.handshake_ms = 60000;
+    node_start(e, 0, 7, &cfg);
+    e->n[1].hostile = 1;
+    node_start(e, 1, 9, &cfg);
+    struct mm_qconn *c = hostile_dial(e, 1);
+    struct qstream *s = hostile_stream(c);
+    uint8_t buf[16] = {0, 0, 0, 0, MM_WIRE_HELLO};
+    mm__put_u32(buf, 100); /* the start of a legal HELLO */
+    hostile_write(c, s, buf, sizeof(buf));
+    conn_enter(c);
+    ngtcp2_conn_shutdown_stream(c->conn, s->sid, 1);
+    conn_leave(c);
+    assert_true(run_until(e, n0_auth_failed, WAIT_MS));
+    assert_true(run_until(e, n1_down, WAIT_MS));
+    assert_int_equal(e->n[1].last_down_err, MM_EUNAUTHORIZED);
+    size_t up;
+    assert_int_equal(mm__quic_conn_count(e->n[0].q, &up), 0);
+}
+
+static int
+hostile_acked(struct env *e)
+{
+    MM_UNUSED(e);
+    return g_hc && g_hc->tx_unacked == 0;
+}
+
+static int
+n2_up(struct env *e)
+{
+    return e->n[2].ups >= 1;
+}
+
+static int
+n0_down(struct env *e)
+{
+    return e->n[0].downs >= 1;
+}
+
+static int
+n2_up2(struct env *e)
+{
+    return e->n[2].ups >= 2;
+}
+
+/* Before auth no credit is granted: a dialer that sends the start of a
+ * legal 4 KiB frame on each of many connections can send no more than the
+ * pre-auth window on any of them; a legitimate dial still works. */
+static void
+test_quic_preauth_no_credit(void **state)
+{
+    struct env *e = *state;
+    struct mm_quic_config cfg;
+    mm__quic_config_init(&cfg);
+    cfg.handshake_ms = 60000;
+    cfg.retry_above = 1000;
+    node_start(e, 0, 7, &cfg);
+    e->n[1].hostile = 1;
+    node_start(e, 1, 9, &cfg);
+    node_start(e, 2, 7, NULL);
+    uint8_t buf[4000];
+    memset(buf, 'x', sizeof(buf));
+    mm__put_u32(buf, QUIC_PREAUTH_MAX_FRAME); /* the largest allowed */
+    buf[4] = MM_WIRE_HELLO;
+    for (int i = 0; i < 12; i++) {
+        struct mm_qconn *c = hostile_dial(e, 1);
+        struct qstream *s = hostile_stream(c);
+        hostile_write(c, s, buf, sizeof(buf));
+        assert_true(run_until(e, hostile_acked, WAIT_MS));
+        run_until(e, never, 20);
+        /* What the acceptor allows on the stream and the connection:
+         * the pre-auth window, less what was sent. */
+        assert_int_equal(ngtcp2_conn_get_max_stream_data_left(c->conn, s->sid),
+                         QUIC_PREAUTH_WINDOW - sizeof(buf));
+        assert_int_equal(ngtcp2_conn_get_max_data_left(c->conn),
+                         QUIC_PREAUTH_WINDOW - sizeof(buf));
+    }
+    g_hc = NULL;
+    size_t up;
+    assert_int_equal(mm__quic_conn_count(e->n[0].q, &up), 12);
+    assert_int_equal(up, 0);
+    /* A legitimate member still gets in. */
+    struct mm_qconn *c = NULL;
+    assert_int_equal(mm__quic_dial(e->n[2].q, mm__quic_local_addr(e->n[0].q),
+                                   e->n[0].id.id, &c),
+                     0);
+    assert_true(run_until(e, n2_up, WAIT_MS));
+}
+
+static int
+n0_refused_some(struct env *e)
+{
+    return n0_stats(e).hs_refused >= 1 && e->n[0].q->hs_inbound >= 3;
+}
+
+/* Handshakes in progress are capped per source address and in total: the
+ * excess Initials are dropped and counted, and a member from another
+ * address still gets in; at the total cap, a handshake older than
+ * hs_evict_ms gives way to a new one. */
+static void
+test_quic_handshake_caps(void **state)
+{
+    struct env *e = *state;
+    struct mm_quic_config cfg;
+    mm__quic_config_init(&cfg);
+    cfg.handshake_ms = 60000;
+    cfg.retry_above = 1000;
+    cfg.hs_per_addr = 3;
+    cfg.hs_max = 5;
+    cfg.hs_evict_ms = 60000;
+    node_start(e, 0, 7, &cfg);
+    struct mm_quic_config hc;
+    mm__quic_config_init(&hc);
+    hc.handshake_ms = 60000;
+    e->n[1].hostile = 1;
+    e->n[1].listen = "127.0.0.1:0";
+    node_start(e, 1, 9, &hc);
+    e->n[2].listen = "127.0.0.2:0";
+    node_start(e, 2, 7, NULL);
+    /* 8 dials from one address: 3 handshakes are kept, the rest dropped. */
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(mm__quic_dial(e->n[1].q,
+                                       mm__quic_local_addr(e->n[0].q), NULL,
+                                       NULL),
+                         0);
+    assert_true(run_until(e, n0_refused_some, WAIT_MS));
+    run_until(e, never, 300); /* retransmitted Initials are dropped too */
+    assert_int_equal(e->n[0].q->hs_inbound, 3);
+    uint64_t refused = n0_stats(e).hs_refused;
+    assert_true(refused >= 5);
+    assert_int_equal(n0_stats(e).conns_accepted, 3);
+    /* Another address gets in. */
+    assert_int_equal(mm__quic_dial(e->n[2].q, mm__quic_local_addr(e->n[0].q),
+                                   e->n[0].id.id, NULL),
+                     0);
+    assert_true(run_until(e, n2_up, WAIT_MS));
+    /* The total: 3 held + 2 more from a third address fill it (5); the
+     * next is dropped. */
+    e->n[2].hostile = 1;
+    e->n[2].q->test_hold_auth = 1;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(mm__quic_dial(e->n[2].q,
+                                       mm__quic_local_addr(e->n[0].q), NULL,
+                                       NULL),
+                         0);
+    run_until(e, never, 500);
+    assert_int_equal(e->n[0].q->hs_inbound, 5);
+    assert_true(n0_stats(e).hs_refused > refused);
+    assert_int_equal(n0_stats(e).conns_accepted, 6);
+    assert_int_equal(n0_stats(e).hs_evicted, 0);
+    /* Once the oldest handshake has had hs_evict_ms, it gives way at the
+     * total cap: a member gets in. */
+    e->n[0].q->cfg.hs_evict_ms = MM_HANDSHAKE_EVICT_MS;
+    mm__quic_conn_close(e->n[2].conn, 0); /* the member reconnects */
+    assert_true(run_until(e, n0_down, WAIT_MS));
+    e->n[2].q->test_hold_auth = 0;
+    assert_int_equal(mm__quic_dial(e->n[2].q, mm__quic_local_addr(e->n[0].q),
+                                   e->n[0].id.id, NULL),
+                     0);
+    int ok = run_until(e, n2_up2, WAIT_MS);
+    if (!ok)
+        print_message("n2 ups %d downs %d; n0 ups %d evicted %" PRIu64
+                      " refused %" PRIu64 " accepted %" PRIu64 " hs %u\n",
+                      e->n[2].ups, e->n[2].downs, e->n[0].ups,
+                      n0_stats(e).hs_evicted, n0_stats(e).hs_refused,
+                      n0_stats(e).conns_accepted, e->n[0].q->hs_inbound);
+    assert_true(ok);
+    assert_true(n0_stats(e).hs_evicted >= 1);
+    assert_true(e->n[0].q->hs_inbound <= 5);
+}
+
+static int
+a_decode_closed_100(struct env *e)
+{
+    return e->n[0].closed_decode >= 100 && e->n[1].closed >= 100;
+}
+
+static int
+a_decode_closed_200(struct env *e)
+{
+    return e->n[0].closed_decode >= 200 && e->n[1].closed >= 200;
+}
+
+/* A stream that ends (FIN) inside a frame is reset with decode_error: its
+ * slot comes back, so 200 such streams (stream window 128) leave the
+ * connection usable. */
+static void
+test_quic_fin_inside_frame_resets(void **state)
+{
+    struct env *e = *state;
+    node_start(e, 0, 7, NULL);
+    node_start(e, 1, 7, NULL);
+    connect_pair(e);
+    struct tnode *a = &e->n[0], *b = &e->n[1];
+    uint8_t part[16] = {0, 0, 0, 0, MM_WIRE_INVOKE, 'p', 'a', 'r', 't'};
+    mm__put_u32(part, 100); /* 16 bytes of a 104-byte frame */
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 100; i++) {
+            int64_t sid;
+            assert_int_equal(mm__quic_stream_open(b->conn, &sid), 0);
+            struct qstream *s = stream_find(b->conn, sid);
+            hostile_write(b->conn, s, part, sizeof(part));
+            assert_int_equal(mm__quic_stream_close(b->conn, sid), 0);
+        }
+        assert_true(run_until(
+            e, round ? a_decode_closed_200 : a_decode_closed_100, WAIT_MS));
+    }
+    assert_int_equal(a->closed_decode, 200);
+    assert_int_equal(b->last_closed_err, MM_EDECODE);
+    assert_int_equal(a->frames, 0);
+    /* The connection still carries calls. */
+    a->echo = 1;
+    int64_t sid;
+    uint8_t buf[64];
+    assert_int_equal(mm__quic_stream_open(b->conn, &sid), 0);
+    size_t n = frame(buf, sizeof(buf), MM_WIRE_INVOKE, "after");
+    assert_int_equal(mm__quic_send_frame(b->conn, sid, buf, n), 0);
+    assert_true(run_until(e, got_frames_b1, WAIT_MS));
+    assert_int_equal(a->downs + b->downs, 0);
+}
+
+static int
+a_closed_decode_1(struct env *e)
+{
+    return e->n[0].closed_decode >= 1;
+}
+
+/* A frame of unknown type is a bad frame (docs/wire.md): its stream is
+ * reset with decode_error; on the control stream the connection closes
+ * with decode_error. */
+static void
+test_quic_unknown_type_is_decode_error(void **state)
+{
+    struct env *e = *state;
+    node_start(e, 0, 7, NULL);
+    node_start(e, 1, 7, NULL);
+    connect_pair(e);
+    struct tnode *a = &e->n[0], *b = &e->n[1];
+    uint8_t buf[64];
+    int64_t sid;
+    assert_int_equal(mm__quic_stream_open(b->conn, &sid), 0);
+    size_t n = frame(buf, sizeof(buf), 0x99, "what is this");
+    assert_int_equal(mm__quic_send_frame(b->conn, sid, buf, n), 0);
+    assert_true(run_until(e, a_closed_decode_1, WAIT_MS));
+    assert_int_equal(a->last_closed_sid, sid);
+    assert_int_equal(a->frames, 0);
+    assert_int_equal(a->downs, 0);
+    /* A known type on another stream still goes through. */
+    assert_int_equal(mm__quic_stream_open(b->conn, &sid), 0);
+    n = frame(buf, sizeof(buf), MM_WIRE_INVOKE, "known");
+    assert_int_equal(mm__quic_send_frame(b->conn, sid, buf, n), 0);
+    assert_true(run_until(e, got_frames_a1, WAIT_MS));
+    /* On the control stream: the connection goes, with decode_error. */
+    n = frame(buf, sizeof(buf), 0x7f, "ctrl");
+    assert_int_equal(
+        mm__quic_send_frame(b->conn, mm__quic_control_stream(b->conn), buf, n),
+        0);
+    assert_true(run_until(e, both_down, WAIT_MS));
+    assert_int_equal(b->last_down_err, MM_EDECODE);
+    assert_int_equal(a->frames, 1);
+}
+
+static int
+a_frames_stalled(struct env *e)
+{
+    return e->n[0].frames >= 1 && e->n[1].conn &&
+           e->n[1].conn->tx_unacked > 0 &&
+           ngtcp2_conn_get_max_stream_data_left(e->n[1].conn->conn,
+                                                e->n[1].last_sid) == 0;
+}
+
+static int
+a_frames_32(struct env *e)
+{
+    return e->n[0].frames >= 32;
+}
+
+static int
+a_frames_33(struct env *e)
+{
+    return e->n[0].frames >= 33;
+}
+
+/* Held frames keep their stream credit: a receiver that holds everything
+ * stops its sender at the stream window; the credit given back lets the
+ * rest through.  A frame larger than the window, not held while partial,
+ * always completes. */
+static void
+test_quic_held_credit_bounds_inbound(void **state)
+{
+    struct env *e = *state;
+    struct mm_quic_config cfg;
+    mm__quic_config_init(&cfg);
+    cfg.conn_send_max = 16u * 1024u * 1024u;
+    node_start(e, 0, 7, NULL);
+    node_start(e, 1, 7, &cfg);
+    connect_pair(e);
+    struct tnode *a = &e->n[0], *b = &e->n[1];
+    a->hold = 1;
+    size_t body = 64 * 1024;
+    uint8_t *buf = calloc(1, 4u * 1024u * 1024u);
+    uint8_t *src = calloc(1, 3u * 1024u * 1024u);
+    int64_t sid;
+    assert_int_equal(mm__quic_stream_open(b->conn, &sid), 0);
+    b->last_sid = sid;
+    size_t n = mm__wire_frame_encode(buf, body + 16, MM_WIRE_INVOKE, src, body);
+    for (int i = 0; i < 32; i++)
+        assert_int_equal(mm__quic_send_frame(b->conn, sid, buf, n), 0);
+    int stalled = run_until(e, a_frames_stalled, WAIT_MS);
+    if (!stalled)
+        print_message("frames %d held %zu unacked %zu left %" PRIu64 "\n",
+                      a->frames, a->held, b->conn->tx_unacked,
+                      ngtcp2_conn_get_max_stream_data_left(b->conn->conn, sid));
+    assert_true(stalled);
+    run_until(e, never, 100);
+    /* At most the stream window and one frame (its partial bytes had
+     * their credit back) are held; the sender waits. */
+    assert_true(a->held <= QUIC_STREAM_WINDOW + n);
+    assert_true(a->frames >= 15 && a->frames <= 17);
+    assert_int_equal(mm__quic_conn_held(a->conn), a->held);
+    /* Given back (a message consumed): the rest arrives. */
+    a->hold = 0;
+    mm__quic_credit_return(a->conn, sid, a->held);
+    assert_true(run_until(e, a_frames_32, WAIT_MS));
+    assert_int_equal(mm__quic_conn_held(a->conn), 0);
+    /* A 3 MiB frame on a 1 MiB window completes. */
+    n = mm__wire_frame_encode(buf, 4u * 1024u * 1024u, MM_WIRE_INVOKE, src,
+                              3u * 1024u * 1024u);
+    assert_int_equal(mm__quic_send_frame(b->conn, sid, buf, n), 0);
+    assert_true(run_until(e, a_frames_33, WAIT_MS));
+    assert_int_equal(a->last_len, 3u * 1024u * 1024u);
+    /* Returning credit on a stream that is gone does nothing. */
+    mm__quic_credit_return(a->conn, 4242, 100);
+    assert_int_equal(a->downs + b->downs, 0);
+    free(buf);
+    free(src);
+}
+
 int
 main(void)
 {
@@ -1519,6 +1957,13 @@ main(void)
         T(test_quic_new_generation_replaces_stale),
         T(test_quic_idle_close),
         T(test_quic_lossy_path_delivers),
+        T(test_quic_preauth_big_frame_closes),
+        T(test_quic_preauth_ctrl_reset_closes),
+        T(test_quic_preauth_no_credit),
+        T(test_quic_handshake_caps),
+        T(test_quic_fin_inside_frame_resets),
+        T(test_quic_unknown_type_is_decode_error),
+        T(test_quic_held_credit_bounds_inbound),
         T(test_quic_measure_handshake_and_rtt),
     };
 #undef T

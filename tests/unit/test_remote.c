@@ -554,6 +554,304 @@ test_remote_hot_waits_with_cross_thread_posts(void **state)
                 before.hot_hits + before.hot_woken);
 }
 
+/* ---- bounds on what a peer holds (issue 18) ------------------------------ */
+
+/* "holder": defers every "hold" and "hbig" call until "release", which
+ * answers an "hbig" call with |arg| KiB of raw bytes. */
+#define HOLDER_MAX 128
+struct holder_state {
+    mm_defer *d[HOLDER_MAX];
+    size_t kib[HOLDER_MAX]; /* "hbig": the reply's size */
+    int n;
+};
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int held, answered, ok, over, other;
+    uint64_t max_left_ms; /* the longest deadline a held call had */
+} g_h = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static int
+holder_hold(mm_ctx *ctx, void *state, mm_msg *msg)
+{
+    struct holder_state *h = state;
+    uint64_t now = mm__shard_now(mm__cur_shard);
+    mm_defer *d = mm_ctx_defer(ctx);
+    if (!d) return 0;
+    if (h->n >= HOLDER_MAX) return mm_defer_reply(d, MM_EOVERLOADED, NULL);
+    h->kib[h->n] = 0;
+    if (mm_msg_content(msg) == MM_CONTENT_JSON)
+        h->kib[h->n] = (size_t)reply_long(mm__msg_clone(msg));
+    h->d[h->n++] = d;
+    pthread_mutex_lock(&g_h.lock);
+    g_h.held++;
+    if (msg->deadline > now && msg->deadline - now > g_h.max_left_ms)
+        g_h.max_left_ms = msg->deadline - now;
+    pthread_cond_broadcast(&g_h.cond);
+    pthread_mutex_unlock(&g_h.lock);
+    return 0;
+}
+
+static int
+holder_release(mm_ctx *ctx, void *state, mm_msg *msg)
+{
+    struct holder_state *h = state;
+    (void)ctx;
+    (void)msg;
+    for (int i = 0; i < h->n; i++) {
+        mm_msg *r = NULL;
+        if (h->kib[i]) {
+            void *buf = calloc(h->kib[i], 1024);
+            r = mm_msg_new_raw("big", buf, h->kib[i] * 1024);
+            free(buf);
+        }
+        mm_defer_reply(h->d[i], 0, r);
+    }
+    h->n = 0;
+    return 0;
+}
+
+static void
+holder_stop(mm_ctx *ctx, void *state, int reason)
+{
+    (void)reason;
+    holder_release(ctx, state, NULL);
+}
+
+MM_ACTOR_TYPE(holder, struct holder_state, NULL, holder_stop,
+              MM_HANDLER("hold", holder_hold), MM_HANDLER("hbig", holder_hold),
+              MM_HANDLER("release", holder_release));
+
+static void
+hold_cb(void *data, int status, mm_msg *reply)
+{
+    (void)data;
+    (void)reply;
+    pthread_mutex_lock(&g_h.lock);
+    g_h.answered++;
+    if (status == 0)
+        g_h.ok++;
+    else if (status == MM_EOVERLOADED)
+        g_h.over++;
+    else
+        g_h.other++;
+    pthread_cond_broadcast(&g_h.cond);
+    pthread_mutex_unlock(&g_h.lock);
+}
+
+/* Waits (bounded) until held + overloaded answers reach |n|. */
+static int
+hold_wait(int n, unsigned ms)
+{
+    uint64_t until = now_ms() + ms;
+    pthread_mutex_lock(&g_h.lock);
+    while (g_h.held + g_h.over + g_h.other < n && now_ms() < until) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&g_h.cond, &g_h.lock, &ts);
+    }
+    int done = g_h.held + g_h.over + g_h.other >= n;
+    pthread_mutex_unlock(&g_h.lock);
+    return done;
+}
+
+static int
+answered_wait(int n, unsigned ms)
+{
+    uint64_t until = now_ms() + ms;
+    for (;;) {
+        pthread_mutex_lock(&g_h.lock);
+        int a = g_h.answered;
+        pthread_mutex_unlock(&g_h.lock);
+        if (a >= n) return 1;
+        if (now_ms() >= until) return 0;
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+#define HOLD_ACTORS 40
+#define HOLD_SENDS 80
+#define HOLD_KIB 256
+
+/*
+ * A caller whose calls an actor defers: each INVOKE keeps its stream credit
+ * until answered, and past MM_CONN_RECV_MAX bytes held on the connection
+ * further calls are answered overloaded at once (the bytes a peer can park
+ * on a node stay bounded).  Their deadlines, asked for as 2^32-1 ms, are
+ * cut to MM_MAX_CALL_MS.  Another node's calls keep working; once the held
+ * calls are answered the caller's calls work again.
+ */
+static void
+test_remote_held_calls_bounded(void **state)
+{
+    struct fx *fx = *state;
+    mm_node *h = node_new_at(fx, "holder", fx->key_a, NULL, "127.0.0.1:0");
+    assert_int_equal(mm_node_register_type(h, &holder_type), 0);
+    mm_endpoint ep[HOLD_ACTORS], echo;
+    for (int i = 0; i < HOLD_ACTORS; i++)
+        assert_int_equal(mm_spawn(h, "holder", NULL, &ep[i]), 0);
+    assert_int_equal(mm_spawn(h, "echo", NULL, &echo), 0);
+    nodefix_start(h);
+    mm_node *c = node_up(fx, "caller", fx->key_a, mm_node_addr(h));
+    mm_msg *r = NULL;
+    assert_int_equal(call_retry(c, &echo, "echo", "1", &r), 0);
+    mm_msg_free(r);
+    pthread_mutex_lock(&g_h.lock);
+    g_h.held = g_h.answered = g_h.ok = g_h.over = g_h.other = 0;
+    g_h.max_left_ms = 0;
+    pthread_mutex_unlock(&g_h.lock);
+
+    void *buf = calloc(HOLD_KIB, 1024);
+    for (int i = 0; i < HOLD_SENDS; i++) {
+        mm_msg *m = mm_msg_new_raw("hold", buf, HOLD_KIB * 1024);
+        mm_msg_set_timeout(m, UINT32_MAX);
+        assert_int_equal(mm_send(c, &ep[i % HOLD_ACTORS], m, hold_cb, NULL), 0);
+        assert_true(hold_wait(i + 1, 10000));
+    }
+    free(buf);
+    pthread_mutex_lock(&g_h.lock);
+    int held = g_h.held, over = g_h.over, other = g_h.other;
+    uint64_t left = g_h.max_left_ms;
+    pthread_mutex_unlock(&g_h.lock);
+    print_message("held %d calls, %d answered overloaded\n", held, over);
+    assert_int_equal(other, 0);
+    assert_int_equal(held + over, HOLD_SENDS);
+    assert_true(over >= 1);
+    /* Up to the cap, and not much below it. */
+    assert_true((size_t)held * HOLD_KIB * 1024 <= MM_CONN_RECV_MAX);
+    assert_true((size_t)(held + 2) * HOLD_KIB * 1024 > MM_CONN_RECV_MAX);
+    assert_true(left <= MM_MAX_CALL_MS && left + 60000 > MM_MAX_CALL_MS);
+
+    /* Another node's calls are not affected. */
+    mm_node *d = node_up(fx, "bystander", fx->key_a, mm_node_addr(h));
+    assert_int_equal(call_retry(d, &echo, "echo", "2", &r), 0);
+    mm_msg_free(r);
+
+    /* Answered: every held call completes, the credit comes back. */
+    for (int i = 0; i < HOLD_ACTORS; i++) {
+        assert_int_equal(mm_call(h, &ep[i], mm_msg_new("release"), &r), 0);
+        mm_msg_free(r);
+    }
+    assert_true(answered_wait(HOLD_SENDS, 10000));
+    assert_int_equal(g_h.ok, held);
+    assert_int_equal(call_retry(c, &echo, "echo", "3", &r), 0);
+    mm_msg_free(r);
+    nodefix_down(d);
+    nodefix_down(c);
+    nodefix_down(h);
+}
+
+struct fault_arg {
+    mm_node *n;
+    unsigned drop;
+    sem_t done;
+};
+
+static void
+fault_fn(void *data)
+{
+    struct fault_arg *a = data;
+    struct mm_quic_fault f = {.drop_pct = a->drop, .seed = 1};
+    mm__quic_set_fault(mm__cluster_quic(a->n->cluster), &f);
+    sem_post(&a->done);
+}
+
+/* Sets |n|'s packet loss (both ways) on its network shard. */
+static void
+set_drop(mm_node *n, unsigned pct)
+{
+    struct fault_arg a = {.n = n, .drop = pct};
+    sem_init(&a.done, 0, 0);
+    assert_int_equal(mm_node_post(n, 0, fault_fn, &a), 0);
+    sem_wait(&a.done);
+    sem_destroy(&a.done);
+}
+
+#define BIG_CALLS 16
+#define BIG_KIB 512
+
+/*
+ * Responses that find no send room (more than MM_CONN_SEND_MAX bytes not
+ * yet acknowledged) wait in the connection's queue and go as
+ * acknowledgements come: 16 pipelined calls with 512 KiB replies all
+ * complete.  A caller that acknowledges nothing lets the queue fill: the
+ * node closes that connection (overloaded) instead of queueing more, and
+ * the caller, once it listens again, reconnects and calls.
+ */
+static void
+test_remote_responses_wait_for_room(void **state)
+{
+    struct fx *fx = *state;
+    mm_node *h = node_new_at(fx, "holder", fx->key_a, NULL, "127.0.0.1:0");
+    assert_int_equal(mm_node_register_type(h, &holder_type), 0);
+    mm_endpoint hb, echo;
+    assert_int_equal(mm_spawn(h, "holder", NULL, &hb), 0);
+    assert_int_equal(mm_spawn(h, "echo", NULL, &echo), 0);
+    nodefix_start(h);
+    mm_node *c = node_up(fx, "caller", fx->key_a, mm_node_addr(h));
+    mm_msg *r = NULL;
+    assert_int_equal(call_retry(c, &echo, "echo", "1", &r), 0);
+    mm_msg_free(r);
+    char arg[16];
+    snprintf(arg, sizeof(arg), "%d", BIG_KIB);
+
+    /* A burst: the replies wait for room and all arrive. */
+    pthread_mutex_lock(&g_h.lock);
+    g_h.held = g_h.answered = g_h.ok = g_h.over = g_h.other = 0;
+    pthread_mutex_unlock(&g_h.lock);
+    for (int i = 0; i < BIG_CALLS; i++)
+        assert_int_equal(mm_send(c, &hb,
+                                 mm_msg_new_json("hbig", arg, strlen(arg)),
+                                 hold_cb, NULL),
+                         0);
+    assert_true(hold_wait(BIG_CALLS, 10000));
+    assert_int_equal(mm_call(h, &hb, mm_msg_new("release"), &r), 0);
+    mm_msg_free(r);
+    assert_true(answered_wait(BIG_CALLS, 10000));
+    assert_int_equal(g_h.ok, BIG_CALLS);
+
+    /* The caller goes deaf: the queue fills and the node hangs up. */
+    pthread_mutex_lock(&g_h.lock);
+    g_h.held = g_h.answered = g_h.ok = g_h.over = g_h.other = 0;
+    pthread_mutex_unlock(&g_h.lock);
+    int n = 2 * (int)((MM_CONN_SEND_MAX + MM_CONN_RESP_QUEUE_BYTES) /
+                      (BIG_KIB * 1024));
+    assert_true(n <= HOLDER_MAX);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(mm_send(c, &hb,
+                                 mm_msg_new_json("hbig", arg, strlen(arg)),
+                                 hold_cb, NULL),
+                         0);
+    assert_true(hold_wait(n, 10000));
+    set_drop(c, 100);
+    assert_int_equal(mm_call(h, &hb, mm_msg_new("release"), &r), 0);
+    mm_msg_free(r);
+    size_t conns = 1;
+    for (uint64_t t = now_ms() + 10000; now_ms() < t && conns;) {
+        conns = conns_of(h);
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(conns, 0);
+    /* The caller listens again: its calls fail or complete, none hangs,
+     * and a new call gets through. */
+    set_drop(c, 0);
+    assert_true(answered_wait(n, 15000));
+    assert_int_equal(g_h.ok + g_h.over + g_h.other, n);
+    assert_true(g_h.other >= 1);
+    assert_int_equal(call_retry(c, &echo, "echo", "2", &r), 0);
+    mm_msg_free(r);
+    nodefix_down(c);
+    nodefix_down(h);
+}
+
 int
 main(void)
 {
@@ -573,6 +871,10 @@ main(void)
             test_remote_unrun_node_answers_queued_call, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_remote_hot_waits_with_cross_thread_posts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remote_held_calls_bounded, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_remote_responses_wait_for_room,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

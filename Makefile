@@ -154,13 +154,13 @@ bats: all
 
 # The whole suite: prints one closing line "N passed, N failed, N skipped".
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN)
+	@$(MAKE) --no-print-directory all hostile $(UNIT_BIN)
 	@BUILD=$(BUILD) bash scripts/run-all-tests.sh $(UNIT_BIN)
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  all $(UNIT_SRC:tests/unit/%.c=build-asan/tests/%)
+	  all hostile $(UNIT_SRC:tests/unit/%.c=build-asan/tests/%)
 	@BUILD=build-asan MM_SANITIZED=1 \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  bash scripts/run-all-tests.sh $(UNIT_SRC:tests/unit/%.c=build-asan/tests/%)

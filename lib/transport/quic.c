@@ -481,8 +481,6 @@ conn_arm_timer(struct mm_qconn *c)
     mm__tq_start(q->cfg.tq, &c->tmr, deadline);
 }
 
-static void quic_defer_write(struct mm_qconn *c);
-
 void
 mm__quic_conn_settle(struct mm_qconn *c)
 {
@@ -541,7 +539,7 @@ mm__quic_conn_settle(struct mm_qconn *c)
          * turn are acknowledged together.  The handshake writes at once.
          */
         if (c->state == QC_UP && !q->flushing && !q->closing)
-            quic_defer_write(c);
+            mm__quic_defer_write(c);
         else
             conn_write(c);
         if (!progress) break;
@@ -567,8 +565,8 @@ mm__quic_conn_settle(struct mm_qconn *c)
     }
 }
 
-static void
-quic_defer_write(struct mm_qconn *c)
+void
+mm__quic_defer_write(struct mm_qconn *c)
 {
     struct mm_quic *q = c->q;
     if (!ql_linked(&c->wlink)) ql_push(&q->wq, &c->wlink);

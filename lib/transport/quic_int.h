@@ -384,6 +384,10 @@ conn_leave(struct mm_qconn *c)
     if (--c->busy == 0) mm__quic_conn_settle(c);
 }
 
+/* Puts |c| on the list written just before the loop polls (its settle
+ * runs then). */
+void mm__quic_defer_write(struct mm_qconn *c);
+
 /* ---- stream.c ------------------------------------------------------------ */
 
 struct qstream *mm__quic_stream_new(struct mm_qconn *c, int64_t sid);

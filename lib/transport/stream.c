@@ -495,9 +495,23 @@ mm__quic_credit_return(struct mm_qconn *c, int64_t sid, size_t n)
     n = MM_MIN(n, s->held);
     s->held -= n;
     c->rx_held -= n;
-    conn_enter(c);
+    /* Returned in slices of an eighth of the window (or all of it once
+     * nothing is held): a sender always has at least 7/8 of the window
+     * minus what our actors still hold, and ngtcp2 is not asked once per
+     * message. */
+    if (s->held > 0 && s->rx - s->held - s->credited < QUIC_STREAM_WINDOW / 8)
+        return;
     stream_credit(c, s);
-    conn_leave(c); /* the MAX_STREAM_DATA goes with the next write */
+    /* The MAX_STREAM_DATA goes with this turn's write.  No settle here:
+     * the reply that usually follows at once settles the connection, and
+     * one settle per returned message is measurable in W5. */
+    if (c->busy) return;
+    if (!c->q->flushing && !c->q->closing) {
+        mm__quic_defer_write(c);
+    } else {
+        conn_enter(c);
+        conn_leave(c);
+    }
 }
 
 size_t

@@ -273,4 +273,12 @@
 #define MM_CONN_RESP_QUEUE_BYTES (8u * 1024u * 1024u)
 #endif
 
+#ifndef MM_CONN_PARTIAL_MAX
+/* Bytes of incomplete frames a node buffers for one connection, summed
+ * over its streams (each stream's window alone would allow max_frame per
+ * stream).  Past it the stream that crossed it is reset with overloaded;
+ * on the control stream the connection closes with overloaded. */
+#define MM_CONN_PARTIAL_MAX (16u * 1024u * 1024u)
+#endif
+
 #endif /* MM_DEFAULTS_H */

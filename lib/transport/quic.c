@@ -1043,6 +1043,7 @@ mm__quic_new(struct mm_quic **out, uv_loop_t *loop,
     if (q->cfg.max_frame == 0) q->cfg.max_frame = MM_MAX_FRAME;
     if (q->cfg.conn_send_max == 0) q->cfg.conn_send_max = MM_CONN_SEND_MAX;
     if (q->cfg.send_max == 0) q->cfg.send_max = MM_NODE_SEND_MAX;
+    if (q->cfg.partial_max == 0) q->cfg.partial_max = MM_CONN_PARTIAL_MAX;
     if (q->cfg.idle_ms == 0) q->cfg.idle_ms = MM_CONN_IDLE_MS;
     if (q->cfg.probe_fail_ms == 0) q->cfg.probe_fail_ms = MM_PROBE_FAIL_MS;
     if (q->cfg.handshake_ms == 0) q->cfg.handshake_ms = 5000;

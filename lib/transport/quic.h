@@ -68,6 +68,10 @@ struct mm_quic_config {
      * before mm__quic_send_frame() says MM_EOVERLOADED; 0 =
      * MM_CONN_SEND_MAX / MM_NODE_SEND_MAX. */
     size_t conn_send_max, send_max;
+    /* Bytes of incomplete frames buffered per connection, summed over its
+     * streams; past it the stream that crossed it is reset (overloaded).
+     * 0 = MM_CONN_PARTIAL_MAX. */
+    size_t partial_max;
     int allow_h3; /* also accept ALPN "h3" (interop tests only) */
     /*
      * Address validation: while this many accepted handshakes are in
@@ -199,6 +203,7 @@ struct mm_quic_stats {
     uint64_t hot_misses;     /* hot waits that timed out */
     uint64_t hot_woken;      /* hot waits ended by a post (park()) */
     uint64_t send_refused;   /* frames refused: over a send cap */
+    uint64_t partial_resets; /* streams reset: over partial_max */
     uint64_t tx_unacked;     /* bytes queued, not yet acknowledged, now */
 };
 

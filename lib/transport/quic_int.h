@@ -203,6 +203,7 @@ struct mm_qconn {
     size_t tx_unacked;   /* bytes in chunks, queued and not acknowledged */
     uint64_t rx_preauth; /* stream bytes received before auth */
     size_t rx_held;      /* sum of the streams' |held| */
+    size_t rx_partial;   /* bytes of incomplete frames, all streams */
     /* clocks (uv_hrtime ns) */
     uint64_t created_ns, last_rx_ns, last_use_ns, outstanding_since;
     void *udata;

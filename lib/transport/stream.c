@@ -77,6 +77,7 @@ mm__quic_stream_free(struct qstream *s)
     ql_remove(&s->link);
     ql_remove(&s->tx);
     ql_remove(&s->done);
+    s->c->rx_partial -= mm__wire_reader_partial(&s->rd);
     mm__wire_reader_free(&s->rd);
     while (s->head) {
         struct chunk *ch = s->head;
@@ -191,6 +192,35 @@ stream_bad_frame(struct mm_qconn *c, struct qstream *s, const char *why)
     }
 }
 
+/* |s| took its connection's incomplete frames past partial_max: it is
+ * reset with overloaded and its partial frame dropped (the control stream
+ * closes the connection).  A murmer sender keeps at most about one frame
+ * beyond MM_CONN_SEND_MAX unacknowledged, far below the bound. */
+static int
+stream_over_partial(struct mm_qconn *c, struct qstream *s)
+{
+    c->q->st.partial_resets++;
+    MM_LOG(MM_LOG_INFO, "quic",
+           "%s: stream %" PRId64 ": %zu bytes of incomplete frames on the "
+           "connection (max %zu); %s",
+           c->peer_name, s->sid, c->rx_partial, c->q->cfg.partial_max,
+           s->ctrl ? "closing the connection" : "resetting it");
+    if (s->ctrl) {
+        mm__quic_conn_request_close(c, MM_EOVERLOADED, 1);
+        return QUIC_STOP;
+    }
+    c->rx_partial -= mm__wire_reader_partial(&s->rd);
+    mm__wire_reader_free(&s->rd);
+    mm__wire_reader_init(&s->rd, c->q->cfg.max_frame);
+    s->decode_err = 1; /* what else arrives is dropped, its credit returned */
+    if (!s->reset_req) {
+        s->reset_req = 1;
+        c->resets_pending = 1;
+        s->reset_code = mm_err_to_wire(MM_EOVERLOADED);
+    }
+    return 0;
+}
+
 static int
 quic_frame_cb(void *d, uint8_t type, const uint8_t *body, size_t len)
 {
@@ -279,7 +309,12 @@ cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t sid,
         return 0;
     }
     if (datalen > 0) {
+        size_t was = mm__wire_reader_partial(&s->rd);
         int rv = mm__wire_reader_feed(&s->rd, data, datalen, quic_frame_cb, s);
+        c->rx_partial = c->rx_partial - was + mm__wire_reader_partial(&s->rd);
+        if (rv == 0 && c->rx_partial > c->q->cfg.partial_max &&
+            mm__wire_reader_partial(&s->rd) > 0)
+            rv = stream_over_partial(c, s);
         if (rv == QUIC_STOP || c->pending_close)
             return NGTCP2_ERR_CALLBACK_FAILURE;
         if (rv != 0 && c->state != QC_UP) {
@@ -344,7 +379,7 @@ cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t sid,
     s->held = 0;
     ql_remove(&s->tx);
     if (s->decode_err)
-        s->close_err = MM_EDECODE;
+        s->close_err = mm_err_from_wire((uint16_t)s->reset_code);
     else if ((flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET) &&
              app_error_code != 0)
         s->close_err = app_error_code <= 0xffff

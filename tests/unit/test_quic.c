@@ -74,7 +74,7 @@ struct tnode {
     int echo_close;  /* ... and close the stream after echoing */
     int count_close; /* count replies in g_replies, close the stream */
     /* streams */
-    int closed, closed_decode;
+    int closed, closed_decode, closed_overloaded;
     int64_t last_closed_sid;
     int last_closed_err;
     int credits; /* stream_credit callbacks */
@@ -186,6 +186,7 @@ on_stream_closed(void *d, struct mm_qconn *c, int64_t sid, int err)
     t->last_closed_sid = sid;
     t->last_closed_err = err;
     if (err == MM_EDECODE) t->closed_decode++;
+    if (err == MM_EOVERLOADED) t->closed_overloaded++;
 }
 
 static void
@@ -1929,6 +1930,59 @@ test_quic_held_credit_bounds_inbound(void **state)
     free(src);
 }
 
+static int
+a_overloaded_4(struct env *e)
+{
+    return e->n[0].closed_overloaded >= 4;
+}
+
+/* Incomplete frames are bounded per connection, not only per stream: 12
+ * streams that each stop 128 KiB into a 2 MiB frame, against a bound of
+ * 1 MiB, get the streams past the bound reset with overloaded; what the
+ * node buffers stays within the bound and the connection carries calls. */
+static void
+test_quic_partial_frames_bounded(void **state)
+{
+    struct env *e = *state;
+    struct mm_quic_config cfg;
+    mm__quic_config_init(&cfg);
+    cfg.partial_max = 1024u * 1024u;
+    node_start(e, 0, 7, &cfg);
+    node_start(e, 1, 7, NULL);
+    connect_pair(e);
+    struct tnode *a = &e->n[0], *b = &e->n[1];
+    size_t part = 128u * 1024u;
+    uint8_t *buf = calloc(1, part);
+    mm__put_u32(buf, 2u * 1024u * 1024u);
+    buf[4] = MM_WIRE_INVOKE;
+    for (int i = 0; i < 12; i++) {
+        int64_t sid;
+        assert_int_equal(mm__quic_stream_open(b->conn, &sid), 0);
+        hostile_write(b->conn, stream_find(b->conn, sid), buf, part);
+    }
+    if (!run_until(e, a_overloaded_4, WAIT_MS))
+        print_message(
+            "overloaded %d decode %d closed %d partial %zu resets %" PRIu64
+            "\n",
+            a->closed_overloaded, a->closed_decode, a->closed,
+            a->conn->rx_partial, n0_stats(e).partial_resets);
+    assert_true(a->closed_overloaded >= 4);
+    assert_int_equal(a->closed_overloaded, 4);
+    assert_int_equal(n0_stats(e).partial_resets, 4);
+    assert_true(a->conn->rx_partial <= cfg.partial_max);
+    assert_int_equal(a->frames, 0);
+    /* The connection still carries calls. */
+    a->echo = 1;
+    int64_t sid;
+    uint8_t small[64];
+    assert_int_equal(mm__quic_stream_open(b->conn, &sid), 0);
+    size_t n = frame(small, sizeof(small), MM_WIRE_INVOKE, "after");
+    assert_int_equal(mm__quic_send_frame(b->conn, sid, small, n), 0);
+    assert_true(run_until(e, got_frames_b1, WAIT_MS));
+    assert_int_equal(a->downs + b->downs, 0);
+    free(buf);
+}
+
 int
 main(void)
 {
@@ -1963,6 +2017,7 @@ main(void)
         T(test_quic_handshake_caps),
         T(test_quic_fin_inside_frame_resets),
         T(test_quic_unknown_type_is_decode_error),
+        T(test_quic_partial_frames_bounded),
         T(test_quic_held_credit_bounds_inbound),
         T(test_quic_measure_handshake_and_rtt),
     };

@@ -628,6 +628,12 @@ mm__actor_run(struct mm_actor *a, unsigned budget)
             mm__msg_reject(s->node, m, MM_ETIMEOUT);
             continue;
         }
+        if (MM_UNLIKELY(m->gone != NULL) &&
+            atomic_load_explicit(m->gone, memory_order_relaxed)) {
+            /* Its caller's connection closed: nobody gets the reply. */
+            mm__msg_reject(s->node, m, MM_ECLOSED);
+            continue;
+        }
         uint16_t h = m->type_id < ti->nby_id ? ti->by_id[m->type_id] : 0;
         if (!h) {
             MM_LOG(MM_LOG_DEBUG, "actor", "%s: unknown message '%s'",

@@ -84,6 +84,9 @@ struct cconn { /* our state for one QUIC connection */
     int role;
     int up;
     int refs; /* inbound calls in flight hold one each */
+    /* Set when the connection is down: its calls still queued in
+     * mailboxes are dropped unrun (mm_msg.gone). */
+    _Atomic unsigned char gone;
     struct istream *istreams;
     char seed_addr[96]; /* a seed dialled by address (id unknown) */
     uint32_t npend;     /* our calls awaiting a RESPONSE on it */
@@ -881,6 +884,7 @@ serve_invoke(struct mm_net *net, struct cconn *cc, int64_t sid,
      * a slow actor stops its sender at the stream window. */
     in->held = mm__quic_frame_hold(cc->q, sid);
     cc->in_held += in->held;
+    m->gone = &cc->gone;
     int rc = mm_send(n, &ep, m, inbound_reply_cb, in);
     if (rc) {
         mm_msg_free(m);
@@ -1065,6 +1069,7 @@ on_conn_down(void *data, struct mm_qconn *q, int err)
     if (cc->reported && net->conn_fn)
         net->conn_fn(net->conn_data, q, cc->id, 0, cc->role, 0);
     rq_free(cc); /* nowhere to go */
+    atomic_store_explicit(&cc->gone, 1, memory_order_relaxed);
     cc->q = NULL;
     cc->peer = NULL;
     cconn_unref(cc);

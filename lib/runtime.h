@@ -81,6 +81,9 @@ struct mm_msg {
                                   * record owned by another shard. */
     void (*fn)(void *);          /* MSG_FN */
     void *fn_arg;
+    /* A call that came over a connection: set once the connection is
+     * gone, when nobody can receive the reply; the handler is not run. */
+    const _Atomic unsigned char *gone;
     /* Not cleared on reuse (mm__msg_alloc clears up to here). */
     char tname[MSG_TNAME_INLINE];       /* type_name when short */
     unsigned char inl[MSG_DATA_INLINE]; /* data when MSG_F_INL_DATA */

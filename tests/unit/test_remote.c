@@ -852,6 +852,137 @@ test_remote_responses_wait_for_room(void **state)
     nodefix_down(h);
 }
 
+/* ---- calls of a closed connection ---------------------------------------- */
+
+/* A gate actor: "block" waits (bounded) until the test opens the gate;
+ * "count" counts the messages it ran. */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int blocked, open, counted;
+} g_gate = {.lock = PTHREAD_MUTEX_INITIALIZER,
+            .cond = PTHREAD_COND_INITIALIZER};
+
+static int
+gate_block(mm_ctx *ctx, void *state, mm_msg *msg)
+{
+    (void)ctx;
+    (void)state;
+    (void)msg;
+    uint64_t until = now_ms() + 10000;
+    pthread_mutex_lock(&g_gate.lock);
+    g_gate.blocked = 1;
+    pthread_cond_broadcast(&g_gate.cond);
+    while (!g_gate.open && now_ms() < until) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&g_gate.cond, &g_gate.lock, &ts);
+    }
+    pthread_mutex_unlock(&g_gate.lock);
+    return 0;
+}
+
+static int
+gate_count(mm_ctx *ctx, void *state, mm_msg *msg)
+{
+    (void)ctx;
+    (void)state;
+    (void)msg;
+    pthread_mutex_lock(&g_gate.lock);
+    g_gate.counted++;
+    pthread_mutex_unlock(&g_gate.lock);
+    return 0;
+}
+
+MM_ACTOR_TYPE(gate, int, NULL, NULL, MM_HANDLER("block", gate_block),
+              MM_HANDLER("count", gate_count));
+
+static void
+ignore_cb(void *data, int status, mm_msg *reply)
+{
+    (void)data;
+    (void)status;
+    (void)reply;
+}
+
+#define GATE_CALLS 50
+
+/*
+ * Calls that came over a connection and still wait in a mailbox when the
+ * connection closes are not run: nobody could receive their replies.  The
+ * gate actor (on the holder's second shard, so that its network loop keeps
+ * running) is blocked in one call while 50 more queue behind it; the
+ * caller goes away; once the holder has seen the connection close the gate
+ * opens, and of what follows only a local call is run.
+ */
+static void
+test_remote_calls_of_closed_connection_not_run(void **state)
+{
+    struct fx *fx = *state;
+    mm_node *h = nodefix_new(&(struct nodefix_opts){.name = "holder",
+                                                    .dir = fx->dir,
+                                                    .listen = "127.0.0.1:0",
+                                                    .key = fx->key_a,
+                                                    .shards = 2,
+                                                    .builtins = 1});
+    assert_int_equal(mm_node_register_type(h, &gate_type), 0);
+    mm_endpoint gate, echo;
+    assert_int_equal(mm_spawn(h, "gate", &(mm_spawn_opts){.shard = 1}, &gate),
+                     0);
+    assert_int_equal(mm_spawn(h, "echo", NULL, &echo), 0);
+    nodefix_start(h);
+    mm_node *c = node_up(fx, "caller", fx->key_a, mm_node_addr(h));
+    mm_msg *r = NULL;
+    assert_int_equal(call_retry(c, &echo, "echo", "1", &r), 0);
+    mm_msg_free(r);
+    g_gate.blocked = g_gate.open = g_gate.counted = 0;
+    assert_int_equal(mm_send(c, &gate, mm_msg_new("block"), ignore_cb, NULL),
+                     0);
+    uint64_t until = now_ms() + 10000;
+    pthread_mutex_lock(&g_gate.lock);
+    while (!g_gate.blocked && now_ms() < until) {
+        pthread_mutex_unlock(&g_gate.lock);
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&g_gate.lock);
+    }
+    assert_int_equal(g_gate.blocked, 1);
+    pthread_mutex_unlock(&g_gate.lock);
+    for (int i = 0; i < GATE_CALLS; i++)
+        assert_int_equal(
+            mm_send(c, &gate, mm_msg_new("count"), ignore_cb, NULL), 0);
+    /* The holder has every call queued once an echo sent after them on the
+     * same connection came back. */
+    assert_int_equal(call_retry(c, &echo, "echo", "2", &r), 0);
+    mm_msg_free(r);
+    nodefix_down(c);
+    until = now_ms() + 10000;
+    while (conns_of(h) > 0 && now_ms() < until) {
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(conns_of(h), 0);
+    pthread_mutex_lock(&g_gate.lock);
+    g_gate.open = 1;
+    pthread_cond_broadcast(&g_gate.cond);
+    pthread_mutex_unlock(&g_gate.lock);
+    /* A local call queued after them runs once they have been dequeued. */
+    assert_int_equal(mm_call(h, &gate, mm_msg_new("count"), &r), 0);
+    mm_msg_free(r);
+    pthread_mutex_lock(&g_gate.lock);
+    int counted = g_gate.counted;
+    pthread_mutex_unlock(&g_gate.lock);
+    print_message("%d of %d calls of the closed connection ran\n", counted - 1,
+                  GATE_CALLS);
+    assert_int_equal(counted, 1);
+    nodefix_down(h);
+}
+
 int
 main(void)
 {
@@ -875,6 +1006,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_remote_responses_wait_for_room,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_remote_calls_of_closed_connection_not_run, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

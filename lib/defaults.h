@@ -281,4 +281,12 @@
 #define MM_CONN_PARTIAL_MAX (16u * 1024u * 1024u)
 #endif
 
+#ifndef MM_CONNS_INBOUND_MAX
+/* Connections a node accepts and keeps (handshaking or up) at most, from
+ * members and clients together; past it new Initials are dropped and
+ * counted (a dialer sees its handshake time out).  Each costs the QUIC and
+ * TLS state of a connection (tens of KiB) plus its bounded queues. */
+#define MM_CONNS_INBOUND_MAX 1024u
+#endif
+
 #endif /* MM_DEFAULTS_H */

@@ -255,6 +255,7 @@ conn_finish(struct mm_qconn *c)
     }
     c->state = QC_DEAD;
     conn_hs_uncount(c);
+    if (!c->dialer) q->inbound_conns--;
     cid_remove_all(c);
     ql_remove(&c->link);
     ql_remove(&c->wlink);
@@ -727,6 +728,7 @@ conn_alloc(struct mm_quic *q, const struct sockaddr *remote, int dialer)
     c->created_ns = c->last_rx_ns = c->last_use_ns = quic_now(q);
     c->tmr.fn = conn_tmr_cb;
     ql_push(&q->conns, &c->link);
+    if (!dialer) q->inbound_conns++;
     return c;
 }
 
@@ -735,6 +737,7 @@ conn_abort(struct mm_qconn *c)
 {
     c->state = QC_DEAD;
     conn_hs_uncount(c);
+    if (!c->dialer) c->q->inbound_conns--;
     cid_remove_all(c);
     ql_remove(&c->link);
     mm__tq_stop(c->q->cfg.tq, &c->tmr);
@@ -895,6 +898,12 @@ quic_accept(struct mm_quic *q, const struct sockaddr *from, socklen_t fromlen,
      * cannot lock everyone else out.  Below the caps, Retry (next) keeps
      * forged addresses from taking slots.
      */
+    /* Connections accepted (in handshake or up) are capped as well: past
+     * conns_max an Initial is dropped like one past the handshake caps. */
+    if (q->inbound_conns >= q->cfg.conns_max) {
+        q->st.conns_refused++;
+        return;
+    }
     if (quic_hs_from(q, from) >= q->cfg.hs_per_addr ||
         (q->hs_inbound >= q->cfg.hs_max && !quic_hs_evict(q))) {
         q->st.hs_refused++;
@@ -1081,6 +1090,7 @@ mm__quic_new(struct mm_quic **out, uv_loop_t *loop,
     if ((rv = mm__tls_creds_new(&q->creds, id)) != 0) goto fail;
     if (q->cfg.retry_above == 0) q->cfg.retry_above = QUIC_RETRY_ABOVE;
     if (q->cfg.hs_max == 0) q->cfg.hs_max = MM_HANDSHAKES_MAX;
+    if (q->cfg.conns_max == 0) q->cfg.conns_max = MM_CONNS_INBOUND_MAX;
     if (q->cfg.hs_per_addr == 0) q->cfg.hs_per_addr = MM_HANDSHAKES_PER_ADDR;
     if (q->cfg.hs_evict_ms == 0) q->cfg.hs_evict_ms = MM_HANDSHAKE_EVICT_MS;
     ql_init(&q->hs);

@@ -88,6 +88,9 @@ struct mm_quic_config {
      * 0 = MM_HANDSHAKES_MAX / MM_HANDSHAKES_PER_ADDR /
      * MM_HANDSHAKE_EVICT_MS. */
     uint32_t hs_max, hs_per_addr, hs_evict_ms;
+    /* Accepted connections (in handshake or up) at most; past it new
+     * Initials are dropped (conns_refused).  0 = MM_CONNS_INBOUND_MAX. */
+    uint32_t conns_max;
     /* Fault hook.  When all zero, $MURMER_FAULT is read instead:
      * "drop=5,delay=0,reorder=0,seed=1". */
     struct mm_quic_fault fault;
@@ -204,6 +207,7 @@ struct mm_quic_stats {
     uint64_t hot_woken;      /* hot waits ended by a post (park()) */
     uint64_t send_refused;   /* frames refused: over a send cap */
     uint64_t partial_resets; /* streams reset: over partial_max */
+    uint64_t conns_refused;  /* Initials dropped: conns_max accepted */
     uint64_t tx_unacked;     /* bytes queued, not yet acknowledged, now */
 };
 

@@ -256,6 +256,7 @@ struct mm_quic {
      * accepted connections whose handshake is in progress. */
     uint8_t retry_secret[32];
     unsigned hs_inbound;
+    unsigned inbound_conns; /* accepted, not yet dead */
     struct qlink hs; /* those connections (hslink), for the per-address cap */
     /* Tests: a dialer that never sends HELLO/AUTH (a hostile peer's
      * control stream is then written by hand). */

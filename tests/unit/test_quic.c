@@ -1931,6 +1931,56 @@ test_quic_held_credit_bounds_inbound(void **state)
 }
 
 static int
+n1_up(struct env *e)
+{
+    return e->n[1].ups >= 1;
+}
+
+static int
+n2_up_first(struct env *e)
+{
+    return e->n[2].ups >= 1;
+}
+
+static int
+n0_conns_refused(struct env *e)
+{
+    return n0_stats(e).conns_refused >= 1;
+}
+
+/* Accepted connections are capped (conns_max, here 1): past it an Initial
+ * is dropped and counted; once the connection closes, the dialer that
+ * waited gets in with its next Initial. */
+static void
+test_quic_accepted_conns_capped(void **state)
+{
+    struct env *e = *state;
+    struct mm_quic_config cfg;
+    mm__quic_config_init(&cfg);
+    cfg.conns_max = 1;
+    cfg.retry_above = 1000;
+    node_start(e, 0, 7, &cfg);
+    struct mm_quic_config dc;
+    mm__quic_config_init(&dc);
+    dc.handshake_ms = 60000;
+    node_start(e, 1, 7, &dc);
+    node_start(e, 2, 7, &dc);
+    const char *to = mm__quic_local_addr(e->n[0].q);
+    assert_int_equal(mm__quic_dial(e->n[1].q, to, e->n[0].id.id, NULL), 0);
+    assert_true(run_until(e, n1_up, WAIT_MS));
+    assert_int_equal(mm__quic_dial(e->n[2].q, to, e->n[0].id.id, NULL), 0);
+    assert_true(run_until(e, n0_conns_refused, WAIT_MS));
+    assert_int_equal(n0_stats(e).conns_accepted, 1);
+    assert_int_equal(e->n[0].q->inbound_conns, 1);
+    assert_int_equal(e->n[2].ups, 0);
+    /* It goes: the second dialer gets in. */
+    mm__quic_conn_close(e->n[1].conn, 0);
+    assert_true(run_until(e, n2_up_first, WAIT_MS));
+    assert_int_equal(n0_stats(e).conns_accepted, 2);
+    assert_int_equal(e->n[0].q->inbound_conns, 1);
+}
+
+static int
 a_overloaded_4(struct env *e)
 {
     return e->n[0].closed_overloaded >= 4;
@@ -2018,6 +2068,7 @@ main(void)
         T(test_quic_fin_inside_frame_resets),
         T(test_quic_unknown_type_is_decode_error),
         T(test_quic_partial_frames_bounded),
+        T(test_quic_accepted_conns_capped),
         T(test_quic_held_credit_bounds_inbound),
         T(test_quic_measure_handshake_and_rtt),
     };

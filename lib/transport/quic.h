@@ -13,13 +13,17 @@
  * Connection life: mutual TLS 1.3 with key pinning (tls.h), then on the
  * control stream (the dialer's first bidi stream) the dialer sends HELLO +
  * AUTH, the acceptor checks both and answers HELLO + AUTH + AUTH_RESULT.
- * AUTH's proof is HMAC(HKDF(ck, "murmer auth"), exporter ‖ role ‖ client id
- * ‖ server id), role 'c' from the dialer and 's' from the acceptor, checked
- * in constant time against every key of the ring.  Until then the acceptor
- * allows the dialer exactly one stream and the dialer allows none, frames
- * are auth frames of at most 4 KiB, and no flow-control credit is granted
- * beyond the first 16 KiB (QUIC_PREAUTH_WINDOW); anything else closes the
- * connection (MM_EUNAUTHORIZED).  Then ops->conn_up runs on both sides and
+ * AUTH's proof is HMAC(HKDF(k, "murmer auth"), exporter ‖ side ‖ client id
+ * ‖ server id), side 'c' from the dialer and 's' from the acceptor, where k
+ * is the dialer's key: a cluster key, or a client key derived from one
+ * (ckey.h).  The acceptor checks it in constant time against every key of
+ * its ring and the client keys derived from them; the key that matched
+ * fixes what the connection may do (mm__quic_conn_key_kind), and a HELLO
+ * role member proved with a client key is refused (unauthorized).  Until then
+ * the acceptor allows the dialer exactly one stream and the dialer allows none,
+ * frames are auth frames of at most 4 KiB, and no flow-control credit is
+ * granted beyond the first 16 KiB (QUIC_PREAUTH_WINDOW); anything else closes
+ * the connection (MM_EUNAUTHORIZED).  Then ops->conn_up runs on both sides and
  * any stream may carry frames.
  *
  * Threading: everything runs on the loop given to mm__quic_new(); no
@@ -200,6 +204,7 @@ struct mm_quic_stats {
     uint64_t hot_woken;      /* hot waits ended by a post (park()) */
     uint64_t send_refused;   /* frames refused: over a send cap */
     uint64_t tx_unacked;     /* bytes queued, not yet acknowledged, now */
+    uint64_t role_refused;   /* auth: a client key claimed the member role */
 };
 
 /* Sets every field to its default (zeroes). */
@@ -311,6 +316,10 @@ void mm__quic_conn_close(struct mm_qconn *c, int err);
 /* Facts about a connection. */
 int mm__quic_conn_is_dialer(const struct mm_qconn *c);
 int mm__quic_conn_is_up(const struct mm_qconn *c);
+/* The kind of key (enum mm_key_kind) the connection authenticated with:
+ * MM_KEY_CLUSTER for every member connection, and for a client that holds
+ * the cluster key. */
+int mm__quic_conn_key_kind(const struct mm_qconn *c);
 /* Peer id (valid after the TLS handshake). */
 const uint8_t *mm__quic_conn_peer_id(const struct mm_qconn *c);
 /* Per-connection user pointer (not touched by the transport). */

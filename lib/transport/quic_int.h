@@ -194,6 +194,7 @@ struct mm_qconn {
     int hello_rcvd, auth_rcvd, result_rcvd, ctrl_sent;
     uint64_t peer_gen;
     int peer_role;
+    int peer_key; /* enum mm_key_kind the auth proof was made with */
     char peer_name[256];
     char peer_addr[128];
     uint8_t peer_proof[MM_WIRE_PROOF_LEN];
@@ -245,10 +246,11 @@ struct mm_quic {
     uint64_t now_cache; /* quic_now() while a packet or flush is handled */
     uint64_t rx_ns;     /* quic_now() of the last read */
     uint64_t ts_hi;     /* the latest quic_now() handed out */
-    /* HKDF(key, MM_LABEL_AUTH) per keyring entry, and the key it is of
-     * (the keyring is borrowed and may change: a key that differs from
-     * |auth_of| is derived again). */
-    uint8_t auth_keys[MM_KEYRING_MAX][32];
+    /* HKDF(key', MM_LABEL_AUTH) per keyring entry and kind of key' (the
+     * entry's own kind and those derived from it, enum mm_key_kind), and
+     * the key it is of (the keyring is borrowed and may change: a key that
+     * differs from |auth_of| is derived again). */
+    uint8_t auth_keys[MM_KEYRING_MAX][MM_KEY_KINDS][32];
     uint8_t auth_of[MM_KEYRING_MAX][MM_CKEY_LEN];
     uint32_t auth_valid; /* bit i: auth_keys[i] is of auth_of[i] */
     /* Address validation (Retry): the key of our Retry tokens, and the

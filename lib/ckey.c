@@ -300,8 +300,7 @@ mm__keyring_load_file(struct mm_keyring *kr, const char *path, char *err,
         else
             ckey_err(err, errlen,
                      "%s: malformed cluster key (expected 32 bytes of "
-                     "base64 per line, after client: or read-only: for a "
-                     "client key)",
+                     "base64 per line)",
                      path);
         keyring_reset(kr);
         return MM_EKEY;

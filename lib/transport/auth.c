@@ -46,17 +46,28 @@ mm__quic_auth_key(struct mm_quic *q, size_t idx)
     return auth_key_as(q, idx, q->kr->kinds[idx]);
 }
 
-static void
-auth_proof(struct mm_quic *q, size_t idx, int kind, const uint8_t *exporter,
-           char side, const uint8_t *client_id, const uint8_t *server_id,
-           uint8_t out[MM_WIRE_PROOF_LEN])
+void
+mm__quic_proof(const uint8_t auth_key[32],
+               const uint8_t exporter[MM_TLS_EXPORTER_LEN], char side,
+               const uint8_t client_id[MM_ID_LEN],
+               const uint8_t server_id[MM_ID_LEN],
+               uint8_t out[MM_WIRE_PROOF_LEN])
 {
     uint8_t msg[MM_TLS_EXPORTER_LEN + 1 + 2 * MM_ID_LEN];
     memcpy(msg, exporter, MM_TLS_EXPORTER_LEN);
     msg[MM_TLS_EXPORTER_LEN] = (uint8_t)side;
     memcpy(msg + MM_TLS_EXPORTER_LEN + 1, client_id, MM_ID_LEN);
     memcpy(msg + MM_TLS_EXPORTER_LEN + 1 + MM_ID_LEN, server_id, MM_ID_LEN);
-    mm__hmac_sha256(out, auth_key_as(q, idx, kind), 32, msg, sizeof(msg));
+    mm__hmac_sha256(out, auth_key, 32, msg, sizeof(msg));
+}
+
+static void
+auth_proof(struct mm_quic *q, size_t idx, int kind, const uint8_t *exporter,
+           char side, const uint8_t *client_id, const uint8_t *server_id,
+           uint8_t out[MM_WIRE_PROOF_LEN])
+{
+    mm__quic_proof(auth_key_as(q, idx, kind), exporter, side, client_id,
+                   server_id, out);
 }
 
 /*

@@ -405,6 +405,13 @@ void mm__quic_credit_up(struct mm_qconn *c);
 
 /* The auth key of keyring entry |idx| (derived once per key). */
 const uint8_t *mm__quic_auth_key(struct mm_quic *q, size_t idx);
+/* The AUTH proof: HMAC-SHA256(|auth_key|, exporter ‖ side ‖ client id ‖
+ * server id), side 'c' (dialer) or 's' (acceptor) (docs/wire.md, Auth). */
+void mm__quic_proof(const uint8_t auth_key[32],
+                    const uint8_t exporter[MM_TLS_EXPORTER_LEN], char side,
+                    const uint8_t client_id[MM_ID_LEN],
+                    const uint8_t server_id[MM_ID_LEN],
+                    uint8_t out[MM_WIRE_PROOF_LEN]);
 /* Logs and counts an auth failure, and closes |c| with MM_EUNAUTHORIZED. */
 void mm__quic_auth_fail(struct mm_qconn *c, const char *why);
 /* Advances the auth exchange of a connection in its handshake. */

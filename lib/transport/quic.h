@@ -104,9 +104,9 @@ struct mm_quic_ops {
     /*
      * The connection passed auth.  |peer_id| is the peer's verified node id,
      * |peer_gen| its generation, |role| the peer's HELLO role (0 member,
-     * 1 client), |peer_name| and |peer_addr| (its advertised address, or
-     * its UDP source address if it advertised none) are NUL-terminated and
-     * borrowed for the call.
+     * proved with the cluster key; 1 client), |peer_name| and |peer_addr| (its
+     * advertised address, or its UDP source address if it advertised none) are
+     * NUL-terminated and borrowed for the call.
      *
      * Crossing dials (two up connections of the same generation to one
      * member): the transport keeps the one dialled by the lower node id,

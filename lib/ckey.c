@@ -29,6 +29,36 @@ ckey_write_all(int fd, const char *buf, size_t len)
     return 0;
 }
 
+/* Writes |n| bytes of key text to |path| (created 0600, never
+ * overwritten: MM_EEXISTS) or to stdout when NULL; wipes |text|. */
+static int
+ckey_write_text(const char *path, char *text, size_t n)
+{
+    int rc = 0;
+    if (path == NULL) {
+        rc = ckey_write_all(STDOUT_FILENO, text, n);
+        explicit_bzero(text, n);
+        return rc;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = errno == EEXIST ? MM_EEXISTS : -errno;
+        explicit_bzero(text, n);
+        return rc;
+    }
+    /* The umask can only remove bits, but make the mode exact anyway. */
+    if (fchmod(fd, 0600) != 0) rc = -errno;
+    if (rc == 0) rc = ckey_write_all(fd, text, n);
+    if (rc == 0 && fsync(fd) != 0) rc = -errno;
+    explicit_bzero(text, n);
+    if (close(fd) != 0 && rc == 0) rc = -errno;
+    if (rc != 0) unlink(path);
+    return rc;
+}
+
+static void ckey_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 int
 mm_cluster_keygen(const char *path)
 {
@@ -37,29 +67,99 @@ mm_cluster_keygen(const char *path)
     int rc = mm__random_bytes(key, sizeof(key));
     if (rc != 0) return rc;
     size_t n = mm__base64_encode(line, key, sizeof(key));
-    memset(key, 0, sizeof(key));
+    explicit_bzero(key, sizeof(key));
     line[n++] = '\n';
     line[n] = '\0';
+    return ckey_write_text(path, line, n);
+}
 
-    if (path == NULL) {
-        rc = ckey_write_all(STDOUT_FILENO, line, n);
-        memset(line, 0, sizeof(line));
+static const char *const kind_prefix[MM_KEY_KINDS] = {"",
+                                                      "client:", "read-only:"};
+
+const char *
+mm__key_kind_name(int kind)
+{
+    switch (kind) {
+    case MM_KEY_CLUSTER:
+        return "cluster";
+    case MM_KEY_CLIENT:
+        return "client";
+    case MM_KEY_READONLY:
+        return "read-only";
+    default:
+        return "?";
+    }
+}
+
+int
+mm__ckey_derive(uint8_t out[MM_CKEY_LEN], const uint8_t key[MM_CKEY_LEN],
+                int from, int to)
+{
+    if (from < 0 || to >= MM_KEY_KINDS || to < from) return MM_EINVAL;
+    uint8_t k[MM_CKEY_LEN];
+    memcpy(k, key, MM_CKEY_LEN);
+    for (int kind = from; kind < to; kind++) {
+        const char *label =
+            kind == MM_KEY_CLUSTER ? MM_LABEL_CLIENT : MM_LABEL_READONLY;
+        uint8_t next[MM_CKEY_LEN];
+        int rc = mm__hkdf_label(next, MM_CKEY_LEN, k, label, NULL, 0);
+        memcpy(k, next, MM_CKEY_LEN);
+        explicit_bzero(next, sizeof(next));
+        if (rc != 0) {
+            explicit_bzero(k, sizeof(k));
+            return rc;
+        }
+    }
+    memcpy(out, k, MM_CKEY_LEN);
+    explicit_bzero(k, sizeof(k));
+    return 0;
+}
+
+int
+mm_client_keygen(const char *cluster_key_file, const char *path, int read_only,
+                 char *err, size_t errlen)
+{
+    struct mm_keyring kr;
+    if (err && errlen) err[0] = '\0';
+    int rc = mm__keyring_load(&kr, cluster_key_file, err, errlen);
+    if (rc == 0 && kr.dev) {
+        ckey_err(err, errlen,
+                 "no cluster key given (--cluster-key FILE or "
+                 "MURMER_CLUSTER_KEY_FILE)");
+        rc = MM_EINVAL;
+    }
+    int to = read_only ? MM_KEY_READONLY : MM_KEY_CLIENT;
+    if (rc == 0 && mm__keyring_kind(&kr) >= to) {
+        ckey_err(err, errlen, "the key given is a %s key: it derives no %s key",
+                 mm__key_kind_name(mm__keyring_kind(&kr)),
+                 mm__key_kind_name(to));
+        rc = MM_EINVAL;
+    }
+    if (rc != 0) {
+        mm__keyring_release(&kr);
         return rc;
     }
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        rc = errno == EEXIST ? MM_EEXISTS : -errno;
-        memset(line, 0, sizeof(line));
+    /* One line per key of the ring, in its order: the client key file
+     * follows a rotation as the cluster key file does. */
+    char text[MM_KEYRING_MAX * (CKEY_B64_LEN + 16)];
+    size_t n = 0;
+    for (size_t i = 0; i < kr.n && rc == 0; i++) {
+        uint8_t k[MM_CKEY_LEN];
+        rc = mm__ckey_derive(k, kr.keys[i], kr.kinds[i], to);
+        if (rc != 0) break;
+        size_t pl = strlen(kind_prefix[to]);
+        memcpy(text + n, kind_prefix[to], pl);
+        n += pl;
+        n += mm__base64_encode(text + n, k, sizeof(k));
+        text[n++] = '\n';
+        explicit_bzero(k, sizeof(k));
+    }
+    mm__keyring_release(&kr);
+    if (rc != 0) {
+        explicit_bzero(text, sizeof(text));
         return rc;
     }
-    /* The umask can only remove bits, but make the mode exact anyway. */
-    if (fchmod(fd, 0600) != 0) rc = -errno;
-    if (rc == 0) rc = ckey_write_all(fd, line, n);
-    if (rc == 0 && fsync(fd) != 0) rc = -errno;
-    memset(line, 0, sizeof(line));
-    if (close(fd) != 0 && rc == 0) rc = -errno;
-    if (rc != 0) unlink(path);
-    return rc;
+    return ckey_write_text(path, text, n);
 }
 
 uint32_t
@@ -82,11 +182,22 @@ keyring_set_source(struct mm_keyring *kr, const char *src)
     snprintf(kr->source, sizeof(kr->source), "%s", src);
 }
 
-/* Adds one base64 key (|len| chars, surrounding blanks already trimmed). */
+/* Adds one key: base64, after "client:" or "read-only:" for a client key
+ * (|len| chars, surrounding blanks already trimmed). */
 static int
 keyring_add_b64(struct mm_keyring *kr, const char *s, size_t len)
 {
     uint8_t key[MM_CKEY_LEN + 3];
+    int kind = MM_KEY_CLUSTER;
+    for (int k = MM_KEY_CLUSTER + 1; k < MM_KEY_KINDS; k++) {
+        size_t pl = strlen(kind_prefix[k]);
+        if (len > pl && memcmp(s, kind_prefix[k], pl) == 0) {
+            kind = k;
+            s += pl;
+            len -= pl;
+            break;
+        }
+    }
     if (kr->n >= MM_KEYRING_MAX || len != CKEY_B64_LEN) return MM_EKEY;
     int n = mm__base64_decode(key, sizeof(key), s, len);
     if (n != MM_CKEY_LEN) {
@@ -95,6 +206,7 @@ keyring_add_b64(struct mm_keyring *kr, const char *s, size_t len)
     }
     memcpy(kr->keys[kr->n], key, MM_CKEY_LEN);
     kr->ids[kr->n] = mm__ckey_id(key);
+    kr->kinds[kr->n] = (uint8_t)kind;
     kr->n++;
     memset(key, 0, sizeof(key));
     return 0;
@@ -105,9 +217,6 @@ is_blank(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
-
-static void ckey_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* The text of a refusal into |err| (|errlen| bytes; NULL: dropped). */
 static void
@@ -121,7 +230,8 @@ ckey_err(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* Parses one key per line; blank lines and '#' comments are skipped.
- * 0, MM_EKEY (malformed) or MM_ENOBUFS (more than MM_KEYRING_MAX). */
+ * 0, MM_EKEY (malformed), MM_EINVAL (keys of different kinds) or
+ * UV_ENOBUFS (more than MM_KEYRING_MAX). */
 static int
 keyring_parse(struct mm_keyring *kr, const char *buf, size_t len)
 {
@@ -139,6 +249,7 @@ keyring_parse(struct mm_keyring *kr, const char *buf, size_t len)
         if (end == start || buf[start] == '#') continue;
         if (kr->n >= MM_KEYRING_MAX) return UV_ENOBUFS;
         if (keyring_add_b64(kr, buf + start, end - start) != 0) return MM_EKEY;
+        if (kr->kinds[kr->n - 1] != kr->kinds[0]) return MM_EINVAL;
     }
     return kr->n > 0 ? 0 : MM_EKEY;
 }
@@ -182,6 +293,10 @@ mm__keyring_load_file(struct mm_keyring *kr, const char *path, char *err,
         if (rc == UV_ENOBUFS)
             ckey_err(err, errlen, "%s: too many keys (at most %d)", path,
                      MM_KEYRING_MAX);
+        else if (rc == MM_EINVAL)
+            ckey_err(err, errlen,
+                     "%s: mixes cluster and client keys (one kind per file)",
+                     path);
         else
             ckey_err(err, errlen,
                      "%s: malformed cluster key (expected 32 bytes of "
@@ -283,11 +398,18 @@ mm__keyring_find(const struct mm_keyring *kr, uint32_t id)
     return -1;
 }
 
+int
+mm__keyring_kind(const struct mm_keyring *kr)
+{
+    return kr->n ? kr->kinds[0] : MM_KEY_CLUSTER;
+}
+
 void
 mm__keyring_mdns_tag(const struct mm_keyring *kr, char out[17])
 {
     uint8_t tag[8];
-    if (kr->n == 0 ||
+    /* Derived from the cluster key, which a client does not hold. */
+    if (kr->n == 0 || kr->kinds[0] != MM_KEY_CLUSTER ||
         mm__keyring_derive(kr, 0, MM_LABEL_MDNS, NULL, 0, tag, sizeof(tag))) {
         out[0] = '\0';
         return;

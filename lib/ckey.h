@@ -2,7 +2,8 @@
  * ckey.h — the cluster key and the keyring (docs/design.md, The cluster key and
  * the keyring).
  *
- * A cluster key is 32 random bytes, stored base64 plus a newline.  Several
+ * A cluster key is 32 random bytes, stored base64 plus a newline.  A client
+ * key (enum mm_key_kind) is derived from one and stored with a prefix.  Several
  * keys (one per line of a key file) make a keyring: the first is the
  * primary, used to send; all are accepted when receiving, which is how keys
  * are rotated.  Every use derives its own key with HKDF and a label
@@ -23,12 +24,29 @@
 #define MM_LABEL_AUTH "murmer auth"     /* transport: the auth exchange */
 #define MM_LABEL_MDNS "murmer mdns"     /* discovery: the TXT tag */
 #define MM_LABEL_KEYID "murmer keyid"   /* key ids */
+/* Client keys: client = HKDF(ck, MM_LABEL_CLIENT), read-only =
+ * HKDF(client, MM_LABEL_READONLY) (docs/wire.md, Auth). */
+#define MM_LABEL_CLIENT "murmer client key"
+#define MM_LABEL_READONLY "murmer read-only key"
+
+/*
+ * What a key lets its holder do, from most to least.  A key file line
+ * "client:<base64>" or "read-only:<base64>" holds a client key; a bare
+ * base64 line a cluster key.  Every key of one file is of one kind.
+ */
+enum mm_key_kind {
+    MM_KEY_CLUSTER = 0,  /* a member's: join, gossip, every request */
+    MM_KEY_CLIENT = 1,   /* a client's: members, lookup, watch, oplog, send */
+    MM_KEY_READONLY = 2, /* as a client's, without send and force-leave */
+};
+#define MM_KEY_KINDS 3
 
 /* Plain value; the caller provides storage.  Wipe with _release. */
 struct mm_keyring {
     size_t n;                                  /* keys held, >= 1 once loaded */
     uint8_t keys[MM_KEYRING_MAX][MM_CKEY_LEN]; /* [0] is the primary */
     uint32_t ids[MM_KEYRING_MAX];              /* key ids, same order */
+    uint8_t kinds[MM_KEYRING_MAX];             /* enum mm_key_kind, all equal */
     int dev;                                   /* 1: the well-known dev key */
     char source[64];                           /* "file", "env", "dev"... */
 };
@@ -67,8 +85,19 @@ int mm__keyring_find(const struct mm_keyring *kr, uint32_t id);
 /* The key id of a raw key: u32 LE of the first 4 bytes of
  * HKDF(ck, MM_LABEL_KEYID). */
 uint32_t mm__ckey_id(const uint8_t key[MM_CKEY_LEN]);
-/* The mDNS TXT tag of the primary key: first 8 bytes of
- * HKDF(ck, "murmer mdns") as 16 lowercase hex chars plus NUL. */
+/* The kind of the keyring's keys (enum mm_key_kind). */
+int mm__keyring_kind(const struct mm_keyring *kr);
+/* "cluster", "client" or "read-only". */
+const char *mm__key_kind_name(int kind);
+/*
+ * The key of kind |to| derived from |key| of kind |from| (to >= from):
+ * client = HKDF(cluster, MM_LABEL_CLIENT), read-only = HKDF(client,
+ * MM_LABEL_READONLY); to == from copies.  0 or MM_EINVAL (to < from).
+ */
+int mm__ckey_derive(uint8_t out[MM_CKEY_LEN], const uint8_t key[MM_CKEY_LEN],
+                    int from, int to);
+/* The mDNS TXT tag of the primary key (a client key has none: ""): first 8
+ * bytes of HKDF(ck, "murmer mdns") as 16 lowercase hex chars plus NUL. */
 void mm__keyring_mdns_tag(const struct mm_keyring *kr, char out[17]);
 
 #endif /* MM_CKEY_H */

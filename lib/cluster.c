@@ -101,6 +101,13 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
     if (kerr[0]) /* the refusal, or the dev-mode warning */
         MM_LOG(rc ? MM_LOG_ERR : MM_LOG_WARN, "ckey", "%s", kerr);
     if (rc) goto fail;
+    if (mm__keyring_kind(&c->kr) != MM_KEY_CLUSTER) {
+        MM_LOG(MM_LOG_ERR, "ckey",
+               "a %s key cannot start a node: give the cluster key",
+               mm__key_kind_name(mm__keyring_kind(&c->kr)));
+        rc = MM_EKEY;
+        goto fail;
+    }
     if (c->kr.dev) {
         if (!host_is_loopback(cfg->listen) && !cfg->insecure) {
             MM_LOG(MM_LOG_ERR, "cluster",

@@ -82,6 +82,7 @@ struct cconn { /* our state for one QUIC connection */
     struct peer *peer;  /* member connections */
     uint8_t id[MM_NODE_ID_LEN];
     int role;
+    int key; /* enum mm_key_kind it authenticated with */
     int up;
     int refs; /* inbound calls in flight hold one each */
     /* Set when the connection is down: its calls still queued in
@@ -194,6 +195,9 @@ struct mm_net {
     struct cconn *draining;    /* superseded connections, see cconn */
     struct cconn **seed_dials; /* in flight (entries NULL once done) */
     size_t nseed_dials;
+    /* Refused for the connection's key or role: member frames from a
+     * client (the connection is closed), INVOKEs from a read-only key. */
+    uint64_t member_frames_refused, invokes_refused;
 };
 
 static struct mm_tq *
@@ -807,6 +811,12 @@ serve_invoke(struct mm_net *net, struct cconn *cc, int64_t sid,
                      "too many call bytes in flight on this connection");
         return;
     }
+    if (cc->key == MM_KEY_READONLY) {
+        net->invokes_refused++;
+        respond_text(cc, sid, inv.call_id, MM_EUNAUTHORIZED,
+                     "a read-only client key cannot send");
+        return;
+    }
     mm_endpoint ep;
     if (inv.target_kind == MM_WIRE_TARGET_ACTOR) {
         memcpy(ep.node, n->id, MM_NODE_ID_LEN);
@@ -969,6 +979,7 @@ on_conn_up(void *data, struct mm_qconn *q, const uint8_t peer_id[16],
     }
     cc->up = 1;
     cc->role = role;
+    cc->key = mm__quic_conn_key_kind(q);
     memcpy(cc->id, peer_id, MM_NODE_ID_LEN);
     if (cc->seed_addr[0]) seed_dial_done(net, cc);
     if (role == MM_WIRE_ROLE_MEMBER && mm__quic_conn_superseded(q)) {
@@ -1091,6 +1102,19 @@ on_frame(void *data, struct mm_qconn *q, int64_t sid, uint8_t type,
         return;
     default:
         break;
+    }
+    if (type >= MM_WIRE_SYNC_FIRST && type <= MM_WIRE_MEMBER_LAST &&
+        cc->role != MM_WIRE_ROLE_MEMBER) {
+        /* Registry and membership sync are between members only (the
+         * role was proved with the cluster key): a client sending one is
+         * not one we talk to. */
+        net->member_frames_refused++;
+        MM_LOG(MM_LOG_WARN, "cluster",
+               "%s sent a member frame (type 0x%02x): closing its "
+               "connection",
+               cconn_name(cc), (unsigned)type);
+        mm__quic_conn_close(q, MM_EUNAUTHORIZED);
+        return;
     }
     struct frame_handler *h = &net->handlers[type];
     if (h->fn) h->fn(h->data, q, cc->id, cc->role, sid, type, body, len);

@@ -77,6 +77,7 @@ struct mm_session {
         uint64_t overloaded; /* requests answered `overloaded` */
         uint64_t closed;     /* connections closed: even that did not fit */
         uint64_t held;       /* watch deliveries held */
+        uint64_t refused;    /* requests the session's key may not make */
     } st;
 };
 
@@ -1164,6 +1165,15 @@ on_ctrl_req(void *data, struct mm_qconn *conn,
         op_oplog_follow(s, conn, sid, req.id, r);
         break;
     case MM_CTRL_FORCE_LEAVE:
+        /* It changes every member's view: the cluster key only. */
+        if (mm__quic_conn_key_kind(conn) != MM_KEY_CLUSTER) {
+            s->st.refused++;
+            session_err(s, conn, sid, req.id, MM_EUNAUTHORIZED,
+                        "force-leave needs the cluster key (this session "
+                        "holds a %s key)",
+                        mm__key_kind_name(mm__quic_conn_key_kind(conn)));
+            break;
+        }
         op_force_leave(s, conn, sid, req.id, r);
         break;
     default:

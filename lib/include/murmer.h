@@ -517,6 +517,19 @@ MM_EXTERN int mm_node_load_plugin(mm_node *n, const char *path, char *err,
  * |path| is NULL.
  */
 MM_EXTERN int mm_cluster_keygen(const char *path);
+/*
+ * Writes the client key derived from the cluster key(s) of
+ * |cluster_key_file| (NULL: $MURMER_CLUSTER_KEY_FILE, $MURMER_CLUSTER_KEY)
+ * to |path| as mm_cluster_keygen does: one "client:<base64>" line per key
+ * (read_only: "read-only:<base64>", derivable from a client key too).  A
+ * client key lets its holder use the client session (members, lookup,
+ * watch, oplog, send; read-only: not send nor force-leave) but never join
+ * as a member, and the cluster key cannot be recovered from it.  0,
+ * MM_EEXISTS, MM_EKEY or MM_EINVAL (no key, or nothing to derive) with one
+ * line of text in |err|, or -errno.
+ */
+MM_EXTERN int mm_client_keygen(const char *cluster_key_file, const char *path,
+                               int read_only, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------------ */
 /* Client sessions (what the murmer CLI uses)                               */

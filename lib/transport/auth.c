@@ -1,8 +1,10 @@
 /*
  * auth.c — the auth exchange on a connection's control stream (see quic.h):
  * once TLS is done the dialer sends HELLO + AUTH, the acceptor checks both
- * and answers HELLO + AUTH + AUTH_RESULT.  A proof binds the cluster key to
- * this TLS session (its exporter) and to both node ids.  A connection that
+ * and answers HELLO + AUTH + AUTH_RESULT.  A proof binds the key (a cluster
+ * key or a client key derived from one) to this TLS session (its exporter)
+ * and to both node ids; the kind of key that made it bounds the role the
+ * connection may take.  A connection that
  * passes comes up, after the crossing-dial rule picked the connection to
  * keep between two to the same peer.
  */
@@ -13,55 +15,101 @@
 
 /* ---- proofs -------------------------------------------------------------- */
 
-/* The auth key of ring entry |idx| (an HKDF costs ~11 us here, and each
- * handshake computes and checks proofs: derived once per key). */
-const uint8_t *
-mm__quic_auth_key(struct mm_quic *q, size_t idx)
+/* The auth key, HKDF(k, MM_LABEL_AUTH), of ring entry |idx| derived to
+ * |kind| (its own kind or a weaker one: see ckey.h).  An HKDF costs ~11 us
+ * here, and each handshake computes and checks proofs: derived once per
+ * key and kind. */
+static const uint8_t *
+auth_key_as(struct mm_quic *q, size_t idx, int kind)
 {
     const uint8_t *k = q->kr->keys[idx];
     if (!(q->auth_valid & (1u << idx)) ||
         memcmp(q->auth_of[idx], k, MM_CKEY_LEN) != 0) {
-        mm__keyring_derive(q->kr, idx, MM_LABEL_AUTH, NULL, 0,
-                           q->auth_keys[idx], sizeof(q->auth_keys[idx]));
+        for (int to = q->kr->kinds[idx]; to < MM_KEY_KINDS; to++) {
+            uint8_t d[MM_CKEY_LEN];
+            if (mm__ckey_derive(d, k, q->kr->kinds[idx], to) == 0)
+                mm__hkdf_label(q->auth_keys[idx][to], 32, d, MM_LABEL_AUTH,
+                               NULL, 0);
+            explicit_bzero(d, sizeof(d));
+        }
         memcpy(q->auth_of[idx], k, MM_CKEY_LEN);
         q->auth_valid |= 1u << idx;
     }
-    return q->auth_keys[idx];
+    return q->auth_keys[idx][kind];
 }
 
-static void
-auth_proof(struct mm_quic *q, size_t idx, const uint8_t *exporter, char role,
-           const uint8_t *client_id, const uint8_t *server_id,
-           uint8_t out[MM_WIRE_PROOF_LEN])
+/* The auth key of ring entry |idx| as it is (the one a dialer proves
+ * with). */
+const uint8_t *
+mm__quic_auth_key(struct mm_quic *q, size_t idx)
+{
+    return auth_key_as(q, idx, q->kr->kinds[idx]);
+}
+
+void
+mm__quic_proof(const uint8_t auth_key[32],
+               const uint8_t exporter[MM_TLS_EXPORTER_LEN], char side,
+               const uint8_t client_id[MM_ID_LEN],
+               const uint8_t server_id[MM_ID_LEN],
+               uint8_t out[MM_WIRE_PROOF_LEN])
 {
     uint8_t msg[MM_TLS_EXPORTER_LEN + 1 + 2 * MM_ID_LEN];
     memcpy(msg, exporter, MM_TLS_EXPORTER_LEN);
-    msg[MM_TLS_EXPORTER_LEN] = (uint8_t)role;
+    msg[MM_TLS_EXPORTER_LEN] = (uint8_t)side;
     memcpy(msg + MM_TLS_EXPORTER_LEN + 1, client_id, MM_ID_LEN);
     memcpy(msg + MM_TLS_EXPORTER_LEN + 1 + MM_ID_LEN, server_id, MM_ID_LEN);
-    mm__hmac_sha256(out, mm__quic_auth_key(q, idx), 32, msg, sizeof(msg));
+    mm__hmac_sha256(out, auth_key, 32, msg, sizeof(msg));
 }
 
-/* The ring index whose proof matches |proof|, or -1. */
+static void
+auth_proof(struct mm_quic *q, size_t idx, int kind, const uint8_t *exporter,
+           char side, const uint8_t *client_id, const uint8_t *server_id,
+           uint8_t out[MM_WIRE_PROOF_LEN])
+{
+    mm__quic_proof(auth_key_as(q, idx, kind), exporter, side, client_id,
+                   server_id, out);
+}
+
+/*
+ * The ring index whose proof matches |proof|, or -1; |*kind| the kind of
+ * key that made it.  The dialer checks the acceptor's proof with its own
+ * keys as they are (|derived| 0); the acceptor the dialer's with each key
+ * and every client key derived from it (|derived| 1).
+ */
 static int
-auth_check(const struct mm_qconn *c, char role, const uint8_t *proof)
+auth_check(const struct mm_qconn *c, char side, const uint8_t *proof,
+           int derived, int *kind)
 {
     struct mm_quic *q = c->q;
     const uint8_t *cid = c->dialer ? q->id->id : c->peer_id;
     const uint8_t *sid = c->dialer ? c->peer_id : q->id->id;
     int found = -1;
     for (size_t i = 0; i < q->kr->n; i++) {
-        uint8_t want[MM_WIRE_PROOF_LEN];
-        auth_proof(q, i, c->exporter, role, cid, sid, want);
-        /* Check every key, so the time does not tell which one matched. */
-        if (mm__ct_memcmp(want, proof, MM_WIRE_PROOF_LEN) == 0 && found < 0)
-            found = (int)i;
+        int from = q->kr->kinds[i];
+        int to = derived ? MM_KEY_KINDS - 1 : from;
+        for (int k = from; k <= to; k++) {
+            uint8_t want[MM_WIRE_PROOF_LEN];
+            auth_proof(q, i, k, c->exporter, side, cid, sid, want);
+            /* Check every key, so the time does not tell which one
+             * matched. */
+            if (mm__ct_memcmp(want, proof, MM_WIRE_PROOF_LEN) == 0 &&
+                found < 0) {
+                found = (int)i;
+                *kind = k;
+            }
+        }
     }
     return found;
 }
 
+int
+mm__quic_conn_key_kind(const struct mm_qconn *c)
+{
+    return c->peer_key;
+}
+
 static int
-ctrl_send_hello_auth(struct mm_qconn *c, size_t idx, int with_result)
+ctrl_send_hello_auth(struct mm_qconn *c, size_t idx, int kind, int with_result)
 {
     struct mm_quic *q = c->q;
     struct qstream *s = stream_find(c, c->ctrl_sid);
@@ -81,7 +129,8 @@ ctrl_send_hello_auth(struct mm_qconn *c, size_t idx, int with_result)
     struct mm_wire_auth a;
     const uint8_t *cid = c->dialer ? q->id->id : c->peer_id;
     const uint8_t *sid = c->dialer ? c->peer_id : q->id->id;
-    auth_proof(q, idx, c->exporter, c->dialer ? 'c' : 's', cid, sid, a.proof);
+    auth_proof(q, idx, kind, c->exporter, c->dialer ? 'c' : 's', cid, sid,
+               a.proof);
     struct mm_wire_auth_result r = {.status = 0};
     uint8_t buf[1024];
     size_t n = mm__wire_hello_encode(buf, sizeof(buf), &h);
@@ -237,7 +286,7 @@ mm__quic_auth_step(struct mm_qconn *c)
             s->rd.max = QUIC_PREAUTH_MAX_FRAME;
             c->ctrl_sid = sid;
             c->ctrl_sent = 1;
-            if (ctrl_send_hello_auth(c, 0, 0) != 0) {
+            if (ctrl_send_hello_auth(c, 0, c->q->kr->kinds[0], 0) != 0) {
                 mm__quic_conn_request_close(c, UV_ENOMEM, 1);
                 return;
             }
@@ -250,15 +299,22 @@ mm__quic_auth_step(struct mm_qconn *c)
             return;
         }
         if (!(c->hello_rcvd && c->auth_rcvd && c->result_rcvd)) return;
-        if (auth_check(c, 's', c->peer_proof) < 0) {
+        int kind = MM_KEY_CLUSTER;
+        if (auth_check(c, 's', c->peer_proof, 0, &kind) < 0) {
             mm__quic_auth_fail(c, "wrong cluster key (server proof)");
             return;
         }
+        c->peer_key = kind;
         conn_become_up(c);
     } else {
         if (!(c->hello_rcvd && c->auth_rcvd)) return;
-        int idx = auth_check(c, 'c', c->peer_proof);
-        if (idx < 0) {
+        int kind = MM_KEY_CLUSTER;
+        int idx = auth_check(c, 'c', c->peer_proof, 1, &kind);
+        /* Only the cluster key proves a member: the role a HELLO claims
+         * is bound to the key that made the proof. */
+        int role_bad = idx >= 0 && c->peer_role != MM_WIRE_ROLE_CLIENT &&
+                       kind != MM_KEY_CLUSTER;
+        if (idx < 0 || role_bad) {
             /* Say why before closing; the close carries it as well. */
             struct qstream *s = stream_find(c, c->ctrl_sid);
             uint8_t buf[16];
@@ -266,10 +322,14 @@ mm__quic_auth_step(struct mm_qconn *c)
                 .status = mm_err_to_wire(MM_EUNAUTHORIZED)};
             size_t n = mm__wire_auth_result_encode(buf, sizeof(buf), &r);
             if (s && n) mm__quic_stream_queue(s, buf, n);
-            mm__quic_auth_fail(c, "wrong cluster key");
+            if (role_bad) c->q->st.role_refused++;
+            mm__quic_auth_fail(c, role_bad ? "a client key claims the member "
+                                             "role"
+                                           : "wrong cluster key");
             return;
         }
-        if (ctrl_send_hello_auth(c, (size_t)idx, 1) != 0) {
+        c->peer_key = kind;
+        if (ctrl_send_hello_auth(c, (size_t)idx, kind, 1) != 0) {
             mm__quic_conn_request_close(c, UV_ENOMEM, 1);
             return;
         }

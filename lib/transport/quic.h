@@ -13,13 +13,17 @@
  * Connection life: mutual TLS 1.3 with key pinning (tls.h), then on the
  * control stream (the dialer's first bidi stream) the dialer sends HELLO +
  * AUTH, the acceptor checks both and answers HELLO + AUTH + AUTH_RESULT.
- * AUTH's proof is HMAC(HKDF(ck, "murmer auth"), exporter ‖ role ‖ client id
- * ‖ server id), role 'c' from the dialer and 's' from the acceptor, checked
- * in constant time against every key of the ring.  Until then the acceptor
- * allows the dialer exactly one stream and the dialer allows none, frames
- * are auth frames of at most 4 KiB, and no flow-control credit is granted
- * beyond the first 16 KiB (QUIC_PREAUTH_WINDOW); anything else closes the
- * connection (MM_EUNAUTHORIZED).  Then ops->conn_up runs on both sides and
+ * AUTH's proof is HMAC(HKDF(k, "murmer auth"), exporter ‖ side ‖ client id
+ * ‖ server id), side 'c' from the dialer and 's' from the acceptor, where k
+ * is the dialer's key: a cluster key, or a client key derived from one
+ * (ckey.h).  The acceptor checks it in constant time against every key of
+ * its ring and the client keys derived from them; the key that matched
+ * fixes what the connection may do (mm__quic_conn_key_kind), and a HELLO
+ * role member proved with a client key is refused (unauthorized).  Until then
+ * the acceptor allows the dialer exactly one stream and the dialer allows none,
+ * frames are auth frames of at most 4 KiB, and no flow-control credit is
+ * granted beyond the first 16 KiB (QUIC_PREAUTH_WINDOW); anything else closes
+ * the connection (MM_EUNAUTHORIZED).  Then ops->conn_up runs on both sides and
  * any stream may carry frames.
  *
  * Threading: everything runs on the loop given to mm__quic_new(); no
@@ -107,9 +111,9 @@ struct mm_quic_ops {
     /*
      * The connection passed auth.  |peer_id| is the peer's verified node id,
      * |peer_gen| its generation, |role| the peer's HELLO role (0 member,
-     * 1 client), |peer_name| and |peer_addr| (its advertised address, or
-     * its UDP source address if it advertised none) are NUL-terminated and
-     * borrowed for the call.
+     * proved with the cluster key; 1 client), |peer_name| and |peer_addr| (its
+     * advertised address, or its UDP source address if it advertised none) are
+     * NUL-terminated and borrowed for the call.
      *
      * Crossing dials (two up connections of the same generation to one
      * member): the transport keeps the one dialled by the lower node id,
@@ -209,6 +213,7 @@ struct mm_quic_stats {
     uint64_t partial_resets; /* streams reset: over partial_max */
     uint64_t conns_refused;  /* Initials dropped: conns_max accepted */
     uint64_t tx_unacked;     /* bytes queued, not yet acknowledged, now */
+    uint64_t role_refused;   /* auth: a client key claimed the member role */
 };
 
 /* Sets every field to its default (zeroes). */
@@ -320,6 +325,10 @@ void mm__quic_conn_close(struct mm_qconn *c, int err);
 /* Facts about a connection. */
 int mm__quic_conn_is_dialer(const struct mm_qconn *c);
 int mm__quic_conn_is_up(const struct mm_qconn *c);
+/* The kind of key (enum mm_key_kind) the connection authenticated with:
+ * MM_KEY_CLUSTER for every member connection, and for a client that holds
+ * the cluster key. */
+int mm__quic_conn_key_kind(const struct mm_qconn *c);
 /* Peer id (valid after the TLS handshake). */
 const uint8_t *mm__quic_conn_peer_id(const struct mm_qconn *c);
 /* Per-connection user pointer (not touched by the transport). */

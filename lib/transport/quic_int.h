@@ -194,6 +194,7 @@ struct mm_qconn {
     int hello_rcvd, auth_rcvd, result_rcvd, ctrl_sent;
     uint64_t peer_gen;
     int peer_role;
+    int peer_key; /* enum mm_key_kind the auth proof was made with */
     char peer_name[256];
     char peer_addr[128];
     uint8_t peer_proof[MM_WIRE_PROOF_LEN];
@@ -246,10 +247,11 @@ struct mm_quic {
     uint64_t now_cache; /* quic_now() while a packet or flush is handled */
     uint64_t rx_ns;     /* quic_now() of the last read */
     uint64_t ts_hi;     /* the latest quic_now() handed out */
-    /* HKDF(key, MM_LABEL_AUTH) per keyring entry, and the key it is of
-     * (the keyring is borrowed and may change: a key that differs from
-     * |auth_of| is derived again). */
-    uint8_t auth_keys[MM_KEYRING_MAX][32];
+    /* HKDF(key', MM_LABEL_AUTH) per keyring entry and kind of key' (the
+     * entry's own kind and those derived from it, enum mm_key_kind), and
+     * the key it is of (the keyring is borrowed and may change: a key that
+     * differs from |auth_of| is derived again). */
+    uint8_t auth_keys[MM_KEYRING_MAX][MM_KEY_KINDS][32];
     uint8_t auth_of[MM_KEYRING_MAX][MM_CKEY_LEN];
     uint32_t auth_valid; /* bit i: auth_keys[i] is of auth_of[i] */
     /* Address validation (Retry): the key of our Retry tokens, and the
@@ -409,6 +411,13 @@ void mm__quic_credit_up(struct mm_qconn *c);
 
 /* The auth key of keyring entry |idx| (derived once per key). */
 const uint8_t *mm__quic_auth_key(struct mm_quic *q, size_t idx);
+/* The AUTH proof: HMAC-SHA256(|auth_key|, exporter ‖ side ‖ client id ‖
+ * server id), side 'c' (dialer) or 's' (acceptor) (docs/wire.md, Auth). */
+void mm__quic_proof(const uint8_t auth_key[32],
+                    const uint8_t exporter[MM_TLS_EXPORTER_LEN], char side,
+                    const uint8_t client_id[MM_ID_LEN],
+                    const uint8_t server_id[MM_ID_LEN],
+                    uint8_t out[MM_WIRE_PROOF_LEN]);
 /* Logs and counts an auth failure, and closes |c| with MM_EUNAUTHORIZED. */
 void mm__quic_auth_fail(struct mm_qconn *c, const char *why);
 /* Advances the auth exchange of a connection in its handshake. */

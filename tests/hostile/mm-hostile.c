@@ -43,6 +43,14 @@
  *       from a new random sender id, so that each costs the node a key
  *       derivation and a failed GCM check.
  *
+ *   mm-hostile member-frames --seed ADDR --key FILE [--role member|client]
+ *                       [--frame TYPE] [--hold S]
+ *       Connects in the HELLO role given (default client), then sends one
+ *       frame of type TYPE (default 0x30, registry ops; 0x40 is a
+ *       membership sync request) with a short body on the control stream,
+ *       and reports over --hold seconds (default 3) whether the node
+ *       closed the connection.  With a client key and --role member it
+ *       reports the refused auth instead.
  * Common options: --time S bounds the sending phase (default 30),
  * --state DIR is the client identity's directory (default
  * $XDG_STATE_HOME/murmer-hostile or /tmp/murmer-hostile-<uid>).
@@ -78,6 +86,8 @@ struct opts {
     int no_read;
     unsigned addrs, concurrency;
     unsigned long rate;
+    int role;       /* member-frames: the HELLO role */
+    unsigned frame; /* member-frames: the frame type */
 };
 
 /* One hostile endpoint: a transport, and the connection it dials. */
@@ -267,7 +277,7 @@ hx_init(struct hx *h, uint32_t handshake_ms)
     struct mm_quic_config qc;
     mm__quic_config_init(&qc);
     qc.name = "mm-hostile";
-    qc.role = MM_WIRE_ROLE_CLIENT;
+    qc.role = O.role;
     qc.handshake_ms = handshake_ms;
     qc.tq = &h->tq;
     /* Our own queue may hold a whole attack: the node is the one tested. */
@@ -610,6 +620,46 @@ cmd_partial(int unknown)
     return 0;
 }
 
+/* ---- member frames from a client ----------------------------------------- */
+
+static int
+cmd_member_frames(void)
+{
+    struct hx h;
+    hx_init(&h, 5000);
+    if (mm__quic_dial(h.q, O.seed, NULL, NULL) != 0)
+        die("bad seed address '%s'", O.seed);
+    double until = now_s() + 5;
+    while (!h.dial_done && now_s() < until)
+        turn(&h, 50);
+    const char *role = O.role == MM_WIRE_ROLE_MEMBER ? "member" : "client";
+    if (!h.conn) {
+        printf("member-frames: auth as %s: %s\n", role,
+               h.dial_done ? mm_err_name(h.down_err) : "no answer");
+        hx_close(&h);
+        return 0;
+    }
+    /* A short body: the node must refuse it for who sent it, whatever it
+     * holds. */
+    uint8_t body[24];
+    memset(body, 0, sizeof(body));
+    body[0] = 1;
+    uint8_t f[MM_WIRE_HDR_LEN + sizeof(body)];
+    size_t n = mm__wire_frame_encode(f, sizeof(f), (uint8_t)O.frame, body,
+                                     sizeof(body));
+    int rc =
+        n ? mm__quic_send_frame(h.conn, mm__quic_control_stream(h.conn), f, n)
+          : MM_EINVAL;
+    double end = now_s() + (O.hold > 0 ? O.hold : 3);
+    while (rc == 0 && h.conn && now_s() < end)
+        turn(&h, 20);
+    printf("member-frames: auth as %s: ok; frame 0x%02x %s; conn=%s\n", role,
+           O.frame, rc ? mm_strerror(rc) : "sent",
+           h.conn ? "open" : mm_err_name(h.down_err));
+    hx_close(&h);
+    return 0;
+}
+
 /* ---- handshakes with a wrong key ----------------------------------------- */
 
 static int
@@ -856,11 +906,13 @@ usage(void)
 {
     fprintf(stderr,
             "usage: mm-hostile lookups|watches|waiters|deadline|invokes|"
-            "partial-streams|unknown-frames|handshakes|preauth|gossip-flood\n"
+            "partial-streams|unknown-frames|handshakes|preauth|gossip-flood|"
+            "member-frames\n"
             "       --seed ADDR --key FILE\n"
             "       [--n N] [--no-read] [--hold S] [--time S] [--prefix P]\n"
             "       [--target LABEL] [--type T] [--size BYTES|KiB|MiB]\n"
-            "       [--addrs K] [--concurrency C] [--rate R] [--state DIR]\n");
+            "       [--addrs K] [--concurrency C] [--rate R] [--state DIR]\n"
+            "       [--role member|client] [--frame TYPE]\n");
     exit(2);
 }
 
@@ -896,8 +948,12 @@ main(int argc, char **argv)
         dflt_n = 20000;
     else if (!strcmp(O.cmd, "preauth"))
         dflt_n = 100;
+    else if (!strcmp(O.cmd, "member-frames"))
+        dflt_n = 1;
     else
         usage();
+    O.role = MM_WIRE_ROLE_CLIENT;
+    O.frame = 0x30;
     O.n = dflt_n;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -934,6 +990,12 @@ main(int argc, char **argv)
             O.concurrency = (unsigned)strtoul(v, NULL, 10);
         else if (!strcmp(a, "--rate"))
             O.rate = strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--role") &&
+                 (!strcmp(v, "member") || !strcmp(v, "client")))
+            O.role = !strcmp(v, "member") ? MM_WIRE_ROLE_MEMBER
+                                          : MM_WIRE_ROLE_CLIENT;
+        else if (!strcmp(a, "--frame"))
+            O.frame = (unsigned)strtoul(v, NULL, 0) & 0xff;
         else
             usage();
     }
@@ -951,5 +1013,6 @@ main(int argc, char **argv)
     if (!strcmp(O.cmd, "unknown-frames")) return cmd_partial(1);
     if (!strcmp(O.cmd, "handshakes")) return cmd_handshakes();
     if (!strcmp(O.cmd, "preauth")) return cmd_preauth();
+    if (!strcmp(O.cmd, "member-frames")) return cmd_member_frames();
     return cmd_gossip();
 }

@@ -13,6 +13,7 @@
 #include "common.h"
 #include "crypto.h"
 #include "ckey.h"
+#include "transport/quic_int.h" /* mm__quic_proof */
 
 struct tdir {
     char path[64];
@@ -346,6 +347,209 @@ test_ckey_derive_labels(void **state)
         MM_EINVAL);
 }
 
+/* ---- client keys: golden vectors (the same lines are in docs/wire.md) -- */
+
+/* Cluster key 00 01 .. 1f; exporter 40 41 .. 5f; client id a0 .. af;
+ * server id b0 .. bf. */
+#define G_CLUSTER_B64 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+#define G_CLIENT_HEX                                                           \
+    "1dca03ecf4e39ab31eb3921c6f3fffaa102c5e921d40728615358d48ef8b1728"
+#define G_CLIENT_LINE "client:HcoD7PTjmrMes5Icbz//qhAsXpIdQHKGFTWNSO+LFyg="
+#define G_READONLY_HEX                                                         \
+    "684128d1c43f752c60e6b9524b89ba36de2fda87e48881252e3ee3c513540269"
+#define G_READONLY_LINE "read-only:aEEo0cQ/dSxg5rlSS4m6Nt4v2ofkiIElLj7jxRNUAmk="
+
+static const char *const auth_golden[][3] = {
+    /* kind, side 'c' proof, side 's' proof */
+    {"cluster",
+     "49219ac9ac5ea45b70789c109ce77d3d1e035fa53796c173e8639166b013ff73",
+     "48629c5721e8aa086be04288d594875f88aa361ab420906cc902f42fa2ba4376"},
+    {"client",
+     "5a04a265bee5b475fbfb306cdebceb5fec5e3d624f94d4d44f49bd70d79c840a",
+     "614d4d7c4e224305280d1e418a03b97443c14788730f5907ec4735eae6b3888e"},
+    {"read-only",
+     "399a5e9827fabd6ec050e367692581f0d039f2c661fa518a35aadd3d98f81849",
+     "28bec51f48ffaf2c78db9b8f51959850d17274739044ae184ef67d9b6aadf647"},
+};
+
+static void
+hex_of(char *out, const uint8_t *b, size_t n)
+{
+    mm__hex(out, b, n);
+}
+
+static void
+test_ckey_client_golden(void **state)
+{
+    (void)state;
+    uint8_t ck[32], k[MM_KEY_KINDS][32];
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        ck[i] = (uint8_t)i;
+    for (int kind = 0; kind < MM_KEY_KINDS; kind++)
+        assert_int_equal(mm__ckey_derive(k[kind], ck, MM_KEY_CLUSTER, kind), 0);
+    assert_memory_equal(k[0], ck, 32);
+    hex_of(hex, k[1], 32);
+    assert_string_equal(hex, G_CLIENT_HEX);
+    hex_of(hex, k[2], 32);
+    assert_string_equal(hex, G_READONLY_HEX);
+    /* The read-only key from the client key is the same key. */
+    uint8_t ro[32];
+    assert_int_equal(mm__ckey_derive(ro, k[1], MM_KEY_CLIENT, MM_KEY_READONLY),
+                     0);
+    assert_memory_equal(ro, k[2], 32);
+    /* Nothing goes back up. */
+    assert_int_equal(mm__ckey_derive(ro, k[1], MM_KEY_CLIENT, MM_KEY_CLUSTER),
+                     MM_EINVAL);
+    /* The proofs. */
+    uint8_t exp[32], cid[16], sid[16], ak[32], proof[32];
+    for (int i = 0; i < 32; i++)
+        exp[i] = (uint8_t)(0x40 + i);
+    for (int i = 0; i < 16; i++) {
+        cid[i] = (uint8_t)(0xa0 + i);
+        sid[i] = (uint8_t)(0xb0 + i);
+    }
+    for (int kind = 0; kind < MM_KEY_KINDS; kind++) {
+        assert_string_equal(mm__key_kind_name(kind), auth_golden[kind][0]);
+        assert_int_equal(
+            mm__hkdf_label(ak, 32, k[kind], MM_LABEL_AUTH, NULL, 0), 0);
+        mm__quic_proof(ak, exp, 'c', cid, sid, proof);
+        hex_of(hex, proof, 32);
+        assert_string_equal(hex, auth_golden[kind][1]);
+        mm__quic_proof(ak, exp, 's', cid, sid, proof);
+        hex_of(hex, proof, 32);
+        assert_string_equal(hex, auth_golden[kind][2]);
+    }
+}
+
+/* Every line above appears verbatim in docs/wire.md. */
+static void
+test_ckey_client_golden_in_doc(void **state)
+{
+    (void)state;
+    static const char *const paths[] = {"docs/wire.md", "../docs/wire.md",
+                                        "../../docs/wire.md"};
+    FILE *f = NULL;
+    for (size_t i = 0; i < MM_ARRAY_SIZE(paths) && f == NULL; i++)
+        f = fopen(paths[i], "r");
+    if (f == NULL) {
+        print_message("docs/wire.md not found from this directory\n");
+        skip();
+    }
+    static char doc[256 * 1024];
+    size_t n = fread(doc, 1, sizeof(doc) - 1, f);
+    fclose(f);
+    doc[n] = '\0';
+    const char *lines[] = {G_CLUSTER_B64,         G_CLIENT_HEX,
+                           G_CLIENT_LINE,         G_READONLY_HEX,
+                           G_READONLY_LINE,       "murmer client key",
+                           "murmer read-only key"};
+    for (size_t i = 0; i < MM_ARRAY_SIZE(lines); i++)
+        if (strstr(doc, lines[i]) == NULL)
+            fail_msg("golden vector missing from docs/wire.md: %s", lines[i]);
+    for (size_t i = 0; i < MM_ARRAY_SIZE(auth_golden); i++)
+        for (int j = 1; j < 3; j++)
+            if (strstr(doc, auth_golden[i][j]) == NULL)
+                fail_msg("golden proof missing from docs/wire.md: %s",
+                         auth_golden[i][j]);
+}
+
+static void
+read_text(const char *path, char *out, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(out, 1, cap - 1, f);
+    out[n] = '\0';
+    fclose(f);
+}
+
+static void
+test_ckey_client_keygen_files(void **state)
+{
+    struct tdir *d = *state;
+    char ckp[128], clp[128], rop[128], ro2[128], text[512], err[256];
+    snprintf(ckp, sizeof(ckp), "%s/cluster", d->path);
+    snprintf(clp, sizeof(clp), "%s/client", d->path);
+    snprintf(rop, sizeof(rop), "%s/ro", d->path);
+    snprintf(ro2, sizeof(ro2), "%s/ro2", d->path);
+    write_file(ckp, "# the golden cluster key\n" G_CLUSTER_B64 "\n", 0600);
+    assert_int_equal(mm_client_keygen(ckp, clp, 0, err, sizeof(err)), 0);
+    struct stat st;
+    assert_int_equal(stat(clp, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    read_text(clp, text, sizeof(text));
+    assert_string_equal(text, G_CLIENT_LINE "\n");
+    /* Never overwritten. */
+    assert_int_equal(mm_client_keygen(ckp, clp, 0, err, sizeof(err)),
+                     MM_EEXISTS);
+    /* Read-only, from the cluster key and from the client key. */
+    assert_int_equal(mm_client_keygen(ckp, rop, 1, err, sizeof(err)), 0);
+    read_text(rop, text, sizeof(text));
+    assert_string_equal(text, G_READONLY_LINE "\n");
+    assert_int_equal(mm_client_keygen(clp, ro2, 1, err, sizeof(err)), 0);
+    read_text(ro2, text, sizeof(text));
+    assert_string_equal(text, G_READONLY_LINE "\n");
+
+    /* Loading: the kind, and no mDNS tag (it needs the cluster key). */
+    struct mm_keyring kr;
+    char tag[17];
+    assert_int_equal(mm__keyring_load(&kr, clp, NULL, 0), 0);
+    assert_int_equal(mm__keyring_kind(&kr), MM_KEY_CLIENT);
+    mm__keyring_mdns_tag(&kr, tag);
+    assert_string_equal(tag, "");
+    assert_int_equal(mm__keyring_load(&kr, rop, NULL, 0), 0);
+    assert_int_equal(mm__keyring_kind(&kr), MM_KEY_READONLY);
+    assert_int_equal(mm__keyring_load(&kr, ckp, NULL, 0), 0);
+    assert_int_equal(mm__keyring_kind(&kr), MM_KEY_CLUSTER);
+    mm__keyring_mdns_tag(&kr, tag);
+    assert_int_equal(strlen(tag), 16);
+    /* The value form takes the prefix too. */
+    assert_int_equal(mm__keyring_load_b64(&kr, G_CLIENT_LINE), 0);
+    assert_int_equal(mm__keyring_kind(&kr), MM_KEY_CLIENT);
+    assert_int_equal(mm__keyring_load_b64(&kr, "client:"), MM_EKEY);
+    assert_int_equal(mm__keyring_load_b64(&kr, "cluster:" G_CLUSTER_B64),
+                     MM_EKEY);
+
+    /* Nothing to derive: a client key again, or anything from read-only;
+     * and no key at all. */
+    snprintf(text, sizeof(text), "%s/x", d->path);
+    assert_int_equal(mm_client_keygen(clp, text, 0, err, sizeof(err)),
+                     MM_EINVAL);
+    assert_string_equal(err,
+                        "the key given is a client key: it derives no client "
+                        "key");
+    assert_int_equal(mm_client_keygen(rop, text, 1, err, sizeof(err)),
+                     MM_EINVAL);
+    assert_int_equal(mm_client_keygen(NULL, text, 0, err, sizeof(err)),
+                     MM_EINVAL);
+    assert_non_null(strstr(err, "no cluster key given"));
+    assert_int_equal(access(text, F_OK), -1);
+
+    /* A file mixing kinds is refused. */
+    char mix[128];
+    snprintf(mix, sizeof(mix), "%s/mix", d->path);
+    write_file(mix, G_CLUSTER_B64 "\n" G_CLIENT_LINE "\n", 0600);
+    assert_int_equal(mm__keyring_load(&kr, mix, err, sizeof(err)), MM_EKEY);
+    assert_non_null(strstr(err, "mixes cluster and client keys"));
+
+    /* A rotating ring gives one client line per key, in order. */
+    char two[128], two_cl[128];
+    snprintf(two, sizeof(two), "%s/two", d->path);
+    snprintf(two_cl, sizeof(two_cl), "%s/two.client", d->path);
+    write_file(two,
+               "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\n" G_CLUSTER_B64
+               "\n",
+               0600);
+    assert_int_equal(mm_client_keygen(two, two_cl, 0, err, sizeof(err)), 0);
+    assert_int_equal(mm__keyring_load(&kr, two_cl, NULL, 0), 0);
+    assert_int_equal(kr.n, 2);
+    char hex[65];
+    hex_of(hex, kr.keys[1], 32);
+    assert_string_equal(hex, G_CLIENT_HEX);
+    mm__keyring_release(&kr);
+}
+
 int
 main(void)
 {
@@ -363,6 +567,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_ckey_load_returns_error_text,
                                         setup_dir, teardown_dir),
         cmocka_unit_test(test_ckey_derive_labels),
+        cmocka_unit_test(test_ckey_client_golden),
+        cmocka_unit_test(test_ckey_client_golden_in_doc),
+        cmocka_unit_test_setup_teardown(test_ckey_client_keygen_files,
+                                        setup_dir, teardown_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

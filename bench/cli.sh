@@ -11,6 +11,9 @@
 #   murmer,cli.send.median      murmer --join n1 send echo/n8 echo '"x"'
 #                               (n1 relays to n8's echo actor: one remote hop)
 #   serf,cli.members.median     serf members -rpc-addr=<s1>   (when serf exists)
+#   murmer,cli.send-stdin.window64.throughput   msg/s of `send --stdin
+#                               --window 64 counter/n8` (100 000 JSON Lines,
+#                               relayed by n1; median of 3; target >= 20 000)
 # plus .p99 lines.  Spreads go to stderr.
 #
 # Like ../shared/anchors/serf/cli.sh: hyperfine -N (no shell), 10 warmups,
@@ -188,4 +191,25 @@ emit() {
 emit members murmer cli.members
 emit send murmer cli.send
 [ -n "$SERF" ] && emit serf serf cli.members
+
+# ---- bulk: send --stdin, 100 000 increments relayed by n1 to counter/nN ------
+BULK=${CLI_BULK:-100000}
+seq "$BULK" | sed 's/.*/{"message":"increment","payload":1}/' > "$TMP/bulk.in"
+: > "$TMP/bulk.rates"
+for r in 1 2 3; do
+    a=$EPOCHREALTIME
+    "$M" --join "$SEED" --cluster-key "$KEY" --timeout 60s send --stdin \
+        --window 64 "counter/n$N" < "$TMP/bulk.in" > "$TMP/bulk.out" 2> "$TMP/bulk.err"
+    rc=$?
+    b=$EPOCHREALTIME
+    got=$(grep -c '"ok"' "$TMP/bulk.out")
+    if [ $rc != 0 ] || [ "$got" != "$BULK" ]; then
+        note "send --stdin run $r: exit $rc, $got of $BULK ok: $(head -c 200 "$TMP/bulk.err")"
+        continue
+    fi
+    echo "$BULK ${a/./} ${b/./}" | awk '{ printf "%.0f\n", $1 / (($3 - $2) / 1e6) }' >> "$TMP/bulk.rates"
+done
+sort -g "$TMP/bulk.rates" | awk '{ a[NR] = $1 } END { if (NR) {
+    printf "murmer,cli.send-stdin.window64.throughput,%.0f,msg/s\n", a[int((NR + 1) / 2)]
+    printf "cli: send --stdin: %d msg/s median [%d..%d] (n=%d)\n", a[int((NR + 1) / 2)], a[1], a[NR], NR > "/dev/stderr" } }'
 exit 0

@@ -89,8 +89,9 @@ cmd_lookup(int argc, char **argv, struct cli_ctx *ctx)
         CLI_OPT_END,
     };
     const struct cli_spec spec = {
-        .usage = "murmer lookup [options] <label> | --prefix P | --key KEY",
-        .summary = "Find actors by label, label prefix or reception key.",
+        .usage = "murmer lookup [options] [<label> | --prefix P | --key KEY]",
+        .summary = "Find actors by label, label prefix or reception key; "
+                   "with none of them, list every actor.",
         .opts = opts,
         .min_args = 0,
         .max_args = 1,
@@ -99,9 +100,7 @@ cmd_lookup(int argc, char **argv, struct cli_ctx *ctx)
     if (rc != CLI_CONTINUE) return rc;
     const char *label = nargs ? args[0] : NULL;
     if (label == NULL && prefix == NULL && key == NULL)
-        return cli_error(ctx, MM_EXIT_USAGE,
-                         "give a label, --prefix or --key (usage: %s)",
-                         spec.usage);
+        prefix = ""; /* no argument: every actor */
     if (label && prefix)
         return cli_error(ctx, MM_EXIT_USAGE,
                          "give a label or --prefix, not both");

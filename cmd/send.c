@@ -6,10 +6,15 @@
  * The payload is validated before anything else: a malformed payload is
  * reported with its byte offset and exit 6, and no connection is made.
  * Output schema murmer.send/1 (see murmer-send(1)).
+ *
+ * `murmer send --stdin LABEL` reads JSON Lines ({"message": NAME,
+ * "payload": JSON}) and writes one JSON line per input line, in input
+ * order, with at most --window calls in flight on one connection.
  */
 #include "../cli/cli.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -187,21 +192,200 @@ send_read_stdin(struct cli_ctx *ctx, char **out, size_t *len)
     return 0;
 }
 
+/* ---- --stdin: JSON Lines in, one JSON line out per line ------------- */
+
+/* A line longer than this is answered invalid_argument (and skipped). */
+#define SEND_MAX_LINE (SEND_MAX_PAYLOAD + 4096u)
+
+struct bulk {
+    struct cli_ctx *ctx;
+    FILE *in;
+    char *line;      /* the current input line (owned) */
+    size_t cap;      /* bytes allocated in |line| */
+    char *type;      /* owned copies handed to the library */
+    char *payload;   /* owned */
+    char err[200];   /* a local answer's JSON text */
+    uint64_t lineno; /* 1-based number of the current line */
+    uint64_t sent, failed;
+};
+
+/* Reads one line (without its newline) into b->line; 1, 0 at EOF, or -1
+ * when the line is longer than SEND_MAX_LINE (the rest is skipped). */
+static int
+bulk_read_line(struct bulk *b, size_t *len)
+{
+    size_t n = 0;
+    int c, over = 0;
+    while ((c = getc(b->in)) != EOF && c != '\n') {
+        if (over) continue;
+        if (n + 1 >= b->cap) {
+            if (b->cap >= SEND_MAX_LINE) {
+                over = 1;
+                continue;
+            }
+            size_t nc = b->cap ? b->cap * 2 : 4096;
+            char *nb = realloc(b->line, nc);
+            if (nb == NULL) return -1;
+            b->line = nb;
+            b->cap = nc;
+        }
+        b->line[n++] = (char)c;
+    }
+    if (c == EOF && n == 0 && !over) return 0;
+    if (b->line) b->line[n] = '\0';
+    *len = n;
+    return over ? -1 : 1;
+}
+
+static int
+bulk_local(struct bulk *b, const char **type, const char **json, size_t *len,
+           const char *why)
+{
+    cJSON *s = cJSON_CreateString(why);
+    char *txt = s ? cJSON_PrintUnformatted(s) : NULL;
+    snprintf(b->err, sizeof(b->err), "%s", txt ? txt : "\"bad line\"");
+    cJSON_free(txt);
+    cJSON_Delete(s);
+    *type = NULL;
+    *json = b->err;
+    *len = strlen(b->err);
+    return 1;
+}
+
+static int
+bulk_next(void *data, const char **type, const char **json, size_t *len)
+{
+    struct bulk *b = data;
+    free(b->type);
+    free(b->payload);
+    b->type = b->payload = NULL;
+    size_t n = 0;
+    int r;
+    char why[160];
+    do { /* blank lines are skipped */
+        r = bulk_read_line(b, &n);
+        if (r == 0) return 0;
+        b->lineno++;
+    } while (r == 1 && strspn(b->line, " \t\r") == n);
+    if (r < 0) {
+        snprintf(why, sizeof(why), "line %" PRIu64 ": longer than %u bytes",
+                 b->lineno, SEND_MAX_LINE);
+        return bulk_local(b, type, json, len, why);
+    }
+    const char *end = NULL;
+    cJSON *v =
+        strlen(b->line) == n ? cJSON_ParseWithOpts(b->line, &end, 1) : NULL;
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(v, "message");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(v, "payload");
+    if (v == NULL) {
+        size_t off = end ? (size_t)(end - b->line) : strlen(b->line);
+        snprintf(why, sizeof(why),
+                 "line %" PRIu64 ": malformed JSON at byte %zu", b->lineno,
+                 off);
+    } else if (!cJSON_IsObject(v) || !cJSON_IsString(m) ||
+               !*cJSON_GetStringValue(m)) {
+        snprintf(why, sizeof(why),
+                 "line %" PRIu64
+                 ": expected {\"message\": NAME, \"payload\": JSON}",
+                 b->lineno);
+    } else {
+        b->type = strdup(cJSON_GetStringValue(m));
+        b->payload = p ? cJSON_PrintUnformatted(p) : strdup("null");
+        cJSON_Delete(v);
+        if (!b->type || !b->payload) {
+            snprintf(why, sizeof(why), "line %" PRIu64 ": out of memory",
+                     b->lineno);
+            return bulk_local(b, type, json, len, why);
+        }
+        *type = b->type;
+        *json = b->payload;
+        *len = strlen(b->payload);
+        return 1;
+    }
+    cJSON_Delete(v);
+    return bulk_local(b, type, json, len, why);
+}
+
+static void
+bulk_done(void *data, uint64_t index, int status, const char *body, size_t len)
+{
+    struct bulk *b = data;
+    (void)index;
+    cJSON *o = cJSON_CreateObject();
+    if (status == 0) {
+        cJSON_AddItemToObject(o, "ok",
+                              body && len ? cli_json_embed(body, len)
+                                          : cJSON_CreateNull());
+    } else {
+        b->failed++;
+        cJSON_AddStringToObject(o, "error", mm_err_name(status));
+        cJSON *d = NULL;
+        if (body && len) {
+            cJSON *t = cJSON_ParseWithLength(body, len);
+            if (cJSON_IsString(t)) {
+                d = cJSON_CreateString(cJSON_GetStringValue(t));
+            } else {
+                char *raw = strndup(body, len);
+                d = raw ? cJSON_CreateString(raw) : NULL;
+                free(raw);
+            }
+            cJSON_Delete(t);
+        }
+        cJSON_AddItemToObject(o, "detail",
+                              d ? d : cJSON_CreateString(mm_strerror(status)));
+    }
+    char *txt = cJSON_PrintUnformatted(o);
+    if (txt) fprintf(b->ctx->out, "%s\n", txt);
+    cJSON_free(txt);
+    cJSON_Delete(o);
+    b->sent++;
+}
+
+static int
+send_bulk(struct cli_ctx *ctx, const char *label, unsigned window)
+{
+    mm_client *c;
+    int rc = cli_connect(ctx, &c);
+    if (rc != 0) return rc;
+    struct bulk b = {.ctx = ctx, .in = stdin};
+    int err = mm_client_send_stream(c, label, window, bulk_next, bulk_done, &b);
+    fflush(ctx->out);
+    free(b.line);
+    free(b.type);
+    free(b.payload);
+    if (err)
+        rc = cli_client_error(ctx, c, err, NULL);
+    else if (b.failed)
+        rc = cli_error(ctx, MM_EXIT_ACTOR,
+                       "%" PRIu64 " of %" PRIu64 " messages failed", b.failed,
+                       b.sent);
+    mm_client_close(c);
+    return rc;
+}
+
 int
 cmd_send(int argc, char **argv, struct cli_ctx *ctx)
 {
     const char *key = NULL;
     char **args;
     int nargs;
+    int from_stdin = 0;
+    unsigned window = 64;
     const struct cli_opt opts[] = {
         CLI_OPT_STRING('k', "key", &key, "KEY",
                        "send to every actor checked in under KEY"),
+        CLI_OPT_BOOL(0, "stdin", &from_stdin,
+                     "read JSON Lines {\"message\":..., \"payload\":...} "
+                     "from stdin; one JSON line out per line"),
+        CLI_OPT_UINT(0, "window", &window, NULL, "N",
+                     "with --stdin: calls in flight at most (1-1024, 64)"),
         CLI_OPT_END,
     };
     const struct cli_spec spec = {
         .usage = "murmer send [options] <label> <message> [<json>|-]\n"
                  "       murmer send [options] --key KEY <message> "
-                 "[<json>|-]",
+                 "[<json>|-]\n"
+                 "       murmer send [options] --stdin [--window N] <label>",
         .summary = "Send a message to an actor and print its reply.  The "
                    "payload is JSON (a string is '\"k\"'), read from stdin "
                    "when it is -, null when omitted.",
@@ -211,6 +395,20 @@ cmd_send(int argc, char **argv, struct cli_ctx *ctx)
     };
     int rc = cli_parse(ctx, &spec, argc, argv, &args, &nargs);
     if (rc != CLI_CONTINUE) return rc;
+    if (from_stdin) {
+        if (key)
+            return cli_error(ctx, MM_EXIT_USAGE,
+                             "--stdin and --key cannot be combined");
+        if (nargs != 1)
+            return cli_error(ctx, MM_EXIT_USAGE,
+                             "usage: murmer send --stdin [--window N] <label>");
+        if (*args[0] == '\0')
+            return cli_error(ctx, MM_EXIT_USAGE, "empty label");
+        if (window < 1 || window > 1024)
+            return cli_error(ctx, MM_EXIT_USAGE,
+                             "--window must be 1 to 1024, not %u", window);
+        return send_bulk(ctx, args[0], window);
+    }
     int need = key ? 1 : 2;
     if (nargs < need)
         return cli_error(ctx, MM_EXIT_USAGE,

@@ -775,6 +775,106 @@ out:
     return rc;
 }
 
+/* One call of mm_client_send_stream(): in flight (|k|) or answered
+ * without one (|local|). */
+struct sslot {
+    struct pend *k;
+    uint64_t deadline; /* ms */
+    int local, status;
+    char *text; /* |local|: the JSON text of the answer */
+};
+
+static void
+sslot_answer(mm_client *c, struct sslot *s, uint64_t index, int status,
+             mm_client_done_fn done, void *data)
+{
+    if (s->local) {
+        done(data, index, s->status, s->text, s->text ? strlen(s->text) : 0);
+    } else if (s->k && s->k->done) {
+        done(data, index, s->k->status, s->k->body, s->k->len);
+    } else {
+        char text[160];
+        snprintf(text, sizeof(text), "\"%s\"", mm_strerror(status));
+        done(data, index, status, text, strlen(text));
+    }
+    if (s->k) pend_free(c, s->k);
+    mm__free(s->text);
+    memset(s, 0, sizeof(*s));
+}
+
+MM_EXTERN int
+mm_client_send_stream(mm_client *c, const char *label, unsigned window,
+                      mm_client_next_fn next, mm_client_done_fn done,
+                      void *data)
+{
+    c->errtext[0] = '\0';
+    if (!label || !*label || !next || !done || window < 1 || window > 1024)
+        return MM_EINVAL;
+    struct sslot *ring = mm__calloc(window, sizeof(*ring));
+    if (!ring) return UV_ENOMEM;
+    int64_t sid = -1;
+    int lost = c->conn ? 0 : (c->down_err ? c->down_err : MM_EUNREACHABLE);
+    if (!lost && mm__quic_stream_open(c->conn, &sid) != 0)
+        lost = MM_EOVERLOADED;
+    uint64_t timeout = mm__client_deadline(c) - mm__now_ms();
+    uint64_t head = 0, count = 0; /* ring[head % window]: the oldest */
+    int rc = 0, eof = 0;
+    for (;;) {
+        while (!eof && count < window) {
+            const char *type = NULL, *json = NULL;
+            size_t len = 0;
+            int r = next(data, &type, &json, &len);
+            if (r <= 0) {
+                eof = 1;
+                rc = r;
+                break;
+            }
+            struct sslot *s = &ring[(head + count) % window];
+            count++;
+            if (type == NULL || lost) {
+                s->local = 1;
+                s->status = type == NULL ? MM_EINVAL : lost;
+                if (type == NULL) s->text = mm__strndup(json, len);
+                continue;
+            }
+            int err = 0;
+            s->deadline = mm__now_ms() + timeout;
+            s->k = call_send(c, sid, label, type, json, len,
+                             (uint32_t)MM_MIN(timeout, UINT32_MAX), &err);
+            if (!s->k) {
+                s->local = 1;
+                s->status = err;
+            }
+        }
+        /* Answers go out in order: the oldest first. */
+        while (count > 0) {
+            struct sslot *s = &ring[head % window];
+            if (!s->local && !(s->k && s->k->done) && !lost) break;
+            sslot_answer(c, s, head, lost, done, data);
+            head++;
+            count--;
+        }
+        if (count == 0 && eof) break;
+        if (count == 0) continue;
+        struct sslot *s = &ring[head % window];
+        int t = client_turn(c, s->deadline, 1);
+        if (t == MM_ETIMEOUT) {
+            if (s->k && !s->k->done) {
+                s->k->done = 1;
+                s->k->status = MM_ETIMEOUT;
+                mm__free(s->k->body);
+                s->k->body = NULL;
+                s->k->len = 0;
+            }
+        } else if (t != 0) {
+            lost = t;
+        }
+    }
+    if (sid >= 0 && c->conn) mm__quic_stream_close(c->conn, sid);
+    mm__free(ring);
+    return rc;
+}
+
 /* ---- subscriptions
  * -------------------------------------------------------------- */
 

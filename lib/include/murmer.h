@@ -612,6 +612,26 @@ MM_EXTERN int mm_client_send(mm_client *c, const char *label, const char *key,
                              const char *type, const char *json, size_t len,
                              mm_send_result **out, size_t *n);
 
+/*
+ * Pipelined calls to one label over one stream, at most |window| (1..1024)
+ * in flight, each with the client's timeout from when it was sent.
+ * |next| gives the next call: it returns 1 and sets *type, *json, *len (the
+ * strings must stay valid until it is called again), 0 at the end, or a
+ * negative MM_E* to stop early; *type NULL means "no call: answer this one
+ * with MM_EINVAL and the JSON text in *json" (a bad input line keeps its
+ * place).  |done| gets every answer in the order |next| gave them: status
+ * 0 or MM_E*, and the reply (or the error text) as JSON.  After the
+ * connection is lost every call not yet answered, and every later one, is
+ * answered with that error.  Returns 0, or what |next| returned.
+ */
+typedef int (*mm_client_next_fn)(void *data, const char **type,
+                                 const char **json, size_t *len);
+typedef void (*mm_client_done_fn)(void *data, uint64_t index, int status,
+                                  const char *body, size_t len);
+MM_EXTERN int mm_client_send_stream(mm_client *c, const char *label,
+                                    unsigned window, mm_client_next_fn next,
+                                    mm_client_done_fn done, void *data);
+
 /* Streams a listing (backfill, SYNCED, live events); blocks until |cb|
  * returns nonzero, the timeout expires without events (when nonzero), or
  * an error.  Reconnects through another member when the seed goes,

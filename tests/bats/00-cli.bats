@@ -113,8 +113,9 @@ commands() { murmer --list-commands; }
     [[ $stderr == "murmer members: bad --status 'sleepy'"* ]]
     run --separate-stderr murmer members --tag novalue
     assert_failure 2
-    run --separate-stderr murmer lookup
+    run --separate-stderr murmer lookup --wait 1s
     assert_failure 2
+    [ "$stderr" = "murmer lookup: --wait needs a label" ]
     run --separate-stderr murmer lookup a --prefix b
     assert_failure 2
     run --separate-stderr murmer oplog --origin XYZ

@@ -8,6 +8,7 @@
  */
 #include "runtime.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 
 #include "hlc.h"
@@ -95,6 +96,7 @@ struct mm_recep {
      * origins in view) plus this node's private registrations. */
     mm__oplog *oplog;
     struct mm__hlc hlc;
+    uint64_t hlc_ahead_told;       /* r->hlc.ahead when last logged */
     struct mm__oplog_batch outbox; /* records to push, flushed on shard 0 */
     int flush_posted;
     struct follower *followers;
@@ -121,7 +123,8 @@ mm__recep_new(struct mm_recep **out, mm_node *n)
         return UV_ENOMEM;
     }
     pthread_mutex_init(&r->lock, NULL);
-    mm__hlc_init(&r->hlc, 0);
+    /* Remote stamps beyond the drift bound are not merged (hlc.h). */
+    mm__hlc_init(&r->hlc, MM_HLC_MAX_DRIFT_MS);
     mm__oplog_batch_init(&r->outbox);
     struct mm__oplog_cbs cbs = {recep_oplog_event, recep_oplog_applied, r};
     int rc = mm__oplog_new(&r->oplog, n->id, n->generation, &cbs);
@@ -1418,7 +1421,17 @@ mm__recep_apply(mm_node *n, const uint8_t *batch, size_t len, size_t *applied)
     struct mm_recep *r = n->recep;
     pthread_mutex_lock(&r->lock);
     int rc = mm__oplog_apply_batch(r->oplog, batch, len, applied);
+    /* Stamps too far ahead were applied but not merged into the clock:
+     * told once, then at every power of two (not under the lock). */
+    uint64_t ahead = r->hlc.ahead, told = r->hlc_ahead_told;
+    int tell = ahead != told && (told == 0 || (ahead & (ahead - 1)) == 0);
+    if (tell) r->hlc_ahead_told = ahead;
     pthread_mutex_unlock(&r->lock);
+    if (tell)
+        MM_LOG(MM_LOG_WARN, "registry",
+               "%" PRIu64 " registration stamp(s) more than %u ms ahead of "
+               "this node's clock were not merged into it (clock skew?)",
+               ahead, (unsigned)MM_HLC_MAX_DRIFT_MS);
     return rc;
 }
 

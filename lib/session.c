@@ -415,6 +415,13 @@ op_force_leave(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
         return;
     }
     int rc = mm__membership_force_leave(m, node);
+    if (rc == MM_EALIVE) {
+        session_err(s, conn, sid, id, MM_EALIVE,
+                    "'%s' is alive: force-leave is only for a suspect or "
+                    "failed member (stop the node to make it leave)",
+                    node);
+        return;
+    }
     if (rc == MM_EINVAL) {
         session_err(s, conn, sid, id, MM_EINVAL,
                     "'%s' is the seed itself; stop it instead", node);

@@ -57,8 +57,9 @@ struct mm_listing {
     uint8_t scheduled; /* a delivery is posted */
     uint8_t busy;      /* callbacks are running */
     uint8_t closed;
-    uint8_t held; /* the subscriber cannot take events now: they stay in
-                   * |q| (RESYNC when it overflows) until released */
+    uint8_t held;   /* the subscriber cannot take events now: they stay in
+                     * |q| (RESYNC when it overflows) until released */
+    uint8_t shared; /* for another node or a client: no private entries */
 };
 
 struct watch {
@@ -245,6 +246,7 @@ has_key(const struct entry *e, const char *key)
 static int
 matches(const struct mm_listing *l, const struct entry *e)
 {
+    if (l->shared && e->vis == MM_VIS_PRIVATE) return 0; /* stays home */
     if (l->key && !has_key(e, l->key)) return 0;
     if (l->prefix && strncmp(e->label, l->prefix, strlen(l->prefix)) != 0)
         return 0;
@@ -518,9 +520,9 @@ mm_listing_opts_init(mm_listing_opts *o)
     o->shard = -1;
 }
 
-int
-mm_listing_open(mm_listing **out, mm_node *n, const mm_listing_opts *o,
-                mm_listing_cb cb, void *data)
+static int
+listing_open(mm_listing **out, mm_node *n, const mm_listing_opts *o,
+             mm_listing_cb cb, void *data, int shared)
 {
     mm_listing_opts defaults;
     if (!o) {
@@ -547,6 +549,7 @@ mm_listing_open(mm_listing **out, mm_node *n, const mm_listing_opts *o,
     else
         l->home = &n->shards[0];
     l->backfill = 1;
+    l->shared = shared != 0;
     pthread_mutex_lock(&r->lock);
     l->next = r->listings;
     r->listings = l;
@@ -554,6 +557,20 @@ mm_listing_open(mm_listing **out, mm_node *n, const mm_listing_opts *o,
     pthread_mutex_unlock(&r->lock);
     *out = l;
     return 0;
+}
+
+int
+mm_listing_open(mm_listing **out, mm_node *n, const mm_listing_opts *o,
+                mm_listing_cb cb, void *data)
+{
+    return listing_open(out, n, o, cb, data, 0);
+}
+
+int
+mm__listing_open_shared(mm_listing **out, mm_node *n, const mm_listing_opts *o,
+                        mm_listing_cb cb, void *data)
+{
+    return listing_open(out, n, o, cb, data, 1);
 }
 
 void

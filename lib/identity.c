@@ -78,7 +78,34 @@ identity_key_mode(const char *path, const struct stat *st, char *err,
     return MM_EKEY;
 }
 
-/* Writes |data| to |path| atomically: a temp file, fsync, rename. */
+/*
+ * Makes a rename in the directory of |path| durable: fsync of the
+ * directory.  A file system that cannot sync a directory (EINVAL) has
+ * nothing more to do.
+ */
+static int
+identity_sync_dir(const char *path)
+{
+    char dir[4200];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    if (n >= sizeof(dir)) return UV_ENAMETOOLONG;
+    if (slash == path) n = 1; /* "/file" */
+    if (n)
+        memcpy(dir, path, n);
+    else
+        dir[n++] = '.';
+    dir[n] = '\0';
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    int rc = 0;
+    if (fsync(fd) != 0 && errno != EINVAL) rc = -errno;
+    close(fd);
+    return rc;
+}
+
+/* Writes |data| to |path| atomically: a temp file, fsync, rename, fsync of
+ * the directory (the rename itself is durable once this returns 0). */
 static int
 identity_write_atomic(const char *path, const char *data, size_t len,
                       mode_t mode)
@@ -105,6 +132,7 @@ identity_write_atomic(const char *path, const char *data, size_t len,
     if (close(fd) != 0 && rc == 0) rc = -errno;
     if (rc == 0 && rename(tmp, path) != 0) rc = -errno;
     if (rc != 0) unlink(tmp);
+    if (rc == 0) rc = identity_sync_dir(path);
     return rc;
 }
 
@@ -253,26 +281,88 @@ identity_cert(struct mm_identity *id, EVP_PKEY *pkey)
                                  0644);
 }
 
+/*
+ * Parses the generation file's text: decimal digits, at most one newline
+ * after them, nothing else, no overflow.  0 or MM_EDECODE with the reason.
+ */
 static int
-identity_generation(struct mm_identity *id, int bump)
+identity_generation_parse(const char *text, uint64_t *out, const char **why)
+{
+    uint64_t v = 0;
+    const char *p = text;
+    if (*p < '0' || *p > '9') {
+        *why = *p ? "not a decimal number" : "empty";
+        return MM_EDECODE;
+    }
+    for (; *p >= '0' && *p <= '9'; p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10) {
+            *why = "out of range";
+            return MM_EDECODE;
+        }
+        v = v * 10 + d;
+    }
+    if (*p == '\n') p++;
+    if (*p != '\0') {
+        *why = "bytes after the number";
+        return MM_EDECODE;
+    }
+    *out = v;
+    return 0;
+}
+
+/*
+ * Reads the generation and, with |bump|, stores the next one before the
+ * node uses it.  A data dir never goes backwards: a generation file that is
+ * corrupt (MM_EDECODE), cannot be read (its errno), or is missing while
+ * the identity already existed (|key_existed|; MM_EDECODE) refuses the
+ * start with one line that names the file, rather than restarting at a
+ * generation that peers may already have seen and would ignore.  Missing on
+ * a fresh data dir: generation 1.
+ */
+static int
+identity_generation(struct mm_identity *id, int bump, int key_existed)
 {
     char path[4096];
     int rc = identity_path(path, sizeof(path), id->dir, "generation");
     if (rc) return rc;
+    static const char fix[] =
+        "refusing to start at a generation peers may already have seen "
+        "(write a larger one into it, e.g. the output of date +%s)";
     char *text = NULL;
     uint64_t gen = 0;
-    rc = identity_read_file(path, &text);
+    size_t tlen = 0;
+    rc = mm__read_small_file(path, IDENTITY_FILE_MAX, &text, &tlen, NULL);
     if (rc == 0) {
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(text, &end, 10);
-        if (errno == 0 && end != text)
-            gen = v;
-        else
-            MM_LOG(MM_LOG_WARN, "identity", "%s: unreadable, restarting at 0",
-                   path);
+        const char *why = "a NUL byte";
+        rc = strlen(text) == tlen ? identity_generation_parse(text, &gen, &why)
+                                  : MM_EDECODE;
         mm__free(text);
-    } else if (rc != UV_ENOENT) {
+        if (rc == 0 && bump && gen == UINT64_MAX) {
+            why = "at its largest value";
+            rc = MM_EDECODE;
+        }
+        if (rc) {
+            MM_LOG(MM_LOG_ERR, "identity",
+                   "generation file %s is corrupt (%s); %s", path, why, fix);
+            return rc;
+        }
+    } else if (rc == UV_EFBIG) {
+        MM_LOG(MM_LOG_ERR, "identity",
+               "generation file %s is corrupt (too large); %s", path, fix);
+        return MM_EDECODE;
+    } else if (rc == UV_ENOENT) {
+        if (bump && key_existed) {
+            MM_LOG(MM_LOG_ERR, "identity",
+                   "generation file %s is missing but the identity in %s "
+                   "exists; %s",
+                   path, id->dir, fix);
+            return MM_EDECODE;
+        }
+    } else {
+        MM_LOG(MM_LOG_ERR, "identity",
+               "generation file %s cannot be read (%s); %s", path,
+               uv_strerror(rc), fix);
         return rc;
     }
     if (bump) {
@@ -280,7 +370,11 @@ identity_generation(struct mm_identity *id, int bump)
         gen++;
         int n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", gen);
         rc = identity_write_atomic(path, buf, (size_t)n, 0600);
-        if (rc) return rc;
+        if (rc) {
+            MM_LOG(MM_LOG_ERR, "identity", "cannot write %s: %s", path,
+                   uv_strerror(rc));
+            return rc;
+        }
     }
     id->generation = gen;
     return 0;
@@ -310,11 +404,17 @@ mm__identity_load(struct mm_identity *id, const char *dir, int bump)
                    dir);
         goto fail;
     }
+    /* The generation first: stored before a new key is, so that a data
+     * dir with a key always has its generation file too. */
+    if ((rc = identity_path(path, sizeof(path), dir, "key.pem")) != 0)
+        goto fail;
+    struct stat kst;
+    int key_existed = lstat(path, &kst) == 0 || errno != ENOENT;
+    if ((rc = identity_generation(id, bump, key_existed)) != 0) goto fail;
     if ((rc = identity_key(id, &pkey)) != 0) goto fail;
     mm__identity_id_of(id->id, id->pub);
     mm__hex(id->hex, id->id, MM_ID_LEN);
     if ((rc = identity_cert(id, pkey)) != 0) goto fail;
-    if ((rc = identity_generation(id, bump)) != 0) goto fail;
     EVP_PKEY_free(pkey);
     return 0;
 fail:

@@ -23,6 +23,7 @@
 #include <cJSON.h>
 
 #include "buf.h"
+#include "registry.h"
 #include "transport/quic.h"
 #include "wire.h"
 
@@ -794,6 +795,34 @@ inbound_reply_cb(void *data, int status, mm_msg *reply)
     cache_put(&net->inbound_cache, in);
 }
 
+struct shared_pick {
+    mm_endpoint ep;
+    int found;
+};
+
+static int
+shared_pick_cb(void *data, const struct mm_registry_entry *e)
+{
+    struct shared_pick *p = data;
+    if (e->winner && e->visibility != MM_VIS_PRIVATE) {
+        p->ep = e->ep;
+        p->found = 1;
+    }
+    return 1; /* the winner comes first: nothing after it matters */
+}
+
+/* |label| as another node or a client may see it: the view's winner,
+ * never a private registration (private never leaves the node). */
+static int
+lookup_shared(mm_node *n, const char *label, mm_endpoint *ep)
+{
+    struct shared_pick p = {.found = 0};
+    mm__registry_claimants(n, label, shared_pick_cb, &p);
+    if (!p.found) return MM_ENOTFOUND;
+    *ep = p.ep;
+    return 0;
+}
+
 static void
 serve_invoke(struct mm_net *net, struct cconn *cc, int64_t sid,
              const uint8_t *body, size_t len)
@@ -835,7 +864,7 @@ serve_invoke(struct mm_net *net, struct cconn *cc, int64_t sid,
         }
         memcpy(label, inv.label, inv.label_len);
         label[inv.label_len] = '\0';
-        if (mm_lookup(n, label, &ep) != 0) {
+        if (lookup_shared(n, label, &ep) != 0) {
             char text[1100];
             snprintf(text, sizeof(text), "no actor with label '%s'", label);
             respond_text(cc, sid, inv.call_id, MM_ENOTFOUND, text);

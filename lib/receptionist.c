@@ -8,6 +8,7 @@
  */
 #include "runtime.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 
 #include "hlc.h"
@@ -56,8 +57,9 @@ struct mm_listing {
     uint8_t scheduled; /* a delivery is posted */
     uint8_t busy;      /* callbacks are running */
     uint8_t closed;
-    uint8_t held; /* the subscriber cannot take events now: they stay in
-                   * |q| (RESYNC when it overflows) until released */
+    uint8_t held;   /* the subscriber cannot take events now: they stay in
+                     * |q| (RESYNC when it overflows) until released */
+    uint8_t shared; /* for another node or a client: no private entries */
 };
 
 struct watch {
@@ -95,6 +97,7 @@ struct mm_recep {
      * origins in view) plus this node's private registrations. */
     mm__oplog *oplog;
     struct mm__hlc hlc;
+    uint64_t hlc_ahead_told;       /* r->hlc.ahead when last logged */
     struct mm__oplog_batch outbox; /* records to push, flushed on shard 0 */
     int flush_posted;
     struct follower *followers;
@@ -121,7 +124,8 @@ mm__recep_new(struct mm_recep **out, mm_node *n)
         return UV_ENOMEM;
     }
     pthread_mutex_init(&r->lock, NULL);
-    mm__hlc_init(&r->hlc, 0);
+    /* Remote stamps beyond the drift bound are not merged (hlc.h). */
+    mm__hlc_init(&r->hlc, MM_HLC_MAX_DRIFT_MS);
     mm__oplog_batch_init(&r->outbox);
     struct mm__oplog_cbs cbs = {recep_oplog_event, recep_oplog_applied, r};
     int rc = mm__oplog_new(&r->oplog, n->id, n->generation, &cbs);
@@ -242,6 +246,7 @@ has_key(const struct entry *e, const char *key)
 static int
 matches(const struct mm_listing *l, const struct entry *e)
 {
+    if (l->shared && e->vis == MM_VIS_PRIVATE) return 0; /* stays home */
     if (l->key && !has_key(e, l->key)) return 0;
     if (l->prefix && strncmp(e->label, l->prefix, strlen(l->prefix)) != 0)
         return 0;
@@ -515,9 +520,9 @@ mm_listing_opts_init(mm_listing_opts *o)
     o->shard = -1;
 }
 
-int
-mm_listing_open(mm_listing **out, mm_node *n, const mm_listing_opts *o,
-                mm_listing_cb cb, void *data)
+static int
+listing_open(mm_listing **out, mm_node *n, const mm_listing_opts *o,
+             mm_listing_cb cb, void *data, int shared)
 {
     mm_listing_opts defaults;
     if (!o) {
@@ -544,6 +549,7 @@ mm_listing_open(mm_listing **out, mm_node *n, const mm_listing_opts *o,
     else
         l->home = &n->shards[0];
     l->backfill = 1;
+    l->shared = shared != 0;
     pthread_mutex_lock(&r->lock);
     l->next = r->listings;
     r->listings = l;
@@ -551,6 +557,20 @@ mm_listing_open(mm_listing **out, mm_node *n, const mm_listing_opts *o,
     pthread_mutex_unlock(&r->lock);
     *out = l;
     return 0;
+}
+
+int
+mm_listing_open(mm_listing **out, mm_node *n, const mm_listing_opts *o,
+                mm_listing_cb cb, void *data)
+{
+    return listing_open(out, n, o, cb, data, 0);
+}
+
+int
+mm__listing_open_shared(mm_listing **out, mm_node *n, const mm_listing_opts *o,
+                        mm_listing_cb cb, void *data)
+{
+    return listing_open(out, n, o, cb, data, 1);
 }
 
 void
@@ -1418,7 +1438,17 @@ mm__recep_apply(mm_node *n, const uint8_t *batch, size_t len, size_t *applied)
     struct mm_recep *r = n->recep;
     pthread_mutex_lock(&r->lock);
     int rc = mm__oplog_apply_batch(r->oplog, batch, len, applied);
+    /* Stamps too far ahead were applied but not merged into the clock:
+     * told once, then at every power of two (not under the lock). */
+    uint64_t ahead = r->hlc.ahead, told = r->hlc_ahead_told;
+    int tell = ahead != told && (told == 0 || (ahead & (ahead - 1)) == 0);
+    if (tell) r->hlc_ahead_told = ahead;
     pthread_mutex_unlock(&r->lock);
+    if (tell)
+        MM_LOG(MM_LOG_WARN, "registry",
+               "%" PRIu64 " registration stamp(s) more than %u ms ahead of "
+               "this node's clock were not merged into it (clock skew?)",
+               ahead, (unsigned)MM_HLC_MAX_DRIFT_MS);
     return rc;
 }
 

@@ -62,6 +62,13 @@ int mm__registry_page(mm_node *n, const char *prefix, const char *key,
                       size_t max_bytes, size_t max_work,
                       mm_registry_entry_cb cb, void *data);
 /*
+ * mm_listing_open() for a watch of another node or a client: the node's
+ * private registrations never appear in it (backfill and events alike).
+ */
+int mm__listing_open_shared(mm_listing **out, mm_node *n,
+                            const mm_listing_opts *o, mm_listing_cb cb,
+                            void *data);
+/*
  * For a listing's subscriber that cannot take events now: called from its
  * callback, the event being delivered is not taken and it and those after
  * it stay in the listing's bounded queue (RESYNC on overflow) until

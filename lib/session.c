@@ -416,6 +416,13 @@ op_force_leave(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
         return;
     }
     int rc = mm__membership_force_leave(m, node);
+    if (rc == MM_EALIVE) {
+        session_err(s, conn, sid, id, MM_EALIVE,
+                    "'%s' is alive: force-leave is only for a suspect or "
+                    "failed member (stop the node to make it leave)",
+                    node);
+        return;
+    }
     if (rc == MM_EINVAL) {
         session_err(s, conn, sid, id, MM_EINVAL,
                     "'%s' is the seed itself; stop it instead", node);
@@ -444,6 +451,7 @@ struct lookup_acc {
     cJSON *arr;
     int all;
     size_t n;
+    size_t hidden; /* private entries left out */
 };
 
 static cJSON *
@@ -472,6 +480,10 @@ static int
 lookup_entry_cb(void *data, const struct mm_registry_entry *e)
 {
     struct lookup_acc *a = data;
+    if (e->visibility == MM_VIS_PRIVATE) { /* never leaves the node */
+        a->hidden++;
+        return 0;
+    }
     if (!e->winner && !a->all) return 0;
     cJSON *o = actor_json(a->s, e->label, &e->ep, e->type, e->visibility,
                           e->keys, e->nkeys, !e->winner);
@@ -549,12 +561,13 @@ lookup_answer(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
         session_err(s, conn, sid, id, UV_ENOMEM, "out of memory");
         return 0;
     }
-    struct lookup_acc a = {s, arr, all, 0};
+    struct lookup_acc a = {s, arr, all, 0, 0};
     if (label) {
         mm__registry_claimants(s->n, label, lookup_entry_cb, &a);
-        /* The view may lag the local table by a moment: trust mm_lookup. */
+        /* The view may lag the local table by a moment: trust mm_lookup
+         * (but a private registration is not to be shown). */
         mm_endpoint ep;
-        if (a.n == 0 && mm_lookup(s->n, label, &ep) == 0) {
+        if (a.n == 0 && a.hidden == 0 && mm_lookup(s->n, label, &ep) == 0) {
             cJSON *o =
                 actor_json(s, label, &ep, NULL, MM_VIS_INTERNAL, NULL, 0, 0);
             if (o) {
@@ -786,7 +799,8 @@ op_watch(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
     o.shard = 0;
     /* Answer first: the backfill follows as events. */
     session_ok(s, conn, sid, id, NULL);
-    int rc = mm_listing_open(&sb->listing, s->n, &o, watch_event_cb, sb);
+    int rc =
+        mm__listing_open_shared(&sb->listing, s->n, &o, watch_event_cb, sb);
     if (rc) {
         mm__free(sb);
         cJSON *e = cJSON_CreateObject();

@@ -45,7 +45,8 @@ extern "C" {
     XX(EMPTY, -5012, 12, 3, "empty", "router has no members")                  \
     XX(KEY, -5013, 13, 5, "key_error", "cluster key problem")                  \
     XX(EXISTS, -5014, 14, 1, "exists", "already exists")                       \
-    XX(INVAL, -5015, 15, 2, "invalid", "invalid argument")
+    XX(INVAL, -5015, 15, 2, "invalid", "invalid argument")                     \
+    XX(ALIVE, -5016, 16, 1, "alive", "the member is alive")
 
 enum mm_errno {
 #define MM__ERR_ENUM(s, c, w, e, n, m) MM_E##s = (c),

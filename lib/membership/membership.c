@@ -849,6 +849,26 @@ mm__membership_timings(struct mm_membership *m, char *buf, size_t len)
     return mm__swim_timings_format(m->swim, buf, len);
 }
 
+struct force_target {
+    const char *name;
+    const struct mm_swim_member *found;
+};
+
+static int
+force_target_cb(void *data, const struct mm_swim_member *mb)
+{
+    struct force_target *t = data;
+    if (strcmp(mb->name, t->name) != 0) return 0;
+    t->found = mb;
+    return 1;
+}
+
+/*
+ * Forced leave is for members this node does not see alive (suspect or
+ * failed): one that answers its probes is refused with MM_EALIVE, so a
+ * force-leave can never cut a working member's actors off.  The same
+ * member the swim call below picks (by id first, then by name).
+ */
 int
 mm__membership_force_leave(struct mm_membership *m, const char *node)
 {
@@ -856,9 +876,15 @@ mm__membership_force_leave(struct mm_membership *m, const char *node)
     uint64_t now = mm__now_ms();
     int rc = MM_ENOTFOUND;
     uint8_t id[MM_SWIM_ID_LEN];
-    if (strlen(node) == 2 * MM_SWIM_ID_LEN &&
-        mm__unhex(id, sizeof(id), node) == 0)
-        rc = mm__swim_force_leave(m->swim, id, NULL, now);
+    int by_id = strlen(node) == 2 * MM_SWIM_ID_LEN &&
+                mm__unhex(id, sizeof(id), node) == 0;
+    struct force_target t = {node, NULL};
+    if (by_id) t.found = mm__swim_find(m->swim, id);
+    if (t.found && t.found->tombstone) t.found = NULL;
+    if (!t.found) mm__swim_members(m->swim, force_target_cb, &t);
+    if (t.found && !t.found->is_self && t.found->state == MM_SWIM_ALIVE)
+        return MM_EALIVE;
+    if (by_id) rc = mm__swim_force_leave(m->swim, id, NULL, now);
     if (rc == MM_ENOTFOUND) rc = mm__swim_force_leave(m->swim, NULL, node, now);
     membership_after(m);
     return rc;

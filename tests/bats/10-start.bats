@@ -95,3 +95,30 @@ setup()
     [ "$closed" -ge 4 ] || fail "only $closed calls were answered closed"
     [ $((ok + closed)) -eq 8 ] || fail "ok $ok + closed $closed != 8"
 }
+
+@test "start: a corrupt or missing generation file refuses to start (exit 6, names the file); a repaired one starts above it" {
+    D="$BATS_TEST_TMPDIR/data-gen"
+    start_node gen1 --listen 127.0.0.1:0 --data-dir "$D"
+    log=$(node_log gen1)
+    wait_for "grep -q 'listening on' '$log'" 20 || { cat "$log"; false; }
+    stop_node gen1 TERM 10 || { cat "$log"; false; }
+    [ "$(cat "$D/generation")" = 1 ]
+    for bad in '' '12abc' '-1' '99999999999999999999999'; do
+        printf '%s' "$bad" >"$D/generation"
+        run --separate-stderr timeout 20 murmer start --name gen1 --listen 127.0.0.1:0 --data-dir "$D"
+        assert_failure 6
+        echo "$stderr" | grep -q "generation file $D/generation is corrupt" || fail "no error line for '$bad': $stderr"
+        [ "$(cat "$D/generation")" = "$bad" ] # left as it was
+    done
+    rm "$D/generation"
+    run --separate-stderr timeout 20 murmer start --name gen1 --listen 127.0.0.1:0 --data-dir "$D"
+    assert_failure 6
+    echo "$stderr" | grep -q "generation file $D/generation is missing but the identity in $D exists" || fail "$stderr"
+    [ ! -e "$D/generation" ]
+    echo 1800000000 >"$D/generation"
+    start_node gen2 --listen 127.0.0.1:0 --data-dir "$D"
+    wait_for "grep -q 'listening on' '$(node_log gen2)'" 20 || { cat "$(node_log gen2)"; false; }
+    [ "$(cat "$D/generation")" = 1800000001 ]
+    stop_node gen2 TERM 10
+    [ "$STOP_RC" -eq 0 ]
+}

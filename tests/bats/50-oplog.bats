@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # 50-oplog: `murmer oplog` shows each origin's registry log as the seed
-# holds it; --follow streams new ops; force-leave removes a member.
+# holds it; --follow streams new ops; force-leave removes a member that
+# is not alive and refuses one that is.
 
 load 'helpers/cluster'
 
@@ -73,10 +74,47 @@ setup()
     assert_failure 3
     [ "$stderr" = "murmer force-leave: no member 'nosuchnode'" ]
     stop_node n2 KILL 10
+    # Only once the seed no longer sees it alive (suspect, then failed).
+    wait_for '[ "$(mm members --json | jq -r ".members[] | select(.name == \"n2\") | .state")" != alive ]' 30
     run --separate-stderr mm force-leave --json n2
     assert_success
     [ "$(jq -r .schema <<<"$output")" = "murmer.force-leave/1" ]
     [ "$(jq -r .name <<<"$output")" = "n2" ]
     [ "$(jq -r .state <<<"$output")" = "left" ]
     wait_for '[ "$(mm members --json | jq -r ".members[] | select(.name == \"n2\") | .state")" = left ]' 10
+}
+
+# n3_state_on I: n3's state as node nI sees it.
+n3_state_on()
+{
+    local port
+    port=$(eval echo "\$PORT_$1")
+    timeout 30 murmer --join "127.0.0.1:$port" --cluster-key "$KEY" members --json |
+        jq -r '.members[] | select(.name == "n3") | .state'
+}
+
+@test "force-leave: an alive member is refused (exit 1, 'alive'), by name and by id; calls to its actors keep working" {
+    start_cluster 3
+    for i in 1 2 3; do
+        wait_for "[ \"\$(n3_state_on $i)\" = alive ]" 20
+    done
+    wait_for 'mm lookup counter/n3' 20
+    id=$(mm members --json | jq -r '.members[] | select(.name == "n3") | .id')
+    for who in n3 "$id"; do
+        run --separate-stderr mm force-leave "$who"
+        assert_failure 1
+        [ "$stderr" = "murmer force-leave: '$who' is alive: force-leave is only for a suspect or failed member (stop the node to make it leave)" ]
+        [ -z "$output" ]
+    done
+    run --separate-stderr mm force-leave --json n3
+    assert_failure 1
+    # Nothing changed: n3 is alive on every node, its actors answer at once.
+    for i in 1 2 3; do
+        [ "$(n3_state_on $i)" = alive ]
+    done
+    for ((k = 1; k <= 5; k++)); do
+        run --separate-stderr mm send counter/n3 increment 1
+        assert_success
+        [ "$output" = "$k" ]
+    done
 }

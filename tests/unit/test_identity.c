@@ -192,6 +192,114 @@ test_identity_read_shared(void **state)
     mm__identity_release(&a);
 }
 
+static void
+put_file(const char *path, const char *data, size_t len)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+static char *
+get_file(const char *path)
+{
+    static char buf[256];
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* The generation file: a valid one is bumped; a corrupt, truncated or
+ * unreadable one, or none beside an existing key, refuses the load (and
+ * is left as it was); missing on a fresh dir starts at 1. */
+static void
+test_identity_generation_file(void **state)
+{
+    struct tdir *d = *state;
+    struct mm_identity id;
+    char gp[256];
+    snprintf(gp, sizeof(gp), "%s/generation", d->dir);
+    /* Fresh: no file, generation 1, and the file says so. */
+    assert_int_equal(mm__identity_load(&id, d->dir, 1), 0);
+    assert_int_equal(id.generation, 1);
+    mm__identity_release(&id);
+    assert_string_equal(get_file(gp), "1\n");
+
+    /* Valid, with or without the newline. */
+    put_file(gp, "41\n", 3);
+    assert_int_equal(mm__identity_load(&id, d->dir, 1), 0);
+    assert_int_equal(id.generation, 42);
+    mm__identity_release(&id);
+    assert_string_equal(get_file(gp), "42\n");
+    put_file(gp, "1700000000", 10);
+    assert_int_equal(mm__identity_load(&id, d->dir, 1), 0);
+    assert_int_equal(id.generation, 1700000001);
+    mm__identity_release(&id);
+
+    static const struct {
+        const char *text;
+        size_t len;
+    } bad[] = {
+        {"", 0},        /* truncated to nothing */
+        {"\n", 1},      /* no digits */
+        {"4", 0},       /* (len 0: empty again) */
+        {"12abc\n", 6}, /* garbage after */
+        {"-3\n", 3},    /* a sign */
+        {" 7\n", 3},    /* leading space */
+        {"7\n\n", 3},   /* more than one newline */
+        {"3\0"
+         "5\n",
+         4},                            /* a NUL inside */
+        {"18446744073709551616\n", 21}, /* 2^64: out of range */
+        {"99999999999999999999999\n", 24},
+        {"18446744073709551615\n", 21}, /* 2^64 - 1: cannot bump */
+        {"\xff\xfe\x01", 3},            /* binary */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        put_file(gp, bad[i].text, bad[i].len);
+        assert_int_equal(mm__identity_load(&id, d->dir, 1), MM_EDECODE);
+        /* Left as it was, and the lock was let go. */
+        FILE *f = fopen(gp, "r");
+        char buf[64];
+        size_t n = fread(buf, 1, sizeof(buf), f);
+        fclose(f);
+        assert_int_equal(n, bad[i].len);
+        assert_memory_equal(buf, bad[i].text, n);
+    }
+
+    /* Too large to be one. */
+    char *big = malloc(2u << 20);
+    assert_non_null(big);
+    memset(big, '1', 2u << 20);
+    put_file(gp, big, 2u << 20);
+    free(big);
+    assert_int_equal(mm__identity_load(&id, d->dir, 1), MM_EDECODE);
+
+    /* Unreadable: not a regular file. */
+    assert_int_equal(unlink(gp), 0);
+    assert_int_equal(mkdir(gp, 0700), 0);
+    int rc = mm__identity_load(&id, d->dir, 1);
+    assert_true(rc < 0 && rc != MM_EEXISTS);
+    assert_int_equal(rmdir(gp), 0);
+
+    /* Missing beside an existing identity: refused too. */
+    assert_int_equal(mm__identity_load(&id, d->dir, 1), MM_EDECODE);
+    assert_null(get_file(gp));
+    /* Reading without a bump (the CLI's first use) does not need it. */
+    assert_int_equal(mm__identity_load(&id, d->dir, 0), 0);
+    mm__identity_release(&id);
+
+    /* Repaired by hand: starts above it. */
+    put_file(gp, "1800000000\n", 11);
+    assert_int_equal(mm__identity_load(&id, d->dir, 1), 0);
+    assert_int_equal(id.generation, 1800000001);
+    mm__identity_release(&id);
+}
+
 int
 main(void)
 {
@@ -203,6 +311,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_identity_loose_key_refused,
                                         setup_dir, teardown_dir),
         cmocka_unit_test(test_identity_default_dir),
+        cmocka_unit_test_setup_teardown(test_identity_generation_file,
+                                        setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_identity_read_shared, setup_dir,
                                         teardown_dir),
     };

@@ -500,6 +500,55 @@ test_membership_loss_nobody_failed(void **state)
     wait_converged(fx, 20000);
 }
 
+struct force_req {
+    mm_node *n;
+    const char *node;
+    int rc;
+    sem_t done;
+};
+
+static void
+force_fn(void *arg)
+{
+    struct force_req *r = arg;
+    r->rc = mm__membership_force_leave(mm__cluster_membership(r->n->cluster),
+                                       r->node);
+    sem_post(&r->done);
+}
+
+/* mm__membership_force_leave(|node|) on |n|'s shard 0. */
+static int
+force_leave_on(mm_node *n, const char *node)
+{
+    struct force_req r = {n, node, 0, {{0}}};
+    sem_init(&r.done, 0, 0);
+    assert_int_equal(mm_node_post(n, 0, force_fn, &r), 0);
+    wait_sem(&r.done);
+    sem_destroy(&r.done);
+    return r.rc;
+}
+
+/* Force-leave is refused for a member its node sees alive, by name or by
+ * id: nothing changes, on that node or elsewhere. */
+static void
+test_membership_force_leave_refuses_alive(void **state)
+{
+    struct fx *fx = *state;
+    if (!fx->n[0]) skip(); /* the nodes of five_nodes_converge */
+    wait_converged(fx, 20000);
+    const char *vname = fx->name[1];
+    assert_int_equal(force_leave_on(fx->n[0], vname), MM_EALIVE);
+    assert_int_equal(force_leave_on(fx->n[0], mm_node_id(fx->n[1])), MM_EALIVE);
+    assert_string_equal(mm_strerror(MM_EALIVE), "the member is alive");
+    assert_int_equal(mm_err_exit_code(MM_EALIVE), 1);
+    for (int i = 0; i < NNODES; i++) {
+        if (i == 1) continue;
+        struct snap *s = snap_take(fx->n[i]);
+        assert_int_equal(snap_state(s, vname), MM_SWIM_ALIVE);
+        free(s);
+    }
+}
+
 static void
 test_membership_killed_node_failed_then_heals(void **state)
 {
@@ -708,6 +757,7 @@ main(void)
         cmocka_unit_test(test_membership_wrong_key_never_appears),
         cmocka_unit_test(test_membership_gossip_flood_crowds_out_nobody),
         cmocka_unit_test(test_membership_loss_nobody_failed),
+        cmocka_unit_test(test_membership_force_leave_refuses_alive),
         cmocka_unit_test(test_membership_killed_node_failed_then_heals),
         cmocka_unit_test(test_membership_graceful_leave_seen_left),
     };

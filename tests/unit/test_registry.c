@@ -168,21 +168,6 @@ test_registry_every_node_sees_and_calls_every_actor(void **state)
     assert_int_equal(h0, mm__registry_hash(fx->n[2]));
 }
 
-static void
-test_registry_private_stays_home_and_seqs_do_not_stall(void **state)
-{
-    struct fx *fx = *state;
-    mm_endpoint ep;
-    spawn(fx->n[2], "echo", "v/internal1", MM_VIS_INTERNAL, NULL, &ep);
-    spawn(fx->n[2], "echo", "v/private", MM_VIS_PRIVATE, NULL, &ep);
-    spawn(fx->n[2], "echo", "v/internal2", MM_VIS_INTERNAL, NULL, &ep);
-    assert_int_equal(wait_lookup(fx->n[0], "v/internal1", &ep), 0);
-    assert_int_equal(wait_lookup(fx->n[0], "v/internal2", &ep), 0);
-    assert_int_equal(mm_lookup(fx->n[2], "v/private", &ep), 0);
-    assert_int_equal(mm_lookup(fx->n[0], "v/private", &ep), MM_ENOTFOUND);
-    assert_int_equal(mm_lookup(fx->n[1], "v/private", &ep), MM_ENOTFOUND);
-}
-
 struct lrec {
     pthread_mutex_t lock;
     char log[2048];
@@ -218,6 +203,42 @@ log_is(struct lrec *l, const char *want)
     }
     fprintf(stderr, "log '%s' != '%s'\n", l->log, want);
     return 0;
+}
+
+static void
+test_registry_private_stays_home_and_seqs_do_not_stall(void **state)
+{
+    struct fx *fx = *state;
+    mm_endpoint ep;
+    spawn(fx->n[2], "echo", "v/internal1", MM_VIS_INTERNAL, NULL, &ep);
+    spawn(fx->n[2], "echo", "v/private", MM_VIS_PRIVATE, NULL, &ep);
+    spawn(fx->n[2], "echo", "v/internal2", MM_VIS_INTERNAL, NULL, &ep);
+    assert_int_equal(wait_lookup(fx->n[0], "v/internal1", &ep), 0);
+    assert_int_equal(wait_lookup(fx->n[0], "v/internal2", &ep), 0);
+    assert_int_equal(mm_lookup(fx->n[2], "v/private", &ep), 0);
+    assert_int_equal(mm_lookup(fx->n[0], "v/private", &ep), MM_ENOTFOUND);
+    assert_int_equal(mm_lookup(fx->n[1], "v/private", &ep), MM_ENOTFOUND);
+    /* At home, an in-process listing sees it; a shared one (a client's
+     * watch) never does, in the backfill or as an event. */
+    struct lrec own = {PTHREAD_MUTEX_INITIALIZER, ""};
+    struct lrec shared = {PTHREAD_MUTEX_INITIALIZER, ""};
+    mm_listing_opts o;
+    mm_listing_opts_init(&o);
+    o.prefix = "v/";
+    mm_listing *lo, *ls;
+    assert_int_equal(mm_listing_open(&lo, fx->n[2], &o, listing_cb, &own), 0);
+    assert_int_equal(
+        mm__listing_open_shared(&ls, fx->n[2], &o, listing_cb, &shared), 0);
+    assert_true(log_is(&own, "+v/internal1 +v/internal2 +v/private SYNCED "));
+    assert_true(log_is(&shared, "+v/internal1 +v/internal2 SYNCED "));
+    spawn(fx->n[2], "echo", "v/private2", MM_VIS_PRIVATE, NULL, &ep);
+    spawn(fx->n[2], "echo", "v/internal3", MM_VIS_INTERNAL, NULL, &ep);
+    assert_true(log_is(&own, "+v/internal1 +v/internal2 +v/private SYNCED "
+                             "+v/private2 +v/internal3 "));
+    assert_true(
+        log_is(&shared, "+v/internal1 +v/internal2 SYNCED +v/internal3 "));
+    mm_listing_close(lo);
+    mm_listing_close(ls);
 }
 
 static void

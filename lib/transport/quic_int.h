@@ -194,6 +194,8 @@ struct mm_qconn {
     int hello_rcvd, auth_rcvd, result_rcvd, ctrl_sent;
     uint64_t peer_gen;
     int peer_role;
+    uint16_t wire_version;  /* the version in use (mm__wire_version_pick) */
+    uint32_t wire_features; /* feature bits both HELLOs set */
     char peer_name[256];
     char peer_addr[128];
     uint8_t peer_proof[MM_WIRE_PROOF_LEN];

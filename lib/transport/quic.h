@@ -54,13 +54,10 @@ struct mm_quic_fault {
 };
 
 struct mm_quic_config {
-    const char *name;      /* node name sent in HELLO (copied); NULL = "" */
-    const char *advertise; /* "host:port" in HELLO; NULL = the bound addr */
-    int role;              /* MM_WIRE_ROLE_MEMBER (0) or _CLIENT (1) */
-    uint32_t features;     /* HELLO feature bits */
-    /* Wire versions spoken (HELLO); 0 = MM_WIRE_VERSION_MIN /
-     * MM_WIRE_PROTO_VERSION.  Tests set others to play a newer node. */
-    uint16_t wire_min, wire_max;
+    const char *name;       /* node name sent in HELLO (copied); NULL = "" */
+    const char *advertise;  /* "host:port" in HELLO; NULL = the bound addr */
+    int role;               /* MM_WIRE_ROLE_MEMBER (0) or _CLIENT (1) */
+    uint32_t features;      /* HELLO feature bits */
     uint32_t max_frame;     /* frame length limit; 0 = MM_MAX_FRAME */
     uint32_t idle_ms;       /* close a conn with no streams after; 0 = 60 s */
     uint32_t probe_fail_ms; /* unreachable after this silence with data
@@ -96,6 +93,9 @@ struct mm_quic_config {
     struct mm_tq *tq;
     /* Longest hot wait (see mm_quic_ops.park); 0 = MM_QUIC_HOT_WAIT_US. */
     uint32_t hot_wait_us;
+    /* Wire versions spoken (HELLO, docs/wire.md); 0 = MM_WIRE_VERSION_MIN /
+     * MM_WIRE_PROTO_VERSION.  Tests set others to play another version. */
+    uint16_t wire_min, wire_max;
 };
 
 struct mm_quic_ops {

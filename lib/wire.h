@@ -51,11 +51,12 @@
  * version from MM_WIRE_VERSION_MIN to MM_WIRE_PROTO_VERSION, and a
  * connection uses mm__wire_version_pick() of the two.
  */
-#define MM_WIRE_PROTO_VERSION 1 /* the highest wire version this code speaks   \
-                                 */
-#define MM_WIRE_VERSION_MIN 1   /* the lowest */
-#define MM_WIRE_PROOF_LEN 32    /* HMAC-SHA256 channel-binding proof */
-#define MM_WIRE_STR_MAX 65535u  /* longest str16 */
+#define MM_WIRE_PROTO_VERSION                                                  \
+    1                          /* the highest wire version this code speaks    \
+                                */
+#define MM_WIRE_VERSION_MIN 1  /* the lowest */
+#define MM_WIRE_PROOF_LEN 32   /* HMAC-SHA256 channel-binding proof */
+#define MM_WIRE_STR_MAX 65535u /* longest str16 */
 
 enum mm_wire_type {
     MM_WIRE_HELLO = 0x01,

@@ -11,7 +11,10 @@
  * one it expects and the document lacks, fails the test: the document
  * cannot drift from the code.
  *
- * Also here: the wire-version rules of docs/wire.md ("Versions").
+ * Also here: the wire-version rules of docs/wire.md ("Versions"), and a
+ * live check: a client built on the transport alone sends the document's
+ * request vectors, byte for byte, to a real node and gets back the
+ * document's answer vectors, byte for byte (the error texts included).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,10 +22,18 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "common.h"
 #include "buf.h"
+#include "ckey.h"
+#include "identity.h"
+#include "murmer.h"
+#include "transport/quic.h"
+#include "transport/quic_int.h" /* the wire version in use */
 #include "wire.h"
+#include "helpers/nodefix.h"
+#include "helpers/testutil.h"
 
 /* ---- the document -------------------------------------------------------- */
 
@@ -460,6 +471,226 @@ test_hello_later_version(void **state)
                      MM_EDECODE);
 }
 
+/* ---- a live node answers as documented ---------------------------------- */
+
+#define LIVE_FRAMES 16
+
+struct live {
+    uv_loop_t loop;
+    struct mm_tq tq;
+    struct mm_identity id;
+    struct mm_keyring kr;
+    struct mm_quic *q;
+    struct mm_qconn *conn;
+    int ups, downs, closed;
+    size_t nframes;
+    struct {
+        int64_t sid;
+        uint8_t *frame; /* the whole frame, header included */
+        size_t len;
+    } f[LIVE_FRAMES];
+};
+
+static void
+live_up(void *d, struct mm_qconn *c, const uint8_t peer_id[16],
+        uint64_t peer_gen, int role, const char *peer_name,
+        const char *peer_addr)
+{
+    struct live *l = d;
+    MM_UNUSED(peer_id);
+    MM_UNUSED(peer_gen);
+    MM_UNUSED(peer_addr);
+    assert_int_equal(role, MM_WIRE_ROLE_MEMBER);
+    assert_string_equal(peer_name, "n1");
+    l->conn = c;
+    l->ups++;
+}
+
+static void
+live_down(void *d, struct mm_qconn *c, int err)
+{
+    struct live *l = d;
+    MM_UNUSED(err);
+    if (c == l->conn) l->conn = NULL;
+    l->downs++;
+}
+
+static void
+live_frame(void *d, struct mm_qconn *c, int64_t sid, uint8_t type,
+           const uint8_t *body, size_t len)
+{
+    struct live *l = d;
+    MM_UNUSED(c);
+    assert_true(l->nframes < LIVE_FRAMES);
+    size_t n = MM_WIRE_HDR_LEN + len;
+    uint8_t *f = malloc(n);
+    assert_non_null(f);
+    assert_int_equal(mm__wire_frame_encode(f, n, type, body, len), n);
+    l->f[l->nframes].sid = sid;
+    l->f[l->nframes].frame = f;
+    l->f[l->nframes].len = n;
+    l->nframes++;
+}
+
+static void
+live_timeout(uv_timer_t *t)
+{
+    *(int *)t->data = 1;
+}
+
+/* Runs the client's loop until |*count| reaches |want| or 10 s pass. */
+static int
+live_wait(struct live *l, const int *ip, const size_t *zp, size_t want)
+{
+    uv_timer_t timer;
+    int expired = 0;
+    uv_timer_init(&l->loop, &timer);
+    timer.data = &expired;
+    uv_timer_start(&timer, live_timeout, 10000, 0);
+    for (;;) {
+        size_t have = ip ? (size_t)*ip : *zp;
+        if (have >= want || expired) break;
+        uv_run(&l->loop, UV_RUN_ONCE);
+    }
+    uv_close((uv_handle_t *)&timer, NULL);
+    uv_run(&l->loop, UV_RUN_NOWAIT);
+    return ip ? (size_t)*ip >= want : *zp >= want;
+}
+
+/* Sends the document's vector |name| as it stands on stream |sid|. */
+static void
+live_send_vector(struct live *l, int64_t sid, const char *name)
+{
+    const char *hex = doc_vector(name);
+    assert_non_null(hex);
+    size_t n = strlen(hex) / 2;
+    uint8_t f[1024];
+    assert_true(n <= sizeof(f));
+    assert_int_equal(mm__unhex(f, n, hex), 0);
+    assert_int_equal(mm__quic_send_frame(l->conn, sid, f, n), 0);
+}
+
+/* Frame |i| received is the document's vector |name|, byte for byte. */
+static void
+live_expect_vector(struct live *l, size_t i, const char *name)
+{
+    const char *hex = doc_vector(name);
+    assert_non_null(hex);
+    char got[2 * 1024 + 1];
+    assert_true(l->f[i].len <= 1024);
+    mm__hex(got, l->f[i].frame, l->f[i].len);
+    if (strcmp(got, hex) != 0)
+        fail_msg("the node answered\n  %s\nwhere docs/wire.md (%s) has\n  %s",
+                 got, name, hex);
+}
+
+static void
+live_closed(void *d)
+{
+    ((struct live *)d)->closed = 1;
+}
+
+static void
+test_live_node_answers_as_documented(void **state)
+{
+    (void)state;
+    load_doc();
+    char dir[64], key[128], cli[128];
+    snprintf(dir, sizeof(dir), "/tmp/mm-wirevec-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(key, sizeof(key), "%s/key", dir);
+    snprintf(cli, sizeof(cli), "%s/cli", dir);
+    assert_int_equal(mm_cluster_keygen(key), 0);
+    mm_log_set_level(MM_LOG_ERR);
+    mm_node *n = nodefix_new(&(struct nodefix_opts){.name = "n1",
+                                                    .dir = dir,
+                                                    .listen = "127.0.0.1:0",
+                                                    .key = key,
+                                                    .no_mdns = 1,
+                                                    .builtins = 1});
+    mm_spawn_opts o;
+    mm_spawn_opts_init(&o);
+    o.label = "e1";
+    assert_int_equal(mm_spawn(n, "echo", &o, NULL), 0);
+    nodefix_start(n);
+
+    /* A client: the transport (TLS, HELLO role client, AUTH) and nothing
+     * of lib/client.c. */
+    static struct live l;
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(uv_loop_init(&l.loop), 0);
+    assert_int_equal(mm__tq_init(&l.tq, &l.loop), 0);
+    assert_int_equal(mm__identity_load(&l.id, cli, 1), 0);
+    assert_int_equal(mm__keyring_load(&l.kr, key, NULL, 0), 0);
+    struct mm_quic_config qc;
+    mm__quic_config_init(&qc);
+    qc.name = "murmer-cli";
+    qc.role = MM_WIRE_ROLE_CLIENT;
+    qc.tq = &l.tq;
+    struct mm_quic_ops ops = {.data = &l,
+                              .conn_up = live_up,
+                              .conn_down = live_down,
+                              .frame = live_frame};
+    assert_int_equal(mm__quic_new(&l.q, &l.loop, &l.id, &l.kr, &qc, &ops), 0);
+    assert_int_equal(mm__quic_dial(l.q, mm_node_addr(n), NULL, NULL), 0);
+    assert_true(live_wait(&l, &l.ups, NULL, 1));
+    assert_int_equal(l.conn->wire_version, 1);
+    int64_t ctrl = mm__quic_control_stream(l.conn);
+    assert_int_equal(ctrl, 0);
+
+    /* A page of a prefix nobody holds: `ctrl-resp-err`. */
+    live_send_vector(&l, ctrl, "ctrl-req-lookup");
+    assert_true(live_wait(&l, NULL, &l.nframes, 1));
+    assert_int_equal(l.f[0].sid, ctrl);
+    live_expect_vector(&l, 0, "ctrl-resp-err");
+
+    /* A call to a label nobody holds: `response-err-text`, on the call's
+     * stream. */
+    int64_t sid;
+    assert_int_equal(mm__quic_stream_open(l.conn, &sid), 0);
+    live_send_vector(&l, sid, "invoke-label-call");
+    assert_true(live_wait(&l, NULL, &l.nframes, 2));
+    assert_int_equal(l.f[1].sid, sid);
+    live_expect_vector(&l, 1, "response-err-text");
+
+    /* A label target's generation is not used: 99 is served as 0. */
+    struct mm_wire_invoke inv = {.call_id = 2,
+                                 .target_kind = MM_WIRE_TARGET_LABEL,
+                                 .generation = 99,
+                                 .content = MM_CONTENT_JSON,
+                                 .deadline_ms = 5000};
+    SET_STR(inv, label, "e1");
+    SET_STR(inv, type, "echo");
+    SET_BYTES(inv, payload, "{\"x\":1}");
+    uint8_t f[256];
+    size_t fl = mm__wire_invoke_encode(f, sizeof(f), &inv);
+    assert_true(fl > 0);
+    assert_int_equal(mm__quic_send_frame(l.conn, sid, f, fl), 0);
+    assert_true(live_wait(&l, NULL, &l.nframes, 3));
+    struct mm_wire_response r;
+    assert_int_equal(l.f[2].frame[4], MM_WIRE_RESPONSE);
+    assert_int_equal(
+        mm__wire_response_decode(&r, l.f[2].frame + 5, l.f[2].len - 5), 0);
+    assert_int_equal(r.call_id, 2);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.content, MM_CONTENT_JSON);
+    assert_bytes(r.body, r.body_len, "{\"x\":1}", 7);
+    assert_int_equal(l.downs, 0);
+
+    mm__quic_close(l.q, live_closed, &l);
+    while (!l.closed)
+        uv_run(&l.loop, UV_RUN_ONCE);
+    mm__tq_close(&l.tq);
+    uv_run(&l.loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&l.loop), 0);
+    mm__identity_release(&l.id);
+    mm__keyring_release(&l.kr);
+    for (size_t i = 0; i < l.nframes; i++)
+        free(l.f[i].frame);
+    nodefix_down(n);
+    rm_rf(dir);
+}
+
 int
 main(void)
 {
@@ -468,6 +699,7 @@ main(void)
         cmocka_unit_test(test_vectors_all_checked),
         cmocka_unit_test(test_version_pick),
         cmocka_unit_test(test_hello_later_version),
+        cmocka_unit_test(test_live_node_answers_as_documented),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

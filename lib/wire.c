@@ -221,11 +221,21 @@ content_ok(uint8_t content, const uint8_t *p, size_t n)
 /* HELLO                                                                    */
 /* ------------------------------------------------------------------------ */
 
+uint16_t
+mm__wire_version_pick(uint16_t min, uint16_t max, uint16_t peer)
+{
+    uint16_t v = peer < max ? peer : max;
+    return v >= min && v >= 1 ? v : 0;
+}
+
 static int
 hello_valid(const struct mm_wire_hello *m)
 {
-    return m->version == MM_WIRE_PROTO_VERSION &&
-           (m->role == MM_WIRE_ROLE_MEMBER || m->role == MM_WIRE_ROLE_CLIENT) &&
+    /* Version 1 ends at the address; later ones may append fields. */
+    if (m->version < 1 || (m->version == 1 && m->ext_len != 0)) return 0;
+    if (m->ext_len > (size_t)UINT32_MAX || (m->ext_len && m->ext == NULL))
+        return 0;
+    return (m->role == MM_WIRE_ROLE_MEMBER || m->role == MM_WIRE_ROLE_CLIENT) &&
            text_ok(m->name, m->name_len, 0) && text_ok(m->addr, m->addr_len, 0);
 }
 
@@ -233,7 +243,7 @@ size_t
 mm__wire_hello_size(const struct mm_wire_hello *m)
 {
     if (!hello_valid(m)) return 0;
-    return frame_total(HELLO_FIXED + m->name_len + m->addr_len);
+    return frame_total(HELLO_FIXED + m->name_len + m->addr_len + m->ext_len);
 }
 
 size_t
@@ -249,6 +259,7 @@ mm__wire_hello_encode(uint8_t *out, size_t cap, const struct mm_wire_hello *m)
     p = put_u8(p, m->role);
     p = put_str16(p, m->name, m->name_len);
     p = put_str16(p, m->addr, m->addr_len);
+    p = put_bytes(p, m->ext, m->ext_len);
     MM_ASSERT((size_t)(p - out) == total);
     return total;
 }
@@ -272,6 +283,7 @@ mm__wire_hello_decode(struct mm_wire_hello *out, const uint8_t *body,
     mm__rd_u8(&r, &out->role);
     mm__rd_str16(&r, &out->name, &out->name_len);
     mm__rd_str16(&r, &out->addr, &out->addr_len);
+    mm__rd_rest(&r, &out->ext, &out->ext_len);
     if (mm__rd_end(&r) != 0 || !hello_valid(out)) return MM_EDECODE;
     return 0;
 }

@@ -44,10 +44,19 @@
 #include "buf.h"
 #include "core.h"
 
-#define MM_WIRE_HDR_LEN 5       /* u32 length + u8 type */
-#define MM_WIRE_PROTO_VERSION 1 /* the hello version under ALPN murmer/1 */
-#define MM_WIRE_PROOF_LEN 32    /* HMAC-SHA256 channel-binding proof */
-#define MM_WIRE_STR_MAX 65535u  /* longest str16 */
+#define MM_WIRE_HDR_LEN 5 /* u32 length + u8 type */
+/*
+ * Wire versions under ALPN murmer/1 (docs/wire.md, Versions).  A HELLO
+ * carries the highest version its sender speaks; a node speaks every
+ * version from MM_WIRE_VERSION_MIN to MM_WIRE_PROTO_VERSION, and a
+ * connection uses mm__wire_version_pick() of the two.
+ */
+#define MM_WIRE_PROTO_VERSION                                                  \
+    1                          /* the highest wire version this code speaks    \
+                                */
+#define MM_WIRE_VERSION_MIN 1  /* the lowest */
+#define MM_WIRE_PROOF_LEN 32   /* HMAC-SHA256 channel-binding proof */
+#define MM_WIRE_STR_MAX 65535u /* longest str16 */
 
 enum mm_wire_type {
     MM_WIRE_HELLO = 0x01,
@@ -128,11 +137,14 @@ enum mm_wire_role {
 
 /*
  * HELLO (0x01), first frame of each side on the control stream.
- * Rules: version == MM_WIRE_PROTO_VERSION; role is a mm_wire_role; name and
- * addr contain no NUL byte (either may be empty).
+ * Rules: version >= 1 (any: a version this node does not know is not a
+ * decode error, see mm__wire_version_pick); role is a mm_wire_role; name and
+ * addr contain no NUL byte (either may be empty); ext is empty when version
+ * is 1 (a later version may append fields after the address, which a node
+ * that knows only version 1 carries in ext and ignores).
  */
 struct mm_wire_hello {
-    uint16_t version;
+    uint16_t version;  /* the highest wire version the sender speaks */
     uint32_t features; /* feature bits; unknown bits are carried, not refused */
     uint8_t node[MM_NODE_ID_LEN];
     uint64_t generation;
@@ -141,7 +153,17 @@ struct mm_wire_hello {
     size_t name_len;
     const char *addr; /* borrowed; advertised "host:port", may be empty */
     size_t addr_len;
+    const uint8_t *ext; /* borrowed; rest of the frame (version > 1 only) */
+    size_t ext_len;
 };
+
+/*
+ * The wire version a connection uses: min(|max|, |peer|), where |min| and
+ * |max| are the versions this node speaks and |peer| is the version in the
+ * peer's HELLO; 0 when that is below |min| (no common version: the
+ * connection is refused with MM_EINVAL).
+ */
+uint16_t mm__wire_version_pick(uint16_t min, uint16_t max, uint16_t peer);
 
 /* AUTH (0x02): exactly MM_WIRE_PROOF_LEN bytes. */
 struct mm_wire_auth {

@@ -116,7 +116,7 @@ ctrl_send_hello_auth(struct mm_qconn *c, size_t idx, int kind, int with_result)
     if (s == NULL) return MM_ENOTFOUND;
     const char *addr = q->advertise ? q->advertise : q->local_str;
     struct mm_wire_hello h = {
-        .version = MM_WIRE_PROTO_VERSION,
+        .version = q->cfg.wire_max,
         .features = q->cfg.features,
         .generation = q->id->generation,
         .role = (uint8_t)q->cfg.role,
@@ -337,6 +337,31 @@ mm__quic_auth_step(struct mm_qconn *c)
     }
 }
 
+/*
+ * The peer's HELLO names no version this node speaks (docs/wire.md,
+ * Versions): the acceptor says so in an AUTH_RESULT, and either side
+ * closes with MM_EINVAL.
+ */
+static void
+auth_refuse_version(struct mm_qconn *c, uint16_t peer)
+{
+    struct mm_quic *q = c->q;
+    if (!c->dialer) {
+        struct qstream *s = stream_find(c, c->ctrl_sid);
+        uint8_t buf[16];
+        struct mm_wire_auth_result r = {.status = mm_err_to_wire(MM_EINVAL)};
+        size_t n = mm__wire_auth_result_encode(buf, sizeof(buf), &r);
+        if (s && n) mm__quic_stream_queue(s, buf, n);
+    }
+    MM_LOG(auth_log_level(q), "quic",
+           "peer speaks wire version %u, this node %u..%u: refused",
+           (unsigned)peer, (unsigned)q->cfg.wire_min,
+           (unsigned)q->cfg.wire_max);
+    q->st.auth_failures++;
+    if (!c->dialer) c->auth_failed = 1;
+    mm__quic_conn_request_close(c, MM_EINVAL, 1);
+}
+
 /* Handles a frame on the control stream before the connection is up. */
 int
 mm__quic_auth_frame(struct mm_qconn *c, struct qstream *s, uint8_t type,
@@ -358,6 +383,13 @@ mm__quic_auth_frame(struct mm_qconn *c, struct qstream *s, uint8_t type,
                                "hello node id differs from the certificate's");
             return QUIC_STOP;
         }
+        c->wire_version = mm__wire_version_pick(c->q->cfg.wire_min,
+                                                c->q->cfg.wire_max, h.version);
+        if (c->wire_version == 0) {
+            auth_refuse_version(c, h.version);
+            return QUIC_STOP;
+        }
+        c->wire_features = h.features & c->q->cfg.features;
         c->hello_rcvd = 1;
         c->peer_gen = h.generation;
         c->peer_role = h.role;

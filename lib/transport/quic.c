@@ -1057,6 +1057,8 @@ mm__quic_new(struct mm_quic **out, uv_loop_t *loop,
     if (q->cfg.probe_fail_ms == 0) q->cfg.probe_fail_ms = MM_PROBE_FAIL_MS;
     if (q->cfg.handshake_ms == 0) q->cfg.handshake_ms = 5000;
     if (q->cfg.stream_window < 2) q->cfg.stream_window = 128;
+    if (q->cfg.wire_min == 0) q->cfg.wire_min = MM_WIRE_VERSION_MIN;
+    if (q->cfg.wire_max == 0) q->cfg.wire_max = MM_WIRE_PROTO_VERSION;
     q->name = mm__strdup(cfg->name ? cfg->name : "");
     q->advertise = cfg->advertise ? mm__strdup(cfg->advertise) : NULL;
     if (q->name == NULL || (cfg->advertise && q->advertise == NULL)) {

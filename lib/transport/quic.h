@@ -104,6 +104,9 @@ struct mm_quic_config {
     struct mm_tq *tq;
     /* Longest hot wait (see mm_quic_ops.park); 0 = MM_QUIC_HOT_WAIT_US. */
     uint32_t hot_wait_us;
+    /* Wire versions spoken (HELLO, docs/wire.md); 0 = MM_WIRE_VERSION_MIN /
+     * MM_WIRE_PROTO_VERSION.  Tests set others to play another version. */
+    uint16_t wire_min, wire_max;
 };
 
 struct mm_quic_ops {

@@ -199,6 +199,8 @@ struct mm_qconn {
     char peer_addr[128];
     uint8_t peer_proof[MM_WIRE_PROOF_LEN];
     uint16_t result_status;
+    uint16_t wire_version;  /* the version in use (mm__wire_version_pick) */
+    uint32_t wire_features; /* feature bits both HELLOs set */
     int64_t ctrl_sid;
     size_t nstreams;     /* open streams, the control stream excluded */
     size_t tx_unacked;   /* bytes in chunks, queued and not acknowledged */

@@ -526,6 +526,75 @@ test_quic_wrong_key_unauthorized(void **state)
     assert_int_equal(st.auth_failures, 1);
 }
 
+/*
+ * Wire versions (docs/wire.md, Versions): a peer whose HELLO names a newer
+ * version than this node speaks is served in the highest common one, and
+ * only feature bits both sides set are in use.
+ */
+static void
+test_quic_wire_version_newer_peer(void **state)
+{
+    struct env *e = *state;
+    struct mm_quic_config c0, c1;
+    mm__quic_config_init(&c0);
+    mm__quic_config_init(&c1);
+    c0.features = 0x6;
+    c1.wire_max = 7; /* a newer node dials */
+    c1.features = 0x80000005;
+    node_start(e, 0, 7, &c0);
+    node_start(e, 1, 7, &c1);
+    connect_pair(e);
+    assert_int_equal(e->n[0].conn->wire_version, MM_WIRE_PROTO_VERSION);
+    assert_int_equal(e->n[1].conn->wire_version, MM_WIRE_PROTO_VERSION);
+    assert_int_equal(e->n[0].conn->wire_features, 0x4);
+    assert_int_equal(e->n[1].conn->wire_features, 0x4);
+    assert_int_equal(e->n[0].downs + e->n[1].downs, 0);
+}
+
+/* An acceptor that speaks only versions above the dialer's refuses it:
+ * AUTH_RESULT `invalid`, and both ends close with `invalid` (15). */
+static void
+test_quic_wire_version_none_common_acceptor(void **state)
+{
+    struct env *e = *state;
+    struct mm_quic_config c0;
+    mm__quic_config_init(&c0);
+    c0.wire_min = c0.wire_max = MM_WIRE_PROTO_VERSION + 1;
+    node_start(e, 0, 7, &c0);
+    node_start(e, 1, 7, NULL);
+    assert_int_equal(
+        mm__quic_dial(e->n[1].q, mm__quic_local_addr(e->n[0].q), NULL, NULL),
+        0);
+    assert_true(run_until(e, both_down, WAIT_MS));
+    assert_int_equal(e->n[0].ups + e->n[1].ups, 0);
+    assert_int_equal(e->n[0].last_down_err, MM_EINVAL);
+    assert_int_equal(e->n[1].last_down_err, MM_EINVAL);
+    assert_int_equal(mm_err_to_wire(MM_EINVAL), 15);
+    struct mm_quic_stats st;
+    mm__quic_stats(e->n[0].q, &st);
+    assert_int_equal(st.auth_failures, 1);
+}
+
+/* The same refusal by the dialer, which learns the acceptor's version from
+ * its HELLO: the acceptor came up and sees the close as `invalid`. */
+static void
+test_quic_wire_version_none_common_dialer(void **state)
+{
+    struct env *e = *state;
+    struct mm_quic_config c1;
+    mm__quic_config_init(&c1);
+    c1.wire_min = c1.wire_max = MM_WIRE_PROTO_VERSION + 1;
+    node_start(e, 0, 7, NULL);
+    node_start(e, 1, 7, &c1);
+    assert_int_equal(
+        mm__quic_dial(e->n[1].q, mm__quic_local_addr(e->n[0].q), NULL, NULL),
+        0);
+    assert_true(run_until(e, both_down, WAIT_MS));
+    assert_int_equal(e->n[1].ups, 0);
+    assert_int_equal(e->n[0].last_down_err, MM_EINVAL);
+    assert_int_equal(e->n[1].last_down_err, MM_EINVAL);
+}
+
 static void
 test_quic_keyring_rotation_accepts_old_key(void **state)
 {
@@ -2041,6 +2110,9 @@ main(void)
         cmocka_unit_test(test_quic_fault_parse),
         T(test_quic_handshake_auth_and_frames),
         T(test_quic_wrong_key_unauthorized),
+        T(test_quic_wire_version_newer_peer),
+        T(test_quic_wire_version_none_common_acceptor),
+        T(test_quic_wire_version_none_common_dialer),
         T(test_quic_retry_validates_address),
         T(test_quic_retry_only_under_load),
         T(test_quic_retry_token_bound_to_address),

@@ -78,25 +78,48 @@ mm_client_free_result(mm_client *c, void *result)
     mm__free(h);
 }
 
-/* ---- members, timings, force-leave
- * ---------------------------------------------- */
+/*
+ * Parses the array |key| of |resp| into a new result block of |size|-byte
+ * elements: |fill| sets up to |cnt| of them and returns how many it set.
+ * 0 with |*out| (for mm_client_free_result) and |*n|, or UV_ENOMEM.
+ */
+typedef size_t (*list_fill_fn)(void *res, const cJSON *arr, size_t cnt);
 
-MM_EXTERN int
-mm_client_members(mm_client *c, mm_member_info **out, size_t *n)
+static int
+parse_list(const cJSON *resp, const char *key, size_t size, list_fill_fn fill,
+           void **out, size_t *n)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(resp, key);
+    size_t cnt = (size_t)cJSON_GetArraySize(arr);
+    void *res = mm__res_new(cnt * size);
+    if (!res) return UV_ENOMEM;
+    *n = fill(res, arr, cnt);
+    *out = res;
+    return 0;
+}
+
+/* Sends |op| without a body and parses its answer's array |key|. */
+static int
+request_list(mm_client *c, uint16_t op, const char *key, size_t size,
+             list_fill_fn fill, void **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
     cJSON *resp;
-    int rc = mm__client_request(c, MM_CTRL_MEMBERS, NULL,
-                                mm__client_deadline(c), &resp);
+    int rc = mm__client_request(c, op, NULL, mm__client_deadline(c), &resp);
     if (rc) return rc;
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(resp, "members");
-    size_t cnt = (size_t)cJSON_GetArraySize(arr);
-    mm_member_info *m = mm__res_new(cnt * sizeof(*m));
-    if (!m) {
-        cJSON_Delete(resp);
-        return UV_ENOMEM;
-    }
+    rc = parse_list(resp, key, size, fill, out, n);
+    cJSON_Delete(resp);
+    return rc;
+}
+
+/* ---- members, timings, force-leave
+ * ---------------------------------------------- */
+
+static size_t
+fill_members(void *res, const cJSON *arr, size_t cnt)
+{
+    mm_member_info *m = res;
     size_t k = 0;
     const cJSON *it;
     cJSON_ArrayForEach(it, arr)
@@ -114,28 +137,23 @@ mm_client_members(mm_client *c, mm_member_info **out, size_t *n)
         x->last_ack_ms = (int64_t)jnum(it, "last_ack_ms", -1);
         x->rtt_us = (int64_t)jnum(it, "rtt_us", -1);
     }
-    cJSON_Delete(resp);
-    *out = m;
-    *n = k;
-    return 0;
+    return k;
 }
 
 MM_EXTERN int
-mm_client_timings(mm_client *c, mm_timing **out, size_t *n)
+mm_client_members(mm_client *c, mm_member_info **out, size_t *n)
 {
-    *out = NULL;
-    *n = 0;
-    cJSON *resp;
-    int rc = mm__client_request(c, MM_CTRL_TIMINGS, NULL,
-                                mm__client_deadline(c), &resp);
-    if (rc) return rc;
-    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(resp, "timings");
-    size_t cnt = (size_t)cJSON_GetArraySize(obj);
-    mm_timing *t = mm__res_new(cnt * sizeof(*t));
-    if (!t) {
-        cJSON_Delete(resp);
-        return UV_ENOMEM;
-    }
+    void *res;
+    int rc = request_list(c, MM_CTRL_MEMBERS, "members", sizeof(**out),
+                          fill_members, &res, n);
+    *out = res;
+    return rc;
+}
+
+static size_t
+fill_timings(void *res, const cJSON *obj, size_t cnt)
+{
+    mm_timing *t = res;
     size_t k = 0;
     const cJSON *it;
     cJSON_ArrayForEach(it, obj)
@@ -145,10 +163,17 @@ mm_client_timings(mm_client *c, mm_timing **out, size_t *n)
         t[k].value = it->valuedouble > 0 ? (uint64_t)it->valuedouble : 0;
         k++;
     }
-    cJSON_Delete(resp);
-    *out = t;
-    *n = k;
-    return 0;
+    return k;
+}
+
+MM_EXTERN int
+mm_client_timings(mm_client *c, mm_timing **out, size_t *n)
+{
+    void *res;
+    int rc = request_list(c, MM_CTRL_TIMINGS, "timings", sizeof(**out),
+                          fill_timings, &res, n);
+    *out = res;
+    return rc;
 }
 
 MM_EXTERN int
@@ -267,13 +292,10 @@ actor_cmp(const void *x, const void *y)
     return strcmp(a->label, b->label);
 }
 
-static int
-parse_actors(const cJSON *resp, mm_actor_info **out, size_t *n)
+static size_t
+fill_actors(void *res, const cJSON *arr, size_t cnt)
 {
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(resp, "actors");
-    size_t cnt = (size_t)cJSON_GetArraySize(arr);
-    mm_actor_info *a = mm__res_new(cnt * sizeof(*a));
-    if (!a) return UV_ENOMEM;
+    mm_actor_info *a = res;
     size_t k = 0;
     const cJSON *it;
     cJSON_ArrayForEach(it, arr)
@@ -306,9 +328,7 @@ parse_actors(const cJSON *resp, mm_actor_info **out, size_t *n)
         }
         k++;
     }
-    *out = a;
-    *n = k;
-    return 0;
+    return k;
 }
 
 cJSON *
@@ -341,7 +361,9 @@ mm_client_lookup(mm_client *c, const char *label, const char *prefix,
         request_pages(c, MM_CTRL_LOOKUP, req, "actors", 0, deadline, &resp);
     cJSON_Delete(req);
     if (rc) return rc;
-    rc = parse_actors(resp, out, n);
+    void *res = NULL;
+    rc = parse_list(resp, "actors", sizeof(**out), fill_actors, &res, n);
+    *out = res;
     cJSON_Delete(resp);
     /* Pages come in the seed's table order: labels sort them. */
     if (rc == 0 && !label && *n > 1) qsort(*out, *n, sizeof(**out), actor_cmp);
@@ -370,27 +392,10 @@ mm__client_parse_op(void *res, const cJSON *j, mm_oplog_op *op)
     op->hlc = hlc ? strtoull(hlc, NULL, 10) : ju64(j, "hlc");
 }
 
-MM_EXTERN int
-mm_client_oplog(mm_client *c, const char *origin, mm_oplog_origin **out,
-                size_t *n)
+static size_t
+fill_origins(void *res, const cJSON *arr, size_t cnt)
 {
-    *out = NULL;
-    *n = 0;
-    cJSON *req = cJSON_CreateObject();
-    if (!req) return UV_ENOMEM;
-    if (origin) cJSON_AddStringToObject(req, "origin", origin);
-    cJSON *resp;
-    int rc = request_pages(c, MM_CTRL_OPLOG, req, "origins", 1,
-                           mm__client_deadline(c), &resp);
-    cJSON_Delete(req);
-    if (rc) return rc;
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(resp, "origins");
-    size_t cnt = (size_t)cJSON_GetArraySize(arr);
-    mm_oplog_origin *o = mm__res_new(cnt * sizeof(*o));
-    if (!o) {
-        cJSON_Delete(resp);
-        return UV_ENOMEM;
-    }
+    mm_oplog_origin *o = res;
     size_t k = 0;
     const cJSON *it;
     cJSON_ArrayForEach(it, arr)
@@ -422,8 +427,26 @@ mm_client_oplog(mm_client *c, const char *origin, mm_oplog_origin **out,
             x->nops = j;
         }
     }
+    return k;
+}
+
+MM_EXTERN int
+mm_client_oplog(mm_client *c, const char *origin, mm_oplog_origin **out,
+                size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    cJSON *req = cJSON_CreateObject();
+    if (!req) return UV_ENOMEM;
+    if (origin) cJSON_AddStringToObject(req, "origin", origin);
+    cJSON *resp;
+    int rc = request_pages(c, MM_CTRL_OPLOG, req, "origins", 1,
+                           mm__client_deadline(c), &resp);
+    cJSON_Delete(req);
+    if (rc) return rc;
+    void *res = NULL;
+    rc = parse_list(resp, "origins", sizeof(**out), fill_origins, &res, n);
+    *out = res;
     cJSON_Delete(resp);
-    *out = o;
-    *n = k;
-    return 0;
+    return rc;
 }

@@ -896,6 +896,17 @@ client_reconnect(mm_client *c, const struct member_addr *cand, size_t n)
     return MM_EUNREACHABLE;
 }
 
+/* An event of code 0: the seed ended the subscription (its reason is
+ * kept for mm_client_error_text).  Frees |e|; MM_ECLOSED. */
+static int
+sub_ended(mm_client *c, struct cevent *e)
+{
+    client_errbody(c, e->body);
+    mm__free(e->body);
+    mm__free(e);
+    return MM_ECLOSED;
+}
+
 MM_EXTERN int
 mm_client_watch(mm_client *c, const char *key, const char *prefix,
                 uint32_t idle_timeout_ms,
@@ -944,10 +955,7 @@ mm_client_watch(mm_client *c, const char *key, const char *prefix,
             continue;
         }
         if (e->code == 0) { /* the seed ended the subscription */
-            client_errbody(c, e->body);
-            mm__free(e->body);
-            mm__free(e);
-            rc = MM_ECLOSED;
+            rc = sub_ended(c, e);
             break;
         }
         cJSON *j = cJSON_ParseWithLength(e->body, e->len);
@@ -1006,11 +1014,8 @@ mm_client_oplog_follow(mm_client *c, const char *origin,
             client_errtext(c, "connection to %s lost", c->seed_addr);
             break;
         }
-        if (e->code == 0) {
-            client_errbody(c, e->body);
-            mm__free(e->body);
-            mm__free(e);
-            rc = MM_ECLOSED;
+        if (e->code == 0) { /* the seed ended the subscription */
+            rc = sub_ended(c, e);
             break;
         }
         cJSON *j = cJSON_ParseWithLength(e->body, e->len);

@@ -79,36 +79,63 @@ mm_client_free_result(mm_client *c, void *result)
 }
 
 /*
- * Parses the array |key| of |resp| into a new result block of |size|-byte
- * elements: |fill| sets up to |cnt| of them and returns how many it set.
- * 0 with |*out| (for mm_client_free_result) and |*n|, or UV_ENOMEM.
+ * Parses the array (or object) |key| of |resp| into a new result block of
+ * |size|-byte elements: |item| fills element |k| of |res| from |it| and
+ * returns 1, or 0 to skip |it| (element |k| is then filled again).  0
+ * with |*out| (for mm_client_free_result) and |*n|, or UV_ENOMEM.
  */
-typedef size_t (*list_fill_fn)(void *res, const cJSON *arr, size_t cnt);
+typedef int (*list_item_fn)(void *res, size_t k, const cJSON *it);
 
 static int
-parse_list(const cJSON *resp, const char *key, size_t size, list_fill_fn fill,
+parse_list(const cJSON *resp, const char *key, size_t size, list_item_fn item,
            void **out, size_t *n)
 {
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(resp, key);
     size_t cnt = (size_t)cJSON_GetArraySize(arr);
     void *res = mm__res_new(cnt * size);
     if (!res) return UV_ENOMEM;
-    *n = fill(res, arr, cnt);
+    size_t k = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (k == cnt) break;
+        k += item(res, k, it) ? 1 : 0;
+    }
+    *n = k;
     *out = res;
     return 0;
+}
+
+/* The strings of the JSON array |arr| in |res|: NULL when there are none
+ * or no memory, else the vector with |*n| set. */
+static const char **
+res_strv(void *res, const cJSON *arr, size_t *n)
+{
+    size_t cnt = (size_t)cJSON_GetArraySize(arr);
+    const char **v = cnt ? mm__res_alloc(res, cnt * sizeof(char *)) : NULL;
+    if (!v) return NULL;
+    size_t j = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (j < cnt && cJSON_IsString(it))
+            v[j++] = mm__res_str(res, it->valuestring);
+    }
+    *n = j;
+    return v;
 }
 
 /* Sends |op| without a body and parses its answer's array |key|. */
 static int
 request_list(mm_client *c, uint16_t op, const char *key, size_t size,
-             list_fill_fn fill, void **out, size_t *n)
+             list_item_fn item, void **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
     cJSON *resp;
     int rc = mm__client_request(c, op, NULL, mm__client_deadline(c), &resp);
     if (rc) return rc;
-    rc = parse_list(resp, key, size, fill, out, n);
+    rc = parse_list(resp, key, size, item, out, n);
     cJSON_Delete(resp);
     return rc;
 }
@@ -116,28 +143,21 @@ request_list(mm_client *c, uint16_t op, const char *key, size_t size,
 /* ---- members, timings, force-leave
  * ---------------------------------------------- */
 
-static size_t
-fill_members(void *res, const cJSON *arr, size_t cnt)
+static int
+member_item(void *res, size_t k, const cJSON *it)
 {
-    mm_member_info *m = res;
-    size_t k = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, arr)
-    {
-        if (k == cnt) break;
-        mm_member_info *x = &m[k++];
-        x->name = mm__res_str(m, jstr(it, "name") ? jstr(it, "name") : "");
-        x->id = mm__res_str(m, jstr(it, "id") ? jstr(it, "id") : "");
-        x->addr = mm__res_str(m, jstr(it, "addr") ? jstr(it, "addr") : "");
-        x->state = mm__res_str(m, jstr(it, "state") ? jstr(it, "state") : "");
-        x->tags = mm__res_str(m, jstr(it, "tags") ? jstr(it, "tags") : "");
-        x->generation = ju64(it, "generation");
-        x->incarnation = ju64(it, "incarnation");
-        x->confirmations = (unsigned)jnum(it, "confirmations", 0);
-        x->last_ack_ms = (int64_t)jnum(it, "last_ack_ms", -1);
-        x->rtt_us = (int64_t)jnum(it, "rtt_us", -1);
-    }
-    return k;
+    mm_member_info *m = res, *x = &m[k];
+    x->name = mm__res_str(m, jstr(it, "name") ? jstr(it, "name") : "");
+    x->id = mm__res_str(m, jstr(it, "id") ? jstr(it, "id") : "");
+    x->addr = mm__res_str(m, jstr(it, "addr") ? jstr(it, "addr") : "");
+    x->state = mm__res_str(m, jstr(it, "state") ? jstr(it, "state") : "");
+    x->tags = mm__res_str(m, jstr(it, "tags") ? jstr(it, "tags") : "");
+    x->generation = ju64(it, "generation");
+    x->incarnation = ju64(it, "incarnation");
+    x->confirmations = (unsigned)jnum(it, "confirmations", 0);
+    x->last_ack_ms = (int64_t)jnum(it, "last_ack_ms", -1);
+    x->rtt_us = (int64_t)jnum(it, "rtt_us", -1);
+    return 1;
 }
 
 MM_EXTERN int
@@ -145,25 +165,19 @@ mm_client_members(mm_client *c, mm_member_info **out, size_t *n)
 {
     void *res;
     int rc = request_list(c, MM_CTRL_MEMBERS, "members", sizeof(**out),
-                          fill_members, &res, n);
+                          member_item, &res, n);
     *out = res;
     return rc;
 }
 
-static size_t
-fill_timings(void *res, const cJSON *obj, size_t cnt)
+static int
+timing_item(void *res, size_t k, const cJSON *it)
 {
     mm_timing *t = res;
-    size_t k = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, obj)
-    {
-        if (k == cnt || !it->string || !cJSON_IsNumber(it)) continue;
-        t[k].name = mm__res_str(t, it->string);
-        t[k].value = it->valuedouble > 0 ? (uint64_t)it->valuedouble : 0;
-        k++;
-    }
-    return k;
+    if (!it->string || !cJSON_IsNumber(it)) return 0;
+    t[k].name = mm__res_str(t, it->string);
+    t[k].value = it->valuedouble > 0 ? (uint64_t)it->valuedouble : 0;
+    return 1;
 }
 
 MM_EXTERN int
@@ -171,7 +185,7 @@ mm_client_timings(mm_client *c, mm_timing **out, size_t *n)
 {
     void *res;
     int rc = request_list(c, MM_CTRL_TIMINGS, "timings", sizeof(**out),
-                          fill_timings, &res, n);
+                          timing_item, &res, n);
     *out = res;
     return rc;
 }
@@ -292,43 +306,22 @@ actor_cmp(const void *x, const void *y)
     return strcmp(a->label, b->label);
 }
 
-static size_t
-fill_actors(void *res, const cJSON *arr, size_t cnt)
+static int
+actor_item(void *res, size_t k, const cJSON *it)
 {
-    mm_actor_info *a = res;
-    size_t k = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, arr)
-    {
-        if (k == cnt) break;
-        mm_actor_info *x = &a[k];
-        const char *label = jstr(it, "label");
-        const char *ep = jstr(it, "endpoint");
-        if (!label || !ep || mm_endpoint_parse(&x->ep, ep) != 0) continue;
-        x->label = mm__res_str(a, label);
-        x->type = mm__res_str(a, jstr(it, "type"));
-        x->node_name = mm__res_str(a, jstr(it, "node"));
-        x->visibility = mm__res_str(
-            a, jstr(it, "visibility") ? jstr(it, "visibility") : "internal");
-        x->shadowed = cJSON_IsTrue(cJSON_GetObjectItem(it, "shadowed"));
-        const cJSON *keys = cJSON_GetObjectItemCaseSensitive(it, "keys");
-        size_t nk = (size_t)cJSON_GetArraySize(keys);
-        if (nk) {
-            const char **kv = mm__res_alloc(a, nk * sizeof(char *));
-            if (!kv) continue;
-            size_t j = 0;
-            const cJSON *kk;
-            cJSON_ArrayForEach(kk, keys)
-            {
-                if (j < nk && cJSON_IsString(kk))
-                    kv[j++] = mm__res_str(a, kk->valuestring);
-            }
-            x->keys = kv;
-            x->nkeys = j;
-        }
-        k++;
-    }
-    return k;
+    mm_actor_info *a = res, *x = &a[k];
+    const char *label = jstr(it, "label");
+    const char *ep = jstr(it, "endpoint");
+    if (!label || !ep || mm_endpoint_parse(&x->ep, ep) != 0) return 0;
+    x->label = mm__res_str(a, label);
+    x->type = mm__res_str(a, jstr(it, "type"));
+    x->node_name = mm__res_str(a, jstr(it, "node"));
+    x->visibility = mm__res_str(
+        a, jstr(it, "visibility") ? jstr(it, "visibility") : "internal");
+    x->shadowed = cJSON_IsTrue(cJSON_GetObjectItem(it, "shadowed"));
+    x->keys =
+        res_strv(a, cJSON_GetObjectItemCaseSensitive(it, "keys"), &x->nkeys);
+    return 1;
 }
 
 cJSON *
@@ -362,7 +355,7 @@ mm_client_lookup(mm_client *c, const char *label, const char *prefix,
     cJSON_Delete(req);
     if (rc) return rc;
     void *res = NULL;
-    rc = parse_list(resp, "actors", sizeof(**out), fill_actors, &res, n);
+    rc = parse_list(resp, "actors", sizeof(**out), actor_item, &res, n);
     *out = res;
     cJSON_Delete(resp);
     /* Pages come in the seed's table order: labels sort them. */
@@ -392,42 +385,34 @@ mm__client_parse_op(void *res, const cJSON *j, mm_oplog_op *op)
     op->hlc = hlc ? strtoull(hlc, NULL, 10) : ju64(j, "hlc");
 }
 
-static size_t
-fill_origins(void *res, const cJSON *arr, size_t cnt)
+static int
+origin_item(void *res, size_t k, const cJSON *it)
 {
-    mm_oplog_origin *o = res;
-    size_t k = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, arr)
-    {
-        if (k == cnt) break;
-        mm_oplog_origin *x = &o[k++];
-        x->id = mm__res_str(o, jstr(it, "id") ? jstr(it, "id") : "");
-        x->name = mm__res_str(o, jstr(it, "name"));
-        x->generation = ju64(it, "generation");
-        x->head = ju64(it, "head");
-        const cJSON *snap = cJSON_GetObjectItemCaseSensitive(it, "snapshot");
-        if (cJSON_IsObject(snap)) {
-            x->has_snapshot = 1;
-            x->snapshot_seq = ju64(snap, "seq");
-            x->snapshot_entries = (size_t)ju64(snap, "entries");
-        }
-        const cJSON *ops = cJSON_GetObjectItemCaseSensitive(it, "ops");
-        size_t nops = (size_t)cJSON_GetArraySize(ops);
-        if (nops) {
-            mm_oplog_op *opv = mm__res_alloc(o, nops * sizeof(*opv));
-            if (!opv) continue;
-            size_t j = 0;
-            const cJSON *oj;
-            cJSON_ArrayForEach(oj, ops)
-            {
-                if (j < nops) mm__client_parse_op(o, oj, &opv[j++]);
-            }
-            x->ops = opv;
-            x->nops = j;
-        }
+    mm_oplog_origin *o = res, *x = &o[k];
+    x->id = mm__res_str(o, jstr(it, "id") ? jstr(it, "id") : "");
+    x->name = mm__res_str(o, jstr(it, "name"));
+    x->generation = ju64(it, "generation");
+    x->head = ju64(it, "head");
+    const cJSON *snap = cJSON_GetObjectItemCaseSensitive(it, "snapshot");
+    if (cJSON_IsObject(snap)) {
+        x->has_snapshot = 1;
+        x->snapshot_seq = ju64(snap, "seq");
+        x->snapshot_entries = (size_t)ju64(snap, "entries");
     }
-    return k;
+    const cJSON *ops = cJSON_GetObjectItemCaseSensitive(it, "ops");
+    size_t nops = (size_t)cJSON_GetArraySize(ops);
+    mm_oplog_op *opv = nops ? mm__res_alloc(o, nops * sizeof(*opv)) : NULL;
+    if (opv) {
+        size_t j = 0;
+        const cJSON *oj;
+        cJSON_ArrayForEach(oj, ops)
+        {
+            if (j < nops) mm__client_parse_op(o, oj, &opv[j++]);
+        }
+        x->ops = opv;
+        x->nops = j;
+    }
+    return 1;
 }
 
 MM_EXTERN int
@@ -445,7 +430,7 @@ mm_client_oplog(mm_client *c, const char *origin, mm_oplog_origin **out,
     cJSON_Delete(req);
     if (rc) return rc;
     void *res = NULL;
-    rc = parse_list(resp, "origins", sizeof(**out), fill_origins, &res, n);
+    rc = parse_list(resp, "origins", sizeof(**out), origin_item, &res, n);
     *out = res;
     cJSON_Delete(resp);
     return rc;

@@ -163,15 +163,22 @@ boot_ping(mm_ctx *ctx, void *state, mm_msg *msg)
     return mm_reply_json(ctx, "\"pong\"");
 }
 
+/* The message's JSON number, |dflt| when there is none or it is not
+ * positive, at most |max|. */
+static long
+msg_number(mm_msg *msg, long dflt, long max)
+{
+    size_t len = 0;
+    const char *data = mm_msg_data(msg, &len);
+    long v = data && len ? strtol(data, NULL, 10) : 0;
+    return v <= 0 ? dflt : v > max ? max : v;
+}
+
 static int
 boot_nap(mm_ctx *ctx, void *state, mm_msg *msg)
 {
     (void)state;
-    size_t len = 0;
-    const char *data = mm_msg_data(msg, &len);
-    long ms = data && len ? strtol(data, NULL, 10) : 0;
-    if (ms <= 0) ms = 1000;
-    if (ms > 10000) ms = 10000;
+    long ms = msg_number(msg, 1000, 10000);
     char line[64];
     snprintf(line, sizeof(line), "slow: nap %ld ms", ms);
     mm_log_line(MM_LOG_WARN, "slow", line);
@@ -183,11 +190,7 @@ static int
 boot_chatter(mm_ctx *ctx, void *state, mm_msg *msg)
 {
     (void)state;
-    size_t len = 0;
-    const char *data = mm_msg_data(msg, &len);
-    long n = data && len ? strtol(data, NULL, 10) : 0;
-    if (n < 0) n = 0;
-    if (n > 100000) n = 100000;
+    long n = msg_number(msg, 0, 100000);
     char line[96];
     for (long i = 1; i <= n; i++) {
         snprintf(line, sizeof(line), "slow: chatter line %ld of %ld", i, n);

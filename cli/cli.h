@@ -65,8 +65,12 @@ struct cli_ctx {
     int no_color; /* --no-color */
     int color;    /* resolved: colour escapes on stdout */
     int stdout_tty;
-    FILE *out;             /* borrowed; stdout (tests substitute) */
-    FILE *err;             /* borrowed; stderr */
+    FILE *out; /* borrowed; stdout (tests substitute) */
+    FILE *err; /* borrowed; stderr */
+    /* Messages go through mm_log_line instead of |err|: set by `start`
+     * once the node exists, so that no thread of a running node writes
+     * to stderr with a write that can block. */
+    int via_log;
     struct cli_opt *gopts; /* owned: the global option table */
 };
 
@@ -101,7 +105,8 @@ int cli_error(struct cli_ctx *ctx, int code, const char *fmt, ...)
 /* Same, appending ": <mm_strerror(err)>"; returns mm_err_exit_code(err). */
 int cli_fail(struct cli_ctx *ctx, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* A warning line on stderr (suppressed by -q). */
+/* A warning line on stderr (suppressed by -q).  With |via_log|, all three
+ * go through the library's non-blocking log sink (same text). */
 void cli_warn(struct cli_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

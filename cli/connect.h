@@ -39,6 +39,18 @@ cli_client_error(struct cli_ctx *ctx, const mm_client *c, int err,
 }
 
 /*
+ * Ends a command's session: closes |c| and returns 0 for |err| 0, else the
+ * exit code of |err| after its line (cli_client_error).
+ */
+static inline int
+cli_client_end(struct cli_ctx *ctx, mm_client *c, int err)
+{
+    int rc = err ? cli_client_error(ctx, c, err, NULL) : MM_EXIT_OK;
+    mm_client_close(c);
+    return rc;
+}
+
+/*
  * Connects to a seed (--join / MURMER_JOIN, else 127.0.0.1:7420) with the
  * cluster key of --cluster-key or the environment.  0 with |*out|, or the
  * exit code after printing the reason.

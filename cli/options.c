@@ -86,19 +86,22 @@ cli_ctx_release(struct cli_ctx *ctx)
 }
 
 static void
-cli_vmsg(struct cli_ctx *ctx, const char *fmt, va_list ap, const char *tail)
+cli_vmsg(struct cli_ctx *ctx, int level, const char *fmt, va_list ap,
+         const char *tail)
 {
-    FILE *f = ctx->err ? ctx->err : stderr;
-    char buf[1024];
+    char buf[1024], line[1200];
     vsnprintf(buf, sizeof(buf), fmt, ap);
     /* One line: a message never carries a newline of its own. */
     for (char *p = buf; *p; p++)
         if (*p == '\n' || *p == '\r') *p = ' ';
-    if (ctx->cmd)
-        fprintf(f, "murmer %s: %s%s%s\n", ctx->cmd, buf, tail ? ": " : "",
-                tail ? tail : "");
-    else
-        fprintf(f, "murmer: %s%s%s\n", buf, tail ? ": " : "", tail ? tail : "");
+    snprintf(line, sizeof(line), "murmer%s%s: %s%s%s", ctx->cmd ? " " : "",
+             ctx->cmd ? ctx->cmd : "", buf, tail ? ": " : "", tail ? tail : "");
+    if (ctx->via_log) {
+        mm_log_line(level, ctx->cmd ? ctx->cmd : "murmer", line);
+        return;
+    }
+    FILE *f = ctx->err ? ctx->err : stderr;
+    fprintf(f, "%s\n", line);
     fflush(f);
 }
 
@@ -107,7 +110,7 @@ cli_error(struct cli_ctx *ctx, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    cli_vmsg(ctx, fmt, ap, NULL);
+    cli_vmsg(ctx, MM_LOG_ERR, fmt, ap, NULL);
     va_end(ap);
     return code;
 }
@@ -117,7 +120,7 @@ cli_fail(struct cli_ctx *ctx, int err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    cli_vmsg(ctx, fmt, ap, mm_strerror(err));
+    cli_vmsg(ctx, MM_LOG_ERR, fmt, ap, mm_strerror(err));
     va_end(ap);
     int code = mm_err_exit_code(err);
     return code ? code : MM_EXIT_ACTOR;
@@ -129,7 +132,7 @@ cli_warn(struct cli_ctx *ctx, const char *fmt, ...)
     if (ctx->quiet) return;
     va_list ap;
     va_start(ap, fmt);
-    cli_vmsg(ctx, fmt, ap, NULL);
+    cli_vmsg(ctx, MM_LOG_WARN, fmt, ap, NULL);
     va_end(ap);
 }
 

@@ -117,13 +117,7 @@ cmd_lookup(int argc, char **argv, struct cli_ctx *ctx)
     size_t n = 0;
     int err = mm_client_lookup(c, label, prefix, key, all,
                                wait_given ? wait_ms : 0, &a, &n);
-    if (err) {
-        rc = cli_client_error(ctx, c, err, NULL);
-        mm_client_close(c);
-        return rc;
-    }
-    cli_lookup_render(ctx, a, n, ctx->out);
+    if (err == 0) cli_lookup_render(ctx, a, n, ctx->out);
     mm_client_free_result(c, a);
-    mm_client_close(c);
-    return MM_EXIT_OK;
+    return cli_client_end(ctx, c, err);
 }

@@ -159,20 +159,12 @@ cmd_oplog(int argc, char **argv, struct cli_ctx *ctx)
     int err;
     if (follow) {
         err = mm_client_oplog_follow(c, origin, oplog_follow_cb, ctx);
-        rc = err ? cli_client_error(ctx, c, err, NULL) : MM_EXIT_OK;
-        mm_client_close(c);
-        return rc;
+        return cli_client_end(ctx, c, err);
     }
     mm_oplog_origin *o = NULL;
     size_t n = 0;
     err = mm_client_oplog(c, origin, &o, &n);
-    if (err) {
-        rc = cli_client_error(ctx, c, err, NULL);
-        mm_client_close(c);
-        return rc;
-    }
-    cli_oplog_render(ctx, o, n, ctx->out);
+    if (err == 0) cli_oplog_render(ctx, o, n, ctx->out);
     mm_client_free_result(c, o);
-    mm_client_close(c);
-    return MM_EXIT_OK;
+    return cli_client_end(ctx, c, err);
 }

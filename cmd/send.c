@@ -471,11 +471,7 @@ cmd_send(int argc, char **argv, struct cli_ctx *ctx)
     size_t n = 0;
     int err = mm_client_send(c, label, key, type, json, len, &res, &n);
     free(stdin_buf);
-    if (err) {
-        rc = cli_client_error(ctx, c, err, NULL);
-        mm_client_close(c);
-        return rc;
-    }
+    if (err) return cli_client_end(ctx, c, err);
     if (key && n == 0)
         rc = cli_error(ctx, MM_EXIT_NOTFOUND,
                        "no actor checked in under key '%s'", key);

@@ -6,6 +6,13 @@
  * a half-started node behind.  One line per started actor and one
  * "listening" line go to stderr; stdout stays empty.
  *
+ * stderr: usage errors are written directly (no node exists yet).  From
+ * the node's creation on, every line goes through the library's log sink
+ * (mm_log_line; cli_ctx.via_log), which never blocks: a stderr pipe that
+ * nobody reads cannot hold the loop (the "listening" line is written on
+ * it), the signal thread (which must reach mm_node_stop) or the exit.  The
+ * exit waits at most START_LOG_FLUSH_MS for queued lines.
+ *
  * Signals: SIGINT and SIGTERM are blocked in every thread (the node's
  * threads inherit the mask) and taken by a thread of our own in sigwait(),
  * which calls mm_node_stop() at once, however busy the node's loops are: a
@@ -30,6 +37,8 @@
 
 #define START_DEFAULT_LISTEN "127.0.0.1:7420"
 #define START_MAX_SHARDS 256
+/* What the exit waits for queued log lines (a stderr nobody reads). */
+#define START_LOG_FLUSH_MS 200u
 
 struct actor_spec {
     char *label; /* owned (one allocation holds label, type and json) */
@@ -416,6 +425,7 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
     int rc = cli_parse(ctx, &spec, argc, argv, NULL, NULL);
     if (rc != CLI_CONTINUE) goto out;
     if ((rc = start_validate(ctx, &o)) != 0) goto out;
+    ctx->via_log = 1;         /* never a blocking write from here on */
     start_signals_block(&st); /* before the node makes any thread */
     if ((rc = start_configure(ctx, &o, &st.node)) != 0) goto out;
     if ((rc = start_populate(ctx, &o, st.node)) != 0) goto out;
@@ -440,6 +450,9 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
 
 out:
     start_signals_end(&st);
+    /* Bounded: after a time-out the flushes of mm_node_free and exit do
+     * not wait again while stderr takes nothing. */
+    if (ctx->via_log) mm_log_flush(START_LOG_FLUSH_MS);
     if (st.node)
         mm_node_free(st.node); /* also fine for a node that never ran */
     if (o.specs)

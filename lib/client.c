@@ -172,12 +172,7 @@ on_conn_down(void *data, struct mm_qconn *q, int err)
 static char *
 dup_body(const uint8_t *b, size_t len)
 {
-    char *s = mm__malloc(len + 1);
-    if (s) {
-        memcpy(s, b, len);
-        s[len] = '\0';
-    }
-    return s;
+    return mm__strndup((const char *)b, len);
 }
 
 /* Settles the pending request or call |id| with its answer. */
@@ -520,6 +515,28 @@ mm_client_seed_addr(const mm_client *c)
 /* ---- control requests
  * --------------------------------------------------------- */
 
+/*
+ * Sends the frame that built into |b| (|rc| 0) on stream |sid|, releases
+ * |b|, and queues |p| among the pending: |p|, or NULL with |*err| and |p|
+ * freed (MM_EINVAL or UV_ENOMEM as they are, any other failure
+ * MM_EUNREACHABLE).
+ */
+static struct pend *
+pend_send(mm_client *c, struct pend *p, int64_t sid, struct mm_buf *b, int rc,
+          int *err)
+{
+    if (rc == 0) rc = mm__quic_send_frame(c->conn, sid, b->data, b->len);
+    mm__buf_release(b);
+    if (rc) {
+        mm__free(p);
+        *err = rc == UV_ENOMEM || rc == MM_EINVAL ? rc : MM_EUNREACHABLE;
+        return NULL;
+    }
+    p->next = c->pending;
+    c->pending = p;
+    return p;
+}
+
 static struct pend *
 req_send(mm_client *c, uint16_t op, const cJSON *body, int *err)
 {
@@ -544,19 +561,8 @@ req_send(mm_client *c, uint16_t op, const cJSON *body, int *err)
     struct mm_buf b;
     mm__buf_init(&b);
     int rc = mm__wire_ctrl_append(&b, MM_WIRE_CTRL_REQ, &m);
-    if (rc == 0)
-        rc = mm__quic_send_frame(c->conn, mm__quic_control_stream(c->conn),
-                                 b.data, b.len);
-    mm__buf_release(&b);
     cJSON_free(js);
-    if (rc) {
-        mm__free(r);
-        *err = rc == UV_ENOMEM ? rc : MM_EUNREACHABLE;
-        return NULL;
-    }
-    r->next = c->pending;
-    c->pending = r;
-    return r;
+    return pend_send(c, r, mm__quic_control_stream(c->conn), &b, rc, err);
 }
 
 /*
@@ -661,16 +667,7 @@ call_send(mm_client *c, int64_t sid, const char *label, const char *type,
     struct mm_buf b;
     mm__buf_init(&b);
     int rc = mm__wire_invoke_append(&b, &inv);
-    if (rc == 0) rc = mm__quic_send_frame(c->conn, sid, b.data, b.len);
-    mm__buf_release(&b);
-    if (rc) {
-        mm__free(k);
-        *err = rc == MM_EINVAL ? MM_EINVAL : MM_EUNREACHABLE;
-        return NULL;
-    }
-    k->next = c->pending;
-    c->pending = k;
-    return k;
+    return pend_send(c, k, sid, &b, rc, err);
 }
 
 static int
@@ -999,6 +996,17 @@ client_reconnect(mm_client *c, const struct member_addr *cand, size_t n)
     return MM_EUNREACHABLE;
 }
 
+/* An event of code 0: the seed ended the subscription (its reason is
+ * kept for mm_client_error_text).  Frees |e|; MM_ECLOSED. */
+static int
+sub_ended(mm_client *c, struct cevent *e)
+{
+    client_errbody(c, e->body);
+    mm__free(e->body);
+    mm__free(e);
+    return MM_ECLOSED;
+}
+
 MM_EXTERN int
 mm_client_watch(mm_client *c, const char *key, const char *prefix,
                 uint32_t idle_timeout_ms,
@@ -1047,10 +1055,7 @@ mm_client_watch(mm_client *c, const char *key, const char *prefix,
             continue;
         }
         if (e->code == 0) { /* the seed ended the subscription */
-            client_errbody(c, e->body);
-            mm__free(e->body);
-            mm__free(e);
-            rc = MM_ECLOSED;
+            rc = sub_ended(c, e);
             break;
         }
         cJSON *j = cJSON_ParseWithLength(e->body, e->len);
@@ -1109,11 +1114,8 @@ mm_client_oplog_follow(mm_client *c, const char *origin,
             client_errtext(c, "connection to %s lost", c->seed_addr);
             break;
         }
-        if (e->code == 0) {
-            client_errbody(c, e->body);
-            mm__free(e->body);
-            mm__free(e);
-            rc = MM_ECLOSED;
+        if (e->code == 0) { /* the seed ended the subscription */
+            rc = sub_ended(c, e);
             break;
         }
         cJSON *j = cJSON_ParseWithLength(e->body, e->len);

@@ -78,77 +78,116 @@ mm_client_free_result(mm_client *c, void *result)
     mm__free(h);
 }
 
-/* ---- members, timings, force-leave
- * ---------------------------------------------- */
+/*
+ * Parses the array (or object) |key| of |resp| into a new result block of
+ * |size|-byte elements: |item| fills element |k| of |res| from |it| and
+ * returns 1, or 0 to skip |it| (element |k| is then filled again).  0
+ * with |*out| (for mm_client_free_result) and |*n|, or UV_ENOMEM.
+ */
+typedef int (*list_item_fn)(void *res, size_t k, const cJSON *it);
 
-MM_EXTERN int
-mm_client_members(mm_client *c, mm_member_info **out, size_t *n)
+static int
+parse_list(const cJSON *resp, const char *key, size_t size, list_item_fn item,
+           void **out, size_t *n)
 {
-    *out = NULL;
-    *n = 0;
-    cJSON *resp;
-    int rc = mm__client_request(c, MM_CTRL_MEMBERS, NULL,
-                                mm__client_deadline(c), &resp);
-    if (rc) return rc;
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(resp, "members");
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(resp, key);
     size_t cnt = (size_t)cJSON_GetArraySize(arr);
-    mm_member_info *m = mm__res_new(cnt * sizeof(*m));
-    if (!m) {
-        cJSON_Delete(resp);
-        return UV_ENOMEM;
-    }
+    void *res = mm__res_new(cnt * size);
+    if (!res) return UV_ENOMEM;
     size_t k = 0;
     const cJSON *it;
     cJSON_ArrayForEach(it, arr)
     {
         if (k == cnt) break;
-        mm_member_info *x = &m[k++];
-        x->name = mm__res_str(m, jstr(it, "name") ? jstr(it, "name") : "");
-        x->id = mm__res_str(m, jstr(it, "id") ? jstr(it, "id") : "");
-        x->addr = mm__res_str(m, jstr(it, "addr") ? jstr(it, "addr") : "");
-        x->state = mm__res_str(m, jstr(it, "state") ? jstr(it, "state") : "");
-        x->tags = mm__res_str(m, jstr(it, "tags") ? jstr(it, "tags") : "");
-        x->generation = ju64(it, "generation");
-        x->incarnation = ju64(it, "incarnation");
-        x->confirmations = (unsigned)jnum(it, "confirmations", 0);
-        x->last_ack_ms = (int64_t)jnum(it, "last_ack_ms", -1);
-        x->rtt_us = (int64_t)jnum(it, "rtt_us", -1);
+        k += item(res, k, it) ? 1 : 0;
     }
-    cJSON_Delete(resp);
-    *out = m;
     *n = k;
+    *out = res;
     return 0;
+}
+
+/* The strings of the JSON array |arr| in |res|: NULL when there are none
+ * or no memory, else the vector with |*n| set. */
+static const char **
+res_strv(void *res, const cJSON *arr, size_t *n)
+{
+    size_t cnt = (size_t)cJSON_GetArraySize(arr);
+    const char **v = cnt ? mm__res_alloc(res, cnt * sizeof(char *)) : NULL;
+    if (!v) return NULL;
+    size_t j = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (j < cnt && cJSON_IsString(it))
+            v[j++] = mm__res_str(res, it->valuestring);
+    }
+    *n = j;
+    return v;
+}
+
+/* Sends |op| without a body and parses its answer's array |key|. */
+static int
+request_list(mm_client *c, uint16_t op, const char *key, size_t size,
+             list_item_fn item, void **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    cJSON *resp;
+    int rc = mm__client_request(c, op, NULL, mm__client_deadline(c), &resp);
+    if (rc) return rc;
+    rc = parse_list(resp, key, size, item, out, n);
+    cJSON_Delete(resp);
+    return rc;
+}
+
+/* ---- members, timings, force-leave
+ * ---------------------------------------------- */
+
+static int
+member_item(void *res, size_t k, const cJSON *it)
+{
+    mm_member_info *m = res, *x = &m[k];
+    x->name = mm__res_str(m, jstr(it, "name") ? jstr(it, "name") : "");
+    x->id = mm__res_str(m, jstr(it, "id") ? jstr(it, "id") : "");
+    x->addr = mm__res_str(m, jstr(it, "addr") ? jstr(it, "addr") : "");
+    x->state = mm__res_str(m, jstr(it, "state") ? jstr(it, "state") : "");
+    x->tags = mm__res_str(m, jstr(it, "tags") ? jstr(it, "tags") : "");
+    x->generation = ju64(it, "generation");
+    x->incarnation = ju64(it, "incarnation");
+    x->confirmations = (unsigned)jnum(it, "confirmations", 0);
+    x->last_ack_ms = (int64_t)jnum(it, "last_ack_ms", -1);
+    x->rtt_us = (int64_t)jnum(it, "rtt_us", -1);
+    return 1;
+}
+
+MM_EXTERN int
+mm_client_members(mm_client *c, mm_member_info **out, size_t *n)
+{
+    void *res;
+    int rc = request_list(c, MM_CTRL_MEMBERS, "members", sizeof(**out),
+                          member_item, &res, n);
+    *out = res;
+    return rc;
+}
+
+static int
+timing_item(void *res, size_t k, const cJSON *it)
+{
+    mm_timing *t = res;
+    if (!it->string || !cJSON_IsNumber(it)) return 0;
+    t[k].name = mm__res_str(t, it->string);
+    t[k].value = it->valuedouble > 0 ? (uint64_t)it->valuedouble : 0;
+    return 1;
 }
 
 MM_EXTERN int
 mm_client_timings(mm_client *c, mm_timing **out, size_t *n)
 {
-    *out = NULL;
-    *n = 0;
-    cJSON *resp;
-    int rc = mm__client_request(c, MM_CTRL_TIMINGS, NULL,
-                                mm__client_deadline(c), &resp);
-    if (rc) return rc;
-    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(resp, "timings");
-    size_t cnt = (size_t)cJSON_GetArraySize(obj);
-    mm_timing *t = mm__res_new(cnt * sizeof(*t));
-    if (!t) {
-        cJSON_Delete(resp);
-        return UV_ENOMEM;
-    }
-    size_t k = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, obj)
-    {
-        if (k == cnt || !it->string || !cJSON_IsNumber(it)) continue;
-        t[k].name = mm__res_str(t, it->string);
-        t[k].value = it->valuedouble > 0 ? (uint64_t)it->valuedouble : 0;
-        k++;
-    }
-    cJSON_Delete(resp);
-    *out = t;
-    *n = k;
-    return 0;
+    void *res;
+    int rc = request_list(c, MM_CTRL_TIMINGS, "timings", sizeof(**out),
+                          timing_item, &res, n);
+    *out = res;
+    return rc;
 }
 
 MM_EXTERN int
@@ -268,47 +307,21 @@ actor_cmp(const void *x, const void *y)
 }
 
 static int
-parse_actors(const cJSON *resp, mm_actor_info **out, size_t *n)
+actor_item(void *res, size_t k, const cJSON *it)
 {
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(resp, "actors");
-    size_t cnt = (size_t)cJSON_GetArraySize(arr);
-    mm_actor_info *a = mm__res_new(cnt * sizeof(*a));
-    if (!a) return UV_ENOMEM;
-    size_t k = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, arr)
-    {
-        if (k == cnt) break;
-        mm_actor_info *x = &a[k];
-        const char *label = jstr(it, "label");
-        const char *ep = jstr(it, "endpoint");
-        if (!label || !ep || mm_endpoint_parse(&x->ep, ep) != 0) continue;
-        x->label = mm__res_str(a, label);
-        x->type = mm__res_str(a, jstr(it, "type"));
-        x->node_name = mm__res_str(a, jstr(it, "node"));
-        x->visibility = mm__res_str(
-            a, jstr(it, "visibility") ? jstr(it, "visibility") : "internal");
-        x->shadowed = cJSON_IsTrue(cJSON_GetObjectItem(it, "shadowed"));
-        const cJSON *keys = cJSON_GetObjectItemCaseSensitive(it, "keys");
-        size_t nk = (size_t)cJSON_GetArraySize(keys);
-        if (nk) {
-            const char **kv = mm__res_alloc(a, nk * sizeof(char *));
-            if (!kv) continue;
-            size_t j = 0;
-            const cJSON *kk;
-            cJSON_ArrayForEach(kk, keys)
-            {
-                if (j < nk && cJSON_IsString(kk))
-                    kv[j++] = mm__res_str(a, kk->valuestring);
-            }
-            x->keys = kv;
-            x->nkeys = j;
-        }
-        k++;
-    }
-    *out = a;
-    *n = k;
-    return 0;
+    mm_actor_info *a = res, *x = &a[k];
+    const char *label = jstr(it, "label");
+    const char *ep = jstr(it, "endpoint");
+    if (!label || !ep || mm_endpoint_parse(&x->ep, ep) != 0) return 0;
+    x->label = mm__res_str(a, label);
+    x->type = mm__res_str(a, jstr(it, "type"));
+    x->node_name = mm__res_str(a, jstr(it, "node"));
+    x->visibility = mm__res_str(
+        a, jstr(it, "visibility") ? jstr(it, "visibility") : "internal");
+    x->shadowed = cJSON_IsTrue(cJSON_GetObjectItem(it, "shadowed"));
+    x->keys =
+        res_strv(a, cJSON_GetObjectItemCaseSensitive(it, "keys"), &x->nkeys);
+    return 1;
 }
 
 cJSON *
@@ -341,7 +354,9 @@ mm_client_lookup(mm_client *c, const char *label, const char *prefix,
         request_pages(c, MM_CTRL_LOOKUP, req, "actors", 0, deadline, &resp);
     cJSON_Delete(req);
     if (rc) return rc;
-    rc = parse_actors(resp, out, n);
+    void *res = NULL;
+    rc = parse_list(resp, "actors", sizeof(**out), actor_item, &res, n);
+    *out = res;
     cJSON_Delete(resp);
     /* Pages come in the seed's table order: labels sort them. */
     if (rc == 0 && !label && *n > 1) qsort(*out, *n, sizeof(**out), actor_cmp);
@@ -370,6 +385,36 @@ mm__client_parse_op(void *res, const cJSON *j, mm_oplog_op *op)
     op->hlc = hlc ? strtoull(hlc, NULL, 10) : ju64(j, "hlc");
 }
 
+static int
+origin_item(void *res, size_t k, const cJSON *it)
+{
+    mm_oplog_origin *o = res, *x = &o[k];
+    x->id = mm__res_str(o, jstr(it, "id") ? jstr(it, "id") : "");
+    x->name = mm__res_str(o, jstr(it, "name"));
+    x->generation = ju64(it, "generation");
+    x->head = ju64(it, "head");
+    const cJSON *snap = cJSON_GetObjectItemCaseSensitive(it, "snapshot");
+    if (cJSON_IsObject(snap)) {
+        x->has_snapshot = 1;
+        x->snapshot_seq = ju64(snap, "seq");
+        x->snapshot_entries = (size_t)ju64(snap, "entries");
+    }
+    const cJSON *ops = cJSON_GetObjectItemCaseSensitive(it, "ops");
+    size_t nops = (size_t)cJSON_GetArraySize(ops);
+    mm_oplog_op *opv = nops ? mm__res_alloc(o, nops * sizeof(*opv)) : NULL;
+    if (opv) {
+        size_t j = 0;
+        const cJSON *oj;
+        cJSON_ArrayForEach(oj, ops)
+        {
+            if (j < nops) mm__client_parse_op(o, oj, &opv[j++]);
+        }
+        x->ops = opv;
+        x->nops = j;
+    }
+    return 1;
+}
+
 MM_EXTERN int
 mm_client_oplog(mm_client *c, const char *origin, mm_oplog_origin **out,
                 size_t *n)
@@ -384,46 +429,9 @@ mm_client_oplog(mm_client *c, const char *origin, mm_oplog_origin **out,
                            mm__client_deadline(c), &resp);
     cJSON_Delete(req);
     if (rc) return rc;
-    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(resp, "origins");
-    size_t cnt = (size_t)cJSON_GetArraySize(arr);
-    mm_oplog_origin *o = mm__res_new(cnt * sizeof(*o));
-    if (!o) {
-        cJSON_Delete(resp);
-        return UV_ENOMEM;
-    }
-    size_t k = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, arr)
-    {
-        if (k == cnt) break;
-        mm_oplog_origin *x = &o[k++];
-        x->id = mm__res_str(o, jstr(it, "id") ? jstr(it, "id") : "");
-        x->name = mm__res_str(o, jstr(it, "name"));
-        x->generation = ju64(it, "generation");
-        x->head = ju64(it, "head");
-        const cJSON *snap = cJSON_GetObjectItemCaseSensitive(it, "snapshot");
-        if (cJSON_IsObject(snap)) {
-            x->has_snapshot = 1;
-            x->snapshot_seq = ju64(snap, "seq");
-            x->snapshot_entries = (size_t)ju64(snap, "entries");
-        }
-        const cJSON *ops = cJSON_GetObjectItemCaseSensitive(it, "ops");
-        size_t nops = (size_t)cJSON_GetArraySize(ops);
-        if (nops) {
-            mm_oplog_op *opv = mm__res_alloc(o, nops * sizeof(*opv));
-            if (!opv) continue;
-            size_t j = 0;
-            const cJSON *oj;
-            cJSON_ArrayForEach(oj, ops)
-            {
-                if (j < nops) mm__client_parse_op(o, oj, &opv[j++]);
-            }
-            x->ops = opv;
-            x->nops = j;
-        }
-    }
+    void *res = NULL;
+    rc = parse_list(resp, "origins", sizeof(**out), origin_item, &res, n);
+    *out = res;
     cJSON_Delete(resp);
-    *out = o;
-    *n = k;
-    return 0;
+    return rc;
 }

@@ -122,10 +122,11 @@ static uint64_t log_dropped;       /* since the last "dropped" line */
 static uint64_t log_dropped_total; /* ever, for tests */
 static int writer_started;         /* the thread runs (in this process) */
 static int writer_busy;            /* it is inside write(2) */
-static uint64_t log_out_bytes;     /* written by the writer, ever */
-/* log_out_bytes when a flush last timed out: until the writer gets on, a
- * second flush (mm_node_free, then exit) does not wait again. */
-static uint64_t flush_stuck_at = UINT64_MAX;
+/* A flush timed out: until the writer has emptied the ring, later flushes
+ * (mm_node_free, then exit) do not wait again, so that a stderr that is
+ * stuck or merely slow costs an exiting process one flush time, not one
+ * per flush. */
+static int flush_stuck;
 
 /* A non-blocking descriptor on the pipe or FIFO that fd 2 is, opened
  * through /proc (its own open file description, so fd 2's flags, which
@@ -209,6 +210,7 @@ log_atfork_child(void)
 {
     writer_started = 0;
     writer_busy = 0;
+    flush_stuck = 0;
     ring_head = ring_len = 0;
     /* The parent's writer may have been waiting on these. */
     pthread_cond_init(&log_work, NULL);
@@ -319,6 +321,7 @@ log_writer(void *arg)
             log_repeats_flush(mm__now_ms(), 0);
         ring_note_dropped(); /* output flows: say what was lost */
         if (ring_len == 0) {
+            flush_stuck = 0;
             pthread_cond_broadcast(&log_drained);
             if (repeat_due_ms == UINT64_MAX) {
                 pthread_cond_wait(&log_work, &log_lock);
@@ -353,7 +356,6 @@ log_writer(void *arg)
         if (w > 0) {
             ring_head = (ring_head + (size_t)w) % sizeof(log_ring);
             ring_len -= (size_t)w;
-            log_out_bytes += (uint64_t)w;
         } else if (err != EINTR && err != EAGAIN && err != EWOULDBLOCK) {
             ring_head = ring_len = 0; /* fd 2 is gone: nowhere to go */
         }
@@ -393,6 +395,31 @@ log_writer_kick(void)
     pthread_cond_signal(&log_work);
 }
 
+/* Writes or queues |len| bytes (whole lines) for stderr, log_lock held. */
+static void
+stderr_put(const char *line, size_t len)
+{
+    if (ring_len == 0 && !writer_busy && log_dropped == 0) {
+        ssize_t w = stderr_write_nb(line, len);
+        if (w < 0 || (size_t)w == len) return;
+        ring_put(line + w, len - (size_t)w); /* the rest of the line */
+    } else {
+        ring_line(line, len);
+    }
+    log_writer_kick();
+}
+
+/* A formatted line of |n| bytes (snprintf's count) in |line| of |cap|:
+ * cut to fit, still ending in a newline.  0 when there is nothing. */
+static size_t
+line_fit(char *line, size_t cap, int n)
+{
+    if (n <= 0) return 0;
+    size_t len = MM_MIN((size_t)n, cap - 1);
+    if (len == cap - 1) line[len - 1] = '\n';
+    return len;
+}
+
 /* Emits one line to the sink, log_lock held. */
 static void
 log_emit(int level, const char *component, const char *text)
@@ -404,17 +431,8 @@ log_emit(int level, const char *component, const char *text)
     char line[1200];
     int n = snprintf(line, sizeof(line), "murmer[%d] %c %s: %s\n",
                      (int)getpid(), level_char(level), component, text);
-    if (n <= 0) return;
-    size_t len = MM_MIN((size_t)n, sizeof(line) - 1);
-    if (len == sizeof(line) - 1) line[len - 1] = '\n';
-    if (ring_len == 0 && !writer_busy && log_dropped == 0) {
-        ssize_t w = stderr_write_nb(line, len);
-        if (w < 0 || (size_t)w == len) return;
-        ring_put(line + w, len - (size_t)w); /* the rest of the line */
-    } else {
-        ring_line(line, len);
-    }
-    log_writer_kick();
+    size_t len = line_fit(line, sizeof(line), n);
+    if (len) stderr_put(line, len);
 }
 
 /* The summary of |r|'s window, and a new window. */
@@ -508,6 +526,28 @@ mm__log(int level, const char *component, const char *fmt, ...)
     pthread_mutex_unlock(&log_lock);
 }
 
+void
+mm_log_line(int level, const char *component, const char *text)
+{
+    pthread_once(&log_once, log_init_once);
+    pthread_mutex_lock(&log_lock);
+    if (log_fn) {
+        log_fn(log_data, level, component, text);
+    } else {
+        char line[1200];
+        size_t len = line_fit(line, sizeof(line),
+                              snprintf(line, sizeof(line), "%s\n", text));
+        if (len) stderr_put(line, len);
+    }
+    pthread_mutex_unlock(&log_lock);
+}
+
+int
+mm_log_flush(unsigned timeout_ms)
+{
+    return mm__log_flush(timeout_ms) == 0 ? 0 : MM_ETIMEOUT;
+}
+
 int
 mm__log_flush(unsigned timeout_ms)
 {
@@ -520,8 +560,8 @@ mm__log_flush(unsigned timeout_ms)
     while (writer_started && (ring_len > 0 || writer_busy || log_dropped)) {
         pthread_cond_signal(&log_work);
         uint64_t now = mm__now_ms();
-        if (now >= deadline || flush_stuck_at == log_out_bytes) {
-            flush_stuck_at = log_out_bytes;
+        if (now >= deadline || flush_stuck) {
+            flush_stuck = 1;
             rc = -ETIMEDOUT;
             break;
         }

@@ -58,6 +58,19 @@ MM_EXTERN int mm_log_get_level(void);
  * another thread.
  */
 MM_EXTERN void mm_log_set_handler(mm_log_fn fn, void *data);
+/*
+ * One line of a program's own (|text| without its newline) through the
+ * same sink: the handler gets (|level|, |component|, |text|); stderr gets
+ * |text| as it stands, with no prefix, through the same buffer, so it
+ * never blocks either.  Neither filtered by the level nor summarised: the
+ * caller decides.  A program that runs a node writes its own lines this
+ * way (`murmer start` does).
+ */
+MM_EXTERN void mm_log_line(int level, const char *component, const char *text);
+/* Waits at most |timeout_ms| for the queued stderr lines to be written: 0,
+ * or MM_ETIMEOUT (then later flushes do not wait until stderr has taken
+ * everything queued).  mm_node_free and exit flush too. */
+MM_EXTERN int mm_log_flush(unsigned timeout_ms);
 
 /* ------------------------------------------------------------------------ */
 /* Core types                                                               */

@@ -56,7 +56,7 @@ setup()
     SEED="127.0.0.1:$(free_port)"
     start_node slow1 --listen "$SEED" --cluster-key "$KEY" \
         --data-dir "$BATS_TEST_TMPDIR/data-slow1" \
-        --plugin "$MURMER_BUILD/plugins/slow_plugin.so" --shards 2 \
+        --plugin "$MURMER_BUILD/plugins/slow.so" --shards 2 \
         --actor c/1=counter --actor slow/1=slow
     # Shard 0 runs the network, counter c/1 and a first spawn go there,
     # slow/1 goes to shard 1: its naps never hold the network.
@@ -121,4 +121,67 @@ setup()
     [ "$(cat "$D/generation")" = 1800000001 ]
     stop_node gen2 TERM 10
     [ "$STOP_RC" -eq 0 ]
+}
+
+# full_pipe FIFO DIR: opens FIFO read-write (so a writer never sees EPIPE)
+# and never reads it; once DIR/fill exists (within 60 s), fills the pipe
+# until a write would block, says so in DIR/full (bytes queued), and then
+# holds it for at most 120 s.
+full_pipe()
+{
+    exec python3 - "$1" "$2" <<'PY'
+import fcntl, os, struct, sys, termios, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_NONBLOCK)
+t0 = time.time()
+while not os.path.exists(sys.argv[2] + "/fill") and time.time() - t0 < 60:
+    time.sleep(0.02)
+for chunk in (b"#" * 4096, b"#"):
+    try:
+        while os.write(fd, chunk):
+            pass
+    except BlockingIOError:
+        pass
+queued = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0]
+with open(sys.argv[2] + "/full.tmp", "w") as f:
+    f.write("%d\n" % queued)
+os.rename(sys.argv[2] + "/full.tmp", sys.argv[2] + "/full")
+time.sleep(120)
+PY
+}
+
+@test "start: a full stderr nobody reads never blocks the node; members answers and SIGTERM exits within 2 s" {
+    KEY="$BATS_TEST_TMPDIR/cluster.key"
+    murmer keygen "$KEY"
+    local fifo="$BATS_TEST_TMPDIR/stderr.fifo" ctl="$BATS_TEST_TMPDIR/ctl"
+    mkfifo "$fifo"
+    mkdir "$ctl"
+    full_pipe "$fifo" "$ctl" &
+    echo "holder $!" >>"$NODE_PIDS_FILE"
+    SEED="127.0.0.1:$(free_port)"
+    murmer start --name full1 --listen "$SEED" --cluster-key "$KEY" \
+        --data-dir "$BATS_TEST_TMPDIR/data-full1" --no-mdns \
+        --plugin "$MURMER_BUILD/plugins/slow.so" --actor slow/1=slow \
+        >"$BATS_TEST_TMPDIR/full1.out" 2>"$fifo" &
+    echo "full1 $!" >>"$NODE_PIDS_FILE"
+    wait_for "timeout 5 murmer --join '$SEED' --cluster-key '$KEY' members" 20
+    # The node runs; from now on every write it makes to stderr would
+    # block (the "stopping" and "stopped" lines too).
+    touch "$ctl/fill"
+    wait_for "[ -e '$ctl/full' ]" 10
+    local queued
+    read -r queued <"$ctl/full"
+    [ "$queued" -ge 4096 ]
+    # 20 000 lines (about 800 KiB) logged on the node's only loop by one
+    # message: far more than the pipe and the 64 KiB buffer hold.
+    run --separate-stderr timeout 20 murmer --join "$SEED" --cluster-key "$KEY" \
+        send slow/1 chatter 20000
+    assert_success
+    [ "$output" = "20000" ]
+    run --separate-stderr timeout 5 murmer --join "$SEED" --cluster-key "$KEY" members
+    assert_success
+    [[ $output == *full1* ]]
+    stop_node full1 TERM 10
+    echo "exit status $STOP_RC after $STOP_MS ms"
+    [ "$STOP_RC" -eq 0 ]
+    [ "$STOP_MS" -lt 2000 ]
 }

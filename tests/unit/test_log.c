@@ -3,7 +3,8 @@
  * reads fills a bounded buffer, lines past it are dropped and counted, and
  * a line says so once stderr takes lines again; repeated lines of one
  * (component, format) are summarised; a user handler is still called
- * synchronously, and an idle stderr gets each line at once.
+ * synchronously, and an idle stderr gets each line at once; a program's
+ * own lines (mm_log_line) take the same way, without prefix or summary.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -168,12 +169,15 @@ test_log_idle_stderr_is_written_at_once(void **state)
     fprintf(stderr, "between\n");
     MM_LOG(MM_LOG_ERR, "test", "second %d", 2);
     len = pipe_read_some(rd, got, sizeof(got), len);
+    /* A program's own line: as it stands, no prefix, at once too. */
+    mm_log_line(MM_LOG_WARN, "start", "murmer start: third");
+    len = pipe_read_some(rd, got, sizeof(got), len);
     stderr_restore(saved);
     close(rd);
-    char want[128];
+    char want[160];
     snprintf(want, sizeof(want),
              "murmer[%d] W test: first 1\nbetween\nmurmer[%d] E test: second "
-             "2\n",
+             "2\nmurmer start: third\n",
              (int)getpid(), (int)getpid());
     assert_string_equal(got, want);
 }
@@ -245,6 +249,13 @@ test_log_repeats_are_summarised(void **state)
     /* A new window writes again. */
     log_auth_failure(0);
     assert_int_equal(c.n, (int)MM_LOG_REPEAT_MAX + 53);
+    /* A program's own lines reach the handler, never summarised. */
+    for (int i = 0; i < 2 * (int)MM_LOG_REPEAT_MAX; i++)
+        mm_log_line(MM_LOG_ERR, "start", "murmer start: own line");
+    assert_int_equal(c.n, 3 * (int)MM_LOG_REPEAT_MAX + 53);
+    assert_string_equal(c.lines[MM_LOG_REPEAT_MAX + 53],
+                        "start: murmer start: own line");
+    assert_int_equal(c.levels[MM_LOG_REPEAT_MAX + 53], MM_LOG_ERR);
     mm_log_set_handler(NULL, NULL);
 }
 

@@ -4,6 +4,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "helpers/testutil.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -427,19 +429,11 @@ static void
 test_ckey_client_golden_in_doc(void **state)
 {
     (void)state;
-    static const char *const paths[] = {"docs/wire.md", "../docs/wire.md",
-                                        "../../docs/wire.md"};
-    FILE *f = NULL;
-    for (size_t i = 0; i < MM_ARRAY_SIZE(paths) && f == NULL; i++)
-        f = fopen(paths[i], "r");
-    if (f == NULL) {
+    char *doc = repo_file("docs/wire.md", NULL);
+    if (doc == NULL) {
         print_message("docs/wire.md not found from this directory\n");
         skip();
     }
-    static char doc[256 * 1024];
-    size_t n = fread(doc, 1, sizeof(doc) - 1, f);
-    fclose(f);
-    doc[n] = '\0';
     const char *lines[] = {G_CLUSTER_B64,         G_CLIENT_HEX,
                            G_CLIENT_LINE,         G_READONLY_HEX,
                            G_READONLY_LINE,       "murmer client key",
@@ -452,6 +446,7 @@ test_ckey_client_golden_in_doc(void **state)
             if (strstr(doc, auth_golden[i][j]) == NULL)
                 fail_msg("golden proof missing from docs/wire.md: %s",
                          auth_golden[i][j]);
+    free(doc);
 }
 
 static void

@@ -200,13 +200,7 @@ test_remote_crossing_dial_loses_no_call(void **state)
         uint64_t until = now_ms() + 20000;
         pthread_mutex_lock(&g_cr.lock);
         while (g_cr.done < CROSS_CALLS && now_ms() < until) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 50000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
+            struct timespec ts = realtime_in_ms(50);
             pthread_cond_timedwait(&g_cr.cond, &g_cr.lock, &ts);
         }
         int done = g_cr.done, ok = g_cr.ok, failed = g_cr.failed;
@@ -647,13 +641,7 @@ hold_wait(int n, unsigned ms)
     uint64_t until = now_ms() + ms;
     pthread_mutex_lock(&g_h.lock);
     while (g_h.held + g_h.over + g_h.other < n && now_ms() < until) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 20000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        struct timespec ts = realtime_in_ms(20);
         pthread_cond_timedwait(&g_h.cond, &g_h.lock, &ts);
     }
     int done = g_h.held + g_h.over + g_h.other >= n;
@@ -874,13 +862,7 @@ gate_block(mm_ctx *ctx, void *state, mm_msg *msg)
     g_gate.blocked = 1;
     pthread_cond_broadcast(&g_gate.cond);
     while (!g_gate.open && now_ms() < until) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 20000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        struct timespec ts = realtime_in_ms(20);
         pthread_cond_timedwait(&g_gate.cond, &g_gate.lock, &ts);
     }
     pthread_mutex_unlock(&g_gate.lock);

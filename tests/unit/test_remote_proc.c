@@ -664,14 +664,7 @@ collect_fini(struct collect *c)
 static int
 collect_wait(struct collect *c, int want, unsigned ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000u;
-    ts.tv_nsec += (long)(ms % 1000u) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = realtime_in_ms((unsigned)ms);
     pthread_mutex_lock(&c->lock);
     while (c->done < want)
         if (pthread_cond_timedwait(&c->cond, &c->lock, &ts) == ETIMEDOUT) break;

@@ -306,14 +306,7 @@ watch_cb(void *data, const mm_endpoint *ep, int reason)
 static int
 wrec_wait(struct wrec *w, int ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = realtime_in_ms((unsigned)ms);
     pthread_mutex_lock(&w->lock);
     while (!w->fired)
         if (pthread_cond_timedwait(&w->cond, &w->lock, &ts) != 0) break;

@@ -8,6 +8,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "helpers/testutil.h"
+
 #include <stdio.h>
 
 #include "common.h"
@@ -408,23 +410,16 @@ static void
 test_wire_golden_in_doc(void **state)
 {
     (void)state;
-    static const char *const paths[] = {"docs/wire.md", "../docs/wire.md",
-                                        "../../docs/wire.md"};
-    FILE *f = NULL;
-    for (size_t i = 0; i < MM_ARRAY_SIZE(paths) && f == NULL; i++)
-        f = fopen(paths[i], "r");
-    if (f == NULL) {
+    char *doc = repo_file("docs/wire.md", NULL);
+    if (doc == NULL) {
         print_message("docs/wire.md not found from this directory\n");
         skip();
     }
-    static char doc[256 * 1024];
-    size_t n = fread(doc, 1, sizeof(doc) - 1, f);
-    fclose(f);
-    doc[n] = '\0';
     for (size_t i = 0; i < MM_ARRAY_SIZE(goldens); i++) {
         if (strstr(doc, goldens[i]) == NULL)
             fail_msg("golden vector missing from docs/wire.md: %s", goldens[i]);
     }
+    free(doc);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -37,21 +37,13 @@
 
 /* ---- the document -------------------------------------------------------- */
 
-static char doc[512 * 1024];
+static char *doc; /* docs/wire.md, loaded once */
 
 static void
 load_doc(void)
 {
-    static const char *const paths[] = {"docs/wire.md", "../docs/wire.md",
-                                        "../../docs/wire.md"};
-    FILE *f = NULL;
-    for (size_t i = 0; i < MM_ARRAY_SIZE(paths) && f == NULL; i++)
-        f = fopen(paths[i], "r");
-    if (f == NULL) fail_msg("docs/wire.md not found (run from the tree)");
-    size_t n = fread(doc, 1, sizeof(doc) - 1, f);
-    assert_true(feof(f)); /* the whole document fits */
-    fclose(f);
-    doc[n] = '\0';
+    if (doc == NULL) doc = repo_file("docs/wire.md", NULL);
+    if (doc == NULL) fail_msg("docs/wire.md not found (run from the tree)");
 }
 
 #define VEC_MARK "**Vector `"

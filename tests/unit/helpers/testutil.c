@@ -19,6 +19,55 @@ now_ms(void)
     return mm__now_ms(); /* CLOCK_MONOTONIC */
 }
 
+struct timespec
+realtime_in_ms(unsigned ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000u;
+    ts.tv_nsec += (long)(ms % 1000u) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+char *
+repo_file(const char *path, size_t *len)
+{
+    static const char *const up[] = {"", "../", "../../"};
+    for (size_t i = 0; i < sizeof(up) / sizeof(up[0]); i++) {
+        char p[512];
+        snprintf(p, sizeof(p), "%s%s", up[i], path);
+        FILE *f = fopen(p, "rb");
+        if (f == NULL) continue;
+        char *buf = NULL;
+        size_t n = 0, cap = 0;
+        for (;;) {
+            if (n + 4096 + 1 > cap) {
+                cap = cap ? cap * 2 : 65536;
+                char *nb = realloc(buf, cap);
+                if (nb == NULL) break;
+                buf = nb;
+            }
+            size_t r = fread(buf + n, 1, cap - n - 1, f);
+            n += r;
+            if (r == 0) break;
+        }
+        int bad = ferror(f) || buf == NULL;
+        fclose(f);
+        if (bad) {
+            free(buf);
+            return NULL;
+        }
+        buf[n] = '\0';
+        if (len) *len = n;
+        return buf;
+    }
+    return NULL;
+}
+
 int
 free_udp_port(void)
 {

@@ -1303,12 +1303,16 @@ test_registry_cluster_joiner_catches_up_100000(void **state)
             "# catch-up: %d registrations (registered in %llu ms) on a "
             "joiner in %llu ms; a sent %llu OPS frames (largest %zu bytes, "
             "bound %zu), %llu records, %llu refused as overloaded; b's "
-            "longest apply of one batch %llu us; %zu rounds of calls during "
-            "it, median %llu ms, max %llu ms\n",
+            "longest apply in one turn %llu us (%llu batches over %llu "
+            "turns, at most %zu records a turn, %zu bytes waiting at most); "
+            "%zu rounds of calls during it, median %llu ms, max %llu ms\n",
             BIG_N, (unsigned long long)reg_ms, (unsigned long long)done_ms,
             (unsigned long long)sa.batches_out, sa.batch_largest, sa.batch_max,
             (unsigned long long)sa.ops_out, (unsigned long long)sa.overloaded,
-            (unsigned long long)(sb.apply_longest_ns / 1000), calls,
+            (unsigned long long)(sb.apply_longest_ns / 1000),
+            (unsigned long long)sb.apply_waited,
+            (unsigned long long)sb.apply_turns, sb.apply_turn_ops_max,
+            sb.apply_queued_peak, calls,
             (unsigned long long)(nlat ? lat[nlat / 2] : 0),
             (unsigned long long)(nlat ? lat[nlat - 1] : 0));
 }

@@ -316,9 +316,11 @@ on_ops(struct mm_registry *r, struct mm_qconn *conn,
     if (mine > 0 && mine + len > r->apply_peer_max) {
         r->st.apply_overflow++;
         MM_LOG(MM_LOG_WARN, "registry",
-               "a member's registry batches wait past the bound (%zu + %zu "
-               "bytes, bound %zu): closing its connection (overloaded)",
-               mine, len, r->apply_peer_max);
+               "member %02x%02x%02x%02x: its registry batches would wait past "
+               "the bound (%zu + %zu bytes, bound %zu): closing its "
+               "connection (overloaded)",
+               peer[0], peer[1], peer[2], peer[3], mine, len,
+               r->apply_peer_max);
         mm__quic_conn_close(conn, MM_EOVERLOADED);
         return;
     }

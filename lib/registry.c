@@ -34,7 +34,13 @@
  * answer starts carries the push's records.  A VECTOR from the peer while
  * its catch-up is under way is merged into where the catch-up stands (what
  * is on its way is not sent twice); a connection that goes down ends it
- * (the next vector exchange resumes from what arrived).
+ * (the next vector exchange resumes from what arrived).  A push goes at
+ * once when there is room, catch-up or not.
+ *
+ * Bounded applying.  What arrives is applied at most
+ * MM_REGISTRY_APPLY_OPS_MAX records a loop turn, in arrival order over all
+ * peers, with the credit of waiting batches held and their bytes bounded
+ * per peer (MM_REGISTRY_APPLY_QUEUE_MAX): see on_ops().
  */
 #include "registry.h"
 

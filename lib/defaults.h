@@ -289,4 +289,18 @@
 #define MM_CONNS_INBOUND_MAX 1024u
 #endif
 
+#ifndef MM_REGISTRY_APPLY_OPS_MAX
+/* Records of received registry OPS batches applied per loop turn (about a
+ * millisecond of work); the rest of a larger batch, and any batch behind
+ * it, waits for the next turns, in arrival order (lib/registry.c). */
+#define MM_REGISTRY_APPLY_OPS_MAX 512u
+#endif
+#ifndef MM_REGISTRY_APPLY_QUEUE_MAX
+/* Bytes of received OPS batches from one peer waiting to be applied; a
+ * further batch past it (one batch alone always waits) closes that peer's
+ * connection with overloaded.  Their stream credit is held meanwhile, so a
+ * peer that follows flow control never reaches it (lib/registry.c). */
+#define MM_REGISTRY_APPLY_QUEUE_MAX (8u * 1024u * 1024u)
+#endif
+
 #endif /* MM_DEFAULTS_H */

@@ -983,6 +983,46 @@ mm__oplog_apply_batch(mm__oplog *o, const uint8_t *buf, size_t len,
     return rc;
 }
 
+/* Up to |max| records of |it|, validated and, with |o|, applied (|*done|
+ * counts them). */
+static int
+batch_step(mm__oplog *o, struct mm__oplog_batch_iter *it, size_t max,
+           size_t *done, size_t *applied)
+{
+    const uint8_t *rec;
+    size_t n;
+    *done = 0;
+    while (*done < max) {
+        int rc = mm__oplog_batch_iter_next(it, &rec, &n);
+        if (rc != 1) return rc;
+        struct mm__oplog_op op;
+        if (mm__oplog_op_decode(&op, rec, n)) return MM_EDECODE;
+        ++*done;
+        if (o) {
+            rc = apply_decoded(o, &op, rec, n, applied);
+            if (rc) return rc;
+        }
+    }
+    if (it->i < it->count) return 1;
+    return it->left == 0 ? 0 : MM_EDECODE;
+}
+
+int
+mm__oplog_check_some(struct mm__oplog_batch_iter *it, size_t max, size_t *done)
+{
+    return batch_step(NULL, it, max, done, NULL);
+}
+
+int
+mm__oplog_apply_some(mm__oplog *o, struct mm__oplog_batch_iter *it, size_t max,
+                     size_t *done, size_t *applied)
+{
+    size_t n = 0;
+    int rc = batch_step(o, it, max, done, &n);
+    if (applied) *applied += n;
+    return rc;
+}
+
 /* ---- lifecycle ------------------------------------------------------------
  */
 

@@ -337,6 +337,23 @@ int mm__oplog_vec_merge(const uint8_t *a, size_t alen, const uint8_t *b,
  */
 int mm__oplog_apply_batch(mm__oplog *o, const uint8_t *buf, size_t len,
                           size_t *applied);
+/*
+ * The same in steps, for a caller that spreads a large batch over several
+ * turns.  |it| reads the batch (mm__oplog_batch_iter_init); records are
+ * taken in order, at most |max| a call, |*done| of them this call.
+ * mm__oplog_check_some() only validates: run over the whole batch first
+ * (with a second iterator) to keep "nothing applied from a bad batch".
+ * mm__oplog_apply_some() applies them, adding the newly applied ones to
+ * |*applied|.  Both return 1 while records remain, 0 at the end of a
+ * well-formed batch, MM_EDECODE (or -ENOMEM) otherwise.  Applying a batch
+ * in steps leaves the log exactly as mm__oplog_apply_batch() does.
+ */
+struct mm__oplog_batch_iter;
+int mm__oplog_check_some(struct mm__oplog_batch_iter *it, size_t max,
+                         size_t *done);
+int mm__oplog_apply_some(mm__oplog *o, struct mm__oplog_batch_iter *it,
+                         size_t max, size_t *done, size_t *applied);
+
 /* Applies one encoded record (op or snapshot); same rules, |*applied| 0..n. */
 int mm__oplog_apply_record(mm__oplog *o, const uint8_t *rec, size_t len,
                            size_t *applied);

@@ -1453,6 +1453,17 @@ mm__recep_apply(mm_node *n, const uint8_t *batch, size_t len, size_t *applied)
 }
 
 int
+mm__recep_apply_some(mm_node *n, struct mm__oplog_batch_iter *it, size_t max,
+                     size_t *done, size_t *applied)
+{
+    struct mm_recep *r = n->recep;
+    pthread_mutex_lock(&r->lock);
+    int rc = mm__oplog_apply_some(r->oplog, it, max, done, applied);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+int
 mm__recep_vector(mm_node *n, uint8_t **out, size_t *len)
 {
     struct mm_recep *r = n->recep;

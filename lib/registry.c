@@ -34,7 +34,13 @@
  * answer starts carries the push's records.  A VECTOR from the peer while
  * its catch-up is under way is merged into where the catch-up stands (what
  * is on its way is not sent twice); a connection that goes down ends it
- * (the next vector exchange resumes from what arrived).
+ * (the next vector exchange resumes from what arrived).  A push goes at
+ * once when there is room, catch-up or not.
+ *
+ * Bounded applying.  What arrives is applied at most
+ * MM_REGISTRY_APPLY_OPS_MAX records a loop turn, in arrival order over all
+ * peers, with the credit of waiting batches held and their bytes bounded
+ * per peer (MM_REGISTRY_APPLY_QUEUE_MAX): see on_ops().
  */
 #include "registry.h"
 
@@ -61,6 +67,28 @@ struct catchup {
     uint64_t asked_ns;
 };
 
+/* A received OPS batch waiting for its turns (a copy). */
+struct inbatch {
+    struct inbatch *next;
+    uint8_t peer[MM_NODE_ID_LEN];
+    struct mm_qconn *conn; /* NULL once it went down */
+    int64_t sid;
+    size_t held;                     /* its stream credit, held */
+    struct mm__oplog_batch_iter chk; /* validation, ahead of ... */
+    struct mm__oplog_batch_iter app; /* ... applying */
+    int checked;                     /* validated whole */
+    size_t applied;                  /* records newly applied */
+    size_t len;
+    uint8_t data[];
+};
+
+/* Records validated for one applied: decoding costs a fraction of
+ * applying. */
+#define CHECK_PER_APPLY 8u
+/* What counts as one turn for records applied on arrival (the apply
+ * timer's run starts a new one). */
+#define TURN_NS 1000000u
+
 struct mm_registry {
     mm_node *node;
     struct mm_net *net;
@@ -69,6 +97,11 @@ struct mm_registry {
     struct mm_tmr pump; /* the catch-ups' next batches */
     struct catchup *cu; /* catch-ups, served in turn */
     size_t ncu;
+    struct mm_tmr apply;           /* the waiting batches' next share */
+    struct inbatch *in, **in_tail; /* received batches waiting, in order */
+    size_t apply_ops_max, apply_peer_max;
+    uint64_t turn_ns; /* when the current turn's count began */
+    size_t turn_ops;  /* records applied in it */
     struct mm_registry_stats st;
     uint8_t (*alive)[MM_NODE_ID_LEN]; /* live members, for anti-entropy */
     size_t nalive, alive_cap;
@@ -158,14 +191,27 @@ send_digest(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN])
 /* ---- frames in
  * ---------------------------------------------------------------- */
 
+/*
+ * Applying what peers send.  A batch of at most apply_ops_max records,
+ * when nothing waits, is applied at once.  A larger one (a catch-up batch,
+ * or up to max_frame from a hostile member) is applied apply_ops_max
+ * records a loop turn, after being validated whole the same way (nothing
+ * of a bad batch is applied, as when applied at once), and every batch
+ * received meanwhile, from any peer, waits behind it: batches are applied
+ * in arrival order, whole or not, so the result is the same.  A waiting
+ * batch's stream credit is held until it is applied, which stops a peer
+ * that follows flow control at its stream window; a peer whose waiting
+ * batches would pass apply_peer_max bytes has its connection closed with
+ * overloaded (a batch alone always waits).
+ */
+
 static void
-on_ops(struct mm_registry *r, const uint8_t *body, size_t len)
+apply_now(struct mm_registry *r, const uint8_t *body, size_t len)
 {
     size_t applied = 0;
     uint64_t t0 = mm__now_ns();
     int rc = mm__recep_apply(r->node, body, len, &applied);
     uint64_t took = mm__now_ns() - t0;
-    r->st.batches_in++;
     if (took > r->st.apply_longest_ns) r->st.apply_longest_ns = took;
     if (rc)
         MM_LOG(MM_LOG_INFO, "registry", "bad ops batch: %s", mm_strerror(rc));
@@ -173,10 +219,157 @@ on_ops(struct mm_registry *r, const uint8_t *body, size_t len)
         MM_LOG(MM_LOG_DEBUG, "registry",
                "ops batch of %zu bytes: %zu applied in %llu us", len, applied,
                (unsigned long long)(took / 1000));
-    /* What was new is forwarded by the receptionist's flush.  A batch is
-     * applied whole, in this turn: a sender keeps it within the batch
-     * bound (the catch-up test in test_registry_cluster.c prints the
-     * longest apply it saw). */
+    /* What was new is forwarded by the receptionist's flush. */
+}
+
+/* Bytes of |peer|'s batches waiting. */
+static size_t
+peer_waiting(const struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN])
+{
+    size_t n = 0;
+    for (const struct inbatch *b = r->in; b; b = b->next)
+        if (memcmp(b->peer, peer, MM_NODE_ID_LEN) == 0) n += b->len;
+    return n;
+}
+
+/* The head batch is through (|rc|: 0 or why it stopped). */
+static void
+inbatch_done(struct mm_registry *r, int rc)
+{
+    struct inbatch *b = r->in;
+    r->in = b->next;
+    if (!r->in) r->in_tail = &r->in;
+    r->st.apply_queued -= b->len;
+    if (b->conn && b->held) mm__quic_credit_return(b->conn, b->sid, b->held);
+    if (rc)
+        MM_LOG(MM_LOG_INFO, "registry", "bad ops batch: %s", mm_strerror(rc));
+    else
+        MM_LOG(MM_LOG_DEBUG, "registry",
+               "ops batch of %zu bytes: %zu applied over turns", b->len,
+               b->applied);
+    mm__free(b);
+}
+
+/* Applies the waiting batches' share of this turn. */
+static void
+apply_step(struct mm_registry *r)
+{
+    size_t budget =
+        r->turn_ops < r->apply_ops_max ? r->apply_ops_max - r->turn_ops : 0;
+    size_t vbudget = budget * CHECK_PER_APPLY, ops = 0;
+    uint64_t t0 = mm__now_ns();
+    while (r->in && budget) {
+        struct inbatch *b = r->in;
+        size_t done = 0;
+        int rc;
+        if (!b->checked) {
+            rc = mm__oplog_check_some(&b->chk, vbudget, &done);
+            vbudget -= done;
+            if (rc == 1) break; /* validated further next turn */
+            if (rc) {
+                inbatch_done(r, rc);
+                continue;
+            }
+            b->checked = 1;
+        }
+        rc = mm__recep_apply_some(r->node, &b->app, budget, &done, &b->applied);
+        budget -= done;
+        ops += done;
+        if (rc == 1) break;
+        inbatch_done(r, rc);
+    }
+    uint64_t took = mm__now_ns() - t0;
+    if (took > r->st.apply_longest_ns) r->st.apply_longest_ns = took;
+    if (ops) r->st.apply_turns++;
+    if (ops > r->st.apply_turn_ops_max) r->st.apply_turn_ops_max = ops;
+    r->turn_ops += ops;
+    if (r->in && !mm__tq_active(&r->apply))
+        mm__tq_start_in(r->tq, &r->apply, 0); /* the next loop turn */
+}
+
+static void
+apply_cb(struct mm_tmr *t)
+{
+    struct mm_registry *r = mm__container_of(t, struct mm_registry, apply);
+    r->turn_ns = mm__now_ns();
+    r->turn_ops = 0;
+    apply_step(r);
+}
+
+static void
+on_ops(struct mm_registry *r, struct mm_qconn *conn,
+       const uint8_t peer[MM_NODE_ID_LEN], int64_t sid, const uint8_t *body,
+       size_t len)
+{
+    r->st.batches_in++;
+    struct mm__oplog_batch_iter it;
+    if (mm__oplog_batch_iter_init(&it, body, len) != 0) {
+        MM_LOG(MM_LOG_INFO, "registry", "bad ops batch: %s",
+               mm_strerror(MM_EDECODE));
+        return;
+    }
+    uint64_t now = mm__now_ns();
+    if (now - r->turn_ns > TURN_NS) {
+        r->turn_ns = now;
+        r->turn_ops = 0;
+    }
+    if (!r->in && r->turn_ops + it.count <= r->apply_ops_max) {
+        r->turn_ops += it.count;
+        apply_now(r, body, len);
+        return;
+    }
+    size_t mine = peer_waiting(r, peer);
+    if (mine > 0 && mine + len > r->apply_peer_max) {
+        r->st.apply_overflow++;
+        MM_LOG(MM_LOG_WARN, "registry",
+               "member %02x%02x%02x%02x: its registry batches would wait past "
+               "the bound (%zu + %zu bytes, bound %zu): closing its "
+               "connection (overloaded)",
+               peer[0], peer[1], peer[2], peer[3], mine, len,
+               r->apply_peer_max);
+        mm__quic_conn_close(conn, MM_EOVERLOADED);
+        return;
+    }
+    struct inbatch *b = mm__malloc(sizeof(*b) + len);
+    if (!b) return; /* anti-entropy repairs it */
+    memset(b, 0, sizeof(*b));
+    memcpy(b->data, body, len);
+    b->len = len;
+    memcpy(b->peer, peer, MM_NODE_ID_LEN);
+    mm__oplog_batch_iter_init(&b->chk, b->data, len);
+    b->app = b->chk;
+    b->conn = conn;
+    b->sid = sid;
+    b->held = mm__quic_frame_hold(conn, sid);
+    int first = r->in == NULL;
+    *r->in_tail = b;
+    r->in_tail = &b->next;
+    r->st.apply_waited++;
+    r->st.apply_queued += len;
+    if (r->st.apply_queued > r->st.apply_queued_peak)
+        r->st.apply_queued_peak = r->st.apply_queued;
+    if (first) apply_step(r); /* what is left of this turn's share */
+}
+
+/* |conn| went down: its waiting batches are still applied, their credit
+ * goes nowhere. */
+static void
+inbatch_conn_gone(struct mm_registry *r, struct mm_qconn *conn)
+{
+    for (struct inbatch *b = r->in; b; b = b->next)
+        if (b->conn == conn) b->conn = NULL;
+}
+
+static void
+inbatch_free_all(struct mm_registry *r)
+{
+    while (r->in) {
+        struct inbatch *b = r->in;
+        r->in = b->next;
+        mm__free(b);
+    }
+    r->in_tail = &r->in;
+    r->st.apply_queued = 0;
 }
 
 /* ---- catch-up ----------------------------------------------------------- */
@@ -435,7 +628,7 @@ on_frame(void *data, struct mm_qconn *conn, const uint8_t peer[MM_NODE_ID_LEN],
         return; /* clients never write the registry */
     switch (type) {
     case REG_OPS:
-        on_ops(r, body, len);
+        on_ops(r, conn, peer, sid, body, len);
         break;
     case REG_VECTOR:
         on_vector(r, conn, peer, sid, body, len);
@@ -454,6 +647,7 @@ on_conn(void *data, struct mm_qconn *conn, const uint8_t peer[MM_NODE_ID_LEN],
 {
     struct mm_registry *r = data;
     (void)gen;
+    if (!up) inbatch_conn_gone(r, conn);
     if (role != MM_WIRE_ROLE_MEMBER) return;
     if (!up) {
         catchup_end(r, peer);
@@ -479,11 +673,14 @@ push_peer(void *data, const uint8_t id[MM_NODE_ID_LEN], struct mm_qconn *conn)
     struct push_ctx *p = data;
     struct mm_registry *r = p->r;
     p->sent++;
-    if (catchup_find(r, id)) return 0; /* its catch-up carries these too */
+    /* Sent at once when there is room, even while a catch-up of the peer
+     * is under way: a new record must not wait for the catch-up's paced
+     * batches (it may come twice; applying it again changes nothing). */
     if (has_room(conn, p->len + MM_WIRE_HDR_LEN) &&
         send_frame(r, id, conn, mm__net_control_stream(conn), REG_OPS, p->batch,
                    p->len) == 0)
         return 0;
+    if (catchup_find(r, id)) return 0; /* its catch-up carries these too */
     /* No room (the peer is slow to acknowledge): ask for its vector; the
      * catch-up its answer starts sends what it lacks, paced. */
     struct catchup *c = r->ncu < MAX_MEMBERS ? mm__calloc(1, sizeof(*c)) : NULL;
@@ -734,6 +931,10 @@ mm__registry_new(struct mm_registry **out, mm_node *n, struct mm_net *net,
     mm__net_on_conn(net, on_conn, r);
     r->ae.fn = ae_cb;
     r->pump.fn = pump_cb;
+    r->apply.fn = apply_cb;
+    r->in_tail = &r->in;
+    r->apply_ops_max = MM_REGISTRY_APPLY_OPS_MAX;
+    r->apply_peer_max = MM_REGISTRY_APPLY_QUEUE_MAX;
     *out = r;
     return 0;
 }
@@ -749,8 +950,10 @@ mm__registry_close(struct mm_registry *r)
 {
     mm__tq_stop(r->tq, &r->ae);
     mm__tq_stop(r->tq, &r->pump);
+    mm__tq_stop(r->tq, &r->apply);
     while (r->cu)
         catchup_drop(r, &r->cu);
+    inbatch_free_all(r);
 }
 
 void
@@ -759,8 +962,10 @@ mm__registry_free(struct mm_registry *r)
     if (!r) return;
     mm__tq_stop(r->tq, &r->ae);
     mm__tq_stop(r->tq, &r->pump);
+    mm__tq_stop(r->tq, &r->apply);
     while (r->cu)
         catchup_drop(r, &r->cu);
+    inbatch_free_all(r);
     mm__free(r->alive);
     mm__free(r->failed);
     mm__free(r);
@@ -772,4 +977,12 @@ mm__registry_stats(const struct mm_registry *r, struct mm_registry_stats *out)
     *out = r->st;
     out->catchups_active = r->ncu;
     out->batch_max = batch_max(r);
+}
+
+void
+mm__registry_set_apply_limits(struct mm_registry *r, size_t ops,
+                              size_t peer_bytes)
+{
+    if (ops) r->apply_ops_max = ops;
+    if (peer_bytes) r->apply_peer_max = peer_bytes;
 }

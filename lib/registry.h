@@ -117,6 +117,12 @@ uint64_t mm__registry_hash(mm_node *n);
 struct mm__oplog_batch;
 int mm__recep_apply(mm_node *n, const uint8_t *batch, size_t len,
                     size_t *applied);
+/* Up to |max| records of a validated batch read by |it|, in order (see
+ * mm__oplog_apply_some): 1 while records remain, 0 at the end, or an
+ * error. */
+struct mm__oplog_batch_iter;
+int mm__recep_apply_some(mm_node *n, struct mm__oplog_batch_iter *it,
+                         size_t max, size_t *done, size_t *applied);
 /* The encoded version vector (caller frees with mm__free). */
 int mm__recep_vector(mm_node *n, uint8_t **out, size_t *len);
 uint64_t mm__recep_digest(mm_node *n);
@@ -169,10 +175,24 @@ struct mm_registry_stats {
     size_t batch_max;       /* the bound on an OPS body of several
                                records, bytes */
     uint64_t batches_in;    /* OPS frames received */
-    uint64_t apply_longest_ns; /* longest apply of one received batch */
+    uint64_t apply_longest_ns; /* longest apply of one received batch
+                                  (all at once) or of one turn's share */
+    uint64_t apply_waited;     /* received batches applied over turns or
+                                  queued behind another */
+    uint64_t apply_turns;      /* turns that applied queued records */
+    size_t apply_turn_ops_max; /* most records applied in one such turn */
+    size_t apply_queued;       /* bytes of received batches waiting now */
+    size_t apply_queued_peak;  /* ... at most */
+    uint64_t apply_overflow;   /* connections closed: a peer's waiting
+                                  batches would pass the bound */
 };
 void mm__registry_stats(const struct mm_registry *r,
                         struct mm_registry_stats *out);
+/* Tests: records applied per turn and bytes a peer may have waiting
+ * (default MM_REGISTRY_APPLY_OPS_MAX, MM_REGISTRY_APPLY_QUEUE_MAX; 0 keeps
+ * the current value).  Shard 0. */
+void mm__registry_set_apply_limits(struct mm_registry *r, size_t ops,
+                                   size_t peer_bytes);
 /* A member changed state (enum mm_swim_state). */
 void mm__registry_member_state(struct mm_registry *r,
                                const uint8_t id[MM_NODE_ID_LEN], uint64_t gen,

@@ -1625,6 +1625,130 @@ test_oplog_alloc_failures_leave_consistent_state(void **state)
     node_free(&a);
 }
 
+/* The records |dst| lacks from |src|, as one finished batch (caller
+ * releases). */
+static void
+batch_for(struct tnode *dst, struct tnode *src, struct mm__oplog_batch *b)
+{
+    size_t vl;
+    uint8_t *vec = vector_of(dst, &vl);
+    mm__oplog_batch_init(b);
+    assert_true(mm__oplog_missing(src->o, vec, vl, mm__oplog_batch_add_cb, b) >
+                0);
+    assert_int_equal(mm__oplog_batch_finish(b), 0);
+    free(vec);
+}
+
+/*
+ * A batch applied in steps of a few records (validated whole first, as the
+ * registry does when it spreads a large batch over loop turns) leaves the
+ * log exactly as applying it at once: same view, events in the same
+ * order, same vector, digest and hash, same records reported applied.  A
+ * bad record at the very end is found by the validation pass before
+ * anything is applied.
+ */
+static void
+test_oplog_apply_in_steps_same_as_at_once(void **state)
+{
+    (void)state;
+    struct tnode a, c, src, once, steps, bad;
+    node_init(&a, 1, 1);
+    node_init(&c, 3, 1);
+    node_init(&src, 5, 1);
+    node_init(&once, 7, 1);
+    node_init(&steps, 8, 1);
+    node_init(&bad, 9, 1);
+    char label[64];
+    for (int i = 0; i < 300; i++) {
+        snprintf(label, sizeof(label), "s/%03d", i);
+        node_reg(&a, label, 1000 + (uint64_t)i);
+        if (i % 3 == 0) node_reg(&c, label, 900 + (uint64_t)i); /* rivals */
+    }
+    for (int i = 0; i < 300; i += 7) {
+        snprintf(label, sizeof(label), "s/%03d", i);
+        assert_int_equal(mm__oplog_remove(a.o, label, MM_REASON_STOPPED, NULL),
+                         0);
+    }
+    pull(&src, &a);
+    pull(&src, &c);
+    struct mm__oplog_batch b;
+    batch_for(&once, &src, &b);
+    assert_true(b.count > 400);
+
+    size_t applied_once = 0;
+    assert_int_equal(mm__oplog_apply_batch(once.o, b.buf, b.len, &applied_once),
+                     0);
+
+    const size_t step = 7;
+    struct mm__oplog_batch_iter chk, app;
+    assert_int_equal(mm__oplog_batch_iter_init(&chk, b.buf, b.len), 0);
+    app = chk;
+    size_t done, total = 0, calls = 0, applied_steps = 0;
+    int rc;
+    while ((rc = mm__oplog_check_some(&chk, step, &done)) == 1) {
+        assert_int_equal(done, step);
+        total += done;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(total + done, b.count);
+    assert_int_equal(mm__oplog_size(steps.o), 0); /* checking applies nothing */
+    total = 0;
+    do {
+        rc = mm__oplog_apply_some(steps.o, &app, step, &done, &applied_steps);
+        assert_true(rc == 0 || rc == 1);
+        assert_true(done <= step);
+        total += done;
+        calls++;
+        /* Part-way, the records so far are in: a prefix of the batch. */
+        if (calls == 3) assert_true(mm__oplog_size(steps.o) > 0);
+    } while (rc == 1);
+    assert_int_equal(total, b.count);
+    assert_int_equal(calls, (b.count + step - 1) / step);
+
+    assert_int_equal(applied_steps, applied_once);
+    assert_int_equal(steps.napplied, once.napplied);
+    assert_int_equal(mm__oplog_size(steps.o), mm__oplog_size(once.o));
+    assert_int_equal(mm__oplog_registry_hash(steps.o),
+                     mm__oplog_registry_hash(once.o));
+    assert_int_equal(mm__oplog_registry_hash(steps.o),
+                     mm__oplog_registry_hash(src.o));
+    assert_int_equal(mm__oplog_digest(steps.o), mm__oplog_digest(once.o));
+    size_t l1, l2;
+    uint8_t *v1 = vector_of(&once, &l1), *v2 = vector_of(&steps, &l2);
+    assert_int_equal(l1, l2);
+    assert_memory_equal(v1, v2, l1);
+    free(v1);
+    free(v2);
+    assert_int_equal(steps.nev, once.nev);
+    for (size_t i = 0; i < once.nev; i++) {
+        assert_int_equal(steps.ev[i].kind, once.ev[i].kind);
+        assert_string_equal(steps.ev[i].label, once.ev[i].label);
+        assert_int_equal(steps.ev[i].origin, once.ev[i].origin);
+    }
+    node_check(&steps);
+
+    /* The last record cut short: the validation pass says so at its end,
+     * before anything was applied. */
+    uint8_t *cut = malloc(b.len);
+    memcpy(cut, b.buf, b.len);
+    assert_int_equal(mm__oplog_batch_iter_init(&chk, cut, b.len - 1), 0);
+    total = 0;
+    while ((rc = mm__oplog_check_some(&chk, step, &done)) == 1)
+        total += done;
+    assert_int_equal(rc, MM_EDECODE);
+    assert_true(total + done >= b.count - 1);
+    assert_int_equal(mm__oplog_size(bad.o), 0);
+    free(cut);
+
+    mm__oplog_batch_release(&b);
+    node_free(&a);
+    node_free(&c);
+    node_free(&src);
+    node_free(&once);
+    node_free(&steps);
+    node_free(&bad);
+}
+
 int
 main(void)
 {
@@ -1653,6 +1777,7 @@ main(void)
         cmocka_unit_test(test_oplog_missing_batch_bounded_and_resumable),
         cmocka_unit_test(test_oplog_vec_merge),
         cmocka_unit_test(test_oplog_alloc_failures_leave_consistent_state),
+        cmocka_unit_test(test_oplog_apply_in_steps_same_as_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

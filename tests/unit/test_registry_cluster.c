@@ -1303,12 +1303,16 @@ test_registry_cluster_joiner_catches_up_100000(void **state)
             "# catch-up: %d registrations (registered in %llu ms) on a "
             "joiner in %llu ms; a sent %llu OPS frames (largest %zu bytes, "
             "bound %zu), %llu records, %llu refused as overloaded; b's "
-            "longest apply of one batch %llu us; %zu rounds of calls during "
-            "it, median %llu ms, max %llu ms\n",
+            "longest apply in one turn %llu us (%llu batches over %llu "
+            "turns, at most %zu records a turn, %zu bytes waiting at most); "
+            "%zu rounds of calls during it, median %llu ms, max %llu ms\n",
             BIG_N, (unsigned long long)reg_ms, (unsigned long long)done_ms,
             (unsigned long long)sa.batches_out, sa.batch_largest, sa.batch_max,
             (unsigned long long)sa.ops_out, (unsigned long long)sa.overloaded,
-            (unsigned long long)(sb.apply_longest_ns / 1000), calls,
+            (unsigned long long)(sb.apply_longest_ns / 1000),
+            (unsigned long long)sb.apply_waited,
+            (unsigned long long)sb.apply_turns, sb.apply_turn_ops_max,
+            sb.apply_queued_peak, calls,
             (unsigned long long)(nlat ? lat[nlat / 2] : 0),
             (unsigned long long)(nlat ? lat[nlat - 1] : 0));
 }
@@ -1370,6 +1374,160 @@ test_registry_cluster_burst_of_long_labels_reaches_peer(void **state)
             (unsigned long long)sa.catchups);
 }
 
+/* ---- received batches applied over loop turns ---------------------------- */
+
+struct limits_req {
+    mm_node *n;
+    size_t ops, bytes;
+    sem_t done;
+};
+
+static void
+limits_fn(void *arg)
+{
+    struct limits_req *r = arg;
+    mm__registry_set_apply_limits(mm__cluster_registry(r->n->cluster), r->ops,
+                                  r->bytes);
+    sem_post(&r->done);
+}
+
+/* Sets |n|'s apply limits on shard 0 (0 keeps one). */
+static void
+set_apply_limits(mm_node *n, size_t ops, size_t bytes)
+{
+    struct limits_req *r = calloc(1, sizeof(*r));
+    assert_non_null(r);
+    r->n = n;
+    r->ops = ops;
+    r->bytes = bytes;
+    sem_init(&r->done, 0, 0);
+    assert_int_equal(mm_node_post(n, 0, limits_fn, r), 0);
+    wait_sem(&r->done);
+    sem_destroy(&r->done);
+    free(r);
+}
+
+#define TURN_N 20000
+
+/* b up alone with |ops| records a turn and |bytes| waiting per peer; a
+ * made with TURN_N registrations, then started joined to b: its catch-up
+ * of b goes in batches of thousands of records. */
+static void
+big_sender_to_limited(struct fx *fx, size_t ops, size_t bytes,
+                      mm_endpoint *ep_a, mm_endpoint *ep_b)
+{
+    fx->n[1] = node_up_at(fx, fx->name[1], NULL, "127.0.0.1:0");
+    mm_node *b = fx->n[1];
+    set_apply_limits(b, ops, bytes);
+    spawn(b, "echo", "turn/b", MM_VIS_INTERNAL, NULL, ep_b);
+    mm_node *a = nodefix_new(&(struct nodefix_opts){.name = fx->name[0],
+                                                    .dir = fx->dir,
+                                                    .listen = "127.0.0.1:0",
+                                                    .key = fx->key,
+                                                    .join = mm_node_addr(b),
+                                                    .no_mdns = 1,
+                                                    .builtins = 1});
+    fx->n[0] = a;
+    spawn(a, "echo", "turn/anchor", MM_VIS_INTERNAL, NULL, ep_a);
+    for (int i = 0; i < TURN_N; i++) {
+        char label[64];
+        snprintf(label, sizeof(label), "turn/entry/%06d/with-a-longer-label",
+                 i);
+        assert_int_equal(mm_register(a, label, ep_a, MM_VIS_INTERNAL), 0);
+    }
+    nodefix_start(a);
+}
+
+/* Waits until b holds every record of a, at most |bound_ms|. */
+static uint64_t
+wait_all_records(mm_node *a, mm_node *b, uint64_t bound_ms)
+{
+    const uint64_t want = TURN_N + 1; /* the anchor's register op too */
+    uint64_t t0 = now_ms(), got;
+    while ((got = origin_of(b, a->id).o.seq) != want) {
+        if (now_ms() - t0 > bound_ms)
+            fail_msg("b holds %llu of %llu records of a after %llu ms",
+                     (unsigned long long)got, (unsigned long long)want,
+                     (unsigned long long)bound_ms);
+        nap_ms(5);
+    }
+    return now_ms() - t0;
+}
+
+/*
+ * A node that applies at most 100 received records a loop turn gets a
+ * catch-up of 20 000 records in batches of thousands: each batch is
+ * applied over many turns (never more than 100 records in one), the
+ * batches behind it wait their turn, and b ends with exactly a's view
+ * (same hash, every label), no connection closed, calls both ways
+ * working.
+ */
+static void
+test_registry_cluster_large_batches_applied_over_turns(void **state)
+{
+    struct fx *fx = *state;
+    mm_endpoint ep_a, ep_b;
+    big_sender_to_limited(fx, 100, 0, &ep_a, &ep_b);
+    mm_node *a = fx->n[0], *b = fx->n[1];
+    uint64_t took = wait_all_records(a, b, 20000);
+    wait_same_hash(fx, 2, 10000);
+    assert_int_equal(count_of(b, "turn/entry/"), (size_t)TURN_N);
+    assert_int_equal(call_num(b, &ep_a, "echo", "3"), 3);
+    assert_int_equal(call_num(a, &ep_b, "echo", "4"), 4);
+    struct mm_registry_stats sa = reg_stats(a), sb = reg_stats(b);
+    assert_true(sa.batches_out >= 2);
+    assert_true(sb.apply_waited >= 2);           /* batches waited */
+    assert_true(sb.apply_turns >= TURN_N / 100); /* over many turns */
+    assert_true(sb.apply_turn_ops_max > 0);
+    assert_true(sb.apply_turn_ops_max <= 100);
+    assert_int_equal(sb.apply_overflow, 0);
+    assert_int_equal(sb.apply_queued, 0); /* nothing left waiting */
+    fprintf(stderr,
+            "# applied over turns: %d records reached b in %llu ms; %llu OPS "
+            "frames in, %llu of them waited, %llu turns of at most %zu "
+            "records, longest %llu us, %zu bytes waiting at most\n",
+            TURN_N, (unsigned long long)took, (unsigned long long)sb.batches_in,
+            (unsigned long long)sb.apply_waited,
+            (unsigned long long)sb.apply_turns, sb.apply_turn_ops_max,
+            (unsigned long long)(sb.apply_longest_ns / 1000),
+            sb.apply_queued_peak);
+}
+
+/*
+ * The same node with room for one waiting batch per peer: the second
+ * batch a's catch-up sends while the first is still being applied passes
+ * the bound, and b closes a's connection (overloaded, counted).  With the
+ * bound back to its default, b still converges on a's view (the next
+ * vector exchange resumes from what was applied) and calls work.
+ */
+static void
+test_registry_cluster_waiting_batches_bounded_per_peer(void **state)
+{
+    struct fx *fx = *state;
+    mm_endpoint ep_a, ep_b;
+    big_sender_to_limited(fx, 50, 1, &ep_a, &ep_b);
+    mm_node *a = fx->n[0], *b = fx->n[1];
+    uint64_t t0 = now_ms();
+    struct mm_registry_stats sb;
+    while ((sb = reg_stats(b)).apply_overflow == 0) {
+        if (now_ms() - t0 > 20000) fail_msg("b never hit its bound in 20 s");
+        nap_ms(5);
+    }
+    assert_true(sb.apply_queued_peak > 0);
+    set_apply_limits(b, MM_REGISTRY_APPLY_OPS_MAX, MM_REGISTRY_APPLY_QUEUE_MAX);
+    /* Repaired by a later vector exchange (an anti-entropy round at the
+     * latest). */
+    wait_all_records(a, b, 3 * MM_OPLOG_ANTI_ENTROPY_MS);
+    wait_same_hash(fx, 2, 10000);
+    assert_int_equal(call_num(b, &ep_a, "echo", "5"), 5);
+    assert_int_equal(call_num(a, &ep_b, "echo", "6"), 6);
+    fprintf(stderr,
+            "# bound: b closed a's connection %llu time(s) (at most %zu "
+            "bytes waiting) and converged %llu ms after the first\n",
+            (unsigned long long)sb.apply_overflow, sb.apply_queued_peak,
+            (unsigned long long)(now_ms() - t0));
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static void
@@ -1419,6 +1577,12 @@ main(void)
             test_registry_cluster_joiner_catches_up_100000, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_registry_cluster_burst_of_long_labels_reaches_peer, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_cluster_large_batches_applied_over_turns, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_cluster_waiting_batches_bounded_per_peer, setup,
             teardown),
     };
     if (getenv("MM_TEST_FILTER"))

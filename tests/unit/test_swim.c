@@ -5,6 +5,10 @@
  * peers the test plays by hand (crafting packets in the documented format),
  * and an in-memory network of many instances with latency, loss, kills and
  * partitions, driven by the earliest deadline.
+ *
+ * Every test node |i| has a real Ed25519 identity key made from a fixed
+ * seed, and its id is that key's hash (identity.h), so records are signed
+ * and verified as on a real node (crypto.c).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +19,8 @@
 #include <stdio.h>
 
 #include "common.h"
+#include "crypto.h"
+#include "identity.h"
 #include "membership/swim.h"
 
 enum {
@@ -29,12 +35,76 @@ enum {
     T_DIGEST
 };
 
+#define KEYS_MAX 64
+
+static struct {
+    struct mm_sign_key *key;
+    uint8_t pub[32], id[16];
+} keys[KEYS_MAX];
+
+static void
+key_ensure(int i)
+{
+    uint8_t seed[32];
+    assert_true(i >= 0 && i < KEYS_MAX);
+    if (keys[i].key) return;
+    memset(seed, 0x5A, sizeof(seed));
+    seed[0] = (uint8_t)i;
+    assert_int_equal(mm__sign_key_from_seed(&keys[i].key, seed), 0);
+    assert_int_equal(mm__sign_key_public(keys[i].key, keys[i].pub), 0);
+    mm__identity_id_of(keys[i].id, keys[i].pub);
+}
+
 static void
 id_of(uint8_t id[16], int i)
 {
-    memset(id, 0xAA, 16);
-    id[0] = (uint8_t)(i + 1);
-    id[1] = (uint8_t)((i + 1) >> 8);
+    key_ensure(i);
+    memcpy(id, keys[i].id, 16);
+}
+
+/* The test node whose id is |id|, or -1. */
+static int
+idx_of_id(const uint8_t *id)
+{
+    for (int i = 0; i < KEYS_MAX; i++)
+        if (keys[i].key && memcmp(keys[i].id, id, 16) == 0) return i;
+    return -1;
+}
+
+/* The core's sign op: the record's id (after the 18-byte label) names
+ * the node signing, and each node signs only its own record. */
+static int
+t_sign(void *data, const uint8_t *msg, size_t len, uint8_t sig[64])
+{
+    (void)data;
+    assert_true(len > 18 + 16);
+    int i = idx_of_id(msg + 18);
+    assert_true(i >= 0);
+    return mm__ed25519_sign(keys[i].key, msg, len, sig);
+}
+
+static unsigned long t_verifies; /* verify calls, all instances */
+
+/* The core's verify op, as membership.c does it. */
+static int
+t_verify(void *data, const uint8_t id[16], const uint8_t pub[32],
+         const uint8_t *msg, size_t len, const uint8_t sig[64])
+{
+    uint8_t want[16];
+    (void)data;
+    t_verifies++;
+    mm__identity_id_of(want, pub);
+    if (memcmp(want, id, 16) != 0) return -1;
+    return mm__ed25519_verify(pub, msg, len, sig);
+}
+
+static void
+keys_free(void)
+{
+    for (int i = 0; i < KEYS_MAX; i++) {
+        mm__sign_key_free(keys[i].key);
+        keys[i].key = NULL;
+    }
 }
 
 static struct mm_swim_addr
@@ -62,6 +132,7 @@ cfg_for(struct mm_swim_config *cfg, int i, char *name, uint64_t seed)
     snprintf(name, 32, "n%d", i);
     cfg->name = name;
     id_of(cfg->id, i);
+    memcpy(cfg->pub, keys[i].pub, 32);
     cfg->addr = addr_of(i);
     cfg->generation = 1;
     cfg->seed = seed;
@@ -78,7 +149,7 @@ struct tb {
 static void
 tb_begin(struct tb *t, int sender)
 {
-    t->b[0] = 1;
+    t->b[0] = 2;
     id_of(t->b + 1, sender);
     t->b[17] = 0;
     t->len = 18;
@@ -111,25 +182,60 @@ tb_ping(struct tb *t, uint32_t seq, int target)
     id_of(p + 4, target);
 }
 
+/*
+ * A record for node |i| in the documented format, signed by node
+ * |signer|'s key (|i| for a genuine one); with |with_pub| it carries that
+ * signer's public key.  |flags| bit 0: a leave.  Returns the body size.
+ */
+static size_t
+rec_build(uint8_t *p, int i, uint64_t gen, uint64_t inc, uint8_t flags,
+          const char *tags, struct mm_swim_addr a, int signer, int with_pub)
+{
+    char name[32];
+    uint8_t tbs[18 + 512];
+    snprintf(name, sizeof(name), "n%d", i);
+    size_t nl = strlen(name), tl = strlen(tags), o;
+    key_ensure(signer);
+    id_of(p, i);
+    mm__put_u64(p + 16, gen);
+    mm__put_u64(p + 24, inc);
+    p[32] = flags;
+    p[33] = 0;
+    p[34] = 4;
+    memcpy(p + 35, a.ip, 4);
+    mm__put_u16(p + 39, a.port);
+    p[41] = (uint8_t)nl;
+    memcpy(p + 42, name, nl);
+    p[42 + nl] = (uint8_t)tl;
+    memcpy(p + 43 + nl, tags, tl);
+    o = 43 + nl + tl;
+    memcpy(tbs, "murmer-swim-rec-v1", 18);
+    memcpy(tbs + 18, p, o);
+    assert_int_equal(mm__ed25519_sign(keys[signer].key, tbs, 18 + o,
+                                      p + o + (with_pub ? 32 : 0)),
+                     0);
+    if (with_pub) {
+        p[32] |= 2;
+        memcpy(p + o, keys[signer].pub, 32);
+        o += 32;
+    }
+    return o + 64;
+}
+
+static void
+tb_rec(struct tb *t, int i, uint64_t gen, uint64_t inc, uint8_t flags,
+       const char *tags, struct mm_swim_addr a, int signer)
+{
+    uint8_t body[600];
+    size_t n = rec_build(body, i, gen, inc, flags, tags, a, signer, 1);
+    memcpy(tb_msg(t, T_ALIVE, n), body, n);
+}
+
 static void
 tb_alive(struct tb *t, int i, uint64_t gen, uint64_t inc, const char *tags,
          struct mm_swim_addr a)
 {
-    char name[32];
-    snprintf(name, sizeof(name), "n%d", i);
-    size_t nl = strlen(name), tl = strlen(tags);
-    uint8_t *p = tb_msg(t, T_ALIVE, 16 + 8 + 8 + 1 + 7 + 1 + nl + 1 + tl);
-    id_of(p, i);
-    mm__put_u64(p + 16, gen);
-    mm__put_u64(p + 24, inc);
-    p[32] = 0;
-    p[33] = 4;
-    memcpy(p + 34, a.ip, 4);
-    mm__put_u16(p + 38, a.port);
-    p[40] = (uint8_t)nl;
-    memcpy(p + 41, name, nl);
-    p[41 + nl] = (uint8_t)tl;
-    memcpy(p + 42 + nl, tags, tl);
+    tb_rec(t, i, gen, inc, 0, tags, a, i);
 }
 
 static void
@@ -236,7 +342,8 @@ h_new(uint64_t seed)
     struct h *h = calloc(1, sizeof(*h));
     struct mm_swim_config cfg;
     char name[32];
-    struct mm_swim_ops ops = {h, h_send, h_changed, h_want_sync};
+    struct mm_swim_ops ops = {h,           h_send, h_changed,
+                              h_want_sync, t_sign, t_verify};
     assert_non_null(h);
     cfg_for(&cfg, 0, name, seed);
     h->now = 1000;
@@ -264,9 +371,9 @@ h_learn(struct h *h, int n)
 {
     struct tb t;
     for (int i = 1; i <= n; i++) {
-        if ((i - 1) % 20 == 0) tb_begin(&t, 1);
+        if ((i - 1) % 8 == 0) tb_begin(&t, 1);
         tb_alive(&t, i, 1, 0, "", addr_of(i));
-        if (i % 20 == 0 || i == n) h_recv(h, 1, &t);
+        if (i % 8 == 0 || i == n) h_recv(h, 1, &t);
     }
 }
 
@@ -891,21 +998,27 @@ test_swim_decode_rejects_truncation(void **state)
     big[t.len] = 0;
     assert_int_equal(mm__swim_recv(h->s, NULL, big, t.len + 1, h->now),
                      MM_EDECODE);
-    big[0] = 2;
+    big[0] = 1; /* the unsigned format */
     assert_int_equal(mm__swim_recv(h->s, NULL, big, t.len, h->now), MM_EDECODE);
-    big[0] = 1;
+    big[0] = 2;
     big[17]++;
     assert_int_equal(mm__swim_recv(h->s, NULL, big, t.len, h->now), MM_EDECODE);
     /* An alive with an empty name or a NUL in it. */
     struct tb b2;
     tb_begin(&b2, 1);
     tb_alive(&b2, 4, 1, 0, "", addr_of(4));
-    b2.b[18 + 3 + 40] = 0;
+    b2.b[18 + 3 + 41] = 0;
     assert_int_equal(mm__swim_recv(h->s, NULL, b2.b, b2.len, h->now),
                      MM_EDECODE);
     tb_begin(&b2, 1);
     tb_alive(&b2, 4, 1, 0, "", addr_of(4));
-    b2.b[18 + 3 + 41] = 0;
+    b2.b[18 + 3 + 42] = 0;
+    assert_int_equal(mm__swim_recv(h->s, NULL, b2.b, b2.len, h->now),
+                     MM_EDECODE);
+    /* An unknown record flag. */
+    tb_begin(&b2, 1);
+    tb_alive(&b2, 4, 1, 0, "", addr_of(4));
+    b2.b[18 + 3 + 32] |= 0x80;
     assert_int_equal(mm__swim_recv(h->s, NULL, b2.b, b2.len, h->now),
                      MM_EDECODE);
     /* Unknown message types are skipped. */
@@ -923,7 +1036,8 @@ test_swim_decode_rejects_truncation(void **state)
     struct mm_swim_addr a = addr_of(1);
     assert_int_equal(mm__swim_recv(h->s, &a, t.b, t.len, h->now), 0);
     assert_int_equal(h_state(h, 4), MM_SWIM_ALIVE);
-    assert_int_equal(h_state(h, 2), MM_SWIM_LEFT);
+    /* A forced leave of a member alive to us is only a suspicion. */
+    assert_int_equal(h_state(h, 2), MM_SWIM_SUSPECT);
     /* Every truncation of a push-pull payload too. */
     size_t need = mm__swim_state_encode(h->s, NULL, 0);
     uint8_t *st = malloc(need);
@@ -1006,7 +1120,8 @@ test_swim_state_roundtrip_converges(void **state)
         struct mm_swim_config cfg;
         char name[32];
         b = calloc(1, sizeof(*b));
-        struct mm_swim_ops ops = {b, h_send, h_changed, h_want_sync};
+        struct mm_swim_ops ops = {b,           h_send, h_changed,
+                                  h_want_sync, t_sign, t_verify};
         cfg_for(&cfg, 5, name, 25);
         cfg.tags = "zone=b";
         b->now = 1000;
@@ -1017,7 +1132,7 @@ test_swim_state_roundtrip_converges(void **state)
     struct tb t;
     tb_begin(&t, 1);
     tb_verdict(&t, T_FAILED, 3, 1, 0, 1);
-    tb_verdict(&t, T_LEFT, 4, 1, 0, 1);
+    tb_rec(&t, 4, 1, 1, MM_SWIM_REC_LEFT, "", addr_of(4), 4); /* its leave */
     h_recv(a, 1, &t);
     tb_begin(&t, 6);
     tb_alive(&t, 6, 1, 3, "x=1", addr_of(6));
@@ -1144,7 +1259,7 @@ sim_changed(void *data, const struct mm_swim_member *m, int was)
     struct sim_node *nd = data;
     (void)was;
     if (m->state == MM_SWIM_FAILED && was != MM_SWIM_FAILED) {
-        int who = (m->id[0] | m->id[1] << 8) - 1;
+        int who = idx_of_id(m->id);
         nd->failed_events++;
         if (who >= 0 && who < SIM_MAX) nd->failed_of[who]++;
     }
@@ -1187,7 +1302,8 @@ sim_start(struct sim *net, int i, int seed_idx)
     struct sim_node *nd = &net->nodes[i];
     struct mm_swim_config cfg;
     char name[32];
-    struct mm_swim_ops ops = {nd, sim_send, sim_changed, sim_want_sync};
+    struct mm_swim_ops ops = {nd,     sim_send, sim_changed, sim_want_sync,
+                              t_sign, t_verify};
     cfg_for(&cfg, i, name, net->rng + (uint64_t)i * 7919 + 1);
     nd->net = net;
     nd->idx = i;
@@ -1689,5 +1805,7 @@ main(void)
         cmocka_unit_test(test_swim_stale_verdicts_after_heal_no_flap),
         cmocka_unit_test(test_swim_verdict_about_member_heard_lately),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    keys_free();
+    return rc;
 }

@@ -17,6 +17,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "common.h"
 #include "crypto.h"
@@ -901,6 +902,311 @@ test_swim_newer_generation_replaces(void **state)
     size_t ev1 = h->nev;
     h_recv(h, 2, &t);
     assert_int_equal(h->nev, ev1);
+    h_free(h);
+}
+
+/* Member |i| as the instance holds it. */
+static const struct mm_swim_member *
+h_member(struct h *h, int i)
+{
+    uint8_t id[16];
+    id_of(id, i);
+    return mm__swim_find(h->s, id);
+}
+
+/*
+ * A key holder who is not X (node 9, with the cluster key: it may send any
+ * packet) tries to speak for X = member 2: a newer generation and another
+ * address, signed by itself, carrying its own key, X's key, or no key.
+ * None is believed; X's record and state stay as they were, each is
+ * counted, and X's own newer record still gets in afterwards.
+ */
+static void
+test_swim_forged_alive_rejected(void **state)
+{
+    (void)state;
+    struct h *h = h_new(40);
+    h_learn(h, 3);
+    const struct mm_swim_member *x = h_member(h, 2);
+    struct mm_swim_addr fake = addr_of(9);
+    fake.port = 6666;
+    uint64_t forged0 = mm__swim_stats(h->s)->forged;
+    size_t ev0 = h->nev;
+    struct tb t;
+    uint8_t body[600];
+    size_t n;
+
+    /* Signed by 9 with 9's key: the key does not hash to X's id. */
+    tb_begin(&t, 9);
+    tb_rec(&t, 2, 1000, 0, 0, "evil=1", fake, 9);
+    h_recv(h, 9, &t);
+    /* Signed by 9 but carrying X's key: the signature does not verify. */
+    tb_begin(&t, 9);
+    n = rec_build(body, 2, 1000, 0, 0, "evil=1", fake, 9, 0);
+    memmove(body + n - 64 + 32, body + n - 64, 64);
+    memcpy(body + n - 64, keys[2].pub, 32);
+    body[32] |= 2;
+    memcpy(tb_msg(&t, T_ALIVE, n + 32), body, n + 32);
+    h_recv(h, 9, &t);
+    /* X's own signature over another record, re-labelled with a newer
+     * generation and the fake address. */
+    tb_begin(&t, 9);
+    n = rec_build(body, 2, 1, 7, 0, "", addr_of(2), 2, 1);
+    mm__put_u64(body + 16, 1000);
+    memcpy(body + 35, fake.ip, 4);
+    mm__put_u16(body + 39, fake.port);
+    memcpy(tb_msg(&t, T_ALIVE, n), body, n);
+    h_recv(h, 9, &t);
+    /* No key at all (flags bit 1 clear), garbage signature. */
+    tb_begin(&t, 9);
+    n = rec_build(body, 2, 1000, 0, 0, "", fake, 9, 0);
+    memcpy(tb_msg(&t, T_ALIVE, n), body, n);
+    h_recv(h, 9, &t);
+    /* The same through a push-pull payload. */
+    uint8_t st[1 + 16 + 4 + 3 + 600];
+    st[0] = 2;
+    id_of(st + 1, 9);
+    mm__put_u32(st + 17, 1);
+    n = rec_build(st + 24, 2, 1000, 0, 0, "", fake, 9, 1);
+    st[21] = MM_SWIM_ALIVE;
+    mm__put_u16(st + 22, (uint16_t)n);
+    assert_int_equal(mm__swim_state_merge(h->s, st, 24 + n, h->now), 0);
+
+    assert_int_equal(mm__swim_stats(h->s)->forged, forged0 + 5);
+    assert_int_equal(h->nev, ev0);
+    assert_int_equal(x->generation, 1);
+    assert_int_equal(x->incarnation, 0);
+    assert_int_equal(x->addr.port, addr_of(2).port);
+    assert_string_equal(x->tags, "");
+    assert_int_equal(x->state, MM_SWIM_ALIVE);
+    /* Nothing was queued for gossip about X either: the instance's next
+     * packets carry no ALIVE for X with the fake address. */
+    h->auto_ack = 1;
+    size_t out0 = h->nout;
+    h_advance(h, h->now + 3000);
+    for (size_t i = out0; i < h->nout; i++) {
+        const uint8_t *p;
+        size_t bl;
+        for (int k = 0;
+             (p = pk_find(h->out[i].buf, h->out[i].len, T_ALIVE, k, &bl)); k++)
+            assert_false(memcmp(p, x->id, 16) == 0 &&
+                         mm__get_u64(p + 16) == 1000);
+    }
+    /* X itself restarting (generation 2, a new port) is believed. */
+    struct mm_swim_addr na = addr_of(2);
+    na.port = 7777;
+    tb_begin(&t, 2);
+    tb_alive(&t, 2, 2, 0, "", na);
+    h_recv(h, 2, &t);
+    assert_int_equal(x->generation, 2);
+    assert_int_equal(x->addr.port, 7777);
+    h_free(h);
+}
+
+/*
+ * Opinions cannot move X's incarnation past what X signed: a suspicion of
+ * X at incarnation 2^64-1 is taken at X's own; X refutes with a signed
+ * record at its incarnation + 1, which every receiver believes.  The same
+ * suspicion of the instance itself makes it refute at + 1 (no wrap), with
+ * a record that verifies.
+ */
+static void
+test_swim_signed_refutation(void **state)
+{
+    (void)state;
+    struct h *h = h_new(41);
+    h_learn(h, 3);
+    const struct mm_swim_member *x = h_member(h, 2);
+    struct tb t;
+    tb_begin(&t, 9);
+    tb_verdict(&t, T_SUSPECT, 2, 1, UINT64_MAX, 9);
+    h_recv(h, 9, &t);
+    assert_int_equal(x->state, MM_SWIM_SUSPECT);
+    assert_int_equal(x->incarnation, 0);
+    /* A forged refutation does nothing; X's own does. */
+    uint64_t forged0 = mm__swim_stats(h->s)->forged;
+    tb_begin(&t, 9);
+    tb_rec(&t, 2, 1, 1, 0, "", addr_of(2), 9);
+    h_recv(h, 9, &t);
+    assert_int_equal(x->state, MM_SWIM_SUSPECT);
+    assert_int_equal(mm__swim_stats(h->s)->forged, forged0 + 1);
+    tb_begin(&t, 2);
+    tb_alive(&t, 2, 1, 1, "", addr_of(2));
+    h_recv(h, 2, &t);
+    assert_int_equal(x->state, MM_SWIM_ALIVE);
+    assert_int_equal(x->incarnation, 1);
+
+    /* Now the instance is the one suspected. */
+    const struct mm_swim_member *self = mm__swim_self(h->s);
+    uint64_t inc0 = self->incarnation;
+    size_t out0 = h->nout;
+    tb_begin(&t, 9);
+    tb_verdict(&t, T_SUSPECT, 0, 1, UINT64_MAX, 9);
+    h_recv(h, 9, &t);
+    assert_int_equal(self->incarnation, inc0 + 1);
+    assert_int_equal(self->state, MM_SWIM_ALIVE);
+    /* Its refutation goes out and is believed by a fresh instance. */
+    h_advance(h, h->now + 1000);
+    const uint8_t *p = NULL;
+    size_t bl = 0;
+    for (size_t i = out0; i < h->nout && !p; i++) {
+        const uint8_t *q;
+        for (int k = 0;
+             !p && (q = pk_find(h->out[i].buf, h->out[i].len, T_ALIVE, k, &bl));
+             k++)
+            if (memcmp(q, self->id, 16) == 0) p = q;
+    }
+    assert_non_null(p);
+    assert_int_equal(mm__get_u64(p + 24), inc0 + 1);
+    struct h *o = h_new(42);
+    /* (h_new makes node 0 again: a peer of another index hears it.) */
+    mm__swim_free(o->s);
+    {
+        struct mm_swim_config cfg;
+        char name[32];
+        struct mm_swim_ops ops = {o,           h_send, h_changed,
+                                  h_want_sync, t_sign, t_verify};
+        cfg_for(&cfg, 5, name, 43);
+        assert_int_equal(mm__swim_new(&o->s, &cfg, &ops, o->now), 0);
+    }
+    tb_begin(&t, 1);
+    memcpy(tb_msg(&t, T_ALIVE, bl), p, bl);
+    h_recv(o, 1, &t);
+    assert_int_equal(h_state(o, 0), MM_SWIM_ALIVE);
+    assert_int_equal(mm__swim_stats(o->s)->forged, 0);
+    assert_int_equal(h_member(o, 0)->incarnation, inc0 + 1);
+    h_free(o);
+    h_free(h);
+}
+
+/*
+ * A leave for X is believed only with X's signature: a leave record signed
+ * by another is dropped and counted, a bare LEFT (a forced leave) of an
+ * alive X is only a suspicion, and X's own signed leave is taken.
+ */
+static void
+test_swim_forged_leave_rejected(void **state)
+{
+    (void)state;
+    struct h *h = h_new(44);
+    h_learn(h, 3);
+    const struct mm_swim_member *x = h_member(h, 2);
+    uint64_t forged0 = mm__swim_stats(h->s)->forged;
+    struct tb t;
+    tb_begin(&t, 9);
+    tb_rec(&t, 2, 1, 1, MM_SWIM_REC_LEFT, "", addr_of(2), 9);
+    h_recv(h, 9, &t);
+    assert_int_equal(x->state, MM_SWIM_ALIVE);
+    assert_int_equal(mm__swim_stats(h->s)->forged, forged0 + 1);
+    tb_begin(&t, 9);
+    tb_verdict(&t, T_LEFT, 2, 1, 50, 9);
+    h_recv(h, 9, &t);
+    assert_int_equal(x->state, MM_SWIM_SUSPECT);
+    assert_int_equal(x->incarnation, 0);
+    assert_int_equal(x->generation, 1);
+    /* X refutes, then leaves for real. */
+    tb_begin(&t, 2);
+    tb_alive(&t, 2, 1, 1, "", addr_of(2));
+    h_recv(h, 2, &t);
+    assert_int_equal(x->state, MM_SWIM_ALIVE);
+    tb_begin(&t, 2);
+    tb_rec(&t, 2, 1, 2, MM_SWIM_REC_LEFT, "", addr_of(2), 2);
+    h_recv(h, 2, &t);
+    assert_int_equal(x->state, MM_SWIM_LEFT);
+    assert_int_equal(x->incarnation, 2);
+    /* An older alive of X (replayed) cannot undo its leave. */
+    tb_begin(&t, 9);
+    tb_alive(&t, 2, 1, 1, "", addr_of(2));
+    h_recv(h, 9, &t);
+    assert_int_equal(x->state, MM_SWIM_LEFT);
+    h_free(h);
+}
+
+/*
+ * Replays: X's genuine but older records (lower incarnation, lower
+ * generation, other tags and address) roll nothing back, and neither they
+ * nor a re-gossip of the current record cost a verification.
+ */
+static void
+test_swim_replay_no_rollback(void **state)
+{
+    (void)state;
+    struct h *h = h_new(45);
+    h_learn(h, 3);
+    const struct mm_swim_member *x = h_member(h, 2);
+    struct mm_swim_addr old = addr_of(2), cur = addr_of(2);
+    old.port = 5555;
+    cur.port = 5556;
+    struct tb t_old1, t_old2, t_cur;
+    tb_begin(&t_old1, 2);
+    tb_alive(&t_old1, 2, 1, 3, "old=1", old);
+    tb_begin(&t_old2, 2);
+    tb_alive(&t_old2, 2, 2, 1, "old=2", old);
+    tb_begin(&t_cur, 2);
+    tb_alive(&t_cur, 2, 2, 4, "cur=1", cur);
+    h_recv(h, 2, &t_cur);
+    assert_int_equal(x->generation, 2);
+    assert_int_equal(x->incarnation, 4);
+    unsigned long v0 = t_verifies;
+    uint64_t ver0 = mm__swim_stats(h->s)->verified;
+    size_t ev0 = h->nev;
+    for (int k = 0; k < 3; k++) {
+        h_recv(h, 1, &t_old1);
+        h_recv(h, 1, &t_old2);
+        h_recv(h, 1, &t_cur);
+    }
+    assert_int_equal(t_verifies, v0);
+    assert_int_equal(mm__swim_stats(h->s)->verified, ver0);
+    assert_int_equal(h->nev, ev0);
+    assert_int_equal(x->generation, 2);
+    assert_int_equal(x->incarnation, 4);
+    assert_int_equal(x->addr.port, 5556);
+    assert_string_equal(x->tags, "cur=1");
+    assert_int_equal(x->state, MM_SWIM_ALIVE);
+    h_free(h);
+}
+
+/* Sizes and the cost of signing, printed (not asserted). */
+static void
+test_swim_signature_cost(void **state)
+{
+    (void)state;
+    struct h *h = h_new(46);
+    const struct mm_swim_member *self = mm__swim_self(h->s);
+    uint8_t body[600];
+    size_t signed_len =
+        rec_build(body, 1, 1, 0, 0, "", addr_of(1), 1, 1); /* name "n1" */
+    size_t nokey_len = rec_build(body, 1, 1, 0, 0, "", addr_of(1), 1, 0);
+    size_t plain_len = signed_len - 32 - 64 - 1;
+    printf("  ALIVE record, name of 2, no tags, IPv4: %zu bytes unsigned "
+           "(format 1), %zu signed with the key, %zu without\n",
+           plain_len, signed_len, nokey_len);
+    enum { N = 2000 };
+    uint8_t tbs[18 + 64], sig[64];
+    memset(tbs, 7, sizeof(tbs));
+    key_ensure(1);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (int i = 0; i < N; i++) {
+        tbs[0] = (uint8_t)i;
+        assert_int_equal(mm__ed25519_sign(keys[1].key, tbs, sizeof(tbs), sig),
+                         0);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double sign_us = ((double)(b.tv_sec - a.tv_sec) * 1e9 +
+                      (double)(b.tv_nsec - a.tv_nsec)) /
+                     1e3 / N;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(
+            t_verify(NULL, keys[1].id, keys[1].pub, tbs, sizeof(tbs), sig), 0);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double verify_us = ((double)(b.tv_sec - a.tv_sec) * 1e9 +
+                        (double)(b.tv_nsec - a.tv_nsec)) /
+                       1e3 / N;
+    printf("  Ed25519: sign %.1f us, verify (with the id check) %.1f us\n",
+           sign_us, verify_us);
+    assert_non_null(self);
     h_free(h);
 }
 
@@ -1791,6 +2097,11 @@ main(void)
         cmocka_unit_test(test_swim_retransmit_limit),
         cmocka_unit_test(test_swim_probe_order_covers_all),
         cmocka_unit_test(test_swim_newer_generation_replaces),
+        cmocka_unit_test(test_swim_forged_alive_rejected),
+        cmocka_unit_test(test_swim_signed_refutation),
+        cmocka_unit_test(test_swim_forged_leave_rejected),
+        cmocka_unit_test(test_swim_replay_no_rollback),
+        cmocka_unit_test(test_swim_signature_cost),
         cmocka_unit_test(test_swim_digest_mismatch_want_sync_once),
         cmocka_unit_test(test_swim_decode_rejects_truncation),
         cmocka_unit_test(test_swim_force_leave_and_reap),

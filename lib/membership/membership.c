@@ -909,6 +909,21 @@ mm__membership_stats(struct mm_membership *m)
     return mm__swim_stats(m->swim);
 }
 
+int
+mm__membership_send_state(struct mm_membership *m,
+                          const uint8_t peer[MM_SWIM_ID_LEN],
+                          const uint8_t *state, size_t len)
+{
+    if (m->closed || len + MM_WIRE_HDR_LEN > m->max_frame) return MM_EINVAL;
+    uint8_t *frame = mm__malloc(len + MM_WIRE_HDR_LEN);
+    if (!frame) return UV_ENOMEM;
+    size_t flen = mm__wire_frame_encode(frame, len + MM_WIRE_HDR_LEN,
+                                        MEMBER_SYNC_REQ, state, len);
+    int rc = flen ? mm__net_send_ctrl(m->d.net, peer, frame, flen) : MM_EINVAL;
+    mm__free(frame);
+    return rc;
+}
+
 const struct mm_swim_member *
 mm__membership_find(struct mm_membership *m, const uint8_t id[MM_SWIM_ID_LEN])
 {

@@ -22,6 +22,7 @@
 #include "common.h"
 #include "crypto.h"
 #include "identity.h"
+#include "membership/seal.h"
 #include "membership/swim.h"
 
 enum {
@@ -1363,7 +1364,7 @@ test_swim_decode_rejects_truncation(void **state)
             x ^= x << 17;
             g[j] = (uint8_t)x;
         }
-        g[0] = 1;
+        g[0] = 2;
         g[17] = (uint8_t)(1 + i % 3);
         mm__swim_recv(h->s, &a, g, n, h->now);
     }
@@ -1517,6 +1518,7 @@ struct sim {
     struct sim_sync syncs[SIM_MAX * 4];
     size_t nsyncs;
     uint64_t delivered, dropped;
+    uint64_t bytes, packets; /* sent, sealed size (as on the wire) */
 };
 
 static uint64_t
@@ -1538,6 +1540,8 @@ sim_send(void *data, const struct mm_swim_addr *to, const uint8_t *buf,
     struct sim *net = nd->net;
     int dst = idx_of_addr(to);
     assert_true(len <= MM_SWIM_PACKET_MAX);
+    net->bytes += len + MM_SEAL_OVERHEAD;
+    net->packets++;
     if (dst < 0 || dst >= net->n) {
         net->dropped++;
         return;
@@ -1786,10 +1790,14 @@ sim_kill_and_detect(int n, uint64_t seed, uint64_t bound_ms)
     uint64_t conv = sim_boot(net);
     print_message("  n=%d: converged %llu ms after the last start\n", n,
                   (unsigned long long)conv);
+    print_message("  n=%d: boot to convergence: %.1f sealed bytes per "
+                  "packet, %.0f bytes per node\n",
+                  n, (double)net->bytes / (double)net->packets,
+                  (double)net->bytes / n);
     assert_true(conv < 5000);
     sim_run(net, net->now + 3000, NULL, NULL);
     /* Idle cost: a ping and an ack per node per second (Serf: 2.0). */
-    uint64_t d0 = net->delivered + net->dropped;
+    uint64_t d0 = net->delivered + net->dropped, b0 = net->bytes;
     size_t syncs0 = 0, syncs1 = 0;
     for (int i = 0; i < n; i++)
         syncs0 += mm__swim_stats(net->nodes[i].s)->syncs;
@@ -1797,9 +1805,12 @@ sim_kill_and_detect(int n, uint64_t seed, uint64_t bound_ms)
     for (int i = 0; i < n; i++)
         syncs1 += mm__swim_stats(net->nodes[i].s)->syncs;
     double pps = (double)(net->delivered + net->dropped - d0) / n / 10.0;
-    print_message("  n=%d: idle %.2f packets/s per node, %zu syncs\n", n, pps,
-                  syncs1 - syncs0);
+    double bps = (double)(net->bytes - b0) / n / 10.0;
+    print_message("  n=%d: idle %.2f packets/s per node, %.0f sealed bytes/s "
+                  "per node, %zu syncs\n",
+                  n, pps, bps, syncs1 - syncs0);
     assert_true(pps <= 2.5);
+    assert_true(bps <= 300.0);
     assert_int_equal(syncs1 - syncs0, 0);
     for (int i = 0; i < n; i++)
         assert_int_equal(net->nodes[i].failed_events, 0);

@@ -423,7 +423,7 @@ forge_record(uint8_t *p, const uint8_t id[16], const char *name, uint64_t gen,
     mm__put_u64(p + 16, gen);
     mm__put_u64(p + 24, inc);
     p[32] = flags;
-    p[33] = 's';
+    p[33] = 0; /* role: member */
     p[34] = 4;
     p[35] = 127;
     p[36] = p[37] = 0;

@@ -1167,6 +1167,70 @@ test_swim_replay_no_rollback(void **state)
     h_free(h);
 }
 
+/*
+ * The golden vector of docs/wire-signed.md: the key of seed 00 01 .. 1f,
+ * its node id, and its signed record (generation 1, incarnation 0, role 0,
+ * 127.0.0.1:7946, name "n1", tags "zone=a") as the core writes it.
+ */
+static void
+test_swim_record_golden_vector(void **state)
+{
+    (void)state;
+    uint8_t seed[32], pub[32], id[16];
+    char hex[2 * 600 + 1];
+    for (int i = 0; i < 32; i++)
+        seed[i] = (uint8_t)i;
+    struct mm_sign_key *k = NULL;
+    assert_int_equal(mm__sign_key_from_seed(&k, seed), 0);
+    assert_int_equal(mm__sign_key_public(k, pub), 0);
+    mm__identity_id_of(id, pub);
+    /* Run a core with that identity and read its record back from a
+     * push-pull payload (its only entry). */
+    struct h *h = calloc(1, sizeof(*h));
+    assert_non_null(h);
+    struct mm_swim_config cfg;
+    mm__swim_config_init(&cfg);
+    cfg.name = "n1";
+    cfg.tags = "zone=a";
+    memcpy(cfg.id, id, 16);
+    memcpy(cfg.pub, pub, 32);
+    cfg.addr.family = 4;
+    cfg.addr.ip[0] = 127;
+    cfg.addr.ip[3] = 1;
+    cfg.addr.port = 7946;
+    cfg.generation = 1;
+    cfg.seed = 1;
+    /* t_sign finds the key by id: lend it slot KEYS_MAX - 1. */
+    keys[KEYS_MAX - 1].key = k;
+    memcpy(keys[KEYS_MAX - 1].pub, pub, 32);
+    memcpy(keys[KEYS_MAX - 1].id, id, 16);
+    struct mm_swim_ops ops = {h,           h_send, h_changed,
+                              h_want_sync, t_sign, t_verify};
+    h->now = 1000;
+    assert_int_equal(mm__swim_new(&h->s, &cfg, &ops, h->now), 0);
+    uint8_t st[1024];
+    size_t n = mm__swim_state_encode(h->s, st, sizeof(st));
+    assert_true(n > 24 && n <= sizeof(st));
+    size_t rl = mm__get_u16(st + 22);
+    assert_int_equal(24 + rl, n);
+    mm__hex(hex, pub, 32);
+    assert_string_equal(
+        hex,
+        "03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8");
+    mm__hex(hex, id, 16);
+    assert_string_equal(hex, "56475aa75463474c0285df5dbf2bcab7");
+    mm__hex(hex, st + 24, rl);
+    assert_string_equal(
+        hex, "56475aa75463474c0285df5dbf2bcab701000000000000000000000000000000"
+             "0200047f0000010a1f026e31067a6f6e653d6103a107bff3ce10be1d70dd18e7"
+             "4bc09967e4d6309ba50d5f1ddc8664125531b8a560ca5bbe4c8918cd0da774c8"
+             "51f6d06ff5fc055209728a8317bbc5e0e34e3dbfb49d40142e7c96e60acca4c7"
+             "2e2efe8b6187ef947c62fb897294861f7da508");
+    h_free(h);
+    keys[KEYS_MAX - 1].key = NULL;
+    mm__sign_key_free(k);
+}
+
 /* Sizes and the cost of signing, printed (not asserted). */
 static void
 test_swim_signature_cost(void **state)
@@ -2113,6 +2177,7 @@ main(void)
         cmocka_unit_test(test_swim_forged_leave_rejected),
         cmocka_unit_test(test_swim_replay_no_rollback),
         cmocka_unit_test(test_swim_signature_cost),
+        cmocka_unit_test(test_swim_record_golden_vector),
         cmocka_unit_test(test_swim_digest_mismatch_want_sync_once),
         cmocka_unit_test(test_swim_decode_rejects_truncation),
         cmocka_unit_test(test_swim_force_leave_and_reap),

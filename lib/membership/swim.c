@@ -60,8 +60,9 @@
  * Who may say what: a record (ALIVE, or a push-pull entry's record) is the
  * member's own word and is believed only when newer than the one held and
  * its signature verifies (ops->verify); otherwise it is dropped and counted
- * (stats.forged).  A record no newer than the one held is ignored before
- * any verification, so re-gossip costs nothing.  SUSPECT, FAILED and LEFT
+ * (stats.forged), and so are the packet's or payload's later records,
+ * unverified.  A record no newer than the one held is ignored before any
+ * verification, so re-gossip costs nothing.  SUSPECT, FAILED and LEFT
  * messages, and push-pull states other than alive, are opinions: they
  * never change a member's generation, address or tags, and an incarnation
  * above the signed one is read as the signed one.  A forced LEFT is taken
@@ -198,6 +199,13 @@ struct mm_swim {
     uint8_t sync_peer[MM_SWIM_ID_LEN];
     uint64_t sync_peer_digest;
 
+    /*
+     * Set when a record of the packet or push-pull payload being applied
+     * did not verify: an honest sender relays only records it verified,
+     * so the rest of its records are dropped unverified (a forger pays
+     * for one verification per packet or frame, not one per record).
+     */
+    int walk_forged;
     int digest_dirty;
     uint64_t digest;
     struct mm_swim_stats stats;
@@ -874,10 +882,12 @@ rec_verify(struct mm_swim *s, const struct swim_rec *r,
     uint8_t tbs[SWIM_SIG_LABEL_LEN + SWIM_REC_HEAD_MAX];
     const uint8_t *pub = r->has_pub ? r->pub : known ? known->pub : NULL;
     size_t n = rec_tbs(tbs, r);
-    if (pub && s->ops.verify(s->ops.data, r->id, pub, tbs, n, r->sig) == 0) {
+    if (!s->walk_forged && pub &&
+        s->ops.verify(s->ops.data, r->id, pub, tbs, n, r->sig) == 0) {
         s->stats.verified++;
         return 0;
     }
+    s->walk_forged = 1;
     s->stats.forged++;
     MM_LOG(MM_LOG_DEBUG, "swim",
            "dropped a record for %s (generation %llu, incarnation %llu): "
@@ -1384,6 +1394,7 @@ swim_walk(struct mm_swim *s, const uint8_t *buf, size_t len,
     int join_ack = 0, have_digest = 0;
     uint64_t digest = 0;
     if (len < SWIM_HDR_LEN || buf[0] != SWIM_VERSION) return -1;
+    s->walk_forged = 0;
     if (apply) {
         /* Any packet counts as hearing from its sender (see
          * swim_heard_lately). */
@@ -2083,6 +2094,7 @@ state_walk(struct mm_swim *s, const uint8_t *buf, size_t len, int apply)
     uint8_t sender[MM_SWIM_ID_LEN];
     struct swim_rec rec;
     if (rd_u8(&r) != SWIM_VERSION) return -1;
+    s->walk_forged = 0;
     rd_bytes(&r, sender, MM_SWIM_ID_LEN);
     uint32_t count = rd_u32(&r);
     if (r.err) return -1;

@@ -993,6 +993,23 @@ test_swim_forged_alive_rejected(void **state)
             assert_false(memcmp(p, x->id, 16) == 0 &&
                          mm__get_u64(p + 16) == 1000);
     }
+    /* After one record that does not verify, the packet's other records
+     * are dropped unverified: one verification per forged packet. */
+    unsigned long v0 = t_verifies;
+    forged0 = mm__swim_stats(h->s)->forged;
+    tb_begin(&t, 9);
+    tb_rec(&t, 2, 1000, 0, 0, "", fake, 9);
+    tb_alive(&t, 5, 1, 0, "", addr_of(5));
+    tb_alive(&t, 6, 1, 0, "", addr_of(6));
+    h_recv(h, 9, &t);
+    assert_int_equal(t_verifies, v0 + 1);
+    assert_int_equal(mm__swim_stats(h->s)->forged, forged0 + 3);
+    assert_int_equal(h_state(h, 5), MM_SWIM_NONE);
+    /* The next packet starts afresh. */
+    tb_begin(&t, 1);
+    tb_alive(&t, 5, 1, 0, "", addr_of(5));
+    h_recv(h, 1, &t);
+    assert_int_equal(h_state(h, 5), MM_SWIM_ALIVE);
     /* X itself restarting (generation 2, a new port) is believed. */
     struct mm_swim_addr na = addr_of(2);
     na.port = 7777;

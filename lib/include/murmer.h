@@ -7,21 +7,23 @@
  * memory, remote sends travel over QUIC.
  *
  * Conventions:
- *  - Functions return 0 or a negative error code (MM_E* or a libuv UV_E*).
+ *  - Functions return 0 or a negative error code: MM_E*, or a negative
+ *    errno (-ENOMEM; libuv's UV_E* codes have the same values).
  *  - Constructors take the out-parameter first; methods take the object first.
  *  - `const char *` inputs are borrowed and copied when kept.
  *  - A message passed to a send function belongs to the library when the call
  *    returns 0 and is still the caller's when it returns an error.
  *  - Callback arguments are borrowed for the duration of the callback.
  *  - Nothing cJSON-shaped crosses this header except the opaque
- *    `struct cJSON` pointer of mm_msg_json().
+ *    `struct cJSON` pointer of mm_msg_json(), and nothing of libuv except
+ *    the opaque `struct uv_loop_s` pointer of mm_node_loop(): this header
+ *    compiles alone under -std=c11 -pedantic, without uv.h or cJSON.h.
  */
 #ifndef MURMER_H
 #define MURMER_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include <uv.h>
 
 /* Errors, log levels, the node id length, content kinds, restart policies,
  * visibilities and stop reasons. */
@@ -239,8 +241,10 @@ MM_EXTERN const char *mm_node_name(const mm_node *n);
 /* 32 lowercase hex chars. */
 MM_EXTERN const char *mm_node_id(const mm_node *n);
 MM_EXTERN uint64_t mm_node_generation(const mm_node *n);
-/* The loop of |shard| (0 = the network shard). */
-MM_EXTERN uv_loop_t *mm_node_loop(mm_node *n, int shard);
+/* The loop of |shard| (0 = the network shard): a uv_loop_t * for a
+ * program that includes <uv.h> (uv_loop_t is struct uv_loop_s). */
+struct uv_loop_s;
+MM_EXTERN struct uv_loop_s *mm_node_loop(mm_node *n, int shard);
 MM_EXTERN int mm_node_shards(const mm_node *n);
 /* The address the node listens on ("127.0.0.1:7420"), or NULL. */
 MM_EXTERN const char *mm_node_addr(const mm_node *n);

@@ -65,7 +65,7 @@ PC := $(BUILD)/murmer.pc
 CLI_BIN := $(if $(CLI_SRC),$(BUILD)/murmer)
 
 .PHONY: all lib cli examples deps run test unit bats asan tsan fuzz bench hostile install \
-        clean format check-format man check check-pure check-layers
+        clean format check-format man check check-pure check-layers check-install
 
 all: lib $(CLI_BIN) examples $(PLUGIN_SO) $(TEST_PLUGIN_SO)
 
@@ -86,9 +86,12 @@ $(STATIC): $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $(LIB_OBJ)
 
+# murmer.pc for PREFIX; `make install` writes it again for the PREFIX it
+# installs to (a build made with another PREFIX is still right).
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' lib/murmer.pc.in
 $(PC): lib/murmer.pc.in lib/include/murmer.h
 	@mkdir -p $(BUILD)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+	$(PC_SED) > $@
 
 # The CLI and the examples use only murmer.h and link the shared library
 # (rpath $ORIGIN so binaries run in place from the build folder).
@@ -192,13 +195,21 @@ install: all man
 	ln -sf libmurmer.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libmurmer.so
 	install -m 0644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
 	install -m 0644 lib/include/murmer.h lib/include/murmer_base.h $(DESTDIR)$(PREFIX)/include/
-	install -m 0644 $(PC) $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	$(PC_SED) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/murmer.pc
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/murmer.pc
 	if [ -n "$(CLI_BIN)" ]; then $(CC) -o $(DESTDIR)$(PREFIX)/bin/murmer $(CLI_OBJ) $(LDFLAGS_ALL) \
 	  -L$(BUILD) -lmurmer -Wl,-rpath,$(PREFIX)/lib $(shell pkg-config --libs libuv libcjson) -ldl -lpthread -rdynamic; fi
 	if ls $(BUILD)/man/*.1 >/dev/null 2>&1; then install -m 0644 $(BUILD)/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/; fi
 	if [ -f completions/murmer.bash ]; then install -m 0644 completions/murmer.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/murmer; fi
 	if [ -f completions/_murmer ]; then install -m 0644 completions/_murmer $(DESTDIR)$(PREFIX)/share/zsh/site-functions/; fi
 	if [ -f completions/murmer.fish ]; then install -m 0644 completions/murmer.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/; fi
+
+# Installs into a temporary PREFIX (and a DESTDIR), then builds the greeter,
+# the example plugin and a program that includes only <murmer.h> out of the
+# tree with nothing but `pkg-config --cflags --libs murmer`, and runs them.
+# tests/bats/07-install.bats runs it in `make test`.
+check-install: all
+	@BUILD=$(BUILD) CC="$(CC)" MAKE="$(MAKE)" bash scripts/check-install.sh
 
 FORMAT_SRC = $(shell find lib cli cmd tests/unit tests/fuzz examples bench -name '*.[ch]' 2>/dev/null)
 format:
@@ -212,7 +223,10 @@ check-format:
 #                      headers) that refuse to be included: tests/poison
 #                      comes first on the include path, so an include of
 #                      <uv.h> from a core, or from any header it pulls in,
-#                      stops the build.  murmer_base.h compiles alone too.
+#                      stops the build.  murmer_base.h compiles alone too,
+#                      and murmer.h alone under -std=c11 -pedantic.
+#   make check-install the installed copy is enough: scripts/check-install.sh
+#                      (a bats file runs it in `make test`)
 #   make check-format  the tree matches .clang-format
 #   make check-layers  cluster.c only composes: no module but node.c (the
 #                      node's life: new, start, leave, free) calls into it
@@ -226,7 +240,9 @@ check-pure:
 	  $(CC) $(PURE_CFLAGS) -fsyntax-only $$f; done
 	@printf '#include <murmer_base.h>\n' | \
 	  $(CC) -std=c11 -Wall -Wextra -Werror -Itests/poison -Ilib/include -fsyntax-only -x c -
-	@echo "check-pure: $(words $(PURE_SRC)) pure cores and murmer_base.h compile without libuv"
+	@printf '#include <murmer.h>\n' | \
+	  $(CC) -std=c11 -pedantic -Wall -Wextra -Werror -Itests/poison -Ilib/include -fsyntax-only -x c -
+	@echo "check-pure: $(words $(PURE_SRC)) pure cores, murmer_base.h and murmer.h (-std=c11 -pedantic) compile without libuv"
 
 check-layers:
 	@bad=$$(grep -rn 'mm__cluster_[a-z_]*(' lib --include='*.c' --include='*.h' | \

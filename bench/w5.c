@@ -31,6 +31,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <uv.h>
+
 #define PAYLOAD_LEN 64
 
 static char g_dir[256];

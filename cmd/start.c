@@ -196,7 +196,7 @@ start_signal_main(void *arg)
 static int
 start_signals(struct start_state *st)
 {
-    if (!st->blocked) return UV_EINVAL;
+    if (!st->blocked) return MM_EINVAL;
     int err = pthread_create(&st->sig_thread, NULL, start_signal_main, st);
     if (err != 0) return -err;
     st->has_sig_thread = 1;

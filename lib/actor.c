@@ -434,6 +434,7 @@ actor_end(struct mm_actor *a, int crashed)
         a->ti->type->stop(&c, a->state,
                           crashed ? MM_REASON_CRASH : MM_REASON_NORMAL);
     }
+    mm__actor_timers_cancel(a); /* a restart starts with none */
     if (a->status == ACTOR_RUNNING || a->status == ACTOR_STARTING)
         a->status = ACTOR_BACKOFF; /* not running; the stop hook has run */
     if (a->stop_req || atomic_load(&s->node->stopping)) {
@@ -499,6 +500,7 @@ actor_terminate(struct mm_actor *a, int reason)
         a->ti->type->stop(&c, a->state, reason);
     }
     mm__tmr_stop(s, &a->restart_tmr);
+    mm__actor_timers_cancel(a);
     a->status = ACTOR_DEAD;
     mm_endpoint ep;
     ep_of(a, &ep);
@@ -668,6 +670,12 @@ mm__actor_run(struct mm_actor *a, unsigned budget)
 
 /* ---- the handler context
  * ------------------------------------------------------------- */
+
+struct mm_actor *
+mm__ctx_actor(mm_ctx *ctx)
+{
+    return ctx->actor;
+}
 
 mm_node *
 mm_ctx_node(mm_ctx *ctx)

@@ -303,4 +303,11 @@
 #define MM_REGISTRY_APPLY_QUEUE_MAX (8u * 1024u * 1024u)
 #endif
 
+#ifndef MM_ACTOR_TIMERS_MAX
+/* Timers (mm_send_after, mm_send_every) one actor holds at once; one more
+ * is refused with MM_EOVERLOADED.  Each costs a small record and its
+ * message on the shard's timer queue. */
+#define MM_ACTOR_TIMERS_MAX 256u
+#endif
+
 #endif /* MM_DEFAULTS_H */

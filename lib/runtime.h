@@ -218,6 +218,7 @@ struct mm_type_info {
 
 struct mm_watch;
 struct mm_waiter;
+struct mm_atimer;
 
 struct mm_actor {
     struct mm_actor *rq_next;
@@ -238,6 +239,9 @@ struct mm_actor {
     struct mm_tmr restart_tmr;
     _Atomic int has_waiters;
     struct mm_waiter *waiters; /* guarded by shard->waiters_lock */
+    /* Timers set with mm_send_after/every (timer.c); shard thread only. */
+    struct mm_atimer *timers; /* doubly linked; NULL = none */
+    uint32_t ntimers;         /* at most MM_ACTOR_TIMERS_MAX */
 };
 
 /* ---- shards ---------------------------------------------------------------
@@ -285,6 +289,9 @@ struct mm_shard {
 
     pthread_mutex_t waiters_lock;
     size_t nactors; /* live actors (shard thread) */
+    /* The last actor timer id handed out on this shard (timer.c): ids are
+     * this << 8 | index, unique in the node. */
+    uint64_t timer_seq;
 };
 
 /* initial-exec: a plain %fs-relative load, no __tls_get_addr call on the
@@ -398,6 +405,10 @@ void mm__actor_stop_msg(struct mm_shard *s, mm_msg *m);
 void mm__actor_deliver(struct mm_shard *s, mm_msg *m);
 /* Stops every actor of the shard (shutdown phase A). */
 void mm__actor_stop_all(struct mm_shard *s);
+/* The actor of a handler context. */
+struct mm_actor *mm__ctx_actor(mm_ctx *ctx);
+/* Cancels every timer of |a| (timer.c): it stops, crashes or restarts. */
+void mm__actor_timers_cancel(struct mm_actor *a);
 /* Answers a dropped user message: calls get |status|, tells are freed. */
 void mm__msg_reject(mm_node *n, mm_msg *m, int status);
 struct mm_actor *mm__actor_lookup(struct mm_shard *s, uint64_t id);

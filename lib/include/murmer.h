@@ -7,21 +7,23 @@
  * memory, remote sends travel over QUIC.
  *
  * Conventions:
- *  - Functions return 0 or a negative error code (MM_E* or a libuv UV_E*).
+ *  - Functions return 0 or a negative error code: MM_E*, or a negative
+ *    errno (-ENOMEM; libuv's UV_E* codes have the same values).
  *  - Constructors take the out-parameter first; methods take the object first.
  *  - `const char *` inputs are borrowed and copied when kept.
  *  - A message passed to a send function belongs to the library when the call
  *    returns 0 and is still the caller's when it returns an error.
  *  - Callback arguments are borrowed for the duration of the callback.
  *  - Nothing cJSON-shaped crosses this header except the opaque
- *    `struct cJSON` pointer of mm_msg_json().
+ *    `struct cJSON` pointer of mm_msg_json(), and nothing of libuv except
+ *    the opaque `struct uv_loop_s` pointer of mm_node_loop(): this header
+ *    compiles alone under -std=c11 -pedantic, without uv.h or cJSON.h.
  */
 #ifndef MURMER_H
 #define MURMER_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include <uv.h>
 
 /* Errors, log levels, the node id length, content kinds, restart policies,
  * visibilities and stop reasons. */
@@ -252,8 +254,10 @@ MM_EXTERN const char *mm_node_name(const mm_node *n);
 /* 32 lowercase hex chars. */
 MM_EXTERN const char *mm_node_id(const mm_node *n);
 MM_EXTERN uint64_t mm_node_generation(const mm_node *n);
-/* The loop of |shard| (0 = the network shard). */
-MM_EXTERN uv_loop_t *mm_node_loop(mm_node *n, int shard);
+/* The loop of |shard| (0 = the network shard): a uv_loop_t * for a
+ * program that includes <uv.h> (uv_loop_t is struct uv_loop_s). */
+struct uv_loop_s;
+MM_EXTERN struct uv_loop_s *mm_node_loop(mm_node *n, int shard);
 MM_EXTERN int mm_node_shards(const mm_node *n);
 /* The address the node listens on ("127.0.0.1:7420"), or NULL. */
 MM_EXTERN const char *mm_node_addr(const mm_node *n);
@@ -378,6 +382,51 @@ MM_EXTERN int mm_defer_reply(mm_defer *d, int status, mm_msg *reply);
 /* Marks the current turn as a crash (the handler should then return). */
 MM_EXTERN int mm_fail(mm_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------------------------ */
+/* Timers (inside a handler or the start hook)                              */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * An actor's timers send a message as a tell, later (mm_send_after: once,
+ * |ms| from now) or repeatedly (mm_send_every: every |ms|, the first |ms|
+ * from now), to |to| or, with |to| NULL, to the actor itself.  They run on
+ * the actor's shard, on its timer queue (no thread of their own), and
+ * belong to the actor: when it stops, crashes, is restarted or its node
+ * shuts down, every timer it set is cancelled (after the stop hook: a
+ * timer set there is cancelled at once).
+ *
+ * A message is sent at or after its time, never before; a periodic timer
+ * keeps its rhythm (deadline + ms) and, when the shard fell behind by more
+ * than a period, skips what it missed rather than sending a burst.  Each
+ * send is an mm_tell(): a full mailbox drops that one message (the next
+ * tick tries again), a target that is gone (MM_ENOTFOUND) cancels a
+ * periodic timer.  A message already queued in a mailbox when its timer is
+ * cancelled is still delivered.
+ *
+ * On 0 the library owns |msg| and |*id| (may be NULL) names the timer;
+ * ids are never 0 and never reused within a node's run.  On an
+ * error the caller keeps |msg|: MM_EOVERLOADED when the actor has
+ * MM_ACTOR_TIMERS_MAX (256) timers already; MM_EUNKNOWN_MESSAGE for a
+ * message type that no type registered on this node handles (local
+ * targets) or none; MM_ENOTFOUND for a local target that is gone;
+ * MM_ENOT_SERIALIZABLE for a pointer payload to another node and
+ * MM_EUNREACHABLE for any message to another node from a local-only one
+ * (no listen address); MM_EINVAL
+ * for mm_send_every with |ms| 0 or a pointer payload (a message sent every
+ * period is copied each time, and a pointer cannot be); MM_ECLOSED when
+ * the node stops.  Shard thread only, with the |ctx| of the running
+ * handler (|ms| 0 with mm_send_after: on the next loop turn).
+ */
+typedef uint64_t mm_timer_id;
+MM_EXTERN int mm_send_after(mm_ctx *ctx, const mm_endpoint *to, uint32_t ms,
+                            mm_msg *msg, mm_timer_id *id);
+MM_EXTERN int mm_send_every(mm_ctx *ctx, const mm_endpoint *to, uint32_t ms,
+                            mm_msg *msg, mm_timer_id *id);
+/* Cancels a timer of this actor: 0, or MM_ENOTFOUND when it is not armed
+ * (a one-shot that fired, a timer already cancelled, or another actor's or
+ * an earlier incarnation's id). */
+MM_EXTERN int mm_timer_cancel(mm_ctx *ctx, mm_timer_id id);
 
 /* ------------------------------------------------------------------------ */
 /* Receptionist: labels, reception keys, listings, watches                  */

@@ -100,7 +100,12 @@ enum mm_content {
     MM_CONTENT_JSON =
         1, /* UTF-8 JSON text (validated when it crosses the wire) */
     MM_CONTENT_RAW = 2, /* opaque bytes */
-    MM_CONTENT_PTR = 3 /* in-memory pointer; local only unless a codec exists */
+    /* An in-memory pointer (mm_msg_new_ptr): moved, never encoded, so it
+     * stays in the process.  There is no codec for it: a send to another
+     * node fails with MM_ENOT_SERIALIZABLE, a reply to a remote caller is
+     * answered MM_ENOT_SERIALIZABLE, and a broadcast to more than one
+     * actor (which copies the message) is refused with MM_EINVAL. */
+    MM_CONTENT_PTR = 3
 };
 
 /* When a supervised actor is restarted. */

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# check-install.sh — the installed copy is all a program or a plugin needs.
+#
+#   make check-install        (BUILD=build by default; `make all` first)
+#
+# 1. `make install PREFIX=<tmp>/prefix`: murmer.pc says that prefix, and
+#    `pkg-config --libs murmer` asks for no libuv (murmer.h needs none).
+# 2. Out of the tree, with only PKG_CONFIG_PATH and
+#    `pkg-config --cflags --libs murmer`: builds examples/greeter.c and runs
+#    it (LD_LIBRARY_PATH to the installed lib: "Hello, world!"); builds
+#    examples/plugin/hello_plugin.c as a plugin and a host that loads it
+#    and calls it; compiles a file that includes only <murmer.h> under
+#    -std=c11 -pedantic -Wall -Wextra -Werror with a uv.h and a cJSON.h that
+#    refuse to be included.
+# 3. `make install DESTDIR=<tmp>/stage PREFIX=/opt/murmer-check`: the files
+#    land under DESTDIR and murmer.pc says prefix=/opt/murmer-check.
+#
+# Prints "check-install: ok" and exits 0, or one line saying what failed
+# (with the failing step's output) and exits 1.  Nothing outside the
+# temporary folder is written but the build folder.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+BUILD=${BUILD:-build}
+CC=${CC:-cc}
+MAKE=${MAKE:-make}
+SRC=$PWD
+
+tmp=$(mktemp -d /tmp/murmer-install.XXXXXX) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+log=$tmp/log
+
+fail() {
+    echo "check-install: $*"
+    [ -s "$log" ] && sed 's/^/  /' "$log" | tail -40
+    exit 1
+}
+
+# step DESCRIPTION CMD...: runs CMD (bounded) with its output in $log.
+step() {
+    local what=$1
+    shift
+    timeout 300 "$@" > "$log" 2>&1 || fail "$what failed (rc=$?)"
+}
+
+# ---- 1. install into a temporary prefix ----------------------------------
+prefix=$tmp/prefix
+step "make install PREFIX=$prefix" \
+    "$MAKE" -C "$SRC" --no-print-directory BUILD="$BUILD" PREFIX="$prefix" install
+for f in include/murmer.h include/murmer_base.h lib/libmurmer.so lib/pkgconfig/murmer.pc; do
+    [ -e "$prefix/$f" ] || fail "make install did not install $prefix/$f"
+done
+pc=$prefix/lib/pkgconfig/murmer.pc
+grep -qx "prefix=$prefix" "$pc" || fail "murmer.pc does not say prefix=$prefix: $(grep '^prefix=' "$pc")"
+
+export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
+unset PKG_CONFIG_SYSROOT_DIR
+flags=$(pkg-config --cflags --libs murmer) || fail "pkg-config --cflags --libs murmer failed"
+case " $flags " in
+*" -I$prefix/include "*) ;;
+*) fail "pkg-config --cflags murmer lacks -I$prefix/include: $flags" ;;
+esac
+case " $flags " in
+*" -luv "*) fail "pkg-config --libs murmer asks for libuv, which murmer.h does not need: $flags" ;;
+esac
+
+# ---- 2. build and run out of the tree ------------------------------------
+out=$tmp/app
+mkdir -p "$out"
+cp examples/greeter.c examples/plugin/hello_plugin.c "$out/"
+cd "$out" || exit 1
+CFLAGS_OOT=(-std=c11 -Wall -Wextra -Werror)
+export LD_LIBRARY_PATH=$prefix/lib
+
+# shellcheck disable=SC2086 # $flags is a list of words
+step "building greeter.c out of the tree" \
+    "$CC" "${CFLAGS_OOT[@]}" -o greeter greeter.c $flags
+step "running the greeter built out of the tree" ./greeter
+[ "$(cat "$log")" = "Hello, world!" ] || fail "the greeter printed '$(head -c 200 "$log")', not 'Hello, world!'"
+
+# shellcheck disable=SC2086
+step "building hello_plugin.c out of the tree" \
+    "$CC" "${CFLAGS_OOT[@]}" -fPIC -shared -fvisibility=hidden -o hello_plugin.so hello_plugin.c $flags
+
+cat > host.c << 'EOF'
+/* Loads the plugin given as argv[1], spawns its `hello` actor and calls it. */
+#include <murmer.h>
+#include <stdio.h>
+
+int
+main(int argc, char **argv)
+{
+    mm_node_config cfg;
+    mm_node *n = NULL;
+    mm_endpoint ep;
+    mm_msg *reply = NULL;
+    char err[256] = "";
+    size_t len = 0;
+    int rc, status = 1;
+
+    if (argc != 2) return 2;
+    mm_node_config_init(&cfg);
+    cfg.name = "check-install";
+    if ((rc = mm_node_new(&n, &cfg)) != 0) {
+        fprintf(stderr, "host: mm_node_new: %s\n", mm_strerror(rc));
+        return 1;
+    }
+    if ((rc = mm_node_load_plugin(n, argv[1], err, sizeof(err))) != 0) {
+        fprintf(stderr, "host: load %s: %s (%s)\n", argv[1], err, mm_strerror(rc));
+        mm_node_free(n);
+        return 1;
+    }
+    if ((rc = mm_node_start_thread(n)) != 0 ||
+        (rc = mm_spawn(n, "hello", NULL, &ep)) != 0 ||
+        (rc = mm_call(n, &ep, mm_msg_new_json("hello", "\"world\"", 7), &reply)) != 0) {
+        fprintf(stderr, "host: %s\n", mm_strerror(rc));
+    } else {
+        const void *data = mm_msg_data(reply, &len);
+        printf("%.*s\n", (int)len, (const char *)data);
+        status = 0;
+    }
+    mm_msg_free(reply);
+    mm_node_stop(n);
+    mm_node_join(n);
+    mm_node_free(n);
+    return status;
+}
+EOF
+# shellcheck disable=SC2086
+step "building a plugin host out of the tree" "$CC" "${CFLAGS_OOT[@]}" -o host host.c $flags
+step "loading the plugin built out of the tree" ./host "$out/hello_plugin.so"
+[ "$(cat "$log")" = '"Hello from a plugin, world!"' ] ||
+    fail "the plugin answered '$(head -c 200 "$log")'"
+
+# murmer.h alone, under -std=c11 -pedantic, with uv.h and cJSON.h poisoned.
+mkdir -p poison
+for h in uv.h cJSON.h; do
+    printf '#error "%s must not be needed by murmer.h"\n' "$h" > "poison/$h"
+done
+cat > only.c << 'EOF'
+#include <murmer.h>
+
+int
+main(void)
+{
+    return mm_err_exit_code(MM_ENOTFOUND) == MM_EXIT_NOTFOUND ? 0 : 1;
+}
+EOF
+# shellcheck disable=SC2086
+step "compiling a file that includes only <murmer.h> (-std=c11 -pedantic)" \
+    "$CC" -std=c11 -pedantic -Wall -Wextra -Werror -Ipoison -o only only.c $flags
+step "running the program that includes only <murmer.h>" ./only
+cd "$SRC" || exit 1
+
+# ---- 3. DESTDIR ----------------------------------------------------------
+stage=$tmp/stage
+step "make install DESTDIR=$stage PREFIX=/opt/murmer-check" \
+    "$MAKE" -C "$SRC" --no-print-directory BUILD="$BUILD" DESTDIR="$stage" \
+    PREFIX=/opt/murmer-check install
+spc=$stage/opt/murmer-check/lib/pkgconfig/murmer.pc
+[ -f "$spc" ] || fail "make install DESTDIR=... did not install $spc"
+[ -e "$stage/opt/murmer-check/include/murmer.h" ] || fail "DESTDIR install lacks include/murmer.h"
+grep -qx "prefix=/opt/murmer-check" "$spc" ||
+    fail "DESTDIR's murmer.pc does not say prefix=/opt/murmer-check: $(grep '^prefix=' "$spc")"
+if grep -q "$stage" "$spc"; then fail "DESTDIR's murmer.pc names the staging folder"; fi
+: > "$log"
+echo "check-install: ok"

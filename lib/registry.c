@@ -118,6 +118,7 @@ send_frame(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN],
     mm__free(f);
     if (rc == 0) {
         r->st.frames_out++;
+        r->st.bytes_out += total;
         if (type == REG_OPS) {
             r->st.batches_out++;
             if (len > r->st.batch_largest) r->st.batch_largest = len;
@@ -166,6 +167,8 @@ on_ops(struct mm_registry *r, const uint8_t *body, size_t len)
     int rc = mm__recep_apply(r->node, body, len, &applied);
     uint64_t took = mm__now_ns() - t0;
     r->st.batches_in++;
+    r->st.ops_applied += applied;
+    r->st.ops_bytes_in += len;
     if (took > r->st.apply_longest_ns) r->st.apply_longest_ns = took;
     if (rc)
         MM_LOG(MM_LOG_INFO, "registry", "bad ops batch: %s", mm_strerror(rc));
@@ -772,4 +775,5 @@ mm__registry_stats(const struct mm_registry *r, struct mm_registry_stats *out)
     *out = r->st;
     out->catchups_active = r->ncu;
     out->batch_max = batch_max(r);
+    out->ae_rounds = r->ae_rounds;
 }

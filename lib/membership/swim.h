@@ -254,6 +254,7 @@ struct mm_swim_stats {
     uint64_t packets_in, packets_out, decode_errors;
     uint64_t probes, indirect_probes, nacks_in, refutations, syncs;
     uint64_t stale_verdicts; /* FAILED verdicts taken as suspicions */
+    uint64_t suspicions;     /* members that turned suspect */
 };
 const struct mm_swim_stats *mm__swim_stats(const struct mm_swim *s);
 

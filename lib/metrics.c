@@ -355,7 +355,8 @@ render_net(struct mm_mtext *t, const struct mm_metrics_net *x)
          offsetof(struct mm_quic_conn_stat, cwnd), 1},
         {"murmer_quic_peer_in_flight_bytes", "Bytes sent, not yet acked.",
          offsetof(struct mm_quic_conn_stat, bytes_in_flight), 1},
-        {"murmer_quic_peer_pto_count", "Probe timeouts in a row (loss).",
+        {"murmer_quic_peer_probe_timeouts",
+         "Probe timeouts in a row on the path (a sign of loss).",
          offsetof(struct mm_quic_conn_stat, pto_count), 1},
     };
     static const struct {

@@ -102,10 +102,11 @@ ends_with(const char *s, const char *suf)
  * samples and its samples are contiguous; names and label names are
  * well-formed, label values are quoted with only \\, \" and \n escapes, no
  * label name repeats in a sample; values parse; no sample repeats;
- * counters end in _total; histograms have _bucket samples with an le label
- * in increasing order with cumulative counts, a +Inf bucket equal to
- * _count, and _sum and _count; every name starts with murmer_ or process_;
- * the text ends with a newline.
+ * counters end in _total, other names than histograms' and summaries'
+ * not in _count, _sum or _bucket (as promtool's lint); histograms have _bucket
+ * samples with an le label in increasing order with cumulative counts, a +Inf
+ * bucket equal to _count, and _sum and _count; every name starts with murmer_
+ * or process_; the text ends with a newline.
  */
 static int
 expo_check(const char *text, char *why, size_t wl)
@@ -173,6 +174,11 @@ expo_check(const char *text, char *why, size_t wl)
                 if (strcmp(t, "counter") == 0 && !ends_with(name, "_total"))
                     return ck_fail(why, wl, line, "counter '%s' not _total",
                                    name);
+                if (strcmp(t, "histogram") && strcmp(t, "summary") &&
+                    (ends_with(name, "_count") || ends_with(name, "_sum") ||
+                     ends_with(name, "_bucket")))
+                    return ck_fail(why, wl, line,
+                                   "'%s': _count/_sum/_bucket suffix", name);
             }
             continue;
         }
@@ -328,6 +334,9 @@ test_checker_refuses(void **state)
         /* +Inf bucket != _count */
         "# HELP murmer_h H.\n# TYPE murmer_h histogram\nmurmer_h_bucket{le="
         "\"+Inf\"} 1\nmurmer_h_sum 1\nmurmer_h_count 2\n",
+        /* a gauge named like a histogram's count */
+        "# HELP murmer_a_count A.\n# TYPE murmer_a_count gauge\n"
+        "murmer_a_count 1\n",
         /* no prefix */
         "# HELP other A.\n# TYPE other gauge\nother 1\n",
         /* no final newline */

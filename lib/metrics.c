@@ -548,8 +548,9 @@ render(struct mm_metrics *m, struct scrape *sc, struct mm_mtext *t)
                          (unsigned long long)sum.calls[k]);
     }
     static const uint64_t ht_bounds[MM_HT_NBOUNDS] = MM_HT_BOUNDS;
-    family(t, "murmer_handler_duration_seconds", "histogram",
-           "Run time of one handler call, sampled: one message in 32 per shard.");
+    family(
+        t, "murmer_handler_duration_seconds", "histogram",
+        "Run time of one handler call, sampled: one message in 32 per shard.");
     cum = 0;
     for (int k = 0; k <= MM_HT_NBOUNDS; k++) {
         cum += sum.ht[k];
@@ -754,10 +755,10 @@ static void
 conn_request(struct conn *c)
 {
     /* METHOD SP TARGET SP HTTP/1.x CRLF */
-    char *sp1 = memchr(c->req, ' ', c->len);
     char *eol = memchr(c->req, '\n', c->len);
+    char *sp1 = eol ? memchr(c->req, ' ', (size_t)(eol - c->req)) : NULL;
     char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
-    if (!sp1 || !sp2 || !eol || sp1 > eol || sp1 == c->req || sp2 == sp1 + 1 ||
+    if (!sp2 || sp1 == c->req || sp2 == sp1 + 1 || eol - sp2 < 8 ||
         strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
         conn_error(c, 400, "Bad Request", NULL);
         return;

@@ -696,6 +696,10 @@ test_only_get_metrics(void **state)
         {"PUT /metrics HTTP/1.0\r\n\r\n", 405},
         {"GARBAGE\r\n\r\n", 400},
         {"GET /metrics SPDY/3\r\n\r\n", 400},
+        /* No space on the request line, one on a header line. */
+        {"GET\r\nX: ab\r\n\r\n", 400},
+        {"GET /metrics\r\n\r\n", 400},
+        {"GET /metrics HTTP/1\r\n\r\n", 400},
         {"GET /metrics?x=1 HTTP/1.1\n\n", 200},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -713,7 +717,7 @@ test_only_get_metrics(void **state)
     assert_int_equal(http(f->addr, req, big, NULL), 431);
     free(req);
     const char *b = scrape(f->addr);
-    assert_true(value_of(b, "murmer_metrics_bad_requests_total") >= 9);
+    assert_true(value_of(b, "murmer_metrics_bad_requests_total") >= 12);
 }
 
 static void

@@ -614,6 +614,41 @@ test_families_and_traffic(void **state)
     assert_true(value_of(b, "murmer_registry_entries") >= 0);
 }
 
+/* A second node joins: the first lists it alive with its QUIC figures,
+ * and the text still passes the checker. */
+static void
+test_peer_families(void **state)
+{
+    struct fix *f = *state;
+    char dir2[80];
+    snprintf(dir2, sizeof(dir2), "%s/two", f->dir);
+    struct nodefix_opts o = {.name = "m2",
+                             .dir = dir2,
+                             .listen = "127.0.0.1:0",
+                             .join = mm_node_addr(f->n),
+                             .no_mdns = 1};
+    mm_node *n2 = nodefix_up(&o);
+    char key[160];
+    snprintf(key, sizeof(key),
+             "murmer_quic_peer_rtt_seconds{peer=\"%s\",name=\"m2\"}",
+             mm_node_id(n2));
+    const char *b = scrape(f->addr);
+    uint64_t end = now_ms() + 20000;
+    while ((value_of(b, "murmer_members{state=\"alive\"}") != 2 ||
+            value_of(b, key) <= 0) &&
+           now_ms() < end)
+        b = scrape(f->addr);
+    if (value_of(b, key) <= 0) fail_msg("no %s > 0 in\n%s", key, b);
+    assert_true(value_of(b, key) < 1);
+    assert_true(value_of(b, "murmer_members{state=\"alive\"}") == 2);
+    snprintf(key, sizeof(key),
+             "murmer_quic_peer_sent_bytes_total{peer=\"%s\",name=\"m2\"}",
+             mm_node_id(n2));
+    assert_true(value_of(b, key) > 0);
+    assert_true(value_of(b, "murmer_quic_connections_up") >= 1);
+    nodefix_down(n2);
+}
+
 /* A shard held by a handler does not answer: the scrape answers within
  * the gather bound without it; once free, every shard answers again. */
 static void
@@ -754,6 +789,7 @@ main(void)
         cmocka_unit_test(test_bad_address),
         cmocka_unit_test_setup_teardown(test_families_and_traffic, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_peer_families, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blocked_shard_left_out, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_mailbox_depth_and_restart, setup,

@@ -49,6 +49,7 @@ struct actor_spec {
 /* What the command line asked for. */
 struct start_opts {
     const char *name, *listen, *advertise, *data_dir;
+    const char *metrics; /* --metrics ADDR:PORT, NULL when off */
     struct cli_strv tags, actors, plugins, checkins;
     int mdns, demo, insecure, shards_given;
     unsigned shards;
@@ -246,6 +247,9 @@ start_validate(struct cli_ctx *ctx, struct start_opts *o)
         return cli_error(ctx, MM_EXIT_USAGE,
                          "bad --advertise '%s' (expected ADDR:PORT)",
                          o->advertise);
+    if (o->metrics && !start_addr_ok(o->metrics, NULL))
+        return cli_error(ctx, MM_EXIT_USAGE,
+                         "bad --metrics '%s' (expected ADDR:PORT)", o->metrics);
     if (wildcard && o->advertise == NULL)
         return cli_error(ctx, MM_EXIT_USAGE,
                          "--listen %s is a wildcard: give --advertise",
@@ -410,6 +414,9 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
                      "start echo/, counter/, kv/ and greeter/<name>"),
         CLI_OPT_BOOL(0, "insecure", &o.insecure,
                      "allow the dev key beyond loopback"),
+        CLI_OPT_STRING(0, "metrics", &o.metrics, "ADDR:PORT",
+                       "serve Prometheus metrics on "
+                       "http://ADDR:PORT/metrics (port 0 = any)"),
         CLI_OPT_END,
     };
     const struct cli_spec spec = {
@@ -429,6 +436,15 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
     start_signals_block(&st); /* before the node makes any thread */
     if ((rc = start_configure(ctx, &o, &st.node)) != 0) goto out;
     if ((rc = start_populate(ctx, &o, st.node)) != 0) goto out;
+    if (o.metrics) {
+        int merr = mm_node_serve_metrics(st.node, o.metrics);
+        if (merr != 0) {
+            rc = cli_fail(ctx, merr, "--metrics %s: cannot serve", o.metrics);
+            goto out;
+        }
+        cli_warn(ctx, "metrics on http://%s/metrics",
+                 mm_node_metrics_addr(st.node));
+    }
 
     int err = start_signals(&st);
     if (err != 0) {

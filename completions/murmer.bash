@@ -44,7 +44,7 @@ _murmer()
         COMPREPLY=($(compgen -W 'alive suspect failed left' -- "$cur"))
         return
         ;;
-    --join | --listen | --advertise | --name | --tag | --actor | --key | \
+    --join | --listen | --advertise | --metrics | --name | --tag | --actor | --key | \
         --prefix | --origin | --shards | --count)
         return
         ;;

@@ -444,6 +444,7 @@ actor_end(struct mm_actor *a, int crashed)
     uint32_t delay;
     int v = mm__sup_decide(&a->sup, crashed != 0, mm__shard_now(s), &delay);
     if (v == MM_SUP_RESTART) {
+        s->ctr.restarts++;
         a->status = ACTOR_BACKOFF;
         a->restart_tmr.fn = actor_restart_cb;
         MM_LOG(MM_LOG_INFO, "actor", "%s (%s): restart %u in %u ms",
@@ -599,6 +600,18 @@ reply_auto(struct mm_ctx *c, int rc)
     if (r) mm__call_reply(m->reply_home, call, 0, r);
 }
 
+static void
+handler_time(struct mm_shard *s, uint64_t ns)
+{
+    static const uint64_t bounds[MM_HT_NBOUNDS] = MM_HT_BOUNDS;
+    unsigned i = 0;
+    while (i < MM_HT_NBOUNDS && ns > bounds[i])
+        i++;
+    s->ctr.ht[i]++;
+    s->ctr.ht_count++;
+    s->ctr.ht_sum_ns += ns;
+}
+
 int
 mm__actor_run(struct mm_actor *a, unsigned budget)
 {
@@ -627,12 +640,14 @@ mm__actor_run(struct mm_actor *a, unsigned budget)
         slot_dequeued(a, m);
         if (m->call && m->deadline && m->deadline <= now_ms) {
             /* Expired before it ran: the callee drops it. */
+            s->ctr.dropped++;
             mm__msg_reject(s->node, m, MM_ETIMEOUT);
             continue;
         }
         if (MM_UNLIKELY(m->gone != NULL) &&
             atomic_load_explicit(m->gone, memory_order_relaxed)) {
             /* Its caller's connection closed: nobody gets the reply. */
+            s->ctr.dropped++;
             mm__msg_reject(s->node, m, MM_ECLOSED);
             continue;
         }
@@ -640,18 +655,24 @@ mm__actor_run(struct mm_actor *a, unsigned budget)
         if (!h) {
             MM_LOG(MM_LOG_DEBUG, "actor", "%s: unknown message '%s'",
                    a->label ? a->label : a->ti->type->name, mm_msg_type(m));
+            s->ctr.dropped++;
             mm__msg_reject(s->node, m, MM_EUNKNOWN_MESSAGE);
             continue;
         }
         c.msg = m;
         c.replied = c.deferred = c.failed = 0;
         c.fail_text[0] = '\0';
+        /* One message in MM_HT_SAMPLE is timed (two clock reads). */
+        uint64_t t0 = ++s->ctr.ht_tick % MM_HT_SAMPLE ? 0 : uv_hrtime();
         int rc = ti->type->handlers[h - 1].fn(&c, a->state, m);
+        s->ctr.handled++;
+        if (MM_UNLIKELY(t0 != 0)) handler_time(s, uv_hrtime() - t0);
         if (c.failed && rc >= 0) rc = MM_EHANDLER;
         reply_auto(&c, rc);
         mm_msg_free(m);
         if (MM_UNLIKELY(rc != 0)) {
             if (rc < 0) {
+                s->ctr.crashes++;
                 MM_LOG(MM_LOG_INFO, "actor", "%s (%s): crashed: %s",
                        a->label ? a->label : "-", ti->type->name,
                        c.fail_text[0] ? c.fail_text : mm_strerror(rc));

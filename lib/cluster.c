@@ -11,6 +11,7 @@
 
 #include "ckey.h"
 #include "identity.h"
+#include "metrics.h"
 #include "discovery/mdns.h"
 #include "membership/membership.h"
 #include "net.h"
@@ -248,8 +249,52 @@ cluster_close(struct mm_cluster *c)
     mm__net_close(c->net);
 }
 
+/* ---- metrics (shard 0, for a scrape) ------------------------------------ */
+
+struct metrics_peers {
+    struct mm_cluster *c;
+    struct mm_metrics_net *out;
+};
+
+static int
+metrics_peer_cb(void *data, const uint8_t id[MM_NODE_ID_LEN],
+                struct mm_qconn *conn)
+{
+    struct metrics_peers *mp = data;
+    struct mm_metrics_net *out = mp->out;
+    if (out->npeers == MM_METRICS_PEERS_MAX) {
+        out->peers_left_out++;
+        return 0;
+    }
+    struct mm_metrics_peer *p = &out->peers[out->npeers++];
+    mm__hex(p->id, id, MM_NODE_ID_LEN);
+    const struct mm_swim_member *mb =
+        mm__membership_find(mp->c->membership, id);
+    snprintf(p->name, sizeof(p->name), "%s", mb ? mb->name : "");
+    mm__quic_conn_stat(conn, &p->st);
+    return 0;
+}
+
+static void
+cluster_metrics(struct mm_cluster *c, struct mm_metrics_net *out)
+{
+    mm__membership_count(c->membership, out->members);
+    out->swim = *mm__membership_stats(c->membership);
+    mm__membership_counters(c->membership, &out->mc);
+    out->seal = *mm__membership_seal_stats(c->membership);
+    struct mm_quic *q = mm__net_quic(c->net);
+    mm__quic_stats(q, &out->quic);
+    out->conns = mm__quic_conn_count(q, &out->conns_up);
+    mm__registry_stats(c->registry, &out->reg);
+    out->reg_entries = mm__recep_entries(c->node);
+    if (out->peers) {
+        struct metrics_peers mp = {c, out};
+        mm__net_foreach_conn(c->net, metrics_peer_cb, &mp);
+    }
+}
+
 const struct mm_cluster_ops mm__cluster_ops = {cluster_send, cluster_stop,
-                                               cluster_close};
+                                               cluster_close, cluster_metrics};
 
 /* ---- accessors ----------------------------------------------------------- */
 

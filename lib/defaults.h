@@ -310,4 +310,32 @@
 #define MM_ACTOR_TIMERS_MAX 256u
 #endif
 
+/* ---- the metrics endpoint (lib/metrics.c) -------------------------------- */
+#ifndef MM_METRICS_CONNS_MAX
+/* HTTP connections the /metrics responder keeps at once; one more is
+ * closed at once, unanswered. */
+#define MM_METRICS_CONNS_MAX 16u
+#endif
+#ifndef MM_METRICS_REQUEST_MAX
+/* Bytes of one request's head; past it the answer is 431 and a close. */
+#define MM_METRICS_REQUEST_MAX 8192u
+#endif
+#ifndef MM_METRICS_DEADLINE_MS
+/* A connection's whole life (request read, answer written); then closed. */
+#define MM_METRICS_DEADLINE_MS 5000u
+#endif
+#ifndef MM_METRICS_GATHER_MS
+/* How long a scrape waits for the shards' answers; a shard still busy is
+ * left out of that scrape (murmer_scrape_shards_missing). */
+#define MM_METRICS_GATHER_MS 1000u
+#endif
+#ifndef MM_METRICS_PEERS_MAX
+/* Peers listed per scrape with their QUIC figures; the rest are counted. */
+#define MM_METRICS_PEERS_MAX 1024u
+#endif
+#ifndef MM_METRICS_TYPES_MAX
+/* Actor types a shard reports apart per scrape; others go under "other". */
+#define MM_METRICS_TYPES_MAX 256u
+#endif
+
 #endif /* MM_DEFAULTS_H */

@@ -5,6 +5,7 @@
 #include "runtime.h"
 
 #include "cluster.h"
+#include "metrics.h"
 
 #include <unistd.h>
 
@@ -247,6 +248,7 @@ void
 mm_node_free(mm_node *n)
 {
     if (!n) return;
+    mm__metrics_stop(n->metrics); /* no new scrapes */
     if (n->shards) {
         if (!n->running) {
             /* Never ran: stop its actors here, on this thread. */
@@ -272,6 +274,7 @@ mm_node_free(mm_node *n)
             mm__shard_release(&n->shards[i]);
         mm__free(n->shards);
     }
+    mm__metrics_free(n->metrics); /* no shard runs a scrape's part now */
     if (n->recep) mm__recep_free(n->recep);
     mm__node_tables_release(n);
     strv_free(n->join);

@@ -1491,6 +1491,16 @@ mm__recep_digest(mm_node *n)
     return d;
 }
 
+size_t
+mm__recep_entries(mm_node *n)
+{
+    struct mm_recep *r = n->recep;
+    pthread_mutex_lock(&r->lock);
+    size_t e = mm__oplog_size(r->oplog);
+    pthread_mutex_unlock(&r->lock);
+    return e;
+}
+
 long
 mm__recep_missing(mm_node *n, const uint8_t *vec, size_t len,
                   struct mm__oplog_batch *out)

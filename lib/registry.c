@@ -151,6 +151,7 @@ send_frame(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN],
     mm__free(f);
     if (rc == 0) {
         r->st.frames_out++;
+        r->st.bytes_out += total;
         if (type == REG_OPS) {
             r->st.batches_out++;
             if (len > r->st.batch_largest) r->st.batch_largest = len;
@@ -212,6 +213,8 @@ apply_now(struct mm_registry *r, const uint8_t *body, size_t len)
     uint64_t t0 = mm__now_ns();
     int rc = mm__recep_apply(r->node, body, len, &applied);
     uint64_t took = mm__now_ns() - t0;
+    r->st.ops_applied += applied;
+    r->st.ops_bytes_in += len;
     if (took > r->st.apply_longest_ns) r->st.apply_longest_ns = took;
     if (rc)
         MM_LOG(MM_LOG_INFO, "registry", "bad ops batch: %s", mm_strerror(rc));
@@ -240,6 +243,8 @@ inbatch_done(struct mm_registry *r, int rc)
     r->in = b->next;
     if (!r->in) r->in_tail = &r->in;
     r->st.apply_queued -= b->len;
+    r->st.ops_applied += b->applied;
+    r->st.ops_bytes_in += b->len;
     if (b->conn && b->held) mm__quic_credit_return(b->conn, b->sid, b->held);
     if (rc)
         MM_LOG(MM_LOG_INFO, "registry", "bad ops batch: %s", mm_strerror(rc));
@@ -977,6 +982,7 @@ mm__registry_stats(const struct mm_registry *r, struct mm_registry_stats *out)
     *out = r->st;
     out->catchups_active = r->ncu;
     out->batch_max = batch_max(r);
+    out->ae_rounds = r->ae_rounds;
 }
 
 void

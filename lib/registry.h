@@ -126,6 +126,8 @@ int mm__recep_apply_some(mm_node *n, struct mm__oplog_batch_iter *it,
 /* The encoded version vector (caller frees with mm__free). */
 int mm__recep_vector(mm_node *n, uint8_t **out, size_t *len);
 uint64_t mm__recep_digest(mm_node *n);
+/* The labels registered in the view (the oplog's winners). */
+size_t mm__recep_entries(mm_node *n);
 /* Adds to |out| the records a peer with vector |vec| lacks; the count or
  * MM_EDECODE. */
 long mm__recep_missing(mm_node *n, const uint8_t *vec, size_t len,
@@ -185,6 +187,10 @@ struct mm_registry_stats {
     size_t apply_queued_peak;  /* ... at most */
     uint64_t apply_overflow;   /* connections closed: a peer's waiting
                                   batches would pass the bound */
+    uint64_t ops_applied;      /* records of received batches applied */
+    uint64_t ae_rounds;        /* anti-entropy rounds */
+    uint64_t bytes_out;        /* frames sent, bytes with their headers */
+    uint64_t ops_bytes_in;     /* OPS bodies received, bytes */
 };
 void mm__registry_stats(const struct mm_registry *r,
                         struct mm_registry_stats *out);

@@ -247,6 +247,45 @@ struct mm_actor {
 /* ---- shards ---------------------------------------------------------------
  */
 
+/*
+ * What a shard counts for the metrics endpoint (lib/metrics.c): plain
+ * words written by the shard's thread only and read there too (a scrape
+ * posts a function to every shard).  Calls are counted on their home
+ * shard by status: 0 ok, 1..MM_CALL_ST_ERRS the MM_E* codes in order
+ * (MM_ENOTFOUND first), the last index any other error.  The handler time
+ * of one handled message in MM_HT_SAMPLE is put in buckets of MM_HT_BOUNDS
+ * nanoseconds (the last bucket: above the last bound).
+ */
+#define MM_CALL_ST_ERRS 15
+#define MM_CALL_ST_N (MM_CALL_ST_ERRS + 2)
+#define MM_HT_NBOUNDS 14
+#define MM_HT_SAMPLE 32u
+#define MM_HT_BOUNDS                                                           \
+    {                                                                          \
+        1000u, 5000u, 10000u, 50000u, 100000u, 500000u, 1000000u, 5000000u,    \
+            10000000u, 50000000u, 100000000u, 500000000u, 1000000000u,         \
+            5000000000u                                                        \
+    }
+struct mm_shard_ctr {
+    uint64_t handled;  /* messages a handler ran for */
+    uint64_t dropped;  /* dequeued, not run: expired, caller gone, unknown */
+    uint64_t crashes;  /* handlers that returned an error (< 0) */
+    uint64_t restarts; /* restarts scheduled by supervision */
+    uint64_t calls[MM_CALL_ST_N];
+    uint32_t ht_tick;
+    uint64_t ht_count, ht_sum_ns;
+    uint64_t ht[MM_HT_NBOUNDS + 1];
+};
+
+static inline int
+mm__call_st_index(int status)
+{
+    if (status == 0) return 0;
+    if (status <= MM_ENOTFOUND && status > MM_ENOTFOUND - MM_CALL_ST_ERRS)
+        return 1 + (MM_ENOTFOUND - status);
+    return MM_CALL_ST_N - 1;
+}
+
 struct mm_shard {
     mm_node *node;
     int index;
@@ -288,7 +327,8 @@ struct mm_shard {
     size_t serials_cap;
 
     pthread_mutex_t waiters_lock;
-    size_t nactors; /* live actors (shard thread) */
+    size_t nactors;          /* live actors (shard thread) */
+    struct mm_shard_ctr ctr; /* shard thread */
     /* The last actor timer id handed out on this shard (timer.c): ids are
      * this << 8 | index, unique in the node. */
     uint64_t timer_seq;
@@ -329,6 +369,8 @@ struct mm_slot *mm__slot_get(struct mm_shard *s, uint32_t idx);
 
 struct mm_recep;
 struct mm_cluster;
+struct mm_metrics;
+struct mm_metrics_net;
 
 /* The network half of a node (lib/cluster.c), driven on shard 0. */
 struct mm_cluster_ops {
@@ -340,6 +382,9 @@ struct mm_cluster_ops {
     void (*stop)(struct mm_cluster *c);
     /* Shutdown phase B on shard 0: close handles. */
     void (*close)(struct mm_cluster *c);
+    /* The network half's numbers for a scrape (lib/metrics.h), on shard
+     * 0. */
+    void (*metrics)(struct mm_cluster *c, struct mm_metrics_net *out);
 };
 
 struct mm_node {
@@ -379,6 +424,8 @@ struct mm_node {
     pthread_mutex_t ev_lock;
     mm_event_cb ev_cb;
     void *ev_data;
+
+    struct mm_metrics *metrics; /* the /metrics endpoint; NULL when off */
 };
 
 /* The node's tables (nodes.c): types, interned names, the event callback;

@@ -63,6 +63,7 @@ call_timeout_cb(struct mm_tmr *t)
     struct mm_call *c = mm__container_of(t, struct mm_call, tmr);
     if (!c->done) {
         c->done = 1;
+        c->home->ctr.calls[mm__call_st_index(MM_ETIMEOUT)]++;
         c->cb(c->data, MM_ETIMEOUT, NULL);
     }
     /* The record stays until the reply (late or rejected) arrives. */
@@ -80,6 +81,7 @@ mm__call_complete(struct mm_shard *s, mm_msg *reply)
         c->done = 1;
         keep = c->blocking;
         mm__tmr_stop(s, &c->tmr);
+        s->ctr.calls[mm__call_st_index(reply->status)]++;
         c->cb(c->data, reply->status, reply);
     }
     if (!keep) mm_msg_free(reply);
@@ -96,6 +98,7 @@ mm__calls_fail_all(struct mm_shard *s)
         mm__tmr_stop(s, &c->tmr);
         if (!c->done) {
             c->done = 1;
+            s->ctr.calls[mm__call_st_index(MM_ECLOSED)]++;
             c->cb(c->data, MM_ECLOSED, NULL);
         }
         c->prev->next = c->next;

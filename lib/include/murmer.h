@@ -261,6 +261,17 @@ MM_EXTERN struct uv_loop_s *mm_node_loop(mm_node *n, int shard);
 MM_EXTERN int mm_node_shards(const mm_node *n);
 /* The address the node listens on ("127.0.0.1:7420"), or NULL. */
 MM_EXTERN const char *mm_node_addr(const mm_node *n);
+/*
+ * Serves the node's metrics in the Prometheus text format on
+ * http://|hostport|/metrics ("ip:port", "[v6]:port", "localhost:port";
+ * port 0 = any), from a thread of its own, until mm_node_free.  Call once,
+ * before or after the node runs.  0, MM_EINVAL (bad address), MM_EEXISTS
+ * (already serving) or a UV_E* error of the bind.  docs/metrics.md lists
+ * the families.
+ */
+MM_EXTERN int mm_node_serve_metrics(mm_node *n, const char *hostport);
+/* The address the metrics endpoint is bound to ("ip:port"), or NULL. */
+MM_EXTERN const char *mm_node_metrics_addr(const mm_node *n);
 
 /*
  * Runs |work|(data) on libuv's thread pool, then |after|(data, status) on

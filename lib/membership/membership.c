@@ -236,7 +236,9 @@ swim_send_cb(void *data, const struct mm_swim_addr *to, const uint8_t *buf,
         return;
     struct sockaddr_storage ss;
     if (!addr_to_sockaddr(to, &ss)) return;
-    mm__quic_send_datagram(q, (const struct sockaddr *)&ss, m->tx, olen);
+    if (mm__quic_send_datagram(q, (const struct sockaddr *)&ss, m->tx, olen) ==
+        0)
+        m->cnt.bytes_out += olen;
 }
 
 static void
@@ -472,6 +474,7 @@ on_datagram(void *data, const struct sockaddr *from, const uint8_t *buf,
     struct mm_membership *m = data;
     if (m->closed || !m->started) return;
     m->cnt.dgram_in++;
+    m->cnt.bytes_in += len;
     struct mm_swim_addr fa;
     if (len > sizeof(m->rx) || addr_from_sockaddr(from, &fa) != 0) {
         m->cnt.dropped_other++;
@@ -880,6 +883,21 @@ mm__membership_foreach(struct mm_membership *m,
     for (size_t i = 0; i < cl.n; i++)
         if (cb(data, cl.v[i])) break;
     mm__free(cl.v);
+}
+
+static int
+count_cb(void *data, const struct mm_swim_member *mb)
+{
+    uint64_t *counts = data;
+    if (mb->state >= MM_SWIM_ALIVE && mb->state <= MM_SWIM_LEFT)
+        counts[mb->state]++;
+    return 0;
+}
+
+void
+mm__membership_count(struct mm_membership *m, uint64_t counts[MM_SWIM_LEFT + 1])
+{
+    mm__swim_members(m->swim, count_cb, counts);
 }
 
 int

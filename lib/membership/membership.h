@@ -81,6 +81,10 @@ void mm__membership_foreach(struct mm_membership *m,
                             int (*cb)(void *data,
                                       const struct mm_swim_member *mb),
                             void *data);
+/* Adds the listed members (self included) to |counts| by state, without
+ * sorting them. */
+void mm__membership_count(struct mm_membership *m,
+                          uint64_t counts[MM_SWIM_LEFT + 1]);
 /* The effective timings, "key: value\n" lines; snprintf semantics. */
 int mm__membership_timings(struct mm_membership *m, char *buf, size_t len);
 /* Marks a member left at once, by name or 32-hex id.  0, MM_ENOTFOUND,
@@ -114,6 +118,8 @@ struct mm_membership_counters {
     uint64_t syncs_failed;   /* not sent, or no answer in time */
     uint64_t syncs_heal;     /* push-pulls with a failed or suspect member
                                 that talks to us */
+    uint64_t bytes_in;       /* gossip datagrams' bytes, received */
+    uint64_t bytes_out;      /* ... and sent (sealed) */
 };
 void mm__membership_counters(struct mm_membership *m,
                              struct mm_membership_counters *out);

@@ -790,6 +790,7 @@ member_set(struct mm_swim *s, struct mm_swim_member *m, int to, const char *why)
     MM_ASSERT(swim_edge_ok(was, to));
     m->state = to;
     m->state_since = s->now;
+    if (to == MM_SWIM_SUSPECT) s->stats.suspicions++;
     if (to != MM_SWIM_SUSPECT) {
         m->suspect_start = m->suspect_deadline = 0;
         m->confirmations = m->nconfirmers = 0;

@@ -375,6 +375,7 @@ conn_write(struct mm_qconn *c)
             if (!stream_has_tx(s)) ql_remove(&s->tx);
         }
         if (nwrite == 0) break;
+        c->bytes_out += (uint64_t)nwrite;
         mm__udp_send(q, (struct sockaddr *)&c->remote, q->txbuf,
                      (size_t)nwrite);
         if (++pkts >= limit) break;
@@ -670,6 +671,7 @@ conn_recv(struct mm_qconn *c, const struct sockaddr *from, socklen_t fromlen,
 {
     struct mm_quic *q = c->q;
     if (c->state == QC_DEAD || c->pending_close) return;
+    c->bytes_in += len;
     ngtcp2_path path = {
         .local = {(ngtcp2_sockaddr *)&q->local, q->local_len},
         .remote = {(ngtcp2_sockaddr *)from, fromlen},
@@ -1215,6 +1217,24 @@ mm__quic_conn_close(struct mm_qconn *c, int err)
     conn_enter(c);
     mm__quic_conn_request_close(c, err ? err : MM_ECLOSED, 1);
     conn_leave(c);
+}
+
+void
+mm__quic_conn_stat(const struct mm_qconn *c, struct mm_quic_conn_stat *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->bytes_in = c->bytes_in;
+    out->bytes_out = c->bytes_out;
+    if (!c->conn) return;
+    ngtcp2_conn_stat st;
+    ngtcp2_conn_get_conn_stat(c->conn, &st);
+    out->srtt_ns = st.smoothed_rtt;
+    out->min_rtt_ns = st.min_rtt == UINT64_MAX ? 0 : st.min_rtt;
+    out->latest_rtt_ns = st.latest_rtt;
+    out->rttvar_ns = st.rttvar;
+    out->cwnd = st.cwnd;
+    out->bytes_in_flight = st.bytes_in_flight;
+    out->pto_count = st.pto_count;
 }
 
 int

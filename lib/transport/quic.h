@@ -337,6 +337,15 @@ const uint8_t *mm__quic_conn_peer_id(const struct mm_qconn *c);
 /* Per-connection user pointer (not touched by the transport). */
 void mm__quic_conn_set_data(struct mm_qconn *c, void *data);
 void *mm__quic_conn_get_data(const struct mm_qconn *c);
+/* A connection's path figures (metrics): ngtcp2's estimates and the
+ * bytes of its UDP payloads. */
+struct mm_quic_conn_stat {
+    uint64_t srtt_ns, min_rtt_ns, latest_rtt_ns, rttvar_ns;
+    uint64_t cwnd, bytes_in_flight, pto_count;
+    uint64_t bytes_in, bytes_out;
+};
+void mm__quic_conn_stat(const struct mm_qconn *c,
+                        struct mm_quic_conn_stat *out);
 /* Number of connections (any state) and of up connections. */
 size_t mm__quic_conn_count(const struct mm_quic *q, size_t *up);
 

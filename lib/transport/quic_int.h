@@ -177,6 +177,7 @@ struct mm_qconn {
     enum qstate state;
     int busy;
     unsigned write_gen;
+    uint64_t bytes_in, bytes_out; /* its UDP payloads (metrics) */
     /* close request */
     int pending_close, close_err, close_send;
     ngtcp2_connection_close_error ccerr;

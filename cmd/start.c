@@ -24,15 +24,29 @@
  * what it was doing without its stop hook); a second SIGINT or SIGTERM
  * gets the default action and ends the process at once, which is what an
  * operator pressing ^C twice wants.
+ *
+ * Options come from the command line, then the environment, then the
+ * --config file (cli/config.c: its keys are this table's long options
+ * with "_" for "-", so a row added to the table is a key of the file
+ * too), then the defaults.
+ *
+ * Under systemd (Type=notify): "READY=1" goes to $NOTIFY_SOCKET once the
+ * node listens and its actors run, "STOPPING=1" when a signal stops it;
+ * one datagram each, written directly (no libsystemd).
  */
 #include "../cli/cli.h"
+#include "../cli/config.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define START_DEFAULT_LISTEN "127.0.0.1:7420"
@@ -46,9 +60,10 @@ struct actor_spec {
     const char *json; /* NULL when none */
 };
 
-/* What the command line asked for. */
+/* What the command line (and the config file) asked for. */
 struct start_opts {
     const char *name, *listen, *advertise, *data_dir;
+    const char *config, *log_level, *log_format;
     struct cli_strv tags, actors, plugins, checkins;
     int mdns, demo, insecure, shards_given;
     unsigned shards;
@@ -66,7 +81,43 @@ struct start_state {
     int has_sig_thread;
     _Atomic int done;    /* the node has stopped: the thread ends */
     struct cli_ctx *ctx; /* borrowed */
+    const char *notify;  /* borrowed: $NOTIFY_SOCKET, or NULL */
 };
+
+/*
+ * Sends |state| ("READY=1", ...) to the service manager: one datagram to
+ * the unix socket $NOTIFY_SOCKET names (a path, or "@" for an abstract
+ * name).  Never blocks; a failure costs one warning.
+ */
+static void
+start_sd_notify(struct start_state *st, const char *state)
+{
+    const char *path = st->notify;
+    if (path == NULL || (path[0] != '/' && path[0] != '@')) return;
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    size_t len = strlen(path);
+    if (len >= sizeof(sa.sun_path)) {
+        cli_warn(st->ctx, "NOTIFY_SOCKET too long: not notified");
+        return;
+    }
+    memcpy(sa.sun_path, path, len);
+    if (sa.sun_path[0] == '@') sa.sun_path[0] = '\0';
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ssize_t n = -1;
+    if (fd >= 0) {
+        n = sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT,
+                   (const struct sockaddr *)&sa,
+                   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+        if (n < 0) n = -errno;
+        close(fd);
+    } else {
+        n = -errno;
+    }
+    if (n < 0)
+        cli_warn(st->ctx, "cannot notify %s: %s", path, strerror((int)-n));
+}
 
 static int
 start_name_ok(const char *s)
@@ -180,6 +231,7 @@ start_signal_main(void *arg)
             signalled = signum;
             cli_warn(st->ctx, "%s: stopping node %s", strsignal(signum),
                      mm_node_name(st->node));
+            start_sd_notify(st, "STOPPING=1");
             mm_node_stop(st->node);
             continue;
         }
@@ -225,6 +277,116 @@ start_listening_cb(void *data)
     const char *addr = mm_node_addr(st->node);
     cli_warn(st->ctx, "node %s (%s) listening on %s", mm_node_name(st->node),
              mm_node_id(st->node), addr ? addr : "nothing (local only)");
+    char state[160];
+    snprintf(state, sizeof(state), "READY=1\nSTATUS=listening on %s",
+             addr ? addr : "nothing (local only)");
+    start_sd_notify(st, state);
+}
+
+/* Options that are not keys of the config file. */
+static const char *const start_not_keys[] = {"config", "no-mdns"};
+/* Global options that are keys of the config file too. */
+static const char *const start_global_keys[] = {"join", "cluster-key",
+                                                "timeout"};
+/* The environment variables that outrank a key of the file. */
+static const struct {
+    const char *opt;
+    const char *env[3];
+} start_key_env[] = {
+    {"join", {"MURMER_JOIN", NULL, NULL}},
+    {"cluster-key", {"MURMER_CLUSTER_KEY_FILE", "MURMER_CLUSTER_KEY", NULL}},
+    {"log-level", {"MURMER_LOG", NULL, NULL}},
+    {"log-format", {"MURMER_LOG_FORMAT", NULL, NULL}},
+};
+
+static int
+start_in(const char *s, const char *const *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s, v[i]) == 0) return 1;
+    return 0;
+}
+
+/* Whether the option |o| of |tab| was on the command line: it, or a row
+ * that stores to the same place (--mdns and --no-mdns). */
+static int
+start_given(const struct cli_opt *tab, const struct cli_opt *o)
+{
+    for (const struct cli_opt *r = tab; r->kind; r++)
+        if ((r == o || (r->ptr && r->ptr == o->ptr)) && r->given && *r->given)
+            return 1;
+    return 0;
+}
+
+#define START_MAX_KEYS 48
+
+/*
+ * Applies --config FILE, when given, under the command line and the
+ * environment.  0, or the exit code after the message.
+ */
+static int
+start_load_config(struct cli_ctx *ctx, struct start_opts *o,
+                  const struct cli_opt *opts, cJSON **doc)
+{
+    if (o->config == NULL) return 0;
+    struct cli_config_key keys[START_MAX_KEYS];
+    size_t n = 0;
+    memset(keys, 0, sizeof(keys));
+    const struct cli_opt *tabs[2] = {opts, ctx->gopts};
+    for (int t = 0; t < 2; t++) {
+        for (const struct cli_opt *r = tabs[t]; r->kind && n < START_MAX_KEYS;
+             r++) {
+            if (t == 0 && start_in(r->longopt, start_not_keys, 2)) continue;
+            if (t == 1 && !start_in(r->longopt, start_global_keys, 3)) continue;
+            struct cli_config_key *k = &keys[n++];
+            k->opt = r;
+            k->given = start_given(tabs[t], r);
+            k->kv_object = strcmp(r->longopt, "tag") == 0;
+            if (strcmp(r->longopt, "log-level") == 0)
+                k->given |= ctx->verbose > 0 || ctx->quiet > 0;
+            for (size_t e = 0;
+                 e < sizeof(start_key_env) / sizeof(*start_key_env); e++)
+                if (strcmp(r->longopt, start_key_env[e].opt) == 0)
+                    memcpy(k->env, start_key_env[e].env, sizeof(k->env));
+        }
+    }
+    return cli_config_apply(ctx, o->config, keys, n, doc);
+}
+
+/*
+ * The log level and line format: the flag, else the environment
+ * (MURMER_LOG, which cli_parse applied, -v and -q; MURMER_LOG_FORMAT),
+ * else the config file, else warn and text.
+ */
+static int
+start_logging(struct cli_ctx *ctx, const struct start_opts *o)
+{
+    if (o->log_level) {
+        int level;
+        if (cli_log_level_from_name(o->log_level, &level) != 0)
+            return cli_error(ctx, MM_EXIT_USAGE,
+                             "bad --log-level '%s' (debug, info, notice, "
+                             "warn or error)",
+                             o->log_level);
+        mm_log_set_level(level);
+    }
+    const char *fmt = o->log_format;
+    const char *env = getenv("MURMER_LOG_FORMAT");
+    if (fmt == NULL && env && *env) {
+        if (strcmp(env, "text") != 0 && strcmp(env, "json") != 0)
+            cli_warn(ctx, "ignoring MURMER_LOG_FORMAT=%s (use text or json)",
+                     env);
+        else
+            fmt = env;
+    }
+    if (fmt && strcmp(fmt, "json") == 0)
+        mm_log_set_format(MM_LOG_FORMAT_JSON);
+    else if (fmt && strcmp(fmt, "text") != 0)
+        return cli_error(ctx, MM_EXIT_USAGE,
+                         "bad --log-format '%s' (text or json)", fmt);
+    else
+        mm_log_set_format(MM_LOG_FORMAT_TEXT);
+    return 0;
 }
 
 /*
@@ -378,7 +540,13 @@ int
 cmd_start(int argc, char **argv, struct cli_ctx *ctx)
 {
     struct start_opts o = {.listen = START_DEFAULT_LISTEN, .mdns = -1};
-    const struct cli_opt opts[] = {
+    /* Each row without a |given| of its own gets one in |seen|, for the
+     * precedence of the config file. */
+    struct cli_opt opts[] = {
+        CLI_OPT_STRING(0, "config", &o.config, "FILE",
+                       "read options from a JSON object (keys: the long "
+                       "options with '_' for '-'); flags and environment "
+                       "win"),
         CLI_OPT_STRING('n', "name", &o.name, "NAME",
                        "node name (default: the host name)"),
         CLI_OPT_STRING('l', "listen", &o.listen, "ADDR:PORT",
@@ -410,8 +578,23 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
                      "start echo/, counter/, kv/ and greeter/<name>"),
         CLI_OPT_BOOL(0, "insecure", &o.insecure,
                      "allow the dev key beyond loopback"),
+        CLI_OPT_STRING(0, "log-level", &o.log_level, "LEVEL",
+                       "debug, info, notice, warn (default) or error "
+                       "(MURMER_LOG)"),
+        CLI_OPT_STRING(0, "log-format", &o.log_format, "FORMAT",
+                       "text (default) or json, one object per line "
+                       "(MURMER_LOG_FORMAT)"),
         CLI_OPT_END,
     };
+    int seen[sizeof(opts) / sizeof(opts[0])];
+    memset(seen, 0, sizeof(seen));
+    for (size_t i = 0; opts[i].kind; i++)
+        if (opts[i].given == NULL) opts[i].given = &seen[i];
+    int gseen[CLI_NGLOBAL];
+    memset(gseen, 0, sizeof(gseen));
+    for (size_t i = 0; ctx->gopts[i].kind; i++)
+        if (ctx->gopts[i].given == NULL) ctx->gopts[i].given = &gseen[i];
+    cJSON *doc = NULL; /* the config file: its strings are borrowed */
     const struct cli_spec spec = {
         .usage = "murmer start [options]",
         .summary = "Run a node until SIGINT or SIGTERM.  --join and "
@@ -421,9 +604,11 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
         .min_args = 0,
         .max_args = 0,
     };
-    struct start_state st = {.ctx = ctx};
+    struct start_state st = {.ctx = ctx, .notify = getenv("NOTIFY_SOCKET")};
     int rc = cli_parse(ctx, &spec, argc, argv, NULL, NULL);
     if (rc != CLI_CONTINUE) goto out;
+    if ((rc = start_load_config(ctx, &o, opts, &doc)) != 0) goto out;
+    if ((rc = start_logging(ctx, &o)) != 0) goto out;
     if ((rc = start_validate(ctx, &o)) != 0) goto out;
     ctx->via_log = 1;         /* never a blocking write from here on */
     start_signals_block(&st); /* before the node makes any thread */
@@ -463,5 +648,10 @@ out:
     cli_strv_free(&o.actors);
     cli_strv_free(&o.plugins);
     cli_strv_free(&o.checkins);
+    cJSON_Delete(doc);
+    for (size_t i = 0; ctx->gopts[i].kind; i++)
+        if (ctx->gopts[i].given >= gseen &&
+            ctx->gopts[i].given < gseen + CLI_NGLOBAL)
+            ctx->gopts[i].given = NULL;
     return rc;
 }

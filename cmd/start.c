@@ -41,6 +41,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -117,6 +118,30 @@ start_sd_notify(struct start_state *st, const char *state)
     }
     if (n < 0)
         cli_warn(st->ctx, "cannot notify %s: %s", path, strerror((int)-n));
+}
+
+/*
+ * A line of the node's life ("started ...", "listening on ..."): NOTICE,
+ * not a warning, for a journal or a JSON reader; -q silences it as it
+ * does warnings.  Before the node exists it is a plain cli_warn.
+ */
+__attribute__((format(printf, 2, 3))) static void
+start_note(struct cli_ctx *ctx, const char *fmt, ...)
+{
+    if (ctx->quiet) return;
+    char text[1024], line[1100];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    for (char *p = text; *p; p++)
+        if (*p == '\n' || *p == '\r') *p = ' ';
+    if (!ctx->via_log) {
+        cli_warn(ctx, "%s", text);
+        return;
+    }
+    snprintf(line, sizeof(line), "murmer start: %s", text);
+    mm_log_line(MM_LOG_NOTICE, "start", line);
 }
 
 static int
@@ -202,8 +227,8 @@ start_spawn(struct cli_ctx *ctx, mm_node *n, const char *label,
     if (err != 0)
         return cli_fail(ctx, err, "cannot start %s (%s)", label, type);
     char buf[96];
-    cli_warn(ctx, "started %s (%s) %s", label, type,
-             mm_endpoint_format(&ep, buf, sizeof(buf)));
+    start_note(ctx, "started %s (%s) %s", label, type,
+               mm_endpoint_format(&ep, buf, sizeof(buf)));
     return 0;
 }
 
@@ -229,8 +254,8 @@ start_signal_main(void *arg)
         if (atomic_load(&st->done)) return NULL;
         if (!signalled) {
             signalled = signum;
-            cli_warn(st->ctx, "%s: stopping node %s", strsignal(signum),
-                     mm_node_name(st->node));
+            start_note(st->ctx, "%s: stopping node %s", strsignal(signum),
+                       mm_node_name(st->node));
             start_sd_notify(st, "STOPPING=1");
             mm_node_stop(st->node);
             continue;
@@ -275,8 +300,8 @@ start_listening_cb(void *data)
 {
     struct start_state *st = data;
     const char *addr = mm_node_addr(st->node);
-    cli_warn(st->ctx, "node %s (%s) listening on %s", mm_node_name(st->node),
-             mm_node_id(st->node), addr ? addr : "nothing (local only)");
+    start_note(st->ctx, "node %s (%s) listening on %s", mm_node_name(st->node),
+               mm_node_id(st->node), addr ? addr : "nothing (local only)");
     char state[160];
     snprintf(state, sizeof(state), "READY=1\nSTATUS=listening on %s",
              addr ? addr : "nothing (local only)");
@@ -485,7 +510,7 @@ start_configure(struct cli_ctx *ctx, const struct start_opts *o, mm_node **out)
         char why[512];
         err = mm_node_load_plugin(*out, o->plugins.v[i], why, sizeof(why));
         if (err != 0) return cli_error(ctx, MM_EXIT_INPUT, "--plugin %s", why);
-        cli_warn(ctx, "loaded plugin %s", o->plugins.v[i]);
+        start_note(ctx, "loaded plugin %s", o->plugins.v[i]);
     }
     return 0;
 }
@@ -529,7 +554,7 @@ start_populate(struct cli_ctx *ctx, const struct start_opts *o, mm_node *n)
         else if (err != 0)
             rc = cli_fail(ctx, err, "--check-in %s", o->checkins.v[i]);
         else
-            cli_warn(ctx, "checked %s in under '%s'", label, key);
+            start_note(ctx, "checked %s in under '%s'", label, key);
         free(label);
         if (err != 0) return rc;
     }
@@ -630,7 +655,7 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
         rc = cli_fail(ctx, err, "node %s stopped", mm_node_name(st.node));
         goto out;
     }
-    cli_warn(ctx, "node %s stopped", mm_node_name(st.node));
+    start_note(ctx, "node %s stopped", mm_node_name(st.node));
     rc = MM_EXIT_OK;
 
 out:

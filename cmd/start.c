@@ -634,8 +634,10 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
     if (rc != CLI_CONTINUE) goto out;
     if ((rc = start_load_config(ctx, &o, opts, &doc)) != 0) goto out;
     if ((rc = start_logging(ctx, &o)) != 0) goto out;
+    /* From here on every line is in the chosen format, and never a
+     * blocking write. */
+    ctx->via_log = 1;
     if ((rc = start_validate(ctx, &o)) != 0) goto out;
-    ctx->via_log = 1;         /* never a blocking write from here on */
     start_signals_block(&st); /* before the node makes any thread */
     if ((rc = start_configure(ctx, &o, &st.node)) != 0) goto out;
     if ((rc = start_populate(ctx, &o, st.node)) != 0) goto out;

@@ -196,6 +196,11 @@ cfg()
     jq -se 'map(select(.module == "start" and (.message | startswith("started echo/js1 (echo) ")))) | length == 1' "$log"
     jq -se 'map(select(.level == "info")) | length >= 1' "$log"
     [ "$(jq -se "map(.pid) | unique" "$log")" = "$(jq -n "[$(node_pid js1)]")" ]
+    # The command's own errors too, once the format is known.
+    run --separate-stderr timeout 20 murmer start --log-format json --listen nowhere
+    assert_failure 2
+    [ "$(jq -r '.level + " " + .module + " " + .message' <<<"$stderr")" = \
+        "error start bad --listen 'nowhere' (expected ADDR:PORT)" ]
     # MURMER_LOG_FORMAT=json does the same, for the command's own errors
     # once the node exists too.
     err="$BATS_TEST_TMPDIR/js2.log"

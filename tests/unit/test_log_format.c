@@ -245,7 +245,7 @@ test_json_dropped(void **state)
         free(copy);
     }
     assert_true(lines > 100 && lines < 5000);
-    assert_int_equal(dropped_lines, 1);
+    assert_true(dropped_lines >= 1);
     free(buf);
 }
 

@@ -308,6 +308,14 @@ start_listening_cb(void *data)
     start_sd_notify(st, state);
 }
 
+#define START_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * The config file's keys are the rows of cmd_start's table (a new row is
+ * a new key: nothing to add here) but these, plus the global options
+ * below; an option whose environment variable outranks the file gets a
+ * line in start_key_env.
+ */
 /* Options that are not keys of the config file. */
 static const char *const start_not_keys[] = {"config", "no-mdns"};
 /* Global options that are keys of the config file too. */
@@ -361,16 +369,19 @@ start_load_config(struct cli_ctx *ctx, struct start_opts *o,
     for (int t = 0; t < 2; t++) {
         for (const struct cli_opt *r = tabs[t]; r->kind && n < START_MAX_KEYS;
              r++) {
-            if (t == 0 && start_in(r->longopt, start_not_keys, 2)) continue;
-            if (t == 1 && !start_in(r->longopt, start_global_keys, 3)) continue;
+            if (t == 0 && start_in(r->longopt, start_not_keys,
+                                   START_COUNT(start_not_keys)))
+                continue;
+            if (t == 1 && !start_in(r->longopt, start_global_keys,
+                                    START_COUNT(start_global_keys)))
+                continue;
             struct cli_config_key *k = &keys[n++];
             k->opt = r;
             k->given = start_given(tabs[t], r);
             k->kv_object = strcmp(r->longopt, "tag") == 0;
             if (strcmp(r->longopt, "log-level") == 0)
                 k->given |= ctx->verbose > 0 || ctx->quiet > 0;
-            for (size_t e = 0;
-                 e < sizeof(start_key_env) / sizeof(*start_key_env); e++)
+            for (size_t e = 0; e < START_COUNT(start_key_env); e++)
                 if (strcmp(r->longopt, start_key_env[e].opt) == 0)
                     memcpy(k->env, start_key_env[e].env, sizeof(k->env));
         }
@@ -569,9 +580,8 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
      * precedence of the config file. */
     struct cli_opt opts[] = {
         CLI_OPT_STRING(0, "config", &o.config, "FILE",
-                       "read options from a JSON object (keys: the long "
-                       "options with '_' for '-'); flags and environment "
-                       "win"),
+                       "options from a JSON file (keys: long options, _ "
+                       "for -); flags and environment win"),
         CLI_OPT_STRING('n', "name", &o.name, "NAME",
                        "node name (default: the host name)"),
         CLI_OPT_STRING('l', "listen", &o.listen, "ADDR:PORT",
@@ -611,7 +621,10 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
                        "(MURMER_LOG_FORMAT)"),
         CLI_OPT_END,
     };
-    int seen[sizeof(opts) / sizeof(opts[0])];
+    _Static_assert(START_COUNT(opts) + START_COUNT(start_global_keys) <=
+                       START_MAX_KEYS,
+                   "START_MAX_KEYS too small for the config keys");
+    int seen[START_COUNT(opts)];
     memset(seen, 0, sizeof(seen));
     for (size_t i = 0; opts[i].kind; i++)
         if (opts[i].given == NULL) opts[i].given = &seen[i];
@@ -624,7 +637,8 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
         .usage = "murmer start [options]",
         .summary = "Run a node until SIGINT or SIGTERM.  --join and "
                    "--cluster-key (global options) give its seeds and "
-                   "cluster key.",
+                   "cluster key; --config FILE gives any option from a "
+                   "JSON object.",
         .opts = opts,
         .min_args = 0,
         .max_args = 0,

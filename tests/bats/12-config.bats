@@ -235,17 +235,18 @@ cfg()
     grep -q '^murmer\[[0-9]*\] W ckey:' "$BATS_TEST_TMPDIR/other.log"
 }
 
-@test "sd_notify: READY=1 once the node listens, STOPPING=1 on SIGTERM" {
-    sock="$BATS_TEST_TMPDIR/notify.sock"
-    got="$BATS_TEST_TMPDIR/notify.txt"
-    port=$(free_port)
-    # Stands in for systemd: receives the datagrams; on READY=1 it checks
-    # that the node's UDP port is bound at that moment.
+# notify_listener SOCKET OUT PORT: stands in for systemd in the background
+# (sets LISTENER_PID): receives the datagrams on SOCKET (a path, or "@"
+# and an abstract name) and writes one line each to OUT, "|" for newlines;
+# on READY=1 it adds whether the node's UDP port is bound at that moment
+# (port=inuse); it ends after STOPPING=1.
+notify_listener()
+{
     timeout 60 python3 -c '
 import socket, sys, errno
 path, out, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(path)
+s.bind("\0" + path[1:] if path.startswith("@") else path)
 s.settimeout(50)
 with open(out, "a", buffering=1) as f:
     f.write("bound\n")
@@ -262,20 +263,35 @@ with open(out, "a", buffering=1) as f:
         f.write(msg.replace("\n", "|") + " port=" + state + "\n")
         if "STOPPING=1" in msg:
             break
-' "$sock" "$got" "$port" &
-    pypid=$!
-    wait_for "grep -q bound '$got'" 10
-    NOTIFY_SOCKET="$sock" start_node sd1 --listen "127.0.0.1:$port" --demo
-    wait_for "grep -q READY=1 '$got'" 20 || { cat "$got" "$(node_log sd1)"; kill "$pypid"; false; }
-    grep -q "^READY=1|STATUS=listening on 127.0.0.1:$port port=inuse\$" "$got" || { cat "$got"; kill "$pypid"; false; }
-    ! grep -q STOPPING "$got"
-    stop_node sd1 TERM 10
-    [ "$STOP_RC" -eq 0 ]
-    wait "$pypid"
-    [ "$(tail -n 1 "$got")" = "STOPPING=1 port=free" ]
-    [ "$(wc -l <"$got")" -eq 3 ]
-    # An abstract socket name ("@...") works too; a socket nobody reads
-    # costs a warning, never the start.
+' "$1" "$2" "$3" &
+    LISTENER_PID=$!
+    wait_for "grep -q bound '$2'" 10
+}
+
+@test "sd_notify: READY=1 once the node listens, STOPPING=1 on SIGTERM" {
+    command -v python3 >/dev/null || skip "python3 is not installed"
+    for kind in path abstract; do
+        got="$BATS_TEST_TMPDIR/notify-$kind.txt"
+        port=$(free_port)
+        if [ "$kind" = path ]; then
+            sock="$BATS_TEST_TMPDIR/notify.sock"
+        else
+            sock="@murmer-test-$$-$BATS_TEST_NUMBER"
+        fi
+        notify_listener "$sock" "$got" "$port"
+        NOTIFY_SOCKET="$sock" start_node "sd-$kind" --listen "127.0.0.1:$port" --demo
+        wait_for "grep -q READY=1 '$got'" 20 ||
+            { cat "$got" "$(node_log "sd-$kind")"; kill "$LISTENER_PID"; false; }
+        grep -q "^READY=1|STATUS=listening on 127.0.0.1:$port port=inuse\$" "$got" ||
+            { cat "$got"; kill "$LISTENER_PID"; false; }
+        ! grep -q STOPPING "$got"
+        stop_node "sd-$kind" TERM 10
+        [ "$STOP_RC" -eq 0 ]
+        wait "$LISTENER_PID"
+        [ "$(tail -n 1 "$got")" = "STOPPING=1 port=free" ]
+        [ "$(wc -l <"$got")" -eq 3 ]
+    done
+    # A socket nobody reads costs a warning, never the start.
     NOTIFY_SOCKET="$BATS_TEST_TMPDIR/nobody.sock" start_node sd2 --listen "127.0.0.1:$(free_port)"
     wait_for "grep -q 'listening on' '$(node_log sd2)'" 20
     wait_for "grep -q 'cannot notify' '$(node_log sd2)'" 10

@@ -8,6 +8,8 @@
 #   make bench      benchmarks (W= selects: W1 W2 W3 W4 W5 swim swim-serf registry mdns cli
 #                   hostile)
 #   make hostile    the hostile peer of bench/hostile.sh (build/hostile/mm-hostile)
+#   make install    PREFIX=/usr/local, DESTDIR, UNITDIR (systemd units; default
+#                   $(PREFIX)/lib/systemd/system)
 #
 # Sources are found by wildcard: a new lib/**/*.c, tests/unit/test_*.c,
 # tests/fuzz/fuzz_*.c or cmd/*.c is picked up without editing this file.
@@ -20,6 +22,8 @@ VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
 BUILD ?= build
 PREFIX ?= /usr/local
 DESTDIR ?=
+# systemd units (contrib/systemd/): their ExecStart gets $(PREFIX)/bin.
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 CC ?= cc
 WERROR ?= 1
 OPT ?= -O2 -g
@@ -203,6 +207,10 @@ install: all man
 	if [ -f completions/murmer.bash ]; then install -m 0644 completions/murmer.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/murmer; fi
 	if [ -f completions/_murmer ]; then install -m 0644 completions/_murmer $(DESTDIR)$(PREFIX)/share/zsh/site-functions/; fi
 	if [ -f completions/murmer.fish ]; then install -m 0644 completions/murmer.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/; fi
+	install -d $(DESTDIR)$(UNITDIR)
+	for u in contrib/systemd/*.service; do \
+	  sed 's|/usr/local/bin/murmer|$(PREFIX)/bin/murmer|' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/} && \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; done
 
 # Installs into a temporary PREFIX (and a DESTDIR), then builds the greeter,
 # the example plugin and a program that includes only <murmer.h> out of the

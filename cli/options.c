@@ -312,8 +312,8 @@ cli_print_help(struct cli_ctx *ctx, const struct cli_spec *spec, FILE *f)
     if (ctx->cmd) fprintf(f, "\nsee murmer-%s(1) for details.\n", ctx->cmd);
 }
 
-static int
-log_level_from_name(const char *s, int *level)
+int
+cli_log_level_from_name(const char *s, int *level)
 {
     static const struct {
         const char *name;
@@ -361,7 +361,7 @@ cli_apply_env(struct cli_ctx *ctx)
     else if (ctx->quiet)
         level = MM_LOG_ERR;
     else if ((e = getenv("MURMER_LOG")) != NULL && *e &&
-             log_level_from_name(e, &level) != 0)
+             cli_log_level_from_name(e, &level) != 0)
         cli_warn(ctx,
                  "ignoring MURMER_LOG=%s (use debug, info, warn or "
                  "error)",

@@ -108,6 +108,9 @@ int cli_parse_global(struct cli_ctx *ctx, int argc, char **argv, int *idx);
 
 /* Applies the environment defaults and the log level (cli_parse does). */
 void cli_apply_env(struct cli_ctx *ctx);
+/* "debug", "info", "notice", "warn", "error" (any case) to an MM_LOG_*.
+ * 0 or -1. */
+int cli_log_level_from_name(const char *s, int *level);
 
 /*
  * Parses "500ms", "5s", "2m", "1h" (a whole number and a unit; "0" alone

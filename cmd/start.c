@@ -24,15 +24,30 @@
  * what it was doing without its stop hook); a second SIGINT or SIGTERM
  * gets the default action and ends the process at once, which is what an
  * operator pressing ^C twice wants.
+ *
+ * Options come from the command line, then the environment, then the
+ * --config file (cli/config.c: its keys are this table's long options
+ * with "_" for "-", so a row added to the table is a key of the file
+ * too), then the defaults.
+ *
+ * Under systemd (Type=notify): "READY=1" goes to $NOTIFY_SOCKET once the
+ * node listens and its actors run, "STOPPING=1" when a signal stops it;
+ * one datagram each, written directly (no libsystemd).
  */
 #include "../cli/cli.h"
+#include "../cli/config.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define START_DEFAULT_LISTEN "127.0.0.1:7420"
@@ -46,10 +61,11 @@ struct actor_spec {
     const char *json; /* NULL when none */
 };
 
-/* What the command line asked for. */
+/* What the command line (and the config file) asked for. */
 struct start_opts {
     const char *name, *listen, *advertise, *data_dir;
     const char *metrics; /* --metrics ADDR:PORT, NULL when off */
+    const char *config, *log_level, *log_format;
     struct cli_strv tags, actors, plugins, checkins;
     int mdns, demo, insecure, shards_given;
     unsigned shards;
@@ -67,7 +83,67 @@ struct start_state {
     int has_sig_thread;
     _Atomic int done;    /* the node has stopped: the thread ends */
     struct cli_ctx *ctx; /* borrowed */
+    const char *notify;  /* borrowed: $NOTIFY_SOCKET, or NULL */
 };
+
+/*
+ * Sends |state| ("READY=1", ...) to the service manager: one datagram to
+ * the unix socket $NOTIFY_SOCKET names (a path, or "@" for an abstract
+ * name).  Never blocks; a failure costs one warning.
+ */
+static void
+start_sd_notify(struct start_state *st, const char *state)
+{
+    const char *path = st->notify;
+    if (path == NULL || (path[0] != '/' && path[0] != '@')) return;
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    size_t len = strlen(path);
+    if (len >= sizeof(sa.sun_path)) {
+        cli_warn(st->ctx, "NOTIFY_SOCKET too long: not notified");
+        return;
+    }
+    memcpy(sa.sun_path, path, len);
+    if (sa.sun_path[0] == '@') sa.sun_path[0] = '\0';
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ssize_t n = -1;
+    if (fd >= 0) {
+        n = sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT,
+                   (const struct sockaddr *)&sa,
+                   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+        if (n < 0) n = -errno;
+        close(fd);
+    } else {
+        n = -errno;
+    }
+    if (n < 0)
+        cli_warn(st->ctx, "cannot notify %s: %s", path, strerror((int)-n));
+}
+
+/*
+ * A line of the node's life ("started ...", "listening on ..."): NOTICE,
+ * not a warning, for a journal or a JSON reader; -q silences it as it
+ * does warnings.  Before the node exists it is a plain cli_warn.
+ */
+__attribute__((format(printf, 2, 3))) static void
+start_note(struct cli_ctx *ctx, const char *fmt, ...)
+{
+    if (ctx->quiet) return;
+    char text[1024], line[1100];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    for (char *p = text; *p; p++)
+        if (*p == '\n' || *p == '\r') *p = ' ';
+    if (!ctx->via_log) {
+        cli_warn(ctx, "%s", text);
+        return;
+    }
+    snprintf(line, sizeof(line), "murmer start: %s", text);
+    mm_log_line(MM_LOG_NOTICE, "start", line);
+}
 
 static int
 start_name_ok(const char *s)
@@ -152,8 +228,8 @@ start_spawn(struct cli_ctx *ctx, mm_node *n, const char *label,
     if (err != 0)
         return cli_fail(ctx, err, "cannot start %s (%s)", label, type);
     char buf[96];
-    cli_warn(ctx, "started %s (%s) %s", label, type,
-             mm_endpoint_format(&ep, buf, sizeof(buf)));
+    start_note(ctx, "started %s (%s) %s", label, type,
+               mm_endpoint_format(&ep, buf, sizeof(buf)));
     return 0;
 }
 
@@ -179,8 +255,9 @@ start_signal_main(void *arg)
         if (atomic_load(&st->done)) return NULL;
         if (!signalled) {
             signalled = signum;
-            cli_warn(st->ctx, "%s: stopping node %s", strsignal(signum),
-                     mm_node_name(st->node));
+            start_note(st->ctx, "%s: stopping node %s", strsignal(signum),
+                       mm_node_name(st->node));
+            start_sd_notify(st, "STOPPING=1");
             mm_node_stop(st->node);
             continue;
         }
@@ -224,8 +301,129 @@ start_listening_cb(void *data)
 {
     struct start_state *st = data;
     const char *addr = mm_node_addr(st->node);
-    cli_warn(st->ctx, "node %s (%s) listening on %s", mm_node_name(st->node),
-             mm_node_id(st->node), addr ? addr : "nothing (local only)");
+    start_note(st->ctx, "node %s (%s) listening on %s", mm_node_name(st->node),
+               mm_node_id(st->node), addr ? addr : "nothing (local only)");
+    char state[160];
+    snprintf(state, sizeof(state), "READY=1\nSTATUS=listening on %s",
+             addr ? addr : "nothing (local only)");
+    start_sd_notify(st, state);
+}
+
+#define START_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * The config file's keys are the rows of cmd_start's table (a new row is
+ * a new key: nothing to add here) but these, plus the global options
+ * below; an option whose environment variable outranks the file gets a
+ * line in start_key_env.
+ */
+/* Options that are not keys of the config file. */
+static const char *const start_not_keys[] = {"config", "no-mdns"};
+/* Global options that are keys of the config file too. */
+static const char *const start_global_keys[] = {"join", "cluster-key",
+                                                "timeout"};
+/* The environment variables that outrank a key of the file. */
+static const struct {
+    const char *opt;
+    const char *env[3];
+} start_key_env[] = {
+    {"join", {"MURMER_JOIN", NULL, NULL}},
+    {"cluster-key", {"MURMER_CLUSTER_KEY_FILE", "MURMER_CLUSTER_KEY", NULL}},
+    {"log-level", {"MURMER_LOG", NULL, NULL}},
+    {"log-format", {"MURMER_LOG_FORMAT", NULL, NULL}},
+};
+
+static int
+start_in(const char *s, const char *const *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s, v[i]) == 0) return 1;
+    return 0;
+}
+
+/* Whether the option |o| of |tab| was on the command line: it, or a row
+ * that stores to the same place (--mdns and --no-mdns). */
+static int
+start_given(const struct cli_opt *tab, const struct cli_opt *o)
+{
+    for (const struct cli_opt *r = tab; r->kind; r++)
+        if ((r == o || (r->ptr && r->ptr == o->ptr)) && r->given && *r->given)
+            return 1;
+    return 0;
+}
+
+#define START_MAX_KEYS 48
+
+/*
+ * Applies --config FILE, when given, under the command line and the
+ * environment.  0, or the exit code after the message.
+ */
+static int
+start_load_config(struct cli_ctx *ctx, struct start_opts *o,
+                  const struct cli_opt *opts, cJSON **doc)
+{
+    if (o->config == NULL) return 0;
+    struct cli_config_key keys[START_MAX_KEYS];
+    size_t n = 0;
+    memset(keys, 0, sizeof(keys));
+    const struct cli_opt *tabs[2] = {opts, ctx->gopts};
+    for (int t = 0; t < 2; t++) {
+        for (const struct cli_opt *r = tabs[t]; r->kind && n < START_MAX_KEYS;
+             r++) {
+            if (t == 0 && start_in(r->longopt, start_not_keys,
+                                   START_COUNT(start_not_keys)))
+                continue;
+            if (t == 1 && !start_in(r->longopt, start_global_keys,
+                                    START_COUNT(start_global_keys)))
+                continue;
+            struct cli_config_key *k = &keys[n++];
+            k->opt = r;
+            k->given = start_given(tabs[t], r);
+            k->kv_object = strcmp(r->longopt, "tag") == 0;
+            if (strcmp(r->longopt, "log-level") == 0)
+                k->given |= ctx->verbose > 0 || ctx->quiet > 0;
+            for (size_t e = 0; e < START_COUNT(start_key_env); e++)
+                if (strcmp(r->longopt, start_key_env[e].opt) == 0)
+                    memcpy(k->env, start_key_env[e].env, sizeof(k->env));
+        }
+    }
+    return cli_config_apply(ctx, o->config, keys, n, doc);
+}
+
+/*
+ * The log level and line format: the flag, else the environment
+ * (MURMER_LOG, which cli_parse applied, -v and -q; MURMER_LOG_FORMAT),
+ * else the config file, else warn and text.
+ */
+static int
+start_logging(struct cli_ctx *ctx, const struct start_opts *o)
+{
+    if (o->log_level) {
+        int level;
+        if (cli_log_level_from_name(o->log_level, &level) != 0)
+            return cli_error(ctx, MM_EXIT_USAGE,
+                             "bad --log-level '%s' (debug, info, notice, "
+                             "warn or error)",
+                             o->log_level);
+        mm_log_set_level(level);
+    }
+    const char *fmt = o->log_format;
+    const char *env = getenv("MURMER_LOG_FORMAT");
+    if (fmt == NULL && env && *env) {
+        if (strcmp(env, "text") != 0 && strcmp(env, "json") != 0)
+            cli_warn(ctx, "ignoring MURMER_LOG_FORMAT=%s (use text or json)",
+                     env);
+        else
+            fmt = env;
+    }
+    if (fmt && strcmp(fmt, "json") == 0)
+        mm_log_set_format(MM_LOG_FORMAT_JSON);
+    else if (fmt && strcmp(fmt, "text") != 0)
+        return cli_error(ctx, MM_EXIT_USAGE,
+                         "bad --log-format '%s' (text or json)", fmt);
+    else
+        mm_log_set_format(MM_LOG_FORMAT_TEXT);
+    return 0;
 }
 
 /*
@@ -327,7 +525,7 @@ start_configure(struct cli_ctx *ctx, const struct start_opts *o, mm_node **out)
         char why[512];
         err = mm_node_load_plugin(*out, o->plugins.v[i], why, sizeof(why));
         if (err != 0) return cli_error(ctx, MM_EXIT_INPUT, "--plugin %s", why);
-        cli_warn(ctx, "loaded plugin %s", o->plugins.v[i]);
+        start_note(ctx, "loaded plugin %s", o->plugins.v[i]);
     }
     return 0;
 }
@@ -371,7 +569,7 @@ start_populate(struct cli_ctx *ctx, const struct start_opts *o, mm_node *n)
         else if (err != 0)
             rc = cli_fail(ctx, err, "--check-in %s", o->checkins.v[i]);
         else
-            cli_warn(ctx, "checked %s in under '%s'", label, key);
+            start_note(ctx, "checked %s in under '%s'", label, key);
         free(label);
         if (err != 0) return rc;
     }
@@ -382,7 +580,12 @@ int
 cmd_start(int argc, char **argv, struct cli_ctx *ctx)
 {
     struct start_opts o = {.listen = START_DEFAULT_LISTEN, .mdns = -1};
-    const struct cli_opt opts[] = {
+    /* Each row without a |given| of its own gets one in |seen|, for the
+     * precedence of the config file. */
+    struct cli_opt opts[] = {
+        CLI_OPT_STRING(0, "config", &o.config, "FILE",
+                       "options from a JSON file (keys: long options, _ "
+                       "for -); flags and environment win"),
         CLI_OPT_STRING('n', "name", &o.name, "NAME",
                        "node name (default: the host name)"),
         CLI_OPT_STRING('l', "listen", &o.listen, "ADDR:PORT",
@@ -417,22 +620,45 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
         CLI_OPT_STRING(0, "metrics", &o.metrics, "ADDR:PORT",
                        "serve Prometheus metrics on "
                        "http://ADDR:PORT/metrics (port 0 = any)"),
+        CLI_OPT_STRING(0, "log-level", &o.log_level, "LEVEL",
+                       "debug, info, notice, warn (default) or error "
+                       "(MURMER_LOG)"),
+        CLI_OPT_STRING(0, "log-format", &o.log_format, "FORMAT",
+                       "text (default) or json, one object per line "
+                       "(MURMER_LOG_FORMAT)"),
         CLI_OPT_END,
     };
+    _Static_assert(START_COUNT(opts) + START_COUNT(start_global_keys) <=
+                       START_MAX_KEYS,
+                   "START_MAX_KEYS too small for the config keys");
+    int seen[START_COUNT(opts)];
+    memset(seen, 0, sizeof(seen));
+    for (size_t i = 0; opts[i].kind; i++)
+        if (opts[i].given == NULL) opts[i].given = &seen[i];
+    int gseen[CLI_NGLOBAL];
+    memset(gseen, 0, sizeof(gseen));
+    for (size_t i = 0; ctx->gopts[i].kind; i++)
+        if (ctx->gopts[i].given == NULL) ctx->gopts[i].given = &gseen[i];
+    cJSON *doc = NULL; /* the config file: its strings are borrowed */
     const struct cli_spec spec = {
         .usage = "murmer start [options]",
         .summary = "Run a node until SIGINT or SIGTERM.  --join and "
                    "--cluster-key (global options) give its seeds and "
-                   "cluster key.",
+                   "cluster key; --config FILE gives any option from a "
+                   "JSON object.",
         .opts = opts,
         .min_args = 0,
         .max_args = 0,
     };
-    struct start_state st = {.ctx = ctx};
+    struct start_state st = {.ctx = ctx, .notify = getenv("NOTIFY_SOCKET")};
     int rc = cli_parse(ctx, &spec, argc, argv, NULL, NULL);
     if (rc != CLI_CONTINUE) goto out;
+    if ((rc = start_load_config(ctx, &o, opts, &doc)) != 0) goto out;
+    if ((rc = start_logging(ctx, &o)) != 0) goto out;
+    /* From here on every line is in the chosen format, and never a
+     * blocking write. */
+    ctx->via_log = 1;
     if ((rc = start_validate(ctx, &o)) != 0) goto out;
-    ctx->via_log = 1;         /* never a blocking write from here on */
     start_signals_block(&st); /* before the node makes any thread */
     if ((rc = start_configure(ctx, &o, &st.node)) != 0) goto out;
     if ((rc = start_populate(ctx, &o, st.node)) != 0) goto out;
@@ -461,7 +687,7 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
         rc = cli_fail(ctx, err, "node %s stopped", mm_node_name(st.node));
         goto out;
     }
-    cli_warn(ctx, "node %s stopped", mm_node_name(st.node));
+    start_note(ctx, "node %s stopped", mm_node_name(st.node));
     rc = MM_EXIT_OK;
 
 out:
@@ -479,5 +705,10 @@ out:
     cli_strv_free(&o.actors);
     cli_strv_free(&o.plugins);
     cli_strv_free(&o.checkins);
+    cJSON_Delete(doc);
+    for (size_t i = 0; ctx->gopts[i].kind; i++)
+        if (ctx->gopts[i].given >= gseen &&
+            ctx->gopts[i].given < gseen + CLI_NGLOBAL)
+            ctx->gopts[i].given = NULL;
     return rc;
 }

@@ -28,8 +28,16 @@ _murmer()
 
     # Values of options that take one.
     case $prev in
-    --cluster-key | --plugin)
+    --cluster-key | --plugin | --config)
         _filedir
+        return
+        ;;
+    --log-format)
+        COMPREPLY=($(compgen -W 'text json' -- "$cur"))
+        return
+        ;;
+    --log-level)
+        COMPREPLY=($(compgen -W 'debug info notice warn error' -- "$cur"))
         return
         ;;
     --data-dir)

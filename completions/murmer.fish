@@ -43,5 +43,8 @@ complete -c murmer -n '__fish_seen_subcommand_from keygen' -F
 complete -c murmer -n 'string match -q -- "-*" (commandline -ct)' -a '(__murmer_options)'
 complete -c murmer -l cluster-key -r -F
 complete -c murmer -l plugin -r -F
+complete -c murmer -l config -r -F
+complete -c murmer -l log-format -x -a 'text json'
+complete -c murmer -l log-level -x -a 'debug info notice warn error'
 complete -c murmer -l data-dir -r -a '(__fish_complete_directories)'
 complete -c murmer -l status -x -a 'alive suspect failed left'

@@ -110,6 +110,11 @@ static pthread_cond_t log_drained = PTHREAD_COND_INITIALIZER; /* flushers */
 static pthread_once_t log_once = PTHREAD_ONCE_INIT;
 static mm_log_fn log_fn;
 static void *log_data;
+/* The stderr sink's line format (MM_LOG_FORMAT_*), and whether fd 2 is
+ * the journal's stream ($JOURNAL_STREAM names its device and inode): text
+ * lines then start with the syslog priority "<N>", which journald reads. */
+static _Atomic int log_format = MM_LOG_FORMAT_TEXT;
+static int log_journal;
 
 /* The stderr ring; bytes [ring_head, ring_head + ring_len) modulo its size
  * are queued.  Producers append under log_lock; only the writer consumes,
@@ -168,10 +173,35 @@ mm_log_set_handler(mm_log_fn fn, void *data)
     pthread_mutex_unlock(&log_lock);
 }
 
+void
+mm_log_set_format(int format)
+{
+    atomic_store(&log_format, format == MM_LOG_FORMAT_JSON
+                                  ? MM_LOG_FORMAT_JSON
+                                  : MM_LOG_FORMAT_TEXT);
+}
+
 int
 mm__log_enabled(int level)
 {
     return level <= atomic_load_explicit(&log_level, memory_order_relaxed);
+}
+
+static const char *
+level_name(int level)
+{
+    switch (level) {
+    case MM_LOG_ERR:
+        return "error";
+    case MM_LOG_WARN:
+        return "warn";
+    case MM_LOG_NOTICE:
+        return "notice";
+    case MM_LOG_INFO:
+        return "info";
+    default:
+        return "debug";
+    }
 }
 
 static char
@@ -222,6 +252,109 @@ static void
 log_init_once(void)
 {
     pthread_atfork(log_atfork_prepare, log_atfork_parent, log_atfork_child);
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    if (js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+        fstat(STDERR_FILENO, &st) == 0 &&
+        (unsigned long long)st.st_dev == dev &&
+        (unsigned long long)st.st_ino == ino)
+        log_journal = 1;
+}
+
+/*
+ * Appends |s| to |out| (of |cap| bytes, |*len| used) as the inside of a
+ * JSON string: quotes, backslashes and control characters escaped, bytes
+ * that are not UTF-8 replaced by U+FFFD.  Stops, whole characters only,
+ * when |cap| is reached.
+ */
+static void
+json_escape_into(char *out, size_t cap, size_t *len, const char *s)
+{
+    size_t n = *len;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        char esc[8];
+        const char *src = esc;
+        size_t sl, adv = 1;
+        unsigned char c = *p;
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            sl = 2;
+        } else if (c == '\n' || c == '\t' || c == '\r') {
+            esc[0] = '\\';
+            esc[1] = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
+            sl = 2;
+        } else if (c < 0x20 || c == 0x7f) {
+            snprintf(esc, sizeof(esc), "\\u%04x", c);
+            sl = 6;
+        } else if (c < 0x80) {
+            src = (const char *)p;
+            sl = 1;
+        } else {
+            /* One UTF-8 sequence, checked: lead byte, continuation bytes,
+             * no overlong forms, no surrogates, nothing past U+10FFFF. */
+            size_t need = c >= 0xf0 && c <= 0xf4   ? 4
+                          : c >= 0xe0 && c <= 0xef ? 3
+                          : c >= 0xc2 && c <= 0xdf ? 2
+                                                   : 0;
+            size_t k = 1;
+            while (need && k < need && (p[k] & 0xc0) == 0x80)
+                k++;
+            int ok = need != 0 && k == need;
+            if (ok && need == 3)
+                ok =
+                    !(c == 0xe0 && p[1] < 0xa0) && !(c == 0xed && p[1] >= 0xa0);
+            if (ok && need == 4)
+                ok =
+                    !(c == 0xf0 && p[1] < 0x90) && !(c == 0xf4 && p[1] >= 0x90);
+            if (ok) {
+                src = (const char *)p;
+                sl = adv = need;
+            } else {
+                memcpy(esc, "\\ufffd", 6);
+                sl = 6;
+            }
+        }
+        if (n + sl >= cap) break;
+        memcpy(out + n, src, sl);
+        n += sl;
+        p += adv;
+    }
+    out[n] = '\0';
+    *len = n;
+}
+
+/*
+ * One JSON object and its newline in |line| (of |cap| >= 256 bytes):
+ * {"time":"2026-01-02T03:04:05.678Z","level":"warn","pid":N,
+ * "module":"quic","message":"..."}; the message is cut to fit.  Its length.
+ */
+static size_t
+log_format_json(char *line, size_t cap, int level, const char *component,
+                const char *text)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[40];
+    size_t w = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(when + w, sizeof(when) - w, ".%03ldZ", ts.tv_nsec / 1000000L);
+    int h = snprintf(line, cap,
+                     "{\"time\":\"%s\",\"level\":\"%s\",\"pid\":%d,"
+                     "\"module\":\"",
+                     when, level_name(level), (int)getpid());
+    if (h <= 0 || (size_t)h >= cap / 2) return 0;
+    size_t len = (size_t)h;
+    const char *tail = "\",\"message\":\"";
+    json_escape_into(line, cap / 2, &len, component ? component : "");
+    memcpy(line + len, tail, strlen(tail));
+    len += strlen(tail);
+    json_escape_into(line, cap - 3, &len, text);
+    memcpy(line + len, "\"}\n", 3);
+    return len + 3;
 }
 
 /* Appends |n| bytes to the ring; the caller checked the room. */
@@ -240,10 +373,19 @@ static int
 ring_note_dropped(void)
 {
     if (log_dropped == 0) return 0;
-    char note[128];
-    int n = snprintf(note, sizeof(note),
-                     "murmer[%d] W log: %llu log lines dropped\n",
-                     (int)getpid(), (unsigned long long)log_dropped);
+    char note[320];
+    int n;
+    if (atomic_load(&log_format) == MM_LOG_FORMAT_JSON) {
+        char text[64];
+        snprintf(text, sizeof(text), "%llu log lines dropped",
+                 (unsigned long long)log_dropped);
+        n = (int)log_format_json(note, sizeof(note), MM_LOG_WARN, "log", text);
+    } else {
+        n = snprintf(note, sizeof(note),
+                     "%smurmer[%d] W log: %llu log lines dropped\n",
+                     log_journal ? "<4>" : "", (int)getpid(),
+                     (unsigned long long)log_dropped);
+    }
     if (n <= 0 || (size_t)n > sizeof(log_ring) - ring_len) return -1;
     ring_put(note, (size_t)n);
     log_dropped = 0;
@@ -428,10 +570,17 @@ log_emit(int level, const char *component, const char *text)
         log_fn(log_data, level, component, text);
         return;
     }
-    char line[1200];
-    int n = snprintf(line, sizeof(line), "murmer[%d] %c %s: %s\n",
-                     (int)getpid(), level_char(level), component, text);
-    size_t len = line_fit(line, sizeof(line), n);
+    char line[2400];
+    size_t len;
+    if (atomic_load(&log_format) == MM_LOG_FORMAT_JSON) {
+        len = log_format_json(line, sizeof(line), level, component, text);
+    } else {
+        char prio[8] = "";
+        if (log_journal) snprintf(prio, sizeof(prio), "<%d>", level);
+        int n = snprintf(line, 1200, "%smurmer[%d] %c %s: %s\n", prio,
+                         (int)getpid(), level_char(level), component, text);
+        len = line_fit(line, 1200, n);
+    }
     if (len) stderr_put(line, len);
 }
 
@@ -533,10 +682,27 @@ mm_log_line(int level, const char *component, const char *text)
     pthread_mutex_lock(&log_lock);
     if (log_fn) {
         log_fn(log_data, level, component, text);
+    } else if (atomic_load(&log_format) == MM_LOG_FORMAT_JSON) {
+        /* The program's "murmer COMPONENT: " prefix is the module field. */
+        char pre[80];
+        int pl = snprintf(pre, sizeof(pre),
+                          "murmer %s: ", component ? component : "");
+        if (pl > 0 && (size_t)pl < sizeof(pre) &&
+            strncmp(text, pre, (size_t)pl) == 0)
+            text += pl;
+        else if (strncmp(text, "murmer: ", 8) == 0)
+            text += 8;
+        char line[2400];
+        size_t len =
+            log_format_json(line, sizeof(line), level, component, text);
+        if (len) stderr_put(line, len);
     } else {
         char line[1200];
-        size_t len = line_fit(line, sizeof(line),
-                              snprintf(line, sizeof(line), "%s\n", text));
+        char prio[8] = "";
+        if (log_journal) snprintf(prio, sizeof(prio), "<%d>", level);
+        size_t len =
+            line_fit(line, sizeof(line),
+                     snprintf(line, sizeof(line), "%s%s\n", prio, text));
         if (len) stderr_put(line, len);
     }
     pthread_mutex_unlock(&log_lock);

@@ -73,6 +73,17 @@ MM_EXTERN void mm_log_line(int level, const char *component, const char *text);
  * or MM_ETIMEOUT (then later flushes do not wait until stderr has taken
  * everything queued).  mm_node_free and exit flush too. */
 MM_EXTERN int mm_log_flush(unsigned timeout_ms);
+/*
+ * The stderr sink's line format.  TEXT (the default): "murmer[PID] W
+ * module: message", with the syslog priority "<N>" in front when stderr
+ * is the journal's stream ($JOURNAL_STREAM).  JSON: one object per line,
+ * {"time" (RFC 3339, UTC, milliseconds), "level" ("error", "warn",
+ * "notice", "info", "debug"), "pid", "module", "message"}; for
+ * mm_log_line a leading "murmer MODULE: " leaves the message.  A handler
+ * (mm_log_set_handler) is not affected.
+ */
+enum mm_log_format { MM_LOG_FORMAT_TEXT = 0, MM_LOG_FORMAT_JSON = 1 };
+MM_EXTERN void mm_log_set_format(int format);
 
 /* ------------------------------------------------------------------------ */
 /* Core types                                                               */

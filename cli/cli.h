@@ -158,6 +158,13 @@ void cli_oplog_render_op(struct cli_ctx *ctx, const char *origin,
 void cli_force_leave_render(struct cli_ctx *ctx, const char *name,
                             const char *id, const char *was, FILE *f);
 
+/* SIGINT/SIGTERM while |c| is open interrupt its blocked call
+ * (cli/interrupt.c); disarm before closing it.  cli_interrupted() is the
+ * signal that came (0 for none). */
+void cli_interrupt_arm(mm_client *c);
+void cli_interrupt_disarm(void);
+int cli_interrupted(void);
+
 #include "options.h"
 #include "output.h"
 #include "connect.h"

@@ -23,6 +23,8 @@ static inline int
 cli_client_error(struct cli_ctx *ctx, const mm_client *c, int err,
                  const char *what)
 {
+    /* Interrupted: the user knows; the shell's convention, no line. */
+    if (cli_interrupted()) return 128 + cli_interrupted();
     const char *text = mm_client_error_text(c);
     if (text && *text) {
         if (what && *what)
@@ -42,11 +44,18 @@ cli_client_error(struct cli_ctx *ctx, const mm_client *c, int err,
  * Ends a command's session: closes |c| and returns 0 for |err| 0, else the
  * exit code of |err| after its line (cli_client_error).
  */
+static inline void
+cli_client_close(mm_client *c)
+{
+    cli_interrupt_disarm();
+    mm_client_close(c);
+}
+
 static inline int
 cli_client_end(struct cli_ctx *ctx, mm_client *c, int err)
 {
     int rc = err ? cli_client_error(ctx, c, err, NULL) : MM_EXIT_OK;
-    mm_client_close(c);
+    cli_client_close(c);
     return rc;
 }
 
@@ -65,7 +74,10 @@ cli_connect(struct cli_ctx *ctx, mm_client **out)
     cfg.cluster_key_file = ctx->cluster_key_file;
     cfg.timeout_ms = ctx->timeout_ms;
     int rc = mm_client_connect(out, &cfg);
-    if (rc == 0) return 0;
+    if (rc == 0) {
+        cli_interrupt_arm(*out);
+        return 0;
+    }
     *out = NULL;
     return cli_client_error(ctx, NULL, rc, NULL);
 }

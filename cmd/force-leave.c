@@ -57,6 +57,6 @@ cmd_force_leave(int argc, char **argv, struct cli_ctx *ctx)
     mm_client_free_result(c, name);
     mm_client_free_result(c, id);
     mm_client_free_result(c, was);
-    mm_client_close(c);
+    cli_client_close(c);
     return rc;
 }

@@ -292,7 +292,7 @@ cmd_members(int argc, char **argv, struct cli_ctx *ctx)
     rc = members_show(ctx, m, n, status, &tags, wide);
     mm_client_free_result(c, m);
 out:
-    mm_client_close(c);
+    cli_client_close(c);
     cli_strv_free(&tags);
     return rc;
 }

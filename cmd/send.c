@@ -359,7 +359,7 @@ send_bulk(struct cli_ctx *ctx, const char *label, unsigned window)
         rc = cli_error(ctx, MM_EXIT_ACTOR,
                        "%" PRIu64 " of %" PRIu64 " messages failed", b.failed,
                        b.sent);
-    mm_client_close(c);
+    cli_client_close(c);
     return rc;
 }
 
@@ -478,6 +478,6 @@ cmd_send(int argc, char **argv, struct cli_ctx *ctx)
     else
         rc = cli_send_render(ctx, key, type, res, n, ctx->out);
     mm_client_free_result(c, res);
-    mm_client_close(c);
+    cli_client_close(c);
     return rc;
 }

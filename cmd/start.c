@@ -69,8 +69,8 @@ struct start_opts {
     struct cli_strv tags, actors, plugins, checkins;
     int mdns, demo, insecure, shards_given;
     unsigned shards;
-    int mbox_cap_given, mbox_bytes_given;
-    unsigned mbox_cap, mbox_bytes;
+    int mbox_cap_given, mbox_bytes_given, max_conns_given, max_frame_given;
+    unsigned mbox_cap, mbox_bytes, max_conns, max_frame;
     struct actor_spec *specs; /* owned; one per --actor once validated */
 };
 
@@ -458,6 +458,13 @@ start_validate(struct cli_ctx *ctx, struct start_opts *o)
     if (o->mbox_bytes_given && o->mbox_bytes < 1024)
         return cli_error(ctx, MM_EXIT_USAGE,
                          "--mailbox-bytes must be at least 1024");
+    if (o->max_conns_given && (o->max_conns == 0 || o->max_conns > 65536))
+        return cli_error(ctx, MM_EXIT_USAGE,
+                         "--max-connections must be 1..65536");
+    if (o->max_frame_given &&
+        (o->max_frame < 65536 || o->max_frame > 64u * 1024u * 1024u))
+        return cli_error(ctx, MM_EXIT_USAGE,
+                         "--max-frame must be 65536..67108864 bytes");
     if (o->shards_given && (o->shards == 0 || o->shards > START_MAX_SHARDS))
         return cli_error(ctx, MM_EXIT_USAGE, "--shards must be 1..%d",
                          START_MAX_SHARDS);
@@ -511,6 +518,8 @@ start_configure(struct cli_ctx *ctx, const struct start_opts *o, mm_node **out)
     cfg.shards = (int)o->shards;
     if (o->mbox_cap_given) cfg.mailbox_capacity = o->mbox_cap;
     if (o->mbox_bytes_given) cfg.mailbox_bytes = o->mbox_bytes;
+    if (o->max_conns_given) cfg.max_connections = o->max_conns;
+    if (o->max_frame_given) cfg.max_frame = o->max_frame;
     cfg.insecure = o->insecure;
     cfg.default_timeout_ms = ctx->timeout_given ? ctx->timeout_ms : 0;
     int err = mm_node_new(out, &cfg);
@@ -613,6 +622,10 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
                      "messages one mailbox holds (default 1024)"),
         CLI_OPT_UINT(0, "mailbox-bytes", &o.mbox_bytes, &o.mbox_bytes_given,
                      "BYTES", "bytes one mailbox holds (default 16 MiB)"),
+        CLI_OPT_UINT(0, "max-connections", &o.max_conns, &o.max_conns_given,
+                     "N", "connections accepted at most (default 1024)"),
+        CLI_OPT_UINT(0, "max-frame", &o.max_frame, &o.max_frame_given, "BYTES",
+                     "largest frame sent or accepted (default 4 MiB)"),
         CLI_OPT_BOOL(0, "demo", &o.demo,
                      "start echo/, counter/, kv/ and greeter/<name>"),
         CLI_OPT_BOOL(0, "insecure", &o.insecure,

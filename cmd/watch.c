@@ -127,6 +127,6 @@ cmd_watch(int argc, char **argv, struct cli_ctx *ctx)
     } else {
         rc = MM_EXIT_OK;
     }
-    mm_client_close(c);
+    cli_client_close(c);
     return rc;
 }

@@ -19,6 +19,7 @@
 #include "common.h"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,9 @@ struct mm_client {
     struct pend *pending;
     struct cevent *ev_head, *ev_tail;
     int loop_init;
+    uv_async_t intr; /* mm_client_interrupt() wakes the loop */
+    int intr_init;
+    volatile sig_atomic_t interrupted;
 };
 
 /* ---- errors
@@ -271,10 +275,19 @@ client_turn(mm_client *c, uint64_t deadline, int need_conn)
         return c->down_err ? c->down_err : MM_EUNREACHABLE;
     uint64_t now = mm__now_ms();
     if (deadline && now >= deadline) return MM_ETIMEOUT;
+    if (c->interrupted) return MM_ECLOSED;
     if (deadline) mm__tq_start(&c->tq, &c->turn_tmr, deadline * 1000000u);
     uv_run(&c->loop, UV_RUN_ONCE);
     mm__tq_stop(&c->tq, &c->turn_tmr);
-    return 0;
+    return c->interrupted ? MM_ECLOSED : 0;
+}
+
+MM_EXTERN void
+mm_client_interrupt(mm_client *c)
+{
+    if (!c) return;
+    c->interrupted = 1;
+    if (c->intr_init) uv_async_send(&c->intr);
 }
 
 /* Runs the loop until |*flag| is set (0) or client_turn() fails. */
@@ -379,6 +392,7 @@ mm_client_close(mm_client *c)
             uv_run(&c->loop, UV_RUN_ONCE);
     }
     if (c->tq.loop) mm__tq_close(&c->tq);
+    if (c->intr_init) uv_close((uv_handle_t *)&c->intr, NULL);
     if (c->loop_init) {
         uv_run(&c->loop, UV_RUN_DEFAULT);
         uv_loop_close(&c->loop);
@@ -420,6 +434,9 @@ mm_client_connect(mm_client **out, const mm_client_config *cfg)
     if ((rc = client_identity(c, cfg->state_dir)) != 0) goto fail;
     if ((rc = uv_loop_init(&c->loop)) != 0) goto fail;
     c->loop_init = 1;
+    if ((rc = uv_async_init(&c->loop, &c->intr, NULL)) != 0) goto fail;
+    uv_unref((uv_handle_t *)&c->intr);
+    c->intr_init = 1;
     if ((rc = mm__tq_init(&c->tq, &c->loop)) != 0) goto fail;
     c->turn_tmr.fn = turn_tmr_cb;
     c->ping_tmr.fn = ping_tmr_cb;
@@ -1040,6 +1057,7 @@ mm_client_watch(mm_client *c, const char *key, const char *prefix,
                            idle_timeout_ms);
             break;
         }
+        if (rc && c->interrupted) break;
         if (rc) {
             /* The seed went: another member, a resync, a new backfill. */
             rc = client_reconnect(c, cand, ncand);

@@ -138,6 +138,7 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
         .listen = cfg->listen,
         .advertise = cfg->advertise,
         .max_frame = cfg->max_frame,
+        .max_connections = cfg->max_connections,
         .seeds = cfg->join,
         .nseeds = cfg->njoin,
     };

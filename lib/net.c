@@ -1408,6 +1408,7 @@ mm__net_new(struct mm_net **out, const struct mm_net_config *cfg)
     qc.advertise = cfg->advertise;
     qc.role = MM_WIRE_ROLE_MEMBER;
     qc.max_frame = cfg->max_frame;
+    qc.conns_max = cfg->max_connections; /* 0: MM_CONNS_INBOUND_MAX */
     qc.tq = net_tq(net);
     struct mm_quic_ops ops;
     memset(&ops, 0, sizeof(ops));

@@ -27,6 +27,7 @@ struct mm_net_config {
     const char *listen;
     const char *advertise; /* may be NULL */
     size_t max_frame;
+    uint32_t max_connections; /* accepted at most; 0 = MM_CONNS_INBOUND_MAX */
     const char *const *seeds; /* "host:port", dialled by _start */
     size_t nseeds;
 };

@@ -230,6 +230,10 @@ typedef struct mm_node_config {
      * Replies and the runtime's own messages are not counted.  Default
      * MM_MAILBOX_BYTES (16 MiB); at most 4 GiB - 1. */
     size_t mailbox_bytes;
+    /* Connections the node accepts and keeps at most (members and clients
+     * together; in handshake or up); past it new ones are dropped until
+     * one closes.  Default MM_CONNS_INBOUND_MAX (1024). */
+    uint32_t max_connections;
 } mm_node_config;
 
 MM_EXTERN void mm_node_config_init(mm_node_config *cfg);
@@ -641,6 +645,10 @@ MM_EXTERN void mm_client_config_init(mm_client_config *cfg);
  * MM_EUNAUTHORIZED (wrong key), MM_EKEY (key file problems). */
 MM_EXTERN int mm_client_connect(mm_client **out, const mm_client_config *cfg);
 MM_EXTERN void mm_client_close(mm_client *c);
+/* Makes the call |c| is blocked in (and every later one) return
+ * MM_ECLOSED at once; mm_client_close() then still closes the connection
+ * gracefully.  Async-signal-safe: for a SIGINT handler. */
+MM_EXTERN void mm_client_interrupt(mm_client *c);
 /* The seed's node name and address (valid while connected). */
 MM_EXTERN const char *mm_client_seed_name(const mm_client *c);
 MM_EXTERN const char *mm_client_seed_addr(const mm_client *c);

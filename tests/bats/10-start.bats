@@ -185,3 +185,28 @@ PY
     [ "$STOP_RC" -eq 0 ]
     [ "$STOP_MS" -lt 2000 ]
 }
+
+@test "start --max-connections 1: a second client waits (exit 4) while a watch holds the one connection; an interrupted watch (exit 130) closes it and the next gets in" {
+    start_cluster 1 --max-connections 1
+    out="$BATS_TEST_TMPDIR/watch.out"
+    # Not through mm(): the signal must reach murmer itself (the watch
+    # bounds itself with --timeout and --count).
+    murmer --join "$SEED" --cluster-key "$KEY" --timeout 30s watch \
+        --prefix nothing/ --count 1 >"$out" 2>&1 &
+    wpid=$!
+    echo "watch $wpid" >>"$NODE_PIDS_FILE"
+    wait_for "grep -q '^synced' '$out'" 20 || { cat "$out"; false; }
+    run --separate-stderr mm --timeout 2s members
+    assert_failure 4
+    # An interrupted watch closes its connection: the slot is free at once.
+    kill -INT "$wpid"
+    rc=0
+    wait "$wpid" || rc=$?
+    [ "$rc" -eq 130 ] # 128 + SIGINT, and no error line
+    [ "$(cat "$out")" = "synced" ]
+    run --separate-stderr mm --timeout 5s members
+    assert_success
+    run --separate-stderr mm start --max-connections 0
+    assert_failure 2
+    [ "$stderr" = "murmer start: --max-connections must be 1..65536" ]
+}

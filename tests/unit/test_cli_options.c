@@ -16,6 +16,7 @@
 
 #include "../../cli/options.c"
 #include "../../cli/output.c"
+#include "../../cli/interrupt.c"
 #include "../../cmd/members.c"
 #include "../../cmd/send.c"
 #include "../../cmd/watch.c"

@@ -104,6 +104,8 @@ struct mm_membership {
     uint64_t flood_report_ms;
     uint8_t rx[DGRAM_MAX];
     uint8_t tx[DGRAM_MAX];
+    mm_membership_change_fn change_fn; /* client sessions' member events */
+    void *change_data;
 };
 
 static void membership_after(struct mm_membership *m);
@@ -248,6 +250,7 @@ swim_changed_cb(void *data, const struct mm_swim_member *mb, int was)
         mm__net_peer_down(m->d.net, mb->id, MM_EUNREACHABLE);
     MM_LOG(MM_LOG_DEBUG, "membership", "%s %s (generation %llu)", mb->name,
            mm__swim_state_name(st), (unsigned long long)mb->generation);
+    if (m->change_fn) m->change_fn(m->change_data, mb, was);
 }
 
 /* Sends our state as a SYNC_REQ or SYNC_RESP frame.  0 or an error. */
@@ -841,6 +844,14 @@ mm__membership_foreach(struct mm_membership *m,
     for (size_t i = 0; i < cl.n; i++)
         if (cb(data, cl.v[i])) break;
     mm__free(cl.v);
+}
+
+void
+mm__membership_on_change(struct mm_membership *m, mm_membership_change_fn fn,
+                         void *data)
+{
+    m->change_fn = fn;
+    m->change_data = data;
 }
 
 int

@@ -174,7 +174,10 @@ render_text(struct cli_ctx *ctx, const mm_partition_row *r, size_t n,
     cli_table_print(ctx, &t, ctx->out);
     cli_table_release(&t);
     if (agree) {
-        fprintf(ctx->out, "all %zu views agree\n", n);
+        size_t views = 0;
+        for (size_t i = 0; i < n; i++)
+            views += r[i].error == NULL;
+        fprintf(ctx->out, "all %zu views agree\n", views);
     } else {
         for (size_t s = 0; s < ns; s++)
             if (subject_disputed(r, n, sub[s].id))

@@ -1443,7 +1443,7 @@ gather_finish(struct gather *g)
             } else {
                 const char *e = json_str(t, "error");
                 session_err(s, g->conn, g->sid, g->id, MM_EUNREACHABLE,
-                            "probe: %s", e ? e : "no answer");
+                            "the target: %s", e ? e : "no answer");
             }
         } else {
             session_ok(s, g->conn, g->sid, g->id, g->doc);
@@ -1614,7 +1614,8 @@ op_ping(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
                     node);
         return;
     }
-    struct gather *g = gather_new(s, G_PING, conn, sid, id, gather_ms(req));
+    uint64_t ms = gather_ms(req);
+    struct gather *g = gather_new(s, G_PING, conn, sid, id, ms);
     if (!g) return;
     cJSON_AddStringToObject(g->doc, "seed", s->n->name);
     cJSON_AddStringToObject(g->doc, "target", f.name);
@@ -1640,7 +1641,11 @@ op_ping(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
     p.want = (size_t)k;
     if (p.want) mm__membership_foreach(s->m, relay_cb, &p);
     cJSON *body = cJSON_CreateObject();
-    if (body) cJSON_AddStringToObject(body, "target", f.hex);
+    if (body) {
+        /* A relay gives up first, so that its answer says why. */
+        cJSON_AddStringToObject(body, "target", f.hex);
+        cJSON_AddNumberToObject(body, "timeout_ms", (double)(ms * 3 / 4));
+    }
     for (size_t i = 0; body && i < p.n; i++) {
         cJSON *r = cJSON_CreateObject();
         if (!r) break;

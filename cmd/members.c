@@ -185,6 +185,7 @@ members_show(struct cli_ctx *ctx, const mm_member_info *m, size_t n,
 /* --follow: member events, one line (or JSON Lines document) each. */
 struct follow_state {
     struct cli_ctx *ctx;
+    const char *seed;
     const char *status;
     const struct cli_strv *tags;
     unsigned count; /* 0 = no limit */
@@ -206,6 +207,14 @@ follow_cb(void *data, const char *event, const mm_member_info *m)
 {
     struct follow_state *st = data;
     struct cli_ctx *ctx = st->ctx;
+    if (m == NULL) { /* the seed has the subscription */
+        if (ctx->verbose)
+            fprintf(ctx->err,
+                    "murmer members: following member events of "
+                    "%s\n",
+                    st->seed);
+        return 0;
+    }
     if (!cli_member_match(m, st->status, (const char *const *)st->tags->v,
                           st->tags->n))
         return 0;
@@ -232,7 +241,8 @@ static int
 members_follow(struct cli_ctx *ctx, mm_client *c, const char *status,
                const struct cli_strv *tags, unsigned count, int count_given)
 {
-    struct follow_state st = {ctx, status, tags, count_given ? count : 0, 0};
+    struct follow_state st = {ctx,  mm_client_seed_name(c),  status,
+                              tags, count_given ? count : 0, 0};
     /* With --count (or an explicit --timeout) silence ends it. */
     uint32_t idle = count_given || ctx->timeout_given ? ctx->timeout_ms : 0;
     int err = mm_client_members_follow(c, idle, follow_cb, &st);

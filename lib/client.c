@@ -1178,6 +1178,12 @@ mm_client_members_follow(mm_client *c, uint32_t idle_timeout_ms,
             rc = sub_ended(c, e);
             break;
         }
+        if (e->code == 2) { /* subscribed: live from here */
+            mm__free(e->body);
+            mm__free(e);
+            if (cb(data, "synced", NULL)) break;
+            continue;
+        }
         cJSON *j = cJSON_ParseWithLength(e->body, e->len);
         mm_member_info *m = mm__res_new(sizeof(*m));
         int stop = 0;

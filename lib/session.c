@@ -1243,6 +1243,8 @@ op_members_follow(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
     }
     sb->members = 1;
     session_ok(s, conn, sid, id, NULL);
+    /* Code 2: in place, every change from here on follows. */
+    session_send(s, conn, sid, MM_WIRE_CTRL_EVENT, id, 2, NULL);
     sb->next = s->subs;
     s->subs = sb;
 }

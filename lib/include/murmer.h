@@ -714,7 +714,8 @@ MM_EXTERN int mm_client_ping(mm_client *c, const char *node, unsigned relays,
                              const char **target, mm_ping_path **out,
                              size_t *n);
 /* Streams member events ("join", "alive", "suspect", "failed", "left",
- * "reaped", "updated") as the seed sees them; blocks until |cb| returns
+ * "reaped", "updated") as the seed sees them, after one "synced" (|m|
+ * NULL) once the seed has the subscription; blocks until |cb| returns
  * nonzero, |idle_timeout_ms| pass without an event (when nonzero:
  * MM_ETIMEOUT), or an error. */
 MM_EXTERN int mm_client_members_follow(mm_client *c, uint32_t idle_timeout_ms,

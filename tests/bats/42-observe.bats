@@ -148,19 +148,18 @@ parts_rc()
     start_cluster 2 --no-mdns
     wait_for "all_alive 2 $PORT_1 $PORT_2" 20
     out="$BATS_TEST_TMPDIR/ev.out"
-    murmer --join "$SEED" --cluster-key "$KEY" --timeout 20s members \
-        --follow --json >"$out" &
+    murmer --join "$SEED" --cluster-key "$KEY" --timeout 20s -v members \
+        --follow --json >"$out" 2>"$out.err" &
     local fpid=$!
-    # The subscription is in place once the seed counts it; give it the
-    # first event to see: a third node joins.
-    sleep 0.5
+    # Once the seed has the subscription, a third node joins.
+    wait_for "grep -q 'following member events of n1' '$out.err'" 10
     port=$(free_port)
     PORT_3=$port
     start_node n3 --listen "127.0.0.1:$port" --join "$SEED" \
         --cluster-key "$KEY" --data-dir "$BATS_TEST_TMPDIR/data-n3" --no-mdns
     wait_for "jq -e 'select(.event == \"join\" and .member.name == \"n3\")' '$out'" 20 ||
         { cat "$out"; false; }
-    [ "$(head -1 "$out" | jq -r .schema)" = "murmer.member_event/1" ]
+    [ "$(head -1 "$out" | jq -r .schema)" = "murmer.member_event/1" ] || { cat "$out"; false; }
     kill -STOP "$(node_pid n3)"
     wait_for "jq -e 'select(.event == \"suspect\" and .member.name == \"n3\")' '$out'" 20 ||
         { cat "$out"; false; }
@@ -187,9 +186,10 @@ parts_rc()
     run mm members --follow --count 0
     [ "$status" -eq 2 ]
     # A second node's join is the one event --count 1 waits for.
-    mm --timeout 20s members --follow --count 1 --json >"$BATS_TEST_TMPDIR/c.out" &
+    mm --timeout 20s -v members --follow --count 1 --json \
+        >"$BATS_TEST_TMPDIR/c.out" 2>"$BATS_TEST_TMPDIR/c.err" &
     local fpid=$!
-    sleep 0.5
+    wait_for "grep -q 'following member events' '$BATS_TEST_TMPDIR/c.err'" 10
     port=$(free_port)
     start_node n2 --listen "127.0.0.1:$port" --join "$SEED" \
         --cluster-key "$KEY" --data-dir "$BATS_TEST_TMPDIR/data-n2" --no-mdns

@@ -153,7 +153,8 @@ summary(struct cli_ctx *ctx, const char *seed, const char *target,
         cJSON_Delete(doc);
         return;
     }
-    fprintf(ctx->out, "--- %s from %s: %u rounds ---\n", target, seed, rounds);
+    fprintf(ctx->out, "--- %s from %s: %u round%s ---\n", target, seed, rounds,
+            rounds == 1 ? "" : "s");
     static const char *const hdr[] = {"PATH", "SENT", "LOST",
                                       "MIN",  "AVG",  "MAX"};
     struct cli_table t;
@@ -285,7 +286,8 @@ cmd_ping(int argc, char **argv, struct cli_ctx *ctx)
             rc = cli_client_error(ctx, c, err, "ping");
         else if (direct_ok == 0)
             rc = cli_error(ctx, MM_EXIT_UNAVAILABLE,
-                           "%s did not answer in %u rounds", target, seq);
+                           "%s did not answer in %u round%s", target, seq,
+                           seq == 1 ? "" : "s");
         else
             rc = MM_EXIT_OK;
     }

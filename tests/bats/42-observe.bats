@@ -157,12 +157,11 @@ parts_rc()
     PORT_3=$port
     start_node n3 --listen "127.0.0.1:$port" --join "$SEED" \
         --cluster-key "$KEY" --data-dir "$BATS_TEST_TMPDIR/data-n3" --no-mdns
-    wait_for "jq -e 'select(.event == \"join\" and .member.name == \"n3\")' '$out'" 20 ||
+    wait_for "jq -e 'select(.schema == \"murmer.member_event/1\" and .event == \"join\" and .member.name == \"n3\")' '$out'" 20 ||
         { cat "$out"; false; }
-    [ "$(head -1 "$out" | jq -r .schema)" = "murmer.member_event/1" ] || { cat "$out"; false; }
     kill -STOP "$(node_pid n3)"
     wait_for "jq -e 'select(.event == \"suspect\" and .member.name == \"n3\")' '$out'" 20 ||
-        { cat "$out"; false; }
+        { cat "$out" "$out.err"; members_json "$PORT_1"; false; }
     kill -CONT "$(node_pid n3)"
     wait_for "jq -e 'select(.event == \"alive\" and .member.name == \"n3\")' '$out'" 20 ||
         { cat "$out"; false; }

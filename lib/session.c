@@ -43,7 +43,7 @@
 
 #define LABEL_MAX 1024
 
-struct sub { /* a WATCH or OPLOG_FOLLOW subscription */
+struct sub { /* a WATCH, OPLOG_FOLLOW or MEMBERS_FOLLOW subscription */
     struct sub *next;
     struct mm_session *s;
     struct mm_qconn *conn;
@@ -1127,8 +1127,7 @@ op_oplog(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
     cJSON_Delete(doc);
 }
 
-/* ---- observing: MEMBERS_FOLLOW, PARTITIONS, PING (ECHO, PROBE)
- * ---------------
+/* ---- observing: MEMBERS_FOLLOW, PARTITIONS, PING, ECHO, PROBE ---------
  *
  * MEMBERS_FOLLOW streams the member changes membership reports.  The
  * others are answered later: the node asks other members over its member

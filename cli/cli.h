@@ -120,6 +120,8 @@ int cmd_keygen(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_lookup(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_members(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_oplog(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_partitions(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_ping(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_send(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_start(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_watch(int argc, char **argv, struct cli_ctx *ctx);

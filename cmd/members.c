@@ -182,13 +182,86 @@ members_show(struct cli_ctx *ctx, const mm_member_info *m, size_t n,
     return MM_EXIT_OK;
 }
 
+/* --follow: member events, one line (or JSON Lines document) each. */
+struct follow_state {
+    struct cli_ctx *ctx;
+    const char *seed;
+    const char *status;
+    const struct cli_strv *tags;
+    unsigned count; /* 0 = no limit */
+    unsigned seen;
+};
+
+static int
+event_color(const char *ev)
+{
+    if (strcmp(ev, "join") == 0 || strcmp(ev, "alive") == 0)
+        return CLI_COLOR_GREEN;
+    if (strcmp(ev, "suspect") == 0) return CLI_COLOR_YELLOW;
+    if (strcmp(ev, "failed") == 0) return CLI_COLOR_RED;
+    return CLI_COLOR_DIM;
+}
+
+static int
+follow_cb(void *data, const char *event, const mm_member_info *m)
+{
+    struct follow_state *st = data;
+    struct cli_ctx *ctx = st->ctx;
+    if (m == NULL) { /* the seed has the subscription */
+        if (ctx->verbose)
+            fprintf(ctx->err,
+                    "murmer members: following member events of "
+                    "%s\n",
+                    st->seed);
+        return 0;
+    }
+    if (!cli_member_match(m, st->status, (const char *const *)st->tags->v,
+                          st->tags->n))
+        return 0;
+    if (ctx->json) {
+        cJSON *doc = cli_json_doc("murmer.member_event/1");
+        cJSON *o = doc ? member_json(m, 0) : NULL;
+        if (o) {
+            cJSON_AddStringToObject(doc, "event", event);
+            cJSON_AddItemToObject(doc, "member", o);
+            cli_json_print(doc, ctx->out);
+        }
+        cJSON_Delete(doc);
+    } else {
+        fprintf(ctx->out, "%s%-8s%s %s  %s  %s  generation %" PRIu64 "\n",
+                cli_color_on(ctx, event_color(event)), event,
+                cli_color_off(ctx), m->name, m->addr, m->state, m->generation);
+        fflush(ctx->out);
+    }
+    st->seen++;
+    return st->count && st->seen >= st->count;
+}
+
+static int
+members_follow(struct cli_ctx *ctx, mm_client *c, const char *status,
+               const struct cli_strv *tags, unsigned count, int count_given)
+{
+    struct follow_state st = {ctx,  mm_client_seed_name(c),  status,
+                              tags, count_given ? count : 0, 0};
+    /* With --count (or an explicit --timeout) silence ends it. */
+    uint32_t idle = count_given || ctx->timeout_given ? ctx->timeout_ms : 0;
+    int err = mm_client_members_follow(c, idle, follow_cb, &st);
+    if (err == MM_ETIMEOUT && !count_given) return MM_EXIT_OK;
+    if (err == MM_ETIMEOUT)
+        return cli_error(ctx, MM_EXIT_UNAVAILABLE,
+                         "saw %u of %u member events before the timeout",
+                         st.seen, count);
+    if (err) return cli_client_error(ctx, c, err, "members --follow");
+    return MM_EXIT_OK;
+}
+
 int
 cmd_members(int argc, char **argv, struct cli_ctx *ctx)
 {
     const char *status = NULL;
     struct cli_strv tags = {0};
-    int wide = 0, timings = 0, wait_given = 0;
-    unsigned wait_n = 0;
+    int wide = 0, timings = 0, wait_given = 0, follow = 0, count_given = 0;
+    unsigned wait_n = 0, count = 0;
     mm_client *c = NULL;
     const struct cli_opt opts[] = {
         CLI_OPT_STRING('s', "status", &status, "S",
@@ -204,6 +277,12 @@ cmd_members(int argc, char **argv, struct cli_ctx *ctx)
                      "--timeout)"),
         CLI_OPT_BOOL(0, "timings", &timings,
                      "print the membership timings instead"),
+        CLI_OPT_BOOL('f', "follow", &follow,
+                     "stream member events (join, alive, suspect, failed, "
+                     "left, reaped, updated) as they happen"),
+        CLI_OPT_UINT('c', "count", &count, &count_given, "N",
+                     "with --follow: exit after N events (bounded by "
+                     "--timeout)"),
         CLI_OPT_END,
     };
     const struct cli_spec spec = {
@@ -237,12 +316,30 @@ cmd_members(int argc, char **argv, struct cli_ctx *ctx)
             goto out;
         }
     }
+    if (count_given && !follow) {
+        rc = cli_error(ctx, MM_EXIT_USAGE, "--count needs --follow");
+        goto out;
+    }
+    if (count_given && count == 0) {
+        rc = cli_error(ctx, MM_EXIT_USAGE, "--count must be at least 1");
+        goto out;
+    }
+    if (follow && (wait_given || timings || wide)) {
+        rc = cli_error(ctx, MM_EXIT_USAGE,
+                       "--follow does not go with --wait, --timings or "
+                       "--wide");
+        goto out;
+    }
     if (wait_given && wait_n == 0) {
         rc = cli_error(ctx, MM_EXIT_USAGE, "--wait must be at least 1");
         goto out;
     }
 
     if ((rc = cli_connect(ctx, &c)) != 0) goto out;
+    if (follow) {
+        rc = members_follow(ctx, c, status, &tags, count, count_given);
+        goto out;
+    }
     if (timings) {
         mm_timing *t;
         size_t nt;

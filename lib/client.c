@@ -1157,3 +1157,76 @@ mm_client_oplog_follow(mm_client *c, const char *origin,
     uv_run(&c->loop, UV_RUN_NOWAIT);
     return rc;
 }
+
+/* ---- member events
+ * ---------------------------------------------------------------------- */
+
+MM_EXTERN int
+mm_client_members_follow(mm_client *c, uint32_t idle_timeout_ms,
+                         int (*cb)(void *data, const char *event,
+                                   const mm_member_info *m),
+                         void *data)
+{
+    uint32_t sub = 0;
+    int rc = sub_start(c, MM_CTRL_MEMBERS_FOLLOW, NULL, &sub);
+    mm__tq_start_in(&c->tq, &c->ping_tmr, PING_MS);
+    uint64_t idle_end = idle_timeout_ms ? mm__now_ms() + idle_timeout_ms : 0;
+    while (rc == 0) {
+        struct cevent *e = NULL;
+        uint64_t now = mm__now_ms();
+        uint32_t idle = 0;
+        if (idle_end) {
+            if (now >= idle_end) {
+                rc = MM_ETIMEOUT;
+                break;
+            }
+            idle = (uint32_t)(idle_end - now);
+        }
+        rc = sub_next(c, sub, idle, &e);
+        if (rc == MM_ETIMEOUT) {
+            client_errtext(c, "no member event within %" PRIu32 " ms",
+                           idle_timeout_ms);
+            break;
+        }
+        if (rc) {
+            client_errtext(c, "connection to %s lost", c->seed_addr);
+            break;
+        }
+        if (e->code == 0) { /* the seed ended the subscription */
+            rc = sub_ended(c, e);
+            break;
+        }
+        if (e->code == 2) { /* subscribed: live from here */
+            mm__free(e->body);
+            mm__free(e);
+            if (cb(data, "synced", NULL)) break;
+            continue;
+        }
+        cJSON *j = cJSON_ParseWithLength(e->body, e->len);
+        mm_member_info *m = mm__res_new(sizeof(*m));
+        int stop = 0;
+        if (j && m) {
+            mm__client_parse_member(m, j);
+            const char *ev = jstr(j, "event");
+            stop = cb(data, ev ? ev : "updated", m);
+        }
+        mm_client_free_result(c, m);
+        cJSON_Delete(j);
+        mm__free(e->body);
+        mm__free(e);
+        if (stop) break;
+        if (idle_timeout_ms) idle_end = mm__now_ms() + idle_timeout_ms;
+    }
+    if (rc == 0 && c->conn) { /* tell the seed; no need to wait */
+        cJSON *u = cJSON_CreateObject();
+        int err;
+        if (u && cJSON_AddNumberToObject(u, "sub", sub)) {
+            struct pend *r = req_send(c, MM_CTRL_UNWATCH, u, &err);
+            if (r) r->detached = 1;
+        }
+        cJSON_Delete(u);
+    }
+    mm__tq_stop(&c->tq, &c->ping_tmr);
+    uv_run(&c->loop, UV_RUN_NOWAIT);
+    return rc;
+}

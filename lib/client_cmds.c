@@ -435,3 +435,113 @@ mm_client_oplog(mm_client *c, const char *origin, mm_oplog_origin **out,
     cJSON_Delete(resp);
     return rc;
 }
+
+/* ---- observing: partitions, ping
+ * ---------------------------------------------------------------------- */
+
+/* What a gathering request asks the seed to wait for the members: about
+ * half the client's own timeout, so that the answer still comes in it. */
+static cJSON *
+gather_body(mm_client *c)
+{
+    cJSON *req = cJSON_CreateObject();
+    uint64_t now = mm__now_ms(), dl = mm__client_deadline(c);
+    uint64_t ms = dl > now ? (dl - now) / 2 : 0;
+    if (req) cJSON_AddNumberToObject(req, "timeout_ms", ms < 50 ? 50 : ms);
+    return req;
+}
+
+static int
+partition_item(void *res, size_t k, const cJSON *it)
+{
+    mm_partition_row *r = res, *x = &r[k];
+    x->name = mm__res_str(r, jstr(it, "name") ? jstr(it, "name") : "");
+    x->id = mm__res_str(r, jstr(it, "id") ? jstr(it, "id") : "");
+    x->state = mm__res_str(r, jstr(it, "state") ? jstr(it, "state") : "");
+    x->error = mm__res_str(r, jstr(it, "error"));
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(it, "view");
+    size_t cnt = (size_t)cJSON_GetArraySize(v);
+    mm_member_view *mv = cnt ? mm__res_alloc(r, cnt * sizeof(*mv)) : NULL;
+    if (mv) {
+        size_t j = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, v)
+        {
+            if (j == cnt) break;
+            mv[j].name = mm__res_str(r, jstr(e, "name") ? jstr(e, "name") : "");
+            mv[j].id = mm__res_str(r, jstr(e, "id") ? jstr(e, "id") : "");
+            mv[j].state =
+                mm__res_str(r, jstr(e, "state") ? jstr(e, "state") : "");
+            j++;
+        }
+        x->view = mv;
+        x->nview = j;
+    }
+    if (!cJSON_IsArray(v) && !x->error) x->error = "no answer";
+    return 1;
+}
+
+MM_EXTERN int
+mm_client_partitions(mm_client *c, mm_partition_row **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    cJSON *req = gather_body(c);
+    if (!req) return UV_ENOMEM;
+    cJSON *resp;
+    int rc = mm__client_request(c, MM_CTRL_PARTITIONS, req,
+                                mm__client_deadline(c), &resp);
+    cJSON_Delete(req);
+    if (rc) return rc;
+    void *res = NULL;
+    rc = parse_list(resp, "observers", sizeof(**out), partition_item, &res, n);
+    *out = res;
+    cJSON_Delete(resp);
+    return rc;
+}
+
+static int
+ping_item(void *res, size_t k, const cJSON *it)
+{
+    mm_ping_path *p = res, *x = &p[k];
+    x->via = mm__res_str(p, jstr(it, "via") ? jstr(it, "via") : "");
+    x->rtt_us = (int64_t)jnum(it, "rtt_us", -1);
+    x->leg_us = (int64_t)jnum(it, "leg_us", -1);
+    x->error = mm__res_str(p, jstr(it, "error"));
+    if (x->rtt_us < 0 && !x->error) x->error = "no answer";
+    return 1;
+}
+
+MM_EXTERN int
+mm_client_ping(mm_client *c, const char *node, unsigned relays,
+               const char **target, mm_ping_path **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    *target = NULL;
+    cJSON *req = gather_body(c);
+    if (!req || !cJSON_AddStringToObject(req, "node", node) ||
+        !cJSON_AddNumberToObject(req, "relays", relays)) {
+        cJSON_Delete(req);
+        return UV_ENOMEM;
+    }
+    cJSON *resp;
+    int rc =
+        mm__client_request(c, MM_CTRL_PING, req, mm__client_deadline(c), &resp);
+    cJSON_Delete(req);
+    if (rc) return rc;
+    void *res = NULL;
+    rc = parse_list(resp, "paths", sizeof(**out), ping_item, &res, n);
+    if (rc == 0)
+        *target = mm__res_str(res, jstr(resp, "target") ? jstr(resp, "target")
+                                                        : node);
+    *out = res;
+    cJSON_Delete(resp);
+    return rc;
+}
+
+void
+mm__client_parse_member(mm_member_info *res, const cJSON *it)
+{
+    member_item(res, 0, it);
+}

@@ -48,6 +48,10 @@ cJSON *mm__client_lookup_body(const char *label, const char *prefix,
  * kept in |res|. */
 void mm__client_parse_op(void *res, const cJSON *j, mm_oplog_op *op);
 
+/* A member of a MEMBERS answer or a MEMBERS_FOLLOW event into |res[0]|,
+ * its strings kept in |res| (a result block). */
+void mm__client_parse_member(mm_member_info *res, const cJSON *it);
+
 /* ---- reading answers ---------------------------------------------------- */
 
 static inline const char *

@@ -338,4 +338,30 @@
 #define MM_METRICS_TYPES_MAX 256u
 #endif
 
+/* Observing the cluster: partitions, ping, members --follow (lib/session.c) */
+#ifndef MM_SESSION_GATHERS_MAX
+/* Requests a node answers later after asking other members (PARTITIONS,
+ * PING, PROBE) at once; more are answered `overloaded`. */
+#define MM_SESSION_GATHERS_MAX 32u
+#endif
+#ifndef MM_SESSION_GATHER_PEERS
+/* Members one PARTITIONS asks for their view at most (the others are
+ * shown as not asked). */
+#define MM_SESSION_GATHER_PEERS 256u
+#endif
+#ifndef MM_SESSION_GATHER_MS
+/* How long a PARTITIONS or PING waits for the members it asked when the
+ * request names no "timeout_ms"; "timeout_ms" is cut to the _MAX_MS. */
+#define MM_SESSION_GATHER_MS 2000u
+#define MM_SESSION_GATHER_MAX_MS 30000u
+#endif
+#ifndef MM_PING_RELAYS_MAX
+/* Members a PING asks to probe the target for it (indirect paths). */
+#define MM_PING_RELAYS_MAX 3u
+#endif
+#ifndef MM_PING_COUNT_MAX
+/* Rounds `murmer ping --count` takes at most. */
+#define MM_PING_COUNT_MAX 100u
+#endif
+
 #endif /* MM_DEFAULTS_H */

@@ -31,6 +31,7 @@
 #include <stdio.h>
 
 #include <cJSON.h>
+#include <uv.h>
 
 #include "buf.h"
 #include "membership/membership.h"
@@ -42,7 +43,7 @@
 
 #define LABEL_MAX 1024
 
-struct sub { /* a WATCH or OPLOG_FOLLOW subscription */
+struct sub { /* a WATCH, OPLOG_FOLLOW or MEMBERS_FOLLOW subscription */
     struct sub *next;
     struct mm_session *s;
     struct mm_qconn *conn;
@@ -53,6 +54,7 @@ struct sub { /* a WATCH or OPLOG_FOLLOW subscription */
     int held;            /* WATCH: the listing is held (connection full) */
     int dead;            /* OPLOG_FOLLOW ended by the seed: unlink it */
     char origin[2 * MM_NODE_ID_LEN + 1]; /* OPLOG_FOLLOW: id prefix filter */
+    int members;                         /* MEMBERS_FOLLOW */
 };
 
 struct waiter { /* a LOOKUP waiting for its label */
@@ -79,6 +81,13 @@ struct mm_session {
         uint64_t held;       /* watch deliveries held */
         uint64_t refused;    /* requests the session's key may not make */
     } st;
+    /* Observing (PARTITIONS, PING, PROBE): requests answered later and the
+     * questions they asked other members. */
+    struct mm_net *net;
+    struct gather *gathers;
+    size_t ngathers;
+    struct oreq *oreqs;
+    uint32_t next_oreq;
 };
 
 static void retry_arm(struct mm_session *s);
@@ -1118,6 +1127,602 @@ op_oplog(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
     cJSON_Delete(doc);
 }
 
+/* ---- observing: MEMBERS_FOLLOW, PARTITIONS, PING, ECHO, PROBE ---------
+ *
+ * MEMBERS_FOLLOW streams the member changes membership reports.  The
+ * others are answered later: the node asks other members over its member
+ * connections (CTRL_REQ frames like a client's; their CTRL_RESP come back
+ * to on_ctrl_resp) and answers once every one answered or its bounded wait
+ * is over.  A "gather" is such a request; an "oreq" one question it asked.
+ */
+
+enum { G_PARTITIONS = 1, G_PING, G_PROBE };
+
+struct gather {
+    struct gather *next;
+    struct mm_session *s;
+    int kind;
+    struct mm_qconn *conn; /* to answer; NULL once it went */
+    int64_t sid;
+    uint32_t id;
+    struct mm_tmr tmr;
+    size_t want, got;
+    cJSON *doc; /* the answer being built */
+};
+
+struct oreq {
+    struct oreq *next;
+    struct gather *g;
+    uint32_t id;
+    uint8_t peer[MM_NODE_ID_LEN];
+    uint64_t sent_ns;
+    cJSON *slot; /* in g->doc: what the answer fills */
+};
+
+static const char *
+member_event_name(int state, int was)
+{
+    if (was == MM_SWIM_NONE) return "join";
+    if (state == was) return "updated";
+    switch (state) {
+    case MM_SWIM_ALIVE:
+        return "alive";
+    case MM_SWIM_SUSPECT:
+        return "suspect";
+    case MM_SWIM_FAILED:
+        return "failed";
+    case MM_SWIM_LEFT:
+        return "left";
+    case MM_SWIM_REAPED:
+        return "reaped";
+    default:
+        return "updated";
+    }
+}
+
+/* A member changed: one event to every MEMBERS_FOLLOW subscription. */
+static void
+member_change_cb(void *data, const struct mm_swim_member *mb, int was)
+{
+    struct mm_session *s = data;
+    if (s->stopped || mb->role == MM_WIRE_ROLE_CLIENT) return;
+    cJSON *o = NULL;
+    for (struct sub *sb = s->subs; sb; sb = sb->next) {
+        if (!sb->members || !sb->conn || sb->dead) continue;
+        if (conn_full(sb->conn)) {
+            /* No queue to fall behind in: the follow ends, with why. */
+            sb->dead = 1;
+            s->st.overloaded++;
+            cJSON *e = cJSON_CreateObject();
+            if (e)
+                cJSON_AddStringToObject(e, "error",
+                                        "overloaded: the follower fell behind");
+            session_send(s, sb->conn, sb->sid, MM_WIRE_CTRL_EVENT, sb->id, 0,
+                         e);
+            cJSON_Delete(e);
+            retry_arm(s);
+            continue;
+        }
+        if (!o) {
+            o = cJSON_CreateObject();
+            if (!o) return;
+            char hex[2 * MM_NODE_ID_LEN + 1], addr[80];
+            mm__hex(hex, mb->id, MM_NODE_ID_LEN);
+            addr_format(&mb->addr, addr, sizeof(addr));
+            cJSON_AddStringToObject(o, "event",
+                                    member_event_name(mb->state, was));
+            cJSON_AddStringToObject(o, "name", mb->name);
+            cJSON_AddStringToObject(o, "id", hex);
+            cJSON_AddStringToObject(o, "addr", addr);
+            cJSON_AddStringToObject(o, "state", mm__swim_state_name(mb->state));
+            cJSON_AddStringToObject(o, "was", mm__swim_state_name(was));
+            json_u64(o, "generation", mb->generation);
+            json_u64(o, "incarnation", mb->incarnation);
+            cJSON_AddStringToObject(o, "tags", mb->tags);
+        }
+        session_send(s, sb->conn, sb->sid, MM_WIRE_CTRL_EVENT, sb->id, 1, o);
+    }
+    cJSON_Delete(o);
+}
+
+static void
+op_members_follow(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
+                  uint32_t id)
+{
+    if (!s->m) {
+        session_err(s, conn, sid, id, MM_ENOTFOUND,
+                    "this node has no membership");
+        return;
+    }
+    if (subs_full(s, conn, sid, id)) return;
+    struct sub *sb = sub_new(s, conn, sid, id);
+    if (!sb) {
+        session_err(s, conn, sid, id, UV_ENOMEM, "out of memory");
+        return;
+    }
+    sb->members = 1;
+    session_ok(s, conn, sid, id, NULL);
+    /* Code 2: in place, every change from here on follows. */
+    session_send(s, conn, sid, MM_WIRE_CTRL_EVENT, id, 2, NULL);
+    sb->next = s->subs;
+    s->subs = sb;
+}
+
+static uint64_t
+gather_ms(const cJSON *req)
+{
+    double t = json_num(req, "timeout_ms");
+    if (t <= 0) return MM_SESSION_GATHER_MS;
+    return t > MM_SESSION_GATHER_MAX_MS ? MM_SESSION_GATHER_MAX_MS
+                                        : (uint64_t)t;
+}
+
+static void gather_tmr_cb(struct mm_tmr *t);
+
+/* A new gather answering |conn|'s request |id| within |ms|, or NULL
+ * (answered: overloaded or out of memory). */
+static struct gather *
+gather_new(struct mm_session *s, int kind, struct mm_qconn *conn, int64_t sid,
+           uint32_t id, uint64_t ms)
+{
+    if (s->ngathers >= MM_SESSION_GATHERS_MAX) {
+        session_err(s, conn, sid, id, MM_EOVERLOADED,
+                    "overloaded: this node is already waiting on %u "
+                    "gathering requests",
+                    (unsigned)MM_SESSION_GATHERS_MAX);
+        return NULL;
+    }
+    struct gather *g = mm__calloc(1, sizeof(*g));
+    if (g) g->doc = cJSON_CreateObject();
+    if (!g || !g->doc) {
+        mm__free(g);
+        session_err(s, conn, sid, id, UV_ENOMEM, "out of memory");
+        return NULL;
+    }
+    g->s = s;
+    g->kind = kind;
+    g->conn = conn;
+    g->sid = sid;
+    g->id = id;
+    g->tmr.fn = gather_tmr_cb;
+    g->next = s->gathers;
+    s->gathers = g;
+    s->ngathers++;
+    mm__tmr_start(s->home, &g->tmr, mm__now_ms() + ms);
+    return g;
+}
+
+/* Asks |peer| |op| with |body| for |g|; the answer fills |slot|.  0 or an
+ * error (nothing asked). */
+static int
+oreq_send(struct gather *g, const uint8_t peer[MM_NODE_ID_LEN], uint16_t op,
+          const cJSON *body, cJSON *slot)
+{
+    struct mm_session *s = g->s;
+    struct oreq *r = mm__calloc(1, sizeof(*r));
+    if (!r) return UV_ENOMEM;
+    r->g = g;
+    r->id = ++s->next_oreq;
+    memcpy(r->peer, peer, MM_NODE_ID_LEN);
+    r->slot = slot;
+    char *js = body ? cJSON_PrintUnformatted(body) : NULL;
+    struct mm_wire_ctrl m = {r->id, op, (const uint8_t *)(js ? js : "{}"),
+                             js ? strlen(js) : 2};
+    struct mm_buf b;
+    mm__buf_init(&b);
+    r->sent_ns = uv_hrtime();
+    int rc = mm__wire_ctrl_append(&b, MM_WIRE_CTRL_REQ, &m);
+    if (rc == 0) rc = mm__net_send_ctrl(s->net, peer, b.data, b.len);
+    mm__buf_release(&b);
+    cJSON_free(js);
+    if (rc) {
+        mm__free(r);
+        return rc;
+    }
+    r->next = s->oreqs;
+    s->oreqs = r;
+    g->want++;
+    return 0;
+}
+
+/* The round trip of |r| until now, in microseconds. */
+static double
+oreq_rtt_us(const struct oreq *r)
+{
+    return (double)((uv_hrtime() - r->sent_ns) / 1000u);
+}
+
+static void gather_finish(struct gather *g);
+
+/* An answer of |r|: into its slot.  |body| NULL when none came. */
+static void
+oreq_fill(struct gather *g, struct oreq *r, int status, const cJSON *body)
+{
+    cJSON *slot = r->slot;
+    if (!body) {
+        cJSON_AddStringToObject(slot, "error", "no answer");
+        return;
+    }
+    if (status) {
+        const char *e = json_str(body, "error");
+        cJSON_AddStringToObject(slot, "error", e ? e : "failed");
+        return;
+    }
+    switch (g->kind) {
+    case G_PARTITIONS: {
+        cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "members");
+        cJSON *view = cJSON_AddArrayToObject(slot, "view");
+        const cJSON *it;
+        cJSON_ArrayForEach(it, v)
+        {
+            cJSON *o = cJSON_CreateObject();
+            if (!o || !view) {
+                cJSON_Delete(o);
+                break;
+            }
+            const char *f[] = {"name", "id", "state"};
+            for (int i = 0; i < 3; i++)
+                cJSON_AddStringToObject(
+                    o, f[i], json_str(it, f[i]) ? json_str(it, f[i]) : "");
+            cJSON_AddItemToArray(view, o);
+        }
+        break;
+    }
+    case G_PING:
+        cJSON_AddNumberToObject(slot, "rtt_us", oreq_rtt_us(r));
+        if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(body, "rtt_us")))
+            cJSON_AddNumberToObject(slot, "leg_us", json_num(body, "rtt_us"));
+        break;
+    case G_PROBE:
+        cJSON_AddNumberToObject(slot, "rtt_us", oreq_rtt_us(r));
+        break;
+    }
+}
+
+/* A CTRL_RESP from a member: the answer to one of our oreqs. */
+static void
+on_ctrl_resp(void *data, struct mm_qconn *conn,
+             const uint8_t peer[MM_NODE_ID_LEN], int role, int64_t sid,
+             uint8_t type, const uint8_t *body, size_t len)
+{
+    struct mm_session *s = data;
+    (void)conn;
+    (void)sid;
+    (void)type;
+    struct mm_wire_ctrl resp;
+    if (s->stopped || role != MM_WIRE_ROLE_MEMBER ||
+        mm__wire_ctrl_decode(&resp, body, len) != 0)
+        return;
+    struct oreq **pp = &s->oreqs;
+    while (*pp && ((*pp)->id != resp.id ||
+                   memcmp((*pp)->peer, peer, MM_NODE_ID_LEN) != 0))
+        pp = &(*pp)->next;
+    struct oreq *r = *pp;
+    if (!r) return; /* late, or not ours */
+    *pp = r->next;
+    cJSON *j = cJSON_ParseWithLength((const char *)resp.body, resp.body_len);
+    static const cJSON empty = {0};
+    struct gather *g = r->g;
+    oreq_fill(g, r, resp.code, j ? j : &empty);
+    cJSON_Delete(j);
+    mm__free(r);
+    if (++g->got >= g->want) gather_finish(g);
+}
+
+/* Answers |g| with what came (the rest: "no answer") and frees it. */
+static void
+gather_finish(struct gather *g)
+{
+    struct mm_session *s = g->s;
+    mm__tmr_stop(s->home, &g->tmr);
+    struct oreq **pp = &s->oreqs;
+    while (*pp) {
+        struct oreq *r = *pp;
+        if (r->g != g) {
+            pp = &r->next;
+            continue;
+        }
+        *pp = r->next;
+        oreq_fill(g, r, 0, NULL);
+        mm__free(r);
+    }
+    struct gather **gp = &s->gathers;
+    while (*gp && *gp != g)
+        gp = &(*gp)->next;
+    if (*gp) *gp = g->next;
+    s->ngathers--;
+    if (g->conn && !s->stopped) {
+        if (g->kind == G_PROBE) {
+            /* The relay's answer: its round trip to the target. */
+            cJSON *t = cJSON_GetObjectItemCaseSensitive(g->doc, "probe");
+            const cJSON *rtt = cJSON_GetObjectItemCaseSensitive(t, "rtt_us");
+            if (cJSON_IsNumber(rtt)) {
+                cJSON *o = cJSON_CreateObject();
+                if (o) cJSON_AddNumberToObject(o, "rtt_us", rtt->valuedouble);
+                session_ok(s, g->conn, g->sid, g->id, o);
+                cJSON_Delete(o);
+            } else {
+                const char *e = json_str(t, "error");
+                session_err(s, g->conn, g->sid, g->id, MM_EUNREACHABLE,
+                            "the target: %s", e ? e : "no answer");
+            }
+        } else {
+            session_ok(s, g->conn, g->sid, g->id, g->doc);
+        }
+    }
+    cJSON_Delete(g->doc);
+    mm__free(g);
+}
+
+static void
+gather_tmr_cb(struct mm_tmr *t)
+{
+    gather_finish(mm__container_of(t, struct gather, tmr));
+}
+
+/* Observers of a PARTITIONS: every member the seed lists, asked when it
+ * is alive or suspect. */
+struct part_acc {
+    struct mm_session *s;
+    struct gather *g;
+    cJSON *arr;
+    size_t asked;
+};
+
+static int
+part_cb(void *data, const struct mm_swim_member *mb)
+{
+    struct part_acc *a = data;
+    if (mb->role == MM_WIRE_ROLE_CLIENT || mb->tombstone) return 0;
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return 0;
+    char hex[2 * MM_NODE_ID_LEN + 1];
+    mm__hex(hex, mb->id, MM_NODE_ID_LEN);
+    cJSON_AddStringToObject(o, "name", mb->name);
+    cJSON_AddStringToObject(o, "id", hex);
+    cJSON_AddStringToObject(o, "state", mm__swim_state_name(mb->state));
+    cJSON_AddItemToArray(a->arr, o);
+    if (mb->is_self) {
+        cJSON *saved = cJSON_CreateArray();
+        if (saved) cJSON_AddItemToObject(o, "view", saved);
+        return 0;
+    }
+    if (mb->state != MM_SWIM_ALIVE && mb->state != MM_SWIM_SUSPECT) {
+        cJSON_AddStringToObject(o, "error", "not asked: not alive");
+        return 0;
+    }
+    if (a->asked >= MM_SESSION_GATHER_PEERS) {
+        cJSON_AddStringToObject(o, "error", "not asked: too many members");
+        return 0;
+    }
+    if (oreq_send(a->g, mb->id, MM_CTRL_MEMBERS, NULL, o) != 0) {
+        cJSON_AddStringToObject(o, "error", "unreachable");
+        return 0;
+    }
+    a->asked++;
+    return 0;
+}
+
+/* The seed's own row: its member list. */
+static int
+part_self_cb(void *data, const struct mm_swim_member *mb)
+{
+    cJSON *view = data;
+    if (mb->role == MM_WIRE_ROLE_CLIENT || mb->tombstone) return 0;
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return 0;
+    char hex[2 * MM_NODE_ID_LEN + 1];
+    mm__hex(hex, mb->id, MM_NODE_ID_LEN);
+    cJSON_AddStringToObject(o, "name", mb->name);
+    cJSON_AddStringToObject(o, "id", hex);
+    cJSON_AddStringToObject(o, "state", mm__swim_state_name(mb->state));
+    cJSON_AddItemToArray(view, o);
+    return 0;
+}
+
+static void
+op_partitions(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
+              uint32_t id, const cJSON *req)
+{
+    if (!s->m) {
+        session_err(s, conn, sid, id, MM_ENOTFOUND,
+                    "this node has no membership");
+        return;
+    }
+    struct gather *g =
+        gather_new(s, G_PARTITIONS, conn, sid, id, gather_ms(req));
+    if (!g) return;
+    cJSON_AddStringToObject(g->doc, "seed", s->n->name);
+    cJSON *arr = cJSON_AddArrayToObject(g->doc, "observers");
+    if (!arr) {
+        gather_finish(g);
+        return;
+    }
+    struct part_acc a = {s, g, arr, 0};
+    /* want stays above got while asking: no answer can finish it early */
+    g->want = 1;
+    mm__membership_foreach(s->m, part_cb, &a);
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        cJSON *view = cJSON_GetObjectItemCaseSensitive(it, "view");
+        if (cJSON_IsArray(view) && cJSON_GetArraySize(view) == 0)
+            mm__membership_foreach(s->m, part_self_cb, view);
+    }
+    g->want--;
+    if (g->got >= g->want) gather_finish(g);
+}
+
+/* The member named |node| (name or 32-hex id): 1 with |f| filled. */
+static int
+member_by_name(struct mm_session *s, const char *node, struct name_find *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->prefix = node;
+    if (s->m) mm__membership_foreach(s->m, name_find_cb, f);
+    return f->found;
+}
+
+struct relay_pick {
+    struct mm_session *s;
+    const uint8_t *target;
+    struct mm_swim_member v[MM_PING_RELAYS_MAX];
+    size_t n, want;
+};
+
+static int
+relay_cb(void *data, const struct mm_swim_member *mb)
+{
+    struct relay_pick *p = data;
+    if (p->n >= p->want) return 1;
+    if (mb->is_self || mb->role == MM_WIRE_ROLE_CLIENT || mb->tombstone ||
+        mb->state != MM_SWIM_ALIVE ||
+        memcmp(mb->id, p->target, MM_NODE_ID_LEN) == 0)
+        return 0;
+    p->v[p->n++] = *mb;
+    return 0;
+}
+
+static void
+op_ping(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
+        const cJSON *req)
+{
+    const char *node = json_str(req, "node");
+    double k = json_num(req, "relays");
+    if (!node || !*node) {
+        session_err(s, conn, sid, id, MM_EINVAL, "ping needs a node");
+        return;
+    }
+    if (k < 0 || k > MM_PING_RELAYS_MAX) {
+        session_err(s, conn, sid, id, MM_EINVAL, "relays must be 0 to %u",
+                    (unsigned)MM_PING_RELAYS_MAX);
+        return;
+    }
+    struct name_find f;
+    if (!member_by_name(s, node, &f)) {
+        session_err(s, conn, sid, id, MM_ENOTFOUND, "no member '%s'", node);
+        return;
+    }
+    uint8_t target[MM_NODE_ID_LEN];
+    for (size_t i = 0; i < MM_NODE_ID_LEN; i++) {
+        unsigned v = 0;
+        sscanf(f.hex + 2 * i, "%2x", &v);
+        target[i] = (uint8_t)v;
+    }
+    if (memcmp(target, s->n->id, MM_NODE_ID_LEN) == 0) {
+        session_err(s, conn, sid, id, MM_EINVAL,
+                    "'%s' is the seed itself: ping it through another seed",
+                    node);
+        return;
+    }
+    uint64_t ms = gather_ms(req);
+    struct gather *g = gather_new(s, G_PING, conn, sid, id, ms);
+    if (!g) return;
+    cJSON_AddStringToObject(g->doc, "seed", s->n->name);
+    cJSON_AddStringToObject(g->doc, "target", f.name);
+    cJSON_AddStringToObject(g->doc, "id", f.hex);
+    cJSON_AddStringToObject(g->doc, "state", mm__swim_state_name(f.state));
+    cJSON *paths = cJSON_AddArrayToObject(g->doc, "paths");
+    if (!paths) {
+        gather_finish(g);
+        return;
+    }
+    g->want = 1; /* see op_partitions */
+    cJSON *d = cJSON_CreateObject();
+    if (d) {
+        cJSON_AddStringToObject(d, "via", "");
+        cJSON_AddItemToArray(paths, d);
+        if (oreq_send(g, target, MM_CTRL_ECHO, NULL, d) != 0)
+            cJSON_AddStringToObject(d, "error", "unreachable");
+    }
+    struct relay_pick p;
+    memset(&p, 0, sizeof(p));
+    p.s = s;
+    p.target = target;
+    p.want = (size_t)k;
+    if (p.want) mm__membership_foreach(s->m, relay_cb, &p);
+    cJSON *body = cJSON_CreateObject();
+    if (body) {
+        /* A relay gives up first, so that its answer says why. */
+        cJSON_AddStringToObject(body, "target", f.hex);
+        cJSON_AddNumberToObject(body, "timeout_ms", (double)(ms * 3 / 4));
+    }
+    for (size_t i = 0; body && i < p.n; i++) {
+        cJSON *r = cJSON_CreateObject();
+        if (!r) break;
+        cJSON_AddStringToObject(r, "via", p.v[i].name);
+        cJSON_AddItemToArray(paths, r);
+        if (oreq_send(g, p.v[i].id, MM_CTRL_PROBE, body, r) != 0)
+            cJSON_AddStringToObject(r, "error", "unreachable");
+    }
+    cJSON_Delete(body);
+    g->want--;
+    if (g->got >= g->want) gather_finish(g);
+}
+
+/* PROBE, from a member that pings through us: our round trip to the
+ * target, answered when it came back or at the bound. */
+static void
+op_probe(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
+         const cJSON *req)
+{
+    const char *t = json_str(req, "target");
+    uint8_t target[MM_NODE_ID_LEN];
+    int ok = t && strlen(t) == 2 * MM_NODE_ID_LEN;
+    for (size_t i = 0; ok && i < MM_NODE_ID_LEN; i++) {
+        unsigned v;
+        ok = sscanf(t + 2 * i, "%2x", &v) == 1;
+        target[i] = (uint8_t)v;
+    }
+    if (!ok) {
+        session_err(s, conn, sid, id, MM_EINVAL, "probe needs a target id");
+        return;
+    }
+    struct gather *g = gather_new(s, G_PROBE, conn, sid, id, gather_ms(req));
+    if (!g) return;
+    cJSON *slot = cJSON_AddObjectToObject(g->doc, "probe");
+    if (!slot || oreq_send(g, target, MM_CTRL_ECHO, NULL, slot) != 0) {
+        if (slot) cJSON_AddStringToObject(slot, "error", "unreachable");
+        gather_finish(g);
+    }
+}
+
+static void
+op_echo(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o) cJSON_AddStringToObject(o, "name", s->n->name);
+    session_ok(s, conn, sid, id, o);
+    cJSON_Delete(o);
+}
+
+/* A connection went: gathers answering it answer nobody. */
+static void
+gathers_conn_gone(struct mm_session *s, struct mm_qconn *conn)
+{
+    for (struct gather *g = s->gathers; g; g = g->next)
+        if (g->conn == conn) g->conn = NULL;
+}
+
+/* Node stop: every gather and question goes, unanswered. */
+static void
+gathers_free(struct mm_session *s)
+{
+    while (s->oreqs) {
+        struct oreq *r = s->oreqs;
+        s->oreqs = r->next;
+        mm__free(r);
+    }
+    while (s->gathers) {
+        struct gather *g = s->gathers;
+        s->gathers = g->next;
+        mm__tmr_stop(s->home, &g->tmr);
+        cJSON_Delete(g->doc);
+        mm__free(g);
+    }
+    s->ngathers = 0;
+}
+
 /* ---- dispatch
  * ------------------------------------------------------------------------------
  */
@@ -1129,7 +1734,6 @@ on_ctrl_req(void *data, struct mm_qconn *conn,
 {
     struct mm_session *s = data;
     (void)peer;
-    (void)role;
     (void)type;
     if (s->stopped) return;
     struct mm_wire_ctrl req;
@@ -1177,6 +1781,26 @@ on_ctrl_req(void *data, struct mm_qconn *conn,
         break;
     case MM_CTRL_OPLOG_FOLLOW:
         op_oplog_follow(s, conn, sid, req.id, r);
+        break;
+    case MM_CTRL_MEMBERS_FOLLOW:
+        op_members_follow(s, conn, sid, req.id);
+        break;
+    case MM_CTRL_PARTITIONS:
+        op_partitions(s, conn, sid, req.id, r);
+        break;
+    case MM_CTRL_PING:
+        op_ping(s, conn, sid, req.id, r);
+        break;
+    case MM_CTRL_ECHO:
+        op_echo(s, conn, sid, req.id);
+        break;
+    case MM_CTRL_PROBE:
+        if (role != MM_WIRE_ROLE_MEMBER) { /* clients ask PING */
+            session_err(s, conn, sid, req.id, MM_EINVAL,
+                        "probe is between members");
+            break;
+        }
+        op_probe(s, conn, sid, req.id, r);
         break;
     case MM_CTRL_FORCE_LEAVE:
         /* It changes every member's view: the cluster key only. */
@@ -1282,6 +1906,7 @@ conn_gone_cb(void *data, struct mm_qconn *conn)
         if (w->conn == conn) w->conn = NULL; /* its answer is posted */
         wp = &w->next;
     }
+    gathers_conn_gone(s, conn);
 }
 
 int
@@ -1294,8 +1919,11 @@ mm__session_new(struct mm_session **out, mm_node *n, struct mm_net *net,
     s->m = m;
     s->home = &n->shards[0];
     s->retry.fn = retry_cb;
+    s->net = net;
     mm__net_on_frame(net, MM_WIRE_CTRL_REQ, on_ctrl_req, s);
+    mm__net_on_frame(net, MM_WIRE_CTRL_RESP, on_ctrl_resp, s);
     mm__net_on_conn_gone(net, conn_gone_cb, s);
+    if (m) mm__membership_on_change(m, member_change_cb, s);
     *out = s;
     return 0;
 }
@@ -1305,6 +1933,8 @@ mm__session_stop(struct mm_session *s)
 {
     s->stopped = 1;
     mm__tmr_stop(s->home, &s->retry);
+    if (s->m) mm__membership_on_change(s->m, NULL, NULL);
+    gathers_free(s);
     while (s->subs) {
         struct sub *sb = s->subs;
         s->subs = sb->next;
@@ -1319,6 +1949,7 @@ mm__session_free(struct mm_session *s)
 {
     if (!s) return;
     mm__tmr_stop(s->home, &s->retry);
+    gathers_free(s);
     while (s->subs) {
         struct sub *sb = s->subs;
         s->subs = sb->next;

@@ -127,7 +127,14 @@ enum mm_ctrl_op {
     MM_CTRL_UNWATCH = 5,
     MM_CTRL_OPLOG = 6,
     MM_CTRL_OPLOG_FOLLOW = 7,
-    MM_CTRL_FORCE_LEAVE = 8
+    MM_CTRL_FORCE_LEAVE = 8,
+    /* Observing the cluster (docs/wire.md): who sees whom, round trips,
+     * member events.  ECHO and PROBE also travel between members. */
+    MM_CTRL_PARTITIONS = 20,
+    MM_CTRL_PING = 21,
+    MM_CTRL_ECHO = 22,
+    MM_CTRL_PROBE = 23,
+    MM_CTRL_MEMBERS_FOLLOW = 24
 };
 
 enum mm_wire_role {

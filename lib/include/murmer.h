@@ -758,6 +758,50 @@ MM_EXTERN int mm_client_oplog_follow(mm_client *c, const char *origin,
 /* Marks |node| (name or id) left at once.  |*was| its previous state. */
 MM_EXTERN int mm_client_force_leave(mm_client *c, const char *node, char **name,
                                     char **id, char **was);
+
+/* ---- observing the cluster ---------------------------------------------- */
+
+/* One member as another member sees it. */
+typedef struct mm_member_view {
+    const char *name, *id, *state;
+} mm_member_view;
+/* One observer of mm_client_partitions: the seed's view of it (|state|),
+ * and its own view of every member (|view|), or why there is none
+ * (|error|: "no answer", "not asked: not alive", ...). */
+typedef struct mm_partition_row {
+    const char *name, *id, *state;
+    const char *error; /* NULL when it answered */
+    const mm_member_view *view;
+    size_t nview;
+} mm_partition_row;
+/* Each member's view of every member, gathered by the seed (which waits
+ * about half the client's timeout for the members it asks). */
+MM_EXTERN int mm_client_partitions(mm_client *c, mm_partition_row **out,
+                                   size_t *n);
+/* One path of mm_client_ping: direct (|via| "") or through member |via|. */
+typedef struct mm_ping_path {
+    const char *via;
+    int64_t rtt_us;    /* the seed's round trip on this path; -1 none */
+    int64_t leg_us;    /* through a relay: the relay's own round trip to
+                          the target; -1 otherwise */
+    const char *error; /* NULL when it came back */
+} mm_ping_path;
+/* One round of round trips from the seed to |node| (name or id), direct
+ * and through up to |relays| (0..3) other alive members.  |*target| is
+ * the target's name (lives as long as |*out|). */
+MM_EXTERN int mm_client_ping(mm_client *c, const char *node, unsigned relays,
+                             const char **target, mm_ping_path **out,
+                             size_t *n);
+/* Streams member events ("join", "alive", "suspect", "failed", "left",
+ * "reaped", "updated") as the seed sees them, after one "synced" (|m|
+ * NULL) once the seed has the subscription; blocks until |cb| returns
+ * nonzero, |idle_timeout_ms| pass without an event (when nonzero:
+ * MM_ETIMEOUT), or an error. */
+MM_EXTERN int mm_client_members_follow(mm_client *c, uint32_t idle_timeout_ms,
+                                       int (*cb)(void *data, const char *event,
+                                                 const mm_member_info *m),
+                                       void *data);
+
 /* Frees an array returned by any mm_client_* call above. */
 MM_EXTERN void mm_client_free_result(mm_client *c, void *result);
 

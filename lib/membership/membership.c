@@ -113,6 +113,8 @@ struct mm_membership {
     uint64_t flood_report_ms;
     uint8_t rx[DGRAM_MAX];
     uint8_t tx[DGRAM_MAX];
+    mm_membership_change_fn change_fn; /* client sessions' member events */
+    void *change_data;
 };
 
 static void membership_after(struct mm_membership *m);
@@ -259,6 +261,7 @@ swim_changed_cb(void *data, const struct mm_swim_member *mb, int was)
         mm__net_peer_down(m->d.net, mb->id, MM_EUNREACHABLE);
     MM_LOG(MM_LOG_DEBUG, "membership", "%s %s (generation %llu)", mb->name,
            mm__swim_state_name(st), (unsigned long long)mb->generation);
+    if (m->change_fn) m->change_fn(m->change_data, mb, was);
 }
 
 static int
@@ -898,6 +901,14 @@ void
 mm__membership_count(struct mm_membership *m, uint64_t counts[MM_SWIM_LEFT + 1])
 {
     mm__swim_members(m->swim, count_cb, counts);
+}
+
+void
+mm__membership_on_change(struct mm_membership *m, mm_membership_change_fn fn,
+                         void *data)
+{
+    m->change_fn = fn;
+    m->change_data = data;
 }
 
 int

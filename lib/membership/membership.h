@@ -104,6 +104,15 @@ int mm__membership_send_state(struct mm_membership *m,
 const struct mm_swim_member *
 mm__membership_find(struct mm_membership *m, const uint8_t id[MM_SWIM_ID_LEN]);
 
+/* One listener for every member change after the core's (|was| the state
+ * before, MM_SWIM_NONE for a new member; the same state for an updated
+ * record): the client sessions' member events.  |fn| NULL removes it. */
+typedef void (*mm_membership_change_fn)(void *data,
+                                        const struct mm_swim_member *mb,
+                                        int was);
+void mm__membership_on_change(struct mm_membership *m,
+                              mm_membership_change_fn fn, void *data);
+
 /* What the glue dropped or did, beyond swim's and seal's own counters. */
 struct mm_membership_counters {
     uint64_t dgram_in;       /* datagrams handed to us */

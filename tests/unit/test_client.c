@@ -562,10 +562,160 @@ test_client_waiters_and_subscriptions_capped(void **state)
     mm_client_free_result(fx->c, a);
 }
 
+/* Waits (bounded) until the seed lists |want| members. */
+static void
+wait_members(struct fx *fx, size_t want)
+{
+    for (int i = 0; i < 400; i++) {
+        mm_member_info *m;
+        size_t n = 0;
+        assert_int_equal(mm_client_members(fx->c, &m, &n), 0);
+        mm_client_free_result(fx->c, m);
+        if (n >= want) return;
+        usleep(25000);
+    }
+    fail_msg("the seed never listed %zu members", want);
+}
+
+struct follow_seen {
+    struct fx *fx;
+    mm_node *two;
+    char dir[300];
+    char event[16], name[32];
+};
+
+/* Starts the second node once the follow is in place; stops at the first
+ * member event. */
+static int
+follow_one_cb(void *data, const char *event, const mm_member_info *m)
+{
+    struct follow_seen *s = data;
+    if (m == NULL) {
+        assert_string_equal(event, "synced");
+        assert_null(s->two);
+        s->two =
+            nodefix_up(&(struct nodefix_opts){.name = "two",
+                                              .dir = s->dir,
+                                              .listen = "127.0.0.1:0",
+                                              .key = s->fx->key,
+                                              .join = mm_node_addr(s->fx->n),
+                                              .no_mdns = 1});
+        return 0;
+    }
+    snprintf(s->event, sizeof(s->event), "%s", event);
+    snprintf(s->name, sizeof(s->name), "%s", m->name);
+    return 1;
+}
+
+/* PARTITIONS, PING, ECHO and MEMBERS_FOLLOW with a second node: views,
+ * round trips, a join event; then the second node goes and PINGs to it
+ * wait: at most MM_SESSION_GATHERS_MAX of them, the rest `overloaded`. */
+static void
+test_client_partitions_ping_follow(void **state)
+{
+    struct fx *fx = *state;
+    mm_partition_row *r;
+    mm_ping_path *p;
+    const char *target;
+    size_t n;
+
+    /* The seed alone: its own view, in agreement with itself. */
+    assert_int_equal(mm_client_partitions(fx->c, &r, &n), 0);
+    assert_int_equal(n, 1);
+    assert_null(r[0].error);
+    assert_int_equal(r[0].nview, 1);
+    assert_string_equal(r[0].view[0].state, "alive");
+    mm_client_free_result(fx->c, r);
+    assert_int_equal(mm_client_ping(fx->c, "seed", 0, &target, &p, &n),
+                     MM_EINVAL);
+    assert_int_equal(mm_client_ping(fx->c, "nobody", 0, &target, &p, &n),
+                     MM_ENOTFOUND);
+    assert_int_equal(mm_client_ping(fx->c, "nobody", 4, &target, &p, &n),
+                     MM_EINVAL);
+    size_t counts[3];
+    cJSON *req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "target", mm_node_id(fx->n));
+    assert_int_equal(mm__client_pipeline(fx->c, MM_CTRL_PROBE, req, 1, 1,
+                                         now_ms() + 5000, counts),
+                     0);
+    assert_int_equal(counts[2], 1); /* a client may not PROBE */
+    cJSON_Delete(req);
+
+    /* A second node joins while a follower waits for its event. */
+    mm_client *cf;
+    assert_int_equal(client_up(fx, fx->key, 5000, &cf), 0);
+    req = cJSON_CreateObject();
+    assert_int_equal(mm__client_pipeline(cf, MM_CTRL_MEMBERS_FOLLOW, req, 1, 1,
+                                         now_ms() + 5000, counts),
+                     0);
+    assert_int_equal(counts[0], 1);
+    cJSON_Delete(req);
+    mm_client_close(cf);
+    assert_int_equal(client_up(fx, fx->key, 10000, &cf), 0);
+    struct follow_seen seen;
+    memset(&seen, 0, sizeof(seen));
+    seen.fx = fx;
+    snprintf(seen.dir, sizeof(seen.dir), "%s/two", fx->dir);
+    mkdir(seen.dir, 0700);
+    int rc = mm_client_members_follow(cf, 10000, follow_one_cb, &seen);
+    assert_int_equal(rc, 0);
+    assert_non_null(seen.two);
+    mm_node *two = seen.two;
+    assert_string_equal(seen.name, "two");
+    assert_string_equal(seen.event, "join");
+    mm_client_close(cf);
+    wait_members(fx, 2);
+
+    assert_int_equal(mm_client_partitions(fx->c, &r, &n), 0);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        assert_null(r[i].error);
+        assert_int_equal(r[i].nview, 2);
+    }
+    mm_client_free_result(fx->c, r);
+    assert_int_equal(mm_client_ping(fx->c, "two", 3, &target, &p, &n), 0);
+    assert_string_equal(target, "two");
+    assert_int_equal(n, 1); /* no other member to relay */
+    assert_string_equal(p[0].via, "");
+    assert_null(p[0].error);
+    assert_true(p[0].rtt_us > 0);
+    mm_client_free_result(fx->c, p);
+
+    /* The second node goes: PINGs to it wait for an answer that does not
+     * come, each for its timeout_ms; past the cap they are overloaded. */
+    nodefix_down(two);
+    mm_client *c2;
+    assert_int_equal(client_up(fx, fx->key, 5000, &c2), 0);
+    req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "node", "two");
+    cJSON_AddNumberToObject(req, "timeout_ms", 3000);
+    size_t extra = 5, total = MM_SESSION_GATHERS_MAX + extra;
+    assert_int_equal(mm__client_pipeline(c2, MM_CTRL_PING, req, total, extra,
+                                         now_ms() + 2500, counts),
+                     0);
+    assert_int_equal(counts[1], extra);
+    assert_int_equal(counts[0] + counts[2], 0);
+    cJSON_Delete(req);
+    /* Their connection goes before they end: nobody is answered (ASan),
+     * and once they are over the node takes new ones. */
+    mm_client_close(c2);
+    for (int i = 0; i < 200; i++) {
+        rc = mm_client_ping(fx->c, "two", 0, &target, &p, &n);
+        if (rc != MM_EOVERLOADED) break;
+        usleep(50000);
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(n, 1);
+    assert_non_null(p[0].error);
+    mm_client_free_result(fx->c, p);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_client_partitions_ping_follow,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_connect_names_the_seed,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(

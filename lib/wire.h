@@ -127,7 +127,11 @@ enum mm_ctrl_op {
     MM_CTRL_UNWATCH = 5,
     MM_CTRL_OPLOG = 6,
     MM_CTRL_OPLOG_FOLLOW = 7,
-    MM_CTRL_FORCE_LEAVE = 8
+    MM_CTRL_FORCE_LEAVE = 8,
+    /* Key rotation: KEYS from a client, fanned out by the seed as
+     * KEYS_MEMBER to each member (docs/wire.md). */
+    MM_CTRL_KEYS = 20,
+    MM_CTRL_KEYS_MEMBER = 21
 };
 
 enum mm_wire_role {

@@ -27,7 +27,8 @@ cli_keys_render(struct cli_ctx *ctx, const mm_keys_result *r, FILE *f)
             for (size_t i = 0; arr && i < r->nkeys; i++) {
                 cJSON *o = cJSON_CreateObject();
                 if (!o) break;
-                cJSON_AddStringToObject(o, "fingerprint", r->keys[i].fingerprint);
+                cJSON_AddStringToObject(o, "fingerprint",
+                                        r->keys[i].fingerprint);
                 cJSON_AddNumberToObject(o, "members", r->keys[i].members);
                 cJSON_AddNumberToObject(o, "primary", r->keys[i].primary);
                 cJSON_AddItemToArray(arr, o);
@@ -96,8 +97,8 @@ cmd_keys(int argc, char **argv, struct cli_ctx *ctx)
         const char *sug = cli_suggest(action, actions, 4);
         if (sug)
             return cli_error(ctx, MM_EXIT_USAGE,
-                             "unknown action '%s' (did you mean '%s'?)",
-                             action, sug);
+                             "unknown action '%s' (did you mean '%s'?)", action,
+                             sug);
         return cli_error(ctx, MM_EXIT_USAGE,
                          "unknown action '%s' (list, install, use or remove)",
                          action);
@@ -107,8 +108,7 @@ cmd_keys(int argc, char **argv, struct cli_ctx *ctx)
         return cli_error(ctx, MM_EXIT_USAGE, "keys list takes no file");
     if (!list && nargs != 2)
         return cli_error(ctx, MM_EXIT_USAGE,
-                         "keys %s needs a key file (one cluster key)",
-                         action);
+                         "keys %s needs a key file (one cluster key)", action);
     const char *file = list ? NULL : args[1];
     if (file) { /* refused before connecting */
         char fp[17], err[512];

@@ -547,8 +547,8 @@ mm__keyring_save(const struct mm_keyring *kr, const char *dir, char *err,
     int rc = 0;
     /* A leftover of a crash is replaced, never followed. */
     unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                  0600);
+    int fd =
+        open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) rc = -errno;
     if (rc == 0 && fchmod(fd, 0600) != 0) rc = -errno;
     if (rc == 0) rc = ckey_write_all(fd, text, n);

@@ -449,8 +449,8 @@ key_file_read(const char *path, uint8_t key[MM_CKEY_LEN], char *err,
     struct mm_keyring kr;
     int rc = mm__keyring_load_file(&kr, path, err, errlen);
     if (rc == 0 && mm__keyring_kind(&kr) != MM_KEY_CLUSTER) {
-        snprintf(err, errlen, "%s holds a %s key: keys are cluster keys",
-                 path, mm__key_kind_name(mm__keyring_kind(&kr)));
+        snprintf(err, errlen, "%s holds a %s key: keys are cluster keys", path,
+                 mm__key_kind_name(mm__keyring_kind(&kr)));
         rc = MM_EKEY;
     } else if (rc == 0 && kr.n != 1) {
         snprintf(err, errlen, "%s holds %zu keys: give a file with one key",

@@ -68,7 +68,7 @@ struct waiter { /* a LOOKUP waiting for its label */
 };
 
 struct keyop;
-struct session_keys { /* KEYS: key rotation */
+struct session_keys {      /* KEYS: key rotation */
     struct mm_keyring *kr; /* the node's, changed in place; NULL: none */
     const char *dir;       /* the data dir it is saved in */
     struct mm_net *net;
@@ -1184,8 +1184,9 @@ keys_parse(const cJSON *req, int *action, uint8_t key[MM_CKEY_LEN], char *err,
 {
     *action = keys_action(json_str(req, "action"));
     if (*action < 0) {
-        snprintf(err, errlen, "keys needs an action: list, install, use or "
-                              "remove");
+        snprintf(err, errlen,
+                 "keys needs an action: list, install, use or "
+                 "remove");
         return MM_EINVAL;
     }
     if (*action == KEYS_LIST) return 0;
@@ -1245,8 +1246,9 @@ keys_apply(struct mm_session *s, int action, const uint8_t key[MM_CKEY_LEN],
     else
         rc = mm__keyring_remove(&next, key, &changed);
     if (rc == UV_ENOBUFS)
-        snprintf(err, errlen, "keyring full (at most %d keys): remove one "
-                              "first",
+        snprintf(err, errlen,
+                 "keyring full (at most %d keys): remove one "
+                 "first",
                  MM_KEYRING_MAX);
     else if (rc == MM_ENOTFOUND)
         snprintf(err, errlen, "key %s is not installed%s", fp,
@@ -1560,13 +1562,13 @@ on_keys_resp(void *data, struct mm_qconn *conn,
                 continue;
             kp->done = 1;
             op->waiting--;
-            cJSON *j = cJSON_ParseWithLength((const char *)resp.body,
-                                             resp.body_len);
+            cJSON *j =
+                cJSON_ParseWithLength((const char *)resp.body, resp.body_len);
             if (resp.code == 0) {
                 op->applied++;
                 if (op->action == KEYS_LIST)
-                    keyop_count_keys(op, cJSON_GetObjectItemCaseSensitive(
-                                             j, "keys"));
+                    keyop_count_keys(
+                        op, cJSON_GetObjectItemCaseSensitive(j, "keys"));
             } else {
                 const char *e = json_str(j, "error");
                 keyop_fail(op, kp->name,

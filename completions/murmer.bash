@@ -4,7 +4,7 @@
 # `murmer --list-commands`, `murmer --list-options` and
 # `murmer <command> --list-options`), so this file never drifts from the
 # option tables in cmd/*.c.  Fallback command list (for docs checks):
-# force-leave help keygen lookup members oplog send start watch
+# force-leave help keygen keys lookup members oplog send start watch
 
 _murmer()
 {
@@ -67,6 +67,17 @@ _murmer()
     keygen)
         if [[ $cur != -* ]]; then
             _filedir
+            return
+        fi
+        ;;
+    keys)
+        # keys ACTION [FILE]: the action first, then a key file.
+        if [[ $cur != -* ]]; then
+            if [[ $prev == keys ]]; then
+                COMPREPLY=($(compgen -W 'list install use remove' -- "$cur"))
+            elif [[ $prev == install || $prev == use || $prev == remove ]]; then
+                _filedir
+            fi
             return
         fi
         ;;

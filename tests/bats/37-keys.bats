@@ -50,9 +50,11 @@ mmk()
     : >"$status_file"
     (
         for ((i = 0; i < 200; i++)); do
+            rc=0
             timeout 20 murmer --join "$SEED" --cluster-key "$K2" \
-                send counter/n$((i % 3 + 1)) increment 1 >/dev/null 2>&1
-            echo $? >>"$status_file"
+                send counter/n$((i % 3 + 1)) increment 1 >/dev/null 2>&1 ||
+                rc=$?
+            echo $rc >>"$status_file"
         done
     ) &
     loop=$!
@@ -187,4 +189,28 @@ mmk()
         --data-dir "$BATS_TEST_TMPDIR/data-n1"
     assert_failure 5
     [[ $output == *"saved keyring refused"*"malformed cluster key"*"remove the file to start from --cluster-key"* ]]
+}
+
+@test "keys: a silent member counts as not applied after the bounded wait; 4 steps at once, the 5th overloaded" {
+    start_cluster 2
+    wait_for '[ "$(alive_count)" = 2 ]' 20
+    # n2 stopped (not dead): still a member, it answers nothing.
+    kill -STOP "$(node_pid n2)"
+    local j
+    for j in 1 2 3 4 5; do
+        (
+            rc=0
+            mm keys list >"$BATS_TEST_TMPDIR/l$j.out" \
+                2>"$BATS_TEST_TMPDIR/l$j.err" || rc=$?
+            echo $rc >"$BATS_TEST_TMPDIR/l$j.rc"
+        ) &
+    done
+    wait_for 'ls "$BATS_TEST_TMPDIR"/l?.rc 2>/dev/null | wc -l | grep -qx 5' 30
+    kill -CONT "$(node_pid n2)"
+    cat "$BATS_TEST_TMPDIR"/l?.rc | sort | tr '\n' ' ' >"$BATS_TEST_TMPDIR/rcs"
+    # Four waited for n2 (3 s) and report 1/2; the fifth was refused.
+    [ "$(cat "$BATS_TEST_TMPDIR/rcs")" = "1 1 1 1 4 " ]
+    grep -q 'overloaded: 4 key steps under way' "$BATS_TEST_TMPDIR"/l?.err
+    [ "$(grep -l 'applied on 1/2 members' "$BATS_TEST_TMPDIR"/l?.out | wc -l)" = 4 ]
+    [ "$(grep -l 'n2: not applied: no answer in time' "$BATS_TEST_TMPDIR"/l?.err | wc -l)" = 4 ]
 }

@@ -44,39 +44,58 @@ mmk()
     # The key itself never shows, only its fingerprint.
     ! grep -qF "$(cat "$K2")" <<<"$output$stderr"
 
-    # Sends with K2 (installed everywhere) while the rotation goes on: a
-    # bounded loop, every call's status recorded.
-    status_file="$BATS_TEST_TMPDIR/sends"
-    : >"$status_file"
-    (
-        for ((i = 0; i < 200; i++)); do
+    # Two bounded loops of sends while the rotation goes on, every call's
+    # status recorded: with K2 (installed everywhere) through use and
+    # remove, with K1 through use until just before remove (while it is
+    # still installed).  Each stops at its stop file or after 200 sends.
+    # send_loop KEYFILE NAME: statuses in NAME.st, stops at NAME.stop.
+    send_loop()
+    {
+        local k=$1 st="$BATS_TEST_TMPDIR/$2.st" stop="$BATS_TEST_TMPDIR/$2.stop"
+        local n rc
+        : >"$st"
+        for ((n = 0; n < 200; n++)); do
+            [ -e "$stop" ] && break
             rc=0
-            timeout 20 murmer --join "$SEED" --cluster-key "$K2" \
-                send counter/n$((i % 3 + 1)) increment 1 >/dev/null 2>&1 ||
+            timeout 20 murmer --join "$SEED" --cluster-key "$k" \
+                send counter/n$((n % 3 + 1)) increment 1 >/dev/null 2>&1 ||
                 rc=$?
-            echo $rc >>"$status_file"
+            echo $rc >>"$st"
         done
-    ) &
-    loop=$!
+    }
+    sends() { wc -l <"$BATS_TEST_TMPDIR/$1.st"; }
+    send_loop "$K2" k2 &
+    loop2=$!
+    send_loop "$K1" k1 &
+    loop1=$!
 
-    wait_for "[ \$(wc -l <'$status_file') -ge 20 ]" 60
+    wait_for '[ "$(sends k1)" -ge 10 ] && [ "$(sends k2)" -ge 10 ]' 60
     run --separate-stderr mm keys use "$K2"
     assert_success
     [ "$output" = "use $fp2: applied on 3/3 members" ]
 
-    wait_for "[ \$(wc -l <'$status_file') -ge 60 ]" 60
+    n1=$(sends k1)
+    wait_for "[ \$(sends k1) -ge $((n1 + 10)) ]" 60
+    touch "$BATS_TEST_TMPDIR/k1.stop"
+    wait "$loop1"
     # The primary cannot be removed.
     run --separate-stderr mmk "$K2" keys remove "$K2"
     assert_failure 2
     [[ $stderr == *"key $fp2 is the primary key: removing it is refused"* ]]
+    n2=$(sends k2)
     run --separate-stderr mmk "$K2" keys remove "$K1"
     assert_success
     [ "$output" = "remove $fp1: applied on 3/3 members" ]
-
-    wait "$loop"
-    [ "$(wc -l <"$status_file")" = 200 ]
+    # The K2 loop went on during the steps and after the removal.
+    [ "$n2" -lt 200 ]
+    wait_for "[ \$(sends k2) -ge $((n2 + 10)) ] || [ \$(sends k2) = 200 ]" 60
+    touch "$BATS_TEST_TMPDIR/k2.stop"
+    wait "$loop2"
     # No call made with an installed key failed.
-    [ "$(grep -vc '^0$' "$status_file")" = 0 ]
+    [ "$(sends k1)" -ge 20 ]
+    [ "$(sends k2)" -ge 20 ]
+    [ "$(grep -vc '^0$' "$BATS_TEST_TMPDIR/k1.st")" = 0 ]
+    [ "$(grep -vc '^0$' "$BATS_TEST_TMPDIR/k2.st")" = 0 ]
 
     # The removed key is refused; K2 works.
     run --separate-stderr mmk "$K1" members

@@ -1,7 +1,7 @@
 /*
  * session.h — the seed side of client sessions (docs/design.md, Client
  * sessions): CTRL_REQ frames on a client's control stream (members, timings,
- * lookup, watch, oplog, force-leave), answered with CTRL_RESP and, for
+ * lookup, watch, oplog, force-leave, keys), answered with CTRL_RESP and, for
  * subscriptions, CTRL_EVENT frames.  Calls from clients arrive as INVOKE frames
  * and are served by net.c like any other.  Bodies are JSON (docs/wire.md).
  * Shard 0 only.

@@ -117,6 +117,7 @@ void cli_strv_free(struct cli_strv *sv);
 int cmd_force_leave(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_help(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_keygen(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_keys(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_lookup(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_members(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_oplog(int argc, char **argv, struct cli_ctx *ctx);
@@ -166,6 +167,8 @@ void cli_force_leave_render(struct cli_ctx *ctx, const char *name,
 void cli_interrupt_arm(mm_client *c);
 void cli_interrupt_disarm(void);
 int cli_interrupted(void);
+/* keys: the step's tally; returns 1 when not every member applied it. */
+int cli_keys_render(struct cli_ctx *ctx, const mm_keys_result *r, FILE *f);
 
 #include "options.h"
 #include "output.h"

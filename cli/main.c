@@ -19,6 +19,8 @@ static const struct cli_cmd commands[] = {
      "remove a failed node from the cluster at once"},
     {"help", cmd_help, 0, "show help for murmer or one command"},
     {"keygen", cmd_keygen, 0, "write a new cluster key"},
+    {"keys", cmd_keys, 0,
+     "rotate the cluster key on every member (list, install, use, remove)"},
     {"lookup", cmd_lookup, 0, "find actors by label, prefix or reception key"},
     {"members", cmd_members, 0, "list the cluster's members"},
     {"oplog", cmd_oplog, 0, "show the registry's replication log"},

@@ -4,7 +4,8 @@
 # `murmer --list-commands`, `murmer --list-options` and
 # `murmer <command> --list-options`), so this file never drifts from the
 # option tables in cmd/*.c.  Fallback command list (for docs checks):
-# force-leave help keygen lookup members oplog partitions ping send start watch
+# force-leave help keygen keys lookup members oplog partitions ping send start
+# watch
 
 _murmer()
 {
@@ -75,6 +76,17 @@ _murmer()
     keygen)
         if [[ $cur != -* ]]; then
             _filedir
+            return
+        fi
+        ;;
+    keys)
+        # keys ACTION [FILE]: the action first, then a key file.
+        if [[ $cur != -* ]]; then
+            if [[ $prev == keys ]]; then
+                COMPREPLY=($(compgen -W 'list install use remove' -- "$cur"))
+            elif [[ $prev == install || $prev == use || $prev == remove ]]; then
+                _filedir
+            fi
             return
         fi
         ;;

@@ -1,8 +1,8 @@
 # fish completion for murmer.  Commands and options come from the program
 # (the hidden `murmer --list-commands` and `murmer [<command>] --list-options`),
 # so this file never drifts from the option tables in cmd/*.c.
-# Commands: force-leave help keygen lookup members oplog partitions ping send
-# start watch
+# Commands: force-leave help keygen keys lookup members oplog partitions ping
+# send start watch
 
 function __murmer_command
     set -l tokens (commandline -opc)
@@ -41,6 +41,8 @@ complete -c murmer -f
 complete -c murmer -n __murmer_no_command -a '(murmer --list-commands 2>/dev/null)'
 complete -c murmer -n '__fish_seen_subcommand_from help' -a '(murmer --list-commands 2>/dev/null)'
 complete -c murmer -n '__fish_seen_subcommand_from keygen' -F
+complete -c murmer -n '__fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from list install use remove' -a 'list install use remove'
+complete -c murmer -n '__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from install use remove' -F
 complete -c murmer -n 'string match -q -- "-*" (commandline -ct)' -a '(__murmer_options)'
 complete -c murmer -l cluster-key -r -F
 complete -c murmer -l plugin -r -F

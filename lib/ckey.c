@@ -416,3 +416,195 @@ mm__keyring_mdns_tag(const struct mm_keyring *kr, char out[17])
     }
     mm__hex(out, tag, sizeof(tag));
 }
+
+/* ---- rotation and persistence ------------------------------------------- */
+
+void
+mm__ckey_fingerprint(const uint8_t key[MM_CKEY_LEN],
+                     char out[MM_KEY_FP_LEN + 1])
+{
+    uint8_t fp[MM_KEY_FP_LEN / 2];
+    mm__hkdf_label(fp, sizeof(fp), key, MM_LABEL_KEYID, NULL, 0);
+    mm__hex(out, fp, sizeof(fp));
+}
+
+/* The index of |key| in |kr|, or -1 (constant time per key). */
+static int
+keyring_index(const struct mm_keyring *kr, const uint8_t key[MM_CKEY_LEN])
+{
+    int found = -1;
+    for (size_t i = 0; i < kr->n; i++)
+        if (mm__ct_memcmp(kr->keys[i], key, MM_CKEY_LEN) == 0 && found < 0)
+            found = (int)i;
+    return found;
+}
+
+/* Moves entry |from| to |to| (shifting those between). */
+static void
+keyring_move(struct mm_keyring *kr, size_t from, size_t to)
+{
+    uint8_t k[MM_CKEY_LEN];
+    uint32_t id = kr->ids[from];
+    uint8_t kind = kr->kinds[from];
+    memcpy(k, kr->keys[from], MM_CKEY_LEN);
+    while (from > to) {
+        memcpy(kr->keys[from], kr->keys[from - 1], MM_CKEY_LEN);
+        kr->ids[from] = kr->ids[from - 1];
+        kr->kinds[from] = kr->kinds[from - 1];
+        from--;
+    }
+    while (from < to) {
+        memcpy(kr->keys[from], kr->keys[from + 1], MM_CKEY_LEN);
+        kr->ids[from] = kr->ids[from + 1];
+        kr->kinds[from] = kr->kinds[from + 1];
+        from++;
+    }
+    memcpy(kr->keys[to], k, MM_CKEY_LEN);
+    kr->ids[to] = id;
+    kr->kinds[to] = kind;
+    explicit_bzero(k, sizeof(k));
+}
+
+/* A changed ring is no longer the well-known dev key alone. */
+static void
+keyring_changed(struct mm_keyring *kr, int *changed)
+{
+    struct mm_keyring dev;
+    mm__keyring_load_dev(&dev);
+    kr->dev = kr->n == 1 && memcmp(kr->keys[0], dev.keys[0], MM_CKEY_LEN) == 0;
+    mm__keyring_release(&dev);
+    *changed = 1;
+}
+
+int
+mm__keyring_install(struct mm_keyring *kr, const uint8_t key[MM_CKEY_LEN],
+                    int *changed)
+{
+    *changed = 0;
+    if (keyring_index(kr, key) >= 0) return 0;
+    if (kr->n >= MM_KEYRING_MAX) return UV_ENOBUFS;
+    memcpy(kr->keys[kr->n], key, MM_CKEY_LEN);
+    kr->ids[kr->n] = mm__ckey_id(key);
+    kr->kinds[kr->n] = MM_KEY_CLUSTER;
+    kr->n++;
+    keyring_changed(kr, changed);
+    return 0;
+}
+
+int
+mm__keyring_use(struct mm_keyring *kr, const uint8_t key[MM_CKEY_LEN],
+                int *changed)
+{
+    *changed = 0;
+    int i = keyring_index(kr, key);
+    if (i < 0) return MM_ENOTFOUND;
+    if (i == 0) return 0;
+    keyring_move(kr, (size_t)i, 0);
+    keyring_changed(kr, changed);
+    return 0;
+}
+
+int
+mm__keyring_remove(struct mm_keyring *kr, const uint8_t key[MM_CKEY_LEN],
+                   int *changed)
+{
+    *changed = 0;
+    int i = keyring_index(kr, key);
+    if (i < 0) return MM_ENOTFOUND;
+    if (i == 0) return MM_EINVAL;
+    keyring_move(kr, (size_t)i, kr->n - 1);
+    kr->n--;
+    explicit_bzero(kr->keys[kr->n], MM_CKEY_LEN);
+    kr->ids[kr->n] = 0;
+    kr->kinds[kr->n] = 0;
+    keyring_changed(kr, changed);
+    return 0;
+}
+
+int
+mm__keyring_save(const struct mm_keyring *kr, const char *dir, char *err,
+                 size_t errlen)
+{
+    char path[1024], tmp[1024];
+    ckey_err(err, errlen, "%s", "");
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, MM_KEYRING_FILE) >=
+            sizeof(path) ||
+        (size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir,
+                         MM_KEYRING_FILE) >= sizeof(tmp)) {
+        ckey_err(err, errlen, "%s: path too long", dir);
+        return UV_ENAMETOOLONG;
+    }
+    if (kr->n == 0 || mm__keyring_kind(kr) != MM_KEY_CLUSTER) {
+        ckey_err(err, errlen, "only a ring of cluster keys is saved");
+        return MM_EINVAL;
+    }
+    char text[MM_KEYRING_MAX * (CKEY_B64_LEN + 1)];
+    size_t n = 0;
+    for (size_t i = 0; i < kr->n; i++) {
+        n += mm__base64_encode(text + n, kr->keys[i], MM_CKEY_LEN);
+        text[n++] = '\n';
+    }
+    int rc = 0;
+    /* A leftover of a crash is replaced, never followed. */
+    unlink(tmp);
+    int fd =
+        open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) rc = -errno;
+    if (rc == 0 && fchmod(fd, 0600) != 0) rc = -errno;
+    if (rc == 0) rc = ckey_write_all(fd, text, n);
+    if (rc == 0 && fsync(fd) != 0) rc = -errno;
+    explicit_bzero(text, sizeof(text));
+    if (fd >= 0 && close(fd) != 0 && rc == 0) rc = -errno;
+    if (rc == 0 && rename(tmp, path) != 0) rc = -errno;
+    if (rc != 0) {
+        if (fd >= 0) unlink(tmp);
+        ckey_err(err, errlen, "cannot save the keyring to %s: %s", path,
+                 strerror(-rc));
+        return rc;
+    }
+    /* The rename itself is durable once the directory is. */
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) != 0) rc = -errno;
+    if (dfd >= 0) close(dfd);
+    if (rc != 0)
+        ckey_err(err, errlen, "cannot sync directory %s: %s", dir,
+                 strerror(-rc));
+    return rc;
+}
+
+int
+mm__keyring_load_saved(struct mm_keyring *kr, const char *dir, char *err,
+                       size_t errlen)
+{
+    char path[1024];
+    ckey_err(err, errlen, "%s", "");
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, MM_KEYRING_FILE) >=
+        sizeof(path)) {
+        ckey_err(err, errlen, "%s: path too long", dir);
+        return MM_EKEY;
+    }
+    struct stat st;
+    if (lstat(path, &st) != 0 && errno == ENOENT) return MM_ENOTFOUND;
+    struct mm_keyring tmp;
+    char e[1400];
+    int rc = mm__keyring_load_file(&tmp, path, e, sizeof(e));
+    if (rc == 0 && mm__keyring_kind(&tmp) != MM_KEY_CLUSTER) {
+        snprintf(e, sizeof(e), "%s holds %s keys", path,
+                 mm__key_kind_name(mm__keyring_kind(&tmp)));
+        rc = MM_EKEY;
+    }
+    if (rc != 0) {
+        mm__keyring_release(&tmp);
+        ckey_err(err, errlen,
+                 "saved keyring refused: %s (fix or remove the file to "
+                 "start from --cluster-key)",
+                 e);
+        return MM_EKEY;
+    }
+    int changed;
+    keyring_changed(&tmp, &changed);
+    keyring_set_source(&tmp, "data dir");
+    *kr = tmp;
+    mm__keyring_release(&tmp);
+    return 0;
+}

@@ -100,4 +100,41 @@ int mm__ckey_derive(uint8_t out[MM_CKEY_LEN], const uint8_t key[MM_CKEY_LEN],
  * bytes of HKDF(ck, "murmer mdns") as 16 lowercase hex chars plus NUL. */
 void mm__keyring_mdns_tag(const struct mm_keyring *kr, char out[17]);
 
+/* ---- rotation and persistence (docs/design.md, Key rotation) ------------ */
+
+/* The file a node keeps its keyring in, under its data dir. */
+#define MM_KEYRING_FILE "keyring"
+#define MM_KEY_FP_LEN 16 /* hex chars of a fingerprint */
+
+/* A key's fingerprint, safe to show: the first 8 bytes of HKDF(ck,
+ * MM_LABEL_KEYID) as 16 lowercase hex chars plus NUL (its first 4 bytes
+ * are the key id). */
+void mm__ckey_fingerprint(const uint8_t key[MM_CKEY_LEN],
+                          char out[MM_KEY_FP_LEN + 1]);
+/* The rotation steps, on a cluster-key keyring.  install: appends |key|
+ * (0 when already held; UV_ENOBUFS past MM_KEYRING_MAX).  use: moves an
+ * installed |key| first (MM_ENOTFOUND when not installed).  remove: drops
+ * a non-primary |key| (MM_EINVAL for the primary, MM_ENOTFOUND when not
+ * held).  0 on success; |*changed| 1 when the ring changed. */
+int mm__keyring_install(struct mm_keyring *kr, const uint8_t key[MM_CKEY_LEN],
+                        int *changed);
+int mm__keyring_use(struct mm_keyring *kr, const uint8_t key[MM_CKEY_LEN],
+                    int *changed);
+int mm__keyring_remove(struct mm_keyring *kr, const uint8_t key[MM_CKEY_LEN],
+                       int *changed);
+/*
+ * Writes |kr| (cluster keys) to |dir|/keyring atomically: a temporary file
+ * (mode 0600) written and fsynced, renamed over the old one, the directory
+ * fsynced.  0 or a negative errno; |err| gets the text.
+ */
+int mm__keyring_save(const struct mm_keyring *kr, const char *dir, char *err,
+                     size_t errlen);
+/*
+ * Loads |dir|/keyring into |kr| (source "data dir").  0, MM_ENOTFOUND (no
+ * file: |kr| untouched) or MM_EKEY (unreadable, loose mode, malformed or
+ * not cluster keys; |err| says which and names the file).
+ */
+int mm__keyring_load_saved(struct mm_keyring *kr, const char *dir, char *err,
+                           size_t errlen);
+
 #endif /* MM_CKEY_H */

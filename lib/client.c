@@ -101,6 +101,12 @@ client_errtext(mm_client *c, const char *fmt, ...)
     va_end(ap);
 }
 
+void
+mm__client_set_errtext(mm_client *c, const char *text)
+{
+    client_errtext(c, "%s", text);
+}
+
 /* Keeps the seed's {"error": "..."} text. */
 static void
 client_errbody(mm_client *c, const char *body)

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "ckey.h"
 #include "client_int.h"
+#include "crypto.h"
 #include "wire.h"
 
 /* ---- results: one block per array, strings hang off it --------------------
@@ -544,4 +546,127 @@ void
 mm__client_parse_member(mm_member_info *res, const cJSON *it)
 {
     member_item(res, 0, it);
+}
+
+/* ---- key rotation
+ * ---------------------------------------------------------------------- */
+
+/* The one cluster key of |path| into |key|.  0 or MM_EKEY with |err|. */
+static int
+key_file_read(const char *path, uint8_t key[MM_CKEY_LEN], char *err,
+              size_t errlen)
+{
+    struct mm_keyring kr;
+    int rc = mm__keyring_load_file(&kr, path, err, errlen);
+    if (rc == 0 && mm__keyring_kind(&kr) != MM_KEY_CLUSTER) {
+        snprintf(err, errlen, "%s holds a %s key: keys are cluster keys", path,
+                 mm__key_kind_name(mm__keyring_kind(&kr)));
+        rc = MM_EKEY;
+    } else if (rc == 0 && kr.n != 1) {
+        snprintf(err, errlen, "%s holds %zu keys: give a file with one key",
+                 path, kr.n);
+        rc = MM_EKEY;
+    }
+    if (rc == 0) memcpy(key, kr.keys[0], MM_CKEY_LEN);
+    mm__keyring_release(&kr);
+    return rc ? MM_EKEY : 0;
+}
+
+MM_EXTERN int
+mm_key_file_fingerprint(const char *key_file, char out[17], char *err,
+                        size_t errlen)
+{
+    uint8_t key[MM_CKEY_LEN];
+    out[0] = '\0';
+    int rc = key_file_read(key_file, key, err, errlen);
+    if (rc == 0) mm__ckey_fingerprint(key, out);
+    explicit_bzero(key, sizeof(key));
+    return rc;
+}
+
+MM_EXTERN int
+mm_client_keys(mm_client *c, const char *action, const char *key_file,
+               mm_keys_result **out)
+{
+    *out = NULL;
+    int list = strcmp(action, "list") == 0;
+    char fp[MM_KEY_FP_LEN + 1] = "";
+    cJSON *req = cJSON_CreateObject();
+    if (!req || !cJSON_AddStringToObject(req, "action", action)) {
+        cJSON_Delete(req);
+        return UV_ENOMEM;
+    }
+    if (!list) {
+        uint8_t key[MM_CKEY_LEN];
+        char err[512], b64[64];
+        int rc = key_file ? key_file_read(key_file, key, err, sizeof(err))
+                          : MM_EINVAL;
+        if (rc) {
+            mm__client_set_errtext(c, key_file ? err : "no key file given");
+            cJSON_Delete(req);
+            return rc;
+        }
+        mm__ckey_fingerprint(key, fp);
+        b64[mm__base64_encode(b64, key, MM_CKEY_LEN)] = '\0';
+        explicit_bzero(key, sizeof(key));
+        cJSON *v = cJSON_AddStringToObject(req, "key", b64);
+        explicit_bzero(b64, sizeof(b64));
+        if (!v) {
+            cJSON_Delete(req);
+            return UV_ENOMEM;
+        }
+    }
+    /* The seed waits up to MM_KEYS_WAIT_MS for the members. */
+    uint64_t deadline =
+        MM_MAX(mm__client_deadline(c), mm__now_ms() + MM_KEYS_WAIT_MS + 2000);
+    cJSON *resp;
+    int rc = mm__client_request(c, MM_CTRL_KEYS, req, deadline, &resp);
+    cJSON *kv = cJSON_GetObjectItemCaseSensitive(req, "key");
+    if (cJSON_IsString(kv))
+        explicit_bzero(kv->valuestring, strlen(kv->valuestring));
+    cJSON_Delete(req);
+    if (rc) return rc;
+    const cJSON *keys = cJSON_GetObjectItemCaseSensitive(resp, "keys");
+    const cJSON *failed = cJSON_GetObjectItemCaseSensitive(resp, "failed");
+    size_t nk = cJSON_IsArray(keys) ? (size_t)cJSON_GetArraySize(keys) : 0;
+    size_t nf = cJSON_IsArray(failed) ? (size_t)cJSON_GetArraySize(failed) : 0;
+    mm_keys_result *r = mm__res_new(sizeof(*r));
+    mm_keys_key *k = r && nk ? mm__res_alloc(r, nk * sizeof(*k)) : NULL;
+    mm_keys_failure *f = r && nf ? mm__res_alloc(r, nf * sizeof(*f)) : NULL;
+    if (!r || (nk && !k) || (nf && !f)) {
+        mm_client_free_result(c, r);
+        cJSON_Delete(resp);
+        return UV_ENOMEM;
+    }
+    r->action = mm__res_str(r, action);
+    r->fingerprint = mm__res_str(r, fp);
+    r->applied = (unsigned)jnum(resp, "applied", 0);
+    r->total = (unsigned)jnum(resp, "total", 0);
+    const cJSON *it;
+    size_t i = 0;
+    cJSON_ArrayForEach(it, keys)
+    {
+        if (i >= nk) break;
+        const char *s = jstr(it, "fingerprint");
+        k[i].fingerprint = mm__res_str(r, s ? s : "");
+        k[i].members = (unsigned)jnum(it, "members", 0);
+        k[i].primary = (unsigned)jnum(it, "primary", 0);
+        i++;
+    }
+    r->keys = k;
+    r->nkeys = i;
+    i = 0;
+    cJSON_ArrayForEach(it, failed)
+    {
+        if (i >= nf) break;
+        const char *n = jstr(it, "node"), *e = jstr(it, "error");
+        f[i].node = mm__res_str(r, n ? n : "?");
+        f[i].error = mm__res_str(r, e ? e : "?");
+        i++;
+    }
+    r->failed = f;
+    r->nfailed = i;
+    cJSON_Delete(resp);
+    *out = r;
+    return 0;
 }

@@ -34,6 +34,9 @@ uint64_t mm__client_deadline(mm_client *c);
 int mm__client_request(mm_client *c, uint16_t op, const cJSON *body,
                        uint64_t deadline, cJSON **resp);
 
+/* Sets the session's error text (mm_client_error_text). */
+void mm__client_set_errtext(mm_client *c, const char *text);
+
 /* |n| copies of a request at once; waits for |want| answers, counted by
  * status: ok, overloaded, other (tests and benchmarks). */
 int mm__client_pipeline(mm_client *c, uint16_t op, const cJSON *body, size_t n,

@@ -82,6 +82,34 @@ host_is_loopback(const char *hostport)
            strncmp(hostport, "[::1]:", 6) == 0;
 }
 
+/*
+ * A keyring saved in the data dir by a rotation (`murmer keys`) wins over
+ * the key given (--cluster-key, environment): it is what the cluster used
+ * at the last change, and the key given may be one it has since removed.
+ * A corrupt file is refused, never silently replaced.
+ */
+static int
+cluster_saved_keyring(struct mm_cluster *c, const char *data_dir)
+{
+    char err[768];
+    struct mm_keyring saved;
+    int rc = mm__keyring_load_saved(&saved, data_dir, err, sizeof(err));
+    if (rc == MM_ENOTFOUND) return 0;
+    if (rc) {
+        MM_LOG(MM_LOG_ERR, "ckey", "%s", err);
+        return rc;
+    }
+    if (!c->kr.dev && mm__keyring_find(&saved, c->kr.ids[0]) < 0)
+        MM_LOG(MM_LOG_WARN, "ckey",
+               "the cluster key given is not in the keyring saved in %s: "
+               "using the saved keyring (%zu keys)",
+               data_dir, saved.n);
+    mm__keyring_release(&c->kr);
+    c->kr = saved;
+    mm__keyring_release(&saved);
+    return 0;
+}
+
 int
 mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
 {
@@ -127,6 +155,7 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
     }
     rc = mm__identity_load(&c->id, data_dir, 1);
     if (rc) goto fail;
+    if ((rc = cluster_saved_keyring(c, data_dir)) != 0) goto fail;
     memcpy(n->id, c->id.id, MM_NODE_ID_LEN);
     memcpy(n->id_hex, c->id.hex, sizeof(n->id_hex));
     n->generation = c->id.generation;
@@ -174,6 +203,7 @@ mm__cluster_new(struct mm_cluster **out, mm_node *n, const mm_node_config *cfg)
             0 ||
         (rc = mm__session_new(&c->session, n, c->net, c->membership)) != 0)
         goto fail;
+    mm__session_set_keyring(c->session, &c->kr, c->id.dir);
     /* mDNS: on by default with a real key; never in dev mode. */
     int mdns = cfg->mdns < 0 ? !c->kr.dev : cfg->mdns;
     if (mdns && c->kr.dev) {

@@ -364,4 +364,16 @@
 #define MM_PING_COUNT_MAX 100u
 #endif
 
+#ifndef MM_KEYS_WAIT_MS
+/* How long a seed waits for the members' answers to a `murmer keys` step
+ * it fanned out; a member silent by then counts as not applied. */
+#define MM_KEYS_WAIT_MS 3000u
+#endif
+#ifndef MM_KEYS_OPS_MAX
+/* `murmer keys` steps a seed runs at once; one more gets overloaded. */
+#define MM_KEYS_OPS_MAX 4u
+#endif
+/* The keyring's bound (install past it is refused) is MM_KEYRING_MAX, in
+ * lib/ckey.h, as the keyring struct is sized by it. */
+
 #endif /* MM_DEFAULTS_H */

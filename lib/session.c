@@ -34,6 +34,8 @@
 #include <uv.h>
 
 #include "buf.h"
+#include "ckey.h"
+#include "crypto.h"
 #include "membership/membership.h"
 #include "net.h"
 #include "oplog.h"
@@ -67,8 +69,18 @@ struct waiter { /* a LOOKUP waiting for its label */
     char *label;
 };
 
+struct keyop;
+struct session_keys {      /* KEYS: key rotation */
+    struct mm_keyring *kr; /* the node's, changed in place; NULL: none */
+    const char *dir;       /* the data dir it is saved in */
+    struct mm_net *net;
+    struct keyop *ops; /* steps under way */
+    size_t nops;
+};
+
 struct mm_session {
     mm_node *n;
+    struct session_keys keys;
     struct mm_membership *m; /* the member list */
     struct sub *subs;
     struct waiter *waiters;
@@ -1379,13 +1391,20 @@ oreq_fill(struct gather *g, struct oreq *r, int status, const cJSON *body)
     }
 }
 
-/* A CTRL_RESP from a member: the answer to one of our oreqs. */
+static void on_keys_resp(void *data, struct mm_qconn *conn,
+                         const uint8_t peer[MM_NODE_ID_LEN], int role,
+                         int64_t sid, uint8_t type, const uint8_t *body,
+                         size_t len);
+
+/* A CTRL_RESP from a member: the answer to one of our oreqs, or to a
+ * KEYS_MEMBER (the two draw their request ids from one counter). */
 static void
 on_ctrl_resp(void *data, struct mm_qconn *conn,
              const uint8_t peer[MM_NODE_ID_LEN], int role, int64_t sid,
              uint8_t type, const uint8_t *body, size_t len)
 {
     struct mm_session *s = data;
+    on_keys_resp(data, conn, peer, role, sid, type, body, len);
     (void)conn;
     (void)sid;
     (void)type;
@@ -1723,6 +1742,483 @@ gathers_free(struct mm_session *s)
     s->ngathers = 0;
 }
 
+/* ---- KEYS: key rotation
+ * --------------------------------------------------------------------
+ *
+ * A client's KEYS {"action", "key"} goes to its seed, which applies it to
+ * its own keyring and sends KEYS_MEMBER with the same body to every other
+ * member not known to have left, over the member connections; each member
+ * applies it and answers (its keys' fingerprints for "list").  The seed
+ * answers the client once every member did, or after MM_KEYS_WAIT_MS with
+ * the silent ones counted as not applied.
+ */
+
+enum { KEYS_LIST, KEYS_INSTALL, KEYS_USE, KEYS_REMOVE, KEYS_ACTIONS };
+static const char *const keys_action_name[KEYS_ACTIONS] = {"list", "install",
+                                                           "use", "remove"};
+
+struct keyop_peer {
+    uint8_t id[MM_NODE_ID_LEN];
+    char name[64];
+    uint32_t req; /* the KEYS_MEMBER request id */
+    int done;
+};
+
+struct keyop { /* a KEYS step under way */
+    struct keyop *next;
+    struct mm_session *s;
+    struct mm_qconn *conn; /* the client's; NULL once it went */
+    int64_t sid;
+    uint32_t id;
+    int action;
+    unsigned total, applied;
+    size_t npeers, waiting;
+    struct keyop_peer *peers;
+    cJSON *failed; /* [{"node", "error"}] */
+    cJSON *keys;   /* list: {fingerprint: {"members", "primary"}} */
+    struct mm_tmr tmr;
+};
+
+static int
+keys_action(const char *a)
+{
+    for (int i = 0; a && i < KEYS_ACTIONS; i++)
+        if (strcmp(a, keys_action_name[i]) == 0) return i;
+    return -1;
+}
+
+/* The action and key of a KEYS or KEYS_MEMBER body; 0 or MM_EINVAL with
+ * |err| set. */
+static int
+keys_parse(const cJSON *req, int *action, uint8_t key[MM_CKEY_LEN], char *err,
+           size_t errlen)
+{
+    *action = keys_action(json_str(req, "action"));
+    if (*action < 0) {
+        snprintf(err, errlen,
+                 "keys needs an action: list, install, use or "
+                 "remove");
+        return MM_EINVAL;
+    }
+    if (*action == KEYS_LIST) return 0;
+    const char *b64 = json_str(req, "key");
+    uint8_t k[MM_CKEY_LEN + 3];
+    int n = b64 ? mm__base64_decode(k, sizeof(k), b64, strlen(b64)) : -1;
+    if (n != MM_CKEY_LEN) {
+        explicit_bzero(k, sizeof(k));
+        snprintf(err, errlen, "keys %s needs a key (32 bytes, base64)",
+                 keys_action_name[*action]);
+        return MM_EINVAL;
+    }
+    memcpy(key, k, MM_CKEY_LEN);
+    explicit_bzero(k, sizeof(k));
+    return 0;
+}
+
+/* This node's keys as [{"fingerprint", "primary"}]. */
+static cJSON *
+keys_local_list(const struct mm_keyring *kr)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; arr && i < kr->n; i++) {
+        char fp[MM_KEY_FP_LEN + 1];
+        mm__ckey_fingerprint(kr->keys[i], fp);
+        cJSON *o = cJSON_CreateObject();
+        if (!o) break;
+        cJSON_AddStringToObject(o, "fingerprint", fp);
+        cJSON_AddBoolToObject(o, "primary", i == 0);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+/*
+ * Applies |action| to this node's keyring: on a copy, saved to the data
+ * dir, and only then taken (with the gossip keys).  0 or an error with
+ * |err| set.
+ */
+static int
+keys_apply(struct mm_session *s, int action, const uint8_t key[MM_CKEY_LEN],
+           char *err, size_t errlen)
+{
+    if (!s->keys.kr) {
+        snprintf(err, errlen, "this node has no keyring to change");
+        return MM_EINVAL;
+    }
+    if (action == KEYS_LIST) return 0;
+    char fp[MM_KEY_FP_LEN + 1];
+    mm__ckey_fingerprint(key, fp);
+    struct mm_keyring next = *s->keys.kr;
+    int changed = 0, rc;
+    if (action == KEYS_INSTALL)
+        rc = mm__keyring_install(&next, key, &changed);
+    else if (action == KEYS_USE)
+        rc = mm__keyring_use(&next, key, &changed);
+    else
+        rc = mm__keyring_remove(&next, key, &changed);
+    if (rc == UV_ENOBUFS)
+        snprintf(err, errlen,
+                 "keyring full (at most %d keys): remove one "
+                 "first",
+                 MM_KEYRING_MAX);
+    else if (rc == MM_ENOTFOUND)
+        snprintf(err, errlen, "key %s is not installed%s", fp,
+                 action == KEYS_USE ? ": install it first" : "");
+    else if (rc == MM_EINVAL)
+        snprintf(err, errlen,
+                 "key %s is the primary key: use another key first", fp);
+    if (rc == 0 && changed && s->keys.dir)
+        rc = mm__keyring_save(&next, s->keys.dir, err, errlen);
+    if (rc == 0 && changed) {
+        *s->keys.kr = next;
+        if (s->m) mm__membership_set_keys(s->m, s->keys.kr);
+        MM_LOG(MM_LOG_INFO, "ckey", "keys %s %s: %zu keys, primary %s",
+               keys_action_name[action], fp, s->keys.kr->n,
+               action == KEYS_USE ? fp : "unchanged");
+    }
+    mm__keyring_release(&next);
+    return rc;
+}
+
+/* A member (KEYS_MEMBER from the seed) applies a step and answers. */
+static void
+op_keys_member(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
+               uint32_t id, const cJSON *req)
+{
+    char err[256];
+    int action;
+    uint8_t key[MM_CKEY_LEN];
+    int rc = keys_parse(req, &action, key, err, sizeof(err));
+    if (rc == 0) rc = keys_apply(s, action, key, err, sizeof(err));
+    explicit_bzero(key, sizeof(key));
+    if (rc) {
+        session_err(s, conn, sid, id, rc, "%s", err);
+        return;
+    }
+    cJSON *doc = cJSON_CreateObject();
+    if (doc && action == KEYS_LIST)
+        cJSON_AddItemToObject(doc, "keys", keys_local_list(s->keys.kr));
+    session_ok(s, conn, sid, id, doc);
+    cJSON_Delete(doc);
+}
+
+static void
+keyop_fail(struct keyop *op, const char *node, const char *why)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return;
+    cJSON_AddStringToObject(o, "node", node);
+    cJSON_AddStringToObject(o, "error", why);
+    cJSON_AddItemToArray(op->failed, o);
+}
+
+/* Counts a member's list answer into the totals per fingerprint. */
+static void
+keyop_count_keys(struct keyop *op, const cJSON *keys)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, keys)
+    {
+        const char *fp = json_str(it, "fingerprint");
+        if (!fp) continue;
+        cJSON *k = cJSON_GetObjectItemCaseSensitive(op->keys, fp);
+        if (!k) {
+            k = cJSON_AddObjectToObject(op->keys, fp);
+            if (!k) continue;
+            cJSON_AddNumberToObject(k, "members", 0);
+            cJSON_AddNumberToObject(k, "primary", 0);
+        }
+        cJSON *m = cJSON_GetObjectItemCaseSensitive(k, "members");
+        cJSON_SetNumberValue(m, m->valuedouble + 1);
+        if (json_bool(it, "primary")) {
+            cJSON *p = cJSON_GetObjectItemCaseSensitive(k, "primary");
+            cJSON_SetNumberValue(p, p->valuedouble + 1);
+        }
+    }
+}
+
+static void
+keyop_free(struct keyop *op)
+{
+    mm__tmr_stop(op->s->home, &op->tmr);
+    cJSON_Delete(op->failed);
+    cJSON_Delete(op->keys);
+    mm__free(op->peers);
+    mm__free(op);
+}
+
+/* Every member answered, or the wait ended: the client gets the tally. */
+static void
+keyop_finish(struct keyop *op)
+{
+    struct mm_session *s = op->s;
+    for (struct keyop **pp = &s->keys.ops; *pp; pp = &(*pp)->next)
+        if (*pp == op) {
+            *pp = op->next;
+            s->keys.nops--;
+            break;
+        }
+    for (size_t i = 0; i < op->npeers; i++)
+        if (!op->peers[i].done)
+            keyop_fail(op, op->peers[i].name, "no answer in time");
+    if (op->conn && !s->stopped) {
+        cJSON *doc = cJSON_CreateObject();
+        if (doc) {
+            cJSON_AddStringToObject(doc, "action",
+                                    keys_action_name[op->action]);
+            cJSON_AddNumberToObject(doc, "applied", op->applied);
+            cJSON_AddNumberToObject(doc, "total", op->total);
+            cJSON_AddItemToObject(doc, "failed", op->failed);
+            op->failed = NULL;
+            if (op->action == KEYS_LIST) {
+                cJSON *arr = cJSON_AddArrayToObject(doc, "keys");
+                const cJSON *k;
+                cJSON_ArrayForEach(k, op->keys)
+                {
+                    cJSON *o = cJSON_CreateObject();
+                    if (!o || !arr) {
+                        cJSON_Delete(o);
+                        break;
+                    }
+                    cJSON_AddStringToObject(o, "fingerprint", k->string);
+                    cJSON_AddNumberToObject(o, "members",
+                                            json_num(k, "members"));
+                    cJSON_AddNumberToObject(o, "primary",
+                                            json_num(k, "primary"));
+                    cJSON_AddItemToArray(arr, o);
+                }
+            }
+        }
+        session_ok(s, op->conn, op->sid, op->id, doc);
+        cJSON_Delete(doc);
+    }
+    keyop_free(op);
+}
+
+static void
+keyop_timeout_cb(struct mm_tmr *t)
+{
+    keyop_finish(mm__container_of(t, struct keyop, tmr));
+}
+
+struct keyop_collect {
+    struct keyop *op;
+    const uint8_t *self;
+};
+
+/* Every member but this node and those that left gets the step; a failed
+ * one counts as not applied. */
+static int
+keyop_member_cb(void *data, const struct mm_swim_member *mb)
+{
+    struct keyop_collect *kc = data;
+    struct keyop *op = kc->op;
+    if (mb->is_self || mb->state == MM_SWIM_LEFT ||
+        memcmp(mb->id, kc->self, MM_NODE_ID_LEN) == 0)
+        return 0;
+    op->total++;
+    if (mb->state == MM_SWIM_FAILED) {
+        keyop_fail(op, mb->name, "failed (down)");
+        return 0;
+    }
+    void *p = mm__realloc(op->peers, (op->npeers + 1) * sizeof(*op->peers));
+    if (!p) {
+        keyop_fail(op, mb->name, "out of memory");
+        return 0;
+    }
+    op->peers = p;
+    struct keyop_peer *kp = &op->peers[op->npeers++];
+    memset(kp, 0, sizeof(*kp));
+    memcpy(kp->id, mb->id, MM_NODE_ID_LEN);
+    snprintf(kp->name, sizeof(kp->name), "%s", mb->name);
+    return 0;
+}
+
+/* Sends KEYS_MEMBER |body| to each peer of |op|. */
+static void
+keyop_send(struct keyop *op, const char *body)
+{
+    struct mm_session *s = op->s;
+    for (size_t i = 0; i < op->npeers; i++) {
+        struct keyop_peer *kp = &op->peers[i];
+        kp->req = ++s->next_oreq; /* one id space with the oreqs */
+        struct mm_wire_ctrl m = {.id = kp->req,
+                                 .code = MM_CTRL_KEYS_MEMBER,
+                                 .body = (const uint8_t *)body,
+                                 .body_len = strlen(body)};
+        struct mm_buf b;
+        mm__buf_init(&b);
+        int rc = mm__wire_ctrl_append(&b, MM_WIRE_CTRL_REQ, &m);
+        if (rc == 0) rc = mm__net_send_ctrl(s->keys.net, kp->id, b.data, b.len);
+        if (b.data) explicit_bzero(b.data, b.len);
+        mm__buf_release(&b);
+        if (rc) {
+            kp->done = 1;
+            keyop_fail(op, kp->name, mm_strerror(rc));
+        } else {
+            op->waiting++;
+        }
+    }
+}
+
+static void
+op_keys(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
+        const cJSON *req)
+{
+    char err[256];
+    int action;
+    uint8_t key[MM_CKEY_LEN];
+    int rc = keys_parse(req, &action, key, err, sizeof(err));
+    if (rc == 0 && !s->keys.kr) {
+        rc = MM_EINVAL;
+        snprintf(err, sizeof(err), "this node has no keyring to change");
+    }
+    /* What would fail on every member is refused once, here. */
+    if (rc == 0 && action == KEYS_REMOVE &&
+        mm__ct_memcmp(s->keys.kr->keys[0], key, MM_CKEY_LEN) == 0) {
+        char fp[MM_KEY_FP_LEN + 1];
+        mm__ckey_fingerprint(key, fp);
+        rc = MM_EINVAL;
+        snprintf(err, sizeof(err),
+                 "key %s is the primary key: removing it is refused (make "
+                 "another key the primary with `murmer keys use` first)",
+                 fp);
+    }
+    if (rc == 0 && s->keys.nops >= MM_KEYS_OPS_MAX) {
+        rc = MM_EOVERLOADED;
+        snprintf(err, sizeof(err), "overloaded: %u key steps under way",
+                 MM_KEYS_OPS_MAX);
+    }
+    struct keyop *op = rc ? NULL : mm__calloc(1, sizeof(*op));
+    if (rc == 0 && op) {
+        op->failed = cJSON_CreateArray();
+        op->keys = cJSON_CreateObject();
+    }
+    if (rc == 0 && (!op || !op->failed || !op->keys)) {
+        rc = UV_ENOMEM;
+        snprintf(err, sizeof(err), "out of memory");
+    }
+    if (rc) {
+        explicit_bzero(key, sizeof(key));
+        if (op) {
+            op->s = s;
+            keyop_free(op);
+        }
+        session_err(s, conn, sid, id, rc, "%s", err);
+        return;
+    }
+    op->s = s;
+    op->conn = conn;
+    op->sid = sid;
+    op->id = id;
+    op->action = action;
+    op->tmr.fn = keyop_timeout_cb;
+    op->next = s->keys.ops;
+    s->keys.ops = op;
+    s->keys.nops++;
+
+    /* This node first. */
+    op->total = 1;
+    rc = keys_apply(s, action, key, err, sizeof(err));
+    if (rc == 0) {
+        op->applied++;
+        if (action == KEYS_LIST) {
+            cJSON *l = keys_local_list(s->keys.kr);
+            keyop_count_keys(op, l);
+            cJSON_Delete(l);
+        }
+    } else {
+        keyop_fail(op, mm_node_name(s->n), err);
+    }
+    struct keyop_collect kc = {op, s->n->id};
+    if (s->m) mm__membership_foreach(s->m, keyop_member_cb, &kc);
+    char b64[64];
+    char body[128];
+    if (action == KEYS_LIST) {
+        snprintf(body, sizeof(body), "{\"action\":\"list\"}");
+    } else {
+        b64[mm__base64_encode(b64, key, MM_CKEY_LEN)] = '\0';
+        snprintf(body, sizeof(body), "{\"action\":\"%s\",\"key\":\"%s\"}",
+                 keys_action_name[action], b64);
+    }
+    keyop_send(op, body);
+    explicit_bzero(b64, sizeof(b64));
+    explicit_bzero(body, sizeof(body));
+    explicit_bzero(key, sizeof(key));
+    if (op->waiting == 0)
+        keyop_finish(op);
+    else
+        mm__tmr_start(s->home, &op->tmr, mm__now_ms() + MM_KEYS_WAIT_MS);
+}
+
+/* A member's CTRL_RESP to our KEYS_MEMBER. */
+static void
+on_keys_resp(void *data, struct mm_qconn *conn,
+             const uint8_t peer[MM_NODE_ID_LEN], int role, int64_t sid,
+             uint8_t type, const uint8_t *body, size_t len)
+{
+    struct mm_session *s = data;
+    (void)conn;
+    (void)sid;
+    (void)type;
+    struct mm_wire_ctrl resp;
+    if (role != MM_WIRE_ROLE_MEMBER ||
+        mm__wire_ctrl_decode(&resp, body, len) != 0)
+        return;
+    for (struct keyop *op = s->keys.ops; op; op = op->next) {
+        for (size_t i = 0; i < op->npeers; i++) {
+            struct keyop_peer *kp = &op->peers[i];
+            if (kp->done || kp->req != resp.id ||
+                memcmp(kp->id, peer, MM_NODE_ID_LEN) != 0)
+                continue;
+            kp->done = 1;
+            op->waiting--;
+            cJSON *j =
+                cJSON_ParseWithLength((const char *)resp.body, resp.body_len);
+            if (resp.code == 0) {
+                op->applied++;
+                if (op->action == KEYS_LIST)
+                    keyop_count_keys(
+                        op, cJSON_GetObjectItemCaseSensitive(j, "keys"));
+            } else {
+                const char *e = json_str(j, "error");
+                keyop_fail(op, kp->name,
+                           e ? e : mm_strerror(mm_err_from_wire(resp.code)));
+            }
+            cJSON_Delete(j);
+            if (op->waiting == 0) keyop_finish(op);
+            return;
+        }
+    }
+}
+
+/* The client of a step went: its answer goes nowhere. */
+static void
+keys_conn_gone(struct mm_session *s, struct mm_qconn *conn)
+{
+    for (struct keyop *op = s->keys.ops; op; op = op->next)
+        if (op->conn == conn) op->conn = NULL;
+}
+
+static void
+keys_free_all(struct mm_session *s)
+{
+    while (s->keys.ops) {
+        struct keyop *op = s->keys.ops;
+        s->keys.ops = op->next;
+        keyop_free(op);
+    }
+    s->keys.nops = 0;
+}
+
+void
+mm__session_set_keyring(struct mm_session *s, struct mm_keyring *kr,
+                        const char *data_dir)
+{
+    s->keys.kr = kr;
+    s->keys.dir = data_dir;
+}
+
 /* ---- dispatch
  * ------------------------------------------------------------------------------
  */
@@ -1814,6 +2310,24 @@ on_ctrl_req(void *data, struct mm_qconn *conn,
         }
         op_force_leave(s, conn, sid, req.id, r);
         break;
+    case MM_CTRL_KEYS:
+    case MM_CTRL_KEYS_MEMBER:
+        /* Keys change only with the cluster key; a step's fan-out only
+         * between members. */
+        if (mm__quic_conn_key_kind(conn) != MM_KEY_CLUSTER ||
+            (req.code == MM_CTRL_KEYS_MEMBER && role != MM_WIRE_ROLE_MEMBER)) {
+            s->st.refused++;
+            session_err(s, conn, sid, req.id, MM_EUNAUTHORIZED,
+                        "keys needs the cluster key (this session holds a "
+                        "%s key)",
+                        mm__key_kind_name(mm__quic_conn_key_kind(conn)));
+            break;
+        }
+        if (req.code == MM_CTRL_KEYS)
+            op_keys(s, conn, sid, req.id, r);
+        else
+            op_keys_member(s, conn, sid, req.id, r);
+        break;
     default:
         session_err(s, conn, sid, req.id, MM_EINVAL, "unknown op %u",
                     (unsigned)req.code);
@@ -1883,6 +2397,7 @@ static void
 conn_gone_cb(void *data, struct mm_qconn *conn)
 {
     struct mm_session *s = data;
+    keys_conn_gone(s, conn);
     struct sub **pp = &s->subs;
     while (*pp) {
         struct sub *sb = *pp;
@@ -1921,6 +2436,7 @@ mm__session_new(struct mm_session **out, mm_node *n, struct mm_net *net,
     s->retry.fn = retry_cb;
     s->net = net;
     mm__net_on_frame(net, MM_WIRE_CTRL_REQ, on_ctrl_req, s);
+    s->keys.net = net;
     mm__net_on_frame(net, MM_WIRE_CTRL_RESP, on_ctrl_resp, s);
     mm__net_on_conn_gone(net, conn_gone_cb, s);
     if (m) mm__membership_on_change(m, member_change_cb, s);
@@ -1935,6 +2451,7 @@ mm__session_stop(struct mm_session *s)
     mm__tmr_stop(s->home, &s->retry);
     if (s->m) mm__membership_on_change(s->m, NULL, NULL);
     gathers_free(s);
+    keys_free_all(s);
     while (s->subs) {
         struct sub *sb = s->subs;
         s->subs = sb->next;
@@ -1950,6 +2467,7 @@ mm__session_free(struct mm_session *s)
     if (!s) return;
     mm__tmr_stop(s->home, &s->retry);
     gathers_free(s);
+    keys_free_all(s);
     while (s->subs) {
         struct sub *sb = s->subs;
         s->subs = sb->next;

@@ -134,7 +134,11 @@ enum mm_ctrl_op {
     MM_CTRL_PING = 21,
     MM_CTRL_ECHO = 22,
     MM_CTRL_PROBE = 23,
-    MM_CTRL_MEMBERS_FOLLOW = 24
+    MM_CTRL_MEMBERS_FOLLOW = 24,
+    /* Key rotation: KEYS from a client, fanned out by the seed as
+     * KEYS_MEMBER to each member (docs/wire.md). */
+    MM_CTRL_KEYS = 25,
+    MM_CTRL_KEYS_MEMBER = 26
 };
 
 enum mm_wire_role {

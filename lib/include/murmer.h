@@ -802,6 +802,40 @@ MM_EXTERN int mm_client_members_follow(mm_client *c, uint32_t idle_timeout_ms,
                                                  const mm_member_info *m),
                                        void *data);
 
+/*
+ * Key rotation (murmer-keys(1)): |action| is "list", "install", "use" or
+ * "remove"; |key_file| (not for list) a cluster key file holding the one
+ * key of the step.  The seed applies the step on every member not known to
+ * have left and answers with the tally: |applied| of |total| members (a
+ * failed or silent member did not apply it: |failed| says which and why)
+ * and, for list, each key's fingerprint, how many members hold it and on
+ * how many it is the primary.  Needs the cluster key (MM_EUNAUTHORIZED).
+ * 0 (even when not all applied it), MM_EKEY (a bad key file), or an error
+ * of the seed (removing the primary: MM_EINVAL).  Free with
+ * mm_client_free_result.
+ */
+typedef struct mm_keys_key {
+    const char *fingerprint;
+    unsigned members, primary;
+} mm_keys_key;
+typedef struct mm_keys_failure {
+    const char *node, *error;
+} mm_keys_failure;
+typedef struct mm_keys_result {
+    const char *action;
+    const char *fingerprint; /* the step's key; "" for list */
+    unsigned applied, total;
+    const mm_keys_key *keys; /* list only */
+    size_t nkeys;
+    const mm_keys_failure *failed;
+    size_t nfailed;
+} mm_keys_result;
+MM_EXTERN int mm_client_keys(mm_client *c, const char *action,
+                             const char *key_file, mm_keys_result **out);
+/* The fingerprint (16 hex chars) of the one cluster key of |key_file|, as
+ * `murmer keys` shows it.  0 or MM_EKEY with one line in |err|. */
+MM_EXTERN int mm_key_file_fingerprint(const char *key_file, char out[17],
+                                      char *err, size_t errlen);
 /* Frees an array returned by any mm_client_* call above. */
 MM_EXTERN void mm_client_free_result(mm_client *c, void *result);
 

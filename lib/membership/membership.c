@@ -997,3 +997,17 @@ mm__membership_seal_stats(struct mm_membership *m)
 {
     return mm__seal_stats(m->seal);
 }
+
+int
+mm__membership_set_keys(struct mm_membership *m, const struct mm_keyring *kr)
+{
+    struct mm_seal_key keys[MM_SEAL_KEYS_MAX];
+    size_t nkeys = kr->n < MM_SEAL_KEYS_MAX ? kr->n : MM_SEAL_KEYS_MAX;
+    for (size_t i = 0; i < nkeys; i++) {
+        keys[i].id = kr->ids[i];
+        memcpy(keys[i].key, kr->keys[i], sizeof(keys[i].key));
+    }
+    int rc = mm__seal_set_keys(m->seal, keys, nkeys);
+    OPENSSL_cleanse(keys, sizeof(keys));
+    return rc;
+}

@@ -90,6 +90,10 @@ int mm__membership_timings(struct mm_membership *m, char *buf, size_t len);
 /* Marks a member left at once, by name or 32-hex id.  0, MM_ENOTFOUND,
  * MM_EINVAL (self). */
 int mm__membership_force_leave(struct mm_membership *m, const char *node);
+/* The keyring changed (a rotation): gossip is sealed with its new primary
+ * and opened with any of its keys from now on.  0 or MM_EINVAL. */
+int mm__membership_set_keys(struct mm_membership *m,
+                            const struct mm_keyring *kr);
 /* Counters for benchmarks and tests. */
 const struct mm_swim_stats *mm__membership_stats(struct mm_membership *m);
 

@@ -286,6 +286,8 @@ mm__quic_auth_step(struct mm_qconn *c)
             s->rd.max = QUIC_PREAUTH_MAX_FRAME;
             c->ctrl_sid = sid;
             c->ctrl_sent = 1;
+            /* A dialer proves with the primary, ring entry 0, read at
+             * each dial: after `murmer keys use` the new key. */
             if (ctrl_send_hello_auth(c, 0, c->q->kr->kinds[0], 0) != 0) {
                 mm__quic_conn_request_close(c, UV_ENOMEM, 1);
                 return;

@@ -286,7 +286,9 @@ complete_line()
     complete_line "murmer members --status su"
     [ "${COMPREPLY[*]}" = "suspect" ]
     complete_line "murmer help ke"
-    [ "${COMPREPLY[*]}" = "keygen" ]
+    [ "${COMPREPLY[*]}" = "keygen keys" ]
+    complete_line "murmer keys i"
+    [ "${COMPREPLY[*]}" = "install" ]
     complete_line "murmer --vers"
     [ "${COMPREPLY[*]}" = "--version" ]
 }

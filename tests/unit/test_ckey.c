@@ -545,6 +545,174 @@ test_ckey_client_keygen_files(void **state)
     mm__keyring_release(&kr);
 }
 
+/* ---- rotation and the saved keyring ------------------------------------ */
+
+static void
+fill_key(uint8_t k[MM_CKEY_LEN], uint8_t b)
+{
+    memset(k, b, MM_CKEY_LEN);
+}
+
+static void
+test_ckey_rotation_steps(void **state)
+{
+    (void)state;
+    struct mm_keyring kr;
+    uint8_t k1[MM_CKEY_LEN], k2[MM_CKEY_LEN], k3[MM_CKEY_LEN];
+    fill_key(k1, 1);
+    fill_key(k2, 2);
+    fill_key(k3, 3);
+    mm__keyring_load_dev(&kr);
+    memcpy(kr.keys[0], k1, MM_CKEY_LEN);
+    kr.ids[0] = mm__ckey_id(k1);
+    int changed;
+    /* install: appended, not primary; twice is a no-op. */
+    assert_int_equal(mm__keyring_install(&kr, k2, &changed), 0);
+    assert_int_equal(changed, 1);
+    assert_int_equal(kr.n, 2);
+    assert_int_equal(kr.dev, 0);
+    assert_memory_equal(kr.keys[0], k1, MM_CKEY_LEN);
+    assert_int_equal(kr.ids[1], mm__ckey_id(k2));
+    assert_int_equal(mm__keyring_install(&kr, k2, &changed), 0);
+    assert_int_equal(changed, 0);
+    assert_int_equal(kr.n, 2);
+    /* use: a key not installed is refused; an installed one moves first. */
+    assert_int_equal(mm__keyring_use(&kr, k3, &changed), MM_ENOTFOUND);
+    assert_int_equal(mm__keyring_use(&kr, k2, &changed), 0);
+    assert_int_equal(changed, 1);
+    assert_memory_equal(kr.keys[0], k2, MM_CKEY_LEN);
+    assert_memory_equal(kr.keys[1], k1, MM_CKEY_LEN);
+    assert_int_equal(kr.ids[0], mm__ckey_id(k2));
+    assert_int_equal(kr.ids[1], mm__ckey_id(k1));
+    /* remove: never the primary; then k1 goes. */
+    assert_int_equal(mm__keyring_remove(&kr, k2, &changed), MM_EINVAL);
+    assert_int_equal(kr.n, 2);
+    assert_int_equal(mm__keyring_remove(&kr, k3, &changed), MM_ENOTFOUND);
+    assert_int_equal(mm__keyring_remove(&kr, k1, &changed), 0);
+    assert_int_equal(changed, 1);
+    assert_int_equal(kr.n, 1);
+    assert_memory_equal(kr.keys[0], k2, MM_CKEY_LEN);
+    assert_int_equal(mm__keyring_find(&kr, mm__ckey_id(k1)), -1);
+    /* The bound: MM_KEYRING_MAX keys, one more refused. */
+    for (int i = 1; i < MM_KEYRING_MAX; i++) {
+        uint8_t k[MM_CKEY_LEN];
+        fill_key(k, (uint8_t)(0x40 + i));
+        assert_int_equal(mm__keyring_install(&kr, k, &changed), 0);
+    }
+    assert_int_equal(kr.n, MM_KEYRING_MAX);
+    assert_int_equal(mm__keyring_install(&kr, k3, &changed), UV_ENOBUFS);
+    assert_int_equal(changed, 0);
+    assert_int_equal(kr.n, MM_KEYRING_MAX);
+    /* Fingerprints: 16 hex chars, the key id first (LE), distinct. */
+    char f1[MM_KEY_FP_LEN + 1], f2[MM_KEY_FP_LEN + 1];
+    mm__ckey_fingerprint(k1, f1);
+    mm__ckey_fingerprint(k2, f2);
+    assert_int_equal(strlen(f1), MM_KEY_FP_LEN);
+    assert_string_not_equal(f1, f2);
+    char idhex[9];
+    uint32_t id = mm__ckey_id(k1);
+    uint8_t le[4] = {(uint8_t)id, (uint8_t)(id >> 8), (uint8_t)(id >> 16),
+                     (uint8_t)(id >> 24)};
+    mm__hex(idhex, le, 4);
+    assert_memory_equal(f1, idhex, 8);
+    mm__keyring_release(&kr);
+}
+
+static void
+test_ckey_saved_keyring(void **state)
+{
+    struct tdir *d = *state;
+    struct mm_keyring kr, back;
+    char err[2048], path[128], tmp[128];
+    snprintf(path, sizeof(path), "%s/keyring", d->path);
+    snprintf(tmp, sizeof(tmp), "%s/.keyring.tmp", d->path);
+    /* Nothing saved yet: not found, |back| untouched. */
+    memset(&back, 0x5a, sizeof(back));
+    assert_int_equal(mm__keyring_load_saved(&back, d->path, err, sizeof(err)),
+                     MM_ENOTFOUND);
+    assert_int_equal(back.n, (size_t)0x5a5a5a5a5a5a5a5aull);
+
+    uint8_t k1[MM_CKEY_LEN], k2[MM_CKEY_LEN];
+    fill_key(k1, 1);
+    fill_key(k2, 2);
+    mm__keyring_load_dev(&kr);
+    int changed;
+    memcpy(kr.keys[0], k1, MM_CKEY_LEN);
+    kr.ids[0] = mm__ckey_id(k1);
+    assert_int_equal(mm__keyring_install(&kr, k2, &changed), 0);
+    assert_int_equal(mm__keyring_use(&kr, k2, &changed), 0);
+    assert_int_equal(mm__keyring_save(&kr, d->path, err, sizeof(err)), 0);
+    /* One base64 key per line, primary first; mode 0600; no temp left. */
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(access(tmp, F_OK), -1);
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(mm__read_small_file(path, 4096, &text, &len, &st), 0);
+    assert_int_equal(len, 2 * 45);
+    char b64[64];
+    b64[mm__base64_encode(b64, k2, MM_CKEY_LEN)] = '\0';
+    assert_memory_equal(text, b64, 44);
+    mm__free(text);
+
+    /* Reloaded: same keys, same order, ids, not dev. */
+    assert_int_equal(mm__keyring_load_saved(&back, d->path, err, sizeof(err)),
+                     0);
+    assert_int_equal(back.n, 2);
+    assert_int_equal(back.dev, 0);
+    assert_string_equal(back.source, "data dir");
+    assert_memory_equal(back.keys[0], k2, MM_CKEY_LEN);
+    assert_memory_equal(back.keys[1], k1, MM_CKEY_LEN);
+    assert_int_equal(back.ids[0], mm__ckey_id(k2));
+
+    /* A save replaces the file (a leftover temp file of a crash does not
+     * stop it), the old content is gone whole. */
+    write_file(tmp, "half a keyr", 0600);
+    assert_int_equal(mm__keyring_remove(&kr, k1, &changed), 0);
+    assert_int_equal(mm__keyring_save(&kr, d->path, err, sizeof(err)), 0);
+    assert_int_equal(access(tmp, F_OK), -1);
+    assert_int_equal(mm__keyring_load_saved(&back, d->path, err, sizeof(err)),
+                     0);
+    assert_int_equal(back.n, 1);
+    assert_memory_equal(back.keys[0], k2, MM_CKEY_LEN);
+
+    /* Corrupt, loose, or of client keys: refused, with the file named. */
+    write_file(path, "garbage\n", 0600);
+    assert_int_equal(mm__keyring_load_saved(&back, d->path, err, sizeof(err)),
+                     MM_EKEY);
+    assert_non_null(strstr(err, "saved keyring refused"));
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "malformed"));
+    b64[44] = '\n';
+    b64[45] = '\0';
+    write_file(path, b64, 0644);
+    assert_int_equal(mm__keyring_load_saved(&back, d->path, err, sizeof(err)),
+                     MM_EKEY);
+    assert_non_null(strstr(err, "chmod 600"));
+    char line[80];
+    snprintf(line, sizeof(line), "client:%s", b64);
+    write_file(path, line, 0600);
+    assert_int_equal(mm__keyring_load_saved(&back, d->path, err, sizeof(err)),
+                     MM_EKEY);
+    assert_non_null(strstr(err, "client keys"));
+    write_file(path, "", 0600); /* truncated to nothing */
+    assert_int_equal(mm__keyring_load_saved(&back, d->path, err, sizeof(err)),
+                     MM_EKEY);
+
+    /* A client keyring is never saved; nor into a missing directory. */
+    back.kinds[0] = MM_KEY_CLIENT;
+    back.n = 1;
+    assert_int_equal(mm__keyring_save(&back, d->path, err, sizeof(err)),
+                     MM_EINVAL);
+    char missing[160];
+    snprintf(missing, sizeof(missing), "%s/nope", d->path);
+    assert_true(mm__keyring_save(&kr, missing, err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "cannot save the keyring"));
+    mm__keyring_release(&kr);
+    mm__keyring_release(&back);
+}
+
 int
 main(void)
 {
@@ -566,6 +734,9 @@ main(void)
         cmocka_unit_test(test_ckey_client_golden_in_doc),
         cmocka_unit_test_setup_teardown(test_ckey_client_keygen_files,
                                         setup_dir, teardown_dir),
+        cmocka_unit_test(test_ckey_rotation_steps),
+        cmocka_unit_test_setup_teardown(test_ckey_saved_keyring, setup_dir,
+                                        teardown_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,7 @@
 #include "../../cmd/lookup.c"
 #include "../../cmd/oplog.c"
 #include "../../cmd/force-leave.c"
+#include "../../cmd/keys.c"
 
 /* A NULL-terminated, writable copy of |v| (getopt permutes argv). */
 static char **
@@ -602,6 +603,52 @@ test_cli_options_stream_renderers(void **state)
     cap_release(&c);
 }
 
+static void
+test_cli_options_keys_render(void **state)
+{
+    (void)state;
+    struct cap c;
+    mm_keys_failure f = {"n3", "no answer in time"};
+    mm_keys_result r = {"use", "0123456789abcdef", 2, 3, NULL, 0, &f, 1};
+    cap_init(&c);
+    c.ctx.cmd = "keys";
+    /* Not every member applied it: exit 1, each one named on stderr. */
+    assert_int_equal(cli_keys_render(&c.ctx, &r, c.ctx.out), MM_EXIT_ACTOR);
+    cap_flush(&c);
+    assert_string_equal(c.out,
+                        "use 0123456789abcdef: applied on 2/3 members\n");
+    assert_string_equal(c.err,
+                        "murmer keys: n3: not applied: no answer in time\n");
+    cap_release(&c);
+
+    mm_keys_key k[2] = {{"aaaaaaaaaaaaaaaa", 3, 3}, {"bbbbbbbbbbbbbbbb", 3, 0}};
+    mm_keys_result l = {"list", "", 3, 3, k, 2, NULL, 0};
+    cap_init(&c);
+    c.ctx.cmd = "keys";
+    assert_int_equal(cli_keys_render(&c.ctx, &l, c.ctx.out), MM_EXIT_OK);
+    cap_flush(&c);
+    assert_string_equal(c.out, "KEY               MEMBERS   PRIMARY\n"
+                               "aaaaaaaaaaaaaaaa  3/3       3\n"
+                               "bbbbbbbbbbbbbbbb  3/3       0\n"
+                               "applied on 3/3 members\n");
+    assert_string_equal(c.err, "");
+    cap_release(&c);
+
+    cap_init(&c);
+    c.ctx.json = 1;
+    assert_int_equal(cli_keys_render(&c.ctx, &l, c.ctx.out), MM_EXIT_OK);
+    cJSON *doc = parse_out(&c);
+    assert_string_equal(cJSON_GetObjectItem(doc, "schema")->valuestring,
+                        "murmer.keys/1");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "keys")), 2);
+    cJSON *k1 = cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "keys"), 1);
+    assert_int_equal(cJSON_GetObjectItem(k1, "primary")->valuedouble, 0);
+    assert_int_equal(cJSON_GetObjectItem(doc, "applied")->valuedouble, 3);
+    assert_null(cJSON_GetObjectItem(doc, "fingerprint"));
+    cJSON_Delete(doc);
+    cap_release(&c);
+}
+
 int
 main(void)
 {
@@ -616,6 +663,7 @@ main(void)
         cmocka_unit_test(test_cli_options_colour_only_when_asked),
         cmocka_unit_test(test_cli_options_send_render),
         cmocka_unit_test(test_cli_options_stream_renderers),
+        cmocka_unit_test(test_cli_options_keys_render),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -710,6 +710,78 @@ test_client_partitions_ping_follow(void **state)
     mm_client_free_result(fx->c, p);
 }
 
+/* Key rotation against one node: list, install, use, remove, the refusals
+ * and the member-only op. */
+static void
+test_client_keys_steps_and_refusals(void **state)
+{
+    struct fx *fx = *state;
+    mm_keys_result *r;
+    assert_int_equal(mm_client_keys(fx->c, "list", NULL, &r), 0);
+    assert_int_equal(r->applied, 1);
+    assert_int_equal(r->total, 1);
+    assert_int_equal(r->nkeys, 1);
+    assert_int_equal(r->keys[0].members, 1);
+    assert_int_equal(r->keys[0].primary, 1);
+    assert_int_equal(r->nfailed, 0);
+    char fp1[17], err[256];
+    assert_int_equal(mm_key_file_fingerprint(fx->key, fp1, err, sizeof(err)),
+                     0);
+    assert_string_equal(r->keys[0].fingerprint, fp1);
+    mm_client_free_result(fx->c, r);
+
+    char k2[320];
+    snprintf(k2, sizeof(k2), "%s/k2", fx->dir);
+    assert_int_equal(mm_cluster_keygen(k2), 0);
+    assert_int_equal(mm_client_keys(fx->c, "install", k2, &r), 0);
+    assert_int_equal(r->applied, 1);
+    assert_int_equal(r->total, 1);
+    char fp2[17];
+    assert_int_equal(mm_key_file_fingerprint(k2, fp2, err, sizeof(err)), 0);
+    assert_string_equal(r->fingerprint, fp2);
+    mm_client_free_result(fx->c, r);
+    /* Saved in the node's data dir. */
+    char saved[400];
+    snprintf(saved, sizeof(saved), "%s/seed/keyring", fx->dir);
+    struct stat st;
+    assert_int_equal(stat(saved, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    /* The primary cannot go; use k2 first, then k1 can. */
+    assert_int_equal(mm_client_keys(fx->c, "remove", fx->key, &r), MM_EINVAL);
+    assert_non_null(strstr(mm_client_error_text(fx->c), "is the primary key"));
+    assert_int_equal(mm_client_keys(fx->c, "use", k2, &r), 0);
+    mm_client_free_result(fx->c, r);
+    assert_int_equal(mm_client_keys(fx->c, "remove", fx->key, &r), 0);
+    assert_int_equal(r->applied, 1);
+    mm_client_free_result(fx->c, r);
+    assert_int_equal(mm_client_keys(fx->c, "list", NULL, &r), 0);
+    assert_int_equal(r->nkeys, 1);
+    assert_string_equal(r->keys[0].fingerprint, fp2);
+    mm_client_free_result(fx->c, r);
+    /* The old key no longer opens a session; the new one does. */
+    mm_client *c2;
+    assert_int_equal(client_up(fx, fx->key, 2000, &c2), MM_EUNAUTHORIZED);
+    assert_int_equal(client_up(fx, k2, 2000, &c2), 0);
+    mm_client_close(c2);
+
+    /* A key file that is not one: MM_EKEY before any request. */
+    assert_int_equal(mm_client_keys(fx->c, "install", fx->dir, &r), MM_EKEY);
+    /* Bad actions, and KEYS_MEMBER from a client session even with the
+     * cluster key: refused. */
+    cJSON *req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "action", "rotate");
+    cJSON *resp = NULL;
+    assert_int_equal(mm__client_request(fx->c, MM_CTRL_KEYS, req,
+                                        mm__client_deadline(fx->c), &resp),
+                     MM_EINVAL);
+    cJSON_ReplaceItemInObject(req, "action", cJSON_CreateString("list"));
+    assert_int_equal(mm__client_request(fx->c, MM_CTRL_KEYS_MEMBER, req,
+                                        mm__client_deadline(fx->c), &resp),
+                     MM_EUNAUTHORIZED);
+    cJSON_Delete(req);
+}
+
 int
 main(void)
 {
@@ -747,6 +819,8 @@ main(void)
             teardown),
         cmocka_unit_test_setup_teardown(
             test_client_waiters_and_subscriptions_capped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_keys_steps_and_refusals,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/kdf.h>
+#include <openssl/pem.h>
 
 void
 mm__sha256(uint8_t out[MM_SHA256_LEN], const void *data, size_t len)
@@ -96,6 +97,99 @@ mm__aead_open(uint8_t *out, const uint8_t key[32],
               size_t aadlen, const uint8_t *in, size_t len)
 {
     return aead(0, out, key, nonce, aad, aadlen, in, len);
+}
+
+/* An EVP_PKEY behind an opaque name, so that crypto.h pulls in no
+ * OpenSSL header. */
+struct mm_sign_key {
+    EVP_PKEY *pkey;
+};
+
+static int
+sign_key_wrap(struct mm_sign_key **out, EVP_PKEY *pkey)
+{
+    *out = NULL;
+    if (!pkey) return MM_EKEY;
+    if (EVP_PKEY_get_id(pkey) != EVP_PKEY_ED25519) {
+        EVP_PKEY_free(pkey);
+        return MM_EKEY;
+    }
+    struct mm_sign_key *k = mm__malloc(sizeof(*k));
+    if (!k) {
+        EVP_PKEY_free(pkey);
+        return UV_ENOMEM;
+    }
+    k->pkey = pkey;
+    *out = k;
+    return 0;
+}
+
+int
+mm__sign_key_from_pem(struct mm_sign_key **out, const char *pem)
+{
+    EVP_PKEY *pkey = NULL;
+    BIO *bio = pem ? BIO_new_mem_buf(pem, -1) : NULL;
+    if (bio) pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    return sign_key_wrap(out, pkey);
+}
+
+int
+mm__sign_key_from_seed(struct mm_sign_key **out,
+                       const uint8_t seed[MM_ED25519_KEY_LEN])
+{
+    return sign_key_wrap(out, EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519,
+                                                           NULL, seed,
+                                                           MM_ED25519_KEY_LEN));
+}
+
+int
+mm__sign_key_public(const struct mm_sign_key *k,
+                    uint8_t pub[MM_ED25519_KEY_LEN])
+{
+    size_t n = MM_ED25519_KEY_LEN;
+    return EVP_PKEY_get_raw_public_key(k->pkey, pub, &n) == 1 &&
+                   n == MM_ED25519_KEY_LEN
+               ? 0
+               : MM_EKEY;
+}
+
+void
+mm__sign_key_free(struct mm_sign_key *k)
+{
+    if (!k) return;
+    EVP_PKEY_free(k->pkey);
+    mm__free(k);
+}
+
+int
+mm__ed25519_sign(const struct mm_sign_key *k, const void *msg, size_t len,
+                 uint8_t sig[MM_ED25519_SIG_LEN])
+{
+    int rc = MM_EKEY;
+    size_t n = MM_ED25519_SIG_LEN;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (c && EVP_DigestSignInit(c, NULL, NULL, NULL, k->pkey) == 1 &&
+        EVP_DigestSign(c, sig, &n, msg, len) == 1 && n == MM_ED25519_SIG_LEN)
+        rc = 0;
+    EVP_MD_CTX_free(c);
+    return rc;
+}
+
+int
+mm__ed25519_verify(const uint8_t pub[MM_ED25519_KEY_LEN], const void *msg,
+                   size_t len, const uint8_t sig[MM_ED25519_SIG_LEN])
+{
+    int rc = MM_EUNAUTHORIZED;
+    EVP_PKEY *pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub,
+                                                 MM_ED25519_KEY_LEN);
+    EVP_MD_CTX *c = pkey ? EVP_MD_CTX_new() : NULL;
+    if (c && EVP_DigestVerifyInit(c, NULL, NULL, NULL, pkey) == 1 &&
+        EVP_DigestVerify(c, sig, MM_ED25519_SIG_LEN, msg, len) == 1)
+        rc = 0;
+    EVP_MD_CTX_free(c);
+    EVP_PKEY_free(pkey);
+    return rc;
 }
 
 int

@@ -33,6 +33,27 @@ int mm__aead_seal(uint8_t *out, const uint8_t key[32],
 int mm__aead_open(uint8_t *out, const uint8_t key[32],
                   const uint8_t nonce[MM_GCM_NONCE_LEN], const uint8_t *aad,
                   size_t aadlen, const uint8_t *in, size_t len);
+/*
+ * Ed25519 (RFC 8032, pure: no pre-hash, no context).  A signing key is
+ * parsed once from the identity's PKCS#8 PEM and kept; verify takes the
+ * raw 32-byte public key.  sign: 0 or MM_EKEY; verify: 0 when |sig| is
+ * valid, else MM_EUNAUTHORIZED.
+ */
+#define MM_ED25519_SIG_LEN 64
+#define MM_ED25519_KEY_LEN 32
+struct mm_sign_key;
+int mm__sign_key_from_pem(struct mm_sign_key **out, const char *pem);
+/* A key from a raw 32-byte private seed (tests and vectors). */
+int mm__sign_key_from_seed(struct mm_sign_key **out,
+                           const uint8_t seed[MM_ED25519_KEY_LEN]);
+int mm__sign_key_public(const struct mm_sign_key *k,
+                        uint8_t pub[MM_ED25519_KEY_LEN]);
+void mm__sign_key_free(struct mm_sign_key *k);
+int mm__ed25519_sign(const struct mm_sign_key *k, const void *msg, size_t len,
+                     uint8_t sig[MM_ED25519_SIG_LEN]);
+int mm__ed25519_verify(const uint8_t pub[MM_ED25519_KEY_LEN], const void *msg,
+                       size_t len, const uint8_t sig[MM_ED25519_SIG_LEN]);
+
 /* Constant-time comparison: 0 when equal. */
 int mm__ct_memcmp(const void *a, const void *b, size_t len);
 /* Base64 (standard alphabet, padded).  encode returns the length written

@@ -29,6 +29,13 @@
  * Timers: one uv_timer follows mm__swim_deadline() (re-armed after every
  * call into the core); a second one polls a graceful leave every 10 ms.
  *
+ * Signatures: the core signs our record and verifies others' through two
+ * ops (swim.h): we sign with the node's Ed25519 identity key (parsed once
+ * from its PEM) and verify with the record's key after checking that the
+ * key hashes to the member's id (identity.h).  The core keeps each
+ * member's key and last verified record in its member table, so only news
+ * costs a verification.
+ *
  * Events: every member change goes to the net (peer address, failing
  * pending calls of suspect/failed/left members) and to the member_state
  * callback cluster.c gave us (the registry view).  swim.c logs each state
@@ -48,6 +55,7 @@
 #include <openssl/crypto.h>
 
 #include "ckey.h"
+#include "crypto.h"
 #include "identity.h"
 #include "net.h"
 #include "transport/quic.h"
@@ -75,8 +83,9 @@ struct mm_membership {
     mm_node *node;
     struct mm_swim *swim;
     struct mm_seal *seal;
-    struct mm_tmr tmr; /* the core's deadline, on shard 0's tq */
-    uv_timer_t poll;   /* graceful leave */
+    struct mm_sign_key *sign_key; /* the identity key */
+    struct mm_tmr tmr;            /* the core's deadline, on shard 0's tq */
+    uv_timer_t poll;              /* graceful leave */
     int timers_init;
     int started;
     int closed;
@@ -248,6 +257,26 @@ swim_changed_cb(void *data, const struct mm_swim_member *mb, int was)
         mm__net_peer_down(m->d.net, mb->id, MM_EUNREACHABLE);
     MM_LOG(MM_LOG_DEBUG, "membership", "%s %s (generation %llu)", mb->name,
            mm__swim_state_name(st), (unsigned long long)mb->generation);
+}
+
+static int
+swim_sign_cb(void *data, const uint8_t *msg, size_t len,
+             uint8_t sig[MM_SWIM_SIG_LEN])
+{
+    struct mm_membership *m = data;
+    return mm__ed25519_sign(m->sign_key, msg, len, sig);
+}
+
+static int
+swim_verify_cb(void *data, const uint8_t id[MM_SWIM_ID_LEN],
+               const uint8_t pub[MM_SWIM_PUB_LEN], const uint8_t *msg,
+               size_t len, const uint8_t sig[MM_SWIM_SIG_LEN])
+{
+    uint8_t want[MM_ID_LEN];
+    (void)data;
+    mm__identity_id_of(want, pub);
+    if (mm__ct_memcmp(want, id, MM_ID_LEN) != 0) return MM_EUNAUTHORIZED;
+    return mm__ed25519_verify(pub, msg, len, sig);
 }
 
 /* Sends our state as a SYNC_REQ or SYNC_RESP frame.  0 or an error. */
@@ -660,10 +689,17 @@ mm__membership_new(struct mm_membership **out,
                               MM_GOSSIP_DERIVE_BURST);
     m->src_seed = mm__rand64();
 
+    rc = mm__sign_key_from_pem(&m->sign_key, id->key_pem);
+    if (rc) {
+        MM_LOG(MM_LOG_ERR, "membership", "cannot use the identity key: %s",
+               mm_strerror(rc));
+        goto fail;
+    }
     struct mm_swim_config sc;
     mm__swim_config_init(&sc);
     sc.name = mm_node_name(m->node);
     memcpy(sc.id, id->id, MM_SWIM_ID_LEN);
+    memcpy(sc.pub, id->pub, MM_SWIM_PUB_LEN);
     sc.addr = m->self_addr;
     sc.generation = id->generation;
     sc.role = MM_WIRE_ROLE_MEMBER;
@@ -677,6 +713,8 @@ mm__membership_new(struct mm_membership **out,
     ops.send = swim_send_cb;
     ops.changed = swim_changed_cb;
     ops.want_sync = swim_want_sync_cb;
+    ops.sign = swim_sign_cb;
+    ops.verify = swim_verify_cb;
     rc = mm__swim_new(&m->swim, &sc, &ops, mm__now_ms());
     if (rc) {
         MM_LOG(MM_LOG_ERR, "membership",
@@ -794,6 +832,7 @@ mm__membership_free(struct mm_membership *m)
     }
     mm__swim_free(m->swim);
     mm__seal_free(m->seal);
+    mm__sign_key_free(m->sign_key);
     mm__free(m->seeds);
     mm__free(m);
 }
@@ -894,6 +933,21 @@ const struct mm_swim_stats *
 mm__membership_stats(struct mm_membership *m)
 {
     return mm__swim_stats(m->swim);
+}
+
+int
+mm__membership_send_state(struct mm_membership *m,
+                          const uint8_t peer[MM_SWIM_ID_LEN],
+                          const uint8_t *state, size_t len)
+{
+    if (m->closed || len + MM_WIRE_HDR_LEN > m->max_frame) return MM_EINVAL;
+    uint8_t *frame = mm__malloc(len + MM_WIRE_HDR_LEN);
+    if (!frame) return UV_ENOMEM;
+    size_t flen = mm__wire_frame_encode(frame, len + MM_WIRE_HDR_LEN,
+                                        MEMBER_SYNC_REQ, state, len);
+    int rc = flen ? mm__net_send_ctrl(m->d.net, peer, frame, flen) : MM_EINVAL;
+    mm__free(frame);
+    return rc;
 }
 
 const struct mm_swim_member *

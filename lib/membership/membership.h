@@ -89,6 +89,13 @@ int mm__membership_force_leave(struct mm_membership *m, const char *node);
 /* Counters for benchmarks and tests. */
 const struct mm_swim_stats *mm__membership_stats(struct mm_membership *m);
 
+/* For tests: sends |state| (mm__swim_state_encode's format, any content)
+ * as a MEMBER_SYNC_REQ to |peer|, as a misbehaving member could.  0 or an
+ * error. */
+int mm__membership_send_state(struct mm_membership *m,
+                              const uint8_t peer[MM_SWIM_ID_LEN],
+                              const uint8_t *state, size_t len);
+
 /* The member with node id |id|, or NULL (borrowed until the next event). */
 const struct mm_swim_member *
 mm__membership_find(struct mm_membership *m, const uint8_t id[MM_SWIM_ID_LEN]);

@@ -5,7 +5,7 @@
  * Gossip packet format (plaintext; the glue seals it, see seal.h).  All
  * integers little-endian.
  *
- *   packet   = version u8 (= 1) | sender id [16] | count u8 | msg * count
+ *   packet   = version u8 (= 2) | sender id [16] | count u8 | msg * count
  *   msg      = type u8 | len u16 | body [len]
  *
  * |count| makes every truncation detectable; no byte may follow the last
@@ -21,16 +21,24 @@
  *                                                  (bit 0: send a nack)
  *   0x03 ACK       seq u32
  *   0x04 NACK      seq u32
- *   0x05 ALIVE     record
+ *   0x05 ALIVE     record (the member's own signed word: alive, or its
+ *                  graceful leave when flags bit 0 is set)
  *   0x06 SUSPECT   id [16] | generation u64 | incarnation u64 | from id [16]
  *   0x07 FAILED    id [16] | generation u64 | incarnation u64 | from id [16]
  *   0x08 LEFT      id [16] | generation u64 | incarnation u64
+ *                  (a forced leave: an opinion, like FAILED)
  *   0x09 DIGEST    digest u64 | members u32        (sender's mm__swim_digest)
  *
  *   addr     = family u8 (4 or 6) | ip [4 or 16] | port u16
- *   record   = id [16] | generation u64 | incarnation u64 | role u8 | addr |
- *              name_len u8 (1..63) | name | tags_len u8 (0..255) | tags
- *              (name and tags hold no NUL byte)
+ *   record   = id [16] | generation u64 | incarnation u64 | flags u8 |
+ *              role u8 | addr | name_len u8 (1..63) | name |
+ *              tags_len u8 (0..255) | tags | [pub [32] if flags bit 1] |
+ *              sig [64]
+ *              (name and tags hold no NUL byte; flags bit 0: the node left,
+ *              bit 1: its Ed25519 public key follows; other bits 0)
+ *   sig      = Ed25519 by the member's identity key over
+ *              "murmer-swim-rec-v1" (18 bytes) | the record up to tags, with
+ *              flags bit 1 cleared.  SHA-256(pub)[0..16] must be the id.
  *
  * Every packet starts with a DIGEST.  Pings and acks carry queued
  * broadcasts (ALIVE/SUSPECT/FAILED/LEFT) in whatever room is left; gossip
@@ -48,6 +56,18 @@
  * new process and replaces the record whatever its state; within one
  * generation SWIM's incarnation rules apply (alive needs a greater
  * incarnation; suspect, failed and left need at least an equal one).
+ *
+ * Who may say what: a record (ALIVE, or a push-pull entry's record) is the
+ * member's own word and is believed only when newer than the one held and
+ * its signature verifies (ops->verify); otherwise it is dropped and counted
+ * (stats.forged).  A record no newer than the one held is ignored before
+ * any verification, so re-gossip costs nothing.  SUSPECT, FAILED and LEFT
+ * messages, and push-pull states other than alive, are opinions: they
+ * never change a member's generation, address or tags, and an incarnation
+ * above the signed one is read as the signed one.  A forced LEFT is taken
+ * only for a member already suspect or failed and not heard from lately
+ * (as a FAILED verdict is); for an alive one it is a suspicion.  A member
+ * refutes any of these with a newly signed record at incarnation + 1.
  */
 #include "membership/swim.h"
 
@@ -56,10 +76,14 @@
 
 #include "core.h"
 
-#define SWIM_VERSION 1
+#define SWIM_VERSION 2
 #define SWIM_HDR_LEN 18
 #define SWIM_MSG_HDR 3
-#define SWIM_REC_MAX (16 + 8 + 8 + 1 + 19 + 1 + 63 + 1 + 255)
+#define SWIM_REC_HEAD_MAX (16 + 8 + 8 + 1 + 1 + 19 + 1 + 63 + 1 + 255)
+#define SWIM_REC_MAX (SWIM_REC_HEAD_MAX + MM_SWIM_PUB_LEN + MM_SWIM_SIG_LEN)
+#define SWIM_REC_HAS_PUB 0x02
+#define SWIM_SIG_LABEL "murmer-swim-rec-v1"
+#define SWIM_SIG_LABEL_LEN 18
 #define SWIM_FWD_MAX 64
 #define SWIM_BCAST_MAX 1024
 #define SWIM_MAX_MSGS 255
@@ -80,10 +104,14 @@ enum {
 struct swim_rec {
     uint8_t id[MM_SWIM_ID_LEN];
     uint64_t gen, inc;
+    uint8_t flags; /* MM_SWIM_REC_LEFT only; has_pub says the rest */
     uint8_t role;
     struct mm_swim_addr addr;
     char name[MM_SWIM_NAME_MAX];
     char tags[MM_SWIM_TAGS_MAX];
+    int has_pub;
+    uint8_t pub[MM_SWIM_PUB_LEN];
+    uint8_t sig[MM_SWIM_SIG_LEN];
 };
 
 /* One decoded message. */
@@ -360,10 +388,19 @@ rd_rec(struct swim_rd *r, struct swim_rec *rec)
     rd_bytes(r, rec->id, MM_SWIM_ID_LEN);
     rec->gen = rd_u64(r);
     rec->inc = rd_u64(r);
+    uint8_t flags = rd_u8(r);
+    if (flags & ~(MM_SWIM_REC_LEFT | SWIM_REC_HAS_PUB)) r->err = 1;
+    rec->flags = flags & MM_SWIM_REC_LEFT;
     rec->role = rd_u8(r);
     rd_addr(r, &rec->addr);
     rd_str(r, rec->name, sizeof(rec->name), 0);
     rd_str(r, rec->tags, sizeof(rec->tags), 1);
+    rec->has_pub = (flags & SWIM_REC_HAS_PUB) != 0;
+    if (rec->has_pub)
+        rd_bytes(r, rec->pub, MM_SWIM_PUB_LEN);
+    else
+        memset(rec->pub, 0, sizeof(rec->pub));
+    rd_bytes(r, rec->sig, MM_SWIM_SIG_LEN);
 }
 
 static size_t
@@ -376,28 +413,67 @@ wr_addr(uint8_t *p, const struct mm_swim_addr *a)
     return 1 + n + 2;
 }
 
-/* Writes a record; |p| has room for SWIM_REC_MAX. */
+/* Writes the signed part of a record (flags without the key bit); |p| has
+ * room for SWIM_REC_HEAD_MAX. */
+static size_t
+wr_rec_head(uint8_t *p, const uint8_t *id, uint64_t gen, uint64_t inc,
+            uint8_t flags, uint8_t role, const struct mm_swim_addr *addr,
+            const char *name, const char *tags)
+{
+    size_t o = 0, n;
+    memcpy(p, id, MM_SWIM_ID_LEN);
+    o += MM_SWIM_ID_LEN;
+    mm__put_u64(p + o, gen);
+    o += 8;
+    mm__put_u64(p + o, inc);
+    o += 8;
+    p[o++] = flags;
+    p[o++] = role;
+    o += wr_addr(p + o, addr);
+    n = strlen(name);
+    p[o++] = (uint8_t)n;
+    memcpy(p + o, name, n);
+    o += n;
+    n = strlen(tags);
+    p[o++] = (uint8_t)n;
+    memcpy(p + o, tags, n);
+    o += n;
+    return o;
+}
+
+/* The bytes a record's signature covers: label | head.  |p| has room for
+ * SWIM_SIG_LABEL_LEN + SWIM_REC_HEAD_MAX. */
+static size_t
+rec_tbs(uint8_t *p, const struct swim_rec *r)
+{
+    memcpy(p, SWIM_SIG_LABEL, SWIM_SIG_LABEL_LEN);
+    return SWIM_SIG_LABEL_LEN + wr_rec_head(p + SWIM_SIG_LABEL_LEN, r->id,
+                                            r->gen, r->inc, r->flags, r->role,
+                                            &r->addr, r->name, r->tags);
+}
+
+static size_t
+member_tbs(uint8_t *p, const struct mm_swim_member *m)
+{
+    memcpy(p, SWIM_SIG_LABEL, SWIM_SIG_LABEL_LEN);
+    return SWIM_SIG_LABEL_LEN + wr_rec_head(p + SWIM_SIG_LABEL_LEN, m->id,
+                                            m->generation, m->incarnation,
+                                            m->rec_flags, m->role, &m->addr,
+                                            m->name, m->tags);
+}
+
+/* Writes a member's record with its key and signature; |p| has room for
+ * SWIM_REC_MAX. */
 static size_t
 wr_rec(uint8_t *p, const struct mm_swim_member *m)
 {
-    size_t o = 0, n;
-    memcpy(p, m->id, MM_SWIM_ID_LEN);
-    o += MM_SWIM_ID_LEN;
-    mm__put_u64(p + o, m->generation);
-    o += 8;
-    mm__put_u64(p + o, m->incarnation);
-    o += 8;
-    p[o++] = m->role;
-    o += wr_addr(p + o, &m->addr);
-    n = strlen(m->name);
-    p[o++] = (uint8_t)n;
-    memcpy(p + o, m->name, n);
-    o += n;
-    n = strlen(m->tags);
-    p[o++] = (uint8_t)n;
-    memcpy(p + o, m->tags, n);
-    o += n;
-    return o;
+    size_t o = wr_rec_head(p, m->id, m->generation, m->incarnation,
+                           m->rec_flags, m->role, &m->addr, m->name, m->tags);
+    p[MM_SWIM_ID_LEN + 16] |= SWIM_REC_HAS_PUB;
+    memcpy(p + o, m->pub, MM_SWIM_PUB_LEN);
+    o += MM_SWIM_PUB_LEN;
+    memcpy(p + o, m->sig, MM_SWIM_SIG_LEN);
+    return o + MM_SWIM_SIG_LEN;
 }
 
 /* Decodes one message body of |type|; 0 or -1. */
@@ -774,15 +850,57 @@ suspicion_confirm(struct mm_swim_member *m, const uint8_t *from)
     return 1;
 }
 
+/* Signs our record as it stands (after every change to it). */
+static void
+self_sign(struct mm_swim *s)
+{
+    uint8_t tbs[SWIM_SIG_LABEL_LEN + SWIM_REC_HEAD_MAX];
+    size_t n = member_tbs(tbs, s->self);
+    if (s->ops.sign(s->ops.data, tbs, n, s->self->sig) != 0) {
+        memset(s->self->sig, 0, sizeof(s->self->sig));
+        MM_LOG(MM_LOG_ERR, "swim", "cannot sign our own record");
+    }
+}
+
+/*
+ * 0 when |r| carries its member's valid signature; else counts a forgery.
+ * The key is the record's own, or the one |known| holds (a member's key
+ * never changes: its hash is the id).
+ */
+static int
+rec_verify(struct mm_swim *s, const struct swim_rec *r,
+           const struct mm_swim_member *known)
+{
+    uint8_t tbs[SWIM_SIG_LABEL_LEN + SWIM_REC_HEAD_MAX];
+    const uint8_t *pub = r->has_pub ? r->pub : known ? known->pub : NULL;
+    size_t n = rec_tbs(tbs, r);
+    if (pub && s->ops.verify(s->ops.data, r->id, pub, tbs, n, r->sig) == 0) {
+        s->stats.verified++;
+        return 0;
+    }
+    s->stats.forged++;
+    MM_LOG(MM_LOG_DEBUG, "swim",
+           "dropped a record for %s (generation %llu, incarnation %llu): "
+           "not signed by that node",
+           r->name, (unsigned long long)r->gen, (unsigned long long)r->inc);
+    return -1;
+}
+
+/*
+ * Someone holds an opinion of us (suspect, failed, left) at incarnation
+ * |inc| of our generation: say we are alive at a greater one.  The
+ * opinion's incarnation is not trusted beyond ours (we signed none
+ * greater), so a forged one cannot run ours to the end of its range.
+ */
 static void
 swim_refute(struct mm_swim *s, uint64_t inc, const char *why)
 {
     struct mm_swim_member *self = s->self;
-    if (s->leaving) return;
-    if (inc >= self->incarnation)
-        self->incarnation = inc + 1;
-    else
-        self->incarnation++;
+    (void)inc;
+    if (s->leaving || self->incarnation == UINT64_MAX) return;
+    self->incarnation++;
+    self->rec_flags = 0;
+    self_sign(s);
     swim_awareness_add(s, 1);
     s->stats.refutations++;
     s->digest_dirty = 1;
@@ -817,6 +935,7 @@ order_insert(struct mm_swim *s, const uint8_t *id)
     s->norder++;
 }
 
+/* Takes a verified record (its key too, when it carries one). */
 static void
 rec_to_member(struct mm_swim_member *m, const struct swim_rec *r)
 {
@@ -827,6 +946,9 @@ rec_to_member(struct mm_swim_member *m, const struct swim_rec *r)
     m->generation = r->gen;
     m->incarnation = r->inc;
     m->role = r->role;
+    m->rec_flags = r->flags;
+    if (r->has_pub) memcpy(m->pub, r->pub, MM_SWIM_PUB_LEN);
+    memcpy(m->sig, r->sig, MM_SWIM_SIG_LEN);
 }
 
 static int
@@ -883,28 +1005,55 @@ member_free_at(struct mm_swim *s, size_t i)
 
 /* ---- applying news ----------------------------------------------------- */
 
-static void
-apply_alive(struct mm_swim *s, const struct swim_rec *r)
+/*
+ * A member's own record (alive, or its graceful leave): applied when newer
+ * than the one held and signed by that member.  0, or -1 when it was
+ * dropped as forged.
+ */
+static int
+apply_record(struct mm_swim *s, const struct swim_rec *r)
 {
     struct mm_swim_member *m;
     if (memcmp(r->id, s->self->id, MM_SWIM_ID_LEN) == 0) {
-        if (r->gen > s->self->generation)
+        const struct mm_swim_member *self = s->self;
+        if (r->gen < self->generation ||
+            (r->gen == self->generation && r->inc <= self->incarnation))
+            return 0;
+        if (rec_verify(s, r, self) != 0) return -1;
+        if (r->gen > self->generation)
             MM_LOG(MM_LOG_WARN, "swim",
                    "a newer generation of this node is alive elsewhere");
-        else if (r->gen == s->self->generation && r->inc > s->self->incarnation)
+        else
             swim_refute(s, r->inc, "a newer incarnation of ourselves");
-        return;
+        return 0;
     }
     m = swim_find(s, r->id);
     if (!m) {
-        m = member_add(s, r, MM_SWIM_ALIVE);
+        if (rec_verify(s, r, NULL) != 0) return -1;
+        m = member_add(
+            s, r, r->flags & MM_SWIM_REC_LEFT ? MM_SWIM_LEFT : MM_SWIM_ALIVE);
         if (m) bcast_alive(s, m);
-        return;
+        return 0;
     }
     if (r->gen < m->generation ||
         (r->gen == m->generation && r->inc <= m->incarnation))
-        return;
+        return 0; /* what we hold is as new: nothing to verify */
+    if (rec_verify(s, r, m) != 0) return -1;
     int was = m->state, newgen = r->gen > m->generation;
+    if (r->flags & MM_SWIM_REC_LEFT) {
+        /* Its own graceful leave. */
+        rec_to_member(m, r);
+        m->last_ack = 0;
+        s->digest_dirty = 1;
+        if (!m->tombstone) {
+            if (was == MM_SWIM_LEFT)
+                swim_emit(s, m, was);
+            else
+                member_set(s, m, MM_SWIM_LEFT, "left");
+        }
+        bcast_alive(s, m);
+        return 0;
+    }
     int differs = rec_differs(m, r);
     rec_to_member(m, r);
     m->last_ack = 0;
@@ -937,6 +1086,14 @@ apply_alive(struct mm_swim *s, const struct swim_rec *r)
         swim_emit(s, m, was);
     }
     bcast_alive(s, m);
+    return 0;
+}
+
+/* An opinion's incarnation, never above the one |m| signed. */
+static uint64_t
+opinion_inc(const struct mm_swim_member *m, uint64_t inc)
+{
+    return inc > m->incarnation ? m->incarnation : inc;
 }
 
 static void
@@ -950,8 +1107,9 @@ apply_suspect(struct mm_swim *s, const uint8_t *id, uint64_t gen, uint64_t inc,
         return;
     }
     m = swim_find(s, id);
-    if (!m || m->tombstone || gen != m->generation || inc < m->incarnation)
-        return;
+    if (!m || m->tombstone || gen != m->generation) return;
+    inc = opinion_inc(m, inc);
+    if (inc < m->incarnation) return;
     if (m->state == MM_SWIM_ALIVE) {
         m->incarnation = inc;
         m->suspect_start = s->now;
@@ -1000,8 +1158,9 @@ apply_failed(struct mm_swim *s, const uint8_t *id, uint64_t gen, uint64_t inc,
         return;
     }
     m = swim_find(s, id);
-    if (!m || m->tombstone || gen != m->generation || inc < m->incarnation)
-        return;
+    if (!m || m->tombstone || gen != m->generation) return;
+    inc = opinion_inc(m, inc);
+    if (inc < m->incarnation) return;
     if (m->state != MM_SWIM_ALIVE && m->state != MM_SWIM_SUSPECT) return;
     if (swim_heard_lately(s, m)) {
         /*
@@ -1029,8 +1188,15 @@ apply_failed(struct mm_swim *s, const uint8_t *id, uint64_t gen, uint64_t inc,
     bcast_verdict(s, MSG_FAILED, m, from);
 }
 
+/*
+ * A forced leave (someone's force-leave, not the member's own word): as
+ * strong as a FAILED verdict and no stronger.  It ends a member already
+ * suspect or failed that has not talked to us lately; of one alive, or
+ * heard from lately, it is a suspicion, which the member refutes.
+ */
 static void
-apply_left(struct mm_swim *s, const uint8_t *id, uint64_t gen, uint64_t inc)
+apply_left(struct mm_swim *s, const uint8_t *id, uint64_t gen, uint64_t inc,
+           const uint8_t *from)
 {
     struct mm_swim_member *m;
     if (memcmp(id, s->self->id, MM_SWIM_ID_LEN) == 0) {
@@ -1041,13 +1207,15 @@ apply_left(struct mm_swim *s, const uint8_t *id, uint64_t gen, uint64_t inc)
         return;
     }
     m = swim_find(s, id);
-    if (!m || m->tombstone || gen != m->generation || inc < m->incarnation)
+    if (!m || m->tombstone || gen != m->generation) return;
+    inc = opinion_inc(m, inc);
+    if (inc < m->incarnation || m->state == MM_SWIM_LEFT) return;
+    if (m->state == MM_SWIM_ALIVE || swim_heard_lately(s, m)) {
+        apply_suspect(s, id, gen, inc, from);
         return;
-    if (m->state != MM_SWIM_LEFT) {
-        m->incarnation = inc;
-        member_set(s, m, MM_SWIM_LEFT, "left");
-        bcast_verdict(s, MSG_LEFT, m, NULL);
     }
+    member_set(s, m, MM_SWIM_LEFT, "forced to leave");
+    bcast_verdict(s, MSG_LEFT, m, NULL);
 }
 
 /* ---- sync -------------------------------------------------------------- */
@@ -1247,7 +1415,7 @@ swim_walk(struct mm_swim *s, const uint8_t *buf, size_t len,
             on_nack(s, &m);
             break;
         case MSG_ALIVE:
-            apply_alive(s, &m.rec);
+            apply_record(s, &m.rec);
             break;
         case MSG_SUSPECT:
             apply_suspect(s, m.id, m.gen, m.inc, m.from);
@@ -1256,7 +1424,7 @@ swim_walk(struct mm_swim *s, const uint8_t *buf, size_t len,
             apply_failed(s, m.id, m.gen, m.inc, m.from);
             break;
         case MSG_LEFT:
-            apply_left(s, m.id, m.gen, m.inc);
+            apply_left(s, m.id, m.gen, m.inc, sender);
             break;
         case MSG_DIGEST:
             have_digest = 1;
@@ -1491,9 +1659,8 @@ leave_round(struct mm_swim *s)
         struct mm_swim_member *to = s->scratch[j];
         s->scratch[j] = s->scratch[--n];
         struct swim_pkt b;
-        uint8_t msg[64];
         pkt_start(s, &b);
-        pkt_add_raw(&b, msg, msg_verdict(msg, MSG_LEFT, s->self, NULL));
+        pkt_add_alive(&b, s->self); /* our signed leave */
         pkt_add_ping(&b, s->leave_seq, to->id);
         pkt_fill(s, &b);
         pkt_send(s, &b, &to->addr);
@@ -1685,19 +1852,22 @@ mm__swim_new(struct mm_swim **out, const struct mm_swim_config *cfg,
         cfg->gossip_interval_ms == 0 || cfg->awareness_max == 0 ||
         cfg->retransmit_mult == 0 || cfg->suspicion_mult == 0 ||
         cfg->suspicion_max_mult == 0 || cfg->packet_max < 256 ||
-        cfg->reprobe_min_ms == 0 || cfg->seed_min_ms == 0)
+        cfg->reprobe_min_ms == 0 || cfg->seed_min_ms == 0 || !ops ||
+        !ops->sign || !ops->verify)
         return MM_EINVAL;
     s = mm__calloc(1, sizeof(*s));
     if (!s) return -ENOMEM;
     s->cfg = *cfg;
     s->cfg.name = s->cfg.tags = NULL;
-    if (ops) s->ops = *ops;
+    s->ops = *ops;
     s->now = now;
     s->rng = cfg->seed ? cfg->seed : mm__rand64();
     if (s->rng == 0) s->rng = 0x9E3779B97F4A7C15ULL;
     s->digest_dirty = 1;
     memset(&r, 0, sizeof(r));
     memcpy(r.id, cfg->id, MM_SWIM_ID_LEN);
+    memcpy(r.pub, cfg->pub, MM_SWIM_PUB_LEN);
+    r.has_pub = 1;
     r.gen = cfg->generation;
     r.role = cfg->role;
     r.addr = cfg->addr;
@@ -1713,6 +1883,7 @@ mm__swim_new(struct mm_swim **out, const struct mm_swim_config *cfg,
         return -ENOMEM;
     }
     s->self->is_self = 1;
+    self_sign(s);
     s->joined = 0;
     /* Stagger the first probe and gossip inside their intervals. */
     s->next_probe = now + swim_rand_below(s, cfg->probe_interval_ms);
@@ -1776,10 +1947,13 @@ mm__swim_leave(struct mm_swim *s, uint64_t now)
     s->leave_seq = ++s->seq;
     s->probe.active = 0;
     s->sync_pending = 0;
-    /* A greater incarnation, so no stale alive can undo the leave. */
+    /* A greater incarnation, so no stale alive can undo the leave; signed,
+     * so nobody else can make one. */
     s->self->incarnation++;
+    s->self->rec_flags = MM_SWIM_REC_LEFT;
+    self_sign(s);
     member_set(s, s->self, MM_SWIM_LEFT, "leaving");
-    bcast_verdict(s, MSG_LEFT, s->self, NULL);
+    bcast_alive(s, s->self);
     leave_round(s);
     return 0;
 }
@@ -1821,6 +1995,7 @@ mm__swim_set_tags(struct mm_swim *s, const char *tags, uint64_t now)
     if (!swim_tags_ok(tags) || s->leaving) return MM_EINVAL;
     snprintf(s->self->tags, sizeof(s->self->tags), "%s", tags ? tags : "");
     s->self->incarnation++;
+    self_sign(s);
     s->digest_dirty = 1;
     bcast_alive(s, s->self);
     return 0;
@@ -1861,24 +2036,30 @@ merge_entry(struct mm_swim *s, int state, const struct swim_rec *r,
             const uint8_t *sender)
 {
     struct mm_swim_member *m = swim_find(s, r->id);
+    int own_leave = (r->flags & MM_SWIM_REC_LEFT) != 0;
     if (memcmp(r->id, s->self->id, MM_SWIM_ID_LEN) == 0) {
-        if (state == MM_SWIM_ALIVE)
-            apply_alive(s, r);
-        else if (r->gen == s->self->generation &&
-                 r->inc >= s->self->incarnation)
+        if (apply_record(s, r) == 0 && state != MM_SWIM_ALIVE && !own_leave &&
+            r->gen == s->self->generation && r->inc >= s->self->incarnation)
             swim_refute(s, r->inc, "a peer's stale view of us");
         return;
     }
     if (!m) {
-        /* Learn it; a suspicion then follows the same path as for a
-         * member we knew, so a second merge changes nothing. */
-        m = member_add(s, r, state == MM_SWIM_SUSPECT ? MM_SWIM_ALIVE : state);
+        /* Learn it (its signed record only); a suspicion then follows the
+         * same path as for a member we knew, so a second merge changes
+         * nothing. */
+        if (rec_verify(s, r, NULL) != 0) return;
+        int st = own_leave                  ? MM_SWIM_LEFT
+                 : state == MM_SWIM_SUSPECT ? MM_SWIM_ALIVE
+                                            : state;
+        m = member_add(s, r, st);
         if (m && m->state == MM_SWIM_ALIVE) bcast_alive(s, m);
-        if (m && state == MM_SWIM_SUSPECT)
+        if (m && state == MM_SWIM_SUSPECT && !own_leave)
             apply_suspect(s, r->id, r->gen, r->inc, sender);
         return;
     }
-    if (r->gen > m->generation || state == MM_SWIM_ALIVE) apply_alive(s, r);
+    /* The record is the member's word; the state is the sender's
+     * opinion, weighed as such. */
+    if (apply_record(s, r) != 0 || own_leave) return;
     switch (state) {
     case MM_SWIM_SUSPECT:
     case MM_SWIM_FAILED:
@@ -1887,7 +2068,7 @@ merge_entry(struct mm_swim *s, int state, const struct swim_rec *r,
         apply_suspect(s, r->id, r->gen, r->inc, sender);
         break;
     case MM_SWIM_LEFT:
-        apply_left(s, r->id, r->gen, r->inc);
+        apply_left(s, r->id, r->gen, r->inc, sender);
         break;
     default:
         break;

@@ -56,6 +56,10 @@
 #define MM_SWIM_TAGS_MAX 256 /* including the NUL */
 #define MM_SWIM_ID_LEN 16
 #define MM_SWIM_CONFIRM_MAX 16 /* distinct confirmers remembered */
+#define MM_SWIM_PUB_LEN 32     /* raw Ed25519 public key */
+#define MM_SWIM_SIG_LEN 64     /* Ed25519 signature */
+/* Record flags: bit 0 marks the node's own graceful leave. */
+#define MM_SWIM_REC_LEFT 0x01
 
 /* Member states.  NONE is only ever a |was| value: "not known before". */
 enum mm_swim_state {
@@ -98,6 +102,18 @@ struct mm_swim_member {
     uint8_t role;
     /* Opaque NUL-terminated tag string, by convention "k=v,k=v". */
     char tags[MM_SWIM_TAGS_MAX];
+    /*
+     * The member's own word for the record above: its public key (whose
+     * hash is |id|) and its signature over (id, generation, incarnation,
+     * rec_flags, role, addr, name, tags).  Only a record with a valid
+     * signature changes generation, incarnation, address, tags or name,
+     * or says the member left (rec_flags & MM_SWIM_REC_LEFT); suspicions,
+     * failure verdicts and forced leaves are others' opinions and never
+     * raise the incarnation past the one signed.
+     */
+    uint8_t pub[MM_SWIM_PUB_LEN];
+    uint8_t sig[MM_SWIM_SIG_LEN];
+    uint8_t rec_flags;
 
     /* Bookkeeping. */
     uint64_t state_since; /* ms of the last state change */
@@ -136,12 +152,27 @@ struct mm_swim_ops {
      * a time.  May be NULL.
      */
     void (*want_sync)(void *data, const struct mm_swim_member *peer);
+    /*
+     * Signs |msg| with this node's identity key (the key of cfg.pub):
+     * 0, or non-zero when it cannot (the record then goes out unsigned
+     * and peers drop it).  Required.
+     */
+    int (*sign)(void *data, const uint8_t *msg, size_t len,
+                uint8_t sig[MM_SWIM_SIG_LEN]);
+    /*
+     * 0 when |pub| is the key of node |id| (its hash is the id) and |sig|
+     * its valid signature over |msg|; non-zero otherwise.  Required.
+     */
+    int (*verify)(void *data, const uint8_t id[MM_SWIM_ID_LEN],
+                  const uint8_t pub[MM_SWIM_PUB_LEN], const uint8_t *msg,
+                  size_t len, const uint8_t sig[MM_SWIM_SIG_LEN]);
 };
 
 struct mm_swim_config {
     /* Self record; strings are copied. */
     const char *name;
     uint8_t id[MM_SWIM_ID_LEN];
+    uint8_t pub[MM_SWIM_PUB_LEN]; /* the identity key whose hash is id */
     struct mm_swim_addr addr;
     uint64_t generation;
     uint8_t role;
@@ -172,7 +203,8 @@ struct mm_swim;
 
 /* Fills |cfg| with the defaults (and a zero self record). */
 void mm__swim_config_init(struct mm_swim_config *cfg);
-/* 0, MM_EINVAL (bad self record or timings) or -ENOMEM.  |ops| is copied.
+/* 0, MM_EINVAL (bad self record or timings, no sign/verify op) or
+ * -ENOMEM.  |ops| is copied.
  * |now| starts the clocks. */
 int mm__swim_new(struct mm_swim **out, const struct mm_swim_config *cfg,
                  const struct mm_swim_ops *ops, uint64_t now);
@@ -254,6 +286,8 @@ struct mm_swim_stats {
     uint64_t packets_in, packets_out, decode_errors;
     uint64_t probes, indirect_probes, nacks_in, refutations, syncs;
     uint64_t stale_verdicts; /* FAILED verdicts taken as suspicions */
+    uint64_t verified;       /* records whose signature was checked, valid */
+    uint64_t forged;         /* records dropped: signature or key invalid */
 };
 const struct mm_swim_stats *mm__swim_stats(const struct mm_swim *s);
 

@@ -29,6 +29,8 @@
 
 #include "ckey.h"
 #include "cluster.h"
+#include "crypto.h"
+#include "identity.h"
 #include "membership/membership.h"
 #include "murmer.h"
 #include "helpers/nodefix.h"
@@ -93,6 +95,9 @@ struct snap {
         char tags[MM_SWIM_TAGS_MAX];
         int state;
         int is_self;
+        uint8_t id[MM_SWIM_ID_LEN];
+        uint64_t generation, incarnation;
+        uint16_t port;
     } mb[MAXM];
     struct mm_membership_counters cnt;
     struct mm_seal_stats seal;
@@ -109,6 +114,10 @@ snap_cb(void *data, const struct mm_swim_member *mb)
         snprintf(s->mb[s->count].tags, MM_SWIM_TAGS_MAX, "%s", mb->tags);
         s->mb[s->count].state = mb->state;
         s->mb[s->count].is_self = mb->is_self;
+        memcpy(s->mb[s->count].id, mb->id, MM_SWIM_ID_LEN);
+        s->mb[s->count].generation = mb->generation;
+        s->mb[s->count].incarnation = mb->incarnation;
+        s->mb[s->count].port = mb->addr.port;
     }
     s->count++;
     return 0;
@@ -145,6 +154,16 @@ snap_take(mm_node *n)
     wait_sem(&s->done);
     sem_destroy(&s->done);
     return s;
+}
+
+/* |name|'s entry in |s| (it must be listed). */
+static int
+snap_index(const struct snap *s, const char *name)
+{
+    for (size_t i = 0; i < s->count && i < MAXM; i++)
+        if (strcmp(s->mb[i].name, name) == 0) return (int)i;
+    fail_msg("%s not listed", name);
+    return -1;
 }
 
 /* State of |name| in |s|, or MM_SWIM_NONE when not listed. */
@@ -389,6 +408,145 @@ flood_thread(void *arg)
             f->sent++;
     }
     return NULL;
+}
+
+/* A record in swim.c's format for member |name| (id |id|), signed by
+ * |signer| and carrying |pub|; its length. */
+static size_t
+forge_record(uint8_t *p, const uint8_t id[16], const char *name, uint64_t gen,
+             uint64_t inc, uint8_t flags, uint16_t port,
+             const struct mm_sign_key *signer, const uint8_t pub[32])
+{
+    size_t nl = strlen(name), o = 0;
+    uint8_t tbs[18 + 200];
+    memcpy(p, id, 16);
+    mm__put_u64(p + 16, gen);
+    mm__put_u64(p + 24, inc);
+    p[32] = flags;
+    p[33] = 0; /* role: member */
+    p[34] = 4;
+    p[35] = 127;
+    p[36] = p[37] = 0;
+    p[38] = 1;
+    mm__put_u16(p + 39, port);
+    p[41] = (uint8_t)nl;
+    memcpy(p + 42, name, nl);
+    p[42 + nl] = 0; /* no tags */
+    o = 43 + nl;
+    memcpy(tbs, "murmer-swim-rec-v1", 18);
+    memcpy(tbs + 18, p, o);
+    assert_int_equal(mm__ed25519_sign(signer, tbs, 18 + o, p + o + 32), 0);
+    p[32] |= 2;
+    memcpy(p + o, pub, 32);
+    return o + 32 + 64;
+}
+
+struct forge_req {
+    mm_node *from;
+    uint8_t to[16];
+    uint8_t *state;
+    size_t len;
+    int rc;
+    sem_t done;
+};
+
+static void
+forge_fn(void *arg)
+{
+    struct forge_req *r = arg;
+    r->rc = mm__membership_send_state(mm__cluster_membership(r->from->cluster),
+                                      r->to, r->state, r->len);
+    sem_post(&r->done);
+}
+
+/*
+ * A member holding the cluster key (node-e) speaks for others in one
+ * membership-sync frame to node-a: node-b alive at generation + 1000 on a
+ * fake port (signed by node-e, with node-e's key; and with node-b's key),
+ * node-c's graceful leave (signed by node-e).  node-a drops and counts all
+ * three; node-b and node-c keep their records and stay alive.
+ */
+static void
+test_membership_forged_sync_frame_ignored(void **state)
+{
+    struct fx *fx = *state;
+    wait_converged(fx, 20000);
+    struct snap *a0 = snap_take(fx->n[0]), *e0 = snap_take(fx->n[4]);
+    int ib = snap_index(a0, fx->name[1]), ic = snap_index(a0, fx->name[2]);
+    int ia = snap_index(e0, fx->name[0]), ie = snap_index(e0, fx->name[4]);
+    /* node-e's identity key, as any member has its own. */
+    char edir[400], err[200];
+    struct mm_identity eid;
+    snprintf(edir, sizeof(edir), "%.200s/%s", fx->dir, fx->name[4]);
+    assert_int_equal(mm__identity_read(&eid, edir, err, sizeof(err)), 0);
+    struct mm_sign_key *ekey = NULL;
+    assert_int_equal(mm__sign_key_from_pem(&ekey, eid.key_pem), 0);
+    uint8_t bpub[32] = {0};
+    char bdir[400];
+    struct mm_identity bid;
+    snprintf(bdir, sizeof(bdir), "%.200s/%s", fx->dir, fx->name[1]);
+    assert_int_equal(mm__identity_read(&bid, bdir, err, sizeof(err)), 0);
+    memcpy(bpub, bid.pub, 32);
+    mm__identity_release(&bid);
+
+    uint8_t st[1024];
+    size_t o = 0;
+    st[o++] = 2;
+    memcpy(st + o, e0->mb[ie].id, 16);
+    o += 16;
+    mm__put_u32(st + o, 3);
+    o += 4;
+    for (int k = 0; k < 3; k++) {
+        int victim = k < 2 ? ib : ic;
+        size_t n =
+            forge_record(st + o + 3, a0->mb[victim].id, a0->mb[victim].name,
+                         a0->mb[victim].generation + (k < 2 ? 1000 : 0),
+                         a0->mb[victim].incarnation + 1, k < 2 ? 0 : 1, 9, ekey,
+                         k == 1 ? bpub : eid.pub);
+        st[o] = k < 2 ? MM_SWIM_ALIVE : MM_SWIM_LEFT;
+        mm__put_u16(st + o + 1, (uint16_t)n);
+        o += 3 + n;
+    }
+    uint64_t forged0 = a0->swim.forged;
+    struct forge_req *r = calloc(1, sizeof(*r));
+    assert_non_null(r);
+    r->from = fx->n[4];
+    memcpy(r->to, e0->mb[ia].id, 16);
+    r->state = st;
+    r->len = o;
+    sem_init(&r->done, 0, 0);
+    assert_int_equal(mm_node_post(fx->n[4], 0, forge_fn, r), 0);
+    wait_sem(&r->done);
+    sem_destroy(&r->done);
+    assert_int_equal(r->rc, 0);
+    free(r);
+    /* The frame is merged in one go on node-a's shard 0: once the forgery
+     * count moved, its whole effect is in. */
+    uint64_t t0 = now_ms();
+    struct snap *a1 = NULL;
+    for (;;) {
+        a1 = snap_take(fx->n[0]);
+        if (a1->swim.forged >= forged0 + 3) break;
+        free(a1);
+        if (now_ms() - t0 > 10000) fail_msg("the forged frame was not seen");
+        nap_ms(20);
+    }
+    assert_int_equal(a1->swim.forged, forged0 + 3);
+    int jb = snap_index(a1, fx->name[1]), jc = snap_index(a1, fx->name[2]);
+    assert_int_equal(a1->mb[jb].generation, a0->mb[ib].generation);
+    assert_int_equal(a1->mb[jb].port, a0->mb[ib].port);
+    assert_int_equal(a1->mb[jb].state, MM_SWIM_ALIVE);
+    assert_int_equal(a1->mb[jc].state, MM_SWIM_ALIVE);
+    assert_int_equal(a1->mb[jc].generation, a0->mb[ic].generation);
+    fprintf(stderr, "# forged: 3 forged records in one sync frame dropped and "
+                    "counted; node-b and node-c unchanged\n");
+    free(a1);
+    free(a0);
+    free(e0);
+    mm__sign_key_free(ekey);
+    mm__identity_release(&eid);
+    /* Everyone still sees everyone alive. */
+    wait_converged(fx, 20000);
 }
 
 static void
@@ -755,6 +913,7 @@ main(void)
         cmocka_unit_test(test_membership_ipv6_pair),
         cmocka_unit_test(test_membership_five_nodes_converge),
         cmocka_unit_test(test_membership_wrong_key_never_appears),
+        cmocka_unit_test(test_membership_forged_sync_frame_ignored),
         cmocka_unit_test(test_membership_gossip_flood_crowds_out_nobody),
         cmocka_unit_test(test_membership_loss_nobody_failed),
         cmocka_unit_test(test_membership_force_leave_refuses_alive),

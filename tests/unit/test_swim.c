@@ -5,6 +5,10 @@
  * peers the test plays by hand (crafting packets in the documented format),
  * and an in-memory network of many instances with latency, loss, kills and
  * partitions, driven by the earliest deadline.
+ *
+ * Every test node |i| has a real Ed25519 identity key made from a fixed
+ * seed, and its id is that key's hash (identity.h), so records are signed
+ * and verified as on a real node (crypto.c).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,8 +17,12 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "common.h"
+#include "crypto.h"
+#include "identity.h"
+#include "membership/seal.h"
 #include "membership/swim.h"
 
 enum {
@@ -29,12 +37,76 @@ enum {
     T_DIGEST
 };
 
+#define KEYS_MAX 64
+
+static struct {
+    struct mm_sign_key *key;
+    uint8_t pub[32], id[16];
+} keys[KEYS_MAX];
+
+static void
+key_ensure(int i)
+{
+    uint8_t seed[32];
+    assert_true(i >= 0 && i < KEYS_MAX);
+    if (keys[i].key) return;
+    memset(seed, 0x5A, sizeof(seed));
+    seed[0] = (uint8_t)i;
+    assert_int_equal(mm__sign_key_from_seed(&keys[i].key, seed), 0);
+    assert_int_equal(mm__sign_key_public(keys[i].key, keys[i].pub), 0);
+    mm__identity_id_of(keys[i].id, keys[i].pub);
+}
+
 static void
 id_of(uint8_t id[16], int i)
 {
-    memset(id, 0xAA, 16);
-    id[0] = (uint8_t)(i + 1);
-    id[1] = (uint8_t)((i + 1) >> 8);
+    key_ensure(i);
+    memcpy(id, keys[i].id, 16);
+}
+
+/* The test node whose id is |id|, or -1. */
+static int
+idx_of_id(const uint8_t *id)
+{
+    for (int i = 0; i < KEYS_MAX; i++)
+        if (keys[i].key && memcmp(keys[i].id, id, 16) == 0) return i;
+    return -1;
+}
+
+/* The core's sign op: the record's id (after the 18-byte label) names
+ * the node signing, and each node signs only its own record. */
+static int
+t_sign(void *data, const uint8_t *msg, size_t len, uint8_t sig[64])
+{
+    (void)data;
+    assert_true(len > 18 + 16);
+    int i = idx_of_id(msg + 18);
+    assert_true(i >= 0);
+    return mm__ed25519_sign(keys[i].key, msg, len, sig);
+}
+
+static unsigned long t_verifies; /* verify calls, all instances */
+
+/* The core's verify op, as membership.c does it. */
+static int
+t_verify(void *data, const uint8_t id[16], const uint8_t pub[32],
+         const uint8_t *msg, size_t len, const uint8_t sig[64])
+{
+    uint8_t want[16];
+    (void)data;
+    t_verifies++;
+    mm__identity_id_of(want, pub);
+    if (memcmp(want, id, 16) != 0) return -1;
+    return mm__ed25519_verify(pub, msg, len, sig);
+}
+
+static void
+keys_free(void)
+{
+    for (int i = 0; i < KEYS_MAX; i++) {
+        mm__sign_key_free(keys[i].key);
+        keys[i].key = NULL;
+    }
 }
 
 static struct mm_swim_addr
@@ -62,6 +134,7 @@ cfg_for(struct mm_swim_config *cfg, int i, char *name, uint64_t seed)
     snprintf(name, 32, "n%d", i);
     cfg->name = name;
     id_of(cfg->id, i);
+    memcpy(cfg->pub, keys[i].pub, 32);
     cfg->addr = addr_of(i);
     cfg->generation = 1;
     cfg->seed = seed;
@@ -78,7 +151,7 @@ struct tb {
 static void
 tb_begin(struct tb *t, int sender)
 {
-    t->b[0] = 1;
+    t->b[0] = 2;
     id_of(t->b + 1, sender);
     t->b[17] = 0;
     t->len = 18;
@@ -111,25 +184,60 @@ tb_ping(struct tb *t, uint32_t seq, int target)
     id_of(p + 4, target);
 }
 
+/*
+ * A record for node |i| in the documented format, signed by node
+ * |signer|'s key (|i| for a genuine one); with |with_pub| it carries that
+ * signer's public key.  |flags| bit 0: a leave.  Returns the body size.
+ */
+static size_t
+rec_build(uint8_t *p, int i, uint64_t gen, uint64_t inc, uint8_t flags,
+          const char *tags, struct mm_swim_addr a, int signer, int with_pub)
+{
+    char name[32];
+    uint8_t tbs[18 + 512];
+    snprintf(name, sizeof(name), "n%d", i);
+    size_t nl = strlen(name), tl = strlen(tags), o;
+    key_ensure(signer);
+    id_of(p, i);
+    mm__put_u64(p + 16, gen);
+    mm__put_u64(p + 24, inc);
+    p[32] = flags;
+    p[33] = 0;
+    p[34] = 4;
+    memcpy(p + 35, a.ip, 4);
+    mm__put_u16(p + 39, a.port);
+    p[41] = (uint8_t)nl;
+    memcpy(p + 42, name, nl);
+    p[42 + nl] = (uint8_t)tl;
+    memcpy(p + 43 + nl, tags, tl);
+    o = 43 + nl + tl;
+    memcpy(tbs, "murmer-swim-rec-v1", 18);
+    memcpy(tbs + 18, p, o);
+    assert_int_equal(mm__ed25519_sign(keys[signer].key, tbs, 18 + o,
+                                      p + o + (with_pub ? 32 : 0)),
+                     0);
+    if (with_pub) {
+        p[32] |= 2;
+        memcpy(p + o, keys[signer].pub, 32);
+        o += 32;
+    }
+    return o + 64;
+}
+
+static void
+tb_rec(struct tb *t, int i, uint64_t gen, uint64_t inc, uint8_t flags,
+       const char *tags, struct mm_swim_addr a, int signer)
+{
+    uint8_t body[600];
+    size_t n = rec_build(body, i, gen, inc, flags, tags, a, signer, 1);
+    memcpy(tb_msg(t, T_ALIVE, n), body, n);
+}
+
 static void
 tb_alive(struct tb *t, int i, uint64_t gen, uint64_t inc, const char *tags,
          struct mm_swim_addr a)
 {
-    char name[32];
-    snprintf(name, sizeof(name), "n%d", i);
-    size_t nl = strlen(name), tl = strlen(tags);
-    uint8_t *p = tb_msg(t, T_ALIVE, 16 + 8 + 8 + 1 + 7 + 1 + nl + 1 + tl);
-    id_of(p, i);
-    mm__put_u64(p + 16, gen);
-    mm__put_u64(p + 24, inc);
-    p[32] = 0;
-    p[33] = 4;
-    memcpy(p + 34, a.ip, 4);
-    mm__put_u16(p + 38, a.port);
-    p[40] = (uint8_t)nl;
-    memcpy(p + 41, name, nl);
-    p[41 + nl] = (uint8_t)tl;
-    memcpy(p + 42 + nl, tags, tl);
+    tb_rec(t, i, gen, inc, 0, tags, a, i);
 }
 
 static void
@@ -236,7 +344,8 @@ h_new(uint64_t seed)
     struct h *h = calloc(1, sizeof(*h));
     struct mm_swim_config cfg;
     char name[32];
-    struct mm_swim_ops ops = {h, h_send, h_changed, h_want_sync};
+    struct mm_swim_ops ops = {h,           h_send, h_changed,
+                              h_want_sync, t_sign, t_verify};
     assert_non_null(h);
     cfg_for(&cfg, 0, name, seed);
     h->now = 1000;
@@ -264,9 +373,9 @@ h_learn(struct h *h, int n)
 {
     struct tb t;
     for (int i = 1; i <= n; i++) {
-        if ((i - 1) % 20 == 0) tb_begin(&t, 1);
+        if ((i - 1) % 8 == 0) tb_begin(&t, 1);
         tb_alive(&t, i, 1, 0, "", addr_of(i));
-        if (i % 20 == 0 || i == n) h_recv(h, 1, &t);
+        if (i % 8 == 0 || i == n) h_recv(h, 1, &t);
     }
 }
 
@@ -797,6 +906,375 @@ test_swim_newer_generation_replaces(void **state)
     h_free(h);
 }
 
+/* Member |i| as the instance holds it. */
+static const struct mm_swim_member *
+h_member(struct h *h, int i)
+{
+    uint8_t id[16];
+    id_of(id, i);
+    return mm__swim_find(h->s, id);
+}
+
+/*
+ * A key holder who is not X (node 9, with the cluster key: it may send any
+ * packet) tries to speak for X = member 2: a newer generation and another
+ * address, signed by itself, carrying its own key, X's key, or no key.
+ * None is believed; X's record and state stay as they were, each is
+ * counted, and X's own newer record still gets in afterwards.
+ */
+static void
+test_swim_forged_alive_rejected(void **state)
+{
+    (void)state;
+    struct h *h = h_new(40);
+    h_learn(h, 3);
+    const struct mm_swim_member *x = h_member(h, 2);
+    struct mm_swim_addr fake = addr_of(9);
+    fake.port = 6666;
+    uint64_t forged0 = mm__swim_stats(h->s)->forged;
+    size_t ev0 = h->nev;
+    struct tb t;
+    uint8_t body[600];
+    size_t n;
+
+    /* Signed by 9 with 9's key: the key does not hash to X's id. */
+    tb_begin(&t, 9);
+    tb_rec(&t, 2, 1000, 0, 0, "evil=1", fake, 9);
+    h_recv(h, 9, &t);
+    /* Signed by 9 but carrying X's key: the signature does not verify. */
+    tb_begin(&t, 9);
+    n = rec_build(body, 2, 1000, 0, 0, "evil=1", fake, 9, 0);
+    memmove(body + n - 64 + 32, body + n - 64, 64);
+    memcpy(body + n - 64, keys[2].pub, 32);
+    body[32] |= 2;
+    memcpy(tb_msg(&t, T_ALIVE, n + 32), body, n + 32);
+    h_recv(h, 9, &t);
+    /* X's own signature over another record, re-labelled with a newer
+     * generation and the fake address. */
+    tb_begin(&t, 9);
+    n = rec_build(body, 2, 1, 7, 0, "", addr_of(2), 2, 1);
+    mm__put_u64(body + 16, 1000);
+    memcpy(body + 35, fake.ip, 4);
+    mm__put_u16(body + 39, fake.port);
+    memcpy(tb_msg(&t, T_ALIVE, n), body, n);
+    h_recv(h, 9, &t);
+    /* No key at all (flags bit 1 clear), garbage signature. */
+    tb_begin(&t, 9);
+    n = rec_build(body, 2, 1000, 0, 0, "", fake, 9, 0);
+    memcpy(tb_msg(&t, T_ALIVE, n), body, n);
+    h_recv(h, 9, &t);
+    /* The same through a push-pull payload. */
+    uint8_t st[1 + 16 + 4 + 3 + 600];
+    st[0] = 2;
+    id_of(st + 1, 9);
+    mm__put_u32(st + 17, 1);
+    n = rec_build(st + 24, 2, 1000, 0, 0, "", fake, 9, 1);
+    st[21] = MM_SWIM_ALIVE;
+    mm__put_u16(st + 22, (uint16_t)n);
+    assert_int_equal(mm__swim_state_merge(h->s, st, 24 + n, h->now), 0);
+
+    assert_int_equal(mm__swim_stats(h->s)->forged, forged0 + 5);
+    assert_int_equal(h->nev, ev0);
+    assert_int_equal(x->generation, 1);
+    assert_int_equal(x->incarnation, 0);
+    assert_int_equal(x->addr.port, addr_of(2).port);
+    assert_string_equal(x->tags, "");
+    assert_int_equal(x->state, MM_SWIM_ALIVE);
+    /* Nothing was queued for gossip about X either: the instance's next
+     * packets carry no ALIVE for X with the fake address. */
+    h->auto_ack = 1;
+    size_t out0 = h->nout;
+    h_advance(h, h->now + 3000);
+    for (size_t i = out0; i < h->nout; i++) {
+        const uint8_t *p;
+        size_t bl;
+        for (int k = 0;
+             (p = pk_find(h->out[i].buf, h->out[i].len, T_ALIVE, k, &bl)); k++)
+            assert_false(memcmp(p, x->id, 16) == 0 &&
+                         mm__get_u64(p + 16) == 1000);
+    }
+    /* X itself restarting (generation 2, a new port) is believed. */
+    struct mm_swim_addr na = addr_of(2);
+    na.port = 7777;
+    tb_begin(&t, 2);
+    tb_alive(&t, 2, 2, 0, "", na);
+    h_recv(h, 2, &t);
+    assert_int_equal(x->generation, 2);
+    assert_int_equal(x->addr.port, 7777);
+    h_free(h);
+}
+
+/*
+ * Opinions cannot move X's incarnation past what X signed: a suspicion of
+ * X at incarnation 2^64-1 is taken at X's own; X refutes with a signed
+ * record at its incarnation + 1, which every receiver believes.  The same
+ * suspicion of the instance itself makes it refute at + 1 (no wrap), with
+ * a record that verifies.
+ */
+static void
+test_swim_signed_refutation(void **state)
+{
+    (void)state;
+    struct h *h = h_new(41);
+    h_learn(h, 3);
+    const struct mm_swim_member *x = h_member(h, 2);
+    struct tb t;
+    tb_begin(&t, 9);
+    tb_verdict(&t, T_SUSPECT, 2, 1, UINT64_MAX, 9);
+    h_recv(h, 9, &t);
+    assert_int_equal(x->state, MM_SWIM_SUSPECT);
+    assert_int_equal(x->incarnation, 0);
+    /* A forged refutation does nothing; X's own does. */
+    uint64_t forged0 = mm__swim_stats(h->s)->forged;
+    tb_begin(&t, 9);
+    tb_rec(&t, 2, 1, 1, 0, "", addr_of(2), 9);
+    h_recv(h, 9, &t);
+    assert_int_equal(x->state, MM_SWIM_SUSPECT);
+    assert_int_equal(mm__swim_stats(h->s)->forged, forged0 + 1);
+    tb_begin(&t, 2);
+    tb_alive(&t, 2, 1, 1, "", addr_of(2));
+    h_recv(h, 2, &t);
+    assert_int_equal(x->state, MM_SWIM_ALIVE);
+    assert_int_equal(x->incarnation, 1);
+
+    /* Now the instance is the one suspected. */
+    const struct mm_swim_member *self = mm__swim_self(h->s);
+    uint64_t inc0 = self->incarnation;
+    size_t out0 = h->nout;
+    tb_begin(&t, 9);
+    tb_verdict(&t, T_SUSPECT, 0, 1, UINT64_MAX, 9);
+    h_recv(h, 9, &t);
+    assert_int_equal(self->incarnation, inc0 + 1);
+    assert_int_equal(self->state, MM_SWIM_ALIVE);
+    /* Its refutation goes out and is believed by a fresh instance. */
+    h_advance(h, h->now + 1000);
+    const uint8_t *p = NULL;
+    size_t bl = 0;
+    for (size_t i = out0; i < h->nout && !p; i++) {
+        const uint8_t *q;
+        for (int k = 0;
+             !p && (q = pk_find(h->out[i].buf, h->out[i].len, T_ALIVE, k, &bl));
+             k++)
+            if (memcmp(q, self->id, 16) == 0) p = q;
+    }
+    assert_non_null(p);
+    assert_int_equal(mm__get_u64(p + 24), inc0 + 1);
+    struct h *o = h_new(42);
+    /* (h_new makes node 0 again: a peer of another index hears it.) */
+    mm__swim_free(o->s);
+    {
+        struct mm_swim_config cfg;
+        char name[32];
+        struct mm_swim_ops ops = {o,           h_send, h_changed,
+                                  h_want_sync, t_sign, t_verify};
+        cfg_for(&cfg, 5, name, 43);
+        assert_int_equal(mm__swim_new(&o->s, &cfg, &ops, o->now), 0);
+    }
+    tb_begin(&t, 1);
+    memcpy(tb_msg(&t, T_ALIVE, bl), p, bl);
+    h_recv(o, 1, &t);
+    assert_int_equal(h_state(o, 0), MM_SWIM_ALIVE);
+    assert_int_equal(mm__swim_stats(o->s)->forged, 0);
+    assert_int_equal(h_member(o, 0)->incarnation, inc0 + 1);
+    h_free(o);
+    h_free(h);
+}
+
+/*
+ * A leave for X is believed only with X's signature: a leave record signed
+ * by another is dropped and counted, a bare LEFT (a forced leave) of an
+ * alive X is only a suspicion, and X's own signed leave is taken.
+ */
+static void
+test_swim_forged_leave_rejected(void **state)
+{
+    (void)state;
+    struct h *h = h_new(44);
+    h_learn(h, 3);
+    const struct mm_swim_member *x = h_member(h, 2);
+    uint64_t forged0 = mm__swim_stats(h->s)->forged;
+    struct tb t;
+    tb_begin(&t, 9);
+    tb_rec(&t, 2, 1, 1, MM_SWIM_REC_LEFT, "", addr_of(2), 9);
+    h_recv(h, 9, &t);
+    assert_int_equal(x->state, MM_SWIM_ALIVE);
+    assert_int_equal(mm__swim_stats(h->s)->forged, forged0 + 1);
+    tb_begin(&t, 9);
+    tb_verdict(&t, T_LEFT, 2, 1, 50, 9);
+    h_recv(h, 9, &t);
+    assert_int_equal(x->state, MM_SWIM_SUSPECT);
+    assert_int_equal(x->incarnation, 0);
+    assert_int_equal(x->generation, 1);
+    /* X refutes, then leaves for real. */
+    tb_begin(&t, 2);
+    tb_alive(&t, 2, 1, 1, "", addr_of(2));
+    h_recv(h, 2, &t);
+    assert_int_equal(x->state, MM_SWIM_ALIVE);
+    tb_begin(&t, 2);
+    tb_rec(&t, 2, 1, 2, MM_SWIM_REC_LEFT, "", addr_of(2), 2);
+    h_recv(h, 2, &t);
+    assert_int_equal(x->state, MM_SWIM_LEFT);
+    assert_int_equal(x->incarnation, 2);
+    /* An older alive of X (replayed) cannot undo its leave. */
+    tb_begin(&t, 9);
+    tb_alive(&t, 2, 1, 1, "", addr_of(2));
+    h_recv(h, 9, &t);
+    assert_int_equal(x->state, MM_SWIM_LEFT);
+    h_free(h);
+}
+
+/*
+ * Replays: X's genuine but older records (lower incarnation, lower
+ * generation, other tags and address) roll nothing back, and neither they
+ * nor a re-gossip of the current record cost a verification.
+ */
+static void
+test_swim_replay_no_rollback(void **state)
+{
+    (void)state;
+    struct h *h = h_new(45);
+    h_learn(h, 3);
+    const struct mm_swim_member *x = h_member(h, 2);
+    struct mm_swim_addr old = addr_of(2), cur = addr_of(2);
+    old.port = 5555;
+    cur.port = 5556;
+    struct tb t_old1, t_old2, t_cur;
+    tb_begin(&t_old1, 2);
+    tb_alive(&t_old1, 2, 1, 3, "old=1", old);
+    tb_begin(&t_old2, 2);
+    tb_alive(&t_old2, 2, 2, 1, "old=2", old);
+    tb_begin(&t_cur, 2);
+    tb_alive(&t_cur, 2, 2, 4, "cur=1", cur);
+    h_recv(h, 2, &t_cur);
+    assert_int_equal(x->generation, 2);
+    assert_int_equal(x->incarnation, 4);
+    unsigned long v0 = t_verifies;
+    uint64_t ver0 = mm__swim_stats(h->s)->verified;
+    size_t ev0 = h->nev;
+    for (int k = 0; k < 3; k++) {
+        h_recv(h, 1, &t_old1);
+        h_recv(h, 1, &t_old2);
+        h_recv(h, 1, &t_cur);
+    }
+    assert_int_equal(t_verifies, v0);
+    assert_int_equal(mm__swim_stats(h->s)->verified, ver0);
+    assert_int_equal(h->nev, ev0);
+    assert_int_equal(x->generation, 2);
+    assert_int_equal(x->incarnation, 4);
+    assert_int_equal(x->addr.port, 5556);
+    assert_string_equal(x->tags, "cur=1");
+    assert_int_equal(x->state, MM_SWIM_ALIVE);
+    h_free(h);
+}
+
+/*
+ * The golden vector of docs/wire-signed.md: the key of seed 00 01 .. 1f,
+ * its node id, and its signed record (generation 1, incarnation 0, role 0,
+ * 127.0.0.1:7946, name "n1", tags "zone=a") as the core writes it.
+ */
+static void
+test_swim_record_golden_vector(void **state)
+{
+    (void)state;
+    uint8_t seed[32], pub[32], id[16];
+    char hex[2 * 600 + 1];
+    for (int i = 0; i < 32; i++)
+        seed[i] = (uint8_t)i;
+    struct mm_sign_key *k = NULL;
+    assert_int_equal(mm__sign_key_from_seed(&k, seed), 0);
+    assert_int_equal(mm__sign_key_public(k, pub), 0);
+    mm__identity_id_of(id, pub);
+    /* Run a core with that identity and read its record back from a
+     * push-pull payload (its only entry). */
+    struct h *h = calloc(1, sizeof(*h));
+    assert_non_null(h);
+    struct mm_swim_config cfg;
+    mm__swim_config_init(&cfg);
+    cfg.name = "n1";
+    cfg.tags = "zone=a";
+    memcpy(cfg.id, id, 16);
+    memcpy(cfg.pub, pub, 32);
+    cfg.addr.family = 4;
+    cfg.addr.ip[0] = 127;
+    cfg.addr.ip[3] = 1;
+    cfg.addr.port = 7946;
+    cfg.generation = 1;
+    cfg.seed = 1;
+    /* t_sign finds the key by id: lend it slot KEYS_MAX - 1. */
+    keys[KEYS_MAX - 1].key = k;
+    memcpy(keys[KEYS_MAX - 1].pub, pub, 32);
+    memcpy(keys[KEYS_MAX - 1].id, id, 16);
+    struct mm_swim_ops ops = {h,           h_send, h_changed,
+                              h_want_sync, t_sign, t_verify};
+    h->now = 1000;
+    assert_int_equal(mm__swim_new(&h->s, &cfg, &ops, h->now), 0);
+    uint8_t st[1024];
+    size_t n = mm__swim_state_encode(h->s, st, sizeof(st));
+    assert_true(n > 24 && n <= sizeof(st));
+    size_t rl = mm__get_u16(st + 22);
+    assert_int_equal(24 + rl, n);
+    mm__hex(hex, pub, 32);
+    assert_string_equal(
+        hex,
+        "03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8");
+    mm__hex(hex, id, 16);
+    assert_string_equal(hex, "56475aa75463474c0285df5dbf2bcab7");
+    mm__hex(hex, st + 24, rl);
+    assert_string_equal(
+        hex, "56475aa75463474c0285df5dbf2bcab701000000000000000000000000000000"
+             "0200047f0000010a1f026e31067a6f6e653d6103a107bff3ce10be1d70dd18e7"
+             "4bc09967e4d6309ba50d5f1ddc8664125531b8a560ca5bbe4c8918cd0da774c8"
+             "51f6d06ff5fc055209728a8317bbc5e0e34e3dbfb49d40142e7c96e60acca4c7"
+             "2e2efe8b6187ef947c62fb897294861f7da508");
+    h_free(h);
+    keys[KEYS_MAX - 1].key = NULL;
+    mm__sign_key_free(k);
+}
+
+/* Sizes and the cost of signing, printed (not asserted). */
+static void
+test_swim_signature_cost(void **state)
+{
+    (void)state;
+    struct h *h = h_new(46);
+    const struct mm_swim_member *self = mm__swim_self(h->s);
+    uint8_t body[600];
+    size_t signed_len =
+        rec_build(body, 1, 1, 0, 0, "", addr_of(1), 1, 1); /* name "n1" */
+    size_t nokey_len = rec_build(body, 1, 1, 0, 0, "", addr_of(1), 1, 0);
+    size_t plain_len = signed_len - 32 - 64 - 1;
+    printf("  ALIVE record, name of 2, no tags, IPv4: %zu bytes unsigned "
+           "(format 1), %zu signed with the key, %zu without\n",
+           plain_len, signed_len, nokey_len);
+    enum { N = 2000 };
+    uint8_t tbs[18 + 64], sig[64];
+    memset(tbs, 7, sizeof(tbs));
+    key_ensure(1);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (int i = 0; i < N; i++) {
+        tbs[0] = (uint8_t)i;
+        assert_int_equal(mm__ed25519_sign(keys[1].key, tbs, sizeof(tbs), sig),
+                         0);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double sign_us = ((double)(b.tv_sec - a.tv_sec) * 1e9 +
+                      (double)(b.tv_nsec - a.tv_nsec)) /
+                     1e3 / N;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(
+            t_verify(NULL, keys[1].id, keys[1].pub, tbs, sizeof(tbs), sig), 0);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double verify_us = ((double)(b.tv_sec - a.tv_sec) * 1e9 +
+                        (double)(b.tv_nsec - a.tv_nsec)) /
+                       1e3 / N;
+    printf("  Ed25519: sign %.1f us, verify (with the id check) %.1f us\n",
+           sign_us, verify_us);
+    assert_non_null(self);
+    h_free(h);
+}
+
 static void
 test_swim_digest_mismatch_want_sync_once(void **state)
 {
@@ -891,21 +1369,27 @@ test_swim_decode_rejects_truncation(void **state)
     big[t.len] = 0;
     assert_int_equal(mm__swim_recv(h->s, NULL, big, t.len + 1, h->now),
                      MM_EDECODE);
-    big[0] = 2;
+    big[0] = 1; /* the unsigned format */
     assert_int_equal(mm__swim_recv(h->s, NULL, big, t.len, h->now), MM_EDECODE);
-    big[0] = 1;
+    big[0] = 2;
     big[17]++;
     assert_int_equal(mm__swim_recv(h->s, NULL, big, t.len, h->now), MM_EDECODE);
     /* An alive with an empty name or a NUL in it. */
     struct tb b2;
     tb_begin(&b2, 1);
     tb_alive(&b2, 4, 1, 0, "", addr_of(4));
-    b2.b[18 + 3 + 40] = 0;
+    b2.b[18 + 3 + 41] = 0;
     assert_int_equal(mm__swim_recv(h->s, NULL, b2.b, b2.len, h->now),
                      MM_EDECODE);
     tb_begin(&b2, 1);
     tb_alive(&b2, 4, 1, 0, "", addr_of(4));
-    b2.b[18 + 3 + 41] = 0;
+    b2.b[18 + 3 + 42] = 0;
+    assert_int_equal(mm__swim_recv(h->s, NULL, b2.b, b2.len, h->now),
+                     MM_EDECODE);
+    /* An unknown record flag. */
+    tb_begin(&b2, 1);
+    tb_alive(&b2, 4, 1, 0, "", addr_of(4));
+    b2.b[18 + 3 + 32] |= 0x80;
     assert_int_equal(mm__swim_recv(h->s, NULL, b2.b, b2.len, h->now),
                      MM_EDECODE);
     /* Unknown message types are skipped. */
@@ -923,7 +1407,8 @@ test_swim_decode_rejects_truncation(void **state)
     struct mm_swim_addr a = addr_of(1);
     assert_int_equal(mm__swim_recv(h->s, &a, t.b, t.len, h->now), 0);
     assert_int_equal(h_state(h, 4), MM_SWIM_ALIVE);
-    assert_int_equal(h_state(h, 2), MM_SWIM_LEFT);
+    /* A forced leave of a member alive to us is only a suspicion. */
+    assert_int_equal(h_state(h, 2), MM_SWIM_SUSPECT);
     /* Every truncation of a push-pull payload too. */
     size_t need = mm__swim_state_encode(h->s, NULL, 0);
     uint8_t *st = malloc(need);
@@ -943,7 +1428,7 @@ test_swim_decode_rejects_truncation(void **state)
             x ^= x << 17;
             g[j] = (uint8_t)x;
         }
-        g[0] = 1;
+        g[0] = 2;
         g[17] = (uint8_t)(1 + i % 3);
         mm__swim_recv(h->s, &a, g, n, h->now);
     }
@@ -1006,7 +1491,8 @@ test_swim_state_roundtrip_converges(void **state)
         struct mm_swim_config cfg;
         char name[32];
         b = calloc(1, sizeof(*b));
-        struct mm_swim_ops ops = {b, h_send, h_changed, h_want_sync};
+        struct mm_swim_ops ops = {b,           h_send, h_changed,
+                                  h_want_sync, t_sign, t_verify};
         cfg_for(&cfg, 5, name, 25);
         cfg.tags = "zone=b";
         b->now = 1000;
@@ -1017,7 +1503,7 @@ test_swim_state_roundtrip_converges(void **state)
     struct tb t;
     tb_begin(&t, 1);
     tb_verdict(&t, T_FAILED, 3, 1, 0, 1);
-    tb_verdict(&t, T_LEFT, 4, 1, 0, 1);
+    tb_rec(&t, 4, 1, 1, MM_SWIM_REC_LEFT, "", addr_of(4), 4); /* its leave */
     h_recv(a, 1, &t);
     tb_begin(&t, 6);
     tb_alive(&t, 6, 1, 3, "x=1", addr_of(6));
@@ -1096,6 +1582,7 @@ struct sim {
     struct sim_sync syncs[SIM_MAX * 4];
     size_t nsyncs;
     uint64_t delivered, dropped;
+    uint64_t bytes, packets; /* sent, sealed size (as on the wire) */
 };
 
 static uint64_t
@@ -1117,6 +1604,8 @@ sim_send(void *data, const struct mm_swim_addr *to, const uint8_t *buf,
     struct sim *net = nd->net;
     int dst = idx_of_addr(to);
     assert_true(len <= MM_SWIM_PACKET_MAX);
+    net->bytes += len + MM_SEAL_OVERHEAD;
+    net->packets++;
     if (dst < 0 || dst >= net->n) {
         net->dropped++;
         return;
@@ -1144,7 +1633,7 @@ sim_changed(void *data, const struct mm_swim_member *m, int was)
     struct sim_node *nd = data;
     (void)was;
     if (m->state == MM_SWIM_FAILED && was != MM_SWIM_FAILED) {
-        int who = (m->id[0] | m->id[1] << 8) - 1;
+        int who = idx_of_id(m->id);
         nd->failed_events++;
         if (who >= 0 && who < SIM_MAX) nd->failed_of[who]++;
     }
@@ -1187,7 +1676,8 @@ sim_start(struct sim *net, int i, int seed_idx)
     struct sim_node *nd = &net->nodes[i];
     struct mm_swim_config cfg;
     char name[32];
-    struct mm_swim_ops ops = {nd, sim_send, sim_changed, sim_want_sync};
+    struct mm_swim_ops ops = {nd,     sim_send, sim_changed, sim_want_sync,
+                              t_sign, t_verify};
     cfg_for(&cfg, i, name, net->rng + (uint64_t)i * 7919 + 1);
     nd->net = net;
     nd->idx = i;
@@ -1364,10 +1854,14 @@ sim_kill_and_detect(int n, uint64_t seed, uint64_t bound_ms)
     uint64_t conv = sim_boot(net);
     print_message("  n=%d: converged %llu ms after the last start\n", n,
                   (unsigned long long)conv);
+    print_message("  n=%d: boot to convergence: %.1f sealed bytes per "
+                  "packet, %.0f bytes per node\n",
+                  n, (double)net->bytes / (double)net->packets,
+                  (double)net->bytes / n);
     assert_true(conv < 5000);
     sim_run(net, net->now + 3000, NULL, NULL);
     /* Idle cost: a ping and an ack per node per second (Serf: 2.0). */
-    uint64_t d0 = net->delivered + net->dropped;
+    uint64_t d0 = net->delivered + net->dropped, b0 = net->bytes;
     size_t syncs0 = 0, syncs1 = 0;
     for (int i = 0; i < n; i++)
         syncs0 += mm__swim_stats(net->nodes[i].s)->syncs;
@@ -1375,9 +1869,12 @@ sim_kill_and_detect(int n, uint64_t seed, uint64_t bound_ms)
     for (int i = 0; i < n; i++)
         syncs1 += mm__swim_stats(net->nodes[i].s)->syncs;
     double pps = (double)(net->delivered + net->dropped - d0) / n / 10.0;
-    print_message("  n=%d: idle %.2f packets/s per node, %zu syncs\n", n, pps,
-                  syncs1 - syncs0);
+    double bps = (double)(net->bytes - b0) / n / 10.0;
+    print_message("  n=%d: idle %.2f packets/s per node, %.0f sealed bytes/s "
+                  "per node, %zu syncs\n",
+                  n, pps, bps, syncs1 - syncs0);
     assert_true(pps <= 2.5);
+    assert_true(bps <= 300.0);
     assert_int_equal(syncs1 - syncs0, 0);
     for (int i = 0; i < n; i++)
         assert_int_equal(net->nodes[i].failed_events, 0);
@@ -1675,6 +2172,12 @@ main(void)
         cmocka_unit_test(test_swim_retransmit_limit),
         cmocka_unit_test(test_swim_probe_order_covers_all),
         cmocka_unit_test(test_swim_newer_generation_replaces),
+        cmocka_unit_test(test_swim_forged_alive_rejected),
+        cmocka_unit_test(test_swim_signed_refutation),
+        cmocka_unit_test(test_swim_forged_leave_rejected),
+        cmocka_unit_test(test_swim_replay_no_rollback),
+        cmocka_unit_test(test_swim_signature_cost),
+        cmocka_unit_test(test_swim_record_golden_vector),
         cmocka_unit_test(test_swim_digest_mismatch_want_sync_once),
         cmocka_unit_test(test_swim_decode_rejects_truncation),
         cmocka_unit_test(test_swim_force_leave_and_reap),
@@ -1689,5 +2192,7 @@ main(void)
         cmocka_unit_test(test_swim_stale_verdicts_after_heal_no_flap),
         cmocka_unit_test(test_swim_verdict_about_member_heard_lately),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    keys_free();
+    return rc;
 }

@@ -265,6 +265,12 @@ mm__cluster_registry(struct mm_cluster *c)
     return c->registry;
 }
 
+const struct mm_identity *
+mm__cluster_identity(struct mm_cluster *c)
+{
+    return &c->id;
+}
+
 struct mm_quic *
 mm__cluster_quic(struct mm_cluster *c)
 {

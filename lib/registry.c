@@ -303,9 +303,20 @@ on_ops(struct mm_registry *r, struct mm_qconn *conn,
 {
     r->st.batches_in++;
     struct mm__oplog_batch_iter it;
-    if (mm__oplog_batch_iter_init(&it, body, len) != 0) {
-        MM_LOG(MM_LOG_INFO, "registry", "bad ops batch: %s",
-               mm_strerror(MM_EDECODE));
+    size_t nsigs = 0;
+    int vrc = mm__oplog_batch_iter_init(&it, body, len);
+    /* Every record must be its origin's own: the whole batch is refused
+     * otherwise, whoever sent it (mm__oplog_batch_verify). */
+    if (vrc == 0) vrc = mm__oplog_batch_verify(body, len, &nsigs);
+    r->st.sigs_verified += nsigs;
+    if (vrc != 0) {
+        if (vrc != -ENOMEM) r->st.forged_in++;
+        MM_LOG(MM_LOG_WARN, "registry",
+               "member %02x%02x%02x%02x: ops batch of %zu bytes refused: %s",
+               peer[0], peer[1], peer[2], peer[3], len,
+               vrc == MM_EUNAUTHORIZED
+                   ? "a record its origin did not sign (forged or tampered)"
+                   : mm_strerror(vrc));
         return;
     }
     uint64_t now = mm__now_ns();
@@ -592,11 +603,8 @@ on_vector(struct mm_registry *r, struct mm_qconn *conn,
                mm_strerror(MM_EDECODE));
         return;
     }
-    /* One record, to know whether a catch-up is due at all. */
-    struct mm__oplog_batch b;
-    mm__oplog_batch_init(&b);
-    long n = mm__recep_missing_batch(r->node, body + 1, len - 1, 1, &b);
-    mm__oplog_batch_release(&b);
+    /* Whether a catch-up is due at all. */
+    long n = mm__recep_lacks(r->node, body + 1, len - 1);
     MM_LOG(MM_LOG_DEBUG, "registry", "vector in: the peer lacks %s%s",
            n > 0 ? "records" : "nothing",
            (body[0] & VEC_WANT_REPLY) ? ", answering with ours" : "");
@@ -719,32 +727,40 @@ mm__registry_push(struct mm_registry *r, const uint8_t *batch, size_t len)
 {
     if (!r) return;
     size_t max = batch_max(r);
-    if (len <= max) {
-        push_one(r, batch, len);
-        return;
-    }
     /*
-     * Above the bound: pushed in pieces, each within it (a record alone
-     * above it in a piece of its own).  With no member connection only the
-     * first piece goes: it dials a live member, whose conn-up vector
-     * exchange brings the rest as a paced catch-up.
+     * Pushed in pieces within the bound (a record alone above it in a
+     * piece of its own), each sealed with its origins' signed heads (a
+     * head per origin counted in the bound).  With no member connection
+     * only the first piece goes: it dials a live member, whose conn-up
+     * vector exchange brings the rest as a paced catch-up.
      */
     struct mm__oplog_batch_iter it;
     struct mm__oplog_batch b;
     const uint8_t *rec;
-    size_t rl;
+    size_t rl, heads = 0;
+    const uint8_t *last_origin = NULL;
     if (mm__oplog_batch_iter_init(&it, batch, len) != 0) return;
     mm__oplog_batch_init(&b);
     for (;;) {
         int more = mm__oplog_batch_iter_next(&it, &rec, &rl) == 1;
-        if (b.count && (!more || b.len + 4 + rl > max)) {
+        int new_origin = more && rl > MM_NODE_ID_LEN &&
+                         (last_origin == NULL ||
+                          memcmp(last_origin, rec + 1, MM_NODE_ID_LEN) != 0);
+        if (b.count &&
+            (!more ||
+             b.len + 4 + rl + (heads + new_origin) * MM_OPLOG_HEAD_LEN > max)) {
             int sent = 1;
-            if (mm__oplog_batch_finish(&b) == 0)
+            if (mm__recep_seal(r->node, &b) == 0 && b.count)
                 sent = push_one(r, b.buf, b.len);
             mm__oplog_batch_release(&b);
+            heads = 0;
+            last_origin = NULL;
+            new_origin = more;
             if (!sent) break;
         }
         if (!more) break;
+        heads += new_origin;
+        if (rl > MM_NODE_ID_LEN) last_origin = rec + 1;
         if (5 + 4 + rl > body_max(r)) {
             r->st.too_large++; /* cannot travel; a catch-up skips it too */
             continue;

@@ -123,6 +123,16 @@ int mm__recep_apply(mm_node *n, const uint8_t *batch, size_t len,
 struct mm__oplog_batch_iter;
 int mm__recep_apply_some(mm_node *n, struct mm__oplog_batch_iter *it,
                          size_t max, size_t *done, size_t *applied);
+/* This node signs its registry heads with the identity key |key_pem|
+ * (public key |pub|).  0 or MM_EKEY. */
+int mm__recep_set_identity(mm_node *n, const char *key_pem,
+                           const uint8_t pub[32]);
+/* Finishes |b| (records of this node's oplog) with their origins' signed
+ * heads (mm__oplog_batch_seal). */
+int mm__recep_seal(mm_node *n, struct mm__oplog_batch *b);
+/* Whether a peer with vector |vec| lacks records: > 0, 0, or MM_EDECODE
+ * (builds and signs nothing). */
+long mm__recep_lacks(mm_node *n, const uint8_t *vec, size_t len);
 /* The encoded version vector (caller frees with mm__free). */
 int mm__recep_vector(mm_node *n, uint8_t **out, size_t *len);
 uint64_t mm__recep_digest(mm_node *n);
@@ -185,6 +195,10 @@ struct mm_registry_stats {
     size_t apply_queued_peak;  /* ... at most */
     uint64_t apply_overflow;   /* connections closed: a peer's waiting
                                   batches would pass the bound */
+    uint64_t forged_in;        /* OPS frames refused whole: a record not
+                                  covered by its origin's valid signed head
+                                  (forged, tampered, unsigned, old version) */
+    uint64_t sigs_verified;    /* origins' head signatures checked */
 };
 void mm__registry_stats(const struct mm_registry *r,
                         struct mm_registry_stats *out);

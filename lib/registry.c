@@ -995,6 +995,13 @@ mm__registry_stats(const struct mm_registry *r, struct mm_registry_stats *out)
     out->batch_max = batch_max(r);
 }
 
+int
+mm__registry_send_ops(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN],
+                      const uint8_t *body, size_t len)
+{
+    return send_frame(r, peer, NULL, -1, REG_OPS, body, len);
+}
+
 void
 mm__registry_set_apply_limits(struct mm_registry *r, size_t ops,
                               size_t peer_bytes)

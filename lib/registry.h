@@ -207,6 +207,11 @@ void mm__registry_stats(const struct mm_registry *r,
  * the current value).  Shard 0. */
 void mm__registry_set_apply_limits(struct mm_registry *r, size_t ops,
                                    size_t peer_bytes);
+/* Tests: sends |body| as an OPS frame to member |peer| as it is (a
+ * member that forges or relays).  Shard 0.  0 or an error. */
+int mm__registry_send_ops(struct mm_registry *r,
+                          const uint8_t peer[MM_NODE_ID_LEN],
+                          const uint8_t *body, size_t len);
 /* A member changed state (enum mm_swim_state). */
 void mm__registry_member_state(struct mm_registry *r,
                                const uint8_t id[MM_NODE_ID_LEN], uint64_t gen,

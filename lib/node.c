@@ -5,8 +5,6 @@
 #include "runtime.h"
 
 #include "cluster.h"
-#include "identity.h"
-#include "registry.h"
 
 #include <unistd.h>
 
@@ -107,12 +105,6 @@ mm_node_new(mm_node **out, const mm_node_config *cfg_in)
     }
     /* The registry's oplog is keyed by the node's id and generation. */
     if ((rc = mm__recep_new(&n->recep, n)) != 0) goto fail;
-    /* A member signs the heads of its registry log with its identity. */
-    if (n->cluster) {
-        const struct mm_identity *id = mm__cluster_identity(n->cluster);
-        if ((rc = mm__recep_set_identity(n, id->key_pem, id->pub)) != 0)
-            goto fail;
-    }
     *out = n;
     return 0;
 fail:

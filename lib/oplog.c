@@ -2141,8 +2141,22 @@ out:
     return rc;
 }
 
+/* Records of this head change nothing here: ours, or of a generation and
+ * seq |o| already holds (apply ignores them, now and later). */
+static int
+head_stale(const mm__oplog *o, const uint8_t *h)
+{
+    if (o == NULL) return 0;
+    if (memcmp(h, o->self, MM_NODE_ID_LEN) == 0) return 1;
+    const struct oplog_origin *g = org_find(o, h);
+    if (g == NULL) return 0;
+    uint64_t gen = mm__get_u64(h + H_GEN), seq = mm__get_u64(h + H_SEQ);
+    return gen < g->gen || (gen == g->gen && (g->tomb || seq <= g->seq));
+}
+
 int
-mm__oplog_batch_verify(const uint8_t *buf, size_t len, size_t *nsigs)
+mm__oplog_batch_verify(const mm__oplog *o, const uint8_t *buf, size_t len,
+                       size_t *nsigs)
 {
     struct mm__oplog_batch_iter it;
     const uint8_t *rec;
@@ -2155,6 +2169,7 @@ mm__oplog_batch_verify(const uint8_t *buf, size_t len, size_t *nsigs)
     struct vstate {
         uint8_t h[HASH_LEN];
         uint64_t last;
+        int stale;
     } *st = mm__calloc(it.nheads, sizeof(*st));
     if (st == NULL) return -ENOMEM;
     for (uint16_t i = 0; i < it.nheads; i++) {
@@ -2164,6 +2179,7 @@ mm__oplog_batch_verify(const uint8_t *buf, size_t len, size_t *nsigs)
             goto out;
         }
         memcpy(st[i].h, h + H_BASE, HASH_LEN);
+        st[i].stale = head_stale(o, h);
     }
     /* Each origin's records: one run of its head's generation, without a
      * gap, chained from the head's base to the head's hash. */
@@ -2182,16 +2198,16 @@ mm__oplog_batch_verify(const uint8_t *buf, size_t len, size_t *nsigs)
         struct vstate *v = &st[(size_t)(h - it.heads) / HEAD_LEN];
         if (v->last && op.seq != v->last + 1) goto out;
         v->last = op.seq;
-        if ((rc = chain_next(v->h, rec, n)) != 0) goto out;
+        if (!v->stale && (rc = chain_next(v->h, rec, n)) != 0) goto out;
     }
     if (rc) goto out;
     for (uint16_t i = 0; i < it.nheads; i++) {
         const uint8_t *h = it.heads + (size_t)i * HEAD_LEN;
         uint8_t id[HASH_LEN], msg[HEAD_MSG_LEN];
         rc = MM_EUNAUTHORIZED;
-        if (st[i].last != mm__get_u64(h + H_SEQ) ||
-            memcmp(st[i].h, h + H_HASH, HASH_LEN) != 0)
-            goto out;
+        if (st[i].last != mm__get_u64(h + H_SEQ)) goto out;
+        if (st[i].stale) continue; /* nothing of it will be applied */
+        if (memcmp(st[i].h, h + H_HASH, HASH_LEN) != 0) goto out;
         mm__sha256(id, h + H_PUB, MM_ED25519_KEY_LEN);
         if (memcmp(id, h, MM_NODE_ID_LEN) != 0) goto out;
         head_msg(msg, h, mm__get_u64(h + H_GEN), mm__get_u64(h + H_SEQ),

@@ -406,10 +406,13 @@ int mm__oplog_batch_seal(mm__oplog *o, struct mm__oplog_batch *b);
  * that chains from the head's base to its hash and ends at its seq, the
  * key hashing to the origin's id, the signature valid.  MM_EUNAUTHORIZED
  * otherwise (an unsigned batch included), MM_EDECODE for a bad layout,
- * -ENOMEM.  |*nsigs| (may be NULL) gets the signatures checked.  Pure:
- * needs no oplog.
+ * -ENOMEM.  |*nsigs| (may be NULL) gets the signatures checked.  With
+ * |o| (may be NULL), an origin whose records |o| would ignore anyway (its
+ * own, or a generation and seq it holds: an echo, a duplicate) is checked
+ * for layout only, without hashing or signature.
  */
-int mm__oplog_batch_verify(const uint8_t *buf, size_t len, size_t *nsigs);
+int mm__oplog_batch_verify(const mm__oplog *o, const uint8_t *buf, size_t len,
+                           size_t *nsigs);
 
 /* ---- batches (encoding helpers for the glue) --------------------------- */
 

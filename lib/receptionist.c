@@ -1492,6 +1492,16 @@ mm__recep_seal(mm_node *n, struct mm__oplog_batch *b)
     return rc;
 }
 
+int
+mm__recep_verify(mm_node *n, const uint8_t *batch, size_t len, size_t *nsigs)
+{
+    struct mm_recep *r = n->recep;
+    pthread_mutex_lock(&r->lock);
+    int rc = mm__oplog_batch_verify(r->oplog, batch, len, nsigs);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
 static int
 stop_cb(void *data, const uint8_t *rec, size_t len)
 {

@@ -307,7 +307,7 @@ on_ops(struct mm_registry *r, struct mm_qconn *conn,
     int vrc = mm__oplog_batch_iter_init(&it, body, len);
     /* Every record must be its origin's own: the whole batch is refused
      * otherwise, whoever sent it (mm__oplog_batch_verify). */
-    if (vrc == 0) vrc = mm__oplog_batch_verify(body, len, &nsigs);
+    if (vrc == 0) vrc = mm__recep_verify(r->node, body, len, &nsigs);
     r->st.sigs_verified += nsigs;
     if (vrc != 0) {
         if (vrc != -ENOMEM) r->st.forged_in++;

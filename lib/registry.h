@@ -130,6 +130,10 @@ int mm__recep_set_identity(mm_node *n, const char *key_pem,
 /* Finishes |b| (records of this node's oplog) with their origins' signed
  * heads (mm__oplog_batch_seal). */
 int mm__recep_seal(mm_node *n, struct mm__oplog_batch *b);
+/* mm__oplog_batch_verify against this node's oplog (duplicates are not
+ * hashed or verified). */
+int mm__recep_verify(mm_node *n, const uint8_t *batch, size_t len,
+                     size_t *nsigs);
 /* Whether a peer with vector |vec| lacks records: > 0, 0, or MM_EDECODE
  * (builds and signs nothing). */
 long mm__recep_lacks(mm_node *n, const uint8_t *vec, size_t len);

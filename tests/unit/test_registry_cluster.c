@@ -1727,34 +1727,63 @@ test_registry_cluster_forged_origin_refused(void **state)
     wait_same_hash(fx, 3, 10000);
     assert_int_equal(call_num(b, &ep, "echo", "7"), 7);
 
-    /* a's records as a's catch-up carries them, relayed by c: they verify
-     * (signatures checked, nothing refused). */
+    /* f, an origin with a key of its own (not a member), hands c its
+     * signed batch; c relays it to b, b applies it and forwards it to a
+     * (and back to c) with f's signature: every node lists f's entries. */
+    struct mm_sign_key *kf = NULL;
+    uint8_t seed[32], fpub[32], fid[32];
+    memset(seed, 0x55, sizeof(seed));
+    assert_int_equal(mm__sign_key_from_seed(&kf, seed), 0);
+    assert_int_equal(mm__sign_key_public(kf, fpub), 0);
+    mm__sha256(fid, fpub, sizeof(fpub));
+    mm__oplog *fo;
+    assert_int_equal(mm__oplog_new(&fo, fid, 1, NULL), 0);
+    mm__oplog_set_signer(fo, kf, fpub);
+    assert_int_equal(mm__oplog_register(fo, "relay/f1", "echo", MM_VIS_PUBLIC,
+                                        1, NULL, 0, 5, NULL),
+                     0);
+    assert_int_equal(mm__oplog_register(fo, "relay/f2", "echo", MM_VIS_PUBLIC,
+                                        2, NULL, 0, 6, NULL),
+                     0);
     uint8_t empty_vec[5] = {1, 0, 0, 0, 0};
-    struct mm__oplog_batch real;
-    mm__oplog_batch_init(&real);
-    assert_true(mm__recep_missing_batch(a, empty_vec, sizeof(empty_vec),
-                                        1u << 20, &real) > 0);
-    struct mm_registry_stats s0 = reg_stats(b);
-    send_ops(c, b, real.buf, real.len);
-    uint64_t t0 = now_ms();
-    while (reg_stats(b).sigs_verified == s0.sigs_verified) {
-        if (now_ms() - t0 > 10000) fail_msg("the relayed batch never checked");
-        nap_ms(5);
-    }
+    struct mm__oplog_batch fbt;
+    mm__oplog_batch_init(&fbt);
+    assert_int_equal(mm__oplog_missing_batch(fo, empty_vec, sizeof(empty_vec),
+                                             1u << 20, &fbt),
+                     2);
+    send_ops(c, b, fbt.buf, fbt.len);
+    mm__oplog_batch_release(&fbt);
+    for (int i = 0; i < 3; i++)
+        wait_label(fx->n[i], "relay/f2", &got);
     assert_int_equal(reg_stats(b).forged_in, forged);
-    /* The same with one byte of a label changed: refused. */
-    struct mm__oplog_batch_iter it;
-    const uint8_t *r0;
-    size_t r0len;
-    struct mm__oplog_op op;
-    assert_int_equal(mm__oplog_batch_iter_init(&it, real.buf, real.len), 0);
-    assert_int_equal(mm__oplog_batch_iter_next(&it, &r0, &r0len), 1);
-    assert_int_equal(mm__oplog_op_decode(&op, r0, r0len), 0);
-    assert_non_null(op.label);
-    real.buf[(const uint8_t *)op.label - real.buf] ^= 1;
-    send_ops(c, b, real.buf, real.len);
+    assert_true(reg_stats(a).sigs_verified > 0); /* f's, forwarded by b */
+    /* f's next op with one byte of its label changed: refused. */
+    assert_int_equal(mm__oplog_register(fo, "relay/f3", "echo", MM_VIS_PUBLIC,
+                                        3, NULL, 0, 7, NULL),
+                     0);
+    size_t bvl;
+    uint8_t *bvec = NULL;
+    assert_int_equal(mm__recep_vector(b, &bvec, &bvl), 0);
+    mm__oplog_batch_init(&fbt);
+    assert_int_equal(mm__oplog_missing_batch(fo, bvec, bvl, 1u << 20, &fbt), 1);
+    mm__free(bvec);
+    uint8_t *tampered = malloc(fbt.len);
+    memcpy(tampered, fbt.buf, fbt.len);
+    size_t at = fbt.len - 1;
+    while (tampered[at] != '3')
+        at--; /* the last byte of "relay/f3" */
+    tampered[at] = '4';
+    send_ops(c, b, tampered, fbt.len);
+    free(tampered);
     wait_forged(b, ++forged);
-    mm__oplog_batch_release(&real);
+    assert_int_not_equal(mm_lookup(b, "relay/f4", &got), 0);
+    /* The real one goes through. */
+    send_ops(c, b, fbt.buf, fbt.len);
+    mm__oplog_batch_release(&fbt);
+    for (int i = 0; i < 3; i++)
+        wait_label(fx->n[i], "relay/f3", &got);
+    mm__oplog_free(fo);
+    mm__sign_key_free(kf);
     wait_same_hash(fx, 3, 10000);
     fprintf(stderr,
             "# forged: %llu forged batches refused on b, %llu signatures "

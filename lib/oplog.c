@@ -2014,15 +2014,15 @@ org_rec(struct oplog_origin *g, uint64_t seq)
 static struct oplog_origin *
 seal_origin(mm__oplog *o, const uint8_t *rec, size_t len, uint64_t *seq)
 {
-    struct mm__oplog_op op;
-    if (mm__oplog_op_decode(&op, rec, len) || op.kind == MM_OPLOG_SNAPSHOT)
-        return NULL;
-    struct oplog_origin *g = org_find(o, op.origin);
-    if (g == NULL || g->tomb || op.generation != g->gen ||
-        org_rec(g, op.seq) == NULL)
+    /* Our own records: the header is enough. */
+    if (len < REC_HDR || rec[0] == MM_OPLOG_SNAPSHOT) return NULL;
+    uint64_t gen = mm__get_u64(rec + 1 + MM_NODE_ID_LEN);
+    uint64_t s = mm__get_u64(rec + 1 + MM_NODE_ID_LEN + 8);
+    struct oplog_origin *g = org_find(o, rec + 1);
+    if (g == NULL || g->tomb || gen != g->gen || org_rec(g, s) == NULL)
         return NULL;
     if (g != o->me && !g->has_pub) return NULL;
-    *seq = op.seq;
+    *seq = s;
     return g;
 }
 
@@ -2154,70 +2154,107 @@ head_stale(const mm__oplog *o, const uint8_t *h)
     return gen < g->gen || (gen == g->gen && (g->tomb || seq <= g->seq));
 }
 
-int
-mm__oplog_batch_verify(const mm__oplog *o, const uint8_t *buf, size_t len,
-                       size_t *nsigs)
+struct vstate {
+    uint8_t h[HASH_LEN];
+    uint64_t last;
+    int stale;
+};
+
+void
+mm__oplog_verify_end(struct mm__oplog_verify *v)
 {
-    struct mm__oplog_batch_iter it;
-    const uint8_t *rec;
-    size_t n;
-    if (nsigs) *nsigs = 0;
-    int rc = mm__oplog_batch_iter_init(&it, buf, len);
+    mm__free(v->st);
+    v->st = NULL;
+}
+
+int
+mm__oplog_verify_begin(struct mm__oplog_verify *v, const mm__oplog *o,
+                       const uint8_t *buf, size_t len)
+{
+    memset(v, 0, sizeof(*v));
+    int rc = mm__oplog_batch_iter_init(&v->it, buf, len);
     if (rc) return rc;
-    if (it.count == 0) return it.nheads ? MM_EDECODE : 0;
-    if (it.nheads == 0) return MM_EUNAUTHORIZED; /* unsigned */
-    struct vstate {
-        uint8_t h[HASH_LEN];
-        uint64_t last;
-        int stale;
-    } *st = mm__calloc(it.nheads, sizeof(*st));
+    if (v->it.count == 0) return v->it.nheads ? MM_EDECODE : 0;
+    if (v->it.nheads == 0) return MM_EUNAUTHORIZED; /* unsigned */
+    struct vstate *st = mm__calloc(v->it.nheads, sizeof(*st));
     if (st == NULL) return -ENOMEM;
-    for (uint16_t i = 0; i < it.nheads; i++) {
-        const uint8_t *h = it.heads + (size_t)i * HEAD_LEN;
+    v->st = st;
+    for (uint16_t i = 0; i < v->it.nheads; i++) {
+        const uint8_t *h = v->it.heads + (size_t)i * HEAD_LEN;
         if (i && memcmp(h - HEAD_LEN, h, MM_NODE_ID_LEN) >= 0) {
-            rc = MM_EDECODE; /* origins strictly ascending */
-            goto out;
+            mm__oplog_verify_end(v);
+            return MM_EDECODE; /* origins strictly ascending */
         }
         memcpy(st[i].h, h + H_BASE, HASH_LEN);
         st[i].stale = head_stale(o, h);
     }
-    /* Each origin's records: one run of its head's generation, without a
-     * gap, chained from the head's base to the head's hash. */
-    while ((rc = mm__oplog_batch_iter_next(&it, &rec, &n)) == 1) {
-        struct mm__oplog_op op;
-        if (mm__oplog_op_decode(&op, rec, n)) {
-            rc = MM_EDECODE;
-            goto out;
-        }
-        const uint8_t *h = mm__oplog_batch_head(&it, op.origin);
-        rc = MM_EUNAUTHORIZED;
-        if (h == NULL || op.kind == MM_OPLOG_SNAPSHOT ||
-            op.generation != mm__get_u64(h + H_GEN) ||
-            op.seq > mm__get_u64(h + H_SEQ))
-            goto out;
-        struct vstate *v = &st[(size_t)(h - it.heads) / HEAD_LEN];
-        if (v->last && op.seq != v->last + 1) goto out;
-        v->last = op.seq;
-        if (!v->stale && (rc = chain_next(v->h, rec, n)) != 0) goto out;
-    }
-    if (rc) goto out;
-    for (uint16_t i = 0; i < it.nheads; i++) {
-        const uint8_t *h = it.heads + (size_t)i * HEAD_LEN;
+    return 0;
+}
+
+/* The heads, once every record was chained. */
+static int
+verify_heads(struct mm__oplog_verify *v)
+{
+    const struct vstate *st = v->st;
+    for (uint16_t i = 0; i < v->it.nheads; i++) {
+        const uint8_t *h = v->it.heads + (size_t)i * HEAD_LEN;
         uint8_t id[HASH_LEN], msg[HEAD_MSG_LEN];
-        rc = MM_EUNAUTHORIZED;
-        if (st[i].last != mm__get_u64(h + H_SEQ)) goto out;
+        if (st[i].last != mm__get_u64(h + H_SEQ)) return MM_EUNAUTHORIZED;
         if (st[i].stale) continue; /* nothing of it will be applied */
-        if (memcmp(st[i].h, h + H_HASH, HASH_LEN) != 0) goto out;
+        if (memcmp(st[i].h, h + H_HASH, HASH_LEN) != 0) return MM_EUNAUTHORIZED;
         mm__sha256(id, h + H_PUB, MM_ED25519_KEY_LEN);
-        if (memcmp(id, h, MM_NODE_ID_LEN) != 0) goto out;
+        if (memcmp(id, h, MM_NODE_ID_LEN) != 0) return MM_EUNAUTHORIZED;
         head_msg(msg, h, mm__get_u64(h + H_GEN), mm__get_u64(h + H_SEQ),
                  h + H_HASH);
         if (mm__ed25519_verify(h + H_PUB, msg, sizeof(msg), h + H_SIG) != 0)
-            goto out;
-        if (nsigs) ++*nsigs;
+            return MM_EUNAUTHORIZED;
+        v->nsigs++;
     }
-    rc = 0;
-out:
-    mm__free(st);
+    return 0;
+}
+
+int
+mm__oplog_verify_some(struct mm__oplog_verify *v, size_t max, size_t *done)
+{
+    const uint8_t *rec;
+    size_t n;
+    int rc;
+    *done = 0;
+    if (v->it.count == 0) return v->it.left == 0 ? 0 : MM_EDECODE;
+    /* Each origin's records: one run of its head's generation, without a
+     * gap, chained from the head's base to the head's hash. */
+    while (*done < max) {
+        if ((rc = mm__oplog_batch_iter_next(&v->it, &rec, &n)) != 1)
+            return rc ? rc : verify_heads(v);
+        ++*done;
+        struct mm__oplog_op op;
+        if (mm__oplog_op_decode(&op, rec, n)) return MM_EDECODE;
+        const uint8_t *h = mm__oplog_batch_head(&v->it, op.origin);
+        if (h == NULL || op.kind == MM_OPLOG_SNAPSHOT ||
+            op.generation != mm__get_u64(h + H_GEN) ||
+            op.seq > mm__get_u64(h + H_SEQ))
+            return MM_EUNAUTHORIZED;
+        struct vstate *s =
+            &((struct vstate *)v->st)[(size_t)(h - v->it.heads) / HEAD_LEN];
+        if (s->last && op.seq != s->last + 1) return MM_EUNAUTHORIZED;
+        s->last = op.seq;
+        if (!s->stale && (rc = chain_next(s->h, rec, n)) != 0) return rc;
+    }
+    if (v->it.i < v->it.count) return 1;
+    if (v->it.left != 0) return MM_EDECODE;
+    return verify_heads(v);
+}
+
+int
+mm__oplog_batch_verify(const mm__oplog *o, const uint8_t *buf, size_t len,
+                       size_t *nsigs)
+{
+    struct mm__oplog_verify v;
+    size_t done;
+    if (nsigs) *nsigs = 0;
+    int rc = mm__oplog_verify_begin(&v, o, buf, len);
+    if (rc == 0) rc = mm__oplog_verify_some(&v, SIZE_MAX, &done);
+    if (nsigs) *nsigs = v.nsigs;
+    mm__oplog_verify_end(&v);
     return rc;
 }

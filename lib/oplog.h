@@ -444,6 +444,22 @@ struct mm__oplog_batch_iter {
 /* The signed head of |origin| the batch |it| reads carries, or NULL. */
 const uint8_t *mm__oplog_batch_head(const struct mm__oplog_batch_iter *it,
                                     const uint8_t origin[MM_NODE_ID_LEN]);
+/*
+ * mm__oplog_batch_verify in steps, for a batch checked over several turns:
+ * begin (0, or the error for a bad header or heads; |o| only read here), then
+ * some (at most |max| records a call, |*done| of them: 1 while records remain,
+ * 0 when the whole batch verified, or the error), then end (frees; always,
+ * after a successful begin).  |nsigs| counts the signatures checked.
+ */
+struct mm__oplog_verify {
+    struct mm__oplog_batch_iter it;
+    void *st; /* owned: per-head state */
+    size_t nsigs;
+};
+int mm__oplog_verify_begin(struct mm__oplog_verify *v, const mm__oplog *o,
+                           const uint8_t *buf, size_t len);
+int mm__oplog_verify_some(struct mm__oplog_verify *v, size_t max, size_t *done);
+void mm__oplog_verify_end(struct mm__oplog_verify *v);
 /* Starts reading |buf|: 0, or MM_EDECODE for a bad header (version, or a
  * count the bytes cannot hold). */
 int mm__oplog_batch_iter_init(struct mm__oplog_batch_iter *it,

@@ -1502,6 +1502,17 @@ mm__recep_verify(mm_node *n, const uint8_t *batch, size_t len, size_t *nsigs)
     return rc;
 }
 
+int
+mm__recep_verify_begin(mm_node *n, struct mm__oplog_verify *v,
+                       const uint8_t *batch, size_t len)
+{
+    struct mm_recep *r = n->recep;
+    pthread_mutex_lock(&r->lock);
+    int rc = mm__oplog_verify_begin(v, r->oplog, batch, len);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
 static int
 stop_cb(void *data, const uint8_t *rec, size_t len)
 {

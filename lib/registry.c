@@ -74,17 +74,17 @@ struct inbatch {
     struct mm_qconn *conn; /* NULL once it went down */
     int64_t sid;
     size_t held;                     /* its stream credit, held */
-    struct mm__oplog_batch_iter chk; /* validation, ahead of ... */
+    struct mm__oplog_verify ver;     /* verification, ahead of ... */
     struct mm__oplog_batch_iter app; /* ... applying */
-    int checked;                     /* validated whole */
+    int checked;                     /* verified whole */
     size_t applied;                  /* records newly applied */
     size_t len;
     uint8_t data[];
 };
 
-/* Records validated for one applied: decoding costs a fraction of
- * applying. */
-#define CHECK_PER_APPLY 8u
+/* Records verified for one applied: decoding and hashing cost a fraction
+ * of applying. */
+#define CHECK_PER_APPLY 4u
 /* What counts as one turn for records applied on arrival (the apply
  * timer's run starts a new one). */
 #define TURN_NS 1000000u
@@ -205,6 +205,21 @@ send_digest(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN])
  * overloaded (a batch alone always waits).
  */
 
+/* A batch refused whole: counted (forged_in) unless memory ran out. */
+static void
+refused(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN], size_t len,
+        int rc)
+{
+    if (rc != -ENOMEM) r->st.forged_in++;
+    MM_LOG(MM_LOG_WARN, "registry",
+           "member %02x%02x%02x%02x: ops batch of %zu bytes refused: %s",
+           peer[0], peer[1], peer[2], peer[3], len,
+           rc == MM_EUNAUTHORIZED
+               ? "a record its origin did not sign (forged, tampered or "
+                 "unsigned)"
+               : mm_strerror(rc));
+}
+
 static void
 apply_now(struct mm_registry *r, const uint8_t *body, size_t len)
 {
@@ -241,6 +256,7 @@ inbatch_done(struct mm_registry *r, int rc)
     if (!r->in) r->in_tail = &r->in;
     r->st.apply_queued -= b->len;
     if (b->conn && b->held) mm__quic_credit_return(b->conn, b->sid, b->held);
+    mm__oplog_verify_end(&b->ver);
     if (rc)
         MM_LOG(MM_LOG_INFO, "registry", "bad ops batch: %s", mm_strerror(rc));
     else
@@ -263,13 +279,16 @@ apply_step(struct mm_registry *r)
         size_t done = 0;
         int rc;
         if (!b->checked) {
-            rc = mm__oplog_check_some(&b->chk, vbudget, &done);
+            rc = mm__oplog_verify_some(&b->ver, vbudget, &done);
             vbudget -= done;
-            if (rc == 1) break; /* validated further next turn */
+            if (rc == 1) break; /* verified further next turn */
             if (rc) {
+                refused(r, b->peer, b->len, rc);
                 inbatch_done(r, rc);
                 continue;
             }
+            r->st.sigs_verified += b->ver.nsigs;
+            mm__oplog_verify_end(&b->ver);
             b->checked = 1;
         }
         rc = mm__recep_apply_some(r->node, &b->app, budget, &done, &b->applied);
@@ -303,20 +322,9 @@ on_ops(struct mm_registry *r, struct mm_qconn *conn,
 {
     r->st.batches_in++;
     struct mm__oplog_batch_iter it;
-    size_t nsigs = 0;
     int vrc = mm__oplog_batch_iter_init(&it, body, len);
-    /* Every record must be its origin's own: the whole batch is refused
-     * otherwise, whoever sent it (mm__oplog_batch_verify). */
-    if (vrc == 0) vrc = mm__recep_verify(r->node, body, len, &nsigs);
-    r->st.sigs_verified += nsigs;
     if (vrc != 0) {
-        if (vrc != -ENOMEM) r->st.forged_in++;
-        MM_LOG(MM_LOG_WARN, "registry",
-               "member %02x%02x%02x%02x: ops batch of %zu bytes refused: %s",
-               peer[0], peer[1], peer[2], peer[3], len,
-               vrc == MM_EUNAUTHORIZED
-                   ? "a record its origin did not sign (forged or tampered)"
-                   : mm_strerror(vrc));
+        refused(r, peer, len, vrc);
         return;
     }
     uint64_t now = mm__now_ns();
@@ -325,6 +333,16 @@ on_ops(struct mm_registry *r, struct mm_qconn *conn,
         r->turn_ops = 0;
     }
     if (!r->in && r->turn_ops + it.count <= r->apply_ops_max) {
+        /* Every record must be its origin's own: the whole batch is
+         * refused otherwise, whoever sent it (a larger batch is verified
+         * over turns, before any of it is applied). */
+        size_t nsigs = 0;
+        vrc = mm__recep_verify(r->node, body, len, &nsigs);
+        r->st.sigs_verified += nsigs;
+        if (vrc != 0) {
+            refused(r, peer, len, vrc);
+            return;
+        }
         r->turn_ops += it.count;
         apply_now(r, body, len);
         return;
@@ -347,8 +365,12 @@ on_ops(struct mm_registry *r, struct mm_qconn *conn,
     memcpy(b->data, body, len);
     b->len = len;
     memcpy(b->peer, peer, MM_NODE_ID_LEN);
-    mm__oplog_batch_iter_init(&b->chk, b->data, len);
-    b->app = b->chk;
+    if ((vrc = mm__recep_verify_begin(r->node, &b->ver, b->data, len)) != 0) {
+        refused(r, peer, len, vrc);
+        mm__free(b);
+        return;
+    }
+    b->app = b->ver.it;
     b->conn = conn;
     b->sid = sid;
     b->held = mm__quic_frame_hold(conn, sid);
@@ -377,6 +399,7 @@ inbatch_free_all(struct mm_registry *r)
     while (r->in) {
         struct inbatch *b = r->in;
         r->in = b->next;
+        mm__oplog_verify_end(&b->ver);
         mm__free(b);
     }
     r->in_tail = &r->in;

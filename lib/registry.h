@@ -134,6 +134,10 @@ int mm__recep_seal(mm_node *n, struct mm__oplog_batch *b);
  * hashed or verified). */
 int mm__recep_verify(mm_node *n, const uint8_t *batch, size_t len,
                      size_t *nsigs);
+/* mm__oplog_verify_begin against this node's oplog. */
+struct mm__oplog_verify;
+int mm__recep_verify_begin(mm_node *n, struct mm__oplog_verify *v,
+                           const uint8_t *batch, size_t len);
 /* Whether a peer with vector |vec| lacks records: > 0, 0, or MM_EDECODE
  * (builds and signs nothing). */
 long mm__recep_lacks(mm_node *n, const uint8_t *vec, size_t len);

@@ -1751,10 +1751,21 @@ test_registry_cluster_forged_origin_refused(void **state)
     assert_int_equal(mm__oplog_missing_batch(fo, empty_vec, sizeof(empty_vec),
                                              1u << 20, &fbt),
                      2);
+    /* With one record a turn, both go the way of batches verified over
+     * turns: first one with a changed byte (refused), then the real one. */
+    set_apply_limits(b, 1, 0);
+    uint8_t *bad = malloc(fbt.len);
+    memcpy(bad, fbt.buf, fbt.len);
+    bad[fbt.len - 4] ^= 0x20; /* "echo", the type of relay/f2: "ecHo" */
+    send_ops(c, b, bad, fbt.len);
+    free(bad);
+    wait_forged(b, ++forged);
     send_ops(c, b, fbt.buf, fbt.len);
     mm__oplog_batch_release(&fbt);
     for (int i = 0; i < 3; i++)
         wait_label(fx->n[i], "relay/f2", &got);
+    assert_true(reg_stats(b).apply_waited >= 2);
+    set_apply_limits(b, MM_REGISTRY_APPLY_OPS_MAX, 0);
     assert_int_equal(reg_stats(b).forged_in, forged);
     assert_true(reg_stats(a).sigs_verified > 0); /* f's, forwarded by b */
     /* f's next op with one byte of its label changed: refused. */

@@ -745,10 +745,14 @@ push_one(struct mm_registry *r, const uint8_t *batch, size_t len)
     return p.sent;
 }
 
+static int have_conn(struct mm_registry *r);
+
 void
 mm__registry_push(struct mm_registry *r, const uint8_t *batch, size_t len)
 {
     if (!r) return;
+    /* Nobody to push to: nothing to seal (sign) either. */
+    if (r->nalive == 0 && !have_conn(r)) return;
     size_t max = batch_max(r);
     /*
      * Pushed in pieces within the bound (a record alone above it in a

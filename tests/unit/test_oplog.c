@@ -2001,6 +2001,52 @@ test_oplog_signed_catchup_in_bounded_batches(void **state)
     mm__sign_key_free(kd);
 }
 
+/* The golden vector of docs/wire-signed.md: key seed 00..1f, one register
+ * at generation 1, its sealed batch byte for byte (Ed25519 signatures are
+ * deterministic). */
+static void
+test_oplog_signed_batch_golden(void **state)
+{
+    (void)state;
+    static const char want[] =
+        "02010056475aa75463474c0285df5dbf2bcab7010000000000000001000000000000"
+        "000000000000000000000000000000000000000000000000000000000000000000"
+        "4602863ec7d01b837fab34ed6a59e98973ab3f55df3e98070892e364e4306eb903"
+        "a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b84e25"
+        "03db24aad82bc007800df2f88f8aeaed882852d68256297f226c5bcfbabf75863e"
+        "9df2b6a1983d1b17d8b4a30688212dd346718d0de2d34e3da02349390501000000"
+        "430000000156475aa75463474c0285df5dbf2bcab7010000000000000001000000"
+        "00000000000001000000000001000000000000000107006563686f2f6e31040065"
+        "63686f0000";
+    uint8_t seed[32], pub[32], id[32];
+    for (int i = 0; i < 32; i++)
+        seed[i] = (uint8_t)i;
+    struct mm_sign_key *k;
+    assert_int_equal(mm__sign_key_from_seed(&k, seed), 0);
+    assert_int_equal(mm__sign_key_public(k, pub), 0);
+    mm__sha256(id, pub, sizeof(pub));
+    mm__oplog *o;
+    assert_int_equal(mm__oplog_new(&o, id, 1, NULL), 0);
+    mm__oplog_set_signer(o, k, pub);
+    assert_int_equal(mm__oplog_register(o, "echo/n1", "echo", MM_VIS_PUBLIC, 1,
+                                        NULL, 0, 0x10000, NULL),
+                     0);
+    uint8_t vec[5] = {1, 0, 0, 0, 0};
+    struct mm__oplog_batch b;
+    mm__oplog_batch_init(&b);
+    assert_int_equal(mm__oplog_missing_batch(o, vec, sizeof(vec), 1u << 20, &b),
+                     1);
+    char hex[2 * 270 + 1];
+    assert_int_equal(b.len, 270);
+    for (size_t i = 0; i < b.len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", b.buf[i]);
+    assert_string_equal(hex, want);
+    assert_int_equal(mm__oplog_batch_verify(NULL, b.buf, b.len, NULL), 0);
+    mm__oplog_batch_release(&b);
+    mm__oplog_free(o);
+    mm__sign_key_free(k);
+}
+
 int
 main(void)
 {
@@ -2032,6 +2078,7 @@ main(void)
         cmocka_unit_test(test_oplog_apply_in_steps_same_as_at_once),
         cmocka_unit_test(test_oplog_signed_heads_relay_and_tamper),
         cmocka_unit_test(test_oplog_signed_catchup_in_bounded_batches),
+        cmocka_unit_test(test_oplog_signed_batch_golden),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,6 +74,7 @@ struct oplog_origin {
     uint64_t gen;
     uint64_t seq;      /* last applied */
     uint64_t snap_seq; /* 0 = no snapshot */
+    uint64_t emitted;  /* last seq handed to the applied callback */
     int state;         /* enum mm__oplog_state */
     int tomb;          /* reaped: records of gen <= |gen| are discarded */
     uint8_t *snap;     /* owned snapshot record, or NULL */
@@ -748,7 +749,7 @@ org_reset(mm__oplog *o, struct oplog_origin *g, int reason)
     mm__free(g->snap);
     g->snap = NULL;
     g->snap_len = 0;
-    g->seq = g->snap_seq = 0;
+    g->seq = g->snap_seq = g->emitted = 0;
 }
 
 /* Re-elects every label |g| claims after its view membership changed. */
@@ -848,7 +849,20 @@ apply_op(mm__oplog *o, struct oplog_origin *g, const struct mm__oplog_op *op,
         g->has_pub = 1;
     }
     g->seq = op->seq;
-    if (o->cbs.applied) o->cbs.applied(o->cbs.data, copy, len, local);
+    /*
+     * Handed over (and so forwarded) once a signature covers it: another
+     * origin's records wait for the one that ends their run, so a relay
+     * never forwards records it cannot seal.  Our own go at once (we sign
+     * them), and so does everything when this node does not sign.
+     */
+    if (local || sigc || o->sign_key == NULL) {
+        size_t i =
+            g->emitted > g->snap_seq ? (size_t)(g->emitted - g->snap_seq) : 0;
+        for (; i < g->nlog; i++)
+            if (o->cbs.applied)
+                o->cbs.applied(o->cbs.data, g->log[i].p, g->log[i].len, local);
+        g->emitted = op->seq;
+    }
     return 0;
 }
 
@@ -904,6 +918,7 @@ apply_snapshot(mm__oplog *o, struct oplog_origin *g,
     g->snap_len = len;
     g->snap_seq = g->seq = op->seq;
     memset(g->snap_head, 0, HASH_LEN); /* not known: cannot be sealed */
+    g->emitted = op->seq;
     if (o->cbs.applied) o->cbs.applied(o->cbs.data, copy, len, 0);
     return 0;
 nomem:

@@ -154,7 +154,10 @@ struct mm__oplog_cbs {
     /*
      * A record was newly applied (local append or remote), |rec| the encoded
      * record (op or snapshot), borrowed.  The glue forwards exactly these,
-     * and merges op HLCs into its clock here.  May be NULL.
+     * and merges op HLCs into its clock here.  With a signer (below),
+     * another origin's records come once the record its signature covers
+     * is applied, in seq order, so what is forwarded can be sealed.  May
+     * be NULL.
      */
     void (*applied)(void *data, const uint8_t *rec, size_t len, int local);
     void *data;

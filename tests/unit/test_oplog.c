@@ -1860,6 +1860,24 @@ test_oplog_signed_heads_relay_and_tamper(void **state)
                      mm__oplog_registry_hash(b.o));
     assert_int_equal(c.nremote, 8);
 
+    /* Applied a record at a time, a's records are handed over (forwarded)
+     * only once the one its signature covers is in: a relay never holds
+     * records to forward that it cannot seal. */
+    struct tnode f;
+    struct mm_sign_key *kf;
+    snode_init(&f, &kf, 5, 1);
+    struct mm__oplog_batch_iter sit;
+    assert_int_equal(mm__oplog_batch_iter_init(&sit, ab.buf, ab.len), 0);
+    for (size_t step = 1; step <= 7; step++) {
+        size_t done = 0, napplied = 0;
+        int src = mm__oplog_apply_some(f.o, &sit, 1, &done, &napplied);
+        assert_int_equal(src, step < 7 ? 1 : 0);
+        assert_int_equal(napplied, 1);
+        assert_int_equal(f.nremote, step < 7 ? 0 : 7);
+    }
+    node_free(&f);
+    mm__sign_key_free(kf);
+
     /* Every single-bit change is caught. */
     for (size_t i = 0; i < bc.len; i++) {
         uint8_t *flip = malloc(bc.len);

@@ -211,9 +211,13 @@ refused(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN], size_t len,
         int rc)
 {
     if (rc != -ENOMEM) r->st.forged_in++;
+    /* Logged the first time, then at every power of two. */
+    uint64_t k = r->st.forged_in;
+    if (rc != -ENOMEM && (k & (k - 1)) != 0) return;
     MM_LOG(MM_LOG_WARN, "registry",
-           "member %02x%02x%02x%02x: ops batch of %zu bytes refused: %s",
-           peer[0], peer[1], peer[2], peer[3], len,
+           "member %02x%02x%02x%02x: ops batch of %zu bytes refused (%llu so "
+           "far): %s",
+           peer[0], peer[1], peer[2], peer[3], len, (unsigned long long)k,
            rc == MM_EUNAUTHORIZED
                ? "a record its origin did not sign (forged, tampered or "
                  "unsigned)"

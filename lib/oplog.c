@@ -18,7 +18,16 @@
  *               nkeys:u16 | nkeys x key:str
  *   str       = len:u16 | bytes
  *
- *   batch     = version:u8 (=1) | count:u32 | count x (len:u32 | record)
+ *   batch     = version:u8 (=2) | nheads:u16 | nheads x head |
+ *               count:u32 | count x (len:u32 | record)
+ *   head      = origin:16 | generation:u64 | seq:u64 | base:32 | hash:32 |
+ *               pub:32 | sig:64        (MM_OPLOG_HEAD_LEN = 192 bytes;
+ *               heads in ascending origin order, one per origin of the
+ *               records; see mm__oplog_batch_verify)
+ *   chain     : h_0 = 32 zero bytes, h_n = SHA-256(h_{n-1} | record n),
+ *               per (origin, generation)
+ *   sig       = Ed25519(origin's identity key, "murmer-oplog-head-v1" |
+ *               origin | generation | seq | hash)
  *   vector    = version:u8 (=1) | count:u32 |
  *               count x (origin:16 | generation:u64 | seq:u64)
  *               (origins strictly ascending bytewise; length exactly

@@ -51,6 +51,11 @@
  *    the applied callback (decode the record, mm__hlc_update(op.hlc)).
  *  - Forward exactly the records handed to the applied callback; use
  *    mm__oplog_digest() first and mm__oplog_missing() on a mismatch.
+ *  - A node that replicates sets its signer (mm__oplog_set_signer), seals
+ *    what it sends (mm__oplog_batch_seal, mm__oplog_missing_batch) and
+ *    applies a received batch only once mm__oplog_batch_verify (or the
+ *    same in steps) accepted it: the apply functions do not verify.  The
+ *    chain and signatures use crypto.h (libcrypto), nothing else.
  *  - NEEDSWORK: tombstones of reaped origins are kept for the oplog's life
  *    (one small record each); compaction is on demand, never automatic.
  */

@@ -3,7 +3,9 @@
  * and anti-entropy), on shard 0.
  *
  * Frames (control stream, docs/wire.md):
- *   0x30 OPS     body = an oplog batch (records newly applied or missing)
+ *   0x30 OPS     body = an oplog batch (records newly applied or missing),
+ *                sealed: each origin's records under its signed head,
+ *                verified before anything is applied (see on_ops)
  *   0x31 DIGEST  body = u64 digest of the sender's version vector
  *   0x32 VECTOR  body = u8 flags (bit0: answer with your vector) | vector
  *

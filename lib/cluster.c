@@ -246,6 +246,11 @@ mm__cluster_start(struct mm_cluster *c)
 {
     mm__net_start(c->net);
     mm__membership_start(c->membership);
+    /* The registry's heads are signed with the identity key. */
+    int rc = mm__recep_set_identity(c->node, c->id.key_pem, c->id.pub);
+    if (rc)
+        MM_LOG(MM_LOG_ERR, "cluster", "registry cannot sign: %s",
+               mm_strerror(rc));
     int h = mm__recep_follow_batches(c->node, registry_follow_cb, c->registry);
     if (h > 0) c->follow = h;
     mm__registry_start(c->registry);
@@ -339,6 +344,12 @@ struct mm_registry *
 mm__cluster_registry(struct mm_cluster *c)
 {
     return c->registry;
+}
+
+const struct mm_identity *
+mm__cluster_identity(struct mm_cluster *c)
+{
+    return &c->id;
 }
 
 struct mm_quic *

@@ -12,6 +12,7 @@ struct mm_cluster;
 struct mm_quic;
 struct mm_membership;
 struct mm_registry;
+struct mm_identity;
 
 /* Creates the cluster half of |n| from |cfg| (listen is set): loads the
  * identity and keys, binds the socket.  Sets n->id and n->generation. */
@@ -30,5 +31,7 @@ extern const struct mm_cluster_ops mm__cluster_ops;
 struct mm_quic *mm__cluster_quic(struct mm_cluster *c);
 struct mm_membership *mm__cluster_membership(struct mm_cluster *c);
 struct mm_registry *mm__cluster_registry(struct mm_cluster *c);
+/* The node's identity (node.c hands its key to the registry). */
+const struct mm_identity *mm__cluster_identity(struct mm_cluster *c);
 
 #endif /* MM_CLUSTER_H */

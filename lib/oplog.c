@@ -18,7 +18,16 @@
  *               nkeys:u16 | nkeys x key:str
  *   str       = len:u16 | bytes
  *
- *   batch     = version:u8 (=1) | count:u32 | count x (len:u32 | record)
+ *   batch     = version:u8 (=2) | nheads:u16 | nheads x head |
+ *               count:u32 | count x (len:u32 | record)
+ *   head      = origin:16 | generation:u64 | seq:u64 | base:32 | hash:32 |
+ *               pub:32 | sig:64        (MM_OPLOG_HEAD_LEN = 192 bytes;
+ *               heads in ascending origin order, one per origin of the
+ *               records; see mm__oplog_batch_verify)
+ *   chain     : h_0 = 32 zero bytes, h_n = SHA-256(h_{n-1} | record n),
+ *               per (origin, generation)
+ *   sig       = Ed25519(origin's identity key, "murmer-oplog-head-v1" |
+ *               origin | generation | seq | hash)
  *   vector    = version:u8 (=1) | count:u32 |
  *               count x (origin:16 | generation:u64 | seq:u64)
  *               (origins strictly ascending bytewise; length exactly
@@ -39,17 +48,34 @@
 
 #include <errno.h>
 
+#include "crypto.h"
+
 #define REC_HDR (1 + MM_NODE_ID_LEN + 8 + 8)
 #define ENTRY_MIN (8 + 8 + 1 + 2 + 1 + 2 + 2)
-#define BATCH_HDR 5
+#define BATCH_HDR 7 /* version, nheads (0), count */
 #define VEC_HDR 5
 #define VEC_ELEM (MM_NODE_ID_LEN + 8 + 8)
 #define WIRE_VERSION 1
+#define BATCH_VERSION 2
+#define HASH_LEN MM_SHA256_LEN
+#define HEAD_LEN MM_OPLOG_HEAD_LEN
+#define HEAD_CTX "murmer-oplog-head-v1"
+#define HEAD_CTX_LEN 20
+#define HEAD_MSG_LEN (HEAD_CTX_LEN + MM_NODE_ID_LEN + 8 + 8 + HASH_LEN)
+/* Offsets in a head. */
+#define H_GEN MM_NODE_ID_LEN
+#define H_SEQ (H_GEN + 8)
+#define H_BASE (H_SEQ + 8)
+#define H_HASH (H_BASE + HASH_LEN)
+#define H_PUB (H_HASH + HASH_LEN)
+#define H_SIG (H_PUB + MM_ED25519_KEY_LEN)
 
 struct oplog_rec {
     uint64_t seq;
     uint8_t *p; /* owned encoded record */
     size_t len;
+    uint8_t head[HASH_LEN]; /* the origin's chain hash after this record */
+    uint8_t *sig; /* owned: the origin's signature of that head, or NULL */
 };
 
 struct oplog_origin {
@@ -57,6 +83,7 @@ struct oplog_origin {
     uint64_t gen;
     uint64_t seq;      /* last applied */
     uint64_t snap_seq; /* 0 = no snapshot */
+    uint64_t emitted;  /* last seq handed to the applied callback */
     int state;         /* enum mm__oplog_state */
     int tomb;          /* reaped: records of gen <= |gen| are discarded */
     uint8_t *snap;     /* owned snapshot record, or NULL */
@@ -67,6 +94,12 @@ struct oplog_origin {
     size_t npend, cappend;
     struct mm__oplog_entry *entries; /* owned list of this origin's claims */
     size_t nentries;
+    uint8_t snap_head[HASH_LEN];     /* chain hash at snap_seq */
+    uint8_t pub[MM_ED25519_KEY_LEN]; /* its identity key, once a head came */
+    int has_pub;
+    /* mm__oplog_batch_seal's scratch: this origin's run in the batch. */
+    int s_on;
+    uint64_t s_first, s_last, s_end;
 };
 
 struct oplog_slot {
@@ -90,6 +123,8 @@ struct mm__oplog {
     size_t nsorted;
     int sorted_ok;
     size_t nwinners;
+    const struct mm_sign_key *sign_key; /* borrowed; NULL: heads unsigned */
+    uint8_t pub[MM_ED25519_KEY_LEN];
 };
 
 /* ---- names --------------------------------------------------------------- */
@@ -424,17 +459,61 @@ org_in_view(const struct oplog_origin *g)
 static void
 org_free_log(struct oplog_origin *g)
 {
-    for (size_t i = 0; i < g->nlog; i++)
+    for (size_t i = 0; i < g->nlog; i++) {
         mm__free(g->log[i].p);
+        mm__free(g->log[i].sig);
+    }
     g->nlog = 0;
 }
 
 static void
 org_free_pend(struct oplog_origin *g)
 {
-    for (size_t i = 0; i < g->npend; i++)
+    for (size_t i = 0; i < g->npend; i++) {
         mm__free(g->pend[i].p);
+        mm__free(g->pend[i].sig);
+    }
     g->npend = 0;
+}
+
+/* ---- the chain ------------------------------------------------------------
+ */
+
+/* |h| becomes SHA-256(|h| || rec).  0 or -ENOMEM. */
+static int
+chain_next(uint8_t h[HASH_LEN], const uint8_t *rec, size_t len)
+{
+    uint8_t small[512], *buf = small;
+    if (HASH_LEN + len > sizeof(small) &&
+        (buf = mm__malloc(HASH_LEN + len)) == NULL)
+        return -ENOMEM;
+    memcpy(buf, h, HASH_LEN);
+    memcpy(buf + HASH_LEN, rec, len);
+    mm__sha256(h, buf, HASH_LEN + len);
+    if (buf != small) mm__free(buf);
+    return 0;
+}
+
+/* The chain hash of |g| after its last applied record. */
+static const uint8_t *
+org_head(const struct oplog_origin *g)
+{
+    static const uint8_t zero[HASH_LEN];
+    if (g->nlog) return g->log[g->nlog - 1].head;
+    if (g->snap) return g->snap_head;
+    return zero;
+}
+
+/* The bytes a head's signature covers. */
+static void
+head_msg(uint8_t msg[HEAD_MSG_LEN], const uint8_t *origin, uint64_t gen,
+         uint64_t seq, const uint8_t hash[HASH_LEN])
+{
+    memcpy(msg, HEAD_CTX, HEAD_CTX_LEN);
+    memcpy(msg + HEAD_CTX_LEN, origin, MM_NODE_ID_LEN);
+    mm__put_u64(msg + HEAD_CTX_LEN + MM_NODE_ID_LEN, gen);
+    mm__put_u64(msg + HEAD_CTX_LEN + MM_NODE_ID_LEN + 8, seq);
+    memcpy(msg + HEAD_CTX_LEN + MM_NODE_ID_LEN + 16, hash, HASH_LEN);
 }
 
 /* ---- labels -------------------------------------------------------------- */
@@ -679,7 +758,7 @@ org_reset(mm__oplog *o, struct oplog_origin *g, int reason)
     mm__free(g->snap);
     g->snap = NULL;
     g->snap_len = 0;
-    g->seq = g->snap_seq = 0;
+    g->seq = g->snap_seq = g->emitted = 0;
 }
 
 /* Re-elects every label |g| claims after its view membership changed. */
@@ -702,7 +781,7 @@ log_push(struct oplog_origin *g, uint64_t seq, uint8_t *p, size_t len)
         g->log = n;
         g->caplog = cap;
     }
-    g->log[g->nlog++] = (struct oplog_rec){seq, p, len};
+    g->log[g->nlog++] = (struct oplog_rec){.seq = seq, .p = p, .len = len};
     return 0;
 }
 
@@ -714,17 +793,28 @@ dup_bytes(const uint8_t *p, size_t n)
     return d;
 }
 
-/* Applies op |op| (encoded |rec|), whose seq is |g|'s next. */
+/* Applies op |op| (encoded |rec|), whose seq is |g|'s next; |sig| (may be
+ * NULL) is the origin's signature of the head it ends, |pub| its key. */
 static int
 apply_op(mm__oplog *o, struct oplog_origin *g, const struct mm__oplog_op *op,
-         const uint8_t *rec, size_t len, int local)
+         const uint8_t *rec, size_t len, int local, const uint8_t *sig,
+         const uint8_t *pub)
 {
+    uint8_t head[HASH_LEN];
+    memcpy(head, org_head(g), HASH_LEN);
+    if (chain_next(head, rec, len)) return -ENOMEM;
+    uint8_t *sigc = sig ? dup_bytes(sig, MM_ED25519_SIG_LEN) : NULL;
+    if (sig && sigc == NULL) return -ENOMEM;
     uint8_t *copy = dup_bytes(rec, len);
-    if (copy == NULL) return -ENOMEM;
+    if (copy == NULL) {
+        mm__free(sigc);
+        return -ENOMEM;
+    }
     if (g->nlog == g->caplog) {
         /* Reserve the log slot first so nothing fails after the change. */
         if (log_push(g, 0, NULL, 0)) {
             mm__free(copy);
+            mm__free(sigc);
             return -ENOMEM;
         }
         g->nlog--;
@@ -756,11 +846,32 @@ apply_op(mm__oplog *o, struct oplog_origin *g, const struct mm__oplog_op *op,
     }
     if (rc) {
         mm__free(copy);
+        mm__free(sigc);
         return rc;
     }
-    g->log[g->nlog++] = (struct oplog_rec){op->seq, copy, len};
+    struct oplog_rec *lr = &g->log[g->nlog++];
+    *lr =
+        (struct oplog_rec){.seq = op->seq, .p = copy, .len = len, .sig = sigc};
+    memcpy(lr->head, head, HASH_LEN);
+    if (sigc && pub) {
+        memcpy(g->pub, pub, MM_ED25519_KEY_LEN);
+        g->has_pub = 1;
+    }
     g->seq = op->seq;
-    if (o->cbs.applied) o->cbs.applied(o->cbs.data, copy, len, local);
+    /*
+     * Handed over (and so forwarded) once a signature covers it: another
+     * origin's records wait for the one that ends their run, so a relay
+     * never forwards records it cannot seal.  Our own go at once (we sign
+     * them), and so does everything when this node does not sign.
+     */
+    if (local || sigc || o->sign_key == NULL) {
+        size_t i =
+            g->emitted > g->snap_seq ? (size_t)(g->emitted - g->snap_seq) : 0;
+        for (; i < g->nlog; i++)
+            if (o->cbs.applied)
+                o->cbs.applied(o->cbs.data, g->log[i].p, g->log[i].len, local);
+        g->emitted = op->seq;
+    }
     return 0;
 }
 
@@ -815,6 +926,8 @@ apply_snapshot(mm__oplog *o, struct oplog_origin *g,
     g->snap = copy;
     g->snap_len = len;
     g->snap_seq = g->seq = op->seq;
+    memset(g->snap_head, 0, HASH_LEN); /* not known: cannot be sealed */
+    g->emitted = op->seq;
     if (o->cbs.applied) o->cbs.applied(o->cbs.data, copy, len, 0);
     return 0;
 nomem:
@@ -822,9 +935,11 @@ nomem:
     return -ENOMEM;
 }
 
-/* Buffers an early record (bounded; the highest seqs give way). */
+/* Buffers an early record (bounded; the highest seqs give way), with the
+ * signature of the head it ends (|sig| may be NULL). */
 static int
-pend_add(struct oplog_origin *g, uint64_t seq, const uint8_t *rec, size_t len)
+pend_add(struct oplog_origin *g, uint64_t seq, const uint8_t *rec, size_t len,
+         const uint8_t *sig)
 {
     size_t i = 0;
     while (i < g->npend && g->pend[i].seq < seq)
@@ -834,6 +949,7 @@ pend_add(struct oplog_origin *g, uint64_t seq, const uint8_t *rec, size_t len)
         if (i == g->npend) return 0;
         g->npend--;
         mm__free(g->pend[g->npend].p);
+        mm__free(g->pend[g->npend].sig);
     }
     if (g->npend == g->cappend) {
         size_t cap = g->cappend ? g->cappend * 2 : 8;
@@ -843,9 +959,15 @@ pend_add(struct oplog_origin *g, uint64_t seq, const uint8_t *rec, size_t len)
         g->cappend = cap;
     }
     uint8_t *copy = dup_bytes(rec, len);
-    if (copy == NULL) return -ENOMEM;
+    uint8_t *sigc = sig ? dup_bytes(sig, MM_ED25519_SIG_LEN) : NULL;
+    if (copy == NULL || (sig && sigc == NULL)) {
+        mm__free(copy);
+        mm__free(sigc);
+        return -ENOMEM;
+    }
     memmove(g->pend + i + 1, g->pend + i, (g->npend - i) * sizeof(*g->pend));
-    g->pend[i] = (struct oplog_rec){seq, copy, len};
+    g->pend[i] =
+        (struct oplog_rec){.seq = seq, .p = copy, .len = len, .sig = sigc};
     g->npend++;
     return 0;
 }
@@ -859,10 +981,13 @@ pend_drain(mm__oplog *o, struct oplog_origin *g, size_t *applied)
         int rc = 0;
         struct mm__oplog_op op;
         if (r.seq == g->seq + 1 && mm__oplog_op_decode(&op, r.p, r.len) == 0) {
-            if ((rc = apply_op(o, g, &op, r.p, r.len, 0))) return rc;
+            if ((rc = apply_op(o, g, &op, r.p, r.len, 0, r.sig,
+                               g->has_pub ? g->pub : NULL)))
+                return rc;
             (*applied)++;
         }
         mm__free(r.p);
+        mm__free(r.sig);
         g->npend--;
         memmove(g->pend, g->pend + 1, g->npend * sizeof(*g->pend));
     }
@@ -879,9 +1004,12 @@ org_new_generation(mm__oplog *o, struct oplog_origin *g, uint64_t gen)
     g->state = MM_OPLOG_ALIVE;
 }
 
+/* |sig|, |pub|: the origin's signed head ending at this record, from its
+ * batch (NULL when none). */
 static int
 apply_decoded(mm__oplog *o, const struct mm__oplog_op *op, const uint8_t *rec,
-              size_t len, size_t *applied)
+              size_t len, size_t *applied, const uint8_t *sig,
+              const uint8_t *pub)
 {
     /* Nobody else writes our log: copies of it coming back are ignored. */
     if (memcmp(op->origin, o->self, MM_NODE_ID_LEN) == 0) return 0;
@@ -902,8 +1030,13 @@ apply_decoded(mm__oplog *o, const struct mm__oplog_op *op, const uint8_t *rec,
         return pend_drain(o, g, applied);
     }
     if (op->seq <= g->seq) return 0;
-    if (op->seq > g->seq + 1) return pend_add(g, op->seq, rec, len);
-    if ((rc = apply_op(o, g, op, rec, len, 0))) return rc;
+    if (sig && pub) {
+        /* Kept for the early records it may end as well. */
+        memcpy(g->pub, pub, MM_ED25519_KEY_LEN);
+        g->has_pub = 1;
+    }
+    if (op->seq > g->seq + 1) return pend_add(g, op->seq, rec, len, sig);
+    if ((rc = apply_op(o, g, op, rec, len, 0, sig, pub))) return rc;
     (*applied)++;
     return pend_drain(o, g, applied);
 }
@@ -915,7 +1048,7 @@ mm__oplog_apply_record(mm__oplog *o, const uint8_t *rec, size_t len,
     size_t n = 0;
     struct mm__oplog_op op;
     int rc = mm__oplog_op_decode(&op, rec, len);
-    if (rc == 0) rc = apply_decoded(o, &op, rec, len, &n);
+    if (rc == 0) rc = apply_decoded(o, &op, rec, len, &n, NULL, NULL);
     if (applied) *applied = n;
     return rc;
 }
@@ -926,11 +1059,16 @@ mm__oplog_batch_iter_init(struct mm__oplog_batch_iter *it, const uint8_t *buf,
 {
     struct rd r = {buf, len};
     uint8_t ver;
+    uint16_t nheads;
     uint32_t count;
+    const uint8_t *heads;
     memset(it, 0, sizeof(*it));
-    if (buf == NULL || rd_u8(&r, &ver) || ver != WIRE_VERSION ||
-        rd_u32(&r, &count) || count > r.left / (4 + REC_HDR))
+    if (buf == NULL || rd_u8(&r, &ver) || ver != BATCH_VERSION ||
+        rd_u16(&r, &nheads) || rd_take(&r, (size_t)nheads * HEAD_LEN, &heads) ||
+        rd_u32(&r, &count) || count > r.left / (4 + REC_HDR) || nheads > count)
         return MM_EDECODE;
+    it->heads = heads;
+    it->nheads = nheads;
     it->p = r.p;
     it->left = r.left;
     it->count = count;
@@ -952,6 +1090,37 @@ mm__oplog_batch_iter_next(struct mm__oplog_batch_iter *it, const uint8_t **rec,
     return 1;
 }
 
+const uint8_t *
+mm__oplog_batch_head(const struct mm__oplog_batch_iter *it,
+                     const uint8_t origin[MM_NODE_ID_LEN])
+{
+    size_t lo = 0, hi = it->nheads;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const uint8_t *h = it->heads + mid * HEAD_LEN;
+        int c = memcmp(h, origin, MM_NODE_ID_LEN);
+        if (c == 0) return h;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Applies |op| with the signed head its batch carries when it ends it. */
+static int
+apply_in_batch(mm__oplog *o, const struct mm__oplog_batch_iter *it,
+               const struct mm__oplog_op *op, const uint8_t *rec, size_t n,
+               size_t *applied)
+{
+    const uint8_t *h = mm__oplog_batch_head(it, op->origin);
+    if (h && mm__get_u64(h + H_GEN) == op->generation &&
+        mm__get_u64(h + H_SEQ) == op->seq)
+        return apply_decoded(o, op, rec, n, applied, h + H_SIG, h + H_PUB);
+    return apply_decoded(o, op, rec, n, applied, NULL, NULL);
+}
+
 /* Walks a batch; with |o| NULL it only validates. */
 static int
 batch_walk(mm__oplog *o, const uint8_t *buf, size_t len, size_t *applied)
@@ -965,7 +1134,7 @@ batch_walk(mm__oplog *o, const uint8_t *buf, size_t len, size_t *applied)
         struct mm__oplog_op op;
         if (mm__oplog_op_decode(&op, rec, n)) return MM_EDECODE;
         if (o) {
-            rc = apply_decoded(o, &op, rec, n, applied);
+            rc = apply_in_batch(o, &it, &op, rec, n, applied);
             if (rc) return rc;
         }
     }
@@ -999,7 +1168,7 @@ batch_step(mm__oplog *o, struct mm__oplog_batch_iter *it, size_t max,
         if (mm__oplog_op_decode(&op, rec, n)) return MM_EDECODE;
         ++*done;
         if (o) {
-            rc = apply_decoded(o, &op, rec, n, applied);
+            rc = apply_in_batch(o, it, &op, rec, n, applied);
             if (rc) return rc;
         }
     }
@@ -1086,7 +1255,7 @@ append_local(mm__oplog *o, uint8_t *rec, size_t len, uint64_t *seq)
     struct mm__oplog_op op;
     int rc = mm__oplog_op_decode(&op, rec, len);
     MM_ASSERT(rc == 0);
-    rc = apply_op(o, o->me, &op, rec, len, 1);
+    rc = apply_op(o, o->me, &op, rec, len, 1, NULL, NULL);
     mm__free(rec);
     if (rc == 0 && seq) *seq = op.seq;
     return rc;
@@ -1541,12 +1710,56 @@ bounded_add(void *data, const uint8_t *rec, size_t len)
     return 0;
 }
 
+/*
+ * The signed kind: per origin a head (HEAD_LEN bytes) and a run that ends
+ * where the seal can sign it: our own records anywhere, another origin's
+ * at a record carrying its signature, past |max| if need be (its
+ * signatures are at most one of its batches apart).  Records a snapshot
+ * holds cannot travel signed: such a peer gets only the tail.
+ */
+static long
+missing_signed(mm__oplog *o, const struct mm__oplog_vec *v, size_t max,
+               struct mm__oplog_batch *out)
+{
+    size_t cur = BATCH_HDR;
+    int full = 0, rc = 0;
+    for (size_t i = 0; i < o->norgs && !full && !rc; i++) {
+        struct oplog_origin *g = o->orgs[i];
+        uint64_t from = peer_from(g, v);
+        if (from == 0) continue;
+        if (from <= g->snap_seq) from = g->snap_seq + 1;
+        if (from > g->seq) continue;
+        size_t idx = (size_t)(from - g->snap_seq - 1);
+        if (idx >= g->nlog) continue;
+        if (out->count && cur + HEAD_LEN + 4 + g->log[idx].len > max) break;
+        cur += HEAD_LEN;
+        int sealable = g == o->me;
+        for (size_t k = idx; k < g->nlog; k++) {
+            const struct oplog_rec *lr = &g->log[k];
+            if (out->count && cur + 4 + lr->len > max && sealable) {
+                full = 1;
+                break;
+            }
+            if ((rc = mm__oplog_batch_add(out, lr->p, lr->len)) != 0) break;
+            cur += 4 + lr->len;
+            if (lr->sig) sealable = 1;
+            if (cur >= max && sealable) {
+                full = 1;
+                break;
+            }
+        }
+    }
+    if (rc == 0) rc = mm__oplog_batch_seal(o, out);
+    return rc ? rc : (long)out->count;
+}
+
 long
-mm__oplog_missing_batch(const mm__oplog *o, const uint8_t *vec, size_t len,
+mm__oplog_missing_batch(mm__oplog *o, const uint8_t *vec, size_t len,
                         size_t max, struct mm__oplog_batch *out)
 {
     struct mm__oplog_vec v;
     if (mm__oplog_vec_decode(&v, vec, len)) return MM_EDECODE;
+    if (o->sign_key) return missing_signed(o, &v, max, out);
     struct bounded b = {out, max, 0, 0, 0};
     for (size_t i = 0; i < o->norgs && !b.full && !b.err; i++) {
         uint64_t from = peer_from(o->orgs[i], &v);
@@ -1728,6 +1941,7 @@ mm__oplog_compact(mm__oplog *o, const uint8_t id[MM_NODE_ID_LEN])
                      v[i]->type, (const char *const *)v[i]->keys, v[i]->nkeys);
     MM_ASSERT((size_t)(p - rec) == len);
     mm__free(v);
+    memcpy(g->snap_head, org_head(g), HASH_LEN);
     org_free_log(g);
     mm__free(g->snap);
     g->snap = rec;
@@ -1777,9 +1991,11 @@ mm__oplog_batch_add(struct mm__oplog_batch *b, const uint8_t *rec, size_t len)
 int
 mm__oplog_batch_finish(struct mm__oplog_batch *b)
 {
+    if (b->sealed) return 0;
     if (batch_reserve(b, 0)) return -ENOMEM;
-    b->buf[0] = WIRE_VERSION;
-    mm__put_u32(b->buf + 1, b->count);
+    b->buf[0] = BATCH_VERSION;
+    mm__put_u16(b->buf + 1, 0);
+    mm__put_u32(b->buf + 3, b->count);
     return 0;
 }
 
@@ -1794,4 +2010,275 @@ int
 mm__oplog_batch_add_cb(void *data, const uint8_t *rec, size_t len)
 {
     return mm__oplog_batch_add(data, rec, len) ? 1 : 0;
+}
+
+/* ---- signed heads ---------------------------------------------------------
+ */
+
+void
+mm__oplog_set_signer(mm__oplog *o, const struct mm_sign_key *key,
+                     const uint8_t pub[MM_ED25519_KEY_LEN])
+{
+    o->sign_key = key;
+    if (key && pub) memcpy(o->pub, pub, MM_ED25519_KEY_LEN);
+}
+
+/* The tail record of |g| holding |seq| (snap_seq < seq <= g->seq). */
+static struct oplog_rec *
+org_rec(struct oplog_origin *g, uint64_t seq)
+{
+    if (seq <= g->snap_seq || seq > g->seq) return NULL;
+    size_t i = (size_t)(seq - g->snap_seq - 1);
+    if (i >= g->nlog || g->log[i].seq != seq) return NULL;
+    return &g->log[i];
+}
+
+/* The origin (current generation, in the tail) a record of a batch being
+ * sealed belongs to, or NULL when it cannot be sealed. */
+static struct oplog_origin *
+seal_origin(mm__oplog *o, const uint8_t *rec, size_t len, uint64_t *seq)
+{
+    /* Our own records: the header is enough. */
+    if (len < REC_HDR || rec[0] == MM_OPLOG_SNAPSHOT) return NULL;
+    uint64_t gen = mm__get_u64(rec + 1 + MM_NODE_ID_LEN);
+    uint64_t s = mm__get_u64(rec + 1 + MM_NODE_ID_LEN + 8);
+    struct oplog_origin *g = org_find(o, rec + 1);
+    if (g == NULL || g->tomb || gen != g->gen || org_rec(g, s) == NULL)
+        return NULL;
+    if (g != o->me && !g->has_pub) return NULL;
+    *seq = s;
+    return g;
+}
+
+/* The signed point of |g|'s run s_first..s_last in a batch: the newest
+ * record in it that carries the origin's signature (ours: signed now). */
+static uint64_t
+seal_point(mm__oplog *o, struct oplog_origin *g)
+{
+    struct oplog_rec *r = org_rec(g, g->s_last);
+    if (g == o->me) {
+        if (r->sig == NULL) {
+            uint8_t msg[HEAD_MSG_LEN];
+            uint8_t *sig = mm__malloc(MM_ED25519_SIG_LEN);
+            head_msg(msg, g->id, g->gen, r->seq, r->head);
+            if (sig == NULL ||
+                mm__ed25519_sign(o->sign_key, msg, sizeof(msg), sig) != 0) {
+                mm__free(sig);
+                return 0;
+            }
+            r->sig = sig;
+        }
+        return g->s_last;
+    }
+    for (uint64_t q = g->s_last; q >= g->s_first; q--)
+        if (org_rec(g, q)->sig) return q;
+    return 0;
+}
+
+int
+mm__oplog_batch_seal(mm__oplog *o, struct mm__oplog_batch *b)
+{
+    if (b->sealed) return 0;
+    if (o->sign_key == NULL || b->count == 0) return mm__oplog_batch_finish(b);
+    struct rd r;
+    uint64_t seq;
+    /* Each origin's run: the last contiguous run of its records. */
+    r = (struct rd){b->buf + BATCH_HDR, b->len - BATCH_HDR};
+    for (uint32_t i = 0; i < b->count; i++) {
+        uint32_t n;
+        const uint8_t *rec;
+        if (rd_u32(&r, &n) || rd_take(&r, n, &rec)) return MM_EDECODE;
+        struct oplog_origin *g = seal_origin(o, rec, n, &seq);
+        if (g == NULL) continue;
+        if (!g->s_on || seq != g->s_last + 1) {
+            g->s_on = 1;
+            g->s_first = seq;
+        }
+        g->s_last = seq;
+    }
+    size_t nheads = 0, need = BATCH_HDR;
+    for (size_t i = 0; i < o->norgs; i++) {
+        struct oplog_origin *g = o->orgs[i];
+        if (!g->s_on) continue;
+        g->s_end = seal_point(o, g);
+        if (g->s_end) nheads++;
+        g->s_last = g->s_first; /* the cursor of the copy below */
+    }
+    need += nheads * HEAD_LEN + (b->len - BATCH_HDR);
+    uint8_t *nb = mm__malloc(need);
+    int rc = 0;
+    if (nb == NULL || nheads > UINT16_MAX) {
+        rc = nb ? MM_EINVAL : -ENOMEM;
+        goto out;
+    }
+    uint8_t *p = nb + 3;
+    for (size_t i = 0; i < o->norgs; i++) {
+        struct oplog_origin *g = o->orgs[i];
+        if (!g->s_on || !g->s_end) continue;
+        static const uint8_t zero[HASH_LEN];
+        const struct oplog_rec *base = org_rec(g, g->s_first - 1);
+        const struct oplog_rec *end = org_rec(g, g->s_end);
+        memcpy(p, g->id, MM_NODE_ID_LEN);
+        mm__put_u64(p + H_GEN, g->gen);
+        mm__put_u64(p + H_SEQ, g->s_end);
+        memcpy(p + H_BASE,
+               base                            ? base->head
+               : g->s_first - 1 == g->snap_seq ? (g->snap ? g->snap_head : zero)
+                                               : zero,
+               HASH_LEN);
+        memcpy(p + H_HASH, end->head, HASH_LEN);
+        memcpy(p + H_PUB, g == o->me ? o->pub : g->pub, MM_ED25519_KEY_LEN);
+        memcpy(p + H_SIG, end->sig, MM_ED25519_SIG_LEN);
+        p += HEAD_LEN;
+    }
+    uint8_t *cnt = p;
+    p += 4;
+    uint32_t kept = 0;
+    r = (struct rd){b->buf + BATCH_HDR, b->len - BATCH_HDR};
+    for (uint32_t i = 0; i < b->count; i++) {
+        uint32_t n = 0;
+        const uint8_t *rec = NULL;
+        if (rd_u32(&r, &n) || rd_take(&r, n, &rec)) break;
+        struct oplog_origin *g = seal_origin(o, rec, n, &seq);
+        if (g == NULL || !g->s_on || seq != g->s_last || seq > g->s_end)
+            continue;
+        g->s_last++;
+        mm__put_u32(p, n);
+        memcpy(p + 4, rec, n);
+        p += 4 + n;
+        kept++;
+    }
+    nb[0] = BATCH_VERSION;
+    mm__put_u16(nb + 1, (uint16_t)nheads);
+    mm__put_u32(cnt, kept);
+    mm__free(b->buf);
+    b->buf = nb;
+    b->len = (size_t)(p - nb);
+    b->cap = need;
+    b->count = kept;
+    b->sealed = 1;
+    nb = NULL;
+out:
+    mm__free(nb);
+    for (size_t i = 0; i < o->norgs; i++)
+        o->orgs[i]->s_on = 0;
+    return rc;
+}
+
+/* Records of this head change nothing here: ours, or of a generation and
+ * seq |o| already holds (apply ignores them, now and later). */
+static int
+head_stale(const mm__oplog *o, const uint8_t *h)
+{
+    if (o == NULL) return 0;
+    if (memcmp(h, o->self, MM_NODE_ID_LEN) == 0) return 1;
+    const struct oplog_origin *g = org_find(o, h);
+    if (g == NULL) return 0;
+    uint64_t gen = mm__get_u64(h + H_GEN), seq = mm__get_u64(h + H_SEQ);
+    return gen < g->gen || (gen == g->gen && (g->tomb || seq <= g->seq));
+}
+
+struct vstate {
+    uint8_t h[HASH_LEN];
+    uint64_t last;
+    int stale;
+};
+
+void
+mm__oplog_verify_end(struct mm__oplog_verify *v)
+{
+    mm__free(v->st);
+    v->st = NULL;
+}
+
+int
+mm__oplog_verify_begin(struct mm__oplog_verify *v, const mm__oplog *o,
+                       const uint8_t *buf, size_t len)
+{
+    memset(v, 0, sizeof(*v));
+    int rc = mm__oplog_batch_iter_init(&v->it, buf, len);
+    if (rc) return rc;
+    if (v->it.count == 0) return v->it.nheads ? MM_EDECODE : 0;
+    if (v->it.nheads == 0) return MM_EUNAUTHORIZED; /* unsigned */
+    struct vstate *st = mm__calloc(v->it.nheads, sizeof(*st));
+    if (st == NULL) return -ENOMEM;
+    v->st = st;
+    for (uint16_t i = 0; i < v->it.nheads; i++) {
+        const uint8_t *h = v->it.heads + (size_t)i * HEAD_LEN;
+        if (i && memcmp(h - HEAD_LEN, h, MM_NODE_ID_LEN) >= 0) {
+            mm__oplog_verify_end(v);
+            return MM_EDECODE; /* origins strictly ascending */
+        }
+        memcpy(st[i].h, h + H_BASE, HASH_LEN);
+        st[i].stale = head_stale(o, h);
+    }
+    return 0;
+}
+
+/* The heads, once every record was chained. */
+static int
+verify_heads(struct mm__oplog_verify *v)
+{
+    const struct vstate *st = v->st;
+    for (uint16_t i = 0; i < v->it.nheads; i++) {
+        const uint8_t *h = v->it.heads + (size_t)i * HEAD_LEN;
+        uint8_t id[HASH_LEN], msg[HEAD_MSG_LEN];
+        if (st[i].last != mm__get_u64(h + H_SEQ)) return MM_EUNAUTHORIZED;
+        if (st[i].stale) continue; /* nothing of it will be applied */
+        if (memcmp(st[i].h, h + H_HASH, HASH_LEN) != 0) return MM_EUNAUTHORIZED;
+        mm__sha256(id, h + H_PUB, MM_ED25519_KEY_LEN);
+        if (memcmp(id, h, MM_NODE_ID_LEN) != 0) return MM_EUNAUTHORIZED;
+        head_msg(msg, h, mm__get_u64(h + H_GEN), mm__get_u64(h + H_SEQ),
+                 h + H_HASH);
+        if (mm__ed25519_verify(h + H_PUB, msg, sizeof(msg), h + H_SIG) != 0)
+            return MM_EUNAUTHORIZED;
+        v->nsigs++;
+    }
+    return 0;
+}
+
+int
+mm__oplog_verify_some(struct mm__oplog_verify *v, size_t max, size_t *done)
+{
+    const uint8_t *rec;
+    size_t n;
+    int rc;
+    *done = 0;
+    if (v->it.count == 0) return v->it.left == 0 ? 0 : MM_EDECODE;
+    /* Each origin's records: one run of its head's generation, without a
+     * gap, chained from the head's base to the head's hash. */
+    while (*done < max) {
+        if ((rc = mm__oplog_batch_iter_next(&v->it, &rec, &n)) != 1)
+            return rc ? rc : verify_heads(v);
+        ++*done;
+        struct mm__oplog_op op;
+        if (mm__oplog_op_decode(&op, rec, n)) return MM_EDECODE;
+        const uint8_t *h = mm__oplog_batch_head(&v->it, op.origin);
+        if (h == NULL || op.kind == MM_OPLOG_SNAPSHOT ||
+            op.generation != mm__get_u64(h + H_GEN) ||
+            op.seq > mm__get_u64(h + H_SEQ))
+            return MM_EUNAUTHORIZED;
+        struct vstate *s =
+            &((struct vstate *)v->st)[(size_t)(h - v->it.heads) / HEAD_LEN];
+        if (s->last && op.seq != s->last + 1) return MM_EUNAUTHORIZED;
+        s->last = op.seq;
+        if (!s->stale && (rc = chain_next(s->h, rec, n)) != 0) return rc;
+    }
+    if (v->it.i < v->it.count) return 1;
+    if (v->it.left != 0) return MM_EDECODE;
+    return verify_heads(v);
+}
+
+int
+mm__oplog_batch_verify(const mm__oplog *o, const uint8_t *buf, size_t len,
+                       size_t *nsigs)
+{
+    struct mm__oplog_verify v;
+    size_t done;
+    if (nsigs) *nsigs = 0;
+    int rc = mm__oplog_verify_begin(&v, o, buf, len);
+    if (rc == 0) rc = mm__oplog_verify_some(&v, SIZE_MAX, &done);
+    if (nsigs) *nsigs = v.nsigs;
+    mm__oplog_verify_end(&v);
+    return rc;
 }

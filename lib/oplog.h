@@ -51,6 +51,11 @@
  *    the applied callback (decode the record, mm__hlc_update(op.hlc)).
  *  - Forward exactly the records handed to the applied callback; use
  *    mm__oplog_digest() first and mm__oplog_missing() on a mismatch.
+ *  - A node that replicates sets its signer (mm__oplog_set_signer), seals
+ *    what it sends (mm__oplog_batch_seal, mm__oplog_missing_batch) and
+ *    applies a received batch only once mm__oplog_batch_verify (or the
+ *    same in steps) accepted it: the apply functions do not verify.  The
+ *    chain and signatures use crypto.h (libcrypto), nothing else.
  *  - NEEDSWORK: tombstones of reaped origins are kept for the oplog's life
  *    (one small record each); compaction is on demand, never automatic.
  */
@@ -154,7 +159,10 @@ struct mm__oplog_cbs {
     /*
      * A record was newly applied (local append or remote), |rec| the encoded
      * record (op or snapshot), borrowed.  The glue forwards exactly these,
-     * and merges op HLCs into its clock here.  May be NULL.
+     * and merges op HLCs into its clock here.  With a signer (below),
+     * another origin's records come once the record its signature covers
+     * is applied, in seq order, so what is forwarded can be sealed.  May
+     * be NULL.
      */
     void (*applied)(void *data, const uint8_t *rec, size_t len, int local);
     void *data;
@@ -307,7 +315,7 @@ struct mm__oplog_batch;
  * for |vec| and the batch; each record comes exactly once over the pieces
  * (while the log does not change: records appended meanwhile come too).
  */
-long mm__oplog_missing_batch(const mm__oplog *o, const uint8_t *vec, size_t len,
+long mm__oplog_missing_batch(mm__oplog *o, const uint8_t *vec, size_t len,
                              size_t max, struct mm__oplog_batch *out);
 /*
  * The vector of a peer whose vector was |vec| once it has applied the
@@ -364,6 +372,56 @@ int mm__oplog_apply_record(mm__oplog *o, const uint8_t *rec, size_t len,
  */
 int mm__oplog_compact(mm__oplog *o, const uint8_t id[MM_NODE_ID_LEN]);
 
+/* ---- signed heads ------------------------------------------------------ */
+
+/*
+ * Each origin's log (per generation) is a hash chain: h_0 is 32 zero
+ * bytes, h_n = SHA-256(h_{n-1} || record n).  Its origin signs heads
+ * (origin, generation, seq, h_seq) with its Ed25519 identity key, not
+ * every op: a batch carries, per origin of its records, one signed head
+ * (oplog.c, Byte format) that the origin's records in it chain up to.
+ * mm__oplog_batch_verify() checks that without any state, so a record that
+ * passes is its origin's own record at that seq; relays store the
+ * signatures that came with the records they applied and pass them on,
+ * never signing for anyone else.
+ */
+#define MM_OPLOG_HEAD_LEN 192 /* origin, gen, seq, base, hash, pub, sig */
+struct mm_sign_key;
+/*
+ * This node signs its own heads with |key| (borrowed, outliving |o|),
+ * whose public key is |pub|, and its batches are sealed
+ * (mm__oplog_batch_seal, mm__oplog_missing_batch).  Without a signer
+ * batches go without heads (a node that does not replicate; tests of the
+ * core).
+ */
+void mm__oplog_set_signer(mm__oplog *o, const struct mm_sign_key *key,
+                          const uint8_t pub[32]);
+/*
+ * Finishes |b| (records of this oplog, unfinished or finished unsealed)
+ * with the signed head of each origin it holds records of.  Records no
+ * signed head of ours covers are left out: another origin's records past
+ * the newest of its signatures we hold, of an older generation, gone from
+ * the log, or folded into a snapshot.  Our own run is signed now if its
+ * last record is not yet.  Without a signer it is mm__oplog_batch_finish.
+ * 0, MM_EDECODE (not a batch of records) or -ENOMEM.
+ */
+struct mm__oplog_batch;
+int mm__oplog_batch_seal(mm__oplog *o, struct mm__oplog_batch *b);
+/*
+ * 0 when every record of the encoded batch is covered by a valid signed
+ * head of its origin: heads in origin order, one per origin of the
+ * records, each origin's records one gap-free run of the head's generation
+ * that chains from the head's base to its hash and ends at its seq, the
+ * key hashing to the origin's id, the signature valid.  MM_EUNAUTHORIZED
+ * otherwise (an unsigned batch included), MM_EDECODE for a bad layout,
+ * -ENOMEM.  |*nsigs| (may be NULL) gets the signatures checked.  With
+ * |o| (may be NULL), an origin whose records |o| would ignore anyway (its
+ * own, or a generation and seq it holds: an echo, a duplicate) is checked
+ * for layout only, without hashing or signature.
+ */
+int mm__oplog_batch_verify(const mm__oplog *o, const uint8_t *buf, size_t len,
+                           size_t *nsigs);
+
 /* ---- batches (encoding helpers for the glue) --------------------------- */
 
 /* A growable batch being written; caller-provided struct, owned buffer. */
@@ -371,6 +429,7 @@ struct mm__oplog_batch {
     uint8_t *buf; /* owned; header + items */
     size_t len, cap;
     uint32_t count;
+    int sealed; /* mm__oplog_batch_seal() wrote it: finished, add nothing */
 };
 void mm__oplog_batch_init(struct mm__oplog_batch *b);
 /* Appends one encoded record.  0 or -ENOMEM. */
@@ -387,7 +446,28 @@ struct mm__oplog_batch_iter {
     const uint8_t *p;
     size_t left;
     uint32_t count, i;
+    const uint8_t *heads; /* nheads x MM_OPLOG_HEAD_LEN, origins ascending */
+    uint16_t nheads;
 };
+/* The signed head of |origin| the batch |it| reads carries, or NULL. */
+const uint8_t *mm__oplog_batch_head(const struct mm__oplog_batch_iter *it,
+                                    const uint8_t origin[MM_NODE_ID_LEN]);
+/*
+ * mm__oplog_batch_verify in steps, for a batch checked over several turns:
+ * begin (0, or the error for a bad header or heads; |o| only read here), then
+ * some (at most |max| records a call, |*done| of them: 1 while records remain,
+ * 0 when the whole batch verified, or the error), then end (frees; always,
+ * after a successful begin).  |nsigs| counts the signatures checked.
+ */
+struct mm__oplog_verify {
+    struct mm__oplog_batch_iter it;
+    void *st; /* owned: per-head state */
+    size_t nsigs;
+};
+int mm__oplog_verify_begin(struct mm__oplog_verify *v, const mm__oplog *o,
+                           const uint8_t *buf, size_t len);
+int mm__oplog_verify_some(struct mm__oplog_verify *v, size_t max, size_t *done);
+void mm__oplog_verify_end(struct mm__oplog_verify *v);
 /* Starts reading |buf|: 0, or MM_EDECODE for a bad header (version, or a
  * count the bytes cannot hold). */
 int mm__oplog_batch_iter_init(struct mm__oplog_batch_iter *it,

@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
+#include "crypto.h"
 #include "hlc.h"
 #include "oplog.h"
 #include "registry.h"
@@ -102,6 +103,7 @@ struct mm_recep {
     int flush_posted;
     struct follower *followers;
     int next_follow;
+    struct mm_sign_key *sign_key; /* signs this node's registry heads */
 };
 
 /* ---- the table
@@ -165,6 +167,7 @@ void
 mm__recep_free(struct mm_recep *r)
 {
     if (r->oplog) mm__oplog_free(r->oplog);
+    mm__sign_key_free(r->sign_key);
     mm__oplog_batch_release(&r->outbox);
     for (struct follower *f = r->followers, *nx; f; f = nx) {
         nx = f->next;
@@ -1461,6 +1464,72 @@ mm__recep_apply_some(mm_node *n, struct mm__oplog_batch_iter *it, size_t max,
     int rc = mm__oplog_apply_some(r->oplog, it, max, done, applied);
     pthread_mutex_unlock(&r->lock);
     return rc;
+}
+
+int
+mm__recep_set_identity(mm_node *n, const char *key_pem,
+                       const uint8_t pub[MM_ED25519_KEY_LEN])
+{
+    struct mm_recep *r = n->recep;
+    struct mm_sign_key *k = NULL;
+    int rc = mm__sign_key_from_pem(&k, key_pem);
+    if (rc) return rc;
+    pthread_mutex_lock(&r->lock);
+    mm__oplog_set_signer(r->oplog, k, pub);
+    mm__sign_key_free(r->sign_key);
+    r->sign_key = k;
+    pthread_mutex_unlock(&r->lock);
+    return 0;
+}
+
+int
+mm__recep_seal(mm_node *n, struct mm__oplog_batch *b)
+{
+    struct mm_recep *r = n->recep;
+    pthread_mutex_lock(&r->lock);
+    int rc = mm__oplog_batch_seal(r->oplog, b);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+int
+mm__recep_verify(mm_node *n, const uint8_t *batch, size_t len, size_t *nsigs)
+{
+    struct mm_recep *r = n->recep;
+    pthread_mutex_lock(&r->lock);
+    int rc = mm__oplog_batch_verify(r->oplog, batch, len, nsigs);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+int
+mm__recep_verify_begin(mm_node *n, struct mm__oplog_verify *v,
+                       const uint8_t *batch, size_t len)
+{
+    struct mm_recep *r = n->recep;
+    pthread_mutex_lock(&r->lock);
+    int rc = mm__oplog_verify_begin(v, r->oplog, batch, len);
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
+static int
+stop_cb(void *data, const uint8_t *rec, size_t len)
+{
+    (void)data;
+    (void)rec;
+    (void)len;
+    return 1;
+}
+
+long
+mm__recep_lacks(mm_node *n, const uint8_t *vec, size_t len)
+{
+    struct mm_recep *r = n->recep;
+    pthread_mutex_lock(&r->lock);
+    long count = mm__oplog_missing(r->oplog, vec, len, stop_cb, NULL);
+    pthread_mutex_unlock(&r->lock);
+    return count;
 }
 
 int

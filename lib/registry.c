@@ -3,7 +3,9 @@
  * and anti-entropy), on shard 0.
  *
  * Frames (control stream, docs/wire.md):
- *   0x30 OPS     body = an oplog batch (records newly applied or missing)
+ *   0x30 OPS     body = an oplog batch (records newly applied or missing),
+ *                sealed: each origin's records under its signed head,
+ *                verified before anything is applied (see on_ops)
  *   0x31 DIGEST  body = u64 digest of the sender's version vector
  *   0x32 VECTOR  body = u8 flags (bit0: answer with your vector) | vector
  *
@@ -74,17 +76,17 @@ struct inbatch {
     struct mm_qconn *conn; /* NULL once it went down */
     int64_t sid;
     size_t held;                     /* its stream credit, held */
-    struct mm__oplog_batch_iter chk; /* validation, ahead of ... */
+    struct mm__oplog_verify ver;     /* verification, ahead of ... */
     struct mm__oplog_batch_iter app; /* ... applying */
-    int checked;                     /* validated whole */
+    int checked;                     /* verified whole */
     size_t applied;                  /* records newly applied */
     size_t len;
     uint8_t data[];
 };
 
-/* Records validated for one applied: decoding costs a fraction of
- * applying. */
-#define CHECK_PER_APPLY 8u
+/* Records verified for one applied: decoding and hashing cost a fraction
+ * of applying. */
+#define CHECK_PER_APPLY 4u
 /* What counts as one turn for records applied on arrival (the apply
  * timer's run starts a new one). */
 #define TURN_NS 1000000u
@@ -206,6 +208,25 @@ send_digest(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN])
  * overloaded (a batch alone always waits).
  */
 
+/* A batch refused whole: counted (forged_in) unless memory ran out. */
+static void
+refused(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN], size_t len,
+        int rc)
+{
+    if (rc != -ENOMEM) r->st.forged_in++;
+    /* Logged the first time, then at every power of two. */
+    uint64_t k = r->st.forged_in;
+    if (rc != -ENOMEM && (k & (k - 1)) != 0) return;
+    MM_LOG(MM_LOG_WARN, "registry",
+           "member %02x%02x%02x%02x: ops batch of %zu bytes refused (%llu so "
+           "far): %s",
+           peer[0], peer[1], peer[2], peer[3], len, (unsigned long long)k,
+           rc == MM_EUNAUTHORIZED
+               ? "a record its origin did not sign (forged, tampered or "
+                 "unsigned)"
+               : mm_strerror(rc));
+}
+
 static void
 apply_now(struct mm_registry *r, const uint8_t *body, size_t len)
 {
@@ -246,6 +267,7 @@ inbatch_done(struct mm_registry *r, int rc)
     r->st.ops_applied += b->applied;
     r->st.ops_bytes_in += b->len;
     if (b->conn && b->held) mm__quic_credit_return(b->conn, b->sid, b->held);
+    mm__oplog_verify_end(&b->ver);
     if (rc)
         MM_LOG(MM_LOG_INFO, "registry", "bad ops batch: %s", mm_strerror(rc));
     else
@@ -268,13 +290,16 @@ apply_step(struct mm_registry *r)
         size_t done = 0;
         int rc;
         if (!b->checked) {
-            rc = mm__oplog_check_some(&b->chk, vbudget, &done);
+            rc = mm__oplog_verify_some(&b->ver, vbudget, &done);
             vbudget -= done;
-            if (rc == 1) break; /* validated further next turn */
+            if (rc == 1) break; /* verified further next turn */
             if (rc) {
+                refused(r, b->peer, b->len, rc);
                 inbatch_done(r, rc);
                 continue;
             }
+            r->st.sigs_verified += b->ver.nsigs;
+            mm__oplog_verify_end(&b->ver);
             b->checked = 1;
         }
         rc = mm__recep_apply_some(r->node, &b->app, budget, &done, &b->applied);
@@ -308,9 +333,9 @@ on_ops(struct mm_registry *r, struct mm_qconn *conn,
 {
     r->st.batches_in++;
     struct mm__oplog_batch_iter it;
-    if (mm__oplog_batch_iter_init(&it, body, len) != 0) {
-        MM_LOG(MM_LOG_INFO, "registry", "bad ops batch: %s",
-               mm_strerror(MM_EDECODE));
+    int vrc = mm__oplog_batch_iter_init(&it, body, len);
+    if (vrc != 0) {
+        refused(r, peer, len, vrc);
         return;
     }
     uint64_t now = mm__now_ns();
@@ -319,6 +344,16 @@ on_ops(struct mm_registry *r, struct mm_qconn *conn,
         r->turn_ops = 0;
     }
     if (!r->in && r->turn_ops + it.count <= r->apply_ops_max) {
+        /* Every record must be its origin's own: the whole batch is
+         * refused otherwise, whoever sent it (a larger batch is verified
+         * over turns, before any of it is applied). */
+        size_t nsigs = 0;
+        vrc = mm__recep_verify(r->node, body, len, &nsigs);
+        r->st.sigs_verified += nsigs;
+        if (vrc != 0) {
+            refused(r, peer, len, vrc);
+            return;
+        }
         r->turn_ops += it.count;
         apply_now(r, body, len);
         return;
@@ -341,8 +376,12 @@ on_ops(struct mm_registry *r, struct mm_qconn *conn,
     memcpy(b->data, body, len);
     b->len = len;
     memcpy(b->peer, peer, MM_NODE_ID_LEN);
-    mm__oplog_batch_iter_init(&b->chk, b->data, len);
-    b->app = b->chk;
+    if ((vrc = mm__recep_verify_begin(r->node, &b->ver, b->data, len)) != 0) {
+        refused(r, peer, len, vrc);
+        mm__free(b);
+        return;
+    }
+    b->app = b->ver.it;
     b->conn = conn;
     b->sid = sid;
     b->held = mm__quic_frame_hold(conn, sid);
@@ -371,6 +410,7 @@ inbatch_free_all(struct mm_registry *r)
     while (r->in) {
         struct inbatch *b = r->in;
         r->in = b->next;
+        mm__oplog_verify_end(&b->ver);
         mm__free(b);
     }
     r->in_tail = &r->in;
@@ -597,11 +637,8 @@ on_vector(struct mm_registry *r, struct mm_qconn *conn,
                mm_strerror(MM_EDECODE));
         return;
     }
-    /* One record, to know whether a catch-up is due at all. */
-    struct mm__oplog_batch b;
-    mm__oplog_batch_init(&b);
-    long n = mm__recep_missing_batch(r->node, body + 1, len - 1, 1, &b);
-    mm__oplog_batch_release(&b);
+    /* Whether a catch-up is due at all. */
+    long n = mm__recep_lacks(r->node, body + 1, len - 1);
     MM_LOG(MM_LOG_DEBUG, "registry", "vector in: the peer lacks %s%s",
            n > 0 ? "records" : "nothing",
            (body[0] & VEC_WANT_REPLY) ? ", answering with ours" : "");
@@ -719,37 +756,49 @@ push_one(struct mm_registry *r, const uint8_t *batch, size_t len)
     return p.sent;
 }
 
+static int have_conn(struct mm_registry *r);
+
 void
 mm__registry_push(struct mm_registry *r, const uint8_t *batch, size_t len)
 {
     if (!r) return;
+    /* Nobody to push to: nothing to seal (sign) either. */
+    if (r->nalive == 0 && !have_conn(r)) return;
     size_t max = batch_max(r);
-    if (len <= max) {
-        push_one(r, batch, len);
-        return;
-    }
     /*
-     * Above the bound: pushed in pieces, each within it (a record alone
-     * above it in a piece of its own).  With no member connection only the
-     * first piece goes: it dials a live member, whose conn-up vector
-     * exchange brings the rest as a paced catch-up.
+     * Pushed in pieces within the bound (a record alone above it in a
+     * piece of its own), each sealed with its origins' signed heads (a
+     * head per origin counted in the bound).  With no member connection
+     * only the first piece goes: it dials a live member, whose conn-up
+     * vector exchange brings the rest as a paced catch-up.
      */
     struct mm__oplog_batch_iter it;
     struct mm__oplog_batch b;
     const uint8_t *rec;
-    size_t rl;
+    size_t rl, heads = 0;
+    const uint8_t *last_origin = NULL;
     if (mm__oplog_batch_iter_init(&it, batch, len) != 0) return;
     mm__oplog_batch_init(&b);
     for (;;) {
         int more = mm__oplog_batch_iter_next(&it, &rec, &rl) == 1;
-        if (b.count && (!more || b.len + 4 + rl > max)) {
+        int new_origin = more && rl > MM_NODE_ID_LEN &&
+                         (last_origin == NULL ||
+                          memcmp(last_origin, rec + 1, MM_NODE_ID_LEN) != 0);
+        if (b.count &&
+            (!more ||
+             b.len + 4 + rl + (heads + new_origin) * MM_OPLOG_HEAD_LEN > max)) {
             int sent = 1;
-            if (mm__oplog_batch_finish(&b) == 0)
+            if (mm__recep_seal(r->node, &b) == 0 && b.count)
                 sent = push_one(r, b.buf, b.len);
             mm__oplog_batch_release(&b);
+            heads = 0;
+            last_origin = NULL;
+            new_origin = more;
             if (!sent) break;
         }
         if (!more) break;
+        heads += new_origin;
+        if (rl > MM_NODE_ID_LEN) last_origin = rec + 1;
         if (5 + 4 + rl > body_max(r)) {
             r->st.too_large++; /* cannot travel; a catch-up skips it too */
             continue;
@@ -983,6 +1032,13 @@ mm__registry_stats(const struct mm_registry *r, struct mm_registry_stats *out)
     out->catchups_active = r->ncu;
     out->batch_max = batch_max(r);
     out->ae_rounds = r->ae_rounds;
+}
+
+int
+mm__registry_send_ops(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN],
+                      const uint8_t *body, size_t len)
+{
+    return send_frame(r, peer, NULL, -1, REG_OPS, body, len);
 }
 
 void

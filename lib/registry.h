@@ -123,6 +123,24 @@ int mm__recep_apply(mm_node *n, const uint8_t *batch, size_t len,
 struct mm__oplog_batch_iter;
 int mm__recep_apply_some(mm_node *n, struct mm__oplog_batch_iter *it,
                          size_t max, size_t *done, size_t *applied);
+/* This node signs its registry heads with the identity key |key_pem|
+ * (public key |pub|).  0 or MM_EKEY. */
+int mm__recep_set_identity(mm_node *n, const char *key_pem,
+                           const uint8_t pub[32]);
+/* Finishes |b| (records of this node's oplog) with their origins' signed
+ * heads (mm__oplog_batch_seal). */
+int mm__recep_seal(mm_node *n, struct mm__oplog_batch *b);
+/* mm__oplog_batch_verify against this node's oplog (duplicates are not
+ * hashed or verified). */
+int mm__recep_verify(mm_node *n, const uint8_t *batch, size_t len,
+                     size_t *nsigs);
+/* mm__oplog_verify_begin against this node's oplog. */
+struct mm__oplog_verify;
+int mm__recep_verify_begin(mm_node *n, struct mm__oplog_verify *v,
+                           const uint8_t *batch, size_t len);
+/* Whether a peer with vector |vec| lacks records: > 0, 0, or MM_EDECODE
+ * (builds and signs nothing). */
+long mm__recep_lacks(mm_node *n, const uint8_t *vec, size_t len);
 /* The encoded version vector (caller frees with mm__free). */
 int mm__recep_vector(mm_node *n, uint8_t **out, size_t *len);
 uint64_t mm__recep_digest(mm_node *n);
@@ -191,6 +209,10 @@ struct mm_registry_stats {
     uint64_t ae_rounds;        /* anti-entropy rounds */
     uint64_t bytes_out;        /* frames sent, bytes with their headers */
     uint64_t ops_bytes_in;     /* OPS bodies received, bytes */
+    uint64_t forged_in;        /* OPS frames refused whole: a record not
+                                  covered by its origin's valid signed head
+                                  (forged, tampered, unsigned, old version) */
+    uint64_t sigs_verified;    /* origins' head signatures checked */
 };
 void mm__registry_stats(const struct mm_registry *r,
                         struct mm_registry_stats *out);
@@ -199,6 +221,11 @@ void mm__registry_stats(const struct mm_registry *r,
  * the current value).  Shard 0. */
 void mm__registry_set_apply_limits(struct mm_registry *r, size_t ops,
                                    size_t peer_bytes);
+/* Tests: sends |body| as an OPS frame to member |peer| as it is (a
+ * member that forges or relays).  Shard 0.  0 or an error. */
+int mm__registry_send_ops(struct mm_registry *r,
+                          const uint8_t peer[MM_NODE_ID_LEN],
+                          const uint8_t *body, size_t len);
 /* A member changed state (enum mm_swim_state). */
 void mm__registry_member_state(struct mm_registry *r,
                                const uint8_t id[MM_NODE_ID_LEN], uint64_t gen,

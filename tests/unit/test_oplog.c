@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "common.h"
+#include "crypto.h"
 #include "oplog.h"
 
 /* ---- simulated node ------------------------------------------------------ */
@@ -1151,7 +1152,7 @@ test_oplog_batch_truncations_rejected(void **state)
     struct mm__oplog_batch empty;
     mm__oplog_batch_init(&empty);
     assert_int_equal(mm__oplog_batch_finish(&empty), 0);
-    assert_int_equal(empty.len, 5);
+    assert_int_equal(empty.len, 7); /* version 2, no heads, no records */
     assert_int_equal(mm__oplog_apply_batch(b.o, empty.buf, empty.len, NULL), 0);
     mm__oplog_batch_release(&empty);
     mm__oplog_batch_release(&batch);
@@ -1481,7 +1482,8 @@ test_oplog_missing_batch_bounded_and_resumable(void **state)
                      MM_EDECODE);
     assert_int_equal(b.count, 0);
     mm__oplog_batch_release(&b);
-    uint8_t empty[5] = {1, 0, 0, 0, 0};
+    uint8_t empty[5] = {1, 0, 0, 0, 0}; /* a vector; as a batch: version 1 */
+    uint8_t emptyb[7] = {2, 0, 0, 0, 0, 0, 0};
     uint8_t *out = (uint8_t *)1;
     size_t ol = 1;
     assert_int_equal(mm__oplog_vec_advance(bad, sizeof(bad), empty,
@@ -1494,6 +1496,9 @@ test_oplog_missing_batch_bounded_and_resumable(void **state)
     /* An empty batch leaves the vector as it was. */
     assert_int_equal(mm__oplog_vec_advance(empty, sizeof(empty), empty,
                                            sizeof(empty), &out, &ol),
+                     MM_EDECODE); /* a batch of version 1 */
+    assert_int_equal(mm__oplog_vec_advance(empty, sizeof(empty), emptyb,
+                                           sizeof(emptyb), &out, &ol),
                      0);
     assert_int_equal(ol, sizeof(empty));
     assert_memory_equal(out, empty, sizeof(empty));
@@ -1749,6 +1754,317 @@ test_oplog_apply_in_steps_same_as_at_once(void **state)
     node_free(&bad);
 }
 
+/* ---- signed heads -------------------------------------------------------- */
+
+/* A node whose id is the hash of an Ed25519 key from seed byte |n|, signing
+ * its heads with it (|*k| freed by the caller after the oplog). */
+static void
+snode_init(struct tnode *t, struct mm_sign_key **k, uint8_t n, uint64_t gen)
+{
+    uint8_t seed[32], pub[32], h[32];
+    memset(seed, n, sizeof(seed));
+    assert_int_equal(mm__sign_key_from_seed(k, seed), 0);
+    assert_int_equal(mm__sign_key_public(*k, pub), 0);
+    mm__sha256(h, pub, sizeof(pub));
+    memset(t, 0, sizeof(*t));
+    memcpy(t->id, h, MM_NODE_ID_LEN);
+    struct mm__oplog_cbs cbs = {node_event_cb, node_applied_cb, t};
+    assert_int_equal(mm__oplog_new(&t->o, t->id, gen, &cbs), 0);
+    mm__oplog_set_signer(t->o, *k, pub);
+}
+
+/* What |from| sends |to| for its vector, bounded by |max|, sealed. */
+static long
+signed_batch(struct tnode *to, struct tnode *from, size_t max,
+             struct mm__oplog_batch *b)
+{
+    size_t vl;
+    uint8_t *vec = vector_of(to, &vl);
+    mm__oplog_batch_init(b);
+    long n = mm__oplog_missing_batch(from->o, vec, vl, max, b);
+    free(vec);
+    assert_true(n >= 0);
+    assert_int_equal(mm__oplog_batch_finish(b), 0); /* sealed: unchanged */
+    return n;
+}
+
+/* Catch-up of |to| from |from| in sealed batches of |max| bytes, each
+ * verified before it is applied; the number of batches. */
+static size_t
+signed_catchup(struct tnode *to, struct tnode *from, size_t max, size_t *sigs)
+{
+    size_t batches = 0;
+    for (;;) {
+        struct mm__oplog_batch b;
+        if (signed_batch(to, from, max, &b) == 0) {
+            mm__oplog_batch_release(&b);
+            return batches;
+        }
+        size_t ns = 0;
+        assert_int_equal(mm__oplog_batch_verify(NULL, b.buf, b.len, &ns), 0);
+        *sigs += ns;
+        assert_int_equal(mm__oplog_apply_batch(to->o, b.buf, b.len, NULL), 0);
+        mm__oplog_batch_release(&b);
+        assert_true(++batches < 100000);
+    }
+}
+
+/*
+ * a's log is a chain whose heads a signs: a's batch verifies with one
+ * signature and applies on b; b relays a's records to c in a batch that
+ * still carries a's head and a's signature (b signs only its own); every
+ * single-bit change of that batch fails verification; records of a
+ * sealed by another key (d claiming a's id), an unsigned batch, and a
+ * batch that stops short of its head are refused.
+ */
+static void
+test_oplog_signed_heads_relay_and_tamper(void **state)
+{
+    (void)state;
+    struct mm_sign_key *ka, *kb, *kc, *kd;
+    struct tnode a, b, c, d;
+    snode_init(&a, &ka, 1, 1);
+    snode_init(&b, &kb, 2, 1);
+    snode_init(&c, &kc, 3, 1);
+    for (int i = 0; i < 5; i++) {
+        char label[16];
+        snprintf(label, sizeof(label), "s/%d", i);
+        node_reg(&a, label, (uint64_t)i + 1);
+    }
+    assert_int_equal(mm__oplog_check_in(a.o, "s/1", "k", NULL), 0);
+    assert_int_equal(mm__oplog_remove(a.o, "s/2", MM_REASON_NORMAL, NULL), 0);
+    node_reg(&b, "b/1", 9);
+
+    struct mm__oplog_batch ab, bc;
+    assert_int_equal(signed_batch(&b, &a, 1u << 20, &ab), 7);
+    size_t ns = 0;
+    assert_int_equal(mm__oplog_batch_verify(NULL, ab.buf, ab.len, &ns), 0);
+    assert_int_equal(ns, 1);
+    assert_int_equal(mm__oplog_apply_batch(b.o, ab.buf, ab.len, NULL), 0);
+    assert_int_equal(mm__oplog_registry_hash(b.o) != 0, 1);
+
+    /* b relays a's records (and its own) to c. */
+    assert_int_equal(signed_batch(&c, &b, 1u << 20, &bc), 8);
+    assert_int_equal(mm__oplog_batch_verify(NULL, bc.buf, bc.len, &ns), 0);
+    assert_int_equal(ns, 2);
+    struct mm__oplog_batch_iter it;
+    assert_int_equal(mm__oplog_batch_iter_init(&it, bc.buf, bc.len), 0);
+    const uint8_t *ha = mm__oplog_batch_head(&it, a.id);
+    const uint8_t *hab = NULL;
+    assert_non_null(ha);
+    assert_int_equal(mm__oplog_batch_iter_init(&it, ab.buf, ab.len), 0);
+    hab = mm__oplog_batch_head(&it, a.id);
+    assert_memory_equal(ha, hab, MM_OPLOG_HEAD_LEN); /* a's own head */
+    assert_int_equal(mm__oplog_apply_batch(c.o, bc.buf, bc.len, NULL), 0);
+    assert_int_equal(mm__oplog_registry_hash(c.o),
+                     mm__oplog_registry_hash(b.o));
+    assert_int_equal(c.nremote, 8);
+
+    /* Applied a record at a time, a's records are handed over (forwarded)
+     * only once the one its signature covers is in: a relay never holds
+     * records to forward that it cannot seal. */
+    struct tnode f;
+    struct mm_sign_key *kf;
+    snode_init(&f, &kf, 5, 1);
+    struct mm__oplog_batch_iter sit;
+    assert_int_equal(mm__oplog_batch_iter_init(&sit, ab.buf, ab.len), 0);
+    for (size_t step = 1; step <= 7; step++) {
+        size_t done = 0, napplied = 0;
+        int src = mm__oplog_apply_some(f.o, &sit, 1, &done, &napplied);
+        assert_int_equal(src, step < 7 ? 1 : 0);
+        assert_int_equal(napplied, 1);
+        assert_int_equal(f.nremote, step < 7 ? 0 : 7);
+    }
+    node_free(&f);
+    mm__sign_key_free(kf);
+
+    /* Every single-bit change is caught. */
+    for (size_t i = 0; i < bc.len; i++) {
+        uint8_t *flip = malloc(bc.len);
+        memcpy(flip, bc.buf, bc.len);
+        flip[i] ^= (uint8_t)(1u << (i % 8));
+        assert_int_not_equal(mm__oplog_batch_verify(NULL, flip, bc.len, NULL),
+                             0);
+        free(flip);
+    }
+
+    /* Against an oplog that holds every record of it, a batch is checked
+     * for layout only (its records change nothing there). */
+    uint8_t *dup = malloc(ab.len);
+    memcpy(dup, ab.buf, ab.len);
+    dup[3 + MM_OPLOG_HEAD_LEN - 1] ^= 1; /* a's signature */
+    assert_int_equal(mm__oplog_batch_verify(NULL, dup, ab.len, NULL),
+                     MM_EUNAUTHORIZED);
+    assert_int_equal(mm__oplog_batch_verify(c.o, dup, ab.len, &ns), 0);
+    assert_int_equal(ns, 0);
+    assert_int_equal(mm__oplog_batch_verify(a.o, dup, ab.len, NULL), 0);
+    size_t napp = 9;
+    assert_int_equal(mm__oplog_apply_batch(c.o, dup, ab.len, &napp), 0);
+    assert_int_equal(napp, 0);
+    free(dup);
+
+    /* d holds a's id but not a's key: its seal does not verify. */
+    uint8_t seed[32], pub[32];
+    memset(seed, 4, sizeof(seed));
+    assert_int_equal(mm__sign_key_from_seed(&kd, seed), 0);
+    assert_int_equal(mm__sign_key_public(kd, pub), 0);
+    memset(&d, 0, sizeof(d));
+    memcpy(d.id, a.id, MM_NODE_ID_LEN);
+    struct mm__oplog_cbs cbs = {node_event_cb, node_applied_cb, &d};
+    assert_int_equal(mm__oplog_new(&d.o, a.id, 1, &cbs), 0);
+    mm__oplog_set_signer(d.o, kd, pub);
+    for (int i = 0; i < 8; i++) { /* takes a's next seq, 8 */
+        char label[16];
+        snprintf(label, sizeof(label), "x/%d", i);
+        node_reg(&d, i == 7 ? "s/0" : label, 1);
+    }
+    struct mm__oplog_batch db;
+    struct tnode e;
+    node_init(&e, 9, 1);
+    assert_true(signed_batch(&e, &d, 1u << 20, &db) > 0);
+    assert_int_equal(mm__oplog_batch_verify(NULL, db.buf, db.len, NULL),
+                     MM_EUNAUTHORIZED);
+    mm__oplog_batch_release(&db);
+    /* An unsigned batch of records is refused; an empty one is fine. */
+    mm__oplog_batch_init(&db);
+    assert_int_equal(
+        mm__oplog_ops_from(a.o, a.id, 1, mm__oplog_batch_add_cb, &db), 0);
+    assert_int_equal(mm__oplog_batch_finish(&db), 0);
+    assert_int_equal(mm__oplog_batch_verify(NULL, db.buf, db.len, NULL),
+                     MM_EUNAUTHORIZED);
+    mm__oplog_batch_release(&db);
+    mm__oplog_batch_init(&db);
+    assert_int_equal(mm__oplog_batch_finish(&db), 0);
+    assert_int_equal(mm__oplog_batch_verify(NULL, db.buf, db.len, NULL), 0);
+    mm__oplog_batch_release(&db);
+    /* a's batch without its last record stops short of the head. */
+    mm__oplog_batch_init(&db);
+    assert_int_equal(mm__oplog_batch_iter_init(&it, ab.buf, ab.len), 0);
+    const uint8_t *rec;
+    size_t rl;
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(mm__oplog_batch_iter_next(&it, &rec, &rl), 1);
+        assert_int_equal(mm__oplog_batch_add(&db, rec, rl), 0);
+    }
+    assert_int_equal(mm__oplog_batch_finish(&db), 0);
+    uint8_t *shortb = malloc(db.len + MM_OPLOG_HEAD_LEN);
+    memcpy(shortb, db.buf, 3);
+    memcpy(shortb + 3, hab, MM_OPLOG_HEAD_LEN);
+    memcpy(shortb + 3 + MM_OPLOG_HEAD_LEN, db.buf + 3, db.len - 3);
+    shortb[1] = 1;
+    assert_int_equal(
+        mm__oplog_batch_verify(NULL, shortb, db.len + MM_OPLOG_HEAD_LEN, NULL),
+        MM_EUNAUTHORIZED);
+    free(shortb);
+    mm__oplog_batch_release(&db);
+
+    mm__oplog_batch_release(&ab);
+    mm__oplog_batch_release(&bc);
+    node_free(&a);
+    node_free(&b);
+    node_free(&c);
+    node_free(&d);
+    node_free(&e);
+    mm__sign_key_free(ka);
+    mm__sign_key_free(kb);
+    mm__sign_key_free(kc);
+    mm__sign_key_free(kd);
+}
+
+/*
+ * Catch-up in sealed, bounded batches: 3000 ops of a reach b in batches
+ * of 4 KiB, one signature per origin per batch; b, which holds a's
+ * signatures only where a's batches ended, serves c with a smaller bound
+ * (a run of a's then ends at one of them, past the bound if need be) and
+ * with a larger one; all end with a's view.
+ */
+static void
+test_oplog_signed_catchup_in_bounded_batches(void **state)
+{
+    (void)state;
+    struct mm_sign_key *ka, *kb, *kc, *kd;
+    struct tnode a, b, c, d;
+    snode_init(&a, &ka, 1, 1);
+    snode_init(&b, &kb, 2, 1);
+    snode_init(&c, &kc, 3, 1);
+    snode_init(&d, &kd, 4, 1);
+    for (int i = 0; i < 3000; i++) {
+        char label[32];
+        snprintf(label, sizeof(label), "bulk/%05d", i);
+        node_reg(&a, label, (uint64_t)i + 1);
+    }
+    size_t sigs = 0;
+    size_t nb = signed_catchup(&b, &a, 4096, &sigs);
+    assert_true(nb > 10);
+    assert_int_equal(sigs, nb);
+    uint64_t h = mm__oplog_registry_hash(a.o);
+    assert_int_equal(mm__oplog_registry_hash(b.o), h);
+    sigs = 0;
+    size_t nc = signed_catchup(&c, &b, 1000, &sigs);
+    assert_true(nc >= nb && nc < 2 * nb);
+    assert_int_equal(mm__oplog_registry_hash(c.o), h);
+    sigs = 0;
+    size_t ndd = signed_catchup(&d, &b, 1u << 20, &sigs);
+    assert_int_equal(ndd, 1);
+    assert_int_equal(sigs, 1);
+    assert_int_equal(mm__oplog_registry_hash(d.o), h);
+    fprintf(stderr, "# signed catch-up: %zu batches a->b, %zu b->c\n", nb, nc);
+    node_free(&a);
+    node_free(&b);
+    node_free(&c);
+    node_free(&d);
+    mm__sign_key_free(ka);
+    mm__sign_key_free(kb);
+    mm__sign_key_free(kc);
+    mm__sign_key_free(kd);
+}
+
+/* The golden vector of docs/wire-signed.md: key seed 00..1f, one register
+ * at generation 1, its sealed batch byte for byte (Ed25519 signatures are
+ * deterministic). */
+static void
+test_oplog_signed_batch_golden(void **state)
+{
+    (void)state;
+    static const char want[] =
+        "02010056475aa75463474c0285df5dbf2bcab7010000000000000001000000000000"
+        "000000000000000000000000000000000000000000000000000000000000000000"
+        "4602863ec7d01b837fab34ed6a59e98973ab3f55df3e98070892e364e4306eb903"
+        "a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b84e25"
+        "03db24aad82bc007800df2f88f8aeaed882852d68256297f226c5bcfbabf75863e"
+        "9df2b6a1983d1b17d8b4a30688212dd346718d0de2d34e3da02349390501000000"
+        "430000000156475aa75463474c0285df5dbf2bcab7010000000000000001000000"
+        "00000000000001000000000001000000000000000107006563686f2f6e31040065"
+        "63686f0000";
+    uint8_t seed[32], pub[32], id[32];
+    for (int i = 0; i < 32; i++)
+        seed[i] = (uint8_t)i;
+    struct mm_sign_key *k;
+    assert_int_equal(mm__sign_key_from_seed(&k, seed), 0);
+    assert_int_equal(mm__sign_key_public(k, pub), 0);
+    mm__sha256(id, pub, sizeof(pub));
+    mm__oplog *o;
+    assert_int_equal(mm__oplog_new(&o, id, 1, NULL), 0);
+    mm__oplog_set_signer(o, k, pub);
+    assert_int_equal(mm__oplog_register(o, "echo/n1", "echo", MM_VIS_PUBLIC, 1,
+                                        NULL, 0, 0x10000, NULL),
+                     0);
+    uint8_t vec[5] = {1, 0, 0, 0, 0};
+    struct mm__oplog_batch b;
+    mm__oplog_batch_init(&b);
+    assert_int_equal(mm__oplog_missing_batch(o, vec, sizeof(vec), 1u << 20, &b),
+                     1);
+    char hex[2 * 270 + 1];
+    assert_int_equal(b.len, 270);
+    for (size_t i = 0; i < b.len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", b.buf[i]);
+    assert_string_equal(hex, want);
+    assert_int_equal(mm__oplog_batch_verify(NULL, b.buf, b.len, NULL), 0);
+    mm__oplog_batch_release(&b);
+    mm__oplog_free(o);
+    mm__sign_key_free(k);
+}
+
 int
 main(void)
 {
@@ -1778,6 +2094,9 @@ main(void)
         cmocka_unit_test(test_oplog_vec_merge),
         cmocka_unit_test(test_oplog_alloc_failures_leave_consistent_state),
         cmocka_unit_test(test_oplog_apply_in_steps_same_as_at_once),
+        cmocka_unit_test(test_oplog_signed_heads_relay_and_tamper),
+        cmocka_unit_test(test_oplog_signed_catchup_in_bounded_batches),
+        cmocka_unit_test(test_oplog_signed_batch_golden),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,6 +30,8 @@
 #include <cJSON.h>
 
 #include "cluster.h"
+#include "crypto.h"
+#include "identity.h"
 #include "membership/membership.h"
 #include "murmer.h"
 #include "helpers/nodefix.h"
@@ -1528,6 +1530,279 @@ test_registry_cluster_waiting_batches_bounded_per_peer(void **state)
             (unsigned long long)(now_ms() - t0));
 }
 
+/* ---- forged registry ops ------------------------------------------------- */
+
+struct sendops_req {
+    mm_node *from;
+    const uint8_t *to;
+    const uint8_t *body;
+    size_t len;
+    int rc;
+    sem_t done;
+};
+
+static void
+sendops_fn(void *arg)
+{
+    struct sendops_req *r = arg;
+    r->rc = mm__registry_send_ops(mm__cluster_registry(r->from->cluster), r->to,
+                                  r->body, r->len);
+    sem_post(&r->done);
+}
+
+/* |from| (a member holding the cluster key) sends |body| to |to| as an OPS
+ * frame, as it is. */
+static void
+send_ops(mm_node *from, mm_node *to, const uint8_t *body, size_t len)
+{
+    struct sendops_req r;
+    memset(&r, 0, sizeof(r));
+    r.from = from;
+    r.to = to->id;
+    r.body = body;
+    r.len = len;
+    r.rc = -1;
+    sem_init(&r.done, 0, 0);
+    assert_int_equal(mm_node_post(from, 0, sendops_fn, &r), 0);
+    wait_sem(&r.done);
+    sem_destroy(&r.done);
+    assert_int_equal(r.rc, 0);
+}
+
+/* A register record of |origin| at (|gen|, |seq|) for |label|, by hand. */
+static size_t
+forge_register(uint8_t *out, const uint8_t origin[MM_NODE_ID_LEN], uint64_t gen,
+               uint64_t seq, const char *label, uint64_t hlc)
+{
+    uint8_t *p = out;
+    *p++ = MM_OPLOG_REGISTER;
+    memcpy(p, origin, MM_NODE_ID_LEN);
+    p += MM_NODE_ID_LEN;
+    mm__put_u64(p, gen);
+    mm__put_u64(p + 8, seq);
+    mm__put_u64(p + 16, hlc);
+    mm__put_u64(p + 24, 999); /* an actor the origin never had */
+    p[32] = MM_VIS_PUBLIC;
+    p += 33;
+    mm__put_u16(p, (uint16_t)strlen(label));
+    memcpy(p + 2, label, strlen(label));
+    p += 2 + strlen(label);
+    mm__put_u16(p, 4);
+    memcpy(p + 2, "echo", 4);
+    p += 6;
+    mm__put_u16(p, 0);
+    return (size_t)(p + 2 - out);
+}
+
+/*
+ * One forged record in a batch: 0 unsigned; 1 a head naming the origin,
+ * signed by the forger's own key (which does not hash to the origin's
+ * id); 2 the origin's real public key with the forger's signature.
+ */
+static void
+forge_batch(struct mm__oplog_batch *b, const uint8_t *rec, size_t rl, int how,
+            const uint8_t origin_pub[32])
+{
+    mm__oplog_batch_init(b);
+    if (how == 0) {
+        assert_int_equal(mm__oplog_batch_add(b, rec, rl), 0);
+        assert_int_equal(mm__oplog_batch_finish(b), 0);
+        return;
+    }
+    struct mm_sign_key *k = NULL;
+    uint8_t seed[32], pub[32];
+    memset(seed, 0x42, sizeof(seed));
+    assert_int_equal(mm__sign_key_from_seed(&k, seed), 0);
+    assert_int_equal(mm__sign_key_public(k, pub), 0);
+    uint8_t head[MM_OPLOG_HEAD_LEN], buf[32 + 512], msg[84];
+    memcpy(head, rec + 1, MM_NODE_ID_LEN + 16); /* origin, gen, seq */
+    memset(head + 32, 0, 32);                   /* base */
+    memset(buf, 0, 32);
+    memcpy(buf + 32, rec, rl);
+    mm__sha256(head + 64, buf, 32 + rl); /* the chain's hash */
+    memcpy(head + 96, how == 1 ? pub : origin_pub, 32);
+    memcpy(msg, "murmer-oplog-head-v1", 20);
+    memcpy(msg + 20, head, 32);
+    memcpy(msg + 52, head + 64, 32);
+    assert_int_equal(mm__ed25519_sign(k, msg, sizeof(msg), head + 128), 0);
+    mm__sign_key_free(k);
+    size_t len = 7 + sizeof(head) + 4 + rl;
+    b->buf = malloc(len);
+    b->buf[0] = 2;
+    mm__put_u16(b->buf + 1, 1);
+    memcpy(b->buf + 3, head, sizeof(head));
+    mm__put_u32(b->buf + 3 + sizeof(head), 1);
+    mm__put_u32(b->buf + 7 + sizeof(head), (uint32_t)rl);
+    memcpy(b->buf + 11 + sizeof(head), rec, rl);
+    b->len = b->cap = len;
+    b->count = 1;
+    b->sealed = 1;
+}
+
+static void
+wait_forged(mm_node *n, uint64_t want)
+{
+    uint64_t t0 = now_ms();
+    while (reg_stats(n).forged_in < want) {
+        if (now_ms() - t0 > 10000)
+            fail_msg("%llu forged batches counted, want %llu",
+                     (unsigned long long)reg_stats(n).forged_in,
+                     (unsigned long long)want);
+        nap_ms(5);
+    }
+}
+
+static void
+wait_label(mm_node *n, const char *label, mm_endpoint *ep)
+{
+    uint64_t t0 = now_ms();
+    while (mm_lookup(n, label, ep) != 0) {
+        if (now_ms() - t0 > 10000) fail_msg("%s never listed", label);
+        nap_ms(5);
+    }
+}
+
+/*
+ * c, a member holding the cluster key, speaks for a: a register of a's
+ * label at a's generation with a's next seq and an HLC of 1 (unsigned,
+ * signed with c's own key, signed by c under a's public key), and a
+ * remove at generation 2^64 - 1.  b refuses every one and counts it; a's
+ * entry stays a's on every node; a's next real op (the seq the forger
+ * took) is applied everywhere; the registry hash is equal on all.  A
+ * batch of a's records relayed by c verifies and is applied; the same
+ * with one label byte changed is refused.
+ */
+static void
+test_registry_cluster_forged_origin_refused(void **state)
+{
+    struct fx *fx = *state;
+    cluster_up(fx, 3);
+    mm_node *a = fx->n[0], *b = fx->n[1], *c = fx->n[2];
+    mm_endpoint ep, got;
+    spawn(a, "echo", "counter/a", MM_VIS_PUBLIC, NULL, &ep);
+    for (int i = 0; i < 3; i++)
+        wait_label(fx->n[i], "counter/a", &got);
+    wait_same_hash(fx, 3, 10000);
+    struct origin_q qa = origin_of(b, a->id);
+    assert_true(qa.found);
+    const uint8_t *apub = mm__cluster_identity(a->cluster)->pub;
+
+    uint8_t rec[256];
+    struct mm__oplog_batch fb;
+    uint64_t forged = 0;
+    for (int how = 0; how < 3; how++) {
+        size_t rl = forge_register(rec, a->id, qa.o.generation, qa.o.seq + 1,
+                                   "counter/a", 1);
+        forge_batch(&fb, rec, rl, how, apub);
+        send_ops(c, b, fb.buf, fb.len);
+        mm__oplog_batch_release(&fb);
+        wait_forged(b, ++forged);
+        rl = forge_register(rec, a->id, UINT64_MAX, 1, "counter/a", 1);
+        rec[0] = MM_OPLOG_REMOVE; /* remove{label, reason} at 2^64 - 1 */
+        rl = 1 + 32;
+        mm__put_u16(rec + rl, 9);
+        memcpy(rec + rl + 2, "counter/a", 9);
+        rec[rl + 11] = MM_REASON_NORMAL;
+        rl += 12;
+        forge_batch(&fb, rec, rl, how, apub);
+        send_ops(c, b, fb.buf, fb.len);
+        mm__oplog_batch_release(&fb);
+        wait_forged(b, ++forged);
+    }
+    struct origin_q qb = origin_of(b, a->id);
+    assert_int_equal(qb.o.generation, qa.o.generation);
+    assert_int_equal(qb.o.seq, qa.o.seq);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(mm_lookup(fx->n[i], "counter/a", &got), 0);
+        assert_true(mm_endpoint_equal(&got, &ep));
+    }
+    /* a's real next op takes the seq the forger tried: applied on all. */
+    mm_endpoint ep2;
+    spawn(a, "echo", "after/a", MM_VIS_PUBLIC, NULL, &ep2);
+    for (int i = 0; i < 3; i++) {
+        wait_label(fx->n[i], "after/a", &got);
+        assert_true(mm_endpoint_equal(&got, &ep2));
+    }
+    assert_int_equal(origin_of(b, a->id).o.seq, qa.o.seq + 1);
+    wait_same_hash(fx, 3, 10000);
+    assert_int_equal(call_num(b, &ep, "echo", "7"), 7);
+
+    /* f, an origin with a key of its own (not a member), hands c its
+     * signed batch; c relays it to b, b applies it and forwards it to a
+     * (and back to c) with f's signature: every node lists f's entries. */
+    struct mm_sign_key *kf = NULL;
+    uint8_t seed[32], fpub[32], fid[32];
+    memset(seed, 0x55, sizeof(seed));
+    assert_int_equal(mm__sign_key_from_seed(&kf, seed), 0);
+    assert_int_equal(mm__sign_key_public(kf, fpub), 0);
+    mm__sha256(fid, fpub, sizeof(fpub));
+    mm__oplog *fo;
+    assert_int_equal(mm__oplog_new(&fo, fid, 1, NULL), 0);
+    mm__oplog_set_signer(fo, kf, fpub);
+    assert_int_equal(mm__oplog_register(fo, "relay/f1", "echo", MM_VIS_PUBLIC,
+                                        1, NULL, 0, 5, NULL),
+                     0);
+    assert_int_equal(mm__oplog_register(fo, "relay/f2", "echo", MM_VIS_PUBLIC,
+                                        2, NULL, 0, 6, NULL),
+                     0);
+    uint8_t empty_vec[5] = {1, 0, 0, 0, 0};
+    struct mm__oplog_batch fbt;
+    mm__oplog_batch_init(&fbt);
+    assert_int_equal(mm__oplog_missing_batch(fo, empty_vec, sizeof(empty_vec),
+                                             1u << 20, &fbt),
+                     2);
+    /* With one record a turn, both go the way of batches verified over
+     * turns: first one with a changed byte (refused), then the real one. */
+    set_apply_limits(b, 1, 0);
+    uint8_t *bad = malloc(fbt.len);
+    memcpy(bad, fbt.buf, fbt.len);
+    bad[fbt.len - 4] ^= 0x20; /* "echo", the type of relay/f2: "ecHo" */
+    send_ops(c, b, bad, fbt.len);
+    free(bad);
+    wait_forged(b, ++forged);
+    send_ops(c, b, fbt.buf, fbt.len);
+    mm__oplog_batch_release(&fbt);
+    for (int i = 0; i < 3; i++)
+        wait_label(fx->n[i], "relay/f2", &got);
+    assert_true(reg_stats(b).apply_waited >= 2);
+    set_apply_limits(b, MM_REGISTRY_APPLY_OPS_MAX, 0);
+    assert_int_equal(reg_stats(b).forged_in, forged);
+    assert_true(reg_stats(a).sigs_verified > 0); /* f's, forwarded by b */
+    /* f's next op with one byte of its label changed: refused. */
+    assert_int_equal(mm__oplog_register(fo, "relay/f3", "echo", MM_VIS_PUBLIC,
+                                        3, NULL, 0, 7, NULL),
+                     0);
+    size_t bvl;
+    uint8_t *bvec = NULL;
+    assert_int_equal(mm__recep_vector(b, &bvec, &bvl), 0);
+    mm__oplog_batch_init(&fbt);
+    assert_int_equal(mm__oplog_missing_batch(fo, bvec, bvl, 1u << 20, &fbt), 1);
+    mm__free(bvec);
+    uint8_t *tampered = malloc(fbt.len);
+    memcpy(tampered, fbt.buf, fbt.len);
+    size_t at = fbt.len - 1;
+    while (tampered[at] != '3')
+        at--; /* the last byte of "relay/f3" */
+    tampered[at] = '4';
+    send_ops(c, b, tampered, fbt.len);
+    free(tampered);
+    wait_forged(b, ++forged);
+    assert_int_not_equal(mm_lookup(b, "relay/f4", &got), 0);
+    /* The real one goes through. */
+    send_ops(c, b, fbt.buf, fbt.len);
+    mm__oplog_batch_release(&fbt);
+    for (int i = 0; i < 3; i++)
+        wait_label(fx->n[i], "relay/f3", &got);
+    mm__oplog_free(fo);
+    mm__sign_key_free(kf);
+    wait_same_hash(fx, 3, 10000);
+    fprintf(stderr,
+            "# forged: %llu forged batches refused on b, %llu signatures "
+            "checked; a's entries intact on all 3\n",
+            (unsigned long long)forged,
+            (unsigned long long)reg_stats(b).sigs_verified);
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static void
@@ -1584,6 +1859,8 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_registry_cluster_waiting_batches_bounded_per_peer, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_cluster_forged_origin_refused, setup, teardown),
     };
     if (getenv("MM_TEST_FILTER"))
         cmocka_set_test_filter(getenv("MM_TEST_FILTER"));

@@ -1212,12 +1212,73 @@ enc_msg(const char *type, const mm_codec *codec, const mm_type_desc *t,
     return m;
 }
 
+/*
+ * A per-thread cache of what a local send needs of a message type: its
+ * interned id on a node and whether its request is flat, so that the hot
+ * path takes no lock and hashes nothing.  An entry names its node by
+ * address, id and generation (a node freed and another made at the same
+ * address is another entry); ids of a node never change.
+ */
+#define IDC_SIZE 64
+struct idc {
+    const mm_msg_desc *d;
+    const mm_node *n;
+    uint64_t gen;
+    uint8_t node_id[MM_NODE_ID_LEN];
+    uint32_t id;
+    int flat;
+};
+static MM_TLS struct idc idc[IDC_SIZE];
+
+static const struct idc *
+idc_get(mm_node *n, const mm_msg_desc *d)
+{
+    struct idc *e = &idc[((uintptr_t)d >> 4) % IDC_SIZE];
+    if (MM_LIKELY(e->d == d && e->n == n && e->gen == n->generation &&
+                  memcmp(e->node_id, n->id, MM_NODE_ID_LEN) == 0))
+        return e;
+    uint32_t id = 0;
+    mm__node_intern(n, d->name, 0, &id);
+    if (!id) return NULL; /* no type here handles it (yet) */
+    e->d = d;
+    e->n = n;
+    e->gen = n->generation;
+    memcpy(e->node_id, n->id, MM_NODE_ID_LEN);
+    e->id = id;
+    e->flat = d->req->size < MSG_DATA_INLINE && type_flat(d->req, 0);
+    return e;
+}
+
 mm_msg *
 mm_typed_msg_new(mm_node *n, const mm_endpoint *to, const mm_msg_desc *d,
                  const void *req)
 {
-    if (mm__node_is_local(n, to)) return ptr_msg(d->name, d->req, req);
-    return enc_msg(d->name, wire_codec(d), d->req, req);
+    if (!mm__node_is_local(n, to))
+        return enc_msg(d->name, wire_codec(d), d->req, req);
+    const struct idc *e = idc_get(n, d);
+    if (!e) return ptr_msg(d->name, d->req, req);
+    /* The interned id and the static name: no copy, no lookup. */
+    mm_msg *m;
+    if (e->flat) {
+        if (!(m = mm__msg_alloc())) return NULL;
+        memcpy(m->inl, req, d->req->size);
+        m->data = m->inl;
+        m->len = d->req->size;
+        m->flags = MSG_F_INL_DATA;
+    } else {
+        void *c = mm_typed_clone(d->req, req);
+        if (!c) return NULL;
+        if (!(m = mm__msg_alloc())) {
+            mm_typed_free(c);
+            return NULL;
+        }
+        m->data = c;
+        m->dtor = typed_dtor;
+    }
+    m->content = MM_CONTENT_PTR;
+    m->type_id = e->id;
+    m->type_name = d->name;
+    return m;
 }
 
 /* Decodes the value of |m| (JSON, or RAW for a binary codec; no payload

@@ -87,6 +87,29 @@ mm_arena_alloc(mm_arena *a, size_t n)
     return b->mem;
 }
 
+/* A first chunk per thread for values that live one turn (a request
+ * while its handler runs, a reply while its callback runs): most decodes
+ * then allocate nothing. */
+#define TLS_CHUNK 4096
+static MM_TLS _Alignas(
+    16) unsigned char tls_chunk[sizeof(struct blk) + TLS_CHUNK];
+static MM_TLS int tls_chunk_busy;
+
+static int
+arena_init_turn(mm_arena *a, size_t first)
+{
+    first = align_up(first ? first : 1);
+    if (tls_chunk_busy || first > TLS_CHUNK) return arena_init(a, first);
+    struct blk *b = (struct blk *)tls_chunk;
+    b->next = NULL;
+    b->used = 0;
+    b->cap = TLS_CHUNK;
+    b->total = TLS_CHUNK;
+    a->head = a->cur = b;
+    tls_chunk_busy = 1;
+    return 0;
+}
+
 static void
 arena_free_head(struct blk *h)
 {
@@ -96,7 +119,10 @@ arena_free_head(struct blk *h)
         mm__free(b);
         b = nx;
     }
-    mm__free(h);
+    if (h == (struct blk *)tls_chunk)
+        tls_chunk_busy = 0;
+    else
+        mm__free(h);
 }
 
 void
@@ -1089,14 +1115,15 @@ mm_typed_encode(const mm_type_desc *t, const mm_codec *codec, const void *val,
  * from that JSON tree. */
 static int
 decode_new(const mm_type_desc *t, const mm_codec *codec, const void *data,
-           size_t len, const cJSON *tree, void **val, char *err, size_t errlen)
+           size_t len, const cJSON *tree, void **val, char *err, size_t errlen,
+           int turn)
 {
     mm_arena a;
     *val = NULL;
     /* The value plus room for what its input can hold, usually all. */
     size_t first = align_up(t->size) + len + 64;
     if (first > 65536) first = align_up(t->size) + 65536;
-    int rc = arena_init(&a, first);
+    int rc = turn ? arena_init_turn(&a, first) : arena_init(&a, first);
     if (rc) return rc;
     void *v = mm_arena_alloc(&a, t->size);
     memset(v, 0, t->size);
@@ -1118,7 +1145,7 @@ mm_typed_decode(const mm_type_desc *t, const mm_codec *codec, const void *data,
 {
     if (err && errlen) err[0] = '\0';
     return decode_new(t, codec ? codec : &mm_codec_json, data, len, NULL, val,
-                      err, errlen);
+                      err, errlen, 0);
 }
 
 /* ---- per-turn scratch strings ----------------------------------------------
@@ -1204,6 +1231,26 @@ enc_msg(const char *type, const mm_codec *codec, const mm_type_desc *t,
     atomic_fetch_add_explicit(&mm__typed_encodes, 1, memory_order_relaxed);
     void *buf;
     size_t len;
+    if (codec == &mm_codec_json || codec == &mm_codec_binary) {
+        /* The built-in codecs write into a per-thread buffer; the message
+         * copies it (into itself when it is short). */
+        static MM_TLS struct obuf tb;
+        tb.len = 0;
+        tb.oom = 0;
+        int rc = codec == &mm_codec_json ? js_struct(&tb, t, val, 0)
+                                         : be_struct(&tb, t, val, 0);
+        mm_msg *m = NULL;
+        if (!rc && !tb.oom)
+            m = codec->content == MM_CONTENT_JSON
+                    ? mm_msg_new_json(type, tb.p ? tb.p : "", tb.len)
+                    : mm_msg_new_raw(type, tb.p ? tb.p : "", tb.len);
+        if (tb.cap > 65536) {
+            mm__free(tb.p);
+            tb.p = NULL;
+            tb.cap = 0;
+        }
+        return m;
+    }
     if (codec->encode(t, val, &buf, &len)) return NULL;
     mm_msg *m = codec->content == MM_CONTENT_JSON
                     ? mm_msg_new_json(type, buf, len)
@@ -1285,11 +1332,12 @@ mm_typed_msg_new(mm_node *n, const mm_endpoint *to, const mm_msg_desc *d,
  * reads as an empty object). */
 static int
 decode_msg(const mm_msg_desc *d, const mm_type_desc *t, mm_msg *m, void **val,
-           char *err, size_t errlen)
+           char *err, size_t errlen, int turn)
 {
     if (err && errlen) err[0] = '\0';
     if (m->content == MM_CONTENT_NONE)
-        return decode_new(t, &mm_codec_json, "{}", 2, NULL, val, err, errlen);
+        return decode_new(t, &mm_codec_json, "{}", 2, NULL, val, err, errlen,
+                          turn);
     if (m->content == MM_CONTENT_JSON) {
         size_t off = 0;
         const cJSON *tree = mm_msg_json(m, &off);
@@ -1298,11 +1346,12 @@ decode_msg(const mm_msg_desc *d, const mm_type_desc *t, mm_msg *m, void **val,
                 snprintf(err, errlen, "invalid JSON at byte %zu", off);
             return MM_EDECODE;
         }
-        return decode_new(t, NULL, NULL, m->len, tree, val, err, errlen);
+        return decode_new(t, NULL, NULL, m->len, tree, val, err, errlen, turn);
     }
     if (m->content == MM_CONTENT_RAW && d->codec &&
         d->codec->content == MM_CONTENT_RAW)
-        return decode_new(t, d->codec, m->data, m->len, NULL, val, err, errlen);
+        return decode_new(t, d->codec, m->data, m->len, NULL, val, err, errlen,
+                          turn);
     if (err && errlen)
         snprintf(err, errlen, "%s: no codec for this payload", d->name);
     return MM_EDECODE;
@@ -1324,7 +1373,7 @@ mm_typed_reply_take(const mm_msg_desc *d, mm_msg *reply, void **val, char *err,
         *val = mm_typed_clone(d->rep, reply->data);
         return *val ? 0 : UV_ENOMEM;
     }
-    return decode_msg(d, d->rep, reply, val, err, errlen);
+    return decode_msg(d, d->rep, reply, val, err, errlen, 0);
 }
 
 int
@@ -1399,7 +1448,7 @@ tsend_cb(void *data, int status, mm_msg *reply)
     }
     void *v;
     char err[200];
-    int rc = decode_msg(c.d, c.d->rep, reply, &v, err, sizeof(err));
+    int rc = decode_msg(c.d, c.d->rep, reply, &v, err, sizeof(err), 1);
     if (rc) {
         MM_LOG(MM_LOG_NOTICE, "typed", "%s: reply: %s", c.d->name, err);
         c.adapt(c.ucb, c.data, rc, NULL);
@@ -1459,7 +1508,7 @@ mm_typed_begin(mm_ctx *ctx, mm_msg *msg, const mm_msg_desc *d, mm_typed_turn *t)
         return 0;
     }
     char err[256];
-    int rc = decode_msg(d, d->req, msg, &t->req_mem, err, sizeof(err));
+    int rc = decode_msg(d, d->req, msg, &t->req_mem, err, sizeof(err), 1);
     if (rc) {
         mm_reply_error(ctx, MM_EDECODE, "%s: %s", d->name,
                        err[0] ? err : mm_strerror(rc));

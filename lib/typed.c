@@ -515,13 +515,32 @@ ob_c(struct obuf *b, char c)
 /* ---- JSON encoding ---------------------------------------------------------
  */
 
+/* Whether any of the 8 bytes of |x| is below 0x20, '"' or '\\' (the
+ * bytes a JSON string cannot hold as they are). */
+static inline int
+swar_special(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    return ((((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b)) &
+            high) != 0;
+}
+
 static void
 js_str(struct obuf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     ob_c(b, '"');
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
+    size_t run = 0, i = 0;
+    for (; i < n; i++) {
+        if (n - i >= 8) {
+            uint64_t x;
+            memcpy(&x, s + i, 8);
+            if (!swar_special(x)) {
+                i += 7;
+                continue;
+            }
+        }
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\') continue;
         ob_put(b, s + run, i - run);
@@ -855,10 +874,17 @@ decode_tree(const mm_type_desc *t, const cJSON *root, void *val, mm_arena *a,
     return jd_struct(&d, t, root, val);
 }
 
+static int direct_ok(const mm_type_desc *t, int depth);
+static int json_decode_direct(const mm_type_desc *t, const void *data,
+                              size_t len, void *val, mm_arena *a, char *err,
+                              size_t errlen);
+
 static int
 json_decode(const mm_type_desc *t, const void *data, size_t len, void *val,
             mm_arena *a, char *err, size_t errlen)
 {
+    if (direct_ok(t, 0))
+        return json_decode_direct(t, data, len, val, a, err, errlen);
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
     if (!root) {
@@ -870,6 +896,591 @@ json_decode(const mm_type_desc *t, const void *data, size_t len, void *val,
     int rc = decode_tree(t, root, val, a, err, errlen);
     cJSON_Delete(root);
     return rc;
+}
+
+/* ---- JSON decoding, direct
+ * ---------------------------------------------------
+ *
+ * Strict RFC 8259 text straight into the struct: no tree, and integers
+ * read exactly from their digits.  Types of more than 64 fields take the
+ * cJSON path above (the bitmap of the fields seen holds 64).
+ */
+
+struct jp {
+    const char *p, *end, *start;
+    struct dctx *d;
+};
+
+static void
+jp_ws(struct jp *j)
+{
+    while (j->p < j->end &&
+           (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+        j->p++;
+}
+
+static int
+jp_bad(struct jp *j)
+{
+    return derr(j->d, "invalid JSON at byte %zu", (size_t)(j->p - j->start));
+}
+
+/* What the next value is, for error texts. */
+static const char *
+jp_what(const struct jp *j)
+{
+    if (j->p >= j->end) return "nothing";
+    switch (*j->p) {
+    case '"':
+        return "a string";
+    case '{':
+        return "an object";
+    case '[':
+        return "an array";
+    case 't':
+    case 'f':
+        return "a bool";
+    case 'n':
+        return "null";
+    default:
+        return "a number";
+    }
+}
+
+static int
+hex4(const char *s, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (unsigned)(c - 'A' + 10);
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/*
+ * A string at j->p (the opening quote): its unescaped bytes go to |out|
+ * (capacity |cap|; NULL: only checked) and their number to |*n|, which
+ * may exceed |cap| (then nothing past cap was written).
+ */
+static int
+jp_string(struct jp *j, char *out, size_t cap, size_t *n)
+{
+    size_t o = 0;
+    if (j->p >= j->end || *j->p != '"') return jp_bad(j);
+    j->p++;
+    for (;;) {
+        const char *q = j->p;
+        for (;;) {
+            uint64_t x;
+            if (j->end - q < 8) break;
+            memcpy(&x, q, 8);
+            if (swar_special(x)) break;
+            q += 8;
+        }
+        while (q < j->end && *q != '"' && *q != '\\' &&
+               (unsigned char)*q >= 0x20)
+            q++;
+        size_t run = (size_t)(q - j->p);
+        if (out && o + run <= cap) memcpy(out + o, j->p, run);
+        o += run;
+        j->p = q;
+        if (q >= j->end || (unsigned char)*q < 0x20) return jp_bad(j);
+        if (*q == '"') {
+            j->p++;
+            *n = o;
+            return 0;
+        }
+        /* An escape. */
+        if (j->end - q < 2) return jp_bad(j);
+        char c = q[1], e;
+        unsigned u;
+        j->p = q + 2;
+        switch (c) {
+        case '"':
+            e = '"';
+            break;
+        case '\\':
+            e = '\\';
+            break;
+        case '/':
+            e = '/';
+            break;
+        case 'b':
+            e = '\b';
+            break;
+        case 'f':
+            e = '\f';
+            break;
+        case 'n':
+            e = '\n';
+            break;
+        case 'r':
+            e = '\r';
+            break;
+        case 't':
+            e = '\t';
+            break;
+        case 'u': {
+            if (j->end - j->p < 4 || hex4(j->p, &u)) return jp_bad(j);
+            j->p += 4;
+            if (u >= 0xdc00 && u <= 0xdfff) return jp_bad(j);
+            if (u >= 0xd800 && u <= 0xdbff) {
+                unsigned lo;
+                if (j->end - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u' ||
+                    hex4(j->p + 2, &lo) || lo < 0xdc00 || lo > 0xdfff)
+                    return jp_bad(j);
+                j->p += 6;
+                u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
+            }
+            unsigned char b[4];
+            size_t k;
+            if (u < 0x80) {
+                b[0] = (unsigned char)u;
+                k = 1;
+            } else if (u < 0x800) {
+                b[0] = (unsigned char)(0xc0 | (u >> 6));
+                b[1] = (unsigned char)(0x80 | (u & 0x3f));
+                k = 2;
+            } else if (u < 0x10000) {
+                b[0] = (unsigned char)(0xe0 | (u >> 12));
+                b[1] = (unsigned char)(0x80 | ((u >> 6) & 0x3f));
+                b[2] = (unsigned char)(0x80 | (u & 0x3f));
+                k = 3;
+            } else {
+                b[0] = (unsigned char)(0xf0 | (u >> 18));
+                b[1] = (unsigned char)(0x80 | ((u >> 12) & 0x3f));
+                b[2] = (unsigned char)(0x80 | ((u >> 6) & 0x3f));
+                b[3] = (unsigned char)(0x80 | (u & 0x3f));
+                k = 4;
+            }
+            if (out && o + k <= cap) memcpy(out + o, b, k);
+            o += k;
+            continue;
+        }
+        default:
+            return jp_bad(j);
+        }
+        if (out && o + 1 <= cap) out[o] = e;
+        o++;
+    }
+}
+
+/* A number token at j->p: its extent, and whether it is an integer. */
+static int
+jp_number(struct jp *j, const char **s, size_t *len, int *is_int)
+{
+    const char *p = j->p, *e = j->end;
+    *s = p;
+    *is_int = 1;
+    if (p < e && *p == '-') p++;
+    if (p >= e || *p < '0' || *p > '9') return jp_bad(j);
+    if (*p == '0')
+        p++;
+    else
+        while (p < e && *p >= '0' && *p <= '9')
+            p++;
+    if (p < e && *p == '.') {
+        *is_int = 0;
+        p++;
+        if (p >= e || *p < '0' || *p > '9') return jp_bad(j);
+        while (p < e && *p >= '0' && *p <= '9')
+            p++;
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        *is_int = 0;
+        p++;
+        if (p < e && (*p == '+' || *p == '-')) p++;
+        if (p >= e || *p < '0' || *p > '9') return jp_bad(j);
+        while (p < e && *p >= '0' && *p <= '9')
+            p++;
+    }
+    *len = (size_t)(p - *s);
+    j->p = p;
+    return 0;
+}
+
+static int
+jp_lit(struct jp *j, const char *lit, size_t n)
+{
+    if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n) != 0)
+        return jp_bad(j);
+    j->p += n;
+    return 0;
+}
+
+/* Skips one value (checking it), at most |depth| levels deep. */
+static int
+jp_skip(struct jp *j, int depth)
+{
+    jp_ws(j);
+    if (j->p >= j->end) return jp_bad(j);
+    size_t n;
+    switch (*j->p) {
+    case '"':
+        return jp_string(j, NULL, 0, &n);
+    case 't':
+        return jp_lit(j, "true", 4);
+    case 'f':
+        return jp_lit(j, "false", 5);
+    case 'n':
+        return jp_lit(j, "null", 4);
+    case '{':
+    case '[': {
+        char close = *j->p == '{' ? '}' : ']';
+        int obj = close == '}';
+        /* Objects and arrays both count here: twice the struct depth. */
+        if (depth >= 2 * MM_TYPED_DEPTH_MAX + 2)
+            return derr(j->d, "nested deeper than %d", MM_TYPED_DEPTH_MAX);
+        j->p++;
+        jp_ws(j);
+        if (j->p < j->end && *j->p == close) {
+            j->p++;
+            return 0;
+        }
+        for (;;) {
+            if (obj) {
+                jp_ws(j);
+                if (jp_string(j, NULL, 0, &n)) return MM_EDECODE;
+                jp_ws(j);
+                if (j->p >= j->end || *j->p != ':') return jp_bad(j);
+                j->p++;
+            }
+            if (jp_skip(j, depth + 1)) return MM_EDECODE;
+            jp_ws(j);
+            if (j->p < j->end && *j->p == ',') {
+                j->p++;
+                continue;
+            }
+            if (j->p < j->end && *j->p == close) {
+                j->p++;
+                return 0;
+            }
+            return jp_bad(j);
+        }
+    }
+    default: {
+        const char *s;
+        int is_int;
+        return jp_number(j, &s, &n, &is_int);
+    }
+    }
+}
+
+/* An integer from its decimal digits (with an optional '-'), exactly. */
+static int
+parse_dec(const char *s, size_t n, int k, uint64_t *out)
+{
+    int neg = n && s[0] == '-';
+    size_t i = neg ? 1 : 0;
+    uint64_t v = 0;
+    if (i >= n) return -1;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        unsigned dgt = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - dgt) / 10) return 1;
+        v = v * 10 + dgt;
+    }
+    int64_t lo;
+    uint64_t hi;
+    int_range(k, &lo, &hi);
+    if (neg) {
+        if (lo == 0 && v) return 1;
+        if (v > (uint64_t)INT64_MAX + 1 || v > (uint64_t)(-(lo + 1)) + 1)
+            return 1;
+        *out = (uint64_t)0 - v;
+    } else {
+        if (v > hi) return 1;
+        *out = v;
+    }
+    return 0;
+}
+
+static int
+jp_int(struct jp *j, int k, void *p)
+{
+    const char *s;
+    size_t n;
+    int is_int;
+    if (j->p < j->end && *j->p == '"' && (k == MM_K_I64 || k == MM_K_U64)) {
+        char buf[32];
+        if (jp_string(j, buf, sizeof(buf), &n)) return MM_EDECODE;
+        uint64_t v;
+        int rc = n < sizeof(buf) ? parse_dec(buf, n, k, &v) : 1;
+        if (rc < 0 || n == 0) return derr(j->d, "expected an integer");
+        if (rc > 0) return derr(j->d, "integer out of range");
+        set_int(p, k, v);
+        return 0;
+    }
+    if (j->p >= j->end || !(*j->p == '-' || (*j->p >= '0' && *j->p <= '9')))
+        return derr(j->d, "expected an integer, got %s", jp_what(j));
+    if (jp_number(j, &s, &n, &is_int)) return MM_EDECODE;
+    if (is_int) {
+        uint64_t v;
+        if (parse_dec(s, n, k, &v))
+            return derr(j->d, "%.*s out of range", n > 40 ? 40 : (int)n, s);
+        set_int(p, k, v);
+        return 0;
+    }
+    /* 1e3, 5.0: integers written as doubles, exact up to 2^53. */
+    char buf[64];
+    if (n >= sizeof(buf)) return derr(j->d, "expected an integer");
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    double x = strtod(buf, NULL);
+    if (x != floor(x) || !isfinite(x) || fabs(x) > TWO53)
+        return derr(j->d, "expected an integer, got %s", buf);
+    uint64_t v;
+    snprintf(buf, sizeof(buf), "%.0f", x);
+    if (parse_dec(buf, strlen(buf), k, &v))
+        return derr(j->d, "%s out of range", buf);
+    set_int(p, k, v);
+    return 0;
+}
+
+static int jp_struct(struct jp *j, const mm_type_desc *t, void *v);
+
+static int
+jp_value(struct jp *j, const mm_field *f, int k, uint32_t max, void *p)
+{
+    jp_ws(j);
+    switch (k) {
+    case MM_K_F64: {
+        if (j->p < j->end && *j->p == 'n') {
+            *(double *)p = NAN;
+            return jp_lit(j, "null", 4);
+        }
+        const char *s;
+        size_t n;
+        int is_int;
+        if (j->p >= j->end || !(*j->p == '-' || (*j->p >= '0' && *j->p <= '9')))
+            return derr(j->d, "expected a number, got %s", jp_what(j));
+        if (jp_number(j, &s, &n, &is_int)) return MM_EDECODE;
+        char buf[80];
+        if (n >= sizeof(buf)) return derr(j->d, "number too long");
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        *(double *)p = strtod(buf, NULL);
+        return 0;
+    }
+    case MM_K_BOOL:
+        if (j->p < j->end && *j->p == 't') {
+            *(bool *)p = true;
+            return jp_lit(j, "true", 4);
+        }
+        if (j->p < j->end && *j->p == 'f') {
+            *(bool *)p = false;
+            return jp_lit(j, "false", 5);
+        }
+        return derr(j->d, "expected a bool, got %s", jp_what(j));
+    case MM_K_STR:
+    case MM_K_BYTES: {
+        if (j->p >= j->end || *j->p != '"')
+            return derr(j->d, "expected a %sstring, got %s",
+                        k == MM_K_BYTES ? "base64 " : "", jp_what(j));
+        /* Unescaping never lengthens: room for the rest of the input, or
+         * for the longest string allowed, whichever is less. */
+        size_t n, avail = (size_t)(j->end - j->p);
+        size_t lim = k == MM_K_STR ? max : 4 * (((size_t)max + 2) / 3) + 4;
+        if (avail > lim + 1) avail = lim + 1;
+        char *s = dalloc(j->d, avail + 1);
+        if (!s) return DALLOC_FAIL(j->d);
+        if (jp_string(j, s, avail, &n)) return MM_EDECODE;
+        if (n > lim) {
+            if (k == MM_K_STR)
+                return derr(j->d, "%zu bytes, at most %u", n, max);
+            return derr(j->d, "more than %u bytes", max);
+        }
+        s[n] = '\0';
+        if (k == MM_K_STR) {
+            if (memchr(s, '\0', n)) return derr(j->d, "NUL inside a string");
+            *(const char **)p = s;
+            return 0;
+        }
+        mm_bytes *b = p;
+        b->data = NULL;
+        b->len = 0;
+        if (!n) return 0;
+        size_t cap = n / 4 * 3 + 3;
+        uint8_t *buf = dalloc(j->d, cap);
+        if (!buf) return DALLOC_FAIL(j->d);
+        int got = mm__base64_decode(buf, cap, s, n);
+        if (got < 0) return derr(j->d, "not base64");
+        if ((size_t)got > max)
+            return derr(j->d, "%d bytes, at most %u", got, max);
+        b->data = buf;
+        b->len = (size_t)got;
+        return 0;
+    }
+    case MM_K_STRUCT:
+        if (j->p >= j->end || *j->p != '{')
+            return derr(j->d, "expected an object, got %s", jp_what(j));
+        return jp_struct(j, f->sub, p);
+    default:
+        if (kind_is_int(k)) return jp_int(j, k, p);
+        return derr(j->d, "unsupported field kind %d", k);
+    }
+}
+
+static int
+jp_array(struct jp *j, const mm_field *f, void *v, unsigned char *p)
+{
+    if (j->p >= j->end || *j->p != '[')
+        return derr(j->d, "expected an array, got %s", jp_what(j));
+    /* Count (and check) the elements first, stopping past the maximum. */
+    struct jp m = *j;
+    size_t cnt = 0;
+    m.p++;
+    jp_ws(&m);
+    if (m.p < m.end && *m.p == ']') {
+        m.p++;
+    } else {
+        for (;;) {
+            if (jp_skip(&m, j->d->depth + 1)) return MM_EDECODE;
+            if (++cnt > f->max)
+                return derr(j->d, "more than %u elements", f->max);
+            jp_ws(&m);
+            if (m.p < m.end && *m.p == ',') {
+                m.p++;
+                continue;
+            }
+            if (m.p < m.end && *m.p == ']') {
+                m.p++;
+                break;
+            }
+            return jp_bad(&m);
+        }
+    }
+    unsigned char *arr = NULL;
+    if (cnt) {
+        if (!(arr = dalloc(j->d, cnt * f->elem_size))) return DALLOC_FAIL(j->d);
+        memset(arr, 0, cnt * f->elem_size);
+    }
+    j->p++;
+    for (size_t i = 0; i < cnt; i++) {
+        jp_ws(j);
+        if (i) j->p++; /* the ',' the count pass saw */
+        int rc = jp_value(j, f, f->elem, f->elem == MM_K_STR ? f->elem_max : 0,
+                          arr + i * f->elem_size);
+        if (rc) return rc;
+    }
+    j->p = m.p;
+    *(void **)p = arr;
+    *(size_t *)((unsigned char *)v + f->count_off) = cnt;
+    return 0;
+}
+
+static int
+jp_struct(struct jp *j, const mm_type_desc *t, void *v)
+{
+    struct dctx *d = j->d;
+    uint64_t seen = 0;
+    if (d->depth >= MM_TYPED_DEPTH_MAX)
+        return derr(d, "nested deeper than %d", MM_TYPED_DEPTH_MAX);
+    jp_ws(j);
+    if (j->p >= j->end || *j->p != '{') return jp_bad(j);
+    j->p++;
+    jp_ws(j);
+    if (j->p < j->end && *j->p == '}') {
+        j->p++;
+    } else {
+        for (;;) {
+            char key[64];
+            size_t kn;
+            jp_ws(j);
+            if (jp_string(j, key, sizeof(key), &kn)) return MM_EDECODE;
+            jp_ws(j);
+            if (j->p >= j->end || *j->p != ':') return jp_bad(j);
+            j->p++;
+            size_t i = t->nfields;
+            if (kn < sizeof(key))
+                for (i = 0; i < t->nfields; i++)
+                    if (t->fields[i].kind != MM_K_NONE &&
+                        strncmp(t->fields[i].name, key, kn) == 0 &&
+                        t->fields[i].name[kn] == '\0')
+                        break;
+            if (i == t->nfields) {
+                if (jp_skip(j, d->depth + 1)) return MM_EDECODE;
+            } else {
+                const mm_field *f = &t->fields[i];
+                unsigned char *p = (unsigned char *)v + f->offset;
+                d->path[d->depth++] = f->name;
+                int rc;
+                if (seen & (1ull << i))
+                    rc = derr(d, "given twice");
+                else if (f->kind == MM_K_ARRAY)
+                    rc = (jp_ws(j), jp_array(j, f, v, p));
+                else
+                    rc = jp_value(j, f, f->kind, f->max, p);
+                d->depth--;
+                if (rc) return rc;
+                seen |= 1ull << i;
+            }
+            jp_ws(j);
+            if (j->p < j->end && *j->p == ',') {
+                j->p++;
+                continue;
+            }
+            if (j->p < j->end && *j->p == '}') {
+                j->p++;
+                break;
+            }
+            return jp_bad(j);
+        }
+    }
+    for (size_t i = 0; i < t->nfields; i++) {
+        const mm_field *f = &t->fields[i];
+        if (f->kind == MM_K_NONE || (seen & (1ull << i)) ||
+            (f->flags & MM_FIELD_OPTIONAL))
+            continue;
+        d->path[d->depth++] = f->name;
+        int rc = derr(d, "missing");
+        d->depth--;
+        return rc;
+    }
+    return 0;
+}
+
+/* Whether the direct decoder takes |t| (every struct in it has at most 64
+ * fields). */
+static int
+direct_ok(const mm_type_desc *t, int depth)
+{
+    if (t->nfields > 64 || depth > MM_TYPED_DEPTH_MAX) return 0;
+    for (size_t i = 0; i < t->nfields; i++)
+        if (t->fields[i].sub && t->fields[i].sub != t &&
+            !direct_ok(t->fields[i].sub, depth + 1))
+            return 0;
+    return 1;
+}
+
+static int
+json_decode_direct(const mm_type_desc *t, const void *data, size_t len,
+                   void *val, mm_arena *a, char *err, size_t errlen)
+{
+    struct dctx d = {.a = a, .err = err, .errlen = errlen};
+    struct jp j = {data, (const char *)data + len, data, &d};
+    jp_ws(&j);
+    if (j.p < j.end && *j.p != '{') {
+        if (jp_skip(&j, 0)) return MM_EDECODE;
+        j.p = data;
+        jp_ws(&j);
+        return derr(&d, "expected a JSON object, got %s", jp_what(&j));
+    }
+    int rc = jp_struct(&j, t, val);
+    if (rc) return rc;
+    jp_ws(&j);
+    if (j.p != j.end) return jp_bad(&j);
+    return 0;
 }
 
 const mm_codec mm_codec_json = {"json", MM_CONTENT_JSON, json_encode,
@@ -1338,6 +1949,9 @@ decode_msg(const mm_msg_desc *d, const mm_type_desc *t, mm_msg *m, void **val,
     if (m->content == MM_CONTENT_NONE)
         return decode_new(t, &mm_codec_json, "{}", 2, NULL, val, err, errlen,
                           turn);
+    if (m->content == MM_CONTENT_JSON && direct_ok(t, 0))
+        return decode_new(t, &mm_codec_json, m->data, m->len, NULL, val, err,
+                          errlen, turn);
     if (m->content == MM_CONTENT_JSON) {
         size_t off = 0;
         const cJSON *tree = mm_msg_json(m, &off);

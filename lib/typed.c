@@ -13,7 +13,6 @@
  */
 #include "runtime.h"
 
-#include <cJSON.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -697,213 +696,12 @@ json_encode(const mm_type_desc *t, const void *val, void **out, size_t *len)
     return 0;
 }
 
-/* ---- JSON decoding (over a cJSON tree)
- * ---------------------------------------
- */
-
-static int jd_struct(struct dctx *d, const mm_type_desc *t, const cJSON *o,
-                     void *v);
-
-static const char *
-js_type_name(const cJSON *j)
-{
-    if (cJSON_IsNull(j)) return "null";
-    if (cJSON_IsBool(j)) return "a bool";
-    if (cJSON_IsNumber(j)) return "a number";
-    if (cJSON_IsString(j)) return "a string";
-    if (cJSON_IsArray(j)) return "an array";
-    return "an object";
-}
-
-static int
-jd_int(struct dctx *d, int k, const cJSON *j, void *p)
-{
-    int64_t lo;
-    uint64_t hi;
-    int_range(k, &lo, &hi);
-    if (cJSON_IsNumber(j)) {
-        double x = j->valuedouble;
-        if (x != floor(x) || !isfinite(x))
-            return derr(d, "expected an integer, got %g", x);
-        if (fabs(x) > TWO53)
-            return derr(d, "integer beyond 2^53: send it as a string");
-        if (x < (double)lo || x > (double)hi)
-            return derr(d, "%.0f out of range", x);
-        set_int(p, k, x < 0 ? (uint64_t)(int64_t)x : (uint64_t)x);
-        return 0;
-    }
-    if (cJSON_IsString(j) && (k == MM_K_I64 || k == MM_K_U64)) {
-        const char *s = j->valuestring;
-        char *end;
-        errno = 0;
-        if (k == MM_K_U64) {
-            if (*s < '0' || *s > '9') return derr(d, "expected an integer");
-            unsigned long long u = strtoull(s, &end, 10);
-            if (errno || *end) return derr(d, "bad integer \"%.40s\"", s);
-            set_int(p, k, u);
-        } else {
-            if (!((*s >= '0' && *s <= '9') ||
-                  (*s == '-' && s[1] >= '0' && s[1] <= '9')))
-                return derr(d, "expected an integer");
-            long long v = strtoll(s, &end, 10);
-            if (errno || *end) return derr(d, "bad integer \"%.40s\"", s);
-            set_int(p, k, (uint64_t)v);
-        }
-        return 0;
-    }
-    return derr(d, "expected an integer, got %s", js_type_name(j));
-}
-
-static int
-jd_value(struct dctx *d, const mm_field *f, int k, uint32_t max, const cJSON *j,
-         void *p)
-{
-    switch (k) {
-    case MM_K_F64:
-        if (cJSON_IsNull(j)) {
-            *(double *)p = NAN;
-            return 0;
-        }
-        if (!cJSON_IsNumber(j))
-            return derr(d, "expected a number, got %s", js_type_name(j));
-        *(double *)p = j->valuedouble;
-        return 0;
-    case MM_K_BOOL:
-        if (!cJSON_IsBool(j))
-            return derr(d, "expected a bool, got %s", js_type_name(j));
-        *(bool *)p = cJSON_IsTrue(j);
-        return 0;
-    case MM_K_STR: {
-        if (!cJSON_IsString(j))
-            return derr(d, "expected a string, got %s", js_type_name(j));
-        size_t n = strlen(j->valuestring);
-        if (n > max) return derr(d, "%zu bytes, at most %u", n, max);
-        char *s = dalloc(d, n + 1);
-        if (!s) return DALLOC_FAIL(d);
-        memcpy(s, j->valuestring, n + 1);
-        *(const char **)p = s;
-        return 0;
-    }
-    case MM_K_BYTES: {
-        if (!cJSON_IsString(j))
-            return derr(d, "expected a base64 string, got %s", js_type_name(j));
-        const char *s = j->valuestring;
-        size_t n = strlen(s);
-        /* Bound before allocating: the decoded size is at most 3n/4. */
-        size_t cap = n / 4 * 3 + 3;
-        if (cap > (size_t)max + 3 && n > 4 * (((size_t)max + 2) / 3) + 8)
-            return derr(d, "more than %u bytes", max);
-        mm_bytes *b = p;
-        if (!n) {
-            b->data = NULL;
-            b->len = 0;
-            return 0;
-        }
-        uint8_t *buf = dalloc(d, cap);
-        if (!buf) return DALLOC_FAIL(d);
-        int got = mm__base64_decode(buf, cap, s, n);
-        if (got < 0) return derr(d, "not base64");
-        if ((size_t)got > max) return derr(d, "%d bytes, at most %u", got, max);
-        b->data = buf;
-        b->len = (size_t)got;
-        return 0;
-    }
-    case MM_K_STRUCT:
-        if (!cJSON_IsObject(j))
-            return derr(d, "expected an object, got %s", js_type_name(j));
-        return jd_struct(d, f->sub, j, p);
-    default:
-        if (kind_is_int(k)) return jd_int(d, k, j, p);
-        return derr(d, "unsupported field kind %d", k);
-    }
-}
-
-static int
-jd_struct(struct dctx *d, const mm_type_desc *t, const cJSON *o, void *v)
-{
-    if (d->depth >= MM_TYPED_DEPTH_MAX)
-        return derr(d, "nested deeper than %d", MM_TYPED_DEPTH_MAX);
-    for (size_t i = 0; i < t->nfields; i++) {
-        const mm_field *f = &t->fields[i];
-        unsigned char *p = (unsigned char *)v + f->offset;
-        if (f->kind == MM_K_NONE) continue;
-        const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, f->name);
-        d->path[d->depth++] = f->name;
-        int rc = 0;
-        if (!j) {
-            if (!(f->flags & MM_FIELD_OPTIONAL)) rc = derr(d, "missing");
-        } else if (f->kind == MM_K_ARRAY) {
-            if (!cJSON_IsArray(j)) {
-                rc = derr(d, "expected an array, got %s", js_type_name(j));
-            } else {
-                size_t cnt = (size_t)cJSON_GetArraySize(j);
-                if (cnt > f->max) {
-                    rc = derr(d, "%zu elements, at most %u", cnt, f->max);
-                } else if (cnt) {
-                    unsigned char *arr = dalloc(d, cnt * f->elem_size);
-                    if (!arr) {
-                        rc = DALLOC_FAIL(d);
-                    } else {
-                        memset(arr, 0, cnt * f->elem_size);
-                        size_t k = 0;
-                        for (const cJSON *e = j->child; e && !rc; e = e->next)
-                            rc = jd_value(d, f, f->elem,
-                                          f->elem == MM_K_STR ? f->elem_max : 0,
-                                          e, arr + k++ * f->elem_size);
-                        *(void **)p = arr;
-                        *(size_t *)((unsigned char *)v + f->count_off) = cnt;
-                    }
-                }
-            }
-        } else {
-            rc = jd_value(d, f, f->kind, f->max, j, p);
-        }
-        d->depth--;
-        if (rc) return rc;
-    }
-    return 0;
-}
-
-static int
-decode_tree(const mm_type_desc *t, const cJSON *root, void *val, mm_arena *a,
-            char *err, size_t errlen)
-{
-    struct dctx d = {.a = a, .err = err, .errlen = errlen};
-    if (!cJSON_IsObject(root))
-        return derr(&d, "expected a JSON object, got %s", js_type_name(root));
-    return jd_struct(&d, t, root, val);
-}
-
-static int direct_ok(const mm_type_desc *t, int depth);
-static int json_decode_direct(const mm_type_desc *t, const void *data,
-                              size_t len, void *val, mm_arena *a, char *err,
-                              size_t errlen);
-
-static int
-json_decode(const mm_type_desc *t, const void *data, size_t len, void *val,
-            mm_arena *a, char *err, size_t errlen)
-{
-    if (direct_ok(t, 0))
-        return json_decode_direct(t, data, len, val, a, err, errlen);
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(data, len, &end, 0);
-    if (!root) {
-        size_t off = end ? (size_t)(end - (const char *)data) : 0;
-        if (err && errlen)
-            snprintf(err, errlen, "invalid JSON at byte %zu", off);
-        return MM_EDECODE;
-    }
-    int rc = decode_tree(t, root, val, a, err, errlen);
-    cJSON_Delete(root);
-    return rc;
-}
-
 /* ---- JSON decoding, direct
  * ---------------------------------------------------
  *
  * Strict RFC 8259 text straight into the struct: no tree, and integers
- * read exactly from their digits.  Types of more than 64 fields take the
- * cJSON path above (the bitmap of the fields seen holds 64).
+ * read exactly from their digits.  A struct has at most 64 fields (the
+ * bitmap of the fields seen).
  */
 
 struct jp {
@@ -1483,6 +1281,17 @@ json_decode_direct(const mm_type_desc *t, const void *data, size_t len,
     return 0;
 }
 
+static int
+json_decode(const mm_type_desc *t, const void *data, size_t len, void *val,
+            mm_arena *a, char *err, size_t errlen)
+{
+    if (!direct_ok(t, 0)) {
+        struct dctx d = {.a = a, .err = err, .errlen = errlen};
+        return derr(&d, "%s: a struct of more than 64 fields", t->name);
+    }
+    return json_decode_direct(t, data, len, val, a, err, errlen);
+}
+
 const mm_codec mm_codec_json = {"json", MM_CONTENT_JSON, json_encode,
                                 json_decode};
 
@@ -1722,12 +1531,11 @@ mm_typed_encode(const mm_type_desc *t, const mm_codec *codec, const void *val,
     return codec->encode(t, val, out, len);
 }
 
-/* A new value of |t| decoded by |codec| from |data|, or, with |tree|,
- * from that JSON tree. */
+/* A new value of |t| decoded by |codec| from |data|; |turn|: it lives one
+ * turn (the per-thread first chunk may hold it). */
 static int
 decode_new(const mm_type_desc *t, const mm_codec *codec, const void *data,
-           size_t len, const cJSON *tree, void **val, char *err, size_t errlen,
-           int turn)
+           size_t len, void **val, char *err, size_t errlen, int turn)
 {
     mm_arena a;
     *val = NULL;
@@ -1738,10 +1546,7 @@ decode_new(const mm_type_desc *t, const mm_codec *codec, const void *data,
     if (rc) return rc;
     void *v = mm_arena_alloc(&a, t->size);
     memset(v, 0, t->size);
-    if (tree)
-        rc = decode_tree(t, tree, v, &a, err, errlen);
-    else
-        rc = codec->decode(t, data, len, v, &a, err, errlen);
+    rc = codec->decode(t, data, len, v, &a, err, errlen);
     if (rc) {
         arena_free_head(a.head);
         return rc;
@@ -1755,8 +1560,8 @@ mm_typed_decode(const mm_type_desc *t, const mm_codec *codec, const void *data,
                 size_t len, void **val, char *err, size_t errlen)
 {
     if (err && errlen) err[0] = '\0';
-    return decode_new(t, codec ? codec : &mm_codec_json, data, len, NULL, val,
-                      err, errlen, 0);
+    return decode_new(t, codec ? codec : &mm_codec_json, data, len, val, err,
+                      errlen, 0);
 }
 
 /* ---- per-turn scratch strings ----------------------------------------------
@@ -1947,25 +1752,13 @@ decode_msg(const mm_msg_desc *d, const mm_type_desc *t, mm_msg *m, void **val,
 {
     if (err && errlen) err[0] = '\0';
     if (m->content == MM_CONTENT_NONE)
-        return decode_new(t, &mm_codec_json, "{}", 2, NULL, val, err, errlen,
+        return decode_new(t, &mm_codec_json, "{}", 2, val, err, errlen, turn);
+    if (m->content == MM_CONTENT_JSON)
+        return decode_new(t, &mm_codec_json, m->data, m->len, val, err, errlen,
                           turn);
-    if (m->content == MM_CONTENT_JSON && direct_ok(t, 0))
-        return decode_new(t, &mm_codec_json, m->data, m->len, NULL, val, err,
-                          errlen, turn);
-    if (m->content == MM_CONTENT_JSON) {
-        size_t off = 0;
-        const cJSON *tree = mm_msg_json(m, &off);
-        if (!tree) {
-            if (err && errlen)
-                snprintf(err, errlen, "invalid JSON at byte %zu", off);
-            return MM_EDECODE;
-        }
-        return decode_new(t, NULL, NULL, m->len, tree, val, err, errlen, turn);
-    }
     if (m->content == MM_CONTENT_RAW && d->codec &&
         d->codec->content == MM_CONTENT_RAW)
-        return decode_new(t, d->codec, m->data, m->len, NULL, val, err, errlen,
-                          turn);
+        return decode_new(t, d->codec, m->data, m->len, val, err, errlen, turn);
     if (err && errlen)
         snprintf(err, errlen, "%s: no codec for this payload", d->name);
     return MM_EDECODE;

@@ -50,9 +50,11 @@
  * (64-bit values beyond 2^53 are strings of digits, and strings of digits
  * are accepted for them); doubles are numbers (null for NaN and the
  * infinities); bools true/false; strings strings; byte strings base64
- * strings; nested structs objects; arrays arrays.  Unknown members are
- * ignored; every field is required unless wrapped in MM_OPT() (then a
- * missing one is zero).
+ * strings; nested structs objects; arrays arrays.  Decoding takes strict
+ * RFC 8259 text (integers exactly, from their digits); unknown members are
+ * ignored, a member given twice is refused; every field is required
+ * unless wrapped in MM_OPT() (then a missing one is zero).  A struct has
+ * at most 64 fields (24 through the macros).
  *
  * Bounds: decoding refuses with MM_EDECODE and a one-line text (the reply
  * of a typed handler's caller; mm_typed_decode's |err|) a value of the

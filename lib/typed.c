@@ -478,6 +478,10 @@ struct obuf {
     int oom;
 };
 
+/* enc_msg's buffer for the built-in codecs; kept by shard threads only
+ * (freed by mm__typed_thread_free). */
+static MM_TLS struct obuf enc_buf;
+
 static int
 ob_reserve(struct obuf *b, size_t n)
 {
@@ -1650,7 +1654,7 @@ enc_msg(const char *type, const mm_codec *codec, const mm_type_desc *t,
     if (codec == &mm_codec_json || codec == &mm_codec_binary) {
         /* The built-in codecs write into a per-thread buffer; the message
          * copies it (into itself when it is short). */
-        static MM_TLS struct obuf tb;
+        struct obuf tb = enc_buf;
         tb.len = 0;
         tb.oom = 0;
         int rc = codec == &mm_codec_json ? js_struct(&tb, t, val, 0)
@@ -1660,11 +1664,13 @@ enc_msg(const char *type, const mm_codec *codec, const mm_type_desc *t,
             m = codec->content == MM_CONTENT_JSON
                     ? mm_msg_new_json(type, tb.p ? tb.p : "", tb.len)
                     : mm_msg_new_raw(type, tb.p ? tb.p : "", tb.len);
-        if (tb.cap > 65536) {
+        if (tb.cap > 65536 || !mm__cur_shard) {
             mm__free(tb.p);
             tb.p = NULL;
             tb.cap = 0;
         }
+        enc_buf.p = tb.p;
+        enc_buf.cap = tb.cap;
         return m;
     }
     if (codec->encode(t, val, &buf, &len)) return NULL;
@@ -1837,6 +1843,19 @@ tsend_release(struct tsend *s)
     } else {
         mm__free(s);
     }
+}
+
+void
+mm__typed_thread_free(void)
+{
+    while (tsend_cache) {
+        struct tsend *s = tsend_cache;
+        tsend_cache = s->next;
+        mm__free(s);
+    }
+    tsend_cache_len = 0;
+    mm__free(enc_buf.p);
+    memset(&enc_buf, 0, sizeof(enc_buf));
 }
 
 static void

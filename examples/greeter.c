@@ -19,6 +19,7 @@ MM_MESSAGE(greeter_greet, "greet", (MM_STR(name, 256)), (MM_STR(text, 300)));
 static int
 greet(mm_ctx *ctx, void *s, const greeter_greet_req *in, greeter_greet_rep *out)
 {
+    (void)s; /* the actor's state: none here */
     out->text = mm_typed_printf(ctx, "Hello, %s!", in->name);
     return 0;
 }
@@ -43,7 +44,6 @@ main(void)
     else
         fprintf(stderr, "greeter: %s\n", mm_strerror(rc));
     mm_typed_free(reply);
-    if (node) /* stop, wait for its thread, free */
-        mm_node_stop(node), mm_node_join(node), mm_node_free(node);
+    if (node) mm_node_stop(node), mm_node_join(node), mm_node_free(node);
     return rc != 0;
 }

@@ -482,11 +482,10 @@ struct obuf {
  * (freed by mm__typed_thread_free). */
 static MM_TLS struct obuf enc_buf;
 
-static int
-ob_reserve(struct obuf *b, size_t n)
+static __attribute__((noinline)) int
+ob_grow(struct obuf *b, size_t n)
 {
     if (b->oom) return -1;
-    if (b->len + n <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 128;
     while (cap < b->len + n)
         cap *= 2;
@@ -500,7 +499,14 @@ ob_reserve(struct obuf *b, size_t n)
     return 0;
 }
 
-static void
+static inline int
+ob_reserve(struct obuf *b, size_t n)
+{
+    if (MM_LIKELY(b->len + n <= b->cap)) return 0;
+    return ob_grow(b, n);
+}
+
+static inline void
 ob_put(struct obuf *b, const void *s, size_t n)
 {
     if (ob_reserve(b, n)) return;
@@ -508,7 +514,7 @@ ob_put(struct obuf *b, const void *s, size_t n)
     b->len += n;
 }
 
-static void
+static inline void
 ob_c(struct obuf *b, char c)
 {
     if (ob_reserve(b, 1)) return;
@@ -663,8 +669,14 @@ js_struct(struct obuf *b, const mm_type_desc *t, const void *v, int depth)
         if (f->kind == MM_K_NONE) continue;
         if (!first) ob_c(b, ',');
         first = 0;
-        js_str(b, f->name, strlen(f->name));
-        ob_c(b, ':');
+        /* Field names are C identifiers: nothing to escape. */
+        size_t nl = strlen(f->name);
+        if (ob_reserve(b, nl + 3)) return 0;
+        b->p[b->len++] = '"';
+        memcpy(b->p + b->len, f->name, nl);
+        b->len += nl;
+        b->p[b->len++] = '"';
+        b->p[b->len++] = ':';
         if (f->kind == MM_K_ARRAY) {
             size_t cnt =
                 *(const size_t *)((const unsigned char *)v + f->count_off);
@@ -711,6 +723,7 @@ json_encode(const mm_type_desc *t, const void *val, void **out, size_t *len)
 struct jp {
     const char *p, *end, *start;
     struct dctx *d;
+    int nul; /* jp_string met \u0000 */
 };
 
 static void
@@ -835,6 +848,7 @@ jp_string(struct jp *j, char *out, size_t cap, size_t *n)
         case 'u': {
             if (j->end - j->p < 4 || hex4(j->p, &u)) return jp_bad(j);
             j->p += 4;
+            if (u == 0) j->nul = 1;
             if (u >= 0xdc00 && u <= 0xdfff) return jp_bad(j);
             if (u >= 0xd800 && u <= 0xdbff) {
                 unsigned lo;
@@ -1096,6 +1110,7 @@ jp_value(struct jp *j, const mm_field *f, int k, uint32_t max, void *p)
         if (avail > lim + 1) avail = lim + 1;
         char *s = dalloc(j->d, avail + 1);
         if (!s) return DALLOC_FAIL(j->d);
+        j->nul = 0;
         if (jp_string(j, s, avail, &n)) return MM_EDECODE;
         if (n > lim) {
             if (k == MM_K_STR)
@@ -1104,7 +1119,7 @@ jp_value(struct jp *j, const mm_field *f, int k, uint32_t max, void *p)
         }
         s[n] = '\0';
         if (k == MM_K_STR) {
-            if (memchr(s, '\0', n)) return derr(j->d, "NUL inside a string");
+            if (j->nul) return derr(j->d, "NUL inside a string");
             *(const char **)p = s;
             return 0;
         }
@@ -1270,7 +1285,7 @@ json_decode_direct(const mm_type_desc *t, const void *data, size_t len,
                    void *val, mm_arena *a, char *err, size_t errlen)
 {
     struct dctx d = {.a = a, .err = err, .errlen = errlen};
-    struct jp j = {data, (const char *)data + len, data, &d};
+    struct jp j = {data, (const char *)data + len, data, &d, 0};
     jp_ws(&j);
     if (j.p < j.end && *j.p != '{') {
         if (jp_skip(&j, 0)) return MM_EDECODE;

@@ -1633,14 +1633,31 @@ wire_codec(const mm_msg_desc *d)
     return d->codec ? d->codec : &mm_codec_json;
 }
 
+/* Whether values of |t| fit a message's inline buffer, from a per-thread
+ * cache (the answer depends on the type alone). */
+static int
+fits_inline(const mm_type_desc *t)
+{
+    static MM_TLS struct {
+        const mm_type_desc *t;
+        int flat;
+    } fc[32];
+    unsigned i = (unsigned)(((uintptr_t)t >> 4) % 32);
+    if (MM_LIKELY(fc[i].t == t)) return fc[i].flat;
+    fc[i].t = t;
+    fc[i].flat = t->size < MSG_DATA_INLINE && type_flat(t, 0);
+    return fc[i].flat;
+}
+
 /* A pointer message carrying a copy of |val|: inside the message when |t|
  * has no pointers and fits, else one heap block. */
 static mm_msg *
 ptr_msg(const char *type, const mm_type_desc *t, const void *val)
 {
-    if (t->size < MSG_DATA_INLINE && type_flat(t, 0)) {
-        mm_msg *m = mm_msg_new_ptr(type, NULL, NULL);
+    if (fits_inline(t)) {
+        mm_msg *m = type ? mm_msg_new_ptr(type, NULL, NULL) : mm__msg_alloc();
         if (!m) return NULL;
+        m->content = MM_CONTENT_PTR;
         memcpy(m->inl, val, t->size);
         m->data = m->inl;
         m->len = t->size;
@@ -1729,7 +1746,7 @@ idc_get(mm_node *n, const mm_msg_desc *d)
     e->gen = n->generation;
     memcpy(e->node_id, n->id, MM_NODE_ID_LEN);
     e->id = id;
-    e->flat = d->req->size < MSG_DATA_INLINE && type_flat(d->req, 0);
+    e->flat = fits_inline(d->req);
     return e;
 }
 

@@ -391,6 +391,7 @@ mutate_codec(const mm_codec *codec)
     assert_int_equal(mm_typed_encode(&allkinds_desc, codec, &v, &buf, &len), 0);
     uint8_t *m = malloc(len + 8);
     assert_non_null(m);
+    static const char punct[] = "{}[]\",:\\u0-9e.";
     uint32_t seed = 12345;
     int ok = 0, bad = 0;
     for (int it = 0; it < 20000; it++) {
@@ -408,7 +409,7 @@ mutate_codec(const mm_codec *codec)
                 n = pos + 1;
                 break; /* truncate */
             default:
-                m[pos] = "{}[]\",:\\u0-9e."[(seed >> 16) % 16];
+                m[pos] = (uint8_t)punct[(seed >> 16) % (sizeof(punct) - 1)];
                 break;
             }
         }

@@ -1633,6 +1633,33 @@ wire_codec(const mm_msg_desc *d)
     return d->codec ? d->codec : &mm_codec_json;
 }
 
+/* memcpy for the small structs a message holds inline: constant sizes
+ * are copied in place, not by a call. */
+static inline void
+copy_small(void *d, const void *s, size_t n)
+{
+    switch (n) {
+    case 4:
+        memcpy(d, s, 4);
+        break;
+    case 8:
+        memcpy(d, s, 8);
+        break;
+    case 16:
+        memcpy(d, s, 16);
+        break;
+    case 24:
+        memcpy(d, s, 24);
+        break;
+    case 32:
+        memcpy(d, s, 32);
+        break;
+    default:
+        memcpy(d, s, n);
+        break;
+    }
+}
+
 /* Whether values of |t| fit a message's inline buffer, from a per-thread
  * cache (the answer depends on the type alone). */
 static int
@@ -1658,7 +1685,7 @@ ptr_msg(const char *type, const mm_type_desc *t, const void *val)
         mm_msg *m = type ? mm_msg_new_ptr(type, NULL, NULL) : mm__msg_alloc();
         if (!m) return NULL;
         m->content = MM_CONTENT_PTR;
-        memcpy(m->inl, val, t->size);
+        copy_small(m->inl, val, t->size);
         m->data = m->inl;
         m->len = t->size;
         m->flags |= MSG_F_INL_DATA;
@@ -1750,9 +1777,9 @@ idc_get(mm_node *n, const mm_msg_desc *d)
     return e;
 }
 
-mm_msg *
-mm_typed_msg_new(mm_node *n, const mm_endpoint *to, const mm_msg_desc *d,
-                 const void *req)
+static mm_msg *
+typed_msg_new(mm_node *n, const mm_endpoint *to, const mm_msg_desc *d,
+              const void *req)
 {
     if (!mm__node_is_local(n, to))
         return enc_msg(d->name, wire_codec(d), d->req, req);
@@ -1762,7 +1789,7 @@ mm_typed_msg_new(mm_node *n, const mm_endpoint *to, const mm_msg_desc *d,
     mm_msg *m;
     if (e->flat) {
         if (!(m = mm__msg_alloc())) return NULL;
-        memcpy(m->inl, req, d->req->size);
+        copy_small(m->inl, req, d->req->size);
         m->data = m->inl;
         m->len = d->req->size;
         m->flags = MSG_F_INL_DATA;
@@ -1780,6 +1807,13 @@ mm_typed_msg_new(mm_node *n, const mm_endpoint *to, const mm_msg_desc *d,
     m->type_id = e->id;
     m->type_name = d->name;
     return m;
+}
+
+mm_msg *
+mm_typed_msg_new(mm_node *n, const mm_endpoint *to, const mm_msg_desc *d,
+                 const void *req)
+{
+    return typed_msg_new(n, to, d, req);
 }
 
 /* Decodes the value of |m| (JSON, or RAW for a binary codec; no payload
@@ -1827,7 +1861,7 @@ mm_typed_call(mm_node *n, const mm_endpoint *to, const mm_msg_desc *d,
 {
     mm_msg *reply = NULL;
     *rep = NULL;
-    mm_msg *m = mm_typed_msg_new(n, to, d, req);
+    mm_msg *m = typed_msg_new(n, to, d, req);
     if (!m) return UV_ENOMEM;
     int rc = mm_call(n, to, m, &reply);
     if (rc == 0) {
@@ -1921,7 +1955,7 @@ mm_typed_send(mm_node *n, const mm_endpoint *to, const mm_msg_desc *d,
               const void *req, mm_typed_adapter adapt, void (*ucb)(void),
               void *data)
 {
-    mm_msg *m = mm_typed_msg_new(n, to, d, req);
+    mm_msg *m = typed_msg_new(n, to, d, req);
     if (!m) return UV_ENOMEM;
     if (!ucb) {
         int rc = mm_send(n, to, m, NULL, NULL);

@@ -116,7 +116,7 @@ examples: $(EXAMPLE_BIN)
 $(BUILD)/%: examples/%.c $(BUILD)/libmurmer.so
 	$(CC) $(CLIENT_CFLAGS) -o $@ $< $(LDFLAGS_ALL) $(CLIENT_LIBS)
 
-$(BUILD)/plugins/hello_plugin.so: $(PLUGIN_SRC) lib/include/murmer.h lib/include/murmer_base.h
+$(BUILD)/plugins/hello_plugin.so: $(PLUGIN_SRC) lib/include/murmer.h lib/include/murmer_base.h lib/include/murmer_typed.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CLIENT_CFLAGS) -fvisibility=hidden -shared -o $@ $(PLUGIN_SRC) $(LDFLAGS_ALL) $(shell pkg-config --libs libcjson)
 
@@ -198,7 +198,7 @@ install: all man
 	ln -sf libmurmer.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf libmurmer.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libmurmer.so
 	install -m 0644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
-	install -m 0644 lib/include/murmer.h lib/include/murmer_base.h $(DESTDIR)$(PREFIX)/include/
+	install -m 0644 lib/include/murmer.h lib/include/murmer_base.h lib/include/murmer_typed.h $(DESTDIR)$(PREFIX)/include/
 	$(PC_SED) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/murmer.pc
 	chmod 0644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/murmer.pc
 	if [ -n "$(CLI_BIN)" ]; then $(CC) -o $(DESTDIR)$(PREFIX)/bin/murmer $(CLI_OBJ) $(LDFLAGS_ALL) \

@@ -12,6 +12,10 @@
 # Progress and notes go to stderr.
 #
 # W selects workloads: W1 W2 W3 W4 W5 (empty = W1-W4, the local ones).
+# W1 and W2 run interleaved with their typed variants (murmer_typed.h:
+# `w1 N WARM typed`, `w2 N SHARDS typed`), three times each, medians kept,
+# and print typed/untyped ratio lines; W5 runs `w5 seqt` (the sequential
+# run through a typed echo) interleaved with the untyped seq run.
 # W5 (remote calls between two processes on loopback) runs bench/w5 (seq
 # pinned with taskset -c 0, pipelined, connect, connect pinned) next to the
 # UDP floor built from a copy of $ANCHORS_SRC/floor, pinned the same way,
@@ -130,6 +134,10 @@ w5_seq_interleaved() {
         # shellcheck disable=SC2086
         run_once "murmer W5 seq ($pin), run $i/3" $pin "$bin" seq 100000 5000 || return 1
         cat "$TMP/out" >> "$runs"
+        # The same through typed messages (a typed echo, the typed stub).
+        # shellcheck disable=SC2086
+        run_once "murmer W5 seq typed ($pin), run $i/3" $pin "$bin" seqt 100000 5000 &&
+            cat "$TMP/out" >> "$runs"
         # The same with the transport's hot waits off (lib/transport/udp.c,
         # quic_hot_rounds): what they are worth, measured in the same run.
         # shellcheck disable=SC2086
@@ -145,6 +153,25 @@ w5_seq_interleaved() {
         # shellcheck disable=SC2086
         run_once "c-floor-uv UDP seq ($pin), run $i/3" $pin "$BUILD/bench/udploop" 200000 64 &&
             cat "$TMP/out" >> "$runs"
+    done
+    medians "$runs"
+}
+
+# typed_interleaved W BIN: W1 or W2 untyped and typed, alternating, three
+# times; medians per workload as run_median.
+typed_interleaved() {
+    local w=$1 bin=$2 runs=$TMP/runs-typed typed_args
+    case $w in
+    W1) typed_args="1000000 10000 typed" ;;
+    W2) typed_args="10000000 1 typed" ;;
+    esac
+    : > "$runs"
+    for i in 1 2 3; do
+        run_once "murmer $w, run $i/3" "$bin" || return 1
+        cat "$TMP/out" >> "$runs"
+        # shellcheck disable=SC2086
+        run_once "murmer $w typed, run $i/3" "$bin" $typed_args || return 1
+        cat "$TMP/out" >> "$runs"
     done
     medians "$runs"
 }
@@ -190,6 +217,10 @@ for w in $sel; do
         if command -v taskset > /dev/null; then
             run_median 3 "murmer W5 connect (taskset -c 0)" taskset -c 0 "$bin" connect 50 pinned || fail=1
         fi
+        continue
+    fi
+    if [ "$w" = W1 ] || [ "$w" = W2 ]; then
+        typed_interleaved "$w" "$bin" || fail=1
         continue
     fi
     run "murmer $w" "$bin" || fail=1
@@ -289,6 +320,19 @@ ratio W2.one-way.peak-rss erlang W2.one-way.peak-rss
 ratio W3.ring1000.throughput erlang W3.ring1000.throughput
 ratio W4.spawn-terminate.throughput erlang W4.spawn-terminate.throughput
 ratio W4.rss-per-idle-actor erlang W4.rss-per-idle-actor
+# Typed messages against untyped, same run (murmer / murmer).
+ratio_self() {
+    awk -F, -v a="$1" -v b="$2" '
+        $1 == "murmer" && $2 == a { x = $3 }
+        $1 == "murmer" && $2 == b { y = $3 }
+        END { if (x != "" && y != "" && y + 0 != 0)
+                  printf "ratio,%s,%.3f,x,murmer %s\n", a, x / y, b }' "$OUT"
+}
+ratio_self W1.req-reply-typed.throughput W1.req-reply.throughput
+ratio_self W1.req-reply-typed.median W1.req-reply.median
+ratio_self W2.one-way-typed.throughput W2.one-way.throughput
+ratio_self W5.remote.seq64B-typed.median W5.remote.seq64B.median
+ratio_self W5.remote.seq64B-typed.throughput W5.remote.seq64B.throughput
 ratio W5.remote.seq64B.median c-floor W6.udp.seq.median
 ratio W5.remote.seq64B.throughput c-floor-uv W6.udp-uv.seq.throughput
 ratio W5.remote.seq64B.throughput murmer-nohot W5.remote.seq64B.throughput

@@ -1,14 +1,23 @@
 /*
  * w1.c — W1 request/reply on one shard (anchor: CAF's `request().then`).
  *
- *   w1 [N] [WARM]       N = 1000000 measured round trips, WARM = 10000
+ *   w1 [N] [WARM] [typed]   N = 1000000 measured round trips, WARM = 10000
  *
  * A client actor calls the server; the server replies with its argument
  * (an integer carried as a pointer payload, like CAF's int32); the reply
  * callback takes the second timestamp and issues the next call.  Prints
  * murmer,W1.req-reply.{throughput,median,p99}.
+ *
+ * With "typed" the same through typed messages (murmer_typed.h): the
+ * request and the reply are structs holding the integer, the server a
+ * typed handler and the client the w1req_send() stub with a typed reply
+ * callback; it prints W1.req-reply-typed.*.
  */
 #include "bench.h"
+
+#include <murmer_typed.h>
+
+MM_MESSAGE(w1req, "treq", (MM_U64(v)), (MM_U64(v)));
 
 struct w1 {
     mm_node *n;
@@ -38,7 +47,42 @@ server_req(mm_ctx *ctx, void *state, mm_msg *msg)
     return 0;
 }
 
+static int
+server_treq(mm_ctx *ctx, void *state, const w1req_req *in, w1req_rep *out)
+{
+    (void)ctx;
+    (void)state;
+    out->v = in->v;
+    return 0;
+}
+MM_HANDLES(w1req, server_treq);
+
+static int g_typed;
 static void w1_next(void);
+
+static void
+w1_fail(const char *what, int status)
+{
+    fprintf(stderr, "w1: %s at %llu: %s\n", what, (unsigned long long)g.i,
+            mm_strerror(status));
+    g.failed = 1;
+    bench_done_set(&g.done);
+}
+
+static void
+w1_typed_cb(void *data, int status, const w1req_rep *rep)
+{
+    uint64_t t = bench_now_ns();
+
+    (void)data;
+    if (status != 0 || rep->v != g.i) {
+        w1_fail("bad typed reply", status);
+        return;
+    }
+    if (g.i >= g.warm) g.lat[g.i - g.warm] = (uint32_t)(t - g.t0);
+    g.i++;
+    w1_next();
+}
 
 static void
 w1_reply_cb(void *data, int status, mm_msg *reply)
@@ -71,6 +115,12 @@ w1_next(void)
     }
     if (g.i == g.warm) g.tstart = bench_now_ns();
     g.t0 = bench_now_ns();
+    if (g_typed) {
+        w1req_req req = {.v = g.i};
+        rc = w1req_send(g.n, &g.server, &req, w1_typed_cb, NULL);
+        if (rc != 0) w1_fail("typed send", rc);
+        return;
+    }
     m = mm_msg_new_id(g.n, g.req_id, (void *)(uintptr_t)g.i, NULL);
     rc = mm_send(g.n, &g.server, m, w1_reply_cb, NULL);
     if (rc != 0) {
@@ -92,7 +142,7 @@ client_go(mm_ctx *ctx, void *state, mm_msg *msg)
 }
 
 MM_ACTOR_TYPE(w1server, struct server_state, NULL, NULL,
-              MM_HANDLER("req", server_req));
+              MM_HANDLER("req", server_req), MM_TYPED(w1req, server_treq));
 MM_ACTOR_TYPE(w1client, struct client_state, NULL, NULL,
               MM_HANDLER("go", client_go));
 
@@ -105,6 +155,7 @@ main(int argc, char **argv)
 
     g.n_meas = (uint64_t)bench_arg(argc, argv, 1, 1000000);
     g.warm = (uint64_t)bench_arg(argc, argv, 2, 10000);
+    g_typed = argc > 3 && strcmp(argv[3], "typed") == 0;
     g.lat = calloc(g.n_meas, sizeof(*g.lat));
     if (g.lat == NULL || g.n_meas == 0) return 1;
     g.n = bench_node("bench-w1", 1, types, 2);
@@ -117,8 +168,8 @@ main(int argc, char **argv)
         return 1;
     }
     if (!g.failed)
-        bench_report_latency("W1.req-reply", g.lat, g.n_meas, g.elapsed,
-                             "rt/s");
+        bench_report_latency(g_typed ? "W1.req-reply-typed" : "W1.req-reply",
+                             g.lat, g.n_meas, g.elapsed, "rt/s");
     bench_node_end(g.n);
     free(g.lat);
     return g.failed;

@@ -1,7 +1,7 @@
 /*
  * w2.c — W2 one-way throughput (anchor: Erlang's `Recv ! K` flood).
  *
- *   w2 [N] [SHARDS]     N = 10000000 messages, SHARDS = 1
+ *   w2 [N] [SHARDS] [typed]   N = 10000000 messages, SHARDS = 1
  *
  * A sender actor tells the receiver N integer messages; the receiver
  * counts.  Time runs from the first send to the N-th receive.  Mailboxes
@@ -9,10 +9,18 @@
  * receiver's mailbox is full (MM_EOVERLOADED: a mailbox-sized batch) and
  * resumes from mm_endpoint_when_writable().  Prints
  * murmer,W2.one-way.{send-side,throughput} and W2.one-way.peak-rss.
+ * With "typed" the messages are typed (murmer_typed.h: a struct holding
+ * the integer, made with mm_typed_msg_new, and a typed handler): it
+ * prints W2.one-way-typed.*.
  */
 #include <stdatomic.h>
 
 #include "bench.h"
+
+#include <murmer_typed.h>
+
+MM_MESSAGE(w2msg, "tmsg", (MM_U64(k)), (MM_NONE));
+static int g_typed;
 
 static struct {
     mm_node *n;
@@ -43,6 +51,21 @@ recv_msg(mm_ctx *ctx, void *state, mm_msg *msg)
     return 0;
 }
 
+static int
+recv_tmsg(mm_ctx *ctx, void *state, const w2msg_req *in, w2msg_rep *out)
+{
+    (void)ctx;
+    (void)state;
+    (void)out;
+    if (in->k + 1 != ++g.received) g.failed = 1;
+    if (g.received == g.total) {
+        g.t_end = bench_now_ns();
+        bench_done_set(&g.done);
+    }
+    return 0;
+}
+MM_HANDLES(w2msg, recv_tmsg);
+
 static void
 w2_fail(const char *what, int rc)
 {
@@ -62,8 +85,12 @@ w2_pump(void *data)
     while (g.sent < g.total) {
         mm_msg *m = g.pending;
         g.pending = NULL;
-        if (m == NULL)
+        if (m == NULL && g_typed) {
+            w2msg_req req = {.k = g.sent};
+            m = mm_typed_msg_new(g.n, &g.recv, &w2msg_desc, &req);
+        } else if (m == NULL) {
             m = mm_msg_new_id(g.n, g.msg_id, (void *)(uintptr_t)g.sent, NULL);
+        }
         rc = mm_tell(g.n, &g.recv, m);
         if (rc == MM_EOVERLOADED) {
             g.pending = m;
@@ -92,7 +119,8 @@ send_go(mm_ctx *ctx, void *state, mm_msg *msg)
     return 0;
 }
 
-MM_ACTOR_TYPE(w2recv, struct state, NULL, NULL, MM_HANDLER("msg", recv_msg));
+MM_ACTOR_TYPE(w2recv, struct state, NULL, NULL, MM_HANDLER("msg", recv_msg),
+              MM_TYPED(w2msg, recv_tmsg));
 MM_ACTOR_TYPE(w2send, struct state, NULL, NULL, MM_HANDLER("go", send_go));
 
 int
@@ -105,6 +133,7 @@ main(int argc, char **argv)
 
     g.total = (uint64_t)bench_arg(argc, argv, 1, 10000000);
     shards = (int)bench_arg(argc, argv, 2, 1);
+    g_typed = argc > 3 && strcmp(argv[3], "typed") == 0;
     fprintf(stderr,
             "w2: note: mailboxes are bounded; the sender sends mailbox-sized "
             "batches and continues on mm_endpoint_when_writable()\n");
@@ -121,7 +150,9 @@ main(int argc, char **argv)
         return 1;
     }
     if (!g.failed) {
-        const char *sfx = shards > 1 ? "-cross-shard" : "";
+        const char *sfx =
+            shards > 1 ? (g_typed ? "-typed-cross-shard" : "-cross-shard")
+                       : (g_typed ? "-typed" : "");
         char name[96];
         snprintf(name, sizeof(name), "W2.one-way%s.send-side", sfx);
         bench_emit(name, (double)g.total * 1e9 / (double)(g.t_sent - g.t0),

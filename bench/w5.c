@@ -4,6 +4,10 @@
  *
  *   w5 seq [N] [WARM]     sequential calls, 64-byte JSON: throughput,
  *                         median, p99 (run it under `taskset -c 0`)
+ *   w5 seqt [N] [WARM]    seq through typed messages: a typed echo actor
+ *                         (string field p) called with the w5echo_send()
+ *                         stub, reply decoded for a typed callback; the
+ *                         same 64 bytes of JSON each way
  *   w5 pipe [N] [DEPTH]   DEPTH (100) calls in flight, each reply sends the
  *                         next: throughput
  *   w5 connect [N] [TAG]  N fresh client nodes (each its own data dir and
@@ -24,6 +28,8 @@
  */
 #include "bench.h"
 
+#include <murmer_typed.h>
+
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -38,7 +44,22 @@
 static char g_dir[256];
 static char g_key[300];
 static char g_server_addr[96];
-static mm_endpoint g_echo;
+static mm_endpoint g_echo, g_techo;
+static int g_typed;
+
+/* {"p":"xxx..."}: 64 bytes of JSON, as the untyped payload. */
+MM_MESSAGE(w5echo, "techo", (MM_STR(p, 64)), (MM_STR(p, 64)));
+
+static int
+techo(mm_ctx *ctx, void *state, const w5echo_req *in, w5echo_rep *out)
+{
+    (void)ctx;
+    (void)state;
+    out->p = in->p;
+    return 0;
+}
+MM_HANDLES(w5echo, techo);
+MM_ACTOR_TYPE(w5techo, char, NULL, NULL, MM_TYPED(w5echo, techo));
 static pid_t g_server;
 static char g_payload[PAYLOAD_LEN + 1];
 
@@ -82,8 +103,8 @@ server_main(int fd)
 {
     mm_node_config cfg;
     mm_node *n = NULL;
-    mm_endpoint ep;
-    char data[400], line[256], eps[80];
+    mm_endpoint ep, tep;
+    char data[400], line[256], eps[80], teps[80];
     sigset_t set;
     int len;
 
@@ -98,13 +119,16 @@ server_main(int fd)
     cfg.cluster_key_file = g_key;
     cfg.mdns = 0;
     if (mm_node_new(&n, &cfg) != 0 || mm_node_register_builtins(n) != 0 ||
-        mm_spawn(n, "echo", NULL, &ep) != 0) {
+        mm_spawn(n, "echo", NULL, &ep) != 0 ||
+        mm_node_register_type(n, &w5techo_type) != 0 ||
+        mm_spawn(n, "w5techo", NULL, &tep) != 0) {
         len = snprintf(line, sizeof(line), "ERR\n");
         if (write(fd, line, (size_t)len) < 0) _exit(2);
         _exit(2);
     }
-    len = snprintf(line, sizeof(line), "%s %s\n", mm_node_addr(n),
-                   mm_endpoint_format(&ep, eps, sizeof(eps)));
+    len = snprintf(line, sizeof(line), "%s %s %s\n", mm_node_addr(n),
+                   mm_endpoint_format(&ep, eps, sizeof(eps)),
+                   mm_endpoint_format(&tep, teps, sizeof(teps)));
     if (write(fd, line, (size_t)len) != len) _exit(2);
     close(fd);
     if (mm_node_post(n, 0, server_term_init, n) != 0) _exit(3);
@@ -141,9 +165,10 @@ server_start(void)
     }
     close(p[0]);
     buf[got] = '\0';
-    char eps[96];
-    if (sscanf(buf, "%95s %95s", g_server_addr, eps) != 2 ||
-        mm_endpoint_parse(&g_echo, eps) != 0) {
+    char eps[96], teps[96];
+    if (sscanf(buf, "%95s %95s %95s", g_server_addr, eps, teps) != 3 ||
+        mm_endpoint_parse(&g_echo, eps) != 0 ||
+        mm_endpoint_parse(&g_techo, teps) != 0) {
         fprintf(stderr, "w5: server did not start: '%s'\n", buf);
         exit(1);
     }
@@ -196,7 +221,7 @@ client_new(const char *name)
 static mm_msg *
 payload_msg(void)
 {
-    return mm_msg_new_json("echo", g_payload, PAYLOAD_LEN);
+    return mm_msg_new_json(g_typed ? "techo" : "echo", g_payload, PAYLOAD_LEN);
 }
 
 struct run {
@@ -269,7 +294,8 @@ warm_check(uv_check_t *h)
     if (g_run.inflight || g_run.up) return;
     m = payload_msg();
     g_run.inflight = 1;
-    if (mm_send(g.n, &g_echo, m, warm_cb, NULL) != 0) {
+    /* The typed echo answers JSON callers with the same bytes. */
+    if (mm_send(g.n, g_typed ? &g_techo : &g_echo, m, warm_cb, NULL) != 0) {
         mm_msg_free(m);
         g_run.inflight = 0;
     }
@@ -335,6 +361,24 @@ seq_cb(void *data, int status, mm_msg *reply)
 }
 
 static void
+seq_tcb(void *data, int status, const w5echo_rep *rep)
+{
+    uint64_t t = bench_now_ns();
+
+    (void)data;
+    if (status != 0 || strlen(rep->p) != PAYLOAD_LEN - 8 ||
+        memcmp(rep->p, g_payload + 6, PAYLOAD_LEN - 8) != 0) {
+        fprintf(stderr, "w5: bad typed echo: %s\n", mm_strerror(status));
+        g.failed = 1;
+        run_end();
+        return;
+    }
+    if (g.i >= g.warm) g.lat[g.i - g.warm] = (uint32_t)(t - g.t0);
+    g.i++;
+    seq_next();
+}
+
+static void
 seq_next(void)
 {
     mm_msg *m;
@@ -345,6 +389,17 @@ seq_next(void)
         return;
     }
     if (g.i == g.warm) g.tstart = bench_now_ns();
+    if (g_typed) {
+        static char p[PAYLOAD_LEN];
+        memcpy(p, g_payload + 6, PAYLOAD_LEN - 8);
+        w5echo_req req = {.p = p};
+        g.t0 = bench_now_ns();
+        if (w5echo_send(g.n, &g_techo, &req, seq_tcb, NULL) != 0) {
+            g.failed = 1;
+            run_end();
+        }
+        return;
+    }
     m = payload_msg();
     g.t0 = bench_now_ns();
     if (mm_send(g.n, &g_echo, m, seq_cb, NULL) != 0) {
@@ -410,8 +465,9 @@ run_seq(long n_meas, long warm)
     if (!g.lat) return 1;
     client_run(seq_go);
     if (!g.failed)
-        bench_report_latency("W5.remote.seq64B", g.lat, g.total, g.elapsed,
-                             "rt/s");
+        bench_report_latency(g_typed ? "W5.remote.seq64B-typed"
+                                     : "W5.remote.seq64B",
+                             g.lat, g.total, g.elapsed, "rt/s");
     free(g.lat);
     return g.failed;
 }
@@ -553,9 +609,13 @@ main(int argc, char **argv)
     const char *mode = argc > 1 ? argv[1] : "seq";
     int rc;
 
+    if (strcmp(mode, "seqt") == 0) {
+        g_typed = 1;
+        mode = "seq";
+    }
     if (strcmp(mode, "seq") != 0 && strcmp(mode, "pipe") != 0 &&
         strcmp(mode, "connect") != 0) {
-        fprintf(stderr, "usage: w5 seq [N] [WARM] | pipe [N] [DEPTH] | "
+        fprintf(stderr, "usage: w5 seq|seqt [N] [WARM] | pipe [N] [DEPTH] | "
                         "connect [N] [TAG]\n");
         return 2;
     }

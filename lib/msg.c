@@ -39,6 +39,7 @@ mm__msg_cache_free(void)
         mm__free(m);
     }
     msg_cache_len = 0;
+    mm__typed_thread_free();
 }
 
 static void

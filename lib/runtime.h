@@ -126,6 +126,9 @@ mm_msg *mm__msg_take(mm_msg *src);
  * its error offset. */
 int mm__msg_json_ok(mm_msg *m, size_t *err_offset);
 void mm__msg_cache_free(void);
+/* Frees this thread's typed-message caches (typed.c); called by
+ * mm__msg_cache_free when a shard's thread ends. */
+void mm__typed_thread_free(void);
 
 /* ---- timers (one queue per shard, on a timerfd: tq.h) ------------------ */
 

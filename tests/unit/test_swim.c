@@ -1185,7 +1185,7 @@ test_swim_replay_no_rollback(void **state)
 }
 
 /*
- * The golden vector of docs/wire-signed.md: the key of seed 00 01 .. 1f,
+ * The golden vector of docs/wire.md (Member frames): the key of seed 00 01 .. 1f,
  * its node id, and its signed record (generation 1, incarnation 0, role 0,
  * 127.0.0.1:7946, name "n1", tags "zone=a") as the core writes it.
  */

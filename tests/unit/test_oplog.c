@@ -2019,9 +2019,9 @@ test_oplog_signed_catchup_in_bounded_batches(void **state)
     mm__sign_key_free(kd);
 }
 
-/* The golden vector of docs/wire.md (Member frames): key seed 00..1f, one register
- * at generation 1, its sealed batch byte for byte (Ed25519 signatures are
- * deterministic). */
+/* The golden vector of docs/wire.md (Member frames): key seed 00..1f, one
+ * register at generation 1, its sealed batch byte for byte (Ed25519 signatures
+ * are deterministic). */
 static void
 test_oplog_signed_batch_golden(void **state)
 {

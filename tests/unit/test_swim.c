@@ -1185,8 +1185,8 @@ test_swim_replay_no_rollback(void **state)
 }
 
 /*
- * The golden vector of docs/wire.md (Member frames): the key of seed 00 01 .. 1f,
- * its node id, and its signed record (generation 1, incarnation 0, role 0,
+ * The golden vector of docs/wire.md (Member frames): the key of seed 00 01 ..
+ * 1f, its node id, and its signed record (generation 1, incarnation 0, role 0,
  * 127.0.0.1:7946, name "n1", tags "zone=a") as the core writes it.
  */
 static void

@@ -247,7 +247,7 @@ mm__cluster_start(struct mm_cluster *c)
     mm__net_start(c->net);
     mm__membership_start(c->membership);
     /* The registry's heads are signed with the identity key. */
-    int rc = mm__recep_set_identity(c->node, c->id.key_pem, c->id.pub);
+    int rc = mm__recep_set_identity(c->node, &c->id);
     if (rc)
         MM_LOG(MM_LOG_ERR, "cluster", "registry cannot sign: %s",
                mm_strerror(rc));

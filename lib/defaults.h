@@ -376,4 +376,13 @@
 /* The keyring's bound (install past it is refused) is MM_KEYRING_MAX, in
  * lib/ckey.h, as the keyring struct is sized by it. */
 
+#ifndef MM_SWIM_MERGE_STEP
+/* Entries of a received push-pull state merged per loop turn: each may
+ * cost an Ed25519 verification (about 0.1 ms), so a big state is merged
+ * over several turns and never holds the loop for long; one state merges
+ * at a time, another arriving meanwhile is dropped (the next push-pull
+ * brings it again). */
+#define MM_SWIM_MERGE_STEP 8u
+#endif
+
 #endif /* MM_DEFAULTS_H */

@@ -240,12 +240,15 @@ identity_key(struct mm_identity *id, EVP_PKEY **out)
     } else {
         return -errno;
     }
-    size_t publen = sizeof(id->pub);
+    size_t publen = sizeof(id->pub), seedlen = sizeof(id->seed);
     if (EVP_PKEY_get_raw_public_key(pkey, id->pub, &publen) != 1 ||
         publen != sizeof(id->pub)) {
         EVP_PKEY_free(pkey);
         return MM_EKEY;
     }
+    id->has_seed =
+        EVP_PKEY_get_raw_private_key(pkey, id->seed, &seedlen) == 1 &&
+        seedlen == sizeof(id->seed);
     *out = pkey;
     return 0;
 }
@@ -508,6 +511,7 @@ mm__identity_release(struct mm_identity *id)
         memset(id->key_pem, 0, strlen(id->key_pem));
         mm__free(id->key_pem);
     }
+    OPENSSL_cleanse(id->seed, sizeof(id->seed));
     mm__free(id->cert_pem);
     mm__free(id->dir);
     if (id->lock_fd >= 0) close(id->lock_fd); /* drops the flock */

@@ -24,7 +24,12 @@ struct mm_identity {
     char hex[2 * MM_ID_LEN + 1];
     uint8_t pub[MM_ED25519_PUB_LEN]; /* raw Ed25519 public key */
     uint64_t generation;
-    char *key_pem;  /* owned, NUL-terminated PKCS#8 PEM */
+    char *key_pem; /* owned, NUL-terminated PKCS#8 PEM */
+    /* The raw Ed25519 private key (its 32-byte seed), when has_seed:
+     * signing keys are built from it (mm__sign_key_from_seed) without
+     * parsing key_pem again (0.38 ms a parse with OpenSSL 3). */
+    uint8_t seed[MM_ED25519_PUB_LEN];
+    int has_seed;
     char *cert_pem; /* owned, NUL-terminated X.509 PEM */
     int lock_fd;    /* flock'ed lock file; -1 when none */
     char *dir;      /* owned copy of the data dir path */

@@ -14,6 +14,7 @@
 #include "crypto.h"
 #include "hlc.h"
 #include "oplog.h"
+#include "identity.h"
 #include "registry.h"
 
 struct entry {
@@ -1467,12 +1468,13 @@ mm__recep_apply_some(mm_node *n, struct mm__oplog_batch_iter *it, size_t max,
 }
 
 int
-mm__recep_set_identity(mm_node *n, const char *key_pem,
-                       const uint8_t pub[MM_ED25519_KEY_LEN])
+mm__recep_set_identity(mm_node *n, const struct mm_identity *id)
 {
     struct mm_recep *r = n->recep;
     struct mm_sign_key *k = NULL;
-    int rc = mm__sign_key_from_pem(&k, key_pem);
+    const uint8_t *pub = id->pub;
+    int rc = id->has_seed ? mm__sign_key_from_seed(&k, id->seed)
+                          : mm__sign_key_from_pem(&k, id->key_pem);
     if (rc) return rc;
     pthread_mutex_lock(&r->lock);
     mm__oplog_set_signer(r->oplog, k, pub);

@@ -123,10 +123,10 @@ int mm__recep_apply(mm_node *n, const uint8_t *batch, size_t len,
 struct mm__oplog_batch_iter;
 int mm__recep_apply_some(mm_node *n, struct mm__oplog_batch_iter *it,
                          size_t max, size_t *done, size_t *applied);
-/* This node signs its registry heads with the identity key |key_pem|
- * (public key |pub|).  0 or MM_EKEY. */
-int mm__recep_set_identity(mm_node *n, const char *key_pem,
-                           const uint8_t pub[32]);
+struct mm_identity;
+/* This node signs its registry heads with its identity key |id|.  0 or
+ * MM_EKEY. */
+int mm__recep_set_identity(mm_node *n, const struct mm_identity *id);
 /* Finishes |b| (records of this node's oplog) with their origins' signed
  * heads (mm__oplog_batch_seal). */
 int mm__recep_seal(mm_node *n, struct mm__oplog_batch *b);

@@ -115,6 +115,13 @@ struct mm_membership {
     uint8_t tx[DGRAM_MAX];
     mm_membership_change_fn change_fn; /* client sessions' member events */
     void *change_data;
+    /* A push-pull state merged MM_SWIM_MERGE_STEP entries a loop turn
+     * (each may cost a signature verification, ~0.1 ms): a state of a
+     * thousand members never holds the loop for 0.1 s.  One at a time. */
+    uint8_t *merge_buf;
+    size_t merge_len;
+    uint32_t merge_next;
+    struct mm_tmr merge_tmr;
 };
 
 static void membership_after(struct mm_membership *m);
@@ -529,6 +536,51 @@ on_datagram(void *data, const struct sockaddr *from, const uint8_t *buf,
     membership_after(m);
 }
 
+/* Merges the next share of the state in merge_buf; 0 when done, 1 when
+ * more remains (the next loop turn), MM_EDECODE. */
+static int
+merge_step(struct mm_membership *m)
+{
+    int rc = mm__swim_state_merge_some(m->swim, m->merge_buf, m->merge_len,
+                                       &m->merge_next, MM_SWIM_MERGE_STEP,
+                                       mm__now_ms());
+    m->cnt.merge_steps++;
+    if (rc == 1) {
+        mm__tq_start_in(m->d.tq, &m->merge_tmr, 0);
+        return 1;
+    }
+    mm__free(m->merge_buf);
+    m->merge_buf = NULL;
+    if (rc == 0) m->cnt.syncs_merged++;
+    return rc;
+}
+
+static void
+merge_cb(struct mm_tmr *t)
+{
+    struct mm_membership *m =
+        mm__container_of(t, struct mm_membership, merge_tmr);
+    if (m->closed || !m->merge_buf) return;
+    merge_step(m);
+    membership_after(m);
+}
+
+/* Starts merging |body|: its first share now.  0, 1 (more follows) or
+ * MM_EDECODE; MM_EOVERLOADED when a state is still merging (dropped). */
+static int
+merge_start(struct mm_membership *m, const uint8_t *body, size_t len)
+{
+    if (m->merge_buf) {
+        m->cnt.syncs_busy++;
+        return MM_EOVERLOADED;
+    }
+    if (!(m->merge_buf = mm__malloc(len ? len : 1))) return UV_ENOMEM;
+    memcpy(m->merge_buf, body, len);
+    m->merge_len = len;
+    m->merge_next = 0;
+    return merge_step(m);
+}
+
 static int
 state_sender_is(const uint8_t *body, size_t len,
                 const uint8_t peer[MM_NODE_ID_LEN])
@@ -551,19 +603,18 @@ on_sync_frame(void *data, struct mm_qconn *conn,
         return;
     }
     uint64_t now = mm__now_ms();
+    (void)now;
     if (type == MEMBER_SYNC_REQ) {
-        mm__swim_state_merge(m->swim, body, len, now);
+        /* Answered with our state as it is; theirs is merged in steps. */
         sync_send(m, peer, conn, sid, MEMBER_SYNC_RESP);
+        merge_start(m, body, len);
     } else if (type == MEMBER_SYNC_RESP) {
         if (m->sync_active && memcmp(m->sync_peer, peer, MM_SWIM_ID_LEN) == 0) {
             m->sync_active = 0;
-            if (mm__swim_state_merge(m->swim, body, len, now) == 0)
-                m->cnt.syncs_merged++;
-            else
-                m->sync_failed = 1;
-        } else if (mm__swim_state_merge(m->swim, body, len, now) == 0) {
-            /* A late answer is still news. */
-            m->cnt.syncs_merged++;
+            int rc = merge_start(m, body, len);
+            if (rc < 0) m->sync_failed = 1; /* the core's sync ends */
+        } else {
+            merge_start(m, body, len); /* a late answer is still news */
         }
     }
     membership_after(m);
@@ -695,7 +746,8 @@ mm__membership_new(struct mm_membership **out,
                               MM_GOSSIP_DERIVE_BURST);
     m->src_seed = mm__rand64();
 
-    rc = mm__sign_key_from_pem(&m->sign_key, id->key_pem);
+    rc = id->has_seed ? mm__sign_key_from_seed(&m->sign_key, id->seed)
+                      : mm__sign_key_from_pem(&m->sign_key, id->key_pem);
     if (rc) {
         MM_LOG(MM_LOG_ERR, "membership", "cannot use the identity key: %s",
                mm_strerror(rc));
@@ -764,6 +816,7 @@ mm__membership_start(struct mm_membership *m)
     uv_timer_init(loop, &m->poll);
     m->poll.data = m;
     m->tmr.fn = timer_cb;
+    m->merge_tmr.fn = merge_cb;
     m->timers_init = 1;
     m->started = 1;
     uint64_t now = mm__now_ms();
@@ -821,6 +874,7 @@ mm__membership_close(struct mm_membership *m)
     m->leave_data = NULL;
     if (m->timers_init) {
         mm__tq_stop(m->d.tq, &m->tmr);
+        mm__tq_stop(m->d.tq, &m->merge_tmr);
         uv_close((uv_handle_t *)&m->poll, timer_closed_cb);
     }
 }
@@ -833,9 +887,11 @@ mm__membership_free(struct mm_membership *m)
         /* Started but never closed: close here (the loop no longer runs). */
         m->closed = 1;
         mm__tq_stop(m->d.tq, &m->tmr);
+        mm__tq_stop(m->d.tq, &m->merge_tmr);
         uv_close((uv_handle_t *)&m->poll, timer_closed_cb);
         uv_run(m->d.loop, UV_RUN_NOWAIT);
     }
+    mm__free(m->merge_buf);
     mm__swim_free(m->swim);
     mm__seal_free(m->seal);
     mm__sign_key_free(m->sign_key);

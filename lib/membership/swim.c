@@ -2032,13 +2032,22 @@ mm__swim_state_encode(struct mm_swim *s, uint8_t *out, size_t cap)
     o += MM_SWIM_ID_LEN;
     mm__put_u32(out + o, (uint32_t)count);
     o += 4;
-    for (size_t i = 0; i < s->nmembers; i++) {
-        const struct mm_swim_member *m = s->members[i];
-        if (m->tombstone) continue;
-        size_t n = wr_rec(out + o + 3, m);
-        out[o] = (uint8_t)m->state;
-        mm__put_u16(out + o + 1, (uint16_t)n);
-        o += 3 + n;
+    /* Ourselves first, then the live members, then the gone: a receiver
+     * that merges in steps knows the sender and the live members first. */
+    for (int pass = 0; pass < 3; pass++) {
+        for (size_t i = 0; i < s->nmembers; i++) {
+            const struct mm_swim_member *m = s->members[i];
+            if (m->tombstone) continue;
+            int self = m == s->self;
+            int live = m->state == MM_SWIM_ALIVE || m->state == MM_SWIM_SUSPECT;
+            if ((pass == 0) != self || (pass == 1 && !live) ||
+                (pass == 2 && live))
+                continue;
+            size_t n = wr_rec(out + o + 3, m);
+            out[o] = (uint8_t)m->state;
+            mm__put_u16(out + o + 1, (uint16_t)n);
+            o += 3 + n;
+        }
     }
     return o;
 }
@@ -2087,44 +2096,71 @@ merge_entry(struct mm_swim *s, int state, const struct swim_rec *r,
     }
 }
 
-/* Walks a push-pull payload; with |apply| 0 only validates. */
+/*
+ * Walks a push-pull payload; with |apply| 0 only validates.  Applying
+ * takes the entries from *next on, at most |max| of them, and leaves in
+ * *next where it stopped: 1 when entries remain, 0 at the end, -1 when
+ * the payload does not decode.
+ */
 static int
-state_walk(struct mm_swim *s, const uint8_t *buf, size_t len, int apply)
+state_walk(struct mm_swim *s, const uint8_t *buf, size_t len, int apply,
+           uint32_t *next, uint32_t max)
 {
     struct swim_rd r = {buf, len, 0};
     uint8_t sender[MM_SWIM_ID_LEN];
     struct swim_rec rec;
     if (rd_u8(&r) != SWIM_VERSION) return -1;
-    s->walk_forged = 0;
     rd_bytes(&r, sender, MM_SWIM_ID_LEN);
     uint32_t count = rd_u32(&r);
     if (r.err) return -1;
+    uint32_t first = apply ? *next : 0, done = 0;
     for (uint32_t i = 0; i < count; i++) {
         uint8_t st = rd_u8(&r);
         size_t n = rd_u16(&r);
         if (r.err || st > MM_SWIM_LEFT || r.n < n) return -1;
+        if (apply && i >= first && done == max) {
+            *next = i;
+            return 1;
+        }
         struct swim_rd e = {r.p, n, 0};
-        rd_rec(&e, &rec);
-        if (e.err || e.n != 0) return -1;
         r.p += n;
         r.n -= n;
-        if (apply) merge_entry(s, st, &rec, sender);
+        if (apply && i < first) continue; /* applied in an earlier step */
+        rd_rec(&e, &rec);
+        if (e.err || e.n != 0) return -1;
+        if (apply) {
+            merge_entry(s, st, &rec, sender);
+            done++;
+        }
     }
+    if (apply) *next = count;
     return r.n == 0 ? 0 : -1;
+}
+
+int
+mm__swim_state_merge_some(struct mm_swim *s, const uint8_t *buf, size_t len,
+                          uint32_t *next, uint32_t max, uint64_t now)
+{
+    if (now > s->now) s->now = now;
+    if (*next == 0) {
+        uint32_t none = 0;
+        if (!buf || state_walk(s, buf, len, 0, &none, 0) != 0) {
+            s->stats.decode_errors++;
+            return MM_EDECODE;
+        }
+        s->walk_forged = 0; /* a payload's forgery spans its steps */
+    }
+    if (state_walk(s, buf, len, 1, next, max ? max : 1) == 1) return 1;
+    s->sync_in_flight = 0;
+    return 0;
 }
 
 int
 mm__swim_state_merge(struct mm_swim *s, const uint8_t *buf, size_t len,
                      uint64_t now)
 {
-    if (now > s->now) s->now = now;
-    if (!buf || state_walk(s, buf, len, 0) != 0) {
-        s->stats.decode_errors++;
-        return MM_EDECODE;
-    }
-    state_walk(s, buf, len, 1);
-    s->sync_in_flight = 0;
-    return 0;
+    uint32_t next = 0;
+    return mm__swim_state_merge_some(s, buf, len, &next, UINT32_MAX, now);
 }
 
 void

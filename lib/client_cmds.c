@@ -345,9 +345,22 @@ mm_client_lookup(mm_client *c, const char *label, const char *prefix,
                  const char *key, int all, uint32_t wait_ms,
                  mm_actor_info **out, size_t *n)
 {
+    return mm_client_lookup_typed(c, label, prefix, key, NULL, all, wait_ms,
+                                  out, n);
+}
+
+MM_EXTERN int
+mm_client_lookup_typed(mm_client *c, const char *label, const char *prefix,
+                       const char *key, const char *type, int all,
+                       uint32_t wait_ms, mm_actor_info **out, size_t *n)
+{
     *out = NULL;
     *n = 0;
     cJSON *req = mm__client_lookup_body(label, prefix, key, all, wait_ms);
+    if (req && type && !cJSON_AddStringToObject(req, "type", type)) {
+        cJSON_Delete(req);
+        req = NULL;
+    }
     if (!req) return UV_ENOMEM;
     /* A wait gets its own time plus the usual margin for the answer. */
     uint64_t deadline = mm__client_deadline(c) + (label ? wait_ms : 0);

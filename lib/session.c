@@ -67,6 +67,7 @@ struct waiter { /* a LOOKUP waiting for its label */
     uint32_t id;
     int all;
     char *label;
+    char *type; /* a typed LOOKUP's; NULL: any */
 };
 
 struct keyop;
@@ -472,7 +473,9 @@ struct lookup_acc {
     cJSON *arr;
     int all;
     size_t n;
-    size_t hidden; /* private entries left out */
+    size_t hidden;    /* private entries left out */
+    const char *type; /* a typed LOOKUP: only this type; NULL: any */
+    const char *other; /* by label: the winner's type when it differs */
 };
 
 static cJSON *
@@ -506,6 +509,10 @@ lookup_entry_cb(void *data, const struct mm_registry_entry *e)
         return 0;
     }
     if (!e->winner && !a->all) return 0;
+    if (a->type && strcmp(e->type ? e->type : "", a->type) != 0) {
+        if (e->winner && !a->other) a->other = e->type ? e->type : "";
+        return 0;
+    }
     cJSON *o = actor_json(a->s, e->label, &e->ep, e->type, e->visibility,
                           e->keys, e->nkeys, !e->winner);
     if (o) {
@@ -573,7 +580,8 @@ page_parse(const cJSON *req, int oplog, struct page_req *p)
 static int
 lookup_answer(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
               uint32_t id, const char *label, const char *prefix,
-              const char *key, int all, const struct page_req *pg)
+              const char *key, int all, const char *type,
+              const struct page_req *pg)
 {
     cJSON *doc = cJSON_CreateObject();
     cJSON *arr = doc ? cJSON_AddArrayToObject(doc, "actors") : NULL;
@@ -582,15 +590,16 @@ lookup_answer(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
         session_err(s, conn, sid, id, UV_ENOMEM, "out of memory");
         return 0;
     }
-    struct lookup_acc a = {s, arr, all, 0, 0};
+    struct lookup_acc a = {s, arr, all, 0, 0, type, NULL};
     if (label) {
         mm__registry_claimants(s->n, label, lookup_entry_cb, &a);
         /* The view may lag the local table by a moment: trust mm_lookup
          * (but a private registration is not to be shown). */
         mm_endpoint ep;
-        if (a.n == 0 && a.hidden == 0 && mm_lookup(s->n, label, &ep) == 0) {
+        if (a.n == 0 && a.hidden == 0 && !a.other &&
+            mm_lookup_typed(s->n, label, type, &ep) == 0) {
             cJSON *o =
-                actor_json(s, label, &ep, NULL, MM_VIS_INTERNAL, NULL, 0, 0);
+                actor_json(s, label, &ep, type, MM_VIS_INTERNAL, NULL, 0, 0);
             if (o) {
                 cJSON_AddItemToArray(arr, o);
                 a.n++;
@@ -620,6 +629,12 @@ lookup_answer(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
     }
     if (a.n == 0) {
         cJSON_Delete(doc);
+        if (label && a.other) {
+            session_err(s, conn, sid, id, MM_ETYPE_MISMATCH,
+                        "'%s' is an actor of type '%s', not '%s'", label,
+                        *a.other ? a.other : "unknown", type);
+            return MM_ETYPE_MISMATCH;
+        }
         if (label)
             session_err(s, conn, sid, id, MM_ENOTFOUND,
                         "no actor with label '%s'", label);
@@ -656,7 +671,7 @@ waiter_cb(void *data, int status, const mm_endpoint *ep)
     if (w->conn && !s->stopped) {
         if (status == 0)
             lookup_answer(s, w->conn, w->sid, w->id, w->label, NULL, NULL,
-                          w->all, NULL);
+                          w->all, w->type, NULL);
         else if (status == MM_ETIMEOUT)
             session_err(s, w->conn, w->sid, w->id, MM_ENOTFOUND,
                         "no actor with label '%s' (waited)", w->label);
@@ -665,6 +680,7 @@ waiter_cb(void *data, int status, const mm_endpoint *ep)
                         w->label, mm_strerror(status));
     }
     mm__free(w->label);
+    mm__free(w->type);
     mm__free(w);
 }
 
@@ -675,6 +691,7 @@ op_lookup(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
     const char *label = json_str(req, "label");
     const char *prefix = json_str(req, "prefix");
     const char *key = json_str(req, "key");
+    const char *type = json_str(req, "type");
     int all = json_bool(req, "all");
     double wait = json_num(req, "wait_ms");
     if (label && (!*label || strlen(label) > LABEL_MAX)) {
@@ -693,7 +710,7 @@ op_lookup(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
     }
     mm_endpoint ep;
     if (!label || wait <= 0 || mm_lookup(s->n, label, &ep) == 0) {
-        lookup_answer(s, conn, sid, id, label, prefix, key, all, &pg);
+        lookup_answer(s, conn, sid, id, label, prefix, key, all, type, &pg);
         return;
     }
     if (conn_waiters(s, conn) >= MM_SESSION_WAITERS_MAX) {
@@ -706,7 +723,9 @@ op_lookup(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
     uint32_t wait_ms =
         wait > MM_SESSION_WAIT_MAX_MS ? MM_SESSION_WAIT_MAX_MS : (uint32_t)wait;
     struct waiter *w = mm__calloc(1, sizeof(*w));
-    if (!w || !(w->label = mm__strdup(label))) {
+    if (!w || !(w->label = mm__strdup(label)) ||
+        (type && !(w->type = mm__strdup(type)))) {
+        if (w) mm__free(w->label);
         mm__free(w);
         session_err(s, conn, sid, id, UV_ENOMEM, "out of memory");
         return;
@@ -722,6 +741,7 @@ op_lookup(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
     if (rc) {
         waiter_unlink(s, w);
         mm__free(w->label);
+        mm__free(w->type);
         mm__free(w);
         session_err(s, conn, sid, id, rc, "lookup: %s", mm_strerror(rc));
     }
@@ -2415,6 +2435,7 @@ conn_gone_cb(void *data, struct mm_qconn *conn)
             mm__lookup_wait_cancel(s->n, waiter_cb, w) == 0) {
             *wp = w->next;
             mm__free(w->label);
+            mm__free(w->type);
             mm__free(w);
             continue;
         }
@@ -2478,6 +2499,7 @@ mm__session_free(struct mm_session *s)
         struct waiter *w = s->waiters;
         s->waiters = w->next;
         mm__free(w->label);
+        mm__free(w->type);
         mm__free(w);
     }
     mm__free(s);

@@ -466,6 +466,11 @@ MM_EXTERN int mm_deregister(mm_node *n, const char *label);
 MM_EXTERN int mm_check_in(mm_node *n, const char *label, const char *key);
 /* Looks a label up (the winner when several nodes claim it). */
 MM_EXTERN int mm_lookup(mm_node *n, const char *label, mm_endpoint *out);
+/* As mm_lookup, and the actor must be of type |type_name| (NULL: any):
+ * MM_ENOTFOUND when |label| is absent, MM_ETYPE_MISMATCH when it names an
+ * actor of another type (or of a type the registry does not know). */
+MM_EXTERN int mm_lookup_typed(mm_node *n, const char *label,
+                              const char *type_name, mm_endpoint *out);
 typedef void (*mm_lookup_cb)(void *data, int status, const mm_endpoint *ep);
 /* Waits up to |timeout_ms| for |label|; |cb| runs on the caller's shard. */
 MM_EXTERN int mm_lookup_wait(mm_node *n, const char *label, uint32_t timeout_ms,
@@ -690,6 +695,13 @@ MM_EXTERN int mm_client_lookup(mm_client *c, const char *label,
                                const char *prefix, const char *key, int all,
                                uint32_t wait_ms, mm_actor_info **out,
                                size_t *n);
+/* As mm_client_lookup, only actors of |type| (NULL: any): a |label| whose
+ * actor is of another type is MM_ETYPE_MISMATCH. */
+MM_EXTERN int mm_client_lookup_typed(mm_client *c, const char *label,
+                                     const char *prefix, const char *key,
+                                     const char *type, int all,
+                                     uint32_t wait_ms, mm_actor_info **out,
+                                     size_t *n);
 
 typedef struct mm_send_result {
     const char *label;

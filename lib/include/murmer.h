@@ -771,6 +771,30 @@ MM_EXTERN int mm_client_oplog_follow(mm_client *c, const char *origin,
 MM_EXTERN int mm_client_force_leave(mm_client *c, const char *node, char **name,
                                     char **id, char **was);
 
+/* ---- remote spawn and stop ---------------------------------------------- */
+
+/* What mm_client_spawn asks the seed for; NULL members take defaults. */
+typedef struct mm_client_spawn_req {
+    const char *type, *label; /* required */
+    const char *on;           /* a member's name or id; or NULL */
+    const char *where;        /* "TAG=VALUE": among the members with it */
+    const char *arg_json;     /* the actor's initial state, JSON text */
+    const char *policy;       /* "temporary" (default), "transient", ... */
+    const char *visibility;   /* "internal" (default), "public", "private" */
+} mm_client_spawn_req;
+/* Spawns an actor through the seed: on |r->on|, else on the alive member
+ * with the fewest actors (among those with tag |r->where|).  |*node| (free
+ * with mm_client_free_result) is where it runs, |*ep| its endpoint.
+ * MM_ENOTFOUND (no such type there, no member matches), MM_EEXISTS (label
+ * taken), MM_EDECODE (bad JSON), MM_EUNAUTHORIZED (read-only key),
+ * MM_EOVERLOADED (too many spawns in flight at the seed). */
+MM_EXTERN int mm_client_spawn(mm_client *c, const mm_client_spawn_req *r,
+                              char **node, mm_endpoint *ep);
+/* Stops the actor registered as |label| on the node that hosts it
+ * (gracefully: its stop hook runs; never restarted). */
+MM_EXTERN int mm_client_stop(mm_client *c, const char *label, char **node,
+                             mm_endpoint *ep);
+
 /* ---- observing the cluster ---------------------------------------------- */
 
 /* One member as another member sees it. */

@@ -262,8 +262,8 @@ mm_client_spawn(mm_client *c, const mm_client_spawn_req *r, char **node,
     *node = NULL;
     if (!r->type || !r->label) return MM_EINVAL;
     cJSON *req = cJSON_CreateObject();
-    const char *names[] = {"type",     "label",  "on",        "where",
-                           "arg",      "policy", "visibility"};
+    const char *names[] = {"type", "label",  "on",        "where",
+                           "arg",  "policy", "visibility"};
     const char *vals[] = {r->type,     r->label,  r->on,        r->where,
                           r->arg_json, r->policy, r->visibility};
     for (size_t i = 0; req && i < sizeof(names) / sizeof(names[0]); i++)

@@ -473,8 +473,8 @@ struct lookup_acc {
     cJSON *arr;
     int all;
     size_t n;
-    size_t hidden;    /* private entries left out */
-    const char *type; /* a typed LOOKUP: only this type; NULL: any */
+    size_t hidden;     /* private entries left out */
+    const char *type;  /* a typed LOOKUP: only this type; NULL: any */
     const char *other; /* by label: the winner's type when it differs */
 };
 
@@ -1812,8 +1812,7 @@ spawn_parse(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
         o->policy = MM_PERMANENT;
     else {
         session_err(s, conn, sid, id, MM_EINVAL,
-                    "bad policy '%s' (temporary, transient or permanent)",
-                    pol);
+                    "bad policy '%s' (temporary, transient or permanent)", pol);
         return MM_EINVAL;
     }
     if (!vis || strcmp(vis, "internal") == 0)
@@ -1854,8 +1853,8 @@ spawn_local(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
     mm_endpoint ep;
     int rc = mm_spawn(s->n, type, &o, &ep);
     if (rc == MM_ENOTFOUND) {
-        session_err(s, conn, sid, id, rc, "no actor type '%s' on node %s",
-                    type, s->n->name);
+        session_err(s, conn, sid, id, rc, "no actor type '%s' on node %s", type,
+                    s->n->name);
         return;
     }
     if (rc == MM_EEXISTS) {
@@ -1916,8 +1915,9 @@ stop_local(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
     cJSON_Delete(r);
 }
 
-/* Forwards |req| as |op| to |peer| and relays the answer; 0 when the
- * request was answered (an error, or the gather took it). */
+/* Forwards |req| as |op| to |peer|; its answer, or unreachable after
+ * MM_SPAWN_WAIT_MS, is relayed to the client (overloaded past
+ * MM_SPAWN_INFLIGHT_MAX relays waiting). */
 static void
 relay(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
       const uint8_t peer[MM_NODE_ID_LEN], const char *peer_name, uint16_t op,
@@ -1954,8 +1954,8 @@ relay_finish(struct mm_session *s, struct gather *g)
     const char *node = json_str(g->doc, "node");
     if (!cJSON_IsNumber(st)) {
         const char *e = json_str(slot, "error");
-        session_err(s, g->conn, g->sid, g->id, MM_EUNREACHABLE,
-                    "node %s: %s", node ? node : "?", e ? e : "no answer");
+        session_err(s, g->conn, g->sid, g->id, MM_EUNREACHABLE, "node %s: %s",
+                    node ? node : "?", e ? e : "no answer");
     } else if (st->valueint != 0) {
         const char *e = json_str(body, "error");
         session_err(s, g->conn, g->sid, g->id,
@@ -2033,8 +2033,8 @@ place_count_cb(void *data, const struct mm_registry_entry *e)
 }
 
 static void
-op_spawn(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
-         uint32_t id, const cJSON *req)
+op_spawn(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
+         const cJSON *req)
 {
     mm_spawn_opts o;
     char *arg;
@@ -2080,9 +2080,8 @@ op_spawn(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
         if (on && p.on_state < 0)
             session_err(s, conn, sid, id, MM_ENOTFOUND, "no member '%s'", on);
         else if (on)
-            session_err(s, conn, sid, id, MM_EUNREACHABLE,
-                        "member '%s' is %s", on,
-                        mm__swim_state_name(p.on_state));
+            session_err(s, conn, sid, id, MM_EUNREACHABLE, "member '%s' is %s",
+                        on, mm__swim_state_name(p.on_state));
         else if (where)
             session_err(s, conn, sid, id, MM_ENOTFOUND,
                         "no alive member has tag %s", where);
@@ -2117,8 +2116,8 @@ op_stop(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
         return;
     }
     if (mm_lookup(s->n, label, &ep) != 0) {
-        session_err(s, conn, sid, id, MM_ENOTFOUND,
-                    "no actor with label '%s'", label);
+        session_err(s, conn, sid, id, MM_ENOTFOUND, "no actor with label '%s'",
+                    label);
         return;
     }
     if (memcmp(ep.node, s->n->id, MM_NODE_ID_LEN) == 0) {
@@ -2127,8 +2126,8 @@ op_stop(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
     }
     char node[MM_SWIM_NAME_MAX];
     node_name_of(s, ep.node, node, sizeof(node));
-    relay(s, conn, sid, id, ep.node, node[0] ? node : "?",
-          MM_CTRL_STOP_MEMBER, req);
+    relay(s, conn, sid, id, ep.node, node[0] ? node : "?", MM_CTRL_STOP_MEMBER,
+          req);
 }
 
 /* ---- KEYS: key rotation
@@ -2618,9 +2617,8 @@ op_spawn_stop(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
     int member_op = op == MM_CTRL_SPAWN_MEMBER || op == MM_CTRL_STOP_MEMBER;
     const char *what =
         op == MM_CTRL_SPAWN || op == MM_CTRL_SPAWN_MEMBER ? "spawn" : "stop";
-    if (kind == MM_KEY_READONLY ||
-        (member_op &&
-         (role != MM_WIRE_ROLE_MEMBER || kind != MM_KEY_CLUSTER))) {
+    if (kind == MM_KEY_READONLY || (member_op && (role != MM_WIRE_ROLE_MEMBER ||
+                                                  kind != MM_KEY_CLUSTER))) {
         s->st.refused++;
         session_err(s, conn, sid, id, MM_EUNAUTHORIZED,
                     member_op ? "%s between members only"

@@ -183,3 +183,34 @@ three()
 @test "spawn --policy permanent survives a crash" {
     skip "no actor type in tests/plugins crashes on demand"
 }
+
+@test "start --actor-policy and --actor-visibility set an --actor's policy and visibility" {
+    KEY="$BATS_TEST_TMPDIR/cluster.key"
+    murmer keygen "$KEY"
+    SEED="127.0.0.1:$(free_port)"
+    start_node a1 --listen "$SEED" --cluster-key "$KEY" --no-mdns \
+        --data-dir "$BATS_TEST_TMPDIR/data-a1" --actor 'p/1=echo' \
+        --actor 'p/2=counter:3' --actor-visibility p/1=public \
+        --actor-policy p/2=permanent --actor-visibility p/2=internal
+    wait_for "grep -q 'listening on' '$(node_log a1)'" 20 ||
+        { cat "$(node_log a1)"; false; }
+    run --separate-stderr mm lookup --json --prefix p/
+    assert_success
+    [ "$(jq -r '[.actors[] | .label + "=" + .visibility] | join(",")' <<<"$output")" = "p/1=public,p/2=internal" ]
+    run --separate-stderr mm send p/2 get
+    assert_success
+    [ "$output" = 3 ]
+    # Refused before anything starts, exit 2.
+    run --separate-stderr murmer start --name x --listen 127.0.0.1:0 \
+        --actor 'q/1=echo' --actor-policy q/2=permanent
+    assert_failure 2
+    [ "$stderr" = "murmer start: --actor-policy 'q/2=permanent': no --actor q/2" ]
+    run --separate-stderr murmer start --name x --listen 127.0.0.1:0 \
+        --actor 'q/1=echo' --actor-policy q/1=forever
+    assert_failure 2
+    [ "$stderr" = "murmer start: --actor-policy 'q/1=forever': bad policy 'forever' (temporary, transient or permanent)" ]
+    run --separate-stderr murmer start --name x --listen 127.0.0.1:0 \
+        --actor 'q/1=echo' --actor-visibility q/1
+    assert_failure 2
+    [ "$stderr" = "murmer start: bad --actor-visibility 'q/1' (expected LABEL=VISIBILITY)" ]
+}

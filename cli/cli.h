@@ -164,8 +164,8 @@ void cli_force_leave_render(struct cli_ctx *ctx, const char *name,
                             const char *id, const char *was, FILE *f);
 
 /* spawn, stop: "spawned|stopped LABEL on NODE (ENDPOINT)". */
-void cli_spawn_render(struct cli_ctx *ctx, const char *schema,
-                      const char *verb, const char *label, const char *node,
+void cli_spawn_render(struct cli_ctx *ctx, const char *schema, const char *verb,
+                      const char *label, const char *node,
                       const mm_endpoint *ep, FILE *f);
 
 /* SIGINT/SIGTERM while |c| is open interrupt its blocked call

@@ -124,7 +124,9 @@ int cmd_oplog(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_partitions(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_ping(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_send(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_spawn(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_start(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_stop(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_watch(int argc, char **argv, struct cli_ctx *ctx);
 
 /*
@@ -160,6 +162,11 @@ void cli_oplog_render_op(struct cli_ctx *ctx, const char *origin,
 /* force-leave: the member that was removed and its state before. */
 void cli_force_leave_render(struct cli_ctx *ctx, const char *name,
                             const char *id, const char *was, FILE *f);
+
+/* spawn, stop: "spawned|stopped LABEL on NODE (ENDPOINT)". */
+void cli_spawn_render(struct cli_ctx *ctx, const char *schema, const char *verb,
+                      const char *label, const char *node,
+                      const mm_endpoint *ep, FILE *f);
 
 /* SIGINT/SIGTERM while |c| is open interrupt its blocked call
  * (cli/interrupt.c); disarm before closing it.  cli_interrupted() is the

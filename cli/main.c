@@ -29,7 +29,10 @@ static const struct cli_cmd commands[] = {
     {"ping", cmd_ping, 0,
      "round trips to a member, direct and through other members"},
     {"send", cmd_send, 0, "send a message to an actor and print its reply"},
+    {"spawn", cmd_spawn, 0,
+     "start an actor on a member of the cluster (--on, --where)"},
     {"start", cmd_start, 0, "run a node"},
+    {"stop", cmd_stop, 0, "stop an actor by label, on the node hosting it"},
     {"watch", cmd_watch, 0,
      "stream actors as they come and go (JSON Lines with --json)"},
 };

@@ -73,7 +73,7 @@ cli_lookup_render(struct cli_ctx *ctx, const mm_actor_info *a, size_t n,
 int
 cmd_lookup(int argc, char **argv, struct cli_ctx *ctx)
 {
-    const char *key = NULL, *prefix = NULL;
+    const char *key = NULL, *prefix = NULL, *type = NULL;
     uint32_t wait_ms = 0;
     int wait_given = 0, all = 0;
     char **args;
@@ -85,6 +85,9 @@ cmd_lookup(int argc, char **argv, struct cli_ctx *ctx)
                        "list the actors checked in under reception key KEY"),
         CLI_OPT_STRING('p', "prefix", &prefix, "P",
                        "list the actors whose label starts with P"),
+        CLI_OPT_STRING('t', "type", &type, "T",
+                       "only actors of type T (a label of another type: "
+                       "type_mismatch, exit 3)"),
         CLI_OPT_BOOL(0, "all", &all, "include shadowed claimants of a label"),
         CLI_OPT_END,
     };
@@ -104,6 +107,8 @@ cmd_lookup(int argc, char **argv, struct cli_ctx *ctx)
     if (label && prefix)
         return cli_error(ctx, MM_EXIT_USAGE,
                          "give a label or --prefix, not both");
+    if (type && *type == '\0')
+        return cli_error(ctx, MM_EXIT_USAGE, "empty --type");
     if (label && *label == '\0')
         return cli_error(ctx, MM_EXIT_USAGE, "empty label");
     if (wait_given && label == NULL)
@@ -115,8 +120,8 @@ cmd_lookup(int argc, char **argv, struct cli_ctx *ctx)
     if ((rc = cli_connect(ctx, &c)) != 0) return rc;
     mm_actor_info *a = NULL;
     size_t n = 0;
-    int err = mm_client_lookup(c, label, prefix, key, all,
-                               wait_given ? wait_ms : 0, &a, &n);
+    int err = mm_client_lookup_typed(c, label, prefix, key, type, all,
+                                     wait_given ? wait_ms : 0, &a, &n);
     if (err == 0) cli_lookup_render(ctx, a, n, ctx->out);
     mm_client_free_result(c, a);
     return cli_client_end(ctx, c, err);

@@ -59,6 +59,8 @@ struct actor_spec {
     char *label; /* owned (one allocation holds label, type and json) */
     const char *type;
     const char *json; /* NULL when none */
+    int policy;       /* enum mm_policy (--actor-policy) */
+    int visibility;   /* enum mm_visibility (--actor-visibility) */
 };
 
 /* What the command line (and the config file) asked for. */
@@ -67,6 +69,7 @@ struct start_opts {
     const char *metrics; /* --metrics ADDR:PORT, NULL when off */
     const char *config, *log_level, *log_format;
     struct cli_strv tags, actors, plugins, checkins;
+    struct cli_strv policies, visibilities; /* LABEL=P, LABEL=V */
     int mdns, demo, insecure, shards_given;
     unsigned shards;
     int mbox_cap_given, mbox_bytes_given, max_conns_given, max_frame_given;
@@ -212,14 +215,56 @@ start_parse_actor(struct cli_ctx *ctx, const char *arg, struct actor_spec *a)
     return 0;
 }
 
+/*
+ * --actor-policy LABEL=P and --actor-visibility LABEL=V (|vis|) into the
+ * --actor spec of LABEL.  0, or the exit code after the message.
+ */
+static int
+start_actor_option(struct cli_ctx *ctx, const struct start_opts *o,
+                   const char *arg, int vis)
+{
+    static const char *const pols[] = {"temporary", "transient", "permanent"};
+    static const char *const viss[] = {"internal", "public", "private"};
+    static const int vis_val[] = {MM_VIS_INTERNAL, MM_VIS_PUBLIC,
+                                  MM_VIS_PRIVATE};
+    const char *opt = vis ? "--actor-visibility" : "--actor-policy";
+    const char *eq = strrchr(arg, '=');
+    if (eq == NULL || eq == arg)
+        return cli_error(ctx, MM_EXIT_USAGE, "bad %s '%s' (expected %s)", opt,
+                         arg, vis ? "LABEL=VISIBILITY" : "LABEL=POLICY");
+    int val = -1;
+    for (int i = 0; i < 3; i++)
+        if (strcmp(eq + 1, vis ? viss[i] : pols[i]) == 0)
+            val = vis ? vis_val[i] : i;
+    if (val < 0)
+        return cli_error(ctx, MM_EXIT_USAGE, "%s '%s': bad %s '%s' (%s)", opt,
+                         arg, vis ? "visibility" : "policy", eq + 1,
+                         vis ? "internal, public or private"
+                             : "temporary, transient or permanent");
+    size_t l = (size_t)(eq - arg);
+    for (size_t i = 0; i < o->actors.n; i++) {
+        struct actor_spec *a = &o->specs[i];
+        if (strlen(a->label) != l || strncmp(a->label, arg, l) != 0) continue;
+        if (vis)
+            a->visibility = val;
+        else
+            a->policy = val; /* enum mm_policy's order */
+        return 0;
+    }
+    return cli_error(ctx, MM_EXIT_USAGE, "%s '%s': no --actor %.*s", opt, arg,
+                     (int)l, arg);
+}
+
 static int
 start_spawn(struct cli_ctx *ctx, mm_node *n, const char *label,
-            const char *type, const char *json)
+            const char *type, const char *json, int policy, int visibility)
 {
     mm_spawn_opts o;
     mm_spawn_opts_init(&o);
     o.label = label;
     o.arg_json = json;
+    o.policy = policy;
+    o.visibility = visibility;
     mm_endpoint ep;
     int err = mm_spawn(n, type, &o, &ep);
     if (err == MM_ENOTFOUND)
@@ -492,6 +537,13 @@ start_validate(struct cli_ctx *ctx, struct start_opts *o)
         int err = start_parse_actor(ctx, o->actors.v[i], &o->specs[i]);
         if (err != 0) return err;
     }
+    for (size_t i = 0; i < o->policies.n + o->visibilities.n; i++) {
+        int vis = i >= o->policies.n;
+        int err = start_actor_option(
+            ctx, o,
+            vis ? o->visibilities.v[i - o->policies.n] : o->policies.v[i], vis);
+        if (err != 0) return err;
+    }
     return 0;
 }
 
@@ -549,7 +601,8 @@ start_populate(struct cli_ctx *ctx, const struct start_opts *o, mm_node *n)
     int rc;
     for (size_t i = 0; i < o->actors.n; i++) {
         rc = start_spawn(ctx, n, o->specs[i].label, o->specs[i].type,
-                         o->specs[i].json);
+                         o->specs[i].json, o->specs[i].policy,
+                         o->specs[i].visibility);
         if (rc != 0) return rc;
     }
     if (o->demo) {
@@ -559,7 +612,8 @@ start_populate(struct cli_ctx *ctx, const struct start_opts *o, mm_node *n)
             char label[128];
             snprintf(label, sizeof(label), "%s/%s", demo_types[i],
                      mm_node_name(n));
-            rc = start_spawn(ctx, n, label, demo_types[i], NULL);
+            rc = start_spawn(ctx, n, label, demo_types[i], NULL, MM_TEMPORARY,
+                             MM_VIS_INTERNAL);
             if (rc != 0) return rc;
         }
     }
@@ -611,6 +665,12 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
         CLI_OPT_LIST(0, "tag", &o.tags, "K=V", "member tag (repeatable)"),
         CLI_OPT_LIST('a', "actor", &o.actors, "LABEL=TYPE[:JSON]",
                      "start an actor with JSON initial state (repeatable)"),
+        CLI_OPT_LIST(0, "actor-policy", &o.policies, "LABEL=P",
+                     "restart policy of --actor LABEL: temporary (default), "
+                     "transient or permanent (repeatable)"),
+        CLI_OPT_LIST(0, "actor-visibility", &o.visibilities, "LABEL=V",
+                     "visibility of --actor LABEL: internal (default), "
+                     "public or private (repeatable)"),
         CLI_OPT_LIST(0, "check-in", &o.checkins, "LABEL=KEY",
                      "check actor LABEL in under reception key KEY "
                      "(repeatable)"),
@@ -716,6 +776,8 @@ out:
     free(o.specs);
     cli_strv_free(&o.tags);
     cli_strv_free(&o.actors);
+    cli_strv_free(&o.policies);
+    cli_strv_free(&o.visibilities);
     cli_strv_free(&o.plugins);
     cli_strv_free(&o.checkins);
     cJSON_Delete(doc);

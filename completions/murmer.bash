@@ -4,8 +4,8 @@
 # `murmer --list-commands`, `murmer --list-options` and
 # `murmer <command> --list-options`), so this file never drifts from the
 # option tables in cmd/*.c.  Fallback command list (for docs checks):
-# force-leave help keygen keys lookup members oplog partitions ping send start
-# watch
+# force-leave help keygen keys lookup members oplog partitions ping send spawn
+# start stop watch
 
 _murmer()
 {
@@ -53,8 +53,17 @@ _murmer()
         COMPREPLY=($(compgen -W 'alive suspect failed left' -- "$cur"))
         return
         ;;
+    --policy)
+        COMPREPLY=($(compgen -W 'temporary transient permanent' -- "$cur"))
+        return
+        ;;
+    --visibility)
+        COMPREPLY=($(compgen -W 'internal public private' -- "$cur"))
+        return
+        ;;
     --join | --listen | --advertise | --metrics | --name | --tag | --actor | --key | \
-        --prefix | --origin | --shards | --count)
+        --prefix | --origin | --shards | --count | --on | --where | --arg | --type | \
+        --actor-policy | --actor-visibility)
         return
         ;;
     esac
@@ -104,7 +113,7 @@ _murmer()
     # environment's), with a short timeout so a dead seed never hangs the
     # shell.
     case $cmd in
-    send | lookup)
+    send | lookup | stop)
         local j npos=0 globals=()
         for ((j = 1; j < cword; j++)); do
             case ${words[j]} in

@@ -2,7 +2,7 @@
 # (the hidden `murmer --list-commands` and `murmer [<command>] --list-options`),
 # so this file never drifts from the option tables in cmd/*.c.
 # Commands: force-leave help keygen keys lookup members oplog partitions ping
-# send start watch
+# send spawn start stop watch
 
 function __murmer_command
     set -l tokens (commandline -opc)
@@ -51,3 +51,5 @@ complete -c murmer -l log-format -x -a 'text json'
 complete -c murmer -l log-level -x -a 'debug info notice warn error'
 complete -c murmer -l data-dir -r -a '(__fish_complete_directories)'
 complete -c murmer -l status -x -a 'alive suspect failed left'
+complete -c murmer -l policy -x -a 'temporary transient permanent'
+complete -c murmer -l visibility -x -a 'internal public private'

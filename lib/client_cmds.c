@@ -227,6 +227,66 @@ mm_client_force_leave(mm_client *c, const char *node, char **name, char **id,
     return 0;
 }
 
+/* ---- SPAWN, STOP
+ * ---------------------------------------------------------------------- */
+
+/* Sends |req| as |op|; the answer's "node" and "endpoint" out. */
+static int
+spawn_stop_request(mm_client *c, uint16_t op, cJSON *req, char **node,
+                   mm_endpoint *ep)
+{
+    *node = NULL;
+    cJSON *resp;
+    int rc = mm__client_request(c, op, req, mm__client_deadline(c), &resp);
+    cJSON_Delete(req);
+    if (rc) return rc;
+    const char *nn = jstr(resp, "node") ? jstr(resp, "node") : "";
+    const char *e = jstr(resp, "endpoint");
+    if (ep && (!e || mm_endpoint_parse(ep, e) != 0)) rc = MM_EDECODE;
+    if (rc == 0) {
+        size_t l = strlen(nn);
+        *node = mm__res_new(l + 1);
+        if (*node)
+            memcpy(*node, nn, l + 1);
+        else
+            rc = UV_ENOMEM;
+    }
+    cJSON_Delete(resp);
+    return rc;
+}
+
+MM_EXTERN int
+mm_client_spawn(mm_client *c, const mm_client_spawn_req *r, char **node,
+                mm_endpoint *ep)
+{
+    *node = NULL;
+    if (!r->type || !r->label) return MM_EINVAL;
+    cJSON *req = cJSON_CreateObject();
+    const char *names[] = {"type", "label",  "on",        "where",
+                           "arg",  "policy", "visibility"};
+    const char *vals[] = {r->type,     r->label,  r->on,        r->where,
+                          r->arg_json, r->policy, r->visibility};
+    for (size_t i = 0; req && i < sizeof(names) / sizeof(names[0]); i++)
+        if (vals[i] && !cJSON_AddStringToObject(req, names[i], vals[i])) {
+            cJSON_Delete(req);
+            req = NULL;
+        }
+    if (!req) return UV_ENOMEM;
+    return spawn_stop_request(c, MM_CTRL_SPAWN, req, node, ep);
+}
+
+MM_EXTERN int
+mm_client_stop(mm_client *c, const char *label, char **node, mm_endpoint *ep)
+{
+    *node = NULL;
+    cJSON *req = cJSON_CreateObject();
+    if (!req || !cJSON_AddStringToObject(req, "label", label)) {
+        cJSON_Delete(req);
+        return UV_ENOMEM;
+    }
+    return spawn_stop_request(c, MM_CTRL_STOP, req, node, ep);
+}
+
 /* ---- paged answers
  * ---------------------------------------------------------------------- */
 
@@ -345,9 +405,22 @@ mm_client_lookup(mm_client *c, const char *label, const char *prefix,
                  const char *key, int all, uint32_t wait_ms,
                  mm_actor_info **out, size_t *n)
 {
+    return mm_client_lookup_typed(c, label, prefix, key, NULL, all, wait_ms,
+                                  out, n);
+}
+
+MM_EXTERN int
+mm_client_lookup_typed(mm_client *c, const char *label, const char *prefix,
+                       const char *key, const char *type, int all,
+                       uint32_t wait_ms, mm_actor_info **out, size_t *n)
+{
     *out = NULL;
     *n = 0;
     cJSON *req = mm__client_lookup_body(label, prefix, key, all, wait_ms);
+    if (req && type && !cJSON_AddStringToObject(req, "type", type)) {
+        cJSON_Delete(req);
+        req = NULL;
+    }
     if (!req) return UV_ENOMEM;
     /* A wait gets its own time plus the usual margin for the answer. */
     uint64_t deadline = mm__client_deadline(c) + (label ? wait_ms : 0);

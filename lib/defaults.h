@@ -385,4 +385,15 @@
 #define MM_SWIM_MERGE_STEP 8u
 #endif
 
+#ifndef MM_SPAWN_INFLIGHT_MAX
+/* Remote SPAWN and STOP requests a seed has forwarded to another member
+ * and waits on; one more gets overloaded. */
+#define MM_SPAWN_INFLIGHT_MAX 8u
+#endif
+#ifndef MM_SPAWN_WAIT_MS
+/* How long a seed waits for the member it forwarded a SPAWN or STOP to;
+ * silent by then: unreachable. */
+#define MM_SPAWN_WAIT_MS 5000u
+#endif
+
 #endif /* MM_DEFAULTS_H */

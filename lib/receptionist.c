@@ -612,6 +612,23 @@ mm_lookup(mm_node *n, const char *label, mm_endpoint *out)
     return e ? 0 : MM_ENOTFOUND;
 }
 
+int
+mm_lookup_typed(mm_node *n, const char *label, const char *type_name,
+                mm_endpoint *out)
+{
+    struct mm_recep *r = n->recep;
+    if (!label) return MM_EINVAL;
+    pthread_mutex_lock(&r->lock);
+    struct entry *e = find(r, label);
+    int rc = !e ? MM_ENOTFOUND
+             : type_name && strcmp(e->type ? e->type : "", type_name) != 0
+                 ? MM_ETYPE_MISMATCH
+                 : 0;
+    if (rc == 0 && out) *out = e->ep;
+    pthread_mutex_unlock(&r->lock);
+    return rc;
+}
+
 static void
 lwait_fire(void *arg)
 {

@@ -67,6 +67,7 @@ struct waiter { /* a LOOKUP waiting for its label */
     uint32_t id;
     int all;
     char *label;
+    char *type; /* a typed LOOKUP's; NULL: any */
 };
 
 struct keyop;
@@ -472,7 +473,9 @@ struct lookup_acc {
     cJSON *arr;
     int all;
     size_t n;
-    size_t hidden; /* private entries left out */
+    size_t hidden;     /* private entries left out */
+    const char *type;  /* a typed LOOKUP: only this type; NULL: any */
+    const char *other; /* by label: the winner's type when it differs */
 };
 
 static cJSON *
@@ -506,6 +509,10 @@ lookup_entry_cb(void *data, const struct mm_registry_entry *e)
         return 0;
     }
     if (!e->winner && !a->all) return 0;
+    if (a->type && strcmp(e->type ? e->type : "", a->type) != 0) {
+        if (e->winner && !a->other) a->other = e->type ? e->type : "";
+        return 0;
+    }
     cJSON *o = actor_json(a->s, e->label, &e->ep, e->type, e->visibility,
                           e->keys, e->nkeys, !e->winner);
     if (o) {
@@ -573,7 +580,8 @@ page_parse(const cJSON *req, int oplog, struct page_req *p)
 static int
 lookup_answer(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
               uint32_t id, const char *label, const char *prefix,
-              const char *key, int all, const struct page_req *pg)
+              const char *key, int all, const char *type,
+              const struct page_req *pg)
 {
     cJSON *doc = cJSON_CreateObject();
     cJSON *arr = doc ? cJSON_AddArrayToObject(doc, "actors") : NULL;
@@ -582,15 +590,16 @@ lookup_answer(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
         session_err(s, conn, sid, id, UV_ENOMEM, "out of memory");
         return 0;
     }
-    struct lookup_acc a = {s, arr, all, 0, 0};
+    struct lookup_acc a = {s, arr, all, 0, 0, type, NULL};
     if (label) {
         mm__registry_claimants(s->n, label, lookup_entry_cb, &a);
         /* The view may lag the local table by a moment: trust mm_lookup
          * (but a private registration is not to be shown). */
         mm_endpoint ep;
-        if (a.n == 0 && a.hidden == 0 && mm_lookup(s->n, label, &ep) == 0) {
+        if (a.n == 0 && a.hidden == 0 && !a.other &&
+            mm_lookup_typed(s->n, label, type, &ep) == 0) {
             cJSON *o =
-                actor_json(s, label, &ep, NULL, MM_VIS_INTERNAL, NULL, 0, 0);
+                actor_json(s, label, &ep, type, MM_VIS_INTERNAL, NULL, 0, 0);
             if (o) {
                 cJSON_AddItemToArray(arr, o);
                 a.n++;
@@ -620,6 +629,12 @@ lookup_answer(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
     }
     if (a.n == 0) {
         cJSON_Delete(doc);
+        if (label && a.other) {
+            session_err(s, conn, sid, id, MM_ETYPE_MISMATCH,
+                        "'%s' is an actor of type '%s', not '%s'", label,
+                        *a.other ? a.other : "unknown", type);
+            return MM_ETYPE_MISMATCH;
+        }
         if (label)
             session_err(s, conn, sid, id, MM_ENOTFOUND,
                         "no actor with label '%s'", label);
@@ -656,7 +671,7 @@ waiter_cb(void *data, int status, const mm_endpoint *ep)
     if (w->conn && !s->stopped) {
         if (status == 0)
             lookup_answer(s, w->conn, w->sid, w->id, w->label, NULL, NULL,
-                          w->all, NULL);
+                          w->all, w->type, NULL);
         else if (status == MM_ETIMEOUT)
             session_err(s, w->conn, w->sid, w->id, MM_ENOTFOUND,
                         "no actor with label '%s' (waited)", w->label);
@@ -665,6 +680,7 @@ waiter_cb(void *data, int status, const mm_endpoint *ep)
                         w->label, mm_strerror(status));
     }
     mm__free(w->label);
+    mm__free(w->type);
     mm__free(w);
 }
 
@@ -675,6 +691,7 @@ op_lookup(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
     const char *label = json_str(req, "label");
     const char *prefix = json_str(req, "prefix");
     const char *key = json_str(req, "key");
+    const char *type = json_str(req, "type");
     int all = json_bool(req, "all");
     double wait = json_num(req, "wait_ms");
     if (label && (!*label || strlen(label) > LABEL_MAX)) {
@@ -693,7 +710,7 @@ op_lookup(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
     }
     mm_endpoint ep;
     if (!label || wait <= 0 || mm_lookup(s->n, label, &ep) == 0) {
-        lookup_answer(s, conn, sid, id, label, prefix, key, all, &pg);
+        lookup_answer(s, conn, sid, id, label, prefix, key, all, type, &pg);
         return;
     }
     if (conn_waiters(s, conn) >= MM_SESSION_WAITERS_MAX) {
@@ -706,7 +723,9 @@ op_lookup(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
     uint32_t wait_ms =
         wait > MM_SESSION_WAIT_MAX_MS ? MM_SESSION_WAIT_MAX_MS : (uint32_t)wait;
     struct waiter *w = mm__calloc(1, sizeof(*w));
-    if (!w || !(w->label = mm__strdup(label))) {
+    if (!w || !(w->label = mm__strdup(label)) ||
+        (type && !(w->type = mm__strdup(type)))) {
+        if (w) mm__free(w->label);
         mm__free(w);
         session_err(s, conn, sid, id, UV_ENOMEM, "out of memory");
         return;
@@ -722,6 +741,7 @@ op_lookup(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
     if (rc) {
         waiter_unlink(s, w);
         mm__free(w->label);
+        mm__free(w->type);
         mm__free(w);
         session_err(s, conn, sid, id, rc, "lookup: %s", mm_strerror(rc));
     }
@@ -1148,7 +1168,7 @@ op_oplog(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
  * is over.  A "gather" is such a request; an "oreq" one question it asked.
  */
 
-enum { G_PARTITIONS = 1, G_PING, G_PROBE };
+enum { G_PARTITIONS = 1, G_PING, G_PROBE, G_RELAY };
 
 struct gather {
     struct gather *next;
@@ -1345,12 +1365,19 @@ oreq_rtt_us(const struct oreq *r)
 }
 
 static void gather_finish(struct gather *g);
+static void relay_finish(struct mm_session *s, struct gather *g);
 
 /* An answer of |r|: into its slot.  |body| NULL when none came. */
 static void
 oreq_fill(struct gather *g, struct oreq *r, int status, const cJSON *body)
 {
     cJSON *slot = r->slot;
+    if (g->kind == G_RELAY && body) { /* SPAWN, STOP: relayed whole */
+        cJSON *d = cJSON_Duplicate(body, 1);
+        cJSON_AddNumberToObject(slot, "status", status);
+        if (d) cJSON_AddItemToObject(slot, "body", d);
+        return;
+    }
     if (!body) {
         cJSON_AddStringToObject(slot, "error", "no answer");
         return;
@@ -1451,7 +1478,9 @@ gather_finish(struct gather *g)
     if (*gp) *gp = g->next;
     s->ngathers--;
     if (g->conn && !s->stopped) {
-        if (g->kind == G_PROBE) {
+        if (g->kind == G_RELAY) {
+            relay_finish(s, g);
+        } else if (g->kind == G_PROBE) {
             /* The relay's answer: its round trip to the target. */
             cJSON *t = cJSON_GetObjectItemCaseSensitive(g->doc, "probe");
             const cJSON *rtt = cJSON_GetObjectItemCaseSensitive(t, "rtt_us");
@@ -1740,6 +1769,365 @@ gathers_free(struct mm_session *s)
         mm__free(g);
     }
     s->ngathers = 0;
+}
+
+/* ---- SPAWN, STOP: remote spawn and stop ---------------------------------
+ *
+ * A client's SPAWN names a type, a label and where: a member (`on`), a
+ * tag (`where` "K=V": among the alive members with it) or neither (every
+ * alive member); among several the one with the fewest actors in this
+ * node's registry view wins (ties: by name).  The seed spawns locally, or
+ * sends SPAWN_MEMBER to that member over the member connection and relays
+ * its answer (a gather of kind G_RELAY).  STOP finds the label's owner in
+ * the registry and stops it there the same way (STOP_MEMBER).  At most
+ * MM_SPAWN_INFLIGHT_MAX relays wait at once.
+ */
+
+/* The spawn options of |req| into |o|; 0, or the error after answering. */
+static int
+spawn_parse(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
+            uint32_t id, const cJSON *req, mm_spawn_opts *o, char **arg)
+{
+    const char *type = json_str(req, "type");
+    const char *label = json_str(req, "label");
+    const char *pol = json_str(req, "policy");
+    const char *vis = json_str(req, "visibility");
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(req, "arg");
+    mm_spawn_opts_init(o);
+    *arg = NULL;
+    if (!type || !*type) {
+        session_err(s, conn, sid, id, MM_EINVAL, "spawn needs a type");
+        return MM_EINVAL;
+    }
+    if (!label || !*label || strlen(label) > LABEL_MAX) {
+        session_err(s, conn, sid, id, MM_EINVAL, "spawn needs a label");
+        return MM_EINVAL;
+    }
+    o->label = label;
+    if (!pol || strcmp(pol, "temporary") == 0)
+        o->policy = MM_TEMPORARY;
+    else if (strcmp(pol, "transient") == 0)
+        o->policy = MM_TRANSIENT;
+    else if (strcmp(pol, "permanent") == 0)
+        o->policy = MM_PERMANENT;
+    else {
+        session_err(s, conn, sid, id, MM_EINVAL,
+                    "bad policy '%s' (temporary, transient or permanent)", pol);
+        return MM_EINVAL;
+    }
+    if (!vis || strcmp(vis, "internal") == 0)
+        o->visibility = MM_VIS_INTERNAL;
+    else if (strcmp(vis, "public") == 0)
+        o->visibility = MM_VIS_PUBLIC;
+    else if (strcmp(vis, "private") == 0)
+        o->visibility = MM_VIS_PRIVATE;
+    else {
+        session_err(s, conn, sid, id, MM_EINVAL,
+                    "bad visibility '%s' (public, internal or private)", vis);
+        return MM_EINVAL;
+    }
+    if (a) {
+        /* The initial state travels as JSON text: checked here too. */
+        cJSON *v = cJSON_IsString(a) ? cJSON_Parse(a->valuestring) : NULL;
+        cJSON_Delete(v);
+        if (!v) {
+            session_err(s, conn, sid, id, MM_EDECODE,
+                        "spawn: \"arg\" is not JSON text");
+            return MM_EDECODE;
+        }
+        *arg = a->valuestring;
+        o->arg_json = *arg;
+    }
+    return 0;
+}
+
+/* SPAWN on this node (SPAWN_MEMBER, or a SPAWN the seed keeps). */
+static void
+spawn_local(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
+            uint32_t id, const cJSON *req)
+{
+    mm_spawn_opts o;
+    char *arg;
+    if (spawn_parse(s, conn, sid, id, req, &o, &arg) != 0) return;
+    const char *type = json_str(req, "type");
+    mm_endpoint ep;
+    int rc = mm_spawn(s->n, type, &o, &ep);
+    if (rc == MM_ENOTFOUND) {
+        session_err(s, conn, sid, id, rc, "no actor type '%s' on node %s", type,
+                    s->n->name);
+        return;
+    }
+    if (rc == MM_EEXISTS) {
+        session_err(s, conn, sid, id, rc, "label '%s' is taken on node %s",
+                    o.label, s->n->name);
+        return;
+    }
+    if (rc) {
+        session_err(s, conn, sid, id, rc, "spawn %s on node %s: %s", type,
+                    s->n->name, mm_strerror(rc));
+        return;
+    }
+    char eps[96];
+    cJSON *r = cJSON_CreateObject();
+    if (r) {
+        cJSON_AddStringToObject(r, "label", o.label);
+        cJSON_AddStringToObject(r, "type", type);
+        cJSON_AddStringToObject(r, "node", s->n->name);
+        cJSON_AddStringToObject(r, "endpoint",
+                                mm_endpoint_format(&ep, eps, sizeof(eps)));
+    }
+    session_ok(s, conn, sid, id, r);
+    cJSON_Delete(r);
+}
+
+/* STOP on this node: the label must be one of its own actors. */
+static void
+stop_local(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
+           uint32_t id, const cJSON *req)
+{
+    const char *label = json_str(req, "label");
+    mm_endpoint ep;
+    if (!label || !*label) {
+        session_err(s, conn, sid, id, MM_EINVAL, "stop needs a label");
+        return;
+    }
+    if (mm_lookup(s->n, label, &ep) != 0 ||
+        memcmp(ep.node, s->n->id, MM_NODE_ID_LEN) != 0) {
+        session_err(s, conn, sid, id, MM_ENOTFOUND,
+                    "no actor with label '%s' on node %s", label, s->n->name);
+        return;
+    }
+    int rc = mm_actor_stop(s->n, &ep);
+    if (rc) {
+        session_err(s, conn, sid, id, rc, "stop '%s': %s", label,
+                    mm_strerror(rc));
+        return;
+    }
+    char eps[96];
+    cJSON *r = cJSON_CreateObject();
+    if (r) {
+        cJSON_AddStringToObject(r, "label", label);
+        cJSON_AddStringToObject(r, "node", s->n->name);
+        cJSON_AddStringToObject(r, "endpoint",
+                                mm_endpoint_format(&ep, eps, sizeof(eps)));
+    }
+    session_ok(s, conn, sid, id, r);
+    cJSON_Delete(r);
+}
+
+/* Forwards |req| as |op| to |peer|; its answer, or unreachable after
+ * MM_SPAWN_WAIT_MS, is relayed to the client (overloaded past
+ * MM_SPAWN_INFLIGHT_MAX relays waiting). */
+static void
+relay(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
+      const uint8_t peer[MM_NODE_ID_LEN], const char *peer_name, uint16_t op,
+      const cJSON *req)
+{
+    size_t n = 0;
+    for (struct gather *g = s->gathers; g; g = g->next)
+        n += g->kind == G_RELAY;
+    if (n >= MM_SPAWN_INFLIGHT_MAX) {
+        session_err(s, conn, sid, id, MM_EOVERLOADED,
+                    "overloaded: this node already waits on %u spawns or "
+                    "stops",
+                    (unsigned)MM_SPAWN_INFLIGHT_MAX);
+        return;
+    }
+    struct gather *g =
+        gather_new(s, G_RELAY, conn, sid, id, (uint64_t)MM_SPAWN_WAIT_MS);
+    if (!g) return;
+    cJSON_AddStringToObject(g->doc, "node", peer_name);
+    cJSON *slot = cJSON_AddObjectToObject(g->doc, "relay");
+    if (!slot || oreq_send(g, peer, op, req, slot) != 0) {
+        if (slot) cJSON_AddStringToObject(slot, "error", "unreachable");
+        gather_finish(g);
+    }
+}
+
+/* A relay's end: the member's answer as ours. */
+static void
+relay_finish(struct mm_session *s, struct gather *g)
+{
+    const cJSON *slot = cJSON_GetObjectItemCaseSensitive(g->doc, "relay");
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(slot, "status");
+    const cJSON *body = cJSON_GetObjectItemCaseSensitive(slot, "body");
+    const char *node = json_str(g->doc, "node");
+    if (!cJSON_IsNumber(st)) {
+        const char *e = json_str(slot, "error");
+        session_err(s, g->conn, g->sid, g->id, MM_EUNREACHABLE, "node %s: %s",
+                    node ? node : "?", e ? e : "no answer");
+    } else if (st->valueint != 0) {
+        const char *e = json_str(body, "error");
+        session_err(s, g->conn, g->sid, g->id,
+                    mm_err_from_wire((uint16_t)st->valueint), "%s",
+                    e ? e : "failed");
+    } else {
+        session_ok(s, g->conn, g->sid, g->id, body);
+    }
+}
+
+struct place {
+    struct mm_session *s;
+    const char *on;    /* a member's name or hex id */
+    const char *where; /* "K=V" */
+    struct place_cand {
+        uint8_t id[MM_NODE_ID_LEN];
+        char name[MM_SWIM_NAME_MAX];
+        size_t actors;
+    } * v;
+    size_t n, cap;
+    int on_state; /* `on` found: its state, else -1 */
+};
+
+/* 1 when the tag string |tags| ("k=v,k=v") holds |kv| ("k=v"). */
+static int
+tags_have(const char *tags, const char *kv)
+{
+    size_t l = strlen(kv);
+    for (const char *p = tags; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == l && memcmp(p, kv, l) == 0) return 1;
+        p = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
+static int
+place_member_cb(void *data, const struct mm_swim_member *mb)
+{
+    struct place *p = data;
+    if (mb->role == MM_WIRE_ROLE_CLIENT || mb->tombstone) return 0;
+    if (p->on) {
+        char hex[2 * MM_NODE_ID_LEN + 1];
+        mm__hex(hex, mb->id, MM_NODE_ID_LEN);
+        if (strcmp(mb->name, p->on) != 0 && strcmp(hex, p->on) != 0) return 0;
+        p->on_state = mb->state;
+    }
+    if (mb->state != MM_SWIM_ALIVE && !mb->is_self) return 0;
+    if (p->where && !tags_have(mb->tags, p->where)) return 0;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 16;
+        void *v = realloc(p->v, cap * sizeof(*p->v));
+        if (!v) return 1;
+        p->v = v;
+        p->cap = cap;
+    }
+    struct place_cand *c = &p->v[p->n++];
+    memcpy(c->id, mb->id, MM_NODE_ID_LEN);
+    snprintf(c->name, sizeof(c->name), "%s", mb->name);
+    c->actors = 0;
+    return 0;
+}
+
+static int
+place_count_cb(void *data, const struct mm_registry_entry *e)
+{
+    struct place *p = data;
+    for (size_t i = 0; i < p->n; i++)
+        if (memcmp(p->v[i].id, e->ep.node, MM_NODE_ID_LEN) == 0) {
+            p->v[i].actors++;
+            break;
+        }
+    return 0;
+}
+
+static void
+op_spawn(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
+         const cJSON *req)
+{
+    mm_spawn_opts o;
+    char *arg;
+    if (spawn_parse(s, conn, sid, id, req, &o, &arg) != 0) return;
+    const char *on = json_str(req, "on");
+    const char *where = json_str(req, "where");
+    if (on && where) {
+        session_err(s, conn, sid, id, MM_EINVAL,
+                    "spawn takes \"on\" or \"where\", not both");
+        return;
+    }
+    if (where && (!strchr(where, '=') || *where == '=')) {
+        session_err(s, conn, sid, id, MM_EINVAL,
+                    "bad where '%s' (expected TAG=VALUE)", where);
+        return;
+    }
+    mm_endpoint ep;
+    if (mm_lookup(s->n, o.label, &ep) == 0) {
+        char node[MM_SWIM_NAME_MAX];
+        node_name_of(s, ep.node, node, sizeof(node));
+        session_err(s, conn, sid, id, MM_EEXISTS,
+                    "label '%s' is taken (on node %s)", o.label,
+                    node[0] ? node : "?");
+        return;
+    }
+    if (!s->m) { /* no cluster: here or nowhere */
+        if ((on && strcmp(on, s->n->name) != 0) || where) {
+            session_err(s, conn, sid, id, MM_ENOTFOUND,
+                        "this node has no membership");
+            return;
+        }
+        spawn_local(s, conn, sid, id, req);
+        return;
+    }
+    struct place p;
+    memset(&p, 0, sizeof(p));
+    p.s = s;
+    p.on = on;
+    p.where = where;
+    p.on_state = -1;
+    mm__membership_foreach(s->m, place_member_cb, &p);
+    if (p.n == 0) {
+        if (on && p.on_state < 0)
+            session_err(s, conn, sid, id, MM_ENOTFOUND, "no member '%s'", on);
+        else if (on)
+            session_err(s, conn, sid, id, MM_EUNREACHABLE, "member '%s' is %s",
+                        on, mm__swim_state_name(p.on_state));
+        else if (where)
+            session_err(s, conn, sid, id, MM_ENOTFOUND,
+                        "no alive member has tag %s", where);
+        else
+            session_err(s, conn, sid, id, MM_ENOTFOUND, "no alive member");
+        free(p.v);
+        return;
+    }
+    if (p.n > 1) mm__registry_foreach(s->n, NULL, NULL, place_count_cb, &p);
+    size_t best = 0;
+    for (size_t i = 1; i < p.n; i++)
+        if (p.v[i].actors < p.v[best].actors ||
+            (p.v[i].actors == p.v[best].actors &&
+             strcmp(p.v[i].name, p.v[best].name) < 0))
+            best = i;
+    struct place_cand c = p.v[best];
+    free(p.v);
+    if (memcmp(c.id, s->n->id, MM_NODE_ID_LEN) == 0)
+        spawn_local(s, conn, sid, id, req);
+    else
+        relay(s, conn, sid, id, c.id, c.name, MM_CTRL_SPAWN_MEMBER, req);
+}
+
+static void
+op_stop(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
+        const cJSON *req)
+{
+    const char *label = json_str(req, "label");
+    mm_endpoint ep;
+    if (!label || !*label || strlen(label) > LABEL_MAX) {
+        session_err(s, conn, sid, id, MM_EINVAL, "stop needs a label");
+        return;
+    }
+    if (mm_lookup(s->n, label, &ep) != 0) {
+        session_err(s, conn, sid, id, MM_ENOTFOUND, "no actor with label '%s'",
+                    label);
+        return;
+    }
+    if (memcmp(ep.node, s->n->id, MM_NODE_ID_LEN) == 0) {
+        stop_local(s, conn, sid, id, req);
+        return;
+    }
+    char node[MM_SWIM_NAME_MAX];
+    node_name_of(s, ep.node, node, sizeof(node));
+    relay(s, conn, sid, id, ep.node, node[0] ? node : "?", MM_CTRL_STOP_MEMBER,
+          req);
 }
 
 /* ---- KEYS: key rotation
@@ -2219,6 +2607,42 @@ mm__session_set_keyring(struct mm_session *s, struct mm_keyring *kr,
     s->keys.dir = data_dir;
 }
 
+/* SPAWN, STOP (not with a read-only key) and their member forms (between
+ * members only). */
+static void
+op_spawn_stop(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
+              uint32_t id, int role, uint16_t op, const cJSON *r)
+{
+    int kind = mm__quic_conn_key_kind(conn);
+    int member_op = op == MM_CTRL_SPAWN_MEMBER || op == MM_CTRL_STOP_MEMBER;
+    const char *what =
+        op == MM_CTRL_SPAWN || op == MM_CTRL_SPAWN_MEMBER ? "spawn" : "stop";
+    if (kind == MM_KEY_READONLY || (member_op && (role != MM_WIRE_ROLE_MEMBER ||
+                                                  kind != MM_KEY_CLUSTER))) {
+        s->st.refused++;
+        session_err(s, conn, sid, id, MM_EUNAUTHORIZED,
+                    member_op ? "%s between members only"
+                              : "%s needs a cluster or client key (this "
+                                "session holds a read-only key)",
+                    what);
+        return;
+    }
+    switch (op) {
+    case MM_CTRL_SPAWN:
+        op_spawn(s, conn, sid, id, r);
+        break;
+    case MM_CTRL_STOP:
+        op_stop(s, conn, sid, id, r);
+        break;
+    case MM_CTRL_SPAWN_MEMBER:
+        spawn_local(s, conn, sid, id, r);
+        break;
+    default:
+        stop_local(s, conn, sid, id, r);
+        break;
+    }
+}
+
 /* ---- dispatch
  * ------------------------------------------------------------------------------
  */
@@ -2309,6 +2733,12 @@ on_ctrl_req(void *data, struct mm_qconn *conn,
             break;
         }
         op_force_leave(s, conn, sid, req.id, r);
+        break;
+    case MM_CTRL_SPAWN:
+    case MM_CTRL_STOP:
+    case MM_CTRL_SPAWN_MEMBER:
+    case MM_CTRL_STOP_MEMBER:
+        op_spawn_stop(s, conn, sid, req.id, role, req.code, r);
         break;
     case MM_CTRL_KEYS:
     case MM_CTRL_KEYS_MEMBER:
@@ -2415,6 +2845,7 @@ conn_gone_cb(void *data, struct mm_qconn *conn)
             mm__lookup_wait_cancel(s->n, waiter_cb, w) == 0) {
             *wp = w->next;
             mm__free(w->label);
+            mm__free(w->type);
             mm__free(w);
             continue;
         }
@@ -2478,6 +2909,7 @@ mm__session_free(struct mm_session *s)
         struct waiter *w = s->waiters;
         s->waiters = w->next;
         mm__free(w->label);
+        mm__free(w->type);
         mm__free(w);
     }
     mm__free(s);

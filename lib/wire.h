@@ -138,7 +138,12 @@ enum mm_ctrl_op {
     /* Key rotation: KEYS from a client, fanned out by the seed as
      * KEYS_MEMBER to each member (docs/wire.md). */
     MM_CTRL_KEYS = 25,
-    MM_CTRL_KEYS_MEMBER = 26
+    MM_CTRL_KEYS_MEMBER = 26,
+    /* Remote spawn and stop: 30-39. */
+    MM_CTRL_SPAWN = 30,
+    MM_CTRL_STOP = 31,
+    MM_CTRL_SPAWN_MEMBER = 32,
+    MM_CTRL_STOP_MEMBER = 33
 };
 
 enum mm_wire_role {

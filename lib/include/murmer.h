@@ -466,6 +466,11 @@ MM_EXTERN int mm_deregister(mm_node *n, const char *label);
 MM_EXTERN int mm_check_in(mm_node *n, const char *label, const char *key);
 /* Looks a label up (the winner when several nodes claim it). */
 MM_EXTERN int mm_lookup(mm_node *n, const char *label, mm_endpoint *out);
+/* As mm_lookup, and the actor must be of type |type_name| (NULL: any):
+ * MM_ENOTFOUND when |label| is absent, MM_ETYPE_MISMATCH when it names an
+ * actor of another type (or of a type the registry does not know). */
+MM_EXTERN int mm_lookup_typed(mm_node *n, const char *label,
+                              const char *type_name, mm_endpoint *out);
 typedef void (*mm_lookup_cb)(void *data, int status, const mm_endpoint *ep);
 /* Waits up to |timeout_ms| for |label|; |cb| runs on the caller's shard. */
 MM_EXTERN int mm_lookup_wait(mm_node *n, const char *label, uint32_t timeout_ms,
@@ -690,6 +695,13 @@ MM_EXTERN int mm_client_lookup(mm_client *c, const char *label,
                                const char *prefix, const char *key, int all,
                                uint32_t wait_ms, mm_actor_info **out,
                                size_t *n);
+/* As mm_client_lookup, only actors of |type| (NULL: any): a |label| whose
+ * actor is of another type is MM_ETYPE_MISMATCH. */
+MM_EXTERN int mm_client_lookup_typed(mm_client *c, const char *label,
+                                     const char *prefix, const char *key,
+                                     const char *type, int all,
+                                     uint32_t wait_ms, mm_actor_info **out,
+                                     size_t *n);
 
 typedef struct mm_send_result {
     const char *label;
@@ -758,6 +770,30 @@ MM_EXTERN int mm_client_oplog_follow(mm_client *c, const char *origin,
 /* Marks |node| (name or id) left at once.  |*was| its previous state. */
 MM_EXTERN int mm_client_force_leave(mm_client *c, const char *node, char **name,
                                     char **id, char **was);
+
+/* ---- remote spawn and stop ---------------------------------------------- */
+
+/* What mm_client_spawn asks the seed for; NULL members take defaults. */
+typedef struct mm_client_spawn_req {
+    const char *type, *label; /* required */
+    const char *on;           /* a member's name or id; or NULL */
+    const char *where;        /* "TAG=VALUE": among the members with it */
+    const char *arg_json;     /* the actor's initial state, JSON text */
+    const char *policy;       /* "temporary" (default), "transient", ... */
+    const char *visibility;   /* "internal" (default), "public", "private" */
+} mm_client_spawn_req;
+/* Spawns an actor through the seed: on |r->on|, else on the alive member
+ * with the fewest actors (among those with tag |r->where|).  |*node| (free
+ * with mm_client_free_result) is where it runs, |*ep| its endpoint.
+ * MM_ENOTFOUND (no such type there, no member matches), MM_EEXISTS (label
+ * taken), MM_EDECODE (bad JSON), MM_EUNAUTHORIZED (read-only key),
+ * MM_EOVERLOADED (too many spawns in flight at the seed). */
+MM_EXTERN int mm_client_spawn(mm_client *c, const mm_client_spawn_req *r,
+                              char **node, mm_endpoint *ep);
+/* Stops the actor registered as |label| on the node that hosts it
+ * (gracefully: its stop hook runs; never restarted). */
+MM_EXTERN int mm_client_stop(mm_client *c, const char *label, char **node,
+                             mm_endpoint *ep);
 
 /* ---- observing the cluster ---------------------------------------------- */
 

@@ -46,7 +46,9 @@ extern "C" {
     XX(KEY, -5013, 13, 5, "key_error", "cluster key problem")                  \
     XX(EXISTS, -5014, 14, 1, "exists", "already exists")                       \
     XX(INVAL, -5015, 15, 2, "invalid", "invalid argument")                     \
-    XX(ALIVE, -5016, 16, 1, "alive", "the member is alive")
+    XX(ALIVE, -5016, 16, 1, "alive", "the member is alive")                    \
+    XX(TYPE_MISMATCH, -5017, 17, 3, "type_mismatch",                           \
+       "the actor is of another type")
 
 enum mm_errno {
 #define MM__ERR_ENUM(s, c, w, e, n, m) MM_E##s = (c),

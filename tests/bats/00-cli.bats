@@ -278,7 +278,7 @@ complete_line()
     [ "${COMPREPLY[*]}" = "--wait" ]
     complete_line "murmer lookup x --ti"
     [ "${COMPREPLY[*]}" = "--timeout" ]
-    complete_line "murmer --timeout 5s st"
+    complete_line "murmer --timeout 5s sta"
     [ "${COMPREPLY[*]}" = "start" ]
     complete_line "murmer start --no-"
     [[ " ${COMPREPLY[*]} " == *" --no-mdns "* ]]

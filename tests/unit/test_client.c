@@ -607,6 +607,88 @@ follow_one_cb(void *data, const char *event, const mm_member_info *m)
     return 1;
 }
 
+/* SPAWN and STOP through the seed, on itself and relayed to a second
+ * node; their refusals; a typed LOOKUP. */
+static void
+test_client_spawn_stop_typed_lookup(void **state)
+{
+    struct fx *fx = *state;
+    char dir[300];
+    snprintf(dir, sizeof(dir), "%s/two", fx->dir);
+    mkdir(dir, 0700);
+    mm_node *two =
+        nodefix_up(&(struct nodefix_opts){.name = "two",
+                                          .dir = dir,
+                                          .listen = "127.0.0.1:0",
+                                          .key = fx->key,
+                                          .join = mm_node_addr(fx->n),
+                                          .builtins = 1,
+                                          .no_mdns = 1});
+    wait_members(fx, 2);
+    char *node = NULL;
+    mm_endpoint ep, here;
+    mm_client_spawn_req r = {.type = "counter",
+                             .label = "sp/1",
+                             .on = "two",
+                             .arg_json = "7",
+                             .policy = "transient"};
+    assert_int_equal(mm_client_spawn(fx->c, &r, &node, &ep), 0);
+    assert_string_equal(node, "two");
+    mm_client_free_result(fx->c, node);
+    assert_int_equal(mm_lookup_typed(two, "sp/1", "counter", &here), 0);
+    assert_true(mm_endpoint_equal(&here, &ep));
+    /* On the seed itself (the fewest actors would pick two: --on). */
+    mm_client_spawn_req r2 = {.type = "echo", .label = "sp/2", .on = "seed"};
+    assert_int_equal(mm_client_spawn(fx->c, &r2, &node, &ep), 0);
+    assert_string_equal(node, "seed");
+    mm_client_free_result(fx->c, node);
+    /* Refusals. */
+    mm_client_spawn_req bad = {.type = "nosuch", .label = "sp/3", .on = "two"};
+    assert_int_equal(mm_client_spawn(fx->c, &bad, &node, &ep), MM_ENOTFOUND);
+    assert_string_equal(mm_client_error_text(fx->c),
+                        "no actor type 'nosuch' on node two");
+    bad.type = "echo";
+    bad.label = "sp/2";
+    assert_int_equal(mm_client_spawn(fx->c, &bad, &node, &ep), MM_EEXISTS);
+    bad.label = "sp/3";
+    bad.arg_json = "{nope";
+    assert_int_equal(mm_client_spawn(fx->c, &bad, &node, &ep), MM_EDECODE);
+    bad.arg_json = NULL;
+    bad.policy = "sometimes";
+    assert_int_equal(mm_client_spawn(fx->c, &bad, &node, &ep), MM_EINVAL);
+    bad.policy = NULL;
+    bad.on = NULL;
+    bad.where = "zone=nowhere";
+    assert_int_equal(mm_client_spawn(fx->c, &bad, &node, &ep), MM_ENOTFOUND);
+    assert_string_equal(mm_client_error_text(fx->c),
+                        "no alive member has tag zone=nowhere");
+    /* A typed lookup, through the session (sp/2 is the seed's own). */
+    mm_actor_info *a;
+    size_t n;
+    assert_int_equal(
+        mm_client_lookup_typed(fx->c, "sp/2", NULL, NULL, "echo", 0, 0, &a, &n),
+        0);
+    assert_int_equal(n, 1);
+    mm_client_free_result(fx->c, a);
+    assert_int_equal(
+        mm_client_lookup_typed(fx->c, "sp/2", NULL, NULL, "kv", 0, 0, &a, &n),
+        MM_ETYPE_MISMATCH);
+    /* Stop: the relayed one, then the seed's own; then they are gone. */
+    assert_int_equal(mm_client_stop(fx->c, "sp/2", &node, &ep), 0);
+    assert_string_equal(node, "seed");
+    mm_client_free_result(fx->c, node);
+    for (int i = 0; i < 400 && mm_lookup(fx->n, "sp/1", NULL) != 0; i++)
+        usleep(25000); /* sp/1 replicated to the seed */
+    assert_int_equal(mm_client_stop(fx->c, "sp/1", &node, &ep), 0);
+    assert_string_equal(node, "two");
+    mm_client_free_result(fx->c, node);
+    for (int i = 0; i < 400 && mm_lookup(two, "sp/1", NULL) == 0; i++)
+        usleep(25000);
+    assert_int_equal(mm_lookup(two, "sp/1", NULL), MM_ENOTFOUND);
+    assert_int_equal(mm_client_stop(fx->c, "sp/9", &node, &ep), MM_ENOTFOUND);
+    nodefix_down(two);
+}
+
 /* PARTITIONS, PING, ECHO and MEMBERS_FOLLOW with a second node: views,
  * round trips, a join event; then the second node goes and PINGs to it
  * wait: at most MM_SESSION_GATHERS_MAX of them, the rest `overloaded`. */
@@ -803,6 +885,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_client_watch_idle_timeout, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_client_oplog_shows_registrations,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_spawn_stop_typed_lookup,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_force_leave_errors, setup,
                                         teardown),

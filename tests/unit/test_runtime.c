@@ -397,6 +397,30 @@ test_runtime_unknown_and_missing(void **state)
     assert_int_equal(mm_spawn(fx->n, "nosuchtype", NULL, NULL), MM_ENOTFOUND);
 }
 
+/* A typed lookup: the type must match, a mismatch is not a not-found. */
+static void
+test_runtime_lookup_typed(void **state)
+{
+    struct fx *fx = *state;
+    mm_spawn_opts o;
+    mm_spawn_opts_init(&o);
+    o.label = "typed/c";
+    mm_endpoint ep, found;
+    assert_int_equal(mm_spawn(fx->n, "tcounter", &o, &ep), 0);
+    assert_int_equal(mm_lookup_typed(fx->n, "typed/c", "tcounter", &found), 0);
+    assert_true(mm_endpoint_equal(&found, &ep));
+    assert_int_equal(mm_lookup_typed(fx->n, "typed/c", NULL, &found), 0);
+    assert_int_equal(mm_lookup_typed(fx->n, "typed/c", "echo", &found),
+                     MM_ETYPE_MISMATCH);
+    assert_int_equal(mm_lookup_typed(fx->n, "typed/none", "tcounter", NULL),
+                     MM_ENOTFOUND);
+    assert_string_equal(mm_err_name(MM_ETYPE_MISMATCH), "type_mismatch");
+    assert_int_equal(mm_err_exit_code(MM_ETYPE_MISMATCH), MM_EXIT_NOTFOUND);
+    assert_int_equal(mm_err_from_wire(mm_err_to_wire(MM_ETYPE_MISMATCH)),
+                     MM_ETYPE_MISMATCH);
+    assert_int_equal(mm_err_to_wire(MM_ETYPE_MISMATCH), 17);
+}
+
 static void
 test_runtime_overloaded_loses_nothing(void **state)
 {
@@ -1006,6 +1030,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_runtime_per_sender_fifo, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_runtime_unknown_and_missing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_runtime_lookup_typed, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_runtime_overloaded_loses_nothing,
                                         setup, teardown),

@@ -138,7 +138,11 @@ enum mm_ctrl_op {
     /* Key rotation: KEYS from a client, fanned out by the seed as
      * KEYS_MEMBER to each member (docs/wire.md). */
     MM_CTRL_KEYS = 25,
-    MM_CTRL_KEYS_MEMBER = 26
+    MM_CTRL_KEYS_MEMBER = 26,
+    /* `murmer top`: TOP from a client, fanned out by the seed as
+     * NODE_STATS to each alive member (docs/wire.md). */
+    MM_CTRL_TOP = 27,
+    MM_CTRL_NODE_STATS = 28
 };
 
 enum mm_wire_role {

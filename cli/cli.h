@@ -125,6 +125,7 @@ int cmd_partitions(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_ping(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_send(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_start(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_top(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_watch(int argc, char **argv, struct cli_ctx *ctx);
 
 /*

@@ -30,6 +30,8 @@ static const struct cli_cmd commands[] = {
      "round trips to a member, direct and through other members"},
     {"send", cmd_send, 0, "send a message to an actor and print its reply"},
     {"start", cmd_start, 0, "run a node"},
+    {"top", cmd_top, 0,
+     "show every node's load and the busiest actors, live"},
     {"watch", cmd_watch, 0,
      "stream actors as they come and go (JSON Lines with --json)"},
 };

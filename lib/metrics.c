@@ -1090,6 +1090,7 @@ struct top_part {
     size_t nheap;
     uint64_t actors, calls;
     int done; /* under t->lock */
+    int seen; /* |done| as shard 0 took it */
 };
 
 struct mm_top {
@@ -1173,70 +1174,95 @@ top_visit(void *arg, const struct mm_actor *a, uint64_t depth)
 
 static void top_unref(struct mm_top *t);
 
+/* Shard 0: the snapshot from the parts whose shard has answered. */
+static void
+top_build(struct mm_top *t)
+{
+    struct mm_top_snap *x = &t->snap;
+    size_t total = 0;
+    pthread_mutex_lock(&t->lock);
+    for (int i = 0; i < t->nshards; i++)
+        t->parts[i].seen = t->parts[i].done;
+    pthread_mutex_unlock(&t->lock);
+    for (int i = 0; i < t->nshards; i++)
+        if (t->parts[i].seen) total += t->parts[i].nheap;
+    x->actors = mm__calloc(total ? total : 1, sizeof(*x->actors));
+    for (int i = 0; i < t->nshards; i++) {
+        struct top_part *p = &t->parts[i];
+        if (!p->seen) {
+            x->shards_missing++;
+            continue;
+        }
+        const struct mm_shard_ctr *c = &p->sn.ctr;
+        x->ctr.handled += c->handled;
+        x->ctr.dropped += c->dropped;
+        x->ctr.crashes += c->crashes;
+        x->ctr.restarts += c->restarts;
+        for (int k = 0; k < MM_CALL_ST_N; k++)
+            x->ctr.calls[k] += c->calls[k];
+        x->ctr.ht_count += c->ht_count;
+        x->ctr.ht_sum_ns += c->ht_sum_ns;
+        x->calls_in_flight += p->calls;
+        x->actors_total += p->actors;
+        for (size_t k = 0; x->actors && k < p->nheap; k++) {
+            x->actors[x->nactors++] = p->heap[k];
+            p->heap[k].label = NULL; /* moved */
+        }
+    }
+    /* Deepest first; the shards' best, cut to the cap. */
+    for (size_t i = 1; i < x->nactors; i++) {
+        struct mm_top_actor v = x->actors[i];
+        size_t j = i;
+        while (j > 0 && top_less(&x->actors[j - 1], &v)) {
+            x->actors[j] = x->actors[j - 1];
+            j--;
+        }
+        x->actors[j] = v;
+    }
+    while (x->nactors > t->cap)
+        mm__free(x->actors[--x->nactors].label);
+    x->truncated = x->actors_total > x->nactors;
+    pthread_mutex_lock(&t->lock);
+    int net_ok = t->parts[0].seen && t->net_ok;
+    pthread_mutex_unlock(&t->lock);
+    if (net_ok) {
+        x->conns = t->net.conns;
+        x->conns_up = t->net.conns_up;
+        x->pkts_in = t->net.quic.pkts_in;
+        x->pkts_out = t->net.quic.pkts_out;
+        x->bytes_in = t->net.quic.bytes_in;
+        x->bytes_out = t->net.quic.bytes_out;
+    }
+    unsigned long long ut = 0, st = 0, vsz = 0, rss = 0;
+    long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    if (tick > 0 && proc_stat(&ut, &st, &vsz, &rss) == 0) {
+        x->cpu_s = (double)(ut + st) / (double)tick;
+        x->rss = rss * (unsigned long long)(page > 0 ? page : 4096);
+    }
+    uv_timeval64_t tv;
+    if (uv_gettimeofday(&tv) == 0)
+        x->wall_ms =
+            (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
+}
+
 /* Shard 0: every shard answered (or none could be asked). */
 static void
 top_complete(void *arg)
 {
     struct mm_top *t = arg;
     if (!t->cancelled && t->cb) {
-        struct mm_top_snap *x = &t->snap;
-        size_t total = 0;
-        for (int i = 0; i < t->nshards; i++)
-            total += t->parts[i].nheap;
-        x->actors = mm__calloc(total ? total : 1, sizeof(*x->actors));
-        for (int i = 0; i < t->nshards; i++) {
-            struct top_part *p = &t->parts[i];
-            if (!p->done) continue;
-            const struct mm_shard_ctr *c = &p->sn.ctr;
-            x->ctr.handled += c->handled;
-            x->ctr.dropped += c->dropped;
-            x->ctr.crashes += c->crashes;
-            x->ctr.restarts += c->restarts;
-            for (int k = 0; k < MM_CALL_ST_N; k++)
-                x->ctr.calls[k] += c->calls[k];
-            x->ctr.ht_count += c->ht_count;
-            x->ctr.ht_sum_ns += c->ht_sum_ns;
-            x->calls_in_flight += p->calls;
-            x->actors_total += p->actors;
-            for (size_t k = 0; x->actors && k < p->nheap; k++) {
-                x->actors[x->nactors++] = p->heap[k];
-                p->heap[k].label = NULL; /* moved */
-            }
-        }
-        /* Deepest first; the shards' best, cut to the cap. */
-        for (size_t i = 1; i < x->nactors; i++) {
-            struct mm_top_actor v = x->actors[i];
-            size_t j = i;
-            while (j > 0 && top_less(&x->actors[j - 1], &v)) {
-                x->actors[j] = x->actors[j - 1];
-                j--;
-            }
-            x->actors[j] = v;
-        }
-        while (x->nactors > t->cap)
-            mm__free(x->actors[--x->nactors].label);
-        x->truncated = x->actors_total > x->nactors;
-        if (t->net_ok) {
-            x->conns = t->net.conns;
-            x->conns_up = t->net.conns_up;
-            x->pkts_in = t->net.quic.pkts_in;
-            x->pkts_out = t->net.quic.pkts_out;
-            x->bytes_in = t->net.quic.bytes_in;
-            x->bytes_out = t->net.quic.bytes_out;
-        }
-        unsigned long long ut = 0, st = 0, vsz = 0, rss = 0;
-        long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
-        if (tick > 0 && proc_stat(&ut, &st, &vsz, &rss) == 0) {
-            x->cpu_s = (double)(ut + st) / (double)tick;
-            x->rss = rss * (unsigned long long)(page > 0 ? page : 4096);
-        }
-        uv_timeval64_t tv;
-        if (uv_gettimeofday(&tv) == 0)
-            x->wall_ms = (uint64_t)tv.tv_sec * 1000u +
-                         (uint64_t)tv.tv_usec / 1000u;
-        t->cb(t->data, t, x);
+        top_build(t);
+        t->cb(t->data, t, &t->snap);
     }
     top_unref(t);
+}
+
+void
+mm__top_now(struct mm_top *t, mm_top_cb cb, void *data)
+{
+    t->cancelled = 1;
+    top_build(t);
+    cb(data, t, &t->snap);
 }
 
 /* On each shard's thread. */

@@ -101,6 +101,7 @@ struct mm_top_snap {
     struct mm_top_actor *actors;
     size_t nactors;
     int truncated;
+    unsigned shards_missing; /* had not answered (mm__top_now) */
 };
 
 struct mm_top;
@@ -112,6 +113,10 @@ typedef void (*mm_top_cb)(void *data, struct mm_top *t,
 struct mm_top *mm__top_begin(mm_node *n, struct mm_top **list,
                              size_t actors_max, const char *prefix,
                              mm_top_cb cb, void *data);
+/* The bounded wait is over: |cb| at once with what the shards that have
+ * answered gave (shards_missing counts the others); |t|'s own callback
+ * will not run.  Then release |t|. */
+void mm__top_now(struct mm_top *t, mm_top_cb cb, void *data);
 void mm__top_release(struct mm_top *t);
 void mm__top_free_all(struct mm_top **list);
 

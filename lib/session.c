@@ -1352,6 +1352,8 @@ oreq_rtt_us(const struct oreq *r)
 
 static void gather_finish(struct gather *g);
 static void top_fill_slot(cJSON *slot, const cJSON *body);
+static void top_local_cb(void *data, struct mm_top *t,
+                         const struct mm_top_snap *x);
 
 /* An answer of |r|: into its slot.  |body| NULL when none came. */
 static void
@@ -1445,10 +1447,9 @@ gather_finish(struct gather *g)
     struct mm_session *s = g->s;
     mm__tmr_stop(s->home, &g->tmr);
     if (g->top) {
-        mm__top_release(g->top);
-        g->top = NULL;
-        cJSON_AddStringToObject(g->top_slot, "error",
-                                "no answer: its shards did not answer in time");
+        /* Not every shard answered in time: what the others gave. */
+        g->want = SIZE_MAX; /* the callback must not finish |g| again */
+        mm__top_now(g->top, top_local_cb, g);
     }
     struct oreq **pp = &s->oreqs;
     while (*pp) {
@@ -1778,6 +1779,7 @@ top_snap_json(struct mm_session *s, cJSON *o, const struct mm_top_snap *x,
     json_u64(o, "bytes_in", x->bytes_in);
     json_u64(o, "bytes_out", x->bytes_out);
     json_u64(o, "actors_total", x->actors_total);
+    json_u64(o, "shards_missing", x->shards_missing);
     cJSON *arr = cJSON_AddArrayToObject(o, "actors");
     size_t used = 0, k = 0;
     for (; arr && k < x->nactors; k++) {

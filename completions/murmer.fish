@@ -2,7 +2,7 @@
 # (the hidden `murmer --list-commands` and `murmer [<command>] --list-options`),
 # so this file never drifts from the option tables in cmd/*.c.
 # Commands: force-leave help keygen keys lookup members oplog partitions ping
-# send start watch
+# send start top watch
 
 function __murmer_command
     set -l tokens (commandline -opc)

@@ -15,6 +15,8 @@
 
 /* Sorted by name; `murmer --help` and --list-commands print this order. */
 static const struct cli_cmd commands[] = {
+    {"doctor", cmd_doctor, 0,
+     "check this host and its node (permissions, address, clocks)"},
     {"force-leave", cmd_force_leave, 0,
      "remove a failed node from the cluster at once"},
     {"help", cmd_help, 0, "show help for murmer or one command"},
@@ -30,8 +32,7 @@ static const struct cli_cmd commands[] = {
      "round trips to a member, direct and through other members"},
     {"send", cmd_send, 0, "send a message to an actor and print its reply"},
     {"start", cmd_start, 0, "run a node"},
-    {"top", cmd_top, 0,
-     "show every node's load and the busiest actors, live"},
+    {"top", cmd_top, 0, "show every node's load and the busiest actors, live"},
     {"watch", cmd_watch, 0,
      "stream actors as they come and go (JSON Lines with --json)"},
 };

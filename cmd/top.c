@@ -26,11 +26,10 @@
 
 /* Actor table columns (the sort keys). */
 enum { C_LABEL, C_TYPE, C_NODE, C_MAILBOX, C_RATE, C_MEAN, C_RESTARTS, C_N };
-static const char *const col_name[C_N] = {"label",   "type", "node",
-                                          "mailbox", "rate", "mean_us",
-                                          "restarts"};
-static const char *const col_head[C_N] = {
-    "LABEL", "TYPE", "NODE", "MAILBOX", "MSG/S", "MEAN", "RESTARTS"};
+static const char *const col_name[C_N] = {
+    "label", "type", "node", "mailbox", "rate", "mean_us", "restarts"};
+static const char *const col_head[C_N] = {"LABEL", "TYPE", "NODE",    "MAILBOX",
+                                          "MSG/S", "MEAN", "RESTARTS"};
 
 struct sample {
     cJSON *doc; /* the seed's answer */
@@ -89,8 +88,8 @@ static const cJSON *
 actor_in(const cJSON *node, double id)
 {
     const cJSON *a;
-    cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(node, "actors"))
-    if (jn(a, "id") == id) return a;
+    cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(
+                              node, "actors")) if (jn(a, "id") == id) return a;
     return NULL;
 }
 
@@ -150,8 +149,7 @@ view_build(struct view *v, const struct sample *cur, const struct sample *prev)
     size_t cap = 0;
     const cJSON *n;
     const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(cur->doc, "nodes");
-    cJSON_ArrayForEach(n, nodes)
-    cap += (size_t)cJSON_GetArraySize(
+    cJSON_ArrayForEach(n, nodes) cap += (size_t)cJSON_GetArraySize(
         cJSON_GetObjectItemCaseSensitive(n, "actors"));
     v->a = calloc(cap ? cap : 1, sizeof(*v->a));
     if (!v->a) return -1;
@@ -188,9 +186,14 @@ static int
 any_truncated(const struct sample *s)
 {
     const cJSON *n;
-    cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(s->doc, "nodes"))
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(n, "truncated")))
-        return 1;
+    cJSON_ArrayForEach(
+        n,
+        cJSON_GetObjectItemCaseSensitive(
+            s->doc,
+            "node"
+            "s")) if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(n,
+                                                                    "truncate"
+                                                                    "d"))) return 1;
     return 0;
 }
 
@@ -315,7 +318,8 @@ render_json(struct cli_ctx *ctx, const struct sample *cur,
         cli_json_add_u64(o, "actors_total", r.actors);
         cli_json_add_u64(o, "handled", (uint64_t)jn(n, "handled"));
         cli_json_add_u64(o, "time_ms", (uint64_t)jn(n, "time_ms"));
-        cli_json_add_u64(o, "shards_missing", (uint64_t)jn(n, "shards_missing"));
+        cli_json_add_u64(o, "shards_missing",
+                         (uint64_t)jn(n, "shards_missing"));
         cJSON_AddBoolToObject(
             o, "truncated",
             cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(n, "truncated")));
@@ -356,10 +360,9 @@ render_tables(struct cli_ctx *ctx, FILE *f, const struct sample *cur,
               const struct sample *prev, const struct view *v,
               size_t max_actors, int hl)
 {
-    static const char *const nh[] = {"NODE",     "STATE", "CPU%",
-                                     "RSS",      "CONNS", "MSG/S",
-                                     "PKT/S IN", "PKT/S OUT", "INFLIGHT",
-                                     "ERR/S",    "ACTORS"};
+    static const char *const nh[] = {
+        "NODE",     "STATE",     "CPU%",     "RSS",   "CONNS", "MSG/S",
+        "PKT/S IN", "PKT/S OUT", "INFLIGHT", "ERR/S", "ACTORS"};
     struct cli_table t;
     if (cli_table_init(&t, 11, nh) != 0) return;
     const cJSON *n;
@@ -410,8 +413,8 @@ render_tables(struct cli_ctx *ctx, FILE *f, const struct sample *cur,
         fmt_rate(rate, sizeof(rate), r->rate);
         fmt_us(mean, sizeof(mean), r->mean_us);
         snprintf(rs, sizeof(rs), "%llu", (unsigned long long)r->restarts);
-        const char *row[C_N] = {r->label ? r->label : "-", r->type, r->node,
-                                mb, rate, mean, rs};
+        const char *row[C_N] = {
+            r->label ? r->label : "-", r->type, r->node, mb, rate, mean, rs};
         cli_table_add(&t, row);
         shown++;
     }
@@ -549,7 +552,8 @@ live_draw(struct cli_ctx *ctx, const struct live *L, const struct sample *cur,
     if (err) fprintf(f, "%s\r\n", err);
     if (cur && cur->doc) {
         int rows = tty_rows();
-        const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(cur->doc, "nodes");
+        const cJSON *nodes =
+            cJSON_GetObjectItemCaseSensitive(cur->doc, "nodes");
         int used = 6 + cJSON_GetArraySize(nodes) + (L->typing ? 1 : 0);
         size_t max = rows > used ? (size_t)(rows - used) : 1;
         /* Tables print "\n": the tty is raw, so each line returns too. */
@@ -628,11 +632,12 @@ cmd_top(int argc, char **argv, struct cli_ctx *ctx)
                          "mailbox, rate, mean_us, restarts)",
                          sort);
     if (interval_ms < 200)
-        return cli_error(ctx, MM_EXIT_USAGE, "--interval must be at least "
-                                             "200ms");
-    if (prefix && strlen(prefix) > TOP_PREFIX_MAX)
         return cli_error(ctx, MM_EXIT_USAGE,
-                         "--prefix is longer than %d bytes", TOP_PREFIX_MAX);
+                         "--interval must be at least "
+                         "200ms");
+    if (prefix && strlen(prefix) > TOP_PREFIX_MAX)
+        return cli_error(ctx, MM_EXIT_USAGE, "--prefix is longer than %d bytes",
+                         TOP_PREFIX_MAX);
     if (!once && ctx->json)
         return cli_error(ctx, MM_EXIT_USAGE, "--json needs --once");
     if (!once && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)))
@@ -701,8 +706,7 @@ cmd_top(int argc, char **argv, struct cli_ctx *ctx)
                     note = NULL;
                 }
                 next = mono_ns() + (uint64_t)interval_ms * 1000000u;
-                if (cur->doc)
-                    view_build(&v, cur, prev->doc ? prev : NULL);
+                if (cur->doc) view_build(&v, cur, prev->doc ? prev : NULL);
                 live_draw(ctx, &L, cur, prev->doc ? prev : NULL, &v, note);
             }
             now = mono_ns();

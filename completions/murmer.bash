@@ -4,7 +4,7 @@
 # `murmer --list-commands`, `murmer --list-options` and
 # `murmer <command> --list-options`), so this file never drifts from the
 # option tables in cmd/*.c.  Fallback command list (for docs checks):
-# force-leave help keygen keys lookup members oplog partitions ping send start top
+# doctor force-leave help keygen keys lookup members oplog partitions ping send start top
 # watch
 
 _murmer()

@@ -1080,12 +1080,11 @@ mm__metrics_addr(const struct mm_metrics *m)
     return m->addr;
 }
 
-
 /* ---- murmer top ---------------------------------------------------------- */
 
 struct top_part {
     struct mm_top *t;
-    struct snap sn; /* counters only (no types) */
+    struct snap sn;            /* counters only (no types) */
     struct mm_top_actor *heap; /* min-heap by (mailbox, handled) */
     size_t nheap;
     uint64_t actors, calls;
@@ -1157,9 +1156,9 @@ top_visit(void *arg, const struct mm_actor *a, uint64_t depth)
     const char *pf = p->t->prefix;
     if (pf && (!a->label || strncmp(a->label, pf, p->t->prefix_len) != 0))
         return;
-    struct mm_top_actor x = {a->id, NULL, a->ti->type->name, depth,
-                             a->handled, a->ht_count, a->ht_sum_ns,
-                             a->sup.restarts};
+    struct mm_top_actor x = {a->id,        NULL,           a->ti->type->name,
+                             depth,        a->handled,     a->ht_count,
+                             a->ht_sum_ns, a->sup.restarts};
     if (p->nheap == cap && !top_less(&p->heap[0], &x)) return;
     if (a->label && !(x.label = mm__strdup(a->label))) return;
     if (p->nheap < cap) {
@@ -1241,8 +1240,7 @@ top_build(struct mm_top *t)
     }
     uv_timeval64_t tv;
     if (uv_gettimeofday(&tv) == 0)
-        x->wall_ms =
-            (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
+        x->wall_ms = (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
 }
 
 /* Shard 0: every shard answered (or none could be asked). */

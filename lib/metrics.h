@@ -87,9 +87,9 @@ struct mm_top_actor {
 };
 
 struct mm_top_snap {
-    double cpu_s;         /* process CPU time, user + system */
-    uint64_t rss;         /* resident bytes */
-    uint64_t wall_ms;     /* the node's wall clock at the answer */
+    double cpu_s;     /* process CPU time, user + system */
+    uint64_t rss;     /* resident bytes */
+    uint64_t wall_ms; /* the node's wall clock at the answer */
     size_t conns, conns_up;
     uint64_t pkts_in, pkts_out, bytes_in, bytes_out;
     struct mm_shard_ctr ctr;  /* summed over the shards */

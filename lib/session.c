@@ -1738,7 +1738,6 @@ op_echo(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id)
     cJSON_Delete(o);
 }
 
-
 /* ---- TOP and NODE_STATS: every node's numbers --------------------------
  *
  * A client's TOP {"prefix", "actors_max", "timeout_ms"} goes to its seed,
@@ -1914,8 +1913,8 @@ op_top(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
 {
     const char *prefix = json_str(req, "prefix");
     if (prefix && strlen(prefix) > LABEL_MAX) {
-        session_err(s, conn, sid, id, MM_EINVAL,
-                    "prefix longer than %u bytes", (unsigned)LABEL_MAX);
+        session_err(s, conn, sid, id, MM_EINVAL, "prefix longer than %u bytes",
+                    (unsigned)LABEL_MAX);
         return;
     }
     struct gather *g = gather_new(s, G_TOP, conn, sid, id, gather_ms(req));
@@ -1950,8 +1949,8 @@ op_node_stats(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
 {
     const char *prefix = json_str(req, "prefix");
     if (prefix && strlen(prefix) > LABEL_MAX) {
-        session_err(s, conn, sid, id, MM_EINVAL,
-                    "prefix longer than %u bytes", (unsigned)LABEL_MAX);
+        session_err(s, conn, sid, id, MM_EINVAL, "prefix longer than %u bytes",
+                    (unsigned)LABEL_MAX);
         return;
     }
     struct gather *g =
@@ -1959,8 +1958,8 @@ op_node_stats(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
     if (!g) return;
     cJSON *slot = cJSON_AddObjectToObject(g->doc, "node");
     double b = json_num(req, "bytes_max");
-    size_t bytes = b > 0 && b < MM_TOP_ANSWER_BYTES ? (size_t)b
-                                                    : MM_TOP_ANSWER_BYTES;
+    size_t bytes =
+        b > 0 && b < MM_TOP_ANSWER_BYTES ? (size_t)b : MM_TOP_ANSWER_BYTES;
     if (slot) top_local(g, slot, req, bytes);
     if (!slot || g->got >= g->want) {
         if (!slot) { /* answered: out of memory */

@@ -786,8 +786,8 @@ MM_EXTERN int mm_client_partitions(mm_client *c, mm_partition_row **out,
 typedef struct mm_top_result {
     const char *json;
 } mm_top_result;
-MM_EXTERN int mm_client_top(mm_client *c, const char *prefix,
-                            size_t actors_max, mm_top_result **out);
+MM_EXTERN int mm_client_top(mm_client *c, const char *prefix, size_t actors_max,
+                            mm_top_result **out);
 /* One path of mm_client_ping: direct (|via| "") or through member |via|. */
 typedef struct mm_ping_path {
     const char *via;

@@ -798,8 +798,7 @@ test_top_snapshot(void **state)
         mm_endpoint h;
         assert_int_equal(mm_spawn(f->n, "holder", &o, &h), 0);
         mm_msg *reply = NULL;
-        assert_int_not_equal(mm_call(f->n, &h, mm_msg_new("crash"), &reply),
-                             0);
+        assert_int_not_equal(mm_call(f->n, &h, mm_msg_new("crash"), &reply), 0);
         mm_msg_free(reply);
         for (int k = 0; k < depth[i]; k++)
             assert_int_equal(mm_tell(f->n, &h, mm_msg_new("nop")), 0);

@@ -114,6 +114,7 @@ int cli_strv_push(struct cli_strv *sv, const char *s);
 void cli_strv_free(struct cli_strv *sv);
 
 /* The commands, one per cmd/<name>.c. */
+int cmd_doctor(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_force_leave(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_help(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_keygen(int argc, char **argv, struct cli_ctx *ctx);
@@ -127,6 +128,7 @@ int cmd_send(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_spawn(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_start(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_stop(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_top(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_watch(int argc, char **argv, struct cli_ctx *ctx);
 
 /*

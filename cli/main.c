@@ -15,6 +15,8 @@
 
 /* Sorted by name; `murmer --help` and --list-commands print this order. */
 static const struct cli_cmd commands[] = {
+    {"doctor", cmd_doctor, 0,
+     "check this host and its node (permissions, address, clocks)"},
     {"force-leave", cmd_force_leave, 0,
      "remove a failed node from the cluster at once"},
     {"help", cmd_help, 0, "show help for murmer or one command"},
@@ -33,6 +35,7 @@ static const struct cli_cmd commands[] = {
      "start an actor on a member of the cluster (--on, --where)"},
     {"start", cmd_start, 0, "run a node"},
     {"stop", cmd_stop, 0, "stop an actor by label, on the node hosting it"},
+    {"top", cmd_top, 0, "show every node's load and the busiest actors, live"},
     {"watch", cmd_watch, 0,
      "stream actors as they come and go (JSON Lines with --json)"},
 };

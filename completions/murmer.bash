@@ -4,8 +4,8 @@
 # `murmer --list-commands`, `murmer --list-options` and
 # `murmer <command> --list-options`), so this file never drifts from the
 # option tables in cmd/*.c.  Fallback command list (for docs checks):
-# force-leave help keygen keys lookup members oplog partitions ping send spawn
-# start stop watch
+# doctor force-leave help keygen keys lookup members oplog partitions ping
+# send spawn start stop top watch
 
 _murmer()
 {

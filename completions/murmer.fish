@@ -1,8 +1,8 @@
 # fish completion for murmer.  Commands and options come from the program
 # (the hidden `murmer --list-commands` and `murmer [<command>] --list-options`),
 # so this file never drifts from the option tables in cmd/*.c.
-# Commands: force-leave help keygen keys lookup members oplog partitions ping
-# send spawn start stop watch
+# Commands: doctor force-leave help keygen keys lookup members oplog
+# partitions ping send spawn start stop top watch
 
 function __murmer_command
     set -l tokens (commandline -opc)

@@ -666,7 +666,13 @@ mm__actor_run(struct mm_actor *a, unsigned budget)
         uint64_t t0 = ++s->ctr.ht_tick % MM_HT_SAMPLE ? 0 : uv_hrtime();
         int rc = ti->type->handlers[h - 1].fn(&c, a->state, m);
         s->ctr.handled++;
-        if (MM_UNLIKELY(t0 != 0)) handler_time(s, uv_hrtime() - t0);
+        a->handled++;
+        if (MM_UNLIKELY(t0 != 0)) {
+            uint64_t ns = uv_hrtime() - t0;
+            handler_time(s, ns);
+            a->ht_count++;
+            a->ht_sum_ns += ns;
+        }
         if (c.failed && rc >= 0) rc = MM_EHANDLER;
         reply_auto(&c, rc);
         mm_msg_free(m);

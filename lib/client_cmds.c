@@ -615,6 +615,41 @@ mm_client_ping(mm_client *c, const char *node, unsigned relays,
     return rc;
 }
 
+/* ---- top ------------------------------------------------------------- */
+
+MM_EXTERN int
+mm_client_top(mm_client *c, const char *prefix, size_t actors_max,
+              mm_top_result **out)
+{
+    *out = NULL;
+    cJSON *req = gather_body(c);
+    if (!req ||
+        (prefix && *prefix &&
+         !cJSON_AddStringToObject(req, "prefix", prefix)) ||
+        (actors_max &&
+         !cJSON_AddNumberToObject(req, "actors_max", (double)actors_max))) {
+        cJSON_Delete(req);
+        return UV_ENOMEM;
+    }
+    cJSON *resp;
+    int rc =
+        mm__client_request(c, MM_CTRL_TOP, req, mm__client_deadline(c), &resp);
+    cJSON_Delete(req);
+    if (rc) return rc;
+    char *js = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(resp, "nodes"))
+                   ? cJSON_PrintUnformatted(resp)
+                   : NULL;
+    int bad = js == NULL && resp != NULL;
+    cJSON_Delete(resp);
+    if (!js) return bad ? MM_EDECODE : UV_ENOMEM;
+    mm_top_result *r = mm__res_new(sizeof(*r));
+    if (r) r->json = mm__res_str(r, js);
+    cJSON_free(js);
+    if (!r) return UV_ENOMEM;
+    *out = r;
+    return 0;
+}
+
 void
 mm__client_parse_member(mm_member_info *res, const cJSON *it)
 {

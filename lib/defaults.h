@@ -396,4 +396,25 @@
 #define MM_SPAWN_WAIT_MS 5000u
 #endif
 
+/* ---- murmer top (lib/metrics.c, lib/session.c) ---- */
+#ifndef MM_TOP_ACTORS_MAX
+/* Actors one node lists in a top answer: those with the deepest
+ * mailboxes, then the most messages handled; the rest are only counted
+ * ("actors_total", "truncated"). */
+#define MM_TOP_ACTORS_MAX 1000u
+#endif
+#ifndef MM_TOP_ANSWER_BYTES
+/* About how many bytes of actor rows a seed's top answer carries over
+ * every node; rows past it are left out and the answer says "truncated". */
+#define MM_TOP_ANSWER_BYTES (1024u * 1024u)
+#endif
+#ifndef MM_TOP_CALLS_WALK
+/* Live call records a shard counts for "calls in flight" at most. */
+#define MM_TOP_CALLS_WALK 100000u
+#endif
+#ifndef MM_TOP_INTERVAL_MIN_MS
+/* The shortest refresh `murmer top --interval` takes. */
+#define MM_TOP_INTERVAL_MIN_MS 200u
+#endif
+
 #endif /* MM_DEFAULTS_H */

@@ -188,6 +188,44 @@ type_slot(struct snap *sn, const struct mm_type_info *ti)
     return tc;
 }
 
+/* A started actor, for a walk's visitor. */
+typedef void (*actor_visit_fn)(void *arg, const struct mm_actor *a,
+                               uint64_t depth);
+
+/* On the shard's thread: copies the shard's counters into |sn| and walks
+ * its started actors (the slot table, no sort), counting them by type when
+ * |sn->types| and handing each to |visit| when given. */
+static void
+snap_walk(struct snap *sn, struct mm_shard *s, actor_visit_fn visit, void *arg)
+{
+    sn->ctr = s->ctr;
+    if (!sn->types && !visit) return;
+    pthread_mutex_lock(&s->slot_lock);
+    uint32_t nslots = s->nslots;
+    pthread_mutex_unlock(&s->slot_lock);
+    for (uint32_t i = 0; i < nslots; i++) {
+        struct mm_slot *slot = mm__slot_get(s, i);
+        struct mm_actor *a = slot ? atomic_load(&slot->actor) : NULL;
+        /* Started actors only: those are this thread's alone. */
+        if (!a || a->status == ACTOR_PREPARED || a->status == ACTOR_DEAD)
+            continue;
+        uint64_t q = atomic_load_explicit(&slot->queued, memory_order_relaxed);
+        uint64_t depth = mm__mb_count(q);
+        if (visit) visit(arg, a, depth);
+        if (!sn->types) continue;
+        struct type_count *tc = type_slot(sn, a->ti);
+        tc->actors++;
+        tc->messages += depth;
+        tc->bytes += mm__mb_bytes(q);
+        unsigned b = 0;
+        while (b < MB_NBOUNDS && depth > mb_bounds[b])
+            b++;
+        sn->mb_hist[b]++;
+        sn->mb_sum += depth;
+        sn->mb_actors++;
+    }
+}
+
 /* On the shard's thread. */
 static void
 gather_on_shard(void *arg)
@@ -195,32 +233,7 @@ gather_on_shard(void *arg)
     struct snap *sn = arg;
     struct scrape *sc = sn->sc;
     struct mm_shard *s = mm__cur_shard;
-    sn->ctr = s->ctr;
-    if (sn->types) {
-        pthread_mutex_lock(&s->slot_lock);
-        uint32_t nslots = s->nslots;
-        pthread_mutex_unlock(&s->slot_lock);
-        for (uint32_t i = 0; i < nslots; i++) {
-            struct mm_slot *slot = mm__slot_get(s, i);
-            struct mm_actor *a = slot ? atomic_load(&slot->actor) : NULL;
-            /* Started actors only: those are this thread's alone. */
-            if (!a || a->status == ACTOR_PREPARED || a->status == ACTOR_DEAD)
-                continue;
-            uint64_t q =
-                atomic_load_explicit(&slot->queued, memory_order_relaxed);
-            uint64_t depth = mm__mb_count(q);
-            struct type_count *tc = type_slot(sn, a->ti);
-            tc->actors++;
-            tc->messages += depth;
-            tc->bytes += mm__mb_bytes(q);
-            unsigned b = 0;
-            while (b < MB_NBOUNDS && depth > mb_bounds[b])
-                b++;
-            sn->mb_hist[b]++;
-            sn->mb_sum += depth;
-            sn->mb_actors++;
-        }
-    }
+    snap_walk(sn, s, NULL, NULL);
     mm_node *n = s->node;
     if (s->index == 0 && n->cluster && n->cluster_ops->metrics && !s->closing) {
         n->cluster_ops->metrics(n->cluster, &sc->net);
@@ -235,24 +248,35 @@ gather_on_shard(void *arg)
 
 /* ---- rendering ----------------------------------------------------------- */
 
+/* The process's CPU ticks (user, system), virtual size and resident
+ * pages, from /proc/self/stat: 0 or -1. */
+static int
+proc_stat(unsigned long long *ut, unsigned long long *st,
+          unsigned long long *vsz, unsigned long long *rss)
+{
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (!f) return -1;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); /* the command may hold spaces */
+    return p && sscanf(p + 2,
+                       "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu "
+                       "%*d %*d %*d %*d %*d %*d %*u %llu %llu",
+                       ut, st, vsz, rss) == 4
+               ? 0
+               : -1;
+}
+
 static void
 render_process(struct mm_metrics *m, struct mm_mtext *t)
 {
     long tick = sysconf(_SC_CLK_TCK);
     long page = sysconf(_SC_PAGESIZE);
-    FILE *f = fopen("/proc/self/stat", "r");
-    if (f) {
-        char buf[1024];
-        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        char *p = strrchr(buf, ')'); /* the command may hold spaces */
+    {
         unsigned long long ut = 0, st = 0, vsz = 0, rss = 0;
-        if (p && tick > 0 &&
-            sscanf(p + 2,
-                   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu "
-                   "%*d %*d %*d %*d %*d %*d %*u %llu %llu",
-                   &ut, &st, &vsz, &rss) == 4) {
+        if (tick > 0 && proc_stat(&ut, &st, &vsz, &rss) == 0) {
             family(t, "process_cpu_seconds_total", "counter",
                    "User and system CPU time spent, in seconds.");
             mm__mtext_printf(t, "process_cpu_seconds_total %.2f\n",
@@ -1054,6 +1078,310 @@ const char *
 mm__metrics_addr(const struct mm_metrics *m)
 {
     return m->addr;
+}
+
+/* ---- murmer top ---------------------------------------------------------- */
+
+struct top_part {
+    struct mm_top *t;
+    struct snap sn;            /* counters only (no types) */
+    struct mm_top_actor *heap; /* min-heap by (mailbox, handled) */
+    size_t nheap;
+    uint64_t actors, calls;
+    int done; /* under t->lock */
+    int seen; /* |done| as shard 0 took it */
+};
+
+struct mm_top {
+    struct mm_top *next, **list; /* shard 0 */
+    mm_node *n;
+    mm_top_cb cb;
+    void *data;
+    int refs;      /* shard 0: the caller's, the shards' */
+    int cancelled; /* shard 0 */
+    size_t cap;
+    char *prefix; /* NULL: every actor */
+    size_t prefix_len;
+    pthread_mutex_t lock;
+    int pending, nshards;
+    struct top_part *parts;
+    struct mm_metrics_net net;
+    int net_ok;
+    struct mm_top_snap snap;
+};
+
+static int
+top_less(const struct mm_top_actor *a, const struct mm_top_actor *b)
+{
+    if (a->mailbox != b->mailbox) return a->mailbox < b->mailbox;
+    return a->handled < b->handled;
+}
+
+static void
+heap_down(struct mm_top_actor *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && top_less(&h[l], &h[m])) m = l;
+        if (r < n && top_less(&h[r], &h[m])) m = r;
+        if (m == i) return;
+        struct mm_top_actor x = h[i];
+        h[i] = h[m];
+        h[m] = x;
+        i = m;
+    }
+}
+
+static void
+heap_up(struct mm_top_actor *h, size_t i)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!top_less(&h[i], &h[p])) return;
+        struct mm_top_actor x = h[i];
+        h[i] = h[p];
+        h[p] = x;
+        i = p;
+    }
+}
+
+/* On the shard's thread: keeps |a| when it is among the part's cap. */
+static void
+top_visit(void *arg, const struct mm_actor *a, uint64_t depth)
+{
+    struct top_part *p = arg;
+    p->actors++;
+    size_t cap = p->t->cap;
+    if (!p->heap || cap == 0) return;
+    const char *pf = p->t->prefix;
+    if (pf && (!a->label || strncmp(a->label, pf, p->t->prefix_len) != 0))
+        return;
+    struct mm_top_actor x = {a->id,        NULL,           a->ti->type->name,
+                             depth,        a->handled,     a->ht_count,
+                             a->ht_sum_ns, a->sup.restarts};
+    if (p->nheap == cap && !top_less(&p->heap[0], &x)) return;
+    if (a->label && !(x.label = mm__strdup(a->label))) return;
+    if (p->nheap < cap) {
+        p->heap[p->nheap] = x;
+        heap_up(p->heap, p->nheap++);
+        return;
+    }
+    mm__free(p->heap[0].label);
+    p->heap[0] = x;
+    heap_down(p->heap, p->nheap, 0);
+}
+
+static void top_unref(struct mm_top *t);
+
+/* Shard 0: the snapshot from the parts whose shard has answered. */
+static void
+top_build(struct mm_top *t)
+{
+    struct mm_top_snap *x = &t->snap;
+    size_t total = 0;
+    pthread_mutex_lock(&t->lock);
+    for (int i = 0; i < t->nshards; i++)
+        t->parts[i].seen = t->parts[i].done;
+    pthread_mutex_unlock(&t->lock);
+    for (int i = 0; i < t->nshards; i++)
+        if (t->parts[i].seen) total += t->parts[i].nheap;
+    x->actors = mm__calloc(total ? total : 1, sizeof(*x->actors));
+    for (int i = 0; i < t->nshards; i++) {
+        struct top_part *p = &t->parts[i];
+        if (!p->seen) {
+            x->shards_missing++;
+            continue;
+        }
+        const struct mm_shard_ctr *c = &p->sn.ctr;
+        x->ctr.handled += c->handled;
+        x->ctr.dropped += c->dropped;
+        x->ctr.crashes += c->crashes;
+        x->ctr.restarts += c->restarts;
+        for (int k = 0; k < MM_CALL_ST_N; k++)
+            x->ctr.calls[k] += c->calls[k];
+        x->ctr.ht_count += c->ht_count;
+        x->ctr.ht_sum_ns += c->ht_sum_ns;
+        x->calls_in_flight += p->calls;
+        x->actors_total += p->actors;
+        for (size_t k = 0; x->actors && k < p->nheap; k++) {
+            x->actors[x->nactors++] = p->heap[k];
+            p->heap[k].label = NULL; /* moved */
+        }
+    }
+    /* Deepest first; the shards' best, cut to the cap. */
+    for (size_t i = 1; i < x->nactors; i++) {
+        struct mm_top_actor v = x->actors[i];
+        size_t j = i;
+        while (j > 0 && top_less(&x->actors[j - 1], &v)) {
+            x->actors[j] = x->actors[j - 1];
+            j--;
+        }
+        x->actors[j] = v;
+    }
+    while (x->nactors > t->cap)
+        mm__free(x->actors[--x->nactors].label);
+    x->truncated = x->actors_total > x->nactors;
+    pthread_mutex_lock(&t->lock);
+    int net_ok = t->parts[0].seen && t->net_ok;
+    pthread_mutex_unlock(&t->lock);
+    if (net_ok) {
+        x->conns = t->net.conns;
+        x->conns_up = t->net.conns_up;
+        x->pkts_in = t->net.quic.pkts_in;
+        x->pkts_out = t->net.quic.pkts_out;
+        x->bytes_in = t->net.quic.bytes_in;
+        x->bytes_out = t->net.quic.bytes_out;
+    }
+    unsigned long long ut = 0, st = 0, vsz = 0, rss = 0;
+    long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    if (tick > 0 && proc_stat(&ut, &st, &vsz, &rss) == 0) {
+        x->cpu_s = (double)(ut + st) / (double)tick;
+        x->rss = rss * (unsigned long long)(page > 0 ? page : 4096);
+    }
+    uv_timeval64_t tv;
+    if (uv_gettimeofday(&tv) == 0)
+        x->wall_ms = (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
+}
+
+/* Shard 0: every shard answered (or none could be asked). */
+static void
+top_complete(void *arg)
+{
+    struct mm_top *t = arg;
+    if (!t->cancelled && t->cb) {
+        top_build(t);
+        t->cb(t->data, t, &t->snap);
+    }
+    top_unref(t);
+}
+
+void
+mm__top_now(struct mm_top *t, mm_top_cb cb, void *data)
+{
+    t->cancelled = 1;
+    top_build(t);
+    cb(data, t, &t->snap);
+}
+
+/* On each shard's thread. */
+static void
+top_on_shard(void *arg)
+{
+    struct top_part *p = arg;
+    struct mm_top *t = p->t;
+    struct mm_shard *s = mm__cur_shard;
+    snap_walk(&p->sn, s, top_visit, p);
+    for (struct mm_call *c = s->calls.next;
+         c != &s->calls && p->calls < MM_TOP_CALLS_WALK; c = c->next)
+        p->calls++;
+    mm_node *n = s->node;
+    if (s->index == 0 && n->cluster && n->cluster_ops->metrics && !s->closing) {
+        n->cluster_ops->metrics(n->cluster, &t->net);
+        t->net_ok = 1;
+    }
+    pthread_mutex_lock(&t->lock);
+    p->done = 1;
+    int last = --t->pending == 0;
+    pthread_mutex_unlock(&t->lock);
+    /* The last one hands the shards' reference to shard 0. */
+    if (last) (void)mm_node_post(n, 0, top_complete, t);
+}
+
+static void
+top_free(struct mm_top *t)
+{
+    for (int i = 0; t->parts && i < t->nshards; i++) {
+        struct top_part *p = &t->parts[i];
+        for (size_t k = 0; k < p->nheap; k++)
+            mm__free(p->heap[k].label);
+        mm__free(p->heap);
+    }
+    for (size_t k = 0; k < t->snap.nactors; k++)
+        mm__free(t->snap.actors[k].label);
+    mm__free(t->snap.actors);
+    mm__free(t->parts);
+    mm__free(t->prefix);
+    pthread_mutex_destroy(&t->lock);
+    mm__free(t);
+}
+
+static void
+top_unref(struct mm_top *t)
+{
+    if (--t->refs > 0) return;
+    struct mm_top **pp = t->list;
+    while (*pp && *pp != t)
+        pp = &(*pp)->next;
+    if (*pp) *pp = t->next;
+    top_free(t);
+}
+
+struct mm_top *
+mm__top_begin(mm_node *n, struct mm_top **list, size_t actors_max,
+              const char *prefix, mm_top_cb cb, void *data)
+{
+    struct mm_top *t = mm__calloc(1, sizeof(*t));
+    if (!t) return NULL;
+    if (prefix && *prefix) {
+        t->prefix = mm__strdup(prefix);
+        t->prefix_len = strlen(prefix);
+    }
+    t->n = n;
+    t->cb = cb;
+    t->data = data;
+    t->cap = actors_max;
+    t->nshards = mm_node_shards(n);
+    pthread_mutex_init(&t->lock, NULL);
+    t->parts = mm__calloc((size_t)t->nshards, sizeof(*t->parts));
+    if (!t->parts || (prefix && *prefix && !t->prefix)) {
+        top_free(t);
+        return NULL;
+    }
+    for (int i = 0; i < t->nshards; i++) {
+        t->parts[i].t = t;
+        /* Without room for rows the shard still sends its counters. */
+        if (actors_max)
+            t->parts[i].heap =
+                mm__calloc(actors_max, sizeof(*t->parts[i].heap));
+    }
+    t->refs = 2;
+    t->list = list;
+    t->next = *list;
+    *list = t;
+    t->pending = 1; /* held while posting */
+    for (int i = 0; i < t->nshards; i++) {
+        pthread_mutex_lock(&t->lock);
+        t->pending++;
+        pthread_mutex_unlock(&t->lock);
+        if (mm_node_post(n, i, top_on_shard, &t->parts[i]) != 0) {
+            pthread_mutex_lock(&t->lock);
+            t->pending--;
+            pthread_mutex_unlock(&t->lock);
+        }
+    }
+    pthread_mutex_lock(&t->lock);
+    int last = --t->pending == 0;
+    pthread_mutex_unlock(&t->lock);
+    if (last && mm_node_post(n, 0, top_complete, t) != 0) top_unref(t);
+    return t;
+}
+
+void
+mm__top_release(struct mm_top *t)
+{
+    if (!t) return;
+    t->cancelled = 1;
+    top_unref(t);
+}
+
+void
+mm__top_free_all(struct mm_top **list)
+{
+    while (*list) {
+        struct mm_top *t = *list;
+        *list = t->next;
+        top_free(t);
+    }
 }
 
 /* ---- public -------------------------------------------------------------- */

@@ -66,4 +66,58 @@ void mm__mtext_printf(struct mm_mtext *t, const char *fmt, ...)
 /* Writes |s| as a label value: backslash, quote and newline escaped. */
 void mm__mtext_label(struct mm_mtext *t, const char *s);
 
+/* ---- murmer top: one node's numbers, gathered like a scrape -------------
+ *
+ * mm__top_begin (shard 0) posts to every shard a function that copies the
+ * shard's counters and walks its actors (the scrape's walk), keeping the
+ * |actors_max| with the deepest mailboxes (then the most handled) in a
+ * bounded heap; shard 0 adds the network numbers.  When every shard has
+ * answered, |cb| runs on shard 0 with the snapshot (unless released
+ * before).  The caller releases the snapshot with mm__top_release, on
+ * shard 0, whether or not |cb| ran; a snapshot whose shards never answer
+ * (the node stops) is freed by mm__top_free_all on its list, once no shard
+ * runs.
+ */
+struct mm_top_actor {
+    uint64_t id;
+    char *label; /* NULL: unlabelled */
+    const char *type;
+    uint64_t mailbox, handled, ht_count, ht_sum_ns;
+    unsigned restarts;
+};
+
+struct mm_top_snap {
+    double cpu_s;     /* process CPU time, user + system */
+    uint64_t rss;     /* resident bytes */
+    uint64_t wall_ms; /* the node's wall clock at the answer */
+    size_t conns, conns_up;
+    uint64_t pkts_in, pkts_out, bytes_in, bytes_out;
+    struct mm_shard_ctr ctr;  /* summed over the shards */
+    uint64_t calls_in_flight; /* live call records (a shard counts at most
+                                 MM_TOP_CALLS_WALK) */
+    uint64_t actors_total;    /* started actors */
+    /* The kept actors, deepest mailbox first; |truncated| when
+     * actors_total > nactors. */
+    struct mm_top_actor *actors;
+    size_t nactors;
+    int truncated;
+    unsigned shards_missing; /* had not answered (mm__top_now) */
+};
+
+struct mm_top;
+typedef void (*mm_top_cb)(void *data, struct mm_top *t,
+                          const struct mm_top_snap *snap);
+/* NULL when out of memory.  |list| links the node's live snapshots.  With
+ * |prefix|, only actors whose label starts with it are kept (all are
+ * counted in actors_total). */
+struct mm_top *mm__top_begin(mm_node *n, struct mm_top **list,
+                             size_t actors_max, const char *prefix,
+                             mm_top_cb cb, void *data);
+/* The bounded wait is over: |cb| at once with what the shards that have
+ * answered gave (shards_missing counts the others); |t|'s own callback
+ * will not run.  Then release |t|. */
+void mm__top_now(struct mm_top *t, mm_top_cb cb, void *data);
+void mm__top_release(struct mm_top *t);
+void mm__top_free_all(struct mm_top **list);
+
 #endif /* MM_METRICS_H */

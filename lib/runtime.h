@@ -245,6 +245,9 @@ struct mm_actor {
     /* Timers set with mm_send_after/every (timer.c); shard thread only. */
     struct mm_atimer *timers; /* doubly linked; NULL = none */
     uint32_t ntimers;         /* at most MM_ACTOR_TIMERS_MAX */
+    /* For `murmer top` (lib/metrics.c); shard thread only.  Handler time
+     * of the messages the shard's sampling picked (MM_HT_SAMPLE). */
+    uint64_t handled, ht_count, ht_sum_ns;
 };
 
 /* ---- shards ---------------------------------------------------------------

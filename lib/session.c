@@ -37,6 +37,7 @@
 #include "ckey.h"
 #include "crypto.h"
 #include "membership/membership.h"
+#include "metrics.h"
 #include "net.h"
 #include "oplog.h"
 #include "registry.h"
@@ -101,6 +102,7 @@ struct mm_session {
     size_t ngathers;
     struct oreq *oreqs;
     uint32_t next_oreq;
+    struct mm_top *tops; /* TOP, NODE_STATS: this node's own numbers */
 };
 
 static void retry_arm(struct mm_session *s);
@@ -1168,7 +1170,7 @@ op_oplog(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
  * is over.  A "gather" is such a request; an "oreq" one question it asked.
  */
 
-enum { G_PARTITIONS = 1, G_PING, G_PROBE, G_RELAY };
+enum { G_PARTITIONS = 1, G_PING, G_PROBE, G_RELAY, G_TOP, G_NODE_STATS };
 
 struct gather {
     struct gather *next;
@@ -1180,6 +1182,10 @@ struct gather {
     struct mm_tmr tmr;
     size_t want, got;
     cJSON *doc; /* the answer being built */
+    /* TOP, NODE_STATS: this node's numbers, being gathered (top.c) */
+    struct mm_top *top;
+    cJSON *top_slot;
+    size_t top_bytes; /* actor rows' byte budget */
 };
 
 struct oreq {
@@ -1366,6 +1372,9 @@ oreq_rtt_us(const struct oreq *r)
 
 static void gather_finish(struct gather *g);
 static void relay_finish(struct mm_session *s, struct gather *g);
+static void top_fill_slot(cJSON *slot, const cJSON *body);
+static void top_local_cb(void *data, struct mm_top *t,
+                         const struct mm_top_snap *x);
 
 /* An answer of |r|: into its slot.  |body| NULL when none came. */
 static void
@@ -1415,6 +1424,9 @@ oreq_fill(struct gather *g, struct oreq *r, int status, const cJSON *body)
     case G_PROBE:
         cJSON_AddNumberToObject(slot, "rtt_us", oreq_rtt_us(r));
         break;
+    case G_TOP:
+        top_fill_slot(slot, body);
+        break;
     }
 }
 
@@ -1461,6 +1473,11 @@ gather_finish(struct gather *g)
 {
     struct mm_session *s = g->s;
     mm__tmr_stop(s->home, &g->tmr);
+    if (g->top) {
+        /* Not every shard answered in time: what the others gave. */
+        g->want = SIZE_MAX; /* the callback must not finish |g| again */
+        mm__top_now(g->top, top_local_cb, g);
+    }
     struct oreq **pp = &s->oreqs;
     while (*pp) {
         struct oreq *r = *pp;
@@ -1494,6 +1511,12 @@ gather_finish(struct gather *g)
                 session_err(s, g->conn, g->sid, g->id, MM_EUNREACHABLE,
                             "the target: %s", e ? e : "no answer");
             }
+        } else if (g->kind == G_NODE_STATS) {
+            const char *e = json_str(g->top_slot, "error");
+            if (e)
+                session_err(s, g->conn, g->sid, g->id, MM_ETIMEOUT, "%s", e);
+            else
+                session_ok(s, g->conn, g->sid, g->id, g->top_slot);
         } else {
             session_ok(s, g->conn, g->sid, g->id, g->doc);
         }
@@ -1744,6 +1767,238 @@ op_echo(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id)
     cJSON_Delete(o);
 }
 
+/* ---- TOP and NODE_STATS: every node's numbers --------------------------
+ *
+ * A client's TOP {"prefix", "actors_max", "timeout_ms"} goes to its seed,
+ * which gathers its own numbers (mm__top_begin: every shard copies its
+ * counters and walks its actors, nothing stops) and asks every other
+ * alive or suspect member NODE_STATS with the same body and a share of
+ * the answer's byte budget; it answers {"seed", "nodes": [...]} once all
+ * answered or at the bound, a silent member's entry saying why.
+ */
+
+/* One node's numbers as JSON into |o|, its actor rows within |bytes|. */
+static void
+top_snap_json(struct mm_session *s, cJSON *o, const struct mm_top_snap *x,
+              size_t bytes)
+{
+    cJSON_AddStringToObject(o, "name", s->n->name);
+    char hex[2 * MM_NODE_ID_LEN + 1];
+    mm__hex(hex, s->n->id, MM_NODE_ID_LEN);
+    cJSON_AddStringToObject(o, "id", hex);
+    json_u64(o, "time_ms", x->wall_ms);
+    cJSON_AddNumberToObject(o, "cpu_s", x->cpu_s);
+    json_u64(o, "rss", x->rss);
+    json_u64(o, "conns", x->conns_up);
+    json_u64(o, "handled", x->ctr.handled);
+    json_u64(o, "dropped", x->ctr.dropped);
+    json_u64(o, "crashes", x->ctr.crashes);
+    json_u64(o, "restarts", x->ctr.restarts);
+    uint64_t err = 0;
+    for (int k = 1; k < MM_CALL_ST_N; k++)
+        err += x->ctr.calls[k];
+    json_u64(o, "calls_ok", x->ctr.calls[0]);
+    json_u64(o, "calls_err", err);
+    json_u64(o, "calls_in_flight", x->calls_in_flight);
+    json_u64(o, "ht_count", x->ctr.ht_count);
+    json_u64(o, "ht_sum_ns", x->ctr.ht_sum_ns);
+    json_u64(o, "pkts_in", x->pkts_in);
+    json_u64(o, "pkts_out", x->pkts_out);
+    json_u64(o, "bytes_in", x->bytes_in);
+    json_u64(o, "bytes_out", x->bytes_out);
+    json_u64(o, "actors_total", x->actors_total);
+    json_u64(o, "shards_missing", x->shards_missing);
+    cJSON *arr = cJSON_AddArrayToObject(o, "actors");
+    size_t used = 0, k = 0;
+    for (; arr && k < x->nactors; k++) {
+        const struct mm_top_actor *a = &x->actors[k];
+        size_t need = 160 + strlen(a->type) + (a->label ? strlen(a->label) : 0);
+        if (used + need > bytes) break;
+        cJSON *r = cJSON_CreateObject();
+        if (!r) break;
+        used += need;
+        cJSON_AddItemToArray(arr, r);
+        json_u64(r, "id", a->id);
+        if (a->label)
+            cJSON_AddStringToObject(r, "label", a->label);
+        else
+            cJSON_AddNullToObject(r, "label");
+        cJSON_AddStringToObject(r, "type", a->type);
+        json_u64(r, "mailbox", a->mailbox);
+        json_u64(r, "handled", a->handled);
+        json_u64(r, "ht_count", a->ht_count);
+        json_u64(r, "ht_sum_ns", a->ht_sum_ns);
+        json_u64(r, "restarts", a->restarts);
+    }
+    cJSON_AddBoolToObject(o, "truncated",
+                          x->truncated || k < x->nactors || !arr);
+}
+
+/* A member's NODE_STATS answer into its entry. */
+static void
+top_fill_slot(cJSON *slot, const cJSON *body)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, body)
+    {
+        if (!it->string || cJSON_GetObjectItemCaseSensitive(slot, it->string))
+            continue;
+        cJSON *d = cJSON_Duplicate(it, 1);
+        if (d) cJSON_AddItemToObject(slot, it->string, d);
+    }
+}
+
+static void
+top_local_cb(void *data, struct mm_top *t, const struct mm_top_snap *x)
+{
+    struct gather *g = data;
+    top_snap_json(g->s, g->top_slot, x, g->top_bytes);
+    g->top = NULL;
+    mm__top_release(t);
+    if (++g->got >= g->want) gather_finish(g);
+}
+
+/* Starts gathering this node's numbers into |slot| of |g|. */
+static void
+top_local(struct gather *g, cJSON *slot, const cJSON *req, size_t bytes)
+{
+    double cap = json_num(req, "actors_max");
+    if (cap <= 0 || cap > MM_TOP_ACTORS_MAX) cap = MM_TOP_ACTORS_MAX;
+    g->top_slot = slot;
+    g->top_bytes = bytes;
+    g->top = mm__top_begin(g->s->n, &g->s->tops, (size_t)cap,
+                           json_str(req, "prefix"), top_local_cb, g);
+    if (g->top)
+        g->want++;
+    else
+        cJSON_AddStringToObject(slot, "error", "out of memory");
+}
+
+struct top_acc {
+    struct mm_session *s;
+    struct gather *g;
+    cJSON *arr;
+    const cJSON *req;
+    size_t asked, members;
+};
+
+static int
+top_count_cb(void *data, const struct mm_swim_member *mb)
+{
+    struct top_acc *a = data;
+    if (mb->role != MM_WIRE_ROLE_CLIENT && !mb->tombstone &&
+        (mb->is_self || mb->state == MM_SWIM_ALIVE ||
+         mb->state == MM_SWIM_SUSPECT))
+        a->members++;
+    return 0;
+}
+
+static int
+top_member_cb(void *data, const struct mm_swim_member *mb)
+{
+    struct top_acc *a = data;
+    if (mb->role == MM_WIRE_ROLE_CLIENT || mb->tombstone) return 0;
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return 0;
+    char hex[2 * MM_NODE_ID_LEN + 1];
+    mm__hex(hex, mb->id, MM_NODE_ID_LEN);
+    cJSON_AddStringToObject(o, "name", mb->name);
+    cJSON_AddStringToObject(o, "id", hex);
+    cJSON_AddStringToObject(o, "state", mm__swim_state_name(mb->state));
+    cJSON_AddItemToArray(a->arr, o);
+    size_t bytes = MM_TOP_ANSWER_BYTES / (a->members ? a->members : 1);
+    if (mb->is_self) {
+        top_local(a->g, o, a->req, bytes);
+        return 0;
+    }
+    if (mb->state != MM_SWIM_ALIVE && mb->state != MM_SWIM_SUSPECT) {
+        cJSON_AddStringToObject(o, "error", "not asked: not alive");
+        return 0;
+    }
+    if (a->asked >= MM_SESSION_GATHER_PEERS) {
+        cJSON_AddStringToObject(o, "error", "not asked: too many members");
+        return 0;
+    }
+    cJSON *body = cJSON_Duplicate(a->req, 1);
+    if (!body) body = cJSON_CreateObject();
+    if (body) {
+        /* The member gives up first, so that its answer says why. */
+        cJSON_DeleteItemFromObjectCaseSensitive(body, "timeout_ms");
+        cJSON_AddNumberToObject(body, "timeout_ms",
+                                (double)(gather_ms(a->req) * 3 / 4));
+        cJSON_AddNumberToObject(body, "bytes_max", (double)bytes);
+    }
+    if (!body || oreq_send(a->g, mb->id, MM_CTRL_NODE_STATS, body, o) != 0)
+        cJSON_AddStringToObject(o, "error", "unreachable");
+    else
+        a->asked++;
+    cJSON_Delete(body);
+    return 0;
+}
+
+static void
+op_top(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint32_t id,
+       const cJSON *req)
+{
+    const char *prefix = json_str(req, "prefix");
+    if (prefix && strlen(prefix) > LABEL_MAX) {
+        session_err(s, conn, sid, id, MM_EINVAL, "prefix longer than %u bytes",
+                    (unsigned)LABEL_MAX);
+        return;
+    }
+    struct gather *g = gather_new(s, G_TOP, conn, sid, id, gather_ms(req));
+    if (!g) return;
+    cJSON_AddStringToObject(g->doc, "seed", s->n->name);
+    cJSON *arr = cJSON_AddArrayToObject(g->doc, "nodes");
+    if (!arr) {
+        gather_finish(g);
+        return;
+    }
+    struct top_acc a = {s, g, arr, req, 0, 0};
+    g->want = 1; /* see op_partitions */
+    if (s->m) {
+        mm__membership_foreach(s->m, top_count_cb, &a);
+        mm__membership_foreach(s->m, top_member_cb, &a);
+    } else {
+        cJSON *o = cJSON_CreateObject();
+        if (o) {
+            cJSON_AddItemToArray(arr, o);
+            cJSON_AddStringToObject(o, "state", "alive");
+            top_local(g, o, req, MM_TOP_ANSWER_BYTES);
+        }
+    }
+    g->want--;
+    if (g->got >= g->want) gather_finish(g);
+}
+
+/* NODE_STATS, from the seed of a TOP: this node's own numbers. */
+static void
+op_node_stats(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
+              uint32_t id, const cJSON *req)
+{
+    const char *prefix = json_str(req, "prefix");
+    if (prefix && strlen(prefix) > LABEL_MAX) {
+        session_err(s, conn, sid, id, MM_EINVAL, "prefix longer than %u bytes",
+                    (unsigned)LABEL_MAX);
+        return;
+    }
+    struct gather *g =
+        gather_new(s, G_NODE_STATS, conn, sid, id, gather_ms(req));
+    if (!g) return;
+    cJSON *slot = cJSON_AddObjectToObject(g->doc, "node");
+    double b = json_num(req, "bytes_max");
+    size_t bytes =
+        b > 0 && b < MM_TOP_ANSWER_BYTES ? (size_t)b : MM_TOP_ANSWER_BYTES;
+    if (slot) top_local(g, slot, req, bytes);
+    if (!slot || g->got >= g->want) {
+        if (!slot) { /* answered: out of memory */
+            g->top_slot = g->doc;
+            cJSON_AddStringToObject(g->doc, "error", "out of memory");
+        }
+        gather_finish(g);
+    }
+}
+
 /* A connection went: gathers answering it answer nobody. */
 static void
 gathers_conn_gone(struct mm_session *s, struct mm_qconn *conn)
@@ -1765,6 +2020,7 @@ gathers_free(struct mm_session *s)
         struct gather *g = s->gathers;
         s->gathers = g->next;
         mm__tmr_stop(s->home, &g->tmr);
+        mm__top_release(g->top);
         cJSON_Delete(g->doc);
         mm__free(g);
     }
@@ -2714,6 +2970,17 @@ on_ctrl_req(void *data, struct mm_qconn *conn,
     case MM_CTRL_ECHO:
         op_echo(s, conn, sid, req.id);
         break;
+    case MM_CTRL_TOP:
+        op_top(s, conn, sid, req.id, r);
+        break;
+    case MM_CTRL_NODE_STATS:
+        if (role != MM_WIRE_ROLE_MEMBER) { /* clients ask TOP */
+            session_err(s, conn, sid, req.id, MM_EINVAL,
+                        "node-stats is between members");
+            break;
+        }
+        op_node_stats(s, conn, sid, req.id, r);
+        break;
     case MM_CTRL_PROBE:
         if (role != MM_WIRE_ROLE_MEMBER) { /* clients ask PING */
             session_err(s, conn, sid, req.id, MM_EINVAL,
@@ -2898,6 +3165,7 @@ mm__session_free(struct mm_session *s)
     if (!s) return;
     mm__tmr_stop(s->home, &s->retry);
     gathers_free(s);
+    mm__top_free_all(&s->tops); /* no shard runs now */
     keys_free_all(s);
     while (s->subs) {
         struct sub *sb = s->subs;

@@ -143,7 +143,11 @@ enum mm_ctrl_op {
     MM_CTRL_SPAWN = 30,
     MM_CTRL_STOP = 31,
     MM_CTRL_SPAWN_MEMBER = 32,
-    MM_CTRL_STOP_MEMBER = 33
+    MM_CTRL_STOP_MEMBER = 33,
+    /* `murmer top`: TOP from a client, fanned out by the seed as
+     * NODE_STATS to each alive member (docs/wire.md). */
+    MM_CTRL_TOP = 27,
+    MM_CTRL_NODE_STATS = 28
 };
 
 enum mm_wire_role {

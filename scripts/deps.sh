@@ -7,7 +7,7 @@ libgnutls28-dev gnutls-bin libssl-dev openssl libcjson-dev libavahi-client-dev
 avahi-daemon avahi-utils dbus libcmocka-dev bats bats-assert bats-support bats-file
 iproute2 iptables nftables scdoc bash-completion clang clang-format libclang-rt-14-dev
 procps psmisc
-jq python3 curl prometheus"
+jq python3 curl prometheus tmux"
 missing=""
 for p in $PKGS; do
     s=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

@@ -814,6 +814,16 @@ typedef struct mm_partition_row {
  * about half the client's timeout for the members it asks). */
 MM_EXTERN int mm_client_partitions(mm_client *c, mm_partition_row **out,
                                    size_t *n);
+/* `murmer top`: every node's numbers, gathered by the seed, as the JSON
+ * text of its answer {"seed", "nodes": [...]} (docs/wire.md, TOP); with
+ * |prefix|, only actors whose label starts with it are listed; at most
+ * |actors_max| (0: the node's bound) per node.  Free with
+ * mm_client_free_result. */
+typedef struct mm_top_result {
+    const char *json;
+} mm_top_result;
+MM_EXTERN int mm_client_top(mm_client *c, const char *prefix, size_t actors_max,
+                            mm_top_result **out);
 /* One path of mm_client_ping: direct (|via| "") or through member |via|. */
 typedef struct mm_ping_path {
     const char *via;

@@ -26,6 +26,7 @@
 
 #include "murmer.h"
 #include "defaults.h"
+#include "metrics.h"
 #include "helpers/nodefix.h"
 #include "helpers/testutil.h"
 
@@ -445,6 +446,7 @@ value_of(const char *body, const char *key)
 /* ---- the node ------------------------------------------------------------ */
 
 static sem_t hold_sem, held_sem;
+static mm_node *mm_test_node; /* for functions posted to shard 0 */
 
 static int
 h_hold(mm_ctx *ctx, void *st, mm_msg *m)
@@ -713,6 +715,161 @@ test_mailbox_depth_and_restart(void **state)
         1);
 }
 
+/* ---- murmer top: a node's numbers (mm__top_begin) ------------------------ */
+
+struct topw {
+    struct mm_top *list; /* shard 0 */
+    struct mm_top *t;
+    const char *prefix;
+    size_t cap;
+    int now; /* ask mm__top_now instead of waiting */
+    sem_t done;
+    /* What the callback saw. */
+    size_t nactors;
+    uint64_t total, handled, mailbox[4];
+    char label[4][32];
+    uint64_t actor_handled[4], actor_ht[4];
+    int truncated;
+    unsigned missing;
+};
+
+static void
+top_cb(void *data, struct mm_top *t, const struct mm_top_snap *x)
+{
+    struct topw *w = data;
+    w->nactors = x->nactors;
+    w->total = x->actors_total;
+    w->handled = x->ctr.handled;
+    w->truncated = x->truncated;
+    w->missing = x->shards_missing;
+    for (size_t i = 0; i < x->nactors && i < 4; i++) {
+        w->mailbox[i] = x->actors[i].mailbox;
+        snprintf(w->label[i], sizeof(w->label[i]), "%s",
+                 x->actors[i].label ? x->actors[i].label : "-");
+        w->actor_handled[i] = x->actors[i].handled;
+        w->actor_ht[i] = x->actors[i].ht_count;
+    }
+    w->t = NULL;
+    mm__top_release(t);
+    sem_post(&w->done);
+}
+
+static void
+top_begin_on0(void *arg)
+{
+    struct topw *w = arg;
+    w->t = mm__top_begin(mm_test_node, &w->list, w->cap, w->prefix, top_cb, w);
+    assert_non_null(w->t);
+}
+
+static void
+top_now_on0(void *arg)
+{
+    struct topw *w = arg;
+    if (w->t) mm__top_now(w->t, top_cb, w);
+}
+
+static void
+top_take(mm_node *n, struct topw *w)
+{
+    mm_test_node = n;
+    assert_int_equal(mm_node_post(n, 0, top_begin_on0, w), 0);
+    assert_int_equal(sem_wait_s(&w->done, 10), 0);
+}
+
+/* Three labelled actors wait to restart with 5, 15 and 10 messages queued:
+ * a top capped at 2 with their prefix lists the two deepest, deepest
+ * first, and says it left some out; a busy actor's messages are counted
+ * on it. */
+static void
+test_top_snapshot(void **state)
+{
+    struct fix *f = *state;
+    const char *labels[] = {"q/a", "q/b", "q/c"};
+    const int depth[] = {5, 15, 10};
+    for (int i = 0; i < 3; i++) {
+        mm_spawn_opts o;
+        mm_spawn_opts_init(&o);
+        o.shard = 1;
+        o.label = labels[i];
+        o.policy = MM_TRANSIENT;
+        o.backoff_initial_ms = 30000;
+        o.backoff_max_ms = 30000;
+        mm_endpoint h;
+        assert_int_equal(mm_spawn(f->n, "holder", &o, &h), 0);
+        mm_msg *reply = NULL;
+        assert_int_not_equal(mm_call(f->n, &h, mm_msg_new("crash"), &reply), 0);
+        mm_msg_free(reply);
+        for (int k = 0; k < depth[i]; k++)
+            assert_int_equal(mm_tell(f->n, &h, mm_msg_new("nop")), 0);
+    }
+    mm_spawn_opts o;
+    mm_spawn_opts_init(&o);
+    o.label = "busy";
+    mm_endpoint b;
+    assert_int_equal(mm_spawn(f->n, "holder", &o, &b), 0);
+    for (int k = 0; k < 70; k++) {
+        mm_msg *reply = NULL;
+        assert_int_equal(mm_call(f->n, &b, mm_msg_new("nop"), &reply), 0);
+        mm_msg_free(reply);
+    }
+    struct topw w;
+    memset(&w, 0, sizeof(w));
+    sem_init(&w.done, 0, 0);
+    w.cap = 2;
+    w.prefix = "q/";
+    top_take(f->n, &w);
+    assert_int_equal(w.nactors, 2);
+    assert_string_equal(w.label[0], "q/b");
+    assert_int_equal(w.mailbox[0], 15);
+    assert_string_equal(w.label[1], "q/c");
+    assert_int_equal(w.mailbox[1], 10);
+    assert_true(w.truncated);
+    assert_true(w.total >= 4);
+    assert_int_equal(w.missing, 0);
+    assert_true(w.handled >= 70);
+    /* The busy actor: its own count, and some of its runs were timed. */
+    w.cap = 10;
+    w.prefix = "busy";
+    top_take(f->n, &w);
+    assert_int_equal(w.nactors, 1);
+    assert_string_equal(w.label[0], "busy");
+    assert_int_equal(w.actor_handled[0], 70);
+    assert_int_equal(w.mailbox[0], 0);
+    /* Nothing matches: no rows, every actor still counted. */
+    w.prefix = "zzz";
+    top_take(f->n, &w);
+    assert_int_equal(w.nactors, 0);
+    assert_true(w.total >= 4);
+    sem_destroy(&w.done);
+}
+
+/* A shard held by a handler does not answer: mm__top_now gives the others'
+ * numbers with the held one counted missing, and the node stops cleanly
+ * with the held shard's part still posted (freed at the end). */
+static void
+test_top_blocked_shard(void **state)
+{
+    struct fix *f = *state;
+    mm_endpoint h;
+    spawn(f->n, "holder", 1, &h);
+    assert_int_equal(mm_tell(f->n, &h, mm_msg_new("hold")), 0);
+    assert_int_equal(sem_wait_s(&held_sem, 10), 0);
+    /* Static: the held shard's part ends after this function returns. */
+    static struct topw w;
+    memset(&w, 0, sizeof(w));
+    sem_init(&w.done, 0, 0);
+    w.cap = 10;
+    mm_test_node = f->n;
+    assert_int_equal(mm_node_post(f->n, 0, top_begin_on0, &w), 0);
+    /* Not complete while shard 1 is held. */
+    assert_int_not_equal(sem_wait_s(&w.done, 1), 0);
+    assert_int_equal(mm_node_post(f->n, 0, top_now_on0, &w), 0);
+    assert_int_equal(sem_wait_s(&w.done, 10), 0);
+    assert_int_equal(w.missing, 1);
+    sem_post(&hold_sem);
+}
+
 /* ---- HTTP bounds --------------------------------------------------------- */
 
 static void
@@ -793,6 +950,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_blocked_shard_left_out, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_mailbox_depth_and_restart, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_top_snapshot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_top_blocked_shard, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_only_get_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_cap_and_deadline, setup,

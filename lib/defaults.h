@@ -88,6 +88,13 @@
 #ifndef MM_SWIM_GOSSIP_NODES
 #define MM_SWIM_GOSSIP_NODES 3
 #endif
+#ifndef MM_SWIM_GOSSIP_BURST
+/* Packets a gossip round sends one target while its broadcasts do not fit
+ * in one: signed records are about three times the unsigned ones, so a
+ * join burst would otherwise spread three times slower.  An idle cluster
+ * has nothing queued and sends nothing more. */
+#define MM_SWIM_GOSSIP_BURST 3
+#endif
 #ifndef MM_SWIM_RETRANSMIT_MULT
 #define MM_SWIM_RETRANSMIT_MULT 4
 #endif

@@ -639,6 +639,7 @@ static const struct env_knob env_knobs[] = {
     KNOB("MURMER_SWIM_INDIRECT", indirect_checks),
     KNOB("MURMER_SWIM_GOSSIP_MS", gossip_interval_ms),
     KNOB("MURMER_SWIM_GOSSIP_NODES", gossip_nodes),
+    KNOB("MURMER_SWIM_GOSSIP_BURST", gossip_burst),
     KNOB("MURMER_SWIM_RETRANSMIT_MULT", retransmit_mult),
     KNOB("MURMER_SWIM_SUSPICION_MULT", suspicion_mult),
     KNOB("MURMER_SWIM_SUSPICION_MAX_MULT", suspicion_max_mult),

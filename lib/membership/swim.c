@@ -1608,10 +1608,21 @@ gossip_round(struct mm_swim *s)
         size_t j = swim_rand_below(s, n);
         struct mm_swim_member *to = s->scratch[j];
         s->scratch[j] = s->scratch[--n];
-        struct swim_pkt b;
-        pkt_start(s, &b);
-        if (pkt_fill(s, &b) == 0) break;
-        pkt_send(s, &b, &to->addr);
+        /* More packets to the same target while what is queued does not
+         * fit in one (a backlog: a join burst), at most gossip_burst. */
+        for (unsigned p = 0; p < MM_MAX(s->cfg.gossip_burst, 1u) && s->nbq;
+             p++) {
+            size_t queued = s->nbq;
+            struct swim_pkt b;
+            pkt_start(s, &b);
+            unsigned added = pkt_fill(s, &b);
+            if (added == 0) {
+                if (p == 0) return;
+                break;
+            }
+            pkt_send(s, &b, &to->addr);
+            if (added >= queued) break; /* it all fit */
+        }
     }
 }
 
@@ -1825,6 +1836,7 @@ mm__swim_config_init(struct mm_swim_config *cfg)
     cfg->indirect_checks = MM_SWIM_INDIRECT;
     cfg->gossip_interval_ms = MM_SWIM_GOSSIP_MS;
     cfg->gossip_nodes = MM_SWIM_GOSSIP_NODES;
+    cfg->gossip_burst = MM_SWIM_GOSSIP_BURST;
     cfg->retransmit_mult = MM_SWIM_RETRANSMIT_MULT;
     cfg->suspicion_mult = MM_SWIM_SUSPICION_MULT;
     cfg->suspicion_max_mult = MM_SWIM_SUSPICION_MAX_MULT;

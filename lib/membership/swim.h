@@ -184,6 +184,7 @@ struct mm_swim_config {
     uint32_t indirect_checks;    /* MM_SWIM_INDIRECT */
     uint32_t gossip_interval_ms; /* MM_SWIM_GOSSIP_MS */
     uint32_t gossip_nodes;       /* MM_SWIM_GOSSIP_NODES */
+    uint32_t gossip_burst;       /* MM_SWIM_GOSSIP_BURST */
     uint32_t retransmit_mult;    /* MM_SWIM_RETRANSMIT_MULT */
     uint32_t suspicion_mult;     /* MM_SWIM_SUSPICION_MULT */
     uint32_t suspicion_max_mult; /* MM_SWIM_SUSPICION_MAX_MULT */

@@ -97,14 +97,15 @@ struct sim {
     struct cut *cuts;
     size_t ncuts;
     int partitioned;
-    uint64_t loss_until; /* loss in force, or its grace after */
+    int drop_lo, drop_hi; /* undeclared fault (SIM_DROP) */
+    uint64_t loss_until;  /* loss in force, or its grace after */
     uint64_t last_disturb, grace;
     uint64_t trace;
     uint64_t events;
     /* figures */
     uint64_t bytes, swim_bytes, node_ms, last_t;
     uint64_t steady_bytes, steady_node_ms;
-    int steady;
+    int steady, measure; /* measure: a scenario set the window */
     uint64_t fp, part_verdicts;
     uint64_t join_last; /* launch time of the newest start wave */
     int join_watch, reg_watch;
@@ -347,6 +348,7 @@ cb_send(void *data, const struct mm_swim_addr *to, const uint8_t *buf,
     S->swim_bytes += wire;
     if (S->steady) S->steady_bytes += wire;
     if (dst < 0 || !link_ok(S, c->idx, dst) || lost(S)) return;
+    if (in_range(dst, S->drop_lo, S->drop_hi)) return;
     ev_push(S, S->now + latency(S), EV_PKT, c->idx, dst, 0, dup_buf(buf, len),
             (uint32_t)len);
 }
@@ -570,7 +572,7 @@ act_run(struct sim *S, const struct sim_action *a, int ai)
         if (cnt > 0) {
             S->join_last = S->now + a->over;
             S->join_watch = S->reg_watch = 1;
-            S->steady = 0;
+            if (!S->measure) S->steady = 0;
         }
         break;
     }
@@ -632,6 +634,14 @@ act_run(struct sim *S, const struct sim_action *a, int ai)
         S->lat_min = a->lat_min;
         S->lat_max = a->lat_max;
         break;
+    case SIM_MEASURE:
+        S->measure = 1;
+        S->steady = 1;
+        S->steady_bytes = S->steady_node_ms = 0;
+        return;
+    case SIM_DROP:
+        sim_range_bounds(&a->r, S->n, &S->drop_lo, &S->drop_hi);
+        return;
     }
     S->last_disturb = S->now;
 }
@@ -881,7 +891,7 @@ check(struct sim *S)
         if (views) {
             S->join_watch = 0;
             S->join_conv_ms = (int64_t)(S->now - S->join_last);
-            S->steady = 1;
+            if (!S->measure) S->steady = 1;
         }
     }
     if (S->reg_watch && !S->join_watch && S->now >= S->join_last) {
@@ -975,6 +985,7 @@ run_one(const struct sim_scenario *sc, int n, uint64_t seed, int quiet,
         if (!S->settling && e.at >= sc->run_ms) {
             /* The run is over: stop loss; settle if healed. */
             S->now = sc->run_ms;
+            S->steady = 0;
             if (S->partitioned || S->ncuts) {
                 S->end_at = sc->run_ms;
             } else {

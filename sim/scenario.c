@@ -18,6 +18,10 @@
  *   at T heal
  *   at T loss P%
  *   at T latency MIN MAX
+ *   at T measure             start of the window of steady_bytes_per_node_s
+ *   at T drop RANGE          packets to RANGE are lost and the invariant
+ *                            checker is not told: a fault it must catch
+ *                            (sim/tests/, the checker's own test)
  */
 #include "sim.h"
 
@@ -220,6 +224,15 @@ parse_action(struct pctx *c, struct sim_action *a, char **t, int n)
             return perr(c, cut ? "usage: at T cut RANGE -> RANGE"
                                : "usage: at T partition RANGE | RANGE [| ...]");
         return 0;
+    }
+    if (strcmp(v, "drop") == 0) {
+        a->kind = SIM_DROP;
+        if (want_args(c, n, 2, "at T drop RANGE")) return -1;
+        return parse_range(c, t[1], &a->r);
+    }
+    if (strcmp(v, "measure") == 0) {
+        a->kind = SIM_MEASURE;
+        return want_args(c, n, 1, "at T measure");
     }
     if (strcmp(v, "heal") == 0) {
         a->kind = SIM_HEAL;

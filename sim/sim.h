@@ -24,7 +24,9 @@ enum sim_act {
     SIM_CUT,       /* one-way: packets from groups[0] to groups[1] lost */
     SIM_HEAL,      /* partitions and cuts gone */
     SIM_LOSS,      /* loss_pct */
-    SIM_LATENCY    /* lat_min, lat_max */
+    SIM_LATENCY,   /* lat_min, lat_max */
+    SIM_MEASURE,   /* the steady window of the byte figures starts */
+    SIM_DROP       /* undeclared fault: packets to range lost (checker test) */
 };
 
 #define SIM_GROUPS_MAX 8

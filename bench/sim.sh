@@ -15,9 +15,11 @@
 #   murmer,sim.join.N<n>.converge_bound       rounds  3 x log2(N), the target
 #   murmer,sim.join.N<n>.registry_converge_s  s       until registry hashes agree
 #   murmer,sim.join.N<n>.bytes_per_node_s     B/s     sent per live node per
-#        second in the idle window (20-60 s): SWIM datagrams with the seal's
-#        overhead, push-pull and registry payloads with 60 B per message
-#   murmer,sim.join.N<n>.bytes_ratio_N100     x       that / the same at N=100
+#        second 20-60 s, while the burst's gossip drains: SWIM datagrams with
+#        the seal's overhead, push-pull and registry payloads with 60 B per
+#        message
+#   murmer,sim.idle.N<n>.bytes_per_node_s     B/s     the same 240-300 s
+#   murmer,sim.{join,idle}.N<n>.bytes_ratio_N100  x   that / the same at N=100
 #   murmer,sim.kill.N<n>.detect_p50_s|detect_max_s  s  kill of 5 % at 30 s:
 #        until every live node lists the victim failed
 #   murmer,sim.loss1|loss5.N<n>.fp_per_node_hour  live members declared failed
@@ -31,7 +33,7 @@ cd "$(dirname "$0")/.." || exit 1
 BUILD=${BUILD:-build}
 SIM=$BUILD/sim/murmer-sim
 NODES=${SIM_BENCH_NODES:-100 1000 10000}
-SCEN=${SIM_BENCH_SCENARIOS:-join kill loss1 loss5}
+SCEN=${SIM_BENCH_SCENARIOS:-join idle kill loss1 loss5}
 [ -x "$SIM" ] || { echo "bench sim: $SIM not built (make sim)" >&2; exit 1; }
 note() { echo "bench sim: $*" >&2; }
 get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
@@ -62,6 +64,14 @@ for n in $NODES; do
             pair_kb=$(awk -v r="$rss" -v n="$n" 'BEGIN { printf "%.3f", r * 1024 / (n * n) }')
         fi
         case $sc in
+        idle)
+            b=$(get steady_bytes_per_node_s "$out")
+            echo "$p.bytes_per_node_s,$b,B/s"
+            [ "$n" = 100 ] && bytes100[idle]=$b
+            if [ -n "${bytes100[idle]:-}" ]; then
+                echo "$p.bytes_ratio_N100,$(awk -v a="$b" -v b="${bytes100[idle]}" 'BEGIN { printf "%.2f", a / b }'),x"
+            fi
+            ;;
         join)
             r=$(get join_rounds "$out")
             echo "$p.converge_rounds,$r,rounds"

@@ -25,7 +25,8 @@
 #   murmer,sim.loss1|loss5.N<n>.fp_per_node_hour  live members declared failed
 #        at 1 % / 5 % loss, per node-hour of live nodes
 #   murmer,sim.<scenario>.N<n>.wall_s|maxrss_mb  the simulator's own costs
-# Progress and skipped sizes go to stderr.  N is run only when the memory it
+# Progress and skipped sizes go to stderr.  At N=1000 the runs take 2-40
+# minutes each (the 5 % loss run the longest); N=10000 needs about 330 GB.  N is run only when the memory it
 # needs (estimated from the figure per node pair measured at a smaller N)
 # fits in MemAvailable: each node keeps every member, so memory grows as N^2.
 set -u

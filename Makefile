@@ -6,7 +6,10 @@
 #   make tsan       the multi-shard unit tests under ThreadSanitizer (build-tsan/)
 #   make fuzz       libFuzzer targets, bounded (FUZZ_SECONDS per target)
 #   make bench      benchmarks (W= selects: W1 W2 W3 W4 W5 swim swim-serf registry mdns cli
-#                   hostile)
+#                   hostile sim)
+#   make sim        the deterministic simulator (build/sim/murmer-sim): every
+#                   sim/scenarios/*.txt at SIM_NODES nodes for SIM_SEEDS seeds,
+#                   one seed replayed, the parser's errors (sim/check.sh)
 #   make hostile    the hostile peer of bench/hostile.sh (build/hostile/mm-hostile)
 #   make install    PREFIX=/usr/local, DESTDIR, UNITDIR (systemd units; default
 #                   $(PREFIX)/lib/systemd/system)
@@ -68,7 +71,7 @@ STATIC := $(BUILD)/libmurmer.a
 PC := $(BUILD)/murmer.pc
 CLI_BIN := $(if $(CLI_SRC),$(BUILD)/murmer)
 
-.PHONY: all lib cli examples deps run test unit bats asan tsan fuzz bench hostile install \
+.PHONY: all lib cli examples deps run test unit bats asan tsan fuzz bench hostile sim install \
         clean format check-format man check check-pure check-layers check-install
 
 all: lib $(CLI_BIN) examples $(PLUGIN_SO) $(TEST_PLUGIN_SO)
@@ -144,6 +147,18 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmurmer.so
 	@mkdir -p $(dir $@)
 	$(CC) $(CLIENT_CFLAGS) -Ilib -o $@ $< $(LDFLAGS_ALL) -L$(BUILD) -lmurmer -Wl,-rpath,'$$ORIGIN/..' $(shell pkg-config --libs libuv libcjson) -lpthread -lm
 
+# The simulator links the static library: the SWIM and oplog cores are
+# its nodes (docs/design.md, The simulator).
+SIM_SRC := $(sort $(wildcard sim/*.c))
+SIM_BIN := $(BUILD)/sim/murmer-sim
+SIM_NODES ?= 40
+SIM_SEEDS ?= 1..3
+sim: $(SIM_BIN)
+	@SIM=$(SIM_BIN) SIM_NODES=$(SIM_NODES) SIM_SEEDS=$(SIM_SEEDS) sh sim/check.sh
+$(SIM_BIN): $(SIM_SRC) sim/sim.h $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(UNIT_CFLAGS) -Isim -o $@ $(SIM_SRC) $(STATIC) $(LDFLAGS_ALL) $(PKG_LIBS) -lm -ldl
+
 deps:
 	@sh scripts/deps.sh
 
@@ -161,13 +176,13 @@ bats: all
 
 # The whole suite: prints one closing line "N passed, N failed, N skipped".
 test: deps
-	@$(MAKE) --no-print-directory all hostile $(UNIT_BIN)
+	@$(MAKE) --no-print-directory all hostile $(SIM_BIN) $(UNIT_BIN)
 	@BUILD=$(BUILD) bash scripts/run-all-tests.sh $(UNIT_BIN)
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g" \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  all hostile $(UNIT_SRC:tests/unit/%.c=build-asan/tests/%)
+	  all hostile build-asan/sim/murmer-sim $(UNIT_SRC:tests/unit/%.c=build-asan/tests/%)
 	@BUILD=build-asan MM_SANITIZED=1 \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  bash scripts/run-all-tests.sh $(UNIT_SRC:tests/unit/%.c=build-asan/tests/%)
@@ -183,7 +198,7 @@ fuzz:
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh scripts/fuzz.sh
 
 W ?=
-bench: all $(BENCH_BIN) $(HOSTILE_BIN)
+bench: all $(BENCH_BIN) $(HOSTILE_BIN) $(SIM_BIN)
 	@BUILD=$(BUILD) W="$(W)" bash bench/run.sh
 
 man:
@@ -219,7 +234,7 @@ install: all man
 check-install: all
 	@BUILD=$(BUILD) CC="$(CC)" MAKE="$(MAKE)" bash scripts/check-install.sh
 
-FORMAT_SRC = $(shell find lib cli cmd tests/unit tests/fuzz examples bench -name '*.[ch]' 2>/dev/null)
+FORMAT_SRC = $(shell find lib cli cmd tests/unit tests/fuzz examples bench sim -name '*.[ch]' 2>/dev/null)
 format:
 	clang-format -i $(FORMAT_SRC)
 check-format:

@@ -29,6 +29,8 @@
 # swim-serf runs Serf's scenarios through ../shared/anchors/serf
 # (bench/swim-serf.sh; about 10 minutes), cli runs bench/cli.sh (CLI wall
 # times, with `serf members` in the same run when serf is installed),
+# sim runs bench/sim.sh (the deterministic simulator at N=100, 1000 and,
+# when memory allows, 10000; the largest N takes many minutes),
 # hostile runs bench/hostile.sh (a 3-node cluster against each hostile
 # peer of tests/hostile/mm-hostile; about 5 minutes).
 # When no Serf figure was measured in the run, swim and cli print Serf's
@@ -188,6 +190,7 @@ for w in $W; do
     SWIM-SERF) scripts="$scripts swim-serf" ;; # bench/swim-serf.sh
     CLI) scripts="$scripts cli" ;;             # bench/cli.sh
     HOSTILE) scripts="$scripts hostile" ;;     # bench/hostile.sh
+    SIM) scripts="$scripts sim" ;;             # bench/sim.sh
     W6)
         note "$w: not yet implemented (needs the network/cluster benches); skipped" ;;
     *) note "$w: unknown workload; skipped" ;;
@@ -236,6 +239,7 @@ for w in $scripts; do
     swim-serf) RUN_TIMEOUT=1500 run "serf swim" bash bench/swim-serf.sh || fail=1 ;;
     cli) RUN_TIMEOUT=300 run "murmer cli" env BUILD="$BUILD" bash bench/cli.sh || fail=1 ;;
     hostile) RUN_TIMEOUT=600 run "murmer hostile" env BUILD="$BUILD" bash bench/hostile.sh || fail=1 ;;
+    sim) RUN_TIMEOUT=${SIM_TIMEOUT:-14400} run "murmer sim" env BUILD="$BUILD" bash bench/sim.sh || fail=1 ;;
     *) run "murmer $w" env BUILD="$BUILD" bash "bench/$w.sh" || fail=1 ;;
     esac
 done

@@ -1030,6 +1030,25 @@ sub_ended(mm_client *c, struct cevent *e)
     return MM_ECLOSED;
 }
 
+/* The next event of subscription |sub| before |idle_end| (ms; 0: no
+ * bound), or MM_ETIMEOUT with the error text "no |what| within |idle| ms",
+ * or the connection's error. */
+static int
+sub_next_idle(mm_client *c, uint32_t sub, uint64_t idle_end,
+              uint32_t idle_timeout_ms, const char *what, struct cevent **e)
+{
+    uint32_t idle = 0;
+    if (idle_end) {
+        uint64_t now = mm__now_ms();
+        if (now >= idle_end) return MM_ETIMEOUT;
+        idle = (uint32_t)(idle_end - now);
+    }
+    int rc = sub_next(c, sub, idle, e);
+    if (rc == MM_ETIMEOUT)
+        client_errtext(c, "no %s within %" PRIu32 " ms", what, idle_timeout_ms);
+    return rc;
+}
+
 MM_EXTERN int
 mm_client_watch(mm_client *c, const char *key, const char *prefix,
                 uint32_t idle_timeout_ms,
@@ -1048,21 +1067,8 @@ mm_client_watch(mm_client *c, const char *key, const char *prefix,
     uint64_t idle_end = idle_timeout_ms ? mm__now_ms() + idle_timeout_ms : 0;
     while (rc == 0) {
         struct cevent *e = NULL;
-        uint64_t now = mm__now_ms();
-        uint32_t idle = 0;
-        if (idle_end) {
-            if (now >= idle_end) {
-                rc = MM_ETIMEOUT;
-                break;
-            }
-            idle = (uint32_t)(idle_end - now);
-        }
-        rc = sub_next(c, sub, idle, &e);
-        if (rc == MM_ETIMEOUT) {
-            client_errtext(c, "no event within %" PRIu32 " ms",
-                           idle_timeout_ms);
-            break;
-        }
+        rc = sub_next_idle(c, sub, idle_end, idle_timeout_ms, "event", &e);
+        if (rc == MM_ETIMEOUT) break;
         if (rc && c->interrupted) break;
         if (rc) {
             /* The seed went: another member, a resync, a new backfill. */
@@ -1179,21 +1185,9 @@ mm_client_members_follow(mm_client *c, uint32_t idle_timeout_ms,
     uint64_t idle_end = idle_timeout_ms ? mm__now_ms() + idle_timeout_ms : 0;
     while (rc == 0) {
         struct cevent *e = NULL;
-        uint64_t now = mm__now_ms();
-        uint32_t idle = 0;
-        if (idle_end) {
-            if (now >= idle_end) {
-                rc = MM_ETIMEOUT;
-                break;
-            }
-            idle = (uint32_t)(idle_end - now);
-        }
-        rc = sub_next(c, sub, idle, &e);
-        if (rc == MM_ETIMEOUT) {
-            client_errtext(c, "no member event within %" PRIu32 " ms",
-                           idle_timeout_ms);
-            break;
-        }
+        rc = sub_next_idle(c, sub, idle_end, idle_timeout_ms, "member event",
+                           &e);
+        if (rc == MM_ETIMEOUT) break;
         if (rc) {
             client_errtext(c, "connection to %s lost", c->seed_addr);
             break;

@@ -1201,21 +1201,8 @@ static const char *
 member_event_name(int state, int was)
 {
     if (was == MM_SWIM_NONE) return "join";
-    if (state == was) return "updated";
-    switch (state) {
-    case MM_SWIM_ALIVE:
-        return "alive";
-    case MM_SWIM_SUSPECT:
-        return "suspect";
-    case MM_SWIM_FAILED:
-        return "failed";
-    case MM_SWIM_LEFT:
-        return "left";
-    case MM_SWIM_REAPED:
-        return "reaped";
-    default:
-        return "updated";
-    }
+    if (state == was || state == MM_SWIM_NONE) return "updated";
+    return mm__swim_state_name(state); /* alive, suspect, ..., reaped */
 }
 
 /* A member changed: one event to every MEMBERS_FOLLOW subscription. */

@@ -1,4 +1,4 @@
-/* FUZZ_SOURCES: lib/oplog.c lib/hlc.c lib/util.c */
+/* FUZZ_SOURCES: lib/oplog.c lib/hlc.c lib/crypto.c lib/util.c lib/err.c */
 /*
  * fuzz_oplog.c — libFuzzer target for the oplog decoders and merge.
  *

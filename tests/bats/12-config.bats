@@ -74,7 +74,7 @@ cfg()
     wait_for "grep -q 'listening on' '$BATS_TEST_TMPDIR/ff.log'" 20 || { cat "$BATS_TEST_TMPDIR/ff.log"; false; }
     jq -e 'select(.module == "start") | select(.message | test("^node fromfile .* listening on 127.0.0.1:'"$p1"'$"))' \
         "$BATS_TEST_TMPDIR/ff.log" >/dev/null || { cat "$BATS_TEST_TMPDIR/ff.log"; false; }
-    wait_for "timeout 10 murmer --join 127.0.0.1:$seed members --json | jq -e '.members[] | select(.name == \"fromfile\" and .state == \"alive\")'" 20
+    wait_for "timeout 10 murmer --join 127.0.0.1:$seed members --json | jq -e 'any(.members[]; .name == \"fromfile\" and .state == \"alive\")'" 20
 }
 
 @test "config: unknown keys, wrong types and bad files exit 6 with one line naming file and key" {

@@ -157,13 +157,14 @@ parts_rc()
     PORT_3=$port
     start_node n3 --listen "127.0.0.1:$port" --join "$SEED" \
         --cluster-key "$KEY" --data-dir "$BATS_TEST_TMPDIR/data-n3" --no-mdns
-    wait_for "jq -e 'select(.schema == \"murmer.member_event/1\" and .event == \"join\" and .member.name == \"n3\")' '$out'" 20 ||
+    # jq -s: an empty file is no match (plain jq -e succeeds on no input).
+    wait_for "jq -e -s 'any(.[]; .schema == \"murmer.member_event/1\" and .event == \"join\" and .member.name == \"n3\")' '$out'" 20 ||
         { cat "$out"; false; }
     kill -STOP "$(node_pid n3)"
-    wait_for "jq -e 'select(.event == \"suspect\" and .member.name == \"n3\")' '$out'" 20 ||
+    wait_for "jq -e -s 'any(.[]; .event == \"suspect\" and .member.name == \"n3\")' '$out'" 20 ||
         { cat "$out" "$out.err"; members_json "$PORT_1"; false; }
     kill -CONT "$(node_pid n3)"
-    wait_for "jq -e 'select(.event == \"alive\" and .member.name == \"n3\")' '$out'" 20 ||
+    wait_for "jq -e -s 'any(.[]; .event == \"alive\" and .member.name == \"n3\")' '$out'" 20 ||
         { cat "$out"; false; }
     kill -TERM "$fpid"
     wait "$fpid" || true

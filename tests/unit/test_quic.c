@@ -24,6 +24,7 @@
 #include "transport/quic.h"
 #include "transport/quic_int.h" /* hostile peers write by hand */
 #include "wire.h"
+#include "helpers/qloop.h"
 
 #define MAXN 3
 
@@ -97,7 +98,6 @@ struct env {
     char root[64];
     struct tnode n[MAXN];
     int nn;
-    int closed_cbs;
 };
 
 /* ---- callbacks ---------------------------------------------------------- */
@@ -290,23 +290,12 @@ node_start(struct env *e, int i, uint8_t key, const struct mm_quic_config *cfg)
     if (i >= e->nn) e->nn = i + 1;
 }
 
-static void
-closed_cb(void *d)
-{
-    struct env *e = d;
-    e->closed_cbs++;
-}
-
 static int
 env_setup(void **state)
 {
     struct env *e = calloc(1, sizeof(*e));
-    snprintf(e->root, sizeof(e->root), "/tmp/mm-quic-XXXXXX");
-    if (mkdtemp(e->root) == NULL) return -1;
-    uv_loop_init(&e->loop);
-    if (mm__tq_init(&e->tq, &e->loop) != 0) return -1;
-    unsetenv("MURMER_FAULT");
-    mm_log_set_level(getenv("MM_TEST_LOG") ? MM_LOG_DEBUG : MM_LOG_ERR);
+    if (qloop_init(&e->loop, &e->tq, e->root, sizeof(e->root), "quic") != 0)
+        return -1;
     *state = e;
     return 0;
 }
@@ -316,12 +305,7 @@ node_stop(struct env *e, int i)
 {
     struct tnode *t = &e->n[i];
     if (t->q == NULL) return;
-    int before = e->closed_cbs;
-    mm__quic_close(t->q, closed_cb, e);
-    t->q = NULL;
-    for (int k = 0; k < 1000 && e->closed_cbs == before; k++)
-        uv_run(&e->loop, UV_RUN_ONCE);
-    assert_int_equal(e->closed_cbs, before + 1);
+    qloop_quic_close(&e->loop, &t->q);
     mm__identity_release(&t->id);
     mm__keyring_release(&t->kr);
 }
@@ -332,15 +316,9 @@ env_teardown(void **state)
     struct env *e = *state;
     for (int i = 0; i < e->nn; i++)
         node_stop(e, i);
-    mm__tq_close(&e->tq);
-    uv_run(&e->loop, UV_RUN_DEFAULT);
-    int rc = uv_loop_close(&e->loop);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", e->root);
-    if (system(cmd) != 0) rc = -1;
+    int rc = qloop_fini(&e->loop, &e->tq, e->root);
     free(e);
-    mm_log_set_level(MM_LOG_WARN);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 static void

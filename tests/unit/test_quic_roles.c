@@ -23,6 +23,7 @@
 #include "transport/quic.h"
 #include "wire.h"
 
+#include "helpers/qloop.h"
 #include "helpers/testutil.h"
 
 #define WAIT_MS 10000
@@ -50,7 +51,6 @@ struct env {
     struct mm_tq tq;
     char root[64];
     struct side node, dialer;
-    int closed_cbs;
 };
 
 static void
@@ -154,21 +154,10 @@ side_start(struct env *e, struct side *s, const char *name, const char *keypath,
 }
 
 static void
-closed_cb(void *d)
-{
-    ((struct env *)d)->closed_cbs++;
-}
-
-static void
 side_stop(struct env *e, struct side *s)
 {
     if (s->q == NULL) return;
-    int before = e->closed_cbs;
-    mm__quic_close(s->q, closed_cb, e);
-    s->q = NULL;
-    for (int k = 0; k < 1000 && e->closed_cbs == before; k++)
-        uv_run(&e->loop, UV_RUN_ONCE);
-    assert_int_equal(e->closed_cbs, before + 1);
+    qloop_quic_close(&e->loop, &s->q);
     mm__identity_release(&s->id);
     mm__keyring_release(&s->kr);
 }
@@ -177,12 +166,8 @@ static int
 env_setup(void **state)
 {
     struct env *e = calloc(1, sizeof(*e));
-    snprintf(e->root, sizeof(e->root), "/tmp/mm-roles-XXXXXX");
-    if (mkdtemp(e->root) == NULL) return -1;
-    uv_loop_init(&e->loop);
-    if (mm__tq_init(&e->tq, &e->loop) != 0) return -1;
-    unsetenv("MURMER_FAULT");
-    mm_log_set_level(getenv("MM_TEST_LOG") ? MM_LOG_DEBUG : MM_LOG_ERR);
+    if (qloop_init(&e->loop, &e->tq, e->root, sizeof(e->root), "roles") != 0)
+        return -1;
     *state = e;
     return 0;
 }
@@ -193,13 +178,9 @@ env_teardown(void **state)
     struct env *e = *state;
     side_stop(e, &e->dialer);
     side_stop(e, &e->node);
-    mm__tq_close(&e->tq);
-    uv_run(&e->loop, UV_RUN_DEFAULT);
-    int rc = uv_loop_close(&e->loop);
-    rm_rf(e->root);
+    int rc = qloop_fini(&e->loop, &e->tq, e->root);
     free(e);
-    mm_log_set_level(MM_LOG_WARN);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 static void

@@ -366,6 +366,16 @@ jget(const cJSON *j, const char *k)
     return (long long)v->valuedouble;
 }
 
+/* callj() of |type| with |json| whose reply's "rc" is |rc|. */
+static void
+call_rc(mm_node *n, const mm_endpoint *ep, const char *type, const char *json,
+        long long rc)
+{
+    cJSON *j = callj(n, ep, type, json);
+    assert_int_equal(jget(j, "rc"), rc);
+    cJSON_Delete(j);
+}
+
 static long long
 jat(const cJSON *j, int i)
 {
@@ -408,16 +418,12 @@ test_timers_after_fires_once_at_or_after(void **state)
     rec_wait(&fx->clock, 't', -1, 1);
     assert_true(fx->clock.evs[0].ns >= t0 + 30 * 1000000ull);
     /* A later one-shot (after 3 periods) finds it fired once only. */
-    j = callj(fx->n, &c, "set", "{\"ms\":90,\"type\":\"mark\"}");
-    assert_int_equal(jget(j, "rc"), 0);
-    cJSON_Delete(j);
+    call_rc(fx->n, &c, "set", "{\"ms\":90,\"type\":\"mark\"}", 0);
     rec_wait(&fx->clock, 'm', -1, 1);
     assert_int_equal(rec_count(&fx->clock, 't', -1), 1);
     char body[64];
     snprintf(body, sizeof(body), "{\"id\":%lld}", id);
-    j = callj(fx->n, &c, "cancel", body);
-    assert_int_equal(jget(j, "rc"), MM_ENOTFOUND);
-    cJSON_Delete(j);
+    call_rc(fx->n, &c, "cancel", body, MM_ENOTFOUND);
     j = callj(fx->n, &c, "ntimers", NULL);
     assert_int_equal(j->valueint, 0);
     cJSON_Delete(j);
@@ -446,14 +452,10 @@ test_timers_every_repeats_until_cancel(void **state)
     long long at_cancel = jget(j, "ticks") + jget(j, "queued");
     cJSON_Delete(j);
     /* Six periods later, nothing more came. */
-    j = callj(fx->n, &c, "set", "{\"ms\":60,\"type\":\"mark\"}");
-    assert_int_equal(jget(j, "rc"), 0);
-    cJSON_Delete(j);
+    call_rc(fx->n, &c, "set", "{\"ms\":60,\"type\":\"mark\"}", 0);
     rec_wait(&fx->clock, 'm', -1, 1);
     assert_int_equal(rec_count(&fx->clock, 't', -1), at_cancel);
-    j = callj(fx->n, &c, "cancel", body);
-    assert_int_equal(jget(j, "rc"), MM_ENOTFOUND);
-    cJSON_Delete(j);
+    call_rc(fx->n, &c, "cancel", body, MM_ENOTFOUND);
 }
 
 /* Timers to another actor (on the other shard) arrive; stopping their
@@ -464,14 +466,9 @@ test_timers_to_another_actor_die_with_owner_stop(void **state)
     struct fx *fx = *state;
     fx->clock.probe = spawn_on(fx->n, "tprobe", 1, &fx->probe, NULL, 0);
     mm_endpoint c = spawn_on(fx->n, "tclock", 0, &fx->clock, NULL, 0);
-    cJSON *j =
-        callj(fx->n, &c, "set", "{\"ms\":5,\"every\":1,\"to\":\"probe\"}");
-    assert_int_equal(jget(j, "rc"), 0);
-    cJSON_Delete(j);
-    j = callj(fx->n, &c, "set",
-              "{\"ms\":1,\"type\":\"mark\",\"to\":\"probe\"}");
-    assert_int_equal(jget(j, "rc"), 0);
-    cJSON_Delete(j);
+    call_rc(fx->n, &c, "set", "{\"ms\":5,\"every\":1,\"to\":\"probe\"}", 0);
+    call_rc(fx->n, &c, "set", "{\"ms\":1,\"type\":\"mark\",\"to\":\"probe\"}",
+            0);
     rec_wait(&fx->probe, 'm', -1, 1); /* the one-shot to another actor */
     rec_wait(&fx->probe, 't', -1, 3); /* the periodic one */
 
@@ -488,10 +485,8 @@ test_timers_to_another_actor_die_with_owner_stop(void **state)
     int ticks = rec_count(&fx->probe, 't', -1);
     /* Eight periods later, from the owner's shard: no tick in between. */
     mm_endpoint c2 = spawn_on(fx->n, "tclock", 0, &fx->clock, NULL, 0);
-    j = callj(fx->n, &c2, "set",
-              "{\"ms\":40,\"type\":\"mark\",\"to\":\"probe\"}");
-    assert_int_equal(jget(j, "rc"), 0);
-    cJSON_Delete(j);
+    call_rc(fx->n, &c2, "set", "{\"ms\":40,\"type\":\"mark\",\"to\":\"probe\"}",
+            0);
     rec_wait(&fx->probe, 'm', -1, 3);
     assert_int_equal(rec_count(&fx->probe, 't', -1), ticks);
 }
@@ -567,17 +562,14 @@ test_timers_every_to_gone_target_cancels(void **state)
     struct fx *fx = *state;
     fx->clock.probe = spawn_on(fx->n, "tprobe", 1, &fx->probe, NULL, 0);
     mm_endpoint c = spawn_on(fx->n, "tclock", 0, &fx->clock, NULL, 0);
-    cJSON *j =
-        callj(fx->n, &c, "set", "{\"ms\":5,\"every\":1,\"to\":\"probe\"}");
-    assert_int_equal(jget(j, "rc"), 0);
-    cJSON_Delete(j);
+    call_rc(fx->n, &c, "set", "{\"ms\":5,\"every\":1,\"to\":\"probe\"}", 0);
     rec_wait(&fx->probe, 't', -1, 1);
     assert_int_equal(mm_actor_stop(fx->n, &fx->clock.probe), 0);
     /* Bounded: the next tick after the stop finds it gone. */
     uint64_t until = now_ms() + WAIT_S * 1000;
     int n = 1;
     while (n != 0 && now_ms() < until) {
-        j = callj(fx->n, &c, "ntimers", NULL);
+        cJSON *j = callj(fx->n, &c, "ntimers", NULL);
         n = j->valueint;
         cJSON_Delete(j);
         if (n) {

@@ -50,6 +50,7 @@ static int
 tick(mm_ctx *ctx, void *state, mm_msg *msg)
 {
     struct ticker *t = state;
+    (void)msg;
     printf("tick %d\n", ++t->ticks);
     if (t->ticks < 3) return 0;
     if (mm_timer_cancel(ctx, t->every) == 0) printf("cancelled the ticks\n");
@@ -59,6 +60,7 @@ tick(mm_ctx *ctx, void *state, mm_msg *msg)
 static int
 done(mm_ctx *ctx, void *state, mm_msg *msg)
 {
+    (void)ctx, (void)state, (void)msg;
     printf("done\n");
     return MM_STOP;
 }
@@ -66,6 +68,7 @@ done(mm_ctx *ctx, void *state, mm_msg *msg)
 static int
 timeout(mm_ctx *ctx, void *state, mm_msg *msg)
 {
+    (void)state, (void)msg;
     return mm_fail(ctx, "no `done` within 10 s");
 }
 
@@ -78,6 +81,7 @@ static int why = -1;
 static void
 on_stop(void *data, const mm_endpoint *ep, int reason)
 {
+    (void)data, (void)ep;
     why = reason;
     sem_post(&stopped);
 }

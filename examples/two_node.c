@@ -29,6 +29,7 @@ static int
 add(mm_ctx *ctx, long long *total, const counter_add_req *in,
     counter_add_rep *out)
 {
+    (void)ctx;
     out->total = *total += in->by;
     return 0;
 }
@@ -37,6 +38,7 @@ MM_HANDLES(counter_add, add);
 static int
 quit(mm_ctx *ctx, void *s, const counter_quit_req *in, counter_quit_rep *out)
 {
+    (void)ctx, (void)s, (void)in, (void)out;
     return MM_STOP; /* replies, then stops normally */
 }
 MM_HANDLES(counter_quit, quit);
@@ -52,6 +54,7 @@ static int status;
 static void
 on_lookup(void *data, int st, const mm_endpoint *ep)
 {
+    (void)data;
     status = st;
     if (st == 0) found = *ep;
     sem_post(&done);
@@ -60,6 +63,7 @@ on_lookup(void *data, int st, const mm_endpoint *ep)
 static void
 on_stop(void *data, const mm_endpoint *ep, int reason)
 {
+    (void)data, (void)ep;
     printf("counter/1 stopped (%s)\n",
            reason == MM_REASON_NORMAL ? "normal" : "?");
     sem_post(&done);

@@ -64,38 +64,38 @@ static void
 on_stop(void *data, const mm_endpoint *ep, int reason)
 {
     (void)data, (void)ep;
-    printf("counter/1 stopped (%s)\n",
-           reason == MM_REASON_NORMAL ? "normal" : "?");
+    printf("counter/1 stopped (%s)\n", mm_reason_name(reason));
     sem_post(&done);
 }
 
 static int
-serve(mm_node *node)
+serve(mm_node *node, sigset_t *stop)
 {
     mm_spawn_opts o;
     mm_spawn_opts_init(&o);
     o.label = "counter/1";
-    int rc = mm_spawn(node, "counter", &o, NULL);
-    if (rc == 0) printf("serving counter/1 on %s\n", mm_node_addr(node));
-    fflush(stdout);
-    int sig;
-    sigset_t set;
-    sigemptyset(&set), sigaddset(&set, SIGINT), sigaddset(&set, SIGTERM);
-    if (rc == 0) sigwait(&set, &sig); /* until ^C or kill */
+    int sig, rc = mm_node_register_type(node, &counter_type);
+    if (rc == 0 && (rc = mm_spawn(node, "counter", &o, NULL)) == 0) {
+        printf("serving counter/1 on %s\n", mm_node_addr(node));
+        fflush(stdout);
+        sigwait(stop, &sig); /* until ^C or kill */
+    }
     return rc;
 }
 
 static int
 call(mm_node *node)
 {
-    counter_add_rep *rep = NULL;
-    counter_quit_rep *bye = NULL;
     /* Wait (up to 10 s) for the label to reach this node's registry. */
     int rc = mm_lookup_wait(node, "counter/1", 10000, on_lookup, NULL);
     if (rc != 0 || (sem_wait(&done), rc = status) != 0) return rc;
-    for (int i = 1; i <= 2 && rc == 0; i++, mm_typed_free(rep), rep = NULL)
-        if ((rc = counter_add(node, &found, 20 * i, &rep)) == 0)
-            printf("add %d -> total %lld\n", 20 * i, (long long)rep->total);
+    for (int by = 20; by <= 40 && rc == 0; by += 20) {
+        counter_add_rep *rep = NULL;
+        if ((rc = counter_add(node, &found, by, &rep)) == 0)
+            printf("add %d -> total %lld\n", by, (long long)rep->total);
+        mm_typed_free(rep);
+    }
+    counter_quit_rep *bye = NULL;
     if (rc == 0 && (rc = mm_watch(node, NULL, &found, on_stop, NULL)) == 0 &&
         (rc = counter_quit(node, &found, &bye)) == 0)
         sem_wait(&done); /* on_stop printed */
@@ -111,24 +111,23 @@ main(int argc, char **argv)
         fprintf(stderr, "usage: two_node serve HOST:PORT | call SEED\n");
         return 2;
     }
-    sigset_t set; /* serve: the signals wait for sigwait, on every thread */
-    sigemptyset(&set), sigaddset(&set, SIGINT), sigaddset(&set, SIGTERM);
-    if (is_serve) pthread_sigmask(SIG_BLOCK, &set, NULL);
+    /* serve: SIGINT and SIGTERM wait for sigwait (blocked on every thread) */
+    sigset_t stop;
+    sigemptyset(&stop), sigaddset(&stop, SIGINT), sigaddset(&stop, SIGTERM);
+    if (is_serve) pthread_sigmask(SIG_BLOCK, &stop, NULL);
     sem_init(&done, 0, 0);
 
     mm_node_config cfg;
     mm_node_config_init(&cfg);
     cfg.name = is_serve ? "server" : "caller";
-    cfg.listen =
-        is_serve ? argv[2] : "127.0.0.1:0"; /* the caller listens too */
+    cfg.listen = is_serve ? argv[2] : "127.0.0.1:0"; /* callers listen too */
     cfg.join = (const char *const *)&argv[2];
     cfg.njoin = !is_serve;
     cfg.mdns = 0;
     mm_node *node = NULL;
     int rc = mm_node_new(&node, &cfg);
-    if (rc == 0 && (rc = mm_node_register_type(node, &counter_type)) == 0 &&
-        (rc = mm_node_start_thread(node)) == 0)
-        rc = is_serve ? serve(node) : call(node);
+    if (rc == 0 && (rc = mm_node_start_thread(node)) == 0)
+        rc = is_serve ? serve(node, &stop) : call(node);
     if (rc != 0) fprintf(stderr, "two_node: %s\n", mm_strerror(rc));
     if (node) mm_node_stop(node), mm_node_join(node), mm_node_free(node);
     return rc != 0;

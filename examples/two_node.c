@@ -12,12 +12,13 @@
  * another node.  mm_watch() tells the caller when the remote actor stops.
  * Without a cluster key both nodes use dev mode (loopback only).
  */
-#define _POSIX_C_SOURCE 200809L /* sigwait, semaphores under -std=c11 */
+#define _POSIX_C_SOURCE 200809L /* sigwait, semaphores, clock_gettime */
 #include <semaphore.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <murmer_typed.h>
 
@@ -50,6 +51,16 @@ MM_ACTOR_TYPE(counter, long long, NULL, NULL, MM_TYPED(counter_add, add),
 static sem_t done;
 static mm_endpoint found;
 static int status;
+
+/* Waits for a callback's sem_post, at most 15 s. */
+static int
+wait_done(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += 15;
+    return sem_timedwait(&done, &t) == 0 ? 0 : MM_ETIMEOUT;
+}
 
 static void
 on_lookup(void *data, int st, const mm_endpoint *ep)
@@ -88,7 +99,7 @@ call(mm_node *node)
 {
     /* Wait (up to 10 s) for the label to reach this node's registry. */
     int rc = mm_lookup_wait(node, "counter/1", 10000, on_lookup, NULL);
-    if (rc != 0 || (sem_wait(&done), rc = status) != 0) return rc;
+    if (rc != 0 || (rc = wait_done()) != 0 || (rc = status) != 0) return rc;
     for (int by = 20; by <= 40 && rc == 0; by += 20) {
         counter_add_rep *rep = NULL;
         if ((rc = counter_add(node, &found, by, &rep)) == 0)
@@ -98,7 +109,7 @@ call(mm_node *node)
     counter_quit_rep *bye = NULL;
     if (rc == 0 && (rc = mm_watch(node, NULL, &found, on_stop, NULL)) == 0 &&
         (rc = counter_quit(node, &found, &bye)) == 0)
-        sem_wait(&done); /* on_stop printed */
+        rc = wait_done(); /* on_stop printed */
     mm_typed_free(bye);
     return rc;
 }

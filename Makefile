@@ -61,7 +61,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/%)
 PLUGIN_SRC := $(sort $(wildcard examples/plugin/*.c))
-PLUGIN_SO := $(if $(PLUGIN_SRC),$(BUILD)/plugins/hello_plugin.so)
+PLUGIN_SO := $(PLUGIN_SRC:examples/plugin/%.c=$(BUILD)/plugins/%.so)
 TEST_PLUGIN_SRC := $(sort $(wildcard tests/plugins/*.c))
 TEST_PLUGIN_SO := $(TEST_PLUGIN_SRC:tests/plugins/%.c=$(BUILD)/plugins/%.so)
 
@@ -119,9 +119,10 @@ examples: $(EXAMPLE_BIN)
 $(BUILD)/%: examples/%.c $(BUILD)/libmurmer.so
 	$(CC) $(CLIENT_CFLAGS) -o $@ $< $(LDFLAGS_ALL) $(CLIENT_LIBS)
 
-$(BUILD)/plugins/hello_plugin.so: $(PLUGIN_SRC) lib/include/murmer.h lib/include/murmer_base.h lib/include/murmer_typed.h
+# One plugin per examples/plugin/*.c.
+$(PLUGIN_SO): $(BUILD)/plugins/%.so: examples/plugin/%.c lib/include/murmer.h lib/include/murmer_base.h lib/include/murmer_typed.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CLIENT_CFLAGS) -fvisibility=hidden -shared -o $@ $(PLUGIN_SRC) $(LDFLAGS_ALL) $(shell pkg-config --libs libcjson)
+	$(CC) $(CLIENT_CFLAGS) -fvisibility=hidden -shared -o $@ $< $(LDFLAGS_ALL) $(shell pkg-config --libs libcjson)
 
 $(BUILD)/plugins/%.so: tests/plugins/%.c lib/include/murmer.h lib/include/murmer_base.h
 	@mkdir -p $(dir $@)

@@ -6,10 +6,10 @@
 # 1. `make install PREFIX=<tmp>/prefix`: murmer.pc says that prefix, and
 #    `pkg-config --libs murmer` asks for no libuv (murmer.h needs none).
 # 2. Out of the tree, with only PKG_CONFIG_PATH and
-#    `pkg-config --cflags --libs murmer`: builds examples/greeter.c and runs
-#    it (LD_LIBRARY_PATH to the installed lib: "Hello, world!"); builds
-#    examples/plugin/hello_plugin.c as a plugin and a host that loads it
-#    and calls it; compiles a file that includes only <murmer.h> under
+#    `pkg-config --cflags --libs murmer`: builds every examples/*.c and
+#    runs the greeter (LD_LIBRARY_PATH to the installed lib: "Hello,
+#    world!") and timers; builds every examples/plugin/*.c as a plugin and
+#    a host that loads hello_plugin and typed_plugin and calls them; compiles a file that includes only <murmer.h> under
 #    -std=c11 -pedantic -Wall -Wextra -Werror with a uv.h and a cJSON.h that
 #    refuse to be included.
 # 3. `make install DESTDIR=<tmp>/stage PREFIX=/opt/murmer-check`: the files
@@ -66,25 +66,35 @@ esac
 # ---- 2. build and run out of the tree ------------------------------------
 out=$tmp/app
 mkdir -p "$out"
-cp examples/greeter.c examples/plugin/hello_plugin.c "$out/"
+cp examples/*.c examples/plugin/*.c "$out/"
 cd "$out" || exit 1
 CFLAGS_OOT=(-std=c11 -Wall -Wextra -Werror)
 export LD_LIBRARY_PATH=$prefix/lib
 
-# shellcheck disable=SC2086 # $flags is a list of words
-step "building greeter.c out of the tree" \
-    "$CC" "${CFLAGS_OOT[@]}" -o greeter greeter.c $flags
+for f in "$SRC"/examples/*.c; do
+    b=$(basename "$f" .c)
+    # shellcheck disable=SC2086 # $flags is a list of words
+    step "building examples/$b.c out of the tree" \
+        "$CC" "${CFLAGS_OOT[@]}" -o "$b" "$b.c" $flags
+done
 step "running the greeter built out of the tree" ./greeter
 [ "$(cat "$log")" = "Hello, world!" ] || fail "the greeter printed '$(head -c 200 "$log")', not 'Hello, world!'"
+step "running timers built out of the tree" ./timers
+[ "$(tail -n 1 "$log")" = "done" ] || fail "timers printed '$(head -c 200 "$log")', not ending in 'done'"
 
-# shellcheck disable=SC2086
-step "building hello_plugin.c out of the tree" \
-    "$CC" "${CFLAGS_OOT[@]}" -fPIC -shared -fvisibility=hidden -o hello_plugin.so hello_plugin.c $flags
+for f in "$SRC"/examples/plugin/*.c; do
+    b=$(basename "$f" .c)
+    # shellcheck disable=SC2086
+    step "building examples/plugin/$b.c out of the tree" \
+        "$CC" "${CFLAGS_OOT[@]}" -fPIC -shared -fvisibility=hidden -o "$b.so" "$b.c" $flags
+done
 
 cat > host.c << 'EOF'
-/* Loads the plugin given as argv[1], spawns its `hello` actor and calls it. */
+/* host PLUGIN TYPE MESSAGE JSON: loads PLUGIN, spawns an actor of TYPE and
+ * calls it with MESSAGE and JSON. */
 #include <murmer.h>
 #include <stdio.h>
+#include <string.h>
 
 int
 main(int argc, char **argv)
@@ -97,7 +107,7 @@ main(int argc, char **argv)
     size_t len = 0;
     int rc, status = 1;
 
-    if (argc != 2) return 2;
+    if (argc != 5) return 2;
     mm_node_config_init(&cfg);
     cfg.name = "check-install";
     if ((rc = mm_node_new(&n, &cfg)) != 0) {
@@ -110,8 +120,8 @@ main(int argc, char **argv)
         return 1;
     }
     if ((rc = mm_node_start_thread(n)) != 0 ||
-        (rc = mm_spawn(n, "hello", NULL, &ep)) != 0 ||
-        (rc = mm_call(n, &ep, mm_msg_new_json("hello", "\"world\"", 7), &reply)) != 0) {
+        (rc = mm_spawn(n, argv[2], NULL, &ep)) != 0 ||
+        (rc = mm_call(n, &ep, mm_msg_new_json(argv[3], argv[4], strlen(argv[4])), &reply)) != 0) {
         fprintf(stderr, "host: %s\n", mm_strerror(rc));
     } else {
         const void *data = mm_msg_data(reply, &len);
@@ -127,9 +137,13 @@ main(int argc, char **argv)
 EOF
 # shellcheck disable=SC2086
 step "building a plugin host out of the tree" "$CC" "${CFLAGS_OOT[@]}" -o host host.c $flags
-step "loading the plugin built out of the tree" ./host "$out/hello_plugin.so"
+step "loading the plugin built out of the tree" ./host "$out/hello_plugin.so" hello hello '"world"'
 [ "$(cat "$log")" = '"Hello from a plugin, world!"' ] ||
     fail "the plugin answered '$(head -c 200 "$log")'"
+step "loading the typed plugin built out of the tree" \
+    ./host "$out/typed_plugin.so" account deposit '{"amount":5}'
+[ "$(cat "$log")" = '{"balance":5}' ] ||
+    fail "the typed plugin answered '$(head -c 200 "$log")'"
 
 # murmer.h alone, under -std=c11 -pedantic, with uv.h and cJSON.h poisoned.
 mkdir -p poison

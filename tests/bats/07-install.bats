@@ -1,8 +1,11 @@
 #!/usr/bin/env bats
 # The installed copy is all a program or a plugin needs (scripts/check-install.sh):
-# make install into a temporary PREFIX (and a DESTDIR), then the greeter, the
-# example plugin and a file that includes only <murmer.h> (-std=c11 -pedantic)
-# are built out of the tree with only `pkg-config --cflags --libs murmer`, and run.
+# make install into a temporary PREFIX (and a DESTDIR), then every example
+# (examples/*.c: greeter, timers, two_node, spawn), every example plugin
+# (examples/plugin/*.c: hello_plugin, typed_plugin) and a file that includes
+# only <murmer.h> (-std=c11 -pedantic) are built out of the tree with only
+# `pkg-config --cflags --libs murmer` and -Wall -Wextra -Werror; the greeter
+# and timers run, and a host loads both plugins and calls their actors.
 
 bats_require_minimum_version 1.5.0
 load '/usr/lib/bats/bats-support/load'

@@ -12,6 +12,7 @@ setup()
 }
 
 # Three members: n1 (zone=a, the seed), n2 and n3 (zone=b), no demo actors.
+# Extra ARGS go to every node.
 three()
 {
     KEY="$BATS_TEST_TMPDIR/cluster.key"
@@ -26,7 +27,7 @@ three()
         [ "$i" -gt 1 ] && join=(--join "$SEED")
         start_node "n$i" --listen "127.0.0.1:$port" "${join[@]}" \
             --cluster-key "$KEY" --data-dir "$BATS_TEST_TMPDIR/data-n$i" \
-            --no-mdns --tag "zone=$zone"
+            --no-mdns --tag "zone=$zone" "$@"
     done
     for i in 1 2 3; do
         wait_for "grep -q 'listening on' '$(node_log "n$i")'" 20 ||
@@ -180,8 +181,42 @@ three()
     for rc in "${codes[@]}"; do [ "$rc" -eq 4 ]; done
 }
 
-@test "spawn --policy permanent survives a crash" {
-    skip "no actor type in tests/plugins crashes on demand"
+@test "spawn --policy permanent: a crash restarts it (same endpoint, fresh state); temporary: a crash removes it" {
+    three --plugin "$MURMER_BUILD/plugins/crash.so"
+    run --separate-stderr mm spawn crasher k/1 --on n2 --policy permanent
+    assert_success
+    run --separate-stderr mm spawn crasher k/2 --on n3
+    assert_success
+    run --separate-stderr mm lookup --json --wait 10s k/1
+    assert_success
+    ep=$(jq -r '.actors[0].endpoint' <<<"$output")
+    [[ $ep =~ ^[0-9a-f]{32}/[0-9]+/[0-9]+$ ]]
+    run --separate-stderr mm lookup --wait 10s k/2
+    assert_success
+    run --separate-stderr mm send k/1 bump
+    assert_success
+    run --separate-stderr mm send k/1 bump
+    assert_success
+    [ "$output" = 2 ]
+    run --separate-stderr mm send k/1 crash
+    assert_failure 1
+    [ "$stderr" = "murmer send: k/1: handler_error: crash on demand" ]
+    # Restarted after its backoff: the same endpoint, a zeroed state.
+    wait_for "mm send k/1 get" 10 || { cat "$(node_log n2)"; false; }
+    run --separate-stderr mm send k/1 get
+    assert_success
+    [ "$output" = 0 ]
+    run --separate-stderr mm lookup --json k/1
+    assert_success
+    [ "$(jq -r '.actors[0].endpoint' <<<"$output")" = "$ep" ]
+    # The temporary one (the default policy) is gone after its crash.
+    run --separate-stderr mm send k/2 bump
+    assert_success
+    run --separate-stderr mm send k/2 crash
+    assert_failure 1
+    wait_for "! mm lookup k/2" 10
+    run --separate-stderr mm send k/2 get
+    assert_failure 3
 }
 
 @test "start --actor-policy and --actor-visibility set an --actor's policy and visibility" {

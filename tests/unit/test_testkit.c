@@ -272,9 +272,11 @@ test_kill_and_restart(void **state)
     /* The restarted node's actor: a new instance, at the new generation. */
     mm_endpoint ep1;
     uint64_t end = ms_now() + 10000;
-    do {
+    for (;;) {
         ok(mm_tk_wait_label(tk, "t", 10000, &ep1));
-    } while (ep1.generation != gen1 && ms_now() < end);
+        if (ep1.generation == gen1 || ms_now() >= end) break;
+        nap();
+    }
     assert_int_equal(ep1.generation, gen1);
     assert_int_equal(bump_until_ok(tk, 2, &ep1, 10000), 1);
     /* The old endpoint never reaches the new instance. */

@@ -215,6 +215,8 @@ install: all man
 	ln -sf libmurmer.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libmurmer.so
 	install -m 0644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
 	install -m 0644 lib/include/murmer.h lib/include/murmer_base.h lib/include/murmer_typed.h $(DESTDIR)$(PREFIX)/include/
+	install -d $(DESTDIR)$(PREFIX)/include/murmer
+	install -m 0644 lib/include/murmer/testkit.h $(DESTDIR)$(PREFIX)/include/murmer/
 	$(PC_SED) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/murmer.pc
 	chmod 0644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/murmer.pc
 	if [ -n "$(CLI_BIN)" ]; then $(CC) -o $(DESTDIR)$(PREFIX)/bin/murmer $(CLI_OBJ) $(LDFLAGS_ALL) \
@@ -266,7 +268,9 @@ check-pure:
 	  $(CC) -std=c11 -Wall -Wextra -Werror -Itests/poison -Ilib/include -fsyntax-only -x c -
 	@printf '#include <murmer.h>\n' | \
 	  $(CC) -std=c11 -pedantic -Wall -Wextra -Werror -Itests/poison -Ilib/include -fsyntax-only -x c -
-	@echo "check-pure: $(words $(PURE_SRC)) pure cores, murmer_base.h and murmer.h (-std=c11 -pedantic) compile without libuv"
+	@printf '#include <murmer/testkit.h>\n' | \
+	  $(CC) -std=c11 -pedantic -Wall -Wextra -Werror -Itests/poison -Ilib/include -fsyntax-only -x c -
+	@echo "check-pure: $(words $(PURE_SRC)) pure cores, murmer_base.h, murmer.h and murmer/testkit.h (-std=c11 -pedantic) compile without libuv"
 
 check-layers:
 	@bad=$$(grep -rn 'mm__cluster_[a-z_]*(' lib --include='*.c' --include='*.h' | \

@@ -329,8 +329,27 @@ cluster_metrics(struct mm_cluster *c, struct mm_metrics_net *out)
     }
 }
 
-const struct mm_cluster_ops mm__cluster_ops = {cluster_send, cluster_stop,
-                                               cluster_close, cluster_metrics};
+static void
+cluster_set_filter(struct mm_cluster *c,
+                   int (*fn)(void *data, const struct sockaddr *to, size_t len,
+                             uint32_t *delay_ms),
+                   void *data, uint32_t hold_max, size_t hold_bytes)
+{
+    mm__quic_set_filter(mm__net_quic(c->net), fn, data, hold_max, hold_bytes);
+}
+
+static int
+cluster_member(struct mm_cluster *c, const uint8_t id[MM_NODE_ID_LEN],
+               uint64_t *gen)
+{
+    const struct mm_swim_member *mb = mm__membership_find(c->membership, id);
+    if (gen) *gen = mb ? mb->generation : 0;
+    return mb ? (int)mb->state : MM_SWIM_NONE;
+}
+
+const struct mm_cluster_ops mm__cluster_ops = {
+    cluster_send,    cluster_stop,       cluster_close,
+    cluster_metrics, cluster_set_filter, cluster_member};
 
 /* ---- accessors ----------------------------------------------------------- */
 

@@ -424,4 +424,16 @@
 #define MM_TOP_INTERVAL_MIN_MS 200u
 #endif
 
+/* ---- the test kit and the transport's fault hook (lib/transport/udp.c) ----
+ */
+#ifndef MM_FAULT_HOLD_MAX
+/* Datagrams the fault hook or a test kit filter holds back (delay) at
+ * most per node; one more is dropped and counted (fault_full). */
+#define MM_FAULT_HOLD_MAX 8192u
+#endif
+#ifndef MM_FAULT_HOLD_BYTES
+/* Bytes of such held datagrams per node at most; same answer. */
+#define MM_FAULT_HOLD_BYTES (16u * 1024u * 1024u)
+#endif
+
 #endif /* MM_DEFAULTS_H */

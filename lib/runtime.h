@@ -391,6 +391,16 @@ struct mm_cluster_ops {
     /* The network half's numbers for a scrape (lib/metrics.h), on shard
      * 0. */
     void (*metrics)(struct mm_cluster *c, struct mm_metrics_net *out);
+    /* The test kit (lib/testkit.c), before the node runs: a packet filter
+     * on the transport's UDP send path (mm__quic_set_filter). */
+    void (*set_filter)(struct mm_cluster *c,
+                       int (*fn)(void *data, const struct sockaddr *to,
+                                 size_t len, uint32_t *delay_ms),
+                       void *data, uint32_t hold_max, size_t hold_bytes);
+    /* On shard 0: member |id| as this node lists it: its state (enum
+     * mm_swim_state; MM_SWIM_NONE when unlisted) and its generation. */
+    int (*member)(struct mm_cluster *c, const uint8_t id[MM_NODE_ID_LEN],
+                  uint64_t *gen);
 };
 
 struct mm_node {

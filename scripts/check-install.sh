@@ -11,7 +11,8 @@
 #    world!") and timers; builds every examples/plugin/*.c as a plugin and
 #    a host that loads hello_plugin and typed_plugin and calls them; compiles a file that includes only <murmer.h> under
 #    -std=c11 -pedantic -Wall -Wextra -Werror with a uv.h and a cJSON.h that
-#    refuse to be included.
+#    refuse to be included; builds and runs a two-node test on
+#    <murmer/testkit.h> the same way.
 # 3. `make install DESTDIR=<tmp>/stage PREFIX=/opt/murmer-check`: the files
 #    land under DESTDIR and murmer.pc says prefix=/opt/murmer-check.
 #
@@ -46,7 +47,7 @@ step() {
 prefix=$tmp/prefix
 step "make install PREFIX=$prefix" \
     "$MAKE" -C "$SRC" --no-print-directory BUILD="$BUILD" PREFIX="$prefix" install
-for f in include/murmer.h include/murmer_base.h lib/libmurmer.so lib/pkgconfig/murmer.pc; do
+for f in include/murmer.h include/murmer_base.h include/murmer/testkit.h lib/libmurmer.so lib/pkgconfig/murmer.pc; do
     [ -e "$prefix/$f" ] || fail "make install did not install $prefix/$f"
 done
 pc=$prefix/lib/pkgconfig/murmer.pc
@@ -163,6 +164,31 @@ EOF
 step "compiling a file that includes only <murmer.h> (-std=c11 -pedantic)" \
     "$CC" -std=c11 -pedantic -Wall -Wextra -Werror -Ipoison -o only only.c $flags
 step "running the program that includes only <murmer.h>" ./only
+
+# The test kit: <murmer/testkit.h> alone, -std=c11 -pedantic, poisoned too;
+# two nodes, one cut off and healed.
+cat > tk.c << 'EOF'
+#include <murmer/testkit.h>
+#include <stdio.h>
+
+int
+main(void)
+{
+    mm_tk *tk = NULL;
+    int rc = mm_tk_cluster_start(&tk, 2, NULL);
+    if (rc == 0) rc = mm_tk_partition(tk, (const int[]){0, 1});
+    if (rc == 0) rc = mm_tk_wait_state(tk, 1, MM_TK_FAILED, 0);
+    if (rc == 0) rc = mm_tk_heal(tk);
+    if (rc == 0) rc = mm_tk_wait_converged(tk, 0);
+    if (rc != 0) fprintf(stderr, "tk: %s\n", mm_tk_error());
+    mm_tk_stop(tk);
+    return rc == 0 ? 0 : 1;
+}
+EOF
+# shellcheck disable=SC2086
+step "compiling a test on <murmer/testkit.h> (-std=c11 -pedantic)" \
+    "$CC" -std=c11 -pedantic -Wall -Wextra -Werror -Ipoison -o tk tk.c $flags
+step "running the test kit program built out of the tree" ./tk
 cd "$SRC" || exit 1
 
 # ---- 3. DESTDIR ----------------------------------------------------------
@@ -173,6 +199,7 @@ step "make install DESTDIR=$stage PREFIX=/opt/murmer-check" \
 spc=$stage/opt/murmer-check/lib/pkgconfig/murmer.pc
 [ -f "$spc" ] || fail "make install DESTDIR=... did not install $spc"
 [ -e "$stage/opt/murmer-check/include/murmer.h" ] || fail "DESTDIR install lacks include/murmer.h"
+[ -e "$stage/opt/murmer-check/include/murmer/testkit.h" ] || fail "DESTDIR install lacks include/murmer/testkit.h"
 grep -qx "prefix=/opt/murmer-check" "$spc" ||
     fail "DESTDIR's murmer.pc does not say prefix=/opt/murmer-check: $(grep '^prefix=' "$spc")"
 if grep -q "$stage" "$spc"; then fail "DESTDIR's murmer.pc names the staging folder"; fi

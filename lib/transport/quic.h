@@ -203,7 +203,10 @@ struct mm_quic_stats {
     uint64_t greased_in;    /* short-header packets, fixed bit clear */
     uint64_t datagrams_in;  /* handed to ops->datagram */
     uint64_t dropped_in;    /* matched nothing (or no datagram cb) */
-    uint64_t fault_dropped; /* dropped by the fault hook */
+    uint64_t fault_dropped; /* dropped by the fault hook or the filter */
+    uint64_t fault_delayed; /* held back by either, then sent */
+    uint64_t fault_full;    /* to be held, dropped: the hold queue was full */
+    uint64_t fault_held;    /* held now */
     uint64_t conns_dialled, conns_accepted, conns_up, auth_failures;
     uint64_t retries_sent;   /* Retry packets sent (address validation) */
     uint64_t tokens_refused; /* Initials under load with a bad token */
@@ -358,6 +361,24 @@ void mm__quic_stats(const struct mm_quic *q, struct mm_quic_stats *out);
 void mm__quic_set_fault(struct mm_quic *q, const struct mm_quic_fault *f);
 /* Parses "drop=5,delay=0,reorder=0,seed=1"; 0 or MM_EINVAL. */
 int mm__quic_fault_parse(struct mm_quic_fault *f, const char *s);
+
+/*
+ * A packet filter on the UDP send path (the test kit's faults), asked for
+ * every datagram about to be sent to |to| on the transport's loop thread:
+ * MM_QUIC_PASS (then the fault hook, if on, still applies), MM_QUIC_DROP,
+ * or MM_QUIC_DELAY with *delay_ms set (0 = pass).  Datagrams held back by
+ * the filter or the fault hook wait in one queue, sorted by due time and
+ * sent by a timer on the loop's timer queue; it holds at most |hold_max|
+ * datagrams and |hold_bytes| bytes (0: MM_FAULT_HOLD_MAX and
+ * MM_FAULT_HOLD_BYTES), past either a datagram to be held is dropped
+ * (fault_full).  With |fn| NULL the send path costs one branch that is
+ * never taken.  On the loop thread, or before the loop runs.
+ */
+enum { MM_QUIC_PASS = 0, MM_QUIC_DROP = 1, MM_QUIC_DELAY = 2 };
+typedef int (*mm_quic_filter_fn)(void *data, const struct sockaddr *to,
+                                 size_t len, uint32_t *delay_ms);
+void mm__quic_set_filter(struct mm_quic *q, mm_quic_filter_fn fn, void *data,
+                         uint32_t hold_max, size_t hold_bytes);
 
 /*
  * Closes every connection (conn_down(MM_ECLOSED) for those reported) and

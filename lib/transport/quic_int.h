@@ -244,7 +244,15 @@ struct mm_quic {
     struct mm_quic_stats st;
     struct mm_quic_fault fault;
     uint64_t rng;
-    struct fpkt *delayed;     /* sorted by due */
+    struct fpkt *delayed; /* sorted by due */
+    /* The packet filter (mm__quic_set_filter); NULL = none.  |hooked|:
+     * the filter or the fault hook is on (the send path's one branch). */
+    mm_quic_filter_fn filter;
+    void *filter_data;
+    int hooked;
+    uint32_t hold_max; /* bounds of |delayed| */
+    size_t hold_bytes_max;
+    size_t held_bytes;        /* in |delayed| */
     struct chunk *chunk_pool; /* free small chunks (CHUNK_SMALL) */
     unsigned chunk_pooled;
     uint64_t now_cache; /* quic_now() while a packet or flush is handled */

@@ -1,6 +1,7 @@
 /*
  * udp.c — the transport's UDP socket: our own, watched by a uv_poll handle
- * and read with recvfrom or recvmmsg; sending through the fault hook, with
+ * and read with recvfrom or recvmmsg; sending through the fault hook and
+ * the packet filter (bounded hold queue for delays), with
  * a queue for when the socket buffer is full; and hot waits, in which the
  * loop sleeps in the socket's own receive rather than in epoll.
  */
@@ -81,6 +82,12 @@ static int
 quic_fault_on(const struct mm_quic *q)
 {
     return q->fault.drop_pct || q->fault.delay_ms || q->fault.reorder_pct;
+}
+
+static void
+quic_hooked_update(struct mm_quic *q)
+{
+    q->hooked = q->filter != NULL || quic_fault_on(q);
 }
 
 static void quic_poll_cb(uv_poll_t *h, int status, int events);
@@ -174,6 +181,9 @@ quic_fault_tmr_cb(struct mm_tmr *t)
     while (q->delayed && q->delayed->due <= now + 500000u) {
         struct fpkt *p = q->delayed;
         q->delayed = p->next;
+        q->st.fault_held--;
+        q->held_bytes -= p->len;
+        q->st.fault_delayed++;
         quic_send_raw(q, (const struct sockaddr *)&p->to, p->data, p->len);
         mm__free(p);
     }
@@ -184,8 +194,15 @@ static void
 quic_fault_hold(struct mm_quic *q, const struct sockaddr *to,
                 const uint8_t *data, size_t len, uint64_t delay_ns)
 {
+    if (q->st.fault_held >= q->hold_max ||
+        len > q->hold_bytes_max - q->held_bytes) {
+        q->st.fault_full++;
+        return;
+    }
     struct fpkt *p = mm__malloc(sizeof(*p) + len);
     if (p == NULL) return;
+    q->st.fault_held++;
+    q->held_bytes += len;
     p->due = quic_now(q) + delay_ns;
     memcpy(&p->to, to, quic_sa_len(to));
     p->len = len;
@@ -198,26 +215,47 @@ quic_fault_hold(struct mm_quic *q, const struct sockaddr *to,
     quic_fault_arm(q);
 }
 
-void
-mm__udp_send(struct mm_quic *q, const struct sockaddr *to, const uint8_t *data,
-             size_t len)
+/* The filter, then the fault hook: 1 = the datagram was dealt with. */
+static int
+quic_hooked_send(struct mm_quic *q, const struct sockaddr *to,
+                 const uint8_t *data, size_t len)
 {
+    if (q->filter) {
+        uint32_t ms = 0;
+        int v = q->filter(q->filter_data, to, len, &ms);
+        if (v == MM_QUIC_DROP) {
+            q->st.fault_dropped++;
+            return 1;
+        }
+        if (v == MM_QUIC_DELAY && ms) {
+            quic_fault_hold(q, to, data, len, (uint64_t)ms * 1000000u);
+            return 1;
+        }
+    }
     if (quic_fault_on(q)) {
         if (q->fault.drop_pct && quic_rand(q) % 100 < q->fault.drop_pct) {
             q->st.fault_dropped++;
-            return;
+            return 1;
         }
         uint64_t delay = (uint64_t)q->fault.delay_ms * 1000000u;
         if (q->fault.reorder_pct && quic_rand(q) % 100 < q->fault.reorder_pct) {
             /* Held behind whatever is sent in the next 2 ms. */
             quic_fault_hold(q, to, data, len, delay + 2000000u);
-            return;
+            return 1;
         }
         if (delay) {
             quic_fault_hold(q, to, data, len, delay);
-            return;
+            return 1;
         }
     }
+    return 0;
+}
+
+void
+mm__udp_send(struct mm_quic *q, const struct sockaddr *to, const uint8_t *data,
+             size_t len)
+{
+    if (MM_UNLIKELY(q->hooked) && quic_hooked_send(q, to, data, len)) return;
     quic_send_raw(q, to, data, len);
 }
 
@@ -531,6 +569,8 @@ mm__udp_init(struct mm_quic *q)
     q->fd = -1;
     q->sendq_tail = &q->sendq;
     q->fault_tmr.fn = quic_fault_tmr_cb;
+    q->hold_max = MM_FAULT_HOLD_MAX;
+    q->hold_bytes_max = MM_FAULT_HOLD_BYTES;
 }
 
 int
@@ -570,6 +610,18 @@ mm__quic_set_fault(struct mm_quic *q, const struct mm_quic_fault *f)
 {
     q->fault = *f;
     q->rng = f->seed ? f->seed : 1;
+    quic_hooked_update(q);
+}
+
+void
+mm__quic_set_filter(struct mm_quic *q, mm_quic_filter_fn fn, void *data,
+                    uint32_t hold_max, size_t hold_bytes)
+{
+    q->filter = fn;
+    q->filter_data = data;
+    q->hold_max = hold_max ? hold_max : MM_FAULT_HOLD_MAX;
+    q->hold_bytes_max = hold_bytes ? hold_bytes : MM_FAULT_HOLD_BYTES;
+    quic_hooked_update(q);
 }
 
 int
@@ -657,6 +709,8 @@ mm__udp_close(struct mm_quic *q)
         q->delayed = p->next;
         mm__free(p);
     }
+    q->st.fault_held = 0;
+    q->held_bytes = 0;
     mm__tq_stop(q->cfg.tq, &q->fault_tmr);
     if (!q->bound) return;
     /* CONNECTION_CLOSEs the kernel could not take yet: one more try. */

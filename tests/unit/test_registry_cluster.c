@@ -34,6 +34,7 @@
 #include "identity.h"
 #include "membership/membership.h"
 #include "murmer.h"
+#include "murmer/testkit.h"
 #include "helpers/nodefix.h"
 #include "helpers/testutil.h"
 #include "oplog.h"
@@ -49,6 +50,7 @@ struct fx {
     char key[300];
     mm_node *n[MAXN];
     char name[MAXN][16];
+    mm_tk *tk; /* a test on the test kit: its nodes are in n[] too */
 };
 
 /* ---- time ---------------------------------------------------------------- */
@@ -84,6 +86,26 @@ node_up_at(struct fx *fx, const char *name, const char *join,
     return n;
 }
 
+/* n[] from the test kit's nodes (again after a kill or a restart). */
+static void
+kit_nodes(struct fx *fx)
+{
+    for (int i = 0; i < mm_tk_size(fx->tk); i++)
+        fx->n[i] = mm_tk_node(fx->tk, i);
+}
+
+/* Starts |count| nodes n[0..count-1] on the test kit, converged. */
+static void
+kit_up(struct fx *fx, int count)
+{
+    mm_tk_opts o;
+    mm_tk_opts_init(&o);
+    o.builtins = 1;
+    if (mm_tk_cluster_start(&fx->tk, count, &o) != 0)
+        fail_msg("%s", mm_tk_error());
+    kit_nodes(fx);
+}
+
 /* Starts |count| nodes n[0..count-1], all seeded from n[0]. */
 static void
 cluster_up(struct fx *fx, int count)
@@ -116,6 +138,10 @@ teardown(void **state)
 {
     struct fx *fx = *state;
     listing_end();
+    if (fx->tk) {
+        mm_tk_stop(fx->tk);
+        memset(fx->n, 0, sizeof(fx->n));
+    }
     for (int i = MAXN - 1; i >= 0; i--) {
         if (fx->n[i]) {
             nodefix_down(fx->n[i]);
@@ -767,8 +793,7 @@ static void
 test_registry_cluster_restart_new_generation(void **state)
 {
     struct fx *fx = *state;
-    cluster_up(fx, 3);
-    wait_all_alive(fx, 3, 20000);
+    kit_up(fx, 3);
     mm_node *c = fx->n[2];
     mm_endpoint old_ep, old2, ep;
     spawn(c, "counter", "r/c", MM_VIS_INTERNAL, NULL, &old_ep);
@@ -784,12 +809,13 @@ test_registry_cluster_restart_new_generation(void **state)
     memcpy(id, c->id, sizeof(id));
     uint64_t old_gen = c->generation;
 
-    /* "Crash": no packet gets out any more, then the process goes. */
-    set_drop(c, 100);
-    nodefix_down(c);
-    fx->n[2] = NULL;
+    /* "Crash": no packet gets out any more, then the process goes; the
+     * same data dir and address again. */
+    assert_int_equal(mm_tk_kill(fx->tk, 2), 0);
     uint64_t t0 = now_ms();
-    c = fx->n[2] = node_up_at(fx, fx->name[2], mm_node_addr(fx->n[0]), addr);
+    assert_int_equal(mm_tk_restart(fx->tk, 2), 0);
+    kit_nodes(fx);
+    c = fx->n[2];
     assert_memory_equal(c->id, id, MM_NODE_ID_LEN);
     assert_true(c->generation > old_gen);
     assert_string_equal(mm_node_addr(c), addr);
@@ -1052,8 +1078,7 @@ static void
 test_registry_cluster_partition_converges(void **state)
 {
     struct fx *fx = *state;
-    cluster_up(fx, 4);
-    wait_all_alive(fx, 4, 20000);
+    kit_up(fx, 4);
     mm_endpoint e[4][4], ep;
     for (int i = 0; i < 4; i++) {
         for (int k = 0; k < 2; k++) {
@@ -1067,7 +1092,7 @@ test_registry_cluster_partition_converges(void **state)
     wait_same_hash(fx, 4, 10000);
 
     mm_node *d = fx->n[3];
-    set_drop(d, 100);
+    assert_int_equal(mm_tk_partition(fx->tk, (const int[]){0, 0, 0, 1}), 0);
     uint64_t t0 = now_ms();
     wait_state(fx, 0x7, d->id, MM_SWIM_FAILED, 20000, "d (from a, b, c)");
     for (int i = 0; i < 3; i++)
@@ -1098,7 +1123,7 @@ test_registry_cluster_partition_converges(void **state)
     labels_of(d, "p/", &ld);
     assert_string_equal(ld.buf, "p/d/1 p/d/2 p/d/3 p/dup ");
 
-    set_drop(d, 0);
+    assert_int_equal(mm_tk_heal(fx->tk), 0);
     t0 = now_ms();
     wait_all_alive(fx, 4, 45000);
     uint64_t alive_ms = now_ms() - t0;

@@ -263,6 +263,9 @@ mm__client_request(mm_client *c, uint16_t op, const cJSON *body,
     cJSON_free(js);
     if (rc == 0) rc = write_all(c, b.data, b.len, deadline);
     mm__buf_release(&b);
+    /* A node that refused this peer wrote why, then closed: read that. */
+    int refused = rc == MM_EUNREACHABLE;
+    if (refused) rc = 0;
     uint8_t *frame = NULL;
     while (rc == 0) { /* frames until the answer to |id| */
         uint8_t hdr[MM_WIRE_HDR_LEN];
@@ -284,7 +287,7 @@ mm__client_request(mm_client *c, uint16_t op, const cJSON *body,
         struct mm_wire_ctrl a;
         if (type != MM_WIRE_CTRL_RESP ||
             mm__wire_ctrl_decode(&a, frame, flen - 1) != 0 ||
-            (a.id != id && a.id != 0)) {
+            (a.id != id && a.id != 0) || (refused && a.id != 0)) {
             mm__free(frame); /* an event, or another request's */
             frame = NULL;
             continue;
@@ -322,10 +325,8 @@ static int
 not_served(mm_client *c, const char *what)
 {
     if (mm__lclient_fallback) mm__lclient_fallback();
-    client_errtext(c,
-                   "%s is not served over the local socket (give --join "
-                   "ADDR)",
-                   what);
+    (void)what;
+    client_errtext(c, "not served over the local socket (give --join ADDR)");
     return MM_EINVAL;
 }
 

@@ -147,7 +147,7 @@ static int
 conn_key_kind(struct mm_session *s, struct mm_qconn *conn)
 {
     return mm__local_conn(s->local, conn) ? MM_KEY_CLUSTER
-                                          : conn_key_kind(s, conn);
+                                          : mm__quic_conn_key_kind(conn);
 }
 
 /* ---- framing ----------------------------------------------------------------

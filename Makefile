@@ -130,7 +130,7 @@ FRONT_OBJ := $(BUILD)/obj-front/cli/front/main.o \
   $(BUILD)/obj/cli/options.o $(BUILD)/obj/cli/output.o $(BUILD)/obj/cli/interrupt.o \
   $(addprefix $(BUILD)/obj/lib/,local_client.o client_cmds.o wire.o buf.o err.o \
     endpoint.o util.o identity.o session.o membership/swim.o)
-FRONT_LIBS = $(shell pkg-config --libs libcjson libuv) -lpthread
+FRONT_LIBS = $(shell pkg-config --libs libcjson libuv) -lpthread -lm
 $(BUILD)/obj-front/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CLIENT_CFLAGS) -Ilib -DMM_CLI_FRONT -ffunction-sections -c $< -o $@

@@ -45,10 +45,11 @@ endif
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(OPT) -MMD -MP
 SAN ?=
 CFLAGS_ALL = $(BASE_CFLAGS) $(SAN) $(EXTRA_CFLAGS)
-LIB_CFLAGS = $(CFLAGS_ALL) -fvisibility=hidden -Ilib -Ilib/include $(PKG_CFLAGS)
+LIB_CFLAGS = $(CFLAGS_ALL) -fvisibility=hidden -ffunction-sections -fdata-sections -Ilib -Ilib/include $(PKG_CFLAGS)
 LDFLAGS_ALL = $(SAN) $(EXTRA_LDFLAGS)
 
-LIB_SRC := $(sort $(shell find lib -name '*.c'))
+# lib/local_client.c is the front binary's, not the library's (below).
+LIB_SRC := $(filter-out lib/local_client.c,$(sort $(shell find lib -name '*.c')))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_SRC := $(sort $(wildcard cli/*.c cmd/*.c))
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
@@ -69,7 +70,7 @@ SONAME := libmurmer.so.$(VERSION_MAJOR)
 SO := $(BUILD)/libmurmer.so.$(VERSION)
 STATIC := $(BUILD)/libmurmer.a
 PC := $(BUILD)/murmer.pc
-CLI_BIN := $(if $(CLI_SRC),$(BUILD)/murmer)
+CLI_BIN := $(if $(CLI_SRC),$(BUILD)/murmer $(BUILD)/murmer-full)
 
 .PHONY: all lib cli examples deps run test unit bats asan tsan fuzz bench hostile sim install \
         clean format check-format man check check-pure check-layers check-install
@@ -112,8 +113,29 @@ $(BUILD)/obj/cmd/%.o: cmd/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CLIENT_CFLAGS) -c $< -o $@
 
-$(BUILD)/murmer: $(CLI_OBJ) $(BUILD)/libmurmer.so
+# The CLI is two programs (docs/design.md, The local control socket):
+# murmer-full, every command, linked with libmurmer (GnuTLS, ngtcp2); and
+# murmer, the program users run: libc, libuv and cJSON only.  It serves
+# FRONT_CMDS over the node's local socket (lib/local_client.c instead of
+# the QUIC client.c; --gc-sections keeps only what they reach, so any
+# reference into TLS or QUIC fails this link) and execs murmer-full with
+# the same argv for everything else.  (murmer-full cannot be dlopen'ed
+# instead: libmurmer's initial-exec TLS does not fit a dlopen.)
+$(BUILD)/murmer-full: $(CLI_OBJ) $(BUILD)/libmurmer.so
 	$(CC) -o $@ $(CLI_OBJ) $(LDFLAGS_ALL) $(CLIENT_LIBS) -rdynamic
+
+FRONT_CMDS := force-leave lookup members oplog partitions ping
+FRONT_OBJ := $(BUILD)/obj-front/cli/front/main.o \
+  $(FRONT_CMDS:%=$(BUILD)/obj-front/cmd/%.o) \
+  $(BUILD)/obj/cli/options.o $(BUILD)/obj/cli/output.o $(BUILD)/obj/cli/interrupt.o \
+  $(addprefix $(BUILD)/obj/lib/,local_client.o client_cmds.o wire.o buf.o err.o \
+    endpoint.o util.o identity.o session.o membership/swim.o)
+FRONT_LIBS = $(shell pkg-config --libs libcjson libuv) -lpthread -lm
+$(BUILD)/obj-front/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CLIENT_CFLAGS) -Ilib -DMM_CLI_FRONT -ffunction-sections -c $< -o $@
+$(BUILD)/murmer: $(FRONT_OBJ)
+	$(CC) -o $@ $(FRONT_OBJ) $(LDFLAGS_ALL) -Wl,--gc-sections -Wl,--as-needed $(FRONT_LIBS)
 
 examples: $(EXAMPLE_BIN)
 $(BUILD)/%: examples/%.c $(BUILD)/libmurmer.so
@@ -219,8 +241,10 @@ install: all man
 	install -m 0644 lib/include/murmer/testkit.h $(DESTDIR)$(PREFIX)/include/murmer/
 	$(PC_SED) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/murmer.pc
 	chmod 0644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/murmer.pc
-	if [ -n "$(CLI_BIN)" ]; then $(CC) -o $(DESTDIR)$(PREFIX)/bin/murmer $(CLI_OBJ) $(LDFLAGS_ALL) \
-	  -L$(BUILD) -lmurmer -Wl,-rpath,$(PREFIX)/lib $(shell pkg-config --libs libuv libcjson) -ldl -lpthread -rdynamic; fi
+	if [ -n "$(CLI_BIN)" ]; then install -d $(DESTDIR)$(PREFIX)/libexec/murmer && \
+	  $(CC) -o $(DESTDIR)$(PREFIX)/libexec/murmer/murmer $(CLI_OBJ) $(LDFLAGS_ALL) \
+	  -L$(BUILD) -lmurmer -Wl,-rpath,$(PREFIX)/lib $(shell pkg-config --libs libuv libcjson) -ldl -lpthread -rdynamic && \
+	  install -m 0755 $(BUILD)/murmer $(DESTDIR)$(PREFIX)/bin/murmer; fi
 	if ls $(BUILD)/man/*.1 >/dev/null 2>&1; then install -m 0644 $(BUILD)/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/; fi
 	if [ -f completions/murmer.bash ]; then install -m 0644 completions/murmer.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/murmer; fi
 	if [ -f completions/_murmer ]; then install -m 0644 completions/_murmer $(DESTDIR)$(PREFIX)/share/zsh/site-functions/; fi

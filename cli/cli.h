@@ -57,7 +57,8 @@ struct cli_ctx {
     struct cli_strv join;         /* seeds: --join, else MURMER_JOIN */
     int join_given;               /* --join was on the command line */
     const char *cluster_key_file; /* borrowed from argv or environ */
-    uint32_t timeout_ms;          /* --timeout; default 5000 */
+    const char *data_dir; /* --data-dir: the local socket's node; borrowed */
+    uint32_t timeout_ms;  /* --timeout; default 5000 */
     int timeout_given;
     int json;     /* --json */
     int verbose;  /* number of -v */

@@ -59,6 +59,16 @@ cli_client_end(struct cli_ctx *ctx, mm_client *c, int err)
     return rc;
 }
 
+#ifdef MM_CLI_FRONT
+/*
+ * The front binary (cli/front/main.c): goes on over the node's local
+ * socket (--data-dir, MURMER_DATA_DIR, or the default data dir's socket
+ * when there is one), or hands the whole command line to the full CLI
+ * (--join, MURMER_JOIN, no local node) and does not return.
+ */
+void cli_front_route(struct cli_ctx *ctx);
+#endif
+
 /*
  * Connects to a seed (--join / MURMER_JOIN, else 127.0.0.1:7420) with the
  * cluster key of --cluster-key or the environment.  0 with |*out|, or the
@@ -67,6 +77,9 @@ cli_client_end(struct cli_ctx *ctx, mm_client *c, int err)
 static inline int
 cli_connect(struct cli_ctx *ctx, mm_client **out)
 {
+#ifdef MM_CLI_FRONT
+    cli_front_route(ctx);
+#endif
     mm_client_config cfg;
     mm_client_config_init(&cfg);
     cfg.seeds = (const char *const *)ctx->join.v;

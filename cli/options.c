@@ -61,6 +61,9 @@ cli_ctx_init(struct cli_ctx *ctx)
          &ctx->join_given},
         CLI_OPT_STRING(0, "cluster-key", &ctx->cluster_key_file, "FILE",
                        "read the cluster (or client) key from FILE"),
+        CLI_OPT_STRING(0, "data-dir", &ctx->data_dir, "DIR",
+                       "reach the node of data dir DIR over its local socket "
+                       "(MURMER_DATA_DIR)"),
         CLI_OPT_DURATION(0, "timeout", &ctx->timeout_ms, &ctx->timeout_given,
                          "bound every wait (default 5s)"),
         CLI_OPT_BOOL(0, "json", &ctx->json, "print JSON for programs"),

@@ -726,6 +726,7 @@ cmd_start(int argc, char **argv, struct cli_ctx *ctx)
     struct start_state st = {.ctx = ctx, .notify = getenv("NOTIFY_SOCKET")};
     int rc = cli_parse(ctx, &spec, argc, argv, NULL, NULL);
     if (rc != CLI_CONTINUE) goto out;
+    if (!o.data_dir) o.data_dir = ctx->data_dir; /* given before `start` */
     if ((rc = start_load_config(ctx, &o, opts, &doc)) != 0) goto out;
     if ((rc = start_logging(ctx, &o)) != 0) goto out;
     /* From here on every line is in the chosen format, and never a

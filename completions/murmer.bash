@@ -16,7 +16,7 @@ _murmer()
     local i cmd=""
     for ((i = 1; i < cword; i++)); do
         case ${words[i]} in
-        --join | --cluster-key | --timeout)
+        --join | --cluster-key | --timeout | --data-dir)
             ((i++))
             ;;
         -*) ;;
@@ -117,7 +117,7 @@ _murmer()
         local j npos=0 globals=()
         for ((j = 1; j < cword; j++)); do
             case ${words[j]} in
-            --join | --cluster-key)
+            --join | --cluster-key | --data-dir)
                 globals+=("${words[j]}" "${words[j + 1]}")
                 ((j++))
                 ;;

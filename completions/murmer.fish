@@ -14,7 +14,7 @@ function __murmer_command
             continue
         end
         switch $t
-            case --join --cluster-key --timeout
+            case --join --cluster-key --timeout --data-dir
                 set skip 1
             case '-*'
             case '*'

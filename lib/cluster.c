@@ -255,6 +255,7 @@ mm__cluster_start(struct mm_cluster *c)
     if (h > 0) c->follow = h;
     mm__registry_start(c->registry);
     if (c->mdns) mm__mdns_start(c->mdns);
+    mm__session_local_start(c->session, c->id.dir);
 }
 
 void

@@ -436,4 +436,26 @@
 #define MM_FAULT_HOLD_BYTES (16u * 1024u * 1024u)
 #endif
 
+/* ---- the local control socket (lib/local.c, lib/session.c) ---- */
+#ifndef MM_LOCAL_SOCK_NAME
+/* The node's Unix-domain control socket, in its data dir. */
+#define MM_LOCAL_SOCK_NAME "murmer.sock"
+#endif
+#ifndef MM_LOCAL_CONNS_MAX
+/* Local connections open at once; one more is answered `overloaded` and
+ * closed. */
+#define MM_LOCAL_CONNS_MAX 32u
+#endif
+#ifndef MM_LOCAL_FRAME_MAX
+/* The largest request frame a local connection may send; a larger one is
+ * answered with an error and the connection closed. */
+#define MM_LOCAL_FRAME_MAX (64u * 1024u)
+#endif
+#ifndef MM_LOCAL_QUEUE_MAX
+/* Answer bytes queued to one local connection that does not read them;
+ * past it an answer is replaced by a short `overloaded` one, and when even
+ * that does not fit the connection is closed (as for QUIC). */
+#define MM_LOCAL_QUEUE_MAX MM_CONN_SEND_MAX
+#endif
+
 #endif /* MM_DEFAULTS_H */

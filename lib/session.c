@@ -36,6 +36,7 @@
 #include "buf.h"
 #include "ckey.h"
 #include "crypto.h"
+#include "local.h"
 #include "membership/membership.h"
 #include "metrics.h"
 #include "net.h"
@@ -102,17 +103,59 @@ struct mm_session {
     size_t ngathers;
     struct oreq *oreqs;
     uint32_t next_oreq;
-    struct mm_top *tops; /* TOP, NODE_STATS: this node's own numbers */
+    struct mm_top *tops;    /* TOP, NODE_STATS: this node's own numbers */
+    struct mm_local *local; /* the local control socket, or NULL */
 };
 
 static void retry_arm(struct mm_session *s);
+
+/* ---- connections ------------------------------------------------------------
+ *
+ * A request comes over a client's QUIC connection or over the local
+ * control socket (local.c), whose connections pass through here as the
+ * same opaque pointer: only these four functions look behind it.  A local
+ * peer (the node's user or root) holds the rights of the cluster key.
+ */
+
+static int
+conn_reply(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
+           const uint8_t *frame, size_t len)
+{
+    struct mm_lconn *lc = mm__local_conn(s->local, conn);
+    return lc ? mm__local_send(lc, frame, len)
+              : mm__net_reply(conn, sid, frame, len);
+}
+
+static size_t
+conn_unacked(struct mm_session *s, struct mm_qconn *conn)
+{
+    struct mm_lconn *lc = mm__local_conn(s->local, conn);
+    return lc ? mm__local_queued(lc) : mm__quic_conn_unacked(conn);
+}
+
+static void
+conn_close(struct mm_session *s, struct mm_qconn *conn, int err)
+{
+    struct mm_lconn *lc = mm__local_conn(s->local, conn);
+    if (lc)
+        mm__local_conn_close(lc);
+    else
+        mm__quic_conn_close(conn, err);
+}
+
+static int
+conn_key_kind(struct mm_session *s, struct mm_qconn *conn)
+{
+    return mm__local_conn(s->local, conn) ? MM_KEY_CLUSTER
+                                          : mm__quic_conn_key_kind(conn);
+}
 
 /* ---- framing ----------------------------------------------------------------
  */
 
 static int
-send_raw(struct mm_qconn *conn, int64_t sid, uint8_t type, uint32_t id,
-         uint16_t code, const char *js)
+send_raw(struct mm_session *s, struct mm_qconn *conn, int64_t sid, uint8_t type,
+         uint32_t id, uint16_t code, const char *js)
 {
     struct mm_wire_ctrl m;
     m.id = id;
@@ -122,16 +165,16 @@ send_raw(struct mm_qconn *conn, int64_t sid, uint8_t type, uint32_t id,
     struct mm_buf b;
     mm__buf_init(&b);
     int rc = mm__wire_ctrl_append(&b, type, &m);
-    if (rc == 0) rc = mm__net_reply(conn, sid, b.data, b.len);
+    if (rc == 0) rc = conn_reply(s, conn, sid, b.data, b.len);
     mm__buf_release(&b);
     return rc;
 }
 
 /* 1 when |conn| has more unacknowledged than a session may add to. */
 static int
-conn_full(struct mm_qconn *conn)
+conn_full(struct mm_session *s, struct mm_qconn *conn)
 {
-    return mm__quic_conn_unacked(conn) > MM_SESSION_SEND_HIGH;
+    return conn_unacked(s, conn) > MM_SESSION_SEND_HIGH;
 }
 
 /* The last resort: nothing, not even a short answer, fits. */
@@ -142,8 +185,8 @@ session_give_up(struct mm_session *s, struct mm_qconn *conn)
     MM_LOG(MM_LOG_WARN, "session",
            "closing a client connection: %zu bytes unacknowledged, an "
            "answer does not fit",
-           mm__quic_conn_unacked(conn));
-    mm__quic_conn_close(conn, MM_EOVERLOADED);
+           conn_unacked(s, conn));
+    conn_close(s, conn, MM_EOVERLOADED);
 }
 
 /*
@@ -158,7 +201,7 @@ session_send(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
 {
     char *js = body ? cJSON_PrintUnformatted(body) : NULL;
     size_t len = js ? strlen(js) : 2;
-    int rc = send_raw(conn, sid, type, id, code, js ? js : "{}");
+    int rc = send_raw(s, conn, sid, type, id, code, js ? js : "{}");
     cJSON_free(js);
     int answer =
         type == MM_WIRE_CTRL_RESP || (type == MM_WIRE_CTRL_EVENT && code == 0);
@@ -168,10 +211,10 @@ session_send(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
         snprintf(text, sizeof(text),
                  "{\"error\":\"overloaded: an answer of %zu bytes does "
                  "not fit this connection now (%zu bytes unacknowledged)\"}",
-                 len, mm__quic_conn_unacked(conn));
+                 len, conn_unacked(s, conn));
         s->st.overloaded++;
-        int rc2 =
-            send_raw(conn, sid, type, id, mm_err_to_wire(MM_EOVERLOADED), text);
+        int rc2 = send_raw(s, conn, sid, type, id,
+                           mm_err_to_wire(MM_EOVERLOADED), text);
         if (rc2 != MM_EOVERLOADED) return rc;
     }
     session_give_up(s, conn);
@@ -778,7 +821,7 @@ watch_event_cb(void *data, const mm_listing_event *ev)
     struct sub *sb = data;
     struct mm_session *s = sb->s;
     if (s->stopped || !sb->conn) return;
-    if (conn_full(sb->conn)) {
+    if (conn_full(sb->s, sb->conn)) {
         /* Not taken: it waits in the listing's queue, which overflows
          * into a RESYNC if the client stays behind. */
         mm__listing_hold(sb->listing);
@@ -937,7 +980,7 @@ follow_cb(void *data, const uint8_t *rec, size_t len)
     if (s->stopped || !sb->conn || sb->dead ||
         mm__oplog_op_decode(&op, rec, len) != 0)
         return;
-    if (conn_full(sb->conn)) {
+    if (conn_full(sb->s, sb->conn)) {
         /* No queue to fall behind in: the follow ends, with the reason. */
         sb->dead = 1;
         s->st.overloaded++;
@@ -1214,7 +1257,7 @@ member_change_cb(void *data, const struct mm_swim_member *mb, int was)
     cJSON *o = NULL;
     for (struct sub *sb = s->subs; sb; sb = sb->next) {
         if (!sb->members || !sb->conn || sb->dead) continue;
-        if (conn_full(sb->conn)) {
+        if (conn_full(sb->s, sb->conn)) {
             /* No queue to fall behind in: the follow ends, with why. */
             sb->dead = 1;
             s->st.overloaded++;
@@ -2856,7 +2899,7 @@ static void
 op_spawn_stop(struct mm_session *s, struct mm_qconn *conn, int64_t sid,
               uint32_t id, int role, uint16_t op, const cJSON *r)
 {
-    int kind = mm__quic_conn_key_kind(conn);
+    int kind = conn_key_kind(s, conn);
     int member_op = op == MM_CTRL_SPAWN_MEMBER || op == MM_CTRL_STOP_MEMBER;
     const char *what =
         op == MM_CTRL_SPAWN || op == MM_CTRL_SPAWN_MEMBER ? "spawn" : "stop";
@@ -2914,12 +2957,12 @@ on_ctrl_req(void *data, struct mm_qconn *conn,
     }
     static const cJSON empty = {0};
     const cJSON *r = j ? j : &empty;
-    if (req.code != MM_CTRL_UNWATCH && conn_full(conn)) {
+    if (req.code != MM_CTRL_UNWATCH && conn_full(s, conn)) {
         /* Unwatching frees: it is always served. */
         session_err(s, conn, sid, req.id, MM_EOVERLOADED,
                     "overloaded: %zu bytes to this client are not "
                     "acknowledged yet",
-                    mm__quic_conn_unacked(conn));
+                    conn_unacked(s, conn));
         cJSON_Delete(j);
         return;
     }
@@ -2978,12 +3021,12 @@ on_ctrl_req(void *data, struct mm_qconn *conn,
         break;
     case MM_CTRL_FORCE_LEAVE:
         /* It changes every member's view: the cluster key only. */
-        if (mm__quic_conn_key_kind(conn) != MM_KEY_CLUSTER) {
+        if (conn_key_kind(s, conn) != MM_KEY_CLUSTER) {
             s->st.refused++;
             session_err(s, conn, sid, req.id, MM_EUNAUTHORIZED,
                         "force-leave needs the cluster key (this session "
                         "holds a %s key)",
-                        mm__key_kind_name(mm__quic_conn_key_kind(conn)));
+                        mm__key_kind_name(conn_key_kind(s, conn)));
             break;
         }
         op_force_leave(s, conn, sid, req.id, r);
@@ -2998,13 +3041,13 @@ on_ctrl_req(void *data, struct mm_qconn *conn,
     case MM_CTRL_KEYS_MEMBER:
         /* Keys change only with the cluster key; a step's fan-out only
          * between members. */
-        if (mm__quic_conn_key_kind(conn) != MM_KEY_CLUSTER ||
+        if (conn_key_kind(s, conn) != MM_KEY_CLUSTER ||
             (req.code == MM_CTRL_KEYS_MEMBER && role != MM_WIRE_ROLE_MEMBER)) {
             s->st.refused++;
             session_err(s, conn, sid, req.id, MM_EUNAUTHORIZED,
                         "keys needs the cluster key (this session holds a "
                         "%s key)",
-                        mm__key_kind_name(mm__quic_conn_key_kind(conn)));
+                        mm__key_kind_name(conn_key_kind(s, conn)));
             break;
         }
         if (req.code == MM_CTRL_KEYS)
@@ -3057,7 +3100,7 @@ retry_cb(struct mm_tmr *t)
             continue;
         }
         if (sb->held) {
-            if (mm__quic_conn_unacked(sb->conn) <= MM_SESSION_SEND_HIGH / 2) {
+            if (conn_unacked(s, sb->conn) <= MM_SESSION_SEND_HIGH / 2) {
                 sb->held = 0;
                 mm__listing_release(sb->listing);
             } else {
@@ -3109,6 +3152,42 @@ conn_gone_cb(void *data, struct mm_qconn *conn)
     gathers_conn_gone(s, conn);
 }
 
+/* ---- the local control socket (local.c) ---------------------------------
+ */
+
+static void
+local_frame_cb(void *data, struct mm_lconn *lc, uint8_t type,
+               const uint8_t *body, size_t len)
+{
+    static const uint8_t no_peer[MM_NODE_ID_LEN];
+    if (type != MM_WIRE_CTRL_REQ) { /* calls and the rest: QUIC only */
+        MM_LOG(MM_LOG_INFO, "session",
+               "closing a local connection: a %s frame (only control "
+               "requests go over the local socket)",
+               mm__wire_type_name(type));
+        mm__local_conn_close(lc);
+        return;
+    }
+    on_ctrl_req(data, (struct mm_qconn *)(void *)lc, no_peer,
+                MM_WIRE_ROLE_CLIENT, 0, type, body, len);
+}
+
+static void
+local_gone_cb(void *data, struct mm_lconn *lc)
+{
+    conn_gone_cb(data, (struct mm_qconn *)(void *)lc);
+}
+
+void
+mm__session_local_start(struct mm_session *s, const char *data_dir)
+{
+    if (s->local || s->stopped || !data_dir) return;
+    const struct mm_local_ops ops = {s, local_frame_cb, local_gone_cb};
+    struct mm_local *l = NULL;
+    if (mm__local_listen(&l, &s->home->loop, data_dir, NULL, &ops) == 0)
+        s->local = l;
+}
+
 int
 mm__session_new(struct mm_session **out, mm_node *n, struct mm_net *net,
                 struct mm_membership *m)
@@ -3134,6 +3213,7 @@ mm__session_stop(struct mm_session *s)
 {
     s->stopped = 1;
     mm__tmr_stop(s->home, &s->retry);
+    mm__local_close(s->local);
     if (s->m) mm__membership_on_change(s->m, NULL, NULL);
     gathers_free(s);
     keys_free_all(s);
@@ -3153,6 +3233,7 @@ mm__session_free(struct mm_session *s)
     mm__tmr_stop(s->home, &s->retry);
     gathers_free(s);
     mm__top_free_all(&s->tops); /* no shard runs now */
+    mm__local_free(s->local);
     keys_free_all(s);
     while (s->subs) {
         struct sub *sb = s->subs;

@@ -24,6 +24,11 @@ int mm__session_new(struct mm_session **out, mm_node *n, struct mm_net *net,
 struct mm_keyring;
 void mm__session_set_keyring(struct mm_session *s, struct mm_keyring *kr,
                              const char *data_dir);
+/* On shard 0 once its loop runs: listen on |data_dir|/murmer.sock, the
+ * local control socket (local.h) that serves the same requests to the
+ * node's user and root on this host.  Without it (an error is logged) the
+ * node runs on. */
+void mm__session_local_start(struct mm_session *s, const char *data_dir);
 /* Shutdown, at the start of phase B: end every subscription. */
 void mm__session_stop(struct mm_session *s);
 void mm__session_free(struct mm_session *s);

@@ -612,6 +612,15 @@ handler_time(struct mm_shard *s, uint64_t ns)
     s->ctr.ht_sum_ns += ns;
 }
 
+/* Adds a run's handled messages to the actor's and the shard's counts:
+ * once per run, not per message. */
+static inline void
+run_count(struct mm_shard *s, struct mm_actor *a, uint64_t h, uint64_t h0)
+{
+    s->n_handled += h - h0;
+    a->handled += h - h0;
+}
+
 int
 mm__actor_run(struct mm_actor *a, unsigned budget)
 {
@@ -623,6 +632,10 @@ mm__actor_run(struct mm_actor *a, unsigned budget)
     const struct mm_type_info *ti = a->ti;
     uint64_t now_ms = mm__shard_now(s); /* the pass's clock */
     _Atomic int *stopping = &s->node->stopping;
+    /* The shard's handled count at the start of the run and as the run
+     * goes (h): kept in a register, stored once at the end (run_count). */
+    const uint64_t h0 = s->n_handled;
+    uint64_t h = h0;
     struct mm_ctx c;
     ctx_init(&c, a, NULL);
     for (unsigned i = 0; i < budget && a->mb_head; i++) {
@@ -631,6 +644,7 @@ mm__actor_run(struct mm_actor *a, unsigned budget)
              * that ran has finished, what is still queued is not run but
              * answered closed at once, so that a long queue cannot hold
              * the shutdown. */
+            run_count(s, a, h, h0);
             mailbox_reject_all(a, MM_ECLOSED);
             return 0;
         }
@@ -651,8 +665,8 @@ mm__actor_run(struct mm_actor *a, unsigned budget)
             mm__msg_reject(s->node, m, MM_ECLOSED);
             continue;
         }
-        uint16_t h = m->type_id < ti->nby_id ? ti->by_id[m->type_id] : 0;
-        if (!h) {
+        uint16_t hi = m->type_id < ti->nby_id ? ti->by_id[m->type_id] : 0;
+        if (!hi) {
             MM_LOG(MM_LOG_DEBUG, "actor", "%s: unknown message '%s'",
                    a->label ? a->label : a->ti->type->name, mm_msg_type(m));
             s->ctr.dropped++;
@@ -662,11 +676,10 @@ mm__actor_run(struct mm_actor *a, unsigned budget)
         c.msg = m;
         c.replied = c.deferred = c.failed = 0;
         c.fail_text[0] = '\0';
-        /* One message in MM_HT_SAMPLE is timed (two clock reads). */
-        uint64_t t0 = ++s->ctr.ht_tick % MM_HT_SAMPLE ? 0 : uv_hrtime();
-        int rc = ti->type->handlers[h - 1].fn(&c, a->state, m);
-        s->ctr.handled++;
-        a->handled++;
+        /* The shard's k-th handled message is timed when k is a multiple
+         * of MM_HT_SAMPLE (two clock reads). */
+        uint64_t t0 = ++h % MM_HT_SAMPLE ? 0 : uv_hrtime();
+        int rc = ti->type->handlers[hi - 1].fn(&c, a->state, m);
         if (MM_UNLIKELY(t0 != 0)) {
             uint64_t ns = uv_hrtime() - t0;
             handler_time(s, ns);
@@ -682,16 +695,22 @@ mm__actor_run(struct mm_actor *a, unsigned budget)
                 MM_LOG(MM_LOG_INFO, "actor", "%s (%s): crashed: %s",
                        a->label ? a->label : "-", ti->type->name,
                        c.fail_text[0] ? c.fail_text : mm_strerror(rc));
+                run_count(s, a, h, h0);
                 actor_end(a, 1);
                 return 0;
             }
             if (rc == MM_STOP) {
+                run_count(s, a, h, h0);
                 actor_end(a, 0);
                 return 0;
             }
         }
-        if (MM_UNLIKELY(a->status != ACTOR_RUNNING)) return 0;
+        if (MM_UNLIKELY(a->status != ACTOR_RUNNING)) {
+            run_count(s, a, h, h0);
+            return 0;
+        }
     }
+    run_count(s, a, h, h0);
     return a->mb_head != NULL;
 }
 

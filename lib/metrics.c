@@ -198,7 +198,7 @@ typedef void (*actor_visit_fn)(void *arg, const struct mm_actor *a,
 static void
 snap_walk(struct snap *sn, struct mm_shard *s, actor_visit_fn visit, void *arg)
 {
-    sn->ctr = s->ctr;
+    mm__shard_ctr_read(s, &sn->ctr);
     if (!sn->types && !visit) return;
     pthread_mutex_lock(&s->slot_lock);
     uint32_t nslots = s->nslots;

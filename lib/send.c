@@ -81,7 +81,10 @@ mm__call_complete(struct mm_shard *s, mm_msg *reply)
         c->done = 1;
         keep = c->blocking;
         mm__tmr_stop(s, &c->tmr);
-        s->ctr.calls[mm__call_st_index(reply->status)]++;
+        if (MM_LIKELY(reply->status == 0))
+            s->n_calls_ok++;
+        else
+            s->ctr.calls[mm__call_st_index(reply->status)]++;
         c->cb(c->data, reply->status, reply);
     }
     if (!keep) mm_msg_free(reply);

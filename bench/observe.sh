@@ -12,15 +12,18 @@
 # 127.0.0.1, serves /metrics on 127.0.0.1:0 and publishes its addresses in
 # DIR/addr, and the measured loop starts when DIR/go exists.  Three modes:
 #   none      the node as observed runs have it (listener, /metrics), nobody
-#             watching: DIR/go at once
+#             watching
 #   observed  `murmer top --interval 1s` in a detached tmux (a real tty,
 #             the live view, one client session kept open) and a curl loop
-#             scraping /metrics every second; DIR/go once the first scrape
-#             answered and top has drawn its first screen
+#             scraping /metrics every second, both answering before the
+#             run starts
 #   plain     the benchmark as bench/run.sh runs it (no BENCH_OBSERVE): what
 #             the listener and /metrics cost while nobody watches
-# interleaved: every round runs none, observed, plain for W1 then W5,
-# ROUNDS (5) rounds; each figure is the median over the rounds (every run
+# In both, DIR/go is made OBSERVE_SETTLE (2) seconds after DIR/addr
+# appeared, so that the node's own start-up work is over alike.  Runs are
+# interleaved: every round runs the three modes for W1 then W5, in an
+# order that turns from round to round (none first, observed first, plain
+# first, ...), ROUNDS (5) rounds; each figure is the median over the rounds (every run
 # on stderr), and each ratio is given twice: of the medians, and as the
 # median of the rounds' own ratios (paired-median: each run against the
 # none run of its round, which a slow phase of a shared machine moves
@@ -47,6 +50,7 @@ case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 ROUNDS=${OBSERVE_ROUNDS:-5}
 W1_N=${OBSERVE_W1_N:-20000000}
 W5_N=${OBSERVE_W5_N:-300000}
+SETTLE=${OBSERVE_SETTLE:-2}
 
 note() { echo "observe: $*" >&2; }
 for t in tmux curl; do
@@ -71,6 +75,7 @@ stop_observers() {
         TMUX_SOCK=""
     fi
 }
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
     stop_observers
     [ -n "$BENCH_PID" ] && kill "$BENCH_PID" 2> /dev/null
@@ -126,9 +131,14 @@ one() {
         if ! wait_for 30 test -s "$d/addr"; then
             note "$w $mode: no $d/addr"; sed 's/^/  /' "$d/err" >&2; return 1
         fi
+        local t0=$EPOCHREALTIME
         if [ "$mode" = observed ] && ! start_observers "$d"; then
             stop_observers; return 1
         fi
+        # Both modes start SETTLE seconds after the node published its
+        # addresses: its own start-up work is over alike.
+        sleep "$(awk -v a="$t0" -v b="$EPOCHREALTIME" -v s="$SETTLE" \
+            'BEGIN { r = a + s - b; printf "%.3f", r > 0 ? r : 0 }')"
         touch "$d/go"
     fi
     wait "$BENCH_PID"
@@ -158,9 +168,13 @@ one() {
 
 : > "$TMP/runs"
 fail=0
+MODES=(none observed plain)
 for r in $(seq "$ROUNDS"); do
     for w in w1 w5; do
-        for mode in none observed plain; do
+        # The order turns from round to round: none first, then observed
+        # first, then plain first, ...
+        for k in 0 1 2; do
+            mode=${MODES[$(((k + r - 1) % 3))]}
             note "round $r/$ROUNDS: $w $mode"
             one "$w" "$mode" || fail=1
         done

@@ -4,7 +4,7 @@
 # `curl http://ADDR/metrics` every second against the measured node, next
 # to the same runs with nobody watching, in the same run.
 #
-#   make bench W=observe       (BUILD=build; about 3-4 minutes)
+#   make bench W=observe       (BUILD=build; about 5 minutes)
 #   BUILD=build bash bench/observe.sh
 #
 # Each run starts bench/w1 or bench/w5 with BENCH_OBSERVE=DIR (bench/bench.h):
@@ -17,13 +17,17 @@
 #             the live view, one client session kept open) and a curl loop
 #             scraping /metrics every second, both answering before the
 #             run starts
+#   decoy     the same observers against another node, an idle one like
+#             the measured (a w1 waiting for its go): what the observers'
+#             own processes (top, tmux, curl) cost the machine, so that
+#             observed/decoy is what answering them costs the node
 #   plain     the benchmark as bench/run.sh runs it (no BENCH_OBSERVE): what
 #             the listener and /metrics cost while nobody watches
 # In both, DIR/go is made OBSERVE_SETTLE (2) seconds after DIR/addr
 # appeared, so that the node's own start-up work is over alike.  Runs are
 # interleaved: every round runs the three modes for W1 then W5, in an
-# order that turns from round to round (none first, observed first, plain
-# first, ...), ROUNDS (5) rounds; each figure is the median over the rounds (every run
+# order that turns from round to round (none first, observed first, decoy
+# first, plain first, ...), ROUNDS (5) rounds; each figure is the median over the rounds (every run
 # on stderr), and each ratio is given twice: of the medians, and as the
 # median of the rounds' own ratios (paired-median: each run against the
 # none run of its round, which a slow phase of a shared machine moves
@@ -34,11 +38,12 @@
 # a run of a few seconds sees its share of them.
 #
 # Output (stdout), CSV `system,workload,value,unit`:
-#   murmer,W1.observe.{none,observed,plain}.throughput,...,rt/s
-#   murmer,W5.observe.{none,observed,plain}.throughput,...,calls/s
+#   murmer,W1.observe.{none,observed,decoy,plain}.throughput,...,rt/s
+#   murmer,W5.observe.{none,observed,decoy,plain}.throughput,...,calls/s
 #   ratio,W1.observe.observed.throughput,<observed/none>,x,murmer W1.observe.none
-#   ratio,W1.observe.plain.throughput,<plain/none>,x,murmer W1.observe.none
-#   ratio,W1.observe.{observed,plain}.paired-median,...   (see above)
+#   ratio,W1.observe.{decoy,plain}.throughput,<.../none>,x,murmer W1.observe.none
+#   ratio,W1.observe.{observed,decoy,plain}.paired-median,...   (see above)
+#   ratio,W1.observe.observed-vs-decoy.{throughput,paired-median},...
 #   (the same for W5); the target is observed/none >= 0.98.
 # Every process is tracked by PID (tmux by its private socket) and ended on
 # exit.  Needs tmux and curl.
@@ -63,7 +68,7 @@ PIN=""
 command -v taskset > /dev/null && PIN="taskset -c 0"
 
 TMP=$(mktemp -d /tmp/murmer-observe.XXXXXX)
-BENCH_PID="" SCRAPE_PID="" TMUX_SOCK=""
+BENCH_PID="" SCRAPE_PID="" TMUX_SOCK="" DECOY_PID=""
 stop_observers() {
     if [ -n "$SCRAPE_PID" ]; then
         kill "$SCRAPE_PID" 2> /dev/null
@@ -73,6 +78,11 @@ stop_observers() {
     if [ -n "$TMUX_SOCK" ]; then
         tmux -S "$TMUX_SOCK" kill-server 2> /dev/null
         TMUX_SOCK=""
+    fi
+    if [ -n "$DECOY_PID" ]; then
+        kill "$DECOY_PID" 2> /dev/null
+        wait "$DECOY_PID" 2> /dev/null
+        DECOY_PID=""
     fi
 }
 # shellcheck disable=SC2317 # called by the EXIT trap
@@ -135,6 +145,16 @@ one() {
         if [ "$mode" = observed ] && ! start_observers "$d"; then
             stop_observers; return 1
         fi
+        if [ "$mode" = decoy ]; then
+            # An idle node like the measured one (a w1 that never gets its
+            # go), watched in the measured one's place.
+            mkdir -p "$d/decoy"
+            BENCH_OBSERVE=$d/decoy timeout 120 "$BUILD/bench/w1" 1 0 > /dev/null 2>&1 &
+            DECOY_PID=$!
+            if ! wait_for 30 test -s "$d/decoy/addr" || ! start_observers "$d/decoy"; then
+                note "$w decoy: the decoy node did not come up"; stop_observers; return 1
+            fi
+        fi
         # Both modes start SETTLE seconds after the node published its
         # addresses: its own start-up work is over alike.
         sleep "$(awk -v a="$t0" -v b="$EPOCHREALTIME" -v s="$SETTLE" \
@@ -145,8 +165,10 @@ one() {
     local rc=$?
     BENCH_PID=""
     local scrapes=0 top_alive=-
-    if [ "$mode" = observed ]; then
-        scrapes=$(grep -cs '^200$' "$d/scrapes")
+    if [ "$mode" = observed ] || [ "$mode" = decoy ]; then
+        local od=$d
+        [ "$mode" = decoy ] && od=$d/decoy
+        scrapes=$(grep -cs '^200$' "$od/scrapes")
         top_alive=no
         tmux -S "$TMUX_SOCK" capture-pane -p -t top 2> /dev/null | grep -q 'murmer top' && top_alive=yes
         stop_observers
@@ -168,13 +190,13 @@ one() {
 
 : > "$TMP/runs"
 fail=0
-MODES=(none observed plain)
+MODES=(none observed decoy plain)
 for r in $(seq "$ROUNDS"); do
     for w in w1 w5; do
         # The order turns from round to round: none first, then observed
         # first, then plain first, ...
-        for k in 0 1 2; do
-            mode=${MODES[$(((k + r - 1) % 3))]}
+        for k in 0 1 2 3; do
+            mode=${MODES[$(((k + r - 1) % 4))]}
             note "round $r/$ROUNDS: $w $mode"
             one "$w" "$mode" || fail=1
         done
@@ -186,6 +208,26 @@ awk -F, '
         for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++)
             if (arr[j] < arr[i]) { t = arr[i]; arr[i] = arr[j]; arr[j] = t }
         return c % 2 ? arr[(c + 1) / 2] : (arr[c / 2] + arr[c / 2 + 1]) / 2
+    }
+    # pair W X B: X against B, of the medians and round by round (each
+    # run against the B run of its own round; the median of those).
+    function pair(w, x, b,    kx, kb, c, rr, line, p, name) {
+        kx = "murmer," w ".observe." x ".throughput"
+        kb = "murmer," w ".observe." b ".throughput"
+        if (!(kx in med) || !(kb in med) || med[kb] == 0) return
+        name = b == "none" ? x : x "-vs-" b
+        printf "ratio,%s.observe.%s.throughput,%.3f,x,murmer %s.observe.%s\n",
+            w, name, med[kx] / med[kb], w, b
+        c = 0; line = ""
+        for (rr in rounds)
+            if (((kx, rr) in byround) && ((kb, rr) in byround) && byround[kb, rr] > 0) {
+                p[++c] = byround[kx, rr] / byround[kb, rr]
+                line = line sprintf(" %.3f", p[c])
+            }
+        if (c == 0) return
+        printf "%s.observe.%s against %s: paired ratios%s\n", w, x, b, line > "/dev/stderr"
+        printf "ratio,%s.observe.%s.paired-median,%.3f,x,murmer %s.observe.%s\n",
+            w, name, median(p, c), w, b
     }
     { key = $1 "," $2; if (!(key in n)) { order[++m] = key; unit[key] = $4 }
       v[key, ++n[key]] = $3 + 0; byround[key, $5] = $3 + 0; rounds[$5] = 1 }
@@ -199,26 +241,8 @@ awk -F, '
         }
         split("W1 W5", ws, " ")
         for (k = 1; k <= 2; k++) {
-            base = "murmer," ws[k] ".observe.none.throughput"
-            if (!(base in med) || med[base] == 0) continue
-            split("observed plain", ms, " ")
-            for (q = 1; q <= 2; q++) {
-                x = "murmer," ws[k] ".observe." ms[q] ".throughput"
-                if (!(x in med)) continue
-                printf "ratio,%s.observe.%s.throughput,%.3f,x,murmer %s.observe.none\n",
-                    ws[k], ms[q], med[x] / med[base], ws[k]
-                # The same run by run: each round against its own none run.
-                c = 0; line = ""
-                for (rr in rounds)
-                    if (((x, rr) in byround) && ((base, rr) in byround) && byround[base, rr] > 0) {
-                        p[++c] = byround[x, rr] / byround[base, rr]
-                        line = line sprintf(" %.3f", p[c])
-                    }
-                if (c == 0) continue
-                printf "%s.observe.%s: paired ratios%s\n", ws[k], ms[q], line > "/dev/stderr"
-                printf "ratio,%s.observe.%s.paired-median,%.3f,x,murmer %s.observe.none\n",
-                    ws[k], ms[q], median(p, c), ws[k]
-            }
+            pair(ws[k], "observed", "none"); pair(ws[k], "decoy", "none")
+            pair(ws[k], "plain", "none"); pair(ws[k], "observed", "decoy")
         }
     }' "$TMP/runs"
 exit $fail

@@ -600,25 +600,26 @@ reply_auto(struct mm_ctx *c, int rc)
     if (r) mm__call_reply(m->reply_home, call, 0, r);
 }
 
-static void
-handler_time(struct mm_shard *s, uint64_t ns)
+/* Runs one handler between two clock reads and counts its time: the
+ * sampled message's path, out of line, so that the others keep no clock
+ * value across the handler call. */
+static __attribute__((noinline)) int
+handler_timed(struct mm_shard *s, struct mm_actor *a, mm_handler_fn fn,
+              struct mm_ctx *c, mm_msg *m)
 {
     static const uint64_t bounds[MM_HT_NBOUNDS] = MM_HT_BOUNDS;
+    uint64_t t0 = uv_hrtime();
+    int rc = fn(c, a->state, m);
+    uint64_t ns = uv_hrtime() - t0;
     unsigned i = 0;
     while (i < MM_HT_NBOUNDS && ns > bounds[i])
         i++;
     s->ctr.ht[i]++;
     s->ctr.ht_count++;
     s->ctr.ht_sum_ns += ns;
-}
-
-/* Adds a run's handled messages to the actor's and the shard's counts:
- * once per run, not per message. */
-static inline void
-run_count(struct mm_shard *s, struct mm_actor *a, uint64_t h, uint64_t h0)
-{
-    s->n_handled += h - h0;
-    a->handled += h - h0;
+    a->ht_count++;
+    a->ht_sum_ns += ns;
+    return rc;
 }
 
 int
@@ -632,10 +633,6 @@ mm__actor_run(struct mm_actor *a, unsigned budget)
     const struct mm_type_info *ti = a->ti;
     uint64_t now_ms = mm__shard_now(s); /* the pass's clock */
     _Atomic int *stopping = &s->node->stopping;
-    /* The shard's handled count at the start of the run and as the run
-     * goes (h): kept in a register, stored once at the end (run_count). */
-    const uint64_t h0 = s->n_handled;
-    uint64_t h = h0;
     struct mm_ctx c;
     ctx_init(&c, a, NULL);
     for (unsigned i = 0; i < budget && a->mb_head; i++) {
@@ -644,7 +641,6 @@ mm__actor_run(struct mm_actor *a, unsigned budget)
              * that ran has finished, what is still queued is not run but
              * answered closed at once, so that a long queue cannot hold
              * the shutdown. */
-            run_count(s, a, h, h0);
             mailbox_reject_all(a, MM_ECLOSED);
             return 0;
         }
@@ -677,15 +673,12 @@ mm__actor_run(struct mm_actor *a, unsigned budget)
         c.replied = c.deferred = c.failed = 0;
         c.fail_text[0] = '\0';
         /* The shard's k-th handled message is timed when k is a multiple
-         * of MM_HT_SAMPLE (two clock reads). */
-        uint64_t t0 = ++h % MM_HT_SAMPLE ? 0 : uv_hrtime();
-        int rc = ti->type->handlers[hi - 1].fn(&c, a->state, m);
-        if (MM_UNLIKELY(t0 != 0)) {
-            uint64_t ns = uv_hrtime() - t0;
-            handler_time(s, ns);
-            a->ht_count++;
-            a->ht_sum_ns += ns;
-        }
+         * of MM_HT_SAMPLE (two clock reads, handler_timed). */
+        mm_handler_fn fn = ti->type->handlers[hi - 1].fn;
+        a->handled++;
+        int rc = MM_LIKELY(++s->n_handled % MM_HT_SAMPLE)
+                     ? fn(&c, a->state, m)
+                     : handler_timed(s, a, fn, &c, m);
         if (c.failed && rc >= 0) rc = MM_EHANDLER;
         reply_auto(&c, rc);
         mm_msg_free(m);
@@ -695,22 +688,16 @@ mm__actor_run(struct mm_actor *a, unsigned budget)
                 MM_LOG(MM_LOG_INFO, "actor", "%s (%s): crashed: %s",
                        a->label ? a->label : "-", ti->type->name,
                        c.fail_text[0] ? c.fail_text : mm_strerror(rc));
-                run_count(s, a, h, h0);
                 actor_end(a, 1);
                 return 0;
             }
             if (rc == MM_STOP) {
-                run_count(s, a, h, h0);
                 actor_end(a, 0);
                 return 0;
             }
         }
-        if (MM_UNLIKELY(a->status != ACTOR_RUNNING)) {
-            run_count(s, a, h, h0);
-            return 0;
-        }
+        if (MM_UNLIKELY(a->status != ACTOR_RUNNING)) return 0;
     }
-    run_count(s, a, h, h0);
     return a->mb_head != NULL;
 }
 

@@ -236,8 +236,8 @@ struct mm_actor {
     const struct mm_type_info *ti;
     void *state;
     mm_msg *mb_head, *mb_tail;
-    /* Messages a handler ran for, added once per scheduler run
-     * (mm__actor_run), next to the mailbox words that run touches. */
+    /* Messages a handler ran for (mm__actor_run; `murmer top`), next to
+     * the mailbox words each message touches anyway. */
     uint64_t handled;
     char *label;    /* owned; NULL if unlabelled */
     char *arg_json; /* owned */

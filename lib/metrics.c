@@ -574,7 +574,7 @@ render(struct mm_metrics *m, struct scrape *sc, struct mm_mtext *t)
     static const uint64_t ht_bounds[MM_HT_NBOUNDS] = MM_HT_BOUNDS;
     family(
         t, "murmer_handler_duration_seconds", "histogram",
-        "Run time of one handler call, sampled: one message in 32 per shard.");
+        "Run time of one handler call, sampled: one message in 128 per shard.");
     cum = 0;
     for (int k = 0; k <= MM_HT_NBOUNDS; k++) {
         cum += sum.ht[k];

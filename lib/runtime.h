@@ -273,7 +273,7 @@ struct mm_actor {
 #define MM_CALL_ST_ERRS 15
 #define MM_CALL_ST_N (MM_CALL_ST_ERRS + 2)
 #define MM_HT_NBOUNDS 14
-#define MM_HT_SAMPLE 32u
+#define MM_HT_SAMPLE 128u
 #define MM_HT_BOUNDS                                                           \
     {                                                                          \
         1000u, 5000u, 10000u, 50000u, 100000u, 500000u, 1000000u, 5000000u,    \

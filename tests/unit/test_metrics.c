@@ -598,8 +598,8 @@ test_families_and_traffic(void **state)
     double processed = value_of(b, "murmer_messages_processed_total");
     double ok = value_of(b, "murmer_calls_total{status=\"ok\"}");
     double sampled = value_of(b, "murmer_handler_duration_seconds_count");
-    /* 256 calls: each is handled and completes ok. */
-    for (int i = 0; i < 256; i++) {
+    /* 1024 calls: each is handled and completes ok. */
+    for (int i = 0; i < 1024; i++) {
         mm_msg *reply = NULL;
         assert_int_equal(mm_call(f->n, &e[i % 3], mm_msg_new("echo"), &reply),
                          0);
@@ -607,12 +607,12 @@ test_families_and_traffic(void **state)
     }
     b = scrape(f->addr);
     assert_true(value_of(b, "murmer_messages_processed_total") >=
-                processed + 256);
-    assert_true(value_of(b, "murmer_calls_total{status=\"ok\"}") >= ok + 256);
-    /* One message in 32 is timed, per shard: 256 split over two shards
-     * give at least 256/32 - 2 samples. */
+                processed + 1024);
+    assert_true(value_of(b, "murmer_calls_total{status=\"ok\"}") >= ok + 1024);
+    /* One message in MM_HT_SAMPLE is timed, per shard: 1024 split over two
+     * shards give at least 1024 / MM_HT_SAMPLE - 2 samples. */
     assert_true(value_of(b, "murmer_handler_duration_seconds_count") >=
-                sampled + 6);
+                sampled + 1024 / MM_HT_SAMPLE - 2);
     assert_true(value_of(b, "murmer_registry_entries") >= 0);
 }
 

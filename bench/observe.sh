@@ -158,7 +158,7 @@ one() {
         # Both modes start SETTLE seconds after the node published its
         # addresses: its own start-up work is over alike.
         sleep "$(awk -v a="$t0" -v b="$EPOCHREALTIME" -v s="$SETTLE" \
-            'BEGIN { r = a + s - b; printf "%.3f", r > 0 ? r : 0 }')"
+            'BEGIN { r = a + s - b; printf "%.3f", (r > 0 ? r : 0) }')"
         touch "$d/go"
     fi
     wait "$BENCH_PID"

@@ -37,7 +37,14 @@
 # Observers work at a rate (one top refresh and one scrape a second), so
 # a run of a few seconds sees its share of them.
 #
+# First, idle_cost (below): an idle node's CPU time per second unwatched
+# and watched, the node's own cost of its observers without a workload's
+# noise (a shared 2-CPU machine moves the throughputs by 5-20 % from run to
+# run).
+#
 # Output (stdout), CSV `system,workload,value,unit`:
+#   murmer,observe.idle-node.cpu.{none,observed},...,ms/s   CPU ms per s
+#   murmer,observe.idle-node.cost,<observed - none>,ms/s
 #   murmer,W1.observe.{none,observed,decoy,plain}.throughput,...,rt/s
 #   murmer,W5.observe.{none,observed,decoy,plain}.throughput,...,calls/s
 #   ratio,W1.observe.observed.throughput,<observed/none>,x,murmer W1.observe.none
@@ -56,6 +63,7 @@ ROUNDS=${OBSERVE_ROUNDS:-5}
 W1_N=${OBSERVE_W1_N:-20000000}
 W5_N=${OBSERVE_W5_N:-300000}
 SETTLE=${OBSERVE_SETTLE:-2}
+IDLE_S=${OBSERVE_IDLE_S:-10}
 
 note() { echo "observe: $*" >&2; }
 for t in tmux curl; do
@@ -188,8 +196,46 @@ one() {
     rm -rf "$d"
 }
 
+# idle_cost: the node's own work for its observers, without the noise of
+# a workload: an idle node (a w1 waiting for its go) is measured for
+# OBSERVE_IDLE_S (10) seconds unwatched, then as long with the observers;
+# its CPU time (user + system, all its threads, /proc/PID/stat) per
+# second of each.  The difference is what answering them costs the node:
+# at most that share of one CPU is what a workload on it can lose.
+idle_cost() {
+    local d=$TMP/idle pid tck c0 c1 c2 c3 t0 t1 t2 t3
+    mkdir -p "$d"
+    BENCH_OBSERVE=$d timeout 120 "$BUILD/bench/w1" 1 0 > /dev/null 2>&1 &
+    DECOY_PID=$!
+    wait_for 30 test -s "$d/addr" || { note "idle node did not come up"; stop_observers; return 1; }
+    pid=$(pgrep -P "$DECOY_PID")
+    [ -n "$pid" ] || { note "idle node: no pid"; stop_observers; return 1; }
+    tck=$(getconf CLK_TCK)
+    cpu() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+    sleep "$SETTLE"
+    t0=$EPOCHREALTIME c0=$(cpu)
+    sleep "$IDLE_S"
+    t1=$EPOCHREALTIME c1=$(cpu)
+    start_observers "$d" || { stop_observers; return 1; }
+    t2=$EPOCHREALTIME c2=$(cpu)
+    sleep "$IDLE_S"
+    t3=$EPOCHREALTIME c3=$(cpu)
+    local scrapes
+    scrapes=$(grep -cs '^200$' "$d/scrapes")
+    stop_observers
+    awk -v c0="$c0" -v c1="$c1" -v c2="$c2" -v c3="$c3" -v t0="$t0" -v t1="$t1" \
+        -v t2="$t2" -v t3="$t3" -v tck="$tck" -v sc="$scrapes" 'BEGIN {
+        a = (c1 - c0) / tck / (t1 - t0) * 1000; b = (c3 - c2) / tck / (t3 - t2) * 1000
+        printf "murmer,observe.idle-node.cpu.none,%.1f,ms/s\n", a
+        printf "murmer,observe.idle-node.cpu.observed,%.1f,ms/s\n", b
+        printf "murmer,observe.idle-node.cost,%.1f,ms/s\n", b - a
+        printf "observe: idle node: %.1f ms/s of CPU unwatched, %.1f watched (%d scrapes answered)\n", a, b, sc > "/dev/stderr"
+    }'
+}
+
 : > "$TMP/runs"
 fail=0
+idle_cost || fail=1
 MODES=(none observed decoy plain)
 for r in $(seq "$ROUNDS"); do
     for w in w1 w5; do

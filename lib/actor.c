@@ -661,8 +661,8 @@ mm__actor_run(struct mm_actor *a, unsigned budget)
             mm__msg_reject(s->node, m, MM_ECLOSED);
             continue;
         }
-        uint16_t hi = m->type_id < ti->nby_id ? ti->by_id[m->type_id] : 0;
-        if (!hi) {
+        uint16_t h = m->type_id < ti->nby_id ? ti->by_id[m->type_id] : 0;
+        if (!h) {
             MM_LOG(MM_LOG_DEBUG, "actor", "%s: unknown message '%s'",
                    a->label ? a->label : a->ti->type->name, mm_msg_type(m));
             s->ctr.dropped++;
@@ -674,7 +674,7 @@ mm__actor_run(struct mm_actor *a, unsigned budget)
         c.fail_text[0] = '\0';
         /* The shard's k-th handled message is timed when k is a multiple
          * of MM_HT_SAMPLE (two clock reads, handler_timed). */
-        mm_handler_fn fn = ti->type->handlers[hi - 1].fn;
+        mm_handler_fn fn = ti->type->handlers[h - 1].fn;
         a->handled++;
         int rc = MM_LIKELY(++s->n_handled % MM_HT_SAMPLE)
                      ? fn(&c, a->state, m)

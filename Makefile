@@ -6,7 +6,7 @@
 #   make tsan       the multi-shard unit tests under ThreadSanitizer (build-tsan/)
 #   make fuzz       libFuzzer targets, bounded (FUZZ_SECONDS per target)
 #   make bench      benchmarks (W= selects: W1 W2 W3 W4 W5 swim swim-serf registry mdns cli
-#                   hostile sim)
+#                   hostile sim observe)
 #   make sim        the deterministic simulator (build/sim/murmer-sim): every
 #                   sim/scenarios/*.txt at SIM_NODES nodes for SIM_SEEDS seeds,
 #                   one seed replayed, the parser's errors (sim/check.sh)

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <murmer.h>
@@ -127,18 +128,107 @@ bench_done_wait(struct bench_done *d, int seconds)
     return rc;
 }
 
-/* A local-only node with |shards| shards (0 = 1), |types| registered. */
+/*
+ * Observed runs (bench/observe.sh; w1 and w5 honour it): with
+ * BENCH_OBSERVE=DIR in the environment, the node a benchmark measures listens
+ * on 127.0.0.1 (its data dir and cluster key in DIR, made here unless given),
+ * serves /metrics on 127.0.0.1:0, writes "NODE_ADDR METRICS_ADDR KEY_FILE" to
+ * DIR/addr, and the measured loop starts only once DIR/go exists (the script
+ * creates it when its observers run, or at once for the unobserved runs),
+ * waiting at most 60 s.  Without it nothing changes.
+ */
+static inline const char *
+bench_observe_dir(void)
+{
+    const char *d = getenv("BENCH_OBSERVE");
+    return d && *d ? d : NULL;
+}
+
+/* The cluster key of an observed local node: DIR/cluster.key, made once. */
+static inline const char *
+bench_observe_key(void)
+{
+    static char key[512];
+    struct stat st;
+
+    snprintf(key, sizeof(key), "%s/cluster.key", bench_observe_dir());
+    if (stat(key, &st) != 0 && mm_cluster_keygen(key) != 0) {
+        fprintf(stderr, "bench: cannot write %s\n", key);
+        exit(1);
+    }
+    return key;
+}
+
+/* Serves /metrics for |n| (before it starts). */
+static inline void
+bench_observe_metrics(mm_node *n)
+{
+    int rc = mm_node_serve_metrics(n, "127.0.0.1:0");
+
+    if (rc != 0) {
+        fprintf(stderr, "bench: serve metrics: %s\n", mm_strerror(rc));
+        exit(1);
+    }
+}
+
+/* Writes DIR/addr for |n| (atomically: a rename). */
+static inline void
+bench_observe_publish(mm_node *n, const char *key)
+{
+    char tmp[512], path[512];
+    const char *dir = bench_observe_dir();
+    FILE *f;
+
+    snprintf(tmp, sizeof(tmp), "%s/addr.tmp", dir);
+    snprintf(path, sizeof(path), "%s/addr", dir);
+    f = fopen(tmp, "w");
+    if (f == NULL ||
+        fprintf(f, "%s %s %s\n", mm_node_addr(n), mm_node_metrics_addr(n),
+                key) < 0 ||
+        fclose(f) != 0 || rename(tmp, path) != 0) {
+        fprintf(stderr, "bench: cannot write %s\n", path);
+        exit(1);
+    }
+}
+
+/* Waits for DIR/go, at most 60 s (then exits 1). */
+static inline void
+bench_observe_wait(void)
+{
+    char path[512];
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s/go", bench_observe_dir());
+    for (int i = 0; i < 6000; i++) {
+        if (stat(path, &st) == 0) return;
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    fprintf(stderr, "bench: no %s within 60 s\n", path);
+    exit(1);
+}
+
+/* A node with |shards| shards (0 = 1), |types| registered: local only, or
+ * listening on 127.0.0.1 with /metrics under BENCH_OBSERVE (above). */
 static inline mm_node *
 bench_node(const char *name, int shards, const mm_actor_type *const *types,
            size_t ntypes)
 {
     mm_node_config cfg;
     mm_node *n = NULL;
+    char data[512];
     int rc;
 
     mm_node_config_init(&cfg);
     cfg.name = name;
     cfg.shards = shards;
+    if (bench_observe_dir()) {
+        snprintf(data, sizeof(data), "%s/node", bench_observe_dir());
+        cfg.listen = "127.0.0.1:0";
+        cfg.data_dir = data;
+        cfg.cluster_key_file = bench_observe_key();
+        cfg.mdns = 0;
+    }
     if ((rc = mm_node_new(&n, &cfg)) != 0) {
         fprintf(stderr, "%s: mm_node_new: %s\n", name, mm_strerror(rc));
         exit(1);
@@ -149,6 +239,7 @@ bench_node(const char *name, int shards, const mm_actor_type *const *types,
                     mm_strerror(rc));
             exit(1);
         }
+    if (bench_observe_dir()) bench_observe_metrics(n);
     if ((rc = mm_node_start_thread(n)) != 0) {
         fprintf(stderr, "%s: start: %s\n", name, mm_strerror(rc));
         exit(1);

@@ -32,7 +32,9 @@
 # sim runs bench/sim.sh (the deterministic simulator at N=100, 1000 and,
 # when memory allows, 10000; the largest N takes many minutes),
 # hostile runs bench/hostile.sh (a 3-node cluster against each hostile
-# peer of tests/hostile/mm-hostile; about 5 minutes).
+# peer of tests/hostile/mm-hostile; about 5 minutes), observe runs
+# bench/observe.sh (W1 and W5 with `murmer top` and a /metrics scrape every
+# second against none, interleaved; about 3 minutes; needs tmux and curl).
 # When no Serf figure was measured in the run, swim and cli print Serf's
 # figures from RESULTS.md as `serf-anchor` lines (bench/serf-anchor.sh) and
 # their ratios are taken against those.
@@ -190,6 +192,7 @@ for w in $W; do
     SWIM-SERF) scripts="$scripts swim-serf" ;; # bench/swim-serf.sh
     CLI) scripts="$scripts cli" ;;             # bench/cli.sh
     HOSTILE) scripts="$scripts hostile" ;;     # bench/hostile.sh
+    OBSERVE) scripts="$scripts observe" ;;     # bench/observe.sh
     SIM) scripts="$scripts sim" ;;             # bench/sim.sh
     W6)
         note "$w: not yet implemented (needs the network/cluster benches); skipped" ;;
@@ -239,6 +242,7 @@ for w in $scripts; do
     swim-serf) RUN_TIMEOUT=1500 run "serf swim" bash bench/swim-serf.sh || fail=1 ;;
     cli) RUN_TIMEOUT=300 run "murmer cli" env BUILD="$BUILD" bash bench/cli.sh || fail=1 ;;
     hostile) RUN_TIMEOUT=600 run "murmer hostile" env BUILD="$BUILD" bash bench/hostile.sh || fail=1 ;;
+    observe) RUN_TIMEOUT=900 run "murmer observe" env BUILD="$BUILD" bash bench/observe.sh || fail=1 ;;
     sim) RUN_TIMEOUT=${SIM_TIMEOUT:-14400} run "murmer sim" env BUILD="$BUILD" bash bench/sim.sh || fail=1 ;;
     *) run "murmer $w" env BUILD="$BUILD" bash "bench/$w.sh" || fail=1 ;;
     esac

@@ -3,6 +3,9 @@
  *
  *   w1 [N] [WARM] [typed]   N = 1000000 measured round trips, WARM = 10000
  *
+ * Under BENCH_OBSERVE=DIR (bench.h, bench/observe.sh) the node listens and
+ * serves /metrics, and the run starts when DIR/go exists.
+ *
  * A client actor calls the server; the server replies with its argument
  * (an integer carried as a pointer payload, like CAF's int32); the reply
  * callback takes the second timestamp and issues the next call.  Prints
@@ -162,6 +165,10 @@ main(int argc, char **argv)
     g.req_id = mm_node_msg_id(g.n, "req");
     bench_check(mm_spawn(g.n, "w1server", NULL, &g.server), "spawn server");
     bench_check(mm_spawn(g.n, "w1client", NULL, &client), "spawn client");
+    if (bench_observe_dir()) {
+        bench_observe_publish(g.n, bench_observe_key());
+        bench_observe_wait();
+    }
     bench_check(mm_tell(g.n, &client, mm_msg_new("go")), "go");
     if (bench_done_wait(&g.done, 120) != 0) {
         fprintf(stderr, "w1: timed out at %llu\n", (unsigned long long)g.i);

@@ -25,6 +25,10 @@
  * no cross-thread hop is measured.  For seq and pipe both nodes run on
  * their process's main thread (mm_node_run), as `murmer start` runs one:
  * one thread per process.  Prints `murmer,W5.remote.*` CSV lines.
+ *
+ * Under BENCH_OBSERVE=DIR (bench.h, bench/observe.sh) the server node also
+ * serves /metrics and writes its addresses to DIR/addr, and the client
+ * starts when DIR/go exists.
  */
 #include "bench.h"
 
@@ -118,7 +122,9 @@ server_main(int fd)
     cfg.data_dir = data;
     cfg.cluster_key_file = g_key;
     cfg.mdns = 0;
-    if (mm_node_new(&n, &cfg) != 0 || mm_node_register_builtins(n) != 0 ||
+    if (mm_node_new(&n, &cfg) != 0 ||
+        (bench_observe_dir() && mm_node_serve_metrics(n, "127.0.0.1:0")) ||
+        mm_node_register_builtins(n) != 0 ||
         mm_spawn(n, "echo", NULL, &ep) != 0 ||
         mm_node_register_type(n, &w5techo_type) != 0 ||
         mm_spawn(n, "w5techo", NULL, &tep) != 0) {
@@ -131,6 +137,7 @@ server_main(int fd)
                    mm_endpoint_format(&tep, teps, sizeof(teps)));
     if (write(fd, line, (size_t)len) != len) _exit(2);
     close(fd);
+    if (bench_observe_dir()) bench_observe_publish(n, g_key);
     if (mm_node_post(n, 0, server_term_init, n) != 0) _exit(3);
     mm_node_run(n);
     mm_node_free(n);
@@ -627,6 +634,7 @@ main(int argc, char **argv)
     snprintf(g_key, sizeof(g_key), "%s/cluster.key", g_dir);
     bench_check(mm_cluster_keygen(g_key), "keygen");
     server_start();
+    if (bench_observe_dir()) bench_observe_wait();
     if (strcmp(mode, "seq") == 0)
         rc = run_seq(bench_arg(argc, argv, 2, 100000),
                      bench_arg(argc, argv, 3, 5000));

@@ -198,7 +198,7 @@ typedef void (*actor_visit_fn)(void *arg, const struct mm_actor *a,
 static void
 snap_walk(struct snap *sn, struct mm_shard *s, actor_visit_fn visit, void *arg)
 {
-    sn->ctr = s->ctr;
+    mm__shard_ctr_read(s, &sn->ctr);
     if (!sn->types && !visit) return;
     pthread_mutex_lock(&s->slot_lock);
     uint32_t nslots = s->nslots;
@@ -574,7 +574,7 @@ render(struct mm_metrics *m, struct scrape *sc, struct mm_mtext *t)
     static const uint64_t ht_bounds[MM_HT_NBOUNDS] = MM_HT_BOUNDS;
     family(
         t, "murmer_handler_duration_seconds", "histogram",
-        "Run time of one handler call, sampled: one message in 32 per shard.");
+        "Run time of one handler call, sampled: one message in 128 per shard.");
     cum = 0;
     for (int k = 0; k <= MM_HT_NBOUNDS; k++) {
         cum += sum.ht[k];

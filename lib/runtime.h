@@ -229,12 +229,16 @@ struct mm_actor {
     uint8_t status;   /* enum actor_status */
     uint8_t stop_req; /* external stop requested */
     uint8_t dying;
+    uint32_t ntimers; /* timers set (timer.c), at most MM_ACTOR_TIMERS_MAX */
     uint64_t id;
     struct mm_shard *shard;
     struct mm_slot *slot;
     const struct mm_type_info *ti;
     void *state;
     mm_msg *mb_head, *mb_tail;
+    /* Messages a handler ran for (mm__actor_run; `murmer top`), next to
+     * the mailbox words each message touches anyway. */
+    uint64_t handled;
     char *label;    /* owned; NULL if unlabelled */
     char *arg_json; /* owned */
     void *arg_ptr;
@@ -244,10 +248,9 @@ struct mm_actor {
     struct mm_waiter *waiters; /* guarded by shard->waiters_lock */
     /* Timers set with mm_send_after/every (timer.c); shard thread only. */
     struct mm_atimer *timers; /* doubly linked; NULL = none */
-    uint32_t ntimers;         /* at most MM_ACTOR_TIMERS_MAX */
     /* For `murmer top` (lib/metrics.c); shard thread only.  Handler time
      * of the messages the shard's sampling picked (MM_HT_SAMPLE). */
-    uint64_t handled, ht_count, ht_sum_ns;
+    uint64_t ht_count, ht_sum_ns;
 };
 
 /* ---- shards ---------------------------------------------------------------
@@ -256,16 +259,21 @@ struct mm_actor {
 /*
  * What a shard counts for the metrics endpoint (lib/metrics.c): plain
  * words written by the shard's thread only and read there too (a scrape
- * posts a function to every shard).  Calls are counted on their home
- * shard by status: 0 ok, 1..MM_CALL_ST_ERRS the MM_E* codes in order
- * (MM_ENOTFOUND first), the last index any other error.  The handler time
- * of one handled message in MM_HT_SAMPLE is put in buckets of MM_HT_BOUNDS
- * nanoseconds (the last bucket: above the last bound).
+ * posts a function to every shard, which reads them with
+ * mm__shard_ctr_read).  Calls are counted on their home shard by status:
+ * 0 ok, 1..MM_CALL_ST_ERRS the MM_E* codes in order (MM_ENOTFOUND first),
+ * the last index any other error.  The two counted on every message (the
+ * handled messages and the calls answered ok) live in the shard's hot
+ * fields (n_handled, n_calls_ok), not in |ctr|, whose handled and
+ * calls[0] stay 0.  The handler time is sampled: the shard's k-th handled
+ * message is timed when k is a multiple of MM_HT_SAMPLE (so ht_count is
+ * handled / MM_HT_SAMPLE, rounded down), its time put in buckets of
+ * MM_HT_BOUNDS nanoseconds (the last bucket: above the last bound).
  */
 #define MM_CALL_ST_ERRS 15
 #define MM_CALL_ST_N (MM_CALL_ST_ERRS + 2)
 #define MM_HT_NBOUNDS 14
-#define MM_HT_SAMPLE 32u
+#define MM_HT_SAMPLE 128u
 #define MM_HT_BOUNDS                                                           \
     {                                                                          \
         1000u, 5000u, 10000u, 50000u, 100000u, 500000u, 1000000u, 5000000u,    \
@@ -278,7 +286,6 @@ struct mm_shard_ctr {
     uint64_t crashes;  /* handlers that returned an error (< 0) */
     uint64_t restarts; /* restarts scheduled by supervision */
     uint64_t calls[MM_CALL_ST_N];
-    uint32_t ht_tick;
     uint64_t ht_count, ht_sum_ns;
     uint64_t ht[MM_HT_NBOUNDS + 1];
 };
@@ -322,6 +329,10 @@ struct mm_shard {
     mm_msg *local_head, *local_tail; /* same-shard replies and items */
     struct mm_call calls;            /* sentinel of live call records */
     uint64_t now_ms;
+    /* Counted per message, next to the words the scheduler touches (the
+     * rest of the counters, in |ctr|, change only on rarer events). */
+    uint64_t n_handled;  /* messages a handler ran for */
+    uint64_t n_calls_ok; /* calls completed with status 0 */
 
     /* Slot table: chunks are allocated under slot_lock and never freed. */
     pthread_mutex_t slot_lock;
@@ -339,6 +350,15 @@ struct mm_shard {
      * this << 8 | index, unique in the node. */
     uint64_t timer_seq;
 };
+
+/* |s|'s counters (on |s|'s thread): |ctr| with the hot ones folded in. */
+static inline void
+mm__shard_ctr_read(const struct mm_shard *s, struct mm_shard_ctr *out)
+{
+    *out = s->ctr;
+    out->handled = s->n_handled;
+    out->calls[0] = s->n_calls_ok;
+}
 
 /* initial-exec: a plain %fs-relative load, no __tls_get_addr call on the
  * hot path (libmurmer is linked at start-up, not dlopen'ed late). */

@@ -598,8 +598,8 @@ test_families_and_traffic(void **state)
     double processed = value_of(b, "murmer_messages_processed_total");
     double ok = value_of(b, "murmer_calls_total{status=\"ok\"}");
     double sampled = value_of(b, "murmer_handler_duration_seconds_count");
-    /* 256 calls: each is handled and completes ok. */
-    for (int i = 0; i < 256; i++) {
+    /* 1024 calls: each is handled and completes ok. */
+    for (int i = 0; i < 1024; i++) {
         mm_msg *reply = NULL;
         assert_int_equal(mm_call(f->n, &e[i % 3], mm_msg_new("echo"), &reply),
                          0);
@@ -607,12 +607,12 @@ test_families_and_traffic(void **state)
     }
     b = scrape(f->addr);
     assert_true(value_of(b, "murmer_messages_processed_total") >=
-                processed + 256);
-    assert_true(value_of(b, "murmer_calls_total{status=\"ok\"}") >= ok + 256);
-    /* One message in 32 is timed, per shard: 256 split over two shards
-     * give at least 256/32 - 2 samples. */
+                processed + 1024);
+    assert_true(value_of(b, "murmer_calls_total{status=\"ok\"}") >= ok + 1024);
+    /* One message in MM_HT_SAMPLE is timed, per shard: 1024 split over two
+     * shards give at least 1024 / MM_HT_SAMPLE - 2 samples. */
     assert_true(value_of(b, "murmer_handler_duration_seconds_count") >=
-                sampled + 6);
+                sampled + 1024 / MM_HT_SAMPLE - 2);
     assert_true(value_of(b, "murmer_registry_entries") >= 0);
 }
 
@@ -729,6 +729,7 @@ struct topw {
     uint64_t total, handled, mailbox[4];
     char label[4][32];
     uint64_t actor_handled[4], actor_ht[4];
+    uint64_t ht_count, calls_ok, sum_actor_handled, sum_actor_ht;
     int truncated;
     unsigned missing;
 };
@@ -740,6 +741,13 @@ top_cb(void *data, struct mm_top *t, const struct mm_top_snap *x)
     w->nactors = x->nactors;
     w->total = x->actors_total;
     w->handled = x->ctr.handled;
+    w->ht_count = x->ctr.ht_count;
+    w->calls_ok = x->ctr.calls[0];
+    w->sum_actor_handled = w->sum_actor_ht = 0;
+    for (size_t i = 0; i < x->nactors; i++) {
+        w->sum_actor_handled += x->actors[i].handled;
+        w->sum_actor_ht += x->actors[i].ht_count;
+    }
     w->truncated = x->truncated;
     w->missing = x->shards_missing;
     for (size_t i = 0; i < x->nactors && i < 4; i++) {
@@ -813,7 +821,9 @@ test_top_snapshot(void **state)
         assert_int_equal(mm_call(f->n, &b, mm_msg_new("nop"), &reply), 0);
         mm_msg_free(reply);
     }
-    struct topw w;
+    /* Static: shard 0 drops its reference to the snapshot (and walks
+     * w.list) just after top_cb has woken this thread. */
+    static struct topw w;
     memset(&w, 0, sizeof(w));
     sem_init(&w.done, 0, 0);
     w.cap = 2;
@@ -842,6 +852,102 @@ test_top_snapshot(void **state)
     assert_int_equal(w.nactors, 0);
     assert_true(w.total >= 4);
     sem_destroy(&w.done);
+}
+
+/* The counters are exact and the handler-time sample is the documented
+ * one: on a one-shard node, after a held run of 1000 queued messages (so
+ * runs of MM_SCHED_MSG_BUDGET messages), calls, and a crash, the shard's
+ * handled count, each actor's, the calls answered ok, and the timed
+ * messages (every MM_HT_SAMPLE-th handled one: handled / MM_HT_SAMPLE,
+ * rounded down) are exactly what was sent, in top's snapshot and in the
+ * scrape alike, and the histogram's buckets add up to its count. */
+static void
+test_counts_exact(void **state)
+{
+    (void)state;
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/tmp/mm-metrics-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    mm_node_config cfg;
+    mm_node_config_init(&cfg);
+    cfg.name = "exact";
+    cfg.shards = 1;
+    mm_node *n = NULL;
+    assert_int_equal(mm_node_new(&n, &cfg), 0);
+    assert_int_equal(mm_node_register_type(n, &holder_type), 0);
+    assert_int_equal(mm_node_serve_metrics(n, "127.0.0.1:0"), 0);
+    char addr[80];
+    snprintf(addr, sizeof(addr), "%s", mm_node_metrics_addr(n));
+    assert_int_equal(mm_node_start_thread(n), 0);
+    sem_init(&hold_sem, 0, 0);
+    sem_init(&held_sem, 0, 0);
+
+    mm_endpoint a, b;
+    mm_spawn_opts o;
+    mm_spawn_opts_init(&o);
+    o.label = "exact/a";
+    assert_int_equal(mm_spawn(n, "holder", &o, &a), 0);
+    o.label = "exact/b";
+    o.policy = MM_TRANSIENT; /* listed while it waits to restart */
+    o.backoff_initial_ms = 30000;
+    o.backoff_max_ms = 30000;
+    assert_int_equal(mm_spawn(n, "holder", &o, &b), 0);
+    /* a: held, 1000 tells queue behind, then 37 calls after them. */
+    assert_int_equal(mm_tell(n, &a, mm_msg_new("hold")), 0);
+    assert_int_equal(sem_wait_s(&held_sem, 10), 0);
+    for (int k = 0; k < 1000; k++)
+        assert_int_equal(mm_tell(n, &a, mm_msg_new("nop")), 0);
+    sem_post(&hold_sem);
+    for (int k = 0; k < 37; k++) {
+        mm_msg *reply = NULL;
+        assert_int_equal(mm_call(n, &a, mm_msg_new("nop"), &reply), 0);
+        mm_msg_free(reply);
+    }
+    /* b: 100 calls ok, then one that crashes it (it restarts). */
+    for (int k = 0; k < 100; k++) {
+        mm_msg *reply = NULL;
+        assert_int_equal(mm_call(n, &b, mm_msg_new("nop"), &reply), 0);
+        mm_msg_free(reply);
+    }
+    mm_msg *reply = NULL;
+    assert_int_not_equal(mm_call(n, &b, mm_msg_new("crash"), &reply), 0);
+    mm_msg_free(reply);
+
+    /* Static: shard 0 drops its reference to the snapshot (and walks
+     * w.list) just after top_cb has woken this thread. */
+    static struct topw w;
+    memset(&w, 0, sizeof(w));
+    sem_init(&w.done, 0, 0);
+    w.cap = 10;
+    w.prefix = "exact/";
+    top_take(n, &w);
+    const uint64_t handled = 1 + 1000 + 37 + 100 + 1;
+    assert_int_equal(w.nactors, 2);
+    assert_int_equal(w.handled, handled);
+    assert_int_equal(w.sum_actor_handled, handled);
+    for (size_t i = 0; i < 2; i++)
+        assert_int_equal(w.actor_handled[i],
+                         strcmp(w.label[i], "exact/a") == 0 ? 1038 : 101);
+    assert_int_equal(w.calls_ok, 137);
+    assert_int_equal(w.ht_count, handled / MM_HT_SAMPLE);
+    assert_int_equal(w.sum_actor_ht, handled / MM_HT_SAMPLE);
+
+    const char *body = scrape(addr);
+    assert_true(value_of(body, "murmer_messages_processed_total") ==
+                (double)handled);
+    assert_true(value_of(body, "murmer_calls_total{status=\"ok\"}") == 137);
+    double count = value_of(body, "murmer_handler_duration_seconds_count");
+    assert_true(count == (double)(handled / MM_HT_SAMPLE));
+    assert_true(value_of(body, "murmer_handler_duration_seconds_bucket{le="
+                               "\"+Inf\"}") == count);
+
+    sem_destroy(&w.done);
+    mm_node_stop(n);
+    mm_node_join(n);
+    mm_node_free(n);
+    sem_destroy(&hold_sem);
+    sem_destroy(&held_sem);
+    rm_rf(dir);
 }
 
 /* A shard held by a handler does not answer: mm__top_now gives the others'
@@ -952,6 +1058,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_mailbox_depth_and_restart, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_top_snapshot, setup, teardown),
+        cmocka_unit_test(test_counts_exact),
         cmocka_unit_test_setup_teardown(test_top_blocked_shard, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_only_get_metrics, setup, teardown),

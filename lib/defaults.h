@@ -384,11 +384,12 @@
  * lib/ckey.h, as the keyring struct is sized by it. */
 
 #ifndef MM_SWIM_MERGE_STEP
-/* Entries of a received push-pull state merged per loop turn: each may
- * cost an Ed25519 verification (about 0.1 ms), so a big state is merged
- * over several turns and never holds the loop for long; one state merges
- * at a time, another arriving meanwhile is dropped (the next push-pull
- * brings it again). */
+/* Signature checks a received push-pull state's merge makes per loop
+ * turn (an Ed25519 verification is about 0.1 ms; entries already held
+ * cost none), so a big state is merged over several turns and never
+ * holds the loop for long; one state merges at a time, another arriving
+ * meanwhile is dropped (the next push-pull brings it again) unless the
+ * one merging is in its gone part (MM_SWIM_MERGE_GONE_MS). */
 #define MM_SWIM_MERGE_STEP 8u
 #endif
 
@@ -422,6 +423,16 @@
 #ifndef MM_TOP_INTERVAL_MIN_MS
 /* The shortest refresh `murmer top --interval` takes. */
 #define MM_TOP_INTERVAL_MIN_MS 200u
+#endif
+
+/* ---- membership merge pacing (b-swimconv) ---- */
+#ifndef MM_SWIM_MERGE_GONE_MS
+/* The gap between merge steps once what is left of a push-pull state is
+ * gone members (failed, left): a joiner's first state from a seed that
+ * remembers many costs a verification each, and the live members, the
+ * calls and the probes come first; a new state arriving meanwhile is
+ * merged at once and the rest of the old one dropped (counted). */
+#define MM_SWIM_MERGE_GONE_MS 5u
 #endif
 
 #endif /* MM_DEFAULTS_H */

@@ -88,6 +88,9 @@
 #define SWIM_FWD_MAX 64
 #define SWIM_BCAST_MAX 1024
 #define SWIM_MAX_MSGS 255
+/* Entries a push-pull merge step takes at most, checked or not (decoding
+ * and comparing one costs well under a microsecond). */
+#define SWIM_MERGE_ENTRIES_MAX 256u
 
 enum {
     MSG_PING = 1,
@@ -2108,16 +2111,28 @@ merge_entry(struct mm_swim *s, int state, const struct swim_rec *r,
     }
 }
 
+/* Signatures checked so far (valid or not). */
+static uint64_t
+swim_checks(const struct mm_swim *s)
+{
+    return s->stats.verified + s->stats.forged;
+}
+
 /*
  * Walks a push-pull payload; with |apply| 0 only validates.  Applying
- * takes the entries from *next on, at most |max| of them, and leaves in
- * *next where it stopped: 1 when entries remain, 0 at the end, -1 when
- * the payload does not decode.
+ * takes the entries from *next on until |max| signatures were checked
+ * (entries that need no check, news we hold already, cost nothing) or
+ * SWIM_MERGE_ENTRIES_MAX entries were taken, or at the first gone member
+ * (failed or left: background news, see mm__swim_state_merge_some) after
+ * a live one once the step checked any, and leaves in *next where it stopped: 1
+ * when entries remain, 2 when they remain and the next one is a gone member's,
+ * 0 at the end, -1 when the payload does not decode.
  */
 static int
 state_walk(struct mm_swim *s, const uint8_t *buf, size_t len, int apply,
            uint32_t *next, uint32_t max)
 {
+    uint64_t checks0 = swim_checks(s);
     struct swim_rd r = {buf, len, 0};
     uint8_t sender[MM_SWIM_ID_LEN];
     struct swim_rec rec;
@@ -2126,13 +2141,18 @@ state_walk(struct mm_swim *s, const uint8_t *buf, size_t len, int apply,
     uint32_t count = rd_u32(&r);
     if (r.err) return -1;
     uint32_t first = apply ? *next : 0, done = 0;
+    int live_done = 0; /* the last entry this step took was a live one */
     for (uint32_t i = 0; i < count; i++) {
         uint8_t st = rd_u8(&r);
         size_t n = rd_u16(&r);
         if (r.err || st > MM_SWIM_LEFT || r.n < n) return -1;
-        if (apply && i >= first && done == max) {
+        int gone = st == MM_SWIM_FAILED || st == MM_SWIM_LEFT;
+        if (apply && i >= first &&
+            (swim_checks(s) - checks0 >= max ||
+             done == SWIM_MERGE_ENTRIES_MAX ||
+             (gone && live_done && swim_checks(s) > checks0))) {
             *next = i;
-            return 1;
+            return gone ? 2 : 1;
         }
         struct swim_rd e = {r.p, n, 0};
         r.p += n;
@@ -2143,6 +2163,7 @@ state_walk(struct mm_swim *s, const uint8_t *buf, size_t len, int apply,
         if (apply) {
             merge_entry(s, st, &rec, sender);
             done++;
+            live_done = !gone;
         }
     }
     if (apply) *next = count;
@@ -2162,7 +2183,8 @@ mm__swim_state_merge_some(struct mm_swim *s, const uint8_t *buf, size_t len,
         }
         s->walk_forged = 0; /* a payload's forgery spans its steps */
     }
-    if (state_walk(s, buf, len, 1, next, max ? max : 1) == 1) return 1;
+    int rc = state_walk(s, buf, len, 1, next, max ? max : 1);
+    if (rc > 0) return rc;
     s->sync_in_flight = 0;
     return 0;
 }
@@ -2172,7 +2194,11 @@ mm__swim_state_merge(struct mm_swim *s, const uint8_t *buf, size_t len,
                      uint64_t now)
 {
     uint32_t next = 0;
-    return mm__swim_state_merge_some(s, buf, len, &next, UINT32_MAX, now);
+    int rc;
+    do
+        rc = mm__swim_state_merge_some(s, buf, len, &next, UINT32_MAX, now);
+    while (rc > 0);
+    return rc;
 }
 
 void

@@ -252,10 +252,13 @@ int mm__swim_set_tags(struct mm_swim *s, const char *tags, uint64_t now);
 size_t mm__swim_state_encode(struct mm_swim *s, uint8_t *out, size_t cap);
 int mm__swim_state_merge(struct mm_swim *s, const uint8_t *buf, size_t len,
                          uint64_t now);
-/* The same in steps of at most |max| entries (each may cost a signature
- * verification): start with *next = 0 and call again with the same
- * payload while it returns 1; 0 when merged (the sync in flight ends),
- * MM_EDECODE when it does not decode (nothing applied). */
+/* The same in steps of at most |max| signature checks (entries that need
+ * none, news already held, are free; at most 256 entries a step): start
+ * with *next = 0 and call again with the same payload while it returns 1
+ * or 2; 2 says the next entry is a gone member's (failed or left), news
+ * that may wait (a step ends where the live members end; the glue paces
+ * the steps after that); 0 when merged (the sync in
+ * flight ends), MM_EDECODE when it does not decode (nothing applied). */
 int mm__swim_state_merge_some(struct mm_swim *s, const uint8_t *buf, size_t len,
                               uint32_t *next, uint32_t max, uint64_t now);
 /* The glue's sync ended without a merge (failure). */

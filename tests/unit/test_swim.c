@@ -1498,6 +1498,87 @@ test_swim_force_leave_and_reap(void **state)
     h_free(h);
 }
 
+/* A push-pull state merged in steps: the budget is signature checks (news
+ * already held is free), the gone members' records come last and are
+ * flagged as such (2), and a step takes at most 256 entries. */
+static void
+test_swim_state_merge_steps_count_checks(void **state)
+{
+    (void)state;
+    struct h *a = h_new(40), *b;
+    {
+        struct mm_swim_config cfg;
+        char name[32];
+        b = calloc(1, sizeof(*b));
+        struct mm_swim_ops ops = {b,           h_send, h_changed,
+                                  h_want_sync, t_sign, t_verify};
+        cfg_for(&cfg, 9, name, 41);
+        b->now = 1000;
+        assert_int_equal(mm__swim_new(&b->s, &cfg, &ops, b->now), 0);
+    }
+    /* a: itself, 1..4 alive, 3 failed and 4 left: 3 live, 2 gone. */
+    h_learn(a, 4);
+    struct tb t;
+    tb_begin(&t, 1);
+    tb_verdict(&t, T_FAILED, 3, 1, 0, 1);
+    tb_rec(&t, 4, 1, 1, MM_SWIM_REC_LEFT, "", addr_of(4), 4);
+    h_recv(a, 1, &t);
+    assert_int_equal(h_state(a, 3), MM_SWIM_FAILED);
+    assert_int_equal(h_state(a, 4), MM_SWIM_LEFT);
+    size_t n = mm__swim_state_encode(a->s, NULL, 0);
+    uint8_t *st = malloc(n);
+    assert_int_equal(mm__swim_state_encode(a->s, st, n), n);
+
+    /* b knows none of them: one check a step, live ones first. */
+    uint32_t next = 0;
+    int rc, steps = 0, gone_steps = 0;
+    do {
+        unsigned long v0 = t_verifies;
+        rc = mm__swim_state_merge_some(b->s, st, n, &next, 1, b->now);
+        assert_true(rc >= 0 && rc <= 2);
+        assert_int_equal(t_verifies - v0, 1);
+        steps++;
+        if (rc == 2) gone_steps++;
+        if (rc == 1) assert_int_equal(gone_steps, 0); /* live, then gone */
+    } while (rc != 0);
+    assert_int_equal(steps, 5);      /* a, 1, 2, 3 (failed), 4 (left) */
+    assert_int_equal(gone_steps, 2); /* before 3's and 4's records */
+    assert_int_equal(mm__swim_count(b->s, MM_SWIM_NONE), 6);
+    assert_int_equal(h_state(b, 4), MM_SWIM_LEFT);
+
+    /* Again: all of it is held, no check, one step. */
+    unsigned long v0 = t_verifies;
+    next = 0;
+    assert_int_equal(mm__swim_state_merge_some(b->s, st, n, &next, 1, b->now),
+                     0);
+    assert_int_equal(t_verifies - v0, 0);
+
+    /* The entry bound: 300 copies of a's own (held) entry, free each, are
+     * taken 256 in the first step and the 44 left in the second. */
+    const size_t hdr = 1 + 16 + 4;
+    size_t elen = 3 + (size_t)(st[hdr + 1] | st[hdr + 2] << 8);
+    size_t bn = hdr + 300 * elen;
+    uint8_t *big = malloc(bn);
+    memcpy(big, st, hdr);
+    big[17] = 300 & 0xff;
+    big[18] = 300 >> 8;
+    big[19] = big[20] = 0;
+    for (size_t i = 0; i < 300; i++)
+        memcpy(big + hdr + i * elen, st + hdr, elen);
+    next = 0;
+    assert_int_equal(mm__swim_state_merge_some(b->s, big, bn, &next, 8, b->now),
+                     1);
+    assert_int_equal(next, 256);
+    assert_int_equal(mm__swim_state_merge_some(b->s, big, bn, &next, 8, b->now),
+                     0);
+    assert_int_equal(next, 300);
+    assert_int_equal(t_verifies - v0, 0);
+    free(big);
+    free(st);
+    h_free(a);
+    h_free(b);
+}
+
 static void
 test_swim_state_roundtrip_converges(void **state)
 {
@@ -2199,6 +2280,7 @@ main(void)
         cmocka_unit_test(test_swim_decode_rejects_truncation),
         cmocka_unit_test(test_swim_force_leave_and_reap),
         cmocka_unit_test(test_swim_state_roundtrip_converges),
+        cmocka_unit_test(test_swim_state_merge_steps_count_checks),
         cmocka_unit_test(test_swim_leave_times_out_alone_acks),
         cmocka_unit_test(test_swim_seed_retry_backoff),
         cmocka_unit_test(test_swim_sim_5_converge_and_detect),

@@ -62,7 +62,8 @@
  * its signature verifies (ops->verify); otherwise it is dropped and counted
  * (stats.forged), and so are the packet's or payload's later records,
  * unverified.  A record no newer than the one held is ignored before any
- * verification, so re-gossip costs nothing.  SUSPECT, FAILED and LEFT
+ * verification, so re-gossip costs nothing, and so is a gossiped graceful
+ * leave of a member not held (it changes nothing).  SUSPECT, FAILED and LEFT
  * messages, and push-pull states other than alive, are opinions: they
  * never change a member's generation, address or tags, and an incarnation
  * above the signed one is read as the signed one.  A forced LEFT is taken
@@ -1042,6 +1043,13 @@ apply_record(struct mm_swim *s, const struct swim_rec *r)
         return 0;
     }
     m = swim_find(s, r->id);
+    if (!m && (r->flags & MM_SWIM_REC_LEFT)) {
+        /* The graceful leave of a member we never knew changes nothing
+         * here: ignored unchecked (a joiner hears those of every member
+         * that left lately; push-pull states bring them, paced). */
+        s->stats.unknown_leaves++;
+        return 0;
+    }
     if (!m) {
         if (rec_verify(s, r, NULL) != 0) return -1;
         m = member_add(
@@ -2124,7 +2132,7 @@ swim_checks(const struct mm_swim *s)
  * (entries that need no check, news we hold already, cost nothing) or
  * SWIM_MERGE_ENTRIES_MAX entries were taken, or at the first gone member
  * (failed or left: background news, see mm__swim_state_merge_some) after
- * a live one once the step checked any, and leaves in *next where it stopped: 1
+ * a live one, and leaves in *next where it stopped: 1
  * when entries remain, 2 when they remain and the next one is a gone member's,
  * 0 at the end, -1 when the payload does not decode.
  */
@@ -2149,8 +2157,7 @@ state_walk(struct mm_swim *s, const uint8_t *buf, size_t len, int apply,
         int gone = st == MM_SWIM_FAILED || st == MM_SWIM_LEFT;
         if (apply && i >= first &&
             (swim_checks(s) - checks0 >= max ||
-             done == SWIM_MERGE_ENTRIES_MAX ||
-             (gone && live_done && swim_checks(s) > checks0))) {
+             done == SWIM_MERGE_ENTRIES_MAX || (gone && live_done))) {
             *next = i;
             return gone ? 2 : 1;
         }

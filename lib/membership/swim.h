@@ -298,6 +298,7 @@ struct mm_swim_stats {
     uint64_t stale_verdicts; /* FAILED verdicts taken as suspicions */
     uint64_t verified;       /* records whose signature was checked, valid */
     uint64_t forged;         /* records dropped: signature or key invalid */
+    uint64_t unknown_leaves; /* gossiped leaves of members never known */
     uint64_t suspicions;     /* members that turned suspect */
 };
 const struct mm_swim_stats *mm__swim_stats(const struct mm_swim *s);

@@ -1102,6 +1102,38 @@ test_swim_signed_refutation(void **state)
  * by another is dropped and counted, a bare LEFT (a forced leave) of an
  * alive X is only a suspicion, and X's own signed leave is taken.
  */
+/* The gossiped graceful leave of a member never known changes nothing and
+ * costs no verification, signed (5's own) or not (forged by 9); the member
+ * comes in later by its alive record as any new one. */
+static void
+test_swim_unknown_leave_ignored_unchecked(void **state)
+{
+    (void)state;
+    struct h *h = h_new(45);
+    h_learn(h, 3);
+    uint8_t id5[16];
+    id_of(id5, 5);
+    unsigned long v0 = t_verifies;
+    uint64_t forged0 = mm__swim_stats(h->s)->forged;
+    struct tb t;
+    tb_begin(&t, 1);
+    tb_rec(&t, 5, 1, 1, MM_SWIM_REC_LEFT, "", addr_of(5), 5);
+    tb_rec(&t, 6, 1, 1, MM_SWIM_REC_LEFT, "", addr_of(6), 9);
+    h_recv(h, 1, &t);
+    assert_int_equal(t_verifies, v0);
+    assert_null(mm__swim_find(h->s, id5));
+    assert_int_equal(mm__swim_stats(h->s)->unknown_leaves, 2);
+    assert_int_equal(mm__swim_stats(h->s)->forged, forged0);
+    assert_int_equal(mm__swim_count(h->s, MM_SWIM_NONE), 4);
+    /* Its alive record (a new generation) is checked and taken. */
+    tb_begin(&t, 1);
+    tb_alive(&t, 5, 2, 0, "", addr_of(5));
+    h_recv(h, 1, &t);
+    assert_int_equal(t_verifies, v0 + 1);
+    assert_int_equal(h_state(h, 5), MM_SWIM_ALIVE);
+    h_free(h);
+}
+
 static void
 test_swim_forged_leave_rejected(void **state)
 {
@@ -1546,9 +1578,33 @@ test_swim_state_merge_steps_count_checks(void **state)
     assert_int_equal(mm__swim_count(b->s, MM_SWIM_NONE), 6);
     assert_int_equal(h_state(b, 4), MM_SWIM_LEFT);
 
-    /* Again: all of it is held, no check, one step. */
+    /* With room for 8 checks, the first step still ends where the live
+     * members end (3 checks), and the gone ones follow in the next. */
+    {
+        struct mm_swim *c;
+        struct mm_swim_config cfg;
+        char name[32];
+        struct mm_swim_ops ops = {b,           h_send, h_changed,
+                                  h_want_sync, t_sign, t_verify};
+        cfg_for(&cfg, 10, name, 42);
+        assert_int_equal(mm__swim_new(&c, &cfg, &ops, b->now), 0);
+        unsigned long c0 = t_verifies;
+        next = 0;
+        assert_int_equal(mm__swim_state_merge_some(c, st, n, &next, 8, b->now),
+                         2);
+        assert_int_equal(t_verifies - c0, 3);
+        assert_int_equal(mm__swim_state_merge_some(c, st, n, &next, 8, b->now),
+                         0);
+        assert_int_equal(t_verifies - c0, 5);
+        mm__swim_free(c);
+    }
+
+    /* Again: all of it is held, no check; a step for the live members
+     * and one for the gone. */
     unsigned long v0 = t_verifies;
     next = 0;
+    assert_int_equal(mm__swim_state_merge_some(b->s, st, n, &next, 1, b->now),
+                     2);
     assert_int_equal(mm__swim_state_merge_some(b->s, st, n, &next, 1, b->now),
                      0);
     assert_int_equal(t_verifies - v0, 0);
@@ -2273,6 +2329,7 @@ main(void)
         cmocka_unit_test(test_swim_forged_alive_rejected),
         cmocka_unit_test(test_swim_signed_refutation),
         cmocka_unit_test(test_swim_forged_leave_rejected),
+        cmocka_unit_test(test_swim_unknown_leave_ignored_unchecked),
         cmocka_unit_test(test_swim_replay_no_rollback),
         cmocka_unit_test(test_swim_signature_cost),
         cmocka_unit_test(test_swim_record_golden_vector),

@@ -185,7 +185,7 @@ struct mm_swim {
         unsigned expected_nacks, nacks;
     } probe;
 
-    uint64_t next_gossip;
+    uint64_t next_gossip, last_gossip;
     struct swim_bcast **bq; /* owned; sorted by transmits, ascending */
     size_t nbq, capbq;
     struct swim_fwd fwd[SWIM_FWD_MAX];
@@ -974,6 +974,23 @@ rec_differs(const struct mm_swim_member *m, const struct swim_rec *r)
            memcmp(&m->addr, &r->addr, sizeof(r->addr)) != 0;
 }
 
+/*
+ * A member is new, or has a new generation: its record goes out in a
+ * gossip round MM_SWIM_NEWS_GAP_DIV times sooner than the next regular
+ * one would (never sooner after the last round than that), so that each
+ * hop of a join costs a fraction of an interval, not half of one on
+ * average.  Rounds stay that far apart: a burst of joins is at most that
+ * many rounds an interval.
+ */
+static void
+gossip_news_soon(struct mm_swim *s)
+{
+    uint64_t t =
+        s->last_gossip + s->cfg.gossip_interval_ms / MM_SWIM_NEWS_GAP_DIV;
+    if (t < s->now) t = s->now;
+    if (t < s->next_gossip) s->next_gossip = t;
+}
+
 static struct mm_swim_member *
 member_add(struct mm_swim *s, const struct swim_rec *r, int state)
 {
@@ -1003,6 +1020,7 @@ member_add(struct mm_swim *s, const struct swim_rec *r, int state)
     }
     s->members[s->nmembers++] = m;
     if (s->self) order_insert(s, m->id);
+    if (s->self && state == MM_SWIM_ALIVE) gossip_news_soon(s);
     s->joined = 1;
     MM_LOG(MM_LOG_INFO, "swim", "%s: joined as %s", m->name,
            mm__swim_state_name(state));
@@ -1086,6 +1104,7 @@ apply_record(struct mm_swim *s, const struct swim_rec *r)
         m->state_since = s->now;
         m->confirmations = m->nconfirmers = 0;
         order_insert(s, m->id);
+        gossip_news_soon(s);
         MM_LOG(MM_LOG_INFO, "swim", "%s: back from the tombstone", m->name);
         swim_emit(s, m, MM_SWIM_NONE);
     } else if (newgen) {
@@ -1097,6 +1116,7 @@ apply_record(struct mm_swim *s, const struct swim_rec *r)
         m->rtt_ms = 0;
         if (was == MM_SWIM_FAILED || was == MM_SWIM_LEFT)
             order_insert(s, m->id);
+        gossip_news_soon(s);
         MM_LOG(MM_LOG_INFO, "swim", "%s: new generation %llu (was %s)", m->name,
                (unsigned long long)m->generation, mm__swim_state_name(was));
         swim_emit(s, m, was);
@@ -1770,6 +1790,7 @@ mm__swim_tick(struct mm_swim *s, uint64_t now)
 
     if (now >= s->next_gossip) {
         gossip_round(s);
+        s->last_gossip = now;
         s->next_gossip = now + s->cfg.gossip_interval_ms;
     }
 

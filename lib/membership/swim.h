@@ -44,6 +44,13 @@
 #ifndef MM_SWIM_SYNC_TIMEOUT_MS
 #define MM_SWIM_SYNC_TIMEOUT_MS 10000u /* a pull that never reports is over */
 #endif
+#ifndef MM_SWIM_NEWS_GAP_DIV
+/* News of a member (a new one, or a new generation) goes out in a gossip
+ * round at most gossip_interval / this after the last round, not a whole
+ * interval later: a join spreads in hops a few times shorter, for at most
+ * this many more rounds an interval while members keep coming. */
+#define MM_SWIM_NEWS_GAP_DIV 4u
+#endif
 #ifndef MM_SWIM_PACKET_MAX
 #define MM_SWIM_PACKET_MAX 1347u /* plaintext; sealed datagram <= 1400 */
 #endif

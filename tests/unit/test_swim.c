@@ -1635,6 +1635,62 @@ test_swim_state_merge_steps_count_checks(void **state)
     h_free(b);
 }
 
+/* 1 when out[i] is a gossip packet (no ping, ack, nack) carrying the
+ * ALIVE record of |id|. */
+static int
+h_gossips_alive_of(const struct h *h, size_t i, const uint8_t *id)
+{
+    const struct cap *c = &h->out[i];
+    if (pk_find(c->buf, c->len, T_PING, 0, NULL) ||
+        pk_find(c->buf, c->len, T_PING_REQ, 0, NULL) ||
+        pk_find(c->buf, c->len, T_ACK, 0, NULL) ||
+        pk_find(c->buf, c->len, T_NACK, 0, NULL))
+        return 0;
+    const uint8_t *p;
+    for (int k = 0; (p = pk_find(c->buf, c->len, T_ALIVE, k, NULL)); k++)
+        if (memcmp(p, id, 16) == 0) return 1;
+    return 0;
+}
+
+/* A member learned just after a gossip round goes out in a round a
+ * quarter interval after it (MM_SWIM_NEWS_GAP_DIV), not a whole one. */
+static void
+test_swim_news_gossiped_soon(void **state)
+{
+    (void)state;
+    struct h *h = h_new(46);
+    h->auto_ack = 1;
+    h_learn(h, 12);
+    uint8_t id1[16], id13[16];
+    id_of(id1, 1);
+    id_of(id13, 13);
+    /* Run to a gossip round (a packet of broadcasts only). */
+    uint64_t g = 0;
+    for (int guard = 0; guard < 100000 && !g; guard++) {
+        size_t before = h->nout;
+        uint64_t d = mm__swim_deadline(h->s);
+        if (d > h->now) h->now = d;
+        mm__swim_tick(h->s, h->now);
+        for (size_t i = before; i < h->nout; i++)
+            if (h_gossips_alive_of(h, i, id1)) g = h->now;
+    }
+    assert_true(g > 0);
+    /* Member 13 comes 1 ms later. */
+    h->now = g + 1;
+    struct tb t;
+    tb_begin(&t, 2);
+    tb_alive(&t, 13, 1, 0, "", addr_of(13));
+    h_recv(h, 2, &t);
+    size_t from = h->nout;
+    const uint64_t gap = MM_SWIM_GOSSIP_MS / MM_SWIM_NEWS_GAP_DIV;
+    h_advance(h, g + gap);
+    int sent = 0;
+    for (size_t i = from; i < h->nout; i++)
+        sent += h_gossips_alive_of(h, i, id13) && h->out[i].at <= g + gap;
+    assert_true(sent >= 1);
+    h_free(h);
+}
+
 static void
 test_swim_state_roundtrip_converges(void **state)
 {
@@ -2337,6 +2393,7 @@ main(void)
         cmocka_unit_test(test_swim_decode_rejects_truncation),
         cmocka_unit_test(test_swim_force_leave_and_reap),
         cmocka_unit_test(test_swim_state_roundtrip_converges),
+        cmocka_unit_test(test_swim_news_gossiped_soon),
         cmocka_unit_test(test_swim_state_merge_steps_count_checks),
         cmocka_unit_test(test_swim_leave_times_out_alone_acks),
         cmocka_unit_test(test_swim_seed_retry_backoff),

@@ -384,11 +384,12 @@
  * lib/ckey.h, as the keyring struct is sized by it. */
 
 #ifndef MM_SWIM_MERGE_STEP
-/* Entries of a received push-pull state merged per loop turn: each may
- * cost an Ed25519 verification (about 0.1 ms), so a big state is merged
- * over several turns and never holds the loop for long; one state merges
- * at a time, another arriving meanwhile is dropped (the next push-pull
- * brings it again). */
+/* Signature checks a received push-pull state's merge makes per loop
+ * turn (an Ed25519 verification is about 0.1 ms; entries already held
+ * cost none), so a big state is merged over several turns and never
+ * holds the loop for long; one state merges at a time, another arriving
+ * meanwhile is dropped (the next push-pull brings it again) unless the
+ * one merging is in its gone part (MM_SWIM_MERGE_GONE_MS). */
 #define MM_SWIM_MERGE_STEP 8u
 #endif
 
@@ -456,6 +457,16 @@
  * past it an answer is replaced by a short `overloaded` one, and when even
  * that does not fit the connection is closed (as for QUIC). */
 #define MM_LOCAL_QUEUE_MAX MM_CONN_SEND_MAX
+#endif
+
+/* ---- membership merge pacing (b-swimconv) ---- */
+#ifndef MM_SWIM_MERGE_GONE_MS
+/* The gap between merge steps once what is left of a push-pull state is
+ * gone members (failed, left): a joiner's first state from a seed that
+ * remembers many costs a verification each, and the live members, the
+ * calls and the probes come first; a new state arriving meanwhile is
+ * merged at once and the rest of the old one dropped (counted). */
+#define MM_SWIM_MERGE_GONE_MS 5u
 #endif
 
 #endif /* MM_DEFAULTS_H */

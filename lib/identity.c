@@ -104,11 +104,13 @@ identity_sync_dir(const char *path)
     return rc;
 }
 
-/* Writes |data| to |path| atomically: a temp file, fsync, rename, fsync of
- * the directory (the rename itself is durable once this returns 0). */
+/* Writes |data| to |path| atomically: a temp file, fsync, rename, and
+ * with |sync_dir| an fsync of the directory (the rename itself is durable
+ * once this returns 0; without it, once the caller synced the directory).
+ */
 static int
 identity_write_atomic(const char *path, const char *data, size_t len,
-                      mode_t mode)
+                      mode_t mode, int sync_dir)
 {
     char tmp[4200];
     int n = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -132,7 +134,7 @@ identity_write_atomic(const char *path, const char *data, size_t len,
     if (close(fd) != 0 && rc == 0) rc = -errno;
     if (rc == 0 && rename(tmp, path) != 0) rc = -errno;
     if (rc != 0) unlink(tmp);
-    if (rc == 0) rc = identity_sync_dir(path);
+    if (rc == 0 && sync_dir) rc = identity_sync_dir(path);
     return rc;
 }
 
@@ -228,8 +230,11 @@ identity_key(struct mm_identity *id, EVP_PKEY **out)
             EVP_PKEY_free(pkey);
             return UV_ENOMEM;
         }
-        rc =
-            identity_write_atomic(path, id->key_pem, strlen(id->key_pem), 0600);
+        /* The directory is synced once the certificate is stored too
+         * (identity_cert): a new key always comes with a new certificate,
+         * and a certificate left without its key is made again. */
+        rc = identity_write_atomic(path, id->key_pem, strlen(id->key_pem), 0600,
+                                   0);
         if (rc) {
             MM_LOG(MM_LOG_ERR, "identity", "cannot write %s: %s", path,
                    uv_strerror(rc));
@@ -280,8 +285,8 @@ identity_cert(struct mm_identity *id, EVP_PKEY *pkey)
     BIO_free(bio);
     X509_free(x);
     if (id->cert_pem == NULL) return UV_ENOMEM;
-    return identity_write_atomic(path, id->cert_pem, strlen(id->cert_pem),
-                                 0644);
+    return identity_write_atomic(path, id->cert_pem, strlen(id->cert_pem), 0644,
+                                 1);
 }
 
 /*
@@ -372,7 +377,7 @@ identity_generation(struct mm_identity *id, int bump, int key_existed)
         char buf[32];
         gen++;
         int n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", gen);
-        rc = identity_write_atomic(path, buf, (size_t)n, 0600);
+        rc = identity_write_atomic(path, buf, (size_t)n, 0600, 1);
         if (rc) {
             MM_LOG(MM_LOG_ERR, "identity", "cannot write %s: %s", path,
                    uv_strerror(rc));

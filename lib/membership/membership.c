@@ -121,6 +121,7 @@ struct mm_membership {
     uint8_t *merge_buf;
     size_t merge_len;
     uint32_t merge_next;
+    int merge_gone; /* what is left of merge_buf is gone members */
     struct mm_tmr merge_tmr;
 };
 
@@ -545,8 +546,12 @@ merge_step(struct mm_membership *m)
                                        &m->merge_next, MM_SWIM_MERGE_STEP,
                                        mm__now_ms());
     m->cnt.merge_steps++;
-    if (rc == 1) {
-        mm__tq_start_in(m->d.tq, &m->merge_tmr, 0);
+    m->merge_gone = rc == 2;
+    if (rc == 1 || rc == 2) {
+        /* Gone members' records (the end of a state) wait a little
+         * between steps: the loop serves what is live first. */
+        mm__tq_start_in(m->d.tq, &m->merge_tmr,
+                        rc == 2 ? MM_SWIM_MERGE_GONE_MS : 0);
         return 1;
     }
     mm__free(m->merge_buf);
@@ -570,6 +575,16 @@ merge_cb(struct mm_tmr *t)
 static int
 merge_start(struct mm_membership *m, const uint8_t *body, size_t len)
 {
+    if (m->merge_buf && m->merge_gone) {
+        /* What is left of it is gone members: the new state goes first
+         * (the next push-pull brings those again). */
+        mm__tq_stop(m->d.tq, &m->merge_tmr);
+        mm__free(m->merge_buf);
+        m->merge_buf = NULL;
+        m->merge_gone = 0;
+        m->cnt.merges_cut++;
+        mm__swim_sync_done(m->swim, mm__now_ms());
+    }
     if (m->merge_buf) {
         m->cnt.syncs_busy++;
         return MM_EOVERLOADED;

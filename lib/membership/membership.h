@@ -131,6 +131,7 @@ struct mm_membership_counters {
     uint64_t syncs_failed;   /* not sent, or no answer in time */
     uint64_t syncs_busy;     /* states dropped: one was still merging */
     uint64_t merge_steps;    /* loop turns that merged part of a state */
+    uint64_t merges_cut;     /* states left in their gone part for a new one */
     uint64_t syncs_heal;     /* push-pulls with a failed or suspect member
                                 that talks to us */
     uint64_t bytes_in;       /* gossip datagrams' bytes, received */

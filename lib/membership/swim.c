@@ -62,7 +62,8 @@
  * its signature verifies (ops->verify); otherwise it is dropped and counted
  * (stats.forged), and so are the packet's or payload's later records,
  * unverified.  A record no newer than the one held is ignored before any
- * verification, so re-gossip costs nothing.  SUSPECT, FAILED and LEFT
+ * verification, so re-gossip costs nothing, and so is a gossiped graceful
+ * leave of a member not held (it changes nothing).  SUSPECT, FAILED and LEFT
  * messages, and push-pull states other than alive, are opinions: they
  * never change a member's generation, address or tags, and an incarnation
  * above the signed one is read as the signed one.  A forced LEFT is taken
@@ -88,6 +89,9 @@
 #define SWIM_FWD_MAX 64
 #define SWIM_BCAST_MAX 1024
 #define SWIM_MAX_MSGS 255
+/* Entries a push-pull merge step takes at most, checked or not (decoding
+ * and comparing one costs well under a microsecond). */
+#define SWIM_MERGE_ENTRIES_MAX 256u
 
 enum {
     MSG_PING = 1,
@@ -181,7 +185,7 @@ struct mm_swim {
         unsigned expected_nacks, nacks;
     } probe;
 
-    uint64_t next_gossip;
+    uint64_t next_gossip, last_gossip;
     struct swim_bcast **bq; /* owned; sorted by transmits, ascending */
     size_t nbq, capbq;
     struct swim_fwd fwd[SWIM_FWD_MAX];
@@ -970,6 +974,23 @@ rec_differs(const struct mm_swim_member *m, const struct swim_rec *r)
            memcmp(&m->addr, &r->addr, sizeof(r->addr)) != 0;
 }
 
+/*
+ * A member is new, or has a new generation: its record goes out in a
+ * gossip round MM_SWIM_NEWS_GAP_DIV times sooner than the next regular
+ * one would (never sooner after the last round than that), so that each
+ * hop of a join costs a fraction of an interval, not half of one on
+ * average.  Rounds stay that far apart: a burst of joins is at most that
+ * many rounds an interval.
+ */
+static void
+gossip_news_soon(struct mm_swim *s)
+{
+    uint64_t t =
+        s->last_gossip + s->cfg.gossip_interval_ms / MM_SWIM_NEWS_GAP_DIV;
+    if (t < s->now) t = s->now;
+    if (t < s->next_gossip) s->next_gossip = t;
+}
+
 static struct mm_swim_member *
 member_add(struct mm_swim *s, const struct swim_rec *r, int state)
 {
@@ -999,6 +1020,7 @@ member_add(struct mm_swim *s, const struct swim_rec *r, int state)
     }
     s->members[s->nmembers++] = m;
     if (s->self) order_insert(s, m->id);
+    if (s->self && state == MM_SWIM_ALIVE) gossip_news_soon(s);
     s->joined = 1;
     MM_LOG(MM_LOG_INFO, "swim", "%s: joined as %s", m->name,
            mm__swim_state_name(state));
@@ -1039,6 +1061,13 @@ apply_record(struct mm_swim *s, const struct swim_rec *r)
         return 0;
     }
     m = swim_find(s, r->id);
+    if (!m && (r->flags & MM_SWIM_REC_LEFT)) {
+        /* The graceful leave of a member we never knew changes nothing
+         * here: ignored unchecked (a joiner hears those of every member
+         * that left lately; push-pull states bring them, paced). */
+        s->stats.unknown_leaves++;
+        return 0;
+    }
     if (!m) {
         if (rec_verify(s, r, NULL) != 0) return -1;
         m = member_add(
@@ -1075,6 +1104,7 @@ apply_record(struct mm_swim *s, const struct swim_rec *r)
         m->state_since = s->now;
         m->confirmations = m->nconfirmers = 0;
         order_insert(s, m->id);
+        gossip_news_soon(s);
         MM_LOG(MM_LOG_INFO, "swim", "%s: back from the tombstone", m->name);
         swim_emit(s, m, MM_SWIM_NONE);
     } else if (newgen) {
@@ -1086,6 +1116,7 @@ apply_record(struct mm_swim *s, const struct swim_rec *r)
         m->rtt_ms = 0;
         if (was == MM_SWIM_FAILED || was == MM_SWIM_LEFT)
             order_insert(s, m->id);
+        gossip_news_soon(s);
         MM_LOG(MM_LOG_INFO, "swim", "%s: new generation %llu (was %s)", m->name,
                (unsigned long long)m->generation, mm__swim_state_name(was));
         swim_emit(s, m, was);
@@ -1759,6 +1790,7 @@ mm__swim_tick(struct mm_swim *s, uint64_t now)
 
     if (now >= s->next_gossip) {
         gossip_round(s);
+        s->last_gossip = now;
         s->next_gossip = now + s->cfg.gossip_interval_ms;
     }
 
@@ -2108,16 +2140,28 @@ merge_entry(struct mm_swim *s, int state, const struct swim_rec *r,
     }
 }
 
+/* Signatures checked so far (valid or not). */
+static uint64_t
+swim_checks(const struct mm_swim *s)
+{
+    return s->stats.verified + s->stats.forged;
+}
+
 /*
  * Walks a push-pull payload; with |apply| 0 only validates.  Applying
- * takes the entries from *next on, at most |max| of them, and leaves in
- * *next where it stopped: 1 when entries remain, 0 at the end, -1 when
- * the payload does not decode.
+ * takes the entries from *next on until |max| signatures were checked
+ * (entries that need no check, news we hold already, cost nothing) or
+ * SWIM_MERGE_ENTRIES_MAX entries were taken, or at the first gone member
+ * (failed or left: background news, see mm__swim_state_merge_some) after
+ * a live one, and leaves in *next where it stopped: 1
+ * when entries remain, 2 when they remain and the next one is a gone member's,
+ * 0 at the end, -1 when the payload does not decode.
  */
 static int
 state_walk(struct mm_swim *s, const uint8_t *buf, size_t len, int apply,
            uint32_t *next, uint32_t max)
 {
+    uint64_t checks0 = swim_checks(s);
     struct swim_rd r = {buf, len, 0};
     uint8_t sender[MM_SWIM_ID_LEN];
     struct swim_rec rec;
@@ -2126,13 +2170,17 @@ state_walk(struct mm_swim *s, const uint8_t *buf, size_t len, int apply,
     uint32_t count = rd_u32(&r);
     if (r.err) return -1;
     uint32_t first = apply ? *next : 0, done = 0;
+    int live_done = 0; /* the last entry this step took was a live one */
     for (uint32_t i = 0; i < count; i++) {
         uint8_t st = rd_u8(&r);
         size_t n = rd_u16(&r);
         if (r.err || st > MM_SWIM_LEFT || r.n < n) return -1;
-        if (apply && i >= first && done == max) {
+        int gone = st == MM_SWIM_FAILED || st == MM_SWIM_LEFT;
+        if (apply && i >= first &&
+            (swim_checks(s) - checks0 >= max ||
+             done == SWIM_MERGE_ENTRIES_MAX || (gone && live_done))) {
             *next = i;
-            return 1;
+            return gone ? 2 : 1;
         }
         struct swim_rd e = {r.p, n, 0};
         r.p += n;
@@ -2143,6 +2191,7 @@ state_walk(struct mm_swim *s, const uint8_t *buf, size_t len, int apply,
         if (apply) {
             merge_entry(s, st, &rec, sender);
             done++;
+            live_done = !gone;
         }
     }
     if (apply) *next = count;
@@ -2162,7 +2211,8 @@ mm__swim_state_merge_some(struct mm_swim *s, const uint8_t *buf, size_t len,
         }
         s->walk_forged = 0; /* a payload's forgery spans its steps */
     }
-    if (state_walk(s, buf, len, 1, next, max ? max : 1) == 1) return 1;
+    int rc = state_walk(s, buf, len, 1, next, max ? max : 1);
+    if (rc > 0) return rc;
     s->sync_in_flight = 0;
     return 0;
 }
@@ -2172,7 +2222,11 @@ mm__swim_state_merge(struct mm_swim *s, const uint8_t *buf, size_t len,
                      uint64_t now)
 {
     uint32_t next = 0;
-    return mm__swim_state_merge_some(s, buf, len, &next, UINT32_MAX, now);
+    int rc;
+    do
+        rc = mm__swim_state_merge_some(s, buf, len, &next, UINT32_MAX, now);
+    while (rc > 0);
+    return rc;
 }
 
 void

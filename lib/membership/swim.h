@@ -44,6 +44,13 @@
 #ifndef MM_SWIM_SYNC_TIMEOUT_MS
 #define MM_SWIM_SYNC_TIMEOUT_MS 10000u /* a pull that never reports is over */
 #endif
+#ifndef MM_SWIM_NEWS_GAP_DIV
+/* News of a member (a new one, or a new generation) goes out in a gossip
+ * round at most gossip_interval / this after the last round, not a whole
+ * interval later: a join spreads in hops a few times shorter, for at most
+ * this many more rounds an interval while members keep coming. */
+#define MM_SWIM_NEWS_GAP_DIV 4u
+#endif
 #ifndef MM_SWIM_PACKET_MAX
 #define MM_SWIM_PACKET_MAX 1347u /* plaintext; sealed datagram <= 1400 */
 #endif
@@ -252,10 +259,13 @@ int mm__swim_set_tags(struct mm_swim *s, const char *tags, uint64_t now);
 size_t mm__swim_state_encode(struct mm_swim *s, uint8_t *out, size_t cap);
 int mm__swim_state_merge(struct mm_swim *s, const uint8_t *buf, size_t len,
                          uint64_t now);
-/* The same in steps of at most |max| entries (each may cost a signature
- * verification): start with *next = 0 and call again with the same
- * payload while it returns 1; 0 when merged (the sync in flight ends),
- * MM_EDECODE when it does not decode (nothing applied). */
+/* The same in steps of at most |max| signature checks (entries that need
+ * none, news already held, are free; at most 256 entries a step): start
+ * with *next = 0 and call again with the same payload while it returns 1
+ * or 2; 2 says the next entry is a gone member's (failed or left), news
+ * that may wait (a step ends where the live members end; the glue paces
+ * the steps after that); 0 when merged (the sync in
+ * flight ends), MM_EDECODE when it does not decode (nothing applied). */
 int mm__swim_state_merge_some(struct mm_swim *s, const uint8_t *buf, size_t len,
                               uint32_t *next, uint32_t max, uint64_t now);
 /* The glue's sync ended without a merge (failure). */
@@ -295,6 +305,7 @@ struct mm_swim_stats {
     uint64_t stale_verdicts; /* FAILED verdicts taken as suspicions */
     uint64_t verified;       /* records whose signature was checked, valid */
     uint64_t forged;         /* records dropped: signature or key invalid */
+    uint64_t unknown_leaves; /* gossiped leaves of members never known */
     uint64_t suspicions;     /* members that turned suspect */
 };
 const struct mm_swim_stats *mm__swim_stats(const struct mm_swim *s);

@@ -1102,6 +1102,38 @@ test_swim_signed_refutation(void **state)
  * by another is dropped and counted, a bare LEFT (a forced leave) of an
  * alive X is only a suspicion, and X's own signed leave is taken.
  */
+/* The gossiped graceful leave of a member never known changes nothing and
+ * costs no verification, signed (5's own) or not (forged by 9); the member
+ * comes in later by its alive record as any new one. */
+static void
+test_swim_unknown_leave_ignored_unchecked(void **state)
+{
+    (void)state;
+    struct h *h = h_new(45);
+    h_learn(h, 3);
+    uint8_t id5[16];
+    id_of(id5, 5);
+    unsigned long v0 = t_verifies;
+    uint64_t forged0 = mm__swim_stats(h->s)->forged;
+    struct tb t;
+    tb_begin(&t, 1);
+    tb_rec(&t, 5, 1, 1, MM_SWIM_REC_LEFT, "", addr_of(5), 5);
+    tb_rec(&t, 6, 1, 1, MM_SWIM_REC_LEFT, "", addr_of(6), 9);
+    h_recv(h, 1, &t);
+    assert_int_equal(t_verifies, v0);
+    assert_null(mm__swim_find(h->s, id5));
+    assert_int_equal(mm__swim_stats(h->s)->unknown_leaves, 2);
+    assert_int_equal(mm__swim_stats(h->s)->forged, forged0);
+    assert_int_equal(mm__swim_count(h->s, MM_SWIM_NONE), 4);
+    /* Its alive record (a new generation) is checked and taken. */
+    tb_begin(&t, 1);
+    tb_alive(&t, 5, 2, 0, "", addr_of(5));
+    h_recv(h, 1, &t);
+    assert_int_equal(t_verifies, v0 + 1);
+    assert_int_equal(h_state(h, 5), MM_SWIM_ALIVE);
+    h_free(h);
+}
+
 static void
 test_swim_forged_leave_rejected(void **state)
 {
@@ -1495,6 +1527,167 @@ test_swim_force_leave_and_reap(void **state)
     h_recv(h, 3, &t);
     assert_int_equal(h_state(h, 3), MM_SWIM_ALIVE);
     assert_int_equal(h->ev[h->nev - 1].was, MM_SWIM_NONE);
+    h_free(h);
+}
+
+/* A push-pull state merged in steps: the budget is signature checks (news
+ * already held is free), the gone members' records come last and are
+ * flagged as such (2), and a step takes at most 256 entries. */
+static void
+test_swim_state_merge_steps_count_checks(void **state)
+{
+    (void)state;
+    struct h *a = h_new(40), *b;
+    {
+        struct mm_swim_config cfg;
+        char name[32];
+        b = calloc(1, sizeof(*b));
+        struct mm_swim_ops ops = {b,           h_send, h_changed,
+                                  h_want_sync, t_sign, t_verify};
+        cfg_for(&cfg, 9, name, 41);
+        b->now = 1000;
+        assert_int_equal(mm__swim_new(&b->s, &cfg, &ops, b->now), 0);
+    }
+    /* a: itself, 1..4 alive, 3 failed and 4 left: 3 live, 2 gone. */
+    h_learn(a, 4);
+    struct tb t;
+    tb_begin(&t, 1);
+    tb_verdict(&t, T_FAILED, 3, 1, 0, 1);
+    tb_rec(&t, 4, 1, 1, MM_SWIM_REC_LEFT, "", addr_of(4), 4);
+    h_recv(a, 1, &t);
+    assert_int_equal(h_state(a, 3), MM_SWIM_FAILED);
+    assert_int_equal(h_state(a, 4), MM_SWIM_LEFT);
+    size_t n = mm__swim_state_encode(a->s, NULL, 0);
+    uint8_t *st = malloc(n);
+    assert_int_equal(mm__swim_state_encode(a->s, st, n), n);
+
+    /* b knows none of them: one check a step, live ones first. */
+    uint32_t next = 0;
+    int rc, steps = 0, gone_steps = 0;
+    do {
+        unsigned long v0 = t_verifies;
+        rc = mm__swim_state_merge_some(b->s, st, n, &next, 1, b->now);
+        assert_true(rc >= 0 && rc <= 2);
+        assert_int_equal(t_verifies - v0, 1);
+        steps++;
+        if (rc == 2) gone_steps++;
+        if (rc == 1) assert_int_equal(gone_steps, 0); /* live, then gone */
+    } while (rc != 0);
+    assert_int_equal(steps, 5);      /* a, 1, 2, 3 (failed), 4 (left) */
+    assert_int_equal(gone_steps, 2); /* before 3's and 4's records */
+    assert_int_equal(mm__swim_count(b->s, MM_SWIM_NONE), 6);
+    assert_int_equal(h_state(b, 4), MM_SWIM_LEFT);
+
+    /* With room for 8 checks, the first step still ends where the live
+     * members end (3 checks), and the gone ones follow in the next. */
+    {
+        struct mm_swim *c;
+        struct mm_swim_config cfg;
+        char name[32];
+        struct mm_swim_ops ops = {b,           h_send, h_changed,
+                                  h_want_sync, t_sign, t_verify};
+        cfg_for(&cfg, 10, name, 42);
+        assert_int_equal(mm__swim_new(&c, &cfg, &ops, b->now), 0);
+        unsigned long c0 = t_verifies;
+        next = 0;
+        assert_int_equal(mm__swim_state_merge_some(c, st, n, &next, 8, b->now),
+                         2);
+        assert_int_equal(t_verifies - c0, 3);
+        assert_int_equal(mm__swim_state_merge_some(c, st, n, &next, 8, b->now),
+                         0);
+        assert_int_equal(t_verifies - c0, 5);
+        mm__swim_free(c);
+    }
+
+    /* Again: all of it is held, no check; a step for the live members
+     * and one for the gone. */
+    unsigned long v0 = t_verifies;
+    next = 0;
+    assert_int_equal(mm__swim_state_merge_some(b->s, st, n, &next, 1, b->now),
+                     2);
+    assert_int_equal(mm__swim_state_merge_some(b->s, st, n, &next, 1, b->now),
+                     0);
+    assert_int_equal(t_verifies - v0, 0);
+
+    /* The entry bound: 300 copies of a's own (held) entry, free each, are
+     * taken 256 in the first step and the 44 left in the second. */
+    const size_t hdr = 1 + 16 + 4;
+    size_t elen = 3 + (size_t)(st[hdr + 1] | st[hdr + 2] << 8);
+    size_t bn = hdr + 300 * elen;
+    uint8_t *big = malloc(bn);
+    memcpy(big, st, hdr);
+    big[17] = 300 & 0xff;
+    big[18] = 300 >> 8;
+    big[19] = big[20] = 0;
+    for (size_t i = 0; i < 300; i++)
+        memcpy(big + hdr + i * elen, st + hdr, elen);
+    next = 0;
+    assert_int_equal(mm__swim_state_merge_some(b->s, big, bn, &next, 8, b->now),
+                     1);
+    assert_int_equal(next, 256);
+    assert_int_equal(mm__swim_state_merge_some(b->s, big, bn, &next, 8, b->now),
+                     0);
+    assert_int_equal(next, 300);
+    assert_int_equal(t_verifies - v0, 0);
+    free(big);
+    free(st);
+    h_free(a);
+    h_free(b);
+}
+
+/* 1 when out[i] is a gossip packet (no ping, ack, nack) carrying the
+ * ALIVE record of |id|. */
+static int
+h_gossips_alive_of(const struct h *h, size_t i, const uint8_t *id)
+{
+    const struct cap *c = &h->out[i];
+    if (pk_find(c->buf, c->len, T_PING, 0, NULL) ||
+        pk_find(c->buf, c->len, T_PING_REQ, 0, NULL) ||
+        pk_find(c->buf, c->len, T_ACK, 0, NULL) ||
+        pk_find(c->buf, c->len, T_NACK, 0, NULL))
+        return 0;
+    const uint8_t *p;
+    for (int k = 0; (p = pk_find(c->buf, c->len, T_ALIVE, k, NULL)); k++)
+        if (memcmp(p, id, 16) == 0) return 1;
+    return 0;
+}
+
+/* A member learned just after a gossip round goes out in a round a
+ * quarter interval after it (MM_SWIM_NEWS_GAP_DIV), not a whole one. */
+static void
+test_swim_news_gossiped_soon(void **state)
+{
+    (void)state;
+    struct h *h = h_new(46);
+    h->auto_ack = 1;
+    h_learn(h, 12);
+    uint8_t id1[16], id13[16];
+    id_of(id1, 1);
+    id_of(id13, 13);
+    /* Run to a gossip round (a packet of broadcasts only). */
+    uint64_t g = 0;
+    for (int guard = 0; guard < 100000 && !g; guard++) {
+        size_t before = h->nout;
+        uint64_t d = mm__swim_deadline(h->s);
+        if (d > h->now) h->now = d;
+        mm__swim_tick(h->s, h->now);
+        for (size_t i = before; i < h->nout; i++)
+            if (h_gossips_alive_of(h, i, id1)) g = h->now;
+    }
+    assert_true(g > 0);
+    /* Member 13 comes 1 ms later. */
+    h->now = g + 1;
+    struct tb t;
+    tb_begin(&t, 2);
+    tb_alive(&t, 13, 1, 0, "", addr_of(13));
+    h_recv(h, 2, &t);
+    size_t from = h->nout;
+    const uint64_t gap = MM_SWIM_GOSSIP_MS / MM_SWIM_NEWS_GAP_DIV;
+    h_advance(h, g + gap);
+    int sent = 0;
+    for (size_t i = from; i < h->nout; i++)
+        sent += h_gossips_alive_of(h, i, id13) && h->out[i].at <= g + gap;
+    assert_true(sent >= 1);
     h_free(h);
 }
 
@@ -2192,6 +2385,7 @@ main(void)
         cmocka_unit_test(test_swim_forged_alive_rejected),
         cmocka_unit_test(test_swim_signed_refutation),
         cmocka_unit_test(test_swim_forged_leave_rejected),
+        cmocka_unit_test(test_swim_unknown_leave_ignored_unchecked),
         cmocka_unit_test(test_swim_replay_no_rollback),
         cmocka_unit_test(test_swim_signature_cost),
         cmocka_unit_test(test_swim_record_golden_vector),
@@ -2199,6 +2393,8 @@ main(void)
         cmocka_unit_test(test_swim_decode_rejects_truncation),
         cmocka_unit_test(test_swim_force_leave_and_reap),
         cmocka_unit_test(test_swim_state_roundtrip_converges),
+        cmocka_unit_test(test_swim_news_gossiped_soon),
+        cmocka_unit_test(test_swim_state_merge_steps_count_checks),
         cmocka_unit_test(test_swim_leave_times_out_alone_acks),
         cmocka_unit_test(test_swim_seed_retry_backoff),
         cmocka_unit_test(test_swim_sim_5_converge_and_detect),

@@ -184,7 +184,12 @@ identity_make_cert(gnutls_x509_privkey_t xkey, const char *hex)
     time_t now = time(NULL);
     if (mm__random_bytes(serial, sizeof(serial)) != 0) return NULL;
     serial[0] = (uint8_t)(0x40 | (serial[0] & 0x3f)); /* positive, minimal */
-    int n = snprintf(cn, sizeof(cn), "murmer %s", hex);
+    /* The CN as a DER UTF8String (tag 12), the type it always had. */
+    int n = snprintf(cn + 2, sizeof(cn) - 2, "murmer %s", hex);
+    if (n < 0 || (size_t)n >= sizeof(cn) - 2) return NULL; /* short form */
+    cn[0] = 12;
+    cn[1] = (char)n;
+    n += 2;
     int ok =
         gnutls_x509_crt_init(&crt) >= 0 && gnutls_privkey_init(&key) >= 0 &&
         gnutls_privkey_import_x509(key, xkey, 0) >= 0 &&
@@ -193,7 +198,7 @@ identity_make_cert(gnutls_x509_privkey_t xkey, const char *hex)
         gnutls_x509_crt_set_activation_time(crt, now - 86400) >= 0 &&
         gnutls_x509_crt_set_expiration_time(crt, now + (time_t)36500 * 86400) >=
             0 &&
-        gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn,
+        gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 1, cn,
                                       (unsigned)n) >= 0 &&
         gnutls_x509_crt_set_key(crt, xkey) >= 0 &&
         gnutls_x509_crt_set_basic_constraints(crt, 0, -1) >= 0 &&

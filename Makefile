@@ -33,9 +33,13 @@ OPT ?= -O2 -g
 
 # avahi-client is opened with dlopen on first use (lib/discovery/avahi_dl.c):
 # its headers are needed, its libraries are not linked.
-PKGS := libuv libngtcp2 libngtcp2_crypto_gnutls gnutls libcjson libcrypto
+PKGS := libuv libngtcp2 libngtcp2_crypto_gnutls gnutls nettle hogweed libcjson
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) avahi-client 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldl -lpthread
+# OpenSSL only for unit tests that check our key and certificate files
+# against a second implementation (test_identity, test_certkey); the
+# library itself never links it.
+TEST_PKG_LIBS = $(shell pkg-config --libs libcrypto 2>/dev/null)
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wwrite-strings -Wformat=2 -Wvla -Wno-unused-parameter
@@ -157,7 +161,7 @@ $(BUILD)/obj/tests/unit/helpers/%.o: tests/unit/helpers/%.c
 	$(CC) $(UNIT_CFLAGS) -c $< -o $@
 $(BUILD)/tests/%: tests/unit/%.c $(STATIC) $(UNIT_HELP_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(UNIT_CFLAGS) -rdynamic -o $@ $< $(UNIT_HELP_OBJ) -Wl,--whole-archive $(STATIC) -Wl,--no-whole-archive $(LDFLAGS_ALL) $(PKG_LIBS) -lcmocka -lm -ldl
+	$(CC) $(UNIT_CFLAGS) -rdynamic -o $@ $< $(UNIT_HELP_OBJ) -Wl,--whole-archive $(STATIC) -Wl,--no-whole-archive $(LDFLAGS_ALL) $(PKG_LIBS) $(TEST_PKG_LIBS) -lcmocka -lm -ldl
 
 # The hostile peer of bench/hostile.sh links the static library too.
 HOSTILE_BIN := $(BUILD)/hostile/mm-hostile

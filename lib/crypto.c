@@ -1,46 +1,61 @@
-/* crypto.c — SHA-256, HMAC, HKDF, AES-256-GCM and base64 on libcrypto. */
+/* crypto.c — SHA-256, HMAC, HKDF, AES-256-GCM and Ed25519 on nettle (the
+ * library under GnuTLS, so a process loads one crypto stack); base64 by
+ * hand. */
 #include "crypto.h"
 #include "common.h"
 
 #include <uv.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/kdf.h>
-#include <openssl/pem.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <nettle/eddsa.h>
+#include <nettle/gcm.h>
+#include <nettle/hkdf.h>
+#include <nettle/hmac.h>
+#include <nettle/memops.h>
+#include <nettle/sha2.h>
 
 void
 mm__sha256(uint8_t out[MM_SHA256_LEN], const void *data, size_t len)
 {
-    unsigned int outlen = MM_SHA256_LEN;
-    EVP_Digest(data, len, out, &outlen, EVP_sha256(), NULL);
+    struct sha256_ctx c;
+    sha256_init(&c);
+    sha256_update(&c, len, data);
+    sha256_digest(&c, MM_SHA256_LEN, out);
 }
 
 void
 mm__hmac_sha256(uint8_t out[MM_SHA256_LEN], const uint8_t *key, size_t keylen,
                 const void *data, size_t len)
 {
-    unsigned int outlen = MM_SHA256_LEN;
-    HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &outlen);
+    struct hmac_sha256_ctx c;
+    hmac_sha256_set_key(&c, keylen, key);
+    hmac_sha256_update(&c, len, data);
+    hmac_sha256_digest(&c, MM_SHA256_LEN, out);
+    mm__wipe(&c, sizeof(c));
 }
 
 int
 mm__hkdf_sha256(uint8_t *out, size_t outlen, const uint8_t *ikm, size_t ikmlen,
                 const void *info, size_t infolen)
 {
-    int rc = MM_EINVAL;
-    EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
-    if (!pctx) return rc;
-    if (EVP_PKEY_derive_init(pctx) > 0 &&
-        EVP_PKEY_CTX_set_hkdf_md(pctx, EVP_sha256()) > 0 &&
-        EVP_PKEY_CTX_set1_hkdf_salt(pctx, (const unsigned char *)"", 0) > 0 &&
-        EVP_PKEY_CTX_set1_hkdf_key(pctx, ikm, (int)ikmlen) > 0 &&
-        EVP_PKEY_CTX_add1_hkdf_info(pctx, info, (int)infolen) > 0 &&
-        EVP_PKEY_derive(pctx, out, &outlen) > 0)
-        rc = 0;
-    EVP_PKEY_CTX_free(pctx);
-    return rc;
+    /* RFC 5869 caps the output at 255 blocks. */
+    if (outlen == 0 || outlen > 255 * (size_t)MM_SHA256_LEN) return MM_EINVAL;
+    struct hmac_sha256_ctx c;
+    uint8_t prk[MM_SHA256_LEN];
+    /* An empty salt: HMAC pads the key with zeros, so this is the RFC's
+     * default salt of 32 zero bytes. */
+    hmac_sha256_set_key(&c, 0, (const uint8_t *)"");
+    hkdf_extract(&c, (nettle_hash_update_func *)hmac_sha256_update,
+                 (nettle_hash_digest_func *)hmac_sha256_digest, MM_SHA256_LEN,
+                 ikmlen, ikm, prk);
+    hmac_sha256_set_key(&c, sizeof(prk), prk);
+    hkdf_expand(&c, (nettle_hash_update_func *)hmac_sha256_update,
+                (nettle_hash_digest_func *)hmac_sha256_digest, MM_SHA256_LEN,
+                infolen, info, outlen, out);
+    mm__wipe(&c, sizeof(c));
+    mm__wipe(prk, sizeof(prk));
+    return 0;
 }
 
 int
@@ -55,40 +70,19 @@ mm__hkdf_label(uint8_t *out, size_t outlen, const uint8_t key[32],
     return mm__hkdf_sha256(out, outlen, key, 32, info, ll + ctxlen);
 }
 
-static int
-aead(int enc, uint8_t *out, const uint8_t key[32],
-     const uint8_t nonce[MM_GCM_NONCE_LEN], const uint8_t *aad, size_t aadlen,
-     const uint8_t *in, size_t len)
-{
-    int rc = enc ? MM_EINVAL : MM_EUNAUTHORIZED, n = 0;
-    size_t body = enc ? len : len - MM_GCM_TAG_LEN;
-    if (!enc && len < MM_GCM_TAG_LEN) return MM_EUNAUTHORIZED;
-    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    if (!c) return UV_ENOMEM;
-    if (EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce, enc) <= 0)
-        goto out;
-    if (aadlen && EVP_CipherUpdate(c, NULL, &n, aad, (int)aadlen) <= 0)
-        goto out;
-    if (body && EVP_CipherUpdate(c, out, &n, in, (int)body) <= 0) goto out;
-    if (!enc && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, MM_GCM_TAG_LEN,
-                                    (void *)(in + body)) <= 0)
-        goto out;
-    if (EVP_CipherFinal_ex(c, out + body, &n) <= 0) goto out;
-    if (enc && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, MM_GCM_TAG_LEN,
-                                   out + body) <= 0)
-        goto out;
-    rc = 0;
-out:
-    EVP_CIPHER_CTX_free(c);
-    return rc;
-}
-
 int
 mm__aead_seal(uint8_t *out, const uint8_t key[32],
               const uint8_t nonce[MM_GCM_NONCE_LEN], const uint8_t *aad,
               size_t aadlen, const uint8_t *in, size_t len)
 {
-    return aead(1, out, key, nonce, aad, aadlen, in, len);
+    struct gcm_aes256_ctx c;
+    gcm_aes256_set_key(&c, key);
+    gcm_aes256_set_iv(&c, MM_GCM_NONCE_LEN, nonce);
+    if (aadlen) gcm_aes256_update(&c, aadlen, aad);
+    if (len) gcm_aes256_encrypt(&c, len, out, in);
+    gcm_aes256_digest(&c, MM_GCM_TAG_LEN, out + len);
+    mm__wipe(&c, sizeof(c));
+    return 0;
 }
 
 int
@@ -96,69 +90,95 @@ mm__aead_open(uint8_t *out, const uint8_t key[32],
               const uint8_t nonce[MM_GCM_NONCE_LEN], const uint8_t *aad,
               size_t aadlen, const uint8_t *in, size_t len)
 {
-    return aead(0, out, key, nonce, aad, aadlen, in, len);
-}
-
-/* An EVP_PKEY behind an opaque name, so that crypto.h pulls in no
- * OpenSSL header. */
-struct mm_sign_key {
-    EVP_PKEY *pkey;
-};
-
-static int
-sign_key_wrap(struct mm_sign_key **out, EVP_PKEY *pkey)
-{
-    *out = NULL;
-    if (!pkey) return MM_EKEY;
-    if (EVP_PKEY_get_id(pkey) != EVP_PKEY_ED25519) {
-        EVP_PKEY_free(pkey);
-        return MM_EKEY;
+    if (len < MM_GCM_TAG_LEN) return MM_EUNAUTHORIZED;
+    size_t body = len - MM_GCM_TAG_LEN;
+    uint8_t tag[MM_GCM_TAG_LEN];
+    struct gcm_aes256_ctx c;
+    gcm_aes256_set_key(&c, key);
+    gcm_aes256_set_iv(&c, MM_GCM_NONCE_LEN, nonce);
+    if (aadlen) gcm_aes256_update(&c, aadlen, aad);
+    /* The tag is copied first: |out| may be |in|. */
+    memcpy(tag, in + body, MM_GCM_TAG_LEN);
+    if (body) gcm_aes256_decrypt(&c, body, out, in);
+    uint8_t want[MM_GCM_TAG_LEN];
+    gcm_aes256_digest(&c, MM_GCM_TAG_LEN, want);
+    mm__wipe(&c, sizeof(c));
+    if (!memeql_sec(want, tag, MM_GCM_TAG_LEN)) {
+        mm__wipe(out, body); /* no unauthenticated plaintext leaves */
+        return MM_EUNAUTHORIZED;
     }
-    struct mm_sign_key *k = mm__malloc(sizeof(*k));
-    if (!k) {
-        EVP_PKEY_free(pkey);
-        return UV_ENOMEM;
-    }
-    k->pkey = pkey;
-    *out = k;
     return 0;
 }
 
-int
-mm__sign_key_from_pem(struct mm_sign_key **out, const char *pem)
-{
-    EVP_PKEY *pkey = NULL;
-    BIO *bio = pem ? BIO_new_mem_buf(pem, -1) : NULL;
-    if (bio) pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-    BIO_free(bio);
-    return sign_key_wrap(out, pkey);
-}
+/* The 32-byte seed (RFC 8032's private key) and its public key, which
+ * nettle's sign takes as well. */
+struct mm_sign_key {
+    uint8_t seed[MM_ED25519_KEY_LEN];
+    uint8_t pub[MM_ED25519_KEY_LEN];
+};
 
 int
 mm__sign_key_from_seed(struct mm_sign_key **out,
                        const uint8_t seed[MM_ED25519_KEY_LEN])
 {
-    return sign_key_wrap(out, EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519,
-                                                           NULL, seed,
-                                                           MM_ED25519_KEY_LEN));
+    *out = NULL;
+    struct mm_sign_key *k = mm__malloc(sizeof(*k));
+    if (!k) return UV_ENOMEM;
+    memcpy(k->seed, seed, MM_ED25519_KEY_LEN);
+    ed25519_sha512_public_key(k->pub, k->seed);
+    *out = k;
+    return 0;
+}
+
+int
+mm__ed25519_seed_from_pem(uint8_t seed[MM_ED25519_KEY_LEN], const char *pem)
+{
+    gnutls_x509_privkey_t key;
+    gnutls_datum_t in = {(unsigned char *)pem, pem ? (unsigned)strlen(pem) : 0};
+    gnutls_datum_t k = {NULL, 0};
+    gnutls_ecc_curve_t curve = GNUTLS_ECC_CURVE_INVALID;
+    int rc = MM_EKEY;
+    if (!pem || gnutls_x509_privkey_init(&key) < 0) return MM_EKEY;
+    if (gnutls_x509_privkey_import2(key, &in, GNUTLS_X509_FMT_PEM, NULL,
+                                    GNUTLS_PKCS_PLAIN) >= 0 &&
+        gnutls_x509_privkey_get_pk_algorithm(key) == GNUTLS_PK_EDDSA_ED25519 &&
+        gnutls_x509_privkey_export_ecc_raw(key, &curve, NULL, NULL, &k) >= 0 &&
+        curve == GNUTLS_ECC_CURVE_ED25519 && k.size == MM_ED25519_KEY_LEN) {
+        memcpy(seed, k.data, MM_ED25519_KEY_LEN);
+        rc = 0;
+    }
+    if (k.data) {
+        mm__wipe(k.data, k.size);
+        gnutls_free(k.data);
+    }
+    gnutls_x509_privkey_deinit(key);
+    return rc;
+}
+
+int
+mm__sign_key_from_pem(struct mm_sign_key **out, const char *pem)
+{
+    uint8_t seed[MM_ED25519_KEY_LEN];
+    *out = NULL;
+    int rc = mm__ed25519_seed_from_pem(seed, pem);
+    if (rc == 0) rc = mm__sign_key_from_seed(out, seed);
+    mm__wipe(seed, sizeof(seed));
+    return rc;
 }
 
 int
 mm__sign_key_public(const struct mm_sign_key *k,
                     uint8_t pub[MM_ED25519_KEY_LEN])
 {
-    size_t n = MM_ED25519_KEY_LEN;
-    return EVP_PKEY_get_raw_public_key(k->pkey, pub, &n) == 1 &&
-                   n == MM_ED25519_KEY_LEN
-               ? 0
-               : MM_EKEY;
+    memcpy(pub, k->pub, MM_ED25519_KEY_LEN);
+    return 0;
 }
 
 void
 mm__sign_key_free(struct mm_sign_key *k)
 {
     if (!k) return;
-    EVP_PKEY_free(k->pkey);
+    mm__wipe(k, sizeof(*k));
     mm__free(k);
 }
 
@@ -166,36 +186,28 @@ int
 mm__ed25519_sign(const struct mm_sign_key *k, const void *msg, size_t len,
                  uint8_t sig[MM_ED25519_SIG_LEN])
 {
-    int rc = MM_EKEY;
-    size_t n = MM_ED25519_SIG_LEN;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    if (c && EVP_DigestSignInit(c, NULL, NULL, NULL, k->pkey) == 1 &&
-        EVP_DigestSign(c, sig, &n, msg, len) == 1 && n == MM_ED25519_SIG_LEN)
-        rc = 0;
-    EVP_MD_CTX_free(c);
-    return rc;
+    ed25519_sha512_sign(k->pub, k->seed, len, msg, sig);
+    return 0;
 }
 
 int
 mm__ed25519_verify(const uint8_t pub[MM_ED25519_KEY_LEN], const void *msg,
                    size_t len, const uint8_t sig[MM_ED25519_SIG_LEN])
 {
-    int rc = MM_EUNAUTHORIZED;
-    EVP_PKEY *pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub,
-                                                 MM_ED25519_KEY_LEN);
-    EVP_MD_CTX *c = pkey ? EVP_MD_CTX_new() : NULL;
-    if (c && EVP_DigestVerifyInit(c, NULL, NULL, NULL, pkey) == 1 &&
-        EVP_DigestVerify(c, sig, MM_ED25519_SIG_LEN, msg, len) == 1)
-        rc = 0;
-    EVP_MD_CTX_free(c);
-    EVP_PKEY_free(pkey);
-    return rc;
+    /* nettle refuses S >= L itself (test_crypto checks it). */
+    return ed25519_sha512_verify(pub, len, msg, sig) ? 0 : MM_EUNAUTHORIZED;
 }
 
 int
 mm__ct_memcmp(const void *a, const void *b, size_t len)
 {
-    return CRYPTO_memcmp(a, b, len);
+    return memeql_sec(a, b, len) ? 0 : 1;
+}
+
+void
+mm__wipe(void *p, size_t len)
+{
+    if (len) gnutls_memset(p, 0, len);
 }
 
 static const char b64[] =

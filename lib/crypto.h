@@ -1,6 +1,6 @@
 /*
- * crypto.h — the few primitives murmer needs, on OpenSSL's libcrypto.
- * (GnuTLS drives only the QUIC handshake; see lib/transport/.)
+ * crypto.h — the few primitives murmer needs, on nettle, the library
+ * GnuTLS (the QUIC handshake's, lib/transport/) is built on.
  */
 #ifndef MM_CRYPTO_H
 #define MM_CRYPTO_H
@@ -37,12 +37,17 @@ int mm__aead_open(uint8_t *out, const uint8_t key[32],
  * Ed25519 (RFC 8032, pure: no pre-hash, no context).  A signing key is
  * parsed once from the identity's PKCS#8 PEM and kept; verify takes the
  * raw 32-byte public key.  sign: 0 or MM_EKEY; verify: 0 when |sig| is
- * valid, else MM_EUNAUTHORIZED.
+ * valid (S below the group order: no malleable twin), else
+ * MM_EUNAUTHORIZED.
  */
 #define MM_ED25519_SIG_LEN 64
 #define MM_ED25519_KEY_LEN 32
 struct mm_sign_key;
 int mm__sign_key_from_pem(struct mm_sign_key **out, const char *pem);
+/* The 32-byte private seed of an unencrypted PKCS#8 PEM Ed25519 key: 0 or
+ * MM_EKEY (not PEM, encrypted, or not Ed25519). */
+int mm__ed25519_seed_from_pem(uint8_t seed[MM_ED25519_KEY_LEN],
+                              const char *pem);
 /* A key from a raw 32-byte private seed (tests and vectors). */
 int mm__sign_key_from_seed(struct mm_sign_key **out,
                            const uint8_t seed[MM_ED25519_KEY_LEN]);
@@ -56,6 +61,8 @@ int mm__ed25519_verify(const uint8_t pub[MM_ED25519_KEY_LEN], const void *msg,
 
 /* Constant-time comparison: 0 when equal. */
 int mm__ct_memcmp(const void *a, const void *b, size_t len);
+/* Zeroes |len| bytes of secret in a way the compiler keeps. */
+void mm__wipe(void *p, size_t len);
 /* Base64 (standard alphabet, padded).  encode returns the length written
  * (|out| >= 4 * ceil(len / 3) + 1); decode returns the byte count or
  * MM_EDECODE. */

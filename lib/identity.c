@@ -7,12 +7,13 @@
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <nettle/eddsa.h>
 
 #include "common.h"
 #include "crypto.h"
@@ -138,70 +139,96 @@ identity_write_atomic(const char *path, const char *data, size_t len,
     return rc;
 }
 
-/* PEM text of |pkey| (private) or |x| (certificate), NUL-terminated. */
-static char *
-identity_bio_string(BIO *bio)
-{
-    char *p;
-    long n = BIO_get_mem_data(bio, &p);
-    if (n <= 0) return NULL;
-    return mm__strndup(p, (size_t)n);
-}
-
-static X509 *
-identity_make_cert(EVP_PKEY *pkey, const char *hex)
-{
-    X509 *x = X509_new();
-    if (x == NULL) return NULL;
-    uint64_t serial = 0;
-    mm__random_bytes(&serial, sizeof(serial));
-    serial >>= 2; /* positive and small enough for a long */
-    char cn[64];
-    snprintf(cn, sizeof(cn), "murmer %s", hex);
-    X509_NAME *name = X509_get_subject_name(x);
-    int ok = X509_set_version(x, 2) &&
-             ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), serial) &&
-             X509_gmtime_adj(X509_getm_notBefore(x), -86400) &&
-             X509_time_adj_ex(X509_getm_notAfter(x), 36500, 0, NULL) &&
-             X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                        (const unsigned char *)cn, -1, -1, 0) &&
-             X509_set_issuer_name(x, name) && X509_set_pubkey(x, pkey);
-    if (ok) {
-        X509V3_CTX ctx;
-        X509V3_set_ctx_nodb(&ctx);
-        X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-        static const struct {
-            int nid;
-            const char *val;
-        } exts[] = {
-            {NID_basic_constraints, "critical,CA:FALSE"},
-            {NID_key_usage, "critical,digitalSignature"},
-            {NID_ext_key_usage, "serverAuth,clientAuth"},
-        };
-        for (size_t i = 0; ok && i < MM_ARRAY_SIZE(exts); i++) {
-            X509_EXTENSION *e =
-                X509V3_EXT_conf_nid(NULL, &ctx, exts[i].nid, exts[i].val);
-            ok = e != NULL && X509_add_ext(x, e, -1);
-            X509_EXTENSION_free(e);
-        }
-    }
-    /* Ed25519 signs without a separate digest: md = NULL. */
-    if (!ok || X509_sign(x, pkey, NULL) <= 0) {
-        X509_free(x);
-        return NULL;
-    }
-    return x;
-}
-
-/* Loads key.pem, or makes and stores a new key; fills key_pem and pub. */
+/* A GnuTLS copy of the identity's key pair, for PEM output and signing. */
 static int
-identity_key(struct mm_identity *id, EVP_PKEY **out)
+identity_gnutls_key(const struct mm_identity *id, gnutls_x509_privkey_t *out)
+{
+    gnutls_datum_t x = {(unsigned char *)id->pub, sizeof(id->pub)};
+    gnutls_datum_t k = {(unsigned char *)id->seed, sizeof(id->seed)};
+    if (gnutls_x509_privkey_init(out) < 0) return UV_ENOMEM;
+    if (gnutls_x509_privkey_import_ecc_raw(*out, GNUTLS_ECC_CURVE_ED25519, &x,
+                                           NULL, &k) < 0) {
+        gnutls_x509_privkey_deinit(*out);
+        *out = NULL;
+        return MM_EKEY;
+    }
+    return 0;
+}
+
+/* A copy of GnuTLS's output as our NUL-terminated string; frees |d|. */
+static char *
+identity_datum_string(gnutls_datum_t *d)
+{
+    char *s = d->data ? mm__strndup((const char *)d->data, d->size) : NULL;
+    if (d->data) {
+        mm__wipe(d->data, d->size);
+        gnutls_free(d->data);
+    }
+    d->data = NULL;
+    return s;
+}
+
+/*
+ * The self-signed certificate: v3, a random positive 64-bit serial,
+ * subject = issuer = CN "murmer <node id hex>", valid from a day ago for
+ * 36500 days, basicConstraints CA:FALSE and keyUsage digitalSignature
+ * (both critical), extKeyUsage serverAuth and clientAuth.  Peers pin only
+ * its Ed25519 key (transport/certkey.h); the rest is for other readers.
+ */
+static char *
+identity_make_cert(gnutls_x509_privkey_t xkey, const char *hex)
+{
+    gnutls_x509_crt_t crt = NULL;
+    gnutls_privkey_t key = NULL;
+    gnutls_datum_t pem = {NULL, 0};
+    uint8_t serial[8];
+    char cn[64];
+    time_t now = time(NULL);
+    if (mm__random_bytes(serial, sizeof(serial)) != 0) return NULL;
+    serial[0] = (uint8_t)(0x40 | (serial[0] & 0x3f)); /* positive, minimal */
+    /* The CN as a DER UTF8String (tag 12), the type it always had. */
+    int n = snprintf(cn + 2, sizeof(cn) - 2, "murmer %s", hex);
+    if (n < 0 || (size_t)n >= sizeof(cn) - 2) return NULL; /* short form */
+    cn[0] = 12;
+    cn[1] = (char)n;
+    n += 2;
+    int ok =
+        gnutls_x509_crt_init(&crt) >= 0 && gnutls_privkey_init(&key) >= 0 &&
+        gnutls_privkey_import_x509(key, xkey, 0) >= 0 &&
+        gnutls_x509_crt_set_version(crt, 3) >= 0 &&
+        gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)) >= 0 &&
+        gnutls_x509_crt_set_activation_time(crt, now - 86400) >= 0 &&
+        gnutls_x509_crt_set_expiration_time(crt, now + (time_t)36500 * 86400) >=
+            0 &&
+        gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 1, cn,
+                                      (unsigned)n) >= 0 &&
+        gnutls_x509_crt_set_key(crt, xkey) >= 0 &&
+        gnutls_x509_crt_set_basic_constraints(crt, 0, -1) >= 0 &&
+        gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE) >= 0 &&
+        gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0) >=
+            0 &&
+        gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_CLIENT, 0) >=
+            0 &&
+        /* Ed25519 hashes inside the signature: no separate digest. */
+        gnutls_x509_crt_privkey_sign(crt, crt, key, GNUTLS_DIG_UNKNOWN, 0) >=
+            0 &&
+        gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &pem) >= 0;
+    char *out = ok ? identity_datum_string(&pem) : NULL;
+    if (pem.data) gnutls_free(pem.data);
+    if (key) gnutls_privkey_deinit(key);
+    if (crt) gnutls_x509_crt_deinit(crt);
+    return out;
+}
+
+/* Loads key.pem, or makes and stores a new key; fills key_pem, seed and
+ * pub. */
+static int
+identity_key(struct mm_identity *id)
 {
     char path[4096];
     int rc = identity_path(path, sizeof(path), id->dir, "key.pem");
     if (rc) return rc;
     struct stat st;
-    EVP_PKEY *pkey = NULL;
     if (stat(path, &st) == 0) {
         char err[4200];
         if (identity_key_mode(path, &st, err, sizeof(err)) != 0) {
@@ -209,27 +236,24 @@ identity_key(struct mm_identity *id, EVP_PKEY **out)
             return MM_EKEY;
         }
         if ((rc = identity_read_file(path, &id->key_pem)) != 0) return rc;
-        BIO *bio = BIO_new_mem_buf(id->key_pem, -1);
-        if (bio) pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-        BIO_free(bio);
-        if (pkey == NULL || EVP_PKEY_get_id(pkey) != EVP_PKEY_ED25519) {
+        if (mm__ed25519_seed_from_pem(id->seed, id->key_pem) != 0) {
             MM_LOG(MM_LOG_ERR, "identity", "%s: not an Ed25519 private key",
                    path);
-            EVP_PKEY_free(pkey);
             return MM_EKEY;
         }
+        ed25519_sha512_public_key(id->pub, id->seed);
     } else if (errno == ENOENT) {
-        pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-        if (pkey == NULL) return UV_EIO;
-        BIO *bio = BIO_new(BIO_s_mem());
-        if (bio &&
-            PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL) > 0)
-            id->key_pem = identity_bio_string(bio);
-        BIO_free(bio);
-        if (id->key_pem == NULL) {
-            EVP_PKEY_free(pkey);
-            return UV_ENOMEM;
-        }
+        if (mm__random_bytes(id->seed, sizeof(id->seed)) != 0) return UV_EIO;
+        ed25519_sha512_public_key(id->pub, id->seed);
+        gnutls_x509_privkey_t xkey;
+        if ((rc = identity_gnutls_key(id, &xkey)) != 0) return rc;
+        gnutls_datum_t pem = {NULL, 0};
+        /* Unencrypted PKCS#8 ("BEGIN PRIVATE KEY"), as before. */
+        if (gnutls_x509_privkey_export2_pkcs8(xkey, GNUTLS_X509_FMT_PEM, NULL,
+                                              GNUTLS_PKCS_PLAIN, &pem) >= 0)
+            id->key_pem = identity_datum_string(&pem);
+        gnutls_x509_privkey_deinit(xkey);
+        if (id->key_pem == NULL) return UV_ENOMEM;
         /* The directory is synced once the certificate is stored too
          * (identity_cert): a new key always comes with a new certificate,
          * and a certificate left without its key is made again. */
@@ -238,53 +262,41 @@ identity_key(struct mm_identity *id, EVP_PKEY **out)
         if (rc) {
             MM_LOG(MM_LOG_ERR, "identity", "cannot write %s: %s", path,
                    uv_strerror(rc));
-            EVP_PKEY_free(pkey);
             return rc;
         }
         MM_LOG(MM_LOG_INFO, "identity", "new identity key in %s", path);
     } else {
         return -errno;
     }
-    size_t publen = sizeof(id->pub), seedlen = sizeof(id->seed);
-    if (EVP_PKEY_get_raw_public_key(pkey, id->pub, &publen) != 1 ||
-        publen != sizeof(id->pub)) {
-        EVP_PKEY_free(pkey);
-        return MM_EKEY;
-    }
-    id->has_seed =
-        EVP_PKEY_get_raw_private_key(pkey, id->seed, &seedlen) == 1 &&
-        seedlen == sizeof(id->seed);
-    *out = pkey;
+    id->has_seed = 1;
     return 0;
 }
 
-/* Loads cert.pem if it certifies |pkey|, else makes and stores one. */
+static int identity_cert_pubkey(const char *pem,
+                                uint8_t pub[MM_ED25519_PUB_LEN]);
+
+/* Loads cert.pem if it certifies the key, else makes and stores one. */
 static int
-identity_cert(struct mm_identity *id, EVP_PKEY *pkey)
+identity_cert(struct mm_identity *id)
 {
     char path[4096];
     int rc = identity_path(path, sizeof(path), id->dir, "cert.pem");
     if (rc) return rc;
     if (identity_read_file(path, &id->cert_pem) == 0) {
-        BIO *bio = BIO_new_mem_buf(id->cert_pem, -1);
-        X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-        BIO_free(bio);
-        int match = x != NULL && X509_check_private_key(x, pkey) == 1;
-        X509_free(x);
-        if (match) return 0;
+        uint8_t pub[MM_ED25519_PUB_LEN];
+        if (identity_cert_pubkey(id->cert_pem, pub) == 0 &&
+            memcmp(pub, id->pub, sizeof(pub)) == 0)
+            return 0;
         MM_LOG(MM_LOG_WARN, "identity",
                "%s does not match the key; making a new certificate", path);
         mm__free(id->cert_pem);
         id->cert_pem = NULL;
     }
-    X509 *x = identity_make_cert(pkey, id->hex);
-    if (x == NULL) return UV_EIO;
-    BIO *bio = BIO_new(BIO_s_mem());
-    if (bio && PEM_write_bio_X509(bio, x) > 0)
-        id->cert_pem = identity_bio_string(bio);
-    BIO_free(bio);
-    X509_free(x);
-    if (id->cert_pem == NULL) return UV_ENOMEM;
+    gnutls_x509_privkey_t xkey;
+    if ((rc = identity_gnutls_key(id, &xkey)) != 0) return rc;
+    id->cert_pem = identity_make_cert(xkey, id->hex);
+    gnutls_x509_privkey_deinit(xkey);
+    if (id->cert_pem == NULL) return UV_EIO;
     return identity_write_atomic(path, id->cert_pem, strlen(id->cert_pem), 0644,
                                  1);
 }
@@ -392,7 +404,6 @@ int
 mm__identity_load(struct mm_identity *id, const char *dir, int bump)
 {
     char path[4096];
-    EVP_PKEY *pkey = NULL;
     int rc;
 
     memset(id, 0, sizeof(*id));
@@ -419,14 +430,12 @@ mm__identity_load(struct mm_identity *id, const char *dir, int bump)
     struct stat kst;
     int key_existed = lstat(path, &kst) == 0 || errno != ENOENT;
     if ((rc = identity_generation(id, bump, key_existed)) != 0) goto fail;
-    if ((rc = identity_key(id, &pkey)) != 0) goto fail;
+    if ((rc = identity_key(id)) != 0) goto fail;
     mm__identity_id_of(id->id, id->pub);
     mm__hex(id->hex, id->id, MM_ID_LEN);
-    if ((rc = identity_cert(id, pkey)) != 0) goto fail;
-    EVP_PKEY_free(pkey);
+    if ((rc = identity_cert(id)) != 0) goto fail;
     return 0;
 fail:
-    EVP_PKEY_free(pkey);
     mm__identity_release(id);
     return rc;
 }
@@ -516,7 +525,7 @@ mm__identity_release(struct mm_identity *id)
         memset(id->key_pem, 0, strlen(id->key_pem));
         mm__free(id->key_pem);
     }
-    OPENSSL_cleanse(id->seed, sizeof(id->seed));
+    mm__wipe(id->seed, sizeof(id->seed));
     mm__free(id->cert_pem);
     mm__free(id->dir);
     if (id->lock_fd >= 0) close(id->lock_fd); /* drops the flock */

@@ -2,8 +2,9 @@
  * identity.h — a node's (or the CLI's) persistent identity (docs/design.md,
  * Identity).
  *
- * The data dir holds key.pem (Ed25519, PKCS#8, mode 0600), cert.pem (a
- * self-signed X.509 certificate for that key), generation (a decimal u64,
+ * The data dir holds key.pem (Ed25519, unencrypted PKCS#8 PEM, mode 0600),
+ * cert.pem (a self-signed X.509 certificate for that key, made by GnuTLS;
+ * those OpenSSL made load unchanged), generation (a decimal u64,
  * bumped on every start) and lock (held with flock while the identity is
  * loaded, so two nodes never share an identity).
  *
@@ -25,9 +26,9 @@ struct mm_identity {
     uint8_t pub[MM_ED25519_PUB_LEN]; /* raw Ed25519 public key */
     uint64_t generation;
     char *key_pem; /* owned, NUL-terminated PKCS#8 PEM */
-    /* The raw Ed25519 private key (its 32-byte seed), when has_seed:
-     * signing keys are built from it (mm__sign_key_from_seed) without
-     * parsing key_pem again (0.38 ms a parse with OpenSSL 3). */
+    /* The raw Ed25519 private key (its 32-byte seed), when has_seed
+     * (always after mm__identity_load): signing keys are built from it
+     * (mm__sign_key_from_seed) without parsing key_pem again. */
     uint8_t seed[MM_ED25519_PUB_LEN];
     int has_seed;
     char *cert_pem; /* owned, NUL-terminated X.509 PEM */
@@ -46,8 +47,8 @@ struct mm_identity {
 int mm__identity_load(struct mm_identity *id, const char *dir, int bump);
 /*
  * Reads the identity in |dir| for a CLI process: without the data-dir lock
- * (many CLI processes share one identity) and without OpenSSL (start-up
- * cost); the generation is not read (0).  Only on first use, or when
+ * (many CLI processes share one identity) and without parsing the key
+ * (start-up cost); the generation is not read (0).  Only on first use, or when
  * cert.pem does not hold an Ed25519 key, is it made (or repaired) through
  * mm__identity_load, whose lock is let go at once.  Logs nothing: 0, or
  * MM_EKEY with one line of text in |err| (|errlen| bytes; empty when the

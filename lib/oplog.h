@@ -55,7 +55,7 @@
  *    what it sends (mm__oplog_batch_seal, mm__oplog_missing_batch) and
  *    applies a received batch only once mm__oplog_batch_verify (or the
  *    same in steps) accepted it: the apply functions do not verify.  The
- *    chain and signatures use crypto.h (libcrypto), nothing else.
+ *    chain and signatures use crypto.h (nettle), nothing else.
  *  - NEEDSWORK: tombstones of reaped origins are kept for the oplog's life
  *    (one small record each); compaction is on demand, never automatic.
  */

@@ -52,8 +52,6 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
-#include <openssl/crypto.h>
-
 #include "ckey.h"
 #include "crypto.h"
 #include "identity.h"
@@ -755,7 +753,7 @@ mm__membership_new(struct mm_membership **out,
         memcpy(keys[i].key, kr->keys[i], sizeof(keys[i].key));
     }
     rc = mm__seal_new(&m->seal, id->id, id->generation, keys, nkeys);
-    OPENSSL_cleanse(keys, sizeof(keys));
+    mm__wipe(keys, sizeof(keys));
     if (rc) goto fail;
     mm__seal_set_now(m->seal, mm__now_ms());
     mm__seal_set_derive_limit(m->seal, MM_GOSSIP_DERIVE_RATE,
@@ -1080,6 +1078,6 @@ mm__membership_set_keys(struct mm_membership *m, const struct mm_keyring *kr)
         memcpy(keys[i].key, kr->keys[i], sizeof(keys[i].key));
     }
     int rc = mm__seal_set_keys(m->seal, keys, nkeys);
-    OPENSSL_cleanse(keys, sizeof(keys));
+    mm__wipe(keys, sizeof(keys));
     return rc;
 }

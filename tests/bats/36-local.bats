@@ -50,7 +50,7 @@ three_alive()
     assert_failure 3
 }
 
-@test "local: the local path maps no TLS or QUIC library; the remote one does" {
+@test "local: the local path maps no TLS or QUIC library; the remote one does (and no libcrypto)" {
     three_alive
     run ldd "$MURMER_BUILD/murmer"
     assert_success
@@ -65,6 +65,11 @@ three_alive()
         --join "$SEED" --cluster-key "$KEY" members
     assert_success
     [[ $stderr == *libgnutls* && $stderr == *libngtcp2* ]]
+    # One crypto stack: GnuTLS's nettle, never OpenSSL's libcrypto too.
+    [[ $stderr == *libnettle* && $stderr != *libcrypto.so* ]] || { echo "$stderr" | grep -E 'nettle|libcrypto'; false; }
+    run ldd "$MURMER_BUILD/libmurmer.so"
+    assert_success
+    refute_output --partial libcrypto
 }
 
 @test "local: socket 0600 in the data dir, a stale one replaced, none after stop" {

@@ -7,10 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "common.h"
 #include "crypto.h"
@@ -64,6 +67,31 @@ test_identity_created_once_and_stable(void **state)
     uint8_t raw[32], h[32];
     size_t rl = sizeof(raw);
     assert_int_equal(EVP_PKEY_get_raw_public_key(pk, raw, &rl), 1);
+    /* The certificate (made by GnuTLS) as OpenSSL reads it: self-signed
+     * by that key, v3, CN "murmer <id>", a leaf for TLS either way. */
+    bio = BIO_new_mem_buf(id.cert_pem, -1);
+    X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    assert_non_null(x);
+    assert_int_equal(X509_verify(x, pk), 1);
+    assert_int_equal(X509_check_private_key(x, pk), 1);
+    assert_int_equal(X509_get_version(x), 2);
+    char cn[64], want_cn[64];
+    assert_true(X509_NAME_get_text_by_NID(X509_get_subject_name(x),
+                                          NID_commonName, cn, sizeof(cn)) > 0);
+    snprintf(want_cn, sizeof(want_cn), "murmer %s", id.hex);
+    assert_string_equal(cn, want_cn);
+    assert_int_equal(
+        X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)), 0);
+    assert_int_equal(X509_check_ca(x), 0);
+    assert_true(X509_get_key_usage(x) == KU_DIGITAL_SIGNATURE);
+    assert_true(X509_get_extended_key_usage(x) ==
+                (XKU_SSL_SERVER | XKU_SSL_CLIENT));
+    assert_true(X509_cmp_current_time(X509_get0_notBefore(x)) < 0);
+    assert_true(X509_cmp_time(X509_get0_notAfter(x),
+                              &(time_t){time(NULL) + (time_t)36000 * 86400}) >
+                0);
+    X509_free(x);
     EVP_PKEY_free(pk);
     mm__sha256(h, raw, 32);
     assert_memory_equal(h, id.id, 16);
@@ -99,6 +127,73 @@ test_identity_created_once_and_stable(void **state)
     assert_int_equal(id.generation, 3);
     mm__identity_release(&id);
     free(cert);
+}
+
+/* A data dir written before murmer moved from OpenSSL to GnuTLS and
+ * nettle: its key and certificate load unchanged, with the same node id. */
+static const char old_key_pem[] =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MC4CAQAwBQYDK2VwBCIEIIgo1R0405CelJSTXwfpryG8VCRkWtJ/kZ6QE52N6j4M\n"
+    "-----END PRIVATE KEY-----\n";
+static const char old_cert_pem[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBWzCCAQ2gAwIBAgIIHjUB/bewIz4wBQYDK2VwMDIxMDAuBgNVBAMMJ211cm1l\n"
+    "ciBlYWQ5NTM0NTI4MzE1YTAwZWE4NzJmMmZiZDY3MjAyNjAgFw0yNjEyMDUyMDIy\n"
+    "NTZaGA8yMTI2MTExMjIwMjI1NlowMjEwMC4GA1UEAwwnbXVybWVyIGVhZDk1MzQ1\n"
+    "MjgzMTVhMDBlYTg3MmYyZmJkNjcyMDI2MCowBQYDK2VwAyEAAlHK0tY0y2O+XgYz\n"
+    "VM2g//N3yGQvn/s770XS34SfXrOjPzA9MAwGA1UdEwEB/wQCMAAwDgYDVR0PAQH/\n"
+    "BAQDAgeAMB0GA1UdJQQWMBQGCCsGAQUFBwMBBggrBgEFBQcDAjAFBgMrZXADQQDO\n"
+    "q2zUHucmQ5pnkgkziD+WveMBuDVRAg+t9aJEGkFoE2IpbnYBfdJ8e5WGJkbgnRsI\n"
+    "fqZgKGsgHknY8Cn+5QIP\n"
+    "-----END CERTIFICATE-----\n";
+
+static void
+write_file(const char *dir, const char *name, const char *text, int mode)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(chmod(p, (mode_t)mode), 0);
+}
+
+static void
+test_identity_openssl_files_load_unchanged(void **state)
+{
+    struct tdir *d = *state;
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "mkdir -p %s", d->dir);
+    assert_int_equal(system(cmd), 0);
+    write_file(d->dir, "key.pem", old_key_pem, 0600);
+    write_file(d->dir, "cert.pem", old_cert_pem, 0644);
+    write_file(d->dir, "generation", "5\n", 0600);
+    struct mm_identity id;
+    assert_int_equal(mm__identity_load(&id, d->dir, 1), 0);
+    assert_string_equal(id.hex, "ead9534528315a00ea872f2fbd672026");
+    assert_int_equal(id.generation, 6);
+    assert_string_equal(id.key_pem, old_key_pem);
+    assert_string_equal(id.cert_pem, old_cert_pem); /* kept, not remade */
+    assert_true(id.has_seed);
+    /* The seed signs for the certificate's key. */
+    struct mm_sign_key *k = NULL;
+    uint8_t sig[MM_ED25519_SIG_LEN];
+    assert_int_equal(mm__sign_key_from_seed(&k, id.seed), 0);
+    assert_int_equal(mm__ed25519_sign(k, "m", 1, sig), 0);
+    assert_int_equal(mm__ed25519_verify(id.pub, "m", 1, sig), 0);
+    mm__sign_key_free(k);
+    mm__identity_release(&id);
+    /* The CLI's read (no key parse) and its PEM path agree. */
+    char err[200];
+    assert_int_equal(mm__identity_read(&id, d->dir, err, sizeof(err)), 0);
+    assert_string_equal(id.hex, "ead9534528315a00ea872f2fbd672026");
+    uint8_t pub[MM_ED25519_KEY_LEN];
+    assert_int_equal(mm__sign_key_from_pem(&k, id.key_pem), 0);
+    assert_int_equal(mm__sign_key_public(k, pub), 0);
+    assert_memory_equal(pub, id.pub, sizeof(pub));
+    mm__sign_key_free(k);
+    mm__identity_release(&id);
 }
 
 static void
@@ -306,6 +401,9 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_identity_created_once_and_stable,
                                         setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(
+            test_identity_openssl_files_load_unchanged, setup_dir,
+            teardown_dir),
         cmocka_unit_test_setup_teardown(test_identity_lock_refuses_second_load,
                                         setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_identity_loose_key_refused,

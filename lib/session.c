@@ -971,6 +971,27 @@ op_json(const struct mm__oplog_op *op)
     return o;
 }
 
+/*
+ * A follow (OPLOG_FOLLOW, MEMBERS_FOLLOW) whose connection holds more than
+ * it may queue has no queue to fall behind in: it ends with the reason,
+ * counted as overloaded, and 1 is returned.  0 while it keeps up.
+ */
+static int
+sub_fell_behind(struct mm_session *s, struct sub *sb)
+{
+    if (!conn_full(s, sb->conn)) return 0;
+    sb->dead = 1;
+    s->st.overloaded++;
+    cJSON *e = cJSON_CreateObject();
+    if (e)
+        cJSON_AddStringToObject(e, "error",
+                                "overloaded: the follower fell behind");
+    session_send(s, sb->conn, sb->sid, MM_WIRE_CTRL_EVENT, sb->id, 0, e);
+    cJSON_Delete(e);
+    retry_arm(s);
+    return 1;
+}
+
 static void
 follow_cb(void *data, const uint8_t *rec, size_t len)
 {
@@ -980,19 +1001,7 @@ follow_cb(void *data, const uint8_t *rec, size_t len)
     if (s->stopped || !sb->conn || sb->dead ||
         mm__oplog_op_decode(&op, rec, len) != 0)
         return;
-    if (conn_full(sb->s, sb->conn)) {
-        /* No queue to fall behind in: the follow ends, with the reason. */
-        sb->dead = 1;
-        s->st.overloaded++;
-        cJSON *e = cJSON_CreateObject();
-        if (e)
-            cJSON_AddStringToObject(e, "error",
-                                    "overloaded: the follower fell behind");
-        session_send(s, sb->conn, sb->sid, MM_WIRE_CTRL_EVENT, sb->id, 0, e);
-        cJSON_Delete(e);
-        retry_arm(s);
-        return;
-    }
+    if (sub_fell_behind(s, sb)) return;
     if (!hex_prefix_match(op.origin, sb->origin)) return;
     cJSON *o = cJSON_CreateObject();
     if (!o) return;
@@ -1257,20 +1266,7 @@ member_change_cb(void *data, const struct mm_swim_member *mb, int was)
     cJSON *o = NULL;
     for (struct sub *sb = s->subs; sb; sb = sb->next) {
         if (!sb->members || !sb->conn || sb->dead) continue;
-        if (conn_full(sb->s, sb->conn)) {
-            /* No queue to fall behind in: the follow ends, with why. */
-            sb->dead = 1;
-            s->st.overloaded++;
-            cJSON *e = cJSON_CreateObject();
-            if (e)
-                cJSON_AddStringToObject(e, "error",
-                                        "overloaded: the follower fell behind");
-            session_send(s, sb->conn, sb->sid, MM_WIRE_CTRL_EVENT, sb->id, 0,
-                         e);
-            cJSON_Delete(e);
-            retry_arm(s);
-            continue;
-        }
+        if (sub_fell_behind(s, sb)) continue;
         if (!o) {
             o = cJSON_CreateObject();
             if (!o) return;

@@ -9,10 +9,13 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "murmer.h"
@@ -864,6 +867,97 @@ test_client_keys_steps_and_refusals(void **state)
     cJSON_Delete(req);
 }
 
+/* A follower that stops reading while its node writes more than a
+ * connection may queue (MM_SESSION_SEND_HIGH) is ended by the node with
+ * "overloaded: the follower fell behind", not queued for without bound:
+ * the follow returns MM_ECLOSED with that text once the client reads
+ * again, and the node keeps serving.  Bounded: a follow that is never cut
+ * off ends when it has read every event, or is interrupted after 30 s. */
+#define FLOOD_ACTORS 12000
+
+struct flood {
+    mm_node *n;
+    int spawned;
+    size_t events;
+    atomic_int seen; /* the follow has its first event */
+    mm_client *c;
+    sem_t done; /* the follow returned */
+};
+
+/* A follow starts at the next op: registers one label every 10 ms until
+ * the follower has seen one (at most 5 s). */
+static void *
+flood_trigger(void *data)
+{
+    struct flood *f = data;
+    char label[32];
+    for (int i = 0; i < 500 && !atomic_load(&f->seen); i++) {
+        snprintf(label, sizeof(label), "trigger/%d", i);
+        mm_spawn_opts o;
+        mm_spawn_opts_init(&o);
+        o.label = label;
+        if (mm_spawn(f->n, "echo", &o, NULL) != 0) break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    /* The bound of the test: a follow never cut off is interrupted. */
+    if (sem_wait_s(&f->done, 30) != 0) mm_client_interrupt(f->c);
+    return NULL;
+}
+
+static int
+flood_cb(void *data, const char *origin, uint64_t gen, const mm_oplog_op *op)
+{
+    struct flood *f = data;
+    (void)origin;
+    (void)gen;
+    (void)op;
+    f->events++;
+    /* Every flood event read: nobody cut the follow off (a failure). */
+    if (f->spawned) return f->events >= FLOOD_ACTORS;
+    f->spawned = 1;
+    atomic_store(&f->seen, 1);
+    /* Inside the callback the client reads nothing: the node's answers
+     * back up while it registers FLOOD_ACTORS labels of ~200 bytes. */
+    char label[160];
+    for (int i = 0; i < FLOOD_ACTORS; i++) {
+        snprintf(label, sizeof(label), "flood/%05d/%0120d", i, i);
+        mm_spawn_opts o;
+        mm_spawn_opts_init(&o);
+        o.label = label;
+        assert_int_equal(mm_spawn(f->n, "echo", &o, NULL), 0);
+    }
+    return 0;
+}
+
+static void
+test_client_follower_that_falls_behind_is_ended(void **state)
+{
+    struct fx *fx = *state;
+    struct flood f = {.n = fx->n, .c = fx->c};
+    atomic_init(&f.seen, 0);
+    assert_int_equal(sem_init(&f.done, 0, 0), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, flood_trigger, &f), 0);
+    int rc = mm_client_oplog_follow(fx->c, NULL, flood_cb, &f);
+    sem_post(&f.done);
+    pthread_join(th, NULL);
+    sem_destroy(&f.done);
+    assert_int_equal(rc, MM_ECLOSED);
+    assert_non_null(strstr(mm_client_error_text(fx->c), "fell behind"));
+    /* Far fewer events than were written: it was cut off, not served. */
+    assert_true(f.events < FLOOD_ACTORS);
+    /* The node still answers a new session. */
+    mm_client *c2 = NULL;
+    assert_int_equal(client_up(fx, fx->key, 5000, &c2), 0);
+    mm_member_info *m;
+    size_t n;
+    assert_int_equal(mm_client_members(c2, &m, &n), 0);
+    assert_int_equal(n, 1);
+    mm_client_free_result(c2, m);
+    mm_client_close(c2);
+}
+
 int
 main(void)
 {
@@ -903,6 +997,8 @@ main(void)
             teardown),
         cmocka_unit_test_setup_teardown(
             test_client_waiters_and_subscriptions_capped, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_client_follower_that_falls_behind_is_ended, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_keys_steps_and_refusals,
                                         setup, teardown),
     };

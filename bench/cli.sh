@@ -43,30 +43,17 @@ RUNS=${CLI_RUNS:-100}
 ROUNDS=${CLI_ROUNDS:-4}
 note() { echo "cli: $*" >&2; }
 [ -x "$M" ] || { note "$M not built"; exit 2; }
-for v in $(env | sed -n 's/^\(MURMER_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_clean_env
 
-TMP=$(mktemp -d /tmp/murmer-cli.XXXXXX)
-export XDG_STATE_HOME=$TMP/state
-KEY=$TMP/cluster.key
-declare -a PIDS=()
+bench_tmp cli
 cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2> /dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2> /dev/null; done
+    bench_kill_pids
     rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_ports() {
-    python3 -c 'import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
-}
 
 # ---- hyperfine ------------------------------------------------------------
 if ! command -v hyperfine > /dev/null && [ "$(id -u)" = 0 ] &&

@@ -59,22 +59,19 @@ note() { echo "hostile: $*" >&2; }
 for f in "$M" "$H" "$SLOW"; do
     [ -e "$f" ] || { note "$f not built (make bench, or make all hostile)"; exit 2; }
 done
-for v in $(env | sed -n 's/^\(MURMER_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_clean_env
 
 ALL="lookups-noread watches-noread lookups-read handshakes preauth stderr-pipe invokes
      waiters deadline partial-streams unknown-frames gossip-flood shutdown
      catchup"
 ATTACKS=${*:-${HOSTILE_ATTACKS:-$ALL}}
 
-TMP=$(mktemp -d /tmp/murmer-hostile.XXXXXX)
-export XDG_STATE_HOME=$TMP/state
-KEY=$TMP/cluster.key
+bench_tmp hostile
 WRONG=$TMP/wrong.key
-declare -a PIDS=()
 cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -9 "$p" 2> /dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2> /dev/null; done
+    bench_kill_pids
     exec 7>&- 2> /dev/null
     rm -rf "$TMP"
 }
@@ -83,16 +80,6 @@ trap 'exit 130' INT TERM
 
 "$M" keygen "$KEY" > /dev/null 2>&1 || { note "murmer keygen failed"; exit 1; }
 "$M" keygen "$WRONG" > /dev/null 2>&1 || { note "murmer keygen failed"; exit 1; }
-
-free_ports() {
-    python3 -c 'import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
-}
 
 mm() { timeout 6 "$M" --timeout 5s --cluster-key "$KEY" "$@"; }
 

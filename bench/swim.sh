@@ -39,6 +39,8 @@
 # per-poll trace in /tmp/swimdebug-RUN; sets SWIMPOLL_DEBUG).
 set -u
 cd "$(dirname "$0")/.." || exit 2
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 ROOT=$(pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
@@ -94,16 +96,6 @@ trap 'exit 130' INT TERM
 now_ns() { date +%s%N; }
 elapsed() { echo $((SECONDS - T_START)); }
 
-# free_ports K: K distinct UDP ports the OS hands out on 127.0.0.1.
-free_ports() {
-    python3 -c 'import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
-}
 addr() { echo "127.0.0.1:${PORT[$1]}"; }
 addrs() { # addrs N [SKIP]: the addresses of n1..nN, without nSKIP
     local i

@@ -134,12 +134,13 @@ struct swim_msg {
     struct swim_rec rec;
 };
 
-/* A queued broadcast: one per member, the newest news wins. */
+/* A queued broadcast: one per member, the newest news wins.  Allocated
+ * to the size of its message (at most SWIM_MSG_HDR + SWIM_REC_MAX). */
 struct swim_bcast {
     uint8_t about[MM_SWIM_ID_LEN];
     unsigned transmits;
     uint16_t len;
-    uint8_t msg[SWIM_MSG_HDR + SWIM_REC_MAX];
+    uint8_t msg[];
 };
 
 /* An indirect probe we run for someone else. */
@@ -213,7 +214,8 @@ struct mm_swim {
      * for one verification per packet or frame, not one per record).
      */
     int walk_forged;
-    int digest_dirty;
+    /* mm__swim_digest: the sum of the members' digest_part, each kept up
+     * to date as the member changes (member_touch). */
     uint64_t digest;
     /* Listed (not tombstone) and live members, recounted after a change
      * (counts_dirty) when next asked for, not on every packet. */
@@ -303,13 +305,37 @@ swim_find(const struct mm_swim *s, const uint8_t *id)
     return mm__idx_find(&s->byid, id);
 }
 
-/* Something about the members changed: the digest and the counts are
- * recomputed when next asked for. */
+/* Something about the members changed: the counts are recomputed when
+ * next asked for. */
 static void
 swim_dirty(struct mm_swim *s)
 {
-    s->digest_dirty = 1;
     s->counts_dirty = 1;
+}
+
+/* |m|'s share of the digest: (id, generation, incarnation, state), a
+ * suspect hashed as alive; nothing for a tombstone. */
+static uint64_t
+member_digest_part(const struct mm_swim_member *m)
+{
+    uint8_t t[MM_SWIM_ID_LEN + 17];
+    if (m->tombstone) return 0;
+    memcpy(t, m->id, MM_SWIM_ID_LEN);
+    mm__put_u64(t + 16, m->generation);
+    mm__put_u64(t + 24, m->incarnation);
+    t[32] = (uint8_t)(m->state == MM_SWIM_SUSPECT ? MM_SWIM_ALIVE : m->state);
+    return mm__hash_u64(mm__hash_bytes(t, sizeof(t)));
+}
+
+/* |m|'s generation, incarnation, state or tombstone may have changed: its
+ * share of the digest follows (O(1), not a walk per packet). */
+static void
+member_touch(struct mm_swim *s, struct mm_swim_member *m)
+{
+    uint64_t part = member_digest_part(m);
+    s->digest += part - m->digest_part;
+    m->digest_part = part;
+    swim_dirty(s);
 }
 
 static void
@@ -772,7 +798,7 @@ bq_push(struct mm_swim *s, const uint8_t *about, const uint8_t *msg, size_t len)
         s->bq = p;
         s->capbq = cap;
     }
-    struct swim_bcast *b = mm__malloc(sizeof(*b));
+    struct swim_bcast *b = mm__malloc(sizeof(*b) + len);
     if (!b) return;
     memcpy(b->about, about, MM_SWIM_ID_LEN);
     if (mm__idx_insert(&s->bqidx, b) != 0) {
@@ -851,22 +877,7 @@ pkt_send(struct mm_swim *s, struct swim_pkt *b, const struct mm_swim_addr *to)
 uint64_t
 mm__swim_digest(struct mm_swim *s)
 {
-    if (!s->digest_dirty) return s->digest;
-    uint64_t d = 0;
-    for (size_t i = 0; i < s->nmembers; i++) {
-        const struct mm_swim_member *m = s->members[i];
-        if (m->tombstone) continue;
-        uint8_t t[MM_SWIM_ID_LEN + 17];
-        memcpy(t, m->id, MM_SWIM_ID_LEN);
-        mm__put_u64(t + 16, m->generation);
-        mm__put_u64(t + 24, m->incarnation);
-        t[32] =
-            (uint8_t)(m->state == MM_SWIM_SUSPECT ? MM_SWIM_ALIVE : m->state);
-        d += mm__hash_u64(mm__hash_bytes(t, sizeof(t)));
-    }
-    s->digest = d;
-    s->digest_dirty = 0;
-    return d;
+    return s->digest;
 }
 
 /* ---- state transitions ------------------------------------------------- */
@@ -912,6 +923,7 @@ member_set(struct mm_swim *s, struct mm_swim_member *m, int to, const char *why)
         m->reprobe_gap = s->cfg.reprobe_min_ms;
         m->reprobe_at = s->now + m->reprobe_gap;
     }
+    member_touch(s, m);
     MM_LOG(MM_LOG_INFO, "swim", "%s: %s -> %s (%s)", m->name,
            mm__swim_state_name(was), mm__swim_state_name(to), why);
     swim_emit(s, m, was);
@@ -1036,7 +1048,7 @@ swim_refute(struct mm_swim *s, uint64_t inc, const char *why)
     self_sign(s);
     swim_awareness_add(s, 1);
     s->stats.refutations++;
-    swim_dirty(s);
+    member_touch(s, self);
     MM_LOG(MM_LOG_INFO, "swim", "refuting %s with incarnation %llu", why,
            (unsigned long long)self->incarnation);
     if (self->state != MM_SWIM_ALIVE)
@@ -1153,6 +1165,7 @@ member_add(struct mm_swim *s, const struct swim_rec *r, int state)
     if (s->self) order_insert(s, m->id);
     if (s->self && state == MM_SWIM_ALIVE) gossip_news_soon(s);
     s->joined = 1;
+    member_touch(s, m);
     MM_LOG(MM_LOG_INFO, "swim", "%s: joined as %s", m->name,
            mm__swim_state_name(state));
     swim_emit(s, m, MM_SWIM_NONE);
@@ -1163,6 +1176,7 @@ static void
 member_free_at(struct mm_swim *s, size_t i)
 {
     mm__idx_remove(&s->byid, s->members[i]);
+    s->digest -= s->members[i]->digest_part;
     member_free(s->members[i]);
     s->members[i] = s->members[--s->nmembers];
     swim_dirty(s);
@@ -1222,7 +1236,7 @@ apply_record(struct mm_swim *s, const struct swim_rec *r)
         /* Its own graceful leave. */
         rec_to_member(m, r, tags);
         m->last_ack = 0;
-        swim_dirty(s);
+        member_touch(s, m);
         if (!m->tombstone) {
             if (was == MM_SWIM_LEFT)
                 swim_emit(s, m, was);
@@ -1235,7 +1249,7 @@ apply_record(struct mm_swim *s, const struct swim_rec *r)
     int differs = rec_differs(m, r);
     rec_to_member(m, r, tags);
     m->last_ack = 0;
-    swim_dirty(s);
+    member_touch(s, m);
     if (m->tombstone) {
         m->tombstone = 0;
         m->state = MM_SWIM_ALIVE;
@@ -1243,6 +1257,7 @@ apply_record(struct mm_swim *s, const struct swim_rec *r)
         confirmers_clear(m);
         order_insert(s, m->id);
         gossip_news_soon(s);
+        member_touch(s, m);
         MM_LOG(MM_LOG_INFO, "swim", "%s: back from the tombstone", m->name);
         swim_emit(s, m, MM_SWIM_NONE);
     } else if (newgen) {
@@ -1255,6 +1270,7 @@ apply_record(struct mm_swim *s, const struct swim_rec *r)
         if (was == MM_SWIM_FAILED || was == MM_SWIM_LEFT)
             order_insert(s, m->id);
         gossip_news_soon(s);
+        member_touch(s, m);
         MM_LOG(MM_LOG_INFO, "swim", "%s: new generation %llu (was %s)", m->name,
                (unsigned long long)m->generation, mm__swim_state_name(was));
         swim_emit(s, m, was);
@@ -1303,7 +1319,7 @@ apply_suspect(struct mm_swim *s, const uint8_t *id, uint64_t gen, uint64_t inc,
     } else if (m->state == MM_SWIM_SUSPECT) {
         if (inc > m->incarnation) {
             m->incarnation = inc;
-            swim_dirty(s);
+            member_touch(s, m);
         }
         if (suspicion_confirm(m, from)) {
             m->confirmations++;
@@ -1913,6 +1929,7 @@ mm__swim_tick(struct mm_swim *s, uint64_t now)
             now - m->state_since >= s->cfg.reconnect_timeout_ms) {
             struct mm_swim_member tmp = *m;
             m->tombstone = 1;
+            member_touch(s, m);
             tmp.state = MM_SWIM_REAPED;
             MM_LOG(MM_LOG_INFO, "swim", "%s: reaped", m->name);
             swim_emit(s, &tmp, m->state);
@@ -2156,6 +2173,7 @@ mm__swim_leave(struct mm_swim *s, uint64_t now)
     s->self->incarnation++;
     s->self->rec_flags = MM_SWIM_REC_LEFT;
     self_sign(s);
+    member_touch(s, s->self);
     member_set(s, s->self, MM_SWIM_LEFT, "leaving");
     bcast_alive(s, s->self);
     leave_round(s);
@@ -2205,7 +2223,7 @@ mm__swim_set_tags(struct mm_swim *s, const char *tags, uint64_t now)
     }
     s->self->incarnation++;
     self_sign(s);
-    swim_dirty(s);
+    member_touch(s, s->self);
     bcast_alive(s, s->self);
     return 0;
 }
@@ -2440,7 +2458,7 @@ mm__swim_check(const struct mm_swim *s)
         return -1;                                                             \
     } while (0)
     size_t listed = 0, live = 0;
-    uint64_t due = UINT64_MAX;
+    uint64_t due = UINT64_MAX, digest = 0;
     if (s->byid.n != s->nmembers)
         BAD("the index holds %zu members, the table %zu", s->byid.n,
             s->nmembers);
@@ -2453,10 +2471,14 @@ mm__swim_check(const struct mm_swim *s)
                 mm__swim_state_name(m->state));
         if (m->nconfirmers > (m->confirmers ? MM_SWIM_CONFIRM_MAX : 0))
             BAD("%s counts %u confirmers", m->name, m->nconfirmers);
+        if (m->digest_part != member_digest_part(m))
+            BAD("%s: digest share not updated", m->name);
+        digest += m->digest_part;
         listed += !m->tombstone;
         live += swim_live(m);
         due = MM_MIN(due, member_due(s, m));
     }
+    if (digest != s->digest) BAD("the digest kept is not the members' sum");
     if (s->bqidx.n != s->nbq)
         BAD("the broadcast index holds %zu, the queue %zu", s->bqidx.n, s->nbq);
     for (size_t i = 0; i < s->nbq; i++)

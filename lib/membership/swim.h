@@ -143,6 +143,7 @@ struct mm_swim_member {
     uint64_t reprobe_at;  /* FAILED: next re-probe */
     uint64_t reprobe_gap; /* FAILED: current re-probe backoff */
     uint32_t reprobe_seq;
+    uint64_t digest_part; /* its share of mm__swim_digest (internal) */
 };
 
 struct mm_swim_ops {

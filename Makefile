@@ -133,7 +133,7 @@ FRONT_OBJ := $(BUILD)/obj-front/cli/front/main.o \
   $(FRONT_CMDS:%=$(BUILD)/obj-front/cmd/%.o) \
   $(BUILD)/obj/cli/options.o $(BUILD)/obj/cli/output.o $(BUILD)/obj/cli/interrupt.o \
   $(addprefix $(BUILD)/obj/lib/,local_client.o client_cmds.o wire.o buf.o err.o \
-    endpoint.o util.o identity.o session.o membership/swim.o)
+    endpoint.o util.o identity.o session.o membership/swim.o membership/idx.o)
 FRONT_LIBS = $(shell pkg-config --libs libcjson libuv) -lpthread -lm
 $(BUILD)/obj-front/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -287,7 +287,7 @@ check-format:
 check: check-pure check-layers check-format
 
 PURE_SRC := lib/wire.c lib/buf.c lib/oplog.c lib/membership/swim.c \
-            lib/membership/seal.c lib/supervisor.c lib/hlc.c lib/jsonv.c
+            lib/membership/idx.c lib/membership/seal.c lib/supervisor.c lib/hlc.c lib/jsonv.c
 PURE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -Itests/poison -Ilib -Ilib/include
 check-pure:
 	@set -e; for f in $(PURE_SRC); do \

@@ -13,6 +13,7 @@
 #include "ckey.h"
 #include "core.h"
 #include "crypto.h"
+#include "membership/idx.h"
 
 struct seal_peer {
     uint8_t id[16];
@@ -32,6 +33,7 @@ struct mm_seal {
     uint8_t send_key[32];    /* ours, from keys[0] */
     struct seal_peer *peers; /* owned */
     size_t npeers, cappeers;
+    struct mm_idx byid; /* peers[] by sender id; rebuilt when they move */
     uint64_t clock;
     struct mm_seal_stats stats;
     /* The derivation limit: a token bucket, in thousandths of a token. */
@@ -76,6 +78,7 @@ mm__seal_new(struct mm_seal **out, const uint8_t self_id[16],
     if (!s) return -ENOMEM;
     memcpy(s->self_id, self_id, 16);
     s->generation = generation;
+    mm__idx_init(&s->byid, offsetof(struct seal_peer, id), mm__rand64());
     rc = mm__seal_set_keys(s, keys, nkeys);
     if (rc != 0) {
         mm__free(s);
@@ -89,6 +92,7 @@ void
 mm__seal_free(struct mm_seal *s)
 {
     if (!s) return;
+    mm__idx_free(&s->byid);
     mm__free(s->peers);
     memset(s, 0, sizeof(*s)); /* keys */
     mm__free(s);
@@ -164,10 +168,7 @@ mm__seal_looks_like(const uint8_t *in, size_t len)
 static struct seal_peer *
 seal_peer_find(struct mm_seal *s, const uint8_t *id)
 {
-    /* NEEDSWORK: linear; index it if clusters grow past a few hundred. */
-    for (size_t i = 0; i < s->npeers; i++)
-        if (memcmp(s->peers[i].id, id, 16) == 0) return &s->peers[i];
-    return NULL;
+    return mm__idx_find(&s->byid, id);
 }
 
 static struct seal_peer *
@@ -179,8 +180,13 @@ seal_peer_add(struct mm_seal *s, const uint8_t *id)
         if (cap > MM_SEAL_PEERS_MAX) cap = MM_SEAL_PEERS_MAX;
         void *np = mm__realloc(s->peers, cap * sizeof(*s->peers));
         if (np) {
+            /* The peers moved: index them again (the slots suffice, no
+             * allocation; amortised O(1) a peer, like the growth). */
             s->peers = np;
             s->cappeers = cap;
+            mm__idx_clear(&s->byid);
+            for (size_t i = 0; i < s->npeers; i++)
+                mm__idx_insert(&s->byid, &s->peers[i]);
         }
     }
     if (s->npeers < s->cappeers) {
@@ -189,11 +195,20 @@ seal_peer_add(struct mm_seal *s, const uint8_t *id)
         p = &s->peers[0]; /* evict the least recently used */
         for (size_t i = 1; i < s->npeers; i++)
             if (s->peers[i].used < p->used) p = &s->peers[i];
+        mm__idx_remove(&s->byid, p);
     } else {
         return NULL;
     }
     memset(p, 0, sizeof(*p));
     memcpy(p->id, id, 16);
+    if (mm__idx_insert(&s->byid, p) != 0) {
+        /* Out of memory: not kept (its replay window neither). */
+        if (p == &s->peers[s->npeers - 1])
+            s->npeers--;
+        else
+            memset(p, 0, sizeof(*p)); /* an evicted slot stays, unused */
+        return NULL;
+    }
     return p;
 }
 

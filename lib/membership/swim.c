@@ -77,6 +77,7 @@
 #include <stdio.h>
 
 #include "core.h"
+#include "membership/idx.h"
 
 #define SWIM_VERSION 2
 #define SWIM_HDR_LEN 18
@@ -133,12 +134,13 @@ struct swim_msg {
     struct swim_rec rec;
 };
 
-/* A queued broadcast: one per member, the newest news wins. */
+/* A queued broadcast: one per member, the newest news wins.  Allocated
+ * to the size of its message (at most SWIM_MSG_HDR + SWIM_REC_MAX). */
 struct swim_bcast {
     uint8_t about[MM_SWIM_ID_LEN];
     unsigned transmits;
     uint16_t len;
-    uint8_t msg[SWIM_MSG_HDR + SWIM_REC_MAX];
+    uint8_t msg[];
 };
 
 /* An indirect probe we run for someone else. */
@@ -167,7 +169,8 @@ struct mm_swim {
     struct mm_swim_ops ops;
     struct mm_swim_member **members; /* owned, each one owned */
     size_t nmembers, capmembers;
-    struct mm_swim_member *self;     /* borrowed from members[] */
+    struct mm_idx byid;          /* members[] by id (a member never moves) */
+    struct mm_swim_member *self; /* borrowed from members[] */
     struct mm_swim_member **scratch; /* owned, capmembers */
     uint64_t now, rng;
     uint32_t seq;
@@ -188,6 +191,7 @@ struct mm_swim {
     uint64_t next_gossip, last_gossip;
     struct swim_bcast **bq; /* owned; sorted by transmits, ascending */
     size_t nbq, capbq;
+    struct mm_idx bqidx; /* bq[] by the member it is about */
     struct swim_fwd fwd[SWIM_FWD_MAX];
 
     struct swim_seed *seeds; /* owned */
@@ -210,8 +214,21 @@ struct mm_swim {
      * for one verification per packet or frame, not one per record).
      */
     int walk_forged;
-    int digest_dirty;
+    /* mm__swim_digest: the sum of the members' digest_part, each kept up
+     * to date as the member changes (member_touch). */
     uint64_t digest;
+    /* Listed (not tombstone) and live members, recounted after a change
+     * (counts_dirty) when next asked for, not on every packet. */
+    int counts_dirty;
+    size_t nlisted, nlive;
+    /*
+     * No later than the earliest thing due for any member (a suspicion's
+     * end, a re-probe, a reap): every change that brings one forward
+     * lowers it (member_due_note); the tick's walk sets it exactly.  So
+     * mm__swim_deadline need not walk the members; a member whose
+     * deadline went away costs at most one early tick.
+     */
+    uint64_t due;
     struct mm_swim_stats stats;
 };
 
@@ -285,29 +302,137 @@ swim_live(const struct mm_swim_member *m)
 static struct mm_swim_member *
 swim_find(const struct mm_swim *s, const uint8_t *id)
 {
-    /* NEEDSWORK: linear; fine for hundreds of members, hash it beyond. */
-    for (size_t i = 0; i < s->nmembers; i++)
-        if (memcmp(s->members[i]->id, id, MM_SWIM_ID_LEN) == 0)
-            return s->members[i];
-    return NULL;
+    return mm__idx_find(&s->byid, id);
+}
+
+/* Something about the members changed: the counts are recomputed when
+ * next asked for. */
+static void
+swim_dirty(struct mm_swim *s)
+{
+    s->counts_dirty = 1;
+}
+
+/* |m|'s share of the digest: (id, generation, incarnation, state), a
+ * suspect hashed as alive; nothing for a tombstone. */
+static uint64_t
+member_digest_part(const struct mm_swim_member *m)
+{
+    uint8_t t[MM_SWIM_ID_LEN + 17];
+    if (m->tombstone) return 0;
+    memcpy(t, m->id, MM_SWIM_ID_LEN);
+    mm__put_u64(t + 16, m->generation);
+    mm__put_u64(t + 24, m->incarnation);
+    t[32] = (uint8_t)(m->state == MM_SWIM_SUSPECT ? MM_SWIM_ALIVE : m->state);
+    return mm__hash_u64(mm__hash_bytes(t, sizeof(t)));
+}
+
+/* |m|'s generation, incarnation, state or tombstone may have changed: its
+ * share of the digest follows (O(1), not a walk per packet). */
+static void
+member_touch(struct mm_swim *s, struct mm_swim_member *m)
+{
+    uint64_t part = member_digest_part(m);
+    s->digest += part - m->digest_part;
+    m->digest_part = part;
+    swim_dirty(s);
+}
+
+static void
+swim_recount(const struct mm_swim *cs)
+{
+    /* The counts are a cache: |cs| is never a const object. */
+    struct mm_swim *s = (struct mm_swim *)cs;
+    size_t listed = 0, live = 0;
+    if (!s->counts_dirty) return;
+    for (size_t i = 0; i < s->nmembers; i++) {
+        listed += !s->members[i]->tombstone;
+        live += swim_live(s->members[i]);
+    }
+    s->nlisted = listed;
+    s->nlive = live;
+    s->counts_dirty = 0;
 }
 
 static size_t
 swim_listed(const struct mm_swim *s)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < s->nmembers; i++)
-        n += !s->members[i]->tombstone;
-    return n;
+    swim_recount(s);
+    return s->nlisted;
 }
 
 static size_t
 swim_nlive(const struct mm_swim *s)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < s->nmembers; i++)
-        n += swim_live(s->members[i]);
-    return n;
+    swim_recount(s);
+    return s->nlive;
+}
+
+/* The earliest thing due for |m| (UINT64_MAX: nothing). */
+static uint64_t
+member_due(const struct mm_swim *s, const struct mm_swim_member *m)
+{
+    uint64_t d = UINT64_MAX;
+    if (m->is_self) return d;
+    if (m->tombstone)
+        return m->state_since + s->cfg.reconnect_timeout_ms +
+               s->cfg.tombstone_ms;
+    if (m->state == MM_SWIM_SUSPECT) d = MM_MIN(d, m->suspect_deadline);
+    if (m->state == MM_SWIM_FAILED || m->state == MM_SWIM_LEFT)
+        d = MM_MIN(d, m->state_since + s->cfg.reconnect_timeout_ms);
+    if (m->state == MM_SWIM_FAILED && !s->leaving) d = MM_MIN(d, m->reprobe_at);
+    return d;
+}
+
+/* |m| changed: what is due for it may have come forward. */
+static void
+member_due_note(struct mm_swim *s, const struct mm_swim_member *m)
+{
+    uint64_t d = member_due(s, m);
+    if (d < s->due) s->due = d;
+}
+
+/* ---- out-of-line parts of a member ------------------------------------- */
+
+static const char swim_no_tags[1] = "";
+
+/* A copy of |t| to hold as a member's tags (the shared "" when empty);
+ * NULL when out of memory. */
+static const char *
+tags_dup(const char *t)
+{
+    return *t ? mm__strdup(t) : swim_no_tags;
+}
+
+static void
+tags_free(const char *t)
+{
+    if (t && t != swim_no_tags) mm__free((char *)t);
+}
+
+/* The tags |m| should hold for a record carrying |t|: its own when equal
+ * (|m| may be NULL), else a copy; NULL when out of memory. */
+static const char *
+tags_for(const struct mm_swim_member *m, const char *t)
+{
+    if (m && m->tags && strcmp(m->tags, t) == 0) return m->tags;
+    return tags_dup(t);
+}
+
+static void
+confirmers_clear(struct mm_swim_member *m)
+{
+    mm__free(m->confirmers);
+    m->confirmers = NULL;
+    m->confirmations = m->nconfirmers = 0;
+}
+
+static void
+member_free(struct mm_swim_member *m)
+{
+    tags_free(m->tags);
+    mm__free(m->confirmers);
+    mm__free(m);
 }
 
 /* ---- encoding ---------------------------------------------------------- */
@@ -644,6 +769,7 @@ bq_sort(struct mm_swim *s)
 static void
 bq_remove(struct mm_swim *s, size_t i)
 {
+    mm__idx_remove(&s->bqidx, s->bq[i]);
     mm__free(s->bq[i]);
     memmove(&s->bq[i], &s->bq[i + 1], (s->nbq - i - 1) * sizeof(s->bq[0]));
     s->nbq--;
@@ -653,10 +779,14 @@ bq_remove(struct mm_swim *s, size_t i)
 static void
 bq_push(struct mm_swim *s, const uint8_t *about, const uint8_t *msg, size_t len)
 {
-    for (size_t i = 0; i < s->nbq; i++) {
-        if (memcmp(s->bq[i]->about, about, MM_SWIM_ID_LEN) == 0) {
-            bq_remove(s, i);
-            break;
+    struct swim_bcast *old = mm__idx_find(&s->bqidx, about);
+    if (old) {
+        /* Found by id; its place in the queue by pointer. */
+        for (size_t i = 0; i < s->nbq; i++) {
+            if (s->bq[i] == old) {
+                bq_remove(s, i);
+                break;
+            }
         }
     }
     if (s->nbq == SWIM_BCAST_MAX)
@@ -668,9 +798,13 @@ bq_push(struct mm_swim *s, const uint8_t *about, const uint8_t *msg, size_t len)
         s->bq = p;
         s->capbq = cap;
     }
-    struct swim_bcast *b = mm__malloc(sizeof(*b));
+    struct swim_bcast *b = mm__malloc(sizeof(*b) + len);
     if (!b) return;
     memcpy(b->about, about, MM_SWIM_ID_LEN);
+    if (mm__idx_insert(&s->bqidx, b) != 0) {
+        mm__free(b);
+        return;
+    }
     b->transmits = 0;
     b->len = (uint16_t)len;
     memcpy(b->msg, msg, len);
@@ -743,22 +877,7 @@ pkt_send(struct mm_swim *s, struct swim_pkt *b, const struct mm_swim_addr *to)
 uint64_t
 mm__swim_digest(struct mm_swim *s)
 {
-    if (!s->digest_dirty) return s->digest;
-    uint64_t d = 0;
-    for (size_t i = 0; i < s->nmembers; i++) {
-        const struct mm_swim_member *m = s->members[i];
-        if (m->tombstone) continue;
-        uint8_t t[MM_SWIM_ID_LEN + 17];
-        memcpy(t, m->id, MM_SWIM_ID_LEN);
-        mm__put_u64(t + 16, m->generation);
-        mm__put_u64(t + 24, m->incarnation);
-        t[32] =
-            (uint8_t)(m->state == MM_SWIM_SUSPECT ? MM_SWIM_ALIVE : m->state);
-        d += mm__hash_u64(mm__hash_bytes(t, sizeof(t)));
-    }
-    s->digest = d;
-    s->digest_dirty = 0;
-    return d;
+    return s->digest;
 }
 
 /* ---- state transitions ------------------------------------------------- */
@@ -781,7 +900,8 @@ swim_edge_ok(int was, int to)
 static void
 swim_emit(struct mm_swim *s, const struct mm_swim_member *m, int was)
 {
-    s->digest_dirty = 1;
+    swim_dirty(s);
+    member_due_note(s, m);
     if (s->ops.changed) s->ops.changed(s->ops.data, m, was);
 }
 
@@ -797,12 +917,13 @@ member_set(struct mm_swim *s, struct mm_swim_member *m, int to, const char *why)
     if (to == MM_SWIM_SUSPECT) s->stats.suspicions++;
     if (to != MM_SWIM_SUSPECT) {
         m->suspect_start = m->suspect_deadline = 0;
-        m->confirmations = m->nconfirmers = 0;
+        confirmers_clear(m);
     }
     if (to == MM_SWIM_FAILED) {
         m->reprobe_gap = s->cfg.reprobe_min_ms;
         m->reprobe_at = s->now + m->reprobe_gap;
     }
+    member_touch(s, m);
     MM_LOG(MM_LOG_INFO, "swim", "%s: %s -> %s (%s)", m->name,
            mm__swim_state_name(was), mm__swim_state_name(to), why);
     swim_emit(s, m, was);
@@ -850,16 +971,25 @@ suspicion_update(struct mm_swim *s, struct mm_swim_member *m)
     m->suspect_deadline =
         m->suspect_start + mm__swim_suspicion_timeout(
                                mn, mx, swim_suspicion_k(s), m->confirmations);
+    member_due_note(s, m);
 }
 
-/* Records |from| as a confirmer; 1 if it was new. */
+/* Records |from| as a confirmer; 1 if it was new.  The list is allocated
+ * on the first (only suspects have one); out of memory, a confirmation
+ * is not counted (the suspicion runs its longer course). */
 static int
 suspicion_confirm(struct mm_swim_member *m, const uint8_t *from)
 {
     for (unsigned i = 0; i < m->nconfirmers; i++)
         if (memcmp(m->confirmers[i], from, MM_SWIM_ID_LEN) == 0) return 0;
-    if (m->nconfirmers < MM_SWIM_CONFIRM_MAX)
+    if (m->nconfirmers < MM_SWIM_CONFIRM_MAX) {
+        if (!m->confirmers) {
+            m->confirmers =
+                mm__malloc(MM_SWIM_CONFIRM_MAX * sizeof(m->confirmers[0]));
+            if (!m->confirmers) return 0;
+        }
         memcpy(m->confirmers[m->nconfirmers++], from, MM_SWIM_ID_LEN);
+    }
     return 1;
 }
 
@@ -918,7 +1048,7 @@ swim_refute(struct mm_swim *s, uint64_t inc, const char *why)
     self_sign(s);
     swim_awareness_add(s, 1);
     s->stats.refutations++;
-    s->digest_dirty = 1;
+    member_touch(s, self);
     MM_LOG(MM_LOG_INFO, "swim", "refuting %s with incarnation %llu", why,
            (unsigned long long)self->incarnation);
     if (self->state != MM_SWIM_ALIVE)
@@ -950,13 +1080,18 @@ order_insert(struct mm_swim *s, const uint8_t *id)
     s->norder++;
 }
 
-/* Takes a verified record (its key too, when it carries one). */
+/* Takes a verified record (its key too, when it carries one) and |tags|,
+ * its tags as tags_for() gave them. */
 static void
-rec_to_member(struct mm_swim_member *m, const struct swim_rec *r)
+rec_to_member(struct mm_swim_member *m, const struct swim_rec *r,
+              const char *tags)
 {
     memcpy(m->id, r->id, MM_SWIM_ID_LEN);
     memcpy(m->name, r->name, sizeof(m->name));
-    memcpy(m->tags, r->tags, sizeof(m->tags));
+    if (tags != m->tags) {
+        tags_free(m->tags);
+        m->tags = tags;
+    }
     m->addr = r->addr;
     m->generation = r->gen;
     m->incarnation = r->inc;
@@ -1009,9 +1144,17 @@ member_add(struct mm_swim *s, const struct swim_rec *r, int state)
         s->scratch = p;
         s->capmembers = cap;
     }
-    struct mm_swim_member *m = mm__calloc(1, sizeof(*m));
-    if (!m) return NULL;
-    rec_to_member(m, r);
+    const char *tags = tags_dup(r->tags);
+    struct mm_swim_member *m = tags ? mm__calloc(1, sizeof(*m)) : NULL;
+    if (!m) {
+        tags_free(tags);
+        return NULL;
+    }
+    rec_to_member(m, r, tags);
+    if (mm__idx_insert(&s->byid, m) != 0) {
+        member_free(m);
+        return NULL;
+    }
     m->state = state;
     m->state_since = s->now;
     if (state == MM_SWIM_FAILED) {
@@ -1022,6 +1165,7 @@ member_add(struct mm_swim *s, const struct swim_rec *r, int state)
     if (s->self) order_insert(s, m->id);
     if (s->self && state == MM_SWIM_ALIVE) gossip_news_soon(s);
     s->joined = 1;
+    member_touch(s, m);
     MM_LOG(MM_LOG_INFO, "swim", "%s: joined as %s", m->name,
            mm__swim_state_name(state));
     swim_emit(s, m, MM_SWIM_NONE);
@@ -1031,9 +1175,11 @@ member_add(struct mm_swim *s, const struct swim_rec *r, int state)
 static void
 member_free_at(struct mm_swim *s, size_t i)
 {
-    mm__free(s->members[i]);
+    mm__idx_remove(&s->byid, s->members[i]);
+    s->digest -= s->members[i]->digest_part;
+    member_free(s->members[i]);
     s->members[i] = s->members[--s->nmembers];
-    s->digest_dirty = 1;
+    swim_dirty(s);
 }
 
 /* ---- applying news ----------------------------------------------------- */
@@ -1079,12 +1225,18 @@ apply_record(struct mm_swim *s, const struct swim_rec *r)
         (r->gen == m->generation && r->inc <= m->incarnation))
         return 0; /* what we hold is as new: nothing to verify */
     if (rec_verify(s, r, m) != 0) return -1;
+    const char *tags = tags_for(m, r->tags);
+    if (!tags) {
+        MM_LOG(MM_LOG_WARN, "swim", "out of memory: a record of %s dropped",
+               m->name);
+        return 0;
+    }
     int was = m->state, newgen = r->gen > m->generation;
     if (r->flags & MM_SWIM_REC_LEFT) {
         /* Its own graceful leave. */
-        rec_to_member(m, r);
+        rec_to_member(m, r, tags);
         m->last_ack = 0;
-        s->digest_dirty = 1;
+        member_touch(s, m);
         if (!m->tombstone) {
             if (was == MM_SWIM_LEFT)
                 swim_emit(s, m, was);
@@ -1095,16 +1247,17 @@ apply_record(struct mm_swim *s, const struct swim_rec *r)
         return 0;
     }
     int differs = rec_differs(m, r);
-    rec_to_member(m, r);
+    rec_to_member(m, r, tags);
     m->last_ack = 0;
-    s->digest_dirty = 1;
+    member_touch(s, m);
     if (m->tombstone) {
         m->tombstone = 0;
         m->state = MM_SWIM_ALIVE;
         m->state_since = s->now;
-        m->confirmations = m->nconfirmers = 0;
+        confirmers_clear(m);
         order_insert(s, m->id);
         gossip_news_soon(s);
+        member_touch(s, m);
         MM_LOG(MM_LOG_INFO, "swim", "%s: back from the tombstone", m->name);
         swim_emit(s, m, MM_SWIM_NONE);
     } else if (newgen) {
@@ -1112,11 +1265,12 @@ apply_record(struct mm_swim *s, const struct swim_rec *r)
         m->state = MM_SWIM_ALIVE;
         m->state_since = s->now;
         m->suspect_start = m->suspect_deadline = 0;
-        m->confirmations = m->nconfirmers = 0;
+        confirmers_clear(m);
         m->rtt_ms = 0;
         if (was == MM_SWIM_FAILED || was == MM_SWIM_LEFT)
             order_insert(s, m->id);
         gossip_news_soon(s);
+        member_touch(s, m);
         MM_LOG(MM_LOG_INFO, "swim", "%s: new generation %llu (was %s)", m->name,
                (unsigned long long)m->generation, mm__swim_state_name(was));
         swim_emit(s, m, was);
@@ -1155,16 +1309,17 @@ apply_suspect(struct mm_swim *s, const uint8_t *id, uint64_t gen, uint64_t inc,
     if (m->state == MM_SWIM_ALIVE) {
         m->incarnation = inc;
         m->suspect_start = s->now;
-        m->confirmations = 0;
-        m->nconfirmers = 0;
+        confirmers_clear(m);
         suspicion_confirm(m, from);
-        member_set(s, m, MM_SWIM_SUSPECT, "suspected");
+        /* The deadline first, so that the change (and what is due) reads
+         * it. */
         suspicion_update(s, m);
+        member_set(s, m, MM_SWIM_SUSPECT, "suspected");
         bcast_verdict(s, MSG_SUSPECT, m, from);
     } else if (m->state == MM_SWIM_SUSPECT) {
         if (inc > m->incarnation) {
             m->incarnation = inc;
-            s->digest_dirty = 1;
+            member_touch(s, m);
         }
         if (suspicion_confirm(m, from)) {
             m->confirmations++;
@@ -1674,6 +1829,7 @@ reprobe(struct mm_swim *s, struct mm_swim_member *m)
         MM_MIN(m->reprobe_gap * 2, (uint64_t)s->cfg.reprobe_max_ms);
     if (m->reprobe_gap == 0) m->reprobe_gap = s->cfg.reprobe_min_ms;
     m->reprobe_at = s->now + m->reprobe_gap;
+    member_due_note(s, m);
 }
 
 static void
@@ -1742,8 +1898,14 @@ mm__swim_tick(struct mm_swim *s, uint64_t now)
     if (s->probe.active && now >= s->probe.end_at) probe_finish(s);
     if (!s->probe.active && !s->leaving && now >= s->next_probe) probe_start(s);
 
-    /* Suspicions that ran out; reaping; re-probing the failed. */
-    for (size_t i = 0; i < s->nmembers; i++) {
+    /* Suspicions that ran out; reaping; re-probing the failed: only when
+     * one may be due (s->due is never later than the first).  The walk
+     * also sets what is due next exactly (changes made meanwhile, by the
+     * changed callback too, still lower it). */
+    int walk = now >= s->due;
+    uint64_t due = UINT64_MAX;
+    if (walk) s->due = UINT64_MAX;
+    for (size_t i = 0; walk && i < s->nmembers; i++) {
         struct mm_swim_member *m = s->members[i];
         if (m->is_self) continue;
         if (m->tombstone) {
@@ -1751,6 +1913,8 @@ mm__swim_tick(struct mm_swim *s, uint64_t now)
                 s->cfg.reconnect_timeout_ms + s->cfg.tombstone_ms) {
                 member_free_at(s, i);
                 i--;
+            } else {
+                due = MM_MIN(due, member_due(s, m));
             }
             continue;
         }
@@ -1765,14 +1929,18 @@ mm__swim_tick(struct mm_swim *s, uint64_t now)
             now - m->state_since >= s->cfg.reconnect_timeout_ms) {
             struct mm_swim_member tmp = *m;
             m->tombstone = 1;
+            member_touch(s, m);
             tmp.state = MM_SWIM_REAPED;
             MM_LOG(MM_LOG_INFO, "swim", "%s: reaped", m->name);
             swim_emit(s, &tmp, m->state);
+            due = MM_MIN(due, member_due(s, m));
             continue;
         }
         if (m->state == MM_SWIM_FAILED && !s->leaving && now >= m->reprobe_at)
             reprobe(s, m);
+        due = MM_MIN(due, member_due(s, m));
     }
+    if (walk && due < s->due) s->due = due;
 
     /* Indirect probes we run for others. */
     for (size_t i = 0; i < SWIM_FWD_MAX; i++) {
@@ -1826,19 +1994,7 @@ mm__swim_deadline(struct mm_swim *s)
                            : s->next_probe);
     else if (s->probe.active)
         AT(s->probe.end_at);
-    for (size_t i = 0; i < s->nmembers; i++) {
-        const struct mm_swim_member *m = s->members[i];
-        if (m->is_self) continue;
-        if (m->tombstone) {
-            AT(m->state_since + s->cfg.reconnect_timeout_ms +
-               s->cfg.tombstone_ms);
-            continue;
-        }
-        if (m->state == MM_SWIM_SUSPECT) AT(m->suspect_deadline);
-        if (m->state == MM_SWIM_FAILED || m->state == MM_SWIM_LEFT)
-            AT(m->state_since + s->cfg.reconnect_timeout_ms);
-        if (m->state == MM_SWIM_FAILED && !s->leaving) AT(m->reprobe_at);
-    }
+    AT(s->due); /* the members' (kept, see struct mm_swim) */
     for (size_t i = 0; i < SWIM_FWD_MAX; i++) {
         const struct swim_fwd *f = &s->fwd[i];
         if (f->used) AT(f->want_nack && !f->acked ? f->nack_at : f->expire_at);
@@ -1919,7 +2075,14 @@ mm__swim_new(struct mm_swim **out, const struct mm_swim_config *cfg,
     s->now = now;
     s->rng = cfg->seed ? cfg->seed : mm__rand64();
     if (s->rng == 0) s->rng = 0x9E3779B97F4A7C15ULL;
-    s->digest_dirty = 1;
+    /* The indexes' hash keys come from the seed without drawing from the
+     * generator: one seed still makes one run. */
+    mm__idx_init(&s->byid, offsetof(struct mm_swim_member, id),
+                 mm__hash_u64(s->rng ^ 0x6964786d656d6273ULL));
+    mm__idx_init(&s->bqidx, offsetof(struct swim_bcast, about),
+                 mm__hash_u64(s->rng ^ 0x6964786263617374ULL));
+    swim_dirty(s);
+    s->due = UINT64_MAX;
     memset(&r, 0, sizeof(r));
     memcpy(r.id, cfg->id, MM_SWIM_ID_LEN);
     memcpy(r.pub, cfg->pub, MM_SWIM_PUB_LEN);
@@ -1953,9 +2116,11 @@ mm__swim_free(struct mm_swim *s)
 {
     if (!s) return;
     for (size_t i = 0; i < s->nmembers; i++)
-        mm__free(s->members[i]);
+        member_free(s->members[i]);
     for (size_t i = 0; i < s->nbq; i++)
         mm__free(s->bq[i]);
+    mm__idx_free(&s->byid);
+    mm__idx_free(&s->bqidx);
     mm__free(s->members);
     mm__free(s->scratch);
     mm__free(s->order);
@@ -2008,6 +2173,7 @@ mm__swim_leave(struct mm_swim *s, uint64_t now)
     s->self->incarnation++;
     s->self->rec_flags = MM_SWIM_REC_LEFT;
     self_sign(s);
+    member_touch(s, s->self);
     member_set(s, s->self, MM_SWIM_LEFT, "leaving");
     bcast_alive(s, s->self);
     leave_round(s);
@@ -2049,10 +2215,15 @@ mm__swim_set_tags(struct mm_swim *s, const char *tags, uint64_t now)
 {
     if (now > s->now) s->now = now;
     if (!swim_tags_ok(tags) || s->leaving) return MM_EINVAL;
-    snprintf(s->self->tags, sizeof(s->self->tags), "%s", tags ? tags : "");
+    const char *t = tags_for(s->self, tags ? tags : "");
+    if (!t) return -ENOMEM;
+    if (t != s->self->tags) {
+        tags_free(s->self->tags);
+        s->self->tags = t;
+    }
     s->self->incarnation++;
     self_sign(s);
-    s->digest_dirty = 1;
+    member_touch(s, s->self);
     bcast_alive(s, s->self);
     return 0;
 }
@@ -2275,6 +2446,52 @@ const struct mm_swim_member *
 mm__swim_self(const struct mm_swim *s)
 {
     return s->self;
+}
+
+int
+mm__swim_check(const struct mm_swim *s)
+{
+#define BAD(...)                                                               \
+    do {                                                                       \
+        fprintf(stderr, "swim check: " __VA_ARGS__);                           \
+        fputc('\n', stderr);                                                   \
+        return -1;                                                             \
+    } while (0)
+    size_t listed = 0, live = 0;
+    uint64_t due = UINT64_MAX, digest = 0;
+    if (s->byid.n != s->nmembers)
+        BAD("the index holds %zu members, the table %zu", s->byid.n,
+            s->nmembers);
+    for (size_t i = 0; i < s->nmembers; i++) {
+        const struct mm_swim_member *m = s->members[i];
+        if (swim_find(s, m->id) != m) BAD("%s is not found by its id", m->name);
+        if (!m->tags) BAD("%s has no tags string", m->name);
+        if (m->confirmers && m->state != MM_SWIM_SUSPECT)
+            BAD("%s holds confirmers while %s", m->name,
+                mm__swim_state_name(m->state));
+        if (m->nconfirmers > (m->confirmers ? MM_SWIM_CONFIRM_MAX : 0))
+            BAD("%s counts %u confirmers", m->name, m->nconfirmers);
+        if (m->digest_part != member_digest_part(m))
+            BAD("%s: digest share not updated", m->name);
+        digest += m->digest_part;
+        listed += !m->tombstone;
+        live += swim_live(m);
+        due = MM_MIN(due, member_due(s, m));
+    }
+    if (digest != s->digest) BAD("the digest kept is not the members' sum");
+    if (s->bqidx.n != s->nbq)
+        BAD("the broadcast index holds %zu, the queue %zu", s->bqidx.n, s->nbq);
+    for (size_t i = 0; i < s->nbq; i++)
+        if (mm__idx_find(&s->bqidx, s->bq[i]->about) != s->bq[i])
+            BAD("broadcast %zu is not found by its member id", i);
+    if (!s->counts_dirty && (s->nlisted != listed || s->nlive != live))
+        BAD("counts kept %zu listed, %zu live; there are %zu, %zu", s->nlisted,
+            s->nlive, listed, live);
+    if (s->due > due)
+        BAD("next member deadline kept at %llu, one is due at %llu",
+            (unsigned long long)s->due, (unsigned long long)due);
+    return 0;
+#undef BAD
 }
 
 int

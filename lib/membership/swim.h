@@ -107,8 +107,12 @@ struct mm_swim_member {
     uint64_t incarnation;
     int state; /* enum mm_swim_state */
     uint8_t role;
-    /* Opaque NUL-terminated tag string, by convention "k=v,k=v". */
-    char tags[MM_SWIM_TAGS_MAX];
+    uint8_t rec_flags; /* MM_SWIM_REC_LEFT, as signed (see below) */
+    /* Opaque NUL-terminated tag string, by convention "k=v,k=v", of at
+     * most MM_SWIM_TAGS_MAX - 1 bytes; never NULL.  Held out of line (one
+     * shared "" for the many members without tags), owned by the core:
+     * valid until the next call into it. */
+    const char *tags;
     /*
      * The member's own word for the record above: its public key (whose
      * hash is |id|) and its signature over (id, generation, incarnation,
@@ -120,7 +124,6 @@ struct mm_swim_member {
      */
     uint8_t pub[MM_SWIM_PUB_LEN];
     uint8_t sig[MM_SWIM_SIG_LEN];
-    uint8_t rec_flags;
 
     /* Bookkeeping. */
     uint64_t state_since; /* ms of the last state change */
@@ -133,10 +136,14 @@ struct mm_swim_member {
     uint64_t suspect_deadline; /* ms it turns into FAILED */
     unsigned confirmations;    /* independent confirmations so far */
     unsigned nconfirmers;
-    uint8_t confirmers[MM_SWIM_CONFIRM_MAX][MM_SWIM_ID_LEN];
+    /* The distinct confirmers of the suspicion (at most
+     * MM_SWIM_CONFIRM_MAX): allocated on the first, freed when the
+     * suspicion ends; NULL otherwise.  Internal. */
+    uint8_t (*confirmers)[MM_SWIM_ID_LEN];
     uint64_t reprobe_at;  /* FAILED: next re-probe */
     uint64_t reprobe_gap; /* FAILED: current re-probe backoff */
     uint32_t reprobe_seq;
+    uint64_t digest_part; /* its share of mm__swim_digest (internal) */
 };
 
 struct mm_swim_ops {
@@ -250,7 +257,8 @@ int mm__swim_left_acked(const struct mm_swim *s);
  * 0, MM_ENOTFOUND, or MM_EINVAL for self. */
 int mm__swim_force_leave(struct mm_swim *s, const uint8_t *id, const char *name,
                          uint64_t now);
-/* Replaces our tags (bumps incarnation, gossips).  0 or MM_EINVAL. */
+/* Replaces our tags (bumps incarnation, gossips).  0, MM_EINVAL or
+ * -ENOMEM. */
 int mm__swim_set_tags(struct mm_swim *s, const char *tags, uint64_t now);
 
 /* Push-pull payload.  encode returns the bytes needed; it writes only when
@@ -287,6 +295,15 @@ size_t mm__swim_count(const struct mm_swim *s, int state);
 const struct mm_swim_member *mm__swim_find(const struct mm_swim *s,
                                            const uint8_t id[MM_SWIM_ID_LEN]);
 const struct mm_swim_member *mm__swim_self(const struct mm_swim *s);
+/*
+ * Checks the core's internal bookkeeping against a full walk of its
+ * member table (for tests and the simulator; O(N)): every member is found
+ * by its id and nothing else is, the broadcast queue's index matches the
+ * queue, the cached counts are right, and mm__swim_deadline is no later
+ * than the earliest thing due for any member.  0, or -1 with a line on
+ * stderr naming the first mismatch.
+ */
+int mm__swim_check(const struct mm_swim *s);
 /* Lifeguard local-health score, 0 .. awareness_max - 1. */
 int mm__swim_awareness(const struct mm_swim *s);
 /* Current limits derived from the member count. */

@@ -370,10 +370,69 @@ test_seal_derive_limit(void **state)
     pair_free(&p);
 }
 
+/*
+ * Thousands of senders (more than MM_SEAL_PEERS_MAX): each is found again
+ * by its id, with its cached key and replay window, through the table's
+ * growth and its evictions; the least recently used make room.
+ */
+static void
+test_seal_many_peers(void **state)
+{
+    (void)state;
+    enum { MAX = MM_SEAL_PEERS_MAX, N = MM_SEAL_PEERS_MAX + 100 };
+    struct mm_seal_key k = key_make(0x11111111, 0x42);
+    struct mm_seal *rx, *tx;
+    uint8_t(*dg)[3][64] = malloc(N * sizeof(*dg));
+    size_t len = 1 + MM_SEAL_OVERHEAD;
+    char out[1500];
+    assert_non_null(dg);
+    assert_int_equal(mm__seal_new(&rx, id_b, 1, &k, 1), 0);
+    for (uint32_t i = 0; i < N; i++) {
+        uint8_t id[16];
+        memcpy(id, id_a, 16);
+        mm__put_u32(id + 1, i);
+        assert_int_equal(mm__seal_new(&tx, id, 1, &k, 1), 0);
+        for (int j = 0; j < 3; j++)
+            assert_int_equal(seal_msg(tx, dg[i][j],
+                                      j == 0   ? "a"
+                                      : j == 1 ? "b"
+                                               : "c"),
+                             len);
+        mm__seal_free(tx);
+    }
+    const struct mm_seal_stats *st = mm__seal_stats(rx);
+    for (uint32_t i = 0; i < MAX; i++)
+        assert_int_equal(open_dg(rx, dg[i][0], len, out), 0);
+    assert_int_equal(st->derivations, MAX);
+    /* Each one's window is found: a copy is a replay; its next datagram
+     * needs no derivation (the key cached with it). */
+    for (uint32_t i = 0; i < MAX; i++)
+        assert_int_equal(open_dg(rx, dg[i][0], len, out), MM_EUNAUTHORIZED);
+    assert_int_equal(st->dropped_replay, MAX);
+    for (uint32_t i = 0; i < MAX; i++)
+        assert_int_equal(open_dg(rx, dg[i][1], len, out), 0);
+    assert_int_equal(st->derivations, MAX);
+    /* 100 more: senders 0..99, the least recently heard, make room. */
+    for (uint32_t i = MAX; i < N; i++)
+        assert_int_equal(open_dg(rx, dg[i][0], len, out), 0);
+    assert_int_equal(st->derivations, N);
+    for (uint32_t i = 100; i < N; i++)
+        assert_int_equal(open_dg(rx, dg[i][i < MAX ? 1 : 0], len, out),
+                         MM_EUNAUTHORIZED);
+    assert_int_equal(st->dropped_replay, MAX + (N - 100));
+    assert_int_equal(open_dg(rx, dg[100][2], len, out), 0);
+    assert_int_equal(st->derivations, N);
+    assert_int_equal(open_dg(rx, dg[0][2], len, out), 0); /* evicted */
+    assert_int_equal(st->derivations, N + 1);
+    mm__seal_free(rx);
+    free(dg);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_seal_many_peers),
         cmocka_unit_test(test_seal_wire_bytes),
         cmocka_unit_test(test_seal_roundtrip),
         cmocka_unit_test(test_seal_tamper_dropped),

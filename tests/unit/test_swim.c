@@ -22,6 +22,7 @@
 #include "common.h"
 #include "crypto.h"
 #include "identity.h"
+#include "membership/idx.h"
 #include "membership/seal.h"
 #include "membership/swim.h"
 
@@ -365,6 +366,7 @@ h_recv(struct h *h, int from, struct tb *t)
 {
     struct mm_swim_addr a = addr_of(from);
     assert_int_equal(mm__swim_recv(h->s, &a, t->b, t->len, h->now), 0);
+    assert_int_equal(mm__swim_check(h->s), 0);
 }
 
 /* Teaches the instance members 1..n (alive, generation 1). */
@@ -407,6 +409,7 @@ h_advance(struct h *h, uint64_t to)
         if (d > h->now) h->now = d;
         mm__swim_tick(h->s, h->now);
         assert_true(mm__swim_deadline(h->s) > h->now);
+        assert_int_equal(mm__swim_check(h->s), 0);
     }
     h->now = to;
 }
@@ -1866,6 +1869,7 @@ static void
 sim_refresh(struct sim_node *nd)
 {
     nd->deadline = nd->s ? mm__swim_deadline(nd->s) : UINT64_MAX;
+    if (nd->s) assert_int_equal(mm__swim_check(nd->s), 0);
 }
 
 static struct sim *
@@ -2368,10 +2372,304 @@ test_swim_seed_retry_backoff(void **state)
     h_free(h);
 }
 
+/* ---- the id index (idx.h) and a table of thousands -------------------- */
+
+struct idx_obj {
+    int tag;
+    uint8_t id[16];
+};
+
+static void
+idx_id(uint8_t id[16], uint32_t k)
+{
+    uint64_t a = mm__hash_u64(k + 1), b = mm__hash_u64(a ^ k);
+    memcpy(id, &a, 8);
+    memcpy(id + 8, &b, 8);
+}
+
+/* Insert, find, remove and growth against a plain array, in a random
+ * order of operations (removals shift entries back: a wrong shift loses
+ * or misplaces them, which the finds catch). */
+static void
+test_swim_idx_model(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    static struct idx_obj obj[N];
+    static int in[N];
+    struct mm_idx x;
+    uint8_t id[16];
+    uint64_t rng = 12345;
+    size_t n = 0;
+    mm__idx_init(&x, offsetof(struct idx_obj, id), 99);
+    assert_null(mm__idx_find(&x, obj[0].id)); /* empty, nothing allocated */
+    for (uint32_t k = 0; k < N; k++) {
+        obj[k].tag = (int)k;
+        idx_id(obj[k].id, k);
+        in[k] = 0;
+    }
+    /* Growth from nothing to past 4096 entries. */
+    for (uint32_t k = 0; k < N; k++) {
+        assert_int_equal(mm__idx_insert(&x, &obj[k]), 0);
+        in[k] = 1;
+        n++;
+    }
+    assert_int_equal(x.n, N);
+    assert_true(x.cap >= 2 * N);
+    for (uint32_t k = 0; k < N; k++)
+        assert_ptr_equal(mm__idx_find(&x, obj[k].id), &obj[k]);
+    idx_id(id, N + 7);
+    assert_null(mm__idx_find(&x, id));
+    /* Churn: 200 000 random removals and inserts, every find checked
+     * every 10 000. */
+    for (int op = 0; op < 200000; op++) {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        uint32_t k = (uint32_t)(rng % N);
+        if (in[k]) {
+            assert_int_equal(mm__idx_remove(&x, &obj[k]), 0);
+            assert_int_equal(mm__idx_remove(&x, &obj[k]), MM_ENOTFOUND);
+            in[k] = 0;
+            n--;
+        } else {
+            assert_int_equal(mm__idx_insert(&x, &obj[k]), 0);
+            in[k] = 1;
+            n++;
+        }
+        assert_int_equal(x.n, n);
+        if (op % 10000 == 0 || op == 199999)
+            for (uint32_t j = 0; j < N; j++)
+                assert_ptr_equal(mm__idx_find(&x, obj[j].id),
+                                 in[j] ? &obj[j] : NULL);
+    }
+    /* Another object with an indexed id is not the one indexed, and
+     * cannot be added beside it. */
+    struct idx_obj twin = obj[0];
+    if (!in[0]) {
+        assert_int_equal(mm__idx_insert(&x, &obj[0]), 0);
+        in[0] = 1;
+    }
+    assert_int_equal(mm__idx_remove(&x, &twin), MM_ENOTFOUND);
+    assert_int_equal(mm__idx_insert(&x, &twin), MM_EEXISTS);
+    assert_ptr_equal(mm__idx_find(&x, twin.id), &obj[0]);
+    /* Everything out: empty again, the slots kept. */
+    for (uint32_t k = 0; k < N; k++)
+        if (in[k]) assert_int_equal(mm__idx_remove(&x, &obj[k]), 0);
+    assert_int_equal(x.n, 0);
+    for (uint32_t k = 0; k < N; k++)
+        assert_null(mm__idx_find(&x, obj[k].id));
+    /* Out of memory while growing: refused, the index intact. */
+    assert_int_equal(mm__idx_insert(&x, &obj[0]), 0);
+    mm__idx_free(&x);
+    mm__idx_init(&x, offsetof(struct idx_obj, id), 5);
+    mm__alloc_fail_after(1);
+    assert_int_equal(mm__idx_insert(&x, &obj[1]), -ENOMEM);
+    mm__alloc_fail_after(0);
+    assert_int_equal(x.n, 0);
+    assert_int_equal(mm__idx_insert(&x, &obj[1]), 0);
+    assert_ptr_equal(mm__idx_find(&x, obj[1].id), &obj[1]);
+    mm__idx_free(&x);
+}
+
+/* Thousands of members: signatures modelled by a keyed hash (the id is
+ * the key's first half), records built in the documented format. */
+static void
+f_sig(const uint8_t *msg, size_t len, uint8_t sig[64])
+{
+    uint64_t h = mm__hash_bytes(msg, len);
+    for (int i = 0; i < 8; i++)
+        mm__put_u64(sig + 8 * i, mm__hash_u64(h + (uint64_t)i));
+}
+
+static int
+f_sign(void *data, const uint8_t *msg, size_t len, uint8_t sig[64])
+{
+    (void)data;
+    f_sig(msg, len, sig);
+    return 0;
+}
+
+static int
+f_verify(void *data, const uint8_t id[16], const uint8_t pub[32],
+         const uint8_t *msg, size_t len, const uint8_t sig[64])
+{
+    uint8_t want[64];
+    (void)data;
+    if (memcmp(pub, id, 16) != 0) return -1;
+    f_sig(msg, len, want);
+    return memcmp(want, sig, 64) != 0;
+}
+
+static void
+big_send(void *data, const struct mm_swim_addr *to, const uint8_t *buf,
+         size_t len)
+{
+    (void)to;
+    (void)buf;
+    assert_true(len <= MM_SWIM_PACKET_MAX);
+    (*(unsigned long *)data)++;
+}
+
+static const char *
+big_tags(uint32_t k)
+{
+    return k % 3 == 0 ? "zone=a" : k % 3 == 1 ? "zone=b,rack=7" : "";
+}
+
+/* A push-pull state with members 0..n-1 (generation |gen|), the even ones
+ * in |even_state|, the odd ones alive; sent by member 0. */
+static uint8_t *
+big_state(uint32_t n, uint64_t gen, int even_state, size_t *len)
+{
+    uint8_t *b = malloc(21 + (size_t)n * 256), tbs[18 + 256];
+    size_t o = 0;
+    assert_non_null(b);
+    b[o++] = 2;
+    idx_id(b + o, 0);
+    o += 16;
+    mm__put_u32(b + o, n);
+    o += 4;
+    for (uint32_t k = 0; k < n; k++) {
+        char name[32];
+        const char *tags = big_tags(k);
+        size_t nl, tl, r = o + 3, h;
+        b[o] = (uint8_t)(k % 2 == 0 ? even_state : MM_SWIM_ALIVE);
+        uint8_t *p = b + r;
+        snprintf(name, sizeof(name), "m%u", (unsigned)k);
+        nl = strlen(name);
+        tl = strlen(tags);
+        idx_id(p, k);
+        mm__put_u64(p + 16, gen);
+        mm__put_u64(p + 24, 0);
+        p[32] = 0;
+        p[33] = 0;
+        p[34] = 4;
+        p[35] = 10;
+        p[36] = (uint8_t)(k >> 16);
+        p[37] = (uint8_t)(k >> 8);
+        p[38] = (uint8_t)k;
+        mm__put_u16(p + 39, 7946);
+        p[41] = (uint8_t)nl;
+        memcpy(p + 42, name, nl);
+        p[42 + nl] = (uint8_t)tl;
+        memcpy(p + 43 + nl, tags, tl);
+        h = 43 + nl + tl;
+        memcpy(tbs, "murmer-swim-rec-v1", 18);
+        memcpy(tbs + 18, p, h);
+        p[32] = 2; /* the key follows */
+        memcpy(p + h, p, 16);
+        memset(p + h + 16, 0, 16);
+        f_sig(tbs, 18 + h, p + h + 32);
+        mm__put_u16(b + o + 1, (uint16_t)(h + 96));
+        o = r + h + 96;
+    }
+    *len = o;
+    return b;
+}
+
+static void
+test_swim_index_many_members(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    struct mm_swim *s;
+    struct mm_swim_config cfg;
+    unsigned long sent = 0;
+    struct mm_swim_ops ops = {&sent, big_send, NULL, NULL, f_sign, f_verify};
+    uint64_t now = 1000;
+    size_t len;
+    uint8_t id[16];
+    mm__swim_config_init(&cfg);
+    cfg.name = "big";
+    idx_id(cfg.id, N + 1);
+    memcpy(cfg.pub, cfg.id, 16);
+    cfg.addr = addr_of(0);
+    cfg.generation = 1;
+    cfg.seed = 77;
+    cfg.reconnect_timeout_ms = 2000;
+    cfg.tombstone_ms = 2000;
+    assert_int_equal(mm__swim_new(&s, &cfg, &ops, now), 0);
+
+    uint8_t *st = big_state(N, 1, MM_SWIM_ALIVE, &len);
+    assert_int_equal(mm__swim_state_merge(s, st, len, now), 0);
+    free(st);
+    assert_int_equal(mm__swim_count(s, MM_SWIM_NONE), N + 1);
+    assert_int_equal(mm__swim_check(s), 0);
+    for (uint32_t k = 0; k < N; k++) {
+        char name[32];
+        idx_id(id, k);
+        const struct mm_swim_member *m = mm__swim_find(s, id);
+        snprintf(name, sizeof(name), "m%u", (unsigned)k);
+        assert_non_null(m);
+        assert_string_equal(m->name, name);
+        assert_string_equal(m->tags, big_tags(k));
+        assert_null(m->confirmers);
+    }
+    idx_id(id, N + 2);
+    assert_null(mm__swim_find(s, id));
+
+    /* The sender suspects the even ones: 2 500 suspicions, each with its
+     * confirmer list. */
+    st = big_state(N, 1, MM_SWIM_SUSPECT, &len);
+    assert_int_equal(mm__swim_state_merge(s, st, len, now), 0);
+    free(st);
+    assert_true(mm__swim_count(s, MM_SWIM_SUSPECT) >= N / 2);
+    idx_id(id, 2);
+    assert_non_null(mm__swim_find(s, id)->confirmers);
+    assert_int_equal(mm__swim_check(s), 0);
+
+    /* Nobody answers: the suspicions run out (at most the longest
+     * timeout), the suspects fail, are reaped and then dropped from the
+     * table for good; the deadline walks there in order and never lies. */
+    uint64_t mn, mx;
+    mm__swim_suspicion_bounds(s, &mn, &mx);
+    uint64_t end = now + mx + 4000 + 1000;
+    for (int guard = 0;; guard++) {
+        assert_true(guard < 200000);
+        uint64_t d = mm__swim_deadline(s);
+        assert_true(d > now || guard == 0);
+        if (d > end) break;
+        if (d > now) now = d;
+        mm__swim_tick(s, now);
+        assert_int_equal(mm__swim_check(s), 0);
+    }
+    for (uint32_t k = 0; k < N; k += 2) {
+        idx_id(id, k);
+        assert_null(mm__swim_find(s, id));
+    }
+    assert_true(mm__swim_count(s, MM_SWIM_NONE) <= N / 2 + 1);
+    assert_true(sent > 0);
+
+    /* They come back (a new generation): found again, in a table whose
+     * entries were removed and shifted thousands of times.  (Odd ones
+     * our probes found silent may be gone too: not looked at.) */
+    st = big_state(N, 2, MM_SWIM_ALIVE, &len);
+    assert_int_equal(mm__swim_state_merge(s, st, len, now), 0);
+    free(st);
+    assert_int_equal(mm__swim_check(s), 0);
+    for (uint32_t k = 0; k < N; k += 2) {
+        idx_id(id, k);
+        const struct mm_swim_member *m = mm__swim_find(s, id);
+        assert_non_null(m);
+        assert_int_equal(m->state, MM_SWIM_ALIVE);
+        assert_string_equal(m->tags, big_tags(k));
+        assert_int_equal(m->generation, 2);
+    }
+    /* Tags change and go, out of line. */
+    assert_int_equal(mm__swim_set_tags(s, "a=1", now), 0);
+    assert_string_equal(mm__swim_self(s)->tags, "a=1");
+    assert_int_equal(mm__swim_set_tags(s, NULL, now), 0);
+    assert_string_equal(mm__swim_self(s)->tags, "");
+    mm__swim_free(s);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_swim_idx_model),
+        cmocka_unit_test(test_swim_index_many_members),
         cmocka_unit_test(test_swim_probe_ack),
         cmocka_unit_test(test_swim_indirect_ack_keeps_alive),
         cmocka_unit_test(test_swim_nack_raises_awareness),

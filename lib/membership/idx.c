@@ -7,24 +7,14 @@
 
 #define IDX_MIN_CAP 16u
 
-static uint64_t
-idx_mix(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-
 static size_t
 idx_home(const struct mm_idx *x, const uint8_t *id)
 {
     uint64_t a, b;
     memcpy(&a, id, 8);
     memcpy(&b, id + 8, 8);
-    return (size_t)(idx_mix(idx_mix(a ^ x->k0) ^ b ^ x->k1) & (x->cap - 1));
+    return (size_t)(mm__hash_u64(mm__hash_u64(a ^ x->k0) ^ b ^ x->k1) &
+                    (x->cap - 1));
 }
 
 static const uint8_t *
@@ -38,8 +28,8 @@ mm__idx_init(struct mm_idx *x, size_t key_off, uint64_t seed)
 {
     memset(x, 0, sizeof(*x));
     x->key_off = key_off;
-    x->k0 = idx_mix(seed ^ 0x9E3779B97F4A7C15ULL);
-    x->k1 = idx_mix(x->k0 ^ seed);
+    x->k0 = mm__hash_u64(seed ^ 0x9E3779B97F4A7C15ULL);
+    x->k1 = mm__hash_u64(x->k0 ^ seed);
 }
 
 void

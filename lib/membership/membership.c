@@ -406,17 +406,6 @@ poll_cb(uv_timer_t *t)
 /* ---- incoming
  * ---------------------------------------------------------------- */
 
-static uint64_t
-mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
-
 /* Refills |b| up to |now|; its tokens. */
 static uint64_t
 src_bucket_refill(struct src_bucket *b, uint64_t now)
@@ -442,9 +431,9 @@ source_admit(struct mm_membership *m, const struct mm_swim_addr *fa,
     uint64_t w0, w1;
     memcpy(&w0, fa->ip, 8);
     memcpy(&w1, fa->ip + 8, 8);
-    uint64_t h = mix64(m->src_seed ^ w0);
-    h = mix64(h ^ w1);
-    h = mix64(h ^ ((uint64_t)fa->port << 8 | (uint64_t)fa->family));
+    uint64_t h = mm__hash_u64(m->src_seed ^ w0);
+    h = mm__hash_u64(h ^ w1);
+    h = mm__hash_u64(h ^ ((uint64_t)fa->port << 8 | (uint64_t)fa->family));
     size_t i = (size_t)(h % MM_GOSSIP_SOURCE_SLOTS);
     size_t j = (size_t)((h >> 32) % MM_GOSSIP_SOURCE_SLOTS);
     if (j == i) j = (i + 1) % MM_GOSSIP_SOURCE_SLOTS;

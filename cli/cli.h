@@ -96,6 +96,12 @@ void cli_main_usage(struct cli_ctx *ctx, FILE *f);
  */
 int cli_ctx_init(struct cli_ctx *ctx);
 void cli_ctx_release(struct cli_ctx *ctx);
+/*
+ * Ends a command run with exit code |rc|: flushes stdout (a failed write,
+ * but for a closed pipe, turns a 0 into MM_EXIT_ACTOR with one line), then
+ * cli_ctx_release().  The exit code.
+ */
+int cli_ctx_finish(struct cli_ctx *ctx, int rc);
 
 /*
  * Prints "murmer <cmd>: <message>" (one line) to stderr and returns

@@ -146,12 +146,5 @@ main(int argc, char **argv)
             rc = c->fn(argc - idx, argv + idx, &ctx);
         }
     }
-    /* stdout carries results: a failed write (full disk) is an error. */
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        if (errno != EPIPE && rc == 0)
-            rc = cli_error(&ctx, MM_EXIT_ACTOR, "cannot write output: %s",
-                           strerror(errno));
-    }
-    cli_ctx_release(&ctx);
-    return rc;
+    return cli_ctx_finish(&ctx, rc);
 }

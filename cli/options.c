@@ -88,6 +88,19 @@ cli_ctx_release(struct cli_ctx *ctx)
     ctx->gopts = NULL;
 }
 
+int
+cli_ctx_finish(struct cli_ctx *ctx, int rc)
+{
+    /* stdout carries results: a failed write (full disk) is an error. */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        if (errno != EPIPE && rc == 0)
+            rc = cli_error(ctx, MM_EXIT_ACTOR, "cannot write output: %s",
+                           strerror(errno));
+    }
+    cli_ctx_release(ctx);
+    return rc;
+}
+
 static void
 cli_vmsg(struct cli_ctx *ctx, int level, const char *fmt, va_list ap,
          const char *tail)

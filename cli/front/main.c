@@ -178,11 +178,5 @@ main(int argc, char **argv)
         ctx.cmd = c->name;
         rc = c->fn(argc - idx, argv + idx, &ctx);
     }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        if (errno != EPIPE && rc == 0)
-            rc = cli_error(&ctx, MM_EXIT_ACTOR, "cannot write output: %s",
-                           strerror(errno));
-    }
-    cli_ctx_release(&ctx);
-    return rc;
+    return cli_ctx_finish(&ctx, rc);
 }

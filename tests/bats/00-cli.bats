@@ -23,6 +23,16 @@ commands() { murmer --list-commands; }
     done
 }
 
+@test "output that cannot be written is exit 1 with one line, from the front and the full CLI" {
+    # members --help is answered by the front; keygen --help by the full CLI.
+    for args in "--help" "members --help" "keygen --help"; do
+        run --separate-stderr bash -c "murmer $args > /dev/full"
+        assert_failure 1
+        [[ $stderr == *"cannot write output: No space left on device"* ]]
+        [ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
+    done
+}
+
 @test "no command is a usage error on stderr" {
     run --separate-stderr murmer
     assert_failure 2

@@ -1,5 +1,5 @@
 /* clang-format off */
-/* FUZZ_SOURCES: lib/membership/swim.c lib/membership/seal.c lib/crypto.c lib/util.c lib/err.c */
+/* FUZZ_SOURCES: lib/membership/swim.c lib/membership/seal.c lib/membership/idx.c lib/crypto.c lib/util.c lib/err.c */
 /* clang-format on */
 /*
  * fuzz_gossip.c — libFuzzer target for the gossip path: the SWIM packet

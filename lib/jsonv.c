@@ -18,28 +18,15 @@ skip_ws(const unsigned char *p, const unsigned char *e)
 static const unsigned char *
 skip_string(const unsigned char *p, const unsigned char *e)
 {
-    /*
-     * Eight bytes at a time while none of them is a quote, a backslash or
-     * a control byte (the SWAR tests below are exact about whether such a
-     * byte is present, not about where): 64-byte payloads are mostly one
-     * string.  The byte loop settles the word that has one.
-     */
-    const uint64_t ones = 0x0101010101010101ull, highs = ones << 7;
-    while (e - p >= 8) {
-        uint64_t x, q, b;
-        memcpy(&x, p, 8);
-        q = x ^ (ones * '"');
-        b = x ^ (ones * '\\');
-        if ((((q - ones) & ~q) | ((b - ones) & ~b) | ((x - ones * 0x20) & ~x)) &
-            highs)
-            break;
-        p += 8;
-    }
-    while (p < e) {
+    /* 64-byte payloads are mostly one string: its plain runs at once. */
+    for (;;) {
+        p = (const unsigned char *)mm__json_plain_end((const char *)p,
+                                                      (const char *)e);
+        if (p == e) return NULL;
         unsigned char c = *p++;
         if (c == '"') return p;
         if (c < 0x20) return NULL; /* raw control byte */
-        if (c != '\\') continue;
+        /* A backslash. */
         if (p == e) return NULL;
         switch (*p++) {
         case '"':
@@ -55,7 +42,6 @@ skip_string(const unsigned char *p, const unsigned char *e)
             return NULL;
         }
     }
-    return NULL;
 }
 
 static const unsigned char *

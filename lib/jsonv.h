@@ -23,11 +23,64 @@
 #define MM_JSONV_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define MM_JSONV_MAX_DEPTH 64
 #define MM_JSONV_MAX_NUMBER 60 /* cJSON reads at most 63 bytes of a number */
 
 /* 1: |s| (|len| bytes) is JSON that cJSON parses too; 0: ask cJSON. */
 int mm__json_fast_valid(const char *s, size_t len);
+
+/*
+ * The first byte of [p, e) that a JSON string cannot hold as it is (a
+ * quote, a backslash or a control byte below 0x20), or |e|: the end of a
+ * string's plain run.  Shared by the validator and the typed codec
+ * (typed.c), whose payloads are mostly such runs.  With SSE2, 16 bytes a
+ * step and the tail as one more load ending at |e| (overlapping bytes
+ * already known plain), exact about where; shorter ranges (and builds
+ * without SSE2) go 8 bytes a step (SWAR, exact about whether a word has
+ * such a byte, not where) and settle the rest byte by byte.
+ */
+static inline const char *
+mm__json_plain_end(const char *p, const char *e)
+{
+#if defined(__SSE2__)
+    if (e - p >= 16) {
+        const __m128i quote = _mm_set1_epi8('"'), bsl = _mm_set1_epi8('\\'),
+                      ctl = _mm_set1_epi8(0x1f);
+        for (;;) {
+            const char *at = e - p >= 16 ? p : e - 16;
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)at);
+            __m128i m = _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bsl)),
+                _mm_cmpeq_epi8(_mm_min_epu8(x, ctl), x));
+            unsigned bits = (unsigned)_mm_movemask_epi8(m);
+            bits >>= (unsigned)(p - at); /* bytes before p: known plain */
+            if (bits) return p + __builtin_ctz(bits);
+            if (e - p <= 16) return e;
+            p += 16;
+        }
+    }
+#endif
+    const uint64_t ones = 0x0101010101010101ull, high = ones << 7;
+    while (e - p >= 8) {
+        uint64_t x, q, b;
+        memcpy(&x, p, 8);
+        q = x ^ (ones * '"');
+        b = x ^ (ones * '\\');
+        if ((((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b)) &
+            high)
+            break;
+        p += 8;
+    }
+    while (p < e && *p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
+        p++;
+    return p;
+}
 
 #endif /* MM_JSONV_H */

@@ -21,16 +21,23 @@
 
 #include "crypto.h"
 #include "include/murmer_typed.h"
+#include "jsonv.h"
 
 /* ---- arenas ---------------------------------------------------------------
  */
 
 #define ALIGN 16u
 
+/* Strings decoded in place (see jp_value): the closing quotes that were
+ * overwritten with NULs, put back when the value is freed. */
+#define FIX_MAX 4
+
 struct blk {
     struct blk *next; /* head: further chunks; chunks: the next one */
     size_t used, cap;
     size_t total; /* head: bytes of every chunk of the arena */
+    char *fix[FIX_MAX];
+    unsigned nfix;
     _Alignas(16) unsigned char mem[];
 };
 
@@ -56,20 +63,37 @@ arena_init(mm_arena *a, size_t first)
     b->used = 0;
     b->cap = first;
     b->total = first;
+    b->nfix = 0;
     a->head = a->cur = b;
     return 0;
+}
+
+static void *arena_grow(mm_arena *a, size_t n);
+
+/* mm_arena_alloc, inline for the codecs here (no call through the PLT). */
+static inline void *
+arena_alloc(mm_arena *a, size_t n)
+{
+    n = align_up(n ? n : 1);
+    struct blk *c = a->cur;
+    if (MM_LIKELY(n <= c->cap - c->used)) {
+        void *p = c->mem + c->used;
+        c->used += n;
+        return p;
+    }
+    return arena_grow(a, n);
 }
 
 void *
 mm_arena_alloc(mm_arena *a, size_t n)
 {
-    n = align_up(n ? n : 1);
-    struct blk *c = a->cur;
-    if (n <= c->cap - c->used) {
-        void *p = c->mem + c->used;
-        c->used += n;
-        return p;
-    }
+    return arena_alloc(a, n);
+}
+
+/* A new chunk for |n| (aligned) bytes. */
+static __attribute__((noinline)) void *
+arena_grow(mm_arena *a, size_t n)
+{
     size_t cap = n > 4096 ? n : 4096;
     if (cap > MM_TYPED_ALLOC_MAX ||
         a->head->total + cap > (size_t)MM_TYPED_ALLOC_MAX)
@@ -104,6 +128,7 @@ arena_init_turn(mm_arena *a, size_t first)
     b->used = 0;
     b->cap = TLS_CHUNK;
     b->total = TLS_CHUNK;
+    b->nfix = 0;
     a->head = a->cur = b;
     tls_chunk_busy = 1;
     return 0;
@@ -112,6 +137,8 @@ arena_init_turn(mm_arena *a, size_t first)
 static void
 arena_free_head(struct blk *h)
 {
+    for (unsigned i = 0; i < h->nfix; i++)
+        *h->fix[i] = '"';
     struct blk *b = h->next;
     while (b) {
         struct blk *nx = b->next;
@@ -181,7 +208,7 @@ derr(struct dctx *d, const char *fmt, ...)
 static void *
 dalloc(struct dctx *d, size_t n)
 {
-    return mm_arena_alloc(d->a, n);
+    return arena_alloc(d->a, n);
 }
 
 #define DALLOC_FAIL(d)                                                         \
@@ -379,7 +406,7 @@ copy_str(mm_arena *a, const char *s)
 {
     if (!s) return NULL;
     size_t len = strlen(s);
-    char *d = mm_arena_alloc(a, len + 1);
+    char *d = arena_alloc(a, len + 1);
     if (d) memcpy(d, s, len + 1);
     return d;
 }
@@ -408,7 +435,7 @@ copy_struct(mm_arena *a, const mm_type_desc *t, const void *src, void *dst,
                 db->data = NULL;
                 break;
             }
-            uint8_t *d = mm_arena_alloc(a, sb->len);
+            uint8_t *d = arena_alloc(a, sb->len);
             if (!d) return UV_ENOMEM;
             memcpy(d, sb->data, sb->len);
             db->data = d;
@@ -428,7 +455,7 @@ copy_struct(mm_arena *a, const mm_type_desc *t, const void *src, void *dst,
                 *(size_t *)((unsigned char *)dst + f->count_off) = 0;
                 break;
             }
-            unsigned char *d = mm_arena_alloc(a, cnt * f->elem_size);
+            unsigned char *d = arena_alloc(a, cnt * f->elem_size);
             if (!d) return UV_ENOMEM;
             memcpy(d, arr, cnt * f->elem_size);
             for (size_t j = 0; j < cnt; j++) {
@@ -460,7 +487,7 @@ mm_typed_clone(const mm_type_desc *t, const void *val)
     mm_arena a;
     size_t need = align_up(t->size) + measure_struct(t, val, 0);
     if (arena_init(&a, need)) return NULL;
-    void *v = mm_arena_alloc(&a, t->size);
+    void *v = arena_alloc(&a, t->size);
     memcpy(v, val, t->size);
     if (copy_struct(&a, t, val, v, 0)) {
         arena_free_head(a.head);
@@ -524,37 +551,16 @@ ob_c(struct obuf *b, char c)
 /* ---- JSON encoding ---------------------------------------------------------
  */
 
-/* Whether any of the 8 bytes of |x| is below 0x20, '"' or '\\' (the
- * bytes a JSON string cannot hold as they are). */
-static inline int
-swar_special(uint64_t x)
-{
-    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
-    return ((((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b)) &
-            high) != 0;
-}
-
-static void
-js_str(struct obuf *b, const char *s, size_t n)
+static __attribute__((noinline)) void
+js_str_esc(struct obuf *b, const char *p, const char *e)
 {
     static const char hex[] = "0123456789abcdef";
-    ob_c(b, '"');
-    size_t run = 0, i = 0;
-    for (; i < n; i++) {
-        if (n - i >= 8) {
-            uint64_t x;
-            memcpy(&x, s + i, 8);
-            if (!swar_special(x)) {
-                i += 7;
-                continue;
-            }
-        }
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        ob_put(b, s + run, i - run);
-        run = i + 1;
-        char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+    for (;;) {
+        const char *q = mm__json_plain_end(p, e);
+        ob_put(b, p, (size_t)(q - p));
+        if (q == e) break;
+        unsigned char c = (unsigned char)*q;
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
         switch (c) {
         case '"':
             ob_put(b, "\\\"", 2);
@@ -572,11 +578,24 @@ js_str(struct obuf *b, const char *s, size_t n)
             ob_put(b, "\\t", 2);
             break;
         default:
-            ob_put(b, e, 6);
+            ob_put(b, esc, 6);
             break;
         }
+        p = q + 1;
     }
-    ob_put(b, s + run, n - run);
+}
+
+/* Most strings are one plain run: quoted in one step. */
+static inline void
+js_str(struct obuf *b, const char *s, size_t n)
+{
+    if (ob_reserve(b, n + 2)) return;
+    const char *q = mm__json_plain_end(s, s + n);
+    char *o = b->p + b->len;
+    *o++ = '"';
+    memcpy(o, s, (size_t)(q - s));
+    b->len += 1 + (size_t)(q - s);
+    if (MM_UNLIKELY(q != s + n)) js_str_esc(b, q, s + n);
     ob_c(b, '"');
 }
 
@@ -669,12 +688,12 @@ js_struct(struct obuf *b, const mm_type_desc *t, const void *v, int depth)
         if (f->kind == MM_K_NONE) continue;
         if (!first) ob_c(b, ',');
         first = 0;
-        /* Field names are C identifiers: nothing to escape. */
-        size_t nl = strlen(f->name);
-        if (ob_reserve(b, nl + 3)) return 0;
-        b->p[b->len++] = '"';
-        memcpy(b->p + b->len, f->name, nl);
-        b->len += nl;
+        /* Field names are C identifiers: nothing to escape, and short (a
+         * byte loop beats strlen and memcpy calls). */
+        ob_c(b, '"');
+        for (const char *c = f->name; *c; c++)
+            ob_c(b, *c);
+        if (ob_reserve(b, 2)) return 0;
         b->p[b->len++] = '"';
         b->p[b->len++] = ':';
         if (f->kind == MM_K_ARRAY) {
@@ -723,15 +742,24 @@ json_encode(const mm_type_desc *t, const void *val, void **out, size_t *len)
 struct jp {
     const char *p, *end, *start;
     struct dctx *d;
-    int nul; /* jp_string met \u0000 */
+    int nul;    /* jp_string met \u0000 */
+    int insitu; /* the input may be written (decode_new) */
 };
 
 static void
-jp_ws(struct jp *j)
+jp_ws_run(struct jp *j)
 {
     while (j->p < j->end &&
            (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
         j->p++;
+}
+
+/* Compact JSON has no white space: one test, inline. */
+static inline void
+jp_ws(struct jp *j)
+{
+    if (MM_LIKELY(j->p < j->end && (unsigned char)*j->p > ' ')) return;
+    jp_ws_run(j);
 }
 
 static int
@@ -794,17 +822,7 @@ jp_string(struct jp *j, char *out, size_t cap, size_t *n)
     if (j->p >= j->end || *j->p != '"') return jp_bad(j);
     j->p++;
     for (;;) {
-        const char *q = j->p;
-        for (;;) {
-            uint64_t x;
-            if (j->end - q < 8) break;
-            memcpy(&x, q, 8);
-            if (swar_special(x)) break;
-            q += 8;
-        }
-        while (q < j->end && *q != '"' && *q != '\\' &&
-               (unsigned char)*q >= 0x20)
-            q++;
+        const char *q = mm__json_plain_end(j->p, j->end);
         size_t run = (size_t)(q - j->p);
         if (out && o + run <= cap) memcpy(out + o, j->p, run);
         o += run;
@@ -1063,7 +1081,36 @@ jp_int(struct jp *j, int k, void *p)
     return 0;
 }
 
-static int jp_struct(struct jp *j, const mm_type_desc *t, void *v);
+/*
+ * A string at j->p (the opening quote) without escapes, when the input
+ * may be written (j->insitu): used where it is, its closing quote
+ * becoming its NUL (put back by arena_free_head).  0: not such a string
+ * (or no room to note the quote), nothing read; 1: taken, |*rc| is 0 or
+ * MM_EDECODE.
+ */
+static inline int
+jp_str_insitu(struct jp *j, uint32_t max, void *p, int *rc)
+{
+    struct blk *h = j->d->a->head;
+    if (j->p >= j->end || *j->p != '"' || h->nfix >= FIX_MAX) return 0;
+    const char *q = mm__json_plain_end(j->p + 1, j->end);
+    if (q >= j->end || *q != '"') return 0;
+    size_t n = (size_t)(q - (j->p + 1));
+    if (n > max) {
+        *rc = derr(j->d, "%zu bytes, at most %u", n, max);
+        return 1;
+    }
+    h->fix[h->nfix++] = (char *)(uintptr_t)q;
+    *(char *)(uintptr_t)q = '\0';
+    *(const char **)p = j->p + 1;
+    j->p = q + 1;
+    *rc = 0;
+    return 1;
+}
+
+struct tinfo;
+static int jp_struct(struct jp *j, const mm_type_desc *t,
+                     const struct tinfo *ti, void *v);
 
 static int
 jp_value(struct jp *j, const mm_field *f, int k, uint32_t max, void *p)
@@ -1103,6 +1150,9 @@ jp_value(struct jp *j, const mm_field *f, int k, uint32_t max, void *p)
         if (j->p >= j->end || *j->p != '"')
             return derr(j->d, "expected a %sstring, got %s",
                         k == MM_K_BYTES ? "base64 " : "", jp_what(j));
+        int rc;
+        if (k == MM_K_STR && j->insitu && jp_str_insitu(j, max, p, &rc))
+            return rc;
         /* Unescaping never lengthens: room for the rest of the input, or
          * for the longest string allowed, whichever is less. */
         size_t n, avail = (size_t)(j->end - j->p);
@@ -1141,7 +1191,7 @@ jp_value(struct jp *j, const mm_field *f, int k, uint32_t max, void *p)
     case MM_K_STRUCT:
         if (j->p >= j->end || *j->p != '{')
             return derr(j->d, "expected an object, got %s", jp_what(j));
-        return jp_struct(j, f->sub, p);
+        return jp_struct(j, f->sub, NULL, p);
     default:
         if (kind_is_int(k)) return jp_int(j, k, p);
         return derr(j->d, "unsupported field kind %d", k);
@@ -1196,8 +1246,56 @@ jp_array(struct jp *j, const mm_field *f, void *v, unsigned char *p)
     return 0;
 }
 
+/* Whether the direct decoder takes |t| (every struct in it has at most 64
+ * fields). */
 static int
-jp_struct(struct jp *j, const mm_type_desc *t, void *v)
+direct_ok(const mm_type_desc *t, int depth)
+{
+    if (t->nfields > 64 || depth > MM_TYPED_DEPTH_MAX) return 0;
+    for (size_t i = 0; i < t->nfields; i++)
+        if (t->fields[i].sub && t->fields[i].sub != t &&
+            !direct_ok(t->fields[i].sub, depth + 1))
+            return 0;
+    return 1;
+}
+
+/* What the decoder needs of a struct type, from a per-thread cache (the
+ * answers depend on the type alone): whether the direct decoder takes it
+ * and the bitmap of its required fields. */
+struct tinfo {
+    const mm_type_desc *t;
+    int direct;
+    uint64_t req;
+};
+
+static const struct tinfo *
+tinfo_get(const mm_type_desc *t)
+{
+    static MM_TLS struct tinfo tc[32];
+    struct tinfo *e = &tc[((uintptr_t)t >> 4) % 32];
+    if (MM_LIKELY(e->t == t)) return e;
+    e->direct = direct_ok(t, 0);
+    e->req = 0;
+    for (size_t i = 0; i < t->nfields && i < 64; i++)
+        if (t->fields[i].kind != MM_K_NONE &&
+            !(t->fields[i].flags & MM_FIELD_OPTIONAL))
+            e->req |= 1ull << i;
+    e->t = t;
+    return e;
+}
+
+/* Whether field name |name| is the |kn| bytes of |key| (which hold no
+ * NUL). */
+static inline int
+name_is(const char *name, const char *key, size_t kn)
+{
+    for (size_t i = 0; i < kn; i++)
+        if (name[i] != key[i]) return 0; /* also at name's NUL */
+    return name[kn] == '\0';
+}
+
+static int
+jp_struct(struct jp *j, const mm_type_desc *t, const struct tinfo *ti, void *v)
 {
     struct dctx *d = j->d;
     uint64_t seen = 0;
@@ -1210,21 +1308,49 @@ jp_struct(struct jp *j, const mm_type_desc *t, void *v)
     if (j->p < j->end && *j->p == '}') {
         j->p++;
     } else {
+        size_t next = 0; /* the field expected next: keys come in the
+                          * order of the fields, usually */
         for (;;) {
-            char key[64];
-            size_t kn;
+            char kbuf[64];
+            const char *key;
+            size_t kn, i = t->nfields;
             jp_ws(j);
-            if (jp_string(j, key, sizeof(key), &kn)) return MM_EDECODE;
+            if (j->p >= j->end || *j->p != '"') return jp_bad(j);
+            /* The expected field's name, compared where it is. */
+            if (next < t->nfields && t->fields[next].kind != MM_K_NONE) {
+                const char *nm = t->fields[next].name, *in = j->p + 1;
+                size_t c = 0;
+                while (nm[c] && in + c < j->end && in[c] == nm[c])
+                    c++;
+                if (!nm[c] && in + c < j->end && in[c] == '"') {
+                    i = next;
+                    j->p = in + c + 1;
+                }
+            }
+            if (i == t->nfields) {
+                const char *q = mm__json_plain_end(j->p + 1, j->end);
+                if (q < j->end && *q == '"') {
+                    key = j->p + 1; /* no escapes: compared where it is */
+                    kn = (size_t)(q - key);
+                    j->p = q + 1;
+                } else {
+                    j->nul = 0;
+                    if (jp_string(j, kbuf, sizeof(kbuf), &kn))
+                        return MM_EDECODE;
+                    key = kbuf;
+                    if (kn >= sizeof(kbuf) || j->nul) key = NULL; /* none */
+                }
+                for (size_t c = 0; key && c < t->nfields; c++)
+                    if (t->fields[c].kind != MM_K_NONE &&
+                        name_is(t->fields[c].name, key, kn)) {
+                        i = c;
+                        break;
+                    }
+            }
             jp_ws(j);
             if (j->p >= j->end || *j->p != ':') return jp_bad(j);
             j->p++;
-            size_t i = t->nfields;
-            if (kn < sizeof(key))
-                for (i = 0; i < t->nfields; i++)
-                    if (t->fields[i].kind != MM_K_NONE &&
-                        strncmp(t->fields[i].name, key, kn) == 0 &&
-                        t->fields[i].name[kn] == '\0')
-                        break;
+            if (i < t->nfields) next = i + 1;
             if (i == t->nfields) {
                 if (jp_skip(j, d->depth + 1)) return MM_EDECODE;
             } else {
@@ -1236,6 +1362,9 @@ jp_struct(struct jp *j, const mm_type_desc *t, void *v)
                     rc = derr(d, "given twice");
                 else if (f->kind == MM_K_ARRAY)
                     rc = (jp_ws(j), jp_array(j, f, v, p));
+                else if (f->kind == MM_K_STR && j->insitu &&
+                         (jp_ws(j), jp_str_insitu(j, f->max, p, &rc)))
+                    ; /* the string is used in place */
                 else
                     rc = jp_value(j, f, f->kind, f->max, p);
                 d->depth--;
@@ -1254,11 +1383,12 @@ jp_struct(struct jp *j, const mm_type_desc *t, void *v)
             return jp_bad(j);
         }
     }
+    if (!ti) ti = tinfo_get(t);
+    uint64_t req = ti->req;
+    if (MM_LIKELY((seen & req) == req)) return 0;
     for (size_t i = 0; i < t->nfields; i++) {
         const mm_field *f = &t->fields[i];
-        if (f->kind == MM_K_NONE || (seen & (1ull << i)) ||
-            (f->flags & MM_FIELD_OPTIONAL))
-            continue;
+        if (!(req & ~seen & (1ull << i))) continue;
         d->path[d->depth++] = f->name;
         int rc = derr(d, "missing");
         d->depth--;
@@ -1267,25 +1397,17 @@ jp_struct(struct jp *j, const mm_type_desc *t, void *v)
     return 0;
 }
 
-/* Whether the direct decoder takes |t| (every struct in it has at most 64
- * fields). */
 static int
-direct_ok(const mm_type_desc *t, int depth)
+json_decode_direct(const mm_type_desc *t, const struct tinfo *ti,
+                   const void *data, size_t len, void *val, mm_arena *a,
+                   char *err, size_t errlen, int insitu)
 {
-    if (t->nfields > 64 || depth > MM_TYPED_DEPTH_MAX) return 0;
-    for (size_t i = 0; i < t->nfields; i++)
-        if (t->fields[i].sub && t->fields[i].sub != t &&
-            !direct_ok(t->fields[i].sub, depth + 1))
-            return 0;
-    return 1;
-}
-
-static int
-json_decode_direct(const mm_type_desc *t, const void *data, size_t len,
-                   void *val, mm_arena *a, char *err, size_t errlen)
-{
-    struct dctx d = {.a = a, .err = err, .errlen = errlen};
-    struct jp j = {data, (const char *)data + len, data, &d, 0};
+    struct dctx d; /* path[] is written up to depth before it is read */
+    d.a = a;
+    d.err = err;
+    d.errlen = errlen;
+    d.depth = 0;
+    struct jp j = {data, (const char *)data + len, data, &d, 0, insitu};
     jp_ws(&j);
     if (j.p < j.end && *j.p != '{') {
         if (jp_skip(&j, 0)) return MM_EDECODE;
@@ -1293,7 +1415,7 @@ json_decode_direct(const mm_type_desc *t, const void *data, size_t len,
         jp_ws(&j);
         return derr(&d, "expected a JSON object, got %s", jp_what(&j));
     }
-    int rc = jp_struct(&j, t, val);
+    int rc = jp_struct(&j, t, ti, val);
     if (rc) return rc;
     jp_ws(&j);
     if (j.p != j.end) return jp_bad(&j);
@@ -1301,14 +1423,22 @@ json_decode_direct(const mm_type_desc *t, const void *data, size_t len,
 }
 
 static int
-json_decode(const mm_type_desc *t, const void *data, size_t len, void *val,
-            mm_arena *a, char *err, size_t errlen)
+json_decode_x(const mm_type_desc *t, const void *data, size_t len, void *val,
+              mm_arena *a, char *err, size_t errlen, int insitu)
 {
-    if (!direct_ok(t, 0)) {
+    const struct tinfo *ti = tinfo_get(t);
+    if (!ti->direct) {
         struct dctx d = {.a = a, .err = err, .errlen = errlen};
         return derr(&d, "%s: a struct of more than 64 fields", t->name);
     }
-    return json_decode_direct(t, data, len, val, a, err, errlen);
+    return json_decode_direct(t, ti, data, len, val, a, err, errlen, insitu);
+}
+
+static int
+json_decode(const mm_type_desc *t, const void *data, size_t len, void *val,
+            mm_arena *a, char *err, size_t errlen)
+{
+    return json_decode_x(t, data, len, val, a, err, errlen, 0);
 }
 
 const mm_codec mm_codec_json = {"json", MM_CONTENT_JSON, json_encode,
@@ -1528,7 +1658,11 @@ static int
 bin_decode(const mm_type_desc *t, const void *data, size_t len, void *val,
            mm_arena *a, char *err, size_t errlen)
 {
-    struct dctx d = {.a = a, .err = err, .errlen = errlen};
+    struct dctx d; /* path[] is written up to depth before it is read */
+    d.a = a;
+    d.err = err;
+    d.errlen = errlen;
+    d.depth = 0;
     struct rd r = {data, (const unsigned char *)data + len};
     int rc = bd_struct(&d, &r, t, val);
     if (!rc && r.p != r.end)
@@ -1551,10 +1685,13 @@ mm_typed_encode(const mm_type_desc *t, const mm_codec *codec, const void *val,
 }
 
 /* A new value of |t| decoded by |codec| from |data|; |turn|: it lives one
- * turn (the per-thread first chunk may hold it). */
+ * turn (the per-thread first chunk may hold it); |insitu|: |data| is a
+ * message's own bytes, which outlive the value: JSON strings without
+ * escapes then point into them (jp_value) instead of being copied. */
 static int
 decode_new(const mm_type_desc *t, const mm_codec *codec, const void *data,
-           size_t len, void **val, char *err, size_t errlen, int turn)
+           size_t len, void **val, char *err, size_t errlen, int turn,
+           int insitu)
 {
     mm_arena a;
     *val = NULL;
@@ -1563,9 +1700,12 @@ decode_new(const mm_type_desc *t, const mm_codec *codec, const void *data,
     if (first > 65536) first = align_up(t->size) + 65536;
     int rc = turn ? arena_init_turn(&a, first) : arena_init(&a, first);
     if (rc) return rc;
-    void *v = mm_arena_alloc(&a, t->size);
+    void *v = arena_alloc(&a, t->size);
     memset(v, 0, t->size);
-    rc = codec->decode(t, data, len, v, &a, err, errlen);
+    if (codec == &mm_codec_json)
+        rc = json_decode_x(t, data, len, v, &a, err, errlen, insitu);
+    else
+        rc = codec->decode(t, data, len, v, &a, err, errlen);
     if (rc) {
         arena_free_head(a.head);
         return rc;
@@ -1580,7 +1720,7 @@ mm_typed_decode(const mm_type_desc *t, const mm_codec *codec, const void *data,
 {
     if (err && errlen) err[0] = '\0';
     return decode_new(t, codec ? codec : &mm_codec_json, data, len, val, err,
-                      errlen, 0);
+                      errlen, 0, 0);
 }
 
 /* ---- per-turn scratch strings ----------------------------------------------
@@ -1824,13 +1964,17 @@ decode_msg(const mm_msg_desc *d, const mm_type_desc *t, mm_msg *m, void **val,
 {
     if (err && errlen) err[0] = '\0';
     if (m->content == MM_CONTENT_NONE)
-        return decode_new(t, &mm_codec_json, "{}", 2, val, err, errlen, turn);
+        return decode_new(t, &mm_codec_json, "{}", 2, val, err, errlen, turn,
+                          0);
+    /* A turn's value is freed while |m| lives (mm_typed_end, tsend_cb):
+     * its strings may point into m's bytes. */
     if (m->content == MM_CONTENT_JSON)
         return decode_new(t, &mm_codec_json, m->data, m->len, val, err, errlen,
-                          turn);
+                          turn, turn);
     if (m->content == MM_CONTENT_RAW && d->codec &&
         d->codec->content == MM_CONTENT_RAW)
-        return decode_new(t, d->codec, m->data, m->len, val, err, errlen, turn);
+        return decode_new(t, d->codec, m->data, m->len, val, err, errlen, turn,
+                          0);
     if (err && errlen)
         snprintf(err, errlen, "%s: no codec for this payload", d->name);
     return MM_EDECODE;

@@ -67,6 +67,7 @@ MM_MESSAGE_CODEC(tbin, "tbin", &hook_codec, (MM_BYTES(blob, 32), MM_U16(n)),
 
 struct tstate {
     uint32_t pings;
+    int prev_intact;
 };
 
 static int
@@ -114,9 +115,52 @@ on_bin(mm_ctx *ctx, void *st, const tbin_req *in, tbin_rep *out)
 }
 MM_HANDLES(tbin, on_bin);
 
+/*
+ * Six strings: JSON strings without escapes are decoded in place (they
+ * point into the message's bytes, at most four per value); the handler
+ * below is what MM_HANDLES generates, plus checks: which strings point
+ * into the message, and whether the message's bytes are as they came
+ * once the turn is over (reported by the next call).
+ */
+MM_MESSAGE(tmany, "tmany",
+           (MM_STR(a, 16), MM_STR(b, 16), MM_STR(c, 16), MM_STR(d, 16),
+            MM_STR(e, 16), MM_STR(f, 16)),
+           (MM_STR(all, 128), MM_U32(inplace), MM_BOOL(prev_intact)));
+
+static int
+on_many(mm_ctx *ctx, void *state, mm_msg *msg)
+{
+    struct tstate *st = state;
+    mm_typed_turn t;
+    tmany_rep out;
+    size_t len = 0;
+    const char *data = mm_msg_data(msg, &len);
+    char before[256];
+    if (!data) data = before; /* a typed caller's pointer: no bytes */
+    if (len >= sizeof(before)) return MM_EINVAL; /* (a crash) */
+    memcpy(before, data, len);
+    int prev = st->prev_intact;
+    if (mm_typed_begin(ctx, msg, &tmany_desc, &t) != 0) {
+        /* Refused (decode_error answered): put back all the same. */
+        st->prev_intact = memcmp(data, before, len) == 0;
+        return 0;
+    }
+    const tmany_req *in = t.req;
+    const char *s[6] = {in->a, in->b, in->c, in->d, in->e, in->f};
+    memset(&out, 0, sizeof(out));
+    for (unsigned i = 0; i < 6; i++)
+        if (s[i] >= data && s[i] < data + len) out.inplace |= 1u << i;
+    out.all = mm_typed_printf(ctx, "%s|%s|%s|%s|%s|%s", s[0], s[1], s[2], s[3],
+                              s[4], s[5]);
+    out.prev_intact = prev;
+    int rc = mm_typed_end(ctx, msg, &tmany_desc, &t, &out, 0);
+    st->prev_intact = memcmp(data, before, len) == 0;
+    return rc;
+}
+
 MM_ACTOR_TYPE(typed, struct tstate, NULL, NULL, MM_TYPED(tgreet, on_greet),
               MM_TYPED(tadd, on_add), MM_TYPED(tping, on_ping),
-              MM_TYPED(tbin, on_bin));
+              MM_TYPED(tbin, on_bin), {"tmany", on_many});
 
 /* ---- codecs ---------------------------------------------------------------
  */
@@ -477,6 +521,22 @@ add_done(void *data, int status, const tadd_rep *rep)
     sem_post(&w->sem);
 }
 
+/* The reply's text, copied while the callback runs (it is borrowed). */
+struct gwaiter {
+    sem_t sem;
+    int status;
+    char text[64];
+};
+
+static void
+greet_done(void *data, int status, const tgreet_rep *rep)
+{
+    struct gwaiter *w = data;
+    w->status = status;
+    snprintf(w->text, sizeof(w->text), "%s", rep ? rep->text : "-");
+    sem_post(&w->sem);
+}
+
 static void
 test_local_call_moves_pointer(void **state)
 {
@@ -555,6 +615,59 @@ test_untyped_caller(void **state)
     nodefix_down(n);
 }
 
+/* JSON requests decode their plain strings in place, and the message is
+ * as it came once the handler is done (also after a refused one). */
+static void
+test_strings_in_place(void **state)
+{
+    (void)state;
+    mm_endpoint ep;
+    mm_node *n = local_node(&ep);
+    const char *js = "{\"a\":\"one\",\"b\":\"t\\\"wo\",\"c\":\"\",\"d\":"
+                     "\"four\", \"e\" : \"five\",\"f\":\"six\"}";
+    for (int round = 0; round < 2; round++) {
+        mm_msg *r = NULL;
+        assert_int_equal(
+            mm_call(n, &ep, mm_msg_new_json("tmany", js, strlen(js)), &r), 0);
+        void *v = NULL;
+        char err[200];
+        assert_int_equal(
+            mm_typed_reply_take(&tmany_desc, r, &v, err, sizeof(err)), 0);
+        const tmany_rep *rep = v;
+        assert_string_equal(rep->all, "one|t\"wo||four|five|six");
+        /* a, c, d, e in place; b has an escape; f: four were taken. */
+        assert_int_equal(rep->inplace, 0x1d);
+        if (round) assert_true(rep->prev_intact);
+        mm_typed_free(v);
+        mm_msg_free(r);
+    }
+    /* A field refused after one decoded in place (a too long string). */
+    const char *bad = "{\"a\":\"one\",\"b\":\"much too long for b\"}";
+    mm_msg *r = NULL;
+    assert_int_equal(
+        mm_call(n, &ep, mm_msg_new_json("tmany", bad, strlen(bad)), &r),
+        MM_EDECODE);
+    size_t len;
+    assert_non_null(
+        strstr(mm_msg_data(r, &len), "tmany: field 'b': 19 bytes, at most 16"));
+    mm_msg_free(r);
+    r = NULL;
+    assert_int_equal(
+        mm_call(n, &ep, mm_msg_new_json("tmany", js, strlen(js)), &r), 0);
+    void *v = NULL;
+    assert_int_equal(mm_typed_reply_take(&tmany_desc, r, &v, NULL, 0), 0);
+    assert_true(((const tmany_rep *)v)->prev_intact);
+    mm_typed_free(v);
+    mm_msg_free(r);
+    /* Typed, by pointer: nothing to decode, the strings are the caller's. */
+    tmany_rep *tr = NULL;
+    assert_int_equal(tmany(n, &ep, "1", "2", "3", "4", "5", "6", &tr), 0);
+    assert_string_equal(tr->all, "1|2|3|4|5|6");
+    assert_int_equal(tr->inplace, 0);
+    mm_typed_free(tr);
+    nodefix_down(n);
+}
+
 /* ---- calls across nodes ----------------------------------------------- */
 
 static void
@@ -615,6 +728,16 @@ test_remote_typed_call(void **state)
     assert_int_equal(w.status, 0);
     assert_true(w.sum == 101);
     sem_destroy(&w.sem);
+    /* A string in an asynchronous reply (decoded for the callback). */
+    struct gwaiter gw;
+    sem_init(&gw.sem, 0, 0);
+    assert_int_equal(
+        tgreet_send(b, &ep, &(tgreet_req){.name = "async"}, greet_done, &gw),
+        0);
+    assert_int_equal(sem_wait_s(&gw.sem, 10), 0);
+    assert_int_equal(gw.status, 0);
+    assert_string_equal(gw.text, "Hello, async!");
+    sem_destroy(&gw.sem);
     /* The codec hook: binary (RAW) on the wire both ways. */
     int e0 = hook_enc, d0 = hook_dec;
     static const uint8_t blob[] = {0, 1, 2, 3, 0xff};
@@ -648,6 +771,7 @@ main(void)
         cmocka_unit_test(test_decode_mutations),
         cmocka_unit_test(test_local_call_moves_pointer),
         cmocka_unit_test(test_untyped_caller),
+        cmocka_unit_test(test_strings_in_place),
         cmocka_unit_test(test_remote_typed_call),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

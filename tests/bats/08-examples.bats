@@ -2,7 +2,8 @@
 # 08-examples: every example program and plugin is built and run here on
 # real processes, and its output asserted (the greeter has 05-greeter):
 # timers, two_node (a typed call across nodes and a remote mm_watch),
-# spawn (remote spawn, call and stop through a seed) and the typed plugin
+# spawn (remote spawn and stop through a seed, a typed call from a node of
+# its own) and the typed plugin
 # (called with `murmer send` through a seed that is not its node).  Also
 # `lookup --all` across nodes (shadowed claimants).
 
@@ -81,15 +82,15 @@ counter/1 stopped (normal)"
     [ "${stderr##*$'\n'}" = "two_node: timed out" ]
 }
 
-@test "spawn: spawns a counter on n2 through seed n1, calls it, stops it" {
-    two
-    run --separate-stderr env MURMER_CLUSTER_KEY_FILE="$KEY" timeout 30 \
+@test "spawn: spawns an account on n2 through seed n1, calls it with a typed stub from its own node, stops it" {
+    two --plugin "$MURMER_BUILD/plugins/typed_plugin.so"
+    run --separate-stderr env MURMER_CLUSTER_KEY_FILE="$KEY" timeout 60 \
         "$MURMER_BUILD/spawn" "$SEED" n2
     assert_success
-    assert_output "spawned spawned/1 on n2
-increment 1 -> 42
-stopped spawned/1 on n2"
-    run --separate-stderr mm lookup spawned/1
+    assert_output "spawned acct/9 on n2
+deposit 1 -> balance 42
+stopped acct/9 on n2"
+    run --separate-stderr mm lookup acct/9
     assert_failure 3
     # An unknown node: the seed's error, exit 1.
     run --separate-stderr env MURMER_CLUSTER_KEY_FILE="$KEY" timeout 30 \

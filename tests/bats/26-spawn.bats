@@ -219,6 +219,40 @@ three()
     assert_failure 3
 }
 
+@test "spawn --policy transient: a crash restarts it (same endpoint, fresh state); a normal stop ends it and removes it" {
+    three --plugin "$MURMER_BUILD/plugins/crash.so"
+    run --separate-stderr mm spawn crasher t/1 --on n2 --policy transient
+    assert_success
+    run --separate-stderr mm lookup --json --wait 10s t/1
+    assert_success
+    ep=$(jq -r '.actors[0].endpoint' <<<"$output")
+    [[ $ep =~ ^[0-9a-f]{32}/[0-9]+/[0-9]+$ ]]
+    run --separate-stderr mm send t/1 bump
+    assert_success
+    [ "$output" = 1 ]
+    # A crash: restarted after its backoff (temporary would remove it).
+    run --separate-stderr mm send t/1 crash
+    assert_failure 1
+    [ "$stderr" = "murmer send: t/1: handler_error: crash on demand" ]
+    wait_for "mm send t/1 get" 10 || { cat "$(node_log n2)"; false; }
+    run --separate-stderr mm send t/1 get
+    assert_success
+    [ "$output" = 0 ]
+    run --separate-stderr mm lookup --json t/1
+    assert_success
+    [ "$(jq -r '.actors[0].endpoint' <<<"$output")" = "$ep" ]
+    # A normal stop from its own handler (MM_STOP): not restarted (permanent
+    # would restart it and keep the label), removed from the registry.
+    run --separate-stderr mm send t/1 quit
+    assert_success
+    [ "$output" = '"bye"' ]
+    wait_for "! mm lookup t/1" 10 || { cat "$(node_log n2)"; false; }
+    run --separate-stderr mm send t/1 get
+    assert_failure 3
+    run --separate-stderr mm lookup t/1
+    assert_failure 3
+}
+
 @test "start --actor-policy and --actor-visibility set an --actor's policy and visibility" {
     KEY="$BATS_TEST_TMPDIR/cluster.key"
     murmer keygen "$KEY"

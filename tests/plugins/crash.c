@@ -10,7 +10,8 @@
  * returns the failure, which the supervisor treats as a crash: the caller
  * gets handler_error, and the actor is restarted with a fresh (zeroed)
  * state under the permanent and transient policies, removed under the
- * temporary one.
+ * temporary one.  `quit` replies "bye" and stops the actor normally
+ * (MM_STOP): restarted under the permanent policy only.
  */
 #include <murmer.h>
 
@@ -44,9 +45,18 @@ crasher_crash(mm_ctx *ctx, void *state, mm_msg *msg)
     return mm_fail(ctx, "crash on demand");
 }
 
+static int
+crasher_quit(mm_ctx *ctx, void *state, mm_msg *msg)
+{
+    (void)state;
+    (void)msg;
+    return mm_reply_json(ctx, "\"bye\"") < 0 ? -1 : MM_STOP;
+}
+
 MM_ACTOR_TYPE(crasher, struct crasher, NULL, NULL,
               MM_HANDLER("bump", crasher_bump), MM_HANDLER("get", crasher_get),
-              MM_HANDLER("crash", crasher_crash));
+              MM_HANDLER("crash", crasher_crash),
+              MM_HANDLER("quit", crasher_quit));
 
 PLUGIN_EXPORT const uint32_t mm_plugin_abi = MM_PLUGIN_ABI;
 

@@ -32,12 +32,72 @@ mm__node_tables_release(mm_node *n)
 
 /* ---- types and interned names -------------------------------------------- */
 
-static uint32_t
+/*
+ * The names array is followed, in the same block, by an index of 2 *
+ * names_cap slots (a power of two) of ids, 0 when empty, by the name's
+ * hash with linear probing: a message from the network is interned on
+ * arrival, at the cost of a hash and one compare rather than a compare
+ * per name interned before it.
+ */
+static uint32_t *
+names_index(const mm_node *n)
+{
+    return (uint32_t *)(void *)(n->names + n->names_cap);
+}
+
+static size_t
+name_slot(const char *name, size_t mask)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a, as mm__hash_bytes */
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+        h = (h ^ *c) * 1099511628211ULL;
+    return (size_t)(h ^ (h >> 32)) & mask;
+}
+
+static void
+index_put(mm_node *n, uint32_t id)
+{
+    uint32_t *ix = names_index(n);
+    size_t mask = 2 * n->names_cap - 1;
+    size_t i = name_slot(n->names[id - 1], mask);
+    while (ix[i])
+        i = (i + 1) & mask;
+    ix[i] = id;
+}
+
+/* The last name this thread found, tried first with one compare (which
+ * also makes it right for whichever node |n| is now): a run of messages
+ * of one type, the usual case, skips the hash. */
+static MM_TLS struct {
+    const mm_node *n;
+    uint32_t id;
+} intern_last;
+
+static __attribute__((noinline)) uint32_t
+intern_probe(mm_node *n, const char *name)
+{
+    if (!n->names_cap) return 0;
+    const uint32_t *ix = names_index(n);
+    size_t mask = 2 * n->names_cap - 1;
+    uint32_t id;
+    for (size_t i = name_slot(name, mask); (id = ix[i]) != 0;
+         i = (i + 1) & mask)
+        if (strcmp(n->names[id - 1], name) == 0) {
+            intern_last.n = n;
+            intern_last.id = id;
+            return id;
+        }
+    return 0;
+}
+
+static inline uint32_t
 intern_find(mm_node *n, const char *name)
 {
-    for (size_t i = 0; i < n->nnames; i++)
-        if (strcmp(n->names[i], name) == 0) return (uint32_t)i + 1;
-    return 0;
+    uint32_t id = intern_last.id;
+    if (intern_last.n == n && id && id <= n->nnames &&
+        strcmp(n->names[id - 1], name) == 0)
+        return id;
+    return intern_probe(n, name);
 }
 
 int
@@ -57,13 +117,18 @@ mm__node_intern(mm_node *n, const char *name, int create, uint32_t *id)
     }
     if (n->nnames == n->names_cap) {
         size_t cap = n->names_cap ? n->names_cap * 2 : 32;
-        char **v = mm__realloc(n->names, cap * sizeof(*v));
+        char **v =
+            mm__realloc(n->names, cap * (sizeof(*v) + 2 * sizeof(uint32_t)));
         if (!v) return UV_ENOMEM;
         n->names = v;
         n->names_cap = cap;
+        memset(names_index(n), 0, 2 * cap * sizeof(uint32_t));
+        for (size_t i = 0; i < n->nnames; i++)
+            index_put(n, (uint32_t)i + 1);
     }
     if (!(n->names[n->nnames] = mm__strdup(name))) return UV_ENOMEM;
     *id = (uint32_t)++n->nnames;
+    index_put(n, *id);
     return 0;
 }
 

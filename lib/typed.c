@@ -151,12 +151,19 @@ arena_free_head(struct blk *h)
         mm__free(h);
 }
 
-void
-mm_typed_free(void *val)
+/* mm_typed_free, for the paths here (no call through the PLT). */
+static inline void
+typed_free(void *val)
 {
     if (!val) return;
     arena_free_head(
         (struct blk *)((unsigned char *)val - offsetof(struct blk, mem)));
+}
+
+void
+mm_typed_free(void *val)
+{
+    typed_free(val);
 }
 
 static void
@@ -503,6 +510,8 @@ struct obuf {
     char *p;
     size_t len, cap;
     int oom;
+    int inl; /* p is a message's inl[]: growing moves on to enc_buf */
+    int tls; /* p is enc_buf's storage, taken (enc_msg gives it back) */
 };
 
 /* enc_msg's buffer for the built-in codecs; kept by shard threads only
@@ -513,16 +522,30 @@ static __attribute__((noinline)) int
 ob_grow(struct obuf *b, size_t n)
 {
     if (b->oom) return -1;
-    size_t cap = b->cap ? b->cap : 128;
-    while (cap < b->len + n)
-        cap *= 2;
-    char *p = mm__realloc(b->p, cap);
-    if (!p) {
-        b->oom = 1;
-        return -1;
+    const char *in = NULL;
+    if (b->inl) {
+        /* Past the message's own room: on in the per-thread buffer. */
+        in = b->p;
+        b->p = enc_buf.p;
+        b->cap = enc_buf.cap;
+        b->inl = 0;
+        b->tls = 1;
+        enc_buf.p = NULL;
+        enc_buf.cap = 0;
     }
-    b->p = p;
-    b->cap = cap;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 128;
+        while (cap < b->len + n)
+            cap *= 2;
+        char *p = mm__realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return -1;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    if (in && b->len) memcpy(b->p, in, b->len);
     return 0;
 }
 
@@ -1850,26 +1873,41 @@ enc_msg(const char *type, const mm_codec *codec, const mm_type_desc *t,
     atomic_fetch_add_explicit(&mm__typed_encodes, 1, memory_order_relaxed);
     void *buf;
     size_t len;
-    if (codec == &mm_codec_json || codec == &mm_codec_binary) {
-        /* The built-in codecs write into a per-thread buffer; the message
-         * copies it (into itself when it is short). */
-        struct obuf tb = enc_buf;
-        tb.len = 0;
-        tb.oom = 0;
-        int rc = codec == &mm_codec_json ? js_struct(&tb, t, val, 0)
-                                         : be_struct(&tb, t, val, 0);
-        mm_msg *m = NULL;
-        if (!rc && !tb.oom)
-            m = codec->content == MM_CONTENT_JSON
-                    ? mm_msg_new_json(type, tb.p ? tb.p : "", tb.len)
-                    : mm_msg_new_raw(type, tb.p ? tb.p : "", tb.len);
-        if (tb.cap > 65536 || !mm__cur_shard) {
-            mm__free(tb.p);
-            tb.p = NULL;
-            tb.cap = 0;
+    int json = codec == &mm_codec_json;
+    if (json || codec == &mm_codec_binary) {
+        /* The built-in codecs write into the message itself while the
+         * bytes fit (inl[], with a NUL after them as mm_msg_new_json
+         * keeps), then on in a per-thread buffer that the message copies. */
+        mm_msg *m = mm_msg_new(type);
+        if (!m) return NULL;
+        struct obuf b = {(char *)m->inl, 0, sizeof(m->inl), 0, 1, 0};
+        int rc = json ? js_struct(&b, t, val, 0) : be_struct(&b, t, val, 0);
+        ob_c(&b, '\0');
+        if (rc || b.oom) {
+            rc = rc ? rc : UV_ENOMEM;
+        } else if (b.inl) {
+            m->data = m->inl;
+            m->flags |= MSG_F_INL_DATA;
+        } else if ((m->data = mm__malloc(b.len)) != NULL) {
+            memcpy(m->data, b.p, b.len);
+        } else {
+            rc = UV_ENOMEM;
         }
-        enc_buf.p = tb.p;
-        enc_buf.cap = tb.cap;
+        if (b.tls) { /* the per-thread buffer goes back (or away) */
+            if (b.cap > 65536 || !mm__cur_shard) {
+                mm__free(b.p);
+            } else {
+                mm__free(enc_buf.p);
+                enc_buf.p = b.p;
+                enc_buf.cap = b.cap;
+            }
+        }
+        if (rc) {
+            mm_msg_free(m);
+            return NULL;
+        }
+        m->content = json ? MM_CONTENT_JSON : MM_CONTENT_RAW;
+        m->len = b.len - 1;
         return m;
     }
     if (codec->encode(t, val, &buf, &len)) return NULL;
@@ -2091,7 +2129,7 @@ tsend_cb(void *data, int status, mm_msg *reply)
         return;
     }
     c.adapt(c.ucb, c.data, 0, v);
-    mm_typed_free(v);
+    typed_free(v);
 }
 
 int
@@ -2174,7 +2212,7 @@ mm_typed_end(mm_ctx *ctx, mm_msg *msg, const mm_msg_desc *d, mm_typed_turn *t,
             mm_reply_error(ctx, MM_ENOT_SERIALIZABLE,
                            "%s: the reply cannot be encoded", d->name);
     }
-    mm_typed_free(t->req_mem);
+    typed_free(t->req_mem);
     t->req_mem = NULL;
     scratch_release((struct scratch *)(uintptr_t)t->scratch_mark);
     in_turn--;

@@ -728,6 +728,20 @@ test_remote_typed_call(void **state)
     assert_int_equal(w.status, 0);
     assert_true(w.sum == 101);
     sem_destroy(&w.sem);
+    /* Longer than a message holds in itself (80 bytes) both ways: the
+     * encoder moves on to its per-thread buffer; twice, to reuse it. */
+    for (int i = 0; i < 2; i++) {
+        tmany_rep *mr = NULL;
+        assert_int_equal(tmany(b, &ep, "aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb",
+                               "cccccccccccccccc", "dddddddddddddddd",
+                               "eeeeeeeeeeeeeeee", "ffffffffffffffff", &mr),
+                         0);
+        assert_string_equal(mr->all, "aaaaaaaaaaaaaaaa|bbbbbbbbbbbbbbbb|"
+                                     "cccccccccccccccc|dddddddddddddddd|"
+                                     "eeeeeeeeeeeeeeee|ffffffffffffffff");
+        assert_int_equal(mr->inplace, 0xf);
+        mm_typed_free(mr);
+    }
     /* A string in an asynchronous reply (decoded for the callback). */
     struct gwaiter gw;
     sem_init(&gw.sem, 0, 0);

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "murmer_typed.h"
+#include "jsonv.h"
 #include "helpers/nodefix.h"
 #include "helpers/testutil.h"
 
@@ -615,6 +616,36 @@ test_untyped_caller(void **state)
     nodefix_down(n);
 }
 
+/* The plain-run scan the codec and the ingress check share: every length
+ * up to 70 (SSE2 steps, overlapping tails, SWAR, bytes), every position
+ * of each kind of byte that ends a run, in buffers of exactly that size
+ * (ASan sees any read past them). */
+static void
+test_plain_end(void **state)
+{
+    (void)state;
+    static const unsigned char stop[] = {'"', '\\', 0x00, 0x01, 0x1f};
+    static const unsigned char go[] = {'x', ' ', 0x7f, 0x80, 0xff, '/'};
+    for (size_t len = 0; len <= 70; len++) {
+        for (size_t pos = 0; pos <= len; pos++) {
+            for (size_t k = 0; k < sizeof(stop); k++) {
+                char *b = malloc(len ? len : 1);
+                assert_non_null(b);
+                for (size_t i = 0; i < len; i++)
+                    b[i] = (char)go[(i + pos + k) % sizeof(go)];
+                if (pos < len) b[pos] = (char)stop[k];
+                assert_ptr_equal(mm__json_plain_end(b, b + len), b + pos);
+                /* From any start up to the stop. */
+                for (size_t from = 0; from <= pos; from += 3)
+                    assert_ptr_equal(mm__json_plain_end(b + from, b + len),
+                                     b + pos);
+                free(b);
+                if (pos == len) break; /* no stop byte: one pass */
+            }
+        }
+    }
+}
+
 /* JSON requests decode their plain strings in place, and the message is
  * as it came once the handler is done (also after a refused one). */
 static void
@@ -785,6 +816,7 @@ main(void)
         cmocka_unit_test(test_decode_mutations),
         cmocka_unit_test(test_local_call_moves_pointer),
         cmocka_unit_test(test_untyped_caller),
+        cmocka_unit_test(test_plain_end),
         cmocka_unit_test(test_strings_in_place),
         cmocka_unit_test(test_remote_typed_call),
     };

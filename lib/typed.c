@@ -9,7 +9,9 @@
  * Local sends move a copy of the request by pointer: inside the message
  * (inl[]) when the type has no pointers and fits, else one heap block.
  * Remote sends encode; the receiver decodes into an arena before the
- * handler runs, and its reply takes the form of the request.
+ * handler runs (a value that lives one turn may also point into the
+ * message it was decoded from: jp_str_insitu), and its reply takes the
+ * form of the request.
  */
 #include "runtime.h"
 
@@ -28,7 +30,7 @@
 
 #define ALIGN 16u
 
-/* Strings decoded in place (see jp_value): the closing quotes that were
+/* Strings decoded in place (jp_str_insitu): the closing quotes that were
  * overwritten with NULs, put back when the value is freed. */
 #define FIX_MAX 4
 

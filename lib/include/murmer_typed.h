@@ -217,7 +217,9 @@ typedef struct mm_typed_turn {
     size_t scratch_mark;
 } mm_typed_turn;
 /* Decodes (or takes) the request; nonzero: it answered the caller with
- * MM_EDECODE and the text, and the handler is not to run. */
+ * MM_EDECODE and the text, and the handler is not to run.  The request's
+ * strings may point into |msg|'s bytes (JSON strings without escapes are
+ * decoded in place): keep |msg| as it is until mm_typed_end. */
 MM_EXTERN int mm_typed_begin(mm_ctx *ctx, mm_msg *msg, const mm_msg_desc *d,
                              mm_typed_turn *t);
 /* Sends |rep| as the reply of a call when |rc| >= 0; returns |rc|. */

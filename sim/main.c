@@ -105,6 +105,7 @@ struct sim {
     /* figures */
     uint64_t bytes, swim_bytes, node_ms, last_t;
     uint64_t steady_bytes, steady_node_ms;
+    uint64_t steady_swim, steady_pp; /* of steady_bytes: datagrams, push-pull */
     int steady, measure; /* measure: a scenario set the window */
     uint64_t fp, part_verdicts;
     uint64_t join_last; /* launch time of the newest start wave */
@@ -346,7 +347,10 @@ cb_send(void *data, const struct mm_swim_addr *to, const uint8_t *buf,
     uint64_t wire = len + MM_SEAL_OVERHEAD;
     S->bytes += wire;
     S->swim_bytes += wire;
-    if (S->steady) S->steady_bytes += wire;
+    if (S->steady) {
+        S->steady_bytes += wire;
+        S->steady_swim += wire;
+    }
     if (dst < 0 || !link_ok(S, c->idx, dst) || lost(S)) return;
     if (in_range(dst, S->drop_lo, S->drop_hi)) return;
     ev_push(S, S->now + latency(S), EV_PKT, c->idx, dst, 0, dup_buf(buf, len),
@@ -638,6 +642,7 @@ act_run(struct sim *S, const struct sim_action *a, int ai)
         S->measure = 1;
         S->steady = 1;
         S->steady_bytes = S->steady_node_ms = 0;
+        S->steady_swim = S->steady_pp = 0;
         return;
     case SIM_DROP:
         sim_range_bounds(&a->r, S->n, &S->drop_lo, &S->drop_hi);
@@ -1050,6 +1055,7 @@ run_one(const struct sim_scenario *sc, int n, uint64_t seed, int quiet,
             mm__swim_state_merge(sa, pb, lb, S->now);
             count_quic(S, la);
             count_quic(S, lb);
+            if (S->steady) S->steady_pp += la + lb + 2 * SIM_QUIC_OVERHEAD;
             free(pa);
             free(pb);
             refresh(S, e.a);
@@ -1160,8 +1166,11 @@ run_one(const struct sim_scenario *sc, int n, uint64_t seed, int quiet,
                node_s > 0 ? (double)S->bytes / node_s : 0.0,
                node_s > 0 ? (double)S->swim_bytes / node_s : 0.0);
         if (steady_s > 0)
-            printf(" steady_bytes_per_node_s=%.1f",
-                   (double)S->steady_bytes / steady_s);
+            printf(" steady_bytes_per_node_s=%.1f"
+                   " steady_swim_per_node_s=%.1f steady_pushpull_per_node_s=%.1f",
+                   (double)S->steady_bytes / steady_s,
+                   (double)S->steady_swim / steady_s,
+                   (double)S->steady_pp / steady_s);
         printf(" violations=%d trace=%016" PRIx64 "\n", S->violated, S->trace);
         fflush(stdout);
     }

@@ -1533,6 +1533,72 @@ test_swim_force_leave_and_reap(void **state)
     h_free(h);
 }
 
+/* Push-pull states are paged: with more members than cfg.sync_page, a
+ * state carries ourselves and the next sync_page members of a rotation
+ * (sizing does not move it), successive states cover every member, and a
+ * peer that merges them learns them all.  A page of 0 is refused. */
+static void
+test_swim_state_paged(void **state)
+{
+    (void)state;
+    struct h *a = calloc(1, sizeof(*a)), *b = h_new(44);
+    struct mm_swim_config cfg;
+    char name[32];
+    struct mm_swim_ops ops = {a,           h_send, h_changed,
+                              h_want_sync, t_sign, t_verify};
+    cfg_for(&cfg, 0, name, 43);
+    cfg.sync_page = 0;
+    a->now = 1000;
+    assert_int_equal(mm__swim_new(&a->s, &cfg, &ops, a->now), MM_EINVAL);
+    cfg.sync_page = 3;
+    assert_int_equal(mm__swim_new(&a->s, &cfg, &ops, a->now), 0);
+    h_learn(a, 10);
+    /* b is node 0 too in the tests' numbering: make it another id. */
+    h_free(b);
+    b = calloc(1, sizeof(*b));
+    ops.data = b;
+    cfg_for(&cfg, 20, name, 44);
+    b->now = 1000;
+    assert_int_equal(mm__swim_new(&b->s, &cfg, &ops, b->now), 0);
+
+    int seen[11] = {0};
+    for (int page = 0; page < 4; page++) {
+        size_t n = mm__swim_state_encode(a->s, NULL, 0);
+        assert_int_equal(mm__swim_state_encode(a->s, NULL, 0), n);
+        uint8_t *st = malloc(n);
+        assert_int_equal(mm__swim_state_encode(a->s, st, n), n);
+        assert_int_equal(mm__get_u32(st + 17), 4); /* self + 3 */
+        size_t o = 21;
+        for (int e = 0; e < 4; e++) {
+            size_t len = (size_t)(st[o + 1] | st[o + 2] << 8);
+            int who = -1;
+            for (int i = 0; i <= 10; i++) {
+                uint8_t id[16];
+                id_of(id, i);
+                if (memcmp(st + o + 3, id, 16) == 0) who = i;
+            }
+            assert_true(who >= 0);
+            if (e == 0) assert_int_equal(who, 0); /* ourselves first */
+            if (e > 0) seen[who]++;
+            o += 3 + len;
+        }
+        assert_int_equal(o, n);
+        assert_int_equal(mm__swim_state_merge(b->s, st, n, b->now), 0);
+        assert_int_equal(mm__swim_check(b->s), 0);
+        free(st);
+    }
+    /* 4 pages of 3 over 10 members: each once, two of them twice. */
+    int twice = 0;
+    for (int i = 1; i <= 10; i++) {
+        assert_true(seen[i] == 1 || seen[i] == 2);
+        twice += seen[i] == 2;
+    }
+    assert_int_equal(twice, 2);
+    assert_int_equal(mm__swim_count(b->s, MM_SWIM_NONE), 12);
+    h_free(a);
+    h_free(b);
+}
+
 /* A push-pull state merged in steps: the budget is signature checks (news
  * already held is free), the gone members' records come last and are
  * flagged as such (2), and a step takes at most 256 entries. */
@@ -2693,6 +2759,7 @@ main(void)
         cmocka_unit_test(test_swim_state_roundtrip_converges),
         cmocka_unit_test(test_swim_news_gossiped_soon),
         cmocka_unit_test(test_swim_state_merge_steps_count_checks),
+        cmocka_unit_test(test_swim_state_paged),
         cmocka_unit_test(test_swim_leave_times_out_alone_acks),
         cmocka_unit_test(test_swim_seed_retry_backoff),
         cmocka_unit_test(test_swim_sim_5_converge_and_detect),

@@ -738,18 +738,34 @@ mm__swim_retransmit_limit(const struct mm_swim *s)
     return s->cfg.retransmit_mult * digits;
 }
 
+/*
+ * Puts back the broadcasts pkt_fill sent (their slots in bq[0, walked) are
+ * NULL; |sent| in queue order): the queue closes up, then each goes after
+ * the last one sent no more often, so the queue stays sorted by transmits
+ * at the cost of a binary search and a move each (not an insertion sort
+ * of the whole queue a packet).
+ */
 static void
-bq_sort(struct mm_swim *s)
+bq_reinsert(struct mm_swim *s, size_t walked, struct swim_bcast **sent,
+            size_t nsent)
 {
-    /* Insertion sort: the queue is nearly sorted after each packet. */
-    for (size_t i = 1; i < s->nbq; i++) {
-        struct swim_bcast *b = s->bq[i];
-        size_t j = i;
-        while (j > 0 && s->bq[j - 1]->transmits > b->transmits) {
-            s->bq[j] = s->bq[j - 1];
-            j--;
+    size_t o = 0;
+    for (size_t i = 0; i < walked; i++)
+        if (s->bq[i]) s->bq[o++] = s->bq[i];
+    memmove(&s->bq[o], &s->bq[walked], (s->nbq - walked) * sizeof(s->bq[0]));
+    s->nbq -= nsent;
+    for (size_t k = 0; k < nsent; k++) {
+        size_t lo = 0, hi = s->nbq;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (s->bq[mid]->transmits <= sent[k]->transmits)
+                lo = mid + 1;
+            else
+                hi = mid;
         }
-        s->bq[j] = b;
+        memmove(&s->bq[lo + 1], &s->bq[lo], (s->nbq - lo) * sizeof(s->bq[0]));
+        s->bq[lo] = sent[k];
+        s->nbq++;
     }
 }
 
@@ -828,7 +844,9 @@ static unsigned
 pkt_fill(struct mm_swim *s, struct swim_pkt *b)
 {
     unsigned limit = mm__swim_retransmit_limit(s), added = 0, misses = 0;
-    for (size_t i = 0; i < s->nbq && misses < SWIM_FILL_MISSES_MAX;) {
+    struct swim_bcast *sent[SWIM_MAX_MSGS];
+    size_t nsent = 0, i = 0;
+    for (; i < s->nbq && misses < SWIM_FILL_MISSES_MAX;) {
         struct swim_bcast *q = s->bq[i];
         if (b->count >= SWIM_MAX_MSGS || b->cap - b->len < SWIM_MSG_MIN) break;
         if (pkt_add_raw(b, q->msg, q->len) == 0) {
@@ -838,12 +856,15 @@ pkt_fill(struct mm_swim *s, struct swim_pkt *b)
                 bq_remove(s, i);
                 continue;
             }
+            /* Out of the queue for now; back in at its new place below. */
+            sent[nsent++] = q;
+            s->bq[i] = NULL;
         } else {
             misses++;
         }
         i++;
     }
-    if (added) bq_sort(s);
+    if (nsent) bq_reinsert(s, i, sent, nsent);
     return added;
 }
 
@@ -1789,8 +1810,7 @@ gossip_round(struct mm_swim *s)
      * walk of every member; only when draws keep missing (few members are
      * targets, or fewer than gossip_nodes) are they all walked. */
     for (size_t t = 0; n < want && t < 4 * want + 8 && s->nmembers > 1; t++) {
-        struct mm_swim_member *m =
-            s->members[swim_rand_below(s, s->nmembers)];
+        struct mm_swim_member *m = s->members[swim_rand_below(s, s->nmembers)];
         size_t k = 0;
         if (!gossip_target(s, m)) continue;
         while (k < n && s->scratch[k] != m)
@@ -2078,9 +2098,8 @@ mm__swim_new(struct mm_swim **out, const struct mm_swim_config *cfg,
         cfg->gossip_interval_ms == 0 || cfg->awareness_max == 0 ||
         cfg->retransmit_mult == 0 || cfg->suspicion_mult == 0 ||
         cfg->suspicion_max_mult == 0 || cfg->packet_max < 256 ||
-        cfg->sync_page == 0 ||
-        cfg->reprobe_min_ms == 0 || cfg->seed_min_ms == 0 || !ops ||
-        !ops->sign || !ops->verify)
+        cfg->sync_page == 0 || cfg->reprobe_min_ms == 0 ||
+        cfg->seed_min_ms == 0 || !ops || !ops->sign || !ops->verify)
         return MM_EINVAL;
     s = mm__calloc(1, sizeof(*s));
     if (!s) return -ENOMEM;
@@ -2260,8 +2279,7 @@ state_page(const struct mm_swim *s, size_t *start, size_t *span)
     if (others <= s->cfg.sync_page) return others;
     *start = s->state_cursor < s->nmembers ? s->state_cursor : 0;
     for (k = 0; k < s->nmembers && n < s->cfg.sync_page; k++) {
-        const struct mm_swim_member *m =
-            s->members[(*start + k) % s->nmembers];
+        const struct mm_swim_member *m = s->members[(*start + k) % s->nmembers];
         n += !m->tombstone && m != s->self;
     }
     *span = k;
@@ -2524,9 +2542,12 @@ mm__swim_check(const struct mm_swim *s)
     if (digest != s->digest) BAD("the digest kept is not the members' sum");
     if (s->bqidx.n != s->nbq)
         BAD("the broadcast index holds %zu, the queue %zu", s->bqidx.n, s->nbq);
-    for (size_t i = 0; i < s->nbq; i++)
+    for (size_t i = 0; i < s->nbq; i++) {
         if (mm__idx_find(&s->bqidx, s->bq[i]->about) != s->bq[i])
             BAD("broadcast %zu is not found by its member id", i);
+        if (i > 0 && s->bq[i - 1]->transmits > s->bq[i]->transmits)
+            BAD("broadcast %zu is sent more often than the next", i - 1);
+    }
     if (s->nlisted != listed || s->nlive != live)
         BAD("counts kept %zu listed, %zu live; there are %zu, %zu", s->nlisted,
             s->nlive, listed, live);

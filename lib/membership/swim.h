@@ -144,7 +144,7 @@ struct mm_swim_member {
     uint64_t reprobe_gap; /* FAILED: current re-probe backoff */
     uint32_t reprobe_seq;
     uint64_t digest_part; /* its share of mm__swim_digest (internal) */
-    uint8_t counted;      /* what it counts for in the core's counts (internal) */
+    uint8_t counted; /* what it counts for in the core's counts (internal) */
 };
 
 struct mm_swim_ops {

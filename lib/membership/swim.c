@@ -213,7 +213,8 @@ struct mm_swim {
     uint64_t sync_started, sync_at;
     uint8_t sync_peer[MM_SWIM_ID_LEN];
     uint64_t sync_peer_digest;
-    size_t state_cursor; /* members[] slot the next state page starts at */
+    size_t state_cursor;     /* members[] slot the next state page starts at */
+    uint64_t merge_verified; /* stats.verified when a merge began */
 
     /*
      * Set when a record of the packet or push-pull payload being applied
@@ -2286,6 +2287,27 @@ state_page(const struct mm_swim *s, size_t *start, size_t *span)
     return n;
 }
 
+/*
+ * A merged state was a full page (its sender holds more members than it
+ * carried) and brought |news| records: the next page is pulled from the
+ * sender at once, not after the jitter a differing digest waits (a joiner
+ * learns a large cluster a page a round trip).  A page that brought
+ * nothing ends the chain.
+ */
+static void
+state_page_more(struct mm_swim *s, const uint8_t *buf, uint64_t news)
+{
+    uint32_t count = mm__get_u32(buf + 1 + MM_SWIM_ID_LEN);
+    if (news == 0 || count <= s->cfg.sync_page || s->leaving || s->sync_pending)
+        return;
+    struct mm_swim_member *m = swim_find(s, buf + 1);
+    if (!m || m->is_self || !swim_live(m)) return;
+    s->sync_pending = 1;
+    s->sync_at = s->now;
+    memcpy(s->sync_peer, m->id, MM_SWIM_ID_LEN);
+    s->sync_peer_digest = ~mm__swim_digest(s);
+}
+
 size_t
 mm__swim_state_encode(struct mm_swim *s, uint8_t *out, size_t cap)
 {
@@ -2442,10 +2464,12 @@ mm__swim_state_merge_some(struct mm_swim *s, const uint8_t *buf, size_t len,
             return MM_EDECODE;
         }
         s->walk_forged = 0; /* a payload's forgery spans its steps */
+        s->merge_verified = s->stats.verified;
     }
     int rc = state_walk(s, buf, len, 1, next, max ? max : 1);
     if (rc > 0) return rc;
     s->sync_in_flight = 0;
+    state_page_more(s, buf, s->stats.verified - s->merge_verified);
     return 0;
 }
 

@@ -1536,7 +1536,8 @@ test_swim_force_leave_and_reap(void **state)
 /* Push-pull states are paged: with more members than cfg.sync_page, a
  * state carries ourselves and the next sync_page members of a rotation
  * (sizing does not move it), successive states cover every member, and a
- * peer that merges them learns them all.  A page of 0 is refused. */
+ * peer that merges them learns them all, pulling the next page at once
+ * while a full page brings news.  A page of 0 is refused. */
 static void
 test_swim_state_paged(void **state)
 {
@@ -1558,6 +1559,7 @@ test_swim_state_paged(void **state)
     b = calloc(1, sizeof(*b));
     ops.data = b;
     cfg_for(&cfg, 20, name, 44);
+    cfg.sync_page = 3; /* a full page: as many as ours */
     b->now = 1000;
     assert_int_equal(mm__swim_new(&b->s, &cfg, &ops, b->now), 0);
 
@@ -1585,6 +1587,21 @@ test_swim_state_paged(void **state)
         assert_int_equal(o, n);
         assert_int_equal(mm__swim_state_merge(b->s, st, n, b->now), 0);
         assert_int_equal(mm__swim_check(b->s), 0);
+        if (page == 0) {
+            /* A full page that brought news: the next is pulled from its
+             * sender at once; the same page again brings none, and asks
+             * for nothing more. */
+            uint8_t id0[16];
+            id_of(id0, 0);
+            assert_true(mm__swim_deadline(b->s) <= b->now);
+            mm__swim_tick(b->s, b->now);
+            assert_int_equal(b->nsync, 1);
+            assert_memory_equal(b->sync_peer, id0, 16);
+            assert_int_equal(mm__swim_state_merge(b->s, st, n, b->now), 0);
+            assert_true(mm__swim_deadline(b->s) > b->now);
+            mm__swim_tick(b->s, b->now);
+            assert_int_equal(b->nsync, 1);
+        }
         free(st);
     }
     /* 4 pages of 3 over 10 members: each once, two of them twice. */

@@ -2371,7 +2371,11 @@ merge_entry(struct mm_swim *s, int state, const struct swim_rec *r,
                  : state == MM_SWIM_SUSPECT ? MM_SWIM_ALIVE
                                             : state;
         m = member_add(s, r, st);
-        if (m && m->state == MM_SWIM_ALIVE) bcast_alive(s, m);
+        /* Not gossiped: its sender holds it, and so does whoever it
+         * came from; the rest learn it from its own gossip and from their
+         * own pulls (a digest that differs).  A joiner that pulls the
+         * membership re-gossiping all of it (retransmit_mult x log N
+         * sends a member) was most of a join burst's bytes at N=1 000. */
         if (m && state == MM_SWIM_SUSPECT && !own_leave)
             apply_suspect(s, r->id, r->gen, r->inc, sender);
         return;

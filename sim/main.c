@@ -70,7 +70,8 @@ struct node {
     uint64_t gen;
     int up, churned, detect_pending;
     uint8_t id[16], pub[32];
-    uint64_t sched;          /* deadline a tick event is queued for */
+    uint64_t sched; /* deadline a tick event is queued for; UINT64_MAX: none
+                       (0 is a deadline: a node started at 0 may be due) */
     uint32_t tick_ver, life; /* life: bumps on kill and restart */
     int group;
     uint64_t disturbed_until;
@@ -468,7 +469,7 @@ node_start(struct sim *S, int i)
     nd->life++;
     nd->up = 1;
     nd->view_live = 0;
-    nd->sched = 0;
+    nd->sched = UINT64_MAX;
     nd->detect_pending = 0;
     S->nlive++;
     struct mm__oplog_cbs ocb = {NULL, cb_applied, &ctxs[i]};
@@ -1062,7 +1063,7 @@ run_one(const struct sim_scenario *sc, int n, uint64_t seed, int quiet,
         case EV_TICK:
             if (!na->up || e.ver != na->tick_ver) break;
             fold(S, &e);
-            na->sched = 0;
+            na->sched = UINT64_MAX;
             mm__swim_tick(na->s, S->now);
             refresh(S, e.a);
             break;

@@ -100,9 +100,6 @@
 /* mm_swim_member.counted: what the member counts for in nlisted, nlive. */
 #define SWIM_COUNTED_LISTED 0x01u
 #define SWIM_COUNTED_LIVE 0x02u
-#define SWIM_IN_PAGE                                                           \
-    0x04u /* (in |counted|) taken into the page being built                    \
-           */
 
 enum {
     MSG_PING = 1,
@@ -216,9 +213,8 @@ struct mm_swim {
     uint64_t sync_started, sync_at;
     uint8_t sync_peer[MM_SWIM_ID_LEN];
     uint64_t sync_peer_digest;
-    size_t state_cursor; /* members[] slot the next state page starts at */
-    struct mm_swim_member *recent; /* the last changed; recent_next: older */
-    uint64_t merge_verified;       /* stats.verified when a merge began */
+    size_t state_cursor;     /* members[] slot the next state page starts at */
+    uint64_t merge_verified; /* stats.verified when a merge began */
 
     /*
      * Set when a record of the packet or push-pull payload being applied
@@ -331,31 +327,6 @@ member_digest_part(const struct mm_swim_member *m)
     return mm__hash_u64(mm__hash_bytes(t, sizeof(t)));
 }
 
-/* Unlinks |m| from the list of members by their last change. */
-static void
-recent_unlink(struct mm_swim *s, struct mm_swim_member *m)
-{
-    if (m->recent_prev)
-        m->recent_prev->recent_next = m->recent_next;
-    else if (s->recent == m)
-        s->recent = m->recent_next;
-    else
-        return; /* not linked */
-    if (m->recent_next) m->recent_next->recent_prev = m->recent_prev;
-    m->recent_prev = m->recent_next = NULL;
-}
-
-/* |m| just changed: first in that list (a push-pull page starts there). */
-static void
-recent_front(struct mm_swim *s, struct mm_swim_member *m)
-{
-    if (s->recent == m) return;
-    recent_unlink(s, m);
-    m->recent_next = s->recent;
-    if (s->recent) s->recent->recent_prev = m;
-    s->recent = m;
-}
-
 /* |m|'s generation, incarnation, state or tombstone may have changed: its
  * share of the digest follows (O(1), not a walk per packet). */
 static void
@@ -371,7 +342,6 @@ member_touch(struct mm_swim *s, struct mm_swim_member *m)
     s->nlive += !!(counted & SWIM_COUNTED_LIVE);
     s->nlive -= !!(m->counted & SWIM_COUNTED_LIVE);
     m->counted = (uint8_t)counted;
-    recent_front(s, m);
 }
 
 static size_t
@@ -1221,7 +1191,6 @@ member_free_at(struct mm_swim *s, size_t i)
 {
     mm__idx_remove(&s->byid, s->members[i]);
     struct mm_swim_member *m = s->members[i];
-    recent_unlink(s, m);
     s->digest -= m->digest_part;
     s->nlisted -= !!(m->counted & SWIM_COUNTED_LISTED);
     s->nlive -= !!(m->counted & SWIM_COUNTED_LIVE);
@@ -2296,43 +2265,25 @@ mm__swim_set_tags(struct mm_swim *s, const char *tags, uint64_t now)
 /* ---- push-pull --------------------------------------------------------- */
 
 /*
- * The members a push-pull state carries besides ourselves, into
- * s->scratch: all of them while they fit in one page (cfg.sync_page), in
- * table order.  Past that, half a page of the members that changed last
- * (what a peer whose digest differs most likely lacks: the latest joins
- * and verdicts), then the rest of the page from the rotating cursor over
- * the table, so that successive states cover every member.  Returns how
- * many; *span is the table slots the rotation covered.
+ * The members a push-pull state carries besides ourselves: all of them
+ * while they fit in one page (cfg.sync_page), else the next page of the
+ * table from the rotating cursor, so that successive states cover every
+ * member.  Sets *start and *span (the table slots the page covers,
+ * wrapping) and returns how many it holds.
  */
 static size_t
-state_page(struct mm_swim *s, size_t *span)
+state_page(const struct mm_swim *s, size_t *start, size_t *span)
 {
     size_t others = swim_listed(s) - (s->self->tombstone ? 0 : 1), n = 0, k;
-    size_t page = s->cfg.sync_page, start;
-    *span = 0;
-    if (others <= page) {
-        for (k = 0; k < s->nmembers; k++)
-            if (!s->members[k]->tombstone && s->members[k] != s->self)
-                s->scratch[n++] = s->members[k];
-        return n;
-    }
-    for (struct mm_swim_member *m = s->recent; m && n < page / 2;
-         m = m->recent_next) {
-        if (m->tombstone || m == s->self) continue;
-        m->counted |= SWIM_IN_PAGE;
-        s->scratch[n++] = m;
-    }
-    if (s->state_cursor >= s->nmembers) s->state_cursor = 0;
-    start = s->state_cursor;
-    for (k = 0; k < s->nmembers && n < page; k++) {
-        struct mm_swim_member *m = s->members[(start + k) % s->nmembers];
-        if (m->tombstone || m == s->self || (m->counted & SWIM_IN_PAGE))
-            continue;
-        s->scratch[n++] = m;
+    *start = 0;
+    *span = s->nmembers;
+    if (others <= s->cfg.sync_page) return others;
+    *start = s->state_cursor < s->nmembers ? s->state_cursor : 0;
+    for (k = 0; k < s->nmembers && n < s->cfg.sync_page; k++) {
+        const struct mm_swim_member *m = s->members[(*start + k) % s->nmembers];
+        n += !m->tombstone && m != s->self;
     }
     *span = k;
-    for (size_t i = 0; i < n; i++)
-        s->scratch[i]->counted &= (uint8_t)~SWIM_IN_PAGE;
     return n;
 }
 
@@ -2360,25 +2311,33 @@ state_page_more(struct mm_swim *s, const uint8_t *buf, uint64_t news)
 size_t
 mm__swim_state_encode(struct mm_swim *s, uint8_t *out, size_t cap)
 {
-    size_t need = 1 + MM_SWIM_ID_LEN + 4, npage, span;
+    size_t need = 1 + MM_SWIM_ID_LEN + 4, count = 0, start, span;
     uint8_t rec[SWIM_REC_MAX];
-    npage = state_page(s, &span);
-    for (size_t k = 0; k < npage; k++)
-        need += 3 + wr_rec(rec, s->scratch[k]);
-    if (!s->self->tombstone) need += 3 + wr_rec(rec, s->self);
+    state_page(s, &start, &span);
+    for (size_t k = 0; k < span; k++) {
+        const struct mm_swim_member *m = s->members[(start + k) % s->nmembers];
+        if (m->tombstone || m == s->self) continue;
+        need += 3 + wr_rec(rec, m);
+        count++;
+    }
+    if (!s->self->tombstone) {
+        need += 3 + wr_rec(rec, s->self);
+        count++;
+    }
     if (!out || cap < need) return need;
     size_t o = 0;
     out[o++] = SWIM_VERSION;
     memcpy(out + o, s->self->id, MM_SWIM_ID_LEN);
     o += MM_SWIM_ID_LEN;
-    mm__put_u32(out + o, (uint32_t)(npage + !s->self->tombstone));
+    mm__put_u32(out + o, (uint32_t)count);
     o += 4;
     /* Ourselves first, then the live members, then the gone: a receiver
      * that merges in steps knows the sender and the live members first. */
     for (int pass = 0; pass < 3; pass++) {
-        for (size_t k = 0; k < (pass ? npage : 1); k++) {
-            const struct mm_swim_member *m = pass ? s->scratch[k] : s->self;
-            if (m->tombstone) continue;
+        for (size_t k = 0; k < (pass ? span : 1); k++) {
+            const struct mm_swim_member *m =
+                pass ? s->members[(start + k) % s->nmembers] : s->self;
+            if (m->tombstone || (pass && m == s->self)) continue;
             int live = m->state == MM_SWIM_ALIVE || m->state == MM_SWIM_SUSPECT;
             if ((pass == 1 && !live) || (pass == 2 && live)) continue;
             size_t n = wr_rec(out + o + 3, m);
@@ -2387,7 +2346,7 @@ mm__swim_state_encode(struct mm_swim *s, uint8_t *out, size_t cap)
             o += 3 + n;
         }
     }
-    if (span) s->state_cursor = (s->state_cursor + span) % s->nmembers;
+    if (span < s->nmembers) s->state_cursor = (start + span) % s->nmembers;
     return o;
 }
 
@@ -2609,16 +2568,6 @@ mm__swim_check(const struct mm_swim *s)
         due = MM_MIN(due, member_due(s, m));
     }
     if (digest != s->digest) BAD("the digest kept is not the members' sum");
-    size_t nrecent = 0;
-    for (const struct mm_swim_member *m = s->recent, *prev = NULL; m;
-         prev = m, m = m->recent_next) {
-        if (m->recent_prev != prev || swim_find(s, m->id) != m ||
-            ++nrecent > s->nmembers)
-            BAD("the list of members by last change is broken at %s", m->name);
-    }
-    if (nrecent != s->nmembers)
-        BAD("the list of members by last change holds %zu of %zu", nrecent,
-            s->nmembers);
     if (s->bqidx.n != s->nbq)
         BAD("the broadcast index holds %zu, the queue %zu", s->bqidx.n, s->nbq);
     for (size_t i = 0; i < s->nbq; i++) {

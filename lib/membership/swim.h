@@ -145,9 +145,6 @@ struct mm_swim_member {
     uint32_t reprobe_seq;
     uint64_t digest_part; /* its share of mm__swim_digest (internal) */
     uint8_t counted; /* what it counts for in the core's counts (internal) */
-    /* The core's list of members by their last change, newest first
-     * (internal). */
-    struct mm_swim_member *recent_prev, *recent_next;
 };
 
 struct mm_swim_ops {

@@ -237,6 +237,11 @@ struct mm_swim {
      * deadline went away costs at most one early tick.
      */
     uint64_t due;
+    /* The members something may come due for (not alive: suspect, failed,
+     * left, tombstones), kept by member_touch; m->due_slot is the index
+     * + 1.  The tick walks these, not the whole table. */
+    struct mm_swim_member **dueset; /* owned, capmembers */
+    size_t ndueset;
     struct mm_swim_stats stats;
 };
 
@@ -327,8 +332,19 @@ member_digest_part(const struct mm_swim_member *m)
     return mm__hash_u64(mm__hash_bytes(t, sizeof(t)));
 }
 
+static void
+dueset_remove(struct mm_swim *s, struct mm_swim_member *m)
+{
+    size_t i = m->due_slot - 1;
+    struct mm_swim_member *last = s->dueset[--s->ndueset];
+    s->dueset[i] = last;
+    last->due_slot = (uint32_t)(i + 1);
+    m->due_slot = 0;
+}
+
 /* |m|'s generation, incarnation, state or tombstone may have changed: its
- * share of the digest follows (O(1), not a walk per packet). */
+ * share of the digest follows (O(1), not a walk per packet), and so do the
+ * counts and whether the tick needs to look at it. */
 static void
 member_touch(struct mm_swim *s, struct mm_swim_member *m)
 {
@@ -342,6 +358,14 @@ member_touch(struct mm_swim *s, struct mm_swim_member *m)
     s->nlive += !!(counted & SWIM_COUNTED_LIVE);
     s->nlive -= !!(m->counted & SWIM_COUNTED_LIVE);
     m->counted = (uint8_t)counted;
+    int want = !m->is_self && (m->tombstone || m->state != MM_SWIM_ALIVE);
+    if (want && !m->due_slot) {
+        /* Room: dueset has the table's capacity (member_add). */
+        s->dueset[s->ndueset++] = m;
+        m->due_slot = (uint32_t)s->ndueset;
+    } else if (!want && m->due_slot) {
+        dueset_remove(s, m);
+    }
 }
 
 static size_t
@@ -1156,6 +1180,9 @@ member_add(struct mm_swim *s, const struct swim_rec *r, int state)
         p = mm__realloc(s->scratch, cap * sizeof(s->scratch[0]));
         if (!p) return NULL;
         s->scratch = p;
+        p = mm__realloc(s->dueset, cap * sizeof(s->dueset[0]));
+        if (!p) return NULL;
+        s->dueset = p;
         s->capmembers = cap;
     }
     const char *tags = tags_dup(r->tags);
@@ -1175,6 +1202,7 @@ member_add(struct mm_swim *s, const struct swim_rec *r, int state)
         m->reprobe_gap = s->cfg.reprobe_min_ms;
         m->reprobe_at = s->now + m->reprobe_gap;
     }
+    m->table_slot = (uint32_t)s->nmembers;
     s->members[s->nmembers++] = m;
     if (s->self) order_insert(s, m->id);
     if (s->self && state == MM_SWIM_ALIVE) gossip_news_soon(s);
@@ -1194,8 +1222,10 @@ member_free_at(struct mm_swim *s, size_t i)
     s->digest -= m->digest_part;
     s->nlisted -= !!(m->counted & SWIM_COUNTED_LISTED);
     s->nlive -= !!(m->counted & SWIM_COUNTED_LIVE);
+    if (m->due_slot) dueset_remove(s, m);
     member_free(m);
     s->members[i] = s->members[--s->nmembers];
+    if (i < s->nmembers) s->members[i]->table_slot = (uint32_t)i;
 }
 
 /* ---- applying news ----------------------------------------------------- */
@@ -1939,14 +1969,14 @@ mm__swim_tick(struct mm_swim *s, uint64_t now)
     int walk = now >= s->due;
     uint64_t due = UINT64_MAX;
     if (walk) s->due = UINT64_MAX;
-    for (size_t i = 0; walk && i < s->nmembers; i++) {
-        struct mm_swim_member *m = s->members[i];
-        if (m->is_self) continue;
+    /* Backwards: freeing a tombstone moves the last entry, already seen,
+     * into its place; nothing joins the set during the walk. */
+    for (size_t k = s->ndueset; walk && k-- > 0;) {
+        struct mm_swim_member *m = s->dueset[k];
         if (m->tombstone) {
             if (now - m->state_since >=
                 s->cfg.reconnect_timeout_ms + s->cfg.tombstone_ms) {
-                member_free_at(s, i);
-                i--;
+                member_free_at(s, m->table_slot);
             } else {
                 due = MM_MIN(due, member_due(s, m));
             }
@@ -2157,6 +2187,7 @@ mm__swim_free(struct mm_swim *s)
     mm__idx_free(&s->bqidx);
     mm__free(s->members);
     mm__free(s->scratch);
+    mm__free(s->dueset);
     mm__free(s->order);
     mm__free(s->bq);
     mm__free(s->seeds);
@@ -2568,6 +2599,21 @@ mm__swim_check(const struct mm_swim *s)
         due = MM_MIN(due, member_due(s, m));
     }
     if (digest != s->digest) BAD("the digest kept is not the members' sum");
+    size_t ndue = 0;
+    for (size_t i = 0; i < s->nmembers; i++) {
+        const struct mm_swim_member *m = s->members[i];
+        int want = !m->is_self && (m->tombstone || m->state != MM_SWIM_ALIVE);
+        if (m->table_slot != i) BAD("%s: table slot not kept", m->name);
+        if (member_due(s, m) != UINT64_MAX && !want)
+            BAD("%s has something due but the tick would not look", m->name);
+        if (want != (m->due_slot != 0) ||
+            (m->due_slot &&
+             (m->due_slot > s->ndueset || s->dueset[m->due_slot - 1] != m)))
+            BAD("%s: its place in the set the tick walks is wrong", m->name);
+        ndue += want;
+    }
+    if (ndue != s->ndueset)
+        BAD("the set the tick walks holds %zu, %zu belong", s->ndueset, ndue);
     if (s->bqidx.n != s->nbq)
         BAD("the broadcast index holds %zu, the queue %zu", s->bqidx.n, s->nbq);
     for (size_t i = 0; i < s->nbq; i++) {

@@ -144,7 +144,9 @@ struct mm_swim_member {
     uint64_t reprobe_gap; /* FAILED: current re-probe backoff */
     uint32_t reprobe_seq;
     uint64_t digest_part; /* its share of mm__swim_digest (internal) */
-    uint8_t counted; /* what it counts for in the core's counts (internal) */
+    uint8_t counted;   /* what it counts for in the core's counts (internal) */
+    uint32_t due_slot; /* in the set the tick walks: index + 1 (internal) */
+    uint32_t table_slot; /* its index in the member table (internal) */
 };
 
 struct mm_swim_ops {

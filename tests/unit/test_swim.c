@@ -1487,6 +1487,43 @@ test_swim_decode_rejects_truncation(void **state)
     h_free(h);
 }
 
+/* Tombstones go after reconnect_timeout + tombstone_ms, the table's last
+ * slot and another one (the tick walks only the members something may be
+ * due for; mm__swim_check verifies that set after every tick): then an
+ * old record of theirs is news again. */
+static void
+test_swim_tombstones_freed(void **state)
+{
+    (void)state;
+    struct h *h = h_new(29);
+    h->auto_ack = 1;
+    h_learn(h, 3);
+    assert_int_equal(mm__swim_force_leave(h->s, NULL, "n3", h->now), 0);
+    assert_int_equal(mm__swim_force_leave(h->s, NULL, "n2", h->now), 0);
+    uint64_t left_at = h->now;
+    h_advance(h, left_at + MM_SWIM_RECONNECT_TIMEOUT_MS + 1000);
+    uint8_t id2[16], id3[16];
+    id_of(id2, 2);
+    id_of(id3, 3);
+    assert_null(mm__swim_find(h->s, id2));
+    /* Hidden, still held: stale gossip of that generation is dropped. */
+    struct tb t;
+    tb_begin(&t, 1);
+    tb_alive(&t, 3, 1, 0, "", addr_of(3));
+    h_recv(h, 1, &t);
+    assert_null(mm__swim_find(h->s, id3));
+    h_advance(h, left_at + MM_SWIM_RECONNECT_TIMEOUT_MS + MM_SWIM_TOMBSTONE_MS +
+                     2000);
+    assert_null(mm__swim_find(h->s, id3));
+    tb_begin(&t, 1);
+    tb_alive(&t, 3, 1, 0, "", addr_of(3));
+    tb_alive(&t, 2, 1, 0, "", addr_of(2));
+    h_recv(h, 1, &t);
+    assert_int_equal(h_state(h, 3), MM_SWIM_ALIVE);
+    assert_int_equal(h_state(h, 2), MM_SWIM_ALIVE);
+    h_free(h);
+}
+
 static void
 test_swim_force_leave_and_reap(void **state)
 {
@@ -2773,6 +2810,7 @@ main(void)
         cmocka_unit_test(test_swim_digest_mismatch_want_sync_once),
         cmocka_unit_test(test_swim_decode_rejects_truncation),
         cmocka_unit_test(test_swim_force_leave_and_reap),
+        cmocka_unit_test(test_swim_tombstones_freed),
         cmocka_unit_test(test_swim_state_roundtrip_converges),
         cmocka_unit_test(test_swim_news_gossiped_soon),
         cmocka_unit_test(test_swim_state_merge_steps_count_checks),

@@ -469,4 +469,13 @@
 #define MM_SWIM_MERGE_GONE_MS 5u
 #endif
 
+/* ---- simulation at scale (b-sim10k) ---- */
+#ifndef MM_SWIM_SYNC_PAGE
+/* Members a push-pull state carries besides the sender: past it each
+ * state is the next page of a rotation over the member table (a sync
+ * costs the same at 10 000 members as at 256; the rest follows in the
+ * next syncs, which a digest that still differs asks for). */
+#define MM_SWIM_SYNC_PAGE 256u
+#endif
+
 #endif /* MM_DEFAULTS_H */

@@ -775,7 +775,8 @@ static int
 log_push(struct oplog_origin *g, uint64_t seq, uint8_t *p, size_t len)
 {
     if (g->nlog == g->caplog) {
-        size_t cap = g->caplog ? g->caplog * 2 : 16;
+        /* Most origins hold a record or two: start small, then double. */
+        size_t cap = g->caplog ? g->caplog * 2 : 2;
         struct oplog_rec *n = mm__realloc(g->log, cap * sizeof(*n));
         if (n == NULL) return -ENOMEM;
         g->log = n;

@@ -70,7 +70,8 @@ struct node {
     uint64_t gen;
     int up, churned, detect_pending;
     uint8_t id[16], pub[32];
-    uint64_t sched;          /* deadline a tick event is queued for */
+    uint64_t sched; /* deadline a tick event is queued for; UINT64_MAX: none
+                       (0 is a deadline: a node started at 0 may be due) */
     uint32_t tick_ver, life; /* life: bumps on kill and restart */
     int group;
     uint64_t disturbed_until;
@@ -79,6 +80,10 @@ struct node {
     uint64_t killed_at;
     struct mm__oplog_batch out; /* applied records not yet pushed */
     int push_armed;
+    /* mm__oplog_registry_hash(o) as last computed (O(labels)), valid
+     * until a call that may change the registry sets reg_dirty. */
+    uint64_t reg_hash;
+    int reg_dirty;
 };
 
 struct cut {
@@ -105,7 +110,8 @@ struct sim {
     /* figures */
     uint64_t bytes, swim_bytes, node_ms, last_t;
     uint64_t steady_bytes, steady_node_ms;
-    int steady, measure; /* measure: a scenario set the window */
+    uint64_t steady_swim, steady_pp; /* of steady_bytes: datagrams, push-pull */
+    int steady, measure;             /* measure: a scenario set the window */
     uint64_t fp, part_verdicts;
     uint64_t join_last; /* launch time of the newest start wave */
     int join_watch, reg_watch;
@@ -346,7 +352,10 @@ cb_send(void *data, const struct mm_swim_addr *to, const uint8_t *buf,
     uint64_t wire = len + MM_SEAL_OVERHEAD;
     S->bytes += wire;
     S->swim_bytes += wire;
-    if (S->steady) S->steady_bytes += wire;
+    if (S->steady) {
+        S->steady_bytes += wire;
+        S->steady_swim += wire;
+    }
     if (dst < 0 || !link_ok(S, c->idx, dst) || lost(S)) return;
     if (in_range(dst, S->drop_lo, S->drop_hi)) return;
     ev_push(S, S->now + latency(S), EV_PKT, c->idx, dst, 0, dup_buf(buf, len),
@@ -369,8 +378,10 @@ cb_changed(void *data, const struct mm_swim_member *m, int was)
     int d = live_state(m->state) - live_state(was);
     v->view_live += d;
     if (x >= 0) S->nodes[x].alive_seen_by += d;
-    if (v->o && !m->is_self)
+    if (v->o && !m->is_self) {
         mm__oplog_set_origin_state(v->o, m->id, m->generation, m->state);
+        v->reg_dirty = 1;
+    }
     if (x < 0 || x == c->idx || was == m->state) return;
     if ((m->state == MM_SWIM_FAILED || m->state == MM_SWIM_LEFT) &&
         S->nodes[x].up && m->generation == S->nodes[x].gen) {
@@ -458,13 +469,14 @@ node_start(struct sim *S, int i)
     nd->life++;
     nd->up = 1;
     nd->view_live = 0;
-    nd->sched = 0;
+    nd->sched = UINT64_MAX;
     nd->detect_pending = 0;
     S->nlive++;
     struct mm__oplog_cbs ocb = {NULL, cb_applied, &ctxs[i]};
     mm__oplog_batch_init(&nd->out);
     nd->push_armed = 0;
     if (mm__oplog_new(&nd->o, nd->id, nd->gen, &ocb) != 0) die_oom();
+    nd->reg_dirty = 1;
     struct mm_swim_config cfg;
     char name[32];
     mm__swim_config_init(&cfg);
@@ -638,6 +650,7 @@ act_run(struct sim *S, const struct sim_action *a, int ai)
         S->measure = 1;
         S->steady = 1;
         S->steady_bytes = S->steady_node_ms = 0;
+        S->steady_swim = S->steady_pp = 0;
         return;
     case SIM_DROP:
         sim_range_bounds(&a->r, S->n, &S->drop_lo, &S->drop_hi);
@@ -731,6 +744,7 @@ static void
 apply(struct sim *S, int at, const uint8_t *buf, size_t len)
 {
     int rc = mm__oplog_apply_batch(S->nodes[at].o, buf, len, NULL);
+    S->nodes[at].reg_dirty = 1;
     if (rc != 0)
         violation(S, "registry-batch", "node %d could not apply a batch: %d",
                   at, rc);
@@ -847,6 +861,17 @@ views_converged(struct sim *S)
     return 1;
 }
 
+static uint64_t
+reg_hash_of(struct sim *S, int i)
+{
+    struct node *nd = &S->nodes[i];
+    if (nd->reg_dirty) {
+        nd->reg_hash = mm__oplog_registry_hash(nd->o);
+        nd->reg_dirty = 0;
+    }
+    return nd->reg_hash;
+}
+
 static int
 registry_converged(struct sim *S)
 {
@@ -854,7 +879,7 @@ registry_converged(struct sim *S)
     int first = 1;
     for (int i = 0; i < S->n; i++) {
         if (!S->nodes[i].up) continue;
-        uint64_t d = mm__oplog_registry_hash(S->nodes[i].o);
+        uint64_t d = reg_hash_of(S, i);
         if (first) {
             h = d;
             first = 0;
@@ -929,6 +954,21 @@ struct result {
     int violated;
 };
 
+/* |h| with |n| bytes folded in 8 at a time (the payloads are most of a
+ * run's bytes). */
+static uint64_t
+fold_bytes(uint64_t h, const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0x100000001B3ull;
+        h ^= h >> 29;
+    }
+    return fnv(h, p + i, n - i);
+}
+
 static void
 fold(struct sim *S, const struct ev *e)
 {
@@ -937,7 +977,7 @@ fold(struct sim *S, const struct ev *e)
                      (uint64_t)e->a << 32 | (uint32_t)e->b,
                      (uint64_t)e->ver << 32 | e->len};
     h = fnv(h, w, sizeof(w));
-    if (e->buf) h = fnv(h, e->buf, e->len);
+    if (e->buf) h = fold_bytes(h, e->buf, e->len);
     S->trace = h;
 }
 
@@ -1023,7 +1063,7 @@ run_one(const struct sim_scenario *sc, int n, uint64_t seed, int quiet,
         case EV_TICK:
             if (!na->up || e.ver != na->tick_ver) break;
             fold(S, &e);
-            na->sched = 0;
+            na->sched = UINT64_MAX;
             mm__swim_tick(na->s, S->now);
             refresh(S, e.a);
             break;
@@ -1050,6 +1090,7 @@ run_one(const struct sim_scenario *sc, int n, uint64_t seed, int quiet,
             mm__swim_state_merge(sa, pb, lb, S->now);
             count_quic(S, la);
             count_quic(S, lb);
+            if (S->steady) S->steady_pp += la + lb + 2 * SIM_QUIC_OVERHEAD;
             free(pa);
             free(pb);
             refresh(S, e.a);
@@ -1160,8 +1201,12 @@ run_one(const struct sim_scenario *sc, int n, uint64_t seed, int quiet,
                node_s > 0 ? (double)S->bytes / node_s : 0.0,
                node_s > 0 ? (double)S->swim_bytes / node_s : 0.0);
         if (steady_s > 0)
-            printf(" steady_bytes_per_node_s=%.1f",
-                   (double)S->steady_bytes / steady_s);
+            printf(
+                " steady_bytes_per_node_s=%.1f"
+                " steady_swim_per_node_s=%.1f steady_pushpull_per_node_s=%.1f",
+                (double)S->steady_bytes / steady_s,
+                (double)S->steady_swim / steady_s,
+                (double)S->steady_pp / steady_s);
         printf(" violations=%d trace=%016" PRIx64 "\n", S->violated, S->trace);
         fflush(stdout);
     }

@@ -93,6 +93,13 @@
 /* Entries a push-pull merge step takes at most, checked or not (decoding
  * and comparing one costs well under a microsecond). */
 #define SWIM_MERGE_ENTRIES_MAX 256u
+/* The smallest broadcast (a LEFT verdict), and how many in a row that do
+ * not fit end pkt_fill's walk of the queue. */
+#define SWIM_MSG_MIN (SWIM_MSG_HDR + MM_SWIM_ID_LEN + 16)
+#define SWIM_FILL_MISSES_MAX 32u
+/* mm_swim_member.counted: what the member counts for in nlisted, nlive. */
+#define SWIM_COUNTED_LISTED 0x01u
+#define SWIM_COUNTED_LIVE 0x02u
 
 enum {
     MSG_PING = 1,
@@ -206,6 +213,8 @@ struct mm_swim {
     uint64_t sync_started, sync_at;
     uint8_t sync_peer[MM_SWIM_ID_LEN];
     uint64_t sync_peer_digest;
+    size_t state_cursor;     /* members[] slot the next state page starts at */
+    uint64_t merge_verified; /* stats.verified when a merge began */
 
     /*
      * Set when a record of the packet or push-pull payload being applied
@@ -217,9 +226,8 @@ struct mm_swim {
     /* mm__swim_digest: the sum of the members' digest_part, each kept up
      * to date as the member changes (member_touch). */
     uint64_t digest;
-    /* Listed (not tombstone) and live members, recounted after a change
-     * (counts_dirty) when next asked for, not on every packet. */
-    int counts_dirty;
+    /* Listed (not tombstone) and live members, kept as each member changes
+     * (member_touch: what a member counts for is in its |counted| bits). */
     size_t nlisted, nlive;
     /*
      * No later than the earliest thing due for any member (a suspicion's
@@ -229,6 +237,11 @@ struct mm_swim {
      * deadline went away costs at most one early tick.
      */
     uint64_t due;
+    /* The members something may come due for (not alive: suspect, failed,
+     * left, tombstones), kept by member_touch; m->due_slot is the index
+     * + 1.  The tick walks these, not the whole table. */
+    struct mm_swim_member **dueset; /* owned, capmembers */
+    size_t ndueset;
     struct mm_swim_stats stats;
 };
 
@@ -305,14 +318,6 @@ swim_find(const struct mm_swim *s, const uint8_t *id)
     return mm__idx_find(&s->byid, id);
 }
 
-/* Something about the members changed: the counts are recomputed when
- * next asked for. */
-static void
-swim_dirty(struct mm_swim *s)
-{
-    s->counts_dirty = 1;
-}
-
 /* |m|'s share of the digest: (id, generation, incarnation, state), a
  * suspect hashed as alive; nothing for a tombstone. */
 static uint64_t
@@ -327,44 +332,51 @@ member_digest_part(const struct mm_swim_member *m)
     return mm__hash_u64(mm__hash_bytes(t, sizeof(t)));
 }
 
+static void
+dueset_remove(struct mm_swim *s, struct mm_swim_member *m)
+{
+    size_t i = m->due_slot - 1;
+    struct mm_swim_member *last = s->dueset[--s->ndueset];
+    s->dueset[i] = last;
+    last->due_slot = (uint32_t)(i + 1);
+    m->due_slot = 0;
+}
+
 /* |m|'s generation, incarnation, state or tombstone may have changed: its
- * share of the digest follows (O(1), not a walk per packet). */
+ * share of the digest follows (O(1), not a walk per packet), and so do the
+ * counts and whether the tick needs to look at it. */
 static void
 member_touch(struct mm_swim *s, struct mm_swim_member *m)
 {
     uint64_t part = member_digest_part(m);
     s->digest += part - m->digest_part;
     m->digest_part = part;
-    swim_dirty(s);
-}
-
-static void
-swim_recount(const struct mm_swim *cs)
-{
-    /* The counts are a cache: |cs| is never a const object. */
-    struct mm_swim *s = (struct mm_swim *)cs;
-    size_t listed = 0, live = 0;
-    if (!s->counts_dirty) return;
-    for (size_t i = 0; i < s->nmembers; i++) {
-        listed += !s->members[i]->tombstone;
-        live += swim_live(s->members[i]);
+    unsigned counted = (m->tombstone ? 0u : SWIM_COUNTED_LISTED) |
+                       (swim_live(m) ? SWIM_COUNTED_LIVE : 0u);
+    s->nlisted += !!(counted & SWIM_COUNTED_LISTED);
+    s->nlisted -= !!(m->counted & SWIM_COUNTED_LISTED);
+    s->nlive += !!(counted & SWIM_COUNTED_LIVE);
+    s->nlive -= !!(m->counted & SWIM_COUNTED_LIVE);
+    m->counted = (uint8_t)counted;
+    int want = !m->is_self && (m->tombstone || m->state != MM_SWIM_ALIVE);
+    if (want && !m->due_slot) {
+        /* Room: dueset has the table's capacity (member_add). */
+        s->dueset[s->ndueset++] = m;
+        m->due_slot = (uint32_t)s->ndueset;
+    } else if (!want && m->due_slot) {
+        dueset_remove(s, m);
     }
-    s->nlisted = listed;
-    s->nlive = live;
-    s->counts_dirty = 0;
 }
 
 static size_t
 swim_listed(const struct mm_swim *s)
 {
-    swim_recount(s);
     return s->nlisted;
 }
 
 static size_t
 swim_nlive(const struct mm_swim *s)
 {
-    swim_recount(s);
     return s->nlive;
 }
 
@@ -751,18 +763,34 @@ mm__swim_retransmit_limit(const struct mm_swim *s)
     return s->cfg.retransmit_mult * digits;
 }
 
+/*
+ * Puts back the broadcasts pkt_fill sent (their slots in bq[0, walked) are
+ * NULL; |sent| in queue order): the queue closes up, then each goes after
+ * the last one sent no more often, so the queue stays sorted by transmits
+ * at the cost of a binary search and a move each (not an insertion sort
+ * of the whole queue a packet).
+ */
 static void
-bq_sort(struct mm_swim *s)
+bq_reinsert(struct mm_swim *s, size_t walked, struct swim_bcast **sent,
+            size_t nsent)
 {
-    /* Insertion sort: the queue is nearly sorted after each packet. */
-    for (size_t i = 1; i < s->nbq; i++) {
-        struct swim_bcast *b = s->bq[i];
-        size_t j = i;
-        while (j > 0 && s->bq[j - 1]->transmits > b->transmits) {
-            s->bq[j] = s->bq[j - 1];
-            j--;
+    size_t o = 0;
+    for (size_t i = 0; i < walked; i++)
+        if (s->bq[i]) s->bq[o++] = s->bq[i];
+    memmove(&s->bq[o], &s->bq[walked], (s->nbq - walked) * sizeof(s->bq[0]));
+    s->nbq -= nsent;
+    for (size_t k = 0; k < nsent; k++) {
+        size_t lo = 0, hi = s->nbq;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (s->bq[mid]->transmits <= sent[k]->transmits)
+                lo = mid + 1;
+            else
+                hi = mid;
         }
-        s->bq[j] = b;
+        memmove(&s->bq[lo + 1], &s->bq[lo], (s->nbq - lo) * sizeof(s->bq[0]));
+        s->bq[lo] = sent[k];
+        s->nbq++;
     }
 }
 
@@ -834,23 +862,34 @@ bcast_verdict(struct mm_swim *s, uint8_t type, const struct mm_swim_member *m,
 }
 
 /* Fills the rest of |b| with broadcasts, least transmitted first;
- * returns how many went in. */
+ * returns how many went in.  The walk ends when no message can fit any
+ * more, or after SWIM_FILL_MISSES_MAX in a row that did not (the queue is
+ * up to SWIM_BCAST_MAX long; its tail is the most transmitted news). */
 static unsigned
 pkt_fill(struct mm_swim *s, struct swim_pkt *b)
 {
-    unsigned limit = mm__swim_retransmit_limit(s), added = 0;
-    for (size_t i = 0; i < s->nbq;) {
+    unsigned limit = mm__swim_retransmit_limit(s), added = 0, misses = 0;
+    struct swim_bcast *sent[SWIM_MAX_MSGS];
+    size_t nsent = 0, i = 0;
+    for (; i < s->nbq && misses < SWIM_FILL_MISSES_MAX;) {
         struct swim_bcast *q = s->bq[i];
+        if (b->count >= SWIM_MAX_MSGS || b->cap - b->len < SWIM_MSG_MIN) break;
         if (pkt_add_raw(b, q->msg, q->len) == 0) {
             added++;
+            misses = 0;
             if (++q->transmits >= limit) {
                 bq_remove(s, i);
                 continue;
             }
+            /* Out of the queue for now; back in at its new place below. */
+            sent[nsent++] = q;
+            s->bq[i] = NULL;
+        } else {
+            misses++;
         }
         i++;
     }
-    if (added) bq_sort(s);
+    if (nsent) bq_reinsert(s, i, sent, nsent);
     return added;
 }
 
@@ -900,7 +939,6 @@ swim_edge_ok(int was, int to)
 static void
 swim_emit(struct mm_swim *s, const struct mm_swim_member *m, int was)
 {
-    swim_dirty(s);
     member_due_note(s, m);
     if (s->ops.changed) s->ops.changed(s->ops.data, m, was);
 }
@@ -1142,6 +1180,9 @@ member_add(struct mm_swim *s, const struct swim_rec *r, int state)
         p = mm__realloc(s->scratch, cap * sizeof(s->scratch[0]));
         if (!p) return NULL;
         s->scratch = p;
+        p = mm__realloc(s->dueset, cap * sizeof(s->dueset[0]));
+        if (!p) return NULL;
+        s->dueset = p;
         s->capmembers = cap;
     }
     const char *tags = tags_dup(r->tags);
@@ -1161,6 +1202,7 @@ member_add(struct mm_swim *s, const struct swim_rec *r, int state)
         m->reprobe_gap = s->cfg.reprobe_min_ms;
         m->reprobe_at = s->now + m->reprobe_gap;
     }
+    m->table_slot = (uint32_t)s->nmembers;
     s->members[s->nmembers++] = m;
     if (s->self) order_insert(s, m->id);
     if (s->self && state == MM_SWIM_ALIVE) gossip_news_soon(s);
@@ -1176,10 +1218,14 @@ static void
 member_free_at(struct mm_swim *s, size_t i)
 {
     mm__idx_remove(&s->byid, s->members[i]);
-    s->digest -= s->members[i]->digest_part;
-    member_free(s->members[i]);
+    struct mm_swim_member *m = s->members[i];
+    s->digest -= m->digest_part;
+    s->nlisted -= !!(m->counted & SWIM_COUNTED_LISTED);
+    s->nlive -= !!(m->counted & SWIM_COUNTED_LIVE);
+    if (m->due_slot) dueset_remove(s, m);
+    member_free(m);
     s->members[i] = s->members[--s->nmembers];
-    swim_dirty(s);
+    if (i < s->nmembers) s->members[i]->table_slot = (uint32_t)i;
 }
 
 /* ---- applying news ----------------------------------------------------- */
@@ -1777,20 +1823,38 @@ probe_finish(struct mm_swim *s)
     }
 }
 
+/* A gossip target: live, or failed lately (it may be back). */
+static int
+gossip_target(const struct mm_swim *s, const struct mm_swim_member *m)
+{
+    if (m->is_self || m->tombstone) return 0;
+    return swim_live(m) || (m->state == MM_SWIM_FAILED &&
+                            s->now - m->state_since < s->cfg.gossip_to_dead_ms);
+}
+
 static void
 gossip_round(struct mm_swim *s)
 {
-    size_t n = 0;
-    if (s->nbq == 0) return;
-    for (size_t i = 0; i < s->nmembers; i++) {
-        struct mm_swim_member *m = s->members[i];
-        if (m->is_self || m->tombstone) continue;
-        if (swim_live(m) ||
-            (m->state == MM_SWIM_FAILED &&
-             s->now - m->state_since < s->cfg.gossip_to_dead_ms))
-            s->scratch[n++] = m;
+    size_t n = 0, want = s->cfg.gossip_nodes;
+    if (s->nbq == 0 || want == 0) return;
+    /* Targets drawn at random from the table, O(gossip_nodes) and not a
+     * walk of every member; only when draws keep missing (few members are
+     * targets, or fewer than gossip_nodes) are they all walked. */
+    for (size_t t = 0; n < want && t < 4 * want + 8 && s->nmembers > 1; t++) {
+        struct mm_swim_member *m = s->members[swim_rand_below(s, s->nmembers)];
+        size_t k = 0;
+        if (!gossip_target(s, m)) continue;
+        while (k < n && s->scratch[k] != m)
+            k++;
+        if (k == n) s->scratch[n++] = m;
     }
-    for (unsigned k = 0; k < s->cfg.gossip_nodes && n > 0 && s->nbq; k++) {
+    if (n < want) {
+        n = 0;
+        for (size_t i = 0; i < s->nmembers; i++)
+            if (gossip_target(s, s->members[i]))
+                s->scratch[n++] = s->members[i];
+    }
+    for (unsigned k = 0; k < want && n > 0 && s->nbq; k++) {
         size_t j = swim_rand_below(s, n);
         struct mm_swim_member *to = s->scratch[j];
         s->scratch[j] = s->scratch[--n];
@@ -1905,14 +1969,14 @@ mm__swim_tick(struct mm_swim *s, uint64_t now)
     int walk = now >= s->due;
     uint64_t due = UINT64_MAX;
     if (walk) s->due = UINT64_MAX;
-    for (size_t i = 0; walk && i < s->nmembers; i++) {
-        struct mm_swim_member *m = s->members[i];
-        if (m->is_self) continue;
+    /* Backwards: freeing a tombstone moves the last entry, already seen,
+     * into its place; nothing joins the set during the walk. */
+    for (size_t k = s->ndueset; walk && k-- > 0;) {
+        struct mm_swim_member *m = s->dueset[k];
         if (m->tombstone) {
             if (now - m->state_since >=
                 s->cfg.reconnect_timeout_ms + s->cfg.tombstone_ms) {
-                member_free_at(s, i);
-                i--;
+                member_free_at(s, m->table_slot);
             } else {
                 due = MM_MIN(due, member_due(s, m));
             }
@@ -2037,6 +2101,7 @@ mm__swim_config_init(struct mm_swim_config *cfg)
     cfg->leave_timeout_ms = MM_SWIM_LEAVE_TIMEOUT_MS;
     cfg->sync_jitter_ms = MM_SWIM_SYNC_JITTER_MS;
     cfg->sync_timeout_ms = MM_SWIM_SYNC_TIMEOUT_MS;
+    cfg->sync_page = MM_SWIM_SYNC_PAGE;
     cfg->reconnect_timeout_ms = MM_SWIM_RECONNECT_TIMEOUT_MS;
     cfg->tombstone_ms = MM_SWIM_TOMBSTONE_MS;
     cfg->packet_max = MM_SWIM_PACKET_MAX;
@@ -2064,8 +2129,8 @@ mm__swim_new(struct mm_swim **out, const struct mm_swim_config *cfg,
         cfg->gossip_interval_ms == 0 || cfg->awareness_max == 0 ||
         cfg->retransmit_mult == 0 || cfg->suspicion_mult == 0 ||
         cfg->suspicion_max_mult == 0 || cfg->packet_max < 256 ||
-        cfg->reprobe_min_ms == 0 || cfg->seed_min_ms == 0 || !ops ||
-        !ops->sign || !ops->verify)
+        cfg->sync_page == 0 || cfg->reprobe_min_ms == 0 ||
+        cfg->seed_min_ms == 0 || !ops || !ops->sign || !ops->verify)
         return MM_EINVAL;
     s = mm__calloc(1, sizeof(*s));
     if (!s) return -ENOMEM;
@@ -2081,7 +2146,6 @@ mm__swim_new(struct mm_swim **out, const struct mm_swim_config *cfg,
                  mm__hash_u64(s->rng ^ 0x6964786d656d6273ULL));
     mm__idx_init(&s->bqidx, offsetof(struct swim_bcast, about),
                  mm__hash_u64(s->rng ^ 0x6964786263617374ULL));
-    swim_dirty(s);
     s->due = UINT64_MAX;
     memset(&r, 0, sizeof(r));
     memcpy(r.id, cfg->id, MM_SWIM_ID_LEN);
@@ -2123,6 +2187,7 @@ mm__swim_free(struct mm_swim *s)
     mm__idx_free(&s->bqidx);
     mm__free(s->members);
     mm__free(s->scratch);
+    mm__free(s->dueset);
     mm__free(s->order);
     mm__free(s->bq);
     mm__free(s->seeds);
@@ -2230,14 +2295,64 @@ mm__swim_set_tags(struct mm_swim *s, const char *tags, uint64_t now)
 
 /* ---- push-pull --------------------------------------------------------- */
 
+/*
+ * The members a push-pull state carries besides ourselves: all of them
+ * while they fit in one page (cfg.sync_page), else the next page of the
+ * table from the rotating cursor, so that successive states cover every
+ * member.  Sets *start and *span (the table slots the page covers,
+ * wrapping) and returns how many it holds.
+ */
+static size_t
+state_page(const struct mm_swim *s, size_t *start, size_t *span)
+{
+    size_t others = swim_listed(s) - (s->self->tombstone ? 0 : 1), n = 0, k;
+    *start = 0;
+    *span = s->nmembers;
+    if (others <= s->cfg.sync_page) return others;
+    *start = s->state_cursor < s->nmembers ? s->state_cursor : 0;
+    for (k = 0; k < s->nmembers && n < s->cfg.sync_page; k++) {
+        const struct mm_swim_member *m = s->members[(*start + k) % s->nmembers];
+        n += !m->tombstone && m != s->self;
+    }
+    *span = k;
+    return n;
+}
+
+/*
+ * A merged state was a full page (its sender holds more members than it
+ * carried) and brought |news| records: the next page is pulled from the
+ * sender at once, not after the jitter a differing digest waits (a joiner
+ * learns a large cluster a page a round trip).  A page that brought
+ * nothing ends the chain.
+ */
+static void
+state_page_more(struct mm_swim *s, const uint8_t *buf, uint64_t news)
+{
+    uint32_t count = mm__get_u32(buf + 1 + MM_SWIM_ID_LEN);
+    if (news == 0 || count <= s->cfg.sync_page || s->leaving || s->sync_pending)
+        return;
+    struct mm_swim_member *m = swim_find(s, buf + 1);
+    if (!m || m->is_self || !swim_live(m)) return;
+    s->sync_pending = 1;
+    s->sync_at = s->now;
+    memcpy(s->sync_peer, m->id, MM_SWIM_ID_LEN);
+    s->sync_peer_digest = ~mm__swim_digest(s);
+}
+
 size_t
 mm__swim_state_encode(struct mm_swim *s, uint8_t *out, size_t cap)
 {
-    size_t need = 1 + MM_SWIM_ID_LEN + 4, count = 0;
+    size_t need = 1 + MM_SWIM_ID_LEN + 4, count = 0, start, span;
     uint8_t rec[SWIM_REC_MAX];
-    for (size_t i = 0; i < s->nmembers; i++) {
-        if (s->members[i]->tombstone) continue;
-        need += 3 + wr_rec(rec, s->members[i]);
+    state_page(s, &start, &span);
+    for (size_t k = 0; k < span; k++) {
+        const struct mm_swim_member *m = s->members[(start + k) % s->nmembers];
+        if (m->tombstone || m == s->self) continue;
+        need += 3 + wr_rec(rec, m);
+        count++;
+    }
+    if (!s->self->tombstone) {
+        need += 3 + wr_rec(rec, s->self);
         count++;
     }
     if (!out || cap < need) return need;
@@ -2250,20 +2365,19 @@ mm__swim_state_encode(struct mm_swim *s, uint8_t *out, size_t cap)
     /* Ourselves first, then the live members, then the gone: a receiver
      * that merges in steps knows the sender and the live members first. */
     for (int pass = 0; pass < 3; pass++) {
-        for (size_t i = 0; i < s->nmembers; i++) {
-            const struct mm_swim_member *m = s->members[i];
-            if (m->tombstone) continue;
-            int self = m == s->self;
+        for (size_t k = 0; k < (pass ? span : 1); k++) {
+            const struct mm_swim_member *m =
+                pass ? s->members[(start + k) % s->nmembers] : s->self;
+            if (m->tombstone || (pass && m == s->self)) continue;
             int live = m->state == MM_SWIM_ALIVE || m->state == MM_SWIM_SUSPECT;
-            if ((pass == 0) != self || (pass == 1 && !live) ||
-                (pass == 2 && live))
-                continue;
+            if ((pass == 1 && !live) || (pass == 2 && live)) continue;
             size_t n = wr_rec(out + o + 3, m);
             out[o] = (uint8_t)m->state;
             mm__put_u16(out + o + 1, (uint16_t)n);
             o += 3 + n;
         }
     }
+    if (span < s->nmembers) s->state_cursor = (start + span) % s->nmembers;
     return o;
 }
 
@@ -2288,7 +2402,11 @@ merge_entry(struct mm_swim *s, int state, const struct swim_rec *r,
                  : state == MM_SWIM_SUSPECT ? MM_SWIM_ALIVE
                                             : state;
         m = member_add(s, r, st);
-        if (m && m->state == MM_SWIM_ALIVE) bcast_alive(s, m);
+        /* Not gossiped: its sender holds it, and so does whoever it
+         * came from; the rest learn it from its own gossip and from their
+         * own pulls (a digest that differs).  A joiner that pulls the
+         * membership re-gossiping all of it (retransmit_mult x log N
+         * sends a member) was most of a join burst's bytes at N=1 000. */
         if (m && state == MM_SWIM_SUSPECT && !own_leave)
             apply_suspect(s, r->id, r->gen, r->inc, sender);
         return;
@@ -2381,10 +2499,12 @@ mm__swim_state_merge_some(struct mm_swim *s, const uint8_t *buf, size_t len,
             return MM_EDECODE;
         }
         s->walk_forged = 0; /* a payload's forgery spans its steps */
+        s->merge_verified = s->stats.verified;
     }
     int rc = state_walk(s, buf, len, 1, next, max ? max : 1);
     if (rc > 0) return rc;
     s->sync_in_flight = 0;
+    state_page_more(s, buf, s->stats.verified - s->merge_verified);
     return 0;
 }
 
@@ -2479,12 +2599,30 @@ mm__swim_check(const struct mm_swim *s)
         due = MM_MIN(due, member_due(s, m));
     }
     if (digest != s->digest) BAD("the digest kept is not the members' sum");
+    size_t ndue = 0;
+    for (size_t i = 0; i < s->nmembers; i++) {
+        const struct mm_swim_member *m = s->members[i];
+        int want = !m->is_self && (m->tombstone || m->state != MM_SWIM_ALIVE);
+        if (m->table_slot != i) BAD("%s: table slot not kept", m->name);
+        if (member_due(s, m) != UINT64_MAX && !want)
+            BAD("%s has something due but the tick would not look", m->name);
+        if (want != (m->due_slot != 0) ||
+            (m->due_slot &&
+             (m->due_slot > s->ndueset || s->dueset[m->due_slot - 1] != m)))
+            BAD("%s: its place in the set the tick walks is wrong", m->name);
+        ndue += want;
+    }
+    if (ndue != s->ndueset)
+        BAD("the set the tick walks holds %zu, %zu belong", s->ndueset, ndue);
     if (s->bqidx.n != s->nbq)
         BAD("the broadcast index holds %zu, the queue %zu", s->bqidx.n, s->nbq);
-    for (size_t i = 0; i < s->nbq; i++)
+    for (size_t i = 0; i < s->nbq; i++) {
         if (mm__idx_find(&s->bqidx, s->bq[i]->about) != s->bq[i])
             BAD("broadcast %zu is not found by its member id", i);
-    if (!s->counts_dirty && (s->nlisted != listed || s->nlive != live))
+        if (i > 0 && s->bq[i - 1]->transmits > s->bq[i]->transmits)
+            BAD("broadcast %zu is sent more often than the next", i - 1);
+    }
+    if (s->nlisted != listed || s->nlive != live)
         BAD("counts kept %zu listed, %zu live; there are %zu, %zu", s->nlisted,
             s->nlive, listed, live);
     if (s->due > due)

@@ -144,6 +144,9 @@ struct mm_swim_member {
     uint64_t reprobe_gap; /* FAILED: current re-probe backoff */
     uint32_t reprobe_seq;
     uint64_t digest_part; /* its share of mm__swim_digest (internal) */
+    uint8_t counted;   /* what it counts for in the core's counts (internal) */
+    uint32_t due_slot; /* in the set the tick walks: index + 1 (internal) */
+    uint32_t table_slot; /* its index in the member table (internal) */
 };
 
 struct mm_swim_ops {
@@ -208,6 +211,8 @@ struct mm_swim_config {
     uint32_t seed_min_ms, seed_max_ms;
     uint32_t leave_timeout_ms;
     uint32_t sync_jitter_ms, sync_timeout_ms;
+    uint32_t sync_page; /* MM_SWIM_SYNC_PAGE: members a push-pull state
+                           carries besides ourselves (>= 1) */
     uint64_t reconnect_timeout_ms; /* MM_SWIM_RECONNECT_TIMEOUT_MS */
     uint64_t tombstone_ms;
     uint32_t packet_max;
@@ -262,7 +267,11 @@ int mm__swim_force_leave(struct mm_swim *s, const uint8_t *id, const char *name,
 int mm__swim_set_tags(struct mm_swim *s, const char *tags, uint64_t now);
 
 /* Push-pull payload.  encode returns the bytes needed; it writes only when
- * that fits |cap| (|out| may be NULL to size).  merge: 0 or MM_EDECODE
+ * that fits |cap| (|out| may be NULL to size).  It carries ourselves and
+ * at most cfg.sync_page other members: when there are more, each written
+ * state is the next page of a rotation over the member table, so that
+ * successive states cover them all (sizing with |out| NULL does not move
+ * it).  merge: 0 or MM_EDECODE
  * (nothing applied); it also ends the sync in flight. */
 size_t mm__swim_state_encode(struct mm_swim *s, uint8_t *out, size_t cap);
 int mm__swim_state_merge(struct mm_swim *s, const uint8_t *buf, size_t len,

@@ -1487,6 +1487,43 @@ test_swim_decode_rejects_truncation(void **state)
     h_free(h);
 }
 
+/* Tombstones go after reconnect_timeout + tombstone_ms, the table's last
+ * slot and another one (the tick walks only the members something may be
+ * due for; mm__swim_check verifies that set after every tick): then an
+ * old record of theirs is news again. */
+static void
+test_swim_tombstones_freed(void **state)
+{
+    (void)state;
+    struct h *h = h_new(29);
+    h->auto_ack = 1;
+    h_learn(h, 3);
+    assert_int_equal(mm__swim_force_leave(h->s, NULL, "n3", h->now), 0);
+    assert_int_equal(mm__swim_force_leave(h->s, NULL, "n2", h->now), 0);
+    uint64_t left_at = h->now;
+    h_advance(h, left_at + MM_SWIM_RECONNECT_TIMEOUT_MS + 1000);
+    uint8_t id2[16], id3[16];
+    id_of(id2, 2);
+    id_of(id3, 3);
+    assert_null(mm__swim_find(h->s, id2));
+    /* Hidden, still held: stale gossip of that generation is dropped. */
+    struct tb t;
+    tb_begin(&t, 1);
+    tb_alive(&t, 3, 1, 0, "", addr_of(3));
+    h_recv(h, 1, &t);
+    assert_null(mm__swim_find(h->s, id3));
+    h_advance(h, left_at + MM_SWIM_RECONNECT_TIMEOUT_MS + MM_SWIM_TOMBSTONE_MS +
+                     2000);
+    assert_null(mm__swim_find(h->s, id3));
+    tb_begin(&t, 1);
+    tb_alive(&t, 3, 1, 0, "", addr_of(3));
+    tb_alive(&t, 2, 1, 0, "", addr_of(2));
+    h_recv(h, 1, &t);
+    assert_int_equal(h_state(h, 3), MM_SWIM_ALIVE);
+    assert_int_equal(h_state(h, 2), MM_SWIM_ALIVE);
+    h_free(h);
+}
+
 static void
 test_swim_force_leave_and_reap(void **state)
 {
@@ -1531,6 +1568,89 @@ test_swim_force_leave_and_reap(void **state)
     assert_int_equal(h_state(h, 3), MM_SWIM_ALIVE);
     assert_int_equal(h->ev[h->nev - 1].was, MM_SWIM_NONE);
     h_free(h);
+}
+
+/* Push-pull states are paged: with more members than cfg.sync_page, a
+ * state carries ourselves and the next sync_page members of a rotation
+ * (sizing does not move it), successive states cover every member, and a
+ * peer that merges them learns them all, pulling the next page at once
+ * while a full page brings news.  A page of 0 is refused. */
+static void
+test_swim_state_paged(void **state)
+{
+    (void)state;
+    struct h *a = calloc(1, sizeof(*a)), *b = h_new(44);
+    struct mm_swim_config cfg;
+    char name[32];
+    struct mm_swim_ops ops = {a,           h_send, h_changed,
+                              h_want_sync, t_sign, t_verify};
+    cfg_for(&cfg, 0, name, 43);
+    cfg.sync_page = 0;
+    a->now = 1000;
+    assert_int_equal(mm__swim_new(&a->s, &cfg, &ops, a->now), MM_EINVAL);
+    cfg.sync_page = 3;
+    assert_int_equal(mm__swim_new(&a->s, &cfg, &ops, a->now), 0);
+    h_learn(a, 10);
+    /* b is node 0 too in the tests' numbering: make it another id. */
+    h_free(b);
+    b = calloc(1, sizeof(*b));
+    ops.data = b;
+    cfg_for(&cfg, 20, name, 44);
+    cfg.sync_page = 3; /* a full page: as many as ours */
+    b->now = 1000;
+    assert_int_equal(mm__swim_new(&b->s, &cfg, &ops, b->now), 0);
+
+    int seen[11] = {0};
+    for (int page = 0; page < 4; page++) {
+        size_t n = mm__swim_state_encode(a->s, NULL, 0);
+        assert_int_equal(mm__swim_state_encode(a->s, NULL, 0), n);
+        uint8_t *st = malloc(n);
+        assert_int_equal(mm__swim_state_encode(a->s, st, n), n);
+        assert_int_equal(mm__get_u32(st + 17), 4); /* self + 3 */
+        size_t o = 21;
+        for (int e = 0; e < 4; e++) {
+            size_t len = (size_t)(st[o + 1] | st[o + 2] << 8);
+            int who = -1;
+            for (int i = 0; i <= 10; i++) {
+                uint8_t id[16];
+                id_of(id, i);
+                if (memcmp(st + o + 3, id, 16) == 0) who = i;
+            }
+            assert_true(who >= 0);
+            if (e == 0) assert_int_equal(who, 0); /* ourselves first */
+            if (e > 0) seen[who]++;
+            o += 3 + len;
+        }
+        assert_int_equal(o, n);
+        assert_int_equal(mm__swim_state_merge(b->s, st, n, b->now), 0);
+        assert_int_equal(mm__swim_check(b->s), 0);
+        if (page == 0) {
+            /* A full page that brought news: the next is pulled from its
+             * sender at once; the same page again brings none, and asks
+             * for nothing more. */
+            uint8_t id0[16];
+            id_of(id0, 0);
+            assert_true(mm__swim_deadline(b->s) <= b->now);
+            mm__swim_tick(b->s, b->now);
+            assert_int_equal(b->nsync, 1);
+            assert_memory_equal(b->sync_peer, id0, 16);
+            assert_int_equal(mm__swim_state_merge(b->s, st, n, b->now), 0);
+            assert_true(mm__swim_deadline(b->s) > b->now);
+            mm__swim_tick(b->s, b->now);
+            assert_int_equal(b->nsync, 1);
+        }
+        free(st);
+    }
+    /* 4 pages of 3 over 10 members: each once, two of them twice. */
+    int twice = 0;
+    for (int i = 1; i <= 10; i++) {
+        assert_true(seen[i] == 1 || seen[i] == 2);
+        twice += seen[i] == 2;
+    }
+    assert_int_equal(twice, 2);
+    assert_int_equal(mm__swim_count(b->s, MM_SWIM_NONE), 12);
+    h_free(a);
+    h_free(b);
 }
 
 /* A push-pull state merged in steps: the budget is signature checks (news
@@ -2690,9 +2810,11 @@ main(void)
         cmocka_unit_test(test_swim_digest_mismatch_want_sync_once),
         cmocka_unit_test(test_swim_decode_rejects_truncation),
         cmocka_unit_test(test_swim_force_leave_and_reap),
+        cmocka_unit_test(test_swim_tombstones_freed),
         cmocka_unit_test(test_swim_state_roundtrip_converges),
         cmocka_unit_test(test_swim_news_gossiped_soon),
         cmocka_unit_test(test_swim_state_merge_steps_count_checks),
+        cmocka_unit_test(test_swim_state_paged),
         cmocka_unit_test(test_swim_leave_times_out_alone_acks),
         cmocka_unit_test(test_swim_seed_retry_backoff),
         cmocka_unit_test(test_swim_sim_5_converge_and_detect),

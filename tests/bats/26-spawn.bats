@@ -36,6 +36,23 @@ three()
     wait_for '[ "$(alive_count)" -eq 3 ]' 20
 }
 
+
+# Crashes LABEL's actor on demand and checks it comes back after its
+# backoff at the same endpoint EP, with a zeroed state.
+crash_restarts() {
+    local label=$1 ep=$2
+    run --separate-stderr mm send "$label" crash
+    assert_failure 1
+    [ "$stderr" = "murmer send: $label: handler_error: crash on demand" ]
+    wait_for "mm send $label get" 10 || { cat "$(node_log n2)"; false; }
+    run --separate-stderr mm send "$label" get
+    assert_success
+    [ "$output" = 0 ]
+    run --separate-stderr mm lookup --json "$label"
+    assert_success
+    [ "$(jq -r '.actors[0].endpoint' <<<"$output")" = "$ep" ]
+}
+
 @test "spawn echo on n2 through seed n1: send reaches it, lookup shows it on n2, typed lookup" {
     three
     run --separate-stderr mm spawn echo e/1 --on n2
@@ -198,17 +215,7 @@ three()
     run --separate-stderr mm send k/1 bump
     assert_success
     [ "$output" = 2 ]
-    run --separate-stderr mm send k/1 crash
-    assert_failure 1
-    [ "$stderr" = "murmer send: k/1: handler_error: crash on demand" ]
-    # Restarted after its backoff: the same endpoint, a zeroed state.
-    wait_for "mm send k/1 get" 10 || { cat "$(node_log n2)"; false; }
-    run --separate-stderr mm send k/1 get
-    assert_success
-    [ "$output" = 0 ]
-    run --separate-stderr mm lookup --json k/1
-    assert_success
-    [ "$(jq -r '.actors[0].endpoint' <<<"$output")" = "$ep" ]
+    crash_restarts k/1 "$ep"
     # The temporary one (the default policy) is gone after its crash.
     run --separate-stderr mm send k/2 bump
     assert_success
@@ -230,17 +237,8 @@ three()
     run --separate-stderr mm send t/1 bump
     assert_success
     [ "$output" = 1 ]
-    # A crash: restarted after its backoff (temporary would remove it).
-    run --separate-stderr mm send t/1 crash
-    assert_failure 1
-    [ "$stderr" = "murmer send: t/1: handler_error: crash on demand" ]
-    wait_for "mm send t/1 get" 10 || { cat "$(node_log n2)"; false; }
-    run --separate-stderr mm send t/1 get
-    assert_success
-    [ "$output" = 0 ]
-    run --separate-stderr mm lookup --json t/1
-    assert_success
-    [ "$(jq -r '.actors[0].endpoint' <<<"$output")" = "$ep" ]
+    # A crash: restarted (temporary would remove it).
+    crash_restarts t/1 "$ep"
     # A normal stop from its own handler (MM_STOP): not restarted (permanent
     # would restart it and keep the label), removed from the registry.
     run --separate-stderr mm send t/1 quit

@@ -33,7 +33,7 @@ OPT ?= -O2 -g
 
 # avahi-client is opened with dlopen on first use (lib/discovery/avahi_dl.c):
 # its headers are needed, its libraries are not linked.
-PKGS := libuv libngtcp2 libngtcp2_crypto_gnutls gnutls nettle hogweed libcjson
+PKGS := libuv libngtcp2 libngtcp2_crypto_gnutls gnutls nettle hogweed libsodium libcjson
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) avahi-client 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldl -lpthread
 # OpenSSL only for unit tests that check our key and certificate files

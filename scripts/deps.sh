@@ -2,11 +2,12 @@
 # Installs the Debian packages murmer needs, only when some are missing.
 # Idempotent: a second run checks dpkg and returns in well under a second.
 set -eu
-# libmurmer's crypto is GnuTLS and nettle (nettle-dev); libssl-dev only for
+# libmurmer's crypto is GnuTLS and nettle (nettle-dev), with libsodium for
+# Ed25519 verification; libssl-dev only for
 # the unit tests that check our key and certificate files against OpenSSL,
 # openssl for the tests' and docs' command line.
 PKGS="build-essential pkg-config libuv1-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev
-libgnutls28-dev nettle-dev gnutls-bin libssl-dev openssl libcjson-dev libavahi-client-dev
+libgnutls28-dev nettle-dev libsodium-dev gnutls-bin libssl-dev openssl libcjson-dev libavahi-client-dev
 avahi-daemon avahi-utils dbus libcmocka-dev bats bats-assert bats-support bats-file
 iproute2 iptables nftables scdoc bash-completion clang clang-format libclang-rt-14-dev
 procps psmisc

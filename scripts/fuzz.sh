@@ -18,7 +18,7 @@ set -u
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 OUT=${FUZZ_BUILD:-build-fuzz}
 CC=${FUZZ_CC:-clang}
-PKGS="libuv libcjson gnutls nettle hogweed"
+PKGS="libuv libcjson gnutls nettle hogweed libsodium"
 
 if ! command -v "$CC" >/dev/null 2>&1; then
     echo "fuzz: $CC not found (install clang and libclang-rt-14-dev)" >&2

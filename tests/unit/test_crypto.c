@@ -136,6 +136,21 @@ test_crypto_ed25519_malleable_refused(void **state)
     assert_int_equal(mm__ed25519_verify(pub, msg, 1, sig), MM_EUNAUTHORIZED);
 }
 
+/* A small-order key (here the identity point) with R the identity and
+ * S = 0 satisfies the verification equation for every message: a member
+ * whose id hashes such a key would have records anyone can forge.
+ * Refused (nettle's check accepted it). */
+static void
+test_crypto_ed25519_small_order_refused(void **state)
+{
+    (void)state;
+    uint8_t pub[32] = {1}, sig[64] = {1};
+    const uint8_t msg[3] = {'a', 'b', 'c'};
+    assert_int_equal(mm__ed25519_verify(pub, msg, sizeof(msg), sig),
+                     MM_EUNAUTHORIZED);
+    assert_int_equal(mm__ed25519_verify(pub, msg, 1, sig), MM_EUNAUTHORIZED);
+}
+
 /* The identity's key file: unencrypted PKCS#8, RFC 8410's Ed25519 form. */
 static void
 test_crypto_key_from_pem(void **state)
@@ -193,6 +208,7 @@ main(void)
         cmocka_unit_test(test_crypto_gcm_vectors),
         cmocka_unit_test(test_crypto_ed25519_vectors),
         cmocka_unit_test(test_crypto_ed25519_malleable_refused),
+        cmocka_unit_test(test_crypto_ed25519_small_order_refused),
         cmocka_unit_test(test_crypto_key_from_pem),
         cmocka_unit_test(test_crypto_ct_memcmp),
     };

@@ -36,9 +36,11 @@
 # than bench/swim.sh's 20 ms grain is worth).
 # Knobs: SCALE_NODES ("500"), SCALE_SETTLE_S (5), SCALE_IDLE_S (30),
 # SCALE_POLL_MS (100), SCALE_SERF (0), SCALE_SERF_N (200), SCALE_NODE_ARGS
-# (extra `murmer start` options, e.g. -v), SCALE_KEEP=1 (keeps the nodes'
-# logs in /tmp/murmer-scale.*), SCALE_PERF=1 (perf record -g of the seed
-# during the burst, into $SCALE_PERF_OUT, default /tmp/scale-seed.perf).
+# (extra `murmer start` options, e.g. -v), SCALE_NODE_ENV (VAR=VALUE
+# words for the nodes' environment, e.g. a MURMER_SWIM_* knob), SCALE_KEEP=1 (keeps the nodes'
+# logs in /tmp/murmer-scale.*), SCALE_PERF=1 (perf record -a -g from the
+# seed's start until convergence, into $SCALE_PERF_OUT, default
+# /tmp/scale.perf).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 # shellcheck source=bench/lib.sh
@@ -72,7 +74,7 @@ bench_tmp scale
 PERF_PID=""
 cleanup() {
     [ -n "$PERF_PID" ] && kill -INT "$PERF_PID" 2> /dev/null && wait "$PERF_PID" 2> /dev/null
-    bench_kill_pids
+    bench_kill_pids 2> /dev/null
     if [ "${SCALE_KEEP:-0}" = 1 ]; then note "logs kept in $TMP"; else rm -rf "$TMP"; fi
 }
 trap cleanup EXIT
@@ -97,38 +99,54 @@ start_node() {
     local i=$1 join=()
     [ "$i" -gt 1 ] && join=(--join "$(addr 1)")
     # shellcheck disable=SC2086
-    "$M" start --name "n$i" --listen "$(addr "$i")" "${join[@]}" \
+    env ${SCALE_NODE_ENV:-} "$M" start --name "n$i" --listen "$(addr "$i")" "${join[@]}" \
         --cluster-key "$KEY" --data-dir "$D/n$i" \
         --metrics "127.0.0.1:${MPORT[i]}" ${SCALE_NODE_ARGS:-} \
         > /dev/null 2>> "$D/n$i.log" &
     PIDS[i]=$!
 }
 
-# scrape_conns N: murmer_quic_connections_up of n1..nN, one per line
-# (in node order; "-" when a node did not answer).
-scrape_conns() {
-    python3 - "$1" "${MPORT[@]:1}" << 'EOF'
-import socket, sys
-n = int(sys.argv[1])
-for p in sys.argv[2:2 + n]:
-    v = "-"
-    try:
-        s = socket.create_connection(("127.0.0.1", int(p)), timeout=2)
-        s.settimeout(2)
-        s.sendall(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
-        data = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            data += b
-        s.close()
-        for line in data.decode(errors="replace").splitlines():
-            if line.startswith("murmer_quic_connections_up "):
-                v = line.split()[1]
-    except OSError:
-        pass
-    print(v)
+# scrape N FILE: the nodes' counters (metrics) of n1..nN; prints
+# murmer_quic_connections_up per node, one per line in node order ("-"
+# when a node did not answer), and writes a summary of the other counters
+# (median, max, the seed's, the sum) to FILE.
+SCRAPE_KEYS="murmer_quic_connections_up murmer_quic_connections_dialled_total murmer_quic_connections_accepted_total murmer_quic_connections_refused_total murmer_swim_suspicions_total murmer_swim_refutations_total murmer_swim_records_verified_total murmer_swim_syncs_total murmer_swim_packets_sent_total murmer_gossip_sent_bytes_total murmer_registry_frames_sent_total murmer_registry_dials_total"
+scrape() {
+    python3 - "$1" "$2" "$SCRAPE_KEYS" "${MPORT[@]:1}" << 'EOF'
+import socket, sys, time
+n, out, keys = int(sys.argv[1]), sys.argv[2], sys.argv[3].split()
+vals = {k: [] for k in keys}
+t_end = time.monotonic() + 60  # the whole scrape, bounded
+for p in sys.argv[4:4 + n]:
+    got = {}
+    if time.monotonic() < t_end:
+        try:
+            s = socket.create_connection(("127.0.0.1", int(p)), timeout=1)
+            s.settimeout(1)
+            s.sendall(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+            data = b""
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                data += b
+            s.close()
+            for line in data.decode(errors="replace").splitlines():
+                f = line.split()
+                if len(f) == 2 and f[0] in vals:
+                    got[f[0]] = float(f[1])
+        except OSError:
+            pass
+    for k in keys:
+        vals[k].append(got.get(k))
+    print("%d" % got["murmer_quic_connections_up"] if "murmer_quic_connections_up" in got else "-")
+with open(out, "w") as f:
+    for k in keys:
+        v = sorted(x for x in vals[k] if x is not None)
+        if not v:
+            continue
+        seed = vals[k][0]
+        f.write("  %-44s median %8.0f max %8.0f seed %8s sum %10.0f\n" % (k, v[(len(v) - 1) // 2], v[-1], "-" if seed is None else "%.0f" % seed, sum(v)))
 EOF
 }
 
@@ -148,7 +166,7 @@ one_n() {
     "$POLL" "$KEY" 10000 10 alive 1 "$(addr 1)" > /dev/null ||
         { note "N=$N: n1 did not come up"; bench_kill_pids; return 1; }
     if [ "${SCALE_PERF:-0}" = 1 ] && command -v perf > /dev/null; then
-        perf record -g -o "${SCALE_PERF_OUT:-/tmp/scale-seed.perf}" -p "${PIDS[1]}" > /dev/null 2>&1 &
+        perf record -a -g -F 199 -o "${SCALE_PERF_OUT:-/tmp/scale.perf}" > /dev/null 2>&1 &
         PERF_PID=$!
     fi
     local t_first
@@ -160,6 +178,7 @@ one_n() {
     t_last=$(now_ns)
     start_node "$last"
     wait "$pp"
+    [ "${SCALE_KEEP:-0}" = 1 ] && cp "$TMP/poll.err" "$D/poll.err"
     note "N=$N: n2..n$N launched in $(secs $((t_last - t_first))) s"
     if [ -n "$PERF_PID" ]; then
         kill -INT "$PERF_PID" 2> /dev/null; wait "$PERF_PID" 2> /dev/null; PERF_PID=""
@@ -173,6 +192,9 @@ one_n() {
         t_all=$(awk '{ if ($2 > m) m = $2 } END { print m }' "$TMP/poll")
         printf 'murmer,scale.converge.N%d,%s,s\n' "$N" "$(secs $((t_all - t_last)))"
     fi
+    : > "$TMP/burst_cpu"
+    for ((i = 1; i <= N; i++)); do cpu_ns "${PIDS[i]}" >> "$TMP/burst_cpu"; done
+    note "N=$N: CPU from start to convergence: all nodes $(awk '{ s += $1 } END { printf "%.2f", s / 1e9 }' "$TMP/burst_cpu") s, per node median $(secs "$(med < "$TMP/burst_cpu")") max $(secs "$(maxv < "$TMP/burst_cpu")") seed $(secs "$(sed -n 1p "$TMP/burst_cpu")") s"
     local alive=0
     for ((i = 1; i <= N; i++)); do kill -0 "${PIDS[i]}" 2> /dev/null && alive=$((alive + 1)); done
     [ $alive = "$N" ] || note "N=$N: only $alive of $N node processes running"
@@ -184,7 +206,8 @@ one_n() {
     done
     note "N=$N: RssAnon median $(med < "$TMP/rss") max $(maxv < "$TMP/rss") seed $(sed -n 1p "$TMP/rss") B"
     printf 'murmer,scale.rss_anon.N%d,%.0f,bytes\n' "$N" "$(med < "$TMP/rss")"
-    scrape_conns "$N" > "$TMP/conns"
+    scrape "$N" "$TMP/counters" > "$TMP/conns"
+    note "N=$N: counters after settling:"; cat "$TMP/counters" >&2
     note "N=$N: QUIC connections up median $(grep -v - "$TMP/conns" | med) max $(grep -v - "$TMP/conns" | maxv) seed $(sed -n 1p "$TMP/conns") ($(grep -c - "$TMP/conns") unanswered)"
     printf 'murmer,scale.conns.N%d,%s,count\n' "$N" "$(grep -v - "$TMP/conns" | med)"
 
@@ -201,7 +224,7 @@ one_n() {
     done
     note "N=$N: idle CPU % median $(med < "$TMP/cpu") max $(maxv < "$TMP/cpu") seed $(sed -n 1p "$TMP/cpu") over $(secs $((t1 - t0))) s"
     printf 'murmer,scale.idle_cpu.N%d,%.4f,%%\n' "$N" "$(med < "$TMP/cpu")"
-    scrape_conns "$N" > "$TMP/conns"
+    scrape "$N" "$TMP/counters" > "$TMP/conns"
     note "N=$N: after the idle window, connections median $(grep -v - "$TMP/conns" | med) max $(grep -v - "$TMP/conns" | maxv) seed $(sed -n 1p "$TMP/conns")"
     printf 'murmer,scale.conns_idle.N%d,%s,count\n' "$N" "$(grep -v - "$TMP/conns" | med)"
 
@@ -215,7 +238,7 @@ one_n() {
     else
         note "N=$N: n1 did not list n$victim failed within 60 s"
     fi
-    bench_kill_pids
+    bench_kill_pids 2> /dev/null
     [ "${SCALE_KEEP:-0}" = 1 ] || rm -rf "$D"
 }
 

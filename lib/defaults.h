@@ -469,4 +469,15 @@
 #define MM_SWIM_MERGE_GONE_MS 5u
 #endif
 
+/* ---- connections at scale (b-scale500) ---- */
+#ifndef MM_REGISTRY_DIAL_GAP_MS
+/* Registry digests that must dial a member (no connection to it: a node
+ * with no member connection learning members, a member back from failed)
+ * go out at most one per this gap.  Members back from failed that wait are
+ * remembered (bounded by the member table) and served one a gap, or at
+ * once once connected; a catching-up node's extra digests are dropped and
+ * counted (anti-entropy covers it). */
+#define MM_REGISTRY_DIAL_GAP_MS 1000u
+#endif
+
 #endif /* MM_DEFAULTS_H */

@@ -198,8 +198,7 @@ send_digest(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN])
     send_frame(r, peer, NULL, -1, REG_DIGEST, body, sizeof(body));
 }
 
-static int alive_index(struct mm_registry *r,
-                       const uint8_t id[MM_NODE_ID_LEN]);
+static int alive_index(struct mm_registry *r, const uint8_t id[MM_NODE_ID_LEN]);
 static int id_add(uint8_t (**set)[MM_NODE_ID_LEN], size_t *n, size_t *cap,
                   const uint8_t id[MM_NODE_ID_LEN]);
 

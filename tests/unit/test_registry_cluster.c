@@ -37,6 +37,7 @@
 #include "murmer/testkit.h"
 #include "helpers/nodefix.h"
 #include "helpers/testutil.h"
+#include "net.h"
 #include "oplog.h"
 #include "registry.h"
 #include "runtime.h"
@@ -1830,6 +1831,101 @@ test_registry_cluster_forged_origin_refused(void **state)
 
 /* ---- main ---------------------------------------------------------------- */
 
+/* ---- digests that dial, bounded (MM_REGISTRY_DIAL_GAP_MS) ---------------- */
+
+#define DIAL_FAKES 48
+
+struct dial_req {
+    mm_node *n;
+    int phase; /* 0: learn DIAL_FAKES members; 1: 8 of them back from failed */
+    uint8_t ids[DIAL_FAKES][MM_NODE_ID_LEN];
+    struct mm_quic_stats q;
+    struct mm_registry_stats r;
+    sem_t done;
+};
+
+static void
+dial_fn(void *arg)
+{
+    struct dial_req *d = arg;
+    struct mm_cluster *c = d->n->cluster;
+    struct mm_registry *reg = mm__cluster_registry(c);
+    if (d->phase == 0) {
+        for (int i = 0; i < DIAL_FAKES; i++) {
+            mm__random_bytes(d->ids[i], MM_NODE_ID_LEN);
+            /* An address nobody answers on: a dial there is a dial. */
+            mm__net_peer_seen(mm__cluster_net(c), d->ids[i], 1, "127.0.0.1:9",
+                              "fake");
+            mm__registry_member_state(reg, d->ids[i], 1, MM_SWIM_ALIVE);
+        }
+    } else if (d->phase == 1) {
+        for (int i = 0; i < 8; i++)
+            mm__registry_member_state(reg, d->ids[i], 1, MM_SWIM_FAILED);
+        for (int i = 0; i < 8; i++)
+            mm__registry_member_state(reg, d->ids[i], 1, MM_SWIM_ALIVE);
+    }
+    mm__quic_stats(mm__cluster_quic(c), &d->q);
+    mm__registry_stats(reg, &d->r);
+    sem_post(&d->done);
+}
+
+static void
+dial_run(struct dial_req *d, int phase)
+{
+    d->phase = phase;
+    assert_int_equal(mm_node_post(d->n, 0, dial_fn, d), 0);
+    wait_sem(&d->done);
+}
+
+/*
+ * A node with no member connection that learns 48 members (a joiner whose
+ * seed handshake waits behind the seed's caps, in a burst of hundreds)
+ * dials one of them for its registry catch-up, not all 48; members back
+ * from failed are owed their digest and dialled one per gap, never in a
+ * burst, until none is owed.
+ */
+static void
+test_registry_cluster_dials_bounded(void **state)
+{
+    struct fx *fx = *state;
+    cluster_up(fx, 1);
+    struct dial_req *d = calloc(1, sizeof(*d)); /* heap: see member_state */
+    assert_non_null(d);
+    d->n = fx->n[0];
+    sem_init(&d->done, 0, 0);
+    dial_run(d, 2);
+    uint64_t dialled0 = d->q.conns_dialled;
+    dial_run(d, 0);
+    print_message("# %d members learnt without a connection: %llu dials\n",
+                  DIAL_FAKES,
+                  (unsigned long long)(d->q.conns_dialled - dialled0));
+    assert_true(d->q.conns_dialled - dialled0 <= 1);
+    assert_int_equal(d->r.dials, 1);
+    assert_int_equal(d->r.dials_skipped, DIAL_FAKES - 1);
+    /* Back from failed within the gap: owed, none dialled at once. */
+    dial_run(d, 1);
+    uint64_t dialled1 = d->q.conns_dialled;
+    assert_true(d->r.dials_deferred >= 7);
+    assert_true(d->r.dials_owed >= 7);
+    /* Served one per gap: never more dials than gaps passed (+1). */
+    uint64_t t0 = now_ms();
+    for (;;) {
+        nap_ms(100);
+        dial_run(d, 2);
+        uint64_t gaps = (now_ms() - t0) / MM_REGISTRY_DIAL_GAP_MS + 1;
+        assert_true(d->q.conns_dialled - dialled1 <= gaps);
+        if (d->r.dials_owed == 0) break;
+        if (now_ms() - t0 > 8u * MM_REGISTRY_DIAL_GAP_MS + 5000u)
+            fail_msg("%zu digests still owed", d->r.dials_owed);
+    }
+    print_message("# 8 members back from failed: owed digests served in "
+                  "%llu ms\n",
+                  (unsigned long long)(now_ms() - t0));
+    assert_true(now_ms() - t0 >= 6u * MM_REGISTRY_DIAL_GAP_MS);
+    sem_destroy(&d->done);
+    free(d);
+}
+
 static void
 timing_default(const char *name, const char *value)
 {
@@ -1886,6 +1982,8 @@ main(void)
             teardown),
         cmocka_unit_test_setup_teardown(
             test_registry_cluster_forged_origin_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry_cluster_dials_bounded,
+                                        setup, teardown),
     };
     if (getenv("MM_TEST_FILTER"))
         cmocka_set_test_filter(getenv("MM_TEST_FILTER"));

@@ -199,6 +199,10 @@ struct mm_net {
     /* Refused for the connection's key or role: member frames from a
      * client (the connection is closed), INVOKEs from a read-only key. */
     uint64_t member_frames_refused, invokes_refused;
+    /* Idle member connections kept (MM_CONNS_IDLE_MAX; tests change it),
+     * and those closed for it. */
+    unsigned idle_max;
+    uint64_t idle_evicted;
 };
 
 static struct mm_tq *
@@ -1266,6 +1270,51 @@ istreams_busy(const struct cconn *cc)
     return 0;
 }
 
+/* 1 when |p|'s connection carries nothing: no call of ours pending or
+ * waiting, no call being served, no actor stream in use, no control frame
+ * waiting, nothing unacknowledged. */
+static int
+peer_conn_idle(const struct peer *p)
+{
+    const struct cconn *cc = p->conn;
+    if (!cc || !cc->up || !cc->q || !mm__quic_conn_is_up(cc->q) ||
+        cc->draining || cc->npend || cc->refs > 1 || cc->rq_n || p->wait_head ||
+        p->ctrl_len || istreams_busy(cc) || mm__quic_conn_unacked(cc->q))
+        return 0;
+    for (const struct ostream *s = p->streams; s; s = s->next)
+        if (s->pending) return 0;
+    return 1;
+}
+
+/*
+ * Bounds the idle member connections (MM_CONNS_IDLE_MAX): past the bound
+ * the least recently used are closed.  Those that carry calls stay; a
+ * closed one is dialled again by the next send to that peer.
+ */
+static void
+idle_sweep(struct mm_net *net)
+{
+    size_t idle = 0;
+    for (struct peer *p = net->peers; p; p = p->next)
+        idle += peer_conn_idle(p);
+    while (idle > net->idle_max) {
+        struct peer *lru = NULL;
+        for (struct peer *p = net->peers; p; p = p->next)
+            if (peer_conn_idle(p) &&
+                (!lru || mm__quic_conn_last_use(p->conn->q) <
+                             mm__quic_conn_last_use(lru->conn->q)))
+                lru = p;
+        if (!lru) break;
+        MM_LOG(MM_LOG_DEBUG, "cluster", "closing idle connection to %s",
+               lru->name[0] ? lru->name : lru->addr);
+        net->idle_evicted++;
+        struct mm_qconn *q = lru->conn->q;
+        /* Its ostreams carry nothing: dropped with it (on_conn_down). */
+        mm__quic_conn_close(q, MM_ECLOSED); /* no longer up (is_up) */
+        idle--;
+    }
+}
+
 /* Closes superseded connections that are done (see DRAIN_MS). */
 static void
 drain_sweep(struct mm_net *net, uint64_t now)
@@ -1288,6 +1337,7 @@ sweep_cb(struct mm_tmr *t)
     uint64_t now = mm__now_ms();
     mm__tq_start_in(net_tq(net), &net->sweep, SWEEP_MS);
     drain_sweep(net, now);
+    idle_sweep(net);
     for (struct peer *p = net->peers; p; p = p->next) {
         if (!p->conn) {
             /* Left waiting for an inbound handshake that never finished. */
@@ -1390,6 +1440,7 @@ mm__net_new(struct mm_net **out, const struct mm_net_config *cfg)
     if (!net) return UV_ENOMEM;
     net->node = n;
     net->sweep.fn = sweep_cb;
+    net->idle_max = MM_CONNS_IDLE_MAX;
     int rc = UV_ENOMEM;
     net->npend_buckets = 1024;
     net->pend = mm__calloc(net->npend_buckets, sizeof(*net->pend));
@@ -1550,6 +1601,18 @@ int
 mm__net_stopped(const struct mm_net *net)
 {
     return net->stopped;
+}
+
+void
+mm__net_set_idle_max(struct mm_net *net, unsigned max)
+{
+    net->idle_max = max;
+}
+
+uint64_t
+mm__net_idle_evicted(const struct mm_net *net)
+{
+    return net->idle_evicted;
 }
 
 int

@@ -1831,6 +1831,90 @@ test_registry_cluster_forged_origin_refused(void **state)
 
 /* ---- main ---------------------------------------------------------------- */
 
+/* ---- idle member connections, bounded (MM_CONNS_IDLE_MAX) ---------------- */
+
+struct idle_req {
+    mm_node *n;
+    unsigned set; /* 0: only read */
+    size_t up;
+    uint64_t evicted;
+    sem_t done;
+};
+
+static void
+idle_fn(void *arg)
+{
+    struct idle_req *r = arg;
+    struct mm_net *net = mm__cluster_net(r->n->cluster);
+    if (r->set) mm__net_set_idle_max(net, r->set);
+    mm__quic_conn_count(mm__cluster_quic(r->n->cluster), &r->up);
+    r->evicted = mm__net_idle_evicted(net);
+    sem_post(&r->done);
+}
+
+static void
+idle_run(struct idle_req *r, unsigned set)
+{
+    r->set = set;
+    assert_int_equal(mm_node_post(r->n, 0, idle_fn, r), 0);
+    wait_sem(&r->done);
+}
+
+/*
+ * A seed that five members joined through holds a connection to each;
+ * with at most one idle member connection kept it closes the others (the
+ * least recently used) within a few sweeps, and a call to an actor on a
+ * member whose connection it closed dials again and is answered; the
+ * connection that carries calls is the one kept.
+ */
+static void
+test_registry_cluster_idle_conns_bounded(void **state)
+{
+    struct fx *fx = *state;
+    cluster_up(fx, MAXN);
+    wait_all_alive(fx, MAXN, 20000);
+    struct idle_req *r = calloc(1, sizeof(*r)); /* heap: see member_state */
+    assert_non_null(r);
+    r->n = fx->n[0];
+    sem_init(&r->done, 0, 0);
+    idle_run(r, 0);
+    print_message("# seed of %d: %zu connections up\n", MAXN, r->up);
+    assert_true(r->up >= MAXN - 1);
+    idle_run(r, 1);
+    uint64_t t0 = now_ms();
+    while (r->up > 1) {
+        if (now_ms() - t0 > 5000)
+            fail_msg("%zu connections still up after 5 s", r->up);
+        nap_ms(50);
+        idle_run(r, 0);
+    }
+    print_message("# down to %zu after %llu ms, %llu closed\n", r->up,
+                  (unsigned long long)(now_ms() - t0),
+                  (unsigned long long)r->evicted);
+    assert_true(r->evicted >= MAXN - 2);
+    /* Calls still go (dialling again), to every member. */
+    mm_endpoint ep[MAXN];
+    char label[32];
+    for (int i = 1; i < MAXN; i++) {
+        snprintf(label, sizeof(label), "idle/%d", i);
+        spawn(fx->n[i], "counter", label, MM_VIS_INTERNAL, NULL, &ep[i]);
+    }
+    for (int i = 1; i < MAXN; i++)
+        assert_int_equal(call_num(fx->n[0], &ep[i], "increment", "2"), 2);
+    /* Calls to one member, one a tick: its connection is the one kept. */
+    uint64_t ev0 = r->evicted;
+    for (int k = 0; k < 30; k++) {
+        assert_int_equal(call_num(fx->n[0], &ep[1], "increment", "1"), 3 + k);
+        nap_ms(100);
+    }
+    idle_run(r, 0);
+    assert_true(r->up <= 1 + 1);
+    print_message("# 30 calls over 3 s to one member: %llu more closed\n",
+                  (unsigned long long)(r->evicted - ev0));
+    sem_destroy(&r->done);
+    free(r);
+}
+
 /* ---- digests that dial, bounded (MM_REGISTRY_DIAL_GAP_MS) ---------------- */
 
 #define DIAL_FAKES 48
@@ -1984,6 +2068,8 @@ main(void)
             test_registry_cluster_forged_origin_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry_cluster_dials_bounded,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_cluster_idle_conns_bounded, setup, teardown),
     };
     if (getenv("MM_TEST_FILTER"))
         cmocka_set_test_filter(getenv("MM_TEST_FILTER"));

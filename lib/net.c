@@ -33,6 +33,10 @@
 /* A connection superseded by a crossing dial is closed once nothing is
  * under way on it at two sweeps in a row, or after DRAIN_MS at most. */
 #define DRAIN_MS 10000u
+/* A call to a node whose address membership has not told us yet waits
+ * this long for it (the registry may list the node's actors first), to
+ * the next sweep after it: `unreachable` within 0.5-1.5 s. */
+#define NOADDR_WAIT_MS 500u
 /* Frames up to this size are encoded on the stack (the transport copies
  * them into its stream queue anyway). */
 #define NET_FRAME_STACK 512
@@ -54,6 +58,7 @@ struct peer {
     struct cconn *conn; /* up member connection, or NULL */
     int dialing;
     mm_msg *wait_head, *wait_tail; /* MSG_REMOTE waiting for conn/credit */
+    uint64_t noaddr_since;         /* calls wait for its address since (ms) */
     uint8_t *ctrl_q;               /* control frames waiting for the conn */
     size_t ctrl_len, ctrl_cap;
     struct ostream *streams;
@@ -602,7 +607,25 @@ mm__net_send(struct mm_net *net, mm_msg *m)
     }
     struct peer *p = peer_find(net, m->rnode);
     if (!p || (!p->conn && !p->addr[0])) {
-        mm__msg_reject(net->node, m, MM_EUNREACHABLE);
+        /*
+         * A node the registry lists before membership has told us its
+         * address (the registry can travel faster than gossip, and
+         * nothing else connects the two nodes): the message waits for
+         * the address, about NOADDR_WAIT_MS (then `unreachable`, from
+         * the sweep).
+         */
+        if (!p) p = peer_get(net, m->rnode);
+        if (!p || memcmp(m->rnode, net->node->id, MM_NODE_ID_LEN) == 0) {
+            mm__msg_reject(net->node, m, MM_EUNREACHABLE);
+            return;
+        }
+        if (!p->wait_head) p->noaddr_since = mm__now_ms();
+        m->next = NULL;
+        if (p->wait_tail)
+            p->wait_tail->next = m;
+        else
+            p->wait_head = m;
+        p->wait_tail = m;
         return;
     }
     if (p->gen && m->rgen != p->gen && p->conn) {
@@ -1339,6 +1362,12 @@ sweep_cb(struct mm_tmr *t)
     drain_sweep(net, now);
     idle_sweep(net);
     for (struct peer *p = net->peers; p; p = p->next) {
+        if (!p->conn && !p->addr[0]) {
+            /* Calls for a node whose address never came. */
+            if (p->wait_head && now - p->noaddr_since >= NOADDR_WAIT_MS)
+                peer_reject_waiting(net, p, MM_EUNREACHABLE);
+            continue;
+        }
         if (!p->conn) {
             /* Left waiting for an inbound handshake that never finished. */
             if (!p->dialing && (p->wait_head || p->ctrl_len)) peer_dial(net, p);
@@ -1413,6 +1442,9 @@ mm__net_peer_seen(struct mm_net *net, const uint8_t id[MM_NODE_ID_LEN],
     if (gen) p->gen = gen;
     if (addr && *addr) snprintf(p->addr, sizeof(p->addr), "%s", addr);
     if (name && *name) snprintf(p->name, sizeof(p->name), "%s", name);
+    /* Calls that waited for its address go now. */
+    if (!p->conn && p->addr[0] && (p->wait_head || p->ctrl_len))
+        peer_dial(net, p);
 }
 
 void

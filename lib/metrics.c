@@ -335,7 +335,7 @@ render_net(struct mm_mtext *t, const struct mm_metrics_net *x)
           "Member records whose signature this node checked (valid).",
           x->swim.verified);
     one_u(t, "murmer_swim_syncs_total", "counter",
-          "Push-pull exchanges this node merged.", x->swim.syncs);
+          "Push-pull exchanges this node started.", x->swim.syncs);
     one_u(t, "murmer_swim_packets_received_total", "counter",
           "SWIM packets received.", x->swim.packets_in);
     one_u(t, "murmer_swim_packets_sent_total", "counter", "SWIM packets sent.",

@@ -37,6 +37,8 @@
  * this long for it (the registry may list the node's actors first), to
  * the next sweep after it: `unreachable` within 0.5-1.5 s. */
 #define NOADDR_WAIT_MS 500u
+/* Such nodes waited for at once; calls to more fail at once. */
+#define NOADDR_PEERS_MAX 256u
 /* Frames up to this size are encoded on the stack (the transport copies
  * them into its stream queue anyway). */
 #define NET_FRAME_STACK 512
@@ -59,7 +61,8 @@ struct peer {
     int dialing;
     mm_msg *wait_head, *wait_tail; /* MSG_REMOTE waiting for conn/credit */
     uint64_t noaddr_since;         /* calls wait for its address since (ms) */
-    uint8_t *ctrl_q;               /* control frames waiting for the conn */
+    int noaddr;      /* made by such a call: freed if no address comes */
+    uint8_t *ctrl_q; /* control frames waiting for the conn */
     size_t ctrl_len, ctrl_cap;
     struct ostream *streams;
 };
@@ -208,6 +211,7 @@ struct mm_net {
      * and those closed for it. */
     unsigned idle_max;
     uint64_t idle_evicted;
+    size_t noaddr_peers; /* peers made by calls, waiting for an address */
 };
 
 static struct mm_tq *
@@ -614,8 +618,15 @@ mm__net_send(struct mm_net *net, mm_msg *m)
          * the address, about NOADDR_WAIT_MS (then `unreachable`, from
          * the sweep).
          */
-        if (!p) p = peer_get(net, m->rnode);
-        if (!p || memcmp(m->rnode, net->node->id, MM_NODE_ID_LEN) == 0) {
+        if (!p && net->noaddr_peers < NOADDR_PEERS_MAX &&
+            memcmp(m->rnode, net->node->id, MM_NODE_ID_LEN) != 0) {
+            p = peer_get(net, m->rnode);
+            if (p) {
+                p->noaddr = 1;
+                net->noaddr_peers++;
+            }
+        }
+        if (!p) {
             mm__msg_reject(net->node, m, MM_EUNREACHABLE);
             return;
         }
@@ -1361,13 +1372,26 @@ sweep_cb(struct mm_tmr *t)
     mm__tq_start_in(net_tq(net), &net->sweep, SWEEP_MS);
     drain_sweep(net, now);
     idle_sweep(net);
-    for (struct peer *p = net->peers; p; p = p->next) {
+    for (struct peer **link = &net->peers, *p; (p = *link) != NULL;) {
+        if (p->noaddr && (p->conn || p->addr[0] || p->dialing)) {
+            p->noaddr = 0; /* its address came: an ordinary peer */
+            net->noaddr_peers--;
+        }
         if (!p->conn && !p->addr[0]) {
             /* Calls for a node whose address never came. */
             if (p->wait_head && now - p->noaddr_since >= NOADDR_WAIT_MS)
                 peer_reject_waiting(net, p, MM_EUNREACHABLE);
+            if (p->noaddr && !p->wait_head) {
+                *link = p->next; /* made by those calls: gone with them */
+                net->noaddr_peers--;
+                mm__free(p->ctrl_q);
+                mm__free(p);
+                continue;
+            }
+            link = &p->next;
             continue;
         }
+        link = &p->next;
         if (!p->conn) {
             /* Left waiting for an inbound handshake that never finished. */
             if (!p->dialing && (p->wait_head || p->ctrl_len)) peer_dial(net, p);
@@ -1639,6 +1663,15 @@ void
 mm__net_set_idle_max(struct mm_net *net, unsigned max)
 {
     net->idle_max = max;
+}
+
+size_t
+mm__net_peer_count(const struct mm_net *net)
+{
+    size_t n = 0;
+    for (const struct peer *p = net->peers; p; p = p->next)
+        n++;
+    return n;
 }
 
 uint64_t

@@ -56,6 +56,8 @@ int mm__net_stopped(const struct mm_net *net);
  * how many were closed for that bound.  Shard 0. */
 void mm__net_set_idle_max(struct mm_net *net, unsigned max);
 uint64_t mm__net_idle_evicted(const struct mm_net *net);
+/* Peers known (tests).  Shard 0. */
+size_t mm__net_peer_count(const struct mm_net *net);
 /* 1 when |id| has an up member connection. */
 int mm__net_connected(struct mm_net *net, const uint8_t id[MM_NODE_ID_LEN]);
 

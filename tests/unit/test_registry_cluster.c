@@ -1831,6 +1831,76 @@ test_registry_cluster_forged_origin_refused(void **state)
 
 /* ---- main ---------------------------------------------------------------- */
 
+/* ---- calls to a node whose address is not known yet ---------------------- */
+
+struct npeers_req {
+    mm_node *n;
+    size_t peers;
+    sem_t done;
+};
+
+static void
+npeers_fn(void *arg)
+{
+    struct npeers_req *r = arg;
+    r->peers = mm__net_peer_count(mm__cluster_net(r->n->cluster));
+    sem_post(&r->done);
+}
+
+static size_t
+peer_count(mm_node *n)
+{
+    struct npeers_req *r = calloc(1, sizeof(*r)); /* heap: see member_state */
+    assert_non_null(r);
+    r->n = n;
+    sem_init(&r->done, 0, 0);
+    assert_int_equal(mm_node_post(n, 0, npeers_fn, r), 0);
+    wait_sem(&r->done);
+    sem_destroy(&r->done);
+    size_t v = r->peers;
+    free(r);
+    return v;
+}
+
+/*
+ * A call to an actor of a node membership has not told us of (the
+ * registry can list it first) waits a moment for its address, then fails
+ * with unreachable, and leaves nothing behind; tells to 300 such nodes
+ * keep at most 256 of them waiting (the rest fail at once), and all are
+ * forgotten once they gave up.
+ */
+static void
+test_registry_cluster_call_to_unknown_node_waits_bounded(void **state)
+{
+    struct fx *fx = *state;
+    cluster_up(fx, 1);
+    mm_node *a = fx->n[0];
+    size_t peers0 = peer_count(a);
+    mm_endpoint ep = {{0}, 1, 1};
+    mm__random_bytes(ep.node, sizeof(ep.node));
+    mm_msg *m = mm_msg_new("get"), *r = NULL;
+    mm_msg_set_timeout(m, 5000);
+    uint64_t t0 = now_ms();
+    assert_int_equal(mm_call(a, &ep, m, &r), MM_EUNREACHABLE);
+    uint64_t took = now_ms() - t0;
+    print_message("# call to an unknown node: unreachable after %llu ms\n",
+                  (unsigned long long)took);
+    assert_true(took >= 400 && took <= 2500);
+    for (int i = 0; i < 300; i++) {
+        mm__random_bytes(ep.node, sizeof(ep.node));
+        assert_int_equal(mm_tell(a, &ep, mm_msg_new("get")), 0);
+    }
+    size_t waiting = peer_count(a) - peers0;
+    print_message("# 300 tells to unknown nodes: %zu waiting\n", waiting);
+    assert_true(waiting <= 256);
+    uint64_t t1 = now_ms();
+    while (peer_count(a) != peers0) {
+        if (now_ms() - t1 > 5000)
+            fail_msg("%zu peers left after 5 s", peer_count(a) - peers0);
+        nap_ms(50);
+    }
+}
+
 /* ---- idle member connections, bounded (MM_CONNS_IDLE_MAX) ---------------- */
 
 struct idle_req {
@@ -2070,6 +2140,9 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_registry_cluster_idle_conns_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_cluster_call_to_unknown_node_waits_bounded, setup,
+            teardown),
     };
     if (getenv("MM_TEST_FILTER"))
         cmocka_set_test_filter(getenv("MM_TEST_FILTER"));

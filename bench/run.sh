@@ -35,6 +35,9 @@
 # peer of tests/hostile/mm-hostile; about 5 minutes), observe runs
 # bench/observe.sh (W1 and W5 with `murmer top` and a /metrics scrape every
 # second against none, interleaved; about 3 minutes; needs tmux and curl).
+# scale runs bench/scale.sh (SCALE_NODES="500" real `murmer start`
+# processes, burst join, memory, connections, idle CPU, detection; about 4
+# minutes at 500; SCALE_SERF=1 adds Serf at N=200 in the same run).
 # When no Serf figure was measured in the run, swim and cli print Serf's
 # figures from RESULTS.md as `serf-anchor` lines (bench/serf-anchor.sh) and
 # their ratios are taken against those.
@@ -194,6 +197,7 @@ for w in $W; do
     HOSTILE) scripts="$scripts hostile" ;;     # bench/hostile.sh
     OBSERVE) scripts="$scripts observe" ;;     # bench/observe.sh
     SIM) scripts="$scripts sim" ;;             # bench/sim.sh
+    SCALE) scripts="$scripts scale" ;;         # bench/scale.sh
     W6)
         note "$w: not yet implemented (needs the network/cluster benches); skipped" ;;
     *) note "$w: unknown workload; skipped" ;;
@@ -244,6 +248,7 @@ for w in $scripts; do
     hostile) RUN_TIMEOUT=600 run "murmer hostile" env BUILD="$BUILD" bash bench/hostile.sh || fail=1 ;;
     observe) RUN_TIMEOUT=900 run "murmer observe" env BUILD="$BUILD" bash bench/observe.sh || fail=1 ;;
     sim) RUN_TIMEOUT=${SIM_TIMEOUT:-14400} run "murmer sim" env BUILD="$BUILD" bash bench/sim.sh || fail=1 ;;
+    scale) RUN_TIMEOUT=${SCALE_TIMEOUT:-1800} run "murmer scale" env BUILD="$BUILD" bash bench/scale.sh || fail=1 ;;
     *) run "murmer $w" env BUILD="$BUILD" bash "bench/$w.sh" || fail=1 ;;
     esac
 done

@@ -372,6 +372,12 @@ mm__cluster_identity(struct mm_cluster *c)
     return &c->id;
 }
 
+struct mm_net *
+mm__cluster_net(struct mm_cluster *c)
+{
+    return c->net;
+}
+
 struct mm_quic *
 mm__cluster_quic(struct mm_cluster *c)
 {

@@ -29,6 +29,7 @@ extern const struct mm_cluster_ops mm__cluster_ops;
 /* ---- for tests and benchmarks (shard 0 only) ----------------------------- */
 
 struct mm_quic *mm__cluster_quic(struct mm_cluster *c);
+struct mm_net *mm__cluster_net(struct mm_cluster *c);
 struct mm_membership *mm__cluster_membership(struct mm_cluster *c);
 struct mm_registry *mm__cluster_registry(struct mm_cluster *c);
 /* The node's identity (node.c hands its key to the registry). */

@@ -331,6 +331,11 @@ render_net(struct mm_mtext *t, const struct mm_metrics_net *x)
           "Members this node saw turn suspect.", x->swim.suspicions);
     one_u(t, "murmer_swim_refutations_total", "counter",
           "Suspicions of this node that it refuted.", x->swim.refutations);
+    one_u(t, "murmer_swim_records_verified_total", "counter",
+          "Member records whose signature this node checked (valid).",
+          x->swim.verified);
+    one_u(t, "murmer_swim_syncs_total", "counter",
+          "Push-pull exchanges this node started.", x->swim.syncs);
     one_u(t, "murmer_swim_packets_received_total", "counter",
           "SWIM packets received.", x->swim.packets_in);
     one_u(t, "murmer_swim_packets_sent_total", "counter", "SWIM packets sent.",
@@ -440,6 +445,9 @@ render_net(struct mm_mtext *t, const struct mm_metrics_net *x)
           "Registry anti-entropy rounds.", x->reg.ae_rounds);
     one_u(t, "murmer_registry_catchups_total", "counter",
           "Registry catch-ups started.", x->reg.catchups);
+    one_u(t, "murmer_registry_dials_total", "counter",
+          "Registry digests to members without a connection (each dials).",
+          x->reg.dials);
 }
 
 static void

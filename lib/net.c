@@ -33,6 +33,12 @@
 /* A connection superseded by a crossing dial is closed once nothing is
  * under way on it at two sweeps in a row, or after DRAIN_MS at most. */
 #define DRAIN_MS 10000u
+/* A call to a node whose address membership has not told us yet waits
+ * this long for it (the registry may list the node's actors first), to
+ * the next sweep after it: `unreachable` within 0.5-1.5 s. */
+#define NOADDR_WAIT_MS 500u
+/* Such nodes waited for at once; calls to more fail at once. */
+#define NOADDR_PEERS_MAX 256u
 /* Frames up to this size are encoded on the stack (the transport copies
  * them into its stream queue anyway). */
 #define NET_FRAME_STACK 512
@@ -54,7 +60,9 @@ struct peer {
     struct cconn *conn; /* up member connection, or NULL */
     int dialing;
     mm_msg *wait_head, *wait_tail; /* MSG_REMOTE waiting for conn/credit */
-    uint8_t *ctrl_q;               /* control frames waiting for the conn */
+    uint64_t noaddr_since;         /* calls wait for its address since (ms) */
+    int noaddr;      /* made by such a call: freed if no address comes */
+    uint8_t *ctrl_q; /* control frames waiting for the conn */
     size_t ctrl_len, ctrl_cap;
     struct ostream *streams;
 };
@@ -199,6 +207,11 @@ struct mm_net {
     /* Refused for the connection's key or role: member frames from a
      * client (the connection is closed), INVOKEs from a read-only key. */
     uint64_t member_frames_refused, invokes_refused;
+    /* Idle member connections kept (MM_CONNS_IDLE_MAX; tests change it),
+     * and those closed for it. */
+    unsigned idle_max;
+    uint64_t idle_evicted;
+    size_t noaddr_peers; /* peers made by calls, waiting for an address */
 };
 
 static struct mm_tq *
@@ -598,7 +611,32 @@ mm__net_send(struct mm_net *net, mm_msg *m)
     }
     struct peer *p = peer_find(net, m->rnode);
     if (!p || (!p->conn && !p->addr[0])) {
-        mm__msg_reject(net->node, m, MM_EUNREACHABLE);
+        /*
+         * A node the registry lists before membership has told us its
+         * address (the registry can travel faster than gossip, and
+         * nothing else connects the two nodes): the message waits for
+         * the address, about NOADDR_WAIT_MS (then `unreachable`, from
+         * the sweep).
+         */
+        if (!p && net->noaddr_peers < NOADDR_PEERS_MAX &&
+            memcmp(m->rnode, net->node->id, MM_NODE_ID_LEN) != 0) {
+            p = peer_get(net, m->rnode);
+            if (p) {
+                p->noaddr = 1;
+                net->noaddr_peers++;
+            }
+        }
+        if (!p) {
+            mm__msg_reject(net->node, m, MM_EUNREACHABLE);
+            return;
+        }
+        if (!p->wait_head) p->noaddr_since = mm__now_ms();
+        m->next = NULL;
+        if (p->wait_tail)
+            p->wait_tail->next = m;
+        else
+            p->wait_head = m;
+        p->wait_tail = m;
         return;
     }
     if (p->gen && m->rgen != p->gen && p->conn) {
@@ -1266,6 +1304,51 @@ istreams_busy(const struct cconn *cc)
     return 0;
 }
 
+/* 1 when |p|'s connection carries nothing: no call of ours pending or
+ * waiting, no call being served, no actor stream in use, no control frame
+ * waiting, nothing unacknowledged. */
+static int
+peer_conn_idle(const struct peer *p)
+{
+    const struct cconn *cc = p->conn;
+    if (!cc || !cc->up || !cc->q || !mm__quic_conn_is_up(cc->q) ||
+        cc->draining || cc->npend || cc->refs > 1 || cc->rq_n || p->wait_head ||
+        p->ctrl_len || istreams_busy(cc) || mm__quic_conn_unacked(cc->q))
+        return 0;
+    for (const struct ostream *s = p->streams; s; s = s->next)
+        if (s->pending) return 0;
+    return 1;
+}
+
+/*
+ * Bounds the idle member connections (MM_CONNS_IDLE_MAX): past the bound
+ * the least recently used are closed.  Those that carry calls stay; a
+ * closed one is dialled again by the next send to that peer.
+ */
+static void
+idle_sweep(struct mm_net *net)
+{
+    size_t idle = 0;
+    for (struct peer *p = net->peers; p; p = p->next)
+        idle += peer_conn_idle(p);
+    while (idle > net->idle_max) {
+        struct peer *lru = NULL;
+        for (struct peer *p = net->peers; p; p = p->next)
+            if (peer_conn_idle(p) &&
+                (!lru || mm__quic_conn_last_use(p->conn->q) <
+                             mm__quic_conn_last_use(lru->conn->q)))
+                lru = p;
+        if (!lru) break;
+        MM_LOG(MM_LOG_DEBUG, "cluster", "closing idle connection to %s",
+               lru->name[0] ? lru->name : lru->addr);
+        net->idle_evicted++;
+        struct mm_qconn *q = lru->conn->q;
+        /* Its ostreams carry nothing: dropped with it (on_conn_down). */
+        mm__quic_conn_close(q, MM_ECLOSED); /* no longer up (is_up) */
+        idle--;
+    }
+}
+
 /* Closes superseded connections that are done (see DRAIN_MS). */
 static void
 drain_sweep(struct mm_net *net, uint64_t now)
@@ -1288,7 +1371,27 @@ sweep_cb(struct mm_tmr *t)
     uint64_t now = mm__now_ms();
     mm__tq_start_in(net_tq(net), &net->sweep, SWEEP_MS);
     drain_sweep(net, now);
-    for (struct peer *p = net->peers; p; p = p->next) {
+    idle_sweep(net);
+    for (struct peer **link = &net->peers, *p; (p = *link) != NULL;) {
+        if (p->noaddr && (p->conn || p->addr[0] || p->dialing)) {
+            p->noaddr = 0; /* its address came: an ordinary peer */
+            net->noaddr_peers--;
+        }
+        if (!p->conn && !p->addr[0]) {
+            /* Calls for a node whose address never came. */
+            if (p->wait_head && now - p->noaddr_since >= NOADDR_WAIT_MS)
+                peer_reject_waiting(net, p, MM_EUNREACHABLE);
+            if (p->noaddr && !p->wait_head) {
+                *link = p->next; /* made by those calls: gone with them */
+                net->noaddr_peers--;
+                mm__free(p->ctrl_q);
+                mm__free(p);
+                continue;
+            }
+            link = &p->next;
+            continue;
+        }
+        link = &p->next;
         if (!p->conn) {
             /* Left waiting for an inbound handshake that never finished. */
             if (!p->dialing && (p->wait_head || p->ctrl_len)) peer_dial(net, p);
@@ -1363,6 +1466,9 @@ mm__net_peer_seen(struct mm_net *net, const uint8_t id[MM_NODE_ID_LEN],
     if (gen) p->gen = gen;
     if (addr && *addr) snprintf(p->addr, sizeof(p->addr), "%s", addr);
     if (name && *name) snprintf(p->name, sizeof(p->name), "%s", name);
+    /* Calls that waited for its address go now. */
+    if (!p->conn && p->addr[0] && (p->wait_head || p->ctrl_len))
+        peer_dial(net, p);
 }
 
 void
@@ -1390,6 +1496,7 @@ mm__net_new(struct mm_net **out, const struct mm_net_config *cfg)
     if (!net) return UV_ENOMEM;
     net->node = n;
     net->sweep.fn = sweep_cb;
+    net->idle_max = MM_CONNS_IDLE_MAX;
     int rc = UV_ENOMEM;
     net->npend_buckets = 1024;
     net->pend = mm__calloc(net->npend_buckets, sizeof(*net->pend));
@@ -1550,6 +1657,27 @@ int
 mm__net_stopped(const struct mm_net *net)
 {
     return net->stopped;
+}
+
+void
+mm__net_set_idle_max(struct mm_net *net, unsigned max)
+{
+    net->idle_max = max;
+}
+
+size_t
+mm__net_peer_count(const struct mm_net *net)
+{
+    size_t n = 0;
+    for (const struct peer *p = net->peers; p; p = p->next)
+        n++;
+    return n;
+}
+
+uint64_t
+mm__net_idle_evicted(const struct mm_net *net)
+{
+    return net->idle_evicted;
 }
 
 int

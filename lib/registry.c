@@ -110,6 +110,13 @@ struct mm_registry {
     uint8_t (*failed)[MM_NODE_ID_LEN]; /* members now failed */
     size_t nfailed, failed_cap;
     unsigned ae_rounds;
+    /* Digests that dial (see digest_to): the last one's time, and the
+     * members back from failed still owed one (at most MAX_MEMBERS). */
+    uint64_t dialled_ms;
+    int dialled;
+    uint8_t (*owed)[MM_NODE_ID_LEN];
+    size_t nowed, owed_cap;
+    struct mm_tmr owe; /* the next owed digest, on |tq| */
 };
 
 /* 1 when an OPS frame of |len| bytes fits in replication's share of
@@ -189,6 +196,81 @@ send_digest(struct mm_registry *r, const uint8_t peer[MM_NODE_ID_LEN])
     uint8_t body[8];
     mm__put_u64(body, mm__recep_digest(r->node));
     send_frame(r, peer, NULL, -1, REG_DIGEST, body, sizeof(body));
+}
+
+static int alive_index(struct mm_registry *r, const uint8_t id[MM_NODE_ID_LEN]);
+static int id_add(uint8_t (**set)[MM_NODE_ID_LEN], size_t *n, size_t *cap,
+                  const uint8_t id[MM_NODE_ID_LEN]);
+
+/* 1 when a digest that has to dial may go now (one per
+ * MM_REGISTRY_DIAL_GAP_MS), counted; 0 when one went within the gap. */
+static int
+dial_allowed(struct mm_registry *r, uint64_t now)
+{
+    if (r->dialled && now - r->dialled_ms < MM_REGISTRY_DIAL_GAP_MS) return 0;
+    r->dialled = 1;
+    r->dialled_ms = now;
+    r->st.dials++;
+    return 1;
+}
+
+/*
+ * A digest to member |id| outside anti-entropy.  On a connection it costs
+ * one small frame and goes at once.  Without one it dials (a QUIC
+ * handshake on both sides), and those go out one per
+ * MM_REGISTRY_DIAL_GAP_MS: a node whose connections are gone or not yet
+ * up (a joiner the seed's handshake caps keep waiting) learns members by
+ * the hundred in a join burst, and a digest to each was a full mesh of
+ * handshakes.  Past the gap, |owe| (a member back from failed, whose
+ * digest bridges a healed partition) remembers the member and serves it
+ * later (owe_cb); otherwise (a node without connections catching up) the
+ * digest is dropped, counted: the one that went, or anti-entropy, brings
+ * the catch-up.
+ */
+static void
+digest_to(struct mm_registry *r, const uint8_t id[MM_NODE_ID_LEN], int owe)
+{
+    if (mm__net_connected(r->net, id)) {
+        send_digest(r, id);
+        return;
+    }
+    uint64_t now = mm__now_ms();
+    if (dial_allowed(r, now)) {
+        send_digest(r, id);
+        return;
+    }
+    if (!owe) {
+        r->st.dials_skipped++;
+        return;
+    }
+    if (id_add(&r->owed, &r->nowed, &r->owed_cap, id) != 0) return;
+    r->st.dials_deferred++;
+    if (!mm__tq_active(&r->owe))
+        mm__tq_start_in(r->tq, &r->owe,
+                        r->dialled_ms + MM_REGISTRY_DIAL_GAP_MS - now);
+}
+
+/* The owed digests: those to members now connected at once, one that
+ * dials, the rest a gap later.  Members no longer alive are forgotten. */
+static void
+owe_cb(struct mm_tmr *t)
+{
+    struct mm_registry *r = mm__container_of(t, struct mm_registry, owe);
+    uint64_t now = mm__now_ms();
+    int dialled = 0;
+    size_t i = 0;
+    while (i < r->nowed) {
+        const uint8_t *id = r->owed[i];
+        int go = alive_index(r, id) >= 0 &&
+                 (mm__net_connected(r->net, id) ||
+                  (!dialled && (dialled = dial_allowed(r, now))));
+        if (go) send_digest(r, id);
+        if (go || alive_index(r, id) < 0)
+            memcpy(r->owed[i], r->owed[--r->nowed], MM_NODE_ID_LEN);
+        else
+            i++;
+    }
+    if (r->nowed) mm__tq_start_in(r->tq, &r->owe, MM_REGISTRY_DIAL_GAP_MS);
 }
 
 /* ---- frames in
@@ -960,7 +1042,7 @@ mm__registry_member_state(struct mm_registry *r,
              * connected; digests go to connected members).  A digest to
              * it starts the vector exchange with it directly.
              */
-            if (back || !have_conn(r)) send_digest(r, id);
+            if (back || !have_conn(r)) digest_to(r, id, back);
         }
     } else {
         id_del(r->alive, &r->nalive, id);
@@ -984,6 +1066,7 @@ mm__registry_new(struct mm_registry **out, mm_node *n, struct mm_net *net,
     mm__net_on_frame(net, REG_VECTOR, on_frame, r);
     mm__net_on_conn(net, on_conn, r);
     r->ae.fn = ae_cb;
+    r->owe.fn = owe_cb;
     r->pump.fn = pump_cb;
     r->apply.fn = apply_cb;
     r->in_tail = &r->in;
@@ -1003,6 +1086,7 @@ void
 mm__registry_close(struct mm_registry *r)
 {
     mm__tq_stop(r->tq, &r->ae);
+    mm__tq_stop(r->tq, &r->owe);
     mm__tq_stop(r->tq, &r->pump);
     mm__tq_stop(r->tq, &r->apply);
     while (r->cu)
@@ -1015,11 +1099,13 @@ mm__registry_free(struct mm_registry *r)
 {
     if (!r) return;
     mm__tq_stop(r->tq, &r->ae);
+    mm__tq_stop(r->tq, &r->owe);
     mm__tq_stop(r->tq, &r->pump);
     mm__tq_stop(r->tq, &r->apply);
     while (r->cu)
         catchup_drop(r, &r->cu);
     inbatch_free_all(r);
+    mm__free(r->owed);
     mm__free(r->alive);
     mm__free(r->failed);
     mm__free(r);
@@ -1032,6 +1118,7 @@ mm__registry_stats(const struct mm_registry *r, struct mm_registry_stats *out)
     out->catchups_active = r->ncu;
     out->batch_max = batch_max(r);
     out->ae_rounds = r->ae_rounds;
+    out->dials_owed = r->nowed;
 }
 
 int

@@ -213,6 +213,14 @@ struct mm_registry_stats {
                                   covered by its origin's valid signed head
                                   (forged, tampered, unsigned, old version) */
     uint64_t sigs_verified;    /* origins' head signatures checked */
+    uint64_t dials;            /* digests to members without a connection
+                                  (each dials), at most one per
+                                  MM_REGISTRY_DIAL_GAP_MS */
+    uint64_t dials_skipped;    /* ... dropped within the gap (a node
+                                  without connections catching up) */
+    uint64_t dials_deferred;   /* ... put off within the gap (members back
+                                  from failed) */
+    size_t dials_owed;         /* ... of those, waiting now */
 };
 void mm__registry_stats(const struct mm_registry *r,
                         struct mm_registry_stats *out);

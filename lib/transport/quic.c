@@ -1255,6 +1255,12 @@ mm__quic_conn_is_up(const struct mm_qconn *c)
     return c->state == QC_UP && !c->pending_close;
 }
 
+uint64_t
+mm__quic_conn_last_use(const struct mm_qconn *c)
+{
+    return c->last_use_ns;
+}
+
 const uint8_t *
 mm__quic_conn_peer_id(const struct mm_qconn *c)
 {

@@ -331,6 +331,9 @@ void mm__quic_conn_close(struct mm_qconn *c, int err);
 /* Facts about a connection. */
 int mm__quic_conn_is_dialer(const struct mm_qconn *c);
 int mm__quic_conn_is_up(const struct mm_qconn *c);
+/* When a stream of the connection last opened or closed, or a frame went
+ * or came on its control stream (the loop's clock, ns). */
+uint64_t mm__quic_conn_last_use(const struct mm_qconn *c);
 /* The kind of key (enum mm_key_kind) the connection authenticated with:
  * MM_KEY_CLUSTER for every member connection, and for a client that holds
  * the cluster key. */

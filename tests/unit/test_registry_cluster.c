@@ -37,6 +37,7 @@
 #include "murmer/testkit.h"
 #include "helpers/nodefix.h"
 #include "helpers/testutil.h"
+#include "net.h"
 #include "oplog.h"
 #include "registry.h"
 #include "runtime.h"
@@ -1830,6 +1831,255 @@ test_registry_cluster_forged_origin_refused(void **state)
 
 /* ---- main ---------------------------------------------------------------- */
 
+/* ---- calls to a node whose address is not known yet ---------------------- */
+
+struct npeers_req {
+    mm_node *n;
+    size_t peers;
+    sem_t done;
+};
+
+static void
+npeers_fn(void *arg)
+{
+    struct npeers_req *r = arg;
+    r->peers = mm__net_peer_count(mm__cluster_net(r->n->cluster));
+    sem_post(&r->done);
+}
+
+static size_t
+peer_count(mm_node *n)
+{
+    struct npeers_req *r = calloc(1, sizeof(*r)); /* heap: see member_state */
+    assert_non_null(r);
+    r->n = n;
+    sem_init(&r->done, 0, 0);
+    assert_int_equal(mm_node_post(n, 0, npeers_fn, r), 0);
+    wait_sem(&r->done);
+    sem_destroy(&r->done);
+    size_t v = r->peers;
+    free(r);
+    return v;
+}
+
+/*
+ * A call to an actor of a node membership has not told us of (the
+ * registry can list it first) waits a moment for its address, then fails
+ * with unreachable, and leaves nothing behind; tells to 300 such nodes
+ * keep at most 256 of them waiting (the rest fail at once), and all are
+ * forgotten once they gave up.
+ */
+static void
+test_registry_cluster_call_to_unknown_node_waits_bounded(void **state)
+{
+    struct fx *fx = *state;
+    cluster_up(fx, 1);
+    mm_node *a = fx->n[0];
+    size_t peers0 = peer_count(a);
+    mm_endpoint ep = {{0}, 1, 1};
+    mm__random_bytes(ep.node, sizeof(ep.node));
+    mm_msg *m = mm_msg_new("get"), *r = NULL;
+    mm_msg_set_timeout(m, 5000);
+    uint64_t t0 = now_ms();
+    assert_int_equal(mm_call(a, &ep, m, &r), MM_EUNREACHABLE);
+    uint64_t took = now_ms() - t0;
+    print_message("# call to an unknown node: unreachable after %llu ms\n",
+                  (unsigned long long)took);
+    assert_true(took >= 400 && took <= 2500);
+    for (int i = 0; i < 300; i++) {
+        mm__random_bytes(ep.node, sizeof(ep.node));
+        assert_int_equal(mm_tell(a, &ep, mm_msg_new("get")), 0);
+    }
+    size_t waiting = peer_count(a) - peers0;
+    print_message("# 300 tells to unknown nodes: %zu waiting\n", waiting);
+    assert_true(waiting <= 256);
+    uint64_t t1 = now_ms();
+    while (peer_count(a) != peers0) {
+        if (now_ms() - t1 > 5000)
+            fail_msg("%zu peers left after 5 s", peer_count(a) - peers0);
+        nap_ms(50);
+    }
+}
+
+/* ---- idle member connections, bounded (MM_CONNS_IDLE_MAX) ---------------- */
+
+struct idle_req {
+    mm_node *n;
+    unsigned set; /* 0: only read */
+    size_t up;
+    uint64_t evicted;
+    sem_t done;
+};
+
+static void
+idle_fn(void *arg)
+{
+    struct idle_req *r = arg;
+    struct mm_net *net = mm__cluster_net(r->n->cluster);
+    if (r->set) mm__net_set_idle_max(net, r->set);
+    mm__quic_conn_count(mm__cluster_quic(r->n->cluster), &r->up);
+    r->evicted = mm__net_idle_evicted(net);
+    sem_post(&r->done);
+}
+
+static void
+idle_run(struct idle_req *r, unsigned set)
+{
+    r->set = set;
+    assert_int_equal(mm_node_post(r->n, 0, idle_fn, r), 0);
+    wait_sem(&r->done);
+}
+
+/*
+ * A seed that five members joined through holds a connection to each;
+ * with at most one idle member connection kept it closes the others (the
+ * least recently used) within a few sweeps, and a call to an actor on a
+ * member whose connection it closed dials again and is answered; the
+ * connection that carries calls is the one kept.
+ */
+static void
+test_registry_cluster_idle_conns_bounded(void **state)
+{
+    struct fx *fx = *state;
+    cluster_up(fx, MAXN);
+    wait_all_alive(fx, MAXN, 20000);
+    struct idle_req *r = calloc(1, sizeof(*r)); /* heap: see member_state */
+    assert_non_null(r);
+    r->n = fx->n[0];
+    sem_init(&r->done, 0, 0);
+    idle_run(r, 0);
+    print_message("# seed of %d: %zu connections up\n", MAXN, r->up);
+    assert_true(r->up >= MAXN - 1);
+    idle_run(r, 1);
+    uint64_t t0 = now_ms();
+    while (r->up > 1) {
+        if (now_ms() - t0 > 5000)
+            fail_msg("%zu connections still up after 5 s", r->up);
+        nap_ms(50);
+        idle_run(r, 0);
+    }
+    print_message("# down to %zu after %llu ms, %llu closed\n", r->up,
+                  (unsigned long long)(now_ms() - t0),
+                  (unsigned long long)r->evicted);
+    assert_true(r->evicted >= MAXN - 2);
+    /* Calls still go (dialling again), to every member. */
+    mm_endpoint ep[MAXN];
+    char label[32];
+    for (int i = 1; i < MAXN; i++) {
+        snprintf(label, sizeof(label), "idle/%d", i);
+        spawn(fx->n[i], "counter", label, MM_VIS_INTERNAL, NULL, &ep[i]);
+    }
+    for (int i = 1; i < MAXN; i++)
+        assert_int_equal(call_num(fx->n[0], &ep[i], "increment", "2"), 2);
+    /* Calls to one member, one a tick: its connection is the one kept. */
+    uint64_t ev0 = r->evicted;
+    for (int k = 0; k < 30; k++) {
+        assert_int_equal(call_num(fx->n[0], &ep[1], "increment", "1"), 3 + k);
+        nap_ms(100);
+    }
+    idle_run(r, 0);
+    assert_true(r->up <= 1 + 1);
+    print_message("# 30 calls over 3 s to one member: %llu more closed\n",
+                  (unsigned long long)(r->evicted - ev0));
+    sem_destroy(&r->done);
+    free(r);
+}
+
+/* ---- digests that dial, bounded (MM_REGISTRY_DIAL_GAP_MS) ---------------- */
+
+#define DIAL_FAKES 48
+
+struct dial_req {
+    mm_node *n;
+    int phase; /* 0: learn DIAL_FAKES members; 1: 8 of them back from failed */
+    uint8_t ids[DIAL_FAKES][MM_NODE_ID_LEN];
+    struct mm_quic_stats q;
+    struct mm_registry_stats r;
+    sem_t done;
+};
+
+static void
+dial_fn(void *arg)
+{
+    struct dial_req *d = arg;
+    struct mm_cluster *c = d->n->cluster;
+    struct mm_registry *reg = mm__cluster_registry(c);
+    if (d->phase == 0) {
+        for (int i = 0; i < DIAL_FAKES; i++) {
+            mm__random_bytes(d->ids[i], MM_NODE_ID_LEN);
+            /* An address nobody answers on: a dial there is a dial. */
+            mm__net_peer_seen(mm__cluster_net(c), d->ids[i], 1, "127.0.0.1:9",
+                              "fake");
+            mm__registry_member_state(reg, d->ids[i], 1, MM_SWIM_ALIVE);
+        }
+    } else if (d->phase == 1) {
+        for (int i = 0; i < 8; i++)
+            mm__registry_member_state(reg, d->ids[i], 1, MM_SWIM_FAILED);
+        for (int i = 0; i < 8; i++)
+            mm__registry_member_state(reg, d->ids[i], 1, MM_SWIM_ALIVE);
+    }
+    mm__quic_stats(mm__cluster_quic(c), &d->q);
+    mm__registry_stats(reg, &d->r);
+    sem_post(&d->done);
+}
+
+static void
+dial_run(struct dial_req *d, int phase)
+{
+    d->phase = phase;
+    assert_int_equal(mm_node_post(d->n, 0, dial_fn, d), 0);
+    wait_sem(&d->done);
+}
+
+/*
+ * A node with no member connection that learns 48 members (a joiner whose
+ * seed handshake waits behind the seed's caps, in a burst of hundreds)
+ * dials one of them for its registry catch-up, not all 48; members back
+ * from failed are owed their digest and dialled one per gap, never in a
+ * burst, until none is owed.
+ */
+static void
+test_registry_cluster_dials_bounded(void **state)
+{
+    struct fx *fx = *state;
+    cluster_up(fx, 1);
+    struct dial_req *d = calloc(1, sizeof(*d)); /* heap: see member_state */
+    assert_non_null(d);
+    d->n = fx->n[0];
+    sem_init(&d->done, 0, 0);
+    dial_run(d, 2);
+    uint64_t dialled0 = d->q.conns_dialled;
+    dial_run(d, 0);
+    print_message("# %d members learnt without a connection: %llu dials\n",
+                  DIAL_FAKES,
+                  (unsigned long long)(d->q.conns_dialled - dialled0));
+    assert_true(d->q.conns_dialled - dialled0 <= 1);
+    assert_int_equal(d->r.dials, 1);
+    assert_int_equal(d->r.dials_skipped, DIAL_FAKES - 1);
+    /* Back from failed within the gap: owed, none dialled at once. */
+    dial_run(d, 1);
+    uint64_t dialled1 = d->q.conns_dialled;
+    assert_true(d->r.dials_deferred >= 7);
+    assert_true(d->r.dials_owed >= 7);
+    /* Served one per gap: never more dials than gaps passed (+1). */
+    uint64_t t0 = now_ms();
+    for (;;) {
+        nap_ms(100);
+        dial_run(d, 2);
+        uint64_t gaps = (now_ms() - t0) / MM_REGISTRY_DIAL_GAP_MS + 1;
+        assert_true(d->q.conns_dialled - dialled1 <= gaps);
+        if (d->r.dials_owed == 0) break;
+        if (now_ms() - t0 > 8u * MM_REGISTRY_DIAL_GAP_MS + 5000u)
+            fail_msg("%zu digests still owed", d->r.dials_owed);
+    }
+    print_message("# 8 members back from failed: owed digests served in "
+                  "%llu ms\n",
+                  (unsigned long long)(now_ms() - t0));
+    assert_true(now_ms() - t0 >= 6u * MM_REGISTRY_DIAL_GAP_MS);
+    sem_destroy(&d->done);
+    free(d);
+}
+
 static void
 timing_default(const char *name, const char *value)
 {
@@ -1886,6 +2136,13 @@ main(void)
             teardown),
         cmocka_unit_test_setup_teardown(
             test_registry_cluster_forged_origin_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry_cluster_dials_bounded,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_cluster_idle_conns_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_registry_cluster_call_to_unknown_node_waits_bounded, setup,
+            teardown),
     };
     if (getenv("MM_TEST_FILTER"))
         cmocka_set_test_filter(getenv("MM_TEST_FILTER"));

@@ -500,20 +500,11 @@
 #define MM_CONNS_IDLE_MAX 8u
 #endif
 
-#endif /* MM_DEFAULTS_H */
-
-#ifndef MM_CONNS_IDLE_MIN_MS
-/* An idle member connection is closed for MM_CONNS_IDLE_MAX only once
- * unused this long: in a join burst every node push-pulls with members it
- * has no connection to, and a connection closed at the next 1 s sweep
- * would be dialled again by the next push-pull or call (two handshakes
- * for nothing).  The bound holds again once the burst is over. */
-#define MM_CONNS_IDLE_MIN_MS 10000u
-#endif
-
 #ifndef MM_SWIM_STATE_GOSSIP_MAX
-/* Members learnt from one push-pull state that this node gossips on (the
- * first so many records the state brought); the rest it keeps to itself
- * (docs/design.md, Push-pull paging). */
-#define MM_SWIM_STATE_GOSSIP_MAX 32u
+/* Up to this many members, members learnt from a push-pull state are
+ * gossiped on; in a larger cluster they are not (docs/design.md, The
+ * simulator). */
+#define MM_SWIM_STATE_GOSSIP_MAX 64u
 #endif
+
+#endif /* MM_DEFAULTS_H */

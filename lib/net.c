@@ -210,7 +210,6 @@ struct mm_net {
     /* Idle member connections kept (MM_CONNS_IDLE_MAX; tests change it),
      * and those closed for it. */
     unsigned idle_max;
-    uint64_t idle_min_ns; /* unused this long before it may be closed */
     uint64_t idle_evicted;
     size_t noaddr_peers; /* peers made by calls, waiting for an address */
 };
@@ -1321,33 +1320,21 @@ peer_conn_idle(const struct peer *p)
     return 1;
 }
 
-/* Idle, and unused for MM_CONNS_IDLE_MIN_MS: one it may close. */
-static int
-peer_conn_closable(const struct mm_net *net, const struct peer *p,
-                   uint64_t now_ns)
-{
-    return peer_conn_idle(p) &&
-           now_ns - mm__quic_conn_last_use(p->conn->q) >= net->idle_min_ns;
-}
-
 /*
  * Bounds the idle member connections (MM_CONNS_IDLE_MAX): past the bound
- * the least recently used are closed, once unused for MM_CONNS_IDLE_MIN_MS
- * (a join burst's push-pulls do not close and dial again the connections
- * they just made).  Those that carry calls stay; a closed one is dialled
- * again by the next send to that peer.
+ * the least recently used are closed.  Those that carry calls stay; a
+ * closed one is dialled again by the next send to that peer.
  */
 static void
 idle_sweep(struct mm_net *net)
 {
     size_t idle = 0;
-    uint64_t now_ns = uv_hrtime();
     for (struct peer *p = net->peers; p; p = p->next)
         idle += peer_conn_idle(p);
     while (idle > net->idle_max) {
         struct peer *lru = NULL;
         for (struct peer *p = net->peers; p; p = p->next)
-            if (peer_conn_closable(net, p, now_ns) &&
+            if (peer_conn_idle(p) &&
                 (!lru || mm__quic_conn_last_use(p->conn->q) <
                              mm__quic_conn_last_use(lru->conn->q)))
                 lru = p;
@@ -1510,7 +1497,6 @@ mm__net_new(struct mm_net **out, const struct mm_net_config *cfg)
     net->node = n;
     net->sweep.fn = sweep_cb;
     net->idle_max = MM_CONNS_IDLE_MAX;
-    net->idle_min_ns = (uint64_t)MM_CONNS_IDLE_MIN_MS * 1000000u;
     int rc = UV_ENOMEM;
     net->npend_buckets = 1024;
     net->pend = mm__calloc(net->npend_buckets, sizeof(*net->pend));
@@ -1674,10 +1660,9 @@ mm__net_stopped(const struct mm_net *net)
 }
 
 void
-mm__net_set_idle_max(struct mm_net *net, unsigned max, uint64_t min_ms)
+mm__net_set_idle_max(struct mm_net *net, unsigned max)
 {
     net->idle_max = max;
-    net->idle_min_ns = min_ms * 1000000u;
 }
 
 size_t

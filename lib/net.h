@@ -54,8 +54,7 @@ struct mm_quic *mm__net_quic(struct mm_net *net);
 int mm__net_stopped(const struct mm_net *net);
 /* Idle member connections kept (default MM_CONNS_IDLE_MAX; tests), and
  * how many were closed for that bound.  Shard 0. */
-void mm__net_set_idle_max(struct mm_net *net, unsigned max,
-                          uint64_t min_ms);
+void mm__net_set_idle_max(struct mm_net *net, unsigned max);
 uint64_t mm__net_idle_evicted(const struct mm_net *net);
 /* Peers known (tests).  Shard 0. */
 size_t mm__net_peer_count(const struct mm_net *net);

@@ -31,11 +31,9 @@ ROOT=$(pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 
-if [ -z "${CLI_NETNS:-}" ] && [ "${CLI_NO_NETNS:-0}" != 1 ] &&
-    command -v unshare > /dev/null && unshare -n true 2> /dev/null; then
-    exec unshare -n env CLI_NETNS=1 BUILD="$BUILD" bash "$0" "$@"
-fi
-[ -n "${CLI_NETNS:-}" ] && ip link set lo up
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bench_netns CLI "$0" "$@"
 
 M=$BUILD/murmer
 N=8
@@ -43,8 +41,6 @@ RUNS=${CLI_RUNS:-100}
 ROUNDS=${CLI_ROUNDS:-4}
 note() { echo "cli: $*" >&2; }
 [ -x "$M" ] || { note "$M not built"; exit 2; }
-# shellcheck source=bench/lib.sh
-. bench/lib.sh
 bench_clean_env
 
 bench_tmp cli

@@ -38,3 +38,18 @@ for _ in range(int(sys.argv[1])):
     socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
 }
+
+# bench_netns P SCRIPT ARGS...: runs SCRIPT again in a private network
+# namespace (unshare -n, only lo up) unless P_NETNS says it already is
+# there, P_NO_NETNS=1 or unshare cannot; in the namespace, brings lo up.
+bench_netns() {
+    local p=$1 in no
+    shift
+    in=${p}_NETNS
+    no=${p}_NO_NETNS
+    if [ -z "${!in:-}" ] && [ "${!no:-0}" != 1 ] &&
+        command -v unshare > /dev/null && unshare -n true 2> /dev/null; then
+        exec unshare -n env "$in=1" BUILD="$BUILD" bash "$@"
+    fi
+    if [ -n "${!in:-}" ]; then ip link set lo up; fi
+}

@@ -49,11 +49,7 @@ ROOT=$(pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 
-if [ -z "${SCALE_NETNS:-}" ] && [ "${SCALE_NO_NETNS:-0}" != 1 ] &&
-    command -v unshare > /dev/null && unshare -n true 2> /dev/null; then
-    exec unshare -n env SCALE_NETNS=1 BUILD="$BUILD" bash "$0" "$@"
-fi
-[ -n "${SCALE_NETNS:-}" ] && ip link set lo up
+bench_netns SCALE "$0" "$@"
 
 M=$BUILD/murmer
 POLL=$BUILD/bench/swimpoll

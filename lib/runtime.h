@@ -49,6 +49,9 @@ enum msg_kind {
 #define MSG_F_OWN_TYPE 0x01 /* type_name is owned (malloc'd) */
 #define MSG_F_TELL 0x02
 #define MSG_F_INL_DATA 0x04 /* data points at the message's own inl[] */
+/* JSON from another node, not yet checked: checked where it is handled,
+ * unless the handler decodes it strictly itself (MM_HANDLER_TYPED). */
+#define MSG_F_JSON_UNCHECKED 0x08
 
 /* Type names and payloads up to these sizes (with their NUL) are kept in
  * the message itself: a remote call's request and reply then allocate

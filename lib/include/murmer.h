@@ -173,7 +173,15 @@ typedef void (*mm_stop_fn)(mm_ctx *ctx, void *state, int reason);
 typedef struct mm_handler {
     const char *name;
     mm_handler_fn fn;
+    unsigned flags; /* MM_HANDLER_* */
 } mm_handler;
+
+/* The handler decodes its own payload strictly (MM_TYPED sets it): a JSON
+ * payload from another node reaches it unchecked, and a malformed one is
+ * answered by its decoder.  Other handlers only ever see well-formed JSON
+ * from another node: the node checks it before the handler runs and
+ * answers MM_EDECODE "malformed JSON at byte N" without calling it. */
+#define MM_HANDLER_TYPED 1u
 
 typedef struct mm_actor_type {
     const char *name;  /* type name, e.g. "counter" */
@@ -186,7 +194,7 @@ typedef struct mm_actor_type {
 
 #define MM_HANDLER(name, fn)                                                   \
     {                                                                          \
-        (name), (fn)                                                           \
+        (name), (fn), 0                                                        \
     }
 /*
  * Declares `const mm_actor_type <ident>_type`:
@@ -584,7 +592,7 @@ MM_EXTERN void mm_router_free(mm_router *r);
  * run on any shard.  A crash in plugin code (SIGSEGV) kills the node: a
  * crash is a return code, not a signal.
  */
-#define MM_PLUGIN_ABI 1u
+#define MM_PLUGIN_ABI 2u
 typedef struct mm_plugin_ctx mm_plugin_ctx;
 typedef int (*mm_plugin_init_fn)(mm_plugin_ctx *ctx, uint32_t abi);
 MM_EXTERN mm_node *mm_plugin_node(mm_plugin_ctx *ctx);

@@ -330,7 +330,7 @@ MM_EXTERN int mm_typed_end(mm_ctx *ctx, mm_msg *msg, const mm_msg_desc *d,
 /* An entry of MM_ACTOR_TYPE's handler list. */
 #define MM_TYPED(id, fn)                                                       \
     {                                                                          \
-        id##_wire_, fn##_typed_                                                \
+        id##_wire_, fn##_typed_, MM_HANDLER_TYPED                              \
     }
 
 /* ---- machinery of the macros above -------------------------------------- */

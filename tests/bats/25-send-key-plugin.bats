@@ -64,7 +64,7 @@ setup()
         --data-dir "$BATS_TEST_TMPDIR/d" \
         --plugin "$MURMER_BUILD/plugins/bad_abi.so"
     assert_failure 6
-    [[ ${stderr##*$'\n'} == "murmer start: --plugin "*"plugin ABI 42, this murmer speaks 1" ]]
+    [[ ${stderr##*$'\n'} == "murmer start: --plugin "*"plugin ABI 43, this murmer speaks 2" ]]
     run --separate-stderr timeout 20 murmer start --listen 127.0.0.1:0 \
         --data-dir "$BATS_TEST_TMPDIR/d" --plugin /nonexistent.so
     assert_failure 6

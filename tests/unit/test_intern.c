@@ -41,7 +41,8 @@ test_intern_many(void **state)
     for (int t = 0; t < NTYPES; t++) {
         for (int i = 0; i < NPER; i++) {
             snprintf(names[t][i], sizeof(names[t][i]), "m%d.%d", t, i);
-            handlers[t][i] = (mm_handler){names[t][i], reply_name};
+            handlers[t][i] =
+                (mm_handler){.name = names[t][i], .fn = reply_name};
         }
         snprintf(type_names[t], sizeof(type_names[t]), "t%d", t);
         types[t] =
@@ -66,14 +67,15 @@ test_intern_many(void **state)
     assert_int_equal(mm_node_msg_id(n, "m0.10x"), 0);
     assert_int_equal(mm_node_msg_id(n, ""), 0);
     /* A name shared by two types is one id. */
-    mm_handler shared[] = {{"m0.7", reply_name}};
+    mm_handler shared[] = {MM_HANDLER("m0.7", reply_name)};
     mm_actor_type st = {"shared", 0, NULL, NULL, shared, 1};
     assert_int_equal(mm_node_register_type(n, &st), 0);
     assert_int_equal(mm_node_msg_id(n, "m0.7"), ids[0][7]);
     /* Another node, its names in another order: each node's own ids,
      * asked alternately (one thread, one node after the other). */
     mm_node *o = nodefix_new(&(struct nodefix_opts){.name = "other"});
-    mm_handler rev[] = {{"m2.3", reply_name}, {"m0.0", reply_name}};
+    mm_handler rev[] = {MM_HANDLER("m2.3", reply_name),
+                        MM_HANDLER("m0.0", reply_name)};
     mm_actor_type rt = {"rev", 0, NULL, NULL, rev, 2};
     assert_int_equal(mm_node_register_type(o, &rt), 0);
     for (int k = 0; k < 3; k++) {

@@ -323,8 +323,8 @@ test_remote_calls_both_ways(void **state)
     assert_non_null(r); /* the actor's error text */
     mm_msg_free(r);
     r = NULL;
-    /* Malformed JSON is refused where it arrives, at cJSON's byte offset
-     * (ingress checks without a parse; cJSON names the error). */
+    /* Malformed JSON is refused before an untyped handler runs, at cJSON's
+     * byte offset (checked without a parse; cJSON names the error). */
     {
         mm_msg *probe = mm_msg_new_json("t", "{\"a\" 1}", 8);
         size_t off = 0;
@@ -341,6 +341,13 @@ test_remote_calls_both_ways(void **state)
         assert_memory_equal(text, want, n);
         mm_msg_free(r);
         r = NULL;
+        /* A malformed tell is dropped before the handler: the count holds
+         * (a call after it on the same stream runs after it). */
+        assert_int_equal(
+            mm_tell(fx->b, &ca, mm_msg_new_json("increment", "{\"a\" 1}", 8)),
+            0);
+        assert_int_equal(call_retry(fx->b, &ca, "get", NULL, &r), 0);
+        assert_int_equal(reply_long(r), 55);
     }
     mm_endpoint gone = ca;
     gone.actor += 1ull << 32;

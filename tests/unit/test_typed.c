@@ -161,7 +161,7 @@ on_many(mm_ctx *ctx, void *state, mm_msg *msg)
 
 MM_ACTOR_TYPE(typed, struct tstate, NULL, NULL, MM_TYPED(tgreet, on_greet),
               MM_TYPED(tadd, on_add), MM_TYPED(tping, on_ping),
-              MM_TYPED(tbin, on_bin), {"tmany", on_many});
+              MM_TYPED(tbin, on_bin), MM_HANDLER("tmany", on_many));
 
 /* ---- codecs ---------------------------------------------------------------
  */
@@ -742,6 +742,29 @@ test_remote_typed_call(void **state)
     mm_typed_free(g);
     /* The request was encoded on b and the reply on a. */
     assert_true(atomic_load(&mm__typed_encodes) >= enc0 + 2);
+    /* Malformed JSON from another node: a typed handler's decoder answers
+     * it (one pass over the bytes, no check before it); a handler that
+     * is not marked typed gets it checked first and never runs. */
+    {
+        const char *bad = "{\"name\" 1}";
+        mm_msg *r = NULL;
+        size_t len;
+        assert_int_equal(
+            mm_call(b, &ep, mm_msg_new_json("tgreet", bad, strlen(bad)), &r),
+            MM_EDECODE);
+        assert_non_null(r);
+        assert_string_equal(mm_msg_data(r, &len),
+                            "\"tgreet: invalid JSON at byte 8\"");
+        mm_msg_free(r);
+        r = NULL;
+        assert_int_equal(
+            mm_call(b, &ep, mm_msg_new_json("tmany", bad, strlen(bad)), &r),
+            MM_EDECODE);
+        assert_non_null(r);
+        assert_string_equal(mm_msg_data(r, &len),
+                            "\"malformed JSON at byte 8\"");
+        mm_msg_free(r);
+    }
     /* A remote message is encoded: JSON with the default codec. */
     mm_msg *m = mm_typed_msg_new(b, &ep, &tadd_desc, &(tadd_req){1, 2});
     assert_int_equal(mm_msg_content(m), MM_CONTENT_JSON);

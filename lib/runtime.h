@@ -132,6 +132,13 @@ void mm__msg_cache_free(void);
 /* Frees this thread's typed-message caches (typed.c); called by
  * mm__msg_cache_free when a shard's thread ends. */
 void mm__typed_thread_free(void);
+/* JSON |data| decoded as a handler's request is: in the thread's turn
+ * chunk when it is free, strings without escapes in place (their closing
+ * quotes written over); mm_typed_free puts |data| back as it was.  For
+ * the fuzz target. */
+struct mm_type_desc;
+int mm__typed_decode_turn(const struct mm_type_desc *t, char *data, size_t len,
+                          void **val, char *err, size_t errlen);
 
 /* ---- timers (one queue per shard, on a timerfd: tq.h) ------------------ */
 

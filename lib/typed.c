@@ -1748,6 +1748,14 @@ mm_typed_decode(const mm_type_desc *t, const mm_codec *codec, const void *data,
                       errlen, 0, 0);
 }
 
+int
+mm__typed_decode_turn(const mm_type_desc *t, char *data, size_t len, void **val,
+                      char *err, size_t errlen)
+{
+    if (err && errlen) err[0] = '\0';
+    return decode_new(t, &mm_codec_json, data, len, val, err, errlen, 1, 1);
+}
+
 /* ---- per-turn scratch strings ----------------------------------------------
  */
 

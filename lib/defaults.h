@@ -507,4 +507,23 @@
 #define MM_SWIM_STATE_GOSSIP_MAX 64u
 #endif
 
+/* ---- 500 nodes: storms (b-s500) ---- */
+#ifndef MM_SWIM_LATE_MS
+/* A probe step (its timeout, its end) that runs this long after it was
+ * due says this node is behind (its loop, or a saturated CPU, did not run
+ * it in time): its local health score goes up (slower probes, longer
+ * timeouts), the end of the probe is put off once so that an answer
+ * waiting unread is read first, and intermediaries always get their whole
+ * window.  0 turns it off (MURMER_SWIM_LATE_MS). */
+#define MM_SWIM_LATE_MS 100u
+#endif
+#ifndef MM_SWIM_SYNC_GAP_MAX_MS
+/* Push-pulls for a differing digest: each one while digests keep
+ * differing waits twice as long after the previous one as that one did
+ * (from MM_SWIM_SYNC_JITTER_MS) up to this; a digest equal to ours clears
+ * it.  In a join burst gossip carries the news, and a pull is a handshake
+ * and a state page each way.  0: no gap (MURMER_SWIM_SYNC_GAP_MAX_MS). */
+#define MM_SWIM_SYNC_GAP_MAX_MS 4000u
+#endif
+
 #endif /* MM_DEFAULTS_H */

@@ -653,6 +653,8 @@ static const struct env_knob env_knobs[] = {
     KNOB("MURMER_SWIM_LEAVE_TIMEOUT_MS", leave_timeout_ms),
     KNOB("MURMER_SWIM_SYNC_JITTER_MS", sync_jitter_ms),
     KNOB("MURMER_SWIM_SYNC_TIMEOUT_MS", sync_timeout_ms),
+    KNOB("MURMER_SWIM_LATE_MS", late_ms),
+    KNOB("MURMER_SWIM_SYNC_GAP_MAX_MS", sync_gap_max_ms),
     {"MURMER_SWIM_RECONNECT_TIMEOUT_MS",
      offsetof(struct mm_swim_config, reconnect_timeout_ms), 1},
 };

@@ -23,6 +23,7 @@
 #include <cJSON.h>
 
 #include "buf.h"
+#include "membership/idx.h"
 #include "registry.h"
 #include "transport/quic.h"
 #include "wire.h"
@@ -188,6 +189,9 @@ struct mm_net {
     char **seeds;
     size_t nseeds;
     struct peer *peers;
+    /* peers by id: a member change, a call, a frame looks its peer up in
+     * O(1), not by a walk of a list as long as the cluster. */
+    struct mm_idx peer_idx;
     struct pend **pend; /* hash by call id */
     size_t npend_buckets;
     uint64_t next_call_id;
@@ -227,9 +231,7 @@ static void peer_flush(struct mm_net *net, struct peer *p);
 static struct peer *
 peer_find(struct mm_net *net, const uint8_t id[MM_NODE_ID_LEN])
 {
-    for (struct peer *p = net->peers; p; p = p->next)
-        if (memcmp(p->id, id, MM_NODE_ID_LEN) == 0) return p;
-    return NULL;
+    return mm__idx_find(&net->peer_idx, id);
 }
 
 static struct peer *
@@ -240,6 +242,10 @@ peer_get(struct mm_net *net, const uint8_t id[MM_NODE_ID_LEN])
     p = mm__calloc(1, sizeof(*p));
     if (!p) return NULL;
     memcpy(p->id, id, MM_NODE_ID_LEN);
+    if (mm__idx_insert(&net->peer_idx, p) != 0) {
+        mm__free(p);
+        return NULL;
+    }
     p->next = net->peers;
     net->peers = p;
     return p;
@@ -1383,6 +1389,7 @@ sweep_cb(struct mm_tmr *t)
                 peer_reject_waiting(net, p, MM_EUNREACHABLE);
             if (p->noaddr && !p->wait_head) {
                 *link = p->next; /* made by those calls: gone with them */
+                mm__idx_remove(&net->peer_idx, p);
                 net->noaddr_peers--;
                 mm__free(p->ctrl_q);
                 mm__free(p);
@@ -1497,6 +1504,7 @@ mm__net_new(struct mm_net **out, const struct mm_net_config *cfg)
     net->node = n;
     net->sweep.fn = sweep_cb;
     net->idle_max = MM_CONNS_IDLE_MAX;
+    mm__idx_init(&net->peer_idx, offsetof(struct peer, id), mm__rand64());
     int rc = UV_ENOMEM;
     net->npend_buckets = 1024;
     net->pend = mm__calloc(net->npend_buckets, sizeof(*net->pend));
@@ -1637,6 +1645,7 @@ mm__net_free(struct mm_net *net)
         mm__free(p);
         p = next;
     }
+    mm__idx_free(&net->peer_idx);
     for (size_t i = 0; i < net->nseeds; i++)
         mm__free(net->seeds[i]);
     mm__free(net->seeds);

@@ -525,5 +525,12 @@
  * and a state page each way.  0: no gap (MURMER_SWIM_SYNC_GAP_MAX_MS). */
 #define MM_SWIM_SYNC_GAP_MAX_MS 4000u
 #endif
+#ifndef MM_HEAP_TRIM_GAP_MS
+/* After member connections close or a push-pull state is merged (a
+ * burst's buffers freed), the next sweep (1 s) gives the heap's free pages
+ * back to the system (glibc's malloc_trim), at most once per this gap:
+ * freed memory in the middle of the heap otherwise stays resident. */
+#define MM_HEAP_TRIM_GAP_MS 2000u
+#endif
 
 #endif /* MM_DEFAULTS_H */

@@ -16,6 +16,9 @@
 #include "net.h"
 
 #include <arpa/inet.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <netinet/in.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -215,6 +218,10 @@ struct mm_net {
      * and those closed for it. */
     unsigned idle_max;
     uint64_t idle_evicted;
+    /* Heap trims (MM_HEAP_TRIM_GAP_MS): wanted since a connection closed
+     * or mm__net_trim_soon; the last at trim_last (ms); how many. */
+    int trim_wanted;
+    uint64_t trim_last, heap_trims;
     size_t noaddr_peers; /* peers made by calls, waiting for an address */
 };
 
@@ -1113,6 +1120,7 @@ on_conn_down(void *data, struct mm_qconn *q, int err)
     struct cconn *cc = mm__quic_conn_get_data(q);
     if (!cc) return;
     mm__quic_conn_set_data(q, NULL);
+    net->trim_wanted = 1; /* its buffers go back to the heap */
     if (cc->draining) {
         /* Whatever it still carried is lost. */
         draining_remove(net, cc);
@@ -1370,6 +1378,39 @@ drain_sweep(struct mm_net *net, uint64_t now)
     }
 }
 
+/*
+ * Freed memory in the middle of the heap stays resident (glibc returns
+ * only the top of it by itself): after a burst of connections and
+ * push-pull states a node kept a megabyte more than it used.  So once
+ * something large was freed, the free pages go back, at most once per
+ * MM_HEAP_TRIM_GAP_MS; a node at rest trims nothing.
+ */
+static void
+heap_trim(struct mm_net *net, uint64_t now)
+{
+    if (!net->trim_wanted ||
+        (net->heap_trims && now - net->trim_last < MM_HEAP_TRIM_GAP_MS))
+        return;
+    net->trim_wanted = 0;
+    net->trim_last = now;
+    net->heap_trims++;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
+void
+mm__net_trim_soon(struct mm_net *net)
+{
+    net->trim_wanted = 1;
+}
+
+uint64_t
+mm__net_heap_trims(const struct mm_net *net)
+{
+    return net->heap_trims;
+}
+
 static void
 sweep_cb(struct mm_tmr *t)
 {
@@ -1378,6 +1419,7 @@ sweep_cb(struct mm_tmr *t)
     mm__tq_start_in(net_tq(net), &net->sweep, SWEEP_MS);
     drain_sweep(net, now);
     idle_sweep(net);
+    heap_trim(net, now);
     for (struct peer **link = &net->peers, *p; (p = *link) != NULL;) {
         if (p->noaddr && (p->conn || p->addr[0] || p->dialing)) {
             p->noaddr = 0; /* its address came: an ordinary peer */

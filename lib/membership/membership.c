@@ -543,6 +543,7 @@ merge_step(struct mm_membership *m)
     }
     mm__free(m->merge_buf);
     m->merge_buf = NULL;
+    mm__net_trim_soon(m->d.net);
     if (rc == 0) m->cnt.syncs_merged++;
     return rc;
 }

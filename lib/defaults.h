@@ -518,12 +518,13 @@
 #define MM_SWIM_LATE_MS 100u
 #endif
 #ifndef MM_SWIM_SYNC_GAP_MAX_MS
-/* Push-pulls for a differing digest: each one while digests keep
- * differing waits twice as long after the previous one as that one did
- * (from MM_SWIM_SYNC_JITTER_MS) up to this; a digest equal to ours clears
- * it.  In a join burst gossip carries the news, and a pull is a handshake
- * and a state page each way.  0: no gap (MURMER_SWIM_SYNC_GAP_MAX_MS). */
-#define MM_SWIM_SYNC_GAP_MAX_MS 4000u
+/* Push-pulls for a differing digest: with a cap set, each one while
+ * digests keep differing waits twice as long after the previous one as
+ * that one did (from MM_SWIM_SYNC_JITTER_MS) up to this cap; a digest
+ * equal to ours clears it.  0 (the default): no gap.  Off because it
+ * did not lower the pulls of 500-node bursts and slowed the simulator's
+ * join (docs/performance.md); MURMER_SWIM_SYNC_GAP_MAX_MS to try it. */
+#define MM_SWIM_SYNC_GAP_MAX_MS 0u
 #endif
 #ifndef MM_HEAP_TRIM_GAP_MS
 /* After member connections close or a push-pull state is merged (a

@@ -339,8 +339,9 @@ h_want_sync(void *data, const struct mm_swim_member *peer)
     memcpy(h->sync_peer, peer->id, 16);
 }
 
+/* An instance whose digest pulls back off up to |sync_gap_max_ms|. */
 static struct h *
-h_new(uint64_t seed)
+h_new_gap(uint64_t seed, uint32_t sync_gap_max_ms)
 {
     struct h *h = calloc(1, sizeof(*h));
     struct mm_swim_config cfg;
@@ -349,9 +350,16 @@ h_new(uint64_t seed)
                               h_want_sync, t_sign, t_verify};
     assert_non_null(h);
     cfg_for(&cfg, 0, name, seed);
+    cfg.sync_gap_max_ms = sync_gap_max_ms;
     h->now = 1000;
     assert_int_equal(mm__swim_new(&h->s, &cfg, &ops, h->now), 0);
     return h;
+}
+
+static struct h *
+h_new(uint64_t seed)
+{
+    return h_new_gap(seed, MM_SWIM_SYNC_GAP_MAX_MS);
 }
 
 static void
@@ -1469,24 +1477,14 @@ test_swim_digest_mismatch_want_sync_once(void **state)
     h_free(h);
 }
 
-/*
- * Digests that keep differing (a join burst) pull with a growing gap:
- * each pull waits twice as long after the previous one as that one did,
- * from sync_jitter up to MM_SWIM_SYNC_GAP_MAX_MS; a digest equal to ours
- * clears it.
- */
-static void
-test_swim_digest_pulls_back_off(void **state)
+/* Pulls a stream of differing digests (one every 100 ms for 20 s, each
+ * pull ending at once) brings; their instants in at[] (at most 32). */
+static int
+pulls_of_differing_digests(struct h *h, uint64_t at[32])
 {
-    (void)state;
-    struct h *h = h_new(43);
-    h->auto_ack = 1;
-    h_learn(h, 3);
-    uint64_t d = mm__swim_digest(h->s), at[8];
+    uint64_t d = mm__swim_digest(h->s), t0 = h->now;
     int n = 0;
     struct tb t;
-    /* A differing digest every 100 ms for 20 s; each pull ends at once. */
-    uint64_t t0 = h->now;
     for (int k = 0; k < 200; k++) {
         tb_begin(&t, 1 + k % 3);
         tb_digest(&t, d ^ (uint64_t)(k + 1));
@@ -1495,14 +1493,41 @@ test_swim_digest_pulls_back_off(void **state)
         h_advance(h, t0 + 100 * (uint64_t)(k + 1));
         if (h->nsync != before) {
             assert_int_equal(h->nsync, before + 1);
-            if (n < 8) at[n++] = h->now;
+            if (n < 32) at[n++] = h->now;
             mm__swim_sync_done(h->s, h->now);
         }
     }
-    /* Gaps of at least 1, 2, 4, 4, 4 s (at most 0.1 s of slack each). */
+    return n;
+}
+
+/*
+ * With a cap on the gap (MURMER_SWIM_SYNC_GAP_MAX_MS), digests that keep
+ * differing (a join burst) pull with a growing gap: each pull waits twice
+ * as long after the previous one as that one did, from sync_jitter up to
+ * the cap; a digest equal to ours clears it.  Without one (the default)
+ * every differing digest pulls after the jitter.
+ */
+static void
+test_swim_digest_pulls_back_off(void **state)
+{
+    (void)state;
+    uint64_t at0[32];
+    struct h *h0 = h_new(43);
+    h0->auto_ack = 1;
+    h_learn(h0, 3);
+    assert_true(pulls_of_differing_digests(h0, at0) >= 18);
+    h_free(h0);
+
+    struct h *h = h_new_gap(43, 4000);
+    h->auto_ack = 1;
+    h_learn(h, 3);
+    uint64_t d = mm__swim_digest(h->s), at[32];
+    struct tb t;
+    int n = pulls_of_differing_digests(h, at);
+    /* Gaps of at least 1, 2, 4, 4, 4 s (at most 1.1 s of slack each). */
     assert_true(n >= 5 && n <= 7);
-    uint64_t want[] = {MM_SWIM_SYNC_JITTER_MS, 2 * MM_SWIM_SYNC_JITTER_MS,
-                       MM_SWIM_SYNC_GAP_MAX_MS, MM_SWIM_SYNC_GAP_MAX_MS};
+    uint64_t want[] = {MM_SWIM_SYNC_JITTER_MS, 2 * MM_SWIM_SYNC_JITTER_MS, 4000,
+                       4000};
     for (int i = 0; i < 4; i++) {
         assert_true(at[i + 1] - at[i] >= want[i]);
         assert_true(at[i + 1] - at[i] <= want[i] + 1100);

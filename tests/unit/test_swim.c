@@ -339,9 +339,10 @@ h_want_sync(void *data, const struct mm_swim_member *peer)
     memcpy(h->sync_peer, peer->id, 16);
 }
 
-/* An instance whose digest pulls back off up to |sync_gap_max_ms|. */
+/* An instance whose digest pulls back off up to |sync_gap_max_ms| and
+ * whose probe steps count as late from |late_ms|. */
 static struct h *
-h_new_gap(uint64_t seed, uint32_t sync_gap_max_ms)
+h_new_cfg(uint64_t seed, uint32_t sync_gap_max_ms, uint32_t late_ms)
 {
     struct h *h = calloc(1, sizeof(*h));
     struct mm_swim_config cfg;
@@ -351,6 +352,7 @@ h_new_gap(uint64_t seed, uint32_t sync_gap_max_ms)
     assert_non_null(h);
     cfg_for(&cfg, 0, name, seed);
     cfg.sync_gap_max_ms = sync_gap_max_ms;
+    cfg.late_ms = late_ms;
     h->now = 1000;
     assert_int_equal(mm__swim_new(&h->s, &cfg, &ops, h->now), 0);
     return h;
@@ -359,7 +361,7 @@ h_new_gap(uint64_t seed, uint32_t sync_gap_max_ms)
 static struct h *
 h_new(uint64_t seed)
 {
-    return h_new_gap(seed, MM_SWIM_SYNC_GAP_MAX_MS);
+    return h_new_cfg(seed, MM_SWIM_SYNC_GAP_MAX_MS, MM_SWIM_LATE_MS);
 }
 
 static void
@@ -645,7 +647,7 @@ static void
 test_swim_late_probe_step_not_a_suspicion(void **state)
 {
     (void)state;
-    struct h *h = h_new(41);
+    struct h *h = h_new_cfg(41, 0, 100);
     h_learn(h, 4);
     uint32_t seq;
     uint64_t sent;
@@ -685,7 +687,7 @@ test_swim_late_probe_end_reads_answers_first(void **state)
 {
     (void)state;
     for (int answer = 0; answer < 2; answer++) {
-        struct h *h = h_new(42);
+        struct h *h = h_new_cfg(42, 0, 100);
         h_learn(h, 4);
         uint32_t seq;
         uint64_t sent;
@@ -1518,7 +1520,7 @@ test_swim_digest_pulls_back_off(void **state)
     assert_true(pulls_of_differing_digests(h0, at0) >= 18);
     h_free(h0);
 
-    struct h *h = h_new_gap(43, 4000);
+    struct h *h = h_new_cfg(43, 4000, MM_SWIM_LATE_MS);
     h->auto_ack = 1;
     h_learn(h, 3);
     uint64_t d = mm__swim_digest(h->s), at[32];

@@ -106,7 +106,7 @@ start_node() {
 # murmer_quic_connections_up per node, one per line in node order ("-"
 # when a node did not answer), and writes a summary of the other counters
 # (median, max, the seed's, the sum) to FILE.
-SCRAPE_KEYS="murmer_quic_connections_up murmer_quic_connections_dialled_total murmer_quic_connections_accepted_total murmer_quic_connections_refused_total murmer_swim_suspicions_total murmer_swim_refutations_total murmer_swim_records_verified_total murmer_swim_syncs_total murmer_swim_packets_sent_total murmer_gossip_sent_bytes_total murmer_registry_frames_sent_total murmer_registry_dials_total"
+SCRAPE_KEYS="murmer_quic_connections_up murmer_quic_connections_dialled_total murmer_quic_connections_accepted_total murmer_quic_connections_refused_total murmer_swim_suspicions_total murmer_swim_late_probes_total murmer_swim_refutations_total murmer_swim_records_verified_total murmer_swim_syncs_total murmer_swim_packets_sent_total murmer_gossip_sent_bytes_total murmer_registry_frames_sent_total murmer_registry_dials_total"
 scrape() {
     python3 - "$1" "$2" "$SCRAPE_KEYS" "${MPORT[@]:1}" << 'EOF'
 import socket, sys, time

@@ -507,4 +507,31 @@
 #define MM_SWIM_STATE_GOSSIP_MAX 64u
 #endif
 
+/* ---- 500 nodes: storms (b-s500) ---- */
+#ifndef MM_SWIM_LATE_MS
+/* A probe step (its timeout, its end) that runs this long after it was
+ * due says this node is behind (its loop, or a saturated CPU, did not run
+ * it in time): its local health score goes up (slower probes, longer
+ * timeouts), the end of the probe is put off once so that an answer
+ * waiting unread is read first, and intermediaries always get their whole
+ * window.  0 turns it off (MURMER_SWIM_LATE_MS). */
+#define MM_SWIM_LATE_MS 100u
+#endif
+#ifndef MM_SWIM_SYNC_GAP_MAX_MS
+/* Push-pulls for a differing digest: with a cap set, each one while
+ * digests keep differing waits twice as long after the previous one as
+ * that one did (from MM_SWIM_SYNC_JITTER_MS) up to this cap; a digest
+ * equal to ours clears it.  0 (the default): no gap.  Off because it
+ * did not lower the pulls of 500-node bursts and slowed the simulator's
+ * join (docs/performance.md); MURMER_SWIM_SYNC_GAP_MAX_MS to try it. */
+#define MM_SWIM_SYNC_GAP_MAX_MS 0u
+#endif
+#ifndef MM_HEAP_TRIM_GAP_MS
+/* After member connections close or a push-pull state is merged (a
+ * burst's buffers freed), the next sweep (1 s) gives the heap's free pages
+ * back to the system (glibc's malloc_trim), at most once per this gap:
+ * freed memory in the middle of the heap otherwise stays resident. */
+#define MM_HEAP_TRIM_GAP_MS 2000u
+#endif
+
 #endif /* MM_DEFAULTS_H */

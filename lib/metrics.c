@@ -329,6 +329,9 @@ render_net(struct mm_mtext *t, const struct mm_metrics_net *x)
           x->swim.indirect_probes);
     one_u(t, "murmer_swim_suspicions_total", "counter",
           "Members this node saw turn suspect.", x->swim.suspicions);
+    one_u(t, "murmer_swim_late_probes_total", "counter",
+          "Probe steps this node ran late (it was behind: local health).",
+          x->swim.late_probes);
     one_u(t, "murmer_swim_refutations_total", "counter",
           "Suspicions of this node that it refuted.", x->swim.refutations);
     one_u(t, "murmer_swim_records_verified_total", "counter",

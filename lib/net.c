@@ -16,6 +16,9 @@
 #include "net.h"
 
 #include <arpa/inet.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <netinet/in.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -23,6 +26,7 @@
 #include <cJSON.h>
 
 #include "buf.h"
+#include "membership/idx.h"
 #include "registry.h"
 #include "transport/quic.h"
 #include "wire.h"
@@ -188,6 +192,9 @@ struct mm_net {
     char **seeds;
     size_t nseeds;
     struct peer *peers;
+    /* peers by id: a member change, a call, a frame looks its peer up in
+     * O(1), not by a walk of a list as long as the cluster. */
+    struct mm_idx peer_idx;
     struct pend **pend; /* hash by call id */
     size_t npend_buckets;
     uint64_t next_call_id;
@@ -211,6 +218,10 @@ struct mm_net {
      * and those closed for it. */
     unsigned idle_max;
     uint64_t idle_evicted;
+    /* Heap trims (MM_HEAP_TRIM_GAP_MS): wanted since a connection closed
+     * or mm__net_trim_soon; the last at trim_last (ms); how many. */
+    int trim_wanted;
+    uint64_t trim_last, heap_trims;
     size_t noaddr_peers; /* peers made by calls, waiting for an address */
 };
 
@@ -227,9 +238,7 @@ static void peer_flush(struct mm_net *net, struct peer *p);
 static struct peer *
 peer_find(struct mm_net *net, const uint8_t id[MM_NODE_ID_LEN])
 {
-    for (struct peer *p = net->peers; p; p = p->next)
-        if (memcmp(p->id, id, MM_NODE_ID_LEN) == 0) return p;
-    return NULL;
+    return mm__idx_find(&net->peer_idx, id);
 }
 
 static struct peer *
@@ -240,6 +249,10 @@ peer_get(struct mm_net *net, const uint8_t id[MM_NODE_ID_LEN])
     p = mm__calloc(1, sizeof(*p));
     if (!p) return NULL;
     memcpy(p->id, id, MM_NODE_ID_LEN);
+    if (mm__idx_insert(&net->peer_idx, p) != 0) {
+        mm__free(p);
+        return NULL;
+    }
     p->next = net->peers;
     net->peers = p;
     return p;
@@ -1101,6 +1114,7 @@ on_conn_down(void *data, struct mm_qconn *q, int err)
     struct cconn *cc = mm__quic_conn_get_data(q);
     if (!cc) return;
     mm__quic_conn_set_data(q, NULL);
+    net->trim_wanted = 1; /* its buffers go back to the heap */
     if (cc->draining) {
         /* Whatever it still carried is lost. */
         draining_remove(net, cc);
@@ -1358,6 +1372,39 @@ drain_sweep(struct mm_net *net, uint64_t now)
     }
 }
 
+/*
+ * Freed memory in the middle of the heap stays resident (glibc returns
+ * only the top of it by itself): after a burst of connections and
+ * push-pull states a node kept a megabyte more than it used.  So once
+ * something large was freed, the free pages go back, at most once per
+ * MM_HEAP_TRIM_GAP_MS; a node at rest trims nothing.
+ */
+static void
+heap_trim(struct mm_net *net, uint64_t now)
+{
+    if (!net->trim_wanted ||
+        (net->heap_trims && now - net->trim_last < MM_HEAP_TRIM_GAP_MS))
+        return;
+    net->trim_wanted = 0;
+    net->trim_last = now;
+    net->heap_trims++;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
+void
+mm__net_trim_soon(struct mm_net *net)
+{
+    net->trim_wanted = 1;
+}
+
+uint64_t
+mm__net_heap_trims(const struct mm_net *net)
+{
+    return net->heap_trims;
+}
+
 static void
 sweep_cb(struct mm_tmr *t)
 {
@@ -1366,6 +1413,7 @@ sweep_cb(struct mm_tmr *t)
     mm__tq_start_in(net_tq(net), &net->sweep, SWEEP_MS);
     drain_sweep(net, now);
     idle_sweep(net);
+    heap_trim(net, now);
     for (struct peer **link = &net->peers, *p; (p = *link) != NULL;) {
         if (p->noaddr && (p->conn || p->addr[0] || p->dialing)) {
             p->noaddr = 0; /* its address came: an ordinary peer */
@@ -1377,6 +1425,7 @@ sweep_cb(struct mm_tmr *t)
                 peer_reject_waiting(net, p, MM_EUNREACHABLE);
             if (p->noaddr && !p->wait_head) {
                 *link = p->next; /* made by those calls: gone with them */
+                mm__idx_remove(&net->peer_idx, p);
                 net->noaddr_peers--;
                 mm__free(p->ctrl_q);
                 mm__free(p);
@@ -1491,6 +1540,7 @@ mm__net_new(struct mm_net **out, const struct mm_net_config *cfg)
     net->node = n;
     net->sweep.fn = sweep_cb;
     net->idle_max = MM_CONNS_IDLE_MAX;
+    mm__idx_init(&net->peer_idx, offsetof(struct peer, id), mm__rand64());
     int rc = UV_ENOMEM;
     net->npend_buckets = 1024;
     net->pend = mm__calloc(net->npend_buckets, sizeof(*net->pend));
@@ -1631,6 +1681,7 @@ mm__net_free(struct mm_net *net)
         mm__free(p);
         p = next;
     }
+    mm__idx_free(&net->peer_idx);
     for (size_t i = 0; i < net->nseeds; i++)
         mm__free(net->seeds[i]);
     mm__free(net->seeds);

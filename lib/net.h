@@ -56,6 +56,11 @@ int mm__net_stopped(const struct mm_net *net);
  * how many were closed for that bound.  Shard 0. */
 void mm__net_set_idle_max(struct mm_net *net, unsigned max);
 uint64_t mm__net_idle_evicted(const struct mm_net *net);
+/* Something large was freed (a merged push-pull state): the next sweep
+ * gives the heap's free pages back (MM_HEAP_TRIM_GAP_MS), as after a
+ * connection closes.  How many trims ran (tests).  Shard 0. */
+void mm__net_trim_soon(struct mm_net *net);
+uint64_t mm__net_heap_trims(const struct mm_net *net);
 /* Peers known (tests).  Shard 0. */
 size_t mm__net_peer_count(const struct mm_net *net);
 /* 1 when |id| has an up member connection. */

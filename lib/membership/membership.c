@@ -543,6 +543,7 @@ merge_step(struct mm_membership *m)
     }
     mm__free(m->merge_buf);
     m->merge_buf = NULL;
+    mm__net_trim_soon(m->d.net);
     if (rc == 0) m->cnt.syncs_merged++;
     return rc;
 }
@@ -653,6 +654,8 @@ static const struct env_knob env_knobs[] = {
     KNOB("MURMER_SWIM_LEAVE_TIMEOUT_MS", leave_timeout_ms),
     KNOB("MURMER_SWIM_SYNC_JITTER_MS", sync_jitter_ms),
     KNOB("MURMER_SWIM_SYNC_TIMEOUT_MS", sync_timeout_ms),
+    KNOB("MURMER_SWIM_LATE_MS", late_ms),
+    KNOB("MURMER_SWIM_SYNC_GAP_MAX_MS", sync_gap_max_ms),
     {"MURMER_SWIM_RECONNECT_TIMEOUT_MS",
      offsetof(struct mm_swim_config, reconnect_timeout_ms), 1},
 };

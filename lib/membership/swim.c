@@ -193,6 +193,7 @@ struct mm_swim {
         uint32_t seq;
         uint64_t sent, timeout_at, end_at;
         unsigned expected_nacks, nacks;
+        int graced; /* its end was put off once: we ran late */
     } probe;
 
     uint64_t next_gossip, last_gossip;
@@ -210,9 +211,16 @@ struct mm_swim {
     uint32_t leave_seq;
 
     int sync_in_flight, sync_pending;
+    int sync_by_digest; /* the pending pull is for a differing digest */
     uint64_t sync_started, sync_at;
     uint8_t sync_peer[MM_SWIM_ID_LEN];
     uint64_t sync_peer_digest;
+    /* Pulls for a differing digest: the last one began at sync_last, and
+     * the next may not begin before sync_last + sync_gap.  The gap doubles
+     * with every pull while digests keep differing (a join burst: gossip
+     * is carrying the news anyway) up to cfg.sync_gap_max_ms, and is
+     * cleared by a digest equal to ours. */
+    uint64_t sync_last, sync_gap;
     size_t state_cursor;     /* members[] slot the next state page starts at */
     uint64_t merge_verified; /* stats.verified when a merge began */
 
@@ -1475,6 +1483,19 @@ sync_fire(struct mm_swim *s, struct mm_swim_member *peer)
     s->ops.want_sync(s->ops.data, peer);
 }
 
+/* A pull for a differing digest begins now: the next one waits longer
+ * (see sync_gap in struct mm_swim). */
+static void
+sync_gap_grow(struct mm_swim *s)
+{
+    uint64_t cap = s->cfg.sync_gap_max_ms;
+    s->sync_last = s->now;
+    if (cap == 0) return;
+    s->sync_gap = s->sync_gap ? s->sync_gap * 2 : s->cfg.sync_jitter_ms;
+    if (s->sync_gap > cap) s->sync_gap = cap;
+    if (s->sync_gap == 0) s->sync_gap = 1;
+}
+
 static void
 sync_consider(struct mm_swim *s, const uint8_t *peer_id, uint64_t digest)
 {
@@ -1484,6 +1505,7 @@ sync_consider(struct mm_swim *s, const uint8_t *peer_id, uint64_t digest)
         if (s->sync_pending &&
             memcmp(s->sync_peer, peer_id, MM_SWIM_ID_LEN) == 0)
             s->sync_pending = 0;
+        s->sync_gap = 0; /* someone sees what we see: pull at once again */
         return;
     }
     if (s->sync_in_flight || s->sync_pending || s->leaving) return;
@@ -1491,7 +1513,10 @@ sync_consider(struct mm_swim *s, const uint8_t *peer_id, uint64_t digest)
     if (!m || m->is_self || !swim_live(m)) return;
     uint64_t j = s->cfg.sync_jitter_ms;
     s->sync_pending = 1;
+    s->sync_by_digest = 1;
     s->sync_at = s->now + j / 2 + swim_rand_below(s, (size_t)(j / 2 + 1));
+    if (s->sync_gap && s->sync_at < s->sync_last + s->sync_gap)
+        s->sync_at = s->sync_last + s->sync_gap;
     memcpy(s->sync_peer, peer_id, MM_SWIM_ID_LEN);
     s->sync_peer_digest = digest;
 }
@@ -1805,6 +1830,24 @@ probe_indirect(struct mm_swim *s)
     }
 }
 
+/*
+ * A probe step (the timeout, the end) ran |late| ms after it was due: 1 if
+ * that says we are behind (our loop or the CPU did not run us in time),
+ * and then, as Lifeguard does for missing nacks, our local health score
+ * goes up: we probe and time out more slowly until acks come back in time,
+ * and do not accuse others of our own lateness.
+ */
+static int
+probe_late(struct mm_swim *s, uint64_t late)
+{
+    if (s->cfg.late_ms == 0 || late < s->cfg.late_ms) return 0;
+    s->stats.late_probes++;
+    swim_awareness_add(s, 1);
+    MM_LOG(MM_LOG_DEBUG, "swim", "probe step %llu ms late",
+           (unsigned long long)late);
+    return 1;
+}
+
 static void
 probe_finish(struct mm_swim *s)
 {
@@ -1957,9 +2000,26 @@ mm__swim_tick(struct mm_swim *s, uint64_t now)
 
     /* Probing first: a failed probe may confirm a suspicion due now. */
     if (s->probe.active && !s->probe.acked && !s->probe.indirect_sent &&
-        now >= s->probe.timeout_at)
+        now >= s->probe.timeout_at) {
+        /* The intermediaries get their whole window from now, however
+         * late this step ran: not a suspicion in the same step. */
+        uint64_t win = s->probe.end_at - s->probe.timeout_at;
         probe_indirect(s);
-    if (s->probe.active && now >= s->probe.end_at) probe_finish(s);
+        if (s->probe.end_at < now + win) s->probe.end_at = now + win;
+        probe_late(s, now - s->probe.timeout_at);
+    }
+    if (s->probe.active && now >= s->probe.end_at) {
+        uint64_t late = now - s->probe.end_at;
+        if (!s->probe.acked && !s->probe.graced && probe_late(s, late)) {
+            /* We were not running when the answer was due: it may be
+             * waiting, unread, behind this step.  Read it first. */
+            s->probe.graced = 1;
+            s->probe.end_at =
+                now + MM_MIN(late, (uint64_t)s->cfg.probe_timeout_ms);
+        } else {
+            probe_finish(s);
+        }
+    }
     if (!s->probe.active && !s->leaving && now >= s->next_probe) probe_start(s);
 
     /* Suspicions that ran out; reaping; re-probing the failed: only when
@@ -2040,8 +2100,10 @@ mm__swim_tick(struct mm_swim *s, uint64_t now)
         struct mm_swim_member *peer = swim_find(s, s->sync_peer);
         s->sync_pending = 0;
         if (peer && swim_live(peer) && !peer->is_self &&
-            s->sync_peer_digest != mm__swim_digest(s))
+            s->sync_peer_digest != mm__swim_digest(s)) {
+            if (s->sync_by_digest && !s->sync_in_flight) sync_gap_grow(s);
             sync_fire(s, peer);
+        }
     }
 }
 
@@ -2102,6 +2164,8 @@ mm__swim_config_init(struct mm_swim_config *cfg)
     cfg->sync_jitter_ms = MM_SWIM_SYNC_JITTER_MS;
     cfg->sync_timeout_ms = MM_SWIM_SYNC_TIMEOUT_MS;
     cfg->sync_page = MM_SWIM_SYNC_PAGE;
+    cfg->late_ms = MM_SWIM_LATE_MS;
+    cfg->sync_gap_max_ms = MM_SWIM_SYNC_GAP_MAX_MS;
     cfg->reconnect_timeout_ms = MM_SWIM_RECONNECT_TIMEOUT_MS;
     cfg->tombstone_ms = MM_SWIM_TOMBSTONE_MS;
     cfg->packet_max = MM_SWIM_PACKET_MAX;
@@ -2334,6 +2398,7 @@ state_page_more(struct mm_swim *s, const uint8_t *buf, uint64_t news)
     struct mm_swim_member *m = swim_find(s, buf + 1);
     if (!m || m->is_self || !swim_live(m)) return;
     s->sync_pending = 1;
+    s->sync_by_digest = 0;
     s->sync_at = s->now;
     memcpy(s->sync_peer, m->id, MM_SWIM_ID_LEN);
     s->sync_peer_digest = ~mm__swim_digest(s);
@@ -2674,6 +2739,8 @@ mm__swim_timings_format(const struct mm_swim *s, char *buf, size_t len)
         "seed_backoff: %u..%u ms\n"
         "leave_timeout: %u ms\n"
         "sync_jitter: %u ms\n"
+        "sync_gap_max: %u ms (gap now %llu ms)\n"
+        "late: %u ms (probe steps run late: %llu)\n"
         "reconnect_timeout: %llu ms\n"
         "tombstone: %llu ms\n"
         "packet_max: %u bytes\n",
@@ -2687,6 +2754,8 @@ mm__swim_timings_format(const struct mm_swim *s, char *buf, size_t len)
         swim_suspicion_k(s), c->awareness_max, s->awareness,
         c->gossip_to_dead_ms, c->reprobe_min_ms, c->reprobe_max_ms,
         c->seed_min_ms, c->seed_max_ms, c->leave_timeout_ms, c->sync_jitter_ms,
+        c->sync_gap_max_ms, (unsigned long long)s->sync_gap, c->late_ms,
+        (unsigned long long)s->stats.late_probes,
         (unsigned long long)c->reconnect_timeout_ms,
         (unsigned long long)c->tombstone_ms, c->packet_max);
 }

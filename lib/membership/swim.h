@@ -211,8 +211,12 @@ struct mm_swim_config {
     uint32_t seed_min_ms, seed_max_ms;
     uint32_t leave_timeout_ms;
     uint32_t sync_jitter_ms, sync_timeout_ms;
-    uint32_t sync_page; /* MM_SWIM_SYNC_PAGE: members a push-pull state
-                           carries besides ourselves (>= 1) */
+    uint32_t sync_page;       /* MM_SWIM_SYNC_PAGE: members a push-pull state
+                                 carries besides ourselves (>= 1) */
+    uint32_t late_ms;         /* MM_SWIM_LATE_MS: a probe step run this much
+                                 after it was due means we are behind; 0 = off */
+    uint32_t sync_gap_max_ms; /* MM_SWIM_SYNC_GAP_MAX_MS: cap of the gap
+                                 between digest pulls; 0 = no gap */
     uint64_t reconnect_timeout_ms; /* MM_SWIM_RECONNECT_TIMEOUT_MS */
     uint64_t tombstone_ms;
     uint32_t packet_max;
@@ -333,6 +337,7 @@ struct mm_swim_stats {
     uint64_t forged;         /* records dropped: signature or key invalid */
     uint64_t unknown_leaves; /* gossiped leaves of members never known */
     uint64_t suspicions;     /* members that turned suspect */
+    uint64_t late_probes;    /* probe steps run late (we were behind) */
 };
 const struct mm_swim_stats *mm__swim_stats(const struct mm_swim *s);
 

@@ -1907,7 +1907,7 @@ struct idle_req {
     mm_node *n;
     unsigned set; /* 0: only read */
     size_t up;
-    uint64_t evicted;
+    uint64_t evicted, trims;
     sem_t done;
 };
 
@@ -1919,6 +1919,7 @@ idle_fn(void *arg)
     if (r->set) mm__net_set_idle_max(net, r->set);
     mm__quic_conn_count(mm__cluster_quic(r->n->cluster), &r->up);
     r->evicted = mm__net_idle_evicted(net);
+    r->trims = mm__net_heap_trims(net);
     sem_post(&r->done);
 }
 
@@ -1941,6 +1942,7 @@ static void
 test_registry_cluster_idle_conns_bounded(void **state)
 {
     struct fx *fx = *state;
+    uint64_t t_start = now_ms();
     cluster_up(fx, MAXN);
     wait_all_alive(fx, MAXN, 20000);
     struct idle_req *r = calloc(1, sizeof(*r)); /* heap: see member_state */
@@ -1950,6 +1952,7 @@ test_registry_cluster_idle_conns_bounded(void **state)
     idle_run(r, 0);
     print_message("# seed of %d: %zu connections up\n", MAXN, r->up);
     assert_true(r->up >= MAXN - 1);
+    uint64_t trims0 = r->trims;
     idle_run(r, 1);
     uint64_t t0 = now_ms();
     while (r->up > 1) {
@@ -1962,6 +1965,17 @@ test_registry_cluster_idle_conns_bounded(void **state)
                   (unsigned long long)(now_ms() - t0),
                   (unsigned long long)r->evicted);
     assert_true(r->evicted >= MAXN - 2);
+    /* The closed connections' memory goes back to the system: a heap
+     * trim follows within a sweep or two (MM_HEAP_TRIM_GAP_MS), and the
+     * trims are paced: no more than one a gap since the node started. */
+    uint64_t t2 = now_ms();
+    while (r->trims <= trims0) {
+        if (now_ms() - t2 > 5000) fail_msg("no heap trim within 5 s");
+        nap_ms(50);
+        idle_run(r, 0);
+    }
+    print_message("# heap trims so far: %llu\n", (unsigned long long)r->trims);
+    assert_true(r->trims <= 2 + (now_ms() - t_start) / MM_HEAP_TRIM_GAP_MS);
     /* Calls still go (dialling again), to every member. */
     mm_endpoint ep[MAXN];
     char label[32];

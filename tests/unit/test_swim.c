@@ -339,8 +339,10 @@ h_want_sync(void *data, const struct mm_swim_member *peer)
     memcpy(h->sync_peer, peer->id, 16);
 }
 
+/* An instance whose digest pulls back off up to |sync_gap_max_ms| and
+ * whose probe steps count as late from |late_ms|. */
 static struct h *
-h_new(uint64_t seed)
+h_new_cfg(uint64_t seed, uint32_t sync_gap_max_ms, uint32_t late_ms)
 {
     struct h *h = calloc(1, sizeof(*h));
     struct mm_swim_config cfg;
@@ -349,9 +351,17 @@ h_new(uint64_t seed)
                               h_want_sync, t_sign, t_verify};
     assert_non_null(h);
     cfg_for(&cfg, 0, name, seed);
+    cfg.sync_gap_max_ms = sync_gap_max_ms;
+    cfg.late_ms = late_ms;
     h->now = 1000;
     assert_int_equal(mm__swim_new(&h->s, &cfg, &ops, h->now), 0);
     return h;
+}
+
+static struct h *
+h_new(uint64_t seed)
+{
+    return h_new_cfg(seed, MM_SWIM_SYNC_GAP_MAX_MS, MM_SWIM_LATE_MS);
 }
 
 static void
@@ -624,6 +634,81 @@ test_swim_nack_raises_awareness(void **state)
     assert_non_null(strstr(buf, "probe_interval: 1000 ms (now 3000 ms"));
     assert_non_null(strstr(buf, "suspicion_mult: 4 (min now 4000 ms)"));
     h_free(h);
+}
+
+/*
+ * A node that runs its probe steps late (a saturated CPU, a busy loop) is
+ * behind, not its target: one step late past both the probe timeout and
+ * the probe's end sends the ping-reqs and gives them their whole window
+ * (before, it suspected the target in the same step), and raises its own
+ * local health score.
+ */
+static void
+test_swim_late_probe_step_not_a_suspicion(void **state)
+{
+    (void)state;
+    struct h *h = h_new_cfg(41, 0, 100);
+    h_learn(h, 4);
+    uint32_t seq;
+    uint64_t sent;
+    int target = h_run_to_ping(h, &seq, &sent);
+    size_t before = h->nout;
+    /* Nothing ran between the ping and 1.6 s later. */
+    h->now = sent + 1600;
+    mm__swim_tick(h->s, h->now);
+    assert_int_equal(mm__swim_check(h->s), 0);
+    assert_int_equal(count_type_since(h, before, T_PING_REQ), 3);
+    assert_int_equal(h_state(h, target), MM_SWIM_ALIVE);
+    assert_int_equal(mm__swim_stats(h->s)->late_probes, 1);
+    assert_int_equal(mm__swim_awareness(h->s), 1);
+    /* The intermediaries have their window: an ack relayed by one of them
+     * well after the probe's nominal end keeps the target alive. */
+    h_advance(h, sent + 1600 + 400);
+    assert_int_equal(h_state(h, target), MM_SWIM_ALIVE);
+    struct tb t;
+    int via = target == 1 ? 2 : 1;
+    tb_begin(&t, via);
+    tb_seq(&t, T_ACK, seq);
+    h_recv(h, via, &t);
+    h_advance(h, sent + 3000);
+    assert_int_equal(h_state(h, target), MM_SWIM_ALIVE);
+    assert_int_equal(mm__swim_stats(h->s)->suspicions, 0);
+    h_free(h);
+}
+
+/*
+ * The end of a probe handled late is put off once, by the lateness (at
+ * most the probe timeout): an answer that came while we were not running
+ * is read before we conclude.  Without any answer the target is suspected
+ * at the deferred end.
+ */
+static void
+test_swim_late_probe_end_reads_answers_first(void **state)
+{
+    (void)state;
+    for (int answer = 0; answer < 2; answer++) {
+        struct h *h = h_new_cfg(42, 0, 100);
+        h_learn(h, 4);
+        uint32_t seq;
+        uint64_t sent;
+        int target = h_run_to_ping(h, &seq, &sent);
+        h_advance(h, sent + 500); /* ping-reqs on time */
+        h->now = sent + 1000 + 300;
+        mm__swim_tick(h->s, h->now);
+        assert_int_equal(h_state(h, target), MM_SWIM_ALIVE);
+        assert_int_equal(mm__swim_deadline(h->s), h->now + 300);
+        assert_int_equal(mm__swim_stats(h->s)->late_probes, 1);
+        if (answer) {
+            struct tb t;
+            tb_begin(&t, target);
+            tb_seq(&t, T_ACK, seq);
+            h_recv(h, target, &t);
+        }
+        h_advance(h, sent + 1000 + 300 + 300);
+        assert_int_equal(h_state(h, target),
+                         answer ? MM_SWIM_ALIVE : MM_SWIM_SUSPECT);
+        h_free(h);
+    }
 }
 
 static void
@@ -1391,6 +1476,75 @@ test_swim_digest_mismatch_want_sync_once(void **state)
     assert_int_equal(h->nsync, 3);
     h_advance(h, h->now + MM_SWIM_SYNC_TIMEOUT_MS + 1);
     assert_false(mm__swim_sync_in_flight(h->s));
+    h_free(h);
+}
+
+/* Pulls a stream of differing digests (one every 100 ms for 20 s, each
+ * pull ending at once) brings; their instants in at[] (at most 32). */
+static int
+pulls_of_differing_digests(struct h *h, uint64_t at[32])
+{
+    uint64_t d = mm__swim_digest(h->s), t0 = h->now;
+    int n = 0;
+    struct tb t;
+    for (int k = 0; k < 200; k++) {
+        tb_begin(&t, 1 + k % 3);
+        tb_digest(&t, d ^ (uint64_t)(k + 1));
+        h_recv(h, 1 + k % 3, &t);
+        int before = h->nsync;
+        h_advance(h, t0 + 100 * (uint64_t)(k + 1));
+        if (h->nsync != before) {
+            assert_int_equal(h->nsync, before + 1);
+            if (n < 32) at[n++] = h->now;
+            mm__swim_sync_done(h->s, h->now);
+        }
+    }
+    return n;
+}
+
+/*
+ * With a cap on the gap (MURMER_SWIM_SYNC_GAP_MAX_MS), digests that keep
+ * differing (a join burst) pull with a growing gap: each pull waits twice
+ * as long after the previous one as that one did, from sync_jitter up to
+ * the cap; a digest equal to ours clears it.  Without one (the default)
+ * every differing digest pulls after the jitter.
+ */
+static void
+test_swim_digest_pulls_back_off(void **state)
+{
+    (void)state;
+    uint64_t at0[32];
+    struct h *h0 = h_new(43);
+    h0->auto_ack = 1;
+    h_learn(h0, 3);
+    assert_true(pulls_of_differing_digests(h0, at0) >= 18);
+    h_free(h0);
+
+    struct h *h = h_new_cfg(43, 4000, MM_SWIM_LATE_MS);
+    h->auto_ack = 1;
+    h_learn(h, 3);
+    uint64_t d = mm__swim_digest(h->s), at[32];
+    struct tb t;
+    int n = pulls_of_differing_digests(h, at);
+    /* Gaps of at least 1, 2, 4, 4, 4 s (at most 1.1 s of slack each). */
+    assert_true(n >= 5 && n <= 7);
+    uint64_t want[] = {MM_SWIM_SYNC_JITTER_MS, 2 * MM_SWIM_SYNC_JITTER_MS, 4000,
+                       4000};
+    for (int i = 0; i < 4; i++) {
+        assert_true(at[i + 1] - at[i] >= want[i]);
+        assert_true(at[i + 1] - at[i] <= want[i] + 1100);
+    }
+    /* A digest equal to ours: the next pull waits only the jitter. */
+    tb_begin(&t, 2);
+    tb_digest(&t, d);
+    h_recv(h, 2, &t);
+    int before = h->nsync;
+    uint64_t t1 = h->now;
+    tb_begin(&t, 2);
+    tb_digest(&t, d ^ 99);
+    h_recv(h, 2, &t);
+    h_advance(h, t1 + MM_SWIM_SYNC_JITTER_MS);
+    assert_int_equal(h->nsync, before + 1);
     h_free(h);
 }
 
@@ -2793,6 +2947,8 @@ main(void)
         cmocka_unit_test(test_swim_probe_ack),
         cmocka_unit_test(test_swim_indirect_ack_keeps_alive),
         cmocka_unit_test(test_swim_nack_raises_awareness),
+        cmocka_unit_test(test_swim_late_probe_step_not_a_suspicion),
+        cmocka_unit_test(test_swim_late_probe_end_reads_answers_first),
         cmocka_unit_test(test_swim_suspicion_formula),
         cmocka_unit_test(test_swim_suspicion_expiry_max),
         cmocka_unit_test(test_swim_suspicion_confirmations_shorten),
@@ -2808,6 +2964,7 @@ main(void)
         cmocka_unit_test(test_swim_signature_cost),
         cmocka_unit_test(test_swim_record_golden_vector),
         cmocka_unit_test(test_swim_digest_mismatch_want_sync_once),
+        cmocka_unit_test(test_swim_digest_pulls_back_off),
         cmocka_unit_test(test_swim_decode_rejects_truncation),
         cmocka_unit_test(test_swim_force_leave_and_reap),
         cmocka_unit_test(test_swim_tombstones_freed),

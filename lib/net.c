@@ -62,6 +62,9 @@ struct peer {
     char addr[96];
     char name[64];
     struct cconn *conn; /* up member connection, or NULL */
+    /* net->up: the peers with |conn| (peer_conn_set), walked by the
+     * per-connection passes instead of every peer the cluster has. */
+    struct peer *up_next, *up_prev;
     int dialing;
     mm_msg *wait_head, *wait_tail; /* MSG_REMOTE waiting for conn/credit */
     uint64_t noaddr_since;         /* calls wait for its address since (ms) */
@@ -192,6 +195,7 @@ struct mm_net {
     char **seeds;
     size_t nseeds;
     struct peer *peers;
+    struct peer *up; /* those with a connection (peer.up_next) */
     /* peers by id: a member change, a call, a frame looks its peer up in
      * O(1), not by a walk of a list as long as the cluster. */
     struct mm_idx peer_idx;
@@ -232,6 +236,26 @@ net_tq(struct mm_net *net)
 }
 
 static void peer_flush(struct mm_net *net, struct peer *p);
+
+/* Sets |p|'s member connection, keeping net->up to the peers with one. */
+static void
+peer_conn_set(struct mm_net *net, struct peer *p, struct cconn *cc)
+{
+    if (cc && !p->conn) {
+        p->up_prev = NULL;
+        p->up_next = net->up;
+        if (net->up) net->up->up_prev = p;
+        net->up = p;
+    } else if (!cc && p->conn) {
+        if (p->up_prev)
+            p->up_prev->up_next = p->up_next;
+        else
+            net->up = p->up_next;
+        if (p->up_next) p->up_next->up_prev = p->up_prev;
+        p->up_next = p->up_prev = NULL;
+    }
+    p->conn = cc;
+}
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -1090,7 +1114,7 @@ on_conn_up(void *data, struct mm_qconn *q, const uint8_t peer_id[16],
                 pend_fail(net, p, NULL, MM_EUNREACHABLE);
                 peer_streams_free(p);
             }
-            p->conn = cc;
+            peer_conn_set(net, p, cc);
             p->dialing = 0;
             p->gen = peer_gen;
             cc->peer = p;
@@ -1136,7 +1160,7 @@ on_conn_down(void *data, struct mm_qconn *q, int err)
     struct peer *p = cc->peer;
     if (p && (p->conn == cc || (p->dialing && !p->conn))) {
         int was_dialing = !cc->up;
-        p->conn = NULL;
+        peer_conn_set(net, p, NULL);
         p->dialing = 0;
         pend_fail(net, NULL, cc,
                   err == MM_EUNAUTHORIZED ? MM_EUNAUTHORIZED : MM_EUNREACHABLE);
@@ -1337,11 +1361,11 @@ static void
 idle_sweep(struct mm_net *net)
 {
     size_t idle = 0;
-    for (struct peer *p = net->peers; p; p = p->next)
+    for (struct peer *p = net->up; p; p = p->up_next)
         idle += peer_conn_idle(p);
     while (idle > net->idle_max) {
         struct peer *lru = NULL;
-        for (struct peer *p = net->peers; p; p = p->next)
+        for (struct peer *p = net->up; p; p = p->up_next)
             if (peer_conn_idle(p) &&
                 (!lru || mm__quic_conn_last_use(p->conn->q) <
                              mm__quic_conn_last_use(lru->conn->q)))
@@ -1477,9 +1501,10 @@ mm__net_foreach_conn(struct mm_net *net,
                                struct mm_qconn *conn),
                      void *data)
 {
-    for (struct peer *p = net->peers; p; p = p->next)
-        if (p->conn && p->conn->q && p->conn->up)
-            if (cb(data, p->id, p->conn->q)) return;
+    for (struct peer *p = net->up, *nx; p; p = nx) {
+        nx = p->up_next;
+        if (p->conn->q && p->conn->up && cb(data, p->id, p->conn->q)) return;
+    }
 }
 
 int64_t
@@ -1730,6 +1755,13 @@ mm__net_connected(struct mm_net *net, const uint8_t id[MM_NODE_ID_LEN])
 {
     struct peer *p = peer_find(net, id);
     return p && p->conn;
+}
+
+struct mm_qconn *
+mm__net_conn_of(struct mm_net *net, const uint8_t id[MM_NODE_ID_LEN])
+{
+    struct peer *p = peer_find(net, id);
+    return p && p->conn && p->conn->q && p->conn->up ? p->conn->q : NULL;
 }
 
 void

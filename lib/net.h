@@ -65,6 +65,9 @@ uint64_t mm__net_heap_trims(const struct mm_net *net);
 size_t mm__net_peer_count(const struct mm_net *net);
 /* 1 when |id| has an up member connection. */
 int mm__net_connected(struct mm_net *net, const uint8_t id[MM_NODE_ID_LEN]);
+/* The up member connection to |id| (an index lookup), or NULL. */
+struct mm_qconn *mm__net_conn_of(struct mm_net *net,
+                                 const uint8_t id[MM_NODE_ID_LEN]);
 
 /* ---- hooks (shard 0) ----------------------------------------------------- */
 

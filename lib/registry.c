@@ -517,28 +517,11 @@ catchup_drop(struct mm_registry *r, struct catchup **pp)
     catchup_free(c);
 }
 
-struct find_conn {
-    const uint8_t *id;
-    struct mm_qconn *conn;
-};
-
-static int
-find_conn_cb(void *data, const uint8_t id[MM_NODE_ID_LEN],
-             struct mm_qconn *conn)
-{
-    struct find_conn *f = data;
-    if (memcmp(id, f->id, MM_NODE_ID_LEN) != 0) return 0;
-    f->conn = conn;
-    return 1;
-}
-
 /* The up member connection to |id|, or NULL. */
 static struct mm_qconn *
 conn_of(struct mm_registry *r, const uint8_t id[MM_NODE_ID_LEN])
 {
-    struct find_conn f = {id, NULL};
-    mm__net_foreach_conn(r->net, find_conn_cb, &f);
-    return f.conn;
+    return mm__net_conn_of(r->net, id);
 }
 
 enum { STEP_SENT, STEP_DONE, STEP_WAIT, STEP_GONE };

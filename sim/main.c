@@ -897,6 +897,33 @@ cmp_u64(const void *x, const void *y)
     return a < b ? -1 : a > b;
 }
 
+/* --progress: while a join is watched, a line per check on stderr (live
+ * nodes, the fewest members a live node lists alive, nodes that list every
+ * live node alive, pulls and signature checks so far). */
+static int sim_progress;
+
+static void
+progress(struct sim *S)
+{
+    size_t fewest = SIZE_MAX, complete = 0, live = 0;
+    uint64_t pulls = 0, verified = 0;
+    for (int i = 0; i < S->n; i++)
+        live += S->nodes[i].up != 0;
+    for (int i = 0; i < S->n; i++) {
+        if (!S->nodes[i].up) continue;
+        size_t l = mm__swim_count(S->nodes[i].s, MM_SWIM_ALIVE);
+        if (l < fewest) fewest = l;
+        complete += l >= live;
+        pulls += mm__swim_stats(S->nodes[i].s)->syncs;
+        verified += mm__swim_stats(S->nodes[i].s)->verified;
+    }
+    fprintf(stderr,
+            "progress t=%.2f live=%zu fewest_alive=%zu complete=%zu "
+            "pulls=%" PRIu64 " verified=%" PRIu64 "\n",
+            (double)S->now / 1000.0, live, live ? fewest : 0, complete, pulls,
+            verified);
+}
+
 static void
 check(struct sim *S)
 {
@@ -909,6 +936,7 @@ check(struct sim *S)
         if (!S->detect) die_oom();
         S->detect[S->ndetect++] = S->now - nd->killed_at;
     }
+    if (sim_progress && S->join_watch) progress(S);
     int calm = !S->partitioned && S->ncuts == 0 && S->loss == 0;
     int views = -1;
     if (S->join_watch && S->now >= S->join_last) {
@@ -1083,6 +1111,7 @@ run_one(const struct sim_scenario *sc, int n, uint64_t seed, int quiet,
             if (!pa) die_oom();
             mm__swim_state_encode(sa, pa, la);
             mm__swim_state_merge(sb, pa, la, S->now);
+            mm__swim_state_serve(sb, pa, la);
             size_t lb = mm__swim_state_encode(sb, NULL, 0);
             uint8_t *pb = malloc(lb ? lb : 1);
             if (!pb) die_oom();
@@ -1234,7 +1263,7 @@ static void
 usage(FILE *f)
 {
     fprintf(f, "usage: murmer-sim [--seed S | --seeds A..B] [--nodes N] "
-               "[--replay] [--quiet] SCENARIO\n"
+               "[--replay] [--quiet] [--progress] SCENARIO\n"
                "  exit 0: every invariant held; 1: a violation (printed with "
                "seed, scenario, time, invariant);\n"
                "  2: usage or scenario error; 3: --replay found two runs of "
@@ -1279,6 +1308,8 @@ main(int argc, char **argv)
             replay = 1;
         } else if (strcmp(a, "--quiet") == 0) {
             quiet = 1;
+        } else if (strcmp(a, "--progress") == 0) {
+            sim_progress = 1;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;

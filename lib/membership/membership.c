@@ -609,6 +609,7 @@ on_sync_frame(void *data, struct mm_qconn *conn,
     (void)now;
     if (type == MEMBER_SYNC_REQ) {
         /* Answered with our state as it is; theirs is merged in steps. */
+        mm__swim_state_serve(m->swim, body, len);
         sync_send(m, peer, conn, sid, MEMBER_SYNC_RESP);
         merge_start(m, body, len);
     } else if (type == MEMBER_SYNC_RESP) {

@@ -81,6 +81,11 @@
 
 #define SWIM_VERSION 2
 #define SWIM_HDR_LEN 18
+/* A push-pull state: version | sender id | count u32 | want u32 | next u32
+ * (docs/wire.md, Versions).  Its own version: a page position was added. */
+#define SWIM_STATE_VERSION 3
+#define SWIM_STATE_HDR (1 + MM_SWIM_ID_LEN + 12)
+#define SWIM_PAGE_NONE UINT32_MAX
 #define SWIM_MSG_HDR 3
 #define SWIM_REC_HEAD_MAX (16 + 8 + 8 + 1 + 1 + 19 + 1 + 63 + 1 + 255)
 #define SWIM_REC_MAX (SWIM_REC_HEAD_MAX + MM_SWIM_PUB_LEN + MM_SWIM_SIG_LEN)
@@ -215,13 +220,28 @@ struct mm_swim {
     uint64_t sync_started, sync_at;
     uint8_t sync_peer[MM_SWIM_ID_LEN];
     uint64_t sync_peer_digest;
+    uint32_t sync_peer_listed; /* members the pending pull's peer lists */
     /* Pulls for a differing digest: the last one began at sync_last, and
      * the next may not begin before sync_last + sync_gap.  The gap doubles
      * with every pull while digests keep differing (a join burst: gossip
      * is carrying the news anyway) up to cfg.sync_gap_max_ms, and is
      * cleared by a digest equal to ours. */
     uint64_t sync_last, sync_gap;
-    size_t state_cursor;     /* members[] slot the next state page starts at */
+    size_t state_cursor; /* members[] slot the next state page starts at */
+    /*
+     * Paged pulls.  sync_want/sync_walk go with the pending pull, pull_*
+     * with the one in flight: the table slot its answer's page should
+     * start at (SWIM_PAGE_NONE: the sender's rotation), and whether it
+     * walks the sender's whole table (a joiner's first pull: page after
+     * page until the table's end, news or not).  serve_from is the page a
+     * peer's request asked of our next state (mm__swim_state_serve).
+     */
+    uint32_t sync_want, pull_want, serve_from;
+    int sync_walk, pull_walk, serve_on;
+    /* A walk ends early once we list as many members as its peer did
+     * (UINT32_MAX: it walks to the end). */
+    uint32_t sync_walk_listed, pull_listed;
+    uint8_t pull_peer[MM_SWIM_ID_LEN];
     uint64_t merge_verified; /* stats.verified when a merge began */
 
     /*
@@ -1478,6 +1498,13 @@ sync_fire(struct mm_swim *s, struct mm_swim_member *peer)
     if (s->sync_in_flight || !s->ops.want_sync) return;
     s->sync_in_flight = 1;
     s->sync_started = s->now;
+    s->pull_want = s->sync_want;
+    s->pull_walk = s->sync_walk;
+    s->pull_listed = s->sync_walk_listed;
+    memcpy(s->pull_peer, peer->id, MM_SWIM_ID_LEN);
+    s->sync_want = SWIM_PAGE_NONE;
+    s->sync_walk = 0;
+    s->sync_walk_listed = UINT32_MAX;
     s->stats.syncs++;
     MM_LOG(MM_LOG_DEBUG, "swim", "push-pull with %s", peer->name);
     s->ops.want_sync(s->ops.data, peer);
@@ -1496,16 +1523,54 @@ sync_gap_grow(struct mm_swim *s)
     if (s->sync_gap == 0) s->sync_gap = 1;
 }
 
+/*
+ * A pull from a peer that lists |listed| members: when that is more than
+ * we list, we lack members, and in a table filled in the order members
+ * were learnt the ones we lack sit together (the late joiners of a burst,
+ * at its end), where random pages rarely land.  So such a pull walks the
+ * peer's table from its start, page after page, until we list more than
+ * it did or the table ends; other pulls take one page of the peer's
+ * rotation (more while pages bring news).
+ */
 static void
-sync_consider(struct mm_swim *s, const uint8_t *peer_id, uint64_t digest)
+sync_plan_walk(struct mm_swim *s, uint32_t listed)
 {
-    if (s->sync_pending && memcmp(s->sync_peer, peer_id, MM_SWIM_ID_LEN) == 0)
+    int walk = listed > swim_listed(s);
+    s->sync_want = walk ? 0 : SWIM_PAGE_NONE;
+    s->sync_walk = walk;
+    s->sync_walk_listed = listed;
+}
+
+/*
+ * A peer's packet said its digest and how many members it lists.  A digest
+ * that differs from ours asks for a pull after a jitter; until it fires, a
+ * differing peer that lists more members than the chosen one takes its
+ * place (after a join burst the pulls go to those who know the most, and
+ * what they know spreads from pull to pull).
+ */
+static void
+sync_consider(struct mm_swim *s, const uint8_t *peer_id, uint64_t digest,
+              uint32_t listed)
+{
+    if (s->sync_pending && memcmp(s->sync_peer, peer_id, MM_SWIM_ID_LEN) == 0) {
         s->sync_peer_digest = digest;
+        s->sync_peer_listed = listed;
+    }
     if (digest == mm__swim_digest(s)) {
         if (s->sync_pending &&
             memcmp(s->sync_peer, peer_id, MM_SWIM_ID_LEN) == 0)
             s->sync_pending = 0;
         s->sync_gap = 0; /* someone sees what we see: pull at once again */
+        return;
+    }
+    if (s->sync_pending && s->sync_by_digest && !s->sync_in_flight &&
+        listed > s->sync_peer_listed) {
+        struct mm_swim_member *m = swim_find(s, peer_id);
+        if (!m || m->is_self || !swim_live(m)) return;
+        memcpy(s->sync_peer, peer_id, MM_SWIM_ID_LEN);
+        s->sync_peer_digest = digest;
+        s->sync_peer_listed = listed;
+        sync_plan_walk(s, listed);
         return;
     }
     if (s->sync_in_flight || s->sync_pending || s->leaving) return;
@@ -1514,11 +1579,13 @@ sync_consider(struct mm_swim *s, const uint8_t *peer_id, uint64_t digest)
     uint64_t j = s->cfg.sync_jitter_ms;
     s->sync_pending = 1;
     s->sync_by_digest = 1;
+    sync_plan_walk(s, listed);
     s->sync_at = s->now + j / 2 + swim_rand_below(s, (size_t)(j / 2 + 1));
     if (s->sync_gap && s->sync_at < s->sync_last + s->sync_gap)
         s->sync_at = s->sync_last + s->sync_gap;
     memcpy(s->sync_peer, peer_id, MM_SWIM_ID_LEN);
     s->sync_peer_digest = digest;
+    s->sync_peer_listed = listed;
 }
 
 /* ---- receiving --------------------------------------------------------- */
@@ -1594,8 +1661,13 @@ join_acked(struct mm_swim *s, const uint8_t *sender)
     s->joined = 1;
     MM_LOG(MM_LOG_INFO, "swim", "joined through %s",
            peer ? peer->name : "a seed");
-    if (peer && !peer->is_self && swim_live(peer) && !s->sync_in_flight)
+    if (peer && !peer->is_self && swim_live(peer) && !s->sync_in_flight) {
+        /* The first pull walks the peer's whole table from its start. */
+        s->sync_want = 0;
+        s->sync_walk = 1;
+        s->sync_walk_listed = UINT32_MAX;
         sync_fire(s, peer);
+    }
 }
 
 static void
@@ -1650,6 +1722,7 @@ swim_walk(struct mm_swim *s, const uint8_t *buf, size_t len,
     struct swim_msg m;
     const uint8_t *sender = buf + 1;
     int join_ack = 0, have_digest = 0;
+    uint32_t listed = 0;
     uint64_t digest = 0;
     if (len < SWIM_HDR_LEN || buf[0] != SWIM_VERSION) return -1;
     s->walk_forged = 0;
@@ -1698,6 +1771,7 @@ swim_walk(struct mm_swim *s, const uint8_t *buf, size_t len,
         case MSG_DIGEST:
             have_digest = 1;
             digest = m.digest;
+            listed = m.nmembers;
             break;
         default:
             break;
@@ -1707,7 +1781,7 @@ swim_walk(struct mm_swim *s, const uint8_t *buf, size_t len,
     if (!apply) return 0;
     if (join_ack) join_acked(s, sender);
     /* Compare only after this packet's news is in. */
-    if (have_digest) sync_consider(s, sender, digest);
+    if (have_digest) sync_consider(s, sender, digest, listed);
     return 0;
 }
 
@@ -2095,7 +2169,7 @@ mm__swim_tick(struct mm_swim *s, uint64_t now)
         leave_round(s);
 
     if (s->sync_in_flight && now >= s->sync_started + s->cfg.sync_timeout_ms)
-        s->sync_in_flight = 0;
+        s->sync_in_flight = s->pull_walk = 0;
     if (s->sync_pending && now >= s->sync_at) {
         struct mm_swim_member *peer = swim_find(s, s->sync_peer);
         s->sync_pending = 0;
@@ -2211,6 +2285,8 @@ mm__swim_new(struct mm_swim **out, const struct mm_swim_config *cfg,
     mm__idx_init(&s->bqidx, offsetof(struct swim_bcast, about),
                  mm__hash_u64(s->rng ^ 0x6964786263617374ULL));
     s->due = UINT64_MAX;
+    s->sync_want = s->pull_want = SWIM_PAGE_NONE;
+    s->sync_walk_listed = s->pull_listed = UINT32_MAX;
     memset(&r, 0, sizeof(r));
     memcpy(r.id, cfg->id, MM_SWIM_ID_LEN);
     memcpy(r.pub, cfg->pub, MM_SWIM_PUB_LEN);
@@ -2361,45 +2437,82 @@ mm__swim_set_tags(struct mm_swim *s, const char *tags, uint64_t now)
 
 /*
  * The members a push-pull state carries besides ourselves: all of them
- * while they fit in one page (cfg.sync_page), else the next page of the
- * table from the rotating cursor, so that successive states cover every
- * member.  Sets *start and *span (the table slots the page covers,
- * wrapping) and returns how many it holds.
+ * while they fit in one page (cfg.sync_page), else a page of the table,
+ * wrapping: from the slot a peer's request asked for
+ * (mm__swim_state_serve), or else from the rotating cursor, so that
+ * successive states cover every member.  Sets *start and *span (the table
+ * slots the page covers) and *next (the slot after it, SWIM_PAGE_NONE
+ * when everything fit) and returns how many it holds.
  */
 static size_t
-state_page(const struct mm_swim *s, size_t *start, size_t *span)
+state_page(const struct mm_swim *s, size_t *start, size_t *span, uint32_t *next)
 {
     size_t others = swim_listed(s) - (s->self->tombstone ? 0 : 1), n = 0, k;
     *start = 0;
     *span = s->nmembers;
+    *next = SWIM_PAGE_NONE;
     if (others <= s->cfg.sync_page) return others;
-    *start = s->state_cursor < s->nmembers ? s->state_cursor : 0;
+    if (s->serve_on && s->serve_from < s->nmembers)
+        *start = s->serve_from;
+    else
+        *start = s->state_cursor < s->nmembers ? s->state_cursor : 0;
     for (k = 0; k < s->nmembers && n < s->cfg.sync_page; k++) {
         const struct mm_swim_member *m = s->members[(*start + k) % s->nmembers];
         n += !m->tombstone && m != s->self;
     }
     *span = k;
+    *next = (uint32_t)((*start + k) % s->nmembers);
     return n;
 }
 
+void
+mm__swim_state_serve(struct mm_swim *s, const uint8_t *req, size_t len)
+{
+    s->serve_on = 0;
+    if (!req || len < SWIM_STATE_HDR || req[0] != SWIM_STATE_VERSION) return;
+    uint32_t want = mm__get_u32(req + 1 + MM_SWIM_ID_LEN + 4);
+    if (want == SWIM_PAGE_NONE) return;
+    s->serve_on = 1;
+    s->serve_from = want;
+}
+
 /*
- * A merged state was a full page (its sender holds more members than it
- * carried) and brought |news| records: the next page is pulled from the
- * sender at once, not after the jitter a differing digest waits (a joiner
- * learns a large cluster a page a round trip).  A page that brought
- * nothing ends the chain.
+ * A state from |buf|'s sender was merged and brought |news| records.
+ * When it was a page (its sender holds more members than it carried), the
+ * next page is pulled from the sender at once, not after the jitter a
+ * differing digest waits: while pages bring news, and on a joiner's first
+ * pull until the walk reaches the end of the sender's table (a joiner
+ * learns a large cluster a page a round trip, in order, not by random
+ * pages of a rotation that others' pulls move too).
  */
 static void
 state_page_more(struct mm_swim *s, const uint8_t *buf, uint64_t news)
 {
-    uint32_t count = mm__get_u32(buf + 1 + MM_SWIM_ID_LEN);
-    if (news == 0 || count <= s->cfg.sync_page || s->leaving || s->sync_pending)
+    uint32_t next = mm__get_u32(buf + 1 + MM_SWIM_ID_LEN + 8);
+    int walk =
+        s->pull_walk && memcmp(buf + 1, s->pull_peer, MM_SWIM_ID_LEN) == 0;
+    if (walk) {
+        /* A walk goes on by its own rule only, news or not. */
+        s->pull_walk = 0;
+        news = 0;
+        /* It ends where the page wrapped (the table's end), or once we
+         * list more than its peer did (one more: ourselves, whom it may
+         * not list). */
+        walk =
+            next != SWIM_PAGE_NONE && next > s->pull_want &&
+            (s->pull_listed == UINT32_MAX || swim_listed(s) <= s->pull_listed);
+    }
+    if (next == SWIM_PAGE_NONE || (news == 0 && !walk) || s->leaving ||
+        s->sync_pending)
         return;
     struct mm_swim_member *m = swim_find(s, buf + 1);
     if (!m || m->is_self || !swim_live(m)) return;
     s->sync_pending = 1;
     s->sync_by_digest = 0;
     s->sync_at = s->now;
+    s->sync_want = next;
+    s->sync_walk = walk;
+    s->sync_walk_listed = s->pull_listed;
     memcpy(s->sync_peer, m->id, MM_SWIM_ID_LEN);
     s->sync_peer_digest = ~mm__swim_digest(s);
 }
@@ -2407,9 +2520,10 @@ state_page_more(struct mm_swim *s, const uint8_t *buf, uint64_t news)
 size_t
 mm__swim_state_encode(struct mm_swim *s, uint8_t *out, size_t cap)
 {
-    size_t need = 1 + MM_SWIM_ID_LEN + 4, count = 0, start, span;
+    size_t need = SWIM_STATE_HDR, count = 0, start, span;
+    uint32_t next;
     uint8_t rec[SWIM_REC_MAX];
-    state_page(s, &start, &span);
+    state_page(s, &start, &span, &next);
     for (size_t k = 0; k < span; k++) {
         const struct mm_swim_member *m = s->members[(start + k) % s->nmembers];
         if (m->tombstone || m == s->self) continue;
@@ -2422,11 +2536,13 @@ mm__swim_state_encode(struct mm_swim *s, uint8_t *out, size_t cap)
     }
     if (!out || cap < need) return need;
     size_t o = 0;
-    out[o++] = SWIM_VERSION;
+    out[o++] = SWIM_STATE_VERSION;
     memcpy(out + o, s->self->id, MM_SWIM_ID_LEN);
     o += MM_SWIM_ID_LEN;
     mm__put_u32(out + o, (uint32_t)count);
-    o += 4;
+    mm__put_u32(out + o + 4, s->sync_in_flight ? s->pull_want : SWIM_PAGE_NONE);
+    mm__put_u32(out + o + 8, next);
+    o += 12;
     /* Ourselves first, then the live members, then the gone: a receiver
      * that merges in steps knows the sender and the live members first. */
     for (int pass = 0; pass < 3; pass++) {
@@ -2442,7 +2558,10 @@ mm__swim_state_encode(struct mm_swim *s, uint8_t *out, size_t cap)
             o += 3 + n;
         }
     }
-    if (span < s->nmembers) s->state_cursor = (start + span) % s->nmembers;
+    if (s->serve_on)
+        s->serve_on = 0; /* a served page leaves the rotation where it is */
+    else if (span < s->nmembers)
+        s->state_cursor = (start + span) % s->nmembers;
     return o;
 }
 
@@ -2526,9 +2645,11 @@ state_walk(struct mm_swim *s, const uint8_t *buf, size_t len, int apply,
     struct swim_rd r = {buf, len, 0};
     uint8_t sender[MM_SWIM_ID_LEN];
     struct swim_rec rec;
-    if (rd_u8(&r) != SWIM_VERSION) return -1;
+    if (rd_u8(&r) != SWIM_STATE_VERSION) return -1;
     rd_bytes(&r, sender, MM_SWIM_ID_LEN);
     uint32_t count = rd_u32(&r);
+    rd_u32(&r); /* want: read by mm__swim_state_serve */
+    rd_u32(&r); /* next: read by state_page_more */
     if (r.err) return -1;
     uint32_t first = apply ? *next : 0, done = 0;
     int live_done = 0; /* the last entry this step took was a live one */
@@ -2596,7 +2717,7 @@ void
 mm__swim_sync_done(struct mm_swim *s, uint64_t now)
 {
     if (now > s->now) s->now = now;
-    s->sync_in_flight = 0;
+    s->sync_in_flight = s->pull_walk = 0;
 }
 
 int

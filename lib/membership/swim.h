@@ -278,6 +278,10 @@ int mm__swim_set_tags(struct mm_swim *s, const char *tags, uint64_t now);
  * it).  merge: 0 or MM_EDECODE
  * (nothing applied); it also ends the sync in flight. */
 size_t mm__swim_state_encode(struct mm_swim *s, uint8_t *out, size_t cap);
+/* A peer's push-pull request |req| (its state) is about to be answered:
+ * the answer's page starts where the request asked (a joiner walking our
+ * table page by page).  Call before sizing and encoding the answer. */
+void mm__swim_state_serve(struct mm_swim *s, const uint8_t *req, size_t len);
 int mm__swim_state_merge(struct mm_swim *s, const uint8_t *buf, size_t len,
                          uint64_t now);
 /* The same in steps of at most |max| signature checks (entries that need

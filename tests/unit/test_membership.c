@@ -491,11 +491,13 @@ test_membership_forged_sync_frame_ignored(void **state)
 
     uint8_t st[1024];
     size_t o = 0;
-    st[o++] = 2;
+    st[o++] = 3;
     memcpy(st + o, e0->mb[ie].id, 16);
     o += 16;
     mm__put_u32(st + o, 3);
-    o += 4;
+    mm__put_u32(st + o + 4, UINT32_MAX); /* want: the rotation */
+    mm__put_u32(st + o + 8, UINT32_MAX); /* next: none */
+    o += 12;
     for (int k = 0; k < 3; k++) {
         int victim = k < 2 ? ib : ic;
         size_t n =

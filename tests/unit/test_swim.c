@@ -1052,14 +1052,16 @@ test_swim_forged_alive_rejected(void **state)
     memcpy(tb_msg(&t, T_ALIVE, n), body, n);
     h_recv(h, 9, &t);
     /* The same through a push-pull payload. */
-    uint8_t st[1 + 16 + 4 + 3 + 600];
-    st[0] = 2;
+    uint8_t st[1 + 16 + 12 + 3 + 600];
+    st[0] = 3;
     id_of(st + 1, 9);
     mm__put_u32(st + 17, 1);
-    n = rec_build(st + 24, 2, 1000, 0, 0, "", fake, 9, 1);
-    st[21] = MM_SWIM_ALIVE;
-    mm__put_u16(st + 22, (uint16_t)n);
-    assert_int_equal(mm__swim_state_merge(h->s, st, 24 + n, h->now), 0);
+    mm__put_u32(st + 21, UINT32_MAX); /* want */
+    mm__put_u32(st + 25, UINT32_MAX); /* next */
+    n = rec_build(st + 32, 2, 1000, 0, 0, "", fake, 9, 1);
+    st[29] = MM_SWIM_ALIVE;
+    mm__put_u16(st + 30, (uint16_t)n);
+    assert_int_equal(mm__swim_state_merge(h->s, st, 32 + n, h->now), 0);
 
     assert_int_equal(mm__swim_stats(h->s)->forged, forged0 + 5);
     assert_int_equal(h->nev, ev0);
@@ -1347,16 +1349,19 @@ test_swim_record_golden_vector(void **state)
     assert_int_equal(mm__swim_new(&h->s, &cfg, &ops, h->now), 0);
     uint8_t st[1024];
     size_t n = mm__swim_state_encode(h->s, st, sizeof(st));
-    assert_true(n > 24 && n <= sizeof(st));
-    size_t rl = mm__get_u16(st + 22);
-    assert_int_equal(24 + rl, n);
+    assert_true(n > 32 && n <= sizeof(st));
+    assert_int_equal(st[0], 3);
+    assert_int_equal(mm__get_u32(st + 21), UINT32_MAX); /* no pull: no want */
+    assert_int_equal(mm__get_u32(st + 25), UINT32_MAX); /* all of it: no next */
+    size_t rl = mm__get_u16(st + 30);
+    assert_int_equal(32 + rl, n);
     mm__hex(hex, pub, 32);
     assert_string_equal(
         hex,
         "03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8");
     mm__hex(hex, id, 16);
     assert_string_equal(hex, "56475aa75463474c0285df5dbf2bcab7");
-    mm__hex(hex, st + 24, rl);
+    mm__hex(hex, st + 32, rl);
     assert_string_equal(
         hex, "56475aa75463474c0285df5dbf2bcab701000000000000000000000000000000"
              "0200047f0000010a1f026e31067a6f6e653d6103a107bff3ce10be1d70dd18e7"
@@ -1761,7 +1766,7 @@ test_swim_state_paged(void **state)
         uint8_t *st = malloc(n);
         assert_int_equal(mm__swim_state_encode(a->s, st, n), n);
         assert_int_equal(mm__get_u32(st + 17), 4); /* self + 3 */
-        size_t o = 21;
+        size_t o = 29;
         for (int e = 0; e < 4; e++) {
             size_t len = (size_t)(st[o + 1] | st[o + 2] << 8);
             int who = -1;
@@ -1810,6 +1815,82 @@ test_swim_state_paged(void **state)
 /* A push-pull state merged in steps: the budget is signature checks (news
  * already held is free), the gone members' records come last and are
  * flagged as such (2), and a step takes at most 256 entries. */
+/* A pull from a peer that lists more members than we do walks its table
+ * from slot 0, a page a round trip (the request says where the answer's
+ * page starts, the answer where the next one does), until we list as many
+ * as it did; then it asks for nothing more. */
+static void
+test_swim_pull_walks_a_fuller_table(void **state)
+{
+    (void)state;
+    struct h *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+    struct mm_swim_config cfg;
+    char na[32], nb[32];
+    assert_non_null(a);
+    assert_non_null(b);
+    struct mm_swim_ops ops = {a,           h_send, h_changed,
+                              h_want_sync, t_sign, t_verify};
+    cfg_for(&cfg, 0, na, 45);
+    cfg.sync_page = 3;
+    a->now = 1000;
+    assert_int_equal(mm__swim_new(&a->s, &cfg, &ops, a->now), 0);
+    h_learn(a, 10); /* a lists 11 */
+    ops.data = b;
+    cfg_for(&cfg, 20, nb, 46);
+    cfg.sync_page = 3;
+    b->now = 1000;
+    assert_int_equal(mm__swim_new(&b->s, &cfg, &ops, b->now), 0);
+    /* b knows a (and itself) only; a's packet says a lists 11. */
+    struct tb t;
+    tb_begin(&t, 0);
+    tb_digest(&t, mm__swim_digest(a->s));
+    mm__put_u32(t.b + t.len - 4, 11);
+    tb_alive(&t, 0, 1, 0, "", addr_of(0));
+    h_recv(b, 0, &t);
+    assert_int_equal(mm__swim_count(b->s, MM_SWIM_NONE), 2);
+    while (b->nsync == 0 && b->now < 5000) {
+        b->now = mm__swim_deadline(b->s);
+        mm__swim_tick(b->s, b->now);
+    }
+    assert_int_equal(b->nsync, 1);
+    uint8_t id0[16];
+    id_of(id0, 0);
+    assert_memory_equal(b->sync_peer, id0, 16);
+
+    uint32_t want = 0;
+    int pulls = 0;
+    for (;;) {
+        size_t n = mm__swim_state_encode(b->s, NULL, 0);
+        uint8_t *req = malloc(n);
+        assert_int_equal(mm__swim_state_encode(b->s, req, n), n);
+        assert_int_equal(mm__get_u32(req + 21), want); /* where to start */
+        mm__swim_state_serve(a->s, req, n);
+        size_t m = mm__swim_state_encode(a->s, NULL, 0);
+        uint8_t *ans = malloc(m);
+        assert_int_equal(mm__swim_state_encode(a->s, ans, m), m);
+        free(req);
+        uint32_t next = mm__get_u32(ans + 25);
+        assert_true(next < 11); /* a slot of a's table: it had more */
+        int before = b->nsync;
+        assert_int_equal(mm__swim_state_merge(b->s, ans, m, b->now), 0);
+        free(ans);
+        pulls++;
+        mm__swim_tick(b->s, b->now);
+        if (b->nsync == before) break; /* the walk ended */
+        assert_true(next > want);      /* it did not wrap */
+        assert_int_equal(b->nsync, before + 1);
+        assert_memory_equal(b->sync_peer, id0, 16);
+        want = next;
+        assert_true(pulls < 10);
+    }
+    /* Ten members in pages of three: four pulls, and b lists all. */
+    assert_int_equal(pulls, 4);
+    assert_int_equal(mm__swim_count(b->s, MM_SWIM_NONE), 12);
+    assert_int_equal(mm__swim_check(b->s), 0);
+    h_free(a);
+    h_free(b);
+}
+
 static void
 test_swim_state_merge_steps_count_checks(void **state)
 {
@@ -1888,7 +1969,7 @@ test_swim_state_merge_steps_count_checks(void **state)
 
     /* The entry bound: 300 copies of a's own (held) entry, free each, are
      * taken 256 in the first step and the 44 left in the second. */
-    const size_t hdr = 1 + 16 + 4;
+    const size_t hdr = 1 + 16 + 12;
     size_t elen = 3 + (size_t)(st[hdr + 1] | st[hdr + 2] << 8);
     size_t bn = hdr + 300 * elen;
     uint8_t *big = malloc(bn);
@@ -2796,14 +2877,16 @@ big_tags(uint32_t k)
 static uint8_t *
 big_state(uint32_t n, uint64_t gen, int even_state, size_t *len)
 {
-    uint8_t *b = malloc(21 + (size_t)n * 256), tbs[18 + 256];
+    uint8_t *b = malloc(29 + (size_t)n * 256), tbs[18 + 256];
     size_t o = 0;
     assert_non_null(b);
-    b[o++] = 2;
+    b[o++] = 3;
     idx_id(b + o, 0);
     o += 16;
     mm__put_u32(b + o, n);
-    o += 4;
+    mm__put_u32(b + o + 4, UINT32_MAX);
+    mm__put_u32(b + o + 8, UINT32_MAX);
+    o += 12;
     for (uint32_t k = 0; k < n; k++) {
         char name[32];
         const char *tags = big_tags(k);
@@ -2971,6 +3054,7 @@ main(void)
         cmocka_unit_test(test_swim_state_roundtrip_converges),
         cmocka_unit_test(test_swim_news_gossiped_soon),
         cmocka_unit_test(test_swim_state_merge_steps_count_checks),
+        cmocka_unit_test(test_swim_pull_walks_a_fuller_table),
         cmocka_unit_test(test_swim_state_paged),
         cmocka_unit_test(test_swim_leave_times_out_alone_acks),
         cmocka_unit_test(test_swim_seed_retry_backoff),

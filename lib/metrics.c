@@ -332,6 +332,10 @@ render_net(struct mm_mtext *t, const struct mm_metrics_net *x)
     one_u(t, "murmer_swim_late_probes_total", "counter",
           "Probe steps this node ran late (it was behind: local health).",
           x->swim.late_probes);
+    one_u(t, "murmer_swim_heard_not_acked_total", "counter",
+          "Probes left unacked by a member that sent us a packet meanwhile "
+          "(not suspected).",
+          x->swim.heard_not_acked);
     one_u(t, "murmer_swim_refutations_total", "counter",
           "Suspicions of this node that it refuted.", x->swim.refutations);
     one_u(t, "murmer_swim_records_verified_total", "counter",

@@ -1933,6 +1933,13 @@ probe_finish(struct mm_swim *s)
         swim_awareness_add(s, (int)(s->probe.expected_nacks - s->probe.nacks));
     else
         swim_awareness_add(s, 1);
+    if (t && swim_live(t) && t->last_heard >= s->probe.sent) {
+        /* No ack, but it sent us something since the ping went out: it is
+         * up and can reach us (an ack lost, or late from a busy node).
+         * Not a suspicion; the next probe of it asks again. */
+        s->stats.heard_not_acked++;
+        return;
+    }
     if (t && swim_live(t)) {
         MM_LOG(MM_LOG_INFO, "swim", "%s: no ack in %llu ms", t->name,
                (unsigned long long)(s->now - s->probe.sent));

@@ -336,12 +336,13 @@ int mm__swim_timings_format(const struct mm_swim *s, char *buf, size_t len);
 struct mm_swim_stats {
     uint64_t packets_in, packets_out, decode_errors;
     uint64_t probes, indirect_probes, nacks_in, refutations, syncs;
-    uint64_t stale_verdicts; /* FAILED verdicts taken as suspicions */
-    uint64_t verified;       /* records whose signature was checked, valid */
-    uint64_t forged;         /* records dropped: signature or key invalid */
-    uint64_t unknown_leaves; /* gossiped leaves of members never known */
-    uint64_t suspicions;     /* members that turned suspect */
-    uint64_t late_probes;    /* probe steps run late (we were behind) */
+    uint64_t stale_verdicts;  /* FAILED verdicts taken as suspicions */
+    uint64_t verified;        /* records whose signature was checked, valid */
+    uint64_t forged;          /* records dropped: signature or key invalid */
+    uint64_t unknown_leaves;  /* gossiped leaves of members never known */
+    uint64_t suspicions;      /* members that turned suspect */
+    uint64_t late_probes;     /* probe steps run late (we were behind) */
+    uint64_t heard_not_acked; /* probes unacked by a member heard meanwhile */
 };
 const struct mm_swim_stats *mm__swim_stats(const struct mm_swim *s);
 

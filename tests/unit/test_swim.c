@@ -643,6 +643,47 @@ test_swim_nack_raises_awareness(void **state)
  * (before, it suspected the target in the same step), and raises its own
  * local health score.
  */
+/*
+ * A probe that gets no ack from a member that sent us a packet while it
+ * ran is not a suspicion (the member is up and reaches us); a probe of a
+ * member that stayed silent still is.
+ */
+static void
+test_swim_heard_during_probe_not_suspected(void **state)
+{
+    (void)state;
+    struct h *h = h_new_cfg(47, 0, 0);
+    h_learn(h, 4);
+    uint32_t seq;
+    uint64_t sent;
+    int target = h_run_to_ping(h, &seq, &sent);
+    size_t from = h->nout;
+    /* The target speaks (its digest, no ack) while the probe runs. */
+    struct tb t;
+    h->now = sent + 5;
+    tb_begin(&t, target);
+    tb_digest(&t, mm__swim_digest(h->s));
+    h_recv(h, target, &t);
+    h_advance(h, sent + 1000); /* past the probe's end */
+    assert_int_equal(h_state(h, target), MM_SWIM_ALIVE);
+    assert_int_equal(mm__swim_stats(h->s)->heard_not_acked, 1);
+    assert_int_equal(mm__swim_stats(h->s)->suspicions, 0);
+    /* The next member probed stays silent: suspected as before (the
+     * missed ack raised the local health score: probes are slower). */
+    int next = -1;
+    while (next < 0 && h->now < sent + 10000) {
+        next = h_next_ping(h, &from, NULL);
+        if (next < 0) h_advance(h, mm__swim_deadline(h->s));
+    }
+    assert_true(next > 0 && next != target);
+    uint64_t at = h->out[from - 1].at;
+    while (h_state(h, next) == MM_SWIM_ALIVE && h->now < at + 20000)
+        h_advance(h, mm__swim_deadline(h->s));
+    assert_int_equal(h_state(h, next), MM_SWIM_SUSPECT);
+    assert_int_equal(mm__swim_stats(h->s)->heard_not_acked, 1);
+    h_free(h);
+}
+
 static void
 test_swim_late_probe_step_not_a_suspicion(void **state)
 {
@@ -3030,6 +3071,7 @@ main(void)
         cmocka_unit_test(test_swim_probe_ack),
         cmocka_unit_test(test_swim_indirect_ack_keeps_alive),
         cmocka_unit_test(test_swim_nack_raises_awareness),
+        cmocka_unit_test(test_swim_heard_during_probe_not_suspected),
         cmocka_unit_test(test_swim_late_probe_step_not_a_suspicion),
         cmocka_unit_test(test_swim_late_probe_end_reads_answers_first),
         cmocka_unit_test(test_swim_suspicion_formula),

@@ -86,6 +86,10 @@
 #define SWIM_STATE_VERSION 3
 #define SWIM_STATE_HDR (1 + MM_SWIM_ID_LEN + 12)
 #define SWIM_PAGE_NONE UINT32_MAX
+/* want = SWIM_PAGE_BACK | e: the page that ends at slot e (exclusive),
+ * taken backwards; e = SWIM_PAGE_END: at the table's end. */
+#define SWIM_PAGE_BACK 0x80000000u
+#define SWIM_PAGE_END 0x7ffffffeu
 #define SWIM_MSG_HDR 3
 #define SWIM_REC_HEAD_MAX (16 + 8 + 8 + 1 + 1 + 19 + 1 + 63 + 1 + 255)
 #define SWIM_REC_MAX (SWIM_REC_HEAD_MAX + MM_SWIM_PUB_LEN + MM_SWIM_SIG_LEN)
@@ -230,13 +234,12 @@ struct mm_swim {
     size_t state_cursor; /* members[] slot the next state page starts at */
     /*
      * Paged pulls.  sync_want/sync_walk go with the pending pull, pull_*
-     * with the one in flight: the table slot its answer's page should
-     * start at (SWIM_PAGE_NONE: the sender's rotation), and whether it
-     * walks the sender's whole table (a joiner's first pull: page after
-     * page until the table's end, news or not).  serve_from is the page a
+     * with the one in flight: the page its answer should carry (a want,
+     * see SWIM_PAGE_*), and whether it walks the sender's table (from its
+     * end back, page after page, news or not).  serve_want is what a
      * peer's request asked of our next state (mm__swim_state_serve).
      */
-    uint32_t sync_want, pull_want, serve_from;
+    uint32_t sync_want, pull_want, serve_want;
     int sync_walk, pull_walk, serve_on;
     /* A walk ends early once we list as many members as its peer did
      * (UINT32_MAX: it walks to the end). */
@@ -1526,17 +1529,17 @@ sync_gap_grow(struct mm_swim *s)
 /*
  * A pull from a peer that lists |listed| members: when that is more than
  * we list, we lack members, and in a table filled in the order members
- * were learnt the ones we lack sit together (the late joiners of a burst,
- * at its end), where random pages rarely land.  So such a pull walks the
- * peer's table from its start, page after page, until we list more than
- * it did or the table ends; other pulls take one page of the peer's
- * rotation (more while pages bring news).
+ * were learnt the ones we lack sit together: the late joiners of a burst,
+ * at its end, where random pages rarely land.  So such a pull walks the
+ * peer's table from its end back, page after page, until we list more
+ * than it did or the walk reaches its start; other pulls take one page of
+ * the peer's rotation (more while pages bring news).
  */
 static void
 sync_plan_walk(struct mm_swim *s, uint32_t listed)
 {
     int walk = listed > swim_listed(s);
-    s->sync_want = walk ? 0 : SWIM_PAGE_NONE;
+    s->sync_want = walk ? SWIM_PAGE_BACK | SWIM_PAGE_END : SWIM_PAGE_NONE;
     s->sync_walk = walk;
     s->sync_walk_listed = listed;
 }
@@ -1663,7 +1666,7 @@ join_acked(struct mm_swim *s, const uint8_t *sender)
            peer ? peer->name : "a seed");
     if (peer && !peer->is_self && swim_live(peer) && !s->sync_in_flight) {
         /* The first pull walks the peer's whole table from its start. */
-        s->sync_want = 0;
+        s->sync_want = SWIM_PAGE_BACK | SWIM_PAGE_END;
         s->sync_walk = 1;
         s->sync_walk_listed = UINT32_MAX;
         sync_fire(s, peer);
@@ -2444,12 +2447,13 @@ mm__swim_set_tags(struct mm_swim *s, const char *tags, uint64_t now)
 
 /*
  * The members a push-pull state carries besides ourselves: all of them
- * while they fit in one page (cfg.sync_page), else a page of the table,
- * wrapping: from the slot a peer's request asked for
- * (mm__swim_state_serve), or else from the rotating cursor, so that
- * successive states cover every member.  Sets *start and *span (the table
- * slots the page covers) and *next (the slot after it, SWIM_PAGE_NONE
- * when everything fit) and returns how many it holds.
+ * while they fit in one page (cfg.sync_page), else a page of the table:
+ * the one a peer's request asked for (mm__swim_state_serve), or else the
+ * next of the rotating cursor, so that successive states cover every
+ * member.  Sets *start and *span (the table slots the page covers,
+ * wrapping) and *next (where the following page starts, or for a page
+ * taken backwards ends; SWIM_PAGE_NONE when everything fit or a backwards
+ * page reached slot 0) and returns how many it holds.
  */
 static size_t
 state_page(const struct mm_swim *s, size_t *start, size_t *span, uint32_t *next)
@@ -2459,8 +2463,21 @@ state_page(const struct mm_swim *s, size_t *start, size_t *span, uint32_t *next)
     *span = s->nmembers;
     *next = SWIM_PAGE_NONE;
     if (others <= s->cfg.sync_page) return others;
-    if (s->serve_on && s->serve_from < s->nmembers)
-        *start = s->serve_from;
+    uint32_t want = s->serve_on ? s->serve_want : SWIM_PAGE_NONE;
+    if (want != SWIM_PAGE_NONE && (want & SWIM_PAGE_BACK)) {
+        size_t end = want & ~SWIM_PAGE_BACK;
+        if (end > s->nmembers) end = s->nmembers;
+        for (k = 0; k < end && n < s->cfg.sync_page; k++) {
+            const struct mm_swim_member *m = s->members[end - 1 - k];
+            n += !m->tombstone && m != s->self;
+        }
+        *start = end - k;
+        *span = k;
+        *next = *start ? (uint32_t)*start : SWIM_PAGE_NONE;
+        return n;
+    }
+    if (want != SWIM_PAGE_NONE && want < s->nmembers)
+        *start = want;
     else
         *start = s->state_cursor < s->nmembers ? s->state_cursor : 0;
     for (k = 0; k < s->nmembers && n < s->cfg.sync_page; k++) {
@@ -2480,21 +2497,23 @@ mm__swim_state_serve(struct mm_swim *s, const uint8_t *req, size_t len)
     uint32_t want = mm__get_u32(req + 1 + MM_SWIM_ID_LEN + 4);
     if (want == SWIM_PAGE_NONE) return;
     s->serve_on = 1;
-    s->serve_from = want;
+    s->serve_want = want;
 }
 
 /*
  * A state from |buf|'s sender was merged and brought |news| records.
  * When it was a page (its sender holds more members than it carried), the
  * next page is pulled from the sender at once, not after the jitter a
- * differing digest waits: while pages bring news, and on a joiner's first
- * pull until the walk reaches the end of the sender's table (a joiner
+ * differing digest waits: while pages bring news, and on a walk (a
+ * joiner's first pull, or a pull from a peer that lists more) until it
+ * reaches the start of the sender's table or we caught up (a joiner
  * learns a large cluster a page a round trip, in order, not by random
  * pages of a rotation that others' pulls move too).
  */
 static void
 state_page_more(struct mm_swim *s, const uint8_t *buf, uint64_t news)
 {
+    int back = 0;
     uint32_t next = mm__get_u32(buf + 1 + MM_SWIM_ID_LEN + 8);
     int walk =
         s->pull_walk && memcmp(buf + 1, s->pull_peer, MM_SWIM_ID_LEN) == 0;
@@ -2502,12 +2521,11 @@ state_page_more(struct mm_swim *s, const uint8_t *buf, uint64_t news)
         /* A walk goes on by its own rule only, news or not. */
         s->pull_walk = 0;
         news = 0;
-        /* It ends where the page wrapped (the table's end), or once we
-         * list more than its peer did (one more: ourselves, whom it may
-         * not list). */
-        walk =
-            next != SWIM_PAGE_NONE && next > s->pull_want &&
-            (s->pull_listed == UINT32_MAX || swim_listed(s) <= s->pull_listed);
+        /* It ends at the table's start, or once we list more than its
+         * peer did (one more: ourselves, whom it may not list). */
+        walk = next != SWIM_PAGE_NONE && (s->pull_listed == UINT32_MAX ||
+                                          swim_listed(s) <= s->pull_listed);
+        back = walk;
     }
     if (next == SWIM_PAGE_NONE || (news == 0 && !walk) || s->leaving ||
         s->sync_pending)
@@ -2517,7 +2535,7 @@ state_page_more(struct mm_swim *s, const uint8_t *buf, uint64_t news)
     s->sync_pending = 1;
     s->sync_by_digest = 0;
     s->sync_at = s->now;
-    s->sync_want = next;
+    s->sync_want = back ? SWIM_PAGE_BACK | next : next;
     s->sync_walk = walk;
     s->sync_walk_listed = s->pull_listed;
     memcpy(s->sync_peer, m->id, MM_SWIM_ID_LEN);

@@ -1857,9 +1857,10 @@ test_swim_state_paged(void **state)
  * already held is free), the gone members' records come last and are
  * flagged as such (2), and a step takes at most 256 entries. */
 /* A pull from a peer that lists more members than we do walks its table
- * from slot 0, a page a round trip (the request says where the answer's
- * page starts, the answer where the next one does), until we list as many
- * as it did; then it asks for nothing more. */
+ * from its end back (the members learnt last, which we lack), a page a
+ * round trip (the request says where the answer's page ends, the answer
+ * where the next one does), until we list more than it did; then it asks
+ * for nothing more. */
 static void
 test_swim_pull_walks_a_fuller_table(void **state)
 {
@@ -1898,30 +1899,32 @@ test_swim_pull_walks_a_fuller_table(void **state)
     id_of(id0, 0);
     assert_memory_equal(b->sync_peer, id0, 16);
 
-    uint32_t want = 0;
+    uint32_t want = 0xfffffffeu; /* backwards (bit 31) from the end */
     int pulls = 0;
     for (;;) {
         size_t n = mm__swim_state_encode(b->s, NULL, 0);
         uint8_t *req = malloc(n);
         assert_int_equal(mm__swim_state_encode(b->s, req, n), n);
-        assert_int_equal(mm__get_u32(req + 21), want); /* where to start */
+        assert_int_equal(mm__get_u32(req + 21), want); /* which page */
         mm__swim_state_serve(a->s, req, n);
         size_t m = mm__swim_state_encode(a->s, NULL, 0);
         uint8_t *ans = malloc(m);
         assert_int_equal(mm__swim_state_encode(a->s, ans, m), m);
         free(req);
+        /* a's slots: itself at 0, then members 1..10; a page of 3 from
+         * the end back: 10 9 8, 7 6 5, 4 3 2, then 1 (the start). */
         uint32_t next = mm__get_u32(ans + 25);
-        assert_true(next < 11); /* a slot of a's table: it had more */
+        assert_int_equal(next,
+                         pulls < 3 ? 8u - 3u * (unsigned)pulls : UINT32_MAX);
         int before = b->nsync;
         assert_int_equal(mm__swim_state_merge(b->s, ans, m, b->now), 0);
         free(ans);
         pulls++;
         mm__swim_tick(b->s, b->now);
         if (b->nsync == before) break; /* the walk ended */
-        assert_true(next > want);      /* it did not wrap */
         assert_int_equal(b->nsync, before + 1);
         assert_memory_equal(b->sync_peer, id0, 16);
-        want = next;
+        want = 0x80000000u | next;
         assert_true(pulls < 10);
     }
     /* Ten members in pages of three: four pulls, and b lists all. */

@@ -500,7 +500,10 @@ node_start(struct sim *S, int i)
         mm__swim_join(nd->s, &seed, S->now);
     }
     char label[64];
-    for (int k = 0; k < S->sc->labels; k++) {
+    /* The labelled nodes spread evenly over the indexes. */
+    int pct = S->sc->labelled_pct;
+    int labelled = ((i + 1) * pct) / 100 > (i * pct) / 100;
+    for (int k = 0; labelled && k < S->sc->labels; k++) {
         if (k == 0)
             snprintf(label, sizeof(label), "shared/%d", i % 16);
         else
@@ -1263,7 +1266,14 @@ static void
 usage(FILE *f)
 {
     fprintf(f, "usage: murmer-sim [--seed S | --seeds A..B] [--nodes N] "
-               "[--replay] [--quiet] [--progress] SCENARIO\n"
+               "[--labels K] [--labelled PCT]\n"
+               "                  [--replay] [--quiet] [--progress] SCENARIO\n"
+               "  --labels K: registry labels a registering node registers "
+               "(default: the scenario's)\n"
+               "  --labelled PCT: share of the nodes that register them, "
+               "spread evenly (100)\n"
+               "  --progress: a line per check on stderr while a join "
+               "converges\n"
                "  exit 0: every invariant held; 1: a violation (printed with "
                "seed, scenario, time, invariant);\n"
                "  2: usage or scenario error; 3: --replay found two runs of "
@@ -1284,7 +1294,8 @@ parse_u64(const char *s, uint64_t *out)
 int
 main(int argc, char **argv)
 {
-    uint64_t seed_lo = 1, seed_hi = 1, nodes = 0;
+    uint64_t seed_lo = 1, seed_hi = 1, nodes = 0, labels = UINT64_MAX,
+             labelled = 100;
     int replay = 0, quiet = 0;
     const char *path = NULL;
     for (int i = 1; i < argc; i++) {
@@ -1302,6 +1313,16 @@ main(int argc, char **argv)
         } else if (strcmp(a, "--nodes") == 0 && i + 1 < argc) {
             if (parse_u64(argv[++i], &nodes) || nodes < 1 || nodes > 1000000) {
                 fprintf(stderr, "murmer-sim: --nodes wants 1..1000000\n");
+                return 2;
+            }
+        } else if (strcmp(a, "--labels") == 0 && i + 1 < argc) {
+            if (parse_u64(argv[++i], &labels) || labels > 64) {
+                fprintf(stderr, "murmer-sim: --labels wants 0..64\n");
+                return 2;
+            }
+        } else if (strcmp(a, "--labelled") == 0 && i + 1 < argc) {
+            if (parse_u64(argv[++i], &labelled) || labelled > 100) {
+                fprintf(stderr, "murmer-sim: --labelled wants 0..100 (%%)\n");
                 return 2;
             }
         } else if (strcmp(a, "--replay") == 0) {
@@ -1332,6 +1353,8 @@ main(int argc, char **argv)
         fprintf(stderr, "murmer-sim: %s\n", err);
         return 2;
     }
+    if (labels != UINT64_MAX) sc.labels = (int)labels;
+    sc.labelled_pct = (int)labelled;
     mm_log_set_level(MM_LOG_ERR - 1); /* the cores' logs: off */
     int n = nodes ? (int)nodes : sc.nodes;
     int rc = 0;

@@ -318,6 +318,7 @@ sim_scenario_parse(struct sim_scenario *sc, const char *name, const char *text,
     sc->nodes = 100;
     sc->settle_ms = 120000;
     sc->labels = 2;
+    sc->labelled_pct = 100;
     const char *p = text;
     while (*p) {
         const char *nl = strchr(p, '\n');

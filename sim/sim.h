@@ -49,7 +49,8 @@ struct sim_scenario {
     int nodes;       /* default N (--nodes overrides) */
     uint64_t run_ms; /* required */
     uint64_t settle_ms;
-    int labels; /* registry labels each node registers */
+    int labels;       /* registry labels each node registers */
+    int labelled_pct; /* of the nodes, the share that registers (100) */
     struct sim_action *acts;
     size_t nacts;
 };

@@ -41,3 +41,19 @@ setup()
     [ "$status" -eq 2 ]
     [ "$output" = "murmer-sim: --nodes wants 1..1000000" ]
 }
+
+@test "sim: labels on a share of the nodes; --progress; bad shares refused" {
+    # 20 % of 30 nodes register 3 labels each: the registry converges.
+    run timeout 60 "$SIM" --nodes 30 --seed 5 --labels 3 --labelled 20 --progress "$ROOT/sim/scenarios/join.txt"
+    [ "$status" -eq 0 ]
+    [[ $output =~ registry_converge_s=[0-9.]+\  ]]
+    [[ $output == *" violations=0 "* ]]
+    # --progress: lines while the join converges, the last one complete.
+    [[ $output =~ progress\ t=[0-9.]+\ live=30\ fewest_alive=30\ complete=30\  ]]
+    run "$SIM" --labelled 101 "$ROOT/sim/scenarios/join.txt"
+    [ "$status" -eq 2 ]
+    [ "$output" = "murmer-sim: --labelled wants 0..100 (%)" ]
+    run "$SIM" --labels 65 "$ROOT/sim/scenarios/join.txt"
+    [ "$status" -eq 2 ]
+    [ "$output" = "murmer-sim: --labels wants 0..64" ]
+}

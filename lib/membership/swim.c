@@ -1547,9 +1547,11 @@ sync_plan_walk(struct mm_swim *s, uint32_t listed)
 /*
  * A peer's packet said its digest and how many members it lists.  A digest
  * that differs from ours asks for a pull after a jitter; until it fires, a
- * differing peer that lists more members than the chosen one takes its
- * place (after a join burst the pulls go to those who know the most, and
- * what they know spreads from pull to pull).
+ * differing peer that lists more members than we do takes the place of a
+ * chosen one that does not (after a join burst the pulls go to peers that
+ * know more, and what they know spreads from pull to pull).  Not the peer
+ * that lists the most: during a burst that is the seed, and every pull
+ * would go to it.
  */
 static void
 sync_consider(struct mm_swim *s, const uint8_t *peer_id, uint64_t digest,
@@ -1567,7 +1569,7 @@ sync_consider(struct mm_swim *s, const uint8_t *peer_id, uint64_t digest,
         return;
     }
     if (s->sync_pending && s->sync_by_digest && !s->sync_in_flight &&
-        listed > s->sync_peer_listed) {
+        s->sync_peer_listed <= swim_listed(s) && listed > swim_listed(s)) {
         struct mm_swim_member *m = swim_find(s, peer_id);
         if (!m || m->is_self || !swim_live(m)) return;
         memcpy(s->sync_peer, peer_id, MM_SWIM_ID_LEN);

@@ -100,6 +100,21 @@ struct oplog_origin {
     /* mm__oplog_batch_seal's scratch: this origin's run in the batch. */
     int s_on;
     uint64_t s_first, s_last, s_end;
+    size_t pos; /* its index in mm__oplog.orgs */
+};
+
+/*
+ * What membership said about an origin that holds nothing (no log, no
+ * snapshot, no early records, no entries): a few bytes instead of a whole
+ * struct oplog_origin.  With a member lookup (mm__oplog_set_member_lookup)
+ * only tombstones are kept: the lookup answers for the others.
+ */
+struct oplog_fact {
+    uint8_t id[MM_NODE_ID_LEN];
+    uint64_t gen;
+    uint8_t state; /* enum mm__oplog_state */
+    uint8_t tomb;  /* reaped: records of gen <= |gen| are discarded */
+    uint8_t used;
 };
 
 struct oplog_slot {
@@ -115,8 +130,20 @@ struct mm__oplog {
     uint8_t self[MM_NODE_ID_LEN];
     struct oplog_origin *me; /* borrowed from orgs */
     struct mm__oplog_cbs cbs;
-    struct oplog_origin **orgs; /* owned, sorted by id */
-    size_t norgs, caporgs;
+    /*
+     * Origins that hold something.  |orgs| (owned) is in id order up to
+     * |nosorted|, in creation order after that, with NULL holes where an
+     * origin went; org_sort() restores one sorted run for the walks that
+     * need id order.  |oidx| indexes them by id (open addressing).
+     */
+    struct oplog_origin **orgs;
+    size_t norgs, caporgs, nosorted, nholes;
+    struct oplog_origin **oidx;
+    size_t oidx_cap, oidx_n;
+    struct oplog_fact *facts; /* owned; open addressing by id */
+    size_t facts_cap, nfacts;
+    mm__oplog_member_fn member; /* NULL: every member's facts are kept */
+    void *member_data;
     struct oplog_slot **buckets; /* owned hash table of labels */
     size_t nbuckets, nslots;
     struct oplog_slot **sorted; /* owned cache of slots in label order */
@@ -405,26 +432,158 @@ emit(mm__oplog *o, int kind, const struct mm__oplog_entry *e, int reason,
 /* ---- origins ------------------------------------------------------------- */
 
 static size_t
-org_lower(const mm__oplog *o, const uint8_t *id)
+id_hash(const uint8_t *id)
 {
-    size_t lo = 0, hi = o->norgs;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (memcmp(o->orgs[mid]->id, id, MM_NODE_ID_LEN) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return (size_t)mm__hash_u64(mm__get_u64(id) ^
+                                mm__hash_u64(mm__get_u64(id + 8)));
+}
+
+/* The index slot of |id|: the one holding it, or the empty one where it
+ * would go. */
+static size_t
+oidx_slot(const mm__oplog *o, const uint8_t *id)
+{
+    size_t mask = o->oidx_cap - 1, i = id_hash(id) & mask;
+    while (o->oidx[i] && memcmp(o->oidx[i]->id, id, MM_NODE_ID_LEN) != 0)
+        i = (i + 1) & mask;
+    return i;
 }
 
 static struct oplog_origin *
 org_find(const mm__oplog *o, const uint8_t *id)
 {
-    size_t i = org_lower(o, id);
-    if (i < o->norgs && memcmp(o->orgs[i]->id, id, MM_NODE_ID_LEN) == 0)
-        return o->orgs[i];
-    return NULL;
+    if (o->oidx_cap == 0) return NULL;
+    return o->oidx[oidx_slot(o, id)];
+}
+
+/* Room for one more origin in the index (kept at most 3/4 full). */
+static int
+oidx_reserve(mm__oplog *o)
+{
+    if ((o->oidx_n + 1) * 4 <= o->oidx_cap * 3) return 0;
+    size_t cap = o->oidx_cap ? o->oidx_cap * 2 : 16;
+    struct oplog_origin **t = mm__calloc(cap, sizeof(*t));
+    if (t == NULL) return -ENOMEM;
+    struct oplog_origin **old = o->oidx;
+    size_t oldcap = o->oidx_cap;
+    o->oidx = t;
+    o->oidx_cap = cap;
+    for (size_t i = 0; i < oldcap; i++)
+        if (old[i]) o->oidx[oidx_slot(o, old[i]->id)] = old[i];
+    mm__free(old);
+    return 0;
+}
+
+/* Removes slot |i| of an open-addressing table of |cap| slots, moving
+ * back the entries after it that would no longer be found. */
+#define OA_DELETE(tab, cap, i, is_used, key_of, clear)                         \
+    do {                                                                       \
+        size_t mask_ = (cap)-1, i_ = (i), j_ = (i);                            \
+        for (;;) {                                                             \
+            j_ = (j_ + 1) & mask_;                                             \
+            if (!is_used((tab)[j_])) break;                                    \
+            size_t k_ = id_hash(key_of((tab)[j_])) & mask_;                    \
+            if (i_ <= j_ ? (i_ < k_ && k_ <= j_) : (i_ < k_ || k_ <= j_))      \
+                continue;                                                      \
+            (tab)[i_] = (tab)[j_];                                             \
+            i_ = j_;                                                           \
+        }                                                                      \
+        clear((tab)[i_]);                                                      \
+    } while (0)
+
+#define ORG_USED(x) ((x) != NULL)
+#define ORG_KEY(x) ((x)->id)
+#define ORG_CLEAR(x) ((x) = NULL)
+#define FACT_USED(x) ((x).used)
+#define FACT_KEY(x) ((x).id)
+#define FACT_CLEAR(x) memset(&(x), 0, sizeof(x))
+
+/* ---- facts of origins that hold nothing ---------------------------------- */
+
+static size_t
+fact_slot(const mm__oplog *o, const uint8_t *id)
+{
+    size_t mask = o->facts_cap - 1, i = id_hash(id) & mask;
+    while (o->facts[i].used && memcmp(o->facts[i].id, id, MM_NODE_ID_LEN) != 0)
+        i = (i + 1) & mask;
+    return i;
+}
+
+static struct oplog_fact *
+fact_find(const mm__oplog *o, const uint8_t *id)
+{
+    if (o->facts_cap == 0) return NULL;
+    struct oplog_fact *f = &o->facts[fact_slot(o, id)];
+    return f->used ? f : NULL;
+}
+
+static void
+fact_delete(mm__oplog *o, const uint8_t *id)
+{
+    struct oplog_fact *f = fact_find(o, id);
+    if (f == NULL) return;
+    OA_DELETE(o->facts, o->facts_cap, (size_t)(f - o->facts), FACT_USED,
+              FACT_KEY, FACT_CLEAR);
+    o->nfacts--;
+}
+
+/* Sets the facts of |id| (created if need be).  0 or -ENOMEM. */
+static int
+fact_set(mm__oplog *o, const uint8_t *id, uint64_t gen, int state, int tomb)
+{
+    struct oplog_fact *f = fact_find(o, id);
+    if (f == NULL) {
+        if ((o->nfacts + 1) * 4 > o->facts_cap * 3) {
+            size_t cap = o->facts_cap ? o->facts_cap * 2 : 16;
+            struct oplog_fact *t = mm__calloc(cap, sizeof(*t));
+            if (t == NULL) return -ENOMEM;
+            struct oplog_fact *old = o->facts;
+            size_t oldcap = o->facts_cap;
+            o->facts = t;
+            o->facts_cap = cap;
+            for (size_t i = 0; i < oldcap; i++)
+                if (old[i].used) o->facts[fact_slot(o, old[i].id)] = old[i];
+            mm__free(old);
+        }
+        f = &o->facts[fact_slot(o, id)];
+        memcpy(f->id, id, MM_NODE_ID_LEN);
+        f->used = 1;
+        o->nfacts++;
+    }
+    f->gen = gen;
+    f->state = (uint8_t)state;
+    f->tomb = (uint8_t)tomb;
+    return 0;
+}
+
+/*
+ * What is known of |id|, an origin that holds nothing: its generation,
+ * state and whether it is a tombstone; 0 if nothing is.  The newer
+ * generation of the kept facts and the member lookup wins; at the same
+ * generation a tombstone does.
+ */
+static int
+org_facts(const mm__oplog *o, const uint8_t *id, uint64_t *gen, int *state,
+          int *tomb)
+{
+    const struct oplog_fact *f = fact_find(o, id);
+    uint64_t mg;
+    int ms, known = 0;
+    if (f) {
+        *gen = f->gen;
+        *state = f->state;
+        *tomb = f->tomb;
+        known = 1;
+    }
+    if (o->member && o->member(o->member_data, id, &mg, &ms) == 0 &&
+        ms >= MM_OPLOG_ALIVE && ms <= MM_OPLOG_REAPED &&
+        (!known || mg > *gen)) {
+        *gen = mg;
+        *state = ms;
+        *tomb = ms == MM_OPLOG_REAPED;
+        known = 1;
+    }
+    return known;
 }
 
 static struct oplog_origin *
@@ -437,16 +596,102 @@ org_create(mm__oplog *o, const uint8_t *id, uint64_t gen, int state)
         o->orgs = n;
         o->caporgs = cap;
     }
+    if (oidx_reserve(o)) return NULL;
     struct oplog_origin *g = mm__calloc(1, sizeof(*g));
     if (g == NULL) return NULL;
     memcpy(g->id, id, MM_NODE_ID_LEN);
     g->gen = gen;
     g->state = state;
-    size_t i = org_lower(o, id);
-    memmove(o->orgs + i + 1, o->orgs + i, (o->norgs - i) * sizeof(*o->orgs));
-    o->orgs[i] = g;
-    o->norgs++;
+    g->pos = o->norgs;
+    o->orgs[o->norgs++] = g;
+    o->oidx[oidx_slot(o, id)] = g;
+    o->oidx_n++;
+    fact_delete(o, id); /* |g| holds them now */
     return g;
+}
+
+static void
+org_free(struct oplog_origin *g)
+{
+    mm__free(g->log);
+    mm__free(g->pend);
+    mm__free(g->snap);
+    mm__free(g);
+}
+
+static int
+org_id_cmp(const void *a, const void *b)
+{
+    const struct oplog_origin *x = *(struct oplog_origin *const *)a;
+    const struct oplog_origin *y = *(struct oplog_origin *const *)b;
+    return memcmp(x->id, y->id, MM_NODE_ID_LEN);
+}
+
+/*
+ * Puts |orgs| in id order without holes: the origins created since the
+ * last call are sorted among themselves, then merged into the sorted run
+ * (linear, like the walks that ask for it).  Mutates only the cache, so
+ * the const queries may call it.
+ */
+static void
+org_sort(const mm__oplog *co)
+{
+    mm__oplog *o = (mm__oplog *)co;
+    if (o->nosorted == o->norgs && o->nholes == 0) return;
+    size_t n = 0, ns = 0;
+    for (size_t i = 0; i < o->norgs; i++) {
+        if (o->orgs[i] == NULL) continue;
+        if (i < o->nosorted) ns++;
+        o->orgs[n++] = o->orgs[i];
+    }
+    qsort(o->orgs + ns, n - ns, sizeof(*o->orgs), org_id_cmp);
+    if (ns && ns < n && org_id_cmp(&o->orgs[ns - 1], &o->orgs[ns]) > 0) {
+        struct oplog_origin **m = mm__malloc(n * sizeof(*m));
+        if (m == NULL) {
+            qsort(o->orgs, n, sizeof(*o->orgs), org_id_cmp);
+        } else {
+            size_t i = 0, j = ns, k = 0;
+            while (i < ns || j < n)
+                m[k++] = j == n || (i < ns &&
+                                    org_id_cmp(&o->orgs[i], &o->orgs[j]) < 0)
+                             ? o->orgs[i++]
+                             : o->orgs[j++];
+            memcpy(o->orgs, m, n * sizeof(*m));
+            mm__free(m);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        o->orgs[i]->pos = i;
+    o->norgs = o->nosorted = n;
+    o->nholes = 0;
+}
+
+static int
+org_holds_nothing(const struct oplog_origin *g)
+{
+    return g->seq == 0 && g->snap == NULL && g->npend == 0 &&
+           g->entries == NULL && g->nlog == 0;
+}
+
+/*
+ * |g| holds nothing any more (reaped, or a new generation that has sent
+ * nothing yet): it becomes mere facts, or nothing when the member lookup
+ * answers for it.  Best effort: on -ENOMEM it stays a whole origin.
+ */
+static void
+org_shrink(mm__oplog *o, struct oplog_origin *g)
+{
+    if (g == o->me || !org_holds_nothing(g)) return;
+    if ((g->tomb || o->member == NULL) &&
+        fact_set(o, g->id, g->gen, g->state, g->tomb) != 0)
+        return;
+    if (!g->tomb && o->member) fact_delete(o, g->id);
+    size_t i = oidx_slot(o, g->id);
+    OA_DELETE(o->oidx, o->oidx_cap, i, ORG_USED, ORG_KEY, ORG_CLEAR);
+    o->oidx_n--;
+    o->orgs[g->pos] = NULL;
+    o->nholes++;
+    org_free(g);
 }
 
 static int
@@ -1016,7 +1261,13 @@ apply_decoded(mm__oplog *o, const struct mm__oplog_op *op, const uint8_t *rec,
     if (memcmp(op->origin, o->self, MM_NODE_ID_LEN) == 0) return 0;
     struct oplog_origin *g = org_find(o, op->origin);
     if (g == NULL) {
-        g = org_create(o, op->origin, op->generation, MM_OPLOG_ALIVE);
+        /* Its first record, or its first since it held nothing. */
+        uint64_t gen = op->generation;
+        int state = MM_OPLOG_ALIVE, tomb = 0;
+        org_facts(o, op->origin, &gen, &state, &tomb);
+        if (op->generation < gen || (tomb && op->generation == gen)) return 0;
+        if (op->generation > gen) state = MM_OPLOG_ALIVE; /* a new process */
+        g = org_create(o, op->origin, op->generation, state);
         if (g == NULL) return -ENOMEM;
     }
     if (op->generation < g->gen || (g->tomb && op->generation == g->gen))
@@ -1220,6 +1471,7 @@ mm__oplog_free(mm__oplog *o)
     if (o == NULL) return;
     for (size_t i = 0; i < o->norgs; i++) {
         struct oplog_origin *g = o->orgs[i];
+        if (g == NULL) continue;
         struct mm__oplog_entry *e = g->entries, *next;
         for (; e; e = next) {
             next = e->org_next;
@@ -1227,10 +1479,7 @@ mm__oplog_free(mm__oplog *o)
         }
         org_free_log(g);
         org_free_pend(g);
-        mm__free(g->log);
-        mm__free(g->pend);
-        mm__free(g->snap);
-        mm__free(g);
+        org_free(g);
     }
     for (size_t i = 0; i < o->nbuckets; i++) {
         struct oplog_slot *s = o->buckets[i], *next;
@@ -1241,6 +1490,8 @@ mm__oplog_free(mm__oplog *o)
         }
     }
     mm__free(o->orgs);
+    mm__free(o->oidx);
+    mm__free(o->facts);
     mm__free(o->buckets);
     mm__free(o->sorted);
     mm__free(o);
@@ -1333,10 +1584,18 @@ mm__oplog_set_origin_state(mm__oplog *o, const uint8_t id[MM_NODE_ID_LEN],
     if (memcmp(id, o->self, MM_NODE_ID_LEN) == 0) return 0;
     struct oplog_origin *g = org_find(o, id);
     if (g == NULL) {
-        g = org_create(o, id, generation, state);
-        if (g == NULL) return -ENOMEM;
-        g->tomb = state == MM_OPLOG_REAPED;
-        return 0;
+        /* It holds nothing: there is nothing to hide, drop or show, only
+         * facts to keep for its first record (none but tombstones when
+         * the member lookup answers for it). */
+        const struct oplog_fact *f = fact_find(o, id);
+        int tomb = state == MM_OPLOG_REAPED;
+        if (f && (generation < f->gen || (f->tomb && generation == f->gen)))
+            return 0;
+        if (o->member && !tomb) {
+            fact_delete(o, id);
+            return 0;
+        }
+        return fact_set(o, id, generation, state, tomb);
     }
     if (generation < g->gen || (g->tomb && generation == g->gen)) return 0;
     if (generation > g->gen) org_new_generation(o, g, generation);
@@ -1344,12 +1603,28 @@ mm__oplog_set_origin_state(mm__oplog *o, const uint8_t id[MM_NODE_ID_LEN],
         org_reset(o, g, MM_OPLOG_REASON_REAPED);
         g->tomb = 1;
         g->state = state;
+        org_shrink(o, g);
         return 0;
     }
     int was = org_in_view(g);
     g->state = state;
     if (was != org_in_view(g)) org_reelect(o, g, MM_REASON_NODE_DOWN);
+    org_shrink(o, g);
     return 0;
+}
+
+void
+mm__oplog_set_member_lookup(mm__oplog *o, mm__oplog_member_fn fn, void *data)
+{
+    o->member = fn;
+    o->member_data = data;
+}
+
+size_t
+mm__oplog_origins_held(const mm__oplog *o, size_t *facts)
+{
+    if (facts) *facts = o->nfacts;
+    return o->oidx_n;
 }
 
 /* ---- queries --------------------------------------------------------------
@@ -1495,9 +1770,27 @@ mm__oplog_origin_info(const mm__oplog *o, const uint8_t id[MM_NODE_ID_LEN],
                       struct mm__oplog_origin_info *info)
 {
     const struct oplog_origin *g = org_find(o, id);
-    if (g == NULL || g->tomb) return MM_ENOTFOUND;
+    if (g == NULL) {
+        uint64_t gen;
+        int state, tomb;
+        if (!org_facts(o, id, &gen, &state, &tomb) || tomb) return MM_ENOTFOUND;
+        memset(info, 0, sizeof(*info));
+        memcpy(info->id, id, MM_NODE_ID_LEN);
+        info->generation = gen;
+        info->state = state;
+        return 0;
+    }
+    if (g->tomb) return MM_ENOTFOUND;
     org_info(g, info);
     return 0;
+}
+
+static int
+fact_ptr_cmp(const void *a, const void *b)
+{
+    const struct oplog_fact *x = *(const struct oplog_fact *const *)a;
+    const struct oplog_fact *y = *(const struct oplog_fact *const *)b;
+    return memcmp(x->id, y->id, MM_NODE_ID_LEN);
 }
 
 void
@@ -1506,12 +1799,34 @@ mm__oplog_origins(const mm__oplog *o,
                             const struct mm__oplog_origin_info *info),
                   void *data)
 {
-    for (size_t i = 0; i < o->norgs; i++) {
-        struct mm__oplog_origin_info info;
-        if (o->orgs[i]->tomb) continue;
-        org_info(o->orgs[i], &info);
-        if (cb(data, &info)) return;
+    /* The origins that hold something, and those known by their facts
+     * alone, merged in id order. */
+    org_sort(o);
+    const struct oplog_fact **fv = NULL;
+    size_t nf = 0;
+    if (o->nfacts && (fv = mm__malloc(o->nfacts * sizeof(*fv))) != NULL) {
+        for (size_t i = 0; i < o->facts_cap; i++)
+            if (o->facts[i].used && !o->facts[i].tomb) fv[nf++] = &o->facts[i];
+        qsort(fv, nf, sizeof(*fv), fact_ptr_cmp);
     }
+    size_t i = 0, j = 0;
+    while (i < o->norgs || j < nf) {
+        struct mm__oplog_origin_info info;
+        if (j == nf || (i < o->norgs && memcmp(o->orgs[i]->id, fv[j]->id,
+                                               MM_NODE_ID_LEN) < 0)) {
+            const struct oplog_origin *g = o->orgs[i++];
+            if (g->tomb) continue;
+            org_info(g, &info);
+        } else {
+            const struct oplog_fact *f = fv[j++];
+            memset(&info, 0, sizeof(info));
+            memcpy(info.id, f->id, MM_NODE_ID_LEN);
+            info.generation = f->gen;
+            info.state = f->state;
+        }
+        if (cb(data, &info)) break;
+    }
+    mm__free(fv);
 }
 
 size_t
@@ -1519,7 +1834,7 @@ mm__oplog_pending(const mm__oplog *o)
 {
     size_t n = 0;
     for (size_t i = 0; i < o->norgs; i++)
-        n += o->orgs[i]->npend;
+        if (o->orgs[i]) n += o->orgs[i]->npend;
     return n;
 }
 
@@ -1554,7 +1869,13 @@ mm__oplog_ops_from(const mm__oplog *o, const uint8_t id[MM_NODE_ID_LEN],
                    uint64_t from, mm__oplog_rec_cb cb, void *data)
 {
     const struct oplog_origin *g = org_find(o, id);
-    if (g == NULL || g->tomb) return MM_ENOTFOUND;
+    if (g == NULL) {
+        uint64_t gen;
+        int state, tomb;
+        return org_facts(o, id, &gen, &state, &tomb) && !tomb ? 0
+                                                              : MM_ENOTFOUND;
+    }
+    if (g->tomb) return MM_ENOTFOUND;
     org_records(g, from, cb, data);
     return 0;
 }
@@ -1573,7 +1894,7 @@ mm__oplog_vector_size(const mm__oplog *o)
 {
     size_t n = 0;
     for (size_t i = 0; i < o->norgs; i++)
-        n += org_in_vector(o->orgs[i]);
+        n += o->orgs[i] && org_in_vector(o->orgs[i]);
     return VEC_HDR + n * VEC_ELEM;
 }
 
@@ -1584,6 +1905,7 @@ mm__oplog_vector_encode(const mm__oplog *o, uint8_t *out, size_t cap)
     if (cap < need) return MM_EINVAL;
     uint8_t *p = out + VEC_HDR;
     uint32_t n = 0;
+    org_sort(o);
     for (size_t i = 0; i < o->norgs; i++) {
         const struct oplog_origin *g = o->orgs[i];
         if (!org_in_vector(g)) continue;
@@ -1607,6 +1929,7 @@ mm__oplog_digest(const mm__oplog *o)
     mm__put_u32(hdr + 1,
                 (uint32_t)((mm__oplog_vector_size(o) - VEC_HDR) / VEC_ELEM));
     uint64_t h = fnv_bytes(FNV_INIT, hdr, sizeof(hdr));
+    org_sort(o);
     for (size_t i = 0; i < o->norgs; i++) {
         const struct oplog_origin *g = o->orgs[i];
         if (!org_in_vector(g)) continue;
@@ -1677,6 +2000,7 @@ mm__oplog_missing(const mm__oplog *o, const uint8_t *vec, size_t len,
     struct mm__oplog_vec v;
     if (mm__oplog_vec_decode(&v, vec, len)) return MM_EDECODE;
     long n = 0;
+    org_sort(o);
     for (size_t i = 0; i < o->norgs; i++) {
         uint64_t from = peer_from(o->orgs[i], &v);
         if (from) n += org_records(o->orgs[i], from, cb, data);
@@ -1724,6 +2048,7 @@ missing_signed(mm__oplog *o, const struct mm__oplog_vec *v, size_t max,
 {
     size_t cur = BATCH_HDR;
     int full = 0, rc = 0;
+    org_sort(o);
     for (size_t i = 0; i < o->norgs && !full && !rc; i++) {
         struct oplog_origin *g = o->orgs[i];
         uint64_t from = peer_from(g, v);
@@ -1762,6 +2087,7 @@ mm__oplog_missing_batch(mm__oplog *o, const uint8_t *vec, size_t len,
     if (mm__oplog_vec_decode(&v, vec, len)) return MM_EDECODE;
     if (o->sign_key) return missing_signed(o, &v, max, out);
     struct bounded b = {out, max, 0, 0, 0};
+    org_sort(o);
     for (size_t i = 0; i < o->norgs && !b.full && !b.err; i++) {
         uint64_t from = peer_from(o->orgs[i], &v);
         if (from) org_records(o->orgs[i], from, bounded_add, &b);
@@ -1917,7 +2243,8 @@ int
 mm__oplog_compact(mm__oplog *o, const uint8_t id[MM_NODE_ID_LEN])
 {
     struct oplog_origin *g = org_find(o, id);
-    if (g == NULL || g->tomb) return MM_ENOTFOUND;
+    if (g == NULL) return mm__oplog_ops_from(o, id, 1, NULL, NULL);
+    if (g->tomb) return MM_ENOTFOUND;
     if (g->seq == 0 || g->seq == g->snap_seq) return 0;
     struct mm__oplog_entry **v =
         mm__malloc((g->nentries ? g->nentries : 1) * sizeof(*v));
@@ -2098,6 +2425,7 @@ mm__oplog_batch_seal(mm__oplog *o, struct mm__oplog_batch *b)
         g->s_last = seq;
     }
     size_t nheads = 0, need = BATCH_HDR;
+    org_sort(o); /* heads in origin order */
     for (size_t i = 0; i < o->norgs; i++) {
         struct oplog_origin *g = o->orgs[i];
         if (!g->s_on) continue;
@@ -2162,7 +2490,7 @@ mm__oplog_batch_seal(mm__oplog *o, struct mm__oplog_batch *b)
 out:
     mm__free(nb);
     for (size_t i = 0; i < o->norgs; i++)
-        o->orgs[i]->s_on = 0;
+        if (o->orgs[i]) o->orgs[i]->s_on = 0;
     return rc;
 }
 
@@ -2174,8 +2502,13 @@ head_stale(const mm__oplog *o, const uint8_t *h)
     if (o == NULL) return 0;
     if (memcmp(h, o->self, MM_NODE_ID_LEN) == 0) return 1;
     const struct oplog_origin *g = org_find(o, h);
-    if (g == NULL) return 0;
     uint64_t gen = mm__get_u64(h + H_GEN), seq = mm__get_u64(h + H_SEQ);
+    if (g == NULL) {
+        uint64_t fg;
+        int state, tomb;
+        if (!org_facts(o, h, &fg, &state, &tomb)) return 0;
+        return gen < fg || (gen == fg && (tomb || seq == 0));
+    }
     return gen < g->gen || (gen == g->gen && (g->tomb || seq <= g->seq));
 }
 

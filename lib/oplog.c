@@ -118,12 +118,12 @@ struct oplog_fact {
 };
 
 struct oplog_slot {
-    char *label; /* owned */
     size_t label_len;
     uint64_t hash;
     struct oplog_slot *hnext;
     struct mm__oplog_entry *claims; /* borrowed; owned by their origins */
     struct mm__oplog_entry *winner; /* the visible one, or NULL */
+    char label[];                   /* NUL-terminated, in the same block */
 };
 
 struct mm__oplog {
@@ -802,11 +802,11 @@ slot_get(mm__oplog *o, const char *label, size_t n)
     struct oplog_slot *s = slot_find(o, label, n);
     if (s) return s;
     if (o->nslots >= o->nbuckets && slot_grow(o)) return NULL;
-    s = mm__calloc(1, sizeof(*s));
-    if (s == NULL || (s->label = mm__strndup(label, n)) == NULL) {
-        mm__free(s);
-        return NULL;
-    }
+    s = mm__malloc(sizeof(*s) + n + 1);
+    if (s == NULL) return NULL;
+    memset(s, 0, sizeof(*s));
+    memcpy(s->label, label, n);
+    s->label[n] = '\0';
     s->label_len = n;
     s->hash = mm__hash_u64(fnv_bytes(FNV_INIT, label, n));
     s->hnext = o->buckets[s->hash & (o->nbuckets - 1)];
@@ -825,7 +825,6 @@ slot_delete(mm__oplog *o, struct oplog_slot *s)
     *pp = s->hnext;
     o->nslots--;
     o->sorted_ok = 0;
-    mm__free(s->label);
     mm__free(s);
 }
 
@@ -875,20 +874,25 @@ entry_free(struct mm__oplog_entry *e)
     for (uint16_t i = 0; i < e->nkeys; i++)
         mm__free(e->keys[i]);
     mm__free(e->keys);
-    mm__free(e->label);
-    mm__free(e->type);
-    mm__free(e);
+    mm__free(e); /* label and type live in the same block */
 }
 
 static struct mm__oplog_entry *
 entry_from_op(const struct mm__oplog_op *op, struct oplog_origin *g)
 {
-    struct mm__oplog_entry *e = mm__calloc(1, sizeof(*e));
+    /* One block for the entry, its label and its type. */
+    size_t ll = op->label_len, tl = op->type_len;
+    struct mm__oplog_entry *e = mm__malloc(sizeof(*e) + ll + 1 + tl + 1);
     if (e == NULL) return NULL;
-    e->label = mm__strndup(op->label, op->label_len);
-    e->type = mm__strndup(op->type, op->type_len);
-    e->keys = mm__calloc(op->nkeys ? op->nkeys : 1, sizeof(char *));
-    if (!e->label || !e->type || !e->keys) goto fail;
+    memset(e, 0, sizeof(*e));
+    e->label = (char *)(e + 1);
+    memcpy(e->label, op->label, ll);
+    e->label[ll] = '\0';
+    e->type = e->label + ll + 1;
+    memcpy(e->type, op->type, tl);
+    e->type[tl] = '\0';
+    if (op->nkeys && (e->keys = mm__calloc(op->nkeys, sizeof(char *))) == NULL)
+        goto fail;
     size_t pos = 0;
     for (uint16_t i = 0; i < op->nkeys; i++) {
         const char *k;
@@ -1485,7 +1489,6 @@ mm__oplog_free(mm__oplog *o)
         struct oplog_slot *s = o->buckets[i], *next;
         for (; s; s = next) {
             next = s->hnext;
-            mm__free(s->label);
             mm__free(s);
         }
     }

@@ -132,7 +132,7 @@ struct mm__oplog_entry {
     uint64_t hlc;       /* registration timestamp: the conflict rank */
     uint8_t visibility; /* MM_VIS_PUBLIC or MM_VIS_INTERNAL */
     uint16_t nkeys;
-    char **keys; /* owned; reception keys in check-in order */
+    char **keys; /* owned; reception keys in check-in order (NULL: none) */
 
     /* private */
     struct oplog_origin *org;

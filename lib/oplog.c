@@ -78,29 +78,35 @@ struct oplog_rec {
     uint8_t *sig; /* owned: the origin's signature of that head, or NULL */
 };
 
+/* A snapshot record with the chain hash at its seq, in one block. */
+struct oplog_snap {
+    size_t len;
+    uint8_t head[HASH_LEN]; /* zero when not known (cannot be sealed) */
+    uint8_t rec[];
+};
+
+/* Laid out small: one is held per origin that wrote something. */
 struct oplog_origin {
     uint8_t id[MM_NODE_ID_LEN];
     uint64_t gen;
-    uint64_t seq;      /* last applied */
-    uint64_t snap_seq; /* 0 = no snapshot */
-    uint64_t emitted;  /* last seq handed to the applied callback */
-    int state;         /* enum mm__oplog_state */
-    int tomb;          /* reaped: records of gen <= |gen| are discarded */
-    uint8_t *snap;     /* owned snapshot record, or NULL */
-    size_t snap_len;
-    struct oplog_rec *log; /* owned; seqs snap_seq+1 .. seq */
-    size_t nlog, caplog;
-    struct oplog_rec *pend; /* owned; early records, ascending seq */
-    size_t npend, cappend;
+    uint64_t seq;            /* last applied */
+    uint64_t snap_seq;       /* 0 = no snapshot */
+    uint64_t emitted;        /* last seq handed to the applied callback */
+    struct oplog_snap *snap; /* owned, or NULL */
+    struct oplog_rec *log;   /* owned; seqs snap_seq+1 .. seq */
+    struct oplog_rec *pend;  /* owned; early records, ascending seq */
+    uint32_t nlog, caplog;
+    uint32_t npend, cappend;
     struct mm__oplog_entry *entries; /* owned list of this origin's claims */
     size_t nentries;
-    uint8_t snap_head[HASH_LEN];     /* chain hash at snap_seq */
     uint8_t pub[MM_ED25519_KEY_LEN]; /* its identity key, once a head came */
-    int has_pub;
     /* mm__oplog_batch_seal's scratch: this origin's run in the batch. */
-    int s_on;
     uint64_t s_first, s_last, s_end;
-    size_t pos; /* its index in mm__oplog.orgs */
+    uint32_t pos;  /* its index in mm__oplog.orgs */
+    uint8_t state; /* enum mm__oplog_state */
+    uint8_t tomb;  /* reaped: records of gen <= |gen| are discarded */
+    uint8_t has_pub;
+    uint8_t s_on;
 };
 
 /*
@@ -456,12 +462,10 @@ org_find(const mm__oplog *o, const uint8_t *id)
     return o->oidx[oidx_slot(o, id)];
 }
 
-/* Room for one more origin in the index (kept at most 3/4 full). */
+/* The index with |cap| slots (a power of two above its count). */
 static int
-oidx_reserve(mm__oplog *o)
+oidx_resize(mm__oplog *o, size_t cap)
 {
-    if ((o->oidx_n + 1) * 4 <= o->oidx_cap * 3) return 0;
-    size_t cap = o->oidx_cap ? o->oidx_cap * 2 : 16;
     struct oplog_origin **t = mm__calloc(cap, sizeof(*t));
     if (t == NULL) return -ENOMEM;
     struct oplog_origin **old = o->oidx;
@@ -472,6 +476,14 @@ oidx_reserve(mm__oplog *o)
         if (old[i]) o->oidx[oidx_slot(o, old[i]->id)] = old[i];
     mm__free(old);
     return 0;
+}
+
+/* Room for one more origin in the index (kept at most 3/4 full). */
+static int
+oidx_reserve(mm__oplog *o)
+{
+    if ((o->oidx_n + 1) * 4 <= o->oidx_cap * 3) return 0;
+    return oidx_resize(o, o->oidx_cap ? o->oidx_cap * 2 : 16);
 }
 
 /* Removes slot |i| of an open-addressing table of |cap| slots, moving
@@ -517,6 +529,22 @@ fact_find(const mm__oplog *o, const uint8_t *id)
     return f->used ? f : NULL;
 }
 
+/* The table with |cap| slots (a power of two above its count). */
+static int
+facts_resize(mm__oplog *o, size_t cap)
+{
+    struct oplog_fact *t = mm__calloc(cap, sizeof(*t));
+    if (t == NULL) return -ENOMEM;
+    struct oplog_fact *old = o->facts;
+    size_t oldcap = o->facts_cap;
+    o->facts = t;
+    o->facts_cap = cap;
+    for (size_t i = 0; i < oldcap; i++)
+        if (old[i].used) o->facts[fact_slot(o, old[i].id)] = old[i];
+    mm__free(old);
+    return 0;
+}
+
 static void
 fact_delete(mm__oplog *o, const uint8_t *id)
 {
@@ -525,6 +553,9 @@ fact_delete(mm__oplog *o, const uint8_t *id)
     OA_DELETE(o->facts, o->facts_cap, (size_t)(f - o->facts), FACT_USED,
               FACT_KEY, FACT_CLEAR);
     o->nfacts--;
+    /* Members that wrote records since: give the room back (best effort). */
+    if (o->facts_cap > 64 && o->nfacts * 8 < o->facts_cap)
+        facts_resize(o, o->facts_cap / 4);
 }
 
 /* Sets the facts of |id| (created if need be).  0 or -ENOMEM. */
@@ -533,18 +564,9 @@ fact_set(mm__oplog *o, const uint8_t *id, uint64_t gen, int state, int tomb)
 {
     struct oplog_fact *f = fact_find(o, id);
     if (f == NULL) {
-        if ((o->nfacts + 1) * 4 > o->facts_cap * 3) {
-            size_t cap = o->facts_cap ? o->facts_cap * 2 : 16;
-            struct oplog_fact *t = mm__calloc(cap, sizeof(*t));
-            if (t == NULL) return -ENOMEM;
-            struct oplog_fact *old = o->facts;
-            size_t oldcap = o->facts_cap;
-            o->facts = t;
-            o->facts_cap = cap;
-            for (size_t i = 0; i < oldcap; i++)
-                if (old[i].used) o->facts[fact_slot(o, old[i].id)] = old[i];
-            mm__free(old);
-        }
+        if ((o->nfacts + 1) * 4 > o->facts_cap * 3 &&
+            facts_resize(o, o->facts_cap ? o->facts_cap * 2 : 16))
+            return -ENOMEM;
         f = &o->facts[fact_slot(o, id)];
         memcpy(f->id, id, MM_NODE_ID_LEN);
         f->used = 1;
@@ -601,8 +623,8 @@ org_create(mm__oplog *o, const uint8_t *id, uint64_t gen, int state)
     if (g == NULL) return NULL;
     memcpy(g->id, id, MM_NODE_ID_LEN);
     g->gen = gen;
-    g->state = state;
-    g->pos = o->norgs;
+    g->state = (uint8_t)state;
+    g->pos = (uint32_t)o->norgs;
     o->orgs[o->norgs++] = g;
     o->oidx[oidx_slot(o, id)] = g;
     o->oidx_n++;
@@ -661,7 +683,7 @@ org_sort(const mm__oplog *co)
         }
     }
     for (size_t i = 0; i < n; i++)
-        o->orgs[i]->pos = i;
+        o->orgs[i]->pos = (uint32_t)i;
     o->norgs = o->nosorted = n;
     o->nholes = 0;
 }
@@ -692,6 +714,8 @@ org_shrink(mm__oplog *o, struct oplog_origin *g)
     o->orgs[g->pos] = NULL;
     o->nholes++;
     org_free(g);
+    if (o->oidx_cap > 64 && o->oidx_n * 8 < o->oidx_cap)
+        oidx_resize(o, o->oidx_cap / 4);
 }
 
 static int
@@ -745,7 +769,7 @@ org_head(const struct oplog_origin *g)
 {
     static const uint8_t zero[HASH_LEN];
     if (g->nlog) return g->log[g->nlog - 1].head;
-    if (g->snap) return g->snap_head;
+    if (g->snap) return g->snap->head;
     return zero;
 }
 
@@ -1006,7 +1030,6 @@ org_reset(mm__oplog *o, struct oplog_origin *g, int reason)
     org_free_pend(g);
     mm__free(g->snap);
     g->snap = NULL;
-    g->snap_len = 0;
     g->seq = g->snap_seq = g->emitted = 0;
 }
 
@@ -1138,8 +1161,11 @@ static int
 apply_snapshot(mm__oplog *o, struct oplog_origin *g,
                const struct mm__oplog_op *op, const uint8_t *rec, size_t len)
 {
-    uint8_t *copy = dup_bytes(rec, len);
+    struct oplog_snap *copy = mm__malloc(sizeof(*copy) + len);
     if (copy == NULL) return -ENOMEM;
+    copy->len = len;
+    memset(copy->head, 0, HASH_LEN); /* not known: cannot be sealed */
+    memcpy(copy->rec, rec, len);
     for (struct mm__oplog_entry *e = g->entries; e; e = e->org_next)
         e->mark = 0;
     size_t pos = 0;
@@ -1174,11 +1200,9 @@ apply_snapshot(mm__oplog *o, struct oplog_origin *g,
     org_free_log(g);
     mm__free(g->snap);
     g->snap = copy;
-    g->snap_len = len;
     g->snap_seq = g->seq = op->seq;
-    memset(g->snap_head, 0, HASH_LEN); /* not known: cannot be sealed */
     g->emitted = op->seq;
-    if (o->cbs.applied) o->cbs.applied(o->cbs.data, copy, len, 0);
+    if (o->cbs.applied) o->cbs.applied(o->cbs.data, copy->rec, len, 0);
     return 0;
 nomem:
     mm__free(copy);
@@ -1849,7 +1873,7 @@ org_records(const struct oplog_origin *g, uint64_t from, mm__oplog_rec_cb cb,
     long n = 0;
     if (from <= g->snap_seq && g->snap) {
         n++;
-        if (cb(data, g->snap, g->snap_len)) return n;
+        if (cb(data, g->snap->rec, g->snap->len)) return n;
     }
     /* The tail holds seqs snap_seq + 1 .. seq without a gap: start at
      * |from|'s place (a resumed catch-up does not rescan what it sent). */
@@ -2259,11 +2283,12 @@ mm__oplog_compact(mm__oplog *o, const uint8_t id[MM_NODE_ID_LEN])
                           e->nkeys);
     }
     qsort(v, n, sizeof(*v), entry_label_cmp);
-    uint8_t *rec = mm__malloc(len);
-    if (rec == NULL) {
+    struct oplog_snap *sn = mm__malloc(sizeof(*sn) + len);
+    if (sn == NULL) {
         mm__free(v);
         return -ENOMEM;
     }
+    uint8_t *rec = sn->rec;
     uint8_t *p = wr_hdr(rec, MM_OPLOG_SNAPSHOT, g->id, g->gen, g->seq);
     mm__put_u32(p, (uint32_t)n);
     p += 4;
@@ -2272,11 +2297,11 @@ mm__oplog_compact(mm__oplog *o, const uint8_t id[MM_NODE_ID_LEN])
                      v[i]->type, (const char *const *)v[i]->keys, v[i]->nkeys);
     MM_ASSERT((size_t)(p - rec) == len);
     mm__free(v);
-    memcpy(g->snap_head, org_head(g), HASH_LEN);
+    sn->len = len;
+    memcpy(sn->head, org_head(g), HASH_LEN);
     org_free_log(g);
     mm__free(g->snap);
-    g->snap = rec;
-    g->snap_len = len;
+    g->snap = sn;
     g->snap_seq = g->seq;
     return 0;
 }
@@ -2454,9 +2479,10 @@ mm__oplog_batch_seal(mm__oplog *o, struct mm__oplog_batch *b)
         mm__put_u64(p + H_GEN, g->gen);
         mm__put_u64(p + H_SEQ, g->s_end);
         memcpy(p + H_BASE,
-               base                            ? base->head
-               : g->s_first - 1 == g->snap_seq ? (g->snap ? g->snap_head : zero)
-                                               : zero,
+               base ? base->head
+               : g->s_first - 1 == g->snap_seq
+                   ? (g->snap ? g->snap->head : zero)
+                   : zero,
                HASH_LEN);
         memcpy(p + H_HASH, end->head, HASH_LEN);
         memcpy(p + H_PUB, g == o->me ? o->pub : g->pub, MM_ED25519_KEY_LEN);

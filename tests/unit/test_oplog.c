@@ -1801,7 +1801,15 @@ test_oplog_many_origins_stay_ordered(void **state)
     node_init(&b, 2, 1);
     enum { N = 600 };
     uint8_t rec[128], id[MM_NODE_ID_LEN];
-    size_t live = 0;
+    size_t live = 0, facts;
+    for (unsigned x = 0; x < N; x++) { /* members first, as facts */
+        make_id(id, (uint8_t)(0x40 + x / 256));
+        id[1] = (uint8_t)x;
+        assert_int_equal(mm__oplog_set_origin_state(b.o, id, 1, MM_OPLOG_ALIVE),
+                         0);
+    }
+    assert_int_equal(mm__oplog_origins_held(b.o, &facts), 1);
+    assert_int_equal(facts, N);
     for (unsigned round = 0; round < 3; round++) {
         for (unsigned k = 0; k < N; k++) {
             unsigned x = (k * 389u + round * 7u) % N; /* scrambled */
@@ -1842,6 +1850,30 @@ test_oplog_many_origins_stay_ordered(void **state)
         assert_int_equal(info.generation, x % 3 == 0 ? 2 : 1);
         assert_int_equal(info.seq, 1);
     }
+    assert_int_equal(mm__oplog_origins_held(b.o, &facts), N + 1);
+    assert_int_equal(facts, 0);
+    /* All reaped: nothing whole is left, only tombstones. */
+    for (unsigned x = 0; x < N; x++) {
+        make_id(id, (uint8_t)(0x40 + x / 256));
+        id[1] = (uint8_t)x;
+        assert_int_equal(mm__oplog_set_origin_state(b.o, id, x % 3 == 0 ? 2 : 1,
+                                                    MM_OPLOG_REAPED),
+                         0);
+        if (x == N / 2) {
+            struct mm__oplog_origin_info info;
+            make_id(id, 0x40);
+            id[1] = 1;
+            assert_int_equal(mm__oplog_origin_info(b.o, id, &info),
+                             MM_ENOTFOUND);
+            id[0] = (uint8_t)(0x40 + (N / 2 + 1) / 256);
+            id[1] = (uint8_t)(N / 2 + 1);
+            assert_int_equal(mm__oplog_origin_info(b.o, id, &info), 0);
+        }
+    }
+    assert_int_equal(mm__oplog_origins_held(b.o, &facts), 1);
+    assert_int_equal(facts, N);
+    assert_int_equal(mm__oplog_size(b.o), 0);
+    assert_int_equal(mm__oplog_vector_size(b.o), 5);
     node_check(&b);
     node_free(&b);
 }

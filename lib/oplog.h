@@ -35,7 +35,8 @@
  * Events are emitted synchronously from inside the mutating call, in the
  * order the changes happen, one per change.  Callbacks must not call back
  * into the oplog to mutate it (queries are fine).  mm__oplog_free() emits
- * nothing.
+ * nothing.  Queries on a const oplog may still reorder a private cache
+ * (the origins in id order): serialize every call, queries included.
  *
  * The local node's own private registrations never reach this module: the
  * receptionist answers for them itself.

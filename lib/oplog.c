@@ -608,9 +608,12 @@ org_facts(const mm__oplog *o, const uint8_t *id, uint64_t *gen, int *state,
     return known;
 }
 
+static void org_sort(const mm__oplog *co);
+
 static struct oplog_origin *
 org_create(mm__oplog *o, const uint8_t *id, uint64_t gen, int state)
 {
+    if (o->norgs == o->caporgs && o->nholes) org_sort(o); /* reuse holes */
     if (o->norgs == o->caporgs) {
         size_t cap = o->caporgs ? o->caporgs * 2 : 8;
         struct oplog_origin **n = mm__realloc(o->orgs, cap * sizeof(*n));

@@ -78,45 +78,78 @@ struct oplog_rec {
     uint8_t *sig; /* owned: the origin's signature of that head, or NULL */
 };
 
+/* A snapshot record with the chain hash at its seq, in one block. */
+struct oplog_snap {
+    size_t len;
+    uint8_t head[HASH_LEN]; /* zero when not known (cannot be sealed) */
+    uint8_t rec[];
+};
+
+/* Laid out small: one is held per origin that wrote something. */
 struct oplog_origin {
     uint8_t id[MM_NODE_ID_LEN];
     uint64_t gen;
-    uint64_t seq;      /* last applied */
-    uint64_t snap_seq; /* 0 = no snapshot */
-    uint64_t emitted;  /* last seq handed to the applied callback */
-    int state;         /* enum mm__oplog_state */
-    int tomb;          /* reaped: records of gen <= |gen| are discarded */
-    uint8_t *snap;     /* owned snapshot record, or NULL */
-    size_t snap_len;
-    struct oplog_rec *log; /* owned; seqs snap_seq+1 .. seq */
-    size_t nlog, caplog;
-    struct oplog_rec *pend; /* owned; early records, ascending seq */
-    size_t npend, cappend;
+    uint64_t seq;            /* last applied */
+    uint64_t snap_seq;       /* 0 = no snapshot */
+    uint64_t emitted;        /* last seq handed to the applied callback */
+    struct oplog_snap *snap; /* owned, or NULL */
+    struct oplog_rec *log;   /* owned; seqs snap_seq+1 .. seq */
+    struct oplog_rec *pend;  /* owned; early records, ascending seq */
+    uint32_t nlog, caplog;
+    uint32_t npend, cappend;
     struct mm__oplog_entry *entries; /* owned list of this origin's claims */
     size_t nentries;
-    uint8_t snap_head[HASH_LEN];     /* chain hash at snap_seq */
     uint8_t pub[MM_ED25519_KEY_LEN]; /* its identity key, once a head came */
-    int has_pub;
     /* mm__oplog_batch_seal's scratch: this origin's run in the batch. */
-    int s_on;
     uint64_t s_first, s_last, s_end;
+    uint32_t pos;  /* its index in mm__oplog.orgs */
+    uint8_t state; /* enum mm__oplog_state */
+    uint8_t tomb;  /* reaped: records of gen <= |gen| are discarded */
+    uint8_t has_pub;
+    uint8_t s_on;
+};
+
+/*
+ * What membership said about an origin that holds nothing (no log, no
+ * snapshot, no early records, no entries): a few bytes instead of a whole
+ * struct oplog_origin.  With a member lookup (mm__oplog_set_member_lookup)
+ * only tombstones are kept: the lookup answers for the others.
+ */
+struct oplog_fact {
+    uint8_t id[MM_NODE_ID_LEN];
+    uint64_t gen;
+    uint8_t state; /* enum mm__oplog_state */
+    uint8_t tomb;  /* reaped: records of gen <= |gen| are discarded */
+    uint8_t used;
 };
 
 struct oplog_slot {
-    char *label; /* owned */
     size_t label_len;
     uint64_t hash;
     struct oplog_slot *hnext;
     struct mm__oplog_entry *claims; /* borrowed; owned by their origins */
     struct mm__oplog_entry *winner; /* the visible one, or NULL */
+    char label[];                   /* NUL-terminated, in the same block */
 };
 
 struct mm__oplog {
     uint8_t self[MM_NODE_ID_LEN];
     struct oplog_origin *me; /* borrowed from orgs */
     struct mm__oplog_cbs cbs;
-    struct oplog_origin **orgs; /* owned, sorted by id */
-    size_t norgs, caporgs;
+    /*
+     * Origins that hold something.  |orgs| (owned) is in id order up to
+     * |nosorted|, in creation order after that, with NULL holes where an
+     * origin went; org_sort() restores one sorted run for the walks that
+     * need id order.  |oidx| indexes them by id (open addressing).
+     */
+    struct oplog_origin **orgs;
+    size_t norgs, caporgs, nosorted, nholes;
+    struct oplog_origin **oidx;
+    size_t oidx_cap, oidx_n;
+    struct oplog_fact *facts; /* owned; open addressing by id */
+    size_t facts_cap, nfacts;
+    mm__oplog_member_fn member; /* NULL: every member's facts are kept */
+    void *member_data;
     struct oplog_slot **buckets; /* owned hash table of labels */
     size_t nbuckets, nslots;
     struct oplog_slot **sorted; /* owned cache of slots in label order */
@@ -405,31 +438,182 @@ emit(mm__oplog *o, int kind, const struct mm__oplog_entry *e, int reason,
 /* ---- origins ------------------------------------------------------------- */
 
 static size_t
-org_lower(const mm__oplog *o, const uint8_t *id)
+id_hash(const uint8_t *id)
 {
-    size_t lo = 0, hi = o->norgs;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (memcmp(o->orgs[mid]->id, id, MM_NODE_ID_LEN) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return (size_t)mm__hash_u64(mm__get_u64(id) ^
+                                mm__hash_u64(mm__get_u64(id + 8)));
+}
+
+/* The index slot of |id|: the one holding it, or the empty one where it
+ * would go. */
+static size_t
+oidx_slot(const mm__oplog *o, const uint8_t *id)
+{
+    size_t mask = o->oidx_cap - 1, i = id_hash(id) & mask;
+    while (o->oidx[i] && memcmp(o->oidx[i]->id, id, MM_NODE_ID_LEN) != 0)
+        i = (i + 1) & mask;
+    return i;
 }
 
 static struct oplog_origin *
 org_find(const mm__oplog *o, const uint8_t *id)
 {
-    size_t i = org_lower(o, id);
-    if (i < o->norgs && memcmp(o->orgs[i]->id, id, MM_NODE_ID_LEN) == 0)
-        return o->orgs[i];
-    return NULL;
+    if (o->oidx_cap == 0) return NULL;
+    return o->oidx[oidx_slot(o, id)];
 }
+
+/* The index with |cap| slots (a power of two above its count). */
+static int
+oidx_resize(mm__oplog *o, size_t cap)
+{
+    struct oplog_origin **t = mm__calloc(cap, sizeof(*t));
+    if (t == NULL) return -ENOMEM;
+    struct oplog_origin **old = o->oidx;
+    size_t oldcap = o->oidx_cap;
+    o->oidx = t;
+    o->oidx_cap = cap;
+    for (size_t i = 0; i < oldcap; i++)
+        if (old[i]) o->oidx[oidx_slot(o, old[i]->id)] = old[i];
+    mm__free(old);
+    return 0;
+}
+
+/* Room for one more origin in the index (kept at most 3/4 full). */
+static int
+oidx_reserve(mm__oplog *o)
+{
+    if ((o->oidx_n + 1) * 4 <= o->oidx_cap * 3) return 0;
+    return oidx_resize(o, o->oidx_cap ? o->oidx_cap * 2 : 16);
+}
+
+/* Removes slot |i| of an open-addressing table of |cap| slots, moving
+ * back the entries after it that would no longer be found. */
+#define OA_DELETE(tab, cap, i, is_used, key_of, clear)                         \
+    do {                                                                       \
+        size_t mask_ = (cap)-1, i_ = (i), j_ = (i);                            \
+        for (;;) {                                                             \
+            j_ = (j_ + 1) & mask_;                                             \
+            if (!is_used((tab)[j_])) break;                                    \
+            size_t k_ = id_hash(key_of((tab)[j_])) & mask_;                    \
+            if (i_ <= j_ ? (i_ < k_ && k_ <= j_) : (i_ < k_ || k_ <= j_))      \
+                continue;                                                      \
+            (tab)[i_] = (tab)[j_];                                             \
+            i_ = j_;                                                           \
+        }                                                                      \
+        clear((tab)[i_]);                                                      \
+    } while (0)
+
+#define ORG_USED(x) ((x) != NULL)
+#define ORG_KEY(x) ((x)->id)
+#define ORG_CLEAR(x) ((x) = NULL)
+#define FACT_USED(x) ((x).used)
+#define FACT_KEY(x) ((x).id)
+#define FACT_CLEAR(x) memset(&(x), 0, sizeof(x))
+
+/* ---- facts of origins that hold nothing ---------------------------------- */
+
+static size_t
+fact_slot(const mm__oplog *o, const uint8_t *id)
+{
+    size_t mask = o->facts_cap - 1, i = id_hash(id) & mask;
+    while (o->facts[i].used && memcmp(o->facts[i].id, id, MM_NODE_ID_LEN) != 0)
+        i = (i + 1) & mask;
+    return i;
+}
+
+static struct oplog_fact *
+fact_find(const mm__oplog *o, const uint8_t *id)
+{
+    if (o->facts_cap == 0) return NULL;
+    struct oplog_fact *f = &o->facts[fact_slot(o, id)];
+    return f->used ? f : NULL;
+}
+
+/* The table with |cap| slots (a power of two above its count). */
+static int
+facts_resize(mm__oplog *o, size_t cap)
+{
+    struct oplog_fact *t = mm__calloc(cap, sizeof(*t));
+    if (t == NULL) return -ENOMEM;
+    struct oplog_fact *old = o->facts;
+    size_t oldcap = o->facts_cap;
+    o->facts = t;
+    o->facts_cap = cap;
+    for (size_t i = 0; i < oldcap; i++)
+        if (old[i].used) o->facts[fact_slot(o, old[i].id)] = old[i];
+    mm__free(old);
+    return 0;
+}
+
+static void
+fact_delete(mm__oplog *o, const uint8_t *id)
+{
+    struct oplog_fact *f = fact_find(o, id);
+    if (f == NULL) return;
+    OA_DELETE(o->facts, o->facts_cap, (size_t)(f - o->facts), FACT_USED,
+              FACT_KEY, FACT_CLEAR);
+    o->nfacts--;
+    /* Members that wrote records since: give the room back (best effort). */
+    if (o->facts_cap > 64 && o->nfacts * 8 < o->facts_cap)
+        facts_resize(o, o->facts_cap / 4);
+}
+
+/* Sets the facts of |id| (created if need be).  0 or -ENOMEM. */
+static int
+fact_set(mm__oplog *o, const uint8_t *id, uint64_t gen, int state, int tomb)
+{
+    struct oplog_fact *f = fact_find(o, id);
+    if (f == NULL) {
+        if ((o->nfacts + 1) * 4 > o->facts_cap * 3 &&
+            facts_resize(o, o->facts_cap ? o->facts_cap * 2 : 16))
+            return -ENOMEM;
+        f = &o->facts[fact_slot(o, id)];
+        memcpy(f->id, id, MM_NODE_ID_LEN);
+        f->used = 1;
+        o->nfacts++;
+    }
+    f->gen = gen;
+    f->state = (uint8_t)state;
+    f->tomb = (uint8_t)tomb;
+    return 0;
+}
+
+/*
+ * What is known of |id|, an origin that holds nothing: its generation,
+ * state and whether it is a tombstone; 0 if nothing is.  The newer
+ * generation of the kept facts and the member lookup wins; at the same
+ * generation a tombstone does.
+ */
+static int
+org_facts(const mm__oplog *o, const uint8_t *id, uint64_t *gen, int *state,
+          int *tomb)
+{
+    const struct oplog_fact *f = fact_find(o, id);
+    uint64_t mg;
+    int ms, known = 0;
+    if (f) {
+        *gen = f->gen;
+        *state = f->state;
+        *tomb = f->tomb;
+        known = 1;
+    }
+    if (o->member && o->member(o->member_data, id, &mg, &ms) == 0 &&
+        ms >= MM_OPLOG_ALIVE && ms <= MM_OPLOG_REAPED &&
+        (!known || mg > *gen)) {
+        *gen = mg;
+        *state = ms;
+        *tomb = ms == MM_OPLOG_REAPED;
+        known = 1;
+    }
+    return known;
+}
+
+static void org_sort(const mm__oplog *co);
 
 static struct oplog_origin *
 org_create(mm__oplog *o, const uint8_t *id, uint64_t gen, int state)
 {
+    if (o->norgs == o->caporgs && o->nholes) org_sort(o); /* reuse holes */
     if (o->norgs == o->caporgs) {
         size_t cap = o->caporgs ? o->caporgs * 2 : 8;
         struct oplog_origin **n = mm__realloc(o->orgs, cap * sizeof(*n));
@@ -437,16 +621,104 @@ org_create(mm__oplog *o, const uint8_t *id, uint64_t gen, int state)
         o->orgs = n;
         o->caporgs = cap;
     }
+    if (oidx_reserve(o)) return NULL;
     struct oplog_origin *g = mm__calloc(1, sizeof(*g));
     if (g == NULL) return NULL;
     memcpy(g->id, id, MM_NODE_ID_LEN);
     g->gen = gen;
-    g->state = state;
-    size_t i = org_lower(o, id);
-    memmove(o->orgs + i + 1, o->orgs + i, (o->norgs - i) * sizeof(*o->orgs));
-    o->orgs[i] = g;
-    o->norgs++;
+    g->state = (uint8_t)state;
+    g->pos = (uint32_t)o->norgs;
+    o->orgs[o->norgs++] = g;
+    o->oidx[oidx_slot(o, id)] = g;
+    o->oidx_n++;
+    fact_delete(o, id); /* |g| holds them now */
     return g;
+}
+
+static void
+org_free(struct oplog_origin *g)
+{
+    mm__free(g->log);
+    mm__free(g->pend);
+    mm__free(g->snap);
+    mm__free(g);
+}
+
+static int
+org_id_cmp(const void *a, const void *b)
+{
+    const struct oplog_origin *x = *(struct oplog_origin *const *)a;
+    const struct oplog_origin *y = *(struct oplog_origin *const *)b;
+    return memcmp(x->id, y->id, MM_NODE_ID_LEN);
+}
+
+/*
+ * Puts |orgs| in id order without holes: the origins created since the
+ * last call are sorted among themselves, then merged into the sorted run
+ * (linear, like the walks that ask for it).  Mutates only the cache, so
+ * the const queries may call it.
+ */
+static void
+org_sort(const mm__oplog *co)
+{
+    mm__oplog *o = (mm__oplog *)co;
+    if (o->nosorted == o->norgs && o->nholes == 0) return;
+    size_t n = 0, ns = 0;
+    for (size_t i = 0; i < o->norgs; i++) {
+        if (o->orgs[i] == NULL) continue;
+        if (i < o->nosorted) ns++;
+        o->orgs[n++] = o->orgs[i];
+    }
+    qsort(o->orgs + ns, n - ns, sizeof(*o->orgs), org_id_cmp);
+    if (ns && ns < n && org_id_cmp(&o->orgs[ns - 1], &o->orgs[ns]) > 0) {
+        struct oplog_origin **m = mm__malloc(n * sizeof(*m));
+        if (m == NULL) {
+            qsort(o->orgs, n, sizeof(*o->orgs), org_id_cmp);
+        } else {
+            size_t i = 0, j = ns, k = 0;
+            while (i < ns || j < n)
+                m[k++] = j == n || (i < ns &&
+                                    org_id_cmp(&o->orgs[i], &o->orgs[j]) < 0)
+                             ? o->orgs[i++]
+                             : o->orgs[j++];
+            memcpy(o->orgs, m, n * sizeof(*m));
+            mm__free(m);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        o->orgs[i]->pos = (uint32_t)i;
+    o->norgs = o->nosorted = n;
+    o->nholes = 0;
+}
+
+static int
+org_holds_nothing(const struct oplog_origin *g)
+{
+    return g->seq == 0 && g->snap == NULL && g->npend == 0 &&
+           g->entries == NULL && g->nlog == 0;
+}
+
+/*
+ * |g| holds nothing any more (reaped, or a new generation that has sent
+ * nothing yet): it becomes mere facts, or nothing when the member lookup
+ * answers for it.  Best effort: on -ENOMEM it stays a whole origin.
+ */
+static void
+org_shrink(mm__oplog *o, struct oplog_origin *g)
+{
+    if (g == o->me || !org_holds_nothing(g)) return;
+    if ((g->tomb || o->member == NULL) &&
+        fact_set(o, g->id, g->gen, g->state, g->tomb) != 0)
+        return;
+    if (!g->tomb && o->member) fact_delete(o, g->id);
+    size_t i = oidx_slot(o, g->id);
+    OA_DELETE(o->oidx, o->oidx_cap, i, ORG_USED, ORG_KEY, ORG_CLEAR);
+    o->oidx_n--;
+    o->orgs[g->pos] = NULL;
+    o->nholes++;
+    org_free(g);
+    if (o->oidx_cap > 64 && o->oidx_n * 8 < o->oidx_cap)
+        oidx_resize(o, o->oidx_cap / 4);
 }
 
 static int
@@ -500,7 +772,7 @@ org_head(const struct oplog_origin *g)
 {
     static const uint8_t zero[HASH_LEN];
     if (g->nlog) return g->log[g->nlog - 1].head;
-    if (g->snap) return g->snap_head;
+    if (g->snap) return g->snap->head;
     return zero;
 }
 
@@ -557,11 +829,11 @@ slot_get(mm__oplog *o, const char *label, size_t n)
     struct oplog_slot *s = slot_find(o, label, n);
     if (s) return s;
     if (o->nslots >= o->nbuckets && slot_grow(o)) return NULL;
-    s = mm__calloc(1, sizeof(*s));
-    if (s == NULL || (s->label = mm__strndup(label, n)) == NULL) {
-        mm__free(s);
-        return NULL;
-    }
+    s = mm__malloc(sizeof(*s) + n + 1);
+    if (s == NULL) return NULL;
+    memset(s, 0, sizeof(*s));
+    memcpy(s->label, label, n);
+    s->label[n] = '\0';
     s->label_len = n;
     s->hash = mm__hash_u64(fnv_bytes(FNV_INIT, label, n));
     s->hnext = o->buckets[s->hash & (o->nbuckets - 1)];
@@ -580,7 +852,6 @@ slot_delete(mm__oplog *o, struct oplog_slot *s)
     *pp = s->hnext;
     o->nslots--;
     o->sorted_ok = 0;
-    mm__free(s->label);
     mm__free(s);
 }
 
@@ -630,20 +901,25 @@ entry_free(struct mm__oplog_entry *e)
     for (uint16_t i = 0; i < e->nkeys; i++)
         mm__free(e->keys[i]);
     mm__free(e->keys);
-    mm__free(e->label);
-    mm__free(e->type);
-    mm__free(e);
+    mm__free(e); /* label and type live in the same block */
 }
 
 static struct mm__oplog_entry *
 entry_from_op(const struct mm__oplog_op *op, struct oplog_origin *g)
 {
-    struct mm__oplog_entry *e = mm__calloc(1, sizeof(*e));
+    /* One block for the entry, its label and its type. */
+    size_t ll = op->label_len, tl = op->type_len;
+    struct mm__oplog_entry *e = mm__malloc(sizeof(*e) + ll + 1 + tl + 1);
     if (e == NULL) return NULL;
-    e->label = mm__strndup(op->label, op->label_len);
-    e->type = mm__strndup(op->type, op->type_len);
-    e->keys = mm__calloc(op->nkeys ? op->nkeys : 1, sizeof(char *));
-    if (!e->label || !e->type || !e->keys) goto fail;
+    memset(e, 0, sizeof(*e));
+    e->label = (char *)(e + 1);
+    memcpy(e->label, op->label, ll);
+    e->label[ll] = '\0';
+    e->type = e->label + ll + 1;
+    memcpy(e->type, op->type, tl);
+    e->type[tl] = '\0';
+    if (op->nkeys && (e->keys = mm__calloc(op->nkeys, sizeof(char *))) == NULL)
+        goto fail;
     size_t pos = 0;
     for (uint16_t i = 0; i < op->nkeys; i++) {
         const char *k;
@@ -757,7 +1033,6 @@ org_reset(mm__oplog *o, struct oplog_origin *g, int reason)
     org_free_pend(g);
     mm__free(g->snap);
     g->snap = NULL;
-    g->snap_len = 0;
     g->seq = g->snap_seq = g->emitted = 0;
 }
 
@@ -889,8 +1164,11 @@ static int
 apply_snapshot(mm__oplog *o, struct oplog_origin *g,
                const struct mm__oplog_op *op, const uint8_t *rec, size_t len)
 {
-    uint8_t *copy = dup_bytes(rec, len);
+    struct oplog_snap *copy = mm__malloc(sizeof(*copy) + len);
     if (copy == NULL) return -ENOMEM;
+    copy->len = len;
+    memset(copy->head, 0, HASH_LEN); /* not known: cannot be sealed */
+    memcpy(copy->rec, rec, len);
     for (struct mm__oplog_entry *e = g->entries; e; e = e->org_next)
         e->mark = 0;
     size_t pos = 0;
@@ -925,11 +1203,9 @@ apply_snapshot(mm__oplog *o, struct oplog_origin *g,
     org_free_log(g);
     mm__free(g->snap);
     g->snap = copy;
-    g->snap_len = len;
     g->snap_seq = g->seq = op->seq;
-    memset(g->snap_head, 0, HASH_LEN); /* not known: cannot be sealed */
     g->emitted = op->seq;
-    if (o->cbs.applied) o->cbs.applied(o->cbs.data, copy, len, 0);
+    if (o->cbs.applied) o->cbs.applied(o->cbs.data, copy->rec, len, 0);
     return 0;
 nomem:
     mm__free(copy);
@@ -1016,7 +1292,13 @@ apply_decoded(mm__oplog *o, const struct mm__oplog_op *op, const uint8_t *rec,
     if (memcmp(op->origin, o->self, MM_NODE_ID_LEN) == 0) return 0;
     struct oplog_origin *g = org_find(o, op->origin);
     if (g == NULL) {
-        g = org_create(o, op->origin, op->generation, MM_OPLOG_ALIVE);
+        /* Its first record, or its first since it held nothing. */
+        uint64_t gen = op->generation;
+        int state = MM_OPLOG_ALIVE, tomb = 0;
+        org_facts(o, op->origin, &gen, &state, &tomb);
+        if (op->generation < gen || (tomb && op->generation == gen)) return 0;
+        if (op->generation > gen) state = MM_OPLOG_ALIVE; /* a new process */
+        g = org_create(o, op->origin, op->generation, state);
         if (g == NULL) return -ENOMEM;
     }
     if (op->generation < g->gen || (g->tomb && op->generation == g->gen))
@@ -1220,6 +1502,7 @@ mm__oplog_free(mm__oplog *o)
     if (o == NULL) return;
     for (size_t i = 0; i < o->norgs; i++) {
         struct oplog_origin *g = o->orgs[i];
+        if (g == NULL) continue;
         struct mm__oplog_entry *e = g->entries, *next;
         for (; e; e = next) {
             next = e->org_next;
@@ -1227,20 +1510,18 @@ mm__oplog_free(mm__oplog *o)
         }
         org_free_log(g);
         org_free_pend(g);
-        mm__free(g->log);
-        mm__free(g->pend);
-        mm__free(g->snap);
-        mm__free(g);
+        org_free(g);
     }
     for (size_t i = 0; i < o->nbuckets; i++) {
         struct oplog_slot *s = o->buckets[i], *next;
         for (; s; s = next) {
             next = s->hnext;
-            mm__free(s->label);
             mm__free(s);
         }
     }
     mm__free(o->orgs);
+    mm__free(o->oidx);
+    mm__free(o->facts);
     mm__free(o->buckets);
     mm__free(o->sorted);
     mm__free(o);
@@ -1333,10 +1614,18 @@ mm__oplog_set_origin_state(mm__oplog *o, const uint8_t id[MM_NODE_ID_LEN],
     if (memcmp(id, o->self, MM_NODE_ID_LEN) == 0) return 0;
     struct oplog_origin *g = org_find(o, id);
     if (g == NULL) {
-        g = org_create(o, id, generation, state);
-        if (g == NULL) return -ENOMEM;
-        g->tomb = state == MM_OPLOG_REAPED;
-        return 0;
+        /* It holds nothing: there is nothing to hide, drop or show, only
+         * facts to keep for its first record (none but tombstones when
+         * the member lookup answers for it). */
+        const struct oplog_fact *f = fact_find(o, id);
+        int tomb = state == MM_OPLOG_REAPED;
+        if (f && (generation < f->gen || (f->tomb && generation == f->gen)))
+            return 0;
+        if (o->member && !tomb) {
+            fact_delete(o, id);
+            return 0;
+        }
+        return fact_set(o, id, generation, state, tomb);
     }
     if (generation < g->gen || (g->tomb && generation == g->gen)) return 0;
     if (generation > g->gen) org_new_generation(o, g, generation);
@@ -1344,12 +1633,28 @@ mm__oplog_set_origin_state(mm__oplog *o, const uint8_t id[MM_NODE_ID_LEN],
         org_reset(o, g, MM_OPLOG_REASON_REAPED);
         g->tomb = 1;
         g->state = state;
+        org_shrink(o, g);
         return 0;
     }
     int was = org_in_view(g);
     g->state = state;
     if (was != org_in_view(g)) org_reelect(o, g, MM_REASON_NODE_DOWN);
+    org_shrink(o, g);
     return 0;
+}
+
+void
+mm__oplog_set_member_lookup(mm__oplog *o, mm__oplog_member_fn fn, void *data)
+{
+    o->member = fn;
+    o->member_data = data;
+}
+
+size_t
+mm__oplog_origins_held(const mm__oplog *o, size_t *facts)
+{
+    if (facts) *facts = o->nfacts;
+    return o->oidx_n;
 }
 
 /* ---- queries --------------------------------------------------------------
@@ -1495,9 +1800,27 @@ mm__oplog_origin_info(const mm__oplog *o, const uint8_t id[MM_NODE_ID_LEN],
                       struct mm__oplog_origin_info *info)
 {
     const struct oplog_origin *g = org_find(o, id);
-    if (g == NULL || g->tomb) return MM_ENOTFOUND;
+    if (g == NULL) {
+        uint64_t gen;
+        int state, tomb;
+        if (!org_facts(o, id, &gen, &state, &tomb) || tomb) return MM_ENOTFOUND;
+        memset(info, 0, sizeof(*info));
+        memcpy(info->id, id, MM_NODE_ID_LEN);
+        info->generation = gen;
+        info->state = state;
+        return 0;
+    }
+    if (g->tomb) return MM_ENOTFOUND;
     org_info(g, info);
     return 0;
+}
+
+static int
+fact_ptr_cmp(const void *a, const void *b)
+{
+    const struct oplog_fact *x = *(const struct oplog_fact *const *)a;
+    const struct oplog_fact *y = *(const struct oplog_fact *const *)b;
+    return memcmp(x->id, y->id, MM_NODE_ID_LEN);
 }
 
 void
@@ -1506,12 +1829,34 @@ mm__oplog_origins(const mm__oplog *o,
                             const struct mm__oplog_origin_info *info),
                   void *data)
 {
-    for (size_t i = 0; i < o->norgs; i++) {
-        struct mm__oplog_origin_info info;
-        if (o->orgs[i]->tomb) continue;
-        org_info(o->orgs[i], &info);
-        if (cb(data, &info)) return;
+    /* The origins that hold something, and those known by their facts
+     * alone, merged in id order. */
+    org_sort(o);
+    const struct oplog_fact **fv = NULL;
+    size_t nf = 0;
+    if (o->nfacts && (fv = mm__malloc(o->nfacts * sizeof(*fv))) != NULL) {
+        for (size_t i = 0; i < o->facts_cap; i++)
+            if (o->facts[i].used && !o->facts[i].tomb) fv[nf++] = &o->facts[i];
+        qsort(fv, nf, sizeof(*fv), fact_ptr_cmp);
     }
+    size_t i = 0, j = 0;
+    while (i < o->norgs || j < nf) {
+        struct mm__oplog_origin_info info;
+        if (j == nf || (i < o->norgs && memcmp(o->orgs[i]->id, fv[j]->id,
+                                               MM_NODE_ID_LEN) < 0)) {
+            const struct oplog_origin *g = o->orgs[i++];
+            if (g->tomb) continue;
+            org_info(g, &info);
+        } else {
+            const struct oplog_fact *f = fv[j++];
+            memset(&info, 0, sizeof(info));
+            memcpy(info.id, f->id, MM_NODE_ID_LEN);
+            info.generation = f->gen;
+            info.state = f->state;
+        }
+        if (cb(data, &info)) break;
+    }
+    mm__free(fv);
 }
 
 size_t
@@ -1519,7 +1864,7 @@ mm__oplog_pending(const mm__oplog *o)
 {
     size_t n = 0;
     for (size_t i = 0; i < o->norgs; i++)
-        n += o->orgs[i]->npend;
+        if (o->orgs[i]) n += o->orgs[i]->npend;
     return n;
 }
 
@@ -1531,7 +1876,7 @@ org_records(const struct oplog_origin *g, uint64_t from, mm__oplog_rec_cb cb,
     long n = 0;
     if (from <= g->snap_seq && g->snap) {
         n++;
-        if (cb(data, g->snap, g->snap_len)) return n;
+        if (cb(data, g->snap->rec, g->snap->len)) return n;
     }
     /* The tail holds seqs snap_seq + 1 .. seq without a gap: start at
      * |from|'s place (a resumed catch-up does not rescan what it sent). */
@@ -1554,7 +1899,13 @@ mm__oplog_ops_from(const mm__oplog *o, const uint8_t id[MM_NODE_ID_LEN],
                    uint64_t from, mm__oplog_rec_cb cb, void *data)
 {
     const struct oplog_origin *g = org_find(o, id);
-    if (g == NULL || g->tomb) return MM_ENOTFOUND;
+    if (g == NULL) {
+        uint64_t gen;
+        int state, tomb;
+        return org_facts(o, id, &gen, &state, &tomb) && !tomb ? 0
+                                                              : MM_ENOTFOUND;
+    }
+    if (g->tomb) return MM_ENOTFOUND;
     org_records(g, from, cb, data);
     return 0;
 }
@@ -1573,7 +1924,7 @@ mm__oplog_vector_size(const mm__oplog *o)
 {
     size_t n = 0;
     for (size_t i = 0; i < o->norgs; i++)
-        n += org_in_vector(o->orgs[i]);
+        n += o->orgs[i] && org_in_vector(o->orgs[i]);
     return VEC_HDR + n * VEC_ELEM;
 }
 
@@ -1584,6 +1935,7 @@ mm__oplog_vector_encode(const mm__oplog *o, uint8_t *out, size_t cap)
     if (cap < need) return MM_EINVAL;
     uint8_t *p = out + VEC_HDR;
     uint32_t n = 0;
+    org_sort(o);
     for (size_t i = 0; i < o->norgs; i++) {
         const struct oplog_origin *g = o->orgs[i];
         if (!org_in_vector(g)) continue;
@@ -1607,6 +1959,7 @@ mm__oplog_digest(const mm__oplog *o)
     mm__put_u32(hdr + 1,
                 (uint32_t)((mm__oplog_vector_size(o) - VEC_HDR) / VEC_ELEM));
     uint64_t h = fnv_bytes(FNV_INIT, hdr, sizeof(hdr));
+    org_sort(o);
     for (size_t i = 0; i < o->norgs; i++) {
         const struct oplog_origin *g = o->orgs[i];
         if (!org_in_vector(g)) continue;
@@ -1677,6 +2030,7 @@ mm__oplog_missing(const mm__oplog *o, const uint8_t *vec, size_t len,
     struct mm__oplog_vec v;
     if (mm__oplog_vec_decode(&v, vec, len)) return MM_EDECODE;
     long n = 0;
+    org_sort(o);
     for (size_t i = 0; i < o->norgs; i++) {
         uint64_t from = peer_from(o->orgs[i], &v);
         if (from) n += org_records(o->orgs[i], from, cb, data);
@@ -1724,6 +2078,7 @@ missing_signed(mm__oplog *o, const struct mm__oplog_vec *v, size_t max,
 {
     size_t cur = BATCH_HDR;
     int full = 0, rc = 0;
+    org_sort(o);
     for (size_t i = 0; i < o->norgs && !full && !rc; i++) {
         struct oplog_origin *g = o->orgs[i];
         uint64_t from = peer_from(g, v);
@@ -1762,6 +2117,7 @@ mm__oplog_missing_batch(mm__oplog *o, const uint8_t *vec, size_t len,
     if (mm__oplog_vec_decode(&v, vec, len)) return MM_EDECODE;
     if (o->sign_key) return missing_signed(o, &v, max, out);
     struct bounded b = {out, max, 0, 0, 0};
+    org_sort(o);
     for (size_t i = 0; i < o->norgs && !b.full && !b.err; i++) {
         uint64_t from = peer_from(o->orgs[i], &v);
         if (from) org_records(o->orgs[i], from, bounded_add, &b);
@@ -1917,7 +2273,8 @@ int
 mm__oplog_compact(mm__oplog *o, const uint8_t id[MM_NODE_ID_LEN])
 {
     struct oplog_origin *g = org_find(o, id);
-    if (g == NULL || g->tomb) return MM_ENOTFOUND;
+    if (g == NULL) return mm__oplog_ops_from(o, id, 1, NULL, NULL);
+    if (g->tomb) return MM_ENOTFOUND;
     if (g->seq == 0 || g->seq == g->snap_seq) return 0;
     struct mm__oplog_entry **v =
         mm__malloc((g->nentries ? g->nentries : 1) * sizeof(*v));
@@ -1929,11 +2286,12 @@ mm__oplog_compact(mm__oplog *o, const uint8_t id[MM_NODE_ID_LEN])
                           e->nkeys);
     }
     qsort(v, n, sizeof(*v), entry_label_cmp);
-    uint8_t *rec = mm__malloc(len);
-    if (rec == NULL) {
+    struct oplog_snap *sn = mm__malloc(sizeof(*sn) + len);
+    if (sn == NULL) {
         mm__free(v);
         return -ENOMEM;
     }
+    uint8_t *rec = sn->rec;
     uint8_t *p = wr_hdr(rec, MM_OPLOG_SNAPSHOT, g->id, g->gen, g->seq);
     mm__put_u32(p, (uint32_t)n);
     p += 4;
@@ -1942,11 +2300,11 @@ mm__oplog_compact(mm__oplog *o, const uint8_t id[MM_NODE_ID_LEN])
                      v[i]->type, (const char *const *)v[i]->keys, v[i]->nkeys);
     MM_ASSERT((size_t)(p - rec) == len);
     mm__free(v);
-    memcpy(g->snap_head, org_head(g), HASH_LEN);
+    sn->len = len;
+    memcpy(sn->head, org_head(g), HASH_LEN);
     org_free_log(g);
     mm__free(g->snap);
-    g->snap = rec;
-    g->snap_len = len;
+    g->snap = sn;
     g->snap_seq = g->seq;
     return 0;
 }
@@ -2098,6 +2456,7 @@ mm__oplog_batch_seal(mm__oplog *o, struct mm__oplog_batch *b)
         g->s_last = seq;
     }
     size_t nheads = 0, need = BATCH_HDR;
+    org_sort(o); /* heads in origin order */
     for (size_t i = 0; i < o->norgs; i++) {
         struct oplog_origin *g = o->orgs[i];
         if (!g->s_on) continue;
@@ -2123,9 +2482,10 @@ mm__oplog_batch_seal(mm__oplog *o, struct mm__oplog_batch *b)
         mm__put_u64(p + H_GEN, g->gen);
         mm__put_u64(p + H_SEQ, g->s_end);
         memcpy(p + H_BASE,
-               base                            ? base->head
-               : g->s_first - 1 == g->snap_seq ? (g->snap ? g->snap_head : zero)
-                                               : zero,
+               base ? base->head
+               : g->s_first - 1 == g->snap_seq
+                   ? (g->snap ? g->snap->head : zero)
+                   : zero,
                HASH_LEN);
         memcpy(p + H_HASH, end->head, HASH_LEN);
         memcpy(p + H_PUB, g == o->me ? o->pub : g->pub, MM_ED25519_KEY_LEN);
@@ -2162,7 +2522,7 @@ mm__oplog_batch_seal(mm__oplog *o, struct mm__oplog_batch *b)
 out:
     mm__free(nb);
     for (size_t i = 0; i < o->norgs; i++)
-        o->orgs[i]->s_on = 0;
+        if (o->orgs[i]) o->orgs[i]->s_on = 0;
     return rc;
 }
 
@@ -2174,8 +2534,13 @@ head_stale(const mm__oplog *o, const uint8_t *h)
     if (o == NULL) return 0;
     if (memcmp(h, o->self, MM_NODE_ID_LEN) == 0) return 1;
     const struct oplog_origin *g = org_find(o, h);
-    if (g == NULL) return 0;
     uint64_t gen = mm__get_u64(h + H_GEN), seq = mm__get_u64(h + H_SEQ);
+    if (g == NULL) {
+        uint64_t fg;
+        int state, tomb;
+        if (!org_facts(o, h, &fg, &state, &tomb)) return 0;
+        return gen < fg || (gen == fg && (tomb || seq == 0));
+    }
     return gen < g->gen || (gen == g->gen && (g->tomb || seq <= g->seq));
 }
 

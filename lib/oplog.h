@@ -35,7 +35,8 @@
  * Events are emitted synchronously from inside the mutating call, in the
  * order the changes happen, one per change.  Callbacks must not call back
  * into the oplog to mutate it (queries are fine).  mm__oplog_free() emits
- * nothing.
+ * nothing.  Queries on a const oplog may still reorder a private cache
+ * (the origins in id order): serialize every call, queries included.
  *
  * The local node's own private registrations never reach this module: the
  * receptionist answers for them itself.
@@ -56,6 +57,9 @@
  *    applies a received batch only once mm__oplog_batch_verify (or the
  *    same in steps) accepted it: the apply functions do not verify.  The
  *    chain and signatures use crypto.h (nettle), nothing else.
+ *  - Optionally answer for members whose origins hold nothing
+ *    (mm__oplog_set_member_lookup): the oplog then keeps nothing per member
+ *    that never wrote a record.
  *  - NEEDSWORK: tombstones of reaped origins are kept for the oplog's life
  *    (one small record each); compaction is on demand, never automatic.
  */
@@ -129,7 +133,7 @@ struct mm__oplog_entry {
     uint64_t hlc;       /* registration timestamp: the conflict rank */
     uint8_t visibility; /* MM_VIS_PUBLIC or MM_VIS_INTERNAL */
     uint16_t nkeys;
-    char **keys; /* owned; reception keys in check-in order */
+    char **keys; /* owned; reception keys in check-in order (NULL: none) */
 
     /* private */
     struct oplog_origin *org;
@@ -208,6 +212,33 @@ int mm__oplog_remove(mm__oplog *o, const char *label, int reason,
  */
 int mm__oplog_set_origin_state(mm__oplog *o, const uint8_t id[MM_NODE_ID_LEN],
                                uint64_t generation, int state);
+
+/*
+ * The membership facts of member |id|: 0 with its newest |*generation| and
+ * its |*state| (enum mm__oplog_state), or nonzero when membership does not
+ * know it.  Queries only: it must not call into the oplog.
+ */
+typedef int (*mm__oplog_member_fn)(void *data, const uint8_t id[MM_NODE_ID_LEN],
+                                   uint64_t *generation, int *state);
+/*
+ * Optional, set right after mm__oplog_new(): membership answers for the
+ * origins that hold nothing (no record, early record or entry).  Without
+ * it the oplog keeps a small record (about 32 bytes) of every member it
+ * is told about; with it only the tombstones of reaped ones, and it asks
+ * |fn| when such an origin's first record arrives.  Either way what the
+ * oplog does is the same, as long as |fn| reports what the
+ * mm__oplog_set_origin_state() calls said: the newest generation and its
+ * state.  Origins that hold nothing are then not listed by
+ * mm__oplog_origins() (mm__oplog_origin_info() still finds them).
+ */
+void mm__oplog_set_member_lookup(mm__oplog *o, mm__oplog_member_fn fn,
+                                 void *data);
+/*
+ * For tests and the simulator: the origins held whole (those with
+ * records, the local node included); |*facts| (may be NULL) gets the
+ * small records of origins that hold nothing.
+ */
+size_t mm__oplog_origins_held(const mm__oplog *o, size_t *facts);
 
 /* ---- queries ---------------------------------------------------------- */
 

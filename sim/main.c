@@ -443,6 +443,20 @@ cb_verify(void *data, const uint8_t id[16], const uint8_t pub[32],
     return memcmp(want, sig, 64) != 0;
 }
 
+/* The oplog asks membership about an origin that held nothing so far. */
+static int
+cb_member(void *data, const uint8_t id[MM_NODE_ID_LEN], uint64_t *generation,
+          int *state)
+{
+    struct cbctx *c = data;
+    struct node *nd = &c->S->nodes[c->idx];
+    const struct mm_swim_member *m = nd->s ? mm__swim_find(nd->s, id) : NULL;
+    if (m == NULL) return -1;
+    *generation = m->generation;
+    *state = m->state; /* enum mm_swim_state matches enum mm__oplog_state */
+    return 0;
+}
+
 static void
 cb_applied(void *data, const uint8_t *rec, size_t len, int local)
 {
@@ -476,6 +490,7 @@ node_start(struct sim *S, int i)
     mm__oplog_batch_init(&nd->out);
     nd->push_armed = 0;
     if (mm__oplog_new(&nd->o, nd->id, nd->gen, &ocb) != 0) die_oom();
+    mm__oplog_set_member_lookup(nd->o, cb_member, &ctxs[i]);
     nd->reg_dirty = 1;
     struct mm_swim_config cfg;
     char name[32];

@@ -1584,6 +1584,300 @@ test_oplog_vec_merge(void **state)
         node_free(&n[i]);
 }
 
+/* ---- origins that hold nothing ------------------------------------------- */
+
+/* A stand-in for membership: what set_origin_state was told, as the
+ * member lookup reports it (reaped members are forgotten, like SWIM). */
+struct tmembers {
+    uint8_t id[64][MM_NODE_ID_LEN];
+    uint64_t gen[64];
+    int state[64];
+    size_t n;
+};
+
+static int
+tmembers_lookup(void *data, const uint8_t id[MM_NODE_ID_LEN], uint64_t *gen,
+                int *state)
+{
+    struct tmembers *m = data;
+    for (size_t i = 0; i < m->n; i++)
+        if (memcmp(m->id[i], id, MM_NODE_ID_LEN) == 0) {
+            if (m->state[i] == MM_OPLOG_REAPED) return -1;
+            *gen = m->gen[i];
+            *state = m->state[i];
+            return 0;
+        }
+    return -1;
+}
+
+/* Membership news: into the stand-in (when |m|), then to the oplog. */
+static void
+tell(struct tnode *t, struct tmembers *m, const uint8_t *id, uint64_t gen,
+     int state)
+{
+    if (m) {
+        size_t i = 0;
+        while (i < m->n && memcmp(m->id[i], id, MM_NODE_ID_LEN) != 0)
+            i++;
+        if (i == m->n) {
+            assert_true(m->n < MM_ARRAY_SIZE(m->id));
+            memcpy(m->id[m->n++], id, MM_NODE_ID_LEN);
+            m->gen[i] = 0;
+        }
+        if (gen >= m->gen[i]) { /* older news is stale */
+            m->gen[i] = gen;
+            m->state[i] = state;
+        }
+    }
+    assert_int_equal(mm__oplog_set_origin_state(t->o, id, gen, state), 0);
+}
+
+struct origins_walk {
+    size_t n;
+    uint8_t last[MM_NODE_ID_LEN];
+};
+
+static int
+origins_walk_cb(void *data, const struct mm__oplog_origin_info *info)
+{
+    struct origins_walk *w = data;
+    if (w->n) assert_true(memcmp(w->last, info->id, MM_NODE_ID_LEN) < 0);
+    memcpy(w->last, info->id, MM_NODE_ID_LEN);
+    w->n++;
+    return 0;
+}
+
+/*
+ * Members that never wrote a record cost no whole origin (a small record
+ * each, or nothing with a member lookup), and the first records of such a
+ * member still meet what membership said: failed hides them, reaped
+ * discards them, a newer generation discards older ones.
+ */
+static void
+recordless_origins(int with_lookup)
+{
+    struct tmembers tm = {0};
+    struct tmembers *m = with_lookup ? &tm : NULL;
+    struct tnode a1, a2, b, c, d;
+    node_init(&a1, 1, 1);
+    node_init(&a2, 1, 2); /* a1 restarted */
+    node_init(&b, 2, 1);
+    node_init(&c, 3, 1);
+    node_init(&d, 4, 1);
+    if (with_lookup) mm__oplog_set_member_lookup(b.o, tmembers_lookup, &tm);
+    size_t facts = 99;
+    enum { NQUIET = 500 };
+    uint8_t id[MM_NODE_ID_LEN];
+    for (unsigned k = 0; k < NQUIET; k++) {
+        make_id(id, (uint8_t)(0x40 + k / 256));
+        id[1] = (uint8_t)k;
+        /* Beyond the stand-in's room: told to the oplog alone. */
+        assert_int_equal(mm__oplog_set_origin_state(b.o, id, 1, (int)(k % 4)),
+                         0);
+    }
+    assert_int_equal(mm__oplog_origins_held(b.o, &facts), 1); /* b itself */
+    assert_int_equal(facts, with_lookup ? 0 : NQUIET);
+    struct mm__oplog_origin_info info;
+    if (!with_lookup) {
+        assert_int_equal(mm__oplog_origin_info(b.o, id, &info), 0);
+        assert_int_equal(info.generation, 1);
+        assert_int_equal(info.state, (NQUIET - 1) % 4);
+        assert_int_equal(info.seq, 0);
+    }
+    struct origins_walk w = {0};
+    mm__oplog_origins(b.o, origins_walk_cb, &w);
+    assert_int_equal(w.n, with_lookup ? 1 : 1 + NQUIET);
+    assert_int_equal(mm__oplog_vector_size(b.o), 5 + 0);
+
+    /* Failed before its first record: its records are applied, hidden. */
+    tell(&b, m, c.id, 1, MM_OPLOG_FAILED);
+    node_reg(&c, "c/1", 1);
+    assert_int_equal(pull(&b, &c), 1);
+    assert_null(mm__oplog_lookup(b.o, "c/1"));
+    assert_int_equal(mm__oplog_claimants(b.o, "c/1", NULL, NULL), 0);
+    assert_int_equal(mm__oplog_origin_info(b.o, c.id, &info), 0);
+    assert_int_equal(info.state, MM_OPLOG_FAILED);
+    assert_int_equal(mm__oplog_origins_held(b.o, NULL), 2);
+    tell(&b, m, c.id, 1, MM_OPLOG_ALIVE);
+    assert_non_null(mm__oplog_lookup(b.o, "c/1"));
+
+    /* Reaped before its first record: its records are discarded. */
+    tell(&b, m, a1.id, 1, MM_OPLOG_FAILED);
+    tell(&b, m, a1.id, 1, MM_OPLOG_REAPED);
+    node_reg(&a1, "a/old", 1);
+    assert_int_equal(pull(&b, &a1), 0);
+    assert_null(mm__oplog_lookup(b.o, "a/old"));
+    assert_int_equal(mm__oplog_origin_info(b.o, a1.id, &info), MM_ENOTFOUND);
+    assert_int_equal(mm__oplog_origins_held(b.o, &facts), 2);
+    assert_int_equal(facts, with_lookup ? 1 : NQUIET + 1); /* a tombstone */
+    /* Stale news of the reaped generation does not bring it back. */
+    tell(&b, m, a1.id, 1, MM_OPLOG_ALIVE);
+    assert_int_equal(pull(&b, &a1), 0);
+
+    /* Its next generation, suspect before its first record. */
+    tell(&b, m, a2.id, 2, MM_OPLOG_SUSPECT);
+    node_reg(&a2, "a/new", 2);
+    assert_int_equal(pull(&b, &a2), 1);
+    assert_non_null(mm__oplog_lookup(b.o, "a/new"));
+    assert_int_equal(mm__oplog_origin_info(b.o, a2.id, &info), 0);
+    assert_int_equal(info.generation, 2);
+    assert_int_equal(info.state, MM_OPLOG_SUSPECT);
+    assert_int_equal(mm__oplog_origins_held(b.o, NULL), 3);
+
+    /* A newer generation known before any record: older ones discarded. */
+    tell(&b, m, d.id, 2, MM_OPLOG_ALIVE);
+    node_reg(&d, "d/1", 1);
+    assert_int_equal(pull(&b, &d), 0);
+    assert_null(mm__oplog_lookup(b.o, "d/1"));
+    assert_int_equal(mm__oplog_origins_held(b.o, NULL), 3);
+
+    /* Reaping an origin that held records gives its room back. */
+    tell(&b, m, c.id, 1, MM_OPLOG_REAPED);
+    assert_int_equal(
+        count_events(&b, MM_OPLOG_REMOVED, "c/1", MM_OPLOG_REASON_REAPED), 1);
+    assert_int_equal(mm__oplog_origins_held(b.o, &facts), 2);
+    assert_int_equal(facts, with_lookup ? 1 : NQUIET + 2); /* c tombstone, d */
+    assert_int_equal(pull(&b, &c), 0); /* and late copies stay out */
+    assert_null(mm__oplog_lookup(b.o, "c/1"));
+    /* So does a new generation that has sent nothing yet. */
+    tell(&b, m, a2.id, 3, MM_OPLOG_ALIVE);
+    assert_null(mm__oplog_lookup(b.o, "a/new"));
+    assert_int_equal(mm__oplog_origins_held(b.o, NULL), 1);
+    assert_int_equal(pull(&b, &a2), 0);
+    node_check(&b);
+    node_free(&a1);
+    node_free(&a2);
+    node_free(&b);
+    node_free(&c);
+    node_free(&d);
+}
+
+static void
+test_oplog_recordless_origins_kept_small(void **state)
+{
+    (void)state;
+    recordless_origins(0);
+}
+
+static void
+test_oplog_recordless_origins_member_lookup(void **state)
+{
+    (void)state;
+    recordless_origins(1);
+}
+
+/* A REGISTER record of |origin| built by hand. */
+static size_t
+raw_register(uint8_t *out, const uint8_t *origin, uint64_t gen, uint64_t seq,
+             const char *label)
+{
+    size_t ll = strlen(label), n = 33;
+    out[0] = MM_OPLOG_REGISTER;
+    memcpy(out + 1, origin, MM_NODE_ID_LEN);
+    mm__put_u64(out + 17, gen);
+    mm__put_u64(out + 25, seq);
+    mm__put_u64(out + n, 1);     /* hlc */
+    mm__put_u64(out + n + 8, 1); /* actor */
+    out[n + 16] = MM_VIS_PUBLIC;
+    n += 17;
+    mm__put_u16(out + n, (uint16_t)ll);
+    memcpy(out + n + 2, label, ll);
+    n += 2 + ll;
+    mm__put_u16(out + n, 0);     /* type */
+    mm__put_u16(out + n + 2, 0); /* keys */
+    return n + 4;
+}
+
+/*
+ * Many origins with records, learnt in scrambled order and some reaped in
+ * between: the vector stays in id order (vec_decode insists), the digest
+ * matches it, and each origin is found again.
+ */
+static void
+test_oplog_many_origins_stay_ordered(void **state)
+{
+    (void)state;
+    struct tnode b;
+    node_init(&b, 2, 1);
+    enum { N = 600 };
+    uint8_t rec[128], id[MM_NODE_ID_LEN];
+    size_t live = 0, facts;
+    for (unsigned x = 0; x < N; x++) { /* members first, as facts */
+        make_id(id, (uint8_t)(0x40 + x / 256));
+        id[1] = (uint8_t)x;
+        assert_int_equal(mm__oplog_set_origin_state(b.o, id, 1, MM_OPLOG_ALIVE),
+                         0);
+    }
+    assert_int_equal(mm__oplog_origins_held(b.o, &facts), 1);
+    assert_int_equal(facts, N);
+    for (unsigned round = 0; round < 3; round++) {
+        for (unsigned k = 0; k < N; k++) {
+            unsigned x = (k * 389u + round * 7u) % N; /* scrambled */
+            make_id(id, (uint8_t)(0x40 + x / 256));
+            id[1] = (uint8_t)x;
+            char label[32];
+            snprintf(label, sizeof(label), "m/%u", x);
+            if (round == 1 && x % 3 == 0) {
+                assert_int_equal(
+                    mm__oplog_set_origin_state(b.o, id, 1, MM_OPLOG_REAPED), 0);
+                continue;
+            }
+            size_t n = raw_register(rec, id, round == 2 && x % 3 == 0 ? 2 : 1,
+                                    1, label);
+            mm__oplog_apply_record(b.o, rec, n, NULL);
+        }
+        live = round == 1 ? N - (N + 2) / 3 : N; /* x % 3 == 0 reaped */
+        assert_int_equal(mm__oplog_origins_held(b.o, NULL), live + 1);
+        size_t vl = mm__oplog_vector_size(b.o);
+        uint8_t *vec = malloc(vl);
+        assert_int_equal(mm__oplog_vector_encode(b.o, vec, vl), (long)vl);
+        struct mm__oplog_vec v;
+        assert_int_equal(mm__oplog_vec_decode(&v, vec, vl), 0);
+        assert_int_equal(v.count, live); /* b wrote nothing */
+        uint64_t h = 1469598103934665603ULL;
+        for (size_t i = 0; i < vl; i++)
+            h = (h ^ vec[i]) * 1099511628211ULL;
+        assert_int_equal(mm__oplog_digest(b.o), h);
+        free(vec);
+    }
+    assert_int_equal(live, N); /* round 2 brought the reaped back, gen 2 */
+    assert_int_equal(mm__oplog_size(b.o), N);
+    for (unsigned x = 0; x < N; x++) {
+        struct mm__oplog_origin_info info;
+        make_id(id, (uint8_t)(0x40 + x / 256));
+        id[1] = (uint8_t)x;
+        assert_int_equal(mm__oplog_origin_info(b.o, id, &info), 0);
+        assert_int_equal(info.generation, x % 3 == 0 ? 2 : 1);
+        assert_int_equal(info.seq, 1);
+    }
+    assert_int_equal(mm__oplog_origins_held(b.o, &facts), N + 1);
+    assert_int_equal(facts, 0);
+    /* All reaped: nothing whole is left, only tombstones. */
+    for (unsigned x = 0; x < N; x++) {
+        make_id(id, (uint8_t)(0x40 + x / 256));
+        id[1] = (uint8_t)x;
+        assert_int_equal(mm__oplog_set_origin_state(b.o, id, x % 3 == 0 ? 2 : 1,
+                                                    MM_OPLOG_REAPED),
+                         0);
+        if (x == N / 2) {
+            struct mm__oplog_origin_info info;
+            make_id(id, 0x40);
+            id[1] = 1;
+            assert_int_equal(mm__oplog_origin_info(b.o, id, &info),
+                             MM_ENOTFOUND);
+            id[0] = (uint8_t)(0x40 + (N / 2 + 1) / 256);
+            id[1] = (uint8_t)(N / 2 + 1);
+            assert_int_equal(mm__oplog_origin_info(b.o, id, &info), 0);
+        }
+    }
+    assert_int_equal(mm__oplog_origins_held(b.o, &facts), 1);
+    assert_int_equal(facts, N);
+    assert_int_equal(mm__oplog_size(b.o), 0);
+    assert_int_equal(mm__oplog_vector_size(b.o), 5);
+    node_check(&b);
+    node_free(&b);
+}
+
 static void
 test_oplog_alloc_failures_leave_consistent_state(void **state)
 {
@@ -2097,6 +2391,9 @@ main(void)
         cmocka_unit_test(test_oplog_signed_heads_relay_and_tamper),
         cmocka_unit_test(test_oplog_signed_catchup_in_bounded_batches),
         cmocka_unit_test(test_oplog_signed_batch_golden),
+        cmocka_unit_test(test_oplog_recordless_origins_kept_small),
+        cmocka_unit_test(test_oplog_recordless_origins_member_lookup),
+        cmocka_unit_test(test_oplog_many_origins_stay_ordered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

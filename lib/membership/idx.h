@@ -27,11 +27,16 @@ struct mm_idx {
     size_t cap;  /* 0 or a power of two */
     size_t n;    /* entries */
     size_t key_off;
+    size_t ptr_off; /* SIZE_MAX, or where the pointer to the id's holder is */
     uint64_t k0, k1;
 };
 
 /* An empty index (allocates nothing until the first insert). */
 void mm__idx_init(struct mm_idx *x, size_t key_off, uint64_t seed);
+/* The same for objects that hold a pointer (at |ptr_off|) to what holds
+ * the id (at |key_off| in that). */
+void mm__idx_init_ind(struct mm_idx *x, size_t ptr_off, size_t key_off,
+                      uint64_t seed);
 /* Frees the slots (never the objects); the index is empty after. */
 void mm__idx_free(struct mm_idx *x);
 /* Forgets every entry, keeps the slots. */

@@ -1224,7 +1224,8 @@ run_one(const struct sim_scenario *sc, int n, uint64_t seed, int quiet,
     mm__swim_pool_free(S->pool);
     struct mallinfo2 mi1 = mallinfo2();
     if (!quiet && getenv("MURMER_SIM_HEAP"))
-        printf("swim_heap_bytes=%zu per_pair=%.1f\n",
+        printf("heap_in_use_bytes=%zu swim_heap_bytes=%zu per_pair=%.1f\n",
+               mi0.uordblks + mi0.hblkhd,
                (mi0.uordblks + mi0.hblkhd) - (mi1.uordblks + mi1.hblkhd),
                (double)((mi0.uordblks + mi0.hblkhd) -
                         (mi1.uordblks + mi1.hblkhd)) /
@@ -1234,6 +1235,10 @@ run_one(const struct sim_scenario *sc, int n, uint64_t seed, int quiet,
             mm__oplog_free(S->nodes[i].o);
             mm__oplog_batch_release(&S->nodes[i].out);
         }
+    struct mallinfo2 mi2 = mallinfo2();
+    if (!quiet && getenv("MURMER_SIM_HEAP"))
+        printf("oplog_heap_bytes=%zu\n",
+               (mi1.uordblks + mi1.hblkhd) - (mi2.uordblks + mi2.hblkhd));
     while (S->nheap) {
         struct ev e = ev_pop(S);
         free(e.buf);

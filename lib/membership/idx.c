@@ -97,9 +97,9 @@ idx_grow(struct mm_idx *x, size_t cap)
 int
 mm__idx_insert(struct mm_idx *x, void *obj)
 {
-    /* At most half full: probes stay short, and one slot is always empty
-     * (a probe ends). */
-    if ((x->n + 1) * 2 > x->cap) {
+    /* At most half full (dense: 3/4): probes stay short, and one slot is
+     * always empty (a probe ends). */
+    if (x->dense ? (x->n + 1) * 4 > x->cap * 3 : (x->n + 1) * 2 > x->cap) {
         size_t cap = x->cap ? x->cap * 2 : IDX_MIN_CAP;
         if (cap < x->cap || idx_grow(x, cap) != 0) {
             /* Denser, while one slot stays empty. */

@@ -7,12 +7,12 @@
  * The objects stay the caller's: the index holds pointers to them and reads
  * each one's id at |key_off| bytes into it, so an object must not move
  * while indexed (or the index is rebuilt: mm__idx_clear, then an insert of
- * each).  Open addressing with linear probing, at most half full, grown by
- * doubling (an insert is amortised O(1)); a removal shifts the entries
- * that follow back, so no deleted marks accumulate.  The hash is keyed by
- * |seed|: ids ground offline to collide in one table do not collide in
- * another's (not a MAC: it only spreads ids; the tables are bounded by
- * their owners).  Pure: no libuv.
+ * each).  Open addressing with linear probing, at most half full (3/4
+ * when |dense| is set: one entry per member), grown by doubling (an insert is
+ * amortised O(1)); a removal shifts the entries that follow back, so no deleted
+ * marks accumulate.  The hash is keyed by |seed|: ids ground offline to collide
+ * in one table do not collide in another's (not a MAC: it only spreads ids; the
+ * tables are bounded by their owners).  Pure: no libuv.
  */
 #ifndef MM_IDX_H
 #define MM_IDX_H
@@ -28,6 +28,7 @@ struct mm_idx {
     size_t n;    /* entries */
     size_t key_off;
     size_t ptr_off; /* SIZE_MAX, or where the pointer to the id's holder is */
+    int dense;      /* set: grows past 3/4 full, not 1/2 (less room) */
     uint64_t k0, k1;
 };
 

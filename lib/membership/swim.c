@@ -141,12 +141,15 @@ struct swim_msg {
     struct swim_rec rec;
 };
 
-/* A queued broadcast: one per member, the newest news wins.  Allocated
- * to the size of its message (at most SWIM_MSG_HDR + SWIM_REC_MAX). */
+/* A queued broadcast: one per member, the newest news wins.  An ALIVE
+ * holds a reference to its record, written out when sent (the record is
+ * immutable: the same bytes); the others are allocated to the size of
+ * their message. */
 struct swim_bcast {
     uint8_t about[MM_SWIM_ID_LEN];
     unsigned transmits;
-    uint16_t len;
+    uint16_t len;                  /* of the whole message */
+    const struct mm_swim_rec *rec; /* ALIVE: its record; msg is empty */
     uint8_t msg[];
 };
 
@@ -286,6 +289,14 @@ struct mm_swim {
 };
 
 static const uint8_t zero_id[MM_SWIM_ID_LEN];
+
+/* The next capacity of a per-member table: by half, not double, so that
+ * a large one wastes at most a third of itself. */
+static size_t
+swim_grow(size_t cap)
+{
+    return cap < 16 ? 16 : cap + cap / 2;
+}
 
 const char *
 mm__swim_state_name(int state)
@@ -878,6 +889,15 @@ wr_rec(uint8_t *p, const struct mm_swim_rec *x)
     return o + MM_SWIM_SIG_LEN;
 }
 
+/* The bytes wr_rec writes for |x|. */
+static size_t
+rec_wire_len(const struct mm_swim_rec *x)
+{
+    return MM_SWIM_ID_LEN + 16 + 2 + (x->addr.family == 6 ? 19 : 7) + 1 +
+           strlen(x->name) + 1 + strlen(x->tags) + MM_SWIM_PUB_LEN +
+           MM_SWIM_SIG_LEN;
+}
+
 /* Decodes one message body of |type|; 0 or -1. */
 static int
 swim_decode_body(uint8_t type, const uint8_t *p, size_t n, struct swim_msg *m)
@@ -958,6 +978,20 @@ pkt_add_raw(struct swim_pkt *b, const uint8_t *msg, size_t len)
 {
     if (b->count >= SWIM_MAX_MSGS || b->len + len > b->cap) return -1;
     memcpy(b->buf + b->len, msg, len);
+    b->len += len;
+    b->count++;
+    return 0;
+}
+
+/* The ALIVE of |x|, |len| bytes in all (bcast_alive). */
+static int
+pkt_add_rec(struct swim_pkt *b, const struct mm_swim_rec *x, size_t len)
+{
+    if (b->count >= SWIM_MAX_MSGS || b->len + len > b->cap) return -1;
+    uint8_t *p = b->buf + b->len;
+    p[0] = MSG_ALIVE;
+    mm__put_u16(p + 1, (uint16_t)(len - SWIM_MSG_HDR));
+    wr_rec(p + SWIM_MSG_HDR, x);
     b->len += len;
     b->count++;
     return 0;
@@ -1048,17 +1082,27 @@ bq_reinsert(struct mm_swim *s, size_t walked, struct swim_bcast **sent,
 }
 
 static void
+bcast_free(struct mm_swim *s, struct swim_bcast *b)
+{
+    rec_unref(s->pool, b->rec);
+    mm__free(b);
+}
+
+static void
 bq_remove(struct mm_swim *s, size_t i)
 {
     mm__idx_remove(&s->bqidx, s->bq[i]);
-    mm__free(s->bq[i]);
+    bcast_free(s, s->bq[i]);
     memmove(&s->bq[i], &s->bq[i + 1], (s->nbq - i - 1) * sizeof(s->bq[0]));
     s->nbq--;
 }
 
-/* Queues |msg| (a whole message) as the latest news about |about|. */
+/* Queues |msg| (a whole message of |len| bytes), or the ALIVE of |rec|
+ * (then |msg| is NULL and |rec| a reference it takes), as the latest news
+ * about |about|. */
 static void
-bq_push(struct mm_swim *s, const uint8_t *about, const uint8_t *msg, size_t len)
+bq_push(struct mm_swim *s, const uint8_t *about, const uint8_t *msg, size_t len,
+        const struct mm_swim_rec *rec)
 {
     struct swim_bcast *old = mm__idx_find(&s->bqidx, about);
     if (old) {
@@ -1075,20 +1119,27 @@ bq_push(struct mm_swim *s, const uint8_t *about, const uint8_t *msg, size_t len)
     if (s->nbq == s->capbq) {
         size_t cap = s->capbq ? s->capbq * 2 : 16;
         void *p = mm__realloc(s->bq, cap * sizeof(s->bq[0]));
-        if (!p) return;
+        if (!p) {
+            rec_unref(s->pool, rec);
+            return;
+        }
         s->bq = p;
         s->capbq = cap;
     }
-    struct swim_bcast *b = mm__malloc(sizeof(*b) + len);
-    if (!b) return;
+    struct swim_bcast *b = mm__malloc(sizeof(*b) + (msg ? len : 0));
+    if (!b) {
+        rec_unref(s->pool, rec);
+        return;
+    }
     memcpy(b->about, about, MM_SWIM_ID_LEN);
+    b->rec = rec;
     if (mm__idx_insert(&s->bqidx, b) != 0) {
-        mm__free(b);
+        bcast_free(s, b);
         return;
     }
     b->transmits = 0;
     b->len = (uint16_t)len;
-    memcpy(b->msg, msg, len);
+    if (msg) memcpy(b->msg, msg, len);
     /* Newest first among the never-sent. */
     memmove(&s->bq[1], &s->bq[0], s->nbq * sizeof(s->bq[0]));
     s->bq[0] = b;
@@ -1098,11 +1149,9 @@ bq_push(struct mm_swim *s, const uint8_t *about, const uint8_t *msg, size_t len)
 static void
 bcast_alive(struct mm_swim *s, const struct mm_swim_member *m)
 {
-    uint8_t msg[SWIM_MSG_HDR + SWIM_REC_MAX];
-    size_t n = wr_rec(msg + SWIM_MSG_HDR, m->rec);
-    msg[0] = MSG_ALIVE;
-    mm__put_u16(msg + 1, (uint16_t)n);
-    bq_push(s, m->rec->id, msg, SWIM_MSG_HDR + n);
+    struct mm_swim_rec *x = (struct mm_swim_rec *)m->rec;
+    x->refs++; /* the queue's */
+    bq_push(s, x->id, NULL, SWIM_MSG_HDR + rec_wire_len(x), x);
 }
 
 static void
@@ -1111,7 +1160,7 @@ bcast_verdict(struct mm_swim *s, uint8_t type, const struct mm_swim_member *m,
 {
     uint8_t msg[64];
     size_t n = msg_verdict(msg, type, m, from);
-    bq_push(s, m->rec->id, msg, n);
+    bq_push(s, m->rec->id, msg, n, NULL);
 }
 
 /* Fills the rest of |b| with broadcasts, least transmitted first;
@@ -1127,7 +1176,8 @@ pkt_fill(struct mm_swim *s, struct swim_pkt *b)
     for (; i < s->nbq && misses < SWIM_FILL_MISSES_MAX;) {
         struct swim_bcast *q = s->bq[i];
         if (b->count >= SWIM_MAX_MSGS || b->cap - b->len < SWIM_MSG_MIN) break;
-        if (pkt_add_raw(b, q->msg, q->len) == 0) {
+        if ((q->rec ? pkt_add_rec(b, q->rec, q->len)
+                    : pkt_add_raw(b, q->msg, q->len)) == 0) {
             added++;
             misses = 0;
             if (++q->transmits >= limit) {
@@ -1143,6 +1193,14 @@ pkt_fill(struct mm_swim *s, struct swim_pkt *b)
         i++;
     }
     if (nsent) bq_reinsert(s, i, sent, nsent);
+    if (s->nbq == 0 && s->capbq) {
+        /* Drained: the queue's tables go until there is news again (a
+         * join burst grows them; most of the time they are empty). */
+        mm__free(s->bq);
+        s->bq = NULL;
+        s->capbq = 0;
+        mm__idx_free(&s->bqidx);
+    }
     return added;
 }
 
@@ -1392,7 +1450,7 @@ static void
 order_insert(struct mm_swim *s, struct mm_swim_member *m)
 {
     if (s->norder == s->caporder) {
-        size_t cap = s->caporder ? s->caporder * 2 : 16;
+        size_t cap = swim_grow(s->caporder);
         void *p = mm__realloc(s->order, cap * sizeof(s->order[0]));
         if (!p) return;
         s->order = p;
@@ -1446,7 +1504,7 @@ member_add(struct mm_swim *s, const struct mm_swim_rec *rec, int state)
         return NULL;
     }
     if (s->nmembers == s->capmembers) {
-        size_t cap = s->capmembers ? s->capmembers * 2 : 16;
+        size_t cap = swim_grow(s->capmembers);
         void *p = mm__realloc(s->members, cap * sizeof(s->members[0]));
         if (!p) {
             rec_unref(s->pool, rec);
@@ -2061,7 +2119,7 @@ probe_next_target(struct mm_swim *s)
             struct mm_swim_member *m = s->members[i];
             if (m->is_self || !swim_live(m)) continue;
             if (s->norder == s->caporder) {
-                size_t cap = s->caporder ? s->caporder * 2 : 16;
+                size_t cap = swim_grow(s->caporder);
                 void *p = mm__realloc(s->order, cap * sizeof(s->order[0]));
                 if (!p) return NULL;
                 s->order = p;
@@ -2547,6 +2605,7 @@ mm__swim_new(struct mm_swim **out, const struct mm_swim_config *cfg,
     mm__idx_init_ind(&s->byid, offsetof(struct mm_swim_member, rec),
                      offsetof(struct mm_swim_rec, id),
                      mm__hash_u64(s->rng ^ 0x6964786d656d6273ULL));
+    s->byid.dense = 1; /* one entry per member: up to 3/4 full */
     mm__idx_init(&s->bqidx, offsetof(struct swim_bcast, about),
                  mm__hash_u64(s->rng ^ 0x6964786263617374ULL));
     s->pool = cfg->pool;
@@ -2600,9 +2659,9 @@ mm__swim_free(struct mm_swim *s)
         s->slabs = sl->next;
         mm__free(sl);
     }
-    mm__swim_pool_free(s->own_pool);
     for (size_t i = 0; i < s->nbq; i++)
-        mm__free(s->bq[i]);
+        bcast_free(s, s->bq[i]);
+    mm__swim_pool_free(s->own_pool);
     mm__idx_free(&s->byid);
     mm__idx_free(&s->bqidx);
     mm__free(s->members);

@@ -2842,6 +2842,100 @@ big_state(uint32_t n, uint64_t gen, int even_state, size_t *len)
     return b;
 }
 
+/* An instance of node |i| keeping its records in |pool|. */
+static struct h *
+h_new_pool(int i, struct mm_swim_pool *pool)
+{
+    struct h *h = calloc(1, sizeof(*h));
+    struct mm_swim_config cfg;
+    char name[32];
+    struct mm_swim_ops ops = {h,           h_send, h_changed,
+                              h_want_sync, t_sign, t_verify};
+    assert_non_null(h);
+    cfg_for(&cfg, i, name, 100 + (uint64_t)i);
+    cfg.pool = pool;
+    h->now = 1000;
+    assert_int_equal(mm__swim_new(&h->s, &cfg, &ops, h->now), 0);
+    return h;
+}
+
+/*
+ * Cores that share a record pool hold one copy of each signed record: a
+ * second core that learns a record the pool holds, checked, byte for byte,
+ * takes the pool's copy without verifying it again (still counted as
+ * verified); a record that differs in any byte is checked; a record nobody
+ * holds any more leaves the pool.
+ */
+static void
+test_swim_pool_shared_records(void **state)
+{
+    (void)state;
+    struct mm_swim_pool *pool;
+    struct tb t;
+    uint8_t id3[16];
+    size_t bytes;
+    /* The per-observer part stays small: the signed record is shared. */
+    assert_true(sizeof(struct mm_swim_member) <= 64);
+    assert_int_equal(mm__swim_pool_new(&pool), 0);
+    struct h *a = h_new_pool(0, pool), *b = h_new_pool(20, pool);
+    assert_int_equal(mm__swim_pool_count(pool, NULL), 2); /* the selves */
+    unsigned long v0 = t_verifies;
+    h_learn(a, 8);
+    assert_int_equal(t_verifies - v0, 8);
+    assert_int_equal(mm__swim_pool_count(pool, &bytes), 10);
+    assert_true(bytes > 0);
+    uint64_t verified0 = mm__swim_stats(b->s)->verified;
+    v0 = t_verifies;
+    h_learn(b, 8);
+    assert_int_equal(t_verifies - v0, 0);
+    assert_int_equal(mm__swim_stats(b->s)->verified - verified0, 8);
+    assert_int_equal(mm__swim_pool_count(pool, NULL), 10);
+    id_of(id3, 3);
+    assert_ptr_equal(mm__swim_find(a->s, id3)->rec,
+                     mm__swim_find(b->s, id3)->rec);
+    assert_int_equal(mm__swim_check(b->s), 0);
+
+    /* Signed by another key: not the pool's record, so it is checked
+     * (and dropped). */
+    v0 = t_verifies;
+    uint64_t forged0 = mm__swim_stats(b->s)->forged;
+    tb_begin(&t, 1);
+    tb_rec(&t, 3, 1, 1, 0, "", addr_of(3), 9);
+    h_recv(b, 1, &t);
+    assert_int_equal(t_verifies - v0, 1);
+    assert_int_equal(mm__swim_stats(b->s)->forged, forged0 + 1);
+    assert_int_equal(mm__swim_find(b->s, id3)->rec->incarnation, 0);
+
+    /* A new record of member 3: a second copy while only one core holds
+     * it; when both do, the old one goes. */
+    tb_begin(&t, 1);
+    tb_alive(&t, 3, 1, 1, "k=v", addr_of(3));
+    h_recv(a, 1, &t);
+    assert_int_equal(mm__swim_pool_count(pool, NULL), 11);
+    v0 = t_verifies;
+    h_recv(b, 1, &t);
+    assert_int_equal(t_verifies - v0, 0);
+    assert_string_equal(mm__swim_find(b->s, id3)->rec->tags, "k=v");
+    assert_ptr_equal(mm__swim_find(a->s, id3)->rec,
+                     mm__swim_find(b->s, id3)->rec);
+    /* The broadcast queues may still hold the old one: they drain. */
+    h_advance(a, a->now + 60000);
+    h_advance(b, b->now + 60000);
+    assert_int_equal(mm__swim_pool_count(pool, NULL), 10);
+
+    /* Our own new record (set_tags) is a new one in the pool. */
+    assert_int_equal(mm__swim_set_tags(a->s, "x=1", a->now), 0);
+    assert_string_equal(mm__swim_self(a->s)->rec->tags, "x=1");
+    assert_int_equal(mm__swim_self(a->s)->rec->incarnation, 1);
+    assert_int_equal(mm__swim_check(a->s), 0);
+
+    h_free(a);
+    assert_true(mm__swim_pool_count(pool, NULL) >= 9); /* b's still */
+    h_free(b);
+    assert_int_equal(mm__swim_pool_count(pool, NULL), 0);
+    mm__swim_pool_free(pool);
+}
+
 static void
 test_swim_index_many_members(void **state)
 {
@@ -2943,6 +3037,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_swim_idx_model),
+        cmocka_unit_test(test_swim_pool_shared_records),
         cmocka_unit_test(test_swim_index_many_members),
         cmocka_unit_test(test_swim_probe_ack),
         cmocka_unit_test(test_swim_indirect_ack_keeps_alive),

@@ -16,6 +16,10 @@
  * anti-entropy round runs every MM_OPLOG_ANTI_ENTROPY_MS; QUIC streams are
  * reliable (no loss) but cut by partitions.
  *
+ * With MURMER_SIM_HEAP set in the environment, a run also prints the heap
+ * in use at its end and how much of it the SWIM cores (with their record
+ * pool) and the oplogs held (mallinfo2 before and after freeing each).
+ *
  * Exit status: 0 all runs held every invariant, 1 an invariant was violated
  * (the line says seed, scenario, simulated time and invariant), 2 usage or
  * scenario error.

@@ -2246,9 +2246,10 @@ gossip_target(const struct mm_swim *s, const struct mm_swim_member *m)
 }
 
 static void
-gossip_round_with(struct mm_swim *s, struct mm_swim_member **scratch)
+gossip_round_with(struct mm_swim *s, struct mm_swim_member ***sp)
 {
     size_t n = 0, want = s->cfg.gossip_nodes;
+    struct mm_swim_member **scratch = *sp; /* room for want (or nmembers) */
     /* Targets drawn at random from the table, O(gossip_nodes) and not a
      * walk of every member; only when draws keep missing (few members are
      * targets, or fewer than gossip_nodes) are they all walked. */
@@ -2261,6 +2262,10 @@ gossip_round_with(struct mm_swim *s, struct mm_swim_member **scratch)
         if (k == n) scratch[n++] = m;
     }
     if (n < want) {
+        void *p = mm__realloc(scratch, (s->nmembers ? s->nmembers : 1) *
+                                           sizeof(scratch[0]));
+        if (!p) return;
+        *sp = scratch = p;
         n = 0;
         for (size_t i = 0; i < s->nmembers; i++)
             if (gossip_target(s, s->members[i])) scratch[n++] = s->members[i];
@@ -2291,9 +2296,12 @@ static void
 gossip_round(struct mm_swim *s)
 {
     if (s->nbq == 0 || s->cfg.gossip_nodes == 0) return;
-    struct mm_swim_member **scratch = scratch_get(s);
+    /* Room for the draws; gossip_round_with grows it for a walk. */
+    size_t room = MM_MIN((size_t)s->cfg.gossip_nodes, s->nmembers);
+    struct mm_swim_member **scratch =
+        mm__malloc((room ? room : 1) * sizeof(*scratch));
     if (!scratch) return;
-    gossip_round_with(s, scratch);
+    gossip_round_with(s, &scratch);
     mm__free(scratch);
 }
 

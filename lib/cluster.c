@@ -307,7 +307,7 @@ metrics_peer_cb(void *data, const uint8_t id[MM_NODE_ID_LEN],
     mm__hex(p->id, id, MM_NODE_ID_LEN);
     const struct mm_swim_member *mb =
         mm__membership_find(mp->c->membership, id);
-    snprintf(p->name, sizeof(p->name), "%s", mb ? mb->name : "");
+    snprintf(p->name, sizeof(p->name), "%s", mb ? mb->rec->name : "");
     mm__quic_conn_stat(conn, &p->st);
     return 0;
 }
@@ -344,7 +344,7 @@ cluster_member(struct mm_cluster *c, const uint8_t id[MM_NODE_ID_LEN],
                uint64_t *gen)
 {
     const struct mm_swim_member *mb = mm__membership_find(c->membership, id);
-    if (gen) *gen = mb ? mb->generation : 0;
+    if (gen) *gen = mb ? mb->rec->generation : 0;
     return mb ? (int)mb->state : MM_SWIM_NONE;
 }
 

@@ -327,12 +327,12 @@ name_find_cb(void *data, const struct mm_swim_member *mb)
 {
     struct name_find *f = data;
     char hex[2 * MM_NODE_ID_LEN + 1];
-    mm__hex(hex, mb->id, MM_NODE_ID_LEN);
-    int hit =
-        f->id ? memcmp(mb->id, f->id, MM_NODE_ID_LEN) == 0
-              : strcmp(mb->name, f->prefix) == 0 || strcmp(hex, f->prefix) == 0;
+    mm__hex(hex, mb->rec->id, MM_NODE_ID_LEN);
+    int hit = f->id ? memcmp(mb->rec->id, f->id, MM_NODE_ID_LEN) == 0
+                    : strcmp(mb->rec->name, f->prefix) == 0 ||
+                          strcmp(hex, f->prefix) == 0;
     if (!hit) return 0;
-    snprintf(f->name, sizeof(f->name), "%s", mb->name);
+    snprintf(f->name, sizeof(f->name), "%s", mb->rec->name);
     memcpy(f->hex, hex, sizeof(hex));
     f->state = mb->state;
     f->found = 1;
@@ -364,21 +364,21 @@ static int
 members_cb(void *data, const struct mm_swim_member *mb)
 {
     cJSON *arr = data;
-    if (mb->role == MM_WIRE_ROLE_CLIENT || mb->tombstone)
+    if (mb->rec->role == MM_WIRE_ROLE_CLIENT || mb->tombstone)
         return 0; /* clients never appear */
     cJSON *o = cJSON_CreateObject();
     if (!o) return 0;
     char hex[2 * MM_NODE_ID_LEN + 1], addr[80];
-    mm__hex(hex, mb->id, MM_NODE_ID_LEN);
-    addr_format(&mb->addr, addr, sizeof(addr));
-    cJSON_AddStringToObject(o, "name", mb->name);
+    mm__hex(hex, mb->rec->id, MM_NODE_ID_LEN);
+    addr_format(&mb->rec->addr, addr, sizeof(addr));
+    cJSON_AddStringToObject(o, "name", mb->rec->name);
     cJSON_AddStringToObject(o, "id", hex);
     cJSON_AddStringToObject(o, "addr", addr);
     cJSON_AddStringToObject(o, "state", mm__swim_state_name(mb->state));
-    json_u64(o, "generation", mb->generation);
-    json_u64(o, "incarnation", mb->incarnation);
-    cJSON_AddStringToObject(o, "tags", mb->tags);
-    cJSON_AddNumberToObject(o, "confirmations", mb->confirmations);
+    json_u64(o, "generation", mb->rec->generation);
+    json_u64(o, "incarnation", mb->rec->incarnation);
+    cJSON_AddStringToObject(o, "tags", mb->rec->tags);
+    cJSON_AddNumberToObject(o, "confirmations", mm__swim_confirmations(mb));
     uint64_t now = mm__now_ms();
     if (mb->is_self)
         cJSON_AddNumberToObject(o, "last_ack_ms", 0);
@@ -1262,7 +1262,7 @@ static void
 member_change_cb(void *data, const struct mm_swim_member *mb, int was)
 {
     struct mm_session *s = data;
-    if (s->stopped || mb->role == MM_WIRE_ROLE_CLIENT) return;
+    if (s->stopped || mb->rec->role == MM_WIRE_ROLE_CLIENT) return;
     cJSON *o = NULL;
     for (struct sub *sb = s->subs; sb; sb = sb->next) {
         if (!sb->members || !sb->conn || sb->dead) continue;
@@ -1271,18 +1271,18 @@ member_change_cb(void *data, const struct mm_swim_member *mb, int was)
             o = cJSON_CreateObject();
             if (!o) return;
             char hex[2 * MM_NODE_ID_LEN + 1], addr[80];
-            mm__hex(hex, mb->id, MM_NODE_ID_LEN);
-            addr_format(&mb->addr, addr, sizeof(addr));
+            mm__hex(hex, mb->rec->id, MM_NODE_ID_LEN);
+            addr_format(&mb->rec->addr, addr, sizeof(addr));
             cJSON_AddStringToObject(o, "event",
                                     member_event_name(mb->state, was));
-            cJSON_AddStringToObject(o, "name", mb->name);
+            cJSON_AddStringToObject(o, "name", mb->rec->name);
             cJSON_AddStringToObject(o, "id", hex);
             cJSON_AddStringToObject(o, "addr", addr);
             cJSON_AddStringToObject(o, "state", mm__swim_state_name(mb->state));
             cJSON_AddStringToObject(o, "was", mm__swim_state_name(was));
-            json_u64(o, "generation", mb->generation);
-            json_u64(o, "incarnation", mb->incarnation);
-            cJSON_AddStringToObject(o, "tags", mb->tags);
+            json_u64(o, "generation", mb->rec->generation);
+            json_u64(o, "incarnation", mb->rec->incarnation);
+            cJSON_AddStringToObject(o, "tags", mb->rec->tags);
         }
         session_send(s, sb->conn, sb->sid, MM_WIRE_CTRL_EVENT, sb->id, 1, o);
     }
@@ -1570,12 +1570,12 @@ static int
 part_cb(void *data, const struct mm_swim_member *mb)
 {
     struct part_acc *a = data;
-    if (mb->role == MM_WIRE_ROLE_CLIENT || mb->tombstone) return 0;
+    if (mb->rec->role == MM_WIRE_ROLE_CLIENT || mb->tombstone) return 0;
     cJSON *o = cJSON_CreateObject();
     if (!o) return 0;
     char hex[2 * MM_NODE_ID_LEN + 1];
-    mm__hex(hex, mb->id, MM_NODE_ID_LEN);
-    cJSON_AddStringToObject(o, "name", mb->name);
+    mm__hex(hex, mb->rec->id, MM_NODE_ID_LEN);
+    cJSON_AddStringToObject(o, "name", mb->rec->name);
     cJSON_AddStringToObject(o, "id", hex);
     cJSON_AddStringToObject(o, "state", mm__swim_state_name(mb->state));
     cJSON_AddItemToArray(a->arr, o);
@@ -1592,7 +1592,7 @@ part_cb(void *data, const struct mm_swim_member *mb)
         cJSON_AddStringToObject(o, "error", "not asked: too many members");
         return 0;
     }
-    if (oreq_send(a->g, mb->id, MM_CTRL_MEMBERS, NULL, o) != 0) {
+    if (oreq_send(a->g, mb->rec->id, MM_CTRL_MEMBERS, NULL, o) != 0) {
         cJSON_AddStringToObject(o, "error", "unreachable");
         return 0;
     }
@@ -1605,12 +1605,12 @@ static int
 part_self_cb(void *data, const struct mm_swim_member *mb)
 {
     cJSON *view = data;
-    if (mb->role == MM_WIRE_ROLE_CLIENT || mb->tombstone) return 0;
+    if (mb->rec->role == MM_WIRE_ROLE_CLIENT || mb->tombstone) return 0;
     cJSON *o = cJSON_CreateObject();
     if (!o) return 0;
     char hex[2 * MM_NODE_ID_LEN + 1];
-    mm__hex(hex, mb->id, MM_NODE_ID_LEN);
-    cJSON_AddStringToObject(o, "name", mb->name);
+    mm__hex(hex, mb->rec->id, MM_NODE_ID_LEN);
+    cJSON_AddStringToObject(o, "name", mb->rec->name);
     cJSON_AddStringToObject(o, "id", hex);
     cJSON_AddStringToObject(o, "state", mm__swim_state_name(mb->state));
     cJSON_AddItemToArray(view, o);
@@ -1663,7 +1663,10 @@ member_by_name(struct mm_session *s, const char *node, struct name_find *f)
 struct relay_pick {
     struct mm_session *s;
     const uint8_t *target;
-    struct mm_swim_member v[MM_PING_RELAYS_MAX];
+    struct {
+        char name[MM_SWIM_NAME_MAX];
+        uint8_t id[MM_SWIM_ID_LEN];
+    } v[MM_PING_RELAYS_MAX]; /* copies: the members are the core's */
     size_t n, want;
 };
 
@@ -1672,11 +1675,13 @@ relay_cb(void *data, const struct mm_swim_member *mb)
 {
     struct relay_pick *p = data;
     if (p->n >= p->want) return 1;
-    if (mb->is_self || mb->role == MM_WIRE_ROLE_CLIENT || mb->tombstone ||
+    if (mb->is_self || mb->rec->role == MM_WIRE_ROLE_CLIENT || mb->tombstone ||
         mb->state != MM_SWIM_ALIVE ||
-        memcmp(mb->id, p->target, MM_NODE_ID_LEN) == 0)
+        memcmp(mb->rec->id, p->target, MM_NODE_ID_LEN) == 0)
         return 0;
-    p->v[p->n++] = *mb;
+    snprintf(p->v[p->n].name, sizeof(p->v[p->n].name), "%s", mb->rec->name);
+    memcpy(p->v[p->n].id, mb->rec->id, MM_SWIM_ID_LEN);
+    p->n++;
     return 0;
 }
 
@@ -1912,7 +1917,7 @@ static int
 top_count_cb(void *data, const struct mm_swim_member *mb)
 {
     struct top_acc *a = data;
-    if (mb->role != MM_WIRE_ROLE_CLIENT && !mb->tombstone &&
+    if (mb->rec->role != MM_WIRE_ROLE_CLIENT && !mb->tombstone &&
         (mb->is_self || mb->state == MM_SWIM_ALIVE ||
          mb->state == MM_SWIM_SUSPECT))
         a->members++;
@@ -1923,12 +1928,12 @@ static int
 top_member_cb(void *data, const struct mm_swim_member *mb)
 {
     struct top_acc *a = data;
-    if (mb->role == MM_WIRE_ROLE_CLIENT || mb->tombstone) return 0;
+    if (mb->rec->role == MM_WIRE_ROLE_CLIENT || mb->tombstone) return 0;
     cJSON *o = cJSON_CreateObject();
     if (!o) return 0;
     char hex[2 * MM_NODE_ID_LEN + 1];
-    mm__hex(hex, mb->id, MM_NODE_ID_LEN);
-    cJSON_AddStringToObject(o, "name", mb->name);
+    mm__hex(hex, mb->rec->id, MM_NODE_ID_LEN);
+    cJSON_AddStringToObject(o, "name", mb->rec->name);
     cJSON_AddStringToObject(o, "id", hex);
     cJSON_AddStringToObject(o, "state", mm__swim_state_name(mb->state));
     cJSON_AddItemToArray(a->arr, o);
@@ -1954,7 +1959,7 @@ top_member_cb(void *data, const struct mm_swim_member *mb)
                                 (double)(gather_ms(a->req) * 3 / 4));
         cJSON_AddNumberToObject(body, "bytes_max", (double)bytes);
     }
-    if (!body || oreq_send(a->g, mb->id, MM_CTRL_NODE_STATS, body, o) != 0)
+    if (!body || oreq_send(a->g, mb->rec->id, MM_CTRL_NODE_STATS, body, o) != 0)
         cJSON_AddStringToObject(o, "error", "unreachable");
     else
         a->asked++;
@@ -2279,15 +2284,16 @@ static int
 place_member_cb(void *data, const struct mm_swim_member *mb)
 {
     struct place *p = data;
-    if (mb->role == MM_WIRE_ROLE_CLIENT || mb->tombstone) return 0;
+    if (mb->rec->role == MM_WIRE_ROLE_CLIENT || mb->tombstone) return 0;
     if (p->on) {
         char hex[2 * MM_NODE_ID_LEN + 1];
-        mm__hex(hex, mb->id, MM_NODE_ID_LEN);
-        if (strcmp(mb->name, p->on) != 0 && strcmp(hex, p->on) != 0) return 0;
+        mm__hex(hex, mb->rec->id, MM_NODE_ID_LEN);
+        if (strcmp(mb->rec->name, p->on) != 0 && strcmp(hex, p->on) != 0)
+            return 0;
         p->on_state = mb->state;
     }
     if (mb->state != MM_SWIM_ALIVE && !mb->is_self) return 0;
-    if (p->where && !tags_have(mb->tags, p->where)) return 0;
+    if (p->where && !tags_have(mb->rec->tags, p->where)) return 0;
     if (p->n == p->cap) {
         size_t cap = p->cap ? 2 * p->cap : 16;
         void *v = realloc(p->v, cap * sizeof(*p->v));
@@ -2296,8 +2302,8 @@ place_member_cb(void *data, const struct mm_swim_member *mb)
         p->cap = cap;
     }
     struct place_cand *c = &p->v[p->n++];
-    memcpy(c->id, mb->id, MM_NODE_ID_LEN);
-    snprintf(c->name, sizeof(c->name), "%s", mb->name);
+    memcpy(c->id, mb->rec->id, MM_NODE_ID_LEN);
+    snprintf(c->name, sizeof(c->name), "%s", mb->rec->name);
     c->actors = 0;
     return 0;
 }
@@ -2684,23 +2690,23 @@ keyop_member_cb(void *data, const struct mm_swim_member *mb)
     struct keyop_collect *kc = data;
     struct keyop *op = kc->op;
     if (mb->is_self || mb->state == MM_SWIM_LEFT ||
-        memcmp(mb->id, kc->self, MM_NODE_ID_LEN) == 0)
+        memcmp(mb->rec->id, kc->self, MM_NODE_ID_LEN) == 0)
         return 0;
     op->total++;
     if (mb->state == MM_SWIM_FAILED) {
-        keyop_fail(op, mb->name, "failed (down)");
+        keyop_fail(op, mb->rec->name, "failed (down)");
         return 0;
     }
     void *p = mm__realloc(op->peers, (op->npeers + 1) * sizeof(*op->peers));
     if (!p) {
-        keyop_fail(op, mb->name, "out of memory");
+        keyop_fail(op, mb->rec->name, "out of memory");
         return 0;
     }
     op->peers = p;
     struct keyop_peer *kp = &op->peers[op->npeers++];
     memset(kp, 0, sizeof(*kp));
-    memcpy(kp->id, mb->id, MM_NODE_ID_LEN);
-    snprintf(kp->name, sizeof(kp->name), "%s", mb->name);
+    memcpy(kp->id, mb->rec->id, MM_NODE_ID_LEN);
+    snprintf(kp->name, sizeof(kp->name), "%s", mb->rec->name);
     return 0;
 }
 

@@ -16,12 +16,17 @@
  * anti-entropy round runs every MM_OPLOG_ANTI_ENTROPY_MS; QUIC streams are
  * reliable (no loss) but cut by partitions.
  *
+ * With MURMER_SIM_HEAP set in the environment, a run also prints the heap
+ * in use at its end and how much of it the SWIM cores (with their record
+ * pool) and the oplogs held (mallinfo2 before and after freeing each).
+ *
  * Exit status: 0 all runs held every invariant, 1 an invariant was violated
  * (the line says seed, scenario, simulated time and invariant), 2 usage or
  * scenario error.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +111,7 @@ struct sim {
     uint64_t loss_until;  /* loss in force, or its grace after */
     uint64_t last_disturb, grace;
     uint64_t trace;
+    struct mm_swim_pool *pool; /* the records of every node's core */
     uint64_t events;
     /* figures */
     uint64_t bytes, swim_bytes, node_ms, last_t;
@@ -374,17 +380,18 @@ cb_changed(void *data, const struct mm_swim_member *m, int was)
     struct cbctx *c = data;
     struct sim *S = c->S;
     struct node *v = &S->nodes[c->idx];
-    int x = idx_of_id(S, m->id);
+    int x = idx_of_id(S, m->rec->id);
     int d = live_state(m->state) - live_state(was);
     v->view_live += d;
     if (x >= 0) S->nodes[x].alive_seen_by += d;
     if (v->o && !m->is_self) {
-        mm__oplog_set_origin_state(v->o, m->id, m->generation, m->state);
+        mm__oplog_set_origin_state(v->o, m->rec->id, m->rec->generation,
+                                   m->state);
         v->reg_dirty = 1;
     }
     if (x < 0 || x == c->idx || was == m->state) return;
     if ((m->state == MM_SWIM_FAILED || m->state == MM_SWIM_LEFT) &&
-        S->nodes[x].up && m->generation == S->nodes[x].gen) {
+        S->nodes[x].up && m->rec->generation == S->nodes[x].gen) {
         if (disturbed(S, c->idx) || disturbed(S, x))
             S->part_verdicts++;
         else if (S->loss_until > S->now)
@@ -402,7 +409,7 @@ cb_want_sync(void *data, const struct mm_swim_member *peer)
 {
     struct cbctx *c = data;
     struct sim *S = c->S;
-    int b = idx_of_addr(S, &peer->addr);
+    int b = idx_of_addr(S, &peer->rec->addr);
     ev_push(S, S->now + latency(S) + latency(S), EV_SYNC, c->idx, b,
             S->nodes[c->idx].life, NULL, 0);
 }
@@ -452,7 +459,7 @@ cb_member(void *data, const uint8_t id[MM_NODE_ID_LEN], uint64_t *generation,
     struct node *nd = &c->S->nodes[c->idx];
     const struct mm_swim_member *m = nd->s ? mm__swim_find(nd->s, id) : NULL;
     if (m == NULL) return -1;
-    *generation = m->generation;
+    *generation = m->rec->generation;
     *state = m->state; /* enum mm_swim_state matches enum mm__oplog_state */
     return 0;
 }
@@ -502,6 +509,7 @@ node_start(struct sim *S, int i)
     cfg.addr = addr_of(i);
     cfg.generation = nd->gen;
     cfg.seed = mix64(S->seed ^ mix64((uint64_t)i << 20 ^ nd->gen)) | 1;
+    cfg.pool = S->pool; /* one copy of each record for all the nodes */
     struct mm_swim_ops ops = {&ctxs[i],     cb_send, cb_changed,
                               cb_want_sync, cb_sign, cb_verify};
     if (mm__swim_new(&nd->s, &cfg, &ops, S->now) != 0) die_oom();
@@ -537,7 +545,7 @@ static int
 drop_view(void *data, const struct mm_swim_member *m)
 {
     struct sim *S = ((struct cbctx *)data)->S;
-    int x = idx_of_id(S, m->id);
+    int x = idx_of_id(S, m->rec->id);
     if (x >= 0 && live_state(m->state)) S->nodes[x].alive_seen_by--;
     return 0;
 }
@@ -1047,6 +1055,7 @@ run_one(const struct sim_scenario *sc, int n, uint64_t seed, int quiet,
     S->join_conv_ms = S->reg_conv_ms = -1;
     S->quiet = quiet;
     S->end_at = UINT64_MAX;
+    if (mm__swim_pool_new(&S->pool) != 0) die_oom();
     S->nodes = calloc((size_t)n, sizeof(*S->nodes));
     ctxs = calloc((size_t)n, sizeof(*ctxs));
     if (!S->nodes || !ctxs) die_oom();
@@ -1258,12 +1267,29 @@ run_one(const struct sim_scenario *sc, int n, uint64_t seed, int quiet,
         fflush(stdout);
     }
 
+    /* The heap the SWIM cores held at the end: in use before and after
+     * they (and their record pool) are freed. */
+    struct mallinfo2 mi0 = mallinfo2();
+    for (int i = 0; i < n; i++)
+        if (S->nodes[i].up) mm__swim_free(S->nodes[i].s);
+    mm__swim_pool_free(S->pool);
+    struct mallinfo2 mi1 = mallinfo2();
+    if (!quiet && getenv("MURMER_SIM_HEAP"))
+        printf("heap_in_use_bytes=%zu swim_heap_bytes=%zu per_pair=%.1f\n",
+               mi0.uordblks + mi0.hblkhd,
+               (mi0.uordblks + mi0.hblkhd) - (mi1.uordblks + mi1.hblkhd),
+               (double)((mi0.uordblks + mi0.hblkhd) -
+                        (mi1.uordblks + mi1.hblkhd)) /
+                   ((double)n * n));
     for (int i = 0; i < n; i++)
         if (S->nodes[i].up) {
-            mm__swim_free(S->nodes[i].s);
             mm__oplog_free(S->nodes[i].o);
             mm__oplog_batch_release(&S->nodes[i].out);
         }
+    struct mallinfo2 mi2 = mallinfo2();
+    if (!quiet && getenv("MURMER_SIM_HEAP"))
+        printf("oplog_heap_bytes=%zu\n",
+               (mi1.uordblks + mi1.hblkhd) - (mi2.uordblks + mi2.hblkhd));
     while (S->nheap) {
         struct ev e = ev_pop(S);
         free(e.buf);

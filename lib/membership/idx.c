@@ -20,6 +20,11 @@ idx_home(const struct mm_idx *x, const uint8_t *id)
 static const uint8_t *
 idx_key(const struct mm_idx *x, const void *obj)
 {
+    if (x->ptr_off != SIZE_MAX) {
+        const uint8_t *holder;
+        memcpy(&holder, (const uint8_t *)obj + x->ptr_off, sizeof(holder));
+        return holder + x->key_off;
+    }
     return (const uint8_t *)obj + x->key_off;
 }
 
@@ -28,8 +33,17 @@ mm__idx_init(struct mm_idx *x, size_t key_off, uint64_t seed)
 {
     memset(x, 0, sizeof(*x));
     x->key_off = key_off;
+    x->ptr_off = SIZE_MAX;
     x->k0 = mm__hash_u64(seed ^ 0x9E3779B97F4A7C15ULL);
     x->k1 = mm__hash_u64(x->k0 ^ seed);
+}
+
+void
+mm__idx_init_ind(struct mm_idx *x, size_t ptr_off, size_t key_off,
+                 uint64_t seed)
+{
+    mm__idx_init(x, key_off, seed);
+    x->ptr_off = ptr_off;
 }
 
 void
@@ -83,9 +97,9 @@ idx_grow(struct mm_idx *x, size_t cap)
 int
 mm__idx_insert(struct mm_idx *x, void *obj)
 {
-    /* At most half full: probes stay short, and one slot is always empty
-     * (a probe ends). */
-    if ((x->n + 1) * 2 > x->cap) {
+    /* At most half full (dense: 3/4): probes stay short, and one slot is
+     * always empty (a probe ends). */
+    if (x->dense ? (x->n + 1) * 4 > x->cap * 3 : (x->n + 1) * 2 > x->cap) {
         size_t cap = x->cap ? x->cap * 2 : IDX_MIN_CAP;
         if (cap < x->cap || idx_grow(x, cap) != 0) {
             /* Denser, while one slot stays empty. */

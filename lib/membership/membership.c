@@ -257,16 +257,17 @@ swim_changed_cb(void *data, const struct mm_swim_member *mb, int was)
     int st = mb->state;
     if (st == MM_SWIM_ALIVE || st == MM_SWIM_SUSPECT) {
         char addr[96];
-        addr_format(&mb->addr, addr, sizeof(addr));
-        mm__net_peer_seen(m->d.net, mb->id, mb->generation, addr, mb->name);
+        addr_format(&mb->rec->addr, addr, sizeof(addr));
+        mm__net_peer_seen(m->d.net, mb->rec->id, mb->rec->generation, addr,
+                          mb->rec->name);
     }
     /* Every change, record updates included (a new generation). */
-    m->d.member_state(m->d.data, mb->id, mb->generation, st);
+    m->d.member_state(m->d.data, mb->rec->id, mb->rec->generation, st);
     if (st != was &&
         (st == MM_SWIM_SUSPECT || st == MM_SWIM_FAILED || st == MM_SWIM_LEFT))
-        mm__net_peer_down(m->d.net, mb->id, MM_EUNREACHABLE);
-    MM_LOG(MM_LOG_DEBUG, "membership", "%s %s (generation %llu)", mb->name,
-           mm__swim_state_name(st), (unsigned long long)mb->generation);
+        mm__net_peer_down(m->d.net, mb->rec->id, MM_EUNREACHABLE);
+    MM_LOG(MM_LOG_DEBUG, "membership", "%s %s (generation %llu)", mb->rec->name,
+           mm__swim_state_name(st), (unsigned long long)mb->rec->generation);
     if (m->change_fn) m->change_fn(m->change_data, mb, was);
 }
 
@@ -337,10 +338,10 @@ swim_want_sync_cb(void *data, const struct mm_swim_member *peer)
         m->sync_failed = 1;
         return;
     }
-    memcpy(m->sync_peer, peer->id, MM_SWIM_ID_LEN);
+    memcpy(m->sync_peer, peer->rec->id, MM_SWIM_ID_LEN);
     m->sync_active = 1;
     m->sync_deadline = mm__now_ms() + m->sync_timeout_ms;
-    sync_send(m, peer->id, NULL, -1, MEMBER_SYNC_REQ);
+    sync_send(m, peer->rec->id, NULL, -1, MEMBER_SYNC_REQ);
 }
 
 /* ---- timers -----------------------------------------------------------------
@@ -517,7 +518,7 @@ on_datagram(void *data, const struct sockaddr *from, const uint8_t *buf,
         now >= m->heal_next) {
         m->heal_next = now + HEAL_GAP_MS;
         MM_LOG(MM_LOG_DEBUG, "membership", "%s (%s) talks to us: push-pull",
-               mb->name, mm__swim_state_name(mb->state));
+               mb->rec->name, mm__swim_state_name(mb->state));
         if (sync_send(m, sender, NULL, -1, MEMBER_SYNC_HEAL) == 0)
             m->cnt.syncs_heal++;
     }
@@ -934,8 +935,8 @@ by_name(const void *a, const void *b)
 {
     const struct mm_swim_member *x = *(const struct mm_swim_member *const *)a;
     const struct mm_swim_member *y = *(const struct mm_swim_member *const *)b;
-    int r = strcmp(x->name, y->name);
-    return r ? r : memcmp(x->id, y->id, MM_SWIM_ID_LEN);
+    int r = strcmp(x->rec->name, y->rec->name);
+    return r ? r : memcmp(x->rec->id, y->rec->id, MM_SWIM_ID_LEN);
 }
 
 void
@@ -955,7 +956,7 @@ static int
 count_cb(void *data, const struct mm_swim_member *mb)
 {
     uint64_t *counts = data;
-    if (mb->state >= MM_SWIM_ALIVE && mb->state <= MM_SWIM_LEFT)
+    if (mb->state <= MM_SWIM_LEFT) /* ALIVE is 0 */
         counts[mb->state]++;
     return 0;
 }
@@ -989,7 +990,7 @@ static int
 force_target_cb(void *data, const struct mm_swim_member *mb)
 {
     struct force_target *t = data;
-    if (strcmp(mb->name, t->name) != 0) return 0;
+    if (strcmp(mb->rec->name, t->name) != 0) return 0;
     t->found = mb;
     return 1;
 }

@@ -150,12 +150,15 @@ struct swim_msg {
     struct swim_rec rec;
 };
 
-/* A queued broadcast: one per member, the newest news wins.  Allocated
- * to the size of its message (at most SWIM_MSG_HDR + SWIM_REC_MAX). */
+/* A queued broadcast: one per member, the newest news wins.  An ALIVE
+ * holds a reference to its record, written out when sent (the record is
+ * immutable: the same bytes); the others are allocated to the size of
+ * their message. */
 struct swim_bcast {
     uint8_t about[MM_SWIM_ID_LEN];
     unsigned transmits;
-    uint16_t len;
+    uint16_t len;                  /* of the whole message */
+    const struct mm_swim_rec *rec; /* ALIVE: its record; msg is empty */
     uint8_t msg[];
 };
 
@@ -180,21 +183,50 @@ struct swim_pkt {
     unsigned count;
 };
 
+/* A record pool: records by content, in chains off a power-of-two table
+ * that grows with them. */
+struct mm_swim_pool {
+    struct mm_swim_rec **tab; /* cap chains; owned with their records */
+    size_t cap, n, bytes;
+};
+
+/* Members come from slabs (no allocator overhead per member; a member
+ * never moves); a freed one goes on a free list, linked through its susp
+ * field. */
+struct swim_slab {
+    struct swim_slab *next;
+    size_t cap;
+    struct mm_swim_member m[];
+};
+#define SWIM_SLAB_MIN 16u
+#define SWIM_SLAB_MAX 1024u
+
 struct mm_swim {
     struct mm_swim_config cfg; /* strings not kept: self holds them */
     struct mm_swim_ops ops;
+    struct mm_swim_pool *pool; /* cfg.pool, or own_pool */
+    struct mm_swim_pool *own_pool;
+    struct swim_slab *slabs; /* owned; the newest first */
+    size_t slab_used;        /* members taken from slabs->m */
+    struct mm_swim_member *free_members;
     struct mm_swim_member **members; /* owned, each one owned */
     size_t nmembers, capmembers;
     struct mm_idx byid;          /* members[] by id (a member never moves) */
     struct mm_swim_member *self; /* borrowed from members[] */
-    struct mm_swim_member **scratch; /* owned, capmembers */
     uint64_t now, rng;
     uint32_t seq;
     int awareness;
 
-    /* Probing: shuffled round-robin over ids. */
-    uint8_t (*order)[MM_SWIM_ID_LEN]; /* owned */
+    /*
+     * Probing: shuffled round-robin over members.  A member freed while
+     * the order still names it stays as a ghost (in ghosts[]) until the
+     * order is rebuilt: its entry then stands for its id, as when the
+     * order held ids.
+     */
+    struct mm_swim_member **order; /* owned */
     size_t norder, order_pos, caporder;
+    struct mm_swim_member **ghosts; /* owned, each one owned */
+    size_t nghosts;
     uint64_t next_probe;
     struct {
         int active, acked, indirect_sent;
@@ -271,12 +303,23 @@ struct mm_swim {
     /* The members something may come due for (not alive: suspect, failed,
      * left, tombstones), kept by member_touch; m->due_slot is the index
      * + 1.  The tick walks these, not the whole table. */
-    struct mm_swim_member **dueset; /* owned, capmembers */
-    size_t ndueset;
+    struct mm_swim_member **dueset; /* owned */
+    size_t ndueset, capdueset;
+    /* A member was not added to dueset (out of memory): the tick adds
+     * it before it walks. */
+    int due_lost;
     struct mm_swim_stats stats;
 };
 
 static const uint8_t zero_id[MM_SWIM_ID_LEN];
+
+/* The next capacity of a per-member table: by half, not double, so that
+ * a large one wastes at most a third of itself. */
+static size_t
+swim_grow(size_t cap)
+{
+    return cap < 16 ? 16 : cap + cap / 2;
+}
 
 const char *
 mm__swim_state_name(int state)
@@ -356,11 +399,34 @@ member_digest_part(const struct mm_swim_member *m)
 {
     uint8_t t[MM_SWIM_ID_LEN + 17];
     if (m->tombstone) return 0;
-    memcpy(t, m->id, MM_SWIM_ID_LEN);
-    mm__put_u64(t + 16, m->generation);
-    mm__put_u64(t + 24, m->incarnation);
+    memcpy(t, m->rec->id, MM_SWIM_ID_LEN);
+    mm__put_u64(t + 16, m->rec->generation);
+    mm__put_u64(t + 24, m->rec->incarnation);
     t[32] = (uint8_t)(m->state == MM_SWIM_SUSPECT ? MM_SWIM_ALIVE : m->state);
     return mm__hash_u64(mm__hash_bytes(t, sizeof(t)));
+}
+
+/* Whether the tick must look at |m| (it is in dueset). */
+static int
+member_due_wanted(const struct mm_swim_member *m)
+{
+    return !m->is_self && (m->tombstone || m->state != MM_SWIM_ALIVE);
+}
+
+/* 0, or -1 when out of memory. */
+static int
+dueset_add(struct mm_swim *s, struct mm_swim_member *m)
+{
+    if (s->ndueset == s->capdueset) {
+        size_t cap = s->capdueset ? s->capdueset * 2 : 16;
+        void *p = mm__realloc(s->dueset, cap * sizeof(s->dueset[0]));
+        if (!p) return -1;
+        s->dueset = p;
+        s->capdueset = cap;
+    }
+    s->dueset[s->ndueset++] = m;
+    m->due_slot = (uint32_t)s->ndueset;
+    return 0;
 }
 
 static void
@@ -389,11 +455,9 @@ member_touch(struct mm_swim *s, struct mm_swim_member *m)
     s->nlive += !!(counted & SWIM_COUNTED_LIVE);
     s->nlive -= !!(m->counted & SWIM_COUNTED_LIVE);
     m->counted = (uint8_t)counted;
-    int want = !m->is_self && (m->tombstone || m->state != MM_SWIM_ALIVE);
+    int want = member_due_wanted(m);
     if (want && !m->due_slot) {
-        /* Room: dueset has the table's capacity (member_add). */
-        s->dueset[s->ndueset++] = m;
-        m->due_slot = (uint32_t)s->ndueset;
+        if (dueset_add(s, m) != 0) s->due_lost = 1; /* the tick retries */
     } else if (!want && m->due_slot) {
         dueset_remove(s, m);
     }
@@ -411,6 +475,21 @@ swim_nlive(const struct mm_swim *s)
     return s->nlive;
 }
 
+/* A suspect's deadline (a suspect always has its susp; 0 = at once). */
+static uint64_t
+suspect_deadline(const struct mm_swim_member *m)
+{
+    return m->susp ? m->susp->suspect_deadline : 0;
+}
+
+/* A failed member's next re-probe (none without its susp: out of memory
+ * when it failed). */
+static uint64_t
+reprobe_at(const struct mm_swim_member *m)
+{
+    return m->susp ? m->susp->reprobe_at : UINT64_MAX;
+}
+
 /* The earliest thing due for |m| (UINT64_MAX: nothing). */
 static uint64_t
 member_due(const struct mm_swim *s, const struct mm_swim_member *m)
@@ -420,10 +499,10 @@ member_due(const struct mm_swim *s, const struct mm_swim_member *m)
     if (m->tombstone)
         return m->state_since + s->cfg.reconnect_timeout_ms +
                s->cfg.tombstone_ms;
-    if (m->state == MM_SWIM_SUSPECT) d = MM_MIN(d, m->suspect_deadline);
+    if (m->state == MM_SWIM_SUSPECT) d = MM_MIN(d, suspect_deadline(m));
     if (m->state == MM_SWIM_FAILED || m->state == MM_SWIM_LEFT)
         d = MM_MIN(d, m->state_since + s->cfg.reconnect_timeout_ms);
-    if (m->state == MM_SWIM_FAILED && !s->leaving) d = MM_MIN(d, m->reprobe_at);
+    if (m->state == MM_SWIM_FAILED && !s->leaving) d = MM_MIN(d, reprobe_at(m));
     return d;
 }
 
@@ -437,45 +516,232 @@ member_due_note(struct mm_swim *s, const struct mm_swim_member *m)
 
 /* ---- out-of-line parts of a member ------------------------------------- */
 
-static const char swim_no_tags[1] = "";
-
-/* A copy of |t| to hold as a member's tags (the shared "" when empty);
- * NULL when out of memory. */
-static const char *
-tags_dup(const char *t)
+static uint32_t
+rec_hash(const uint8_t *id, uint64_t gen, uint64_t inc, const uint8_t *sig)
 {
-    return *t ? mm__strdup(t) : swim_no_tags;
+    uint8_t t[MM_SWIM_ID_LEN + 16 + MM_SWIM_SIG_LEN];
+    memcpy(t, id, MM_SWIM_ID_LEN);
+    mm__put_u64(t + 16, gen);
+    mm__put_u64(t + 24, inc);
+    memcpy(t + 32, sig, MM_SWIM_SIG_LEN);
+    return (uint32_t)mm__hash_bytes(t, sizeof(t));
+}
+
+/* 1 when |x| holds exactly the record |r| with the key |pub|. */
+static int
+rec_same(const struct mm_swim_rec *x, const struct swim_rec *r,
+         const uint8_t *pub)
+{
+    return memcmp(x->id, r->id, MM_SWIM_ID_LEN) == 0 &&
+           x->generation == r->gen && x->incarnation == r->inc &&
+           x->rec_flags == r->flags && x->role == r->role &&
+           memcmp(&x->addr, &r->addr, sizeof(x->addr)) == 0 &&
+           memcmp(x->sig, r->sig, MM_SWIM_SIG_LEN) == 0 &&
+           memcmp(x->pub, pub, MM_SWIM_PUB_LEN) == 0 &&
+           strcmp(x->name, r->name) == 0 && strcmp(x->tags, r->tags) == 0;
+}
+
+int
+mm__swim_pool_new(struct mm_swim_pool **out)
+{
+    *out = mm__calloc(1, sizeof(**out));
+    return *out ? 0 : -ENOMEM;
+}
+
+void
+mm__swim_pool_free(struct mm_swim_pool *p)
+{
+    if (!p) return;
+    /* Records still held (a core not freed) go too. */
+    for (size_t i = 0; i < p->cap; i++) {
+        struct mm_swim_rec *x = p->tab[i], *nx;
+        for (; x; x = nx) {
+            nx = x->next;
+            mm__free(x);
+        }
+    }
+    mm__free(p->tab);
+    mm__free(p);
+}
+
+size_t
+mm__swim_pool_count(const struct mm_swim_pool *p, size_t *bytes)
+{
+    if (bytes) *bytes = p->bytes + p->cap * sizeof(p->tab[0]);
+    return p->n;
+}
+
+static struct mm_swim_rec *
+pool_find(const struct mm_swim_pool *p, const struct swim_rec *r,
+          const uint8_t *pub, uint32_t h)
+{
+    if (!p->cap) return NULL;
+    for (struct mm_swim_rec *x = p->tab[h & (p->cap - 1)]; x; x = x->next)
+        if (x->hash == h && rec_same(x, r, pub)) return x;
+    return NULL;
 }
 
 static void
-tags_free(const char *t)
+pool_grow(struct mm_swim_pool *p)
 {
-    if (t && t != swim_no_tags) mm__free((char *)t);
+    size_t cap = p->cap ? p->cap * 2 : 64;
+    struct mm_swim_rec **tab = mm__calloc(cap, sizeof(*tab));
+    if (!tab) return; /* chains grow longer */
+    for (size_t i = 0; i < p->cap; i++) {
+        struct mm_swim_rec *x = p->tab[i], *nx;
+        for (; x; x = nx) {
+            nx = x->next;
+            x->next = tab[x->hash & (cap - 1)];
+            tab[x->hash & (cap - 1)] = x;
+        }
+    }
+    mm__free(p->tab);
+    p->tab = tab;
+    p->cap = cap;
 }
 
-/* The tags |m| should hold for a record carrying |t|: its own when equal
- * (|m| may be NULL), else a copy; NULL when out of memory. */
-static const char *
-tags_for(const struct mm_swim_member *m, const char *t)
+/* A new reference to the record |r| with the key |pub|: the pool's copy
+ * if it holds one (then |verified| only raises its mark), else a new
+ * one.  NULL when out of memory. */
+static const struct mm_swim_rec *
+rec_intern(struct mm_swim_pool *p, const struct swim_rec *r, const uint8_t *pub,
+           int verified)
 {
-    if (m && m->tags && strcmp(m->tags, t) == 0) return m->tags;
-    return tags_dup(t);
+    uint32_t h = rec_hash(r->id, r->gen, r->inc, r->sig);
+    struct mm_swim_rec *x = pool_find(p, r, pub, h);
+    if (x) {
+        x->refs++;
+        if (verified) x->verified = 1;
+        return x;
+    }
+    if (p->n >= p->cap) pool_grow(p);
+    if (!p->cap) return NULL;
+    size_t nl = strlen(r->name) + 1, tl = strlen(r->tags) + 1;
+    size_t sz = sizeof(*x) + nl + tl;
+    x = mm__malloc(sz);
+    if (!x) return NULL;
+    memcpy(x->id, r->id, MM_SWIM_ID_LEN);
+    x->role = r->role;
+    x->rec_flags = r->flags;
+    x->verified = verified != 0;
+    memcpy(&x->addr, &r->addr, sizeof(x->addr));
+    x->generation = r->gen;
+    x->incarnation = r->inc;
+    memcpy(x->pub, pub, MM_SWIM_PUB_LEN);
+    memcpy(x->sig, r->sig, MM_SWIM_SIG_LEN);
+    memcpy(x->name, r->name, nl);
+    memcpy(x->name + nl, r->tags, tl);
+    x->tags = x->name + nl;
+    x->refs = 1;
+    x->hash = h;
+    x->next = p->tab[h & (p->cap - 1)];
+    p->tab[h & (p->cap - 1)] = x;
+    p->n++;
+    p->bytes += sz;
+    return x;
+}
+
+static void
+rec_unref(struct mm_swim_pool *p, const struct mm_swim_rec *cx)
+{
+    struct mm_swim_rec *x = (struct mm_swim_rec *)cx, **pp;
+    if (!x || --x->refs > 0) return;
+    for (pp = &p->tab[x->hash & (p->cap - 1)]; *pp != x; pp = &(*pp)->next)
+        ;
+    *pp = x->next;
+    p->n--;
+    p->bytes -= sizeof(*x) + strlen(x->name) + 1 + strlen(x->tags) + 1;
+    mm__free(x);
+}
+
+/* |m| holds |rec| (a reference the caller gives it) from now on. */
+static void
+member_rec_set(struct mm_swim *s, struct mm_swim_member *m,
+               const struct mm_swim_rec *rec)
+{
+    const struct mm_swim_rec *old = m->rec;
+    m->rec = rec;
+    rec_unref(s->pool, old);
+}
+
+/* A record as decoded, from what |x| holds (its key included). */
+static void
+rec_unpack(struct swim_rec *r, const struct mm_swim_rec *x)
+{
+    memset(r, 0, sizeof(*r));
+    memcpy(r->id, x->id, MM_SWIM_ID_LEN);
+    r->gen = x->generation;
+    r->inc = x->incarnation;
+    r->flags = x->rec_flags;
+    r->role = x->role;
+    memcpy(&r->addr, &x->addr, sizeof(r->addr));
+    snprintf(r->name, sizeof(r->name), "%s", x->name);
+    snprintf(r->tags, sizeof(r->tags), "%s", x->tags);
+    r->has_pub = 1;
+    memcpy(r->pub, x->pub, MM_SWIM_PUB_LEN);
+    memcpy(r->sig, x->sig, MM_SWIM_SIG_LEN);
+}
+
+/* |m|'s susp, made when it has none; NULL when out of memory. */
+static struct mm_swim_susp *
+member_susp(struct mm_swim_member *m)
+{
+    if (!m->susp) m->susp = mm__calloc(1, sizeof(*m->susp));
+    return m->susp;
+}
+
+static void
+susp_free(struct mm_swim_member *m)
+{
+    if (!m->susp) return;
+    mm__free(m->susp->confirmers);
+    mm__free(m->susp);
+    m->susp = NULL;
 }
 
 static void
 confirmers_clear(struct mm_swim_member *m)
 {
-    mm__free(m->confirmers);
-    m->confirmers = NULL;
-    m->confirmations = m->nconfirmers = 0;
+    struct mm_swim_susp *x = m->susp;
+    if (!x) return;
+    mm__free(x->confirmers);
+    x->confirmers = NULL;
+    x->confirmations = x->nconfirmers = 0;
+}
+
+/* A zeroed member from the slabs; NULL when out of memory. */
+static struct mm_swim_member *
+member_alloc(struct mm_swim *s)
+{
+    struct mm_swim_member *m = s->free_members;
+    if (m) {
+        s->free_members = (struct mm_swim_member *)(void *)m->susp;
+    } else {
+        if (!s->slabs || s->slab_used == s->slabs->cap) {
+            size_t cap = s->slabs ? s->slabs->cap * 2 : SWIM_SLAB_MIN;
+            if (cap > SWIM_SLAB_MAX) cap = SWIM_SLAB_MAX;
+            struct swim_slab *sl =
+                mm__malloc(sizeof(*sl) + cap * sizeof(sl->m[0]));
+            if (!sl) return NULL;
+            sl->next = s->slabs;
+            sl->cap = cap;
+            s->slabs = sl;
+            s->slab_used = 0;
+        }
+        m = &s->slabs->m[s->slab_used++];
+    }
+    memset(m, 0, sizeof(*m));
+    return m;
 }
 
 static void
-member_free(struct mm_swim_member *m)
+member_free(struct mm_swim *s, struct mm_swim_member *m)
 {
-    tags_free(m->tags);
-    mm__free(m->confirmers);
-    mm__free(m);
+    rec_unref(s->pool, m->rec);
+    susp_free(m);
+    m->rec = NULL;
+    m->susp = (struct mm_swim_susp *)(void *)s->free_members;
+    s->free_members = m;
 }
 
 /* ---- encoding ---------------------------------------------------------- */
@@ -632,28 +898,27 @@ rec_tbs(uint8_t *p, const struct swim_rec *r)
                                             &r->addr, r->name, r->tags);
 }
 
-static size_t
-member_tbs(uint8_t *p, const struct mm_swim_member *m)
-{
-    memcpy(p, SWIM_SIG_LABEL, SWIM_SIG_LABEL_LEN);
-    return SWIM_SIG_LABEL_LEN + wr_rec_head(p + SWIM_SIG_LABEL_LEN, m->id,
-                                            m->generation, m->incarnation,
-                                            m->rec_flags, m->role, &m->addr,
-                                            m->name, m->tags);
-}
-
-/* Writes a member's record with its key and signature; |p| has room for
+/* Writes a record with its key and signature; |p| has room for
  * SWIM_REC_MAX. */
 static size_t
-wr_rec(uint8_t *p, const struct mm_swim_member *m)
+wr_rec(uint8_t *p, const struct mm_swim_rec *x)
 {
-    size_t o = wr_rec_head(p, m->id, m->generation, m->incarnation,
-                           m->rec_flags, m->role, &m->addr, m->name, m->tags);
+    size_t o = wr_rec_head(p, x->id, x->generation, x->incarnation,
+                           x->rec_flags, x->role, &x->addr, x->name, x->tags);
     p[MM_SWIM_ID_LEN + 16] |= SWIM_REC_HAS_PUB;
-    memcpy(p + o, m->pub, MM_SWIM_PUB_LEN);
+    memcpy(p + o, x->pub, MM_SWIM_PUB_LEN);
     o += MM_SWIM_PUB_LEN;
-    memcpy(p + o, m->sig, MM_SWIM_SIG_LEN);
+    memcpy(p + o, x->sig, MM_SWIM_SIG_LEN);
     return o + MM_SWIM_SIG_LEN;
+}
+
+/* The bytes wr_rec writes for |x|. */
+static size_t
+rec_wire_len(const struct mm_swim_rec *x)
+{
+    return MM_SWIM_ID_LEN + 16 + 2 + (x->addr.family == 6 ? 19 : 7) + 1 +
+           strlen(x->name) + 1 + strlen(x->tags) + MM_SWIM_PUB_LEN +
+           MM_SWIM_SIG_LEN;
 }
 
 /* Decodes one message body of |type|; 0 or -1. */
@@ -706,7 +971,7 @@ pkt_begin(struct mm_swim *s, struct swim_pkt *b)
 {
     b->cap = MM_MIN((size_t)s->cfg.packet_max, sizeof(b->buf));
     b->buf[0] = SWIM_VERSION;
-    memcpy(b->buf + 1, s->self->id, MM_SWIM_ID_LEN);
+    memcpy(b->buf + 1, s->self->rec->id, MM_SWIM_ID_LEN);
     b->buf[17] = 0;
     b->len = SWIM_HDR_LEN;
     b->count = 0;
@@ -741,6 +1006,20 @@ pkt_add_raw(struct swim_pkt *b, const uint8_t *msg, size_t len)
     return 0;
 }
 
+/* The ALIVE of |x|, |len| bytes in all (bcast_alive). */
+static int
+pkt_add_rec(struct swim_pkt *b, const struct mm_swim_rec *x, size_t len)
+{
+    if (b->count >= SWIM_MAX_MSGS || b->len + len > b->cap) return -1;
+    uint8_t *p = b->buf + b->len;
+    p[0] = MSG_ALIVE;
+    mm__put_u16(p + 1, (uint16_t)(len - SWIM_MSG_HDR));
+    wr_rec(p + SWIM_MSG_HDR, x);
+    b->len += len;
+    b->count++;
+    return 0;
+}
+
 static void
 pkt_add_seq(struct swim_pkt *b, uint8_t type, uint32_t seq)
 {
@@ -761,7 +1040,7 @@ static void
 pkt_add_alive(struct swim_pkt *b, const struct mm_swim_member *m)
 {
     uint8_t tmp[SWIM_REC_MAX];
-    size_t n = wr_rec(tmp, m);
+    size_t n = wr_rec(tmp, m->rec);
     uint8_t *p = pkt_add(b, MSG_ALIVE, n);
     if (p) memcpy(p, tmp, n);
 }
@@ -775,9 +1054,9 @@ msg_verdict(uint8_t *out, uint8_t type, const struct mm_swim_member *m,
     out[0] = type;
     mm__put_u16(out + 1, (uint16_t)blen);
     uint8_t *p = out + SWIM_MSG_HDR;
-    memcpy(p, m->id, MM_SWIM_ID_LEN);
-    mm__put_u64(p + 16, m->generation);
-    mm__put_u64(p + 24, m->incarnation);
+    memcpy(p, m->rec->id, MM_SWIM_ID_LEN);
+    mm__put_u64(p + 16, m->rec->generation);
+    mm__put_u64(p + 24, m->rec->incarnation);
     if (type != MSG_LEFT) memcpy(p + 32, from, MM_SWIM_ID_LEN);
     return SWIM_MSG_HDR + blen;
 }
@@ -826,17 +1105,27 @@ bq_reinsert(struct mm_swim *s, size_t walked, struct swim_bcast **sent,
 }
 
 static void
+bcast_free(struct mm_swim *s, struct swim_bcast *b)
+{
+    rec_unref(s->pool, b->rec);
+    mm__free(b);
+}
+
+static void
 bq_remove(struct mm_swim *s, size_t i)
 {
     mm__idx_remove(&s->bqidx, s->bq[i]);
-    mm__free(s->bq[i]);
+    bcast_free(s, s->bq[i]);
     memmove(&s->bq[i], &s->bq[i + 1], (s->nbq - i - 1) * sizeof(s->bq[0]));
     s->nbq--;
 }
 
-/* Queues |msg| (a whole message) as the latest news about |about|. */
+/* Queues |msg| (a whole message of |len| bytes), or the ALIVE of |rec|
+ * (then |msg| is NULL and |rec| a reference it takes), as the latest news
+ * about |about|. */
 static void
-bq_push(struct mm_swim *s, const uint8_t *about, const uint8_t *msg, size_t len)
+bq_push(struct mm_swim *s, const uint8_t *about, const uint8_t *msg, size_t len,
+        const struct mm_swim_rec *rec)
 {
     struct swim_bcast *old = mm__idx_find(&s->bqidx, about);
     if (old) {
@@ -853,20 +1142,27 @@ bq_push(struct mm_swim *s, const uint8_t *about, const uint8_t *msg, size_t len)
     if (s->nbq == s->capbq) {
         size_t cap = s->capbq ? s->capbq * 2 : 16;
         void *p = mm__realloc(s->bq, cap * sizeof(s->bq[0]));
-        if (!p) return;
+        if (!p) {
+            rec_unref(s->pool, rec);
+            return;
+        }
         s->bq = p;
         s->capbq = cap;
     }
-    struct swim_bcast *b = mm__malloc(sizeof(*b) + len);
-    if (!b) return;
+    struct swim_bcast *b = mm__malloc(sizeof(*b) + (msg ? len : 0));
+    if (!b) {
+        rec_unref(s->pool, rec);
+        return;
+    }
     memcpy(b->about, about, MM_SWIM_ID_LEN);
+    b->rec = rec;
     if (mm__idx_insert(&s->bqidx, b) != 0) {
-        mm__free(b);
+        bcast_free(s, b);
         return;
     }
     b->transmits = 0;
     b->len = (uint16_t)len;
-    memcpy(b->msg, msg, len);
+    if (msg) memcpy(b->msg, msg, len);
     /* Newest first among the never-sent. */
     memmove(&s->bq[1], &s->bq[0], s->nbq * sizeof(s->bq[0]));
     s->bq[0] = b;
@@ -876,11 +1172,9 @@ bq_push(struct mm_swim *s, const uint8_t *about, const uint8_t *msg, size_t len)
 static void
 bcast_alive(struct mm_swim *s, const struct mm_swim_member *m)
 {
-    uint8_t msg[SWIM_MSG_HDR + SWIM_REC_MAX];
-    size_t n = wr_rec(msg + SWIM_MSG_HDR, m);
-    msg[0] = MSG_ALIVE;
-    mm__put_u16(msg + 1, (uint16_t)n);
-    bq_push(s, m->id, msg, SWIM_MSG_HDR + n);
+    struct mm_swim_rec *x = (struct mm_swim_rec *)m->rec;
+    x->refs++; /* the queue's */
+    bq_push(s, x->id, NULL, SWIM_MSG_HDR + rec_wire_len(x), x);
 }
 
 static void
@@ -889,7 +1183,7 @@ bcast_verdict(struct mm_swim *s, uint8_t type, const struct mm_swim_member *m,
 {
     uint8_t msg[64];
     size_t n = msg_verdict(msg, type, m, from);
-    bq_push(s, m->id, msg, n);
+    bq_push(s, m->rec->id, msg, n, NULL);
 }
 
 /* Fills the rest of |b| with broadcasts, least transmitted first;
@@ -905,7 +1199,8 @@ pkt_fill(struct mm_swim *s, struct swim_pkt *b)
     for (; i < s->nbq && misses < SWIM_FILL_MISSES_MAX;) {
         struct swim_bcast *q = s->bq[i];
         if (b->count >= SWIM_MAX_MSGS || b->cap - b->len < SWIM_MSG_MIN) break;
-        if (pkt_add_raw(b, q->msg, q->len) == 0) {
+        if ((q->rec ? pkt_add_rec(b, q->rec, q->len)
+                    : pkt_add_raw(b, q->msg, q->len)) == 0) {
             added++;
             misses = 0;
             if (++q->transmits >= limit) {
@@ -921,6 +1216,14 @@ pkt_fill(struct mm_swim *s, struct swim_pkt *b)
         i++;
     }
     if (nsent) bq_reinsert(s, i, sent, nsent);
+    if (s->nbq == 0 && s->capbq) {
+        /* Drained: the queue's tables go until there is news again (a
+         * join burst grows them; most of the time they are empty). */
+        mm__free(s->bq);
+        s->bq = NULL;
+        s->capbq = 0;
+        mm__idx_free(&s->bqidx);
+    }
     return added;
 }
 
@@ -984,16 +1287,20 @@ member_set(struct mm_swim *s, struct mm_swim_member *m, int to, const char *why)
     m->state = to;
     m->state_since = s->now;
     if (to == MM_SWIM_SUSPECT) s->stats.suspicions++;
-    if (to != MM_SWIM_SUSPECT) {
-        m->suspect_start = m->suspect_deadline = 0;
-        confirmers_clear(m);
-    }
     if (to == MM_SWIM_FAILED) {
-        m->reprobe_gap = s->cfg.reprobe_min_ms;
-        m->reprobe_at = s->now + m->reprobe_gap;
+        /* Out of memory, it is not re-probed (reprobe_at). */
+        struct mm_swim_susp *x = member_susp(m);
+        confirmers_clear(m);
+        if (x) {
+            x->suspect_start = x->suspect_deadline = 0;
+            x->reprobe_gap = s->cfg.reprobe_min_ms;
+            x->reprobe_at = s->now + x->reprobe_gap;
+        }
+    } else if (to != MM_SWIM_SUSPECT) {
+        susp_free(m);
     }
     member_touch(s, m);
-    MM_LOG(MM_LOG_INFO, "swim", "%s: %s -> %s (%s)", m->name,
+    MM_LOG(MM_LOG_INFO, "swim", "%s: %s -> %s (%s)", m->rec->name,
            mm__swim_state_name(was), mm__swim_state_name(to), why);
     swim_emit(s, m, was);
 }
@@ -1036,10 +1343,12 @@ static void
 suspicion_update(struct mm_swim *s, struct mm_swim_member *m)
 {
     uint64_t mn, mx;
+    struct mm_swim_susp *x = m->susp;
+    if (!x) return; /* a suspect always has one */
     mm__swim_suspicion_bounds(s, &mn, &mx);
-    m->suspect_deadline =
-        m->suspect_start + mm__swim_suspicion_timeout(
-                               mn, mx, swim_suspicion_k(s), m->confirmations);
+    x->suspect_deadline =
+        x->suspect_start + mm__swim_suspicion_timeout(
+                               mn, mx, swim_suspicion_k(s), x->confirmations);
     member_due_note(s, m);
 }
 
@@ -1049,47 +1358,82 @@ suspicion_update(struct mm_swim *s, struct mm_swim_member *m)
 static int
 suspicion_confirm(struct mm_swim_member *m, const uint8_t *from)
 {
-    for (unsigned i = 0; i < m->nconfirmers; i++)
-        if (memcmp(m->confirmers[i], from, MM_SWIM_ID_LEN) == 0) return 0;
-    if (m->nconfirmers < MM_SWIM_CONFIRM_MAX) {
-        if (!m->confirmers) {
-            m->confirmers =
-                mm__malloc(MM_SWIM_CONFIRM_MAX * sizeof(m->confirmers[0]));
-            if (!m->confirmers) return 0;
+    struct mm_swim_susp *x = m->susp;
+    if (!x) return 0;
+    for (unsigned i = 0; i < x->nconfirmers; i++)
+        if (memcmp(x->confirmers[i], from, MM_SWIM_ID_LEN) == 0) return 0;
+    if (x->nconfirmers < MM_SWIM_CONFIRM_MAX) {
+        if (!x->confirmers) {
+            x->confirmers =
+                mm__malloc(MM_SWIM_CONFIRM_MAX * sizeof(x->confirmers[0]));
+            if (!x->confirmers) return 0;
         }
-        memcpy(m->confirmers[m->nconfirmers++], from, MM_SWIM_ID_LEN);
+        memcpy(x->confirmers[x->nconfirmers++], from, MM_SWIM_ID_LEN);
     }
     return 1;
 }
 
-/* Signs our record as it stands (after every change to it). */
+/* Signs |r| (our own record) in place. */
 static void
-self_sign(struct mm_swim *s)
+self_sign(struct mm_swim *s, struct swim_rec *r)
 {
     uint8_t tbs[SWIM_SIG_LABEL_LEN + SWIM_REC_HEAD_MAX];
-    size_t n = member_tbs(tbs, s->self);
-    if (s->ops.sign(s->ops.data, tbs, n, s->self->sig) != 0) {
-        memset(s->self->sig, 0, sizeof(s->self->sig));
+    size_t n = rec_tbs(tbs, r);
+    if (s->ops.sign(s->ops.data, tbs, n, r->sig) != 0) {
+        memset(r->sig, 0, sizeof(r->sig));
         MM_LOG(MM_LOG_ERR, "swim", "cannot sign our own record");
     }
 }
 
+/* Our record at incarnation |inc| with |flags| and |tags| (NULL: as
+ * they are), signed, replaces the one we hold: 0, or -ENOMEM (nothing
+ * changed). */
+static int
+self_resign(struct mm_swim *s, uint64_t inc, uint8_t flags, const char *tags)
+{
+    struct swim_rec r;
+    rec_unpack(&r, s->self->rec);
+    r.inc = inc;
+    r.flags = flags;
+    if (tags) snprintf(r.tags, sizeof(r.tags), "%s", tags);
+    self_sign(s, &r);
+    const struct mm_swim_rec *x = rec_intern(s->pool, &r, r.pub, 0);
+    if (!x) {
+        MM_LOG(MM_LOG_ERR, "swim", "out of memory: our record not changed");
+        return -ENOMEM;
+    }
+    member_rec_set(s, s->self, x);
+    return 0;
+}
+
 /*
- * 0 when |r| carries its member's valid signature; else counts a forgery.
- * The key is the record's own, or the one |known| holds (a member's key
- * never changes: its hash is the id).
+ * 0 when |r| carries its member's valid signature, with *out a new
+ * reference to it as the pool holds it (NULL when out of memory); else
+ * counts a forgery.  The key is the record's own, or the one |known|
+ * holds (a member's key never changes: its hash is the id).  A record the
+ * pool holds already, checked, key and all, is valid without a second
+ * check: the check is a function of exactly those bytes.
  */
 static int
 rec_verify(struct mm_swim *s, const struct swim_rec *r,
-           const struct mm_swim_member *known)
+           const struct mm_swim_member *known, const struct mm_swim_rec **out)
 {
     uint8_t tbs[SWIM_SIG_LABEL_LEN + SWIM_REC_HEAD_MAX];
-    const uint8_t *pub = r->has_pub ? r->pub : known ? known->pub : NULL;
-    size_t n = rec_tbs(tbs, r);
-    if (!s->walk_forged && pub &&
-        s->ops.verify(s->ops.data, r->id, pub, tbs, n, r->sig) == 0) {
-        s->stats.verified++;
-        return 0;
+    const uint8_t *pub = r->has_pub ? r->pub : known ? known->rec->pub : NULL;
+    *out = NULL;
+    if (!s->walk_forged && pub) {
+        uint32_t h = rec_hash(r->id, r->gen, r->inc, r->sig);
+        const struct mm_swim_rec *hit = pool_find(s->pool, r, pub, h);
+        int ok = hit && hit->verified;
+        if (!ok) {
+            size_t n = rec_tbs(tbs, r);
+            ok = s->ops.verify(s->ops.data, r->id, pub, tbs, n, r->sig) == 0;
+        }
+        if (ok) {
+            s->stats.verified++;
+            *out = rec_intern(s->pool, r, pub, 1);
+            return 0;
+        }
     }
     s->walk_forged = 1;
     s->stats.forged++;
@@ -1111,15 +1455,13 @@ swim_refute(struct mm_swim *s, uint64_t inc, const char *why)
 {
     struct mm_swim_member *self = s->self;
     (void)inc;
-    if (s->leaving || self->incarnation == UINT64_MAX) return;
-    self->incarnation++;
-    self->rec_flags = 0;
-    self_sign(s);
+    if (s->leaving || self->rec->incarnation == UINT64_MAX) return;
+    if (self_resign(s, self->rec->incarnation + 1, 0, NULL) != 0) return;
     swim_awareness_add(s, 1);
     s->stats.refutations++;
     member_touch(s, self);
     MM_LOG(MM_LOG_INFO, "swim", "refuting %s with incarnation %llu", why,
-           (unsigned long long)self->incarnation);
+           (unsigned long long)self->rec->incarnation);
     if (self->state != MM_SWIM_ALIVE)
         member_set(s, self, MM_SWIM_ALIVE, "refuted");
     bcast_alive(s, self);
@@ -1128,10 +1470,10 @@ swim_refute(struct mm_swim *s, uint64_t inc, const char *why)
 /* ---- member table ------------------------------------------------------ */
 
 static void
-order_insert(struct mm_swim *s, const uint8_t *id)
+order_insert(struct mm_swim *s, struct mm_swim_member *m)
 {
     if (s->norder == s->caporder) {
-        size_t cap = s->caporder ? s->caporder * 2 : 16;
+        size_t cap = swim_grow(s->caporder);
         void *p = mm__realloc(s->order, cap * sizeof(s->order[0]));
         if (!p) return;
         s->order = p;
@@ -1139,43 +1481,20 @@ order_insert(struct mm_swim *s, const uint8_t *id)
     }
     /* At a random place among those not yet probed this round. */
     size_t j = s->order_pos + swim_rand_below(s, s->norder - s->order_pos + 1);
-    memcpy(s->order[s->norder], id, MM_SWIM_ID_LEN);
+    s->order[s->norder] = m;
     if (j != s->norder) {
-        uint8_t t[MM_SWIM_ID_LEN];
-        memcpy(t, s->order[j], MM_SWIM_ID_LEN);
-        memcpy(s->order[j], s->order[s->norder], MM_SWIM_ID_LEN);
-        memcpy(s->order[s->norder], t, MM_SWIM_ID_LEN);
+        s->order[s->norder] = s->order[j];
+        s->order[j] = m;
     }
     s->norder++;
-}
-
-/* Takes a verified record (its key too, when it carries one) and |tags|,
- * its tags as tags_for() gave them. */
-static void
-rec_to_member(struct mm_swim_member *m, const struct swim_rec *r,
-              const char *tags)
-{
-    memcpy(m->id, r->id, MM_SWIM_ID_LEN);
-    memcpy(m->name, r->name, sizeof(m->name));
-    if (tags != m->tags) {
-        tags_free(m->tags);
-        m->tags = tags;
-    }
-    m->addr = r->addr;
-    m->generation = r->gen;
-    m->incarnation = r->inc;
-    m->role = r->role;
-    m->rec_flags = r->flags;
-    if (r->has_pub) memcpy(m->pub, r->pub, MM_SWIM_PUB_LEN);
-    memcpy(m->sig, r->sig, MM_SWIM_SIG_LEN);
 }
 
 static int
 rec_differs(const struct mm_swim_member *m, const struct swim_rec *r)
 {
-    return strcmp(m->name, r->name) != 0 || strcmp(m->tags, r->tags) != 0 ||
-           m->role != r->role ||
-           memcmp(&m->addr, &r->addr, sizeof(r->addr)) != 0;
+    return strcmp(m->rec->name, r->name) != 0 ||
+           strcmp(m->rec->tags, r->tags) != 0 || m->rec->role != r->role ||
+           memcmp(&m->rec->addr, &r->addr, sizeof(r->addr)) != 0;
 }
 
 /*
@@ -1195,51 +1514,54 @@ gossip_news_soon(struct mm_swim *s)
     if (t < s->next_gossip) s->next_gossip = t;
 }
 
+/* Adds a member holding |rec| (the caller's reference, which it takes;
+ * NULL: out of memory, nothing added). */
 static struct mm_swim_member *
-member_add(struct mm_swim *s, const struct swim_rec *r, int state)
+member_add(struct mm_swim *s, const struct mm_swim_rec *rec, int state)
 {
+    if (!rec) return NULL;
     if (s->nmembers >= MM_SWIM_MEMBERS_MAX) {
         MM_LOG(MM_LOG_WARN, "swim", "member table full (%u): %s ignored",
-               (unsigned)MM_SWIM_MEMBERS_MAX, r->name);
+               (unsigned)MM_SWIM_MEMBERS_MAX, rec->name);
+        rec_unref(s->pool, rec);
         return NULL;
     }
     if (s->nmembers == s->capmembers) {
-        size_t cap = s->capmembers ? s->capmembers * 2 : 16;
+        size_t cap = swim_grow(s->capmembers);
         void *p = mm__realloc(s->members, cap * sizeof(s->members[0]));
-        if (!p) return NULL;
+        if (!p) {
+            rec_unref(s->pool, rec);
+            return NULL;
+        }
         s->members = p;
-        p = mm__realloc(s->scratch, cap * sizeof(s->scratch[0]));
-        if (!p) return NULL;
-        s->scratch = p;
-        p = mm__realloc(s->dueset, cap * sizeof(s->dueset[0]));
-        if (!p) return NULL;
-        s->dueset = p;
         s->capmembers = cap;
     }
-    const char *tags = tags_dup(r->tags);
-    struct mm_swim_member *m = tags ? mm__calloc(1, sizeof(*m)) : NULL;
+    struct mm_swim_member *m = member_alloc(s);
     if (!m) {
-        tags_free(tags);
+        rec_unref(s->pool, rec);
         return NULL;
     }
-    rec_to_member(m, r, tags);
+    m->rec = rec;
     if (mm__idx_insert(&s->byid, m) != 0) {
-        member_free(m);
+        member_free(s, m);
         return NULL;
     }
-    m->state = state;
+    m->state = (uint8_t)state;
     m->state_since = s->now;
     if (state == MM_SWIM_FAILED) {
-        m->reprobe_gap = s->cfg.reprobe_min_ms;
-        m->reprobe_at = s->now + m->reprobe_gap;
+        struct mm_swim_susp *x = member_susp(m);
+        if (x) {
+            x->reprobe_gap = s->cfg.reprobe_min_ms;
+            x->reprobe_at = s->now + x->reprobe_gap;
+        }
     }
     m->table_slot = (uint32_t)s->nmembers;
     s->members[s->nmembers++] = m;
-    if (s->self) order_insert(s, m->id);
+    if (s->self) order_insert(s, m);
     if (s->self && state == MM_SWIM_ALIVE) gossip_news_soon(s);
     s->joined = 1;
     member_touch(s, m);
-    MM_LOG(MM_LOG_INFO, "swim", "%s: joined as %s", m->name,
+    MM_LOG(MM_LOG_INFO, "swim", "%s: joined as %s", m->rec->name,
            mm__swim_state_name(state));
     swim_emit(s, m, MM_SWIM_NONE);
     return m;
@@ -1254,7 +1576,25 @@ member_free_at(struct mm_swim *s, size_t i)
     s->nlisted -= !!(m->counted & SWIM_COUNTED_LISTED);
     s->nlive -= !!(m->counted & SWIM_COUNTED_LIVE);
     if (m->due_slot) dueset_remove(s, m);
-    member_free(m);
+    /* Still named by the probe order: a ghost until it is rebuilt. */
+    size_t k = s->order_pos;
+    while (k < s->norder && s->order[k] != m)
+        k++;
+    void *p =
+        k < s->norder
+            ? mm__realloc(s->ghosts, (s->nghosts + 1) * sizeof(s->ghosts[0]))
+            : NULL;
+    if (p) {
+        s->ghosts = p;
+        s->ghosts[s->nghosts++] = m;
+        susp_free(m);
+        m->ghost = 1;
+    } else {
+        if (k < s->norder) /* out of memory: the entries are dropped */
+            for (size_t j = k; j < s->norder; j++)
+                if (s->order[j] == m) s->order[j] = s->self;
+        member_free(s, m);
+    }
     s->members[i] = s->members[--s->nmembers];
     if (i < s->nmembers) s->members[i]->table_slot = (uint32_t)i;
 }
@@ -1270,13 +1610,16 @@ static int
 apply_record(struct mm_swim *s, const struct swim_rec *r)
 {
     struct mm_swim_member *m;
-    if (memcmp(r->id, s->self->id, MM_SWIM_ID_LEN) == 0) {
+    if (memcmp(r->id, s->self->rec->id, MM_SWIM_ID_LEN) == 0) {
         const struct mm_swim_member *self = s->self;
-        if (r->gen < self->generation ||
-            (r->gen == self->generation && r->inc <= self->incarnation))
+        if (r->gen < self->rec->generation ||
+            (r->gen == self->rec->generation &&
+             r->inc <= self->rec->incarnation))
             return 0;
-        if (rec_verify(s, r, self) != 0) return -1;
-        if (r->gen > self->generation)
+        const struct mm_swim_rec *x;
+        if (rec_verify(s, r, self, &x) != 0) return -1;
+        rec_unref(s->pool, x);
+        if (r->gen > self->rec->generation)
             MM_LOG(MM_LOG_WARN, "swim",
                    "a newer generation of this node is alive elsewhere");
         else
@@ -1292,26 +1635,27 @@ apply_record(struct mm_swim *s, const struct swim_rec *r)
         return 0;
     }
     if (!m) {
-        if (rec_verify(s, r, NULL) != 0) return -1;
+        const struct mm_swim_rec *x;
+        if (rec_verify(s, r, NULL, &x) != 0) return -1;
         m = member_add(
-            s, r, r->flags & MM_SWIM_REC_LEFT ? MM_SWIM_LEFT : MM_SWIM_ALIVE);
+            s, x, r->flags & MM_SWIM_REC_LEFT ? MM_SWIM_LEFT : MM_SWIM_ALIVE);
         if (m) bcast_alive(s, m);
         return 0;
     }
-    if (r->gen < m->generation ||
-        (r->gen == m->generation && r->inc <= m->incarnation))
+    if (r->gen < m->rec->generation ||
+        (r->gen == m->rec->generation && r->inc <= m->rec->incarnation))
         return 0; /* what we hold is as new: nothing to verify */
-    if (rec_verify(s, r, m) != 0) return -1;
-    const char *tags = tags_for(m, r->tags);
-    if (!tags) {
+    const struct mm_swim_rec *x;
+    if (rec_verify(s, r, m, &x) != 0) return -1;
+    if (!x) {
         MM_LOG(MM_LOG_WARN, "swim", "out of memory: a record of %s dropped",
-               m->name);
+               m->rec->name);
         return 0;
     }
-    int was = m->state, newgen = r->gen > m->generation;
+    int was = m->state, newgen = r->gen > m->rec->generation;
     if (r->flags & MM_SWIM_REC_LEFT) {
         /* Its own graceful leave. */
-        rec_to_member(m, r, tags);
+        member_rec_set(s, m, x);
         m->last_ack = 0;
         member_touch(s, m);
         if (!m->tombstone) {
@@ -1324,36 +1668,35 @@ apply_record(struct mm_swim *s, const struct swim_rec *r)
         return 0;
     }
     int differs = rec_differs(m, r);
-    rec_to_member(m, r, tags);
+    member_rec_set(s, m, x);
     m->last_ack = 0;
     member_touch(s, m);
     if (m->tombstone) {
         m->tombstone = 0;
         m->state = MM_SWIM_ALIVE;
         m->state_since = s->now;
-        confirmers_clear(m);
-        order_insert(s, m->id);
+        susp_free(m);
+        order_insert(s, m);
         gossip_news_soon(s);
         member_touch(s, m);
-        MM_LOG(MM_LOG_INFO, "swim", "%s: back from the tombstone", m->name);
+        MM_LOG(MM_LOG_INFO, "swim", "%s: back from the tombstone",
+               m->rec->name);
         swim_emit(s, m, MM_SWIM_NONE);
     } else if (newgen) {
         /* A new process: the old record goes entirely. */
         m->state = MM_SWIM_ALIVE;
         m->state_since = s->now;
-        m->suspect_start = m->suspect_deadline = 0;
-        confirmers_clear(m);
+        susp_free(m);
         m->rtt_ms = 0;
-        if (was == MM_SWIM_FAILED || was == MM_SWIM_LEFT)
-            order_insert(s, m->id);
+        if (was == MM_SWIM_FAILED || was == MM_SWIM_LEFT) order_insert(s, m);
         gossip_news_soon(s);
         member_touch(s, m);
-        MM_LOG(MM_LOG_INFO, "swim", "%s: new generation %llu (was %s)", m->name,
-               (unsigned long long)m->generation, mm__swim_state_name(was));
+        MM_LOG(MM_LOG_INFO, "swim", "%s: new generation %llu (was %s)",
+               m->rec->name, (unsigned long long)m->rec->generation,
+               mm__swim_state_name(was));
         swim_emit(s, m, was);
     } else if (was != MM_SWIM_ALIVE) {
-        if (was == MM_SWIM_FAILED || was == MM_SWIM_LEFT)
-            order_insert(s, m->id);
+        if (was == MM_SWIM_FAILED || was == MM_SWIM_LEFT) order_insert(s, m);
         member_set(s, m, MM_SWIM_ALIVE, "refuted");
     } else if (differs) {
         swim_emit(s, m, was);
@@ -1366,7 +1709,7 @@ apply_record(struct mm_swim *s, const struct swim_rec *r)
 static uint64_t
 opinion_inc(const struct mm_swim_member *m, uint64_t inc)
 {
-    return inc > m->incarnation ? m->incarnation : inc;
+    return inc > m->rec->incarnation ? m->rec->incarnation : inc;
 }
 
 static void
@@ -1374,18 +1717,25 @@ apply_suspect(struct mm_swim *s, const uint8_t *id, uint64_t gen, uint64_t inc,
               const uint8_t *from)
 {
     struct mm_swim_member *m;
-    if (memcmp(id, s->self->id, MM_SWIM_ID_LEN) == 0) {
-        if (gen == s->self->generation && inc >= s->self->incarnation)
+    if (memcmp(id, s->self->rec->id, MM_SWIM_ID_LEN) == 0) {
+        if (gen == s->self->rec->generation && inc >= s->self->rec->incarnation)
             swim_refute(s, inc, "a suspicion");
         return;
     }
     m = swim_find(s, id);
-    if (!m || m->tombstone || gen != m->generation) return;
+    if (!m || m->tombstone || gen != m->rec->generation) return;
+    /* Never above what it signed, and not below it: |inc| is the signed
+     * one from here on. */
     inc = opinion_inc(m, inc);
-    if (inc < m->incarnation) return;
+    if (inc < m->rec->incarnation) return;
     if (m->state == MM_SWIM_ALIVE) {
-        m->incarnation = inc;
-        m->suspect_start = s->now;
+        struct mm_swim_susp *x = member_susp(m);
+        if (!x) {
+            MM_LOG(MM_LOG_WARN, "swim", "out of memory: %s not suspected",
+                   m->rec->name);
+            return;
+        }
+        x->suspect_start = s->now;
         confirmers_clear(m);
         suspicion_confirm(m, from);
         /* The deadline first, so that the change (and what is due) reads
@@ -1394,12 +1744,8 @@ apply_suspect(struct mm_swim *s, const uint8_t *id, uint64_t gen, uint64_t inc,
         member_set(s, m, MM_SWIM_SUSPECT, "suspected");
         bcast_verdict(s, MSG_SUSPECT, m, from);
     } else if (m->state == MM_SWIM_SUSPECT) {
-        if (inc > m->incarnation) {
-            m->incarnation = inc;
-            member_touch(s, m);
-        }
         if (suspicion_confirm(m, from)) {
-            m->confirmations++;
+            m->susp->confirmations++;
             suspicion_update(s, m);
             bcast_verdict(s, MSG_SUSPECT, m, from);
         }
@@ -1426,15 +1772,15 @@ apply_failed(struct mm_swim *s, const uint8_t *id, uint64_t gen, uint64_t inc,
              const uint8_t *from)
 {
     struct mm_swim_member *m;
-    if (memcmp(id, s->self->id, MM_SWIM_ID_LEN) == 0) {
-        if (gen == s->self->generation && inc >= s->self->incarnation)
+    if (memcmp(id, s->self->rec->id, MM_SWIM_ID_LEN) == 0) {
+        if (gen == s->self->rec->generation && inc >= s->self->rec->incarnation)
             swim_refute(s, inc, "a failure verdict");
         return;
     }
     m = swim_find(s, id);
-    if (!m || m->tombstone || gen != m->generation) return;
+    if (!m || m->tombstone || gen != m->rec->generation) return;
     inc = opinion_inc(m, inc);
-    if (inc < m->incarnation) return;
+    if (inc < m->rec->incarnation) return;
     if (m->state != MM_SWIM_ALIVE && m->state != MM_SWIM_SUSPECT) return;
     if (swim_heard_lately(s, m)) {
         /*
@@ -1450,14 +1796,13 @@ apply_failed(struct mm_swim *s, const uint8_t *id, uint64_t gen, uint64_t inc,
         apply_suspect(s, id, gen, inc, from);
         /* Its author suspected it for a whole timeout already: ours runs
          * the shortest one, as if fully confirmed. */
-        if (m->state == MM_SWIM_SUSPECT) {
+        if (m->state == MM_SWIM_SUSPECT && m->susp) {
             unsigned k = swim_suspicion_k(s);
-            if (m->confirmations < k) m->confirmations = k;
+            if (m->susp->confirmations < k) m->susp->confirmations = k;
             suspicion_update(s, m);
         }
         return;
     }
-    m->incarnation = inc;
     member_set(s, m, MM_SWIM_FAILED, "declared failed by a peer");
     bcast_verdict(s, MSG_FAILED, m, from);
 }
@@ -1473,17 +1818,17 @@ apply_left(struct mm_swim *s, const uint8_t *id, uint64_t gen, uint64_t inc,
            const uint8_t *from)
 {
     struct mm_swim_member *m;
-    if (memcmp(id, s->self->id, MM_SWIM_ID_LEN) == 0) {
+    if (memcmp(id, s->self->rec->id, MM_SWIM_ID_LEN) == 0) {
         /* A forced leave of a live node does not stick. */
-        if (!s->leaving && gen == s->self->generation &&
-            inc >= s->self->incarnation)
+        if (!s->leaving && gen == s->self->rec->generation &&
+            inc >= s->self->rec->incarnation)
             swim_refute(s, inc, "a leave we did not make");
         return;
     }
     m = swim_find(s, id);
-    if (!m || m->tombstone || gen != m->generation) return;
+    if (!m || m->tombstone || gen != m->rec->generation) return;
     inc = opinion_inc(m, inc);
-    if (inc < m->incarnation || m->state == MM_SWIM_LEFT) return;
+    if (inc < m->rec->incarnation || m->state == MM_SWIM_LEFT) return;
     if (m->state == MM_SWIM_ALIVE || swim_heard_lately(s, m)) {
         apply_suspect(s, id, gen, inc, from);
         return;
@@ -1504,12 +1849,12 @@ sync_fire(struct mm_swim *s, struct mm_swim_member *peer)
     s->pull_want = s->sync_want;
     s->pull_walk = s->sync_walk;
     s->pull_listed = s->sync_walk_listed;
-    memcpy(s->pull_peer, peer->id, MM_SWIM_ID_LEN);
+    memcpy(s->pull_peer, peer->rec->id, MM_SWIM_ID_LEN);
     s->sync_want = SWIM_PAGE_NONE;
     s->sync_walk = 0;
     s->sync_walk_listed = UINT32_MAX;
     s->stats.syncs++;
-    MM_LOG(MM_LOG_DEBUG, "swim", "push-pull with %s", peer->name);
+    MM_LOG(MM_LOG_DEBUG, "swim", "push-pull with %s", peer->rec->name);
     s->ops.want_sync(s->ops.data, peer);
 }
 
@@ -1611,40 +1956,40 @@ fwd_alloc(struct mm_swim *s)
 }
 
 static void
-on_ping(struct mm_swim *s, const struct swim_msg *m,
+on_ping(struct mm_swim *s, const struct swim_msg *g,
         const struct mm_swim_addr *from)
 {
     struct swim_pkt b;
-    int anyone = memcmp(m->id, zero_id, MM_SWIM_ID_LEN) == 0;
-    if (!anyone && memcmp(m->id, s->self->id, MM_SWIM_ID_LEN) != 0)
+    int anyone = memcmp(g->id, zero_id, MM_SWIM_ID_LEN) == 0;
+    if (!anyone && memcmp(g->id, s->self->rec->id, MM_SWIM_ID_LEN) != 0)
         return; /* meant for a previous holder of this address */
     pkt_start(s, &b);
     if (anyone) pkt_add_alive(&b, s->self);
-    pkt_add_seq(&b, MSG_ACK, m->seq);
+    pkt_add_seq(&b, MSG_ACK, g->seq);
     pkt_fill(s, &b);
     pkt_send(s, &b, from);
 }
 
 static void
-on_ping_req(struct mm_swim *s, const struct swim_msg *m,
+on_ping_req(struct mm_swim *s, const struct swim_msg *g,
             const struct mm_swim_addr *from)
 {
     struct swim_pkt b;
-    if (memcmp(m->id, s->self->id, MM_SWIM_ID_LEN) == 0) return;
+    if (memcmp(g->id, s->self->rec->id, MM_SWIM_ID_LEN) == 0) return;
     struct swim_fwd *f = fwd_alloc(s);
     memset(f, 0, sizeof(*f));
     f->used = 1;
     f->our_seq = ++s->seq;
-    f->their_seq = m->seq;
+    f->their_seq = g->seq;
     f->requester = *from;
-    f->want_nack = m->flags & 1;
+    f->want_nack = g->flags & 1;
     /* Nack well before the requester's probe interval ends. */
     f->nack_at = s->now + s->cfg.probe_timeout_ms * 8 / 10;
     f->expire_at = s->now + s->cfg.probe_timeout_ms;
     pkt_start(s, &b);
-    pkt_add_ping(&b, f->our_seq, m->id);
+    pkt_add_ping(&b, f->our_seq, g->id);
     pkt_fill(s, &b);
-    pkt_send(s, &b, &m->addr);
+    pkt_send(s, &b, &g->addr);
 }
 
 static void
@@ -1665,9 +2010,9 @@ join_acked(struct mm_swim *s, const uint8_t *sender)
     struct mm_swim_member *peer = swim_find(s, sender);
     s->joined = 1;
     MM_LOG(MM_LOG_INFO, "swim", "joined through %s",
-           peer ? peer->name : "a seed");
+           peer ? peer->rec->name : "a seed");
     if (peer && !peer->is_self && swim_live(peer) && !s->sync_in_flight) {
-        /* The first pull walks the peer's whole table from its start. */
+        /* The first pull walks the peer's whole table, from its end. */
         s->sync_want = SWIM_PAGE_BACK | SWIM_PAGE_END;
         s->sync_walk = 1;
         s->sync_walk_listed = UINT32_MAX;
@@ -1676,18 +2021,18 @@ join_acked(struct mm_swim *s, const uint8_t *sender)
 }
 
 static void
-on_ack(struct mm_swim *s, const struct swim_msg *m, const uint8_t *sender,
+on_ack(struct mm_swim *s, const struct swim_msg *g, const uint8_t *sender,
        int *join_ack)
 {
     struct mm_swim_member *peer = swim_find(s, sender);
     if (peer && !peer->is_self) peer->last_ack = s->now;
-    if (s->probe.active && !s->probe.acked && m->seq == s->probe.seq) {
+    if (s->probe.active && !s->probe.acked && g->seq == s->probe.seq) {
         probe_acked(s);
         return;
     }
     for (size_t i = 0; i < SWIM_FWD_MAX; i++) {
         struct swim_fwd *f = &s->fwd[i];
-        if (f->used && !f->acked && f->our_seq == m->seq) {
+        if (f->used && !f->acked && f->our_seq == g->seq) {
             struct swim_pkt b;
             f->acked = 1;
             pkt_start(s, &b);
@@ -1698,25 +2043,25 @@ on_ack(struct mm_swim *s, const struct swim_msg *m, const uint8_t *sender,
         }
     }
     for (size_t i = 0; i < s->nseeds; i++) {
-        if (s->seeds[i].seq == m->seq && m->seq) {
+        if (s->seeds[i].seq == g->seq && g->seq) {
             s->seeds[i].seq = 0;
             s->seeds[i].gap = s->cfg.seed_min_ms;
             *join_ack = 1;
             return;
         }
     }
-    if (s->leaving && m->seq == s->leave_seq) {
+    if (s->leaving && g->seq == s->leave_seq) {
         if (!s->leave_acked) MM_LOG(MM_LOG_INFO, "swim", "leave acknowledged");
         s->leave_acked = 1;
     }
 }
 
 static void
-on_nack(struct mm_swim *s, const struct swim_msg *m)
+on_nack(struct mm_swim *s, const struct swim_msg *g)
 {
     s->stats.nacks_in++;
     if (s->probe.active && s->probe.indirect_sent && !s->probe.acked &&
-        m->seq == s->probe.seq && s->probe.nacks < s->probe.expected_nacks)
+        g->seq == s->probe.seq && s->probe.nacks < s->probe.expected_nacks)
         s->probe.nacks++;
 }
 
@@ -1809,7 +2154,7 @@ mm__swim_recv(struct mm_swim *s, const struct mm_swim_addr *from,
         s->stats.decode_errors++;
         return MM_EDECODE;
     }
-    if (memcmp(buf + 1, s->self->id, MM_SWIM_ID_LEN) == 0)
+    if (memcmp(buf + 1, s->self->rec->id, MM_SWIM_ID_LEN) == 0)
         return 0; /* our own packet, looped back */
     swim_walk(s, buf, len, from, 1);
     return 0;
@@ -1817,34 +2162,55 @@ mm__swim_recv(struct mm_swim *s, const struct mm_swim_addr *from,
 
 /* ---- timers ------------------------------------------------------------ */
 
+static void
+ghosts_free(struct mm_swim *s)
+{
+    for (size_t i = 0; i < s->nghosts; i++)
+        member_free(s, s->ghosts[i]);
+    mm__free(s->ghosts);
+    s->ghosts = NULL;
+    s->nghosts = 0;
+}
+
+/* Room for the members a pick among them (probe_indirect, gossip_round,
+ * leave_round) draws from: held only for that call, not per member all
+ * the time.  NULL when out of memory (the pick is skipped). */
+static struct mm_swim_member **
+scratch_get(const struct mm_swim *s)
+{
+    return mm__malloc((s->nmembers ? s->nmembers : 1) *
+                      sizeof(struct mm_swim_member *));
+}
+
 static struct mm_swim_member *
 probe_next_target(struct mm_swim *s)
 {
     for (int round = 0; round < 2; round++) {
         while (s->order_pos < s->norder) {
-            struct mm_swim_member *m = swim_find(s, s->order[s->order_pos++]);
+            struct mm_swim_member *m = s->order[s->order_pos++];
+            if (m->ghost) m = swim_find(s, m->rec->id);
             if (m && !m->is_self && swim_live(m)) return m;
         }
         /* New round: every live member, reshuffled (Fisher-Yates). */
         s->norder = s->order_pos = 0;
+        ghosts_free(s);
         for (size_t i = 0; i < s->nmembers; i++) {
             struct mm_swim_member *m = s->members[i];
             if (m->is_self || !swim_live(m)) continue;
             if (s->norder == s->caporder) {
-                size_t cap = s->caporder ? s->caporder * 2 : 16;
+                size_t cap = swim_grow(s->caporder);
                 void *p = mm__realloc(s->order, cap * sizeof(s->order[0]));
                 if (!p) return NULL;
                 s->order = p;
                 s->caporder = cap;
             }
-            memcpy(s->order[s->norder++], m->id, MM_SWIM_ID_LEN);
+            s->order[s->norder++] = m;
         }
         for (size_t i = s->norder; i > 1; i--) {
             size_t j = swim_rand_below(s, i);
-            uint8_t t[MM_SWIM_ID_LEN];
-            memcpy(t, s->order[i - 1], MM_SWIM_ID_LEN);
-            memcpy(s->order[i - 1], s->order[j], MM_SWIM_ID_LEN);
-            memcpy(s->order[j], t, MM_SWIM_ID_LEN);
+            struct mm_swim_member *t = s->order[i - 1];
+            s->order[i - 1] = s->order[j];
+            s->order[j] = t;
         }
     }
     return NULL;
@@ -1859,7 +2225,7 @@ probe_start(struct mm_swim *s)
     if (!t) return;
     memset(&s->probe, 0, sizeof(s->probe));
     s->probe.active = 1;
-    memcpy(s->probe.target, t->id, MM_SWIM_ID_LEN);
+    memcpy(s->probe.target, t->rec->id, MM_SWIM_ID_LEN);
     s->probe.seq = ++s->seq;
     s->probe.sent = s->now;
     s->probe.timeout_at = s->now + swim_scale(s, s->cfg.probe_timeout_ms);
@@ -1869,12 +2235,12 @@ probe_start(struct mm_swim *s)
     if (t->state == MM_SWIM_SUSPECT) {
         /* Buddy system: tell the suspect so it refutes at once. */
         uint8_t msg[64];
-        size_t n = msg_verdict(msg, MSG_SUSPECT, t, s->self->id);
+        size_t n = msg_verdict(msg, MSG_SUSPECT, t, s->self->rec->id);
         pkt_add_raw(&b, msg, n);
     }
-    pkt_add_ping(&b, s->probe.seq, t->id);
+    pkt_add_ping(&b, s->probe.seq, t->rec->id);
     pkt_fill(s, &b);
-    pkt_send(s, &b, &t->addr);
+    pkt_send(s, &b, &t->rec->addr);
 }
 
 static void
@@ -1884,29 +2250,32 @@ probe_indirect(struct mm_swim *s)
     size_t n = 0;
     s->probe.indirect_sent = 1;
     if (!t) return;
+    struct mm_swim_member **scratch = scratch_get(s);
+    if (!scratch) return;
     for (size_t i = 0; i < s->nmembers; i++) {
         struct mm_swim_member *m = s->members[i];
         if (!m->is_self && m != t && !m->tombstone && m->state == MM_SWIM_ALIVE)
-            s->scratch[n++] = m;
+            scratch[n++] = m;
     }
     for (unsigned k = 0; k < s->cfg.indirect_checks && n > 0; k++) {
         size_t j = swim_rand_below(s, n);
-        struct mm_swim_member *via = s->scratch[j];
-        s->scratch[j] = s->scratch[--n];
+        struct mm_swim_member *via = scratch[j];
+        scratch[j] = scratch[--n];
         struct swim_pkt b;
         pkt_start(s, &b);
         uint8_t *p = pkt_add(&b, MSG_PING_REQ,
                              4 + MM_SWIM_ID_LEN + 3 +
-                                 (t->addr.family == 6 ? 16 : 4) + 1);
+                                 (t->rec->addr.family == 6 ? 16 : 4) + 1);
         mm__put_u32(p, s->probe.seq);
-        memcpy(p + 4, t->id, MM_SWIM_ID_LEN);
-        size_t a = wr_addr(p + 4 + MM_SWIM_ID_LEN, &t->addr);
+        memcpy(p + 4, t->rec->id, MM_SWIM_ID_LEN);
+        size_t a = wr_addr(p + 4 + MM_SWIM_ID_LEN, &t->rec->addr);
         p[4 + MM_SWIM_ID_LEN + a] = 1; /* nack, please */
         pkt_fill(s, &b);
-        pkt_send(s, &b, &via->addr);
+        pkt_send(s, &b, &via->rec->addr);
         s->probe.expected_nacks++;
         s->stats.indirect_probes++;
     }
+    mm__free(scratch);
 }
 
 /*
@@ -1946,9 +2315,10 @@ probe_finish(struct mm_swim *s)
         return;
     }
     if (t && swim_live(t)) {
-        MM_LOG(MM_LOG_INFO, "swim", "%s: no ack in %llu ms", t->name,
+        MM_LOG(MM_LOG_INFO, "swim", "%s: no ack in %llu ms", t->rec->name,
                (unsigned long long)(s->now - s->probe.sent));
-        apply_suspect(s, t->id, t->generation, t->incarnation, s->self->id);
+        apply_suspect(s, t->rec->id, t->rec->generation, t->rec->incarnation,
+                      s->self->rec->id);
     }
 }
 
@@ -1962,10 +2332,10 @@ gossip_target(const struct mm_swim *s, const struct mm_swim_member *m)
 }
 
 static void
-gossip_round(struct mm_swim *s)
+gossip_round_with(struct mm_swim *s, struct mm_swim_member ***sp)
 {
     size_t n = 0, want = s->cfg.gossip_nodes;
-    if (s->nbq == 0 || want == 0) return;
+    struct mm_swim_member **scratch = *sp; /* room for want (or nmembers) */
     /* Targets drawn at random from the table, O(gossip_nodes) and not a
      * walk of every member; only when draws keep missing (few members are
      * targets, or fewer than gossip_nodes) are they all walked. */
@@ -1973,20 +2343,23 @@ gossip_round(struct mm_swim *s)
         struct mm_swim_member *m = s->members[swim_rand_below(s, s->nmembers)];
         size_t k = 0;
         if (!gossip_target(s, m)) continue;
-        while (k < n && s->scratch[k] != m)
+        while (k < n && scratch[k] != m)
             k++;
-        if (k == n) s->scratch[n++] = m;
+        if (k == n) scratch[n++] = m;
     }
     if (n < want) {
+        void *p = mm__realloc(scratch, (s->nmembers ? s->nmembers : 1) *
+                                           sizeof(scratch[0]));
+        if (!p) return;
+        *sp = scratch = p;
         n = 0;
         for (size_t i = 0; i < s->nmembers; i++)
-            if (gossip_target(s, s->members[i]))
-                s->scratch[n++] = s->members[i];
+            if (gossip_target(s, s->members[i])) scratch[n++] = s->members[i];
     }
     for (unsigned k = 0; k < want && n > 0 && s->nbq; k++) {
         size_t j = swim_rand_below(s, n);
-        struct mm_swim_member *to = s->scratch[j];
-        s->scratch[j] = s->scratch[--n];
+        struct mm_swim_member *to = scratch[j];
+        scratch[j] = scratch[--n];
         /* More packets to the same target while what is queued does not
          * fit in one (a backlog: a join burst), at most gossip_burst. */
         for (unsigned p = 0; p < MM_MAX(s->cfg.gossip_burst, 1u) && s->nbq;
@@ -1999,10 +2372,23 @@ gossip_round(struct mm_swim *s)
                 if (p == 0) return;
                 break;
             }
-            pkt_send(s, &b, &to->addr);
+            pkt_send(s, &b, &to->rec->addr);
             if (added >= queued) break; /* it all fit */
         }
     }
+}
+
+static void
+gossip_round(struct mm_swim *s)
+{
+    if (s->nbq == 0 || s->cfg.gossip_nodes == 0) return;
+    /* Room for the draws; gossip_round_with grows it for a walk. */
+    size_t room = MM_MIN((size_t)s->cfg.gossip_nodes, s->nmembers);
+    struct mm_swim_member **scratch =
+        mm__malloc((room ? room : 1) * sizeof(*scratch));
+    if (!scratch) return;
+    gossip_round_with(s, &scratch);
+    mm__free(scratch);
 }
 
 static void
@@ -2010,18 +2396,19 @@ reprobe(struct mm_swim *s, struct mm_swim_member *m)
 {
     struct swim_pkt b;
     uint8_t msg[64];
-    m->reprobe_seq = ++s->seq;
+    struct mm_swim_susp *x = m->susp; /* reprobe_at says it has one */
+    uint32_t seq = ++s->seq;
     pkt_start(s, &b);
     /* Tell it what we think, so that it refutes if it is alive. */
-    pkt_add_raw(&b, msg, msg_verdict(msg, MSG_FAILED, m, s->self->id));
+    pkt_add_raw(&b, msg, msg_verdict(msg, MSG_FAILED, m, s->self->rec->id));
     pkt_add_alive(&b, s->self);
-    pkt_add_ping(&b, m->reprobe_seq, m->id);
+    pkt_add_ping(&b, seq, m->rec->id);
     pkt_fill(s, &b);
-    pkt_send(s, &b, &m->addr);
-    m->reprobe_gap =
-        MM_MIN(m->reprobe_gap * 2, (uint64_t)s->cfg.reprobe_max_ms);
-    if (m->reprobe_gap == 0) m->reprobe_gap = s->cfg.reprobe_min_ms;
-    m->reprobe_at = s->now + m->reprobe_gap;
+    pkt_send(s, &b, &m->rec->addr);
+    x->reprobe_gap =
+        MM_MIN(x->reprobe_gap * 2, (uint64_t)s->cfg.reprobe_max_ms);
+    if (x->reprobe_gap == 0) x->reprobe_gap = s->cfg.reprobe_min_ms;
+    x->reprobe_at = s->now + x->reprobe_gap;
     member_due_note(s, m);
 }
 
@@ -2049,26 +2436,33 @@ static void
 leave_round(struct mm_swim *s)
 {
     size_t n = 0;
+    struct mm_swim_member **scratch = scratch_get(s);
+    if (!scratch) {
+        s->leave_next = s->now + s->cfg.gossip_interval_ms;
+        return;
+    }
     for (size_t i = 0; i < s->nmembers; i++) {
         struct mm_swim_member *m = s->members[i];
-        if (!m->is_self && swim_live(m)) s->scratch[n++] = m;
+        if (!m->is_self && swim_live(m)) scratch[n++] = m;
     }
     if (n == 0) {
         s->leave_acked = 1; /* nobody to tell */
+        mm__free(scratch);
         return;
     }
     for (unsigned k = 0; k < s->cfg.gossip_nodes && n > 0; k++) {
         size_t j = swim_rand_below(s, n);
-        struct mm_swim_member *to = s->scratch[j];
-        s->scratch[j] = s->scratch[--n];
+        struct mm_swim_member *to = scratch[j];
+        scratch[j] = scratch[--n];
         struct swim_pkt b;
         pkt_start(s, &b);
         pkt_add_alive(&b, s->self); /* our signed leave */
-        pkt_add_ping(&b, s->leave_seq, to->id);
+        pkt_add_ping(&b, s->leave_seq, to->rec->id);
         pkt_fill(s, &b);
-        pkt_send(s, &b, &to->addr);
+        pkt_send(s, &b, &to->rec->addr);
     }
     s->leave_next = s->now + s->cfg.gossip_interval_ms;
+    mm__free(scratch);
 }
 
 static int
@@ -2114,6 +2508,15 @@ mm__swim_tick(struct mm_swim *s, uint64_t now)
      * changed callback too, still lower it). */
     int walk = now >= s->due;
     uint64_t due = UINT64_MAX;
+    if (walk && s->due_lost) {
+        /* Members left out of the set (out of memory) go in first. */
+        s->due_lost = 0;
+        for (size_t i = 0; i < s->nmembers; i++) {
+            struct mm_swim_member *m = s->members[i];
+            if (member_due_wanted(m) && !m->due_slot && dueset_add(s, m) != 0)
+                s->due_lost = 1;
+        }
+    }
     if (walk) s->due = UINT64_MAX;
     /* Backwards: freeing a tombstone moves the last entry, already seen,
      * into its place; nothing joins the set during the walk. */
@@ -2128,12 +2531,12 @@ mm__swim_tick(struct mm_swim *s, uint64_t now)
             }
             continue;
         }
-        if (m->state == MM_SWIM_SUSPECT && now >= m->suspect_deadline) {
+        if (m->state == MM_SWIM_SUSPECT && now >= suspect_deadline(m)) {
             MM_LOG(MM_LOG_INFO, "swim",
-                   "%s: suspicion timed out (%u confirmations)", m->name,
-                   m->confirmations);
+                   "%s: suspicion timed out (%u confirmations)", m->rec->name,
+                   mm__swim_confirmations(m));
             member_set(s, m, MM_SWIM_FAILED, "suspicion timed out");
-            bcast_verdict(s, MSG_FAILED, m, s->self->id);
+            bcast_verdict(s, MSG_FAILED, m, s->self->rec->id);
         }
         if ((m->state == MM_SWIM_FAILED || m->state == MM_SWIM_LEFT) &&
             now - m->state_since >= s->cfg.reconnect_timeout_ms) {
@@ -2141,12 +2544,13 @@ mm__swim_tick(struct mm_swim *s, uint64_t now)
             m->tombstone = 1;
             member_touch(s, m);
             tmp.state = MM_SWIM_REAPED;
-            MM_LOG(MM_LOG_INFO, "swim", "%s: reaped", m->name);
+            MM_LOG(MM_LOG_INFO, "swim", "%s: reaped", m->rec->name);
             swim_emit(s, &tmp, m->state);
+            susp_free(m); /* nothing is re-probed in a tombstone */
             due = MM_MIN(due, member_due(s, m));
             continue;
         }
-        if (m->state == MM_SWIM_FAILED && !s->leaving && now >= m->reprobe_at)
+        if (m->state == MM_SWIM_FAILED && !s->leaving && now >= reprobe_at(m))
             reprobe(s, m);
         due = MM_MIN(due, member_due(s, m));
     }
@@ -2292,10 +2696,20 @@ mm__swim_new(struct mm_swim **out, const struct mm_swim_config *cfg,
     if (s->rng == 0) s->rng = 0x9E3779B97F4A7C15ULL;
     /* The indexes' hash keys come from the seed without drawing from the
      * generator: one seed still makes one run. */
-    mm__idx_init(&s->byid, offsetof(struct mm_swim_member, id),
-                 mm__hash_u64(s->rng ^ 0x6964786d656d6273ULL));
+    mm__idx_init_ind(&s->byid, offsetof(struct mm_swim_member, rec),
+                     offsetof(struct mm_swim_rec, id),
+                     mm__hash_u64(s->rng ^ 0x6964786d656d6273ULL));
+    s->byid.dense = 1; /* one entry per member: up to 3/4 full */
     mm__idx_init(&s->bqidx, offsetof(struct swim_bcast, about),
                  mm__hash_u64(s->rng ^ 0x6964786263617374ULL));
+    s->pool = cfg->pool;
+    if (!s->pool) {
+        if (mm__swim_pool_new(&s->own_pool) != 0) {
+            mm__free(s);
+            return -ENOMEM;
+        }
+        s->pool = s->own_pool;
+    }
     s->due = UINT64_MAX;
     s->sync_want = s->pull_want = SWIM_PAGE_NONE;
     s->sync_walk_listed = s->pull_listed = UINT32_MAX;
@@ -2305,20 +2719,22 @@ mm__swim_new(struct mm_swim **out, const struct mm_swim_config *cfg,
     r.has_pub = 1;
     r.gen = cfg->generation;
     r.role = cfg->role;
-    r.addr = cfg->addr;
+    r.addr.family = cfg->addr.family;
+    memcpy(r.addr.ip, cfg->addr.ip, sizeof(r.addr.ip));
+    r.addr.port = cfg->addr.port;
     snprintf(r.name, sizeof(r.name), "%s", cfg->name);
     snprintf(r.tags, sizeof(r.tags), "%s", cfg->tags ? cfg->tags : "");
+    self_sign(s, &r);
     /* Self is a member like the others, except that it is never probed. */
     struct mm_swim_ops saved = s->ops;
     s->ops.changed = NULL;
-    s->self = member_add(s, &r, MM_SWIM_ALIVE);
+    s->self = member_add(s, rec_intern(s->pool, &r, r.pub, 0), MM_SWIM_ALIVE);
     s->ops = saved;
     if (!s->self) {
         mm__swim_free(s);
         return -ENOMEM;
     }
     s->self->is_self = 1;
-    self_sign(s);
     s->joined = 0;
     /* Stagger the first probe and gossip inside their intervals. */
     s->next_probe = now + swim_rand_below(s, cfg->probe_interval_ms);
@@ -2332,13 +2748,19 @@ mm__swim_free(struct mm_swim *s)
 {
     if (!s) return;
     for (size_t i = 0; i < s->nmembers; i++)
-        member_free(s->members[i]);
+        member_free(s, s->members[i]);
+    ghosts_free(s);
+    while (s->slabs) {
+        struct swim_slab *sl = s->slabs;
+        s->slabs = sl->next;
+        mm__free(sl);
+    }
     for (size_t i = 0; i < s->nbq; i++)
-        mm__free(s->bq[i]);
+        bcast_free(s, s->bq[i]);
+    mm__swim_pool_free(s->own_pool);
     mm__idx_free(&s->byid);
     mm__idx_free(&s->bqidx);
     mm__free(s->members);
-    mm__free(s->scratch);
     mm__free(s->dueset);
     mm__free(s->order);
     mm__free(s->bq);
@@ -2380,16 +2802,16 @@ mm__swim_leave(struct mm_swim *s, uint64_t now)
 {
     if (now > s->now) s->now = now;
     if (s->leaving) return MM_EINVAL;
+    /* A greater incarnation, so no stale alive can undo the leave; signed,
+     * so nobody else can make one. */
+    if (self_resign(s, s->self->rec->incarnation + 1, MM_SWIM_REC_LEFT, NULL) !=
+        0)
+        return -ENOMEM;
     s->leaving = 1;
     s->leave_start = s->now;
     s->leave_seq = ++s->seq;
     s->probe.active = 0;
     s->sync_pending = 0;
-    /* A greater incarnation, so no stale alive can undo the leave; signed,
-     * so nobody else can make one. */
-    s->self->incarnation++;
-    s->self->rec_flags = MM_SWIM_REC_LEFT;
-    self_sign(s);
     member_touch(s, s->self);
     member_set(s, s->self, MM_SWIM_LEFT, "leaving");
     bcast_alive(s, s->self);
@@ -2416,7 +2838,7 @@ mm__swim_force_leave(struct mm_swim *s, const uint8_t *id, const char *name,
     else if (name)
         for (size_t i = 0; i < s->nmembers && !m; i++)
             if (!s->members[i]->tombstone &&
-                strcmp(s->members[i]->name, name) == 0)
+                strcmp(s->members[i]->rec->name, name) == 0)
                 m = s->members[i];
     if (!m || m->tombstone) return MM_ENOTFOUND;
     if (m->is_self) return MM_EINVAL;
@@ -2432,14 +2854,9 @@ mm__swim_set_tags(struct mm_swim *s, const char *tags, uint64_t now)
 {
     if (now > s->now) s->now = now;
     if (!swim_tags_ok(tags) || s->leaving) return MM_EINVAL;
-    const char *t = tags_for(s->self, tags ? tags : "");
-    if (!t) return -ENOMEM;
-    if (t != s->self->tags) {
-        tags_free(s->self->tags);
-        s->self->tags = t;
-    }
-    s->self->incarnation++;
-    self_sign(s);
+    if (self_resign(s, s->self->rec->incarnation + 1, s->self->rec->rec_flags,
+                    tags ? tags : "") != 0)
+        return -ENOMEM;
     member_touch(s, s->self);
     bcast_alive(s, s->self);
     return 0;
@@ -2540,7 +2957,7 @@ state_page_more(struct mm_swim *s, const uint8_t *buf, uint64_t news)
     s->sync_want = back ? SWIM_PAGE_BACK | next : next;
     s->sync_walk = walk;
     s->sync_walk_listed = s->pull_listed;
-    memcpy(s->sync_peer, m->id, MM_SWIM_ID_LEN);
+    memcpy(s->sync_peer, m->rec->id, MM_SWIM_ID_LEN);
     s->sync_peer_digest = ~mm__swim_digest(s);
 }
 
@@ -2554,17 +2971,17 @@ mm__swim_state_encode(struct mm_swim *s, uint8_t *out, size_t cap)
     for (size_t k = 0; k < span; k++) {
         const struct mm_swim_member *m = s->members[(start + k) % s->nmembers];
         if (m->tombstone || m == s->self) continue;
-        need += 3 + wr_rec(rec, m);
+        need += 3 + wr_rec(rec, m->rec);
         count++;
     }
     if (!s->self->tombstone) {
-        need += 3 + wr_rec(rec, s->self);
+        need += 3 + wr_rec(rec, s->self->rec);
         count++;
     }
     if (!out || cap < need) return need;
     size_t o = 0;
     out[o++] = SWIM_STATE_VERSION;
-    memcpy(out + o, s->self->id, MM_SWIM_ID_LEN);
+    memcpy(out + o, s->self->rec->id, MM_SWIM_ID_LEN);
     o += MM_SWIM_ID_LEN;
     mm__put_u32(out + o, (uint32_t)count);
     mm__put_u32(out + o + 4, s->sync_in_flight ? s->pull_want : SWIM_PAGE_NONE);
@@ -2579,7 +2996,7 @@ mm__swim_state_encode(struct mm_swim *s, uint8_t *out, size_t cap)
             if (m->tombstone || (pass && m == s->self)) continue;
             int live = m->state == MM_SWIM_ALIVE || m->state == MM_SWIM_SUSPECT;
             if ((pass == 1 && !live) || (pass == 2 && live)) continue;
-            size_t n = wr_rec(out + o + 3, m);
+            size_t n = wr_rec(out + o + 3, m->rec);
             out[o] = (uint8_t)m->state;
             mm__put_u16(out + o + 1, (uint16_t)n);
             o += 3 + n;
@@ -2598,9 +3015,10 @@ merge_entry(struct mm_swim *s, int state, const struct swim_rec *r,
 {
     struct mm_swim_member *m = swim_find(s, r->id);
     int own_leave = (r->flags & MM_SWIM_REC_LEFT) != 0;
-    if (memcmp(r->id, s->self->id, MM_SWIM_ID_LEN) == 0) {
+    if (memcmp(r->id, s->self->rec->id, MM_SWIM_ID_LEN) == 0) {
         if (apply_record(s, r) == 0 && state != MM_SWIM_ALIVE && !own_leave &&
-            r->gen == s->self->generation && r->inc >= s->self->incarnation)
+            r->gen == s->self->rec->generation &&
+            r->inc >= s->self->rec->incarnation)
             swim_refute(s, r->inc, "a peer's stale view of us");
         return;
     }
@@ -2608,11 +3026,12 @@ merge_entry(struct mm_swim *s, int state, const struct swim_rec *r,
         /* Learn it (its signed record only); a suspicion then follows the
          * same path as for a member we knew, so a second merge changes
          * nothing. */
-        if (rec_verify(s, r, NULL) != 0) return;
+        const struct mm_swim_rec *x;
+        if (rec_verify(s, r, NULL, &x) != 0) return;
         int st = own_leave                  ? MM_SWIM_LEFT
                  : state == MM_SWIM_SUSPECT ? MM_SWIM_ALIVE
                                             : state;
-        m = member_add(s, r, st);
+        m = member_add(s, x, st);
         /* Gossiped on only in a small cluster (at most
          * MM_SWIM_STATE_GOSSIP_MAX members): there everyone's fan-out
          * speeds a join burst (a burst of 32 took about 1.7x as long
@@ -2804,15 +3223,25 @@ mm__swim_check(const struct mm_swim *s)
             s->nmembers);
     for (size_t i = 0; i < s->nmembers; i++) {
         const struct mm_swim_member *m = s->members[i];
-        if (swim_find(s, m->id) != m) BAD("%s is not found by its id", m->name);
-        if (!m->tags) BAD("%s has no tags string", m->name);
-        if (m->confirmers && m->state != MM_SWIM_SUSPECT)
-            BAD("%s holds confirmers while %s", m->name,
+        if (swim_find(s, m->rec->id) != m)
+            BAD("%s is not found by its id", m->rec->name);
+        if (!m->rec->tags) BAD("%s has no tags string", m->rec->name);
+        if (m->rec->refs == 0)
+            BAD("%s holds a record nobody holds", m->rec->name);
+        if (m->susp && (m->tombstone || (m->state != MM_SWIM_SUSPECT &&
+                                         m->state != MM_SWIM_FAILED)))
+            BAD("%s holds a suspicion while %s", m->rec->name,
                 mm__swim_state_name(m->state));
-        if (m->nconfirmers > (m->confirmers ? MM_SWIM_CONFIRM_MAX : 0))
-            BAD("%s counts %u confirmers", m->name, m->nconfirmers);
+        if (!m->susp && !m->tombstone && m->state == MM_SWIM_SUSPECT)
+            BAD("%s is suspect without its suspicion", m->rec->name);
+        if (m->susp && m->susp->confirmers && m->state != MM_SWIM_SUSPECT)
+            BAD("%s holds confirmers while %s", m->rec->name,
+                mm__swim_state_name(m->state));
+        if (m->susp && m->susp->nconfirmers >
+                           (m->susp->confirmers ? MM_SWIM_CONFIRM_MAX : 0))
+            BAD("%s counts %u confirmers", m->rec->name, m->susp->nconfirmers);
         if (m->digest_part != member_digest_part(m))
-            BAD("%s: digest share not updated", m->name);
+            BAD("%s: digest share not updated", m->rec->name);
         digest += m->digest_part;
         listed += !m->tombstone;
         live += swim_live(m);
@@ -2823,13 +3252,16 @@ mm__swim_check(const struct mm_swim *s)
     for (size_t i = 0; i < s->nmembers; i++) {
         const struct mm_swim_member *m = s->members[i];
         int want = !m->is_self && (m->tombstone || m->state != MM_SWIM_ALIVE);
-        if (m->table_slot != i) BAD("%s: table slot not kept", m->name);
+        if (m->table_slot != i) BAD("%s: table slot not kept", m->rec->name);
         if (member_due(s, m) != UINT64_MAX && !want)
-            BAD("%s has something due but the tick would not look", m->name);
+            BAD("%s has something due but the tick would not look",
+                m->rec->name);
+        if (want && !m->due_slot && s->due_lost) continue;
         if (want != (m->due_slot != 0) ||
             (m->due_slot &&
              (m->due_slot > s->ndueset || s->dueset[m->due_slot - 1] != m)))
-            BAD("%s: its place in the set the tick walks is wrong", m->name);
+            BAD("%s: its place in the set the tick walks is wrong",
+                m->rec->name);
         ndue += want;
     }
     if (ndue != s->ndueset)

@@ -96,58 +96,96 @@ struct mm_swim_addr {
 };
 
 /*
- * A member record.  The first block is what alive messages carry; the rest
- * is local bookkeeping (read-only for the glue).
+ * A member's signed record: everything the member itself said (what alive
+ * messages carry), immutable once made.  Records are refcounted and
+ * interned in a record pool (struct mm_swim_pool): the cores that share a
+ * pool (the simulator's N nodes) hold one copy of each record, and a record
+ * met again byte for byte need not be verified again.  A new signed record
+ * of a member replaces the member's pointer to it.  Owned by the core:
+ * valid until the next call into it.
  */
-struct mm_swim_member {
-    char name[MM_SWIM_NAME_MAX];
+struct mm_swim_rec {
     uint8_t id[MM_SWIM_ID_LEN];
+    uint8_t role;
+    uint8_t rec_flags; /* MM_SWIM_REC_LEFT, as signed (see below) */
+    uint8_t verified;  /* its signature was checked (internal) */
     struct mm_swim_addr addr;
     uint64_t generation;
     uint64_t incarnation;
-    int state; /* enum mm_swim_state */
-    uint8_t role;
-    uint8_t rec_flags; /* MM_SWIM_REC_LEFT, as signed (see below) */
-    /* Opaque NUL-terminated tag string, by convention "k=v,k=v", of at
-     * most MM_SWIM_TAGS_MAX - 1 bytes; never NULL.  Held out of line (one
-     * shared "" for the many members without tags), owned by the core:
-     * valid until the next call into it. */
-    const char *tags;
     /*
-     * The member's own word for the record above: its public key (whose
-     * hash is |id|) and its signature over (id, generation, incarnation,
-     * rec_flags, role, addr, name, tags).  Only a record with a valid
-     * signature changes generation, incarnation, address, tags or name,
-     * or says the member left (rec_flags & MM_SWIM_REC_LEFT); suspicions,
-     * failure verdicts and forced leaves are others' opinions and never
-     * raise the incarnation past the one signed.
+     * The member's own word for this record: its public key (whose hash is
+     * |id|) and its signature over (id, generation, incarnation, rec_flags,
+     * role, addr, name, tags).  Only a record with a valid signature
+     * changes generation, incarnation, address, tags or name, or says the
+     * member left (rec_flags & MM_SWIM_REC_LEFT); suspicions, failure
+     * verdicts and forced leaves are others' opinions and never raise the
+     * incarnation past the one signed.
      */
     uint8_t pub[MM_SWIM_PUB_LEN];
     uint8_t sig[MM_SWIM_SIG_LEN];
+    /* Opaque NUL-terminated tag string, by convention "k=v,k=v", of at
+     * most MM_SWIM_TAGS_MAX - 1 bytes; never NULL (held after name). */
+    const char *tags;
+    struct mm_swim_rec *next; /* in the pool's hash chain (internal) */
+    uint32_t refs;            /* holders (internal) */
+    uint32_t hash;            /* of its content (internal) */
+    char name[];              /* NUL-terminated, then the tags */
+};
 
-    /* Bookkeeping. */
-    uint64_t state_since; /* ms of the last state change */
-    uint64_t last_ack;    /* ms of the last ack from it (0 = never) */
-    uint64_t last_heard;  /* ms of the last packet it sent us (0 = never) */
-    uint32_t rtt_ms;      /* last measured probe round trip */
-    int is_self;
-    int tombstone;             /* reaped: hidden */
+/* A pool of records (see struct mm_swim_rec).  Not thread-safe: the cores
+ * that share one run on one thread. */
+struct mm_swim_pool;
+/* 0 or -ENOMEM. */
+int mm__swim_pool_new(struct mm_swim_pool **out);
+/* Frees the pool; every core using it must have been freed first. */
+void mm__swim_pool_free(struct mm_swim_pool *p);
+/* Records held in |p| and the bytes they take (for measurements). */
+size_t mm__swim_pool_count(const struct mm_swim_pool *p, size_t *bytes);
+
+/* A suspicion's and a failed member's bookkeeping, held out of line while
+ * the member is suspect or failed (NULL otherwise).  Read-only. */
+struct mm_swim_susp {
     uint64_t suspect_start;    /* ms the suspicion began */
     uint64_t suspect_deadline; /* ms it turns into FAILED */
+    uint64_t reprobe_at;       /* FAILED: next re-probe */
+    uint64_t reprobe_gap;      /* FAILED: current re-probe backoff */
     unsigned confirmations;    /* independent confirmations so far */
     unsigned nconfirmers;
     /* The distinct confirmers of the suspicion (at most
      * MM_SWIM_CONFIRM_MAX): allocated on the first, freed when the
-     * suspicion ends; NULL otherwise.  Internal. */
+     * suspicion ends; NULL otherwise. */
     uint8_t (*confirmers)[MM_SWIM_ID_LEN];
-    uint64_t reprobe_at;  /* FAILED: next re-probe */
-    uint64_t reprobe_gap; /* FAILED: current re-probe backoff */
-    uint32_t reprobe_seq;
-    uint64_t digest_part; /* its share of mm__swim_digest (internal) */
-    uint8_t counted;   /* what it counts for in the core's counts (internal) */
-    uint32_t due_slot; /* in the set the tick walks: index + 1 (internal) */
-    uint32_t table_slot; /* its index in the member table (internal) */
 };
+
+/*
+ * A member as one node sees it: its signed record (shared) and this
+ * node's bookkeeping about it (read-only for the glue).
+ */
+struct mm_swim_member {
+    const struct mm_swim_rec *rec; /* never NULL */
+    uint64_t state_since;          /* ms of the last state change */
+    uint64_t last_ack;             /* ms of the last ack from it (0 = never) */
+    uint64_t last_heard; /* ms of the last packet it sent us (0 = never) */
+    struct mm_swim_susp *susp; /* suspect or failed: see above */
+    uint64_t digest_part;      /* its share of mm__swim_digest (internal) */
+    uint32_t rtt_ms;           /* last measured probe round trip */
+    uint32_t due_slot;   /* in the set the tick walks: index + 1 (internal) */
+    uint32_t table_slot; /* its index in the member table (internal) */
+    uint8_t state;       /* enum mm_swim_state */
+    unsigned is_self : 1;
+    unsigned tombstone : 1; /* reaped: hidden */
+    unsigned counted : 2;   /* what it counts for in the core's counts
+                               (internal) */
+    unsigned ghost : 1;     /* freed, still named by the probe order
+                               (internal) */
+};
+
+/* Independent confirmations of |m|'s suspicion so far (0 unless suspect). */
+static inline unsigned
+mm__swim_confirmations(const struct mm_swim_member *m)
+{
+    return m->susp ? m->susp->confirmations : 0;
+}
 
 struct mm_swim_ops {
     void *data;
@@ -221,6 +259,9 @@ struct mm_swim_config {
     uint64_t tombstone_ms;
     uint32_t packet_max;
     uint64_t seed; /* PRNG seed; 0 = random */
+    /* Where the core keeps the records it holds; NULL = a pool of its own.
+     * Borrowed: it must outlive the core. */
+    struct mm_swim_pool *pool;
 };
 
 struct mm_swim;
@@ -256,8 +297,8 @@ int mm__swim_join(struct mm_swim *s, const struct mm_swim_addr *seed,
 /* 1 once some seed (or any member) has answered us. */
 int mm__swim_joined(const struct mm_swim *s);
 
-/* Graceful leave: broadcasts LEFT and pings peers with it.  0 or
- * MM_EINVAL if already left. */
+/* Graceful leave: broadcasts LEFT and pings peers with it.  0,
+ * MM_EINVAL if already left, or -ENOMEM. */
 int mm__swim_leave(struct mm_swim *s, uint64_t now);
 /* 1 once a peer acked the leave (or there was nobody to tell), 0 while
  * waiting, MM_ETIMEOUT after leave_timeout_ms. */

@@ -110,14 +110,14 @@ snap_cb(void *data, const struct mm_swim_member *mb)
 {
     struct snap *s = data;
     if (s->count < MAXM) {
-        snprintf(s->mb[s->count].name, MM_SWIM_NAME_MAX, "%s", mb->name);
-        snprintf(s->mb[s->count].tags, MM_SWIM_TAGS_MAX, "%s", mb->tags);
+        snprintf(s->mb[s->count].name, MM_SWIM_NAME_MAX, "%s", mb->rec->name);
+        snprintf(s->mb[s->count].tags, MM_SWIM_TAGS_MAX, "%s", mb->rec->tags);
         s->mb[s->count].state = mb->state;
         s->mb[s->count].is_self = mb->is_self;
-        memcpy(s->mb[s->count].id, mb->id, MM_SWIM_ID_LEN);
-        s->mb[s->count].generation = mb->generation;
-        s->mb[s->count].incarnation = mb->incarnation;
-        s->mb[s->count].port = mb->addr.port;
+        memcpy(s->mb[s->count].id, mb->rec->id, MM_SWIM_ID_LEN);
+        s->mb[s->count].generation = mb->rec->generation;
+        s->mb[s->count].incarnation = mb->rec->incarnation;
+        s->mb[s->count].port = mb->rec->addr.port;
     }
     s->count++;
     return 0;

@@ -171,7 +171,7 @@ mstate_fn(void *arg)
     struct mm_membership *m = mm__cluster_membership(r->n->cluster);
     const struct mm_swim_member *mb = mm__membership_find(m, r->id);
     r->state = mb ? mb->state : MM_SWIM_NONE;
-    r->generation = mb ? mb->generation : 0;
+    r->generation = mb ? mb->rec->generation : 0;
     sem_post(&r->done);
 }
 

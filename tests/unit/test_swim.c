@@ -324,7 +324,7 @@ h_changed(void *data, const struct mm_swim_member *m, int was)
 {
     struct h *h = data;
     if (h->nev < MM_ARRAY_SIZE(h->ev)) {
-        memcpy(h->ev[h->nev].id, m->id, 16);
+        memcpy(h->ev[h->nev].id, m->rec->id, 16);
         h->ev[h->nev].state = m->state;
         h->ev[h->nev].was = was;
         h->nev++;
@@ -336,7 +336,7 @@ h_want_sync(void *data, const struct mm_swim_member *peer)
 {
     struct h *h = data;
     h->nsync++;
-    memcpy(h->sync_peer, peer->id, 16);
+    memcpy(h->sync_peer, peer->rec->id, 16);
 }
 
 /* An instance whose digest pulls back off up to |sync_gap_max_ms| and
@@ -831,8 +831,8 @@ test_swim_suspicion_confirmations_shorten(void **state)
     uint8_t id2[16];
     id_of(id2, 2);
     const struct mm_swim_member *m = mm__swim_find(h->s, id2);
-    assert_int_equal(m->confirmations, 1);
-    assert_int_equal(m->suspect_deadline, t0 + 11382);
+    assert_int_equal(mm__swim_confirmations(m), 1);
+    assert_int_equal(m->susp->suspect_deadline, t0 + 11382);
     h_advance(h, t0 + 11381);
     assert_int_equal(h_state(h, 2), MM_SWIM_SUSPECT);
     h_advance(h, t0 + 11382);
@@ -880,14 +880,14 @@ test_swim_buddy_refutation(void **state)
         if (memcmp(alive, self_id, 16) == 0) break;
     assert_non_null(alive);
     assert_int_equal(mm__get_u64(alive + 24), 1);
-    assert_int_equal(mm__swim_self(h->s)->incarnation, 1);
+    assert_int_equal(mm__swim_self(h->s)->rec->incarnation, 1);
     assert_int_equal(mm__swim_awareness(h->s), 1);
     assert_int_equal(mm__swim_stats(h->s)->refutations, 1);
     /* A stale suspicion (older incarnation) is ignored. */
     tb_begin(&t, 1);
     tb_verdict(&t, T_SUSPECT, 0, 1, 0, 2);
     h_recv(h, 1, &t);
-    assert_int_equal(mm__swim_self(h->s)->incarnation, 1);
+    assert_int_equal(mm__swim_self(h->s)->rec->incarnation, 1);
 
     /* The prober's side: pinging a member we suspect carries the
      * suspicion (buddy system); its refutation clears it. */
@@ -1006,10 +1006,10 @@ test_swim_newer_generation_replaces(void **state)
     id_of(id2, 2);
     const struct mm_swim_member *m = mm__swim_find(h->s, id2);
     assert_int_equal(m->state, MM_SWIM_ALIVE);
-    assert_int_equal(m->generation, 2);
-    assert_int_equal(m->incarnation, 0);
-    assert_int_equal(m->addr.port, 9999);
-    assert_string_equal(m->tags, "b=2");
+    assert_int_equal(m->rec->generation, 2);
+    assert_int_equal(m->rec->incarnation, 0);
+    assert_int_equal(m->rec->addr.port, 9999);
+    assert_string_equal(m->rec->tags, "b=2");
     assert_int_equal(h->nev, ev0 + 1);
     assert_int_equal(h->ev[ev0].was, MM_SWIM_FAILED);
     /* The old generation's news is stale now. */
@@ -1019,13 +1019,13 @@ test_swim_newer_generation_replaces(void **state)
     tb_verdict(&t, T_LEFT, 2, 1, 9, 1);
     h_recv(h, 1, &t);
     assert_int_equal(m->state, MM_SWIM_ALIVE);
-    assert_int_equal(m->generation, 2);
-    assert_string_equal(m->tags, "b=2");
+    assert_int_equal(m->rec->generation, 2);
+    assert_string_equal(m->rec->tags, "b=2");
     /* A newer generation replaces even a live record. */
     tb_begin(&t, 2);
     tb_alive(&t, 2, 3, 0, "c=3", na);
     h_recv(h, 2, &t);
-    assert_int_equal(m->generation, 3);
+    assert_int_equal(m->rec->generation, 3);
     assert_int_equal(h->ev[h->nev - 1].was, MM_SWIM_ALIVE);
     assert_int_equal(h->ev[h->nev - 1].state, MM_SWIM_ALIVE);
     /* Same incarnation: nothing changes. */
@@ -1106,10 +1106,10 @@ test_swim_forged_alive_rejected(void **state)
 
     assert_int_equal(mm__swim_stats(h->s)->forged, forged0 + 5);
     assert_int_equal(h->nev, ev0);
-    assert_int_equal(x->generation, 1);
-    assert_int_equal(x->incarnation, 0);
-    assert_int_equal(x->addr.port, addr_of(2).port);
-    assert_string_equal(x->tags, "");
+    assert_int_equal(x->rec->generation, 1);
+    assert_int_equal(x->rec->incarnation, 0);
+    assert_int_equal(x->rec->addr.port, addr_of(2).port);
+    assert_string_equal(x->rec->tags, "");
     assert_int_equal(x->state, MM_SWIM_ALIVE);
     /* Nothing was queued for gossip about X either: the instance's next
      * packets carry no ALIVE for X with the fake address. */
@@ -1121,7 +1121,7 @@ test_swim_forged_alive_rejected(void **state)
         size_t bl;
         for (int k = 0;
              (p = pk_find(h->out[i].buf, h->out[i].len, T_ALIVE, k, &bl)); k++)
-            assert_false(memcmp(p, x->id, 16) == 0 &&
+            assert_false(memcmp(p, x->rec->id, 16) == 0 &&
                          mm__get_u64(p + 16) == 1000);
     }
     /* After one record that does not verify, the packet's other records
@@ -1147,8 +1147,8 @@ test_swim_forged_alive_rejected(void **state)
     tb_begin(&t, 2);
     tb_alive(&t, 2, 2, 0, "", na);
     h_recv(h, 2, &t);
-    assert_int_equal(x->generation, 2);
-    assert_int_equal(x->addr.port, 7777);
+    assert_int_equal(x->rec->generation, 2);
+    assert_int_equal(x->rec->addr.port, 7777);
     h_free(h);
 }
 
@@ -1171,7 +1171,7 @@ test_swim_signed_refutation(void **state)
     tb_verdict(&t, T_SUSPECT, 2, 1, UINT64_MAX, 9);
     h_recv(h, 9, &t);
     assert_int_equal(x->state, MM_SWIM_SUSPECT);
-    assert_int_equal(x->incarnation, 0);
+    assert_int_equal(x->rec->incarnation, 0);
     /* A forged refutation does nothing; X's own does. */
     uint64_t forged0 = mm__swim_stats(h->s)->forged;
     tb_begin(&t, 9);
@@ -1183,16 +1183,16 @@ test_swim_signed_refutation(void **state)
     tb_alive(&t, 2, 1, 1, "", addr_of(2));
     h_recv(h, 2, &t);
     assert_int_equal(x->state, MM_SWIM_ALIVE);
-    assert_int_equal(x->incarnation, 1);
+    assert_int_equal(x->rec->incarnation, 1);
 
     /* Now the instance is the one suspected. */
     const struct mm_swim_member *self = mm__swim_self(h->s);
-    uint64_t inc0 = self->incarnation;
+    uint64_t inc0 = self->rec->incarnation;
     size_t out0 = h->nout;
     tb_begin(&t, 9);
     tb_verdict(&t, T_SUSPECT, 0, 1, UINT64_MAX, 9);
     h_recv(h, 9, &t);
-    assert_int_equal(self->incarnation, inc0 + 1);
+    assert_int_equal(self->rec->incarnation, inc0 + 1);
     assert_int_equal(self->state, MM_SWIM_ALIVE);
     /* Its refutation goes out and is believed by a fresh instance. */
     h_advance(h, h->now + 1000);
@@ -1203,7 +1203,7 @@ test_swim_signed_refutation(void **state)
         for (int k = 0;
              !p && (q = pk_find(h->out[i].buf, h->out[i].len, T_ALIVE, k, &bl));
              k++)
-            if (memcmp(q, self->id, 16) == 0) p = q;
+            if (memcmp(q, self->rec->id, 16) == 0) p = q;
     }
     assert_non_null(p);
     assert_int_equal(mm__get_u64(p + 24), inc0 + 1);
@@ -1223,7 +1223,7 @@ test_swim_signed_refutation(void **state)
     h_recv(o, 1, &t);
     assert_int_equal(h_state(o, 0), MM_SWIM_ALIVE);
     assert_int_equal(mm__swim_stats(o->s)->forged, 0);
-    assert_int_equal(h_member(o, 0)->incarnation, inc0 + 1);
+    assert_int_equal(h_member(o, 0)->rec->incarnation, inc0 + 1);
     h_free(o);
     h_free(h);
 }
@@ -1283,8 +1283,8 @@ test_swim_forged_leave_rejected(void **state)
     tb_verdict(&t, T_LEFT, 2, 1, 50, 9);
     h_recv(h, 9, &t);
     assert_int_equal(x->state, MM_SWIM_SUSPECT);
-    assert_int_equal(x->incarnation, 0);
-    assert_int_equal(x->generation, 1);
+    assert_int_equal(x->rec->incarnation, 0);
+    assert_int_equal(x->rec->generation, 1);
     /* X refutes, then leaves for real. */
     tb_begin(&t, 2);
     tb_alive(&t, 2, 1, 1, "", addr_of(2));
@@ -1294,7 +1294,7 @@ test_swim_forged_leave_rejected(void **state)
     tb_rec(&t, 2, 1, 2, MM_SWIM_REC_LEFT, "", addr_of(2), 2);
     h_recv(h, 2, &t);
     assert_int_equal(x->state, MM_SWIM_LEFT);
-    assert_int_equal(x->incarnation, 2);
+    assert_int_equal(x->rec->incarnation, 2);
     /* An older alive of X (replayed) cannot undo its leave. */
     tb_begin(&t, 9);
     tb_alive(&t, 2, 1, 1, "", addr_of(2));
@@ -1326,8 +1326,8 @@ test_swim_replay_no_rollback(void **state)
     tb_begin(&t_cur, 2);
     tb_alive(&t_cur, 2, 2, 4, "cur=1", cur);
     h_recv(h, 2, &t_cur);
-    assert_int_equal(x->generation, 2);
-    assert_int_equal(x->incarnation, 4);
+    assert_int_equal(x->rec->generation, 2);
+    assert_int_equal(x->rec->incarnation, 4);
     unsigned long v0 = t_verifies;
     uint64_t ver0 = mm__swim_stats(h->s)->verified;
     size_t ev0 = h->nev;
@@ -1339,10 +1339,10 @@ test_swim_replay_no_rollback(void **state)
     assert_int_equal(t_verifies, v0);
     assert_int_equal(mm__swim_stats(h->s)->verified, ver0);
     assert_int_equal(h->nev, ev0);
-    assert_int_equal(x->generation, 2);
-    assert_int_equal(x->incarnation, 4);
-    assert_int_equal(x->addr.port, 5556);
-    assert_string_equal(x->tags, "cur=1");
+    assert_int_equal(x->rec->generation, 2);
+    assert_int_equal(x->rec->incarnation, 4);
+    assert_int_equal(x->rec->addr.port, 5556);
+    assert_string_equal(x->rec->tags, "cur=1");
     assert_int_equal(x->state, MM_SWIM_ALIVE);
     h_free(h);
 }
@@ -2139,8 +2139,8 @@ test_swim_state_roundtrip_converges(void **state)
     uint8_t id5[16], id6[16];
     id_of(id5, 5);
     id_of(id6, 6);
-    assert_string_equal(mm__swim_find(a->s, id5)->tags, "zone=b");
-    assert_int_equal(mm__swim_find(a->s, id6)->incarnation, 3);
+    assert_string_equal(mm__swim_find(a->s, id5)->rec->tags, "zone=b");
+    assert_int_equal(mm__swim_find(a->s, id6)->rec->incarnation, 3);
     assert_int_equal(h_state(b, 3), MM_SWIM_FAILED);
     assert_int_equal(h_state(b, 4), MM_SWIM_LEFT);
     assert_int_equal(h_state(b, 0), MM_SWIM_ALIVE);
@@ -2245,7 +2245,7 @@ sim_changed(void *data, const struct mm_swim_member *m, int was)
     struct sim_node *nd = data;
     (void)was;
     if (m->state == MM_SWIM_FAILED && was != MM_SWIM_FAILED) {
-        int who = idx_of_id(m->id);
+        int who = idx_of_id(m->rec->id);
         nd->failed_events++;
         if (who >= 0 && who < SIM_MAX) nd->failed_of[who]++;
     }
@@ -2260,7 +2260,7 @@ sim_want_sync(void *data, const struct mm_swim_member *peer)
     assert_true(net->nsyncs < MM_ARRAY_SIZE(net->syncs));
     net->syncs[net->nsyncs].at = net->now + 5;
     net->syncs[net->nsyncs].a = nd->idx;
-    net->syncs[net->nsyncs].b = idx_of_addr(&peer->addr);
+    net->syncs[net->nsyncs].b = idx_of_addr(&peer->rec->addr);
     net->nsyncs++;
 }
 
@@ -2655,7 +2655,7 @@ test_swim_verdict_about_member_heard_lately(void **state)
     assert_int_equal(h_state(h, 2), MM_SWIM_SUSPECT);
     assert_int_equal(mm__swim_stats(h->s)->stale_verdicts, 1);
     const struct mm_swim_member *m2 = mm__swim_find(h->s, id2);
-    assert_int_equal(m2->suspect_deadline, h->now + mn);
+    assert_int_equal(m2->susp->suspect_deadline, h->now + mn);
     /* It refutes: alive again, never failed. */
     tb_begin(&t, 2);
     tb_alive(&t, 2, 1, 1, "", addr_of(2));
@@ -2969,6 +2969,100 @@ big_state(uint32_t n, uint64_t gen, int even_state, size_t *len)
     return b;
 }
 
+/* An instance of node |i| keeping its records in |pool|. */
+static struct h *
+h_new_pool(int i, struct mm_swim_pool *pool)
+{
+    struct h *h = calloc(1, sizeof(*h));
+    struct mm_swim_config cfg;
+    char name[32];
+    struct mm_swim_ops ops = {h,           h_send, h_changed,
+                              h_want_sync, t_sign, t_verify};
+    assert_non_null(h);
+    cfg_for(&cfg, i, name, 100 + (uint64_t)i);
+    cfg.pool = pool;
+    h->now = 1000;
+    assert_int_equal(mm__swim_new(&h->s, &cfg, &ops, h->now), 0);
+    return h;
+}
+
+/*
+ * Cores that share a record pool hold one copy of each signed record: a
+ * second core that learns a record the pool holds, checked, byte for byte,
+ * takes the pool's copy without verifying it again (still counted as
+ * verified); a record that differs in any byte is checked; a record nobody
+ * holds any more leaves the pool.
+ */
+static void
+test_swim_pool_shared_records(void **state)
+{
+    (void)state;
+    struct mm_swim_pool *pool;
+    struct tb t;
+    uint8_t id3[16];
+    size_t bytes;
+    /* The per-observer part stays small: the signed record is shared. */
+    assert_true(sizeof(struct mm_swim_member) <= 64);
+    assert_int_equal(mm__swim_pool_new(&pool), 0);
+    struct h *a = h_new_pool(0, pool), *b = h_new_pool(20, pool);
+    assert_int_equal(mm__swim_pool_count(pool, NULL), 2); /* the selves */
+    unsigned long v0 = t_verifies;
+    h_learn(a, 8);
+    assert_int_equal(t_verifies - v0, 8);
+    assert_int_equal(mm__swim_pool_count(pool, &bytes), 10);
+    assert_true(bytes > 0);
+    uint64_t verified0 = mm__swim_stats(b->s)->verified;
+    v0 = t_verifies;
+    h_learn(b, 8);
+    assert_int_equal(t_verifies - v0, 0);
+    assert_int_equal(mm__swim_stats(b->s)->verified - verified0, 8);
+    assert_int_equal(mm__swim_pool_count(pool, NULL), 10);
+    id_of(id3, 3);
+    assert_ptr_equal(mm__swim_find(a->s, id3)->rec,
+                     mm__swim_find(b->s, id3)->rec);
+    assert_int_equal(mm__swim_check(b->s), 0);
+
+    /* Signed by another key: not the pool's record, so it is checked
+     * (and dropped). */
+    v0 = t_verifies;
+    uint64_t forged0 = mm__swim_stats(b->s)->forged;
+    tb_begin(&t, 1);
+    tb_rec(&t, 3, 1, 1, 0, "", addr_of(3), 9);
+    h_recv(b, 1, &t);
+    assert_int_equal(t_verifies - v0, 1);
+    assert_int_equal(mm__swim_stats(b->s)->forged, forged0 + 1);
+    assert_int_equal(mm__swim_find(b->s, id3)->rec->incarnation, 0);
+
+    /* A new record of member 3: a second copy while only one core holds
+     * it; when both do, the old one goes. */
+    tb_begin(&t, 1);
+    tb_alive(&t, 3, 1, 1, "k=v", addr_of(3));
+    h_recv(a, 1, &t);
+    assert_int_equal(mm__swim_pool_count(pool, NULL), 11);
+    v0 = t_verifies;
+    h_recv(b, 1, &t);
+    assert_int_equal(t_verifies - v0, 0);
+    assert_string_equal(mm__swim_find(b->s, id3)->rec->tags, "k=v");
+    assert_ptr_equal(mm__swim_find(a->s, id3)->rec,
+                     mm__swim_find(b->s, id3)->rec);
+    /* The broadcast queues may still hold the old one: they drain. */
+    h_advance(a, a->now + 60000);
+    h_advance(b, b->now + 60000);
+    assert_int_equal(mm__swim_pool_count(pool, NULL), 10);
+
+    /* Our own new record (set_tags) is a new one in the pool. */
+    assert_int_equal(mm__swim_set_tags(a->s, "x=1", a->now), 0);
+    assert_string_equal(mm__swim_self(a->s)->rec->tags, "x=1");
+    assert_int_equal(mm__swim_self(a->s)->rec->incarnation, 1);
+    assert_int_equal(mm__swim_check(a->s), 0);
+
+    h_free(a);
+    assert_true(mm__swim_pool_count(pool, NULL) >= 9); /* b's still */
+    h_free(b);
+    assert_int_equal(mm__swim_pool_count(pool, NULL), 0);
+    mm__swim_pool_free(pool);
+}
+
 static void
 test_swim_index_many_members(void **state)
 {
@@ -3003,9 +3097,9 @@ test_swim_index_many_members(void **state)
         const struct mm_swim_member *m = mm__swim_find(s, id);
         snprintf(name, sizeof(name), "m%u", (unsigned)k);
         assert_non_null(m);
-        assert_string_equal(m->name, name);
-        assert_string_equal(m->tags, big_tags(k));
-        assert_null(m->confirmers);
+        assert_string_equal(m->rec->name, name);
+        assert_string_equal(m->rec->tags, big_tags(k));
+        assert_null((m->susp ? m->susp->confirmers : NULL));
     }
     idx_id(id, N + 2);
     assert_null(mm__swim_find(s, id));
@@ -3017,7 +3111,7 @@ test_swim_index_many_members(void **state)
     free(st);
     assert_true(mm__swim_count(s, MM_SWIM_SUSPECT) >= N / 2);
     idx_id(id, 2);
-    assert_non_null(mm__swim_find(s, id)->confirmers);
+    assert_non_null(mm__swim_find(s, id)->susp->confirmers);
     assert_int_equal(mm__swim_check(s), 0);
 
     /* Nobody answers: the suspicions run out (at most the longest
@@ -3054,14 +3148,14 @@ test_swim_index_many_members(void **state)
         const struct mm_swim_member *m = mm__swim_find(s, id);
         assert_non_null(m);
         assert_int_equal(m->state, MM_SWIM_ALIVE);
-        assert_string_equal(m->tags, big_tags(k));
-        assert_int_equal(m->generation, 2);
+        assert_string_equal(m->rec->tags, big_tags(k));
+        assert_int_equal(m->rec->generation, 2);
     }
     /* Tags change and go, out of line. */
     assert_int_equal(mm__swim_set_tags(s, "a=1", now), 0);
-    assert_string_equal(mm__swim_self(s)->tags, "a=1");
+    assert_string_equal(mm__swim_self(s)->rec->tags, "a=1");
     assert_int_equal(mm__swim_set_tags(s, NULL, now), 0);
-    assert_string_equal(mm__swim_self(s)->tags, "");
+    assert_string_equal(mm__swim_self(s)->rec->tags, "");
     mm__swim_free(s);
 }
 
@@ -3070,6 +3164,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_swim_idx_model),
+        cmocka_unit_test(test_swim_pool_shared_records),
         cmocka_unit_test(test_swim_index_many_members),
         cmocka_unit_test(test_swim_probe_ack),
         cmocka_unit_test(test_swim_indirect_ack_keeps_alive),

@@ -90,6 +90,10 @@
  * taken backwards; e = SWIM_PAGE_END: at the table's end. */
 #define SWIM_PAGE_BACK 0x80000000u
 #define SWIM_PAGE_END 0x7ffffffeu
+/* Pages one walk pulls at most (256 members each): past it the walk ends
+ * and differing digests ask for more the usual way, whatever a peer
+ * answers. */
+#define SWIM_WALK_PAGES_MAX 128u
 #define SWIM_MSG_HDR 3
 #define SWIM_REC_HEAD_MAX (16 + 8 + 8 + 1 + 1 + 19 + 1 + 63 + 1 + 255)
 #define SWIM_REC_MAX (SWIM_REC_HEAD_MAX + MM_SWIM_PUB_LEN + MM_SWIM_SIG_LEN)
@@ -273,6 +277,7 @@ struct mm_swim {
      */
     uint32_t sync_want, pull_want, serve_want;
     int sync_walk, pull_walk, serve_on;
+    uint32_t walk_pages; /* pages the current walk pulled so far */
     /* A walk ends early once we list as many members as its peer did
      * (UINT32_MAX: it walks to the end). */
     uint32_t sync_walk_listed, pull_listed;
@@ -1885,6 +1890,7 @@ sync_plan_walk(struct mm_swim *s, uint32_t listed)
 {
     int walk = listed > swim_listed(s);
     s->sync_want = walk ? SWIM_PAGE_BACK | SWIM_PAGE_END : SWIM_PAGE_NONE;
+    if (walk) s->walk_pages = 0;
     s->sync_walk = walk;
     s->sync_walk_listed = listed;
 }
@@ -2015,6 +2021,7 @@ join_acked(struct mm_swim *s, const uint8_t *sender)
         /* The first pull walks the peer's whole table, from its end. */
         s->sync_want = SWIM_PAGE_BACK | SWIM_PAGE_END;
         s->sync_walk = 1;
+        s->walk_pages = 0;
         s->sync_walk_listed = UINT32_MAX;
         sync_fire(s, peer);
     }
@@ -2944,6 +2951,13 @@ state_page_more(struct mm_swim *s, const uint8_t *buf, uint64_t news)
          * peer did (one more: ourselves, whom it may not list). */
         walk = next != SWIM_PAGE_NONE && (s->pull_listed == UINT32_MAX ||
                                           swim_listed(s) <= s->pull_listed);
+        /* Each page must end below the one before (a peer that answers
+         * the same page again ends the walk), and a walk is bounded. */
+        if (walk && (!(s->pull_want & SWIM_PAGE_BACK) ||
+                     s->pull_want == SWIM_PAGE_NONE ||
+                     next >= (s->pull_want & ~SWIM_PAGE_BACK) ||
+                     ++s->walk_pages >= SWIM_WALK_PAGES_MAX))
+            walk = 0;
         back = walk;
     }
     if (next == SWIM_PAGE_NONE || (news == 0 && !walk) || s->leaving ||

@@ -1853,18 +1853,11 @@ test_swim_state_paged(void **state)
     h_free(b);
 }
 
-/* A push-pull state merged in steps: the budget is signature checks (news
- * already held is free), the gone members' records come last and are
- * flagged as such (2), and a step takes at most 256 entries. */
-/* A pull from a peer that lists more members than we do walks its table
- * from its end back (the members learnt last, which we lack), a page a
- * round trip (the request says where the answer's page ends, the answer
- * where the next one does), until we list more than it did; then it asks
- * for nothing more. */
+/* Two instances: a knows members 1..10 (pages of 3); b knows only a, hears
+ * that a lists 11 and starts a walk of a's table (its first pull is due). */
 static void
-test_swim_pull_walks_a_fuller_table(void **state)
+walk_pair(struct h **pa, struct h **pb)
 {
-    (void)state;
     struct h *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
     struct mm_swim_config cfg;
     char na[32], nb[32];
@@ -1898,6 +1891,23 @@ test_swim_pull_walks_a_fuller_table(void **state)
     uint8_t id0[16];
     id_of(id0, 0);
     assert_memory_equal(b->sync_peer, id0, 16);
+    *pa = a;
+    *pb = b;
+}
+
+/* A pull from a peer that lists more members than we do walks its table
+ * from its end back (the members learnt last, which we lack), a page a
+ * round trip (the request says where the answer's page ends, the answer
+ * where the next one does), until we list more than it did; then it asks
+ * for nothing more. */
+static void
+test_swim_pull_walks_a_fuller_table(void **state)
+{
+    (void)state;
+    struct h *a, *b;
+    walk_pair(&a, &b);
+    uint8_t id0[16];
+    id_of(id0, 0);
 
     uint32_t want = 0xfffffffeu; /* backwards (bit 31) from the end */
     int pulls = 0;
@@ -1935,6 +1945,53 @@ test_swim_pull_walks_a_fuller_table(void **state)
     h_free(b);
 }
 
+/* A walk's pages must end lower each time: a peer that answers with the
+ * same page again (its "next" not below the page asked for) ends the walk
+ * instead of keeping us pulling from it at once. */
+static void
+test_swim_walk_ends_when_a_page_does_not_move(void **state)
+{
+    (void)state;
+    struct h *a, *b;
+    walk_pair(&a, &b);
+    uint32_t want = 0xfffffffeu;
+    for (int pull = 0; pull < 2; pull++) {
+        size_t n = mm__swim_state_encode(b->s, NULL, 0);
+        uint8_t *req = malloc(n);
+        assert_int_equal(mm__swim_state_encode(b->s, req, n), n);
+        assert_int_equal(mm__get_u32(req + 21), want);
+        free(req);
+        /* a's answer is always the page ending at its table's end, and
+         * the second time it still says the next page ends at slot 8. */
+        uint8_t top[4];
+        mm__put_u32(top, 0xfffffffeu);
+        uint8_t fake[29];
+        memset(fake, 0, sizeof(fake));
+        fake[0] = 3;
+        memcpy(fake + 21, top, 4);
+        mm__swim_state_serve(a->s, fake, sizeof(fake));
+        size_t m = mm__swim_state_encode(a->s, NULL, 0);
+        uint8_t *ans = malloc(m);
+        assert_int_equal(mm__swim_state_encode(a->s, ans, m), m);
+        assert_int_equal(mm__get_u32(ans + 25), 8);
+        int before = b->nsync;
+        assert_int_equal(mm__swim_state_merge(b->s, ans, m, b->now), 0);
+        free(ans);
+        mm__swim_tick(b->s, b->now);
+        if (pull == 0) {
+            assert_int_equal(b->nsync, before + 1); /* the walk goes on */
+            want = 0x80000000u | 8;
+        } else {
+            assert_int_equal(b->nsync, before); /* it ended */
+        }
+    }
+    h_free(a);
+    h_free(b);
+}
+
+/* A push-pull state merged in steps: the budget is signature checks (news
+ * already held is free), the gone members' records come last and are
+ * flagged as such (2), and a step takes at most 256 entries. */
 static void
 test_swim_state_merge_steps_count_checks(void **state)
 {
@@ -3195,6 +3252,7 @@ main(void)
         cmocka_unit_test(test_swim_news_gossiped_soon),
         cmocka_unit_test(test_swim_state_merge_steps_count_checks),
         cmocka_unit_test(test_swim_pull_walks_a_fuller_table),
+        cmocka_unit_test(test_swim_walk_ends_when_a_page_does_not_move),
         cmocka_unit_test(test_swim_state_paged),
         cmocka_unit_test(test_swim_leave_times_out_alone_acks),
         cmocka_unit_test(test_swim_seed_retry_backoff),

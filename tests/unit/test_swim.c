@@ -813,6 +813,54 @@ test_swim_suspicion_expiry_max(void **state)
     h_free(h);
 }
 
+/* Out of memory for a suspicion's state: every allocation of the step
+ * fails in turn.  The table stays whole, the member is either suspected in
+ * full or left alive (and said so), and the suspicion, sent again once
+ * memory is back, lands. */
+static void
+test_swim_suspicion_out_of_memory(void **state)
+{
+    (void)state;
+    int kept_alive = 0, went = 0;
+    for (unsigned long k = 1; k <= 12; k++) {
+        struct h *h = h_new(17);
+        h->auto_ack = 1;
+        h_learn(h, 4);
+        h_advance(h, 5000);
+        struct tb t;
+        struct mm_swim_addr from = addr_of(3);
+        tb_begin(&t, 3);
+        tb_verdict(&t, T_SUSPECT, 2, 1, 0, 3);
+        mm__alloc_fail_after(k);
+        (void)mm__swim_recv(h->s, &from, t.b, t.len, h->now);
+        mm__alloc_fail_after(0);
+        assert_int_equal(mm__swim_check(h->s), 0);
+        uint8_t id[16];
+        id_of(id, 2);
+        const struct mm_swim_member *m = mm__swim_find(h->s, id);
+        assert_non_null(m);
+        if (m->state == MM_SWIM_ALIVE) {
+            kept_alive++;
+            assert_null(m->susp);
+            h->now += 10;
+            tb_begin(&t, 3);
+            tb_verdict(&t, T_SUSPECT, 2, 1, 0, 3);
+            h_recv(h, 3, &t);
+        } else {
+            went++;
+        }
+        assert_int_equal(h_state(h, 2), MM_SWIM_SUSPECT);
+        assert_non_null(mm__swim_find(h->s, id)->susp);
+        /* Time runs on: the suspicion ends, nothing breaks. */
+        h_advance(h, h->now + 30000);
+        assert_int_equal(mm__swim_check(h->s), 0);
+        h_free(h);
+    }
+    /* Both outcomes were met: the sweep reached the allocation. */
+    assert_true(kept_alive > 0);
+    assert_true(went > 0);
+}
+
 static void
 test_swim_suspicion_confirmations_shorten(void **state)
 {
@@ -1853,23 +1901,38 @@ test_swim_state_paged(void **state)
     h_free(b);
 }
 
-/* Two instances: a knows members 1..10 (pages of 3); b knows only a, hears
- * that a lists 11 and starts a walk of a's table (its first pull is due). */
+static uint8_t *big_state(uint32_t n, uint64_t gen, int even_state,
+                          size_t *len);
+static int mix_verify(void *data, const uint8_t id[16], const uint8_t pub[32],
+                      const uint8_t *msg, size_t len, const uint8_t sig[64]);
+
+/* Two instances: a knows members 1..10 (pages of 3), or |big| members
+ * signed by big_state's keyed hash; b knows only a, hears how many a lists
+ * and starts a walk of a's table (its first pull is due). */
 static void
-walk_pair(struct h **pa, struct h **pb)
+walk_pair_big(struct h **pa, struct h **pb, uint32_t big)
 {
     struct h *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
     struct mm_swim_config cfg;
     char na[32], nb[32];
+    uint32_t listed = big ? big + 1 : 11;
     assert_non_null(a);
     assert_non_null(b);
     struct mm_swim_ops ops = {a,           h_send, h_changed,
-                              h_want_sync, t_sign, t_verify};
+                              h_want_sync, t_sign, mix_verify};
     cfg_for(&cfg, 0, na, 45);
     cfg.sync_page = 3;
     a->now = 1000;
     assert_int_equal(mm__swim_new(&a->s, &cfg, &ops, a->now), 0);
-    h_learn(a, 10); /* a lists 11 */
+    if (big) {
+        size_t len;
+        uint8_t *st = big_state(big, 1, MM_SWIM_ALIVE, &len);
+        assert_int_equal(mm__swim_state_merge(a->s, st, len, a->now), 0);
+        free(st);
+    } else {
+        h_learn(a, 10);
+    }
+    assert_int_equal(mm__swim_count(a->s, MM_SWIM_NONE), listed);
     ops.data = b;
     cfg_for(&cfg, 20, nb, 46);
     cfg.sync_page = 3;
@@ -1879,7 +1942,7 @@ walk_pair(struct h **pa, struct h **pb)
     struct tb t;
     tb_begin(&t, 0);
     tb_digest(&t, mm__swim_digest(a->s));
-    mm__put_u32(t.b + t.len - 4, 11);
+    mm__put_u32(t.b + t.len - 4, listed);
     tb_alive(&t, 0, 1, 0, "", addr_of(0));
     h_recv(b, 0, &t);
     assert_int_equal(mm__swim_count(b->s, MM_SWIM_NONE), 2);
@@ -1893,6 +1956,12 @@ walk_pair(struct h **pa, struct h **pb)
     assert_memory_equal(b->sync_peer, id0, 16);
     *pa = a;
     *pb = b;
+}
+
+static void
+walk_pair(struct h **pa, struct h **pb)
+{
+    walk_pair_big(pa, pb, 0);
 }
 
 /* A pull from a peer that lists more members than we do walks its table
@@ -2957,6 +3026,16 @@ f_verify(void *data, const uint8_t id[16], const uint8_t pub[32],
     return memcmp(want, sig, 64) != 0;
 }
 
+/* Test keys' signatures (t_verify), or big_state's keyed hash for the
+ * ids whose key starts with the id (f_verify). */
+static int
+mix_verify(void *data, const uint8_t id[16], const uint8_t pub[32],
+           const uint8_t *msg, size_t len, const uint8_t sig[64])
+{
+    if (memcmp(pub, id, 16) == 0) return f_verify(data, id, pub, msg, len, sig);
+    return t_verify(data, id, pub, msg, len, sig);
+}
+
 static void
 big_send(void *data, const struct mm_swim_addr *to, const uint8_t *buf,
          size_t len)
@@ -3120,6 +3199,162 @@ test_swim_pool_shared_records(void **state)
     mm__swim_pool_free(pool);
 }
 
+/* A walk is bounded: from a peer listing 401 members in pages of 3 it
+ * pulls 128 pages (SWIM_WALK_PAGES_MAX), each lower than the one before,
+ * and then asks for nothing more at once although it still lists fewer
+ * than the peer (the rest comes by the ordinary pulls). */
+static void
+test_swim_walk_stops_after_128_pages(void **state)
+{
+    (void)state;
+    struct h *a, *b;
+    walk_pair_big(&a, &b, 400);
+    uint32_t last = UINT32_MAX;
+    int pulls = 0;
+    for (;;) {
+        size_t n = mm__swim_state_encode(b->s, NULL, 0);
+        uint8_t *req = malloc(n);
+        assert_int_equal(mm__swim_state_encode(b->s, req, n), n);
+        mm__swim_state_serve(a->s, req, n);
+        free(req);
+        size_t m = mm__swim_state_encode(a->s, NULL, 0);
+        uint8_t *ans = malloc(m);
+        assert_int_equal(mm__swim_state_encode(a->s, ans, m), m);
+        uint32_t next = mm__get_u32(ans + 25);
+        assert_true(next < last); /* a real peer's pages move down */
+        last = next;
+        int before = b->nsync;
+        assert_int_equal(mm__swim_state_merge(b->s, ans, m, b->now), 0);
+        free(ans);
+        pulls++;
+        mm__swim_tick(b->s, b->now);
+        if (b->nsync == before) break;
+        assert_true(pulls < 200);
+    }
+    assert_int_equal(pulls, 128);
+    assert_true(last != UINT32_MAX); /* a's table had more pages */
+    assert_int_equal(mm__swim_count(b->s, MM_SWIM_NONE), 2 + 128 * 3);
+    assert_int_equal(mm__swim_check(b->s), 0);
+    h_free(a);
+    h_free(b);
+}
+
+/* The member table is bounded (MM_SWIM_MEMBERS_MAX, tombstones included):
+ * a state naming more fills it and the rest is ignored, the table whole;
+ * members it holds still take news. */
+static void
+test_swim_member_table_full(void **state)
+{
+    (void)state;
+    const uint32_t N = MM_SWIM_MEMBERS_MAX + 8;
+    struct mm_swim *s;
+    struct mm_swim_config cfg;
+    unsigned long sent = 0;
+    struct mm_swim_ops ops = {&sent, big_send, NULL, NULL, f_sign, f_verify};
+    uint64_t now = 1000;
+    size_t len;
+    uint8_t id[16];
+    mm__swim_config_init(&cfg);
+    cfg.name = "full";
+    idx_id(cfg.id, N + 1);
+    memcpy(cfg.pub, cfg.id, 16);
+    cfg.addr = addr_of(0);
+    cfg.generation = 1;
+    cfg.seed = 78;
+    assert_int_equal(mm__swim_new(&s, &cfg, &ops, now), 0);
+    uint8_t *st = big_state(N, 1, MM_SWIM_ALIVE, &len);
+    assert_int_equal(mm__swim_state_merge(s, st, len, now), 0);
+    assert_int_equal(mm__swim_count(s, MM_SWIM_NONE), MM_SWIM_MEMBERS_MAX);
+    assert_int_equal(mm__swim_check(s), 0);
+    /* In the state's order: ourselves and the first MAX-1 fit. */
+    idx_id(id, 0);
+    assert_non_null(mm__swim_find(s, id));
+    idx_id(id, MM_SWIM_MEMBERS_MAX - 2);
+    assert_non_null(mm__swim_find(s, id));
+    for (uint32_t k = MM_SWIM_MEMBERS_MAX - 1; k < N; k++) {
+        idx_id(id, k);
+        assert_null(mm__swim_find(s, id));
+    }
+    /* Again: nothing more, nothing lost. */
+    assert_int_equal(mm__swim_state_merge(s, st, len, now), 0);
+    free(st);
+    assert_int_equal(mm__swim_count(s, MM_SWIM_NONE), MM_SWIM_MEMBERS_MAX);
+    /* The sender suspects the even ones: the members held take it. */
+    st = big_state(N, 1, MM_SWIM_SUSPECT, &len);
+    assert_int_equal(mm__swim_state_merge(s, st, len, now), 0);
+    free(st);
+    idx_id(id, 2);
+    assert_int_equal(mm__swim_find(s, id)->state, MM_SWIM_SUSPECT);
+    assert_int_equal(mm__swim_count(s, MM_SWIM_NONE), MM_SWIM_MEMBERS_MAX);
+    assert_int_equal(mm__swim_check(s), 0);
+    mm__swim_free(s);
+}
+
+/* Out of memory for a failed member's re-probe state, while a push-pull
+ * state adds failed members: each allocation fails in turn.  The table
+ * stays whole; failed members added without that state are failed all
+ * the same (never re-probed) and are reaped like the others. */
+static void
+test_swim_failed_member_out_of_memory(void **state)
+{
+    (void)state;
+    int whole = 0, anybare = 0;
+    for (unsigned long k = 1; k <= 40; k++) {
+        struct mm_swim *s;
+        struct mm_swim_config cfg;
+        unsigned long sent = 0;
+        struct mm_swim_ops ops = {&sent, big_send, NULL,
+                                  NULL,  f_sign,   f_verify};
+        uint64_t now = 1000;
+        size_t len;
+        uint8_t id[16];
+        mm__swim_config_init(&cfg);
+        cfg.name = "oom";
+        idx_id(cfg.id, 99);
+        memcpy(cfg.pub, cfg.id, 16);
+        cfg.addr = addr_of(0);
+        cfg.generation = 1;
+        cfg.seed = 79;
+        cfg.reconnect_timeout_ms = 2000;
+        cfg.tombstone_ms = 2000;
+        assert_int_equal(mm__swim_new(&s, &cfg, &ops, now), 0);
+        uint8_t *st = big_state(8, 1, MM_SWIM_FAILED, &len);
+        mm__alloc_fail_after(k);
+        (void)mm__swim_state_merge(s, st, len, now);
+        mm__alloc_fail_after(0);
+        free(st);
+        assert_int_equal(mm__swim_check(s), 0);
+        int failed = 0, bare = 0;
+        for (uint32_t j = 2; j < 8; j += 2) {
+            idx_id(id, j);
+            const struct mm_swim_member *m = mm__swim_find(s, id);
+            if (!m) continue;
+            assert_int_equal(m->state, MM_SWIM_FAILED);
+            failed++;
+            bare += m->susp == NULL;
+        }
+        if (failed == 3) whole++;
+        /* Reaped after reconnect_timeout, re-probe state or not. */
+        const uint64_t end = now + 10000;
+        for (int guard = 0; mm__swim_deadline(s) <= end; guard++) {
+            assert_true(guard < 100000);
+            uint64_t d = mm__swim_deadline(s);
+            if (d > now) now = d;
+            mm__swim_tick(s, now);
+            assert_int_equal(mm__swim_check(s), 0);
+        }
+        for (uint32_t j = 2; j < 8; j += 2) {
+            idx_id(id, j);
+            const struct mm_swim_member *m = mm__swim_find(s, id);
+            assert_true(!m || m->tombstone);
+        }
+        anybare += bare > 0;
+        mm__swim_free(s);
+    }
+    assert_true(whole > 0);
+    assert_true(anybare > 0); /* the sweep reached it */
+}
+
 static void
 test_swim_index_many_members(void **state)
 {
@@ -3223,6 +3458,8 @@ main(void)
         cmocka_unit_test(test_swim_idx_model),
         cmocka_unit_test(test_swim_pool_shared_records),
         cmocka_unit_test(test_swim_index_many_members),
+        cmocka_unit_test(test_swim_walk_stops_after_128_pages),
+        cmocka_unit_test(test_swim_member_table_full),
         cmocka_unit_test(test_swim_probe_ack),
         cmocka_unit_test(test_swim_indirect_ack_keeps_alive),
         cmocka_unit_test(test_swim_nack_raises_awareness),
@@ -3231,6 +3468,8 @@ main(void)
         cmocka_unit_test(test_swim_late_probe_end_reads_answers_first),
         cmocka_unit_test(test_swim_suspicion_formula),
         cmocka_unit_test(test_swim_suspicion_expiry_max),
+        cmocka_unit_test(test_swim_suspicion_out_of_memory),
+        cmocka_unit_test(test_swim_failed_member_out_of_memory),
         cmocka_unit_test(test_swim_suspicion_confirmations_shorten),
         cmocka_unit_test(test_swim_buddy_refutation),
         cmocka_unit_test(test_swim_retransmit_limit),

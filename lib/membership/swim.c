@@ -306,9 +306,13 @@ struct mm_swim {
      */
     uint64_t due;
     /* The members something may come due for (not alive: suspect, failed,
-     * left, tombstones), kept by member_touch; m->due_slot is the index
-     * + 1.  The tick walks these, not the whole table. */
-    struct mm_swim_member **dueset; /* owned */
+     * left, tombstones), kept by member_touch: a binary min-heap on a key
+     * never later than what is due for the member (member_due_note brings
+     * it forward; the tick sets it exactly once it looked).  m->due_slot
+     * is the index + 1.  The tick takes what is due from the top, not a
+     * walk of the set (500 failed members, each re-probed on its own
+     * clock, made every re-probe a walk of all 500). */
+    struct swim_due *dueset; /* owned */
     size_t ndueset, capdueset;
     /* A member was not added to dueset (out of memory): the tick adds
      * it before it walks. */
@@ -411,11 +415,55 @@ member_digest_part(const struct mm_swim_member *m)
     return mm__hash_u64(mm__hash_bytes(t, sizeof(t)));
 }
 
+/* An entry of the due heap (struct mm_swim's dueset). */
+struct swim_due {
+    uint64_t key;
+    struct mm_swim_member *m;
+};
+
+static uint64_t member_due(const struct mm_swim *s,
+                           const struct mm_swim_member *m);
+
 /* Whether the tick must look at |m| (it is in dueset). */
 static int
 member_due_wanted(const struct mm_swim_member *m)
 {
     return !m->is_self && (m->tombstone || m->state != MM_SWIM_ALIVE);
+}
+
+static void
+dueset_put(struct mm_swim *s, size_t i, struct swim_due e)
+{
+    s->dueset[i] = e;
+    e.m->due_slot = (uint32_t)(i + 1);
+}
+
+/* The entry at |i| moves up while its key is below its parent's. */
+static void
+dueset_up(struct mm_swim *s, size_t i)
+{
+    struct swim_due e = s->dueset[i];
+    while (i > 0 && s->dueset[(i - 1) / 2].key > e.key) {
+        dueset_put(s, i, s->dueset[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    dueset_put(s, i, e);
+}
+
+/* The entry at |i| moves down while a child's key is below its own. */
+static void
+dueset_down(struct mm_swim *s, size_t i)
+{
+    struct swim_due e = s->dueset[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= s->ndueset) break;
+        if (c + 1 < s->ndueset && s->dueset[c + 1].key < s->dueset[c].key) c++;
+        if (s->dueset[c].key >= e.key) break;
+        dueset_put(s, i, s->dueset[c]);
+        i = c;
+    }
+    dueset_put(s, i, e);
 }
 
 /* 0, or -1 when out of memory. */
@@ -429,8 +477,10 @@ dueset_add(struct mm_swim *s, struct mm_swim_member *m)
         s->dueset = p;
         s->capdueset = cap;
     }
-    s->dueset[s->ndueset++] = m;
-    m->due_slot = (uint32_t)s->ndueset;
+    struct swim_due e = {member_due(s, m), m};
+    dueset_put(s, s->ndueset++, e);
+    dueset_up(s, s->ndueset - 1);
+    if (e.key < s->due) s->due = e.key;
     return 0;
 }
 
@@ -438,10 +488,15 @@ static void
 dueset_remove(struct mm_swim *s, struct mm_swim_member *m)
 {
     size_t i = m->due_slot - 1;
-    struct mm_swim_member *last = s->dueset[--s->ndueset];
-    s->dueset[i] = last;
-    last->due_slot = (uint32_t)(i + 1);
+    struct swim_due last = s->dueset[--s->ndueset];
     m->due_slot = 0;
+    if (i == s->ndueset) return;
+    uint64_t was = s->dueset[i].key;
+    dueset_put(s, i, last);
+    if (last.key < was)
+        dueset_up(s, i);
+    else
+        dueset_down(s, i);
 }
 
 /* |m|'s generation, incarnation, state or tombstone may have changed: its
@@ -516,6 +571,10 @@ static void
 member_due_note(struct mm_swim *s, const struct mm_swim_member *m)
 {
     uint64_t d = member_due(s, m);
+    if (m->due_slot && d < s->dueset[m->due_slot - 1].key) {
+        s->dueset[m->due_slot - 1].key = d;
+        dueset_up(s, m->due_slot - 1);
+    }
     if (d < s->due) s->due = d;
 }
 
@@ -2479,6 +2538,43 @@ leave_timed_out(const struct mm_swim *s)
            s->now >= s->leave_start + s->cfg.leave_timeout_ms;
 }
 
+/* What is due for |m| at |now|: a suspicion's end, a reap, a tombstone's
+ * end (1: |m| was freed), a re-probe. */
+static int
+member_due_step(struct mm_swim *s, struct mm_swim_member *m, uint64_t now)
+{
+    if (m->tombstone) {
+        if (now - m->state_since >=
+            s->cfg.reconnect_timeout_ms + s->cfg.tombstone_ms) {
+            member_free_at(s, m->table_slot);
+            return 1;
+        }
+        return 0;
+    }
+    if (m->state == MM_SWIM_SUSPECT && now >= suspect_deadline(m)) {
+        MM_LOG(MM_LOG_INFO, "swim",
+               "%s: suspicion timed out (%u confirmations)", m->rec->name,
+               mm__swim_confirmations(m));
+        member_set(s, m, MM_SWIM_FAILED, "suspicion timed out");
+        bcast_verdict(s, MSG_FAILED, m, s->self->rec->id);
+    }
+    if ((m->state == MM_SWIM_FAILED || m->state == MM_SWIM_LEFT) &&
+        now - m->state_since >= s->cfg.reconnect_timeout_ms) {
+        struct mm_swim_member tmp = *m;
+        tmp.due_slot = 0; /* a copy, not in the heap */
+        m->tombstone = 1;
+        member_touch(s, m);
+        tmp.state = MM_SWIM_REAPED;
+        MM_LOG(MM_LOG_INFO, "swim", "%s: reaped", m->rec->name);
+        swim_emit(s, &tmp, m->state);
+        susp_free(m); /* nothing is re-probed in a tombstone */
+        return 0;
+    }
+    if (m->state == MM_SWIM_FAILED && !s->leaving && now >= reprobe_at(m))
+        reprobe(s, m);
+    return 0;
+}
+
 void
 mm__swim_tick(struct mm_swim *s, uint64_t now)
 {
@@ -2510,58 +2606,35 @@ mm__swim_tick(struct mm_swim *s, uint64_t now)
     if (!s->probe.active && !s->leaving && now >= s->next_probe) probe_start(s);
 
     /* Suspicions that ran out; reaping; re-probing the failed: only when
-     * one may be due (s->due is never later than the first).  The walk
-     * also sets what is due next exactly (changes made meanwhile, by the
-     * changed callback too, still lower it). */
-    int walk = now >= s->due;
-    uint64_t due = UINT64_MAX;
-    if (walk && s->due_lost) {
-        /* Members left out of the set (out of memory) go in first. */
-        s->due_lost = 0;
-        for (size_t i = 0; i < s->nmembers; i++) {
-            struct mm_swim_member *m = s->members[i];
-            if (member_due_wanted(m) && !m->due_slot && dueset_add(s, m) != 0)
-                s->due_lost = 1;
-        }
-    }
-    if (walk) s->due = UINT64_MAX;
-    /* Backwards: freeing a tombstone moves the last entry, already seen,
-     * into its place; nothing joins the set during the walk. */
-    for (size_t k = s->ndueset; walk && k-- > 0;) {
-        struct mm_swim_member *m = s->dueset[k];
-        if (m->tombstone) {
-            if (now - m->state_since >=
-                s->cfg.reconnect_timeout_ms + s->cfg.tombstone_ms) {
-                member_free_at(s, m->table_slot);
-            } else {
-                due = MM_MIN(due, member_due(s, m));
+     * one may be due (s->due is never later than the first), and only
+     * the members whose key in the due heap has come (changes made
+     * meanwhile, by the changed callback too, bring keys forward). */
+    if (now >= s->due) {
+        if (s->due_lost) {
+            /* Members left out of the set (out of memory) go in first. */
+            s->due_lost = 0;
+            for (size_t i = 0; i < s->nmembers; i++) {
+                struct mm_swim_member *m = s->members[i];
+                if (member_due_wanted(m) && !m->due_slot &&
+                    dueset_add(s, m) != 0)
+                    s->due_lost = 1;
             }
-            continue;
         }
-        if (m->state == MM_SWIM_SUSPECT && now >= suspect_deadline(m)) {
-            MM_LOG(MM_LOG_INFO, "swim",
-                   "%s: suspicion timed out (%u confirmations)", m->rec->name,
-                   mm__swim_confirmations(m));
-            member_set(s, m, MM_SWIM_FAILED, "suspicion timed out");
-            bcast_verdict(s, MSG_FAILED, m, s->self->rec->id);
+        while (s->ndueset > 0 && s->dueset[0].key <= now) {
+            struct mm_swim_member *m = s->dueset[0].m;
+            if (member_due_step(s, m, now)) continue; /* freed */
+            /* Still in the heap: its key is now exact.  (Nothing is due
+             * for it at |now| any more; if it were, the next tick takes
+             * it, rather than this one spinning.) */
+            if (!m->due_slot) continue;
+            size_t i = m->due_slot - 1;
+            uint64_t key = member_due(s, m);
+            s->dueset[i].key = key;
+            dueset_down(s, i);
+            if (key <= now) break;
         }
-        if ((m->state == MM_SWIM_FAILED || m->state == MM_SWIM_LEFT) &&
-            now - m->state_since >= s->cfg.reconnect_timeout_ms) {
-            struct mm_swim_member tmp = *m;
-            m->tombstone = 1;
-            member_touch(s, m);
-            tmp.state = MM_SWIM_REAPED;
-            MM_LOG(MM_LOG_INFO, "swim", "%s: reaped", m->rec->name);
-            swim_emit(s, &tmp, m->state);
-            susp_free(m); /* nothing is re-probed in a tombstone */
-            due = MM_MIN(due, member_due(s, m));
-            continue;
-        }
-        if (m->state == MM_SWIM_FAILED && !s->leaving && now >= reprobe_at(m))
-            reprobe(s, m);
-        due = MM_MIN(due, member_due(s, m));
+        s->due = s->ndueset > 0 ? s->dueset[0].key : UINT64_MAX;
     }
-    if (walk && due < s->due) s->due = due;
 
     /* Indirect probes we run for others. */
     for (size_t i = 0; i < SWIM_FWD_MAX; i++) {
@@ -3273,13 +3346,19 @@ mm__swim_check(const struct mm_swim *s)
         if (want && !m->due_slot && s->due_lost) continue;
         if (want != (m->due_slot != 0) ||
             (m->due_slot &&
-             (m->due_slot > s->ndueset || s->dueset[m->due_slot - 1] != m)))
+             (m->due_slot > s->ndueset || s->dueset[m->due_slot - 1].m != m)))
             BAD("%s: its place in the set the tick walks is wrong",
                 m->rec->name);
+        if (m->due_slot && s->dueset[m->due_slot - 1].key > member_due(s, m))
+            BAD("%s: due at %llu, its heap key is later", m->rec->name,
+                (unsigned long long)member_due(s, m));
         ndue += want;
     }
     if (ndue != s->ndueset)
         BAD("the set the tick walks holds %zu, %zu belong", s->ndueset, ndue);
+    for (size_t i = 1; i < s->ndueset; i++)
+        if (s->dueset[(i - 1) / 2].key > s->dueset[i].key)
+            BAD("the due heap is out of order at %zu", i);
     if (s->bqidx.n != s->nbq)
         BAD("the broadcast index holds %zu, the queue %zu", s->bqidx.n, s->nbq);
     for (size_t i = 0; i < s->nbq; i++) {

@@ -3239,6 +3239,28 @@ test_swim_walk_stops_after_128_pages(void **state)
     h_free(b);
 }
 
+/* An instance named |name| whose id is big_state's key |k|, signing and
+ * checking with the keyed hash, counting what it sends in |sent|. */
+static struct mm_swim *
+big_new(const char *name, uint32_t k, uint64_t seed, unsigned long *sent,
+        uint64_t now)
+{
+    struct mm_swim *s;
+    struct mm_swim_config cfg;
+    struct mm_swim_ops ops = {sent, big_send, NULL, NULL, f_sign, f_verify};
+    mm__swim_config_init(&cfg);
+    cfg.name = name;
+    idx_id(cfg.id, k);
+    memcpy(cfg.pub, cfg.id, 16);
+    cfg.addr = addr_of(0);
+    cfg.generation = 1;
+    cfg.seed = seed;
+    cfg.reconnect_timeout_ms = 2000;
+    cfg.tombstone_ms = 2000;
+    assert_int_equal(mm__swim_new(&s, &cfg, &ops, now), 0);
+    return s;
+}
+
 /* The member table is bounded (MM_SWIM_MEMBERS_MAX, tombstones included):
  * a state naming more fills it and the rest is ignored, the table whole;
  * members it holds still take news. */
@@ -3247,21 +3269,11 @@ test_swim_member_table_full(void **state)
 {
     (void)state;
     const uint32_t N = MM_SWIM_MEMBERS_MAX + 8;
-    struct mm_swim *s;
-    struct mm_swim_config cfg;
     unsigned long sent = 0;
-    struct mm_swim_ops ops = {&sent, big_send, NULL, NULL, f_sign, f_verify};
     uint64_t now = 1000;
     size_t len;
     uint8_t id[16];
-    mm__swim_config_init(&cfg);
-    cfg.name = "full";
-    idx_id(cfg.id, N + 1);
-    memcpy(cfg.pub, cfg.id, 16);
-    cfg.addr = addr_of(0);
-    cfg.generation = 1;
-    cfg.seed = 78;
-    assert_int_equal(mm__swim_new(&s, &cfg, &ops, now), 0);
+    struct mm_swim *s = big_new("full", N + 1, 78, &sent, now);
     uint8_t *st = big_state(N, 1, MM_SWIM_ALIVE, &len);
     assert_int_equal(mm__swim_state_merge(s, st, len, now), 0);
     assert_int_equal(mm__swim_count(s, MM_SWIM_NONE), MM_SWIM_MEMBERS_MAX);
@@ -3300,24 +3312,11 @@ test_swim_failed_member_out_of_memory(void **state)
     (void)state;
     int whole = 0, anybare = 0;
     for (unsigned long k = 1; k <= 40; k++) {
-        struct mm_swim *s;
-        struct mm_swim_config cfg;
         unsigned long sent = 0;
-        struct mm_swim_ops ops = {&sent, big_send, NULL,
-                                  NULL,  f_sign,   f_verify};
         uint64_t now = 1000;
         size_t len;
         uint8_t id[16];
-        mm__swim_config_init(&cfg);
-        cfg.name = "oom";
-        idx_id(cfg.id, 99);
-        memcpy(cfg.pub, cfg.id, 16);
-        cfg.addr = addr_of(0);
-        cfg.generation = 1;
-        cfg.seed = 79;
-        cfg.reconnect_timeout_ms = 2000;
-        cfg.tombstone_ms = 2000;
-        assert_int_equal(mm__swim_new(&s, &cfg, &ops, now), 0);
+        struct mm_swim *s = big_new("oom", 99, 79, &sent, now);
         uint8_t *st = big_state(8, 1, MM_SWIM_FAILED, &len);
         mm__alloc_fail_after(k);
         (void)mm__swim_state_merge(s, st, len, now);
@@ -3360,23 +3359,11 @@ test_swim_index_many_members(void **state)
 {
     (void)state;
     enum { N = 5000 };
-    struct mm_swim *s;
-    struct mm_swim_config cfg;
     unsigned long sent = 0;
-    struct mm_swim_ops ops = {&sent, big_send, NULL, NULL, f_sign, f_verify};
     uint64_t now = 1000;
     size_t len;
     uint8_t id[16];
-    mm__swim_config_init(&cfg);
-    cfg.name = "big";
-    idx_id(cfg.id, N + 1);
-    memcpy(cfg.pub, cfg.id, 16);
-    cfg.addr = addr_of(0);
-    cfg.generation = 1;
-    cfg.seed = 77;
-    cfg.reconnect_timeout_ms = 2000;
-    cfg.tombstone_ms = 2000;
-    assert_int_equal(mm__swim_new(&s, &cfg, &ops, now), 0);
+    struct mm_swim *s = big_new("big", N + 1, 77, &sent, now);
 
     uint8_t *st = big_state(N, 1, MM_SWIM_ALIVE, &len);
     assert_int_equal(mm__swim_state_merge(s, st, len, now), 0);

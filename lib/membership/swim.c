@@ -2516,7 +2516,8 @@ leave_round(struct mm_swim *s)
         mm__free(scratch);
         return;
     }
-    for (unsigned k = 0; k < s->cfg.gossip_nodes && n > 0; k++) {
+    unsigned tell = MM_MAX(s->cfg.gossip_nodes, MM_SWIM_LEAVE_TELL);
+    for (unsigned k = 0; k < tell && n > 0; k++) {
         size_t j = swim_rand_below(s, n);
         struct mm_swim_member *to = scratch[j];
         scratch[j] = scratch[--n];

@@ -55,6 +55,15 @@
 #define MM_SWIM_PACKET_MAX 1347u /* plaintext; sealed datagram <= 1400 */
 #endif
 
+#ifndef MM_SWIM_LEAVE_TELL
+/* A graceful leave is told directly to this many live members a round (or
+ * gossip_nodes, if more) until one acknowledges it, not only to
+ * gossip_nodes: the others learn it by gossip, whose retransmits are
+ * bounded, and a member they all missed learnt it from a push-pull about
+ * a second later (1 leave in 15-20 at N=8). */
+#define MM_SWIM_LEAVE_TELL 8u
+#endif
+
 #ifndef MM_SWIM_MEMBERS_MAX
 #define MM_SWIM_MEMBERS_MAX 65536u /* members (and tombstones) kept */
 #endif

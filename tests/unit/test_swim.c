@@ -2673,6 +2673,12 @@ test_swim_sim_loss_no_false_failures(void **state)
     sim_free(net);
 }
 
+static int
+sim_leave_acked(struct sim *net, void *arg)
+{
+    return mm__swim_left_acked(net->nodes[*(int *)arg].s) == 1;
+}
+
 static void
 test_swim_leave_seen_as_left(void **state)
 {
@@ -2690,6 +2696,8 @@ test_swim_leave_seen_as_left(void **state)
     print_message("  leave seen by all in %llu ms\n",
                   (unsigned long long)(t - t0));
     assert_true(t - t0 <= 600);
+    /* Told directly, they may all list it left before an ack is back. */
+    sim_run(net, net->now + 1000, sim_leave_acked, &who);
     assert_int_equal(mm__swim_left_acked(net->nodes[who].s), 1);
     /* The node goes away; nobody turns LEFT into FAILED. */
     net->nodes[who].killed = 1;
@@ -2700,6 +2708,31 @@ test_swim_leave_seen_as_left(void **state)
         assert_int_equal(net->nodes[v].failed_events, 0);
     }
     sim_free(net);
+}
+
+/* A leave is told directly to MM_SWIM_LEAVE_TELL live members (here all
+ * 7 others), not only to gossip_nodes: none is left to gossip alone. */
+static void
+test_swim_leave_told_to_many(void **state)
+{
+    (void)state;
+    struct h *h = h_new(28);
+    h_learn(h, 7);
+    h_advance(h, 5000);
+    size_t from = h->nout;
+    assert_int_equal(mm__swim_leave(h->s, h->now), 0);
+    int told[8] = {0};
+    size_t k = from;
+    uint32_t seq;
+    int to, n = 0;
+    while ((to = h_next_ping(h, &k, &seq)) >= 0) {
+        assert_true(to >= 1 && to <= 7);
+        n += !told[to];
+        told[to] = 1;
+    }
+    assert_int_equal(n, 7);
+    assert_int_equal(h->nout - from, 7); /* one packet each */
+    h_free(h);
 }
 
 static void
@@ -3481,6 +3514,7 @@ main(void)
         cmocka_unit_test(test_swim_walk_ends_when_a_page_does_not_move),
         cmocka_unit_test(test_swim_state_paged),
         cmocka_unit_test(test_swim_leave_times_out_alone_acks),
+        cmocka_unit_test(test_swim_leave_told_to_many),
         cmocka_unit_test(test_swim_seed_retry_backoff),
         cmocka_unit_test(test_swim_sim_5_converge_and_detect),
         cmocka_unit_test(test_swim_sim_32_converge_and_detect),
